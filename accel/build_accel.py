@@ -1,0 +1,59 @@
+"""cffi build script for the C accelerator (out-of-line API mode).
+
+Used by ``setup.py`` (``cffi_modules=["accel/build_accel.py:ffibuilder"]``) at install time,
+and runnable directly for an in-tree build: ``python accel/build_accel.py``.
+
+Each ISA lives in its own C file; the file sets its own target (``#pragma GCC target`` /
+``clang attribute``), so the common code and the scalar kernels are compiled for the baseline
+CPU and run anywhere, and the AVX2 / AVX-512 code runs only where the loader's runtime
+dispatch (CPUID + XCR0) allows it.
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+from cffi import FFI
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SRC = os.path.join(HERE, "src")
+SOURCES = ["topk.c", "cpu.c", "topk_scalar.c", "topk_avx2.c", "topk_avx512.c", "topk_neon.c"]
+
+CDEF = """
+int velaria_cpu_level(void);
+int velaria_compiled_levels(void);
+int velaria_topk_f32(int level, const float *data, int64_t n_rows, int64_t dim,
+                     const uint8_t *valid, const double *inv_norms,
+                     const float *queries, int64_t n_queries, int64_t k, int metric,
+                     int threads, int64_t *out_ids, double *out_scores, int64_t *out_counts);
+"""
+
+
+def _rel(path: str) -> str:
+    # setuptools wants source paths relative to setup.py's directory
+    try:
+        rel = os.path.relpath(path)
+    except ValueError:
+        return path
+    return path if rel.startswith("..") else rel
+
+
+if sys.platform == "win32":
+    _ARGS: list[str] = ["/O2"]
+else:
+    # -ffp-contract=off keeps the scalar sums bit-identical to the reference (no implicit FMA)
+    _ARGS = ["-O3", "-std=c11", "-ffp-contract=off", "-fno-strict-aliasing"]
+
+ffibuilder = FFI()
+ffibuilder.cdef(CDEF)
+ffibuilder.set_source(
+    "velaria.accel._velaria_accel",
+    '#include "velaria_accel.h"\n',
+    sources=[_rel(os.path.join(SRC, name)) for name in SOURCES],
+    include_dirs=[_rel(SRC)],
+    extra_compile_args=_ARGS,
+    libraries=[] if sys.platform == "win32" else ["m", "pthread"],
+)
+
+if __name__ == "__main__":  # in-tree build: python accel/build_accel.py
+    ffibuilder.compile(tmpdir=os.path.join(HERE, "..", "build", "cffi"), verbose=True)

@@ -1,0 +1,89 @@
+/* AVX-512F kernels. Only this file is compiled for AVX-512 (the target pragma below is its
+ * per-file flag set, equivalent to -mavx512f), and topk.c calls it only when CPUID says
+ * AVX512F and XCR0 says the OS saves opmask/ZMM state.
+ *
+ * Four rows share each query load; each row accumulates 16 float32 lanes with FMA; the
+ * dim % 16 tail uses masked loads (masked-off lanes are zero in row and query, adding
+ * nothing); the lanes are reduced in float64.
+ */
+#include "velaria_accel.h"
+
+#if defined(VELARIA_X86)
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx512f"))), apply_to = function)
+#elif defined(__GNUC__)
+#pragma GCC target("avx512f")
+#endif
+#include <immintrin.h>
+
+/* sum of 16 float32 lanes, in float64 */
+static inline double hsum16(__m512 v)
+{
+    __m512d lo = _mm512_cvtps_pd(_mm512_castps512_ps256(v));
+    __m512d hi = _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
+    return _mm512_reduce_add_pd(_mm512_add_pd(lo, hi));
+}
+
+/* one step for either metric; `l2` is a compile-time constant after inlining */
+static inline __m512 step(__m512 x, __m512 qv, __m512 acc, const int l2)
+{
+    if (l2) {
+        __m512 d = _mm512_sub_ps(x, qv);
+        return _mm512_fmadd_ps(d, d, acc);
+    }
+    return _mm512_fmadd_ps(x, qv, acc);
+}
+
+static inline void score_rows(const float *rows, int64_t n, int64_t dim, const float *q,
+                              double *out, const int l2)
+{
+    const int64_t d16 = dim & ~(int64_t)15;
+    const __mmask16 tail = (__mmask16)((1u << (dim - d16)) - 1u);
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        const float *r0 = rows + i * dim, *r1 = r0 + dim, *r2 = r1 + dim, *r3 = r2 + dim;
+        __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        for (int64_t j = 0; j < d16; j += 16) {
+            __m512 qv = _mm512_loadu_ps(q + j);
+            a0 = step(_mm512_loadu_ps(r0 + j), qv, a0, l2);
+            a1 = step(_mm512_loadu_ps(r1 + j), qv, a1, l2);
+            a2 = step(_mm512_loadu_ps(r2 + j), qv, a2, l2);
+            a3 = step(_mm512_loadu_ps(r3 + j), qv, a3, l2);
+        }
+        if (tail) {
+            __m512 qv = _mm512_maskz_loadu_ps(tail, q + d16);
+            a0 = step(_mm512_maskz_loadu_ps(tail, r0 + d16), qv, a0, l2);
+            a1 = step(_mm512_maskz_loadu_ps(tail, r1 + d16), qv, a1, l2);
+            a2 = step(_mm512_maskz_loadu_ps(tail, r2 + d16), qv, a2, l2);
+            a3 = step(_mm512_maskz_loadu_ps(tail, r3 + d16), qv, a3, l2);
+        }
+        out[i] = hsum16(a0);
+        out[i + 1] = hsum16(a1);
+        out[i + 2] = hsum16(a2);
+        out[i + 3] = hsum16(a3);
+    }
+    for (; i < n; i++) {
+        const float *r = rows + i * dim;
+        __m512 a = _mm512_setzero_ps();
+        for (int64_t j = 0; j < d16; j += 16)
+            a = step(_mm512_loadu_ps(r + j), _mm512_loadu_ps(q + j), a, l2);
+        if (tail)
+            a = step(_mm512_maskz_loadu_ps(tail, r + d16), _mm512_maskz_loadu_ps(tail, q + d16), a, l2);
+        out[i] = hsum16(a);
+    }
+}
+
+void dot_f32_avx512(const float *rows, int64_t n, int64_t dim, const float *q, double *out)
+{
+    score_rows(rows, n, dim, q, out, 0);
+}
+
+void l2sq_f32_avx512(const float *rows, int64_t n, int64_t dim, const float *q, double *out)
+{
+    score_rows(rows, n, dim, q, out, 1);
+}
+
+#if defined(__clang__)
+#pragma clang attribute pop
+#endif
+#endif /* VELARIA_X86 */

@@ -1,0 +1,65 @@
+/* Velaria C accelerator: exact top-k vector search.
+ *
+ * Public entry points (declared to cffi in accel/build_accel.py):
+ *   velaria_cpu_level()        highest dispatch level this CPU + OS supports
+ *   velaria_compiled_levels()  bitmask of levels compiled into this build
+ *   velaria_topk_f32(...)      fused scan + k-heap per query, multi-threaded
+ *
+ * Each ISA file (topk_scalar.c, topk_avx2.c, topk_avx512.c, topk_neon.c) provides two
+ * row-scoring kernels named <op>_<dtype>_<isa>; topk.c owns heaps, threads and dispatch.
+ * The scalar kernels sum sequentially in float64 (bit-identical to reference/topk.py); the
+ * SIMD kernels accumulate float32 lanes with FMA and reduce the lanes and the tail in float64
+ * (as native Velaria's AVX2/NEON backends do), which keeps them at memory bandwidth.
+ */
+#ifndef VELARIA_ACCEL_H
+#define VELARIA_ACCEL_H
+
+#include <stdint.h>
+
+#define VELARIA_LEVEL_SCALAR 0
+#define VELARIA_LEVEL_AVX2 1
+#define VELARIA_LEVEL_AVX512 2
+#define VELARIA_LEVEL_NEON 3
+
+#define VELARIA_METRIC_COSINE 0
+#define VELARIA_METRIC_DOT 1
+#define VELARIA_METRIC_L2 2
+
+int velaria_cpu_level(void);
+int velaria_compiled_levels(void);
+
+/* Returns 0 on success, -1 on bad arguments, -2 when out of memory, -3 for an unknown level.
+ * out_ids / out_scores hold n_queries * k slots; out_counts[q] says how many are filled. */
+int velaria_topk_f32(int level, const float *data, int64_t n_rows, int64_t dim,
+                     const uint8_t *valid, const double *inv_norms,
+                     const float *queries, int64_t n_queries, int64_t k, int metric,
+                     int threads, int64_t *out_ids, double *out_scores, int64_t *out_counts);
+
+/* Row-scoring kernels: out[i] = dot(rows[i], q) or squared l2 distance, for i < n.
+ * rows has row stride dim. */
+typedef void (*velaria_rows_f32_fn)(const float *rows, int64_t n, int64_t dim, const float *q,
+                                    double *out);
+
+typedef struct {
+    velaria_rows_f32_fn dot_f32;
+    velaria_rows_f32_fn l2sq_f32;
+} velaria_kernels;
+
+#define VELARIA_DECLARE_ISA(isa)                                                              \
+    void dot_f32_##isa(const float *, int64_t, int64_t, const float *, double *);             \
+    void l2sq_f32_##isa(const float *, int64_t, int64_t, const float *, double *);
+
+VELARIA_DECLARE_ISA(scalar)
+
+#if defined(__x86_64__) || defined(_M_X64)
+#define VELARIA_X86 1
+VELARIA_DECLARE_ISA(avx2)
+VELARIA_DECLARE_ISA(avx512)
+#endif
+
+#if defined(__aarch64__)
+#define VELARIA_ARM64 1
+VELARIA_DECLARE_ISA(neon)
+#endif
+
+#endif

@@ -1,0 +1,54 @@
+"""Reference hash equi-join: the row pairs of ``left JOIN right ON l1 = r1 AND l2 = r2 ...``.
+
+* A hash table is built on the right keys and probed with the left keys.
+* Output order: left rows in input order; for each left row its matching right rows in
+  right-row order. ``how="left"`` emits an unmatched left row once, paired with ``None``.
+* A NULL in any key column never matches anything (SQL ``=``); native Velaria compares the
+  text of the keys, so NULL matched NULL there.
+* Keys compare by value across numeric types (``1`` matches ``1.0``; ``-0.0`` matches ``0.0``),
+  NaN matches NaN, a boolean never matches a number, a string never matches a number
+  (``distinct.hash_key`` equality).
+
+Returns ``(left_indices, right_indices)`` of equal length; a right index is None only for a
+padded LEFT JOIN row.
+"""
+from __future__ import annotations
+
+from velaria.errors import VelariaValueError
+
+from .distinct import hash_key
+
+__all__ = ["JOIN_KINDS", "hash_join_indices"]
+
+JOIN_KINDS = ("inner", "left")
+
+
+def _row_keys(key_columns: list[list], num_rows: int):
+    """One hashable key per row, or None when the row has a NULL key."""
+    if not key_columns:
+        return [()] * num_rows
+    return [None if None in row else tuple(hash_key(v) for v in row) for row in zip(*key_columns)]
+
+
+def hash_join_indices(left_keys: list[list], right_keys: list[list],
+                      how: str) -> tuple[list[int], list[int | None]]:
+    """Return the matching ``(left_index, right_index)`` pairs as two lists."""
+    if how not in JOIN_KINDS:
+        raise VelariaValueError(f"join kind must be one of: {', '.join(JOIN_KINDS)} (got {how!r})")
+    if len(left_keys) != len(right_keys) or not left_keys:
+        raise VelariaValueError("a join needs the same number (>= 1) of left and right key columns")
+    table: dict[tuple, list[int]] = {}
+    for j, key in enumerate(_row_keys(right_keys, len(right_keys[0]))):
+        if key is not None:
+            table.setdefault(key, []).append(j)
+    out_left: list[int] = []
+    out_right: list[int | None] = []
+    for i, key in enumerate(_row_keys(left_keys, len(left_keys[0]))):
+        matches = table.get(key) if key is not None else None
+        if matches:
+            out_left.extend([i] * len(matches))
+            out_right.extend(matches)
+        elif how == "left":
+            out_left.append(i)
+            out_right.append(None)
+    return out_left, out_right

@@ -1,0 +1,56 @@
+"""The demo: build an Arrow table in memory, run a few SQL queries, print results and an explain.
+
+Run with ``python3 dev.py demo`` (or ``python -m velaria.demo`` inside the environment).
+"""
+from __future__ import annotations
+
+import pyarrow as pa
+
+import velaria
+
+TRADES = pa.table({
+    "id": pa.array([1, 2, 3, 4, 5, 6, 7, 8], pa.int64()),
+    "symbol": ["AAPL", "MSFT", "AAPL", "GOOG", "MSFT", "AAPL", None, "GOOG"],
+    "qty": pa.array([10, 5, 7, 3, 12, None, 4, 9], pa.int64()),
+    "price": [189.5, 411.2, 190.1, 142.8, 409.9, 188.7, 100.0, 143.5],
+    "ts": ["2026-03-29T10:00:00", "2026-03-29T10:00:20", "2026-03-29T10:01:05", "2026-03-30T09:30:00",
+           "2026-03-30T09:31:00", "2026-03-30T09:45:00", "2026-03-31T11:00:00", "2026-03-31T11:02:00"],
+})
+
+SECTORS = pa.table({"symbol": ["AAPL", "MSFT", "GOOG"], "sector": ["hardware", "software", "ads"]})
+
+QUERIES = [
+    ("Filter and compute", "SELECT id, symbol, qty * price AS notional FROM trades "
+                           "WHERE qty IS NOT NULL AND price > 150 ORDER BY notional DESC"),
+    ("Group by with HAVING", "SELECT symbol, COUNT(*) AS n, SUM(qty) AS total_qty, AVG(price) AS avg_price "
+                             "FROM trades WHERE symbol IS NOT NULL GROUP BY symbol HAVING COUNT(*) >= 2 "
+                             "ORDER BY total_qty DESC"),
+    ("Join and date functions", "SELECT t.id, s.sector, DAY(t.ts) AS day, UPPER(t.symbol) AS sym "
+                                "FROM trades t LEFT JOIN sectors s ON t.symbol = s.symbol ORDER BY t.id LIMIT 5"),
+    ("UNION and CASE", "SELECT symbol, CASE WHEN price > 300 THEN 'high' ELSE 'low' END AS band FROM trades "
+                       "WHERE id <= 2 UNION ALL SELECT symbol, 'listed' FROM sectors"),
+]
+
+
+def main() -> None:
+    session = velaria.Session()
+    print(f"velaria {velaria.__version__}: engine={session.engine} backend={session.kernels.backend}")
+    session.create_temp_view("trades", session.create_dataframe_from_arrow(TRADES))
+    session.create_temp_view("sectors", session.create_dataframe_from_arrow(SECTORS))
+    for title, sql in QUERIES:
+        print(f"\n== {title}\n{sql}")
+        session.sql(sql).show()
+    sql = QUERIES[1][1]
+    print(f"\n== explain_sql\n{sql}\n")
+    print(session.explain_sql(sql))
+    print("\n== DataFrame.explain()\n")
+    print(session.sql(QUERIES[0][1]).explain())
+    print("\n== an error names the problem and the fix\n")
+    try:
+        session.sql("SELECT symbl FROM trades")
+    except velaria.VelariaError as exc:
+        print(type(exc).__name__ + ":", exc)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""The batch executor: walks a plan tree over Arrow record batches."""

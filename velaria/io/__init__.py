@@ -1,0 +1,1 @@
+"""Sources of batch data: in-memory Arrow, and (see ``velaria.io.api``) files."""

@@ -1,0 +1,144 @@
+"""Excel (.xlsx) sheets read with openpyxl in read-only mode (rows stream from the sheet XML;
+the workbook is never loaded whole), typed per column, as an in-memory TableSource.
+
+The first row is the header (an empty header cell becomes ``Unnamed: <i>``, as pandas does);
+rows whose cells are all empty are skipped. Cell values keep their Excel type: numbers give
+int64 (all integral) or float64, booleans bool, text string (never re-typed). Dates and times
+become text formatted with ``date_format`` when ``coerce_datetime_to_string`` (the default),
+else timestamps. A column mixing kinds becomes string.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import zipfile
+
+import pyarrow as pa
+
+from ..errors import SourceFormatError, VelariaValueError
+from .base import ArrowTableSource
+from .paths import as_path_str, check_readable_file
+from .typing_rules import arrow_type, merge_kinds, render_value
+
+__all__ = ["ExcelSource", "load_excel_table"]
+
+
+def _kind(value) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int):
+        return "int"
+    if isinstance(value, float):
+        return "float"
+    if isinstance(value, (_dt.datetime, _dt.date, _dt.time)):
+        return "timestamp"
+    return "string"
+
+
+def _text(value, date_format: str):
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, (_dt.datetime, _dt.date, _dt.time)):
+        return value.strftime(date_format)
+    return render_value(value)
+
+
+def _open_sheet(path: str, sheet_name):
+    import openpyxl
+    from openpyxl.utils.exceptions import InvalidFileException
+
+    try:
+        book = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    except (InvalidFileException, zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
+        raise SourceFormatError(
+            f"cannot read excel file: {path} (not a readable .xlsx workbook: {exc})") from None
+    names = book.sheetnames
+    if isinstance(sheet_name, bool) or not isinstance(sheet_name, (int, str)):
+        book.close()
+        raise TypeError("sheet_name must be a sheet index (int) or a sheet name (str)")
+    if isinstance(sheet_name, int):
+        if not 0 <= sheet_name < len(names):
+            book.close()
+            raise VelariaValueError(
+                f"sheet index {sheet_name} is out of range for {path}; the workbook has "
+                f"{len(names)} sheet(s): {', '.join(repr(n) for n in names)}")
+        return book, book[names[sheet_name]], names[sheet_name]
+    if sheet_name not in names:
+        book.close()
+        raise VelariaValueError(
+            f"worksheet named {sheet_name!r} not found in {path}; the sheets are: "
+            f"{', '.join(repr(n) for n in names)}")
+    return book, book[sheet_name], sheet_name
+
+
+def load_excel_table(path, sheet_name=0, date_format="%Y-%m-%d",
+                     coerce_datetime_to_string=True) -> tuple[pa.Table, str]:
+    """(typed table, sheet title) of one sheet; see the module docstring."""
+    path = as_path_str(path)
+    check_readable_file(path, "cannot open excel file")
+    book, sheet, title = _open_sheet(path, sheet_name)
+    try:
+        rows = sheet.iter_rows(values_only=True)
+        header = None
+        for row in rows:
+            if any(v is not None for v in row):
+                header = list(row)
+                break
+        if header is None:
+            return pa.table({}), title
+        while header and header[-1] is None:
+            header.pop()
+        names = [f"Unnamed: {i}" if v is None else _text(v, date_format)
+                 for i, v in enumerate(header)]
+        seen = set()
+        for name in names:
+            if name in seen:
+                raise SourceFormatError(
+                    f"duplicate column name {name!r} in the header row of sheet {title!r} of "
+                    f"{path}; rename one of the columns")
+            seen.add(name)
+        width = len(names)
+        columns: list[list] = [[] for _ in names]
+        kinds = ["null"] * width
+        for row in rows:
+            if not any(v is not None for v in row):
+                continue
+            for i in range(width):
+                value = row[i] if i < len(row) else None
+                if isinstance(value, str) and value == "":
+                    value = None
+                columns[i].append(value)
+                if value is not None and kinds[i] != "string":
+                    kinds[i] = merge_kinds(kinds[i], _kind(value))
+    finally:
+        book.close()
+    arrays = []
+    for col, kind in zip(columns, kinds):
+        if kind == "timestamp" and coerce_datetime_to_string:
+            kind = "string"
+        if kind == "timestamp":
+            arrays.append(pa.array(col, pa.timestamp("us")))
+        elif kind in ("string", "null"):
+            arrays.append(pa.array([_text(v, date_format) for v in col], pa.string()))
+        elif kind == "float":
+            arrays.append(pa.array([None if v is None else float(v) for v in col], pa.float64()))
+        else:
+            arrays.append(pa.array(col, arrow_type(kind)))
+    return pa.Table.from_arrays(arrays, names=names), title
+
+
+class ExcelSource(ArrowTableSource):
+    """One sheet of an .xlsx workbook (read eagerly, streamed row by row)."""
+
+    kind = "excel"
+
+    def __init__(self, path, sheet_name=0, date_format="%Y-%m-%d",
+                 coerce_datetime_to_string=True):
+        self.path = as_path_str(path)
+        table, self.sheet = load_excel_table(self.path, sheet_name, date_format,
+                                             coerce_datetime_to_string)
+        super().__init__(table)
+
+    def describe(self, columns=None, filters=None) -> str:
+        return f"path={self.path} sheet={self.sheet!r}"

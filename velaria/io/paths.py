@@ -1,0 +1,131 @@
+"""Path handling shared by every file reader: argument checks, open errors, fingerprints and
+locating bad bytes.
+
+Every reader accepts ``str`` or any ``os.PathLike``. Opening problems raise errors whose
+message starts with upstream's text (``cannot open csv file: <path>``) and then says what is
+wrong and how to fix it.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from ..errors import SourceFormatError, VelariaError, VelariaFileNotFoundError
+
+__all__ = [
+    "as_path_str",
+    "check_readable_file",
+    "FileFingerprint",
+    "fingerprint",
+    "locate_offset",
+    "find_invalid_utf8",
+    "raise_invalid_utf8",
+]
+
+
+def as_path_str(path, arg: str = "path") -> str:
+    """Return ``path`` as a ``str`` (accepts ``str`` and ``os.PathLike``; raises TypeError
+    otherwise, ValueError for an embedded NUL)."""
+    if isinstance(path, (bytes, bytearray)):
+        raise TypeError(f"{arg} must be str or os.PathLike, not bytes")
+    try:
+        text = os.fspath(path)
+    except TypeError:
+        raise TypeError(f"{arg} must be str or os.PathLike, not {type(path).__name__}") from None
+    if isinstance(text, bytes):
+        raise TypeError(f"{arg} must be str or os.PathLike returning str")
+    if "\x00" in text:
+        raise ValueError(f"{arg} contains an embedded NUL character")
+    return text
+
+
+def check_readable_file(path: str, open_message: str, *, allow_empty: bool = False,
+                        empty_message: str | None = None) -> None:
+    """Raise the documented error unless ``path`` is an existing, readable, non-empty regular
+    file. ``open_message`` is upstream's prefix, e.g. ``"cannot open csv file"``."""
+    if not os.path.exists(path):
+        raise VelariaFileNotFoundError(
+            f"{open_message}: {path} (no such file; check the path)", path)
+    if os.path.isdir(path):
+        raise VelariaFileNotFoundError(
+            f"{open_message}: {path} (it is a directory; pass the path of a file)", path)
+    if not os.path.isfile(path):
+        raise VelariaFileNotFoundError(
+            f"{open_message}: {path} (not a regular file)", path)
+    try:
+        with open(path, "rb") as handle:
+            first = handle.read(1)
+    except OSError as exc:
+        raise VelariaError(
+            f"{open_message}: {path} ({exc.strerror or exc}; check the file permissions)") from exc
+    if not first and not allow_empty:
+        raise SourceFormatError(empty_message or f"{open_message}: {path} (the file is empty)")
+
+
+@dataclass(frozen=True)
+class FileFingerprint:
+    """What identifies one version of a file: absolute path, size and mtime in ns."""
+
+    abs_path: str
+    size: int
+    mtime_ns: int
+
+
+def fingerprint(path: str) -> FileFingerprint:
+    """Stat ``path`` and return its :class:`FileFingerprint`."""
+    st = os.stat(path)
+    return FileFingerprint(os.path.abspath(path), st.st_size, st.st_mtime_ns)
+
+
+def locate_offset(path: str, byte_offset: int) -> tuple[int, int]:
+    """Return the 1-based (line, column) of ``byte_offset`` in ``path``; the column counts
+    bytes from the line start, 1-based."""
+    line, line_start, pos = 1, 0, 0
+    with open(path, "rb") as handle:
+        while pos < byte_offset:
+            chunk = handle.read(min(1 << 20, byte_offset - pos))
+            if not chunk:
+                break
+            start = 0
+            while True:
+                idx = chunk.find(b"\n", start)
+                if idx < 0:
+                    break
+                line += 1
+                line_start = pos + idx + 1
+                start = idx + 1
+            pos += len(chunk)
+    return line, byte_offset - line_start + 1
+
+
+def find_invalid_utf8(path: str) -> int | None:
+    """Return the byte offset of the first byte that is not valid UTF-8, or None."""
+    import codecs
+
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    pos = 0
+    with open(path, "rb") as handle:
+        while True:
+            chunk = handle.read(1 << 20)
+            final = not chunk
+            try:
+                decoder.decode(chunk, final)
+            except UnicodeDecodeError as exc:
+                # exc.start is relative to the buffered input (pending bytes + chunk)
+                pending = len(exc.object) - len(chunk)
+                return pos - pending + exc.start
+            if final:
+                return None
+            pos += len(chunk)
+
+
+def raise_invalid_utf8(path: str, what: str, offset: int | None = None) -> None:
+    """Raise SourceFormatError naming the line and column of the first invalid UTF-8 byte."""
+    if offset is None:
+        offset = find_invalid_utf8(path)
+    if offset is None:
+        raise SourceFormatError(f"{what} {path} is not valid UTF-8; re-encode it as UTF-8")
+    line, col = locate_offset(path, offset)
+    raise SourceFormatError(
+        f"invalid UTF-8 in {what} {path} at line {line}, column {col} (byte offset {offset}); "
+        f"re-encode the file as UTF-8")

@@ -1,0 +1,256 @@
+"""``Session.probe``: guess a file's format from its first lines and extension, with
+upstream's candidates, scores, confidence and warnings (python-api §9.2-9.3,
+core-semantics §3.1), and build the matching source (``Session.read``)."""
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+from ..errors import SourceFormatError
+from .paths import check_readable_file
+
+__all__ = ["probe_file", "choose_delimiter", "source_from_probe", "line_options_for"]
+
+_SPACE = " \t\n\v\f\r"
+_DELIMITERS = [",", "\t", "|", ";", " "]
+_MAX_LINE = 4 << 20
+
+
+def _sample_lines(path: str, limit: int) -> list[str]:
+    """Up to ``limit`` non-empty lines, stripped of surrounding whitespace (lines longer than
+    4 MiB are cut)."""
+    out: list[str] = []
+    with open(path, "rb") as handle:
+        first = True
+        while len(out) < limit:
+            raw = handle.readline(_MAX_LINE)
+            if not raw:
+                break
+            if first and raw.startswith(b"\xef\xbb\xbf"):
+                raw = raw[3:]
+            first = False
+            text = raw.decode("utf-8", errors="replace").strip(_SPACE)
+            if text:
+                out.append(text)
+    return out
+
+
+def choose_delimiter(lines: list[str]) -> tuple[str, int] | None:
+    """(delimiter, columns): the delimiter of ``, TAB | ; space`` that splits the first line
+    into the most (>1) fields and every line into the same count; ties keep the earlier."""
+    if not lines:
+        return None
+    best = None
+    for delim in _DELIMITERS:
+        count = len(lines[0].split(delim))
+        if count <= 1:
+            continue
+        if all(len(line.split(delim)) == count for line in lines[1:]):
+            if best is None or count > best[1]:
+                best = (delim, count)
+    return best
+
+
+def _is_header_token(token: str) -> bool:
+    token = token.strip(_SPACE)
+    return bool(token) and all(ch.isascii() and (ch.isalnum() or ch == "_") for ch in token)
+
+
+def _render_delim(delim: str) -> str:
+    return {"\t": "\\t", " ": "space"}.get(delim, delim)
+
+
+def _candidate(fmt: str, kind: str, score: int, evidence: list[str]) -> dict:
+    return {"format": fmt, "kind": kind, "score": score, "reason": "; ".join(evidence),
+            "evidence": list(evidence)}
+
+
+def _build_candidates(path: str, lines: list[str]) -> list[dict]:
+    lower = path.lower()
+    csv_ext = lower.endswith(".csv")
+    tsv_ext = lower.endswith(".tsv")
+    json_ext = lower.endswith(".json")
+    jsonl_ext = lower.endswith((".jsonl", ".ndjson"))
+    line_ext = lower.endswith((".log", ".txt", ".lines"))
+    cands: list[dict] = []
+
+    if all(line.startswith("{") and line.endswith("}") for line in lines):
+        ev = ["content starts with object", "newline-delimited objects"]
+        if jsonl_ext:
+            ev.append("jsonl/ndjson extension")
+        cands.append(_candidate("json_lines", "json", 92 + (8 if json_ext or jsonl_ext else 0), ev))
+    elif lines[0].startswith("["):
+        ev = ["content starts with array"] + (["json extension"] if json_ext else [])
+        cands.append(_candidate("json_array", "json", 94 + (8 if json_ext else 0), ev))
+
+    found = choose_delimiter(lines)
+    if found is not None:
+        delim, cols = found
+        header = len(lines) >= 2 and len(lines[1].split(delim)) == cols and \
+            all(_is_header_token(t) for t in lines[0].split(delim))
+        base = 40 + 3 * min(cols, 12)
+        matching = (delim == "," and csv_ext) or (delim == "\t" and tsv_ext)
+        ext_bonus = 20 if matching else 0
+        prefers_line = delim not in (",", "\t")
+        name = "tsv" if delim == "\t" else "csv"
+        d = _render_delim(delim)
+        if header:
+            ev = [f"delimiter={d};columns={cols};header=true",
+                  "matching delimited extension" if ext_bonus else "header-shaped first row"]
+            cands.append(_candidate(name, "csv", base + 25 + ext_bonus, ev))
+        elif matching:
+            ev = [f"delimiter={d};columns={cols};header=false",
+                  "stable delimited columns with matching extension"]
+            cands.append(_candidate(name, "csv", base + 28 + ext_bonus, ev))
+        line_bonus = -10 if header else (24 if prefers_line else 8)
+        score = base + line_bonus + (0 if header else ext_bonus // 2) + \
+            (8 if line_ext and prefers_line else 0)
+        ev = [f"delimiter={d};columns={cols};header=false",
+              "header not trusted for line fallback" if header
+              else "stable split columns without header"]
+        if line_ext and prefers_line:
+            ev.append("line-oriented extension")
+        cands.append(_candidate("line_split", "line", score, ev))
+    else:
+        cands.append(_candidate("line_split", "line", 15,
+                                ["no stable delimiter match", "fallback line split candidate"]))
+
+    if csv_ext:
+        cands.append(_candidate("csv", "csv", 55, ["csv extension fallback"]))
+    if tsv_ext:
+        cands.append(_candidate("tsv", "csv", 55, ["tsv extension fallback"]))
+    if json_ext and not any(c["kind"] == "json" for c in cands):
+        cands.append(_candidate("json_lines", "json", 58, ["json extension fallback"]))
+    if jsonl_ext and not any(c["format"] == "json_lines" for c in cands):
+        cands.append(_candidate("json_lines", "json", 60, ["jsonl/ndjson extension fallback"]))
+    cands.sort(key=lambda c: -c["score"])  # stable, as upstream's small-array sort
+    return cands
+
+
+def _json_options(path: str) -> tuple[str, list[str]]:
+    """(format, columns): ``[`` first means json_array; columns are the first object's keys."""
+    with open(path, "rb") as handle:
+        head = handle.read(1 << 20)
+    text = head.decode("utf-8", errors="replace").lstrip("\ufeff").lstrip(_SPACE)
+    if not text:
+        raise SourceFormatError(f"json probe found empty input: {path}")
+    decoder = json.JSONDecoder()
+    if text.startswith("["):
+        idx = 1
+        with open(path, "rb") as handle:
+            full = handle.read().decode("utf-8", errors="replace").lstrip("\ufeff").lstrip(_SPACE)
+        while idx < len(full) and full[idx] in _SPACE:
+            idx += 1
+        if idx < len(full) and full[idx] == "]":
+            return "json_array", []
+        try:
+            obj, _ = decoder.raw_decode(full, idx)
+        except ValueError:
+            obj = None
+        if not isinstance(obj, dict):
+            raise SourceFormatError(
+                f"json probe found no objects: {path} (the array's first element is not a "
+                f"JSON object)")
+        return "json_array", list(obj.keys())
+    for line in _sample_lines(path, 1):
+        try:
+            obj = json.loads(line)
+        except ValueError:
+            obj = None
+        if isinstance(obj, dict):
+            return "json_lines", list(obj.keys())
+        raise SourceFormatError(
+            f"json probe found no objects: {path} (the first non-empty line is not a JSON "
+            f"object)")
+    raise SourceFormatError(f"json probe found empty input: {path}")
+
+
+def line_options_for(path: str) -> dict:
+    """Split-mode line options from a 2-line sample: delimiter (space if none is stable) and
+    mappings ``c0..c{n-1}`` for the first line's fields."""
+    lines = _sample_lines(path, 2)
+    if not lines:
+        raise SourceFormatError(f"line probe found empty input: {path}")
+    found = choose_delimiter(lines)
+    delim = found[0] if found else " "
+    count = len(lines[0].split(delim))
+    return {"mode": "split", "delimiter": delim,
+            "mappings": [{"column": f"c{i}", "source_index": i} for i in range(count)]}
+
+
+def probe_file(path: str) -> dict[str, Any]:
+    """The upstream probe dict for ``path`` (see python-api §9.2)."""
+    check_readable_file(path, "cannot open file", allow_empty=True)
+    lines = _sample_lines(path, 4)
+    if not lines:
+        raise SourceFormatError(
+            f"probe found empty input: {path} (the file has no non-blank lines)")
+    cands = _build_candidates(path, lines)
+    top = cands[0]["score"] if cands else 0
+    second = cands[1]["score"] if len(cands) > 1 else 0
+    gap = top - second
+    if top >= 90 and gap >= 15:
+        confidence = "high"
+    elif top >= 65 and gap >= 8:
+        confidence = "medium"
+    else:
+        confidence = "low"
+    warnings = []
+    if not cands:
+        warnings.append("probe found no candidates")
+    if confidence == "low":
+        warnings.append("probe confidence is low; consider explicit USING ... OPTIONS(...)")
+    if len(cands) >= 2 and gap < 8:
+        warnings.append("top probe candidates are close in score")
+    if top < 40:
+        warnings.append("probe selected a weak fallback candidate")
+    best = cands[0]
+    stem = os.path.splitext(os.path.basename(path))[0]
+    if os.path.basename(path).startswith(".") and stem == "":
+        stem = os.path.basename(path)
+    result: dict[str, Any] = {
+        "path": path, "kind": best["kind"], "final_format": best["format"],
+        "score": best["score"], "confidence": confidence, "schema": [],
+        "suggested_table_name": stem or "input_table", "warnings": warnings,
+        "candidates": cands,
+    }
+    if best["kind"] == "json":
+        fmt, columns = _json_options(path)
+        result["schema"] = list(columns)
+        result["format"] = fmt
+        result["columns"] = list(columns)
+    elif best["kind"] == "csv":
+        from .csv_source import read_csv_header
+
+        delim = "\t" if best["format"] == "tsv" else ","
+        found = choose_delimiter(lines)
+        if found is not None:
+            delim = found[0]
+        result["schema"] = read_csv_header(path, delim)
+        result["delimiter"] = delim
+    else:
+        opts = line_options_for(path)
+        result["schema"] = [m["column"] for m in opts["mappings"]]
+        result.update(opts)
+    return result
+
+
+def source_from_probe(path: str, info: dict):
+    """The source ``Session.read`` builds for a probe result."""
+    kind = info["kind"]
+    if kind == "csv":
+        from .csv_source import CsvSource
+
+        return CsvSource(path, delimiter=info["delimiter"])
+    if kind == "json":
+        from .json_source import JsonSource
+
+        if not info["columns"]:
+            raise SourceFormatError(
+                f"json probe found no columns: {path} (the first object has no keys)")
+        return JsonSource(path, info["columns"], info["format"])
+    from .line_source import LineSource
+
+    return LineSource(path, [(m["column"], m["source_index"]) for m in info["mappings"]],
+                      mode="split", split_delimiter=info["delimiter"])

@@ -1,0 +1,61 @@
+"""Filter pushdown helpers: drop rows of a batch that certainly fail the pushed filters, and
+render what was pushed for explain."""
+from __future__ import annotations
+
+from typing import Sequence
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from .base import PushedFilter
+
+__all__ = ["apply_filters", "usable_filters", "render_pushdown"]
+
+_OPS = {
+    "=": pc.equal, "==": pc.equal, "!=": pc.not_equal, "<>": pc.not_equal,
+    "<": pc.less, "<=": pc.less_equal, ">": pc.greater, ">=": pc.greater_equal,
+}
+
+
+def usable_filters(filters: Sequence[PushedFilter], schema: pa.Schema) -> list[PushedFilter]:
+    """The filters this source can evaluate: known operator, known column, comparable value."""
+    out = []
+    for flt in filters or ():
+        if flt.op not in _OPS or flt.value is None or schema.get_field_index(flt.column) < 0:
+            continue
+        typ = schema.field(flt.column).type
+        value = flt.value
+        if isinstance(value, bool):
+            ok = pa.types.is_boolean(typ)
+        elif isinstance(value, (int, float)):
+            ok = pa.types.is_integer(typ) or pa.types.is_floating(typ)
+        elif isinstance(value, str):
+            ok = pa.types.is_string(typ)
+        else:
+            ok = False
+        if ok:
+            out.append(flt)
+    return out
+
+
+def apply_filters(batch: pa.RecordBatch, filters: Sequence[PushedFilter]) -> pa.RecordBatch:
+    """Keep the rows of ``batch`` for which every filter is TRUE (NULL never passes)."""
+    if not filters or batch.num_rows == 0:
+        return batch
+    mask = None
+    for flt in filters:
+        try:
+            part = _OPS[flt.op](batch.column(flt.column), flt.value)
+        except (pa.ArrowNotImplementedError, pa.ArrowInvalid, pa.ArrowTypeError, KeyError):
+            continue  # the executor re-checks WHERE; skipping a filter is always safe
+        mask = part if mask is None else pc.and_kleene(mask, part)
+    if mask is None:
+        return batch
+    return batch.filter(pc.fill_null(mask, False))
+
+
+def render_pushdown(columns: Sequence[str] | None, filters: Sequence[PushedFilter]) -> str:
+    """``pushed_columns=[a,b] pushed_filters=[x>1]`` (``*`` when every column was read)."""
+    cols = "*" if columns is None else ",".join(columns)
+    flts = ",".join(f.render() for f in filters or ())
+    return f"pushed_columns=[{cols}] pushed_filters=[{flts}]"

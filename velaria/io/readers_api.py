@@ -1,0 +1,150 @@
+"""The Session's file-reading methods (``probe``, ``read``, ``read_csv``, ``read_line_file``,
+``read_json``) as a mixin; ``Session`` inherits it and provides ``_frame_from_source``.
+
+Signatures, defaults and messages follow upstream (python-api §2); paths may be ``str`` or
+any ``os.PathLike``. Each reader checks its arguments and opens the file at call time (a
+missing file fails immediately) and returns a lazy DataFrame over a streamed source.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+
+from ..errors import VelariaValueError
+from .base import TableSource
+from .csv_source import CsvSource
+from .json_source import JsonSource, canonical_json_format
+from .line_source import LINE_MODES, LineSource
+from .materialize import CachedSource, canonical_materialization_format
+from .paths import as_path_str
+from .probe import probe_file, source_from_probe
+
+__all__ = ["ReaderMethods", "check_delimiter", "parse_mappings", "wrap_source"]
+
+
+def check_delimiter(value, arg: str = "delimiter") -> str:
+    """A one-character delimiter, or VelariaValueError "delimiter must be a single character"."""
+    if not isinstance(value, str):
+        raise TypeError(f"{arg} must be str, not {type(value).__name__}")
+    if len(value) != 1:
+        raise VelariaValueError(f"delimiter must be a single character ({arg}={value!r})")
+    if value in ('"', "\n", "\r"):
+        raise VelariaValueError(f"{arg} cannot be {value!r} (it is reserved by the CSV syntax)")
+    return value
+
+
+def parse_mappings(mappings) -> list[tuple[str, int]]:
+    """Validate ``read_line_file`` mappings: ``(column, source_index)`` pairs or dicts
+    ``{"column": ..., "source_index": ...}``; messages as upstream."""
+    if isinstance(mappings, (str, bytes)) or not isinstance(mappings, Sequence):
+        raise VelariaValueError("mappings must be a sequence of (column, source_index) pairs")
+    out = []
+    for i, item in enumerate(mappings):
+        if isinstance(item, Mapping):
+            if "column" not in item or "source_index" not in item:
+                raise VelariaValueError(
+                    f"mappings[{i}] dict mapping requires column and source_index")
+            name, index = item["column"], item["source_index"]
+            name_msg, index_msg = f"mappings[{i}].column", f"mappings[{i}].source_index"
+        elif isinstance(item, Sequence) and not isinstance(item, (str, bytes)):
+            if len(item) != 2:
+                raise VelariaValueError(f"mappings[{i}] must have exactly 2 items")
+            name, index = item[0], item[1]
+            name_msg, index_msg = f"mappings[{i}][0]", f"mappings[{i}][1]"
+        else:
+            raise VelariaValueError(f"mappings[{i}] must be a (column, source_index) pair")
+        if not isinstance(name, str):
+            raise VelariaValueError(f"{name_msg} must be a string")
+        if isinstance(index, bool) or not isinstance(index, int):
+            raise VelariaValueError(f"{index_msg} must be an integer")
+        if index < 0:
+            raise VelariaValueError(f"{index_msg} must be non-negative")
+        out.append((name, index))
+    return out
+
+
+def _check_columns(columns) -> list[str]:
+    if isinstance(columns, str):
+        columns = [c.strip() for c in columns.split(",") if c.strip()]
+    if not isinstance(columns, Sequence) and not hasattr(columns, "__iter__"):
+        raise VelariaValueError("columns must be a sequence of strings")
+    columns = list(columns)
+    if not all(isinstance(c, str) for c in columns):
+        raise VelariaValueError("columns must contain only strings")
+    return columns
+
+
+def wrap_source(source: TableSource, materialization=False, materialization_dir=None,
+                materialization_format=None, cache_in_memory=False) -> TableSource:
+    """Apply the shared reader options: materialisation (on if ``materialization`` is truthy
+    or a dir/format is given) and ``cache_in_memory``."""
+    if materialization_dir is not None and not isinstance(materialization_dir, (str, os.PathLike)):
+        raise TypeError("materialization_dir must be str, os.PathLike or None")
+    fmt = canonical_materialization_format(materialization_format)
+    materialize = bool(materialization) or materialization_dir is not None or \
+        materialization_format is not None
+    if not materialize and not cache_in_memory:
+        return source
+    return CachedSource(source, materialize=materialize, root=materialization_dir,
+                        data_format=fmt, in_memory=bool(cache_in_memory))
+
+
+class ReaderMethods:
+    """Mixin with the Session's file readers. Needs ``self._frame_from_source(source)``."""
+
+    def probe(self, path) -> dict:
+        """Guess the format of ``path``; returns upstream's probe dict (python-api §9.2)."""
+        return probe_file(as_path_str(path))
+
+    def read(self, path, materialization=False, materialization_dir=None,
+             materialization_format=None, cache_in_memory=False):
+        """Probe ``path`` and read it with the probed reader and options."""
+        path = as_path_str(path)
+        canonical_materialization_format(materialization_format)
+        source = source_from_probe(path, probe_file(path))
+        return self._frame_from_source(wrap_source(
+            source, materialization, materialization_dir, materialization_format,
+            cache_in_memory))
+
+    def read_csv(self, path, delimiter=",", materialization=False, materialization_dir=None,
+                 materialization_format=None, cache_in_memory=False, on_bad_lines="error"):
+        """A CSV file with a header row (typed per column; see docs/io.md)."""
+        path = as_path_str(path)
+        check_delimiter(delimiter)
+        canonical_materialization_format(materialization_format)
+        source = CsvSource(path, delimiter=delimiter, on_bad_lines=on_bad_lines)
+        return self._frame_from_source(wrap_source(
+            source, materialization, materialization_dir, materialization_format,
+            cache_in_memory))
+
+    def read_line_file(self, path, mappings, mode="split", split_delimiter=",",
+                       regex_pattern="", skip_empty_lines=True, materialization=False,
+                       materialization_dir=None, materialization_format=None,
+                       cache_in_memory=False):
+        """A line file in split mode (fields by index) or regex mode (capture groups)."""
+        path = as_path_str(path)
+        pairs = parse_mappings(mappings)
+        if mode not in LINE_MODES:
+            raise VelariaValueError(f"mode must be one of: split, regex (got {mode!r})")
+        check_delimiter(split_delimiter, "split_delimiter")
+        if not isinstance(regex_pattern, str):
+            raise TypeError("regex_pattern must be str")
+        canonical_materialization_format(materialization_format)
+        source = LineSource(path, pairs, mode=mode, split_delimiter=split_delimiter,
+                            regex_pattern=regex_pattern, skip_empty_lines=skip_empty_lines)
+        return self._frame_from_source(wrap_source(
+            source, materialization, materialization_dir, materialization_format,
+            cache_in_memory))
+
+    def read_json(self, path, columns, format="json_lines", materialization=False,
+                  materialization_dir=None, materialization_format=None,
+                  cache_in_memory=False):
+        """A JSON lines or JSON array file; ``columns`` lists the keys to keep."""
+        path = as_path_str(path)
+        cols = _check_columns(columns)
+        fmt = canonical_json_format(format)
+        canonical_materialization_format(materialization_format)
+        source = JsonSource(path, cols, fmt)
+        return self._frame_from_source(wrap_source(
+            source, materialization, materialization_dir, materialization_format,
+            cache_in_memory))

@@ -1,0 +1,222 @@
+"""The common machinery of text file sources (csv, line, json): a whole-file typing pass,
+then streamed, projected, filtered scans.
+
+Typing needs every cell of a column (a ``007`` on the last line turns an int column into a
+string column), so the first time the schema is needed the source reads the whole file once
+and folds per-batch kinds (see :mod:`velaria.io.typing_rules`). The result is cached per
+process, keyed by absolute path, size, mtime and reader options, so re-reading an unchanged
+file does not pay for it again. Files up to ``VELARIA_IO_RETAIN_MB`` (default 64 MB) also keep
+the parsed cells from that pass, so the first scan does not parse the file a second time.
+
+A scan re-checks the file's size and mtime: if the file changed after it was typed, the
+scan fails instead of returning rows that do not match the schema.
+"""
+from __future__ import annotations
+
+import os
+import threading
+from typing import Any, Iterator, Sequence
+
+import pyarrow as pa
+
+from ..errors import ColumnNotFoundError, SourceFormatError
+from .base import DEFAULT_BATCH_ROWS, PushedFilter, TableSource
+from .paths import FileFingerprint, fingerprint
+from .pushdown import apply_filters, render_pushdown, usable_filters
+from .typing_rules import arrow_type, merge_kinds
+
+__all__ = ["TypedFileSource", "clear_typing_cache"]
+
+_TYPING_CACHE: dict[tuple, tuple[list[str], dict]] = {}
+_TYPING_LOCK = threading.Lock()
+
+
+def clear_typing_cache() -> None:
+    """Forget every cached typing result (tests use this)."""
+    with _TYPING_LOCK:
+        _TYPING_CACHE.clear()
+
+
+def _retain_limit(python_parser: bool) -> int:
+    mb = float(os.environ.get("VELARIA_IO_RETAIN_MB", "64"))
+    return int(mb * (1 << 20) / (4 if python_parser else 1))
+
+
+class TypedFileSource(TableSource):
+    """Base of csv/line/json sources. Subclasses implement the four hooks below."""
+
+    #: the typing dialect for text cells (``csv`` | ``line``), or ``json``
+    dialect = "csv"
+    #: True when cells are parsed in Python (retention then holds Python objects)
+    python_parser = False
+
+    def __init__(self, path: str, names: Sequence[str]):
+        self.path = path
+        self.names = list(names)
+        self._kinds: list[str] | None = None
+        self._stats: dict = {}
+        self._typed_fp: FileFingerprint | None = None
+        self._retained: list[list[Any]] | None = None
+        self._last_pushdown: tuple[list[str] | None, list[PushedFilter]] = (None, [])
+
+    # ---- hooks -------------------------------------------------------------------------
+    def options_key(self) -> str:
+        """Reader options that change the parsed result (part of cache keys)."""
+        raise NotImplementedError
+
+    def _raw_batches(self, names: Sequence[str], batch_rows: int,
+                     stats: dict | None) -> Iterator[list[Any]]:
+        """Yield, per batch, one raw column per name (text arrays or Python lists).
+        ``stats`` is a dict to fill with counters during the typing pass, else None."""
+        raise NotImplementedError
+
+    def _classify(self, raw) -> str:
+        """The kind of one raw column batch."""
+        raise NotImplementedError
+
+    def _convert(self, raw, kind: str) -> pa.Array:
+        """Convert one raw column batch to the Arrow type of ``kind``."""
+        raise NotImplementedError
+
+    def _check_typing_stats(self, stats: dict) -> None:
+        """Raise if the typing pass found an error only visible over the whole file."""
+
+    def _describe_options(self) -> str:
+        return ""
+
+    # ---- typing ------------------------------------------------------------------------
+    def _cache_key(self, fp: FileFingerprint) -> tuple:
+        return (type(self).__name__, fp.abs_path, fp.size, fp.mtime_ns, self.options_key())
+
+    def _ensure_typed(self) -> None:
+        if self._kinds is not None:
+            return
+        fp = fingerprint(self.path)
+        key = self._cache_key(fp)
+        with _TYPING_LOCK:
+            cached = _TYPING_CACHE.get(key)
+        if cached is not None:
+            kinds, stats = cached
+            self._check_typing_stats(stats)
+            self._kinds, self._stats, self._typed_fp = list(kinds), dict(stats), fp
+            return
+        kinds = ["null"] * len(self.names)
+        stats: dict = {"rows": 0}
+        retain = [] if fp.size <= _retain_limit(self.python_parser) else None
+        for raws in self._raw_batches(self.names, DEFAULT_BATCH_ROWS, stats):
+            for i, raw in enumerate(raws):
+                if kinds[i] != "string":
+                    kinds[i] = merge_kinds(kinds[i], self._classify(raw))
+            if raws:
+                stats["rows"] += len(raws[0])
+            if retain is not None:
+                retain.append(raws)
+        self._check_typing_stats(stats)
+        if fingerprint(self.path) != fp:
+            raise SourceFormatError(
+                f"{self.kind} file {self.path} changed while it was being read; read it again")
+        with _TYPING_LOCK:
+            _TYPING_CACHE[key] = (list(kinds), dict(stats))
+        self._kinds, self._stats, self._typed_fp, self._retained = kinds, stats, fp, retain
+
+    def set_known_schema(self, schema: pa.Schema) -> None:
+        """Adopt a schema known from elsewhere (a fresh materialisation cache entry), so the
+        typing pass is not needed. Used only when the schema was produced by this reader."""
+        from .typing_rules import kind_of_arrow_type
+
+        if list(schema.names) == self.names:
+            self._kinds = [kind_of_arrow_type(f.type) for f in schema]
+            self._typed_fp = fingerprint(self.path)
+
+    @property
+    def schema(self) -> pa.Schema:
+        self._ensure_typed()
+        return pa.schema([pa.field(n, arrow_type(k)) for n, k in zip(self.names, self._kinds)])
+
+    def column_kinds(self) -> list[str]:
+        """The typing kind of each column (see :mod:`velaria.io.typing_rules`)."""
+        self._ensure_typed()
+        return list(self._kinds)
+
+    @property
+    def stats(self) -> dict:
+        """Counters from the typing pass: ``rows``, ``skipped_bad_lines``, ...."""
+        self._ensure_typed()
+        return dict(self._stats)
+
+    def num_rows_hint(self) -> int | None:
+        if self._kinds is not None and "rows" in self._stats:
+            return self._stats["rows"]
+        return None
+
+    # ---- scanning ----------------------------------------------------------------------
+    def _resolve_columns(self, columns: Sequence[str] | None) -> list[str]:
+        if columns is None:
+            return list(self.names)
+        out = []
+        for name in columns:
+            if name not in self.names:
+                raise ColumnNotFoundError(
+                    f"column not found: {name} (the {self.kind} source {self.path} has columns "
+                    f"{', '.join(self.names)})")
+            out.append(name)
+        return out
+
+    def _check_unchanged(self) -> None:
+        if self._typed_fp is not None and fingerprint(self.path) != self._typed_fp:
+            raise SourceFormatError(
+                f"{self.kind} file {self.path} changed after its schema was read; "
+                f"read it again to pick up the new contents")
+
+    def scan(self, columns: Sequence[str] | None = None, filters: Sequence[PushedFilter] = (),
+             batch_rows: int = DEFAULT_BATCH_ROWS) -> Iterator[pa.RecordBatch]:
+        names = self._resolve_columns(columns)
+        schema = self.schema
+        flts = usable_filters(filters, schema)
+        self._last_pushdown = (None if columns is None else names, flts)
+        self._check_unchanged()
+        need = list(names) + [f.column for f in flts if f.column not in names]
+        if not need and self.names:
+            need = [self.names[0]]  # zero-column scans (COUNT(*)) still need row counts
+        out_schema = pa.schema([schema.field(n) for n in names])
+        produced = False
+        for batch in self._typed_batches(need, batch_rows):
+            batch = apply_filters(batch, flts)
+            if list(batch.schema.names) != names:
+                batch = batch.select(names)
+            if batch.num_rows == 0 and produced:
+                continue
+            produced = True
+            yield batch
+        if not produced:
+            yield pa.RecordBatch.from_pylist([], schema=out_schema) if names else \
+                pa.record_batch([], schema=out_schema)
+
+    def _typed_batches(self, need: list[str], batch_rows: int) -> Iterator[pa.RecordBatch]:
+        """Yield batches of ``need`` columns converted to their final types."""
+        index = {n: i for i, n in enumerate(self.names)}
+        kinds = [self._kinds[index[n]] for n in need]
+        fields = [pa.field(n, arrow_type(k)) for n, k in zip(need, kinds)]
+        if self._retained is not None:
+            source = ([raws[index[n]] for n in need] for raws in self._retained)
+        else:
+            source = self._raw_batches(need, batch_rows, None)
+        for raws in source:
+            arrays = [self._convert(raw, kind) for raw, kind in zip(raws, kinds)]
+            yield pa.RecordBatch.from_arrays(arrays, schema=pa.schema(fields))
+
+    def describe(self, columns: Sequence[str] | None = None,
+                 filters: Sequence[PushedFilter] | None = None) -> str:
+        """``path=... <options> pushed_columns=[...] pushed_filters=[...]``; without
+        arguments it reports what the last scan pushed down."""
+        if columns is None and filters is None:
+            columns, filters = self._last_pushdown
+        parts = [f"path={self.path}"]
+        opts = self._describe_options()
+        if opts:
+            parts.append(opts)
+        parts.append(render_pushdown(columns, filters or ()))
+        return " ".join(parts)
+
+    def supports_filter_pushdown(self) -> bool:
+        return True

@@ -1,0 +1,265 @@
+"""Per-column value typing for file sources (see docs/io.md, "Typing rules").
+
+A column's type is decided over the WHOLE file: it is ``int64`` if every non-NULL cell is an
+integer, ``float64`` if every one is numeric, ``bool`` if every one is true/false, a
+``FixedSizeList<float32>`` vector if every one is a numeric vector of the same length
+(``List<float32>`` when lengths differ), else ``string`` (cells keep their original text).
+A column with no non-NULL cell is ``string``.
+
+Typing works in two steps: :func:`classify_text` gives the *kind* of one batch of a column
+and :func:`merge_kinds` folds batch kinds together; :func:`convert_text` then converts a batch
+of cells to the column's final Arrow type.
+
+Kinds are strings: ``null`` (no value seen), ``bool``, ``int``, ``float``, ``string``,
+``vector:<n>`` and ``vlist``.
+
+Dialects differ in what a cell means:
+
+* ``csv``: empty cell is NULL, ``null`` is text; ``true``/``TRUE``/``false``/``FALSE`` are
+  booleans; an integer with a significant leading zero (``007``, ``-00``) is text, but
+  ``0.5`` is a float; an integer that overflows int64 is text (it is usually an identifier,
+  and converting it would lose digits).
+* ``line``: empty, ``null`` and ``NULL`` are NULL (the line parser does this); there is no
+  leading-zero rule (``007`` is 7); overflow is text as in csv.
+"""
+from __future__ import annotations
+
+import re
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+__all__ = [
+    "merge_kinds",
+    "arrow_type",
+    "kind_of_arrow_type",
+    "classify_text",
+    "classify_text_cell",
+    "convert_text",
+    "parse_vector_text",
+    "render_value",
+]
+
+_INT_RE = {"csv": r"^-?(?:0|[1-9][0-9]*)$", "line": r"^-?[0-9]+$"}
+_NUMERIC_RE = {
+    d: r"^(?:" + _INT_RE[d][1:-1] + r"|[0-9+\-]*[.eE][0-9.eE+\-]*)$" for d in _INT_RE
+}
+_INT_PY = {d: re.compile(p) for d, p in _INT_RE.items()}
+_FLOAT_LEX_PY = re.compile(r"^[0-9+\-]*[.eE][0-9.eE+\-]*$")
+_LONG_INT_RE = r"^-?[0-9]{19,}$"
+_BOOL_TEXT = {"true": True, "TRUE": True, "false": False, "FALSE": False}
+_BOOL_SET = pa.array(list(_BOOL_TEXT), pa.string())
+_TRUE_SET = pa.array(["true", "TRUE"], pa.string())
+_INT64_MIN, _INT64_MAX = -(1 << 63), (1 << 63) - 1
+_VECTOR_SPLIT = re.compile(r"[\s,]+")
+
+
+def merge_kinds(a: str, b: str) -> str:
+    """The kind of a column holding cells of kind ``a`` and cells of kind ``b``."""
+    if a == b:
+        return a
+    if a == "null":
+        return b
+    if b == "null":
+        return a
+    if {a, b} == {"int", "float"}:
+        return "float"
+    if a.startswith(("vector", "vlist")) and b.startswith(("vector", "vlist")):
+        return "vlist"
+    return "string"
+
+
+def arrow_type(kind: str) -> pa.DataType:
+    """The Arrow type of a column of ``kind``."""
+    if kind == "int":
+        return pa.int64()
+    if kind == "float":
+        return pa.float64()
+    if kind == "bool":
+        return pa.bool_()
+    if kind.startswith("vector:"):
+        return pa.list_(pa.float32(), int(kind.split(":", 1)[1]))
+    if kind == "vlist":
+        return pa.list_(pa.float32())
+    return pa.string()
+
+
+def kind_of_arrow_type(typ: pa.DataType) -> str:
+    """Inverse of :func:`arrow_type` (used when a schema comes back from a cache)."""
+    if pa.types.is_int64(typ):
+        return "int"
+    if pa.types.is_float64(typ):
+        return "float"
+    if pa.types.is_boolean(typ):
+        return "bool"
+    if pa.types.is_fixed_size_list(typ):
+        return f"vector:{typ.list_size}"
+    if pa.types.is_list(typ):
+        return "vlist"
+    return "string"
+
+
+def parse_vector_text(text: str) -> list[float] | None:
+    """``[1 2 3]`` / ``[1,2,3]`` / ``[1, 2, 3]`` -> ``[1.0, 2.0, 3.0]``; None if the text is not
+    a non-empty bracketed list of finite-syntax numbers."""
+    if len(text) < 3 or text[0] != "[" or text[-1] != "]":
+        return None
+    body = text[1:-1].strip()
+    if not body:
+        return None
+    out = []
+    for token in _VECTOR_SPLIT.split(body):
+        if not token or not _is_number_text(token):
+            return None
+        out.append(float(token))
+    return out
+
+
+def _is_number_text(token: str) -> bool:
+    if _INT_PY["line"].match(token):
+        return True
+    if _FLOAT_LEX_PY.match(token) and any(ch.isdigit() for ch in token):
+        try:
+            float(token)
+        except ValueError:
+            return False
+        return True
+    return False
+
+
+def classify_text_cell(text: str | None, dialect: str = "csv") -> str:
+    """The kind of one cell (``None`` is ``null``)."""
+    if text is None:
+        return "null"
+    if text in _BOOL_TEXT:
+        return "bool"
+    if _INT_PY[dialect].match(text):
+        return "int" if _INT64_MIN <= int(text) <= _INT64_MAX else "string"
+    if _FLOAT_LEX_PY.match(text) and any(ch.isdigit() for ch in text):
+        try:
+            float(text)
+        except ValueError:
+            return "string"
+        return "float"
+    if text.startswith("["):
+        vec = parse_vector_text(text)
+        if vec is not None:
+            return f"vector:{len(vec)}"
+    return "string"
+
+
+def _all(mask: pa.Array) -> bool:
+    return bool(pc.all(mask).as_py() is not False)
+
+
+def _any(mask: pa.Array) -> bool:
+    return bool(pc.any(mask).as_py())
+
+
+def _has_leading_zero_int(values: pa.Array) -> bool:
+    """True when some integer-looking cell has a significant leading zero (``007``)."""
+    length = pc.binary_length(values)
+    zero = pc.and_(pc.starts_with(values, "0"), pc.greater(length, 1))
+    minus_zero = pc.and_(pc.starts_with(values, "-0"), pc.greater(length, 2))
+    return _any(pc.or_(zero, minus_zero))
+
+
+def _numeric_cells_follow_rules(values: pa.Array, as_float: pa.Array, dialect: str) -> bool:
+    """Arrow's float parser accepts more than our rule (``inf``, ``+5``, ``007``, int64
+    overflow); check the cells where it might differ against the exact rule."""
+    odd = pc.invert(pc.is_finite(as_float))
+    for prefix in ("+", "0", "-0"):
+        odd = pc.or_(odd, pc.starts_with(values, prefix))
+    odd = pc.or_(odd, pc.greater_equal(pc.binary_length(values), 19))
+    if not _any(odd):
+        return True
+    subset = values.filter(odd)
+    if not _all(pc.match_substring_regex(subset, _NUMERIC_RE[dialect])):
+        return False
+    return _ints_fit(subset)
+
+
+def _ints_fit(values: pa.Array) -> bool:
+    """True when every integer-looking cell of 19+ digits fits in int64."""
+    long_mask = pc.match_substring_regex(values, _LONG_INT_RE)
+    if not _any(long_mask):
+        return True
+    try:
+        pc.cast(values.filter(long_mask), pa.int64())
+    except (pa.ArrowInvalid, OverflowError):
+        return False
+    return True
+
+
+def classify_text(arr: pa.Array, dialect: str = "csv") -> str:
+    """The kind of a batch of text cells (a string array whose NULLs are NULL cells)."""
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    values = pc.drop_null(arr)
+    if len(values) == 0:
+        return "null"
+    first = classify_text_cell(values[0].as_py(), dialect)
+    if first == "string":
+        return "string"
+    if first == "bool":
+        return "bool" if _all(pc.is_in(values, value_set=_BOOL_SET)) else "string"
+    if first in ("int", "float"):
+        if first == "int":
+            try:
+                pc.cast(values, pa.int64())  # accepts exactly [-]digits that fit int64
+            except pa.ArrowInvalid:
+                pass
+            else:
+                if dialect == "csv" and _has_leading_zero_int(values):
+                    return "string"
+                return "int"
+        try:
+            as_float = pc.cast(values, pa.float64())
+        except pa.ArrowInvalid:
+            return "string"
+        return "float" if _numeric_cells_follow_rules(values, as_float, dialect) else "string"
+    # vectors: checked cell by cell in Python (rare)
+    kind = "null"
+    for cell in values.to_pylist():
+        vec = parse_vector_text(cell)
+        if vec is None:
+            return "string"
+        kind = merge_kinds(kind, f"vector:{len(vec)}")
+    return kind
+
+
+def convert_text(arr: pa.Array, kind: str, dialect: str = "csv") -> pa.Array:
+    """Convert a batch of text cells to the Arrow type of ``kind`` (the column's final kind,
+    so every non-NULL cell is known to fit it)."""
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    if kind in ("string", "null"):
+        return arr if arr.type == pa.string() else pc.cast(arr, pa.string())
+    if kind == "int":
+        return pc.cast(arr, pa.int64())
+    if kind == "float":
+        return pc.cast(arr, pa.float64())
+    if kind == "bool":
+        return pc.if_else(pc.is_null(arr), pa.scalar(None, pa.bool_()),
+                          pc.is_in(arr, value_set=_TRUE_SET))
+    vectors = [None if cell is None else parse_vector_text(cell) for cell in arr.to_pylist()]
+    return pa.array(vectors, type=arrow_type(kind))
+
+
+def render_value(value) -> str:
+    """Text of a parsed (JSON or Excel) value inside a column that became ``string``."""
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(_render_float32(v) for v in value) + "]"
+    return str(value)
+
+
+def _render_float32(v) -> str:
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    return repr(v)

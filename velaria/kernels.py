@@ -1,0 +1,113 @@
+"""The kernel registry: which implementation runs each hot-path operator.
+
+Every kernel has a readable reference twin in ``velaria.reference`` (the executable
+specification). ``velaria.accel`` may replace any of them with a C implementation of the same
+signature by listing it in its ``KERNELS`` dict -- that is the whole switch; nothing here
+changes when a new accelerated kernel lands.
+
+Engines:
+
+* ``reference`` -- only the pure-Python kernels;
+* ``accel`` -- accelerated kernels where they exist, and an error if the accelerator is
+  unavailable (so a benchmark never silently measures Python);
+* ``auto`` (default) -- accelerated where available, reference otherwise.
+
+The choice comes from ``Session(engine=...)``, else the ``VELARIA_ENGINE`` environment
+variable, else ``auto``. Explain and progress print what :class:`KernelSet` reports, so they
+always describe the kernels that really run.
+"""
+from __future__ import annotations
+
+import importlib
+import os
+from dataclasses import dataclass, field
+from typing import Callable
+
+from .errors import VelariaError, VelariaValueError
+
+__all__ = ["ENGINES", "REFERENCE_KERNELS", "KernelSet", "resolve_engine", "kernel_set"]
+
+ENGINES = ("auto", "reference", "accel")
+
+#: kernel name -> "module:attribute" of its reference implementation
+REFERENCE_KERNELS: dict[str, str] = {
+    "evaluate": "velaria.reference.expressions:evaluate",
+    "selection": "velaria.reference.predicates:selection",
+    "hash_aggregate": "velaria.reference.aggregate:HashAggregator",
+    "sort_indices": "velaria.reference.sort:sort_indices",
+    "hash_join": "velaria.reference.join:hash_join_indices",
+    "distinct_indices": "velaria.reference.distinct:distinct_indices",
+    "vector_topk": "velaria.reference.topk:topk",
+}
+
+
+def _load(spec: str) -> Callable:
+    module, _, attr = spec.partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+def resolve_engine(engine: str | None) -> str:
+    """Validate ``engine`` (None means ``$VELARIA_ENGINE`` or ``auto``)."""
+    if engine is None:
+        engine = os.environ.get("VELARIA_ENGINE", "").strip().lower() or "auto"
+        source = "VELARIA_ENGINE"
+    else:
+        source = "engine"
+    if not isinstance(engine, str):
+        raise TypeError(f"engine must be a str, got {type(engine).__name__}")
+    if engine not in ENGINES:
+        raise VelariaValueError(f"{source} must be one of: {', '.join(ENGINES)} (got {engine!r})")
+    return engine
+
+
+@dataclass
+class KernelSet:
+    """The kernels one Session uses, with where each came from."""
+
+    engine: str
+    kernels: dict[str, Callable] = field(default_factory=dict)
+    origins: dict[str, str] = field(default_factory=dict)
+    backend: str = "python"          # SIMD backend of the accelerator, or "python"
+    accel_status: str = "not requested"
+
+    def __getattr__(self, name: str) -> Callable:
+        try:
+            return self.__dict__["kernels"][name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def origin(self, name: str) -> str:
+        """``"reference"`` or ``"accel"`` for kernel ``name``."""
+        return self.origins[name]
+
+    def describe(self, name: str) -> str:
+        """One explain token for kernel ``name``, e.g. ``hash_aggregate=reference``."""
+        return f"{name}={self.origins[name]}"
+
+
+_CACHE: dict[str, KernelSet] = {}
+
+
+def kernel_set(engine: str | None = None) -> KernelSet:
+    """The :class:`KernelSet` for ``engine`` (cached per engine name)."""
+    engine = resolve_engine(engine)
+    if engine in _CACHE:
+        return _CACHE[engine]
+    ks = KernelSet(engine=engine)
+    for name, spec in REFERENCE_KERNELS.items():
+        ks.kernels[name] = _load(spec)
+        ks.origins[name] = "reference"
+    if engine != "reference":
+        from . import accel  # velaria.accel never raises on import; it records why it failed
+        ks.accel_status = accel.status()
+        if accel.available():
+            ks.backend = accel.backend()
+            for name, fn in accel.KERNELS.items():
+                if name in ks.kernels:
+                    ks.kernels[name] = fn
+                    ks.origins[name] = "accel"
+        elif engine == "accel":
+            raise VelariaError(f"engine='accel' requested but the accelerator is unavailable: {accel.status()}; "
+                               "build it with `python3 dev.py test` (needs a C compiler) or use engine='auto'")
+    _CACHE[engine] = ks
+    return ks

@@ -1,0 +1,1 @@
+"""Logical plan, expression IR, physical plan and explain rendering."""

@@ -1,0 +1,154 @@
+"""The typed expression IR shared by the planner, the executor and the kernels.
+
+Every node carries its Arrow result ``type`` (decided at plan time, so the output schema of a
+query is known before any row is read). Column references are resolved to an input position.
+
+Operator and function names used in :class:`Call` (all lower case):
+
+* arithmetic: ``+ - * / %`` (binary) and ``neg`` (unary minus)
+* comparison: ``= != < <= > >=`` (result bool, NULL if either side is NULL)
+* logic (three-valued): ``and``, ``or``, ``not``
+* ``is_null``, ``is_not_null`` (never NULL)
+* ``like`` (``%`` any run, ``_`` one character; NULL in, NULL out)
+* ``concat_op`` for the ``||`` operator
+* every scalar builtin of core-semantics §1.9 by its canonical lower-case name
+  (``lower``, ``substr``, ``year``, ...)
+
+``Case``, ``Cast`` and ``InList`` have nodes of their own; ``BETWEEN`` is lowered to
+``and(>=, <=)``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+
+__all__ = ["Expr", "Column", "Literal", "Call", "Case", "Cast", "InList", "AggregateCall",
+           "walk", "render"]
+
+
+@dataclass(frozen=True, eq=False)
+class Expr:
+    """Base of the IR. ``type`` is the Arrow type of the value the node produces."""
+
+    type: pa.DataType
+
+
+@dataclass(frozen=True, eq=False)
+class Column(Expr):
+    """The input column at position ``index`` (``name`` is for explain and errors)."""
+
+    index: int = 0
+    name: str = ""
+
+
+@dataclass(frozen=True, eq=False)
+class Literal(Expr):
+    """A constant. ``value`` is a Python value (None for NULL)."""
+
+    value: Any = None
+
+
+@dataclass(frozen=True, eq=False)
+class Call(Expr):
+    """An operator or scalar function applied to ``args``."""
+
+    name: str = ""
+    args: tuple = ()
+
+
+@dataclass(frozen=True, eq=False)
+class Case(Expr):
+    """``CASE WHEN c1 THEN v1 ... ELSE e END``; ``else_`` None means ELSE NULL.
+
+    A searched CASE; a simple CASE (``CASE x WHEN a ...``) is lowered to ``x = a`` conditions.
+    Only conditions that are TRUE select their branch (NULL counts as not true).
+    """
+
+    whens: tuple = ()  # tuple[tuple[Expr, Expr], ...]
+    else_: Expr | None = None
+
+
+@dataclass(frozen=True, eq=False)
+class Cast(Expr):
+    """``CAST(arg AS target)``; ``target`` is the normalised name: STRING, INT, DOUBLE,
+    FLOAT, BOOL."""
+
+    arg: Expr = None  # type: ignore[assignment]
+    target: str = "STRING"
+
+
+@dataclass(frozen=True, eq=False)
+class InList(Expr):
+    """``arg [NOT] IN (items...)`` with SQL NULL rules (NULL if no match and a NULL is present)."""
+
+    arg: Expr = None  # type: ignore[assignment]
+    items: tuple = ()
+    negated: bool = False
+
+
+@dataclass(frozen=True, eq=False)
+class AggregateCall(Expr):
+    """An aggregate: ``func`` in sum|count|avg|min|max; ``arg`` None means ``COUNT(*)``."""
+
+    func: str = "count"
+    arg: Expr | None = None
+    distinct: bool = False
+
+
+def walk(expr: Expr):
+    """Yield ``expr`` and every node below it, depth first."""
+    yield expr
+    if isinstance(expr, Call):
+        for a in expr.args:
+            yield from walk(a)
+    elif isinstance(expr, Case):
+        for c, v in expr.whens:
+            yield from walk(c)
+            yield from walk(v)
+        if expr.else_ is not None:
+            yield from walk(expr.else_)
+    elif isinstance(expr, Cast):
+        yield from walk(expr.arg)
+    elif isinstance(expr, InList):
+        yield from walk(expr.arg)
+        for i in expr.items:
+            yield from walk(i)
+    elif isinstance(expr, AggregateCall) and expr.arg is not None:
+        yield from walk(expr.arg)
+
+
+_INFIX = {"+", "-", "*", "/", "%", "=", "!=", "<", "<=", ">", ">=", "and", "or", "like", "concat_op"}
+
+
+def render(expr: Expr) -> str:
+    """A compact SQL-like text of ``expr`` for explain output."""
+    if isinstance(expr, Column):
+        return f"{expr.name}#{expr.index}"
+    if isinstance(expr, Literal):
+        return "NULL" if expr.value is None else repr(expr.value)
+    if isinstance(expr, Call):
+        if expr.name in _INFIX and len(expr.args) == 2:
+            op = "||" if expr.name == "concat_op" else expr.name.upper() if expr.name.isalpha() else expr.name
+            return f"({render(expr.args[0])} {op} {render(expr.args[1])})"
+        if expr.name == "not":
+            return f"NOT {render(expr.args[0])}"
+        if expr.name == "neg":
+            return f"-{render(expr.args[0])}"
+        if expr.name in ("is_null", "is_not_null"):
+            return f"{render(expr.args[0])} IS {'NOT ' if expr.name == 'is_not_null' else ''}NULL"
+        return f"{expr.name}({', '.join(render(a) for a in expr.args)})"
+    if isinstance(expr, Case):
+        body = " ".join(f"WHEN {render(c)} THEN {render(v)}" for c, v in expr.whens)
+        tail = f" ELSE {render(expr.else_)}" if expr.else_ is not None else ""
+        return f"CASE {body}{tail} END"
+    if isinstance(expr, Cast):
+        return f"CAST({render(expr.arg)} AS {expr.target})"
+    if isinstance(expr, InList):
+        items = ", ".join(render(i) for i in expr.items)
+        return f"{render(expr.arg)} {'NOT ' if expr.negated else ''}IN ({items})"
+    if isinstance(expr, AggregateCall):
+        inner = "*" if expr.arg is None else render(expr.arg)
+        return f"{expr.func}({'DISTINCT ' if expr.distinct else ''}{inner})"
+    return repr(expr)

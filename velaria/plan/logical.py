@@ -1,0 +1,125 @@
+"""Plan nodes. One tree serves as logical and physical plan: the executor walks it directly.
+
+A small set of node kinds (STYLE.md: "keep the physical plan to a few node kinds"):
+
+========== ===============================================================
+Scan       read a :class:`~velaria.io.base.TableSource` (projection/filter pushdown)
+OneRow     one row, no columns (``SELECT 1`` without FROM)
+Filter     keep rows whose predicate is TRUE (three-valued logic)
+Project    compute output columns from expressions
+Aggregate  hash aggregate: group keys + aggregate calls
+Sort       stable multi-key sort, optionally keeping only the first ``limit`` rows
+Limit      OFFSET / LIMIT
+Join       hash equi-join (inner / left)
+Union      concatenate inputs (``distinct`` removes duplicate rows)
+Distinct   SELECT DISTINCT
+HybridSearch  vector top-k over the input rows, appending ``vector_score``
+========== ===============================================================
+
+Every node knows its output ``schema`` (names and Arrow types) at plan time.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+
+from .expr import AggregateCall, Expr
+
+__all__ = ["Node", "Scan", "OneRow", "Filter", "Project", "Aggregate", "Sort", "Limit", "Join",
+           "Union", "Distinct", "HybridSearch", "children"]
+
+
+@dataclass(eq=False)
+class Node:
+    schema: pa.Schema
+
+
+@dataclass(eq=False)
+class Scan(Node):
+    source: Any = None            # TableSource
+    table_name: str = ""
+    columns: list | None = None    # names pushed down to the source (None = all)
+    filters: list = field(default_factory=list)  # PushedFilter
+
+
+@dataclass(eq=False)
+class OneRow(Node):
+    pass
+
+
+@dataclass(eq=False)
+class Filter(Node):
+    input: Node = None  # type: ignore[assignment]
+    predicate: Expr = None  # type: ignore[assignment]
+    origin: str = "where"  # where | having
+
+
+@dataclass(eq=False)
+class Project(Node):
+    input: Node = None  # type: ignore[assignment]
+    exprs: list = field(default_factory=list)
+
+
+@dataclass(eq=False)
+class Aggregate(Node):
+    input: Node = None  # type: ignore[assignment]
+    keys: list = field(default_factory=list)        # list[Expr] over the input
+    aggregates: list = field(default_factory=list)  # list[AggregateCall]
+
+
+@dataclass(eq=False)
+class Sort(Node):
+    input: Node = None  # type: ignore[assignment]
+    keys: list = field(default_factory=list)        # list[Expr]
+    descending: list = field(default_factory=list)  # list[bool]
+    nulls_first: list = field(default_factory=list)  # list[bool]
+    limit: int | None = None                        # top-N when set
+
+
+@dataclass(eq=False)
+class Limit(Node):
+    input: Node = None  # type: ignore[assignment]
+    limit: int | None = None
+    offset: int = 0
+
+
+@dataclass(eq=False)
+class Join(Node):
+    left: Node = None  # type: ignore[assignment]
+    right: Node = None  # type: ignore[assignment]
+    left_keys: list = field(default_factory=list)
+    right_keys: list = field(default_factory=list)
+    how: str = "inner"
+
+
+@dataclass(eq=False)
+class Union(Node):
+    inputs: list = field(default_factory=list)
+    distinct: bool = False
+
+
+@dataclass(eq=False)
+class Distinct(Node):
+    input: Node = None  # type: ignore[assignment]
+
+
+@dataclass(eq=False)
+class HybridSearch(Node):
+    input: Node = None  # type: ignore[assignment]
+    column: str = ""
+    query_text: str = ""
+    metric: str = "cosine"
+    top_k: int = 10
+    score_threshold: float | None = None
+
+
+def children(node: Node) -> list[Node]:
+    """The input nodes of ``node``, left to right."""
+    if isinstance(node, Join):
+        return [node.left, node.right]
+    if isinstance(node, Union):
+        return list(node.inputs)
+    child = getattr(node, "input", None)
+    return [child] if child is not None else []

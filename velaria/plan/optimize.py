@@ -1,0 +1,129 @@
+"""Plan rewrites that do not change results: projection and filter pushdown into scans.
+
+``prune(plan)`` walks the tree top-down carrying the set of column positions the parent
+needs, narrows every :class:`~velaria.plan.logical.Scan` to the columns some operator above it
+really references, and renumbers column references on the way back up. A Filter directly
+above a Scan hands its ``column <op> literal`` conjuncts to the source as well (the Filter
+stays: pushdown is an optimisation, not a semantic).
+"""
+from __future__ import annotations
+
+import pyarrow as pa
+
+from . import logical as L
+from .expr import AggregateCall, Call, Case, Cast, Column, Expr, InList, walk
+
+__all__ = ["prune", "column_refs", "remap"]
+
+
+def column_refs(exprs) -> set[int]:
+    """Input positions referenced by ``exprs``."""
+    out: set[int] = set()
+    for e in exprs:
+        if e is None:
+            continue
+        for n in walk(e):
+            if isinstance(n, Column):
+                out.add(n.index)
+    return out
+
+
+def remap(e: Expr, mapping: dict[int, int]) -> Expr:
+    """``e`` with every Column index translated through ``mapping``."""
+    if isinstance(e, Column):
+        return Column(type=e.type, index=mapping[e.index], name=e.name)
+    if isinstance(e, Call):
+        return Call(type=e.type, name=e.name, args=tuple(remap(a, mapping) for a in e.args))
+    if isinstance(e, Case):
+        return Case(type=e.type, whens=tuple((remap(c, mapping), remap(v, mapping)) for c, v in e.whens),
+                    else_=remap(e.else_, mapping) if e.else_ is not None else None)
+    if isinstance(e, Cast):
+        return Cast(type=e.type, arg=remap(e.arg, mapping), target=e.target)
+    if isinstance(e, InList):
+        return InList(type=e.type, arg=remap(e.arg, mapping), items=tuple(remap(i, mapping) for i in e.items),
+                      negated=e.negated)
+    if isinstance(e, AggregateCall):
+        return AggregateCall(type=e.type, func=e.func, arg=remap(e.arg, mapping) if e.arg is not None else None,
+                             distinct=e.distinct)
+    return e
+
+
+def _identity(n: int) -> dict[int, int]:
+    return {i: i for i in range(n)}
+
+
+def prune(node: L.Node, required: set[int] | None = None) -> L.Node:
+    """Return an equivalent plan whose scans read only referenced columns."""
+    return _prune(node, required)[0]
+
+
+def _prune(node: L.Node, required: set[int] | None) -> tuple[L.Node, dict[int, int]]:
+    width = len(node.schema)
+    need = set(range(width)) if required is None else set(required)
+
+    if isinstance(node, L.Scan):
+        keep = sorted(need)
+        names = [node.schema.field(i).name for i in keep]
+        if len(keep) == width:
+            return node, _identity(width)
+        schema = pa.schema([node.schema.field(i) for i in keep])
+        new = L.Scan(schema=schema, source=node.source, table_name=node.table_name, columns=names,
+                     filters=list(node.filters))
+        return new, {old: new_i for new_i, old in enumerate(keep)}
+
+    if isinstance(node, L.OneRow):
+        return node, {}
+
+    if isinstance(node, L.Filter):
+        child, m = _prune(node.input, need | column_refs([node.predicate]))
+        pred = remap(node.predicate, m)
+        if isinstance(child, L.Scan) and node.origin == "where":
+            from ..sql.planner import pushable_filters
+            child.filters = list(child.filters) + pushable_filters(pred, child.schema)
+        return L.Filter(schema=child.schema, input=child, predicate=pred, origin=node.origin), m
+
+    if isinstance(node, L.Project):
+        child, m = _prune(node.input, column_refs(node.exprs))
+        return L.Project(schema=node.schema, input=child, exprs=[remap(e, m) for e in node.exprs]), _identity(width)
+
+    if isinstance(node, L.Aggregate):
+        child, m = _prune(node.input, column_refs(node.keys) | column_refs(node.aggregates))
+        return L.Aggregate(schema=node.schema, input=child, keys=[remap(k, m) for k in node.keys],
+                           aggregates=[remap(a, m) for a in node.aggregates]), _identity(width)
+
+    if isinstance(node, L.Sort):
+        child, m = _prune(node.input, need | column_refs(node.keys))
+        return L.Sort(schema=child.schema, input=child, keys=[remap(k, m) for k in node.keys],
+                      descending=node.descending, nulls_first=node.nulls_first, limit=node.limit), m
+
+    if isinstance(node, L.Limit):
+        child, m = _prune(node.input, need)
+        return L.Limit(schema=child.schema, input=child, limit=node.limit, offset=node.offset), m
+
+    if isinstance(node, L.Join):
+        nl = len(node.left.schema)
+        lneed = {i for i in need if i < nl} | column_refs(node.left_keys)
+        rneed = {i - nl for i in need if i >= nl} | column_refs(node.right_keys)
+        left, lm = _prune(node.left, lneed)
+        right, rm = _prune(node.right, rneed)
+        mapping = dict(lm)
+        nl2 = len(left.schema)
+        mapping.update({old + nl: new + nl2 for old, new in rm.items()})
+        schema = pa.schema(list(left.schema) + list(right.schema))
+        return L.Join(schema=schema, left=left, right=right, left_keys=[remap(k, lm) for k in node.left_keys],
+                      right_keys=[remap(k, rm) for k in node.right_keys], how=node.how), mapping
+
+    if isinstance(node, L.Union):
+        inputs = [_prune(c, None)[0] for c in node.inputs]
+        return L.Union(schema=node.schema, inputs=inputs, distinct=node.distinct), _identity(width)
+
+    if isinstance(node, L.Distinct):
+        child, _ = _prune(node.input, None)
+        return L.Distinct(schema=node.schema, input=child), _identity(width)
+
+    if isinstance(node, L.HybridSearch):
+        child, _ = _prune(node.input, None)
+        node.input = child
+        return node, _identity(width)
+
+    raise TypeError(f"prune: unknown node {type(node).__name__}")

@@ -1,0 +1,170 @@
+"""``Session``: the entry point. Owns a catalog and a kernel set; everything else delegates.
+
+File readers come from :class:`velaria.io.readers_api.ReaderMethods` and vector search from
+:class:`velaria.vector.session_api.VectorMethods` (mixins), so each capability lives next to
+its implementation.
+"""
+from __future__ import annotations
+
+import pyarrow as pa
+
+from . import arrow_interop
+from .catalog import Catalog, CatalogEntry
+from .dataframe import DataFrame
+from .errors import SQLNotAvailableError, SQLUnsupportedError, VelariaError
+from .io.base import DEFAULT_BATCH_ROWS, ArrowTableSource, TableSource
+from .kernels import kernel_set
+
+__all__ = ["Session"]
+
+try:
+    from .io.readers_api import ReaderMethods
+except ImportError as _exc:  # pragma: no cover - only while the io package is incomplete
+    _readers_error = _exc
+
+    class ReaderMethods:  # type: ignore[no-redef]
+        pass
+
+try:
+    from .vector.session_api import VectorMethods
+except ImportError as _exc:  # pragma: no cover - only while the vector package is incomplete
+    _vector_error = _exc
+
+    class VectorMethods:  # type: ignore[no-redef]
+        pass
+
+
+class Session(ReaderMethods, VectorMethods):
+    """A local Velaria session.
+
+    ``engine`` picks the kernels: ``"auto"`` (default: the C accelerator where available),
+    ``"reference"`` (pure Python, the executable specification) or ``"accel"`` (fail if the
+    accelerator is unavailable). ``None`` reads ``$VELARIA_ENGINE``.
+
+    Each Session has its own catalog of temp views and tables.
+    """
+
+    def __init__(self, engine: str | None = None, *, batch_rows: int = DEFAULT_BATCH_ROWS):
+        if not isinstance(batch_rows, int) or isinstance(batch_rows, bool):
+            raise TypeError("batch_rows must be an int")
+        if batch_rows < 1:
+            raise ValueError("batch_rows must be >= 1")
+        self.kernels = kernel_set(engine)
+        self._catalog = Catalog()
+        self._batch_rows = batch_rows
+
+    @property
+    def engine(self) -> str:
+        """The engine in use: ``auto``, ``reference`` or ``accel``."""
+        return self.kernels.engine
+
+    def __repr__(self) -> str:
+        return f"Session(engine={self.engine!r}, backend={self.kernels.backend!r}, tables={self._catalog.names()})"
+
+    # ------------------------------------------------------------------ data in
+    def create_dataframe_from_arrow(self, arrow_obj) -> DataFrame:
+        """A DataFrame over Arrow data: ``pa.Table``, ``RecordBatch``, ``RecordBatchReader``, any
+        ``__arrow_c_stream__`` / ``__arrow_c_array__`` exporter, a list of those, or a dict of lists."""
+        table = arrow_interop.to_table(arrow_obj)
+        return self._frame_from_source(ArrowTableSource(table), cached=table)
+
+    def create_temp_view(self, name: str, df) -> None:
+        """Register ``df`` under ``name`` for SQL. An existing batch view of that name is replaced."""
+        if not isinstance(name, str):
+            raise TypeError(f"create_temp_view name must be a str, got {type(name).__name__}")
+        if not name:
+            raise ValueError("create_temp_view name cannot be empty")
+        if not isinstance(df, DataFrame):
+            raise TypeError("create_temp_view expects a DataFrame or StreamingDataFrame")
+        self._catalog.register(CatalogEntry(name=name, kind="batch", frame=df))
+
+    def tables(self) -> list[str]:
+        """Names registered in this Session's catalog."""
+        return self._catalog.names()
+
+    # ------------------------------------------------------------------ SQL
+    def sql(self, sql: str, /) -> DataFrame:
+        """Run one SQL statement. SELECT returns a lazy DataFrame (planned now, executed on first
+        use); CREATE TABLE and INSERT run now and return ``ok, message, affected_rows``."""
+        from pglast import ast
+
+        from .sql import parser
+        from .sql.planner import SelectPlanner
+        from .sql.statements import execute_create, execute_insert
+
+        parsed = parser.parse(sql)
+        offset = (lambda node: parser.node_offset(parsed, node))
+        stmt = parsed.stmt
+        if isinstance(stmt, ast.SelectStmt):
+            plan = SelectPlanner(self._catalog, parsed, offset).plan(stmt)
+            return DataFrame(self, plan, sql=sql)
+        if isinstance(stmt, ast.CreateStmt):
+            return self._frame_from_table(execute_create(self, parsed, offset))
+        if isinstance(stmt, ast.InsertStmt):
+            return self._frame_from_table(execute_insert(self, parsed, offset, SelectPlanner))
+        raise SQLUnsupportedError("not supported in SQL v1: unsupported SQL statement.",
+                                  error_type="unsupported_statement",
+                                  hint="Use SELECT, CREATE TABLE or INSERT INTO.")
+
+    def explain_sql(self, sql: str, /) -> str:
+        """Explain a SELECT without running it: sections ``frontend``, ``logical``, ``physical``
+        and ``strategy`` (python-api §9.7), naming the engine and the kernels that would run."""
+        from pglast import ast
+
+        from .plan.explain import explain_batch
+        from .plan.optimize import prune
+        from .sql import parser
+        from .sql.planner import SelectPlanner
+
+        parsed = parser.parse(sql)
+        if not isinstance(parsed.stmt, ast.SelectStmt):
+            raise SQLUnsupportedError("not supported in SQL v1: explainSql only supports SELECT",
+                                      error_type="unsupported_statement")
+        offset = (lambda node: parser.node_offset(parsed, node))
+        plan = SelectPlanner(self._catalog, parsed, offset).plan(parsed.stmt)
+        return explain_batch(prune(plan), self.kernels)
+
+    # ------------------------------------------------------------------ streams (own issue)
+    def _stream_not_available(self, what: str):
+        raise SQLNotAvailableError(f"{what} is part of the stream runtime, which is not available yet in this build",
+                                   hint="Batch SQL works today: Session.sql(...).")
+
+    def stream_sql(self, sql: str, /):
+        """Stream SQL (not available yet: arrives with the stream runtime)."""
+        self._stream_not_available("stream_sql")
+
+    def start_stream_sql(self, sql: str, **options):
+        """Start a stream query (not available yet: arrives with the stream runtime)."""
+        self._stream_not_available("start_stream_sql")
+
+    def explain_stream_sql(self, sql: str, **options):
+        """Explain a stream query (not available yet: arrives with the stream runtime)."""
+        self._stream_not_available("explain_stream_sql")
+
+    def create_stream_from_arrow(self, arrow_obj, /):
+        """A stream over Arrow batches (not available yet: arrives with the stream runtime)."""
+        self._stream_not_available("create_stream_from_arrow")
+
+    # ------------------------------------------------------------------ for mixins and internals
+    def _frame_from_source(self, source: TableSource, cached: pa.Table | None = None) -> DataFrame:
+        """A lazy DataFrame that scans ``source``."""
+        from .plan import logical as L
+        df = DataFrame(self, L.Scan(schema=source.schema, source=source, table_name=source.kind))
+        if cached is not None:
+            df._table = cached
+        return df
+
+    def _frame_from_table(self, table: pa.Table) -> DataFrame:
+        return self._frame_from_source(ArrowTableSource(table), cached=table)
+
+    def _materialized_table(self, name: str) -> pa.Table:
+        """The rows of catalog table ``name`` as one ``pa.Table`` (raises ``view not found``)."""
+        entry = self._catalog.lookup(name)
+        if entry.kind != "batch":
+            raise VelariaError(f"view not found: {name} (it is a stream {entry.kind} table)")
+        if entry.frame is not None:
+            return entry.frame.to_arrow()
+        if isinstance(entry.source, ArrowTableSource):
+            return entry.source.table
+        df = DataFrame(self, entry.plan())
+        return df.to_arrow()

@@ -1,0 +1,312 @@
+"""Lowering of pglast expression nodes to the typed IR (:mod:`velaria.plan.expr`).
+
+Types are decided here, at plan time, through the reference function table
+(``velaria.reference.functions``), so every query knows its output schema before running.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import pyarrow as pa
+from pglast import ast, enums
+
+from ..errors import SQLSemanticError, SQLSyntaxError, SQLUnsupportedError
+from ..plan import types as T
+from ..plan.expr import AggregateCall, Call, Case, Cast, Column, Expr, InList, Literal
+from ..reference import functions as F
+from ..reference.aggregate import aggregate_result_type
+from .scope import Scope
+
+__all__ = ["ExprLowerer", "AGGREGATES", "CAST_TARGETS", "normalize_type_name", "function_name"]
+
+AGGREGATES = {"sum", "count", "avg", "min", "max"}
+
+#: CAST target (normalised) -> Arrow type
+CAST_TARGETS = {"STRING": T.STRING, "INT": T.INT, "DOUBLE": T.FLOAT, "FLOAT": pa.float32(), "BOOL": T.BOOL}
+
+_TYPE_ALIASES = {
+    "FLOAT4": "FLOAT", "REAL": "FLOAT",
+    "FLOAT8": "DOUBLE", "DOUBLE PRECISION": "DOUBLE", "NUMERIC": "DOUBLE", "DECIMAL": "DOUBLE",
+    "INT2": "INT", "INT4": "INT", "INT8": "INT", "INTEGER": "INT", "INT64": "INT", "BIGINT": "INT",
+    "SMALLINT": "INT",
+    "BOOLEAN": "BOOL",
+    "TEXT": "STRING", "VARCHAR": "STRING", "BPCHAR": "STRING", "CHAR": "STRING",
+}
+
+_COMPARISONS = {"=": "=", "<>": "!=", "!=": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
+_ARITH = {"+", "-", "*", "/", "%"}
+
+
+def _unary_result_type(name: str, t: pa.DataType) -> pa.DataType:
+    """Result type of NOT, unary minus, IS [NOT] NULL."""
+    if name in ("is_null", "is_not_null"):
+        return T.BOOL
+    if name == "not":
+        if not (T.is_bool(t) or T.is_null(t)):
+            raise SQLSemanticError(f"NOT expects a boolean, got {T.type_name(t)}")
+        return T.BOOL
+    if not (T.is_numeric(t) or T.is_null(t)):
+        raise SQLSemanticError(f"unary minus expects a number, got {T.type_name(t)}")
+    return T.family(t) if not T.is_null(t) else T.INT
+
+
+def normalize_type_name(type_name: ast.TypeName) -> str:
+    """Upper-cased declared type with the schema prefix stripped and aliases folded."""
+    names = [n.sval for n in type_name.names]
+    raw = names[-1].upper()
+    if raw == "FLOAT8" and len(names) == 1:
+        raw = "FLOAT8"
+    return _TYPE_ALIASES.get(raw, raw)
+
+
+def function_name(funcname) -> tuple[str, str]:
+    """(canonical lower-case name, the name as written dot-joined) of a FuncCall."""
+    written = ".".join(n.sval for n in funcname)
+    name = funcname[-1].sval.lower()
+    if name.startswith("velaria_"):
+        name = name[len("velaria_"):]
+    return name, written
+
+
+@dataclass
+class ExprLowerer:
+    """Lowers expressions against ``scope``. ``offset`` maps a pglast location to a byte
+    offset in the user's text (for error messages)."""
+
+    scope: Scope
+    offset: Callable[[object], int | None]
+    allow_aggregates: bool = False
+    clause: str = "SELECT"
+    aggregates: list = field(default_factory=list)
+
+    # ---------------------------------------------------------------- entry
+    def lower(self, node) -> Expr:
+        method = getattr(self, "_lower_" + type(node).__name__, None)
+        if method is None:
+            raise SQLUnsupportedError(f"not supported in SQL v1: expression {type(node).__name__} in {self.clause}",
+                                      error_type="unsupported_sql_feature",
+                                      hint="Use columns, literals, operators, CASE, CAST, scalar functions or aggregates.",
+                                      byte_offset=self.offset(node))
+        return method(node)
+
+    def _err(self, cls, msg, node, hint=None, **kw):
+        return cls(msg, hint=hint, byte_offset=self.offset(node), **kw)
+
+    # ---------------------------------------------------------------- leaves
+    def _lower_ColumnRef(self, node: ast.ColumnRef) -> Expr:
+        parts = []
+        for f in node.fields:
+            if isinstance(f, ast.A_Star):
+                raise self._err(SQLSemanticError, "* is only allowed as a whole SELECT item or in COUNT(*)", node)
+            parts.append(f.sval)
+        if len(parts) > 2:
+            parts = parts[:2]
+        return self.scope.resolve(parts, self.offset(node))
+
+    def _lower_A_Const(self, node: ast.A_Const) -> Expr:
+        if node.isnull:
+            return Literal(type=T.NULL, value=None)
+        v = node.val
+        if isinstance(v, ast.Integer):
+            return Literal(type=T.INT, value=int(v.ival))
+        if isinstance(v, ast.Float):
+            text = v.fval
+            if text.lstrip("-").isdigit():
+                iv = int(text)
+                if -(2 ** 63) <= iv < 2 ** 63:
+                    return Literal(type=T.INT, value=iv)
+            return Literal(type=T.FLOAT, value=float(text))
+        if isinstance(v, ast.String):
+            return Literal(type=T.STRING, value=v.sval)
+        if isinstance(v, ast.Boolean):
+            return Literal(type=T.BOOL, value=bool(v.boolval))
+        raise self._err(SQLUnsupportedError, f"not supported in SQL v1: literal {type(v).__name__}", node)
+
+    def _lower_TypeCast(self, node: ast.TypeCast) -> Expr:
+        arg = self.lower(node.arg)
+        target = normalize_type_name(node.typeName)
+        if target not in CAST_TARGETS:
+            raise self._err(SQLSemanticError, f"CAST target type is not supported: {target}", node,
+                            hint="Use STRING, INT, DOUBLE, FLOAT or BOOL.")
+        # A typed string literal such as  DATE '2024-01-01'  is not a cast we support either.
+        return Cast(type=CAST_TARGETS[target], arg=arg, target=target)
+
+    # ---------------------------------------------------------------- operators
+    def _call(self, name: str, args: list[Expr], node) -> Call:
+        try:
+            if name in _ARITH or name in _COMPARISONS.values() or name in ("and", "or", "concat_op", "like"):
+                rtype = F.binary_result_type(name, args[0].type, args[1].type)
+            elif name in ("not", "neg", "is_null", "is_not_null"):
+                rtype = _unary_result_type(name, args[0].type)
+            else:
+                rtype = F.SCALAR_FUNCTIONS[name].result_type([a.type for a in args])
+        except SQLSemanticError as exc:
+            raise exc.with_offset(self.offset(node))
+        return Call(type=rtype, name=name, args=tuple(args))
+
+    def _lower_A_Expr(self, node: ast.A_Expr) -> Expr:
+        kind = node.kind
+        op = node.name[-1].sval if node.name else ""
+        K = enums.A_Expr_Kind
+        if kind == K.AEXPR_OP:
+            if node.lexpr is None:  # prefix operator
+                arg = self.lower(node.rexpr)
+                if op == "-":
+                    if isinstance(arg, Literal) and arg.value is not None and T.is_numeric(arg.type):
+                        return Literal(type=arg.type, value=-arg.value)
+                    return self._call("neg", [arg], node)
+                if op == "+":
+                    return arg
+                raise self._err(SQLUnsupportedError, f"not supported in SQL v1: prefix operator {op}", node)
+            left, right = self.lower(node.lexpr), self.lower(node.rexpr)
+            if op in _COMPARISONS:
+                return self._call(_COMPARISONS[op], [left, right], node)
+            if op in _ARITH:
+                return self._call(op, [left, right], node)
+            if op == "||":
+                return self._call("concat_op", [left, right], node)
+            raise self._err(SQLUnsupportedError, f"Unsupported WHERE operator: {op}", node,
+                            hint="Use =, !=, <, <=, >, >=, + - * / %, ||, LIKE, IN or BETWEEN.")
+        if kind == K.AEXPR_IN:
+            arg = self.lower(node.lexpr)
+            items = [self.lower(i) for i in node.rexpr]
+            try:
+                T.common_type([arg.type] + [i.type for i in items], "IN list values")
+            except TypeError as exc:
+                raise self._err(SQLSemanticError, str(exc), node, hint="CAST the values to one type.")
+            return InList(type=T.BOOL, arg=arg, items=tuple(items), negated=(op == "<>"))
+        if kind in (K.AEXPR_LIKE, K.AEXPR_ILIKE):
+            left, right = self.lower(node.lexpr), self.lower(node.rexpr)
+            if kind == K.AEXPR_ILIKE:
+                left = self._call("lower", [left], node)
+                right = self._call("lower", [right], node)
+            like = self._call("like", [left, right], node)
+            return self._call("not", [like], node) if op.startswith("!") else like
+        if kind in (K.AEXPR_BETWEEN, K.AEXPR_NOT_BETWEEN):
+            arg = self.lower(node.lexpr)
+            lo, hi = (self.lower(x) for x in node.rexpr)
+            between = self._call("and", [self._call(">=", [arg, lo], node), self._call("<=", [arg, hi], node)], node)
+            return self._call("not", [between], node) if kind == K.AEXPR_NOT_BETWEEN else between
+        if kind == K.AEXPR_NULLIF:
+            left, right = self.lower(node.lexpr), self.lower(node.rexpr)
+            eq = self._call("=", [left, right], node)
+            return Case(type=left.type, whens=((eq, Literal(type=T.NULL, value=None)),), else_=left)
+        if kind == K.AEXPR_DISTINCT or kind == K.AEXPR_NOT_DISTINCT:
+            raise self._err(SQLUnsupportedError, "not supported in SQL v1: IS [NOT] DISTINCT FROM", node,
+                            hint="Use = / != together with IS NULL.")
+        raise self._err(SQLUnsupportedError, "Unsupported WHERE operator.", node,
+                        hint="Use =, !=, <, <=, >, or >=.")
+
+    def _lower_BoolExpr(self, node: ast.BoolExpr) -> Expr:
+        args = [self.lower(a) for a in node.args]
+        B = enums.BoolExprType
+        if node.boolop == B.NOT_EXPR:
+            return self._call("not", args, node)
+        name = "and" if node.boolop == B.AND_EXPR else "or"
+        result = args[0]
+        for a in args[1:]:
+            result = self._call(name, [result, a], node)
+        return result
+
+    def _lower_NullTest(self, node: ast.NullTest) -> Expr:
+        arg = self.lower(node.arg)
+        name = "is_null" if node.nulltesttype == enums.NullTestType.IS_NULL else "is_not_null"
+        return self._call(name, [arg], node)
+
+    def _lower_BooleanTest(self, node: ast.BooleanTest) -> Expr:
+        arg = self.lower(node.arg)
+        BT = enums.BoolTestType
+        t = node.booltesttype
+        truth = Literal(type=T.BOOL, value=t in (BT.IS_TRUE, BT.IS_NOT_TRUE))
+        if t in (BT.IS_UNKNOWN, BT.IS_NOT_UNKNOWN):
+            return self._call("is_null" if t == BT.IS_UNKNOWN else "is_not_null", [arg], node)
+        # x IS TRUE  ==  coalesce(x = TRUE, FALSE)
+        eq = self._call("=", [arg, truth], node)
+        res = Case(type=T.BOOL, whens=((self._call("is_null", [arg], node), Literal(type=T.BOOL, value=False)),),
+                   else_=eq)
+        return self._call("not", [res], node) if t in (BT.IS_NOT_TRUE, BT.IS_NOT_FALSE) else res
+
+    def _lower_CaseExpr(self, node: ast.CaseExpr) -> Expr:
+        subject = self.lower(node.arg) if node.arg is not None else None
+        whens = []
+        for w in node.args:
+            cond = self.lower(w.expr)
+            if subject is not None:
+                cond = self._call("=", [subject, cond], w)
+            elif not (T.is_bool(cond.type) or T.is_null(cond.type)):
+                raise self._err(SQLSemanticError, "CASE WHEN condition must be boolean", w)
+            whens.append((cond, self.lower(w.result)))
+        else_ = self.lower(node.defresult) if node.defresult is not None else None
+        branch_types = [v.type for _, v in whens] + ([else_.type] if else_ is not None else [])
+        try:
+            rtype = T.common_type(branch_types, "CASE branches")
+        except TypeError as exc:
+            raise self._err(SQLSemanticError, str(exc), node, hint="CAST the branches to one type.")
+        return Case(type=rtype, whens=tuple(whens), else_=else_)
+
+    def _lower_CoalesceExpr(self, node: ast.CoalesceExpr) -> Expr:
+        args = [self.lower(a) for a in node.args]
+        try:
+            rtype = T.common_type([a.type for a in args], "COALESCE arguments")
+        except TypeError as exc:
+            raise self._err(SQLSemanticError, str(exc), node, hint="CAST the arguments to one type.")
+        whens = tuple((self._call("is_not_null", [a], node), a) for a in args[:-1])
+        return Case(type=rtype, whens=whens, else_=args[-1])
+
+    def _lower_SQLValueFunction(self, node: ast.SQLValueFunction) -> Expr:
+        op = node.op
+        S = enums.SQLValueFunctionOp
+        if op == S.SVFOP_CURRENT_DATE:
+            return self._call("today", [], node)
+        if op in (S.SVFOP_CURRENT_TIMESTAMP, S.SVFOP_CURRENT_TIMESTAMP_N, S.SVFOP_LOCALTIMESTAMP,
+                  S.SVFOP_LOCALTIMESTAMP_N):
+            return self._call("now", [], node)
+        raise self._err(SQLUnsupportedError, "Unsupported SQL value function.", node)
+
+    def _lower_FuncCall(self, node: ast.FuncCall) -> Expr:
+        name, written = function_name(node.funcname)
+        if node.over is not None:
+            raise self._err(SQLUnsupportedError, "window_function: Window functions not supported in batch SQL v1.",
+                            node, hint="Consider stream SQL with WINDOW BY ... EVERY ... AS.")
+        if name in AGGREGATES and len(node.funcname) == 1 or (name in AGGREGATES and written.lower().startswith("pg_catalog.")):
+            return self._aggregate(name, node)
+        fn = F.SCALAR_FUNCTIONS.get(name)
+        if fn is None:
+            raise SQLSyntaxError(f"Unknown function: {written}", error_type="unsupported_function",
+                                 hint="Check velaria_sql_capabilities for supported functions.",
+                                 byte_offset=self.offset(node))
+        args = [self.lower(a) for a in (node.args or ())]
+        if not (fn.min_args <= len(args) <= (fn.max_args if fn.max_args is not None else len(args))):
+            raise self._err(SQLSemanticError, fn.arity_message, node)
+        return self._call(fn.name, args, node)
+
+    def _aggregate(self, name: str, node: ast.FuncCall) -> Expr:
+        if not self.allow_aggregates:
+            where = "WHERE does not support aggregate expressions" if self.clause == "WHERE" else \
+                f"aggregate functions are not allowed in {self.clause}"
+            raise self._err(SQLSemanticError, where, node,
+                            hint="Filter aggregates with HAVING." if self.clause == "WHERE" else None)
+        if node.agg_star or (name == "count" and not node.args):
+            if name != "count":
+                raise self._err(SQLSemanticError, f"{name.upper()}(*) is not valid; only COUNT(*) is", node)
+            agg = AggregateCall(type=T.INT, func="count", arg=None, distinct=False)
+        else:
+            if len(node.args) != 1:
+                raise self._err(SQLSemanticError, f"{name.upper()} expects 1 argument", node)
+            inner = ExprLowerer(self.scope, self.offset, allow_aggregates=False, clause=f"{name.upper()}()")
+            try:
+                arg = inner.lower(node.args[0])
+            except SQLSemanticError as exc:
+                if "aggregate functions are not allowed" in exc.message:
+                    raise self._err(SQLSemanticError, "aggregate function calls cannot be nested", node)
+                raise
+            try:
+                rtype = aggregate_result_type(name, arg.type)
+            except SQLSemanticError as exc:
+                raise exc.with_offset(self.offset(node))
+            agg = AggregateCall(type=rtype, func=name, arg=arg, distinct=bool(node.agg_distinct))
+        if node.agg_order or node.agg_filter is not None:
+            raise self._err(SQLUnsupportedError, "not supported in SQL v1: aggregate ORDER BY / FILTER", node)
+        self.aggregates.append(agg)
+        return agg

@@ -1,0 +1,573 @@
+"""SELECT planning: from a pglast ``SelectStmt`` to a typed plan tree.
+
+Clause order follows SQL: FROM (scan / join) -> WHERE -> [HYBRID SEARCH] -> GROUP BY +
+aggregates -> HAVING -> SELECT list -> DISTINCT -> ORDER BY -> OFFSET/LIMIT; UNION combines
+planned branches. Every name is resolved and every expression typed here, so errors surface at
+``Session.sql()`` time with a byte offset into the user's text.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pyarrow as pa
+from pglast import ast, enums
+
+from ..errors import (SQLNotAvailableError, SQLSemanticError, SQLTableKindError, SQLUnsupportedError)
+from ..io.base import PushedFilter
+from ..plan import logical as L
+from ..plan import types as T
+from ..plan.expr import AggregateCall, Call, Cast, Column, Expr, Literal, render, walk
+from .lower_expr import AGGREGATES, ExprLowerer, function_name
+from .scope import Scope, ScopeColumn
+
+__all__ = ["SelectPlanner", "cast_columns"]
+
+_V1 = "not supported in SQL v1: "
+
+
+@dataclass
+class _Item:
+    """One SELECT-list item after lowering."""
+    expr: Expr
+    name: str
+    node: object
+
+
+def _sql_literal_int(node, what: str, offset) -> int | None:
+    if node is None:
+        return None
+    if isinstance(node, ast.A_Const) and isinstance(node.val, ast.Integer):
+        return int(node.val.ival)
+    if isinstance(node, ast.A_Const) and node.isnull:
+        return None
+    raise SQLSemanticError(f"{what} expects a numeric literal.", byte_offset=offset(node))
+
+
+def _schema(names: list[str], exprs: list[Expr]) -> pa.Schema:
+    return pa.schema([pa.field(n, e.type if not T.is_null(e.type) else T.NULL) for n, e in zip(names, exprs)])
+
+
+def cast_columns(node: L.Node, types: list[pa.DataType]) -> L.Node:
+    """Wrap ``node`` in a Project that casts its columns to ``types`` where they differ."""
+    exprs, changed = [], False
+    for i, (f, t) in enumerate(zip(node.schema, types)):
+        col = Column(type=f.type, index=i, name=f.name)
+        if f.type.equals(t) or T.is_null(t):
+            exprs.append(col)
+        else:
+            changed = True
+            target = {T.INT: "INT", T.FLOAT: "DOUBLE", T.STRING: "STRING", T.BOOL: "BOOL"}.get(T.family(t), "STRING")
+            exprs.append(Cast(type=t, arg=col, target=target))
+    if not changed:
+        return node
+    return L.Project(schema=pa.schema([pa.field(f.name, t) for f, t in zip(node.schema, types)]),
+                     input=node, exprs=exprs)
+
+
+class SelectPlanner:
+    """Plans one SELECT (possibly a UNION tree) against a Session catalog."""
+
+    def __init__(self, catalog, parsed, offset):
+        self.catalog = catalog
+        self.parsed = parsed
+        self.offset = offset  # pglast node -> byte offset in the original SQL (or None)
+
+    # ------------------------------------------------------------------ top level
+    def plan(self, stmt: ast.SelectStmt, top: bool = True) -> L.Node:
+        ext = self.parsed.ext
+        if top and getattr(ext, "window", None) is not None:
+            raise SQLUnsupportedError(_V1 + "WINDOW BY ... EVERY ... AS ... is only supported in stream SQL",
+                                      error_type="unsupported_sql_feature",
+                                      hint="Use Session.stream_sql / start_stream_sql for windowed queries.",
+                                      byte_offset=getattr(ext.window, "offset", None))
+        if top and getattr(ext, "keyword_search", None) is not None:
+            raise SQLNotAvailableError("KEYWORD SEARCH is parsed but not available yet in this build",
+                                       hint="Keyword (BM25) search arrives with the search issue.",
+                                       byte_offset=getattr(ext.keyword_search, "offset", None))
+        if stmt.op != enums.SetOperation.SETOP_NONE:
+            return self._plan_setop(stmt, top)
+        if stmt.valuesLists:
+            raise SQLUnsupportedError(_V1 + "VALUES lists are only supported in INSERT INTO ... VALUES",
+                                      byte_offset=self.offset(stmt))
+        return self._plan_simple(stmt, hybrid=ext.hybrid_search if top else None)
+
+    # ------------------------------------------------------------------ UNION
+    def _plan_setop(self, stmt: ast.SelectStmt, top: bool) -> L.Node:
+        S = enums.SetOperation
+        if stmt.op != S.SETOP_UNION:
+            raise SQLUnsupportedError("INTERSECT and EXCEPT are not supported.", error_type="unsupported_sql_feature",
+                                      hint="Use UNION, or a JOIN / NOT IN over temp views.",
+                                      byte_offset=self.offset(stmt))
+        if top and self.parsed.ext.hybrid_search is not None:
+            raise SQLUnsupportedError(_V1 + "UNION does not support HYBRID SEARCH in branch query")
+        left = self.plan(stmt.larg, top=False)
+        right = self.plan(stmt.rarg, top=False)
+        if len(left.schema) != len(right.schema):
+            raise SQLSemanticError("UNION requires the same number of projected columns",
+                                   hint=f"left has {len(left.schema)}, right has {len(right.schema)}.",
+                                   byte_offset=self.offset(stmt.rarg))
+        types = []
+        for i, (lf, rf) in enumerate(zip(left.schema, right.schema)):
+            try:
+                types.append(T.common_type([lf.type, rf.type], f"UNION column {i + 1} ({lf.name})"))
+            except TypeError as exc:
+                raise SQLSemanticError(str(exc), hint="CAST both sides to one type.", byte_offset=self.offset(stmt))
+        types = [t if not T.is_null(t) else T.NULL for t in types]
+        # Keep the left branch's original types where it already matches (no needless casts).
+        types = [lf.type if T.family(lf.type).equals(t) else t for lf, t in zip(left.schema, types)]
+        inputs = [cast_columns(left, types), cast_columns(right, types)]
+        schema = pa.schema([pa.field(f.name, t) for f, t in zip(left.schema, types)])
+        node: L.Node = L.Union(schema=schema, inputs=inputs, distinct=not stmt.all)
+        # ORDER BY / LIMIT written after a UNION apply to the whole union (PostgreSQL rules).
+        if stmt.sortClause:
+            scope = Scope.from_schema(schema)
+            keys, desc, nf = self._order_keys(stmt.sortClause, scope, [f.name for f in schema], None)
+            node = L.Sort(schema=schema, input=node, keys=keys, descending=desc, nulls_first=nf)
+        return self._limit(stmt, node)
+
+    # ------------------------------------------------------------------ FROM
+    def _from(self, stmt) -> tuple[L.Node, Scope]:
+        if not stmt.fromClause:
+            return L.OneRow(schema=pa.schema([])), Scope([])
+        if len(stmt.fromClause) > 1:
+            raise SQLUnsupportedError("Implicit multi-table FROM clauses are not supported.",
+                                      error_type="unsupported_sql_feature",
+                                      hint="Write an explicit JOIN ... ON a = b.",
+                                      byte_offset=self.offset(stmt.fromClause[1]))
+        return self._from_item(stmt.fromClause[0])
+
+    def _from_item(self, item) -> tuple[L.Node, Scope]:
+        if isinstance(item, ast.RangeVar):
+            return self._table(item)
+        if isinstance(item, ast.JoinExpr):
+            return self._join(item)
+        raise SQLUnsupportedError("subquery: Subquery in FROM not supported.", error_type="unsupported_sql_feature",
+                                  hint="Materialize as a temp view, then query it.", byte_offset=self.offset(item))
+
+    def _table(self, rv: ast.RangeVar) -> tuple[L.Node, Scope]:
+        name = rv.relname
+        entry = self.catalog.lookup(name, byte_offset=self.offset(rv))
+        if entry.kind == "sink":
+            raise SQLTableKindError(f"table-kind constraint violation: SELECT from SINK table is not allowed: {name}",
+                                    byte_offset=self.offset(rv))
+        if entry.kind == "source" and entry.stream:
+            raise SQLTableKindError(f"table-kind constraint violation: batch SQL cannot read stream SOURCE TABLE: {name}",
+                                    hint="Query it with Session.stream_sql.", byte_offset=self.offset(rv))
+        plan = entry.plan()
+        alias = rv.alias.aliasname if rv.alias is not None else name
+        return plan, Scope.from_schema(plan.schema, alias)
+
+    def _join(self, j: ast.JoinExpr) -> tuple[L.Node, Scope]:
+        JT = enums.JoinType
+        if j.jointype not in (JT.JOIN_INNER, JT.JOIN_LEFT):
+            raise SQLUnsupportedError("Only INNER JOIN and LEFT JOIN are supported.",
+                                      error_type="unsupported_sql_feature", byte_offset=self.offset(j))
+        if j.isNatural or j.usingClause:
+            raise SQLUnsupportedError("not supported in SQL v1: NATURAL JOIN / JOIN ... USING",
+                                      hint="Write JOIN ... ON a.k = b.k.", byte_offset=self.offset(j))
+        left, lscope = self._from_item(j.larg)
+        right, rscope = self._from_item(j.rarg)
+        if j.quals is None:
+            raise SQLUnsupportedError("Only equality JOIN predicates are supported.", hint="Add ON a.k = b.k.",
+                                      byte_offset=self.offset(j))
+        # ON must be an AND of equalities between one left and one right expression.
+        conjuncts = []
+
+        def split(n):
+            if isinstance(n, ast.BoolExpr) and n.boolop == enums.BoolExprType.AND_EXPR:
+                for a in n.args:
+                    split(a)
+            else:
+                conjuncts.append(n)
+        split(j.quals)
+        lkeys, rkeys = [], []
+        for c in conjuncts:
+            if not (isinstance(c, ast.A_Expr) and c.kind == enums.A_Expr_Kind.AEXPR_OP and c.name[-1].sval == "="
+                    and c.lexpr is not None):
+                raise SQLUnsupportedError("Only equality JOIN predicates are supported.",
+                                          error_type="unsupported_sql_feature",
+                                          hint="Join on a = b [AND c = d]; filter other conditions in WHERE.",
+                                          byte_offset=self.offset(c))
+            a, b = c.lexpr, c.rexpr
+            try:
+                la, rb = ExprLowerer(lscope, self.offset, clause="JOIN ON").lower(a), \
+                    ExprLowerer(rscope, self.offset, clause="JOIN ON").lower(b)
+            except SQLSemanticError:
+                # allow ON right.k = left.k
+                la, rb = ExprLowerer(lscope, self.offset, clause="JOIN ON").lower(b), \
+                    ExprLowerer(rscope, self.offset, clause="JOIN ON").lower(a)
+            try:
+                T.common_type([la.type, rb.type], "JOIN keys")
+            except TypeError as exc:
+                raise SQLSemanticError(str(exc), hint="CAST one side so both keys have one type.",
+                                       byte_offset=self.offset(c))
+            lkeys.append(la)
+            rkeys.append(rb)
+        how = "left" if j.jointype == JT.JOIN_LEFT else "inner"
+        schema = pa.schema(list(left.schema) + list(right.schema))
+        node = L.Join(schema=schema, left=left, right=right, left_keys=lkeys, right_keys=rkeys, how=how)
+        return node, lscope.concat(rscope)
+
+    # ------------------------------------------------------------------ one SELECT
+    def _plan_simple(self, stmt: ast.SelectStmt, hybrid=None) -> L.Node:
+        if stmt.intoClause is not None:
+            raise SQLUnsupportedError(_V1 + "SELECT INTO", hint="Use CREATE TABLE t (...) and INSERT INTO t SELECT ...",
+                                      byte_offset=self.offset(stmt))
+        node, scope = self._from(stmt)
+        if not stmt.fromClause and (stmt.whereClause is not None or stmt.groupClause or stmt.havingClause):
+            raise SQLSemanticError("SELECT without FROM only supports literal and scalar projection",
+                                   byte_offset=self.offset(stmt))
+        # WHERE
+        if stmt.whereClause is not None:
+            pred = ExprLowerer(scope, self.offset, clause="WHERE").lower(stmt.whereClause)
+            if not (T.is_bool(pred.type) or T.is_null(pred.type)):
+                raise SQLSemanticError(f"WHERE condition must be boolean, got {T.type_name(pred.type)}",
+                                       byte_offset=self.offset(stmt.whereClause))
+            node = L.Filter(schema=node.schema, input=node, predicate=pred)
+        # HYBRID SEARCH runs after WHERE and before projection; its score is visible afterwards.
+        if hybrid is not None:
+            node, scope = self._hybrid(node, scope, hybrid, stmt)
+        # SELECT list (lowered against the input scope; aggregates collected)
+        targets = self._expand_targets(stmt, scope)
+        agg_lowerer = ExprLowerer(scope, self.offset, allow_aggregates=True, clause="SELECT")
+        items: list[_Item] = []
+        for pos, (rt, star_col) in enumerate(targets, start=1):
+            if star_col is not None:
+                items.append(_Item(star_col, star_col.name, rt))
+                continue
+            expr = agg_lowerer.lower(rt.val)
+            items.append(_Item(expr, rt.name or self._default_name(rt.val, expr, pos), rt))
+        names = [i.name for i in items]
+        has_aggs = bool(agg_lowerer.aggregates)
+        having_aggs = []
+        having = None
+        if stmt.havingClause is not None:
+            hl = ExprLowerer(self._alias_scope(scope, items), self.offset, allow_aggregates=True, clause="HAVING")
+            having = hl.lower(stmt.havingClause)
+            having_aggs = hl.aggregates
+        grouped = bool(stmt.groupClause) or has_aggs or bool(having_aggs)
+        if grouped:
+            return self._plan_aggregate(stmt, node, scope, items, having)
+        if stmt.havingClause is not None:
+            raise SQLSemanticError("HAVING used without aggregate", byte_offset=self.offset(stmt.havingClause))
+        # plain projection (+ hidden ORDER BY columns)
+        exprs = [i.expr for i in items]
+        return self._finish(stmt, node, scope, exprs, names, post_scope_builder=None)
+
+    def _expand_targets(self, stmt, scope: Scope):
+        """[(ResTarget, Column-or-None)]: ``*`` / ``t.*`` expanded to Column items."""
+        out = []
+        for rt in stmt.targetList or ():
+            val = rt.val
+            if isinstance(val, ast.ColumnRef) and isinstance(val.fields[-1], ast.A_Star):
+                if len(stmt.targetList) > 1 and not any(
+                        isinstance(x.val, ast.ColumnRef) and isinstance(x.val.fields[-1], ast.A_Star)
+                        for x in stmt.targetList if x is not rt) and len(val.fields) == 1:
+                    pass  # SELECT *, expr  -- allowed as an extension (PostgreSQL allows it)
+                if len(val.fields) == 2:
+                    q = val.fields[0].sval
+                    cols = [c for c in scope.columns if c.qualifier and c.qualifier.lower() == q.lower()]
+                    if not cols:
+                        raise SQLSemanticError(f"unknown table or alias: {q}", byte_offset=self.offset(val))
+                else:
+                    if not stmt.fromClause:
+                        raise SQLSemanticError("SELECT * requires a FROM clause", byte_offset=self.offset(val))
+                    cols = scope.columns
+                for c in cols:
+                    out.append((rt, Column(type=c.type, index=c.index, name=c.name)))
+            else:
+                out.append((rt, None))
+        if not out:
+            raise SQLSemanticError("SELECT list is empty", byte_offset=self.offset(stmt))
+        return out
+
+    def _alias_scope(self, scope: Scope, items: list[_Item]) -> Scope:
+        """HAVING sees the input columns and, failing those, the SELECT aliases
+        (upstream: ``HAVING total > 20`` where ``total`` is ``SUM(x) AS total``)."""
+        return _AliasScope(scope.columns, {i.name: i.expr for i in items})
+
+    def _default_name(self, node, expr: Expr, pos: int) -> str:
+        """Default output name (core-semantics §1.10)."""
+        if isinstance(node, ast.ColumnRef):
+            return node.fields[-1].sval
+        if isinstance(node, ast.FuncCall):
+            name, _ = function_name(node.funcname)
+            args = node.args or ()
+            if name in AGGREGATES:
+                if name == "count":
+                    return "count"
+                if args and isinstance(args[0], ast.ColumnRef):
+                    return f"{name}_{args[0].fields[-1].sval}"
+                return f"{name}_{pos}"
+            from ..reference.functions import SCALAR_FUNCTIONS
+            fn = SCALAR_FUNCTIONS.get(name)
+            base = getattr(fn, "base_name", None) or name
+            if args and isinstance(args[0], ast.ColumnRef):
+                f = [x.sval for x in args[0].fields if isinstance(x, ast.String)]
+                return f"{base}_{'_'.join(f[-2:])}"
+            if args and isinstance(args[0], ast.A_Const) and isinstance(args[0].val, ast.String):
+                return f"{base}_{args[0].val.sval}"
+            return f"{base}_{pos}"
+        if isinstance(node, ast.TypeCast) and isinstance(node.arg, ast.ColumnRef):
+            return f"cast_{node.arg.fields[-1].sval}"
+        if isinstance(node, ast.SQLValueFunction):
+            return "today" if node.op == enums.SQLValueFunctionOp.SVFOP_CURRENT_DATE else "current_timestamp"
+        return f"expr{pos}"
+
+    # ------------------------------------------------------------------ aggregation
+    def _plan_aggregate(self, stmt, node: L.Node, scope: Scope, items: list[_Item], having) -> L.Node:
+        # group keys: a column, an expression, an output alias, or a 1-based position
+        keys: list[Expr] = []
+        key_names: list[str] = []
+        for g in stmt.groupClause or ():
+            if isinstance(g, ast.A_Const) and isinstance(g.val, ast.Integer):
+                p = g.val.ival
+                if not 1 <= p <= len(items):
+                    raise SQLSemanticError(f"GROUP BY position {p} is not in select list",
+                                           byte_offset=self.offset(g))
+                expr, kname = items[p - 1].expr, items[p - 1].name
+            elif isinstance(g, ast.ColumnRef) and len(g.fields) == 1 and isinstance(g.fields[0], ast.String) \
+                    and not scope._match(scope.columns, g.fields[0].sval) \
+                    and any(i.name == g.fields[0].sval for i in items):
+                item = next(i for i in items if i.name == g.fields[0].sval)
+                expr, kname = item.expr, item.name
+            else:
+                if isinstance(g, (ast.GroupingSet,)):
+                    raise SQLUnsupportedError(_V1 + "GROUPING SETS / ROLLUP / CUBE", byte_offset=self.offset(g))
+                expr = ExprLowerer(scope, self.offset, clause="GROUP BY").lower(g)
+                kname = expr.name if isinstance(expr, Column) else f"__group_expr_{len(keys) + 1}"
+            if any(isinstance(n, AggregateCall) for n in walk(expr)):
+                raise SQLSemanticError("aggregate functions are not allowed in GROUP BY", byte_offset=self.offset(g))
+            if render(expr) not in [render(k) for k in keys]:
+                keys.append(expr)
+                key_names.append(kname)
+        # aggregates from SELECT, HAVING and ORDER BY, deduplicated by their text
+        aggs: list[AggregateCall] = []
+        agg_index: dict[str, int] = {}
+
+        def collect(e):
+            for n in walk(e):
+                if isinstance(n, AggregateCall) and render(n) not in agg_index:
+                    agg_index[render(n)] = len(aggs)
+                    aggs.append(n)
+        for it in items:
+            collect(it.expr)
+        if having is not None:
+            collect(having)
+        # ORDER BY items that are aggregates not in SELECT
+        order_exprs = []
+        for sb in stmt.sortClause or ():
+            if self._order_refers_output(sb.node, items) is None:
+                e = ExprLowerer(scope, self.offset, allow_aggregates=True, clause="ORDER BY").lower(sb.node)
+                collect(e)
+                order_exprs.append(e)
+            else:
+                order_exprs.append(None)
+        if not aggs and not keys:
+            raise SQLSemanticError("aggregate query requires at least one aggregate function",
+                                   byte_offset=self.offset(stmt))
+        agg_schema = pa.schema([pa.field(n, k.type if not T.is_null(k.type) else T.NULL) for n, k in zip(key_names, keys)]
+                               + [pa.field(f"__agg_{i}", a.type) for i, a in enumerate(aggs)])
+        agg_node = L.Aggregate(schema=agg_schema, input=node, keys=keys, aggregates=aggs)
+        key_text = {render(k): i for i, k in enumerate(keys)}
+        nk = len(keys)
+
+        def rewrite(e: Expr, where: str, src) -> Expr:
+            """Re-express ``e`` over the Aggregate output (keys then aggregates)."""
+            t = render(e)
+            if t in key_text:
+                i = key_text[t]
+                return Column(type=agg_schema.field(i).type, index=i, name=key_names[i])
+            if isinstance(e, AggregateCall):
+                i = nk + agg_index[t]
+                return Column(type=e.type, index=i, name=agg_schema.field(i).name)
+            if isinstance(e, Column):
+                msg = f"non-aggregate field must appear in GROUP BY: {e.name}" if where == "SELECT" else \
+                    f"column {e.name} must appear in GROUP BY or be used in an aggregate function ({where})"
+                raise SQLSemanticError(msg, hint=f"Add {e.name} to GROUP BY, or wrap it in an aggregate such as MIN({e.name}).",
+                                       byte_offset=self.offset(src))
+            return _rebuild(e, lambda c: rewrite(c, where, src))
+
+        out_exprs = [rewrite(i.expr, "SELECT", i.node) for i in items]
+        names = [i.name for i in items]
+        result: L.Node = agg_node
+        if having is not None:
+            # HAVING may also name SELECT aliases (upstream: HAVING total > 20)
+            pred = rewrite(self._substitute_aliases(having, stmt.havingClause, items), "HAVING", stmt.havingClause)
+            result = L.Filter(schema=agg_schema, input=result, predicate=pred, origin="having")
+        post_scope = Scope([ScopeColumn(None, f.name, f.type, i) for i, f in enumerate(agg_schema)])
+        hidden = [rewrite(e, "ORDER BY", sb) if e is not None else None
+                  for e, sb in zip(order_exprs, stmt.sortClause or ())]
+        return self._finish(stmt, result, post_scope, out_exprs, names, post_scope_builder=None,
+                            presolved_order=hidden)
+
+    def _substitute_aliases(self, having: Expr, node, items) -> Expr:
+        return having
+
+    # ------------------------------------------------------------------ projection, ORDER BY, LIMIT
+    def _order_refers_output(self, node, items) -> int | None:
+        """Index of the SELECT item an ORDER BY key names (alias, column name or position)."""
+        if isinstance(node, ast.A_Const) and isinstance(node.val, ast.Integer):
+            p = node.val.ival
+            if not 1 <= p <= len(items):
+                raise SQLSemanticError(f"ORDER BY position {p} is not in select list", byte_offset=self.offset(node))
+            return p - 1
+        if isinstance(node, ast.ColumnRef) and len(node.fields) == 1 and isinstance(node.fields[0], ast.String):
+            name = node.fields[0].sval
+            matches = [i for i, it in enumerate(items) if it.name == name]
+            if not matches:
+                matches = [i for i, it in enumerate(items) if it.name.lower() == name.lower()]
+            if matches:
+                return matches[0]
+        return None
+
+    def _finish(self, stmt, node: L.Node, scope: Scope, exprs: list[Expr], names: list[str],
+                post_scope_builder, presolved_order=None) -> L.Node:
+        sort_keys, desc, nfirst = [], [], []
+        hidden: list[Expr] = []
+        for k, sb in enumerate(stmt.sortClause or ()):
+            idx = self._order_refers_output(sb.node, [_Item(e, n, None) for e, n in zip(exprs, names)])
+            if idx is None:
+                if stmt.distinctClause is not None:
+                    raise SQLSemanticError("for SELECT DISTINCT, ORDER BY expressions must appear in select list",
+                                           byte_offset=self.offset(sb))
+                if presolved_order is not None and presolved_order[k] is not None:
+                    e = presolved_order[k]
+                else:
+                    e = ExprLowerer(scope, self.offset, clause="ORDER BY").lower(sb.node)
+                hidden.append(e)
+                idx = len(exprs) + len(hidden) - 1
+            t = (exprs + hidden)[idx].type
+            d, nf = self._direction(sb)
+            sort_keys.append(Column(type=t, index=idx, name=(names + ["__order"] * len(hidden))[idx]))
+            desc.append(d)
+            nfirst.append(nf)
+        all_exprs = exprs + hidden
+        all_names = names + [f"__order_{i}" for i in range(len(hidden))]
+        proj = L.Project(schema=_schema(all_names, all_exprs), input=node, exprs=all_exprs)
+        result: L.Node = proj
+        if stmt.distinctClause is not None:
+            if stmt.distinctClause != (None,) and any(d is not None for d in stmt.distinctClause):
+                raise SQLUnsupportedError(_V1 + "SELECT DISTINCT ON", hint="Use GROUP BY.",
+                                          byte_offset=self.offset(stmt))
+            result = L.Distinct(schema=proj.schema, input=result)
+        if sort_keys:
+            result = L.Sort(schema=result.schema, input=result, keys=sort_keys, descending=desc, nulls_first=nfirst)
+        result = self._limit(stmt, result)
+        if hidden:
+            keep = [Column(type=f.type, index=i, name=f.name) for i, f in enumerate(proj.schema) if i < len(exprs)]
+            result = L.Project(schema=_schema(names, keep), input=result, exprs=keep)
+        return result
+
+    def _direction(self, sb: ast.SortBy) -> tuple[bool, bool]:
+        SD, SN = enums.SortByDir, enums.SortByNulls
+        if sb.sortby_dir == SD.SORTBY_USING:
+            raise SQLUnsupportedError(_V1 + "ORDER BY ... USING", byte_offset=self.offset(sb))
+        desc = sb.sortby_dir == SD.SORTBY_DESC
+        if sb.sortby_nulls == SN.SORTBY_NULLS_FIRST:
+            nf = True
+        elif sb.sortby_nulls == SN.SORTBY_NULLS_LAST:
+            nf = False
+        else:
+            nf = desc  # PostgreSQL default: NULLs are larger than every value
+        return desc, nf
+
+    def _order_keys(self, sort_clause, scope: Scope, names: list[str], _):
+        keys, desc, nf = [], [], []
+        items = [_Item(Column(type=c.type, index=c.index, name=c.name), c.name, None) for c in scope.columns]
+        for sb in sort_clause:
+            idx = self._order_refers_output(sb.node, items)
+            if idx is None:
+                e = ExprLowerer(scope, self.offset, clause="ORDER BY").lower(sb.node)
+            else:
+                e = items[idx].expr
+            d, n = self._direction(sb)
+            keys.append(e)
+            desc.append(d)
+            nf.append(n)
+        return keys, desc, nf
+
+    def _limit(self, stmt, node: L.Node) -> L.Node:
+        if stmt.limitOption == enums.LimitOption.LIMIT_OPTION_WITH_TIES:
+            raise SQLUnsupportedError(_V1 + "FETCH ... WITH TIES", byte_offset=self.offset(stmt))
+        limit = _sql_literal_int(stmt.limitCount, "LIMIT", self.offset)
+        offset = _sql_literal_int(stmt.limitOffset, "OFFSET", self.offset) or 0
+        if limit is not None and limit < 0:
+            raise SQLSemanticError("LIMIT must not be negative", byte_offset=self.offset(stmt.limitCount))
+        if offset < 0:
+            raise SQLSemanticError("OFFSET must not be negative", byte_offset=self.offset(stmt.limitOffset))
+        if limit is None and offset == 0:
+            return node
+        if isinstance(node, L.Sort) and limit is not None:
+            node.limit = limit + offset  # top-N: only the first limit+offset rows are ever needed
+        return L.Limit(schema=node.schema, input=node, limit=limit, offset=offset)
+
+    # ------------------------------------------------------------------ HYBRID SEARCH
+    def _hybrid(self, node: L.Node, scope: Scope, spec, stmt) -> tuple[L.Node, Scope]:
+        if isinstance(node, L.Join):
+            raise SQLUnsupportedError(_V1 + "HYBRID SEARCH does not support JOIN queries",
+                                      byte_offset=getattr(spec, "offset", None))
+        if stmt.groupClause:
+            raise SQLUnsupportedError(_V1 + "HYBRID SEARCH does not support aggregate queries",
+                                      byte_offset=getattr(spec, "offset", None))
+        try:
+            from .. import vector  # noqa: F401
+        except ImportError as exc:
+            raise SQLNotAvailableError(f"HYBRID SEARCH is parsed but vector search is not available: {exc}",
+                                       byte_offset=getattr(spec, "offset", None))
+        col = scope.resolve([spec.column], getattr(spec, "offset", None))
+        if "vector_score" in [f.name for f in node.schema]:
+            raise SQLSemanticError("hybridSearch output column already exists: vector_score")
+        schema = pa.schema(list(node.schema) + [pa.field("vector_score", T.FLOAT)])
+        hs = L.HybridSearch(schema=schema, input=node, column=col.name, query_text=spec.query_text,
+                            metric=spec.metric, top_k=spec.top_k, score_threshold=spec.score_threshold)
+        new_scope = Scope(scope.columns + [ScopeColumn(None, "vector_score", T.FLOAT, len(node.schema))])
+        return hs, new_scope
+
+
+class _AliasScope(Scope):
+    def __init__(self, columns, aliases: dict):
+        super().__init__(columns)
+        self.aliases = aliases
+
+    def resolve(self, parts, offset=None):
+        try:
+            return super().resolve(parts, offset)
+        except SQLSemanticError:
+            if len(parts) == 1 and parts[0] in self.aliases:
+                return self.aliases[parts[0]]
+            raise
+
+
+def _rebuild(e: Expr, f) -> Expr:
+    """``e`` with ``f`` applied to each direct child expression."""
+    from ..plan.expr import Case, InList
+    if isinstance(e, Call):
+        return Call(type=e.type, name=e.name, args=tuple(f(a) for a in e.args))
+    if isinstance(e, Case):
+        return Case(type=e.type, whens=tuple((f(c), f(v)) for c, v in e.whens),
+                    else_=f(e.else_) if e.else_ is not None else None)
+    if isinstance(e, Cast):
+        return Cast(type=e.type, arg=f(e.arg), target=e.target)
+    if isinstance(e, InList):
+        return InList(type=e.type, arg=f(e.arg), items=tuple(f(i) for i in e.items), negated=e.negated)
+    return e
+
+
+def pushable_filters(pred: Expr, schema: pa.Schema) -> list[PushedFilter]:
+    """The ``column <op> literal`` conjuncts of ``pred`` (for source filter pushdown)."""
+    out: list[PushedFilter] = []
+
+    def visit(e):
+        if isinstance(e, Call) and e.name == "and":
+            visit(e.args[0])
+            visit(e.args[1])
+        elif isinstance(e, Call) and e.name in ("=", "!=", "<", "<=", ">", ">="):
+            a, b = e.args
+            flip = {"<": ">", ">": "<", "<=": ">=", ">=": "<=", "=": "=", "!=": "!="}
+            if isinstance(a, Column) and isinstance(b, Literal) and b.value is not None:
+                out.append(PushedFilter(schema.field(a.index).name, e.name, b.value))
+            elif isinstance(b, Column) and isinstance(a, Literal) and a.value is not None:
+                out.append(PushedFilter(schema.field(b.index).name, flip[e.name], a.value))
+    visit(pred)
+    return out

@@ -1,0 +1,234 @@
+"""Reject SQL that parses but that Velaria SQL v1 does not support (core-semantics §1.3).
+
+Two groups of checks run on the pglast AST of one statement, in this order:
+
+1. *Feature checks* (upstream ``sql_feature_validator.cc`` with the ``cliDefault`` policy),
+   error_type ``unsupported_sql_feature``, message ``<feature>: <msg>``. When a statement uses
+   several features the first reported is, by priority, CTE, then subquery, then window
+   function; within one feature, the first node in the tree's field order.
+   Unlike upstream, ``ROW_NUMBER() OVER ()`` is caught here (upstream misses the OVER clause
+   and fails later with an unknown-function error).
+2. *Statement checks* (upstream's lowerer), error_type ``unsupported_statement``: only SELECT,
+   INSERT and CREATE TABLE are accepted, and INTERSECT / EXCEPT are rejected.
+
+Every error carries the byte offset (into the user's original text) of the offending node.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+from pglast import ast
+from pglast.enums import ObjectType, SetOperation
+
+from ..errors import SQLUnsupportedError
+from .normalize import SYMBOL, WORD, Normalized, tokenize
+
+__all__ = ["validate", "multi_statement_error", "iter_nodes", "first_location"]
+
+
+def multi_statement_error(count: int, byte_offset: int | None) -> SQLUnsupportedError:
+    """The error for a text holding ``count`` (> 1) statements."""
+    return SQLUnsupportedError(
+        f"multi_statement: Multiple SQL statements detected ({count}).",
+        hint="Execute each statement separately.", byte_offset=byte_offset)
+
+
+# --------------------------------------------------------------------------------------------
+# Tree walking
+# --------------------------------------------------------------------------------------------
+
+
+def _child_nodes(value) -> Iterator[ast.Node]:
+    """The AST nodes held in one attribute value (a node, or nested tuples of nodes)."""
+    if isinstance(value, ast.Node):
+        yield value
+    elif isinstance(value, (tuple, list)):
+        for item in value:
+            yield from _child_nodes(item)
+
+
+def iter_nodes(node: ast.Node) -> Iterator[ast.Node]:
+    """Every node of the tree under ``node`` (itself included), in pre-order."""
+    yield node
+    for name in type(node).__slots__:
+        for child in _child_nodes(getattr(node, name, None)):
+            yield from iter_nodes(child)
+
+
+def _location(node: ast.Node) -> int | None:
+    """A node's own ``location`` (a character index into the normalised text), if known."""
+    loc = getattr(node, "location", None)
+    return loc if isinstance(loc, int) and loc >= 0 else None
+
+
+def first_location(node: ast.Node) -> int | None:
+    """The smallest known location in the tree under ``node``, or None."""
+    locations = [loc for n in iter_nodes(node) if (loc := _location(n)) is not None]
+    return min(locations) if locations else None
+
+
+# --------------------------------------------------------------------------------------------
+# Feature checks
+# --------------------------------------------------------------------------------------------
+
+_WINDOW_MESSAGE = ("window_function: Window functions not supported in batch SQL v1.",
+                   "Consider stream SQL with WINDOW BY ... EVERY ... AS.")
+
+
+def _feature_problem(node: ast.Node) -> tuple[str, tuple[str, str]] | None:
+    """(category, (message, hint)) when ``node`` itself uses an unsupported feature."""
+    if isinstance(node, ast.WithClause):
+        return "cte", ("cte: WITH clause (CTE) not supported.",
+                       "Materialize intermediate results as temp views.")
+    if isinstance(node, ast.CommonTableExpr):
+        return "cte", ("cte: CTE / WITH not supported in Velaria SQL v1.",
+                       "Materialize intermediate query as a run/artifact.")
+    if isinstance(node, ast.SubLink):
+        return "subquery", ("subquery: Subqueries (SubLink) not supported in Velaria SQL v1.",
+                            "Materialize the subquery as a temp view.")
+    if isinstance(node, ast.RangeSubselect):
+        return "subquery", ("subquery: Subquery in FROM not supported.",
+                            "Materialize as a temp view, then query it.")
+    if isinstance(node, ast.FuncCall) and node.over is not None:
+        return "window", _WINDOW_MESSAGE
+    if isinstance(node, ast.WindowDef):
+        return "window", _WINDOW_MESSAGE
+    return None
+
+
+_FEATURE_PRIORITY = ("cte", "subquery", "window")
+
+
+def _check_features(stmt: ast.Node, normalized: Normalized) -> None:
+    first: dict[str, tuple[ast.Node, tuple[str, str]]] = {}
+    for node in iter_nodes(stmt):
+        problem = _feature_problem(node)
+        if problem is not None and problem[0] not in first:
+            first[problem[0]] = (node, problem[1])
+    for category in _FEATURE_PRIORITY:
+        if category in first:
+            node, (message, hint) = first[category]
+            raise SQLUnsupportedError(message, hint=hint,
+                                      byte_offset=_node_byte_offset(node, normalized))
+
+
+def _node_byte_offset(node: ast.Node, normalized: Normalized) -> int | None:
+    """Byte offset (original text) of a node; a FROM subquery points at its ``(``."""
+    loc = _location(node)
+    if loc is None and isinstance(node, ast.RangeSubselect):
+        loc = _open_paren_before(normalized.text, first_location(node))
+    if loc is None:
+        loc = first_location(node)
+    return None if loc is None else normalized.to_original_offset(loc)
+
+
+def _open_paren_before(text: str, loc: int | None) -> int | None:
+    """Index of the last ``(`` token that starts before ``loc`` in ``text``."""
+    if loc is None:
+        return None
+    parens = [t.start for t in tokenize(text) if t.kind == SYMBOL and t.text == "("
+              and t.start < loc]
+    return parens[-1] if parens else loc
+
+
+# --------------------------------------------------------------------------------------------
+# Statement checks
+# --------------------------------------------------------------------------------------------
+
+_DEFAULT_HINT = "Velaria SQL v1 runs SELECT, INSERT and CREATE [SOURCE|SINK] TABLE statements."
+_APPEND_ONLY_HINT = ("Velaria tables are append-only: write the rows you want to a new table "
+                     "with CREATE TABLE and INSERT INTO ... SELECT.")
+
+# statement class name -> (what, hint)
+_STATEMENT_NAMES: dict[str, tuple[str, str]] = {
+    "UpdateStmt": ("UPDATE", _APPEND_ONLY_HINT),
+    "DeleteStmt": ("DELETE", _APPEND_ONLY_HINT),
+    "MergeStmt": ("MERGE", _APPEND_ONLY_HINT),
+    "TruncateStmt": ("TRUNCATE", _APPEND_ONLY_HINT),
+    "DropStmt": ("DROP", "Tables live as long as their Session; start a new Session instead."),
+    "AlterTableStmt": ("ALTER TABLE",
+                       "Create a new table with the columns you want and INSERT INTO ... "
+                       "SELECT into it."),
+    "ExplainStmt": ("EXPLAIN", "Call Session.explain_sql() or Session.explain_stream_sql()."),
+    "ViewStmt": ("CREATE VIEW", "Register a DataFrame with Session.create_temp_view()."),
+    "CreateTableAsStmt": ("CREATE TABLE AS",
+                          "Use CREATE TABLE, then INSERT INTO ... SELECT."),
+    "CopyStmt": ("COPY", "Use CREATE SOURCE TABLE ... USING csv OPTIONS(path: '...') or "
+                         "Session.read_csv()."),
+    "TransactionStmt": ("transaction control",
+                        "Each statement runs on its own; there are no transactions."),
+    "VariableSetStmt": ("SET", _DEFAULT_HINT),
+    "VariableShowStmt": ("SHOW", _DEFAULT_HINT),
+    "IndexStmt": ("CREATE INDEX", _DEFAULT_HINT),
+}
+
+_DROP_OBJECTS = {ObjectType.OBJECT_TABLE: "DROP TABLE", ObjectType.OBJECT_VIEW: "DROP VIEW"}
+
+
+def _statement_name(stmt: ast.Node) -> tuple[str, str]:
+    """(what, hint) naming an unsupported statement kind for the error message."""
+    cls = type(stmt).__name__
+    what, hint = _STATEMENT_NAMES.get(cls, (None, _DEFAULT_HINT))
+    if isinstance(stmt, ast.DropStmt):
+        what = _DROP_OBJECTS.get(stmt.removeType, what)
+    if what is None:  # CreateSchemaStmt -> CREATE SCHEMA
+        what = " ".join(re.findall(r"[A-Z][a-z]*", cls.removesuffix("Stmt"))).upper()
+    return what, hint
+
+
+def _unsupported_statement(what: str, hint: str, byte_offset: int | None) -> SQLUnsupportedError:
+    return SQLUnsupportedError(f"not supported in SQL v1: {what} is not supported",
+                               error_type="unsupported_statement", hint=hint,
+                               byte_offset=byte_offset)
+
+
+def _check_statement(stmt: ast.Node, normalized: Normalized, stmt_location: int) -> None:
+    offset = normalized.to_original_offset(stmt_location)
+    if isinstance(stmt, ast.SelectStmt):
+        if stmt.intoClause is not None:
+            raise _unsupported_statement("SELECT INTO",
+                                         "Use CREATE TABLE, then INSERT INTO ... SELECT.", offset)
+    elif isinstance(stmt, ast.InsertStmt):
+        if stmt.onConflictClause is not None:
+            raise _unsupported_statement("INSERT ... ON CONFLICT", _APPEND_ONLY_HINT, offset)
+        if stmt.returningList:
+            raise _unsupported_statement("INSERT ... RETURNING",
+                                         "Query the table after inserting.", offset)
+    elif not isinstance(stmt, ast.CreateStmt):
+        raise _unsupported_statement(*_statement_name(stmt), offset)
+    _check_set_operations(stmt, normalized)
+
+
+_REJECTED_SET_OPS = (SetOperation.SETOP_INTERSECT, SetOperation.SETOP_EXCEPT)
+
+
+def _check_set_operations(stmt: ast.Node, normalized: Normalized) -> None:
+    """Reject INTERSECT / EXCEPT anywhere in the statement (UNION is supported)."""
+    for node in iter_nodes(stmt):
+        if isinstance(node, ast.SelectStmt) and node.op in _REJECTED_SET_OPS:
+            raise SQLUnsupportedError(
+                "INTERSECT and EXCEPT are not supported.", error_type="unsupported_statement",
+                hint="Use UNION / UNION ALL, or filter rows with WHERE.",
+                byte_offset=_set_keyword_offset(normalized))
+
+
+def _set_keyword_offset(normalized: Normalized) -> int | None:
+    """Byte offset of the first INTERSECT/EXCEPT keyword (reserved words: never identifiers)."""
+    for tok in tokenize(normalized.text):
+        if tok.kind == WORD and tok.text.upper() in ("INTERSECT", "EXCEPT"):
+            return normalized.to_original_offset(tok.start)
+    return None
+
+
+# --------------------------------------------------------------------------------------------
+# Entry point
+# --------------------------------------------------------------------------------------------
+
+
+def validate(stmt: ast.Node, normalized: Normalized, stmt_location: int = 0) -> None:
+    """Raise :class:`~velaria.errors.SQLUnsupportedError` when ``stmt`` (one pglast statement
+    node parsed from ``normalized.text``, starting at character ``stmt_location``) uses SQL
+    that Velaria SQL v1 does not support; return None otherwise."""
+    _check_features(stmt, normalized)
+    _check_statement(stmt, normalized, stmt_location)
