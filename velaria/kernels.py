@@ -35,6 +35,7 @@ REFERENCE_KERNELS: dict[str, str] = {
     "selection": "velaria.reference.predicates:selection",
     "hash_aggregate": "velaria.reference.aggregate:HashAggregator",
     "sort_indices": "velaria.reference.sort:sort_indices",
+    "top_n_indices": "velaria.reference.sort:top_n_indices",
     "hash_join": "velaria.reference.join:hash_join_indices",
     "distinct_indices": "velaria.reference.distinct:distinct_indices",
     "vector_topk": "velaria.reference.topk:topk",

@@ -9,7 +9,6 @@ the reference or the accelerated implementation runs.
 """
 from __future__ import annotations
 
-import datetime as _dt
 from typing import Iterator
 
 import pyarrow as pa
@@ -29,7 +28,9 @@ class ExecContext:
     def __init__(self, kernels: KernelSet, batch_rows: int = 65536):
         self.kernels = kernels
         self.batch_rows = batch_rows
-        self.now = _dt.datetime.now(_dt.timezone.utc)
+        # NOW() / TODAY() see one clock reading per query.
+        from ..reference.functions import EvalContext
+        self.eval_context = EvalContext.current()
 
 
 def _to_arrow(values: list, t: pa.DataType) -> pa.Array:
@@ -54,14 +55,14 @@ def _eval_columns(batch: pa.RecordBatch, exprs) -> list:
 def _evaluate(ctx: ExecContext, e: Expr, batch: pa.RecordBatch, cols=None) -> list:
     if cols is None:
         cols = _eval_columns(batch, [e])
-    return ctx.kernels.evaluate(e, cols, batch.num_rows, ctx)
+    return ctx.kernels.evaluate(e, cols, batch.num_rows, ctx.eval_context)
 
 
 def _evaluate_arrow(ctx: ExecContext, e: Expr, batch: pa.RecordBatch, cols) -> pa.Array:
     if isinstance(e, Column):  # pass-through keeps the column's own Arrow type (int32, large_string, ...)
         arr = batch.column(e.index)
         return arr if arr.type.equals(e.type) else arr.cast(e.type)
-    return _to_arrow(ctx.kernels.evaluate(e, cols, batch.num_rows, ctx), e.type)
+    return _to_arrow(ctx.kernels.evaluate(e, cols, batch.num_rows, ctx.eval_context), e.type)
 
 
 def _empty(schema: pa.Schema) -> pa.RecordBatch:
@@ -142,10 +143,10 @@ def _aggregate(node: L.Aggregate, ctx):
         if b.num_rows == 0:
             continue
         cols = _eval_columns(b, exprs)
-        keys = [ctx.kernels.evaluate(k, cols, b.num_rows, ctx) for k in node.keys]
-        args = [ctx.kernels.evaluate(a.arg, cols, b.num_rows, ctx) if a.arg is not None else None
+        keys = [ctx.kernels.evaluate(k, cols, b.num_rows, ctx.eval_context) for k in node.keys]
+        args = [ctx.kernels.evaluate(a.arg, cols, b.num_rows, ctx.eval_context) if a.arg is not None else None
                 for a in node.aggregates]
-        agg.update(keys, args)
+        agg.update(keys, args, b.num_rows)
     key_cols, agg_cols = agg.finish()
     arrays = [_to_arrow(v, f.type) for v, f in zip(list(key_cols) + list(agg_cols), node.schema)]
     yield _batch(node.schema, arrays)
@@ -158,10 +159,9 @@ def _sort(node: L.Sort, ctx):
         return
     batch = table.combine_chunks().to_batches()[0] if table.num_rows else _empty(node.schema)
     cols = _eval_columns(batch, node.keys)
-    keys = [ctx.kernels.evaluate(k, cols, batch.num_rows, ctx) for k in node.keys]
+    keys = [ctx.kernels.evaluate(k, cols, batch.num_rows, ctx.eval_context) for k in node.keys]
     if node.limit is not None:
-        from ..reference.sort import top_n_indices
-        order = top_n_indices(keys, node.descending, node.nulls_first, node.limit)
+        order = ctx.kernels.top_n_indices(keys, node.descending, node.nulls_first, node.limit)
     else:
         order = ctx.kernels.sort_indices(keys, node.descending, node.nulls_first)
     yield batch.take(pa.array(order, type=pa.int64()))
@@ -196,8 +196,8 @@ def _join(node: L.Join, ctx):
     rb = right.to_batches()[0] if right.num_rows else _empty(node.right.schema)
     lcols = _eval_columns(lb, node.left_keys)
     rcols = _eval_columns(rb, node.right_keys)
-    lkeys = [ctx.kernels.evaluate(k, lcols, lb.num_rows, ctx) for k in node.left_keys]
-    rkeys = [ctx.kernels.evaluate(k, rcols, rb.num_rows, ctx) for k in node.right_keys]
+    lkeys = [ctx.kernels.evaluate(k, lcols, lb.num_rows, ctx.eval_context) for k in node.left_keys]
+    rkeys = [ctx.kernels.evaluate(k, rcols, rb.num_rows, ctx.eval_context) for k in node.right_keys]
     li, ri = ctx.kernels.hash_join(lkeys, rkeys, node.how)
     left_part = lb.take(pa.array(li, type=pa.int64()))
     right_part = rb.take(pa.array(ri, type=pa.int64()))  # None -> NULL row (LEFT JOIN padding)

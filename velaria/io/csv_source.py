@@ -101,7 +101,7 @@ class CsvSource(TypedFileSource):
         if on_bad_lines not in ON_BAD_LINES:
             raise VelariaValueError(
                 f"on_bad_lines must be one of: {', '.join(ON_BAD_LINES)} (got {on_bad_lines!r})")
-        check_readable_file(path, "cannot open csv file")
+        check_readable_file(path, "cannot open csv file", allow_empty=True)
         self.delimiter = delimiter
         self.on_bad_lines = on_bad_lines
         super().__init__(path, read_csv_header(path, delimiter))

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import zlib
 import tempfile
 from typing import Sequence
 
@@ -82,6 +83,16 @@ def source_id(source_format: str, source_options: str, abs_path: str) -> str:
 
 def _schema_digest(schema: pa.Schema) -> str:
     return hashlib.sha1(schema.to_string(show_schema_metadata=False).encode()).hexdigest()[:16]
+
+
+def _crc32_file(path: str) -> str:
+    crc = 0
+    with open(path, "rb") as handle:
+        while True:
+            chunk = handle.read(1 << 22)
+            if not chunk:
+                return f"{crc:08x}"
+            crc = zlib.crc32(chunk, crc)
 
 
 def _write_atomic(path: str, write) -> None:
@@ -149,6 +160,8 @@ class CachedSource(TableSource):
         try:
             if os.path.getsize(data) != int(meta.get("data_size", "-1")):
                 return None
+            if want_table and _crc32_file(data) != meta.get("data_crc32"):
+                return None
             table = self._read_data(data) if want_table else None
             schema = table.schema if table is not None else self._read_schema(data)
         except Exception:  # corrupt entry: rebuild
@@ -204,6 +217,7 @@ class CachedSource(TableSource):
         _write_atomic(data, write_data)
         meta = dict(expected)
         meta.update({"num_rows": str(table.num_rows), "data_size": str(os.path.getsize(data)),
+                     "data_crc32": _crc32_file(data),
                      "schema_digest": _schema_digest(table.schema)})
 
         def write_meta(tmp: str) -> None:

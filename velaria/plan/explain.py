@@ -108,7 +108,7 @@ def kernels_used(node: L.Node) -> list[str]:
             add("hash_aggregate")
         elif isinstance(n, L.Sort):
             add("evaluate")
-            add("sort_indices")
+            add("top_n_indices" if n.limit is not None else "sort_indices")
         elif isinstance(n, L.Join):
             add("evaluate")
             add("hash_join")

@@ -73,9 +73,9 @@ class Scope:
                 raise ColumnNotFoundError(f"column not found: {name}", hint=self._suggest(name, self.columns),
                                           byte_offset=offset)
         if len(found) > 1:
-            raise SQLSemanticError(f"ambiguous column: {name}",
-                                   hint="Qualify it with a table name or alias, e.g. t.%s." % name,
-                                   byte_offset=offset)
+            owners = [f"{c.qualifier}.{c.name}" for c in found if c.qualifier]
+            hint = "Qualify it with a table name or alias: " + (" or ".join(owners) or name) + "."
+            raise SQLSemanticError(f"ambiguous column: {name}", hint=hint, byte_offset=offset)
         c = found[0]
         return Column(type=c.type, index=c.index, name=c.name)
 

@@ -192,7 +192,7 @@ def _values_table(values_lists, cols, offset) -> pa.Table:
     types: list[list] = [[] for _ in cols]
     for exprs in exprs_per_row:
         for i, e in enumerate(exprs):
-            columns[i].append(ks.evaluate(e, [], 1, ctx)[0])
+            columns[i].append(ks.evaluate(e, [], 1, ctx.eval_context)[0])
             types[i].append(e.type)
     arrays = []
     for i, c in enumerate(cols):

@@ -90,7 +90,7 @@ def _feature_problem(node: ast.Node) -> tuple[str, tuple[str, str]] | None:
     if isinstance(node, ast.RangeSubselect):
         return "subquery", ("subquery: Subquery in FROM not supported.",
                             "Materialize as a temp view, then query it.")
-    if isinstance(node, ast.FuncCall) and node.over is not None:
+    if isinstance(node, ast.FuncCall) and getattr(node, "over", None) is not None:
         return "window", _WINDOW_MESSAGE
     if isinstance(node, ast.WindowDef):
         return "window", _WINDOW_MESSAGE
@@ -186,13 +186,14 @@ def _unsupported_statement(what: str, hint: str, byte_offset: int | None) -> SQL
 def _check_statement(stmt: ast.Node, normalized: Normalized, stmt_location: int) -> None:
     offset = normalized.to_original_offset(stmt_location)
     if isinstance(stmt, ast.SelectStmt):
-        if stmt.intoClause is not None:
+        if getattr(stmt, "intoClause", None) is not None:
             raise _unsupported_statement("SELECT INTO",
                                          "Use CREATE TABLE, then INSERT INTO ... SELECT.", offset)
     elif isinstance(stmt, ast.InsertStmt):
-        if stmt.onConflictClause is not None:
+        if getattr(stmt, "onConflictClause", None) is not None:
             raise _unsupported_statement("INSERT ... ON CONFLICT", _APPEND_ONLY_HINT, offset)
-        if stmt.returningList:
+        # PostgreSQL 18 (pglast 8) renamed returningList to returningClause.
+        if getattr(stmt, "returningClause", None) or getattr(stmt, "returningList", None):
             raise _unsupported_statement("INSERT ... RETURNING",
                                          "Query the table after inserting.", offset)
     elif not isinstance(stmt, ast.CreateStmt):
@@ -206,7 +207,7 @@ _REJECTED_SET_OPS = (SetOperation.SETOP_INTERSECT, SetOperation.SETOP_EXCEPT)
 def _check_set_operations(stmt: ast.Node, normalized: Normalized) -> None:
     """Reject INTERSECT / EXCEPT anywhere in the statement (UNION is supported)."""
     for node in iter_nodes(stmt):
-        if isinstance(node, ast.SelectStmt) and node.op in _REJECTED_SET_OPS:
+        if isinstance(node, ast.SelectStmt) and getattr(node, "op", None) in _REJECTED_SET_OPS:
             raise SQLUnsupportedError(
                 "INTERSECT and EXCEPT are not supported.", error_type="unsupported_statement",
                 hint="Use UNION / UNION ALL, or filter rows with WHERE.",

@@ -1,0 +1,95 @@
+"""CREATE TABLE ... [USING csv|line|json] OPTIONS(path: ...) -> TableSource."""
+from __future__ import annotations
+
+import pytest
+
+from velaria.errors import SqlError, VelariaFileNotFoundError
+from velaria.io.ddl import create_table_source
+from velaria.io.typed_source import clear_typing_cache
+
+
+def rows(src):
+    return [r for b in src.scan() for r in b.to_pylist()]
+
+
+@pytest.fixture(autouse=True)
+def _clear():
+    clear_typing_cache()
+
+
+def test_probed_kind_without_using(tmp_path):
+    p = tmp_path / "users.csv"
+    p.write_text("user_id,name\n1,alice\n")
+    src = create_table_source(None, {"path": str(p)}, [])
+    assert src.kind == "csv" and rows(src) == [{"user_id": 1, "name": "alice"}]
+
+
+def test_using_overrides_probing(tmp_path):
+    p = tmp_path / "pipe.csv"
+    p.write_text("1001|ok|12.5\n1002|fail|9.5\n")
+    assert create_table_source(None, {"path": str(p)}, []).kind == "line"
+    src = create_table_source("CSV", {"path": str(p), "delimiter": "|"}, [])
+    assert src.kind == "csv" and src.schema.names == ["1001", "ok", "12.5"]
+
+
+def test_line_options(tmp_path):
+    p = tmp_path / "a.log"
+    p.write_text("u1 click 3\nu2 view 4\n")
+    src = create_table_source("line", {"path": str(p), "mode": "split", "delimiter": " ",
+                                       "mappings": "uid:0,cost:2"}, [])
+    assert rows(src) == [{"uid": "u1", "cost": 3}, {"uid": "u2", "cost": 4}]
+    src = create_table_source("line", {"path": str(p), "split_delimiter": " ",
+                                       "columns": "a,b,c"}, [])
+    assert src.schema.names == ["a", "b", "c"]
+    src = create_table_source("line", {"path": str(p), "mode": "regex",
+                                       "regex_pattern": r"(\w+) (\w+) (\d+)",
+                                       "mappings": "user:1,n:3"}, [])
+    assert rows(src)[1] == {"user": "u2", "n": 4}
+    src = create_table_source("line", {"path": str(p), "delimiter": " "}, ["x", "y", "z"])
+    assert src.schema.names == ["x", "y", "z"]
+
+
+def test_json_options(tmp_path):
+    p = tmp_path / "e.txt"
+    p.write_text('[{"a":1,"b":"x"}]')
+    src = create_table_source("json", {"path": str(p), "format": "array", "columns": "b"}, [])
+    assert rows(src) == [{"b": "x"}]
+    q = tmp_path / "e.jsonl"
+    q.write_text('{"a":1,"b":"x"}\n')
+    assert create_table_source("json", {"path": str(q)}, []).schema.names == ["a", "b"]
+
+
+@pytest.mark.parametrize("provider,options,declared,message", [
+    ("parquet", {}, [], "CREATE TABLE type/provider must be csv, line, or json"),
+    (None, {}, [], "CREATE TABLE missing option: path"),
+    ("csv", {"delimiter": ""}, [], "CREATE TABLE option delimiter cannot be empty"),
+    ("line", {"mode": "grep"}, [], "CREATE TABLE option mode must be split or regex"),
+    ("line", {"mode": "regex"}, [], "CREATE TABLE regex line source requires OPTIONS(regex_pattern: '...')"),
+    ("line", {"mappings": "a0"}, [], "CREATE TABLE option mappings must use column:index pairs"),
+    ("line", {"mappings": "a:x"}, [], "CREATE TABLE option mappings contains invalid source index: x"),
+    ("json", {"format": "xml"}, [], "CREATE TABLE option format must be json_lines or json_array"),
+    ("csv", {}, ["a"], "CREATE TABLE column count does not match source schema"),
+    ("csv", {}, ["a", "c"], "CREATE TABLE column mismatch: expected b, got c"),
+    ("json", {}, [], "CREATE TABLE json source requires columns or OPTIONS(columns: 'name1,name2,...')"),
+])
+def test_errors(tmp_path, provider, options, declared, message):
+    p = tmp_path / "x.csv"
+    p.write_text("a,b\n1,2\n")
+    opts = dict(options)
+    if message != "CREATE TABLE missing option: path":
+        opts["path"] = str(p)
+    with pytest.raises(SqlError) as info:
+        create_table_source(provider, opts, declared)
+    assert message in str(info.value)
+
+
+def test_line_requires_columns_when_probe_is_not_line(tmp_path):
+    p = tmp_path / "x.csv"
+    p.write_text("a,b\n1,2\n")
+    with pytest.raises(SqlError, match="CREATE TABLE line source requires columns"):
+        create_table_source("line", {"path": str(p)}, [])
+
+
+def test_missing_path_file(tmp_path):
+    with pytest.raises(VelariaFileNotFoundError, match="cannot open file: "):
+        create_table_source("csv", {"path": str(tmp_path / "none.csv")}, [])

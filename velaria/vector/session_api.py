@@ -1,0 +1,62 @@
+"""``Session`` vector methods (a mixin): ``vector_search``, ``hybrid_search`` and their explains.
+
+The host class provides ``_materialized_table(name) -> pa.Table`` (raising ``view not found``),
+``kernels`` (a :class:`velaria.kernels.KernelSet`) and ``create_dataframe_from_arrow(table)``.
+It may provide ``_hybrid_filter_execution(name) -> str`` (``none`` | ``post-load-filter`` |
+``source-pushdown``) for the hybrid explain; without it explain says ``none``.
+"""
+from __future__ import annotations
+
+from . import search
+
+__all__ = ["VectorMethods"]
+
+
+def _check_names(table, vector_column) -> None:
+    if not isinstance(table, str):
+        raise TypeError("table must be a str")
+    if not isinstance(vector_column, str):
+        raise TypeError("vector_column must be a str")
+
+
+class VectorMethods:
+    """Exact-scan vector search over a batch view's vector column."""
+
+    def vector_search(self, table, vector_column, query_vector, top_k=10, metric="cosine"):
+        """Top-k rows of ``table`` by ``metric``: a DataFrame with ``row_id``, ``score``.
+
+        ``query_vector`` may also be a list of vectors; the result then has ``query_index``,
+        ``row_id``, ``score``. Scores: cosine distance (ascending), dot (descending), l2
+        distance (ascending); ties by ascending ``row_id``.
+        """
+        _check_names(table, vector_column)
+        arrow = self._materialized_table(table)
+        out = search.search_table(arrow, vector_column, query_vector, top_k, metric, self.kernels)
+        return self.create_dataframe_from_arrow(out)
+
+    def explain_vector_search(self, table, vector_column, query_vector, top_k=10, metric="cosine") -> str:
+        """The contract's vector explain text (8 ``key=value`` lines)."""
+        _check_names(table, vector_column)
+        arrow = self._materialized_table(table)
+        return search.explain_search(arrow, vector_column, query_vector, top_k, metric, self.kernels)
+
+    def hybrid_search(self, table, vector_column, query_vector, top_k=10, metric="cosine",
+                      score_threshold=None):
+        """The view's rows for the top-k hits, best first, plus ``vector_score``; the threshold
+        is applied after top-k (``>=`` for dot, ``<=`` for cosine and l2)."""
+        _check_names(table, vector_column)
+        arrow = self._materialized_table(table)
+        out = search.hybrid_search_table(arrow, vector_column, query_vector, metric, top_k,
+                                         score_threshold, self.kernels)
+        return self.create_dataframe_from_arrow(out)
+
+    def explain_hybrid_search(self, table, vector_column, query_vector, top_k=10, metric="cosine",
+                              score_threshold=None) -> str:
+        """The hybrid explain text."""
+        _check_names(table, vector_column)
+        arrow = self._materialized_table(table)
+        hook = getattr(self, "_hybrid_filter_execution", None)
+        execution = hook(table) if callable(hook) else "none"
+        lines = search.explain_hybrid_lines(arrow, vector_column, query_vector, metric, top_k,
+                                            score_threshold, self.kernels, execution)
+        return "".join(line + "\n" for line in lines)
