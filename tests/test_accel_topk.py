@@ -82,7 +82,7 @@ def ref_inv_norms(x):
         return np.where(ss > 0, 1.0 / np.sqrt(ss), 0.0)
 
 
-int_matrix = st.integers(1, 40).flatmap(lambda n: st.sampled_from(EDGE_DIMS[:10]).flatmap(
+int_matrix = st.integers(1, 40).flatmap(lambda n: st.sampled_from(EDGE_DIMS[:11]).flatmap(
     lambda d: st.tuples(
         st.lists(st.lists(st.integers(-3, 3), min_size=d, max_size=d), min_size=n, max_size=n),
         st.lists(st.integers(-3, 3), min_size=d, max_size=d),
@@ -208,7 +208,5 @@ def test_env_can_only_lower_the_dispatch_level(value, expect):
     code = "import velaria.accel as a; print(a.backend())"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          env={**os.environ, "VELARIA_SIMD": value}, check=True).stdout.strip()
-    if expect:
-        assert out == expect
-    else:  # asking for more than the machine has never raises the level
-        assert out == best if value == "auto" or best != "avx2" else out in ("avx2", "avx512")
+    # asking for more than the machine has never raises the level
+    assert out == (expect or best)

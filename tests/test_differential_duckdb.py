@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import decimal
 import math
+import os
 
 import pytest
 
@@ -37,7 +38,8 @@ from hypothesis import strategies as st  # noqa: E402
 
 import velaria  # noqa: E402
 
-SETTINGS = settings(max_examples=60, deadline=None, derandomize=False,
+# VELARIA_DIFF_EXAMPLES raises the number of examples for a longer bug hunt (default 60).
+SETTINGS = settings(max_examples=int(os.environ.get("VELARIA_DIFF_EXAMPLES", "60")), deadline=None, derandomize=False,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 # ------------------------------------------------------------------------------ data

@@ -1,1 +1,5 @@
-"""Sources of batch data: in-memory Arrow, and (see ``velaria.io.api``) files."""
+"""Sources of batch data: in-memory Arrow (``base``) and files (csv, line, json, excel).
+
+Entry points: ``readers_api.ReaderMethods`` (the Session's readers), ``ddl.create_table_source``
+(CREATE TABLE over files), ``probe.probe_file`` and ``velaria.excel.read_excel``.
+"""

@@ -122,6 +122,14 @@ class JsonSource(TypedFileSource):
         return kind
 
     def _convert(self, raw, kind: str) -> pa.Array:
+        try:
+            return self._convert_values(raw, kind)
+        except UnicodeEncodeError:
+            raise SourceFormatError(
+                f"json file {self.path} has a string with an unpaired surrogate escape "
+                f"(\\ud800-\\udfff); fix the escape or write the character itself") from None
+
+    def _convert_values(self, raw, kind: str) -> pa.Array:
         typ = arrow_type(kind)
         if kind in ("string", "null"):
             return pa.array([v if v is None or isinstance(v, str) else render_value(v)

@@ -6,8 +6,9 @@
   such as ``"[1 2 3]"`` / ``"[1,2,3]"`` -- are converted once to float32 and cached.
 * Inverse row norms for cosine are computed once per column on first use and cached.
 
-The cache is a ``WeakKeyDictionary`` keyed on the ``pa.Table`` object, so an entry lives exactly
-as long as the table the catalog holds.
+The cache is keyed on the identity of the ``pa.Table`` object (tables are not hashable) and
+holds only a weak reference to it; a finalizer drops the entry when the table is collected, so
+an entry lives exactly as long as the table the catalog holds.
 """
 from __future__ import annotations
 
@@ -78,27 +79,32 @@ def _inv_norms(flat: np.ndarray, dim: int, n_rows: int) -> np.ndarray:
     return out
 
 
-_CACHE: "weakref.WeakKeyDictionary[pa.Table, dict[str, VectorColumn]]" = weakref.WeakKeyDictionary()
+#: id(table) -> (weak reference to the table, {column: VectorColumn})
+_CACHE: dict[int, tuple[weakref.ref, dict[str, VectorColumn]]] = {}
 _CACHE_LOCK = threading.Lock()
+
+
+def _forget(key: int) -> None:
+    _CACHE.pop(key, None)
 
 
 def vector_column(table: pa.Table, column: str) -> VectorColumn:
     """The cached :class:`VectorColumn` for ``table[column]``."""
-    try:
-        per_table = _CACHE.get(table)
-    except TypeError:  # not weak-referenceable: no caching
-        per_table = None
-    if per_table is not None and column in per_table:
-        return per_table[column]
+    key = id(table)
+    hit = _CACHE.get(key)
+    if hit is not None and hit[0]() is table and column in hit[1]:
+        return hit[1][column]
     if column not in table.column_names:
         raise ColumnNotFoundError(f"column not found: {column}")
     vc = _ingest(table.column(column), column)
     with _CACHE_LOCK:
-        try:
-            _CACHE.setdefault(table, {})[column] = vc
-        except TypeError:
-            pass
-    return vc
+        hit = _CACHE.get(key)
+        if hit is None or hit[0]() is not table:
+            hit = (weakref.ref(table), {})
+            _CACHE[key] = hit
+            weakref.finalize(table, _forget, key)
+        hit[1].setdefault(column, vc)
+        return hit[1][column]
 
 
 def _not_vector(column: str, typ: pa.DataType, why: str = "") -> VelariaValueError:

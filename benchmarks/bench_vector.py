@@ -1,0 +1,200 @@
+"""Exact top-k (k=10) side by side: velaria accel (raw kernel and Session.vector_search) vs
+numpy, faiss IndexFlat, simsimd and usearch exact, plus a streaming-read bandwidth probe.
+
+    .venv/bin/python -m pytest benchmarks/bench_vector.py --benchmark-only \
+        --benchmark-columns=median,min,rounds -q
+    VELARIA_BENCH_SCALE=0.1 ...      # shrink the shapes (quick run)
+    .venv/bin/python benchmarks/bench_vector.py   # one-shot table: ms, GB/s, % of bandwidth, ratios
+
+Peers that are not installed are skipped. Shapes: 1M x 128 and 100k x 768 (times the scale).
+"""
+from __future__ import annotations
+
+import os
+import time
+
+import numpy as np
+import pytest
+
+SCALE = float(os.environ.get("VELARIA_BENCH_SCALE", "1"))
+SHAPES = [(int(1_000_000 * SCALE), 128), (int(100_000 * SCALE), 768)]
+METRICS = ["cosine", "dot", "l2"]
+K = 10
+
+
+def _data(n, dim):
+    rng = np.random.default_rng(n + dim)
+    x = rng.standard_normal((n, dim), dtype=np.float32)
+    q = rng.standard_normal((16, dim), dtype=np.float32)
+    return x, q
+
+
+_CACHE: dict = {}
+
+
+def data(n, dim):
+    if (n, dim) not in _CACHE:
+        _CACHE.clear()
+        _CACHE[(n, dim)] = _data(n, dim)
+    return _CACHE[(n, dim)]
+
+
+# ---- contenders -----------------------------------------------------------------------------
+
+def velaria_raw(x, q, metric, threads):
+    from velaria import accel
+    from velaria.vector.column import _inv_norms
+    topk = accel.KERNELS["vector_topk"]
+    n, dim = x.shape
+    flat = x.reshape(-1)
+    inv = _inv_norms(flat, dim, n) if metric == "cosine" else None
+    qf = np.ascontiguousarray(q).reshape(-1)
+    return lambda: topk(flat, dim, n, None, qf, K, metric, inv, threads)
+
+
+def velaria_session(x, q, metric, threads):
+    import pyarrow as pa
+    from velaria.session import Session
+    os.environ["VELARIA_THREADS"] = str(threads)
+    s = Session(engine="accel")
+    n, dim = x.shape
+    col = pa.FixedSizeListArray.from_arrays(pa.array(x.reshape(-1)), dim)
+    s.create_temp_view("t", s.create_dataframe_from_arrow(pa.table({"v": col})))
+    query = q[0].tolist() if q.shape[0] == 1 else q.tolist()
+    s.vector_search("t", "v", query, top_k=K, metric=metric)  # warm: caches inverse norms
+    return lambda: s.vector_search("t", "v", query, top_k=K, metric=metric).to_arrow()
+
+
+def numpy_peer(x, q, metric, threads):
+    if metric == "l2":
+        sq = np.einsum("ij,ij->i", x, x)
+
+        def run():
+            d = sq[None, :] - 2.0 * (q @ x.T) if q.shape[0] > 1 else sq - 2.0 * (x @ q[0])
+            return np.argpartition(d, K, axis=-1)[..., :K]
+        return run
+    xs = x / np.linalg.norm(x, axis=1, keepdims=True) if metric == "cosine" else x
+
+    def run():
+        s = xs @ q[0] if q.shape[0] == 1 else q @ xs.T
+        return np.argpartition(-s, K, axis=-1)[..., :K]
+    return run
+
+
+def faiss_peer(x, q, metric, threads):
+    faiss = pytest.importorskip("faiss")
+    faiss.omp_set_num_threads(threads)
+    dim = x.shape[1]
+    if metric == "l2":
+        index = faiss.IndexFlatL2(dim)
+        index.add(x)
+    else:
+        index = faiss.IndexFlatIP(dim)
+        index.add(x / np.linalg.norm(x, axis=1, keepdims=True) if metric == "cosine" else x)
+    if q.shape[0] > 1:
+        faiss.cvar.distance_compute_blas_threshold = 1  # force the BLAS path for batches
+    return lambda: index.search(q, K)
+
+
+def simsimd_peer(x, q, metric, threads):
+    simsimd = pytest.importorskip("simsimd")
+    name = {"cosine": "cosine", "dot": "dot", "l2": "sqeuclidean"}[metric]
+
+    def run():
+        d = np.asarray(simsimd.cdist(q, x, metric=name, threads=threads))
+        if metric == "dot":
+            d = -d
+        return np.argpartition(d, K, axis=-1)[..., :K]
+    return run
+
+
+def usearch_peer(x, q, metric, threads):
+    ue = pytest.importorskip("usearch.index")
+    name = {"cosine": ue.MetricKind.Cos, "dot": ue.MetricKind.IP, "l2": ue.MetricKind.L2sq}[metric]
+    return lambda: ue.search(x, q if q.shape[0] > 1 else q[0], K, name, exact=True, threads=threads)
+
+
+def bandwidth_probe(x, q, metric, threads):
+    """A streaming read of the same buffer: numpy max over float32 (1 thread, SIMD)."""
+    flat = x.reshape(-1)
+    return lambda: flat.max()
+
+
+CONTENDERS = {"velaria-raw": velaria_raw, "velaria-session": velaria_session, "numpy": numpy_peer,
+              "faiss": faiss_peer, "simsimd": simsimd_peer, "usearch": usearch_peer}
+
+CASES = [(shape, metric, mode) for shape in SHAPES for metric in METRICS
+         for mode in ("1q-1t", "1q-2t", "16q-2t")]
+
+
+def _mode(mode):
+    nq = 16 if mode.startswith("16q") else 1
+    threads = int(mode.split("-")[1][0])
+    return nq, threads
+
+
+@pytest.mark.parametrize("name", list(CONTENDERS))
+@pytest.mark.parametrize("shape,metric,mode", CASES, ids=lambda v: "x".join(map(str, v)) if isinstance(v, tuple) else v)
+def test_topk(benchmark, name, shape, metric, mode):
+    if name.startswith("velaria"):
+        from velaria import accel
+        if not accel.available():
+            pytest.skip(accel.status())
+    x, q = data(*shape)
+    nq, threads = _mode(mode)
+    if name == "faiss" and nq == 1:
+        threads = 1  # faiss is 3-4x slower with 2 OpenMP threads on one query
+    fn = CONTENDERS[name](x, q[:nq], metric, threads)
+    fn()
+    benchmark.extra_info.update(bytes=x.nbytes, queries=nq, threads=threads)
+    benchmark.pedantic(fn, rounds=5, warmup_rounds=1)
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_bandwidth_probe(benchmark, shape):
+    x, q = data(*shape)
+    benchmark.extra_info.update(bytes=x.nbytes)
+    benchmark.pedantic(bandwidth_probe(x, q, None, 1), rounds=5, warmup_rounds=1)
+
+
+# ---- one-shot report --------------------------------------------------------------------------
+
+def _time(fn, rounds=5):
+    fn()
+    ts = []
+    for _ in range(rounds):
+        t = time.perf_counter()
+        fn()
+        ts.append(time.perf_counter() - t)
+    return float(np.median(ts))
+
+
+def report() -> str:
+    lines = ["| shape | metric | mode | contender | ms/query | GB/s | % bw | velaria-raw / peer |",
+             "|---|---|---|---|---:|---:|---:|---:|"]
+    for shape in SHAPES:
+        x, q = data(*shape)
+        bw = x.nbytes / _time(bandwidth_probe(x, q, None, 1)) / 1e9
+        lines.append(f"| {shape[0]}x{shape[1]} | - | probe-1t | numpy max | - | {bw:.1f} | 100 | - |")
+        for metric in METRICS:
+            for mode in ("1q-1t", "1q-2t", "16q-2t"):
+                nq, threads = _mode(mode)
+                results = {}
+                for name, make in CONTENDERS.items():
+                    th = 1 if name == "faiss" and nq == 1 else threads
+                    try:
+                        results[name] = _time(make(x, q[:nq], metric, th)) / nq
+                    except BaseException as exc:  # a missing peer (pytest.skip) or a peer failure
+                        if not isinstance(exc, (Exception, pytest.skip.Exception)):
+                            raise
+                raw = results.get("velaria-raw")
+                for name, sec in results.items():
+                    gbs = x.nbytes / (sec * nq) / 1e9
+                    ratio = f"{raw / sec:.2f}" if raw else "-"
+                    lines.append(f"| {shape[0]}x{shape[1]} | {metric} | {mode} | {name} | {sec * 1e3:.2f} | "
+                                 f"{gbs:.1f} | {100 * gbs / bw:.0f} | {ratio} |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(report())
