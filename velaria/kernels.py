@@ -31,13 +31,12 @@ ENGINES = ("auto", "reference", "accel")
 
 #: kernel name -> "module:attribute" of its reference implementation
 REFERENCE_KERNELS: dict[str, str] = {
-    "evaluate": "velaria.reference.expressions:evaluate",
-    "selection": "velaria.reference.predicates:selection",
-    "hash_aggregate": "velaria.reference.aggregate:HashAggregator",
-    "sort_indices": "velaria.reference.sort:sort_indices",
-    "top_n_indices": "velaria.reference.sort:top_n_indices",
-    "hash_join": "velaria.reference.join:hash_join_indices",
-    "distinct_indices": "velaria.reference.distinct:distinct_indices",
+    "evaluate": "velaria.reference.batch:evaluate",
+    "filter_batch": "velaria.reference.batch:filter_batch",
+    "hash_aggregate": "velaria.reference.batch:HashAggregate",
+    "sort_indices": "velaria.reference.batch:sort_indices",
+    "hash_join": "velaria.reference.batch:hash_join",
+    "distinct_indices": "velaria.reference.batch:distinct_indices",
     "vector_topk": "velaria.reference.topk:topk",
 }
 

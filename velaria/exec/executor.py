@@ -33,36 +33,17 @@ class ExecContext:
         self.eval_context = EvalContext.current()
 
 
-def _to_arrow(values: list, t: pa.DataType) -> pa.Array:
-    if T.is_null(t):
-        return pa.nulls(len(values))
-    try:
-        return pa.array(values, type=t)
-    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as exc:
-        raise ExecutionError(f"cannot build a {T.type_name(t)} column from the computed values: {exc}") from exc
+def _eval(ctx: ExecContext, e: Expr, batch: pa.RecordBatch) -> pa.Array:
+    """``e`` over ``batch`` through the registry's ``evaluate`` kernel."""
+    return ctx.kernels.evaluate(e, batch, ctx.eval_context)
 
 
-def _eval_columns(batch: pa.RecordBatch, exprs) -> list:
-    """Python lists for the columns ``exprs`` reference (None for the others)."""
-    cols: list = [None] * batch.num_columns
-    for e in exprs:
-        for n in walk(e):
-            if isinstance(n, Column) and cols[n.index] is None:
-                cols[n.index] = batch.column(n.index).to_pylist()
-    return cols
-
-
-def _evaluate(ctx: ExecContext, e: Expr, batch: pa.RecordBatch, cols=None) -> list:
-    if cols is None:
-        cols = _eval_columns(batch, [e])
-    return ctx.kernels.evaluate(e, cols, batch.num_rows, ctx.eval_context)
-
-
-def _evaluate_arrow(ctx: ExecContext, e: Expr, batch: pa.RecordBatch, cols) -> pa.Array:
-    if isinstance(e, Column):  # pass-through keeps the column's own Arrow type (int32, large_string, ...)
-        arr = batch.column(e.index)
-        return arr if arr.type.equals(e.type) else arr.cast(e.type)
-    return _to_arrow(ctx.kernels.evaluate(e, cols, batch.num_rows, ctx.eval_context), e.type)
+def _single_batch(table: pa.Table, schema: pa.Schema) -> pa.RecordBatch:
+    """``table`` as one record batch (barrier operators work on their whole input)."""
+    if table.num_rows == 0:
+        return _empty(schema)
+    batches = table.combine_chunks().to_batches()
+    return batches[0] if len(batches) == 1 else pa.Table.from_batches(batches).combine_chunks().to_batches()[0]
 
 
 def _empty(schema: pa.Schema) -> pa.RecordBatch:
@@ -115,12 +96,9 @@ def _filter(node: L.Filter, ctx):
     for b in execute(node.input, ctx):
         if b.num_rows == 0:
             continue
-        mask = _evaluate(ctx, node.predicate, b)
-        keep = ctx.kernels.selection(mask)
-        if len(keep) == b.num_rows:
-            yield b
-        elif keep:
-            yield b.take(pa.array(keep, type=pa.int64()))
+        kept = ctx.kernels.filter_batch(node.predicate, b, ctx.eval_context)
+        if kept.num_rows:
+            yield kept
 
 
 def _project(node: L.Project, ctx):
@@ -128,43 +106,31 @@ def _project(node: L.Project, ctx):
     for b in execute(node.input, ctx):
         if b.num_rows == 0 and produced:
             continue
-        cols = _eval_columns(b, node.exprs)
-        arrays = [_evaluate_arrow(ctx, e, b, cols) for e in node.exprs]
         produced = True
-        yield _batch(node.schema, arrays)
+        yield _batch(node.schema, [_eval(ctx, e, b) for e in node.exprs])
     if not produced:
         yield _empty(node.schema)
 
 
 def _aggregate(node: L.Aggregate, ctx):
     agg = ctx.kernels.hash_aggregate(node.aggregates, len(node.keys))
-    exprs = list(node.keys) + [a.arg for a in node.aggregates if a.arg is not None]
     for b in execute(node.input, ctx):
         if b.num_rows == 0:
             continue
-        cols = _eval_columns(b, exprs)
-        keys = [ctx.kernels.evaluate(k, cols, b.num_rows, ctx.eval_context) for k in node.keys]
-        args = [ctx.kernels.evaluate(a.arg, cols, b.num_rows, ctx.eval_context) if a.arg is not None else None
-                for a in node.aggregates]
+        keys = [_eval(ctx, k, b) for k in node.keys]
+        args = [_eval(ctx, a.arg, b) if a.arg is not None else None for a in node.aggregates]
         agg.update(keys, args, b.num_rows)
-    key_cols, agg_cols = agg.finish()
-    arrays = [_to_arrow(v, f.type) for v, f in zip(list(key_cols) + list(agg_cols), node.schema)]
-    yield _batch(node.schema, arrays)
+    yield _batch(node.schema, agg.finish([f.type for f in node.schema]))
 
 
 def _sort(node: L.Sort, ctx):
-    table = _collect(ctx, node.input)
-    if table.num_rows == 0:
-        yield _empty(node.schema)
+    batch = _single_batch(_collect(ctx, node.input), node.schema)
+    if batch.num_rows == 0:
+        yield batch
         return
-    batch = table.combine_chunks().to_batches()[0] if table.num_rows else _empty(node.schema)
-    cols = _eval_columns(batch, node.keys)
-    keys = [ctx.kernels.evaluate(k, cols, batch.num_rows, ctx.eval_context) for k in node.keys]
-    if node.limit is not None:
-        order = ctx.kernels.top_n_indices(keys, node.descending, node.nulls_first, node.limit)
-    else:
-        order = ctx.kernels.sort_indices(keys, node.descending, node.nulls_first)
-    yield batch.take(pa.array(order, type=pa.int64()))
+    keys = [_eval(ctx, k, batch) for k in node.keys]
+    order = ctx.kernels.sort_indices(keys, node.descending, node.nulls_first, node.limit)
+    yield batch.take(order)
 
 
 def _limit(node: L.Limit, ctx):
@@ -190,18 +156,13 @@ def _limit(node: L.Limit, ctx):
 
 
 def _join(node: L.Join, ctx):
-    left = _collect(ctx, node.left).combine_chunks()
-    right = _collect(ctx, node.right).combine_chunks()
-    lb = left.to_batches()[0] if left.num_rows else _empty(node.left.schema)
-    rb = right.to_batches()[0] if right.num_rows else _empty(node.right.schema)
-    lcols = _eval_columns(lb, node.left_keys)
-    rcols = _eval_columns(rb, node.right_keys)
-    lkeys = [ctx.kernels.evaluate(k, lcols, lb.num_rows, ctx.eval_context) for k in node.left_keys]
-    rkeys = [ctx.kernels.evaluate(k, rcols, rb.num_rows, ctx.eval_context) for k in node.right_keys]
+    lb = _single_batch(_collect(ctx, node.left), node.left.schema)
+    rb = _single_batch(_collect(ctx, node.right), node.right.schema)
+    lkeys = [_eval(ctx, k, lb) for k in node.left_keys]
+    rkeys = [_eval(ctx, k, rb) for k in node.right_keys]
     li, ri = ctx.kernels.hash_join(lkeys, rkeys, node.how)
-    left_part = lb.take(pa.array(li, type=pa.int64()))
-    right_part = rb.take(pa.array(ri, type=pa.int64()))  # None -> NULL row (LEFT JOIN padding)
-    yield _batch(node.schema, list(left_part.columns) + list(right_part.columns))
+    right_part = rb.take(ri)  # a NULL index gives a NULL row (LEFT JOIN padding)
+    yield _batch(node.schema, list(lb.take(li).columns) + list(right_part.columns))
 
 
 def _union(node: L.Union, ctx):
@@ -210,24 +171,20 @@ def _union(node: L.Union, ctx):
             for b in execute(child, ctx):
                 yield _batch(node.schema, list(b.columns))
         return
-    parts = [_collect(ctx, c) for c in node.inputs]
-    table = pa.concat_tables([pa.Table.from_batches(p.to_batches(), schema=node.schema) if p.num_rows else
-                              pa.Table.from_batches([], schema=node.schema) for p in parts]).combine_chunks()
-    yield from _distinct_table(table, node.schema, ctx)
+    parts = [pa.Table.from_batches([_batch(node.schema, list(b.columns)) for b in execute(c, ctx)],
+                                   schema=node.schema) for c in node.inputs]
+    yield from _distinct_batch(_single_batch(pa.concat_tables(parts), node.schema), ctx)
 
 
-def _distinct_table(table: pa.Table, schema: pa.Schema, ctx):
-    if table.num_rows == 0:
-        yield _empty(schema)
+def _distinct_batch(batch: pa.RecordBatch, ctx):
+    if batch.num_rows == 0:
+        yield batch
         return
-    batch = table.to_batches()[0]
-    cols = [c.to_pylist() for c in batch.columns]
-    keep = ctx.kernels.distinct_indices(cols)
-    yield batch.take(pa.array(keep, type=pa.int64()))
+    yield batch.take(ctx.kernels.distinct_indices(list(batch.columns)))
 
 
 def _distinct(node: L.Distinct, ctx):
-    yield from _distinct_table(_collect(ctx, node.input).combine_chunks(), node.schema, ctx)
+    yield from _distinct_batch(_single_batch(_collect(ctx, node.input), node.schema), ctx)
 
 
 def _hybrid(node: L.HybridSearch, ctx):

@@ -98,8 +98,7 @@ def kernels_used(node: L.Node) -> list[str]:
             names.append(n)
     for n in linearize(node):
         if isinstance(n, L.Filter):
-            add("evaluate")
-            add("selection")
+            add("filter_batch")
         elif isinstance(n, L.Project):
             if any(not isinstance(e, Column) for e in n.exprs):
                 add("evaluate")
@@ -108,7 +107,7 @@ def kernels_used(node: L.Node) -> list[str]:
             add("hash_aggregate")
         elif isinstance(n, L.Sort):
             add("evaluate")
-            add("top_n_indices" if n.limit is not None else "sort_indices")
+            add("sort_indices")
         elif isinstance(n, L.Join):
             add("evaluate")
             add("hash_join")

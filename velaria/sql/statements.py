@@ -175,8 +175,6 @@ def _coerce(arr: pa.Array, field: pa.Field, table: str) -> pa.Array:
 
 
 def _values_table(values_lists, cols, offset) -> pa.Table:
-    from ..exec.executor import ExecContext
-    from ..kernels import kernel_set
     lowerer = ExprLowerer(Scope([]), offset, clause="VALUES")
     rows = []
     exprs_per_row = []
@@ -186,13 +184,14 @@ def _values_table(values_lists, cols, offset) -> pa.Table:
                                    hint=f"expected {len(cols)} values ({', '.join(cols)}), got {len(row)}.",
                                    byte_offset=offset(row[0]) if row else None)
         exprs_per_row.append([lowerer.lower(v) for v in row])
-    ks = kernel_set("reference")
-    ctx = ExecContext(ks)
+    from ..reference.expressions import evaluate
+    from ..reference.functions import EvalContext
+    clock = EvalContext.current()
     columns: list[list] = [[] for _ in cols]
     types: list[list] = [[] for _ in cols]
     for exprs in exprs_per_row:
         for i, e in enumerate(exprs):
-            columns[i].append(ks.evaluate(e, [], 1, ctx.eval_context)[0])
+            columns[i].append(evaluate(e, [], 1, clock)[0])  # constants: no input columns
             types[i].append(e.type)
     arrays = []
     for i, c in enumerate(cols):

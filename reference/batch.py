@@ -1,0 +1,111 @@
+"""The Arrow boundary of the reference kernels.
+
+The executor moves ``pyarrow`` record batches and arrays; the reference kernels compute on
+Python lists so that a reader can follow every rule. These functions are the registry entries
+(``velaria.kernels.REFERENCE_KERNELS``): each converts the Arrow inputs it needs with
+``to_pylist()``, calls the list-based kernel of the same family, and builds an Arrow result of
+the type the planner decided. An accelerated twin (``velaria.accel``) has the same names and
+signatures and must return equal results (``tests/test_kernel_parity.py``).
+
+=================== ==========================================================
+``evaluate``        expression -> ``pa.Array`` of ``expr.type`` (expressions.py)
+``filter_batch``    rows where the predicate is TRUE (predicates.py)
+``HashAggregate``   GROUP BY state over batches (aggregate.py)
+``sort_indices``    stable multi-key order, optionally only the first ``limit`` (sort.py)
+``hash_join``       equi-join row pairs (join.py)
+``distinct_indices`` first row of each distinct row (distinct.py)
+=================== ==========================================================
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import pyarrow as pa
+
+from velaria.errors import ExecutionError
+from velaria.plan.expr import AggregateCall, Column, Expr, walk
+from velaria.plan.types import is_null, type_name
+
+from . import aggregate, distinct, expressions, join, predicates, sort
+
+__all__ = ["to_arrow", "evaluate", "filter_batch", "HashAggregate", "sort_indices", "hash_join",
+           "distinct_indices"]
+
+
+def to_arrow(values: list, t: pa.DataType) -> pa.Array:
+    """An Arrow array of type ``t`` holding ``values`` (a NULL-typed result is all NULL)."""
+    if is_null(t):
+        return pa.nulls(len(values))
+    try:
+        return pa.array(values, type=t)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as exc:
+        raise ExecutionError(f"cannot build a {type_name(t)} column from the computed values: {exc}") from exc
+
+
+def _lists(batch: pa.RecordBatch, exprs: Sequence[Expr]) -> list:
+    """Python lists of the columns ``exprs`` reference (None for the others, never converted)."""
+    cols: list = [None] * batch.num_columns
+    for e in exprs:
+        for n in walk(e):
+            if isinstance(n, Column) and cols[n.index] is None:
+                cols[n.index] = batch.column(n.index).to_pylist()
+    return cols
+
+
+def evaluate(expr: Expr, batch: pa.RecordBatch, context=None) -> pa.Array:
+    """``expr`` over ``batch`` as an Arrow array of ``expr.type``.
+
+    A bare column reference returns the batch's own array (its Arrow type as ingested).
+    """
+    if isinstance(expr, Column):
+        arr = batch.column(expr.index)
+        return arr if arr.type.equals(expr.type) else arr.cast(expr.type)
+    values = expressions.evaluate(expr, _lists(batch, [expr]), batch.num_rows, context)
+    return to_arrow(values, expr.type)
+
+
+def filter_batch(predicate: Expr, batch: pa.RecordBatch, context=None) -> pa.RecordBatch:
+    """The rows of ``batch`` for which ``predicate`` is TRUE (NULL and FALSE drop the row)."""
+    mask = expressions.evaluate(predicate, _lists(batch, [predicate]), batch.num_rows, context)
+    keep = predicates.selection(mask)
+    if len(keep) == batch.num_rows:
+        return batch
+    return batch.take(pa.array(keep, type=pa.int64()))
+
+
+class HashAggregate:
+    """GROUP BY over Arrow batches: ``update(keys, args, num_rows)`` per batch, then
+    ``finish(types)`` -> one Arrow array per key then per aggregate."""
+
+    def __init__(self, aggregates: Sequence[AggregateCall], num_keys: int):
+        self._inner = aggregate.HashAggregator(aggregates, num_keys)
+
+    def update(self, key_arrays: list[pa.Array], arg_arrays: list[pa.Array | None], num_rows: int) -> None:
+        self._inner.update([k.to_pylist() for k in key_arrays],
+                           [a.to_pylist() if a is not None else None for a in arg_arrays], num_rows)
+
+    def finish(self, types: list[pa.DataType]) -> list[pa.Array]:
+        keys, results = self._inner.finish()
+        return [to_arrow(v, t) for v, t in zip(list(keys) + list(results), types)]
+
+
+def sort_indices(key_arrays: list[pa.Array], descending: list[bool], nulls_first: list[bool],
+                 limit: int | None = None) -> pa.Array:
+    """Row order as int64 indices: stable, multi-key; only the first ``limit`` when given."""
+    keys = [k.to_pylist() for k in key_arrays]
+    if limit is None:
+        order = sort.sort_indices(keys, descending, nulls_first)
+    else:
+        order = sort.top_n_indices(keys, descending, nulls_first, limit)
+    return pa.array(order, type=pa.int64())
+
+
+def hash_join(left_keys: list[pa.Array], right_keys: list[pa.Array], how: str) -> tuple[pa.Array, pa.Array]:
+    """(left row indices, right row indices) of an equi-join; a NULL right index pads a LEFT JOIN row."""
+    li, ri = join.hash_join_indices([k.to_pylist() for k in left_keys], [k.to_pylist() for k in right_keys], how)
+    return pa.array(li, type=pa.int64()), pa.array(ri, type=pa.int64())
+
+
+def distinct_indices(arrays: list[pa.Array]) -> pa.Array:
+    """Indices of the first occurrence of each distinct row, in input order."""
+    return pa.array(distinct.distinct_indices([a.to_pylist() for a in arrays]), type=pa.int64())
