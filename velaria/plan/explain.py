@@ -188,7 +188,7 @@ def explain_batch(plan: L.Node, kernels: KernelSet) -> str:
     """``Session.explain_sql`` text for an optimised plan."""
     steps = linearize(plan)
     first = steps[0]
-    seed = len(first.schema) if isinstance(first, L.Scan) else 1
+    seed = len(first.source.schema) if isinstance(first, L.Scan) else 1  # the FROM table's width
     lines = ["frontend", "name=pg_query", "dialect=velaria_sql_v1", "logical", f"seed_columns={seed}"]
     lines += [f"{i}. {_step(n)}" for i, n in enumerate(steps, 1)]
     lines.append("physical")
