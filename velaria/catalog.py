@@ -37,7 +37,11 @@ class CatalogEntry:
     def plan(self) -> L.Node:
         """The plan that produces this table's rows."""
         if self.frame is not None:
-            return self.frame._view_plan()
+            plan = self.frame._view_plan()
+            if isinstance(plan, L.Scan):  # name the scan after the view, as explain shows it
+                plan = L.Scan(schema=plan.schema, source=plan.source, table_name=self.name,
+                              columns=plan.columns, filters=list(plan.filters))
+            return plan
         src = self.source
         return L.Scan(schema=src.schema, source=src, table_name=self.name)
 
