@@ -15,6 +15,7 @@ FAIL, error and stale xfail entries (including ids that match no clause) make th
 """
 from __future__ import annotations
 
+import ast
 import fnmatch
 import importlib
 import importlib.util
@@ -242,7 +243,10 @@ def main(argv: list[str] | None = None) -> int:
         k, sep, v = kv.partition("=")
         if not sep:
             p.error("--session-arg expects KEY=VALUE, got %r" % kv)
-        kwargs[k] = v
+        try:  # numbers and booleans as Python values (batch_rows=2), anything else as text
+            kwargs[k] = ast.literal_eval(v)
+        except (ValueError, SyntaxError):
+            kwargs[k] = v
     try:
         target = importlib.import_module(a.target)
     except Exception as exc:  # noqa: BLE001

@@ -36,6 +36,14 @@ def test_velaria_conforms():
     assert report.ok, report.format()
 
 
+@pytest.mark.parametrize("kwargs", [{"engine": "reference"}, {"batch_rows": 1}, {"batch_rows": 2}],
+                         ids=["engine=reference", "batch_rows=1", "batch_rows=2"])
+def test_velaria_conforms_under_every_configuration(kwargs):
+    """The answer must not depend on the engine or the batch size (STYLE.md, habit 9)."""
+    report = runner.run("velaria", native=False, session_kwargs=kwargs)
+    assert report.ok, report.format()
+
+
 def test_velaria_conforms_cli():
     proc = subprocess.run([sys.executable, "-m", "velaria.conformance", "--target", "velaria"],
                           cwd=ROOT, capture_output=True, text=True, timeout=300)
