@@ -32,6 +32,34 @@ QUERIES = [
 ]
 
 
+DOCS_CSV = """doc_id,title,embedding
+1,intro to arrow,[0.9 0.1 0.0]
+2,vector search,[0.1 0.9 0.2]
+3,sql planning,[0.2 0.3 0.9]
+4,columnar formats,[0.8 0.2 0.1]
+"""
+
+
+def _files_and_vectors(session) -> None:
+    """Read a CSV written from embedded text, query it with SQL and search its vectors."""
+    import os
+    import tempfile
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "docs.csv")
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(DOCS_CSV)
+        probe = session.probe(path)
+        print(f"\n== probe(docs.csv): kind={probe['kind']} final_format={probe['final_format']} "
+              f"confidence={probe['confidence']} schema={probe['schema']}")
+        session.sql(f"CREATE TABLE docs OPTIONS(path: '{path}')")
+        session.sql("SELECT doc_id, UPPER(title) AS title FROM docs WHERE doc_id >= 2").show()
+        query = [1.0, 0.0, 0.0]
+        print(f"\n== vector_search(docs, embedding, {query}, top_k=2, metric='cosine')")
+        session.create_temp_view("docs_mem", session.sql("SELECT * FROM docs"))
+        session.vector_search("docs_mem", "embedding", query, top_k=2, metric="cosine").show()
+        print(session.explain_vector_search("docs_mem", "embedding", query, top_k=2, metric="cosine"))
+
+
 def main() -> None:
     session = velaria.Session()
     print(f"velaria {velaria.__version__}: engine={session.engine} backend={session.kernels.backend}")
@@ -45,6 +73,7 @@ def main() -> None:
     print(session.explain_sql(sql))
     print("\n== DataFrame.explain()\n")
     print(session.sql(QUERIES[0][1]).explain())
+    _files_and_vectors(session)
     print("\n== an error names the problem and the fix\n")
     try:
         session.sql("SELECT symbl FROM trades")

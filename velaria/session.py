@@ -34,6 +34,13 @@ except ImportError as _exc:  # pragma: no cover - only while the vector package 
         pass
 
 
+def _walk(node):
+    from .plan.logical import children
+    yield node
+    for c in children(node):
+        yield from _walk(c)
+
+
 class Session(ReaderMethods, VectorMethods):
     """A local Velaria session.
 
@@ -156,6 +163,24 @@ class Session(ReaderMethods, VectorMethods):
 
     def _frame_from_table(self, table: pa.Table) -> DataFrame:
         return self._frame_from_source(ArrowTableSource(table), cached=table)
+
+    def _hybrid_filter_execution(self, name: str) -> str:
+        """How filters of view ``name`` run before a hybrid search (python-api §9.5):
+        ``none`` (no filter), ``source-pushdown`` (filters directly over a file scan, through
+        filters and limits only) or ``post-load-filter`` (any other filter)."""
+        from .plan import logical as L
+        entry = self._catalog.lookup(name)
+        node = entry.frame._plan if entry.frame is not None else entry.plan()  # the plan, even if cached
+        if not any(isinstance(n, L.Filter) for n in _walk(node)):
+            return "none"
+        while isinstance(node, (L.Project, L.Limit)) and not isinstance(node, L.Filter):
+            node = node.input
+        if isinstance(node, L.Filter):
+            while isinstance(node, (L.Filter, L.Limit)):
+                node = node.input
+            if isinstance(node, L.Scan) and node.source.kind in ("csv", "line", "json"):
+                return "source-pushdown"
+        return "post-load-filter"
 
     def _materialized_table(self, name: str) -> pa.Table:
         """The rows of catalog table ``name`` as one ``pa.Table`` (raises ``view not found``)."""

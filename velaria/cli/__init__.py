@@ -8,7 +8,7 @@ import sys
 __all__ = ["main", "SUBCOMMAND_MODULES"]
 
 #: modules exposing ``register(subparsers)`` and ``run(args) -> int``
-SUBCOMMAND_MODULES = ["velaria.cli.sql_cmd", "velaria.cli.vector_search", "velaria.cli.file_sql"]
+SUBCOMMAND_MODULES = ["velaria.cli.sql_cmd", "velaria.cli.vector_search"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -17,10 +17,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"velaria {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in SUBCOMMAND_MODULES:
-        try:
-            mod = importlib.import_module(name)
-        except ImportError:
-            continue  # a capability not built in this checkout
+        mod = importlib.import_module(name)
         before = set(sub.choices)
         mod.register(sub)
         for command in set(sub.choices) - before:
