@@ -17,7 +17,8 @@ from cffi import FFI
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SRC = os.path.join(HERE, "src")
-SOURCES = ["topk.c", "cpu.c", "topk_scalar.c", "topk_avx2.c", "topk_avx512.c", "topk_neon.c"]
+SOURCES = ["topk.c", "cpu.c", "topk_scalar.c", "topk_avx2.c", "topk_avx512.c", "topk_neon.c",
+           "bandwidth.c"]
 
 CDEF = """
 int velaria_cpu_level(void);
@@ -26,6 +27,7 @@ int velaria_topk_f32(int level, const float *data, int64_t n_rows, int64_t dim,
                      const uint8_t *valid, const double *inv_norms,
                      const float *queries, int64_t n_queries, int64_t k, int metric,
                      int threads, int64_t *out_ids, double *out_scores, int64_t *out_counts);
+double velaria_read_bandwidth(const void *ptr, int64_t n_bytes, int prefetch);
 """
 
 

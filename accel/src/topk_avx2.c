@@ -56,7 +56,7 @@ static inline double l2_tail(const float *r, const float *q, int64_t from, int64
 
 static inline void prefetch_ahead(const float *block, int64_t dim)
 {
-    if (dim > 256)
+    if (dim > 0)
         return;
     const char *p = (const char *)(block + 4 * dim) + PREFETCH_BYTES;
     for (int64_t off = 0; off < 4 * dim * (int64_t)sizeof(float); off += 64)

@@ -35,6 +35,10 @@ int velaria_topk_f32(int level, const float *data, int64_t n_rows, int64_t dim,
                      const float *queries, int64_t n_queries, int64_t k, int metric,
                      int threads, int64_t *out_ids, double *out_scores, int64_t *out_counts);
 
+/* One streaming pass over n_bytes (AVX2 loads where available; `prefetch` != 0 adds software
+ * prefetches): the bandwidth probe benchmarks compare the kernels against. */
+double velaria_read_bandwidth(const void *ptr, int64_t n_bytes, int prefetch);
+
 /* Row-scoring kernels: out[i] = dot(rows[i], q) or squared l2 distance, for i < n.
  * rows has row stride dim. */
 typedef void (*velaria_rows_f32_fn)(const float *rows, int64_t n, int64_t dim, const float *q,
