@@ -1,10 +1,21 @@
-"""Velaria for Python: a local dataflow engine where batch and stream share one execution model."""
+"""Velaria for Python: a local dataflow engine where batch and stream share one execution model.
+
+Entry point: :class:`Session`. ``read_excel(session, path)`` reads a worksheet. Engine errors
+subclass :class:`VelariaError` (itself a ``RuntimeError``); see :mod:`velaria.errors`.
+"""
 from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from .errors import VelariaError  # noqa: E402
+from .errors import (CatalogNotFoundError, SqlError, SQLNotAvailableError, SQLSemanticError,  # noqa: E402
+                     SQLSyntaxError, SQLUnsupportedError, VelariaError, VelariaFileNotFoundError,
+                     VelariaValueError)
 from .session import Session  # noqa: E402
 from .dataframe import DataFrame  # noqa: E402
+from .excel import read_excel  # noqa: E402
 
-__all__ = ["__version__", "Session", "DataFrame", "VelariaError"]
+__all__ = [
+    "__version__", "Session", "DataFrame", "read_excel",
+    "VelariaError", "VelariaValueError", "VelariaFileNotFoundError", "SqlError", "SQLSyntaxError",
+    "SQLUnsupportedError", "SQLNotAvailableError", "SQLSemanticError", "CatalogNotFoundError",
+]

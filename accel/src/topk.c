@@ -86,41 +86,74 @@ typedef struct {
     heap *heaps; /* n_queries heaps */
 } scan_job;
 
-/* Turn raw dot / squared-l2 values into badness and offer them to the heap. */
-static void offer(const scan_ctx *c, heap *h, const double *raw, int64_t row0, int64_t n,
-                  double inv_q)
+/* Turn raw dot / squared-l2 values into badness and offer them to the heap. `metric` and
+ * `has_valid` are compile-time constants after inlining (see offer()), so the per-row work is
+ * a few arithmetic ops and one almost-never-taken branch: `!(bad <= worst)` rejects both rows
+ * worse than the current k-th best and NaN scores (skipped like NULL rows); while the heap is
+ * not full `worst` is +inf. Ties with the worst survivor fall through to heap_push, which
+ * applies the row-id rule. */
+static inline void offer_rows(const scan_ctx *c, heap *h, const double *raw, int64_t row0,
+                              int64_t n, double inv_q, const int metric, const int has_valid)
 {
+    double worst = h->n == h->cap ? h->e[0].bad : INFINITY;
     for (int64_t i = 0; i < n; i++) {
         const int64_t id = row0 + i;
-        if (c->valid && !c->valid[id])
+        if (has_valid && !c->valid[id])
             continue;
         double bad;
-        if (c->metric == VELARIA_METRIC_DOT) {
+        if (metric == VELARIA_METRIC_DOT) {
             bad = -raw[i];
-        } else if (c->metric == VELARIA_METRIC_L2) {
+        } else if (metric == VELARIA_METRIC_L2) {
             bad = raw[i];
         } else {
             const double inv_r = c->inv_norms[id];
-            if (inv_r == 0.0 || inv_q == 0.0) {
-                bad = 1.0;
-            } else {
-                double sim = raw[i] * inv_r * inv_q;
-                if (sim > 1.0)
-                    sim = 1.0;
-                else if (sim < -1.0)
-                    sim = -1.0;
-                bad = 1.0 - sim;
-            }
+            double sim = raw[i] * inv_r * inv_q;
+            sim = sim > 1.0 ? 1.0 : sim;
+            sim = sim < -1.0 ? -1.0 : sim; /* NaN stays NaN */
+            bad = inv_r == 0.0 ? 1.0 : 1.0 - sim;
         }
-        if (bad != bad) /* NaN: skipped like a NULL row */
-            continue;
-        if (h->n == h->cap && bad > h->e[0].bad)
-            continue; /* fast reject */
+        if (__builtin_expect(!(bad <= worst), 1))
+            continue; /* worse than the k-th best so far, or NaN */
         heap_push(h, bad, id);
+        worst = h->n == h->cap ? h->e[0].bad : INFINITY;
     }
 }
 
+static void offer(const scan_ctx *c, heap *h, const double *raw, int64_t row0, int64_t n,
+                  double inv_q)
+{
+    const int has_valid = c->valid != NULL;
+    if (c->metric == VELARIA_METRIC_COSINE && inv_q == 0.0) {
+        /* zero query: every row scores 1.0 */
+        for (int64_t i = 0; i < n; i++)
+            if (!has_valid || c->valid[row0 + i])
+                heap_push(h, 1.0, row0 + i);
+        return;
+    }
+#define VELARIA_OFFER(m)                                                                      \
+    do {                                                                                      \
+        if (has_valid)                                                                        \
+            offer_rows(c, h, raw, row0, n, inv_q, m, 1);                                      \
+        else                                                                                  \
+            offer_rows(c, h, raw, row0, n, inv_q, m, 0);                                      \
+    } while (0)
+    switch (c->metric) {
+    case VELARIA_METRIC_DOT:
+        VELARIA_OFFER(VELARIA_METRIC_DOT);
+        break;
+    case VELARIA_METRIC_L2:
+        VELARIA_OFFER(VELARIA_METRIC_L2);
+        break;
+    default:
+        VELARIA_OFFER(VELARIA_METRIC_COSINE);
+        break;
+    }
+#undef VELARIA_OFFER
+}
+
+#ifndef STREAM_BLOCK
 #define STREAM_BLOCK 64
+#endif
 
 static void scan_range(scan_job *job)
 {
