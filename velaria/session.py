@@ -17,21 +17,8 @@ from .kernels import kernel_set
 
 __all__ = ["Session"]
 
-try:
-    from .io.readers_api import ReaderMethods
-except ImportError as _exc:  # pragma: no cover - only while the io package is incomplete
-    _readers_error = _exc
-
-    class ReaderMethods:  # type: ignore[no-redef]
-        pass
-
-try:
-    from .vector.session_api import VectorMethods
-except ImportError as _exc:  # pragma: no cover - only while the vector package is incomplete
-    _vector_error = _exc
-
-    class VectorMethods:  # type: ignore[no-redef]
-        pass
+from .io.readers_api import ReaderMethods
+from .vector.session_api import VectorMethods
 
 
 def _walk(node):
