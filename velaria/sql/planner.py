@@ -260,10 +260,7 @@ class SelectPlanner:
         for rt in stmt.targetList or ():
             val = rt.val
             if isinstance(val, ast.ColumnRef) and isinstance(val.fields[-1], ast.A_Star):
-                if len(stmt.targetList) > 1 and not any(
-                        isinstance(x.val, ast.ColumnRef) and isinstance(x.val.fields[-1], ast.A_Star)
-                        for x in stmt.targetList if x is not rt) and len(val.fields) == 1:
-                    pass  # SELECT *, expr  -- allowed as an extension (PostgreSQL allows it)
+                # `SELECT *, expr` is allowed (PostgreSQL does; upstream rejects it).
                 if len(val.fields) == 2:
                     q = val.fields[0].sval
                     cols = [c for c in scope.columns if c.qualifier and c.qualifier.lower() == q.lower()]
@@ -393,16 +390,13 @@ class SelectPlanner:
         result: L.Node = agg_node
         if having is not None:
             # HAVING may also name SELECT aliases (upstream: HAVING total > 20)
-            pred = rewrite(self._substitute_aliases(having, stmt.havingClause, items), "HAVING", stmt.havingClause)
+            pred = rewrite(having, "HAVING", stmt.havingClause)
             result = L.Filter(schema=agg_schema, input=result, predicate=pred, origin="having")
         post_scope = Scope([ScopeColumn(None, f.name, f.type, i) for i, f in enumerate(agg_schema)])
         hidden = [rewrite(e, "ORDER BY", sb) if e is not None else None
                   for e, sb in zip(order_exprs, stmt.sortClause or ())]
         return self._finish(stmt, result, post_scope, out_exprs, names, post_scope_builder=None,
                             presolved_order=hidden)
-
-    def _substitute_aliases(self, having: Expr, node, items) -> Expr:
-        return having
 
     # ------------------------------------------------------------------ projection, ORDER BY, LIMIT
     def _order_refers_output(self, node, items) -> int | None:
