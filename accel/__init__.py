@@ -1,8 +1,15 @@
-"""The C SIMD accelerator (cffi). Optional: if it cannot be loaded, the reference kernels run.
+"""The accelerator: C SIMD kernels (cffi) and vectorised batch-operator kernels (numpy/pyarrow).
 
-``KERNELS`` maps kernel-registry names (see ``velaria.kernels``) to C-backed functions with the
-same signatures as their reference twins. Importing this package never raises: a failed load is
-kept in ``import_error`` so explain can say why the reference ran.
+``KERNELS`` maps kernel-registry names (see ``velaria.kernels``) to accelerated functions with
+the same signatures as their reference twins. Two independent parts fill it:
+
+* the compiled C module (``_loader``: ``vector_topk``); a failed load is kept in
+  ``import_error``;
+* ``batch_kernels`` (``evaluate``, ``filter_batch``, ``hash_aggregate``, ``sort_indices``,
+  ``hash_join``, ``distinct_indices``), pure numpy/pyarrow, so it works without a compiler; a
+  failed import is kept in ``batch_import_error``.
+
+Importing this package never raises, so explain can say why a reference kernel ran.
 """
 from __future__ import annotations
 
@@ -16,37 +23,69 @@ except Exception as exc:  # pragma: no cover - depends on the build
 else:
     KERNELS.update(_loader.KERNELS)
 
+batch_import_error: BaseException | None = None
+try:  # numpy/pyarrow batch-operator kernels: independent of the C build
+    from . import batch_kernels
+except Exception as exc:  # pragma: no cover - depends on the environment
+    batch_import_error = exc
+else:
+    for _name, _fn in batch_kernels.KERNELS.items():
+        KERNELS.setdefault(_name, _fn)  # a C kernel of the same name, if any, wins
+
+
+def c_available() -> bool:
+    """True when the compiled C accelerator loaded (SIMD backends, ``vector_topk``)."""
+    return import_error is None and "vector_topk" in KERNELS
+
+
+def batch_available() -> bool:
+    """True when the numpy/pyarrow batch-operator kernels loaded."""
+    return batch_import_error is None and "evaluate" in KERNELS
+
 
 def available() -> bool:
-    """True when the compiled accelerator loaded."""
-    return import_error is None and bool(KERNELS)
+    """True when any accelerated kernel loaded (the C part, the batch part or both)."""
+    return bool(KERNELS)
 
 
 def backend() -> str:
     """The SIMD backend chosen at load time (``avx512``, ``avx2``, ``neon``, ``scalar-c``) or
     ``python`` when the accelerator is unavailable."""
-    if not available():
+    if not c_available():
         return "python"
     return _loader.backend()
 
 
 def available_backends() -> list[str]:
     """Backends this machine can run, worst first (``[]`` when the accelerator is unavailable)."""
-    return _loader.available_backends() if available() else []
+    return _loader.available_backends() if c_available() else []
 
 
 def forced_backend(name: str):
     """Test hook: a context manager running its block on SIMD backend ``name``, then restoring
     the previous one. Raises ``ValueError`` if ``name`` is not available here."""
-    if not available():
+    if not c_available():
         raise ValueError(f"backend {name!r} is not available: accelerator {status()}")
     return _loader.forced_backend(name)
 
 
-def status() -> str:
-    """A one-line human description of the accelerator state."""
-    if available():
+def _c_status() -> str:
+    if c_available():
         return f"loaded (backend={backend()})"
     if import_error is None:
         return "unavailable: no accelerated kernels registered"
     return f"unavailable: {type(import_error).__name__}: {import_error}"
+
+
+def _batch_status() -> str:
+    if batch_available():
+        return "batch=numpy"
+    if batch_import_error is None:
+        return "batch=unavailable"
+    return f"batch=unavailable ({type(batch_import_error).__name__}: {batch_import_error})"
+
+
+def status() -> str:
+    """A one-line human description of the accelerator state: the C part, then the batch part
+    (e.g. ``loaded (backend=avx512); batch=numpy``)."""
+    return f"{_c_status()}; {_batch_status()}"

@@ -27,7 +27,7 @@ int velaria_topk_f32(int level, const float *data, int64_t n_rows, int64_t dim,
                      const uint8_t *valid, const double *inv_norms,
                      const float *queries, int64_t n_queries, int64_t k, int metric,
                      int threads, int64_t *out_ids, double *out_scores, int64_t *out_counts);
-double velaria_read_bandwidth(const void *ptr, int64_t n_bytes, int prefetch);
+double velaria_read_bandwidth(const void *ptr, int64_t n_bytes, int threads);
 """
 
 

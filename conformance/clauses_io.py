@@ -16,7 +16,7 @@ import pathlib
 import tempfile
 from contextlib import contextmanager
 
-from . import ClauseFailure, Context, clause
+from . import ApiMissing, ClauseFailure, Context, clause
 
 PROBE_KEYS = ["path", "kind", "final_format", "score", "confidence", "schema", "suggested_table_name",
               "warnings", "candidates"]
@@ -237,6 +237,34 @@ for _args in WORKED:
     _make_worked(*_args)
 
 
+@clause("io-probe-012", "probe path is the path as given; suggested_table_name is the unsanitised stem "
+        "('my-data.v2.csv' -> 'my-data.v2') (core-semantics §3.1)")
+def probe_name(ctx: Context):
+    files = {"my-data.v2.csv": USERS}
+    with _files(files) as paths:
+        p = paths["my-data.v2.csv"]
+        given = os.path.join(os.path.dirname(p), ".", "my-data.v2.csv")
+        out = ctx.api(ctx.session(), "probe")(given)
+        repro = _repro(ctx, files, "print(s.probe(os.path.join(d, '.', 'my-data.v2.csv')))")
+        _expect(out["path"] == given, "path is %r, expected the path as given %r" % (out["path"], given), repro)
+        _expect(out["suggested_table_name"] == "my-data.v2",
+                "suggested_table_name is %r, expected 'my-data.v2'" % (out["suggested_table_name"],), repro)
+
+
+@clause("io-probe-013", "CRLF line endings probe like LF (sample lines are trimmed) (core-semantics §3.1)")
+def probe_crlf(ctx: Context):
+    files = {"lf.csv": USERS, "crlf.csv": USERS.replace("\n", "\r\n"),
+             "lf.log": SPLIT_LOG, "crlf.log": SPLIT_LOG.replace("\n", "\r\n")}
+    with _files(files) as paths:
+        s = ctx.session()
+        probe = ctx.api(s, "probe")
+        for ext in ("csv", "log"):
+            a = {k: v for k, v in probe(paths["lf." + ext]).items() if k not in ("path", "suggested_table_name")}
+            b = {k: v for k, v in probe(paths["crlf." + ext]).items() if k not in ("path", "suggested_table_name")}
+            _expect(a == b, "CRLF .%s probes as %r, LF as %r" % (ext, b, a),
+                    _repro(ctx, files, "print(s.probe(P['lf.%s']))\nprint(s.probe(P['crlf.%s']))" % (ext, ext)))
+
+
 # ------------------------------------------------------------------------------------ reader equivalence
 
 def _explicit_reader(ctx: Context, s, p: str, probe: dict):
@@ -298,7 +326,7 @@ for _args in EQUIV:
 def _ddl(ctx: Context, s, sql: str, files: dict, follow: str = ""):
     try:
         return ctx.api(s, "sql")(sql).to_rows()
-    except (ClauseFailure, AssertionError):
+    except (ClauseFailure, AssertionError, ApiMissing, AttributeError):
         raise
     except Exception as exc:  # noqa: BLE001
         raise ClauseFailure("%s raised %s: %s" % (sql, type(exc).__name__, exc),
@@ -308,6 +336,8 @@ def _ddl(ctx: Context, s, sql: str, files: dict, follow: str = ""):
 def _raises(ctx: Context, fn, needle: str, what: str, repro: str, cls=RuntimeError) -> BaseException:
     try:
         fn()
+    except (ApiMissing, AttributeError):  # a missing API is reported as such by the runner
+        raise
     except Exception as exc:  # noqa: BLE001
         _expect(isinstance(exc, cls), "%s raised %s (not a %s): %s" % (what, type(exc).__name__, cls.__name__, exc),
                 repro)

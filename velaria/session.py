@@ -169,6 +169,24 @@ class Session(ReaderMethods, VectorMethods):
                 return "source-pushdown"
         return "post-load-filter"
 
+    def _check_hybrid_view(self, name: str) -> None:
+        """Hybrid search needs a single-source view (python-api §2): no UNION, JOIN or aggregate."""
+        from .plan import logical as L
+        entry = self._catalog.lookup(name)
+        if entry.kind == "sink":
+            raise SQLUnsupportedError("hybridSearch only supports single-source DataFrame plans without "
+                                      "JOIN, AGGREGATE, or SINK", error_type="unsupported_sql_feature")
+        node = entry.frame._plan if entry.frame is not None else entry.plan()
+        kinds = {type(n) for n in _walk(node)}
+        if L.Union in kinds:
+            raise SQLUnsupportedError("hybridSearch only supports single-source DataFrame plans without UNION",
+                                      error_type="unsupported_sql_feature",
+                                      hint="Materialize the union first: create_dataframe_from_arrow(df.to_arrow()).")
+        if kinds & {L.Join, L.Aggregate}:
+            raise SQLUnsupportedError("hybridSearch only supports single-source DataFrame plans without "
+                                      "JOIN, AGGREGATE, or SINK", error_type="unsupported_sql_feature",
+                                      hint="Materialize the result first: create_dataframe_from_arrow(df.to_arrow()).")
+
     def _materialized_table(self, name: str) -> pa.Table:
         """The rows of catalog table ``name`` as one ``pa.Table`` (raises ``view not found``)."""
         entry = self._catalog.lookup(name)

@@ -35,9 +35,9 @@ int velaria_topk_f32(int level, const float *data, int64_t n_rows, int64_t dim,
                      const float *queries, int64_t n_queries, int64_t k, int metric,
                      int threads, int64_t *out_ids, double *out_scores, int64_t *out_counts);
 
-/* One streaming pass over n_bytes (AVX2 loads where available; `prefetch` != 0 adds software
- * prefetches): the bandwidth probe benchmarks compare the kernels against. */
-double velaria_read_bandwidth(const void *ptr, int64_t n_bytes, int prefetch);
+/* One streaming pass over n_bytes on `threads` threads (AVX2 loads where available): the
+ * bandwidth probe the benchmarks compare the kernels against. Returns a meaningless sum. */
+double velaria_read_bandwidth(const void *ptr, int64_t n_bytes, int threads);
 
 /* Row-scoring kernels: out[i] = dot(rows[i], q) or squared l2 distance, for i < n.
  * rows has row stride dim. */

@@ -239,6 +239,9 @@ class SelectPlanner:
             items.append(_Item(expr, rt.name or self._default_name(rt.val, expr, pos), rt))
         names = [i.name for i in items]
         has_aggs = bool(agg_lowerer.aggregates)
+        if hybrid is not None and has_aggs:
+            raise SQLUnsupportedError(_V1 + "HYBRID SEARCH does not support aggregate queries",
+                                      byte_offset=getattr(hybrid, "offset", None))
         having_aggs = []
         having = None
         if stmt.havingClause is not None:
@@ -509,6 +512,10 @@ class SelectPlanner:
         except ImportError as exc:
             raise SQLNotAvailableError(f"HYBRID SEARCH is parsed but vector search is not available: {exc}",
                                        byte_offset=getattr(spec, "offset", None))
+        metric = spec.metric.strip().lower()
+        if metric not in ("cosine", "cosin", "dot", "l2"):
+            raise SQLSemanticError(f"unsupported HYBRID SEARCH metric: {spec.metric}",
+                                   hint="Use METRIC cosine, dot or l2.", byte_offset=getattr(spec, "offset", None))
         col = scope.resolve([spec.column], getattr(spec, "offset", None))
         if "vector_score" in [f.name for f in node.schema]:
             raise SQLSemanticError("hybridSearch output column already exists: vector_score")

@@ -45,6 +45,9 @@ class VectorMethods:
         """The view's rows for the top-k hits, best first, plus ``vector_score``; the threshold
         is applied after top-k (``>=`` for dot, ``<=`` for cosine and l2)."""
         _check_names(table, vector_column)
+        check = getattr(self, "_check_hybrid_view", None)
+        if callable(check):
+            check(table)
         arrow = self._materialized_table(table)
         out = search.hybrid_search_table(arrow, vector_column, query_vector, metric, top_k,
                                          score_threshold, self.kernels)
@@ -54,6 +57,9 @@ class VectorMethods:
                               score_threshold=None) -> str:
         """The hybrid explain text."""
         _check_names(table, vector_column)
+        check = getattr(self, "_check_hybrid_view", None)
+        if callable(check):
+            check(table)
         arrow = self._materialized_table(table)
         hook = getattr(self, "_hybrid_filter_execution", None)
         execution = hook(table) if callable(hook) else "none"
