@@ -470,7 +470,7 @@ def _cast(expr: Cast, batch, ctx):
             lo, hi = mm["min"].as_py(), mm["max"].as_py()
             if pc.any(pc.is_nan(x)).as_py() or (lo is not None and not (-2.0 ** 63 <= lo and hi < 2.0 ** 63)):
                 raise _Unsupported          # the reference raises the cast / overflow error
-            return pc.cast(x, _I64, options=pc.CastOptions(_I64, allow_float_truncate=True))
+            return pc.cast(x, options=pc.CastOptions(_I64, allow_float_truncate=True))
         raise _Unsupported
     if target in ("DOUBLE", "FLOAT"):
         if _is_num(src) or pat.is_boolean(src):
@@ -671,7 +671,8 @@ class HashAggregate:
         # the reference twin validates the arguments and takes over any case we do not cover
         self._reference = _ref.HashAggregate(self._aggregates, num_keys)
         self._mode: str | None = None            # None (no data yet) | "fast" | "reference"
-        self._groups: dict[tuple, int] = {}
+        self._groups: dict[tuple, int] = {}      # several keys: normalised key -> group id
+        self._uniques: pa.Array | None = None    # one key: normalised key of each group id
         self._key_parts: list[list[pa.Array]] = [[] for _ in range(num_keys)]
         self._ngroups = 1 if num_keys == 0 else 0
         self._states = [_AggState(a) for a in self._aggregates]
@@ -683,28 +684,44 @@ class HashAggregate:
     def _group_ids(self, key_arrays: list[pa.Array], num_rows: int) -> np.ndarray:
         if self._num_keys == 0:
             return np.zeros(num_rows, dtype=np.int64)
-        if self._num_keys == 1:
+        if self._num_keys == 1 and not pat.is_null(key_arrays[0].type):
+            # one key: map this batch's distinct (normalised) keys to global ids vectorised
             local, dictionary = _codes(key_arrays[0])
-            normal_keys = [(v,) for v in dictionary.to_pylist()]
+            if self._uniques is None:
+                known = np.full(len(dictionary), -1, dtype=np.int64)
+            else:
+                found = pc.index_in(dictionary, value_set=self._uniques, skip_nulls=False)
+                known = pc.fill_null(found, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+            new_local = np.nonzero(known < 0)[0]
+            mapping = known
+            if new_local.size:
+                mapping[new_local] = self._ngroups + np.arange(new_local.size, dtype=np.int64)
+                added = dictionary.take(pa.array(new_local, type=_I64))
+                self._uniques = added if self._uniques is None else pa.concat_arrays([self._uniques, added])
+            new_local = new_local.tolist()
         else:
-            parts = [_codes(k) for k in key_arrays]
-            combined, _ = _combine_codes(parts)
-            dense = pa.array(combined).dictionary_encode()          # first-appearance ids
-            local = dense.indices.to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
-            rep = np.empty(len(dense.dictionary), dtype=np.int64)
-            rep[local] = np.arange(num_rows, dtype=np.int64)        # any row of each group
-            columns = [d.take(pa.array(c[rep], type=_I64)).to_pylist() for c, d in parts]
-            normal_keys = list(zip(*columns))
-        groups = self._groups
-        mapping = np.empty(len(normal_keys), dtype=np.int64)
-        new_local = []
-        for i, key in enumerate(normal_keys):
-            key = tuple(hash_key(v) for v in key)
-            gid = groups.get(key)
-            if gid is None:
-                gid = groups[key] = self._ngroups + len(new_local)
-                new_local.append(i)
-            mapping[i] = gid
+            if self._num_keys == 1:
+                local, dictionary = _codes(key_arrays[0])
+                normal_keys = [(v,) for v in dictionary.to_pylist()]
+            else:
+                parts = [_codes(k) for k in key_arrays]
+                combined, _ = _combine_codes(parts)
+                dense = pa.array(combined).dictionary_encode()          # first-appearance ids
+                local = dense.indices.to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
+                rep = np.empty(len(dense.dictionary), dtype=np.int64)
+                rep[local] = np.arange(num_rows, dtype=np.int64)        # any row of each group
+                columns = [d.take(pa.array(c[rep], type=_I64)).to_pylist() for c, d in parts]
+                normal_keys = list(zip(*columns))
+            groups = self._groups
+            mapping = np.empty(len(normal_keys), dtype=np.int64)
+            new_local = []
+            for i, key in enumerate(normal_keys):
+                key = tuple(hash_key(v) for v in key)
+                gid = groups.get(key)
+                if gid is None:
+                    gid = groups[key] = self._ngroups + len(new_local)
+                    new_local.append(i)
+                mapping[i] = gid
         if new_local:
             _, first_rows = np.unique(local, return_index=True)
             take = pa.array(first_rows[new_local], type=_I64)
@@ -749,10 +766,10 @@ class HashAggregate:
             state.count[:g] += batch_count
             return
         if _is_float(arg.type):
-            x = arg.cast(_F64).to_numpy(zero_copy_only=False)
+            x = _np_values(arg, _F64, 0.0)
             state.kind = "float"
         else:
-            x = arg.cast(_I64).to_numpy(zero_copy_only=False)
+            x = _np_values(arg, _I64, 0)
             state.kind = "int"
         if valid is not None:
             x = x[valid]
