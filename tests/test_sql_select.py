@@ -422,3 +422,73 @@ def test_default_output_names_aggregates_and_expressions(s):
         ["sym", "count", "count", "sum_qty", "avg_price", "min_id", "max_id"]
     assert names(s, "SELECT id, id + 1, 5 FROM t") == ["id", "expr2", "expr3"]
     assert names(s, "SELECT t.id FROM t") == ["id"]
+
+
+# ------------------------------------------------------------------------------- more corners
+def test_order_by_aggregate_not_in_select_and_having_on_hidden_aggregate(s):
+    assert rows(s, "SELECT sym FROM t GROUP BY sym ORDER BY COUNT(*) DESC, sym") == [["a"], ["b"], ["c"], [None]]
+    assert rows(s, "SELECT sym, MAX(qty) FROM t GROUP BY sym HAVING MIN(price) > 2 ORDER BY 1") == \
+        [["b", 60], ["c", 50], [None, 40]]
+
+
+def test_order_by_alias_shadowing_a_column_uses_the_alias(s):
+    assert rows(s, "SELECT id AS qty FROM t ORDER BY qty DESC LIMIT 2") == [[6], [5]]
+
+
+def test_in_with_mixed_numeric_items_and_between_null_bounds(s):
+    assert rows(s, "SELECT id FROM t WHERE id IN (1, 2.0, 3.5)") == [[1], [2]]
+    assert rows(s, "SELECT id FROM t WHERE id BETWEEN 2 AND NULL") == []
+    # 1 BETWEEN 2 AND NULL is FALSE (1 >= 2 is FALSE), so its negation keeps row 1 only
+    assert rows(s, "SELECT id FROM t WHERE NOT (id BETWEEN 2 AND NULL)") == [[1]]
+
+
+def test_null_propagation_in_string_functions_and_literals(s):
+    assert rows(s, "SELECT 'a' || NULL, CONCAT('a', NULL, 'b'), CONCAT_WS('-', 'a', NULL, 'b')") == \
+        [[None, None, None]]  # core-semantics §1.9: any NULL argument gives NULL
+    assert rows(s, "SELECT TRUE AND NULL, FALSE AND NULL, TRUE OR NULL, NOT NULL") == [[None, False, True, None]]
+    assert rows(s, "SELECT NULL IS NULL, 1 IS NULL, NULL = NULL, NULL <> 1") == [[True, False, None, None]]
+
+
+def test_round_half_away_from_zero_and_literal_types(s):
+    assert rows(s, "SELECT ROUND(2.5), ROUND(-2.5), CEIL(-0.5), FLOOR(2)") == [[3.0, -3.0, -0.0, 2.0]]
+    df = s.sql("SELECT 3000000000, 1e3, .5, -5, -7 % 3, 7.5 % 2")
+    assert df.to_rows()["rows"] == [[3000000000, 1000.0, 0.5, -5, -1, 1.5]]
+    assert [f.type for f in df.to_arrow().schema] == [pa.int64(), pa.float64(), pa.float64(), pa.int64(),
+                                                      pa.int64(), pa.float64()]
+
+
+def test_default_names_without_from_and_on_aggregate_path(s):
+    assert names(s, "SELECT ABS(-1), UPPER('x'), ROUND(2.5), LOWER(UPPER('q'))") == \
+        ["abs_1", "upper_x", "round_3", "lower_4"]
+    got = names(s, "SELECT sym, ABS(SUM(qty)), UPPER(sym), COUNT(*) FROM t GROUP BY sym")
+    assert got[0] == "sym" and got[1].startswith("abs_") and got[2:] == ["upper_sym", "count"]
+    assert names(s, "SELECT id, ABS(id), UPPER(sym), ROUND(price), LENGTH('ab') FROM t") == \
+        ["id", "abs_id", "upper_sym", "round_price", "length_ab"]
+
+
+def test_left_join_where_right_is_null_anti_join(j):
+    assert rows(j, "SELECT l.v FROM l LEFT JOIN r ON l.id = r.id WHERE r.id IS NULL ORDER BY 1") == \
+        [["l1"], ["l4"], ["l5"]]
+
+
+def test_join_keys_of_different_integer_widths():
+    s = Session()
+    s.create_temp_view("a", s.create_dataframe_from_arrow(pa.table({"id": pa.array([1, 2, 3], pa.int64())})))
+    s.create_temp_view("b", s.create_dataframe_from_arrow(pa.table({"id": pa.array([2, 3, 9], pa.int32()),
+                                                                     "z": ["q", "r", "s"]})))
+    assert rows(s, "SELECT a.id, b.z FROM a JOIN b ON a.id = b.id") == [[2, "q"], [3, "r"]]
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_union_widens_narrow_left_types(engine):
+    # regression: a narrow left type (int32 / float32) was kept although the right branch is wider
+    s = Session(engine)
+    s.create_temp_view("a", s.create_dataframe_from_arrow(pa.table({"id": [2**40], "f": [0.1]})))
+    s.create_temp_view("n", s.create_dataframe_from_arrow(pa.table({
+        "id": pa.array([7], pa.int32()), "f": pa.array([1.5], pa.float32())})))
+    tbl = s.sql("SELECT id, f FROM n UNION ALL SELECT id, f FROM a").to_arrow()
+    assert tbl.schema.types == [pa.int64(), pa.float64()]
+    assert tbl.to_pylist() == [{"id": 7, "f": 1.5}, {"id": 2**40, "f": 0.1}]
+    # equal narrow types (or a NULL branch) keep the type
+    assert s.sql("SELECT id FROM n UNION ALL SELECT id FROM n").to_arrow().schema.types == [pa.int32()]
+    assert s.sql("SELECT f FROM n UNION ALL SELECT NULL").to_arrow().schema.types == [pa.float32()]

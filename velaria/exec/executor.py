@@ -34,7 +34,11 @@ class ExecContext:
 
 
 def _eval(ctx: ExecContext, e: Expr, batch: pa.RecordBatch) -> pa.Array:
-    """``e`` over ``batch`` through the registry's ``evaluate`` kernel."""
+    """``e`` over ``batch`` through the registry's ``evaluate`` kernel. A bare column reference
+    is the batch's own array (no kernel call; explain's kernel list counts on this)."""
+    if isinstance(e, Column):
+        arr = batch.column(e.index)
+        return arr if arr.type.equals(e.type) else arr.cast(e.type)
     return ctx.kernels.evaluate(e, batch, ctx.eval_context)
 
 

@@ -46,7 +46,11 @@ class TableSource:
 
     def scan(self, columns: Sequence[str] | None = None, filters: Sequence[PushedFilter] = (),
              batch_rows: int = DEFAULT_BATCH_ROWS) -> Iterator[pa.RecordBatch]:
-        """Yield record batches holding ``columns`` (all when None) in that order."""
+        """Yield record batches holding ``columns`` (all when None) in that order.
+
+        ``columns=[]`` is a real request (``SELECT COUNT(*)``): the batches then have no
+        columns but must still carry the source's row counts.
+        """
         raise NotImplementedError
 
     def num_rows_hint(self) -> int | None:

@@ -96,20 +96,23 @@ def kernels_used(node: L.Node) -> list[str]:
     def add(n):
         if n not in names:
             names.append(n)
+
+    def evaluates(exprs):  # the executor reads bare columns without the evaluate kernel
+        if any(e is not None and not isinstance(e, Column) for e in exprs):
+            add("evaluate")
     for n in linearize(node):
         if isinstance(n, L.Filter):
             add("filter_batch")
         elif isinstance(n, L.Project):
-            if any(not isinstance(e, Column) for e in n.exprs):
-                add("evaluate")
+            evaluates(n.exprs)
         elif isinstance(n, L.Aggregate):
-            add("evaluate")
+            evaluates(list(n.keys) + [a.arg for a in n.aggregates])
             add("hash_aggregate")
         elif isinstance(n, L.Sort):
-            add("evaluate")
+            evaluates(n.keys)
             add("sort_indices")
         elif isinstance(n, L.Join):
-            add("evaluate")
+            evaluates(list(n.left_keys) + list(n.right_keys))
             add("hash_join")
         elif isinstance(n, L.Distinct) or (isinstance(n, L.Union) and n.distinct):
             add("distinct_indices")

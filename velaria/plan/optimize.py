@@ -79,7 +79,9 @@ def _prune(node: L.Node, required: set[int] | None) -> tuple[L.Node, dict[int, i
         pred = remap(node.predicate, m)
         if isinstance(child, L.Scan) and node.origin == "where":
             from ..sql.planner import pushable_filters
-            child.filters = list(child.filters) + pushable_filters(pred, child.schema)
+            # a fresh Scan: the un-pruned child may be the caller's own node, which must not change
+            child = L.Scan(schema=child.schema, source=child.source, table_name=child.table_name,
+                           columns=child.columns, filters=list(child.filters) + pushable_filters(pred, child.schema))
         return L.Filter(schema=child.schema, input=child, predicate=pred, origin=node.origin), m
 
     if isinstance(node, L.Project):

@@ -113,8 +113,10 @@ class SelectPlanner:
             except TypeError as exc:
                 raise SQLSemanticError(str(exc), hint="CAST both sides to one type.", byte_offset=self.offset(stmt))
         types = [t if not T.is_null(t) else T.NULL for t in types]
-        # Keep the left branch's original types where it already matches (no needless casts).
-        types = [lf.type if T.family(lf.type).equals(t) else t for lf, t in zip(left.schema, types)]
+        # Keep the original type where both branches have exactly it (no needless casts); a
+        # narrower left type (int32, float32) with a wider right one widens to the family type.
+        types = [lf.type if T.family(lf.type).equals(t) and (lf.type.equals(rf.type) or T.is_null(rf.type)) else t
+                 for lf, rf, t in zip(left.schema, right.schema, types)]
         inputs = [cast_columns(left, types), cast_columns(right, types)]
         schema = pa.schema([pa.field(f.name, t) for f, t in zip(left.schema, types)])
         node: L.Node = L.Union(schema=schema, inputs=inputs, distinct=not stmt.all)
