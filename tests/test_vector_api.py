@@ -37,7 +37,7 @@ def expected_backend(s):
 
 
 def test_accel_is_used_by_auto_when_available():
-    if not accel.available():
+    if not accel.c_available():
         if REQUIRE_ACCEL:
             pytest.fail(f"accelerator unavailable: {accel.status()}")
         pytest.skip("accelerator unavailable")
