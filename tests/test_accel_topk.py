@@ -25,14 +25,14 @@ EDGE_DIMS = [1, 2, 7, 8, 11, 15, 16, 17, 31, 97, 128, 1024, 1536]
 
 
 def _need_accel():
-    if not accel.available():
+    if not accel.c_available():
         msg = f"accelerator unavailable: {accel.status()}"
         if REQUIRE_ACCEL:
             pytest.fail(msg)
         pytest.skip(msg)
 
 
-BACKENDS = ["reference"] + (accel.available_backends() if accel.available() else ["accel-unavailable"])
+BACKENDS = ["reference"] + (accel.available_backends() if accel.c_available() else ["accel-unavailable"])
 
 
 @pytest.fixture(params=BACKENDS)

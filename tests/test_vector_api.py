@@ -94,7 +94,7 @@ def test_explain_hybrid_exact(session):
 
 @pytest.mark.parametrize("engine", ["reference", "auto"])
 def test_forced_simd_level_is_what_explain_names(engine):
-    if not accel.available():
+    if not accel.c_available():
         pytest.skip("accelerator unavailable")
     s = Session(engine=engine)
     s.create_temp_view("t", s.create_dataframe_from_arrow(pa.table({"v": fsl([[1, 2, 3]])})))
