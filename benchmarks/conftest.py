@@ -29,6 +29,8 @@ ENGINE_ORDER = ["velaria-reference", "duckdb", "polars-lazy"]
 def pytest_collect_file(parent, file_path):
     """Collect ``bench_*.py`` (pytest only collects ``test_*.py`` by default)."""
     if file_path.suffix == ".py" and file_path.name.startswith("bench_"):
+        if parent.session.isinitpath(file_path):
+            return None  # named on the command line: pytest's own collector takes it
         return pytest.Module.from_parent(parent, path=file_path)
     return None
 

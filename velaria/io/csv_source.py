@@ -12,24 +12,41 @@ the count is in ``source.stats["skipped_bad_lines"]``, explain, and a RuntimeWar
 from __future__ import annotations
 
 import csv
+import mmap
+import os
 import re
 import threading
 import warnings
 from typing import Iterator, Sequence
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from ..errors import SourceFormatError, VelariaValueError
 from .paths import check_readable_file, raise_invalid_utf8
 from .typed_source import TypedFileSource
-from .typing_rules import arrow_type, classify_text, convert_text
+from .typing_rules import arrow_type, classify_convert_text, classify_text, convert_text
 
 __all__ = ["CsvSource", "read_csv_header", "ON_BAD_LINES"]
 
 ON_BAD_LINES = ("error", "skip")
 _BLOCK_SIZE = 8 << 20
+_CHUNK_BYTES = 64 << 20
 _RAGGED_RE = re.compile(r"Expected (\d+) columns, got (\d+)")
+
+
+_POOL: list = []
+_POOL_LOCK = threading.Lock()
+
+
+def _classify_pool():
+    with _POOL_LOCK:
+        if not _POOL:
+            from concurrent.futures import ThreadPoolExecutor
+            _POOL.append(ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1),
+                                            thread_name_prefix="velaria-csv-typing"))
+        return _POOL[0]
 
 
 def _csv_dialect(delimiter: str):
@@ -129,8 +146,39 @@ class CsvSource(TypedFileSource):
             warnings.warn(f"skipped {skipped} bad line(s) of csv file {self.path} "
                           f"(field count differs from the header)", RuntimeWarning, stacklevel=4)
 
+    # ---- retention: keep what classification converted ---------------------------------
+    def _classify_keep(self, raw, current: str):
+        if current == "string":
+            return "string", raw
+        return classify_convert_text(raw, "csv")
+
+    def _classify_batch(self, raws, kinds):
+        # pyarrow compute releases the GIL: classify big batches' columns in parallel
+        todo = [i for i, kind in enumerate(kinds) if kind != "string"]
+        if len(todo) < 2 or len(raws[0]) < 100_000:
+            return super()._classify_batch(raws, kinds)
+        results = _classify_pool().map(lambda i: self._classify_keep(raws[i], kinds[i]), todo)
+        out = [("string", raw) for raw in raws]
+        for i, result in zip(todo, results):
+            out[i] = result
+        return out
+
+    def _kept_usable(self, batch_kind: str, final_kind: str) -> bool:
+        # int/float/bool batches were kept converted (their text is gone): usable only for
+        # the same kind, or int -> float; every other batch was kept as text.
+        if batch_kind in ("int", "float", "bool"):
+            return batch_kind == final_kind or (batch_kind, final_kind) == ("int", "float")
+        return True
+
+    def _from_kept(self, kept, batch_kind: str, final_kind: str):
+        if batch_kind == final_kind and batch_kind in ("int", "float", "bool"):
+            return kept
+        if batch_kind == "int":  # final float: int64 -> float64 rounds as parsing the text does
+            return pc.cast(kept, pa.float64(), safe=False)
+        return convert_text(kept, final_kind, "csv")
+
     # ---- pyarrow reading ---------------------------------------------------------------
-    def _open(self, names: Sequence[str], types: dict, counter: list | None):
+    def _options(self, names: Sequence[str], types: dict, counter: list | None):
         lock = threading.Lock()
 
         def on_bad_row(row):
@@ -141,23 +189,82 @@ class CsvSource(TypedFileSource):
                     counter[0] += 1
             return "skip"
 
-        return pacsv.open_csv(
-            self.path,
-            read_options=pacsv.ReadOptions(block_size=_BLOCK_SIZE, use_threads=True),
-            parse_options=pacsv.ParseOptions(delimiter=self.delimiter, newlines_in_values=True,
-                                             invalid_row_handler=on_bad_row),
-            convert_options=pacsv.ConvertOptions(
-                column_types=types, include_columns=list(names), null_values=[""],
-                strings_can_be_null=True, quoted_strings_can_be_null=True,
-                true_values=["true", "TRUE"], false_values=["false", "FALSE"]),
-        )
+        parse = pacsv.ParseOptions(delimiter=self.delimiter, newlines_in_values=True,
+                                   invalid_row_handler=on_bad_row)
+        convert = pacsv.ConvertOptions(
+            column_types=types, include_columns=list(names), null_values=[""],
+            strings_can_be_null=True, quoted_strings_can_be_null=True,
+            true_values=["true", "TRUE"], false_values=["false", "FALSE"])
+        return parse, convert
+
+    def _stream_tables(self, parse, convert, offset: int) -> Iterator[pa.Table]:
+        """pyarrow's streaming reader from byte ``offset`` (a record boundary; 0 = the header)."""
+        opts = pacsv.ReadOptions(block_size=_BLOCK_SIZE, use_threads=True)
+        if offset:
+            opts.column_names = self.names
+        stream = pa.OSFile(self.path, "rb")
+        try:
+            stream.seek(offset)
+            for batch in pacsv.open_csv(stream, read_options=opts, parse_options=parse,
+                                        convert_options=convert):
+                yield pa.Table.from_batches([batch])
+        finally:
+            stream.close()
+
+    def _chunk_tables(self, parse, convert) -> Iterator[pa.Table]:
+        """The file as tables of ~_CHUNK_BYTES each, each parsed by pyarrow's multi-threaded
+        reader. Chunks end at a newline, which is a record boundary only outside quotes: so
+        chunking is used while no quote character follows the header line; from the first
+        chunk holding one, the rest of the file goes through the streaming reader (which
+        tracks quoting). Memory stays bounded by the chunk size."""
+        block = max(1 << 20, _CHUNK_BYTES // (2 * (os.cpu_count() or 1)))
+        # a chunk holds no quote character, so no value holds a newline: pyarrow may then
+        # split blocks at any newline (much faster than tracking quotes)
+        plain = pacsv.ParseOptions(delimiter=parse.delimiter, newlines_in_values=False,
+                                   invalid_row_handler=parse.invalid_row_handler)
+        with open(self.path, "rb") as handle:
+            size = os.fstat(handle.fileno()).st_size
+            if size == 0:
+                return
+            mm = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+        buf = pa.py_buffer(mm)  # zero-copy; released with the last reference
+        offset = 0
+        while offset < size:
+            end = min(offset + _CHUNK_BYTES, size)
+            skip = offset
+            if offset == 0:  # quotes in the header line are fine (it holds no newline)
+                first = 0
+                while first < end and mm[first] in b"\xef\xbb\xbf\r\n":
+                    first += 1
+                line_end = mm.find(b"\n", first, end)
+                if line_end < 0 or mm[first:line_end].count(b'"') % 2:
+                    yield from self._stream_tables(parse, convert, 0)
+                    return
+                skip = line_end + 1
+            if end < size:
+                cut = mm.rfind(b"\n", skip, end)
+                if cut < 0:
+                    yield from self._stream_tables(parse, convert, offset)
+                    return
+                end = cut + 1
+            if mm.find(b'"', skip, end) >= 0:
+                yield from self._stream_tables(parse, convert, offset)
+                return
+            opts = pacsv.ReadOptions(block_size=block, use_threads=True)
+            if offset:
+                opts.column_names = self.names
+            table = pacsv.read_csv(pa.BufferReader(buf.slice(offset, end - offset)),
+                                   read_options=opts, parse_options=plain,
+                                   convert_options=convert)
+            offset = end
+            if table.num_rows:
+                yield table
 
     def _read(self, names: Sequence[str], types: dict, counter: list | None
-              ) -> Iterator[pa.RecordBatch]:
+              ) -> Iterator[pa.Table]:
+        parse, convert = self._options(names, types, counter)
         try:
-            reader = self._open(names, types, counter)
-            for batch in reader:
-                yield batch
+            yield from self._chunk_tables(parse, convert)
         except (pa.ArrowInvalid, pa.ArrowKeyError) as exc:
             self._raise_parse_error(exc)
 
@@ -183,25 +290,25 @@ class CsvSource(TypedFileSource):
     def _raw_batches(self, names, batch_rows, stats):
         counter = [0] if stats is not None else None
         types = {n: pa.string() for n in names}
-        for batch in self._read(names, types, counter):
-            yield [batch.column(i) for i in range(batch.num_columns)]
+        for table in self._read(names, types, counter):
+            yield [table.column(i) for i in range(table.num_columns)]
         if stats is not None:
             stats["skipped_bad_lines"] = counter[0]
 
     def _typed_batches(self, need, batch_rows):
         """Fast path: pyarrow parses each requested column straight into its final type."""
-        if self._retained is not None:
+        index = {n: i for i, n in enumerate(self.names)}
+        if self._retained is not None and all(index[n] in self._retained_cols for n in need):
             yield from super()._typed_batches(need, batch_rows)
             return
-        index = {n: i for i, n in enumerate(self.names)}
         kinds = [self._kinds[index[n]] for n in need]
         direct = {"int", "float", "bool", "string", "null"}
         types = {n: (arrow_type(k) if k in direct else pa.string()) for n, k in zip(need, kinds)}
         fields = [pa.field(n, arrow_type(k)) for n, k in zip(need, kinds)]
         target = pa.schema(fields)
-        for batch in self._read(need, types, None):
-            arrays = []
-            for i, kind in enumerate(kinds):
-                col = batch.column(i)
-                arrays.append(col if kind in direct else convert_text(col, kind, "csv"))
-            yield pa.RecordBatch.from_arrays(arrays, schema=target)
+        for table in self._read(need, types, None):
+            if not all(k in direct for k in kinds):
+                table = pa.Table.from_arrays(
+                    [col if kind in direct else convert_text(col, kind, "csv")
+                     for col, kind in zip(table.columns, kinds)], schema=target)
+            yield from table.to_batches()

@@ -29,6 +29,10 @@ __all__ = ["TypedFileSource", "clear_typing_cache"]
 
 _TYPING_CACHE: dict[tuple, tuple[list[str], dict]] = {}
 _TYPING_LOCK = threading.Lock()
+#: default of ``VELARIA_IO_RETAIN_MB``: how much parsed data the typing pass may keep so that
+#: the first scan need not parse the file again (Arrow sources: MB of kept column data;
+#: Python-parsed sources: MB of file)
+DEFAULT_RETAIN_MB = 256
 
 
 def clear_typing_cache() -> None:
@@ -38,8 +42,13 @@ def clear_typing_cache() -> None:
 
 
 def _retain_limit(python_parser: bool) -> int:
-    mb = float(os.environ.get("VELARIA_IO_RETAIN_MB", "64"))
+    mb = float(os.environ.get("VELARIA_IO_RETAIN_MB",
+                              "64" if python_parser else str(DEFAULT_RETAIN_MB)))
     return int(mb * (1 << 20) / (4 if python_parser else 1))
+
+
+def _nbytes(kept) -> int:
+    return kept.nbytes if isinstance(kept, (pa.Array, pa.ChunkedArray)) else 0
 
 
 class TypedFileSource(TableSource):
@@ -56,7 +65,8 @@ class TypedFileSource(TableSource):
         self._kinds: list[str] | None = None
         self._stats: dict = {}
         self._typed_fp: FileFingerprint | None = None
-        self._retained: list[list[Any]] | None = None
+        self._retained: list[list[tuple[str, Any]]] | None = None
+        self._retained_cols: set[int] = set()
         self._last_pushdown: tuple[list[str] | None, list[PushedFilter]] = (None, [])
 
     # ---- hooks -------------------------------------------------------------------------
@@ -102,22 +112,55 @@ class TypedFileSource(TableSource):
             return
         kinds = ["null"] * len(self.names)
         stats: dict = {"rows": 0}
-        retain = [] if fp.size <= _retain_limit(self.python_parser) else None
+        limit = _retain_limit(self.python_parser)
+        # Python parsers: retain by file size; Arrow parsers: by the bytes actually kept.
+        retain = [] if (not self.python_parser or fp.size <= limit) else None
+        kept_bytes = 0
         for raws in self._raw_batches(self.names, DEFAULT_BATCH_ROWS, stats):
-            for i, raw in enumerate(raws):
-                if kinds[i] != "string":
-                    kinds[i] = merge_kinds(kinds[i], self._classify(raw))
+            kept_batch = self._classify_batch(raws, kinds)
+            for i, (batch_kind, _) in enumerate(kept_batch):
+                kinds[i] = merge_kinds(kinds[i], batch_kind)
             if raws:
                 stats["rows"] += len(raws[0])
             if retain is not None:
-                retain.append(raws)
+                if not self.python_parser:
+                    kept_bytes += sum(_nbytes(kept) for _, kept in kept_batch)
+                    if kept_bytes > limit:
+                        retain = None
+                        continue
+                retain.append(kept_batch)
         self._check_typing_stats(stats)
         if fingerprint(self.path) != fp:
             raise SourceFormatError(
                 f"{self.kind} file {self.path} changed while it was being read; read it again")
         with _TYPING_LOCK:
             _TYPING_CACHE[key] = (list(kinds), dict(stats))
-        self._kinds, self._stats, self._typed_fp, self._retained = kinds, stats, fp, retain
+        retained_cols = set()
+        if retain is not None:
+            retained_cols = {i for i, kind in enumerate(kinds)
+                             if all(self._kept_usable(batch[i][0], kind) for batch in retain)}
+            if not retained_cols:
+                retain = None
+        self._kinds, self._stats, self._typed_fp = kinds, stats, fp
+        self._retained, self._retained_cols = retain, retained_cols
+
+    # ---- retention hooks (the defaults keep the raw cells and convert them on scan) -------
+    def _classify_batch(self, raws, kinds: list[str]) -> list[tuple[str, Any]]:
+        """:meth:`_classify_keep` for every column of one batch."""
+        return [self._classify_keep(raw, kind) for raw, kind in zip(raws, kinds)]
+
+    def _classify_keep(self, raw, current: str) -> tuple[str, Any]:
+        """``(kind of this batch, what to keep for the scan)`` for one raw column batch;
+        ``current`` is the column's kind so far (``string`` needs no more checking)."""
+        return ("string" if current == "string" else self._classify(raw)), raw
+
+    def _kept_usable(self, batch_kind: str, final_kind: str) -> bool:
+        """Whether a kept batch of ``batch_kind`` converts to the column's final kind."""
+        return True
+
+    def _from_kept(self, kept, batch_kind: str, final_kind: str):
+        """The kept batch converted to the Arrow type of ``final_kind``."""
+        return self._convert(kept, final_kind)
 
     def set_known_schema(self, schema: pa.Schema) -> None:
         """Adopt a schema known from elsewhere (a fresh materialisation cache entry), so the
@@ -197,13 +240,19 @@ class TypedFileSource(TableSource):
         index = {n: i for i, n in enumerate(self.names)}
         kinds = [self._kinds[index[n]] for n in need]
         fields = [pa.field(n, arrow_type(k)) for n, k in zip(need, kinds)]
-        if self._retained is not None:
-            source = ([raws[index[n]] for n in need] for raws in self._retained)
-        else:
-            source = self._raw_batches(need, batch_rows, None)
-        for raws in source:
+        schema = pa.schema(fields)
+        if self._retained is not None and all(index[n] in self._retained_cols for n in need):
+            for batch in self._retained:
+                arrays = [self._from_kept(batch[index[n]][1], batch[index[n]][0], kind)
+                          for n, kind in zip(need, kinds)]
+                if any(isinstance(a, pa.ChunkedArray) for a in arrays):
+                    yield from pa.Table.from_arrays(arrays, schema=schema).to_batches()
+                else:
+                    yield pa.RecordBatch.from_arrays(arrays, schema=schema)
+            return
+        for raws in self._raw_batches(need, batch_rows, None):
             arrays = [self._convert(raw, kind) for raw, kind in zip(raws, kinds)]
-            yield pa.RecordBatch.from_arrays(arrays, schema=pa.schema(fields))
+            yield pa.RecordBatch.from_arrays(arrays, schema=schema)
 
     def describe(self, columns: Sequence[str] | None = None,
                  filters: Sequence[PushedFilter] | None = None) -> str:

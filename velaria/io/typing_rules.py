@@ -34,6 +34,7 @@ __all__ = [
     "arrow_type",
     "kind_of_arrow_type",
     "classify_text",
+    "classify_convert_text",
     "classify_text_cell",
     "convert_text",
     "parse_vector_text",
@@ -193,46 +194,54 @@ def _ints_fit(values: pa.Array) -> bool:
 
 def classify_text(arr: pa.Array, dialect: str = "csv") -> str:
     """The kind of a batch of text cells (a string array whose NULLs are NULL cells)."""
-    if isinstance(arr, pa.ChunkedArray):
-        arr = arr.combine_chunks()
+    return classify_convert_text(arr, dialect)[0]
+
+
+def classify_convert_text(arr, dialect: str = "csv"):
+    """``(kind, values)`` of a batch of text cells: the batch's kind (as
+    :func:`classify_text`) and, for ``int`` / ``float`` / ``bool`` batches, the cells
+    converted to that type (the conversion falls out of the check); for other kinds the text
+    itself. Accepts an Array or a ChunkedArray (kept chunked)."""
     values = pc.drop_null(arr)
     if len(values) == 0:
-        return "null"
+        return "null", arr
     first = classify_text_cell(values[0].as_py(), dialect)
     if first == "string":
-        return "string"
+        return "string", arr
     if first == "bool":
-        return "bool" if _all(pc.is_in(values, value_set=_BOOL_SET)) else "string"
+        if _all(pc.is_in(values, value_set=_BOOL_SET)):
+            return "bool", convert_text(arr, "bool", dialect)
+        return "string", arr
     if first in ("int", "float"):
         if first == "int":
             try:
-                pc.cast(values, pa.int64())  # accepts exactly [-]digits that fit int64
+                as_int = pc.cast(arr, pa.int64())  # accepts exactly [-]digits that fit int64
             except pa.ArrowInvalid:
                 pass
             else:
                 if dialect == "csv" and _has_leading_zero_int(values):
-                    return "string"
-                return "int"
+                    return "string", arr
+                return "int", as_int
         try:
-            as_float = pc.cast(values, pa.float64())
+            as_float = pc.cast(arr, pa.float64())
         except pa.ArrowInvalid:
-            return "string"
-        return "float" if _numeric_cells_follow_rules(values, as_float, dialect) else "string"
+            return "string", arr
+        if _numeric_cells_follow_rules(values, pc.drop_null(as_float), dialect):
+            return "float", as_float
+        return "string", arr
     # vectors: checked cell by cell in Python (rare)
     kind = "null"
     for cell in values.to_pylist():
         vec = parse_vector_text(cell)
         if vec is None:
-            return "string"
+            return "string", arr
         kind = merge_kinds(kind, f"vector:{len(vec)}")
-    return kind
+    return kind, arr
 
 
 def convert_text(arr: pa.Array, kind: str, dialect: str = "csv") -> pa.Array:
     """Convert a batch of text cells to the Arrow type of ``kind`` (the column's final kind,
     so every non-NULL cell is known to fit it)."""
-    if isinstance(arr, pa.ChunkedArray):
-        arr = arr.combine_chunks()
     if kind in ("string", "null"):
         return arr if arr.type == pa.string() else pc.cast(arr, pa.string())
     if kind == "int":
@@ -242,6 +251,8 @@ def convert_text(arr: pa.Array, kind: str, dialect: str = "csv") -> pa.Array:
     if kind == "bool":
         return pc.if_else(pc.is_null(arr), pa.scalar(None, pa.bool_()),
                           pc.is_in(arr, value_set=_TRUE_SET))
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
     vectors = [None if cell is None else parse_vector_text(cell) for cell in arr.to_pylist()]
     return pa.array(vectors, type=arrow_type(kind))
 
