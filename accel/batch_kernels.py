@@ -44,6 +44,8 @@ from velaria.reference.distinct import hash_key
 from velaria.reference.functions import EvalContext
 from velaria.reference.join import JOIN_KINDS
 
+from . import batch_c
+
 __all__ = ["KERNELS", "evaluate", "filter_batch", "HashAggregate", "sort_indices", "hash_join",
            "distinct_indices"]
 
@@ -277,7 +279,43 @@ def _compare(op: str, a: pa.Array, b: pa.Array, n: int) -> pa.Array:
     raise _Unsupported
 
 
+_FLIP = {"=": "=", "!=": "!=", "<": ">", "<=": ">=", ">": "<", ">=": "<="}
+
+
+def _compare_literal(op: str, col: pa.Array, value) -> pa.Array | None:
+    """``col op value`` for a numeric column and a non-NULL, non-NaN numeric literal, compared
+    against an Arrow scalar (no repeated array); None when the general path must decide."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    t = col.type
+    if _is_int(t) and type(value) is int:
+        if not -(2 ** 63) <= value < 2 ** 63:
+            return None
+        return _CMP[op](col.cast(_I64), pa.scalar(value, type=_I64))
+    if not _is_float(t) or value != value or (type(value) is int and abs(value) > _TWO53):
+        return None
+    col = col.cast(_F64)
+    base = _CMP[op](col, pa.scalar(float(value), type=_F64))
+    if col.null_count == len(col):
+        return base
+    nan = pc.is_nan(col)
+    if not pc.any(nan).as_py():
+        return base
+    # NaN is above every number: NaN rows compare like 1 against 0
+    return pc.if_else(nan, pa.scalar(bool(_CMP_NP[op](1, 0))), base)
+
+
 def _comparison(expr: Call, batch, ctx):
+    left, right = expr.args
+    for col_expr, lit, op in ((left, right, expr.name), (right, left, _FLIP[expr.name])):
+        if isinstance(lit, Literal) and lit.value is not None and not isinstance(col_expr, Literal):
+            col = _ev(col_expr, batch, ctx)
+            out = _compare_literal(op, col, lit.value)
+            if out is not None:
+                return out
+            other = _ev(lit, batch, ctx)
+            a, b = (col, other) if col_expr is left else (other, col)
+            return _compare(expr.name, a, b, batch.num_rows)
     a, b = _args(expr, batch, ctx)
     return _compare(expr.name, a, b, batch.num_rows)
 
@@ -562,8 +600,9 @@ def filter_batch(predicate: Expr, batch: pa.RecordBatch, context=None) -> pa.Rec
     mask = evaluate(predicate, batch, context)
     if pat.is_null(mask.type):
         mask = _nulls(batch.num_rows, _BOOL)
-    kept = pc.sum(pc.fill_null(mask, False).cast(pa.int64())).as_py() or 0
-    if kept == batch.num_rows:
+    if isinstance(mask, pa.ChunkedArray):
+        mask = mask.combine_chunks()
+    if mask.true_count == batch.num_rows:
         return batch
     return batch.filter(mask, null_selection_behavior="drop")
 
@@ -650,6 +689,7 @@ class _AggState:
         self.lo = np.zeros(0, dtype=np.int64)        # int SUM / AVG: total = hi * 2**32 + lo
         self.hi = np.zeros(0, dtype=np.int64)
         self.best = None                             # MIN / MAX
+        self.mirror = None    # None (no batch yet) | index of the state it copies | False
 
     def grow(self, g: int) -> None:
         self.count = _grow(self.count, g, 0)
@@ -674,6 +714,10 @@ class HashAggregate:
         self._groups: dict[tuple, int] = {}      # several keys: normalised key -> group id
         self._uniques: pa.Array | None = None    # one key: normalised key of each group id
         self._key_parts: list[list[pa.Array]] = [[] for _ in range(num_keys)]
+        # one integer key with a small value range: lut[key - lo] = group id, lut[-1] = NULL's
+        self._lut: np.ndarray | None = None
+        self._lut_lo = 0
+        self._dense_type = None
         self._ngroups = 1 if num_keys == 0 else 0
         self._states = [_AggState(a) for a in self._aggregates]
         for s in self._states:
@@ -681,9 +725,64 @@ class HashAggregate:
 
     # -- group ids -----------------------------------------------------------------------
 
-    def _group_ids(self, key_arrays: list[pa.Array], num_rows: int) -> np.ndarray:
+    _DENSE_MAX = 1 << 20         # largest key range (slots) the dense lookup table may span
+
+    def _dense_ids(self, arr: pa.Array) -> np.ndarray | None:
+        """Group ids through the dense lookup table (one integer key whose values all lie in
+        a small range); None when this batch does not fit it (the table is then retired)."""
+        if not (_is_int(arr.type) and (self._dense_type is None or arr.type.equals(self._dense_type))):
+            return self._retire_dense()
+        if self._lut is None and self._uniques is not None:
+            return None                                   # already on the hashing path
+        mm = pc.min_max(arr)
+        lo, hi = mm["min"].as_py(), mm["max"].as_py()
+        if lo is None:
+            lo = hi = self._lut_lo if self._lut is not None else 0
+        if self._lut is not None:
+            old_lo, old_n = self._lut_lo, self._lut.size - 1
+            lo, hi = min(lo, old_lo), max(hi, old_lo + old_n - 1)
+        span = hi - lo + 1
+        if span > self._DENSE_MAX or span > 4 * (self._ngroups + len(arr)) + 1024:
+            return self._retire_dense()
+        if self._lut is None:
+            self._lut = np.full(span + 1, -1, dtype=np.int64)
+            self._dense_type = arr.type
+        elif lo != self._lut_lo or span != self._lut.size - 1:
+            lut = np.full(span + 1, -1, dtype=np.int64)
+            off = self._lut_lo - lo
+            lut[off:off + self._lut.size - 1] = self._lut[:-1]
+            lut[-1] = self._lut[-1]
+            self._lut = lut
+        self._lut_lo = lo
+        keys = _np_values(arr, _I64, lo)
+        gids, new_rows, nxt = batch_c.dense_group_ids(keys, _valid(arr), lo, self._lut, self._lut.size - 1,
+                                                      self._ngroups)
+        if new_rows.size:
+            take = pa.array(new_rows, type=_I64)
+            self._key_parts[0].append(arr.take(take))
+            self._ngroups = nxt
+            for st in self._states:
+                st.grow(self._ngroups)
+        return gids
+
+    def _retire_dense(self) -> None:
+        """Leave the dense table for the hashing path: its keys become ``_uniques``."""
+        if self._lut is not None:
+            slots = np.nonzero(self._lut >= 0)[0]
+            gids = self._lut[slots]
+            values = pa.array(slots + self._lut_lo, type=_I64, mask=slots == self._lut.size - 1)
+            order = np.argsort(gids, kind="stable")
+            self._uniques = values.take(pa.array(order, type=_I64)).cast(self._dense_type)
+            self._lut = None
+        return None
+
+    def _group_ids(self, key_arrays: list[pa.Array], num_rows: int) -> np.ndarray | None:
         if self._num_keys == 0:
-            return np.zeros(num_rows, dtype=np.int64)
+            return None
+        if self._num_keys == 1:
+            gids = self._dense_ids(key_arrays[0])
+            if gids is not None:
+                return gids
         if self._num_keys == 1 and not pat.is_null(key_arrays[0].type):
             # one key: map this batch's distinct (normalised) keys to global ids vectorised
             local, dictionary = _codes(key_arrays[0])
@@ -746,19 +845,50 @@ class HashAggregate:
         key_arrays = [k.combine_chunks() if isinstance(k, pa.ChunkedArray) else k for k in key_arrays]
         gids = self._group_ids(key_arrays, num_rows)
         g = self._ngroups
-        for state, arg in zip(self._states, arg_arrays):
+        summed: list[tuple[pa.Array, int]] = []
+        for j, (state, arg) in enumerate(zip(self._states, arg_arrays)):
+            if state.agg.func in ("sum", "avg") and arg is not None and _is_float(arg.type):
+                # SUM(v) and AVG(v) get the very same array from the executor: the second
+                # copies the first one's totals and counts, as long as it has done so on every
+                # batch (then both histories are identical)
+                twin = next((i for a, i in summed if a is arg), None)
+                if state.mirror is not False and twin is not None and state.mirror in (None, twin):
+                    src = self._states[twin]
+                    state.mirror = twin
+                    state.kind = src.kind
+                    state.total[:g] = src.total[:g]
+                    state.count[:g] = src.count[:g]
+                    continue
+                state.mirror = False
+                summed.append((arg, j))
+            else:
+                state.mirror = False
             if isinstance(arg, pa.ChunkedArray):
                 arg = arg.combine_chunks()
-            self._accumulate(state, gids, arg, g)
+            self._accumulate(state, gids, arg, g, num_rows)
 
     @staticmethod
-    def _accumulate(state: _AggState, gids: np.ndarray, arg: pa.Array | None, g: int) -> None:
+    def _accumulate(state: _AggState, gids: np.ndarray | None, arg: pa.Array | None, g: int,
+                    num_rows: int) -> None:
         if arg is None:                                   # COUNT(*)
-            state.count[:g] += np.bincount(gids, minlength=g)
+            if gids is None:
+                state.count[0] += num_rows
+            else:
+                batch_c.group_count(gids, None, state.count[:g])
             return
         if pat.is_null(arg.type):
             return
         valid = _valid(arg)
+        if state.agg.func in ("sum", "avg") and _is_float(arg.type):
+            if valid is not None and not valid.any():
+                return
+            # every value added to its group's running total in input order, exactly as the
+            # reference's left-to-right Python sum
+            state.kind = "float"
+            batch_c.group_sum_f64(gids, _np_values(arg, _F64, 0.0), valid, state.total[:g], state.count[:g])
+            return
+        if gids is None:
+            gids = np.zeros(len(arg), dtype=np.int64)
         ids = gids if valid is None else gids[valid]
         batch_count = np.bincount(ids, minlength=g)
         func = state.agg.func
@@ -940,6 +1070,10 @@ def sort_indices(key_arrays: list[pa.Array], descending: list[bool], nulls_first
             or not all(_sortable(k.type) for k in key_arrays)):
         return _ref.sort_indices(key_arrays, descending, nulls_first, limit)
     n = len(key_arrays[0])
+    if len(key_arrays) == 1:
+        fast = _sort_one_numeric(key_arrays[0], descending[0], nulls_first[0])
+        if fast is not None:
+            return fast if limit is None else fast.slice(0, limit)
     columns: list[pa.Array] = []
     keys: list[tuple[str, str]] = []
 
@@ -974,6 +1108,30 @@ def sort_indices(key_arrays: list[pa.Array], descending: list[bool], nulls_first
     if limit is not None:
         order_idx = order_idx.slice(0, limit)
     return order_idx
+
+
+def _sort_one_numeric(arr: pa.Array, desc: bool, nulls_first: bool) -> pa.Array | None:
+    """One int or float ORDER BY key: a stable radix argsort of order-preserving uint64 keys
+    (NaN above every number, -0.0 tied with 0.0); NULL rows, in input order, go first or last.
+    None for other key types."""
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    t = arr.type
+    if _is_float(t):
+        x = _np_values(arr, _F64, 0.0)
+    elif _is_int(t):
+        x = _np_values(arr, _I64, 0)
+    else:
+        return None
+    valid = _valid(arr)
+    if valid is None:
+        order = batch_c.radix_argsort(batch_c.sort_key(x, desc))
+    else:
+        rows = np.flatnonzero(valid)
+        order = rows[batch_c.radix_argsort(batch_c.sort_key(x[rows], desc))]
+        nulls = np.flatnonzero(~valid)
+        order = np.concatenate([nulls, order] if nulls_first else [order, nulls])
+    return pa.array(order, type=_I64)
 
 
 # ============================================================================ join / distinct

@@ -18,7 +18,7 @@ from cffi import FFI
 HERE = os.path.dirname(os.path.abspath(__file__))
 SRC = os.path.join(HERE, "src")
 SOURCES = ["topk.c", "cpu.c", "topk_scalar.c", "topk_avx2.c", "topk_avx512.c", "topk_neon.c",
-           "bandwidth.c"]
+           "bandwidth.c", "batch_ops.c"]
 
 CDEF = """
 int velaria_cpu_level(void);
@@ -28,6 +28,15 @@ int velaria_topk_f32(int level, const float *data, int64_t n_rows, int64_t dim,
                      const float *queries, int64_t n_queries, int64_t k, int metric,
                      int threads, int64_t *out_ids, double *out_scores, int64_t *out_counts);
 double velaria_read_bandwidth(const void *ptr, int64_t n_bytes, int threads);
+int64_t velaria_dense_group_ids(const int64_t *keys, const uint8_t *valid, int64_t n, int64_t lo,
+                                int64_t *lut, int64_t null_slot, int64_t next_gid,
+                                int64_t *out_gids, int64_t *new_rows);
+void velaria_group_sum_f64(const int64_t *gids, const double *x, const uint8_t *valid, int64_t n,
+                           double *totals, int64_t *counts);
+void velaria_group_count(const int64_t *gids, const uint8_t *valid, int64_t n, int64_t *counts);
+void velaria_sortkey_f64(const double *x, int64_t n, int descending, uint64_t *out);
+void velaria_sortkey_i64(const int64_t *x, int64_t n, int descending, uint64_t *out);
+int velaria_radix_argsort_u64(const uint64_t *keys, int64_t n, int64_t *out_idx);
 """
 
 

@@ -38,14 +38,19 @@ class Session(ReaderMethods, VectorMethods):
     Each Session has its own catalog of temp views and tables.
     """
 
-    def __init__(self, engine: str | None = None, *, batch_rows: int = DEFAULT_BATCH_ROWS):
-        if not isinstance(batch_rows, int) or isinstance(batch_rows, bool):
-            raise TypeError("batch_rows must be an int")
-        if batch_rows < 1:
-            raise ValueError("batch_rows must be >= 1")
+    def __init__(self, engine: str | None = None, *, batch_rows: int | None = None):
+        # batch_rows=None: 65,536-row batches, except that the accelerated engine scans
+        # in-memory Arrow tables in their own chunks (no per-batch overhead on data that is
+        # already in memory). An explicit value applies to every source.
+        if batch_rows is not None:
+            if not isinstance(batch_rows, int) or isinstance(batch_rows, bool):
+                raise TypeError("batch_rows must be an int")
+            if batch_rows < 1:
+                raise ValueError("batch_rows must be >= 1")
         self.kernels = kernel_set(engine)
         self._catalog = Catalog()
-        self._batch_rows = batch_rows
+        self._batch_rows = DEFAULT_BATCH_ROWS if batch_rows is None else batch_rows
+        self._memory_whole_chunks = batch_rows is None and self.kernels.engine != "reference"
 
     @property
     def engine(self) -> str:

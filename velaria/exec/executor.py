@@ -14,6 +14,7 @@ from typing import Iterator
 import pyarrow as pa
 
 from ..errors import ExecutionError, VelariaError
+from ..io.base import ArrowTableSource
 from ..kernels import KernelSet
 from ..plan import logical as L
 from ..plan import types as T
@@ -25,9 +26,11 @@ __all__ = ["execute", "execute_table", "ExecContext"]
 class ExecContext:
     """What one query execution shares: kernels, a fixed clock for NOW()/TODAY(), batch size."""
 
-    def __init__(self, kernels: KernelSet, batch_rows: int = 65536):
+    def __init__(self, kernels: KernelSet, batch_rows: int = 65536, memory_whole_chunks: bool = False):
         self.kernels = kernels
         self.batch_rows = batch_rows
+        # in-memory sources (kind "memory") handed out in their own chunks, not batch_rows
+        self.memory_whole_chunks = memory_whole_chunks
         # NOW() / TODAY() see one clock reading per query.
         from ..reference.functions import EvalContext
         self.eval_context = EvalContext.current()
@@ -78,8 +81,18 @@ def execute(node: L.Node, ctx: ExecContext) -> Iterator[pa.RecordBatch]:
 
 # ---------------------------------------------------------------------------- operators
 
+def _scan_rows(node: L.Scan, ctx) -> int:
+    """Batch size for ``node``'s source: the Session's ``batch_rows``, or for an in-memory
+    source (data already materialised; nothing to bound) its whole chunks when allowed."""
+    if ctx.memory_whole_chunks and isinstance(node.source, ArrowTableSource):
+        hint = node.source.num_rows_hint()
+        if hint:
+            return max(ctx.batch_rows, hint)
+    return ctx.batch_rows
+
+
 def _scan(node: L.Scan, ctx):
-    for b in node.source.scan(node.columns, node.filters, ctx.batch_rows):
+    for b in node.source.scan(node.columns, node.filters, _scan_rows(node, ctx)):
         if not b.schema.equals(node.schema):
             b = b.rename_columns(node.schema.names) if b.num_columns == len(node.schema) else b
             if not b.schema.equals(node.schema):
@@ -122,7 +135,19 @@ def _aggregate(node: L.Aggregate, ctx):
         if b.num_rows == 0:
             continue
         keys = [_eval(ctx, k, b) for k in node.keys]
-        args = [_eval(ctx, a.arg, b) if a.arg is not None else None for a in node.aggregates]
+        # an argument shared by several aggregates (SUM(v), AVG(v)) is evaluated once and
+        # handed over as the same array object
+        seen: dict = {}
+        args = []
+        for a in node.aggregates:
+            if a.arg is None:
+                args.append(None)
+                continue
+            key = repr(a.arg)           # structural: expressions compare by identity
+            hit = seen.get(key)
+            if hit is None:
+                hit = seen[key] = _eval(ctx, a.arg, b)
+            args.append(hit)
         agg.update(keys, args, b.num_rows)
     yield _batch(node.schema, agg.finish([f.type for f in node.schema]))
 

@@ -1,0 +1,162 @@
+"""C batch-operator helpers (``accel/src/batch_ops.c``) with a numpy twin for each.
+
+``batch_kernels`` calls these functions; each runs the compiled C kernel when the cffi module
+loaded and otherwise its numpy twin (same results, bit for bit), so a missing C build costs
+speed only. ``tests/test_kernel_parity.py`` runs both on generated data and compares them.
+
+======================== ======================================================================
+``dense_group_ids``      global first-appearance group id per row of an integer key column
+                         through a dense lookup table indexed by ``key - lo`` (NULL: own slot)
+``group_sum_f64``        per-group float64 sums (and counts) added in row order
+``group_count``          per-group row / non-NULL counts
+``sort_key``             order-preserving uint64 keys (float64: NaN greatest, -0.0 == 0.0;
+                         int64; descending complements the key)
+``radix_argsort``        stable argsort of uint64 keys (LSD radix, 8-bit digits)
+======================== ======================================================================
+"""
+from __future__ import annotations
+
+import numpy as np
+
+try:
+    from ._velaria_accel import ffi as _ffi, lib as _lib
+    if not hasattr(_lib, "velaria_radix_argsort_u64"):       # an older build without batch_ops.c
+        raise ImportError("the C module has no batch kernels")
+except Exception as exc:  # pragma: no cover - depends on the build
+    _ffi = _lib = None
+    import_error: BaseException | None = exc
+else:
+    import_error = None
+
+__all__ = ["available", "dense_group_ids", "group_sum_f64", "group_count", "sort_key", "radix_argsort"]
+
+_use_c = _lib is not None
+
+
+def available() -> bool:
+    """True when the compiled C batch kernels are in use."""
+    return _use_c
+
+
+def _ptr(ctype: str, a: np.ndarray | None):
+    if a is None:
+        return _ffi.NULL
+    return _ffi.cast(ctype, a.ctypes.data)
+
+
+def _contig(a: np.ndarray | None, dtype) -> np.ndarray | None:
+    return None if a is None else np.ascontiguousarray(a, dtype=dtype)
+
+
+# --------------------------------------------------------------------------- group ids
+
+def dense_group_ids(keys: np.ndarray, valid: np.ndarray | None, lo: int, lut: np.ndarray,
+                    null_slot: int, next_gid: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """(group id per row, rows that opened a new group, new next_gid). ``lut`` (int64, -1 =
+    unseen) maps ``key - lo`` to a group id and ``null_slot`` the NULL key; it is updated."""
+    keys = _contig(keys, np.int64)
+    valid = _contig(valid, np.uint8)
+    n = keys.size
+    if _use_c:
+        out = np.empty(n, dtype=np.int64)
+        new_rows = np.empty(min(n, lut.size), dtype=np.int64)
+        nxt = _lib.velaria_dense_group_ids(_ptr("int64_t *", keys), _ptr("uint8_t *", valid), n, lo,
+                                           _ptr("int64_t *", lut), null_slot, next_gid,
+                                           _ptr("int64_t *", out), _ptr("int64_t *", new_rows))
+        return out, new_rows[:nxt - next_gid].copy(), int(nxt)
+    return _dense_group_ids_np(keys, valid, lo, lut, null_slot, next_gid)
+
+
+def _dense_group_ids_np(keys, valid, lo, lut, null_slot, next_gid):
+    with np.errstate(over="ignore"):
+        slots = (keys.astype(np.uint64) - np.uint64(lo & 0xFFFFFFFFFFFFFFFF)).astype(np.int64)
+    if valid is not None:
+        slots = np.where(valid.astype(bool), slots, null_slot)
+    uniq, first = np.unique(slots, return_index=True)
+    unseen = lut[uniq] < 0
+    new_slots, new_rows = uniq[unseen], first[unseen]
+    order = np.argsort(new_rows, kind="stable")
+    new_rows = new_rows[order]
+    lut[new_slots[order]] = next_gid + np.arange(new_rows.size, dtype=np.int64)
+    return lut[slots], new_rows.astype(np.int64), next_gid + int(new_rows.size)
+
+
+# --------------------------------------------------------------------------- sums / counts
+
+def group_sum_f64(gids: np.ndarray | None, x: np.ndarray, valid: np.ndarray | None,
+                  totals: np.ndarray, counts: np.ndarray | None) -> None:
+    """``totals[g] += x[i]`` in row order for every valid row (``gids`` None: group 0), and
+    ``counts[g] += 1`` for the same rows when ``counts`` is given. Updates in place."""
+    x = _contig(x, np.float64)
+    gids = _contig(gids, np.int64)
+    valid = _contig(valid, np.uint8)
+    assert totals.dtype == np.float64 and totals.flags.c_contiguous
+    assert counts is None or (counts.dtype == np.int64 and counts.flags.c_contiguous)
+    if _use_c:
+        _lib.velaria_group_sum_f64(_ptr("int64_t *", gids), _ptr("double *", x), _ptr("uint8_t *", valid),
+                                   x.size, _ptr("double *", totals), _ptr("int64_t *", counts))
+        return
+    if gids is None:
+        gids = np.zeros(x.size, dtype=np.int64)
+    if valid is not None:
+        keep = valid.astype(bool)
+        gids, x = gids[keep], x[keep]
+    g = totals.size
+    # bincount adds the weights of each bin in input order; the running totals go first
+    idx = np.concatenate([np.arange(g, dtype=np.int64), gids])
+    totals[:] = np.bincount(idx, weights=np.concatenate([totals, x]), minlength=g)[:g]
+    if counts is not None:
+        counts += np.bincount(gids, minlength=g)[:g]
+
+
+def group_count(gids: np.ndarray, valid: np.ndarray | None, counts: np.ndarray) -> None:
+    """``counts[g] += 1`` per row (or per valid row). Updates in place."""
+    gids = _contig(gids, np.int64)
+    valid = _contig(valid, np.uint8)
+    assert counts.dtype == np.int64 and counts.flags.c_contiguous
+    if _use_c:
+        _lib.velaria_group_count(_ptr("int64_t *", gids), _ptr("uint8_t *", valid), gids.size,
+                                 _ptr("int64_t *", counts))
+        return
+    if valid is not None:
+        gids = gids[valid.astype(bool)]
+    counts += np.bincount(gids, minlength=counts.size)[:counts.size]
+
+
+# --------------------------------------------------------------------------- sort
+
+_SIGN = np.uint64(1 << 63)
+
+
+def sort_key(x: np.ndarray, descending: bool) -> np.ndarray:
+    """uint64 keys whose unsigned order is the reference order of ``x`` (float64 or int64):
+    NaN above every number (all NaNs equal), -0.0 equal to 0.0; complemented when descending."""
+    n = x.size
+    if x.dtype == np.float64:
+        x = np.ascontiguousarray(x)
+        if _use_c:
+            out = np.empty(n, dtype=np.uint64)
+            _lib.velaria_sortkey_f64(_ptr("double *", x), n, int(bool(descending)), _ptr("uint64_t *", out))
+            return out
+        bits = (x + 0.0).view(np.uint64)
+        k = np.where(bits >> np.uint64(63) != 0, ~bits, bits | _SIGN)
+        k[np.isnan(x)] = np.uint64(0xFFFFFFFFFFFFFFFF)
+    else:
+        x = np.ascontiguousarray(x, dtype=np.int64)
+        if _use_c:
+            out = np.empty(n, dtype=np.uint64)
+            _lib.velaria_sortkey_i64(_ptr("int64_t *", x), n, int(bool(descending)), _ptr("uint64_t *", out))
+            return out
+        k = x.view(np.uint64) ^ _SIGN
+    return ~k if descending else k
+
+
+def radix_argsort(keys: np.ndarray) -> np.ndarray:
+    """Stable argsort (int64 row numbers) of uint64 ``keys``."""
+    keys = np.ascontiguousarray(keys, dtype=np.uint64)
+    if _use_c:
+        out = np.empty(keys.size, dtype=np.int64)
+        if _lib.velaria_radix_argsort_u64(_ptr("uint64_t *", keys), keys.size, _ptr("int64_t *", out)) != 0:
+            raise MemoryError("radix sort: out of memory")
+        return out
+    return np.argsort(keys, kind="stable").astype(np.int64, copy=False)
