@@ -20,6 +20,7 @@ import warnings
 import numpy as np
 
 from ._velaria_accel import ffi, lib  # ImportError here: velaria.accel records it
+from velaria.vector.column import inverse_norms
 
 __all__ = ["KERNELS", "backend", "available_backends", "detected_backend", "forced_backend", "topk"]
 
@@ -100,18 +101,6 @@ def forced_backend(name: str):
             _backend = previous
 
 
-def _inv_norms(flat: np.ndarray, dim: int, n_rows: int) -> np.ndarray:
-    out = np.empty(n_rows, dtype=np.float64)
-    rows = flat[: n_rows * dim].reshape(n_rows, dim) if n_rows else flat[:0].reshape(0, dim)
-    step = 65536
-    for start in range(0, n_rows, step):
-        block = rows[start:start + step].astype(np.float64)
-        ss = np.einsum("ij,ij->i", block, block)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            out[start:start + step] = np.where(ss > 0.0, 1.0 / np.sqrt(ss), 0.0)
-    return out
-
-
 def topk(flat, dim, n_rows, valid, queries, k, metric, inv_norms=None, threads=1):
     """Exact top-k rows per query vector, best first, ties by ascending row id."""
     if metric not in _METRICS:
@@ -136,7 +125,7 @@ def topk(flat, dim, n_rows, valid, queries, k, metric, inv_norms=None, threads=1
     c_norms = ffi.NULL
     if metric == "cosine" and n_rows:
         if inv_norms is None:
-            inv_norms = _inv_norms(data, dim, n_rows)
+            inv_norms = inverse_norms(data, dim, n_rows)
         norms = np.frombuffer(inv_norms, dtype=np.float64) if not isinstance(inv_norms, np.ndarray) else inv_norms
         if norms.dtype != np.float64 or norms.size < n_rows:
             raise ValueError("inv_norms must hold n_rows float64 values")

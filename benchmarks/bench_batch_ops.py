@@ -19,6 +19,8 @@ import time
 
 import pytest
 
+from _oracle import check_result
+
 ROWS = int(os.environ.get("VELARIA_BATCH_BENCH_ROWS", "10000000"))
 THREADS = os.environ.get("VELARIA_BENCH_THREADS")
 if THREADS:  # must be set before polars is imported
@@ -46,27 +48,6 @@ def table():
                      "v": pa.array(rng.random(ROWS))})
 
 
-def _check(workload, table, result):
-    """Compare an engine's Arrow result with numpy, so a fast wrong engine cannot win."""
-    import numpy as np
-    import pyarrow as pa
-
-    result = result if isinstance(result, pa.Table) else pa.table(result)
-    v = table.column("v").to_numpy()
-    if workload == "filter_sum":
-        got = result.column(0).to_pylist()[0]
-        assert abs(got - v[v > 0.5].sum()) <= 1e-6 * max(1.0, abs(got))
-    elif workload == "groupby":
-        assert result.num_rows == len(np.unique(table.column("k").to_numpy()))
-        assert sum(result.column(2).to_pylist()) == table.num_rows
-    elif workload == "sort":
-        out = result.column(1).to_numpy()
-        assert len(out) == len(v) and bool(np.all(out[:-1] <= out[1:]))
-    else:
-        want = v * 2 + table.column("k").to_numpy()
-        assert np.allclose(result.column(0).to_numpy(), want)
-
-
 _last: list[str] = []
 
 
@@ -74,7 +55,7 @@ def _run(benchmark, workload, engine, fn, table):
     if _last and _last[-1] != engine:
         time.sleep(1.0)     # spinning thread pools of one library slow the next
     _last.append(engine)
-    _check(workload, table, fn())
+    check_result(workload, table, fn())
     benchmark.group = workload
     benchmark.extra_info.update({"workload": workload, "engine": engine, "rows": ROWS,
                                  "threads": THREADS or "default"})

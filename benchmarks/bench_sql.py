@@ -10,6 +10,8 @@ import pytest
 
 from conftest import record  # noqa: E402  (benchmarks/ is on sys.path through rootdir conftest)
 
+from _oracle import check_result
+
 SQL = {
     "filter_sum": "SELECT SUM(v) AS s FROM t WHERE v > 0.5",
     "groupby": "SELECT k, SUM(v) AS s, COUNT(*) AS c, AVG(v) AS a FROM t GROUP BY k",
@@ -18,26 +20,8 @@ SQL = {
 WORKLOADS = list(SQL)
 
 
-def _check(workload, table, result):
-    """Compare an engine's Arrow result with a numpy oracle."""
-    import numpy as np
-    import pyarrow as pa
-
-    result = pa.table(result) if not isinstance(result, pa.Table) else result
-    v = table.column("v").to_numpy()
-    if workload == "filter_sum":
-        got = result.column(0).to_pylist()[0]
-        assert abs(got - v[v > 0.5].sum()) <= 1e-6 * max(1.0, abs(got))
-    elif workload == "groupby":
-        assert result.num_rows == len(np.unique(table.column("k").to_numpy()))
-        assert sum(result.column(2).to_pylist()) == table.num_rows
-    else:
-        out = result.column(1).to_numpy()
-        assert len(out) == len(v) and bool(np.all(out[:-1] <= out[1:]))
-
-
 def _run(benchmark, workload, engine, fn, table):
-    _check(workload, table, fn())
+    check_result(workload, table, fn())
     benchmark.pedantic(fn, rounds=5, warmup_rounds=1, iterations=1)
     record(benchmark, workload, engine)
 

@@ -6,13 +6,10 @@ import os
 import pytest
 
 from velaria.errors import SourceFormatError, VelariaError, VelariaFileNotFoundError, VelariaValueError
-from velaria.io.readers_api import ReaderMethods
 from velaria.io.typed_source import clear_typing_cache
 
 
-class FakeSession(ReaderMethods):
-    def _frame_from_source(self, source):
-        return source
+from io_fakes import FakeSession  # noqa: E402
 
 
 @pytest.fixture

@@ -11,9 +11,7 @@ from velaria.errors import VelariaFileNotFoundError, VelariaValueError  # noqa: 
 from velaria.excel import read_excel  # noqa: E402
 
 
-class FakeSession:
-    def _frame_from_source(self, source):
-        return source
+from io_fakes import FakeSession  # noqa: E402
 
 
 def make_book(path):

@@ -13,13 +13,10 @@ from hypothesis import strategies as st
 
 from velaria.errors import VelariaError
 from velaria.excel import read_excel
-from velaria.io.readers_api import ReaderMethods
 from velaria.io.typed_source import clear_typing_cache
 
 
-class FakeSession(ReaderMethods):
-    def _frame_from_source(self, source):
-        return source
+from io_fakes import FakeSession  # noqa: E402
 
 
 SESSION = FakeSession()

@@ -5,13 +5,10 @@ import os
 
 import pytest
 
-from velaria.io.readers_api import ReaderMethods
 from velaria.io.typed_source import clear_typing_cache
 
 
-class FakeSession(ReaderMethods):
-    def _frame_from_source(self, source):
-        return source
+from io_fakes import FakeSession  # noqa: E402
 
 
 def rows(src, columns=None):

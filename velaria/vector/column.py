@@ -61,11 +61,13 @@ class VectorColumn:
         if self._inv_norms is None:
             with self._lock:
                 if self._inv_norms is None:
-                    self._inv_norms = _inv_norms(self.flat, self.dim, self.n_rows)
+                    self._inv_norms = inverse_norms(self.flat, self.dim, self.n_rows)
         return self._inv_norms
 
 
-def _inv_norms(flat: np.ndarray, dim: int, n_rows: int) -> np.ndarray:
+def inverse_norms(flat: np.ndarray, dim: int, n_rows: int) -> np.ndarray:
+    """``1/||row||`` in float64 for each row of a row-major float32 buffer (0.0 for zero rows),
+    in 64k-row blocks so the float64 temporary stays small."""
     out = np.zeros(n_rows, dtype=np.float64)
     if dim == 0:
         return out
