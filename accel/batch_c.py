@@ -12,6 +12,9 @@ speed only. ``tests/test_kernel_parity.py`` runs both on generated data and comp
 ``sort_key``             order-preserving uint64 keys (float64: NaN greatest, -0.0 == 0.0;
                          int64; descending complements the key)
 ``radix_argsort``        stable argsort of uint64 keys (LSD radix, 8-bit digits)
+``select_cmp``           rows (and their values) where a float64 / int64 column compared with a
+                         constant is TRUE (NaN above every number, NULL dropped), in row order
+``gather_u64``           ``src[idx]`` for 8-byte values
 ======================== ======================================================================
 """
 from __future__ import annotations
@@ -28,7 +31,8 @@ except Exception as exc:  # pragma: no cover - depends on the build
 else:
     import_error = None
 
-__all__ = ["available", "dense_group_ids", "group_sum_f64", "group_count", "sort_key", "radix_argsort"]
+__all__ = ["available", "dense_group_ids", "group_sum_f64", "group_count", "sort_key", "radix_argsort",
+           "select_cmp", "gather_u64", "CMP_OPS"]
 
 _use_c = _lib is not None
 
@@ -160,3 +164,60 @@ def radix_argsort(keys: np.ndarray) -> np.ndarray:
             raise MemoryError("radix sort: out of memory")
         return out
     return np.argsort(keys, kind="stable").astype(np.int64, copy=False)
+
+
+# --------------------------------------------------------------------------- selection
+
+#: comparison operator -> the C kernels' op code
+CMP_OPS = {"=": 0, "!=": 1, "<": 2, "<=": 3, ">": 4, ">=": 5}
+_CMP_NP = {"=": np.equal, "!=": np.not_equal, "<": np.less, "<=": np.less_equal, ">": np.greater,
+           ">=": np.greater_equal}
+
+
+def _pool_empty(n: int, dtype) -> np.ndarray:
+    """An uninitialised array in Arrow's memory pool (mimalloc / jemalloc keep freed pages, so
+    a batch-sized output does not page-fault afresh on every call as a new numpy array does)."""
+    import pyarrow as pa
+    dtype = np.dtype(dtype)
+    buf = pa.allocate_buffer(max(n, 1) * dtype.itemsize)
+    return np.frombuffer(buf, dtype=dtype, count=n)
+
+
+def select_cmp(x: np.ndarray, valid: np.ndarray | None, op: str, c, want_idx: bool = True,
+               want_vals: bool = True) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """(row numbers, values) of the rows of ``x`` (float64 or int64) where ``x op c`` is TRUE
+    under the reference rules: NaN above every number (``c`` is never NaN), -0.0 == 0.0, NULL
+    rows (``valid`` False) dropped. Either output may be skipped (None)."""
+    code = CMP_OPS[op]
+    is_float = x.dtype == np.float64
+    x = np.ascontiguousarray(x, dtype=np.float64 if is_float else np.int64)
+    valid = _contig(valid, np.uint8)
+    n = x.size
+    if _use_c:
+        idx = _pool_empty(n, np.int64) if want_idx else None
+        vals = _pool_empty(n, x.dtype) if want_vals else None
+        if is_float:
+            k = _lib.velaria_select_cmp_f64(_ptr("double *", x), _ptr("uint8_t *", valid), n, code, float(c),
+                                            _ptr("int64_t *", idx), _ptr("double *", vals))
+        else:
+            k = _lib.velaria_select_cmp_i64(_ptr("int64_t *", x), _ptr("uint8_t *", valid), n, code, int(c),
+                                            _ptr("int64_t *", idx), _ptr("int64_t *", vals))
+        return (idx[:k] if want_idx else None), (vals[:k] if want_vals else None)
+    cond = _CMP_NP[op](x, c)
+    if is_float and op in ("!=", ">", ">="):
+        cond |= np.isnan(x)
+    if valid is not None:
+        cond &= valid.astype(bool)
+    idx = np.flatnonzero(cond).astype(np.int64)
+    return (idx if want_idx else None), (x[idx] if want_vals else None)
+
+
+def gather_u64(src: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """``src[idx]`` for an 8-byte ``src`` (viewed as uint64; the result has ``src``'s dtype)."""
+    src = np.ascontiguousarray(src)
+    idx = np.ascontiguousarray(idx, dtype=np.int64)
+    if _use_c and src.dtype.itemsize == 8:
+        out = _pool_empty(idx.size, src.dtype)
+        _lib.velaria_gather_u64(_ptr("uint64_t *", src), _ptr("int64_t *", idx), idx.size, _ptr("uint64_t *", out))
+        return out
+    return src[idx]

@@ -186,8 +186,105 @@ _CHECKED = {"+": pc.add_checked, "-": pc.subtract_checked, "*": pc.multiply_chec
 _UNCHECKED = {"+": pc.add, "-": pc.subtract, "*": pc.multiply}
 
 
+def _scalar_operand(e: Expr, other: Expr):
+    """A non-NULL numeric literal operand of ``+ - *`` as an Arrow scalar (no repeated array),
+    unless the other operand is a literal too (the result must stay an array)."""
+    if not isinstance(e, Literal) or isinstance(other, Literal) or e.value is None:
+        return None
+    value = e.value
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not _is_num(e.type):
+        return None
+    if type(value) is int and _is_float(e.type):
+        value = float(value)
+    return pa.scalar(value, type=e.type)
+
+
+_NP_ARITH = {"+": np.add, "-": np.subtract, "*": np.multiply}
+_FUSE_BLOCK = 1 << 16
+
+
+def _float_kind(e: Expr, batch) -> str | None:
+    """For fusing float ``+ - *`` trees: ``"float"`` / ``"int"`` for an operand the tree can
+    read (a NULL-free float64 or integer column, a float64 or integer literal, a fusable float
+    ``+ - *``), else None."""
+    if isinstance(e, Call):
+        if e.name in _NP_ARITH and len(e.args) == 2 and pat.is_float64(e.type):
+            kinds = [_float_kind(a, batch) for a in e.args]
+            if None not in kinds and "float" in kinds:   # int op int is checked int64 arithmetic
+                return "float"
+        return None
+    if isinstance(e, Literal):
+        v = e.value
+        if v is None or isinstance(v, bool) or not isinstance(v, (int, float)):
+            return None
+        if pat.is_float64(e.type):
+            return "float"
+        if _is_int(e.type) and type(v) is int and -(2 ** 63) <= v < 2 ** 63:
+            return "int"
+        return None
+    if isinstance(e, Column):
+        arr = batch.column(e.index)
+        if isinstance(arr, pa.ChunkedArray) or arr.null_count or not arr.type.equals(e.type):
+            return None
+        if pat.is_float64(arr.type):
+            return "float"
+        return "int" if _is_int(arr.type) else None
+    return None
+
+
+def _fused_float(expr: Call, batch: pa.RecordBatch) -> pa.Array:
+    """A float64 ``+ - *`` tree over NULL-free columns in one blocked pass: each node is the
+    same IEEE operation the per-node path performs (integer operands widened to float64 as
+    ``cast(float64)`` does), on 65,536-row blocks, so the intermediates stay in cache."""
+    n = batch.num_rows
+    cols: dict[int, np.ndarray] = {}
+
+    def leaf(e):
+        if isinstance(e, Literal):
+            return float(e.value)
+        if e.index not in cols:
+            cols[e.index] = batch.column(e.index).to_numpy(zero_copy_only=False)
+        return cols[e.index]
+
+    scratch: dict[int, np.ndarray] = {}     # one block-sized buffer per node (no per-block malloc)
+
+    def tmp(e, size):
+        buf = scratch.get(id(e))
+        if buf is None:
+            buf = scratch[id(e)] = np.empty(_FUSE_BLOCK, dtype=np.float64)
+        return buf[:size]
+
+    def ev(e, lo, hi, out=None):
+        if isinstance(e, Call):
+            a, b = (ev(x, lo, hi) for x in e.args)
+            return _NP_ARITH[e.name](a, b, out=out if out is not None else tmp(e, hi - lo))
+        x = leaf(e)
+        if isinstance(x, float):
+            return x
+        x = x[lo:hi]
+        if x.dtype == np.float64:
+            return x
+        t = tmp(e, hi - lo)
+        np.copyto(t, x, casting="unsafe")
+        return t
+
+    out = batch_c._pool_empty(n, np.float64)
+    with np.errstate(all="ignore"):        # inf - inf etc. are values here, not warnings
+        for lo in range(0, n, _FUSE_BLOCK):
+            hi = min(n, lo + _FUSE_BLOCK)
+            ev(expr, lo, hi, out[lo:hi])
+    return pa.Array.from_buffers(_F64, n, [None, pa.py_buffer(out)])
+
+
 def _arith(expr: Call, batch, ctx):
-    args = _args(expr, batch, ctx)
+    if expr.name in _NP_ARITH and batch.num_rows and _float_kind(expr, batch) == "float":
+        return _fused_float(expr, batch)
+    if expr.name in _CHECKED:
+        a0, a1 = expr.args
+        args = [_scalar_operand(a0, a1), _scalar_operand(a1, a0)]
+        args = [x if x is not None else _ev(e, batch, ctx) for x, e in zip(args, expr.args)]
+    else:
+        args = _args(expr, batch, ctx)
     n = batch.num_rows
     done = _all_null_result(expr, args, n)
     if done is not None:
@@ -310,7 +407,10 @@ def _comparison(expr: Call, batch, ctx):
     for col_expr, lit, op in ((left, right, expr.name), (right, left, _FLIP[expr.name])):
         if isinstance(lit, Literal) and lit.value is not None and not isinstance(col_expr, Literal):
             col = _ev(col_expr, batch, ctx)
-            out = _compare_literal(op, col, lit.value)
+            value = lit.value
+            if type(value) is int and _is_float(lit.type):  # as the reference evaluates the literal
+                value = float(value)
+            out = _compare_literal(op, col, value)
             if out is not None:
                 return out
             other = _ev(lit, batch, ctx)
@@ -597,6 +697,10 @@ def filter_batch(predicate: Expr, batch: pa.RecordBatch, context=None) -> pa.Rec
         context = EvalContext.current()
     if not (pat.is_boolean(predicate.type) or pat.is_null(predicate.type)):
         return _ref.filter_batch(predicate, batch, context)
+    if batch.num_rows and batch_c.available():
+        kept = _filter_compare_constant(predicate, batch)
+        if kept is not None:
+            return kept
     mask = evaluate(predicate, batch, context)
     if pat.is_null(mask.type):
         mask = _nulls(batch.num_rows, _BOOL)
@@ -605,6 +709,71 @@ def filter_batch(predicate: Expr, batch: pa.RecordBatch, context=None) -> pa.Rec
     if mask.true_count == batch.num_rows:
         return batch
     return batch.filter(mask, null_selection_behavior="drop")
+
+
+def _raw_values(arr: pa.Array, dtype) -> np.ndarray:
+    """The data buffer of a fixed-width ``arr`` as numpy (NULL slots hold arbitrary values)."""
+    off = arr.offset
+    return np.frombuffer(arr.buffers()[1], dtype=dtype, count=off + len(arr))[off:]
+
+
+def _filter_compare_constant(predicate: Expr, batch: pa.RecordBatch) -> pa.RecordBatch | None:
+    """``filter_batch`` for ``column op constant`` on a float64 / int64 column in one C pass
+    (compare and compact together, ``batch_c.select_cmp``): the compared column comes out
+    compacted, 8-byte columns without NULLs are gathered in C, the rest by ``take``. None when
+    the predicate has another shape (the general path decides)."""
+    if not (isinstance(predicate, Call) and predicate.name in batch_c.CMP_OPS and len(predicate.args) == 2):
+        return None
+    left, right = predicate.args
+    if isinstance(left, Column) and isinstance(right, Literal):
+        col_expr, lit, op = left, right, predicate.name
+    elif isinstance(right, Column) and isinstance(left, Literal):
+        col_expr, lit, op = right, left, _FLIP[predicate.name]
+    else:
+        return None
+    value = lit.value
+    if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    if type(value) is int and _is_float(lit.type):     # as the reference evaluates the literal
+        value = float(value)
+    col = batch.column(col_expr.index)
+    if isinstance(col, pa.ChunkedArray) or not col.type.equals(col_expr.type):
+        return None
+    if pat.is_float64(col.type):
+        if value != value or (type(value) is int and abs(value) > _TWO53):
+            return None
+        value, dtype = float(value), np.float64
+    elif pat.is_int64(col.type):
+        if type(value) is not int or not -(2 ** 63) <= value < 2 ** 63:
+            return None
+        dtype = np.int64
+    else:
+        return None
+    n = batch.num_rows
+    if col.null_count == n:
+        return batch.slice(0, 0)
+    valid = _valid(col)
+    others = [i for i in range(batch.num_columns) if i != col_expr.index]
+    idx, vals = batch_c.select_cmp(_raw_values(col, dtype), valid, op, value, want_idx=bool(others))
+    k = vals.size
+    if k == n:
+        return batch
+    if k == 0:
+        return batch.slice(0, 0)
+    arrays: list = [None] * batch.num_columns
+    arrays[col_expr.index] = pa.Array.from_buffers(col.type, k, [None, pa.py_buffer(vals)])
+    take_idx = None
+    for i in others:
+        a = batch.column(i)
+        t = a.type
+        if a.null_count == 0 and pat.is_primitive(t) and not pat.is_boolean(t) and t.bit_width == 64:
+            out = batch_c.gather_u64(_raw_values(a, np.uint64), idx)
+            arrays[i] = pa.Array.from_buffers(t, k, [None, pa.py_buffer(out)])
+        else:
+            if take_idx is None:
+                take_idx = pa.array(idx, type=_I64)
+            arrays[i] = a.take(take_idx)
+    return pa.RecordBatch.from_arrays(arrays, schema=batch.schema)
 
 
 # ============================================================================ factorisation

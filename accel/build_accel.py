@@ -37,6 +37,11 @@ void velaria_group_count(const int64_t *gids, const uint8_t *valid, int64_t n, i
 void velaria_sortkey_f64(const double *x, int64_t n, int descending, uint64_t *out);
 void velaria_sortkey_i64(const int64_t *x, int64_t n, int descending, uint64_t *out);
 int velaria_radix_argsort_u64(const uint64_t *keys, int64_t n, int64_t *out_idx);
+int64_t velaria_select_cmp_f64(const double *x, const uint8_t *valid, int64_t n, int op, double c,
+                               int64_t *out_idx, double *out_vals);
+int64_t velaria_select_cmp_i64(const int64_t *x, const uint8_t *valid, int64_t n, int op, int64_t c,
+                               int64_t *out_idx, int64_t *out_vals);
+void velaria_gather_u64(const uint64_t *src, const int64_t *idx, int64_t k, uint64_t *out);
 """
 
 

@@ -194,3 +194,89 @@ def test_shared_sum_avg_argument_mirrors_only_while_shared():
         agg.update([], [b2, b2], 3)
         results.append([x.to_pylist() for x in agg.finish([pa.float64(), pa.float64()])])
     assert results[0] == results[1]
+
+
+CMP_OPS = ["=", "!=", "<", "<=", ">", ">="]
+
+
+@needs_c
+@SETTINGS
+@given(st.one_of(st.lists(st.tuples(FLOATS, st.booleans()), max_size=60),
+                 st.lists(st.tuples(INTS, st.booleans()), max_size=60)),
+       st.sampled_from(CMP_OPS), st.one_of(FLOATS.filter(lambda f: f == f), INTS), st.booleans(),
+       st.booleans(), st.booleans())
+def test_select_cmp_c_matches_twin(rows, op, c, with_valid, want_idx, want_vals):
+    is_float = bool(rows) and isinstance(rows[0][0], float)
+    if not is_float and isinstance(c, float):
+        c = max(-(2 ** 63), min(2 ** 63 - 1, int(c))) if math.isfinite(c) else 0
+    if not want_idx and not want_vals:
+        want_vals = True
+    x = np.array([r[0] for r in rows], dtype=np.float64 if is_float else np.int64)
+    valid = np.array([r[1] for r in rows], dtype=bool) if with_valid else None
+    (ic, vc), (ip, vp) = both(lambda: batch_c.select_cmp(x, valid, op, c, want_idx, want_vals))
+    # the reference rule: NaN above every number, NULL never kept
+    keep = []
+    for i, (v, ok) in enumerate(rows):
+        if with_valid and not ok:
+            continue
+        v = float(v) if is_float else int(v)
+        if is_float and v != v:
+            hit = op in ("!=", ">", ">=")
+        else:
+            hit = {"=": v == c, "!=": v != c, "<": v < c, "<=": v <= c, ">": v > c, ">=": v >= c}[op]
+        if hit:
+            keep.append(i)
+    for idx, vals in ((ic, vc), (ip, vp)):
+        if want_idx:
+            assert idx.tolist() == keep
+        else:
+            assert idx is None
+        if want_vals:
+            assert vals.dtype == x.dtype
+            assert np.array_equal(vals.view(np.int64), x[keep].view(np.int64))
+        else:
+            assert vals is None
+
+
+@needs_c
+@SETTINGS
+@given(st.lists(INTS, min_size=1, max_size=40), st.data())
+def test_gather_u64_c_matches_twin(values, data):
+    src = np.array(values, dtype=np.int64)
+    idx = np.array(data.draw(st.lists(st.integers(0, len(values) - 1), max_size=40)), dtype=np.int64)
+    c, py = both(lambda: batch_c.gather_u64(src.view(np.float64), idx))
+    assert c.dtype == np.float64 and np.array_equal(c.view(np.int64), src[idx])
+    assert np.array_equal(py.view(np.int64), src[idx])
+
+
+@SETTINGS
+@given(st.lists(st.tuples(st.one_of(st.none(), FLOATS), st.one_of(st.none(), INTS), st.booleans()),
+                min_size=1, max_size=30),
+       st.sampled_from(CMP_OPS), st.sampled_from(["v", "k"]), st.booleans(),
+       st.one_of(st.floats(allow_nan=False), st.integers(-3, 3), st.sampled_from([0.0, -0.0, 2 ** 53, 2 ** 53 + 1, 2 ** 63 - 1])),
+       st.integers(0, 3))
+def test_filter_compare_constant_matches_reference(rows, op, col, flipped, value, offset):
+    from velaria.plan.expr import Call, Literal
+    batch = pa.record_batch({"v": pa.array([r[0] for r in rows], type=pa.float64()),
+                             "k": pa.array([r[1] for r in rows], type=pa.int64()),
+                             "s": pa.array([None if r[2] else str(r[0]) for r in rows], type=pa.string())})
+    batch = batch.slice(min(offset, len(rows) - 1))       # a non-zero array offset
+    index = 0 if col == "v" else 1
+    column = Column(index=index, type=batch.schema.field(index).type, name=col)
+    # an int literal may be typed DOUBLE (then it is the float it rounds to, 2**53 + 1 included)
+    lit_type = pa.float64() if isinstance(value, float) or (flipped and offset == 1) else pa.int64()
+    lit = Literal(value=value, type=lit_type)
+    pred = Call(name=op, args=(lit, column) if flipped else (column, lit), type=pa.bool_())
+    want = ref_batch.filter_batch(pred, batch)
+    c, py = both(lambda: bk.filter_batch(pred, batch))
+    for got in (c, py):
+        assert got.schema.equals(want.schema)
+        assert got.num_rows == want.num_rows
+        for g, w in zip(got.columns, want.columns):
+            assert g.type == w.type
+            gl, wl = g.to_pylist(), w.to_pylist()
+            for a, b in zip(gl, wl):
+                if isinstance(b, float):
+                    assert (math.isnan(a) and math.isnan(b)) or (a == b and math.copysign(1, a) == math.copysign(1, b))
+                else:
+                    assert a == b

@@ -555,3 +555,60 @@ def test_sql_conformance_corpus_on_accelerated_engine(kwargs):
     from velaria.conformance import runner
     report = runner.run("velaria", clause_prefix="sql-", native=False, session_kwargs=kwargs)
     assert report.results and report.ok, report.format()
+
+
+# ---------------------------------------------------------------------------- fused float arithmetic
+
+def _arith_tree(depth):
+    """+ - * trees over float64 v, int64 k, int32 j and numeric literals (the accelerated
+    evaluate fuses a float64 tree over NULL-free columns into one blocked numpy pass)."""
+    leaf = st.one_of(
+        st.just(Column(index=0, type=pa.float64(), name="v")),
+        st.just(Column(index=1, type=pa.int64(), name="k")),
+        st.just(Column(index=2, type=pa.int32(), name="j")),
+        st.floats().map(lambda x: Literal(value=x, type=pa.float64())),
+        st.integers(-(2 ** 63), 2 ** 63 - 1).map(lambda x: Literal(value=x, type=pa.int64())),
+        st.integers(-3, 3).map(lambda x: Literal(value=x, type=pa.float64())))
+    if depth == 0:
+        return leaf
+
+    def node(args):
+        op, a, b = args
+        t = common_type([a.type, b.type])
+        return Call(name=op, args=(a, b), type=pa.float64() if pa.types.is_floating(t) else pa.int64())
+    return st.one_of(leaf, st.tuples(st.sampled_from(["+", "-", "*"]), _arith_tree(depth - 1),
+                                     _arith_tree(depth - 1)).map(node))
+
+
+@pytest.mark.skipif(not accel.batch_available(), reason="accelerated batch kernels unavailable")
+@settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.lists(st.tuples(st.one_of(st.floats(), st.sampled_from([-0.0, math.nan, math.inf, 5e-324])),
+                          st.one_of(st.integers(-(2 ** 63), 2 ** 63 - 1), st.sampled_from([2 ** 53 + 1, -(2 ** 63)])),
+                          st.integers(-(2 ** 31), 2 ** 31 - 1)), min_size=1, max_size=20),
+       _arith_tree(3), st.integers(0, 2))
+def test_fused_float_arithmetic_matches_reference(rows, expr, offset):
+    from velaria.accel import batch_kernels as bk
+    batch = pa.record_batch({"v": pa.array([r[0] for r in rows], type=pa.float64()),
+                             "k": pa.array([r[1] for r in rows], type=pa.int64()),
+                             "j": pa.array([r[2] for r in rows], type=pa.int32())})
+    batch = batch.slice(min(offset, len(rows) - 1))
+    ctx = EvalContext.current()
+    try:
+        want = ref_batch.evaluate(expr, batch, ctx)
+    except VelariaError as exc:
+        with pytest.raises(type(exc), match=re_escape(str(exc))):
+            accel.batch_kernels.evaluate(expr, batch, ctx)
+        return
+    got = accel.batch_kernels.evaluate(expr, batch, ctx)
+    assert got.type == want.type
+    for a, b in zip(got.to_pylist(), want.to_pylist()):
+        if isinstance(b, float):
+            assert isinstance(a, float)
+            assert (math.isnan(a) and math.isnan(b)) or (a == b and math.copysign(1, a) == math.copysign(1, b))
+        else:
+            assert a == b
+
+
+def re_escape(text):
+    import re
+    return re.escape(text)

@@ -181,3 +181,69 @@ int velaria_radix_argsort_u64(const uint64_t *keys, int64_t n, int64_t *out_idx)
     free(hist); free(ka); free(kb); free(ib);
     return 0;
 }
+
+/* Selection of the rows where "x[i] op c" is TRUE under the reference comparison rules, for a
+ * float64 (or int64) column against a constant: op 0 '=', 1 '!=', 2 '<', 3 '<=', 4 '>', 5 '>='.
+ * float64: c is never NaN; a NaN row is above every number (so only '!=', '>' and '>=' keep
+ * it: !(x <= c) is "x > c or x is NaN"); -0.0 equals 0.0 as in IEEE.  valid (may be NULL)
+ * drops NULL rows.  Writes the kept row numbers to out_idx and/or their values to out_vals
+ * (either may be NULL; each has room for n) in row order, branch-free; returns how many. */
+#define SELECT_BODY(T, COND)                                                          \
+    do {                                                                              \
+        if (valid == NULL) {                                                          \
+            if (out_idx && out_vals) {                                                \
+                for (int64_t i = 0; i < n; i++) {                                     \
+                    T v = x[i]; out_idx[j] = i; out_vals[j] = v; j += (COND);         \
+                }                                                                     \
+            } else if (out_vals) {                                                    \
+                for (int64_t i = 0; i < n; i++) { T v = x[i]; out_vals[j] = v; j += (COND); } \
+            } else {                                                                  \
+                for (int64_t i = 0; i < n; i++) { T v = x[i]; out_idx[j] = i; j += (COND); } \
+            }                                                                         \
+        } else {                                                                      \
+            for (int64_t i = 0; i < n; i++) {                                         \
+                T v = x[i];                                                           \
+                if (out_idx) out_idx[j] = i;                                          \
+                if (out_vals) out_vals[j] = v;                                        \
+                j += (COND) & (valid[i] != 0);                                        \
+            }                                                                         \
+        }                                                                             \
+    } while (0)
+
+int64_t velaria_select_cmp_f64(const double *x, const uint8_t *valid, int64_t n, int op, double c,
+                               int64_t *out_idx, double *out_vals)
+{
+    int64_t j = 0;
+    switch (op) {
+    case 0: SELECT_BODY(double, (int64_t)(v == c)); break;
+    case 1: SELECT_BODY(double, (int64_t)(v != c)); break;
+    case 2: SELECT_BODY(double, (int64_t)(v < c)); break;
+    case 3: SELECT_BODY(double, (int64_t)(v <= c)); break;
+    case 4: SELECT_BODY(double, (int64_t)!(v <= c)); break;
+    case 5: SELECT_BODY(double, (int64_t)!(v < c)); break;
+    default: return -1;
+    }
+    return j;
+}
+
+int64_t velaria_select_cmp_i64(const int64_t *x, const uint8_t *valid, int64_t n, int op, int64_t c,
+                               int64_t *out_idx, int64_t *out_vals)
+{
+    int64_t j = 0;
+    switch (op) {
+    case 0: SELECT_BODY(int64_t, (int64_t)(v == c)); break;
+    case 1: SELECT_BODY(int64_t, (int64_t)(v != c)); break;
+    case 2: SELECT_BODY(int64_t, (int64_t)(v < c)); break;
+    case 3: SELECT_BODY(int64_t, (int64_t)(v <= c)); break;
+    case 4: SELECT_BODY(int64_t, (int64_t)(v > c)); break;
+    case 5: SELECT_BODY(int64_t, (int64_t)(v >= c)); break;
+    default: return -1;
+    }
+    return j;
+}
+
+/* out[j] = src[idx[j]] for 8-byte values (int64 / float64 / timestamps as raw bits). */
+void velaria_gather_u64(const uint64_t *src, const int64_t *idx, int64_t k, uint64_t *out)
+{
+    for (int64_t j = 0; j < k; j++) out[j] = src[idx[j]];
+}
