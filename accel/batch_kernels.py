@@ -28,7 +28,6 @@ columns instead of Python lists, so they need no C compiler. Whatever a kernel c
 """
 from __future__ import annotations
 
-import re
 from typing import Sequence
 
 import numpy as np
@@ -39,7 +38,6 @@ import pyarrow.types as pat
 from velaria.errors import ExecutionError
 from velaria.plan.expr import AggregateCall, Call, Case, Cast, Column, Expr, InList, Literal, walk
 from velaria.reference import batch as _ref
-from velaria.reference.aggregate import AGGREGATE_FUNCTIONS
 from velaria.reference.distinct import hash_key
 from velaria.reference.functions import EvalContext
 from velaria.reference.join import JOIN_KINDS

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import pyarrow as pa
 
 from .errors import CatalogNotFoundError, VelariaError
-from .io.base import ArrowTableSource, TableSource
+from .io.base import TableSource
 from .plan import logical as L
 
 __all__ = ["CatalogEntry", "Catalog"]

@@ -13,12 +13,11 @@ from typing import Iterator
 
 import pyarrow as pa
 
-from ..errors import ExecutionError, VelariaError
+from ..errors import ExecutionError
 from ..io.base import ArrowTableSource
 from ..kernels import KernelSet
 from ..plan import logical as L
-from ..plan import types as T
-from ..plan.expr import Column, Expr, walk
+from ..plan.expr import Column, Expr
 
 __all__ = ["execute", "execute_table", "ExecContext"]
 
@@ -49,8 +48,7 @@ def _single_batch(table: pa.Table, schema: pa.Schema) -> pa.RecordBatch:
     """``table`` as one record batch (barrier operators work on their whole input)."""
     if table.num_rows == 0:
         return _empty(schema)
-    batches = table.combine_chunks().to_batches()
-    return batches[0] if len(batches) == 1 else pa.Table.from_batches(batches).combine_chunks().to_batches()[0]
+    return table.combine_chunks().to_batches()[0]  # one chunk per column -> one batch
 
 
 def _empty(schema: pa.Schema) -> pa.RecordBatch:

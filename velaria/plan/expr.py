@@ -19,7 +19,7 @@ Operator and function names used in :class:`Call` (all lower case):
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa

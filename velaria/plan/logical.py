@@ -25,7 +25,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from .expr import AggregateCall, Expr
+from .expr import Expr
 
 __all__ = ["Node", "Scan", "OneRow", "Filter", "Project", "Aggregate", "Sort", "Limit", "Join",
            "Union", "Distinct", "HybridSearch", "children"]

@@ -8,22 +8,19 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
-import pyarrow as pa
 from pglast import ast, enums
 
 from ..errors import SQLSemanticError, SQLSyntaxError, SQLUnsupportedError
 from ..plan import types as T
-from ..plan.expr import AggregateCall, Call, Case, Cast, Column, Expr, InList, Literal
+from ..plan.expr import AggregateCall, Call, Case, Cast, Expr, InList, Literal
 from ..reference import functions as F
 from ..reference.aggregate import aggregate_result_type
 from .scope import Scope
 
-__all__ = ["ExprLowerer", "AGGREGATES", "CAST_TARGETS", "normalize_type_name", "function_name"]
+__all__ = ["ExprLowerer", "AGGREGATES", "normalize_type_name", "function_name"]
 
 AGGREGATES = {"sum", "count", "avg", "min", "max"}
 
-#: CAST target (normalised) -> Arrow type
-CAST_TARGETS = {"STRING": T.STRING, "INT": T.INT, "DOUBLE": T.FLOAT, "FLOAT": pa.float32(), "BOOL": T.BOOL}
 
 _TYPE_ALIASES = {
     "FLOAT4": "FLOAT", "REAL": "FLOAT",
@@ -38,25 +35,10 @@ _COMPARISONS = {"=": "=", "<>": "!=", "!=": "!=", "<": "<", "<=": "<=", ">": ">"
 _ARITH = {"+", "-", "*", "/", "%"}
 
 
-def _unary_result_type(name: str, t: pa.DataType) -> pa.DataType:
-    """Result type of NOT, unary minus, IS [NOT] NULL."""
-    if name in ("is_null", "is_not_null"):
-        return T.BOOL
-    if name == "not":
-        if not (T.is_bool(t) or T.is_null(t)):
-            raise SQLSemanticError(f"NOT expects a boolean, got {T.type_name(t)}")
-        return T.BOOL
-    if not (T.is_numeric(t) or T.is_null(t)):
-        raise SQLSemanticError(f"unary minus expects a number, got {T.type_name(t)}")
-    return T.family(t) if not T.is_null(t) else T.INT
-
-
 def normalize_type_name(type_name: ast.TypeName) -> str:
     """Upper-cased declared type with the schema prefix stripped and aliases folded."""
     names = [n.sval for n in type_name.names]
     raw = names[-1].upper()
-    if raw == "FLOAT8" and len(names) == 1:
-        raw = "FLOAT8"
     return _TYPE_ALIASES.get(raw, raw)
 
 
@@ -126,21 +108,17 @@ class ExprLowerer:
     def _lower_TypeCast(self, node: ast.TypeCast) -> Expr:
         arg = self.lower(node.arg)
         target = normalize_type_name(node.typeName)
-        if target not in CAST_TARGETS:
-            raise self._err(SQLSemanticError, f"CAST target type is not supported: {target}", node,
-                            hint="Use STRING, INT, DOUBLE, FLOAT or BOOL.")
-        # A typed string literal such as  DATE '2024-01-01'  is not a cast we support either.
-        return Cast(type=CAST_TARGETS[target], arg=arg, target=target)
+        try:
+            rtype = F.cast_result_type(arg.type, target)
+        except SQLSemanticError as exc:
+            raise exc.with_offset(self.offset(node))
+        return Cast(type=rtype, arg=arg, target=target)
 
     # ---------------------------------------------------------------- operators
     def _call(self, name: str, args: list[Expr], node) -> Call:
-        try:
-            if name in _ARITH or name in _COMPARISONS.values() or name in ("and", "or", "concat_op", "like"):
-                rtype = F.binary_result_type(name, args[0].type, args[1].type)
-            elif name in ("not", "neg", "is_null", "is_not_null"):
-                rtype = _unary_result_type(name, args[0].type)
-            else:
-                rtype = F.SCALAR_FUNCTIONS[name].result_type([a.type for a in args])
+        try:  # operators and builtins carry their own type rules in the reference table
+            fn = F.OPERATORS.get(name) or F.SCALAR_FUNCTIONS[name]
+            rtype = fn.result_type([a.type for a in args])
         except SQLSemanticError as exc:
             raise exc.with_offset(self.offset(node))
         return Call(type=rtype, name=name, args=tuple(args))
@@ -269,7 +247,7 @@ class ExprLowerer:
         if node.over is not None:
             raise self._err(SQLUnsupportedError, "window_function: Window functions not supported in batch SQL v1.",
                             node, hint="Consider stream SQL with WINDOW BY ... EVERY ... AS.")
-        if name in AGGREGATES and len(node.funcname) == 1 or (name in AGGREGATES and written.lower().startswith("pg_catalog.")):
+        if name in AGGREGATES:
             return self._aggregate(name, node)
         fn = F.SCALAR_FUNCTIONS.get(name)
         if fn is None:

@@ -329,7 +329,7 @@ class SelectPlanner:
                                            byte_offset=self.offset(g))
                 expr, kname = items[p - 1].expr, items[p - 1].name
             elif isinstance(g, ast.ColumnRef) and len(g.fields) == 1 and isinstance(g.fields[0], ast.String) \
-                    and not scope._match(scope.columns, g.fields[0].sval) \
+                    and not scope.match(scope.columns, g.fields[0].sval) \
                     and any(i.name == g.fields[0].sval for i in items):
                 item = next(i for i in items if i.name == g.fields[0].sval)
                 expr, kname = item.expr, item.name
@@ -509,11 +509,6 @@ class SelectPlanner:
         if stmt.groupClause:
             raise SQLUnsupportedError(_V1 + "HYBRID SEARCH does not support aggregate queries",
                                       byte_offset=getattr(spec, "offset", None))
-        try:
-            from .. import vector  # noqa: F401
-        except ImportError as exc:
-            raise SQLNotAvailableError(f"HYBRID SEARCH is parsed but vector search is not available: {exc}",
-                                       byte_offset=getattr(spec, "offset", None))
         metric = spec.metric.strip().lower()
         if metric not in ("cosine", "cosin", "dot", "l2"):
             raise SQLSemanticError(f"unsupported HYBRID SEARCH metric: {spec.metric}",

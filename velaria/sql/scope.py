@@ -43,7 +43,7 @@ class Scope:
                 seen.append(c.qualifier)
         return seen
 
-    def _match(self, candidates: list[ScopeColumn], name: str) -> list[ScopeColumn]:
+    def match(self, candidates: list[ScopeColumn], name: str) -> list[ScopeColumn]:
         exact = [c for c in candidates if c.name == name]
         if exact:
             return exact
@@ -62,13 +62,13 @@ class Scope:
                 known = ", ".join(self.qualifiers) or "(none)"
                 raise SQLSemanticError(f"unknown table or alias: {qualifier}",
                                        hint=f"Tables in this query: {known}.", byte_offset=offset)
-            found = self._match(in_table, name)
+            found = self.match(in_table, name)
             if not found:
                 raise ColumnNotFoundError(f"column not found in {qualifier}: {name}",
                                           hint=self._suggest(name, in_table), byte_offset=offset)
         else:
             name = parts[-1]
-            found = self._match(self.columns, name)
+            found = self.match(self.columns, name)
             if not found:
                 raise ColumnNotFoundError(f"column not found: {name}", hint=self._suggest(name, self.columns),
                                           byte_offset=offset)

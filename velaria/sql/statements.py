@@ -13,16 +13,16 @@ from ..errors import (ExecutionError, SQLNotAvailableError, SQLSemanticError, SQ
                       SQLUnsupportedError, VelariaError)
 from ..io.base import ArrowTableSource
 from ..plan import types as T
-from .lower_expr import CAST_TARGETS, ExprLowerer, normalize_type_name
+from ..reference.functions import CAST_TARGETS
+from .lower_expr import ExprLowerer, normalize_type_name
 from .scope import Scope
 
 __all__ = ["execute_create", "execute_insert", "result_table", "PROVIDERS"]
 
 PROVIDERS = ("csv", "line", "json")
 
-#: declared SQL type -> Arrow storage type of an in-memory table column
-_DECLARED = {"INT": pa.int64(), "DOUBLE": pa.float64(), "FLOAT": pa.float32(), "STRING": pa.string(),
-             "BOOL": pa.bool_()}
+#: declared SQL type -> Arrow storage type of an in-memory table column (the CAST targets)
+_DECLARED = CAST_TARGETS
 
 
 def result_table(message: str, affected: int) -> pa.Table:
@@ -131,7 +131,6 @@ def execute_insert(session, parsed, offset, planner_cls) -> pa.Table:
     select = stmt.selectStmt
     if select is not None and select.valuesLists:
         new = _values_table(select.valuesLists, cols, offset)
-        count_msg = "INSERT VALUES column count mismatch"
     else:
         planner = planner_cls(session._catalog, parsed, offset)
         plan = planner.plan(select, top=True)
@@ -140,7 +139,6 @@ def execute_insert(session, parsed, offset, planner_cls) -> pa.Table:
         if new.num_columns != len(cols):
             raise SQLSemanticError("INSERT SELECT column count mismatch",
                                    hint=f"{name} expects {len(cols)} values ({', '.join(cols)}), the SELECT gives {new.num_columns}.")
-        count_msg = None
     if new.num_rows == 0:
         return result_table("insert ignored: empty input", 0)
     # Build full-width columns in the target's order and types.
@@ -176,7 +174,6 @@ def _coerce(arr: pa.Array, field: pa.Field, table: str) -> pa.Array:
 
 def _values_table(values_lists, cols, offset) -> pa.Table:
     lowerer = ExprLowerer(Scope([]), offset, clause="VALUES")
-    rows = []
     exprs_per_row = []
     for row in values_lists:
         if len(row) != len(cols):
