@@ -34,7 +34,7 @@ class DataFrame:
     def _materialize(self) -> pa.Table:
         if self._table is None:
             ctx = ExecContext(self._session.kernels, self._session._batch_rows,
-                              memory_whole_chunks=getattr(self._session, "_memory_whole_chunks", False))
+                              memory_whole_chunks=self._session._memory_whole_chunks)
             self._table = execute_table(self._physical_plan(), ctx)
         return self._table
 

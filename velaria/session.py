@@ -11,7 +11,7 @@ import pyarrow as pa
 from . import arrow_interop
 from .catalog import Catalog, CatalogEntry
 from .dataframe import DataFrame
-from .errors import SQLNotAvailableError, SQLUnsupportedError, VelariaError
+from .errors import SQLNotAvailableError, SQLUnsupportedError, VelariaError, VelariaValueError
 from .io.base import DEFAULT_BATCH_ROWS, ArrowTableSource, TableSource
 from .kernels import kernel_set
 
@@ -46,11 +46,12 @@ class Session(ReaderMethods, VectorMethods):
             if not isinstance(batch_rows, int) or isinstance(batch_rows, bool):
                 raise TypeError("batch_rows must be an int")
             if batch_rows < 1:
-                raise ValueError("batch_rows must be >= 1")
+                raise VelariaValueError(f"batch_rows must be >= 1, got {batch_rows}")
         self.kernels = kernel_set(engine)
         self._catalog = Catalog()
         self._batch_rows = DEFAULT_BATCH_ROWS if batch_rows is None else batch_rows
-        self._memory_whole_chunks = batch_rows is None and self.kernels.engine != "reference"
+        # whole chunks only pay off when the accelerated (columnar) kernels run
+        self._memory_whole_chunks = batch_rows is None and self.kernels.origin("evaluate") == "accel"
 
     @property
     def engine(self) -> str:
