@@ -6,6 +6,8 @@ cannot hash run the reference aggregator. Twin of ``velaria.reference.batch.Hash
 """
 from __future__ import annotations
 
+import decimal
+
 from typing import Sequence
 
 import numpy as np
@@ -13,9 +15,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.types as pat
 
-from velaria.errors import ExecutionError
+from velaria.errors import ExecutionError, VelariaValueError
 from velaria.plan.expr import AggregateCall
-from velaria.reference import batch as _ref
+from velaria.reference import aggregate as _ref_aggregate, batch as _ref
 from velaria.reference.distinct import hash_key
 
 from . import batch_c
@@ -89,6 +91,8 @@ class HashAggregate:
         self._states = [_AggState(a) for a in self._aggregates]
         for s in self._states:
             s.grow(self._ngroups)
+        self._touched = np.zeros(16, dtype=bool)   # groups updated since emit_updated()
+        self.path: str | None = None               # the path that ran, once data arrived
 
     # -- group ids -----------------------------------------------------------------------
 
@@ -206,11 +210,13 @@ class HashAggregate:
                     and all(_hashable(k.type) for k in key_arrays)
                     and all(_agg_supported(a, x) for a, x in zip(self._aggregates, arg_arrays)))
             self._mode = "fast" if fast else "reference"
+            self._set_path()
         if self._mode == "reference":
             self._reference.update(key_arrays, arg_arrays, num_rows)
             return
         key_arrays = [k.combine_chunks() if isinstance(k, pa.ChunkedArray) else k for k in key_arrays]
         gids = self._group_ids(key_arrays, num_rows)
+        self._touch(gids)
         g = self._ngroups
         summed: list[tuple[pa.Array, int]] = []
         for j, (state, arg) in enumerate(zip(self._states, arg_arrays)):
@@ -282,6 +288,149 @@ class HashAggregate:
         else:
             _fold_best(state, ids, x, g, batch_count)
         state.count[:g] += batch_count
+
+    # -- state: emit, export, merge (streams, checkpoints, workers) ---------------------
+
+    def _set_path(self) -> None:
+        """Record which implementation runs, for the physical plan's decision record:
+        ``reference`` (delegated), ``global`` (no keys), ``dense-c`` / ``dense-numpy`` (integer
+        key through the dense lookup table), ``arrow-hash`` (one key, Arrow hashing) or
+        ``python-dict`` (several keys, combined codes looked up in a dict)."""
+        if self._mode == "reference":
+            self.path = "reference"
+        elif self._num_keys == 0:
+            self.path = "global"
+        elif self._lut is not None:
+            self.path = "dense-c" if batch_c.available() else "dense-numpy"
+        elif self._num_keys == 1:
+            self.path = "arrow-hash"
+        else:
+            self.path = "python-dict"
+
+    def _touch(self, gids: np.ndarray | None) -> None:
+        self._touched = _grow(self._touched, self._ngroups, False)
+        if gids is None:
+            self._touched[0] = True
+        else:
+            self._touched[gids] = True
+        self._set_path()
+
+    def emit_updated(self, types: list[pa.DataType]) -> list[pa.Array]:
+        """``finish`` restricted to the groups touched since the previous call (non-destructive)."""
+        if self._mode != "fast":
+            return self._reference.emit_updated(types)
+        idx = np.nonzero(self._touched[:self._ngroups])[0]
+        self._touched[:] = False
+        take = pa.array(idx, type=_I64)
+        return [a.take(take) for a in self.finish(types)]
+
+    def export_state(self, key_types: list[pa.DataType]) -> pa.Table:
+        """The whole state as Arrow (layout: ``velaria.reference.aggregate``)."""
+        if self._mode != "fast":
+            return self._reference.export_state(key_types)
+        schema = _ref_aggregate.state_schema(self._aggregates, key_types)
+        g = self._ngroups
+        columns = {}
+        for j in range(self._num_keys):
+            parts = self._key_parts[j]
+            keys = pa.concat_arrays(parts) if parts else pa.array([], type=key_types[j])
+            columns[f"k{j}"] = _conform(keys, key_types[j], g)
+        for i, state in enumerate(self._states):
+            prefix = f"a{i}_"
+            columns[prefix + "count"] = pa.array(state.count[:g], type=_I64)
+            if prefix + "total" in schema.names:
+                t = schema.field(prefix + "total").type
+                if pat.is_decimal(t):
+                    hi, lo = state.hi[:g], state.lo[:g]
+                    totals = [decimal.Decimal(int(h) * (1 << 32) + int(l)) for h, l in zip(hi, lo)]
+                    columns[prefix + "total"] = pa.array(totals, type=t)
+                else:
+                    columns[prefix + "total"] = pa.array(state.total[:g], type=_F64)
+            elif prefix + "best" in schema.names:
+                t = schema.field(prefix + "best").type
+                best = self._result(state, g)
+                columns[prefix + "best"] = best if best.type.equals(t) else best.cast(t)
+        return pa.table([columns[n] for n in schema.names], schema=schema)
+
+    def merge_state(self, table: pa.Table) -> None:
+        """Fold an exported state in, as if its groups' rows had been updated here."""
+        names = table.column_names
+        if names[:self._num_keys] != [f"k{j}" for j in range(self._num_keys)]:
+            raise VelariaValueError(f"merge_state(): the state table's columns {names} do not match "
+                                    f"an aggregator with {self._num_keys} keys")
+        keys = [table.column(f"k{j}").combine_chunks() for j in range(self._num_keys)]
+        if self._mode is None:
+            self._mode = "fast" if self._state_is_fast(table, keys) else "reference"
+            self._set_path()
+        elif self._mode == "fast" and not self._state_is_fast(table, keys):
+            self._reference.import_state(self.export_state([k.type for k in keys]))
+            self._mode = "reference"
+            self._set_path()
+        if self._mode == "reference":
+            self._reference.merge_state(table)
+            return
+        n = table.num_rows
+        gids = self._group_ids(keys, n) if self._num_keys else np.zeros(n, dtype=np.int64)
+        self._touch(gids)
+        g = self._ngroups
+        for i, state in enumerate(self._states):
+            prefix = f"a{i}_"
+            state.mirror = False                       # the SUM/AVG twin shortcut needs equal histories
+            count = table.column(prefix + "count").combine_chunks().to_numpy(zero_copy_only=False)
+            present = count > 0
+            ids = gids[present]
+            if prefix + "total" in names and ids.size:
+                total = table.column(prefix + "total").combine_chunks()
+                if pat.is_decimal(total.type):
+                    x = total.cast(_I64).to_numpy(zero_copy_only=False)[present]
+                    state.kind = "int"
+                    _add_int_sums(state, ids, x, g)
+                else:
+                    x = total.to_numpy(zero_copy_only=False)[present]
+                    state.kind = "float"
+                    fresh = state.count[ids] == 0        # the reference takes the first total as is
+                    state.total[ids] = np.where(fresh, x, state.total[ids] + x)
+            elif prefix + "best" in names and ids.size:
+                best = table.column(prefix + "best").combine_chunks()
+                if _is_float(best.type):
+                    x, state.kind = _np_values(best, _F64, 0.0), "float"
+                else:
+                    x, state.kind = _np_values(best, _I64, 0), "int"
+                _fold_best(state, ids, x[present], g, np.bincount(ids, minlength=g))
+            state.count[gids] += count
+
+    def _state_is_fast(self, table: pa.Table, keys: list[pa.Array]) -> bool:
+        """True when this state can be merged on the fast path: hashable keys, no DISTINCT
+        sets, integer totals within int64, MIN/MAX of supported types."""
+        if not all(_hashable(k.type) for k in keys):
+            return False
+        for i, agg in enumerate(self._aggregates):
+            prefix = f"a{i}_"
+            if prefix + "seen" in table.column_names:
+                return False
+            if prefix + "total" in table.column_names:
+                total = table.column(prefix + "total")
+                if pat.is_decimal(total.type) and total.null_count == 0 and len(total):
+                    mm = pc.min_max(total)
+                    if not (-(2 ** 62) <= int(mm["min"].as_py()) and int(mm["max"].as_py()) < 2 ** 62):
+                        return False
+            if prefix + "best" in table.column_names:
+                if not _agg_supported(agg, table.column(prefix + "best").combine_chunks()):
+                    return False
+        return True
+
+    def import_state(self, table: pa.Table) -> None:
+        """Restore an exported state into this empty aggregator."""
+        if self._mode is not None:
+            raise VelariaValueError("import_state() needs an empty aggregator; use merge_state() to combine")
+        keys = [table.column(f"k{j}").combine_chunks() for j in range(min(self._num_keys, table.num_columns))]
+        if not self._state_is_fast(table, keys):
+            self._mode = "reference"
+            self._set_path()
+            self._reference.import_state(table)
+            return
+        self.merge_state(table)
+        self._touched[:] = False
 
     # -- finish --------------------------------------------------------------------------
 
