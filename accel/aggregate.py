@@ -454,6 +454,11 @@ class HashAggregate:
     # -- finish --------------------------------------------------------------------------
 
     def finish(self, types: list[pa.DataType]) -> list[pa.Array]:
+        if self._mode is None:
+            # no batch arrived: the planned path computes the empty result (COUNT 0, NULLs)
+            planned = self.plan_path(self._aggregates, types[:self._num_keys])
+            self._mode = "reference" if planned == "reference" else "fast"
+            self._set_path()
         if self._mode != "fast":
             return self._reference.finish(types)
         g = self._ngroups
