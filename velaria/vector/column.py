@@ -66,19 +66,28 @@ class VectorColumn:
 
 
 def inverse_norms(flat: np.ndarray, dim: int, n_rows: int) -> np.ndarray:
-    """``1/||row||`` in float64 for each row of a row-major float32 buffer (0.0 for zero rows),
-    in 64k-row blocks so the float64 temporary stays small."""
-    out = np.zeros(n_rows, dtype=np.float64)
-    if dim == 0:
-        return out
+    """``1/||row||`` in float64 for each row of a row-major float32 buffer (0.0 for zero rows).
+
+    Bit-identical to the reference's ``inv_norm`` (a sequential float64 sum of squares per
+    row), because the kernels' scores are defined with it: the C accelerator computes it when
+    loaded; otherwise numpy sums column after column, which is the same sequential order for
+    every row at once.
+    """
+    if dim == 0 or n_rows == 0:
+        return np.zeros(n_rows, dtype=np.float64)
+    from .. import accel
+    if accel.c_available():
+        return accel._loader.inv_norms_f32(flat, dim, n_rows)
     rows = flat[: n_rows * dim].reshape(n_rows, dim)
-    step = 65536
+    squares = np.zeros(n_rows, dtype=np.float64)
+    step = 8192  # keeps each block's float64 copy in cache
     for start in range(0, n_rows, step):
         block = rows[start:start + step].astype(np.float64)
-        ss = np.einsum("ij,ij->i", block, block)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            out[start:start + step] = np.where(ss > 0.0, 1.0 / np.sqrt(ss), 0.0)
-    return out
+        acc = squares[start:start + step]
+        for j in range(dim):
+            acc += block[:, j] * block[:, j]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(squares > 0.0, 1.0 / np.sqrt(squares), 0.0)
 
 
 #: id(table) -> (weak reference to the table, {column: VectorColumn})
