@@ -6,8 +6,9 @@ the same signatures as their reference twins. Two independent parts fill it:
 * the compiled C module (``_loader``: ``vector_topk``); a failed load is kept in
   ``import_error``;
 * ``batch_kernels`` (``evaluate``, ``filter_batch``, ``hash_aggregate``, ``sort_indices``,
-  ``hash_join``, ``distinct_indices``), pure numpy/pyarrow, so it works without a compiler; a
-  failed import is kept in ``batch_import_error``.
+  ``hash_join``, ``distinct_indices``) and ``keyword`` (``keyword_topk``, BM25), pure
+  numpy/pyarrow, so they work without a compiler; a failed import is kept in
+  ``batch_import_error``.
 
 Importing this package never raises, so explain can say why a reference kernel ran.
 """
@@ -31,6 +32,13 @@ except Exception as exc:  # pragma: no cover - depends on the environment
 else:
     for _name, _fn in batch_kernels.KERNELS.items():
         KERNELS.setdefault(_name, _fn)  # a C kernel of the same name, if any, wins
+
+try:  # BM25 keyword search vectorised over Arrow string buffers (numpy/pyarrow)
+    from . import keyword as _keyword
+except Exception as exc:  # pragma: no cover - depends on the environment
+    batch_import_error = batch_import_error or exc
+else:
+    KERNELS.update(_keyword.KERNELS)
 
 
 def c_available() -> bool:

@@ -38,6 +38,7 @@ REFERENCE_KERNELS: dict[str, str] = {
     "hash_join": "velaria.reference.batch:hash_join",
     "distinct_indices": "velaria.reference.batch:distinct_indices",
     "vector_topk": "velaria.reference.topk:topk",
+    "keyword_topk": "velaria.reference.keyword:keyword_topk",
 }
 
 
