@@ -225,8 +225,19 @@ def _hybrid(node: L.HybridSearch, ctx):
         yield _empty(node.schema)
 
 
+def _keyword(node: L.KeywordSearch, ctx):
+    from ..vector import keyword
+    table = _collect(ctx, node.input).combine_chunks()
+    result = keyword.keyword_search_table(table, list(node.columns), node.query, node.top_k, ctx.kernels,
+                                          node.tokenizer)
+    for b in result.to_batches():
+        yield _batch(node.schema, list(b.columns))
+    if result.num_rows == 0:
+        yield _empty(node.schema)
+
+
 _DISPATCH = {
     L.Scan: _scan, L.OneRow: _one_row, L.Filter: _filter, L.Project: _project, L.Aggregate: _aggregate,
     L.Sort: _sort, L.Limit: _limit, L.Join: _join, L.Union: _union, L.Distinct: _distinct,
-    L.HybridSearch: _hybrid,
+    L.HybridSearch: _hybrid, L.KeywordSearch: _keyword,
 }

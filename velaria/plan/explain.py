@@ -14,7 +14,7 @@ from .expr import Call, Column, Literal, render
 
 __all__ = ["explain_batch", "render_tree", "linearize", "kernels_used"]
 
-_BARRIERS = (L.Scan, L.OneRow, L.Union, L.Join, L.Aggregate, L.Sort, L.Distinct)
+_BARRIERS = (L.Scan, L.OneRow, L.Union, L.Join, L.Aggregate, L.Sort, L.Distinct, L.KeywordSearch)
 
 
 def linearize(node: L.Node) -> list[L.Node]:
@@ -63,6 +63,8 @@ def _step(node: L.Node) -> str:
         return "Distinct"
     if isinstance(node, L.HybridSearch):
         return f"HybridSearch column={node.column} top_k={node.top_k}"
+    if isinstance(node, L.KeywordSearch):
+        return f"KeywordSearch columns={len(node.columns)} top_k={node.top_k}"
     return type(node).__name__
 
 
@@ -118,6 +120,8 @@ def kernels_used(node: L.Node) -> list[str]:
             add("distinct_indices")
         elif isinstance(n, L.HybridSearch):
             add("vector_topk")
+        elif isinstance(n, L.KeywordSearch):
+            add("keyword_topk")
     return names
 
 
@@ -203,7 +207,8 @@ def explain_batch(plan: L.Node, kernels: KernelSet) -> str:
 
 _TREE_NAMES = {L.Scan: "Source", L.OneRow: "Source", L.Project: "Select", L.Filter: "Filter",
                L.Union: "Union", L.Limit: "Limit", L.Sort: "OrderBy", L.Aggregate: "Aggregate",
-               L.Join: "Join", L.Distinct: "Distinct", L.HybridSearch: "HybridSearch"}
+               L.Join: "Join", L.Distinct: "Distinct", L.HybridSearch: "HybridSearch",
+               L.KeywordSearch: "KeywordSearch"}
 
 
 def _details(node: L.Node) -> list[str]:
@@ -232,6 +237,8 @@ def _details(node: L.Node) -> list[str]:
         return [f"distinct={'true' if node.distinct else 'false'}"]
     if isinstance(node, L.HybridSearch):
         return [f"column={node.column}, metric={node.metric}, top_k={node.top_k}"]
+    if isinstance(node, L.KeywordSearch):
+        return [f"columns={','.join(node.columns)}, top_k={node.top_k}, tokenizer={node.tokenizer}"]
     return []
 
 

@@ -123,7 +123,7 @@ def _prune(node: L.Node, required: set[int] | None) -> tuple[L.Node, dict[int, i
         child, _ = _prune(node.input, None)
         return L.Distinct(schema=node.schema, input=child), _identity(width)
 
-    if isinstance(node, L.HybridSearch):
+    if isinstance(node, (L.HybridSearch, L.KeywordSearch)):  # they read every input column
         child, _ = _prune(node.input, None)
         node.input = child
         return node, _identity(width)

@@ -18,7 +18,7 @@ import pyarrow as pa
 from ..errors import ColumnNotFoundError, VelariaError, VelariaValueError
 from ..reference import keyword as bm25
 
-__all__ = ["SCORE_COLUMN", "resolve_tokenizer", "keyword_search_table", "explain_keyword_lines"]
+__all__ = ["SCORE_COLUMN", "resolve_tokenizer", "validate_request", "keyword_search_table", "explain_keyword_lines"]
 
 SCORE_COLUMN = "keyword_score"
 TOKENIZER_ENV = "VELARIA_KEYWORD_TOKENIZER"
@@ -61,10 +61,9 @@ def _top_k(top_k) -> int:
     return int(top_k)
 
 
-def _check(table: pa.Table, text_columns, query_text, top_k, tokenizer):
-    """Validate in native Velaria's order; returns (columns, k, tokenizer)."""
-    columns = _columns(text_columns)
-    k = _top_k(top_k)
+def validate_request(query_text, top_k, tokenizer=None) -> str:
+    """Check top_k and the query in native Velaria's order; returns the tokenizer to use."""
+    _top_k(top_k)
     if not isinstance(query_text, str):
         raise TypeError(f"query_text must be a str, got {type(query_text).__name__}")
     if not query_text:
@@ -72,6 +71,14 @@ def _check(table: pa.Table, text_columns, query_text, top_k, tokenizer):
     tok = resolve_tokenizer(tokenizer)
     if not bm25.query_terms(query_text, tok):
         raise VelariaValueError("keywordSearch query must contain at least one token")
+    return tok
+
+
+def _check(table: pa.Table, text_columns, query_text, top_k, tokenizer):
+    """Validate in native Velaria's order; returns (columns, k, tokenizer)."""
+    columns = _columns(text_columns)
+    tok = validate_request(query_text, top_k, tokenizer)
+    k = int(top_k)
     if SCORE_COLUMN in table.column_names:
         raise VelariaError(f"keywordSearch output column already exists: {SCORE_COLUMN}")
     for name in columns:
