@@ -1,4 +1,4 @@
-"""Clauses on the vector contract (issue #4): exact-scan top-k, its explain, hybrid search.
+"""Clauses on the vector contract: exact-scan top-k, its explain, hybrid search.
 
 Sources: velaria-runtime-contract.txt "Vector Explain" (the required explain fields and the
 preferred ingestion shapes: FixedSizeList<float32> in Arrow, ``[1 2 3]`` / ``[1,2,3]`` text in
@@ -21,7 +21,7 @@ from . import ApiMissing, ClauseFailure, Context, clause
 
 ROWS = [[1.0, 0.0, 0.0], [0.9, 0.1, 0.0], [0.0, 1.0, 0.0]]
 Q = [1.0, 0.0, 0.0]
-TOL = 1e-6  # SIMD backends may differ from the scalar definition in the last bits
+TOL = 1e-6  # native Velaria's SIMD backends may differ from its scalar definition in the last bits
 
 _SETUP = """import pyarrow as pa
 import {target} as target
@@ -408,3 +408,65 @@ def hybrid_sql_metric(ctx: Context):
     s = _session(ctx)
     text = "SELECT * FROM t HYBRID SEARCH v QUERY '[1 0 0]' METRIC cos TOP_K 2"
     _raises(lambda: ctx.api(s, "sql")(text).to_rows(), "unsupported HYBRID SEARCH metric: cos", text)
+
+
+@clause("vector-hybrid-005", "SQL SCORE_THRESHOLD takes signed and exponent literals (-0.5, 1e-3), as the Python "
+        "API takes any float",
+        diverges="native Velaria's clause only takes an unsigned decimal token (a parse error otherwise)",
+        repro=_SETUP + "print(s.sql(\"SELECT id FROM t HYBRID SEARCH v QUERY '[1 0 0]' METRIC dot "
+                       "SCORE_THRESHOLD -0.5\").to_rows())")
+def hybrid_signed_threshold(ctx: Context):
+    s = _session(ctx)
+    for literal, value in (("-0.5", -0.5), ("1e-3", 1e-3), ("+2.5E-1", 0.25)):
+        text = "SELECT * FROM t HYBRID SEARCH v QUERY '[1 0 0]' METRIC dot TOP_K 3 SCORE_THRESHOLD " + literal
+        got = ctx.api(s, "sql")(text).to_rows()
+        want = ctx.api(s, "hybrid_search")("t", "v", Q, top_k=3, metric="dot", score_threshold=value).to_rows()
+        _expect(got == want, "%s gave %r\nhybrid_search(score_threshold=%r) gives %r" % (text, got, value, want))
+
+
+@clause("vector-ingest-003", "a FixedSizeList vector with a NULL element is skipped like a NULL vector "
+        "(never scored from the bytes under the NULL slot)",
+        diverges="native Velaria scores whatever bytes sit under a NULL element",
+        repro="""import pyarrow as pa
+import {target} as target
+s = {session}
+v = pa.array([[1, 0, 0], [1, None, 0], [0, 1, 0]], pa.list_(pa.float32(), 3))
+s.create_temp_view("n", s.create_dataframe_from_arrow(pa.table({{"v": v}})))
+print(s.vector_search("n", "v", [1, 0, 0], top_k=3, metric="dot").to_rows())""")
+def null_element(ctx: Context):
+    import pyarrow as pa
+
+    s = ctx.session()
+    v = pa.array([[1, 0, 0], [1, None, 0], [0, 1, 0]], pa.list_(pa.float32(), 3))
+    ctx.api(s, "create_temp_view")("n", ctx.api(s, "create_dataframe_from_arrow")(pa.table({"v": v})))
+    rows = ctx.api(s, "vector_search")("n", "v", Q, top_k=3, metric="dot").to_rows()["rows"]
+    _expect([r[0] for r in rows] == [0, 2], "row_ids %r, expected [0, 2] (row 1 has a NULL element)" % (rows,))
+
+
+@clause("vector-levels-001", "every SIMD dispatch level returns the reference engine's row_ids and scores bit for bit "
+        "(our implementation only)",
+        diverges="native Velaria's SIMD backends differ from its scalar one in the last bits",
+        repro=_SETUP + "print(target.accel.available_backends())")
+def levels_identical(ctx: Context):
+    accel = getattr(ctx.target, "accel", None)
+    if accel is None or not accel.c_available():  # not our implementation, or no C accelerator
+        return
+    import numpy as np
+    import pyarrow as pa
+
+    rng = np.random.default_rng(4)
+    rows = rng.standard_normal((300, 37)).astype(np.float32)
+    rows[9] = rows[4]
+    table = pa.table({"v": pa.FixedSizeListArray.from_arrays(pa.array(rows.reshape(-1)), 37)})
+    query = rows[4].tolist()
+
+    def results(**kwargs):
+        s = ctx.api(ctx.target, "Session")(**kwargs)
+        ctx.api(s, "create_temp_view")("r", ctx.api(s, "create_dataframe_from_arrow")(table))
+        return [s.vector_search("r", "v", query, top_k=15, metric=m).to_rows() for m in ("cosine", "dot", "l2")]
+
+    want = results(engine="reference")
+    for level in accel.available_backends():
+        with accel.forced_backend(level):
+            got = results(engine="accel")
+        _expect(got == want, "level %s differs from the reference engine:\n%r\n%r" % (level, got, want))
