@@ -41,6 +41,13 @@ def _rows(s, ctx: Context, sql: str):
     return ctx.api(s, "sql")(sql).to_rows()
 
 
+def _each_fails(s, ctx: Context, cases):
+    """Every ``(sql, message)`` case raises a RuntimeError containing its message."""
+    sql = ctx.api(s, "sql")
+    for text, needle in cases:
+        _raises(lambda: sql(text).to_rows(), needle, text)
+
+
 def _raises(fn, needle: str, what: str):
     try:
         fn()
@@ -132,42 +139,32 @@ def non_string(ctx: Context):
         "QUERY '' '...query text cannot be empty', QUERY '!!!' '...must contain at least one token' (verified)",
         repro=_SETUP + "s.sql(\"SELECT * FROM people KEYWORD SEARCH(name) QUERY '!!!'\")")
 def validation(ctx: Context):
-    s = _session(ctx)
-    sql = ctx.api(s, "sql")
-    for text, needle in (("QUERY 'bob' TOP_K 0", "keywordSearch top_k must be positive"),
-                         ("QUERY ''", "keywordSearch query text cannot be empty"),
-                         ("QUERY '!!!'", "keywordSearch query must contain at least one token")):
-        q = "SELECT * FROM people KEYWORD SEARCH(name) " + text
-        _raises(lambda: sql(q).to_rows(), needle, q)
+    cases = (("QUERY 'bob' TOP_K 0", "keywordSearch top_k must be positive"),
+             ("QUERY ''", "keywordSearch query text cannot be empty"),
+             ("QUERY '!!!'", "keywordSearch query must contain at least one token"))
+    _each_fails(_session(ctx), ctx, [("SELECT * FROM people KEYWORD SEARCH(name) " + t, m) for t, m in cases])
 
 
 @clause("keyword-error-002", "KEYWORD SEARCH parse errors use native Velaria's texts",
         repro=_SETUP + "s.sql(\"SELECT * FROM people KEYWORD SEARCH(name) QUERY bob\")")
 def parse_errors(ctx: Context):
-    s = _session(ctx)
-    sql = ctx.api(s, "sql")
-    for text, needle in (("KEYWORD SEARCH(name QUERY 'x'", "KEYWORD SEARCH column list must end with ')'."),
-                         ("KEYWORD SEARCH(name) QUERY bob", "KEYWORD SEARCH QUERY must be a quoted string literal."),
-                         ("KEYWORD SEARCH(name) QUERY 'x' TOP_K many", "KEYWORD SEARCH TOP_K must be numeric."),
-                         ("KEYWORD SEARCH(name) QUERY 'x' FOO", "Unexpected token in KEYWORD SEARCH clause: FOO")):
-        q = "SELECT * FROM people " + text
-        _raises(lambda: sql(q).to_rows(), needle, q)
+    cases = (("KEYWORD SEARCH(name QUERY 'x'", "KEYWORD SEARCH column list must end with ')'."),
+             ("KEYWORD SEARCH(name) QUERY bob", "KEYWORD SEARCH QUERY must be a quoted string literal."),
+             ("KEYWORD SEARCH(name) QUERY 'x' TOP_K many", "KEYWORD SEARCH TOP_K must be numeric."),
+             ("KEYWORD SEARCH(name) QUERY 'x' FOO", "Unexpected token in KEYWORD SEARCH clause: FOO"))
+    _each_fails(_session(ctx), ctx, [("SELECT * FROM people " + t, m) for t, m in cases])
 
 
 @clause("keyword-error-003", "KEYWORD SEARCH with a JOIN or an aggregate is rejected, and a view that already has "
         "keyword_score gives 'keywordSearch output column already exists: keyword_score'",
         repro=_SETUP + "s.sql(\"SELECT COUNT(*) FROM people KEYWORD SEARCH(name) QUERY 'bob'\")")
 def shapes(ctx: Context):
-    s = _session(ctx)
-    sql = ctx.api(s, "sql")
-    for q, needle in (("SELECT COUNT(*) FROM people KEYWORD SEARCH(name) QUERY 'bob'",
-                       "KEYWORD SEARCH does not support aggregate queries"),
-                      ("SELECT * FROM people a JOIN people b ON a.id = b.id KEYWORD SEARCH(name) QUERY 'bob'",
-                       "KEYWORD SEARCH does not support JOIN queries")):
-        _raises(lambda: sql(q).to_rows(), needle, q)
-    s = _session(ctx, {"name": ["bob"], "keyword_score": [1.0]})
-    q = "SELECT * FROM people KEYWORD SEARCH(name) QUERY 'bob'"
-    _raises(lambda: ctx.api(s, "sql")(q).to_rows(), "keywordSearch output column already exists: keyword_score", q)
+    _each_fails(_session(ctx), ctx, [
+        ("SELECT COUNT(*) FROM people KEYWORD SEARCH(name) QUERY 'bob'", "KEYWORD SEARCH does not support aggregate queries"),
+        ("SELECT * FROM people a JOIN people b ON a.id = b.id KEYWORD SEARCH(name) QUERY 'bob'",
+         "KEYWORD SEARCH does not support JOIN queries")])
+    _each_fails(_session(ctx, {"name": ["bob"], "keyword_score": [1.0]}), ctx, [
+        ("SELECT * FROM people KEYWORD SEARCH(name) QUERY 'bob'", "keywordSearch output column already exists: keyword_score")])
 
 
 @clause("keyword-explain-001", "explain_sql shows the step 'KeywordSearch columns=<n> top_k=<k>' after the scan",

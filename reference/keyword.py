@@ -79,21 +79,18 @@ def fallback_tokens(text: str) -> list[str]:
     tokens: list[str] = []
     i, n = 0, len(text)
     while i < n:
-        ch = text[i]
-        if _is_ascii_alnum(ch):
-            j = i
-            while j < n and _is_ascii_alnum(text[j]):
-                j += 1
-            tokens.append(_ascii_lower(text[i:j]))
-            i = j
-        elif is_cjk(ch):
-            j = i
-            while j < n and is_cjk(text[j]):
-                j += 1
-            tokens.extend(_cjk_run_tokens(text[i:j]))
-            i = j
-        else:
+        kind = _is_ascii_alnum if _is_ascii_alnum(text[i]) else is_cjk if is_cjk(text[i]) else None
+        if kind is None:  # a separator
             i += 1
+            continue
+        j = i
+        while j < n and kind(text[j]):
+            j += 1
+        if kind is is_cjk:
+            tokens.extend(_cjk_run_tokens(text[i:j]))
+        else:
+            tokens.append(_ascii_lower(text[i:j]))
+        i = j
     return tokens
 
 

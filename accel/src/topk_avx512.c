@@ -24,21 +24,6 @@ static inline double hsum16(__m512 v)
     return _mm512_reduce_add_pd(_mm512_add_pd(lo, hi));
 }
 
-static inline double tail_sum(const float *r, const float *q, int64_t from, int64_t dim,
-                               const int l2)
-{
-    double s = 0.0;
-    for (int64_t j = from; j < dim; j++) {
-        if (l2) {
-            double d = (double)r[j] - (double)q[j];
-            s += d * d;
-        } else {
-            s += (double)r[j] * (double)q[j];
-        }
-    }
-    return s;
-}
-
 /* one step for either metric; `l2` is a compile-time constant after inlining */
 static inline __m512 step(__m512 x, __m512 qv, __m512 acc, const int l2)
 {
@@ -71,7 +56,7 @@ static inline void score_rows(const float *rows, int64_t n, int64_t dim, const f
         for (; j < d16; j += 16)
             a0 = step(_mm512_loadu_ps(r + j), _mm512_loadu_ps(q + j), a0, l2);
         const double lanes = hsum16(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
-        out[i] = d16 == dim ? lanes : lanes + tail_sum(r, q, d16, dim, l2);
+        out[i] = d16 == dim ? lanes : lanes + velaria_tail_f64(r, q, d16, dim, l2);
     }
 }
 

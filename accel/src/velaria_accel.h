@@ -53,6 +53,23 @@ double velaria_read_bandwidth(const void *ptr, int64_t n_bytes, int threads);
 typedef void (*velaria_rows_f32_fn)(const float *rows, int64_t n, int64_t dim, const float *q,
                                     double *out);
 
+/* The dim % lanes tail of a SIMD row kernel: sum over j in [from, dim) of row*q (or of the
+ * squared difference), each value widened to float64, summed in float64. */
+static inline double velaria_tail_f64(const float *r, const float *q, int64_t from, int64_t dim,
+                                      const int l2)
+{
+    double s = 0.0;
+    for (int64_t j = from; j < dim; j++) {
+        if (l2) {
+            const double d = (double)r[j] - (double)q[j];
+            s += d * d;
+        } else {
+            s += (double)r[j] * (double)q[j];
+        }
+    }
+    return s;
+}
+
 typedef struct {
     velaria_rows_f32_fn dot_f32;
     velaria_rows_f32_fn l2sq_f32;
