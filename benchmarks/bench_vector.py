@@ -4,6 +4,7 @@ numpy, faiss IndexFlat, simsimd and usearch exact, plus a streaming-read bandwid
     .venv/bin/python -m pytest benchmarks/bench_vector.py --benchmark-only \
         --benchmark-columns=median,min,rounds -q
     VELARIA_BENCH_SCALE=0.1 ...      # shrink the shapes (quick run)
+    VELARIA_SIMD=avx2 ...            # lower the dispatch level (report AVX2 and AVX-512 apart)
     .venv/bin/python benchmarks/bench_vector.py   # one-shot table: ms, GB/s, % of bandwidth, ratios
 
 Peers that are not installed are skipped. Shapes: 1M x 128 and 100k x 768 (times the scale).
@@ -69,11 +70,12 @@ def data(n, dim):
 
 def velaria_raw(x, q, metric, threads):
     from velaria import accel
-    from velaria.vector.column import _inv_norms
+    from velaria.vector.column import inverse_norms
     topk = accel.KERNELS["vector_topk"]
     n, dim = x.shape
     flat = x.reshape(-1)
-    inv = _inv_norms(flat, dim, n) if metric == "cosine" else None
+    # computed once per column by the API (cached); cosine scores with them, dot bounds with them
+    inv = inverse_norms(flat, dim, n) if metric in ("cosine", "dot") else None
     qf = np.ascontiguousarray(q).reshape(-1)
     return lambda: topk(flat, dim, n, None, qf, K, metric, inv, threads)
 
@@ -171,9 +173,12 @@ def bandwidth_probe(x, q, metric, threads):
 
 CONTENDERS = {"velaria-raw": velaria_raw, "velaria-session": velaria_session, "numpy": numpy_peer,
               "faiss": faiss_peer, "simsimd": simsimd_peer, "usearch": usearch_peer}
+# narrow a run on a busy machine: VELARIA_BENCH_CONTENDERS=velaria-raw,faiss VELARIA_BENCH_MODES=1q-1t
+if os.environ.get("VELARIA_BENCH_CONTENDERS"):
+    CONTENDERS = {k: v for k, v in CONTENDERS.items() if k in os.environ["VELARIA_BENCH_CONTENDERS"].split(",")}
+MODES = tuple(os.environ.get("VELARIA_BENCH_MODES", "1q-1t,1q-2t,16q-2t").split(","))
 
-CASES = [(shape, metric, mode) for shape in SHAPES for metric in METRICS
-         for mode in ("1q-1t", "1q-2t", "16q-2t")]
+CASES = [(shape, metric, mode) for shape in SHAPES for metric in METRICS for mode in MODES]
 
 
 def _mode(mode):
@@ -229,7 +234,7 @@ def report() -> str:
             bws[t] = x.nbytes / _time(bandwidth_probe(x, q, None, t)) / 1e9
         groups = []
         for metric in METRICS:
-            for mode in ("1q-1t", "1q-2t", "16q-2t"):
+            for mode in MODES:
                 nq, threads = _mode(mode)
                 # the box is noisy: re-probe right before each group, keep the best seen
                 bws[threads] = max(bws[threads], x.nbytes / _time(bandwidth_probe(x, q, None, threads)) / 1e9)
@@ -255,5 +260,13 @@ def report() -> str:
     return "\n".join(lines)
 
 
+def machine() -> str:
+    """The ISA the velaria rows ran on (the accelerator's dispatch level) and the CPU count."""
+    from velaria import accel
+    return (f"velaria backend={accel.backend()} (available: {', '.join(accel.available_backends())}), "
+            f"{os.cpu_count()} CPUs")
+
+
 if __name__ == "__main__":
+    print(machine())
     print(report())

@@ -386,6 +386,19 @@ class TestHybridSearch:
         assert (spec.metric, spec.top_k, spec.score_threshold) == ("l2", 3, 0.5)
         assert n.text.endswith(" LIMIT 4")
 
+    @pytest.mark.parametrize("literal, value", [
+        ("-0.5", -0.5), ("1e-3", 1e-3), ("+2.5E+4", 2.5e4), ("-1E0", -1.0), (".5", 0.5), ("7e2", 700.0),
+    ])
+    def test_signed_and_exponent_thresholds(self, literal, value):
+        # the Python API takes any float threshold (dot thresholds are often negative); SQL too
+        n = normalize(f"SELECT * FROM v HYBRID SEARCH e QUERY '1,2' SCORE_THRESHOLD {literal} TOP_K 2")
+        assert (n.hybrid_search.score_threshold, n.hybrid_search.top_k) == (value, 2)
+
+    @pytest.mark.parametrize("literal", ["1e", "-", "- 0.5", "1e-3x", "--1", "1.2.3"])
+    def test_malformed_thresholds(self, literal):
+        err = syntax_error(f"SELECT * FROM v HYBRID SEARCH e QUERY '1' SCORE_THRESHOLD {literal}")
+        assert err.message == "HYBRID SEARCH SCORE_THRESHOLD must be numeric."
+
     def test_metric_as_string(self):
         assert normalize("SELECT * FROM v HYBRID SEARCH e QUERY '1' METRIC 'Cosine'") \
             .hybrid_search.metric == "Cosine"
@@ -400,8 +413,8 @@ class TestHybridSearch:
         ("HYBRID SEARCH e QUERY '[1]' TOP_K x", "HYBRID SEARCH TOP_K must be numeric.", "x"),
         ("HYBRID SEARCH e QUERY '[1]' TOP_K 2.5", "HYBRID SEARCH TOP_K must be numeric.",
          "2.5"),
-        ("HYBRID SEARCH e QUERY '[1]' SCORE_THRESHOLD -1",
-         "HYBRID SEARCH SCORE_THRESHOLD must be numeric.", "-1"),
+        ("HYBRID SEARCH e QUERY '[1]' SCORE_THRESHOLD -x",
+         "HYBRID SEARCH SCORE_THRESHOLD must be numeric.", "-x"),
         ("HYBRID SEARCH e QUERY '[1]' SCORE_THRESHOLD 'x'",
          "HYBRID SEARCH SCORE_THRESHOLD must be numeric.", "'x'"),
         ("HYBRID SEARCH e QUERY '[1]' SCORE_THRESHOLD " + "9" * 400,

@@ -8,7 +8,7 @@ import sys
 __all__ = ["main", "SUBCOMMAND_MODULES"]
 
 #: modules exposing ``register(subparsers)`` and ``run(args) -> int``
-SUBCOMMAND_MODULES = ["velaria.cli.sql_cmd", "velaria.cli.vector_search"]
+SUBCOMMAND_MODULES = ["velaria.cli.sql_cmd", "velaria.cli.vector_search", "velaria.cli.keyword_search"]
 
 
 def build_parser() -> argparse.ArgumentParser:

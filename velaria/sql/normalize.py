@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import bisect
 import math
+import re
 from dataclasses import dataclass, field
 
 from ..errors import SQLSyntaxError
@@ -578,6 +579,32 @@ def _parse_keyword_search(sql: str, tokens: list[Token]) -> KeywordSearchSpec:
     return KeywordSearchSpec(columns, query.value, top_k, c.offset)
 
 
+_SIGNED_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+#: what a number may look like before its last token is read (``-``, ``1e``, ``2.5E-``)
+_SIGNED_NUMBER_PREFIX = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)?(?:[eE][+-]?\d*)?")
+
+
+def _signed_number_text(c: _Clause, first: Token | None) -> str | None:
+    """The text of a signed decimal number starting at ``first`` (``-0.5``, ``1e-3``,
+    ``+2.5E+4``), taking the touching tokens it spans from the clause; None if it is not one.
+
+    The tokenizer splits such a literal into several tokens (sign, digits, an ``e3`` word...),
+    so they are joined back while they touch. Dot-product thresholds are often negative, and the
+    Python API accepts any float, so SQL accepts the same values (native Velaria's clause only
+    takes unsigned decimals).
+    """
+    if first is None or first.kind not in (NUMBER, SYMBOL) or (first.kind == SYMBOL and first.value not in "+-"):
+        return None
+    text, end = first.text, first.end
+    while c.peek() is not None and c.peek().start == end and c.peek().kind in (NUMBER, WORD, SYMBOL) \
+            and (c.peek().kind != SYMBOL or c.peek().value in "+-."):
+        tok = c.take()
+        text, end = text + tok.text, tok.end
+        if _SIGNED_NUMBER.fullmatch(text) is None and not _SIGNED_NUMBER_PREFIX.fullmatch(text):
+            return None
+    return text if _SIGNED_NUMBER.fullmatch(text) else None
+
+
 def _parse_hybrid_search(sql: str, tokens: list[Token]) -> HybridSearchSpec:
     """``HYBRID SEARCH <col> QUERY '<vector>' [METRIC m] [TOP_K n] [SCORE_THRESHOLD x]``.
 
@@ -605,11 +632,12 @@ def _parse_hybrid_search(sql: str, tokens: list[Token]) -> HybridSearchSpec:
                 raise c.error("HYBRID SEARCH TOP_K must be numeric.", value or keyword)
             top_k = int(value.text)
         elif keyword.is_word("SCORE_THRESHOLD"):
-            if value is None or value.kind != NUMBER:
+            text = _signed_number_text(c, value)
+            if text is None:
                 raise c.error("HYBRID SEARCH SCORE_THRESHOLD must be numeric.", value or keyword)
-            threshold = float(value.text)
+            threshold = float(text)
             if not math.isfinite(threshold):  # upstream: std::stod out of range
-                raise c.error(f"Invalid HYBRID SEARCH SCORE_THRESHOLD: {value.text}", value)
+                raise c.error(f"Invalid HYBRID SEARCH SCORE_THRESHOLD: {text}", value)
         else:
             raise c.error(f"Unexpected token in HYBRID SEARCH clause: {keyword.value}", keyword)
     return HybridSearchSpec(column, query.value, metric, top_k, threshold, c.offset)

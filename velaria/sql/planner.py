@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import pyarrow as pa
 from pglast import ast, enums
 
-from ..errors import (SQLNotAvailableError, SQLSemanticError, SQLTableKindError, SQLUnsupportedError)
+from ..errors import SQLSemanticError, SQLTableKindError, SQLUnsupportedError
 from ..plan import logical as L
 from ..plan import types as T
 from ..plan.expr import AggregateCall, Call, Cast, Column, Expr, render, walk
@@ -79,16 +79,13 @@ class SelectPlanner:
                                       error_type="unsupported_sql_feature",
                                       hint="Use Session.stream_sql / start_stream_sql for windowed queries.",
                                       byte_offset=getattr(ext.window, "offset", None))
-        if top and getattr(ext, "keyword_search", None) is not None:
-            raise SQLNotAvailableError("KEYWORD SEARCH is parsed but not available yet in this build",
-                                       hint="Keyword (BM25) search arrives with the search issue.",
-                                       byte_offset=getattr(ext.keyword_search, "offset", None))
         if stmt.op != enums.SetOperation.SETOP_NONE:
             return self._plan_setop(stmt, top)
         if stmt.valuesLists:
             raise SQLUnsupportedError(_V1 + "VALUES lists are only supported in INSERT INTO ... VALUES",
                                       byte_offset=self.offset(stmt))
-        return self._plan_simple(stmt, hybrid=ext.hybrid_search if top else None)
+        return self._plan_simple(stmt, hybrid=ext.hybrid_search if top else None,
+                                 keyword=getattr(ext, "keyword_search", None) if top else None)
 
     # ------------------------------------------------------------------ UNION
     def _plan_setop(self, stmt: ast.SelectStmt, top: bool) -> L.Node:
@@ -99,6 +96,8 @@ class SelectPlanner:
                                       byte_offset=self.offset(stmt))
         if top and self.parsed.ext.hybrid_search is not None:
             raise SQLUnsupportedError(_V1 + "UNION does not support HYBRID SEARCH in branch query")
+        if top and getattr(self.parsed.ext, "keyword_search", None) is not None:
+            raise SQLUnsupportedError(_V1 + "UNION does not support KEYWORD SEARCH in branch query")
         left = self.plan(stmt.larg, top=False)
         right = self.plan(stmt.rarg, top=False)
         if len(left.schema) != len(right.schema):
@@ -210,7 +209,7 @@ class SelectPlanner:
         return node, lscope.concat(rscope)
 
     # ------------------------------------------------------------------ one SELECT
-    def _plan_simple(self, stmt: ast.SelectStmt, hybrid=None) -> L.Node:
+    def _plan_simple(self, stmt: ast.SelectStmt, hybrid=None, keyword=None) -> L.Node:
         if stmt.intoClause is not None:
             raise SQLUnsupportedError(_V1 + "SELECT INTO", hint="Use CREATE TABLE t (...) and INSERT INTO t SELECT ...",
                                       byte_offset=self.offset(stmt))
@@ -225,7 +224,10 @@ class SelectPlanner:
                 raise SQLSemanticError(f"WHERE condition must be boolean, got {T.type_name(pred.type)}",
                                        byte_offset=self.offset(stmt.whereClause))
             node = L.Filter(schema=node.schema, input=node, predicate=pred)
-        # HYBRID SEARCH runs after WHERE and before projection; its score is visible afterwards.
+        # KEYWORD SEARCH, then HYBRID SEARCH, run after WHERE and before projection; their
+        # scores are visible afterwards.
+        if keyword is not None:
+            node, scope = self._keyword(node, scope, keyword, stmt)
         if hybrid is not None:
             node, scope = self._hybrid(node, scope, hybrid, stmt)
         # SELECT list (lowered against the input scope; aggregates collected)
@@ -240,6 +242,9 @@ class SelectPlanner:
             items.append(_Item(expr, rt.name or self._default_name(rt.val, expr, pos), rt))
         names = [i.name for i in items]
         has_aggs = bool(agg_lowerer.aggregates)
+        if keyword is not None and has_aggs:
+            raise SQLUnsupportedError(_V1 + "KEYWORD SEARCH does not support aggregate queries",
+                                      byte_offset=getattr(keyword, "offset", None))
         if hybrid is not None and has_aggs:
             raise SQLUnsupportedError(_V1 + "HYBRID SEARCH does not support aggregate queries",
                                       byte_offset=getattr(hybrid, "offset", None))
@@ -499,6 +504,25 @@ class SelectPlanner:
         if isinstance(node, L.Sort) and limit is not None:
             node.limit = limit + offset  # top-N: only the first limit+offset rows are ever needed
         return L.Limit(schema=node.schema, input=node, limit=limit, offset=offset)
+
+    # ------------------------------------------------------------------ KEYWORD SEARCH
+    def _keyword(self, node: L.Node, scope: Scope, spec, stmt) -> tuple[L.Node, Scope]:
+        from ..vector import keyword as kw
+        offset = getattr(spec, "offset", None)
+        if isinstance(node, L.Join):
+            raise SQLUnsupportedError(_V1 + "KEYWORD SEARCH does not support JOIN queries", byte_offset=offset)
+        if stmt.groupClause:
+            raise SQLUnsupportedError(_V1 + "KEYWORD SEARCH does not support aggregate queries", byte_offset=offset)
+        tokenizer = kw.validate_request(spec.query, spec.top_k)
+        columns = tuple(scope.resolve([name], offset).name for name in spec.columns)
+        if kw.SCORE_COLUMN in [f.name for f in node.schema]:
+            raise SQLSemanticError(f"keywordSearch output column already exists: {kw.SCORE_COLUMN}",
+                                   byte_offset=offset)
+        schema = pa.schema(list(node.schema) + [pa.field(kw.SCORE_COLUMN, T.FLOAT)])
+        ks = L.KeywordSearch(schema=schema, input=node, columns=columns, query=spec.query, top_k=spec.top_k,
+                             tokenizer=tokenizer)
+        new_scope = Scope(scope.columns + [ScopeColumn(None, kw.SCORE_COLUMN, T.FLOAT, len(node.schema))])
+        return ks, new_scope
 
     # ------------------------------------------------------------------ HYBRID SEARCH
     def _hybrid(self, node: L.Node, scope: Scope, spec, stmt) -> tuple[L.Node, Scope]:
