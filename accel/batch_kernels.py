@@ -42,7 +42,7 @@ from velaria.reference.distinct import hash_key
 from velaria.reference.functions import EvalContext
 from velaria.reference.join import JOIN_KINDS
 
-from . import batch_c
+from . import batch_c, functions_extra
 
 __all__ = ["KERNELS", "evaluate", "filter_batch", "HashAggregate", "sort_indices", "hash_join",
            "distinct_indices"]
@@ -687,6 +687,19 @@ _CALLS = {
     "trim": _trim(pc.utf8_trim), "ltrim": _trim(pc.utf8_ltrim), "rtrim": _trim(pc.utf8_rtrim),
     "abs": _abs, "ceil": _rounding(np.ceil), "floor": _rounding(np.floor), "round": _round,
 }
+
+
+def _twin(fn):
+    """Adapt a ``functions_extra`` twin (None: not exactly computable there) to a handler."""
+    def handler(expr, batch, ctx):
+        out = fn(expr, _args(expr, batch, ctx), batch.num_rows)
+        if out is None:
+            raise _Unsupported
+        return out
+    return handler
+
+
+_CALLS.update({name: _twin(fn) for name, fn in functions_extra.CALLS.items()})
 
 
 def filter_batch(predicate: Expr, batch: pa.RecordBatch, context=None) -> pa.RecordBatch:
