@@ -313,6 +313,7 @@ class Normalized:
     window: WindowSpec | None = None
     keyword_search: KeywordSearchSpec | None = None
     hybrid_search: HybridSearchSpec | None = None
+    describe: bool = False  # DESCRIBE t / DESCRIBE SELECT ...: the text is now the query
     _segments: tuple[_Segment, ...] = field(default=(), repr=False, compare=False)
 
     def to_original_offset(self, norm_char_index: int) -> int:
@@ -753,6 +754,24 @@ def _number_placeholders(sql: str, tokens: list[Token], edits: _Edits) -> None:
 
 
 # --------------------------------------------------------------------------------------------
+# Step 6: DESCRIBE (not PostgreSQL syntax)
+# --------------------------------------------------------------------------------------------
+
+
+def _rewrite_describe(tokens: list[Token], edits: _Edits) -> bool:
+    """``DESCRIBE name`` becomes ``SELECT * FROM name`` and ``DESCRIBE SELECT ...`` the
+    query itself; True when the statement was a DESCRIBE (its result is the query's schema)."""
+    if not tokens or not tokens[0].is_word("DESCRIBE"):
+        return False
+    nxt = _at(tokens, 1)
+    if nxt is not None and (nxt.is_word("SELECT", "WITH", "VALUES") or nxt.is_symbol("(")):
+        edits.items.append((tokens[0].start, tokens[0].end, ""))
+    else:
+        edits.items.append((tokens[0].start, tokens[0].end, "SELECT * FROM"))
+    return True
+
+
+# --------------------------------------------------------------------------------------------
 # Applying the edits
 # --------------------------------------------------------------------------------------------
 
@@ -819,6 +838,7 @@ def normalize(sql: str) -> Normalized:
 
     _rename_functions(tokens, edits, removed)
     _number_placeholders(sql, tokens, edits)
+    describe = _rewrite_describe(tokens, edits)
     text, segments = _apply(sql, edits)
     return Normalized(sql, text, create, specs.get("window"), specs.get("keyword"),
-                      specs.get("hybrid"), segments)
+                      specs.get("hybrid"), describe, segments)
