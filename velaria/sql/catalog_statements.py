@@ -27,6 +27,7 @@ from ..plan import logical as L
 from ..plan import types as T
 from ..plan.expr import Column
 from .planner import plan_select
+from .run import frame_for
 from .statements import result_table
 
 __all__ = ["execute_create_table_as", "execute_create_view", "execute_drop", "describe_table",
@@ -67,7 +68,7 @@ def execute_create_table_as(session, parsed, offset) -> pa.Table:
     plan = plan_select(session._catalog, parsed, offset, stmt.query)
     plan = _renamed(plan, [c.sval for c in into.colNames or ()], f"CREATE TABLE {name}")
     _unique_names(plan.schema, f"CREATE TABLE {name}")
-    table = DataFrame(session, plan).to_arrow()
+    table = frame_for(session, plan).to_arrow()
     session._catalog.register(CatalogEntry(name=name, kind="batch", source=ArrowTableSource(table)),
                               replace_batch=False)
     return result_table("create table done", table.num_rows)

@@ -18,12 +18,28 @@ from __future__ import annotations
 import pyarrow as pa
 from pglast import ast
 
+from ..dataframe import DataFrame
 from ..errors import SQLUnsupportedError
 from . import parser
 from .params import bind
 from .planner import plan_select
+from .shallow import deep_recursion, still_tall
 
-__all__ = ["run_sql", "explain_select"]
+__all__ = ["run_sql", "explain_select", "frame_for"]
+
+
+class _DeepFrame(DataFrame):
+    """A DataFrame whose plan keeps a deep expression inside a CASE branch (which cannot be
+    split without changing which rows it runs on): it executes with room for deep recursion."""
+
+    def _materialize(self):
+        with deep_recursion():
+            return super()._materialize()
+
+
+def frame_for(session, plan, sql: str | None = None) -> DataFrame:
+    """The DataFrame that executes ``plan`` (a planned statement's query)."""
+    return (_DeepFrame if still_tall(plan) else DataFrame)(session, plan, sql=sql)
 
 
 def _prepare(sql: str, params):
@@ -35,7 +51,6 @@ def _prepare(sql: str, params):
 
 def run_sql(session, sql: str, params=None):
     """``Session.sql``: the statement's DataFrame (see the module table)."""
-    from ..dataframe import DataFrame
     from . import catalog_statements as C
     from .statements import execute_create, execute_insert
 
@@ -45,7 +60,7 @@ def run_sql(session, sql: str, params=None):
         plan = plan_select(session._catalog, parsed, offset, stmt)
         if parsed.ext.describe:
             return session._frame_from_table(C.describe_table(plan))
-        return DataFrame(session, plan, sql=sql)
+        return frame_for(session, plan, sql=sql)
     if isinstance(stmt, ast.CreateStmt):
         table = execute_create(session, parsed, offset)
     elif isinstance(stmt, ast.InsertStmt):
@@ -72,7 +87,8 @@ def _explain(session, parsed, offset, stmt: ast.SelectStmt) -> str:
     from ..plan.optimize import prune
 
     plan = plan_select(session._catalog, parsed, offset, stmt)
-    return explain_batch(prune(plan), session.kernels)
+    with deep_recursion():
+        return explain_batch(prune(plan), session.kernels)
 
 
 def explain_select(session, sql: str, params=None) -> str:

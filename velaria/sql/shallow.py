@@ -30,7 +30,7 @@ from ..plan import types as T
 from ..plan.expr import AggregateCall, Call, Case, Cast, Column, Expr, InList, Literal
 from .depth import MAX_EXPRESSION_DEPTH
 
-__all__ = ["MAX_EVALUATED_HEIGHT", "shallow_plan", "deep_recursion", "height"]
+__all__ = ["MAX_EVALUATED_HEIGHT", "shallow_plan", "deep_recursion", "height", "still_tall"]
 
 #: the tallest expression tree handed to an evaluator
 MAX_EVALUATED_HEIGHT = 32
@@ -186,3 +186,22 @@ def shallow_plan(node: L.Node) -> L.Node:
                     for a in node.aggregates]
             return dataclasses.replace(node, input=below, keys=keys, aggregates=aggs)
     return node
+
+
+def still_tall(node: L.Node) -> bool:
+    """True when an expression in the plan is still taller than :data:`MAX_EVALUATED_HEIGHT`
+    (deep nesting inside a CASE branch): executing it needs :func:`deep_recursion`."""
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        exprs = []
+        if isinstance(n, L.Filter):
+            exprs = [n.predicate]
+        elif isinstance(n, L.Project):
+            exprs = list(n.exprs)
+        elif isinstance(n, L.Aggregate):
+            exprs = list(n.keys) + [a.arg for a in n.aggregates if a.arg is not None]
+        if any(height(e) > MAX_EVALUATED_HEIGHT for e in exprs):
+            return True
+        stack.extend(L.children(n))
+    return False

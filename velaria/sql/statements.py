@@ -139,8 +139,8 @@ def execute_insert(session, parsed, offset) -> pa.Table:
     else:
         from .planner import plan_select
         plan = plan_select(session._catalog, parsed, offset, select)
-        from ..dataframe import DataFrame
-        new = DataFrame(session, plan).to_arrow()
+        from .run import frame_for
+        new = frame_for(session, plan).to_arrow()
         if new.num_columns != len(cols):
             raise SQLSemanticError("INSERT SELECT column count mismatch",
                                    hint=f"{name} expects {len(cols)} values ({', '.join(cols)}), the SELECT gives {new.num_columns}.")
