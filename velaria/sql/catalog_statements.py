@@ -155,22 +155,16 @@ def execute_drop(session, parsed, offset) -> pa.Table:
     return result_table(f"drop {what} done", 0)
 
 
+_SQL_TYPE_NAMES = [(pat.is_int64, "BIGINT"), (pat.is_int32, "INTEGER"), (pat.is_int16, "SMALLINT"),
+                   (pat.is_int8, "TINYINT"), (pat.is_float32, "FLOAT"), (pat.is_float64, "DOUBLE"),
+                   (pat.is_date, "DATE")]
+
+
 def sql_type_name(t: pa.DataType) -> str:
     """The SQL name DESCRIBE shows for an Arrow type (DuckDB's names)."""
-    if pat.is_int64(t):
-        return "BIGINT"
-    if pat.is_int32(t):
-        return "INTEGER"
-    if pat.is_int16(t):
-        return "SMALLINT"
-    if pat.is_int8(t):
-        return "TINYINT"
-    if pat.is_float32(t):
-        return "FLOAT"
-    if pat.is_float64(t):
-        return "DOUBLE"
-    if pat.is_date(t):
-        return "DATE"
+    for test, name in _SQL_TYPE_NAMES:
+        if test(t):
+            return name
     if pat.is_timestamp(t):
         return "TIMESTAMP" if t.tz is None else "TIMESTAMP WITH TIME ZONE"
     if T.is_vector(t):

@@ -79,16 +79,23 @@ def _is_ident_char(ch: str) -> bool:
     return _is_ident_start(ch) or ("0" <= ch <= "9") or ch == "$"
 
 
-def _scan_quoted(sql: str, i: int, quote: str) -> tuple[int, str]:
+def _scan_quoted(sql: str, i: int, quote: str, backslash: bool = False) -> tuple[int, str]:
     """Scan a ``quote``-delimited token starting at ``sql[i]``; return (end, unescaped value).
 
-    A doubled quote is an escaped quote. An unterminated token runs to the end of the text.
+    A doubled quote is an escaped quote. With ``backslash`` (``E'...'`` strings) a backslash
+    escapes the next character too; the value then decodes the common escapes only, since
+    PostgreSQL decodes the literal again, exactly, when it parses. An unterminated token runs
+    to the end of the text.
     """
     n = len(sql)
     j = i + 1
     parts = []
     while j < n:
         ch = sql[j]
+        if backslash and ch == "\\" and j + 1 < n:
+            parts.append(_ESCAPES.get(sql[j + 1], sql[j + 1]))
+            j += 2
+            continue
         if ch == quote:
             if j + 1 < n and sql[j + 1] == quote:
                 parts.append(quote)
@@ -106,32 +113,6 @@ def _follows_word(sql: str, i: int) -> bool:
 
 
 _ESCAPES = {"b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
-
-
-def _scan_escaped(sql: str, i: int) -> tuple[int, str]:
-    """Scan an ``E'...'`` body whose quote is ``sql[i]``; return (end, approximate value).
-
-    A backslash escapes the next character and a doubled quote is a quote. The value decodes
-    the common escapes only: PostgreSQL decodes the literal again, exactly, when it parses.
-    """
-    n = len(sql)
-    j = i + 1
-    parts = []
-    while j < n:
-        ch = sql[j]
-        if ch == "\\" and j + 1 < n:
-            parts.append(_ESCAPES.get(sql[j + 1], sql[j + 1]))
-            j += 2
-            continue
-        if ch == "'":
-            if j + 1 < n and sql[j + 1] == "'":
-                parts.append("'")
-                j += 2
-                continue
-            return j + 1, "".join(parts)
-        parts.append(ch)
-        j += 1
-    return n, "".join(parts)
 
 
 def _scan_dollar(sql: str, i: int) -> tuple[int, str, str] | None:
@@ -195,7 +176,7 @@ def tokenize(sql: str) -> list[Token]:
             tokens.append(Token(kind, sql[start:i], value, start, i, depth))
             continue
         if ch in "Ee" and i + 1 < n and sql[i + 1] == "'" and not _follows_word(sql, i):
-            i, value = _scan_escaped(sql, i + 1)
+            i, value = _scan_quoted(sql, i + 1, "'", backslash=True)
             tokens.append(Token(STRING, sql[start:i], value, start, i, depth))
             continue
         if ch == "$":
