@@ -229,6 +229,11 @@ def test_numbered_and_question_mark_parameters(s):
     assert rows(s, "SELECT id FROM t WHERE id = $1 OR id = $1 + 1", [2]) == [[2], [3]]
 
 
+def test_params_may_be_passed_by_keyword(s):
+    assert s.sql("SELECT id FROM t WHERE id = $1", params=[4]).to_rows()["rows"] == [[4]]
+    assert "Filter" in s.explain_sql("SELECT id FROM t WHERE id = ?", params=(4,))
+
+
 def test_parameter_values_keep_their_types(s):
     out = s.sql("SELECT $1 AS n, $2 AS b, $3 AS i, $4 AS f, $5 AS t, $6 AS big",
                 [None, True, 7, -0.0, "it's", 2 ** 40]).to_arrow()

@@ -83,7 +83,7 @@ class Session(ReaderMethods, VectorMethods):
         return self._catalog.names()
 
     # ------------------------------------------------------------------ SQL
-    def sql(self, sql: str, params=None, /) -> DataFrame:
+    def sql(self, sql: str, /, params=None) -> DataFrame:
         """Run one SQL statement. SELECT returns a lazy DataFrame (planned now, executed on first
         use); other statements run now: CREATE TABLE [AS], INSERT, CREATE VIEW and DROP return
         ``ok, message, affected_rows``; DESCRIBE, SHOW TABLES and EXPLAIN return their rows.
@@ -94,7 +94,7 @@ class Session(ReaderMethods, VectorMethods):
         from .sql.run import run_sql
         return run_sql(self, sql, params)
 
-    def explain_sql(self, sql: str, params=None, /) -> str:
+    def explain_sql(self, sql: str, /, params=None) -> str:
         """Explain a SELECT without running it: sections ``frontend``, ``logical``, ``physical``
         and ``strategy`` (python-api §9.7), naming the engine and the kernels that would run."""
         from .sql.run import explain_select
