@@ -1,5 +1,5 @@
-"""Vectorised twins of the newer scalar builtins: ROUND(x, n), GREATEST / LEAST and the
-REGEXP_* functions of ``velaria.reference.functions``.
+"""Vectorised twins of the newer scalar builtins: ROUND(x, n), GREATEST / LEAST, the
+REGEXP_* functions and the bitwise operators of ``velaria.reference.functions``.
 
 Each entry of :data:`CALLS` takes the ``Call`` node, its evaluated argument arrays and the row
 count, and returns the result array -- or ``None`` when it cannot give *exactly* the
@@ -15,6 +15,7 @@ subtree (so a fallback costs speed, never a different answer):
 ``regexp_replace`` ``re`` agree: no anchors ``$``, no ``(?...)`` groups, no backreferences,
                    only the escapes listed in ``_SAFE_ESCAPES``; replace also needs a pattern
                    that cannot match the empty string; ``i`` only over ASCII text
+``& | # ~ << >>``  numpy int64; shift counts outside 0..63 and ``<<`` overflow: reference
 ================== ==========================================================================
 """
 from __future__ import annotations
@@ -28,7 +29,7 @@ from velaria.errors import ExecutionError
 from velaria.plan.expr import Call, Literal
 from velaria.reference import functions as F
 
-__all__ = ["CALLS", "round", "greatest", "least", "regexp_matches", "regexp_replace"]
+__all__ = ["CALLS", "round", "greatest", "least", "regexp_matches", "regexp_replace", "bitwise"]
 
 _F64 = pa.float64()
 
@@ -210,6 +211,43 @@ def regexp_replace(expr: Call, arrays: list[pa.Array], num_rows: int) -> pa.Arra
                                       max_replacements=None if "g" in options else 1)
 
 
+# ------------------------------------------------------------------------------ bitwise
+
+def _int64s(arrays: list[pa.Array]) -> list[np.ndarray] | None:
+    if not all(pat.is_integer(a.type) and not pat.is_uint64(a.type) for a in arrays):
+        return None
+    return [pc.fill_null(a, 0).to_numpy(zero_copy_only=False).astype(np.int64) if a.null_count
+            else a.to_numpy(zero_copy_only=False).astype(np.int64) for a in arrays]
+
+
+def bitwise(expr: Call, arrays: list[pa.Array], num_rows: int) -> pa.Array | None:
+    """``& | #`` (xor), ``~`` and the shifts ``<< >>`` on int64; a shift count outside 0..63
+    or a ``<<`` that overflows is left to the reference, which raises."""
+    if any(pat.is_null(a.type) for a in arrays):
+        return pa.nulls(num_rows, pa.int64())
+    values = _int64s(arrays)
+    if values is None:
+        return None
+    mask = _mask(arrays)
+    valid = np.ones(num_rows, dtype=bool) if mask is None else ~mask
+    if expr.name == "bitnot":
+        return pa.array(~values[0], mask=mask)
+    a, b = values
+    if expr.name in ("<<", ">>"):
+        if np.any(valid & ((b < 0) | (b > 63))):
+            return None
+        b = np.where(valid, b, 0)
+        if expr.name == ">>":
+            return pa.array(a >> b, mask=mask)
+        out = a << b
+        if np.any(valid & ((out >> b) != a)):
+            return None  # the result does not fit in int64
+        return pa.array(out, mask=mask)
+    out = {"&": np.bitwise_and, "|": np.bitwise_or, "#": np.bitwise_xor}[expr.name](a, b)
+    return pa.array(out, mask=mask)
+
+
 #: Call name -> vectorised twin (registered into the accelerated evaluator)
 CALLS = {"round": round, "greatest": greatest, "least": least,
-         "regexp_matches": regexp_matches, "regexp_replace": regexp_replace}
+         "regexp_matches": regexp_matches, "regexp_replace": regexp_replace,
+         "&": bitwise, "|": bitwise, "#": bitwise, "<<": bitwise, ">>": bitwise, "bitnot": bitwise}
