@@ -175,6 +175,39 @@ def session_view_type(ctx: Context):
     raise ClauseFailure("create_temp_view('t', dict) succeeded; expected TypeError")
 
 
+@clause("api-sql-params-001", "sql(text, params) binds $n and ? placeholders as typed values, never as text",
+        diverges="extension: native Session.sql takes no parameters",
+        repro=_SAMPLE_REPRO + "print(s.sql('SELECT id, $2 AS v FROM t WHERE name = $1', [\"x' OR 'a'='a\", 2.5]).to_rows())")
+def sql_params_bound(ctx: Context):
+    pa = _pa()
+    s = ctx.session()
+    _view(ctx, s, "t", _sample(pa))
+    sql = ctx.api(s, "sql")
+    rows = sql("SELECT id, $2 AS v FROM t WHERE name = $1", ["carol", 2.5]).to_rows()["rows"]
+    _expect(rows == [[3, 2.5]], "rows are %r, expected [[3, 2.5]]" % (rows,))
+    rows = sql("SELECT id FROM t WHERE id > ? AND name = ?", [1, "x' OR 'a'='a"]).to_rows()["rows"]
+    _expect(rows == [], "a string parameter must stay one string value; got rows %r" % (rows,))
+    rows = sql("SELECT ? AS n, ? AS b", [None, True]).to_rows()["rows"]
+    _expect(rows == [[None, True]], "None and True bind as NULL and a boolean; got %r" % (rows,))
+
+
+@clause("api-sql-params-002", "a parameter count mismatch raises a RuntimeError that is also a ValueError",
+        diverges="extension: native Session.sql takes no parameters",
+        repro=_SAMPLE_REPRO + "s.sql('SELECT id FROM t WHERE id > $1 AND name = $2', [1])")
+def sql_params_count(ctx: Context):
+    pa = _pa()
+    s = ctx.session()
+    _view(ctx, s, "t", _sample(pa))
+    try:
+        ctx.api(s, "sql")("SELECT id FROM t WHERE id > $1 AND name = $2", [1])
+    except RuntimeError as exc:
+        _expect(isinstance(exc, ValueError), "%s is not a ValueError" % type(exc).__name__)
+        return
+    except Exception as exc:  # noqa: BLE001
+        raise ClauseFailure("expected a RuntimeError, got %s: %s" % (type(exc).__name__, exc))
+    raise ClauseFailure("two placeholders with one value succeeded; expected an error")
+
+
 @clause("api-explain-001", "explain_sql has the sections frontend/logical/physical/strategy; DataFrame.explain() is text")
 def explain_sections(ctx: Context):
     pa = _pa()

@@ -115,11 +115,11 @@ class Session:
             self._con.unregister(name)
         self._con.register(name, df._t)
 
-    def sql(self, text):
+    def sql(self, text, params=None):
         import pyarrow as pa
 
         try:
-            rel = self._con.sql(text)
+            rel = self._con.sql(text, params=params)
             if rel is None:
                 return DataFrame(pa.table({"ok": [1], "message": ["done"], "affected_rows": [0]}))
             out = rel.arrow()

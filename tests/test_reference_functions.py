@@ -65,7 +65,7 @@ def test_resolve_function_name_rules_and_unknown_error():
     ("abs", 2, "ABS expects 1 argument"),
     ("ceil", 2, "CEIL expects 1 argument"),
     ("floor", 2, "FLOOR expects 1 argument"),
-    ("round", 2, "ROUND expects 1 argument"),
+    ("round", 3, "ROUND expects 1 or 2 arguments"),
     ("year", 2, "date scalar function expects 1 argument"),
     ("iso_week", 0, "date scalar function expects 1 argument"),
     ("yearweek", 2, "date scalar function expects 1 argument"),

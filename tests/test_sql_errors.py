@@ -215,12 +215,12 @@ def test_star_without_from(s):
     ("SELECT t.id FROM trades t RIGHT JOIN sectors s ON t.symbol = s.symbol", "INNER JOIN and LEFT JOIN"),
     ("SELECT t.id FROM trades t FULL JOIN sectors s ON t.symbol = s.symbol", "INNER JOIN and LEFT JOIN"),
     ("SELECT t.id FROM trades t JOIN sectors s ON t.symbol < s.symbol", "equality JOIN"),
-    ("SELECT id FROM (SELECT id FROM trades) x", "ubquery"),
+    ("SELECT id FROM trades, LATERAL (SELECT id FROM trades) x", "LATERAL"),
     ("SELECT id FROM trades WHERE id IN (SELECT id FROM trades)", "ubquer"),
-    ("WITH x AS (SELECT 1) SELECT * FROM x", "WITH"),
+    ("WITH RECURSIVE x AS (SELECT 1) SELECT * FROM x", "WITH RECURSIVE"),
     ("UPDATE trades SET qty = 1", "not supported"),
     ("DELETE FROM trades", "not supported"),
-    ("DROP TABLE trades", "not supported"),
+    ("DROP SCHEMA trades", "not supported"),
     ("SELECT 1; SELECT 2", "Multiple SQL statements"),
 ])
 def test_unsupported_constructs_say_so(s, sql, needle):

@@ -83,48 +83,22 @@ class Session(ReaderMethods, VectorMethods):
         return self._catalog.names()
 
     # ------------------------------------------------------------------ SQL
-    def sql(self, sql: str, /) -> DataFrame:
+    def sql(self, sql: str, /, params=None) -> DataFrame:
         """Run one SQL statement. SELECT returns a lazy DataFrame (planned now, executed on first
-        use); CREATE TABLE and INSERT run now and return ``ok, message, affected_rows``."""
-        from pglast import ast
+        use); other statements run now: CREATE TABLE [AS], INSERT, CREATE VIEW and DROP return
+        ``ok, message, affected_rows``; DESCRIBE, SHOW TABLES and EXPLAIN return their rows.
 
-        from .sql import parser
-        from .sql.planner import SelectPlanner
-        from .sql.statements import execute_create, execute_insert
+        ``params`` (a list or tuple) binds ``$1, $2, ...`` or ``?`` placeholders as typed
+        constants (None, bool, int, float, str); the text is never edited.
+        """
+        from .sql.run import run_sql
+        return run_sql(self, sql, params)
 
-        parsed = parser.parse(sql)
-        offset = (lambda node: parser.node_offset(parsed, node))
-        stmt = parsed.stmt
-        if isinstance(stmt, ast.SelectStmt):
-            plan = SelectPlanner(self._catalog, parsed, offset).plan(stmt)
-            return DataFrame(self, plan, sql=sql)
-        if isinstance(stmt, ast.CreateStmt):
-            return self._frame_from_table(execute_create(self, parsed, offset))
-        if isinstance(stmt, ast.InsertStmt):
-            return self._frame_from_table(execute_insert(self, parsed, offset, SelectPlanner))
-        raise SQLUnsupportedError("not supported in SQL v1: unsupported SQL statement.",
-                                  error_type="unsupported_statement",
-                                  hint="Use SELECT, CREATE TABLE or INSERT INTO.")
-
-    def explain_sql(self, sql: str, /) -> str:
+    def explain_sql(self, sql: str, /, params=None) -> str:
         """Explain a SELECT without running it: sections ``frontend``, ``logical``, ``physical``
-        and ``strategy``, rendered from the physical plan's decision record (engine, kernels,
-        paths, pushdowns)."""
-        from pglast import ast
-
-        from .plan.explain import explain_batch
-        from .plan.optimize import prune
-        from .plan.physical import build_physical
-        from .sql import parser
-        from .sql.planner import SelectPlanner
-
-        parsed = parser.parse(sql)
-        if not isinstance(parsed.stmt, ast.SelectStmt):
-            raise SQLUnsupportedError("not supported in SQL v1: explainSql only supports SELECT",
-                                      error_type="unsupported_statement")
-        offset = (lambda node: parser.node_offset(parsed, node))
-        plan = SelectPlanner(self._catalog, parsed, offset).plan(parsed.stmt)
-        return explain_batch(build_physical(prune(plan), self.kernels))
+        and ``strategy`` rendered from the physical plan's decision record (engine, kernels, paths, pushdowns)."""
+        from .sql.run import explain_select
+        return explain_select(self, sql, params)
 
     # ------------------------------------------------------------------ streams (own issue)
     def _stream_not_available(self, what: str):

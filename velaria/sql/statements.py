@@ -100,7 +100,7 @@ def _register_empty(session, name, columns, kind):
                                            declared_types=dict(columns)), replace_batch=False)
 
 
-def execute_insert(session, parsed, offset, planner_cls) -> pa.Table:
+def execute_insert(session, parsed, offset) -> pa.Table:
     stmt: ast.InsertStmt = parsed.stmt
     name = stmt.relation.relname
     entry = session._catalog.lookup(name, byte_offset=offset(stmt.relation))
@@ -110,6 +110,11 @@ def execute_insert(session, parsed, offset, planner_cls) -> pa.Table:
     if entry.kind == "sink":
         raise SQLTableKindError(f"table-kind constraint violation: batch INSERT INTO a SINK TABLE is not allowed: {name}",
                                 hint="Write to sinks with Session.start_stream_sql.", byte_offset=offset(stmt.relation))
+    from .catalog_statements import is_sql_view
+    if is_sql_view(entry):
+        raise SQLSemanticError(f"cannot INSERT INTO view {name}",
+                               hint="Insert into the table the view reads, or CREATE TABLE ... AS SELECT a copy.",
+                               byte_offset=offset(stmt.relation))
     if entry.source is not None and not isinstance(entry.source, ArrowTableSource):
         raise SQLUnsupportedError(f"not supported in SQL v1: INSERT INTO file-backed table {name}",
                                   hint="Copy it into an in-memory table first: CREATE TABLE copy (...); "
@@ -132,10 +137,10 @@ def execute_insert(session, parsed, offset, planner_cls) -> pa.Table:
     if select is not None and select.valuesLists:
         new = _values_table(select.valuesLists, cols, offset)
     else:
-        planner = planner_cls(session._catalog, parsed, offset)
-        plan = planner.plan(select, top=True)
-        from ..dataframe import DataFrame
-        new = DataFrame(session, plan).to_arrow()
+        from .planner import plan_select
+        plan = plan_select(session._catalog, parsed, offset, select)
+        from .run import frame_for
+        new = frame_for(session, plan).to_arrow()
         if new.num_columns != len(cols):
             raise SQLSemanticError("INSERT SELECT column count mismatch",
                                    hint=f"{name} expects {len(cols)} values ({', '.join(cols)}), the SELECT gives {new.num_columns}.")
