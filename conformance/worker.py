@@ -94,7 +94,7 @@ def _describe_exit(status: int) -> str:
             name = signal.Signals(sig).name
         except ValueError:
             name = "signal %d" % sig
-        return "killed by %s" % name
+        return "was killed by %s" % name
     return "exited with status %d before reporting" % (os.WEXITSTATUS(status) if os.WIFEXITED(status) else status)
 
 
