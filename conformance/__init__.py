@@ -33,7 +33,7 @@ from typing import Callable
 
 __all__ = [
     "Clause", "ClauseFailure", "ApiMissing", "NotSupported", "NativeBehaviour", "Context", "clause", "register",
-    "all_clauses", "load_all", "SLT_DIR", "is_not_available",
+    "all_clauses", "load_all", "SLT_DIR", "is_not_available", "contract_or_native",
 ]
 
 SLT_DIR = Path(__file__).resolve().parent / "slt"
@@ -79,6 +79,25 @@ class NativeBehaviour(Exception):
         self.repro = repro
 
 
+def contract_or_native(contract: Callable[[], None], native: Callable[[], str | None]) -> None:
+    """Check the contract; if it fails, ask ``native`` whether the target shows native Velaria's
+    documented behaviour instead (``native`` returns a description of what it saw, or None).
+
+    Raises :class:`NativeBehaviour` in the second case and the contract's failure otherwise;
+    clauses tagged ``diverges`` use it so both expectations live side by side.
+    """
+    try:
+        contract()
+    except ClauseFailure as failure:
+        try:
+            seen = native()
+        except Exception:  # noqa: BLE001 - not native's behaviour either: report the contract failure
+            seen = None
+        if seen:
+            raise NativeBehaviour(seen, failure.repro) from failure
+        raise
+
+
 def is_not_available(exc: BaseException) -> bool:
     """True when ``exc`` is a target's way of saying "this API exists but is not available yet".
 
@@ -107,9 +126,9 @@ class Clause:
     group: str | None = None  # clauses of one group may share a worker process
 
     @property
-    def row(self) -> str | None:
-        """The docs/divergences.md row this clause names, if any."""
-        return self.diverges or self.extension
+    def rows(self) -> list[str]:
+        """The docs/divergences.md row ids this clause names (``diverges`` or ``extension``)."""
+        return [r.strip() for r in (self.diverges or self.extension or "").split(",") if r.strip()]
 
 
 @dataclass

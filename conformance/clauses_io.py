@@ -16,7 +16,7 @@ import pathlib
 import tempfile
 from contextlib import contextmanager
 
-from . import ApiMissing, ClauseFailure, Context, clause
+from . import ApiMissing, ClauseFailure, Context, NativeBehaviour, clause, contract_or_native
 
 PROBE_KEYS = ["path", "kind", "final_format", "score", "confidence", "schema", "suggested_table_name",
               "warnings", "candidates"]
@@ -502,23 +502,39 @@ def missing_file_runtime(ctx: Context):
 
 
 @clause("io-ddl-003", "a missing file's error is also a FileNotFoundError",
-        diverges="native Velaria raises a bare RuntimeError (DECISIONS.md: error types)", repro=_MISSING_REPRO)
+        diverges="missing-file", repro=_MISSING_REPRO)
 def missing_file_fnf(ctx: Context):
     with tempfile.TemporaryDirectory(prefix="velaria_conf_") as d:
         p = os.path.join(d, "nope.csv")
         s = ctx.session()
-        for what, fn, _needle in _missing_calls(ctx, s, p):
-            _raises(ctx, fn, "", what, None, cls=FileNotFoundError)
+        calls = _missing_calls(ctx, s, p)
+
+        def contract():
+            for what, fn, _needle in calls:
+                _raises(ctx, fn, "", what, None, cls=FileNotFoundError)
+
+        def native():  # a bare RuntimeError with the upstream "cannot open" text
+            for what, fn, needle in calls:
+                exc = _raises(ctx, fn, needle, what, None)
+                if type(exc) is not RuntimeError:
+                    return None
+            return "every missing-file error is a bare RuntimeError with the upstream text"
+
+        contract_or_native(contract, native)
 
 
 @clause("io-path-001", "path arguments accept os.PathLike (pathlib.Path) with the same result as str",
-        diverges="native Velaria raises TypeError for pathlib.Path (DECISIONS.md: path arguments)")
+        diverges="path-arguments")
 def pathlike(ctx: Context):
     files = {"users.csv": USERS, "pipe.csv": PIPE, "events.jsonl": JSONL}
     with _files(files) as paths:
         s = ctx.session()
         users, pipe, events = (pathlib.Path(paths[n]) for n in files)
         repro = _repro(ctx, files, "import pathlib\nprint(s.probe(pathlib.Path(P['users.csv'])))")
+        try:
+            ctx.api(s, "probe")(users)
+        except TypeError as exc:  # native: a str is required, a pathlib.Path raises TypeError
+            raise NativeBehaviour("probe(pathlib.Path) raised TypeError: %s" % exc, repro) from exc
         pr = ctx.api(s, "probe")(users)
         _expect(pr["path"] == str(users) and type(pr["path"]) is str,
                 "probe(Path)['path'] is %r, expected the str %r" % (pr["path"], str(users)), repro)
