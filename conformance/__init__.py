@@ -159,7 +159,8 @@ class Context:
         except Exception as exc:  # noqa: BLE001 - classified below, re-raised unless "not available"
             if is_not_available(exc):
                 owner = type(obj).__name__ if not hasattr(obj, "__file__") else obj.__name__
-                raise NotSupported("%s.%s" % (owner, name), "%s: %s" % (type(exc).__name__, exc)) from exc
+                raise NotSupported("%s.%s" % (owner, name), "%s.%s is not available: %s: %s"
+                                   % (owner, name, type(exc).__name__, exc)) from exc
             raise
 
     def session(self):
