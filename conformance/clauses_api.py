@@ -1,7 +1,8 @@
 """Clauses on the shape of the Python API: Session catalog, ``to_rows``, ``count``, Arrow interop.
 
-Sources: python-api.md §2 (Session), §3 (DataFrame), §9.1 (to_rows), §10 (Arrow rules);
-DECISIONS.md for the divergences tagged below.
+What they pin: native Velaria's Session and DataFrame methods, the ``to_rows`` shape and the
+Arrow ingest/export rules. Clauses tagged ``diverges`` / ``extension`` name their
+docs/divergences.md row.
 """
 from __future__ import annotations
 
@@ -110,7 +111,7 @@ def to_rows_types(ctx: Context):
     _expect(nulls == [None] * 5, "NULL cells came back as %r" % (nulls,))
 
 
-@clause("api-to-rows-004", "create_dataframe_from_arrow accepts a dict of lists (python-api §10.1 example)",
+@clause("api-to-rows-004", "create_dataframe_from_arrow accepts a dict of lists",
         repro="""import {target} as target
 s = {session}
 print(s.create_dataframe_from_arrow({{"flag": [True, False, None], "name": ["alice", None, "carol"], "score": [1, 2, 3]}}).to_rows())""")

@@ -232,12 +232,15 @@ def _apply_xfail(report: Report, xfail: dict[str, str], every_id: list[str]) -> 
             continue
         seen.add(entry)
         reason = xfail[entry] or "no reason given"
-        if r.cls == PASS:
-            if not _is_glob(entry):
-                r.cls, r.detail = XPASS, "listed as an expected failure (%s) but passes: remove the entry" % reason
-        elif r.failed:
+        if r.failed:
             failed_by_glob.add(entry)
             r.cls, r.detail = XFAIL, "%s\n(expected failure: %s)" % (r.detail, reason)
+        elif _is_glob(entry):
+            continue
+        elif r.cls == PASS:
+            r.cls, r.detail = XPASS, "listed as an expected failure (%s) but passes: remove the entry" % reason
+        else:
+            report.unknown_xfails.append("%s (does not fail: %s)" % (entry, r.cls))
     for pattern in xfail:
         if not any(pattern == i or fnmatch.fnmatchcase(i, pattern) for i in every_id):
             report.unknown_xfails.append(pattern)
@@ -247,7 +250,15 @@ def _apply_xfail(report: Report, xfail: dict[str, str], every_id: list[str]) -> 
 
 # ------------------------------------------------------------------------------------ run
 
-def run(target="velaria", *, clause_prefix: str | None = None, xfail: dict[str, str] | None = None,
+def _select(clause_prefix) -> list[Clause]:
+    """The clauses whose id starts with the prefix (or any of the prefixes); all when None."""
+    if clause_prefix is None:
+        return all_clauses()
+    prefixes = [clause_prefix] if isinstance(clause_prefix, str) else list(clause_prefix)
+    return [c for c in all_clauses() if any(c.id.startswith(p) for p in prefixes)]
+
+
+def run(target="velaria", *, clause_prefix: str | list[str] | None = None, xfail: dict[str, str] | None = None,
         session_kwargs: dict | None = None, python: str | None = None, target_path: str | None = None,
         timeout: float = DEFAULT_TIMEOUT_S, jobs: int | None = None, isolation: str = "auto") -> Report:
     """Run the (selected) clauses against ``target`` and return the :class:`Report`.
@@ -259,7 +270,7 @@ def run(target="velaria", *, clause_prefix: str | None = None, xfail: dict[str, 
     if isolation not in ("auto", "fork", "spawn"):
         raise ValueError("isolation must be auto, fork or spawn, got %r" % (isolation,))
     session_kwargs = dict(session_kwargs or {})
-    selected = all_clauses(clause_prefix)
+    selected = _select(clause_prefix)
     started = time.monotonic()
     if isinstance(target, str):
         python = python or sys.executable
@@ -306,7 +317,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="interpreter of the target's environment (default: this interpreter)")
     p.add_argument("--engine", choices=("reference", "accel"), default=None,
                    help="shorthand: our own engine, --target velaria --session-arg engine=ENGINE")
-    p.add_argument("--clause", default=None, help="run only clauses whose id starts with this prefix")
+    p.add_argument("--clause", action="append", default=None, metavar="PREFIX",
+                   help="run only clauses whose id starts with PREFIX (repeatable)")
     p.add_argument("--xfail", action="append", default=[], help="file of expected failures (repeatable)")
     p.add_argument("--session-arg", action="append", default=[], metavar="KEY=VALUE",
                    help="keyword argument for Session(), e.g. batch_rows=2 (repeatable)")
@@ -321,7 +333,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--verbose", "-v", action="store_true", help="print details of non-failing clauses too")
     a = p.parse_args(argv)
     if a.list:
-        for c in all_clauses(a.clause):
+        for c in _select(a.clause):
             tag = "  [diverges: %s]" % c.diverges if c.diverges else ("  [extension: %s]" % c.extension if c.extension else "")
             print("%-24s %s%s" % (c.id, c.title, tag))
         return 0
