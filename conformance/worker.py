@@ -19,6 +19,12 @@ Children are forked from the lane where ``os.fork`` exists (a fork after importi
 and before any ``Session`` exists is a fresh process state at the cost of a few milliseconds);
 elsewhere, or with ``isolation="spawn"``, each child is a new interpreter.
 
+Before its first unit a lane *preloads code, never state*: a throw-away child runs one clause
+of each clause file and reports the modules it imported (a SQL parser, kernel libraries, ...);
+the lane imports those modules itself, so later children start with them loaded. Importing a
+module is the same in every child, so this keeps each child fresh while sparing it the import
+cost (from about 0.2 s to about 0.02 s per clause for our engine).
+
 Protocol (JSON, one object per line): the runner writes the config, then ``{"unit": [ids]}``
 lines; the lane answers ``{"event": "ready", ...}`` (or ``import-error``), then a
 ``{"event": "result", ...}`` per clause and ``{"event": "done"}`` per unit.
@@ -36,6 +42,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 import traceback
 
 from . import Context, all_clauses
@@ -162,6 +169,72 @@ class _Child:
             pass
 
 
+def _warm_up_ids() -> list[str]:
+    """One clause per clause file (slt file or clauses module): the warm-up sample."""
+    seen: dict[str, str] = {}
+    for c in all_clauses():
+        seen.setdefault(c.origin.split(":", 1)[0], c.id)
+    return list(seen.values())
+
+
+def _preload_modules(ctx: Context, config: dict) -> int:
+    """Import in the lane every module a warm-up child imported while running the sample.
+
+    The child reports new module names after each clause, so a crash or a hang in the sample
+    only shortens the list. Returns the number of modules imported.
+    """
+    if not hasattr(os, "fork") or config.get("isolation") == "spawn":
+        return 0
+    rfd, wfd = os.pipe()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.close(rfd)
+            null = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(null, 1)
+            os.dup2(null, 2)
+            by_id = {c.id: c for c in all_clauses()}
+            with os.fdopen(wfd, "w") as out:
+                before = set(sys.modules)
+                for cid in _warm_up_ids():
+                    run_clause(by_id[cid], ctx)
+                    out.write(json.dumps(sorted(set(sys.modules) - before)) + "\n")
+                    out.flush()
+        finally:
+            os._exit(0)
+    os.close(wfd)
+    names: set[str] = set()
+    buf = b""
+    deadline = time.monotonic() + float(config.get("timeout", 30.0))
+    with os.fdopen(rfd, "rb") as pipe:
+        while True:
+            left = deadline - time.monotonic()
+            ready, _, _ = select.select([pipe], [], [], max(0.0, left))
+            if not ready:
+                os.kill(pid, signal.SIGKILL)
+                break
+            data = os.read(pipe.fileno(), 65536)
+            if not data:
+                break
+            buf += data
+            while b"\n" in buf:
+                line, buf = buf.split(b"\n", 1)
+                names.update(json.loads(line))
+    os.waitpid(pid, 0)
+    loaded = 0
+    for name in sorted(names):
+        if name.startswith(__package__ + ".") or name in sys.modules:
+            continue
+        try:
+            importlib.import_module(name)
+            loaded += 1
+        except Exception:  # noqa: BLE001 - a module that only imports in some context: the child will import it
+            pass
+    return loaded
+
+
 def _run_unit(ids: list[str], ctx: Context, config: dict, emit) -> None:
     """Run one unit in children, restarting after a crash or a timeout, emitting every outcome."""
     pending = list(ids)
@@ -222,6 +295,7 @@ def lane_main() -> None:
     send({"event": "ready", "native": detect_native(target), "file": getattr(target, "__file__", None),
           "python": sys.executable, "version": sys.version.split()[0]})
     ctx = _context(target, config)
+    _preload_modules(ctx, config)
     for line in sys.stdin:
         if not line.strip():
             continue
