@@ -260,12 +260,16 @@ def _select(clause_prefix) -> list[Clause]:
 
 def run(target="velaria", *, clause_prefix: str | list[str] | None = None, xfail: dict[str, str] | None = None,
         session_kwargs: dict | None = None, python: str | None = None, target_path: str | None = None,
-        timeout: float = DEFAULT_TIMEOUT_S, jobs: int | None = None, isolation: str = "auto") -> Report:
+        timeout: float = DEFAULT_TIMEOUT_S, jobs: int | None = None, isolation: str = "auto",
+        native: bool | None = None) -> Report:
     """Run the (selected) clauses against ``target`` and return the :class:`Report`.
 
     ``target`` is a module name (run isolated in ``python``'s interpreter, see the module
     docstring) or a module object (run in this process, no isolation). ``isolation`` is
     ``auto`` (fork where possible), ``fork`` or ``spawn`` (a new interpreter per unit).
+    ``native`` is accepted from callers written for the earlier runner and has no effect: a
+    clause reports ``diverges-by-design`` only when the target shows native's documented
+    behaviour, whatever the target claims to be.
     """
     if isolation not in ("auto", "fork", "spawn"):
         raise ValueError("isolation must be auto, fork or spawn, got %r" % (isolation,))

@@ -109,15 +109,39 @@ def test_a_hanging_target_times_out_and_the_run_goes_on():
     assert sum(c == PASS for c in classes.values()) == 8
 
 
-def test_a_crash_inside_a_group_reruns_the_rest_of_the_group(monkeypatch):
-    """Units: a clause alone, or a declared group; after a crash the group's remaining clauses
-    run in a fresh child."""
-    def noop(ctx):
+def test_a_crash_or_hang_inside_a_group_reruns_the_rest_of_the_group():
+    """Units are single clauses or a declared group; after a crash or a timeout the group's
+    remaining clauses run on in a fresh child (driven here in-process through the worker)."""
+    import time
+
+    from velaria.conformance import _REGISTRY, Context, register, worker
+
+    def ok(ctx):
         return None
 
-    clauses = [Clause("x-a-001", "a", noop, group="g"), Clause("x-b-001", "b", noop),
-               Clause("x-a-002", "c", noop, group="g")]
-    assert runner._units(clauses) == [["x-a-001", "x-a-002"], ["x-b-001"]]
+    def abort(ctx):
+        os.abort()
+
+    def hang(ctx):
+        time.sleep(60)
+
+    clauses = [Clause("zz-group-001", "a", ok, group="g"), Clause("zz-alone-001", "b", ok),
+               Clause("zz-group-002", "c", abort, group="g"), Clause("zz-group-003", "d", hang, group="g"),
+               Clause("zz-group-004", "e", ok, group="g")]
+    assert runner._units(clauses) == [["zz-group-001", "zz-group-002", "zz-group-003", "zz-group-004"],
+                                      ["zz-alone-001"]]
+    for c in clauses:
+        register(c)
+    try:
+        got = []
+        worker._run_unit([c.id for c in clauses if c.group], Context(types.ModuleType("t"), "t"),
+                         {"timeout": 2.0}, got.append)
+    finally:
+        for c in clauses:
+            _REGISTRY.pop(c.id, None)
+    assert [(o.id, o.cls) for o in got] == [("zz-group-001", PASS), ("zz-group-002", CRASHED),
+                                            ("zz-group-003", TIMED_OUT), ("zz-group-004", PASS)]
+    assert "SIGABRT" in got[1].detail
 
 
 def test_a_target_named_velaria_that_is_not_ours(tmp_path):
