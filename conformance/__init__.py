@@ -138,6 +138,7 @@ class Context:
     target: object
     target_name: str
     session_kwargs: dict = field(default_factory=dict)
+    runner_args: str = ""  # e.g. " --python P --target-path D": how a repro command reaches the target
 
     def api(self, obj, name: str):
         """``getattr(obj, name)``, raising :class:`NotSupported` (``Type.name``) when absent."""

@@ -52,7 +52,8 @@ class Outcome:
 def standalone_command(c: Clause, ctx: Context) -> str:
     """The command line that reruns only this clause against the same target."""
     args = "".join(" --session-arg %s=%s" % kv for kv in ctx.session_kwargs.items())
-    return "python -m velaria.conformance --target %s --clause %s --verbose%s" % (ctx.target_name, c.id, args)
+    return "python -m velaria.conformance --target %s%s --clause %s --verbose%s" % (
+        ctx.target_name, ctx.runner_args, c.id, args)
 
 
 def _repro(c: Clause, ctx: Context, own: str | None) -> str:

@@ -279,7 +279,8 @@ def run(target="velaria", *, clause_prefix: str | list[str] | None = None, xfail
     if isinstance(target, str):
         python = python or sys.executable
         config = {"target": target, "target_path": target_path, "session_kwargs": session_kwargs,
-                  "timeout": timeout, "isolation": isolation}
+                  "timeout": timeout, "isolation": isolation,
+                  "python": python if python != sys.executable else None}
         outcomes, hello = _run_isolated(python, config, selected, jobs or min(2, os.cpu_count() or 1), timeout)
         report = Report(target=target, python=hello.get("version", ""), target_file=hello.get("file"),
                         native=bool(hello.get("native")), session_kwargs=session_kwargs)

@@ -72,7 +72,10 @@ def _import_target(config: dict):
 
 
 def _context(target, config: dict) -> Context:
-    return Context(target=target, target_name=config["target"], session_kwargs=dict(config.get("session_kwargs") or {}))
+    args = "".join(" --%s %s" % (flag, config[key]) for flag, key in (("python", "python"), ("target-path", "target_path"))
+                   if config.get(key))
+    return Context(target=target, target_name=config["target"], session_kwargs=dict(config.get("session_kwargs") or {}),
+                   runner_args=args)
 
 
 def _run_ids(ids: list[str], ctx: Context, out) -> None:
@@ -157,7 +160,11 @@ class _Child:
     def wait(self) -> int:
         """Reap the child; return its raw wait status."""
         if self.proc is not None:
-            rc = self.proc.wait()
+            try:
+                rc = self.proc.wait(timeout=SPAWN_IMPORT_GRACE_S)
+            except subprocess.TimeoutExpired:  # reported everything but does not exit: stop it
+                self.proc.kill()
+                rc = self.proc.wait()
             return (-rc) if rc < 0 else (rc << 8)  # back to a wait status: signal in the low bits
         return os.waitpid(self.pid, 0)[1]
 

@@ -167,7 +167,9 @@ def test_a_target_named_velaria_that_is_not_ours(tmp_path):
                                                                            "stream-mode-001"])
     assert Path(report.target_file).resolve() == (pkg / "__init__.py").resolve()
     by_id = report.by_id()
-    assert by_id["sql-filter-001"].cls == FAIL and "import velaria as target" in by_id["sql-filter-001"].repro
+    repro = by_id["sql-filter-001"].repro
+    assert by_id["sql-filter-001"].cls == FAIL and "import velaria as target" in repro
+    assert "--target velaria --target-path %s --clause sql-filter-001" % tmp_path in repro
     assert by_id["api-count-001"].cls == NOT_SUPPORTED  # its DataFrame has no count()
     assert by_id["stream-mode-001"].cls == NOT_SUPPORTED
 
