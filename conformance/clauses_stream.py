@@ -352,3 +352,92 @@ def lifecycle_offsets(ctx: Context):
     _expect((p.get("batches_processed"), p.get("last_source_offset")) == (4, "4"),
             "after 4 one-row batches: batches_processed=%r, last_source_offset=%r; expected 4 and '4'"
             % (p.get("batches_processed"), p.get("last_source_offset")))
+
+
+# ------------------------------------------------------------------------------------ custom source / sink
+
+class _CallOrderSink:
+    """A sink that enforces the documented call order: ``write_batch`` any number of times, then
+    ``close`` exactly once; nothing after ``close``. Violations are recorded, not raised, so the
+    clause can report them all."""
+
+    def __init__(self):
+        self.batches, self.calls, self.violations = [], [], []
+        self.closed = False
+
+    def write_batch(self, batch):
+        self.calls.append("write_batch")
+        if self.closed:
+            self.violations.append("write_batch after close")
+        self.batches.append(batch)
+
+    def close(self):
+        self.calls.append("close")
+        if self.closed:
+            self.violations.append("close called twice")
+        self.closed = True
+
+
+class _RecordingSession:
+    """Stands in for a Session: records what a custom source hands to create_stream_from_arrow."""
+
+    def __init__(self):
+        self.received = []
+
+    def create_stream_from_arrow(self, obj):
+        self.received.append(obj)
+        return "stream-frame"
+
+
+@clause("stream-lifecycle-004", "consume_arrow_batches_with_custom_sink calls write_batch once per batch, in order, "
+        "then close() exactly once (a call-order-enforcing sink)")
+def custom_sink_order(ctx: Context):
+    import pyarrow as pa
+
+    consume = ctx.api(ctx.target, "consume_arrow_batches_with_custom_sink")
+    batches = [pa.table({"x": [i, i + 1]}) for i in (0, 2, 4)]
+    sink = _CallOrderSink()
+    consume(batches, sink)
+    _expect(not sink.violations, "lifecycle violations: %s (calls %s)" % (sink.violations, sink.calls))
+    _expect(sink.calls == ["write_batch"] * 3 + ["close"], "calls were %s, expected 3 x write_batch then close"
+            % sink.calls)
+    _expect([b.to_pydict() for b in sink.batches] == [b.to_pydict() for b in batches],
+            "the sink received other batches: %r" % [b.to_pydict() for b in sink.batches])
+
+
+@clause("stream-lifecycle-005", "CustomArrowStreamSink buffers to emit_rows, emits in order, and close() emits the "
+        "rest once; on_emit is never called after close()")
+def custom_sink_emit(ctx: Context):
+    import pyarrow as pa
+
+    emitted, closed = [], []
+
+    def on_emit(table):
+        if closed:
+            raise ClauseFailure("on_emit was called after close()")
+        emitted.append(table.column("x").to_pylist())
+
+    sink = ctx.api(ctx.target, "CustomArrowStreamSink")(on_emit, emit_interval_seconds=3600.0, emit_rows=3)
+    for i in range(4):
+        sink.write_batch(pa.table({"x": [2 * i, 2 * i + 1]}))
+    _expect(emitted == [[0, 1, 2, 3], [4, 5, 6, 7]], "before close() the sink emitted %r, expected two tables of "
+            "4 rows (emitted whenever 3 or more rows are pending)" % (emitted,))
+    sink.write_batch(pa.table({"x": [8]}))
+    sink.close()
+    closed.append(True)
+    _expect(emitted[2:] == [[8]], "close() emitted %r, expected the pending [8] once" % (emitted[2:],))
+
+
+@clause("stream-lifecycle-006", "create_stream_from_custom_source cuts rows into Arrow batches of emit_rows, in "
+        "row order, and hands them to Session.create_stream_from_arrow once")
+def custom_source_batches(ctx: Context):
+    make = ctx.api(ctx.target, "create_stream_from_custom_source")
+    session = _RecordingSession()
+    rows = [{"k": "a", "v": i} for i in range(5)]
+    out = make(session, rows, emit_interval_seconds=3600.0, emit_rows=2)
+    _expect(out == "stream-frame", "it returned %r, not what create_stream_from_arrow returned" % (out,))
+    _expect(len(session.received) == 1, "create_stream_from_arrow was called %d times, expected once"
+            % len(session.received))
+    got = [t.to_pylist() for t in session.received[0]]
+    want = [rows[0:2], rows[2:4], rows[4:5]]
+    _expect(got == want, "batches %r, expected %r" % (got, want))

@@ -195,9 +195,43 @@ class _FakeStreamSession:
             plan.source, plan.source)) + "".join("%s=%s\n" % kv for kv in strategy.items())
 
 
+class _CustomSink:
+    """Native's documented CustomArrowStreamSink: buffer, emit at emit_rows, emit the rest on close."""
+
+    def __init__(self, on_emit, *, emit_interval_seconds=1.0, emit_rows=1024):
+        self.on_emit, self.emit_rows, self.pending = on_emit, emit_rows, []
+
+    def write_batch(self, batch):
+        self.pending.append(batch)
+        if sum(t.num_rows for t in self.pending) >= self.emit_rows:
+            self._emit()
+
+    def _emit(self):
+        if self.pending:
+            self.on_emit(pa.concat_tables(self.pending))
+            self.pending = []
+
+    def close(self):
+        self._emit()
+
+
+def _consume(batches, sink):
+    for b in batches:
+        sink.write_batch(b)
+    sink.close()
+
+
+def _custom_source(session, rows, *, schema=None, emit_interval_seconds=1.0, emit_rows=1024):
+    tables = [pa.Table.from_pylist(rows[i:i + emit_rows]) for i in range(0, len(rows), emit_rows)]
+    return session.create_stream_from_arrow(tables)
+
+
 def _module(session_cls) -> types.ModuleType:
     mod = types.ModuleType("fake_stream_target")
     mod.Session = session_cls
+    mod.CustomArrowStreamSink = _CustomSink
+    mod.consume_arrow_batches_with_custom_sink = _consume
+    mod.create_stream_from_custom_source = _custom_source
     return mod
 
 
@@ -221,6 +255,20 @@ def test_stream_clauses_catch_a_missing_strategy_section():
     report = runner.run(_module(_NoStrategy), clause_prefix="stream-")
     failed = {r.clause.id for r in report.results if r.cls == "fail"}
     assert failed == {"stream-explain-001", "stream-explain-002", "stream-explain-003"}, report.format()
+
+
+def test_the_call_order_sink_catches_a_write_after_close():
+    def sloppy(batches, sink):
+        sink.close()
+        for b in batches:
+            sink.write_batch(b)
+        sink.close()
+
+    mod = _module(_FakeStreamSession)
+    mod.consume_arrow_batches_with_custom_sink = sloppy
+    report = runner.run(mod, clause_prefix="stream-lifecycle-004")
+    assert [r.cls for r in report.results] == ["fail"]
+    assert "write_batch after close" in report.results[0].detail and "close called twice" in report.results[0].detail
 
 
 def test_stream_clauses_catch_wrong_progress_and_windows(monkeypatch):
