@@ -116,7 +116,6 @@ class _Child:
         rfd, wfd = os.pipe()
         self.rfd = rfd
         self.proc = None
-        self.spawned = spawn
         if spawn:
             cfg = dict(config, ids=ids, result_fd=wfd)
             self.proc = subprocess.Popen(
@@ -133,6 +132,8 @@ class _Child:
                 code = 0
                 try:
                     os.close(rfd)
+                    null = os.open(os.devnull, os.O_RDONLY)
+                    os.dup2(null, 0)  # the lane's stdin carries the protocol: a clause must not read it
                     os.dup2(fd, 1)
                     os.dup2(fd, 2)
                     sys.stdout = io.TextIOWrapper(io.FileIO(1, "w", closefd=False), line_buffering=True)
@@ -199,9 +200,9 @@ def _preload_modules(ctx: Context, config: dict) -> int:
     if pid == 0:
         try:
             os.close(rfd)
-            null = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(null, 1)
-            os.dup2(null, 2)
+            null = os.open(os.devnull, os.O_RDWR)
+            for target_fd in (0, 1, 2):
+                os.dup2(null, target_fd)
             by_id = {c.id: c for c in all_clauses()}
             with os.fdopen(wfd, "w") as out:
                 before = set(sys.modules)
