@@ -79,7 +79,7 @@ def main(argv: list[str]) -> int:
     if cmd == "bench":
         return subprocess.call([str(PY), "-m", "pytest", "benchmarks", "--benchmark-only", *rest], cwd=ROOT, env=env)
     if cmd == "conformance":
-        return subprocess.call([str(PY), "-m", "velaria.conformance", "--target", "velaria", *rest], cwd=ROOT, env=env)
+        return subprocess.call([str(PY), "-m", "velaria.conformance", *rest], cwd=ROOT, env=env)
     return 2
 
 

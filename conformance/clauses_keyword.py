@@ -178,7 +178,7 @@ def explain_step(ctx: Context):
 
 @clause("keyword-api-001", "Session.keyword_search(table, text_columns, query_text, top_k=10) returns the same rows "
         "as SQL KEYWORD SEARCH, and explain_keyword_search names the tokenizer",
-        diverges="Session.keyword_search / explain_keyword_search are this implementation's Python entry points",
+        extension="keyword-python-api",
         repro=_SETUP + "print(s.keyword_search('people', ['name'], 'bob smith').to_rows())")
 def session_api(ctx: Context):
     s = _session(ctx)
