@@ -1,0 +1,149 @@
+"""Printing results: one strict-JSON document (the default for scripts), a readable table, or CSV.
+
+Tables use rich when it is installed (wrapped, truncated cells; vectors abbreviated) and a
+plain boxed table otherwise. JSON never contains ``NaN``/``Infinity`` (they become null).
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+from dataclasses import dataclass
+
+import pyarrow as pa
+
+from ..workspace.artifacts import json_safe
+
+__all__ = ["Output", "emit", "emit_error", "dumps", "cell_text"]
+
+_MAX_CELL = 60
+_VECTOR_HEAD = 3
+
+
+@dataclass
+class Output:
+    """What a command produced: the JSON ``doc``, and optionally the result ``table`` or a
+    ``text`` (explain) that the table/csv formats print instead."""
+
+    doc: dict
+    table: pa.Table | None = None
+    text: str | None = None
+    exit_code: int = 0
+
+
+def dumps(doc) -> str:
+    """Upstream's JSON text (``indent=2``, UTF-8 kept), strict: no NaN/Infinity tokens."""
+    return json.dumps(json_safe(doc), indent=2, ensure_ascii=False, allow_nan=False)
+
+
+def cell_text(value) -> str:
+    """A value for a table cell: vectors abbreviated to their first elements and length."""
+    from ..render import value_text
+    if isinstance(value, (list, tuple)) and len(value) > 2 * _VECTOR_HEAD and \
+            all(isinstance(v, (int, float)) or v is None for v in value):
+        head = ", ".join(value_text(v) for v in value[:_VECTOR_HEAD])
+        return f"[{head}, … {value_text(value[-1])}] ({len(value)} values)"
+    if isinstance(value, dict):
+        return json.dumps(json_safe(value), ensure_ascii=False)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(cell_text(v) for v in value) + "]"
+    return value_text(value)
+
+
+def _rows_of(out: Output) -> tuple[list[str], list[list]] | None:
+    """Column names and rows to show for ``out``: its table, or the main list in its doc."""
+    if out.table is not None:
+        return out.table.schema.names, [list(r.values()) for r in out.table.to_pylist()]
+    doc = out.doc
+    for holder in (doc, doc.get("preview"), doc.get("result")):
+        if not isinstance(holder, dict):
+            continue
+        for key in ("rows", "runs", "artifacts", "datasets"):
+            rows = holder.get(key)
+            if isinstance(rows, list):
+                names = list(holder.get("schema") or []) if key == "rows" else []
+                for r in rows:
+                    for k in r:
+                        if k not in names:
+                            names.append(k)
+                return names, [[r.get(n) for n in names] for r in rows]
+    return None
+
+
+def _plain_table(names: list[str], rows: list[list]) -> str:
+    cells = [[_clip(cell_text(v)) for v in r] for r in rows]
+    widths = [max([len(n)] + [len(r[i]) for r in cells]) for i, n in enumerate(names)]
+    sep = "+" + "+".join("-" * (w + 2) for w in widths) + "+"
+    lines = [sep, "| " + " | ".join(n.ljust(w) for n, w in zip(names, widths)) + " |", sep]
+    lines += ["| " + " | ".join(c.ljust(w) for c, w in zip(r, widths)) + " |" for r in cells]
+    lines.append(sep)
+    return "\n".join(lines)
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= _MAX_CELL else text[:_MAX_CELL - 1] + "…"
+
+
+def _rich_table(names: list[str], rows: list[list], stream) -> bool:
+    try:
+        from rich.console import Console
+        from rich.table import Table
+    except ImportError:
+        return False
+    table = Table(show_lines=False, header_style="bold")
+    for n in names:
+        table.add_column(n, overflow="fold", max_width=_MAX_CELL)
+    for r in rows:
+        table.add_row(*[_clip(cell_text(v)) if isinstance(v, str) and len(v) > 4 * _MAX_CELL else cell_text(v)
+                        for v in r])
+    Console(file=stream, soft_wrap=False, highlight=False).print(table)
+    return True
+
+
+def _key_values(doc: dict) -> tuple[list[str], list[list]]:
+    return ["field", "value"], [[k, v] for k, v in doc.items()]
+
+
+def emit(out: Output, fmt: str, stream=None) -> None:
+    """Print ``out`` in ``fmt`` (``json``, ``table`` or ``csv``) to ``stream`` (stdout)."""
+    stream = stream or sys.stdout
+    if fmt == "json":
+        stream.write(dumps(out.doc) + "\n")
+        return
+    if out.text is not None:
+        stream.write(out.text if out.text.endswith("\n") else out.text + "\n")
+        return
+    found = _rows_of(out) or _key_values(out.doc)
+    names, rows = found
+    if fmt == "csv":
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow(names)
+        from ..render import value_text
+        for r in rows:
+            w.writerow(["" if v is None else (json.dumps(json_safe(v)) if isinstance(v, dict) else value_text(v))
+                        for v in r])
+        stream.write(buf.getvalue())
+        return
+    if not _rich_table(names, rows, stream):
+        stream.write(_plain_table(names, rows) + "\n")
+    count = len(rows)
+    total = out.table.num_rows if out.table is not None else count
+    stream.write(f"{total} row{'s' if total != 1 else ''}\n")
+
+
+def emit_error(doc: dict, fmt: str) -> None:
+    """JSON: the error document on stdout (upstream). Table/csv: a readable message on stderr."""
+    if fmt == "json":
+        sys.stdout.write(dumps(doc) + "\n")
+        return
+    lines = [f"velaria: error: {doc['error']}"]
+    details = doc.get("details") or {}
+    if "cause" in details:
+        lines.append(f"  cause: {details['cause']}")
+    if "hint" in details:
+        lines.append(f"  hint: {details['hint']}")
+    tag = doc["error_type"] + (f", phase {doc['phase']}" if doc.get("phase") else "")
+    lines.append(f"  ({tag})")
+    sys.stderr.write("\n".join(lines) + "\n")
