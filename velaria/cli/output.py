@@ -30,6 +30,10 @@ class Output:
     table: pa.Table | None = None
     text: str | None = None
     exit_code: int = 0
+    text_always: bool = False  # print ``text`` as is even for --format json
+    total_rows: int | None = None  # rows in the full result when ``table`` shows only the first ones
+    key_values: dict | None = None  # shown as a field/value table by --format table/csv
+    columns: list[str] | None = None  # the columns table/csv show of a listing (default: all)
 
 
 def dumps(doc) -> str:
@@ -42,8 +46,10 @@ def cell_text(value) -> str:
     from ..render import value_text
     if isinstance(value, (list, tuple)) and len(value) > 2 * _VECTOR_HEAD and \
             all(isinstance(v, (int, float)) or v is None for v in value):
-        head = ", ".join(value_text(v) for v in value[:_VECTOR_HEAD])
-        return f"[{head}, … {value_text(value[-1])}] ({len(value)} values)"
+        def short(v):  # 6 significant digits are plenty to recognise a vector on screen
+            return "null" if v is None else f"{v:.6g}"
+        head = ", ".join(short(v) for v in value[:_VECTOR_HEAD])
+        return f"[{head}, …, {short(value[-1])}] ({len(value)} values)"
     if isinstance(value, dict):
         return json.dumps(json_safe(value), ensure_ascii=False)
     if isinstance(value, (list, tuple)):
@@ -62,8 +68,8 @@ def _rows_of(out: Output) -> tuple[list[str], list[list]] | None:
         for key in ("rows", "runs", "artifacts", "datasets"):
             rows = holder.get(key)
             if isinstance(rows, list):
-                names = list(holder.get("schema") or []) if key == "rows" else []
-                for r in rows:
+                names = list(holder.get("schema") or []) if key == "rows" else list(out.columns or [])
+                for r in rows if out.columns is None else []:
                     for k in r:
                         if k not in names:
                             names.append(k)
@@ -89,15 +95,25 @@ def _rich_table(names: list[str], rows: list[list], stream) -> bool:
     try:
         from rich.console import Console
         from rich.table import Table
+        from rich.text import Text
     except ImportError:
         return False
-    table = Table(show_lines=False, header_style="bold")
-    for n in names:
-        table.add_column(n, overflow="fold", max_width=_MAX_CELL)
-    for r in rows:
-        table.add_row(*[_clip(cell_text(v)) if isinstance(v, str) and len(v) > 4 * _MAX_CELL else cell_text(v)
-                        for v in r])
-    Console(file=stream, soft_wrap=False, highlight=False).print(table)
+    cells = [[cell_text(v) for v in r] for r in rows]
+    table = Table(header_style="bold")
+    natural = 4
+    for i, n in enumerate(names):
+        longest = max([len(n)] + [len(r[i]) for r in cells])
+        numeric = bool(rows) and all(isinstance(r[i], (int, float)) and not isinstance(r[i], bool)
+                                     for r in rows if r[i] is not None)
+        # short cells (ids, times, numbers) never wrap; long ones wrap within _MAX_CELL
+        table.add_column(n, justify="right" if numeric else "left", no_wrap=longest <= 32,
+                         overflow="ellipsis" if longest <= 32 else "fold", max_width=_MAX_CELL)
+        natural += min(longest, _MAX_CELL) + 3
+    for r in cells:  # Text, not markup: a value such as "[a, b]" must print as is
+        table.add_row(*[Text(_clip(c) if len(c) > 4 * _MAX_CELL else c) for c in r])
+    terminal = getattr(stream, "isatty", lambda: False)()
+    console = Console(file=stream, highlight=False, width=None if terminal else max(80, min(natural, 400)))
+    console.print(table)
     return True
 
 
@@ -108,14 +124,17 @@ def _key_values(doc: dict) -> tuple[list[str], list[list]]:
 def emit(out: Output, fmt: str, stream=None) -> None:
     """Print ``out`` in ``fmt`` (``json``, ``table`` or ``csv``) to ``stream`` (stdout)."""
     stream = stream or sys.stdout
+    if out.text_always:
+        stream.write(out.text)
+        return
     if fmt == "json":
         stream.write(dumps(out.doc) + "\n")
         return
     if out.text is not None:
         stream.write(out.text if out.text.endswith("\n") else out.text + "\n")
         return
-    found = _rows_of(out) or _key_values(out.doc)
-    names, rows = found
+    listing = None if out.key_values is not None else _rows_of(out)
+    names, rows = listing or _key_values(out.key_values if out.key_values is not None else out.doc)
     if fmt == "csv":
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")
@@ -128,9 +147,11 @@ def emit(out: Output, fmt: str, stream=None) -> None:
         return
     if not _rich_table(names, rows, stream):
         stream.write(_plain_table(names, rows) + "\n")
-    count = len(rows)
-    total = out.table.num_rows if out.table is not None else count
-    stream.write(f"{total} row{'s' if total != 1 else ''}\n")
+    if listing is None:
+        return
+    total = out.total_rows if out.total_rows is not None else len(rows)
+    more = f" (showing first {len(rows)})" if total > len(rows) else ""
+    stream.write(f"{total} row{'s' if total != 1 else ''}{more}\n")
 
 
 def emit_error(doc: dict, fmt: str) -> None:
