@@ -25,6 +25,8 @@ class JsonArgumentParser(argparse.ArgumentParser):
 
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("formatter_class", HelpFormatter)
+        if kwargs.get("description"):  # module docstrings double as help: drop their ``code`` marks
+            kwargs["description"] = kwargs["description"].replace("``", "")
         super().__init__(*args, **kwargs)
 
     def error(self, message: str):

@@ -66,7 +66,7 @@ def _call(phase: str, message: str, run_id, fn, *args, **kwargs):
     """``fn(*args, **kwargs)``; a missing stream runtime becomes ``not_available``."""
     from ..errors import SQLNotAvailableError
     if fn is None:
-        raise _NotAvailable(phase, AttributeError(message), run_id)
+        raise _NotAvailable(phase, AttributeError("this Session has no stream source readers"), run_id)
     try:
         return fn(*args, **kwargs)
     except SQLNotAvailableError as exc:

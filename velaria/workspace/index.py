@@ -92,6 +92,7 @@ class _ParquetTable:
                     row = rows[i]
                     break
             else:
+                row = {f.name: row.get(f.name) for f in self.schema}
                 rows.append(row)
             write_parquet_atomic(self.path, self._to_table(rows))
         return row
