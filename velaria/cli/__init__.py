@@ -72,6 +72,9 @@ def main(argv: list[str] | None = None) -> int:
     from .output import emit, emit_error
     argv = join_dash_values(list(sys.argv[1:] if argv is None else argv))
     fmt = _requested_format(argv)
+    if argv[:1] == ["conformance"]:  # the suite parses its own flags (--list, --clause, ...)
+        from .conformance_cmd import run_suite
+        return run_suite(argv[1:])
     try:
         parser = build_parser()
         if not argv:

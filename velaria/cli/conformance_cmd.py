@@ -8,7 +8,7 @@ import argparse
 
 from .output import Output
 
-__all__ = ["register"]
+__all__ = ["register", "run_suite"]
 
 EXAMPLES = """\
 examples:
@@ -26,13 +26,16 @@ def register(sub) -> None:
     p.set_defaults(handler=_handle, format="text")
 
 
-def _handle(args) -> Output:
+def run_suite(argv: list[str]) -> int:
+    """Run the suite with ``argv`` (its own flags, passed through untouched); its exit code."""
     from ..conformance.runner import main as conformance_main
-    rest = list(args.args)
-    if rest[:1] == ["--"]:
-        rest = rest[1:]
+    rest = argv[1:] if argv[:1] == ["--"] else list(argv)
     try:
-        code = conformance_main(rest)
-    except SystemExit as exc:  # its own --help exits
-        code = exc.code if isinstance(exc.code, int) else 0
-    return Output({"ok": code == 0}, text="", exit_code=int(code or 0), text_always=True)
+        return int(conformance_main(rest) or 0)
+    except SystemExit as exc:  # its own --help and usage errors exit
+        return exc.code if isinstance(exc.code, int) else 0
+
+
+def _handle(args) -> Output:
+    code = run_suite(list(args.args))
+    return Output({"ok": code == 0}, text="", exit_code=code, text_always=True)
