@@ -86,6 +86,7 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         fmt = getattr(args, "format", fmt)
         out = args.handler(args)
+        fmt = getattr(args, "format", fmt)  # run start may learn it from the action's flags
         emit(out, fmt)
         return out.exit_code
     except SystemExit as exc:  # --help and --version

@@ -62,18 +62,17 @@ def _rows_of(out: Output) -> tuple[list[str], list[list]] | None:
     if out.table is not None:
         return out.table.schema.names, [list(r.values()) for r in out.table.to_pylist()]
     doc = out.doc
-    for holder in (doc, doc.get("preview"), doc.get("result")):
-        if not isinstance(holder, dict):
-            continue
-        for key in ("rows", "runs", "artifacts", "datasets"):
-            rows = holder.get(key)
-            if isinstance(rows, list):
-                names = list(holder.get("schema") or []) if key == "rows" else list(out.columns or [])
-                for r in rows if out.columns is None else []:
-                    for k in r:
-                        if k not in names:
-                            names.append(k)
-                return names, [[r.get(n) for n in names] for r in rows]
+    for key in ("rows", "runs", "artifacts"):  # result rows win over lists of records
+        for holder in (doc, doc.get("preview"), doc.get("result")):
+            rows = holder.get(key) if isinstance(holder, dict) else None
+            if not isinstance(rows, list):
+                continue
+            names = list(holder.get("schema") or []) if key == "rows" else list(out.columns or [])
+            for r in rows if out.columns is None or key == "rows" else []:
+                for k in r:
+                    if k not in names:
+                        names.append(k)
+            return names, [[r.get(n) for n in names] for r in rows]
     return None
 
 

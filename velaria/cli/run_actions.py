@@ -47,6 +47,8 @@ def parse_action(command_args: list[str]) -> tuple[str, argparse.Namespace]:
     parser = JsonArgumentParser(prog=f"velaria run start -- {action}")
     module.add_arguments(parser)
     parser.add_argument("--output-path", help="where the result is written (default: the run's artifacts/)")
+    parser.add_argument("--format", choices=["json", "table", "csv"], default=None,
+                        help="how run start prints (same as run start --format)")
     return action, parser.parse_args(rest)
 
 

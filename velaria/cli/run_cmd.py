@@ -141,6 +141,9 @@ def _start(args) -> Output:
 
     tags = normalize_tags(args.tag)
     action, ns = parse_action(args.command_args)
+    if ns.format is not None:  # "--format" written after the action still means the output
+        args.format = ns.format
+    del ns.format
     action_args = vars(ns)
     run_id, run_dir = run_store.create_run(action, action_args, __version__, args.run_name, args.description, tags)
     run_store.write_inputs(run_id, {"action": action, "action_args": action_args, "run_name": args.run_name,
