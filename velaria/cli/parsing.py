@@ -7,7 +7,7 @@ import math
 
 from .errors import CliUsageError
 
-__all__ = ["JsonArgumentParser", "HelpFormatter", "join_dash_values", "positive_int", "non_negative_int",
+__all__ = ["JsonArgumentParser", "HelpFormatter", "join_dash_values", "positive_int", "non_negative_int", "milliseconds",
            "finite_float", "add_format_option", "DASH_VALUE_OPTIONS", "MAX_TOP_K"]
 
 #: options whose value may begin with "-" (a negative number, a vector)
@@ -30,7 +30,7 @@ class JsonArgumentParser(argparse.ArgumentParser):
         super().__init__(*args, **kwargs)
 
     def error(self, message: str):
-        raise CliUsageError(f"{self.prog}: {message}", details={"usage": self.format_usage().strip()})
+        raise CliUsageError(f"{self.prog}: {message}", details={"hint": f"{self.prog} --help shows the flags and examples"})
 
 
 def join_dash_values(argv: list[str]) -> list[str]:
@@ -50,28 +50,31 @@ def join_dash_values(argv: list[str]) -> list[str]:
     return out
 
 
-def positive_int(text: str) -> int:
-    """An int >= 1 (and at most :data:`MAX_TOP_K` for sizes)."""
+def _bounded_int(text: str, low: int, high: int | None = None) -> int:
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    if value > MAX_TOP_K:
-        raise argparse.ArgumentTypeError(f"must be <= {MAX_TOP_K:,}, got {value:,}")
+    if value < low:
+        raise argparse.ArgumentTypeError(f"must be >= {low}, got {value}")
+    if high is not None and value > high:
+        raise argparse.ArgumentTypeError(f"must be <= {high:,}, got {value:,}")
     return value
+
+
+def positive_int(text: str) -> int:
+    """An int >= 1 and at most :data:`MAX_TOP_K` (a size: top-k, limits, timeouts)."""
+    return _bounded_int(text, 1, MAX_TOP_K)
+
+
+def milliseconds(text: str) -> int:
+    """A duration in ms, >= 1 (no upper bound)."""
+    return _bounded_int(text, 1)
 
 
 def non_negative_int(text: str) -> int:
     """An int >= 0."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
-    return value
+    return _bounded_int(text, 0)
 
 
 def finite_float(text: str) -> float:

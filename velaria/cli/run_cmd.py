@@ -14,7 +14,7 @@ from pathlib import Path
 
 from .errors import CliStructuredError, CliUsageError
 from .output import Output
-from .parsing import add_format_option, non_negative_int, positive_int
+from .parsing import add_format_option, milliseconds, non_negative_int, positive_int
 from .progress import activity
 
 __all__ = ["register", "normalize_tags", "lookup_run"]
@@ -49,7 +49,7 @@ def register(sub) -> None:
     p.add_argument("--run-name")
     p.add_argument("--description", "--run-description", dest="description")
     p.add_argument("--tag", action="append", default=[], help="tag(s), comma-separated; repeatable")
-    p.add_argument("--timeout-ms", type=positive_int, help="stop the action after this many ms (status timed_out)")
+    p.add_argument("--timeout-ms", type=milliseconds, help="stop the action after this many ms (status timed_out)")
     p.add_argument("--cache", action="store_true",
                    help="reuse the result of an earlier run with the same action, arguments, input content "
                         "and code version")
@@ -332,8 +332,9 @@ def _diff(args) -> Output:
     }
     doc = {"ok": True, "left_run": left, "right_run": right, "metadata_diff": metadata, "context_diff": context,
            "result_diff": {"left_artifact": la, "right_artifact": ra, "comparison": comparison}}
-    summary = {**{f"metadata.{k}": f"{v['left']} -> {v['right']}" for k, v in metadata.items()},
-               **{f"context.{k}": f"{v['left']} -> {v['right']}" for k, v in context.items()},
+    from .output import cell_text
+    summary = {**{f"metadata.{k}": f"{cell_text(v['left'])} -> {cell_text(v['right'])}" for k, v in metadata.items()},
+               **{f"context.{k}": f"{cell_text(v['left'])} -> {cell_text(v['right'])}" for k, v in context.items()},
                "result.row_count": f"{lrows} -> {rrows}", "result.schema_equal": lschema == rschema,
                "result.rows_equal": comparison["rows_equal"]}
     return Output(doc, key_values=summary)

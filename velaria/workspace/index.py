@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 
 from .atomic import locked, write_parquet_atomic
 from .context import ExecutionContext
-from .paths import ensure_dirs, get_index_dir, get_runs_dir, is_inside
+from .paths import ensure_dirs, get_runs_dir, is_inside
 from .run_store import RUN_ID_PATTERN, TERMINAL_STATUSES, duration_ms, iso_utc, parse_iso_utc
 
 __all__ = ["RUN_INDEX_SCHEMA", "ARTIFACT_INDEX_SCHEMA", "ArtifactIndex", "RunDeleteConflictError",
