@@ -208,24 +208,34 @@ def _run_child(run_id: str, run_dir: Path, timeout_ms: int | None) -> dict:
         proc = subprocess.Popen([sys.executable, "-m", "velaria.cli.run_actions", str(run_dir)],
                                 stdout=out, stderr=err, stdin=subprocess.DEVNULL)
         started = time.monotonic()
-        while proc.poll() is None:
-            elapsed = time.monotonic() - started
-            if timeout_ms is not None and elapsed * 1000 >= timeout_ms:
-                proc.terminate()
-                try:
-                    proc.wait(timeout=5)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
-                return {"timed_out": True, "error": f"run timed out after {timeout_ms} ms", "error_type": "timeout",
-                        "phase": "run_timeout", "details": {"timeout_ms": timeout_ms}, "run_id": run_id}
-            update(f"run {run_id}: {elapsed:.1f}s")
-            time.sleep(0.05)
+        try:
+            while proc.poll() is None:
+                elapsed = time.monotonic() - started
+                if timeout_ms is not None and elapsed * 1000 >= timeout_ms:
+                    _stop(proc)
+                    return {"timed_out": True, "error": f"run timed out after {timeout_ms} ms",
+                            "error_type": "timeout", "phase": "run_timeout", "details": {"timeout_ms": timeout_ms},
+                            "run_id": run_id}
+                update(f"run {run_id}: {elapsed:.1f}s")
+                time.sleep(0.05)
+        except KeyboardInterrupt:  # Ctrl-C: stop the child and record the run as failed, not running
+            _stop(proc)
+            return {"error": "run interrupted", "error_type": "interrupted", "phase": "run_subprocess"}
     path = run_dir / "_action_result.json"
     if not path.exists():
         return {"timed_out": False, "error": f"action process exited with code {proc.returncode}",
                 "error_type": "internal_error", "phase": "run_subprocess", "details": {"exit_code": proc.returncode}}
     return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    """Terminate the child, killing it if it does not exit within 5 s."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def _replay(index, source_run_id: str, run_dir: Path) -> dict:
