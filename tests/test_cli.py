@@ -316,6 +316,11 @@ def test_run_vector_search_and_diff(cli, docs, sales):
     assert comparison["rows_equal"] is False
     assert diff["context_diff"]["engine"] == {"left": "auto", "right": "reference"}
     assert diff["metadata_diff"] == {} or set(diff["metadata_diff"]) <= {"duration_ms"}
+    hybrid = _start(cli, "--", "vector-search", "--input-path", str(docs), "--vector-column", "v",
+                    "--query-vector", "-1,0,0", "--where-column", "author", "--where-op", "=", "--where-value",
+                    "O'Brien", "--format", "json")
+    assert sorted(r["id"] for r in hybrid["result"]["rows"]) == [1, 3]
+    assert hybrid["artifacts"][0]["tags_json"] == ["result", "hybrid-search"]
     doc = cli.json("run", "diff", "--run-id", "20990101T000000Z_00000000", "--other-run-id", "x", code=1)
     assert doc["run_id"] == "20990101T000000Z_00000000"
 
@@ -362,3 +367,35 @@ def test_cleanup_removes_only_what_it_reports(cli, sales, tmp_path):
     assert not Path(kept["run_dir"]).exists() and Path(newest["run_dir"]).exists()
     assert [r["run_id"] for r in cli.json("run", "list")["runs"]] == [newest["run_id"]]
     assert cli.json("run", "cleanup")["deleted_run_ids"] == []
+
+
+def test_progress_shows_only_on_a_terminal(cli, sales):
+    args = [sys.executable, "-m", "velaria", "run", "start", "--", "file-sql", "--input-path", str(sales),
+            "--query", "SELECT COUNT(*) AS n FROM input_table"]
+    env = {**os.environ, "VELARIA_HOME": str(cli.home)}
+    piped = subprocess.run(args, capture_output=True, text=True, env=env, timeout=120)
+    assert piped.returncode == 0 and piped.stderr == ""  # scripts see no progress output
+    pty = pytest.importorskip("pty")
+    import select
+    master, slave = pty.openpty()
+    seen = b""
+    try:
+        proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=slave, text=True, env=env)
+        os.close(slave)
+        while True:  # drain the terminal while the command runs, so it never blocks on a full buffer
+            ready, _, _ = select.select([master], [], [], 0.1)
+            if ready:
+                try:
+                    chunk = os.read(master, 65536)
+                except OSError:  # the terminal is closed once the command is gone
+                    break
+                if not chunk:
+                    break
+                seen += chunk
+            elif proc.poll() is not None:
+                break
+        out, _ = proc.communicate(timeout=120)
+    finally:
+        os.close(master)
+    assert proc.returncode == 0 and json.loads(out)["status"] == "succeeded"
+    assert b"run 20" in seen  # the spinner line names the run and its elapsed time
