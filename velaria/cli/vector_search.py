@@ -6,6 +6,7 @@ are bound as values, never spliced into SQL, so any value (``O'Brien``) is safe.
 """
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 from .common import add_engine_option, make_session, progress_snapshot, step
@@ -30,19 +31,16 @@ examples:
 
 
 def parse_vector_text(text: str) -> list[float]:
-    """``'1,0,0'``, ``'[1 0 0]'`` or ``' -0.5 , 2 '`` -> floats (``[]`` for empty text)."""
-    body = text.strip()
-    if body.startswith("[") and body.endswith("]"):
-        body = body[1:-1].strip()
-    if not body:
-        return []
-    parts = [p.strip() for p in body.split(",")] if "," in body else body.split()
+    """``'1,0,0'``, ``'[1 0 0]'`` or ``' -0.5 , 2 '`` -> finite floats (``[]`` for empty text), with
+    upstream's CLI error for a bad number."""
+    from ..errors import VelariaValueError
+    from ..vector import parse_vector_text as parse
     try:
-        values = [float(p) for p in parts]
-    except ValueError:
+        values = parse(text)
+    except VelariaValueError:
         raise CliStructuredError("--query-vector contains invalid numeric value", phase="argument_parse",
                                  details={"query_vector": text}) from None
-    if any(v != v or v in (float("inf"), float("-inf")) for v in values):
+    if not all(math.isfinite(v) for v in values):
         raise CliStructuredError("--query-vector must contain only finite numbers", phase="argument_parse",
                                  details={"query_vector": text})
     return values
