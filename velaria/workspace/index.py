@@ -14,6 +14,7 @@ import shutil
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from .atomic import locked, write_parquet_atomic
@@ -65,9 +66,10 @@ class _ParquetTable:
             return self.schema.empty_table()
         return pq.read_table(self.path, schema=self.schema)
 
-    def rows(self) -> list[dict]:
-        rows = self.read().to_pylist()
-        for r in rows:  # map columns come back as (key, value) pairs
+    def rows(self, table: pa.Table | None = None) -> list[dict]:
+        """The rows as dicts, map columns as dicts (``to_pylist`` gives them as pairs)."""
+        rows = (self.read() if table is None else table).to_pylist()
+        for r in rows:
             for f in self.schema:
                 if pa.types.is_map(f.type) and r[f.name] is not None:
                     r[f.name] = dict(r[f.name])
@@ -82,26 +84,39 @@ class _ParquetTable:
             cols[f.name] = pa.array(values, type=f.type)
         return pa.table(cols, schema=self.schema)
 
+    def positions(self, table: pa.Table, keys) -> list[int]:
+        """Row numbers of ``table`` whose key is in ``keys``."""
+        mask = pc.is_in(table[self.key], value_set=pa.array(list(keys), pa.string()))
+        return pc.indices_nonzero(pc.fill_null(mask, False)).to_pylist()
+
     def upsert(self, row: dict, merge: bool = True) -> dict:
-        """Insert ``row``, or update the row with the same key (keeping columns ``row`` lacks)."""
+        """Insert ``row``, or update the row with the same key in place (keeping the columns
+        ``row`` lacks when ``merge``). Only the changed row goes through Python objects."""
         with locked(self.path.parent / ".index.lock"):
-            rows = self.rows()
-            for i, old in enumerate(rows):
-                if old[self.key] == row[self.key]:
-                    rows[i] = {**old, **row} if merge else row
-                    row = rows[i]
-                    break
+            table = self.read()
+            found = self.positions(table, [row[self.key]])
+            if found:
+                i = found[0]
+                old = self.rows(table.slice(i, 1))[0]
+                row = {**old, **row} if merge else {f.name: row.get(f.name) for f in self.schema}
+                table = pa.concat_tables([table.slice(0, i), self._to_table([row]), table.slice(i + 1)])
             else:
                 row = {f.name: row.get(f.name) for f in self.schema}
-                rows.append(row)
-            write_parquet_atomic(self.path, self._to_table(rows))
+                table = pa.concat_tables([table, self._to_table([row])])
+            write_parquet_atomic(self.path, table.combine_chunks())
         return row
 
     def delete(self, keys: set[str]) -> None:
         """Remove the rows whose key is in ``keys``."""
         with locked(self.path.parent / ".index.lock"):
-            rows = [r for r in self.rows() if r[self.key] not in keys]
-            write_parquet_atomic(self.path, self._to_table(rows))
+            table = self.read()
+            mask = pc.is_in(table[self.key], value_set=pa.array(sorted(keys), pa.string()))
+            write_parquet_atomic(self.path, table.filter(pc.invert(pc.fill_null(mask, False))))
+
+    def count(self, column: str, value: str) -> int:
+        """How many rows have ``column == value``."""
+        table = self.read()
+        return int(pc.sum(pc.equal(table[column], value)).as_py() or 0)
 
 
 def _run_row(run_meta: dict, context: ExecutionContext | None) -> dict:
@@ -160,7 +175,7 @@ class ArtifactIndex:
             if key not in run_meta:
                 raise ValueError(f"upsert_run needs {key!r} in the run record")
         row = _run_row(run_meta, context)
-        row["artifact_count"] = sum(1 for a in self.artifacts.rows() if a["run_id"] == run_meta["run_id"])
+        row["artifact_count"] = self.artifacts.count("run_id", run_meta["run_id"])
         return _run_dict(self.runs.upsert(row))
 
     def get_run(self, run_id: str) -> dict | None:
