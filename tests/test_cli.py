@@ -399,3 +399,21 @@ def test_progress_shows_only_on_a_terminal(cli, sales):
         os.close(master)
     assert proc.returncode == 0 and json.loads(out)["status"] == "succeeded"
     assert b"run 20" in seen  # the spinner line names the run and its elapsed time
+
+
+def test_result_cache_misses_after_a_code_change(cli, sales, tmp_path):
+    import velaria
+    copy = tmp_path / "pkg"
+    shutil.copytree(Path(velaria.__file__).parent, copy / "velaria", ignore=shutil.ignore_patterns("__pycache__"))
+    env = {"PYTHONPATH": str(copy)}
+    args = ("run", "start", "--cache", "--", "file-sql", "--input-path", str(sales), "--query",
+            "SELECT COUNT(*) AS n FROM input_table")
+    first = cli.json(*args, env=env)
+    assert cli.json(*args, env=env)["cache"]["hit"] is True
+    with open(copy / "velaria" / "render.py", "a") as f:  # any source edit is a new code version
+        f.write("\n# edited\n")
+    after = cli.json(*args, env=env)
+    assert after["cache"]["hit"] is False and after["cache"]["cache_key"] != first["cache"]["cache_key"]
+    versions = {cli.json("run", "show", "--run-id", r["run_id"], env=env)["run"]["execution_context"]["code_version"]
+                for r in (first, after)}
+    assert len(versions) == 2
