@@ -5,7 +5,8 @@ import csv
 import json
 import secrets
 from pathlib import Path
-from urllib.parse import unquote, urlparse
+from urllib.parse import urlparse
+from urllib.request import url2pathname
 
 import pyarrow as pa
 import pyarrow.feather as feather
@@ -110,7 +111,7 @@ def artifact_path(uri: str) -> Path:
     parsed = urlparse(uri)
     if parsed.scheme != "file":
         raise ValueError(f"unsupported artifact uri: {uri}")
-    return Path(unquote(parsed.path))
+    return Path(url2pathname(parsed.path))  # undoes percent-encoding; Windows drive letters too
 
 
 def read_artifact_preview(artifact: dict, limit: int) -> dict:
