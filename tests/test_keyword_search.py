@@ -263,4 +263,6 @@ def test_cli_keyword_search(tmp_path):
     assert explain.stdout == doc["explain"]
     bad = _cli("keyword-search", "--csv", str(path), "--text-columns", "name", "--query", "!!!")
     assert bad.returncode == 1
-    assert json.loads(bad.stdout)["error"] == "keywordSearch query must contain at least one token"
+    doc = json.loads(bad.stdout)
+    assert doc["ok"] is False and doc["phase"] == "keyword_search"
+    assert doc["details"]["cause"] == "keywordSearch query must contain at least one token"

@@ -260,7 +260,9 @@ def test_cli_reference_engine_and_errors(csv_path):
     assert "backend=python\n" in r.stdout
     r = cli("--csv", str(csv_path), "--vector-column", "v", "--query-vector", "1,0")
     assert r.returncode == 1
-    assert "fixed vector length mismatch in vectorQuery" in json.loads(r.stdout)["error"]
+    doc = json.loads(r.stdout)
+    assert doc["error"] == "failed to execute vector search" and doc["phase"] == "vector_search"
+    assert "fixed vector length mismatch in vectorQuery" in doc["details"]["cause"]
     r = cli("--csv", str(csv_path), "--vector-column", "v", "--query-vector", "")
     assert json.loads(r.stdout)["error"] == "--query-vector must not be empty"
     r = cli("--csv", str(csv_path) + ".missing", "--vector-column", "v", "--query-vector", "1")
