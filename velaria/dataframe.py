@@ -89,9 +89,12 @@ class DataFrame:
         return self._plan.schema.__arrow_c_schema__()
 
     def __arrow_c_array__(self, requested_schema=None):
-        """Arrow PyCapsule export of the result as one struct array (upstream compatibility)."""
-        t = self._materialize()
-        batch = t.to_batches()[0] if t.num_rows else pa.RecordBatch.from_pylist([], schema=t.schema)
+        """Arrow PyCapsule export of every result row as one struct array (upstream
+        compatibility). Chunks are concatenated first: exporting only the first chunk would
+        silently drop the rest of the rows."""
+        t = self._materialize().combine_chunks()
+        batches = t.to_batches()
+        batch = batches[0] if batches else pa.RecordBatch.from_pylist([], schema=t.schema)
         return batch.__arrow_c_array__(requested_schema)
 
     def __len__(self) -> int:

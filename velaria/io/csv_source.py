@@ -12,7 +12,6 @@ the count is in ``source.stats["skipped_bad_lines"]``, explain, and a RuntimeWar
 from __future__ import annotations
 
 import csv
-import mmap
 import os
 import re
 import threading
@@ -24,6 +23,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from ..errors import SourceFormatError, VelariaValueError
+from .csv_quotes import check_quotes_terminated
 from .paths import check_readable_file, raise_invalid_utf8
 from .typed_source import TypedFileSource
 from .typing_rules import arrow_type, classify_convert_text, classify_text, convert_text
@@ -210,13 +210,19 @@ class CsvSource(TypedFileSource):
                 yield pa.Table.from_batches([batch])
         finally:
             stream.close()
+        # pyarrow reads an unterminated quoted field to the end of the file as one value
+        check_quotes_terminated(self.path, offset, self.delimiter)
 
     def _chunk_tables(self, parse, convert) -> Iterator[pa.Table]:
         """The file as tables of ~_CHUNK_BYTES each, each parsed by pyarrow's multi-threaded
         reader. Chunks end at a newline, which is a record boundary only outside quotes: so
         chunking is used while no quote character follows the header line; from the first
         chunk holding one, the rest of the file goes through the streaming reader (which
-        tracks quoting). Memory stays bounded by the chunk size."""
+        tracks quoting). Memory stays bounded by the chunk size.
+
+        Chunks are read, not memory-mapped: a file truncated while it is scanned (log
+        rotation) would kill the process with SIGBUS through a mapping; read() just returns
+        less, which becomes a clear error."""
         block = max(1 << 20, _CHUNK_BYTES // (2 * (os.cpu_count() or 1)))
         # a chunk holds no quote character, so no value holds a newline: pyarrow may then
         # split blocks at any newline (much faster than tracking quotes)
@@ -224,41 +230,53 @@ class CsvSource(TypedFileSource):
                                    invalid_row_handler=parse.invalid_row_handler)
         with open(self.path, "rb") as handle:
             size = os.fstat(handle.fileno()).st_size
-            if size == 0:
-                return
-            mm = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
-        buf = pa.py_buffer(mm)  # zero-copy; released with the last reference
-        offset = 0
-        while offset < size:
-            end = min(offset + _CHUNK_BYTES, size)
-            skip = offset
-            if offset == 0:  # quotes in the header line are fine (it holds no newline)
-                first = 0
-                while first < end and mm[first] in b"\xef\xbb\xbf\r\n":
-                    first += 1
-                line_end = mm.find(b"\n", first, end)
-                if line_end < 0 or mm[first:line_end].count(b'"') % 2:
-                    yield from self._stream_tables(parse, convert, 0)
+            offset = 0  # file offset of the first byte of ``pending``
+            pending = b""
+            while True:
+                data = handle.read(_CHUNK_BYTES - len(pending)) if offset + len(pending) < size \
+                    else b""
+                if not data and offset + len(pending) < size:
+                    raise SourceFormatError(
+                        f"csv file {self.path} shrank while it was being read (it had "
+                        f"{size} bytes, now ends at byte {offset + len(pending)}); read it "
+                        f"again once it is no longer being rewritten")
+                chunk = pending + data if pending else data
+                if not chunk:
                     return
-                skip = line_end + 1
-            if end < size:
-                cut = mm.rfind(b"\n", skip, end)
-                if cut < 0:
+                at_end = offset + len(chunk) >= size
+                skip = 0
+                if offset == 0:  # quotes in the header line are fine (it holds no newline)
+                    first = 0
+                    while first < len(chunk) and chunk[first] in b"\xef\xbb\xbf\r\n":
+                        first += 1
+                    line_end = chunk.find(b"\n", first)
+                    if line_end < 0 or chunk[first:line_end].count(b'"') % 2:
+                        yield from self._stream_tables(parse, convert, 0)
+                        return
+                    skip = line_end + 1
+                end = len(chunk)
+                if not at_end:
+                    cut = chunk.rfind(b"\n", skip)
+                    if cut < 0:
+                        yield from self._stream_tables(parse, convert, offset)
+                        return
+                    end = cut + 1
+                if chunk.find(b'"', skip, end) >= 0:
                     yield from self._stream_tables(parse, convert, offset)
                     return
-                end = cut + 1
-            if mm.find(b'"', skip, end) >= 0:
-                yield from self._stream_tables(parse, convert, offset)
-                return
-            opts = pacsv.ReadOptions(block_size=block, use_threads=True)
-            if offset:
-                opts.column_names = self.names
-            table = pacsv.read_csv(pa.BufferReader(buf.slice(offset, end - offset)),
-                                   read_options=opts, parse_options=plain,
-                                   convert_options=convert)
-            offset = end
-            if table.num_rows:
-                yield table
+                opts = pacsv.ReadOptions(block_size=block, use_threads=True)
+                if offset:
+                    opts.column_names = self.names
+                body = pa.py_buffer(chunk)
+                table = pacsv.read_csv(pa.BufferReader(body.slice(0, end)),
+                                       read_options=opts, parse_options=plain,
+                                       convert_options=convert)
+                pending = chunk[end:]
+                offset += end
+                if table.num_rows:
+                    yield table
+                if at_end and not pending:
+                    return
 
     def _read(self, names: Sequence[str], types: dict, counter: list | None
               ) -> Iterator[pa.Table]:

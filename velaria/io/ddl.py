@@ -17,6 +17,8 @@ being appended to them.
 """
 from __future__ import annotations
 
+import difflib
+
 from ..errors import SQLSemanticError
 from .base import TableSource
 from .csv_source import ON_BAD_LINES, CsvSource
@@ -70,6 +72,27 @@ def _delimiter(key: str, value: str) -> str:
     return value
 
 
+#: the OPTIONS keys each kind understands (besides ``path``)
+KNOWN_OPTIONS = {
+    "csv": ("delimiter", "on_bad_lines"),
+    "line": ("mode", "delimiter", "split_delimiter", "regex_pattern", "regex", "mappings",
+             "columns", "skip_empty_lines"),
+    "json": ("format", "columns"),
+}
+
+
+def _check_option_keys(kind: str, options: dict[str, str]) -> None:
+    """An unknown key is an error: a typo (``delimeter``) must not be silently ignored."""
+    known = ("path",) + KNOWN_OPTIONS[kind]
+    for key in options:
+        if key in known:
+            continue
+        close = difflib.get_close_matches(key, known, n=1)
+        guess = f"did you mean {close[0]!r}? " if close else ""
+        raise _err(f"CREATE TABLE USING {kind}: unknown option {key!r}; {guess}"
+                   f"the options of {kind} tables are: {', '.join(known)}")
+
+
 def create_table_source(provider: str | None, options: dict[str, str],
                         declared_columns: list[str]) -> TableSource:
     """The source of ``CREATE TABLE`` with a ``path`` option (see the module docstring)."""
@@ -87,6 +110,7 @@ def create_table_source(provider: str | None, options: dict[str, str],
     path = as_path_str(options["path"])
     info = probe_file(path)
     kind = kind or info["kind"]
+    _check_option_keys(kind, options)
     declared = list(declared_columns or [])
 
     if kind == "csv":

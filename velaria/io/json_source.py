@@ -3,7 +3,8 @@ typed TableSource.
 
 Only the requested ``columns`` are kept, in that order; a missing key is NULL. JSON values
 keep their JSON type: strings are never re-typed (``"42"`` stays text); an integer that does
-not fit int64 becomes a float; a nested object becomes its JSON text (compact form); an array
+not fit int64 becomes a float (a RuntimeWarning says its low digits were lost); a number too
+large for a DOUBLE (``1e400``) keeps its text rather than becoming infinity; a nested object becomes its JSON text (compact form); an array
 must hold only numbers and becomes a float32 vector. Columns are then typed per column (see
 :mod:`velaria.io.typing_rules`): ints and floats mixed give float64; any other mix gives a
 string column in which non-string values are written as JSON-like text.
@@ -13,6 +14,7 @@ Malformed JSON raises SourceFormatError with the file, line and column.
 from __future__ import annotations
 
 import json
+import warnings
 from typing import Iterator, Sequence
 
 import pyarrow as pa
@@ -43,7 +45,22 @@ def _reject_constant(name: str):
     raise ValueError(f"invalid json keyword: {name}")
 
 
-_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+class _OverflowText(str):
+    """The text of a JSON number too large for a DOUBLE (``1e400``): kept as text, because
+    reading it as a float would turn it into infinity."""
+
+
+class _RoundedInt(float):
+    """A JSON integer beyond int64, read as the nearest DOUBLE (its low digits are lost)."""
+
+
+def _parse_float(text: str):
+    value = float(text)
+    return value if value not in (_INF, -_INF) else _OverflowText(text)
+
+
+_INF = float("inf")
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_parse_float)
 
 
 class _NotVector(Exception):
@@ -55,7 +72,12 @@ def _cell(value):
     if value is None or isinstance(value, (bool, str, float)):
         return value
     if isinstance(value, int):
-        return value if _INT64_MIN <= value <= _INT64_MAX else float(value)
+        if _INT64_MIN <= value <= _INT64_MAX:
+            return value
+        try:
+            return _RoundedInt(value)
+        except OverflowError:  # beyond DOUBLE too: keep the digits as text
+            return _OverflowText(str(value))
     if isinstance(value, dict):
         return _NestedText(json.dumps(value, separators=(",", ":"), ensure_ascii=False))
     if isinstance(value, list):
@@ -200,10 +222,14 @@ class JsonSource(TypedFileSource):
     def _raw_batches(self, names, batch_rows, stats):
         columns: list[list] = [[] for _ in names]
         count = 0
+        rounded = 0
         for number, obj in self._objects():
             for col, name in zip(columns, names):
                 try:
-                    col.append(_cell(obj.get(name)))
+                    cell = _cell(obj.get(name))
+                    if type(cell) is _RoundedInt:
+                        rounded += 1
+                    col.append(cell)
                 except _NotVector:
                     where = "line" if self.format == "json_lines" else "array element"
                     raise SourceFormatError(
@@ -216,3 +242,14 @@ class JsonSource(TypedFileSource):
                 count = 0
         if count:
             yield columns
+        if stats is not None:
+            stats["rounded_big_ints"] = rounded
+
+    def _check_typing_stats(self, stats: dict) -> None:
+        rounded = stats.get("rounded_big_ints", 0)
+        if rounded and not stats.get("warned"):
+            stats["warned"] = True
+            warnings.warn(
+                f"{rounded} integer(s) in json file {self.path} do not fit int64 and were read "
+                f"as DOUBLE, which keeps only about 16 significant digits; write them as JSON "
+                f"strings to keep every digit", RuntimeWarning, stacklevel=4)

@@ -6,7 +6,8 @@ Each mapping ``(column, source_index)`` names one output column:
   is the 0-based field; a line with fewer fields gives NULL.
 * ``mode="regex"``: the line must fully match ``regex_pattern`` (Python ``re.fullmatch``);
   ``source_index`` is the capture group (0 = the whole match). Lines that do not match are
-  skipped and counted (``source.stats["unmatched_lines"]``, shown by explain).
+  skipped and counted (``source.stats["unmatched_lines"]``, shown by explain, and a
+  RuntimeWarning when any line did not match).
 
 Field text is not unescaped. Empty, ``null`` and ``NULL`` fields are NULL; other fields are
 typed per column with the ``line`` dialect of :mod:`velaria.io.typing_rules`.
@@ -14,6 +15,7 @@ typed per column with the ``line`` dialect of :mod:`velaria.io.typing_rules`.
 from __future__ import annotations
 
 import re
+import warnings
 from typing import Iterator, Sequence
 
 import pyarrow as pa
@@ -97,7 +99,10 @@ class LineSource(TypedFileSource):
         return convert_text(raw, kind, "line")
 
     def _check_typing_stats(self, stats: dict) -> None:
-        if self.mode != "split" or not stats.get("rows"):
+        if self.mode == "regex":
+            self._warn_unmatched(stats)
+            return
+        if not stats.get("rows"):
             return
         widest = stats.get("max_fields", 0)
         for name, index in self.mappings:
@@ -106,6 +111,21 @@ class LineSource(TypedFileSource):
                     f"mapping {name!r} uses source_index {index}, beyond the fields of every "
                     f"line of {self.path} (the widest line has {widest} field(s) split on "
                     f"{self.split_delimiter!r}); fix the mapping or split_delimiter")
+
+    def _warn_unmatched(self, stats: dict) -> None:
+        unmatched = stats.get("unmatched_lines", 0)
+        if not unmatched or stats.get("warned"):
+            return
+        stats["warned"] = True
+        total = unmatched + stats.get("rows", 0)
+        if stats.get("rows"):
+            what = f"{unmatched} of {total} line(s) of line file {self.path} did not fully match"
+        else:
+            what = f"none of the {total} line(s) of line file {self.path} fully matched"
+        warnings.warn(
+            f"{what} regex_pattern {self.regex_pattern!r}; unmatched lines are skipped (the "
+            f"pattern must match the whole line: add '.*' where the line may hold more)",
+            RuntimeWarning, stacklevel=4)
 
     # ---- parsing -----------------------------------------------------------------------
     def _lines(self) -> Iterator[str]:

@@ -16,9 +16,9 @@ name(s)                                     data file        encoding
 ``parquet``                                 ``table.parquet``  Parquet
 ==========================================  ===============  ==========================
 
-An entry is reused only when the format, options, absolute path, file size and mtime_ns in
-``meta.txt`` match the file, and the data file has the recorded size, schema and row count;
-anything else (stale or corrupt) is rebuilt, never served. Files are written to a temporary
+An entry is reused only when the format, options, absolute path, file size, mtime, inode and
+ctime in ``meta.txt`` match the file, and the data file has the recorded size, schema and row
+count;anything else (stale or corrupt) is rebuilt, never served. Files are written to a temporary
 name and renamed, data first, ``meta.txt`` last.
 """
 from __future__ import annotations
@@ -136,7 +136,8 @@ class CachedSource(TableSource):
         return {"source_id": sid, "data_format": self.data_format,
                 "source_format": self.inner.kind, "source_options": options,
                 "abs_path": fp.abs_path, "file_size": str(fp.size),
-                "mtime_ns": str(fp.mtime_ns)}
+                "mtime_ns": str(fp.mtime_ns), "inode": str(fp.inode),
+                "ctime_ns": str(fp.ctime_ns)}
 
     @property
     def entry_dir(self) -> str:

@@ -64,17 +64,24 @@ def check_readable_file(path: str, open_message: str, *, allow_empty: bool = Fal
 
 @dataclass(frozen=True)
 class FileFingerprint:
-    """What identifies one version of a file: absolute path, size and mtime in ns."""
+    """What identifies one version of a file: absolute path, size, mtime, inode and ctime
+    (all times in ns). Size and mtime alone are not enough: ``cp -p``, ``rsync -t`` and
+    coarse-mtime filesystems produce new contents with the same size and mtime; a rewrite
+    still changes the ctime (which user tools cannot set back), and a replace-by-rename
+    changes the inode."""
 
     abs_path: str
     size: int
     mtime_ns: int
+    inode: int = 0
+    ctime_ns: int = 0
 
 
 def fingerprint(path: str) -> FileFingerprint:
     """Stat ``path`` and return its :class:`FileFingerprint`."""
     st = os.stat(path)
-    return FileFingerprint(os.path.abspath(path), st.st_size, st.st_mtime_ns)
+    return FileFingerprint(os.path.abspath(path), st.st_size, st.st_mtime_ns, st.st_ino,
+                           st.st_ctime_ns)
 
 
 def locate_offset(path: str, byte_offset: int) -> tuple[int, int]:

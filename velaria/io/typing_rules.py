@@ -18,7 +18,8 @@ Dialects differ in what a cell means:
 * ``csv``: empty cell is NULL, ``null`` is text; ``true``/``TRUE``/``false``/``FALSE`` are
   booleans; an integer with a significant leading zero (``007``, ``-00``) is text, but
   ``0.5`` is a float; an integer that overflows int64 is text (it is usually an identifier,
-  and converting it would lose digits).
+  and converting it would lose digits); a number beyond DOUBLE's range (``1e400``) is text
+  too (reading it as a float would give infinity).
 * ``line``: empty, ``null`` and ``NULL`` are NULL (the line parser does this); there is no
   leading-zero rule (``007`` is 7); overflow is text as in csv.
 """
@@ -52,6 +53,7 @@ _BOOL_TEXT = {"true": True, "TRUE": True, "false": False, "FALSE": False}
 _BOOL_SET = pa.array(list(_BOOL_TEXT), pa.string())
 _TRUE_SET = pa.array(["true", "TRUE"], pa.string())
 _INT64_MIN, _INT64_MAX = -(1 << 63), (1 << 63) - 1
+_INF = float("inf")
 _VECTOR_SPLIT = re.compile(r"[\s,]+")
 
 
@@ -138,10 +140,10 @@ def classify_text_cell(text: str | None, dialect: str = "csv") -> str:
         return "int" if _INT64_MIN <= int(text) <= _INT64_MAX else "string"
     if _FLOAT_LEX_PY.match(text) and any(ch.isdigit() for ch in text):
         try:
-            float(text)
+            value = float(text)
         except ValueError:
             return "string"
-        return "float"
+        return "float" if value not in (_INF, -_INF) else "string"
     if text.startswith("["):
         vec = parse_vector_text(text)
         if vec is not None:
@@ -174,6 +176,8 @@ def _numeric_cells_follow_rules(values: pa.Array, as_float: pa.Array, dialect: s
     odd = pc.or_(odd, pc.greater_equal(pc.binary_length(values), 19))
     if not _any(odd):
         return True
+    if not _all(pc.is_finite(as_float)):
+        return False  # a number beyond DOUBLE's range (1e400): reading it would give inf
     subset = values.filter(odd)
     if not _all(pc.match_substring_regex(subset, _NUMERIC_RE[dialect])):
         return False

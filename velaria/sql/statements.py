@@ -76,9 +76,12 @@ def execute_create(session, parsed, offset) -> pa.Table:
         from ..io import ddl
     except ImportError as exc:
         raise SQLNotAvailableError(f"file-backed tables are not available in this build: {exc}")
+    if session._catalog.find(name) is not None:  # never replace a table's rows silently
+        raise VelariaError(f"table already exists: {name}")
     source = ddl.create_table_source(provider.strip().lower() if provider else None, options,
                                      [c for c, _ in columns])
-    session._catalog.register(CatalogEntry(name=name, kind="batch", source=source))
+    session._catalog.register(CatalogEntry(name=name, kind="batch", source=source),
+                              replace_batch=False)
     return result_table("create table done", 0)
 
 
