@@ -61,8 +61,9 @@ class DataFrame:
 
     def to_rows(self) -> dict:
         """``{"schema": [names...], "rows": [[v, ...], ...]}`` with Python values."""
+        from .render import python_values
         t = self._materialize()
-        cols = [c.to_pylist() for c in t.columns]
+        cols = [python_values(c, n) for c, n in zip(t.columns, t.schema.names)]
         rows = [list(r) for r in zip(*cols)] if cols else []
         return {"schema": list(t.schema.names), "rows": rows}
 

@@ -5,7 +5,25 @@ import math
 
 import pyarrow as pa
 
-__all__ = ["value_text", "format_table"]
+__all__ = ["value_text", "format_table", "python_values"]
+
+
+def python_values(column, name: str) -> list:
+    """``column.to_pylist()``, with a clear error for values Python cannot hold: Python's
+    datetime and timedelta stop at microseconds, so a nanosecond value that is not a whole
+    number of microseconds cannot become one without changing it."""
+    try:
+        return column.to_pylist()
+    except ValueError as exc:
+        if "anosecond" not in str(exc):
+            raise
+        from .errors import VelariaValueError
+
+        raise VelariaValueError(
+            f"column {name!r} holds nanosecond-precision values that Python's datetime / "
+            f"timedelta cannot represent ({exc.args[0].split(' to convert')[0]}); use "
+            f"to_arrow() to keep the nanoseconds, or CAST the column to a microsecond type "
+            f"in the query") from None
 
 
 def value_text(v) -> str:
@@ -29,7 +47,7 @@ def format_table(table: pa.Table, max_rows: int = 20) -> str:
     """A boxed text table of the first ``max_rows`` rows, with a row count footer."""
     names = table.schema.names
     head = table.slice(0, max_rows)
-    cols = [[value_text(v) for v in c.to_pylist()] for c in head.columns]
+    cols = [[value_text(v) for v in python_values(c, n)] for c, n in zip(head.columns, names)]
     widths = [max([len(n)] + [len(x) for x in col]) for n, col in zip(names, cols)]
     sep = "+" + "+".join("-" * (w + 2) for w in widths) + "+"
     lines = [sep, "| " + " | ".join(n.ljust(w) for n, w in zip(names, widths)) + " |", sep]

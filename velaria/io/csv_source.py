@@ -11,7 +11,9 @@ the count is in ``source.stats["skipped_bad_lines"]``, explain, and a RuntimeWar
 """
 from __future__ import annotations
 
+import codecs
 import csv
+import io
 import os
 import re
 import threading
@@ -62,16 +64,41 @@ def _csv_dialect(delimiter: str):
     return _D
 
 
+_HEADER_LIMIT = 16 << 20
+
+
+def _first_record(path: str, delimiter: str) -> list[str] | None:
+    """The first non-blank record of the file, reading only a prefix that grows until the
+    record is complete (a file that is one huge line is not read whole)."""
+    size = 1 << 16
+    while True:
+        with open(path, "rb") as handle:
+            data = handle.read(size)
+            at_end = len(data) < size or not handle.read(1)
+        text = codecs.getincrementaldecoder("utf-8-sig")().decode(data, final=at_end)
+        buf = io.StringIO(text, newline="")
+        header = None
+        for record in csv.reader(buf, dialect=_csv_dialect(delimiter)):
+            if record:
+                header = record
+                break
+        if header is None and at_end:
+            return None
+        if at_end or (header is not None and buf.tell() < len(text)):
+            return header
+        if size >= _HEADER_LIMIT:
+            raise SourceFormatError(
+                f"the header of csv file {path} is longer than {_HEADER_LIMIT >> 20} MiB; "
+                f"is it really a csv file with a header row? (pass delimiter= if the columns "
+                f"are not comma-separated)")
+        size *= 4
+
+
 def read_csv_header(path: str, delimiter: str = ",") -> list[str]:
     """The header cells of a CSV file (first non-blank record, unquoted, not trimmed).
     Raises SourceFormatError for an empty file, invalid UTF-8 or duplicate names."""
     try:
-        with open(path, encoding="utf-8-sig", newline="") as handle:
-            header = None
-            for record in csv.reader(handle, dialect=_csv_dialect(delimiter)):
-                if record:
-                    header = record
-                    break
+        header = _first_record(path, delimiter)
     except UnicodeDecodeError:
         raise_invalid_utf8(path, "csv file")
     except csv.Error as exc:
@@ -285,6 +312,10 @@ class CsvSource(TypedFileSource):
             yield from self._chunk_tables(parse, convert)
         except (pa.ArrowInvalid, pa.ArrowKeyError) as exc:
             self._raise_parse_error(exc)
+        except UnicodeDecodeError:
+            # pyarrow decodes a bad row's text for the invalid-row handler; a row with
+            # invalid UTF-8 (a multi-byte sequence cut at the end of the file) fails there
+            raise_invalid_utf8(self.path, "csv file")
 
     def _raise_parse_error(self, exc: Exception):
         msg = str(exc)
@@ -292,7 +323,10 @@ class CsvSource(TypedFileSource):
             raise_invalid_utf8(self.path, "csv file")
         match = _RAGGED_RE.search(msg)
         if match:
-            found = _locate_ragged_row(self.path, self.delimiter, len(self.names))
+            try:
+                found = _locate_ragged_row(self.path, self.delimiter, len(self.names))
+            except UnicodeDecodeError:
+                raise_invalid_utf8(self.path, "csv file")
             if found is not None:
                 line, count, text = found
                 raise SourceFormatError(

@@ -183,7 +183,10 @@ class JsonSource(TypedFileSource):
                     except json.JSONDecodeError as exc:
                         self._error(f"malformed JSON ({exc.msg})", lineno, exc.colno,
                                     "each line must hold one JSON object")
-                    except (ValueError, RecursionError) as exc:
+                    except RecursionError:
+                        self._error("JSON nested too deeply", lineno, None,
+                                    "flatten the data (nesting beyond ~900 levels)")
+                    except ValueError as exc:
                         self._error(f"malformed JSON ({exc})", lineno)
                     if not isinstance(obj, dict):
                         self._error(f"json object expected (found {type(obj).__name__})",
@@ -210,7 +213,10 @@ class JsonSource(TypedFileSource):
             doc = _DECODER.decode(text)
         except json.JSONDecodeError as exc:
             self._error(f"malformed JSON ({exc.msg})", exc.lineno, exc.colno)
-        except (ValueError, RecursionError) as exc:
+        except RecursionError:
+            self._error("JSON nested too deeply", 1, None,
+                        "flatten the data (nesting beyond ~900 levels)")
+        except ValueError as exc:
             self._error(f"malformed JSON ({exc})", 1)
         for number, obj in enumerate(doc, start=1):
             if not isinstance(obj, dict):

@@ -7,14 +7,14 @@ Each mapping ``(column, source_index)`` names one output column:
 * ``mode="regex"``: the line must fully match ``regex_pattern`` (Python ``re.fullmatch``);
   ``source_index`` is the capture group (0 = the whole match). Lines that do not match are
   skipped and counted (``source.stats["unmatched_lines"]``, shown by explain, and a
-  RuntimeWarning when any line did not match).
+  RuntimeWarning when any line did not match). Patterns that can backtrack exponentially
+  (``(a+)+``) are rejected up front (:mod:`velaria.io.regex_safety`).
 
 Field text is not unescaped. Empty, ``null`` and ``NULL`` fields are NULL; other fields are
 typed per column with the ``line`` dialect of :mod:`velaria.io.typing_rules`.
 """
 from __future__ import annotations
 
-import re
 import warnings
 from typing import Iterator, Sequence
 
@@ -22,6 +22,7 @@ import pyarrow as pa
 
 from ..errors import SourceFormatError, VelariaValueError
 from .paths import check_readable_file, raise_invalid_utf8
+from .regex_safety import check_regex
 from .typed_source import TypedFileSource
 from .typing_rules import classify_text, convert_text
 
@@ -62,12 +63,7 @@ class LineSource(TypedFileSource):
             if not regex_pattern:
                 raise VelariaValueError(
                     "regex mode requires regex_pattern (pass regex_pattern=r'...')")
-            try:
-                self._regex = re.compile(regex_pattern)
-            except re.error as exc:
-                where = f" at position {exc.pos}" if exc.pos is not None else ""
-                raise VelariaValueError(
-                    f"invalid regex_pattern {regex_pattern!r}: {exc.msg}{where}") from None
+            self._regex = check_regex(regex_pattern)
             for name, index in mappings:
                 if index > self._regex.groups:
                     raise VelariaValueError(

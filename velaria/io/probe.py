@@ -3,6 +3,7 @@ upstream's candidates, scores, confidence and warnings (python-api §9.2-9.3,
 core-semantics §3.1), and build the matching source (``Session.read``)."""
 from __future__ import annotations
 
+import codecs
 import json
 import os
 from typing import Any
@@ -128,6 +129,50 @@ def _build_candidates(path: str, lines: list[str]) -> list[dict]:
     return cands
 
 
+_FIRST_ELEMENT_LIMIT = 64 << 20
+
+
+def _first_array_element_keys(path: str) -> list[str]:
+    """The keys of the first element of a JSON array file, decoding only as much of the file
+    as that element needs (a prefix that doubles until the element is complete, up to 64
+    MiB), never the whole array."""
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    text = ""
+    with open(path, "rb") as handle:
+        size = 1 << 16
+        while True:
+            data = handle.read(size - len(text))
+            at_end = not data
+            text += decoder.decode(data, final=at_end)
+            body = text.lstrip("\ufeff").lstrip(_SPACE)
+            idx = 1
+            while idx < len(body) and body[idx] in _SPACE:
+                idx += 1
+            if idx < len(body) and body[idx] == "]":
+                return []
+            try:
+                obj, _ = _PROBE_DECODER.raw_decode(body, idx)
+                break
+            except RecursionError:
+                raise SourceFormatError(
+                    f"json probe cannot read {path}: the first array element is nested too "
+                    f"deeply; flatten the data") from None
+            except ValueError:
+                if at_end or len(text) >= _FIRST_ELEMENT_LIMIT:
+                    obj = None
+                    break
+            size = min(size * 2, _FIRST_ELEMENT_LIMIT)
+    if not isinstance(obj, dict):
+        raise SourceFormatError(
+            f"json probe found no objects: {path} (the array's first element is not a "
+            f"JSON object, or it is not complete within its first "
+            f"{_FIRST_ELEMENT_LIMIT >> 20} MiB)")
+    return list(obj.keys())
+
+
+_PROBE_DECODER = json.JSONDecoder()
+
+
 def _json_options(path: str) -> tuple[str, list[str]]:
     """(format, columns): ``[`` first means json_array; columns are the first object's keys."""
     with open(path, "rb") as handle:
@@ -135,28 +180,12 @@ def _json_options(path: str) -> tuple[str, list[str]]:
     text = head.decode("utf-8", errors="replace").lstrip("\ufeff").lstrip(_SPACE)
     if not text:
         raise SourceFormatError(f"json probe found empty input: {path}")
-    decoder = json.JSONDecoder()
     if text.startswith("["):
-        idx = 1
-        with open(path, "rb") as handle:
-            full = handle.read().decode("utf-8", errors="replace").lstrip("\ufeff").lstrip(_SPACE)
-        while idx < len(full) and full[idx] in _SPACE:
-            idx += 1
-        if idx < len(full) and full[idx] == "]":
-            return "json_array", []
-        try:
-            obj, _ = decoder.raw_decode(full, idx)
-        except ValueError:
-            obj = None
-        if not isinstance(obj, dict):
-            raise SourceFormatError(
-                f"json probe found no objects: {path} (the array's first element is not a "
-                f"JSON object)")
-        return "json_array", list(obj.keys())
+        return "json_array", _first_array_element_keys(path)
     for line in _sample_lines(path, 1):
         try:
             obj = json.loads(line)
-        except ValueError:
+        except (ValueError, RecursionError):
             obj = None
         if isinstance(obj, dict):
             return "json_lines", list(obj.keys())

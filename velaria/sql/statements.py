@@ -72,6 +72,13 @@ def execute_create(session, parsed, offset) -> pa.Table:
                                    byte_offset=offset(stmt))
         _register_empty(session, name, columns, "batch")
         return result_table("create table done", 0)
+    if not getattr(session, "_external_access", True):
+        raise SQLSemanticError(
+            f"file access from SQL is disabled in this Session: CREATE TABLE {name} names the "
+            f"file {path!r}",
+            hint="The application created the Session with enable_external_access=False; it "
+                 "can read the file itself (Session.read_csv ...) and register the result with "
+                 "create_temp_view.")
     try:
         from ..io import ddl
     except ImportError as exc:
