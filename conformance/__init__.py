@@ -14,7 +14,7 @@ Clauses come from two places, both discovered automatically:
 
 A later issue adds its clauses by dropping a new ``clauses_<area>.py`` module or ``.slt`` file
 here; nothing else needs to change. A clause that relies on one of our deliberate divergences
-from native Velaria (spec/DECISIONS.md, docs/divergences.md) carries ``diverges=<reason>`` (or
+from native Velaria (docs/divergences.md) carries ``diverges=<reason>`` (or
 ``# diverges: <reason>`` in an ``.slt`` file); run against native Velaria it reports
 "diverges-by-design" instead of failing.
 """

@@ -1,7 +1,7 @@
 """Clauses on the shape of the Python API: Session catalog, ``to_rows``, ``count``, Arrow interop.
 
-Sources: python-api.md §2 (Session), §3 (DataFrame), §9.1 (to_rows), §10 (Arrow rules);
-DECISIONS.md for the divergences tagged below.
+Sources: native Velaria's Python API (Session, DataFrame, to_rows, the Arrow rules); the
+project decisions for the divergences tagged below.
 """
 from __future__ import annotations
 
@@ -110,7 +110,7 @@ def to_rows_types(ctx: Context):
     _expect(nulls == [None] * 5, "NULL cells came back as %r" % (nulls,))
 
 
-@clause("api-to-rows-004", "create_dataframe_from_arrow accepts a dict of lists (python-api §10.1 example)",
+@clause("api-to-rows-004", "create_dataframe_from_arrow accepts a dict of lists (upstream's example)",
         repro="""import {target} as target
 s = {session}
 print(s.create_dataframe_from_arrow({{"flag": [True, False, None], "name": ["alice", None, "carol"], "score": [1, 2, 3]}}).to_rows())""")
@@ -337,7 +337,7 @@ def arrow_export_stream(ctx: Context):
 
 
 @clause("arrow-export-003", "SQL result Arrow types: SUM(int64) int64, COUNT int64, AVG float64, MIN/MAX keep type",
-        diverges="native SUM always returns float (DECISIONS.md: SUM type)")
+        diverges="native SUM always returns float (docs/divergences.md: SUM type)")
 def arrow_export_agg_types(ctx: Context):
     pa = _pa()
     s = ctx.session()

@@ -1,4 +1,4 @@
-"""Clauses on errors: types, the literal texts of python-api §2 (`sql`), and the SQL error format."""
+"""Clauses on errors: types, upstream's literal texts (`sql`), and the SQL error format."""
 from __future__ import annotations
 
 import re

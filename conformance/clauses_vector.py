@@ -1,13 +1,13 @@
-"""Clauses on the vector contract (issue #4): exact-scan top-k, its explain, hybrid search.
+"""Clauses on the vector contract: exact-scan top-k, its explain, hybrid search.
 
-Sources: velaria-runtime-contract.txt "Vector Explain" (the required explain fields and the
+Sources: the runtime contract's "Vector Explain" (the required explain fields and the
 preferred ingestion shapes: FixedSizeList<float32> in Arrow, ``[1 2 3]`` / ``[1,2,3]`` text in
-CSV); python-api.md §2 (`vector_search` ... `explain_hybrid_search`, messages), §9.4, §9.5;
-core-semantics.md §5.3 (explain line order, verified) and §6 (metrics, ordering, results,
-errors, verified values); DECISIONS.md for the divergences tagged below.
+CSV); native Velaria's API (`vector_search` ... `explain_hybrid_search`, messages, explain
+lines in their verified order, metrics, ordering, results, errors, verified values); the
+project decisions for the divergences tagged below.
 
 Explain line order: the runtime contract lists the required fields; native Velaria's verified
-order (core-semantics §5.3, python-api §9.4) puts ``acceleration`` before ``backend`` and
+order puts ``acceleration`` before ``backend`` and
 ``filter_pushdown``. The clause requires exactly those eight lines in that verified order.
 """
 from __future__ import annotations
@@ -44,7 +44,7 @@ def _fsl(rows, dim=3):
 
 def _session(ctx: Context, rows=None, with_null: bool = True):
     """A Session with view ``t``: ``id`` int64 and ``v`` FixedSizeList<float32, 3>
-    (default: the python-api §2 rows plus a NULL vector as the 4th row)."""
+    (default: upstream's example rows plus a NULL vector as the 4th row)."""
     import pyarrow as pa
 
     rows = list(ROWS if rows is None else rows)
@@ -81,7 +81,7 @@ def _explain_lines(text: str, what: str) -> list[str]:
 
 
 @clause("vector-explain-001", "explain_vector_search prints exactly mode, metric, dimension, top_k, candidate_rows, "
-        "acceleration, backend, filter_pushdown lines, each ending in \\n (contract 'Vector Explain', §5.3)",
+        "acceleration, backend, filter_pushdown lines, each ending in \\n (contract 'Vector Explain')",
         repro=_SETUP + "print(repr(s.explain_vector_search('t', 'v', [1, 0, 0], top_k=2)))")
 def explain_lines(ctx: Context):
     s = _session(ctx)
@@ -119,7 +119,7 @@ def explain_backend(ctx: Context):
             "engine=%s: explain_vector_search has no line backend=%s:\n%s" % (engine, want, text))
 
 
-@clause("vector-explain-003", "explain_hybrid_search prints the §9.5 lines in order (no dimension line)",
+@clause("vector-explain-003", "explain_hybrid_search prints upstream's lines in order (no dimension line)",
         repro=_SETUP + "print(s.explain_hybrid_search('t', 'v', [1, 0, 0], top_k=2, score_threshold=0.02))")
 def explain_hybrid(ctx: Context):
     s = _session(ctx)
@@ -156,7 +156,7 @@ def search_shape(ctx: Context):
 
 
 @clause("vector-search-002", "query [1,0,0] over [[1,0,0],[0.9,0.1,0],[0,1,0]]: best first for cosine and l2 "
-        "(ascending distance) and dot (descending), verified values (core-semantics §6)",
+        "(ascending distance) and dot (descending), verified values",
         repro=_SETUP + "for m in ('cosine', 'dot', 'l2'):\n    print(m, s.vector_search('t', 'v', [1, 0, 0], top_k=3, metric=m).to_rows())")
 def search_ordering(ctx: Context):
     s = _session(ctx)
@@ -209,7 +209,7 @@ def null_rows(ctx: Context):
 
 
 @clause("vector-ties-001", "equal scores are ordered by ascending row_id (also for the cut at top_k)",
-        diverges="native Velaria: tie membership deterministic, tie order not (DECISIONS.md: vector ties)",
+        diverges="native Velaria: tie membership deterministic, tie order not (docs/divergences.md: vector ties)",
         repro="""import pyarrow as pa
 import {target} as target
 s = {session}
@@ -228,7 +228,7 @@ def ties(ctx: Context):
 # ------------------------------------------------------------------------------------ errors
 
 @clause("vector-error-001", "top_k=0 raises ValueError ('top_k must be >= 1')",
-        diverges="native Velaria treats top_k < 1 as 1 (DECISIONS.md: vector top_k=0)",
+        diverges="native Velaria treats top_k < 1 as 1 (docs/divergences.md: vector top_k=0)",
         repro=_SETUP + "s.vector_search('t', 'v', [1, 0, 0], top_k=0)")
 def top_k_zero(ctx: Context):
     s = _session(ctx)
@@ -372,7 +372,7 @@ s.hybrid_search("j", "v", [1, 0, 0], top_k=2).to_rows()  # expected: RuntimeErro
 
 
 @clause("vector-hybrid-003", "hybrid_search over a view whose plan has a JOIN, UNION or aggregate is a RuntimeError "
-        "'hybridSearch only supports single-source DataFrame plans...' (python-api §2, core-semantics §6)",
+        "'hybridSearch only supports single-source DataFrame plans...'",
         repro=_PLAN_REPRO)
 def hybrid_plan_shape(ctx: Context):
     s = _session(ctx)
@@ -388,7 +388,7 @@ def hybrid_plan_shape(ctx: Context):
 
 
 @clause("vector-hybrid-004", "SQL HYBRID SEARCH with an aggregate or a JOIN is rejected: 'HYBRID SEARCH does not "
-        "support aggregate queries' / '... JOIN queries' (core-semantics §1.5)",
+        "support aggregate queries' / '... JOIN queries'",
         repro=_SETUP + "s.sql(\"SELECT COUNT(*) FROM t HYBRID SEARCH v QUERY '[1 0 0]' TOP_K 2\").to_rows()")
 def hybrid_sql_restrictions(ctx: Context):
     s = _session(ctx)
@@ -402,7 +402,7 @@ def hybrid_sql_restrictions(ctx: Context):
 
 
 @clause("vector-error-005", "SQL HYBRID SEARCH with an unknown METRIC is a RuntimeError 'unsupported HYBRID SEARCH "
-        "metric: <m>' (core-semantics §6)",
+        "metric: <m>'",
         repro=_SETUP + "s.sql(\"SELECT * FROM t HYBRID SEARCH v QUERY '[1 0 0]' METRIC cos TOP_K 2\").to_rows()")
 def hybrid_sql_metric(ctx: Context):
     s = _session(ctx)

@@ -7,7 +7,7 @@ Outcomes (what the report prints in the ``result`` column):
 ``error: API missing``   the target lacks an API the clause needs (``Session.sql``, ...).
 ``error: <Type>``        the clause crashed on an unexpected exception from the target.
 ``diverges-by-design``   a clause tagged ``diverges`` failed on native Velaria (``--native``):
-                         the difference is one of our deliberate divergences (DECISIONS.md).
+                         the difference is one of our deliberate divergences (docs/divergences.md).
 ``xfail``                the clause failed and the xfail file expects that (with a reason).
 ``XPASS (stale xfail)``  the xfail file lists the clause but it passed: remove the entry.
 

@@ -1,6 +1,6 @@
 """Arrow ingest: turn anything Arrow-shaped into one ``pyarrow.Table``.
 
-Accepted (python-api §10.1): ``pa.Table``, ``pa.RecordBatch``, ``pa.RecordBatchReader``, any
+Accepted: ``pa.Table``, ``pa.RecordBatch``, ``pa.RecordBatchReader``, any
 object exporting ``__arrow_c_stream__`` (polars and duckdb results) or ``__arrow_c_array__``,
 a list/tuple of those (flattened, batches must share one schema), and anything
 ``pyarrow.table()`` accepts, such as a dict of lists. Column types are kept as they are, so

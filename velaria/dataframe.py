@@ -72,7 +72,7 @@ class DataFrame:
         return self._materialize().num_rows
 
     def explain(self) -> str:
-        """The plan as an indented tree (python-api §9.8), plus the engine and kernels used."""
+        """The plan as an indented tree, plus the engine and kernels used."""
         from .plan.explain import render_tree
         return render_tree(self._physical_plan(), self._session.kernels)
 

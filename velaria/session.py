@@ -118,7 +118,7 @@ class Session(ReaderMethods, VectorMethods):
 
     def explain_sql(self, sql: str, /) -> str:
         """Explain a SELECT without running it: sections ``frontend``, ``logical``, ``physical``
-        and ``strategy`` (python-api §9.7), naming the engine and the kernels that would run."""
+        and ``strategy``, naming the engine and the kernels that would run."""
         from pglast import ast
 
         from .plan.explain import explain_batch
@@ -168,7 +168,7 @@ class Session(ReaderMethods, VectorMethods):
         return self._frame_from_source(ArrowTableSource(table), cached=table)
 
     def _hybrid_filter_execution(self, name: str) -> str:
-        """How filters of view ``name`` run before a hybrid search (python-api §9.5):
+        """How filters of view ``name`` run before a hybrid search:
         ``none`` (no filter), ``source-pushdown`` (filters directly over a file scan, through
         filters and limits only) or ``post-load-filter`` (any other filter)."""
         from .plan import logical as L
@@ -186,7 +186,7 @@ class Session(ReaderMethods, VectorMethods):
         return "post-load-filter"
 
     def _check_hybrid_view(self, name: str) -> None:
-        """Hybrid search needs a single-source view (python-api §2): no UNION, JOIN or aggregate."""
+        """Hybrid search needs a single-source view: no UNION, JOIN or aggregate."""
         from .plan import logical as L
         entry = self._catalog.lookup(name)
         if entry.kind == "sink":

@@ -1,5 +1,4 @@
-"""``CREATE TABLE t [USING csv|line|json] OPTIONS(path: '...', ...)``: build the file source
-(core-semantics §1.7, python-api §11.1).
+"""``CREATE TABLE t [USING csv|line|json] OPTIONS(path: '...', ...)``: build the file source.
 
 The file is always probed (so it must exist and be non-empty); ``USING`` overrides the
 probed kind. Option keys arrive lower-cased. Recognised options:

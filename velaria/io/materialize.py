@@ -1,6 +1,6 @@
 """Source materialisation (a reusable on-disk cache of a parsed file) and ``cache_in_memory``.
 
-Layout (python-api §13): ``<root>/<source_id>/meta.txt`` plus one data file, where
+Layout: ``<root>/<source_id>/meta.txt`` plus one data file, where
 ``source_id`` is the 16-hex-digit FNV-1a 64-bit hash of
 ``source_format \\0 source_options \\0 absolute_path`` and ``root`` is ``materialization_dir``
 or ``<temp>/velaria_source_materialization_cache``.

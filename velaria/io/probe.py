@@ -1,6 +1,5 @@
 """``Session.probe``: guess a file's format from its first lines and extension, with
-upstream's candidates, scores, confidence and warnings (python-api §9.2-9.3,
-core-semantics §3.1), and build the matching source (``Session.read``)."""
+upstream's candidates, scores, confidence and warnings, and build the matching source (``Session.read``)."""
 from __future__ import annotations
 
 import codecs
@@ -209,7 +208,7 @@ def line_options_for(path: str) -> dict:
 
 
 def probe_file(path: str) -> dict[str, Any]:
-    """The upstream probe dict for ``path`` (see python-api §9.2)."""
+    """The upstream probe dict for ``path``."""
     check_readable_file(path, "cannot open file", allow_empty=True)
     lines = _sample_lines(path, 4)
     if not lines:

@@ -1,7 +1,7 @@
 """The Session's file-reading methods (``probe``, ``read``, ``read_csv``, ``read_line_file``,
 ``read_json``) as a mixin; ``Session`` inherits it and provides ``_frame_from_source``.
 
-Signatures, defaults and messages follow upstream (python-api §2); paths may be ``str`` or
+Signatures, defaults and messages follow upstream; paths may be ``str`` or
 any ``os.PathLike``. Each reader checks its arguments and opens the file at call time (a
 missing file fails immediately) and returns a lazy DataFrame over a streamed source.
 """
@@ -93,7 +93,7 @@ class ReaderMethods:
     """Mixin with the Session's file readers. Needs ``self._frame_from_source(source)``."""
 
     def probe(self, path) -> dict:
-        """Guess the format of ``path``; returns upstream's probe dict (python-api §9.2)."""
+        """Guess the format of ``path``; returns upstream's probe dict."""
         return probe_file(as_path_str(path))
 
     def read(self, path, materialization=False, materialization_dir=None,

@@ -2,8 +2,8 @@
 computed from the same plan tree and :class:`~velaria.kernels.KernelSet` the executor uses.
 
 * :func:`explain_batch` -- ``Session.explain_sql``: sections ``frontend``, ``logical``,
-  ``physical``, ``strategy`` (python-api §9.7 / core-semantics §5.2).
-* :func:`render_tree` -- ``DataFrame.explain()``: an indented tree (python-api §9.8).
+  ``physical``, ``strategy``.
+* :func:`render_tree` -- ``DataFrame.explain()``: an indented tree.
 """
 from __future__ import annotations
 
@@ -67,7 +67,7 @@ def _step(node: L.Node) -> str:
 
 
 def _physical(steps: list[L.Node]) -> list[str]:
-    """Upstream's physical stage assignment (core-semantics §5.2)."""
+    """Upstream's physical stage assignment."""
     lines = []
     in_pipeline = False
     joins = 0

@@ -252,7 +252,7 @@ class ExprLowerer:
         fn = F.SCALAR_FUNCTIONS.get(name)
         if fn is None:
             raise SQLSyntaxError(f"Unknown function: {written}", error_type="unsupported_function",
-                                 hint="Check velaria_sql_capabilities for supported functions.",
+                                 hint=F.unknown_function_hint(name),
                                  byte_offset=self.offset(node))
         args = [self.lower(a) for a in (node.args or ())]
         if not (fn.min_args <= len(args) <= (fn.max_args if fn.max_args is not None else len(args))):

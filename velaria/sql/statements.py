@@ -1,7 +1,7 @@
 """DDL and DML: CREATE [SOURCE|SINK] TABLE and INSERT INTO ... VALUES / SELECT.
 
 Each statement runs when ``Session.sql`` is called and returns upstream's one-row result
-``ok, message, affected_rows`` (core-semantics §1.7).
+``ok, message, affected_rows``.
 """
 from __future__ import annotations
 

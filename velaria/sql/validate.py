@@ -1,4 +1,4 @@
-"""Reject SQL that parses but that Velaria SQL v1 does not support (core-semantics §1.3).
+"""Reject SQL that parses but that Velaria SQL v1 does not support.
 
 Two groups of checks run on the pglast AST of one statement, in this order:
 
