@@ -18,6 +18,12 @@ from .plan.optimize import prune
 __all__ = ["DataFrame"]
 
 
+def _out_path(path) -> str:
+    from .io.paths import as_path_str
+
+    return as_path_str(path)
+
+
 class DataFrame:
     """A batch query result. Obtain one from a :class:`~velaria.Session` method."""
 
@@ -81,6 +87,37 @@ class DataFrame:
         if not isinstance(max_rows, int) or isinstance(max_rows, bool):
             raise TypeError("max_rows must be an int")
         print(self._format(max_rows), file=sys.stdout)
+
+    # ------------------------------------------------------------------ writers
+    def write_csv(self, path, *, delimiter: str = ",", header: bool = True) -> int:
+        """Write the result to a CSV file (header row unless ``header=False``; NULL is an
+        empty cell), atomically: a temporary file renamed over ``path``. Returns the rows
+        written."""
+        from .io.readers_api import check_delimiter
+        from .io.writers import write_table
+
+        check_delimiter(delimiter)
+        if not isinstance(header, bool):
+            raise TypeError("header must be a bool")
+        return write_table(self._materialize(), _out_path(path), "csv", delimiter=delimiter,
+                           header=header)
+
+    def write_parquet(self, path, *, compression: str = "zstd") -> int:
+        """Write the result to a Parquet file (types as they are), atomically. Returns the
+        rows written."""
+        from .io.writers import write_table
+
+        if not isinstance(compression, str):
+            raise TypeError("compression must be a str")
+        return write_table(self._materialize(), _out_path(path), "parquet",
+                           compression=compression)
+
+    def write_json(self, path) -> int:
+        """Write the result as JSON lines (one object per row), atomically. Returns the rows
+        written."""
+        from .io.writers import write_table
+
+        return write_table(self._materialize(), _out_path(path), "json")
 
     def __arrow_c_stream__(self, requested_schema=None):
         """Arrow PyCapsule stream export (pyarrow, polars and duckdb read it without copies)."""

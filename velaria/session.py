@@ -95,12 +95,13 @@ class Session(ReaderMethods, VectorMethods):
     # ------------------------------------------------------------------ SQL
     def sql(self, sql: str, /) -> DataFrame:
         """Run one SQL statement. SELECT returns a lazy DataFrame (planned now, executed on first
-        use); CREATE TABLE and INSERT run now and return ``ok, message, affected_rows``."""
+        use); CREATE TABLE, INSERT and COPY ... TO run now and return ``ok, message,
+        affected_rows``."""
         from pglast import ast
 
         from .sql import parser
         from .sql.planner import SelectPlanner
-        from .sql.statements import execute_create, execute_insert
+        from .sql.statements import execute_copy, execute_create, execute_insert
 
         parsed = parser.parse(sql)
         offset = (lambda node: parser.node_offset(parsed, node))
@@ -112,9 +113,11 @@ class Session(ReaderMethods, VectorMethods):
             return self._frame_from_table(execute_create(self, parsed, offset))
         if isinstance(stmt, ast.InsertStmt):
             return self._frame_from_table(execute_insert(self, parsed, offset, SelectPlanner))
+        if isinstance(stmt, ast.CopyStmt):
+            return self._frame_from_table(execute_copy(self, parsed, offset, SelectPlanner))
         raise SQLUnsupportedError("not supported in SQL v1: unsupported SQL statement.",
                                   error_type="unsupported_statement",
-                                  hint="Use SELECT, CREATE TABLE or INSERT INTO.")
+                                  hint="Use SELECT, CREATE TABLE, INSERT INTO or COPY ... TO.")
 
     def explain_sql(self, sql: str, /) -> str:
         """Explain a SELECT without running it: sections ``frontend``, ``logical``, ``physical``

@@ -73,8 +73,10 @@ def find_unterminated_quote(path: str, offset: int, delimiter: str) -> int | Non
             pos = closed.end()
 
 
-def check_quotes_terminated(path: str, offset: int, delimiter: str) -> None:
-    """Raise SourceFormatError when a quoted field from ``offset`` on is never closed."""
+def check_quotes_terminated(path: str, offset: int, delimiter: str,
+                            shown_path: str | None = None) -> None:
+    """Raise SourceFormatError when a quoted field from ``offset`` on is never closed.
+    ``shown_path`` is the name messages use (default ``path``)."""
     if _count_quotes(path, offset) % 2 == 0:
         return
     at = find_unterminated_quote(path, offset, delimiter)
@@ -82,6 +84,6 @@ def check_quotes_terminated(path: str, offset: int, delimiter: str) -> None:
         return
     line, column = locate_offset(path, at)
     raise SourceFormatError(
-        f"unterminated quoted field in csv file {path}: the quote at line {line}, column "
+        f"unterminated quoted field in csv file {shown_path or path}: the quote at line {line}, column "
         f"{column} is never closed, so the rest of the file would be read as one value; "
         f"close the quote (write a quote inside a quoted field as \"\")")

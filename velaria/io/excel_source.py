@@ -45,11 +45,32 @@ def _text(value, date_format: str):
     return render_value(value)
 
 
-def _open_sheet(path: str, sheet_name):
+def _load_book(path: str, data_only: bool):
+    """An openpyxl read-only workbook over an open handle (openpyxl refuses paths without an
+    .xlsx extension; a handle works for any name). Closing the book closes the handle."""
     import openpyxl
 
+    handle = open(path, "rb")
     try:
-        book = openpyxl.load_workbook(path, read_only=True, data_only=True)
+        book = openpyxl.load_workbook(handle, read_only=True, data_only=data_only)
+    except BaseException:
+        handle.close()
+        raise
+    close = book.close
+
+    def close_both():
+        try:
+            close()
+        finally:
+            handle.close()
+
+    book.close = close_both
+    return book
+
+
+def _open_sheet(path: str, sheet_name):
+    try:
+        book = _load_book(path, data_only=True)
     except Exception as exc:  # noqa: BLE001 - openpyxl raises many types for damaged files
         raise SourceFormatError(
             f"cannot read excel file: {path} (not a readable .xlsx workbook: {exc})") from None
@@ -93,15 +114,13 @@ def _sheet_has_formulas(path: str, sheet) -> bool:
 
 def _uncached_formulas(path: str, sheet_name) -> int:
     """How many formula cells of the sheet have no cached result (they read as NULL)."""
-    import openpyxl
-
-    values_book = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    values_book = _load_book(path, data_only=True)
     try:
         values = values_book[values_book.sheetnames[sheet_name]] \
             if isinstance(sheet_name, int) else values_book[sheet_name]
         if not _sheet_has_formulas(path, values):
             return 0
-        formula_book = openpyxl.load_workbook(path, read_only=True, data_only=False)
+        formula_book = _load_book(path, data_only=False)
         try:
             formulas = formula_book[values.title]
             values.reset_dimensions()

@@ -20,7 +20,7 @@ from typing import Iterator, Sequence
 import pyarrow as pa
 
 from ..errors import SourceFormatError, VelariaValueError
-from .paths import check_readable_file, raise_invalid_utf8
+from .paths import check_readable_file, raise_invalid_utf8, reject_binary
 from .typed_source import TypedFileSource
 from .typing_rules import arrow_type, merge_kinds, render_value
 
@@ -125,6 +125,7 @@ class JsonSource(TypedFileSource):
                 raise VelariaValueError(f"duplicate column: {name} (in json columns)")
             seen.add(name)
         check_readable_file(path, "cannot open json file", allow_empty=True)
+        reject_binary(path, "json file")
         super().__init__(path, columns)
 
     # ---- hooks -------------------------------------------------------------------------

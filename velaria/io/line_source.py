@@ -21,7 +21,7 @@ from typing import Iterator, Sequence
 import pyarrow as pa
 
 from ..errors import SourceFormatError, VelariaValueError
-from .paths import check_readable_file, raise_invalid_utf8
+from .paths import check_readable_file, raise_invalid_utf8, reject_binary
 from .regex_safety import check_regex
 from .typed_source import TypedFileSource
 from .typing_rules import classify_text, convert_text
@@ -71,6 +71,7 @@ class LineSource(TypedFileSource):
                         f"{self._regex.groups} capture group(s) of regex_pattern "
                         f"{regex_pattern!r} (0 is the whole match)")
         check_readable_file(path, "cannot open line file", allow_empty=True)
+        reject_binary(path, "line file")
         super().__init__(path, [name for name, _ in mappings])
 
     # ---- hooks -------------------------------------------------------------------------

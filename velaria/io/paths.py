@@ -20,6 +20,7 @@ __all__ = [
     "locate_offset",
     "find_invalid_utf8",
     "raise_invalid_utf8",
+    "reject_binary",
 ]
 
 
@@ -126,8 +127,20 @@ def find_invalid_utf8(path: str) -> int | None:
             pos += len(chunk)
 
 
+def reject_binary(path: str, what: str) -> None:
+    """Raise SourceFormatError naming the format when ``path`` is a known binary format
+    (Parquet, xlsx, gzip, ...) rather than text, with how to read it instead."""
+    from .magic import FORMAT_NAMES, how_to_read, sniff_format
+
+    binary = sniff_format(path)
+    if binary is not None:
+        raise SourceFormatError(
+            f"{what} {path} is not text: it is {FORMAT_NAMES[binary]}; {how_to_read(binary)}")
+
+
 def raise_invalid_utf8(path: str, what: str, offset: int | None = None) -> None:
     """Raise SourceFormatError naming the line and column of the first invalid UTF-8 byte."""
+    reject_binary(path, what)
     if offset is None:
         offset = find_invalid_utf8(path)
     if offset is None:

@@ -207,9 +207,40 @@ def line_options_for(path: str) -> dict:
             "mappings": [{"column": f"c{i}", "source_index": i} for i in range(count)]}
 
 
+def _probe_binary(path: str) -> dict[str, Any] | None:
+    """The probe dict of a file recognised by its magic bytes: Parquet, Arrow IPC and xlsx
+    are read directly; compressed files and other archives are an error saying what the file
+    is (instead of "invalid UTF-8")."""
+    from .magic import FORMAT_NAMES, how_to_read, sniff_format
+
+    fmt = sniff_format(path)
+    if fmt is None:
+        return None
+    stem = os.path.splitext(os.path.basename(path))[0] or "input_table"
+    kind = {"parquet": "parquet", "arrow": "arrow", "xlsx": "excel"}.get(fmt)
+    if kind is None:
+        raise SourceFormatError(f"probe: {path} is {FORMAT_NAMES[fmt]}, not a text file; "
+                                f"{how_to_read(fmt)}")
+    if kind == "excel":
+        from .excel_source import ExcelSource
+
+        schema = list(ExcelSource(path).schema.names)
+    else:
+        from .parquet_source import ArrowIpcSource, ParquetSource
+
+        schema = list((ParquetSource if kind == "parquet" else ArrowIpcSource)(path).schema.names)
+    evidence = [f"magic bytes of {FORMAT_NAMES[fmt]}"]
+    return {"path": path, "kind": kind, "final_format": fmt, "score": 100,
+            "confidence": "high", "schema": schema, "suggested_table_name": stem,
+            "warnings": [], "candidates": [_candidate(fmt, kind, 100, evidence)]}
+
+
 def probe_file(path: str) -> dict[str, Any]:
     """The upstream probe dict for ``path``."""
     check_readable_file(path, "cannot open file", allow_empty=True)
+    binary = _probe_binary(path)
+    if binary is not None:
+        return binary
     lines = _sample_lines(path, 4)
     if not lines:
         raise SourceFormatError(
@@ -267,6 +298,14 @@ def probe_file(path: str) -> dict[str, Any]:
 def source_from_probe(path: str, info: dict):
     """The source ``Session.read`` builds for a probe result."""
     kind = info["kind"]
+    if kind in ("parquet", "arrow"):
+        from .parquet_source import ArrowIpcSource, ParquetSource
+
+        return (ParquetSource if kind == "parquet" else ArrowIpcSource)(path)
+    if kind == "excel":
+        from .excel_source import ExcelSource
+
+        return ExcelSource(path)
     if kind == "csv":
         from .csv_source import CsvSource
 

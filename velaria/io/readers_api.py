@@ -107,12 +107,32 @@ class ReaderMethods:
             cache_in_memory))
 
     def read_csv(self, path, delimiter=",", materialization=False, materialization_dir=None,
-                 materialization_format=None, cache_in_memory=False, on_bad_lines="error"):
-        """A CSV file with a header row (typed per column; see docs/io.md)."""
+                 materialization_format=None, cache_in_memory=False, on_bad_lines="error", *,
+                 header=True, column_names=None, null_values=None, column_types=None,
+                 compression="infer"):
+        """A CSV file (typed per column; see docs/io.md), or several by glob or directory.
+
+        ``header=False``: the first line is data (columns ``c0..cN`` unless ``column_names``
+        names them); ``null_values``: the texts that mean NULL (default: the empty cell);
+        ``column_types``: ``{"col": "BIGINT" | "DOUBLE" | "BOOLEAN" | "STRING"}`` skips typing
+        for those columns; ``compression``: ``infer`` (by magic bytes), ``none``, ``gzip``,
+        ``zstd`` or ``bz2``."""
         path = as_path_str(path)
         check_delimiter(delimiter)
         canonical_materialization_format(materialization_format)
-        source = CsvSource(path, delimiter=delimiter, on_bad_lines=on_bad_lines)
+        if not isinstance(header, bool):
+            raise TypeError("header must be a bool")
+        options = dict(delimiter=delimiter, on_bad_lines=on_bad_lines, header=header,
+                       column_names=column_names, null_values=null_values,
+                       column_types=column_types, compression=compression)
+        if any(ch in path for ch in "*?[") or os.path.isdir(path):
+            from .multi_source import ConcatSource
+            from .parquet_source import expand_paths
+
+            files = expand_paths(path, "csv", "")
+            source = ConcatSource(path, [CsvSource(f, **options) for f in files])
+            return self._frame_from_source(wrap_source(source, cache_in_memory=cache_in_memory))
+        source = CsvSource(path, **options)
         return self._frame_from_source(wrap_source(
             source, materialization, materialization_dir, materialization_format,
             cache_in_memory))
@@ -135,6 +155,22 @@ class ReaderMethods:
         return self._frame_from_source(wrap_source(
             source, materialization, materialization_dir, materialization_format,
             cache_in_memory))
+
+    def read_parquet(self, path, cache_in_memory=False):
+        """Parquet: one file, a glob (``data/*.parquet``) or a directory of ``*.parquet``
+        files sharing one schema; projection and row-group filter pushdown. (Parquet needs
+        no materialisation cache: it is already typed and columnar.)"""
+        from .parquet_source import ParquetSource
+
+        return self._frame_from_source(wrap_source(
+            ParquetSource(as_path_str(path)), False, None, None, cache_in_memory))
+
+    def read_arrow(self, path, cache_in_memory=False):
+        """Arrow IPC (Feather v2) files: one file, a glob or a directory of ``*.arrow``."""
+        from .parquet_source import ArrowIpcSource
+
+        return self._frame_from_source(wrap_source(
+            ArrowIpcSource(as_path_str(path)), False, None, None, cache_in_memory))
 
     def read_json(self, path, columns, format="json_lines", materialization=False,
                   materialization_dir=None, materialization_format=None,

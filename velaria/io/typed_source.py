@@ -107,6 +107,7 @@ class TypedFileSource(TableSource):
         key = self._cache_key(fp)
         with _TYPING_LOCK:
             cached = _TYPING_CACHE.get(key)
+        forced = getattr(self, "forced_kinds", {})
         if cached is not None:
             kinds, stats = cached
             self._check_typing_stats(stats)
@@ -133,6 +134,8 @@ class TypedFileSource(TableSource):
                         retain = None
                         continue
                 retain.append(kept_batch)
+        for index, kind in forced.items():  # explicit column types win over typing
+            kinds[index] = kind
         self._check_typing_stats(stats)
         if fingerprint(self.path) != fp:
             raise SourceFormatError(
@@ -141,8 +144,10 @@ class TypedFileSource(TableSource):
             _TYPING_CACHE[key] = (list(kinds), dict(stats))
         retained_cols = set()
         if retain is not None:
-            retained_cols = {i for i, kind in enumerate(kinds)
-                             if all(self._kept_usable(batch[i][0], kind) for batch in retain)}
+            # explicitly typed columns are parsed again by the scan, whose conversion errors
+            # name the file and the bad value
+            retained_cols = {i for i, kind in enumerate(kinds) if i not in forced and
+                             all(self._kept_usable(batch[i][0], kind) for batch in retain)}
             if not retained_cols:
                 retain = None
         self._kinds, self._stats, self._typed_fp = kinds, stats, fp

@@ -40,7 +40,16 @@ __all__ = [
     "convert_text",
     "parse_vector_text",
     "render_value",
+    "forced_kinds",
 ]
+
+#: type names a reader's ``column_types`` accepts -> kind
+_TYPE_NAMES = {
+    "int": "int", "integer": "int", "bigint": "int", "int64": "int", "long": "int",
+    "double": "float", "float": "float", "float64": "float", "real": "float",
+    "bool": "bool", "boolean": "bool",
+    "string": "string", "text": "string", "varchar": "string", "str": "string",
+}
 
 _INT_RE = {"csv": r"^-?(?:0|[1-9][0-9]*)$", "line": r"^-?[0-9]+$"}
 _NUMERIC_RE = {
@@ -278,3 +287,40 @@ def _render_float32(v) -> str:
     if isinstance(v, float) and v.is_integer():
         return str(int(v))
     return repr(v)
+
+
+def forced_kinds(column_types, names, path: str) -> dict[int, str]:
+    """``{column index: kind}`` from a reader's ``column_types`` (``{"id": "BIGINT", ...}``;
+    SQL names, Python types int/float/bool/str, or Arrow types int64/float64/bool/string).
+    Such columns skip typing: a cell that does not convert is an error at scan time."""
+    if not column_types:
+        return {}
+    if not isinstance(column_types, dict):
+        raise TypeError("column_types must be a dict of column name -> type")
+    out = {}
+    arrow = {pa.int64(): "int", pa.float64(): "float", pa.bool_(): "bool", pa.string(): "string"}
+    python = {int: "int", float: "float", bool: "bool", str: "string"}
+    for name, typ in column_types.items():
+        if name not in names:
+            from ..errors import VelariaValueError
+
+            raise VelariaValueError(
+                f"column_types names column {name!r}, which {path} does not have (its columns: "
+                f"{', '.join(names)})")
+        if isinstance(typ, pa.DataType):
+            kind = arrow.get(typ)
+        elif isinstance(typ, type):
+            kind = python.get(typ)
+        elif isinstance(typ, str):
+            kind = _TYPE_NAMES.get(typ.strip().lower())
+        else:
+            raise TypeError(f"column_types[{name!r}] must be a type name, a Python type or an "
+                            f"Arrow type, not {type(typ).__name__}")
+        if kind is None:
+            from ..errors import VelariaValueError
+
+            raise VelariaValueError(
+                f"column_types[{name!r}] = {typ!r} is not a supported type; use one of BIGINT, "
+                f"DOUBLE, BOOLEAN, STRING (or int, float, bool, str)")
+        out[names.index(name)] = kind
+    return out

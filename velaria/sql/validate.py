@@ -154,8 +154,8 @@ _STATEMENT_NAMES: dict[str, tuple[str, str]] = {
     "ViewStmt": ("CREATE VIEW", "Register a DataFrame with Session.create_temp_view()."),
     "CreateTableAsStmt": ("CREATE TABLE AS",
                           "Use CREATE TABLE, then INSERT INTO ... SELECT."),
-    "CopyStmt": ("COPY", "Use CREATE SOURCE TABLE ... USING csv OPTIONS(path: '...') or "
-                         "Session.read_csv()."),
+    "CopyStmt": ("COPY ... FROM", "Read files with CREATE TABLE ... USING csv OPTIONS(path: "
+                                  "'...') or Session.read_csv(); COPY ... TO writes files."),
     "TransactionStmt": ("transaction control",
                         "Each statement runs on its own; there are no transactions."),
     "VariableSetStmt": ("SET", _DEFAULT_HINT),
@@ -196,6 +196,9 @@ def _check_statement(stmt: ast.Node, normalized: Normalized, stmt_location: int)
         if getattr(stmt, "returningClause", None) or getattr(stmt, "returningList", None):
             raise _unsupported_statement("INSERT ... RETURNING",
                                          "Query the table after inserting.", offset)
+    elif isinstance(stmt, ast.CopyStmt):
+        if stmt.is_from or stmt.is_program or not stmt.filename:
+            raise _unsupported_statement(*_statement_name(stmt), offset)
     elif not isinstance(stmt, ast.CreateStmt):
         raise _unsupported_statement(*_statement_name(stmt), offset)
     _check_set_operations(stmt, normalized)
