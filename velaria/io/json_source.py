@@ -14,14 +14,16 @@ Malformed JSON raises SourceFormatError with the file, line and column.
 from __future__ import annotations
 
 import json
+import re
 import warnings
 from typing import Iterator, Sequence
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from ..errors import SourceFormatError, VelariaValueError
 from .paths import check_readable_file, raise_invalid_utf8, reject_binary
-from .typed_source import TypedFileSource
+from .typed_source import FastPathUnavailable, TypedFileSource
 from .typing_rules import arrow_type, merge_kinds, render_value
 
 __all__ = ["JsonSource", "JSON_FORMATS", "canonical_json_format"]
@@ -67,6 +69,34 @@ class _NotVector(Exception):
     pass
 
 
+def _has_long_int(path: str) -> bool:
+    """Whether the file may hold an integer literal beyond int64 (read in chunks)."""
+    tail = b""
+    with open(path, "rb") as handle:
+        while True:
+            data = handle.read(16 << 20)
+            if not data:
+                return False
+            if _LONG_INT.search(tail + data):
+                return True
+            tail = data[-64:]
+
+
+def _convert_arrow(raw: pa.Array, kind: str) -> pa.Array:
+    """A fast-parser column converted to the Arrow type of the column's final ``kind``,
+    with the reference parser's result (a string column writes other values as
+    :func:`~velaria.io.typing_rules.render_value` text)."""
+    typ = arrow_type(kind)
+    if raw.type == typ:
+        return raw
+    if raw.type == pa.null():
+        return pa.nulls(len(raw), typ)
+    if kind == "float" and raw.type == pa.int64():
+        return pc.cast(raw, pa.float64())
+    return pa.array([v if v is None or isinstance(v, str) else render_value(v)
+                     for v in raw.to_pylist()], pa.string())
+
+
 def _cell(value):
     """Map one decoded JSON value to the Python value a column holds."""
     if value is None or isinstance(value, (bool, str, float)):
@@ -106,15 +136,38 @@ def _kind(value) -> str:
     return "string"
 
 
+JSON_PARSERS = ("auto", "arrow", "python")
+_ARROW_KINDS = {pa.int64(): "int", pa.float64(): "float", pa.bool_(): "bool",
+                pa.string(): "string", pa.null(): "null"}
+#: an integer literal of 19+ digits may not fit int64 (the reference parser warns about it)
+_LONG_INT = re.compile(rb'[:\[,]\s*-?[0-9]{19,}')
+
+
 class JsonSource(TypedFileSource):
-    """A JSON lines or JSON array file; see the module docstring."""
+    """A JSON lines or JSON array file; see the module docstring.
+
+    ``parser``: ``auto`` (default) parses JSON lines with ``pyarrow.json`` (multi-threaded C++)
+    and falls back to the reference parser, Python's ``json``, for any file whose result the
+    fast parser cannot reproduce exactly (nested values, mixed kinds in one column, keys
+    first seen late in the file, integers beyond int64, NaN, ...); ``arrow`` and ``python``
+    force one (``arrow`` still falls back rather than give a different result). JSON arrays
+    always use the reference parser."""
 
     kind = "json"
     dialect = "json"
-    python_parser = True
 
-    def __init__(self, path: str, columns: Sequence[str], format: str = "json_lines"):
+    def __init__(self, path: str, columns: Sequence[str] | None, format: str = "json_lines",
+                 parser: str = "auto"):
         self.format = canonical_json_format(format)
+        if parser not in JSON_PARSERS:
+            raise VelariaValueError(f"parser must be one of: {', '.join(JSON_PARSERS)} "
+                                    f"(got {parser!r})")
+        self.parser = "python" if (parser == "python" or self.format != "json_lines") \
+            else "arrow"
+        if columns is None:
+            check_readable_file(path, "cannot open json file", allow_empty=True)
+            reject_binary(path, "json file")
+            columns = self._all_keys(path)
         columns = list(columns)
         if not columns:
             raise VelariaValueError(
@@ -128,14 +181,36 @@ class JsonSource(TypedFileSource):
         reject_binary(path, "json file")
         super().__init__(path, columns)
 
+    @property
+    def python_parser(self) -> bool:
+        return self.parser == "python"
+
+    def _use_reference_parser(self) -> None:
+        self.parser = "python"
+
+    def _all_keys(self, path: str) -> list[str]:
+        """Every top-level key of the file's objects, in first-appearance order."""
+        self.path = path
+        keys: dict[str, None] = {}
+        for _, obj in self._objects():
+            for key in obj:
+                keys.setdefault(key)
+        if not keys:
+            raise SourceFormatError(
+                f"json file {path} has no keys to read (it is empty or every object is "
+                f"empty); pass columns=[...]")
+        return list(keys)
+
     # ---- hooks -------------------------------------------------------------------------
     def options_key(self) -> str:
         return f"format={self.format};columns={self.names!r}"
 
     def _describe_options(self) -> str:
-        return f"format={self.format}"
+        return f"format={self.format} parser={self.parser}"
 
     def _classify(self, raw) -> str:
+        if isinstance(raw, pa.Array):
+            return _ARROW_KINDS[raw.type]
         kind = "null"
         for value in raw:
             if value is not None:
@@ -145,6 +220,8 @@ class JsonSource(TypedFileSource):
         return kind
 
     def _convert(self, raw, kind: str) -> pa.Array:
+        if isinstance(raw, pa.Array):
+            return _convert_arrow(raw, kind)
         try:
             return self._convert_values(raw, kind)
         except UnicodeEncodeError:
@@ -227,6 +304,52 @@ class JsonSource(TypedFileSource):
             yield number, obj
 
     def _raw_batches(self, names, batch_rows, stats):
+        if self.parser == "arrow":
+            return self._arrow_batches(names, stats)
+        return self._python_batches(names, batch_rows, stats)
+
+    def _arrow_batches(self, names, stats):
+        """The fast parser: ``pyarrow.json`` batches as Arrow arrays, or FastPathUnavailable
+        (before the first batch or later: the typing pass then starts over)."""
+        import pyarrow.json as pajson
+
+        if _has_long_int(self.path):
+            raise FastPathUnavailable
+        schema = None  # ISO-looking strings: keep them text (pyarrow would infer timestamps)
+        while True:
+            try:
+                reader = pajson.open_json(
+                    self.path, read_options=pajson.ReadOptions(block_size=8 << 20),
+                    parse_options=pajson.ParseOptions(explicit_schema=schema,
+                                                      unexpected_field_behavior="infer"))
+            except StopIteration:  # no rows at all
+                return
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError):
+                raise FastPathUnavailable from None
+            temporal = [f for f in reader.schema if pa.types.is_temporal(f.type)]
+            if not temporal or schema is not None:
+                break
+            schema = pa.schema([f.with_type(pa.string()) for f in temporal])
+        try:
+            for batch in reader:
+                columns = []
+                for name in names:
+                    index = batch.schema.get_field_index(name)
+                    column = batch.column(index) if index >= 0 else pa.nulls(batch.num_rows)
+                    if column.type not in _ARROW_KINDS:
+                        raise FastPathUnavailable
+                    if column.type == pa.float64() and \
+                            not pc.all(pc.is_finite(column)).as_py() in (True, None):
+                        raise FastPathUnavailable  # NaN is an error for the reference parser
+                    columns.append(column)
+                if batch.num_rows:
+                    yield columns
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            raise FastPathUnavailable from None
+        if stats is not None:
+            stats["rounded_big_ints"] = 0
+
+    def _python_batches(self, names, batch_rows, stats):
         columns: list[list] = [[] for _ in names]
         count = 0
         rounded = 0

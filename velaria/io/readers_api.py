@@ -172,12 +172,13 @@ class ReaderMethods:
         return self._frame_from_source(wrap_source(
             ArrowIpcSource(as_path_str(path)), False, None, None, cache_in_memory))
 
-    def read_json(self, path, columns, format="json_lines", materialization=False,
+    def read_json(self, path, columns=None, format="json_lines", materialization=False,
                   materialization_dir=None, materialization_format=None,
                   cache_in_memory=False):
-        """A JSON lines or JSON array file; ``columns`` lists the keys to keep."""
+        """A JSON lines or JSON array file; ``columns`` lists the keys to keep (None: every
+        top-level key of the file, in first-appearance order, found by one pass)."""
         path = as_path_str(path)
-        cols = _check_columns(columns)
+        cols = None if columns is None else _check_columns(columns)
         fmt = canonical_json_format(format)
         canonical_materialization_format(materialization_format)
         source = JsonSource(path, cols, fmt)

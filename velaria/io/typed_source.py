@@ -26,7 +26,12 @@ from .paths import FileFingerprint, fingerprint
 from .pushdown import apply_filters, render_pushdown, usable_filters
 from .typing_rules import arrow_type, merge_kinds
 
-__all__ = ["TypedFileSource", "clear_typing_cache"]
+__all__ = ["TypedFileSource", "clear_typing_cache", "FastPathUnavailable"]
+
+
+class FastPathUnavailable(Exception):
+    """Raised by a fast parser that cannot reproduce the reference parser's result for a
+    file (a type or construct only the reference parser handles); never leaves the source."""
 
 _TYPING_CACHE: dict[tuple, tuple[list[str], dict]] = {}
 _TYPING_LOCK = threading.Lock()
@@ -110,11 +115,42 @@ class TypedFileSource(TableSource):
         forced = getattr(self, "forced_kinds", {})
         if cached is not None:
             kinds, stats = cached
+            if stats.get("reference_parser"):
+                self._use_reference_parser()
             self._check_typing_stats(stats)
             self._kinds, self._stats, self._typed_fp = list(kinds), dict(stats), fp
             self._typed_from_cache = True
             return
         self._typed_from_cache = False
+        try:
+            kinds, stats, retain = self._typing_pass(fp)
+        except FastPathUnavailable:
+            # the fast parser cannot give the reference parser's result for this file:
+            # type it again with the reference parser (which also scans it from now on)
+            self._use_reference_parser()
+            kinds, stats, retain = self._typing_pass(fp)
+            stats["reference_parser"] = True
+        for index, kind in forced.items():  # explicit column types win over typing
+            kinds[index] = kind
+        self._check_typing_stats(stats)
+        if fingerprint(self.path) != fp:
+            raise SourceFormatError(
+                f"{self.kind} file {self.path} changed while it was being read; read it again")
+        with _TYPING_LOCK:
+            _TYPING_CACHE[key] = (list(kinds), dict(stats))
+        retained_cols = set()
+        if retain is not None:
+            # explicitly typed columns are parsed again by the scan, whose conversion errors
+            # name the file and the bad value
+            retained_cols = {i for i, kind in enumerate(kinds) if i not in forced and
+                             all(self._kept_usable(batch[i][0], kind) for batch in retain)}
+            if not retained_cols:
+                retain = None
+        self._kinds, self._stats, self._typed_fp = kinds, stats, fp
+        self._retained, self._retained_cols = retain, retained_cols
+
+    def _typing_pass(self, fp: FileFingerprint):
+        """(kinds, stats, retained batches or None) from one pass over the file."""
         kinds = ["null"] * len(self.names)
         stats: dict = {"rows": 0}
         limit = _retain_limit(self.python_parser)
@@ -134,24 +170,11 @@ class TypedFileSource(TableSource):
                         retain = None
                         continue
                 retain.append(kept_batch)
-        for index, kind in forced.items():  # explicit column types win over typing
-            kinds[index] = kind
-        self._check_typing_stats(stats)
-        if fingerprint(self.path) != fp:
-            raise SourceFormatError(
-                f"{self.kind} file {self.path} changed while it was being read; read it again")
-        with _TYPING_LOCK:
-            _TYPING_CACHE[key] = (list(kinds), dict(stats))
-        retained_cols = set()
-        if retain is not None:
-            # explicitly typed columns are parsed again by the scan, whose conversion errors
-            # name the file and the bad value
-            retained_cols = {i for i, kind in enumerate(kinds) if i not in forced and
-                             all(self._kept_usable(batch[i][0], kind) for batch in retain)}
-            if not retained_cols:
-                retain = None
-        self._kinds, self._stats, self._typed_fp = kinds, stats, fp
-        self._retained, self._retained_cols = retain, retained_cols
+        return kinds, stats, retain
+
+    def _use_reference_parser(self) -> None:
+        """Switch to the reference (Python) parser; sources with a fast parser override."""
+        raise NotImplementedError
 
     # ---- retention hooks (the defaults keep the raw cells and convert them on scan) -------
     def _classify_batch(self, raws, kinds: list[str]) -> list[tuple[str, Any]]:
