@@ -17,6 +17,9 @@ from .plan.optimize import prune
 
 __all__ = ["DataFrame"]
 
+#: rows shown by ``repr`` and in notebooks
+_REPR_ROWS = 10
+
 
 def _out_path(path) -> str:
     from .io.paths import as_path_str
@@ -139,15 +142,36 @@ class DataFrame:
         return self.count()
 
     def __repr__(self) -> str:
+        """The schema and a preview of the first rows. An executed frame shows its rows; an
+        unexecuted one runs the query with a LIMIT (so a large result is not computed just
+        to be printed) and keeps nothing."""
         schema = ", ".join(f"{f.name}: {f.type}" for f in self._plan.schema)
-        if self._table is None:
-            try:
-                self._materialize()
-            except Exception as exc:  # repr must never raise; show why instead
-                return f"DataFrame[{schema}] (execution failed: {exc})"
-        return f"DataFrame[{schema}]\n{self._format(10)}"
+        try:
+            return f"DataFrame[{schema}]\n{self._preview(_REPR_ROWS, html=False)}"
+        except Exception as exc:  # noqa: BLE001 - repr must never raise; show why instead
+            return f"DataFrame[{schema}] (execution failed: {exc})"
+
+    def _repr_html_(self) -> str:
+        """Notebook display: an HTML table of the first rows (a LIMIT query when the frame
+        has not been executed yet)."""
+        try:
+            return self._preview(_REPR_ROWS, html=True)
+        except Exception as exc:  # noqa: BLE001 - display must never raise
+            import html
+
+            return f"<pre>DataFrame (execution failed: {html.escape(str(exc))})</pre>"
 
     # ------------------------------------------------------------------ text rendering
+    def _preview(self, rows: int, html: bool) -> str:
+        from .render import format_html, format_table
+
+        render = format_html if html else format_table
+        if self._table is not None:
+            return render(self._table, rows)
+        limited = L.Limit(schema=self._plan.schema, input=self._plan, limit=rows + 1)
+        head = DataFrame(self._session, limited)._materialize()
+        return render(head, rows, total=-1 if head.num_rows > rows else None)
+
     def _format(self, max_rows: int) -> str:
         from .render import format_table
         t = self._materialize()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from ..errors import VelariaValueError
 from .base import TableSource
@@ -18,6 +19,9 @@ from .line_source import LINE_MODES, LineSource
 from .materialize import CachedSource, canonical_materialization_format
 from .paths import as_path_str
 from .probe import probe_file, source_from_probe
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..dataframe import DataFrame
 
 __all__ = ["ReaderMethods", "check_delimiter", "parse_mappings", "wrap_source"]
 
@@ -97,7 +101,7 @@ class ReaderMethods:
         return probe_file(as_path_str(path))
 
     def read(self, path, materialization=False, materialization_dir=None,
-             materialization_format=None, cache_in_memory=False):
+             materialization_format=None, cache_in_memory=False) -> "DataFrame":
         """Probe ``path`` and read it with the probed reader and options."""
         path = as_path_str(path)
         canonical_materialization_format(materialization_format)
@@ -109,7 +113,7 @@ class ReaderMethods:
     def read_csv(self, path, delimiter=",", materialization=False, materialization_dir=None,
                  materialization_format=None, cache_in_memory=False, on_bad_lines="error", *,
                  header=True, column_names=None, null_values=None, column_types=None,
-                 compression="infer"):
+                 compression="infer") -> "DataFrame":
         """A CSV file (typed per column; see docs/io.md), or several by glob or directory.
 
         ``header=False``: the first line is data (columns ``c0..cN`` unless ``column_names``
@@ -140,7 +144,7 @@ class ReaderMethods:
     def read_line_file(self, path, mappings, mode="split", split_delimiter=",",
                        regex_pattern="", skip_empty_lines=True, materialization=False,
                        materialization_dir=None, materialization_format=None,
-                       cache_in_memory=False):
+                       cache_in_memory=False) -> "DataFrame":
         """A line file in split mode (fields by index) or regex mode (capture groups)."""
         path = as_path_str(path)
         pairs = parse_mappings(mappings)
@@ -156,7 +160,7 @@ class ReaderMethods:
             source, materialization, materialization_dir, materialization_format,
             cache_in_memory))
 
-    def read_parquet(self, path, cache_in_memory=False):
+    def read_parquet(self, path, cache_in_memory=False) -> "DataFrame":
         """Parquet: one file, a glob (``data/*.parquet``) or a directory of ``*.parquet``
         files sharing one schema; projection and row-group filter pushdown. (Parquet needs
         no materialisation cache: it is already typed and columnar.)"""
@@ -165,7 +169,7 @@ class ReaderMethods:
         return self._frame_from_source(wrap_source(
             ParquetSource(as_path_str(path)), False, None, None, cache_in_memory))
 
-    def read_arrow(self, path, cache_in_memory=False):
+    def read_arrow(self, path, cache_in_memory=False) -> "DataFrame":
         """Arrow IPC (Feather v2) files: one file, a glob or a directory of ``*.arrow``."""
         from .parquet_source import ArrowIpcSource
 
@@ -174,7 +178,7 @@ class ReaderMethods:
 
     def read_json(self, path, columns=None, format="json_lines", materialization=False,
                   materialization_dir=None, materialization_format=None,
-                  cache_in_memory=False):
+                  cache_in_memory=False) -> "DataFrame":
         """A JSON lines or JSON array file; ``columns`` lists the keys to keep (None: every
         top-level key of the file, in first-appearance order, found by one pass)."""
         path = as_path_str(path)
