@@ -222,3 +222,16 @@ def test_json_big_int_warns_digits_lost(session, tmp_path):
     path = write(tmp_path, "o.jsonl", '{"a":99999999999999999999}\n{"a":1}\n')
     with pytest.warns(RuntimeWarning, match="1 integer.*do not fit int64"):
         assert session.read_json(path, ["a"]).schema.field("a").type == pa.float64()
+
+
+@pytest.mark.parametrize("sql, match", [
+    ("SELECT 1e400 AS x", "out of range for DOUBLE"),
+    ("SELECT 99999999999999999999 AS x", "would lose digits"),
+])
+def test_sql_literals_never_lose_data_silently(session, sql, match):
+    with pytest.raises(SQLSemanticError, match=match):
+        session.sql(sql)
+
+
+def test_sql_big_integer_literal_exact_as_double(session):
+    assert session.sql("SELECT 18446744073709551616 AS x").to_rows()["rows"] == [[2.0 ** 64]]
