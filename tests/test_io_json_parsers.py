@@ -95,3 +95,13 @@ def test_read_json_without_columns_reads_every_key(tmp_path):
     empty.write_text("{}\n")
     with pytest.raises(VelariaError, match="no keys"):
         velaria.Session().read_json(empty)
+
+
+@pytest.mark.parametrize("content", ["null\n", "null,0.5\n", "\ufeff  null\n{\"a\": 1}\n"])
+def test_files_that_crash_pyarrow_json_never_reach_it(tmp_path, content):
+    """pyarrow's JSON reader segfaults on a first row of ``null``: such files must go to the
+    reference parser (this test would kill the test process otherwise)."""
+    path = tmp_path / "n.jsonl"
+    path.write_text(content, encoding="utf-8")
+    with pytest.raises(VelariaError, match="json object expected|malformed"):
+        JsonSource(str(path), ["a"]).schema

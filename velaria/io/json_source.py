@@ -69,6 +69,18 @@ class _NotVector(Exception):
     pass
 
 
+def _starts_with_object(path: str) -> bool:
+    """Whether the first non-blank byte (after a BOM) is ``{``. pyarrow's JSON reader
+    crashes the process (segfault, pyarrow 26) on a file whose first row is ``null``, so
+    it only ever sees files that start like a JSON-lines file; the reference parser reports
+    anything else."""
+    with open(path, "rb") as handle:
+        head = handle.read(1 << 16)
+    head = head[3:] if head.startswith(b"\xef\xbb\xbf") else head
+    stripped = head.lstrip(b" \t\r\n")
+    return stripped.startswith(b"{")
+
+
 def _has_long_int(path: str) -> bool:
     """Whether the file may hold an integer literal beyond int64 (read in chunks)."""
     tail = b""
@@ -313,7 +325,7 @@ class JsonSource(TypedFileSource):
         (before the first batch or later: the typing pass then starts over)."""
         import pyarrow.json as pajson
 
-        if _has_long_int(self.path):
+        if not _starts_with_object(self.path) or _has_long_int(self.path):
             raise FastPathUnavailable
         schema = None  # ISO-looking strings: keep them text (pyarrow would infer timestamps)
         while True:

@@ -15,6 +15,7 @@ typed per column with the ``line`` dialect of :mod:`velaria.io.typing_rules`.
 """
 from __future__ import annotations
 
+import re
 import warnings
 from typing import Iterator, Sequence
 
@@ -22,6 +23,8 @@ import pyarrow as pa
 
 from ..errors import SourceFormatError, VelariaValueError
 from .paths import check_readable_file, raise_invalid_utf8, reject_binary
+from . import line_regex_fast
+from .line_regex_fast import re2_pattern
 from .regex_safety import check_regex
 from .typed_source import TypedFileSource
 from .typing_rules import classify_text, convert_text
@@ -32,16 +35,33 @@ LINE_MODES = ("split", "regex")
 _NULL_TEXT = {"", "null", "NULL"}
 
 
+_NEWLINES = re.compile(r"\r\n|\r|\n")
+
+
+def _split_universal(text: str, skip_empty: bool) -> Iterator[str]:
+    """The lines of ``text`` as Python's universal-newline reading gives them."""
+    parts = _NEWLINES.split(text)
+    if parts and parts[-1] == "":
+        parts.pop()  # the text ends with a line end
+    for line in parts:
+        if line or not skip_empty:
+            yield line
+
+
 class LineSource(TypedFileSource):
     """A line file read in split or regex mode; see the module docstring."""
 
     kind = "line"
     dialect = "line"
-    python_parser = True
+
+    @property
+    def python_parser(self) -> bool:
+        """Regex files on the Arrow path keep Arrow arrays, sized by bytes (as CSV)."""
+        return self._re2 is None
 
     def __init__(self, path: str, mappings: Sequence[tuple[str, int]], mode: str = "split",
                  split_delimiter: str = ",", regex_pattern: str = "",
-                 skip_empty_lines: bool = True):
+                 skip_empty_lines: bool = True, parser: str = "auto"):
         if mode not in LINE_MODES:
             raise VelariaValueError(f"mode must be one of: split, regex (got {mode!r})")
         mappings = [(str(name), int(index)) for name, index in mappings]
@@ -70,6 +90,12 @@ class LineSource(TypedFileSource):
                         f"mapping {name!r} uses source_index {index}, beyond the "
                         f"{self._regex.groups} capture group(s) of regex_pattern "
                         f"{regex_pattern!r} (0 is the whole match)")
+        if parser not in ("auto", "arrow", "python"):
+            raise VelariaValueError(f"parser must be one of: auto, arrow, python (got {parser!r})")
+        #: regex mode: (RE2 pattern, group names) when Arrow's RE2 can take chunks of lines
+        self._re2 = None
+        if self._regex is not None and parser != "python":
+            self._re2 = re2_pattern(regex_pattern, self._regex.groups)
         check_readable_file(path, "cannot open line file", allow_empty=True)
         reject_binary(path, "line file")
         super().__init__(path, [name for name, _ in mappings])
@@ -85,7 +111,8 @@ class LineSource(TypedFileSource):
             text = f"mode=split delimiter={self.split_delimiter!r}"
         else:
             text = (f"mode=regex regex_pattern={self.regex_pattern!r} "
-                    f"unmatched_lines={self._stats.get('unmatched_lines', 0)}")
+                    f"unmatched_lines={self._stats.get('unmatched_lines', 0)} "
+                    f"parser={'arrow' if self._re2 is not None else 'python'}")
         maps = ",".join(f"{n}:{i}" for n, i in self.mappings)
         return f"{text} mappings=[{maps}]"
 
@@ -139,6 +166,44 @@ class LineSource(TypedFileSource):
             raise_invalid_utf8(self.path, "line file")
 
     def _raw_batches(self, names, batch_rows, stats):
+        if self._re2 is not None:
+            return self._regex_chunks(names, batch_rows, stats)
+        return self._line_batches(self._lines(), names, batch_rows, stats)
+
+    def _regex_chunks(self, names, batch_rows, stats):
+        """Regex mode by chunks: Arrow's RE2 where it matches ``re`` exactly, else the
+        reference path for that chunk (see :mod:`velaria.io.line_regex_fast`)."""
+        index_of = dict(self.mappings)
+        indexes = [index_of[n] for n in names]
+        pattern, group_names = self._re2
+        null_text = pa.array(sorted(_NULL_TEXT), pa.string())
+        unmatched = 0
+        fast_rows = 0
+        for chunk, at_end in line_regex_fast.chunks(self.path):
+            if line_regex_fast.fast_chunk(chunk):
+                lines = line_regex_fast.chunk_lines(chunk, self.skip_empty_lines, at_end)
+                for start in range(0, len(lines), batch_rows):
+                    columns, missed = line_regex_fast.extract_groups(
+                        lines.slice(start, batch_rows), pattern, group_names, indexes, null_text)
+                    unmatched += missed
+                    fast_rows += len(columns[0]) if columns else 0
+                    yield columns
+                continue
+            try:
+                text = chunk.decode("utf-8")
+            except UnicodeDecodeError:
+                raise_invalid_utf8(self.path, "line file")
+            part = {}
+            yield from self._line_batches(_split_universal(text, self.skip_empty_lines), names,
+                                          batch_rows, part)
+            unmatched += part.get("unmatched_lines", 0)
+        if stats is not None:
+            stats["unmatched_lines"] = unmatched
+            stats["max_fields"] = 0
+            stats["fast_rows"] = fast_rows
+
+    def _line_batches(self, lines, names, batch_rows, stats):
+        """The reference path: each line matched (or split) in Python."""
         index_of = dict(self.mappings)
         indexes = [index_of[n] for n in names]
         columns: list[list] = [[] for _ in names]
@@ -148,7 +213,7 @@ class LineSource(TypedFileSource):
         split = self.mode == "split"
         delim = self.split_delimiter
         regex = self._regex
-        for line in self._lines():
+        for line in lines:
             if split:
                 fields = line.split(delim)
                 if len(fields) > max_fields:
