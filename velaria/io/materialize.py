@@ -39,6 +39,7 @@ from ..errors import VelariaError, VelariaValueError
 from .base import DEFAULT_BATCH_ROWS, PushedFilter, TableSource
 from .paths import as_path_str, fingerprint
 from .pushdown import apply_filters, usable_filters
+from .writers import write_atomic
 
 __all__ = ["CachedSource", "canonical_materialization_format", "source_id",
            "default_materialization_root", "prepare_root", "DATA_FILES"]
@@ -138,23 +139,10 @@ def _clear_path(path: str) -> None:
 
 
 def _write_atomic(path: str, write) -> None:
-    """Call ``write(tmp)`` for a temporary file next to ``path``, fsync it, then rename it
-    over ``path``: readers see the old file or the new one, never a half-written one."""
-    directory = os.path.dirname(path)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
-    os.close(fd)
-    try:
-        write(tmp)
-        with open(tmp, "rb") as handle:
-            os.fsync(handle.fileno())
-        _clear_path(path)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    """:func:`~velaria.io.writers.write_atomic` over whatever a damaged entry left at
+    ``path`` (a directory is removed first)."""
+    _clear_path(path)
+    write_atomic(path, write)
 
 
 def _prepare_entry(entry: str) -> None:
