@@ -436,7 +436,7 @@ def options_bad_provider(ctx: Context):
     files = {"users.csv": USERS}
     with _files(files) as paths:
         s = ctx.session()
-        for provider in ("parquet", "xlsx"):
+        for provider in ("orc", "xlsx"):
             sql = "CREATE TABLE t USING %s OPTIONS(path: '%s')" % (provider, _sql_str(paths["users.csv"]))
             _raises(ctx, lambda: ctx.api(s, "sql")(sql).to_rows(),
                     "CREATE TABLE type/provider must be csv, line, or json", sql,

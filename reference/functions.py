@@ -5,7 +5,7 @@ message), a plan-time type rule (``result_type``) and a per-row implementation (
 
 Registries
 ----------
-* :data:`SCALAR_FUNCTIONS` -- the SQL builtins of core-semantics §1.9, keyed by lower-case
+* :data:`SCALAR_FUNCTIONS` -- the SQL builtins of Velaria SQL, keyed by lower-case
   name, aliases included (``len``, ``char_length``, ``character_length`` -> ``length``;
   ``btrim`` -> ``trim``; ``substring`` -> ``substr``; ``current_timestamp`` -> ``now``;
   ``current_date`` -> ``today``; ``iso_week`` -> ``week``). An alias entry has the canonical
@@ -28,7 +28,8 @@ Types
   zero gives NULL. ``%`` takes the sign of the dividend (truncated, as in C and DuckDB).
 * Comparisons: numbers compare by value across int/float; strings by code point; ``false <
   true``; dates/timestamps chronologically (a string compared with a timestamp is parsed with
-  the §2.4 rules); vectors by length, then element-wise. NaN equals NaN and is greater than
+  the date-text rules of :func:`_parse_timestamp_ms`); vectors by length, then element-wise.
+  NaN equals NaN and is greater than
   every number (the ORDER BY order). Comparing other families is a plan-time
   ``SQLSemanticError`` naming both types.
 * String builtins convert non-string arguments with :func:`to_string`; ABS/CEIL/FLOOR/ROUND
@@ -236,7 +237,7 @@ _TIMESTAMP_RE = re.compile(
 
 
 def _parse_timestamp_ms(text: str) -> int:
-    """§2.4: empty -> 0; all digits -> epoch ms; else ``Y-m-d[(T| )H:M:S[.fff]]`` in UTC,
+    """Date text: empty -> 0; all digits -> epoch ms; else ``Y-m-d[(T| )H:M:S[.fff]]`` in UTC,
     trailing text ignored; otherwise ``ExecutionError('unsupported timestamp format: ...')``."""
     if text == "":
         return 0
@@ -256,7 +257,7 @@ def _parse_timestamp_ms(text: str) -> int:
 
 
 def to_epoch_ms(value) -> int | None:
-    """Epoch milliseconds of a date-function argument (§2.4); NULL stays NULL.
+    """Epoch milliseconds of a date-function argument; NULL stays NULL.
 
     Numbers are milliseconds (floats truncate toward zero); strings are parsed; ``date`` is
     midnight UTC; a naive ``datetime`` is read as UTC.
@@ -937,7 +938,7 @@ OPERATORS: dict[str, ScalarFunction] = {f.name: f for f in [
 
 
 def resolve_function(name: str) -> ScalarFunction:
-    """Look up a builtin by the name the user wrote (upstream name resolution, §1.9).
+    """Look up a builtin by the name the user wrote (upstream name resolution).
 
     The name is lower-cased, a ``schema.`` prefix and a ``velaria_`` prefix are stripped.
     Unknown names raise ``SQLSyntaxError`` with error_type ``unsupported_function``.
@@ -949,7 +950,22 @@ def resolve_function(name: str) -> ScalarFunction:
         return SCALAR_FUNCTIONS[key]
     except KeyError:
         raise SQLSyntaxError(f"Unknown function: {name}", error_type="unsupported_function",
-                             hint="Check velaria_sql_capabilities for supported functions.") from None
+                             hint=unknown_function_hint(key)) from None
+
+
+#: the aggregate functions (planned separately from the scalar builtins)
+AGGREGATE_NAMES = ("count", "sum", "avg", "min", "max")
+
+
+def unknown_function_hint(name: str) -> str:
+    """The hint of an unknown-function error: the closest known name, if any, and where the
+    supported functions are listed."""
+    import difflib
+
+    known = sorted(set(SCALAR_FUNCTIONS) | set(AGGREGATE_NAMES))
+    close = difflib.get_close_matches(name.lower(), known, n=1)
+    guess = f"Did you mean {close[0].upper()}? " if close else ""
+    return guess + "The supported functions are listed in docs/functions.md."
 
 
 def get_function(name: str) -> ScalarFunction:

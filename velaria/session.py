@@ -36,9 +36,14 @@ class Session(ReaderMethods, VectorMethods):
     accelerator is unavailable). ``None`` reads ``$VELARIA_ENGINE``.
 
     Each Session has its own catalog of temp views and tables.
+
+    ``enable_external_access=False`` forbids SQL statements that read or write files
+    (``CREATE TABLE ... OPTIONS(path: ...)``, ``COPY ... TO``), for applications that pass
+    user-written SQL through; the Python readers (``read_csv`` ...) are unaffected.
     """
 
-    def __init__(self, engine: str | None = None, *, batch_rows: int | None = None):
+    def __init__(self, engine: str | None = None, *, batch_rows: int | None = None,
+                 enable_external_access: bool = True):
         # batch_rows=None: 65,536-row batches, except that the accelerated engine scans
         # in-memory Arrow tables in their own chunks (no per-batch overhead on data that is
         # already in memory). An explicit value applies to every source.
@@ -47,6 +52,11 @@ class Session(ReaderMethods, VectorMethods):
                 raise TypeError("batch_rows must be an int")
             if batch_rows < 1:
                 raise VelariaValueError(f"batch_rows must be >= 1, got {batch_rows}")
+        if not isinstance(enable_external_access, bool):
+            raise TypeError("enable_external_access must be a bool")
+        # False: SQL text may not name files (for applications that run user-written SQL);
+        # the Python readers stay available to the application itself
+        self._external_access = enable_external_access
         self.kernels = kernel_set(engine)
         self._catalog = Catalog()
         self._batch_rows = DEFAULT_BATCH_ROWS if batch_rows is None else batch_rows
@@ -85,8 +95,8 @@ class Session(ReaderMethods, VectorMethods):
     # ------------------------------------------------------------------ SQL
     def sql(self, sql: str, /, params=None) -> DataFrame:
         """Run one SQL statement. SELECT returns a lazy DataFrame (planned now, executed on first
-        use); other statements run now: CREATE TABLE [AS], INSERT, CREATE VIEW and DROP return
-        ``ok, message, affected_rows``; DESCRIBE, SHOW TABLES and EXPLAIN return their rows.
+        use); other statements run now: CREATE TABLE [AS], INSERT, COPY ... TO, CREATE VIEW and
+        DROP return ``ok, message, affected_rows``; DESCRIBE, SHOW TABLES and EXPLAIN return their rows.
 
         ``params`` (a list or tuple) binds ``$1, $2, ...`` or ``?`` placeholders as typed
         constants (None, bool, int, float, str); the text is never edited.
@@ -151,7 +161,7 @@ class Session(ReaderMethods, VectorMethods):
         return "post-load-filter"
 
     def _check_hybrid_view(self, name: str) -> None:
-        """Hybrid search needs a single-source view (python-api §2): no UNION, JOIN or aggregate."""
+        """Hybrid search needs a single-source view: no UNION, JOIN or aggregate."""
         from .plan import logical as L
         entry = self._catalog.lookup(name)
         if entry.kind == "sink":

@@ -5,8 +5,8 @@ object whose operators run -- so explain cannot describe a decision other than t
 ran. A frame that has already run shows the path its kernels reported (``ran_path``).
 
 * :func:`explain_batch` -- ``Session.explain_sql``: sections ``frontend``, ``logical``,
-  ``physical``, ``strategy`` (python-api §9.7 / core-semantics §5.2).
-* :func:`render_tree` -- ``DataFrame.explain()``: an indented tree (python-api §9.8).
+  ``physical``, ``strategy``.
+* :func:`render_tree` -- ``DataFrame.explain()``: an indented tree.
 """
 from __future__ import annotations
 
@@ -65,7 +65,7 @@ def step_line(node: L.Node) -> str:
 
 
 def _physical(steps: list[L.Node]) -> list[str]:
-    """Upstream's physical stage assignment (core-semantics §5.2)."""
+    """Upstream's physical stage assignment."""
     lines = []
     in_pipeline = False
     joins = 0

@@ -5,6 +5,8 @@ Types are decided here, at plan time, through the reference function table
 """
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -99,7 +101,20 @@ class ExprLowerer:
                 iv = int(text)
                 if -(2 ** 63) <= iv < 2 ** 63:
                     return Literal(type=T.INT, value=iv)
-            return Literal(type=T.FLOAT, value=float(text))
+                # beyond BIGINT: DOUBLE only when that keeps the exact value
+                if iv != int(float(iv)):
+                    raise self._err(
+                        SQLSemanticError, f"integer literal {text} does not fit BIGINT, and as "
+                        f"a DOUBLE it would lose digits", node,
+                        hint=f"Write it as text ('{text}') to keep every digit, or as a DOUBLE "
+                             f"literal ({text}.0) if an approximation is fine.")
+                return Literal(type=T.FLOAT, value=float(iv))
+            value = float(text)
+            if math.isinf(value):
+                raise self._err(SQLSemanticError,
+                                f"numeric literal {text} is out of range for DOUBLE", node,
+                                hint="DOUBLE holds magnitudes up to about 1.8e308.")
+            return Literal(type=T.FLOAT, value=value)
         if isinstance(v, ast.String):
             return Literal(type=T.STRING, value=v.sval)
         if isinstance(v, ast.Boolean):
@@ -281,7 +296,7 @@ class ExprLowerer:
         fn = F.SCALAR_FUNCTIONS.get(name)
         if fn is None:
             raise SQLSyntaxError(f"Unknown function: {written}", error_type="unsupported_function",
-                                 hint="Check velaria_sql_capabilities for supported functions.",
+                                 hint=F.unknown_function_hint(name),
                                  byte_offset=self.offset(node))
         args = [self.lower(a) for a in (node.args or ())]
         if name == "position" and node.funcformat == enums.CoercionForm.COERCE_SQL_SYNTAX:

@@ -1,7 +1,6 @@
 """Normalise Velaria's SQL extensions into text PostgreSQL (pglast) can parse.
 
-This is the Python twin of upstream's ``pg_query_frontend.cc`` preprocessor (core-semantics
-§1.2). A small tokenizer splits the text; then, in this order:
+This is the Python twin of upstream's ``pg_query_frontend.cc`` preprocessor. A small tokenizer splits the text; then, in this order:
 
 1. an unquoted token holding a non-ASCII character is an error (``invalid token byte 0x..``);
 2. ``CREATE [SOURCE|SINK] TABLE name [USING p] [OPTIONS(k: v, ...)]`` — the kind word, the
@@ -151,7 +150,7 @@ def _skip_comment(sql: str, i: int) -> int:
 
 
 def tokenize(sql: str) -> list[Token]:
-    """Split ``sql`` into the preprocessor's tokens (core-semantics §1.2, "mini-tokenizer").
+    """Split ``sql`` into the preprocessor's tokens (upstream's "mini-tokenizer").
 
     Beyond upstream's tokenizer it knows PostgreSQL's other literal forms, so that nothing
     inside a literal is ever taken for SQL: ``E'...'`` strings (backslash escapes),
@@ -822,7 +821,7 @@ def _would_join(sql: str, start: int, end: int) -> bool:
 
 
 def normalize(sql: str) -> Normalized:
-    """Rewrite Velaria's extensions in ``sql`` into PostgreSQL text (core-semantics §1.2).
+    """Rewrite Velaria's extensions in ``sql`` into PostgreSQL text.
 
     Raises :class:`~velaria.errors.SQLSyntaxError` (``parse_error``) with a byte offset into
     ``sql`` for every malformed extension.

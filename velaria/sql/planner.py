@@ -383,7 +383,7 @@ class SelectPlanner:
         return _AliasScope(scope.columns, {i.name: i.expr for i in items})
 
     def _default_name(self, node, expr: Expr, pos: int) -> str:
-        """Default output name (core-semantics §1.10)."""
+        """Default output name."""
         if isinstance(node, ast.ColumnRef):
             return node.fields[-1].sval
         if isinstance(node, ast.FuncCall):

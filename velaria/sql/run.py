@@ -52,7 +52,7 @@ def _prepare(sql: str, params):
 def run_sql(session, sql: str, params=None):
     """``Session.sql``: the statement's DataFrame (see the module table)."""
     from . import catalog_statements as C
-    from .statements import execute_create, execute_insert
+    from .statements import execute_copy, execute_create, execute_insert
 
     parsed, offset = _prepare(sql, params)
     stmt = parsed.stmt
@@ -65,6 +65,8 @@ def run_sql(session, sql: str, params=None):
         table = execute_create(session, parsed, offset)
     elif isinstance(stmt, ast.InsertStmt):
         table = execute_insert(session, parsed, offset)
+    elif isinstance(stmt, ast.CopyStmt):
+        table = execute_copy(session, parsed, offset)
     elif isinstance(stmt, ast.CreateTableAsStmt):
         table = C.execute_create_table_as(session, parsed, offset)
     elif isinstance(stmt, ast.ViewStmt):
@@ -78,7 +80,7 @@ def run_sql(session, sql: str, params=None):
     else:
         raise SQLUnsupportedError("not supported in SQL v1: unsupported SQL statement.",
                                   error_type="unsupported_statement",
-                                  hint="Use SELECT, CREATE TABLE or INSERT INTO.")
+                                  hint="Use SELECT, CREATE TABLE, INSERT INTO or COPY ... TO.")
     return session._frame_from_table(table)
 
 

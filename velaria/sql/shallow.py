@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import sys
+import threading
 
 import pyarrow as pa
 
@@ -39,15 +40,32 @@ MAX_EVALUATED_HEIGHT = 32
 _FRAMES_PER_LEVEL = 8
 
 
+_DEEP_LOCK = threading.Lock()
+_deep_users = 0                 # threads inside deep_recursion() right now
+_saved_limit = 0                # the limit to restore when the last one leaves
+
+
 @contextlib.contextmanager
 def deep_recursion():
-    """Allow the planner's recursive walks to reach the documented nesting limit."""
-    old = sys.getrecursionlimit()
-    sys.setrecursionlimit(max(old, _FRAMES_PER_LEVEL * MAX_EXPRESSION_DEPTH + 2000))
+    """Allow the planner's recursive walks to reach the documented nesting limit.
+
+    The recursion limit is process-wide, so concurrent queries share one raise: the first
+    thread in raises it, the last one out restores it (a plain save/restore per thread would
+    leave it raised when two threads interleave).
+    """
+    global _deep_users, _saved_limit
+    with _DEEP_LOCK:
+        if _deep_users == 0:
+            _saved_limit = sys.getrecursionlimit()
+            sys.setrecursionlimit(max(_saved_limit, _FRAMES_PER_LEVEL * MAX_EXPRESSION_DEPTH + 2000))
+        _deep_users += 1
     try:
         yield
     finally:
-        sys.setrecursionlimit(old)
+        with _DEEP_LOCK:
+            _deep_users -= 1
+            if _deep_users == 0:
+                sys.setrecursionlimit(_saved_limit)
 
 
 # ---------------------------------------------------------------------------- IR helpers

@@ -1,4 +1,4 @@
-"""Reject SQL that parses but that Velaria SQL v1 does not support (core-semantics §1.3).
+"""Reject SQL that parses but that Velaria SQL v1 does not support.
 
 Three groups of checks run on the pglast AST of one statement, in this order:
 
@@ -159,8 +159,8 @@ _STATEMENT_NAMES: dict[str, tuple[str, str]] = {
                     "Write EXPLAIN SELECT ... without options, or call Session.explain_sql()."),
     "CreateTableAsStmt": ("CREATE MATERIALIZED VIEW",
                           "Use CREATE TABLE name AS SELECT ... (an in-memory copy)."),
-    "CopyStmt": ("COPY", "Use CREATE SOURCE TABLE ... USING csv OPTIONS(path: '...') or "
-                         "Session.read_csv()."),
+    "CopyStmt": ("COPY ... FROM", "Read files with CREATE TABLE ... USING csv OPTIONS(path: "
+                                  "'...') or Session.read_csv(); COPY ... TO writes files."),
     "TransactionStmt": ("transaction control",
                         "Each statement runs on its own; there are no transactions."),
     "VariableSetStmt": ("SET", _DEFAULT_HINT),
@@ -201,6 +201,9 @@ def _check_statement(stmt: ast.Node, normalized: Normalized, stmt_location: int)
         if getattr(stmt, "returningClause", None) or getattr(stmt, "returningList", None):
             raise _unsupported_statement("INSERT ... RETURNING",
                                          "Query the table after inserting.", offset)
+    elif isinstance(stmt, ast.CopyStmt):
+        if stmt.is_from or stmt.is_program or not stmt.filename:
+            raise _unsupported_statement(*_statement_name(stmt), offset)
     elif not isinstance(stmt, ast.CreateStmt) and not _accepted_statement(stmt):
         raise _unsupported_statement(*_statement_name(stmt), offset)
     _check_set_operations(stmt, normalized)
