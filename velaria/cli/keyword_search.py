@@ -49,32 +49,27 @@ def _execute(args) -> tuple[dict, str]:
                   tokenizer=args.tokenizer)
     result = session.keyword_search(**kwargs).to_arrow()
     explain = session.explain_keyword_search(**kwargs)
-    payload = {
-        "query": args.query,
-        "text_columns": columns,
-        "top_k": args.top_k,
-        "tokenizer": resolve_tokenizer(args.tokenizer),
-        "schema": result.schema.names,
-        "rows": result.to_pylist(),
-        "explain": explain,
-    }
-    return payload, explain
+    request = {"query": args.query, "text_columns": columns, "top_k": args.top_k,
+               "tokenizer": resolve_tokenizer(args.tokenizer)}
+    return {**request, "schema": result.schema.names, "rows": result.to_pylist(), "explain": explain}, explain
+
+
+def _error_document(exc: Exception) -> dict:
+    """The JSON the CLI prints for a failure: the message and a coarse error type."""
+    if isinstance(exc, FileNotFoundError):
+        kind = "file_not_found"
+    elif isinstance(exc, (ValueError, TypeError)) or getattr(exc, "error_type", None):
+        kind = getattr(exc, "error_type", None) or "value_error"
+    else:
+        kind = "internal_error"
+    return {"ok": False, "error": str(exc), "error_type": kind}
 
 
 def run(args) -> int:
     try:
         payload, explain = _execute(args)
     except Exception as exc:  # the CLI reports every failure as one JSON document
-        if isinstance(exc, FileNotFoundError):
-            error_type = "file_not_found"
-        elif isinstance(exc, (ValueError, TypeError)) or getattr(exc, "error_type", None):
-            error_type = getattr(exc, "error_type", None) or "value_error"
-        else:
-            error_type = "internal_error"
-        print(json.dumps({"ok": False, "error": str(exc), "error_type": error_type}, indent=2, ensure_ascii=False))
+        print(json.dumps(_error_document(exc), indent=2, ensure_ascii=False))
         return 1
-    if args.explain:
-        sys.stdout.write(explain)
-    else:
-        print(json.dumps(payload, indent=2, ensure_ascii=False, default=str))
+    sys.stdout.write(explain if args.explain else json.dumps(payload, indent=2, ensure_ascii=False, default=str) + "\n")
     return 0
