@@ -50,25 +50,29 @@ class _ColumnTokens:
         data = arr.buffers()[2]
         raw = np.frombuffer(data, dtype=np.uint8, count=last - first, offset=first) if data is not None and last > first \
             else np.zeros(0, dtype=np.uint8)
-        lengths = np.diff(offsets)
-        row_of = np.repeat(np.arange(n, dtype=np.int64), lengths)
+        self.row_start = offsets[:-1] - first  # byte position where each row starts
         self.lower = _LOWER[raw]
         self.doc_len = np.zeros(n, dtype=np.int64)
-        self._ascii_runs(raw, row_of)
-        self._cjk_runs(raw, row_of)
+        # True at the first byte of every row but the first: runs never cross these
+        new_row = np.zeros(raw.size + 1, dtype=bool)
+        new_row[self.row_start[1:]] = True
+        self._ascii_runs(raw, new_row)
+        self._cjk_runs(raw)
 
-    def _ascii_runs(self, raw: np.ndarray, row_of: np.ndarray) -> None:
+    def _rows_of(self, positions: np.ndarray) -> np.ndarray:
+        """The row index of each byte position."""
+        return np.searchsorted(self.row_start, positions, side="right") - 1
+
+    def _ascii_runs(self, raw: np.ndarray, new_row: np.ndarray) -> None:
         alnum = _ALNUM[raw]
-        before = np.zeros_like(alnum)
-        before[1:] = alnum[:-1] & (row_of[1:] == row_of[:-1])  # a run never crosses rows
-        after = np.zeros_like(alnum)
-        after[:-1] = alnum[1:] & (row_of[1:] == row_of[:-1])
-        self.run_start = np.flatnonzero(alnum & ~before)
-        self.run_len = np.flatnonzero(alnum & ~after) + 1 - self.run_start
-        self.run_row = row_of[self.run_start]
+        joins = np.zeros(raw.size + 1, dtype=bool)  # joins[i]: bytes i-1 and i are in one run
+        joins[1:-1] = alnum[:-1] & alnum[1:] & ~new_row[1:-1]
+        self.run_start = np.flatnonzero(alnum & ~joins[:-1])
+        self.run_len = np.flatnonzero(alnum & ~joins[1:]) + 1 - self.run_start
+        self.run_row = self._rows_of(self.run_start)
         self.doc_len += np.bincount(self.run_row, minlength=self.n)
 
-    def _cjk_runs(self, raw: np.ndarray, row_of: np.ndarray) -> None:
+    def _cjk_runs(self, raw: np.ndarray) -> None:
         lead = np.flatnonzero((raw[:-2] >= 0xE0) & (raw[:-2] <= 0xEF)) if raw.size >= 3 else np.zeros(0, np.int64)
         cps = ((raw[lead].astype(np.int64) & 0x0F) << 12) | ((raw[lead + 1].astype(np.int64) & 0x3F) << 6) \
             | (raw[lead + 2].astype(np.int64) & 0x3F)
@@ -77,7 +81,7 @@ class _ColumnTokens:
             is_cjk |= (cps >= lo) & (cps <= hi)
         pos = lead[is_cjk]
         self.cps = cps[is_cjk]
-        rows = row_of[pos]
+        rows = self._rows_of(pos)
         self.cp_row = rows
         new_run = np.ones(pos.size, dtype=bool)
         new_run[1:] = (pos[1:] != pos[:-1] + 3) | (rows[1:] != rows[:-1])
@@ -96,12 +100,13 @@ class _ColumnTokens:
         """How many of each row's tokens equal ``term`` (a fallback-tokenizer token)."""
         if term.isascii():
             body = np.frombuffer(term.encode(), dtype=np.uint8)
-            pick = self.run_start[self.run_len == body.size]
-            rows = self.run_row[self.run_len == body.size]
-            if pick.size:
-                same = (self.lower[pick[:, None] + np.arange(body.size)] == body).all(axis=1)
-                rows = rows[same]
-            return np.bincount(rows, minlength=self.n)
+            # runs of the term's length whose first byte matches, then every byte
+            pick = np.flatnonzero(self.run_len == body.size)
+            pick = pick[self.lower[self.run_start[pick]] == body[0]]
+            if pick.size and body.size > 1:
+                same = (self.lower[self.run_start[pick][:, None] + np.arange(1, body.size)] == body[1:]).all(axis=1)
+                pick = pick[same]
+            return np.bincount(self.run_row[pick], minlength=self.n)
         points = np.array([ord(c) for c in term], dtype=np.int64)
         m = points.size
         tf = np.zeros(self.n, dtype=np.int64)

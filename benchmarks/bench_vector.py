@@ -4,7 +4,9 @@ numpy, faiss IndexFlat, simsimd and usearch exact, plus a streaming-read bandwid
     .venv/bin/python -m pytest benchmarks/bench_vector.py --benchmark-only \
         --benchmark-columns=median,min,rounds -q
     VELARIA_BENCH_SCALE=0.1 ...      # shrink the shapes (quick run)
-    VELARIA_SIMD=avx2 ...            # lower the dispatch level (report AVX2 and AVX-512 apart)
+    VELARIA_SIMD=avx2 ...            # lower the dispatch level (velaria-raw, velaria-session)
+    VELARIA_BENCH_CONTENDERS=velaria-avx2,velaria-avx512,faiss VELARIA_BENCH_MODES=1q-1t \
+    VELARIA_BENCH_STAT=min VELARIA_BENCH_ROUNDS=9 ...   # a narrow run on a busy machine
     .venv/bin/python benchmarks/bench_vector.py   # one-shot table: ms, GB/s, % of bandwidth, ratios
 
 Peers that are not installed are skipped. Shapes: 1M x 128 and 100k x 768 (times the scale).
@@ -78,6 +80,21 @@ def velaria_raw(x, q, metric, threads):
     inv = inverse_norms(flat, dim, n) if metric in ("cosine", "dot") else None
     qf = np.ascontiguousarray(q).reshape(-1)
     return lambda: topk(flat, dim, n, None, qf, K, metric, inv, threads)
+
+
+def velaria_level(level):
+    """velaria-raw forced to one SIMD level, so AVX2 and AVX-512 are measured in the same run."""
+    def make(x, q, metric, threads):
+        from velaria import accel
+        if level not in accel.available_backends():
+            pytest.skip(f"SIMD level {level} is not available here")
+        run = velaria_raw(x, q, metric, threads)
+
+        def call():
+            with accel.forced_backend(level):
+                return run()
+        return call
+    return make
 
 
 def velaria_session(x, q, metric, threads):
@@ -171,8 +188,9 @@ def bandwidth_probe(x, q, metric, threads):
     return lambda: m.lib.velaria_read_bandwidth(ptr, flat.nbytes, threads)
 
 
-CONTENDERS = {"velaria-raw": velaria_raw, "velaria-session": velaria_session, "numpy": numpy_peer,
-              "faiss": faiss_peer, "simsimd": simsimd_peer, "usearch": usearch_peer}
+CONTENDERS = {"velaria-raw": velaria_raw, "velaria-avx2": velaria_level("avx2"),
+              "velaria-avx512": velaria_level("avx512"), "velaria-session": velaria_session,
+              "numpy": numpy_peer, "faiss": faiss_peer, "simsimd": simsimd_peer, "usearch": usearch_peer}
 # narrow a run on a busy machine: VELARIA_BENCH_CONTENDERS=velaria-raw,faiss VELARIA_BENCH_MODES=1q-1t
 if os.environ.get("VELARIA_BENCH_CONTENDERS"):
     CONTENDERS = {k: v for k, v in CONTENDERS.items() if k in os.environ["VELARIA_BENCH_CONTENDERS"].split(",")}
@@ -214,14 +232,19 @@ def test_bandwidth_probe(benchmark, shape, threads):
 
 # ---- one-shot report --------------------------------------------------------------------------
 
-def _time(fn, rounds=5):
+#: on a busy shared machine the fastest round is the least disturbed one: VELARIA_BENCH_STAT=min
+STAT = {"median": np.median, "min": np.min}[os.environ.get("VELARIA_BENCH_STAT", "median")]
+ROUNDS = int(os.environ.get("VELARIA_BENCH_ROUNDS", "5"))
+
+
+def _time(fn, rounds=ROUNDS):
     fn()
     ts = []
     for _ in range(rounds):
         t = time.perf_counter()
         fn()
         ts.append(time.perf_counter() - t)
-    return float(np.median(ts))
+    return float(STAT(ts))
 
 
 def report() -> str:
@@ -251,7 +274,8 @@ def report() -> str:
         for t in (1, 2):
             lines.append(f"| {shape[0]}x{shape[1]} | - | probe-{t}t | C read (best) | - | {bws[t]:.1f} | 100 | - |")
         for metric, mode, nq, threads, results in groups:
-            raw = results.get("velaria-raw")
+            # the ratio's base: velaria-raw, else the best SIMD level measured
+            raw = next((results[n] for n in ("velaria-raw", "velaria-avx512", "velaria-avx2") if n in results), None)
             for name, sec in results.items():
                 gbs = x.nbytes / (sec * nq) / 1e9
                 ratio = f"{raw / sec:.2f}" if raw else "-"

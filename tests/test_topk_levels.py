@@ -2,11 +2,17 @@
 
 Every level this project knows is a parameter. A level this machine (or this build) cannot
 run is skipped with a warning naming it, so a green run never hides an untested level: run
-with ``-rs`` to list them (NEON on x86, AVX2 / AVX-512 on arm64 or older CPUs).
+with ``-rs`` to list them (NEON on x86, AVX2 / AVX-512 on arm64 or older CPUs). On x86 the
+NEON kernels are still executed: ``tests/c/topk_levels_check.c`` is cross-compiled for arm64
+and run under qemu-user when those tools are installed (otherwise that test skips loudly).
 """
 from __future__ import annotations
 
+import platform
+import shutil
+import subprocess
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -161,3 +167,50 @@ def test_canonical_inverse_norms_match_the_reference_definition():
     x[3] = 0.0
     got = inverse_norms(x.reshape(-1), 129, 37)
     assert list(got) == [ref.inv_norm(memoryview(row)) for row in x]
+
+
+# ---- the C harness: every level against the scalar level, natively and for arm64 under qemu ----
+
+_SRC = Path(__file__).resolve().parents[1] / "accel" / "src"
+_HARNESS = Path(__file__).resolve().parent / "c" / "topk_levels_check.c"
+_C_SOURCES = ["topk.c", "topk_scalar.c", "topk_avx2.c", "topk_avx512.c", "topk_neon.c", "cpu.c"]
+
+
+def _build(compiler: str, out: Path, *extra: str) -> None:
+    cmd = [compiler, "-O2", "-std=c11", "-ffp-contract=off", *extra, f"-I{_SRC}", str(_HARNESS),
+           *[str(_SRC / name) for name in _C_SOURCES], "-lm", "-lpthread", "-o", str(out)]
+    subprocess.run(cmd, check=True, capture_output=True, text=True)
+
+
+def _loud_skip(message: str):
+    warnings.warn(message, pytest.PytestWarning, stacklevel=2)
+    pytest.skip(message)
+
+
+def test_c_harness_every_native_level_equals_scalar(tmp_path):
+    compiler = shutil.which("cc") or shutil.which("gcc")
+    if compiler is None:
+        _loud_skip("no C compiler: the native C level harness NOT RUN")
+    exe = tmp_path / "check"
+    _build(compiler, exe)
+    done = subprocess.run([str(exe)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    if accel.c_available():
+        for level in accel.available_backends()[1:]:
+            assert f"level {level}: " in done.stdout, done.stdout
+
+
+def test_neon_kernels_under_qemu_equal_scalar(tmp_path):
+    # the development machines are x86: cross-compile the same sources for arm64 and run them
+    # under qemu-user, so the NEON kernels really execute (apt: gcc-aarch64-linux-gnu qemu-user)
+    compiler, qemu = shutil.which("aarch64-linux-gnu-gcc"), shutil.which("qemu-aarch64")
+    if platform.machine() in ("aarch64", "arm64"):
+        pytest.skip("native arm64: the NEON level runs in the tests above")
+    if compiler is None or qemu is None:
+        _loud_skip("dispatch level 'neon' NOT TESTED under emulation: needs aarch64-linux-gnu-gcc and "
+                   "qemu-aarch64 (apt-get install gcc-aarch64-linux-gnu qemu-user)")
+    exe = tmp_path / "check-arm64"
+    _build(compiler, exe, "-static")
+    done = subprocess.run([qemu, str(exe)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "level neon: " in done.stdout and "cases identical" in done.stdout, done.stdout
