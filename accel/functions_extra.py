@@ -60,7 +60,7 @@ def _half_away(y: np.ndarray) -> np.ndarray:
     r = np.floor(ay)
     np.subtract(ay, r, out=ay)
     r += ay >= 0.5
-    return np.where(y < 0, -r, r)  # (a ufunc's where= is many times slower than np.where)
+    return np.where(y < 0, -r, r)
 
 
 # ------------------------------------------------------------------------------ ROUND
