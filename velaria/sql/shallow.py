@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import sys
+import threading
 
 import pyarrow as pa
 
@@ -39,15 +40,31 @@ MAX_EVALUATED_HEIGHT = 32
 _FRAMES_PER_LEVEL = 8
 
 
+_guard_lock = threading.Lock()
+_guard_users = 0
+_guard_saved = 0
+
+
 @contextlib.contextmanager
 def deep_recursion():
-    """Allow the planner's recursive walks to reach the documented nesting limit."""
-    old = sys.getrecursionlimit()
-    sys.setrecursionlimit(max(old, _FRAMES_PER_LEVEL * MAX_EXPRESSION_DEPTH + 2000))
+    """Allow the planner's recursive walks to reach the documented nesting limit.
+
+    The limit is interpreter-wide, so concurrent users are counted: the first raises it, the
+    last one out restores the value it found.
+    """
+    global _guard_users, _guard_saved
+    with _guard_lock:
+        if _guard_users == 0:
+            _guard_saved = sys.getrecursionlimit()
+            sys.setrecursionlimit(max(_guard_saved, _FRAMES_PER_LEVEL * MAX_EXPRESSION_DEPTH + 2000))
+        _guard_users += 1
     try:
         yield
     finally:
-        sys.setrecursionlimit(old)
+        with _guard_lock:
+            _guard_users -= 1
+            if _guard_users == 0:
+                sys.setrecursionlimit(_guard_saved)
 
 
 # ---------------------------------------------------------------------------- IR helpers
