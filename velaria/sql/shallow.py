@@ -13,9 +13,10 @@ Subtrees under a ``CASE`` are never moved: a CASE branch runs only on the rows t
 (``CASE WHEN x <> 0 THEN 1 / x END``), and computing it first for every row could raise an
 error the query does not have. The walks here are iterative.
 
-:func:`deep_recursion` raises Python's recursion limit while a statement is planned: the
-planner lowers expressions recursively, and the depth check has already bounded how deep
-that can go.
+:func:`deep_recursion` raises Python's recursion limit while a statement is planned: chains
+of binary operators are lowered in a loop, but nested calls, CASE and the IR helpers the
+planner uses (``walk``, ``render``) still recurse, and the depth check has already bounded
+how deep that can go.
 """
 from __future__ import annotations
 
