@@ -15,10 +15,13 @@ if THREADS:  # must be set before polars is imported
     os.environ.setdefault("POLARS_MAX_THREADS", THREADS)
 
 
+ENGINES = ["velaria-reference", "velaria-auto", "duckdb", "polars-lazy"]
+
+
 class PeerRun:
     """Medians of (workload, engine) pairs, for one benchmark module."""
 
-    def __init__(self, title: str, workloads: list[str], engines: list[str], rows: int):
+    def __init__(self, title: str, workloads: list[str], rows: int, engines: list[str] = ENGINES):
         self.title, self.workloads, self.engines, self.rows = title, workloads, engines, rows
         self.results: dict[tuple[str, str], float] = {}
         self._last: list[str] = []
@@ -36,6 +39,15 @@ class PeerRun:
         stats = getattr(benchmark, "stats", None)
         if stats is not None and getattr(stats, "stats", None) is not None:
             self.results[(workload, engine)] = stats.stats.median
+
+    @staticmethod
+    def session(table, engine: str):
+        """A velaria Session on ``engine`` with ``table`` registered as ``t``."""
+        import velaria
+
+        s = velaria.Session(engine=engine)
+        s.create_temp_view("t", s.create_dataframe_from_arrow(table))
+        return s
 
     def duckdb(self, table, sql: str):
         """A function running ``sql`` on DuckDB over ``table`` (registered as ``t``)."""

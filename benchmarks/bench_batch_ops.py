@@ -31,8 +31,7 @@ SQL = {
     "projection": "SELECT v * 2 + k AS p FROM t",
 }
 WORKLOADS = list(SQL)
-ENGINES = ["velaria-reference", "velaria-auto", "duckdb", "polars-lazy"]
-PEERS = PeerRun("batch operators", WORKLOADS, ENGINES, ROWS)
+PEERS = PeerRun("batch operators", WORKLOADS, ROWS)
 
 
 @pytest.fixture(scope="module")
@@ -54,12 +53,9 @@ def _run(benchmark, workload, engine, fn, table):
 def test_velaria(benchmark, table, workload, engine):
     if engine == "reference" and SKIP_REFERENCE:
         pytest.skip("VELARIA_BATCH_BENCH_SKIP_REFERENCE=1")
-    import velaria
-
-    s = velaria.Session(engine=engine)
+    s = PEERS.session(table, engine)
     if engine == "auto":
         assert s.kernels.origin("hash_aggregate") == "accel", s.kernels.accel_status
-    s.create_temp_view("t", s.create_dataframe_from_arrow(table))
     _run(benchmark, workload, f"velaria-{engine}", lambda: s.sql(SQL[workload]).to_arrow(), table)
 
 

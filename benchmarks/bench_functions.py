@@ -29,8 +29,7 @@ SQL = {
     "regexp_replace": "SELECT REGEXP_REPLACE(s, 'key', 'k') AS r FROM t",
 }
 WORKLOADS = list(SQL)
-ENGINES = ["velaria-reference", "velaria-auto", "duckdb", "polars-lazy"]
-PEERS = PeerRun("scalar functions", WORKLOADS, ENGINES, ROWS)
+PEERS = PeerRun("scalar functions", WORKLOADS, ROWS)
 
 
 @pytest.fixture(scope="module")
@@ -66,13 +65,9 @@ def _run(benchmark, workload, engine, fn, table):
 @pytest.mark.parametrize("workload", WORKLOADS)
 @pytest.mark.parametrize("engine", ["reference", "auto"])
 def test_velaria(benchmark, table, workload, engine):
-    import velaria
-    from velaria.accel import functions_extra
-
-    s = velaria.Session(engine=engine)
-    s.create_temp_view("t", s.create_dataframe_from_arrow(table))
+    s = PEERS.session(table, engine)
     if engine == "auto":  # the vectorised twin must really take this query
-        from velaria.accel import batch_kernels
+        from velaria.accel import batch_kernels, functions_extra
         assert s.kernels.origin("evaluate") == "accel", s.kernels.accel_status
         expr = s.sql(SQL[workload])._plan.exprs[0]
         batch = table.slice(0, 1000).to_batches()[0]
