@@ -122,12 +122,16 @@ def _extreme(arrays: list[pa.Array], result_type, num_rows: int, greatest: bool)
     dtype = np.float64 if is_float else np.int64
     best = np.zeros(num_rows, dtype=dtype)
     have = np.zeros(num_rows, dtype=bool)
+    target = pa.from_numpy_dtype(dtype)
     for a in arrays:
         if pat.is_null(a.type):
             continue
-        valid = pc.is_valid(a).to_numpy(zero_copy_only=False)
-        a = a.cast(pa.from_numpy_dtype(dtype), safe=False)
-        v = pc.fill_null(a, 0).to_numpy(zero_copy_only=False) if a.null_count else a.to_numpy()
+        a = a if a.type.equals(target) else a.cast(target, safe=False)
+        if a.null_count:
+            valid = pc.is_valid(a).to_numpy(zero_copy_only=False)
+            v = pc.fill_null(a, 0).to_numpy(zero_copy_only=False)
+        else:
+            valid, v = True, a.to_numpy()
         if is_float:
             if greatest:
                 better = (v > best) | (np.isnan(v) & ~np.isnan(best))
@@ -135,10 +139,10 @@ def _extreme(arrays: list[pa.Array], result_type, num_rows: int, greatest: bool)
                 better = (v < best) | (np.isnan(best) & ~np.isnan(v))
         else:
             better = v > best if greatest else v < best
-        take = valid & (~have | better)
+        take = (~have | better) if valid is True else valid & (~have | better)
         best = np.where(take, v, best)
         have |= valid
-    out = pa.array(best, mask=~have)
+    out = pa.array(best, mask=None if have.all() else ~have)
     return out.cast(result_type) if not out.type.equals(result_type) else out
 
 
