@@ -5,11 +5,15 @@ the same signatures as their reference twins. Two independent parts fill it:
 
 * the compiled C module (``_loader``: ``vector_topk``); a failed load is kept in
   ``import_error``;
-* ``batch_kernels`` (``evaluate``, ``filter_batch``, ``hash_aggregate``, ``sort_indices``,
-  ``hash_join``, ``distinct_indices``), pure numpy/pyarrow, so it works without a compiler; a
-  failed import is kept in ``batch_import_error``.
+* the batch-operator kernels, one module per kernel family as in ``velaria.reference``:
+  ``expressions`` (``evaluate``), ``predicates`` (``filter_batch``), ``aggregate``
+  (``hash_aggregate``), ``sort`` (``sort_indices``), ``join`` (``hash_join``), ``distinct``
+  (``distinct_indices``). numpy/pyarrow plus optional C helpers (``batch_c``), so they work
+  without a compiler; a failed import is kept in ``batch_import_error``.
 
-Importing this package never raises, so explain can say why a reference kernel ran.
+Only a missing module (``ImportError``: no compiler, no numpy) is caught and recorded, so
+explain can say why a reference kernel ran. Any other exception is a bug in the accelerator
+and propagates: it must fail loudly, never quietly turn ``engine="auto"`` into the reference.
 """
 from __future__ import annotations
 
@@ -18,18 +22,27 @@ import_error: BaseException | None = None
 
 try:  # the compiled cffi module is built at install time
     from . import _loader  # noqa: F401
-except Exception as exc:  # pragma: no cover - depends on the build
+except ImportError as exc:  # pragma: no cover - depends on the build
     import_error = exc
 else:
     KERNELS.update(_loader.KERNELS)
 
 batch_import_error: BaseException | None = None
 try:  # numpy/pyarrow batch-operator kernels: independent of the C build
-    from . import batch_kernels
-except Exception as exc:  # pragma: no cover - depends on the environment
+    from . import aggregate, distinct, expressions, join, predicates, sort
+except ImportError as exc:  # pragma: no cover - depends on the environment
     batch_import_error = exc
 else:
-    for _name, _fn in batch_kernels.KERNELS.items():
+    #: registry name -> accelerated batch kernel (velaria.kernels overlays these on the reference)
+    BATCH_KERNELS = {
+        "evaluate": expressions.evaluate,
+        "filter_batch": predicates.filter_batch,
+        "hash_aggregate": aggregate.HashAggregate,
+        "sort_indices": sort.sort_indices,
+        "hash_join": join.hash_join,
+        "distinct_indices": distinct.distinct_indices,
+    }
+    for _name, _fn in BATCH_KERNELS.items():
         KERNELS.setdefault(_name, _fn)  # a C kernel of the same name, if any, wins
 
 

@@ -1,6 +1,6 @@
 """C batch-operator helpers (``accel/src/batch_ops.c``) with a numpy twin for each.
 
-``batch_kernels`` calls these functions; each runs the compiled C kernel when the cffi module
+The batch-operator kernels (``aggregate``, ``predicates``, ``sort``) call these functions; each runs the compiled C kernel when the cffi module
 loaded and otherwise its numpy twin (same results, bit for bit), so a missing C build costs
 speed only. ``tests/test_kernel_parity.py`` runs both on generated data and compares them.
 

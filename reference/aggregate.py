@@ -23,8 +23,29 @@ Aggregates
   (NaN is the greatest value); on ties the first value seen is kept.
 * SUM / AVG / MIN / MAX of no non-NULL value is NULL. ``DISTINCT`` variants first drop
   duplicate values (``hash_key`` equality), keeping the first of each.
+
+State (for streams, checkpoints and worker processes)
+-----------------------------------------------------
+* ``emit_updated()`` returns the current results of the groups that ``update``/``merge_state``
+  touched since the previous ``emit_updated`` call, in group order, without changing any
+  state: a stream emits these after every micro-batch.
+* ``export_state(key_types)`` is the whole state as an Arrow table, one row per group in
+  group order: the key columns ``k0, k1, ...`` (first values), then per aggregate ``i``:
+  ``a{i}_count`` (int64: rows for COUNT(*), non-NULL values otherwise), ``a{i}_total`` for
+  SUM/AVG (float64 for floating input, decimal128(38, 0) for integer input so no integer
+  total is ever rounded), ``a{i}_best`` for MIN/MAX (the argument type), and for DISTINCT
+  variants only ``a{i}_seen`` (list of the distinct values, first-seen order).
+* ``merge_state(table)`` folds an exported state in, as if its groups' rows had been
+  ``update``-d here: counts and totals add (float totals add the partial totals, so a merged
+  float SUM equals the single-pass SUM exactly only when no rounding occurs), MIN/MAX keep
+  the better value (the current one on ties), DISTINCT sets unite. New groups are appended in
+  the table's row order. ``import_state(table)`` is ``merge_state`` into an empty aggregator
+  (restoring a checkpoint), so ``update(a); update(b)`` equals ``merge_state(export(a));
+  merge_state(export(b))`` and equals ``import_state(export(a)); update(b)``.
 """
 from __future__ import annotations
+
+import decimal
 
 from typing import Sequence
 
@@ -37,7 +58,7 @@ from velaria.plan.types import FLOAT, INT, is_floating, is_null, is_numeric, typ
 from .distinct import hash_key
 from .sort import sort_key
 
-__all__ = ["AGGREGATE_FUNCTIONS", "aggregate_result_type", "HashAggregator"]
+__all__ = ["AGGREGATE_FUNCTIONS", "aggregate_result_type", "HashAggregator", "state_schema"]
 
 INT64_MIN = -(2 ** 63)
 INT64_MAX = 2 ** 63 - 1
@@ -65,6 +86,25 @@ def aggregate_result_type(func: str, arg_type: pa.DataType | None) -> pa.DataTyp
     if func == "avg" or is_floating(arg_type):
         return FLOAT
     return INT
+
+
+def state_schema(aggregates: Sequence[AggregateCall], key_types: Sequence[pa.DataType]) -> pa.Schema:
+    """The Arrow schema of ``export_state`` for these aggregates and key types."""
+    fields = [pa.field(f"k{j}", t) for j, t in enumerate(key_types)]
+    for i, agg in enumerate(aggregates):
+        arg_type = agg.arg.type if agg.arg is not None else None
+        fields.append(pa.field(f"a{i}_count", pa.int64()))
+        if agg.distinct and arg_type is not None:
+            fields.append(pa.field(f"a{i}_seen", pa.list_(arg_type)))
+        elif agg.func in ("sum", "avg"):
+            total = FLOAT if arg_type is None or is_floating(arg_type) or is_null(arg_type) else _TOTAL_INT
+            fields.append(pa.field(f"a{i}_total", total))
+        elif agg.func in ("min", "max"):
+            fields.append(pa.field(f"a{i}_best", arg_type))
+    return pa.schema(fields)
+
+
+_TOTAL_INT = pa.decimal128(38, 0)   # any int64 total of up to 2**63 rows fits exactly
 
 
 class _State:
@@ -107,6 +147,7 @@ class HashAggregator:
         self._groups: dict[tuple, int] = {}     # normalised key -> group id
         self._keys: list[tuple] = []            # group id -> first key values
         self._states: list[list[_State]] = []   # group id -> one state per aggregate
+        self._touched: set[int] = set()          # group ids updated since emit_updated()
         if num_keys == 0:
             self._group_id(())                 # a global aggregate always has its one group
 
@@ -138,6 +179,7 @@ class HashAggregator:
             group_ids = [self._group_id(key) for key in zip(*key_columns)]
         else:
             group_ids = [0] * num_rows
+        self._touched.update(group_ids)
         for position, (agg, column) in enumerate(zip(self.aggregates, arg_columns)):
             states = [group[position] for group in self._states]
             if column is None:              # COUNT(*)
@@ -179,3 +221,70 @@ class HashAggregator:
         results = [[self._result(agg, group[position]) for group in self._states]
                    for position, agg in enumerate(self.aggregates)]
         return key_columns, results
+
+    def emit_updated(self) -> tuple[list[list], list[list]]:
+        """``finish()``'s columns restricted to the groups touched since the previous call."""
+        touched = sorted(self._touched)
+        self._touched = set()
+        key_columns = [[self._keys[g][j] for g in touched] for j in range(self.num_keys)]
+        results = [[self._result(agg, self._states[g][position]) for g in touched]
+                   for position, agg in enumerate(self.aggregates)]
+        return key_columns, results
+
+    def export_state(self, key_types: Sequence[pa.DataType]) -> pa.Table:
+        """The whole state as an Arrow table (see the module docstring for the layout)."""
+        schema = state_schema(self.aggregates, key_types)
+        columns: dict[str, list] = {f"k{j}": [key[j] for key in self._keys] for j in range(self.num_keys)}
+        for position in range(len(self.aggregates)):
+            states = [group[position] for group in self._states]
+            prefix = f"a{position}_"
+            columns[prefix + "count"] = [st.count for st in states]
+            if prefix + "seen" in schema.names:
+                columns[prefix + "seen"] = [list(st.seen.values()) for st in states]
+            elif prefix + "total" in schema.names:
+                exact = pa.types.is_decimal(schema.field(prefix + "total").type)
+                columns[prefix + "total"] = [decimal.Decimal(st.total) if exact else float(st.total)
+                                             for st in states]
+            elif prefix + "best" in schema.names:
+                columns[prefix + "best"] = [st.best for st in states]
+        columns = [columns[name] for name in schema.names]
+        return pa.table(columns, schema=schema)
+
+    def merge_state(self, table: pa.Table) -> None:
+        """Fold an exported state in (see the module docstring)."""
+        names = table.column_names
+        expected = [f"k{j}" for j in range(self.num_keys)]
+        if names[:self.num_keys] != expected or any(not n.startswith("a") for n in names[self.num_keys:]):
+            raise VelariaValueError(f"merge_state(): the state table's columns {names} do not match "
+                                    f"an aggregator with {self.num_keys} keys and {len(self.aggregates)} aggregates")
+        data = {n: table.column(n).to_pylist() for n in names}
+        keys = list(zip(*[data[n] for n in expected])) if self.num_keys else [()] * table.num_rows
+        for row, key in enumerate(keys):
+            gid = self._group_id(key)
+            self._touched.add(gid)
+            for position, agg in enumerate(self.aggregates):
+                st = self._states[gid][position]
+                prefix = f"a{position}_"
+                if prefix + "seen" in data:
+                    for value in data[prefix + "seen"][row] or []:
+                        st.seen.setdefault(hash_key(value), value)
+                    st.count += data[prefix + "count"][row]
+                    continue
+                count = data[prefix + "count"][row]
+                if prefix + "total" in data and count:
+                    total = data[prefix + "total"][row]
+                    total = int(total) if isinstance(total, decimal.Decimal) else total
+                    st.total = total if st.count == 0 else st.total + total
+                elif prefix + "best" in data and count:
+                    _accumulate(agg.func, st, data[prefix + "best"][row])
+                    st.count -= 1             # _accumulate counted the best value as one row
+                st.count += count
+
+    def import_state(self, table: pa.Table) -> None:
+        """Restore an exported state into this empty aggregator."""
+        fresh = (not self._keys) if self.num_keys else all(
+            st.count == 0 and not st.seen for st in self._states[0])
+        if not fresh:
+            raise VelariaValueError("import_state() needs an empty aggregator; use merge_state() to combine")
+        self.merge_state(table)
+        self._touched = set()        # a restored state is not news: nothing to emit yet

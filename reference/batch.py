@@ -88,6 +88,28 @@ class HashAggregate:
         keys, results = self._inner.finish()
         return [to_arrow(v, t) for v, t in zip(list(keys) + list(results), types)]
 
+    def emit_updated(self, types: list[pa.DataType]) -> list[pa.Array]:
+        """``finish`` restricted to the groups touched since the previous call (non-destructive)."""
+        keys, results = self._inner.emit_updated()
+        return [to_arrow(v, t) for v, t in zip(list(keys) + list(results), types)]
+
+    def export_state(self, key_types: list[pa.DataType]) -> pa.Table:
+        """The whole state as Arrow (layout: ``velaria.reference.aggregate``)."""
+        return self._inner.export_state(key_types)
+
+    def merge_state(self, table: pa.Table) -> None:
+        """Fold an exported state in, as if its groups' rows had been updated here."""
+        self._inner.merge_state(table)
+
+    def import_state(self, table: pa.Table) -> None:
+        """Restore an exported state into this empty aggregator."""
+        self._inner.import_state(table)
+
+    @property
+    def path(self) -> str:
+        """The implementation path that ran (recorded in the physical plan's decisions)."""
+        return "reference"
+
 
 def sort_indices(key_arrays: list[pa.Array], descending: list[bool], nulls_first: list[bool],
                  limit: int | None = None) -> pa.Array:

@@ -19,7 +19,13 @@ from velaria.plan.expr import AggregateCall, Column
 from velaria.reference import batch as ref_batch
 
 batch_c = pytest.importorskip("velaria.accel.batch_c")
-bk = pytest.importorskip("velaria.accel.batch_kernels")
+pytest.importorskip("velaria.accel.aggregate")
+from types import SimpleNamespace  # noqa: E402
+
+from velaria.accel import aggregate as _acc_aggregate, predicates as _acc_predicates, sort as _acc_sort  # noqa: E402
+
+bk = SimpleNamespace(HashAggregate=_acc_aggregate.HashAggregate, sort_indices=_acc_sort.sort_indices,
+                     filter_batch=_acc_predicates.filter_batch)
 
 needs_c = pytest.mark.skipif(not batch_c.available(), reason=f"C batch kernels not built: {batch_c.import_error}")
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))

@@ -179,8 +179,8 @@ def counting_session(engine: str):
             called.append(name)
             return fn(*a, **k)
         return counted
-    ks = KernelSet(engine=base.engine, kernels={n: wrap(n, f) for n, f in base.kernels.items()},
-                   origins=dict(base.origins), backend=base.backend, accel_status=base.accel_status)
+    ks = KernelSet(engine=base.engine, origins=dict(base.origins), backend=base.backend,
+                   accel_status=base.accel_status, **{n: wrap(n, f) for n, f in base.kernels.items()})
     sess.kernels = ks
     return sess, called
 
@@ -226,15 +226,12 @@ def test_explain_names_exactly_the_kernels_execution_calls(sql, engine):
 
 def test_replacing_a_kernel_in_the_set_is_what_runs(s):
     calls = []
-    real = s.kernels.kernels["sort_indices"]
-    ks = KernelSet(engine="reference", kernels=dict(s.kernels.kernels), origins=dict(s.kernels.origins))
+    real = s.kernels.sort_indices
 
     def fake(*a, **k):
         calls.append(1)
         return real(*a, **k)
-    ks.kernels["sort_indices"] = fake
-    ks.origins["sort_indices"] = "accel"
-    s.kernels = ks
+    s.kernels = s.kernels.replace("sort_indices", fake, "accel")
     assert "sort_indices=accel" in s.explain_sql("SELECT id FROM t ORDER BY id")
     assert s.sql("SELECT id FROM t ORDER BY id DESC").to_rows()["rows"] == [[4], [3], [2], [1]]
     assert calls == [1]

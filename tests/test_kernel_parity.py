@@ -1,7 +1,7 @@
 """Batch-operator kernels: reference and accelerated twins give the same answers.
 
 * ``test_parity_*`` -- every accelerated batch kernel has its reference twin's name, signature
-  and first docstring line, and really comes from ``velaria.accel.batch_kernels`` (STYLE.md
+  and first docstring line, and really comes from its ``velaria.accel`` family module (STYLE.md
   habit 3).
 * ``KernelContract`` -- the contract, written once over ``self.kernels`` and bound to the
   reference and to the accelerator in two lines each (habit 4). With
@@ -87,6 +87,10 @@ def run_both(fn_ref, fn_acc):
 
 # ------------------------------------------------------------------------------ habit 3
 
+#: accelerated kernel families: one module each, named as in velaria.reference
+ACCEL_FAMILIES = ("expressions", "predicates", "aggregate", "sort", "join", "distinct")
+
+
 def test_parity_registry_covers_batch_kernels():
     kernels = _accel_kernels()
     assert set(kernels) == set(BATCH_KERNELS)
@@ -98,7 +102,8 @@ def test_parity_names_signatures_docstrings(name):
     acc = _accel_kernels()[name]
     ref = _load(REFERENCE_KERNELS[name])
     assert acc.__name__ == ref.__name__
-    assert acc.__module__ == "velaria.accel.batch_kernels", acc.__module__
+    family = acc.__module__.rsplit(".", 1)[-1]
+    assert acc.__module__.startswith("velaria.accel.") and family in ACCEL_FAMILIES, acc.__module__
     assert acc is not ref
     first = lambda obj: (inspect.getdoc(obj) or "").splitlines()[0]  # noqa: E731
     assert first(acc) == first(ref)
@@ -109,10 +114,21 @@ def test_parity_names_signatures_docstrings(name):
         assert inspect.signature(acc) == inspect.signature(ref)
 
 
-def test_parity_batch_module_all_matches_reference_batch():
-    from velaria.accel import batch_kernels
+def test_parity_batch_families_cover_reference_batch():
+    import importlib
     ref_names = set(ref_batch.__all__) - {"to_arrow"}
-    assert ref_names <= set(batch_kernels.__all__)
+    accel_names = set()
+    for family in ACCEL_FAMILIES:
+        accel_names |= set(importlib.import_module(f"velaria.accel.{family}").__all__)
+    assert ref_names <= accel_names
+
+
+def test_accel_kernel_without_reference_twin_is_an_error(monkeypatch):
+    from velaria import kernels as registry
+    monkeypatch.setitem(accel.KERNELS, "no_such_kernel", lambda: None)
+    monkeypatch.setattr(registry, "_CACHE", {})
+    with pytest.raises(RuntimeError, match="no reference twin"):
+        registry.kernel_set("accel")
 
 
 # ------------------------------------------------------------------------------ habit 4
@@ -587,7 +603,7 @@ def _arith_tree(depth):
                           st.integers(-(2 ** 31), 2 ** 31 - 1)), min_size=1, max_size=20),
        _arith_tree(3), st.integers(0, 2))
 def test_fused_float_arithmetic_matches_reference(rows, expr, offset):
-    from velaria.accel import batch_kernels as bk
+    from velaria.accel import expressions as bk
     batch = pa.record_batch({"v": pa.array([r[0] for r in rows], type=pa.float64()),
                              "k": pa.array([r[1] for r in rows], type=pa.int64()),
                              "j": pa.array([r[2] for r in rows], type=pa.int32())})
@@ -597,9 +613,9 @@ def test_fused_float_arithmetic_matches_reference(rows, expr, offset):
         want = ref_batch.evaluate(expr, batch, ctx)
     except VelariaError as exc:
         with pytest.raises(type(exc), match=re_escape(str(exc))):
-            accel.batch_kernels.evaluate(expr, batch, ctx)
+            bk.evaluate(expr, batch, ctx)
         return
-    got = accel.batch_kernels.evaluate(expr, batch, ctx)
+    got = bk.evaluate(expr, batch, ctx)
     assert got.type == want.type
     for a, b in zip(got.to_pylist(), want.to_pylist()):
         if isinstance(b, float):

@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import importlib
 import os
-from dataclasses import dataclass, field
+import dataclasses
+from dataclasses import dataclass, field, fields
 from typing import Callable
 
 from .errors import VelariaError, VelariaValueError
@@ -62,19 +63,45 @@ def resolve_engine(engine: str | None) -> str:
 
 @dataclass
 class KernelSet:
-    """The kernels one Session uses, with where each came from."""
+    """The kernels one Session uses, one typed attribute per registry name, with where each
+    came from (``origins``: ``"reference"`` or ``"accel"``).
+
+    A reader follows a call from the executor (``ctx.kernels.hash_aggregate(...)``) to the
+    attribute here and, through :data:`REFERENCE_KERNELS` or ``velaria.accel.KERNELS``, to the
+    function that runs.
+    """
 
     engine: str
-    kernels: dict[str, Callable] = field(default_factory=dict)
+    evaluate: Callable = None              # type: ignore[assignment]
+    filter_batch: Callable = None          # type: ignore[assignment]
+    hash_aggregate: Callable = None        # type: ignore[assignment]
+    sort_indices: Callable = None          # type: ignore[assignment]
+    hash_join: Callable = None             # type: ignore[assignment]
+    distinct_indices: Callable = None      # type: ignore[assignment]
+    vector_topk: Callable = None           # type: ignore[assignment]
     origins: dict[str, str] = field(default_factory=dict)
     backend: str = "python"          # SIMD backend of the accelerator, or "python"
     accel_status: str = "not requested"
 
-    def __getattr__(self, name: str) -> Callable:
-        try:
-            return self.__dict__["kernels"][name]
-        except KeyError:
-            raise AttributeError(name) from None
+    def __post_init__(self):
+        declared = {f.name for f in fields(self)} - {"engine", "origins", "backend", "accel_status"}
+        if declared != set(REFERENCE_KERNELS):      # checked once, here: the two lists agree
+            raise VelariaError(f"KernelSet attributes {sorted(declared)} differ from the registry "
+                               f"{sorted(REFERENCE_KERNELS)}")
+
+    @property
+    def kernels(self) -> dict[str, Callable]:
+        """Registry name -> the function that runs."""
+        return {name: getattr(self, name) for name in REFERENCE_KERNELS}
+
+    def replace(self, name: str, fn: Callable, origin: str) -> "KernelSet":
+        """A copy of this set with kernel ``name`` replaced (tests; explain names ``origin``)."""
+        if name not in REFERENCE_KERNELS:
+            raise VelariaValueError(f"unknown kernel {name!r}; known: {', '.join(REFERENCE_KERNELS)}")
+        new = dataclasses.replace(self, origins=dict(self.origins))
+        setattr(new, name, fn)
+        new.origins[name] = origin
+        return new
 
     def origin(self, name: str) -> str:
         """``"reference"`` or ``"accel"`` for kernel ``name``."""
@@ -95,17 +122,19 @@ def kernel_set(engine: str | None = None) -> KernelSet:
         return _CACHE[engine]
     ks = KernelSet(engine=engine)
     for name, spec in REFERENCE_KERNELS.items():
-        ks.kernels[name] = _load(spec)
+        setattr(ks, name, _load(spec))
         ks.origins[name] = "reference"
     if engine != "reference":
-        from . import accel  # velaria.accel never raises on import; it records why it failed
+        from . import accel  # a missing accelerator is recorded, not raised (see velaria.accel)
         ks.accel_status = accel.status()
         if accel.available():
             ks.backend = accel.backend()
             for name, fn in accel.KERNELS.items():
-                if name in ks.kernels:
-                    ks.kernels[name] = fn
-                    ks.origins[name] = "accel"
+                if name not in REFERENCE_KERNELS:
+                    raise VelariaError(f"accelerated kernel {name!r} has no reference twin in the registry; "
+                                       "every accelerated kernel must replace a reference kernel of the same name")
+                setattr(ks, name, fn)
+                ks.origins[name] = "accel"
         elif engine == "accel":
             raise VelariaError(f"engine='accel' requested but the accelerator is unavailable: {accel.status()}; "
                                "build it with `python3 dev.py test` (needs a C compiler) or use engine='auto'")

@@ -1,0 +1,571 @@
+"""Accelerated ``HashAggregate``: per-batch factorisation merged into first-appearance global
+groups, COUNT/SUM/AVG/MIN/MAX with numpy ``bincount`` / ``ufunc.at`` and C helpers (float sums
+added in input order, exact int64 sums as 32-bit halves); DISTINCT aggregates and key types it
+cannot hash run the reference aggregator. Twin of ``velaria.reference.batch.HashAggregate``
+(list semantics in ``velaria.reference.aggregate``).
+"""
+from __future__ import annotations
+
+import decimal
+
+from typing import Sequence
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.types as pat
+
+from velaria.errors import ExecutionError, VelariaValueError
+from velaria.plan.expr import AggregateCall
+from velaria.reference import aggregate as _ref_aggregate, batch as _ref
+from velaria.reference.distinct import hash_key
+
+from . import batch_c
+from .arrow_util import _BOOL, _F64, _I64, _TWO53, _conform, _is_float, _is_int, _is_num, _nulls, _np_values, _valid
+from .distinct import _codes, _combine_codes, _hashable
+
+__all__ = ["HashAggregate"]
+
+
+# ---- HashAggregate
+
+def _agg_supported(agg: AggregateCall, arg: pa.Array | None) -> bool:
+    if agg.distinct:
+        return False
+    if arg is None or agg.func == "count" or pat.is_null(arg.type):
+        return True
+    if agg.func in ("sum", "avg"):
+        return _is_num(arg.type) and not pat.is_float16(arg.type)
+    return _is_num(arg.type) or pat.is_boolean(arg.type)
+
+
+def _grow(a: np.ndarray, n: int, fill) -> np.ndarray:
+    if len(a) >= n:
+        return a
+    out = np.full(max(n, 2 * len(a), 16), fill, dtype=a.dtype)
+    out[:len(a)] = a
+    return out
+
+
+class _AggState:
+    """Running per-group state of one aggregate (numpy arrays indexed by group id)."""
+
+    def __init__(self, agg: AggregateCall):
+        self.agg = agg
+        self.count = np.zeros(0, dtype=np.int64)     # rows (COUNT(*)) or non-NULL values
+        self.kind = None                             # "float" | "int" | None (decided on data)
+        self.total = np.zeros(0, dtype=np.float64)   # float SUM / AVG
+        self.lo = np.zeros(0, dtype=np.int64)        # int SUM / AVG: total = hi * 2**32 + lo
+        self.hi = np.zeros(0, dtype=np.int64)
+        self.best = None                             # MIN / MAX
+        self.mirror = None    # None (no batch yet) | index of the state it copies | False
+
+    def grow(self, g: int) -> None:
+        self.count = _grow(self.count, g, 0)
+        if self.agg.func in ("sum", "avg"):
+            self.total = _grow(self.total, g, 0.0)
+            self.lo = _grow(self.lo, g, 0)
+            self.hi = _grow(self.hi, g, 0)
+        elif self.best is not None:
+            self.best = _grow(self.best, g, 0)
+
+
+class HashAggregate:
+    """GROUP BY over Arrow batches: ``update(keys, args, num_rows)`` per batch, then
+    ``finish(types)`` -> one Arrow array per key then per aggregate."""
+
+    def __init__(self, aggregates: Sequence[AggregateCall], num_keys: int):
+        self._aggregates = list(aggregates)
+        self._num_keys = num_keys
+        # the reference twin validates the arguments and takes over any case we do not cover
+        self._reference = _ref.HashAggregate(self._aggregates, num_keys)
+        self._mode: str | None = None            # None (no data yet) | "fast" | "reference"
+        self._groups: dict[tuple, int] = {}      # several keys: normalised key -> group id
+        self._uniques: pa.Array | None = None    # one key: normalised key of each group id
+        self._key_parts: list[list[pa.Array]] = [[] for _ in range(num_keys)]
+        # one integer key with a small value range: lut[key - lo] = group id, lut[-1] = NULL's
+        self._lut: np.ndarray | None = None
+        self._lut_lo = 0
+        self._dense_type = None
+        self._ngroups = 1 if num_keys == 0 else 0
+        self._states = [_AggState(a) for a in self._aggregates]
+        for s in self._states:
+            s.grow(self._ngroups)
+        self._touched = np.zeros(16, dtype=bool)   # groups updated since emit_updated()
+        self.path: str | None = None               # the path that ran, once data arrived
+
+    # -- group ids -----------------------------------------------------------------------
+
+    _DENSE_MAX = 1 << 20         # largest key range (slots) the dense lookup table may span
+
+    def _dense_ids(self, arr: pa.Array) -> np.ndarray | None:
+        """Group ids through the dense lookup table (one integer key whose values all lie in
+        a small range); None when this batch does not fit it (the table is then retired)."""
+        if not (_is_int(arr.type) and (self._dense_type is None or arr.type.equals(self._dense_type))):
+            return self._retire_dense()
+        if self._lut is None and self._uniques is not None:
+            return None                                   # already on the hashing path
+        mm = pc.min_max(arr)
+        lo, hi = mm["min"].as_py(), mm["max"].as_py()
+        if lo is None:
+            lo = hi = self._lut_lo if self._lut is not None else 0
+        if self._lut is not None:
+            old_lo, old_n = self._lut_lo, self._lut.size - 1
+            lo, hi = min(lo, old_lo), max(hi, old_lo + old_n - 1)
+        span = hi - lo + 1
+        if span > self._DENSE_MAX or span > 4 * (self._ngroups + len(arr)) + 1024:
+            return self._retire_dense()
+        if self._lut is None:
+            self._lut = np.full(span + 1, -1, dtype=np.int64)
+            self._dense_type = arr.type
+        elif lo != self._lut_lo or span != self._lut.size - 1:
+            lut = np.full(span + 1, -1, dtype=np.int64)
+            off = self._lut_lo - lo
+            lut[off:off + self._lut.size - 1] = self._lut[:-1]
+            lut[-1] = self._lut[-1]
+            self._lut = lut
+        self._lut_lo = lo
+        keys = _np_values(arr, _I64, lo)
+        gids, new_rows, nxt = batch_c.dense_group_ids(keys, _valid(arr), lo, self._lut, self._lut.size - 1,
+                                                      self._ngroups)
+        if new_rows.size:
+            take = pa.array(new_rows, type=_I64)
+            self._key_parts[0].append(arr.take(take))
+            self._ngroups = nxt
+            for st in self._states:
+                st.grow(self._ngroups)
+        return gids
+
+    def _retire_dense(self) -> None:
+        """Leave the dense table for the hashing path: its keys become ``_uniques``."""
+        if self._lut is not None:
+            slots = np.nonzero(self._lut >= 0)[0]
+            gids = self._lut[slots]
+            values = pa.array(slots + self._lut_lo, type=_I64, mask=slots == self._lut.size - 1)
+            order = np.argsort(gids, kind="stable")
+            self._uniques = values.take(pa.array(order, type=_I64)).cast(self._dense_type)
+            self._lut = None
+        return None
+
+    def _group_ids(self, key_arrays: list[pa.Array], num_rows: int) -> np.ndarray | None:
+        if self._num_keys == 0:
+            return None
+        if self._num_keys == 1:
+            gids = self._dense_ids(key_arrays[0])
+            if gids is not None:
+                return gids
+        if self._num_keys == 1 and not pat.is_null(key_arrays[0].type):
+            # one key: map this batch's distinct (normalised) keys to global ids vectorised
+            local, dictionary = _codes(key_arrays[0])
+            if self._uniques is None:
+                known = np.full(len(dictionary), -1, dtype=np.int64)
+            else:
+                found = pc.index_in(dictionary, value_set=self._uniques, skip_nulls=False)
+                known = pc.fill_null(found, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+            new_local = np.nonzero(known < 0)[0]
+            mapping = known
+            if new_local.size:
+                mapping[new_local] = self._ngroups + np.arange(new_local.size, dtype=np.int64)
+                added = dictionary.take(pa.array(new_local, type=_I64))
+                self._uniques = added if self._uniques is None else pa.concat_arrays([self._uniques, added])
+            new_local = new_local.tolist()
+        else:
+            if self._num_keys == 1:
+                local, dictionary = _codes(key_arrays[0])
+                normal_keys = [(v,) for v in dictionary.to_pylist()]
+            else:
+                parts = [_codes(k) for k in key_arrays]
+                combined, _ = _combine_codes(parts)
+                dense = pa.array(combined).dictionary_encode()          # first-appearance ids
+                local = dense.indices.to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
+                rep = np.empty(len(dense.dictionary), dtype=np.int64)
+                rep[local] = np.arange(num_rows, dtype=np.int64)        # any row of each group
+                columns = [d.take(pa.array(c[rep], type=_I64)).to_pylist() for c, d in parts]
+                normal_keys = list(zip(*columns))
+            groups = self._groups
+            mapping = np.empty(len(normal_keys), dtype=np.int64)
+            new_local = []
+            for i, key in enumerate(normal_keys):
+                key = tuple(hash_key(v) for v in key)
+                gid = groups.get(key)
+                if gid is None:
+                    gid = groups[key] = self._ngroups + len(new_local)
+                    new_local.append(i)
+                mapping[i] = gid
+        if new_local:
+            _, first_rows = np.unique(local, return_index=True)
+            take = pa.array(first_rows[new_local], type=_I64)
+            for j, k in enumerate(key_arrays):
+                self._key_parts[j].append(k.take(take))
+            self._ngroups += len(new_local)
+            for s in self._states:
+                s.grow(self._ngroups)
+        return mapping[local]
+
+    # -- update --------------------------------------------------------------------------
+
+    def update(self, key_arrays: list[pa.Array], arg_arrays: list[pa.Array | None], num_rows: int) -> None:
+        if self._mode is None:
+            fast = (len(key_arrays) == self._num_keys and len(arg_arrays) == len(self._aggregates)
+                    and all(_hashable(k.type) for k in key_arrays)
+                    and all(_agg_supported(a, x) for a, x in zip(self._aggregates, arg_arrays)))
+            self._mode = "fast" if fast else "reference"
+            self._set_path()
+        if self._mode == "reference":
+            self._reference.update(key_arrays, arg_arrays, num_rows)
+            return
+        key_arrays = [k.combine_chunks() if isinstance(k, pa.ChunkedArray) else k for k in key_arrays]
+        gids = self._group_ids(key_arrays, num_rows)
+        self._touch(gids)
+        g = self._ngroups
+        summed: list[tuple[pa.Array, int]] = []
+        for j, (state, arg) in enumerate(zip(self._states, arg_arrays)):
+            if state.agg.func in ("sum", "avg") and arg is not None and _is_float(arg.type):
+                # SUM(v) and AVG(v) get the very same array from the executor: the second
+                # copies the first one's totals and counts, as long as it has done so on every
+                # batch (then both histories are identical)
+                twin = next((i for a, i in summed if a is arg), None)
+                if state.mirror is not False and twin is not None and state.mirror in (None, twin):
+                    src = self._states[twin]
+                    state.mirror = twin
+                    state.kind = src.kind
+                    state.total[:g] = src.total[:g]
+                    state.count[:g] = src.count[:g]
+                    continue
+                state.mirror = False
+                summed.append((arg, j))
+            else:
+                state.mirror = False
+            if isinstance(arg, pa.ChunkedArray):
+                arg = arg.combine_chunks()
+            self._accumulate(state, gids, arg, g, num_rows)
+
+    @staticmethod
+    def _accumulate(state: _AggState, gids: np.ndarray | None, arg: pa.Array | None, g: int,
+                    num_rows: int) -> None:
+        if arg is None:                                   # COUNT(*)
+            if gids is None:
+                state.count[0] += num_rows
+            else:
+                batch_c.group_count(gids, None, state.count[:g])
+            return
+        if pat.is_null(arg.type):
+            return
+        valid = _valid(arg)
+        if state.agg.func in ("sum", "avg") and _is_float(arg.type):
+            if valid is not None and not valid.any():
+                return
+            # every value added to its group's running total in input order, exactly as the
+            # reference's left-to-right Python sum
+            state.kind = "float"
+            batch_c.group_sum_f64(gids, _np_values(arg, _F64, 0.0), valid, state.total[:g], state.count[:g])
+            return
+        if gids is None:
+            gids = np.zeros(len(arg), dtype=np.int64)
+        ids = gids if valid is None else gids[valid]
+        batch_count = np.bincount(ids, minlength=g)
+        func = state.agg.func
+        if func == "count" or ids.size == 0:
+            state.count[:g] += batch_count
+            return
+        if _is_float(arg.type):
+            x = _np_values(arg, _F64, 0.0)
+            state.kind = "float"
+        else:
+            x = _np_values(arg, _I64, 0)
+            state.kind = "int"
+        if valid is not None:
+            x = x[valid]
+        if func in ("sum", "avg"):
+            if state.kind == "float":
+                # prepend the running totals so bincount adds every value in input order,
+                # exactly as the reference's left-to-right Python sum
+                idx = np.concatenate([np.arange(g, dtype=np.int64), ids])
+                w = np.concatenate([state.total[:g], x])
+                state.total[:g] = np.bincount(idx, weights=w, minlength=g)
+            else:
+                _add_int_sums(state, ids, x, g)
+        else:
+            _fold_best(state, ids, x, g, batch_count)
+        state.count[:g] += batch_count
+
+    # -- state: emit, export, merge (streams, checkpoints, workers) ---------------------
+
+    def _set_path(self) -> None:
+        """Record which implementation runs, for the physical plan's decision record:
+        ``reference`` (delegated), ``global`` (no keys), ``dense-c`` / ``dense-numpy`` (integer
+        key through the dense lookup table), ``arrow-hash`` (one key, Arrow hashing) or
+        ``python-dict`` (several keys, combined codes looked up in a dict)."""
+        if self._mode == "reference":
+            self.path = "reference"
+        elif self._num_keys == 0:
+            self.path = "global"
+        elif self._lut is not None:
+            self.path = "dense-c" if batch_c.available() else "dense-numpy"
+        elif self._num_keys == 1:
+            self.path = "arrow-hash"
+        else:
+            self.path = "python-dict"
+
+    def _touch(self, gids: np.ndarray | None) -> None:
+        self._touched = _grow(self._touched, self._ngroups, False)
+        if gids is None:
+            self._touched[0] = True
+        else:
+            self._touched[gids] = True
+        self._set_path()
+
+    def emit_updated(self, types: list[pa.DataType]) -> list[pa.Array]:
+        """``finish`` restricted to the groups touched since the previous call (non-destructive)."""
+        if self._mode != "fast":
+            return self._reference.emit_updated(types)
+        idx = np.nonzero(self._touched[:self._ngroups])[0]
+        self._touched[:] = False
+        take = pa.array(idx, type=_I64)
+        return [a.take(take) for a in self.finish(types)]
+
+    def export_state(self, key_types: list[pa.DataType]) -> pa.Table:
+        """The whole state as Arrow (layout: ``velaria.reference.aggregate``)."""
+        if self._mode != "fast":
+            return self._reference.export_state(key_types)
+        schema = _ref_aggregate.state_schema(self._aggregates, key_types)
+        g = self._ngroups
+        columns = {}
+        for j in range(self._num_keys):
+            parts = self._key_parts[j]
+            keys = pa.concat_arrays(parts) if parts else pa.array([], type=key_types[j])
+            columns[f"k{j}"] = _conform(keys, key_types[j], g)
+        for i, state in enumerate(self._states):
+            prefix = f"a{i}_"
+            columns[prefix + "count"] = pa.array(state.count[:g], type=_I64)
+            if prefix + "total" in schema.names:
+                t = schema.field(prefix + "total").type
+                if pat.is_decimal(t):
+                    hi, lo = state.hi[:g], state.lo[:g]
+                    totals = [decimal.Decimal(int(h) * (1 << 32) + int(l)) for h, l in zip(hi, lo)]
+                    columns[prefix + "total"] = pa.array(totals, type=t)
+                else:
+                    columns[prefix + "total"] = pa.array(state.total[:g], type=_F64)
+            elif prefix + "best" in schema.names:
+                t = schema.field(prefix + "best").type
+                best = self._result(state, g)
+                columns[prefix + "best"] = best if best.type.equals(t) else best.cast(t)
+        return pa.table([columns[n] for n in schema.names], schema=schema)
+
+    def merge_state(self, table: pa.Table) -> None:
+        """Fold an exported state in, as if its groups' rows had been updated here."""
+        names = table.column_names
+        if names[:self._num_keys] != [f"k{j}" for j in range(self._num_keys)]:
+            raise VelariaValueError(f"merge_state(): the state table's columns {names} do not match "
+                                    f"an aggregator with {self._num_keys} keys")
+        keys = [table.column(f"k{j}").combine_chunks() for j in range(self._num_keys)]
+        if self._mode is None:
+            self._mode = "fast" if self._state_is_fast(table, keys) else "reference"
+            self._set_path()
+        elif self._mode == "fast" and not self._state_is_fast(table, keys):
+            self._reference.import_state(self.export_state([k.type for k in keys]))
+            self._mode = "reference"
+            self._set_path()
+        if self._mode == "reference":
+            self._reference.merge_state(table)
+            return
+        n = table.num_rows
+        gids = self._group_ids(keys, n) if self._num_keys else np.zeros(n, dtype=np.int64)
+        self._touch(gids)
+        g = self._ngroups
+        for i, state in enumerate(self._states):
+            prefix = f"a{i}_"
+            state.mirror = False                       # the SUM/AVG twin shortcut needs equal histories
+            count = table.column(prefix + "count").combine_chunks().to_numpy(zero_copy_only=False)
+            present = count > 0
+            ids = gids[present]
+            if prefix + "total" in names and ids.size:
+                total = table.column(prefix + "total").combine_chunks()
+                if pat.is_decimal(total.type):
+                    x = total.cast(_I64).to_numpy(zero_copy_only=False)[present]
+                    state.kind = "int"
+                    _add_int_sums(state, ids, x, g)
+                else:
+                    x = total.to_numpy(zero_copy_only=False)[present]
+                    state.kind = "float"
+                    fresh = state.count[ids] == 0        # the reference takes the first total as is
+                    state.total[ids] = np.where(fresh, x, state.total[ids] + x)
+            elif prefix + "best" in names and ids.size:
+                best = table.column(prefix + "best").combine_chunks()
+                if _is_float(best.type):
+                    x, state.kind = _np_values(best, _F64, 0.0), "float"
+                else:
+                    x, state.kind = _np_values(best, _I64, 0), "int"
+                _fold_best(state, ids, x[present], g, np.bincount(ids, minlength=g))
+            state.count[gids] += count
+
+    def _state_is_fast(self, table: pa.Table, keys: list[pa.Array]) -> bool:
+        """True when this state can be merged on the fast path: hashable keys, no DISTINCT
+        sets, integer totals within int64, MIN/MAX of supported types."""
+        if not all(_hashable(k.type) for k in keys):
+            return False
+        for i, agg in enumerate(self._aggregates):
+            prefix = f"a{i}_"
+            if prefix + "seen" in table.column_names:
+                return False
+            if prefix + "total" in table.column_names:
+                total = table.column(prefix + "total")
+                if pat.is_decimal(total.type) and total.null_count == 0 and len(total):
+                    mm = pc.min_max(total)
+                    if not (-(2 ** 62) <= int(mm["min"].as_py()) and int(mm["max"].as_py()) < 2 ** 62):
+                        return False
+            if prefix + "best" in table.column_names:
+                if not _agg_supported(agg, table.column(prefix + "best").combine_chunks()):
+                    return False
+        return True
+
+    def import_state(self, table: pa.Table) -> None:
+        """Restore an exported state into this empty aggregator."""
+        if self._mode is not None:
+            raise VelariaValueError("import_state() needs an empty aggregator; use merge_state() to combine")
+        keys = [table.column(f"k{j}").combine_chunks() for j in range(min(self._num_keys, table.num_columns))]
+        if not self._state_is_fast(table, keys):
+            self._mode = "reference"
+            self._set_path()
+            self._reference.import_state(table)
+            return
+        self.merge_state(table)
+        self._touched[:] = False
+
+    # -- finish --------------------------------------------------------------------------
+
+    def finish(self, types: list[pa.DataType]) -> list[pa.Array]:
+        if self._mode != "fast":
+            return self._reference.finish(types)
+        g = self._ngroups
+        out = []
+        for j in range(self._num_keys):
+            parts = self._key_parts[j]
+            keys = pa.concat_arrays(parts) if parts else pa.array([], type=types[j])
+            out.append(_conform(keys, types[j], g))
+        results = [self._result(s, g) for s in self._states]     # raises in reference order
+        for r, t in zip(results, types[self._num_keys:]):
+            out.append(r if r.type.equals(t) else _conform(r, t, g))
+        return out
+
+    @staticmethod
+    def _result(state: _AggState, g: int) -> pa.Array:
+        agg, count = state.agg, state.count[:g]
+        if agg.func == "count":
+            return pa.array(count, type=_I64)
+        empty = count == 0
+        if state.kind is None:                            # no non-NULL value anywhere
+            return _nulls(g, agg.type)
+        if agg.func in ("sum", "avg"):
+            if state.kind == "float":
+                total = state.total[:g]
+                if agg.func == "avg":
+                    with np.errstate(invalid="ignore", divide="ignore"):
+                        total = total / np.where(empty, 1, count)
+                return pa.array(total, type=_F64, mask=empty)
+            return _int_sum_result(state, g, empty)
+        best = state.best[:g]
+        if pat.is_boolean(agg.type):
+            return pa.array(best != 0, type=_BOOL, mask=empty)
+        return pa.array(best, mask=empty).cast(agg.type)
+
+
+def _add_int_sums(state: _AggState, ids: np.ndarray, x: np.ndarray, g: int) -> None:
+    """Add int64 values per group exactly: float64 bincount is exact while every partial sum
+    stays below 2**53, so values are split into 32-bit halves and rows into 2**20 chunks."""
+    lo_part = np.zeros(g, dtype=np.int64)
+    hi_part = np.zeros(g, dtype=np.int64)
+    step = 1 << 20
+    small = x.size and max(int(x.max()), -int(x.min())) * min(x.size, step) < _TWO53
+    for start in range(0, x.size, step):
+        xs, gs = x[start:start + step], ids[start:start + step]
+        if small:
+            lo_part += np.bincount(gs, weights=xs.astype(np.float64), minlength=g).astype(np.int64)
+        else:
+            lo_part += np.bincount(gs, weights=(xs & 0xFFFFFFFF).astype(np.float64), minlength=g).astype(np.int64)
+            hi_part += np.bincount(gs, weights=(xs >> 32).astype(np.float64), minlength=g).astype(np.int64)
+    lo = state.lo[:g] + lo_part
+    carry = lo >> 32
+    state.lo[:g] = lo - (carry << 32)
+    add = hi_part + carry
+    hi = state.hi[:g]
+    if state.hi.dtype == object:
+        state.hi[:g] = hi + add.astype(object)
+        return
+    with np.errstate(over="ignore"):
+        new = hi + add
+    if np.any(((hi ^ new) & (add ^ new)) < 0):        # int64 wrapped: keep exact Python ints
+        state.hi = state.hi.astype(object)
+        state.hi[:g] = state.hi[:g] + add.astype(object)
+    else:
+        state.hi[:g] = new
+
+
+def _int_sum_result(state: _AggState, g: int, empty: np.ndarray) -> pa.Array:
+    agg, count = state.agg, state.count[:g]
+    hi, lo = state.hi[:g], state.lo[:g]
+    if hi.dtype != object and (hi.size == 0 or np.abs(hi).max() < 2 ** 30):
+        total = hi * (1 << 32) + lo                       # exact in int64
+        if agg.func == "sum":
+            return pa.array(total, type=_I64, mask=empty)
+        if total.size == 0 or np.abs(total).max() <= _TWO53:
+            with np.errstate(invalid="ignore", divide="ignore"):
+                return pa.array(total / np.where(empty, 1, count), type=_F64, mask=empty)
+    totals = [int(h) * (1 << 32) + int(l) for h, l in zip(hi, lo)]
+    values = []
+    for total, c in zip(totals, count):
+        if c == 0:
+            values.append(None)
+        elif agg.func == "avg":
+            values.append(total / int(c))     # exact int / int, correctly rounded
+        else:
+            if not -(2 ** 63) <= total <= 2 ** 63 - 1:
+                raise ExecutionError(f"SUM overflow: the total {total} does not fit in BIGINT "
+                                     "(int64); use SUM(CAST(x AS DOUBLE))")
+            values.append(total)
+    return pa.array(values, type=_F64 if agg.func == "avg" else _I64)
+
+
+def _fold_best(state: _AggState, ids: np.ndarray, x: np.ndarray, g: int, batch_count: np.ndarray) -> None:
+    """MIN / MAX of this batch per group, folded into the running best: NaN is the greatest
+    value, and on ties (-0.0 vs 0.0) the value seen first is kept."""
+    is_min = state.agg.func == "min"
+    floating = x.dtype == np.float64
+    if floating:
+        nan = np.isnan(x)
+        if is_min:
+            b = np.full(g, np.inf)
+            np.minimum.at(b, ids, np.where(nan, np.inf, x))
+            non_nan = np.bincount(ids, weights=~nan, minlength=g)
+            b = np.where(non_nan == 0, np.nan, b)
+        else:
+            b = np.full(g, -np.inf)
+            np.maximum.at(b, ids, np.where(nan, -np.inf, x))
+            b = np.where(np.bincount(ids, weights=nan, minlength=g) > 0, np.nan, b)
+        zeros = x == 0
+        if np.any(zeros & np.signbit(x)):       # the sign of a zero best is the first zero's
+            zrows = np.nonzero(zeros)[0]
+            zg, first = np.unique(ids[zrows], return_index=True)
+            sel = b[zg] == 0
+            b[zg[sel]] = x[zrows[first[sel]]]
+    else:
+        if is_min:
+            b = np.full(g, np.iinfo(np.int64).max)
+            np.minimum.at(b, ids, x)
+        else:
+            b = np.full(g, np.iinfo(np.int64).min)
+            np.maximum.at(b, ids, x)
+    if state.best is None:
+        state.best = np.zeros(len(state.count), dtype=b.dtype)
+    r = state.best[:g]
+    has = state.count[:g] > 0
+    present = batch_count > 0
+    if floating:
+        if is_min:
+            better = (b < r) | (np.isnan(r) & ~np.isnan(b))
+        else:
+            better = (b > r) | (np.isnan(b) & ~np.isnan(r))
+    else:
+        better = (b < r) if is_min else (b > r)
+    take = present & (~has | better)
+    r[take] = b[take]

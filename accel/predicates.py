@@ -1,0 +1,105 @@
+"""Accelerated ``filter_batch``: a fused C compare-and-compact pass for ``column op constant``,
+else ``evaluate`` then ``RecordBatch.filter`` (NULL drops the row). Twin of
+``velaria.reference.batch.filter_batch``.
+"""
+from __future__ import annotations
+
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.types as pat
+
+from velaria.plan.expr import Call, Column, Expr, Literal
+from velaria.reference import batch as _ref
+from velaria.reference.functions import EvalContext
+
+from . import batch_c
+from .arrow_util import _BOOL, _I64, _TWO53, _is_float, _nulls, _valid
+from .expressions import _FLIP, evaluate
+
+__all__ = ["filter_batch"]
+
+
+def filter_batch(predicate: Expr, batch: pa.RecordBatch, context=None) -> pa.RecordBatch:
+    """The rows of ``batch`` for which ``predicate`` is TRUE (NULL and FALSE drop the row)."""
+    if context is None:
+        context = EvalContext.current()
+    if not (pat.is_boolean(predicate.type) or pat.is_null(predicate.type)):
+        return _ref.filter_batch(predicate, batch, context)
+    if batch.num_rows and batch_c.available():
+        kept = _filter_compare_constant(predicate, batch)
+        if kept is not None:
+            return kept
+    mask = evaluate(predicate, batch, context)
+    if pat.is_null(mask.type):
+        mask = _nulls(batch.num_rows, _BOOL)
+    if isinstance(mask, pa.ChunkedArray):
+        mask = mask.combine_chunks()
+    if mask.true_count == batch.num_rows:
+        return batch
+    return batch.filter(mask, null_selection_behavior="drop")
+
+
+def _raw_values(arr: pa.Array, dtype) -> np.ndarray:
+    """The data buffer of a fixed-width ``arr`` as numpy (NULL slots hold arbitrary values)."""
+    off = arr.offset
+    return np.frombuffer(arr.buffers()[1], dtype=dtype, count=off + len(arr))[off:]
+
+
+def _filter_compare_constant(predicate: Expr, batch: pa.RecordBatch) -> pa.RecordBatch | None:
+    """``filter_batch`` for ``column op constant`` on a float64 / int64 column in one C pass
+    (compare and compact together, ``batch_c.select_cmp``): the compared column comes out
+    compacted, 8-byte columns without NULLs are gathered in C, the rest by ``take``. None when
+    the predicate has another shape (the general path decides)."""
+    if not (isinstance(predicate, Call) and predicate.name in batch_c.CMP_OPS and len(predicate.args) == 2):
+        return None
+    left, right = predicate.args
+    if isinstance(left, Column) and isinstance(right, Literal):
+        col_expr, lit, op = left, right, predicate.name
+    elif isinstance(right, Column) and isinstance(left, Literal):
+        col_expr, lit, op = right, left, _FLIP[predicate.name]
+    else:
+        return None
+    value = lit.value
+    if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    if type(value) is int and _is_float(lit.type):     # as the reference evaluates the literal
+        value = float(value)
+    col = batch.column(col_expr.index)
+    if isinstance(col, pa.ChunkedArray) or not col.type.equals(col_expr.type):
+        return None
+    if pat.is_float64(col.type):
+        if value != value or (type(value) is int and abs(value) > _TWO53):
+            return None
+        value, dtype = float(value), np.float64
+    elif pat.is_int64(col.type):
+        if type(value) is not int or not -(2 ** 63) <= value < 2 ** 63:
+            return None
+        dtype = np.int64
+    else:
+        return None
+    n = batch.num_rows
+    if col.null_count == n:
+        return batch.slice(0, 0)
+    valid = _valid(col)
+    others = [i for i in range(batch.num_columns) if i != col_expr.index]
+    idx, vals = batch_c.select_cmp(_raw_values(col, dtype), valid, op, value, want_idx=bool(others))
+    k = vals.size
+    if k == n:
+        return batch
+    if k == 0:
+        return batch.slice(0, 0)
+    arrays: list = [None] * batch.num_columns
+    arrays[col_expr.index] = pa.Array.from_buffers(col.type, k, [None, pa.py_buffer(vals)])
+    take_idx = None
+    for i in others:
+        a = batch.column(i)
+        t = a.type
+        if a.null_count == 0 and pat.is_primitive(t) and not pat.is_boolean(t) and t.bit_width == 64:
+            out = batch_c.gather_u64(_raw_values(a, np.uint64), idx)
+            arrays[i] = pa.Array.from_buffers(t, k, [None, pa.py_buffer(out)])
+        else:
+            if take_idx is None:
+                take_idx = pa.array(idx, type=_I64)
+            arrays[i] = a.take(take_idx)
+    return pa.RecordBatch.from_arrays(arrays, schema=batch.schema)
