@@ -8,24 +8,17 @@ needs (``open``, ``push``, ``finish``, ``snapshot``, ``restore``, ``close``,
 ``explain_line``) until the shared operator layer of the batch executor provides it; then
 this module is replaced by that layer and the driver does not change.
 
-The running aggregate keeps its state as an Arrow table of *partial* aggregates (per group:
-COUNT, SUM, MIN, MAX, and SUM + COUNT for AVG), which is also what worker processes send back
-and what checkpoints store. Merging partials is itself a GROUP BY through the same
-``hash_aggregate`` kernel (SUM of counts and sums, MIN of minima, MAX of maxima), so running
-totals are exact and equal batch SQL over the same rows.
+The running aggregate is the batch aggregate kernel itself, kept alive across batches: it
+emits the groups each batch updated, and its Arrow state export is what checkpoints store and
+what worker processes send back to be merged.
 """
 from __future__ import annotations
 
-import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from ..errors import ExecutionError
 from ..exec.executor import ExecContext, _eval
 from ..plan import logical as L
-from ..plan.expr import AggregateCall, Column
-from ..reference.aggregate import aggregate_result_type
-from ..plan.types import INT
 
 __all__ = ["FilterOperator", "ProjectOperator", "RunningAggregateOperator", "SortOperator",
            "LimitOperator", "operator_for"]
@@ -98,42 +91,18 @@ class LimitOperator(_Stateless):
         return [batch.slice(n.offset, None if end is None else max(0, end - n.offset))]
 
 
-def _partial_plan(aggregates: list[AggregateCall]):
-    """Per aggregate, the partial aggregates over input rows and how each final value is made.
-
-    Returns ``(partial_calls, finals)`` where ``finals[i]`` is ``(func, [partial indices])``.
-    """
-    partial: list[AggregateCall] = []
-    finals = []
-    for a in aggregates:
-        if a.distinct:
-            raise ExecutionError(f"stream aggregates cannot be DISTINCT ({a.func.upper()}(DISTINCT ...)); "
-                                 "use a batch query over the collected rows")
-        if a.func == "avg":
-            s_type = aggregate_result_type("sum", a.arg.type)
-            partial.append(AggregateCall(type=s_type, func="sum", arg=a.arg))
-            partial.append(AggregateCall(type=INT, func="count", arg=a.arg))
-            finals.append(("avg", [len(partial) - 2, len(partial) - 1]))
-        else:
-            partial.append(AggregateCall(type=a.type, func=a.func, arg=a.arg))
-            finals.append((a.func, [len(partial) - 1]))
-    return partial, finals
-
-
-_MERGE = {"count": "sum", "sum": "sum", "min": "min", "max": "max"}
-
-
 class RunningAggregateOperator:
-    """A GROUP BY that runs across micro-batches.
+    """A GROUP BY that runs across micro-batches, on one long-lived ``hash_aggregate`` kernel.
 
     ``running=True`` (stream SQL, stateful DataFrame aggregates): each ``push`` folds the batch
-    into the state and emits the current values of the groups that batch touched (the running
-    totals so far); ``finish`` emits nothing more. ``running=False`` (stateless DataFrame
-    ``group_sum`` / ``group_count``): each batch is aggregated on its own.
+    into the kernel's state and emits the current values of the groups that batch touched
+    (``emit_updated``, non-destructive), so running totals are exact and equal batch SQL over
+    the rows so far. ``running=False`` (stateless DataFrame ``group_sum`` / ``group_count``):
+    each batch is aggregated on its own.
 
-    ``snapshot()`` returns the state (keys + partial aggregates) as a ``pa.Table``;
-    ``restore(table)`` loads one; :meth:`merge_partials` folds partial tables computed
-    elsewhere (worker processes) into the state.
+    ``snapshot()`` is the kernel's ``export_state()`` (an Arrow table), ``restore(table)`` its
+    ``import_state``; :meth:`merge_partial_states` folds states computed elsewhere (worker
+    processes) into this one through ``merge_state``.
     """
 
     stateful = True
@@ -143,97 +112,69 @@ class RunningAggregateOperator:
         self.node = node
         self.running = running
         self.num_keys = len(node.keys)
-        self.partial_calls, self._finals = _partial_plan(list(node.aggregates))
-        key_fields = [node.schema.field(i) for i in range(self.num_keys)]
-        self.partial_schema = pa.schema(key_fields + [pa.field(f"__partial_{i}", c.type)
-                                                      for i, c in enumerate(self.partial_calls)])
-        self._merge_calls = [AggregateCall(type=c.type, func=_MERGE[c.func],
-                                           arg=Column(type=c.type, index=self.num_keys + i, name=f"__partial_{i}"))
-                             for i, c in enumerate(self.partial_calls)]
-        self._merge_calls.append(AggregateCall(type=INT, func="sum",
-                                               arg=Column(type=INT, index=len(self.partial_schema), name="__touched")))
+        self.types = [f.type for f in node.schema]
+        self.key_types = self.types[:self.num_keys]
         self.ctx: ExecContext | None = None
-        self.state: pa.Table | None = None
-        self.last_path = ""
+        self.agg = None
 
-    # ---------------------------------------------------------------- lifecycle
+    def _new_kernel(self):
+        return self.ctx.kernels.hash_aggregate(list(self.node.aggregates), self.num_keys)
+
     def open(self, ctx: ExecContext) -> None:
         self.ctx = ctx
+        self.agg = self._new_kernel()
 
-    def partial(self, batch: pa.RecordBatch, ctx: ExecContext | None = None) -> pa.RecordBatch:
-        """The partial aggregates of one input batch (keys + partial columns)."""
+    @property
+    def path(self) -> str:
+        """The kernel path that ran (dense-c, arrow-hash, python-dict, reference, ...)."""
+        return getattr(self.agg, "path", "reference")
+
+    def update(self, agg, batch: pa.RecordBatch, ctx: ExecContext | None = None) -> None:
+        """Fold ``batch`` into kernel ``agg`` (keys and arguments evaluated once each)."""
         ctx = ctx or self.ctx
         keys = [_eval(ctx, k, batch) for k in self.node.keys]
         seen: dict = {}
         args = []
-        for c in self.partial_calls:
-            if c.arg is None:
+        for a in self.node.aggregates:
+            if a.arg is None:
                 args.append(None)
                 continue
-            key = repr(c.arg)
+            key = repr(a.arg)
             if key not in seen:
-                seen[key] = _eval(ctx, c.arg, batch)
+                seen[key] = _eval(ctx, a.arg, batch)
             args.append(seen[key])
-        agg = ctx.kernels.hash_aggregate(self.partial_calls, self.num_keys)
         agg.update(keys, args, batch.num_rows)
-        arrays = agg.finish([f.type for f in self.partial_schema])
-        return pa.RecordBatch.from_arrays(arrays, schema=self.partial_schema)
+
+    def _batch(self, arrays) -> pa.RecordBatch:
+        return pa.RecordBatch.from_arrays(arrays, schema=self.node.schema)
 
     def push(self, batch: pa.RecordBatch) -> list[pa.RecordBatch]:
         if batch.num_rows == 0:
             return []
-        part = self.partial(batch)
         if not self.running:
-            return [self._final(part)]
-        return [self.merge_partials([part])]
+            agg = self._new_kernel()
+            self.update(agg, batch)
+            return [self._batch(agg.finish(self.types))]
+        self.update(self.agg, batch)
+        return [self._batch(self.agg.emit_updated(self.types))]
 
-    def merge_partials(self, parts: list[pa.RecordBatch]) -> pa.RecordBatch:
-        """Fold partial batches into the state; return the final values of the touched groups."""
-        parts = [p for p in parts if p.num_rows]
-        if not parts:
-            return self._final(pa.RecordBatch.from_pylist([], schema=self.partial_schema))
-        if self.state is None and len(parts) == 1:
-            self.state = pa.Table.from_batches(parts)
-            return self._final(parts[0])
-        merger = self.ctx.kernels.hash_aggregate(self._merge_calls, self.num_keys)
-        nk = self.num_keys
-        inputs = ([] if self.state is None else [(self.state.combine_chunks().to_batches(), 0)]) + \
-                 [([p], 1) for p in parts]
-        for batches, touched in inputs:
-            for b in batches:
-                cols = list(b.columns)
-                flag = pa.array(np.full(b.num_rows, touched, dtype=np.int64))
-                merger.update(cols[:nk], cols[nk:] + [flag], b.num_rows)
-        arrays = merger.finish([f.type for f in self.partial_schema] + [INT])
-        merged = pa.RecordBatch.from_arrays(arrays[:-1], schema=self.partial_schema)
-        self.state = pa.Table.from_batches([merged])
-        touched = pc.greater(arrays[-1], 0)
-        return self._final(merged.filter(touched))
-
-    def _final(self, part: pa.RecordBatch) -> pa.RecordBatch:
-        """Final aggregate values (the node's output schema) of partial rows."""
-        out = list(part.columns[:self.num_keys])
-        for (func, idx), field in zip(self._finals, list(self.node.schema)[self.num_keys:]):
-            if func == "avg":
-                s, c = part.column(self.num_keys + idx[0]), part.column(self.num_keys + idx[1])
-                zero = pc.equal(c, 0)
-                value = pc.divide(s.cast(pa.float64()), pc.if_else(zero, 1, c).cast(pa.float64()))
-                out.append(pc.if_else(zero, pa.scalar(None, pa.float64()), value))
-            else:
-                col = part.column(self.num_keys + idx[0])
-                out.append(col if col.type.equals(field.type) else col.cast(field.type))
-        return pa.RecordBatch.from_arrays(out, schema=self.node.schema)
+    def merge_partial_states(self, states: list[pa.Table]) -> list[pa.RecordBatch]:
+        """Fold partial states (from worker processes) in; emit the touched groups."""
+        for st in states:
+            if st.num_rows:
+                self.agg.merge_state(st)
+        return [self._batch(self.agg.emit_updated(self.types))]
 
     def finish(self) -> list[pa.RecordBatch]:
         return []
 
     def snapshot(self) -> pa.Table | None:
-        return self.state
+        return self.agg.export_state(self.key_types) if self.running else None
 
     def restore(self, state: pa.Table | None) -> None:
-        if state is not None and not state.schema.equals(self.partial_schema):
-            raise ExecutionError(f"aggregate state has schema {state.schema}, expected {self.partial_schema}")
-        self.state = state
+        self.agg = self._new_kernel()
+        if state is not None:
+            self.agg.import_state(state)
 
     def close(self) -> None:
         pass
