@@ -297,19 +297,23 @@ class StreamRuntime:
             self._ctx = ExecContext(self.kernels)
         return self._ctx
 
-    def _run_operators(self, batch: pa.RecordBatch, start: int = 0) -> tuple[list[pa.RecordBatch], float]:
-        """Push ``batch`` through ``operators[start:]``; returns the outputs and the seconds
-        spent in stateful operators."""
-        outs = [batch]
+    def _run_operators(self, batch: pa.RecordBatch, start: int = 0,
+                       stop: int | None = None) -> tuple[list[pa.RecordBatch], float]:
+        """Push ``batch`` through ``operators[start:stop]``; returns the outputs and the
+        seconds spent in stateful operators."""
+        return self._run_operators_many([batch], start, stop)
+
+    def _run_operators_many(self, outs: list[pa.RecordBatch], start: int = 0,
+                            stop: int | None = None) -> tuple[list[pa.RecordBatch], float]:
         state_s = 0.0
-        for op in self.operators[start:]:
+        for op in self.operators[start:stop]:
             t = time.perf_counter()
             nxt = []
             for b in outs:
                 try:
                     nxt.extend(op.push(b))
                 except Exception as exc:
-                    exc.add_note(f"in stream operator: {op.explain_line() if hasattr(op, 'explain_line') else type(op).__name__}")
+                    exc.add_note(f"in stream operator {type(op).__name__} of {self.progress.query_id}")
                     raise
             outs = nxt
             if op.stateful:

@@ -1,0 +1,207 @@
+"""Local-workers mode: the eligible grouped aggregate runs in worker processes.
+
+The driver runs the partition-local transforms before the aggregate, cuts the batch into one
+contiguous slice per worker, and hands each slice to its worker as an Arrow IPC stream:
+through a shared-memory block when the slice is at least ``shared_memory_min_payload_bytes``
+(``transport_mode=shared-memory``), otherwise copied through the worker's pipe
+(``rpc-copy``). Each worker folds its slice into a fresh ``hash_aggregate`` kernel (the same
+kernel as the driver's, same engine) and sends back the kernel's exported state; the driver
+merges the states into the query's running aggregate (``merge_state``) and emits the updated
+groups, then runs the transforms after the aggregate. Results equal single-process mode.
+
+Workers are started with the ``spawn`` method when the query's first batch arrives and are
+shut down (joined, then terminated if needed) when the query ends, fails or is stopped; a
+worker also exits on its own when the driver's end of its pipe closes, so no worker outlives
+its query. A worker that dies fails the query with an error naming it and its exit code.
+"""
+from __future__ import annotations
+
+import multiprocessing as mp
+import time
+from multiprocessing import shared_memory
+
+import pyarrow as pa
+
+from ..errors import ExecutionError
+
+__all__ = ["WorkerPool"]
+
+_POLL_S = 0.05
+
+
+def _write_ipc(sink, table: pa.Table) -> None:
+    with pa.ipc.new_stream(sink, table.schema) as w:
+        w.write_table(table)
+
+
+def _ipc_size(table: pa.Table) -> int:
+    mock = pa.MockOutputStream()
+    _write_ipc(mock, table)
+    return mock.size()
+
+
+def _ipc_bytes(table: pa.Table) -> pa.Buffer:
+    sink = pa.BufferOutputStream()
+    _write_ipc(sink, table)
+    return sink.getvalue()
+
+
+def _aggregate_slice(ctx, buf: pa.Buffer, keys, aggregates, key_types) -> bytes:
+    """The exported partial state of the IPC slice in ``buf`` (nothing from ``buf`` is kept)."""
+    from ..exec.executor import _eval
+    batch = pa.ipc.open_stream(buf).read_all()
+    agg = ctx.kernels.hash_aggregate(list(aggregates), len(keys))
+    for b in batch.to_batches():
+        key_arrays = [_eval(ctx, k, b) for k in keys]
+        args = [None if a.arg is None else _eval(ctx, a.arg, b) for a in aggregates]
+        agg.update(key_arrays, args, b.num_rows)
+    return _ipc_bytes(agg.export_state(list(key_types))).to_pybytes()
+
+
+def _worker_main(conn, engine: str, keys, aggregates, key_types) -> None:
+    """Worker process loop: slice in, exported partial aggregate state out."""
+    from ..exec.executor import ExecContext
+    from ..kernels import kernel_set
+    from ..reference.functions import EvalContext
+    ctx = ExecContext(kernel_set(engine))
+    while True:
+        try:
+            msg = conn.recv()
+        except (EOFError, OSError):
+            return                                   # the driver went away
+        if msg is None:
+            return
+        kind, payload, now = msg
+        ctx.eval_context = EvalContext(now=now)
+        try:
+            if kind == "shm":
+                shm = shared_memory.SharedMemory(name=payload[0])
+                view = shm.buf[:payload[1]]
+                try:
+                    reply = _aggregate_slice(ctx, pa.py_buffer(view), keys, aggregates, key_types)
+                finally:
+                    view.release()
+                    shm.close()
+            else:
+                reply = _aggregate_slice(ctx, pa.py_buffer(payload), keys, aggregates, key_types)
+        except Exception as exc:  # noqa: BLE001 - reported to the driver, which fails the query
+            reply = b"ERR" + f"{type(exc).__name__}: {exc}".encode("utf-8", "replace")
+        conn.send_bytes(reply)
+
+
+class WorkerPool:
+    """The worker processes of one query."""
+
+    def __init__(self, runtime, procs, conns, agg_pos: int):
+        self.runtime = runtime
+        self.procs = procs
+        self.conns = conns
+        self.agg_pos = agg_pos
+        self.options = runtime.options
+        self.shared_memory = False               # set once a slice really went through shared memory
+
+    @classmethod
+    def start(cls, runtime) -> "WorkerPool":
+        ops = runtime.operators
+        agg_pos = next(i for i, op in enumerate(ops) if getattr(op, "stateful", False))
+        node = ops[agg_pos].node
+        ctx = mp.get_context("spawn")
+        procs, conns = [], []
+        try:
+            for i in range(runtime.options.effective_local_workers):
+                parent, child = ctx.Pipe()
+                p = ctx.Process(target=_worker_main, name=f"{runtime.progress.query_id}-worker-{i}",
+                                args=(child, runtime.kernels.engine, list(node.keys), list(node.aggregates),
+                                      ops[agg_pos].key_types), daemon=True)
+                p.start()
+                child.close()
+                procs.append(p)
+                conns.append(parent)
+        except BaseException:
+            cls(runtime, procs, conns, agg_pos).close()
+            raise
+        return cls(runtime, procs, conns, agg_pos)
+
+    def run(self, runtime, batch: pa.RecordBatch):
+        """Process one micro-batch: prefix transforms here, the aggregate in the workers,
+        the rest here. Returns (outputs, seconds in stateful work)."""
+        prefix, _ = runtime._run_operators(batch, 0, self.agg_pos)
+        rows = [b for b in prefix if b.num_rows]
+        if not rows:
+            return [], 0.0
+        t0 = time.perf_counter()
+        table = pa.Table.from_batches(rows).combine_chunks()
+        n = min(len(self.procs), table.num_rows)
+        step = -(-table.num_rows // n)
+        now = runtime._exec_ctx().eval_context.now
+        blocks = []
+        try:
+            for i in range(n):
+                part = table.slice(i * step, step)
+                size = _ipc_size(part)
+                if self.options.shared_memory_transport and size >= self.options.shared_memory_min_payload_bytes:
+                    # the IPC stream is written straight into the block: one copy, no pipe
+                    shm = shared_memory.SharedMemory(create=True, size=max(1, size))
+                    blocks.append(shm)
+                    view = shm.buf[:size]
+                    writer = pa.FixedSizeBufferWriter(pa.py_buffer(view))
+                    _write_ipc(writer, part)
+                    writer.close()
+                    del writer
+                    view.release()
+                    self.conns[i].send(("shm", (shm.name, size), now))
+                    self.shared_memory = True
+                else:
+                    self.conns[i].send(("bytes", _ipc_bytes(part).to_pybytes(), now))
+            states = [self._receive(i) for i in range(n)]
+        finally:
+            for shm in blocks:
+                shm.close()
+                shm.unlink()
+        agg = runtime.operators[self.agg_pos]
+        outs = agg.merge_partial_states(states)
+        state_s = time.perf_counter() - t0
+        after, s2 = runtime._run_operators_many(outs, self.agg_pos + 1)
+        d = runtime.decisions
+        if self.shared_memory and not d.used_shared_memory:
+            d.resolve_local_workers(True, True)
+            runtime.progress.apply(d)
+        return after, state_s + s2
+
+    def _receive(self, i: int) -> pa.Table:
+        conn, proc = self.conns[i], self.procs[i]
+        while not conn.poll(_POLL_S):
+            if not proc.is_alive():
+                raise ExecutionError(f"local worker {proc.name} (pid {proc.pid}) died with exit code "
+                                     f"{proc.exitcode} while aggregating a batch; the query stops here and "
+                                     "its last checkpoint stays valid")
+        try:
+            data = conn.recv_bytes()
+        except (EOFError, OSError) as exc:
+            raise ExecutionError(f"local worker {proc.name} (pid {proc.pid}) closed its pipe "
+                                 f"(exit code {proc.exitcode})") from exc
+        if data.startswith(b"ERR"):
+            raise ExecutionError(f"local worker {proc.name} failed: {data[3:].decode('utf-8', 'replace')}")
+        return pa.ipc.open_stream(pa.py_buffer(data)).read_all()
+
+    def close(self) -> None:
+        """Stop every worker: ask, wait briefly, then terminate; close the pipes."""
+        for c in self.conns:
+            try:
+                c.send(None)
+            except (OSError, ValueError):
+                pass
+        for p in self.procs:
+            p.join(timeout=2)
+            if p.is_alive():
+                p.terminate()
+                p.join(timeout=2)
+            if p.is_alive():
+                p.kill()
+                p.join()
+        for c in self.conns:
+            c.close()
+        self.procs, self.conns = [], []
+
+    def pids(self) -> list[int]:
+        return [p.pid for p in self.procs]
