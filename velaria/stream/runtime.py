@@ -75,6 +75,7 @@ class StreamRuntime:
         self._workers = None
         self._checkpoint_loaded = False
         self._restored_offset = False
+        self._opened = False
         self.error: BaseException | None = None
         schema = source.schema()
         if schema is not None:
@@ -126,10 +127,12 @@ class StreamRuntime:
                 raise
             self.started = True
             self._checkpoint_loaded = False
-            if self.plan is not None:          # a fresh run starts from fresh operator state
-                self.operators = [operator_for(n) for n in self.plan.nodes[1:]]
+            if self.plan is not None and not self._opened:
+                # operator state lives as long as the query: a second await_termination
+                # continues the running totals (the source decides whether it rewinds)
                 for op in self.operators:
                     op.open(self._exec_ctx())
+                self._opened = True
             self.progress.status = "running"
 
     def stop(self) -> None:
@@ -290,6 +293,7 @@ class StreamRuntime:
             self._set_plan(self.planner(batch.schema))
             for op in self.operators:
                 op.open(self._exec_ctx())
+            self._opened = True
             self._load_checkpoint()
 
     def _exec_ctx(self) -> ExecContext:

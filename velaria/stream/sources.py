@@ -77,7 +77,9 @@ class ArrowStreamSource(StreamSource):
 class CsvDirectorySource(StreamSource):
     """An unbounded stream over a directory of CSV files: each regular file is one batch,
     taken in sorted file-name order; a file is read once its name sorts after the last one
-    read. Offset: the last file name read.
+    read. Offset: the last file name read. The position survives re-opening (a query that
+    runs ``await_termination`` again continues with the next file); a new source object, as
+    in a restarted process, starts from the first file unless a checkpoint restores it.
 
     Files must appear atomically: write ``name.tmp`` (or any name starting with ``.``) and
     rename it into place. Names starting with ``.`` or ending in ``.tmp`` are never read, so a
@@ -93,9 +95,6 @@ class CsvDirectorySource(StreamSource):
         self.delimiter = delimiter
         self._columns = columns
         self._schema = schema
-        self._last = ""
-
-    def _do_open(self, context: SourceContext) -> None:
         self._last = ""
 
     def _candidates(self) -> list[str]:
