@@ -53,6 +53,9 @@ class RecordingSource(StreamSource):
     def schema(self):
         return self.batches[0].schema if self.batches else None
 
+    def describe(self):
+        return "recording"
+
 
 class RecordingSink(StreamSink):
     def __init__(self, calls=None, delay_s: float = 0.0, fail_on: int | None = None):

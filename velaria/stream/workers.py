@@ -149,10 +149,10 @@ class WorkerPool:
                     writer.close()
                     del writer
                     view.release()
-                    self.conns[i].send(("shm", (shm.name, size), now))
+                    self._send(i, ("shm", (shm.name, size), now))
                     self.shared_memory = True
                 else:
-                    self.conns[i].send(("bytes", _ipc_bytes(part).to_pybytes(), now))
+                    self._send(i, ("bytes", _ipc_bytes(part).to_pybytes(), now))
             states = [self._receive(i) for i in range(n)]
         finally:
             for shm in blocks:
@@ -168,13 +168,23 @@ class WorkerPool:
             runtime.progress.apply(d)
         return after, state_s + s2
 
+    def _died(self, i: int) -> ExecutionError:
+        proc = self.procs[i]
+        proc.join(timeout=1)
+        return ExecutionError(f"local worker {proc.name} (pid {proc.pid}) died with exit code {proc.exitcode} "
+                              "while aggregating a batch; the query stops here and its last checkpoint stays valid")
+
+    def _send(self, i: int, msg) -> None:
+        try:
+            self.conns[i].send(msg)
+        except (BrokenPipeError, ConnectionResetError, EOFError) as exc:
+            raise self._died(i) from exc
+
     def _receive(self, i: int) -> pa.Table:
         conn, proc = self.conns[i], self.procs[i]
         while not conn.poll(_POLL_S):
             if not proc.is_alive():
-                raise ExecutionError(f"local worker {proc.name} (pid {proc.pid}) died with exit code "
-                                     f"{proc.exitcode} while aggregating a batch; the query stops here and "
-                                     "its last checkpoint stays valid")
+                raise self._died(i)
         try:
             data = conn.recv_bytes()
         except (EOFError, OSError) as exc:
