@@ -30,13 +30,18 @@ __all__ = ["HashAggregate"]
 # ---- HashAggregate
 
 def _agg_supported(agg: AggregateCall, arg: pa.Array | None) -> bool:
+    return _agg_type_supported(agg, None if arg is None else arg.type)
+
+
+def _agg_type_supported(agg: AggregateCall, t: pa.DataType | None) -> bool:
+    """True when the fast path computes ``agg`` over an argument of type ``t`` exactly."""
     if agg.distinct:
         return False
-    if arg is None or agg.func == "count" or pat.is_null(arg.type):
+    if t is None or agg.func == "count" or pat.is_null(t):
         return True
     if agg.func in ("sum", "avg"):
-        return _is_num(arg.type) and not pat.is_float16(arg.type)
-    return _is_num(arg.type) or pat.is_boolean(arg.type)
+        return _is_num(t) and not pat.is_float16(t)
+    return _is_num(t) or pat.is_boolean(t)
 
 
 def _grow(a: np.ndarray, n: int, fill) -> np.ndarray:
@@ -93,6 +98,20 @@ class HashAggregate:
             s.grow(self._ngroups)
         self._touched = np.zeros(16, dtype=bool)   # groups updated since emit_updated()
         self.path: str | None = None               # the path that ran, once data arrived
+
+    @staticmethod
+    def plan_path(aggregates: Sequence[AggregateCall], key_types: Sequence[pa.DataType]) -> str:
+        """The path planning expects for these aggregates and key types (see ``path``); the
+        dense path may still leave for ``arrow-hash`` at run time when the key range grows
+        past the dense table's limit, and the path that ran is reported in ``path``."""
+        if not all(_hashable(t) for t in key_types) or not all(
+                _agg_type_supported(a, a.arg.type if a.arg is not None else None) for a in aggregates):
+            return "reference"
+        if not key_types:
+            return "global"
+        if len(key_types) == 1 and _is_int(key_types[0]):
+            return "dense-c" if batch_c.available() else "dense-numpy"
+        return "arrow-hash" if len(key_types) == 1 and not pat.is_null(key_types[0]) else "python-dict"
 
     # -- group ids -----------------------------------------------------------------------
 
@@ -435,6 +454,11 @@ class HashAggregate:
     # -- finish --------------------------------------------------------------------------
 
     def finish(self, types: list[pa.DataType]) -> list[pa.Array]:
+        if self._mode is None:
+            # no batch arrived: the planned path computes the empty result (COUNT 0, NULLs)
+            planned = self.plan_path(self._aggregates, types[:self._num_keys])
+            self._mode = "reference" if planned == "reference" else "fast"
+            self._set_path()
         if self._mode != "fast":
             return self._reference.finish(types)
         g = self._ngroups

@@ -105,9 +105,12 @@ class HashAggregate:
         """Restore an exported state into this empty aggregator."""
         self._inner.import_state(table)
 
-    @property
-    def path(self) -> str:
-        """The implementation path that ran (recorded in the physical plan's decisions)."""
+    #: the implementation path that runs (recorded in the physical plan's decisions)
+    path = "reference"
+
+    @staticmethod
+    def plan_path(aggregates: Sequence[AggregateCall], key_types: Sequence[pa.DataType]) -> str:
+        """The path planning expects for these aggregates and key types: always ``reference``."""
         return "reference"
 
 

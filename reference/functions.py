@@ -90,8 +90,14 @@ _C_WHITESPACE = " \t\n\v\f\r"
 
 @dataclass(frozen=True)
 class EvalContext:
-    """Per-query values. ``now`` (an aware UTC datetime) is fixed once per query, so NOW(),
-    TODAY() and UNIX_TIMESTAMP() give the same value for every row and every batch."""
+    """Per-execution values. ``now`` (an aware UTC datetime) is one clock reading.
+
+    What NOW(), TODAY() and UNIX_TIMESTAMP() mean: a batch query reads the clock once, so
+    every row of every batch sees the same instant. A long-running stream query reads it once
+    per micro-batch (the stream driver takes a new reading before each batch), so every row
+    of one micro-batch sees the same instant and later batches see later instants -- the
+    value a row gets is the time its batch was processed, not the time the query started.
+    """
 
     now: datetime
 

@@ -54,7 +54,7 @@ def test_csv_other_delimiter_and_projection(s, tmp_path):
     p = write(tmp_path, "t.tsv", "a\tb\tc\n1\tx\t2.5\n3\ty\t4\n")
     src = s.read_csv(str(p), delimiter="\t")
     assert rows(src, ["c", "a"]) == [{"c": 2.5, "a": 1}, {"c": 4.0, "a": 3}]
-    assert "pushed_columns=[c,a]" in src.describe()
+    assert "pushed_columns=[c,a]" in src.describe(["c", "a"])
 
 
 def test_csv_filter_pushdown_drops_rows(s, tmp_path):
@@ -62,7 +62,7 @@ def test_csv_filter_pushdown_drops_rows(s, tmp_path):
     src = s.read_csv(str(p))
     got = rows(src, ["y"], [PushedFilter("x", ">", 2)])
     assert got == [{"y": "b"}, {"y": "d"}]
-    assert "pushed_filters=[x>2]" in src.describe()
+    assert "pushed_filters=[x>2]" in src.describe(["y"], [PushedFilter("x", ">", 2)])
 
 
 def test_csv_count_star_scan_without_columns(s, tmp_path):

@@ -102,12 +102,12 @@ def test_planning_errors_at_sql_execution_once_and_cached(monkeypatch):
     s.create_temp_view("t", s.create_dataframe_from_arrow(small()))
     import velaria.dataframe as dfmod
     calls = []
-    real = dfmod.execute_table
+    real = dfmod.run_table
 
     def counting(plan, ctx):
         calls.append(plan)
         return real(plan, ctx)
-    monkeypatch.setattr(dfmod, "execute_table", counting)
+    monkeypatch.setattr(dfmod, "run_table", counting)
     df = s.sql("SELECT id * 2 AS d FROM t")
     assert calls == []  # nothing ran yet
     assert df.columns == ["d"] and df.schema.field("d").type == pa.int64()

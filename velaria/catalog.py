@@ -7,6 +7,7 @@ folds unquoted identifiers to lower case while Python callers register names as 
 from __future__ import annotations
 
 import difflib
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,17 +52,27 @@ class CatalogEntry:
 
 
 class Catalog:
+    """Name -> :class:`CatalogEntry`, safe to use from several threads at once.
+
+    Every read and write holds one lock (re-entrant: ``lookup`` calls ``find``), so a thread
+    registering a view never breaks another thread's lookup mid-iteration. Entries themselves
+    are immutable once registered; a query plans against the entries it looked up.
+    """
+
     def __init__(self):
         self._entries: dict[str, CatalogEntry] = {}
+        self._lock = threading.RLock()
 
     def names(self) -> list[str]:
-        return list(self._entries)
+        with self._lock:
+            return list(self._entries)
 
     def find(self, name: str) -> CatalogEntry | None:
-        if name in self._entries:
-            return self._entries[name]
-        folded = [e for n, e in self._entries.items() if n.lower() == name.lower()]
-        return folded[0] if len(folded) == 1 else None
+        with self._lock:
+            if name in self._entries:
+                return self._entries[name]
+            folded = [e for n, e in self._entries.items() if n.lower() == name.lower()]
+            return folded[0] if len(folded) == 1 else None
 
     def lookup(self, name: str, byte_offset: int | None = None) -> CatalogEntry:
         entry = self.find(name)
@@ -74,14 +85,16 @@ class Catalog:
 
     def register(self, entry: CatalogEntry, replace_batch: bool = True) -> None:
         """Add ``entry``; an existing batch view of the same name is replaced, a stream one is not."""
-        old = self.find(entry.name)
-        if old is not None:
-            if old.kind != "batch" or old.stream or not replace_batch:
-                raise VelariaError(f"table already exists: {entry.name}")
-            del self._entries[old.name]
-        self._entries[entry.name] = entry
+        with self._lock:
+            old = self.find(entry.name)
+            if old is not None:
+                if old.kind != "batch" or old.stream or not replace_batch:
+                    raise VelariaError(f"table already exists: {entry.name}")
+                del self._entries[old.name]
+            self._entries[entry.name] = entry
 
     def drop(self, name: str) -> None:
-        entry = self.find(name)
-        if entry is not None:
-            del self._entries[entry.name]
+        with self._lock:
+            entry = self.find(name)
+            if entry is not None:
+                del self._entries[entry.name]

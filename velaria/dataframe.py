@@ -10,10 +10,12 @@ import sys
 
 import pyarrow as pa
 
-from .exec.executor import ExecContext, execute_table
+from .exec.driver import run_table
+from .exec.operators import ExecContext
 from .io.base import ArrowTableSource
 from .plan import logical as L
 from .plan.optimize import prune
+from .plan.physical import PhysicalPlan, build_physical
 
 __all__ = ["DataFrame"]
 
@@ -26,16 +28,21 @@ class DataFrame:
         self._plan = plan
         self._sql = sql
         self._table: pa.Table | None = None
+        self._physical: PhysicalPlan | None = None
 
     # ------------------------------------------------------------------ internals
-    def _physical_plan(self) -> L.Node:
-        return prune(self._plan)
+    def _physical_plan(self) -> PhysicalPlan:
+        """The physical plan, decided once: explain renders it, execution runs it."""
+        kernels = self._session.kernels
+        if self._physical is None or self._physical.kernels is not kernels:
+            self._physical = build_physical(prune(self._plan), kernels)
+        return self._physical
 
     def _materialize(self) -> pa.Table:
         if self._table is None:
             ctx = ExecContext(self._session.kernels, self._session._batch_rows,
                               memory_whole_chunks=self._session._memory_whole_chunks)
-            self._table = execute_table(self._physical_plan(), ctx)
+            self._table = run_table(self._physical_plan(), ctx)
         return self._table
 
     def _view_plan(self) -> L.Node:
@@ -71,9 +78,10 @@ class DataFrame:
         return self._materialize().num_rows
 
     def explain(self) -> str:
-        """The plan as an indented tree (python-api §9.8), plus the engine and kernels used."""
+        """The plan as an indented tree, plus the engine and kernels used (after a run: the
+        paths the kernels reported)."""
         from .plan.explain import render_tree
-        return render_tree(self._physical_plan(), self._session.kernels)
+        return render_tree(self._physical_plan())
 
     def show(self, max_rows: int = 20) -> None:
         """Print the first ``max_rows`` rows as a readable table on ``sys.stdout``."""

@@ -112,11 +112,13 @@ class Session(ReaderMethods, VectorMethods, StreamMethods):
 
     def explain_sql(self, sql: str, /) -> str:
         """Explain a SELECT without running it: sections ``frontend``, ``logical``, ``physical``
-        and ``strategy`` (python-api §9.7), naming the engine and the kernels that would run."""
+        and ``strategy``, rendered from the physical plan's decision record (engine, kernels,
+        paths, pushdowns)."""
         from pglast import ast
 
         from .plan.explain import explain_batch
         from .plan.optimize import prune
+        from .plan.physical import build_physical
         from .sql import parser
         from .sql.planner import SelectPlanner
 
@@ -126,7 +128,7 @@ class Session(ReaderMethods, VectorMethods, StreamMethods):
                                       error_type="unsupported_statement")
         offset = (lambda node: parser.node_offset(parsed, node))
         plan = SelectPlanner(self._catalog, parsed, offset).plan(parsed.stmt)
-        return explain_batch(prune(plan), self.kernels)
+        return explain_batch(build_physical(prune(plan), self.kernels))
 
     # ------------------------------------------------------------------ for mixins and internals
     def _frame_from_source(self, source: TableSource, cached: pa.Table | None = None) -> DataFrame:
@@ -141,21 +143,20 @@ class Session(ReaderMethods, VectorMethods, StreamMethods):
         return self._frame_from_source(ArrowTableSource(table), cached=table)
 
     def _hybrid_filter_execution(self, name: str) -> str:
-        """How filters of view ``name`` run before a hybrid search (python-api §9.5):
-        ``none`` (no filter), ``source-pushdown`` (filters directly over a file scan, through
-        filters and limits only) or ``post-load-filter`` (any other filter)."""
+        """How filters of view ``name`` run before a hybrid search, read from the physical
+        plan's record: ``none`` (no filter), ``source-pushdown`` (the file source really receives
+        filters) or ``post-load-filter`` (filters run after loading)."""
         from .plan import logical as L
+        from .plan.optimize import prune
+        from .plan.physical import build_physical
         entry = self._catalog.lookup(name)
         node = entry.frame._plan if entry.frame is not None else entry.plan()  # the plan, even if cached
         if not any(isinstance(n, L.Filter) for n in _walk(node)):
             return "none"
-        while isinstance(node, (L.Project, L.Limit)) and not isinstance(node, L.Filter):
-            node = node.input
-        if isinstance(node, L.Filter):
-            while isinstance(node, (L.Filter, L.Limit)):
-                node = node.input
-            if isinstance(node, L.Scan) and node.source.kind in ("csv", "line", "json"):
-                return "source-pushdown"
+        physical = build_physical(prune(node), self.kernels)
+        if any(step.pushed_filters and step.node.source.kind in ("csv", "line", "json")
+               for step in physical.steps if step.kind == "Scan"):
+            return "source-pushdown"
         return "post-load-filter"
 
     def _check_hybrid_view(self, name: str) -> None:

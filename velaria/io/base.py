@@ -57,8 +57,9 @@ class TableSource:
         """The row count if known without scanning, else None."""
         return None
 
-    def describe(self) -> str:
-        """Detail for explain, e.g. ``path=/data/x.csv delimiter=','``."""
+    def describe(self, columns=None, filters=None) -> str:
+        """Detail for explain of a scan pushing down ``columns`` / ``filters``, e.g.
+        ``path=/data/x.csv delimiter=','``."""
         return ""
 
     def supports_filter_pushdown(self) -> bool:

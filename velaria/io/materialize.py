@@ -126,7 +126,6 @@ class CachedSource(TableSource):
         self._table: pa.Table | None = None
         self._schema: pa.Schema | None = None
         self.cache_status = "none"  # hit | built | rebuilt | none
-        self._last_pushdown = (None, [])
 
     # ---- cache entry -------------------------------------------------------------------
     def _meta_fields(self) -> dict:
@@ -279,7 +278,6 @@ class CachedSource(TableSource):
         if hasattr(self.inner, "_resolve_columns"):
             self.inner._resolve_columns(names)
         flts = usable_filters(filters, table.schema)
-        self._last_pushdown = (None if columns is None else names, flts)
         need = names + [f.column for f in flts if f.column not in names]
         part = table.select(need) if need else table.select([])
         produced = False
@@ -298,10 +296,8 @@ class CachedSource(TableSource):
         return self._table.num_rows if self._table is not None else None
 
     def describe(self, columns=None, filters=None) -> str:
-        if columns is None and filters is None:
-            columns, filters = self._last_pushdown
-        base = self.inner.describe(columns, list(filters or ())) \
-            if hasattr(self.inner, "_last_pushdown") else self.inner.describe()
+        """The inner source's description for this pushdown, plus the cache settings."""
+        base = self.inner.describe(columns, list(filters or ()))
         extra = []
         if self.materialize:
             extra.append(f"materialization={self.data_format} cache_dir={self.root} "

@@ -67,7 +67,6 @@ class TypedFileSource(TableSource):
         self._typed_fp: FileFingerprint | None = None
         self._retained: list[list[tuple[str, Any]]] | None = None
         self._retained_cols: set[int] = set()
-        self._last_pushdown: tuple[list[str] | None, list[PushedFilter]] = (None, [])
 
     # ---- hooks -------------------------------------------------------------------------
     def options_key(self) -> str:
@@ -216,7 +215,6 @@ class TypedFileSource(TableSource):
         names = self._resolve_columns(columns)
         schema = self.schema
         flts = usable_filters(filters, schema)
-        self._last_pushdown = (None if columns is None else names, flts)
         self._check_unchanged()
         need = list(names) + [f.column for f in flts if f.column not in names]
         if not need and self.names:
@@ -256,10 +254,9 @@ class TypedFileSource(TableSource):
 
     def describe(self, columns: Sequence[str] | None = None,
                  filters: Sequence[PushedFilter] | None = None) -> str:
-        """``path=... <options> pushed_columns=[...] pushed_filters=[...]``; without
-        arguments it reports what the last scan pushed down."""
-        if columns is None and filters is None:
-            columns, filters = self._last_pushdown
+        """``path=... <options> pushed_columns=[...] pushed_filters=[...]`` for a scan that
+        pushes down ``columns`` and ``filters``. The source keeps no per-scan state, so one
+        source serves several queries (or workers) at once."""
         parts = [f"path={self.path}"]
         opts = self._describe_options()
         if opts:

@@ -1,5 +1,8 @@
-"""Explain rendering. The object that runs a plan is the one described: the lines below are
-computed from the same plan tree and :class:`~velaria.kernels.KernelSet` the executor uses.
+"""Explain rendering: a view of the physical plan's decision record.
+
+Every line below is read from a :class:`~velaria.plan.physical.PhysicalPlan` -- the same
+object whose operators run -- so explain cannot describe a decision other than the one that
+ran. A frame that has already run shows the path its kernels reported (``ran_path``).
 
 * :func:`explain_batch` -- ``Session.explain_sql``: sections ``frontend``, ``logical``,
   ``physical``, ``strategy`` (python-api §9.7 / core-semantics §5.2).
@@ -7,23 +10,15 @@ computed from the same plan tree and :class:`~velaria.kernels.KernelSet` the exe
 """
 from __future__ import annotations
 
-from ..kernels import KernelSet
 from . import logical as L
 from . import types as T
 from .expr import Call, Column, Literal, render
+from .physical import PhysicalPlan, StepDecision
 
-__all__ = ["explain_batch", "render_tree", "linearize", "kernels_used"]
+__all__ = ["explain_batch", "render_tree", "step_line"]
 
-_BARRIERS = (L.Scan, L.OneRow, L.Union, L.Join, L.Aggregate, L.Sort, L.Distinct)
-
-
-def linearize(node: L.Node) -> list[L.Node]:
-    """Plan nodes in execution order (children before parents, left before right)."""
-    out: list[L.Node] = []
-    for c in L.children(node):
-        out.extend(linearize(c))
-    out.append(node)
-    return out
+# upstream's physical stage assignment counts these kinds as barriers
+_UPSTREAM_BARRIERS = (L.Scan, L.OneRow, L.Union, L.Join, L.Aggregate, L.Sort, L.Distinct)
 
 
 def _simple_comparison(pred):
@@ -33,7 +28,8 @@ def _simple_comparison(pred):
     return None
 
 
-def _step(node: L.Node) -> str:
+def step_line(node: L.Node) -> str:
+    """Upstream's logical step text for ``node`` (``Filter column=0 op=>``, ...)."""
     if isinstance(node, L.Scan):
         return f"Scan source={node.table_name}"
     if isinstance(node, L.OneRow):
@@ -72,7 +68,7 @@ def _physical(steps: list[L.Node]) -> list[str]:
     in_pipeline = False
     joins = 0
     for i, node in enumerate(steps, 1):
-        barrier = isinstance(node, _BARRIERS)
+        barrier = isinstance(node, _UPSTREAM_BARRIERS)
         if isinstance(node, L.Join):
             joins += 1
             kind, reason = "Join", "first join chain" if joins == 1 else "joined chain uses right source"
@@ -89,61 +85,81 @@ def _physical(steps: list[L.Node]) -> list[str]:
     return lines
 
 
-def kernels_used(node: L.Node) -> list[str]:
-    """Registry names of the kernels executing ``node`` will call, in first-use order."""
-    names: list[str] = []
-
-    def add(n):
-        if n not in names:
-            names.append(n)
-
-    def evaluates(exprs):  # the executor reads bare columns without the evaluate kernel
-        if any(e is not None and not isinstance(e, Column) for e in exprs):
-            add("evaluate")
-    for n in linearize(node):
-        if isinstance(n, L.Filter):
-            add("filter_batch")
-        elif isinstance(n, L.Project):
-            evaluates(n.exprs)
-        elif isinstance(n, L.Aggregate):
-            evaluates(list(n.keys) + [a.arg for a in n.aggregates])
-            add("hash_aggregate")
-        elif isinstance(n, L.Sort):
-            evaluates(n.keys)
-            add("sort_indices")
-        elif isinstance(n, L.Join):
-            evaluates(list(n.left_keys) + list(n.right_keys))
-            add("hash_join")
-        elif isinstance(n, L.Distinct) or (isinstance(n, L.Union) and n.distinct):
-            add("distinct_indices")
-        elif isinstance(n, L.HybridSearch):
-            add("vector_topk")
-    return names
-
-
-def _engine_lines(node: L.Node, kernels: KernelSet) -> list[str]:
-    used = kernels_used(node)
+def _engine_lines(plan: PhysicalPlan) -> list[str]:
+    used = plan.kernels_used()
+    kernels = plan.kernels
     return [
         f"engine={kernels.engine}",
         f"backend={kernels.backend}",
-        "kernels=" + (",".join(kernels.describe(k) for k in used) if used else "none"),
+        "kernels=" + (",".join(f"{k}={o}" for k, o in used) if used else "none"),
         f"accelerator={kernels.accel_status}",
     ]
 
 
-def _scan_lines(node: L.Node) -> list[str]:
+def _render_filters(filters) -> str:
+    return ",".join(f.render() for f in filters) or "none"
+
+
+def _scan_lines(plan: PhysicalPlan) -> list[str]:
     lines = []
-    for n in linearize(node):
-        if isinstance(n, L.Scan):
-            cols = ",".join(n.columns) if n.columns is not None else "all"
-            filters = ",".join(f.render() for f in n.filters) or "none"
+    for step in plan.steps:
+        if step.kind == "Scan":
+            n = step.node
+            cols = ",".join(step.pushed_columns) if step.pushed_columns is not None else "all"
             lines.append(f"scan source={n.table_name} kind={n.source.kind} projected_columns={cols} "
-                         f"pushed_filters={filters}")
+                         f"pushed_filters={_render_filters(step.pushed_filters)}")
     return lines
 
 
-def _strategy(node: L.Node, kernels: KernelSet) -> list[str]:
-    aggs = [n for n in linearize(node) if isinstance(n, L.Aggregate)]
+#: aggregate path -> upstream's selected_impl name
+_SELECTED_IMPL = {"global": "hash-fixed", "dense-c": "dense", "dense-numpy": "dense", "arrow-hash": "hash-fixed",
+                  "python-dict": "hash-packed", "reference": "hash-ref"}
+
+
+def _aggregate_strategy(plan: PhysicalPlan, step: StepDecision) -> list[str]:
+    agg = step.node
+    path = step.ran_path or step.path
+    impl = _SELECTED_IMPL.get(path, "hash-ref")
+    if path == "reference" and not agg.keys:
+        impl = "hash-fixed"
+    if path == "arrow-hash" and not all(T.is_integer(k.type) or T.is_bool(k.type) or T.is_floating(k.type)
+                                        for k in agg.keys):
+        impl = "hash-ref"
+    from .physical import _PATH_REASONS
+    reason = _PATH_REASONS.get(path, path)
+    if step.ran_path and step.ran_path != step.path:
+        reason += f" (planned {step.path}; switched while running)"
+    # the accelerated aggregate's helpers are scalar C (no SIMD); the reference is Python
+    simd = {"dense-c": "scalar", "global": "scalar", "python-dict": "scalar", "arrow-hash": "scalar",
+            "dense-numpy": "numpy"}.get(path, "python")
+    fixed = all(T.is_integer(k.type) or T.is_bool(k.type) for k in agg.keys)
+    affected = [render(k) for k in agg.keys] + [render(a.arg) for a in agg.aggregates if a.arg is not None]
+    shape = (f"generic-single-{T.type_name(agg.keys[0].type).lower()}-key" if len(agg.keys) == 1
+             else f"{step.kernels[-1][1]}-hash-aggregate")
+    return [
+        f"selected_impl={impl}",
+        f"simd_backend={simd}",
+        f"compiled_backends={plan.kernels.backend if plan.kernels.backend != 'python' else 'none'}",
+        f"partial_layout={'key-columnar' if len(agg.keys) == 2 else 'generic-table'}",
+        f"runtime_shape={shape}",
+        f"key_count={len(agg.keys)}",
+        "ordered_input=false",
+        "partition_local=false",
+        f"fixed_width_keys={'true' if fixed else 'false'}",
+        f"packable_keys={'true' if path == 'python-dict' else 'false'}",
+        f"low_cardinality={'true' if path.startswith('dense') else 'false'}",
+        f"reason={reason}",
+        f"aggregate_path={path}",
+        "columnar_operator=aggregate",
+        "columnar_fallback_type=none",
+        "columnar_reason=aggregate input streams as Arrow record batches",
+        "columnar_input_row_count=0",
+        f"columnar_affected_columns={','.join(affected) or 'none'}",
+    ]
+
+
+def _strategy(plan: PhysicalPlan) -> list[str]:
+    aggs = [s for s in plan.steps if s.kind == "Aggregate"]
     if not aggs:
         lines = [
             "selected_impl=not-applicable",
@@ -156,48 +172,21 @@ def _strategy(node: L.Node, kernels: KernelSet) -> list[str]:
             "columnar_affected_columns=all",
         ]
     else:
-        agg = aggs[0]
-        origin = kernels.origin("hash_aggregate")
-        fixed = all(T.is_integer(k.type) or T.is_bool(k.type) for k in agg.keys)
-        affected = [render(k) for k in agg.keys] + [render(a.arg) for a in agg.aggregates if a.arg is not None]
-        if not agg.keys:
-            impl, reason = "hash-fixed", "aggregate has no group keys; use the scalar accumulator path"
-        else:
-            impl, reason = "hash-ref", ("group keys are hashed by value in one generic table; groups keep "
-                                        "first-appearance order")
-        lines = [
-            f"selected_impl={impl}",
-            f"simd_backend={kernels.backend if origin == 'accel' else 'python'}",
-            f"compiled_backends={kernels.backend if kernels.backend != 'python' else 'none'}",
-            f"partial_layout={'key-columnar' if len(agg.keys) == 2 else 'generic-table'}",
-            f"runtime_shape={origin}-hash-aggregate",
-            f"key_count={len(agg.keys)}",
-            "ordered_input=false",
-            "partition_local=false",
-            f"fixed_width_keys={'true' if fixed else 'false'}",
-            "packable_keys=false",
-            "low_cardinality=false",
-            f"reason={reason}",
-            "columnar_operator=aggregate",
-            "columnar_fallback_type=none",
-            "columnar_reason=aggregate input streams as Arrow record batches",
-            "columnar_input_row_count=0",
-            f"columnar_affected_columns={','.join(affected) or 'none'}",
-        ]
-    return lines + _scan_lines(node) + _engine_lines(node, kernels)
+        lines = _aggregate_strategy(plan, aggs[0])
+    return lines + _scan_lines(plan) + _engine_lines(plan)
 
 
-def explain_batch(plan: L.Node, kernels: KernelSet) -> str:
-    """``Session.explain_sql`` text for an optimised plan."""
-    steps = linearize(plan)
-    first = steps[0]
+def explain_batch(plan: PhysicalPlan) -> str:
+    """``Session.explain_sql`` text: sections frontend, logical, physical, strategy."""
+    nodes = [s.node for s in plan.steps]
+    first = nodes[0]
     seed = len(first.source.schema) if isinstance(first, L.Scan) else 1  # the FROM table's width
     lines = ["frontend", "name=pg_query", "dialect=velaria_sql_v1", "logical", f"seed_columns={seed}"]
-    lines += [f"{i}. {_step(n)}" for i, n in enumerate(steps, 1)]
+    lines += [f"{s.index}. {step_line(s.node)}" for s in plan.steps]
     lines.append("physical")
-    lines += _physical(steps)
+    lines += _physical(nodes)
     lines.append("strategy")
-    lines += _strategy(plan, kernels)
+    lines += _strategy(plan)
     return "\n".join(lines)
 
 
@@ -206,13 +195,13 @@ _TREE_NAMES = {L.Scan: "Source", L.OneRow: "Source", L.Project: "Select", L.Filt
                L.Join: "Join", L.Distinct: "Distinct", L.HybridSearch: "HybridSearch"}
 
 
-def _details(node: L.Node) -> list[str]:
+def _details(node: L.Node, step: StepDecision) -> list[str]:
     if isinstance(node, L.Scan):
         d = [f"source={node.source.kind}"]
-        if node.columns is not None:
-            d.append(f"columns={','.join(node.columns)}")
-        if node.filters:
-            d.append("pushed_filters=" + ",".join(f.render() for f in node.filters))
+        if step.pushed_columns is not None:
+            d.append(f"columns={','.join(step.pushed_columns)}")
+        if step.pushed_filters:
+            d.append("pushed_filters=" + _render_filters(step.pushed_filters))
         return d
     if isinstance(node, L.OneRow):
         return ["source=values"]
@@ -225,7 +214,7 @@ def _details(node: L.Node) -> list[str]:
     if isinstance(node, L.Sort):
         return [f"keys={len(node.keys)}"] + ([f"top_n={node.limit}"] if node.limit is not None else [])
     if isinstance(node, L.Aggregate):
-        return [f"keys={len(node.keys)}, aggs={len(node.aggregates)}"]
+        return [f"keys={len(node.keys)}, aggs={len(node.aggregates)}", f"path={step.ran_path or step.path}"]
     if isinstance(node, L.Join):
         return [f"left_key={node.left_keys[0].index}, right_key={node.right_keys[0].index}", f"how={node.how}"]
     if isinstance(node, L.Union):
@@ -235,15 +224,15 @@ def _details(node: L.Node) -> list[str]:
     return []
 
 
-def render_tree(plan: L.Node, kernels: KernelSet) -> str:
+def render_tree(plan: PhysicalPlan) -> str:
     """``DataFrame.explain()``: the plan tree, 2 spaces per level, then engine lines."""
     lines: list[str] = []
 
     def visit(node, depth):
         lines.append("  " * depth + _TREE_NAMES.get(type(node), type(node).__name__))
-        for d in _details(node):
+        for d in _details(node, plan.step_for(node)):
             lines.append("  " * (depth + 1) + d)
         for c in L.children(node):
             visit(c, depth + 1)
-    visit(plan, 0)
-    return "\n".join(lines + _engine_lines(plan, kernels))
+    visit(plan.root, 0)
+    return "\n".join(lines + _engine_lines(plan))

@@ -8,12 +8,15 @@ stays: pushdown is an optimisation, not a semantic).
 """
 from __future__ import annotations
 
+import dataclasses
+
 import pyarrow as pa
 
 from . import logical as L
-from .expr import AggregateCall, Call, Case, Cast, Column, Expr, InList, walk
+from ..io.base import PushedFilter
+from .expr import AggregateCall, Call, Case, Cast, Column, Expr, InList, Literal, walk
 
-__all__ = ["prune", "column_refs", "remap"]
+__all__ = ["prune", "column_refs", "remap", "pushable_filters"]
 
 
 def column_refs(exprs) -> set[int]:
@@ -48,6 +51,27 @@ def remap(e: Expr, mapping: dict[int, int]) -> Expr:
     return e
 
 
+_FLIP = {"<": ">", ">": "<", "<=": ">=", ">=": "<=", "=": "=", "!=": "!="}
+
+
+def pushable_filters(pred: Expr, schema: pa.Schema) -> list[PushedFilter]:
+    """The ``column <op> literal`` conjuncts of ``pred`` that a source may use to skip rows
+    (an IR rule: only top-level AND branches; OR, NOT and anything else stay in the Filter)."""
+    out: list[PushedFilter] = []
+    todo = [pred]
+    while todo:                                      # iterative: AND chains may be long
+        e = todo.pop(0)
+        if isinstance(e, Call) and e.name == "and":
+            todo[:0] = list(e.args)                  # keep the conjuncts in source order
+        elif isinstance(e, Call) and e.name in _FLIP and len(e.args) == 2:
+            a, b = e.args
+            if isinstance(a, Column) and isinstance(b, Literal) and b.value is not None:
+                out.append(PushedFilter(schema.field(a.index).name, e.name, b.value))
+            elif isinstance(b, Column) and isinstance(a, Literal) and a.value is not None:
+                out.append(PushedFilter(schema.field(b.index).name, _FLIP[e.name], a.value))
+    return out
+
+
 def _identity(n: int) -> dict[int, int]:
     return {i: i for i in range(n)}
 
@@ -78,7 +102,6 @@ def _prune(node: L.Node, required: set[int] | None) -> tuple[L.Node, dict[int, i
         child, m = _prune(node.input, need | column_refs([node.predicate]))
         pred = remap(node.predicate, m)
         if isinstance(child, L.Scan) and node.origin == "where":
-            from ..sql.planner import pushable_filters
             # a fresh Scan: the un-pruned child may be the caller's own node, which must not change
             child = L.Scan(schema=child.schema, source=child.source, table_name=child.table_name,
                            columns=child.columns, filters=list(child.filters) + pushable_filters(pred, child.schema))
@@ -125,7 +148,7 @@ def _prune(node: L.Node, required: set[int] | None) -> tuple[L.Node, dict[int, i
 
     if isinstance(node, L.HybridSearch):
         child, _ = _prune(node.input, None)
-        node.input = child
-        return node, _identity(width)
+        # a copy: the caller's plan must not change (explaining twice must print the same)
+        return dataclasses.replace(node, input=child), _identity(width)
 
     raise TypeError(f"prune: unknown node {type(node).__name__}")

@@ -13,10 +13,9 @@ import pyarrow as pa
 from pglast import ast, enums
 
 from ..errors import (SQLNotAvailableError, SQLSemanticError, SQLTableKindError, SQLUnsupportedError)
-from ..io.base import PushedFilter
 from ..plan import logical as L
 from ..plan import types as T
-from ..plan.expr import AggregateCall, Call, Cast, Column, Expr, Literal, render, walk
+from ..plan.expr import AggregateCall, Call, Cast, Column, Expr, render, walk
 from .lower_expr import AGGREGATES, ExprLowerer, function_name
 from .scope import Scope, ScopeColumn
 
@@ -550,22 +549,3 @@ def _rebuild(e: Expr, f) -> Expr:
     if isinstance(e, InList):
         return InList(type=e.type, arg=f(e.arg), items=tuple(f(i) for i in e.items), negated=e.negated)
     return e
-
-
-def pushable_filters(pred: Expr, schema: pa.Schema) -> list[PushedFilter]:
-    """The ``column <op> literal`` conjuncts of ``pred`` (for source filter pushdown)."""
-    out: list[PushedFilter] = []
-
-    def visit(e):
-        if isinstance(e, Call) and e.name == "and":
-            visit(e.args[0])
-            visit(e.args[1])
-        elif isinstance(e, Call) and e.name in ("=", "!=", "<", "<=", ">", ">="):
-            a, b = e.args
-            flip = {"<": ">", ">": "<", "<=": ">=", ">=": "<=", "=": "=", "!=": "!="}
-            if isinstance(a, Column) and isinstance(b, Literal) and b.value is not None:
-                out.append(PushedFilter(schema.field(a.index).name, e.name, b.value))
-            elif isinstance(b, Column) and isinstance(a, Literal) and a.value is not None:
-                out.append(PushedFilter(schema.field(b.index).name, flip[e.name], a.value))
-    visit(pred)
-    return out

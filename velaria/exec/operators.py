@@ -1,0 +1,503 @@
+"""Operators: one small class per plan node kind, with one lifecycle for batch and stream.
+
+Lifecycle (every operator)::
+
+    open(ctx)                   once, before any batch
+    push(batch, port=0)  -> [batches]   one input batch in, zero or more output batches out
+    finish()             -> [batches]   every input has ended; barriers emit here
+    snapshot()           -> pa.Table | None   state as Arrow (None: stateless)
+    restore(state)                      load a snapshot into a freshly opened operator
+    close()                             always called, on success and on failure
+
+A *source* operator has no input; it is pulled with ``next_batch()`` and carries an offset
+(``checkpoint()`` returns it, ``restore_offset(offset)`` resumes there), so a stream driver can
+record where it is and a restarted query can continue.
+
+The batch driver (:mod:`velaria.exec.driver`) pulls every source, pushes through the
+operators, then finishes them; the stream driver (``velaria.stream``) pushes micro-batches
+through the *same* operators and checkpoints their snapshots. Operators keep their state in
+the object, never in a generator frame, so it can be snapshotted, shipped and restored.
+
+Every operator calls its kernel through the Session's :class:`~velaria.kernels.KernelSet`
+(``ctx.kernels``), never a module directly, and renders its own explain line
+(``explain_line``) from the plan node it was built for.
+"""
+from __future__ import annotations
+
+import pyarrow as pa
+
+from ..errors import ExecutionError, VelariaValueError
+from ..io.base import ArrowTableSource
+from ..kernels import KernelSet
+from ..plan import logical as L
+from ..plan.expr import Column, Expr
+
+__all__ = ["ExecContext", "Operator", "SourceOperator", "ScanOperator", "OneRowOperator", "FilterOperator",
+           "ProjectOperator", "AggregateOperator", "SortOperator", "LimitOperator", "JoinOperator",
+           "UnionOperator", "DistinctOperator", "HybridSearchOperator", "OPERATORS", "empty_batch"]
+
+
+class ExecContext:
+    """What one execution shares: kernels, the clock reading NOW()/TODAY() see, batch size.
+
+    NOW() and TODAY() read the clock once per execution context: once per batch query, and
+    once per micro-batch in a stream (the stream driver makes a fresh reading per batch with
+    :meth:`tick`), so every row of one batch sees the same instant.
+    """
+
+    def __init__(self, kernels: KernelSet, batch_rows: int = 65536, memory_whole_chunks: bool = False):
+        self.kernels = kernels
+        self.batch_rows = batch_rows
+        # in-memory sources (kind "memory") handed out in their own chunks, not batch_rows
+        self.memory_whole_chunks = memory_whole_chunks
+        self.tick()
+
+    def tick(self) -> None:
+        """Take a new clock reading for NOW() / TODAY()."""
+        from ..reference.functions import EvalContext
+        self.eval_context = EvalContext.current()
+
+
+def empty_batch(schema: pa.Schema) -> pa.RecordBatch:
+    """A record batch of ``schema`` with no rows."""
+    return pa.RecordBatch.from_arrays([pa.array([], type=f.type) for f in schema], schema=schema)
+
+
+def _single_batch(batches: list[pa.RecordBatch], schema: pa.Schema) -> pa.RecordBatch:
+    """``batches`` as one record batch (barrier operators work on their whole input)."""
+    rows = [b for b in batches if b.num_rows]
+    if not rows:
+        return empty_batch(schema)
+    table = pa.Table.from_batches([_with_schema(b, schema) for b in rows], schema=schema).combine_chunks()
+    return table.to_batches()[0]          # one chunk per column -> one batch
+
+
+def _with_schema(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
+    return batch if batch.schema.equals(schema) else pa.RecordBatch.from_arrays(list(batch.columns), schema=schema)
+
+
+class Operator:
+    """Base class: a stateless pass-through; subclasses override what they need."""
+
+    #: True when the operator emits only at ``finish`` (it needs all of its input)
+    barrier = False
+    #: True when the operator keeps state across batches (its snapshot is not None)
+    stateful = False
+
+    def __init__(self, node: L.Node, children: list["Operator"] | None = None):
+        self.node = node
+        self.schema = node.schema
+        self.children = list(children or [])
+        self.ctx: ExecContext | None = None
+        self.done = False            # True when no further input can change the output (LIMIT)
+        self.rows_in = 0
+        self.rows_out = 0
+
+    @property
+    def name(self) -> str:
+        return type(self).__name__.removesuffix("Operator")
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    def open(self, ctx: ExecContext) -> None:
+        self.ctx = ctx
+
+    def push(self, batch: pa.RecordBatch, port: int = 0) -> list[pa.RecordBatch]:
+        return [batch]
+
+    def finish(self) -> list[pa.RecordBatch]:
+        return []
+
+    def snapshot(self) -> pa.Table | None:
+        return None
+
+    def restore(self, state: pa.Table | None) -> None:
+        if state is not None:
+            raise VelariaValueError(f"operator {self.name} is stateless; it cannot restore a snapshot")
+
+    def close(self) -> None:
+        pass
+
+    def explain_line(self) -> str:
+        """This operator's line in explain's ``logical`` section (upstream's step format)."""
+        from ..plan.explain import step_line
+        return step_line(self.node)
+
+    # -- helpers -------------------------------------------------------------------------
+
+    def _eval(self, e: Expr, batch: pa.RecordBatch) -> pa.Array:
+        """``e`` over ``batch`` through the registry's ``evaluate`` kernel. A bare column
+        reference is the batch's own array (no kernel call; explain's kernel list counts on it)."""
+        if isinstance(e, Column):
+            arr = batch.column(e.index)
+            return arr if arr.type.equals(e.type) else arr.cast(e.type)
+        return self.ctx.kernels.evaluate(e, batch, self.ctx.eval_context)
+
+
+class SourceOperator(Operator):
+    """A source: pulled with ``next_batch()`` (None at the end), with an offset.
+
+    ``checkpoint()`` returns the offset of the next batch (rows delivered so far);
+    ``ack(offset)`` says everything before it is durable downstream; ``restore_offset(offset)``
+    (before the first ``next_batch``) resumes a scan there.
+    """
+
+    def __init__(self, node: L.Node):
+        super().__init__(node, [])
+        self.offset = 0
+        self.acked = 0
+
+    def next_batch(self) -> pa.RecordBatch | None:
+        raise NotImplementedError
+
+    def checkpoint(self) -> int:
+        return self.offset
+
+    def ack(self, offset: int) -> None:
+        if offset > self.offset:
+            raise VelariaValueError(f"ack({offset}) is past what source {self.name} delivered ({self.offset})")
+        self.acked = offset
+
+    def restore_offset(self, offset: int) -> None:
+        raise VelariaValueError(f"source {self.name} cannot resume at an offset")
+
+
+class ScanOperator(SourceOperator):
+    """Scan a :class:`~velaria.io.base.TableSource` with the plan's projection and filters.
+
+    The pushdown lives in the plan node, not in the source: one source serves several scans
+    (queries, workers) at once.
+    """
+
+    def open(self, ctx: ExecContext) -> None:
+        super().open(ctx)
+        self._skip = 0
+        self._batches = None
+
+    def _rows_per_batch(self) -> int:
+        """The Session's ``batch_rows``, or for an in-memory source (data already materialised;
+        nothing to bound) its whole chunks when allowed."""
+        node, ctx = self.node, self.ctx
+        if ctx.memory_whole_chunks and isinstance(node.source, ArrowTableSource):
+            hint = node.source.num_rows_hint()
+            if hint:
+                return max(ctx.batch_rows, hint)
+        return ctx.batch_rows
+
+    def restore_offset(self, offset: int) -> None:
+        if self._batches is not None:
+            raise VelariaValueError("restore_offset() must come before the first next_batch()")
+        self._skip = self.offset = self.acked = offset
+
+    def next_batch(self) -> pa.RecordBatch | None:
+        node = self.node
+        if self._batches is None:
+            self._batches = iter(node.source.scan(node.columns, node.filters, self._rows_per_batch()))
+        while True:
+            b = next(self._batches, None)
+            if b is None:
+                return None
+            if self._skip:                       # resuming: drop what was delivered before
+                if b.num_rows <= self._skip:
+                    self._skip -= b.num_rows
+                    continue
+                b = b.slice(self._skip)
+                self._skip = 0
+            self.offset += b.num_rows
+            return self._conform(b)
+
+    def _conform(self, b: pa.RecordBatch) -> pa.RecordBatch:
+        node = self.node
+        if b.schema.equals(node.schema):
+            return b
+        if b.num_columns == len(node.schema):
+            b = b.rename_columns(node.schema.names)
+        if not b.schema.equals(node.schema):
+            try:
+                b = b.cast(node.schema)
+            except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as exc:
+                raise ExecutionError(f"source {node.table_name} yielded a batch with schema {b.schema}, "
+                                     f"expected {node.schema}: {exc}") from exc
+        return b
+
+    def close(self) -> None:
+        close = getattr(self._batches, "close", None)
+        if close is not None:
+            close()                              # release the file the scan generator holds
+        self._batches = None
+
+
+class OneRowOperator(SourceOperator):
+    """One row and no real columns: the projection above computes only literals / functions."""
+
+    def next_batch(self) -> pa.RecordBatch | None:
+        if self.offset:
+            return None
+        self.offset = 1
+        return pa.record_batch([pa.nulls(1)], names=["__one"])
+
+
+class FilterOperator(Operator):
+    """Keep the rows whose predicate is TRUE (``filter_batch`` kernel)."""
+
+    def push(self, batch, port=0):
+        if batch.num_rows == 0:
+            return []
+        kept = self.ctx.kernels.filter_batch(self.node.predicate, batch, self.ctx.eval_context)
+        return [kept] if kept.num_rows else []
+
+
+class ProjectOperator(Operator):
+    """Compute the output columns (``evaluate`` kernel); an empty input still yields a schema."""
+
+    def open(self, ctx):
+        super().open(ctx)
+        self._produced = False
+
+    def push(self, batch, port=0):
+        if batch.num_rows == 0 and self._produced:
+            return []
+        self._produced = True
+        return [pa.RecordBatch.from_arrays([self._eval(e, batch) for e in self.node.exprs], schema=self.schema)]
+
+    def finish(self):
+        return [] if self._produced else [empty_batch(self.schema)]
+
+
+class AggregateOperator(Operator):
+    """Hash aggregate (``hash_aggregate`` kernel).
+
+    ``mode="final"`` (batch): ``push`` folds, ``finish`` emits every group once.
+    ``mode="running"`` (stream): ``push`` folds and emits the current values of the groups
+    that batch updated; ``finish`` emits nothing more. Either way the state is exportable
+    (``snapshot``), restorable and mergeable (``merge``: partial states from workers).
+    """
+
+    barrier = True
+    stateful = True
+
+    def __init__(self, node: L.Aggregate, children=None, mode: str = "final"):
+        super().__init__(node, children)
+        if mode not in ("final", "running"):
+            raise VelariaValueError(f"aggregate mode must be 'final' or 'running', got {mode!r}")
+        self.mode = mode
+        self.barrier = mode == "final"
+
+    def open(self, ctx):
+        super().open(ctx)
+        self.agg = ctx.kernels.hash_aggregate(self.node.aggregates, len(self.node.keys))
+        self._types = [f.type for f in self.schema]
+
+    @property
+    def path(self) -> str | None:
+        """The kernel's implementation path that ran (None before any data)."""
+        return getattr(self.agg, "path", None)
+
+    def push(self, batch, port=0):
+        if batch.num_rows == 0:
+            return []
+        node = self.node
+        keys = [self._eval(k, batch) for k in node.keys]
+        # an argument shared by several aggregates (SUM(v), AVG(v)) is evaluated once and
+        # handed over as the same array object
+        seen: dict = {}
+        args = []
+        for a in node.aggregates:
+            if a.arg is None:
+                args.append(None)
+                continue
+            key = repr(a.arg)           # structural: expressions compare by identity
+            hit = seen.get(key)
+            if hit is None:
+                hit = seen[key] = self._eval(a.arg, batch)
+            args.append(hit)
+        self.agg.update(keys, args, batch.num_rows)
+        if self.mode == "running":
+            out = self.emit_updated()
+            return [out] if out.num_rows else []
+        return []
+
+    def emit_updated(self) -> pa.RecordBatch:
+        """The current values of the groups updated since the previous call."""
+        return pa.RecordBatch.from_arrays(self.agg.emit_updated(self._types), schema=self.schema)
+
+    def finish(self):
+        if self.mode == "running":
+            return []
+        return [pa.RecordBatch.from_arrays(self.agg.finish(self._types), schema=self.schema)]
+
+    def key_types(self) -> list[pa.DataType]:
+        return self._types[:len(self.node.keys)]
+
+    def snapshot(self) -> pa.Table:
+        return self.agg.export_state(self.key_types())
+
+    def restore(self, state):
+        if state is not None:
+            self.agg.import_state(state)
+
+    def merge(self, state: pa.Table) -> None:
+        """Fold a partial state (another worker's ``snapshot``) into this operator."""
+        self.agg.merge_state(state)
+
+
+class SortOperator(Operator):
+    """Stable multi-key sort (``sort_indices`` kernel), optionally only the first ``limit`` rows."""
+
+    barrier = True
+
+    def open(self, ctx):
+        super().open(ctx)
+        self._input: list[pa.RecordBatch] = []
+
+    def push(self, batch, port=0):
+        self._input.append(batch)
+        return []
+
+    def finish(self):
+        batch = _single_batch(self._input, self.schema)
+        self._input = []
+        if batch.num_rows == 0:
+            return [batch]
+        node = self.node
+        keys = [self._eval(k, batch) for k in node.keys]
+        order = self.ctx.kernels.sort_indices(keys, node.descending, node.nulls_first, node.limit)
+        return [batch.take(order)]
+
+
+class LimitOperator(Operator):
+    """OFFSET / LIMIT; sets ``done`` once the limit is reached so the driver stops pulling."""
+
+    def open(self, ctx):
+        super().open(ctx)
+        self._skip = self.node.offset
+        self._left = self.node.limit
+        self.done = self._left == 0
+
+    def push(self, batch, port=0):
+        if self.done:
+            return []
+        if self._skip:
+            if batch.num_rows <= self._skip:
+                self._skip -= batch.num_rows
+                return []
+            batch = batch.slice(self._skip)
+            self._skip = 0
+        if self._left is not None:
+            if batch.num_rows >= self._left:
+                self.done = True
+                return [batch.slice(0, self._left)]
+            self._left -= batch.num_rows
+        return [batch]
+
+    def finish(self):
+        return [empty_batch(self.schema)]
+
+
+class JoinOperator(Operator):
+    """Hash equi-join (``hash_join`` kernel): port 0 is the left input, port 1 the right."""
+
+    barrier = True
+
+    def open(self, ctx):
+        super().open(ctx)
+        self._sides: tuple[list, list] = ([], [])
+
+    def push(self, batch, port=0):
+        self._sides[port].append(batch)
+        return []
+
+    def finish(self):
+        node = self.node
+        lb = _single_batch(self._sides[0], node.left.schema)
+        rb = _single_batch(self._sides[1], node.right.schema)
+        self._sides = ([], [])
+        lkeys = [self._eval(k, lb) for k in node.left_keys]
+        rkeys = [self._eval(k, rb) for k in node.right_keys]
+        li, ri = self.ctx.kernels.hash_join(lkeys, rkeys, node.how)
+        right_part = rb.take(ri)  # a NULL index gives a NULL row (LEFT JOIN padding)
+        return [pa.RecordBatch.from_arrays(list(lb.take(li).columns) + list(right_part.columns), schema=self.schema)]
+
+
+class UnionOperator(Operator):
+    """Concatenate the inputs (one port each); ``distinct`` keeps the first of equal rows."""
+
+    def __init__(self, node: L.Union, children=None):
+        super().__init__(node, children)
+        self.barrier = node.distinct
+
+    def open(self, ctx):
+        super().open(ctx)
+        self._rows: list[pa.RecordBatch] = []
+
+    def push(self, batch, port=0):
+        batch = _with_schema(batch, self.schema)
+        if not self.node.distinct:
+            return [batch]
+        self._rows.append(batch)
+        return []
+
+    def finish(self):
+        if not self.node.distinct:
+            return []
+        batch = _single_batch(self._rows, self.schema)
+        self._rows = []
+        return [_distinct(self, batch)]
+
+
+def _distinct(op: Operator, batch: pa.RecordBatch) -> pa.RecordBatch:
+    if batch.num_rows == 0:
+        return batch
+    return batch.take(op.ctx.kernels.distinct_indices(list(batch.columns)))
+
+
+class DistinctOperator(Operator):
+    """SELECT DISTINCT (``distinct_indices`` kernel): the first row of each distinct row."""
+
+    barrier = True
+
+    def open(self, ctx):
+        super().open(ctx)
+        self._rows: list[pa.RecordBatch] = []
+
+    def push(self, batch, port=0):
+        self._rows.append(batch)
+        return []
+
+    def finish(self):
+        batch = _single_batch(self._rows, self.schema)
+        self._rows = []
+        return [_distinct(self, batch)]
+
+
+class HybridSearchOperator(Operator):
+    """Vector top-k over the input rows (``vector_topk`` kernel), appending ``vector_score``."""
+
+    barrier = True
+
+    def open(self, ctx):
+        super().open(ctx)
+        self._rows: list[pa.RecordBatch] = []
+
+    def push(self, batch, port=0):
+        self._rows.append(batch)
+        return []
+
+    def finish(self):
+        from .. import vector
+        node = self.node
+        table = pa.Table.from_batches([b for b in self._rows if b.num_rows] or [empty_batch(node.input.schema)],
+                                      schema=node.input.schema).combine_chunks()
+        self._rows = []
+        result = vector.hybrid_search_table(table, node.column, node.query_text, node.metric, node.top_k,
+                                            node.score_threshold, self.ctx.kernels)
+        out = [pa.RecordBatch.from_arrays(list(b.columns), schema=self.schema) for b in result.to_batches()]
+        return out or [empty_batch(self.schema)]
+
+
+#: plan node kind -> operator class (the physical plan builds one operator per node)
+OPERATORS: dict[type, type[Operator]] = {
+    L.Scan: ScanOperator, L.OneRow: OneRowOperator, L.Filter: FilterOperator, L.Project: ProjectOperator,
+    L.Aggregate: AggregateOperator, L.Sort: SortOperator, L.Limit: LimitOperator, L.Join: JoinOperator,
+    L.Union: UnionOperator, L.Distinct: DistinctOperator, L.HybridSearch: HybridSearchOperator,
+}

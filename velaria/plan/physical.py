@@ -1,0 +1,177 @@
+"""The physical plan: the operators a query runs, plus one record of every decision.
+
+Planning produces a :class:`PhysicalPlan` once. It holds the (immutable) optimised plan tree,
+the kernel set, and a :class:`StepDecision` per operator in execution order: which kernels
+it calls and where each comes from (reference or accelerated), the implementation path
+chosen within a kernel (for the aggregate: dense lookup in C, Arrow hash, packed keys, the
+reference) and why, pushdowns actually applied to a source, barrier and state. Kernels that
+choose a path while running report it back (``ran_path``) when the run ends.
+
+Explain (``explain_sql``, ``DataFrame.explain()``) and, for streams, stream explain and
+``progress()`` render this record; none of them has a second model of what the executor
+does. The operators themselves are instantiated fresh for every run
+(:meth:`PhysicalPlan.instantiate`), so running a plan twice, or shipping it to a worker
+process, never changes it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..kernels import KernelSet
+from . import logical as L
+from .expr import Column
+
+__all__ = ["StepDecision", "PhysicalPlan", "build_physical", "linearize"]
+
+
+def linearize(node: L.Node) -> list[L.Node]:
+    """Plan nodes in execution order (children before parents, left before right)."""
+    out: list[L.Node] = []
+    for c in L.children(node):
+        out.extend(linearize(c))
+    out.append(node)
+    return out
+
+
+@dataclass
+class StepDecision:
+    """What was decided for one operator (``index`` is its 1-based execution-order position)."""
+
+    index: int
+    node: L.Node
+    kind: str                                  # plan node kind: Scan, Filter, Aggregate, ...
+    kernels: list[tuple[str, str]] = field(default_factory=list)   # (kernel, reference|accel)
+    path: str = ""                             # planned implementation path within the kernel
+    reason: str = ""
+    barrier: bool = False
+    stateful: bool = False
+    pushed_columns: list[str] | None = None    # scans: projection applied (None = all)
+    pushed_filters: list = field(default_factory=list)   # scans: filters the source receives
+    ran_path: str | None = None                # reported by the kernel after a run
+
+
+_BARRIERS = (L.Scan, L.OneRow, L.Union, L.Join, L.Aggregate, L.Sort, L.Distinct, L.HybridSearch)
+
+
+def _kernels_of(node: L.Node) -> list[str]:
+    """Registry names of the kernels the operator for ``node`` calls, in first-use order."""
+    names: list[str] = []
+
+    def evaluates(exprs):  # operators read bare columns without the evaluate kernel
+        if any(e is not None and not isinstance(e, Column) for e in exprs):
+            names.append("evaluate")
+    if isinstance(node, L.Filter):
+        names.append("filter_batch")
+    elif isinstance(node, L.Project):
+        evaluates(node.exprs)
+    elif isinstance(node, L.Aggregate):
+        evaluates(list(node.keys) + [a.arg for a in node.aggregates])
+        names.append("hash_aggregate")
+    elif isinstance(node, L.Sort):
+        evaluates(node.keys)
+        names.append("sort_indices")
+    elif isinstance(node, L.Join):
+        evaluates(list(node.left_keys) + list(node.right_keys))
+        names.append("hash_join")
+    elif isinstance(node, L.Distinct) or (isinstance(node, L.Union) and node.distinct):
+        names.append("distinct_indices")
+    elif isinstance(node, L.HybridSearch):
+        names.append("vector_topk")
+    return names
+
+
+def _aggregate_path(node: L.Aggregate, kernels: KernelSet) -> str:
+    plan_path = getattr(kernels.hash_aggregate, "plan_path", None)
+    if plan_path is None:            # a kernel replaced by hand (tests) predicts nothing
+        return "unplanned"
+    return plan_path(node.aggregates, [k.type for k in node.keys])
+
+
+_PATH_REASONS = {
+    "reference": "the reference aggregator (Python dict of groups) runs",
+    "global": "aggregate has no group keys; use the scalar accumulator path",
+    "dense-c": "single integer key: dense lookup table in C while the key range stays within 2**20 slots "
+               "(else Arrow hashing)",
+    "dense-numpy": "single integer key: dense lookup table (numpy) while the key range stays within 2**20 slots "
+                   "(else Arrow hashing)",
+    "arrow-hash": "single key hashed by Arrow dictionary encoding of normalised values",
+    "python-dict": "group keys packed into one code per row (per-column dictionary codes), groups in a dict",
+}
+
+
+def _decide(index: int, node: L.Node, kernels: KernelSet) -> StepDecision:
+    d = StepDecision(index=index, node=node, kind=type(node).__name__,
+                     kernels=[(k, kernels.origin(k)) for k in _kernels_of(node)],
+                     barrier=isinstance(node, _BARRIERS), stateful=isinstance(node, L.Aggregate))
+    if isinstance(node, L.Scan):
+        d.pushed_columns = list(node.columns) if node.columns is not None else None
+        if node.filters and node.source.supports_filter_pushdown():
+            d.pushed_filters = list(node.filters)
+            d.reason = "source skips rows failing the pushed filters; WHERE is still evaluated"
+        elif node.filters:
+            d.reason = f"source kind {node.source.kind} does not take filters; WHERE evaluates them"
+        d.path = "scan"
+    elif isinstance(node, L.Aggregate):
+        d.path = _aggregate_path(node, kernels)
+        d.reason = _PATH_REASONS.get(d.path, d.path)
+    elif d.kernels:
+        d.path = "+".join(f"{k}={o}" for k, o in d.kernels)
+    return d
+
+
+@dataclass
+class PhysicalPlan:
+    """An optimised plan tree, the kernels that run it and the record of every decision."""
+
+    root: L.Node
+    kernels: KernelSet
+    steps: list[StepDecision]
+    bounded: bool = True
+    stateful: bool = False
+
+    def kernels_used(self) -> list[tuple[str, str]]:
+        """(kernel, origin) in first-use order over all operators."""
+        seen: list[tuple[str, str]] = []
+        for step in self.steps:
+            for pair in step.kernels:
+                if pair not in seen:
+                    seen.append(pair)
+        return seen
+
+    def step_for(self, node: L.Node) -> StepDecision:
+        for step in self.steps:
+            if step.node is node:
+                return step
+        raise KeyError(node)
+
+    def instantiate(self, aggregate_mode: str = "final"):
+        """A fresh operator tree for one run (the plan itself never changes)."""
+        from ..exec.operators import OPERATORS, AggregateOperator
+
+        def build(node: L.Node):
+            children = [build(c) for c in L.children(node)]
+            cls = OPERATORS[type(node)]
+            if cls is AggregateOperator:
+                return cls(node, children, mode=aggregate_mode)
+            if not children:
+                return cls(node)
+            return cls(node, children)
+        return build(self.root)
+
+    def record_run(self, operators) -> None:
+        """Take the paths kernels report after running (``ran_path``)."""
+        for op in operators:
+            path = getattr(op, "path", None)
+            if path is not None:
+                try:
+                    self.step_for(op.node).ran_path = path
+                except KeyError:
+                    pass
+
+
+def build_physical(root: L.Node, kernels: KernelSet, bounded: bool = True) -> PhysicalPlan:
+    """Decide, once, how the optimised plan ``root`` runs with ``kernels``."""
+    nodes = linearize(root)
+    steps = [_decide(i, n, kernels) for i, n in enumerate(nodes, 1)]
+    return PhysicalPlan(root=root, kernels=kernels, steps=steps, bounded=bounded,
+                        stateful=any(s.stateful for s in steps))
