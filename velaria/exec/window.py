@@ -27,6 +27,7 @@ import pyarrow.compute as pc
 
 from ..errors import ExecutionError, SQLUnsupportedError, VelariaValueError
 from ..plan import logical as L
+from .operators import Operator
 from ..reference.functions import to_epoch_ms, to_string
 
 __all__ = ["WindowAssign", "WindowAssignOperator", "window_node", "epoch_ms_array", "format_window_starts"]
@@ -117,20 +118,16 @@ def format_window_starts(starts: np.ndarray) -> pa.Array:
     return texts.take(pa.array(inverse.astype(np.int32, copy=False)))
 
 
-class WindowAssignOperator:
+class WindowAssignOperator(Operator):
     """Runs a :class:`WindowAssign` node: stateless, one output batch per input batch."""
 
-    stateful = False
-    partition_local = True
-
-    def __init__(self, node: WindowAssign):
-        self.node = node
+    def __init__(self, node: WindowAssign, children=None):
+        super().__init__(node, children)
         self._index = node.input.schema.get_field_index(node.time_column)
 
-    def open(self, ctx) -> None:
-        pass
-
-    def push(self, batch: pa.RecordBatch) -> list[pa.RecordBatch]:
+    def push(self, batch: pa.RecordBatch, port: int = 0) -> list[pa.RecordBatch]:
+        if batch.num_rows == 0:
+            return []
         node = self.node
         ms, valid = epoch_ms_array(batch.column(self._index))
         w, s = node.window_ms, node.slide_ms
@@ -164,18 +161,6 @@ class WindowAssignOperator:
             text = pc.if_else(pa.array(valid[rows]), text, pa.scalar(None, pa.string()))
         taken = batch.take(pa.array(rows))
         return [pa.RecordBatch.from_arrays(list(taken.columns) + [text], schema=node.schema)]
-
-    def finish(self) -> list[pa.RecordBatch]:
-        return []
-
-    def snapshot(self):
-        return None
-
-    def restore(self, state) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
 
     def explain_line(self) -> str:
         n = self.node

@@ -22,12 +22,11 @@ import time
 import pyarrow as pa
 
 from ..errors import VelariaError
-from ..exec.executor import ExecContext
-from ..reference.functions import EvalContext
+from ..exec.operators import ExecContext
 from . import checkpoint as ckpt
 from .abi import CheckpointMarker, PullContext, SinkContext, SourceContext
 from .batch_queue import BatchQueue, QueuedBatch
-from .operators_adapter import operator_for
+from .operators import stream_operator
 from .plan import StreamPlan
 from .progress import Progress
 from .strategy import StreamDecisions, StreamOptions
@@ -95,7 +94,7 @@ class StreamRuntime:
                                                 self.source.bounded(), self.kernels)
         self.progress.apply(self.decisions)
         self.progress.estimated_batch_cost = self.decisions.estimated_batch_cost
-        self.operators = [operator_for(n) for n in plan.nodes[1:]]
+        self.operators = [stream_operator(n) for n in plan.nodes[1:]]
 
     def _sink_label(self) -> str | None:
         return self.sink.name() if self.sink is not None else None
@@ -197,7 +196,10 @@ class StreamRuntime:
                 raise ckpt.CheckpointError(f"checkpoint file {path} holds {len(data.states)} operator states, "
                                            f"the query has {len(self.operators)} operators")
             for op, state in zip(self.operators, data.states):
-                op.restore(state)
+                if state is not None:          # a fresh operator takes the checkpointed state
+                    op.close()
+                    op.open(self._exec_ctx())
+                    op.restore(state)
 
     def _persist(self, offset: str) -> None:
         p = self.progress
@@ -335,7 +337,7 @@ class StreamRuntime:
                                f"{schema.names}")
         if not batch.schema.equals(schema):
             batch = batch.cast(schema)
-        self._exec_ctx().eval_context = EvalContext.current()   # NOW()/TODAY(): one reading per batch
+        self._exec_ctx().tick()          # NOW()/TODAY(): one clock reading per micro-batch
         t0 = time.perf_counter()
         if self.decisions is not None and not self.decisions.resolved:
             self._resolve_mode()

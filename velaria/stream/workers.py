@@ -16,6 +16,7 @@ its query. A worker that dies fails the query with an error naming it and its ex
 """
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing as mp
 import time
 from multiprocessing import shared_memory
@@ -46,21 +47,24 @@ def _ipc_bytes(table: pa.Table) -> pa.Buffer:
     return sink.getvalue()
 
 
-def _aggregate_slice(ctx, buf: pa.Buffer, keys, aggregates, key_types) -> bytes:
-    """The exported partial state of the IPC slice in ``buf`` (nothing from ``buf`` is kept)."""
-    from ..exec.executor import _eval
+def _aggregate_slice(ctx, buf: pa.Buffer, node) -> bytes:
+    """The exported partial state of the IPC slice in ``buf``: the batch engine's aggregate
+    operator folds the slice, its snapshot goes back (nothing from ``buf`` is kept)."""
+    from ..exec.operators import AggregateOperator
     batch = pa.ipc.open_stream(buf).read_all()
-    agg = ctx.kernels.hash_aggregate(list(aggregates), len(keys))
-    for b in batch.to_batches():
-        key_arrays = [_eval(ctx, k, b) for k in keys]
-        args = [None if a.arg is None else _eval(ctx, a.arg, b) for a in aggregates]
-        agg.update(key_arrays, args, b.num_rows)
-    return _ipc_bytes(agg.export_state(list(key_types))).to_pybytes()
+    op = AggregateOperator(node, mode="final")
+    op.open(ctx)
+    try:
+        for b in batch.to_batches():
+            op.push(b)
+        return _ipc_bytes(op.snapshot()).to_pybytes()
+    finally:
+        op.close()
 
 
-def _worker_main(conn, engine: str, keys, aggregates, key_types) -> None:
+def _worker_main(conn, engine: str, node) -> None:
     """Worker process loop: slice in, exported partial aggregate state out."""
-    from ..exec.executor import ExecContext
+    from ..exec.operators import ExecContext
     from ..kernels import kernel_set
     from ..reference.functions import EvalContext
     ctx = ExecContext(kernel_set(engine))
@@ -78,12 +82,12 @@ def _worker_main(conn, engine: str, keys, aggregates, key_types) -> None:
                 shm = shared_memory.SharedMemory(name=payload[0])
                 view = shm.buf[:payload[1]]
                 try:
-                    reply = _aggregate_slice(ctx, pa.py_buffer(view), keys, aggregates, key_types)
+                    reply = _aggregate_slice(ctx, pa.py_buffer(view), node)
                 finally:
                     view.release()
                     shm.close()
             else:
-                reply = _aggregate_slice(ctx, pa.py_buffer(payload), keys, aggregates, key_types)
+                reply = _aggregate_slice(ctx, pa.py_buffer(payload), node)
         except Exception as exc:  # noqa: BLE001 - reported to the driver, which fails the query
             reply = b"ERR" + f"{type(exc).__name__}: {exc}".encode("utf-8", "replace")
         conn.send_bytes(reply)
@@ -111,8 +115,8 @@ class WorkerPool:
             for i in range(runtime.options.effective_local_workers):
                 parent, child = ctx.Pipe()
                 p = ctx.Process(target=_worker_main, name=f"{runtime.progress.query_id}-worker-{i}",
-                                args=(child, runtime.kernels.engine, list(node.keys), list(node.aggregates),
-                                      ops[agg_pos].key_types), daemon=True)
+                                args=(child, runtime.kernels.engine, dataclasses.replace(node, input=None)),
+                                daemon=True)
                 p.start()
                 child.close()
                 procs.append(p)
@@ -159,7 +163,11 @@ class WorkerPool:
                 shm.close()
                 shm.unlink()
         agg = runtime.operators[self.agg_pos]
-        outs = agg.merge_partial_states(states)
+        for state in states:
+            if state.num_rows:
+                agg.merge(state)
+        updated = agg.emit_updated()
+        outs = [updated] if updated.num_rows else []
         state_s = time.perf_counter() - t0
         after, s2 = runtime._run_operators_many(outs, self.agg_pos + 1)
         d = runtime.decisions
