@@ -6,6 +6,7 @@ cannot hash run the reference aggregator. Twin of ``velaria.reference.batch.Hash
 """
 from __future__ import annotations
 
+import copy
 import decimal
 
 from typing import Sequence
@@ -388,8 +389,18 @@ class HashAggregate:
             return self._reference.emit_updated(types)
         idx = np.nonzero(self._touched[:self._ngroups])[0]
         self._touched[:] = False
+        # only the touched groups are finished: the cost follows the batch, not the state
         take = pa.array(idx, type=_I64)
-        return [a.take(take) for a in self.finish(types)]
+        n = len(idx)
+        out = []
+        for j in range(self._num_keys):
+            parts = self._key_parts[j]
+            keys = pa.chunked_array(parts, type=parts[0].type).take(take) if parts else pa.array([], type=types[j])
+            out.append(_conform(keys, types[j], n))
+        results = [self._result(_subset(s, idx), n) for s in self._states]
+        for r, t in zip(results, types[self._num_keys:]):
+            out.append(r if r.type.equals(t) else _conform(r, t, n))
+        return out
 
     def export_state(self, key_types: list[pa.DataType]) -> pa.Table:
         """The whole state as Arrow (layout: ``velaria.reference.aggregate``)."""
@@ -540,6 +551,17 @@ class HashAggregate:
         if pat.is_boolean(agg.type):
             return pa.array(best != 0, type=_BOOL, mask=empty)
         return pa.array(best, mask=empty).cast(agg.type)
+
+
+def _subset(state: _AggState, idx: np.ndarray) -> _AggState:
+    """A copy of ``state`` holding only the groups ``idx`` (renumbered 0..len(idx)-1)."""
+    sub = copy.copy(state)
+    sub.count = state.count[idx]
+    if state.agg.func in ("sum", "avg"):
+        sub.total, sub.lo, sub.hi = state.total[idx], state.lo[idx], state.hi[idx]
+    if state.best is not None:
+        sub.best = state.best[idx]
+    return sub
 
 
 def _add_int_sums(state: _AggState, ids: np.ndarray, x: np.ndarray, g: int) -> None:

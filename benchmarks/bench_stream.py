@@ -4,7 +4,7 @@
     VELARIA_STREAM_BENCH_ROWS=1000000 ...    # default 10,000,000 events
     VELARIA_BENCH_THREADS=1 ...              # pin DuckDB and polars threads
 
-Data (spec/perf-targets.md "Stream"): Arrow batches of 65,536 rows; int64 millisecond
+Data (the project's stream performance target): Arrow batches of 65,536 rows; int64 millisecond
 timestamps over one hour (sorted); 1,000 string keys; int64 value. Query: GROUP BY window,
 key with COUNT(*) and SUM(value), tumbling 60 s and sliding 60 s / 30 s. Time is end to end,
 from the first batch in to the last result out.
@@ -14,8 +14,8 @@ through ``Session.stream_sql`` on ``create_stream_from_arrow`` with a counting s
 per-batch polars loop (window, group, merge into running state, emit closed windows, the
 "no Python overhead beyond a micro-batch loop" bar); batch DuckDB and batch polars over the
 whole table. Every engine's final (window, key) counts and sums are checked against numpy.
-Python stream engines (krishiv, bytewax, pathway) are not installed by the project; their
-published figures are in spec/perf-targets.md.
+Python stream engines (krishiv, bytewax, pathway) are not installed by the project; see
+docs/streaming.md for their measured figures on this machine kind.
 """
 from __future__ import annotations
 

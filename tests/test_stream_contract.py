@@ -428,3 +428,22 @@ def test_exports():
                  "CustomArrowStreamSource", "CustomArrowStreamSink", "CustomStreamEmitOptions",
                  "create_stream_from_custom_source", "consume_arrow_batches_with_custom_sink"]:
         assert name in velaria.__all__ and hasattr(velaria, name)
+
+
+@pytest.mark.parametrize("sql, engine, paths", [
+    ("SELECT key, SUM(value) AS s FROM events GROUP BY key", "accel", ("arrow-hash",)),
+    ("SELECT key, value, COUNT(*) AS c FROM events GROUP BY key, value", "accel", ("packed-hash",)),
+    ("SELECT value, COUNT(*) AS c FROM events GROUP BY value", "accel", ("dense-c", "dense-numpy")),
+    ("SELECT key, SUM(value) AS s FROM events GROUP BY key", "reference", ("reference",)),
+])
+def test_the_aggregate_path_that_ran_is_reported(sql, engine, paths):
+    from velaria import accel
+    if engine == "accel" and not accel.available():
+        pytest.skip("accelerator unavailable")
+    session = Session(engine)
+    session.create_temp_view("events", session.create_stream_from_arrow(events()))
+    explained = session.explain_stream_sql(sql)
+    q, _ = run_to_sink(session, sql)
+    assert q.progress()["aggregate_path"] in paths
+    assert f"aggregate_path={q.progress()['aggregate_path']}\n" in q.explain()
+    assert any(f"aggregate_path={p}\n" in explained for p in paths)

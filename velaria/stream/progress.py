@@ -3,8 +3,10 @@
 
 Both projections carry the same keys: the contract fields plus ``aggregate_impl`` and
 ``aggregate_reason`` (native Velaria's Python dict leaves those two out; we keep the two views
-identical) and the extension ``engine``. ``progress()`` uses the Python dict order of native
-Velaria, ``snapshot_json()`` its JSON order.
+identical) and the extensions ``engine`` and ``aggregate_path`` (the aggregate kernel's path:
+``dense-c``, ``arrow-hash``, ``packed-hash``, ``python-dict``, ``global``, ``reference``).
+``progress()`` uses the Python dict order of native Velaria, ``snapshot_json()`` its JSON
+order.
 """
 from __future__ import annotations
 
@@ -56,6 +58,7 @@ class Progress:
     backpressure_low_watermark: int = 1
     checkpoint_delivery_mode: str = "at-least-once"
     engine: str = "auto"
+    aggregate_path: str = "none"
 
     def apply(self, d) -> None:
         """Copy the decision record (:class:`~velaria.stream.strategy.StreamDecisions`) in."""
@@ -80,6 +83,7 @@ class Progress:
         self.backpressure_low_watermark = o.backpressure_low_watermark
         self.checkpoint_delivery_mode = o.checkpoint_delivery_mode
         self.engine = d.engine
+        self.aggregate_path = d.aggregate_path
 
     def as_dict(self) -> dict:
         return {k: getattr(self, k) for k in PROGRESS_KEYS}

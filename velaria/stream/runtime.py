@@ -345,6 +345,10 @@ class StreamRuntime:
             outs, state_s = self._workers.run(self, batch)
         else:
             outs, state_s = self._run_operators(batch)
+        agg = next((op for op in self.operators if getattr(op, "path", None)), None)
+        if agg is not None and agg.path != self.decisions.aggregate_path:
+            self.decisions.record_aggregate_path(agg.path)
+            p.aggregate_path = agg.path
         ts = time.perf_counter()
         self._write(outs)
         end = time.perf_counter()

@@ -119,6 +119,7 @@ class StreamDecisions:
     simd_backend: str
     compiled_backends: str
     engine: str
+    aggregate_path: str = "none"
     transport_mode: str = "inproc"
     used_actor_runtime: bool = False
     used_shared_memory: bool = False
@@ -147,6 +148,11 @@ class StreamDecisions:
         else:
             reason = REASONS["lw_needs_workers"]
         from .. import accel
+        from ..plan import logical as L
+        from ..plan.physical import build_physical
+        # the aggregate kernel's path, planned by the same physical planner as batch SQL
+        steps = [st for st in build_physical(plan.root, kernels).steps if isinstance(st.node, L.Aggregate)]
+        agg_path = steps[0].path if steps else "none"
         backends = ["scalar"] + [b for b in (accel.available_backends() if kernels.engine != "reference" else [])
                                  if b not in ("scalar", "scalar-c")]
         return cls(options=options, requested_mode=mode, selected_mode=mode, reason=reason,
@@ -156,7 +162,8 @@ class StreamDecisions:
                    source_is_bounded=source_bounded,
                    estimated_state_size_bytes=1024 if stateful else 0,
                    estimated_batch_cost=max(1, plan.transform_count) * 64 + (256 if stateful else 0),
-                   simd_backend=kernels.backend, compiled_backends=",".join(backends), engine=kernels.engine)
+                   simd_backend=kernels.backend, compiled_backends=",".join(backends), engine=kernels.engine,
+                   aggregate_path=agg_path)
 
     # ---------------------------------------------------------------- runtime resolution
     @property
@@ -164,6 +171,12 @@ class StreamDecisions:
         """True when the eligible aggregate will run in worker processes."""
         return (self.requested_mode == "local-workers" and self.actor_eligible
                 and self.options.effective_local_workers > 1)
+
+    def record_aggregate_path(self, path: str | None) -> None:
+        """The path the aggregate kernel reports after running (it may switch while running,
+        e.g. a dense integer key whose range grows)."""
+        if path:
+            self.aggregate_path = path
 
     def resolve_single_process(self) -> None:
         self.selected_mode, self.reason, self.transport_mode = "single-process", REASONS["single"], "inproc"
@@ -220,6 +233,7 @@ class StreamDecisions:
             "columnar_input_row_count=0",
             "columnar_affected_columns=all",
             f"engine={self.engine}",
+            f"aggregate_path={self.aggregate_path}",
         ]
 
 
