@@ -99,7 +99,11 @@ class HashAggregate:
         self._states = [_AggState(a) for a in self._aggregates]
         for s in self._states:
             s.grow(self._ngroups)
-        self._touched = np.zeros(16, dtype=bool)   # groups updated since emit_updated()
+        # groups updated since emit_updated(); tracked only once a caller has asked (a batch
+        # query never does, and marking millions of rows per batch is not free)
+        self._tracking = False
+        self._touched = np.zeros(16, dtype=bool)
+        self._updated = False                      # any update at all (the global group)
         self.path: str | None = None               # the path that ran, once data arrived
 
     @staticmethod
@@ -169,6 +173,7 @@ class HashAggregate:
             order = np.argsort(gids, kind="stable")
             self._uniques = values.take(pa.array(order, type=_I64)).cast(self._dense_type)
             self._lut = None
+            self.path = "arrow-hash"              # the dense table is gone: hashing from now on
         return None
 
     def _column_codes(self, j: int, arr: pa.Array) -> np.ndarray:
@@ -275,7 +280,8 @@ class HashAggregate:
                     and all(_hashable(k.type) for k in key_arrays)
                     and all(_agg_supported(a, x) for a, x in zip(self._aggregates, arg_arrays)))
             self._mode = "fast" if fast else "reference"
-            self._set_path()
+            if not fast:
+                self._set_path()
         if self._mode == "reference":
             self._reference.update(key_arrays, arg_arrays, num_rows)
             return
@@ -376,18 +382,26 @@ class HashAggregate:
             self.path = "python-dict"
 
     def _touch(self, gids: np.ndarray | None) -> None:
+        self._updated = True
+        if self.path is None:
+            self._set_path()
+        if not self._tracking:
+            return
         self._touched = _grow(self._touched, self._ngroups, False)
         if gids is None:
             self._touched[0] = True
         else:
             self._touched[gids] = True
-        self._set_path()
 
     def emit_updated(self, types: list[pa.DataType]) -> list[pa.Array]:
         """``finish`` restricted to the groups touched since the previous call (non-destructive)."""
         if self._mode != "fast":
             return self._reference.emit_updated(types)
-        idx = np.nonzero(self._touched[:self._ngroups])[0]
+        if self._tracking:
+            idx = np.nonzero(self._touched[:self._ngroups])[0]
+        else:      # first call: every group updated so far (the global group only if updated)
+            idx = np.arange(self._ngroups if (self._num_keys or self._updated) else 0, dtype=np.int64)
+            self._tracking = True
         self._touched[:] = False
         # only the touched groups are finished: the cost follows the batch, not the state
         take = pa.array(idx, type=_I64)
@@ -508,6 +522,7 @@ class HashAggregate:
             self._reference.import_state(table)
             return
         self.merge_state(table)
+        self._tracking = True            # a restored state is not news: nothing to emit yet
         self._touched[:] = False
 
     # -- finish --------------------------------------------------------------------------

@@ -266,3 +266,14 @@ def test_session_is_safe_for_concurrent_views_and_queries():
     for t in threads:
         t.join()
     assert errors == []
+
+
+@needs_accel
+def test_dense_path_that_leaves_for_hashing_is_reported():
+    s = Session("accel")
+    s.create_temp_view("w", s.create_dataframe_from_arrow(pa.table({"k": [1, 2, 10 ** 12], "v": [1, 2, 3]})))
+    df = s.sql("SELECT k, SUM(v) FROM w GROUP BY k")
+    assert df.to_rows()["rows"] == [[1, 1], [2, 2], [10 ** 12, 3]]
+    step = next(st for st in df._physical_plan().steps if st.kind == "Aggregate")
+    assert step.path in ("dense-c", "dense-numpy") and step.ran_path == "arrow-hash"
+    assert "path=arrow-hash" in df.explain()
