@@ -32,7 +32,8 @@ class BatchQueue:
         self.cond = threading.Condition()
         self.items: collections.deque[QueuedBatch] = collections.deque()
         self.partitions = 0
-        self.done = False          # the producer has finished (bounded source exhausted)
+        self.done = False          # the producer has finished pulling
+        self.source_ended = False  # ... because the bounded source is exhausted
         self.stopped = False       # the consumer asked the producer to stop
         self.error: BaseException | None = None
 

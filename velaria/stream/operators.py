@@ -16,8 +16,6 @@ differences are choices of mode, not second implementations:
 """
 from __future__ import annotations
 
-import pyarrow as pa
-
 from ..errors import ExecutionError
 from ..exec.operators import OPERATORS, AggregateOperator, LimitOperator, Operator, SortOperator
 from ..exec.window import WindowAssign, WindowAssignOperator

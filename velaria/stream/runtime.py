@@ -215,17 +215,21 @@ class StreamRuntime:
             self.source.ack(offset)
 
     # ---------------------------------------------------------------- the run loop
-    def _produce(self, queue: BatchQueue) -> None:
+    def _produce(self, queue: BatchQueue, limit: int) -> None:
+        """Pull batches into ``queue`` until the bounded source ends, ``limit`` batches were
+        pulled (when > 0: never pull a batch this run will not process), or the query stops."""
         p = self.progress
         o = self.options
         workers = o.effective_local_workers
+        pulled = 0
         try:
-            while queue.wait_for_room():
+            while (not limit or pulled < limit) and queue.wait_for_room():
                 pull = PullContext(p.query_id, p.inflight_batches, p.inflight_batches, p.inflight_partitions,
                                    o.max_inflight_batches, p.backpressure_active)
                 batch = self.source.next_batch(pull)
                 if batch is None:
                     if self.source.bounded():
+                        queue.source_ended = True
                         break
                     queue.wait(o.idle_wait_ms / 1000)
                     continue
@@ -239,6 +243,7 @@ class StreamRuntime:
                 p.projected_payload_bytes = max(p.projected_payload_bytes, batch.nbytes)
                 p.estimated_batch_cost = max(p.estimated_batch_cost, rows * batch.num_columns)
                 queue.put(QueuedBatch(batch, offset, parts))
+                pulled += 1
                 if o.trigger_interval_ms > 0:
                     queue.wait(o.trigger_interval_ms / 1000)
         except BaseException as exc:  # noqa: BLE001 - handed to the consumer, which re-raises it
@@ -261,7 +266,7 @@ class StreamRuntime:
             if not self._checkpoint_loaded:
                 self._load_checkpoint()
             queue = self._queue = BatchQueue(self.options, self.progress)
-            self._producer = threading.Thread(target=self._produce, args=(queue,), daemon=True,
+            self._producer = threading.Thread(target=self._produce, args=(queue, max_batches), daemon=True,
                                               name=f"{self.progress.query_id}-producer")
             self._producer.start()
             while True:
@@ -272,7 +277,7 @@ class StreamRuntime:
                 processed += 1
                 if max_batches and processed >= max_batches:
                     break
-            if queue.done and not queue.items and not queue.stopped:
+            if queue.source_ended and not queue.items and not queue.stopped:
                 self._finish_operators()
         except BaseException as exc:
             self.error = exc

@@ -33,10 +33,6 @@ class StreamMethods:
         """A bounded stream over Arrow data; each record batch is one micro-batch (a
         RecordBatchReader's batch boundaries are kept). Offset: batches pulled so far."""
         from ..streaming import StreamingDataFrame
-        try:
-            import pyarrow  # noqa: F401
-        except ImportError as exc:  # pragma: no cover - pyarrow is a hard dependency
-            raise ImportError("pyarrow is required for create_stream_from_arrow()") from exc
         return StreamingDataFrame(self, ArrowStreamSource(batches_of(arrow_obj)))
 
     def read_stream_csv_dir(self, path, delimiter=","):
@@ -75,16 +71,9 @@ class StreamMethods:
         return StreamingDataFrame(self, source)
 
     def _register_stream(self, name: str, stream_df) -> None:
-        entry = CatalogEntry(name=name, kind="source", frame=stream_df, stream=True)
-        with self._catalog_lock():
-            if self._catalog.find(name) is not None:
-                raise VelariaError(f"table already exists: {name}")
-            self._catalog.register(entry, replace_batch=False)
-
-    def _catalog_lock(self):
-        import contextlib
-        lock = getattr(self._catalog, "lock", None)
-        return lock if lock is not None else contextlib.nullcontext()
+        """Register a stream view; any existing name (batch, stream or sink) is an error."""
+        self._catalog.register(CatalogEntry(name=name, kind="source", frame=stream_df, stream=True),
+                               replace_batch=False)
 
     def _create_stream_table(self, name: str, kind: str, provider, options: dict, columns: list[str]) -> None:
         """CREATE SOURCE TABLE (a CSV directory stream) / CREATE SINK TABLE (a CSV file sink)."""
@@ -96,8 +85,6 @@ class StreamMethods:
             raise SQLSemanticError(f"CREATE {kind.upper()} TABLE delimiter must be one character, got {delimiter!r}")
         if not columns:
             raise SQLSemanticError("CREATE TABLE requires at least one column")
-        if self._catalog.find(name) is not None:
-            raise VelariaError(f"table already exists: {name}")
         path = options["path"]
         if kind == "sink":
             entry = CatalogEntry(name=name, kind="sink", frame=SinkSpec(path, delimiter, columns), stream=True)
