@@ -269,3 +269,31 @@ def test_custom_source_and_sink_helpers():
     sdf = create_stream_from_custom_source(s, [{"a": i} for i in range(5)], emit_rows=2)
     q, rows = collect(s, sdf)
     assert q.progress()["batches_processed"] == 3 and [r["a"] for r in rows] == list(range(5))
+
+
+def _iso(ms: int) -> str:
+    from datetime import datetime, timedelta, timezone
+    dt = datetime(1970, 1, 1, tzinfo=timezone.utc) + timedelta(milliseconds=ms)
+    return dt.strftime("%Y-%m-%dT%H:%M:%S") + (f".{ms % 1000:03d}" if ms % 1000 else "")
+
+
+@pytest.mark.parametrize("slide", [15_000, 20_000, 30_000, 45_000, 60_000])
+def test_window_assignment_matches_the_definition(slide):
+    """The fast paths (rows in exactly w/s windows; sort-free formatting) against the plain
+    definition, with and without NULL and negative times (which take the general path)."""
+    import random
+    rng = random.Random(slide)
+    values = [rng.randrange(0, 400_000) for _ in range(200)]
+    for extra in ([], [None, -7_000, 1_500]):
+        vals = values + extra
+        want = []
+        for ts in vals:
+            if ts is None:
+                want.append((None, None))
+            elif slide == 60_000:                    # tumbling: truncation toward zero
+                want.append((ts, _iso(int(ts / 60_000) * 60_000)))
+            else:
+                last = int(ts / slide) * slide
+                starts = sorted(last - i * slide for i in range(-(-60_000 // slide)))
+                want.extend((ts, _iso(st)) for st in starts if st <= ts < st + 60_000)
+        assert assign(vals, 60_000, slide, pa.int64()) == want
