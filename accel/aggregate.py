@@ -236,6 +236,7 @@ class HashAggregate:
                 added = pairs.take(pa.array(new, type=_I64))
                 self._pairs = added if self._pairs is None else pa.concat_arrays([self._pairs, added])
             new_local = new.tolist()
+            self.path = "packed-hash"
         else:
             if self._num_keys == 1:
                 local, dictionary = _codes(key_arrays[0])

@@ -192,8 +192,11 @@ def test_sigkill_then_restart_counts_every_row(tmp_path, mode, kill_at, where):
     assert final == expected                                  # every input row's contribution, exactly once in state
 
 
+def _gone(pid: int) -> bool:
+    return not os.path.exists(f"/proc/{pid}")
+
+
 def test_no_worker_process_outlives_its_query():
-    import multiprocessing
     s = Session()
     s.create_temp_view("ev", s.create_stream_from_arrow(
         pa.table({"k": ["a", "b"] * 50, "v": list(range(100))}).to_batches(max_chunksize=30)))
@@ -206,7 +209,7 @@ def test_no_worker_process_outlives_its_query():
     assert p["used_actor_runtime"] and p["execution_mode"] == "local-workers"
     assert p["transport_mode"] in ("rpc-copy", "shared-memory")
     assert p["used_shared_memory"] == (p["transport_mode"] == "shared-memory")
-    assert multiprocessing.active_children() == []
+    assert len(q._rt.worker_pids) == 2 and all(_gone(pid) for pid in q._rt.worker_pids)
 
 
 def test_a_dying_worker_fails_the_query():
@@ -228,8 +231,7 @@ def test_a_dying_worker_fails_the_query():
     with pytest.raises(ExecutionError, match="died with exit code -9"):
         q.await_termination()
     assert q.progress()["status"] == "failed"
-    import multiprocessing
-    assert multiprocessing.active_children() == []
+    assert all(_gone(pid) for pid in rt.worker_pids)
 
 
 def test_shared_memory_and_copy_transports(tmp_path):

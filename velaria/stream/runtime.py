@@ -72,6 +72,7 @@ class StreamRuntime:
         self._queue: BatchQueue | None = None
         self._producer: threading.Thread | None = None
         self._workers = None
+        self.worker_pids: list[int] = []       # the worker processes this query started
         self._checkpoint_loaded = False
         self._restored_offset = False
         self._opened = False
@@ -390,6 +391,7 @@ class StreamRuntime:
         elif d.uses_workers:
             from .workers import WorkerPool
             self._workers = WorkerPool.start(self)
+            self.worker_pids = self._workers.pids()
             d.resolve_local_workers(True, self._workers.shared_memory)
         else:
             d.resolve_local_workers(False)

@@ -9,17 +9,24 @@ kernel as the driver's, same engine) and sends back the kernel's exported state;
 merges the states into the query's running aggregate (``merge_state``) and emits the updated
 groups, then runs the transforms after the aggregate. Results equal single-process mode.
 
-Workers are started with the ``spawn`` method when the query's first batch arrives and are
-shut down (joined, then terminated if needed) when the query ends, fails or is stopped; a
-worker also exits on its own when the driver's end of its pipe closes, so no worker outlives
-its query. A worker that dies fails the query with an error naming it and its exit code.
+Workers are fresh interpreters (``python -m velaria.stream.workers``, connected to the driver
+by a Unix socket pair), started when the query's first batch arrives; unlike
+``multiprocessing``'s spawn they never re-import the user's main script, so a script without
+an ``if __name__ == "__main__"`` guard works. They are shut down (asked, then terminated)
+when the query ends, fails or is stopped; a worker also exits on its own when the driver's
+end of its socket closes, so no worker outlives its query. A worker that dies fails the query
+with an error naming it and its exit code.
 """
 from __future__ import annotations
 
 import dataclasses
-import multiprocessing as mp
+import os
+import socket
+import subprocess
+import sys
 import time
 from multiprocessing import shared_memory
+from multiprocessing.connection import Connection
 
 import pyarrow as pa
 
@@ -45,6 +52,19 @@ def _ipc_bytes(table: pa.Table) -> pa.Buffer:
     sink = pa.BufferOutputStream()
     _write_ipc(sink, table)
     return sink.getvalue()
+
+
+def _attach(name: str) -> shared_memory.SharedMemory:
+    """Attach to the driver's block without adopting it: the driver owns and unlinks it
+    (before Python 3.13 attaching registers the block with this process's resource tracker,
+    which would unlink it again at exit)."""
+    try:
+        return shared_memory.SharedMemory(name=name, track=False)
+    except TypeError:
+        from multiprocessing import resource_tracker
+        shm = shared_memory.SharedMemory(name=name)
+        resource_tracker.unregister(shm._name, "shared_memory")
+        return shm
 
 
 def _aggregate_slice(ctx, buf: pa.Buffer, node) -> bytes:
@@ -79,7 +99,7 @@ def _worker_main(conn, engine: str, node) -> None:
         ctx.eval_context = EvalContext(now=now)
         try:
             if kind == "shm":
-                shm = shared_memory.SharedMemory(name=payload[0])
+                shm = _attach(payload[0])
                 view = shm.buf[:payload[1]]
                 try:
                     reply = _aggregate_slice(ctx, pa.py_buffer(view), node)
@@ -93,13 +113,51 @@ def _worker_main(conn, engine: str, node) -> None:
         conn.send_bytes(reply)
 
 
+class _Worker:
+    """One worker process and the driver's end of its socket."""
+
+    def __init__(self, name: str, engine: str, node):
+        parent, child = socket.socketpair()
+        env = dict(os.environ)
+        # the worker imports velaria from wherever this process did
+        env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+        try:
+            self.proc = subprocess.Popen([sys.executable, "-m", "velaria.stream.workers", str(child.fileno())],
+                                         pass_fds=(child.fileno(),), env=env)
+        finally:
+            child.close()
+        self.name = name
+        self.pid = self.proc.pid
+        self.conn = Connection(parent.detach())
+        self.conn.send((engine, node))
+
+    @property
+    def exitcode(self) -> int | None:
+        return self.proc.poll()
+
+    def stop(self) -> None:
+        try:
+            self.conn.send(None)
+        except (OSError, ValueError):
+            pass
+        try:
+            self.proc.wait(timeout=2)
+        except subprocess.TimeoutExpired:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=2)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.conn.close()
+
+
 class WorkerPool:
     """The worker processes of one query."""
 
-    def __init__(self, runtime, procs, conns, agg_pos: int):
+    def __init__(self, runtime, workers: list[_Worker], agg_pos: int):
         self.runtime = runtime
-        self.procs = procs
-        self.conns = conns
+        self.workers = workers
         self.agg_pos = agg_pos
         self.options = runtime.options
         self.shared_memory = False               # set once a slice really went through shared memory
@@ -109,22 +167,15 @@ class WorkerPool:
         ops = runtime.operators
         agg_pos = next(i for i, op in enumerate(ops) if getattr(op, "stateful", False))
         node = ops[agg_pos].node
-        ctx = mp.get_context("spawn")
-        procs, conns = [], []
+        shipped = dataclasses.replace(node, input=None)
+        workers: list[_Worker] = []
         try:
             for i in range(runtime.options.effective_local_workers):
-                parent, child = ctx.Pipe()
-                p = ctx.Process(target=_worker_main, name=f"{runtime.progress.query_id}-worker-{i}",
-                                args=(child, runtime.kernels.engine, dataclasses.replace(node, input=None)),
-                                daemon=True)
-                p.start()
-                child.close()
-                procs.append(p)
-                conns.append(parent)
+                workers.append(_Worker(f"{runtime.progress.query_id}-worker-{i}", runtime.kernels.engine, shipped))
         except BaseException:
-            cls(runtime, procs, conns, agg_pos).close()
+            cls(runtime, workers, agg_pos).close()
             raise
-        return cls(runtime, procs, conns, agg_pos)
+        return cls(runtime, workers, agg_pos)
 
     def run(self, runtime, batch: pa.RecordBatch):
         """Process one micro-batch: prefix transforms here, the aggregate in the workers,
@@ -135,7 +186,7 @@ class WorkerPool:
             return [], 0.0
         t0 = time.perf_counter()
         table = pa.Table.from_batches(rows).combine_chunks()
-        n = min(len(self.procs), table.num_rows)
+        n = min(len(self.workers), table.num_rows)
         step = -(-table.num_rows // n)
         now = runtime._exec_ctx().eval_context.now
         blocks = []
@@ -177,49 +228,44 @@ class WorkerPool:
         return after, state_s + s2
 
     def _died(self, i: int) -> ExecutionError:
-        proc = self.procs[i]
-        proc.join(timeout=1)
-        return ExecutionError(f"local worker {proc.name} (pid {proc.pid}) died with exit code {proc.exitcode} "
+        w = self.workers[i]
+        try:
+            w.proc.wait(timeout=1)
+        except subprocess.TimeoutExpired:
+            pass
+        return ExecutionError(f"local worker {w.name} (pid {w.pid}) died with exit code {w.exitcode} "
                               "while aggregating a batch; the query stops here and its last checkpoint stays valid")
 
     def _send(self, i: int, msg) -> None:
         try:
-            self.conns[i].send(msg)
+            self.workers[i].conn.send(msg)
         except (BrokenPipeError, ConnectionResetError, EOFError) as exc:
             raise self._died(i) from exc
 
     def _receive(self, i: int) -> pa.Table:
-        conn, proc = self.conns[i], self.procs[i]
-        while not conn.poll(_POLL_S):
-            if not proc.is_alive():
+        w = self.workers[i]
+        while not w.conn.poll(_POLL_S):
+            if w.exitcode is not None:
                 raise self._died(i)
         try:
-            data = conn.recv_bytes()
+            data = w.conn.recv_bytes()
         except (EOFError, OSError) as exc:
-            raise ExecutionError(f"local worker {proc.name} (pid {proc.pid}) closed its pipe "
-                                 f"(exit code {proc.exitcode})") from exc
+            raise self._died(i) from exc
         if data.startswith(b"ERR"):
-            raise ExecutionError(f"local worker {proc.name} failed: {data[3:].decode('utf-8', 'replace')}")
+            raise ExecutionError(f"local worker {w.name} failed: {data[3:].decode('utf-8', 'replace')}")
         return pa.ipc.open_stream(pa.py_buffer(data)).read_all()
 
     def close(self) -> None:
-        """Stop every worker: ask, wait briefly, then terminate; close the pipes."""
-        for c in self.conns:
-            try:
-                c.send(None)
-            except (OSError, ValueError):
-                pass
-        for p in self.procs:
-            p.join(timeout=2)
-            if p.is_alive():
-                p.terminate()
-                p.join(timeout=2)
-            if p.is_alive():
-                p.kill()
-                p.join()
-        for c in self.conns:
-            c.close()
-        self.procs, self.conns = [], []
+        """Stop every worker: ask, wait briefly, then terminate; close the sockets."""
+        for w in self.workers:
+            w.stop()
+        self.workers = []
 
     def pids(self) -> list[int]:
-        return [p.pid for p in self.procs]
+        return [w.pid for w in self.workers]
+
+
+if __name__ == "__main__":          # a worker process: python -m velaria.stream.workers <fd>
+    _conn = Connection(int(sys.argv[1]))
+    _engine, _node = _conn.recv()
+    _worker_main(_conn, _engine, _node)
