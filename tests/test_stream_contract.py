@@ -324,6 +324,11 @@ def test_bad_option_values(s, opts, message):
     assert isinstance(info.value, ValueError) and isinstance(info.value, RuntimeError)
 
 
+def test_window_eviction_is_refused_not_ignored(s):
+    with pytest.raises(VelariaValueError, match="max_retained_windows=3 is not supported"):
+        s.explain_stream_sql(AGG_SQL, max_retained_windows=3)
+
+
 def test_bad_option_types(s):
     with pytest.raises(TypeError, match="trigger_interval_ms must be an int"):
         s.explain_stream_sql(AGG_SQL, trigger_interval_ms=1.5)

@@ -93,6 +93,9 @@ def parse_options(**kwargs) -> StreamOptions:
         raise VelariaValueError("execution_mode must be 'single-process' or 'local-workers'")
     if opts.checkpoint_delivery_mode not in DELIVERY_MODES:
         raise VelariaValueError("checkpoint_delivery_mode must be 'at-least-once' or 'best-effort'")
+    if opts.max_retained_windows:
+        raise VelariaValueError(f"max_retained_windows={opts.max_retained_windows} is not supported: window "
+                                "state is never evicted (0, the default); windowed totals stay exact")
     if opts.backpressure_low_watermark > opts.backpressure_high_watermark:
         raise VelariaValueError(f"backpressure_low_watermark ({opts.backpressure_low_watermark}) must be <= "
                                 f"backpressure_high_watermark ({opts.backpressure_high_watermark})")
