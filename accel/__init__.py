@@ -9,7 +9,8 @@ the same signatures as their reference twins. Two independent parts fill it:
   ``expressions`` (``evaluate``), ``predicates`` (``filter_batch``), ``aggregate``
   (``hash_aggregate``), ``sort`` (``sort_indices``), ``join`` (``hash_join``), ``distinct``
   (``distinct_indices``). numpy/pyarrow plus optional C helpers (``batch_c``), so they work
-  without a compiler; a failed import is kept in ``batch_import_error``.
+  without a compiler; a failed import is kept in ``batch_import_error``;
+* ``keyword`` (``keyword_topk``, BM25 vectorised over Arrow string buffers).
 
 Only a missing module (``ImportError``: no compiler, no numpy) is caught and recorded, so
 explain can say why a reference kernel ran. Any other exception is a bug in the accelerator
@@ -44,6 +45,13 @@ else:
     }
     for _name, _fn in BATCH_KERNELS.items():
         KERNELS.setdefault(_name, _fn)  # a C kernel of the same name, if any, wins
+
+try:  # BM25 keyword search vectorised over Arrow string buffers (numpy/pyarrow)
+    from . import keyword as _keyword
+except ImportError as exc:  # pragma: no cover - depends on the environment
+    batch_import_error = batch_import_error or exc
+else:
+    KERNELS.update(_keyword.KERNELS)
 
 
 def c_available() -> bool:

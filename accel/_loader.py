@@ -20,9 +20,9 @@ import warnings
 import numpy as np
 
 from ._velaria_accel import ffi, lib  # ImportError here: velaria.accel records it
-from velaria.vector.column import inverse_norms
 
-__all__ = ["KERNELS", "backend", "available_backends", "detected_backend", "forced_backend", "topk"]
+__all__ = ["KERNELS", "backend", "available_backends", "detected_backend", "forced_backend", "topk",
+           "inv_norms_f32"]
 
 # level number (velaria_accel.h) -> backend name, and the rank used for "lower only"
 _NAMES = {0: "scalar-c", 1: "avx2", 2: "avx512", 3: "neon"}
@@ -101,8 +101,23 @@ def forced_backend(name: str):
             _backend = previous
 
 
+def inv_norms_f32(flat: np.ndarray, dim: int, n_rows: int) -> np.ndarray:
+    """The reference's inverse row norms (sequential float64 sums) of a row-major float32 buffer."""
+    data = np.ascontiguousarray(flat[: n_rows * dim], dtype=np.float32)
+    out = np.zeros(n_rows, dtype=np.float64)
+    if n_rows and dim:
+        lib.velaria_inv_norms_f32(ffi.from_buffer("float[]", data), n_rows, dim,
+                                  ffi.from_buffer("double[]", out))
+    return out
+
+
 def topk(flat, dim, n_rows, valid, queries, k, metric, inv_norms=None, threads=1):
-    """Exact top-k rows per query vector, best first, ties by ascending row id."""
+    """Exact top-k rows per query vector, best first, ties by ascending row id.
+
+    Identical to the reference's result on every SIMD level: the SIMD scan only selects
+    candidates, which are rescored the reference's way (see accel/src/topk.c). ``inv_norms``
+    (for cosine and dot) must be the reference's inverse norms; ``None`` computes them.
+    """
     if metric not in _METRICS:
         raise ValueError(f"metric must be one of: {', '.join(_METRICS)}")
     if k < 1:
@@ -123,19 +138,19 @@ def topk(flat, dim, n_rows, valid, queries, k, metric, inv_norms=None, threads=1
             raise ValueError("valid mask is shorter than n_rows")
         c_valid = ffi.from_buffer("uint8_t[]", np.ascontiguousarray(vmask))
     c_norms = ffi.NULL
-    if metric == "cosine" and n_rows:
-        if inv_norms is None:
-            inv_norms = inverse_norms(data, dim, n_rows)
+    if metric in ("cosine", "dot") and n_rows and inv_norms is not None:
         norms = np.frombuffer(inv_norms, dtype=np.float64) if not isinstance(inv_norms, np.ndarray) else inv_norms
         if norms.dtype != np.float64 or norms.size < n_rows:
             raise ValueError("inv_norms must hold n_rows float64 values")
         c_norms = ffi.from_buffer("double[]", np.ascontiguousarray(norms))
-    ids = np.empty(n_queries * k, dtype=np.int64)
-    scores = np.empty(n_queries * k, dtype=np.float64)
+    # never more output slots than rows: top_k=2**33 over 1000 rows allocates 1000 slots
+    slots = max(1, min(int(k), n_rows))
+    ids = np.empty(n_queries * slots, dtype=np.int64)
+    scores = np.empty(n_queries * slots, dtype=np.float64)
     counts = np.zeros(n_queries, dtype=np.int64)
     rc = lib.velaria_topk_f32(
         _LEVEL_OF[_backend], ffi.from_buffer("float[]", data), n_rows, dim, c_valid, c_norms,
-        ffi.from_buffer("float[]", qdata), n_queries, k, _METRICS[metric], int(threads),
+        ffi.from_buffer("float[]", qdata), n_queries, slots, _METRICS[metric], int(threads),
         ffi.from_buffer("int64_t[]", ids), ffi.from_buffer("double[]", scores),
         ffi.from_buffer("int64_t[]", counts))
     if rc == -2:
@@ -145,7 +160,7 @@ def topk(flat, dim, n_rows, valid, queries, k, metric, inv_norms=None, threads=1
     results = []
     for qi in range(n_queries):
         n = int(counts[qi])
-        base = qi * k
+        base = qi * slots
         results.append((ids[base:base + n].tolist(), scores[base:base + n].tolist()))
     return results
 

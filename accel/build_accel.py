@@ -27,6 +27,7 @@ int velaria_topk_f32(int level, const float *data, int64_t n_rows, int64_t dim,
                      const uint8_t *valid, const double *inv_norms,
                      const float *queries, int64_t n_queries, int64_t k, int metric,
                      int threads, int64_t *out_ids, double *out_scores, int64_t *out_counts);
+void velaria_inv_norms_f32(const float *data, int64_t n_rows, int64_t dim, double *out);
 double velaria_read_bandwidth(const void *ptr, int64_t n_bytes, int threads);
 int64_t velaria_dense_group_ids(const int64_t *keys, const uint8_t *valid, int64_t n, int64_t lo,
                                 int64_t *lut, int64_t null_slot, int64_t next_gid,

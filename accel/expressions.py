@@ -18,7 +18,7 @@ from velaria.plan.expr import Call, Case, Cast, Column, Expr, InList, Literal, w
 from velaria.reference import batch as _ref
 from velaria.reference.functions import EvalContext
 
-from . import batch_c
+from . import batch_c, functions_extra
 from .arrow_util import _BOOL, _F64, _I64, _TWO53, _conform, _is_float, _is_int, _is_num, _is_str, _mask_of, _nulls, _np_values
 
 __all__ = ["evaluate"]
@@ -603,3 +603,16 @@ _CALLS = {
     "trim": _trim(pc.utf8_trim), "ltrim": _trim(pc.utf8_ltrim), "rtrim": _trim(pc.utf8_rtrim),
     "abs": _abs, "ceil": _rounding(np.ceil), "floor": _rounding(np.floor), "round": _round,
 }
+
+
+def _twin(fn):
+    """Adapt a ``functions_extra`` twin (None: not exactly computable there) to a handler."""
+    def handler(expr, batch, ctx):
+        out = fn(expr, _args(expr, batch, ctx), batch.num_rows)
+        if out is None:
+            raise _Unsupported
+        return out
+    return handler
+
+
+_CALLS.update({name: _twin(fn) for name, fn in functions_extra.CALLS.items()})

@@ -1,4 +1,4 @@
-"""``python -m velaria.conformance --target MODULE [--clause PREFIX] [--xfail FILE] [--verbose]``."""
+"""``python -m velaria.conformance``: see :mod:`.runner` for the options."""
 import sys
 
 from .runner import main

@@ -1,9 +1,9 @@
-"""Clauses on errors: types, the literal texts of python-api §2 (`sql`), and the SQL error format."""
+"""Clauses on errors: types, the literal texts native's `sql` raises, and the SQL error format."""
 from __future__ import annotations
 
 import re
 
-from . import ClauseFailure, Context, clause
+from . import ClauseFailure, Context, NativeBehaviour, clause, contract_or_native
 
 _SETUP = """import pyarrow as pa
 import {target} as target
@@ -66,24 +66,35 @@ def unknown_column(ctx: Context):
 
 
 @clause("error-format-001", "SQL errors render as 'error_type=...; message=...[; hint=...][; byte_offset=...]'",
-        repro=_SETUP + "s.sql('SELEC id FROM t')")
+        diverges="planner-error-text", repro=_SETUP + "s.sql('SELECT * FROM nope')")
 def error_format(ctx: Context):
-    for sql in ("SELEC id FROM t", "SELECT id FROM t WHERE", "SELECT * FROM nope"):
+    # parse errors (native formats these too), then a planner error (native: the bare message)
+    native_seen = []
+    for sql, bare in (("SELEC id FROM t", None), ("SELECT id FROM t WHERE", None),
+                      ("SELECT * FROM nope", "view not found: nope")):
         exc = _planning_error(ctx, sql)
         _check_runtime(exc, sql)
-        if not FORMAT.match(str(exc)):
-            raise ClauseFailure("%r: error text does not follow the upstream format: %r" % (sql, str(exc)))
+        if FORMAT.match(str(exc)):
+            continue
+        if bare is not None and str(exc) == bare:
+            native_seen.append("%r raised the bare planner message %r" % (sql, bare))
+            continue
+        raise ClauseFailure("%r: error text does not follow the upstream format: %r" % (sql, str(exc)))
+    if native_seen:
+        raise NativeBehaviour("; ".join(native_seen))
 
 
 @clause("error-format-002", "SQL errors carry error_type, message, hint and byte_offset attributes matching str()",
-        diverges="native raises a bare RuntimeError with only the rendered text")
+        diverges="error-classes")
 def error_attributes(ctx: Context):
     for sql in ("SELEC id FROM t", "SELECT * FROM nope", "SELECT nope FROM t"):
         exc = _planning_error(ctx, sql)
         _check_runtime(exc, sql)
-        for attr in ("error_type", "message", "hint", "byte_offset"):
-            if not hasattr(exc, attr):
-                raise ClauseFailure("%r: %s has no attribute %r" % (sql, type(exc).__name__, attr))
+        missing = [a for a in ("error_type", "message", "hint", "byte_offset") if not hasattr(exc, a)]
+        if len(missing) == 4 and type(exc) is RuntimeError:
+            raise NativeBehaviour("%r raised a bare RuntimeError without error_type/message/hint/byte_offset" % sql)
+        if missing:
+            raise ClauseFailure("%r: %s has no attribute %r" % (sql, type(exc).__name__, missing[0]))
         m = FORMAT.match(str(exc))
         if not m:
             raise ClauseFailure("%r: bad format %r" % (sql, str(exc)))
@@ -97,7 +108,7 @@ def error_attributes(ctx: Context):
 
 
 @clause("error-offset-001", "byte_offset points into the user's original text (not a normalised one)",
-        diverges="native has no byte_offset attribute")
+        diverges="byte-offsets")
 def error_offset(ctx: Context):
     # The unknown column starts at a known byte; with a multi-byte character before it.
     sql = "SELECT 'é' AS e, nope FROM t"
@@ -105,32 +116,58 @@ def error_offset(ctx: Context):
     _check_runtime(exc, sql)
     off = getattr(exc, "byte_offset", None)
     if off is None:
+        m = FORMAT.match(str(exc))
+        off = int(m.group("off")) if m and m.group("off") else None
+    if off is None:
         return  # an error without position is allowed
     want = sql.encode().index(b"nope")
+    if off == want + 1:
+        raise NativeBehaviour("byte_offset %d is 1-based (the byte where 'nope' starts is %d)" % (off, want))
     if off != want:
         raise ClauseFailure("byte_offset %r, expected %d (the byte where 'nope' starts)" % (off, want))
 
 
-@clause("error-text-003", "unsupported SQL (INTERSECT, window functions, UPDATE) is a RuntimeError that says 'not supported'")
+@clause("error-text-003", "unsupported SQL (INTERSECT, window functions, UPDATE) is a RuntimeError that says 'not supported'",
+        diverges="intersect-except,window-function-error")
 def unsupported(ctx: Context):
+    # native: INTERSECT fails with some other error; ROW_NUMBER() slips past the window check
+    # and fails as an unknown function; both are still RuntimeErrors raised at sql()
+    native_text = {"SELECT id FROM t INTERSECT SELECT id FROM t": "",
+                   "SELECT id, ROW_NUMBER() OVER (ORDER BY id) FROM t": "function"}
+    native_seen = []
     for sql in ("SELECT id FROM t INTERSECT SELECT id FROM t",
                 "SELECT id, ROW_NUMBER() OVER (ORDER BY id) FROM t",
                 "UPDATE t SET id = 1"):
         exc = _planning_error(ctx, sql)
         _check_runtime(exc, sql)
-        if "not supported" not in str(exc).lower():
-            raise ClauseFailure("%r: error does not say 'not supported': %s" % (sql, exc))
+        if "not supported" in str(exc).lower():
+            continue
+        if sql in native_text and native_text[sql] in str(exc).lower():
+            native_seen.append("%r: %s" % (sql, exc))
+            continue
+        raise ClauseFailure("%r: error does not say 'not supported': %s" % (sql, exc))
+    if native_seen:
+        raise NativeBehaviour("rejected with native's other errors: " + "; ".join(native_seen))
 
 
 @clause("error-text-004", "unknown table / column errors name what exists ('did you mean ...')",
-        diverges="native names only the missing object")
+        diverges="did-you-mean")
 def did_you_mean(ctx: Context):
-    exc = _planning_error(ctx, "SELECT nmae FROM t")
-    if "name" not in str(exc).replace("nmae", ""):
-        raise ClauseFailure("unknown column 'nmae' error does not mention the existing column 'name': %s" % exc)
-    exc = _planning_error(ctx, "SELECT * FROM tt")
-    if not re.search(r"\bt\b", str(exc).replace("tt", "")):
-        raise ClauseFailure("unknown view 'tt' error does not mention the existing view 't': %s" % exc)
+    col = _planning_error(ctx, "SELECT nmae FROM t")
+    view = _planning_error(ctx, "SELECT * FROM tt")
+
+    def contract():
+        if "name" not in str(col).replace("nmae", ""):
+            raise ClauseFailure("unknown column 'nmae' error does not mention the existing column 'name': %s" % col)
+        if not re.search(r"\bt\b", str(view).replace("tt", "")):
+            raise ClauseFailure("unknown view 'tt' error does not mention the existing view 't': %s" % view)
+
+    def native():  # the message names only what is missing
+        if "column not found: nmae" in str(col) and "view not found: tt" in str(view):
+            return "the errors name only the missing column / view: %s | %s" % (col, view)
+        return None
+
+    contract_or_native(contract, native)
 
 
 @clause("error-type-001", "every SQL error is catchable as RuntimeError (parse, unknown table, unknown column, unsupported)")

@@ -1,9 +1,9 @@
-"""Clauses on the batch file-input contract (issue #3).
+"""Clauses on the batch file-input contract.
 
-Sources: velaria-runtime-contract.txt "Batch File Input Contract"; python-api.md §2 (`probe`,
-`read`, the readers), §9.2 (the probe dict), §9.3 and core-semantics.md §3.1-§3.2 (the probe
-algorithm and its worked examples), core-semantics.md §1.2 (OPTIONS syntax) and §1.7
-(CREATE TABLE over files); DECISIONS.md for the divergences tagged below.
+What they pin: the runtime contract's batch file input rules; native Velaria's ``probe``
+dict, probe algorithm and its worked examples, the explicit readers, ``OPTIONS(key: 'value')``
+syntax and ``CREATE TABLE`` over files. Clauses tagged ``diverges`` name their
+docs/divergences.md row.
 
 Every clause writes its files into its own temporary directory (never into the repository).
 Comparisons between two ways of reading the same file (``read`` vs the explicit reader, DDL vs
@@ -16,7 +16,7 @@ import pathlib
 import tempfile
 from contextlib import contextmanager
 
-from . import ApiMissing, ClauseFailure, Context, clause
+from . import ApiMissing, ClauseFailure, Context, NativeBehaviour, clause, contract_or_native
 
 PROBE_KEYS = ["path", "kind", "final_format", "score", "confidence", "schema", "suggested_table_name",
               "warnings", "candidates"]
@@ -72,7 +72,7 @@ def _sql_str(path: str) -> str:
 # ------------------------------------------------------------------------------------ probe shape
 
 @clause("io-probe-001", "probe() dict: keys in order path..candidates then the per-kind extras; candidate keys "
-        "format, kind, score, reason, evidence; value types (python-api §9.2)")
+        "format, kind, score, reason, evidence; value types")
 def probe_shape(ctx: Context):
     files = {"users.csv": USERS, "pipe.csv": PIPE, "events.jsonl": JSONL}
     with _files(files) as paths:
@@ -135,7 +135,7 @@ WORKED = [
             _cand("csv", "csv", 55, "csv extension fallback"),
             _cand("line_split", "line", 36, "delimiter=,;columns=2;header=false", "header not trusted for line fallback"),
         ],
-        "delimiter": ","}, "users.csv with a header: csv 91 high, delimiter ',' (core-semantics §3.2)"),
+        "delimiter": ","}, "users.csv with a header: csv 91 high, delimiter ','"),
     ("io-probe-003", "pipe.csv", PIPE, {
         "kind": "line", "final_format": "line_split", "score": 73, "confidence": "medium",
         "schema": ["c0", "c1", "c2"], "suggested_table_name": "pipe", "warnings": [],
@@ -144,7 +144,7 @@ WORKED = [
             _cand("csv", "csv", 55, "csv extension fallback"),
         ],
         "mode": "split", "delimiter": "|", "mappings": _split_mappings(3)},
-     "pipe-delimited .csv without a header: line_split 73 medium, split on '|' (core-semantics §3.2)"),
+     "pipe-delimited .csv without a header: line_split 73 medium, split on '|'"),
     ("io-probe-004", "pipe", PIPE, {
         "kind": "line", "final_format": "line_split", "score": 73, "confidence": "medium",
         "schema": ["c0", "c1", "c2"], "suggested_table_name": "pipe", "warnings": [],
@@ -152,7 +152,7 @@ WORKED = [
             _cand("line_split", "line", 73, "delimiter=|;columns=3;header=false", "stable split columns without header"),
         ],
         "mode": "split", "delimiter": "|", "mappings": _split_mappings(3)},
-     "the pipe content without an extension: line_split 73 medium, no warnings (core-semantics §3.2)"),
+     "the pipe content without an extension: line_split 73 medium, no warnings"),
     ("io-probe-005", "u.jsonl", JSONL, {
         "kind": "json", "final_format": "json_lines", "score": 100, "confidence": "high",
         "schema": ["user_id", "name"], "suggested_table_name": "u", "warnings": [],
@@ -162,7 +162,7 @@ WORKED = [
             _cand("line_split", "line", 54, "delimiter=,;columns=2;header=false", "stable split columns without header"),
         ],
         "format": "json_lines", "columns": ["user_id", "name"]},
-     "u.jsonl: json_lines 100 high, line_split 54 (core-semantics §3.2)"),
+     "u.jsonl: json_lines 100 high, line_split 54"),
     ("io-probe-006", "u.json", JSONL, {
         "kind": "json", "final_format": "json_lines", "score": 100, "confidence": "high",
         "schema": ["user_id", "name"], "suggested_table_name": "u", "warnings": [],
@@ -171,7 +171,7 @@ WORKED = [
             _cand("line_split", "line", 54, "delimiter=,;columns=2;header=false", "stable split columns without header"),
         ],
         "format": "json_lines", "columns": ["user_id", "name"]},
-     "JSON lines in u.json: json_lines 100 high, no jsonl/ndjson evidence (core-semantics §3.2)"),
+     "JSON lines in u.json: json_lines 100 high, no jsonl/ndjson evidence"),
     ("io-probe-007", "arr", ARRAY, {
         "kind": "json", "final_format": "json_array", "score": 94, "confidence": "high",
         "schema": ["event", "cost"], "suggested_table_name": "arr", "warnings": [],
@@ -180,7 +180,7 @@ WORKED = [
             _cand("line_split", "line", 60, "delimiter=,;columns=4;header=false", "stable split columns without header"),
         ],
         "format": "json_array", "columns": ["event", "cost"]},
-     "a JSON array without an extension: json_array 94 high, line_split 60 (core-semantics §3.2)"),
+     "a JSON array without an extension: json_array 94 high, line_split 60"),
     ("io-probe-008", "t.tsv", TSV, {
         "kind": "csv", "final_format": "tsv", "score": 91, "confidence": "high",
         "schema": ["user_id", "name"], "suggested_table_name": "t", "warnings": [],
@@ -190,7 +190,7 @@ WORKED = [
             _cand("line_split", "line", 36, "delimiter=\\t;columns=2;header=false",
                   "header not trusted for line fallback"),
         ],
-        "delimiter": "\t"}, "t.tsv with a header: tsv 91 high, delimiter TAB (core-semantics §3.2)"),
+        "delimiter": "\t"}, "t.tsv with a header: tsv 91 high, delimiter TAB"),
     ("io-probe-009", "app.log", SPACE_LOG, {
         "kind": "csv", "final_format": "csv", "score": 74, "confidence": "medium",
         "schema": ["hello", "world", "foo"], "suggested_table_name": "app", "warnings": [],
@@ -199,19 +199,19 @@ WORKED = [
             _cand("line_split", "line", 47, "delimiter=space;columns=3;header=false",
                   "header not trusted for line fallback", "line-oriented extension"),
         ],
-        "delimiter": " "}, "space-delimited app.log with word cells: csv 74 medium, delimiter space (core-semantics §3.2)"),
+        "delimiter": " "}, "space-delimited app.log with word cells: csv 74 medium, delimiter space"),
     ("io-probe-010", "one.txt", "single\n", {
         "kind": "line", "final_format": "line_split", "score": 15, "confidence": "low",
         "schema": ["c0"], "suggested_table_name": "one", "warnings": [LOW, WEAK],
         "candidates": [_cand("line_split", "line", 15, "no stable delimiter match", "fallback line split candidate")],
         "mode": "split", "delimiter": " ", "mappings": _split_mappings(1)},
-     "one.txt with one word: line_split 15 low, low-confidence and weak-fallback warnings (core-semantics §3.2)"),
+     "one.txt with one word: line_split 15 low, low-confidence and weak-fallback warnings"),
     ("io-probe-011", "ragged.txt", "a b\nc\n", {
         "kind": "line", "final_format": "line_split", "score": 15, "confidence": "low",
         "schema": ["c0", "c1"], "suggested_table_name": "ragged", "warnings": [LOW, WEAK],
         "candidates": [_cand("line_split", "line", 15, "no stable delimiter match", "fallback line split candidate")],
         "mode": "split", "delimiter": " ", "mappings": _split_mappings(2)},
-     "ragged.txt 'a b' / 'c': line_split 15 low, schema [c0, c1] split on space (core-semantics §3.2)"),
+     "ragged.txt 'a b' / 'c': line_split 15 low, schema [c0, c1] split on space"),
 ]
 
 
@@ -238,7 +238,7 @@ for _args in WORKED:
 
 
 @clause("io-probe-012", "probe path is the path as given; suggested_table_name is the unsanitised stem "
-        "('my-data.v2.csv' -> 'my-data.v2') (core-semantics §3.1)")
+        "('my-data.v2.csv' -> 'my-data.v2')")
 def probe_name(ctx: Context):
     files = {"my-data.v2.csv": USERS}
     with _files(files) as paths:
@@ -251,7 +251,7 @@ def probe_name(ctx: Context):
                 "suggested_table_name is %r, expected 'my-data.v2'" % (out["suggested_table_name"],), repro)
 
 
-@clause("io-probe-013", "CRLF line endings probe like LF (sample lines are trimmed) (core-semantics §3.1)")
+@clause("io-probe-013", "CRLF line endings probe like LF (sample lines are trimmed)")
 def probe_crlf(ctx: Context):
     files = {"lf.csv": USERS, "crlf.csv": USERS.replace("\n", "\r\n"),
              "lf.log": SPLIT_LOG, "crlf.log": SPLIT_LOG.replace("\n", "\r\n")}
@@ -268,7 +268,7 @@ def probe_crlf(ctx: Context):
 # ------------------------------------------------------------------------------------ reader equivalence
 
 def _explicit_reader(ctx: Context, s, p: str, probe: dict):
-    """The explicit reader called with the probe's options (python-api §2 `read`)."""
+    """The explicit reader called with the probe's options."""
     kind = probe["kind"]
     if kind == "csv":
         return ctx.api(s, "read_csv")(p, delimiter=probe["delimiter"]), \
@@ -436,7 +436,7 @@ def options_bad_provider(ctx: Context):
     files = {"users.csv": USERS}
     with _files(files) as paths:
         s = ctx.session()
-        for provider in ("parquet", "xlsx"):
+        for provider in ("orc", "xlsx"):
             sql = "CREATE TABLE t USING %s OPTIONS(path: '%s')" % (provider, _sql_str(paths["users.csv"]))
             _raises(ctx, lambda: ctx.api(s, "sql")(sql).to_rows(),
                     "CREATE TABLE type/provider must be csv, line, or json", sql,
@@ -502,23 +502,39 @@ def missing_file_runtime(ctx: Context):
 
 
 @clause("io-ddl-003", "a missing file's error is also a FileNotFoundError",
-        diverges="native Velaria raises a bare RuntimeError (DECISIONS.md: error types)", repro=_MISSING_REPRO)
+        diverges="missing-file", repro=_MISSING_REPRO)
 def missing_file_fnf(ctx: Context):
     with tempfile.TemporaryDirectory(prefix="velaria_conf_") as d:
         p = os.path.join(d, "nope.csv")
         s = ctx.session()
-        for what, fn, _needle in _missing_calls(ctx, s, p):
-            _raises(ctx, fn, "", what, None, cls=FileNotFoundError)
+        calls = _missing_calls(ctx, s, p)
+
+        def contract():
+            for what, fn, _needle in calls:
+                _raises(ctx, fn, "", what, None, cls=FileNotFoundError)
+
+        def native():  # a bare RuntimeError with the upstream "cannot open" text
+            for what, fn, needle in calls:
+                exc = _raises(ctx, fn, needle, what, None)
+                if type(exc) is not RuntimeError:
+                    return None
+            return "every missing-file error is a bare RuntimeError with the upstream text"
+
+        contract_or_native(contract, native)
 
 
 @clause("io-path-001", "path arguments accept os.PathLike (pathlib.Path) with the same result as str",
-        diverges="native Velaria raises TypeError for pathlib.Path (DECISIONS.md: path arguments)")
+        diverges="path-arguments")
 def pathlike(ctx: Context):
     files = {"users.csv": USERS, "pipe.csv": PIPE, "events.jsonl": JSONL}
     with _files(files) as paths:
         s = ctx.session()
         users, pipe, events = (pathlib.Path(paths[n]) for n in files)
         repro = _repro(ctx, files, "import pathlib\nprint(s.probe(pathlib.Path(P['users.csv'])))")
+        try:
+            ctx.api(s, "probe")(users)
+        except TypeError as exc:  # native: a str is required, a pathlib.Path raises TypeError
+            raise NativeBehaviour("probe(pathlib.Path) raised TypeError: %s" % exc, repro) from exc
         pr = ctx.api(s, "probe")(users)
         _expect(pr["path"] == str(users) and type(pr["path"]) is str,
                 "probe(Path)['path'] is %r, expected the str %r" % (pr["path"], str(users)), repro)

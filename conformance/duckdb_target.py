@@ -14,6 +14,8 @@ from __future__ import annotations
 import contextlib
 import re
 
+import duckdb  # imported with the module, so an isolated run's lanes load it once
+
 __all__ = ["Session", "DataFrame", "SqlError"]
 
 
@@ -87,8 +89,6 @@ class DataFrame:
 
 class Session:
     def __init__(self, **_options):
-        import duckdb
-
         self._duckdb = duckdb
         self._con = duckdb.connect()
         self._con.execute("SET default_null_order = 'nulls_last_on_asc_first_on_desc'")
@@ -115,11 +115,11 @@ class Session:
             self._con.unregister(name)
         self._con.register(name, df._t)
 
-    def sql(self, text):
+    def sql(self, text, params=None):
         import pyarrow as pa
 
         try:
-            rel = self._con.sql(text)
+            rel = self._con.sql(text, params=params)
             if rel is None:
                 return DataFrame(pa.table({"ok": [1], "message": ["done"], "affected_rows": [0]}))
             out = rel.arrow()

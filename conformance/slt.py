@@ -4,8 +4,13 @@ A file is a sequence of records separated by blank lines. ``#`` lines are commen
 
 ``# clause: <id> <title>``
     starts a new clause; every record up to the next clause header belongs to it.
-``# diverges: <reason>``
-    (inside a clause) the clause relies on a deliberate divergence from native Velaria.
+``# diverges: <row id>[,<row id>]``
+    (inside a clause) the clause relies on a deliberate divergence from native Velaria, the
+    named docs/divergences.md row(s). At least one record of the clause must then carry
+    native's documented behaviour as a ``---- native`` block (below).
+``# extension: <row id>``
+    (inside a clause) the clause checks a capability native Velaria lacks: a target that
+    rejects the SQL (raises) reports ``extension``; a wrong answer still fails.
 
 Records before the first clause header are the file's *setup*: they run, in a fresh
 ``Session``, before the records of every clause in the file. Record kinds:
@@ -33,6 +38,19 @@ Records before the first clause header are the file's *setup*: they run, in a fr
     separated by one space). ``<types>`` has one letter per output column (``I R T B V ?``)
     and is checked against each value's type; ``columns=`` also pins the output names.
     The default sort mode is ``nosort``.
+
+``---- native <types> [sort]`` / ``---- native error [<regex>]``
+    (after a record's expected rows, or after the SQL of a ``statement``/``query error``)
+    what native Velaria is documented to return instead: rows (same rendering rules) or an
+    error. A target that misses the contract but matches this reports ``diverges-by-design``;
+    one that matches neither fails::
+
+        query IR nosort
+        SELECT SUM(x), SUM(y) FROM t
+        ----
+        120 3.5
+        ---- native RR nosort
+        120.0 3.5
 """
 from __future__ import annotations
 
@@ -41,10 +59,10 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import ApiMissing, Clause, ClauseFailure, Context
+from . import Clause, ClauseFailure, Context, NativeBehaviour, NotSupported
 from .render import SORT_MODES, check_type, render_rows, render_value, type_name
 
-__all__ = ["Record", "parse", "load_file", "ARROW_TYPES"]
+__all__ = ["Record", "NativeExpect", "parse", "load_file", "ARROW_TYPES", "SltSyntaxError"]
 
 
 def _arrow_types():
@@ -60,6 +78,22 @@ ARROW_TYPES = ("int64", "int32", "float64", "float32", "string", "large_string",
 
 
 @dataclass
+class NativeExpect:
+    """What native Velaria is documented to answer for one record: an error or rows."""
+
+    error: str | None = None    # regex an error's text must match ("" matches any error)
+    types: str = ""
+    sort: str = "nosort"
+    expected: list[str] = field(default_factory=list)
+    columns: list[str] | None = None
+
+    def describe(self) -> str:
+        if self.error is not None:
+            return "native raises an error" + (" matching %r" % self.error if self.error else "")
+        return "native returns (%s, %s): %s" % (self.types, self.sort, " | ".join(self.expected) or "no rows")
+
+
+@dataclass
 class Record:
     kind: str                   # arrow | statement | query
     line: int                   # 1-based line of the record header
@@ -72,6 +106,7 @@ class Record:
     table: str = ""             # arrow
     schema: list[tuple[str, str]] = field(default_factory=list)
     rows: list[list] = field(default_factory=list)
+    native: NativeExpect | None = None
 
 
 @dataclass
@@ -80,6 +115,7 @@ class _RawClause:
     title: str
     line: int
     diverges: str | None = None
+    extension: str | None = None
     records: list[Record] = field(default_factory=list)
 
 
@@ -116,17 +152,27 @@ def parse(text: str, name: str = "<slt>") -> tuple[list[Record], list[_RawClause
             if m:
                 clauses.append(_RawClause(m.group(1), m.group(2).strip(), i + 1))
             else:
-                m = re.match(r"#\s*diverges:\s*(.*)$", s)
+                m = re.match(r"#\s*(diverges|extension):\s*(.*)$", s)
                 if m:
                     if not clauses:
-                        err("'# diverges:' outside a clause", i)
-                    clauses[-1].diverges = m.group(1).strip()
+                        err("'# %s:' outside a clause" % m.group(1), i)
+                    if not re.fullmatch(r"[a-z0-9-]+(,[a-z0-9-]+)*", m.group(2).strip()):
+                        err("'# %s:' takes docs/divergences.md row ids (a-z, 0-9, -), got %r"
+                            % (m.group(1), m.group(2)), i)
+                    setattr(clauses[-1], m.group(1), m.group(2).strip())
             i += 1
             continue
         target = clauses[-1].records if clauses else setup
         head = s.split()
         body, nxt = block(i + 1)
         body = [b for b in body if not b.lstrip().startswith("#")]
+        native = None
+        marks = [k for k, b in enumerate(body) if b.strip().startswith("---- native")]
+        if marks:
+            if head[0] == "arrow":
+                err("an arrow record cannot have a '---- native' block", i)
+            native = _parse_native(body[marks[0]], body[marks[0] + 1:], lambda msg: err(msg, i))
+            body = body[:marks[0]]
         if head[0] == "arrow":
             if len(head) != 2 or not body:
                 err("expected 'arrow <name>' followed by a column line", i)
@@ -153,7 +199,7 @@ def parse(text: str, name: str = "<slt>") -> tuple[list[Record], list[_RawClause
                 err("expected 'statement ok' or 'statement error <regex>'", i)
             if not body:
                 err("statement without SQL", i)
-            rec = Record("statement", i + 1, sql="\n".join(body))
+            rec = Record("statement", i + 1, sql="\n".join(body), native=native)
             if head[1] == "error":
                 rec.expect_error = s.split(None, 2)[2] if len(head) > 2 else ""
             target.append(rec)
@@ -163,10 +209,10 @@ def parse(text: str, name: str = "<slt>") -> tuple[list[Record], list[_RawClause
             if head[1] == "error":
                 if not body:
                     err("query without SQL", i)
-                target.append(Record("query", i + 1, sql="\n".join(body),
+                target.append(Record("query", i + 1, sql="\n".join(body), native=native,
                                      expect_error=s.split(None, 2)[2] if len(head) > 2 else ""))
             else:
-                rec = Record("query", i + 1, types=head[1])
+                rec = Record("query", i + 1, types=head[1], native=native)
                 for bad in set(rec.types) - set("IRTBV?"):
                     err("unknown column type letter %r" % bad, i)
                 for opt in head[2:]:
@@ -187,7 +233,40 @@ def parse(text: str, name: str = "<slt>") -> tuple[list[Record], list[_RawClause
         else:
             err("unknown record %r" % head[0], i)
         i = nxt
+    for c in clauses:
+        has_native = any(r.native is not None for r in c.records)
+        if c.diverges and c.extension:
+            raise SltSyntaxError("%s:%d: clause %s is either a divergence or an extension, not both" % (name, c.line, c.id))
+        if c.diverges and not has_native:
+            raise SltSyntaxError("%s:%d: clause %s has '# diverges:' but no '---- native' block saying what native "
+                                 "does" % (name, c.line, c.id))
+        if has_native and not c.diverges:
+            raise SltSyntaxError("%s:%d: clause %s has a '---- native' block but no '# diverges:' row"
+                                 % (name, c.line, c.id))
     return setup, clauses
+
+
+def _parse_native(header: str, rows: list[str], err) -> NativeExpect:
+    """Parse a ``---- native <types> [sort] [columns=...]`` / ``---- native error [<regex>]`` block."""
+    rest = header.strip()[len("---- native"):].strip()
+    if rest.split(None, 1)[:1] == ["error"]:
+        if rows:
+            err("'---- native error' takes no rows")
+        return NativeExpect(error=rest[len("error"):].strip())
+    toks = rest.split()
+    if not toks:
+        err("'---- native' needs column types or 'error'")
+    ne = NativeExpect(types=toks[0], expected=[r.strip() for r in rows])
+    for bad in set(ne.types) - set("IRTBV?"):
+        err("unknown column type letter %r in '---- native'" % bad)
+    for opt in toks[1:]:
+        if opt in SORT_MODES:
+            ne.sort = opt
+        elif opt.startswith("columns="):
+            ne.columns = opt[len("columns="):].split(",")
+        else:
+            err("unknown option %r in '---- native'" % opt)
+    return ne
 
 
 def load_file(path: Path) -> list[Clause]:
@@ -201,7 +280,8 @@ def load_file(path: Path) -> list[Clause]:
         def run(ctx: Context, _setup=setup, _records=rc.records, _origin=origin):
             _run_records(ctx, _setup + _records, _origin)
 
-        out.append(Clause(id=rc.id, title=rc.title, run=run, diverges=rc.diverges, origin=origin))
+        out.append(Clause(id=rc.id, title=rc.title, run=run, diverges=rc.diverges, extension=rc.extension,
+                          origin=origin))
     return out
 
 
@@ -244,14 +324,56 @@ def _py_literal(values) -> str:
 def _materialize(df):
     to_rows = getattr(df, "to_rows", None)
     if to_rows is None:
-        raise ApiMissing("DataFrame.to_rows")
+        raise NotSupported("DataFrame.to_rows")
     return to_rows()
 
 
+def _execute(sql_fn, sql: str):
+    """Run one statement and force it; return (result, None) or (None, the exception raised)."""
+    try:
+        return _materialize(sql_fn(sql)), None
+    except NotSupported:
+        raise
+    except Exception as exc:  # noqa: BLE001 - whatever the target raised is compared below
+        return None, exc
+
+
+def _contract_problem(rec: Record, out, exc) -> tuple[str | None, bool]:
+    """What is wrong with (out, exc) against the record's contract expectation, and whether the
+    problem is that the target raised (None when it conforms)."""
+    if rec.expect_error is not None:
+        if exc is None:
+            return "expected an error matching %r, but the statement succeeded" % rec.expect_error, False
+        if not isinstance(exc, RuntimeError):
+            return "expected a RuntimeError (subclass), got %s: %s" % (type(exc).__name__, exc), True
+        if not re.search(rec.expect_error, str(exc)):
+            return "error text does not match %r:\n  %s: %s" % (rec.expect_error, type(exc).__name__, exc), True
+        return None, False
+    if exc is not None:
+        what = "statement" if rec.kind == "statement" else "query"
+        return "%s failed: %s: %s" % (what, type(exc).__name__, exc), True
+    if rec.kind == "statement":
+        return None, False
+    return _check_query(rec, out), False
+
+
+def _native_matches(ne: NativeExpect, out, exc) -> bool:
+    if ne.error is not None:
+        return isinstance(exc, RuntimeError) and (not ne.error or re.search(ne.error, str(exc)) is not None)
+    if exc is not None:
+        return False
+    shim = Record("query", 0, types=ne.types, sort=ne.sort, columns=ne.columns, expected=ne.expected)
+    return _check_query(shim, out) is None
+
+
 def _run_records(ctx: Context, records: list[Record], origin: str) -> None:
+    """Run a clause's records in one fresh Session; raise on the first record that misses both the
+    contract and (where given) native's documented behaviour; raise :class:`NativeBehaviour` at
+    the end when some record matched only native's behaviour."""
     s = ctx.session()
     repro = ["import pyarrow as pa", "import %s as target" % ctx.target_name, "s = %s" % ctx.session_expr()]
     referenced = set(re.findall(r"\w+", " ".join(r.sql for r in records)))
+    native_seen: list[str] = []
     for rec in records:
         where = "%s (record at line %d)" % (origin, rec.line)
         if rec.kind == "arrow":
@@ -264,42 +386,24 @@ def _run_records(ctx: Context, records: list[Record], origin: str) -> None:
         sql_fn = ctx.api(s, "sql")
         if rec.expect_error is not None:
             repro.append("s.sql(%r).to_rows()  # expected RuntimeError matching %r" % (rec.sql, rec.expect_error))
-            try:
-                _materialize(sql_fn(rec.sql))
-            except ApiMissing:
-                raise
-            except Exception as exc:  # noqa: BLE001 - we classify whatever the target raised
-                if not isinstance(exc, RuntimeError):
-                    raise ClauseFailure("%s: expected a RuntimeError (subclass), got %s: %s"
-                                        % (where, type(exc).__name__, exc), "\n".join(repro))
-                if not re.search(rec.expect_error, str(exc)):
-                    raise ClauseFailure("%s: error text does not match %r:\n  %s: %s"
-                                        % (where, rec.expect_error, type(exc).__name__, exc), "\n".join(repro))
-                continue
-            raise ClauseFailure("%s: expected an error matching %r, but the statement succeeded"
-                                % (where, rec.expect_error), "\n".join(repro))
-        if rec.kind == "statement":
+        elif rec.kind == "statement":
             repro.append("s.sql(%r).to_rows()" % rec.sql)
-            try:
-                _materialize(sql_fn(rec.sql))
-            except ApiMissing:
-                raise
-            except Exception as exc:  # noqa: BLE001
-                raise ClauseFailure("%s: statement failed: %s: %s" % (where, type(exc).__name__, exc),
-                                    "\n".join(repro)) from exc
+        else:
+            repro.append("print(s.sql(%r).to_rows())" % rec.sql)
+        out, exc = _execute(sql_fn, rec.sql)
+        problem, raised = _contract_problem(rec, out, exc)
+        if problem is None:
             continue
-        # query with expected rows
-        repro.append("print(s.sql(%r).to_rows())" % rec.sql)
-        try:
-            out = _materialize(sql_fn(rec.sql))
-        except ApiMissing:
-            raise
-        except Exception as exc:  # noqa: BLE001
-            raise ClauseFailure("%s: query failed: %s: %s" % (where, type(exc).__name__, exc),
-                                "\n".join(repro)) from exc
-        problem = _check_query(rec, out)
-        if problem:
-            raise ClauseFailure("%s: %s" % (where, problem), "\n".join(repro + _expect_comment(rec, out)))
+        if rec.native is not None and _native_matches(rec.native, out, exc):
+            native_seen.append("%s: %s" % (where, rec.native.describe()))
+            continue
+        tail = _expect_comment(rec, out) if (rec.kind == "query" and rec.expect_error is None and exc is None) else []
+        if rec.native is not None:
+            problem += "\n(native's documented behaviour does not match either: %s)" % rec.native.describe()
+        raise ClauseFailure("%s: %s" % (where, problem), "\n".join(repro + tail), raised=raised)
+    if native_seen:
+        raise NativeBehaviour("the target shows native Velaria's documented behaviour: " + "; ".join(native_seen),
+                              "\n".join(repro))
 
 
 def _expect_comment(rec: Record, out) -> list[str]:

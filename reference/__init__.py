@@ -13,4 +13,5 @@ C twin of the same signature; ``velaria.kernels`` says which one runs.
 * ``join``        -- ``hash_join_indices`` (inner and left equi-joins)
 * ``distinct``    -- ``distinct_indices`` (SELECT DISTINCT, UNION) and ``hash_key``
 * ``topk``        -- vector top-k search
+* ``keyword``     -- keyword (BM25) search: tokenizers and ``keyword_topk``
 """

@@ -5,7 +5,7 @@ message), a plan-time type rule (``result_type``) and a per-row implementation (
 
 Registries
 ----------
-* :data:`SCALAR_FUNCTIONS` -- the SQL builtins of core-semantics §1.9, keyed by lower-case
+* :data:`SCALAR_FUNCTIONS` -- the SQL builtins of Velaria SQL, keyed by lower-case
   name, aliases included (``len``, ``char_length``, ``character_length`` -> ``length``;
   ``btrim`` -> ``trim``; ``substring`` -> ``substr``; ``current_timestamp`` -> ``now``;
   ``current_date`` -> ``today``; ``iso_week`` -> ``week``). An alias entry has the canonical
@@ -28,7 +28,8 @@ Types
   zero gives NULL. ``%`` takes the sign of the dividend (truncated, as in C and DuckDB).
 * Comparisons: numbers compare by value across int/float; strings by code point; ``false <
   true``; dates/timestamps chronologically (a string compared with a timestamp is parsed with
-  the §2.4 rules); vectors by length, then element-wise. NaN equals NaN and is greater than
+  the date-text rules of :func:`_parse_timestamp_ms`); vectors by length, then element-wise.
+  NaN equals NaN and is greater than
   every number (the ORDER BY order). Comparing other families is a plan-time
   ``SQLSemanticError`` naming both types.
 * String builtins convert non-string arguments with :func:`to_string`; ABS/CEIL/FLOOR/ROUND
@@ -65,9 +66,9 @@ import pyarrow as pa
 import pyarrow.types as pat
 
 from velaria.errors import ExecutionError, SQLSemanticError, SQLSyntaxError
-from velaria.plan.types import (BOOL, FLOAT, INT, STRING, family, is_bool, is_floating,
-                                is_null, is_numeric, is_string, is_temporal, is_vector,
-                                type_name)
+from velaria.plan.types import (BOOL, FLOAT, INT, STRING, common_type, family, is_bool,
+                                is_floating, is_integer, is_null, is_numeric, is_string,
+                                is_temporal, is_vector, type_name)
 
 from .predicates import and3, not3, or3
 from .sort import sort_key
@@ -76,6 +77,7 @@ __all__ = [
     "EvalContext", "ScalarFunction", "SCALAR_FUNCTIONS", "OPERATORS", "CAST_TARGETS",
     "resolve_function", "get_function", "binary_result_type", "cast_result_type",
     "cast_value", "to_string", "to_epoch_ms", "compare_values", "INT64_MIN", "INT64_MAX",
+    "round_scale", "regex", "replacement_template",
 ]
 
 INT64_MIN = -(2 ** 63)
@@ -235,7 +237,7 @@ _TIMESTAMP_RE = re.compile(
 
 
 def _parse_timestamp_ms(text: str) -> int:
-    """§2.4: empty -> 0; all digits -> epoch ms; else ``Y-m-d[(T| )H:M:S[.fff]]`` in UTC,
+    """Date text: empty -> 0; all digits -> epoch ms; else ``Y-m-d[(T| )H:M:S[.fff]]`` in UTC,
     trailing text ignored; otherwise ``ExecutionError('unsupported timestamp format: ...')``."""
     if text == "":
         return 0
@@ -255,7 +257,7 @@ def _parse_timestamp_ms(text: str) -> int:
 
 
 def to_epoch_ms(value) -> int | None:
-    """Epoch milliseconds of a date-function argument (§2.4); NULL stays NULL.
+    """Epoch milliseconds of a date-function argument; NULL stays NULL.
 
     Numbers are milliseconds (floats truncate toward zero); strings are parsed; ``date`` is
     midnight UTC; a naive ``datetime`` is read as UTC.
@@ -360,6 +362,38 @@ def _arith_rule(op: str) -> Callable[[list], pa.DataType]:
         if op == "/" or any(is_floating(f) for f in fams):
             return FLOAT
         return INT
+    return rule
+
+
+def _round_rule(types):
+    _numeric_to_double("ROUND")(types)
+    if len(types) > 1 and not (is_integer(types[1]) or is_null(types[1])):
+        raise SQLSemanticError("ROUND precision must be an integer",
+                               hint=f"ROUND(x, n) got n of type {type_name(types[1])}; write a whole number such as 2")
+    return FLOAT
+
+
+def _bitwise_rule(op: str) -> Callable[[list], pa.DataType]:
+    def rule(types):
+        for t in types:
+            if not (is_integer(t) or is_null(t)):
+                names = " and ".join(type_name(family(x)) for x in types)
+                raise SQLSemanticError(f"operator {op} is not defined for {names}",
+                                       hint="bitwise operators need integers; use CAST(x AS BIGINT)")
+        return INT
+    return rule
+
+
+def _common_rule(fn: str) -> Callable[[list], pa.DataType]:
+    """GREATEST / LEAST: the arguments' common type (int and float give DOUBLE)."""
+    def rule(types):
+        try:
+            result = common_type(types, f"{fn} arguments")
+        except TypeError as exc:
+            raise SQLSemanticError(str(exc), hint="CAST the arguments to one type") from None
+        if is_vector(result):
+            raise SQLSemanticError(f"{fn} does not accept vectors")
+        return result
     return rule
 
 
@@ -544,6 +578,169 @@ def _yearweek(value) -> int:
 
 
 # --------------------------------------------------------------------------------------------
+# Implementations: ROUND(x, n), bitwise operators, GREATEST / LEAST, LIKE ... ESCAPE, regexps
+# --------------------------------------------------------------------------------------------
+
+def round_scale(n: int) -> float:
+    """``10.0 ** abs(n)`` as ROUND(x, n) uses it; ``inf`` when it overflows a double."""
+    try:
+        return 10.0 ** abs(n)
+    except OverflowError:
+        return math.inf
+
+
+def _round_to(x, n) -> float:
+    """ROUND(x, n): half away from zero at ``n`` decimal places (``n < 0``: tens, hundreds...).
+
+    Computed in doubles, as DuckDB does: ``round(x * 10^n) / 10^n`` for ``n >= 0`` (when
+    ``x * 10^n`` is not finite, ``x`` has no digits to drop and is returned unchanged) and
+    ``round(x / 10^-n) * 10^-n`` for ``n < 0`` (``0.0`` with x's sign once ``10^-n``
+    overflows). NaN and infinities are returned unchanged.
+    """
+    x = float(x)
+    n = _as_integer(n, "ROUND precision")
+    if not math.isfinite(x):
+        return x
+    scale = round_scale(n)
+    if n >= 0:
+        scaled = x * scale
+        return x if not math.isfinite(scaled) else _round_half_away(scaled) / scale
+    if math.isinf(scale):
+        return math.copysign(0.0, x)
+    return _round_half_away(x / scale) * scale
+
+
+def _round(x, n=None) -> float:
+    return _round_half_away(x) if n is None else _round_to(x, n)
+
+
+def _shift_count(n: int, op: str) -> int:
+    if not 0 <= n <= 63:
+        raise ExecutionError(f"shift count out of range: {op} {n}; use a count from 0 to 63")
+    return n
+
+
+def _shift_left(a: int, n: int) -> int:
+    """``a << n`` on int64; a result that does not fit is an overflow error (as DuckDB)."""
+    return _check_int64(a << _shift_count(n, "<<"), f"{a} << {n}")
+
+
+def _shift_right(a: int, n: int) -> int:
+    """``a >> n``: arithmetic shift (the sign is kept), so -8 >> 1 is -4."""
+    return a >> _shift_count(n, ">>")
+
+
+def _extreme(pick: int) -> Callable:
+    """GREATEST (pick=1) / LEAST (pick=-1): the extreme non-NULL argument, NULL if all are.
+
+    NULL arguments are skipped (as in PostgreSQL and DuckDB); NaN is greater than every
+    number; the first of equal values wins.
+    """
+    def impl(*values):
+        best = None
+        for v in values:
+            if v is not None and (best is None or compare_values(v, best) == pick):
+                best = v
+        return best
+    return impl
+
+
+@functools.lru_cache(maxsize=256)
+def _like_escape_regex(pattern: str, escape: str) -> re.Pattern:
+    if len(escape) > 1:
+        raise ExecutionError(f"LIKE ESCAPE must be one character, got {escape!r}")
+    parts = []
+    chars = iter(pattern)
+    for ch in chars:
+        if escape and ch == escape:
+            nxt = next(chars, None)
+            if nxt is None:
+                raise ExecutionError(f"LIKE pattern {pattern!r} ends with the escape character {escape!r}")
+            parts.append(re.escape(nxt))
+        else:
+            parts.append(".*" if ch == "%" else "." if ch == "_" else re.escape(ch))
+    return re.compile("".join(parts), re.DOTALL)
+
+
+def _like_escape(s: str, pattern: str, escape: str) -> bool:
+    """``s LIKE pattern ESCAPE escape``: the escape character makes the next ``%``, ``_`` or
+    itself literal; an empty escape turns escaping off."""
+    return _like_escape_regex(pattern, escape).fullmatch(s) is not None
+
+
+_REGEX_OPTIONS = {"c": 0, "i": re.IGNORECASE, "g": 0}
+
+
+@functools.lru_cache(maxsize=256)
+def regex(pattern: str, options: str = "") -> re.Pattern:
+    """Compile a REGEXP_* pattern: Python ``re`` syntax with ASCII classes (``\\d``, ``\\w``,
+    ``\\s``, like RE2); ``.`` does not match a newline. Options: ``i`` ignore case, ``c``
+    case-sensitive (default), ``g`` replace every match (REGEXP_REPLACE)."""
+    flags = re.ASCII
+    for opt in options:
+        if opt not in _REGEX_OPTIONS:
+            raise ExecutionError(f"unrecognized regex option {opt!r} in {options!r}; use i, c or g")
+        flags = flags & ~re.IGNORECASE if opt == "c" else flags | _REGEX_OPTIONS[opt]
+    try:
+        return re.compile(pattern, flags)
+    except re.error as exc:
+        raise ExecutionError(f"invalid regular expression {pattern!r}: {exc}") from None
+
+
+def _regexp_matches(s: str, pattern: str, options: str = "") -> bool:
+    """REGEXP_MATCHES(s, pattern[, options]): TRUE when the pattern matches anywhere in s."""
+    return regex(pattern, options).search(s) is not None
+
+
+@functools.lru_cache(maxsize=256)
+def replacement_template(template: str) -> tuple:
+    """Parse a REGEXP_REPLACE replacement: ``\\N`` is group N (``\\0`` the whole match),
+    ``\\\\`` a backslash; any other backslash is an error. Returns literal texts and group
+    numbers."""
+    parts: list = []
+    k = 0
+    while k < len(template):
+        ch = template[k]
+        if ch != "\\":
+            parts.append(ch)
+            k += 1
+            continue
+        nxt = template[k + 1] if k + 1 < len(template) else ""
+        if nxt.isascii() and nxt.isdigit():
+            parts.append(int(nxt))
+        elif nxt == "\\":
+            parts.append("\\")
+        else:
+            raise ExecutionError(f"invalid escape in REGEXP_REPLACE replacement {template!r}; "
+                                 "use \\1..\\9 for groups and \\\\ for a backslash")
+        k += 2
+    return tuple(parts)
+
+
+def _regexp_replace(s: str, pattern: str, replacement: str, options: str = "") -> str:
+    """REGEXP_REPLACE(s, pattern, replacement[, options]): the first match (every match with
+    option ``g``) replaced. An empty match right after the previous match is skipped (RE2's
+    rule, which DuckDB follows: ``x*`` over ``abxd`` gives ``-a-b-d-``)."""
+    compiled = regex(pattern, options)
+    template = replacement_template(replacement)
+    groups = [p for p in template if type(p) is int]
+    if groups and max(groups) > compiled.groups:
+        raise ExecutionError(f"REGEXP_REPLACE replacement refers to group {max(groups)} but "
+                             f"{pattern!r} has {compiled.groups}")
+    out, pos, last_end = [], 0, -1
+    for m in compiled.finditer(s):
+        if m.start() == m.end() == last_end:
+            continue
+        out.append(s[pos:m.start()])
+        out.extend(p if type(p) is str else (m.group(p) or "") for p in template)
+        pos = last_end = m.end()
+        if "g" not in options:
+            break
+    out.append(s[pos:])
+    return "".join(out)
+
+
+# --------------------------------------------------------------------------------------------
 # CAST
 # --------------------------------------------------------------------------------------------
 
@@ -661,7 +858,15 @@ _BUILTINS = [
     _fn("abs", 1, 1, "ABS expects 1 argument", _numeric_to_double("ABS"), lambda x: abs(float(x))),
     _fn("ceil", 1, 1, "CEIL expects 1 argument", _numeric_to_double("CEIL"), _ceil),
     _fn("floor", 1, 1, "FLOOR expects 1 argument", _numeric_to_double("FLOOR"), _floor),
-    _fn("round", 1, 1, "ROUND expects 1 argument", _numeric_to_double("ROUND"), _round_half_away),
+    _fn("round", 1, 2, "ROUND expects 1 or 2 arguments", _round_rule, _round),
+    _fn("greatest", 1, None, "GREATEST expects at least 1 argument", _common_rule("GREATEST"),
+        _extreme(1), null_propagating=False),
+    _fn("least", 1, None, "LEAST expects at least 1 argument", _common_rule("LEAST"),
+        _extreme(-1), null_propagating=False),
+    _fn("regexp_matches", 2, 3, "REGEXP_MATCHES expects 2 or 3 arguments", _returns(BOOL),
+        _regexp_matches, string_args=True),
+    _fn("regexp_replace", 3, 4, "REGEXP_REPLACE expects 3 or 4 arguments", _returns(STRING),
+        _regexp_replace, string_args=True),
     _date_fn("year", lambda v: _datetime_of(v).year),
     _date_fn("month", lambda v: _datetime_of(v).month),
     _date_fn("day", lambda v: _datetime_of(v).day),
@@ -719,13 +924,21 @@ OPERATORS: dict[str, ScalarFunction] = {f.name: f for f in [
     _fn("is_not_null", 1, 1, "IS NOT NULL expects 1 operand", _returns(BOOL),
         lambda v: v is not None, null_propagating=False),
     _fn("like", 2, 2, "LIKE expects 2 operands", _returns(BOOL), _like, string_args=True),
+    _fn("like_escape", 3, 3, "LIKE ESCAPE expects 3 operands", _returns(BOOL), _like_escape,
+        string_args=True),
+    _fn("&", 2, 2, "& expects 2 operands", _bitwise_rule("&"), lambda a, b: a & b),
+    _fn("|", 2, 2, "| expects 2 operands", _bitwise_rule("|"), lambda a, b: a | b),
+    _fn("#", 2, 2, "# expects 2 operands", _bitwise_rule("#"), lambda a, b: a ^ b),
+    _fn("<<", 2, 2, "<< expects 2 operands", _bitwise_rule("<<"), _shift_left),
+    _fn(">>", 2, 2, ">> expects 2 operands", _bitwise_rule(">>"), _shift_right),
+    _fn("bitnot", 1, 1, "~ expects 1 operand", _bitwise_rule("~"), lambda a: ~a),
     _fn("concat_op", 2, 2, "|| expects 2 operands", _returns(STRING), lambda a, b: a + b,
         string_args=True),
 ]}
 
 
 def resolve_function(name: str) -> ScalarFunction:
-    """Look up a builtin by the name the user wrote (upstream name resolution, §1.9).
+    """Look up a builtin by the name the user wrote (upstream name resolution).
 
     The name is lower-cased, a ``schema.`` prefix and a ``velaria_`` prefix are stripped.
     Unknown names raise ``SQLSyntaxError`` with error_type ``unsupported_function``.
@@ -737,7 +950,22 @@ def resolve_function(name: str) -> ScalarFunction:
         return SCALAR_FUNCTIONS[key]
     except KeyError:
         raise SQLSyntaxError(f"Unknown function: {name}", error_type="unsupported_function",
-                             hint="Check velaria_sql_capabilities for supported functions.") from None
+                             hint=unknown_function_hint(key)) from None
+
+
+#: the aggregate functions (planned separately from the scalar builtins)
+AGGREGATE_NAMES = ("count", "sum", "avg", "min", "max")
+
+
+def unknown_function_hint(name: str) -> str:
+    """The hint of an unknown-function error: the closest known name, if any, and where the
+    supported functions are listed."""
+    import difflib
+
+    known = sorted(set(SCALAR_FUNCTIONS) | set(AGGREGATE_NAMES))
+    close = difflib.get_close_matches(name.lower(), known, n=1)
+    guess = f"Did you mean {close[0].upper()}? " if close else ""
+    return guess + "The supported functions are listed in docs/functions.md."
 
 
 def get_function(name: str) -> ScalarFunction:

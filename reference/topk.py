@@ -1,8 +1,10 @@
 """Exact top-k vector search: the readable specification (pure Python).
 
 This module is the truth for ``vector_topk``; ``velaria.accel`` provides a C twin with the same
-signature (``velaria.accel.KERNELS["vector_topk"]``) and the test suite checks both against the
-same contract.
+signature (``velaria.accel.KERNELS["vector_topk"]``). The scores and the order below are the
+specification, not an approximation of it: every backend (the C scalar code and each SIMD
+level, on any number of threads) must return exactly these row ids and exactly these float64
+scores, and the tests compare them for equality, never within a tolerance.
 
 The shared signature::
 
@@ -17,8 +19,9 @@ The shared signature::
 * ``queries`` -- the query vectors as one float32 buffer of ``n_queries * dim`` values.
 * ``k`` -- at least 1 (the API layer rejects ``top_k < 1``).
 * ``metric`` -- ``"cosine"``, ``"dot"`` or ``"l2"`` (aliases are resolved by the API layer).
-* ``inv_norms`` -- for cosine: a float64 buffer with ``1/sqrt(dot(row, row))`` per row, or 0.0
-  for a zero-norm row. ``None`` computes it here. Ignored by the other metrics.
+* ``inv_norms`` -- a float64 buffer with :func:`inv_norm` of every row (``1/sqrt(dot(row, row))``
+  as a sequential float64 sum, 0.0 when that sum is not positive). Cosine scores with it; the
+  accelerated twin also uses it to bound its error for dot. ``None`` computes it.
 * ``threads`` -- a hint for the accelerated twin; the reference always runs serially.
 
 Scoring (every sum is a sequential float64 sum of float32 values widened to float64, the
@@ -31,9 +34,12 @@ definition native Velaria's scalar backend uses):
   the squared distance, the square root is taken only for the output.
 
 Ranking: "sort ``(badness, row_id)`` and keep the first k", where badness is the cosine
-distance, ``-dot`` or the squared l2 distance. Equal scores are therefore ordered by ascending
-``row_id``. A row whose score is NaN (a NaN or an infinity in the stored vector) is skipped like
-a NULL row. The result has ``min(k, rows with a score)`` entries.
+distance, ``-dot`` or the squared l2 distance (Python's float comparison: ``-0.0 == 0.0``).
+Equal scores are therefore ordered by ascending ``row_id``. A row whose badness is NaN (a NaN
+in the stored vector, or infinities that cancel) is skipped like a NULL row; an infinite
+badness is ranked like any other value. For cosine, a row holding NaN or an infinity has an
+inverse norm of 0.0 and therefore the distance 1.0. The result has ``min(k, rows with a
+score)`` entries, so a huge ``k`` costs nothing.
 """
 from __future__ import annotations
 

@@ -80,7 +80,7 @@ str_lit = st.sampled_from(["''", "'a'", "'b'", "'B'", "'ab'", "'é'"])
 def atoms(draw, q=""):
     """One predicate over columns i, f, s, b (never fn: see the module docstring)."""
     c = lambda name: q + name  # noqa: E731
-    kind = draw(st.integers(0, 9))
+    kind = draw(st.integers(0, 11))
     op = draw(st.sampled_from(["=", "!=", "<>", "<", "<=", ">", ">="]))
     if kind == 0:
         return _same("%s %s %s" % (c("i"), op, draw(int_lit)))
@@ -103,6 +103,11 @@ def atoms(draw, q=""):
     if kind == 8:
         return _same("%s %sLIKE %s" % (c("s"), draw(st.sampled_from(["", "NOT "])),
                                       draw(st.sampled_from(["'a%'", "'%b'", "'_'", "'%'", "'a_'"]))))
+    if kind == 10:
+        return _same("%s %sLIKE %s ESCAPE '!'" % (c("s"), draw(st.sampled_from(["", "NOT "])),
+                                                  draw(st.sampled_from(["'a!%'", "'!_%'", "'%!!'", "'a%'"]))))
+    if kind == 11:
+        return _same("REGEXP_MATCHES(%s, %s)" % (c("s"), draw(st.sampled_from(["'a'", "'^b'", "'[ab]+'", "'a.b'", "'\\w'"]))))
     return _same("%s + %s %s %s" % (c("i"), c("i"), op, draw(int_lit)))
 
 
@@ -121,7 +126,24 @@ def predicates(q=""):
 @st.composite
 def projections(draw):
     """A scalar expression over the row, with arithmetic; division is NULL-safe on the DuckDB side."""
-    kind = draw(st.integers(0, 8))
+    kind = draw(st.integers(0, 14))
+    if kind == 9:
+        return _same("ROUND(%s, %d)" % (draw(st.sampled_from(["f", "fn", "i", "f * 1000"])), draw(st.integers(-2, 3))))
+    if kind == 10:
+        fn = draw(st.sampled_from(["GREATEST", "LEAST"]))
+        args = draw(st.lists(st.sampled_from(["i", "f", "2", "-3", "NULL"]), min_size=1, max_size=3))
+        return _same("%s(i, %s)" % (fn, ", ".join(args)))
+    if kind == 11:
+        op, k = draw(st.sampled_from(["&", "|", "<<", ">>"])), draw(st.integers(0, 3))
+        return _same("i %s %d" % (op, k))
+    if kind == 12:
+        k = draw(int_lit)
+        return ("i # %s" % k, "xor(i, %s)" % k)
+    if kind == 13:
+        return _same("~i")
+    if kind == 14:
+        pattern, repl = draw(st.sampled_from([("'a'", "'x'"), ("'(a)(b)'", "'\\2\\1'"), ("'[ab]'", "'<\\0>'")]))
+        return _same("REGEXP_REPLACE(s, %s, %s%s)" % (pattern, repl, draw(st.sampled_from(["", ", 'g'"]))))
     if kind == 0:
         return _same("i + %s" % draw(int_lit))
     if kind == 1:
@@ -297,6 +319,23 @@ def test_join(lt, rt, kind, keys, pred):
 def test_union(lt, rt, op, cols):
     c = ", ".join(cols)
     check({"l": lt, "r": rt}, "SELECT %s FROM l %s SELECT %s FROM r" % (c, op, c))
+
+
+@SETTINGS
+@given(tables(), st.one_of(st.none(), predicates()), st.one_of(st.none(), predicates("y.")))
+def test_with_query_read_twice(t, pred, join_pred):
+    where = (" WHERE %s" % pred[0], " WHERE %s" % pred[1]) if pred else ("", "")
+    jw = (" WHERE %s" % join_pred[0], " WHERE %s" % join_pred[1]) if join_pred else ("", "")
+    body = "WITH x AS (SELECT i, s, b, f FROM t%s) SELECT x.i, y.s, y.f FROM x JOIN x AS y ON x.i = y.i%s"
+    check({"t": t}, body % (where[0], jw[0]), body % (where[1], jw[1]))
+
+
+@SETTINGS
+@given(tables(), st.lists(st.sampled_from(["i", "s", "b"]), min_size=1, max_size=2, unique=True), st.booleans())
+def test_derived_table(t, keys, filtered):
+    k = ", ".join(keys)
+    sql = "SELECT d.*, n + 1 AS m FROM (SELECT %s, COUNT(*) AS n FROM t GROUP BY %s) AS d" % (k, k)
+    check({"t": t}, sql + (" WHERE n > 1" if filtered else ""))
 
 
 def test_differential_harness_detects_a_difference():

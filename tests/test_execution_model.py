@@ -277,3 +277,19 @@ def test_dense_path_that_leaves_for_hashing_is_reported():
     step = next(st for st in df._physical_plan().steps if st.kind == "Aggregate")
     assert step.path in ("dense-c", "dense-numpy") and step.ran_path == "arrow-hash"
     assert "path=arrow-hash" in df.explain()
+
+
+def test_concurrent_queries_leave_the_recursion_limit_as_it_was():
+    import sys
+    before = sys.getrecursionlimit()
+    s = _session()
+
+    def query():
+        for _ in range(30):
+            s.sql("SELECT k + 1 FROM t WHERE v > 1").to_arrow()
+    threads = [threading.Thread(target=query) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sys.getrecursionlimit() == before

@@ -60,7 +60,7 @@ def test_json_options(tmp_path):
 
 
 @pytest.mark.parametrize("provider,options,declared,message", [
-    ("parquet", {}, [], "CREATE TABLE type/provider must be csv, line, or json"),
+    ("orc", {}, [], "CREATE TABLE type/provider must be csv, line, or json"),
     (None, {}, [], "CREATE TABLE missing option: path"),
     ("csv", {"delimiter": ""}, [], "CREATE TABLE option delimiter cannot be empty"),
     ("line", {"mode": "grep"}, [], "CREATE TABLE option mode must be split or regex"),

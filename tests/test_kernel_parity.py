@@ -520,6 +520,10 @@ SQL_CORPUS = [
     "SELECT ROUND(v) AS r, CEIL(v) AS c, FLOOR(v) AS f, ABS(v) AS a FROM t",
     "SELECT COUNT(*) AS c, SUM(x) AS sx, MIN(s) AS ms FROM t WHERE k > 100",
     "SELECT k, COUNT(*) AS c FROM t GROUP BY k HAVING COUNT(*) > 1 ORDER BY c DESC, k",
+    "SELECT ROUND(v, 1) AS r, ROUND(v * 100, -1) AS r2, GREATEST(k, x) AS g, LEAST(v, 0.5, NULL) AS l FROM t",
+    "SELECT k & 1 AS a, k | x AS o, k # 2 AS xo, k << 2 AS sl, x >> 1 AS sr, ~k AS n FROM t",
+    "SELECT REGEXP_MATCHES(s, 'a') AS m, REGEXP_REPLACE(s, 'a', '<\\0>', 'g') AS r FROM t",
+    "WITH w AS (SELECT k, v FROM t WHERE k > 1) SELECT a.k, b.v FROM w AS a JOIN w AS b ON a.k = b.k",
 ]
 
 

@@ -272,12 +272,13 @@ def test_show_prints_a_table(capsys):
     s = Session()
     s.create_dataframe_from_arrow(pa.table({"id": [1, 22], "name": ["a", None], "f": [True, False]})).show()
     out = capsys.readouterr().out
-    assert out == ("+----+------+-------+\n"
-                   "| id | name | f     |\n"
-                   "+----+------+-------+\n"
-                   "|  1 | a    | true  |\n"
-                   "| 22 | null | false |\n"
-                   "+----+------+-------+\n"
+    assert out == ("+-------+--------+-------+\n"
+                   "| id    | name   | f     |\n"
+                   "| int64 | string | bool  |\n"
+                   "+-------+--------+-------+\n"
+                   "|     1 | a      | true  |\n"
+                   "|    22 | NULL   | false |\n"
+                   "+-------+--------+-------+\n"
                    "2 rows\n")
 
 
@@ -286,7 +287,7 @@ def test_show_max_rows(capsys):
     s.create_dataframe_from_arrow(pa.table({"i": list(range(30))})).show(3)
     out = capsys.readouterr().out
     assert out.rstrip().endswith("30 rows (showing first 3)")
-    assert "| 2 |" in out and "| 3 |" not in out
+    assert "|     2 |" in out and "|     3 |" not in out
     with pytest.raises(TypeError):
         s.create_dataframe_from_arrow(small()).show("3")
 
@@ -295,7 +296,7 @@ def test_repr_shows_schema_and_rows():
     s = Session()
     text = repr(s.create_dataframe_from_arrow(small()))
     assert text.startswith("DataFrame[id: int64, name: string]")
-    assert "| 3  | null |" in text or "|  3 | null |" in text
+    assert "|     3 | NULL   |" in text
 
 
 def test_repr_never_raises():

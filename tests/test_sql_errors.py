@@ -215,12 +215,12 @@ def test_star_without_from(s):
     ("SELECT t.id FROM trades t RIGHT JOIN sectors s ON t.symbol = s.symbol", "INNER JOIN and LEFT JOIN"),
     ("SELECT t.id FROM trades t FULL JOIN sectors s ON t.symbol = s.symbol", "INNER JOIN and LEFT JOIN"),
     ("SELECT t.id FROM trades t JOIN sectors s ON t.symbol < s.symbol", "equality JOIN"),
-    ("SELECT id FROM (SELECT id FROM trades) x", "ubquery"),
+    ("SELECT id FROM trades, LATERAL (SELECT id FROM trades) x", "LATERAL"),
     ("SELECT id FROM trades WHERE id IN (SELECT id FROM trades)", "ubquer"),
-    ("WITH x AS (SELECT 1) SELECT * FROM x", "WITH"),
+    ("WITH RECURSIVE x AS (SELECT 1) SELECT * FROM x", "WITH RECURSIVE"),
     ("UPDATE trades SET qty = 1", "not supported"),
     ("DELETE FROM trades", "not supported"),
-    ("DROP TABLE trades", "not supported"),
+    ("DROP SCHEMA trades", "not supported"),
     ("SELECT 1; SELECT 2", "Multiple SQL statements"),
 ])
 def test_unsupported_constructs_say_so(s, sql, needle):
@@ -237,14 +237,12 @@ def test_parse_error_is_syntax_error_with_offset(s):
 
 
 # ------------------------------------------------------------------------------- not available yet
-def test_keyword_search_is_not_available_not_a_parse_error(s):
+def test_keyword_search_runs_and_reports_bad_values(s):
     sql = "SELECT id FROM trades KEYWORD SEARCH(symbol) QUERY 'a b' TOP_K 3"
-    e = err(s, sql, SQLNotAvailableError)
-    assert isinstance(e, SQLUnsupportedError)
-    assert e.error_type == "not_available"
-    assert "not available yet" in e.message
-    with pytest.raises(SQLNotAvailableError):
-        s.explain_sql(sql)
+    assert s.sql(sql).to_arrow().column_names == ["id"]
+    assert "KeywordSearch columns=1 top_k=3" in s.explain_sql(sql)
+    with pytest.raises(RuntimeError, match="^keywordSearch top_k must be positive$"):
+        s.sql("SELECT id FROM trades KEYWORD SEARCH(symbol) QUERY 'a' TOP_K 0")
 
 
 def test_window_by_in_batch_sql_says_stream_only(s):

@@ -260,8 +260,58 @@ def test_cli_reference_engine_and_errors(csv_path):
     assert "backend=python\n" in r.stdout
     r = cli("--csv", str(csv_path), "--vector-column", "v", "--query-vector", "1,0")
     assert r.returncode == 1
-    assert "fixed vector length mismatch in vectorQuery" in json.loads(r.stdout)["error"]
+    doc = json.loads(r.stdout)
+    assert doc["error"] == "failed to execute vector search" and doc["phase"] == "vector_search"
+    assert "fixed vector length mismatch in vectorQuery" in doc["details"]["cause"]
     r = cli("--csv", str(csv_path), "--vector-column", "v", "--query-vector", "")
     assert json.loads(r.stdout)["error"] == "--query-vector must not be empty"
     r = cli("--csv", str(csv_path) + ".missing", "--vector-column", "v", "--query-vector", "1")
     assert json.loads(r.stdout)["error_type"] == "file_not_found"
+
+
+def _fsl_with_garbage_under_null(garbage: float):
+    """A FixedSizeList<float32> column whose row 1 has a NULL element hiding ``garbage``."""
+    values = np.array([1, 0, 0, garbage, 1, 0, 0, 1, 0], dtype=np.float32)
+    bitmap = np.packbits(np.array([1, 1, 1, 0, 1, 1, 1, 1, 1], dtype=np.uint8), bitorder="little")
+    child = pa.Array.from_buffers(pa.float32(), 9, [pa.py_buffer(bitmap.tobytes()), pa.py_buffer(values.tobytes())],
+                                  null_count=1)
+    return pa.FixedSizeListArray.from_arrays(child, 3)
+
+
+@pytest.mark.parametrize("chunks", [1, 2])
+def test_vectors_with_a_null_element_are_skipped_not_scored(session, chunks):
+    # the bytes under a NULL element are arbitrary: such a vector has no score, like a NULL row
+    col = _fsl_with_garbage_under_null(5e30)
+    arrays = [col] if chunks == 1 else [col.slice(0, 2), col.slice(2)]
+    session.create_temp_view("g", session.create_dataframe_from_arrow(
+        pa.table({"v": pa.chunked_array(arrays)})))
+    out = session.vector_search("g", "v", [1, 0, 0], top_k=3, metric="dot").to_rows()["rows"]
+    assert out == [[0, 1.0], [2, 0.0]]
+    assert "candidate_rows=2" in session.explain_vector_search("g", "v", [1, 0, 0], top_k=3)
+    rows = session.hybrid_search("g", "v", [1, 0, 0], top_k=3, metric="l2").to_arrow()
+    assert rows.num_rows == 2
+
+
+def test_huge_top_k_returns_every_row_without_a_huge_allocation(session):
+    out = session.vector_search("t", "v", [1, 0, 0], top_k=2 ** 33, metric="dot").to_rows()["rows"]
+    assert [r[0] for r in out] == [0, 1, 2]
+
+
+def test_engines_agree_bit_for_bit_on_float_data():
+    rng = np.random.default_rng(9)
+    rows = rng.standard_normal((400, 65)).astype(np.float32)
+    table = pa.table({"v": pa.FixedSizeListArray.from_arrays(pa.array(rows.reshape(-1)), 65)})
+    results = []
+    for engine in ENGINES:
+        s = Session(engine=engine)
+        s.create_temp_view("r", s.create_dataframe_from_arrow(table))
+        results.append([s.vector_search("r", "v", rows[7].tolist(), top_k=20, metric=m).to_rows()
+                        for m in ("cosine", "dot", "l2")])
+    assert results[0] == results[1]
+
+
+@pytest.mark.parametrize("threshold, expect", [("-0.5", [0, 1, 2]), ("1e-3", [0, 1]), ("-1E0", [0, 1, 2])])
+def test_sql_score_threshold_accepts_signed_and_exponent_literals(session, threshold, expect):
+    sql = f"SELECT id, vector_score FROM t HYBRID SEARCH v QUERY '[1 0 0]' METRIC dot SCORE_THRESHOLD {threshold}"
+    got = session.sql(sql).to_arrow()
+    assert got.column("id").to_pylist() == [i + 1 for i in expect]

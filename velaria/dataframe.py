@@ -19,6 +19,15 @@ from .plan.physical import PhysicalPlan, build_physical
 
 __all__ = ["DataFrame"]
 
+#: rows shown by ``repr`` and in notebooks
+_REPR_ROWS = 10
+
+
+def _out_path(path) -> str:
+    from .io.paths import as_path_str
+
+    return as_path_str(path)
+
 
 class DataFrame:
     """A batch query result. Obtain one from a :class:`~velaria.Session` method."""
@@ -68,8 +77,9 @@ class DataFrame:
 
     def to_rows(self) -> dict:
         """``{"schema": [names...], "rows": [[v, ...], ...]}`` with Python values."""
+        from .render import python_values
         t = self._materialize()
-        cols = [c.to_pylist() for c in t.columns]
+        cols = [python_values(c, n) for c, n in zip(t.columns, t.schema.names)]
         rows = [list(r) for r in zip(*cols)] if cols else []
         return {"schema": list(t.schema.names), "rows": rows}
 
@@ -89,6 +99,37 @@ class DataFrame:
             raise TypeError("max_rows must be an int")
         print(self._format(max_rows), file=sys.stdout)
 
+    # ------------------------------------------------------------------ writers
+    def write_csv(self, path, *, delimiter: str = ",", header: bool = True) -> int:
+        """Write the result to a CSV file (header row unless ``header=False``; NULL is an
+        empty cell), atomically: a temporary file renamed over ``path``. Returns the rows
+        written."""
+        from .io.readers_api import check_delimiter
+        from .io.writers import write_table
+
+        check_delimiter(delimiter)
+        if not isinstance(header, bool):
+            raise TypeError("header must be a bool")
+        return write_table(self._materialize(), _out_path(path), "csv", delimiter=delimiter,
+                           header=header)
+
+    def write_parquet(self, path, *, compression: str = "zstd") -> int:
+        """Write the result to a Parquet file (types as they are), atomically. Returns the
+        rows written."""
+        from .io.writers import write_table
+
+        if not isinstance(compression, str):
+            raise TypeError("compression must be a str")
+        return write_table(self._materialize(), _out_path(path), "parquet",
+                           compression=compression)
+
+    def write_json(self, path) -> int:
+        """Write the result as JSON lines (one object per row), atomically. Returns the rows
+        written."""
+        from .io.writers import write_table
+
+        return write_table(self._materialize(), _out_path(path), "json")
+
     def __arrow_c_stream__(self, requested_schema=None):
         """Arrow PyCapsule stream export (pyarrow, polars and duckdb read it without copies)."""
         return self._materialize().__arrow_c_stream__(requested_schema)
@@ -97,24 +138,48 @@ class DataFrame:
         return self._plan.schema.__arrow_c_schema__()
 
     def __arrow_c_array__(self, requested_schema=None):
-        """Arrow PyCapsule export of the result as one struct array (upstream compatibility)."""
-        t = self._materialize()
-        batch = t.to_batches()[0] if t.num_rows else pa.RecordBatch.from_pylist([], schema=t.schema)
+        """Arrow PyCapsule export of every result row as one struct array (upstream
+        compatibility). Chunks are concatenated first: exporting only the first chunk would
+        silently drop the rest of the rows."""
+        t = self._materialize().combine_chunks()
+        batches = t.to_batches()
+        batch = batches[0] if batches else pa.RecordBatch.from_pylist([], schema=t.schema)
         return batch.__arrow_c_array__(requested_schema)
 
     def __len__(self) -> int:
         return self.count()
 
     def __repr__(self) -> str:
+        """The schema and a preview of the first rows. An executed frame shows its rows; an
+        unexecuted one runs the query with a LIMIT (so a large result is not computed just
+        to be printed) and keeps nothing."""
         schema = ", ".join(f"{f.name}: {f.type}" for f in self._plan.schema)
-        if self._table is None:
-            try:
-                self._materialize()
-            except Exception as exc:  # repr must never raise; show why instead
-                return f"DataFrame[{schema}] (execution failed: {exc})"
-        return f"DataFrame[{schema}]\n{self._format(10)}"
+        try:
+            return f"DataFrame[{schema}]\n{self._preview(_REPR_ROWS, html=False)}"
+        except Exception as exc:  # noqa: BLE001 - repr must never raise; show why instead
+            return f"DataFrame[{schema}] (execution failed: {exc})"
+
+    def _repr_html_(self) -> str:
+        """Notebook display: an HTML table of the first rows (a LIMIT query when the frame
+        has not been executed yet)."""
+        try:
+            return self._preview(_REPR_ROWS, html=True)
+        except Exception as exc:  # noqa: BLE001 - display must never raise
+            import html
+
+            return f"<pre>DataFrame (execution failed: {html.escape(str(exc))})</pre>"
 
     # ------------------------------------------------------------------ text rendering
+    def _preview(self, rows: int, html: bool) -> str:
+        from .render import format_html, format_table
+
+        render = format_html if html else format_table
+        if self._table is not None:
+            return render(self._table, rows)
+        limited = L.Limit(schema=self._plan.schema, input=self._plan, limit=rows + 1)
+        head = DataFrame(self._session, limited)._materialize()
+        return render(head, rows, total=-1 if head.num_rows > rows else None)
+
     def _format(self, max_rows: int) -> str:
         from .render import format_table
         t = self._materialize()

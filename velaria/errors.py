@@ -24,6 +24,7 @@ __all__ = [
     "SQLUnsupportedError",
     "SQLNotAvailableError",
     "SQLSemanticError",
+    "SQLParameterError",
     "SQLTableKindError",
     "CatalogNotFoundError",
     "ColumnNotFoundError",
@@ -109,6 +110,12 @@ class SQLSemanticError(SqlError):
     """The statement parses but is wrong (types, arity, GROUP BY rules, ...)."""
 
     default_type = "semantic_error"
+
+
+class SQLParameterError(SqlError, ValueError):
+    """Bind parameters that do not match the statement's placeholders (count or value)."""
+
+    default_type = "parameter_error"
 
 
 class SQLTableKindError(SqlError):

@@ -39,6 +39,7 @@ REFERENCE_KERNELS: dict[str, str] = {
     "hash_join": "velaria.reference.batch:hash_join",
     "distinct_indices": "velaria.reference.batch:distinct_indices",
     "vector_topk": "velaria.reference.topk:topk",
+    "keyword_topk": "velaria.reference.keyword:keyword_topk",
 }
 
 
@@ -79,6 +80,7 @@ class KernelSet:
     hash_join: Callable = None             # type: ignore[assignment]
     distinct_indices: Callable = None      # type: ignore[assignment]
     vector_topk: Callable = None           # type: ignore[assignment]
+    keyword_topk: Callable = None          # type: ignore[assignment]
     origins: dict[str, str] = field(default_factory=dict)
     backend: str = "python"          # SIMD backend of the accelerator, or "python"
     accel_status: str = "not requested"

@@ -37,9 +37,14 @@ class Session(ReaderMethods, VectorMethods, StreamMethods):
     accelerator is unavailable). ``None`` reads ``$VELARIA_ENGINE``.
 
     Each Session has its own catalog of temp views and tables.
+
+    ``enable_external_access=False`` forbids SQL statements that read or write files
+    (``CREATE TABLE ... OPTIONS(path: ...)``, ``COPY ... TO``), for applications that pass
+    user-written SQL through; the Python readers (``read_csv`` ...) are unaffected.
     """
 
-    def __init__(self, engine: str | None = None, *, batch_rows: int | None = None):
+    def __init__(self, engine: str | None = None, *, batch_rows: int | None = None,
+                 enable_external_access: bool = True):
         # batch_rows=None: 65,536-row batches, except that the accelerated engine scans
         # in-memory Arrow tables in their own chunks (no per-batch overhead on data that is
         # already in memory). An explicit value applies to every source.
@@ -48,6 +53,11 @@ class Session(ReaderMethods, VectorMethods, StreamMethods):
                 raise TypeError("batch_rows must be an int")
             if batch_rows < 1:
                 raise VelariaValueError(f"batch_rows must be >= 1, got {batch_rows}")
+        if not isinstance(enable_external_access, bool):
+            raise TypeError("enable_external_access must be a bool")
+        # False: SQL text may not name files (for applications that run user-written SQL);
+        # the Python readers stay available to the application itself
+        self._external_access = enable_external_access
         self.kernels = kernel_set(engine)
         self._catalog = Catalog()
         self._batch_rows = DEFAULT_BATCH_ROWS if batch_rows is None else batch_rows
@@ -87,48 +97,22 @@ class Session(ReaderMethods, VectorMethods, StreamMethods):
         return self._catalog.names()
 
     # ------------------------------------------------------------------ SQL
-    def sql(self, sql: str, /) -> DataFrame:
+    def sql(self, sql: str, /, params=None) -> DataFrame:
         """Run one SQL statement. SELECT returns a lazy DataFrame (planned now, executed on first
-        use); CREATE TABLE and INSERT run now and return ``ok, message, affected_rows``."""
-        from pglast import ast
+        use); other statements run now: CREATE TABLE [AS], INSERT, COPY ... TO, CREATE VIEW and
+        DROP return ``ok, message, affected_rows``; DESCRIBE, SHOW TABLES and EXPLAIN return their rows.
 
-        from .sql import parser
-        from .sql.planner import SelectPlanner
-        from .sql.statements import execute_create, execute_insert
+        ``params`` (a list or tuple) binds ``$1, $2, ...`` or ``?`` placeholders as typed
+        constants (None, bool, int, float, str); the text is never edited.
+        """
+        from .sql.run import run_sql
+        return run_sql(self, sql, params)
 
-        parsed = parser.parse(sql)
-        offset = (lambda node: parser.node_offset(parsed, node))
-        stmt = parsed.stmt
-        if isinstance(stmt, ast.SelectStmt):
-            plan = SelectPlanner(self._catalog, parsed, offset).plan(stmt)
-            return DataFrame(self, plan, sql=sql)
-        if isinstance(stmt, ast.CreateStmt):
-            return self._frame_from_table(execute_create(self, parsed, offset))
-        if isinstance(stmt, ast.InsertStmt):
-            return self._frame_from_table(execute_insert(self, parsed, offset, SelectPlanner))
-        raise SQLUnsupportedError("not supported in SQL v1: unsupported SQL statement.",
-                                  error_type="unsupported_statement",
-                                  hint="Use SELECT, CREATE TABLE or INSERT INTO.")
-
-    def explain_sql(self, sql: str, /) -> str:
+    def explain_sql(self, sql: str, /, params=None) -> str:
         """Explain a SELECT without running it: sections ``frontend``, ``logical``, ``physical``
-        and ``strategy``, rendered from the physical plan's decision record (engine, kernels,
-        paths, pushdowns)."""
-        from pglast import ast
-
-        from .plan.explain import explain_batch
-        from .plan.optimize import prune
-        from .plan.physical import build_physical
-        from .sql import parser
-        from .sql.planner import SelectPlanner
-
-        parsed = parser.parse(sql)
-        if not isinstance(parsed.stmt, ast.SelectStmt):
-            raise SQLUnsupportedError("not supported in SQL v1: explainSql only supports SELECT",
-                                      error_type="unsupported_statement")
-        offset = (lambda node: parser.node_offset(parsed, node))
-        plan = SelectPlanner(self._catalog, parsed, offset).plan(parsed.stmt)
-        return explain_batch(build_physical(prune(plan), self.kernels))
+        and ``strategy`` rendered from the physical plan's decision record (engine, kernels, paths, pushdowns)."""
+        from .sql.run import explain_select
+        return explain_select(self, sql, params)
 
     # ------------------------------------------------------------------ for mixins and internals
     def _frame_from_source(self, source: TableSource, cached: pa.Table | None = None) -> DataFrame:
@@ -160,7 +144,7 @@ class Session(ReaderMethods, VectorMethods, StreamMethods):
         return "post-load-filter"
 
     def _check_hybrid_view(self, name: str) -> None:
-        """Hybrid search needs a single-source view (python-api §2): no UNION, JOIN or aggregate."""
+        """Hybrid search needs a single-source view: no UNION, JOIN or aggregate."""
         from .plan import logical as L
         entry = self._catalog.lookup(name)
         if entry.kind == "sink":

@@ -1,9 +1,36 @@
-/* Fused exact top-k: one streaming pass over the rows keeps a bounded heap per query.
+/* Exact top-k with results bit-identical to reference/topk.py on every dispatch level.
  *
- * A row's "badness" is ranked ascending: the cosine distance, -dot, or the squared l2
- * distance; equal badness is broken by ascending row id (the reference's rule). Row ranges
- * are scanned by up to `threads` threads, each with its own heaps, merged at the end.
- * Rows are read in place (the Arrow buffer); batches of queries are scored tile by tile.
+ * Two phases per query:
+ *
+ * 1. Select (SIMD, one streaming pass). The ISA kernel gives each row an approximate raw value
+ *    (float32 lanes, see the ISA files). A rigorous error bound turns it into an interval
+ *    [lb, ub] that contains the row's exact badness (the value the reference ranks ascending:
+ *    cosine distance, -dot, squared l2). A bounded heap keeps the k smallest upper bounds; its
+ *    worst entry U bounds the exact k-th badness from above. A row is a candidate when its lower
+ *    bound is below U; everything else provably cannot reach the top k. A row whose approximate
+ *    value is not finite (float32 overflow in a lane) has no usable bound: it is always a
+ *    candidate, so no row is ever dropped because of float32 range.
+ * 2. Rescore (scalar). Candidates -- about k rows plus near-ties -- are scored with the scalar
+ *    kernels, which sum sequentially in float64 exactly like the reference, and cut with the
+ *    reference's rule: sort (badness, row_id), NaN badness skipped, keep the first k.
+ *
+ * So AVX-512, AVX2, NEON and scalar return the same ids and the same scores, bit for bit; a
+ * faster ISA can only differ by being faster.
+ *
+ * The error bound (u = 2^-24, float32 unit roundoff). Every SIMD kernel sums each lane with at
+ * most dim float32 FMAs plus a few adds combining accumulators, then reduces lanes and the tail
+ * in float64, so with n = dim + 8 roundings and S = sum |row_j * q_j| (<= ||row|| * ||q||):
+ *     |approx - exact| <= g * S + tau,  g = 1.25 * n * u,  tau = (dim + 128) * 2^-149,
+ * where tau covers gradual underflow (half the smallest subnormal per operation; flush-to-zero
+ * is switched off for the call, see below) and the 1.25 factor covers n*u/(1-n*u) and the
+ * float64 roundings of both sides. For l2 the terms are non-negative, so the bound is relative:
+ * |approx - exact| <= g * exact + tau <= 2 * g * approx + 2 * tau. For cosine, S * inv_r * inv_q
+ * <= 1, so the distance moves by at most g + tau * inv_r * inv_q. The bound does not depend on
+ * the summation order, so it holds for any lane layout (AVX-512's 16 lanes, NEON's 4).
+ *
+ * Ties: within one thread rows arrive in ascending id order, so a row whose lower bound equals
+ * U loses the tie against every heap row and is not a candidate (this keeps a column of equal
+ * vectors at k candidates). Merging threads uses the non-strict test.
  */
 #include "velaria_accel.h"
 
@@ -14,6 +41,10 @@
 #if !defined(_WIN32)
 #include <pthread.h>
 #define VELARIA_THREADS 1
+#endif
+
+#if defined(VELARIA_X86)
+#include <xmmintrin.h>
 #endif
 
 typedef struct {
@@ -68,6 +99,42 @@ static inline void heap_push(heap *h, double bad, int64_t id)
     }
 }
 
+static inline double heap_bound(const heap *h)
+{
+    return h->n == h->cap ? h->e[0].bad : INFINITY;
+}
+
+/* Candidates of one query on one thread: (lower bound, row id), pruned as U falls. */
+typedef struct {
+    entry *e;
+    int64_t n, cap;
+    int oom;
+} cand_list;
+
+static void cand_push(cand_list *c, double lb, int64_t id, double bound)
+{
+    if (c->n == c->cap) {
+        /* drop rows the current bound already excludes; grow only if that freed too little */
+        int64_t w = 0;
+        for (int64_t i = 0; i < c->n; i++)
+            if (c->e[i].bad <= bound)
+                c->e[w++] = c->e[i];
+        c->n = w;
+        if (c->n > c->cap / 2) {
+            entry *grown = realloc(c->e, (size_t)c->cap * 2 * sizeof(entry));
+            if (!grown) {
+                c->oom = 1;
+                return;
+            }
+            c->e = grown;
+            c->cap *= 2;
+        }
+    }
+    c->e[c->n].bad = lb;
+    c->e[c->n].id = id;
+    c->n++;
+}
+
 typedef struct {
     const velaria_kernels *kern;
     const float *data;
@@ -75,67 +142,96 @@ typedef struct {
     const uint8_t *valid;
     const double *inv_norms;
     const float *queries; /* n_queries * dim */
-    const double *inv_q; /* per query */
+    const double *inv_q;  /* per query: 1 / ||q||, or 0 */
+    const double *norm_q; /* per query: ||q|| */
     int64_t n_queries, k;
     int metric;
+    double g, tau; /* the error bound of the selecting kernels (0, 0 for the scalar ones) */
 } scan_ctx;
 
 typedef struct {
     const scan_ctx *ctx;
     int64_t begin, end;
-    heap *heaps; /* n_queries heaps */
+    heap *heaps;     /* n_queries heaps of upper bounds */
+    cand_list *cands; /* n_queries candidate lists */
 } scan_job;
 
-/* Turn raw dot / squared-l2 values into badness and offer them to the heap. `metric` and
- * `has_valid` are compile-time constants after inlining (see offer()), so the per-row work is
- * a few arithmetic ops and one almost-never-taken branch: `!(bad <= worst)` rejects both rows
- * worse than the current k-th best and NaN scores (skipped like NULL rows); while the heap is
- * not full `worst` is +inf. Ties with the worst survivor fall through to heap_push, which
- * applies the row-id rule. */
-static inline void offer_rows(const scan_ctx *c, heap *h, const double *raw, int64_t row0,
-                              int64_t n, double inv_q, const int metric, const int has_valid)
+/* The reference's badness for an exact raw value (dot product or squared l2 distance). */
+static inline double canonical_bad(int metric, double raw, double inv_r, double inv_q)
 {
-    double worst = h->n == h->cap ? h->e[0].bad : INFINITY;
+    if (metric == VELARIA_METRIC_DOT)
+        return -raw;
+    if (metric == VELARIA_METRIC_L2)
+        return raw;
+    if (inv_r == 0.0 || inv_q == 0.0)
+        return 1.0;
+    double sim = raw * inv_r * inv_q;
+    if (sim > 1.0)
+        sim = 1.0;
+    else if (sim < -1.0)
+        sim = -1.0; /* NaN stays NaN: the row is skipped after rescoring */
+    return 1.0 - sim;
+}
+
+/* Bound each approximate raw value, keep the k best upper bounds and collect candidates.
+ * `metric` and `has_valid` are compile-time constants after inlining (see offer()); the common
+ * case is one comparison that rejects the row. */
+static inline void offer_rows(const scan_ctx *c, heap *h, cand_list *cl, const double *raw,
+                              int64_t row0, int64_t n, int64_t qi, const int metric,
+                              const int has_valid)
+{
+    const double inv_q = c->inv_q[qi], norm_q = c->norm_q[qi], g = c->g, tau = c->tau;
+    double bound = heap_bound(h);
     for (int64_t i = 0; i < n; i++) {
         const int64_t id = row0 + i;
         if (has_valid && !c->valid[id])
             continue;
-        double bad;
-        if (metric == VELARIA_METRIC_DOT) {
-            bad = -raw[i];
-        } else if (metric == VELARIA_METRIC_L2) {
-            bad = raw[i];
-        } else {
-            const double inv_r = c->inv_norms[id];
-            double sim = raw[i] * inv_r * inv_q;
-            sim = sim > 1.0 ? 1.0 : sim;
-            sim = sim < -1.0 ? -1.0 : sim; /* NaN stays NaN */
-            bad = inv_r == 0.0 ? 1.0 : 1.0 - sim;
+        const double r = raw[i];
+        if (__builtin_expect(!isfinite(r), 0) &&
+            !(metric == VELARIA_METRIC_COSINE && (c->inv_norms[id] == 0.0 || inv_q == 0.0))) {
+            cand_push(cl, -INFINITY, id, bound); /* float32 overflow or NaN: always rescore */
+            continue;
         }
-        if (__builtin_expect(!(bad <= worst), 1))
-            continue; /* worse than the k-th best so far, or NaN */
-        heap_push(h, bad, id);
-        worst = h->n == h->cap ? h->e[0].bad : INFINITY;
+        double bad, m;
+        if (metric == VELARIA_METRIC_COSINE) {
+            const double inv_r = c->inv_norms[id];
+            if (inv_r == 0.0 || inv_q == 0.0) {
+                bad = 1.0; /* zero (or non-finite) row or query: exactly 1.0 */
+                m = 0.0;
+            } else {
+                double sim = r * inv_r * inv_q;
+                sim = sim > 1.0 ? 1.0 : sim;
+                sim = sim < -1.0 ? -1.0 : sim;
+                bad = 1.0 - sim;
+                m = g + tau * inv_r * inv_q;
+            }
+        } else if (metric == VELARIA_METRIC_DOT) {
+            const double inv_r = c->inv_norms[id];
+            bad = -r;
+            m = inv_r > 0.0 ? g * norm_q / inv_r + tau : tau;
+        } else {
+            bad = r;
+            m = 2.0 * g * r + 2.0 * tau;
+        }
+        const double lb = bad - m;
+        if (__builtin_expect(lb >= bound, 1))
+            continue; /* provably outside the top k (ties lose: this row's id is larger) */
+        heap_push(h, bad + m, id);
+        bound = heap_bound(h);
+        cand_push(cl, lb, id, bound);
     }
 }
 
-static void offer(const scan_ctx *c, heap *h, const double *raw, int64_t row0, int64_t n,
-                  double inv_q)
+static void offer(const scan_ctx *c, heap *h, cand_list *cl, const double *raw, int64_t row0,
+                  int64_t n, int64_t qi)
 {
     const int has_valid = c->valid != NULL;
-    if (c->metric == VELARIA_METRIC_COSINE && inv_q == 0.0) {
-        /* zero query: every row scores 1.0 */
-        for (int64_t i = 0; i < n; i++)
-            if (!has_valid || c->valid[row0 + i])
-                heap_push(h, 1.0, row0 + i);
-        return;
-    }
 #define VELARIA_OFFER(m)                                                                      \
     do {                                                                                      \
         if (has_valid)                                                                        \
-            offer_rows(c, h, raw, row0, n, inv_q, m, 1);                                      \
+            offer_rows(c, h, cl, raw, row0, n, qi, m, 1);                                     \
         else                                                                                  \
-            offer_rows(c, h, raw, row0, n, inv_q, m, 0);                                      \
+            offer_rows(c, h, cl, raw, row0, n, qi, m, 0);                                     \
     } while (0)
     switch (c->metric) {
     case VELARIA_METRIC_DOT:
@@ -151,8 +247,8 @@ static void offer(const scan_ctx *c, heap *h, const double *raw, int64_t row0, i
 #undef VELARIA_OFFER
 }
 
-/* Rows scored per kernel call before their scores are offered to the heap (the scores stay in
- * L1). 64 measured best at 1M x 128 on Zen 3; 16 was ~5% slower, 256 no better. */
+/* Rows scored per kernel call before their values are offered (they stay in L1). 64 measured
+ * best at 1M x 128 on Zen 3; 16 was ~5% slower, 256 no better. */
 #ifndef STREAM_BLOCK
 #define STREAM_BLOCK 64
 #endif
@@ -165,7 +261,7 @@ static void scan_range(scan_job *job)
     double raw[STREAM_BLOCK];
     /* One query: stream blocks of 64 rows straight from the buffer. Several queries: take an
      * L2-sized tile of rows (about 256 KiB) and score it against every query before moving
-     * on, so the tile is read from memory once. */
+     * on, so the tile is read from memory once. Per query, rows still arrive in id order. */
     int64_t tile = STREAM_BLOCK;
     if (c->n_queries > 1) {
         tile = (256 * 1024) / (dim * (int64_t)sizeof(float));
@@ -177,7 +273,7 @@ static void scan_range(scan_job *job)
             for (int64_t r = t; r < tile_end; r += STREAM_BLOCK) {
                 const int64_t n = tile_end - r < STREAM_BLOCK ? tile_end - r : STREAM_BLOCK;
                 fn(c->data + r * dim, n, dim, c->queries + qi * dim, raw);
-                offer(c, &job->heaps[qi], raw, r, n, c->inv_q[qi]);
+                offer(c, &job->heaps[qi], &job->cands[qi], raw, r, n, qi);
             }
         }
     }
@@ -191,9 +287,10 @@ static void *scan_thread(void *arg)
 }
 #endif
 
+static const velaria_kernels scalar_kernels = {dot_f32_scalar, l2sq_f32_scalar};
+
 static const velaria_kernels *kernels_for(int level)
 {
-    static const velaria_kernels scalar = {dot_f32_scalar, l2sq_f32_scalar};
 #if defined(VELARIA_X86) && (defined(__GNUC__) || defined(__clang__))
     static const velaria_kernels avx2 = {dot_f32_avx2, l2sq_f32_avx2};
     static const velaria_kernels avx512 = {dot_f32_avx512, l2sq_f32_avx512};
@@ -203,7 +300,7 @@ static const velaria_kernels *kernels_for(int level)
 #endif
     switch (level) {
     case VELARIA_LEVEL_SCALAR:
-        return &scalar;
+        return &scalar_kernels;
 #if defined(VELARIA_X86) && (defined(__GNUC__) || defined(__clang__))
     case VELARIA_LEVEL_AVX2:
         return &avx2;
@@ -225,6 +322,108 @@ static int cmp_entry(const void *pa, const void *pb)
     return worse(a, b) ? 1 : (worse(b, a) ? -1 : 0);
 }
 
+/* The error bound assumes gradual underflow. Flush-to-zero / denormals-are-zero may have been
+ * switched on in this thread by another library; switch them off for the call (threads created
+ * here inherit the calling thread's floating-point environment) and restore them after. */
+typedef struct {
+    unsigned long long saved;
+} fp_env;
+
+static void fp_env_enter(fp_env *env)
+{
+#if defined(VELARIA_X86)
+    env->saved = _mm_getcsr();
+    _mm_setcsr((unsigned)env->saved & ~0x8040u); /* FTZ (bit 15), DAZ (bit 6) */
+#elif defined(VELARIA_ARM64) && (defined(__GNUC__) || defined(__clang__))
+    unsigned long long fpcr;
+    __asm__ volatile("mrs %0, fpcr" : "=r"(fpcr));
+    env->saved = fpcr;
+    fpcr &= ~(1ull << 24); /* FZ */
+    __asm__ volatile("msr fpcr, %0" : : "r"(fpcr));
+#else
+    env->saved = 0;
+#endif
+}
+
+static void fp_env_leave(const fp_env *env)
+{
+#if defined(VELARIA_X86)
+    _mm_setcsr((unsigned)env->saved);
+#elif defined(VELARIA_ARM64) && (defined(__GNUC__) || defined(__clang__))
+    __asm__ volatile("msr fpcr, %0" : : "r"(env->saved));
+#else
+    (void)env;
+#endif
+}
+
+/* 1 / sqrt(sequential float64 sum of squares) per row, 0.0 for a zero (or NaN) row: the
+ * reference's inv_norm, bit for bit. Four rows are summed side by side for throughput; each
+ * row's own sum stays sequential. */
+void velaria_inv_norms_f32(const float *data, int64_t n_rows, int64_t dim, double *out)
+{
+    int64_t i = 0;
+    for (; i + 4 <= n_rows; i += 4) {
+        const float *r0 = data + i * dim, *r1 = r0 + dim, *r2 = r1 + dim, *r3 = r2 + dim;
+        double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0;
+        for (int64_t j = 0; j < dim; j++) {
+            const double a = r0[j], b = r1[j], c = r2[j], d = r3[j];
+            s0 += a * a;
+            s1 += b * b;
+            s2 += c * c;
+            s3 += d * d;
+        }
+        out[i] = s0 > 0.0 ? 1.0 / sqrt(s0) : 0.0;
+        out[i + 1] = s1 > 0.0 ? 1.0 / sqrt(s1) : 0.0;
+        out[i + 2] = s2 > 0.0 ? 1.0 / sqrt(s2) : 0.0;
+        out[i + 3] = s3 > 0.0 ? 1.0 / sqrt(s3) : 0.0;
+    }
+    for (; i < n_rows; i++) {
+        const float *r = data + i * dim;
+        double s = 0.0;
+        for (int64_t j = 0; j < dim; j++) {
+            const double a = r[j];
+            s += a * a;
+        }
+        out[i] = s > 0.0 ? 1.0 / sqrt(s) : 0.0;
+    }
+}
+
+/* Rescore one query's candidates with the scalar kernels and write the first k by
+ * (badness, row_id). `sel` is the global bound: candidates above it cannot make the top k. */
+static void rescore(const scan_ctx *c, int64_t qi, scan_job *jobs, int threads, double sel,
+                    heap *best, int64_t *out_ids, double *out_scores, int64_t *out_count)
+{
+    const int64_t dim = c->dim;
+    const float *q = c->queries + qi * dim;
+    const velaria_rows_f32_fn fn =
+        c->metric == VELARIA_METRIC_L2 ? scalar_kernels.l2sq_f32 : scalar_kernels.dot_f32;
+    best->n = 0;
+    for (int t = 0; t < threads; t++) {
+        const cand_list *cl = &jobs[t].cands[qi];
+        for (int64_t i = 0; i < cl->n; i++) {
+            if (cl->e[i].bad > sel)
+                continue;
+            const int64_t id = cl->e[i].id;
+            double raw;
+            fn(c->data + id * dim, 1, dim, q, &raw);
+            const double inv_r = c->metric == VELARIA_METRIC_COSINE ? c->inv_norms[id] : 0.0;
+            const double bad = canonical_bad(c->metric, raw, inv_r, c->inv_q[qi]);
+            if (bad != bad)
+                continue; /* NaN score: skipped like a NULL row, as the reference does */
+            heap_push(best, bad, id);
+        }
+    }
+    qsort(best->e, (size_t)best->n, sizeof(entry), cmp_entry);
+    *out_count = best->n;
+    for (int64_t i = 0; i < best->n; i++) {
+        const double bad = best->e[i].bad;
+        out_ids[i] = best->e[i].id;
+        out_scores[i] = c->metric == VELARIA_METRIC_DOT  ? -bad
+                        : c->metric == VELARIA_METRIC_L2 ? sqrt(bad)
+                                                         : bad;
+    }
+}
+
 int velaria_topk_f32(int level, const float *data, int64_t n_rows, int64_t dim,
                      const uint8_t *valid, const double *inv_norms, const float *queries,
                      int64_t n_queries, int64_t k, int metric, int threads, int64_t *out_ids,
@@ -232,12 +431,10 @@ int velaria_topk_f32(int level, const float *data, int64_t n_rows, int64_t dim,
 {
     if (dim < 1 || n_rows < 0 || n_queries < 1 || k < 1 || metric < 0 || metric > 2)
         return -1;
-    if (metric == VELARIA_METRIC_COSINE && !inv_norms && n_rows > 0)
-        return -1;
     const velaria_kernels *kern = kernels_for(level);
     if (!kern)
         return -3;
-    const int64_t stride = k; /* output slots per query */
+    const int64_t stride = k; /* output slots per query, as the caller allocated them */
     if (k > n_rows)
         k = n_rows > 0 ? n_rows : 1;
     if (threads < 1)
@@ -250,15 +447,38 @@ int velaria_topk_f32(int level, const float *data, int64_t n_rows, int64_t dim,
 #if !defined(VELARIA_THREADS)
     threads = 1;
 #endif
+    /* float32 lanes with n = dim + 8 roundings; past n*u = 0.1 the bound is useless, so such
+     * huge dimensions select with the (exact) scalar kernels */
+    const double u = 0x1p-24, n_round = (double)dim + 8.0;
+    if (n_round * u > 0.1)
+        kern = &scalar_kernels;
+    const int exact_scan = kern == &scalar_kernels;
+    const int64_t n_lists = (int64_t)threads * n_queries;
+    const int64_t cand_cap = (k < 1024 ? k : 1024) * 2 + 64;
+    fp_env env;
+    fp_env_enter(&env);
     int rc = 0;
-    double *inv_q = malloc((size_t)n_queries * sizeof(double));
-    entry *store = malloc((size_t)(threads * n_queries * k) * sizeof(entry));
-    heap *heaps = malloc((size_t)(threads * n_queries) * sizeof(heap));
+    double *own_norms = NULL;
+    double *inv_q = malloc((size_t)n_queries * 2 * sizeof(double));
+    entry *store = malloc((size_t)(n_lists + 1) * (size_t)k * sizeof(entry));
+    heap *heaps = malloc((size_t)n_lists * sizeof(heap));
+    cand_list *cands = calloc((size_t)n_lists, sizeof(cand_list));
     scan_job *jobs = malloc((size_t)threads * sizeof(scan_job));
-    if (!inv_q || !store || !heaps || !jobs) {
+    if (!inv_q || !store || !heaps || !cands || !jobs) {
         rc = -2;
         goto done;
     }
+    if (metric != VELARIA_METRIC_L2 && !inv_norms && n_rows > 0) {
+        /* cosine needs the row norms; dot needs them for its error bound */
+        own_norms = malloc((size_t)n_rows * sizeof(double));
+        if (!own_norms) {
+            rc = -2;
+            goto done;
+        }
+        velaria_inv_norms_f32(data, n_rows, dim, own_norms);
+        inv_norms = own_norms;
+    }
+    double *norm_q = inv_q + n_queries;
     for (int64_t qi = 0; qi < n_queries; qi++) {
         double ss = 0.0;
         for (int64_t j = 0; j < dim; j++) {
@@ -266,13 +486,23 @@ int velaria_topk_f32(int level, const float *data, int64_t n_rows, int64_t dim,
             ss += v * v;
         }
         inv_q[qi] = ss > 0.0 ? 1.0 / sqrt(ss) : 0.0;
+        norm_q[qi] = sqrt(ss);
     }
-    for (int64_t h = 0; h < threads * n_queries; h++) {
+    for (int64_t h = 0; h < n_lists; h++) {
         heaps[h].e = store + h * k;
         heaps[h].n = 0;
         heaps[h].cap = k;
+        cands[h].e = malloc((size_t)cand_cap * sizeof(entry));
+        cands[h].cap = cand_cap;
+        if (!cands[h].e) {
+            rc = -2;
+            goto done;
+        }
     }
-    scan_ctx ctx = {kern, data, dim, valid, inv_norms, queries, inv_q, n_queries, k, metric};
+    scan_ctx ctx = {kern,   data,   dim, valid,    inv_norms,
+                    queries, inv_q, norm_q, n_queries, k,
+                    metric, exact_scan ? 0.0 : 1.25 * n_round * u,
+                    exact_scan ? 0.0 : ((double)dim + 128.0) * 0x1p-149};
     for (int t = 0; t < threads; t++) {
         /* split on 64-row boundaries so every thread streams whole blocks */
         int64_t per = ((n_rows / threads) + 63) & ~(int64_t)63;
@@ -280,6 +510,7 @@ int velaria_topk_f32(int level, const float *data, int64_t n_rows, int64_t dim,
         jobs[t].begin = per * t < n_rows ? per * t : n_rows;
         jobs[t].end = (t == threads - 1 || per * (t + 1) > n_rows) ? n_rows : per * (t + 1);
         jobs[t].heaps = heaps + (int64_t)t * n_queries;
+        jobs[t].cands = cands + (int64_t)t * n_queries;
     }
 #if defined(VELARIA_THREADS)
     pthread_t tids[64];
@@ -296,29 +527,33 @@ int velaria_topk_f32(int level, const float *data, int64_t n_rows, int64_t dim,
 #else
     scan_range(&jobs[0]);
 #endif
+    for (int64_t h = 0; h < n_lists; h++)
+        if (cands[h].oom) {
+            rc = -2;
+            goto done;
+        }
+    heap best = {store + n_lists * k, 0, k};
     for (int64_t qi = 0; qi < n_queries; qi++) {
+        /* the k smallest upper bounds over all threads bound the exact k-th badness */
         heap *h0 = &heaps[qi];
         for (int t = 1; t < threads; t++) {
             heap *ht = &heaps[(int64_t)t * n_queries + qi];
             for (int64_t i = 0; i < ht->n; i++)
                 heap_push(h0, ht->e[i].bad, ht->e[i].id);
         }
-        qsort(h0->e, (size_t)h0->n, sizeof(entry), cmp_entry);
-        out_counts[qi] = h0->n;
-        for (int64_t i = 0; i < h0->n; i++) {
-            double bad = h0->e[i].bad, score = bad;
-            if (metric == VELARIA_METRIC_DOT)
-                score = -bad;
-            else if (metric == VELARIA_METRIC_L2)
-                score = sqrt(bad);
-            out_ids[qi * stride + i] = h0->e[i].id;
-            out_scores[qi * stride + i] = score;
-        }
+        rescore(&ctx, qi, jobs, threads, heap_bound(h0), &best, out_ids + qi * stride,
+                out_scores + qi * stride, &out_counts[qi]);
     }
 done:
+    fp_env_leave(&env);
+    if (cands)
+        for (int64_t h = 0; h < n_lists; h++)
+            free(cands[h].e);
+    free(own_norms);
     free(inv_q);
     free(store);
     free(heaps);
+    free(cands);
     free(jobs);
     return rc;
 }

@@ -34,20 +34,6 @@ static inline __m256 step(__m256 x, __m256 qv, __m256 acc, const int l2)
     return _mm256_fmadd_ps(x, qv, acc);
 }
 
-static inline double tail(const float *r, const float *q, int64_t from, int64_t dim, const int l2)
-{
-    double s = 0.0;
-    for (int64_t j = from; j < dim; j++) {
-        if (l2) {
-            double d = (double)r[j] - (double)q[j];
-            s += d * d;
-        } else {
-            s += (double)r[j] * (double)q[j];
-        }
-    }
-    return s;
-}
-
 /* Rows are scored one after the other, each read front to back (32 floats = 4 independent
  * accumulators per step, then 8-float steps, then the dim % 8 tail in float64). Strictly
  * sequential addresses let the hardware prefetchers stream at full read bandwidth: the
@@ -72,7 +58,7 @@ static inline void score_rows(const float *rows, int64_t n, int64_t dim, const f
         for (; j < d8; j += 8)
             a0 = step(_mm256_loadu_ps(r + j), _mm256_loadu_ps(q + j), a0, l2);
         const __m256 a = _mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3));
-        out[i] = d8 == dim ? hsum8(a) : hsum8(a) + tail(r, q, d8, dim, l2);
+        out[i] = d8 == dim ? hsum8(a) : hsum8(a) + velaria_tail_f64(r, q, d8, dim, l2);
     }
 }
 

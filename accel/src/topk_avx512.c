@@ -3,8 +3,8 @@
  * AVX512F and XCR0 says the OS saves opmask/ZMM state.
  *
  * Each row accumulates 4 x 16 float32 lanes with FMA, reading the row front to back; the
- * dim % 16 tail uses masked loads (masked-off lanes are zero in row and query, adding
- * nothing); the lanes are reduced in float64.
+ * lanes are reduced in float64 and the dim % 16 tail is added in float64 (as the AVX2 file
+ * does), so a dimension below 16 is scored exactly like the scalar kernel.
  */
 #include "velaria_accel.h"
 
@@ -35,7 +35,7 @@ static inline __m512 step(__m512 x, __m512 qv, __m512 acc, const int l2)
 }
 
 /* Rows are scored one after the other, each read front to back (64 floats = 4 independent
- * accumulators per step, then 16-float steps, then the masked dim % 16 tail), so the loads hit
+ * accumulators per step, then 16-float steps, then the dim % 16 tail in float64), so the loads hit
  * strictly sequential addresses and the hardware prefetchers stream at full read bandwidth
  * (interleaving 4 rows to share the query loads ran at ~60% of a plain read with AVX2 on Zen 3;
  * see topk_avx2.c). Out-of-order execution overlaps consecutive rows. */
@@ -43,7 +43,6 @@ static inline void score_rows(const float *rows, int64_t n, int64_t dim, const f
                               double *out, const int l2)
 {
     const int64_t d64 = dim & ~(int64_t)63, d16 = dim & ~(int64_t)15;
-    const __mmask16 tail = (__mmask16)((1u << (dim - d16)) - 1u);
     for (int64_t i = 0; i < n; i++) {
         const float *r = rows + i * dim;
         __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
@@ -56,10 +55,8 @@ static inline void score_rows(const float *rows, int64_t n, int64_t dim, const f
         }
         for (; j < d16; j += 16)
             a0 = step(_mm512_loadu_ps(r + j), _mm512_loadu_ps(q + j), a0, l2);
-        if (tail)
-            a1 = step(_mm512_maskz_loadu_ps(tail, r + d16), _mm512_maskz_loadu_ps(tail, q + d16),
-                      a1, l2);
-        out[i] = hsum16(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
+        const double lanes = hsum16(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
+        out[i] = d16 == dim ? lanes : lanes + velaria_tail_f64(r, q, d16, dim, l2);
     }
 }
 

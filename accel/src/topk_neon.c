@@ -20,10 +20,7 @@ void dot_f32_neon(const float *rows, int64_t n, int64_t dim, const float *q, dou
             a = vfmaq_f32(a, vld1q_f32(r + j), vld1q_f32(q + j));
             b = vfmaq_f32(b, vld1q_f32(r + j + 4), vld1q_f32(q + j + 4));
         }
-        double s = hsum4(a) + hsum4(b);
-        for (int64_t j = d8; j < dim; j++)
-            s += (double)r[j] * (double)q[j];
-        out[i] = s;
+        out[i] = hsum4(a) + hsum4(b) + velaria_tail_f64(r, q, d8, dim, 0);
     }
 }
 
@@ -39,12 +36,7 @@ void l2sq_f32_neon(const float *rows, int64_t n, int64_t dim, const float *q, do
             a = vfmaq_f32(a, d0, d0);
             b = vfmaq_f32(b, d1, d1);
         }
-        double s = hsum4(a) + hsum4(b);
-        for (int64_t j = d8; j < dim; j++) {
-            double e = (double)r[j] - (double)q[j];
-            s += e * e;
-        }
-        out[i] = s;
+        out[i] = hsum4(a) + hsum4(b) + velaria_tail_f64(r, q, d8, dim, 1);
     }
 }
 #endif /* VELARIA_ARM64 */

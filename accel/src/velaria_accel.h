@@ -3,13 +3,16 @@
  * Public entry points (declared to cffi in accel/build_accel.py):
  *   velaria_cpu_level()        highest dispatch level this CPU + OS supports
  *   velaria_compiled_levels()  bitmask of levels compiled into this build
- *   velaria_topk_f32(...)      fused scan + k-heap per query, multi-threaded
+ *   velaria_topk_f32(...)      exact top-k per query, multi-threaded, identical on every level
+ *   velaria_inv_norms_f32(...) the reference's inverse row norms
  *
  * Each ISA file (topk_scalar.c, topk_avx2.c, topk_avx512.c, topk_neon.c) provides two
  * row-scoring kernels named <op>_<dtype>_<isa>; topk.c owns heaps, threads and dispatch.
  * The scalar kernels sum sequentially in float64 (bit-identical to reference/topk.py); the
- * SIMD kernels accumulate float32 lanes with FMA and reduce the lanes and the tail in float64
- * (as native Velaria's AVX2/NEON backends do), which keeps them at memory bandwidth.
+ * SIMD kernels accumulate float32 lanes with FMA (at most dim + 8 float32 roundings per lane)
+ * and reduce the lanes and the tail in float64, which keeps them at memory bandwidth. They only
+ * *select* candidates: topk.c bounds their error and rescores the candidates with the scalar
+ * kernels, so the returned ids and scores never depend on the level.
  */
 #ifndef VELARIA_ACCEL_H
 #define VELARIA_ACCEL_H
@@ -29,11 +32,17 @@ int velaria_cpu_level(void);
 int velaria_compiled_levels(void);
 
 /* Returns 0 on success, -1 on bad arguments, -2 when out of memory, -3 for an unknown level.
- * out_ids / out_scores hold n_queries * k slots; out_counts[q] says how many are filled. */
+ * out_ids / out_scores hold n_queries * k slots; out_counts[q] says how many are filled.
+ * inv_norms (velaria_inv_norms_f32's values) serve cosine and the dot error bound; NULL
+ * computes them for the call. */
 int velaria_topk_f32(int level, const float *data, int64_t n_rows, int64_t dim,
                      const uint8_t *valid, const double *inv_norms,
                      const float *queries, int64_t n_queries, int64_t k, int metric,
                      int threads, int64_t *out_ids, double *out_scores, int64_t *out_counts);
+
+/* out[i] = 1 / sqrt(sequential float64 sum of row i's squares), or 0.0 when that sum is not
+ * positive (zero or NaN row): reference/topk.py's inv_norm, bit for bit. */
+void velaria_inv_norms_f32(const float *data, int64_t n_rows, int64_t dim, double *out);
 
 /* One streaming pass over n_bytes on `threads` threads (AVX2 loads where available): the
  * bandwidth probe the benchmarks compare the kernels against. Returns a meaningless sum. */
@@ -43,6 +52,23 @@ double velaria_read_bandwidth(const void *ptr, int64_t n_bytes, int threads);
  * rows has row stride dim. */
 typedef void (*velaria_rows_f32_fn)(const float *rows, int64_t n, int64_t dim, const float *q,
                                     double *out);
+
+/* The dim % lanes tail of a SIMD row kernel: sum over j in [from, dim) of row*q (or of the
+ * squared difference), each value widened to float64, summed in float64. */
+static inline double velaria_tail_f64(const float *r, const float *q, int64_t from, int64_t dim,
+                                      const int l2)
+{
+    double s = 0.0;
+    for (int64_t j = from; j < dim; j++) {
+        if (l2) {
+            const double d = (double)r[j] - (double)q[j];
+            s += d * d;
+        } else {
+            s += (double)r[j] * (double)q[j];
+        }
+    }
+    return s;
+}
 
 typedef struct {
     velaria_rows_f32_fn dot_f32;

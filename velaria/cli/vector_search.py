@@ -1,155 +1,144 @@
-"""``velaria vector-search``: exact top-k over a vector column of a CSV / Parquet / Arrow file.
+"""``velaria vector-search``: exact top-k search over a vector column of a file.
 
-Prints one JSON document (``metric``, ``top_k``, ``schema``, ``rows``, ``explain``, ...) as
-upstream does; with ``--explain`` it prints only the explain text, byte for byte what
-``Session.explain_vector_search`` / ``explain_hybrid_search`` return. Errors print
-``{"ok": false, "error": ..., "error_type": ...}`` and exit with 1.
+Prints upstream's JSON document (``metric``, ``top_k``, ``where_column``, ``where_op``,
+``where_value``, ``score_threshold``, ``schema``, ``rows``, ``explain``). ``--where-*`` filters
+are bound as values, never spliced into SQL, so any value (``O'Brien``) is safe.
 """
 from __future__ import annotations
 
-import argparse
-import json
-import sys
+import math
 from pathlib import Path
 
-__all__ = ["register", "run"]
+from .common import add_engine_option, make_session, progress_snapshot, step
+from .errors import CliStructuredError, CliUsageError
+from .inputs import check_input_path, open_input
+from .output import Output
+from .parsing import add_format_option, finite_float, positive_int
+
+__all__ = ["register", "add_arguments", "execute", "input_paths", "parse_vector_text"]
 
 _VIEW = "input_table"
 _HYBRID_VIEW = "input_table_hybrid"
 
+EXAMPLES = """\
+examples:
+  velaria vector-search --input-path docs.parquet --vector-column embedding --query-vector 0.1,-0.3,0.9
+  velaria vector-search --input-path docs.csv --vector-column embedding --query-vector '[1 0 0]' \\
+      --metric l2 --top-k 3 --where-column author --where-op = --where-value "O'Brien" --format table
+  velaria vector-search --input-path docs.csv --vector-column embedding --query-vector -0.86,0.5,0 \\
+      --score-threshold 0.2 --explain
+"""
 
-def register(subparsers) -> argparse.ArgumentParser:
-    p = subparsers.add_parser("vector-search", help="exact top-k vector search over a file",
-                              description=__doc__.splitlines()[0])
-    p.add_argument("--csv", "--input-path", dest="csv", required=True,
-                   help="input file: .csv, .parquet, or .arrow/.feather/.ipc")
+
+def parse_vector_text(text: str) -> list[float]:
+    """``'1,0,0'``, ``'[1 0 0]'`` or ``' -0.5 , 2 '`` -> finite floats (``[]`` for empty text), with
+    upstream's CLI error for a bad number."""
+    from ..errors import VelariaValueError
+    from ..vector import parse_vector_text as parse
+    try:
+        values = parse(text)
+    except VelariaValueError:
+        raise CliStructuredError("--query-vector contains invalid numeric value", phase="argument_parse",
+                                 details={"query_vector": text}) from None
+    if not all(math.isfinite(v) for v in values):
+        raise CliStructuredError("--query-vector must contain only finite numbers", phase="argument_parse",
+                                 details={"query_vector": text})
+    return values
+
+
+def add_arguments(p) -> None:
+    """The flags of vector-search (also accepted by ``run start -- vector-search``)."""
+    p.add_argument("--csv", "--input-path", dest="csv", required=True, metavar="PATH",
+                   help="input file: csv, parquet, arrow/feather, json or xlsx")
     p.add_argument("--vector-column", required=True)
-    p.add_argument("--query-vector", required=True, help="e.g. '1.0,0.0,0.0' or '[1 0 0]'")
+    p.add_argument("--query-vector", required=True,
+                   help="e.g. '1.0,0.0,0.0', '[1 0 0]' or -0.86,0.5 (negative values work)")
     p.add_argument("--metric", choices=["cosine", "cosin", "dot", "l2"], default="cosine")
-    p.add_argument("--top-k", type=int, default=5)
-    p.add_argument("--where-column")
-    p.add_argument("--where-op")
-    p.add_argument("--where-value")
-    p.add_argument("--score-threshold", type=float)
-    p.add_argument("--engine", choices=["auto", "reference", "accel"], default=None,
-                   help="kernels to use (default: $VELARIA_ENGINE or auto)")
+    p.add_argument("--top-k", type=positive_int, default=5, help="rows to return (default 5)")
+    p.add_argument("--where-column", help="filter column (all three --where-* go together)")
+    p.add_argument("--where-op", help="one of = == != <> < <= > >=")
+    p.add_argument("--where-value", help="value (NULL means IS NULL / IS NOT NULL)")
+    p.add_argument("--score-threshold", type=finite_float, help="keep hits at least this good")
+    add_engine_option(p)
+
+
+def register(sub) -> None:
+    p = sub.add_parser("vector-search", help="exact top-k vector search over a file", description=__doc__,
+                       epilog=EXAMPLES)
+    add_arguments(p)
     p.add_argument("--explain", action="store_true", help="print only the explain text")
-    p.set_defaults(run=run)
-    return p
+    add_format_option(p)
+    p.set_defaults(handler=_handle)
 
 
-class _CliError(ValueError):
-    def __init__(self, message: str, phase: str, error_type: str = "value_error"):
-        super().__init__(message)
-        self.phase = phase
-        self.error_type = error_type
+def input_paths(args) -> list[str]:
+    """The files whose content the result depends on (for the result cache)."""
+    return [args.csv]
 
 
-def _sql_literal(value) -> str:
-    if value is None:
-        return "NULL"
-    if isinstance(value, bool):
-        return "TRUE" if value else "FALSE"
-    if isinstance(value, (int, float)):
-        return str(value)
-    return "'" + str(value).replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
-def _parse_scalar(text: str):
-    t = text.strip()
-    if t.upper() == "NULL":
-        return None
-    if t.upper() in ("TRUE", "FALSE"):
-        return t.upper() == "TRUE"
-    try:
-        return float(t) if any(c in t for c in ".eE") else int(t)
-    except ValueError:
-        return t
-
-
-def _load(session, path: str):
-    suffix = Path(path).suffix.lower()
-    if suffix in (".parquet", ".pq"):
-        import pyarrow.parquet as pq
-        return session.create_dataframe_from_arrow(pq.read_table(path))
-    if suffix in (".arrow", ".feather", ".ipc"):
-        import pyarrow.feather as feather
-        return session.create_dataframe_from_arrow(feather.read_table(path))
-    return session.read_csv(path)
-
-
-def _execute(args) -> tuple[dict, str]:
-    from ..session import Session
-    from ..vector import parse_vector_text
+def execute(args, *, output_path: Path | None = None, run_id: str | None = None) -> dict:
+    """Search; ``{"payload", "artifacts", "table", "explain"}``."""
     from ..vector.search import METRIC_ALIASES
+    from ..workspace.artifacts import table_artifact, text_artifact
 
-    session = Session(engine=args.engine) if args.engine else Session()
-    if not Path(args.csv).exists():
-        raise FileNotFoundError(args.csv)
-    try:
-        df = _load(session, str(args.csv))
-    except Exception as exc:
-        raise _CliError(f"failed to read input: {exc}", "csv_read") from exc
-    session.create_temp_view(_VIEW, df)
-    try:
-        needle = parse_vector_text(args.query_vector)
-    except Exception as exc:
-        raise _CliError("--query-vector contains invalid numeric value", "argument_parse") from exc
+    path = check_input_path(args.csv, "--input-path")
+    session = make_session(args)
+    progress_snapshot(run_id, "read_input", input_path=str(path))
+    with step("failed to read csv input", "csv_read", {"csv": str(args.csv), "vector_column": args.vector_column},
+              run_id):
+        df = open_input(session, path)
+    with step("failed to register temp view", "vector_register_view", run_id=run_id):
+        session.create_temp_view(_VIEW, df)
+    needle = parse_vector_text(args.query_vector)
     if not needle:
-        raise _CliError("--query-vector must not be empty", "argument_parse")
+        raise CliUsageError("--query-vector must not be empty", details={"query_vector": args.query_vector})
     where = (args.where_column, args.where_op, args.where_value)
     if any(w is not None for w in where) and not all(w is not None for w in where):
-        raise _CliError("--where-column, --where-op, and --where-value must be provided together",
-                        "argument_parse")
+        raise CliUsageError("--where-column, --where-op, and --where-value must be provided together")
     hybrid = args.where_column is not None or args.score_threshold is not None
-    kwargs = dict(vector_column=args.vector_column, query_vector=needle, top_k=args.top_k, metric=args.metric)
+    metric = METRIC_ALIASES.get(args.metric, args.metric)
+    details = {"csv": str(args.csv), "vector_column": args.vector_column, "metric": metric, "top_k": args.top_k,
+               "where_column": args.where_column, "where_op": args.where_op, "score_threshold": args.score_threshold}
+    view = _VIEW
     if hybrid:
         base = df
         if args.where_column is not None:
-            sql = (f"SELECT * FROM {_VIEW} WHERE {args.where_column} {args.where_op} "
-                   f"{_sql_literal(_parse_scalar(args.where_value))}")
-            base = session.sql(sql)
+            from .bound_filter import bound_filter
+            with step("failed to apply hybrid search filter", "vector_filter", details, run_id):
+                base = bound_filter(session, _VIEW, args.where_column, args.where_op, args.where_value)
         session.create_temp_view(_HYBRID_VIEW, base)
-        kwargs.update(table=_HYBRID_VIEW, score_threshold=args.score_threshold)
-        result = session.hybrid_search(**kwargs).to_arrow()
-        explain = session.explain_hybrid_search(**kwargs)
-    else:
-        kwargs.update(table=_VIEW)
-        result = session.vector_search(**kwargs).to_arrow()
-        explain = session.explain_vector_search(**kwargs)
-    payload = {
-        "metric": METRIC_ALIASES.get(args.metric, args.metric),
-        "top_k": args.top_k,
-        "where_column": args.where_column,
-        "where_op": args.where_op,
-        "where_value": args.where_value,
-        "score_threshold": args.score_threshold,
-        "schema": result.schema.names,
-        "rows": result.to_pylist(),
-        "explain": explain,
-    }
-    return payload, explain
+        view = _HYBRID_VIEW
+    # a top-k above the row count returns every row; asking the kernel for more only costs memory
+    rows = session._materialized_table(view).num_rows
+    kwargs = dict(table=view, vector_column=args.vector_column, query_vector=needle,
+                  top_k=max(1, min(args.top_k, rows)), metric=args.metric)
+    kind = "hybrid" if hybrid else "vector"
+    if hybrid:
+        kwargs["score_threshold"] = args.score_threshold
+    progress_snapshot(run_id, "search", rows=rows)
+    with step(f"failed to execute {kind} search", f"{kind}_search", details, run_id):
+        search = session.hybrid_search if hybrid else session.vector_search
+        result = search(**kwargs).to_arrow()
+    with step(f"failed to explain {kind} search", f"{kind}_explain", details, run_id):
+        explain = (session.explain_hybrid_search if hybrid else session.explain_vector_search)(
+            **{**kwargs, "top_k": args.top_k})
+    artifacts = []
+    if output_path is not None:
+        tag = "hybrid-search" if hybrid else "vector-search"
+        with step("failed to write result artifact", "artifact_materialize", {"output_path": str(output_path)},
+                  run_id):
+            artifacts.append(table_artifact(result, output_path, ["result", tag]))
+            artifacts.append(text_artifact(explain, Path(output_path).parent / "vector_explain.txt", ["explain", tag]))
+    progress_snapshot(run_id, "finished", rows=result.num_rows)
+    payload = {"metric": metric, "top_k": args.top_k, "where_column": args.where_column,
+               "where_op": args.where_op, "where_value": args.where_value,
+               "score_threshold": args.score_threshold, "schema": result.schema.names,
+               "rows": result.to_pylist(), "explain": explain}
+    return {"payload": payload, "artifacts": artifacts, "table": result, "explain": explain}
 
 
-def run(args) -> int:
-    try:
-        payload, explain = _execute(args)
-    except Exception as exc:  # the CLI reports every failure as one JSON document
-        if isinstance(exc, _CliError):
-            error_type, phase = exc.error_type, exc.phase
-        elif isinstance(exc, FileNotFoundError):
-            error_type, phase = "file_not_found", "filesystem"
-        elif isinstance(exc, ValueError):
-            error_type, phase = "value_error", None
-        else:
-            error_type, phase = "internal_error", None
-        doc = {"ok": False, "error": str(exc), "error_type": error_type}
-        if phase:
-            doc["phase"] = phase
-        print(json.dumps(doc, indent=2, ensure_ascii=False))
-        return 1
-    if args.explain:
-        sys.stdout.write(explain)
-    else:
-        print(json.dumps(payload, indent=2, ensure_ascii=False, default=str))
-    return 0
+def _handle(args) -> Output:
+    out = execute(args)
+    if args.explain:  # byte for byte what explain_vector_search / explain_hybrid_search return
+        return Output({"explain": out["explain"]}, text=out["explain"], text_always=True)
+    return Output(out["payload"], table=out["table"])

@@ -34,7 +34,7 @@ from ..plan.expr import Column, Expr
 
 __all__ = ["ExecContext", "Operator", "SourceOperator", "ScanOperator", "OneRowOperator", "FilterOperator",
            "ProjectOperator", "AggregateOperator", "SortOperator", "LimitOperator", "JoinOperator",
-           "UnionOperator", "DistinctOperator", "HybridSearchOperator", "OPERATORS", "empty_batch"]
+           "UnionOperator", "DistinctOperator", "HybridSearchOperator", "KeywordSearchOperator", "OPERATORS", "empty_batch"]
 
 
 class ExecContext:
@@ -495,9 +495,36 @@ class HybridSearchOperator(Operator):
         return out or [empty_batch(self.schema)]
 
 
+class KeywordSearchOperator(Operator):
+    """BM25 top-k over the input rows' text columns (``keyword_topk`` kernel), appending
+    ``keyword_score``."""
+
+    barrier = True
+
+    def open(self, ctx):
+        super().open(ctx)
+        self._rows: list[pa.RecordBatch] = []
+
+    def push(self, batch, port=0):
+        self._rows.append(batch)
+        return []
+
+    def finish(self):
+        from ..vector import keyword
+        node = self.node
+        table = pa.Table.from_batches([b for b in self._rows if b.num_rows] or [empty_batch(node.input.schema)],
+                                      schema=node.input.schema).combine_chunks()
+        self._rows = []
+        result = keyword.keyword_search_table(table, list(node.columns), node.query, node.top_k,
+                                              self.ctx.kernels, node.tokenizer)
+        out = [pa.RecordBatch.from_arrays(list(b.columns), schema=self.schema) for b in result.to_batches()]
+        return out or [empty_batch(self.schema)]
+
+
 #: plan node kind -> operator class (the physical plan builds one operator per node)
 OPERATORS: dict[type, type[Operator]] = {
     L.Scan: ScanOperator, L.OneRow: OneRowOperator, L.Filter: FilterOperator, L.Project: ProjectOperator,
     L.Aggregate: AggregateOperator, L.Sort: SortOperator, L.Limit: LimitOperator, L.Join: JoinOperator,
     L.Union: UnionOperator, L.Distinct: DistinctOperator, L.HybridSearch: HybridSearchOperator,
+    L.KeywordSearch: KeywordSearchOperator,
 }

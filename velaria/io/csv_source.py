@@ -11,8 +11,9 @@ the count is in ``source.stats["skipped_bad_lines"]``, explain, and a RuntimeWar
 """
 from __future__ import annotations
 
+import codecs
 import csv
-import mmap
+import io
 import os
 import re
 import threading
@@ -24,9 +25,13 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from ..errors import SourceFormatError, VelariaValueError
-from .paths import check_readable_file, raise_invalid_utf8
+from .csv_quotes import check_quotes_terminated
+from .compression import decompressed_copy, resolve_compression
+from .paths import (check_readable_file, find_invalid_utf8, locate_offset, raise_invalid_utf8,
+                    reject_binary)
 from .typed_source import TypedFileSource
-from .typing_rules import arrow_type, classify_convert_text, classify_text, convert_text
+from .typing_rules import (arrow_type, classify_convert_text, classify_text, convert_text,
+                           forced_kinds)
 
 __all__ = ["CsvSource", "read_csv_header", "ON_BAD_LINES"]
 
@@ -62,16 +67,48 @@ def _csv_dialect(delimiter: str):
     return _D
 
 
-def read_csv_header(path: str, delimiter: str = ",") -> list[str]:
+_HEADER_LIMIT = 16 << 20
+
+
+def _first_record(path: str, delimiter: str) -> list[str] | None:
+    """The first non-blank record of the file, reading only a prefix that grows until the
+    record is complete (a file that is one huge line is not read whole)."""
+    size = 1 << 16
+    while True:
+        with open(path, "rb") as handle:
+            data = handle.read(size)
+            at_end = len(data) < size or not handle.read(1)
+        text = codecs.getincrementaldecoder("utf-8-sig")().decode(data, final=at_end)
+        buf = io.StringIO(text, newline="")
+        header = None
+        for record in csv.reader(buf, dialect=_csv_dialect(delimiter)):
+            if record:
+                header = record
+                break
+        if header is None and at_end:
+            return None
+        if at_end or (header is not None and buf.tell() < len(text)):
+            return header
+        if size >= _HEADER_LIMIT:
+            raise SourceFormatError(
+                f"the header of csv file {path} is longer than {_HEADER_LIMIT >> 20} MiB; "
+                f"is it really a csv file with a header row? (pass delimiter= if the columns "
+                f"are not comma-separated)")
+        size *= 4
+
+
+def read_csv_header(path: str, delimiter: str = ",", shown_path: str | None = None
+                    ) -> list[str]:
     """The header cells of a CSV file (first non-blank record, unquoted, not trimmed).
-    Raises SourceFormatError for an empty file, invalid UTF-8 or duplicate names."""
+    Raises SourceFormatError for an empty file, invalid UTF-8 or duplicate names.
+    ``shown_path`` is the name messages use (the compressed file of a decompressed copy)."""
+    if shown_path is not None and shown_path != path:
+        try:
+            return read_csv_header(path, delimiter)
+        except SourceFormatError as exc:
+            raise SourceFormatError(str(exc).replace(path, shown_path)) from None
     try:
-        with open(path, encoding="utf-8-sig", newline="") as handle:
-            header = None
-            for record in csv.reader(handle, dialect=_csv_dialect(delimiter)):
-                if record:
-                    header = record
-                    break
+        header = _first_record(path, delimiter)
     except UnicodeDecodeError:
         raise_invalid_utf8(path, "csv file")
     except csv.Error as exc:
@@ -89,11 +126,46 @@ def read_csv_header(path: str, delimiter: str = ",") -> list[str]:
     return header
 
 
-def _locate_ragged_row(path: str, delimiter: str, expected: int) -> tuple[int, int, str] | None:
+def _check_null_values(values) -> list[str]:
+    if isinstance(values, str):
+        values = [values]
+    values = list(values)
+    if not all(isinstance(v, str) for v in values):
+        raise TypeError("null_values must be a string or a list of strings")
+    return values
+
+
+def _column_names(data_path: str, path: str, delimiter: str, header: bool,
+                  column_names) -> list[str]:
+    """The header's names, or ``column_names``, or for a file without a header ``c0..cN``
+    (one per field of the first record)."""
+    if column_names is not None:
+        if isinstance(column_names, str) or not all(isinstance(c, str) for c in column_names):
+            raise TypeError("column_names must be a list of strings")
+        names = list(column_names)
+        if len(set(names)) != len(names):
+            raise VelariaValueError(f"column_names has duplicate names: {names}")
+        if header:
+            found = read_csv_header(data_path, delimiter, path)
+            if len(found) != len(names):
+                raise VelariaValueError(
+                    f"column_names has {len(names)} name(s) but the header of csv file {path} "
+                    f"has {len(found)}: {found}")
+        return names
+    if header:
+        return read_csv_header(data_path, delimiter, path)
+    first = _first_record(data_path, delimiter)
+    if first is None:
+        raise SourceFormatError(f"csv file is empty: {path}")
+    return [f"c{i}" for i in range(len(first))]
+
+
+def _locate_ragged_row(path: str, delimiter: str, expected: int, header: bool = True
+                       ) -> tuple[int, int, str] | None:
     """(line, field count, text) of the first record whose field count is not ``expected``."""
     with open(path, encoding="utf-8-sig", newline="") as handle:
         reader = csv.reader(handle, dialect=_csv_dialect(delimiter))
-        seen_header = False
+        seen_header = not header
         prev_line = 0
         for record in reader:
             start_line = prev_line + 1
@@ -114,21 +186,40 @@ class CsvSource(TypedFileSource):
     kind = "csv"
     dialect = "csv"
 
-    def __init__(self, path: str, delimiter: str = ",", on_bad_lines: str = "error"):
+    def __init__(self, path: str, delimiter: str = ",", on_bad_lines: str = "error", *,
+                 header: bool = True, column_names: Sequence[str] | None = None,
+                 null_values: Sequence[str] | None = None, column_types: dict | None = None,
+                 compression: str | None = "infer"):
         if on_bad_lines not in ON_BAD_LINES:
             raise VelariaValueError(
                 f"on_bad_lines must be one of: {', '.join(ON_BAD_LINES)} (got {on_bad_lines!r})")
         check_readable_file(path, "cannot open csv file", allow_empty=True)
         self.delimiter = delimiter
         self.on_bad_lines = on_bad_lines
-        super().__init__(path, read_csv_header(path, delimiter))
+        self.header = bool(header)
+        self.null_values = [""] if null_values is None else _check_null_values(null_values)
+        self.compression = resolve_compression(path, compression)
+        if self.compression is None:
+            reject_binary(path, "csv file")
+        #: the file that is parsed: ``path`` itself, or its decompressed copy
+        self.data_path = path if self.compression is None else \
+            decompressed_copy(self, path, self.compression, "csv file")
+        names = _column_names(self.data_path, path, delimiter, self.header, column_names)
+        self.forced_kinds = forced_kinds(column_types, names, path)
+        super().__init__(path, names)
 
     # ---- hooks -------------------------------------------------------------------------
     def options_key(self) -> str:
-        return f"delimiter={self.delimiter!r};on_bad_lines={self.on_bad_lines}"
+        return (f"delimiter={self.delimiter!r};on_bad_lines={self.on_bad_lines};"
+                f"header={self.header};names={self.names!r};nulls={self.null_values!r};"
+                f"types={sorted(self.forced_kinds.items())!r};compression={self.compression}")
 
     def _describe_options(self) -> str:
         text = f"delimiter={self.delimiter!r}"
+        if not self.header:
+            text += " header=false"
+        if self.compression:
+            text += f" compression={self.compression}"
         if self.on_bad_lines == "skip":
             text += f" on_bad_lines=skip skipped_bad_lines={self._stats.get('skipped_bad_lines', 0)}"
         return text
@@ -192,7 +283,7 @@ class CsvSource(TypedFileSource):
         parse = pacsv.ParseOptions(delimiter=self.delimiter, newlines_in_values=True,
                                    invalid_row_handler=on_bad_row)
         convert = pacsv.ConvertOptions(
-            column_types=types, include_columns=list(names), null_values=[""],
+            column_types=types, include_columns=list(names), null_values=self.null_values,
             strings_can_be_null=True, quoted_strings_can_be_null=True,
             true_values=["true", "TRUE"], false_values=["false", "FALSE"])
         return parse, convert
@@ -200,9 +291,9 @@ class CsvSource(TypedFileSource):
     def _stream_tables(self, parse, convert, offset: int) -> Iterator[pa.Table]:
         """pyarrow's streaming reader from byte ``offset`` (a record boundary; 0 = the header)."""
         opts = pacsv.ReadOptions(block_size=_BLOCK_SIZE, use_threads=True)
-        if offset:
+        if offset or not self.header:
             opts.column_names = self.names
-        stream = pa.OSFile(self.path, "rb")
+        stream = pa.OSFile(self.data_path, "rb")
         try:
             stream.seek(offset)
             for batch in pacsv.open_csv(stream, read_options=opts, parse_options=parse,
@@ -210,55 +301,73 @@ class CsvSource(TypedFileSource):
                 yield pa.Table.from_batches([batch])
         finally:
             stream.close()
+        # pyarrow reads an unterminated quoted field to the end of the file as one value
+        check_quotes_terminated(self.data_path, offset, self.delimiter, self.path)
 
     def _chunk_tables(self, parse, convert) -> Iterator[pa.Table]:
         """The file as tables of ~_CHUNK_BYTES each, each parsed by pyarrow's multi-threaded
         reader. Chunks end at a newline, which is a record boundary only outside quotes: so
         chunking is used while no quote character follows the header line; from the first
         chunk holding one, the rest of the file goes through the streaming reader (which
-        tracks quoting). Memory stays bounded by the chunk size."""
+        tracks quoting). Memory stays bounded by the chunk size.
+
+        Chunks are read, not memory-mapped: a file truncated while it is scanned (log
+        rotation) would kill the process with SIGBUS through a mapping; read() just returns
+        less, which becomes a clear error."""
         block = max(1 << 20, _CHUNK_BYTES // (2 * (os.cpu_count() or 1)))
         # a chunk holds no quote character, so no value holds a newline: pyarrow may then
         # split blocks at any newline (much faster than tracking quotes)
         plain = pacsv.ParseOptions(delimiter=parse.delimiter, newlines_in_values=False,
                                    invalid_row_handler=parse.invalid_row_handler)
-        with open(self.path, "rb") as handle:
+        with open(self.data_path, "rb") as handle:
             size = os.fstat(handle.fileno()).st_size
-            if size == 0:
-                return
-            mm = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
-        buf = pa.py_buffer(mm)  # zero-copy; released with the last reference
-        offset = 0
-        while offset < size:
-            end = min(offset + _CHUNK_BYTES, size)
-            skip = offset
-            if offset == 0:  # quotes in the header line are fine (it holds no newline)
-                first = 0
-                while first < end and mm[first] in b"\xef\xbb\xbf\r\n":
-                    first += 1
-                line_end = mm.find(b"\n", first, end)
-                if line_end < 0 or mm[first:line_end].count(b'"') % 2:
-                    yield from self._stream_tables(parse, convert, 0)
+            offset = 0  # file offset of the first byte of ``pending``
+            pending = b""
+            while True:
+                data = handle.read(_CHUNK_BYTES - len(pending)) if offset + len(pending) < size \
+                    else b""
+                if not data and offset + len(pending) < size:
+                    raise SourceFormatError(
+                        f"csv file {self.path} shrank while it was being read (it had "
+                        f"{size} bytes, now ends at byte {offset + len(pending)}); read it "
+                        f"again once it is no longer being rewritten")
+                chunk = pending + data if pending else data
+                if not chunk:
                     return
-                skip = line_end + 1
-            if end < size:
-                cut = mm.rfind(b"\n", skip, end)
-                if cut < 0:
+                at_end = offset + len(chunk) >= size
+                skip = 0
+                if offset == 0 and self.header:  # quotes in the header line are fine
+                    first = 0
+                    while first < len(chunk) and chunk[first] in b"\xef\xbb\xbf\r\n":
+                        first += 1
+                    line_end = chunk.find(b"\n", first)
+                    if line_end < 0 or chunk[first:line_end].count(b'"') % 2:
+                        yield from self._stream_tables(parse, convert, 0)
+                        return
+                    skip = line_end + 1
+                end = len(chunk)
+                if not at_end:
+                    cut = chunk.rfind(b"\n", skip)
+                    if cut < 0:
+                        yield from self._stream_tables(parse, convert, offset)
+                        return
+                    end = cut + 1
+                if chunk.find(b'"', skip, end) >= 0:
                     yield from self._stream_tables(parse, convert, offset)
                     return
-                end = cut + 1
-            if mm.find(b'"', skip, end) >= 0:
-                yield from self._stream_tables(parse, convert, offset)
-                return
-            opts = pacsv.ReadOptions(block_size=block, use_threads=True)
-            if offset:
-                opts.column_names = self.names
-            table = pacsv.read_csv(pa.BufferReader(buf.slice(offset, end - offset)),
-                                   read_options=opts, parse_options=plain,
-                                   convert_options=convert)
-            offset = end
-            if table.num_rows:
-                yield table
+                opts = pacsv.ReadOptions(block_size=block, use_threads=True)
+                if offset or not self.header:
+                    opts.column_names = self.names
+                body = pa.py_buffer(chunk)
+                table = pacsv.read_csv(pa.BufferReader(body.slice(0, end)),
+                                       read_options=opts, parse_options=plain,
+                                       convert_options=convert)
+                pending = chunk[end:]
+                offset += end
+                if table.num_rows:
+                    yield table
+                if at_end and not pending:
+                    return
 
     def _read(self, names: Sequence[str], types: dict, counter: list | None
               ) -> Iterator[pa.Table]:
@@ -267,14 +376,31 @@ class CsvSource(TypedFileSource):
             yield from self._chunk_tables(parse, convert)
         except (pa.ArrowInvalid, pa.ArrowKeyError) as exc:
             self._raise_parse_error(exc)
+        except UnicodeDecodeError:
+            # pyarrow decodes a bad row's text for the invalid-row handler; a row with
+            # invalid UTF-8 (a multi-byte sequence cut at the end of the file) fails there
+            self._raise_invalid_utf8()
+
+    def _raise_invalid_utf8(self):
+        if self.data_path == self.path:
+            raise_invalid_utf8(self.path, "csv file")
+        offset = find_invalid_utf8(self.data_path)
+        line, column = locate_offset(self.data_path, offset or 0)
+        raise SourceFormatError(
+            f"invalid UTF-8 in csv file {self.path} (decompressed) at line {line}, column "
+            f"{column}; re-encode the file as UTF-8")
 
     def _raise_parse_error(self, exc: Exception):
         msg = str(exc)
         if "UTF8" in msg or "UTF-8" in msg:
-            raise_invalid_utf8(self.path, "csv file")
+            self._raise_invalid_utf8()
         match = _RAGGED_RE.search(msg)
         if match:
-            found = _locate_ragged_row(self.path, self.delimiter, len(self.names))
+            try:
+                found = _locate_ragged_row(self.data_path, self.delimiter, len(self.names),
+                                           self.header)
+            except UnicodeDecodeError:
+                self._raise_invalid_utf8()
             if found is not None:
                 line, count, text = found
                 raise SourceFormatError(
@@ -285,6 +411,9 @@ class CsvSource(TypedFileSource):
                 f"csv file {self.path} has a row whose field count differs from the header "
                 f"({match.group(2)} vs {match.group(1)}); fix the row, or pass "
                 f"on_bad_lines='skip' to skip such rows") from None
+        if "conversion error" in msg and self.forced_kinds:
+            msg += " (a column given in column_types holds a value of another type; fix the " \
+                   "value or the type)"
         raise SourceFormatError(f"cannot parse csv file {self.path}: {msg}") from None
 
     def _raw_batches(self, names, batch_rows, stats):

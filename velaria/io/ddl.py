@@ -1,8 +1,9 @@
-"""``CREATE TABLE t [USING csv|line|json] OPTIONS(path: '...', ...)``: build the file source
-(core-semantics §1.7, python-api §11.1).
+"""``CREATE TABLE t [USING csv|line|json|parquet|arrow] OPTIONS(path: '...', ...)``: build
+the file source.
 
-The file is always probed (so it must exist and be non-empty); ``USING`` overrides the
-probed kind. Option keys arrive lower-cased. Recognised options:
+The file is probed (so it must exist and be non-empty; binary formats are recognised by
+their magic bytes); ``USING`` overrides the probed kind. ``USING parquet`` / ``USING arrow``
+accept a glob or a directory too. Option keys arrive lower-cased. Recognised options:
 
 * every kind: ``path`` (required);
 * csv: ``delimiter``, ``on_bad_lines`` (``error`` | ``skip``);
@@ -10,12 +11,17 @@ probed kind. Option keys arrive lower-cased. Recognised options:
   ``regex_pattern`` / ``regex``, ``mappings: 'name:index,...'``, ``columns: 'a,b'``,
   ``skip_empty_lines`` (``true`` | ``false``);
 * json: ``format`` (``json_lines``/``jsonl``/``lines``/``json_array``/``array``),
-  ``columns: 'a,b'``.
+  ``columns: 'a,b'``;
+* parquet, arrow: no other option; excel (probed .xlsx): ``sheet_name``.
+
+An unknown key is an error with a did-you-mean (a typo must not be silently ignored).
 
 Divergence from upstream: ``mappings`` *replaces* the probed ``c0..cN`` mappings instead of
 being appended to them.
 """
 from __future__ import annotations
+
+import difflib
 
 from ..errors import SQLSemanticError
 from .base import TableSource
@@ -23,11 +29,11 @@ from .csv_source import ON_BAD_LINES, CsvSource
 from .json_source import JSON_FORMATS, JsonSource
 from .line_source import LineSource
 from .paths import as_path_str
-from .probe import line_options_for, probe_file
+from .probe import line_options_for, probe_file, source_from_probe
 
 __all__ = ["create_table_source", "PROVIDERS"]
 
-PROVIDERS = ("csv", "line", "json")
+PROVIDERS = ("csv", "line", "json", "parquet", "arrow")
 
 
 def _err(message: str) -> SQLSemanticError:
@@ -70,6 +76,30 @@ def _delimiter(key: str, value: str) -> str:
     return value
 
 
+#: the OPTIONS keys each kind understands (besides ``path``)
+KNOWN_OPTIONS = {
+    "csv": ("delimiter", "on_bad_lines"),
+    "line": ("mode", "delimiter", "split_delimiter", "regex_pattern", "regex", "mappings",
+             "columns", "skip_empty_lines"),
+    "json": ("format", "columns"),
+    "parquet": (),
+    "arrow": (),
+    "excel": ("sheet_name",),
+}
+
+
+def _check_option_keys(kind: str, options: dict[str, str]) -> None:
+    """An unknown key is an error: a typo (``delimeter``) must not be silently ignored."""
+    known = ("path",) + KNOWN_OPTIONS[kind]
+    for key in options:
+        if key in known:
+            continue
+        close = difflib.get_close_matches(key, known, n=1)
+        guess = f"did you mean {close[0]!r}? " if close else ""
+        raise _err(f"CREATE TABLE USING {kind}: unknown option {key!r}; {guess}"
+                   f"the options of {kind} tables are: {', '.join(known)}")
+
+
 def create_table_source(provider: str | None, options: dict[str, str],
                         declared_columns: list[str]) -> TableSource:
     """The source of ``CREATE TABLE`` with a ``path`` option (see the module docstring)."""
@@ -77,16 +107,33 @@ def create_table_source(provider: str | None, options: dict[str, str],
     if provider is not None:
         kind = provider.strip().lower()
         if kind not in PROVIDERS:
-            raise _err(f"CREATE TABLE type/provider must be csv, line, or json "
-                       f"(got {provider!r})")
+            raise _err(f"CREATE TABLE type/provider must be csv, line, or json (parquet and "
+                       f"arrow are accepted too; got {provider!r})")
     for key, value in options.items():
         if value is None or value == "":
             raise _err(f"CREATE TABLE option {key} cannot be empty")
     if "path" not in options:
         raise _err("CREATE TABLE missing option: path")
     path = as_path_str(options["path"])
+    if kind in ("parquet", "arrow"):  # a glob or directory is fine: no probing needed
+        _check_option_keys(kind, options)
+        from .parquet_source import ArrowIpcSource, ParquetSource
+
+        source = (ParquetSource if kind == "parquet" else ArrowIpcSource)(path)
+        _check_declared(source, list(declared_columns or []))
+        return source
     info = probe_file(path)
     kind = kind or info["kind"]
+    _check_option_keys(kind, options)
+    if kind in ("parquet", "arrow", "excel"):
+        source = source_from_probe(path, info)
+        if kind == "excel" and "sheet_name" in options:
+            from .excel_source import ExcelSource
+
+            sheet = options["sheet_name"]
+            source = ExcelSource(path, sheet_name=int(sheet) if sheet.isdigit() else sheet)
+        _check_declared(source, list(declared_columns or []))
+        return source
     declared = list(declared_columns or [])
 
     if kind == "csv":
@@ -154,8 +201,14 @@ def create_table_source(provider: str | None, options: dict[str, str],
                        "OPTIONS(columns: 'name1,name2,...')")
         source = JsonSource(path, columns, fmt)
 
+    _check_declared(source, declared)
+    return source
+
+
+def _check_declared(source: TableSource, declared: list[str]) -> None:
+    """A declared column list must name the source's columns, in order."""
     if declared:
-        names = list(source.names)
+        names = list(source.schema.names) if not hasattr(source, "names") else list(source.names)
         if len(names) != len(declared):
             raise _err(f"CREATE TABLE column count does not match source schema "
                        f"(declared {len(declared)}: {', '.join(declared)}; the source has "
@@ -163,7 +216,6 @@ def create_table_source(provider: str | None, options: dict[str, str],
         for want, got in zip(declared, names):
             if want != got:
                 raise _err(f"CREATE TABLE column mismatch: expected {got}, got {want}")
-    return source
 
 
 def _json_format_from_content(path: str) -> str:

@@ -10,11 +10,12 @@ else timestamps. A column mixing kinds becomes string.
 from __future__ import annotations
 
 import datetime as _dt
+import warnings
 import zipfile
 
 import pyarrow as pa
 
-from ..errors import SourceFormatError, VelariaValueError
+from ..errors import SourceFormatError, VelariaError, VelariaValueError
 from .base import ArrowTableSource
 from .paths import as_path_str, check_readable_file
 from .typing_rules import arrow_type, merge_kinds, render_value
@@ -44,13 +45,33 @@ def _text(value, date_format: str):
     return render_value(value)
 
 
-def _open_sheet(path: str, sheet_name):
+def _load_book(path: str, data_only: bool):
+    """An openpyxl read-only workbook over an open handle (openpyxl refuses paths without an
+    .xlsx extension; a handle works for any name). Closing the book closes the handle."""
     import openpyxl
-    from openpyxl.utils.exceptions import InvalidFileException
 
+    handle = open(path, "rb")
     try:
-        book = openpyxl.load_workbook(path, read_only=True, data_only=True)
-    except (InvalidFileException, zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
+        book = openpyxl.load_workbook(handle, read_only=True, data_only=data_only)
+    except BaseException:
+        handle.close()
+        raise
+    close = book.close
+
+    def close_both():
+        try:
+            close()
+        finally:
+            handle.close()
+
+    book.close = close_both
+    return book
+
+
+def _open_sheet(path: str, sheet_name):
+    try:
+        book = _load_book(path, data_only=True)
+    except Exception as exc:  # noqa: BLE001 - openpyxl raises many types for damaged files
         raise SourceFormatError(
             f"cannot read excel file: {path} (not a readable .xlsx workbook: {exc})") from None
     names = book.sheetnames
@@ -72,6 +93,51 @@ def _open_sheet(path: str, sheet_name):
     return book, book[sheet_name], sheet_name
 
 
+def _sheet_has_formulas(path: str, sheet) -> bool:
+    """Whether the sheet's XML holds any formula element (read as a stream, not parsed)."""
+    member = getattr(sheet, "_worksheet_path", None) or getattr(sheet, "worksheet_path", None)
+    if not member:
+        return True
+    try:
+        with zipfile.ZipFile(path) as archive, archive.open(member.lstrip("/")) as handle:
+            tail = b""
+            while True:
+                data = handle.read(1 << 20)
+                if not data:
+                    return False
+                if b"<f>" in tail + data or b"<f " in tail + data:
+                    return True
+                tail = data[-3:]
+    except (KeyError, OSError, zipfile.BadZipFile):
+        return True
+
+
+def _uncached_formulas(path: str, sheet_name) -> int:
+    """How many formula cells of the sheet have no cached result (they read as NULL)."""
+    values_book = _load_book(path, data_only=True)
+    try:
+        values = values_book[values_book.sheetnames[sheet_name]] \
+            if isinstance(sheet_name, int) else values_book[sheet_name]
+        if not _sheet_has_formulas(path, values):
+            return 0
+        formula_book = _load_book(path, data_only=False)
+        try:
+            formulas = formula_book[values.title]
+            values.reset_dimensions()
+            formulas.reset_dimensions()
+            count = 0
+            for vrow, frow in zip(values.iter_rows(values_only=True),
+                                  formulas.iter_rows(values_only=True)):
+                for value, formula in zip(vrow, frow):
+                    if value is None and isinstance(formula, str) and formula.startswith("="):
+                        count += 1
+            return count
+        finally:
+            formula_book.close()
+    finally:
+        values_book.close()
+
+
 def load_excel_table(path, sheet_name=0, date_format="%Y-%m-%d",
                      coerce_datetime_to_string=True) -> tuple[pa.Table, str]:
     """(typed table, sheet title) of one sheet; see the module docstring."""
@@ -79,6 +145,9 @@ def load_excel_table(path, sheet_name=0, date_format="%Y-%m-%d",
     check_readable_file(path, "cannot open excel file")
     book, sheet, title = _open_sheet(path, sheet_name)
     try:
+        # read-only mode trusts the sheet's <dimension> record, which writers often leave
+        # stale; forgetting it makes openpyxl read every row and cell that is really there
+        sheet.reset_dimensions()
         rows = sheet.iter_rows(values_only=True)
         header = None
         for row in rows:
@@ -111,8 +180,24 @@ def load_excel_table(path, sheet_name=0, date_format="%Y-%m-%d",
                 columns[i].append(value)
                 if value is not None and kinds[i] != "string":
                     kinds[i] = merge_kinds(kinds[i], _kind(value))
+    except VelariaError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any parser failure means a damaged workbook
+        raise SourceFormatError(
+            f"cannot read sheet {title!r} of excel file {path}: the workbook is damaged "
+            f"({type(exc).__name__}: {exc}); re-save it from a spreadsheet program") from None
     finally:
         book.close()
+    try:
+        uncached = _uncached_formulas(path, sheet_name)
+    except Exception:  # noqa: BLE001 - the values were read fine; the warning is best effort
+        uncached = 0
+    if uncached:
+        warnings.warn(
+            f"{uncached} formula cell(s) of sheet {title!r} in {path} have no saved result "
+            f"and read as NULL (the file was written by a program that does not compute "
+            f"formulas); open and save it in a spreadsheet program to store the results",
+            RuntimeWarning, stacklevel=3)
     arrays = []
     for col, kind in zip(columns, kinds):
         if kind == "timestamp" and coerce_datetime_to_string:

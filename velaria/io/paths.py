@@ -20,6 +20,7 @@ __all__ = [
     "locate_offset",
     "find_invalid_utf8",
     "raise_invalid_utf8",
+    "reject_binary",
 ]
 
 
@@ -64,17 +65,24 @@ def check_readable_file(path: str, open_message: str, *, allow_empty: bool = Fal
 
 @dataclass(frozen=True)
 class FileFingerprint:
-    """What identifies one version of a file: absolute path, size and mtime in ns."""
+    """What identifies one version of a file: absolute path, size, mtime, inode and ctime
+    (all times in ns). Size and mtime alone are not enough: ``cp -p``, ``rsync -t`` and
+    coarse-mtime filesystems produce new contents with the same size and mtime; a rewrite
+    still changes the ctime (which user tools cannot set back), and a replace-by-rename
+    changes the inode."""
 
     abs_path: str
     size: int
     mtime_ns: int
+    inode: int = 0
+    ctime_ns: int = 0
 
 
 def fingerprint(path: str) -> FileFingerprint:
     """Stat ``path`` and return its :class:`FileFingerprint`."""
     st = os.stat(path)
-    return FileFingerprint(os.path.abspath(path), st.st_size, st.st_mtime_ns)
+    return FileFingerprint(os.path.abspath(path), st.st_size, st.st_mtime_ns, st.st_ino,
+                           st.st_ctime_ns)
 
 
 def locate_offset(path: str, byte_offset: int) -> tuple[int, int]:
@@ -119,8 +127,20 @@ def find_invalid_utf8(path: str) -> int | None:
             pos += len(chunk)
 
 
+def reject_binary(path: str, what: str) -> None:
+    """Raise SourceFormatError naming the format when ``path`` is a known binary format
+    (Parquet, xlsx, gzip, ...) rather than text, with how to read it instead."""
+    from .magic import FORMAT_NAMES, how_to_read, sniff_format
+
+    binary = sniff_format(path)
+    if binary is not None:
+        raise SourceFormatError(
+            f"{what} {path} is not text: it is {FORMAT_NAMES[binary]}; {how_to_read(binary)}")
+
+
 def raise_invalid_utf8(path: str, what: str, offset: int | None = None) -> None:
     """Raise SourceFormatError naming the line and column of the first invalid UTF-8 byte."""
+    reject_binary(path, what)
     if offset is None:
         offset = find_invalid_utf8(path)
     if offset is None:

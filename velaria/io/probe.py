@@ -1,8 +1,8 @@
 """``Session.probe``: guess a file's format from its first lines and extension, with
-upstream's candidates, scores, confidence and warnings (python-api §9.2-9.3,
-core-semantics §3.1), and build the matching source (``Session.read``)."""
+upstream's candidates, scores, confidence and warnings, and build the matching source (``Session.read``)."""
 from __future__ import annotations
 
+import codecs
 import json
 import os
 from typing import Any
@@ -128,6 +128,50 @@ def _build_candidates(path: str, lines: list[str]) -> list[dict]:
     return cands
 
 
+_FIRST_ELEMENT_LIMIT = 64 << 20
+
+
+def _first_array_element_keys(path: str) -> list[str]:
+    """The keys of the first element of a JSON array file, decoding only as much of the file
+    as that element needs (a prefix that doubles until the element is complete, up to 64
+    MiB), never the whole array."""
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    text = ""
+    with open(path, "rb") as handle:
+        size = 1 << 16
+        while True:
+            data = handle.read(size - len(text))
+            at_end = not data
+            text += decoder.decode(data, final=at_end)
+            body = text.lstrip("\ufeff").lstrip(_SPACE)
+            idx = 1
+            while idx < len(body) and body[idx] in _SPACE:
+                idx += 1
+            if idx < len(body) and body[idx] == "]":
+                return []
+            try:
+                obj, _ = _PROBE_DECODER.raw_decode(body, idx)
+                break
+            except RecursionError:
+                raise SourceFormatError(
+                    f"json probe cannot read {path}: the first array element is nested too "
+                    f"deeply; flatten the data") from None
+            except ValueError:
+                if at_end or len(text) >= _FIRST_ELEMENT_LIMIT:
+                    obj = None
+                    break
+            size = min(size * 2, _FIRST_ELEMENT_LIMIT)
+    if not isinstance(obj, dict):
+        raise SourceFormatError(
+            f"json probe found no objects: {path} (the array's first element is not a "
+            f"JSON object, or it is not complete within its first "
+            f"{_FIRST_ELEMENT_LIMIT >> 20} MiB)")
+    return list(obj.keys())
+
+
+_PROBE_DECODER = json.JSONDecoder()
+
+
 def _json_options(path: str) -> tuple[str, list[str]]:
     """(format, columns): ``[`` first means json_array; columns are the first object's keys."""
     with open(path, "rb") as handle:
@@ -135,28 +179,12 @@ def _json_options(path: str) -> tuple[str, list[str]]:
     text = head.decode("utf-8", errors="replace").lstrip("\ufeff").lstrip(_SPACE)
     if not text:
         raise SourceFormatError(f"json probe found empty input: {path}")
-    decoder = json.JSONDecoder()
     if text.startswith("["):
-        idx = 1
-        with open(path, "rb") as handle:
-            full = handle.read().decode("utf-8", errors="replace").lstrip("\ufeff").lstrip(_SPACE)
-        while idx < len(full) and full[idx] in _SPACE:
-            idx += 1
-        if idx < len(full) and full[idx] == "]":
-            return "json_array", []
-        try:
-            obj, _ = decoder.raw_decode(full, idx)
-        except ValueError:
-            obj = None
-        if not isinstance(obj, dict):
-            raise SourceFormatError(
-                f"json probe found no objects: {path} (the array's first element is not a "
-                f"JSON object)")
-        return "json_array", list(obj.keys())
+        return "json_array", _first_array_element_keys(path)
     for line in _sample_lines(path, 1):
         try:
             obj = json.loads(line)
-        except ValueError:
+        except (ValueError, RecursionError):
             obj = None
         if isinstance(obj, dict):
             return "json_lines", list(obj.keys())
@@ -179,9 +207,40 @@ def line_options_for(path: str) -> dict:
             "mappings": [{"column": f"c{i}", "source_index": i} for i in range(count)]}
 
 
+def _probe_binary(path: str) -> dict[str, Any] | None:
+    """The probe dict of a file recognised by its magic bytes: Parquet, Arrow IPC and xlsx
+    are read directly; compressed files and other archives are an error saying what the file
+    is (instead of "invalid UTF-8")."""
+    from .magic import FORMAT_NAMES, how_to_read, sniff_format
+
+    fmt = sniff_format(path)
+    if fmt is None:
+        return None
+    stem = os.path.splitext(os.path.basename(path))[0] or "input_table"
+    kind = {"parquet": "parquet", "arrow": "arrow", "xlsx": "excel"}.get(fmt)
+    if kind is None:
+        raise SourceFormatError(f"probe: {path} is {FORMAT_NAMES[fmt]}, not a text file; "
+                                f"{how_to_read(fmt)}")
+    if kind == "excel":
+        from .excel_source import ExcelSource
+
+        schema = list(ExcelSource(path).schema.names)
+    else:
+        from .parquet_source import ArrowIpcSource, ParquetSource
+
+        schema = list((ParquetSource if kind == "parquet" else ArrowIpcSource)(path).schema.names)
+    evidence = [f"magic bytes of {FORMAT_NAMES[fmt]}"]
+    return {"path": path, "kind": kind, "final_format": fmt, "score": 100,
+            "confidence": "high", "schema": schema, "suggested_table_name": stem,
+            "warnings": [], "candidates": [_candidate(fmt, kind, 100, evidence)]}
+
+
 def probe_file(path: str) -> dict[str, Any]:
-    """The upstream probe dict for ``path`` (see python-api §9.2)."""
+    """The upstream probe dict for ``path``."""
     check_readable_file(path, "cannot open file", allow_empty=True)
+    binary = _probe_binary(path)
+    if binary is not None:
+        return binary
     lines = _sample_lines(path, 4)
     if not lines:
         raise SourceFormatError(
@@ -239,6 +298,14 @@ def probe_file(path: str) -> dict[str, Any]:
 def source_from_probe(path: str, info: dict):
     """The source ``Session.read`` builds for a probe result."""
     kind = info["kind"]
+    if kind in ("parquet", "arrow"):
+        from .parquet_source import ArrowIpcSource, ParquetSource
+
+        return (ParquetSource if kind == "parquet" else ArrowIpcSource)(path)
+    if kind == "excel":
+        from .excel_source import ExcelSource
+
+        return ExcelSource(path)
     if kind == "csv":
         from .csv_source import CsvSource
 

@@ -1,7 +1,7 @@
 """The Session's file-reading methods (``probe``, ``read``, ``read_csv``, ``read_line_file``,
 ``read_json``) as a mixin; ``Session`` inherits it and provides ``_frame_from_source``.
 
-Signatures, defaults and messages follow upstream (python-api §2); paths may be ``str`` or
+Signatures, defaults and messages follow upstream; paths may be ``str`` or
 any ``os.PathLike``. Each reader checks its arguments and opens the file at call time (a
 missing file fails immediately) and returns a lazy DataFrame over a streamed source.
 """
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from ..errors import VelariaValueError
 from .base import TableSource
@@ -18,6 +19,9 @@ from .line_source import LINE_MODES, LineSource
 from .materialize import CachedSource, canonical_materialization_format
 from .paths import as_path_str
 from .probe import probe_file, source_from_probe
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..dataframe import DataFrame
 
 __all__ = ["ReaderMethods", "check_delimiter", "parse_mappings", "wrap_source"]
 
@@ -93,11 +97,11 @@ class ReaderMethods:
     """Mixin with the Session's file readers. Needs ``self._frame_from_source(source)``."""
 
     def probe(self, path) -> dict:
-        """Guess the format of ``path``; returns upstream's probe dict (python-api §9.2)."""
+        """Guess the format of ``path``; returns upstream's probe dict."""
         return probe_file(as_path_str(path))
 
     def read(self, path, materialization=False, materialization_dir=None,
-             materialization_format=None, cache_in_memory=False):
+             materialization_format=None, cache_in_memory=False) -> "DataFrame":
         """Probe ``path`` and read it with the probed reader and options."""
         path = as_path_str(path)
         canonical_materialization_format(materialization_format)
@@ -107,12 +111,32 @@ class ReaderMethods:
             cache_in_memory))
 
     def read_csv(self, path, delimiter=",", materialization=False, materialization_dir=None,
-                 materialization_format=None, cache_in_memory=False, on_bad_lines="error"):
-        """A CSV file with a header row (typed per column; see docs/io.md)."""
+                 materialization_format=None, cache_in_memory=False, on_bad_lines="error", *,
+                 header=True, column_names=None, null_values=None, column_types=None,
+                 compression="infer") -> "DataFrame":
+        """A CSV file (typed per column; see docs/io.md), or several by glob or directory.
+
+        ``header=False``: the first line is data (columns ``c0..cN`` unless ``column_names``
+        names them); ``null_values``: the texts that mean NULL (default: the empty cell);
+        ``column_types``: ``{"col": "BIGINT" | "DOUBLE" | "BOOLEAN" | "STRING"}`` skips typing
+        for those columns; ``compression``: ``infer`` (by magic bytes), ``none``, ``gzip``,
+        ``zstd`` or ``bz2``."""
         path = as_path_str(path)
         check_delimiter(delimiter)
         canonical_materialization_format(materialization_format)
-        source = CsvSource(path, delimiter=delimiter, on_bad_lines=on_bad_lines)
+        if not isinstance(header, bool):
+            raise TypeError("header must be a bool")
+        options = dict(delimiter=delimiter, on_bad_lines=on_bad_lines, header=header,
+                       column_names=column_names, null_values=null_values,
+                       column_types=column_types, compression=compression)
+        if any(ch in path for ch in "*?[") or os.path.isdir(path):
+            from .multi_source import ConcatSource
+            from .parquet_source import expand_paths
+
+            files = expand_paths(path, "csv", "")
+            source = ConcatSource(path, [CsvSource(f, **options) for f in files])
+            return self._frame_from_source(wrap_source(source, cache_in_memory=cache_in_memory))
+        source = CsvSource(path, **options)
         return self._frame_from_source(wrap_source(
             source, materialization, materialization_dir, materialization_format,
             cache_in_memory))
@@ -120,7 +144,7 @@ class ReaderMethods:
     def read_line_file(self, path, mappings, mode="split", split_delimiter=",",
                        regex_pattern="", skip_empty_lines=True, materialization=False,
                        materialization_dir=None, materialization_format=None,
-                       cache_in_memory=False):
+                       cache_in_memory=False) -> "DataFrame":
         """A line file in split mode (fields by index) or regex mode (capture groups)."""
         path = as_path_str(path)
         pairs = parse_mappings(mappings)
@@ -136,12 +160,29 @@ class ReaderMethods:
             source, materialization, materialization_dir, materialization_format,
             cache_in_memory))
 
-    def read_json(self, path, columns, format="json_lines", materialization=False,
+    def read_parquet(self, path, cache_in_memory=False) -> "DataFrame":
+        """Parquet: one file, a glob (``data/*.parquet``) or a directory of ``*.parquet``
+        files sharing one schema; projection and row-group filter pushdown. (Parquet needs
+        no materialisation cache: it is already typed and columnar.)"""
+        from .parquet_source import ParquetSource
+
+        return self._frame_from_source(wrap_source(
+            ParquetSource(as_path_str(path)), False, None, None, cache_in_memory))
+
+    def read_arrow(self, path, cache_in_memory=False) -> "DataFrame":
+        """Arrow IPC (Feather v2) files: one file, a glob or a directory of ``*.arrow``."""
+        from .parquet_source import ArrowIpcSource
+
+        return self._frame_from_source(wrap_source(
+            ArrowIpcSource(as_path_str(path)), False, None, None, cache_in_memory))
+
+    def read_json(self, path, columns=None, format="json_lines", materialization=False,
                   materialization_dir=None, materialization_format=None,
-                  cache_in_memory=False):
-        """A JSON lines or JSON array file; ``columns`` lists the keys to keep."""
+                  cache_in_memory=False) -> "DataFrame":
+        """A JSON lines or JSON array file; ``columns`` lists the keys to keep (None: every
+        top-level key of the file, in first-appearance order, found by one pass)."""
         path = as_path_str(path)
-        cols = _check_columns(columns)
+        cols = None if columns is None else _check_columns(columns)
         fmt = canonical_json_format(format)
         canonical_materialization_format(materialization_format)
         source = JsonSource(path, cols, fmt)

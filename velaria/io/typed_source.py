@@ -4,11 +4,12 @@ then streamed, projected, filtered scans.
 Typing needs every cell of a column (a ``007`` on the last line turns an int column into a
 string column), so the first time the schema is needed the source reads the whole file once
 and folds per-batch kinds (see :mod:`velaria.io.typing_rules`). The result is cached per
-process, keyed by absolute path, size, mtime and reader options, so re-reading an unchanged
+process, keyed by the file's fingerprint (absolute path, size, mtime, inode, ctime) and
+the reader options, so re-reading an unchanged
 file does not pay for it again. Files up to ``VELARIA_IO_RETAIN_MB`` (default 64 MB) also keep
 the parsed cells from that pass, so the first scan does not parse the file a second time.
 
-A scan re-checks the file's size and mtime: if the file changed after it was typed, the
+A scan re-checks the file's fingerprint: if the file changed after it was typed, the
 scan fails instead of returning rows that do not match the schema.
 """
 from __future__ import annotations
@@ -25,7 +26,12 @@ from .paths import FileFingerprint, fingerprint
 from .pushdown import apply_filters, render_pushdown, usable_filters
 from .typing_rules import arrow_type, merge_kinds
 
-__all__ = ["TypedFileSource", "clear_typing_cache"]
+__all__ = ["TypedFileSource", "clear_typing_cache", "FastPathUnavailable"]
+
+
+class FastPathUnavailable(Exception):
+    """Raised by a fast parser that cannot reproduce the reference parser's result for a
+    file (a type or construct only the reference parser handles); never leaves the source."""
 
 _TYPING_CACHE: dict[tuple, tuple[list[str], dict]] = {}
 _TYPING_LOCK = threading.Lock()
@@ -65,6 +71,7 @@ class TypedFileSource(TableSource):
         self._kinds: list[str] | None = None
         self._stats: dict = {}
         self._typed_fp: FileFingerprint | None = None
+        self._typed_from_cache = False
         self._retained: list[list[tuple[str, Any]]] | None = None
         self._retained_cols: set[int] = set()
 
@@ -95,7 +102,7 @@ class TypedFileSource(TableSource):
 
     # ---- typing ------------------------------------------------------------------------
     def _cache_key(self, fp: FileFingerprint) -> tuple:
-        return (type(self).__name__, fp.abs_path, fp.size, fp.mtime_ns, self.options_key())
+        return (type(self).__name__, fp, self.options_key())
 
     def _ensure_typed(self) -> None:
         if self._kinds is not None:
@@ -104,11 +111,45 @@ class TypedFileSource(TableSource):
         key = self._cache_key(fp)
         with _TYPING_LOCK:
             cached = _TYPING_CACHE.get(key)
+        forced = getattr(self, "forced_kinds", {})
         if cached is not None:
             kinds, stats = cached
+            if stats.get("reference_parser"):
+                self._use_reference_parser()
             self._check_typing_stats(stats)
             self._kinds, self._stats, self._typed_fp = list(kinds), dict(stats), fp
+            self._typed_from_cache = True
             return
+        self._typed_from_cache = False
+        try:
+            kinds, stats, retain = self._typing_pass(fp)
+        except FastPathUnavailable:
+            # the fast parser cannot give the reference parser's result for this file:
+            # type it again with the reference parser (which also scans it from now on)
+            self._use_reference_parser()
+            kinds, stats, retain = self._typing_pass(fp)
+            stats["reference_parser"] = True
+        for index, kind in forced.items():  # explicit column types win over typing
+            kinds[index] = kind
+        self._check_typing_stats(stats)
+        if fingerprint(self.path) != fp:
+            raise SourceFormatError(
+                f"{self.kind} file {self.path} changed while it was being read; read it again")
+        with _TYPING_LOCK:
+            _TYPING_CACHE[key] = (list(kinds), dict(stats))
+        retained_cols = set()
+        if retain is not None:
+            # explicitly typed columns are parsed again by the scan, whose conversion errors
+            # name the file and the bad value
+            retained_cols = {i for i, kind in enumerate(kinds) if i not in forced and
+                             all(self._kept_usable(batch[i][0], kind) for batch in retain)}
+            if not retained_cols:
+                retain = None
+        self._kinds, self._stats, self._typed_fp = kinds, stats, fp
+        self._retained, self._retained_cols = retain, retained_cols
+
+    def _typing_pass(self, fp: FileFingerprint):
+        """(kinds, stats, retained batches or None) from one pass over the file."""
         kinds = ["null"] * len(self.names)
         stats: dict = {"rows": 0}
         limit = _retain_limit(self.python_parser)
@@ -128,20 +169,11 @@ class TypedFileSource(TableSource):
                         retain = None
                         continue
                 retain.append(kept_batch)
-        self._check_typing_stats(stats)
-        if fingerprint(self.path) != fp:
-            raise SourceFormatError(
-                f"{self.kind} file {self.path} changed while it was being read; read it again")
-        with _TYPING_LOCK:
-            _TYPING_CACHE[key] = (list(kinds), dict(stats))
-        retained_cols = set()
-        if retain is not None:
-            retained_cols = {i for i, kind in enumerate(kinds)
-                             if all(self._kept_usable(batch[i][0], kind) for batch in retain)}
-            if not retained_cols:
-                retain = None
-        self._kinds, self._stats, self._typed_fp = kinds, stats, fp
-        self._retained, self._retained_cols = retain, retained_cols
+        return kinds, stats, retain
+
+    def _use_reference_parser(self) -> None:
+        """Switch to the reference (Python) parser; sources with a fast parser override."""
+        raise NotImplementedError
 
     # ---- retention hooks (the defaults keep the raw cells and convert them on scan) -------
     def _classify_batch(self, raws, kinds: list[str]) -> list[tuple[str, Any]]:
@@ -221,7 +253,7 @@ class TypedFileSource(TableSource):
             need = [self.names[0]]  # zero-column scans (COUNT(*)) still need row counts
         out_schema = pa.schema([schema.field(n) for n in names])
         produced = False
-        for batch in self._typed_batches(need, batch_rows):
+        for batch in self._typed_batches_checked(need, batch_rows, schema):
             batch = apply_filters(batch, flts)
             if list(batch.schema.names) != names:
                 batch = batch.select(names)
@@ -232,6 +264,37 @@ class TypedFileSource(TableSource):
         if not produced:
             yield pa.RecordBatch.from_pylist([], schema=out_schema) if names else \
                 pa.record_batch([], schema=out_schema)
+
+    def _forget_typing(self) -> None:
+        """Drop this file's typing (here and in the process-wide cache)."""
+        if self._typed_fp is not None:
+            with _TYPING_LOCK:
+                _TYPING_CACHE.pop(self._cache_key(self._typed_fp), None)
+        self._kinds, self._typed_fp, self._typed_from_cache = None, None, False
+        self._retained, self._retained_cols = None, set()
+
+    def _typed_batches_checked(self, need: list[str], batch_rows: int, schema: pa.Schema
+                               ) -> Iterator[pa.RecordBatch]:
+        """:meth:`_typed_batches`, recovering from a stale cached typing: when the typing
+        came from the process-wide cache and the file no longer converts under it (its
+        contents changed in a way the fingerprint could not see), the file is typed again.
+        Same schema: the scan goes on; another schema: a clear error (the query was
+        planned for the old one). Either way the stale entry is gone for later readers."""
+        produced = False
+        try:
+            for batch in self._typed_batches(need, batch_rows):
+                produced = True
+                yield batch
+            return
+        except SourceFormatError as exc:
+            if produced or not self._typed_from_cache or "conversion error" not in str(exc):
+                raise
+        self._forget_typing()
+        if self.schema != schema:
+            raise SourceFormatError(
+                f"{self.kind} file {self.path} changed after its schema was read (its column "
+                f"types are now {self.schema}); read it again to pick up the new contents")
+        yield from self._typed_batches(need, batch_rows)
 
     def _typed_batches(self, need: list[str], batch_rows: int) -> Iterator[pa.RecordBatch]:
         """Yield batches of ``need`` columns converted to their final types."""

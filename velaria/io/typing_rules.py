@@ -18,7 +18,8 @@ Dialects differ in what a cell means:
 * ``csv``: empty cell is NULL, ``null`` is text; ``true``/``TRUE``/``false``/``FALSE`` are
   booleans; an integer with a significant leading zero (``007``, ``-00``) is text, but
   ``0.5`` is a float; an integer that overflows int64 is text (it is usually an identifier,
-  and converting it would lose digits).
+  and converting it would lose digits); a number beyond DOUBLE's range (``1e400``) is text
+  too (reading it as a float would give infinity).
 * ``line``: empty, ``null`` and ``NULL`` are NULL (the line parser does this); there is no
   leading-zero rule (``007`` is 7); overflow is text as in csv.
 """
@@ -39,7 +40,16 @@ __all__ = [
     "convert_text",
     "parse_vector_text",
     "render_value",
+    "forced_kinds",
 ]
+
+#: type names a reader's ``column_types`` accepts -> kind
+_TYPE_NAMES = {
+    "int": "int", "integer": "int", "bigint": "int", "int64": "int", "long": "int",
+    "double": "float", "float": "float", "float64": "float", "real": "float",
+    "bool": "bool", "boolean": "bool",
+    "string": "string", "text": "string", "varchar": "string", "str": "string",
+}
 
 _INT_RE = {"csv": r"^-?(?:0|[1-9][0-9]*)$", "line": r"^-?[0-9]+$"}
 _NUMERIC_RE = {
@@ -52,6 +62,7 @@ _BOOL_TEXT = {"true": True, "TRUE": True, "false": False, "FALSE": False}
 _BOOL_SET = pa.array(list(_BOOL_TEXT), pa.string())
 _TRUE_SET = pa.array(["true", "TRUE"], pa.string())
 _INT64_MIN, _INT64_MAX = -(1 << 63), (1 << 63) - 1
+_INF = float("inf")
 _VECTOR_SPLIT = re.compile(r"[\s,]+")
 
 
@@ -138,10 +149,10 @@ def classify_text_cell(text: str | None, dialect: str = "csv") -> str:
         return "int" if _INT64_MIN <= int(text) <= _INT64_MAX else "string"
     if _FLOAT_LEX_PY.match(text) and any(ch.isdigit() for ch in text):
         try:
-            float(text)
+            value = float(text)
         except ValueError:
             return "string"
-        return "float"
+        return "float" if value not in (_INF, -_INF) else "string"
     if text.startswith("["):
         vec = parse_vector_text(text)
         if vec is not None:
@@ -174,6 +185,8 @@ def _numeric_cells_follow_rules(values: pa.Array, as_float: pa.Array, dialect: s
     odd = pc.or_(odd, pc.greater_equal(pc.binary_length(values), 19))
     if not _any(odd):
         return True
+    if not _all(pc.is_finite(as_float)):
+        return False  # a number beyond DOUBLE's range (1e400): reading it would give inf
     subset = values.filter(odd)
     if not _all(pc.match_substring_regex(subset, _NUMERIC_RE[dialect])):
         return False
@@ -274,3 +287,40 @@ def _render_float32(v) -> str:
     if isinstance(v, float) and v.is_integer():
         return str(int(v))
     return repr(v)
+
+
+def forced_kinds(column_types, names, path: str) -> dict[int, str]:
+    """``{column index: kind}`` from a reader's ``column_types`` (``{"id": "BIGINT", ...}``;
+    SQL names, Python types int/float/bool/str, or Arrow types int64/float64/bool/string).
+    Such columns skip typing: a cell that does not convert is an error at scan time."""
+    if not column_types:
+        return {}
+    if not isinstance(column_types, dict):
+        raise TypeError("column_types must be a dict of column name -> type")
+    out = {}
+    arrow = {pa.int64(): "int", pa.float64(): "float", pa.bool_(): "bool", pa.string(): "string"}
+    python = {int: "int", float: "float", bool: "bool", str: "string"}
+    for name, typ in column_types.items():
+        if name not in names:
+            from ..errors import VelariaValueError
+
+            raise VelariaValueError(
+                f"column_types names column {name!r}, which {path} does not have (its columns: "
+                f"{', '.join(names)})")
+        if isinstance(typ, pa.DataType):
+            kind = arrow.get(typ)
+        elif isinstance(typ, type):
+            kind = python.get(typ)
+        elif isinstance(typ, str):
+            kind = _TYPE_NAMES.get(typ.strip().lower())
+        else:
+            raise TypeError(f"column_types[{name!r}] must be a type name, a Python type or an "
+                            f"Arrow type, not {type(typ).__name__}")
+        if kind is None:
+            from ..errors import VelariaValueError
+
+            raise VelariaValueError(
+                f"column_types[{name!r}] = {typ!r} is not a supported type; use one of BIGINT, "
+                f"DOUBLE, BOOLEAN, STRING (or int, float, bool, str)")
+        out[names.index(name)] = kind
+    return out

@@ -5,8 +5,8 @@ object whose operators run -- so explain cannot describe a decision other than t
 ran. A frame that has already run shows the path its kernels reported (``ran_path``).
 
 * :func:`explain_batch` -- ``Session.explain_sql``: sections ``frontend``, ``logical``,
-  ``physical``, ``strategy`` (python-api §9.7 / core-semantics §5.2).
-* :func:`render_tree` -- ``DataFrame.explain()``: an indented tree (python-api §9.8).
+  ``physical``, ``strategy``.
+* :func:`render_tree` -- ``DataFrame.explain()``: an indented tree.
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from .physical import PhysicalPlan, StepDecision
 __all__ = ["explain_batch", "render_tree", "step_line"]
 
 # upstream's physical stage assignment counts these kinds as barriers
-_UPSTREAM_BARRIERS = (L.Scan, L.OneRow, L.Union, L.Join, L.Aggregate, L.Sort, L.Distinct)
+_UPSTREAM_BARRIERS = (L.Scan, L.OneRow, L.Union, L.Join, L.Aggregate, L.Sort, L.Distinct, L.KeywordSearch)
 
 
 def _simple_comparison(pred):
@@ -59,11 +59,13 @@ def step_line(node: L.Node) -> str:
         return "Distinct"
     if isinstance(node, L.HybridSearch):
         return f"HybridSearch column={node.column} top_k={node.top_k}"
+    if isinstance(node, L.KeywordSearch):
+        return f"KeywordSearch columns={len(node.columns)} top_k={node.top_k}"
     return type(node).__name__
 
 
 def _physical(steps: list[L.Node]) -> list[str]:
-    """Upstream's physical stage assignment (core-semantics §5.2)."""
+    """Upstream's physical stage assignment."""
     lines = []
     in_pipeline = False
     joins = 0
@@ -193,7 +195,8 @@ def explain_batch(plan: PhysicalPlan) -> str:
 
 _TREE_NAMES = {L.Scan: "Source", L.OneRow: "Source", L.Project: "Select", L.Filter: "Filter",
                L.Union: "Union", L.Limit: "Limit", L.Sort: "OrderBy", L.Aggregate: "Aggregate",
-               L.Join: "Join", L.Distinct: "Distinct", L.HybridSearch: "HybridSearch"}
+               L.Join: "Join", L.Distinct: "Distinct", L.HybridSearch: "HybridSearch",
+               L.KeywordSearch: "KeywordSearch"}
 
 
 def _details(node: L.Node, step: StepDecision) -> list[str]:
@@ -222,6 +225,8 @@ def _details(node: L.Node, step: StepDecision) -> list[str]:
         return [f"distinct={'true' if node.distinct else 'false'}"]
     if isinstance(node, L.HybridSearch):
         return [f"column={node.column}, metric={node.metric}, top_k={node.top_k}"]
+    if isinstance(node, L.KeywordSearch):
+        return [f"columns={','.join(node.columns)}, top_k={node.top_k}, tokenizer={node.tokenizer}"]
     return []
 
 

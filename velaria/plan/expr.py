@@ -11,7 +11,7 @@ Operator and function names used in :class:`Call` (all lower case):
 * ``is_null``, ``is_not_null`` (never NULL)
 * ``like`` (``%`` any run, ``_`` one character; NULL in, NULL out)
 * ``concat_op`` for the ``||`` operator
-* every scalar builtin of core-semantics §1.9 by its canonical lower-case name
+* every scalar builtin of Velaria SQL by its canonical lower-case name
   (``lower``, ``substr``, ``year``, ...)
 
 ``Case``, ``Cast`` and ``InList`` have nodes of their own; ``BETWEEN`` is lowered to

@@ -14,6 +14,7 @@ Join       hash equi-join (inner / left)
 Union      concatenate inputs (``distinct`` removes duplicate rows)
 Distinct   SELECT DISTINCT
 HybridSearch  vector top-k over the input rows, appending ``vector_score``
+KeywordSearch BM25 top-k over the input rows' text columns, appending ``keyword_score``
 ========== ===============================================================
 
 Every node knows its output ``schema`` (names and Arrow types) at plan time.
@@ -28,7 +29,7 @@ import pyarrow as pa
 from .expr import Expr
 
 __all__ = ["Node", "Scan", "OneRow", "Filter", "Project", "Aggregate", "Sort", "Limit", "Join",
-           "Union", "Distinct", "HybridSearch", "children"]
+           "Union", "Distinct", "HybridSearch", "KeywordSearch", "children"]
 
 
 @dataclass(eq=False)
@@ -113,6 +114,15 @@ class HybridSearch(Node):
     metric: str = "cosine"
     top_k: int = 10
     score_threshold: float | None = None
+
+
+@dataclass(eq=False)
+class KeywordSearch(Node):
+    input: Node = None  # type: ignore[assignment]
+    columns: tuple = ()
+    query: str = ""
+    top_k: int = 10
+    tokenizer: str = "fallback"
 
 
 def children(node: Node) -> list[Node]:

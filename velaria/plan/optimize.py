@@ -146,7 +146,7 @@ def _prune(node: L.Node, required: set[int] | None) -> tuple[L.Node, dict[int, i
         child, _ = _prune(node.input, None)
         return L.Distinct(schema=node.schema, input=child), _identity(width)
 
-    if isinstance(node, L.HybridSearch):
+    if isinstance(node, (L.HybridSearch, L.KeywordSearch)):  # they read every input column
         child, _ = _prune(node.input, None)
         # a copy: the caller's plan must not change (explaining twice must print the same)
         return dataclasses.replace(node, input=child), _identity(width)

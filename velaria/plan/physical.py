@@ -50,7 +50,8 @@ class StepDecision:
     ran_path: str | None = None                # reported by the kernel after a run
 
 
-_BARRIERS = (L.Scan, L.OneRow, L.Union, L.Join, L.Aggregate, L.Sort, L.Distinct, L.HybridSearch)
+_BARRIERS = (L.Scan, L.OneRow, L.Union, L.Join, L.Aggregate, L.Sort, L.Distinct, L.HybridSearch,
+             L.KeywordSearch)
 
 
 def _kernels_of(node: L.Node) -> list[str]:
@@ -77,6 +78,8 @@ def _kernels_of(node: L.Node) -> list[str]:
         names.append("distinct_indices")
     elif isinstance(node, L.HybridSearch):
         names.append("vector_topk")
+    elif isinstance(node, L.KeywordSearch):
+        names.append("keyword_topk")
     return names
 
 

@@ -5,6 +5,8 @@ Types are decided here, at plan time, through the reference function table
 """
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -33,6 +35,7 @@ _TYPE_ALIASES = {
 
 _COMPARISONS = {"=": "=", "<>": "!=", "!=": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
 _ARITH = {"+", "-", "*", "/", "%"}
+_BITWISE = {"&", "|", "#", "<<", ">>"}
 
 
 def normalize_type_name(type_name: ast.TypeName) -> str:
@@ -98,7 +101,20 @@ class ExprLowerer:
                 iv = int(text)
                 if -(2 ** 63) <= iv < 2 ** 63:
                     return Literal(type=T.INT, value=iv)
-            return Literal(type=T.FLOAT, value=float(text))
+                # beyond BIGINT: DOUBLE only when that keeps the exact value
+                if iv != int(float(iv)):
+                    raise self._err(
+                        SQLSemanticError, f"integer literal {text} does not fit BIGINT, and as "
+                        f"a DOUBLE it would lose digits", node,
+                        hint=f"Write it as text ('{text}') to keep every digit, or as a DOUBLE "
+                             f"literal ({text}.0) if an approximation is fine.")
+                return Literal(type=T.FLOAT, value=float(iv))
+            value = float(text)
+            if math.isinf(value):
+                raise self._err(SQLSemanticError,
+                                f"numeric literal {text} is out of range for DOUBLE", node,
+                                hint="DOUBLE holds magnitudes up to about 1.8e308.")
+            return Literal(type=T.FLOAT, value=value)
         if isinstance(v, ast.String):
             return Literal(type=T.STRING, value=v.sval)
         if isinstance(v, ast.Boolean):
@@ -136,6 +152,8 @@ class ExprLowerer:
                     return self._call("neg", [arg], node)
                 if op == "+":
                     return arg
+                if op == "~":
+                    return self._call("bitnot", [arg], node)
                 raise self._err(SQLUnsupportedError, f"not supported in SQL v1: prefix operator {op}", node)
             left, right = self.lower(node.lexpr), self.lower(node.rexpr)
             if op in _COMPARISONS:
@@ -144,8 +162,10 @@ class ExprLowerer:
                 return self._call(op, [left, right], node)
             if op == "||":
                 return self._call("concat_op", [left, right], node)
+            if op in _BITWISE:
+                return self._call(op, [left, right], node)
             raise self._err(SQLUnsupportedError, f"Unsupported WHERE operator: {op}", node,
-                            hint="Use =, !=, <, <=, >, >=, + - * / %, ||, LIKE, IN or BETWEEN.")
+                            hint="Use =, !=, <, <=, >, >=, + - * / %, ||, & | # << >>, LIKE, IN or BETWEEN.")
         if kind == K.AEXPR_IN:
             arg = self.lower(node.lexpr)
             items = [self.lower(i) for i in node.rexpr]
@@ -155,11 +175,18 @@ class ExprLowerer:
                 raise self._err(SQLSemanticError, str(exc), node, hint="CAST the values to one type.")
             return InList(type=T.BOOL, arg=arg, items=tuple(items), negated=(op == "<>"))
         if kind in (K.AEXPR_LIKE, K.AEXPR_ILIKE):
-            left, right = self.lower(node.lexpr), self.lower(node.rexpr)
+            left = self.lower(node.lexpr)
+            pattern, escape = node.rexpr, None
+            if isinstance(pattern, ast.FuncCall) and function_name(pattern.funcname)[0] == "like_escape":
+                pattern, escape = pattern.args  # x LIKE p ESCAPE e arrives as like_escape(p, e)
+            right = self.lower(pattern)
             if kind == K.AEXPR_ILIKE:
                 left = self._call("lower", [left], node)
                 right = self._call("lower", [right], node)
-            like = self._call("like", [left, right], node)
+            if escape is not None:
+                like = self._call("like_escape", [left, right, self.lower(escape)], node)
+            else:
+                like = self._call("like", [left, right], node)
             return self._call("not", [like], node) if op.startswith("!") else like
         if kind in (K.AEXPR_BETWEEN, K.AEXPR_NOT_BETWEEN):
             arg = self.lower(node.lexpr)
@@ -182,10 +209,23 @@ class ExprLowerer:
         if node.boolop == B.NOT_EXPR:
             return self._call("not", args, node)
         name = "and" if node.boolop == B.AND_EXPR else "or"
-        result = args[0]
-        for a in args[1:]:
-            result = self._call(name, [result, a], node)
-        return result
+        return self._balanced(name, args, node)
+
+    def _balanced(self, name: str, args: list[Expr], node) -> Expr:
+        """``a AND b AND c ...`` as a balanced tree of binary calls.
+
+        Kleene AND / OR are associative and every operand is evaluated anyway, so the shape
+        does not change any answer; a balanced tree keeps 10,000 ANDed predicates 14 levels
+        deep instead of 10,000.
+        """
+        level = list(args)
+        while len(level) > 1:
+            paired = [self._call(name, [level[k], level[k + 1]], node)
+                      for k in range(0, len(level) - 1, 2)]
+            if len(level) % 2:
+                paired.append(level[-1])
+            level = paired
+        return level[0]
 
     def _lower_NullTest(self, node: ast.NullTest) -> Expr:
         arg = self.lower(node.arg)
@@ -232,6 +272,10 @@ class ExprLowerer:
         whens = tuple((self._call("is_not_null", [a], node), a) for a in args[:-1])
         return Case(type=rtype, whens=whens, else_=args[-1])
 
+    def _lower_MinMaxExpr(self, node: ast.MinMaxExpr) -> Expr:
+        name = "greatest" if node.op == enums.MinMaxOp.IS_GREATEST else "least"
+        return self._call(name, [self.lower(a) for a in node.args], node)
+
     def _lower_SQLValueFunction(self, node: ast.SQLValueFunction) -> Expr:
         op = node.op
         S = enums.SQLValueFunctionOp
@@ -252,9 +296,11 @@ class ExprLowerer:
         fn = F.SCALAR_FUNCTIONS.get(name)
         if fn is None:
             raise SQLSyntaxError(f"Unknown function: {written}", error_type="unsupported_function",
-                                 hint="Check velaria_sql_capabilities for supported functions.",
+                                 hint=F.unknown_function_hint(name),
                                  byte_offset=self.offset(node))
         args = [self.lower(a) for a in (node.args or ())]
+        if name == "position" and node.funcformat == enums.CoercionForm.COERCE_SQL_SYNTAX:
+            args.reverse()  # POSITION(needle IN haystack) arrives as position(haystack, needle)
         if not (fn.min_args <= len(args) <= (fn.max_args if fn.max_args is not None else len(args))):
             raise self._err(SQLSemanticError, fn.arity_message, node)
         return self._call(fn.name, args, node)

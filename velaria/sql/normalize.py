@@ -1,7 +1,6 @@
 """Normalise Velaria's SQL extensions into text PostgreSQL (pglast) can parse.
 
-This is the Python twin of upstream's ``pg_query_frontend.cc`` preprocessor (core-semantics
-§1.2). A small tokenizer splits the text; then, in this order:
+This is the Python twin of upstream's ``pg_query_frontend.cc`` preprocessor. A small tokenizer splits the text; then, in this order:
 
 1. an unquoted token holding a non-ASCII character is an error (``invalid token byte 0x..``);
 2. ``CREATE [SOURCE|SINK] TABLE name [USING p] [OPTIONS(k: v, ...)]`` — the kind word, the
@@ -21,9 +20,11 @@ from __future__ import annotations
 
 import bisect
 import math
+import re
 from dataclasses import dataclass, field
 
 from ..errors import SQLSyntaxError
+from .depth import check_text_depth
 
 __all__ = [
     "Token",
@@ -40,7 +41,7 @@ __all__ = [
 # Tokens
 # --------------------------------------------------------------------------------------------
 
-WORD, STRING, IDENT, NUMBER, SYMBOL = "word", "string", "ident", "number", "symbol"
+WORD, STRING, IDENT, NUMBER, SYMBOL, PARAM = "word", "string", "ident", "number", "symbol", "param"
 
 
 @dataclass(frozen=True)
@@ -78,16 +79,23 @@ def _is_ident_char(ch: str) -> bool:
     return _is_ident_start(ch) or ("0" <= ch <= "9") or ch == "$"
 
 
-def _scan_quoted(sql: str, i: int, quote: str) -> tuple[int, str]:
+def _scan_quoted(sql: str, i: int, quote: str, backslash: bool = False) -> tuple[int, str]:
     """Scan a ``quote``-delimited token starting at ``sql[i]``; return (end, unescaped value).
 
-    A doubled quote is an escaped quote. An unterminated token runs to the end of the text.
+    A doubled quote is an escaped quote. With ``backslash`` (``E'...'`` strings) a backslash
+    escapes the next character too; the value then decodes the common escapes only, since
+    PostgreSQL decodes the literal again, exactly, when it parses. An unterminated token runs
+    to the end of the text.
     """
     n = len(sql)
     j = i + 1
     parts = []
     while j < n:
         ch = sql[j]
+        if backslash and ch == "\\" and j + 1 < n:
+            parts.append(_ESCAPES.get(sql[j + 1], sql[j + 1]))
+            j += 2
+            continue
         if ch == quote:
             if j + 1 < n and sql[j + 1] == quote:
                 parts.append(quote)
@@ -97,6 +105,37 @@ def _scan_quoted(sql: str, i: int, quote: str) -> tuple[int, str]:
         parts.append(ch)
         j += 1
     return n, "".join(parts)
+
+
+def _follows_word(sql: str, i: int) -> bool:
+    """True when ``sql[i]`` continues a word (so an ``E`` there is not a string prefix)."""
+    return i > 0 and _is_ident_char(sql[i - 1])
+
+
+_ESCAPES = {"b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
+
+
+def _scan_dollar(sql: str, i: int) -> tuple[int, str, str] | None:
+    """At a ``$``: a positional parameter ``$<digits>`` or a dollar-quoted string.
+
+    Returns (end, kind, value), or None when the ``$`` starts neither (it is then a symbol).
+    An unterminated dollar-quoted string runs to the end of the text, as quotes do.
+    """
+    n = len(sql)
+    j = i + 1
+    if j < n and sql[j].isascii() and sql[j].isdigit():
+        while j < n and sql[j].isascii() and sql[j].isdigit():
+            j += 1
+        return j, PARAM, sql[i:j]
+    while j < n and (sql[j] == "_" or (sql[j].isascii() and sql[j].isalnum())):
+        j += 1
+    if j >= n or sql[j] != "$" or (j > i + 1 and sql[i + 1].isdigit()):
+        return None
+    tag = sql[i:j + 1]
+    close = sql.find(tag, j + 1)
+    if close < 0:
+        return n, STRING, sql[j + 1:]
+    return close + len(tag), STRING, sql[j + 1:close]
 
 
 def _skip_comment(sql: str, i: int) -> int:
@@ -111,7 +150,13 @@ def _skip_comment(sql: str, i: int) -> int:
 
 
 def tokenize(sql: str) -> list[Token]:
-    """Split ``sql`` into the preprocessor's tokens (core-semantics §1.2, "mini-tokenizer")."""
+    """Split ``sql`` into the preprocessor's tokens (upstream's "mini-tokenizer").
+
+    Beyond upstream's tokenizer it knows PostgreSQL's other literal forms, so that nothing
+    inside a literal is ever taken for SQL: ``E'...'`` strings (backslash escapes),
+    dollar-quoted strings (``$$...$$``, ``$tag$...$tag$``) and positional parameters
+    (``$1``, kind ``param``).
+    """
     tokens: list[Token] = []
     depth = 0
     i, n = 0, len(sql)
@@ -130,6 +175,16 @@ def tokenize(sql: str) -> list[Token]:
             kind = STRING if ch == "'" else IDENT
             tokens.append(Token(kind, sql[start:i], value, start, i, depth))
             continue
+        if ch in "Ee" and i + 1 < n and sql[i + 1] == "'" and not _follows_word(sql, i):
+            i, value = _scan_quoted(sql, i + 1, "'", backslash=True)
+            tokens.append(Token(STRING, sql[start:i], value, start, i, depth))
+            continue
+        if ch == "$":
+            dollar = _scan_dollar(sql, i)
+            if dollar is not None:
+                i, kind, value = dollar
+                tokens.append(Token(kind, sql[start:i], value, start, i, depth))
+                continue
         if _is_ident_start(ch):
             i += 1
             while i < n and _is_ident_char(sql[i]):
@@ -239,6 +294,7 @@ class Normalized:
     window: WindowSpec | None = None
     keyword_search: KeywordSearchSpec | None = None
     hybrid_search: HybridSearchSpec | None = None
+    describe: bool = False  # DESCRIBE t / DESCRIBE SELECT ...: the text is now the query
     _segments: tuple[_Segment, ...] = field(default=(), repr=False, compare=False)
 
     def to_original_offset(self, norm_char_index: int) -> int:
@@ -346,6 +402,9 @@ def _parse_create(sql: str, tokens: list[Token], edits: _Edits,
         edits.remove(kind_tok, kind_tok)
         removed.add(create_i + 1)
     name_end_i = _table_name_end(sql, tokens, i + 1, table_tok)
+    after_name = _at(tokens, name_end_i + 1)
+    if kind == "regular" and after_name is not None and after_name.is_word("AS"):
+        return CreateExt(kind)  # CREATE TABLE t AS SELECT ...: plain PostgreSQL from here on
 
     provider = provider_offset = options_offset = None
     options: dict[str, str] = {}
@@ -578,6 +637,32 @@ def _parse_keyword_search(sql: str, tokens: list[Token]) -> KeywordSearchSpec:
     return KeywordSearchSpec(columns, query.value, top_k, c.offset)
 
 
+_SIGNED_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+#: what a number may look like before its last token is read (``-``, ``1e``, ``2.5E-``)
+_SIGNED_NUMBER_PREFIX = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)?(?:[eE][+-]?\d*)?")
+
+
+def _signed_number_text(c: _Clause, first: Token | None) -> str | None:
+    """The text of a signed decimal number starting at ``first`` (``-0.5``, ``1e-3``,
+    ``+2.5E+4``), taking the touching tokens it spans from the clause; None if it is not one.
+
+    The tokenizer splits such a literal into several tokens (sign, digits, an ``e3`` word...),
+    so they are joined back while they touch. Dot-product thresholds are often negative, and the
+    Python API accepts any float, so SQL accepts the same values (native Velaria's clause only
+    takes unsigned decimals).
+    """
+    if first is None or first.kind not in (NUMBER, SYMBOL) or (first.kind == SYMBOL and first.value not in "+-"):
+        return None
+    text, end = first.text, first.end
+    while c.peek() is not None and c.peek().start == end and c.peek().kind in (NUMBER, WORD, SYMBOL) \
+            and (c.peek().kind != SYMBOL or c.peek().value in "+-."):
+        tok = c.take()
+        text, end = text + tok.text, tok.end
+        if _SIGNED_NUMBER.fullmatch(text) is None and not _SIGNED_NUMBER_PREFIX.fullmatch(text):
+            return None
+    return text if _SIGNED_NUMBER.fullmatch(text) else None
+
+
 def _parse_hybrid_search(sql: str, tokens: list[Token]) -> HybridSearchSpec:
     """``HYBRID SEARCH <col> QUERY '<vector>' [METRIC m] [TOP_K n] [SCORE_THRESHOLD x]``.
 
@@ -605,11 +690,12 @@ def _parse_hybrid_search(sql: str, tokens: list[Token]) -> HybridSearchSpec:
                 raise c.error("HYBRID SEARCH TOP_K must be numeric.", value or keyword)
             top_k = int(value.text)
         elif keyword.is_word("SCORE_THRESHOLD"):
-            if value is None or value.kind != NUMBER:
+            text = _signed_number_text(c, value)
+            if text is None:
                 raise c.error("HYBRID SEARCH SCORE_THRESHOLD must be numeric.", value or keyword)
-            threshold = float(value.text)
+            threshold = float(text)
             if not math.isfinite(threshold):  # upstream: std::stod out of range
-                raise c.error(f"Invalid HYBRID SEARCH SCORE_THRESHOLD: {value.text}", value)
+                raise c.error(f"Invalid HYBRID SEARCH SCORE_THRESHOLD: {text}", value)
         else:
             raise c.error(f"Unexpected token in HYBRID SEARCH clause: {keyword.value}", keyword)
     return HybridSearchSpec(column, query.value, metric, top_k, threshold, c.offset)
@@ -630,12 +716,67 @@ _RENAMED_FUNCTIONS = ("LEFT", "RIGHT", "POSITION", "CURRENT_TIMESTAMP")
 
 
 def _rename_functions(tokens: list[Token], edits: _Edits, removed: set[int]) -> None:
-    """Prefix ``VELARIA_`` to the functions PostgreSQL would parse as special syntax."""
+    """Prefix ``VELARIA_`` to the functions PostgreSQL would parse as special syntax.
+
+    ``POSITION(a IN b)`` is PostgreSQL's own syntax and is left alone (only the two-argument
+    call form ``POSITION(a, b)`` is renamed).
+    """
     for i, tok in enumerate(tokens):
         nxt = _at(tokens, i + 1)
         if (i not in removed and tok.is_word(*_RENAMED_FUNCTIONS)
                 and nxt is not None and nxt.is_symbol("(")):
+            if tok.is_word("POSITION") and _has_in_keyword(tokens, i + 2, nxt.depth + 1):
+                continue
             edits.insert(tok.start, "VELARIA_")
+
+
+def _has_in_keyword(tokens: list[Token], i: int, depth: int) -> bool:
+    """True when an ``IN`` word at ``depth`` comes before the parenthesis closing there."""
+    for tok in tokens[i:]:
+        if tok.depth < depth:
+            return False
+        if tok.depth == depth and tok.is_word("IN"):
+            return True
+    return False
+
+
+# --------------------------------------------------------------------------------------------
+# Step 5: ``?`` placeholders
+# --------------------------------------------------------------------------------------------
+
+
+def _number_placeholders(sql: str, tokens: list[Token], edits: _Edits) -> None:
+    """Rewrite each ``?`` placeholder to ``$1``, ``$2``, ... in order of appearance.
+
+    PostgreSQL only knows ``$n``; the two styles cannot be mixed in one statement.
+    """
+    marks = [t for t in tokens if t.is_symbol("?")]
+    if not marks:
+        return
+    numbered = next((t for t in tokens if t.kind == PARAM), None)
+    if numbered is not None:
+        raise _error(sql, "cannot mix ? and $n parameter placeholders in one statement",
+                     numbered.start, "Use either ? for every parameter or $1, $2, ...")
+    for k, tok in enumerate(marks, start=1):
+        edits.items.append((tok.start, tok.end, f"${k}"))
+
+
+# --------------------------------------------------------------------------------------------
+# Step 6: DESCRIBE (not PostgreSQL syntax)
+# --------------------------------------------------------------------------------------------
+
+
+def _rewrite_describe(tokens: list[Token], edits: _Edits) -> bool:
+    """``DESCRIBE name`` becomes ``SELECT * FROM name`` and ``DESCRIBE SELECT ...`` the
+    query itself; True when the statement was a DESCRIBE (its result is the query's schema)."""
+    if not tokens or not tokens[0].is_word("DESCRIBE"):
+        return False
+    nxt = _at(tokens, 1)
+    if nxt is not None and (nxt.is_word("SELECT", "WITH", "VALUES") or nxt.is_symbol("(")):
+        edits.items.append((tokens[0].start, tokens[0].end, ""))
+    else:
+        edits.items.append((tokens[0].start, tokens[0].end, "SELECT * FROM"))
+    return True
 
 
 # --------------------------------------------------------------------------------------------
@@ -680,13 +821,18 @@ def _would_join(sql: str, start: int, end: int) -> bool:
 
 
 def normalize(sql: str) -> Normalized:
-    """Rewrite Velaria's extensions in ``sql`` into PostgreSQL text (core-semantics §1.2).
+    """Rewrite Velaria's extensions in ``sql`` into PostgreSQL text.
 
     Raises :class:`~velaria.errors.SQLSyntaxError` (``parse_error``) with a byte offset into
     ``sql`` for every malformed extension.
     """
+    nul = sql.find("\x00")
+    if nul >= 0:  # the parser reads a C string: everything after a NUL would be lost
+        raise _error(sql, "NUL character (0x00) in SQL text", nul,
+                     "Remove the NUL character; SQL text cannot contain one, not even in a literal.")
     tokens = tokenize(sql)
     _check_ascii(sql, tokens)
+    check_text_depth(tokens, lambda char_index: _byte_offset(sql, char_index))
     edits = _Edits()
     removed: set[int] = set()  # token indices cut out of the text
     create = _parse_create(sql, tokens, edits, removed)
@@ -699,6 +845,8 @@ def normalize(sql: str) -> Normalized:
         removed.update(range(first, end))
 
     _rename_functions(tokens, edits, removed)
+    _number_placeholders(sql, tokens, edits)
+    describe = _rewrite_describe(tokens, edits)
     text, segments = _apply(sql, edits)
     return Normalized(sql, text, create, specs.get("window"), specs.get("keyword"),
-                      specs.get("hybrid"), segments)
+                      specs.get("hybrid"), describe, segments)

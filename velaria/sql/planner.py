@@ -7,19 +7,21 @@ planned branches. Every name is resolved and every expression typed here, so err
 """
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import pyarrow as pa
 from pglast import ast, enums
 
-from ..errors import (SQLNotAvailableError, SQLSemanticError, SQLTableKindError, SQLUnsupportedError)
+from ..errors import SQLSemanticError, SQLTableKindError, SQLUnsupportedError
 from ..plan import logical as L
 from ..plan import types as T
 from ..plan.expr import AggregateCall, Call, Cast, Column, Expr, render, walk
 from .lower_expr import AGGREGATES, ExprLowerer, function_name
 from .scope import Scope, ScopeColumn
+from .shallow import deep_recursion, shallow_plan
 
-__all__ = ["SelectPlanner", "cast_columns"]
+__all__ = ["SelectPlanner", "cast_columns", "plan_select"]
 
 _V1 = "not supported in SQL v1: "
 
@@ -37,6 +39,8 @@ def _sql_literal_int(node, what: str, offset) -> int | None:
         return None
     if isinstance(node, ast.A_Const) and isinstance(node.val, ast.Integer):
         return int(node.val.ival)
+    if isinstance(node, ast.A_Const) and isinstance(node.val, ast.Float) and node.val.fval.isdigit():
+        return int(node.val.fval)  # past 2**31 the parser keeps the digits as a Float node
     if isinstance(node, ast.A_Const) and node.isnull:
         return None
     raise SQLSemanticError(f"{what} expects a numeric literal.", byte_offset=offset(node))
@@ -70,6 +74,9 @@ class SelectPlanner:
         self.catalog = catalog
         self.parsed = parsed
         self.offset = offset  # pglast node -> byte offset in the original SQL (or None)
+        # WITH queries in scope, innermost last: name -> (CommonTableExpr, the WITH queries
+        # visible from its own body -- only those defined before it: WITH is not recursive)
+        self._ctes: list[dict[str, tuple]] = []
 
     # ------------------------------------------------------------------ top level
     def plan(self, stmt: ast.SelectStmt, top: bool = True) -> L.Node:
@@ -79,18 +86,89 @@ class SelectPlanner:
                                       error_type="unsupported_sql_feature",
                                       hint="Use Session.stream_sql / start_stream_sql for windowed queries.",
                                       byte_offset=getattr(ext.window, "offset", None))
-        if top and getattr(ext, "keyword_search", None) is not None:
-            raise SQLNotAvailableError("KEYWORD SEARCH is parsed but not available yet in this build",
-                                       hint="Keyword (BM25) search arrives with the search issue.",
-                                       byte_offset=getattr(ext.keyword_search, "offset", None))
+        if stmt.withClause is not None:
+            return self._with(stmt, top)
         if stmt.op != enums.SetOperation.SETOP_NONE:
             return self._plan_setop(stmt, top)
         if stmt.valuesLists:
             raise SQLUnsupportedError(_V1 + "VALUES lists are only supported in INSERT INTO ... VALUES",
                                       byte_offset=self.offset(stmt))
-        return self._plan_simple(stmt, hybrid=ext.hybrid_search if top else None)
+        return self._plan_simple(stmt, hybrid=ext.hybrid_search if top else None,
+                                 keyword=getattr(ext, "keyword_search", None) if top else None)
+
+    # ------------------------------------------------------------------ WITH
+    def _with(self, stmt: ast.SelectStmt, top: bool) -> L.Node:
+        """Plan ``WITH a AS (...), b AS (...) <body>``: each reference to ``a`` in the body
+        (or in a later WITH query) is planned from ``a``'s query again, i.e. inlined."""
+        scope: dict[str, tuple] = {}
+        for cte in stmt.withClause.ctes:
+            if cte.ctename in scope:
+                raise SQLSemanticError(f"WITH query name {cte.ctename} specified more than once",
+                                       hint="Give each WITH query its own name.", byte_offset=self.offset(cte))
+            scope[cte.ctename] = (cte, self._ctes + [dict(scope)])
+        body = copy.copy(stmt)
+        body.withClause = None
+        self._ctes.append(scope)
+        try:
+            return self.plan(body, top)
+        finally:
+            self._ctes.pop()
+
+    def _cte(self, name: str):
+        """The (CommonTableExpr, visible scopes) that ``name`` refers to, or None."""
+        for scope in reversed(self._ctes):
+            if name in scope:
+                return scope[name]
+        return None
+
+    def _plan_cte(self, rv: ast.RangeVar, found) -> tuple[L.Node, Scope]:
+        cte, visible = found
+        saved, self._ctes = self._ctes, visible
+        try:
+            node = self.plan(cte.ctequery, top=False)
+        finally:
+            self._ctes = saved
+        node = self._rename(node, cte.aliascolnames, f"WITH query {cte.ctename}", cte)
+        alias = rv.alias.aliasname if rv.alias is not None else cte.ctename
+        return node, Scope.from_schema(node.schema, alias)
+
+    def _rename(self, node: L.Node, names, what: str, where) -> L.Node:
+        """``node`` with its leading columns renamed to ``names`` (``x(a, b)`` column aliases)."""
+        if not names:
+            return node
+        names = [n.sval for n in names]
+        if len(names) > len(node.schema):
+            raise SQLSemanticError(f"{what} has {len(node.schema)} columns available but {len(names)} "
+                                   "columns specified", byte_offset=self.offset(where))
+        names += [f.name for f in node.schema][len(names):]
+        exprs = [Column(type=f.type, index=i, name=f.name) for i, f in enumerate(node.schema)]
+        return L.Project(schema=_schema(names, exprs), input=node, exprs=exprs)
+
+    def _derived(self, item: ast.RangeSubselect) -> tuple[L.Node, Scope]:
+        """``(SELECT ...) AS alias(cols)`` in FROM, planned in place."""
+        node = self.plan(item.subquery, top=False)
+        alias = item.alias.aliasname if item.alias is not None else None
+        names = item.alias.colnames if item.alias is not None else None
+        node = self._rename(node, names, f"subquery {alias or ''}".rstrip(), item)
+        return node, Scope.from_schema(node.schema, alias)
 
     # ------------------------------------------------------------------ UNION
+    def _setop_branches(self, stmt: ast.SelectStmt) -> list[ast.SelectStmt]:
+        """The branches of a chain ``a UNION b UNION c ...`` of one kind (ALL or distinct),
+        collected without recursion so that a 1000-way UNION ALL plans as one node."""
+        branches = []
+        node = stmt
+        while True:
+            branches.append(node.rarg)
+            left = node.larg
+            if not (left.op == stmt.op and left.all == stmt.all and not left.sortClause
+                    and left.limitCount is None and left.limitOffset is None and left.withClause is None):
+                branches.append(left)
+                break
+            node = left
+        branches.reverse()
+        return branches
+
     def _plan_setop(self, stmt: ast.SelectStmt, top: bool) -> L.Node:
         S = enums.SetOperation
         if stmt.op != S.SETOP_UNION:
@@ -99,25 +177,31 @@ class SelectPlanner:
                                       byte_offset=self.offset(stmt))
         if top and self.parsed.ext.hybrid_search is not None:
             raise SQLUnsupportedError(_V1 + "UNION does not support HYBRID SEARCH in branch query")
-        left = self.plan(stmt.larg, top=False)
-        right = self.plan(stmt.rarg, top=False)
-        if len(left.schema) != len(right.schema):
-            raise SQLSemanticError("UNION requires the same number of projected columns",
-                                   hint=f"left has {len(left.schema)}, right has {len(right.schema)}.",
-                                   byte_offset=self.offset(stmt.rarg))
+        if top and getattr(self.parsed.ext, "keyword_search", None) is not None:
+            raise SQLUnsupportedError(_V1 + "UNION does not support KEYWORD SEARCH in branch query")
+        branches = self._setop_branches(stmt)
+        plans = [self.plan(b, top=False) for b in branches]
+        first = plans[0]
+        for b, p in zip(branches[1:], plans[1:]):
+            if len(p.schema) != len(first.schema):
+                raise SQLSemanticError("UNION requires the same number of projected columns",
+                                       hint=f"left has {len(first.schema)}, right has {len(p.schema)}.",
+                                       byte_offset=self.offset(b))
         types = []
-        for i, (lf, rf) in enumerate(zip(left.schema, right.schema)):
+        for i, lf in enumerate(first.schema):
+            column = [p.schema.field(i).type for p in plans]
             try:
-                types.append(T.common_type([lf.type, rf.type], f"UNION column {i + 1} ({lf.name})"))
+                t = T.common_type(column, f"UNION column {i + 1} ({lf.name})")
             except TypeError as exc:
                 raise SQLSemanticError(str(exc), hint="CAST both sides to one type.", byte_offset=self.offset(stmt))
-        types = [t if not T.is_null(t) else T.NULL for t in types]
-        # Keep the original type where both branches have exactly it (no needless casts); a
-        # narrower left type (int32, float32) with a wider right one widens to the family type.
-        types = [lf.type if T.family(lf.type).equals(t) and (lf.type.equals(rf.type) or T.is_null(rf.type)) else t
-                 for lf, rf, t in zip(left.schema, right.schema, types)]
-        inputs = [cast_columns(left, types), cast_columns(right, types)]
-        schema = pa.schema([pa.field(f.name, t) for f, t in zip(left.schema, types)])
+            t = t if not T.is_null(t) else T.NULL
+            # Keep the original type where every branch has exactly it (no needless casts); a
+            # narrower first type (int32, float32) with a wider other one widens to the family.
+            if T.family(lf.type).equals(t) and all(c.equals(lf.type) or T.is_null(c) for c in column):
+                t = lf.type
+            types.append(t)
+        inputs = [cast_columns(p, types) for p in plans]
+        schema = pa.schema([pa.field(f.name, t) for f, t in zip(first.schema, types)])
         node: L.Node = L.Union(schema=schema, inputs=inputs, distinct=not stmt.all)
         # ORDER BY / LIMIT written after a UNION apply to the whole union (PostgreSQL rules).
         if stmt.sortClause:
@@ -142,11 +226,16 @@ class SelectPlanner:
             return self._table(item)
         if isinstance(item, ast.JoinExpr):
             return self._join(item)
+        if isinstance(item, ast.RangeSubselect):
+            return self._derived(item)
         raise SQLUnsupportedError("subquery: Subquery in FROM not supported.", error_type="unsupported_sql_feature",
                                   hint="Materialize as a temp view, then query it.", byte_offset=self.offset(item))
 
     def _table(self, rv: ast.RangeVar) -> tuple[L.Node, Scope]:
         name = rv.relname
+        found = self._cte(name) if rv.schemaname is None else None
+        if found is not None:
+            return self._plan_cte(rv, found)
         entry = self.catalog.lookup(name, byte_offset=self.offset(rv))
         if entry.kind == "sink":
             raise SQLTableKindError(f"table-kind constraint violation: SELECT from SINK table is not allowed: {name}",
@@ -210,7 +299,7 @@ class SelectPlanner:
         return node, lscope.concat(rscope)
 
     # ------------------------------------------------------------------ one SELECT
-    def _plan_simple(self, stmt: ast.SelectStmt, hybrid=None) -> L.Node:
+    def _plan_simple(self, stmt: ast.SelectStmt, hybrid=None, keyword=None) -> L.Node:
         if stmt.intoClause is not None:
             raise SQLUnsupportedError(_V1 + "SELECT INTO", hint="Use CREATE TABLE t (...) and INSERT INTO t SELECT ...",
                                       byte_offset=self.offset(stmt))
@@ -225,7 +314,10 @@ class SelectPlanner:
                 raise SQLSemanticError(f"WHERE condition must be boolean, got {T.type_name(pred.type)}",
                                        byte_offset=self.offset(stmt.whereClause))
             node = L.Filter(schema=node.schema, input=node, predicate=pred)
-        # HYBRID SEARCH runs after WHERE and before projection; its score is visible afterwards.
+        # KEYWORD SEARCH, then HYBRID SEARCH, run after WHERE and before projection; their
+        # scores are visible afterwards.
+        if keyword is not None:
+            node, scope = self._keyword(node, scope, keyword, stmt)
         if hybrid is not None:
             node, scope = self._hybrid(node, scope, hybrid, stmt)
         # SELECT list (lowered against the input scope; aggregates collected)
@@ -240,6 +332,9 @@ class SelectPlanner:
             items.append(_Item(expr, rt.name or self._default_name(rt.val, expr, pos), rt))
         names = [i.name for i in items]
         has_aggs = bool(agg_lowerer.aggregates)
+        if keyword is not None and has_aggs:
+            raise SQLUnsupportedError(_V1 + "KEYWORD SEARCH does not support aggregate queries",
+                                      byte_offset=getattr(keyword, "offset", None))
         if hybrid is not None and has_aggs:
             raise SQLUnsupportedError(_V1 + "HYBRID SEARCH does not support aggregate queries",
                                       byte_offset=getattr(hybrid, "offset", None))
@@ -288,7 +383,7 @@ class SelectPlanner:
         return _AliasScope(scope.columns, {i.name: i.expr for i in items})
 
     def _default_name(self, node, expr: Expr, pos: int) -> str:
-        """Default output name (core-semantics §1.10)."""
+        """Default output name."""
         if isinstance(node, ast.ColumnRef):
             return node.fields[-1].sval
         if isinstance(node, ast.FuncCall):
@@ -500,6 +595,25 @@ class SelectPlanner:
             node.limit = limit + offset  # top-N: only the first limit+offset rows are ever needed
         return L.Limit(schema=node.schema, input=node, limit=limit, offset=offset)
 
+    # ------------------------------------------------------------------ KEYWORD SEARCH
+    def _keyword(self, node: L.Node, scope: Scope, spec, stmt) -> tuple[L.Node, Scope]:
+        from ..vector import keyword as kw
+        offset = getattr(spec, "offset", None)
+        if isinstance(node, L.Join):
+            raise SQLUnsupportedError(_V1 + "KEYWORD SEARCH does not support JOIN queries", byte_offset=offset)
+        if stmt.groupClause:
+            raise SQLUnsupportedError(_V1 + "KEYWORD SEARCH does not support aggregate queries", byte_offset=offset)
+        tokenizer = kw.validate_request(spec.query, spec.top_k)
+        columns = tuple(scope.resolve([name], offset).name for name in spec.columns)
+        if kw.SCORE_COLUMN in [f.name for f in node.schema]:
+            raise SQLSemanticError(f"keywordSearch output column already exists: {kw.SCORE_COLUMN}",
+                                   byte_offset=offset)
+        schema = pa.schema(list(node.schema) + [pa.field(kw.SCORE_COLUMN, T.FLOAT)])
+        ks = L.KeywordSearch(schema=schema, input=node, columns=columns, query=spec.query, top_k=spec.top_k,
+                             tokenizer=tokenizer)
+        new_scope = Scope(scope.columns + [ScopeColumn(None, kw.SCORE_COLUMN, T.FLOAT, len(node.schema))])
+        return ks, new_scope
+
     # ------------------------------------------------------------------ HYBRID SEARCH
     def _hybrid(self, node: L.Node, scope: Scope, spec, stmt) -> tuple[L.Node, Scope]:
         if isinstance(node, L.Join):
@@ -549,3 +663,11 @@ def _rebuild(e: Expr, f) -> Expr:
     if isinstance(e, InList):
         return InList(type=e.type, arg=f(e.arg), items=tuple(f(i) for i in e.items), negated=e.negated)
     return e
+
+
+def plan_select(catalog, parsed, offset, stmt: ast.SelectStmt) -> L.Node:
+    """Plan a statement's top-level SELECT: the planner runs with room for the documented
+    nesting limit, and the result keeps every expression shallow (:mod:`.shallow`)."""
+    with deep_recursion():
+        plan = SelectPlanner(catalog, parsed, offset).plan(stmt, top=True)
+    return shallow_plan(plan)

@@ -1,7 +1,7 @@
-"""DDL and DML: CREATE [SOURCE|SINK] TABLE and INSERT INTO ... VALUES / SELECT.
+"""DDL and DML: CREATE [SOURCE|SINK] TABLE, INSERT INTO ... VALUES / SELECT, COPY ... TO.
 
 Each statement runs when ``Session.sql`` is called and returns upstream's one-row result
-``ok, message, affected_rows`` (core-semantics §1.7).
+``ok, message, affected_rows``.
 """
 from __future__ import annotations
 
@@ -17,9 +17,9 @@ from ..reference.functions import CAST_TARGETS
 from .lower_expr import ExprLowerer, normalize_type_name
 from .scope import Scope
 
-__all__ = ["execute_create", "execute_insert", "result_table", "PROVIDERS"]
+__all__ = ["execute_create", "execute_insert", "execute_copy", "result_table", "PROVIDERS"]
 
-PROVIDERS = ("csv", "line", "json")
+from ..io.ddl import PROVIDERS  # noqa: E402  (the file kinds CREATE TABLE ... USING accepts)
 
 #: declared SQL type -> Arrow storage type of an in-memory table column (the CAST targets)
 _DECLARED = CAST_TARGETS
@@ -71,14 +71,73 @@ def execute_create(session, parsed, offset) -> pa.Table:
                                    byte_offset=offset(stmt))
         _register_empty(session, name, columns, "batch")
         return result_table("create table done", 0)
+    _check_external_access(session, f"CREATE TABLE {name}", path)
     try:
         from ..io import ddl
     except ImportError as exc:
         raise SQLNotAvailableError(f"file-backed tables are not available in this build: {exc}")
+    if session._catalog.find(name) is not None:  # never replace a table's rows silently
+        raise VelariaError(f"table already exists: {name}")
     source = ddl.create_table_source(provider.strip().lower() if provider else None, options,
                                      [c for c, _ in columns])
-    session._catalog.register(CatalogEntry(name=name, kind="batch", source=source))
+    session._catalog.register(CatalogEntry(name=name, kind="batch", source=source),
+                              replace_batch=False)
     return result_table("create table done", 0)
+
+
+def _check_external_access(session, what: str, path: str) -> None:
+    if not getattr(session, "_external_access", True):
+        raise SQLSemanticError(
+            f"file access from SQL is disabled in this Session: {what} names the file {path!r}",
+            hint="The application created the Session with enable_external_access=False; it "
+                 "can read or write the file itself (Session.read_csv, DataFrame.write_csv ...).")
+
+
+def _copy_options(stmt) -> dict[str, str | None]:
+    out = {}
+    for opt in stmt.options or ():
+        arg = opt.arg
+        value = None if arg is None else str(getattr(arg, "sval", None) or getattr(arg, "ival", arg))
+        out[opt.defname.lower()] = value
+    return out
+
+
+def execute_copy(session, parsed, offset) -> pa.Table:
+    """``COPY (query) TO 'path' [(FORMAT csv|parquet|json, HEADER [bool], DELIMITER 'c',
+    COMPRESSION 'zstd')]`` or ``COPY table TO ...``: write the rows atomically. The format
+    defaults to the path's extension, else csv."""
+    from ..dataframe import DataFrame
+    from ..io.writers import WRITE_FORMATS, write_table
+
+    stmt: ast.CopyStmt = parsed.stmt
+    path = stmt.filename
+    _check_external_access(session, "COPY ... TO", path)
+    options = _copy_options(stmt)
+    known = ("format", "header", "delimiter", "compression")
+    for key in options:
+        if key not in known:
+            raise SQLSemanticError(f"COPY: unknown option {key!r}",
+                                   hint=f"Options: {', '.join(known)}.", byte_offset=offset(stmt))
+    ext = path.lower().rsplit(".", 1)[-1] if "." in path else ""
+    default = {"parquet": "parquet", "json": "json", "jsonl": "json", "ndjson": "json"}.get(ext, "csv")
+    fmt = (options.get("format") or default).lower()
+    if fmt not in WRITE_FORMATS:
+        raise SQLSemanticError(f"COPY: FORMAT must be one of {', '.join(WRITE_FORMATS)} (got {fmt})",
+                               byte_offset=offset(stmt))
+    header = options.get("header", "true")
+    header = True if header is None else header.lower() in ("true", "1", "on", "yes")
+    if stmt.query is not None:
+        from .planner import plan_select
+        plan = plan_select(session._catalog, parsed, offset, stmt.query)
+    else:
+        plan = session._catalog.lookup(stmt.relation.relname,
+                                       byte_offset=offset(stmt.relation)).plan()
+    table = DataFrame(session, plan).to_arrow()
+    kwargs = {"delimiter": options["delimiter"]} if options.get("delimiter") else {}
+    if options.get("compression"):
+        kwargs["compression"] = options["compression"].lower()
+    rows = write_table(table, path, fmt, header=header, **kwargs)
+    return result_table("copy done", rows)
 
 
 def _register_empty(session, name, columns, kind):
@@ -99,7 +158,7 @@ def _register_empty(session, name, columns, kind):
                                            declared_types=dict(columns)), replace_batch=False)
 
 
-def execute_insert(session, parsed, offset, planner_cls) -> pa.Table:
+def execute_insert(session, parsed, offset) -> pa.Table:
     stmt: ast.InsertStmt = parsed.stmt
     name = stmt.relation.relname
     entry = session._catalog.lookup(name, byte_offset=offset(stmt.relation))
@@ -109,6 +168,11 @@ def execute_insert(session, parsed, offset, planner_cls) -> pa.Table:
     if entry.kind == "sink":
         raise SQLTableKindError(f"table-kind constraint violation: batch INSERT INTO a SINK TABLE is not allowed: {name}",
                                 hint="Write to sinks with Session.start_stream_sql.", byte_offset=offset(stmt.relation))
+    from .catalog_statements import is_sql_view
+    if is_sql_view(entry):
+        raise SQLSemanticError(f"cannot INSERT INTO view {name}",
+                               hint="Insert into the table the view reads, or CREATE TABLE ... AS SELECT a copy.",
+                               byte_offset=offset(stmt.relation))
     if entry.source is not None and not isinstance(entry.source, ArrowTableSource):
         raise SQLUnsupportedError(f"not supported in SQL v1: INSERT INTO file-backed table {name}",
                                   hint="Copy it into an in-memory table first: CREATE TABLE copy (...); "
@@ -131,10 +195,10 @@ def execute_insert(session, parsed, offset, planner_cls) -> pa.Table:
     if select is not None and select.valuesLists:
         new = _values_table(select.valuesLists, cols, offset)
     else:
-        planner = planner_cls(session._catalog, parsed, offset)
-        plan = planner.plan(select, top=True)
-        from ..dataframe import DataFrame
-        new = DataFrame(session, plan).to_arrow()
+        from .planner import plan_select
+        plan = plan_select(session._catalog, parsed, offset, select)
+        from .run import frame_for
+        new = frame_for(session, plan).to_arrow()
         if new.num_columns != len(cols):
             raise SQLSemanticError("INSERT SELECT column count mismatch",
                                    hint=f"{name} expects {len(cols)} values ({', '.join(cols)}), the SELECT gives {new.num_columns}.")

@@ -1,15 +1,19 @@
-"""Reject SQL that parses but that Velaria SQL v1 does not support (core-semantics §1.3).
+"""Reject SQL that parses but that Velaria SQL v1 does not support.
 
-Two groups of checks run on the pglast AST of one statement, in this order:
+Three groups of checks run on the pglast AST of one statement, in this order:
 
+0. *Depth*: expressions nested past the documented limit fail with ``expression_too_deep``
+   (:mod:`.depth`).
 1. *Feature checks* (upstream ``sql_feature_validator.cc`` with the ``cliDefault`` policy),
-   error_type ``unsupported_sql_feature``, message ``<feature>: <msg>``. When a statement uses
+   error_type ``unsupported_sql_feature``, message ``<feature>: <msg>`` (recursive or
+   data-modifying CTEs, LATERAL, subqueries in expressions). When a statement uses
    several features the first reported is, by priority, CTE, then subquery, then window
    function; within one feature, the first node in the tree's field order.
    Unlike upstream, ``ROW_NUMBER() OVER ()`` is caught here (upstream misses the OVER clause
    and fails later with an unknown-function error).
-2. *Statement checks* (upstream's lowerer), error_type ``unsupported_statement``: only SELECT,
-   INSERT and CREATE TABLE are accepted, and INTERSECT / EXCEPT are rejected.
+2. *Statement checks* (upstream's lowerer), error_type ``unsupported_statement``: SELECT,
+   INSERT, CREATE TABLE [AS], CREATE VIEW, DROP TABLE|VIEW, EXPLAIN SELECT and SHOW TABLES
+   are accepted, and INTERSECT / EXCEPT are rejected.
 
 Every error carries the byte offset (into the user's original text) of the offending node.
 """
@@ -22,6 +26,7 @@ from pglast import ast
 from pglast.enums import ObjectType, SetOperation
 
 from ..errors import SQLUnsupportedError
+from .depth import check_tree_depth, children
 from .normalize import SYMBOL, WORD, Normalized, tokenize
 
 __all__ = ["validate", "multi_statement_error", "iter_nodes", "first_location"]
@@ -39,21 +44,16 @@ def multi_statement_error(count: int, byte_offset: int | None) -> SQLUnsupported
 # --------------------------------------------------------------------------------------------
 
 
-def _child_nodes(value) -> Iterator[ast.Node]:
-    """The AST nodes held in one attribute value (a node, or nested tuples of nodes)."""
-    if isinstance(value, ast.Node):
-        yield value
-    elif isinstance(value, (tuple, list)):
-        for item in value:
-            yield from _child_nodes(item)
-
-
 def iter_nodes(node: ast.Node) -> Iterator[ast.Node]:
-    """Every node of the tree under ``node`` (itself included), in pre-order."""
-    yield node
-    for name in type(node).__slots__:
-        for child in _child_nodes(getattr(node, name, None)):
-            yield from iter_nodes(child)
+    """Every node of the tree under ``node`` (itself included), in pre-order.
+
+    Iterative (an explicit stack), so generated SQL of any depth cannot overflow Python's stack.
+    """
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        yield current
+        stack.extend(reversed(children(current)))
 
 
 def _location(node: ast.Node) -> int | None:
@@ -77,19 +77,23 @@ _WINDOW_MESSAGE = ("window_function: Window functions not supported in batch SQL
 
 
 def _feature_problem(node: ast.Node) -> tuple[str, tuple[str, str]] | None:
-    """(category, (message, hint)) when ``node`` itself uses an unsupported feature."""
-    if isinstance(node, ast.WithClause):
-        return "cte", ("cte: WITH clause (CTE) not supported.",
-                       "Materialize intermediate results as temp views.")
-    if isinstance(node, ast.CommonTableExpr):
-        return "cte", ("cte: CTE / WITH not supported in Velaria SQL v1.",
-                       "Materialize intermediate query as a run/artifact.")
+    """(category, (message, hint)) when ``node`` itself uses an unsupported feature.
+
+    Plain ``WITH`` and derived tables in FROM are supported (planned by inlining); recursive
+    CTEs, data-modifying CTEs, LATERAL and subqueries inside expressions are not.
+    """
+    if isinstance(node, ast.WithClause) and node.recursive:
+        return "cte", ("cte: WITH RECURSIVE is not supported.",
+                       "Only non-recursive WITH queries are supported.")
+    if isinstance(node, ast.CommonTableExpr) and not isinstance(node.ctequery, ast.SelectStmt):
+        return "cte", ("cte: a WITH query must be a SELECT.",
+                       "Run INSERT / CREATE statements on their own, then query the table.")
     if isinstance(node, ast.SubLink):
         return "subquery", ("subquery: Subqueries (SubLink) not supported in Velaria SQL v1.",
                             "Materialize the subquery as a temp view.")
-    if isinstance(node, ast.RangeSubselect):
-        return "subquery", ("subquery: Subquery in FROM not supported.",
-                            "Materialize as a temp view, then query it.")
+    if isinstance(node, ast.RangeSubselect) and node.lateral:
+        return "subquery", ("subquery: LATERAL subquery in FROM not supported.",
+                            "Join a derived table on a key instead.")
     if isinstance(node, ast.FuncCall) and getattr(node, "over", None) is not None:
         return "window", _WINDOW_MESSAGE
     if isinstance(node, ast.WindowDef):
@@ -136,7 +140,8 @@ def _open_paren_before(text: str, loc: int | None) -> int | None:
 # Statement checks
 # --------------------------------------------------------------------------------------------
 
-_DEFAULT_HINT = "Velaria SQL v1 runs SELECT, INSERT and CREATE [SOURCE|SINK] TABLE statements."
+_DEFAULT_HINT = ("Velaria runs SELECT, INSERT, CREATE [SOURCE|SINK] TABLE, CREATE TABLE AS, CREATE "
+                 "VIEW, DROP TABLE|VIEW, DESCRIBE, SHOW TABLES and EXPLAIN SELECT statements.")
 _APPEND_ONLY_HINT = ("Velaria tables are append-only: write the rows you want to a new table "
                      "with CREATE TABLE and INSERT INTO ... SELECT.")
 
@@ -146,20 +151,20 @@ _STATEMENT_NAMES: dict[str, tuple[str, str]] = {
     "DeleteStmt": ("DELETE", _APPEND_ONLY_HINT),
     "MergeStmt": ("MERGE", _APPEND_ONLY_HINT),
     "TruncateStmt": ("TRUNCATE", _APPEND_ONLY_HINT),
-    "DropStmt": ("DROP", "Tables live as long as their Session; start a new Session instead."),
+    "DropStmt": ("DROP", "Only DROP TABLE and DROP VIEW are supported."),
     "AlterTableStmt": ("ALTER TABLE",
                        "Create a new table with the columns you want and INSERT INTO ... "
                        "SELECT into it."),
-    "ExplainStmt": ("EXPLAIN", "Call Session.explain_sql() or Session.explain_stream_sql()."),
-    "ViewStmt": ("CREATE VIEW", "Register a DataFrame with Session.create_temp_view()."),
-    "CreateTableAsStmt": ("CREATE TABLE AS",
-                          "Use CREATE TABLE, then INSERT INTO ... SELECT."),
-    "CopyStmt": ("COPY", "Use CREATE SOURCE TABLE ... USING csv OPTIONS(path: '...') or "
-                         "Session.read_csv()."),
+    "ExplainStmt": ("EXPLAIN with options",
+                    "Write EXPLAIN SELECT ... without options, or call Session.explain_sql()."),
+    "CreateTableAsStmt": ("CREATE MATERIALIZED VIEW",
+                          "Use CREATE TABLE name AS SELECT ... (an in-memory copy)."),
+    "CopyStmt": ("COPY ... FROM", "Read files with CREATE TABLE ... USING csv OPTIONS(path: "
+                                  "'...') or Session.read_csv(); COPY ... TO writes files."),
     "TransactionStmt": ("transaction control",
                         "Each statement runs on its own; there are no transactions."),
     "VariableSetStmt": ("SET", _DEFAULT_HINT),
-    "VariableShowStmt": ("SHOW", _DEFAULT_HINT),
+    "VariableShowStmt": ("SHOW", "Only SHOW TABLES is supported."),
     "IndexStmt": ("CREATE INDEX", _DEFAULT_HINT),
 }
 
@@ -196,9 +201,30 @@ def _check_statement(stmt: ast.Node, normalized: Normalized, stmt_location: int)
         if getattr(stmt, "returningClause", None) or getattr(stmt, "returningList", None):
             raise _unsupported_statement("INSERT ... RETURNING",
                                          "Query the table after inserting.", offset)
-    elif not isinstance(stmt, ast.CreateStmt):
+    elif isinstance(stmt, ast.CopyStmt):
+        if stmt.is_from or stmt.is_program or not stmt.filename:
+            raise _unsupported_statement(*_statement_name(stmt), offset)
+    elif not isinstance(stmt, ast.CreateStmt) and not _accepted_statement(stmt):
         raise _unsupported_statement(*_statement_name(stmt), offset)
     _check_set_operations(stmt, normalized)
+
+
+def _accepted_statement(stmt: ast.Node) -> bool:
+    """CREATE VIEW, CREATE TABLE AS, DROP TABLE|VIEW, EXPLAIN SELECT and SHOW TABLES.
+
+    (``DESCRIBE`` arrives here as a SELECT: the normaliser rewrites it.)
+    """
+    if isinstance(stmt, ast.ViewStmt):
+        return True
+    if isinstance(stmt, ast.CreateTableAsStmt):
+        return stmt.objtype == ObjectType.OBJECT_TABLE
+    if isinstance(stmt, ast.DropStmt):
+        return stmt.removeType in _DROP_OBJECTS
+    if isinstance(stmt, ast.ExplainStmt):
+        return isinstance(stmt.query, ast.SelectStmt) and not stmt.options
+    if isinstance(stmt, ast.VariableShowStmt):
+        return stmt.name.lower() == "tables"
+    return False
 
 
 _REJECTED_SET_OPS = (SetOperation.SETOP_INTERSECT, SetOperation.SETOP_EXCEPT)
@@ -231,5 +257,6 @@ def validate(stmt: ast.Node, normalized: Normalized, stmt_location: int = 0) -> 
     """Raise :class:`~velaria.errors.SQLUnsupportedError` when ``stmt`` (one pglast statement
     node parsed from ``normalized.text``, starting at character ``stmt_location``) uses SQL
     that Velaria SQL v1 does not support; return None otherwise."""
+    check_tree_depth(stmt, lambda node: _node_byte_offset(node, normalized))
     _check_features(stmt, normalized)
     _check_statement(stmt, normalized, stmt_location)

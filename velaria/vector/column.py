@@ -66,19 +66,28 @@ class VectorColumn:
 
 
 def inverse_norms(flat: np.ndarray, dim: int, n_rows: int) -> np.ndarray:
-    """``1/||row||`` in float64 for each row of a row-major float32 buffer (0.0 for zero rows),
-    in 64k-row blocks so the float64 temporary stays small."""
-    out = np.zeros(n_rows, dtype=np.float64)
-    if dim == 0:
-        return out
+    """``1/||row||`` in float64 for each row of a row-major float32 buffer (0.0 for zero rows).
+
+    Bit-identical to the reference's ``inv_norm`` (a sequential float64 sum of squares per
+    row), because the kernels' scores are defined with it: the C accelerator computes it when
+    loaded; otherwise numpy sums column after column, which is the same sequential order for
+    every row at once.
+    """
+    if dim == 0 or n_rows == 0:
+        return np.zeros(n_rows, dtype=np.float64)
+    from .. import accel
+    if accel.c_available():
+        return accel._loader.inv_norms_f32(flat, dim, n_rows)
     rows = flat[: n_rows * dim].reshape(n_rows, dim)
-    step = 65536
+    squares = np.zeros(n_rows, dtype=np.float64)
+    step = 8192  # keeps each block's float64 copy in cache
     for start in range(0, n_rows, step):
         block = rows[start:start + step].astype(np.float64)
-        ss = np.einsum("ij,ij->i", block, block)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            out[start:start + step] = np.where(ss > 0.0, 1.0 / np.sqrt(ss), 0.0)
-    return out
+        acc = squares[start:start + step]
+        for j in range(dim):
+            acc += block[:, j] * block[:, j]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(squares > 0.0, 1.0 / np.sqrt(squares), 0.0)
 
 
 #: id(table) -> (weak reference to the table, {column: VectorColumn})
@@ -121,6 +130,22 @@ def _valid_mask(arr: pa.Array) -> np.ndarray | None:
     return np.ascontiguousarray(arr.is_valid().to_numpy(zero_copy_only=False), dtype=np.uint8)
 
 
+def _with_element_nulls(valid: np.ndarray | None, child: pa.Array, n_rows: int,
+                        dim: int) -> np.ndarray | None:
+    """The row mask with every vector that has a NULL *element* marked invalid.
+
+    A vector with a missing component has no defined score (the bytes under a NULL slot are
+    arbitrary), so such a row is skipped like a NULL vector -- the same rule as a list or text
+    vector holding a NULL.
+    """
+    if dim == 0 or child.null_count == 0:
+        return valid
+    elements = np.asarray(child.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+    complete = elements.reshape(n_rows, dim).all(axis=1)
+    out = complete.astype(np.uint8) if valid is None else (valid.astype(bool) & complete).astype(np.uint8)
+    return np.ascontiguousarray(out)
+
+
 def _finish(flat: np.ndarray, dim: int, n_rows: int, valid: np.ndarray | None, zero_copy: bool) -> VectorColumn:
     candidates = n_rows if valid is None else int(valid.sum())
     if candidates == 0:
@@ -143,12 +168,14 @@ def _ingest(chunked: pa.ChunkedArray, column: str) -> VectorColumn:
             start = child.offset + arr.offset * dim
             flat = np.frombuffer(buf, dtype=np.float32, count=n_rows * dim, offset=start * 4) \
                 if n_rows else np.zeros(0, dtype=np.float32)
-            return _finish(flat, dim, n_rows, _valid_mask(arr), zero_copy=True)
+            valid = _with_element_nulls(_valid_mask(arr), arr.values.slice(arr.offset * dim, n_rows * dim),
+                                        n_rows, dim)
+            return _finish(flat, dim, n_rows, valid, zero_copy=True)
         arr = chunked.combine_chunks() if chunked.num_chunks != 1 else chunked.chunk(0)
         if isinstance(arr, pa.ChunkedArray):  # pragma: no cover - older pyarrow
             arr = pa.concat_arrays(arr.chunks)
-        valid = _valid_mask(arr)
         child = arr.values.slice(arr.offset * dim, n_rows * dim)
+        valid = _with_element_nulls(_valid_mask(arr), child, n_rows, dim)
         flat = np.ascontiguousarray(child.to_numpy(zero_copy_only=False), dtype=np.float32)
         return _finish(flat.reshape(-1), dim, n_rows, valid, zero_copy=False)
     if pa.types.is_list(typ) or pa.types.is_large_list(typ):

@@ -148,7 +148,8 @@ def run_search(plan: VectorPlan, queries: np.ndarray, k: int, kernels, threads: 
     vc = plan.column
     if vc.dim == 0 or vc.candidate_rows == 0:
         return [([], []) for _ in range(queries.shape[0])]
-    inv = vc.inv_norms() if plan.metric == "cosine" else None
+    # cosine scores with the inverse norms; the accelerated dot kernel bounds its error with them
+    inv = vc.inv_norms() if plan.metric in ("cosine", "dot") else None
     return kernels.vector_topk(vc.flat, vc.dim, vc.n_rows, vc.valid, queries.reshape(-1), k, plan.metric,
                                inv, default_threads() if threads is None else threads)
 

@@ -1,4 +1,5 @@
-"""``Session`` vector methods (a mixin): ``vector_search``, ``hybrid_search`` and their explains.
+"""``Session`` search methods (a mixin): ``vector_search``, ``hybrid_search``, ``keyword_search``
+and their explains.
 
 The host class provides ``_materialized_table(name) -> pa.Table`` (raising ``view not found``),
 ``kernels`` (a :class:`velaria.kernels.KernelSet`) and ``create_dataframe_from_arrow(table)``.
@@ -7,7 +8,7 @@ It may provide ``_hybrid_filter_execution(name) -> str`` (``none`` | ``post-load
 """
 from __future__ import annotations
 
-from . import search
+from . import keyword, search
 
 __all__ = ["VectorMethods"]
 
@@ -20,7 +21,7 @@ def _check_names(table, vector_column) -> None:
 
 
 class VectorMethods:
-    """Exact-scan vector search over a batch view's vector column."""
+    """Exact-scan vector search and BM25 keyword search over a batch view."""
 
     def vector_search(self, table, vector_column, query_vector, top_k=10, metric="cosine"):
         """Top-k rows of ``table`` by ``metric``: a DataFrame with ``row_id``, ``score``.
@@ -65,4 +66,27 @@ class VectorMethods:
         execution = hook(table) if callable(hook) else "none"
         lines = search.explain_hybrid_lines(arrow, vector_column, query_vector, metric, top_k,
                                             score_threshold, self.kernels, execution)
+        return "".join(line + "\n" for line in lines)
+
+    def keyword_search(self, table, text_columns, query_text, top_k=10, tokenizer=None):
+        """BM25 keyword search: the view's rows with a score above 0, best first, plus float64
+        ``keyword_score``; equal scores by ascending row index.
+
+        ``text_columns`` is a column name or a list of them (NULL cells add nothing; other
+        types are read as their text). ``tokenizer`` is ``"fallback"`` (ASCII words and CJK
+        n-grams) or ``"jieba"`` (needs the jieba package); ``None`` reads
+        ``$VELARIA_KEYWORD_TOKENIZER``, default ``fallback``.
+        """
+        if not isinstance(table, str):
+            raise TypeError("table must be a str")
+        arrow = self._materialized_table(table)
+        out = keyword.keyword_search_table(arrow, text_columns, query_text, top_k, self.kernels, tokenizer)
+        return self.create_dataframe_from_arrow(out)
+
+    def explain_keyword_search(self, table, text_columns, query_text, top_k=10, tokenizer=None) -> str:
+        """The keyword-search explain text (``key=value`` lines: mode, columns, tokenizer, ...)."""
+        if not isinstance(table, str):
+            raise TypeError("table must be a str")
+        arrow = self._materialized_table(table)
+        lines = keyword.explain_keyword_lines(arrow, text_columns, query_text, top_k, self.kernels, tokenizer)
         return "".join(line + "\n" for line in lines)

@@ -1,0 +1,162 @@
+"""Parquet (and Arrow IPC) files as a streamed TableSource (``read_parquet``, ``read_arrow``,
+``CREATE TABLE ... USING parquet``).
+
+A source is one file, a glob (``data/*.parquet``, ``**`` for subdirectories) or a directory
+(every ``*.parquet`` file below it, in name order). The files must share one schema. Column
+types are Parquet's own (no typing pass). Scans read only the requested columns, and pushed
+filters (``column op literal``) skip whole row groups whose min/max statistics rule them
+out before the remaining rows are filtered exactly; both come from ``pyarrow.dataset``.
+"""
+from __future__ import annotations
+
+import glob as _glob
+import os
+from typing import Iterator, Sequence
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ..errors import ColumnNotFoundError, SourceFormatError, VelariaFileNotFoundError
+from .base import DEFAULT_BATCH_ROWS, PushedFilter, TableSource
+from .pushdown import render_pushdown, usable_filters
+
+__all__ = ["ParquetSource", "ArrowIpcSource", "expand_paths"]
+
+_OPS = {"=": "__eq__", "==": "__eq__", "!=": "__ne__", "<>": "__ne__", "<": "__lt__",
+        "<=": "__le__", ">": "__gt__", ">=": "__ge__"}
+
+
+def expand_paths(path: str, what: str = "parquet", suffix: str = ".parquet") -> list[str]:
+    """The files ``path`` names: itself, the matches of a glob, or the ``*<suffix>`` files
+    below a directory; sorted. Raises VelariaFileNotFoundError when there are none."""
+    if any(ch in path for ch in "*?["):
+        files = sorted(p for p in _glob.glob(path, recursive=True) if os.path.isfile(p))
+        if not files:
+            raise VelariaFileNotFoundError(
+                f"cannot open {what} file: {path} (the pattern matches no file; check it)", path)
+        return files
+    if os.path.isdir(path):
+        files = sorted(os.path.join(root, name) for root, _, names in os.walk(path)
+                       for name in names if name.endswith(suffix) and not name.startswith("."))
+        if not files:
+            raise VelariaFileNotFoundError(
+                f"cannot open {what} file: {path} (the directory holds no *{suffix} file)", path)
+        return files
+    if not os.path.exists(path):
+        raise VelariaFileNotFoundError(
+            f"cannot open {what} file: {path} (no such file; check the path)", path)
+    return [path]
+
+
+def _render(schema: pa.Schema) -> str:
+    return ", ".join(f"{f.name} {f.type}" for f in schema)
+
+
+def _expression(flt: PushedFilter):
+    return getattr(pc.field(flt.column), _OPS[flt.op])(pa.scalar(flt.value))
+
+
+class ParquetSource(TableSource):
+    """One Parquet file, a glob of them or a directory of them; see the module docstring."""
+
+    kind = "parquet"
+    #: the ``pyarrow.dataset`` format name and the file suffix a directory is searched for
+    dataset_format = "parquet"
+    suffix = ".parquet"
+
+    @staticmethod
+    def _read_schema(path: str) -> pa.Schema:
+        import pyarrow.parquet as pq
+
+        return pq.read_schema(path)
+
+    def __init__(self, path: str):
+        import pyarrow.dataset as ds
+
+        self.path = path
+        self.files = expand_paths(path, self.kind, self.suffix)
+        try:
+            first = self._read_schema(self.files[0])
+            for other_path in self.files[1:]:
+                other = self._read_schema(other_path)
+                if not other.equals(first):
+                    raise SourceFormatError(
+                        f"{self.kind} files of {path} have different schemas: {self.files[0]} has "
+                        f"{_render(first)}, {other_path} has {_render(other)}; read them "
+                        f"separately and combine them with UNION ALL")
+            self._dataset = ds.dataset(self.files, schema=first, format=self.dataset_format)
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise SourceFormatError(
+                f"cannot read {self.kind} file {path}: {exc} (is it really a {self.kind} "
+                f"file?)") from None
+
+    @property
+    def schema(self) -> pa.Schema:
+        return self._dataset.schema
+
+    def num_rows_hint(self) -> int | None:
+        try:
+            return self._dataset.count_rows()  # from the footers, no data read
+        except (pa.ArrowInvalid, OSError):
+            return None
+
+    def _resolve(self, columns: Sequence[str] | None) -> list[str]:
+        names = list(self.schema.names)
+        if columns is None:
+            return names
+        for name in columns:
+            if name not in names:
+                raise ColumnNotFoundError(
+                    f"column not found: {name} (the {self.kind} source {self.path} has columns "
+                    f"{', '.join(names)})")
+        return list(columns)
+
+    def scan(self, columns: Sequence[str] | None = None, filters: Sequence[PushedFilter] = (),
+             batch_rows: int = DEFAULT_BATCH_ROWS) -> Iterator[pa.RecordBatch]:
+        names = self._resolve(columns)
+        flts = usable_filters(filters, self.schema)
+        expr = None
+        for flt in flts:
+            part = _expression(flt)
+            expr = part if expr is None else expr & part
+        out_schema = pa.schema([self.schema.field(n) for n in names])
+        produced = False
+        try:
+            scanner = self._dataset.scanner(columns=names, filter=expr, batch_size=batch_rows)
+            for batch in scanner.to_batches():
+                if batch.num_rows == 0 and produced:
+                    continue
+                produced = True
+                yield batch
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise SourceFormatError(f"cannot read {self.kind} file {self.path}: {exc}") from None
+        if not produced:
+            yield pa.RecordBatch.from_pylist([], schema=out_schema) if names else \
+                pa.record_batch([], schema=out_schema)
+
+    def describe(self, columns: Sequence[str] | None = None,
+                 filters: Sequence[PushedFilter] | None = None) -> str:
+        files = f" files={len(self.files)}" if len(self.files) > 1 else ""
+        return f"path={self.path}{files} " + render_pushdown(columns, filters or ())
+
+    def supports_filter_pushdown(self) -> bool:
+        return True
+
+    def options_key(self) -> str:
+        return "files=" + ",".join(self.files)
+
+
+class ArrowIpcSource(ParquetSource):
+    """Arrow IPC files (Feather v2, ``.arrow``): same behaviour as :class:`ParquetSource`
+    (projection; filters are applied per batch, as IPC files carry no statistics)."""
+
+    kind = "arrow"
+    dataset_format = "ipc"
+    suffix = ".arrow"
+
+    @staticmethod
+    def _read_schema(path: str) -> pa.Schema:
+        import pyarrow.ipc as ipc
+
+        with pa.OSFile(path) as source:
+            return ipc.open_file(source).schema

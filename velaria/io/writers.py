@@ -1,0 +1,161 @@
+"""Writers: a table to CSV, Parquet or JSON lines, atomically.
+
+Every writer writes to a temporary file next to the target, fsyncs it and renames it over
+the target: a reader (or a crash) sees the old file or the complete new one, never a
+half-written file. A failure removes the temporary file and leaves the target as it was.
+
+* CSV: a header row (unless ``header=False``), RFC 4180 quoting where needed, NULL as an empty
+  cell, vectors as ``[1,2,3]`` text; reading the file back gives the same values, except
+  that NaN and infinities come back as text (the CSV typing rules read ``nan`` as text).
+* Parquet: the Arrow schema as it is (compression ``zstd`` by default).
+* JSON lines: one object per row; NULL is ``null``; NaN and infinities, which JSON cannot
+  hold, are written as ``null`` (a RuntimeWarning says how many); dates and timestamps as
+  ISO-8601 text; binary as base64 text.
+"""
+from __future__ import annotations
+
+import base64
+import datetime as _dt
+import json
+import math
+import os
+import tempfile
+import warnings
+
+import pyarrow as pa
+
+from ..errors import VelariaError, VelariaValueError
+
+__all__ = ["write_table", "WRITE_FORMATS", "write_atomic"]
+
+WRITE_FORMATS = ("csv", "parquet", "json")
+_PARQUET_CODECS = ("zstd", "snappy", "gzip", "lz4", "brotli", "none")
+
+
+def write_atomic(path: str, write) -> None:
+    """Call ``write(tmp_path)``, fsync, then rename the temporary file to ``path``."""
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise VelariaError(f"cannot write {path}: the directory {directory} does not exist; "
+                           f"create it first")
+    if os.path.isdir(path):
+        raise VelariaError(f"cannot write {path}: it is a directory; pass a file path")
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp",
+                               dir=directory)
+    os.close(fd)
+    try:
+        write(tmp)
+        with open(tmp, "rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    try:  # make the rename itself durable
+        dfd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+    except OSError:
+        pass
+
+
+def _vectors_as_text(table: pa.Table) -> pa.Table:
+    """CSV cannot hold lists: vector columns become their ``[1,2,3]`` text."""
+    from .typing_rules import render_value
+
+    columns, fields = [], []
+    for field, column in zip(table.schema, table.columns):
+        if pa.types.is_list(field.type) or pa.types.is_fixed_size_list(field.type) or \
+                pa.types.is_large_list(field.type):
+            column = pa.array([None if v is None else render_value(v) for v in column.to_pylist()],
+                              pa.string())
+            field = field.with_type(pa.string())
+        columns.append(column)
+        fields.append(field)
+    return pa.Table.from_arrays(columns, schema=pa.schema(fields))
+
+
+def _write_csv(table: pa.Table, tmp: str, delimiter: str, header: bool) -> None:
+    import pyarrow.csv as pacsv
+
+    table = _vectors_as_text(table)
+    options = pacsv.WriteOptions(include_header=header, delimiter=delimiter,
+                                 quoting_style="needed")
+    pacsv.write_csv(table, tmp, write_options=options)
+
+
+def _write_parquet(table: pa.Table, tmp: str, compression: str) -> None:
+    import pyarrow.parquet as pq
+
+    pq.write_table(table, tmp, compression=None if compression == "none" else compression)
+
+
+def _json_value(value, counter: list):
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):
+        if math.isfinite(value):
+            return value
+        counter[0] += 1
+        return None
+    if isinstance(value, (_dt.datetime, _dt.date, _dt.time)):
+        return value.isoformat()
+    if isinstance(value, _dt.timedelta):
+        return value.total_seconds()
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode("ascii")
+    if isinstance(value, dict):
+        return {k: _json_value(v, counter) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_value(v, counter) for v in value]
+    return str(value)
+
+
+def _write_json(table: pa.Table, tmp: str) -> int:
+    from ..render import python_values
+
+    counter = [0]
+    names = table.schema.names
+    with open(tmp, "w", encoding="utf-8", newline="\n") as handle:
+        for batch in table.to_batches(max_chunksize=65536):
+            columns = [python_values(col, name) for col, name in zip(batch.columns, names)]
+            for row in zip(*columns):
+                obj = {n: _json_value(v, counter) for n, v in zip(names, row)}
+                handle.write(json.dumps(obj, ensure_ascii=False, allow_nan=False))
+                handle.write("\n")
+    return counter[0]
+
+
+def write_table(table: pa.Table, path: str, fmt: str, *, delimiter: str = ",",
+                header: bool = True, compression: str = "zstd") -> int:
+    """Write ``table`` to ``path`` in ``fmt`` (csv | parquet | json), atomically; returns the
+    number of rows written."""
+    if fmt not in WRITE_FORMATS:
+        raise VelariaValueError(f"format must be one of: {', '.join(WRITE_FORMATS)} "
+                                f"(got {fmt!r})")
+    if fmt == "parquet" and compression not in _PARQUET_CODECS:
+        raise VelariaValueError(f"compression must be one of: {', '.join(_PARQUET_CODECS)} "
+                                f"(got {compression!r})")
+    replaced = [0]
+
+    def write(tmp: str) -> None:
+        if fmt == "csv":
+            _write_csv(table, tmp, delimiter, header)
+        elif fmt == "parquet":
+            _write_parquet(table, tmp, compression)
+        else:
+            replaced[0] = _write_json(table, tmp)
+
+    try:
+        write_atomic(path, write)
+    except (OSError, pa.ArrowException) as exc:
+        raise VelariaError(f"cannot write {fmt} file {path}: {exc}") from None
+    if replaced[0]:
+        warnings.warn(f"{replaced[0]} NaN/infinite value(s) were written as null to {path} "
+                      f"(JSON has no NaN or infinity)", RuntimeWarning, stacklevel=3)
+    return table.num_rows
