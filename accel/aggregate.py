@@ -6,6 +6,7 @@ cannot hash run the reference aggregator. Twin of ``velaria.reference.batch.Hash
 """
 from __future__ import annotations
 
+import copy
 import decimal
 
 from typing import Sequence
@@ -87,6 +88,8 @@ class HashAggregate:
         self._mode: str | None = None            # None (no data yet) | "fast" | "reference"
         self._groups: dict[tuple, int] = {}      # several keys: normalised key -> group id
         self._uniques: pa.Array | None = None    # one key: normalised key of each group id
+        self._column_uniques: list = [None] * num_keys   # two keys: each column's distinct values
+        self._pairs: pa.Array | None = None      # two keys: packed column codes of each group id
         self._key_parts: list[list[pa.Array]] = [[] for _ in range(num_keys)]
         # one integer key with a small value range: lut[key - lo] = group id, lut[-1] = NULL's
         self._lut: np.ndarray | None = None
@@ -115,6 +118,8 @@ class HashAggregate:
             return "global"
         if len(key_types) == 1 and _is_int(key_types[0]):
             return "dense-c" if batch_c.available() else "dense-numpy"
+        if len(key_types) == 2 and not any(pat.is_null(t) for t in key_types):
+            return "packed-hash"
         return "arrow-hash" if len(key_types) == 1 and not pat.is_null(key_types[0]) else "python-dict"
 
     # -- group ids -----------------------------------------------------------------------
@@ -171,6 +176,26 @@ class HashAggregate:
             self.path = "arrow-hash"              # the dense table is gone: hashing from now on
         return None
 
+    def _column_codes(self, j: int, arr: pa.Array) -> np.ndarray:
+        """Per-row code of key column ``j`` that is stable across batches (its normalised
+        distinct values are numbered in first-appearance order)."""
+        local, dictionary = _codes(arr)
+        seen = self._column_uniques[j]
+        if seen is None:
+            known = np.full(len(dictionary), -1, dtype=np.int64)
+        else:
+            found = pc.index_in(dictionary, value_set=seen, skip_nulls=False)
+            known = pc.fill_null(found, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+        new = np.nonzero(known < 0)[0]
+        if new.size:
+            start = 0 if seen is None else len(seen)
+            if start + new.size >= 1 << 31:
+                raise ExecutionError("GROUP BY key column has more than 2**31 distinct values")
+            known[new] = start + np.arange(new.size, dtype=np.int64)
+            added = dictionary.take(pa.array(new, type=_I64))
+            self._column_uniques[j] = added if seen is None else pa.concat_arrays([seen, added])
+        return known[local]
+
     def _group_ids(self, key_arrays: list[pa.Array], num_rows: int) -> np.ndarray | None:
         if self._num_keys == 0:
             return None
@@ -193,6 +218,25 @@ class HashAggregate:
                 added = dictionary.take(pa.array(new_local, type=_I64))
                 self._uniques = added if self._uniques is None else pa.concat_arrays([self._uniques, added])
             new_local = new_local.tolist()
+        elif self._num_keys == 2 and not any(pat.is_null(k.type) for k in key_arrays):
+            # two keys: per-column global codes, packed into one int64 per row, mapped to
+            # group ids with Arrow hashing (vectorised; no Python work per group)
+            a, b = (self._column_codes(j, k) for j, k in enumerate(key_arrays))
+            enc = pa.array((a << 31) | b).dictionary_encode()          # first-appearance ids
+            local = enc.indices.to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
+            pairs = enc.dictionary
+            if self._pairs is None:
+                mapping = np.full(len(pairs), -1, dtype=np.int64)
+            else:
+                found = pc.index_in(pairs, value_set=self._pairs)
+                mapping = pc.fill_null(found, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+            new = np.nonzero(mapping < 0)[0]
+            if new.size:
+                mapping[new] = self._ngroups + np.arange(new.size, dtype=np.int64)
+                added = pairs.take(pa.array(new, type=_I64))
+                self._pairs = added if self._pairs is None else pa.concat_arrays([self._pairs, added])
+            new_local = new.tolist()
+            self.path = "packed-hash"
         else:
             if self._num_keys == 1:
                 local, dictionary = _codes(key_arrays[0])
@@ -217,7 +261,10 @@ class HashAggregate:
                     new_local.append(i)
                 mapping[i] = gid
         if new_local:
-            _, first_rows = np.unique(local, return_index=True)
+            # local ids are in first-appearance order (dictionary encoding), so id i first
+            # occurs where the running maximum of the ids reaches i
+            rising = np.diff(np.maximum.accumulate(local), prepend=-1) > 0
+            first_rows = np.flatnonzero(rising)
             take = pa.array(first_rows[new_local], type=_I64)
             for j, k in enumerate(key_arrays):
                 self._key_parts[j].append(k.take(take))
@@ -319,8 +366,9 @@ class HashAggregate:
     def _set_path(self) -> None:
         """Record which implementation runs, for the physical plan's decision record:
         ``reference`` (delegated), ``global`` (no keys), ``dense-c`` / ``dense-numpy`` (integer
-        key through the dense lookup table), ``arrow-hash`` (one key, Arrow hashing) or
-        ``python-dict`` (several keys, combined codes looked up in a dict)."""
+        key through the dense lookup table), ``arrow-hash`` (one key, Arrow hashing),
+        ``packed-hash`` (two keys: per-column codes packed into one int64, Arrow hashing) or
+        ``python-dict`` (more keys, combined codes looked up in a dict)."""
         if self._mode == "reference":
             self.path = "reference"
         elif self._num_keys == 0:
@@ -329,6 +377,8 @@ class HashAggregate:
             self.path = "dense-c" if batch_c.available() else "dense-numpy"
         elif self._num_keys == 1:
             self.path = "arrow-hash"
+        elif self._pairs is not None:
+            self.path = "packed-hash"
         else:
             self.path = "python-dict"
 
@@ -354,8 +404,18 @@ class HashAggregate:
             idx = np.arange(self._ngroups if (self._num_keys or self._updated) else 0, dtype=np.int64)
             self._tracking = True
         self._touched[:] = False
+        # only the touched groups are finished: the cost follows the batch, not the state
         take = pa.array(idx, type=_I64)
-        return [a.take(take) for a in self.finish(types)]
+        n = len(idx)
+        out = []
+        for j in range(self._num_keys):
+            parts = self._key_parts[j]
+            keys = pa.chunked_array(parts, type=parts[0].type).take(take) if parts else pa.array([], type=types[j])
+            out.append(_conform(keys, types[j], n))
+        results = [self._result(_subset(s, idx), n) for s in self._states]
+        for r, t in zip(results, types[self._num_keys:]):
+            out.append(r if r.type.equals(t) else _conform(r, t, n))
+        return out
 
     def export_state(self, key_types: list[pa.DataType]) -> pa.Table:
         """The whole state as Arrow (layout: ``velaria.reference.aggregate``)."""
@@ -507,6 +567,17 @@ class HashAggregate:
         if pat.is_boolean(agg.type):
             return pa.array(best != 0, type=_BOOL, mask=empty)
         return pa.array(best, mask=empty).cast(agg.type)
+
+
+def _subset(state: _AggState, idx: np.ndarray) -> _AggState:
+    """A copy of ``state`` holding only the groups ``idx`` (renumbered 0..len(idx)-1)."""
+    sub = copy.copy(state)
+    sub.count = state.count[idx]
+    if state.agg.func in ("sum", "avg"):
+        sub.total, sub.lo, sub.hi = state.total[idx], state.lo[idx], state.hi[idx]
+    if state.best is not None:
+        sub.best = state.best[idx]
+    return sub
 
 
 def _add_int_sums(state: _AggState, ids: np.ndarray, x: np.ndarray, g: int) -> None:

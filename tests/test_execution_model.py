@@ -40,7 +40,7 @@ def _strategy(text: str) -> dict:
 @pytest.mark.parametrize("sql, planned, ran, impl", [
     ("SELECT k, SUM(v) FROM t GROUP BY k", ("dense-c", "dense-numpy"), ("dense-c", "dense-numpy"), "dense"),
     ("SELECT s, COUNT(*) FROM t GROUP BY s", ("arrow-hash",), ("arrow-hash",), "hash-ref"),
-    ("SELECT k, s, MAX(f) FROM t GROUP BY k, s", ("python-dict",), ("python-dict",), "hash-packed"),
+    ("SELECT k, s, MAX(f) FROM t GROUP BY k, s", ("packed-hash",), ("packed-hash",), "hash-packed"),
     ("SELECT SUM(v), AVG(f) FROM t", ("global",), ("global",), "hash-fixed"),
     ("SELECT k, COUNT(DISTINCT v) FROM t GROUP BY k", ("reference",), ("reference",), "hash-ref"),
 ])

@@ -11,7 +11,7 @@ import pytest
 
 from velaria import Session
 from velaria.errors import (CatalogNotFoundError, ColumnNotFoundError, SqlError, SQLNotAvailableError,
-                            SQLSemanticError, SQLSyntaxError, SQLUnsupportedError)
+                            SQLSemanticError, SQLSyntaxError, SQLTableKindError, SQLUnsupportedError)
 
 
 def byte_pos(sql: str, fragment: str, nth: int = 0) -> int:
@@ -251,21 +251,21 @@ def test_window_by_in_batch_sql_says_stream_only(s):
     assert "stream" in e.message
 
 
-def test_source_sink_tables_are_not_available_yet(s):
-    e = err(s, "CREATE SOURCE TABLE src (a INT) OPTIONS(path: '/tmp/x.csv')", SQLNotAvailableError)
-    assert "not available yet" in str(e) or "not available" in str(e)
+def test_source_table_with_a_path_registers_a_stream(s, tmp_path):
+    s.sql(f"CREATE SOURCE TABLE src (a INT) USING csv OPTIONS(path: '{tmp_path}')")
+    with pytest.raises(SQLTableKindError):
+        s.sql("SELECT * FROM src")
 
 
-@pytest.mark.parametrize("method, args", [
-    ("stream_sql", ("SELECT 1",)),
-    ("start_stream_sql", ("SELECT 1",)),
-    ("explain_stream_sql", ("SELECT 1",)),
-    ("create_stream_from_arrow", (pa.table({"a": [1]}),)),
+@pytest.mark.parametrize("method, message", [
+    ("stream_sql", "stream SQL requires FROM"),
+    ("explain_stream_sql", "stream SQL requires FROM"),
+    ("start_stream_sql", "not supported in SQL v1: startStreamSql only supports INSERT INTO ... SELECT"),
 ])
-def test_stream_entry_points_are_not_available_yet(s, method, args):
-    with pytest.raises(SQLNotAvailableError) as info:
-        getattr(s, method)(*args)
-    assert "not available yet" in info.value.message
+def test_stream_entry_points_check_the_statement(s, method, message):
+    with pytest.raises(SQLUnsupportedError) as info:
+        getattr(s, method)("SELECT 1")
+    assert info.value.message == message
     assert isinstance(info.value, RuntimeError)
 
 

@@ -11,7 +11,7 @@ import pyarrow as pa
 from . import arrow_interop
 from .catalog import Catalog, CatalogEntry
 from .dataframe import DataFrame
-from .errors import SQLNotAvailableError, SQLUnsupportedError, VelariaError, VelariaValueError
+from .errors import SQLUnsupportedError, VelariaError, VelariaValueError
 from .io.base import DEFAULT_BATCH_ROWS, ArrowTableSource, TableSource
 from .kernels import kernel_set
 
@@ -19,6 +19,7 @@ __all__ = ["Session"]
 
 from .io.readers_api import ReaderMethods
 from .vector.session_api import VectorMethods
+from .stream.session_mixin import StreamMethods
 
 
 def _walk(node):
@@ -28,7 +29,7 @@ def _walk(node):
         yield from _walk(c)
 
 
-class Session(ReaderMethods, VectorMethods):
+class Session(ReaderMethods, VectorMethods, StreamMethods):
     """A local Velaria session.
 
     ``engine`` picks the kernels: ``"auto"`` (default: the C accelerator where available),
@@ -84,6 +85,9 @@ class Session(ReaderMethods, VectorMethods):
             raise TypeError(f"create_temp_view name must be a str, got {type(name).__name__}")
         if not name:
             raise ValueError("create_temp_view name cannot be empty")
+        from .streaming import StreamingDataFrame
+        if isinstance(df, StreamingDataFrame):
+            return self._register_stream(name, df)
         if not isinstance(df, DataFrame):
             raise TypeError("create_temp_view expects a DataFrame or StreamingDataFrame")
         self._catalog.register(CatalogEntry(name=name, kind="batch", frame=df))
@@ -109,27 +113,6 @@ class Session(ReaderMethods, VectorMethods):
         and ``strategy`` rendered from the physical plan's decision record (engine, kernels, paths, pushdowns)."""
         from .sql.run import explain_select
         return explain_select(self, sql, params)
-
-    # ------------------------------------------------------------------ streams (own issue)
-    def _stream_not_available(self, what: str):
-        raise SQLNotAvailableError(f"{what} is part of the stream runtime, which is not available yet in this build",
-                                   hint="Batch SQL works today: Session.sql(...).")
-
-    def stream_sql(self, sql: str, /):
-        """Stream SQL (not available yet: arrives with the stream runtime)."""
-        self._stream_not_available("stream_sql")
-
-    def start_stream_sql(self, sql: str, **options):
-        """Start a stream query (not available yet: arrives with the stream runtime)."""
-        self._stream_not_available("start_stream_sql")
-
-    def explain_stream_sql(self, sql: str, **options):
-        """Explain a stream query (not available yet: arrives with the stream runtime)."""
-        self._stream_not_available("explain_stream_sql")
-
-    def create_stream_from_arrow(self, arrow_obj, /):
-        """A stream over Arrow batches (not available yet: arrives with the stream runtime)."""
-        self._stream_not_available("create_stream_from_arrow")
 
     # ------------------------------------------------------------------ for mixins and internals
     def _frame_from_source(self, source: TableSource, cached: pa.Table | None = None) -> DataFrame:

@@ -98,6 +98,7 @@ _PATH_REASONS = {
     "dense-numpy": "single integer key: dense lookup table (numpy) while the key range stays within 2**20 slots "
                    "(else Arrow hashing)",
     "arrow-hash": "single key hashed by Arrow dictionary encoding of normalised values",
+    "packed-hash": "two group keys: per-column codes packed into one int64 per row, groups found by Arrow hashing",
     "python-dict": "group keys packed into one code per row (per-column dictionary codes), groups in a dict",
 }
 

@@ -59,10 +59,9 @@ def execute_create(session, parsed, offset) -> pa.Table:
     if "path" in options and not path:
         raise SQLSemanticError("CREATE TABLE missing option: path")
     if kind in ("source", "sink"):
-        if path is not None:
-            raise SQLNotAvailableError(f"CREATE {kind.upper()} TABLE with a path registers a stream "
-                                       f"{kind}; the stream runtime is not available yet in this build",
-                                       hint="Batch tables: CREATE TABLE t USING csv OPTIONS(path: '...').")
+        if path is not None:  # a stream source (CSV directory) or sink (CSV file)
+            session._create_stream_table(name, kind, provider, options, [c for c, _ in columns])
+            return result_table(f"create {kind} table done", 0)
         if not columns:
             raise SQLSemanticError("CREATE TABLE requires at least one column")
         _register_empty(session, name, columns, kind)

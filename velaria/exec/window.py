@@ -1,0 +1,194 @@
+"""Window assignment for streams: ``WINDOW BY ts EVERY w [SLIDE s] AS out``.
+
+:class:`WindowAssign` is the plan node (it adds one string column ``out`` to its input) and
+:class:`WindowAssignOperator` the operator that runs it, batch by batch, with no state.
+
+Rules (stable across batch sizes; every row's windows depend only on that row):
+
+* the time value becomes epoch milliseconds: integers are milliseconds; strings are
+  all-digit milliseconds, or ISO ``YYYY-MM-DD[THH:MM:SS[.fff]]`` (a space may replace ``T``;
+  UTC; trailing text ignored), or a date; Arrow timestamps and dates convert exactly;
+* tumbling (``s == w``): start = trunc(ts / w) * w (truncation toward zero, as native Velaria);
+* sliding (``s < w``): the row is copied once per window that contains it: starts
+  ``last - i*s`` for ``i`` in ``0 .. ceil(w/s)-1`` with ``last = trunc(ts/s)*s`` and
+  ``start <= ts < start + w``; the copies come in **ascending** window start, rows in input
+  order (native Velaria emits the newest window first; we choose ascending -- documented);
+* the window column is text ``YYYY-MM-DDTHH:MM:SS`` in UTC, plus ``.mmm`` when the start has
+  milliseconds; a NULL time gives one copy of the row with a NULL window (never dropped).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ..errors import ExecutionError, SQLUnsupportedError, VelariaValueError
+from ..plan import logical as L
+from .operators import Operator
+from ..reference.functions import to_epoch_ms, to_string
+
+__all__ = ["WindowAssign", "WindowAssignOperator", "window_node", "epoch_ms_array", "format_window_starts"]
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+@dataclass(eq=False)
+class WindowAssign(L.Node):
+    """Append the window-start column ``output`` computed from ``time_column``."""
+
+    input: L.Node = None  # type: ignore[assignment]
+    time_column: str = ""
+    window_ms: int = 0
+    slide_ms: int = 0
+    output: str = "window_start"
+
+    @property
+    def sliding(self) -> bool:
+        return self.slide_ms < self.window_ms
+
+
+def window_node(input: L.Node, time_column: str, window_ms: int, slide_ms: int, output: str,
+                sql: bool = False) -> WindowAssign:
+    """A validated :class:`WindowAssign` over ``input`` (``slide_ms`` 0 means tumbling)."""
+    if slide_ms == 0 and not sql:
+        slide_ms = window_ms
+    if sql and not 0 < slide_ms <= window_ms:
+        raise SQLUnsupportedError("not supported in SQL v1: stream SQL WINDOW SLIDE must be > 0 and <= EVERY",
+                                  hint=f"got EVERY {window_ms} SLIDE {slide_ms}; a window needs a positive size "
+                                       "and a slide no longer than the window.")
+    if window_ms <= 0:
+        raise VelariaValueError(f"window size must be positive (got window_ms={window_ms})")
+    if slide_ms > window_ms:
+        raise VelariaValueError(f"window slide must be <= window size (got slide_ms={slide_ms}, "
+                                f"window_ms={window_ms})")
+    if slide_ms < 0:
+        raise VelariaValueError(f"window slide must be >= 0 (got slide_ms={slide_ms})")
+    names = input.schema.names
+    if time_column not in names:
+        raise ExecutionError(f"window column not found: {time_column} (columns: {', '.join(names)})")
+    if output in names:
+        raise VelariaValueError(f"window output column already exists: {output}; choose another AS name")
+    schema = input.schema.append(pa.field(output, pa.string()))
+    return WindowAssign(schema=schema, input=input, time_column=time_column, window_ms=window_ms,
+                        slide_ms=slide_ms, output=output)
+
+
+def epoch_ms_array(arr: pa.Array) -> tuple[np.ndarray, np.ndarray | None]:
+    """``(ms, valid)``: the time column as int64 epoch milliseconds and its validity mask
+    (None: no NULLs). Text is parsed once per distinct value."""
+    t = arr.type
+    if pa.types.is_integer(t):
+        ms = arr.cast(pa.int64())
+    elif pa.types.is_timestamp(t) or pa.types.is_date(t):
+        ms = (arr.cast(pa.timestamp("ms", tz=getattr(t, "tz", None))) if pa.types.is_date(t) else
+              arr.cast(pa.timestamp("ms", tz=t.tz))).cast(pa.int64())
+    elif pa.types.is_floating(t):
+        ms = pc.trunc(arr).cast(pa.int64())
+    elif pa.types.is_string(t) or pa.types.is_large_string(t):
+        enc = pc.dictionary_encode(arr).combine_chunks() if isinstance(arr, pa.ChunkedArray) else pc.dictionary_encode(arr)
+        parsed = pa.array([to_epoch_ms(v) for v in enc.dictionary.to_pylist()], pa.int64())
+        ms = parsed.take(enc.indices) if len(parsed) else pa.nulls(len(arr), pa.int64())
+    elif pa.types.is_null(t):
+        ms = pa.nulls(len(arr), pa.int64())
+    else:
+        raise ExecutionError(f"window time column must hold timestamps, dates, ISO text or epoch "
+                             f"milliseconds, got {t}")
+    valid = None
+    if ms.null_count:
+        valid = np.asarray(ms.is_valid())
+        ms = ms.fill_null(0)
+    return np.asarray(ms), valid
+
+
+def _trunc_div(a: np.ndarray, b: int) -> np.ndarray:
+    """C++-style integer division (toward zero), element-wise."""
+    q = a // b
+    return q + ((a % b != 0) & (a < 0))
+
+
+def _text(ms: int) -> str:
+    return to_string(_EPOCH + timedelta(milliseconds=ms))
+
+
+def format_window_starts(starts: np.ndarray, step: int = 0) -> pa.Array:
+    """Window start milliseconds as UTC text, each distinct value formatted once.
+
+    ``step``: when every start is a multiple of it (the slide), starts are numbered by
+    ``(start - lowest) // step`` with no sort, as long as that range is small."""
+    if len(starts) == 0:
+        return pa.array([], pa.string())
+    if step > 0:
+        lo, hi = int(starts.min()), int(starts.max())
+        span = (hi - lo) // step + 1
+        if span <= max(64, len(starts)):
+            codes = (starts - lo) // step
+            present = np.flatnonzero(np.bincount(codes, minlength=span))
+            texts = [None] * span
+            for c in present.tolist():
+                texts[c] = _text(lo + c * step)
+            return pa.array(texts, pa.string()).take(pa.array(codes.astype(np.int32, copy=False)))
+    uniq, inverse = np.unique(starts, return_inverse=True)
+    texts = pa.array([_text(int(u)) for u in uniq], pa.string())
+    return texts.take(pa.array(inverse.astype(np.int32, copy=False)))
+
+
+class WindowAssignOperator(Operator):
+    """Runs a :class:`WindowAssign` node: stateless, one output batch per input batch."""
+
+    def __init__(self, node: WindowAssign, children=None):
+        super().__init__(node, children)
+        self._index = node.input.schema.get_field_index(node.time_column)
+
+    def push(self, batch: pa.RecordBatch, port: int = 0) -> list[pa.RecordBatch]:
+        if batch.num_rows == 0:
+            return []
+        node = self.node
+        ms, valid = epoch_ms_array(batch.column(self._index))
+        w, s = node.window_ms, node.slide_ms
+        if not node.sliding:
+            starts = _trunc_div(ms, w) * w
+            text = format_window_starts(starts, w)
+            if valid is not None:
+                text = pc.if_else(pa.array(valid), text, pa.scalar(None, pa.string()))
+            return [pa.RecordBatch.from_arrays(list(batch.columns) + [text], schema=node.schema)]
+        last = _trunc_div(ms, s) * s
+        per_row = -(-w // s)
+        if valid is None and w % s == 0 and int(ms.min()) >= 0:
+            # every row lies in exactly w/s windows: repeat rows, no filtering, no sort
+            offsets = np.arange(per_row - 1, -1, -1, dtype=np.int64) * s
+            starts = (last[:, None] - offsets[None, :]).ravel()
+            rows = np.repeat(np.arange(batch.num_rows, dtype=np.int64), per_row)
+            taken = batch.take(pa.array(rows))
+            text = format_window_starts(starts, s)
+            return [pa.RecordBatch.from_arrays(list(taken.columns) + [text], schema=node.schema)]
+        rows_parts, start_parts = [], []
+        for i in range(per_row - 1, -1, -1):          # oldest window first
+            start = last - i * s
+            keep = (start <= ms) & (ms < start + w)
+            if valid is not None:
+                keep &= valid
+            idx = np.nonzero(keep)[0]
+            rows_parts.append(idx)
+            start_parts.append(start[idx])
+        if valid is not None:                          # NULL time: one copy, NULL window
+            idx = np.nonzero(~valid)[0]
+            rows_parts.append(idx)
+            filler = int(last[valid][0]) if valid.any() else 0      # masked below; any valid start
+            start_parts.append(np.full(len(idx), filler, dtype=np.int64))
+        rows = np.concatenate(rows_parts)
+        starts = np.concatenate(start_parts)
+        order = np.argsort(rows, kind="stable")
+        rows, starts = rows[order], starts[order]
+        text = format_window_starts(starts, s)
+        if valid is not None:
+            text = pc.if_else(pa.array(valid[rows]), text, pa.scalar(None, pa.string()))
+        taken = batch.take(pa.array(rows))
+        return [pa.RecordBatch.from_arrays(list(taken.columns) + [text], schema=node.schema)]
+
+    def explain_line(self) -> str:
+        n = self.node
+        return (f"WindowAssign time_column={n.time_column} window_ms={n.window_ms} "
+                f"slide_ms={n.slide_ms} output={n.output}")

@@ -1,0 +1,148 @@
+"""The stream methods of :class:`~velaria.Session` (a mixin, next to the stream runtime)."""
+from __future__ import annotations
+
+import os
+
+from ..catalog import CatalogEntry
+from ..errors import SQLSemanticError, SQLUnsupportedError, VelariaError
+from ..io.base import ArrowTableSource
+from .sources import ArrowStreamSource, CsvDirectorySource, batches_of
+from .strategy import StreamDecisions, explain_text, parse_options
+
+__all__ = ["StreamMethods"]
+
+
+def _sql_frame(session, stmt):
+    from ..streaming import StreamingDataFrame
+
+    class SqlStreamingDataFrame(StreamingDataFrame):
+        def _plan_over(self, schema, name="stream"):
+            node = stmt.planner(schema).root
+            for t in self._transforms:
+                node = t(node)
+            return node
+
+    return SqlStreamingDataFrame(session, stmt.source_entry.frame._source)
+
+
+class StreamMethods:
+    """Stream sources, stream views, stream SQL."""
+
+    # ---------------------------------------------------------------- sources
+    def create_stream_from_arrow(self, arrow_obj, /):
+        """A bounded stream over Arrow data; each record batch is one micro-batch (a
+        RecordBatchReader's batch boundaries are kept). Offset: batches pulled so far."""
+        from ..streaming import StreamingDataFrame
+        return StreamingDataFrame(self, ArrowStreamSource(batches_of(arrow_obj)))
+
+    def read_stream_csv_dir(self, path, delimiter=","):
+        """An unbounded stream over a directory: each CSV file is one batch, in file-name order;
+        files appearing later are picked up. Write files elsewhere (or as ``.name`` /
+        ``name.tmp``) and rename them into place: such names are never read."""
+        from ..io.readers_api import check_delimiter
+        from ..streaming import StreamingDataFrame
+        if not isinstance(path, (str, os.PathLike)):
+            raise TypeError(f"read_stream_csv_dir path must be a str or os.PathLike, got {type(path).__name__}")
+        return StreamingDataFrame(self, CsvDirectorySource(os.fspath(path), check_delimiter(delimiter)))
+
+    def create_realtime_stream_source(self, columns, /):
+        """A push queue with these column names (see :class:`velaria.streaming.RealtimeStreamSource`)."""
+        from ..streaming import RealtimeStreamSource
+        return RealtimeStreamSource(columns)
+
+    def read_realtime_stream_source(self, source, /):
+        """A stream over a realtime source."""
+        from ..streaming import RealtimeStreamSource, StreamingDataFrame
+        if not isinstance(source, RealtimeStreamSource):
+            raise VelariaError("read_realtime_stream_source expects a RealtimeStreamSource")
+        return StreamingDataFrame(self, source._source)
+
+    def create_realtime_stream_sink(self):
+        """A queue sink polled with ``poll_arrow()``."""
+        from ..streaming import RealtimeStreamSink
+        return RealtimeStreamSink()
+
+    def create_stream_from_source(self, source, /):
+        """A stream over your own :class:`velaria.stream.StreamSource`."""
+        from ..streaming import StreamingDataFrame
+        from .abi import StreamSource
+        if not isinstance(source, StreamSource):
+            raise TypeError(f"create_stream_from_source expects a velaria.stream.StreamSource, got {type(source).__name__}")
+        return StreamingDataFrame(self, source)
+
+    def _register_stream(self, name: str, stream_df) -> None:
+        """Register a stream view; any existing name (batch, stream or sink) is an error."""
+        self._catalog.register(CatalogEntry(name=name, kind="source", frame=stream_df, stream=True),
+                               replace_batch=False)
+
+    def _create_stream_table(self, name: str, kind: str, provider, options: dict, columns: list[str]) -> None:
+        """CREATE SOURCE TABLE (a CSV directory stream) / CREATE SINK TABLE (a CSV file sink)."""
+        from ..streaming import SinkSpec, StreamingDataFrame
+        if provider is not None and provider.strip().lower() != "csv":
+            raise SQLUnsupportedError(f"not supported in SQL v1: CREATE {kind.upper()} TABLE only supports csv")
+        delimiter = options.get("delimiter", ",")
+        if len(delimiter) != 1:
+            raise SQLSemanticError(f"CREATE {kind.upper()} TABLE delimiter must be one character, got {delimiter!r}")
+        if not columns:
+            raise SQLSemanticError("CREATE TABLE requires at least one column")
+        path = options["path"]
+        if kind == "sink":
+            entry = CatalogEntry(name=name, kind="sink", frame=SinkSpec(path, delimiter, columns), stream=True)
+            self._catalog.register(entry, replace_batch=False)
+            return
+        self._register_stream(name, StreamingDataFrame(self, CsvDirectorySource(path, delimiter, columns)))
+
+    # ---------------------------------------------------------------- stream SQL
+    def _stream_statement(self, sql, entry_point):
+        from .sql_plan import prepare_stream_statement
+        stmt = prepare_stream_statement(self, sql, entry_point)
+        if stmt.source_entry.frame is None:      # CREATE SOURCE TABLE without a path: its rows
+            from ..streaming import StreamingDataFrame
+            src = stmt.source_entry.source
+            table = src.table if isinstance(src, ArrowTableSource) else None
+            stmt.source_entry = CatalogEntry(name=stmt.source_name, kind="source", stream=True,
+                                             frame=StreamingDataFrame(self, ArrowStreamSource(batches_of(table))))
+        return stmt
+
+    def stream_sql(self, sql, /):
+        """A StreamingDataFrame for a stream SELECT (write it with ``write_stream_*``)."""
+        stmt = self._stream_statement(sql, "stream_sql")
+        frame = _sql_frame(self, stmt)
+        schema = frame._source.schema()
+        if schema is not None:
+            frame._plan_over(schema)             # planning errors surface now
+        return frame
+
+    def explain_stream_sql(self, sql, /, **options):
+        """Explain a stream SELECT or INSERT INTO ... SELECT: sections ``logical``,
+        ``physical``, ``strategy``. Nothing runs."""
+        opts = parse_options(**options)
+        stmt = self._stream_statement(sql, "explain_stream_sql")
+        source = stmt.source_entry.frame._source
+        schema = source.schema()
+        if schema is None:
+            import pyarrow as pa
+            names = getattr(source, "columns", None) or []
+            schema = pa.schema([pa.field(n, pa.null()) for n in names])
+        plan = stmt.planner(schema)
+        if plan.has_order_by and not source.bounded():
+            raise VelariaError("stream ORDER BY requires a bounded source")
+        sink_label = "file_append" if stmt.sink_entry is not None else None
+        decisions = StreamDecisions.decide(plan, opts, sink_label, source.bounded(), self.kernels)
+        return explain_text(plan, decisions)
+
+    def start_stream_sql(self, sql, /, **options):
+        """Start ``INSERT INTO sink SELECT ...``; returns the running StreamingQuery."""
+        from ..stream.runtime import StreamRuntime
+        from ..streaming import StreamingQuery
+        opts = parse_options(**options)
+        stmt = self._stream_statement(sql, "start_stream_sql")
+        spec = stmt.sink_entry.frame
+        if spec is None or not hasattr(spec, "make_sink"):
+            raise VelariaError(f"stream sink {stmt.sink_name} has no file behind it; create it with "
+                               "CREATE SINK TABLE name (cols...) USING csv OPTIONS(path: '<file>')")
+        source = stmt.source_entry.frame._source
+        runtime = StreamRuntime(stmt.planner, source, spec.make_sink(), opts, self.kernels)
+        query = StreamingQuery(runtime)
+        query.start()
+        return query

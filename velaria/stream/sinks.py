@@ -1,0 +1,149 @@
+"""Built-in stream sinks: memory, console, CSV file (append), queue (the realtime sink)."""
+from __future__ import annotations
+
+import collections
+import csv
+import io
+import os
+import sys
+import threading
+
+import pyarrow as pa
+
+from ..errors import VelariaError
+from ..render import value_text as render_value
+from .abi import SinkContext, StreamSink
+
+__all__ = ["MemoryStreamSink", "ConsoleStreamSink", "CsvFileStreamSink", "QueueStreamSink"]
+
+
+class MemoryStreamSink(StreamSink):
+    """Keeps every batch written (``batches``) plus ``rows_written`` (non-blocking)."""
+
+    def __init__(self):
+        super().__init__()
+        self.batches: list[pa.RecordBatch] = []
+        self.rows_written = 0
+
+    def _do_write(self, batch):
+        self.batches.append(batch)
+        self.rows_written += batch.num_rows
+
+    def table(self, schema: pa.Schema | None = None) -> pa.Table:
+        """Everything written, as one table."""
+        batches = [b for b in self.batches if b.num_columns]
+        if not batches:
+            return pa.table({}) if schema is None else schema.empty_table()
+        return pa.Table.from_batches(batches)
+
+    def name(self) -> str:
+        return "memory"
+
+
+class ConsoleStreamSink(StreamSink):
+    """Prints ``[console:console] batch``, the tab-joined header and the tab-joined rows."""
+
+    def __init__(self, out=None):
+        super().__init__()
+        self._out = out
+
+    def _do_write(self, batch):
+        out = self._out or sys.stdout
+        lines = ["[console:console] batch", "\t".join(batch.schema.names)]
+        for row in batch.to_pylist():
+            lines.append("\t".join(render_value(v) for v in row.values()))
+        out.write("\n".join(lines) + "\n")
+
+    def _do_flush(self):
+        (self._out or sys.stdout).flush()
+
+    def name(self) -> str:
+        return "console"
+
+
+class CsvFileStreamSink(StreamSink):
+    """Appends RFC 4180 CSV to ``path``.
+
+    The header is the sink's declared ``columns`` (CREATE SINK TABLE), else the query's output
+    names; it is written only when the file is missing or empty when the query opens it. A
+    query's output maps to the declared columns by position, so the widths must agree. Values
+    are rendered as text (NULL as an empty field) and quoted when they contain the delimiter,
+    a quote or a line break. ``flush`` reaches the OS and fsyncs, so a checkpoint never covers
+    rows the file has not got.
+    """
+
+    def __init__(self, path: str, delimiter: str = ",", columns: list[str] | None = None):
+        super().__init__()
+        if len(delimiter) != 1:
+            raise VelariaError(f"CSV sink delimiter must be one character, got {delimiter!r}")
+        self.path = os.fspath(path)
+        self.delimiter = delimiter
+        self.columns = list(columns) if columns else None
+        self._file = None
+        self._needs_header = False
+
+    def _do_open(self, context: SinkContext):
+        parent = os.path.dirname(os.path.abspath(self.path))
+        try:
+            os.makedirs(parent, exist_ok=True)
+            self._needs_header = not os.path.exists(self.path) or os.path.getsize(self.path) == 0
+            self._file = open(self.path, "a", newline="", encoding="utf-8")
+        except OSError as exc:
+            raise VelariaError(f"cannot open stream sink file: {self.path} ({exc.strerror or exc})") from exc
+
+    def _do_write(self, batch):
+        names = batch.schema.names
+        if self.columns is not None and len(names) != len(self.columns):
+            raise VelariaError(f"stream sink {self.path} declares {len(self.columns)} columns "
+                               f"{self.columns} but the query produces {len(names)} {names}; "
+                               "INSERT maps columns by position, so select exactly the sink's columns")
+        buf = io.StringIO()
+        writer = csv.writer(buf, delimiter=self.delimiter, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
+        if self._needs_header:
+            writer.writerow(self.columns or names)
+            self._needs_header = False
+        cols = [batch.column(i).to_pylist() for i in range(batch.num_columns)]
+        for row in zip(*cols):
+            writer.writerow(["" if v is None else render_value(v) for v in row])
+        self._file.write(buf.getvalue())
+
+    def _do_flush(self):
+        self._file.flush()
+        os.fsync(self._file.fileno())
+
+    def _do_close(self):
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def name(self) -> str:
+        return "file_append"
+
+
+class QueueStreamSink(StreamSink):
+    """Batches a running query emits, polled by Python (the realtime sink)."""
+
+    def __init__(self):
+        super().__init__()
+        self._queue: collections.deque = collections.deque()
+        self._mutex = threading.Lock()
+        self.finished = False
+
+    def poll(self) -> pa.Table | None:
+        with self._mutex:
+            if not self._queue:
+                return None
+            return pa.Table.from_batches([self._queue.popleft()])
+
+    def _do_open(self, context):
+        self.finished = False
+
+    def _do_write(self, batch):
+        with self._mutex:
+            self._queue.append(batch)
+
+    def _do_close(self):
+        self.finished = True
+
+    def name(self) -> str:
+        return "queue"

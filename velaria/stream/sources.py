@@ -1,0 +1,216 @@
+"""Built-in stream sources: Arrow batches in memory, a directory of CSV files, a push queue."""
+from __future__ import annotations
+
+import collections
+import os
+import threading
+
+import pyarrow as pa
+
+from ..errors import SourceFormatError, VelariaError
+from .abi import PullContext, SourceContext, StreamSource
+
+__all__ = ["ArrowStreamSource", "CsvDirectorySource", "QueueStreamSource", "batches_of"]
+
+
+def batches_of(arrow_obj) -> list[pa.RecordBatch]:
+    """Record batches of any Arrow input, keeping its batch boundaries: a Table gives its
+    chunks, a RecordBatchReader (or ``__arrow_c_stream__`` exporter) one batch per batch it
+    yields, a list each item's batches; a dict of lists is one batch."""
+    if isinstance(arrow_obj, pa.RecordBatch):
+        return [arrow_obj]
+    if isinstance(arrow_obj, pa.Table):
+        return arrow_obj.to_batches() or [pa.RecordBatch.from_pylist([], schema=arrow_obj.schema)]
+    if isinstance(arrow_obj, pa.RecordBatchReader):
+        return list(arrow_obj)
+    if isinstance(arrow_obj, (list, tuple)):
+        out: list[pa.RecordBatch] = []
+        for item in arrow_obj:
+            out.extend(batches_of(item))
+        if out and any(b.schema.names != out[0].schema.names for b in out):
+            raise VelariaError("Arrow stream batches must share the same column names "
+                               f"(first batch has {out[0].schema.names})")
+        return out
+    if hasattr(arrow_obj, "__arrow_c_stream__"):
+        return list(pa.RecordBatchReader.from_stream(arrow_obj))
+    from .. import arrow_interop
+    return batches_of(arrow_interop.to_table(arrow_obj))
+
+
+class ArrowStreamSource(StreamSource):
+    """A bounded stream over Arrow record batches held in memory. Offset: the number of
+    batches pulled so far (``"2"`` after two). ``restore(offset)`` resumes after that many."""
+
+    def __init__(self, batches: list[pa.RecordBatch]):
+        super().__init__()
+        self._batches = list(batches)
+        self._index = 0
+
+    def _do_open(self, context: SourceContext) -> None:
+        self._index = 0
+
+    def _do_next_batch(self, pull: PullContext):
+        if self._index >= len(self._batches):
+            return None
+        batch = self._batches[self._index]
+        self._index += 1
+        return batch
+
+    def _do_restore(self, offset: str) -> bool:
+        try:
+            n = int(offset)
+        except ValueError:
+            return False
+        self._index = max(0, min(n, len(self._batches)))
+        return True
+
+    def offset(self) -> str:
+        return str(self._index)
+
+    def schema(self):
+        return self._batches[0].schema if self._batches else None
+
+    def describe(self) -> str:
+        return "memory"
+
+
+class CsvDirectorySource(StreamSource):
+    """An unbounded stream over a directory of CSV files: each regular file is one batch,
+    taken in sorted file-name order; a file is read once its name sorts after the last one
+    read. Offset: the last file name read. The position survives re-opening (a query that
+    runs ``await_termination`` again continues with the next file); a new source object, as
+    in a restarted process, starts from the first file unless a checkpoint restores it.
+
+    Files must appear atomically: write ``name.tmp`` (or any name starting with ``.``) and
+    rename it into place. Names starting with ``.`` or ending in ``.tmp`` are never read, so a
+    half-written file is never read half. A missing directory yields no batches (yet).
+    ``columns`` (from CREATE SOURCE TABLE) and ``types`` fix the schema; a file whose header
+    differs is an error naming the file.
+    """
+
+    def __init__(self, path: str, delimiter: str = ",", columns: list[str] | None = None,
+                 schema: pa.Schema | None = None):
+        super().__init__()
+        self.path = os.fspath(path)
+        self.delimiter = delimiter
+        self._columns = columns
+        self._schema = schema
+        self._last = ""
+
+    def _candidates(self) -> list[str]:
+        try:
+            names = sorted(os.listdir(self.path))
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+        return [n for n in names if not n.startswith(".") and not n.endswith(".tmp")
+                and os.path.isfile(os.path.join(self.path, n))]
+
+    def _do_next_batch(self, pull: PullContext):
+        for name in self._candidates():
+            if name > self._last:
+                batch = self.read_file(name)
+                self._last = name
+                return batch
+        return None
+
+    def read_file(self, name: str) -> pa.RecordBatch:
+        """One file of the directory as one batch (the CSV reader's typing rules)."""
+        from ..io.csv_source import CsvSource
+        full = os.path.join(self.path, name)
+        src = CsvSource(full, self.delimiter)
+        if self._columns is not None and src.schema.names != list(self._columns):
+            raise SourceFormatError(f"stream CSV file {full} has columns {src.schema.names}, expected "
+                                    f"{list(self._columns)}; every file in {self.path} needs the same header")
+        table = pa.Table.from_batches(list(src.scan()), schema=src.schema).combine_chunks()
+        if self._schema is None:
+            self._schema = table.schema
+        elif not table.schema.equals(self._schema):
+            try:
+                table = table.cast(self._schema)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as exc:
+                raise SourceFormatError(f"stream CSV file {full} does not match the stream schema "
+                                        f"{self._schema}: {exc}; fix the file or declare column types") from exc
+        batches = table.to_batches()
+        return batches[0] if batches else pa.RecordBatch.from_pylist([], schema=table.schema)
+
+    def _do_restore(self, offset: str) -> bool:
+        self._last = offset
+        return True
+
+    def bounded(self) -> bool:
+        return False
+
+    def offset(self) -> str:
+        return self._last
+
+    def schema(self):
+        if self._schema is None:
+            names = self._candidates()
+            if names:
+                self._schema = self.read_file(names[0]).schema
+        return self._schema
+
+    def describe(self) -> str:
+        return f"directory_csv:{self.path}"
+
+
+class QueueStreamSource(StreamSource):
+    """A queue that Python producers push batches into while a query runs (the realtime
+    source). Unbounded until :meth:`close_input`; offset: the number of batches consumed."""
+
+    def __init__(self, columns: list[str]):
+        super().__init__()
+        self.columns = list(columns)
+        self._queue: collections.deque = collections.deque()
+        self._cond = threading.Condition()
+        self._closed_input = False
+        self._consumed = 0
+        self._schema: pa.Schema | None = None
+
+    def push(self, batch: pa.RecordBatch) -> None:
+        if batch.schema.names != self.columns:
+            raise VelariaError("queue stream source schema mismatch: got columns "
+                               f"{batch.schema.names}, the source was created with {self.columns}")
+        with self._cond:
+            if self._closed_input:
+                raise VelariaError("realtime stream source is closed; create a new source to push more rows")
+            if self._schema is None:
+                self._schema = batch.schema
+            elif not batch.schema.equals(self._schema):
+                try:
+                    batch = batch.cast(self._schema)
+                except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as exc:
+                    raise VelariaError(f"queue stream source schema mismatch: batch types {batch.schema} "
+                                       f"cannot be cast to the source's {self._schema}: {exc}") from exc
+            self._queue.append(batch)
+            self._cond.notify_all()
+
+    def close_input(self) -> None:
+        with self._cond:
+            self._closed_input = True
+            self._cond.notify_all()
+
+    def _do_open(self, context: SourceContext) -> None:
+        pass
+
+    def _do_next_batch(self, pull: PullContext):
+        with self._cond:
+            if not self._queue:
+                return None
+            self._consumed += 1
+            return self._queue.popleft()
+
+    def _do_restore(self, offset: str) -> bool:
+        return False
+
+    def bounded(self) -> bool:
+        return self._closed_input
+
+    def offset(self) -> str:
+        return str(self._consumed)
+
+    def schema(self):
+        return self._schema
+
+    def describe(self) -> str:
+        return "queue"
