@@ -1,9 +1,14 @@
-"""Test helpers shared by the io tests."""
 from velaria.io.readers_api import ReaderMethods
 
 
-class FakeSession(ReaderMethods):
-    """The reader methods without a Session: a "DataFrame" is the source itself."""
+class _FakeContext:
+    """The session context a reader uses: a "DataFrame" is the source itself."""
 
-    def _frame_from_source(self, source):
+    def frame_from_source(self, source, cached=None):
         return source
+
+
+class FakeSession(ReaderMethods):
+    """The reader methods without a Session."""
+
+    context = _FakeContext()

@@ -49,8 +49,8 @@ class DataFrame:
 
     def _materialize(self) -> pa.Table:
         if self._table is None:
-            ctx = ExecContext(self._session.kernels, self._session._batch_rows,
-                              memory_whole_chunks=self._session._memory_whole_chunks)
+            ctx = ExecContext(self._session.kernels, self._session.context.batch_rows,
+                              memory_whole_chunks=self._session.context.memory_whole_chunks)
             self._table = run_table(self._physical_plan(), ctx)
         return self._table
 

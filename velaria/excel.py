@@ -17,6 +17,6 @@ def read_excel(session, path, *, sheet_name=0, date_format="%Y-%m-%d",
     text formatted with ``date_format`` unless ``coerce_datetime_to_string`` is false."""
     source = ExcelSource(path, sheet_name=sheet_name, date_format=date_format,
                          coerce_datetime_to_string=coerce_datetime_to_string)
-    if hasattr(session, "_frame_from_source"):
-        return session._frame_from_source(source)
+    if hasattr(session, "context"):
+        return session.context.frame_from_source(source)
     return session.create_dataframe_from_arrow(source.table)

@@ -14,6 +14,7 @@ from .dataframe import DataFrame
 from .errors import SQLUnsupportedError, VelariaError, VelariaValueError
 from .io.base import DEFAULT_BATCH_ROWS, ArrowTableSource, TableSource
 from .kernels import kernel_set
+from .session_context import SessionContext
 
 __all__ = ["Session"]
 
@@ -60,6 +61,8 @@ class Session(ReaderMethods, VectorMethods, StreamMethods):
         self._external_access = enable_external_access
         self.kernels = kernel_set(engine)
         self._catalog = Catalog()
+        #: what statements, readers and mixins use of this Session (nothing else is theirs)
+        self.context = SessionContext(self)
         self._batch_rows = DEFAULT_BATCH_ROWS if batch_rows is None else batch_rows
         # whole chunks only pay off when the accelerated (columnar) kernels run
         self._memory_whole_chunks = batch_rows is None and self.kernels.origin("evaluate") == "accel"

@@ -65,7 +65,7 @@ def bound_filter(session, view: str, column: str, op: str, value_text: str):
     if op not in OPERATORS:
         raise CliUsageError(f"--where-op {op!r} is not allowed; use one of {', '.join(OPERATORS)}",
                             details={"where_op": op})
-    schema = session._catalog.lookup(view).frame.schema
+    schema = session.context.catalog.lookup(view).frame.schema
     if column not in schema.names:
         raise CliUsageError(f"--where-column {column!r} is not a column of the input; columns: "
                             f"{', '.join(schema.names)}", details={"where_column": column})
@@ -83,5 +83,5 @@ def bound_filter(session, view: str, column: str, op: str, value_text: str):
         const = _constant(value_text, column, schema.field(column).type)
         where = ast.A_Expr(kind=enums.A_Expr_Kind.AEXPR_OP, name=(ast.String(sval=sql_op),), lexpr=ref, rexpr=const)
     parsed.stmt.whereClause = where
-    plan = SelectPlanner(session._catalog, parsed, lambda node: None).plan(parsed.stmt)
+    plan = SelectPlanner(session.context.catalog, parsed, lambda node: None).plan(parsed.stmt)
     return DataFrame(session, plan, sql=RawStream()(parsed.stmt))

@@ -51,7 +51,7 @@ def execute(args) -> dict:
     session = make_session(args)
     with step("failed to read input", "input_read", {"input_path": str(path)}):
         session.create_temp_view(_VIEW, open_input(session, path))
-    rows = session._materialized_table(_VIEW).num_rows
+    rows = session.context.materialized_table(_VIEW).num_rows
     kwargs = dict(table=_VIEW, text_columns=columns, query_text=args.query,
                   top_k=max(1, min(args.top_k, rows)), tokenizer=args.tokenizer)
     details = {"text_columns": columns, "query": args.query, "top_k": args.top_k}

@@ -109,7 +109,7 @@ def execute(args, *, output_path: Path | None = None, run_id: str | None = None)
         session.create_temp_view(_HYBRID_VIEW, base)
         view = _HYBRID_VIEW
     # a top-k above the row count returns every row; asking the kernel for more only costs memory
-    rows = session._materialized_table(view).num_rows
+    rows = session.context.materialized_table(view).num_rows
     kwargs = dict(table=view, vector_column=args.vector_column, query_vector=needle,
                   top_k=max(1, min(args.top_k, rows)), metric=args.metric)
     kind = "hybrid" if hybrid else "vector"

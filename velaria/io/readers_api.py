@@ -94,7 +94,7 @@ def wrap_source(source: TableSource, materialization=False, materialization_dir=
 
 
 class ReaderMethods:
-    """Mixin with the Session's file readers. Needs ``self._frame_from_source(source)``."""
+    """Mixin with the Session's file readers. Needs ``self.context.frame_from_source(source)``."""
 
     def probe(self, path) -> dict:
         """Guess the format of ``path``; returns upstream's probe dict."""
@@ -106,7 +106,7 @@ class ReaderMethods:
         path = as_path_str(path)
         canonical_materialization_format(materialization_format)
         source = source_from_probe(path, probe_file(path))
-        return self._frame_from_source(wrap_source(
+        return self.context.frame_from_source(wrap_source(
             source, materialization, materialization_dir, materialization_format,
             cache_in_memory))
 
@@ -135,9 +135,9 @@ class ReaderMethods:
 
             files = expand_paths(path, "csv", "")
             source = ConcatSource(path, [CsvSource(f, **options) for f in files])
-            return self._frame_from_source(wrap_source(source, cache_in_memory=cache_in_memory))
+            return self.context.frame_from_source(wrap_source(source, cache_in_memory=cache_in_memory))
         source = CsvSource(path, **options)
-        return self._frame_from_source(wrap_source(
+        return self.context.frame_from_source(wrap_source(
             source, materialization, materialization_dir, materialization_format,
             cache_in_memory))
 
@@ -156,7 +156,7 @@ class ReaderMethods:
         canonical_materialization_format(materialization_format)
         source = LineSource(path, pairs, mode=mode, split_delimiter=split_delimiter,
                             regex_pattern=regex_pattern, skip_empty_lines=skip_empty_lines)
-        return self._frame_from_source(wrap_source(
+        return self.context.frame_from_source(wrap_source(
             source, materialization, materialization_dir, materialization_format,
             cache_in_memory))
 
@@ -166,14 +166,14 @@ class ReaderMethods:
         no materialisation cache: it is already typed and columnar.)"""
         from .parquet_source import ParquetSource
 
-        return self._frame_from_source(wrap_source(
+        return self.context.frame_from_source(wrap_source(
             ParquetSource(as_path_str(path)), False, None, None, cache_in_memory))
 
     def read_arrow(self, path, cache_in_memory=False) -> "DataFrame":
         """Arrow IPC (Feather v2) files: one file, a glob or a directory of ``*.arrow``."""
         from .parquet_source import ArrowIpcSource
 
-        return self._frame_from_source(wrap_source(
+        return self.context.frame_from_source(wrap_source(
             ArrowIpcSource(as_path_str(path)), False, None, None, cache_in_memory))
 
     def read_json(self, path, columns=None, format="json_lines", materialization=False,
@@ -186,6 +186,6 @@ class ReaderMethods:
         fmt = canonical_json_format(format)
         canonical_materialization_format(materialization_format)
         source = JsonSource(path, cols, fmt)
-        return self._frame_from_source(wrap_source(
+        return self.context.frame_from_source(wrap_source(
             source, materialization, materialization_dir, materialization_format,
             cache_in_memory))

@@ -61,15 +61,15 @@ def execute_create_table_as(session, parsed, offset) -> pa.Table:
     stmt: ast.CreateTableAsStmt = parsed.stmt
     into = stmt.into
     name = into.rel.relname
-    if session._catalog.find(name) is not None:
+    if session.context.catalog.find(name) is not None:
         if stmt.if_not_exists:
             return result_table("create table skipped: already exists", 0)
         raise VelariaError(f"table already exists: {name}")
-    plan = plan_select(session._catalog, parsed, offset, stmt.query)
+    plan = plan_select(session.context.catalog, parsed, offset, stmt.query)
     plan = _renamed(plan, [c.sval for c in into.colNames or ()], f"CREATE TABLE {name}")
     _unique_names(plan.schema, f"CREATE TABLE {name}")
     table = frame_for(session, plan).to_arrow()
-    session._catalog.register(CatalogEntry(name=name, kind="batch", source=ArrowTableSource(table)),
+    session.context.catalog.register(CatalogEntry(name=name, kind="batch", source=ArrowTableSource(table)),
                               replace_batch=False)
     return result_table("create table done", table.num_rows)
 
@@ -94,7 +94,7 @@ class SqlView(DataFrame):
                                    hint="A view cannot read its own name; use another name.")
         self._planning = True
         try:
-            plan = plan_select(self._session._catalog, self._parsed, self._offset, self._query)
+            plan = plan_select(self._session.context.catalog, self._parsed, self._offset, self._query)
         finally:
             self._planning = False
         return _renamed(plan, self._names, f"view {self._name}")
@@ -104,15 +104,15 @@ def execute_create_view(session, parsed, offset) -> pa.Table:
     """``CREATE [OR REPLACE] VIEW name AS SELECT ...``: store the query under ``name``."""
     stmt: ast.ViewStmt = parsed.stmt
     name = stmt.view.relname
-    old = session._catalog.find(name)
+    old = session.context.catalog.find(name)
     if old is not None and not (stmt.replace and is_sql_view(old)):
         raise VelariaError(f"table already exists: {name}" if not stmt.replace else
                            f"cannot replace {name} with a view: it is a table")
     view = SqlView(session, name, parsed, offset, stmt.query, [a.sval for a in stmt.aliases or ()])
     _unique_names(view.schema, f"CREATE VIEW {name}")  # plans once now: errors surface here
     if old is not None:
-        session._catalog.drop(old.name)
-    session._catalog.register(CatalogEntry(name=name, kind="batch", frame=view))
+        session.context.catalog.drop(old.name)
+    session.context.catalog.register(CatalogEntry(name=name, kind="batch", frame=view))
     return result_table("create view done", 0)
 
 
@@ -138,7 +138,7 @@ def execute_drop(session, parsed, offset) -> pa.Table:
     at = parsed.ext.to_original_offset(parsed.stmt_location)  # DROP nodes carry no location
     entries = []
     for name in names:  # check every name before dropping any
-        entry = session._catalog.find(name.rsplit(".", 1)[-1])
+        entry = session.context.catalog.find(name.rsplit(".", 1)[-1])
         if entry is None:
             if stmt.missing_ok:
                 continue
@@ -152,7 +152,7 @@ def execute_drop(session, parsed, offset) -> pa.Table:
                                    byte_offset=at)
         entries.append(entry)
     for entry in entries:
-        session._catalog.drop(entry.name)
+        session.context.catalog.drop(entry.name)
     return result_table(f"drop {what} done", 0)
 
 

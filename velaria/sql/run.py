@@ -61,9 +61,9 @@ def run_sql(session, sql: str, params=None):
     parsed, offset = _prepare(sql, params)
     stmt = parsed.stmt
     if isinstance(stmt, ast.SelectStmt):
-        plan = plan_select(session._catalog, parsed, offset, stmt)
+        plan = plan_select(session.context.catalog, parsed, offset, stmt)
         if parsed.ext.describe:
-            return session._frame_from_table(C.describe_table(plan))
+            return session.context.frame_from_table(C.describe_table(plan))
         return frame_for(session, plan, sql=sql)
     if isinstance(stmt, ast.CreateStmt):
         table = execute_create(session, parsed, offset)
@@ -85,7 +85,7 @@ def run_sql(session, sql: str, params=None):
         raise SQLUnsupportedError("not supported in SQL v1: unsupported SQL statement.",
                                   error_type="unsupported_statement",
                                   hint="Use SELECT, CREATE TABLE, INSERT INTO or COPY ... TO.")
-    return session._frame_from_table(table)
+    return session.context.frame_from_table(table)
 
 
 def _explain(session, parsed, offset, stmt: ast.SelectStmt) -> str:
@@ -93,7 +93,7 @@ def _explain(session, parsed, offset, stmt: ast.SelectStmt) -> str:
     from ..plan.optimize import prune
     from ..plan.physical import build_physical
 
-    plan = plan_select(session._catalog, parsed, offset, stmt)
+    plan = plan_select(session.context.catalog, parsed, offset, stmt)
     with deep_recursion():
         return explain_batch(build_physical(prune(plan), session.kernels))
 

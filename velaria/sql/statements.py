@@ -60,7 +60,7 @@ def execute_create(session, parsed, offset) -> pa.Table:
         raise SQLSemanticError("CREATE TABLE missing option: path")
     if kind in ("source", "sink"):
         if path is not None:  # a stream source (CSV directory) or sink (CSV file)
-            session._create_stream_table(name, kind, provider, options, [c for c, _ in columns])
+            session.context.create_stream_table(name, kind, provider, options, [c for c, _ in columns])
             return result_table(f"create {kind} table done", 0)
         if not columns:
             raise SQLSemanticError("CREATE TABLE requires at least one column")
@@ -78,17 +78,17 @@ def execute_create(session, parsed, offset) -> pa.Table:
         from ..io import ddl
     except ImportError as exc:
         raise SQLNotAvailableError(f"file-backed tables are not available in this build: {exc}")
-    if session._catalog.find(name) is not None:  # never replace a table's rows silently
+    if session.context.catalog.find(name) is not None:  # never replace a table's rows silently
         raise VelariaError(f"table already exists: {name}")
     source = ddl.create_table_source(provider.strip().lower() if provider else None, options,
                                      [c for c, _ in columns])
-    session._catalog.register(CatalogEntry(name=name, kind="batch", source=source),
+    session.context.catalog.register(CatalogEntry(name=name, kind="batch", source=source),
                               replace_batch=False)
     return result_table("create table done", 0)
 
 
 def _check_external_access(session, what: str, path: str) -> None:
-    if not getattr(session, "_external_access", True):
+    if not session.context.external_access:
         raise SQLSemanticError(
             f"file access from SQL is disabled in this Session: {what} names the file {path!r}",
             hint="The application created the Session with enable_external_access=False; it "
@@ -130,9 +130,9 @@ def execute_copy(session, parsed, offset) -> pa.Table:
     header = True if header is None else header.lower() in ("true", "1", "on", "yes")
     if stmt.query is not None:
         from .planner import plan_select
-        plan = plan_select(session._catalog, parsed, offset, stmt.query)
+        plan = plan_select(session.context.catalog, parsed, offset, stmt.query)
     else:
-        plan = session._catalog.lookup(stmt.relation.relname,
+        plan = session.context.catalog.lookup(stmt.relation.relname,
                                        byte_offset=offset(stmt.relation)).plan()
     table = DataFrame(session, plan).to_arrow()
     kwargs = {"delimiter": options["delimiter"]} if options.get("delimiter") else {}
@@ -143,7 +143,7 @@ def execute_copy(session, parsed, offset) -> pa.Table:
 
 
 def _register_empty(session, name, columns, kind):
-    if session._catalog.find(name) is not None:
+    if session.context.catalog.find(name) is not None:
         raise VelariaError(f"table already exists: {name}")
     fields = []
     for col, typ in columns:
@@ -155,7 +155,7 @@ def _register_empty(session, name, columns, kind):
         fields.append(pa.field(col, _DECLARED[typ]))
     schema = pa.schema(fields)
     table = pa.Table.from_batches([], schema=schema)
-    session._catalog.register(CatalogEntry(name=name, kind="batch" if kind == "batch" else kind,
+    session.context.catalog.register(CatalogEntry(name=name, kind="batch" if kind == "batch" else kind,
                                            source=ArrowTableSource(table),
                                            declared_types=dict(columns)), replace_batch=False)
 
@@ -163,7 +163,7 @@ def _register_empty(session, name, columns, kind):
 def execute_insert(session, parsed, offset) -> pa.Table:
     stmt: ast.InsertStmt = parsed.stmt
     name = stmt.relation.relname
-    entry = session._catalog.lookup(name, byte_offset=offset(stmt.relation))
+    entry = session.context.catalog.lookup(name, byte_offset=offset(stmt.relation))
     if entry.kind == "source":
         raise SQLTableKindError(f"table-kind constraint violation: INSERT INTO is not allowed on SOURCE TABLE: {name}",
                                 byte_offset=offset(stmt.relation))
@@ -204,7 +204,7 @@ def execute_insert(session, parsed, offset) -> pa.Table:
             select = copy.copy(select)
             select.withClause = ast.WithClause(ctes=tuple(stmt.withClause.ctes) + tuple(inner),
                                                recursive=False)
-        plan = plan_select(session._catalog, parsed, offset, select)
+        plan = plan_select(session.context.catalog, parsed, offset, select)
         new = frame_for(session, plan).to_arrow()
         if new.num_columns != len(cols):
             raise SQLSemanticError("INSERT SELECT column count mismatch",
@@ -220,7 +220,7 @@ def execute_insert(session, parsed, offset) -> pa.Table:
         else:
             arrays.append(pa.nulls(new.num_rows, type=f.type))
     appended = pa.Table.from_arrays(arrays, schema=target_schema)
-    old = session._materialized_table(name)
+    old = session.context.materialized_table(name)
     combined = pa.concat_tables([old.cast(target_schema) if not old.schema.equals(target_schema) else old, appended])
     entry.source = ArrowTableSource(combined.combine_chunks())
     entry.frame = None

@@ -72,7 +72,7 @@ class StreamMethods:
 
     def _register_stream(self, name: str, stream_df) -> None:
         """Register a stream view; any existing name (batch, stream or sink) is an error."""
-        self._catalog.register(CatalogEntry(name=name, kind="source", frame=stream_df, stream=True),
+        self.context.catalog.register(CatalogEntry(name=name, kind="source", frame=stream_df, stream=True),
                                replace_batch=False)
 
     def _create_stream_table(self, name: str, kind: str, provider, options: dict, columns: list[str]) -> None:
@@ -88,7 +88,7 @@ class StreamMethods:
         path = options["path"]
         if kind == "sink":
             entry = CatalogEntry(name=name, kind="sink", frame=SinkSpec(path, delimiter, columns), stream=True)
-            self._catalog.register(entry, replace_batch=False)
+            self.context.catalog.register(entry, replace_batch=False)
             return
         self._register_stream(name, StreamingDataFrame(self, CsvDirectorySource(path, delimiter, columns)))
 

@@ -210,7 +210,7 @@ def prepare_stream_statement(session, sql: str, entry_point: str) -> StreamState
         if stmt.cols:
             raise _unsupported("stream SQL does not support INSERT column list", offset(stmt.cols[0]))
         sink_name = stmt.relation.relname
-        sink_entry = _resolve_sink(session._catalog, sink_name, offset(stmt.relation))
+        sink_entry = _resolve_sink(session.context.catalog, sink_name, offset(stmt.relation))
     elif isinstance(stmt, ast.SelectStmt):
         if entry_point == "start_stream_sql":
             raise _unsupported("startStreamSql only supports INSERT INTO ... SELECT", offset(stmt))
@@ -225,7 +225,7 @@ def prepare_stream_statement(session, sql: str, entry_point: str) -> StreamState
     if select.op == enums.SetOperation.SETOP_NONE and select.fromClause and \
             isinstance(select.fromClause[0], ast.RangeVar) and len(select.fromClause) == 1:
         rv = select.fromClause[0]
-        source_entry = _resolve_source(session._catalog, rv.relname, offset(rv))
+        source_entry = _resolve_source(session.context.catalog, rv.relname, offset(rv))
     _check_shape(parsed, select, offset)
     rv = select.fromClause[0]
     source_name = rv.relname
@@ -241,7 +241,7 @@ def prepare_stream_statement(session, sql: str, entry_point: str) -> StreamState
         node = stream_df._plan_over(schema, source_name)
         if window is not None:
             node = window_node(node, window.time_column, window.every_ms, window.slide_ms, window.output, sql=True)
-        root = SelectPlanner(_StreamCatalog(session._catalog, source_name, node), plain, offset).plan(select)
+        root = SelectPlanner(_StreamCatalog(session.context.catalog, source_name, node), plain, offset).plan(select)
         if sink_entry is not None:
             declared = sink_entry.frame.columns
             if declared and len(declared) != len(root.schema):

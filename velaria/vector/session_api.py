@@ -31,14 +31,14 @@ class VectorMethods:
         distance (ascending); ties by ascending ``row_id``.
         """
         _check_names(table, vector_column)
-        arrow = self._materialized_table(table)
+        arrow = self.context.materialized_table(table)
         out = search.search_table(arrow, vector_column, query_vector, top_k, metric, self.kernels)
         return self.create_dataframe_from_arrow(out)
 
     def explain_vector_search(self, table, vector_column, query_vector, top_k=10, metric="cosine") -> str:
         """The contract's vector explain text (8 ``key=value`` lines)."""
         _check_names(table, vector_column)
-        arrow = self._materialized_table(table)
+        arrow = self.context.materialized_table(table)
         return search.explain_search(arrow, vector_column, query_vector, top_k, metric, self.kernels)
 
     def hybrid_search(self, table, vector_column, query_vector, top_k=10, metric="cosine",
@@ -49,7 +49,7 @@ class VectorMethods:
         check = getattr(self, "_check_hybrid_view", None)
         if callable(check):
             check(table)
-        arrow = self._materialized_table(table)
+        arrow = self.context.materialized_table(table)
         out = search.hybrid_search_table(arrow, vector_column, query_vector, metric, top_k,
                                          score_threshold, self.kernels)
         return self.create_dataframe_from_arrow(out)
@@ -61,7 +61,7 @@ class VectorMethods:
         check = getattr(self, "_check_hybrid_view", None)
         if callable(check):
             check(table)
-        arrow = self._materialized_table(table)
+        arrow = self.context.materialized_table(table)
         hook = getattr(self, "_hybrid_filter_execution", None)
         execution = hook(table) if callable(hook) else "none"
         lines = search.explain_hybrid_lines(arrow, vector_column, query_vector, metric, top_k,
@@ -79,7 +79,7 @@ class VectorMethods:
         """
         if not isinstance(table, str):
             raise TypeError("table must be a str")
-        arrow = self._materialized_table(table)
+        arrow = self.context.materialized_table(table)
         out = keyword.keyword_search_table(arrow, text_columns, query_text, top_k, self.kernels, tokenizer)
         return self.create_dataframe_from_arrow(out)
 
@@ -87,6 +87,6 @@ class VectorMethods:
         """The keyword-search explain text (``key=value`` lines: mode, columns, tokenizer, ...)."""
         if not isinstance(table, str):
             raise TypeError("table must be a str")
-        arrow = self._materialized_table(table)
+        arrow = self.context.materialized_table(table)
         lines = keyword.explain_keyword_lines(arrow, text_columns, query_text, top_k, self.kernels, tokenizer)
         return "".join(line + "\n" for line in lines)
