@@ -2,7 +2,7 @@
 
 * Our engine conforms under every configuration, through the isolated runner (its own
   interpreter lanes and a fresh child per clause) and through the command line with JSON and
-  Markdown reports; the stream clauses report ``not-supported`` until our stream runtime lands.
+  Markdown reports; every clause passes, the stream families included.
 * The runner survives targets that abort (``os.abort()``) or hang, in fork and spawn isolation;
   it reaches a target named ``velaria`` that is not ours (``--target-path``) and runs another
   interpreter (``--python``).
@@ -39,10 +39,10 @@ def _cli(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
 
 
 def _assert_ours(report) -> None:
-    """Our engine: every clause passes except the stream clauses, which are not supported yet."""
-    bad = [r for r in report.results if (r.cls != PASS) != r.clause.id.startswith(STREAM)]
+    """Our engine: every clause passes, the stream clauses included."""
+    bad = [r for r in report.results if r.cls != PASS]
     assert not bad, report.format()
-    assert all(r.cls == NOT_SUPPORTED for r in report.results if r.clause.id.startswith(STREAM)), report.format()
+    assert any(r.clause.id.startswith(STREAM) for r in report.results)
     assert report.ok
 
 
@@ -55,14 +55,12 @@ def test_velaria_conforms_cli_with_reports(tmp_path):
     data = json.loads(out_json.read_text())
     ids = [c.id for c in all_clauses()]
     assert [c["id"] for c in data["clauses"]] == ids
-    assert data["ok"] is True and data["counts"] == {"pass": len(ids) - data["counts"]["not-supported"],
-                                                    "not-supported": sum(i.startswith(STREAM) for i in ids)}
+    assert data["ok"] is True and data["counts"] == {"pass": len(ids)}
     first = data["clauses"][0]
     assert set(first) >= {"id", "contract", "class", "detail", "repro", "divergence_row", "extension_row"}
     md = out_md.read_text()
     rows = [ln for ln in md.splitlines() if ln.startswith("| `")]
     assert len(rows) == len(ids) and "| id | contract | class | detail |" in md
-    assert any("not-supported" in r and "create_stream_from_arrow" in r for r in rows)
 
 
 @pytest.mark.parametrize("kwargs", [{"engine": "reference"}, {"batch_rows": 1}, {"batch_rows": 2}],
