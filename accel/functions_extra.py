@@ -8,7 +8,7 @@ subtree (so a fallback costs speed, never a different answer):
 
 ================== ==========================================================================
 ``round``          numpy over float64: the reference's formula step by step (the powers of
-                   ten come from the reference's own ``round_scale``, one per distinct n)
+                   ten come from the reference's own ``round_scale``, one per precision)
 ``greatest/least`` numpy over all-integer or all-float arguments (NULLs skipped, NaN largest,
                    the first of equal values wins); strings and mixed types: reference
 ``regexp_matches`` ``pyarrow.compute`` (RE2) for patterns in the subset where RE2 and Python's
@@ -50,43 +50,62 @@ def _floats(a: pa.Array) -> np.ndarray:
 
 
 def _half_away(y: np.ndarray) -> np.ndarray:
-    """Round half away from zero, as the reference's ``_round_half_away`` (finite input)."""
+    """Round half away from zero, as the reference's ``_round_half_away`` (a new array).
+
+    ``|y| - floor(|y|)`` is exact, so the half test is exact; in-place steps keep it to two
+    temporaries (fresh memory, not arithmetic, is what costs here). ``|y|`` is never -0.0, so
+    neither is the rounded magnitude: only a negative y gives a negative (or -0.0) result.
+    """
     ay = np.abs(y)
     r = np.floor(ay)
-    up = (r + (ay - r >= 0.5)) + 0.0
-    return np.where(y < 0, -up, up)
+    np.subtract(ay, r, out=ay)
+    r += ay >= 0.5
+    return np.where(y < 0, -r, r)
 
 
 # ------------------------------------------------------------------------------ ROUND
+
+def _round_scaled(xs: np.ndarray, n: np.ndarray | int, scales: np.ndarray | float) -> np.ndarray:
+    """The reference's ``_round_to`` over arrays (``n`` and ``scales`` scalars or per row)."""
+    up = n >= 0
+    with np.errstate(all="ignore"):
+        if np.all(up):
+            scaled = xs * scales
+            out = _half_away(scaled)
+            out /= scales
+            return np.where(np.isfinite(scaled), out, xs)  # inf/NaN x, or too many digits: x
+        if not np.any(up):
+            out = _half_away(xs / scales)
+            out *= scales
+            out = np.where(np.isinf(scales), np.copysign(0.0, xs), out)
+            return np.where(np.isfinite(xs), out, xs)
+        return np.where(up, _round_scaled(xs, 0, np.where(up, scales, 1.0)),
+                        _round_scaled(xs, -1, np.where(up, 10.0, scales)))
+
 
 def round(expr: Call, arrays: list[pa.Array], num_rows: int) -> pa.Array | None:
     """ROUND(x) / ROUND(x, n) half away from zero; ``ROUND(x)`` is ``ROUND(x, 0)``."""
     x = arrays[0]
     if pat.is_null(x.type) or (len(arrays) > 1 and pat.is_null(arrays[1].type)):
         return pa.nulls(num_rows, _F64)
-    if not (pat.is_integer(x.type) or pat.is_floating(x.type) or pat.is_boolean(x.type)):
-        return None
-    if pat.is_uint64(x.type):
+    if not (pat.is_integer(x.type) or pat.is_floating(x.type) or pat.is_boolean(x.type)) or pat.is_uint64(x.type):
         return None
     xs = _floats(x)
-    if len(arrays) == 1:
-        ns = np.zeros(num_rows, dtype=np.int64)
+    digits = expr.args[1] if len(expr.args) > 1 else Literal(type=pa.int64(), value=0)
+    if isinstance(digits, Literal):
+        if digits.value is None:
+            return pa.nulls(num_rows, _F64)
+        n = int(digits.value)
+        result = _round_scaled(xs, n, F.round_scale(n))
     else:
         if not pat.is_integer(arrays[1].type) or pat.is_uint64(arrays[1].type):
             return None
         ns = pc.fill_null(arrays[1], 0).to_numpy(zero_copy_only=False).astype(np.int64)
-    scales = np.empty(num_rows, dtype=np.float64)
-    for n in np.unique(ns):
-        scales[ns == n] = F.round_scale(int(n))
-    with np.errstate(all="ignore"):
-        finite = np.isfinite(xs)
-        up = ns >= 0
-        scaled = np.where(up, xs * scales, xs / scales)
-        rounded = _half_away(np.where(np.isfinite(scaled), scaled, 0.0))
-        result = np.where(up, rounded / scales, rounded * scales)
-        result = np.where(up & ~np.isfinite(scaled), xs, result)          # no digits to drop
-        result = np.where(~up & np.isinf(scales), np.copysign(0.0, xs), result)
-        result = np.where(finite, result, xs)
+        lo, hi = (int(ns.min()), int(ns.max())) if num_rows else (0, 0)
+        if hi - lo > 4096:
+            return None  # precisions spread this far apart: the reference is fine
+        table = np.array([F.round_scale(k) for k in range(lo, hi + 1)], dtype=np.float64)
+        result = _round_scaled(xs, ns, table[ns - lo])
     return pa.array(result, type=_F64, mask=_mask(arrays))
 
 
@@ -103,12 +122,16 @@ def _extreme(arrays: list[pa.Array], result_type, num_rows: int, greatest: bool)
     dtype = np.float64 if is_float else np.int64
     best = np.zeros(num_rows, dtype=dtype)
     have = np.zeros(num_rows, dtype=bool)
+    target = pa.from_numpy_dtype(dtype)
     for a in arrays:
         if pat.is_null(a.type):
             continue
-        valid = pc.is_valid(a).to_numpy(zero_copy_only=False)
-        a = a.cast(pa.from_numpy_dtype(dtype), safe=False)
-        v = pc.fill_null(a, 0).to_numpy(zero_copy_only=False) if a.null_count else a.to_numpy()
+        a = a if a.type.equals(target) else a.cast(target, safe=False)
+        if a.null_count:
+            valid = pc.is_valid(a).to_numpy(zero_copy_only=False)
+            v = pc.fill_null(a, 0).to_numpy(zero_copy_only=False)
+        else:
+            valid, v = True, a.to_numpy()
         if is_float:
             if greatest:
                 better = (v > best) | (np.isnan(v) & ~np.isnan(best))
@@ -116,10 +139,10 @@ def _extreme(arrays: list[pa.Array], result_type, num_rows: int, greatest: bool)
                 better = (v < best) | (np.isnan(best) & ~np.isnan(v))
         else:
             better = v > best if greatest else v < best
-        take = valid & (~have | better)
+        take = (~have | better) if valid is True else valid & (~have | better)
         best = np.where(take, v, best)
         have |= valid
-    out = pa.array(best, mask=~have)
+    out = pa.array(best, mask=None if have.all() else ~have)
     return out.cast(result_type) if not out.type.equals(result_type) else out
 
 

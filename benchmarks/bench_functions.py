@@ -14,15 +14,13 @@ from __future__ import annotations
 
 import os
 import re
-import time
 
 import numpy as np
 import pytest
 
+from _peers import PeerRun
+
 ROWS = int(os.environ.get("VELARIA_FUNC_BENCH_ROWS", "1000000"))
-THREADS = os.environ.get("VELARIA_BENCH_THREADS")
-if THREADS:  # must be set before polars is imported
-    os.environ.setdefault("POLARS_MAX_THREADS", THREADS)
 
 SQL = {
     "round": "SELECT ROUND(v, 2) AS r FROM t",
@@ -31,8 +29,7 @@ SQL = {
     "regexp_replace": "SELECT REGEXP_REPLACE(s, 'key', 'k') AS r FROM t",
 }
 WORKLOADS = list(SQL)
-ENGINES = ["velaria-reference", "velaria-auto", "duckdb", "polars-lazy"]
-RESULTS: dict[tuple[str, str], float] = {}
+PEERS = PeerRun("scalar functions", WORKLOADS, ROWS)
 
 
 @pytest.fixture(scope="module")
@@ -61,33 +58,16 @@ def _oracle(workload: str, table, result) -> None:
         assert got == [s.replace("key", "k", 1) for s in table.column("s").to_pylist()]
 
 
-_last: list[str] = []
-
-
 def _run(benchmark, workload, engine, fn, table):
-    if _last and _last[-1] != engine:
-        time.sleep(1.0)     # spinning thread pools of one library slow the next
-    _last.append(engine)
-    _oracle(workload, table, fn())
-    benchmark.group = "functions-" + workload
-    benchmark.extra_info.update({"workload": workload, "engine": engine, "rows": ROWS,
-                                 "threads": THREADS or "default"})
-    benchmark.pedantic(fn, rounds=5, warmup_rounds=1, iterations=1)
-    stats = getattr(benchmark, "stats", None)
-    if stats is not None and getattr(stats, "stats", None) is not None:
-        RESULTS[(workload, engine)] = stats.stats.median
+    PEERS.run(benchmark, workload, engine, fn, lambda result: _oracle(workload, table, result))
 
 
 @pytest.mark.parametrize("workload", WORKLOADS)
 @pytest.mark.parametrize("engine", ["reference", "auto"])
 def test_velaria(benchmark, table, workload, engine):
-    import velaria
-    from velaria.accel import functions_extra
-
-    s = velaria.Session(engine=engine)
-    s.create_temp_view("t", s.create_dataframe_from_arrow(table))
+    s = PEERS.session(table, engine)
     if engine == "auto":  # the vectorised twin must really take this query
-        from velaria.accel import expressions as batch_kernels
+        from velaria.accel import expressions as batch_kernels, functions_extra
         assert s.kernels.origin("evaluate") == "accel", s.kernels.accel_status
         expr = s.sql(SQL[workload])._plan.exprs[0]
         batch = table.slice(0, 1000).to_batches()[0]
@@ -98,17 +78,7 @@ def test_velaria(benchmark, table, workload, engine):
 
 @pytest.mark.parametrize("workload", WORKLOADS)
 def test_duckdb(benchmark, table, workload):
-    duckdb = pytest.importorskip("duckdb")
-    con = duckdb.connect()
-    if THREADS:
-        con.execute(f"SET threads TO {int(THREADS)}")
-    con.register("t", table)
-
-    def fn():
-        out = con.sql(SQL[workload]).arrow()
-        return out.read_all() if hasattr(out, "read_all") else out
-
-    _run(benchmark, workload, "duckdb", fn, table)
+    _run(benchmark, workload, "duckdb", PEERS.duckdb(table, SQL[workload]), table)
 
 
 @pytest.mark.parametrize("workload", WORKLOADS)
@@ -128,27 +98,4 @@ def test_polars_lazy(benchmark, table, workload):
 def _report(request):
     """Print medians and velaria-auto / peer ratios after the module ran."""
     yield
-    if not RESULTS:
-        return
-    tr = request.config.pluginmanager.get_plugin("terminalreporter")
-    write = tr.write_line if tr is not None else print
-    capture = request.config.pluginmanager.get_plugin("capturemanager")
-    engines = [e for e in ENGINES if any(en == e for _, en in RESULTS)]
-    peers = [e for e in engines if e != "velaria-auto"]
-    lines = ["", "scalar functions: %d rows, threads=%s; medians and ratios velaria-auto / peer (<1 is faster)"
-             % (ROWS, THREADS or "default"),
-             "%-16s" % "workload" + "".join("%19s" % e for e in engines) + "".join("%16s" % ("/" + p) for p in peers)]
-    for w in WORKLOADS:
-        line = "%-16s" % w + "".join("%19s" % ("%.1f ms" % (RESULTS[(w, e)] * 1e3) if (w, e) in RESULTS else "-")
-                                     for e in engines)
-        base = RESULTS.get((w, "velaria-auto"))
-        line += "".join("%16s" % ("%.2fx" % (base / RESULTS[(w, p)]) if base and (w, p) in RESULTS else "-")
-                        for p in peers)
-        lines.append(line)
-    if capture is not None:
-        with capture.global_and_fixture_disabled():
-            for line in lines:
-                write(line)
-    else:
-        for line in lines:
-            write(line)
+    PEERS.report(request)

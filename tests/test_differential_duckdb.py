@@ -338,6 +338,14 @@ def test_derived_table(t, keys, filtered):
     check({"t": t}, sql + (" WHERE n > 1" if filtered else ""))
 
 
+@settings(max_examples=15, deadline=None)
+@given(tables(max_rows=6), st.integers(1, 600), st.integers(1, 300))
+def test_generated_deep_sums_and_long_and_chains(t, terms, conjuncts):
+    deep = "+".join(["i"] * terms)
+    chain = " AND ".join("i > %d" % (k % 5 - 3) for k in range(conjuncts))
+    check({"t": t}, "SELECT %s AS total FROM t WHERE %s" % (deep, chain))
+
+
 def test_differential_harness_detects_a_difference():
     """The comparison itself must not be vacuous."""
     t = pa.table({"i": pa.array([1, 2], pa.int64())})

@@ -9,7 +9,8 @@ import pyarrow as pa
 import pytest
 
 from velaria import Session
-from velaria.kernels import KernelSet
+
+from kernel_counting import counting_session
 
 
 @pytest.fixture
@@ -184,22 +185,6 @@ def test_fresh_frame_explain(s):
 
 
 # ------------------------------------------------------------------------------- explain == execution
-def counting_session(engine: str):
-    sess = Session(engine)
-    base = sess.kernels
-    called: list[str] = []
-
-    def wrap(name, fn):
-        def counted(*a, **k):
-            called.append(name)
-            return fn(*a, **k)
-        return counted
-    ks = KernelSet(engine=base.engine, origins=dict(base.origins), backend=base.backend,
-                   accel_status=base.accel_status, **{n: wrap(n, f) for n, f in base.kernels.items()})
-    sess.kernels = ks
-    return sess, called
-
-
 CORPUS = [
     "SELECT * FROM t",
     "SELECT id, sym FROM t",

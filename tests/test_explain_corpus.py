@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from velaria import Session, accel
+from velaria import accel
 from velaria.conformance import slt
-from velaria.kernels import KernelSet
+from kernel_counting import counting_session
 
 SLT_DIR = Path(__file__).resolve().parent.parent / "conformance" / "slt"
 ENGINES = ["reference"] + (["auto"] if accel.batch_available() else [])
@@ -26,22 +26,6 @@ def _cases():
             yield pytest.param(setup + clause.records, id=f"{path.stem}:{clause.id}")
 
 
-def _counting_session(engine: str) -> tuple[Session, list[str]]:
-    sess = Session(engine)
-    base = sess.kernels
-    called: list[str] = []
-
-    def wrap(name, fn):
-        def counted(*a, **k):
-            called.append(name)
-            return fn(*a, **k)
-        counted.plan_path = getattr(fn, "plan_path", None)   # keep the aggregate's planning hook
-        return counted
-    sess.kernels = KernelSet(engine=base.engine, origins=dict(base.origins), backend=base.backend,
-                             accel_status=base.accel_status, **{n: wrap(n, f) for n, f in base.kernels.items()})
-    return sess, called
-
-
 def _kernels_line(text: str) -> dict[str, str]:
     line = next(l for l in text.splitlines() if l.startswith("kernels="))[len("kernels="):]
     return {} if line == "none" else dict(tok.split("=") for tok in line.split(","))
@@ -50,7 +34,7 @@ def _kernels_line(text: str) -> dict[str, str]:
 @pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize("records", list(_cases()))
 def test_explain_names_exactly_what_ran(engine, records):
-    s, called = _counting_session(engine)
+    s, called = counting_session(engine)
     checked = 0
     for rec in records:
         if rec.kind == "arrow":

@@ -5,7 +5,6 @@ byte offsets are checked against the user's original text.
 """
 from __future__ import annotations
 
-import pglast
 import pytest
 from pglast import ast
 
@@ -13,7 +12,6 @@ from velaria.errors import SQLSyntaxError, SQLUnsupportedError
 from velaria.sql.normalize import (CreateExt, HybridSearchSpec, KeywordSearchSpec, WindowSpec,
                                    normalize, tokenize)
 from velaria.sql.parser import ParsedStatement, node_offset, parse
-from velaria.sql.validate import validate
 
 
 def byte_pos(sql: str, fragment: str, nth: int = 0) -> int:

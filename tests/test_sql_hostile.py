@@ -102,6 +102,15 @@ def test_past_the_limit_is_expression_too_deep(s, sql):
     assert "WITH" in info.value.hint
 
 
+def test_recursion_limit_is_restored_after_planning(s):
+    import sys
+    before = sys.getrecursionlimit()
+    rows(s, "SELECT " + "+".join(["a"] * 900) + " FROM t")
+    with pytest.raises(SQLUnsupportedError):
+        s.sql("SELECT " + "+".join(["a"] * 1100) + " FROM t")
+    assert sys.getrecursionlimit() == before
+
+
 def test_500_way_union_all_is_one_union_node(s):
     sql = " UNION ALL ".join(f"SELECT a + {i} AS v FROM t WHERE a = 1" for i in range(500))
     df = s.sql(sql)
@@ -138,6 +147,7 @@ def test_deep_case_branch_only_runs_on_its_rows(s):
     deep = "+".join(["CAST(s AS INT)"] * 400)
     sql = f"SELECT CASE WHEN a = 5 THEN {deep} ELSE a END AS v FROM t"
     assert rows(s, sql) == [[1], [2], [3], [4]]
+    assert "Select" in s.sql(sql).explain()  # deep CASE: explained with room for recursion
 
 
 # ----------------------------------------------------------------------------------- valid SQL

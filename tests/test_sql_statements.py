@@ -71,6 +71,8 @@ def test_cte_in_insert_select(s):
     assert rows(s, "INSERT INTO o WITH x AS (SELECT id FROM t WHERE id < 3) SELECT id FROM x") == \
         [[1, "insert done", 2]]
     assert rows(s, "SELECT id FROM o") == [[1], [2]]
+    rows(s, "WITH x AS (SELECT id FROM t WHERE id = 4) INSERT INTO o SELECT id FROM x")
+    assert rows(s, "SELECT id FROM o") == [[1], [2], [4]]
 
 
 # ----------------------------------------------------------------------------------- derived tables

@@ -32,7 +32,7 @@ from ..kernels import KernelSet
 from ..plan import logical as L
 from ..plan.expr import Column, Expr
 
-__all__ = ["ExecContext", "Operator", "SourceOperator", "ScanOperator", "OneRowOperator", "FilterOperator",
+__all__ = ["ExecContext", "Operator", "SourceOperator", "CollectingOperator", "ScanOperator", "OneRowOperator", "FilterOperator",
            "ProjectOperator", "AggregateOperator", "SortOperator", "LimitOperator", "JoinOperator",
            "UnionOperator", "DistinctOperator", "HybridSearchOperator", "KeywordSearchOperator", "OPERATORS", "empty_batch"]
 
@@ -341,22 +341,32 @@ class AggregateOperator(Operator):
         self.agg.merge_state(state)
 
 
-class SortOperator(Operator):
-    """Stable multi-key sort (``sort_indices`` kernel), optionally only the first ``limit`` rows."""
+class CollectingOperator(Operator):
+    """A barrier that needs its whole input: ``push`` keeps each batch, ``finish`` works on
+    them together (:meth:`take_input`)."""
 
     barrier = True
 
     def open(self, ctx):
         super().open(ctx)
-        self._input: list[pa.RecordBatch] = []
+        self._rows: list[pa.RecordBatch] = []
 
     def push(self, batch, port=0):
-        self._input.append(batch)
+        self._rows.append(batch)
         return []
 
+    def take_input(self, schema: pa.Schema) -> pa.RecordBatch:
+        """Everything pushed so far as one record batch of ``schema`` (and forget it)."""
+        batch = _single_batch(self._rows, schema)
+        self._rows = []
+        return batch
+
+
+class SortOperator(CollectingOperator):
+    """Stable multi-key sort (``sort_indices`` kernel), optionally only the first ``limit`` rows."""
+
     def finish(self):
-        batch = _single_batch(self._input, self.schema)
-        self._input = []
+        batch = self.take_input(self.schema)
         if batch.num_rows == 0:
             return [batch]
         node = self.node
@@ -419,30 +429,23 @@ class JoinOperator(Operator):
         return [pa.RecordBatch.from_arrays(list(lb.take(li).columns) + list(right_part.columns), schema=self.schema)]
 
 
-class UnionOperator(Operator):
+class UnionOperator(CollectingOperator):
     """Concatenate the inputs (one port each); ``distinct`` keeps the first of equal rows."""
 
     def __init__(self, node: L.Union, children=None):
         super().__init__(node, children)
         self.barrier = node.distinct
 
-    def open(self, ctx):
-        super().open(ctx)
-        self._rows: list[pa.RecordBatch] = []
-
     def push(self, batch, port=0):
         batch = _with_schema(batch, self.schema)
         if not self.node.distinct:
             return [batch]
-        self._rows.append(batch)
-        return []
+        return super().push(batch, port)
 
     def finish(self):
         if not self.node.distinct:
             return []
-        batch = _single_batch(self._rows, self.schema)
-        self._rows = []
-        return [_distinct(self, batch)]
+        return [_distinct(self, self.take_input(self.schema))]
 
 
 def _distinct(op: Operator, batch: pa.RecordBatch) -> pa.RecordBatch:
@@ -451,74 +454,45 @@ def _distinct(op: Operator, batch: pa.RecordBatch) -> pa.RecordBatch:
     return batch.take(op.ctx.kernels.distinct_indices(list(batch.columns)))
 
 
-class DistinctOperator(Operator):
+class DistinctOperator(CollectingOperator):
     """SELECT DISTINCT (``distinct_indices`` kernel): the first row of each distinct row."""
 
-    barrier = True
+    def finish(self):
+        return [_distinct(self, self.take_input(self.schema))]
 
-    def open(self, ctx):
-        super().open(ctx)
-        self._rows: list[pa.RecordBatch] = []
 
-    def push(self, batch, port=0):
-        self._rows.append(batch)
-        return []
+class _SearchOperator(CollectingOperator):
+    """A top-k search over all of its input rows that appends a score column."""
+
+    def search(self, table: pa.Table) -> pa.Table:
+        raise NotImplementedError
 
     def finish(self):
-        batch = _single_batch(self._rows, self.schema)
-        self._rows = []
-        return [_distinct(self, batch)]
-
-
-class HybridSearchOperator(Operator):
-    """Vector top-k over the input rows (``vector_topk`` kernel), appending ``vector_score``."""
-
-    barrier = True
-
-    def open(self, ctx):
-        super().open(ctx)
-        self._rows: list[pa.RecordBatch] = []
-
-    def push(self, batch, port=0):
-        self._rows.append(batch)
-        return []
-
-    def finish(self):
-        from .. import vector
-        node = self.node
-        table = pa.Table.from_batches([b for b in self._rows if b.num_rows] or [empty_batch(node.input.schema)],
-                                      schema=node.input.schema).combine_chunks()
-        self._rows = []
-        result = vector.hybrid_search_table(table, node.column, node.query_text, node.metric, node.top_k,
-                                            node.score_threshold, self.ctx.kernels)
+        table = pa.Table.from_batches([self.take_input(self.node.input.schema)])
+        result = self.search(table)
         out = [pa.RecordBatch.from_arrays(list(b.columns), schema=self.schema) for b in result.to_batches()]
         return out or [empty_batch(self.schema)]
 
 
-class KeywordSearchOperator(Operator):
+class HybridSearchOperator(_SearchOperator):
+    """Vector top-k over the input rows (``vector_topk`` kernel), appending ``vector_score``."""
+
+    def search(self, table):
+        from .. import vector
+        node = self.node
+        return vector.hybrid_search_table(table, node.column, node.query_text, node.metric, node.top_k,
+                                          node.score_threshold, self.ctx.kernels)
+
+
+class KeywordSearchOperator(_SearchOperator):
     """BM25 top-k over the input rows' text columns (``keyword_topk`` kernel), appending
     ``keyword_score``."""
 
-    barrier = True
-
-    def open(self, ctx):
-        super().open(ctx)
-        self._rows: list[pa.RecordBatch] = []
-
-    def push(self, batch, port=0):
-        self._rows.append(batch)
-        return []
-
-    def finish(self):
+    def search(self, table):
         from ..vector import keyword
         node = self.node
-        table = pa.Table.from_batches([b for b in self._rows if b.num_rows] or [empty_batch(node.input.schema)],
-                                      schema=node.input.schema).combine_chunks()
-        self._rows = []
-        result = keyword.keyword_search_table(table, list(node.columns), node.query, node.top_k,
-                                              self.ctx.kernels, node.tokenizer)
-        out = [pa.RecordBatch.from_arrays(list(b.columns), schema=self.schema) for b in result.to_batches()]
-        return out or [empty_batch(self.schema)]
+        return keyword.keyword_search_table(table, list(node.columns), node.query, node.top_k,
+                                            self.ctx.kernels, node.tokenizer)
 
 
 #: plan node kind -> operator class (the physical plan builds one operator per node)

@@ -135,6 +135,7 @@ def execute_drop(session, parsed, offset) -> pa.Table:
     want_view = stmt.removeType == ObjectType.OBJECT_VIEW
     what = "view" if want_view else "table"
     names = [".".join(part.sval for part in obj) for obj in stmt.objects]
+    at = parsed.ext.to_original_offset(parsed.stmt_location)  # DROP nodes carry no location
     entries = []
     for name in names:  # check every name before dropping any
         entry = session._catalog.find(name.rsplit(".", 1)[-1])
@@ -144,11 +145,11 @@ def execute_drop(session, parsed, offset) -> pa.Table:
             raise CatalogNotFoundError(f"{what} not found: {name}",
                                        hint=f"Tables in this session: {', '.join(sorted(session.tables())) or '(none)'}. "
                                             f"Write DROP {what.upper()} IF EXISTS to ignore a missing name.",
-                                       byte_offset=offset(stmt))
+                                       byte_offset=at)
         if not _droppable(entry, want_view):
             other = "VIEW" if want_view is False else "TABLE"
             raise SQLSemanticError(f"{name} is not a {what}", hint=f"Use DROP {other} {name}.",
-                                   byte_offset=offset(stmt))
+                                   byte_offset=at)
         entries.append(entry)
     for entry in entries:
         session._catalog.drop(entry.name)

@@ -38,6 +38,12 @@ _ARITH = {"+", "-", "*", "/", "%"}
 _BITWISE = {"&", "|", "#", "<<", ">>"}
 
 
+def _is_binary_operator(node) -> bool:
+    """A binary ``a <op> b`` A_Expr (not a prefix operator, IN, LIKE, BETWEEN, ...)."""
+    return (isinstance(node, ast.A_Expr) and node.kind == enums.A_Expr_Kind.AEXPR_OP
+            and node.lexpr is not None and bool(node.name))
+
+
 def normalize_type_name(type_name: ast.TypeName) -> str:
     """Upper-cased declared type with the schema prefix stripped and aliases folded."""
     names = [n.sval for n in type_name.names]
@@ -155,17 +161,7 @@ class ExprLowerer:
                 if op == "~":
                     return self._call("bitnot", [arg], node)
                 raise self._err(SQLUnsupportedError, f"not supported in SQL v1: prefix operator {op}", node)
-            left, right = self.lower(node.lexpr), self.lower(node.rexpr)
-            if op in _COMPARISONS:
-                return self._call(_COMPARISONS[op], [left, right], node)
-            if op in _ARITH:
-                return self._call(op, [left, right], node)
-            if op == "||":
-                return self._call("concat_op", [left, right], node)
-            if op in _BITWISE:
-                return self._call(op, [left, right], node)
-            raise self._err(SQLUnsupportedError, f"Unsupported WHERE operator: {op}", node,
-                            hint="Use =, !=, <, <=, >, >=, + - * / %, ||, & | # << >>, LIKE, IN or BETWEEN.")
+            return self._binary_chain(node)
         if kind == K.AEXPR_IN:
             arg = self.lower(node.lexpr)
             items = [self.lower(i) for i in node.rexpr]
@@ -202,6 +198,29 @@ class ExprLowerer:
                             hint="Use = / != together with IS NULL.")
         raise self._err(SQLUnsupportedError, "Unsupported WHERE operator.", node,
                         hint="Use =, !=, <, <=, >, or >=.")
+
+    def _binary_chain(self, node: ast.A_Expr) -> Expr:
+        """``a op b op c ...``: the left-deep chain of binary operators is lowered in a loop,
+        bottom-up, so a generated 1000-term sum costs no recursion (right operands recurse)."""
+        chain = []
+        while _is_binary_operator(node):
+            chain.append(node)
+            node = node.lexpr
+        result = self.lower(node)
+        for link in reversed(chain):
+            result = self._binary(link, result, self.lower(link.rexpr))
+        return result
+
+    def _binary(self, node: ast.A_Expr, left: Expr, right: Expr) -> Expr:
+        op = node.name[-1].sval
+        if op in _COMPARISONS:
+            return self._call(_COMPARISONS[op], [left, right], node)
+        if op in _ARITH or op in _BITWISE:
+            return self._call(op, [left, right], node)
+        if op == "||":
+            return self._call("concat_op", [left, right], node)
+        raise self._err(SQLUnsupportedError, f"Unsupported WHERE operator: {op}", node,
+                        hint="Use =, !=, <, <=, >, >=, + - * / %, ||, & | # << >>, LIKE, IN or BETWEEN.")
 
     def _lower_BoolExpr(self, node: ast.BoolExpr) -> Expr:
         args = [self.lower(a) for a in node.args]

@@ -36,6 +36,10 @@ class _DeepFrame(DataFrame):
         with deep_recursion():
             return super()._materialize()
 
+    def explain(self) -> str:
+        with deep_recursion():
+            return super().explain()
+
 
 def frame_for(session, plan, sql: str | None = None) -> DataFrame:
     """The DataFrame that executes ``plan`` (a planned statement's query)."""

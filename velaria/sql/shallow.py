@@ -13,9 +13,10 @@ Subtrees under a ``CASE`` are never moved: a CASE branch runs only on the rows t
 (``CASE WHEN x <> 0 THEN 1 / x END``), and computing it first for every row could raise an
 error the query does not have. The walks here are iterative.
 
-:func:`deep_recursion` raises Python's recursion limit while a statement is planned: the
-planner lowers expressions recursively, and the depth check has already bounded how deep
-that can go.
+:func:`deep_recursion` raises Python's recursion limit while a statement is planned: chains
+of binary operators are lowered in a loop, but nested calls, CASE and the IR helpers the
+planner uses (``walk``, ``render``) still recurse, and the depth check has already bounded
+how deep that can go.
 """
 from __future__ import annotations
 
@@ -40,32 +41,31 @@ MAX_EVALUATED_HEIGHT = 32
 _FRAMES_PER_LEVEL = 8
 
 
-_DEEP_LOCK = threading.Lock()
-_deep_users = 0                 # threads inside deep_recursion() right now
-_saved_limit = 0                # the limit to restore when the last one leaves
+_guard_lock = threading.Lock()
+_guard_users = 0
+_guard_saved = 0
 
 
 @contextlib.contextmanager
 def deep_recursion():
     """Allow the planner's recursive walks to reach the documented nesting limit.
 
-    The recursion limit is process-wide, so concurrent queries share one raise: the first
-    thread in raises it, the last one out restores it (a plain save/restore per thread would
-    leave it raised when two threads interleave).
+    The limit is interpreter-wide, so concurrent users are counted: the first raises it, the
+    last one out restores the value it found.
     """
-    global _deep_users, _saved_limit
-    with _DEEP_LOCK:
-        if _deep_users == 0:
-            _saved_limit = sys.getrecursionlimit()
-            sys.setrecursionlimit(max(_saved_limit, _FRAMES_PER_LEVEL * MAX_EXPRESSION_DEPTH + 2000))
-        _deep_users += 1
+    global _guard_users, _guard_saved
+    with _guard_lock:
+        if _guard_users == 0:
+            _guard_saved = sys.getrecursionlimit()
+            sys.setrecursionlimit(max(_guard_saved, _FRAMES_PER_LEVEL * MAX_EXPRESSION_DEPTH + 2000))
+        _guard_users += 1
     try:
         yield
     finally:
-        with _DEEP_LOCK:
-            _deep_users -= 1
-            if _deep_users == 0:
-                sys.setrecursionlimit(_saved_limit)
+        with _guard_lock:
+            _guard_users -= 1
+            if _guard_users == 0:
+                sys.setrecursionlimit(_guard_saved)
 
 
 # ---------------------------------------------------------------------------- IR helpers

@@ -5,6 +5,8 @@ Each statement runs when ``Session.sql`` is called and returns upstream's one-ro
 """
 from __future__ import annotations
 
+import copy
+
 import pyarrow as pa
 from pglast import ast
 
@@ -196,8 +198,13 @@ def execute_insert(session, parsed, offset) -> pa.Table:
         new = _values_table(select.valuesLists, cols, offset)
     else:
         from .planner import plan_select
-        plan = plan_select(session._catalog, parsed, offset, select)
         from .run import frame_for
+        if stmt.withClause is not None:  # WITH x AS (...) INSERT INTO t SELECT ... FROM x
+            inner = select.withClause.ctes if select.withClause is not None else ()
+            select = copy.copy(select)
+            select.withClause = ast.WithClause(ctes=tuple(stmt.withClause.ctes) + tuple(inner),
+                                               recursive=False)
+        plan = plan_select(session._catalog, parsed, offset, select)
         new = frame_for(session, plan).to_arrow()
         if new.num_columns != len(cols):
             raise SQLSemanticError("INSERT SELECT column count mismatch",
