@@ -46,7 +46,7 @@ def _run(ctx: Context, s, sql: str, **opts):
 _AGG = "SELECT key, SUM(value) AS total FROM ev GROUP BY key"
 
 
-@clause("stream-workers-001", "local-workers with local_workers=4 runs the eligible aggregate on workers, same rows",
+@clause("runtime-workers-001", "local-workers with local_workers=4 runs the eligible aggregate on workers, same rows",
         repro=_REPRO + "q = s.stream_sql('" + _AGG + "').write_stream_queue_sink(s.create_realtime_stream_sink(), "
         "trigger_interval_ms=0, execution_mode='local-workers', local_workers=4)\nq.start(); q.await_termination(); "
         "print(q.progress())")
@@ -62,7 +62,7 @@ def local_workers_mode(ctx: Context):
     _expect(last(rows) == last(single), "local-workers rows %r differ from single-process %r" % (rows, single))
 
 
-@clause("stream-options-001", "bad execution_mode / checkpoint_delivery_mode values raise with native messages",
+@clause("runtime-options-001", "bad execution_mode / checkpoint_delivery_mode values raise with native messages",
         repro=_REPRO + "s.explain_stream_sql('" + _AGG + "', execution_mode='threads')")
 def mode_errors(ctx: Context):
     s = _events(ctx)
@@ -76,7 +76,7 @@ def mode_errors(ctx: Context):
             raise ClauseFailure("explain_stream_sql accepted %r" % (kw,))
 
 
-@clause("stream-restart-001", "a checkpoint file is written; a restart continues the counters (at-least-once)",
+@clause("runtime-restart-001", "a checkpoint file is written; a restart continues the counters (at-least-once)",
         repro=_REPRO + "q = s.stream_sql('" + _AGG + "').write_stream_queue_sink(s.create_realtime_stream_sink(), "
         "trigger_interval_ms=0, checkpoint_path='/tmp/ck')\nq.start(); q.await_termination(max_batches=1)")
 def checkpoint_restart(ctx: Context):
@@ -97,7 +97,7 @@ def checkpoint_restart(ctx: Context):
                 "restart processed %r, batches_processed=%r, offset=%r" % (n, p["batches_processed"], p["last_source_offset"]))
 
 
-@clause("stream-restart-002", "best-effort restores the source offset of an Arrow stream",
+@clause("runtime-restart-002", "best-effort restores the source offset of an Arrow stream",
         repro=_REPRO + "# run 1 with max_batches=1 and checkpoint_delivery_mode='best-effort', then run 2")
 def checkpoint_best_effort(ctx: Context):
     with tempfile.TemporaryDirectory() as d:
