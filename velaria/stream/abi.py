@@ -91,6 +91,18 @@ class _Lifecycle:
 
     _role = "stream object"
 
+    def close(self) -> None:
+        """End the run. Always called; calling it twice is harmless."""
+        with self._lock:
+            if self._state != "open":
+                self._state = "closed"
+                return
+            self._state = "closed"
+        self._do_close()
+
+    def _do_close(self) -> None:
+        """Override: release what the run held."""
+
 
 class StreamSource(_Lifecycle):
     """Base class of stream sources.
@@ -152,14 +164,6 @@ class StreamSource(_Lifecycle):
         self._require_open("restore")
         return self._do_restore(offset)
 
-    def close(self) -> None:
-        """End the run. Always called; calling it twice is harmless."""
-        with self._lock:
-            if self._state != "open":
-                self._state = "closed"
-                return
-            self._state = "closed"
-        self._do_close()
 
     # ---------------------------------------------------------------- description
     def bounded(self) -> bool:
@@ -193,8 +197,6 @@ class StreamSource(_Lifecycle):
     def _do_restore(self, offset: str) -> bool:
         return False
 
-    def _do_close(self) -> None:
-        pass
 
 
 class StreamSink(_Lifecycle):
@@ -233,14 +235,6 @@ class StreamSink(_Lifecycle):
         self._require_open("checkpoint")
         self._do_checkpoint(marker)
 
-    def close(self) -> None:
-        """End the run. Always called; calling it twice is harmless."""
-        with self._lock:
-            if self._state != "open":
-                self._state = "closed"
-                return
-            self._state = "closed"
-        self._do_close()
 
     def name(self) -> str:
         """``memory``, ``console``, ``file_append``, ``queue``, or a custom name."""
@@ -258,5 +252,3 @@ class StreamSink(_Lifecycle):
     def _do_checkpoint(self, marker: CheckpointMarker) -> None:
         pass
 
-    def _do_close(self) -> None:
-        pass
