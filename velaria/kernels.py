@@ -38,6 +38,7 @@ REFERENCE_KERNELS: dict[str, str] = {
     "sort_indices": "velaria.reference.batch:sort_indices",
     "hash_join": "velaria.reference.batch:hash_join",
     "distinct_indices": "velaria.reference.batch:distinct_indices",
+    "window_eval": "velaria.reference.batch:window_eval",
     "vector_topk": "velaria.reference.topk:topk",
     "keyword_topk": "velaria.reference.keyword:keyword_topk",
 }
@@ -79,6 +80,7 @@ class KernelSet:
     sort_indices: Callable = None          # type: ignore[assignment]
     hash_join: Callable = None             # type: ignore[assignment]
     distinct_indices: Callable = None      # type: ignore[assignment]
+    window_eval: Callable = None           # type: ignore[assignment]
     vector_topk: Callable = None           # type: ignore[assignment]
     keyword_topk: Callable = None          # type: ignore[assignment]
     origins: dict[str, str] = field(default_factory=dict)

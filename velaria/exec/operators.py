@@ -34,7 +34,7 @@ from ..plan.expr import Column, Expr
 
 __all__ = ["ExecContext", "Operator", "SourceOperator", "ScanOperator", "OneRowOperator", "FilterOperator",
            "ProjectOperator", "AggregateOperator", "SortOperator", "LimitOperator", "JoinOperator",
-           "UnionOperator", "DistinctOperator", "HybridSearchOperator", "KeywordSearchOperator", "OPERATORS", "empty_batch"]
+           "UnionOperator", "DistinctOperator", "WindowOperator", "HybridSearchOperator", "KeywordSearchOperator", "OPERATORS", "empty_batch"]
 
 
 class ExecContext:
@@ -470,6 +470,33 @@ class DistinctOperator(Operator):
         return [_distinct(self, batch)]
 
 
+class WindowOperator(Operator):
+    """Window functions (``window_eval`` kernel, one call per function): a barrier that
+    appends one column per function to its whole input, rows in input order."""
+
+    barrier = True
+
+    def open(self, ctx):
+        super().open(ctx)
+        self._rows: list[pa.RecordBatch] = []
+
+    def push(self, batch, port=0):
+        self._rows.append(batch)
+        return []
+
+    def finish(self):
+        node = self.node
+        batch = _single_batch(self._rows, node.input.schema)
+        self._rows = []
+        columns = list(batch.columns)
+        for f in node.functions:
+            # the kernel runs even on empty input: explain names it, so it must run
+            columns.append(self.ctx.kernels.window_eval(
+                f, [self._eval(a, batch) for a in f.args], [self._eval(p, batch) for p in f.partition],
+                [self._eval(o, batch) for o in f.order], batch.num_rows))
+        return [pa.RecordBatch.from_arrays(columns, schema=self.schema)]
+
+
 class HybridSearchOperator(Operator):
     """Vector top-k over the input rows (``vector_topk`` kernel), appending ``vector_score``."""
 
@@ -525,6 +552,7 @@ class KeywordSearchOperator(Operator):
 OPERATORS: dict[type, type[Operator]] = {
     L.Scan: ScanOperator, L.OneRow: OneRowOperator, L.Filter: FilterOperator, L.Project: ProjectOperator,
     L.Aggregate: AggregateOperator, L.Sort: SortOperator, L.Limit: LimitOperator, L.Join: JoinOperator,
-    L.Union: UnionOperator, L.Distinct: DistinctOperator, L.HybridSearch: HybridSearchOperator,
+    L.Union: UnionOperator, L.Distinct: DistinctOperator, L.Window: WindowOperator,
+    L.HybridSearch: HybridSearchOperator,
     L.KeywordSearch: KeywordSearchOperator,
 }

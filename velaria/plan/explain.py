@@ -12,13 +12,14 @@ from __future__ import annotations
 
 from . import logical as L
 from . import types as T
-from .expr import Call, Column, Literal, render
+from .expr import Call, Column, Literal, render, window_text
 from .physical import PhysicalPlan, StepDecision
 
 __all__ = ["explain_batch", "render_tree", "step_line"]
 
 # upstream's physical stage assignment counts these kinds as barriers
-_UPSTREAM_BARRIERS = (L.Scan, L.OneRow, L.Union, L.Join, L.Aggregate, L.Sort, L.Distinct, L.KeywordSearch)
+_UPSTREAM_BARRIERS = (L.Scan, L.OneRow, L.Union, L.Join, L.Aggregate, L.Sort, L.Distinct, L.KeywordSearch,
+                      L.Window)
 
 
 def _simple_comparison(pred):
@@ -61,6 +62,8 @@ def step_line(node: L.Node) -> str:
         return f"HybridSearch column={node.column} top_k={node.top_k}"
     if isinstance(node, L.KeywordSearch):
         return f"KeywordSearch columns={len(node.columns)} top_k={node.top_k}"
+    if isinstance(node, L.Window):
+        return f"Window functions={len(node.functions)}"
     return type(node).__name__
 
 
@@ -195,7 +198,7 @@ def explain_batch(plan: PhysicalPlan) -> str:
 _TREE_NAMES = {L.Scan: "Source", L.OneRow: "Source", L.Project: "Select", L.Filter: "Filter",
                L.Union: "Union", L.Limit: "Limit", L.Sort: "OrderBy", L.Aggregate: "Aggregate",
                L.Join: "Join", L.Distinct: "Distinct", L.HybridSearch: "HybridSearch",
-               L.KeywordSearch: "KeywordSearch"}
+               L.KeywordSearch: "KeywordSearch", L.Window: "Window"}
 
 
 def _details(node: L.Node, step: StepDecision) -> list[str]:
@@ -226,6 +229,8 @@ def _details(node: L.Node, step: StepDecision) -> list[str]:
         return [f"column={node.column}, metric={node.metric}, top_k={node.top_k}"]
     if isinstance(node, L.KeywordSearch):
         return [f"columns={','.join(node.columns)}, top_k={node.top_k}, tokenizer={node.tokenizer}"]
+    if isinstance(node, L.Window):
+        return [window_text(f) for f in node.functions]
     return []
 
 

@@ -13,6 +13,7 @@ Limit      OFFSET / LIMIT
 Join       hash equi-join (inner / left)
 Union      concatenate inputs (``distinct`` removes duplicate rows)
 Distinct   SELECT DISTINCT
+Window     window functions: one appended column per ``WindowCall`` (a barrier)
 HybridSearch  vector top-k over the input rows, appending ``vector_score``
 KeywordSearch BM25 top-k over the input rows' text columns, appending ``keyword_score``
 ========== ===============================================================
@@ -29,7 +30,7 @@ import pyarrow as pa
 from .expr import Expr
 
 __all__ = ["Node", "Scan", "OneRow", "Filter", "Project", "Aggregate", "Sort", "Limit", "Join",
-           "Union", "Distinct", "HybridSearch", "KeywordSearch", "children"]
+           "Union", "Distinct", "Window", "HybridSearch", "KeywordSearch", "children"]
 
 
 @dataclass(eq=False)
@@ -104,6 +105,14 @@ class Union(Node):
 @dataclass(eq=False)
 class Distinct(Node):
     input: Node = None  # type: ignore[assignment]
+
+
+@dataclass(eq=False)
+class Window(Node):
+    """The input columns, then one column per window function (``functions``: WindowCall
+    expressions over the input), in input row order."""
+    input: Node = None  # type: ignore[assignment]
+    functions: list = field(default_factory=list)
 
 
 @dataclass(eq=False)

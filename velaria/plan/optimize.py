@@ -142,6 +142,19 @@ def _prune(node: L.Node, required: set[int] | None) -> tuple[L.Node, dict[int, i
         inputs = [_prune(c, None)[0] for c in node.inputs]
         return L.Union(schema=node.schema, inputs=inputs, distinct=node.distinct), _identity(width)
 
+    if isinstance(node, L.Window):
+        nin = len(node.input.schema)
+        child, m = _prune(node.input, {i for i in need if i < nin}
+                          | column_refs([e for f in node.functions for e in f.children()]))
+        functions = [dataclasses.replace(f, args=tuple(remap(a, m) for a in f.args),
+                                         partition=tuple(remap(p, m) for p in f.partition),
+                                         order=tuple(remap(o, m) for o in f.order)) for f in node.functions]
+        mapping = dict(m)
+        nin2 = len(child.schema)
+        mapping.update({nin + k: nin2 + k for k in range(len(node.functions))})
+        schema = pa.schema(list(child.schema) + [node.schema.field(nin + k) for k in range(len(node.functions))])
+        return L.Window(schema=schema, input=child, functions=functions), mapping
+
     if isinstance(node, L.Distinct):
         child, _ = _prune(node.input, None)
         return L.Distinct(schema=node.schema, input=child), _identity(width)

@@ -51,7 +51,7 @@ class StepDecision:
 
 
 _BARRIERS = (L.Scan, L.OneRow, L.Union, L.Join, L.Aggregate, L.Sort, L.Distinct, L.HybridSearch,
-             L.KeywordSearch)
+             L.KeywordSearch, L.Window)
 
 
 def _kernels_of(node: L.Node) -> list[str]:
@@ -76,6 +76,9 @@ def _kernels_of(node: L.Node) -> list[str]:
         names.append("hash_join")
     elif isinstance(node, L.Distinct) or (isinstance(node, L.Union) and node.distinct):
         names.append("distinct_indices")
+    elif isinstance(node, L.Window):
+        evaluates([e for f in node.functions for e in f.children()])
+        names.append("window_eval")
     elif isinstance(node, L.HybridSearch):
         names.append("vector_topk")
     elif isinstance(node, L.KeywordSearch):

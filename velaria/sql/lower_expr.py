@@ -64,6 +64,8 @@ class ExprLowerer:
     allow_aggregates: bool = False
     clause: str = "SELECT"
     aggregates: list = field(default_factory=list)
+    #: WINDOW definitions by name where window functions may appear (the SELECT list), else None
+    windows: dict | None = None
 
     # ---------------------------------------------------------------- entry
     def lower(self, node) -> Expr:
@@ -289,8 +291,8 @@ class ExprLowerer:
     def _lower_FuncCall(self, node: ast.FuncCall) -> Expr:
         name, written = function_name(node.funcname)
         if node.over is not None:
-            raise self._err(SQLUnsupportedError, "window_function: Window functions not supported in batch SQL v1.",
-                            node, hint="Consider stream SQL with WINDOW BY ... EVERY ... AS.")
+            from .lower_window import lower_window_call
+            return lower_window_call(self, node, name)
         if name in AGGREGATES:
             return self._aggregate(name, node)
         fn = F.SCALAR_FUNCTIONS.get(name)

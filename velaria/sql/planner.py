@@ -8,6 +8,7 @@ planned branches. Every name is resolved and every expression typed here, so err
 from __future__ import annotations
 
 import copy
+import dataclasses
 from dataclasses import dataclass
 
 import pyarrow as pa
@@ -16,8 +17,9 @@ from pglast import ast, enums
 from ..errors import SQLSemanticError, SQLTableKindError, SQLUnsupportedError
 from ..plan import logical as L
 from ..plan import types as T
-from ..plan.expr import AggregateCall, Call, Cast, Column, Expr, render, walk
+from ..plan.expr import AggregateCall, Call, Cast, Column, Expr, WindowCall, render, walk
 from .lower_expr import AGGREGATES, ExprLowerer, function_name
+from .lower_window import window_definitions
 from .scope import Scope, ScopeColumn
 from .shallow import deep_recursion, shallow_plan
 
@@ -322,7 +324,8 @@ class SelectPlanner:
             node, scope = self._hybrid(node, scope, hybrid, stmt)
         # SELECT list (lowered against the input scope; aggregates collected)
         targets = self._expand_targets(stmt, scope)
-        agg_lowerer = ExprLowerer(scope, self.offset, allow_aggregates=True, clause="SELECT")
+        agg_lowerer = ExprLowerer(scope, self.offset, allow_aggregates=True, clause="SELECT",
+                                  windows=window_definitions(stmt, self.offset))
         items: list[_Item] = []
         for pos, (rt, star_col) in enumerate(targets, start=1):
             if star_col is not None:
@@ -349,9 +352,31 @@ class SelectPlanner:
             return self._plan_aggregate(stmt, node, scope, items, having)
         if stmt.havingClause is not None:
             raise SQLSemanticError("HAVING used without aggregate", byte_offset=self.offset(stmt.havingClause))
-        # plain projection (+ hidden ORDER BY columns)
-        exprs = [i.expr for i in items]
+        # plain projection (+ hidden ORDER BY columns), window functions computed first
+        node, exprs = self._plan_windows(node, [i.expr for i in items])
         return self._finish(stmt, node, scope, exprs, names, post_scope_builder=None)
+
+    # ------------------------------------------------------------------ window functions
+    def _plan_windows(self, node: L.Node, exprs: list[Expr]) -> tuple[L.Node, list[Expr]]:
+        """Move the window functions of ``exprs`` into one Window node over ``node``; return
+        it with ``exprs`` re-expressed over its output (the input columns keep their
+        positions; each distinct window function is one appended column)."""
+        if not any(isinstance(n, WindowCall) for e in exprs for n in walk(e)):
+            return node, exprs
+        width = len(node.schema)
+        calls: list[WindowCall] = []
+        seen: dict[str, int] = {}
+
+        def extract(e: Expr) -> Expr:
+            if isinstance(e, WindowCall):
+                k = seen.setdefault(render(e), len(calls))
+                if k == len(calls):
+                    calls.append(e)
+                return Column(type=e.type, index=width + k, name=f"__window_{k}")
+            return _rebuild(e, extract)
+        new_exprs = [extract(e) for e in exprs]
+        schema = pa.schema(list(node.schema) + [pa.field(f"__window_{k}", c.type) for k, c in enumerate(calls)])
+        return L.Window(schema=schema, input=node, functions=calls), new_exprs
 
     def _expand_targets(self, stmt, scope: Scope):
         """[(ResTarget, Column-or-None)]: ``*`` / ``t.*`` expanded to Column items."""
@@ -389,6 +414,8 @@ class SelectPlanner:
         if isinstance(node, ast.FuncCall):
             name, _ = function_name(node.funcname)
             args = node.args or ()
+            if node.over is not None:
+                return name                   # PostgreSQL: a window function is named after itself
             if name in AGGREGATES:
                 if name == "count":
                     return "count"
@@ -494,6 +521,7 @@ class SelectPlanner:
         post_scope = Scope([ScopeColumn(None, f.name, f.type, i) for i, f in enumerate(agg_schema)])
         hidden = [rewrite(e, "ORDER BY", sb) if e is not None else None
                   for e, sb in zip(order_exprs, stmt.sortClause or ())]
+        result, out_exprs = self._plan_windows(result, out_exprs)   # windows run after GROUP BY / HAVING
         return self._finish(stmt, result, post_scope, out_exprs, names, post_scope_builder=None,
                             presolved_order=hidden)
 
@@ -662,6 +690,9 @@ def _rebuild(e: Expr, f) -> Expr:
         return Cast(type=e.type, arg=f(e.arg), target=e.target)
     if isinstance(e, InList):
         return InList(type=e.type, arg=f(e.arg), items=tuple(f(i) for i in e.items), negated=e.negated)
+    if isinstance(e, WindowCall):
+        return dataclasses.replace(e, args=tuple(f(a) for a in e.args), partition=tuple(f(p) for p in e.partition),
+                                   order=tuple(f(o) for o in e.order))
     return e
 
 

@@ -7,10 +7,9 @@ Three groups of checks run on the pglast AST of one statement, in this order:
 1. *Feature checks* (upstream ``sql_feature_validator.cc`` with the ``cliDefault`` policy),
    error_type ``unsupported_sql_feature``, message ``<feature>: <msg>`` (recursive or
    data-modifying CTEs, LATERAL, subqueries in expressions). When a statement uses
-   several features the first reported is, by priority, CTE, then subquery, then window
-   function; within one feature, the first node in the tree's field order.
-   Unlike upstream, ``ROW_NUMBER() OVER ()`` is caught here (upstream misses the OVER clause
-   and fails later with an unknown-function error).
+   several features the first reported is, by priority, CTE, then subquery; within one
+   feature, the first node in the tree's field order. Window functions are supported (the
+   planner checks where they may appear).
 2. *Statement checks* (upstream's lowerer), error_type ``unsupported_statement``: SELECT,
    INSERT, CREATE TABLE [AS], CREATE VIEW, DROP TABLE|VIEW, EXPLAIN SELECT and SHOW TABLES
    are accepted, and INTERSECT / EXCEPT are rejected.
@@ -72,10 +71,6 @@ def first_location(node: ast.Node) -> int | None:
 # Feature checks
 # --------------------------------------------------------------------------------------------
 
-_WINDOW_MESSAGE = ("window_function: Window functions not supported in batch SQL v1.",
-                   "Consider stream SQL with WINDOW BY ... EVERY ... AS.")
-
-
 def _feature_problem(node: ast.Node) -> tuple[str, tuple[str, str]] | None:
     """(category, (message, hint)) when ``node`` itself uses an unsupported feature.
 
@@ -94,14 +89,10 @@ def _feature_problem(node: ast.Node) -> tuple[str, tuple[str, str]] | None:
     if isinstance(node, ast.RangeSubselect) and node.lateral:
         return "subquery", ("subquery: LATERAL subquery in FROM not supported.",
                             "Join a derived table on a key instead.")
-    if isinstance(node, ast.FuncCall) and getattr(node, "over", None) is not None:
-        return "window", _WINDOW_MESSAGE
-    if isinstance(node, ast.WindowDef):
-        return "window", _WINDOW_MESSAGE
     return None
 
 
-_FEATURE_PRIORITY = ("cte", "subquery", "window")
+_FEATURE_PRIORITY = ("cte", "subquery")
 
 
 def _check_features(stmt: ast.Node, normalized: Normalized) -> None:
