@@ -345,3 +345,65 @@ def test_differential_harness_detects_a_difference():
         check({"t": t}, "SELECT i FROM t", "SELECT i + 1 FROM t")
     assert _equal(-0.0, 0.0) and _equal(float("nan"), float("nan")) and not _equal(1, True)
     assert _equal(1.0, 1.0 + 1e-12) and not _equal(1.0, 1.0001)
+
+
+# ------------------------------------------------------------------------------ window functions
+# ``id`` (the row position) breaks ties wherever a function depends on the order within peers
+# (ROW_NUMBER, NTILE, LAG/LEAD, FIRST/LAST_VALUE, ROWS frames); RANK, DENSE_RANK and RANGE
+# frames see whole peer groups and are compared without it.
+
+ORDER_SENSITIVE = ["ROW_NUMBER()", "NTILE(3)", "LAG(i)", "LEAD(f, 2)", "LAG(s, 1, 'z')", "FIRST_VALUE(s)",
+                   "LAST_VALUE(i)"]
+PEER_FUNCS = ["RANK()", "DENSE_RANK()"]
+FRAME_AGGS = ["SUM(i)", "SUM(f)", "COUNT(*)", "COUNT(s)", "AVG(f)", "AVG(i)", "MIN(i)", "MAX(s)", "MIN(f)"]
+ROWS_FRAMES = ["ROWS BETWEEN 1 PRECEDING AND 1 FOLLOWING", "ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW",
+               "ROWS BETWEEN 2 PRECEDING AND 1 PRECEDING", "ROWS BETWEEN CURRENT ROW AND UNBOUNDED FOLLOWING"]
+RANGE_FRAMES = ["", "RANGE BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING",
+                "RANGE BETWEEN CURRENT ROW AND UNBOUNDED FOLLOWING"]
+
+
+@st.composite
+def window_items(draw):
+    part = draw(st.lists(st.sampled_from(["s", "b"]), max_size=2, unique=True))
+    keys = draw(st.lists(st.sampled_from(["i", "s", "b"]), min_size=1, max_size=2, unique=True))
+    desc = [draw(st.booleans()) for _ in keys]
+    kind = draw(st.sampled_from(["order", "peer", "rows", "range", "range-offset"]))
+    frame = ""
+    if kind == "order":
+        func = draw(st.sampled_from(ORDER_SENSITIVE))
+    elif kind == "peer":
+        func = draw(st.sampled_from(PEER_FUNCS))
+    else:
+        func = draw(st.sampled_from(FRAME_AGGS + ["FIRST_VALUE(i)", "LAST_VALUE(s)"] if kind == "rows"
+                                    else FRAME_AGGS))
+        if kind == "rows":
+            frame = draw(st.sampled_from(ROWS_FRAMES))
+        elif kind == "range":
+            frame = draw(st.sampled_from(RANGE_FRAMES))
+        else:
+            keys, desc = ["i"], [draw(st.booleans())]
+            frame = draw(st.sampled_from(["RANGE BETWEEN 1 PRECEDING AND CURRENT ROW",
+                                          "RANGE BETWEEN 2 PRECEDING AND 1 FOLLOWING",
+                                          "RANGE BETWEEN CURRENT ROW AND 3 FOLLOWING"]))
+    order = ["%s%s" % (k, " DESC" if d else "") for k, d in zip(keys, desc)]
+    if kind in ("order", "rows"):
+        order.append("id")
+    over = " ".join(x for x in ("PARTITION BY " + ", ".join(part) if part else "",
+                                "ORDER BY " + ", ".join(order), frame) if x)
+    return "%s OVER (%s)" % (func, over)
+
+
+@SETTINGS
+@given(tables(), st.lists(window_items(), min_size=1, max_size=3), st.one_of(st.none(), predicates()))
+def test_window_functions(t, items, pred):
+    t = t.append_column("id", pa.array(range(t.num_rows), pa.int64()))
+    select = ", ".join("%s AS w%d" % (w, k) for k, w in enumerate(items))
+    where = (" WHERE %s" % pred[0], " WHERE %s" % pred[1]) if pred else ("", "")
+    check({"t": t}, "SELECT id, %s FROM t%s" % (select, where[0]), "SELECT id, %s FROM t%s" % (select, where[1]))
+
+
+@SETTINGS
+@given(tables(), st.sampled_from(["RANK() OVER (ORDER BY SUM(i) DESC)", "SUM(COUNT(*)) OVER ()",
+                                  "ROW_NUMBER() OVER (ORDER BY s)", "LAG(MAX(f)) OVER (ORDER BY s)"]))
+def test_window_over_group_by(t, item):
+    check({"t": t}, "SELECT s, %s AS w FROM t GROUP BY s" % item)

@@ -571,15 +571,6 @@ class TestFeatureValidation:
         ("WITH x AS (INSERT INTO t VALUES (1)) SELECT * FROM x",
          "cte: a WITH query must be a SELECT.",
          "Run INSERT / CREATE statements on their own, then query the table.", "x AS"),
-        ("SELECT 'é', ROW_NUMBER() OVER () FROM t",
-         "window_function: Window functions not supported in batch SQL v1.",
-         "Consider stream SQL with WINDOW BY ... EVERY ... AS.", "ROW_NUMBER"),
-        ("SELECT SUM(a) OVER (PARTITION BY b) FROM t",
-         "window_function: Window functions not supported in batch SQL v1.",
-         "Consider stream SQL with WINDOW BY ... EVERY ... AS.", "SUM"),
-        ("SELECT a FROM t WINDOW w AS (ORDER BY a)",
-         "window_function: Window functions not supported in batch SQL v1.",
-         "Consider stream SQL with WINDOW BY ... EVERY ... AS.", "(ORDER"),
     ])
     def test_features(self, sql, message, hint, at):
         err = unsupported(sql)

@@ -51,15 +51,17 @@ def _resolve(over: ast.WindowDef, defs: dict, offset) -> tuple:
             frame_src.startOffset, frame_src.endOffset)
 
 
-def _offset_value(lowerer, node, mode: str, what: str):
+def _offset_value(lowerer, node, mode: str, what: str, frame_node):
     """A frame offset: a non-negative integer (ROWS) or number (RANGE) constant."""
     e = lowerer.lower(node)
+    at = lowerer.offset(node)
+    at = lowerer.offset(frame_node) if at is None else at
     if not isinstance(e, Literal) or e.value is None or not T.is_numeric(e.type):
-        raise SQLSemanticError(f"frame {what} offset must be a constant number", byte_offset=lowerer.offset(node))
+        raise SQLSemanticError(f"frame {what} offset must be a constant number", byte_offset=at)
     if mode == "rows" and not T.is_integer(e.type):
-        raise SQLSemanticError(f"ROWS frame {what} offset must be an integer", byte_offset=lowerer.offset(node))
+        raise SQLSemanticError(f"ROWS frame {what} offset must be an integer", byte_offset=at)
     if e.value < 0 or e.value != e.value:
-        raise SQLSemanticError(f"frame {what} offset must not be negative", byte_offset=lowerer.offset(node))
+        raise SQLSemanticError(f"frame {what} offset must not be negative", byte_offset=at)
     return e.value
 
 
@@ -88,7 +90,8 @@ def _frame(lowerer, options: int, start_node, end_node, node) -> WindowFrame:
             return ("current", None)
         value_node = start_node if side == "START" else end_node
         kind = "preceding" if o & getattr(_F, f"FRAMEOPTION_{side}_OFFSET_PRECEDING") else "following"
-        return (kind, _offset_value(lowerer, value_node, mode, "starting" if side == "START" else "ending"))
+        return (kind, _offset_value(lowerer, value_node, mode, "starting" if side == "START" else "ending",
+                                     node))
     start, end = bound("START"), bound("END")
     problem = None
     if start[0] == "current" and end[0] == "preceding":
@@ -138,9 +141,9 @@ def lower_window_call(lowerer, node: ast.FuncCall, name: str) -> WindowCall:
         raise SQLSemanticError(f"{name.upper()} expects 1 argument", byte_offset=off(node))
     param = None
     if name == "ntile":
-        param = _constant_int(inner, raw_args.pop(0), "argument of ntile", positive=True)
+        param = _constant_int(inner, raw_args.pop(0), "argument of ntile", True, node)
     elif name in ("lag", "lead"):
-        param = _constant_int(inner, raw_args.pop(1), f"offset of {name}", positive=False) if len(raw_args) > 1 else 1
+        param = _constant_int(inner, raw_args.pop(1), f"offset of {name}", False, node) if len(raw_args) > 1 else 1
     args = [inner.lower(a) for a in raw_args]
     partition_nodes, order_nodes, options, start_node, end_node = _resolve(node.over, lowerer.windows, off)
     partition = [inner.lower(p) for p in partition_nodes or ()]
@@ -171,12 +174,14 @@ def lower_window_call(lowerer, node: ast.FuncCall, name: str) -> WindowCall:
                       nulls_first=tuple(nulls_first), frame=frame, param=param)
 
 
-def _constant_int(lowerer, node, what: str, positive: bool) -> int:
+def _constant_int(lowerer, node, what: str, positive: bool, call) -> int:
     e = lowerer.lower(node)
+    at = lowerer.offset(node)
+    at = lowerer.offset(call) if at is None else at       # a folded -1 has no location of its own
     if not isinstance(e, Literal) or not T.is_integer(e.type) or e.value is None:
-        raise SQLUnsupportedError(f"{what} must be an integer constant", byte_offset=lowerer.offset(node))
+        raise SQLUnsupportedError(f"{what} must be an integer constant", byte_offset=at)
     if positive and e.value <= 0:
-        raise SQLSemanticError(f"{what} must be greater than zero", byte_offset=lowerer.offset(node))
+        raise SQLSemanticError(f"{what} must be greater than zero", byte_offset=at)
     if e.value < 0:
-        raise SQLSemanticError(f"{what} must not be negative", byte_offset=lowerer.offset(node))
+        raise SQLSemanticError(f"{what} must not be negative", byte_offset=at)
     return int(e.value)
