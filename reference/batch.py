@@ -127,7 +127,7 @@ def sort_indices(key_arrays: list[pa.Array], descending: list[bool], nulls_first
 
 
 def hash_join(left_keys: list[pa.Array], right_keys: list[pa.Array], how: str) -> tuple[pa.Array, pa.Array]:
-    """(left row indices, right row indices) of an equi-join; a NULL right index pads a LEFT JOIN row."""
+    """(left row indices, right row indices) of an equi-join; a NULL index pads an unmatched row."""
     li, ri = join.hash_join_indices([k.to_pylist() for k in left_keys], [k.to_pylist() for k in right_keys], how)
     return pa.array(li, type=pa.int64()), pa.array(ri, type=pa.int64())
 

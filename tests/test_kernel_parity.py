@@ -454,7 +454,7 @@ def test_property_hash_join(acc, data):
     nl, nr = data.draw(st.integers(0, 12)), data.draw(st.integers(0, 12))
     left = [data.draw(column_of(lt, nl)) for lt, _ in pairs]
     right = [data.draw(column_of(rt, nr)) for _, rt in pairs]
-    how = data.draw(st.sampled_from(["inner", "left"]))
+    how = data.draw(st.sampled_from(["inner", "left", "right", "full"]))
     (rl, rr), (al, ar) = ref["hash_join"](left, right, how), acc["hash_join"](left, right, how)
     assert_same_array(al, rl, "left indices")
     assert_same_array(ar, rr, "right indices")

@@ -24,7 +24,9 @@ Every operator calls its kernel through the Session's :class:`~velaria.kernels.K
 """
 from __future__ import annotations
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from ..errors import ExecutionError, VelariaValueError
 from ..io.base import ArrowTableSource
@@ -395,7 +397,11 @@ class LimitOperator(Operator):
 
 
 class JoinOperator(Operator):
-    """Hash equi-join (``hash_join`` kernel): port 0 is the left input, port 1 the right."""
+    """Hash join (``hash_join`` kernel): port 0 is the left input, port 1 the right.
+
+    Without equality keys (CROSS JOIN, only non-equality conditions) every pair is a
+    candidate: the kernel joins on a constant key. A residual condition filters the matched
+    pairs (``evaluate``); outer joins then pad the rows that kept no pair."""
 
     barrier = True
 
@@ -412,11 +418,48 @@ class JoinOperator(Operator):
         lb = _single_batch(self._sides[0], node.left.schema)
         rb = _single_batch(self._sides[1], node.right.schema)
         self._sides = ([], [])
-        lkeys = [self._eval(k, lb) for k in node.left_keys]
-        rkeys = [self._eval(k, rb) for k in node.right_keys]
-        li, ri = self.ctx.kernels.hash_join(lkeys, rkeys, node.how)
-        right_part = rb.take(ri)  # a NULL index gives a NULL row (LEFT JOIN padding)
-        return [pa.RecordBatch.from_arrays(list(lb.take(li).columns) + list(right_part.columns), schema=self.schema)]
+        if node.left_keys:
+            lkeys = [self._eval(k, lb) for k in node.left_keys]
+            rkeys = [self._eval(k, rb) for k in node.right_keys]
+        else:
+            lkeys = [pa.array(np.zeros(lb.num_rows, dtype=np.int64))]
+            rkeys = [pa.array(np.zeros(rb.num_rows, dtype=np.int64))]
+        if node.residual is None:
+            li, ri = self.ctx.kernels.hash_join(lkeys, rkeys, node.how)
+        else:
+            li, ri = self.ctx.kernels.hash_join(lkeys, rkeys, "inner")
+            pairs = self._pairs(lb, rb, li, ri)
+            keep = pc.fill_null(self._eval(node.residual, pairs), False)
+            li, ri = _pad_unmatched(li.filter(keep), ri.filter(keep), lb.num_rows, rb.num_rows, node.how)
+        return [self._pairs(lb, rb, li, ri)]
+
+    def _pairs(self, lb, rb, li, ri) -> pa.RecordBatch:
+        # a NULL index gives a NULL row (the padding of outer joins)
+        return pa.RecordBatch.from_arrays(list(lb.take(li).columns) + list(rb.take(ri).columns), schema=self.schema)
+
+
+def _pad_unmatched(li: pa.Array, ri: pa.Array, nl: int, nr: int, how: str) -> tuple[pa.Array, pa.Array]:
+    """Outer-join padding after a residual filter, in the kernel's output order: left rows in
+    order, each with its kept pairs (LEFT / FULL: a row with none once, next to a NULL right
+    index), then (RIGHT / FULL) the right rows with no kept pair, next to a NULL left index."""
+    left = li.to_numpy(zero_copy_only=False).astype(np.int64)
+    right = ri.to_numpy(zero_copy_only=False).astype(np.int64)
+    lpad = np.zeros(len(left), dtype=bool)
+    rpad = np.zeros(len(left), dtype=bool)
+    if how in ("left", "full"):
+        lonely = np.setdiff1d(np.arange(nl, dtype=np.int64), left)
+        left = np.concatenate([left, lonely])
+        right = np.concatenate([right, np.zeros(len(lonely), dtype=np.int64)])
+        lpad, rpad = np.concatenate([lpad, np.zeros(len(lonely), bool)]), np.concatenate([rpad, np.ones(len(lonely), bool)])
+        order = np.argsort(left, kind="stable")       # each lonely left row at its place
+        left, right, lpad, rpad = left[order], right[order], lpad[order], rpad[order]
+    if how in ("right", "full"):
+        lonely = np.setdiff1d(np.arange(nr, dtype=np.int64), right[~rpad])
+        left = np.concatenate([left, np.zeros(len(lonely), dtype=np.int64)])
+        right = np.concatenate([right, lonely])
+        lpad, rpad = np.concatenate([lpad, np.ones(len(lonely), bool)]), np.concatenate([rpad, np.zeros(len(lonely), bool)])
+    return (pa.array(left, type=pa.int64(), mask=lpad if lpad.any() else None),
+            pa.array(right, type=pa.int64(), mask=rpad if rpad.any() else None))
 
 
 class UnionOperator(Operator):

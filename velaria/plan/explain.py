@@ -53,6 +53,8 @@ def step_line(node: L.Node) -> str:
         text = f"Limit value={node.limit if node.limit is not None else 'all'}"
         return text + (f" offset={node.offset}" if node.offset else "")
     if isinstance(node, L.Join):
+        if not node.left_keys:
+            return f"Join kind={node.how} keys=none"
         return f"Join left={node.left_keys[0].name} right={node.right_keys[0].name}"
     if isinstance(node, L.Union):
         return f"Union distinct={'true' if node.distinct else 'false'}"
@@ -222,7 +224,9 @@ def _details(node: L.Node, step: StepDecision) -> list[str]:
     if isinstance(node, L.Aggregate):
         return [f"keys={len(node.keys)}, aggs={len(node.aggregates)}", f"path={step.ran_path or step.path}"]
     if isinstance(node, L.Join):
-        return [f"left_key={node.left_keys[0].index}, right_key={node.right_keys[0].index}", f"how={node.how}"]
+        keys = (f"left_key={node.left_keys[0].index}, right_key={node.right_keys[0].index}" if node.left_keys
+                else "keys=none")
+        return [keys, f"how={node.how}"] + ([f"residual={render(node.residual)}"] if node.residual is not None else [])
     if isinstance(node, L.Union):
         return [f"distinct={'true' if node.distinct else 'false'}"]
     if isinstance(node, L.HybridSearch):

@@ -10,7 +10,8 @@ Project    compute output columns from expressions
 Aggregate  hash aggregate: group keys + aggregate calls
 Sort       stable multi-key sort, optionally keeping only the first ``limit`` rows
 Limit      OFFSET / LIMIT
-Join       hash equi-join (inner / left)
+Join       hash join (inner / left / right / full; CROSS is an inner join on no key), with
+           an optional residual predicate over the joined row
 Union      concatenate inputs (``distinct`` removes duplicate rows)
 Distinct   SELECT DISTINCT
 Window     window functions: one appended column per ``WindowCall`` (a barrier)
@@ -94,6 +95,9 @@ class Join(Node):
     left_keys: list = field(default_factory=list)
     right_keys: list = field(default_factory=list)
     how: str = "inner"
+    # ON conditions other than key equalities, over the left columns then the right ones:
+    # a pair matches only when it is TRUE (outer joins pad the rows left without a match)
+    residual: Expr | None = None
 
 
 @dataclass(eq=False)

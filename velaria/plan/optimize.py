@@ -127,8 +127,9 @@ def _prune(node: L.Node, required: set[int] | None) -> tuple[L.Node, dict[int, i
 
     if isinstance(node, L.Join):
         nl = len(node.left.schema)
-        lneed = {i for i in need if i < nl} | column_refs(node.left_keys)
-        rneed = {i - nl for i in need if i >= nl} | column_refs(node.right_keys)
+        resid = column_refs([node.residual])
+        lneed = {i for i in need | resid if i < nl} | column_refs(node.left_keys)
+        rneed = {i - nl for i in need | resid if i >= nl} | column_refs(node.right_keys)
         left, lm = _prune(node.left, lneed)
         right, rm = _prune(node.right, rneed)
         mapping = dict(lm)
@@ -136,7 +137,8 @@ def _prune(node: L.Node, required: set[int] | None) -> tuple[L.Node, dict[int, i
         mapping.update({old + nl: new + nl2 for old, new in rm.items()})
         schema = pa.schema(list(left.schema) + list(right.schema))
         return L.Join(schema=schema, left=left, right=right, left_keys=[remap(k, lm) for k in node.left_keys],
-                      right_keys=[remap(k, rm) for k in node.right_keys], how=node.how), mapping
+                      right_keys=[remap(k, rm) for k in node.right_keys], how=node.how,
+                      residual=remap(node.residual, mapping) if node.residual is not None else None), mapping
 
     if isinstance(node, L.Union):
         inputs = [_prune(c, None)[0] for c in node.inputs]

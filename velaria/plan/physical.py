@@ -74,6 +74,8 @@ def _kernels_of(node: L.Node) -> list[str]:
     elif isinstance(node, L.Join):
         evaluates(list(node.left_keys) + list(node.right_keys))
         names.append("hash_join")
+        if node.residual is not None:
+            evaluates([node.residual])
     elif isinstance(node, L.Distinct) or (isinstance(node, L.Union) and node.distinct):
         names.append("distinct_indices")
     elif isinstance(node, L.Window):
