@@ -407,3 +407,31 @@ def test_window_functions(t, items, pred):
                                   "ROW_NUMBER() OVER (ORDER BY s)", "LAG(MAX(f)) OVER (ORDER BY s)"]))
 def test_window_over_group_by(t, item):
     check({"t": t}, "SELECT s, %s AS w FROM t GROUP BY s" % item)
+
+
+# ------------------------------------------------------------------------------ outer / cross / non-equi joins
+
+@SETTINGS
+@given(tables(max_rows=7), tables(max_rows=7), st.sampled_from(["RIGHT JOIN", "FULL JOIN", "LEFT JOIN", "JOIN"]),
+       st.sampled_from(["l.i = r.i", "l.s = r.s AND l.b = r.b", "l.i = r.i AND l.f < r.f", "l.i < r.i",
+                        "l.s = r.s AND r.i > 0", "l.i = r.i OR l.s = r.s"]))
+def test_outer_and_non_equi_join(lt, rt, kind, on):
+    check({"l": lt, "r": rt}, "SELECT l.i, l.s, r.i, r.f, r.b FROM l %s r ON %s" % (kind, on))
+
+
+@SETTINGS
+@given(tables(max_rows=6), tables(max_rows=6), st.sampled_from(["JOIN", "LEFT JOIN", "RIGHT JOIN", "FULL JOIN"]),
+       st.sampled_from([["i"], ["s"], ["i", "b"]]))
+def test_join_using(lt, rt, kind, cols):
+    # unqualified USING columns are the merged ones; `*` is not compared (DuckDB keeps the
+    # merged column at the left table's position, PostgreSQL and we put it first)
+    check({"l": lt, "r": rt}, "SELECT %s, l.i, r.i, l.s, r.s, r.f FROM l %s r USING (%s)"
+          % (", ".join(cols), kind, ", ".join(cols)))
+
+
+@SETTINGS
+@given(tables(max_rows=5), tables(max_rows=5), st.one_of(st.none(), predicates("l.")))
+def test_cross_join(lt, rt, pred):
+    where = (" WHERE %s" % pred[0], " WHERE %s" % pred[1]) if pred else ("", "")
+    check({"l": lt, "r": rt}, "SELECT l.i, l.s, r.b, r.f FROM l CROSS JOIN r%s" % where[0],
+          "SELECT l.i, l.s, r.b, r.f FROM l CROSS JOIN r%s" % where[1])
