@@ -43,6 +43,7 @@ else:
         "hash_join": join.hash_join,
         "distinct_indices": distinct.distinct_indices,
         "window_eval": window.window_eval,
+        "setop_indices": distinct.setop_indices,
     }
     for _name, _fn in BATCH_KERNELS.items():
         KERNELS.setdefault(_name, _fn)  # a C kernel of the same name, if any, wins

@@ -15,6 +15,7 @@ signatures and must return equal results (``tests/test_kernel_parity.py``).
 ``hash_join``       equi-join row pairs (join.py)
 ``distinct_indices`` first row of each distinct row (distinct.py)
 ``window_eval``     one window function over every row (window.py)
+``setop_indices``   the left rows INTERSECT / EXCEPT [ALL] keeps (distinct.py)
 =================== ==========================================================
 """
 from __future__ import annotations
@@ -30,7 +31,7 @@ from velaria.plan.types import is_null, type_name
 from . import aggregate, distinct, expressions, join, predicates, sort, window
 
 __all__ = ["to_arrow", "evaluate", "filter_batch", "HashAggregate", "sort_indices", "hash_join",
-           "distinct_indices", "window_eval"]
+           "distinct_indices", "window_eval", "setop_indices"]
 
 
 def to_arrow(values: list, t: pa.DataType) -> pa.Array:
@@ -144,3 +145,9 @@ def window_eval(call, args: list[pa.Array], partition: list[pa.Array], order: li
     values = window.window_values(call, [a.to_pylist() for a in args], [p.to_pylist() for p in partition],
                                   [o.to_pylist() for o in order], num_rows)
     return to_arrow(values, call.type)
+
+
+def setop_indices(left: list[pa.Array], right: list[pa.Array], kind: str, keep_all: bool) -> pa.Array:
+    """Indices of the left rows that INTERSECT / EXCEPT [ALL] keeps, in left input order."""
+    return pa.array(distinct.setop_indices([a.to_pylist() for a in left], [a.to_pylist() for a in right],
+                                           kind, keep_all), type=pa.int64())

@@ -435,3 +435,13 @@ def test_cross_join(lt, rt, pred):
     where = (" WHERE %s" % pred[0], " WHERE %s" % pred[1]) if pred else ("", "")
     check({"l": lt, "r": rt}, "SELECT l.i, l.s, r.b, r.f FROM l CROSS JOIN r%s" % where[0],
           "SELECT l.i, l.s, r.b, r.f FROM l CROSS JOIN r%s" % where[1])
+
+
+# ------------------------------------------------------------------------------ INTERSECT / EXCEPT
+
+@SETTINGS
+@given(tables(max_rows=8), tables(max_rows=8), st.sampled_from(["INTERSECT", "INTERSECT ALL", "EXCEPT", "EXCEPT ALL"]),
+       st.lists(st.sampled_from(["i", "s", "b"]), min_size=1, max_size=3, unique=True))
+def test_intersect_except(lt, rt, op, cols):
+    c = ", ".join(cols)
+    check({"l": lt, "r": rt}, "SELECT %s FROM l %s SELECT %s FROM r" % (c, op, c))

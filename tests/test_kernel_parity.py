@@ -35,7 +35,7 @@ from velaria.reference.functions import (CAST_TARGETS, EvalContext, OPERATORS,
 
 REQUIRE_ACCEL = os.environ.get("VELARIA_REQUIRE_ACCEL") == "1"
 BATCH_KERNELS = ["evaluate", "filter_batch", "hash_aggregate", "sort_indices", "hash_join",
-                 "distinct_indices", "window_eval"]
+                 "distinct_indices", "window_eval", "setop_indices"]
 CTX = EvalContext.current()
 NAN = float("nan")
 INF = float("inf")
@@ -709,3 +709,14 @@ def test_window_eval_fast_path_runs(monkeypatch):
         assert len(got) == 5000
     lag = WindowCall(type=F, func="lag", param=1, descending=(True,), nulls_first=(True,))
     assert accel_window.window_eval(lag, [v], [g], [v], 5000).null_count == 50
+
+
+@PROPERTY
+@given(left=batches(max_rows=14), right=batches(max_rows=14), data=st.data())
+def test_property_setop_indices(acc, left, right, data):
+    ref = _reference_kernels()
+    cols = data.draw(st.lists(st.sampled_from(range(len(SCHEMA))), min_size=1, max_size=3))
+    kind = data.draw(st.sampled_from(["intersect", "except"]))
+    keep_all = data.draw(st.booleans())
+    la, ra = [left.column(j) for j in cols], [right.column(j) for j in cols]
+    assert_same_array(acc["setop_indices"](la, ra, kind, keep_all), ref["setop_indices"](la, ra, kind, keep_all))

@@ -207,8 +207,6 @@ def test_star_without_from(s):
 
 # ------------------------------------------------------------------------------- unsupported
 @pytest.mark.parametrize("sql, needle", [
-    ("SELECT id FROM trades INTERSECT SELECT id FROM trades", "INTERSECT"),
-    ("SELECT id FROM trades EXCEPT SELECT id FROM trades", "EXCEPT"),
     ("SELECT id FROM trades, LATERAL (SELECT id FROM trades) x", "LATERAL"),
     ("SELECT id FROM trades WHERE id IN (SELECT id FROM trades)", "ubquer"),
     ("WITH RECURSIVE x AS (SELECT 1) SELECT * FROM x", "WITH RECURSIVE"),

@@ -621,19 +621,9 @@ class TestStatementValidation:
     def test_statement_offset_skips_leading_space(self):
         assert unsupported("  DELETE FROM t").byte_offset == 2
 
-    @pytest.mark.parametrize("sql, at", [
-        ("SELECT a FROM t INTERSECT SELECT a FROM u", "INTERSECT"),
-        ("SELECT 'é' FROM t UNION SELECT a FROM u EXCEPT SELECT a FROM v", "EXCEPT"),
-        ("INSERT INTO o SELECT a FROM t EXCEPT ALL SELECT a FROM u", "EXCEPT"),
-    ])
-    def test_intersect_except(self, sql, at):
-        err = unsupported(sql)
-        assert err.error_type == "unsupported_statement"
-        assert err.message == "INTERSECT and EXCEPT are not supported."
-        assert err.byte_offset == byte_pos(sql, at)
-
     @pytest.mark.parametrize("sql", [
         "SELECT a FROM t UNION ALL SELECT a FROM u UNION SELECT b FROM v",
+        "SELECT a FROM t INTERSECT SELECT a FROM u EXCEPT ALL SELECT a FROM v",
         "INSERT INTO t VALUES (1, 'a'), (2, 'b')",
         "INSERT INTO t (a, b) SELECT a, b FROM u",
         "CREATE TABLE t (a INT, b TEXT)",

@@ -39,6 +39,7 @@ REFERENCE_KERNELS: dict[str, str] = {
     "hash_join": "velaria.reference.batch:hash_join",
     "distinct_indices": "velaria.reference.batch:distinct_indices",
     "window_eval": "velaria.reference.batch:window_eval",
+    "setop_indices": "velaria.reference.batch:setop_indices",
     "vector_topk": "velaria.reference.topk:topk",
     "keyword_topk": "velaria.reference.keyword:keyword_topk",
 }
@@ -81,6 +82,7 @@ class KernelSet:
     hash_join: Callable = None             # type: ignore[assignment]
     distinct_indices: Callable = None      # type: ignore[assignment]
     window_eval: Callable = None           # type: ignore[assignment]
+    setop_indices: Callable = None         # type: ignore[assignment]
     vector_topk: Callable = None           # type: ignore[assignment]
     keyword_topk: Callable = None          # type: ignore[assignment]
     origins: dict[str, str] = field(default_factory=dict)

@@ -36,7 +36,7 @@ from ..plan.expr import Column, Expr
 
 __all__ = ["ExecContext", "Operator", "SourceOperator", "ScanOperator", "OneRowOperator", "FilterOperator",
            "ProjectOperator", "AggregateOperator", "SortOperator", "LimitOperator", "JoinOperator",
-           "UnionOperator", "DistinctOperator", "WindowOperator", "HybridSearchOperator", "KeywordSearchOperator", "OPERATORS", "empty_batch"]
+           "UnionOperator", "SetOpOperator", "DistinctOperator", "WindowOperator", "HybridSearchOperator", "KeywordSearchOperator", "OPERATORS", "empty_batch"]
 
 
 class ExecContext:
@@ -488,6 +488,28 @@ class UnionOperator(Operator):
         return [_distinct(self, batch)]
 
 
+class SetOpOperator(Operator):
+    """INTERSECT / EXCEPT [ALL] (``setop_indices`` kernel): port 0 is the left input, port 1
+    the right; emits the left rows the kernel keeps, in left order."""
+
+    barrier = True
+
+    def open(self, ctx):
+        super().open(ctx)
+        self._sides: tuple[list, list] = ([], [])
+
+    def push(self, batch, port=0):
+        self._sides[port].append(_with_schema(batch, self.schema))
+        return []
+
+    def finish(self):
+        left = _single_batch(self._sides[0], self.schema)
+        right = _single_batch(self._sides[1], self.schema)
+        self._sides = ([], [])
+        keep = self.ctx.kernels.setop_indices(list(left.columns), list(right.columns), self.node.kind, self.node.all)
+        return [left.take(keep)]
+
+
 def _distinct(op: Operator, batch: pa.RecordBatch) -> pa.RecordBatch:
     if batch.num_rows == 0:
         return batch
@@ -595,7 +617,7 @@ class KeywordSearchOperator(Operator):
 OPERATORS: dict[type, type[Operator]] = {
     L.Scan: ScanOperator, L.OneRow: OneRowOperator, L.Filter: FilterOperator, L.Project: ProjectOperator,
     L.Aggregate: AggregateOperator, L.Sort: SortOperator, L.Limit: LimitOperator, L.Join: JoinOperator,
-    L.Union: UnionOperator, L.Distinct: DistinctOperator, L.Window: WindowOperator,
+    L.Union: UnionOperator, L.SetOp: SetOpOperator, L.Distinct: DistinctOperator, L.Window: WindowOperator,
     L.HybridSearch: HybridSearchOperator,
     L.KeywordSearch: KeywordSearchOperator,
 }

@@ -18,7 +18,7 @@ from .physical import PhysicalPlan, StepDecision
 __all__ = ["explain_batch", "render_tree", "step_line"]
 
 # upstream's physical stage assignment counts these kinds as barriers
-_UPSTREAM_BARRIERS = (L.Scan, L.OneRow, L.Union, L.Join, L.Aggregate, L.Sort, L.Distinct, L.KeywordSearch,
+_UPSTREAM_BARRIERS = (L.Scan, L.OneRow, L.Union, L.SetOp, L.Join, L.Aggregate, L.Sort, L.Distinct, L.KeywordSearch,
                       L.Window)
 
 
@@ -58,6 +58,8 @@ def step_line(node: L.Node) -> str:
         return f"Join left={node.left_keys[0].name} right={node.right_keys[0].name}"
     if isinstance(node, L.Union):
         return f"Union distinct={'true' if node.distinct else 'false'}"
+    if isinstance(node, L.SetOp):
+        return f"SetOp kind={node.kind} all={'true' if node.all else 'false'}"
     if isinstance(node, L.Distinct):
         return "Distinct"
     if isinstance(node, L.HybridSearch):
@@ -200,7 +202,7 @@ def explain_batch(plan: PhysicalPlan) -> str:
 _TREE_NAMES = {L.Scan: "Source", L.OneRow: "Source", L.Project: "Select", L.Filter: "Filter",
                L.Union: "Union", L.Limit: "Limit", L.Sort: "OrderBy", L.Aggregate: "Aggregate",
                L.Join: "Join", L.Distinct: "Distinct", L.HybridSearch: "HybridSearch",
-               L.KeywordSearch: "KeywordSearch", L.Window: "Window"}
+               L.KeywordSearch: "KeywordSearch", L.Window: "Window", L.SetOp: "SetOp"}
 
 
 def _details(node: L.Node, step: StepDecision) -> list[str]:
@@ -235,6 +237,8 @@ def _details(node: L.Node, step: StepDecision) -> list[str]:
         return [f"columns={','.join(node.columns)}, top_k={node.top_k}, tokenizer={node.tokenizer}"]
     if isinstance(node, L.Window):
         return [window_text(f) for f in node.functions]
+    if isinstance(node, L.SetOp):
+        return [f"kind={node.kind}, all={'true' if node.all else 'false'}"]
     return []
 
 

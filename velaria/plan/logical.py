@@ -13,6 +13,7 @@ Limit      OFFSET / LIMIT
 Join       hash join (inner / left / right / full; CROSS is an inner join on no key), with
            an optional residual predicate over the joined row
 Union      concatenate inputs (``distinct`` removes duplicate rows)
+SetOp      INTERSECT / EXCEPT [ALL] of two inputs (a barrier)
 Distinct   SELECT DISTINCT
 Window     window functions: one appended column per ``WindowCall`` (a barrier)
 HybridSearch  vector top-k over the input rows, appending ``vector_score``
@@ -31,7 +32,7 @@ import pyarrow as pa
 from .expr import Expr
 
 __all__ = ["Node", "Scan", "OneRow", "Filter", "Project", "Aggregate", "Sort", "Limit", "Join",
-           "Union", "Distinct", "Window", "HybridSearch", "KeywordSearch", "children"]
+           "Union", "SetOp", "Distinct", "Window", "HybridSearch", "KeywordSearch", "children"]
 
 
 @dataclass(eq=False)
@@ -107,6 +108,14 @@ class Union(Node):
 
 
 @dataclass(eq=False)
+class SetOp(Node):
+    """``inputs[0] INTERSECT|EXCEPT [ALL] inputs[1]``: rows of the left input, in its order."""
+    inputs: list = field(default_factory=list)
+    kind: str = "intersect"   # intersect | except
+    all: bool = False
+
+
+@dataclass(eq=False)
 class Distinct(Node):
     input: Node = None  # type: ignore[assignment]
 
@@ -142,7 +151,7 @@ def children(node: Node) -> list[Node]:
     """The input nodes of ``node``, left to right."""
     if isinstance(node, Join):
         return [node.left, node.right]
-    if isinstance(node, Union):
+    if isinstance(node, (Union, SetOp)):
         return list(node.inputs)
     child = getattr(node, "input", None)
     return [child] if child is not None else []

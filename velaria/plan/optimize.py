@@ -157,6 +157,9 @@ def _prune(node: L.Node, required: set[int] | None) -> tuple[L.Node, dict[int, i
         schema = pa.schema(list(child.schema) + [node.schema.field(nin + k) for k in range(len(node.functions))])
         return L.Window(schema=schema, input=child, functions=functions), mapping
 
+    if isinstance(node, L.SetOp):             # whole rows compare: every column is needed
+        return dataclasses.replace(node, inputs=[_prune(c, None)[0] for c in node.inputs]), _identity(width)
+
     if isinstance(node, L.Distinct):
         child, _ = _prune(node.input, None)
         return L.Distinct(schema=node.schema, input=child), _identity(width)

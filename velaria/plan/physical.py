@@ -50,7 +50,7 @@ class StepDecision:
     ran_path: str | None = None                # reported by the kernel after a run
 
 
-_BARRIERS = (L.Scan, L.OneRow, L.Union, L.Join, L.Aggregate, L.Sort, L.Distinct, L.HybridSearch,
+_BARRIERS = (L.Scan, L.OneRow, L.Union, L.SetOp, L.Join, L.Aggregate, L.Sort, L.Distinct, L.HybridSearch,
              L.KeywordSearch, L.Window)
 
 
@@ -78,6 +78,8 @@ def _kernels_of(node: L.Node) -> list[str]:
             evaluates([node.residual])
     elif isinstance(node, L.Distinct) or (isinstance(node, L.Union) and node.distinct):
         names.append("distinct_indices")
+    elif isinstance(node, L.SetOp):
+        names.append("setop_indices")
     elif isinstance(node, L.Window):
         evaluates([e for f in node.functions for e in f.children()])
         names.append("window_eval")

@@ -179,27 +179,25 @@ class SelectPlanner:
 
     def _plan_setop(self, stmt: ast.SelectStmt, top: bool) -> L.Node:
         S = enums.SetOperation
-        if stmt.op != S.SETOP_UNION:
-            raise SQLUnsupportedError("INTERSECT and EXCEPT are not supported.", error_type="unsupported_sql_feature",
-                                      hint="Use UNION, or a JOIN / NOT IN over temp views.",
-                                      byte_offset=self.offset(stmt))
+        op = {S.SETOP_UNION: "UNION", S.SETOP_INTERSECT: "INTERSECT", S.SETOP_EXCEPT: "EXCEPT"}[stmt.op]
         if top and self.parsed.ext.hybrid_search is not None:
-            raise SQLUnsupportedError(_V1 + "UNION does not support HYBRID SEARCH in branch query")
+            raise SQLUnsupportedError(_V1 + f"{op} does not support HYBRID SEARCH in branch query")
         if top and getattr(self.parsed.ext, "keyword_search", None) is not None:
-            raise SQLUnsupportedError(_V1 + "UNION does not support KEYWORD SEARCH in branch query")
-        branches = self._setop_branches(stmt)
+            raise SQLUnsupportedError(_V1 + f"{op} does not support KEYWORD SEARCH in branch query")
+        # INTERSECT / EXCEPT are binary (the parser already nested them by precedence)
+        branches = self._setop_branches(stmt) if op == "UNION" else [stmt.larg, stmt.rarg]
         plans = [self.plan(b, top=False) for b in branches]
         first = plans[0]
         for b, p in zip(branches[1:], plans[1:]):
             if len(p.schema) != len(first.schema):
-                raise SQLSemanticError("UNION requires the same number of projected columns",
+                raise SQLSemanticError(f"{op} requires the same number of projected columns",
                                        hint=f"left has {len(first.schema)}, right has {len(p.schema)}.",
                                        byte_offset=self.offset(b))
         types = []
         for i, lf in enumerate(first.schema):
             column = [p.schema.field(i).type for p in plans]
             try:
-                t = T.common_type(column, f"UNION column {i + 1} ({lf.name})")
+                t = T.common_type(column, f"{op} column {i + 1} ({lf.name})")
             except TypeError as exc:
                 raise SQLSemanticError(str(exc), hint="CAST both sides to one type.", byte_offset=self.offset(stmt))
             t = t if not T.is_null(t) else T.NULL
@@ -210,8 +208,11 @@ class SelectPlanner:
             types.append(t)
         inputs = [cast_columns(p, types) for p in plans]
         schema = pa.schema([pa.field(f.name, t) for f, t in zip(first.schema, types)])
-        node: L.Node = L.Union(schema=schema, inputs=inputs, distinct=not stmt.all)
-        # ORDER BY / LIMIT written after a UNION apply to the whole union (PostgreSQL rules).
+        if op == "UNION":
+            node: L.Node = L.Union(schema=schema, inputs=inputs, distinct=not stmt.all)
+        else:
+            node = L.SetOp(schema=schema, inputs=inputs, kind=op.lower(), all=bool(stmt.all))
+        # ORDER BY / LIMIT written after a set operation apply to its whole result (PostgreSQL rules).
         if stmt.sortClause:
             scope = Scope.from_schema(schema)
             keys, desc, nf = self._order_keys(stmt.sortClause, scope, [f.name for f in schema], None)

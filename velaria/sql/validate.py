@@ -12,7 +12,7 @@ Three groups of checks run on the pglast AST of one statement, in this order:
    planner checks where they may appear).
 2. *Statement checks* (upstream's lowerer), error_type ``unsupported_statement``: SELECT,
    INSERT, CREATE TABLE [AS], CREATE VIEW, DROP TABLE|VIEW, EXPLAIN SELECT and SHOW TABLES
-   are accepted, and INTERSECT / EXCEPT are rejected.
+   are accepted.
 
 Every error carries the byte offset (into the user's original text) of the offending node.
 """
@@ -22,11 +22,11 @@ import re
 from collections.abc import Iterator
 
 from pglast import ast
-from pglast.enums import ObjectType, SetOperation
+from pglast.enums import ObjectType
 
 from ..errors import SQLUnsupportedError
 from .depth import check_tree_depth, children
-from .normalize import SYMBOL, WORD, Normalized, tokenize
+from .normalize import SYMBOL, Normalized, tokenize
 
 __all__ = ["validate", "multi_statement_error", "iter_nodes", "first_location"]
 
@@ -197,7 +197,6 @@ def _check_statement(stmt: ast.Node, normalized: Normalized, stmt_location: int)
             raise _unsupported_statement(*_statement_name(stmt), offset)
     elif not isinstance(stmt, ast.CreateStmt) and not _accepted_statement(stmt):
         raise _unsupported_statement(*_statement_name(stmt), offset)
-    _check_set_operations(stmt, normalized)
 
 
 def _accepted_statement(stmt: ast.Node) -> bool:
@@ -216,27 +215,6 @@ def _accepted_statement(stmt: ast.Node) -> bool:
     if isinstance(stmt, ast.VariableShowStmt):
         return stmt.name.lower() == "tables"
     return False
-
-
-_REJECTED_SET_OPS = (SetOperation.SETOP_INTERSECT, SetOperation.SETOP_EXCEPT)
-
-
-def _check_set_operations(stmt: ast.Node, normalized: Normalized) -> None:
-    """Reject INTERSECT / EXCEPT anywhere in the statement (UNION is supported)."""
-    for node in iter_nodes(stmt):
-        if isinstance(node, ast.SelectStmt) and getattr(node, "op", None) in _REJECTED_SET_OPS:
-            raise SQLUnsupportedError(
-                "INTERSECT and EXCEPT are not supported.", error_type="unsupported_statement",
-                hint="Use UNION / UNION ALL, or filter rows with WHERE.",
-                byte_offset=_set_keyword_offset(normalized))
-
-
-def _set_keyword_offset(normalized: Normalized) -> int | None:
-    """Byte offset of the first INTERSECT/EXCEPT keyword (reserved words: never identifiers)."""
-    for tok in tokenize(normalized.text):
-        if tok.kind == WORD and tok.text.upper() in ("INTERSECT", "EXCEPT"):
-            return normalized.to_original_offset(tok.start)
-    return None
 
 
 # --------------------------------------------------------------------------------------------
