@@ -116,6 +116,8 @@ def _sorted_result(call, args, lay: _Layout) -> pa.Array | None:
         return pc.if_else(pa.array(empty), pa.nulls(len(idx), type=call.type), taken) if empty.any() else taken
     if func == "count" and not args:
         return pa.array(np.where(empty, 0, e - s + 1), type=_I64)
+    if func not in ("count", "sum", "avg", "min", "max"):
+        return None                   # the variances and MEDIAN: the reference
     value = args[0].take(pa.array(lay.perm, type=_I64))
     valid = _valid(value)
     valid = np.ones(len(idx), dtype=bool) if valid is None else valid

@@ -445,3 +445,19 @@ def test_cross_join(lt, rt, pred):
 def test_intersect_except(lt, rt, op, cols):
     c = ", ".join(cols)
     check({"l": lt, "r": rt}, "SELECT %s FROM l %s SELECT %s FROM r" % (c, op, c))
+
+
+# ------------------------------------------------------------------------------ FILTER, variances, MEDIAN
+
+STAT_AGGS = ["VAR_SAMP(i)", "VAR_POP(f)", "STDDEV_SAMP(f)", "STDDEV_POP(i)", "VARIANCE(f)", "STDDEV(i)",
+             "MEDIAN(i)", "MEDIAN(f)", "COUNT(*) FILTER (WHERE i > 0)", "SUM(f) FILTER (WHERE b)",
+             "MIN(s) FILTER (WHERE s <> 'a')"]
+
+
+@SETTINGS
+@given(tables(), st.lists(st.sampled_from(["s", "b"]), max_size=1), st.lists(st.sampled_from(STAT_AGGS), min_size=1,
+                                                                            max_size=3))
+def test_statistics_and_filter(t, keys, aggs):
+    items = keys + ["%s AS a%d" % (a, k) for k, a in enumerate(aggs)]
+    sql = "SELECT %s FROM t" % ", ".join(items) + (" GROUP BY %s" % ", ".join(keys) if keys else "")
+    check({"t": t}, sql)

@@ -386,7 +386,8 @@ def test_property_filter_batch(acc, pred, batch):
             assert_same_array(a.column(j), r.column(j))
 
 
-AGG_FUNCS = ["count", "sum", "avg", "min", "max"]
+AGG_FUNCS = ["count", "sum", "avg", "min", "max", "var_samp", "var_pop", "stddev_samp", "stddev_pop", "median"]
+NUMERIC_ONLY = ("sum", "avg", "var_samp", "var_pop", "stddev_samp", "stddev_pop", "median")
 
 
 @st.composite
@@ -396,7 +397,7 @@ def aggregate_cases(draw):
     aggs = []
     for _ in range(draw(st.integers(1, 4))):
         func = draw(st.sampled_from(AGG_FUNCS))
-        choices = [0, 1, 4, 5] if func in ("sum", "avg") else [0, 1, 3, 4, 5] if func in ("min", "max") else [None, 0, 1, 2]
+        choices = [0, 1, 4, 5] if func in NUMERIC_ONLY else [0, 1, 3, 4, 5] if func in ("min", "max") else [None, 0, 1, 2]
         j = draw(st.sampled_from(choices))
         arg = None if j is None else col(j, SCHEMA[j][1])
         distinct = arg is not None and draw(st.booleans()) and draw(st.booleans())
@@ -666,7 +667,7 @@ def test_property_window_eval(acc, batch, data):
     ref = _reference_kernels()
     func = data.draw(st.sampled_from(WINDOW_FUNCTIONS))
     numeric = [j for j, (_, t) in enumerate(SCHEMA) if pa.types.is_integer(t) or pa.types.is_floating(t)]
-    pick = data.draw(st.sampled_from(numeric if func in ("sum", "avg") else range(len(SCHEMA))))
+    pick = data.draw(st.sampled_from(numeric if func in NUMERIC_ONLY else range(len(SCHEMA))))
     args = [] if func in ("row_number", "rank", "dense_rank", "ntile") else [batch.column(pick)]
     if func == "count" and data.draw(st.booleans()):
         args = []                                            # COUNT(*)

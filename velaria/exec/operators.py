@@ -488,6 +488,20 @@ class UnionOperator(Operator):
         return [_distinct(self, batch)]
 
 
+class _CollectingOperator(Operator):
+    """A barrier that keeps every input batch (``self._rows``) until ``finish``."""
+
+    barrier = True
+
+    def open(self, ctx):
+        super().open(ctx)
+        self._rows: list[pa.RecordBatch] = []
+
+    def push(self, batch, port=0):
+        self._rows.append(batch)
+        return []
+
+
 class SetOpOperator(Operator):
     """INTERSECT / EXCEPT [ALL] (``setop_indices`` kernel): port 0 is the left input, port 1
     the right; emits the left rows the kernel keeps, in left order."""
@@ -516,18 +530,9 @@ def _distinct(op: Operator, batch: pa.RecordBatch) -> pa.RecordBatch:
     return batch.take(op.ctx.kernels.distinct_indices(list(batch.columns)))
 
 
-class DistinctOperator(Operator):
+class DistinctOperator(_CollectingOperator):
     """SELECT DISTINCT (``distinct_indices`` kernel): the first row of each distinct row."""
 
-    barrier = True
-
-    def open(self, ctx):
-        super().open(ctx)
-        self._rows: list[pa.RecordBatch] = []
-
-    def push(self, batch, port=0):
-        self._rows.append(batch)
-        return []
 
     def finish(self):
         batch = _single_batch(self._rows, self.schema)
@@ -535,19 +540,10 @@ class DistinctOperator(Operator):
         return [_distinct(self, batch)]
 
 
-class WindowOperator(Operator):
+class WindowOperator(_CollectingOperator):
     """Window functions (``window_eval`` kernel, one call per function): a barrier that
     appends one column per function to its whole input, rows in input order."""
 
-    barrier = True
-
-    def open(self, ctx):
-        super().open(ctx)
-        self._rows: list[pa.RecordBatch] = []
-
-    def push(self, batch, port=0):
-        self._rows.append(batch)
-        return []
 
     def finish(self):
         node = self.node
@@ -562,18 +558,9 @@ class WindowOperator(Operator):
         return [pa.RecordBatch.from_arrays(columns, schema=self.schema)]
 
 
-class HybridSearchOperator(Operator):
+class HybridSearchOperator(_CollectingOperator):
     """Vector top-k over the input rows (``vector_topk`` kernel), appending ``vector_score``."""
 
-    barrier = True
-
-    def open(self, ctx):
-        super().open(ctx)
-        self._rows: list[pa.RecordBatch] = []
-
-    def push(self, batch, port=0):
-        self._rows.append(batch)
-        return []
 
     def finish(self):
         from .. import vector
@@ -587,19 +574,10 @@ class HybridSearchOperator(Operator):
         return out or [empty_batch(self.schema)]
 
 
-class KeywordSearchOperator(Operator):
+class KeywordSearchOperator(_CollectingOperator):
     """BM25 top-k over the input rows' text columns (``keyword_topk`` kernel), appending
     ``keyword_score``."""
 
-    barrier = True
-
-    def open(self, ctx):
-        super().open(ctx)
-        self._rows: list[pa.RecordBatch] = []
-
-    def push(self, batch, port=0):
-        self._rows.append(batch)
-        return []
 
     def finish(self):
         from ..vector import keyword

@@ -13,6 +13,7 @@ from ..errors import SQLSemanticError, SQLUnsupportedError
 from ..plan import types as T
 from ..plan.expr import Literal, WindowCall, WindowFrame
 from ..reference import window as W
+from ..reference.aggregate import AGGREGATE_ALIASES
 
 __all__ = ["lower_window_call", "window_definitions"]
 
@@ -114,6 +115,7 @@ def lower_window_call(lowerer, node: ast.FuncCall, name: str) -> WindowCall:
         raise SQLSemanticError(f"window functions are not allowed in {lowerer.clause}", byte_offset=off(node),
                                hint="Compute the window function in a derived table or WITH query, then "
                                     "filter or group its result.")
+    name = AGGREGATE_ALIASES.get(name, name)
     if name not in W.WINDOW_FUNCTIONS:
         raise SQLSemanticError(f"OVER specified, but {name} is not a window function nor an aggregate function",
                                hint="Window functions: " + ", ".join(W.WINDOW_FUNCTIONS) + ".", byte_offset=off(node))
