@@ -79,3 +79,10 @@ def test_explain_names_residual(s):
 def test_errors(s, sql, needle):
     with pytest.raises(SQLSemanticError, match=needle):
         s.sql(sql)
+
+
+def test_search_clauses_reject_every_join_kind(s):
+    for sql in ("SELECT lv FROM l JOIN r USING (k) KEYWORD SEARCH(lv) QUERY 'a'",
+                "SELECT lv FROM l CROSS JOIN r KEYWORD SEARCH(lv) QUERY 'a'"):
+        with pytest.raises(RuntimeError, match="KEYWORD SEARCH does not support JOIN queries"):
+            s.sql(sql)

@@ -706,7 +706,7 @@ class SelectPlanner:
     def _keyword(self, node: L.Node, scope: Scope, spec, stmt) -> tuple[L.Node, Scope]:
         from ..vector import keyword as kw
         offset = getattr(spec, "offset", None)
-        if isinstance(node, L.Join):
+        if _is_join(node):
             raise SQLUnsupportedError(_V1 + "KEYWORD SEARCH does not support JOIN queries", byte_offset=offset)
         if stmt.groupClause:
             raise SQLUnsupportedError(_V1 + "KEYWORD SEARCH does not support aggregate queries", byte_offset=offset)
@@ -723,7 +723,7 @@ class SelectPlanner:
 
     # ------------------------------------------------------------------ HYBRID SEARCH
     def _hybrid(self, node: L.Node, scope: Scope, spec, stmt) -> tuple[L.Node, Scope]:
-        if isinstance(node, L.Join):
+        if _is_join(node):
             raise SQLUnsupportedError(_V1 + "HYBRID SEARCH does not support JOIN queries",
                                       byte_offset=getattr(spec, "offset", None))
         if stmt.groupClause:
@@ -741,6 +741,11 @@ class SelectPlanner:
                             metric=spec.metric, top_k=spec.top_k, score_threshold=spec.score_threshold)
         new_scope = Scope(scope.columns + [ScopeColumn(None, "vector_score", T.FLOAT, len(node.schema))])
         return hs, new_scope
+
+
+def _is_join(node: L.Node) -> bool:
+    """A FROM clause that joins (a JOIN ... USING is a Project over the Join)."""
+    return isinstance(node, L.Join) or (isinstance(node, L.Project) and isinstance(node.input, L.Join))
 
 
 class _AliasScope(Scope):
