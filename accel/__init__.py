@@ -8,7 +8,7 @@ the same signatures as their reference twins. Two independent parts fill it:
 * the batch-operator kernels, one module per kernel family as in ``velaria.reference``:
   ``expressions`` (``evaluate``), ``predicates`` (``filter_batch``), ``aggregate``
   (``hash_aggregate``), ``sort`` (``sort_indices``), ``join`` (``hash_join``), ``distinct``
-  (``distinct_indices``). numpy/pyarrow plus optional C helpers (``batch_c``), so they work
+  (``distinct_indices``), ``window`` (``window_eval``). numpy/pyarrow plus optional C helpers (``batch_c``), so they work
   without a compiler; a failed import is kept in ``batch_import_error``;
 * ``keyword`` (``keyword_topk``, BM25 vectorised over Arrow string buffers).
 
@@ -30,7 +30,7 @@ else:
 
 batch_import_error: BaseException | None = None
 try:  # numpy/pyarrow batch-operator kernels: independent of the C build
-    from . import aggregate, distinct, expressions, join, predicates, sort
+    from . import aggregate, distinct, expressions, join, predicates, sort, window
 except ImportError as exc:  # pragma: no cover - depends on the environment
     batch_import_error = exc
 else:
@@ -42,6 +42,8 @@ else:
         "sort_indices": sort.sort_indices,
         "hash_join": join.hash_join,
         "distinct_indices": distinct.distinct_indices,
+        "window_eval": window.window_eval,
+        "setop_indices": distinct.setop_indices,
     }
     for _name, _fn in BATCH_KERNELS.items():
         KERNELS.setdefault(_name, _fn)  # a C kernel of the same name, if any, wins

@@ -30,13 +30,17 @@ __all__ = ["HashAggregate"]
 
 # ---- HashAggregate
 
+#: the aggregates the fast path computes; the variances and MEDIAN run the reference
+_FAST_FUNCS = ("count", "sum", "avg", "min", "max")
+
+
 def _agg_supported(agg: AggregateCall, arg: pa.Array | None) -> bool:
     return _agg_type_supported(agg, None if arg is None else arg.type)
 
 
 def _agg_type_supported(agg: AggregateCall, t: pa.DataType | None) -> bool:
     """True when the fast path computes ``agg`` over an argument of type ``t`` exactly."""
-    if agg.distinct:
+    if agg.distinct or agg.func not in _FAST_FUNCS:
         return False
     if t is None or agg.func == "count" or pat.is_null(t):
         return True
@@ -499,7 +503,7 @@ class HashAggregate:
             return False
         for i, agg in enumerate(self._aggregates):
             prefix = f"a{i}_"
-            if prefix + "seen" in table.column_names:
+            if prefix + "seen" in table.column_names or agg.func not in _FAST_FUNCS:
                 return False
             if prefix + "total" in table.column_names:
                 total = table.column(prefix + "total")

@@ -15,7 +15,7 @@ from velaria.reference import batch as _ref
 
 from .arrow_util import _F64, _I64, _is_float, _is_str, _mask_of, _np_values
 
-__all__ = ["distinct_indices"]
+__all__ = ["distinct_indices", "setop_indices"]
 
 
 # ---- factorisation
@@ -80,3 +80,35 @@ def distinct_indices(arrays: list[pa.Array]) -> pa.Array:
     _, first = np.unique(codes, return_index=True)
     first.sort()
     return pa.array(first.astype(np.int64), type=_I64)
+
+
+def setop_indices(left: list[pa.Array], right: list[pa.Array], kind: str, keep_all: bool) -> pa.Array:
+    """Indices of the left rows that INTERSECT / EXCEPT [ALL] keeps, in left input order."""
+    if kind not in ("intersect", "except") or not left or len(left) != len(right) \
+            or not all(_hashable(a.type) and a.type.equals(b.type) for a, b in zip(left, right)):
+        return _ref.setop_indices(left, right, kind, keep_all)
+    nl = len(left[0])
+    both = [pa.concat_arrays([_flat(a), _flat(b)]) for a, b in zip(left, right)]
+    codes, _ = _combine(both)
+    _, dense = np.unique(codes, return_inverse=True)
+    dense = dense.reshape(-1)
+    lc, rc = dense[:nl], dense[nl:]
+    k = int(dense.max()) + 1 if dense.size else 1
+    on_right = np.bincount(rc, minlength=k)[lc]
+    # rank: earlier occurrences of the same row on the left (a stable sort groups them)
+    order = np.argsort(lc, kind="stable")
+    sorted_codes = lc[order]
+    starts = np.r_[True, sorted_codes[1:] != sorted_codes[:-1]] if nl else np.zeros(0, bool)
+    first = np.maximum.accumulate(np.where(starts, np.arange(nl), 0))
+    rank = np.empty(nl, dtype=np.int64)
+    rank[order] = np.arange(nl) - first
+    if kind == "intersect":
+        allowed = on_right if keep_all else np.minimum(on_right, 1)
+    else:
+        on_left = np.bincount(lc, minlength=k)[lc]
+        allowed = np.maximum(on_left - on_right, 0) if keep_all else (on_right == 0).astype(np.int64)
+    return pa.array(np.nonzero(rank < allowed)[0].astype(np.int64), type=_I64)
+
+
+def _flat(a):
+    return a.combine_chunks() if isinstance(a, pa.ChunkedArray) else a

@@ -42,7 +42,7 @@ def _join_pair(left: pa.Array, right: pa.Array) -> tuple[pa.Array, pa.Array] | N
 
 
 def hash_join(left_keys: list[pa.Array], right_keys: list[pa.Array], how: str) -> tuple[pa.Array, pa.Array]:
-    """(left row indices, right row indices) of an equi-join; a NULL right index pads a LEFT JOIN row."""
+    """(left row indices, right row indices) of an equi-join; a NULL index pads an unmatched row."""
     if how not in JOIN_KINDS or not left_keys or len(left_keys) != len(right_keys):
         return _ref.hash_join(left_keys, right_keys, how)
     nl, nr = len(left_keys[0]), len(right_keys[0])
@@ -73,12 +73,21 @@ def hash_join(left_keys: list[pa.Array], right_keys: list[pa.Array], how: str) -
     per_code = np.bincount(dr[rvalid], minlength=k)
     starts = np.concatenate([[0], np.cumsum(per_code)[:-1]])
     matches = np.where(lc >= 0, per_code[dl], 0)
-    emit = matches if how == "inner" else np.maximum(matches, 1)
+    emit = np.maximum(matches, 1) if how in ("left", "full") else matches
     total = int(emit.sum())
     out_left = np.repeat(np.arange(nl, dtype=np.int64), emit)
     offsets = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(emit) - emit, emit)
     matched = np.repeat(matches > 0, emit)
     pos = np.repeat(starts[dl], emit) + offsets
     out_right = np.where(matched, right_order[np.where(matched, pos, 0)] if right_order.size else 0, 0)
-    right = pa.array(out_right.astype(np.int64), type=_I64, mask=None if how == "inner" else ~matched)
-    return pa.array(out_left, type=_I64), right
+    left_pad = np.zeros(total, dtype=bool)
+    if how in ("right", "full"):            # then every right row no left row matched
+        hit = np.zeros(nr, dtype=bool)
+        hit[out_right[matched]] = True
+        extra = np.nonzero(~hit)[0]
+        out_left = np.concatenate([out_left, np.zeros(len(extra), dtype=np.int64)])
+        out_right = np.concatenate([out_right, extra])
+        left_pad = np.concatenate([left_pad, np.ones(len(extra), dtype=bool)])
+        matched = np.concatenate([matched, np.ones(len(extra), dtype=bool)])
+    right = pa.array(out_right.astype(np.int64), type=_I64, mask=None if matched.all() else ~matched)
+    return pa.array(out_left, type=_I64, mask=left_pad if left_pad.any() else None), right

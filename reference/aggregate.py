@@ -21,8 +21,17 @@ Aggregates
 * ``AVG(x)`` is float64: sum / count of the non-NULL values (integer sums are exact first).
 * ``MIN(x)`` / ``MAX(x)`` keep the input type and use the ORDER BY order of ``sort.sort_key``
   (NaN is the greatest value); on ties the first value seen is kept.
-* SUM / AVG / MIN / MAX of no non-NULL value is NULL. ``DISTINCT`` variants first drop
-  duplicate values (``hash_key`` equality), keeping the first of each.
+* ``VAR_SAMP`` / ``VAR_POP`` (``VARIANCE`` = ``VAR_SAMP``) and ``STDDEV_SAMP`` /
+  ``STDDEV_POP`` (``STDDEV`` = ``STDDEV_SAMP``) are float64 over the non-NULL values, folded
+  with Welford's update in input order (``n += 1; d = x - mean; mean += d / n;
+  m2 += d * (x - mean)``); the sample forms divide ``m2`` by ``n - 1`` (NULL below two values),
+  the population forms by ``n`` (0.0 for a single value, even an infinite one); STDDEV is the
+  square root.
+* ``MEDIAN(x)`` is float64: the middle of the non-NULL values in ``sort_key`` order, or for an
+  even count ``lo + (hi - lo) * 0.5`` of the two middle values (PERCENTILE_CONT(0.5);
+  ``lo * 0.5 + hi * 0.5`` when one of them is infinite).
+* SUM / AVG / MIN / MAX / the variances / MEDIAN of no non-NULL value are NULL. ``DISTINCT``
+  variants first drop duplicate values (``hash_key`` equality), keeping the first of each.
 
 State (for streams, checkpoints and worker processes)
 -----------------------------------------------------
@@ -33,12 +42,17 @@ State (for streams, checkpoints and worker processes)
   group order: the key columns ``k0, k1, ...`` (first values), then per aggregate ``i``:
   ``a{i}_count`` (int64: rows for COUNT(*), non-NULL values otherwise), ``a{i}_total`` for
   SUM/AVG (float64 for floating input, decimal128(38, 0) for integer input so no integer
-  total is ever rounded), ``a{i}_best`` for MIN/MAX (the argument type), and for DISTINCT
-  variants only ``a{i}_seen`` (list of the distinct values, first-seen order).
+  total is ever rounded), ``a{i}_best`` for MIN/MAX (the argument type), ``a{i}_mean`` and
+  ``a{i}_m2`` (float64) for the variances, ``a{i}_values`` (list of the argument type, input
+  order) for MEDIAN, and for DISTINCT variants only ``a{i}_seen`` (list of the distinct
+  values, first-seen order).
 * ``merge_state(table)`` folds an exported state in, as if its groups' rows had been
   ``update``-d here: counts and totals add (float totals add the partial totals, so a merged
   float SUM equals the single-pass SUM exactly only when no rounding occurs), MIN/MAX keep
-  the better value (the current one on ties), DISTINCT sets unite. New groups are appended in
+  the better value (the current one on ties), variances combine with Chan's formula
+  (``d = mean_b - mean_a; mean = mean_a + d * n_b / n; m2 = m2_a + m2_b + d * d * n_a * n_b / n``,
+  so a merged variance equals the single pass up to rounding), MEDIAN value lists
+  concatenate, DISTINCT sets unite. New groups are appended in
   the table's row order. ``import_state(table)`` is ``merge_state`` into an empty aggregator
   (restoring a checkpoint), so ``update(a); update(b)`` equals ``merge_state(export(a));
   merge_state(export(b))`` and equals ``import_state(export(a)); update(b)``.
@@ -46,6 +60,7 @@ State (for streams, checkpoints and worker processes)
 from __future__ import annotations
 
 import decimal
+import math
 
 from typing import Sequence
 
@@ -58,11 +73,15 @@ from velaria.plan.types import FLOAT, INT, is_floating, is_null, is_numeric, typ
 from .distinct import hash_key
 from .sort import sort_key
 
-__all__ = ["AGGREGATE_FUNCTIONS", "aggregate_result_type", "HashAggregator", "state_schema"]
+__all__ = ["AGGREGATE_FUNCTIONS", "AGGREGATE_ALIASES", "VARIANCE_FUNCTIONS", "aggregate_result_type",
+           "HashAggregator", "state_schema"]
 
 INT64_MIN = -(2 ** 63)
 INT64_MAX = 2 ** 63 - 1
-AGGREGATE_FUNCTIONS = ("count", "sum", "avg", "min", "max")
+VARIANCE_FUNCTIONS = ("var_samp", "var_pop", "stddev_samp", "stddev_pop")
+AGGREGATE_FUNCTIONS = ("count", "sum", "avg", "min", "max") + VARIANCE_FUNCTIONS + ("median",)
+#: other spellings of the aggregates above
+AGGREGATE_ALIASES = {"variance": "var_samp", "stddev": "stddev_samp"}
 
 
 def aggregate_result_type(func: str, arg_type: pa.DataType | None) -> pa.DataType:
@@ -83,7 +102,7 @@ def aggregate_result_type(func: str, arg_type: pa.DataType | None) -> pa.DataTyp
     if not (is_numeric(arg_type) or is_null(arg_type)):
         raise SQLSemanticError(f"{func.upper()} expects a numeric argument, got {type_name(arg_type)}",
                                hint="use CAST(x AS DOUBLE) or CAST(x AS BIGINT)")
-    if func == "avg" or is_floating(arg_type):
+    if func != "sum" or is_floating(arg_type):
         return FLOAT
     return INT
 
@@ -101,6 +120,10 @@ def state_schema(aggregates: Sequence[AggregateCall], key_types: Sequence[pa.Dat
             fields.append(pa.field(f"a{i}_total", total))
         elif agg.func in ("min", "max"):
             fields.append(pa.field(f"a{i}_best", arg_type))
+        elif agg.func in VARIANCE_FUNCTIONS:
+            fields += [pa.field(f"a{i}_mean", FLOAT), pa.field(f"a{i}_m2", FLOAT)]
+        elif agg.func == "median":
+            fields.append(pa.field(f"a{i}_values", pa.list_(arg_type if arg_type is not None else FLOAT)))
     return pa.schema(fields)
 
 
@@ -110,13 +133,16 @@ _TOTAL_INT = pa.decimal128(38, 0)   # any int64 total of up to 2**63 rows fits e
 class _State:
     """The running value of one aggregate in one group."""
 
-    __slots__ = ("count", "total", "best", "seen")
+    __slots__ = ("count", "total", "best", "seen", "mean", "m2", "values")
 
     def __init__(self, distinct: bool):
         self.count = 0          # rows (COUNT(*)) or non-NULL values
         self.total = 0          # SUM / AVG running sum (int stays int)
         self.best = None        # MIN / MAX so far
         self.seen = {} if distinct else None   # DISTINCT: hash_key -> first value
+        self.mean = 0.0         # variances: Welford's running mean and sum of squared deviations
+        self.m2 = 0.0
+        self.values = []        # MEDIAN: every value, input order
 
 
 def _accumulate(func: str, state: _State, value) -> None:
@@ -125,7 +151,13 @@ def _accumulate(func: str, state: _State, value) -> None:
         state.seen.setdefault(hash_key(value), value)
         return
     state.count += 1
-    if func in ("sum", "avg"):
+    if func in VARIANCE_FUNCTIONS:
+        delta = value - state.mean
+        state.mean += delta / state.count
+        state.m2 += delta * (value - state.mean)
+    elif func == "median":
+        state.values.append(value)
+    elif func in ("sum", "avg"):
         state.total = state.total + value
     elif func == "min":
         if state.best is None or sort_key(value) < sort_key(state.best):
@@ -133,6 +165,43 @@ def _accumulate(func: str, state: _State, value) -> None:
     elif func == "max":
         if state.best is None or sort_key(value) > sort_key(state.best):
             state.best = value
+
+
+def _variance(func: str, state: _State):
+    n = state.count
+    if func.endswith("_samp"):
+        if n < 2:
+            return None
+        var = state.m2 / (n - 1)
+    elif n == 1:
+        var = 0.0           # one value does not vary, even an infinite one (m2 would be NaN)
+    else:
+        var = state.m2 / n
+    return math.sqrt(var) if func.startswith("stddev") else var
+
+
+def _median(values: list):
+    """PERCENTILE_CONT(0.5) of ``values`` (non-empty) in ``sort_key`` order, as float."""
+    ordered = sorted(values, key=sort_key)
+    mid, odd = divmod(len(ordered), 2)
+    if odd:
+        return float(ordered[mid])
+    lo, hi = float(ordered[mid - 1]), float(ordered[mid])
+    if math.isinf(lo) or math.isinf(hi):
+        return lo * 0.5 + hi * 0.5      # -inf and 0 give -inf (hi - lo would be inf - inf)
+    return lo + (hi - lo) * 0.5
+
+
+def _merge_variance(state: _State, n_b: int, mean_b: float, m2_b: float) -> None:
+    """Fold another partial variance state (Chan et al.) into ``state`` (before its count grows)."""
+    n_a = state.count
+    if n_a == 0:
+        state.mean, state.m2 = mean_b, m2_b
+        return
+    n = n_a + n_b
+    delta = mean_b - state.mean
+    state.mean = state.mean + delta * n_b / n
+    state.m2 = state.m2 + m2_b + delta * delta * n_a * n_b / n
 
 
 class HashAggregator:
@@ -213,6 +282,10 @@ class HashAggregator:
             return total
         if func == "avg":
             return state.total / state.count
+        if func in VARIANCE_FUNCTIONS:
+            return _variance(func, state)
+        if func == "median":
+            return _median(state.values)
         return state.best
 
     def finish(self) -> tuple[list[list], list[list]]:
@@ -247,6 +320,11 @@ class HashAggregator:
                                              for st in states]
             elif prefix + "best" in schema.names:
                 columns[prefix + "best"] = [st.best for st in states]
+            elif prefix + "m2" in schema.names:
+                columns[prefix + "mean"] = [float(st.mean) for st in states]
+                columns[prefix + "m2"] = [float(st.m2) for st in states]
+            elif prefix + "values" in schema.names:
+                columns[prefix + "values"] = [list(st.values) for st in states]
         columns = [columns[name] for name in schema.names]
         return pa.table(columns, schema=schema)
 
@@ -278,6 +356,10 @@ class HashAggregator:
                 elif prefix + "best" in data and count:
                     _accumulate(agg.func, st, data[prefix + "best"][row])
                     st.count -= 1             # _accumulate counted the best value as one row
+                elif prefix + "m2" in data and count:
+                    _merge_variance(st, count, data[prefix + "mean"][row], data[prefix + "m2"][row])
+                elif prefix + "values" in data:
+                    st.values.extend(data[prefix + "values"][row] or [])
                 st.count += count
 
     def import_state(self, table: pa.Table) -> None:

@@ -14,6 +14,8 @@ signatures and must return equal results (``tests/test_kernel_parity.py``).
 ``sort_indices``    stable multi-key order, optionally only the first ``limit`` (sort.py)
 ``hash_join``       equi-join row pairs (join.py)
 ``distinct_indices`` first row of each distinct row (distinct.py)
+``window_eval``     one window function over every row (window.py)
+``setop_indices``   the left rows INTERSECT / EXCEPT [ALL] keeps (distinct.py)
 =================== ==========================================================
 """
 from __future__ import annotations
@@ -26,10 +28,10 @@ from velaria.errors import ExecutionError
 from velaria.plan.expr import AggregateCall, Column, Expr, walk
 from velaria.plan.types import is_null, type_name
 
-from . import aggregate, distinct, expressions, join, predicates, sort
+from . import aggregate, distinct, expressions, join, predicates, sort, window
 
 __all__ = ["to_arrow", "evaluate", "filter_batch", "HashAggregate", "sort_indices", "hash_join",
-           "distinct_indices"]
+           "distinct_indices", "window_eval", "setop_indices"]
 
 
 def to_arrow(values: list, t: pa.DataType) -> pa.Array:
@@ -126,7 +128,7 @@ def sort_indices(key_arrays: list[pa.Array], descending: list[bool], nulls_first
 
 
 def hash_join(left_keys: list[pa.Array], right_keys: list[pa.Array], how: str) -> tuple[pa.Array, pa.Array]:
-    """(left row indices, right row indices) of an equi-join; a NULL right index pads a LEFT JOIN row."""
+    """(left row indices, right row indices) of an equi-join; a NULL index pads an unmatched row."""
     li, ri = join.hash_join_indices([k.to_pylist() for k in left_keys], [k.to_pylist() for k in right_keys], how)
     return pa.array(li, type=pa.int64()), pa.array(ri, type=pa.int64())
 
@@ -134,3 +136,18 @@ def hash_join(left_keys: list[pa.Array], right_keys: list[pa.Array], how: str) -
 def distinct_indices(arrays: list[pa.Array]) -> pa.Array:
     """Indices of the first occurrence of each distinct row, in input order."""
     return pa.array(distinct.distinct_indices([a.to_pylist() for a in arrays]), type=pa.int64())
+
+
+def window_eval(call, args: list[pa.Array], partition: list[pa.Array], order: list[pa.Array],
+                num_rows: int) -> pa.Array:
+    """One window function over every row (``window.window_values``), as an Arrow array of
+    ``call.type`` in input row order."""
+    values = window.window_values(call, [a.to_pylist() for a in args], [p.to_pylist() for p in partition],
+                                  [o.to_pylist() for o in order], num_rows)
+    return to_arrow(values, call.type)
+
+
+def setop_indices(left: list[pa.Array], right: list[pa.Array], kind: str, keep_all: bool) -> pa.Array:
+    """Indices of the left rows that INTERSECT / EXCEPT [ALL] keeps, in left input order."""
+    return pa.array(distinct.setop_indices([a.to_pylist() for a in left], [a.to_pylist() for a in right],
+                                           kind, keep_all), type=pa.int64())

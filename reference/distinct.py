@@ -10,12 +10,25 @@ Two rows are the same when every column is the same, where:
 
 ``distinct_indices`` returns the index of the first occurrence of each distinct row, in input
 order, so the executor keeps the first row of every duplicate set.
+
+``setop_indices`` computes INTERSECT / EXCEPT with the same row equality, as the left rows to
+keep, in left input order (PostgreSQL's multiset rules; ``c_l`` and ``c_r`` are how often a
+row occurs on the left and on the right):
+
+* ``INTERSECT``: the first occurrence of each left row that occurs on the right;
+* ``INTERSECT ALL``: the first ``min(c_l, c_r)`` occurrences;
+* ``EXCEPT``: the first occurrence of each left row that does not occur on the right;
+* ``EXCEPT ALL``: the first ``max(c_l - c_r, 0)`` occurrences.
 """
 from __future__ import annotations
 
 import math
 
-__all__ = ["hash_key", "distinct_indices"]
+from velaria.errors import VelariaValueError
+
+__all__ = ["hash_key", "distinct_indices", "setop_indices", "SETOP_KINDS"]
+
+SETOP_KINDS = ("intersect", "except")
 
 
 class _NaN:
@@ -58,5 +71,34 @@ def distinct_indices(columns: list[list]) -> list[int]:
         key = tuple(hash_key(v) for v in row)
         if key not in seen:
             seen.add(key)
+            keep.append(i)
+    return keep
+
+
+def setop_indices(left: list[list], right: list[list], kind: str, keep_all: bool) -> list[int]:
+    """Indices of the left rows that ``left INTERSECT|EXCEPT [ALL] right`` keeps, in order."""
+    if kind not in SETOP_KINDS:
+        raise VelariaValueError(f"set operation must be one of: {', '.join(SETOP_KINDS)} (got {kind!r})")
+    if len(left) != len(right) or not left:
+        raise VelariaValueError("a set operation needs the same number (>= 1) of left and right columns")
+    def counts(columns) -> dict[tuple, int]:
+        out: dict[tuple, int] = {}
+        for row in zip(*columns):
+            key = tuple(hash_key(v) for v in row)
+            out[key] = out.get(key, 0) + 1
+        return out
+    on_left, on_right = counts(left), counts(right)
+    seen: dict[tuple, int] = {}
+    keep: list[int] = []
+    for i, row in enumerate(zip(*left)):
+        key = tuple(hash_key(v) for v in row)
+        rank = seen.get(key, 0)                 # earlier occurrences of this row on the left
+        seen[key] = rank + 1
+        c_l, c_r = on_left[key], on_right.get(key, 0)
+        if kind == "intersect":
+            allowed = c_r if keep_all else min(c_r, 1)
+        else:
+            allowed = max(c_l - c_r, 0) if keep_all else (0 if c_r else 1)
+        if rank < allowed:
             keep.append(i)
     return keep

@@ -2,7 +2,11 @@
 
 * A hash table is built on the right keys and probed with the left keys.
 * Output order: left rows in input order; for each left row its matching right rows in
-  right-row order. ``how="left"`` emits an unmatched left row once, paired with ``None``.
+  right-row order. ``how="left"`` (and ``"full"``) emits an unmatched left row once, paired
+  with ``None``. ``how="right"`` (and ``"full"``) then appends every right row that matched
+  no left row, in right-row order, paired with a ``None`` left index.
+* ``CROSS JOIN`` is the inner join on a constant key (every pair matches); conditions other
+  than key equality are a residual filter the executor applies to the matched pairs.
 * A NULL in any key column never matches anything (SQL ``=``); native Velaria compares the
   text of the keys, so NULL matched NULL there.
 * Keys compare by value across numeric types (``1`` matches ``1.0``; ``-0.0`` matches ``0.0``),
@@ -10,7 +14,7 @@
   (``distinct.hash_key`` equality).
 
 Returns ``(left_indices, right_indices)`` of equal length; a right index is None only for a
-padded LEFT JOIN row.
+padded left row (LEFT / FULL), a left index only for a padded right row (RIGHT / FULL).
 """
 from __future__ import annotations
 
@@ -20,7 +24,7 @@ from .distinct import hash_key
 
 __all__ = ["JOIN_KINDS", "hash_join_indices"]
 
-JOIN_KINDS = ("inner", "left")
+JOIN_KINDS = ("inner", "left", "right", "full")
 
 
 def _row_keys(key_columns: list[list], num_rows: int):
@@ -31,7 +35,7 @@ def _row_keys(key_columns: list[list], num_rows: int):
 
 
 def hash_join_indices(left_keys: list[list], right_keys: list[list],
-                      how: str) -> tuple[list[int], list[int | None]]:
+                      how: str) -> tuple[list[int | None], list[int | None]]:
     """Return the matching ``(left_index, right_index)`` pairs as two lists."""
     if how not in JOIN_KINDS:
         raise VelariaValueError(f"join kind must be one of: {', '.join(JOIN_KINDS)} (got {how!r})")
@@ -41,14 +45,19 @@ def hash_join_indices(left_keys: list[list], right_keys: list[list],
     for j, key in enumerate(_row_keys(right_keys, len(right_keys[0]))):
         if key is not None:
             table.setdefault(key, []).append(j)
-    out_left: list[int] = []
+    out_left: list[int | None] = []
     out_right: list[int | None] = []
     for i, key in enumerate(_row_keys(left_keys, len(left_keys[0]))):
         matches = table.get(key) if key is not None else None
         if matches:
             out_left.extend([i] * len(matches))
             out_right.extend(matches)
-        elif how == "left":
+        elif how in ("left", "full"):
             out_left.append(i)
             out_right.append(None)
+    if how in ("right", "full"):
+        matched = set(out_right)
+        unmatched = [j for j in range(len(right_keys[0])) if j not in matched]
+        out_left.extend([None] * len(unmatched))
+        out_right.extend(unmatched)
     return out_left, out_right

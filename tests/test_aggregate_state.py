@@ -37,6 +37,13 @@ def _aggregates(distinct: bool):
     return aggs
 
 
+def _statistics():
+    """The variances and MEDIAN (the accelerated twin runs them through the reference)."""
+    v, f = Column(type=I, index=1, name="v"), Column(type=F, index=2, name="f")
+    return [AggregateCall(type=F, func=fn, arg=a) for fn in ("var_samp", "var_pop", "stddev_samp", "stddev_pop",
+                                                               "median") for a in (v, f)]
+
+
 def _types(aggs, key_type):
     return [key_type] + [a.type for a in aggs]
 
@@ -196,3 +203,33 @@ def test_accel_aggregate_records_the_path_that_ran():
     delegated = AccelHashAggregate(_aggregates(True), 1)
     _update(delegated, _aggregates(True), [(1, 1, 1.0)])
     assert delegated.path == "reference"
+
+
+
+@pytest.mark.parametrize("twin", TWINS)
+def test_statistics_state_merges_like_a_single_pass(twin):
+    """Variances merge with Chan's formula (equal up to rounding), MEDIAN exactly."""
+    aggs = _statistics()
+    a = [(1, 3, 1.5), (1, None, 2.5), (2, 7, -1.0), (1, 4, 4.0)]
+    b = [(1, 10, 0.25), (2, 8, None), (3, 1, 9.0)]
+    one = twin(aggs, 1)
+    _update(one, aggs, a + b)
+    merged = twin(aggs, 1)
+    for part in (a, b):
+        h = twin(aggs, 1)
+        _update(h, aggs, part)
+        merged.merge_state(h.export_state([I]))
+    restored = twin(aggs, 1)
+    first = twin(aggs, 1)
+    _update(first, aggs, a)
+    restored.import_state(first.export_state([I]))
+    _update(restored, aggs, b)
+    want = [c.to_pylist() for c in one.finish(_types(aggs, I))]
+    for other in (merged, restored):
+        got = [c.to_pylist() for c in other.finish(_types(aggs, I))]
+        assert got[0] == want[0]
+        for g_col, w_col in zip(got[1:], want[1:]):
+            assert all((g is None and w is None) or math.isclose(g, w, rel_tol=1e-12) for g, w in zip(g_col, w_col))
+    values = dict(zip(want[0], zip(*want[1:])))
+    assert values[1][8] == 4.0 and values[1][9] == 2.0      # MEDIAN of v (3, 4, 10), f (1.5, 2.5, 4.0, 0.25)
+    assert values[3][0] is None and values[3][2] == 0.0      # one value: VAR_SAMP NULL, VAR_POP 0

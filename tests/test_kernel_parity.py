@@ -35,7 +35,7 @@ from velaria.reference.functions import (CAST_TARGETS, EvalContext, OPERATORS,
 
 REQUIRE_ACCEL = os.environ.get("VELARIA_REQUIRE_ACCEL") == "1"
 BATCH_KERNELS = ["evaluate", "filter_batch", "hash_aggregate", "sort_indices", "hash_join",
-                 "distinct_indices"]
+                 "distinct_indices", "window_eval", "setop_indices"]
 CTX = EvalContext.current()
 NAN = float("nan")
 INF = float("inf")
@@ -88,7 +88,7 @@ def run_both(fn_ref, fn_acc):
 # ------------------------------------------------------------------------------ habit 3
 
 #: accelerated kernel families: one module each, named as in velaria.reference
-ACCEL_FAMILIES = ("expressions", "predicates", "aggregate", "sort", "join", "distinct")
+ACCEL_FAMILIES = ("expressions", "predicates", "aggregate", "sort", "join", "distinct", "window")
 
 
 def test_parity_registry_covers_batch_kernels():
@@ -386,7 +386,8 @@ def test_property_filter_batch(acc, pred, batch):
             assert_same_array(a.column(j), r.column(j))
 
 
-AGG_FUNCS = ["count", "sum", "avg", "min", "max"]
+AGG_FUNCS = ["count", "sum", "avg", "min", "max", "var_samp", "var_pop", "stddev_samp", "stddev_pop", "median"]
+NUMERIC_ONLY = ("sum", "avg", "var_samp", "var_pop", "stddev_samp", "stddev_pop", "median")
 
 
 @st.composite
@@ -396,7 +397,7 @@ def aggregate_cases(draw):
     aggs = []
     for _ in range(draw(st.integers(1, 4))):
         func = draw(st.sampled_from(AGG_FUNCS))
-        choices = [0, 1, 4, 5] if func in ("sum", "avg") else [0, 1, 3, 4, 5] if func in ("min", "max") else [None, 0, 1, 2]
+        choices = [0, 1, 4, 5] if func in NUMERIC_ONLY else [0, 1, 3, 4, 5] if func in ("min", "max") else [None, 0, 1, 2]
         j = draw(st.sampled_from(choices))
         arg = None if j is None else col(j, SCHEMA[j][1])
         distinct = arg is not None and draw(st.booleans()) and draw(st.booleans())
@@ -454,7 +455,7 @@ def test_property_hash_join(acc, data):
     nl, nr = data.draw(st.integers(0, 12)), data.draw(st.integers(0, 12))
     left = [data.draw(column_of(lt, nl)) for lt, _ in pairs]
     right = [data.draw(column_of(rt, nr)) for _, rt in pairs]
-    how = data.draw(st.sampled_from(["inner", "left"]))
+    how = data.draw(st.sampled_from(["inner", "left", "right", "full"]))
     (rl, rr), (al, ar) = ref["hash_join"](left, right, how), acc["hash_join"](left, right, how)
     assert_same_array(al, rl, "left indices")
     assert_same_array(ar, rr, "right indices")
@@ -632,3 +633,91 @@ def test_fused_float_arithmetic_matches_reference(rows, expr, offset):
 def re_escape(text):
     import re
     return re.escape(text)
+
+
+# ------------------------------------------------------------------------------ window_eval
+
+@st.composite
+def window_frames(draw, order_types):
+    """A valid frame; RANGE offsets only over one numeric ORDER BY key."""
+    from velaria.plan.expr import WindowFrame
+    numeric_key = len(order_types) == 1 and pa.types.is_integer(order_types[0]) or \
+        len(order_types) == 1 and pa.types.is_floating(order_types[0])
+    mode = draw(st.sampled_from(["rows", "range"]))
+    offsets = mode == "rows" or numeric_key
+    kinds = ["unbounded", "current"] + (["preceding", "following"] if offsets else [])
+    rank = {"unbounded": 0, "preceding": 1, "current": 2, "following": 3}
+    start = draw(st.sampled_from(kinds))
+    end = draw(st.sampled_from([k for k in kinds if k == "unbounded" or rank[k] >= rank[start]
+                                or (start == "preceding" and k == "preceding")]))
+    if start == "following" and end == "preceding":
+        end = "following"
+
+    def offset():
+        return draw(st.integers(0, 3)) if mode == "rows" else draw(st.sampled_from([0, 1, 2, 0.5]))
+    return WindowFrame(mode=mode, start=(start, offset() if start in ("preceding", "following") else None),
+                       end=(end, offset() if end in ("preceding", "following") else None))
+
+
+@PROPERTY
+@given(batch=batches(max_rows=14), data=st.data())
+def test_property_window_eval(acc, batch, data):
+    from velaria.plan.expr import WindowCall
+    from velaria.reference.window import WINDOW_FUNCTIONS, window_result_type
+    ref = _reference_kernels()
+    func = data.draw(st.sampled_from(WINDOW_FUNCTIONS))
+    numeric = [j for j, (_, t) in enumerate(SCHEMA) if pa.types.is_integer(t) or pa.types.is_floating(t)]
+    pick = data.draw(st.sampled_from(numeric if func in NUMERIC_ONLY else range(len(SCHEMA))))
+    args = [] if func in ("row_number", "rank", "dense_rank", "ntile") else [batch.column(pick)]
+    if func == "count" and data.draw(st.booleans()):
+        args = []                                            # COUNT(*)
+    if func in ("lag", "lead") and data.draw(st.booleans()):
+        args.append(batch.column(pick).take(pa.array(list(range(batch.num_rows))[::-1], type=pa.int64())))
+    part = data.draw(st.lists(st.sampled_from(range(len(SCHEMA))), max_size=2))
+    order = data.draw(st.lists(st.sampled_from(range(len(SCHEMA))), max_size=2))
+    desc = tuple(data.draw(st.lists(st.booleans(), min_size=len(order), max_size=len(order))))
+    nf = tuple(data.draw(st.lists(st.booleans(), min_size=len(order), max_size=len(order))))
+    frame = data.draw(window_frames([SCHEMA[j][1] for j in order]))
+    param = data.draw(st.integers(1, 4)) if func == "ntile" else data.draw(st.integers(0, 3)) \
+        if func in ("lag", "lead") else None
+    types = [a.type for a in args]
+    rtype = window_result_type(func, [types[0], None] + types[1:] if func in ("lag", "lead") else types)
+    call = WindowCall(type=rtype, func=func, args=(), descending=desc, nulls_first=nf, frame=frame, param=param)
+    parts, orders = [batch.column(j) for j in part], [batch.column(j) for j in order]
+    pair = run_both(lambda: ref["window_eval"](call, args, parts, orders, batch.num_rows),
+                    lambda: acc["window_eval"](call, args, parts, orders, batch.num_rows))
+    if pair is not None:
+        assert_same_array(pair[1], pair[0], f"{func} {frame}")
+
+
+def test_window_eval_fast_path_runs(monkeypatch):
+    """The accelerated twin answers running sums, rankings and LAG itself (no delegation)."""
+    import numpy as np
+    from velaria.accel import window as accel_window
+    from velaria.plan.expr import WindowCall, WindowFrame
+
+    def boom(*a, **k):
+        raise AssertionError("delegated to the reference")
+    monkeypatch.setattr(accel_window._ref, "window_eval", boom)
+    rng = np.random.default_rng(3)
+    g = pa.array(rng.integers(0, 50, 5000))
+    v = pa.array(rng.normal(size=5000))
+    for func, frame in [("sum", WindowFrame()), ("rank", WindowFrame()), ("min", WindowFrame()),
+                        ("avg", WindowFrame(mode="rows", start=("unbounded", None), end=("following", 2)))]:
+        call = WindowCall(type=F if func != "rank" else I, func=func, order=(None,), descending=(False,),
+                          nulls_first=(False,), frame=frame)
+        got = accel_window.window_eval(call, [] if func == "rank" else [v], [g], [v], 5000)
+        assert len(got) == 5000
+    lag = WindowCall(type=F, func="lag", param=1, descending=(True,), nulls_first=(True,))
+    assert accel_window.window_eval(lag, [v], [g], [v], 5000).null_count == 50
+
+
+@PROPERTY
+@given(left=batches(max_rows=14), right=batches(max_rows=14), data=st.data())
+def test_property_setop_indices(acc, left, right, data):
+    ref = _reference_kernels()
+    cols = data.draw(st.lists(st.sampled_from(range(len(SCHEMA))), min_size=1, max_size=3))
+    kind = data.draw(st.sampled_from(["intersect", "except"]))
+    keep_all = data.draw(st.booleans())
+    la, ra = [left.column(j) for j in cols], [right.column(j) for j in cols]
+    assert_same_array(acc["setop_indices"](la, ra, kind, keep_all), ref["setop_indices"](la, ra, kind, keep_all))

@@ -36,7 +36,13 @@ def test_empty_and_errors():
     assert hash_join_indices([[]], [[1]], "left") == ([], [])
     assert hash_join_indices([[1, 2]], [[]], "left") == ([0, 1], [None, None])
     with pytest.raises(VelariaValueError, match="join kind"):
-        hash_join_indices([[1]], [[1]], "full")
+        hash_join_indices([[1]], [[1]], "cross")
+
+
+def test_right_and_full_append_unmatched_right_rows_in_order():
+    left, right = [[1, None, 2, 5]], [[2, 3, None, 1, 3]]
+    assert hash_join_indices(left, right, "right") == ([0, 2, None, None, None], [3, 0, 1, 2, 4])
+    assert hash_join_indices(left, right, "full") == ([0, 1, 2, 3, None, None, None], [3, None, 0, None, 1, 2, 4])
     with pytest.raises(VelariaValueError):
         hash_join_indices([[1]], [], "inner")
 

@@ -207,14 +207,6 @@ def test_star_without_from(s):
 
 # ------------------------------------------------------------------------------- unsupported
 @pytest.mark.parametrize("sql, needle", [
-    ("SELECT id FROM trades INTERSECT SELECT id FROM trades", "INTERSECT"),
-    ("SELECT id FROM trades EXCEPT SELECT id FROM trades", "EXCEPT"),
-    ("SELECT id, ROW_NUMBER() OVER () FROM trades", "indow"),
-    ("SELECT SUM(qty) OVER (PARTITION BY symbol) FROM trades", "indow"),
-    ("SELECT id FROM trades, sectors", "multi-table"),
-    ("SELECT t.id FROM trades t RIGHT JOIN sectors s ON t.symbol = s.symbol", "INNER JOIN and LEFT JOIN"),
-    ("SELECT t.id FROM trades t FULL JOIN sectors s ON t.symbol = s.symbol", "INNER JOIN and LEFT JOIN"),
-    ("SELECT t.id FROM trades t JOIN sectors s ON t.symbol < s.symbol", "equality JOIN"),
     ("SELECT id FROM trades, LATERAL (SELECT id FROM trades) x", "LATERAL"),
     ("SELECT id FROM trades WHERE id IN (SELECT id FROM trades)", "ubquer"),
     ("WITH RECURSIVE x AS (SELECT 1) SELECT * FROM x", "WITH RECURSIVE"),

@@ -569,15 +569,6 @@ class TestFeatureValidation:
         ("WITH x AS (INSERT INTO t VALUES (1)) SELECT * FROM x",
          "cte: a WITH query must be a SELECT.",
          "Run INSERT / CREATE statements on their own, then query the table.", "x AS"),
-        ("SELECT 'é', ROW_NUMBER() OVER () FROM t",
-         "window_function: Window functions not supported in batch SQL v1.",
-         "Consider stream SQL with WINDOW BY ... EVERY ... AS.", "ROW_NUMBER"),
-        ("SELECT SUM(a) OVER (PARTITION BY b) FROM t",
-         "window_function: Window functions not supported in batch SQL v1.",
-         "Consider stream SQL with WINDOW BY ... EVERY ... AS.", "SUM"),
-        ("SELECT a FROM t WINDOW w AS (ORDER BY a)",
-         "window_function: Window functions not supported in batch SQL v1.",
-         "Consider stream SQL with WINDOW BY ... EVERY ... AS.", "(ORDER"),
     ])
     def test_features(self, sql, message, hint, at):
         err = unsupported(sql)
@@ -628,19 +619,9 @@ class TestStatementValidation:
     def test_statement_offset_skips_leading_space(self):
         assert unsupported("  DELETE FROM t").byte_offset == 2
 
-    @pytest.mark.parametrize("sql, at", [
-        ("SELECT a FROM t INTERSECT SELECT a FROM u", "INTERSECT"),
-        ("SELECT 'é' FROM t UNION SELECT a FROM u EXCEPT SELECT a FROM v", "EXCEPT"),
-        ("INSERT INTO o SELECT a FROM t EXCEPT ALL SELECT a FROM u", "EXCEPT"),
-    ])
-    def test_intersect_except(self, sql, at):
-        err = unsupported(sql)
-        assert err.error_type == "unsupported_statement"
-        assert err.message == "INTERSECT and EXCEPT are not supported."
-        assert err.byte_offset == byte_pos(sql, at)
-
     @pytest.mark.parametrize("sql", [
         "SELECT a FROM t UNION ALL SELECT a FROM u UNION SELECT b FROM v",
+        "SELECT a FROM t INTERSECT SELECT a FROM u EXCEPT ALL SELECT a FROM v",
         "INSERT INTO t VALUES (1, 'a'), (2, 'b')",
         "INSERT INTO t (a, b) SELECT a, b FROM u",
         "CREATE TABLE t (a INT, b TEXT)",

@@ -38,6 +38,8 @@ REFERENCE_KERNELS: dict[str, str] = {
     "sort_indices": "velaria.reference.batch:sort_indices",
     "hash_join": "velaria.reference.batch:hash_join",
     "distinct_indices": "velaria.reference.batch:distinct_indices",
+    "window_eval": "velaria.reference.batch:window_eval",
+    "setop_indices": "velaria.reference.batch:setop_indices",
     "vector_topk": "velaria.reference.topk:topk",
     "keyword_topk": "velaria.reference.keyword:keyword_topk",
 }
@@ -79,6 +81,8 @@ class KernelSet:
     sort_indices: Callable = None          # type: ignore[assignment]
     hash_join: Callable = None             # type: ignore[assignment]
     distinct_indices: Callable = None      # type: ignore[assignment]
+    window_eval: Callable = None           # type: ignore[assignment]
+    setop_indices: Callable = None         # type: ignore[assignment]
     vector_topk: Callable = None           # type: ignore[assignment]
     keyword_topk: Callable = None          # type: ignore[assignment]
     origins: dict[str, str] = field(default_factory=dict)

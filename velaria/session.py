@@ -155,7 +155,7 @@ class Session(ReaderMethods, VectorMethods, StreamMethods):
                                       "JOIN, AGGREGATE, or SINK", error_type="unsupported_sql_feature")
         node = entry.frame._plan if entry.frame is not None else entry.plan()
         kinds = {type(n) for n in _walk(node)}
-        if L.Union in kinds:
+        if kinds & {L.Union, L.SetOp}:
             raise SQLUnsupportedError("hybridSearch only supports single-source DataFrame plans without UNION",
                                       error_type="unsupported_sql_feature",
                                       hint="Materialize the union first: create_dataframe_from_arrow(df.to_arrow()).")

@@ -24,7 +24,9 @@ Every operator calls its kernel through the Session's :class:`~velaria.kernels.K
 """
 from __future__ import annotations
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from ..errors import ExecutionError, VelariaValueError
 from ..io.base import ArrowTableSource
@@ -34,7 +36,7 @@ from ..plan.expr import Column, Expr
 
 __all__ = ["ExecContext", "Operator", "SourceOperator", "CollectingOperator", "ScanOperator", "OneRowOperator", "FilterOperator",
            "ProjectOperator", "AggregateOperator", "SortOperator", "LimitOperator", "JoinOperator",
-           "UnionOperator", "DistinctOperator", "HybridSearchOperator", "KeywordSearchOperator", "OPERATORS", "empty_batch"]
+           "UnionOperator", "SetOpOperator", "DistinctOperator", "WindowOperator", "HybridSearchOperator", "KeywordSearchOperator", "OPERATORS", "empty_batch"]
 
 
 class ExecContext:
@@ -405,7 +407,11 @@ class LimitOperator(Operator):
 
 
 class JoinOperator(Operator):
-    """Hash equi-join (``hash_join`` kernel): port 0 is the left input, port 1 the right."""
+    """Hash join (``hash_join`` kernel): port 0 is the left input, port 1 the right.
+
+    Without equality keys (CROSS JOIN, only non-equality conditions) every pair is a
+    candidate: the kernel joins on a constant key. A residual condition filters the matched
+    pairs (``evaluate``); outer joins then pad the rows that kept no pair."""
 
     barrier = True
 
@@ -422,11 +428,48 @@ class JoinOperator(Operator):
         lb = _single_batch(self._sides[0], node.left.schema)
         rb = _single_batch(self._sides[1], node.right.schema)
         self._sides = ([], [])
-        lkeys = [self._eval(k, lb) for k in node.left_keys]
-        rkeys = [self._eval(k, rb) for k in node.right_keys]
-        li, ri = self.ctx.kernels.hash_join(lkeys, rkeys, node.how)
-        right_part = rb.take(ri)  # a NULL index gives a NULL row (LEFT JOIN padding)
-        return [pa.RecordBatch.from_arrays(list(lb.take(li).columns) + list(right_part.columns), schema=self.schema)]
+        if node.left_keys:
+            lkeys = [self._eval(k, lb) for k in node.left_keys]
+            rkeys = [self._eval(k, rb) for k in node.right_keys]
+        else:
+            lkeys = [pa.array(np.zeros(lb.num_rows, dtype=np.int64))]
+            rkeys = [pa.array(np.zeros(rb.num_rows, dtype=np.int64))]
+        if node.residual is None:
+            li, ri = self.ctx.kernels.hash_join(lkeys, rkeys, node.how)
+        else:
+            li, ri = self.ctx.kernels.hash_join(lkeys, rkeys, "inner")
+            pairs = self._pairs(lb, rb, li, ri)
+            keep = pc.fill_null(self._eval(node.residual, pairs), False)
+            li, ri = _pad_unmatched(li.filter(keep), ri.filter(keep), lb.num_rows, rb.num_rows, node.how)
+        return [self._pairs(lb, rb, li, ri)]
+
+    def _pairs(self, lb, rb, li, ri) -> pa.RecordBatch:
+        # a NULL index gives a NULL row (the padding of outer joins)
+        return pa.RecordBatch.from_arrays(list(lb.take(li).columns) + list(rb.take(ri).columns), schema=self.schema)
+
+
+def _pad_unmatched(li: pa.Array, ri: pa.Array, nl: int, nr: int, how: str) -> tuple[pa.Array, pa.Array]:
+    """Outer-join padding after a residual filter, in the kernel's output order: left rows in
+    order, each with its kept pairs (LEFT / FULL: a row with none once, next to a NULL right
+    index), then (RIGHT / FULL) the right rows with no kept pair, next to a NULL left index."""
+    left = li.to_numpy(zero_copy_only=False).astype(np.int64)
+    right = ri.to_numpy(zero_copy_only=False).astype(np.int64)
+    lpad = np.zeros(len(left), dtype=bool)
+    rpad = np.zeros(len(left), dtype=bool)
+    if how in ("left", "full"):
+        lonely = np.setdiff1d(np.arange(nl, dtype=np.int64), left)
+        left = np.concatenate([left, lonely])
+        right = np.concatenate([right, np.zeros(len(lonely), dtype=np.int64)])
+        lpad, rpad = np.concatenate([lpad, np.zeros(len(lonely), bool)]), np.concatenate([rpad, np.ones(len(lonely), bool)])
+        order = np.argsort(left, kind="stable")       # each lonely left row at its place
+        left, right, lpad, rpad = left[order], right[order], lpad[order], rpad[order]
+    if how in ("right", "full"):
+        lonely = np.setdiff1d(np.arange(nr, dtype=np.int64), right[~rpad])
+        left = np.concatenate([left, np.zeros(len(lonely), dtype=np.int64)])
+        right = np.concatenate([right, lonely])
+        lpad, rpad = np.concatenate([lpad, np.ones(len(lonely), bool)]), np.concatenate([rpad, np.zeros(len(lonely), bool)])
+    return (pa.array(left, type=pa.int64(), mask=lpad if lpad.any() else None),
+            pa.array(right, type=pa.int64(), mask=rpad if rpad.any() else None))
 
 
 class UnionOperator(CollectingOperator):
@@ -452,6 +495,44 @@ def _distinct(op: Operator, batch: pa.RecordBatch) -> pa.RecordBatch:
     if batch.num_rows == 0:
         return batch
     return batch.take(op.ctx.kernels.distinct_indices(list(batch.columns)))
+
+
+class SetOpOperator(Operator):
+    """INTERSECT / EXCEPT [ALL] (``setop_indices`` kernel): port 0 is the left input, port 1
+    the right; emits the left rows the kernel keeps, in left order."""
+
+    barrier = True
+
+    def open(self, ctx):
+        super().open(ctx)
+        self._sides: tuple[list, list] = ([], [])
+
+    def push(self, batch, port=0):
+        self._sides[port].append(_with_schema(batch, self.schema))
+        return []
+
+    def finish(self):
+        left = _single_batch(self._sides[0], self.schema)
+        right = _single_batch(self._sides[1], self.schema)
+        self._sides = ([], [])
+        keep = self.ctx.kernels.setop_indices(list(left.columns), list(right.columns), self.node.kind, self.node.all)
+        return [left.take(keep)]
+
+
+class WindowOperator(CollectingOperator):
+    """Window functions (``window_eval`` kernel, one call per function): a barrier that
+    appends one column per function to its whole input, rows in input order."""
+
+    def finish(self):
+        node = self.node
+        batch = self.take_input(node.input.schema)
+        columns = list(batch.columns)
+        for f in node.functions:
+            # the kernel runs even on empty input: explain names it, so it must run
+            columns.append(self.ctx.kernels.window_eval(
+                f, [self._eval(a, batch) for a in f.args], [self._eval(p, batch) for p in f.partition],
+                [self._eval(o, batch) for o in f.order], batch.num_rows))
+        return [pa.RecordBatch.from_arrays(columns, schema=self.schema)]
 
 
 class DistinctOperator(CollectingOperator):
@@ -499,6 +580,7 @@ class KeywordSearchOperator(_SearchOperator):
 OPERATORS: dict[type, type[Operator]] = {
     L.Scan: ScanOperator, L.OneRow: OneRowOperator, L.Filter: FilterOperator, L.Project: ProjectOperator,
     L.Aggregate: AggregateOperator, L.Sort: SortOperator, L.Limit: LimitOperator, L.Join: JoinOperator,
-    L.Union: UnionOperator, L.Distinct: DistinctOperator, L.HybridSearch: HybridSearchOperator,
+    L.Union: UnionOperator, L.SetOp: SetOpOperator, L.Distinct: DistinctOperator, L.Window: WindowOperator,
+    L.HybridSearch: HybridSearchOperator,
     L.KeywordSearch: KeywordSearchOperator,
 }

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 from . import logical as L
 from . import types as T
-from .expr import Call, Column, Literal, render
+from .expr import Call, Column, Literal, render, window_text
 from .physical import PhysicalPlan, StepDecision
 
 __all__ = ["explain_batch", "render_tree", "step_line"]
 
 # upstream's physical stage assignment counts these kinds as barriers
-_UPSTREAM_BARRIERS = (L.Scan, L.OneRow, L.Union, L.Join, L.Aggregate, L.Sort, L.Distinct, L.KeywordSearch)
+_UPSTREAM_BARRIERS = (L.Scan, L.OneRow, L.Union, L.SetOp, L.Join, L.Aggregate, L.Sort, L.Distinct, L.KeywordSearch,
+                      L.Window)
 
 
 def _simple_comparison(pred):
@@ -52,15 +53,21 @@ def step_line(node: L.Node) -> str:
         text = f"Limit value={node.limit if node.limit is not None else 'all'}"
         return text + (f" offset={node.offset}" if node.offset else "")
     if isinstance(node, L.Join):
+        if not node.left_keys:
+            return f"Join kind={node.how} keys=none"
         return f"Join left={node.left_keys[0].name} right={node.right_keys[0].name}"
     if isinstance(node, L.Union):
         return f"Union distinct={'true' if node.distinct else 'false'}"
+    if isinstance(node, L.SetOp):
+        return f"SetOp kind={node.kind} all={'true' if node.all else 'false'}"
     if isinstance(node, L.Distinct):
         return "Distinct"
     if isinstance(node, L.HybridSearch):
         return f"HybridSearch column={node.column} top_k={node.top_k}"
     if isinstance(node, L.KeywordSearch):
         return f"KeywordSearch columns={len(node.columns)} top_k={node.top_k}"
+    if isinstance(node, L.Window):
+        return f"Window functions={len(node.functions)}"
     return type(node).__name__
 
 
@@ -196,7 +203,7 @@ def explain_batch(plan: PhysicalPlan) -> str:
 _TREE_NAMES = {L.Scan: "Source", L.OneRow: "Source", L.Project: "Select", L.Filter: "Filter",
                L.Union: "Union", L.Limit: "Limit", L.Sort: "OrderBy", L.Aggregate: "Aggregate",
                L.Join: "Join", L.Distinct: "Distinct", L.HybridSearch: "HybridSearch",
-               L.KeywordSearch: "KeywordSearch"}
+               L.KeywordSearch: "KeywordSearch", L.Window: "Window", L.SetOp: "SetOp"}
 
 
 def _details(node: L.Node, step: StepDecision) -> list[str]:
@@ -220,13 +227,19 @@ def _details(node: L.Node, step: StepDecision) -> list[str]:
     if isinstance(node, L.Aggregate):
         return [f"keys={len(node.keys)}, aggs={len(node.aggregates)}", f"path={step.ran_path or step.path}"]
     if isinstance(node, L.Join):
-        return [f"left_key={node.left_keys[0].index}, right_key={node.right_keys[0].index}", f"how={node.how}"]
+        keys = (f"left_key={node.left_keys[0].index}, right_key={node.right_keys[0].index}" if node.left_keys
+                else "keys=none")
+        return [keys, f"how={node.how}"] + ([f"residual={render(node.residual)}"] if node.residual is not None else [])
     if isinstance(node, L.Union):
         return [f"distinct={'true' if node.distinct else 'false'}"]
     if isinstance(node, L.HybridSearch):
         return [f"column={node.column}, metric={node.metric}, top_k={node.top_k}"]
     if isinstance(node, L.KeywordSearch):
         return [f"columns={','.join(node.columns)}, top_k={node.top_k}, tokenizer={node.tokenizer}"]
+    if isinstance(node, L.Window):
+        return [window_text(f) for f in node.functions]
+    if isinstance(node, L.SetOp):
+        return [f"kind={node.kind}, all={'true' if node.all else 'false'}"]
     return []
 
 

@@ -25,7 +25,7 @@ from typing import Any
 import pyarrow as pa
 
 __all__ = ["Expr", "Column", "Literal", "Call", "Case", "Cast", "InList", "AggregateCall",
-           "walk", "render"]
+           "WindowFrame", "WindowCall", "walk", "render"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -97,6 +97,52 @@ class AggregateCall(Expr):
     distinct: bool = False
 
 
+@dataclass(frozen=True)
+class WindowFrame:
+    """The frame of a window aggregate: ``mode`` is ``rows`` or ``range``; each bound is a
+    ``(kind, offset)`` pair with kind ``unbounded`` (UNBOUNDED PRECEDING for the start,
+    UNBOUNDED FOLLOWING for the end), ``preceding``, ``current`` or ``following``; the offset
+    is a non-negative number for ``preceding`` / ``following`` and None otherwise."""
+
+    mode: str = "range"
+    start: tuple = ("unbounded", None)
+    end: tuple = ("current", None)
+
+    def render(self) -> str:
+        def bound(b, side):
+            kind, n = b
+            if kind == "unbounded":
+                return "UNBOUNDED " + ("PRECEDING" if side == "start" else "FOLLOWING")
+            if kind == "current":
+                return "CURRENT ROW"
+            return f"{n!r} {kind.upper()}"
+        return f"{self.mode.upper()} BETWEEN {bound(self.start, 'start')} AND {bound(self.end, 'end')}"
+
+
+@dataclass(frozen=True, eq=False)
+class WindowCall(Expr):
+    """``func(args) OVER (PARTITION BY partition ORDER BY order frame)``.
+
+    ``func`` is a ranking / offset function (row_number, rank, dense_rank, ntile, lag, lead,
+    first_value, last_value) or an aggregate (sum, count, avg, min, max; ``args`` empty for
+    ``COUNT(*)``). ``param`` is NTILE's bucket count or LAG / LEAD's offset. The planner
+    replaces every WindowCall by a column of a Window plan node; it is never evaluated as an
+    expression.
+    """
+
+    func: str = ""
+    args: tuple = ()
+    partition: tuple = ()
+    order: tuple = ()
+    descending: tuple = ()
+    nulls_first: tuple = ()
+    frame: WindowFrame = WindowFrame()
+    param: int | None = None
+
+    def children(self) -> tuple:
+        return tuple(self.args) + tuple(self.partition) + tuple(self.order)
+
+
 def walk(expr: Expr):
     """Yield ``expr`` and every node below it, depth first."""
     yield expr
@@ -117,6 +163,9 @@ def walk(expr: Expr):
             yield from walk(i)
     elif isinstance(expr, AggregateCall) and expr.arg is not None:
         yield from walk(expr.arg)
+    elif isinstance(expr, WindowCall):
+        for c in expr.children():
+            yield from walk(c)
 
 
 _INFIX = {"+", "-", "*", "/", "%", "=", "!=", "<", "<=", ">", ">=", "and", "or", "like", "concat_op"}
@@ -151,4 +200,22 @@ def render(expr: Expr) -> str:
     if isinstance(expr, AggregateCall):
         inner = "*" if expr.arg is None else render(expr.arg)
         return f"{expr.func}({'DISTINCT ' if expr.distinct else ''}{inner})"
+    if isinstance(expr, WindowCall):
+        return window_text(expr)
     return repr(expr)
+
+
+def window_text(call: WindowCall) -> str:
+    """``func(args) OVER (PARTITION BY ... ORDER BY ... frame)`` for explain."""
+    texts = [render(a) for a in call.args]
+    if call.param is not None:      # NTILE's buckets; LAG / LEAD's offset comes second
+        texts.insert(1 if call.args else 0, str(call.param))
+    args = ", ".join(texts) or ("*" if call.func == "count" else "")
+    parts = []
+    if call.partition:
+        parts.append("PARTITION BY " + ", ".join(render(p) for p in call.partition))
+    if call.order:
+        parts.append("ORDER BY " + ", ".join(render(o) + (" DESC" if d else "")
+                                             for o, d in zip(call.order, call.descending)))
+    parts.append(call.frame.render())
+    return f"{call.func}({args}) OVER ({' '.join(parts)})"

@@ -10,9 +10,12 @@ Project    compute output columns from expressions
 Aggregate  hash aggregate: group keys + aggregate calls
 Sort       stable multi-key sort, optionally keeping only the first ``limit`` rows
 Limit      OFFSET / LIMIT
-Join       hash equi-join (inner / left)
+Join       hash join (inner / left / right / full; CROSS is an inner join on no key), with
+           an optional residual predicate over the joined row
 Union      concatenate inputs (``distinct`` removes duplicate rows)
+SetOp      INTERSECT / EXCEPT [ALL] of two inputs (a barrier)
 Distinct   SELECT DISTINCT
+Window     window functions: one appended column per ``WindowCall`` (a barrier)
 HybridSearch  vector top-k over the input rows, appending ``vector_score``
 KeywordSearch BM25 top-k over the input rows' text columns, appending ``keyword_score``
 ========== ===============================================================
@@ -29,7 +32,7 @@ import pyarrow as pa
 from .expr import Expr
 
 __all__ = ["Node", "Scan", "OneRow", "Filter", "Project", "Aggregate", "Sort", "Limit", "Join",
-           "Union", "Distinct", "HybridSearch", "KeywordSearch", "children"]
+           "Union", "SetOp", "Distinct", "Window", "HybridSearch", "KeywordSearch", "children"]
 
 
 @dataclass(eq=False)
@@ -93,6 +96,9 @@ class Join(Node):
     left_keys: list = field(default_factory=list)
     right_keys: list = field(default_factory=list)
     how: str = "inner"
+    # ON conditions other than key equalities, over the left columns then the right ones:
+    # a pair matches only when it is TRUE (outer joins pad the rows left without a match)
+    residual: Expr | None = None
 
 
 @dataclass(eq=False)
@@ -102,8 +108,24 @@ class Union(Node):
 
 
 @dataclass(eq=False)
+class SetOp(Node):
+    """``inputs[0] INTERSECT|EXCEPT [ALL] inputs[1]``: rows of the left input, in its order."""
+    inputs: list = field(default_factory=list)
+    kind: str = "intersect"   # intersect | except
+    all: bool = False
+
+
+@dataclass(eq=False)
 class Distinct(Node):
     input: Node = None  # type: ignore[assignment]
+
+
+@dataclass(eq=False)
+class Window(Node):
+    """The input columns, then one column per window function (``functions``: WindowCall
+    expressions over the input), in input row order."""
+    input: Node = None  # type: ignore[assignment]
+    functions: list = field(default_factory=list)
 
 
 @dataclass(eq=False)
@@ -129,7 +151,7 @@ def children(node: Node) -> list[Node]:
     """The input nodes of ``node``, left to right."""
     if isinstance(node, Join):
         return [node.left, node.right]
-    if isinstance(node, Union):
+    if isinstance(node, (Union, SetOp)):
         return list(node.inputs)
     child = getattr(node, "input", None)
     return [child] if child is not None else []

@@ -127,8 +127,9 @@ def _prune(node: L.Node, required: set[int] | None) -> tuple[L.Node, dict[int, i
 
     if isinstance(node, L.Join):
         nl = len(node.left.schema)
-        lneed = {i for i in need if i < nl} | column_refs(node.left_keys)
-        rneed = {i - nl for i in need if i >= nl} | column_refs(node.right_keys)
+        resid = column_refs([node.residual])
+        lneed = {i for i in need | resid if i < nl} | column_refs(node.left_keys)
+        rneed = {i - nl for i in need | resid if i >= nl} | column_refs(node.right_keys)
         left, lm = _prune(node.left, lneed)
         right, rm = _prune(node.right, rneed)
         mapping = dict(lm)
@@ -136,11 +137,28 @@ def _prune(node: L.Node, required: set[int] | None) -> tuple[L.Node, dict[int, i
         mapping.update({old + nl: new + nl2 for old, new in rm.items()})
         schema = pa.schema(list(left.schema) + list(right.schema))
         return L.Join(schema=schema, left=left, right=right, left_keys=[remap(k, lm) for k in node.left_keys],
-                      right_keys=[remap(k, rm) for k in node.right_keys], how=node.how), mapping
+                      right_keys=[remap(k, rm) for k in node.right_keys], how=node.how,
+                      residual=remap(node.residual, mapping) if node.residual is not None else None), mapping
 
     if isinstance(node, L.Union):
         inputs = [_prune(c, None)[0] for c in node.inputs]
         return L.Union(schema=node.schema, inputs=inputs, distinct=node.distinct), _identity(width)
+
+    if isinstance(node, L.Window):
+        nin = len(node.input.schema)
+        child, m = _prune(node.input, {i for i in need if i < nin}
+                          | column_refs([e for f in node.functions for e in f.children()]))
+        functions = [dataclasses.replace(f, args=tuple(remap(a, m) for a in f.args),
+                                         partition=tuple(remap(p, m) for p in f.partition),
+                                         order=tuple(remap(o, m) for o in f.order)) for f in node.functions]
+        mapping = dict(m)
+        nin2 = len(child.schema)
+        mapping.update({nin + k: nin2 + k for k in range(len(node.functions))})
+        schema = pa.schema(list(child.schema) + [node.schema.field(nin + k) for k in range(len(node.functions))])
+        return L.Window(schema=schema, input=child, functions=functions), mapping
+
+    if isinstance(node, L.SetOp):             # whole rows compare: every column is needed
+        return dataclasses.replace(node, inputs=[_prune(c, None)[0] for c in node.inputs]), _identity(width)
 
     if isinstance(node, L.Distinct):
         child, _ = _prune(node.input, None)

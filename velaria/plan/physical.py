@@ -50,8 +50,8 @@ class StepDecision:
     ran_path: str | None = None                # reported by the kernel after a run
 
 
-_BARRIERS = (L.Scan, L.OneRow, L.Union, L.Join, L.Aggregate, L.Sort, L.Distinct, L.HybridSearch,
-             L.KeywordSearch)
+_BARRIERS = (L.Scan, L.OneRow, L.Union, L.SetOp, L.Join, L.Aggregate, L.Sort, L.Distinct, L.HybridSearch,
+             L.KeywordSearch, L.Window)
 
 
 def _kernels_of(node: L.Node) -> list[str]:
@@ -74,8 +74,15 @@ def _kernels_of(node: L.Node) -> list[str]:
     elif isinstance(node, L.Join):
         evaluates(list(node.left_keys) + list(node.right_keys))
         names.append("hash_join")
+        if node.residual is not None:
+            evaluates([node.residual])
     elif isinstance(node, L.Distinct) or (isinstance(node, L.Union) and node.distinct):
         names.append("distinct_indices")
+    elif isinstance(node, L.SetOp):
+        names.append("setop_indices")
+    elif isinstance(node, L.Window):
+        evaluates([e for f in node.functions for e in f.children()])
+        names.append("window_eval")
     elif isinstance(node, L.HybridSearch):
         names.append("vector_topk")
     elif isinstance(node, L.KeywordSearch):

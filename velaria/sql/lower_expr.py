@@ -16,12 +16,12 @@ from ..errors import SQLSemanticError, SQLSyntaxError, SQLUnsupportedError
 from ..plan import types as T
 from ..plan.expr import AggregateCall, Call, Case, Cast, Expr, InList, Literal
 from ..reference import functions as F
-from ..reference.aggregate import aggregate_result_type
+from ..reference.aggregate import AGGREGATE_ALIASES, AGGREGATE_FUNCTIONS, aggregate_result_type
 from .scope import Scope
 
 __all__ = ["ExprLowerer", "AGGREGATES", "normalize_type_name", "function_name"]
 
-AGGREGATES = {"sum", "count", "avg", "min", "max"}
+AGGREGATES = set(AGGREGATE_FUNCTIONS) | set(AGGREGATE_ALIASES)
 
 
 _TYPE_ALIASES = {
@@ -70,6 +70,8 @@ class ExprLowerer:
     allow_aggregates: bool = False
     clause: str = "SELECT"
     aggregates: list = field(default_factory=list)
+    #: WINDOW definitions by name where window functions may appear (the SELECT list), else None
+    windows: dict | None = None
 
     # ---------------------------------------------------------------- entry
     def lower(self, node) -> Expr:
@@ -308,8 +310,8 @@ class ExprLowerer:
     def _lower_FuncCall(self, node: ast.FuncCall) -> Expr:
         name, written = function_name(node.funcname)
         if node.over is not None:
-            raise self._err(SQLUnsupportedError, "window_function: Window functions not supported in batch SQL v1.",
-                            node, hint="Consider stream SQL with WINDOW BY ... EVERY ... AS.")
+            from .lower_window import lower_window_call
+            return lower_window_call(self, node, name)
         if name in AGGREGATES:
             return self._aggregate(name, node)
         fn = F.SCALAR_FUNCTIONS.get(name)
@@ -325,6 +327,7 @@ class ExprLowerer:
         return self._call(fn.name, args, node)
 
     def _aggregate(self, name: str, node: ast.FuncCall) -> Expr:
+        name = AGGREGATE_ALIASES.get(name, name)
         if not self.allow_aggregates:
             where = "WHERE does not support aggregate expressions" if self.clause == "WHERE" else \
                 f"aggregate functions are not allowed in {self.clause}"
@@ -349,7 +352,23 @@ class ExprLowerer:
             except SQLSemanticError as exc:
                 raise exc.with_offset(self.offset(node))
             agg = AggregateCall(type=rtype, func=name, arg=arg, distinct=bool(node.agg_distinct))
-        if node.agg_order or node.agg_filter is not None:
-            raise self._err(SQLUnsupportedError, "not supported in SQL v1: aggregate ORDER BY / FILTER", node)
+        if node.agg_order:
+            raise self._err(SQLUnsupportedError, "not supported: ORDER BY inside an aggregate", node,
+                            hint="Aggregates here do not depend on input order; drop the ORDER BY.")
+        if node.agg_filter is not None:
+            agg = self._filtered(agg, node)
         self.aggregates.append(agg)
         return agg
+
+    def _filtered(self, agg: AggregateCall, node: ast.FuncCall) -> AggregateCall:
+        """``agg FILTER (WHERE c)`` as the same aggregate over ``CASE WHEN c THEN arg END``:
+        every aggregate skips NULLs, so only the rows where ``c`` is TRUE count
+        (``COUNT(*)`` becomes ``COUNT(CASE WHEN c THEN 1 END)``)."""
+        inner = ExprLowerer(self.scope, self.offset, clause="FILTER")
+        cond = inner.lower(node.agg_filter)
+        if not (T.is_bool(cond.type) or T.is_null(cond.type)):
+            raise self._err(SQLSemanticError, f"FILTER condition must be boolean, got {T.type_name(cond.type)}",
+                            node.agg_filter)
+        value = agg.arg if agg.arg is not None else Literal(type=T.INT, value=1)
+        arg = Case(type=value.type, whens=((cond, value),), else_=None)
+        return AggregateCall(type=agg.type, func=agg.func, arg=arg, distinct=agg.distinct)

@@ -8,6 +8,7 @@ planned branches. Every name is resolved and every expression typed here, so err
 from __future__ import annotations
 
 import copy
+import dataclasses
 from dataclasses import dataclass
 
 import pyarrow as pa
@@ -16,8 +17,9 @@ from pglast import ast, enums
 from ..errors import SQLSemanticError, SQLTableKindError, SQLUnsupportedError
 from ..plan import logical as L
 from ..plan import types as T
-from ..plan.expr import AggregateCall, Call, Cast, Column, Expr, render, walk
+from ..plan.expr import AggregateCall, Call, Cast, Column, Expr, WindowCall, render, walk
 from .lower_expr import AGGREGATES, ExprLowerer, function_name
+from .lower_window import window_definitions
 from .scope import Scope, ScopeColumn
 from .shallow import deep_recursion, shallow_plan
 
@@ -48,6 +50,12 @@ def _sql_literal_int(node, what: str, offset) -> int | None:
 
 def _schema(names: list[str], exprs: list[Expr]) -> pa.Schema:
     return pa.schema([pa.field(n, e.type if not T.is_null(e.type) else T.NULL) for n, e in zip(names, exprs)])
+
+
+def cast_columns_expr(e: Expr, t: pa.DataType) -> Expr:
+    """``e`` cast to ``t`` (a wider type of the same family or its numeric widening)."""
+    target = {T.INT: "INT", T.FLOAT: "DOUBLE", T.STRING: "STRING", T.BOOL: "BOOL"}.get(T.family(t), "STRING")
+    return Cast(type=t, arg=e, target=target)
 
 
 def cast_columns(node: L.Node, types: list[pa.DataType]) -> L.Node:
@@ -171,27 +179,25 @@ class SelectPlanner:
 
     def _plan_setop(self, stmt: ast.SelectStmt, top: bool) -> L.Node:
         S = enums.SetOperation
-        if stmt.op != S.SETOP_UNION:
-            raise SQLUnsupportedError("INTERSECT and EXCEPT are not supported.", error_type="unsupported_sql_feature",
-                                      hint="Use UNION, or a JOIN / NOT IN over temp views.",
-                                      byte_offset=self.offset(stmt))
+        op = {S.SETOP_UNION: "UNION", S.SETOP_INTERSECT: "INTERSECT", S.SETOP_EXCEPT: "EXCEPT"}[stmt.op]
         if top and self.parsed.ext.hybrid_search is not None:
-            raise SQLUnsupportedError(_V1 + "UNION does not support HYBRID SEARCH in branch query")
+            raise SQLUnsupportedError(_V1 + f"{op} does not support HYBRID SEARCH in branch query")
         if top and getattr(self.parsed.ext, "keyword_search", None) is not None:
-            raise SQLUnsupportedError(_V1 + "UNION does not support KEYWORD SEARCH in branch query")
-        branches = self._setop_branches(stmt)
+            raise SQLUnsupportedError(_V1 + f"{op} does not support KEYWORD SEARCH in branch query")
+        # INTERSECT / EXCEPT are binary (the parser already nested them by precedence)
+        branches = self._setop_branches(stmt) if op == "UNION" else [stmt.larg, stmt.rarg]
         plans = [self.plan(b, top=False) for b in branches]
         first = plans[0]
         for b, p in zip(branches[1:], plans[1:]):
             if len(p.schema) != len(first.schema):
-                raise SQLSemanticError("UNION requires the same number of projected columns",
+                raise SQLSemanticError(f"{op} requires the same number of projected columns",
                                        hint=f"left has {len(first.schema)}, right has {len(p.schema)}.",
                                        byte_offset=self.offset(b))
         types = []
         for i, lf in enumerate(first.schema):
             column = [p.schema.field(i).type for p in plans]
             try:
-                t = T.common_type(column, f"UNION column {i + 1} ({lf.name})")
+                t = T.common_type(column, f"{op} column {i + 1} ({lf.name})")
             except TypeError as exc:
                 raise SQLSemanticError(str(exc), hint="CAST both sides to one type.", byte_offset=self.offset(stmt))
             t = t if not T.is_null(t) else T.NULL
@@ -202,8 +208,11 @@ class SelectPlanner:
             types.append(t)
         inputs = [cast_columns(p, types) for p in plans]
         schema = pa.schema([pa.field(f.name, t) for f, t in zip(first.schema, types)])
-        node: L.Node = L.Union(schema=schema, inputs=inputs, distinct=not stmt.all)
-        # ORDER BY / LIMIT written after a UNION apply to the whole union (PostgreSQL rules).
+        if op == "UNION":
+            node: L.Node = L.Union(schema=schema, inputs=inputs, distinct=not stmt.all)
+        else:
+            node = L.SetOp(schema=schema, inputs=inputs, kind=op.lower(), all=bool(stmt.all))
+        # ORDER BY / LIMIT written after a set operation apply to its whole result (PostgreSQL rules).
         if stmt.sortClause:
             scope = Scope.from_schema(schema)
             keys, desc, nf = self._order_keys(stmt.sortClause, scope, [f.name for f in schema], None)
@@ -214,12 +223,13 @@ class SelectPlanner:
     def _from(self, stmt) -> tuple[L.Node, Scope]:
         if not stmt.fromClause:
             return L.OneRow(schema=pa.schema([])), Scope([])
-        if len(stmt.fromClause) > 1:
-            raise SQLUnsupportedError("Implicit multi-table FROM clauses are not supported.",
-                                      error_type="unsupported_sql_feature",
-                                      hint="Write an explicit JOIN ... ON a = b.",
-                                      byte_offset=self.offset(stmt.fromClause[1]))
-        return self._from_item(stmt.fromClause[0])
+        node, scope = self._from_item(stmt.fromClause[0])
+        for item in stmt.fromClause[1:]:          # FROM a, b: the cross join (WHERE filters it)
+            right, rscope = self._from_item(item)
+            node = L.Join(schema=pa.schema(list(node.schema) + list(right.schema)), left=node, right=right,
+                          how="inner")
+            scope = scope.concat(rscope)
+        return node, scope
 
     def _from_item(self, item) -> tuple[L.Node, Scope]:
         if isinstance(item, ast.RangeVar):
@@ -247,56 +257,127 @@ class SelectPlanner:
         alias = rv.alias.aliasname if rv.alias is not None else name
         return plan, Scope.from_schema(plan.schema, alias)
 
+    _JOIN_KINDS = {enums.JoinType.JOIN_INNER: "inner", enums.JoinType.JOIN_LEFT: "left",
+                   enums.JoinType.JOIN_RIGHT: "right", enums.JoinType.JOIN_FULL: "full"}
+
     def _join(self, j: ast.JoinExpr) -> tuple[L.Node, Scope]:
-        JT = enums.JoinType
-        if j.jointype not in (JT.JOIN_INNER, JT.JOIN_LEFT):
-            raise SQLUnsupportedError("Only INNER JOIN and LEFT JOIN are supported.",
+        """``a [INNER|LEFT|RIGHT|FULL|CROSS] JOIN b [ON cond | USING (cols)]``, NATURAL too.
+
+        ``ON``'s conjuncts of the form ``left_expr = right_expr`` become hashed keys; every
+        other conjunct is a residual predicate on the joined row. ``USING`` / NATURAL
+        columns appear once, first (COALESCE of both sides for FULL), as in PostgreSQL.
+        """
+        how = self._JOIN_KINDS.get(j.jointype)
+        if how is None:
+            raise SQLUnsupportedError("Only INNER, LEFT, RIGHT, FULL and CROSS joins are supported.",
                                       error_type="unsupported_sql_feature", byte_offset=self.offset(j))
-        if j.isNatural or j.usingClause:
-            raise SQLUnsupportedError("not supported in SQL v1: NATURAL JOIN / JOIN ... USING",
-                                      hint="Write JOIN ... ON a.k = b.k.", byte_offset=self.offset(j))
         left, lscope = self._from_item(j.larg)
         right, rscope = self._from_item(j.rarg)
-        if j.quals is None:
-            raise SQLUnsupportedError("Only equality JOIN predicates are supported.", hint="Add ON a.k = b.k.",
-                                      byte_offset=self.offset(j))
-        # ON must be an AND of equalities between one left and one right expression.
-        conjuncts = []
-
-        def split(n):
-            if isinstance(n, ast.BoolExpr) and n.boolop == enums.BoolExprType.AND_EXPR:
-                for a in n.args:
-                    split(a)
-            else:
-                conjuncts.append(n)
-        split(j.quals)
-        lkeys, rkeys = [], []
-        for c in conjuncts:
-            if not (isinstance(c, ast.A_Expr) and c.kind == enums.A_Expr_Kind.AEXPR_OP and c.name[-1].sval == "="
-                    and c.lexpr is not None):
-                raise SQLUnsupportedError("Only equality JOIN predicates are supported.",
-                                          error_type="unsupported_sql_feature",
-                                          hint="Join on a = b [AND c = d]; filter other conditions in WHERE.",
-                                          byte_offset=self.offset(c))
-            a, b = c.lexpr, c.rexpr
-            try:
-                la, rb = ExprLowerer(lscope, self.offset, clause="JOIN ON").lower(a), \
-                    ExprLowerer(rscope, self.offset, clause="JOIN ON").lower(b)
-            except SQLSemanticError:
-                # allow ON right.k = left.k
-                la, rb = ExprLowerer(lscope, self.offset, clause="JOIN ON").lower(b), \
-                    ExprLowerer(rscope, self.offset, clause="JOIN ON").lower(a)
-            try:
-                T.common_type([la.type, rb.type], "JOIN keys")
-            except TypeError as exc:
-                raise SQLSemanticError(str(exc), hint="CAST one side so both keys have one type.",
-                                       byte_offset=self.offset(c))
-            lkeys.append(la)
-            rkeys.append(rb)
-        how = "left" if j.jointype == JT.JOIN_LEFT else "inner"
+        scope = lscope.concat(rscope)
+        lkeys, rkeys, residual = [], [], []
+        using = self._using_names(j, lscope, rscope)
+        if using is not None:
+            for name in using:
+                lkeys.append(lscope.resolve([name], self.offset(j)))
+                rkeys.append(rscope.resolve([name], self.offset(j)))
+                self._check_key_types(lkeys[-1], rkeys[-1], j)
+        elif j.quals is not None:
+            for c in self._conjuncts(j.quals):
+                pair = self._equi_key(c, lscope, rscope)
+                if pair is None:
+                    residual.append(ExprLowerer(scope, self.offset, clause="JOIN ON").lower(c))
+                    if not (T.is_bool(residual[-1].type) or T.is_null(residual[-1].type)):
+                        raise SQLSemanticError(f"JOIN ON condition must be boolean, got "
+                                               f"{T.type_name(residual[-1].type)}", byte_offset=self.offset(c))
+                else:
+                    lkeys.append(pair[0])
+                    rkeys.append(pair[1])
+        elif how != "inner":               # pglast only lets CROSS JOIN through without ON
+            raise SQLSemanticError(f"{how.upper()} JOIN needs an ON or USING condition",
+                                   hint="Add ON a.k = b.k, or write CROSS JOIN.", byte_offset=self.offset(j))
+        pred = None
+        if residual:
+            pred = residual[0] if len(residual) == 1 else \
+                ExprLowerer(scope, self.offset)._balanced("and", residual, j)
         schema = pa.schema(list(left.schema) + list(right.schema))
-        node = L.Join(schema=schema, left=left, right=right, left_keys=lkeys, right_keys=rkeys, how=how)
-        return node, lscope.concat(rscope)
+        node: L.Node = L.Join(schema=schema, left=left, right=right, left_keys=lkeys, right_keys=rkeys, how=how,
+                              residual=pred)
+        if using is not None:
+            return self._merge_using(node, scope, using, lkeys, rkeys, how, len(left.schema))
+        return node, scope
+
+    @staticmethod
+    def _conjuncts(node) -> list:
+        out, todo = [], [node]
+        while todo:                                   # iterative: long AND chains
+            n = todo.pop()
+            if isinstance(n, ast.BoolExpr) and n.boolop == enums.BoolExprType.AND_EXPR:
+                todo.extend(reversed(n.args))
+            else:
+                out.append(n)
+        return out
+
+    def _check_key_types(self, la: Expr, rb: Expr, where) -> None:
+        try:
+            T.common_type([la.type, rb.type], "JOIN keys")
+        except TypeError as exc:
+            raise SQLSemanticError(str(exc), hint="CAST one side so both keys have one type.",
+                                   byte_offset=self.offset(where))
+
+    def _equi_key(self, c, lscope: Scope, rscope: Scope) -> tuple[Expr, Expr] | None:
+        """(left key, right key) when conjunct ``c`` is ``left_expr = right_expr`` (either
+        order), else None (the conjunct is a residual condition)."""
+        if not (isinstance(c, ast.A_Expr) and c.kind == enums.A_Expr_Kind.AEXPR_OP and c.name[-1].sval == "="
+                and c.lexpr is not None):
+            return None
+        for a, b in ((c.lexpr, c.rexpr), (c.rexpr, c.lexpr)):
+            try:
+                la = ExprLowerer(lscope, self.offset, clause="JOIN ON").lower(a)
+                rb = ExprLowerer(rscope, self.offset, clause="JOIN ON").lower(b)
+            except SQLSemanticError:
+                continue
+            if not any(isinstance(n, Column) for n in walk(la)) or not any(isinstance(n, Column) for n in walk(rb)):
+                return None               # a constant side: a filter, not a key
+            self._check_key_types(la, rb, c)
+            return la, rb
+        return None
+
+    def _using_names(self, j: ast.JoinExpr, lscope: Scope, rscope: Scope) -> list[str] | None:
+        if j.usingClause:
+            names = [n.sval for n in j.usingClause]
+            if len(set(names)) != len(names):
+                raise SQLSemanticError("a column name is listed more than once in USING", byte_offset=self.offset(j))
+            return names
+        if j.isNatural:
+            right = {c.name for c in rscope.columns}
+            return [c.name for c in lscope.columns if c.name in right]
+        return None
+
+    def _merge_using(self, join: L.Join, scope: Scope, using, lkeys, rkeys, how, nl) -> tuple[L.Node, Scope]:
+        """The USING columns once, first (left value; right for RIGHT; COALESCE for FULL), then
+        every column of both sides. The sides' own copies stay reachable qualified
+        (``a.k``); unqualified ``k`` and ``*`` see the merged column only."""
+        from ..plan.expr import Case
+        merged, cols = [], []
+        for name, lk, rk in zip(using, lkeys, rkeys):
+            rcol = Column(type=rk.type, index=rk.index + nl, name=rk.name)
+            t = T.common_type([lk.type, rk.type], "USING column")
+            if how == "full":
+                e = Case(type=t, whens=((Call(type=T.BOOL, name="is_not_null", args=(lk,)), lk),), else_=rcol)
+            else:
+                e = rcol if how == "right" else lk
+            if not e.type.equals(t):
+                e = cast_columns_expr(e, t)
+            merged.append(e)
+            cols.append(ScopeColumn(None, name, t, len(merged) - 1))
+        width = len(merged)
+        keep = [Column(type=f.type, index=i, name=f.name) for i, f in enumerate(join.schema)]
+        hidden = {lk.index for lk in lkeys} | {rk.index + nl for rk in rkeys}
+        for c in scope.columns:
+            cols.append(dataclasses.replace(c, index=c.index + width, hidden=c.index in hidden))
+        exprs = merged + keep
+        names = list(using) + [f.name for f in join.schema]
+        return L.Project(schema=_schema(names, exprs), input=join, exprs=exprs), Scope(cols)
 
     # ------------------------------------------------------------------ one SELECT
     def _plan_simple(self, stmt: ast.SelectStmt, hybrid=None, keyword=None) -> L.Node:
@@ -322,7 +403,8 @@ class SelectPlanner:
             node, scope = self._hybrid(node, scope, hybrid, stmt)
         # SELECT list (lowered against the input scope; aggregates collected)
         targets = self._expand_targets(stmt, scope)
-        agg_lowerer = ExprLowerer(scope, self.offset, allow_aggregates=True, clause="SELECT")
+        agg_lowerer = ExprLowerer(scope, self.offset, allow_aggregates=True, clause="SELECT",
+                                  windows=window_definitions(stmt, self.offset))
         items: list[_Item] = []
         for pos, (rt, star_col) in enumerate(targets, start=1):
             if star_col is not None:
@@ -349,9 +431,31 @@ class SelectPlanner:
             return self._plan_aggregate(stmt, node, scope, items, having)
         if stmt.havingClause is not None:
             raise SQLSemanticError("HAVING used without aggregate", byte_offset=self.offset(stmt.havingClause))
-        # plain projection (+ hidden ORDER BY columns)
-        exprs = [i.expr for i in items]
+        # plain projection (+ hidden ORDER BY columns), window functions computed first
+        node, exprs = self._plan_windows(node, [i.expr for i in items])
         return self._finish(stmt, node, scope, exprs, names, post_scope_builder=None)
+
+    # ------------------------------------------------------------------ window functions
+    def _plan_windows(self, node: L.Node, exprs: list[Expr]) -> tuple[L.Node, list[Expr]]:
+        """Move the window functions of ``exprs`` into one Window node over ``node``; return
+        it with ``exprs`` re-expressed over its output (the input columns keep their
+        positions; each distinct window function is one appended column)."""
+        if not any(isinstance(n, WindowCall) for e in exprs for n in walk(e)):
+            return node, exprs
+        width = len(node.schema)
+        calls: list[WindowCall] = []
+        seen: dict[str, int] = {}
+
+        def extract(e: Expr) -> Expr:
+            if isinstance(e, WindowCall):
+                k = seen.setdefault(render(e), len(calls))
+                if k == len(calls):
+                    calls.append(e)
+                return Column(type=e.type, index=width + k, name=f"__window_{k}")
+            return _rebuild(e, extract)
+        new_exprs = [extract(e) for e in exprs]
+        schema = pa.schema(list(node.schema) + [pa.field(f"__window_{k}", c.type) for k, c in enumerate(calls)])
+        return L.Window(schema=schema, input=node, functions=calls), new_exprs
 
     def _expand_targets(self, stmt, scope: Scope):
         """[(ResTarget, Column-or-None)]: ``*`` / ``t.*`` expanded to Column items."""
@@ -368,7 +472,7 @@ class SelectPlanner:
                 else:
                     if not stmt.fromClause:
                         raise SQLSemanticError("SELECT * requires a FROM clause", byte_offset=self.offset(val))
-                    cols = scope.columns
+                    cols = [c for c in scope.columns if not c.hidden]   # USING: merged columns once
                 for c in cols:
                     out.append((rt, Column(type=c.type, index=c.index, name=c.name)))
             else:
@@ -389,6 +493,8 @@ class SelectPlanner:
         if isinstance(node, ast.FuncCall):
             name, _ = function_name(node.funcname)
             args = node.args or ()
+            if node.over is not None:
+                return name                   # PostgreSQL: a window function is named after itself
             if name in AGGREGATES:
                 if name == "count":
                     return "count"
@@ -494,6 +600,7 @@ class SelectPlanner:
         post_scope = Scope([ScopeColumn(None, f.name, f.type, i) for i, f in enumerate(agg_schema)])
         hidden = [rewrite(e, "ORDER BY", sb) if e is not None else None
                   for e, sb in zip(order_exprs, stmt.sortClause or ())]
+        result, out_exprs = self._plan_windows(result, out_exprs)   # windows run after GROUP BY / HAVING
         return self._finish(stmt, result, post_scope, out_exprs, names, post_scope_builder=None,
                             presolved_order=hidden)
 
@@ -599,7 +706,7 @@ class SelectPlanner:
     def _keyword(self, node: L.Node, scope: Scope, spec, stmt) -> tuple[L.Node, Scope]:
         from ..vector import keyword as kw
         offset = getattr(spec, "offset", None)
-        if isinstance(node, L.Join):
+        if _is_join(node):
             raise SQLUnsupportedError(_V1 + "KEYWORD SEARCH does not support JOIN queries", byte_offset=offset)
         if stmt.groupClause:
             raise SQLUnsupportedError(_V1 + "KEYWORD SEARCH does not support aggregate queries", byte_offset=offset)
@@ -616,7 +723,7 @@ class SelectPlanner:
 
     # ------------------------------------------------------------------ HYBRID SEARCH
     def _hybrid(self, node: L.Node, scope: Scope, spec, stmt) -> tuple[L.Node, Scope]:
-        if isinstance(node, L.Join):
+        if _is_join(node):
             raise SQLUnsupportedError(_V1 + "HYBRID SEARCH does not support JOIN queries",
                                       byte_offset=getattr(spec, "offset", None))
         if stmt.groupClause:
@@ -634,6 +741,11 @@ class SelectPlanner:
                             metric=spec.metric, top_k=spec.top_k, score_threshold=spec.score_threshold)
         new_scope = Scope(scope.columns + [ScopeColumn(None, "vector_score", T.FLOAT, len(node.schema))])
         return hs, new_scope
+
+
+def _is_join(node: L.Node) -> bool:
+    """A FROM clause that joins (a JOIN ... USING is a Project over the Join)."""
+    return isinstance(node, L.Join) or (isinstance(node, L.Project) and isinstance(node.input, L.Join))
 
 
 class _AliasScope(Scope):
@@ -662,6 +774,9 @@ def _rebuild(e: Expr, f) -> Expr:
         return Cast(type=e.type, arg=f(e.arg), target=e.target)
     if isinstance(e, InList):
         return InList(type=e.type, arg=f(e.arg), items=tuple(f(i) for i in e.items), negated=e.negated)
+    if isinstance(e, WindowCall):
+        return dataclasses.replace(e, args=tuple(f(a) for a in e.args), partition=tuple(f(p) for p in e.partition),
+                                   order=tuple(f(o) for o in e.order))
     return e
 
 

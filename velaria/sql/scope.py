@@ -1,6 +1,7 @@
 """Name resolution: which input column a (possibly qualified) SQL name refers to."""
 from __future__ import annotations
 
+import dataclasses
 import difflib
 from dataclasses import dataclass
 
@@ -18,6 +19,7 @@ class ScopeColumn:
     name: str
     type: pa.DataType
     index: int              # position in the node's output
+    hidden: bool = False    # reachable only qualified, not by a bare name or * (JOIN USING)
 
 
 class Scope:
@@ -32,8 +34,7 @@ class Scope:
 
     def concat(self, other: "Scope") -> "Scope":
         n = len(self.columns)
-        return Scope(self.columns + [ScopeColumn(c.qualifier, c.name, c.type, c.index + n)
-                                     for c in other.columns])
+        return Scope(self.columns + [dataclasses.replace(c, index=c.index + n) for c in other.columns])
 
     @property
     def qualifiers(self) -> list[str]:
@@ -68,7 +69,7 @@ class Scope:
                                           hint=self._suggest(name, in_table), byte_offset=offset)
         else:
             name = parts[-1]
-            found = self.match(self.columns, name)
+            found = self.match([c for c in self.columns if not c.hidden], name)
             if not found:
                 raise ColumnNotFoundError(f"column not found: {name}", hint=self._suggest(name, self.columns),
                                           byte_offset=offset)

@@ -180,7 +180,7 @@ def shallow_plan(node: L.Node) -> L.Node:
             new_child = shallow_plan(child)
             if new_child is not child:
                 changes[attr] = new_child
-    if isinstance(node, L.Union):
+    if isinstance(node, (L.Union, L.SetOp)):
         inputs = [shallow_plan(c) for c in node.inputs]
         if any(a is not b for a, b in zip(inputs, node.inputs)):
             changes["inputs"] = inputs

@@ -7,13 +7,12 @@ Three groups of checks run on the pglast AST of one statement, in this order:
 1. *Feature checks* (upstream ``sql_feature_validator.cc`` with the ``cliDefault`` policy),
    error_type ``unsupported_sql_feature``, message ``<feature>: <msg>`` (recursive or
    data-modifying CTEs, LATERAL, subqueries in expressions). When a statement uses
-   several features the first reported is, by priority, CTE, then subquery, then window
-   function; within one feature, the first node in the tree's field order.
-   Unlike upstream, ``ROW_NUMBER() OVER ()`` is caught here (upstream misses the OVER clause
-   and fails later with an unknown-function error).
+   several features the first reported is, by priority, CTE, then subquery; within one
+   feature, the first node in the tree's field order. Window functions are supported (the
+   planner checks where they may appear).
 2. *Statement checks* (upstream's lowerer), error_type ``unsupported_statement``: SELECT,
    INSERT, CREATE TABLE [AS], CREATE VIEW, DROP TABLE|VIEW, EXPLAIN SELECT and SHOW TABLES
-   are accepted, and INTERSECT / EXCEPT are rejected.
+   are accepted.
 
 Every error carries the byte offset (into the user's original text) of the offending node.
 """
@@ -23,11 +22,11 @@ import re
 from collections.abc import Iterator
 
 from pglast import ast
-from pglast.enums import ObjectType, SetOperation
+from pglast.enums import ObjectType
 
 from ..errors import SQLUnsupportedError
 from .depth import check_tree_depth, children
-from .normalize import SYMBOL, WORD, Normalized, tokenize
+from .normalize import SYMBOL, Normalized, tokenize
 
 __all__ = ["validate", "multi_statement_error", "iter_nodes", "first_location"]
 
@@ -72,10 +71,6 @@ def first_location(node: ast.Node) -> int | None:
 # Feature checks
 # --------------------------------------------------------------------------------------------
 
-_WINDOW_MESSAGE = ("window_function: Window functions not supported in batch SQL v1.",
-                   "Consider stream SQL with WINDOW BY ... EVERY ... AS.")
-
-
 def _feature_problem(node: ast.Node) -> tuple[str, tuple[str, str]] | None:
     """(category, (message, hint)) when ``node`` itself uses an unsupported feature.
 
@@ -94,14 +89,10 @@ def _feature_problem(node: ast.Node) -> tuple[str, tuple[str, str]] | None:
     if isinstance(node, ast.RangeSubselect) and node.lateral:
         return "subquery", ("subquery: LATERAL subquery in FROM not supported.",
                             "Join a derived table on a key instead.")
-    if isinstance(node, ast.FuncCall) and getattr(node, "over", None) is not None:
-        return "window", _WINDOW_MESSAGE
-    if isinstance(node, ast.WindowDef):
-        return "window", _WINDOW_MESSAGE
     return None
 
 
-_FEATURE_PRIORITY = ("cte", "subquery", "window")
+_FEATURE_PRIORITY = ("cte", "subquery")
 
 
 def _check_features(stmt: ast.Node, normalized: Normalized) -> None:
@@ -206,7 +197,6 @@ def _check_statement(stmt: ast.Node, normalized: Normalized, stmt_location: int)
             raise _unsupported_statement(*_statement_name(stmt), offset)
     elif not isinstance(stmt, ast.CreateStmt) and not _accepted_statement(stmt):
         raise _unsupported_statement(*_statement_name(stmt), offset)
-    _check_set_operations(stmt, normalized)
 
 
 def _accepted_statement(stmt: ast.Node) -> bool:
@@ -225,27 +215,6 @@ def _accepted_statement(stmt: ast.Node) -> bool:
     if isinstance(stmt, ast.VariableShowStmt):
         return stmt.name.lower() == "tables"
     return False
-
-
-_REJECTED_SET_OPS = (SetOperation.SETOP_INTERSECT, SetOperation.SETOP_EXCEPT)
-
-
-def _check_set_operations(stmt: ast.Node, normalized: Normalized) -> None:
-    """Reject INTERSECT / EXCEPT anywhere in the statement (UNION is supported)."""
-    for node in iter_nodes(stmt):
-        if isinstance(node, ast.SelectStmt) and getattr(node, "op", None) in _REJECTED_SET_OPS:
-            raise SQLUnsupportedError(
-                "INTERSECT and EXCEPT are not supported.", error_type="unsupported_statement",
-                hint="Use UNION / UNION ALL, or filter rows with WHERE.",
-                byte_offset=_set_keyword_offset(normalized))
-
-
-def _set_keyword_offset(normalized: Normalized) -> int | None:
-    """Byte offset of the first INTERSECT/EXCEPT keyword (reserved words: never identifiers)."""
-    for tok in tokenize(normalized.text):
-        if tok.kind == WORD and tok.text.upper() in ("INTERSECT", "EXCEPT"):
-            return normalized.to_original_offset(tok.start)
-    return None
 
 
 # --------------------------------------------------------------------------------------------
