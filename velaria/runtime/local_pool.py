@@ -4,13 +4,16 @@ Arrow data crosses the process boundary as Arrow IPC streams in shared memory
 (``multiprocessing.shared_memory``): an in-memory partition is written there by the client
 and read by the worker, a task's result is written there by the worker and read (then
 unlinked) by the client. Only the small task description is pickled through the pool's
-pipe. Workers are started with ``spawn`` (safe with threads in the client) once per
-Session, on its first partitioned query, and load the kernels once each.
+pipe. Workers are started with ``spawn`` (safe with threads in the client) on the first
+partitioned query and load the kernels once each; one pool per worker count serves every
+single-node Session of the process (start-up is paid once), and it stops at interpreter exit
+or with :func:`shutdown_pools`.
 
 This pool is small and private to the batch runtime.
 """
 from __future__ import annotations
 
+import atexit
 import os
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -24,7 +27,20 @@ from ..io.base import DEFAULT_BATCH_ROWS, ArrowTableSource, TableSource
 from ..plan import logical as L
 from .stages import PartitionTask, replace_node, run_task
 
-__all__ = ["LocalPoolBackend", "SharedMemoryTableSource"]
+__all__ = ["LocalPoolBackend", "SharedMemoryTableSource", "shutdown_pools"]
+
+#: worker count -> the process-wide pool of that size
+_POOLS: dict[int, ProcessPoolExecutor] = {}
+
+
+def shutdown_pools() -> None:
+    """Stop every local worker pool (a later single-node query starts a new one)."""
+    while _POOLS:
+        _, pool = _POOLS.popitem()
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+atexit.register(shutdown_pools)
 
 
 def _write_shm(table: pa.Table) -> tuple[str, int]:
@@ -101,15 +117,16 @@ class LocalPoolBackend:
 
     def __init__(self, workers: int | None = None):
         self.workers = workers or max(2, os.cpu_count() or 2)
-        self._pool: ProcessPoolExecutor | None = None
 
     def slots(self) -> int:
         return self.workers
 
     def _executor(self) -> ProcessPoolExecutor:
-        if self._pool is None:
-            self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=get_context("spawn"))
-        return self._pool
+        pool = _POOLS.get(self.workers)
+        if pool is None:
+            pool = _POOLS[self.workers] = ProcessPoolExecutor(max_workers=self.workers,
+                                                              mp_context=get_context("spawn"))
+        return pool
 
     def _ship(self, task: PartitionTask, blocks: list[str]) -> PartitionTask:
         plan = task.plan
@@ -138,7 +155,9 @@ class LocalPoolBackend:
                 if worker not in workers:
                     workers.append(worker)
         except BrokenProcessPool as exc:
-            self.close()
+            broken = _POOLS.pop(self.workers, None)
+            if broken is not None:
+                broken.shutdown(wait=False, cancel_futures=True)
             raise ExecutionError(f"a local worker process died while running a partition task ({exc}); "
                                  "the pool was shut down and restarts with the next query") from exc
         except TimeoutError as exc:
@@ -154,6 +173,4 @@ class LocalPoolBackend:
         return results, workers
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = None
+        """Nothing to release per Session: the pool is shared (see :func:`shutdown_pools`)."""
