@@ -12,11 +12,29 @@ or an error, never partial.
 """
 from __future__ import annotations
 
+import atexit
+import threading
+
 from ..errors import ExecutionError, VelariaError
 from .modes import START_CLUSTER_HINT
 from .stages import PartitionTask, run_task
 
-__all__ = ["DaskBackend", "ClusterUnavailableError"]
+__all__ = ["DaskBackend", "ClusterUnavailableError", "close_clients"]
+
+#: scheduler address -> [client, sessions using it]: one connection per cluster and process
+_CLIENTS: dict[str, list] = {}
+_LOCK = threading.Lock()
+
+
+def close_clients() -> None:
+    """Disconnect every shared Dask client (at interpreter exit, or from tests)."""
+    with _LOCK:
+        while _CLIENTS:
+            _, (client, _) = _CLIENTS.popitem()
+            client.close()
+
+
+atexit.register(close_clients)
 
 
 class ClusterUnavailableError(VelariaError, ConnectionError):
@@ -34,28 +52,45 @@ def _import_client():
 
 
 class DaskBackend:
-    """A connection to the Dask scheduler at ``address``."""
+    """A connection to the Dask scheduler at ``address``, shared by the process's Sessions
+    (a Dask client is a heavy object: one per cluster is enough)."""
 
     name = "dask"
 
     def __init__(self, address: str, connect_timeout: float = 10.0):
         Client = _import_client()
         self.address = address
-        try:
-            self.client = Client(address, timeout=connect_timeout, set_as_default=False)
-        except (OSError, TimeoutError) as exc:
-            raise ClusterUnavailableError(
-                f"cannot reach the Dask scheduler at {address} within connect_timeout={connect_timeout}s "
-                f"({type(exc).__name__}: {exc}); check that the scheduler runs and the address is right, "
-                f"or {START_CLUSTER_HINT}") from None
+        self.connect_timeout = connect_timeout
+        self._closed = False
+        with _LOCK:
+            entry = _CLIENTS.get(address)
+            if entry is not None and entry[0].status != "running":   # a closed or broken connection
+                _CLIENTS.pop(address)
+                entry = None
+            if entry is None:
+                try:
+                    client = Client(address, timeout=connect_timeout, set_as_default=False)
+                except (OSError, TimeoutError) as exc:
+                    raise ClusterUnavailableError(
+                        f"cannot reach the Dask scheduler at {address} within connect_timeout={connect_timeout}s "
+                        f"({type(exc).__name__}: {exc}); check that the scheduler runs and the address is right, "
+                        f"or {START_CLUSTER_HINT}") from None
+                entry = _CLIENTS[address] = [client, 0]
+            entry[1] += 1
+            self.client = entry[0]
 
     def slots(self) -> int:
-        """Worker threads in the cluster now (raises when it has no workers)."""
-        workers = self.client.scheduler_info(n_workers=-1)["workers"]
-        total = sum(w.get("nthreads", 1) for w in workers.values())
+        """Worker threads in the cluster now; waits up to the connect timeout for a worker
+        (one may be restarting) and raises when there is none."""
+        total = sum(self.client.nthreads().values())
         if not total:
-            raise ClusterUnavailableError(f"the Dask cluster at {self.address} has no workers; start some with "
-                                          f"`dask worker {self.address}`")
+            try:
+                self.client.wait_for_workers(1, timeout=self.connect_timeout)
+            except TimeoutError:
+                raise ClusterUnavailableError(
+                    f"the Dask cluster at {self.address} has no workers (waited {self.connect_timeout}s); "
+                    f"start some with `dask worker {self.address}`") from None
+            total = sum(self.client.nthreads().values())
         return total
 
     def run(self, tasks: list[PartitionTask], timeout: float | None = None):
@@ -93,6 +128,18 @@ class DaskBackend:
         return results, workers
 
     def close(self) -> None:
+        """Release this Session's use of the shared client; the last one disconnects."""
+        with _LOCK:
+            if self._closed:
+                return
+            self._closed = True
+            entry = _CLIENTS.get(self.address)
+            if entry is None or entry[0] is not self.client:
+                return
+            entry[1] -= 1
+            if entry[1] > 0:
+                return
+            _CLIENTS.pop(self.address)
         self.client.close()
 
 

@@ -7,8 +7,6 @@ counts with what really ran (tasks, workers, bytes of partial results moved).
 """
 from __future__ import annotations
 
-import weakref
-
 import pyarrow as pa
 
 from ..exec.driver import run_table
@@ -31,8 +29,6 @@ class Runtime:
         elif config.mode == "single-node":
             from .local_pool import LocalPoolBackend
             self._backend = LocalPoolBackend(config.parallelism)
-        if self._backend is not None:
-            self._finalizer = weakref.finalize(self, self._backend.close)
 
     @property
     def mode(self) -> str:
@@ -43,9 +39,11 @@ class Runtime:
         return self.config.placement
 
     def close(self) -> None:
-        """Stop the local worker pool / disconnect from the Dask scheduler (idempotent)."""
+        """Release this Session's runtime resources (idempotent): its use of the shared Dask
+        client, which disconnects with the last Session using it. Shared clients and the
+        local worker pool otherwise stop at interpreter exit."""
         if self._backend is not None:
-            self._finalizer()
+            self._backend.close()
 
     def __repr__(self) -> str:
         where = f", address={self.config.address!r}" if self.config.address else ""
