@@ -164,13 +164,27 @@ def test_single_node_partitions_and_matches_embedded(single_node, embedded, sql,
 
 
 def test_single_node_records_a_plan_it_cannot_partition(single_node, embedded):
-    sql = "SELECT a.k, b.v FROM t a JOIN t b ON a.v = b.v WHERE a.v < 5 ORDER BY b.v"
+    sql = "SELECT v FROM t WHERE v < 5 UNION ALL SELECT v FROM t WHERE v > 996"
     df = single_node.sql(sql)
     assert df.to_rows() == embedded.sql(sql).to_rows()
     rec = df.run_record()
-    assert rec["task_count"] == 1 and rec["fallbacks"] == ["plan not partitionable (Join has 2 inputs): ran as one task"]
+    assert rec["task_count"] == 1 and rec["fallbacks"] == ["plan not partitionable (Union has 2 inputs): ran as one task"]
     assert rec["workers"][0].startswith("pid:")        # the one task still ran on a worker
     assert "fallbacks=plan not partitionable" in single_node.explain_sql(sql)
+
+
+@pytest.mark.parametrize("sql", [
+    "SELECT a.v, b.s FROM t a JOIN t b ON a.v = b.v WHERE a.v < 40",
+    "SELECT a.k, b.s FROM t a LEFT JOIN (SELECT k, s FROM t WHERE v < 3) b ON a.k = b.k WHERE a.v < 30",
+    "SELECT b.s, COUNT(*) AS n, SUM(a.v) AS sv FROM t a JOIN (SELECT DISTINCT k, s FROM t WHERE v < 20) b "
+    "ON a.k = b.k GROUP BY b.s ORDER BY b.s",
+])
+def test_single_node_broadcast_join(single_node, embedded, sql):
+    """The right input runs as one task; every partition joins its slice of the left input."""
+    df = single_node.sql(sql)
+    assert df.to_rows() == embedded.sql(sql).to_rows()
+    rec = df.run_record()
+    assert rec["exchange"].startswith("broadcast-join+") and rec["task_count"] == 4 and rec["stage_count"] == 3
 
 
 def test_single_node_partitions_files_and_row_groups(tmp_path, embedded):

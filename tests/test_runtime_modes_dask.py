@@ -166,11 +166,15 @@ def test_distributed_reads_files_where_they_sit_and_records_the_run(cluster, tmp
     text = s.explain_sql(sql)
     assert "runtime_mode=distributed" in text and "backend=dask" in text
     # a plan that cannot be cut runs as one task on a worker, and says so
-    one = s.sql("SELECT a.g FROM p a JOIN p b ON a.id = b.id WHERE a.id < 3")
-    assert sorted(one.to_rows()["rows"]) == sorted(e.sql("SELECT a.g FROM p a JOIN p b ON a.id = b.id "
-                                                         "WHERE a.id < 3").to_rows()["rows"])
-    assert one.run_record()["task_count"] == 1
-    assert one.run_record()["fallbacks"] == ["plan not partitionable (Join has 2 inputs): ran as one task"]
+    union = "SELECT g FROM p WHERE id < 3 UNION SELECT g FROM p WHERE id > 2990"
+    one = s.sql(union)
+    assert one.to_rows() == e.sql(union).to_rows()
+    assert one.run_record()["task_count"] == 1 and one.run_record()["workers"]
+    assert one.run_record()["fallbacks"] == ["plan not partitionable (Union has 2 inputs): ran as one task"]
+    join = "SELECT a.id, b.s FROM p a JOIN p b ON a.id = b.id WHERE a.x > 40"
+    df = s.sql(join)
+    assert df.to_rows() == e.sql(join).to_rows()
+    assert df.run_record()["exchange"] == "broadcast-join+gather" and df.run_record()["task_count"] == 5
     s.runtime.close()
 
 

@@ -12,7 +12,7 @@ import pyarrow as pa
 from ..exec.driver import run_table
 from ..plan.physical import PhysicalPlan, RuntimeRecord, build_physical
 from .modes import RuntimeConfig
-from .stages import PartitionTask, cut_plan, make_tasks, merge_partials, replace_node
+from .stages import PartitionTask, cut_plan, make_tasks, merge_partials, replace_node, with_broadcasts
 
 __all__ = ["Runtime", "create_runtime"]
 
@@ -85,9 +85,16 @@ class Runtime:
             record.shuffle_bytes = results[0].nbytes
             table = results[0]
         else:
+            workers = []
+            if cut.broadcasts:     # the right inputs of broadcast joins: one task each, first
+                sides, workers = self._backend.run([PartitionTask(i, join.right, None, *common)
+                                                    for i, join in enumerate(cut.broadcasts)], self.config.task_timeout)
+                record.shuffle_bytes += sum(t.nbytes for t in sides) * (len(cut.partitions) + 1)
+                cut = with_broadcasts(cut, sides)
             tasks = make_tasks(cut, *common)
-            results, workers = self._backend.run(tasks, self.config.task_timeout)
-            record.shuffle_bytes = sum(t.nbytes for t in results)
+            results, ran_on = self._backend.run(tasks, self.config.task_timeout)
+            workers += [w for w in ran_on if w not in workers]
+            record.shuffle_bytes += sum(t.nbytes for t in results)
             merged = merge_partials(cut, results, ctx, physical)
             top = cut.exchange if cut.exchange is not None else cut.pipeline
             final_root = replace_node(physical.root, top, merged)
@@ -114,12 +121,12 @@ def _plan_record(record: RuntimeRecord, cut) -> None:
         record.fallbacks = [cut.reason]
         return
     record.partitions = len(cut.partitions)
-    record.task_count = record.partitions
+    record.task_count = record.partitions + len(cut.broadcasts)
     record.partitioning = cut.partitioning
     record.exchange = cut.kind
     record.shuffle = ("gather-merge of partial aggregate states to the client"
                       if cut.kind.startswith("partial-aggregate") else "gather of partition results to the client")
-    record.stage_count = 2
+    record.stage_count = 2 + (1 if cut.broadcasts else 0)
     above = cut.exchange is not None
     record.final_stage = ("client: merge, then the plan above the exchange" if above
                           else "client: concatenate partitions")

@@ -1,9 +1,12 @@
 """Cut a plan into stages at its exchange, run a partition's stage, merge the partials.
 
-A plan is partitioned when its bottom is a *pipeline* -- a splittable Scan with Filters and
-Projects above it -- reached from the root through single-input nodes. The node right above
-the pipeline is the *exchange*; it decides what each partition task computes and how the
-partial results merge:
+A plan is partitioned when its bottom is a *pipeline* -- a splittable Scan with Filters,
+Projects and Joins above it -- reached from the root through single-input nodes and the left
+input of joins. A Join inside the pipeline is a *broadcast join*: its right input runs first,
+as one task, and its rows travel with every partition task, which joins its own slice of the
+left input (the join emits left rows in input order, so the concatenated partitions keep the
+order of one join). The node right above the pipeline is the *exchange*; it decides what
+each partition task computes and how the partial results merge:
 
 =================  ===============================  =====================================
 exchange           per partition                    merge (on the client)
@@ -36,14 +39,15 @@ from .partition import split_source
 
 __all__ = ["Cut", "cut_plan", "PartitionTask", "run_task", "merge_partials", "replace_node"]
 
-_PIPELINE = (L.Filter, L.Project)
+_PIPELINE = (L.Filter, L.Project, L.Join)
 
 
 @dataclass
 class Cut:
     """Where a plan is cut: ``exchange`` (None: the pipeline is the root) over ``pipeline``
     whose scan splits into ``partitions``; or ``partitions is None`` and ``reason`` says why
-    the plan runs as one task."""
+    the plan runs as one task. ``broadcasts`` are the pipeline's joins, top first (their right
+    inputs are broadcast)."""
 
     pipeline: L.Node | None
     exchange: L.Node | None
@@ -51,10 +55,15 @@ class Cut:
     partitions: list | None
     partitioning: str
     reason: str = ""
+    broadcasts: list = dataclasses.field(default_factory=list)
 
     @property
     def kind(self) -> str:
         """The exchange's strategy name (recorded in the run record)."""
+        prefix = "broadcast-join+" * len(self.broadcasts)
+        return prefix + self._exchange_kind()
+
+    def _exchange_kind(self) -> str:
         ex = self.exchange
         if ex is None:
             return "gather"
@@ -73,7 +82,7 @@ class Cut:
     @property
     def decomposed(self) -> bool:
         """True when partitions run a part of the exchange itself (not only the pipeline)."""
-        return not self.kind.startswith("gather")
+        return not self._exchange_kind().startswith("gather")
 
 
 def cut_plan(root: L.Node, parts: int) -> Cut:
@@ -83,11 +92,11 @@ def cut_plan(root: L.Node, parts: int) -> Cut:
         kids = L.children(chain[-1])
         if not kids:
             break
-        if len(kids) > 1:
+        if len(kids) > 1 and not isinstance(chain[-1], L.Join):
             return Cut(None, None, None, None, "none",
                        f"plan not partitionable ({type(chain[-1]).__name__} has {len(kids)} inputs): "
                        "ran as one task")
-        chain.append(kids[0])
+        chain.append(kids[0])          # a join continues down its left (probe) input
     leaf = chain[-1]
     if not isinstance(leaf, L.Scan):
         return Cut(None, None, None, None, "none", "plan not partitionable (no table scan): ran as one task")
@@ -98,7 +107,8 @@ def cut_plan(root: L.Node, parts: int) -> Cut:
     if partitions is None:
         return Cut(None, None, leaf, None, "none", f"plan not partitionable ({how}): ran as one task")
     exchange = chain[top - 1] if top > 0 else None
-    return Cut(chain[top], exchange, leaf, partitions, how)
+    broadcasts = [n for n in chain[top:] if isinstance(n, L.Join)]
+    return Cut(chain[top], exchange, leaf, partitions, how, broadcasts=broadcasts)
 
 
 def replace_node(root: L.Node, old: L.Node, new: L.Node) -> L.Node:
@@ -142,8 +152,18 @@ def partial_node(cut: Cut, partition_scan: L.Node) -> L.Node:
     return dataclasses.replace(ex, input=pipeline)
 
 
+def with_broadcasts(cut: Cut, tables: list[pa.Table]) -> Cut:
+    """``cut`` whose joins read the already computed right inputs ``tables`` (one per
+    broadcast, in order) from memory."""
+    pipeline = cut.pipeline
+    for join, table in zip(cut.broadcasts, tables):   # top first: lower joins keep their identity
+        right = _memory_scan(table, join.right.schema, "broadcast")
+        pipeline = replace_node(pipeline, join, dataclasses.replace(join, right=right))
+    return dataclasses.replace(cut, pipeline=pipeline)
+
+
 def make_tasks(cut: Cut, engine: str, batch_rows: int, memory_whole_chunks: bool) -> list[PartitionTask]:
-    """One task per partition of ``cut``."""
+    """One task per partition of ``cut`` (after :func:`with_broadcasts`)."""
     tasks = []
     for i, source in enumerate(cut.partitions):
         scan = dataclasses.replace(cut.scan, source=source)
