@@ -238,3 +238,14 @@ def test_worker_killed_mid_query_gives_the_answer_or_names_the_worker(cluster, t
     finally:
         s.runtime.close()
         client.close()
+
+
+def test_task_timeout_bounds_a_hung_query(cluster):
+    """A query whose tasks cannot finish in time fails with the timeout, not a hang."""
+    table = pa.table({"k": [i % 100 for i in range(200_000)], "v": list(range(200_000))})
+    s = velaria.Session(runtime_mode="distributed", address=cluster.scheduler_address, task_timeout=0.001,
+                        parallelism=8, engine="reference")
+    s.create_temp_view("t", s.create_dataframe_from_arrow(table))
+    with pytest.raises(velaria.errors.ExecutionError, match=r"did not finish within task_timeout=0.001s"):
+        s.sql("SELECT k, SUM(v) FROM t GROUP BY k").to_rows()
+    s.runtime.close()

@@ -102,10 +102,13 @@ class DaskBackend:
                                                                      for t in tasks])
         try:
             if timeout is not None:
-                done = wait(futures, timeout=timeout)
-                if done.not_done:
-                    raise ExecutionError(f"{len(done.not_done)} of {len(futures)} partition tasks did not finish "
-                                         f"within task_timeout={timeout}s on the Dask cluster at {self.address}")
+                try:
+                    with self.client.as_current():
+                        wait(futures, timeout=timeout)
+                except TimeoutError:
+                    left = sum(not f.done() for f in futures)
+                    raise ExecutionError(f"{left} of {len(futures)} partition tasks did not finish within "
+                                         f"task_timeout={timeout}s on the Dask cluster at {self.address}") from None
             results = self.client.gather(futures)
             holders = self.client.who_has(futures)
         except KilledWorker as exc:
