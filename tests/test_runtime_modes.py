@@ -213,3 +213,17 @@ def test_single_node_engine_errors_propagate(single_node):
     # the worker's ExecutionError reaches the caller with its message
     with pytest.raises(VelariaError, match="cannot cast '12x' to INT"):
         single_node.sql("SELECT CAST(CONCAT(s, 'x') AS BIGINT) FROM t WHERE s = '12'").to_rows()
+
+
+def test_in_memory_partitions_ship_only_their_rows():
+    import pickle
+
+    from velaria.io.base import ArrowTableSource
+    from velaria.runtime.partition import split_source
+
+    table = pa.table({"v": list(range(100_000))})
+    parts, how = split_source(ArrowTableSource(table), 4)
+    assert how.startswith("row chunks") and [p.table.num_rows for p in parts] == [25_000] * 4
+    sizes = [len(pickle.dumps(p)) for p in parts]
+    assert all(size < table.nbytes / 3 for size in sizes), sizes
+    assert pa.concat_tables([pickle.loads(pickle.dumps(p)).table for p in parts]).equals(table)

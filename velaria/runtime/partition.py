@@ -19,7 +19,21 @@ from ..io.base import DEFAULT_BATCH_ROWS, ArrowTableSource, PushedFilter, TableS
 from ..io.multi_source import ConcatSource
 from ..io.parquet_source import ParquetSource
 
-__all__ = ["split_source", "ParquetRowGroupSource"]
+__all__ = ["split_source", "ParquetRowGroupSource", "ArrowChunkSource"]
+
+
+class ArrowChunkSource(ArrowTableSource):
+    """A row chunk of an in-memory table that pickles as an Arrow IPC stream of just its
+    rows (pickling a sliced table would carry the whole parent's buffers to every task)."""
+
+    def __getstate__(self):
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_stream(sink, self.table.schema) as writer:
+            writer.write_table(self.table)
+        return {"ipc": sink.getvalue()}
+
+    def __setstate__(self, state):
+        self.table = pa.ipc.open_stream(state["ipc"]).read_all()
 
 
 class ParquetRowGroupSource(TableSource):
@@ -97,6 +111,6 @@ def split_source(source: TableSource, parts: int) -> tuple[list[TableSource] | N
         table = source.table
         if table.num_rows < 2 or parts < 2:
             return None, "in-memory table too small to split" if table.num_rows < 2 else "one worker"
-        return ([ArrowTableSource(table.slice(a, b - a)) for a, b in _ranges(table.num_rows, parts)],
+        return ([ArrowChunkSource(table.slice(a, b - a)) for a, b in _ranges(table.num_rows, parts)],
                 f"row chunks of an in-memory table ({table.num_rows} rows)")
     return None, f"source kind {source.kind} (one file) is read by one task"
