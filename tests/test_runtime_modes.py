@@ -227,3 +227,8 @@ def test_in_memory_partitions_ship_only_their_rows():
     sizes = [len(pickle.dumps(p)) for p in parts]
     assert all(size < table.nbytes / 3 for size in sizes), sizes
     assert pa.concat_tables([pickle.loads(pickle.dumps(p)).table for p in parts]).equals(table)
+
+
+def test_now_is_one_instant_across_partitions(single_node):
+    df = single_node.sql("SELECT COUNT(DISTINCT CAST(NOW() AS STRING)) AS n, COUNT(*) AS c FROM t")
+    assert df.to_rows()["rows"] == [[1, 1000]] and df.run_record()["task_count"] == 3

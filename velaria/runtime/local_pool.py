@@ -14,6 +14,7 @@ This pool is small and private to the batch runtime.
 from __future__ import annotations
 
 import atexit
+import dataclasses
 import os
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -137,8 +138,7 @@ class LocalPoolBackend:
                 shm_scan = L.Scan(schema=scan.schema, source=SharedMemoryTableSource(name, size, scan.source.schema),
                                   table_name=scan.table_name, columns=scan.columns, filters=scan.filters)
                 plan = replace_node(plan, scan, shm_scan)
-        return PartitionTask(task.index, plan, task.aggregate, task.engine, task.batch_rows,
-                             task.memory_whole_chunks)
+        return dataclasses.replace(task, plan=plan)
 
     def run(self, tasks: list[PartitionTask], timeout: float | None = None):
         """``(results, workers)``: each task's Arrow result in task order, and the workers

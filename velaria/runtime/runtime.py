@@ -78,7 +78,7 @@ class Runtime:
         self.annotate(physical)
         record = physical.runtime
         cut = cut_plan(physical.root, record.parallelism)
-        common = (ctx.kernels.engine, ctx.batch_rows, ctx.memory_whole_chunks)
+        common = (ctx.kernels.engine, ctx.batch_rows, ctx.memory_whole_chunks, ctx.eval_context)
         if cut.partitions is None:
             results, workers = self._backend.run([PartitionTask(0, physical.root, None, *common)],
                                                  self.config.task_timeout)

@@ -139,6 +139,8 @@ class PartitionTask:
     engine: str
     batch_rows: int
     memory_whole_chunks: bool
+    #: the client's clock reading: NOW() / TODAY() are one instant across all partitions
+    eval_context: object = None
 
 
 def partial_node(cut: Cut, partition_scan: L.Node) -> L.Node:
@@ -162,7 +164,8 @@ def with_broadcasts(cut: Cut, tables: list[pa.Table]) -> Cut:
     return dataclasses.replace(cut, pipeline=pipeline)
 
 
-def make_tasks(cut: Cut, engine: str, batch_rows: int, memory_whole_chunks: bool) -> list[PartitionTask]:
+def make_tasks(cut: Cut, engine: str, batch_rows: int, memory_whole_chunks: bool,
+               eval_context=None) -> list[PartitionTask]:
     """One task per partition of ``cut`` (after :func:`with_broadcasts`)."""
     tasks = []
     for i, source in enumerate(cut.partitions):
@@ -171,7 +174,7 @@ def make_tasks(cut: Cut, engine: str, batch_rows: int, memory_whole_chunks: bool
         if aggregate is not None:
             aggregate = dataclasses.replace(aggregate, input=None)  # the input is ``plan``
         tasks.append(PartitionTask(i, partial_node(cut, scan), aggregate, engine, batch_rows,
-                                   memory_whole_chunks))
+                                   memory_whole_chunks, eval_context))
     return tasks
 
 
@@ -195,6 +198,8 @@ def run_task(task: PartitionTask) -> pa.Table:
     from ..plan.physical import build_physical
 
     ctx = task_context(task.engine, task.batch_rows, task.memory_whole_chunks)
+    if task.eval_context is not None:
+        ctx.eval_context = task.eval_context
     physical = build_physical(task.plan, ctx.kernels)
     if task.aggregate is None:
         return run_table(physical, ctx)
