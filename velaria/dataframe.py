@@ -10,6 +10,7 @@ import sys
 
 import pyarrow as pa
 
+from .exec.driver import run_table
 from .exec.operators import ExecContext
 from .io.base import ArrowTableSource
 from .plan import logical as L
@@ -50,7 +51,8 @@ class DataFrame:
         if self._table is None:
             ctx = ExecContext(self._session.kernels, self._session._batch_rows,
                               memory_whole_chunks=self._session._memory_whole_chunks)
-            self._table = self._session.runtime.run(self._physical_plan(), ctx)
+            # embedded runs the batch driver here; other modes partition the plan
+            self._table = self._session.runtime.run(self._physical_plan(), ctx, run_table)
         return self._table
 
     def _view_plan(self) -> L.Node:

@@ -68,10 +68,11 @@ class Runtime:
         return physical
 
     # ------------------------------------------------------------------ running
-    def run(self, physical: PhysicalPlan, ctx) -> pa.Table:
-        """Run ``physical`` to completion in this runtime; its record then says what ran."""
+    def run(self, physical: PhysicalPlan, ctx, local_run=run_table) -> pa.Table:
+        """Run ``physical`` to completion in this runtime; its record then says what ran.
+        ``local_run`` is the in-process driver an embedded runtime uses."""
         if self._backend is None:
-            table = run_table(physical, ctx)
+            table = local_run(physical, ctx)
             physical.runtime = physical.runtime or RuntimeRecord()
             physical.runtime.ran = True
             return table
