@@ -196,7 +196,10 @@ def test_distributed_vector_top_k_per_partition(cluster):
     assert rec["exchange"] == "vector-top-k+merge" and rec["task_count"] == 2
 
 
-def test_worker_killed_mid_query_gives_the_answer_or_names_the_worker(cluster, tmp_path):
+@pytest.mark.parametrize("allowed_failures", [None, 0], ids=["dask-retries", "no-retries"])
+def test_worker_killed_mid_query_gives_the_answer_or_names_the_worker(cluster, tmp_path, allowed_failures):
+    """With Dask's default retries the lost tasks rerun and the answer is right; with no
+    retries allowed the query fails with an error naming the lost worker."""
     table = pa.table({"k": [i % 5000 for i in range(400_000)], "v": list(range(400_000))})
     for i in range(16):
         pq.write_table(table.slice(i * 25_000, 25_000), tmp_path / f"w{i:02d}.parquet")
@@ -214,6 +217,9 @@ def test_worker_killed_mid_query_gives_the_answer_or_names_the_worker(cluster, t
             outcome["rows"] = s.sql(sql).to_rows()
         except Exception as exc:  # noqa: BLE001 - inspected below
             outcome["error"] = exc
+    default_failures = cluster.scheduler.allowed_failures
+    if allowed_failures is not None:
+        cluster.scheduler.allowed_failures = allowed_failures
     try:
         pids = client.run(os.getpid)
         worker = threading.Thread(target=query)
@@ -230,12 +236,17 @@ def test_worker_killed_mid_query_gives_the_answer_or_names_the_worker(cluster, t
         worker.join(120)
         assert not worker.is_alive()
         assert killed is not None, "the query finished before a worker could be killed"
-        if "error" in outcome:
+        if allowed_failures == 0:
+            err = outcome.get("error")
+            assert isinstance(err, ConnectionError) and isinstance(err, velaria.errors.VelariaError), outcome
+            assert f"Dask worker {killed} died" in str(err) and "no partial answer" in str(err)
+        elif "error" in outcome:
             assert killed in str(outcome["error"]), outcome["error"]
         else:
             assert outcome["rows"] == want
         client.wait_for_workers(2, timeout=60)       # the nanny restarts the worker
     finally:
+        cluster.scheduler.allowed_failures = default_failures
         s.runtime.close()
         client.close()
 
