@@ -153,16 +153,11 @@ def test_duckdb(benchmark, data, workload):
 def _report(request):
     """Print medians, overhead over embedded, and partitions/tasks after the module ran."""
     yield
-    if not RESULTS:
-        return
-    tr = request.config.pluginmanager.get_plugin("terminalreporter")
-    write = tr.write_line if tr is not None else print
-    capture = request.config.pluginmanager.get_plugin("capturemanager")
-    if capture is not None:
+    plugins = request.config.pluginmanager
+    reporter, capture = plugins.get_plugin("terminalreporter"), plugins.get_plugin("capturemanager")
+    if RESULTS and reporter is not None and capture is not None:
         with capture.global_and_fixture_disabled():
-            _print_table(write)
-    else:
-        _print_table(write)
+            _print_table(reporter.write_line)
 
 
 def _print_table(write) -> None:
