@@ -232,3 +232,17 @@ def test_in_memory_partitions_ship_only_their_rows():
 def test_now_is_one_instant_across_partitions(single_node):
     df = single_node.sql("SELECT COUNT(DISTINCT CAST(NOW() AS STRING)) AS n, COUNT(*) AS c FROM t")
     assert df.to_rows()["rows"] == [[1, 1000]] and df.run_record()["task_count"] == 3
+
+
+def test_single_node_partitions_a_csv_glob_by_file(tmp_path):
+    for i in range(3):
+        (tmp_path / f"f{i}.csv").write_text(f"a,b\n{i},x{i}\n1{i},y\n")
+    sql = "SELECT b, SUM(a) AS s FROM c GROUP BY b ORDER BY b"
+    answers = []
+    for kwargs in ({}, {"runtime_mode": "single-node", "parallelism": 2}):
+        s = velaria.Session(**kwargs)
+        s.create_temp_view("c", s.read_csv(str(tmp_path / "*.csv")))
+        df = s.sql(sql)
+        answers.append(df.to_rows())
+    assert answers[0] == answers[1] == {"schema": ["b", "s"], "rows": [["x0", 0], ["x1", 1], ["x2", 2], ["y", 33]]}
+    assert df.run_record()["task_count"] == 3 and df.run_record()["partitioning"].startswith("3 files of")
