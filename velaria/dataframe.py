@@ -44,14 +44,15 @@ class DataFrame:
         """The physical plan, decided once: explain renders it, execution runs it."""
         kernels = self._session.kernels
         if self._physical is None or self._physical.kernels is not kernels:
-            self._physical = build_physical(prune(self._plan), kernels)
+            self._physical = self._session.runtime.annotate(build_physical(prune(self._plan), kernels))
         return self._physical
 
     def _materialize(self) -> pa.Table:
         if self._table is None:
             ctx = ExecContext(self._session.kernels, self._session.context.batch_rows,
                               memory_whole_chunks=self._session.context.memory_whole_chunks)
-            self._table = run_table(self._physical_plan(), ctx)
+            # embedded runs the batch driver here; other modes partition the plan
+            self._table = self._session.runtime.run(self._physical_plan(), ctx, run_table)
         return self._table
 
     def _view_plan(self) -> L.Node:
@@ -92,6 +93,12 @@ class DataFrame:
         paths the kernels reported)."""
         from .plan.explain import render_tree
         return render_tree(self._physical_plan())
+
+    def run_record(self) -> dict:
+        """Where and how this frame runs: runtime mode, placement, backend, parallelism,
+        stage and task counts, partitions, shuffle bytes and fallbacks (``ran`` is True once
+        it has run, and the counts are then the real ones)."""
+        return self._physical_plan().runtime.as_dict()
 
     def show(self, max_rows: int = 20) -> None:
         """Print the first ``max_rows`` rows as a readable table on ``sys.stdout``."""

@@ -42,10 +42,21 @@ class Session(ReaderMethods, VectorMethods, StreamMethods):
     ``enable_external_access=False`` forbids SQL statements that read or write files
     (``CREATE TABLE ... OPTIONS(path: ...)``, ``COPY ... TO``), for applications that pass
     user-written SQL through; the Python readers (``read_csv`` ...) are unaffected.
+
+    ``runtime_mode`` says where batch queries run: ``"embedded"`` (default, this process),
+    ``"single-node"`` (local worker processes) or ``"distributed"`` (a Dask cluster at
+    ``address``, e.g. ``tcp://host:8786``, reached within ``connect_timeout`` seconds).
+    ``None`` reads ``$VELARIA_RUNTIME_MODE`` / ``$VELARIA_DASK_ADDRESS``. ``placement``, when
+    given, must be the mode's own (``in_process``, ``local_workers``, ``remote_required``);
+    ``parallelism`` is the partitions per scan (default: the worker count); ``task_timeout``
+    bounds how long a query waits for its tasks. See docs/scale-out.md.
     """
 
     def __init__(self, engine: str | None = None, *, batch_rows: int | None = None,
-                 enable_external_access: bool = True):
+                 enable_external_access: bool = True, runtime_mode: str | None = None,
+                 address: str | None = None, placement: str | None = None,
+                 parallelism: int | None = None, connect_timeout: float = 10.0,
+                 task_timeout: float | None = None):
         # batch_rows=None: 65,536-row batches, except that the accelerated engine scans
         # in-memory Arrow tables in their own chunks (no per-batch overhead on data that is
         # already in memory). An explicit value applies to every source.
@@ -60,6 +71,9 @@ class Session(ReaderMethods, VectorMethods, StreamMethods):
         # the Python readers stay available to the application itself
         self._external_access = enable_external_access
         self.kernels = kernel_set(engine)
+        from .runtime import create_runtime, resolve_config
+        self.runtime = create_runtime(resolve_config(runtime_mode, address, placement, parallelism,
+                                                     connect_timeout, task_timeout))
         self._catalog = Catalog()
         #: what statements, readers and mixins use of this Session (nothing else is theirs)
         self.context = SessionContext(self)
@@ -73,7 +87,8 @@ class Session(ReaderMethods, VectorMethods, StreamMethods):
         return self.kernels.engine
 
     def __repr__(self) -> str:
-        return f"Session(engine={self.engine!r}, backend={self.kernels.backend!r}, tables={self._catalog.names()})"
+        return (f"Session(engine={self.engine!r}, backend={self.kernels.backend!r}, "
+                f"runtime_mode={self.runtime.mode!r}, tables={self._catalog.names()})")
 
     # ------------------------------------------------------------------ data in
     def create_dataframe_from_arrow(self, arrow_obj) -> DataFrame:
@@ -114,8 +129,8 @@ class Session(ReaderMethods, VectorMethods, StreamMethods):
     def explain_sql(self, sql: str, /, params=None) -> str:
         """Explain a SELECT without running it: sections ``frontend``, ``logical``, ``physical``
         and ``strategy`` rendered from the physical plan's decision record (engine, kernels, paths, pushdowns)."""
-        from .sql.run import explain_select
-        return explain_select(self, sql, params)
+        from .runtime import explain_sql
+        return explain_sql(self, sql, params)
 
     # ------------------------------------------------------------------ for mixins and internals
     def _frame_from_source(self, source: TableSource, cached: pa.Table | None = None) -> DataFrame:

@@ -197,7 +197,16 @@ def explain_batch(plan: PhysicalPlan) -> str:
     lines += _physical(nodes)
     lines.append("strategy")
     lines += _strategy(plan)
+    lines += _runtime_lines(plan, "runtime")
     return "\n".join(lines)
+
+
+def _runtime_lines(plan: PhysicalPlan, header: str) -> list[str]:
+    """The runtime record's section; embedded runs (the default) keep upstream's text."""
+    record = plan.runtime
+    if record is None or record.runtime_mode == "embedded":
+        return []
+    return [header] + record.lines()
 
 
 _TREE_NAMES = {L.Scan: "Source", L.OneRow: "Source", L.Project: "Select", L.Filter: "Filter",
@@ -254,4 +263,4 @@ def render_tree(plan: PhysicalPlan) -> str:
         for c in L.children(node):
             visit(c, depth + 1)
     visit(plan.root, 0)
-    return "\n".join(lines + _engine_lines(plan))
+    return "\n".join(lines + _engine_lines(plan) + _runtime_lines(plan, "runtime:"))

@@ -1,0 +1,142 @@
+"""The runtime a Session runs its batch queries on: decide, record, run.
+
+:meth:`Runtime.annotate` writes the plan's :class:`~velaria.plan.physical.RuntimeRecord`
+(mode, placement, backend, parallelism, stage cut, partitions, fallbacks) before anything
+runs, so explain shows it; :meth:`Runtime.run` runs the plan that way and overwrites the
+counts with what really ran (tasks, workers, bytes of partial results moved).
+"""
+from __future__ import annotations
+
+import pyarrow as pa
+
+from ..exec.driver import run_table
+from ..plan.physical import PhysicalPlan, RuntimeRecord, build_physical
+from .modes import RuntimeConfig
+from .stages import PartitionTask, cut_plan, make_tasks, merge_partials, replace_node, with_broadcasts
+
+__all__ = ["Runtime", "create_runtime"]
+
+
+class Runtime:
+    """Runs physical plans in the Session's runtime mode (embedded: the batch driver here)."""
+
+    def __init__(self, config: RuntimeConfig):
+        self.config = config
+        self._backend = None
+        if config.mode == "distributed":
+            from .dask_backend import DaskBackend
+            self._backend = DaskBackend(config.address, config.connect_timeout)
+        elif config.mode == "single-node":
+            from .local_pool import LocalPoolBackend
+            self._backend = LocalPoolBackend(config.parallelism)
+
+    @property
+    def mode(self) -> str:
+        return self.config.mode
+
+    @property
+    def placement(self) -> str:
+        return self.config.placement
+
+    def close(self) -> None:
+        """Release this Session's runtime resources (idempotent): its use of the shared Dask
+        client, which disconnects with the last Session using it. Shared clients and the
+        local worker pool otherwise stop at interpreter exit."""
+        if self._backend is not None:
+            self._backend.close()
+
+    def __repr__(self) -> str:
+        where = f", address={self.config.address!r}" if self.config.address else ""
+        return f"Runtime(mode={self.mode!r}, placement={self.placement!r}{where})"
+
+    # ------------------------------------------------------------------ planning
+    def _parts(self) -> int:
+        return self.config.parallelism or self._backend.slots()
+
+    def annotate(self, physical: PhysicalPlan) -> PhysicalPlan:
+        """Write the planned runtime record into ``physical`` (returned)."""
+        cfg = self.config
+        if self._backend is None:
+            physical.runtime = RuntimeRecord()
+            return physical
+        parts = self._parts()
+        record = RuntimeRecord(runtime_mode=cfg.mode, placement=cfg.placement, backend=self._backend.name,
+                               parallelism=parts)
+        cut = cut_plan(physical.root, parts)
+        _plan_record(record, cut)
+        physical.runtime = record
+        return physical
+
+    # ------------------------------------------------------------------ running
+    def run(self, physical: PhysicalPlan, ctx, local_run=run_table) -> pa.Table:
+        """Run ``physical`` to completion in this runtime; its record then says what ran.
+        ``local_run`` is the in-process driver an embedded runtime uses."""
+        if self._backend is None:
+            table = local_run(physical, ctx)
+            physical.runtime = physical.runtime or RuntimeRecord()
+            physical.runtime.ran = True
+            return table
+        self.annotate(physical)
+        record = physical.runtime
+        cut = cut_plan(physical.root, record.parallelism)
+        common = (ctx.kernels.engine, ctx.batch_rows, ctx.memory_whole_chunks, ctx.eval_context)
+        if cut.partitions is None:
+            results, workers = self._backend.run([PartitionTask(0, physical.root, None, *common)],
+                                                 self.config.task_timeout)
+            record.shuffle_bytes = results[0].nbytes
+            table = results[0]
+        else:
+            workers = []
+            if cut.broadcasts:     # the right inputs of broadcast joins: one task each, first
+                sides, workers = self._backend.run([PartitionTask(i, join.right, None, *common)
+                                                    for i, join in enumerate(cut.broadcasts)], self.config.task_timeout)
+                record.shuffle_bytes += sum(t.nbytes for t in sides) * (len(cut.partitions) + 1)
+                cut = with_broadcasts(cut, sides)
+            tasks = make_tasks(cut, *common)
+            results, ran_on = self._backend.run(tasks, self.config.task_timeout)
+            workers += [w for w in ran_on if w not in workers]
+            record.shuffle_bytes += sum(t.nbytes for t in results)
+            merged = merge_partials(cut, results, ctx, physical)
+            top = cut.exchange if cut.exchange is not None else cut.pipeline
+            final_root = replace_node(physical.root, top, merged)
+            if final_root is merged:
+                table = merged.source.table
+            else:
+                table = run_table(build_physical(final_root, ctx.kernels), ctx)
+        record.workers = workers
+        record.ran = True
+        schema = physical.root.schema
+        if not table.schema.equals(schema):
+            table = pa.Table.from_arrays(table.columns, schema=schema)
+        return table.combine_chunks()
+
+
+def _plan_record(record: RuntimeRecord, cut) -> None:
+    """Fill the stage facts of ``record`` from the plan's stage ``cut``."""
+    if cut.partitions is None:
+        record.stage_count = record.task_count = record.partitions = 1
+        record.partitioning = "not split"
+        record.exchange = "none"
+        record.shuffle = "result to the client"
+        record.final_stage = "none"
+        record.fallbacks = [cut.reason]
+        return
+    record.partitions = len(cut.partitions)
+    record.task_count = record.partitions + len(cut.broadcasts)
+    record.partitioning = cut.partitioning
+    record.exchange = cut.kind
+    record.shuffle = ("gather-merge of partial aggregate states to the client"
+                      if cut.kind.startswith("partial-aggregate") else "gather of partition results to the client")
+    record.stage_count = 2 + (1 if cut.broadcasts else 0)
+    above = cut.exchange is not None
+    record.final_stage = ("client: merge, then the plan above the exchange" if above
+                          else "client: concatenate partitions")
+    record.fallbacks = []
+    if above and not cut.decomposed:
+        record.fallbacks.append(f"{type(cut.exchange).__name__} is not split into partial steps: it runs once on "
+                                "the client over the gathered partition rows")
+
+
+def create_runtime(config: RuntimeConfig) -> Runtime:
+    """The Runtime for ``config`` (connects to the Dask scheduler now, in distributed mode)."""
+    return Runtime(config)
