@@ -468,6 +468,11 @@ STAT_AGGS = ["VAR_SAMP(i)", "VAR_POP(f)", "STDDEV_SAMP(f)", "STDDEV_POP(i)", "VA
 @given(tables(), st.lists(st.sampled_from(["s", "b"]), max_size=1), st.lists(st.sampled_from(STAT_AGGS), min_size=1,
                                                                             max_size=3))
 def test_statistics_and_filter(t, keys, aggs):
+    # +-inf leave f: a variance over an infinite value is NaN for PostgreSQL and us, while DuckDB
+    # reports 0.0 for a lone infinity
+    import pyarrow.compute as pc
+    f = t.column("f")
+    t = t.set_column(1, "f", pc.if_else(pc.is_inf(f), pa.scalar(None, pa.float64()), f))
     items = keys + ["%s AS a%d" % (a, k) for k, a in enumerate(aggs)]
     sql = "SELECT %s FROM t" % ", ".join(items) + (" GROUP BY %s" % ", ".join(keys) if keys else "")
     check({"t": t}, sql)
