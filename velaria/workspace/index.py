@@ -189,8 +189,11 @@ class ArtifactIndex:
                   tag: str | None = None, query: str | None = None) -> list[dict]:
         """Runs newest first, filtered by exact status/action/tag and a case-insensitive
         substring ``query`` over id, action, name, description, error and tags."""
-        runs = [_run_dict(r) for r in self.runs.rows()]
-        runs.sort(key=lambda r: (r["created_at"] or "", r["run_id"]), reverse=True)
+        rows = [_run_dict(r) for r in self.runs.rows()]
+        # created_at has whole seconds (upstream's format): runs started in the same second
+        # keep their order in the index, which is the order they were created in
+        order = sorted(range(len(rows)), key=lambda i: (rows[i]["created_at"] or "", i), reverse=True)
+        runs = [rows[i] for i in order]
         out = []
         for r in runs:
             if status and r["status"] != status or action and r["action"] != action:
