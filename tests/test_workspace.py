@@ -190,7 +190,7 @@ def test_delete_refuses_running_runs_and_cleanup_keeps_newest():
     with pytest.raises(RunDeleteConflictError):
         index.delete_run(running["run_id"])
     out = index.cleanup_runs(keep_last_n=1, delete_files=True)
-    newest = max(done, key=lambda r: (r["created_at"], r["run_id"]))
+    newest = done[-1]      # runs created in the same second keep their creation order
     kept = {r["run_id"] for r in index.list_runs()}
     assert newest["run_id"] in kept and running["run_id"] in kept and len(kept) == 2
     assert len(out["deleted_run_ids"]) == 2 and len(out["deleted_run_dirs"]) == 2
