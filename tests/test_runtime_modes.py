@@ -246,3 +246,23 @@ def test_single_node_partitions_a_csv_glob_by_file(tmp_path):
         answers.append(df.to_rows())
     assert answers[0] == answers[1] == {"schema": ["b", "s"], "rows": [["x0", 0], ["x1", 1], ["x2", 2], ["y", 33]]}
     assert df.run_record()["task_count"] == 3 and df.run_record()["partitioning"].startswith("3 files of")
+
+
+@pytest.mark.parametrize("how,split", [("inner", True), ("left", True), ("cross", True), ("right", False),
+                                       ("full", False)])
+def test_only_left_preserving_joins_are_broadcast(how, split):
+    """A RIGHT / FULL join pads unmatched right rows, which one left partition cannot know."""
+    import dataclasses
+
+    from velaria.io.base import ArrowTableSource
+    from velaria.plan import logical as L
+    from velaria.runtime.stages import cut_plan
+
+    table = pa.table({"a": list(range(10))})
+    scan = L.Scan(schema=table.schema, source=ArrowTableSource(table), table_name="t")
+    join = L.Join(schema=pa.schema([("a", pa.int64()), ("b", pa.int64())]), left=scan, right=scan)
+    cut = cut_plan(dataclasses.replace(join, how=how), 2)
+    if split:
+        assert cut.kind == "broadcast-join+gather" and len(cut.partitions) == 2
+    else:
+        assert cut.partitions is None and f"{how.upper()} JOIN pads right rows" in cut.reason

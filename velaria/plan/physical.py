@@ -50,50 +50,6 @@ class StepDecision:
     ran_path: str | None = None                # reported by the kernel after a run
 
 
-@dataclass
-class RuntimeRecord:
-    """Where the plan runs and how it is cut into stages (decided before the run), then
-    what really ran (filled in by the run: ``ran`` is True, counts are the real ones).
-
-    ``fallbacks`` lists every part of the plan that did not run partitioned, with its reason;
-    a plan is never run as one task without an entry here.
-    """
-
-    runtime_mode: str = "embedded"           # embedded | single-node | distributed
-    placement: str = "in_process"            # in_process | local_workers | remote_required
-    backend: str = "in-process"              # in-process | process-pool | dask
-    parallelism: int = 1                     # workers (slots) available to the query
-    stage_count: int = 1
-    task_count: int = 1
-    partitions: int = 1                      # partitions of the scan
-    partitioning: str = "none"               # how the scan was split (files, row groups, chunks)
-    exchange: str = "none"                   # the cut: partial-aggregate+merge, top-n+merge, ...
-    shuffle: str = "none"                    # how partial results move: gather-merge to the client
-    shuffle_bytes: int = 0                   # bytes of partial results moved (Arrow buffers)
-    final_stage: str = "none"                # where the rest of the plan above the cut runs
-    fallbacks: list[str] = field(default_factory=list)
-    workers: list[str] = field(default_factory=list)   # workers that ran tasks (after a run)
-    ran: bool = False
-
-    def lines(self) -> list[str]:
-        """The record as ``key=value`` lines (explain's runtime section)."""
-        lines = [f"runtime_mode={self.runtime_mode}", f"placement={self.placement}",
-                 f"backend={self.backend}", f"parallelism={self.parallelism}",
-                 f"stage_count={self.stage_count}", f"task_count={self.task_count}",
-                 f"partitions={self.partitions} ({self.partitioning})", f"exchange={self.exchange}",
-                 f"shuffle={self.shuffle}", f"shuffle_bytes={self.shuffle_bytes}",
-                 f"final_stage={self.final_stage}",
-                 "fallbacks=" + ("; ".join(self.fallbacks) if self.fallbacks else "none")]
-        if self.ran:
-            lines.append("workers=" + (",".join(self.workers) if self.workers else "none"))
-        lines.append("status=" + ("ran" if self.ran else "planned"))
-        return lines
-
-    def as_dict(self) -> dict:
-        from dataclasses import asdict
-        return asdict(self)
-
-
 _BARRIERS = (L.Scan, L.OneRow, L.Union, L.SetOp, L.Join, L.Aggregate, L.Sort, L.Distinct, L.HybridSearch,
              L.KeywordSearch, L.Window)
 
@@ -172,6 +128,50 @@ def _decide(index: int, node: L.Node, kernels: KernelSet) -> StepDecision:
     elif d.kernels:
         d.path = "+".join(f"{k}={o}" for k, o in d.kernels)
     return d
+
+
+@dataclass
+class RuntimeRecord:
+    """Where the plan runs and how it is cut into stages (decided before the run), then
+    what really ran (filled in by the run: ``ran`` is True, counts are the real ones).
+
+    ``fallbacks`` lists every part of the plan that did not run partitioned, with its reason;
+    a plan is never run as one task without an entry here.
+    """
+
+    runtime_mode: str = "embedded"           # embedded | single-node | distributed
+    placement: str = "in_process"            # in_process | local_workers | remote_required
+    backend: str = "in-process"              # in-process | process-pool | dask
+    parallelism: int = 1                     # workers (slots) available to the query
+    stage_count: int = 1
+    task_count: int = 1
+    partitions: int = 1                      # partitions of the scan
+    partitioning: str = "none"               # how the scan was split (files, row groups, chunks)
+    exchange: str = "none"                   # the cut: partial-aggregate+merge, top-n+merge, ...
+    shuffle: str = "none"                    # how partial results move: gather-merge to the client
+    shuffle_bytes: int = 0                   # bytes of partial results moved (Arrow buffers)
+    final_stage: str = "none"                # where the rest of the plan above the cut runs
+    fallbacks: list[str] = field(default_factory=list)
+    workers: list[str] = field(default_factory=list)   # workers that ran tasks (after a run)
+    ran: bool = False
+
+    def lines(self) -> list[str]:
+        """The record as ``key=value`` lines (explain's runtime section)."""
+        lines = [f"runtime_mode={self.runtime_mode}", f"placement={self.placement}",
+                 f"backend={self.backend}", f"parallelism={self.parallelism}",
+                 f"stage_count={self.stage_count}", f"task_count={self.task_count}",
+                 f"partitions={self.partitions} ({self.partitioning})", f"exchange={self.exchange}",
+                 f"shuffle={self.shuffle}", f"shuffle_bytes={self.shuffle_bytes}",
+                 f"final_stage={self.final_stage}",
+                 "fallbacks=" + ("; ".join(self.fallbacks) if self.fallbacks else "none")]
+        if self.ran:
+            lines.append("workers=" + (",".join(self.workers) if self.workers else "none"))
+        lines.append("status=" + ("ran" if self.ran else "planned"))
+        return lines
+
+    def as_dict(self) -> dict:
+        from dataclasses import asdict
+        return asdict(self)
 
 
 @dataclass

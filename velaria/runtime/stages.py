@@ -40,6 +40,8 @@ from .partition import split_source
 __all__ = ["Cut", "cut_plan", "PartitionTask", "run_task", "merge_partials", "replace_node"]
 
 _PIPELINE = (L.Filter, L.Project, L.Join)
+#: join kinds whose output is decided per left row, so each left partition joins on its own
+_LEFT_PRESERVING = ("inner", "left", "cross")
 
 
 @dataclass
@@ -92,9 +94,14 @@ def cut_plan(root: L.Node, parts: int) -> Cut:
         kids = L.children(chain[-1])
         if not kids:
             break
-        if len(kids) > 1 and not isinstance(chain[-1], L.Join):
+        node = chain[-1]
+        if isinstance(node, L.Join) and getattr(node, "how", "inner") not in _LEFT_PRESERVING:
             return Cut(None, None, None, None, "none",
-                       f"plan not partitionable ({type(chain[-1]).__name__} has {len(kids)} inputs): "
+                       f"plan not partitionable ({node.how.upper()} JOIN pads right rows that match no left "
+                       "row, which needs every left row in one place): ran as one task")
+        if len(kids) > 1 and not isinstance(node, L.Join):
+            return Cut(None, None, None, None, "none",
+                       f"plan not partitionable ({type(node).__name__} has {len(kids)} inputs): "
                        "ran as one task")
         chain.append(kids[0])          # a join continues down its left (probe) input
     leaf = chain[-1]
