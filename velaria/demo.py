@@ -60,6 +60,29 @@ def _files_and_vectors(session) -> None:
         print(session.explain_vector_search("docs_mem", "embedding", query, top_k=2, metric="cosine"))
 
 
+def _stream(session) -> None:
+    """A windowed stream query over three Arrow micro-batches: results, progress, explain."""
+    import pyarrow as pa
+
+    ts = [0, 20_000, 61_000, 65_000, 121_000, 130_000]
+    events = pa.table({"ts": ts, "sym": ["ACME", "INIT", "ACME", "ACME", "INIT", "ACME"],
+                       "qty": [10, 5, 7, 3, 8, 1]})
+    session.create_temp_view("ticks", session.create_stream_from_arrow(events.to_batches(max_chunksize=2)))
+    sql = ("SELECT w, sym, SUM(qty) AS qty FROM ticks WINDOW BY ts EVERY 60000 AS w GROUP BY w, sym")
+    print(f"\n== stream_sql over 3 micro-batches (each batch emits the groups it updated)\n{sql}")
+    sink = session.create_realtime_stream_sink()
+    query = session.stream_sql(sql).write_stream_queue_sink(sink, trigger_interval_ms=0)
+    query.start()
+    query.await_termination()
+    while (part := sink.poll_arrow()) is not None:
+        print("  batch:", [list(r.values()) for r in part.to_pylist()])
+    p = query.progress()
+    print("  progress:", {k: p[k] for k in ("status", "execution_mode", "batches_processed",
+                                            "last_source_offset", "aggregate_impl")})
+    print(f"\n== explain_stream_sql\n")
+    print(session.explain_stream_sql(sql))
+
+
 def main() -> None:
     session = velaria.Session()
     print(f"velaria {velaria.__version__}: engine={session.engine} backend={session.kernels.backend}")
@@ -74,6 +97,7 @@ def main() -> None:
     print("\n== DataFrame.explain()\n")
     print(session.sql(QUERIES[0][1]).explain())
     _files_and_vectors(session)
+    _stream(session)
     print("\n== an error names the problem and the fix\n")
     try:
         session.sql("SELECT symbl FROM trades")
