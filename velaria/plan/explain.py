@@ -135,10 +135,6 @@ def _aggregate_strategy(plan: PhysicalPlan, step: StepDecision) -> list[str]:
     if path == "arrow-hash" and not all(T.is_integer(k.type) or T.is_bool(k.type) or T.is_floating(k.type)
                                         for k in agg.keys):
         impl = "hash-ref"
-    from .physical import _PATH_REASONS
-    reason = _PATH_REASONS.get(path, path)
-    if step.ran_path and step.ran_path != step.path:
-        reason += f" (planned {step.path}; switched while running)"
     # the accelerated aggregate's helpers are scalar C (no SIMD); the reference is Python
     simd = {"dense-c": "scalar", "global": "scalar", "python-dict": "scalar", "packed-hash": "scalar", "arrow-hash": "scalar",
             "dense-numpy": "numpy"}.get(path, "python")
@@ -158,7 +154,7 @@ def _aggregate_strategy(plan: PhysicalPlan, step: StepDecision) -> list[str]:
         f"fixed_width_keys={'true' if fixed else 'false'}",
         f"packable_keys={'true' if path in ('python-dict', 'packed-hash') else 'false'}",
         f"low_cardinality={'true' if path.startswith('dense') else 'false'}",
-        f"reason={reason}",
+        f"reason={step.reason}",
         f"aggregate_path={path}",
         "columnar_operator=aggregate",
         "columnar_fallback_type=none",

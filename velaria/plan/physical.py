@@ -4,8 +4,8 @@ Planning produces a :class:`PhysicalPlan` once. It holds the (immutable) optimis
 the kernel set, and a :class:`StepDecision` per operator in execution order: which kernels
 it calls and where each comes from (reference or accelerated), the implementation path
 chosen within a kernel (for the aggregate: dense lookup in C, Arrow hash, packed keys, the
-reference) and why, pushdowns actually applied to a source, barrier and state. Kernels that
-choose a path while running report it back (``ran_path``) when the run ends.
+reference) and why, pushdowns actually applied to a source, state. Kernels that choose a
+path while running report it back (``ran_path``, with the reason) when the run ends.
 
 Explain (``explain_sql``, ``DataFrame.explain()``) and, for streams, stream explain and
 ``progress()`` render this record; none of them has a second model of what the executor
@@ -21,7 +21,7 @@ from ..kernels import KernelSet
 from . import logical as L
 from .expr import Column
 
-__all__ = ["StepDecision", "RuntimeRecord", "PhysicalPlan", "build_physical", "linearize"]
+__all__ = ["StepDecision", "RuntimeRecord", "PhysicalPlan", "build_physical", "linearize", "path_reason"]
 
 
 def linearize(node: L.Node) -> list[L.Node]:
@@ -42,16 +42,11 @@ class StepDecision:
     kind: str                                  # plan node kind: Scan, Filter, Aggregate, ...
     kernels: list[tuple[str, str]] = field(default_factory=list)   # (kernel, reference|accel)
     path: str = ""                             # planned implementation path within the kernel
-    reason: str = ""
-    barrier: bool = False
+    reason: str = ""                           # why ``path`` (after a run: why the path that ran)
     stateful: bool = False
     pushed_columns: list[str] | None = None    # scans: projection applied (None = all)
     pushed_filters: list = field(default_factory=list)   # scans: filters the source receives
     ran_path: str | None = None                # reported by the kernel after a run
-
-
-_BARRIERS = (L.Scan, L.OneRow, L.Union, L.SetOp, L.Join, L.Aggregate, L.Sort, L.Distinct, L.HybridSearch,
-             L.KeywordSearch, L.Window)
 
 
 def _kernels_of(node: L.Node) -> list[str]:
@@ -110,10 +105,15 @@ _PATH_REASONS = {
 }
 
 
+def path_reason(path: str) -> str:
+    """Why an aggregate runs on ``path`` (the explain ``reason=`` line)."""
+    return _PATH_REASONS.get(path, path)
+
+
 def _decide(index: int, node: L.Node, kernels: KernelSet) -> StepDecision:
     d = StepDecision(index=index, node=node, kind=type(node).__name__,
                      kernels=[(k, kernels.origin(k)) for k in _kernels_of(node)],
-                     barrier=isinstance(node, _BARRIERS), stateful=isinstance(node, L.Aggregate))
+                     stateful=isinstance(node, L.Aggregate))
     if isinstance(node, L.Scan):
         d.pushed_columns = list(node.columns) if node.columns is not None else None
         if node.filters and node.source.supports_filter_pushdown():
@@ -124,7 +124,7 @@ def _decide(index: int, node: L.Node, kernels: KernelSet) -> StepDecision:
         d.path = "scan"
     elif isinstance(node, L.Aggregate):
         d.path = _aggregate_path(node, kernels)
-        d.reason = _PATH_REASONS.get(d.path, d.path)
+        d.reason = path_reason(d.path)
     elif d.kernels:
         d.path = "+".join(f"{k}={o}" for k, o in d.kernels)
     return d
@@ -217,14 +217,19 @@ class PhysicalPlan:
         return build(self.root)
 
     def record_run(self, operators) -> None:
-        """Take the paths kernels report after running (``ran_path``)."""
+        """Take the paths kernels report after running (``ran_path``) and the reason for them."""
         for op in operators:
             path = getattr(op, "path", None)
-            if path is not None:
-                try:
-                    self.step_for(op.node).ran_path = path
-                except KeyError:
-                    pass
+            if path is None:
+                continue
+            try:
+                step = self.step_for(op.node)
+            except KeyError:
+                continue
+            step.ran_path = path
+            step.reason = path_reason(path)
+            if path != step.path:
+                step.reason += f" (planned {step.path}; switched while running)"
 
 
 def build_physical(root: L.Node, kernels: KernelSet, bounded: bool = True) -> PhysicalPlan:
