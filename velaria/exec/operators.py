@@ -289,6 +289,12 @@ class AggregateOperator(Operator):
         super().open(ctx)
         self.agg = ctx.kernels.hash_aggregate(self.node.aggregates, len(self.node.keys))
         self._types = [f.type for f in self.schema]
+        # an argument shared by several aggregates (SUM(v), AVG(v)) is evaluated once per
+        # batch and handed over as the same array object: for each aggregate, the position
+        # of the first aggregate with the same argument (None for COUNT(*)); decided once here
+        first: dict[str, int] = {}
+        self._arg_source = [None if a.arg is None else first.setdefault(repr(a.arg), i)
+                            for i, a in enumerate(self.node.aggregates)]
 
     @property
     def path(self) -> str | None:
@@ -300,19 +306,9 @@ class AggregateOperator(Operator):
             return []
         node = self.node
         keys = [self._eval(k, batch) for k in node.keys]
-        # an argument shared by several aggregates (SUM(v), AVG(v)) is evaluated once and
-        # handed over as the same array object
-        seen: dict = {}
-        args = []
-        for a in node.aggregates:
-            if a.arg is None:
-                args.append(None)
-                continue
-            key = repr(a.arg)           # structural: expressions compare by identity
-            hit = seen.get(key)
-            if hit is None:
-                hit = seen[key] = self._eval(a.arg, batch)
-            args.append(hit)
+        args: list = []
+        for i, (a, source) in enumerate(zip(node.aggregates, self._arg_source)):
+            args.append(None if source is None else self._eval(a.arg, batch) if source == i else args[source])
         self.agg.update(keys, args, batch.num_rows)
         if self.mode == "running":
             out = self.emit_updated()
