@@ -176,8 +176,7 @@ class HashAggregate:
             values = pa.array(slots + self._lut_lo, type=_I64, mask=slots == self._lut.size - 1)
             order = np.argsort(gids, kind="stable")
             self._uniques = values.take(pa.array(order, type=_I64)).cast(self._dense_type)
-            self._lut = None
-            self.path = "arrow-hash"              # the dense table is gone: hashing from now on
+            self._lut = None                      # the dense table is gone: hashing from now on
         return None
 
     def _column_codes(self, j: int, arr: pa.Array) -> np.ndarray:
@@ -240,7 +239,6 @@ class HashAggregate:
                 added = pairs.take(pa.array(new, type=_I64))
                 self._pairs = added if self._pairs is None else pa.concat_arrays([self._pairs, added])
             new_local = new.tolist()
-            self.path = "packed-hash"
         else:
             if self._num_keys == 1:
                 local, dictionary = _codes(key_arrays[0])
@@ -388,8 +386,7 @@ class HashAggregate:
 
     def _touch(self, gids: np.ndarray | None) -> None:
         self._updated = True
-        if self.path is None:
-            self._set_path()
+        self._set_path()               # a few comparisons: the path follows the state it derives from
         if not self._tracking:
             return
         self._touched = _grow(self._touched, self._ngroups, False)
@@ -438,9 +435,13 @@ class HashAggregate:
             if prefix + "total" in schema.names:
                 t = schema.field(prefix + "total").type
                 if pat.is_decimal(t):
-                    hi, lo = state.hi[:g], state.lo[:g]
-                    totals = [decimal.Decimal(int(h) * (1 << 32) + int(l)) for h, l in zip(hi, lo)]
-                    columns[prefix + "total"] = pa.array(totals, type=t)
+                    exact = _int64_totals(state, g)
+                    if exact is not None:       # the common case, without a Python loop per group
+                        columns[prefix + "total"] = pa.array(exact, type=_I64).cast(t)
+                    else:
+                        hi, lo = state.hi[:g], state.lo[:g]
+                        totals = [decimal.Decimal(int(h) * (1 << 32) + int(l)) for h, l in zip(hi, lo)]
+                        columns[prefix + "total"] = pa.array(totals, type=t)
                 else:
                     columns[prefix + "total"] = pa.array(state.total[:g], type=_F64)
             elif prefix + "best" in schema.names:
@@ -615,11 +616,19 @@ def _add_int_sums(state: _AggState, ids: np.ndarray, x: np.ndarray, g: int) -> N
         state.hi[:g] = new
 
 
+def _int64_totals(state: _AggState, g: int) -> np.ndarray | None:
+    """The exact integer totals ``hi * 2**32 + lo`` as int64, or None when one may not fit."""
+    hi, lo = state.hi[:g], state.lo[:g]
+    if hi.dtype != object and (hi.size == 0 or np.abs(hi).max() < 2 ** 30):
+        return hi * (1 << 32) + lo
+    return None
+
+
 def _int_sum_result(state: _AggState, g: int, empty: np.ndarray) -> pa.Array:
     agg, count = state.agg, state.count[:g]
     hi, lo = state.hi[:g], state.lo[:g]
-    if hi.dtype != object and (hi.size == 0 or np.abs(hi).max() < 2 ** 30):
-        total = hi * (1 << 32) + lo                       # exact in int64
+    total = _int64_totals(state, g)
+    if total is not None:
         if agg.func == "sum":
             return pa.array(total, type=_I64, mask=empty)
         if total.size == 0 or np.abs(total).max() <= _TWO53:
