@@ -1,1 +1,1 @@
-"""The batch executor: walks a plan tree over Arrow record batches."""
+"""Execution: operators (``operators``, ``window``) and the batch driver (``driver``)."""
