@@ -14,6 +14,7 @@ from .dataframe import DataFrame
 from .errors import SQLUnsupportedError, VelariaError, VelariaValueError
 from .io.base import DEFAULT_BATCH_ROWS, ArrowTableSource, TableSource
 from .kernels import kernel_set
+from .plan.physical import linearize
 from .session_context import SessionContext
 
 __all__ = ["Session"]
@@ -21,13 +22,6 @@ __all__ = ["Session"]
 from .io.readers_api import ReaderMethods
 from .vector.session_api import VectorMethods
 from .stream.session_mixin import StreamMethods
-
-
-def _walk(node):
-    from .plan.logical import children
-    yield node
-    for c in children(node):
-        yield from _walk(c)
 
 
 class Session(ReaderMethods, VectorMethods, StreamMethods):
@@ -153,7 +147,7 @@ class Session(ReaderMethods, VectorMethods, StreamMethods):
         from .plan.physical import build_physical
         entry = self._catalog.lookup(name)
         node = entry.frame._plan if entry.frame is not None else entry.plan()  # the plan, even if cached
-        if not any(isinstance(n, L.Filter) for n in _walk(node)):
+        if not any(isinstance(n, L.Filter) for n in linearize(node)):
             return "none"
         physical = build_physical(prune(node), self.kernels)
         if any(step.pushed_filters and step.node.source.kind in ("csv", "line", "json")
@@ -169,7 +163,7 @@ class Session(ReaderMethods, VectorMethods, StreamMethods):
             raise SQLUnsupportedError("hybridSearch only supports single-source DataFrame plans without "
                                       "JOIN, AGGREGATE, or SINK", error_type="unsupported_sql_feature")
         node = entry.frame._plan if entry.frame is not None else entry.plan()
-        kinds = {type(n) for n in _walk(node)}
+        kinds = {type(n) for n in linearize(node)}
         if kinds & {L.Union, L.SetOp}:
             raise SQLUnsupportedError("hybridSearch only supports single-source DataFrame plans without UNION",
                                       error_type="unsupported_sql_feature",
