@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..errors import ColumnNotFoundError, SourceFormatError, VelariaFileNotFoundError
-from .base import DEFAULT_BATCH_ROWS, PushedFilter, TableSource
+from .base import DEFAULT_BATCH_ROWS, PushedFilter, TableSource, empty_batch
 from .pushdown import render_pushdown, usable_filters
 
 __all__ = ["ParquetSource", "ArrowIpcSource", "expand_paths"]
@@ -131,8 +131,7 @@ class ParquetSource(TableSource):
         except (pa.ArrowInvalid, OSError) as exc:
             raise SourceFormatError(f"cannot read {self.kind} file {self.path}: {exc}") from None
         if not produced:
-            yield pa.RecordBatch.from_pylist([], schema=out_schema) if names else \
-                pa.record_batch([], schema=out_schema)
+            yield empty_batch(out_schema)
 
     def describe(self, columns: Sequence[str] | None = None,
                  filters: Sequence[PushedFilter] | None = None) -> str:

@@ -21,7 +21,7 @@ from typing import Any, Iterator, Sequence
 import pyarrow as pa
 
 from ..errors import ColumnNotFoundError, SourceFormatError
-from .base import DEFAULT_BATCH_ROWS, PushedFilter, TableSource
+from .base import DEFAULT_BATCH_ROWS, PushedFilter, TableSource, empty_batch
 from .paths import FileFingerprint, fingerprint
 from .pushdown import apply_filters, render_pushdown, usable_filters
 from .typing_rules import arrow_type, merge_kinds
@@ -262,8 +262,7 @@ class TypedFileSource(TableSource):
             produced = True
             yield batch
         if not produced:
-            yield pa.RecordBatch.from_pylist([], schema=out_schema) if names else \
-                pa.record_batch([], schema=out_schema)
+            yield empty_batch(out_schema)
 
     def _forget_typing(self) -> None:
         """Drop this file's typing (here and in the process-wide cache)."""
