@@ -14,8 +14,10 @@ from typing import Any, Iterator, Sequence
 
 import pyarrow as pa
 
+from ..errors import ColumnNotFoundError
+
 __all__ = ["PushedFilter", "TableSource", "ArrowTableSource", "DEFAULT_BATCH_ROWS",
-           "empty_batch"]
+           "empty_batch", "resolve_columns"]
 
 DEFAULT_BATCH_ROWS = 65536
 
@@ -24,6 +26,20 @@ def empty_batch(schema: pa.Schema) -> pa.RecordBatch:
     """A zero-row batch of ``schema`` (what a scan yields when no row qualifies)."""
     return pa.RecordBatch.from_pylist([], schema=schema) if len(schema) else \
         pa.record_batch([], schema=schema)
+
+
+def resolve_columns(source, names: Sequence[str], columns: Sequence[str] | None) -> list[str]:
+    """The columns a scan of ``source`` (whose columns are ``names``) asked for: all of them
+    for None, else ``columns``, each checked to exist (ColumnNotFoundError naming the
+    source and its columns)."""
+    if columns is None:
+        return list(names)
+    for name in columns:
+        if name not in names:
+            raise ColumnNotFoundError(
+                f"column not found: {name} (the {source.kind} source {source.path} has columns "
+                f"{', '.join(names)})")
+    return list(columns)
 
 
 @dataclass(frozen=True)
