@@ -60,11 +60,10 @@ def _pip(step: str, args: list[str]) -> None:
     start = time.monotonic()
     print(f"[dev] {step} ...", flush=True)
     cmd = [str(PY), "-m", "pip", "install", "--disable-pip-version-check"]
+    env = dict(os.environ)
     if CONSTRAINTS.exists():
         cmd += ["-c", str(CONSTRAINTS)]
-    env = dict(os.environ)
-    if CONSTRAINTS.exists():  # pins the isolated build environment (setuptools, cffi) too
-        env["PIP_CONSTRAINT"] = str(CONSTRAINTS)
+        env["PIP_CONSTRAINT"] = str(CONSTRAINTS)  # pins the isolated build environment too
     proc = subprocess.Popen(cmd + args, cwd=ROOT, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     lines = []

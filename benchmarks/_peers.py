@@ -49,14 +49,17 @@ class PeerRun:
         s.create_temp_view("t", s.create_dataframe_from_arrow(table))
         return s
 
-    def duckdb(self, table, sql: str):
-        """A function running ``sql`` on DuckDB over ``table`` (registered as ``t``)."""
+    def duckdb(self, table, sql: str, **views):
+        """A function running ``sql`` on DuckDB over ``table`` (registered as ``t``) and
+        ``views`` (each registered under its keyword)."""
         import pytest
         duckdb = pytest.importorskip("duckdb")
         con = duckdb.connect()
         if THREADS:
             con.execute(f"SET threads TO {int(THREADS)}")
         con.register("t", table)
+        for name, view in views.items():
+            con.register(name, view)
 
         def fn():
             out = con.sql(sql).arrow()

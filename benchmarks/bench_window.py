@@ -11,15 +11,13 @@ numpy before it is timed, so a fast wrong engine cannot win; one library runs at
 from __future__ import annotations
 
 import os
-import time
 
 import numpy as np
 import pytest
 
+from _peers import PeerRun
+
 ROWS = int(os.environ.get("VELARIA_WINDOW_BENCH_ROWS", "1000000"))
-THREADS = os.environ.get("VELARIA_BENCH_THREADS")
-if THREADS:  # must be set before polars is imported
-    os.environ.setdefault("POLARS_MAX_THREADS", THREADS)
 
 SQL = {
     "running_sum": "SELECT id, SUM(v) OVER (PARTITION BY k ORDER BY id ROWS UNBOUNDED PRECEDING) AS w FROM t",
@@ -28,8 +26,7 @@ SQL = {
     "full_join": "SELECT id, name AS w FROM t FULL JOIN d ON t.k = d.dk",
 }
 WORKLOADS = list(SQL)
-ENGINES = ["velaria-auto", "duckdb", "polars-lazy"]
-RESULTS: dict[tuple[str, str], float] = {}
+PEERS = PeerRun("window / join", WORKLOADS, ROWS, ["velaria-auto", "duckdb", "polars-lazy"])
 
 
 @pytest.fixture(scope="module")
@@ -82,45 +79,20 @@ def _check(workload, tables, result):
     assert np.allclose(got, want, rtol=1e-9, equal_nan=True), workload
 
 
-_last: list[str] = []
-
-
 def _run(benchmark, workload, engine, fn, tables):
-    if _last and _last[-1] != engine:
-        time.sleep(1.0)     # spinning thread pools of one library slow the next
-    _last.append(engine)
-    _check(workload, tables, fn())
-    benchmark.group = workload
-    benchmark.extra_info.update({"workload": workload, "engine": engine, "rows": ROWS,
-                                 "threads": THREADS or "default"})
-    benchmark.pedantic(fn, rounds=5, warmup_rounds=1, iterations=1)
-    stats = getattr(benchmark, "stats", None)
-    if stats is not None and getattr(stats, "stats", None) is not None:
-        RESULTS[(workload, engine)] = stats.stats.median
+    PEERS.run(benchmark, workload, engine, fn, lambda result: _check(workload, tables, result))
 
 
 @pytest.mark.parametrize("workload", WORKLOADS)
 def test_velaria_auto(benchmark, tables, workload):
-    import velaria
-
-    s = velaria.Session(engine="auto")
-    s.create_temp_view("t", s.create_dataframe_from_arrow(tables[0]))
+    s = PEERS.session(tables[0], "auto")
     s.create_temp_view("d", s.create_dataframe_from_arrow(tables[1]))
     _run(benchmark, workload, "velaria-auto", lambda: s.sql(SQL[workload]).to_arrow(), tables)
 
 
 @pytest.mark.parametrize("workload", WORKLOADS)
 def test_duckdb(benchmark, tables, workload):
-    duckdb = pytest.importorskip("duckdb")
-    con = duckdb.connect()
-    if THREADS:
-        con.execute("SET threads = %d" % int(THREADS))
-    con.register("t", tables[0])
-    con.register("d", tables[1])
-
-    def fn():
-        out = con.sql(SQL[workload]).arrow()
-        return out.read_all() if hasattr(out, "read_all") else out
+    fn = PEERS.duckdb(tables[0], SQL[workload], d=tables[1])
     _run(benchmark, workload, "duckdb", fn, tables)
 
 
@@ -141,16 +113,4 @@ def test_polars_lazy(benchmark, tables, workload):
 def _report(request):
     """Print medians and velaria-auto / peer ratios after the module ran."""
     yield
-    if not RESULTS:
-        return
-    tr = request.config.pluginmanager.get_plugin("terminalreporter")
-    write = tr.write_line if tr is not None else print
-    peers = [e for e in ENGINES[1:] if any(en == e for _, en in RESULTS)]
-    write("")
-    write("window / join: %d rows, threads=%s; medians and ratios velaria-auto / peer (<1 is faster)"
-          % (ROWS, THREADS or "default"))
-    for w in WORKLOADS:
-        base = RESULTS.get((w, "velaria-auto"))
-        cells = ["%s %.1f ms" % (e, RESULTS[(w, e)] * 1e3) for e in ENGINES if (w, e) in RESULTS]
-        ratios = ["/%s %.2fx" % (p, base / RESULTS[(w, p)]) for p in peers if base and (w, p) in RESULTS]
-        write("%-12s %s   %s" % (w, "  ".join(cells), "  ".join(ratios)))
+    PEERS.report(request)

@@ -14,9 +14,32 @@ from typing import Any, Iterator, Sequence
 
 import pyarrow as pa
 
-__all__ = ["PushedFilter", "TableSource", "ArrowTableSource", "DEFAULT_BATCH_ROWS"]
+from ..errors import ColumnNotFoundError
+
+__all__ = ["PushedFilter", "TableSource", "ArrowTableSource", "DEFAULT_BATCH_ROWS",
+           "empty_batch", "resolve_columns"]
 
 DEFAULT_BATCH_ROWS = 65536
+
+
+def empty_batch(schema: pa.Schema) -> pa.RecordBatch:
+    """A zero-row batch of ``schema`` (what a scan yields when no row qualifies)."""
+    return pa.RecordBatch.from_pylist([], schema=schema) if len(schema) else \
+        pa.record_batch([], schema=schema)
+
+
+def resolve_columns(source, names: Sequence[str], columns: Sequence[str] | None) -> list[str]:
+    """The columns a scan of ``source`` (whose columns are ``names``) asked for: all of them
+    for None, else ``columns``, each checked to exist (ColumnNotFoundError naming the
+    source and its columns)."""
+    if columns is None:
+        return list(names)
+    for name in columns:
+        if name not in names:
+            raise ColumnNotFoundError(
+                f"column not found: {name} (the {source.kind} source {source.path} has columns "
+                f"{', '.join(names)})")
+    return list(columns)
 
 
 @dataclass(frozen=True)
@@ -81,8 +104,7 @@ class ArrowTableSource(TableSource):
     def scan(self, columns=None, filters=(), batch_rows=DEFAULT_BATCH_ROWS):
         table = self.table if columns is None else self.table.select(list(columns))
         if table.num_rows == 0:
-            yield pa.RecordBatch.from_pylist([], schema=table.schema) if table.num_columns else \
-                pa.record_batch([], schema=table.schema)
+            yield empty_batch(table.schema)
             return
         yield from table.to_batches(max_chunksize=batch_rows)
 

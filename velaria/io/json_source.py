@@ -176,9 +176,9 @@ class JsonSource(TypedFileSource):
                                     f"(got {parser!r})")
         self.parser = "python" if (parser == "python" or self.format != "json_lines") \
             else "arrow"
-        if columns is None:
-            check_readable_file(path, "cannot open json file", allow_empty=True)
-            reject_binary(path, "json file")
+        checked = columns is None
+        if checked:  # the file is checked once, before its keys are read
+            self._check_file(path)
             columns = self._all_keys(path)
         columns = list(columns)
         if not columns:
@@ -189,9 +189,14 @@ class JsonSource(TypedFileSource):
             if name in seen:
                 raise VelariaValueError(f"duplicate column: {name} (in json columns)")
             seen.add(name)
+        if not checked:
+            self._check_file(path)
+        super().__init__(path, columns)
+
+    @staticmethod
+    def _check_file(path: str) -> None:
         check_readable_file(path, "cannot open json file", allow_empty=True)
         reject_binary(path, "json file")
-        super().__init__(path, columns)
 
     @property
     def python_parser(self) -> bool:

@@ -36,7 +36,7 @@ import pyarrow as pa
 import pyarrow.ipc as ipc
 
 from ..errors import VelariaError, VelariaValueError
-from .base import DEFAULT_BATCH_ROWS, PushedFilter, TableSource
+from .base import DEFAULT_BATCH_ROWS, PushedFilter, TableSource, empty_batch
 from .paths import as_path_str, fingerprint
 from .pushdown import apply_filters, usable_filters
 from .writers import write_atomic
@@ -403,8 +403,7 @@ class CachedSource(TableSource):
             yield batch
         if not produced:
             out = pa.schema([schema.field(n) for n in names])
-            yield pa.RecordBatch.from_pylist([], schema=out) if names else \
-                pa.record_batch([], schema=out)
+            yield empty_batch(out)
 
     def num_rows_hint(self):
         return self._table.num_rows if self._table is not None else None

@@ -13,7 +13,7 @@ from typing import Iterator, Sequence
 import pyarrow as pa
 
 from ..errors import SourceFormatError
-from .base import DEFAULT_BATCH_ROWS, PushedFilter, TableSource
+from .base import DEFAULT_BATCH_ROWS, PushedFilter, TableSource, empty_batch
 
 __all__ = ["ConcatSource"]
 
@@ -72,8 +72,7 @@ class ConcatSource(TableSource):
                 produced = True
                 yield batch
         if not produced:
-            yield pa.RecordBatch.from_pylist([], schema=target) if names else \
-                pa.record_batch([], schema=target)
+            yield empty_batch(target)
 
     def num_rows_hint(self) -> int | None:
         hints = [src.num_rows_hint() for src in self.sources]

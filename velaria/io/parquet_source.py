@@ -16,8 +16,9 @@ from typing import Iterator, Sequence
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..errors import ColumnNotFoundError, SourceFormatError, VelariaFileNotFoundError
-from .base import DEFAULT_BATCH_ROWS, PushedFilter, TableSource
+from ..errors import SourceFormatError, VelariaFileNotFoundError
+from .base import (DEFAULT_BATCH_ROWS, PushedFilter, TableSource, empty_batch,
+                   resolve_columns)
 from .pushdown import render_pushdown, usable_filters
 
 __all__ = ["ParquetSource", "ArrowIpcSource", "expand_paths"]
@@ -100,20 +101,9 @@ class ParquetSource(TableSource):
         except (pa.ArrowInvalid, OSError):
             return None
 
-    def _resolve(self, columns: Sequence[str] | None) -> list[str]:
-        names = list(self.schema.names)
-        if columns is None:
-            return names
-        for name in columns:
-            if name not in names:
-                raise ColumnNotFoundError(
-                    f"column not found: {name} (the {self.kind} source {self.path} has columns "
-                    f"{', '.join(names)})")
-        return list(columns)
-
     def scan(self, columns: Sequence[str] | None = None, filters: Sequence[PushedFilter] = (),
              batch_rows: int = DEFAULT_BATCH_ROWS) -> Iterator[pa.RecordBatch]:
-        names = self._resolve(columns)
+        names = resolve_columns(self, self.schema.names, columns)
         flts = usable_filters(filters, self.schema)
         expr = None
         for flt in flts:
@@ -131,8 +121,7 @@ class ParquetSource(TableSource):
         except (pa.ArrowInvalid, OSError) as exc:
             raise SourceFormatError(f"cannot read {self.kind} file {self.path}: {exc}") from None
         if not produced:
-            yield pa.RecordBatch.from_pylist([], schema=out_schema) if names else \
-                pa.record_batch([], schema=out_schema)
+            yield empty_batch(out_schema)
 
     def describe(self, columns: Sequence[str] | None = None,
                  filters: Sequence[PushedFilter] | None = None) -> str:

@@ -20,8 +20,9 @@ from typing import Any, Iterator, Sequence
 
 import pyarrow as pa
 
-from ..errors import ColumnNotFoundError, SourceFormatError
-from .base import DEFAULT_BATCH_ROWS, PushedFilter, TableSource
+from ..errors import SourceFormatError
+from .base import (DEFAULT_BATCH_ROWS, PushedFilter, TableSource, empty_batch,
+                   resolve_columns)
 from .paths import FileFingerprint, fingerprint
 from .pushdown import apply_filters, render_pushdown, usable_filters
 from .typing_rules import arrow_type, merge_kinds
@@ -225,16 +226,7 @@ class TypedFileSource(TableSource):
 
     # ---- scanning ----------------------------------------------------------------------
     def _resolve_columns(self, columns: Sequence[str] | None) -> list[str]:
-        if columns is None:
-            return list(self.names)
-        out = []
-        for name in columns:
-            if name not in self.names:
-                raise ColumnNotFoundError(
-                    f"column not found: {name} (the {self.kind} source {self.path} has columns "
-                    f"{', '.join(self.names)})")
-            out.append(name)
-        return out
+        return resolve_columns(self, self.names, columns)
 
     def _check_unchanged(self) -> None:
         if self._typed_fp is not None and fingerprint(self.path) != self._typed_fp:
@@ -262,8 +254,7 @@ class TypedFileSource(TableSource):
             produced = True
             yield batch
         if not produced:
-            yield pa.RecordBatch.from_pylist([], schema=out_schema) if names else \
-                pa.record_batch([], schema=out_schema)
+            yield empty_batch(out_schema)
 
     def _forget_typing(self) -> None:
         """Drop this file's typing (here and in the process-wide cache)."""
