@@ -6,7 +6,7 @@ prints only the explain text, byte for byte what ``Session.explain_keyword_searc
 """
 from __future__ import annotations
 
-from .common import add_engine_option, make_session, step
+from .common import add_engine_option, add_input_path_option, make_session, step
 from .errors import CliUsageError
 from .inputs import check_input_path, open_input
 from .output import Output
@@ -27,8 +27,7 @@ examples:
 def register(sub) -> None:
     p = sub.add_parser("keyword-search", help="BM25 keyword search over a file's text columns",
                        description=__doc__, epilog=EXAMPLES)
-    p.add_argument("--csv", "--input-path", dest="csv", required=True, metavar="PATH",
-                   help="input file: csv, parquet, arrow/feather, json or xlsx")
+    add_input_path_option(p, "csv", "input file: csv, parquet, arrow/feather, json or xlsx")
     p.add_argument("--text-columns", required=True, help="comma-separated text column names, e.g. 'title,body'")
     p.add_argument("--query", required=True, help="the query text, e.g. 'bob smith'")
     p.add_argument("--top-k", type=positive_int, default=10, help="rows to return (default 10)")
