@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from .common import add_engine_option, add_input_path_option, make_session, step
 from .errors import CliUsageError
-from .inputs import check_input_path, open_input
+from .inputs import check_input_path, open_input, split_columns
 from .output import Output
 from .parsing import add_format_option, positive_int
 
@@ -44,7 +44,7 @@ def execute(args) -> dict:
     from ..vector.keyword import resolve_tokenizer
 
     path = check_input_path(args.csv, "--input-path")
-    columns = [c.strip() for c in args.text_columns.split(",") if c.strip()]
+    columns = split_columns(args.text_columns)
     if not columns:
         raise CliUsageError("--text-columns must name at least one column", details={"text_columns": args.text_columns})
     session = make_session(args)
