@@ -7,14 +7,20 @@ import json
 
 from .errors import CliStructuredError
 
-__all__ = ["make_session", "add_engine_option", "step", "parse_explain_sections", "build_batch_explain",
-           "progress_snapshot"]
+__all__ = ["make_session", "add_engine_option", "add_input_path_option", "step", "parse_explain_sections",
+           "build_batch_explain", "progress_snapshot"]
 
 
 def add_engine_option(parser) -> None:
     """``--engine auto|reference|accel`` (default: ``$VELARIA_ENGINE`` or auto)."""
     parser.add_argument("--engine", choices=["auto", "reference", "accel"], default=None,
                         help="kernels to use (default: $VELARIA_ENGINE or auto)")
+
+
+def add_input_path_option(parser, dest: str, help: str) -> None:
+    """The required input file flag, ``--input-path`` (alias ``--csv``, upstream's name), stored
+    as ``dest``."""
+    parser.add_argument("--csv", "--input-path", dest=dest, required=True, metavar="PATH", help=help)
 
 
 def make_session(args):

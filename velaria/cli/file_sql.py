@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .common import add_engine_option, build_batch_explain, make_session, parse_explain_sections, \
-    progress_snapshot, step
+from .common import add_engine_option, add_input_path_option, build_batch_explain, make_session, \
+    parse_explain_sections, progress_snapshot, step
 from .inputs import INPUT_TYPES, check_input_path, open_input
 from .output import Output
 from .parsing import add_format_option
@@ -27,8 +27,7 @@ examples:
 
 def add_arguments(p) -> None:
     """The flags of file-sql (also accepted by ``run start -- file-sql``)."""
-    p.add_argument("--csv", "--input-path", dest="input_path", required=True, metavar="PATH",
-                   help="input file: csv, line, json, parquet, arrow/feather or xlsx")
+    add_input_path_option(p, "input_path", "input file: csv, line, json, parquet, arrow/feather or xlsx")
     p.add_argument("--table", default="input_table", help="table name used in --query (default: input_table)")
     p.add_argument("--input-type", choices=INPUT_TYPES, default="auto",
                    help="reader (default: auto: from the extension, text files are probed)")

@@ -6,9 +6,9 @@ prints only the explain text, byte for byte what ``Session.explain_keyword_searc
 """
 from __future__ import annotations
 
-from .common import add_engine_option, make_session, step
+from .common import add_engine_option, add_input_path_option, make_session, step
 from .errors import CliUsageError
-from .inputs import check_input_path, open_input
+from .inputs import check_input_path, open_input, split_columns
 from .output import Output
 from .parsing import add_format_option, positive_int
 
@@ -27,8 +27,7 @@ examples:
 def register(sub) -> None:
     p = sub.add_parser("keyword-search", help="BM25 keyword search over a file's text columns",
                        description=__doc__, epilog=EXAMPLES)
-    p.add_argument("--csv", "--input-path", dest="csv", required=True, metavar="PATH",
-                   help="input file: csv, parquet, arrow/feather, json or xlsx")
+    add_input_path_option(p, "csv", "input file: csv, parquet, arrow/feather, json or xlsx")
     p.add_argument("--text-columns", required=True, help="comma-separated text column names, e.g. 'title,body'")
     p.add_argument("--query", required=True, help="the query text, e.g. 'bob smith'")
     p.add_argument("--top-k", type=positive_int, default=10, help="rows to return (default 10)")
@@ -45,7 +44,7 @@ def execute(args) -> dict:
     from ..vector.keyword import resolve_tokenizer
 
     path = check_input_path(args.csv, "--input-path")
-    columns = [c.strip() for c in args.text_columns.split(",") if c.strip()]
+    columns = split_columns(args.text_columns)
     if not columns:
         raise CliUsageError("--text-columns must name at least one column", details={"text_columns": args.text_columns})
     session = make_session(args)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from .common import add_engine_option, make_session, progress_snapshot, step
+from .common import add_engine_option, add_input_path_option, make_session, progress_snapshot, step
 from .errors import CliStructuredError, CliUsageError
 from .inputs import check_input_path, open_input
 from .output import Output
@@ -48,8 +48,7 @@ def parse_vector_text(text: str) -> list[float]:
 
 def add_arguments(p) -> None:
     """The flags of vector-search (also accepted by ``run start -- vector-search``)."""
-    p.add_argument("--csv", "--input-path", dest="csv", required=True, metavar="PATH",
-                   help="input file: csv, parquet, arrow/feather, json or xlsx")
+    add_input_path_option(p, "csv", "input file: csv, parquet, arrow/feather, json or xlsx")
     p.add_argument("--vector-column", required=True)
     p.add_argument("--query-vector", required=True,
                    help="e.g. '1.0,0.0,0.0', '[1 0 0]' or -0.86,0.5 (negative values work)")

@@ -26,6 +26,7 @@ import pyarrow as pa
 from ..errors import ExecutionError
 from ..io.base import DEFAULT_BATCH_ROWS, ArrowTableSource, TableSource
 from ..plan import logical as L
+from .partition import ipc_stream_bytes
 from .stages import PartitionTask, replace_node, run_task
 
 __all__ = ["LocalPoolBackend", "SharedMemoryTableSource", "shutdown_pools"]
@@ -46,10 +47,7 @@ atexit.register(shutdown_pools)
 
 def _write_shm(table: pa.Table) -> tuple[str, int]:
     """``table`` as an Arrow IPC stream in a new shared-memory block: (name, size)."""
-    sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, table.schema) as writer:
-        writer.write_table(table)
-    buf = sink.getvalue()
+    buf = ipc_stream_bytes(table)
     shm = shared_memory.SharedMemory(create=True, size=max(buf.size, 1))
     try:
         shm.buf[:buf.size] = memoryview(buf).cast("B")

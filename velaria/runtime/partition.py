@@ -19,7 +19,15 @@ from ..io.base import DEFAULT_BATCH_ROWS, ArrowTableSource, PushedFilter, TableS
 from ..io.multi_source import ConcatSource
 from ..io.parquet_source import ParquetSource
 
-__all__ = ["split_source", "ParquetRowGroupSource", "ArrowChunkSource"]
+__all__ = ["split_source", "ParquetRowGroupSource", "ArrowChunkSource", "ipc_stream_bytes"]
+
+
+def ipc_stream_bytes(table: pa.Table) -> pa.Buffer:
+    """``table`` as one Arrow IPC stream (how runtime tasks carry in-memory rows)."""
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return sink.getvalue()
 
 
 class ArrowChunkSource(ArrowTableSource):
@@ -27,10 +35,7 @@ class ArrowChunkSource(ArrowTableSource):
     rows (pickling a sliced table would carry the whole parent's buffers to every task)."""
 
     def __getstate__(self):
-        sink = pa.BufferOutputStream()
-        with pa.ipc.new_stream(sink, self.table.schema) as writer:
-            writer.write_table(self.table)
-        return {"ipc": sink.getvalue()}
+        return {"ipc": ipc_stream_bytes(self.table)}
 
     def __setstate__(self, state):
         self.table = pa.ipc.open_stream(state["ipc"]).read_all()

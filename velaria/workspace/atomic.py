@@ -8,7 +8,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import tempfile
 from pathlib import Path
 
 import pyarrow as pa
@@ -18,39 +17,17 @@ __all__ = ["write_bytes_atomic", "write_json_atomic", "write_parquet_atomic", "a
            "json_text"]
 
 
-def _fsync_dir(directory: Path) -> None:
-    # the rename is durable only once the directory entry is on disk (POSIX only)
-    if os.name != "posix":
-        return
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-@contextlib.contextmanager
-def _atomic_target(path: Path):
+def _write_atomic(path: Path, write) -> None:
+    """Create ``path``'s directory, then the io layer's fsync-and-rename write."""
+    from ..io.writers import write_atomic
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-        _fsync_dir(path.parent)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    write_atomic(str(path), write)
 
 
 def write_bytes_atomic(path: Path, data: bytes) -> None:
     """Replace ``path`` with ``data`` atomically."""
-    with _atomic_target(path) as tmp:
-        tmp.write_bytes(data)
+    _write_atomic(path, lambda tmp: Path(tmp).write_bytes(data))
 
 
 def json_text(payload) -> str:
@@ -65,8 +42,7 @@ def write_json_atomic(path: Path, payload) -> None:
 
 def write_parquet_atomic(path: Path, table: pa.Table) -> None:
     """Replace ``path`` with ``table`` as Parquet, atomically (schema kept exactly)."""
-    with _atomic_target(path) as tmp:
-        pq.write_table(table, tmp)
+    _write_atomic(path, lambda tmp: pq.write_table(table, tmp))
 
 
 def append_line(path: Path, text: str) -> None:

@@ -89,6 +89,12 @@ class _ParquetTable:
         mask = pc.is_in(table[self.key], value_set=pa.array(list(keys), pa.string()))
         return pc.indices_nonzero(pc.fill_null(mask, False)).to_pylist()
 
+    def get(self, key: str) -> dict | None:
+        """The row whose key is ``key``, or None (found in Arrow; only that row becomes a dict)."""
+        table = self.read()
+        found = self.positions(table, [key])
+        return self.rows(table.slice(found[0], 1))[0] if found else None
+
     def upsert(self, row: dict, merge: bool = True) -> dict:
         """Insert ``row``, or update the row with the same key in place (keeping the columns
         ``row`` lacks when ``merge``). Only the changed row goes through Python objects."""
@@ -180,10 +186,8 @@ class ArtifactIndex:
 
     def get_run(self, run_id: str) -> dict | None:
         """The indexed run, or None."""
-        for row in self.runs.rows():
-            if row["run_id"] == run_id:
-                return _run_dict(row)
-        return None
+        row = self.runs.get(run_id)
+        return None if row is None else _run_dict(row)
 
     def list_runs(self, limit: int = 50, status: str | None = None, action: str | None = None,
                   tag: str | None = None, query: str | None = None) -> list[dict]:
@@ -233,10 +237,8 @@ class ArtifactIndex:
 
     def get_artifact(self, artifact_id: str) -> dict | None:
         """The artifact record, or None."""
-        for row in self.artifacts.rows():
-            if row["artifact_id"] == artifact_id:
-                return _artifact_dict(row)
-        return None
+        row = self.artifacts.get(artifact_id)
+        return None if row is None else _artifact_dict(row)
 
     # ------------------------------------------------------------------ deletion
     def delete_run(self, run_id: str, *, delete_files: bool = False) -> str | None:
