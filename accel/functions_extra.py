@@ -29,24 +29,18 @@ from velaria.errors import ExecutionError
 from velaria.plan.expr import Call, Literal
 from velaria.reference import functions as F
 
+from .arrow_util import _F64, _I64, _mask_of, _np_values, _valid
+
 __all__ = ["CALLS", "round", "greatest", "least", "regexp_matches", "regexp_replace", "bitwise"]
-
-_F64 = pa.float64()
-
 
 def _mask(arrays: list[pa.Array]) -> np.ndarray | None:
     """NULL mask (True = NULL) of a row where any of ``arrays`` is NULL, or None."""
     mask = None
     for a in arrays:
-        if a.null_count:
-            m = pc.is_null(a).to_numpy(zero_copy_only=False)
+        m = _mask_of(a)
+        if m is not None:
             mask = m if mask is None else (mask | m)
     return mask
-
-
-def _floats(a: pa.Array) -> np.ndarray:
-    a = a.cast(_F64, safe=False) if not a.type.equals(_F64) else a
-    return pc.fill_null(a, 0.0).to_numpy(zero_copy_only=False) if a.null_count else a.to_numpy()
 
 
 def _half_away(y: np.ndarray) -> np.ndarray:
@@ -90,7 +84,7 @@ def round(expr: Call, arrays: list[pa.Array], num_rows: int) -> pa.Array | None:
         return pa.nulls(num_rows, _F64)
     if not (pat.is_integer(x.type) or pat.is_floating(x.type) or pat.is_boolean(x.type)) or pat.is_uint64(x.type):
         return None
-    xs = _floats(x)
+    xs = _np_values(x, _F64, 0.0)
     digits = expr.args[1] if len(expr.args) > 1 else Literal(type=pa.int64(), value=0)
     if isinstance(digits, Literal):
         if digits.value is None:
@@ -126,12 +120,10 @@ def _extreme(arrays: list[pa.Array], result_type, num_rows: int, greatest: bool)
     for a in arrays:
         if pat.is_null(a.type):
             continue
-        a = a if a.type.equals(target) else a.cast(target, safe=False)
-        if a.null_count:
-            valid = pc.is_valid(a).to_numpy(zero_copy_only=False)
-            v = pc.fill_null(a, 0).to_numpy(zero_copy_only=False)
-        else:
-            valid, v = True, a.to_numpy()
+        v = _np_values(a, target, 0)
+        valid = _valid(a)
+        if valid is None:
+            valid = True
         if is_float:
             if greatest:
                 better = (v > best) | (np.isnan(v) & ~np.isnan(best))
@@ -239,8 +231,7 @@ def regexp_replace(expr: Call, arrays: list[pa.Array], num_rows: int) -> pa.Arra
 def _int64s(arrays: list[pa.Array]) -> list[np.ndarray] | None:
     if not all(pat.is_integer(a.type) and not pat.is_uint64(a.type) for a in arrays):
         return None
-    return [pc.fill_null(a, 0).to_numpy(zero_copy_only=False).astype(np.int64) if a.null_count
-            else a.to_numpy(zero_copy_only=False).astype(np.int64) for a in arrays]
+    return [_np_values(a, _I64, 0) for a in arrays]
 
 
 def bitwise(expr: Call, arrays: list[pa.Array], num_rows: int) -> pa.Array | None:

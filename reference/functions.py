@@ -462,16 +462,9 @@ def _replace(s: str, old: str, new: str) -> str:
     return s if old == "" else s.replace(old, new)
 
 
-@functools.lru_cache(maxsize=256)
-def _like_regex(pattern: str) -> re.Pattern:
-    parts = []
-    for ch in pattern:
-        parts.append(".*" if ch == "%" else "." if ch == "_" else re.escape(ch))
-    return re.compile("".join(parts), re.DOTALL)
-
-
 def _like(s: str, pattern: str) -> bool:
-    return _like_regex(pattern).fullmatch(s) is not None
+    """``s LIKE pattern``: LIKE ... ESCAPE with escaping off."""
+    return _like_escape_regex(pattern, "").fullmatch(s) is not None
 
 
 # --------------------------------------------------------------------------------------------

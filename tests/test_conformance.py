@@ -33,6 +33,22 @@ ROOT = Path(__file__).resolve().parents[1]
 STREAM = "stream-"
 
 
+# a minimal target whose every query answers one row, id 42
+_FORTYTWO_TARGET = textwrap.dedent('''
+        import pyarrow as pa
+        class DataFrame:
+            def __init__(self, t): self._t = t
+            def to_rows(self):
+                return {"schema": list(self._t.column_names),
+                        "rows": [list(r) for r in zip(*[c.to_pylist() for c in self._t.columns])]}
+        class Session:
+            def __init__(self, **kw): pass
+            def create_dataframe_from_arrow(self, obj): return DataFrame(obj)
+            def create_temp_view(self, name, df): pass
+            def sql(self, text): return DataFrame(pa.table({"id": [42]}))
+''')
+
+
 def _cli(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "velaria.conformance", *args], cwd=ROOT, capture_output=True,
                           text=True, timeout=timeout)
@@ -147,20 +163,7 @@ def test_a_target_named_velaria_that_is_not_ours(tmp_path):
     shadow it (the suite runs under its own name)."""
     pkg = tmp_path / "velaria"
     pkg.mkdir()
-    (pkg / "__init__.py").write_text(textwrap.dedent('''
-        import pyarrow as pa
-        OTHER_VELARIA = True
-        class DataFrame:
-            def __init__(self, t): self._t = t
-            def to_rows(self):
-                return {"schema": list(self._t.column_names),
-                        "rows": [list(r) for r in zip(*[c.to_pylist() for c in self._t.columns])]}
-        class Session:
-            def __init__(self, **kw): pass
-            def create_dataframe_from_arrow(self, obj): return DataFrame(obj)
-            def create_temp_view(self, name, df): pass
-            def sql(self, text): return DataFrame(pa.table({"id": [42]}))
-    '''))
+    (pkg / "__init__.py").write_text("OTHER_VELARIA = True\n" + _FORTYTWO_TARGET)
     report = runner.run("velaria", target_path=str(tmp_path), clause_prefix=["sql-filter-001", "api-count-001",
                                                                            "stream-mode-001"])
     assert Path(report.target_file).resolve() == (pkg / "__init__.py").resolve()
@@ -275,19 +278,7 @@ def test_the_broken_target_fails_the_clauses_it_breaks():
 
 
 def test_failure_has_a_runnable_repro_and_xfail_data_is_checked(tmp_path):
-    (tmp_path / "fortytwo.py").write_text(textwrap.dedent('''
-        import pyarrow as pa
-        class DataFrame:
-            def __init__(self, t): self._t = t
-            def to_rows(self):
-                return {"schema": list(self._t.column_names),
-                        "rows": [list(r) for r in zip(*[c.to_pylist() for c in self._t.columns])]}
-        class Session:
-            def __init__(self, **kw): pass
-            def create_dataframe_from_arrow(self, obj): return DataFrame(obj)
-            def create_temp_view(self, name, df): pass
-            def sql(self, text): return DataFrame(pa.table({"id": [42]}))
-    '''))
+    (tmp_path / "fortytwo.py").write_text(_FORTYTWO_TARGET)
     xfail = tmp_path / "fortytwo.xfail"
     xfail.write_text("# data, not code\nsql-filter-002   # known\nsql-nothing-*  # stale glob\n"
                      "sql-filter-001-nope # unknown id\n")

@@ -150,6 +150,15 @@ def test_deep_case_branch_only_runs_on_its_rows(s):
     assert "Select" in s.sql(sql).explain()  # deep CASE: explained with room for recursion
 
 
+def test_deep_case_branch_in_copy_and_create_table_as(s, tmp_path):
+    # COPY and CREATE TABLE AS run the query like SELECT does, with room for the deep branch
+    deep = "+".join(["a"] * 900)
+    query = f"SELECT CASE WHEN a > 0 THEN {deep} END AS v FROM t"
+    assert rows(s, f"COPY ({query}) TO '{tmp_path / 'o.csv'}'") == [[True, "copy done", 4]]
+    assert (tmp_path / "o.csv").read_text().split() == ['"v"', "900", "1800", "2700", "3600"]
+    assert rows(s, f"CREATE TABLE c AS {query}") == [[True, "create table done", 4]]
+
+
 # ----------------------------------------------------------------------------------- valid SQL
 def test_limit_past_int32(s):
     assert rows(s, "SELECT a FROM t LIMIT 2147483648") == [[1], [2], [3], [4]]

@@ -25,8 +25,7 @@ from ..errors import CatalogNotFoundError, SQLSemanticError, VelariaError
 from ..io.base import ArrowTableSource
 from ..plan import logical as L
 from ..plan import types as T
-from ..plan.expr import Column
-from .planner import plan_select
+from .planner import plan_select, rename_columns
 from .run import frame_for
 from .statements import result_table
 
@@ -41,10 +40,7 @@ def _renamed(plan: L.Node, names: list[str], what: str) -> L.Node:
     if len(names) > len(plan.schema):
         raise SQLSemanticError(f"{what} lists {len(names)} column names but the query has "
                                f"{len(plan.schema)} columns", hint="Name at most one column per query column.")
-    names = names + plan.schema.names[len(names):]
-    exprs = [Column(type=f.type, index=i, name=f.name) for i, f in enumerate(plan.schema)]
-    schema = pa.schema([pa.field(n, f.type) for n, f in zip(names, plan.schema)])
-    return L.Project(schema=schema, input=plan, exprs=exprs)
+    return rename_columns(plan, names)
 
 
 def _unique_names(schema: pa.Schema, what: str) -> None:

@@ -23,7 +23,7 @@ from .lower_window import window_definitions
 from .scope import Scope, ScopeColumn
 from .shallow import deep_recursion, shallow_plan
 
-__all__ = ["SelectPlanner", "cast_columns", "plan_select"]
+__all__ = ["SelectPlanner", "cast_columns", "plan_select", "rename_columns"]
 
 _V1 = "not supported in SQL v1: "
 
@@ -50,6 +50,14 @@ def _sql_literal_int(node, what: str, offset) -> int | None:
 
 def _schema(names: list[str], exprs: list[Expr]) -> pa.Schema:
     return pa.schema([pa.field(n, e.type if not T.is_null(e.type) else T.NULL) for n, e in zip(names, exprs)])
+
+
+def rename_columns(node: L.Node, names: list[str]) -> L.Node:
+    """``node`` under a Project that renames its leading columns to ``names`` (at most as
+    many as it has; the rest keep their names)."""
+    names = list(names) + [f.name for f in node.schema][len(names):]
+    exprs = [Column(type=f.type, index=i, name=f.name) for i, f in enumerate(node.schema)]
+    return L.Project(schema=_schema(names, exprs), input=node, exprs=exprs)
 
 
 def cast_columns_expr(e: Expr, t: pa.DataType) -> Expr:
@@ -148,9 +156,7 @@ class SelectPlanner:
         if len(names) > len(node.schema):
             raise SQLSemanticError(f"{what} has {len(node.schema)} columns available but {len(names)} "
                                    "columns specified", byte_offset=self.offset(where))
-        names += [f.name for f in node.schema][len(names):]
-        exprs = [Column(type=f.type, index=i, name=f.name) for i, f in enumerate(node.schema)]
-        return L.Project(schema=_schema(names, exprs), input=node, exprs=exprs)
+        return rename_columns(node, names)
 
     def _derived(self, item: ast.RangeSubselect) -> tuple[L.Node, Scope]:
         """``(SELECT ...) AS alias(cols)`` in FROM, planned in place."""

@@ -166,6 +166,22 @@ def _layers(exprs: list[Expr], node: L.Node) -> tuple[L.Node, list[Expr]]:
 
 # ---------------------------------------------------------------------------- plan rewrite
 
+def _evaluated(n: L.Node) -> list[Expr]:
+    """The expressions an evaluator runs for ``n``: a Filter's predicate, a Project's
+    expressions, an Aggregate's keys then its aggregate arguments (others: none)."""
+    if isinstance(n, L.Filter):
+        return [n.predicate]
+    if isinstance(n, L.Project):
+        return list(n.exprs)
+    if isinstance(n, L.Aggregate):
+        return list(n.keys) + [a.arg for a in n.aggregates if a.arg is not None]
+    return []
+
+
+def _tall(n: L.Node) -> bool:
+    return any(height(e) > MAX_EVALUATED_HEIGHT for e in _evaluated(n))
+
+
 def shallow_plan(node: L.Node) -> L.Node:
     """``node`` with every Filter / Project / Aggregate expression at most
     :data:`MAX_EVALUATED_HEIGHT` tall (outside CASE branches); same schema, same answers.
@@ -186,24 +202,23 @@ def shallow_plan(node: L.Node) -> L.Node:
             changes["inputs"] = inputs
     if changes:
         node = dataclasses.replace(node, **changes)
-    if isinstance(node, L.Filter) and height(node.predicate) > MAX_EVALUATED_HEIGHT:
+    if not _tall(node):
+        return node
+    if isinstance(node, L.Filter):
         below, (pred,) = _layers([node.predicate], node.input)
         filtered = L.Filter(schema=below.schema, input=below, predicate=pred, origin=node.origin)
         keep = [Column(type=f.type, index=i, name=f.name) for i, f in enumerate(node.schema)]
         return L.Project(schema=node.schema, input=filtered, exprs=keep)
-    if isinstance(node, L.Project) and any(height(e) > MAX_EVALUATED_HEIGHT for e in node.exprs):
+    if isinstance(node, L.Project):
         below, exprs = _layers(list(node.exprs), node.input)
         return L.Project(schema=node.schema, input=below, exprs=exprs)
-    if isinstance(node, L.Aggregate):
-        args = [a.arg for a in node.aggregates if a.arg is not None]
-        if any(height(e) > MAX_EVALUATED_HEIGHT for e in list(node.keys) + args):
-            below, exprs = _layers(list(node.keys) + args, node.input)
-            keys, rest = exprs[:len(node.keys)], iter(exprs[len(node.keys):])
-            aggs = [a if a.arg is None else AggregateCall(type=a.type, func=a.func, arg=next(rest),
-                                                          distinct=a.distinct)
-                    for a in node.aggregates]
-            return dataclasses.replace(node, input=below, keys=keys, aggregates=aggs)
-    return node
+    # an Aggregate
+    below, exprs = _layers(_evaluated(node), node.input)
+    keys, rest = exprs[:len(node.keys)], iter(exprs[len(node.keys):])
+    aggs = [a if a.arg is None else AggregateCall(type=a.type, func=a.func, arg=next(rest),
+                                                  distinct=a.distinct)
+            for a in node.aggregates]
+    return dataclasses.replace(node, input=below, keys=keys, aggregates=aggs)
 
 
 def still_tall(node: L.Node) -> bool:
@@ -212,14 +227,7 @@ def still_tall(node: L.Node) -> bool:
     stack = [node]
     while stack:
         n = stack.pop()
-        exprs = []
-        if isinstance(n, L.Filter):
-            exprs = [n.predicate]
-        elif isinstance(n, L.Project):
-            exprs = list(n.exprs)
-        elif isinstance(n, L.Aggregate):
-            exprs = list(n.keys) + [a.arg for a in n.aggregates if a.arg is not None]
-        if any(height(e) > MAX_EVALUATED_HEIGHT for e in exprs):
+        if _tall(n):
             return True
         stack.extend(L.children(n))
     return False

@@ -108,8 +108,8 @@ def execute_copy(session, parsed, offset) -> pa.Table:
     """``COPY (query) TO 'path' [(FORMAT csv|parquet|json, HEADER [bool], DELIMITER 'c',
     COMPRESSION 'zstd')]`` or ``COPY table TO ...``: write the rows atomically. The format
     defaults to the path's extension, else csv."""
-    from ..dataframe import DataFrame
     from ..io.writers import WRITE_FORMATS, write_table
+    from .run import frame_for
 
     stmt: ast.CopyStmt = parsed.stmt
     path = stmt.filename
@@ -134,7 +134,7 @@ def execute_copy(session, parsed, offset) -> pa.Table:
     else:
         plan = session.context.catalog.lookup(stmt.relation.relname,
                                        byte_offset=offset(stmt.relation)).plan()
-    table = DataFrame(session, plan).to_arrow()
+    table = frame_for(session, plan).to_arrow()
     kwargs = {"delimiter": options["delimiter"]} if options.get("delimiter") else {}
     if options.get("compression"):
         kwargs["compression"] = options["compression"].lower()
