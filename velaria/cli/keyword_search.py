@@ -50,14 +50,14 @@ def execute(args) -> dict:
     session = make_session(args)
     with step("failed to read input", "input_read", {"input_path": str(path)}):
         session.create_temp_view(_VIEW, open_input(session, path))
-    rows = session.context.materialized_table(_VIEW).num_rows
+    # the BM25 kernel sizes its output by min(top_k, rows): a large --top-k costs nothing
     kwargs = dict(table=_VIEW, text_columns=columns, query_text=args.query,
-                  top_k=max(1, min(args.top_k, rows)), tokenizer=args.tokenizer)
+                  top_k=args.top_k, tokenizer=args.tokenizer)
     details = {"text_columns": columns, "query": args.query, "top_k": args.top_k}
     with step("failed to execute keyword search", "keyword_search", details):
         result = session.keyword_search(**kwargs).to_arrow()
     with step("failed to explain keyword search", "keyword_explain", details):
-        explain = session.explain_keyword_search(**{**kwargs, "top_k": args.top_k})
+        explain = session.explain_keyword_search(**kwargs)
     payload = {"query": args.query, "text_columns": columns, "top_k": args.top_k,
                "tokenizer": resolve_tokenizer(args.tokenizer), "schema": result.schema.names,
                "rows": result.to_pylist(), "explain": explain}

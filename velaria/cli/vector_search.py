@@ -107,20 +107,18 @@ def execute(args, *, output_path: Path | None = None, run_id: str | None = None)
                 base = bound_filter(session, _VIEW, args.where_column, args.where_op, args.where_value)
         session.create_temp_view(_HYBRID_VIEW, base)
         view = _HYBRID_VIEW
-    # a top-k above the row count returns every row; asking the kernel for more only costs memory
-    rows = session.context.materialized_table(view).num_rows
+    # the search kernels size their output by min(top_k, rows): a large --top-k costs nothing
     kwargs = dict(table=view, vector_column=args.vector_column, query_vector=needle,
-                  top_k=max(1, min(args.top_k, rows)), metric=args.metric)
+                  top_k=args.top_k, metric=args.metric)
     kind = "hybrid" if hybrid else "vector"
     if hybrid:
         kwargs["score_threshold"] = args.score_threshold
-    progress_snapshot(run_id, "search", rows=rows)
+    progress_snapshot(run_id, "search")
     with step(f"failed to execute {kind} search", f"{kind}_search", details, run_id):
         search = session.hybrid_search if hybrid else session.vector_search
         result = search(**kwargs).to_arrow()
     with step(f"failed to explain {kind} search", f"{kind}_explain", details, run_id):
-        explain = (session.explain_hybrid_search if hybrid else session.explain_vector_search)(
-            **{**kwargs, "top_k": args.top_k})
+        explain = (session.explain_hybrid_search if hybrid else session.explain_vector_search)(**kwargs)
     artifacts = []
     if output_path is not None:
         tag = "hybrid-search" if hybrid else "vector-search"
