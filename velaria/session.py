@@ -122,9 +122,10 @@ class Session(ReaderMethods, VectorMethods, StreamMethods):
 
     def explain_sql(self, sql: str, /, params=None) -> str:
         """Explain a SELECT without running it: sections ``frontend``, ``logical``, ``physical``
-        and ``strategy`` rendered from the physical plan's decision record (engine, kernels, paths, pushdowns)."""
-        from .runtime import explain_sql
-        return explain_sql(self, sql, params)
+        and ``strategy`` rendered from the physical plan's decision record (engine, kernels, paths,
+        pushdowns), plus a ``runtime`` section outside embedded mode."""
+        from .sql.run import explain_select
+        return explain_select(self, sql, params)
 
     # ------------------------------------------------------------------ for mixins and internals
     def _frame_from_source(self, source: TableSource, cached: pa.Table | None = None) -> DataFrame:

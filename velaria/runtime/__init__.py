@@ -11,31 +11,5 @@ from .modes import ADDRESS_ENV, MODE_ENV, MODES, PLACEMENTS, VALID_PAIRS, Runtim
 from .runtime import Runtime, create_runtime
 
 __all__ = ["MODES", "PLACEMENTS", "VALID_PAIRS", "MODE_ENV", "ADDRESS_ENV", "RuntimeConfig", "resolve_config",
-           "Runtime", "create_runtime", "explain_sql"]
+           "Runtime", "create_runtime"]
 
-
-def explain_sql(session, sql: str, params=None) -> str:
-    """``Session.explain_sql`` with the runtime section of the session's mode (embedded
-    sessions keep the plain text)."""
-    from ..sql.run import explain_select
-
-    text = explain_select(session, sql, params)      # validates the statement, upstream sections
-    if session.runtime.mode == "embedded":
-        return text
-    from pglast import ast
-
-    from ..plan.explain import explain_batch
-    from ..plan.optimize import prune
-    from ..plan.physical import build_physical
-    from ..sql import parser
-    from ..sql.params import bind
-    from ..sql.planner import plan_select
-    from ..sql.shallow import deep_recursion
-
-    parsed = parser.parse(sql)
-    offset = (lambda node: parser.node_offset(parsed, node))
-    bind(parsed.stmt, params, offset)
-    stmt = parsed.stmt.query if isinstance(parsed.stmt, ast.ExplainStmt) else parsed.stmt
-    plan = plan_select(session.context.catalog, parsed, offset, stmt)
-    with deep_recursion():
-        return explain_batch(session.runtime.annotate(build_physical(prune(plan), session.kernels)))

@@ -26,6 +26,7 @@ import pyarrow as pa
 from ..errors import ExecutionError
 from ..io.base import DEFAULT_BATCH_ROWS, ArrowTableSource, TableSource
 from ..plan import logical as L
+from ..plan.physical import linearize
 from .partition import ipc_stream_bytes
 from .stages import PartitionTask, replace_node, run_task
 
@@ -102,13 +103,6 @@ def _worker_entry(task: PartitionTask) -> tuple[str, int, int, str]:
     return name, size, table.num_rows, f"pid:{os.getpid()}"
 
 
-def _scans(node: L.Node):
-    if isinstance(node, L.Scan):
-        yield node
-    for c in L.children(node):
-        yield from _scans(c)
-
-
 class LocalPoolBackend:
     """Runs partition tasks on ``workers`` local processes."""
 
@@ -129,7 +123,7 @@ class LocalPoolBackend:
 
     def _ship(self, task: PartitionTask, blocks: list[str]) -> PartitionTask:
         plan = task.plan
-        for scan in list(_scans(plan)):
+        for scan in [n for n in linearize(plan) if isinstance(n, L.Scan)]:
             if isinstance(scan.source, ArrowTableSource):
                 name, size = _write_shm(scan.source.table)
                 blocks.append(name)

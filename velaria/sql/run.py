@@ -95,7 +95,9 @@ def _explain(session, parsed, offset, stmt: ast.SelectStmt) -> str:
 
     plan = plan_select(session.context.catalog, parsed, offset, stmt)
     with deep_recursion():
-        return explain_batch(build_physical(prune(plan), session.kernels))
+        # the session's runtime writes its record (mode, stages, tasks) into the plan; an
+        # embedded session's record renders nothing, so its text stays upstream's
+        return explain_batch(session.runtime.annotate(build_physical(prune(plan), session.kernels)))
 
 
 def explain_select(session, sql: str, params=None) -> str:
