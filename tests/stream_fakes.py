@@ -1,5 +1,6 @@
 """Test doubles for the stream ABI: a recording source and sink that fail on any call out of
-the lifecycle order, a slow sink, and a failing sink."""
+the lifecycle order, a slow sink, and a failing sink; :func:`collect` runs a streaming frame
+to a realtime sink and returns its rows."""
 from __future__ import annotations
 
 import threading
@@ -103,3 +104,15 @@ def events(n_batches=3, rows=4):
             "value": pa.array([base + i for i in range(rows)], pa.int64()),
         }))
     return out
+
+
+def collect(session, frame, **opts):
+    """Run ``frame`` into a realtime queue sink until it ends; returns (query, rows)."""
+    sink = session.create_realtime_stream_sink()
+    q = frame.write_stream_queue_sink(sink, trigger_interval_ms=0, **opts)
+    q.start()
+    q.await_termination()
+    rows = []
+    while (t := sink.poll_arrow()) is not None:
+        rows.extend(t.to_pylist())
+    return q, rows

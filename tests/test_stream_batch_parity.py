@@ -21,6 +21,8 @@ from velaria.exec.window import WindowAssignOperator, window_node
 from velaria.plan import logical as L
 from velaria.stream.plan import StreamScanSource
 
+from stream_fakes import collect
+
 N = 23
 DATA = pa.table({
     "ts": pa.array([i * 17_000 - 40_000 for i in range(N)], pa.int64()),
@@ -64,14 +66,8 @@ def rows_of(table: pa.Table) -> list[tuple]:
 
 def stream_rows(session: Session, source: pa.Table, sql: str, batch_rows: int, **opts) -> list[tuple]:
     session.create_temp_view("ev", session.create_stream_from_arrow(source.to_batches(max_chunksize=batch_rows)))
-    sink = session.create_realtime_stream_sink()
-    q = session.stream_sql(sql).write_stream_queue_sink(sink, trigger_interval_ms=0, **opts)
-    q.start()
-    q.await_termination()
-    out = []
-    while (t := sink.poll_arrow()) is not None:
-        out.extend(rows_of(t))
-    return out
+    _, rows = collect(session, session.stream_sql(sql), **opts)
+    return [tuple(canon(v) for v in r.values()) for r in rows]
 
 
 def final_values(rows: list[tuple], nkeys: int) -> dict:

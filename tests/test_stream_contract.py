@@ -15,7 +15,7 @@ from velaria.errors import (CatalogNotFoundError, SQLSemanticError, SQLTableKind
 from velaria.stream import LifecycleError, SourceContext
 from velaria.stream.progress import PROGRESS_KEYS
 
-from stream_fakes import RecordingSink, RecordingSource, events
+from stream_fakes import RecordingSink, RecordingSource, collect, events
 
 CONTRACT_FIELDS = {
     "query_id": str, "status": str, "requested_execution_mode": str, "execution_mode": str,
@@ -42,14 +42,7 @@ def s():
 
 
 def run_to_sink(session, sql, **opts):
-    sink = session.create_realtime_stream_sink()
-    q = session.stream_sql(sql).write_stream_queue_sink(sink, trigger_interval_ms=0, **opts)
-    q.start()
-    q.await_termination()
-    rows = []
-    while (t := sink.poll_arrow()) is not None:
-        rows.extend(t.to_pylist())
-    return q, rows
+    return collect(session, session.stream_sql(sql), **opts)
 
 
 # ------------------------------------------------------------------------------ progress

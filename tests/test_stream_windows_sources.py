@@ -16,16 +16,7 @@ from velaria.exec.window import WindowAssignOperator, window_node
 from velaria.plan import logical as L
 from velaria.stream.plan import StreamScanSource
 
-
-def collect(session, frame, **opts):
-    sink = session.create_realtime_stream_sink()
-    q = frame.write_stream_queue_sink(sink, trigger_interval_ms=0, **opts)
-    q.start()
-    q.await_termination()
-    rows = []
-    while (t := sink.poll_arrow()) is not None:
-        rows.extend(t.to_pylist())
-    return q, rows
+from stream_fakes import collect
 
 
 def assign(values, window_ms, slide_ms=0, type=None):

@@ -83,8 +83,7 @@ def epoch_ms_array(arr: pa.Array) -> tuple[np.ndarray, np.ndarray | None]:
     if pa.types.is_integer(t):
         ms = arr.cast(pa.int64())
     elif pa.types.is_timestamp(t) or pa.types.is_date(t):
-        ms = (arr.cast(pa.timestamp("ms", tz=getattr(t, "tz", None))) if pa.types.is_date(t) else
-              arr.cast(pa.timestamp("ms", tz=t.tz))).cast(pa.int64())
+        ms = arr.cast(pa.timestamp("ms", tz=getattr(t, "tz", None))).cast(pa.int64())
     elif pa.types.is_floating(t):
         ms = pc.trunc(arr).cast(pa.int64())
     elif pa.types.is_string(t) or pa.types.is_large_string(t):

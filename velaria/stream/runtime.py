@@ -96,13 +96,16 @@ class StreamRuntime:
         self.progress.apply(self.decisions)
         self.progress.estimated_batch_cost = self.decisions.estimated_batch_cost
         self.operators = [stream_operator(n) for n in plan.nodes[1:]]
+        text = "\n".join(plan.logical_text()) + "\n" + str(plan.output_schema)
+        self._fingerprint = hashlib.sha256(text.encode("utf-8")).hexdigest()
 
     def _sink_label(self) -> str | None:
         return self.sink.name() if self.sink is not None else None
 
     def fingerprint(self) -> str:
-        text = "\n".join(self.plan.logical_text()) + "\n" + str(self.plan.output_schema)
-        return hashlib.sha256(text.encode("utf-8")).hexdigest()
+        """The plan's identity in checkpoint files, hashed once when the plan is set (the
+        checkpoint writes it after every micro-batch)."""
+        return self._fingerprint
 
     def check_startable(self) -> None:
         if self.plan is not None and self.plan.has_order_by and not self.source.bounded():

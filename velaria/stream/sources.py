@@ -37,6 +37,17 @@ def batches_of(arrow_obj) -> list[pa.RecordBatch]:
     return batches_of(arrow_interop.to_table(arrow_obj))
 
 
+def _cast_to(data, schema: pa.Schema, error):
+    """``data`` (a Table or RecordBatch) with ``schema``'s types, cast when they differ; a cast
+    that fails raises ``error(arrow_exception)``."""
+    if data.schema.equals(schema):
+        return data
+    try:
+        return data.cast(schema)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as exc:
+        raise error(exc) from exc
+
+
 class ArrowStreamSource(StreamSource):
     """A bounded stream over Arrow record batches held in memory. Offset: the number of
     batches pulled so far (``"2"`` after two). ``restore(offset)`` resumes after that many."""
@@ -124,12 +135,9 @@ class CsvDirectorySource(StreamSource):
         table = pa.Table.from_batches(list(src.scan()), schema=src.schema).combine_chunks()
         if self._schema is None:
             self._schema = table.schema
-        elif not table.schema.equals(self._schema):
-            try:
-                table = table.cast(self._schema)
-            except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as exc:
-                raise SourceFormatError(f"stream CSV file {full} does not match the stream schema "
-                                        f"{self._schema}: {exc}; fix the file or declare column types") from exc
+        table = _cast_to(table, self._schema, lambda exc: SourceFormatError(
+            f"stream CSV file {full} does not match the stream schema "
+            f"{self._schema}: {exc}; fix the file or declare column types"))
         batches = table.to_batches()
         return batches[0] if batches else pa.RecordBatch.from_pylist([], schema=table.schema)
 
@@ -176,12 +184,9 @@ class QueueStreamSource(StreamSource):
                 raise VelariaError("realtime stream source is closed; create a new source to push more rows")
             if self._schema is None:
                 self._schema = batch.schema
-            elif not batch.schema.equals(self._schema):
-                try:
-                    batch = batch.cast(self._schema)
-                except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as exc:
-                    raise VelariaError(f"queue stream source schema mismatch: batch types {batch.schema} "
-                                       f"cannot be cast to the source's {self._schema}: {exc}") from exc
+            batch = _cast_to(batch, self._schema, lambda exc: VelariaError(
+                f"queue stream source schema mismatch: batch types {batch.schema} "
+                f"cannot be cast to the source's {self._schema}: {exc}"))
             self._queue.append(batch)
             self._cond.notify_all()
 
