@@ -22,6 +22,7 @@ from velaria.reference import aggregate as _ref_aggregate, batch as _ref
 from velaria.reference.distinct import hash_key
 
 from . import batch_c
+from .group_hash import Int64GroupTable
 from .arrow_util import _BOOL, _F64, _I64, _TWO53, _conform, _is_float, _is_int, _is_num, _nulls, _np_values, _valid
 from .distinct import _codes, _combine_codes, _hashable
 
@@ -93,7 +94,7 @@ class HashAggregate:
         self._groups: dict[tuple, int] = {}      # several keys: normalised key -> group id
         self._uniques: pa.Array | None = None    # one key: normalised key of each group id
         self._column_uniques: list = [None] * num_keys   # two keys: each column's distinct values
-        self._pairs: pa.Array | None = None      # two keys: packed column codes of each group id
+        self._pairs: Int64GroupTable | None = None   # two keys: packed column codes -> group id
         self._key_parts: list[list[pa.Array]] = [[] for _ in range(num_keys)]
         # one integer key with a small value range: lut[key - lo] = group id, lut[-1] = NULL's
         self._lut: np.ndarray | None = None
@@ -222,23 +223,20 @@ class HashAggregate:
                 self._uniques = added if self._uniques is None else pa.concat_arrays([self._uniques, added])
             new_local = new_local.tolist()
         elif self._num_keys == 2 and not any(pat.is_null(k.type) for k in key_arrays):
-            # two keys: per-column global codes, packed into one int64 per row, mapped to
-            # group ids with Arrow hashing (vectorised; no Python work per group)
+            # two keys: per-column global codes, packed into one int64 per row, numbered by a
+            # persistent hash table (one probe per row; no Python work per group)
             a, b = (self._column_codes(j, k) for j, k in enumerate(key_arrays))
-            enc = pa.array((a << 31) | b).dictionary_encode()          # first-appearance ids
-            local = enc.indices.to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
-            pairs = enc.dictionary
             if self._pairs is None:
-                mapping = np.full(len(pairs), -1, dtype=np.int64)
-            else:
-                found = pc.index_in(pairs, value_set=self._pairs)
-                mapping = pc.fill_null(found, -1).to_numpy(zero_copy_only=False).astype(np.int64)
-            new = np.nonzero(mapping < 0)[0]
-            if new.size:
-                mapping[new] = self._ngroups + np.arange(new.size, dtype=np.int64)
-                added = pairs.take(pa.array(new, type=_I64))
-                self._pairs = added if self._pairs is None else pa.concat_arrays([self._pairs, added])
-            new_local = new.tolist()
+                self._pairs = Int64GroupTable()
+            gids, new_rows = self._pairs.ids((a << 31) | b)
+            if new_rows.size:
+                take = pa.array(new_rows, type=_I64)
+                for j, k in enumerate(key_arrays):
+                    self._key_parts[j].append(k.take(take))
+                self._ngroups += int(new_rows.size)
+                for s in self._states:
+                    s.grow(self._ngroups)
+            return gids
         else:
             if self._num_keys == 1:
                 local, dictionary = _codes(key_arrays[0])
@@ -369,7 +367,7 @@ class HashAggregate:
         """Record which implementation runs, for the physical plan's decision record:
         ``reference`` (delegated), ``global`` (no keys), ``dense-c`` / ``dense-numpy`` (integer
         key through the dense lookup table), ``arrow-hash`` (one key, Arrow hashing),
-        ``packed-hash`` (two keys: per-column codes packed into one int64, Arrow hashing) or
+        ``packed-hash`` (two keys: per-column codes packed into one int64, a persistent hash table) or
         ``python-dict`` (more keys, combined codes looked up in a dict)."""
         if self._mode == "reference":
             self.path = "reference"

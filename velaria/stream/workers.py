@@ -67,12 +67,13 @@ def _attach(name: str) -> shared_memory.SharedMemory:
         return shm
 
 
-def _aggregate_slice(ctx, buf: pa.Buffer, node) -> bytes:
-    """The exported partial state of the IPC slice in ``buf``: the batch engine's aggregate
-    operator folds the slice, its snapshot goes back (nothing from ``buf`` is kept)."""
-    from ..exec.operators import AggregateOperator
+def _aggregate_slice(ctx, buf: pa.Buffer, spec) -> bytes:
+    """The exported partial state of the IPC slice in ``buf``: an aggregate operator of the
+    driver's class (``spec``: class, node, keyword arguments) folds the slice, its snapshot
+    goes back (nothing from ``buf`` is kept)."""
+    cls, node, kwargs = spec
     batch = pa.ipc.open_stream(buf).read_all()
-    op = AggregateOperator(node, mode="final")
+    op = cls(node, mode="final", **kwargs)
     op.open(ctx)
     try:
         for b in batch.to_batches():
@@ -82,7 +83,7 @@ def _aggregate_slice(ctx, buf: pa.Buffer, node) -> bytes:
         op.close()
 
 
-def _worker_main(conn, engine: str, node) -> None:
+def _worker_main(conn, engine: str, spec) -> None:
     """Worker process loop: slice in, exported partial aggregate state out."""
     from ..exec.operators import ExecContext
     from ..kernels import kernel_set
@@ -102,12 +103,12 @@ def _worker_main(conn, engine: str, node) -> None:
                 shm = _attach(payload[0])
                 view = shm.buf[:payload[1]]
                 try:
-                    reply = _aggregate_slice(ctx, pa.py_buffer(view), node)
+                    reply = _aggregate_slice(ctx, pa.py_buffer(view), spec)
                 finally:
                     view.release()
                     shm.close()
             else:
-                reply = _aggregate_slice(ctx, pa.py_buffer(payload), node)
+                reply = _aggregate_slice(ctx, pa.py_buffer(payload), spec)
         except Exception as exc:  # noqa: BLE001 - reported to the driver, which fails the query
             reply = b"ERR" + f"{type(exc).__name__}: {exc}".encode("utf-8", "replace")
         conn.send_bytes(reply)
@@ -116,7 +117,7 @@ def _worker_main(conn, engine: str, node) -> None:
 class _Worker:
     """One worker process and the driver's end of its socket."""
 
-    def __init__(self, name: str, engine: str, node):
+    def __init__(self, name: str, engine: str, spec):
         parent, child = socket.socketpair()
         env = dict(os.environ)
         # the worker imports velaria from wherever this process did
@@ -129,7 +130,7 @@ class _Worker:
         self.name = name
         self.pid = self.proc.pid
         self.conn = Connection(parent.detach())
-        self.conn.send((engine, node))
+        self.conn.send((engine, spec))
 
     @property
     def exitcode(self) -> int | None:
@@ -166,8 +167,9 @@ class WorkerPool:
     def start(cls, runtime) -> "WorkerPool":
         ops = runtime.operators
         agg_pos = next(i for i, op in enumerate(ops) if getattr(op, "stateful", False))
-        node = ops[agg_pos].node
-        shipped = dataclasses.replace(node, input=None)
+        agg = ops[agg_pos]
+        # the workers build an operator of the driver's class, so states agree in layout
+        shipped = (type(agg), dataclasses.replace(agg.node, input=None), getattr(agg, "spec_kwargs", {}))
         workers: list[_Worker] = []
         try:
             for i in range(runtime.options.effective_local_workers):
@@ -267,5 +269,5 @@ class WorkerPool:
 
 if __name__ == "__main__":          # a worker process: python -m velaria.stream.workers <fd>
     _conn = Connection(int(sys.argv[1]))
-    _engine, _node = _conn.recv()
-    _worker_main(_conn, _engine, _node)
+    _engine, _spec = _conn.recv()
+    _worker_main(_conn, _engine, _spec)
