@@ -22,6 +22,7 @@ from velaria.reference import aggregate as _ref_aggregate, batch as _ref
 from velaria.reference.distinct import hash_key
 
 from . import batch_c
+from . import int_sums
 from .group_hash import Int64GroupTable
 from .arrow_util import _BOOL, _F64, _I64, _TWO53, _conform, _is_float, _is_int, _is_num, _nulls, _np_values, _valid
 from .distinct import _codes, _combine_codes, _hashable
@@ -68,6 +69,7 @@ class _AggState:
         self.total = np.zeros(0, dtype=np.float64)   # float SUM / AVG
         self.lo = np.zeros(0, dtype=np.int64)        # int SUM / AVG: total = hi * 2**32 + lo
         self.hi = np.zeros(0, dtype=np.int64)
+        self.hi_bound = 0                            # an upper bound of |hi| (int64 hi only)
         self.best = None                             # MIN / MAX
         self.mirror = None    # None (no batch yet) | index of the state it copies | False
 
@@ -334,6 +336,13 @@ class HashAggregate:
             return
         if gids is None:
             gids = np.zeros(len(arg), dtype=np.int64)
+        if state.agg.func in ("sum", "avg") and _is_int(arg.type) and _int_sum_fits(state, g, num_rows):
+            # one pass: each value into its group's exact hi/lo total and count
+            state.kind = "int"
+            int_sums.group_sum_i64(gids, _np_values(arg, _I64, 0), valid, state.lo[:g], state.hi[:g],
+                                   state.count[:g])
+            state.hi_bound += num_rows << 31
+            return
         ids = gids if valid is None else gids[valid]
         batch_count = np.bincount(ids, minlength=g)
         func = state.agg.func
@@ -597,6 +606,7 @@ def _add_int_sums(state: _AggState, ids: np.ndarray, x: np.ndarray, g: int) -> N
         else:
             lo_part += np.bincount(gs, weights=(xs & 0xFFFFFFFF).astype(np.float64), minlength=g).astype(np.int64)
             hi_part += np.bincount(gs, weights=(xs >> 32).astype(np.float64), minlength=g).astype(np.int64)
+    state.hi_bound = int_sums.HI_LIMIT          # hi changed outside the bound's bookkeeping
     lo = state.lo[:g] + lo_part
     carry = lo >> 32
     state.lo[:g] = lo - (carry << 32)
@@ -612,6 +622,16 @@ def _add_int_sums(state: _AggState, ids: np.ndarray, x: np.ndarray, g: int) -> N
         state.hi[:g] = state.hi[:g] + add.astype(object)
     else:
         state.hi[:g] = new
+
+
+def _int_sum_fits(state: _AggState, g: int, num_rows: int) -> bool:
+    """True when a batch of ``num_rows`` int64 values can go through ``int_sums`` (int64
+    ``hi`` that cannot wrap in this batch); refreshes the bound from the data when needed."""
+    if state.hi.dtype == object or num_rows >= 1 << 30 or state.kind == "float":
+        return False
+    if state.hi_bound + (num_rows << 31) >= int_sums.HI_LIMIT:
+        state.hi_bound = int(np.abs(state.hi[:g]).max()) if g else 0
+    return state.hi_bound + (num_rows << 31) < int_sums.HI_LIMIT
 
 
 def _int64_totals(state: _AggState, g: int) -> np.ndarray | None:

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from accel.group_hash import Int64GroupTable, c_available
+from velaria.accel.group_hash import Int64GroupTable, c_available
 
 I64 = st.integers(min_value=-(2 ** 63), max_value=2 ** 63 - 1)
 BATCH = st.lists(st.one_of(I64, st.integers(-3, 3), st.sampled_from([0, -1, 2 ** 31, 1 << 62])),
