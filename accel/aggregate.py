@@ -185,7 +185,7 @@ class HashAggregate:
     def _column_codes(self, j: int, arr: pa.Array) -> np.ndarray:
         """Per-row code of key column ``j`` that is stable across batches (its normalised
         distinct values are numbered in first-appearance order)."""
-        local, dictionary = _codes(arr)
+        local, dictionary = _dictionary_codes(arr) if pat.is_dictionary(arr.type) else _codes(arr)
         seen = self._column_uniques[j]
         if seen is None:
             known = np.full(len(dictionary), -1, dtype=np.int64)
@@ -234,7 +234,7 @@ class HashAggregate:
             if new_rows.size:
                 take = pa.array(new_rows, type=_I64)
                 for j, k in enumerate(key_arrays):
-                    self._key_parts[j].append(k.take(take))
+                    self._key_parts[j].append(_decoded(k.take(take)))
                 self._ngroups += int(new_rows.size)
                 for s in self._states:
                     s.grow(self._ngroups)
@@ -278,17 +278,24 @@ class HashAggregate:
     # -- update --------------------------------------------------------------------------
 
     def update(self, key_arrays: list[pa.Array], arg_arrays: list[pa.Array | None], num_rows: int) -> None:
+        """Fold a batch in. A key may come dictionary-encoded (a window expansion repeats
+        each row's key): the two-key path numbers its dictionary once instead of hashing every
+        repeated value; every other path decodes it first. Groups and output are the same."""
+        key_arrays = [k.combine_chunks() if isinstance(k, pa.ChunkedArray) else k for k in key_arrays]
+        if any(pat.is_dictionary(k.type) for k in key_arrays) and not (
+                self._num_keys == 2 and self._mode != "reference"
+                and not any(pat.is_null(_value_type(k.type)) for k in key_arrays)):
+            key_arrays = [_decoded(k) for k in key_arrays]
         if self._mode is None:
             fast = (len(key_arrays) == self._num_keys and len(arg_arrays) == len(self._aggregates)
-                    and all(_hashable(k.type) for k in key_arrays)
+                    and all(_hashable(_value_type(k.type)) for k in key_arrays)
                     and all(_agg_supported(a, x) for a, x in zip(self._aggregates, arg_arrays)))
             self._mode = "fast" if fast else "reference"
             if not fast:
                 self._set_path()
         if self._mode == "reference":
-            self._reference.update(key_arrays, arg_arrays, num_rows)
+            self._reference.update([_decoded(k) for k in key_arrays], arg_arrays, num_rows)
             return
-        key_arrays = [k.combine_chunks() if isinstance(k, pa.ChunkedArray) else k for k in key_arrays]
         gids = self._group_ids(key_arrays, num_rows)
         self._touch(gids)
         g = self._ngroups
@@ -622,6 +629,29 @@ def _add_int_sums(state: _AggState, ids: np.ndarray, x: np.ndarray, g: int) -> N
         state.hi[:g] = state.hi[:g] + add.astype(object)
     else:
         state.hi[:g] = new
+
+
+def _value_type(t: pa.DataType) -> pa.DataType:
+    return t.value_type if pat.is_dictionary(t) else t
+
+
+def _decoded(arr: pa.Array) -> pa.Array:
+    """``arr`` with a dictionary encoding undone (other arrays as they are)."""
+    return arr.cast(arr.type.value_type) if pat.is_dictionary(arr.type) else arr
+
+
+def _dictionary_codes(arr: pa.DictionaryArray) -> tuple[np.ndarray, pa.Array]:
+    """``_codes`` of a dictionary-encoded array without hashing its rows: (code per row, the
+    normalised distinct values). Only the dictionary is hashed (it may hold duplicates, NULL,
+    -0.0 or several NaNs); a NULL index is the NULL value. Codes are not in first-appearance
+    order (the two-key path does not need that)."""
+    dictionary = arr.dictionary
+    indices = arr.indices
+    if indices.null_count:
+        dictionary = pa.concat_arrays([dictionary, pa.nulls(1, dictionary.type)])
+        indices = indices.fill_null(len(dictionary) - 1)
+    inner, values = _codes(dictionary)
+    return inner[indices.to_numpy(zero_copy_only=False).astype(np.int64, copy=False)], values
 
 
 def _int_sum_fits(state: _AggState, g: int, num_rows: int) -> bool:

@@ -37,7 +37,8 @@ from ..plan.expr import AggregateCall, Call, Case, Cast, Column, InList, Literal
 from .operators import AggregateOperator, Operator
 from ..reference.functions import to_epoch_ms, to_string
 
-__all__ = ["WindowAssign", "WindowAssignOperator", "WindowKeyAggregateOperator", "late_window_key", "window_node", "epoch_ms_array",
+__all__ = ["WindowAssign", "WindowAssignOperator", "WindowKeyAggregateOperator", "late_window_key", "late_encoded_columns",
+           "window_node", "epoch_ms_array",
            "format_window_starts"]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -149,13 +150,26 @@ class WindowAssignOperator(Operator):
     ``epoch_ms=True``: the window column is int64 epoch milliseconds instead of text (for a
     :class:`WindowKeyAggregateOperator` above, which formats the groups it emits)."""
 
-    def __init__(self, node: WindowAssign, children=None, epoch_ms: bool = False):
+    def __init__(self, node: WindowAssign, children=None, epoch_ms: bool = False,
+                 encode: frozenset = frozenset()):
         super().__init__(node, children)
         self._index = node.input.schema.get_field_index(node.time_column)
         self.epoch_ms = epoch_ms
+        # sliding windows copy rows: string columns in ``encode`` (read only as GROUP BY keys
+        # above) are dictionary-encoded first, so the copies repeat small integers
+        self.encode = frozenset(encode) if node.sliding else frozenset()
         self._schema = node.schema
         if epoch_ms:
             self._schema = node.schema.set(len(node.schema) - 1, pa.field(node.output, pa.int64()))
+        for i in self.encode:
+            f = self._schema.field(i)
+            self._schema = self._schema.set(i, f.with_type(pa.dictionary(pa.int32(), f.type)))
+
+    def _encoded(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        if not self.encode:
+            return batch
+        columns = [pc.dictionary_encode(c) if i in self.encode else c for i, c in enumerate(batch.columns)]
+        return pa.RecordBatch.from_arrays(columns, schema=self._schema.remove(len(self._schema) - 1))
 
     def _column(self, starts: np.ndarray, step: int, valid: np.ndarray | None) -> pa.Array:
         """The window column for ``starts``: text, or the milliseconds themselves."""
@@ -183,7 +197,7 @@ class WindowAssignOperator(Operator):
             offsets = np.arange(per_row - 1, -1, -1, dtype=np.int64) * s
             starts = (last[:, None] - offsets[None, :]).ravel()
             rows = np.repeat(np.arange(batch.num_rows, dtype=np.int64), per_row)
-            taken = batch.take(pa.array(rows))
+            taken = self._encoded(batch).take(pa.array(rows))
             column = self._column(starts, s, None)
             return [pa.RecordBatch.from_arrays(list(taken.columns) + [column], schema=self._schema)]
         rows_parts, start_parts = [], []
@@ -205,7 +219,7 @@ class WindowAssignOperator(Operator):
         order = np.argsort(rows, kind="stable")
         rows, starts = rows[order], starts[order]
         column = self._column(starts, s, None if valid is None else valid[rows])
-        taken = batch.take(pa.array(rows))
+        taken = self._encoded(batch).take(pa.array(rows))
         return [pa.RecordBatch.from_arrays(list(taken.columns) + [column], schema=self._schema)]
 
     def explain_line(self) -> str:
@@ -233,8 +247,9 @@ class WindowKeyAggregateOperator(AggregateOperator):
         self._window_column = self.node.keys[self.window_key].index
 
     def _eval(self, e, batch):
-        if isinstance(e, Column) and e.index == self._window_column:
-            return batch.column(e.index)          # the int64 milliseconds, as they are
+        if isinstance(e, Column) and (e.index == self._window_column
+                                      or pa.types.is_dictionary(batch.schema.field(e.index).type)):
+            return batch.column(e.index)          # int64 milliseconds / an encoded key, as they are
         return super()._eval(e, batch)
 
     def _formatted(self, columns: list[pa.Array]) -> pa.RecordBatch:
@@ -274,3 +289,18 @@ def late_window_key(window: WindowAssign, aggregate: L.Node) -> int | None:
             if type(sub) not in _KNOWN_EXPRS or (isinstance(sub, Column) and sub.index == col):
                 return None          # reads the window column, or an expression kind not inspected
     return positions[0]
+
+
+def late_encoded_columns(window: WindowAssign, aggregate: L.Aggregate) -> frozenset:
+    """Input columns a sliding window may dictionary-encode before copying rows: text
+    columns the two-key aggregate above reads only as bare GROUP BY keys."""
+    if not window.sliding or len(aggregate.keys) != 2:
+        return frozenset()
+    bare = {k.index for k in aggregate.keys if isinstance(k, Column)}
+    used = {sub.index for a in aggregate.aggregates if a.arg is not None for sub in walk(a.arg)
+            if isinstance(sub, Column)}
+    used |= {sub.index for k in aggregate.keys if not isinstance(k, Column) for sub in walk(k)
+             if isinstance(sub, Column)}
+    schema = window.input.schema
+    return frozenset(i for i in bare - used if i < len(schema)
+                     and (pa.types.is_string(schema.field(i).type) or pa.types.is_large_string(schema.field(i).type)))

@@ -22,7 +22,8 @@ from __future__ import annotations
 
 from ..errors import ExecutionError
 from ..exec.operators import OPERATORS, AggregateOperator, LimitOperator, Operator, SortOperator
-from ..exec.window import WindowAssign, WindowAssignOperator, WindowKeyAggregateOperator, late_window_key
+from ..exec.window import (WindowAssign, WindowAssignOperator, WindowKeyAggregateOperator, late_encoded_columns,
+                           late_window_key)
 from ..plan import logical as L
 
 __all__ = ["MicroBatchSortOperator", "MicroBatchLimitOperator", "BatchLocalAggregateOperator", "stream_operator",
@@ -108,7 +109,8 @@ def stream_operators(nodes: list[L.Node]) -> list[Operator]:
             key = late_window_key(node, nodes[i + 1])
             if key is not None:
                 late[i + 1] = key
-                ops.append(WindowAssignOperator(node, epoch_ms=True))
+                ops.append(WindowAssignOperator(node, epoch_ms=True,
+                                                encode=late_encoded_columns(node, nodes[i + 1])))
                 continue
         if i in late:
             window = nodes[i - 1]
