@@ -239,7 +239,6 @@ class WindowKeyAggregateOperator(AggregateOperator):
         super().__init__(node, children, mode=mode)
         self.window_key = window_key
         self.step = step
-        self.spec_kwargs = {"window_key": window_key, "step": step}
 
     def open(self, ctx):
         super().open(ctx)

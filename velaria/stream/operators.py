@@ -99,9 +99,10 @@ def stream_operator(node: L.Node) -> Operator:
     raise ExecutionError(f"plan node {type(node).__name__} cannot run in a stream")
 
 
-def stream_operators(nodes: list[L.Node]) -> list[Operator]:
-    """The operators for ``nodes[1:]`` (``nodes[0]`` is the scan), with the windowed
-    aggregate's late window formatting where it applies."""
+def stream_operators(nodes: list[L.Node], aggregate_mode: str = "running") -> list[Operator]:
+    """The operators for ``nodes[1:]`` (``nodes[0]`` is the scan), one per node, with the
+    windowed aggregate's late window formatting where it applies. ``aggregate_mode="final"``:
+    a worker's partial aggregate of a stateful GROUP BY (folds, emits nothing per batch)."""
     ops: list[Operator] = []
     late: dict[int, int] = {}            # aggregate position -> its window key position
     for i, node in enumerate(nodes[1:], start=1):
@@ -114,8 +115,11 @@ def stream_operators(nodes: list[L.Node]) -> list[Operator]:
                 continue
         if i in late:
             window = nodes[i - 1]
-            ops.append(WindowKeyAggregateOperator(node, mode="running", window_key=late[i],
+            ops.append(WindowKeyAggregateOperator(node, mode=aggregate_mode, window_key=late[i],
                                                   step=window.slide_ms))
+            continue
+        if aggregate_mode != "running" and type(node) is L.Aggregate:
+            ops.append(AggregateOperator(node, mode=aggregate_mode))
             continue
         ops.append(stream_operator(node))
     return ops
