@@ -425,6 +425,8 @@ class HashAggregate:
         out = []
         for j in range(self._num_keys):
             parts = self._key_parts[j]
+            if len(parts) > 16:        # a take over many small chunks is slow: merge them now and then
+                parts = self._key_parts[j] = [pa.concat_arrays(parts)]
             keys = pa.chunked_array(parts, type=parts[0].type).take(take) if parts else pa.array([], type=types[j])
             out.append(_conform(keys, types[j], n))
         results = [self._result(_subset(s, idx), n) for s in self._states]
