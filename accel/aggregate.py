@@ -22,6 +22,8 @@ from velaria.reference import aggregate as _ref_aggregate, batch as _ref
 from velaria.reference.distinct import hash_key
 
 from . import batch_c
+from . import int_sums
+from .group_hash import Int64GroupTable
 from .arrow_util import _BOOL, _F64, _I64, _TWO53, _conform, _is_float, _is_int, _is_num, _nulls, _np_values, _valid
 from .distinct import _codes, _combine_codes, _hashable
 
@@ -67,6 +69,7 @@ class _AggState:
         self.total = np.zeros(0, dtype=np.float64)   # float SUM / AVG
         self.lo = np.zeros(0, dtype=np.int64)        # int SUM / AVG: total = hi * 2**32 + lo
         self.hi = np.zeros(0, dtype=np.int64)
+        self.hi_bound = 0                            # an upper bound of |hi| (int64 hi only)
         self.best = None                             # MIN / MAX
         self.mirror = None    # None (no batch yet) | index of the state it copies | False
 
@@ -93,7 +96,7 @@ class HashAggregate:
         self._groups: dict[tuple, int] = {}      # several keys: normalised key -> group id
         self._uniques: pa.Array | None = None    # one key: normalised key of each group id
         self._column_uniques: list = [None] * num_keys   # two keys: each column's distinct values
-        self._pairs: pa.Array | None = None      # two keys: packed column codes of each group id
+        self._pairs: Int64GroupTable | None = None   # two keys: packed column codes -> group id
         self._key_parts: list[list[pa.Array]] = [[] for _ in range(num_keys)]
         # one integer key with a small value range: lut[key - lo] = group id, lut[-1] = NULL's
         self._lut: np.ndarray | None = None
@@ -182,7 +185,7 @@ class HashAggregate:
     def _column_codes(self, j: int, arr: pa.Array) -> np.ndarray:
         """Per-row code of key column ``j`` that is stable across batches (its normalised
         distinct values are numbered in first-appearance order)."""
-        local, dictionary = _codes(arr)
+        local, dictionary = _dictionary_codes(arr) if pat.is_dictionary(arr.type) else _codes(arr)
         seen = self._column_uniques[j]
         if seen is None:
             known = np.full(len(dictionary), -1, dtype=np.int64)
@@ -222,23 +225,20 @@ class HashAggregate:
                 self._uniques = added if self._uniques is None else pa.concat_arrays([self._uniques, added])
             new_local = new_local.tolist()
         elif self._num_keys == 2 and not any(pat.is_null(k.type) for k in key_arrays):
-            # two keys: per-column global codes, packed into one int64 per row, mapped to
-            # group ids with Arrow hashing (vectorised; no Python work per group)
+            # two keys: per-column global codes, packed into one int64 per row, numbered by a
+            # persistent hash table (one probe per row; no Python work per group)
             a, b = (self._column_codes(j, k) for j, k in enumerate(key_arrays))
-            enc = pa.array((a << 31) | b).dictionary_encode()          # first-appearance ids
-            local = enc.indices.to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
-            pairs = enc.dictionary
             if self._pairs is None:
-                mapping = np.full(len(pairs), -1, dtype=np.int64)
-            else:
-                found = pc.index_in(pairs, value_set=self._pairs)
-                mapping = pc.fill_null(found, -1).to_numpy(zero_copy_only=False).astype(np.int64)
-            new = np.nonzero(mapping < 0)[0]
-            if new.size:
-                mapping[new] = self._ngroups + np.arange(new.size, dtype=np.int64)
-                added = pairs.take(pa.array(new, type=_I64))
-                self._pairs = added if self._pairs is None else pa.concat_arrays([self._pairs, added])
-            new_local = new.tolist()
+                self._pairs = Int64GroupTable()
+            gids, new_rows = self._pairs.ids((a << 31) | b)
+            if new_rows.size:
+                take = pa.array(new_rows, type=_I64)
+                for j, k in enumerate(key_arrays):
+                    self._key_parts[j].append(_decoded(k.take(take)))
+                self._ngroups += int(new_rows.size)
+                for s in self._states:
+                    s.grow(self._ngroups)
+            return gids
         else:
             if self._num_keys == 1:
                 local, dictionary = _codes(key_arrays[0])
@@ -278,17 +278,24 @@ class HashAggregate:
     # -- update --------------------------------------------------------------------------
 
     def update(self, key_arrays: list[pa.Array], arg_arrays: list[pa.Array | None], num_rows: int) -> None:
+        """Fold a batch in. A key may come dictionary-encoded (a window expansion repeats
+        each row's key): the two-key path numbers its dictionary once instead of hashing every
+        repeated value; every other path decodes it first. Groups and output are the same."""
+        key_arrays = [k.combine_chunks() if isinstance(k, pa.ChunkedArray) else k for k in key_arrays]
+        if any(pat.is_dictionary(k.type) for k in key_arrays) and not (
+                self._num_keys == 2 and self._mode != "reference"
+                and not any(pat.is_null(_value_type(k.type)) for k in key_arrays)):
+            key_arrays = [_decoded(k) for k in key_arrays]
         if self._mode is None:
             fast = (len(key_arrays) == self._num_keys and len(arg_arrays) == len(self._aggregates)
-                    and all(_hashable(k.type) for k in key_arrays)
+                    and all(_hashable(_value_type(k.type)) for k in key_arrays)
                     and all(_agg_supported(a, x) for a, x in zip(self._aggregates, arg_arrays)))
             self._mode = "fast" if fast else "reference"
             if not fast:
                 self._set_path()
         if self._mode == "reference":
-            self._reference.update(key_arrays, arg_arrays, num_rows)
+            self._reference.update([_decoded(k) for k in key_arrays], arg_arrays, num_rows)
             return
-        key_arrays = [k.combine_chunks() if isinstance(k, pa.ChunkedArray) else k for k in key_arrays]
         gids = self._group_ids(key_arrays, num_rows)
         self._touch(gids)
         g = self._ngroups
@@ -336,6 +343,13 @@ class HashAggregate:
             return
         if gids is None:
             gids = np.zeros(len(arg), dtype=np.int64)
+        if state.agg.func in ("sum", "avg") and _is_int(arg.type) and _int_sum_fits(state, g, num_rows):
+            # one pass: each value into its group's exact hi/lo total and count
+            state.kind = "int"
+            int_sums.group_sum_i64(gids, _np_values(arg, _I64, 0), valid, state.lo[:g], state.hi[:g],
+                                   state.count[:g])
+            state.hi_bound += num_rows << 31
+            return
         ids = gids if valid is None else gids[valid]
         batch_count = np.bincount(ids, minlength=g)
         func = state.agg.func
@@ -369,7 +383,7 @@ class HashAggregate:
         """Record which implementation runs, for the physical plan's decision record:
         ``reference`` (delegated), ``global`` (no keys), ``dense-c`` / ``dense-numpy`` (integer
         key through the dense lookup table), ``arrow-hash`` (one key, Arrow hashing),
-        ``packed-hash`` (two keys: per-column codes packed into one int64, Arrow hashing) or
+        ``packed-hash`` (two keys: per-column codes packed into one int64, a persistent hash table) or
         ``python-dict`` (more keys, combined codes looked up in a dict)."""
         if self._mode == "reference":
             self.path = "reference"
@@ -411,6 +425,8 @@ class HashAggregate:
         out = []
         for j in range(self._num_keys):
             parts = self._key_parts[j]
+            if len(parts) > 16:        # a take over many small chunks is slow: merge them now and then
+                parts = self._key_parts[j] = [pa.concat_arrays(parts)]
             keys = pa.chunked_array(parts, type=parts[0].type).take(take) if parts else pa.array([], type=types[j])
             out.append(_conform(keys, types[j], n))
         results = [self._result(_subset(s, idx), n) for s in self._states]
@@ -599,6 +615,7 @@ def _add_int_sums(state: _AggState, ids: np.ndarray, x: np.ndarray, g: int) -> N
         else:
             lo_part += np.bincount(gs, weights=(xs & 0xFFFFFFFF).astype(np.float64), minlength=g).astype(np.int64)
             hi_part += np.bincount(gs, weights=(xs >> 32).astype(np.float64), minlength=g).astype(np.int64)
+    state.hi_bound = int_sums.HI_LIMIT          # hi changed outside the bound's bookkeeping
     lo = state.lo[:g] + lo_part
     carry = lo >> 32
     state.lo[:g] = lo - (carry << 32)
@@ -614,6 +631,39 @@ def _add_int_sums(state: _AggState, ids: np.ndarray, x: np.ndarray, g: int) -> N
         state.hi[:g] = state.hi[:g] + add.astype(object)
     else:
         state.hi[:g] = new
+
+
+def _value_type(t: pa.DataType) -> pa.DataType:
+    return t.value_type if pat.is_dictionary(t) else t
+
+
+def _decoded(arr: pa.Array) -> pa.Array:
+    """``arr`` with a dictionary encoding undone (other arrays as they are)."""
+    return arr.cast(arr.type.value_type) if pat.is_dictionary(arr.type) else arr
+
+
+def _dictionary_codes(arr: pa.DictionaryArray) -> tuple[np.ndarray, pa.Array]:
+    """``_codes`` of a dictionary-encoded array without hashing its rows: (code per row, the
+    normalised distinct values). Only the dictionary is hashed (it may hold duplicates, NULL,
+    -0.0 or several NaNs); a NULL index is the NULL value. Codes are not in first-appearance
+    order (the two-key path does not need that)."""
+    dictionary = arr.dictionary
+    indices = arr.indices
+    if indices.null_count:
+        dictionary = pa.concat_arrays([dictionary, pa.nulls(1, dictionary.type)])
+        indices = indices.fill_null(len(dictionary) - 1)
+    inner, values = _codes(dictionary)
+    return inner[indices.to_numpy(zero_copy_only=False).astype(np.int64, copy=False)], values
+
+
+def _int_sum_fits(state: _AggState, g: int, num_rows: int) -> bool:
+    """True when a batch of ``num_rows`` int64 values can go through ``int_sums`` (int64
+    ``hi`` that cannot wrap in this batch); refreshes the bound from the data when needed."""
+    if state.hi.dtype == object or num_rows >= 1 << 30 or state.kind == "float":
+        return False
+    if state.hi_bound + (num_rows << 31) >= int_sums.HI_LIMIT:
+        state.hi_bound = int(np.abs(state.hi[:g]).max()) if g else 0
+    return state.hi_bound + (num_rows << 31) < int_sums.HI_LIMIT
 
 
 def _int64_totals(state: _AggState, g: int) -> np.ndarray | None:

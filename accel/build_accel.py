@@ -18,7 +18,7 @@ from cffi import FFI
 HERE = os.path.dirname(os.path.abspath(__file__))
 SRC = os.path.join(HERE, "src")
 SOURCES = ["topk.c", "cpu.c", "topk_scalar.c", "topk_avx2.c", "topk_avx512.c", "topk_neon.c",
-           "bandwidth.c", "batch_ops.c"]
+           "bandwidth.c", "batch_ops.c", "group_hash.c", "group_int_sum.c"]
 
 CDEF = """
 int velaria_cpu_level(void);
@@ -43,6 +43,10 @@ int64_t velaria_select_cmp_f64(const double *x, const uint8_t *valid, int64_t n,
 int64_t velaria_select_cmp_i64(const int64_t *x, const uint8_t *valid, int64_t n, int op, int64_t c,
                                int64_t *out_idx, int64_t *out_vals);
 void velaria_gather_u64(const uint64_t *src, const int64_t *idx, int64_t k, uint64_t *out);
+int64_t velaria_hash_group_ids(const int64_t *keys, int64_t n, int64_t *slot_keys, int64_t *slot_gids,
+                               int bits, int64_t next_gid, int64_t *out_gids, int64_t *new_rows);
+void velaria_group_sum_i64(const int64_t *gids, const int64_t *x, const uint8_t *valid, int64_t n,
+                           int64_t *lo, int64_t *hi, int64_t *counts);
 """
 
 

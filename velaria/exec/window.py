@@ -15,6 +15,12 @@ Rules (stable across batch sizes; every row's windows depend only on that row):
   order (native Velaria emits the newest window first; we choose ascending -- documented);
 * the window column is text ``YYYY-MM-DDTHH:MM:SS`` in UTC, plus ``.mmm`` when the start has
   milliseconds; a NULL time gives one copy of the row with a NULL window (never dropped).
+
+Late formatting: when the window column feeds a GROUP BY directly above and nothing else reads
+it (the usual windowed aggregate), the stream carries it as int64 epoch milliseconds into the
+aggregate (:class:`WindowKeyAggregateOperator`) and formats only the groups it emits. The text
+is a one-to-one function of the start, so the groups, their order and the output are the same;
+hashing an int64 per row costs a fraction of formatting and hashing its text.
 """
 from __future__ import annotations
 
@@ -27,12 +33,16 @@ import pyarrow.compute as pc
 
 from ..errors import ExecutionError, SQLUnsupportedError, VelariaValueError
 from ..plan import logical as L
-from .operators import Operator
+from ..plan.expr import AggregateCall, Call, Case, Cast, Column, InList, Literal, walk
+from .operators import AggregateOperator, Operator
 from ..reference.functions import to_epoch_ms, to_string
 
-__all__ = ["WindowAssign", "WindowAssignOperator", "window_node", "epoch_ms_array", "format_window_starts"]
+__all__ = ["WindowAssign", "WindowAssignOperator", "WindowKeyAggregateOperator", "late_window_key", "late_encoded_columns",
+           "window_node", "epoch_ms_array",
+           "format_window_starts"]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_KNOWN_EXPRS = (Column, Literal, Call, Case, Cast, InList, AggregateCall)
 
 
 @dataclass(eq=False)
@@ -135,11 +145,40 @@ def format_window_starts(starts: np.ndarray, step: int = 0) -> pa.Array:
 
 
 class WindowAssignOperator(Operator):
-    """Runs a :class:`WindowAssign` node: stateless, one output batch per input batch."""
+    """Runs a :class:`WindowAssign` node: stateless, one output batch per input batch.
 
-    def __init__(self, node: WindowAssign, children=None):
+    ``epoch_ms=True``: the window column is int64 epoch milliseconds instead of text (for a
+    :class:`WindowKeyAggregateOperator` above, which formats the groups it emits)."""
+
+    def __init__(self, node: WindowAssign, children=None, epoch_ms: bool = False,
+                 encode: frozenset = frozenset()):
         super().__init__(node, children)
         self._index = node.input.schema.get_field_index(node.time_column)
+        self.epoch_ms = epoch_ms
+        # sliding windows copy rows: string columns in ``encode`` (read only as GROUP BY keys
+        # above) are dictionary-encoded first, so the copies repeat small integers
+        self.encode = frozenset(encode) if node.sliding else frozenset()
+        self._schema = node.schema
+        if epoch_ms:
+            self._schema = node.schema.set(len(node.schema) - 1, pa.field(node.output, pa.int64()))
+        for i in self.encode:
+            f = self._schema.field(i)
+            self._schema = self._schema.set(i, f.with_type(pa.dictionary(pa.int32(), f.type)))
+
+    def _encoded(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        if not self.encode:
+            return batch
+        columns = [pc.dictionary_encode(c) if i in self.encode else c for i, c in enumerate(batch.columns)]
+        return pa.RecordBatch.from_arrays(columns, schema=self._schema.remove(len(self._schema) - 1))
+
+    def _column(self, starts: np.ndarray, step: int, valid: np.ndarray | None) -> pa.Array:
+        """The window column for ``starts``: text, or the milliseconds themselves."""
+        if self.epoch_ms:
+            return pa.array(starts, pa.int64(), mask=None if valid is None else ~valid)
+        text = format_window_starts(starts, step)
+        if valid is not None:
+            text = pc.if_else(pa.array(valid), text, pa.scalar(None, pa.string()))
+        return text
 
     def push(self, batch: pa.RecordBatch, port: int = 0) -> list[pa.RecordBatch]:
         if batch.num_rows == 0:
@@ -149,10 +188,8 @@ class WindowAssignOperator(Operator):
         w, s = node.window_ms, node.slide_ms
         if not node.sliding:
             starts = _trunc_div(ms, w) * w
-            text = format_window_starts(starts, w)
-            if valid is not None:
-                text = pc.if_else(pa.array(valid), text, pa.scalar(None, pa.string()))
-            return [pa.RecordBatch.from_arrays(list(batch.columns) + [text], schema=node.schema)]
+            column = self._column(starts, w, valid)
+            return [pa.RecordBatch.from_arrays(list(batch.columns) + [column], schema=self._schema)]
         last = _trunc_div(ms, s) * s
         per_row = -(-w // s)
         if valid is None and w % s == 0 and int(ms.min()) >= 0:
@@ -160,9 +197,9 @@ class WindowAssignOperator(Operator):
             offsets = np.arange(per_row - 1, -1, -1, dtype=np.int64) * s
             starts = (last[:, None] - offsets[None, :]).ravel()
             rows = np.repeat(np.arange(batch.num_rows, dtype=np.int64), per_row)
-            taken = batch.take(pa.array(rows))
-            text = format_window_starts(starts, s)
-            return [pa.RecordBatch.from_arrays(list(taken.columns) + [text], schema=node.schema)]
+            taken = self._encoded(batch).take(pa.array(rows))
+            column = self._column(starts, s, None)
+            return [pa.RecordBatch.from_arrays(list(taken.columns) + [column], schema=self._schema)]
         rows_parts, start_parts = [], []
         for i in range(per_row - 1, -1, -1):          # oldest window first
             start = last - i * s
@@ -181,13 +218,88 @@ class WindowAssignOperator(Operator):
         starts = np.concatenate(start_parts)
         order = np.argsort(rows, kind="stable")
         rows, starts = rows[order], starts[order]
-        text = format_window_starts(starts, s)
-        if valid is not None:
-            text = pc.if_else(pa.array(valid[rows]), text, pa.scalar(None, pa.string()))
-        taken = batch.take(pa.array(rows))
-        return [pa.RecordBatch.from_arrays(list(taken.columns) + [text], schema=node.schema)]
+        column = self._column(starts, s, None if valid is None else valid[rows])
+        taken = self._encoded(batch).take(pa.array(rows))
+        return [pa.RecordBatch.from_arrays(list(taken.columns) + [column], schema=self._schema)]
 
     def explain_line(self) -> str:
         n = self.node
         return (f"WindowAssign time_column={n.time_column} window_ms={n.window_ms} "
                 f"slide_ms={n.slide_ms} output={n.output}")
+
+
+class WindowKeyAggregateOperator(AggregateOperator):
+    """A GROUP BY whose key ``window_key`` arrives as int64 epoch milliseconds from a
+    :class:`WindowAssignOperator` with ``epoch_ms=True``: groups on the integers and formats
+    the window text only for the rows it emits (``step``: the slide, for formatting).
+    Its exported state keeps the integers; the text is a function of them."""
+
+    def __init__(self, node: L.Aggregate, children=None, mode: str = "final", window_key: int = 0,
+                 step: int = 0):
+        super().__init__(node, children, mode=mode)
+        self.window_key = window_key
+        self.step = step
+
+    def open(self, ctx):
+        super().open(ctx)
+        self._types[self.window_key] = pa.int64()
+        self._window_column = self.node.keys[self.window_key].index
+
+    def _eval(self, e, batch):
+        if isinstance(e, Column) and (e.index == self._window_column
+                                      or pa.types.is_dictionary(batch.schema.field(e.index).type)):
+            return batch.column(e.index)          # int64 milliseconds / an encoded key, as they are
+        return super()._eval(e, batch)
+
+    def _formatted(self, columns: list[pa.Array]) -> pa.RecordBatch:
+        ms = columns[self.window_key]
+        valid = None if ms.null_count == 0 else np.asarray(ms.is_valid())
+        starts = np.asarray(ms.fill_null(0) if valid is not None else ms)
+        text = format_window_starts(starts, self.step)
+        if valid is not None:
+            text = pc.if_else(pa.array(valid), text, pa.scalar(None, pa.string()))
+        columns = list(columns)
+        columns[self.window_key] = text
+        return pa.RecordBatch.from_arrays(columns, schema=self.schema)
+
+    def emit_updated(self) -> pa.RecordBatch:
+        return self._formatted(self.agg.emit_updated(self._types))
+
+    def finish(self):
+        if self.mode == "running":
+            return []
+        return [self._formatted(self.agg.finish(self._types))]
+
+
+def late_window_key(window: WindowAssign, aggregate: L.Node) -> int | None:
+    """The key position at which ``aggregate`` (directly above ``window``) groups by the
+    window column, when that is the column's only use; else None (keep the text column)."""
+    if type(aggregate) is not L.Aggregate or aggregate.input is not window:
+        return None
+    col = len(window.schema) - 1
+    positions = [i for i, k in enumerate(aggregate.keys) if isinstance(k, Column) and k.index == col]
+    if len(positions) != 1:
+        return None
+    others = [k for i, k in enumerate(aggregate.keys) if i != positions[0]]
+    others += [a.arg for a in aggregate.aggregates if a.arg is not None]
+    others += [a.filter for a in aggregate.aggregates if getattr(a, "filter", None) is not None]
+    for e in others:
+        for sub in walk(e):
+            if type(sub) not in _KNOWN_EXPRS or (isinstance(sub, Column) and sub.index == col):
+                return None          # reads the window column, or an expression kind not inspected
+    return positions[0]
+
+
+def late_encoded_columns(window: WindowAssign, aggregate: L.Aggregate) -> frozenset:
+    """Input columns a sliding window may dictionary-encode before copying rows: text
+    columns the two-key aggregate above reads only as bare GROUP BY keys."""
+    if not window.sliding or len(aggregate.keys) != 2:
+        return frozenset()
+    bare = {k.index for k in aggregate.keys if isinstance(k, Column)}
+    used = {sub.index for a in aggregate.aggregates if a.arg is not None for sub in walk(a.arg)
+            if isinstance(sub, Column)}
+    used |= {sub.index for k in aggregate.keys if not isinstance(k, Column) for sub in walk(k)
+             if isinstance(sub, Column)}
+    schema = window.input.schema
+    return frozenset(i for i in bare - used if i < len(schema)
+                     and (pa.types.is_string(schema.field(i).type) or pa.types.is_large_string(schema.field(i).type)))

@@ -12,16 +12,22 @@ differences are choices of mode, not second implementations:
   operators' state for every batch;
 * a DataFrame ``group_sum`` / ``group_count`` with ``stateful=False`` aggregates each batch
   on its own (:class:`BatchLocalAggregateOperator`);
-* ``WINDOW BY`` runs :class:`~velaria.exec.window.WindowAssignOperator`.
+* ``WINDOW BY`` runs :class:`~velaria.exec.window.WindowAssignOperator`; when a GROUP BY
+  right above groups by the window column and nothing else reads it, the window column goes
+  into the aggregate as int64 milliseconds and the aggregate
+  (:class:`~velaria.exec.window.WindowKeyAggregateOperator`) formats the text of the groups
+  it emits (same output; integers hash much faster than their text).
 """
 from __future__ import annotations
 
 from ..errors import ExecutionError
 from ..exec.operators import OPERATORS, AggregateOperator, LimitOperator, Operator, SortOperator
-from ..exec.window import WindowAssign, WindowAssignOperator
+from ..exec.window import (WindowAssign, WindowAssignOperator, WindowKeyAggregateOperator, late_encoded_columns,
+                           late_window_key)
 from ..plan import logical as L
 
-__all__ = ["MicroBatchSortOperator", "MicroBatchLimitOperator", "BatchLocalAggregateOperator", "stream_operator"]
+__all__ = ["MicroBatchSortOperator", "MicroBatchLimitOperator", "BatchLocalAggregateOperator", "stream_operator",
+           "stream_operators"]
 
 
 class MicroBatchSortOperator(SortOperator):
@@ -91,3 +97,29 @@ def stream_operator(node: L.Node) -> Operator:
     if type(node) in (L.Filter, L.Project):
         return OPERATORS[type(node)](node)
     raise ExecutionError(f"plan node {type(node).__name__} cannot run in a stream")
+
+
+def stream_operators(nodes: list[L.Node], aggregate_mode: str = "running") -> list[Operator]:
+    """The operators for ``nodes[1:]`` (``nodes[0]`` is the scan), one per node, with the
+    windowed aggregate's late window formatting where it applies. ``aggregate_mode="final"``:
+    a worker's partial aggregate of a stateful GROUP BY (folds, emits nothing per batch)."""
+    ops: list[Operator] = []
+    late: dict[int, int] = {}            # aggregate position -> its window key position
+    for i, node in enumerate(nodes[1:], start=1):
+        if isinstance(node, WindowAssign) and i + 1 < len(nodes):
+            key = late_window_key(node, nodes[i + 1])
+            if key is not None:
+                late[i + 1] = key
+                ops.append(WindowAssignOperator(node, epoch_ms=True,
+                                                encode=late_encoded_columns(node, nodes[i + 1])))
+                continue
+        if i in late:
+            window = nodes[i - 1]
+            ops.append(WindowKeyAggregateOperator(node, mode=aggregate_mode, window_key=late[i],
+                                                  step=window.slide_ms))
+            continue
+        if aggregate_mode != "running" and type(node) is L.Aggregate:
+            ops.append(AggregateOperator(node, mode=aggregate_mode))
+            continue
+        ops.append(stream_operator(node))
+    return ops

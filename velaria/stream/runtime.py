@@ -26,7 +26,8 @@ from ..exec.operators import ExecContext
 from . import checkpoint as ckpt
 from .abi import CheckpointMarker, PullContext, SinkContext, SourceContext
 from .batch_queue import BatchQueue, QueuedBatch
-from .operators import stream_operator
+from .operators import stream_operators
+from ..exec.window import WindowKeyAggregateOperator
 from .plan import StreamPlan
 from .progress import Progress
 from .strategy import StreamDecisions, StreamOptions
@@ -95,8 +96,10 @@ class StreamRuntime:
                                                 self.source.bounded(), self.kernels)
         self.progress.apply(self.decisions)
         self.progress.estimated_batch_cost = self.decisions.estimated_batch_cost
-        self.operators = [stream_operator(n) for n in plan.nodes[1:]]
+        self.operators = stream_operators(plan.nodes)
         text = "\n".join(plan.logical_text()) + "\n" + str(plan.output_schema)
+        if any(isinstance(op, WindowKeyAggregateOperator) for op in self.operators):
+            text += "\nwindow keys in state: int64 epoch milliseconds"     # the state's layout
         self._fingerprint = hashlib.sha256(text.encode("utf-8")).hexdigest()
 
     def _sink_label(self) -> str | None:

@@ -1,11 +1,12 @@
 """Local-workers mode: the eligible grouped aggregate runs in worker processes.
 
-The driver runs the partition-local transforms before the aggregate, cuts the batch into one
-contiguous slice per worker, and hands each slice to its worker as an Arrow IPC stream:
+The driver cuts each source batch into one contiguous slice per worker and hands each slice to
+its worker as an Arrow IPC stream:
 through a shared-memory block when the slice is at least ``shared_memory_min_payload_bytes``
 (``transport_mode=shared-memory``), otherwise copied through the worker's pipe
-(``rpc-copy``). Each worker folds its slice into a fresh ``hash_aggregate`` kernel (the same
-kernel as the driver's, same engine) and sends back the kernel's exported state; the driver
+(``rpc-copy``). Each worker runs the query's partition-local transforms (filters, projections,
+window assignment) on its slice and folds the result into a fresh aggregate (the same operators
+and kernels as the driver's, same engine), and sends back the exported state; the driver
 merges the states into the query's running aggregate (``merge_state``) and emits the updated
 groups, then runs the transforms after the aggregate. Results equal single-process mode.
 
@@ -19,7 +20,6 @@ with an error naming it and its exit code.
 """
 from __future__ import annotations
 
-import dataclasses
 import os
 import socket
 import subprocess
@@ -67,22 +67,32 @@ def _attach(name: str) -> shared_memory.SharedMemory:
         return shm
 
 
-def _aggregate_slice(ctx, buf: pa.Buffer, node) -> bytes:
-    """The exported partial state of the IPC slice in ``buf``: the batch engine's aggregate
-    operator folds the slice, its snapshot goes back (nothing from ``buf`` is kept)."""
-    from ..exec.operators import AggregateOperator
+def _aggregate_slice(ctx, buf: pa.Buffer, spec) -> bytes:
+    """The exported partial state of the IPC slice in ``buf``: the query's partition-local
+    transforms and a fresh aggregate (``spec``: the aggregate plan node, with the nodes below
+    it down to the scan) fold the slice, and the aggregate's snapshot goes back (nothing from
+    ``buf`` is kept). The operators are built as the driver builds them, so the state layout
+    is the driver's."""
+    from .operators import stream_operators
+    from .plan import linearize
+    ops = stream_operators(linearize(spec), aggregate_mode="final")
     batch = pa.ipc.open_stream(buf).read_all()
-    op = AggregateOperator(node, mode="final")
-    op.open(ctx)
+    for op in ops:
+        op.open(ctx)
     try:
         for b in batch.to_batches():
-            op.push(b)
-        return _ipc_bytes(op.snapshot()).to_pybytes()
+            outs = [b]
+            for op in ops[:-1]:
+                outs = [o for x in outs for o in op.push(x)]
+            for x in outs:
+                ops[-1].push(x)
+        return _ipc_bytes(ops[-1].snapshot()).to_pybytes()
     finally:
-        op.close()
+        for op in ops:
+            op.close()
 
 
-def _worker_main(conn, engine: str, node) -> None:
+def _worker_main(conn, engine: str, spec) -> None:
     """Worker process loop: slice in, exported partial aggregate state out."""
     from ..exec.operators import ExecContext
     from ..kernels import kernel_set
@@ -102,12 +112,12 @@ def _worker_main(conn, engine: str, node) -> None:
                 shm = _attach(payload[0])
                 view = shm.buf[:payload[1]]
                 try:
-                    reply = _aggregate_slice(ctx, pa.py_buffer(view), node)
+                    reply = _aggregate_slice(ctx, pa.py_buffer(view), spec)
                 finally:
                     view.release()
                     shm.close()
             else:
-                reply = _aggregate_slice(ctx, pa.py_buffer(payload), node)
+                reply = _aggregate_slice(ctx, pa.py_buffer(payload), spec)
         except Exception as exc:  # noqa: BLE001 - reported to the driver, which fails the query
             reply = b"ERR" + f"{type(exc).__name__}: {exc}".encode("utf-8", "replace")
         conn.send_bytes(reply)
@@ -116,7 +126,7 @@ def _worker_main(conn, engine: str, node) -> None:
 class _Worker:
     """One worker process and the driver's end of its socket."""
 
-    def __init__(self, name: str, engine: str, node):
+    def __init__(self, name: str, engine: str, spec):
         parent, child = socket.socketpair()
         env = dict(os.environ)
         # the worker imports velaria from wherever this process did
@@ -129,7 +139,7 @@ class _Worker:
         self.name = name
         self.pid = self.proc.pid
         self.conn = Connection(parent.detach())
-        self.conn.send((engine, node))
+        self.conn.send((engine, spec))
 
     @property
     def exitcode(self) -> int | None:
@@ -166,8 +176,9 @@ class WorkerPool:
     def start(cls, runtime) -> "WorkerPool":
         ops = runtime.operators
         agg_pos = next(i for i, op in enumerate(ops) if getattr(op, "stateful", False))
-        node = ops[agg_pos].node
-        shipped = dataclasses.replace(node, input=None)
+        # the workers run the transforms below the aggregate and the aggregate itself: they get
+        # the aggregate's plan node with its input chain (operators[i] runs plan.nodes[i + 1])
+        shipped = runtime.plan.nodes[agg_pos + 1]
         workers: list[_Worker] = []
         try:
             for i in range(runtime.options.effective_local_workers):
@@ -178,14 +189,13 @@ class WorkerPool:
         return cls(runtime, workers, agg_pos)
 
     def run(self, runtime, batch: pa.RecordBatch):
-        """Process one micro-batch: prefix transforms here, the aggregate in the workers,
-        the rest here. Returns (outputs, seconds in stateful work)."""
-        prefix, _ = runtime._run_operators(batch, 0, self.agg_pos)
-        rows = [b for b in prefix if b.num_rows]
-        if not rows:
+        """Process one micro-batch: the transforms up to the aggregate and a partial
+        aggregate in the workers (one contiguous slice each), the merge and the rest here.
+        Returns (outputs, seconds in stateful work)."""
+        if not batch.num_rows:
             return [], 0.0
         t0 = time.perf_counter()
-        table = pa.Table.from_batches(rows).combine_chunks()
+        table = pa.Table.from_batches([batch])
         n = min(len(self.workers), table.num_rows)
         step = -(-table.num_rows // n)
         now = runtime._exec_ctx().eval_context.now
@@ -267,5 +277,5 @@ class WorkerPool:
 
 if __name__ == "__main__":          # a worker process: python -m velaria.stream.workers <fd>
     _conn = Connection(int(sys.argv[1]))
-    _engine, _node = _conn.recv()
-    _worker_main(_conn, _engine, _node)
+    _engine, _spec = _conn.recv()
+    _worker_main(_conn, _engine, _spec)

@@ -1,0 +1,66 @@
+"""Exact per-group int64 sums in one pass (``accel/src/group_int_sum.c``) with a numpy twin.
+
+A group's running integer total is kept as ``hi * 2**32 + lo`` (``0 <= lo < 2**32``), so no
+sum of int64 values ever wraps (the aggregate turns ``hi`` into Python ints if it ever nears
+the int64 range). :func:`group_sum_i64` adds a batch: one C pass over the rows, then the carry
+out of ``lo`` moves into ``hi``. Its numpy twin adds the two 32-bit halves with ``bincount``
+(exact in float64 while each partial sum stays below 2**53, hence chunks of 2**20 rows).
+``tests/test_int_sums.py`` checks both against Python integers.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+try:
+    from ._velaria_accel import ffi as _ffi, lib as _lib
+    if not hasattr(_lib, "velaria_group_sum_i64"):         # an older build without it
+        raise ImportError("the C module has no int sum kernel")
+except Exception:  # pragma: no cover - depends on the build
+    _ffi = _lib = None
+
+__all__ = ["group_sum_i64", "c_available", "HI_LIMIT"]
+
+#: ``|hi|`` must stay below this before a batch is added (the adds of one batch of fewer than
+#: 2**31 rows then cannot wrap int64)
+HI_LIMIT = 1 << 61
+
+
+def c_available() -> bool:
+    return _lib is not None
+
+
+def group_sum_i64(gids: np.ndarray, x: np.ndarray, valid: np.ndarray | None, lo: np.ndarray,
+                  hi: np.ndarray, counts: np.ndarray, use_c: bool | None = None) -> None:
+    """Add ``x[i]`` to group ``gids[i]``'s total (``hi * 2**32 + lo``) and 1 to its count, for
+    every valid row; updates ``lo``, ``hi`` and ``counts`` (int64, C-contiguous) in place.
+    Requires ``0 <= lo < 2**32``, ``|hi| < HI_LIMIT`` and fewer than 2**31 rows."""
+    gids = np.ascontiguousarray(gids, dtype=np.int64)
+    x = np.ascontiguousarray(x, dtype=np.int64)
+    if valid is not None:
+        valid = np.ascontiguousarray(valid, dtype=np.uint8)
+    for a in (lo, hi, counts):
+        assert a.dtype == np.int64 and a.flags.c_contiguous
+    if use_c is None:
+        use_c = c_available()
+    if use_c and _lib is not None:
+        ptr = lambda a, t="int64_t *": _ffi.NULL if a is None else _ffi.cast(t, a.ctypes.data)  # noqa: E731
+        _lib.velaria_group_sum_i64(ptr(gids), ptr(x), ptr(valid, "uint8_t *"), x.size, ptr(lo), ptr(hi),
+                                   ptr(counts))
+    else:
+        _group_sum_i64_np(gids, x, valid, lo, hi, counts)
+    carry = lo >> 32
+    lo -= carry << 32
+    hi += carry
+
+
+def _group_sum_i64_np(gids, x, valid, lo, hi, counts) -> None:
+    if valid is not None:
+        keep = valid.astype(bool)
+        gids, x = gids[keep], x[keep]
+    g = lo.size
+    step = 1 << 20
+    for start in range(0, x.size, step):
+        xs, gs = x[start:start + step], gids[start:start + step]
+        lo += np.bincount(gs, weights=(xs & 0xFFFFFFFF).astype(np.float64), minlength=g).astype(np.int64)
+        hi += np.bincount(gs, weights=(xs >> 32).astype(np.float64), minlength=g).astype(np.int64)
+        counts += np.bincount(gs, minlength=g)
