@@ -26,6 +26,7 @@ from ..exec.operators import ExecContext
 from . import checkpoint as ckpt
 from .abi import CheckpointMarker, PullContext, SinkContext, SourceContext
 from .batch_queue import BatchQueue, QueuedBatch
+from .delivery import delivery_view, require_profile_storage
 from .operators import stream_operator
 from .plan import StreamPlan
 from .progress import Progress
@@ -87,6 +88,8 @@ class StreamRuntime:
         self.progress.backpressure_low_watermark = options.backpressure_low_watermark
         self.progress.backpressure_max_queue_batches = max(1, options.max_inflight_batches)
         self.progress.engine = kernels.engine
+        self.delivery = delivery_view(source, sink, options)
+        self.progress.apply_delivery(self.delivery)
 
     # ---------------------------------------------------------------- planning
     def _set_plan(self, plan: StreamPlan) -> None:
@@ -108,6 +111,7 @@ class StreamRuntime:
         return self._fingerprint
 
     def check_startable(self) -> None:
+        require_profile_storage(self.delivery.profile, self.options.checkpoint_path)
         if self.plan is not None and self.plan.has_order_by and not self.source.bounded():
             raise VelariaError("stream ORDER BY requires a bounded source")
 
