@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import tempfile
 
-from . import ClauseFailure, Context, clause
+from . import ClauseFailure, Context, NotSupported, clause
 
 _REPRO = """import pyarrow as pa
 import {target} as target
@@ -125,6 +125,8 @@ def delivery_guarantee(ctx: Context):
     s = _events(ctx)
     q, _ = _run(ctx, s, _AGG)
     p = q.progress()
+    if "delivery_guarantee" not in p:
+        raise NotSupported("progress()['delivery_guarantee']", "the target does not report delivery guarantees")
     _expect((p.get("delivery_guarantee"), p.get("delivery_guarantee_limited_by"), p.get("durability_profile")) ==
             ("best-effort", "sink,checkpoint,profile", "dev-local"),
             "default queue query reports %r" % ({k: p.get(k) for k in ("delivery_guarantee",
