@@ -14,10 +14,9 @@ Regenerate the page after changing this table or a capability::
 """
 from __future__ import annotations
 
-import os
 import sys
-import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 
 from .delivery import DeliveryGuarantee, delivery_view
 
@@ -164,19 +163,10 @@ def replace_section(doc: str, section: str) -> str:
 
 def rewrite_doc(path: str) -> None:
     """Regenerate the matrix section of the page at ``path`` in place (atomic replace)."""
+    from ..workspace.atomic import write_bytes_atomic
     with open(path, encoding="utf-8") as f:
         text = replace_section(f.read(), render())
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), prefix=".delivery-", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    write_bytes_atomic(Path(path), text.encode("utf-8"))
 
 
 def _claims_hold() -> list[str]:
