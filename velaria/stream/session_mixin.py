@@ -128,8 +128,9 @@ class StreamMethods:
         plan = stmt.planner(schema)
         if plan.has_order_by and not source.bounded():
             raise VelariaError("stream ORDER BY requires a bounded source")
-        sink = stmt.sink_entry.frame.make_sink() if stmt.sink_entry is not None else None
-        sink_label = sink.name() if sink is not None else None
+        spec = stmt.sink_entry.frame if stmt.sink_entry is not None else None
+        sink = spec.make_sink() if hasattr(spec, "make_sink") else None      # not opened: nothing is written
+        sink_label = "file_append" if stmt.sink_entry is not None else None
         decisions = StreamDecisions.decide(plan, opts, sink_label, source.bounded(), self.kernels)
         return explain_text(plan, decisions, delivery_view(source, sink, opts))
 
