@@ -124,6 +124,7 @@ class DurabilityProfileSpec:
     or ``local-file`` (the ``checkpoint_path`` the user names, written to a temporary file,
     fsynced, renamed into place and the directory fsynced). ``restart_durable``: progress
     survives a process restart. ``multi_node_safe``: more than one host may run the query.
+    ``requires_checkpoint_path``: a query without ``checkpoint_path`` refuses to start.
     """
 
     name: str
