@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import tempfile
 
-from . import ClauseFailure, Context, clause
+from . import ClauseFailure, Context, NotSupported, clause
 
 _REPRO = """import pyarrow as pa
 import {target} as target
@@ -113,3 +113,44 @@ def checkpoint_best_effort(ctx: Context):
         n = q2.await_termination()
         _expect(n == 1, "best-effort restart processed %r batches, expected the 1 remaining" % n)
         _expect(q2.progress()["checkpoint_delivery_mode"] == "best-effort", "delivery mode not echoed")
+
+
+@clause("runtime-delivery-001", "progress and explain report the end-to-end delivery guarantee: best-effort by "
+        "default, at-least-once for a checkpointed CSV sink under single-node-durable, which refuses to start "
+        "without checkpoint_path", extension="delivery-guarantees",
+        repro=_REPRO + "s.sql(\"CREATE SINK TABLE o (key TEXT, total BIGINT) USING csv OPTIONS(path: '/tmp/o.csv')\")\n"
+        "q = s.start_stream_sql('INSERT INTO o " + _AGG + "', trigger_interval_ms=0, checkpoint_path='/tmp/ck', "
+        "durability_profile='single-node-durable')\nq.await_termination(); print(q.progress())")
+def delivery_guarantee(ctx: Context):
+    s = _events(ctx)
+    q, _ = _run(ctx, s, _AGG)
+    p = q.progress()
+    if "delivery_guarantee" not in p:
+        raise NotSupported("progress()['delivery_guarantee']", "the target does not report delivery guarantees")
+    _expect((p.get("delivery_guarantee"), p.get("delivery_guarantee_limited_by"), p.get("durability_profile")) ==
+            ("best-effort", "sink,checkpoint,profile", "dev-local"),
+            "default queue query reports %r" % ({k: p.get(k) for k in ("delivery_guarantee",
+                                                  "delivery_guarantee_limited_by", "durability_profile")},))
+    _expect(p["checkpoint_delivery_mode"] == "at-least-once", "checkpoint_delivery_mode changed to %r"
+            % p["checkpoint_delivery_mode"])
+    with tempfile.TemporaryDirectory() as d:
+        out, ck = os.path.join(d, "o.csv"), os.path.join(d, "ck")
+        ctx.api(s, "sql")("CREATE SINK TABLE o (key TEXT, total BIGINT) USING csv OPTIONS(path: '%s')" % out)
+        sql = "INSERT INTO o " + _AGG
+        try:
+            ctx.api(s, "start_stream_sql")(sql, trigger_interval_ms=0, durability_profile="single-node-durable")
+        except ValueError as exc:
+            _expect("checkpoint_path" in str(exc), "refusal does not mention checkpoint_path: %s" % exc)
+        else:
+            raise ClauseFailure("single-node-durable started without checkpoint_path")
+        opts = {"trigger_interval_ms": 0, "checkpoint_path": ck, "durability_profile": "single-node-durable"}
+        strategy = dict(ln.split("=", 1) for ln in ctx.api(s, "explain_stream_sql")(sql, **opts)
+                        .split("strategy\n", 1)[-1].splitlines() if "=" in ln)
+        q = ctx.api(s, "start_stream_sql")(sql, **opts)
+        q.await_termination()
+        p = q.progress()
+        for key, want in (("delivery_guarantee", "at-least-once"), ("delivery_guarantee_limited_by", "sink"),
+                          ("durability_profile", "single-node-durable")):
+            _expect(p.get(key) == want, "progress()[%r] is %r, expected %r" % (key, p.get(key), want))
+            _expect(strategy.get(key) == want, "explain strategy %s=%r, expected %r" % (key, strategy.get(key), want))
+        _expect(q.delivery.get("effective") == "at-least-once", "delivery view %r" % (q.delivery,))

@@ -72,6 +72,18 @@ def test_snapshot_json_has_the_same_keys_and_values(s):
     assert list(q.progress())[:7] == list(PROGRESS_KEYS)[:7]
 
 
+#: progress keys beyond the contract, each documented (docs/streaming.md, docs/delivery.md)
+DOCUMENTED_EXTENSIONS = {"aggregate_impl", "aggregate_reason", "engine", "aggregate_path", "durability_profile",
+                         "delivery_guarantee", "delivery_guarantee_limited_by"}
+
+
+def test_progress_keys_are_the_contract_fields_plus_documented_extensions(s):
+    q, _ = run_to_sink(s, AGG_SQL)
+    assert set(q.progress()) == set(CONTRACT_FIELDS) | DOCUMENTED_EXTENSIONS
+    assert set(json.loads(q.snapshot_json())) == set(CONTRACT_FIELDS) | DOCUMENTED_EXTENSIONS
+    assert q.progress()["checkpoint_delivery_mode"] in ("at-least-once", "best-effort")
+
+
 def test_query_ids_count_up_and_status_starts_created(s):
     q1 = s.stream_sql(AGG_SQL).write_stream_queue_sink(s.create_realtime_stream_sink())
     q2 = s.stream_sql(AGG_SQL).write_stream_queue_sink(s.create_realtime_stream_sink())

@@ -186,26 +186,29 @@ class StreamingDataFrame:
             return StreamPlan(self._plan_over(schema), source_name=self._source.describe(), sink_name=sink_name)
         return StreamingQuery(StreamRuntime(planner, self._source, sink, opts, session.kernels))
 
-    def write_stream_csv(self, path, delimiter=",", trigger_interval_ms=1000, checkpoint_path="") -> "StreamingQuery":
+    def write_stream_csv(self, path, delimiter=",", trigger_interval_ms=1000, checkpoint_path="",
+                         durability_profile=None) -> "StreamingQuery":
         """Append each batch to the CSV file ``path`` (not started; call ``start()``)."""
         import os
         return self._query(CsvFileStreamSink(os.fspath(path), delimiter), trigger_interval_ms=trigger_interval_ms,
-                           checkpoint_path=checkpoint_path)
+                           checkpoint_path=checkpoint_path, durability_profile=durability_profile)
 
     def write_stream_queue_sink(self, sink, trigger_interval_ms=1000, checkpoint_path="",
                                 checkpoint_delivery_mode="at-least-once", execution_mode="single-process",
-                                local_workers=1, max_inflight_partitions=0) -> "StreamingQuery":
+                                local_workers=1, max_inflight_partitions=0, durability_profile=None) -> "StreamingQuery":
         """Emit each batch into a :class:`RealtimeStreamSink` (not started)."""
         if not isinstance(sink, RealtimeStreamSink):
             raise VelariaError("write_stream_queue_sink expects a RealtimeStreamSink")
         return self._query(sink._sink, trigger_interval_ms=trigger_interval_ms, checkpoint_path=checkpoint_path,
                            checkpoint_delivery_mode=checkpoint_delivery_mode, execution_mode=execution_mode,
-                           local_workers=local_workers, max_inflight_partitions=max_inflight_partitions)
+                           local_workers=local_workers, max_inflight_partitions=max_inflight_partitions,
+                           durability_profile=durability_profile)
 
-    def write_stream_console(self, trigger_interval_ms=1000, checkpoint_path="") -> "StreamingQuery":
+    def write_stream_console(self, trigger_interval_ms=1000, checkpoint_path="",
+                             durability_profile=None) -> "StreamingQuery":
         """Print each batch to stdout (not started)."""
         return self._query(ConsoleStreamSink(), trigger_interval_ms=trigger_interval_ms,
-                           checkpoint_path=checkpoint_path)
+                           checkpoint_path=checkpoint_path, durability_profile=durability_profile)
 
     def write_stream_sink(self, sink, **options) -> "StreamingQuery":
         """Write into any :class:`velaria.stream.StreamSink` (your own included); not started."""
@@ -253,7 +256,18 @@ class StreamingQuery:
         rt = self._rt
         if rt.plan is None:
             raise VelariaError("this query is planned on its first batch (its source's schema is not known yet)")
-        return explain_text(rt.plan, rt.decisions)
+        return explain_text(rt.plan, rt.decisions, rt.delivery)
+
+    @property
+    def delivery(self) -> dict:
+        """The end-to-end delivery guarantee of this query and why: ``source``, ``sink``,
+        ``sink_guarantee`` (what the sink alone supports), ``checkpoint`` (``none`` or
+        ``local-file:<checkpoint_delivery_mode>``), ``profile`` (the durability profile),
+        ``source_offsets_in_sink_transaction`` (always False: offsets live in the checkpoint
+        file), ``effective`` (the weakest link's guarantee, as ``progress()`` reports it),
+        ``limited_by`` (the links that set it, comma-joined) and ``reasons`` (one per such
+        link). See docs/delivery.md."""
+        return self._rt.delivery.as_dict()
 
 
 class RealtimeStreamSource:

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import pyarrow as pa
 
 from ..errors import VelariaError
+from .delivery import Capabilities
 
 __all__ = ["LifecycleError", "SourceContext", "PullContext", "SinkContext", "CheckpointMarker",
            "StreamSource", "StreamSink"]
@@ -181,6 +182,12 @@ class StreamSource(_Lifecycle):
     def describe(self) -> str:
         return type(self).__name__
 
+    def capabilities(self) -> Capabilities:
+        """What this source can do for delivery guarantees. The default promises nothing
+        beyond ``bounded``: a source that can replay its data after a restart (``rewindable``)
+        or resume after a checkpointed offset (``checkpointable``) overrides this."""
+        return Capabilities(bounded=bool(self.bounded()))
+
     # ---------------------------------------------------------------- hooks for subclasses
     def _do_open(self, context: SourceContext) -> None:
         pass
@@ -239,6 +246,12 @@ class StreamSink(_Lifecycle):
     def name(self) -> str:
         """``memory``, ``console``, ``file_append``, ``queue``, or a custom name."""
         return "custom"
+
+    def capabilities(self) -> Capabilities:
+        """What this sink can do for delivery guarantees. The default promises nothing (the
+        query reports best-effort); a sink whose ``flush()`` makes output durable declares
+        ``checkpointable``, one that upserts by key ``idempotent_keyed``, and so on."""
+        return Capabilities()
 
     def _do_open(self, context: SinkContext) -> None:
         pass

@@ -4,7 +4,9 @@
 Both projections carry the same keys: the contract fields plus ``aggregate_impl`` and
 ``aggregate_reason`` (native Velaria's Python dict leaves those two out; we keep the two views
 identical) and the extensions ``engine`` and ``aggregate_path`` (the aggregate kernel's path:
-``dense-c``, ``arrow-hash``, ``packed-hash``, ``python-dict``, ``global``, ``reference``).
+``dense-c``, ``arrow-hash``, ``packed-hash``, ``python-dict``, ``global``, ``reference``),
+``durability_profile``, ``delivery_guarantee`` and ``delivery_guarantee_limited_by`` (the
+end-to-end guarantee and the links that set it, see :mod:`velaria.stream.delivery`).
 ``progress()`` uses the Python dict order of native Velaria, ``snapshot_json()`` its JSON
 order.
 """
@@ -59,6 +61,9 @@ class Progress:
     checkpoint_delivery_mode: str = "at-least-once"
     engine: str = "auto"
     aggregate_path: str = "none"
+    durability_profile: str = "dev-local"
+    delivery_guarantee: str = "best-effort"
+    delivery_guarantee_limited_by: str = "checkpoint,profile"
 
     def apply(self, d) -> None:
         """Copy the decision record (:class:`~velaria.stream.strategy.StreamDecisions`) in."""
@@ -84,6 +89,12 @@ class Progress:
         self.checkpoint_delivery_mode = o.checkpoint_delivery_mode
         self.engine = d.engine
         self.aggregate_path = d.aggregate_path
+
+    def apply_delivery(self, view) -> None:
+        """Copy a :class:`~velaria.stream.delivery.DeliveryView` in (fixed for the query's life)."""
+        self.durability_profile = view.profile.name
+        self.delivery_guarantee = view.effective.label
+        self.delivery_guarantee_limited_by = view.limited_by_text
 
     def as_dict(self) -> dict:
         return {k: getattr(self, k) for k in PROGRESS_KEYS}

@@ -26,8 +26,9 @@ from ..exec.operators import ExecContext
 from . import checkpoint as ckpt
 from .abi import CheckpointMarker, PullContext, SinkContext, SourceContext
 from .batch_queue import BatchQueue, QueuedBatch
-from .operators import stream_operators
 from ..exec.window import WindowKeyAggregateOperator
+from .delivery import delivery_view, require_profile_storage
+from .operators import stream_operators
 from .plan import StreamPlan
 from .progress import Progress
 from .strategy import StreamDecisions, StreamOptions
@@ -88,6 +89,8 @@ class StreamRuntime:
         self.progress.backpressure_low_watermark = options.backpressure_low_watermark
         self.progress.backpressure_max_queue_batches = max(1, options.max_inflight_batches)
         self.progress.engine = kernels.engine
+        self.delivery = delivery_view(source, sink, options)
+        self.progress.apply_delivery(self.delivery)
 
     # ---------------------------------------------------------------- planning
     def _set_plan(self, plan: StreamPlan) -> None:
@@ -111,6 +114,7 @@ class StreamRuntime:
         return self._fingerprint
 
     def check_startable(self) -> None:
+        require_profile_storage(self.delivery.profile, self.options.checkpoint_path)
         if self.plan is not None and self.plan.has_order_by and not self.source.bounded():
             raise VelariaError("stream ORDER BY requires a bounded source")
 

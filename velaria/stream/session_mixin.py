@@ -6,6 +6,7 @@ import os
 from ..catalog import CatalogEntry
 from ..errors import SQLSemanticError, SQLUnsupportedError, VelariaError
 from ..io.base import ArrowTableSource
+from .delivery import delivery_view
 from .sources import ArrowStreamSource, CsvDirectorySource, batches_of
 from .strategy import StreamDecisions, explain_text, parse_options
 
@@ -127,9 +128,11 @@ class StreamMethods:
         plan = stmt.planner(schema)
         if plan.has_order_by and not source.bounded():
             raise VelariaError("stream ORDER BY requires a bounded source")
+        spec = stmt.sink_entry.frame if stmt.sink_entry is not None else None
+        sink = spec.make_sink() if hasattr(spec, "make_sink") else None      # not opened: nothing is written
         sink_label = "file_append" if stmt.sink_entry is not None else None
         decisions = StreamDecisions.decide(plan, opts, sink_label, source.bounded(), self.kernels)
-        return explain_text(plan, decisions)
+        return explain_text(plan, decisions, delivery_view(source, sink, opts))
 
     def start_stream_sql(self, sql, /, **options):
         """Start ``INSERT INTO sink SELECT ...``; returns the running StreamingQuery."""

@@ -13,6 +13,7 @@ import pyarrow as pa
 from ..errors import VelariaError
 from ..render import value_text as render_value
 from .abi import SinkContext, StreamSink
+from .delivery import Capabilities
 
 __all__ = ["MemoryStreamSink", "ConsoleStreamSink", "CsvFileStreamSink", "QueueStreamSink"]
 
@@ -39,6 +40,9 @@ class MemoryStreamSink(StreamSink):
     def name(self) -> str:
         return "memory"
 
+    def capabilities(self) -> Capabilities:
+        return Capabilities()            # lives and dies with the process
+
 
 class ConsoleStreamSink(StreamSink):
     """Prints ``[console:console] batch``, the tab-joined header and the tab-joined rows."""
@@ -59,6 +63,10 @@ class ConsoleStreamSink(StreamSink):
 
     def name(self) -> str:
         return "console"
+
+    def capabilities(self) -> Capabilities:
+        # flush() hands every line to the OS before the checkpoint; a replay prints it again
+        return Capabilities(checkpointable=True)
 
 
 class CsvFileStreamSink(StreamSink):
@@ -119,6 +127,12 @@ class CsvFileStreamSink(StreamSink):
     def name(self) -> str:
         return "file_append"
 
+    def capabilities(self) -> Capabilities:
+        # flush() fsyncs before the checkpoint, so a checkpoint never covers rows the file has
+        # not got; a plain append is not a transaction (a crash mid-write can leave a torn last
+        # line, and a replay appends rows again)
+        return Capabilities(checkpointable=True)
+
 
 class QueueStreamSink(StreamSink):
     """Batches a running query emits, polled by Python (the realtime sink)."""
@@ -147,3 +161,6 @@ class QueueStreamSink(StreamSink):
 
     def name(self) -> str:
         return "queue"
+
+    def capabilities(self) -> Capabilities:
+        return Capabilities()            # an in-process queue: a crash loses what was not polled

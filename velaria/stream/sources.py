@@ -9,6 +9,7 @@ import pyarrow as pa
 
 from ..errors import SourceFormatError, VelariaError
 from .abi import PullContext, SourceContext, StreamSource
+from .delivery import Capabilities
 
 __all__ = ["ArrowStreamSource", "CsvDirectorySource", "QueueStreamSource", "batches_of"]
 
@@ -83,6 +84,10 @@ class ArrowStreamSource(StreamSource):
 
     def describe(self) -> str:
         return "memory"
+
+    def capabilities(self) -> Capabilities:
+        # the batches stay in memory: a re-opened source replays them, restore() skips ahead
+        return Capabilities(bounded=True, rewindable=True, checkpointable=True)
 
 
 class CsvDirectorySource(StreamSource):
@@ -161,6 +166,11 @@ class CsvDirectorySource(StreamSource):
     def describe(self) -> str:
         return f"directory_csv:{self.path}"
 
+    def capabilities(self) -> Capabilities:
+        # files stay in the directory (deleting them is the user's call): a new source replays
+        # them in name order, and restore() resumes after the checkpointed file name
+        return Capabilities(bounded=False, rewindable=True, checkpointable=True)
+
 
 class QueueStreamSource(StreamSource):
     """A queue that Python producers push batches into while a query runs (the realtime
@@ -219,3 +229,7 @@ class QueueStreamSource(StreamSource):
 
     def describe(self) -> str:
         return "queue"
+
+    def capabilities(self) -> Capabilities:
+        # a pushed batch is handed over once and kept nowhere: it cannot be replayed or resumed
+        return Capabilities(bounded=False)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..errors import VelariaValueError
+from .delivery import resolve_profile
 
 __all__ = ["StreamOptions", "StreamDecisions", "parse_options", "EXECUTION_MODES", "DELIVERY_MODES"]
 
@@ -51,6 +52,7 @@ class StreamOptions:
     idle_wait_ms: int = 100
     max_retained_windows: int = 0
     checkpoint_delivery_mode: str = "at-least-once"
+    durability_profile: str = "dev-local"
 
     @property
     def effective_local_workers(self) -> int:
@@ -88,6 +90,8 @@ def parse_options(**kwargs) -> StreamOptions:
             raise TypeError(f"{k} must be a str, got {type(kwargs[k]).__name__}")
     if "shared_memory_transport" in kwargs and not isinstance(kwargs["shared_memory_transport"], bool):
         raise TypeError("shared_memory_transport must be a bool")
+    # explicit option, else $VELARIA_DURABILITY_PROFILE, else dev-local; unknown names raise
+    kwargs["durability_profile"] = resolve_profile(kwargs.get("durability_profile")).name
     opts = StreamOptions(**kwargs)
     if opts.execution_mode not in EXECUTION_MODES:
         raise VelariaValueError("execution_mode must be 'single-process' or 'local-workers'")
@@ -244,8 +248,10 @@ def _b(v: bool) -> str:
     return "true" if v else "false"
 
 
-def explain_text(plan, decisions: StreamDecisions) -> str:
-    """The three-section stream explain: ``logical``, ``physical``, ``strategy``."""
+def explain_text(plan, decisions: StreamDecisions, delivery=None) -> str:
+    """The three-section stream explain: ``logical``, ``physical``, ``strategy``. ``delivery``
+    (a :class:`~velaria.stream.delivery.DeliveryView`) adds the durability profile and the
+    delivery guarantee at the end of the strategy section."""
     lines = ["logical", *plan.logical_text(), "physical", *plan.physical_text(),
-             "strategy", *decisions.strategy_lines()]
+             "strategy", *decisions.strategy_lines(), *(delivery.strategy_lines() if delivery else ())]
     return "\n".join(lines) + "\n"
