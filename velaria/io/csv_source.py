@@ -26,6 +26,7 @@ import pyarrow.csv as pacsv
 
 from ..errors import SourceFormatError, VelariaValueError
 from .csv_quotes import check_quotes_terminated
+from . import progress
 from .compression import decompressed_copy, resolve_compression
 from .paths import (check_readable_file, find_invalid_utf8, locate_offset, raise_invalid_utf8,
                     reject_binary)
@@ -296,8 +297,11 @@ class CsvSource(TypedFileSource):
         stream = pa.OSFile(self.data_path, "rb")
         try:
             stream.seek(offset)
+            position = offset
             for batch in pacsv.open_csv(stream, read_options=opts, parse_options=parse,
                                         convert_options=convert):
+                progress.advance(stream.tell() - position)
+                position = stream.tell()
                 yield pa.Table.from_batches([batch])
         finally:
             stream.close()
@@ -364,6 +368,7 @@ class CsvSource(TypedFileSource):
                                        convert_options=convert)
                 pending = chunk[end:]
                 offset += end
+                progress.advance(end)
                 if table.num_rows:
                     yield table
                 if at_end and not pending:
