@@ -268,3 +268,9 @@ def test_create_table_csv_options(s, tmp_path):
     assert s.sql("SELECT c0, c1 FROM t ORDER BY c0").to_rows()["rows"] == [[1, None], [2, "x"]]
     with pytest.raises(SQLSemanticError, match="compression must be one of"):
         s.sql(f"CREATE TABLE u USING csv OPTIONS(path: '{path}', compression: 'rar')")
+
+
+def test_csv_glob_refuses_materialization(s, tmp_path):
+    (tmp_path / "a.csv").write_text("k\n1\n")
+    with pytest.raises(VelariaValueError, match="materialization is for one file"):
+        s.read_csv(str(tmp_path / "*.csv"), materialization=True)

@@ -133,6 +133,11 @@ class ReaderMethods:
             from .multi_source import ConcatSource
             from .parquet_source import expand_paths
 
+            if materialization or materialization_dir is not None or \
+                    materialization_format is not None:
+                raise VelariaValueError(
+                    f"materialization is for one file; {path} names several (read them "
+                    f"without it, or materialize each file)")
             files = expand_paths(path, "csv", "")
             source = ConcatSource(path, [CsvSource(f, **options) for f in files])
             return self._frame_from_source(wrap_source(source, cache_in_memory=cache_in_memory))
