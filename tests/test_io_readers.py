@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import pathlib
 
-import pyarrow as pa
 import pytest
 
 from velaria.io.base import PushedFilter

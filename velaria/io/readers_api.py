@@ -131,7 +131,7 @@ class ReaderMethods:
                        column_types=column_types, compression=compression)
         if any(ch in path for ch in "*?[") or os.path.isdir(path):
             from .multi_source import ConcatSource
-            from .parquet_source import expand_paths
+            from .paths import expand_paths
 
             if materialization or materialization_dir is not None or \
                     materialization_format is not None:
