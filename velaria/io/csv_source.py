@@ -7,7 +7,13 @@ straight into their final types.
 
 Rows whose field count differs from the header are an error naming the line
 (``on_bad_lines="error"``, the default) or are skipped and counted (``on_bad_lines="skip"``;
-the count is in ``source.stats["skipped_bad_lines"]``, explain, and a RuntimeWarning).
+the count is in ``source.stats["skipped_bad_lines"]``, explain, and a RuntimeWarning). A
+quoted field that is never closed is an error naming its line (:mod:`.csv_quotes`).
+
+Options: ``header=False`` (columns ``c0..cN`` or ``column_names``), ``null_values`` (the
+texts that mean NULL), ``column_types`` (skip typing for some columns), ``compression``
+(gzip / zstd / bzip2, inferred from the magic bytes by default; the file is decompressed
+once to a private temporary file, see :mod:`.compression`).
 """
 from __future__ import annotations
 
