@@ -7,7 +7,13 @@ straight into their final types.
 
 Rows whose field count differs from the header are an error naming the line
 (``on_bad_lines="error"``, the default) or are skipped and counted (``on_bad_lines="skip"``;
-the count is in ``source.stats["skipped_bad_lines"]``, explain, and a RuntimeWarning).
+the count is in ``source.stats["skipped_bad_lines"]``, explain, and a RuntimeWarning). A
+quoted field that is never closed is an error naming its line (:mod:`.csv_quotes`).
+
+Options: ``header=False`` (columns ``c0..cN`` or ``column_names``), ``null_values`` (the
+texts that mean NULL), ``column_types`` (skip typing for some columns), ``compression``
+(gzip / zstd / bzip2, inferred from the magic bytes by default; the file is decompressed
+once to a private temporary file, see :mod:`.compression`).
 """
 from __future__ import annotations
 
@@ -26,6 +32,7 @@ import pyarrow.csv as pacsv
 
 from ..errors import SourceFormatError, VelariaValueError
 from .csv_quotes import check_quotes_terminated
+from . import progress
 from .compression import decompressed_copy, resolve_compression
 from .paths import (check_readable_file, find_invalid_utf8, locate_offset, raise_invalid_utf8,
                     reject_binary)
@@ -296,8 +303,11 @@ class CsvSource(TypedFileSource):
         stream = pa.OSFile(self.data_path, "rb")
         try:
             stream.seek(offset)
+            position = offset
             for batch in pacsv.open_csv(stream, read_options=opts, parse_options=parse,
                                         convert_options=convert):
+                progress.advance(stream.tell() - position)
+                position = stream.tell()
                 yield pa.Table.from_batches([batch])
         finally:
             stream.close()
@@ -364,6 +374,7 @@ class CsvSource(TypedFileSource):
                                        convert_options=convert)
                 pending = chunk[end:]
                 offset += end
+                progress.advance(end)
                 if table.num_rows:
                     yield table
                 if at_end and not pending:

@@ -21,6 +21,7 @@ from typing import Any, Iterator, Sequence
 import pyarrow as pa
 
 from ..errors import SourceFormatError
+from . import progress
 from .base import (DEFAULT_BATCH_ROWS, PushedFilter, TableSource, empty_batch,
                    resolve_columns)
 from .paths import FileFingerprint, fingerprint
@@ -123,7 +124,8 @@ class TypedFileSource(TableSource):
             return
         self._typed_from_cache = False
         try:
-            kinds, stats, retain = self._typing_pass(fp)
+            with progress.bar(fp.size, f"typing {os.path.basename(self.path)}"):
+                kinds, stats, retain = self._typing_pass(fp)
         except FastPathUnavailable:
             # the fast parser cannot give the reference parser's result for this file:
             # type it again with the reference parser (which also scans it from now on)
