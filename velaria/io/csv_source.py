@@ -34,7 +34,6 @@ from ..errors import SourceFormatError, VelariaValueError
 from .csv_quotes import check_quotes_terminated
 from . import progress
 from .compression import decompressed_copy, resolve_compression
-from .prefetch import prefetch
 from .paths import (check_readable_file, find_invalid_utf8, locate_offset, raise_invalid_utf8,
                     reject_binary)
 from .typed_source import TypedFileSource
@@ -348,11 +347,14 @@ class CsvSource(TypedFileSource):
             while True:
                 # read exactly what the file still holds up to the chunk size: a short read
                 # (even a partial one) means it shrank
-                want = min(_CHUNK_BYTES - len(pending), size - offset - len(pending))
-                data = handle.read(want) if want > 0 else b""
-                if len(data) < want:
-                    self._raise_shrank(size, offset + len(pending) + len(data))
-                chunk = pending + data if pending else data
+                want = max(0, min(_CHUNK_BYTES - len(pending), size - offset - len(pending)))
+                # the chunk is read straight after the carried-over partial line (no copy of
+                # the new bytes)
+                chunk = bytearray(len(pending) + want)
+                chunk[:len(pending)] = pending
+                got = handle.readinto(memoryview(chunk)[len(pending):]) if want else 0
+                if got < want:
+                    self._raise_shrank(size, offset + len(pending) + got)
                 if not chunk:
                     return
                 at_end = offset + len(chunk) >= size
@@ -383,7 +385,7 @@ class CsvSource(TypedFileSource):
                 table = pacsv.read_csv(pa.BufferReader(body.slice(0, end)),
                                        read_options=opts, parse_options=plain,
                                        convert_options=convert)
-                pending = chunk[end:]
+                pending = bytes(chunk[end:])
                 offset += end
                 progress.advance(end)
                 if table.num_rows:
@@ -396,7 +398,7 @@ class CsvSource(TypedFileSource):
         parse, convert = self._options(names, types, counter)
         size = os.path.getsize(self.data_path)
         try:
-            yield from prefetch(self._chunk_tables(parse, convert))
+            yield from self._chunk_tables(parse, convert)
         except (pa.ArrowInvalid, pa.ArrowKeyError) as exc:
             now = os.path.getsize(self.data_path)
             if now < size:  # truncated under the parser: say so, not what the parser saw
