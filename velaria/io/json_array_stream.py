@@ -15,6 +15,7 @@ would report it.
 from __future__ import annotations
 
 import json
+import re
 from typing import Callable, Iterator, NoReturn, TextIO
 
 __all__ = ["iter_array_elements", "SLICE_CHARS"]
@@ -24,7 +25,9 @@ SLICE_CHARS = 1 << 18
 #: a decoding error this close to the end of the text read so far may be an element cut by
 #: the slice (a number, a \\uXXXX escape, a keyword); more text decides
 _CUT_MARGIN = 64
-_WHITESPACE = " \t\n\r"
+#: JSON whitespace (what the json module skips between tokens)
+_WHITESPACE = re.compile(r"[ \t\n\r]*")
+_COMMA = re.compile(r"[ \t\n\r]*,[ \t\n\r]*")
 
 #: ``on_error(what, line, column, fix)`` raises the reader's error
 ErrorHandler = Callable[[str, int, int, str], NoReturn]
@@ -66,10 +69,8 @@ class _Text:
     def next_char(self) -> str | None:
         """The next non-whitespace character (``pos`` moves onto it), None at the end."""
         while True:
-            buf, pos = self.buf, self.pos
-            while pos < len(buf) and buf[pos] in _WHITESPACE:
-                pos += 1
-            self.pos = pos
+            buf = self.buf
+            pos = self.pos = _WHITESPACE.match(buf, self.pos).end()
             if pos < len(buf):
                 return buf[pos]
             if not self.fill():
@@ -108,6 +109,10 @@ def iter_array_elements(handle: TextIO, decoder: json.JSONDecoder, on_error: Err
         while True:
             if char is None:
                 fail("malformed JSON (Expecting value)", len(text.buf))
+            for value in _complete_elements(text, decoder):
+                number += 1
+                yield number, value
+            # the element at text.pos may be cut by the slice, or malformed: the careful way
             number += 1
             yield number, _decode_one(text, decoder, fail)
             char = text.next_char()
@@ -126,12 +131,62 @@ def iter_array_elements(handle: TextIO, decoder: json.JSONDecoder, on_error: Err
         fail("malformed JSON (Extra data)", text.pos)
 
 
+def _complete_elements(text: _Text, decoder: json.JSONDecoder) -> Iterator[object]:
+    """The fast paths: decode the elements from ``text.pos`` that lie wholly inside the text
+    read so far, followed by a comma and the start of the next (``text.pos`` follows). Stops,
+    leaving ``text.pos`` on an element, at anything else (the last element, a cut, an error),
+    which :func:`_decode_one` then handles."""
+    yield from _run_of_objects(text, decoder)
+    scan, buf, pos = decoder.scan_once, text.buf, text.pos
+    limit = len(buf) - _CUT_MARGIN  # a number ending beyond this may be cut
+    while True:  # element by element
+        try:
+            value, end = scan(buf, pos)
+        except (StopIteration, ValueError, RecursionError):
+            break
+        comma = _COMMA.match(buf, end)
+        if comma is None or comma.end() >= len(buf) or \
+                (end > limit and isinstance(value, (int, float))):
+            break
+        pos = text.pos = comma.end()
+        yield value
+
+
+def _run_of_objects(text: _Text, decoder: json.JSONDecoder) -> list:
+    """Many elements in one call of the C decoder: the text from ``text.pos`` up to a ``}``
+    that a comma follows, decoded as an array. If that text decodes, its elements are
+    exactly the document's (JSON values delimit themselves, and it ends on a closing brace,
+    not inside a number); if it does not (the brace was inside a string or a nested
+    object, or an element is malformed), nothing is taken and the slower paths decide."""
+    buf, pos = text.buf, text.pos
+    end = len(buf)
+    for _ in range(8):  # the last few closing braces are candidates
+        end = buf.rfind("}", pos, end)
+        if end < 0:
+            return []
+        comma = _COMMA.match(buf, end + 1)
+        if comma is not None and comma.end() < len(buf):
+            break
+    else:
+        return []
+    try:
+        values = decoder.decode("[" + buf[pos:end + 1] + "]")
+    except (ValueError, RecursionError):
+        return []
+    text.pos = comma.end()
+    return values
+
+
 def _decode_one(text: _Text, decoder: json.JSONDecoder, fail) -> object:
     """Decode the element at ``text.pos`` (reading more while it may be cut) and move past it."""
+    scan = decoder.scan_once
     while True:
         start = text.pos
         try:
-            value, end = decoder.raw_decode(text.buf, start)
+            try:
+                value, end = scan(text.buf, start)  # what raw_decode runs, minus a frame
+            except StopIteration as stop:
+                raise json.JSONDecodeError("Expecting value", text.buf, stop.value) from None
         except json.JSONDecodeError as exc:
             maybe_cut = exc.pos >= len(text.buf) - _CUT_MARGIN or \
                 exc.msg.startswith("Unterminated string")
