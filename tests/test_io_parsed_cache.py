@@ -95,3 +95,15 @@ def test_bad_budget_is_a_clear_error(tmp_path, monkeypatch):
     path = _write(tmp_path, "b.csv", "a\n1\n")
     with pytest.raises(VelariaValueError, match="VELARIA_IO_CACHE_MB must be a number"):
         velaria.Session().read_csv(path).count()
+
+
+def test_python_values_are_never_cached():
+    import pyarrow as pa
+
+    arrow_only = [[("int", pa.array([1, 2]))]]
+    mixed = arrow_only + [[("int", [3, 4])]]  # a chunk parsed in Python
+    assert parsed_cache.retained_nbytes(mixed) is None
+    assert not parsed_cache.store(("k", "mixed"), ["int"], mixed, {0})
+    assert parsed_cache.store(("k", "arrow"), ["int"], arrow_only, {0})
+    assert parsed_cache.lookup(("k", "arrow"), ["int"])[1] == {0}
+    assert parsed_cache.lookup(("k", "arrow"), ["float"]) is None  # another typing: unused

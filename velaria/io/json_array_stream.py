@@ -1,10 +1,11 @@
 """The elements of a JSON array file, one at a time, in bounded memory.
 
-``[{...}, {...}, ...]`` is read in slices of text: each element is decoded with Python's
-``json`` decoder (``raw_decode`` at the element's offset) as soon as it is complete, and the
-text before it is dropped. Memory holds one slice plus the element being decoded, whatever
-the file's size; decoding the document whole would hold the whole text and every decoded
-element at once (several times the file's size).
+``[{...}, {...}, ...]`` is read in slices of text: elements are decoded with Python's
+``json`` decoder as soon as they are complete, and the text before them is dropped. Memory
+holds one slice plus the elements decoded from it, whatever the file's size; decoding the
+document whole would hold the whole text and every decoded element at once (several times
+the file's size). Most elements are decoded a slice's run at a time in one call of the C
+decoder (:func:`_run_of_objects`); the rest one at a time at their offset.
 
 An element cut by the end of a slice is not an error: the decoder fails near the end of the
 text it was given, so more text is read and the element decoded again (slices grow, so a huge

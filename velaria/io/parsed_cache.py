@@ -15,7 +15,8 @@ re-check the fingerprint before reading.
 
 Memory is bounded: at most ``VELARIA_IO_CACHE_MB`` (default 256) MB of Arrow data in all,
 least recently used entries evicted first; ``0`` turns the cache off. Sources parsed in
-Python (their batches are Python lists, whose size Arrow cannot measure) are not cached.
+Python, wholly or in part (their batches hold Python lists, whose size Arrow cannot
+measure), are not cached.
 """
 from __future__ import annotations
 
@@ -56,13 +57,16 @@ def held_bytes() -> int:
         return _HELD[0]
 
 
-def retained_nbytes(retained: list) -> int:
-    """Bytes of Arrow data in retained batches (lists of ``(kind, array)`` per column)."""
+def retained_nbytes(retained: list) -> int | None:
+    """Bytes of Arrow data in retained batches (lists of ``(kind, array)`` per column); None
+    when some batch holds Python values (a line file may mix Arrow and Python chunks), whose
+    size Arrow cannot measure."""
     total = 0
     for batch in retained:
         for _, kept in batch:
-            if isinstance(kept, (pa.Array, pa.ChunkedArray)):
-                total += kept.nbytes
+            if not isinstance(kept, (pa.Array, pa.ChunkedArray)):
+                return None
+            total += kept.nbytes
     return total
 
 
@@ -80,7 +84,7 @@ def store(key: tuple, kinds: list[str], retained: list, retained_cols: set[int])
     """Keep ``retained`` for later readers of the same file; False when it does not fit."""
     size = retained_nbytes(retained)
     budget = budget_bytes()
-    if size > budget or not retained_cols:
+    if size is None or size > budget or not retained_cols:
         return False
     with _LOCK:
         old = _ENTRIES.pop(key, None)
