@@ -9,16 +9,18 @@ Query: ``SELECT cat, SUM(value), COUNT(*) FROM t WHERE qty > 10 GROUP BY cat``.
 ``velaria_io_cold`` includes the whole-file typing pass (a new file each round would pay it);
 ``velaria_io`` is the steady state (typing cached for an unchanged file, as on a re-read);
 ``velaria_sql`` runs the query through ``Session.sql`` when the Session supports it.
-Ratios against the fastest peer are printed at the end of the module.
+Ratios against the fastest peer are printed at the end of the module, with each reader's
+peak resident memory (measured once per reader in a fresh child process, so one reader's
+allocations do not hide another's).
 """
 from __future__ import annotations
 
 import os
-import time
+import subprocess
+import sys
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pytest
 
@@ -128,6 +130,34 @@ def test_polars(benchmark, csv_path):
     _record("polars", benchmark)
 
 
+_PEAK_CODE = {
+    "velaria_io_cold": "import velaria; s = velaria.Session(); s.create_temp_view('t', "
+                       "s.read_csv(P)); s.sql('SELECT cat, SUM(value) AS s, COUNT(*) AS c "
+                       "FROM t WHERE qty > 10 GROUP BY cat').to_rows()",
+    "duckdb": "import duckdb; duckdb.sql(f\"SELECT cat, SUM(value), COUNT(*) FROM "
+              "read_csv('{P}') WHERE qty > 10 GROUP BY cat\").fetchall()",
+    "polars": "import polars as pl; pl.scan_csv(P).filter(pl.col('qty') > 10)"
+              ".group_by('cat').agg(pl.col('value').sum(), pl.len()).collect()",
+}
+
+
+_HWM = ("\nfor _line in open('/proc/self/status'):\n"
+        "    if _line.startswith('VmHWM:'): print(int(_line.split()[1]) // 1024)")
+
+
+def _peak_rss_mb(code: str, path: str) -> int | None:
+    """Peak resident set size (MB) of a fresh Python process running ``code`` (with ``P``
+    the CSV path): the process's own VmHWM (per address space, so unlike ``ru_maxrss`` it
+    does not inherit the benchmark process's peak across fork and exec). Linux only."""
+    if not os.path.exists("/proc/self/status"):
+        return None
+    done = subprocess.run([sys.executable, "-c", f"P = {path!r}\n{code}{_HWM}"],
+                          capture_output=True, text=True)
+    if done.returncode != 0 or not done.stdout.strip():
+        return None
+    return int(done.stdout.split()[-1])
+
+
 @pytest.fixture(scope="module", autouse=True)
 def report_ratios(request, csv_path):
     """After the module: medians and ratios against the fastest peer (printed even with
@@ -141,6 +171,10 @@ def report_ratios(request, csv_path):
     lines = [f"CSV {size:.0f} MB; fastest peer {best_name} {best:.3f}s (median)"]
     for name, value in sorted(RESULTS.items()):
         lines.append(f"  {name:16s} {value:8.3f}s  ratio vs {best_name}: {value / best:5.2f}x")
+    lines.append("peak resident memory, one fresh process per reader:")
+    for name, code in _PEAK_CODE.items():
+        peak = _peak_rss_mb(code, csv_path)
+        lines.append(f"  {name:16s} {'n/a' if peak is None else f'{peak:8.0f} MB'}")
     reporter = request.config.pluginmanager.get_plugin("terminalreporter")
     if reporter is not None:
         reporter.write_line("\n" + "\n".join(lines))

@@ -259,3 +259,18 @@ def test_copy_errors(s, tmp_path):
     with pytest.raises(SQLSemanticError, match="file access from SQL is disabled"):
         locked.sql(f"COPY (SELECT 1 AS x) TO '{tmp_path}/o.csv'")
     assert not (tmp_path / "o.csv").exists()
+
+
+def test_create_table_csv_options(s, tmp_path):
+    path = tmp_path / "d.csv.gz"
+    path.write_bytes(gzip.compress(b"1,NA\n2,x\n"))
+    s.sql(f"CREATE TABLE t USING csv OPTIONS(path: '{path}', header: 'false', null_values: 'NA')")
+    assert s.sql("SELECT c0, c1 FROM t ORDER BY c0").to_rows()["rows"] == [[1, None], [2, "x"]]
+    with pytest.raises(SQLSemanticError, match="compression must be one of"):
+        s.sql(f"CREATE TABLE u USING csv OPTIONS(path: '{path}', compression: 'rar')")
+
+
+def test_csv_glob_refuses_materialization(s, tmp_path):
+    (tmp_path / "a.csv").write_text("k\n1\n")
+    with pytest.raises(VelariaValueError, match="materialization is for one file"):
+        s.read_csv(str(tmp_path / "*.csv"), materialization=True)

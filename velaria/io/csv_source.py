@@ -7,7 +7,13 @@ straight into their final types.
 
 Rows whose field count differs from the header are an error naming the line
 (``on_bad_lines="error"``, the default) or are skipped and counted (``on_bad_lines="skip"``;
-the count is in ``source.stats["skipped_bad_lines"]``, explain, and a RuntimeWarning).
+the count is in ``source.stats["skipped_bad_lines"]``, explain, and a RuntimeWarning). A
+quoted field that is never closed is an error naming its line (:mod:`.csv_quotes`).
+
+Options: ``header=False`` (columns ``c0..cN`` or ``column_names``), ``null_values`` (the
+texts that mean NULL), ``column_types`` (skip typing for some columns), ``compression``
+(gzip / zstd / bzip2, inferred from the magic bytes by default; the file is decompressed
+once to a private temporary file, see :mod:`.compression`).
 """
 from __future__ import annotations
 
@@ -26,6 +32,7 @@ import pyarrow.csv as pacsv
 
 from ..errors import SourceFormatError, VelariaValueError
 from .csv_quotes import check_quotes_terminated
+from . import progress
 from .compression import decompressed_copy, resolve_compression
 from .paths import (check_readable_file, find_invalid_utf8, locate_offset, raise_invalid_utf8,
                     reject_binary)
@@ -288,19 +295,33 @@ class CsvSource(TypedFileSource):
             true_values=["true", "TRUE"], false_values=["false", "FALSE"])
         return parse, convert
 
-    def _stream_tables(self, parse, convert, offset: int) -> Iterator[pa.Table]:
-        """pyarrow's streaming reader from byte ``offset`` (a record boundary; 0 = the header)."""
+    def _raise_shrank(self, size: int, at: int):
+        raise SourceFormatError(
+            f"csv file {self.path} shrank while it was being read (it had {size} bytes, now "
+            f"ends at byte {at}); read it again once it is no longer being rewritten")
+
+    def _stream_tables(self, parse, convert, offset: int, size: int | None = None
+                       ) -> Iterator[pa.Table]:
+        """pyarrow's streaming reader from byte ``offset`` (a record boundary; 0 = the header).
+        ``size``: the file's size when the read began (a smaller file is an error)."""
         opts = pacsv.ReadOptions(block_size=_BLOCK_SIZE, use_threads=True)
         if offset or not self.header:
             opts.column_names = self.names
         stream = pa.OSFile(self.data_path, "rb")
         try:
+            if size is not None and stream.size() < size:
+                self._raise_shrank(size, stream.size())
             stream.seek(offset)
+            position = offset
             for batch in pacsv.open_csv(stream, read_options=opts, parse_options=parse,
                                         convert_options=convert):
+                progress.advance(stream.tell() - position)
+                position = stream.tell()
                 yield pa.Table.from_batches([batch])
         finally:
             stream.close()
+        if size is not None and os.path.getsize(self.data_path) < size:
+            self._raise_shrank(size, os.path.getsize(self.data_path))
         # pyarrow reads an unterminated quoted field to the end of the file as one value
         check_quotes_terminated(self.data_path, offset, self.delimiter, self.path)
 
@@ -324,14 +345,16 @@ class CsvSource(TypedFileSource):
             offset = 0  # file offset of the first byte of ``pending``
             pending = b""
             while True:
-                data = handle.read(_CHUNK_BYTES - len(pending)) if offset + len(pending) < size \
-                    else b""
-                if not data and offset + len(pending) < size:
-                    raise SourceFormatError(
-                        f"csv file {self.path} shrank while it was being read (it had "
-                        f"{size} bytes, now ends at byte {offset + len(pending)}); read it "
-                        f"again once it is no longer being rewritten")
-                chunk = pending + data if pending else data
+                # read exactly what the file still holds up to the chunk size: a short read
+                # (even a partial one) means it shrank
+                want = max(0, min(_CHUNK_BYTES - len(pending), size - offset - len(pending)))
+                # the chunk is read straight after the carried-over partial line (no copy of
+                # the new bytes)
+                chunk = bytearray(len(pending) + want)
+                chunk[:len(pending)] = pending
+                got = handle.readinto(memoryview(chunk)[len(pending):]) if want else 0
+                if got < want:
+                    self._raise_shrank(size, offset + len(pending) + got)
                 if not chunk:
                     return
                 at_end = offset + len(chunk) >= size
@@ -342,18 +365,18 @@ class CsvSource(TypedFileSource):
                         first += 1
                     line_end = chunk.find(b"\n", first)
                     if line_end < 0 or chunk[first:line_end].count(b'"') % 2:
-                        yield from self._stream_tables(parse, convert, 0)
+                        yield from self._stream_tables(parse, convert, 0, size)
                         return
                     skip = line_end + 1
                 end = len(chunk)
                 if not at_end:
                     cut = chunk.rfind(b"\n", skip)
                     if cut < 0:
-                        yield from self._stream_tables(parse, convert, offset)
+                        yield from self._stream_tables(parse, convert, offset, size)
                         return
                     end = cut + 1
                 if chunk.find(b'"', skip, end) >= 0:
-                    yield from self._stream_tables(parse, convert, offset)
+                    yield from self._stream_tables(parse, convert, offset, size)
                     return
                 opts = pacsv.ReadOptions(block_size=block, use_threads=True)
                 if offset or not self.header:
@@ -362,8 +385,9 @@ class CsvSource(TypedFileSource):
                 table = pacsv.read_csv(pa.BufferReader(body.slice(0, end)),
                                        read_options=opts, parse_options=plain,
                                        convert_options=convert)
-                pending = chunk[end:]
+                pending = bytes(chunk[end:])
                 offset += end
+                progress.advance(end)
                 if table.num_rows:
                     yield table
                 if at_end and not pending:
@@ -372,9 +396,13 @@ class CsvSource(TypedFileSource):
     def _read(self, names: Sequence[str], types: dict, counter: list | None
               ) -> Iterator[pa.Table]:
         parse, convert = self._options(names, types, counter)
+        size = os.path.getsize(self.data_path)
         try:
             yield from self._chunk_tables(parse, convert)
         except (pa.ArrowInvalid, pa.ArrowKeyError) as exc:
+            now = os.path.getsize(self.data_path)
+            if now < size:  # truncated under the parser: say so, not what the parser saw
+                self._raise_shrank(size, now)
             self._raise_parse_error(exc)
         except UnicodeDecodeError:
             # pyarrow decodes a bad row's text for the invalid-row handler; a row with

@@ -6,7 +6,9 @@ their magic bytes); ``USING`` overrides the probed kind. ``USING parquet`` / ``U
 accept a glob or a directory too. Option keys arrive lower-cased. Recognised options:
 
 * every kind: ``path`` (required);
-* csv: ``delimiter``, ``on_bad_lines`` (``error`` | ``skip``);
+* csv: ``delimiter``, ``on_bad_lines`` (``error`` | ``skip``), ``header`` (``true`` |
+  ``false``), ``null_values: 'NA,N/A'``, ``compression`` (``infer`` | ``none`` | ``gzip`` |
+  ``zstd`` | ``bz2``);
 * line: ``mode`` (``split`` | ``regex``), ``delimiter`` / ``split_delimiter``,
   ``regex_pattern`` / ``regex``, ``mappings: 'name:index,...'``, ``columns: 'a,b'``,
   ``skip_empty_lines`` (``true`` | ``false``);
@@ -23,11 +25,12 @@ from __future__ import annotations
 
 import difflib
 
-from ..errors import SQLSemanticError
+from ..errors import SQLSemanticError, VelariaValueError
 from .base import TableSource
 from .csv_source import ON_BAD_LINES, CsvSource
 from .json_source import JSON_FORMATS, JsonSource
 from .line_source import LineSource
+from .magic import sniff_format
 from .paths import as_path_str
 from .probe import line_options_for, probe_file, source_from_probe
 
@@ -78,7 +81,7 @@ def _delimiter(key: str, value: str) -> str:
 
 #: the OPTIONS keys each kind understands (besides ``path``)
 KNOWN_OPTIONS = {
-    "csv": ("delimiter", "on_bad_lines"),
+    "csv": ("delimiter", "on_bad_lines", "header", "null_values", "compression"),
     "line": ("mode", "delimiter", "split_delimiter", "regex_pattern", "regex", "mappings",
              "columns", "skip_empty_lines"),
     "json": ("format", "columns"),
@@ -122,7 +125,10 @@ def create_table_source(provider: str | None, options: dict[str, str],
         source = (ParquetSource if kind == "parquet" else ArrowIpcSource)(path)
         _check_declared(source, list(declared_columns or []))
         return source
-    info = probe_file(path)
+    if kind == "csv" and sniff_format(path) in ("gzip", "zstd", "bzip2"):
+        info = {"kind": "csv", "delimiter": ","}  # compressed: read_csv decompresses it
+    else:
+        info = probe_file(path)
     kind = kind or info["kind"]
     _check_option_keys(kind, options)
     if kind in ("parquet", "arrow", "excel"):
@@ -144,7 +150,15 @@ def create_table_source(provider: str | None, options: dict[str, str],
         bad = options.get("on_bad_lines", "error")
         if bad not in ON_BAD_LINES:
             raise _err(f"CREATE TABLE option on_bad_lines must be error or skip (got {bad!r})")
-        source = CsvSource(path, delimiter=delim, on_bad_lines=bad)
+        header = _flag("header", options["header"]) if "header" in options else True
+        nulls = [v for v in options["null_values"].split(",")] \
+            if "null_values" in options else None
+        try:
+            source = CsvSource(path, delimiter=delim, on_bad_lines=bad, header=header,
+                               null_values=nulls,
+                               compression=options.get("compression", "infer"))
+        except VelariaValueError as exc:
+            raise _err(f"CREATE TABLE: {exc}") from None
     elif kind == "line":
         base = info if info["kind"] == "line" else None
         mode = options.get("mode", "split").strip().lower()

@@ -22,6 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..errors import SourceFormatError, VelariaValueError
+from .json_array_stream import iter_array_elements
 from .paths import check_readable_file, raise_invalid_utf8, reject_binary
 from .typed_source import FastPathUnavailable, TypedFileSource
 from .typing_rules import arrow_type, merge_kinds, render_value
@@ -291,34 +292,18 @@ class JsonSource(TypedFileSource):
             raise_invalid_utf8(self.path, "json file")
 
     def _array_objects(self):
+        """The array's elements, decoded one at a time (:mod:`.json_array_stream`), so memory
+        does not grow with the file."""
         try:
             with open(self.path, encoding="utf-8-sig") as handle:
-                text = handle.read()
+                for number, obj in iter_array_elements(handle, _DECODER, self._error):
+                    if not isinstance(obj, dict):
+                        raise SourceFormatError(
+                            f"json object expected: {self.path} array element {number} is a "
+                            f"{type(obj).__name__}; every element must be a JSON object")
+                    yield number, obj
         except UnicodeDecodeError:
             raise_invalid_utf8(self.path, "json file")
-        stripped = text.lstrip()
-        if not stripped:
-            return
-        if not stripped.startswith("["):
-            lead = len(text) - len(stripped)
-            line = text.count("\n", 0, lead) + 1
-            self._error(f"json array source should start with '[' (found {stripped[0]!r})",
-                        line, None, "use format='json_lines' for one object per line")
-        try:
-            doc = _DECODER.decode(text)
-        except json.JSONDecodeError as exc:
-            self._error(f"malformed JSON ({exc.msg})", exc.lineno, exc.colno)
-        except RecursionError:
-            self._error("JSON nested too deeply", 1, None,
-                        "flatten the data (nesting beyond ~900 levels)")
-        except ValueError as exc:
-            self._error(f"malformed JSON ({exc})", 1)
-        for number, obj in enumerate(doc, start=1):
-            if not isinstance(obj, dict):
-                raise SourceFormatError(
-                    f"json object expected: {self.path} array element {number} is a "
-                    f"{type(obj).__name__}; every element must be a JSON object")
-            yield number, obj
 
     def _raw_batches(self, names, batch_rows, stats):
         if self.parser == "arrow":

@@ -39,6 +39,7 @@ from ..errors import VelariaError, VelariaValueError
 from .base import DEFAULT_BATCH_ROWS, PushedFilter, TableSource, empty_batch
 from .paths import as_path_str, fingerprint
 from .pushdown import apply_filters, usable_filters
+from . import progress
 from .writers import write_atomic
 
 __all__ = ["CachedSource", "canonical_materialization_format", "source_id",
@@ -313,7 +314,9 @@ class CachedSource(TableSource):
                         writer.write_batch(batch)
                         rows[0] += batch.num_rows
 
-        _write_atomic(data, write_data)
+        name = os.path.basename(expected["abs_path"])
+        with progress.bar(int(expected["file_size"]), f"materializing {name}"):
+            _write_atomic(data, write_data)
         meta = dict(expected)
         meta.update({"num_rows": str(rows[0]), "data_size": str(os.path.getsize(data)),
                      "data_crc32": _crc32_file(data),

@@ -9,44 +9,21 @@ out before the remaining rows are filtered exactly; both come from ``pyarrow.dat
 """
 from __future__ import annotations
 
-import glob as _glob
-import os
 from typing import Iterator, Sequence
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..errors import SourceFormatError, VelariaFileNotFoundError
+from ..errors import SourceFormatError
 from .base import (DEFAULT_BATCH_ROWS, PushedFilter, TableSource, empty_batch,
                    resolve_columns)
+from .paths import expand_paths
 from .pushdown import render_pushdown, usable_filters
 
-__all__ = ["ParquetSource", "ArrowIpcSource", "expand_paths"]
+__all__ = ["ParquetSource", "ArrowIpcSource"]
 
 _OPS = {"=": "__eq__", "==": "__eq__", "!=": "__ne__", "<>": "__ne__", "<": "__lt__",
         "<=": "__le__", ">": "__gt__", ">=": "__ge__"}
-
-
-def expand_paths(path: str, what: str = "parquet", suffix: str = ".parquet") -> list[str]:
-    """The files ``path`` names: itself, the matches of a glob, or the ``*<suffix>`` files
-    below a directory; sorted. Raises VelariaFileNotFoundError when there are none."""
-    if any(ch in path for ch in "*?["):
-        files = sorted(p for p in _glob.glob(path, recursive=True) if os.path.isfile(p))
-        if not files:
-            raise VelariaFileNotFoundError(
-                f"cannot open {what} file: {path} (the pattern matches no file; check it)", path)
-        return files
-    if os.path.isdir(path):
-        files = sorted(os.path.join(root, name) for root, _, names in os.walk(path)
-                       for name in names if name.endswith(suffix) and not name.startswith("."))
-        if not files:
-            raise VelariaFileNotFoundError(
-                f"cannot open {what} file: {path} (the directory holds no *{suffix} file)", path)
-        return files
-    if not os.path.exists(path):
-        raise VelariaFileNotFoundError(
-            f"cannot open {what} file: {path} (no such file; check the path)", path)
-    return [path]
 
 
 def _render(schema: pa.Schema) -> str:

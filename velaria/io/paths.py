@@ -7,6 +7,7 @@ wrong and how to fix it.
 """
 from __future__ import annotations
 
+import glob as _glob
 import os
 from dataclasses import dataclass
 
@@ -14,6 +15,7 @@ from ..errors import SourceFormatError, VelariaError, VelariaFileNotFoundError
 
 __all__ = [
     "as_path_str",
+    "expand_paths",
     "check_readable_file",
     "FileFingerprint",
     "fingerprint",
@@ -38,6 +40,28 @@ def as_path_str(path, arg: str = "path") -> str:
     if "\x00" in text:
         raise ValueError(f"{arg} contains an embedded NUL character")
     return text
+
+
+def expand_paths(path: str, what: str, suffix: str) -> list[str]:
+    """The files ``path`` names: itself, the matches of a glob, or the ``*<suffix>`` files
+    below a directory; sorted. Raises VelariaFileNotFoundError when there are none."""
+    if any(ch in path for ch in "*?["):
+        files = sorted(p for p in _glob.glob(path, recursive=True) if os.path.isfile(p))
+        if not files:
+            raise VelariaFileNotFoundError(
+                f"cannot open {what} file: {path} (the pattern matches no file; check it)", path)
+        return files
+    if os.path.isdir(path):
+        files = sorted(os.path.join(root, name) for root, _, names in os.walk(path)
+                       for name in names if name.endswith(suffix) and not name.startswith("."))
+        if not files:
+            raise VelariaFileNotFoundError(
+                f"cannot open {what} file: {path} (the directory holds no *{suffix} file)", path)
+        return files
+    if not os.path.exists(path):
+        raise VelariaFileNotFoundError(
+            f"cannot open {what} file: {path} (no such file; check the path)", path)
+    return [path]
 
 
 def check_readable_file(path: str, open_message: str, *, allow_empty: bool = False,

@@ -131,8 +131,13 @@ class ReaderMethods:
                        column_types=column_types, compression=compression)
         if any(ch in path for ch in "*?[") or os.path.isdir(path):
             from .multi_source import ConcatSource
-            from .parquet_source import expand_paths
+            from .paths import expand_paths
 
+            if materialization or materialization_dir is not None or \
+                    materialization_format is not None:
+                raise VelariaValueError(
+                    f"materialization is for one file; {path} names several (read them "
+                    f"without it, or materialize each file)")
             files = expand_paths(path, "csv", "")
             source = ConcatSource(path, [CsvSource(f, **options) for f in files])
             return self.context.frame_from_source(wrap_source(source, cache_in_memory=cache_in_memory))

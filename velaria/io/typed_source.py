@@ -21,6 +21,7 @@ from typing import Any, Iterator, Sequence
 import pyarrow as pa
 
 from ..errors import SourceFormatError
+from . import parsed_cache, progress
 from .base import (DEFAULT_BATCH_ROWS, PushedFilter, TableSource, empty_batch,
                    resolve_columns)
 from .paths import FileFingerprint, fingerprint
@@ -43,9 +44,10 @@ DEFAULT_RETAIN_MB = 256
 
 
 def clear_typing_cache() -> None:
-    """Forget every cached typing result (tests use this)."""
+    """Forget every cached typing result and parsed file (tests and cold benchmarks)."""
     with _TYPING_LOCK:
         _TYPING_CACHE.clear()
+    parsed_cache.clear()
 
 
 def _retain_limit(python_parser: bool) -> int:
@@ -120,10 +122,16 @@ class TypedFileSource(TableSource):
             self._check_typing_stats(stats)
             self._kinds, self._stats, self._typed_fp = list(kinds), dict(stats), fp
             self._typed_from_cache = True
+            if not self.python_parser:
+                # a warm re-read scans what an earlier reader parsed, without parsing again
+                parsed = parsed_cache.lookup(key, kinds)
+                if parsed is not None:
+                    self._retained, self._retained_cols = parsed
             return
         self._typed_from_cache = False
         try:
-            kinds, stats, retain = self._typing_pass(fp)
+            with progress.bar(fp.size, f"typing {os.path.basename(self.path)}"):
+                kinds, stats, retain = self._typing_pass(fp)
         except FastPathUnavailable:
             # the fast parser cannot give the reference parser's result for this file:
             # type it again with the reference parser (which also scans it from now on)
@@ -148,6 +156,8 @@ class TypedFileSource(TableSource):
                 retain = None
         self._kinds, self._stats, self._typed_fp = kinds, stats, fp
         self._retained, self._retained_cols = retain, retained_cols
+        if retain is not None and not self.python_parser:
+            parsed_cache.store(key, kinds, retain, retained_cols)
 
     def _typing_pass(self, fp: FileFingerprint):
         """(kinds, stats, retained batches or None) from one pass over the file."""
@@ -261,6 +271,7 @@ class TypedFileSource(TableSource):
         if self._typed_fp is not None:
             with _TYPING_LOCK:
                 _TYPING_CACHE.pop(self._cache_key(self._typed_fp), None)
+            parsed_cache.forget(self._cache_key(self._typed_fp))
         self._kinds, self._typed_fp, self._typed_from_cache = None, None, False
         self._retained, self._retained_cols = None, set()
 
