@@ -181,6 +181,7 @@ static inline void offer_rows(const scan_ctx *c, heap *h, cand_list *cl, const d
                               const int has_valid)
 {
     const double inv_q = c->inv_q[qi], norm_q = c->norm_q[qi], g = c->g, tau = c->tau;
+    const double g_q = g * norm_q * (1.0 + 0x1p-40);
     double bound = heap_bound(h);
     for (int64_t i = 0; i < n; i++) {
         const int64_t id = row0 + i;
@@ -208,6 +209,10 @@ static inline void offer_rows(const scan_ctx *c, heap *h, cand_list *cl, const d
         } else if (metric == VELARIA_METRIC_DOT) {
             const double inv_r = c->inv_norms[id];
             bad = -r;
+            /* lb >= bound without the division: (bad - tau - bound) * inv_r >= g * ||q||, with
+             * g_q a hair larger so the multiplication's rounding cannot reject a candidate */
+            if (__builtin_expect(inv_r > 0.0 && (bad - tau - bound) * inv_r >= g_q, 1))
+                continue;
             m = inv_r > 0.0 ? g * norm_q / inv_r + tau : tau;
         } else {
             bad = r;
@@ -253,11 +258,36 @@ static void offer(const scan_ctx *c, heap *h, cand_list *cl, const double *raw, 
 #define STREAM_BLOCK 64
 #endif
 
+/* Several queries with a register-blocked kernel: groups of VELARIA_MULTI_Q queries score each
+ * 64-row block together (the kernel shares every row load among them), then each query's values
+ * are offered in row order. */
+static void scan_tile_multi(const scan_ctx *c, scan_job *job, velaria_multi_f32_fn multi,
+                            velaria_rows_f32_fn one, int64_t t, int64_t tile_end)
+{
+    const int64_t dim = c->dim;
+    double raw[VELARIA_MULTI_Q * STREAM_BLOCK];
+    for (int64_t q0 = 0; q0 < c->n_queries; q0 += VELARIA_MULTI_Q) {
+        const int64_t nq = c->n_queries - q0 < VELARIA_MULTI_Q ? c->n_queries - q0 : VELARIA_MULTI_Q;
+        for (int64_t r = t; r < tile_end; r += STREAM_BLOCK) {
+            const int64_t n = tile_end - r < STREAM_BLOCK ? tile_end - r : STREAM_BLOCK;
+            if (nq == 1) /* a lone remainder query: the one-query kernel does no padded work */
+                one(c->data + r * dim, n, dim, c->queries + q0 * dim, raw);
+            else
+                multi(c->data + r * dim, n, dim, c->queries + q0 * dim, nq, raw, STREAM_BLOCK);
+            for (int64_t b = 0; b < nq; b++)
+                offer(c, &job->heaps[q0 + b], &job->cands[q0 + b], raw + b * STREAM_BLOCK, r, n,
+                      q0 + b);
+        }
+    }
+}
+
 static void scan_range(scan_job *job)
 {
     const scan_ctx *c = job->ctx;
     const int64_t dim = c->dim;
-    velaria_rows_f32_fn fn = c->metric == VELARIA_METRIC_L2 ? c->kern->l2sq_f32 : c->kern->dot_f32;
+    const int l2 = c->metric == VELARIA_METRIC_L2;
+    velaria_rows_f32_fn fn = l2 ? c->kern->l2sq_f32 : c->kern->dot_f32;
+    velaria_multi_f32_fn multi = l2 ? c->kern->l2sq_multi_f32 : c->kern->dot_multi_f32;
     double raw[STREAM_BLOCK];
     /* One query: stream blocks of 64 rows straight from the buffer. Several queries: take an
      * L2-sized tile of rows (about 256 KiB) and score it against every query before moving
@@ -269,6 +299,10 @@ static void scan_range(scan_job *job)
     }
     for (int64_t t = job->begin; t < job->end; t += tile) {
         const int64_t tile_end = job->end - t < tile ? job->end : t + tile;
+        if (c->n_queries > 1 && multi) {
+            scan_tile_multi(c, job, multi, fn, t, tile_end);
+            continue;
+        }
         for (int64_t qi = 0; qi < c->n_queries; qi++) {
             for (int64_t r = t; r < tile_end; r += STREAM_BLOCK) {
                 const int64_t n = tile_end - r < STREAM_BLOCK ? tile_end - r : STREAM_BLOCK;
@@ -287,16 +321,18 @@ static void *scan_thread(void *arg)
 }
 #endif
 
-static const velaria_kernels scalar_kernels = {dot_f32_scalar, l2sq_f32_scalar};
+static const velaria_kernels scalar_kernels = {dot_f32_scalar, l2sq_f32_scalar, NULL, NULL};
 
 static const velaria_kernels *kernels_for(int level)
 {
 #if defined(VELARIA_X86) && (defined(__GNUC__) || defined(__clang__))
-    static const velaria_kernels avx2 = {dot_f32_avx2, l2sq_f32_avx2};
-    static const velaria_kernels avx512 = {dot_f32_avx512, l2sq_f32_avx512};
+    static const velaria_kernels avx2 = {dot_f32_avx2, l2sq_f32_avx2, dot_multi_f32_avx2,
+                                         l2sq_multi_f32_avx2};
+    static const velaria_kernels avx512 = {dot_f32_avx512, l2sq_f32_avx512, dot_multi_f32_avx512,
+                                           l2sq_multi_f32_avx512};
 #endif
 #if defined(VELARIA_ARM64)
-    static const velaria_kernels neon = {dot_f32_neon, l2sq_f32_neon};
+    static const velaria_kernels neon = {dot_f32_neon, l2sq_f32_neon, NULL, NULL};
 #endif
     switch (level) {
     case VELARIA_LEVEL_SCALAR:

@@ -62,6 +62,86 @@ static inline void score_rows(const float *rows, int64_t n, int64_t dim, const f
     }
 }
 
+/* 8 accumulators -> one vector of their 8 lane sums, in float32: lane 4a + b = sum of v[2b + a].
+ * Three levels of pairwise adds (256 -> 128 -> 64 -> 32 bits per vector), so every lane value
+ * goes through 3 float32 additions. */
+static inline __m256 reduce8x8(const __m256 v[8])
+{
+    __m256 w[4], t[2];
+    for (int i = 0; i < 4; i++)
+        w[i] = _mm256_add_ps(_mm256_permute2f128_ps(v[2 * i], v[2 * i + 1], 0x20),
+                             _mm256_permute2f128_ps(v[2 * i], v[2 * i + 1], 0x31));
+    for (int i = 0; i < 2; i++)
+        t[i] = _mm256_add_ps(_mm256_shuffle_ps(w[2 * i], w[2 * i + 1], _MM_SHUFFLE(1, 0, 1, 0)),
+                             _mm256_shuffle_ps(w[2 * i], w[2 * i + 1], _MM_SHUFFLE(3, 2, 3, 2)));
+    return _mm256_add_ps(_mm256_shuffle_ps(t[0], t[1], _MM_SHUFFLE(2, 0, 2, 0)),
+                         _mm256_shuffle_ps(t[0], t[1], _MM_SHUFFLE(3, 1, 3, 1)));
+}
+
+/* one 8-float step of a 2 x 4 block: acc[2b + a] += row a x query b over the lanes in m */
+static inline void block_step(__m256 acc[8], const float *const r[2], const float *const q[4],
+                              int64_t j, const __m256i m, const int full, const int l2)
+{
+    const __m256 x0 = full ? _mm256_loadu_ps(r[0] + j) : _mm256_maskload_ps(r[0] + j, m);
+    const __m256 x1 = full ? _mm256_loadu_ps(r[1] + j) : _mm256_maskload_ps(r[1] + j, m);
+#pragma GCC unroll 4
+    for (int b = 0; b < 4; b++) {
+        const __m256 qv = full ? _mm256_loadu_ps(q[b] + j) : _mm256_maskload_ps(q[b] + j, m);
+        acc[2 * b] = step(x0, qv, acc[2 * b], l2);
+        acc[2 * b + 1] = step(x1, qv, acc[2 * b + 1], l2);
+    }
+}
+
+/* Several queries, register-blocked: 2 rows x 4 queries share each 8-float load of a row and
+ * of a query, one accumulator per (query, row) pair (8 of the 16 YMM registers): 6 loads per
+ * 8 FMAs instead of 2 loads per FMA. The dim % 8 tail is a masked load (zero lanes add exact
+ * zeros); the 8 pairs' lanes are reduced together in float32 (reduce8x8). Each product goes
+ * through ceil(dim / 8) + 3 float32 roundings, within the n = dim + 8 that topk.c's error
+ * bound allows for. A block short of 2 rows or 4 queries repeats its last row / query and
+ * drops the repeats' values. out[qi * ld + i] receives row i against query qi; ld >= n
+ * rounded up to 2. */
+static inline void score_multi(const float *rows, int64_t n, int64_t dim, const float *qs,
+                               int64_t nq, double *out, int64_t ld, const int l2)
+{
+    const int64_t d8 = dim & ~(int64_t)7, rest = dim & 7;
+    const __m256i tail = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)rest),
+                                            _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    const float *q[4];
+    for (int b = 0; b < 4; b++)
+        q[b] = qs + (b < nq ? b : nq - 1) * dim;
+    for (int64_t i = 0; i < n; i += 2) {
+        const float *r[2] = {rows + i * dim, rows + (i + 1 < n ? i + 1 : i) * dim};
+        __m256 acc[8];
+#pragma GCC unroll 8
+        for (int p = 0; p < 8; p++)
+            acc[p] = _mm256_setzero_ps();
+        for (int64_t j = 0; j < d8; j += 8)
+            block_step(acc, r, q, j, tail, 1, l2);
+        if (rest)
+            block_step(acc, r, q, d8, tail, 0, l2);
+        const __m256 sums = reduce8x8(acc); /* lane 4a + b: row i + a, query b */
+        double lanes[8];
+        _mm256_storeu_pd(lanes, _mm256_cvtps_pd(_mm256_castps256_ps128(sums)));
+        _mm256_storeu_pd(lanes + 4, _mm256_cvtps_pd(_mm256_extractf128_ps(sums, 1)));
+        for (int64_t b = 0; b < nq; b++) {
+            out[b * ld + i] = lanes[b];
+            out[b * ld + i + 1] = lanes[4 + b];
+        }
+    }
+}
+
+void dot_multi_f32_avx2(const float *rows, int64_t n, int64_t dim, const float *qs, int64_t nq,
+                        double *out, int64_t ld)
+{
+    score_multi(rows, n, dim, qs, nq, out, ld, 0);
+}
+
+void l2sq_multi_f32_avx2(const float *rows, int64_t n, int64_t dim, const float *qs, int64_t nq,
+                         double *out, int64_t ld)
+{
+    score_multi(rows, n, dim, qs, nq, out, ld, 1);
+}
+
 void dot_f32_avx2(const float *rows, int64_t n, int64_t dim, const float *q, double *out)
 {
     score_rows(rows, n, dim, q, out, 0);

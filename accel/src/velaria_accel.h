@@ -70,14 +70,30 @@ static inline double velaria_tail_f64(const float *r, const float *q, int64_t fr
     return s;
 }
 
+/* Several queries at once (register-blocked): out[qi * ld + i] = the value of row i against
+ * query qi, for i < n and qi < nq <= VELARIA_MULTI_Q; ld >= n rounded up to the kernel's row
+ * block (4), and those padding slots may be written. The values carry the same error bound as
+ * the one-query kernels' (see topk.c). */
+typedef void (*velaria_multi_f32_fn)(const float *rows, int64_t n, int64_t dim, const float *qs,
+                                     int64_t nq, double *out, int64_t ld);
+#define VELARIA_MULTI_Q 4
+
 typedef struct {
     velaria_rows_f32_fn dot_f32;
     velaria_rows_f32_fn l2sq_f32;
+    velaria_multi_f32_fn dot_multi_f32; /* NULL: score each query with dot_f32 */
+    velaria_multi_f32_fn l2sq_multi_f32;
 } velaria_kernels;
 
 #define VELARIA_DECLARE_ISA(isa)                                                              \
     void dot_f32_##isa(const float *, int64_t, int64_t, const float *, double *);             \
     void l2sq_f32_##isa(const float *, int64_t, int64_t, const float *, double *);
+
+#define VELARIA_DECLARE_MULTI(isa)                                                            \
+    void dot_multi_f32_##isa(const float *, int64_t, int64_t, const float *, int64_t, double *, \
+                             int64_t);                                                        \
+    void l2sq_multi_f32_##isa(const float *, int64_t, int64_t, const float *, int64_t, double *, \
+                              int64_t);
 
 VELARIA_DECLARE_ISA(scalar)
 
@@ -85,6 +101,8 @@ VELARIA_DECLARE_ISA(scalar)
 #define VELARIA_X86 1
 VELARIA_DECLARE_ISA(avx2)
 VELARIA_DECLARE_ISA(avx512)
+VELARIA_DECLARE_MULTI(avx2)
+VELARIA_DECLARE_MULTI(avx512)
 #endif
 
 #if defined(__aarch64__)
