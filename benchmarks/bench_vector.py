@@ -27,6 +27,8 @@ import pytest
 
 SCALE = float(os.environ.get("VELARIA_BENCH_SCALE", "1"))
 SHAPES = [(int(1_000_000 * SCALE), 128), (int(100_000 * SCALE), 768)]
+if os.environ.get("VELARIA_BENCH_SHAPES"):  # e.g. "1000000x128": a narrower run
+    SHAPES = [tuple(int(v) for v in s.split("x")) for s in os.environ["VELARIA_BENCH_SHAPES"].split(",")]
 METRICS = ["cosine", "dot", "l2"]
 K = 10
 
@@ -237,13 +239,19 @@ STAT = {"median": np.median, "min": np.min}[os.environ.get("VELARIA_BENCH_STAT",
 ROUNDS = int(os.environ.get("VELARIA_BENCH_ROUNDS", "5"))
 
 
+#: VELARIA_BENCH_CLOCK=cpu times with the process's CPU time instead of the wall clock: on a
+#: machine shared with other jobs it leaves out the time this process waited to be scheduled
+#: (memory-bus contention still counts). Meaningful for the 1-thread modes only.
+CLOCK = {"wall": time.perf_counter, "cpu": time.process_time}[os.environ.get("VELARIA_BENCH_CLOCK", "wall")]
+
+
 def _time(fn, rounds=ROUNDS):
     fn()
     ts = []
     for _ in range(rounds):
-        t = time.perf_counter()
+        t = CLOCK()
         fn()
-        ts.append(time.perf_counter() - t)
+        ts.append(CLOCK() - t)
     return float(STAT(ts))
 
 
@@ -288,7 +296,8 @@ def machine() -> str:
     """The ISA the velaria rows ran on (the accelerator's dispatch level) and the CPU count."""
     from velaria import accel
     return (f"velaria backend={accel.backend()} (available: {', '.join(accel.available_backends())}), "
-            f"{os.cpu_count()} CPUs")
+            f"{os.cpu_count()} CPUs, clock={os.environ.get('VELARIA_BENCH_CLOCK', 'wall')}, "
+            f"statistic={os.environ.get('VELARIA_BENCH_STAT', 'median')} of {ROUNDS} rounds")
 
 
 if __name__ == "__main__":

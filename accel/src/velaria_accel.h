@@ -78,9 +78,15 @@ typedef void (*velaria_multi_f32_fn)(const float *rows, int64_t n, int64_t dim, 
                                      int64_t nq, double *out, int64_t ld);
 #define VELARIA_MULTI_Q 4
 
+/* A one-query dot kernel that also writes each row's sum of squares (same float32 lanes, same
+ * error bound) to ss[i], so the selection needs no second stream of cached row norms. */
+typedef void (*velaria_rows_ss_f32_fn)(const float *rows, int64_t n, int64_t dim, const float *q,
+                                       double *out, double *ss);
+
 typedef struct {
     velaria_rows_f32_fn dot_f32;
     velaria_rows_f32_fn l2sq_f32;
+    velaria_rows_ss_f32_fn dot_ss_f32;  /* NULL: cosine and dot read the cached inverse norms */
     velaria_multi_f32_fn dot_multi_f32; /* NULL: score each query with dot_f32 */
     velaria_multi_f32_fn l2sq_multi_f32;
 } velaria_kernels;
@@ -100,9 +106,9 @@ VELARIA_DECLARE_ISA(scalar)
 #if defined(__x86_64__) || defined(_M_X64)
 #define VELARIA_X86 1
 VELARIA_DECLARE_ISA(avx2)
-VELARIA_DECLARE_ISA(avx512)
 VELARIA_DECLARE_MULTI(avx2)
 VELARIA_DECLARE_MULTI(avx512)
+void dot_ss_f32_avx2(const float *, int64_t, int64_t, const float *, double *, double *);
 #endif
 
 #if defined(__aarch64__)

@@ -104,7 +104,8 @@ int main(void)
 {
     static const int64_t dims[] = {1, 7, 15, 16, 17, 31, 63, 64, 65, 97, 768, 1536};
     static const float scales[] = {1.0f, 1e19f, 1e-20f};
-    /* 6 queries: a full group of 4 for the multi-query kernels plus 2; 203 rows: a partial block */
+    /* the last 1, 5 or 6 queries: the one-query kernels, a group of 4 for the multi-query kernels
+     * plus a lone query, 4 + 2; 203 rows: a partial row block */
     const int64_t n = 203, n_queries = 6;
     const int cpu = velaria_cpu_level(), compiled = velaria_compiled_levels();
     int levels[4], n_levels = 0;
@@ -125,7 +126,8 @@ int main(void)
             fill(x, n, dim, scales[si]);
             for (int64_t j = 0; j < n_queries * dim; j++)
                 q[j] = next_normal() * scales[si];
-            memcpy(q + dim, x + 3 * dim, (size_t)dim * sizeof(float)); /* a query equal to a row */
+            /* the last query equals a row: every suffix of the queries below contains it */
+            memcpy(q + 5 * dim, x + 3 * dim, (size_t)dim * sizeof(float));
             velaria_inv_norms_f32(x, n, dim, inv);
 #if defined(VELARIA_X86)
             if (si == 0) { /* finite rows 0..8 (the special rows start at 10) */
@@ -143,47 +145,52 @@ int main(void)
                 }
             }
 #endif
-            for (int metric = 0; metric < 3; metric++) {
-                static const int64_t ks[] = {1, 10, 250};
-                for (int ki = 0; ki < 3; ki++) {
-                    const int64_t k = ks[ki], slots = k < n ? k : n, total = n_queries * slots;
-                    int64_t want_ids[6 * 250], got_ids[6 * 250], want_n[6], got_n[6];
-                    double want_sc[6 * 250], got_sc[6 * 250];
-                    if (velaria_topk_f32(VELARIA_LEVEL_SCALAR, x, n, dim, NULL, inv, q, n_queries, slots,
-                                         metric, 1, want_ids, want_sc, want_n) != 0) {
-                        printf("scalar level failed\n");
-                        return 1;
-                    }
-                    for (int li = 0; li < n_levels; li++) {
-                        for (int threads = 1; threads <= 2; threads++) {
-                            memset(got_ids, 0xff, sizeof got_ids);
-                            memset(got_sc, 0xff, sizeof got_sc);
-                            int rc = velaria_topk_f32(levels[li], x, n, dim, NULL, inv, q, n_queries, slots,
-                                                      metric, threads, got_ids, got_sc, got_n);
-                            int same = rc == 0 && memcmp(got_n, want_n, sizeof want_n) == 0;
-                            for (int64_t qi = 0; same && qi < n_queries; qi++) /* the filled slots */
-                                same = memcmp(got_ids + qi * slots, want_ids + qi * slots,
-                                              (size_t)want_n[qi] * sizeof(int64_t)) == 0 &&
-                                       memcmp(got_sc + qi * slots, want_sc + qi * slots,
-                                              (size_t)want_n[qi] * sizeof(double)) == 0;
-                            if (!same) {
-                                printf("MISMATCH level=%s dim=%lld scale=%g metric=%d k=%lld threads=%d rc=%d\n",
-                                       level_name(levels[li]), (long long)dim, (double)scales[si], metric,
-                                       (long long)k, threads, rc);
-                                for (int64_t qi = 0; qi < n_queries; qi++)
-                                    printf("  query %lld: %lld rows, expected %lld\n", (long long)qi,
-                                           (long long)got_n[qi], (long long)want_n[qi]);
-                                for (int64_t i = 0; i < total; i++)
-                                    if (i % slots < want_n[i / slots] &&
-                                        (got_ids[i] != want_ids[i] || memcmp(&got_sc[i], &want_sc[i], 8))) {
-                                        printf("  slot %lld: id %lld score %.17g, expected id %lld score %.17g\n",
-                                               (long long)i, (long long)got_ids[i], got_sc[i],
-                                               (long long)want_ids[i], want_sc[i]);
-                                        break;
-                                    }
-                                return 1;
+            static const int64_t query_counts[] = {1, 5, 6};
+            for (int qc = 0; qc < 3; qc++) {
+                const int64_t nq = query_counts[qc];
+                const float *qs = q + (n_queries - nq) * dim;
+                for (int metric = 0; metric < 3; metric++) {
+                    static const int64_t ks[] = {1, 10, 250};
+                    for (int ki = 0; ki < 3; ki++) {
+                        const int64_t k = ks[ki], slots = k < n ? k : n, total = nq * slots;
+                        int64_t want_ids[6 * 250], got_ids[6 * 250], want_n[6], got_n[6];
+                        double want_sc[6 * 250], got_sc[6 * 250];
+                        if (velaria_topk_f32(VELARIA_LEVEL_SCALAR, x, n, dim, NULL, inv, qs, nq, slots,
+                                             metric, 1, want_ids, want_sc, want_n) != 0) {
+                            printf("scalar level failed\n");
+                            return 1;
+                        }
+                        for (int li = 0; li < n_levels; li++) {
+                            for (int threads = 1; threads <= 2; threads++) {
+                                memset(got_ids, 0xff, sizeof got_ids);
+                                memset(got_sc, 0xff, sizeof got_sc);
+                                int rc = velaria_topk_f32(levels[li], x, n, dim, NULL, inv, qs, nq, slots,
+                                                          metric, threads, got_ids, got_sc, got_n);
+                                int same = rc == 0 && memcmp(got_n, want_n, sizeof want_n) == 0;
+                                for (int64_t qi = 0; same && qi < nq; qi++) /* the filled slots */
+                                    same = memcmp(got_ids + qi * slots, want_ids + qi * slots,
+                                                  (size_t)want_n[qi] * sizeof(int64_t)) == 0 &&
+                                           memcmp(got_sc + qi * slots, want_sc + qi * slots,
+                                                  (size_t)want_n[qi] * sizeof(double)) == 0;
+                                if (!same) {
+                                    printf("MISMATCH level=%s queries=%lld dim=%lld scale=%g metric=%d k=%lld threads=%d rc=%d\n",
+                                           level_name(levels[li]), (long long)nq, (long long)dim, (double)scales[si], metric,
+                                           (long long)k, threads, rc);
+                                    for (int64_t qi = 0; qi < nq; qi++)
+                                        printf("  query %lld: %lld rows, expected %lld\n", (long long)qi,
+                                               (long long)got_n[qi], (long long)want_n[qi]);
+                                    for (int64_t i = 0; i < total; i++)
+                                        if (i % slots < want_n[i / slots] &&
+                                            (got_ids[i] != want_ids[i] || memcmp(&got_sc[i], &want_sc[i], 8))) {
+                                            printf("  slot %lld: id %lld score %.17g, expected id %lld score %.17g\n",
+                                                   (long long)i, (long long)got_ids[i], got_sc[i],
+                                                   (long long)want_ids[i], want_sc[i]);
+                                            break;
+                                        }
+                                    return 1;
+                                }
+                                cases[li]++;
                             }
-                            cases[li]++;
                         }
                     }
                 }
