@@ -273,6 +273,14 @@ static void offer(const scan_ctx *c, heap *h, cand_list *cl, const double *raw,
         else                                                                                  \
             offer_rows(c, h, cl, raw, ss, row0, n, qi, m, 0);                                 \
     } while (0)
+    if (!ss && c->kern->block_rejected && c->inv_q[qi] != 0.0) {
+        /* batches offer every (row, query) pair: reject whole blocks with vector instructions */
+        const velaria_reject_args args = {c->metric, heap_bound(h), c->inv_q[qi], c->g, c->tau,
+                                          c->g * c->norm_q[qi] * (1.0 + 0x1p-40)};
+        if (c->kern->block_rejected(raw, c->inv_norms ? c->inv_norms + row0 : NULL,
+                                    c->valid ? c->valid + row0 : NULL, n, &args))
+            return;
+    }
     switch (c->metric) {
     case VELARIA_METRIC_DOT:
         VELARIA_OFFER(VELARIA_METRIC_DOT);
@@ -371,7 +379,8 @@ static const velaria_kernels *kernels_for(int level)
                                          .l2sq_f32 = l2sq_f32_avx2,
                                          .dot_ss_f32 = dot_ss_f32_avx2,
                                          .dot_multi_f32 = dot_multi_f32_avx2,
-                                         .l2sq_multi_f32 = l2sq_multi_f32_avx2};
+                                         .l2sq_multi_f32 = l2sq_multi_f32_avx2,
+                                         .block_rejected = block_rejected_avx2};
     /* One query streams from memory: the 256-bit row kernels are the faster ones there (on a
      * Sapphire Rapids VM the 512-bit ones read at ~85% of a plain read, the 256-bit ones at
      * ~97%: the scan is bound by bandwidth, not arithmetic). Batches are bound by arithmetic:
@@ -380,7 +389,8 @@ static const velaria_kernels *kernels_for(int level)
                                            .l2sq_f32 = l2sq_f32_avx2,
                                            .dot_ss_f32 = dot_ss_f32_avx2,
                                            .dot_multi_f32 = dot_multi_f32_avx512,
-                                           .l2sq_multi_f32 = l2sq_multi_f32_avx512};
+                                           .l2sq_multi_f32 = l2sq_multi_f32_avx512,
+                                           .block_rejected = block_rejected_avx512};
 #endif
 #if defined(VELARIA_ARM64)
     static const velaria_kernels neon = {.dot_f32 = dot_f32_neon, .l2sq_f32 = l2sq_f32_neon};

@@ -181,6 +181,50 @@ void l2sq_f32_avx2(const float *rows, int64_t n, int64_t dim, const float *q, do
     score_rows(rows, n, dim, q, out, NULL, 0, 1);
 }
 
+/* topk.c's admission test on 4 values per instruction (see velaria_reject_fn). The operations
+ * mirror offer_rows one for one; min(1, x) and max(-1, x) return x when x is NaN, like its
+ * comparisons, and every comparison is ordered (false on NaN). */
+int block_rejected_avx2(const double *raw, const double *inv_norms, const uint8_t *valid,
+                        int64_t n, const velaria_reject_args *a)
+{
+    if (n % 4)
+        return 0;
+    const __m256d bound = _mm256_set1_pd(a->bound), inv_q = _mm256_set1_pd(a->inv_q);
+    const __m256d g = _mm256_set1_pd(a->g), tau = _mm256_set1_pd(a->tau), g_q = _mm256_set1_pd(a->g_q);
+    const __m256d one = _mm256_set1_pd(1.0), minus_one = _mm256_set1_pd(-1.0), zero = _mm256_setzero_pd();
+    const __m256d two_g = _mm256_set1_pd(2.0 * a->g), two_tau = _mm256_set1_pd(2.0 * a->tau);
+    for (int64_t i = 0; i < n; i += 4) {
+        const __m256d r = _mm256_loadu_pd(raw + i);
+        __m256d out;
+        if (a->metric == VELARIA_METRIC_L2) {
+            const __m256d lb = _mm256_sub_pd(r, _mm256_add_pd(_mm256_mul_pd(two_g, r), two_tau));
+            out = _mm256_cmp_pd(lb, bound, _CMP_GE_OQ);
+        } else {
+            const __m256d inv = _mm256_loadu_pd(inv_norms + i);
+            if (a->metric == VELARIA_METRIC_DOT) {
+                const __m256d x = _mm256_sub_pd(_mm256_sub_pd(_mm256_mul_pd(r, minus_one), tau), bound);
+                out = _mm256_and_pd(_mm256_cmp_pd(inv, zero, _CMP_GT_OQ),
+                                    _mm256_cmp_pd(_mm256_mul_pd(x, inv), g_q, _CMP_GE_OQ));
+            } else {
+                __m256d sim = _mm256_mul_pd(_mm256_mul_pd(r, inv), inv_q);
+                sim = _mm256_max_pd(minus_one, _mm256_min_pd(one, sim));
+                const __m256d m = _mm256_add_pd(g, _mm256_mul_pd(_mm256_mul_pd(tau, inv), inv_q));
+                const __m256d lb = _mm256_sub_pd(_mm256_sub_pd(one, sim), m);
+                out = _mm256_and_pd(_mm256_cmp_pd(inv, zero, _CMP_NEQ_OQ),
+                                    _mm256_cmp_pd(lb, bound, _CMP_GE_OQ));
+            }
+        }
+        out = _mm256_and_pd(out, _mm256_cmp_pd(_mm256_sub_pd(r, r), zero, _CMP_EQ_OQ)); /* finite */
+        int bits = _mm256_movemask_pd(out);
+        if (valid)
+            for (int l = 0; l < 4; l++)
+                bits |= (valid[i + l] == 0) << l;
+        if (bits != 0xF)
+            return 0;
+    }
+    return 1;
+}
+
 #if defined(__clang__)
 #pragma clang attribute pop
 #endif

@@ -117,6 +117,49 @@ void l2sq_multi_f32_avx512(const float *rows, int64_t n, int64_t dim, const floa
     score_multi(rows, n, dim, qs, nq, out, ld, 1);
 }
 
+/* topk.c's admission test on 8 values per instruction (see velaria_reject_fn). The operations
+ * mirror offer_rows one for one; min(1, x) and max(-1, x) return x when x is NaN, like its
+ * comparisons, and every comparison is ordered (false on NaN). */
+int block_rejected_avx512(const double *raw, const double *inv_norms, const uint8_t *valid,
+                          int64_t n, const velaria_reject_args *a)
+{
+    if (n % 8)
+        return 0;
+    const __m512d bound = _mm512_set1_pd(a->bound), inv_q = _mm512_set1_pd(a->inv_q);
+    const __m512d g = _mm512_set1_pd(a->g), tau = _mm512_set1_pd(a->tau), g_q = _mm512_set1_pd(a->g_q);
+    const __m512d one = _mm512_set1_pd(1.0), minus_one = _mm512_set1_pd(-1.0), zero = _mm512_setzero_pd();
+    const __m512d two_g = _mm512_set1_pd(2.0 * a->g), two_tau = _mm512_set1_pd(2.0 * a->tau);
+    for (int64_t i = 0; i < n; i += 8) {
+        const __m512d r = _mm512_loadu_pd(raw + i);
+        __mmask8 out;
+        if (a->metric == VELARIA_METRIC_L2) {
+            const __m512d lb = _mm512_sub_pd(r, _mm512_add_pd(_mm512_mul_pd(two_g, r), two_tau));
+            out = _mm512_cmp_pd_mask(lb, bound, _CMP_GE_OQ);
+        } else {
+            const __m512d inv = _mm512_loadu_pd(inv_norms + i);
+            if (a->metric == VELARIA_METRIC_DOT) {
+                const __m512d x = _mm512_sub_pd(_mm512_sub_pd(_mm512_mul_pd(r, minus_one), tau), bound);
+                out = _mm512_cmp_pd_mask(inv, zero, _CMP_GT_OQ) &
+                      _mm512_cmp_pd_mask(_mm512_mul_pd(x, inv), g_q, _CMP_GE_OQ);
+            } else {
+                __m512d sim = _mm512_mul_pd(_mm512_mul_pd(r, inv), inv_q);
+                sim = _mm512_max_pd(minus_one, _mm512_min_pd(one, sim));
+                const __m512d m = _mm512_add_pd(g, _mm512_mul_pd(_mm512_mul_pd(tau, inv), inv_q));
+                const __m512d lb = _mm512_sub_pd(_mm512_sub_pd(one, sim), m);
+                out = _mm512_cmp_pd_mask(inv, zero, _CMP_NEQ_OQ) &
+                      _mm512_cmp_pd_mask(lb, bound, _CMP_GE_OQ);
+            }
+        }
+        out &= _mm512_cmp_pd_mask(_mm512_sub_pd(r, r), zero, _CMP_EQ_OQ); /* finite */
+        if (valid)
+            out |= _mm512_cmp_epi64_mask(_mm512_cvtepu8_epi64(_mm_loadl_epi64((const __m128i *)(valid + i))),
+                                         _mm512_setzero_si512(), _MM_CMPINT_EQ);
+        if (out != 0xFF)
+            return 0;
+    }
+    return 1;
+}
+
 #if defined(__clang__)
 #pragma clang attribute pop
 #endif

@@ -83,12 +83,26 @@ typedef void (*velaria_multi_f32_fn)(const float *rows, int64_t n, int64_t dim, 
 typedef void (*velaria_rows_ss_f32_fn)(const float *rows, int64_t n, int64_t dim, const float *q,
                                        double *out, double *ss);
 
+/* The constants of topk.c's admission test for one query's block of values. */
+typedef struct {
+    int metric;
+    double bound, inv_q, g, tau, g_q;
+} velaria_reject_args;
+
+/* 1 when no value of the block can enter the top k: topk.c's scalar test (offer_rows, cached
+ * norms) with the same float64 operations in the same order, so the same verdicts, 8 or 4
+ * values per instruction. 0 when some row may pass, or when n is not a multiple of the vector
+ * width: the caller then tests row by row. valid may be NULL. */
+typedef int (*velaria_reject_fn)(const double *raw, const double *inv_norms, const uint8_t *valid,
+                                 int64_t n, const velaria_reject_args *a);
+
 typedef struct {
     velaria_rows_f32_fn dot_f32;
     velaria_rows_f32_fn l2sq_f32;
     velaria_rows_ss_f32_fn dot_ss_f32;  /* NULL: cosine and dot read the cached inverse norms */
     velaria_multi_f32_fn dot_multi_f32; /* NULL: score each query with dot_f32 */
     velaria_multi_f32_fn l2sq_multi_f32;
+    velaria_reject_fn block_rejected; /* NULL: every row is tested on its own */
 } velaria_kernels;
 
 #define VELARIA_DECLARE_ISA(isa)                                                              \
@@ -109,6 +123,10 @@ VELARIA_DECLARE_ISA(avx2)
 VELARIA_DECLARE_MULTI(avx2)
 VELARIA_DECLARE_MULTI(avx512)
 void dot_ss_f32_avx2(const float *, int64_t, int64_t, const float *, double *, double *);
+int block_rejected_avx2(const double *, const double *, const uint8_t *, int64_t,
+                        const velaria_reject_args *);
+int block_rejected_avx512(const double *, const double *, const uint8_t *, int64_t,
+                          const velaria_reject_args *);
 #endif
 
 #if defined(__aarch64__)
