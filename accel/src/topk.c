@@ -17,9 +17,11 @@
  * So AVX-512, AVX2, NEON and scalar return the same ids and the same scores, bit for bit; a
  * faster ISA can only differ by being faster.
  *
- * The error bound (u = 2^-24, float32 unit roundoff). Every SIMD kernel sums each lane with at
- * most dim float32 FMAs plus a few adds combining accumulators, then reduces lanes and the tail
- * in float64, so with n = dim + 8 roundings and S = sum |row_j * q_j| (<= ||row|| * ||q||):
+ * The error bound (u = 2^-24, float32 unit roundoff). In every SIMD kernel each product goes
+ * through at most n = dim + 8 float32 roundings: at most dim FMAs in its lane, a few adds
+ * combining accumulators and, in the register-blocked batch kernels, the 3 or 4 float32 adds
+ * of the lane reduction (ceil(dim / 16) + 4 <= dim + 8); the one-query kernels reduce lanes
+ * and the tail in float64. So with S = sum |row_j * q_j| (<= ||row|| * ||q||):
  *     |approx - exact| <= g * S + tau,  g = 1.25 * n * u,  tau = (dim + 128) * 2^-149,
  * where tau covers gradual underflow (half the smallest subnormal per operation; flush-to-zero
  * is switched off for the call, see below) and the 1.25 factor covers n*u/(1-n*u) and the
@@ -27,6 +29,13 @@
  * |approx - exact| <= g * exact + tau <= 2 * g * approx + 2 * tau. For cosine, S * inv_r * inv_q
  * <= 1, so the distance moves by at most g + tau * inv_r * inv_q. The bound does not depend on
  * the summation order, so it holds for any lane layout (AVX-512's 16 lanes, NEON's 4).
+ *
+ * One query streams from memory, so cosine and dot take the row norms their bounds need from
+ * the scan itself (sums of squares in the same pass, see SS_MIN) rather than from a second
+ * stream of cached norms. Batches are bound by arithmetic: groups of VELARIA_MULTI_Q queries are
+ * scored by register-blocked kernels, and each query's block of 64 values is first tested as a
+ * whole with vector instructions (velaria_reject_fn), so most (row, query) pairs cost no scalar
+ * work at all.
  *
  * Ties: within one thread rows arrive in ascending id order, so a row whose lower bound equals
  * U loses the tie against every heap row and is not a candidate (this keeps a column of equal

@@ -2,8 +2,10 @@
  * per-file flag set, equivalent to -mavx2 -mfma), and topk.c calls it only when CPUID and
  * XCR0 say the CPU and OS support it.
  *
- * Each row accumulates 4 x 8 float32 lanes with FMA, reading the row front to back; the
- * lanes are reduced in float64 and the dim % 8 tail is added in float64.
+ * One query (also the AVX-512 level's one-query kernels): each row accumulates 4 x 8 float32
+ * lanes with FMA, reading the row front to back; the lanes are reduced in float64 and the
+ * dim % 8 tail is added in float64. Several queries: a 2 rows x 4 queries register block
+ * (score_multi). And the vectorised block admission test (block_rejected_avx2).
  */
 #include "velaria_accel.h"
 

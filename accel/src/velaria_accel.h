@@ -6,13 +6,14 @@
  *   velaria_topk_f32(...)      exact top-k per query, multi-threaded, identical on every level
  *   velaria_inv_norms_f32(...) the reference's inverse row norms
  *
- * Each ISA file (topk_scalar.c, topk_avx2.c, topk_avx512.c, topk_neon.c) provides two
- * row-scoring kernels named <op>_<dtype>_<isa>; topk.c owns heaps, threads and dispatch.
- * The scalar kernels sum sequentially in float64 (bit-identical to reference/topk.py); the
- * SIMD kernels accumulate float32 lanes with FMA (at most dim + 8 float32 roundings per lane)
- * and reduce the lanes and the tail in float64, which keeps them at memory bandwidth. They only
- * *select* candidates: topk.c bounds their error and rescores the candidates with the scalar
- * kernels, so the returned ids and scores never depend on the level.
+ * Each ISA file provides kernels named <op>_<dtype>_<isa>: one-query row kernels (scalar, AVX2,
+ * NEON; the AVX-512 level uses AVX2's), register-blocked several-query kernels and a vectorised
+ * block admission test (AVX2, AVX-512); topk.c owns heaps, threads and the dispatch table
+ * (velaria_kernels). The scalar kernels sum sequentially in float64 (bit-identical to
+ * reference/topk.py); the SIMD kernels accumulate float32 lanes with FMA (at most dim + 8
+ * float32 roundings per product), which keeps them at memory bandwidth. They only *select*
+ * candidates: topk.c bounds their error and rescores the candidates with the scalar kernels, so
+ * the returned ids and scores never depend on the level.
  */
 #ifndef VELARIA_ACCEL_H
 #define VELARIA_ACCEL_H
