@@ -41,7 +41,10 @@ def huge_empty(shape, dtype=np.float32):
     back to np.empty where mmap / madvise are unavailable)."""
     nbytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
     try:
-        m = mmap.mmap(-1, nbytes + _HUGE)
+        # private: a shared anonymous mapping is shmem, which gets no transparent huge pages
+        # where /sys/kernel/mm/transparent_hugepage/shmem_enabled is "never" (a common default;
+        # it cost the whole run ~25% of its read bandwidth)
+        m = mmap.mmap(-1, nbytes + _HUGE, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
         base = np.frombuffer(m, dtype=np.uint8)
         off = (-base.ctypes.data) % _HUGE
         if hasattr(mmap, "MADV_HUGEPAGE"):
@@ -256,19 +259,17 @@ def _time(fn, rounds=ROUNDS):
 
 
 def report() -> str:
+    """The side-by-side table. Each (metric, mode) group first times the bandwidth probe with
+    the same clock, statistic and rounds as its contenders, so "% bw" compares like with like
+    at the moment the group ran."""
     lines = ["| shape | metric | mode | contender | ms/query | GB/s | % bw | velaria-raw / peer |",
              "|---|---|---|---|---:|---:|---:|---:|"]
     for shape in SHAPES:
         x, q = data(*shape)
-        bws = {}
-        for t in (1, 2):
-            bws[t] = x.nbytes / _time(bandwidth_probe(x, q, None, t)) / 1e9
-        groups = []
         for metric in METRICS:
             for mode in MODES:
                 nq, threads = _mode(mode)
-                # the box is noisy: re-probe right before each group, keep the best seen
-                bws[threads] = max(bws[threads], x.nbytes / _time(bandwidth_probe(x, q, None, threads)) / 1e9)
+                bw = x.nbytes / _time(bandwidth_probe(x, q, None, threads)) / 1e9
                 results = {}
                 for name, make in CONTENDERS.items():
                     th = 1 if name == "faiss" and nq == 1 else threads
@@ -277,18 +278,14 @@ def report() -> str:
                     except BaseException as exc:  # a missing peer (pytest.skip) or a peer failure
                         if not isinstance(exc, (Exception, pytest.skip.Exception)):
                             raise
-                groups.append((metric, mode, nq, threads, results))
-        # "% bw" is against the best probe of the shape (the bar cannot be a noisy low sample)
-        for t in (1, 2):
-            lines.append(f"| {shape[0]}x{shape[1]} | - | probe-{t}t | C read (best) | - | {bws[t]:.1f} | 100 | - |")
-        for metric, mode, nq, threads, results in groups:
-            # the ratio's base: velaria-raw, else the best SIMD level measured
-            raw = next((results[n] for n in ("velaria-raw", "velaria-avx512", "velaria-avx2") if n in results), None)
-            for name, sec in results.items():
-                gbs = x.nbytes / (sec * nq) / 1e9
-                ratio = f"{raw / sec:.2f}" if raw else "-"
-                lines.append(f"| {shape[0]}x{shape[1]} | {metric} | {mode} | {name} | {sec * 1e3:.2f} | "
-                             f"{gbs:.1f} | {100 * gbs / bws[threads]:.0f} | {ratio} |")
+                # the ratio's base: velaria-raw, else the best SIMD level measured
+                raw = next((results[n] for n in ("velaria-raw", "velaria-avx512", "velaria-avx2") if n in results), None)
+                lines.append(f"| {shape[0]}x{shape[1]} | {metric} | {mode} | C read probe | - | {bw:.1f} | 100 | - |")
+                for name, sec in results.items():
+                    gbs = x.nbytes / (sec * nq) / 1e9
+                    ratio = f"{raw / sec:.2f}" if raw else "-"
+                    lines.append(f"| {shape[0]}x{shape[1]} | {metric} | {mode} | {name} | {sec * 1e3:.2f} | "
+                                 f"{gbs:.1f} | {100 * gbs / bw:.0f} | {ratio} |")
     return "\n".join(lines)
 
 
