@@ -11,10 +11,11 @@ numpy, faiss IndexFlat, simsimd and usearch exact, plus a streaming-read bandwid
 
 Peers that are not installed are skipped. Shapes: 1M x 128 and 100k x 768 (times the scale).
 
-The data live in a 2 MiB-aligned anonymous mapping advised with MADV_HUGEPAGE (as Arrow's
-64-byte-aligned buffers and numpy's large allocations get huge pages), and "% bw" is measured
-against ``velaria_read_bandwidth`` -- a plain AVX2 single-pass read of the same buffer exported
-by the C module -- on the same number of threads, in the same run.
+The data live in a private 2 MiB-aligned anonymous mapping advised with MADV_HUGEPAGE (as
+Arrow's 64-byte-aligned buffers and numpy's large allocations get huge pages), and "% bw" is
+measured against ``velaria_read_bandwidth`` -- a plain AVX2 single-pass read of the same buffer
+exported by the C module -- on the same number of threads, timed just before each group with the
+same clock and statistic. On a shared machine: VELARIA_BENCH_CLOCK=cpu (CPU time, 1-thread modes).
 """
 from __future__ import annotations
 
