@@ -98,6 +98,29 @@ static int check_multi(const char *name, velaria_multi_f32_fn fn, int l2, const 
         }
     return checked;
 }
+
+/* The one-query dot kernel with sums of squares: both values within the error bound. */
+static int check_dot_ss(const float *x, const float *q, int64_t dim)
+{
+    const double g = 1.25 * ((double)dim + 8.0) * 0x1p-24, tau = ((double)dim + 128.0) * 0x1p-149;
+    double out[9], ss[9];
+    dot_ss_f32_avx2(x, 9, dim, q, out, ss);
+    for (int64_t i = 0; i < 9; i++) {
+        double dot = 0.0, s = 0.0, sq = 0.0;
+        for (int64_t j = 0; j < dim; j++) {
+            const double r = x[i * dim + j], v = q[j];
+            dot += r * v;
+            s += fabs(r * v);
+            sq += r * r;
+        }
+        if (!(fabs(out[i] - dot) <= g * s + tau) || !(fabs(ss[i] - sq) <= g * sq + tau)) {
+            printf("DOT_SS OUT OF BOUND dim=%lld row=%lld: %.17g vs %.17g, %.17g vs %.17g\n",
+                   (long long)dim, (long long)i, out[i], dot, ss[i], sq);
+            return -1;
+        }
+    }
+    return 18;
+}
 #endif
 
 int main(void)
@@ -116,7 +139,7 @@ int main(void)
         if (runs && (compiled & (1 << level)))
             levels[n_levels++] = level;
     }
-    int cases[4] = {0}, multi_checked[4] = {0};
+    int cases[4] = {0}, multi_checked[4] = {0}, ss_checked = 0;
     for (size_t di = 0; di < sizeof dims / sizeof dims[0]; di++) {
         const int64_t dim = dims[di];
         for (size_t si = 0; si < sizeof scales / sizeof scales[0]; si++) {
@@ -142,6 +165,12 @@ int main(void)
                             return 1;
                         multi_checked[li] += done;
                     }
+                }
+                if (n_levels > 0) { /* every x86 SIMD level runs AVX2 */
+                    const int done = check_dot_ss(x, q, dim);
+                    if (done < 0)
+                        return 1;
+                    ss_checked += done;
                 }
             }
 #endif
@@ -206,6 +235,8 @@ int main(void)
                    level_name(levels[li]), cases[li], multi_checked[li]);
         else
             printf("level %s: %d cases identical\n", level_name(levels[li]), cases[li]);
+    if (ss_checked)
+        printf("one-query dot + sum of squares kernel: %d values within the bound\n", ss_checked);
     if (n_levels == 0)
         printf("no SIMD level runs here\n");
     return 0;
