@@ -11,10 +11,11 @@ numpy, faiss IndexFlat, simsimd and usearch exact, plus a streaming-read bandwid
 
 Peers that are not installed are skipped. Shapes: 1M x 128 and 100k x 768 (times the scale).
 
-The data live in a 2 MiB-aligned anonymous mapping advised with MADV_HUGEPAGE (as Arrow's
-64-byte-aligned buffers and numpy's large allocations get huge pages), and "% bw" is measured
-against ``velaria_read_bandwidth`` -- a plain AVX2 single-pass read of the same buffer exported
-by the C module -- on the same number of threads, in the same run.
+The data live in a private 2 MiB-aligned anonymous mapping advised with MADV_HUGEPAGE (as
+Arrow's 64-byte-aligned buffers and numpy's large allocations get huge pages), and "% bw" is
+measured against ``velaria_read_bandwidth`` -- a plain AVX2 single-pass read of the same buffer
+exported by the C module -- on the same number of threads, timed just before each group with the
+same clock and statistic. On a shared machine: VELARIA_BENCH_CLOCK=cpu (CPU time, 1-thread modes).
 """
 from __future__ import annotations
 
@@ -27,6 +28,8 @@ import pytest
 
 SCALE = float(os.environ.get("VELARIA_BENCH_SCALE", "1"))
 SHAPES = [(int(1_000_000 * SCALE), 128), (int(100_000 * SCALE), 768)]
+if os.environ.get("VELARIA_BENCH_SHAPES"):  # e.g. "1000000x128": a narrower run
+    SHAPES = [tuple(int(v) for v in s.split("x")) for s in os.environ["VELARIA_BENCH_SHAPES"].split(",")]
 METRICS = ["cosine", "dot", "l2"]
 K = 10
 
@@ -39,7 +42,10 @@ def huge_empty(shape, dtype=np.float32):
     back to np.empty where mmap / madvise are unavailable)."""
     nbytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
     try:
-        m = mmap.mmap(-1, nbytes + _HUGE)
+        # private: a shared anonymous mapping is shmem, which gets no transparent huge pages
+        # where /sys/kernel/mm/transparent_hugepage/shmem_enabled is "never" (a common default;
+        # it cost the whole run ~25% of its read bandwidth)
+        m = mmap.mmap(-1, nbytes + _HUGE, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
         base = np.frombuffer(m, dtype=np.uint8)
         off = (-base.ctypes.data) % _HUGE
         if hasattr(mmap, "MADV_HUGEPAGE"):
@@ -237,30 +243,34 @@ STAT = {"median": np.median, "min": np.min}[os.environ.get("VELARIA_BENCH_STAT",
 ROUNDS = int(os.environ.get("VELARIA_BENCH_ROUNDS", "5"))
 
 
+#: VELARIA_BENCH_CLOCK=cpu times with the process's CPU time instead of the wall clock: on a
+#: machine shared with other jobs it leaves out the time this process waited to be scheduled
+#: (memory-bus contention still counts). Meaningful for the 1-thread modes only.
+CLOCK = {"wall": time.perf_counter, "cpu": time.process_time}[os.environ.get("VELARIA_BENCH_CLOCK", "wall")]
+
+
 def _time(fn, rounds=ROUNDS):
     fn()
     ts = []
     for _ in range(rounds):
-        t = time.perf_counter()
+        t = CLOCK()
         fn()
-        ts.append(time.perf_counter() - t)
+        ts.append(CLOCK() - t)
     return float(STAT(ts))
 
 
 def report() -> str:
+    """The side-by-side table. Each (metric, mode) group first times the bandwidth probe with
+    the same clock, statistic and rounds as its contenders, so "% bw" compares like with like
+    at the moment the group ran."""
     lines = ["| shape | metric | mode | contender | ms/query | GB/s | % bw | velaria-raw / peer |",
              "|---|---|---|---|---:|---:|---:|---:|"]
     for shape in SHAPES:
         x, q = data(*shape)
-        bws = {}
-        for t in (1, 2):
-            bws[t] = x.nbytes / _time(bandwidth_probe(x, q, None, t)) / 1e9
-        groups = []
         for metric in METRICS:
             for mode in MODES:
                 nq, threads = _mode(mode)
-                # the box is noisy: re-probe right before each group, keep the best seen
-                bws[threads] = max(bws[threads], x.nbytes / _time(bandwidth_probe(x, q, None, threads)) / 1e9)
+                bw = x.nbytes / _time(bandwidth_probe(x, q, None, threads)) / 1e9
                 results = {}
                 for name, make in CONTENDERS.items():
                     th = 1 if name == "faiss" and nq == 1 else threads
@@ -269,18 +279,14 @@ def report() -> str:
                     except BaseException as exc:  # a missing peer (pytest.skip) or a peer failure
                         if not isinstance(exc, (Exception, pytest.skip.Exception)):
                             raise
-                groups.append((metric, mode, nq, threads, results))
-        # "% bw" is against the best probe of the shape (the bar cannot be a noisy low sample)
-        for t in (1, 2):
-            lines.append(f"| {shape[0]}x{shape[1]} | - | probe-{t}t | C read (best) | - | {bws[t]:.1f} | 100 | - |")
-        for metric, mode, nq, threads, results in groups:
-            # the ratio's base: velaria-raw, else the best SIMD level measured
-            raw = next((results[n] for n in ("velaria-raw", "velaria-avx512", "velaria-avx2") if n in results), None)
-            for name, sec in results.items():
-                gbs = x.nbytes / (sec * nq) / 1e9
-                ratio = f"{raw / sec:.2f}" if raw else "-"
-                lines.append(f"| {shape[0]}x{shape[1]} | {metric} | {mode} | {name} | {sec * 1e3:.2f} | "
-                             f"{gbs:.1f} | {100 * gbs / bws[threads]:.0f} | {ratio} |")
+                # the ratio's base: velaria-raw, else the best SIMD level measured
+                raw = next((results[n] for n in ("velaria-raw", "velaria-avx512", "velaria-avx2") if n in results), None)
+                lines.append(f"| {shape[0]}x{shape[1]} | {metric} | {mode} | C read probe | - | {bw:.1f} | 100 | - |")
+                for name, sec in results.items():
+                    gbs = x.nbytes / (sec * nq) / 1e9
+                    ratio = f"{raw / sec:.2f}" if raw else "-"
+                    lines.append(f"| {shape[0]}x{shape[1]} | {metric} | {mode} | {name} | {sec * 1e3:.2f} | "
+                                 f"{gbs:.1f} | {100 * gbs / bw:.0f} | {ratio} |")
     return "\n".join(lines)
 
 
@@ -288,7 +294,8 @@ def machine() -> str:
     """The ISA the velaria rows ran on (the accelerator's dispatch level) and the CPU count."""
     from velaria import accel
     return (f"velaria backend={accel.backend()} (available: {', '.join(accel.available_backends())}), "
-            f"{os.cpu_count()} CPUs")
+            f"{os.cpu_count()} CPUs, clock={os.environ.get('VELARIA_BENCH_CLOCK', 'wall')}, "
+            f"statistic={os.environ.get('VELARIA_BENCH_STAT', 'median')} of {ROUNDS} rounds")
 
 
 if __name__ == "__main__":

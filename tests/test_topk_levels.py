@@ -97,6 +97,34 @@ def test_every_level_returns_the_reference_bit_for_bit(level_topk, dim, metric):
         assert [s for _, s in got] == [s for _, s in want]  # float equality, no tolerance
 
 
+@pytest.mark.parametrize("dim", DIMS)
+@pytest.mark.parametrize("metric", METRICS)
+def test_one_query_at_a_time_returns_the_reference_bit_for_bit(level_topk, dim, metric):
+    # one query takes the streaming path (on x86 it bounds the norms from the scan's own sums of
+    # squares); several take the register-blocked one: both must give the reference's answer
+    x, q = _tricky_rows(dim, np.random.default_rng(dim))
+    for k in (1, 10, 300):
+        want = _reference(dim, metric, k)
+        for qi in range(q.shape[0]):
+            assert _call(level_topk, x, q[qi:qi + 1], k, metric) == [want[qi]]
+
+
+@pytest.mark.parametrize("n_queries", [2, 3, 4, 5, 8, 9])
+@pytest.mark.parametrize("metric", METRICS)
+def test_every_batch_size_equals_one_query_at_a_time(level_topk, n_queries, metric):
+    # batches are scored in groups of 4 queries (a lone remainder query by the one-query
+    # kernel) over 64-row blocks; 203 rows leave a partial block and a partial 4-row tile
+    rng = np.random.default_rng(n_queries)
+    x = rng.standard_normal((203, 45)).astype(np.float32)
+    x[100:110] = x[7]
+    q = rng.standard_normal((n_queries, 45)).astype(np.float32)
+    q[-1] = x[7]
+    got = _call(level_topk, x, q, 12, metric)
+    want = _call(ref.topk, x, q, 12, metric)
+    assert got == want
+    assert got == [_call(level_topk, x, q[i:i + 1], 12, metric)[0] for i in range(n_queries)]
+
+
 @pytest.mark.parametrize("metric", METRICS)
 def test_threads_do_not_change_the_result(level_topk, metric):
     rng = np.random.default_rng(5)

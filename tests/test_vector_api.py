@@ -8,8 +8,10 @@ import sys
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
+from kernel_counting import counting_session
 
 from velaria import accel
 from velaria.errors import VelariaError, VelariaValueError
@@ -71,6 +73,24 @@ def test_ties_by_ascending_row_id(session):
 def test_batch_queries(session):
     out = session.vector_search("t", "v", [[1, 0, 0], [0, 1, 0]], top_k=1, metric="dot").to_rows()
     assert out == {"schema": ["query_index", "row_id", "score"], "rows": [[0, 0, 1.0], [1, 2, 1.0]]}
+
+
+@pytest.mark.parametrize("metric", ["cosine", "dot", "l2"])
+def test_batch_is_one_kernel_call_equal_to_one_query_at_a_time(metric):
+    # a list of query vectors goes to the kernel in one call (the accelerator scores it with
+    # its several-query kernels), and gives what each query gives on its own
+    rng = np.random.default_rng(3)
+    rows = rng.standard_normal((300, 20)).astype(np.float32)
+    queries = rng.standard_normal((6, 20)).astype(np.float32).tolist()
+    s, called = counting_session("auto")
+    s.create_temp_view("b", s.create_dataframe_from_arrow(pa.table({"v": fsl(rows.tolist(), 20)})))
+    batch = s.vector_search("b", "v", queries, top_k=7, metric=metric).to_arrow()
+    assert called.count("vector_topk") == 1
+    for qi, q in enumerate(queries):
+        one = s.vector_search("b", "v", q, top_k=7, metric=metric).to_arrow()
+        mine = batch.filter(pc.equal(batch.column("query_index"), qi))
+        assert mine.column("row_id").to_pylist() == one.column("row_id").to_pylist()
+        assert mine.column("score").to_pylist() == one.column("score").to_pylist()
 
 
 def test_explain_vector_search_exact(session):

@@ -6,13 +6,14 @@
  *   velaria_topk_f32(...)      exact top-k per query, multi-threaded, identical on every level
  *   velaria_inv_norms_f32(...) the reference's inverse row norms
  *
- * Each ISA file (topk_scalar.c, topk_avx2.c, topk_avx512.c, topk_neon.c) provides two
- * row-scoring kernels named <op>_<dtype>_<isa>; topk.c owns heaps, threads and dispatch.
- * The scalar kernels sum sequentially in float64 (bit-identical to reference/topk.py); the
- * SIMD kernels accumulate float32 lanes with FMA (at most dim + 8 float32 roundings per lane)
- * and reduce the lanes and the tail in float64, which keeps them at memory bandwidth. They only
- * *select* candidates: topk.c bounds their error and rescores the candidates with the scalar
- * kernels, so the returned ids and scores never depend on the level.
+ * Each ISA file provides kernels named <op>_<dtype>_<isa>: one-query row kernels (scalar, AVX2,
+ * NEON; the AVX-512 level uses AVX2's), register-blocked several-query kernels and a vectorised
+ * block admission test (AVX2, AVX-512); topk.c owns heaps, threads and the dispatch table
+ * (velaria_kernels). The scalar kernels sum sequentially in float64 (bit-identical to
+ * reference/topk.py); the SIMD kernels accumulate float32 lanes with FMA (at most dim + 8
+ * float32 roundings per product), which keeps them at memory bandwidth. They only *select*
+ * candidates: topk.c bounds their error and rescores the candidates with the scalar kernels, so
+ * the returned ids and scores never depend on the level.
  */
 #ifndef VELARIA_ACCEL_H
 #define VELARIA_ACCEL_H
@@ -70,21 +71,63 @@ static inline double velaria_tail_f64(const float *r, const float *q, int64_t fr
     return s;
 }
 
+/* Several queries at once (register-blocked): out[qi * ld + i] = the value of row i against
+ * query qi, for i < n and qi < nq <= VELARIA_MULTI_Q; ld >= n rounded up to the kernel's row
+ * block (4), and those padding slots may be written. The values carry the same error bound as
+ * the one-query kernels' (see topk.c). */
+typedef void (*velaria_multi_f32_fn)(const float *rows, int64_t n, int64_t dim, const float *qs,
+                                     int64_t nq, double *out, int64_t ld);
+#define VELARIA_MULTI_Q 4
+
+/* A one-query dot kernel that also writes each row's sum of squares (same float32 lanes, same
+ * error bound) to ss[i], so the selection needs no second stream of cached row norms. */
+typedef void (*velaria_rows_ss_f32_fn)(const float *rows, int64_t n, int64_t dim, const float *q,
+                                       double *out, double *ss);
+
+/* The constants of topk.c's admission test for one query's block of values. */
+typedef struct {
+    int metric;
+    double bound, inv_q, g, tau, g_q;
+} velaria_reject_args;
+
+/* 1 when no value of the block can enter the top k: topk.c's scalar test (offer_rows, cached
+ * norms) with the same float64 operations in the same order, so the same verdicts, 8 or 4
+ * values per instruction. 0 when some row may pass, or when n is not a multiple of the vector
+ * width: the caller then tests row by row. valid may be NULL. */
+typedef int (*velaria_reject_fn)(const double *raw, const double *inv_norms, const uint8_t *valid,
+                                 int64_t n, const velaria_reject_args *a);
+
 typedef struct {
     velaria_rows_f32_fn dot_f32;
     velaria_rows_f32_fn l2sq_f32;
+    velaria_rows_ss_f32_fn dot_ss_f32;  /* NULL: cosine and dot read the cached inverse norms */
+    velaria_multi_f32_fn dot_multi_f32; /* NULL: score each query with dot_f32 */
+    velaria_multi_f32_fn l2sq_multi_f32;
+    velaria_reject_fn block_rejected; /* NULL: every row is tested on its own */
 } velaria_kernels;
 
 #define VELARIA_DECLARE_ISA(isa)                                                              \
     void dot_f32_##isa(const float *, int64_t, int64_t, const float *, double *);             \
     void l2sq_f32_##isa(const float *, int64_t, int64_t, const float *, double *);
 
+#define VELARIA_DECLARE_MULTI(isa)                                                            \
+    void dot_multi_f32_##isa(const float *, int64_t, int64_t, const float *, int64_t, double *, \
+                             int64_t);                                                        \
+    void l2sq_multi_f32_##isa(const float *, int64_t, int64_t, const float *, int64_t, double *, \
+                              int64_t);
+
 VELARIA_DECLARE_ISA(scalar)
 
 #if defined(__x86_64__) || defined(_M_X64)
 #define VELARIA_X86 1
 VELARIA_DECLARE_ISA(avx2)
-VELARIA_DECLARE_ISA(avx512)
+VELARIA_DECLARE_MULTI(avx2)
+VELARIA_DECLARE_MULTI(avx512)
+void dot_ss_f32_avx2(const float *, int64_t, int64_t, const float *, double *, double *);
+int block_rejected_avx2(const double *, const double *, const uint8_t *, int64_t,
+                        const velaria_reject_args *);
+int block_rejected_avx512(const double *, const double *, const uint8_t *, int64_t,
+                          const velaria_reject_args *);
 #endif
 
 #if defined(__aarch64__)
