@@ -15,10 +15,11 @@ import pyarrow.compute as pc
 import pyarrow.types as pat
 
 from velaria.plan.expr import Call, Case, Cast, Column, Expr, InList, Literal, walk
+from velaria.plan.kernel_paths import report
 from velaria.reference import batch as _ref
 from velaria.reference.functions import EvalContext
 
-from . import batch_c, functions_extra
+from . import batch_c, functions_extra, fused
 from .arrow_util import _BOOL, _F64, _I64, _TWO53, _conform, _is_float, _is_int, _is_num, _is_str, _mask_of, _nulls, _np_values
 
 __all__ = ["evaluate"]
@@ -47,6 +48,7 @@ def evaluate(expr: Expr, batch: pa.RecordBatch, context=None) -> pa.Array:
 
 def _reference(expr: Expr, batch: pa.RecordBatch, ctx) -> pa.Array:
     """The reference evaluator on this subtree (same values, same errors)."""
+    report("reference")
     return _ref.evaluate(expr, batch, ctx)
 
 
@@ -58,6 +60,13 @@ def _ev(expr: Expr, batch: pa.RecordBatch, ctx) -> pa.Array:
         if isinstance(expr, Literal):
             return _literal(expr, batch.num_rows)
         if isinstance(expr, Call):
+            if fused.can_fuse(expr, batch):
+                # the whole tree in one multi-threaded numexpr pass; a subtree it cannot
+                # compute exactly is retried below, node by node, with its children fused
+                out = fused.fused_values(expr, batch)
+                if out is not None:
+                    report("numexpr")
+                    return out
             handler = _CALLS.get(expr.name)
             if handler is not None:
                 return handler(expr, batch, ctx)
@@ -192,6 +201,7 @@ def _fused_float(expr: Call, batch: pa.RecordBatch) -> pa.Array:
         for lo in range(0, n, _FUSE_BLOCK):
             hi = min(n, lo + _FUSE_BLOCK)
             ev(expr, lo, hi, out[lo:hi])
+    report("numpy-fused")
     return pa.Array.from_buffers(_F64, n, [None, pa.py_buffer(out)])
 
 
