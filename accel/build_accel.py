@@ -18,7 +18,7 @@ from cffi import FFI
 HERE = os.path.dirname(os.path.abspath(__file__))
 SRC = os.path.join(HERE, "src")
 SOURCES = ["topk.c", "cpu.c", "topk_scalar.c", "topk_avx2.c", "topk_avx512.c", "topk_neon.c",
-           "bandwidth.c", "batch_ops.c"]
+           "bandwidth.c", "batch_ops.c", "sum_lanes.c"]
 
 CDEF = """
 int velaria_cpu_level(void);
@@ -43,6 +43,10 @@ int64_t velaria_select_cmp_f64(const double *x, const uint8_t *valid, int64_t n,
 int64_t velaria_select_cmp_i64(const int64_t *x, const uint8_t *valid, int64_t n, int op, int64_t c,
                                int64_t *out_idx, int64_t *out_vals);
 void velaria_gather_u64(const uint64_t *src, const int64_t *idx, int64_t k, uint64_t *out);
+int64_t velaria_sum_lanes_f64(int level, const double *x, const uint8_t *valid, int64_t n,
+                              double *lanes, int64_t pos);
+double velaria_combine_lanes_f64(const double *lanes);
+int64_t velaria_compact_u64(const uint64_t *src, const uint8_t *mask, int64_t n, uint64_t *out);
 """
 
 

@@ -33,10 +33,9 @@ def filter_batch(predicate: Expr, batch: pa.RecordBatch, context=None) -> pa.Rec
             report("select-cmp")
             return kept
     if fused.can_fuse(predicate, batch):
-        true = fused.fused_true_mask(predicate, batch)
-        if true is not None:
-            report("numexpr")
-            return _keep_rows(batch, true)
+        kept = _filter_fused(predicate, batch)
+        if kept is not None:
+            return kept
     mask = evaluate(predicate, batch, context)
     if pat.is_null(mask.type):
         mask = _nulls(batch.num_rows, _BOOL)
@@ -45,6 +44,35 @@ def filter_batch(predicate: Expr, batch: pa.RecordBatch, context=None) -> pa.Rec
     if mask.true_count == batch.num_rows:
         return batch
     return batch.filter(mask, null_selection_behavior="drop")
+
+
+def _plain_u64(a) -> bool:
+    """A NULL-free 8-byte fixed-width column (copied as raw 64-bit words)."""
+    t = a.type
+    return (not isinstance(a, pa.ChunkedArray) and a.null_count == 0 and pat.is_primitive(t)
+            and not pat.is_boolean(t) and t.bit_width == 64)
+
+
+def _filter_fused(predicate: Expr, batch: pa.RecordBatch) -> pa.RecordBatch | None:
+    """``filter_batch`` with the predicate fused (``accel.fused``: one mask, computed block by
+    block), then NULL-free 8-byte columns compacted by the mask in one branch-free C pass each
+    and the rest taken by row number. None when the predicate is not fusable."""
+    true = fused.fused_true_mask(predicate, batch)
+    if true is None:
+        return None
+    if not all(_plain_u64(batch.column(i)) for i in range(batch.num_columns)):
+        return _keep_rows(batch, true)
+    n = batch.num_rows
+    k = int(np.count_nonzero(true))
+    if k == n:
+        return batch
+    arrays = []
+    for i in range(batch.num_columns):
+        out = batch_c._pool_empty(k + 1, np.uint64)     # the branch-free loop writes one past
+        batch_c.compact_u64(_raw_values(batch.column(i), np.uint64), true, out)
+        arrays.append(out)
+    arrays = [pa.Array.from_buffers(batch.column(i).type, k, [None, pa.py_buffer(o)]) for i, o in enumerate(arrays)]
+    return pa.RecordBatch.from_arrays(arrays, schema=batch.schema)
 
 
 def _keep_rows(batch: pa.RecordBatch, keep: np.ndarray) -> pa.RecordBatch:
@@ -67,7 +95,7 @@ def _gather(batch: pa.RecordBatch, idx: np.ndarray | None, columns, arrays: list
     for i in columns:
         a = batch.column(i)
         t = a.type
-        if a.null_count == 0 and pat.is_primitive(t) and not pat.is_boolean(t) and t.bit_width == 64:
+        if _plain_u64(a):
             out = batch_c.gather_u64(_raw_values(a, np.uint64), idx)
             arrays[i] = pa.Array.from_buffers(t, idx.size, [None, pa.py_buffer(out)])
         else:

@@ -98,16 +98,22 @@ def _outcome(fn):
         return ("error", type(exc).__name__, str(exc))
 
 
-@pytest.fixture
-def fuse_everything(monkeypatch):
-    """Fuse batches of any size (the production threshold would leave these to numpy/Arrow)."""
+@pytest.fixture(params=["numexpr", "numpy"])
+def fuse_everything(request, monkeypatch):
+    """Fuse batches of any size (the production threshold would leave these to the per-node
+    path), with each executor: numexpr, and blocked numpy (as without numexpr), small blocks
+    so that block edges fall inside the generated batches."""
     monkeypatch.setattr(fused, "MIN_ROWS", 0)
+    if request.param == "numpy":
+        monkeypatch.setattr(fused, "_ne", None)
+        monkeypatch.setattr(fused, "BLOCK_ROWS", 3)
+    elif not fused.available():
+        pytest.skip("numexpr not installed")
 
 
 PROPERTY = settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
 
 
-@needs_numexpr
 @PROPERTY
 @given(expr=st.one_of(num_exprs(), pred_exprs()), batch=_batches())
 def test_fused_evaluate_equals_reference(fuse_everything, expr, batch):
@@ -122,7 +128,6 @@ def test_fused_evaluate_equals_reference(fuse_everything, expr, batch):
     assert [canon(x) for x in got[1].to_pylist()] == [canon(x) for x in want[1].to_pylist()], expr
 
 
-@needs_numexpr
 @PROPERTY
 @given(pred=pred_exprs(), batch=_batches())
 def test_fused_filter_equals_reference(fuse_everything, pred, batch):
@@ -212,15 +217,15 @@ def test_explain_names_numexpr_after_the_run():
     got = df.to_arrow()
     assert got.equals(ref)
     steps = {st.kind: st for st in df._physical_plan().steps}
-    assert steps["Filter"].ran_path == "numexpr"
+    assert steps["Filter"].ran_path == "numpy-fused"      # predicates: blocked numpy (faster here)
     assert steps["Project"].ran_path == "numexpr"
-    assert "numexpr" in steps["Filter"].reason
+    assert "numexpr" in steps["Project"].reason
     text = df.explain()
-    assert "path=numexpr" in text
+    assert "path=numexpr" in text and "path=numpy-fused" in text
     assert "fused=numexpr-" in text
 
 
-def test_without_numexpr_the_engine_still_fuses_with_numpy_and_says_so(monkeypatch):
+def test_without_numexpr_the_same_programs_run_on_numpy_and_explain_says_so(monkeypatch):
     monkeypatch.setattr(fused, "_ne", None)
     monkeypatch.setattr(fused, "import_error", ImportError("No module named 'numexpr'"))
     from velaria import kernels
@@ -231,5 +236,38 @@ def test_without_numexpr_the_engine_still_fuses_with_numpy_and_says_so(monkeypat
     assert df.to_arrow().equals(ref)
     steps = {st.kind: st for st in df._physical_plan().steps}
     assert steps["Project"].ran_path == "numpy-fused"
-    assert "numexpr" not in (steps["Filter"].ran_path or "")
+    assert steps["Filter"].ran_path == "numpy-fused"
     assert "fused=numpy (numexpr missing: ImportError: No module named 'numexpr')" in df.explain()
+
+
+@PROPERTY
+@given(pred=pred_exprs(), batch=_batches(max_rows=40))
+def test_fused_filter_compacts_null_free_batches_as_the_reference(fuse_everything, pred, batch):
+    """NULL-free 8-byte columns are compacted by the mask in C (``compact_u64``)."""
+    from velaria.accel.predicates import filter_batch
+    batch = pa.record_batch([pc_fill(batch.column(0), 3), pc_fill(batch.column(1), 0.5),
+                             batch.column(2), batch.column(3)], names=batch.schema.names)
+    want = _outcome(lambda: ref_batch.filter_batch(pred, batch, CTX))
+    got = _outcome(lambda: filter_batch(pred, batch, CTX))
+    assert got[0] == want[0]
+    if want[0] == "ok":
+        assert got[1].num_rows == want[1].num_rows
+        for j in range(want[1].num_columns):
+            assert [canon(x) for x in got[1].column(j).to_pylist()] == [canon(x) for x in want[1].column(j).to_pylist()]
+
+
+def pc_fill(arr, value):
+    import pyarrow.compute as pc
+    return pc.fill_null(arr, value)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(-(2 ** 63), 2 ** 63 - 1), st.booleans()), max_size=70))
+def test_compact_u64_c_equals_numpy(rows):
+    from velaria.accel import batch_c
+    src = np.array([r[0] for r in rows], dtype=np.int64).view(np.uint64)
+    mask = np.array([r[1] for r in rows], dtype=bool)
+    want = src[mask]
+    out = np.zeros(want.size + 1, dtype=np.uint64)
+    assert batch_c.compact_u64(src, mask, out) == want.size
+    assert np.array_equal(out[:want.size], want)
