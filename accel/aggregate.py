@@ -68,6 +68,7 @@ class _AggState:
         self.lo = np.zeros(0, dtype=np.int64)        # int SUM / AVG: total = hi * 2**32 + lo
         self.hi = np.zeros(0, dtype=np.int64)
         self.best = None                             # MIN / MAX
+        self.lanes = None     # float SUM / AVG without GROUP BY: the 16 lane sums (spec order)
         self.mirror = None    # None (no batch yet) | index of the state it copies | False
 
     def grow(self, g: int) -> None:
@@ -103,6 +104,8 @@ class HashAggregate:
         self._states = [_AggState(a) for a in self._aggregates]
         for s in self._states:
             s.grow(self._ngroups)
+            if _ref_aggregate.lane_summed(s.agg, num_keys):
+                s.lanes = np.zeros(batch_c.SUM_LANES, dtype=np.float64)
         # groups updated since emit_updated(); tracked only once a caller has asked (a batch
         # query never does, and marking millions of rows per batch is not free)
         self._tracking = False
@@ -305,6 +308,8 @@ class HashAggregate:
                     state.kind = src.kind
                     state.total[:g] = src.total[:g]
                     state.count[:g] = src.count[:g]
+                    if state.lanes is not None:
+                        state.lanes[:] = src.lanes
                     continue
                 state.mirror = False
                 summed.append((arg, j))
@@ -328,6 +333,14 @@ class HashAggregate:
         valid = _valid(arg)
         if state.agg.func in ("sum", "avg") and _is_float(arg.type):
             if valid is not None and not valid.any():
+                return
+            state.kind = "float"
+            if state.lanes is not None:
+                # no GROUP BY: the specified float SUM order (16 interleaved lanes), which the
+                # C kernel follows with SIMD adds; the total is kept as the lanes combined
+                x = _np_values(arg, _F64, 0.0)
+                state.count[0] += batch_c.sum_lanes_f64(x, valid, state.lanes, int(state.count[0]))
+                state.total[0] = batch_c.combine_lanes_f64(state.lanes)
                 return
             # every value added to its group's running total in input order, exactly as the
             # reference's left-to-right Python sum
@@ -444,6 +457,8 @@ class HashAggregate:
                         columns[prefix + "total"] = pa.array(totals, type=t)
                 else:
                     columns[prefix + "total"] = pa.array(state.total[:g], type=_F64)
+                if prefix + "lanes" in schema.names:
+                    columns[prefix + "lanes"] = pa.array([state.lanes.tolist()] * g, type=pa.list_(_F64))
             elif prefix + "best" in schema.names:
                 t = schema.field(prefix + "best").type
                 best = self._result(state, g)
@@ -477,6 +492,9 @@ class HashAggregate:
             count = table.column(prefix + "count").combine_chunks().to_numpy(zero_copy_only=False)
             present = count > 0
             ids = gids[present]
+            if state.lanes is not None and prefix + "total" in names:
+                self._merge_lanes(state, table, prefix, count)
+                continue
             if prefix + "total" in names and ids.size:
                 total = table.column(prefix + "total").combine_chunks()
                 if pat.is_decimal(total.type):
@@ -496,6 +514,28 @@ class HashAggregate:
                     x, state.kind = _np_values(best, _I64, 0), "int"
                 _fold_best(state, ids, x[present], g, np.bincount(ids, minlength=g))
             state.count[gids] += count
+
+    @staticmethod
+    def _merge_lanes(state: _AggState, table: pa.Table, prefix: str, count: np.ndarray) -> None:
+        """Merge the lane sums of a global float SUM / AVG partial (the reference's rule: the
+        incoming lane j lands on lane ``(count here + j) mod 16``; into an empty state, as is)."""
+        totals = table.column(prefix + "total").to_pylist()
+        lanes = (table.column(prefix + "lanes").to_pylist() if prefix + "lanes" in table.column_names
+                 else [None] * len(totals))
+        for c, total, row_lanes in zip(count.tolist(), totals, lanes):
+            if not c:
+                continue
+            if row_lanes is None:             # a partial without lanes: its total is one value
+                row_lanes = [total] + [0.0] * (batch_c.SUM_LANES - 1)
+            here = int(state.count[0])
+            if here == 0:
+                state.lanes[:] = row_lanes
+            else:
+                for j, x in enumerate(row_lanes):
+                    state.lanes[(here + j) % batch_c.SUM_LANES] += x
+            state.count[0] += c
+            state.kind = "float"
+        state.total[0] = batch_c.combine_lanes_f64(state.lanes)
 
     def _state_is_fast(self, table: pa.Table, keys: list[pa.Array]) -> bool:
         """True when this state can be merged on the fast path: hashable keys, no DISTINCT

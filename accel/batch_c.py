@@ -247,6 +247,11 @@ def sum_lanes_f64(x: np.ndarray, valid: np.ndarray | None, lanes: np.ndarray, po
                                               x.size, _ptr("double *", lanes), pos))
     if valid is not None:
         x = x[np.asarray(valid, dtype=bool)]
+    with np.errstate(all="ignore"):         # overflow to inf, inf - inf: values, not warnings
+        return _sum_lanes_numpy(x, lanes, pos)
+
+
+def _sum_lanes_numpy(x: np.ndarray, lanes: np.ndarray, pos: int) -> int:
     k = x.size
     head = min(k, (-pos) % SUM_LANES)
     for i in range(head):                    # up to the next lane-0 boundary, one at a time
