@@ -21,7 +21,7 @@ from velaria.plan.expr import AggregateCall
 from velaria.reference import aggregate as _ref_aggregate, batch as _ref
 from velaria.reference.distinct import hash_key
 
-from . import batch_c
+from . import aggregate_stats, batch_c
 from .arrow_util import _BOOL, _F64, _I64, _TWO53, _conform, _is_float, _is_int, _is_num, _nulls, _np_values, _valid
 from .distinct import _codes, _combine_codes, _hashable
 
@@ -30,8 +30,8 @@ __all__ = ["HashAggregate"]
 
 # ---- HashAggregate
 
-#: the aggregates the fast path computes; the variances and MEDIAN run the reference
-_FAST_FUNCS = ("count", "sum", "avg", "min", "max")
+#: the aggregates the fast path computes (the statistics in ``aggregate_stats``)
+_FAST_FUNCS = ("count", "sum", "avg", "min", "max") + aggregate_stats.STAT_FUNCS
 
 
 def _agg_supported(agg: AggregateCall, arg: pa.Array | None) -> bool:
@@ -46,6 +46,8 @@ def _agg_type_supported(agg: AggregateCall, t: pa.DataType | None) -> bool:
         return True
     if agg.func in ("sum", "avg"):
         return _is_num(t) and not pat.is_float16(t)
+    if agg.func in aggregate_stats.STAT_FUNCS:
+        return aggregate_stats.stat_type_supported(agg.func, t)
     return _is_num(t) or pat.is_boolean(t)
 
 
@@ -69,6 +71,9 @@ class _AggState:
         self.hi = np.zeros(0, dtype=np.int64)
         self.best = None                             # MIN / MAX
         self.lanes = None     # float SUM / AVG without GROUP BY: the 16 lane sums (spec order)
+        self.mean = np.zeros(0, dtype=np.float64)    # variances: Welford's mean and m2
+        self.m2 = np.zeros(0, dtype=np.float64)
+        self.values: list = []                       # MEDIAN: (group ids, values) per batch
         self.mirror = None    # None (no batch yet) | index of the state it copies | False
 
     def grow(self, g: int) -> None:
@@ -77,6 +82,9 @@ class _AggState:
             self.total = _grow(self.total, g, 0.0)
             self.lo = _grow(self.lo, g, 0)
             self.hi = _grow(self.hi, g, 0)
+        elif self.agg.func in aggregate_stats.STAT_FUNCS:
+            self.mean = _grow(self.mean, g, 0.0)
+            self.m2 = _grow(self.m2, g, 0.0)
         elif self.best is not None:
             self.best = _grow(self.best, g, 0)
 
@@ -331,6 +339,9 @@ class HashAggregate:
         if pat.is_null(arg.type):
             return
         valid = _valid(arg)
+        if state.agg.func in aggregate_stats.STAT_FUNCS:
+            aggregate_stats.fold(state, gids, arg, valid, g)
+            return
         if state.agg.func in ("sum", "avg") and _is_float(arg.type):
             if valid is not None and not valid.any():
                 return
@@ -459,6 +470,8 @@ class HashAggregate:
                     columns[prefix + "total"] = pa.array(state.total[:g], type=_F64)
                 if prefix + "lanes" in schema.names:
                     columns[prefix + "lanes"] = pa.array([state.lanes.tolist()] * g, type=pa.list_(_F64))
+            elif state.agg.func in aggregate_stats.STAT_FUNCS:
+                columns.update(aggregate_stats.export_columns(state, g, prefix, schema))
             elif prefix + "best" in schema.names:
                 t = schema.field(prefix + "best").type
                 best = self._result(state, g)
@@ -495,6 +508,8 @@ class HashAggregate:
             if state.lanes is not None and prefix + "total" in names:
                 self._merge_lanes(state, table, prefix, count)
                 continue
+            if state.agg.func in aggregate_stats.STAT_FUNCS:
+                aggregate_stats.merge(state, table, prefix, gids, count, g)
             if prefix + "total" in names and ids.size:
                 total = table.column(prefix + "total").combine_chunks()
                 if pat.is_decimal(total.type):
@@ -555,6 +570,9 @@ class HashAggregate:
             if prefix + "best" in table.column_names:
                 if not _agg_supported(agg, table.column(prefix + "best").combine_chunks()):
                     return False
+            if prefix + "values" in table.column_names:
+                if not _agg_type_supported(agg, table.column(prefix + "values").type.value_type):
+                    return False
         return True
 
     def import_state(self, table: pa.Table) -> None:
@@ -600,6 +618,8 @@ class HashAggregate:
         empty = count == 0
         if state.kind is None:                            # no non-NULL value anywhere
             return _nulls(g, agg.type)
+        if agg.func in aggregate_stats.STAT_FUNCS:
+            return aggregate_stats.result(state, g)
         if agg.func in ("sum", "avg"):
             if state.kind == "float":
                 total = state.total[:g]
@@ -622,6 +642,8 @@ def _subset(state: _AggState, idx: np.ndarray) -> _AggState:
         sub.total, sub.lo, sub.hi = state.total[idx], state.lo[idx], state.hi[idx]
     if state.best is not None:
         sub.best = state.best[idx]
+    if state.agg.func in aggregate_stats.STAT_FUNCS:
+        aggregate_stats.subset(state, sub, idx)
     return sub
 
 

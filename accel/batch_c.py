@@ -19,6 +19,7 @@ speed only. ``tests/test_kernel_parity.py`` runs both on generated data and comp
 ``sum_lanes_f64``        float SUM in the specified lane order (16 interleaved lanes, each left
                          to right; SIMD on AVX2 / AVX-512, the same bits on every level)
 ``combine_lanes_f64``    the 16 lanes combined pairwise into the total
+``group_welford_f64``    per-group Welford variance state (count, mean, m2) folded in row order
 ======================== ======================================================================
 """
 from __future__ import annotations
@@ -37,7 +38,7 @@ else:
 
 __all__ = ["available", "dense_group_ids", "group_sum_f64", "group_count", "sort_key", "radix_argsort",
            "select_cmp", "gather_u64", "CMP_OPS", "SUM_LANES", "sum_lanes_f64", "combine_lanes_f64",
-           "compact_u64"]
+           "compact_u64", "group_welford_f64"]
 
 _use_c = _lib is not None
 
@@ -288,3 +289,38 @@ def compact_u64(src: np.ndarray, mask: np.ndarray, out: np.ndarray) -> int:
     kept = src[np.asarray(mask, dtype=bool)]
     out[:kept.size] = kept.view(out.dtype)
     return kept.size
+
+
+# --------------------------------------------------------------------------- variance state
+
+def group_welford_f64(gids: np.ndarray | None, x: np.ndarray, valid: np.ndarray | None,
+                      counts: np.ndarray, mean: np.ndarray, m2: np.ndarray) -> None:
+    """Welford's update (``n += 1; d = x - mean; mean += d / n; m2 += d * (x - mean)``) of each
+    valid row's group, in row order (``gids`` None: group 0); updates the arrays in place."""
+    x = _contig(x, np.float64)
+    gids = _contig(gids, np.int64)
+    valid = _contig(valid, np.uint8)
+    if _use_c:
+        _lib.velaria_group_welford_f64(_ptr("int64_t *", gids), _ptr("double *", x), _ptr("uint8_t *", valid),
+                                       x.size, _ptr("int64_t *", counts), _ptr("double *", mean),
+                                       _ptr("double *", m2))
+        return
+    if gids is None:
+        gids = np.zeros(x.size, dtype=np.int64)
+    if valid is not None:
+        keep = valid.astype(bool)
+        gids, x = gids[keep], x[keep]
+    # each group's values in row order; step r updates every group's r-th value at once
+    order = np.argsort(gids, kind="stable")
+    g_sorted, x_sorted = gids[order], x[order]
+    starts = np.flatnonzero(np.r_[True, g_sorted[1:] != g_sorted[:-1]]) if g_sorted.size else np.zeros(0, np.int64)
+    sizes = np.diff(np.r_[starts, g_sorted.size])
+    with np.errstate(all="ignore"):
+        for r in range(int(sizes.max()) if sizes.size else 0):
+            live = sizes > r
+            g = g_sorted[starts[live]]
+            v = x_sorted[starts[live] + r]
+            counts[g] += 1
+            d = v - mean[g]
+            mean[g] += d / counts[g].astype(np.float64)
+            m2[g] += d * (v - mean[g])
