@@ -134,8 +134,10 @@ def _shape_ok(e: Expr) -> bool:
                 return False
             has_col = True
         elif isinstance(x, Literal):
-            v = x.value
+            v, t = x.value, x.type
             if v is None or isinstance(v, bool) or not isinstance(v, (int, float)):
+                return False
+            if not (pat.is_float64(t) or (pat.is_integer(t) and not pat.is_uint64(t))):
                 return False
         elif isinstance(x, Call):
             if x.name in _ARITH or x.name in _CMP:
@@ -162,7 +164,7 @@ class _Program:
         self.batch = batch
         self.vars: dict[str, object] = {}
         self._cols: dict[int, _Num] = {}
-        self._lits = 0
+        self._lit_names: dict[tuple, str] = {}
 
     # ---- leaves
 
@@ -190,14 +192,16 @@ class _Program:
 
     def literal(self, e: Literal) -> _Num:
         v = e.value
-        name = f"k{self._lits}"
-        self._lits += 1
-        if pat.is_floating(e.type) or isinstance(v, float):
-            self.vars[name] = np.float64(v)
+        kind = "f" if pat.is_floating(e.type) or isinstance(v, float) else "i"
+        key = (kind, repr(float(v) if kind == "f" else v))     # one variable per distinct constant
+        name = self._lit_names.get(key)
+        if name is None:
+            name = self._lit_names[key] = f"k{len(self._lit_names)}"
+            if kind == "i" and not _INT64_MIN <= v <= _INT64_MAX:
+                raise _NotFusable
+            self.vars[name] = np.float64(v) if kind == "f" else np.int64(v)
+        if kind == "f":
             return _Num(name, "f", [], may_nan=v != v)
-        if not _INT64_MIN <= v <= _INT64_MAX:
-            raise _NotFusable
-        self.vars[name] = np.int64(v)
         return _Num(name, "i", [], lo=v, hi=v)
 
     # ---- numbers
@@ -241,11 +245,15 @@ class _Program:
         if e.name == "not":
             a = self.pred(e.args[0])
             return _Bool(a.false, a.true)
-        if e.name in ("and", "or"):
-            a, b = (self.pred(x) for x in e.args)
+        if e.name in ("and", "or"):          # any number of operands
+            parts = [self.pred(x) for x in e.args]
+            if not parts:
+                raise _NotFusable
+            trues = [p.true for p in parts]
+            falses = [p.false for p in parts]
             if e.name == "and":
-                return _Bool(f"({a.true} & {b.true})", f"({a.false} | {b.false})")
-            return _Bool(f"({a.true} | {b.true})", f"({a.false} & {b.false})")
+                return _Bool("(" + " & ".join(trues) + ")", "(" + " | ".join(falses) + ")")
+            return _Bool("(" + " | ".join(trues) + ")", "(" + " & ".join(falses) + ")")
         if e.name not in _CMP:
             raise _NotFusable
         left, right = e.args
@@ -350,25 +358,42 @@ def fused_values(e: Expr, batch: pa.RecordBatch) -> pa.Array | None:
             validity = None if known.all() else _bitmap(known)
             return pa.Array.from_buffers(pa.bool_(), n, [validity, _bitmap(true)])
         term = prog.num(e)
-    except _NotFusable:
+    except (_NotFusable,) + _TOO_BIG:        # a very deep tree: the per-node path decides
         return None
     t = pa.float64() if term.kind == "f" else pa.int64()
     if not e.type.equals(t):
         return None
     out = batch_c._pool_empty(n, np.float64 if term.kind == "f" else np.int64)
-    if _ne is not None:
-        prog.run_numexpr(term.text, out)
-        report("numexpr")
-    else:
-        prog.run_blocked(term.text, out)
-        report("numpy-fused")
-    valid = _conj(term.valid)
-    validity = None
-    if valid is not None:
-        mask = prog.mask(valid)
-        if not mask.all():
-            validity = _bitmap(mask)
+    try:
+        path = _run_numeric(prog, term.text, out)
+        valid = _conj(term.valid)
+        mask = None if valid is None else prog.mask(valid)
+    except _TOO_BIG:
+        return None
+    report(path)
+    validity = None if mask is None or mask.all() else _bitmap(mask)
     return pa.Array.from_buffers(t, n, [validity, pa.py_buffer(out)])
+
+
+#: a program too large for numexpr (operand limit) or for Python's parser (nesting limit)
+_TOO_BIG = (SyntaxError, RecursionError, MemoryError, ValueError)
+
+
+def _run_numeric(prog: _Program, text: str, out: np.ndarray) -> str:
+    """Run a numeric program into ``out``: numexpr when installed and the program fits its
+    operand limit, else blocked numpy. Returns the path name."""
+    if _ne is not None and len(prog.vars) <= _NUMEXPR_MAX_INPUTS:
+        try:
+            prog.run_numexpr(text, out)
+            return "numexpr"
+        except _TOO_BIG:
+            pass
+    prog.run_blocked(text, out)
+    return "numpy-fused"
+
+
+#: numexpr compiles at most this many input arrays / constants into one program
+_NUMEXPR_MAX_INPUTS = 30
 
 
 def fused_true_mask(e: Expr, batch: pa.RecordBatch) -> np.ndarray | None:
@@ -377,8 +402,9 @@ def fused_true_mask(e: Expr, batch: pa.RecordBatch) -> np.ndarray | None:
     prog = _Program(batch)
     try:
         p = prog.pred(e)
-    except _NotFusable:
+        mask = prog.mask(p.true)
+    except (_NotFusable,) + _TOO_BIG:
         return None
     report("numpy-fused")
-    return prog.mask(p.true)
+    return mask
 

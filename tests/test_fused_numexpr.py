@@ -271,3 +271,29 @@ def test_compact_u64_c_equals_numpy(rows):
     out = np.zeros(want.size + 1, dtype=np.uint64)
     assert batch_c.compact_u64(src, mask, out) == want.size
     assert np.array_equal(out[:want.size], want)
+
+
+def test_large_and_deep_trees_still_answer_as_the_reference():
+    """More constants than numexpr takes (the numpy executor runs the program) and a tree
+    deeper than Python's parser nests (not fused: the per-node path answers)."""
+    from velaria.accel.expressions import evaluate
+    from velaria.plan.kernel_paths import collecting
+    batch = _big()
+    wide = col(1, F)
+    for j in range(40):
+        wide = call("+", wide, Literal(value=float(j) + 0.5, type=F))
+    paths: dict = {}
+    with collecting(paths):
+        got = evaluate(wide, batch, CTX)
+    assert paths and "reference" not in paths
+    if fused.available():
+        assert "numpy-fused" in paths
+    want = ref_batch.evaluate(wide, batch.slice(0, 2000), CTX)
+    assert [canon(x) for x in got.slice(0, 2000).to_pylist()] == [canon(x) for x in want.to_pylist()]
+    deep = col(1, F)
+    for j in range(400):
+        deep = call("*", deep, Literal(value=1.0, type=F))
+    from velaria.sql.shallow import deep_recursion
+    with deep_recursion():                 # as the engine runs SQL of the documented depth
+        got = evaluate(deep, batch, CTX)
+    assert [canon(x) for x in got.to_pylist()] == [canon(x) for x in batch.column(1).to_pylist()]
