@@ -108,7 +108,16 @@ def _batch_status() -> str:
     return f"batch=unavailable ({type(batch_import_error).__name__}: {batch_import_error})"
 
 
+def _fused_status() -> str:
+    """How numeric expression trees are fused: numexpr, or why the numpy path runs instead."""
+    if not batch_available():
+        return "fused=none"
+    from . import fused
+    return f"fused={fused.status()}"
+
+
 def status() -> str:
-    """A one-line human description of the accelerator state: the C part, then the batch part
-    (e.g. ``loaded (backend=avx512); batch=numpy``)."""
-    return f"{_c_status()}; {_batch_status()}"
+    """A one-line human description of the accelerator state: the C part, the batch part, then
+    what fuses numeric expressions (e.g. ``loaded (backend=avx512); batch=numpy;
+    fused=numexpr-2.14.2 (threads=2)``)."""
+    return f"{_c_status()}; {_batch_status()}; {_fused_status()}"

@@ -21,8 +21,7 @@ from velaria.plan.expr import AggregateCall
 from velaria.reference import aggregate as _ref_aggregate, batch as _ref
 from velaria.reference.distinct import hash_key
 
-from . import batch_c
-from . import int_sums
+from . import aggregate_stats, batch_c, int_sums
 from .group_hash import Int64GroupTable
 from .arrow_util import _BOOL, _F64, _I64, _TWO53, _conform, _is_float, _is_int, _is_num, _nulls, _np_values, _valid
 from .distinct import _codes, _combine_codes, _hashable
@@ -32,8 +31,8 @@ __all__ = ["HashAggregate"]
 
 # ---- HashAggregate
 
-#: the aggregates the fast path computes; the variances and MEDIAN run the reference
-_FAST_FUNCS = ("count", "sum", "avg", "min", "max")
+#: the aggregates the fast path computes (the statistics in ``aggregate_stats``)
+_FAST_FUNCS = ("count", "sum", "avg", "min", "max") + aggregate_stats.STAT_FUNCS
 
 
 def _agg_supported(agg: AggregateCall, arg: pa.Array | None) -> bool:
@@ -48,6 +47,8 @@ def _agg_type_supported(agg: AggregateCall, t: pa.DataType | None) -> bool:
         return True
     if agg.func in ("sum", "avg"):
         return _is_num(t) and not pat.is_float16(t)
+    if agg.func in aggregate_stats.STAT_FUNCS:
+        return aggregate_stats.stat_type_supported(agg.func, t)
     return _is_num(t) or pat.is_boolean(t)
 
 
@@ -71,6 +72,10 @@ class _AggState:
         self.hi = np.zeros(0, dtype=np.int64)
         self.hi_bound = 0                            # an upper bound of |hi| (int64 hi only)
         self.best = None                             # MIN / MAX
+        self.lanes = None     # float SUM / AVG without GROUP BY: the 16 lane sums (spec order)
+        self.mean = np.zeros(0, dtype=np.float64)    # variances: Welford's mean and m2
+        self.m2 = np.zeros(0, dtype=np.float64)
+        self.values: list = []                       # MEDIAN: (group ids, values) per batch
         self.mirror = None    # None (no batch yet) | index of the state it copies | False
 
     def grow(self, g: int) -> None:
@@ -79,6 +84,9 @@ class _AggState:
             self.total = _grow(self.total, g, 0.0)
             self.lo = _grow(self.lo, g, 0)
             self.hi = _grow(self.hi, g, 0)
+        elif self.agg.func in aggregate_stats.STAT_FUNCS:
+            self.mean = _grow(self.mean, g, 0.0)
+            self.m2 = _grow(self.m2, g, 0.0)
         elif self.best is not None:
             self.best = _grow(self.best, g, 0)
 
@@ -106,6 +114,8 @@ class HashAggregate:
         self._states = [_AggState(a) for a in self._aggregates]
         for s in self._states:
             s.grow(self._ngroups)
+            if _ref_aggregate.lane_summed(s.agg, num_keys):
+                s.lanes = np.zeros(batch_c.SUM_LANES, dtype=np.float64)
         # groups updated since emit_updated(); tracked only once a caller has asked (a batch
         # query never does, and marking millions of rows per batch is not free)
         self._tracking = False
@@ -312,6 +322,8 @@ class HashAggregate:
                     state.kind = src.kind
                     state.total[:g] = src.total[:g]
                     state.count[:g] = src.count[:g]
+                    if state.lanes is not None:
+                        state.lanes[:] = src.lanes
                     continue
                 state.mirror = False
                 summed.append((arg, j))
@@ -333,8 +345,19 @@ class HashAggregate:
         if pat.is_null(arg.type):
             return
         valid = _valid(arg)
+        if state.agg.func in aggregate_stats.STAT_FUNCS:
+            aggregate_stats.fold(state, gids, arg, valid, g)
+            return
         if state.agg.func in ("sum", "avg") and _is_float(arg.type):
             if valid is not None and not valid.any():
+                return
+            state.kind = "float"
+            if state.lanes is not None:
+                # no GROUP BY: the specified float SUM order (16 interleaved lanes), which the
+                # C kernel follows with SIMD adds; the total is kept as the lanes combined
+                x = _np_values(arg, _F64, 0.0)
+                state.count[0] += batch_c.sum_lanes_f64(x, valid, state.lanes, int(state.count[0]))
+                state.total[0] = batch_c.combine_lanes_f64(state.lanes)
                 return
             # every value added to its group's running total in input order, exactly as the
             # reference's left-to-right Python sum
@@ -460,6 +483,10 @@ class HashAggregate:
                         columns[prefix + "total"] = pa.array(totals, type=t)
                 else:
                     columns[prefix + "total"] = pa.array(state.total[:g], type=_F64)
+                if prefix + "lanes" in schema.names:
+                    columns[prefix + "lanes"] = pa.array([state.lanes.tolist()] * g, type=pa.list_(_F64))
+            elif state.agg.func in aggregate_stats.STAT_FUNCS:
+                columns.update(aggregate_stats.export_columns(state, g, prefix, schema))
             elif prefix + "best" in schema.names:
                 t = schema.field(prefix + "best").type
                 best = self._result(state, g)
@@ -493,6 +520,11 @@ class HashAggregate:
             count = table.column(prefix + "count").combine_chunks().to_numpy(zero_copy_only=False)
             present = count > 0
             ids = gids[present]
+            if state.lanes is not None and prefix + "total" in names:
+                self._merge_lanes(state, table, prefix, count)
+                continue
+            if state.agg.func in aggregate_stats.STAT_FUNCS:
+                aggregate_stats.merge(state, table, prefix, gids, count, g)
             if prefix + "total" in names and ids.size:
                 total = table.column(prefix + "total").combine_chunks()
                 if pat.is_decimal(total.type):
@@ -513,6 +545,28 @@ class HashAggregate:
                 _fold_best(state, ids, x[present], g, np.bincount(ids, minlength=g))
             state.count[gids] += count
 
+    @staticmethod
+    def _merge_lanes(state: _AggState, table: pa.Table, prefix: str, count: np.ndarray) -> None:
+        """Merge the lane sums of a global float SUM / AVG partial (the reference's rule: the
+        incoming lane j lands on lane ``(count here + j) mod 16``; into an empty state, as is)."""
+        totals = table.column(prefix + "total").to_pylist()
+        lanes = (table.column(prefix + "lanes").to_pylist() if prefix + "lanes" in table.column_names
+                 else [None] * len(totals))
+        for c, total, row_lanes in zip(count.tolist(), totals, lanes):
+            if not c:
+                continue
+            if row_lanes is None:             # a partial without lanes: its total is one value
+                row_lanes = [total] + [0.0] * (batch_c.SUM_LANES - 1)
+            here = int(state.count[0])
+            if here == 0:
+                state.lanes[:] = row_lanes
+            else:
+                for j, x in enumerate(row_lanes):
+                    state.lanes[(here + j) % batch_c.SUM_LANES] += x
+            state.count[0] += c
+            state.kind = "float"
+        state.total[0] = batch_c.combine_lanes_f64(state.lanes)
+
     def _state_is_fast(self, table: pa.Table, keys: list[pa.Array]) -> bool:
         """True when this state can be merged on the fast path: hashable keys, no DISTINCT
         sets, integer totals within int64, MIN/MAX of supported types."""
@@ -530,6 +584,9 @@ class HashAggregate:
                         return False
             if prefix + "best" in table.column_names:
                 if not _agg_supported(agg, table.column(prefix + "best").combine_chunks()):
+                    return False
+            if prefix + "values" in table.column_names:
+                if not _agg_type_supported(agg, table.column(prefix + "values").type.value_type):
                     return False
         return True
 
@@ -576,6 +633,8 @@ class HashAggregate:
         empty = count == 0
         if state.kind is None:                            # no non-NULL value anywhere
             return _nulls(g, agg.type)
+        if agg.func in aggregate_stats.STAT_FUNCS:
+            return aggregate_stats.result(state, g)
         if agg.func in ("sum", "avg"):
             if state.kind == "float":
                 total = state.total[:g]
@@ -598,6 +657,8 @@ def _subset(state: _AggState, idx: np.ndarray) -> _AggState:
         sub.total, sub.lo, sub.hi = state.total[idx], state.lo[idx], state.hi[idx]
     if state.best is not None:
         sub.best = state.best[idx]
+    if state.agg.func in aggregate_stats.STAT_FUNCS:
+        aggregate_stats.subset(state, sub, idx)
     return sub
 
 

@@ -15,6 +15,11 @@ speed only. ``tests/test_kernel_parity.py`` runs both on generated data and comp
 ``select_cmp``           rows (and their values) where a float64 / int64 column compared with a
                          constant is TRUE (NaN above every number, NULL dropped), in row order
 ``gather_u64``           ``src[idx]`` for 8-byte values
+``compact_u64``          the 8-byte values whose mask byte is set, in order (branch-free)
+``sum_lanes_f64``        float SUM in the specified lane order (16 interleaved lanes, each left
+                         to right; SIMD on AVX2 / AVX-512, the same bits on every level)
+``combine_lanes_f64``    the 16 lanes combined pairwise into the total
+``group_welford_f64``    per-group Welford variance state (count, mean, m2) folded in row order
 ======================== ======================================================================
 """
 from __future__ import annotations
@@ -32,7 +37,8 @@ else:
     import_error = None
 
 __all__ = ["available", "dense_group_ids", "group_sum_f64", "group_count", "sort_key", "radix_argsort",
-           "select_cmp", "gather_u64", "CMP_OPS"]
+           "select_cmp", "gather_u64", "CMP_OPS", "SUM_LANES", "sum_lanes_f64", "combine_lanes_f64",
+           "compact_u64", "group_welford_f64"]
 
 _use_c = _lib is not None
 
@@ -221,3 +227,100 @@ def gather_u64(src: np.ndarray, idx: np.ndarray) -> np.ndarray:
         _lib.velaria_gather_u64(_ptr("uint64_t *", src), _ptr("int64_t *", idx), idx.size, _ptr("uint64_t *", out))
         return out
     return src[idx]
+
+
+# --------------------------------------------------------------------------- float SUM lanes
+
+SUM_LANES = 16
+
+
+def sum_lanes_f64(x: np.ndarray, valid: np.ndarray | None, lanes: np.ndarray, pos: int) -> int:
+    """Add the float64 values of ``x`` (NULL rows, ``valid`` False, skipped) to the running
+    lane sums ``lanes`` (16 float64, updated in place): the k-th value added goes to lane
+    ``(pos + k) % 16``, each lane summed left to right (the float SUM order of
+    ``reference.aggregate``). Returns the number of values added. The C kernel runs on the
+    current SIMD level; every level gives the same bits."""
+    x = np.ascontiguousarray(x, dtype=np.float64)
+    if _use_c and lanes.flags.c_contiguous and lanes.dtype == np.float64:
+        from ._loader import _LEVEL_OF, backend
+        v = _contig(valid, np.uint8)
+        return int(_lib.velaria_sum_lanes_f64(_LEVEL_OF[backend()], _ptr("double *", x), _ptr("uint8_t *", v),
+                                              x.size, _ptr("double *", lanes), pos))
+    if valid is not None:
+        x = x[np.asarray(valid, dtype=bool)]
+    with np.errstate(all="ignore"):         # overflow to inf, inf - inf: values, not warnings
+        return _sum_lanes_numpy(x, lanes, pos)
+
+
+def _sum_lanes_numpy(x: np.ndarray, lanes: np.ndarray, pos: int) -> int:
+    k = x.size
+    head = min(k, (-pos) % SUM_LANES)
+    for i in range(head):                    # up to the next lane-0 boundary, one at a time
+        lanes[(pos + i) % SUM_LANES] += x[i]
+    rest = x[head:]
+    full = rest.size // SUM_LANES
+    if full:
+        # numpy reduces over the outer axis of a C-order array row after row (pairwise
+        # summation applies only along the contiguous axis), so with the running lanes as the
+        # first row each column is the same left-to-right chain as the C loop
+        block = np.vstack([lanes[None, :], rest[:full * SUM_LANES].reshape(full, SUM_LANES)])
+        lanes[:] = np.add.reduce(block, axis=0)
+    tail = rest[full * SUM_LANES:]
+    lanes[:tail.size] += tail
+    return k
+
+
+def combine_lanes_f64(lanes: np.ndarray) -> float:
+    """The lanes combined pairwise: (0+1), (2+3), ... then again, down to one value."""
+    t = [float(v) for v in lanes]
+    while len(t) > 1:
+        t = [t[2 * j] + t[2 * j + 1] for j in range(len(t) // 2)]
+    return t[0]
+
+
+def compact_u64(src: np.ndarray, mask: np.ndarray, out: np.ndarray) -> int:
+    """Write the 8-byte values of ``src`` whose ``mask`` is True to the front of ``out``, in
+    order; returns how many. ``out`` needs one slot more than that count (the branch-free C
+    loop writes every value at the current output index)."""
+    if _use_c and src.flags.c_contiguous and out.flags.c_contiguous:
+        m = mask.view(np.uint8) if mask.dtype == np.bool_ and mask.flags.c_contiguous else _contig(mask, np.uint8)
+        return int(_lib.velaria_compact_u64(_ptr("uint64_t *", src), _ptr("uint8_t *", m), src.size,
+                                            _ptr("uint64_t *", out)))
+    kept = src[np.asarray(mask, dtype=bool)]
+    out[:kept.size] = kept.view(out.dtype)
+    return kept.size
+
+
+# --------------------------------------------------------------------------- variance state
+
+def group_welford_f64(gids: np.ndarray | None, x: np.ndarray, valid: np.ndarray | None,
+                      counts: np.ndarray, mean: np.ndarray, m2: np.ndarray) -> None:
+    """Welford's update (``n += 1; d = x - mean; mean += d / n; m2 += d * (x - mean)``) of each
+    valid row's group, in row order (``gids`` None: group 0); updates the arrays in place."""
+    x = _contig(x, np.float64)
+    gids = _contig(gids, np.int64)
+    valid = _contig(valid, np.uint8)
+    if _use_c:
+        _lib.velaria_group_welford_f64(_ptr("int64_t *", gids), _ptr("double *", x), _ptr("uint8_t *", valid),
+                                       x.size, _ptr("int64_t *", counts), _ptr("double *", mean),
+                                       _ptr("double *", m2))
+        return
+    if gids is None:
+        gids = np.zeros(x.size, dtype=np.int64)
+    if valid is not None:
+        keep = valid.astype(bool)
+        gids, x = gids[keep], x[keep]
+    # each group's values in row order; step r updates every group's r-th value at once
+    order = np.argsort(gids, kind="stable")
+    g_sorted, x_sorted = gids[order], x[order]
+    starts = np.flatnonzero(np.r_[True, g_sorted[1:] != g_sorted[:-1]]) if g_sorted.size else np.zeros(0, np.int64)
+    sizes = np.diff(np.r_[starts, g_sorted.size])
+    with np.errstate(all="ignore"):
+        for r in range(int(sizes.max()) if sizes.size else 0):
+            live = sizes > r
+            g = g_sorted[starts[live]]
+            v = x_sorted[starts[live] + r]
+            counts[g] += 1
+            d = v - mean[g]
+            mean[g] += d / counts[g].astype(np.float64)
+            m2[g] += d * (v - mean[g])

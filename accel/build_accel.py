@@ -18,7 +18,7 @@ from cffi import FFI
 HERE = os.path.dirname(os.path.abspath(__file__))
 SRC = os.path.join(HERE, "src")
 SOURCES = ["topk.c", "cpu.c", "topk_scalar.c", "topk_avx2.c", "topk_avx512.c", "topk_neon.c",
-           "bandwidth.c", "batch_ops.c", "group_hash.c", "group_int_sum.c"]
+           "bandwidth.c", "batch_ops.c", "group_hash.c", "group_int_sum.c", "sum_lanes.c", "group_stats.c"]
 
 CDEF = """
 int velaria_cpu_level(void);
@@ -47,6 +47,12 @@ int64_t velaria_hash_group_ids(const int64_t *keys, int64_t n, int64_t *slot_key
                                int bits, int64_t next_gid, int64_t *out_gids, int64_t *new_rows);
 void velaria_group_sum_i64(const int64_t *gids, const int64_t *x, const uint8_t *valid, int64_t n,
                            int64_t *lo, int64_t *hi, int64_t *counts);
+int64_t velaria_sum_lanes_f64(int level, const double *x, const uint8_t *valid, int64_t n,
+                              double *lanes, int64_t pos);
+double velaria_combine_lanes_f64(const double *lanes);
+int64_t velaria_compact_u64(const uint64_t *src, const uint8_t *mask, int64_t n, uint64_t *out);
+void velaria_group_welford_f64(const int64_t *gids, const double *x, const uint8_t *valid, int64_t n,
+                               int64_t *counts, double *mean, double *m2);
 """
 
 

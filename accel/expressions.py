@@ -15,10 +15,11 @@ import pyarrow.compute as pc
 import pyarrow.types as pat
 
 from velaria.plan.expr import Call, Case, Cast, Column, Expr, InList, Literal, walk
+from velaria.plan.kernel_paths import report
 from velaria.reference import batch as _ref
 from velaria.reference.functions import EvalContext
 
-from . import batch_c, functions_extra
+from . import functions_extra, fused
 from .arrow_util import _BOOL, _F64, _I64, _TWO53, _conform, _is_float, _is_int, _is_num, _is_str, _mask_of, _nulls, _np_values
 
 __all__ = ["evaluate"]
@@ -47,6 +48,7 @@ def evaluate(expr: Expr, batch: pa.RecordBatch, context=None) -> pa.Array:
 
 def _reference(expr: Expr, batch: pa.RecordBatch, ctx) -> pa.Array:
     """The reference evaluator on this subtree (same values, same errors)."""
+    report("reference")
     return _ref.evaluate(expr, batch, ctx)
 
 
@@ -58,6 +60,12 @@ def _ev(expr: Expr, batch: pa.RecordBatch, ctx) -> pa.Array:
         if isinstance(expr, Literal):
             return _literal(expr, batch.num_rows)
         if isinstance(expr, Call):
+            if fused.can_fuse(expr, batch):
+                # the whole tree in one fused pass (numexpr or blocked numpy); a tree it cannot
+                # compute exactly is retried below, node by node, with its subtrees fused
+                out = fused.fused_values(expr, batch)
+                if out is not None:
+                    return out
             handler = _CALLS.get(expr.name)
             if handler is not None:
                 return handler(expr, batch, ctx)
@@ -118,86 +126,7 @@ def _scalar_operand(e: Expr, other: Expr):
     return pa.scalar(value, type=e.type)
 
 
-_NP_ARITH = {"+": np.add, "-": np.subtract, "*": np.multiply}
-_FUSE_BLOCK = 1 << 16
-
-
-def _float_kind(e: Expr, batch) -> str | None:
-    """For fusing float ``+ - *`` trees: ``"float"`` / ``"int"`` for an operand the tree can
-    read (a NULL-free float64 or integer column, a float64 or integer literal, a fusable float
-    ``+ - *``), else None."""
-    if isinstance(e, Call):
-        if e.name in _NP_ARITH and len(e.args) == 2 and pat.is_float64(e.type):
-            kinds = [_float_kind(a, batch) for a in e.args]
-            if None not in kinds and "float" in kinds:   # int op int is checked int64 arithmetic
-                return "float"
-        return None
-    if isinstance(e, Literal):
-        v = e.value
-        if v is None or isinstance(v, bool) or not isinstance(v, (int, float)):
-            return None
-        if pat.is_float64(e.type):
-            return "float"
-        if _is_int(e.type) and type(v) is int and -(2 ** 63) <= v < 2 ** 63:
-            return "int"
-        return None
-    if isinstance(e, Column):
-        arr = batch.column(e.index)
-        if isinstance(arr, pa.ChunkedArray) or arr.null_count or not arr.type.equals(e.type):
-            return None
-        if pat.is_float64(arr.type):
-            return "float"
-        return "int" if _is_int(arr.type) else None
-    return None
-
-
-def _fused_float(expr: Call, batch: pa.RecordBatch) -> pa.Array:
-    """A float64 ``+ - *`` tree over NULL-free columns in one blocked pass: each node is the
-    same IEEE operation the per-node path performs (integer operands widened to float64 as
-    ``cast(float64)`` does), on 65,536-row blocks, so the intermediates stay in cache."""
-    n = batch.num_rows
-    cols: dict[int, np.ndarray] = {}
-
-    def leaf(e):
-        if isinstance(e, Literal):
-            return float(e.value)
-        if e.index not in cols:
-            cols[e.index] = batch.column(e.index).to_numpy(zero_copy_only=False)
-        return cols[e.index]
-
-    scratch: dict[int, np.ndarray] = {}     # one block-sized buffer per node (no per-block malloc)
-
-    def tmp(e, size):
-        buf = scratch.get(id(e))
-        if buf is None:
-            buf = scratch[id(e)] = np.empty(_FUSE_BLOCK, dtype=np.float64)
-        return buf[:size]
-
-    def ev(e, lo, hi, out=None):
-        if isinstance(e, Call):
-            a, b = (ev(x, lo, hi) for x in e.args)
-            return _NP_ARITH[e.name](a, b, out=out if out is not None else tmp(e, hi - lo))
-        x = leaf(e)
-        if isinstance(x, float):
-            return x
-        x = x[lo:hi]
-        if x.dtype == np.float64:
-            return x
-        t = tmp(e, hi - lo)
-        np.copyto(t, x, casting="unsafe")
-        return t
-
-    out = batch_c._pool_empty(n, np.float64)
-    with np.errstate(all="ignore"):        # inf - inf etc. are values here, not warnings
-        for lo in range(0, n, _FUSE_BLOCK):
-            hi = min(n, lo + _FUSE_BLOCK)
-            ev(expr, lo, hi, out[lo:hi])
-    return pa.Array.from_buffers(_F64, n, [None, pa.py_buffer(out)])
-
-
 def _arith(expr: Call, batch, ctx):
-    if expr.name in _NP_ARITH and batch.num_rows and _float_kind(expr, batch) == "float":
-        return _fused_float(expr, batch)
     if expr.name in _CHECKED:
         a0, a1 = expr.args
         args = [_scalar_operand(a0, a1), _scalar_operand(a1, a0)]

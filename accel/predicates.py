@@ -10,10 +10,11 @@ import pyarrow as pa
 import pyarrow.types as pat
 
 from velaria.plan.expr import Call, Column, Expr, Literal
+from velaria.plan.kernel_paths import report
 from velaria.reference import batch as _ref
 from velaria.reference.functions import EvalContext
 
-from . import batch_c
+from . import batch_c, fused
 from .arrow_util import _BOOL, _I64, _TWO53, _is_float, _nulls, _valid
 from .expressions import _FLIP, evaluate
 
@@ -29,6 +30,11 @@ def filter_batch(predicate: Expr, batch: pa.RecordBatch, context=None) -> pa.Rec
     if batch.num_rows and batch_c.available():
         kept = _filter_compare_constant(predicate, batch)
         if kept is not None:
+            report("select-cmp")
+            return kept
+    if fused.can_fuse(predicate, batch):
+        kept = _filter_fused(predicate, batch)
+        if kept is not None:
             return kept
     mask = evaluate(predicate, batch, context)
     if pat.is_null(mask.type):
@@ -38,6 +44,65 @@ def filter_batch(predicate: Expr, batch: pa.RecordBatch, context=None) -> pa.Rec
     if mask.true_count == batch.num_rows:
         return batch
     return batch.filter(mask, null_selection_behavior="drop")
+
+
+def _plain_u64(a) -> bool:
+    """A NULL-free 8-byte fixed-width column (copied as raw 64-bit words)."""
+    t = a.type
+    return (not isinstance(a, pa.ChunkedArray) and a.null_count == 0 and pat.is_primitive(t)
+            and not pat.is_boolean(t) and t.bit_width == 64)
+
+
+def _filter_fused(predicate: Expr, batch: pa.RecordBatch) -> pa.RecordBatch | None:
+    """``filter_batch`` with the predicate fused (``accel.fused``: one mask, computed block by
+    block), then NULL-free 8-byte columns compacted by the mask in one branch-free C pass each
+    and the rest taken by row number. None when the predicate is not fusable."""
+    true = fused.fused_true_mask(predicate, batch)
+    if true is None:
+        return None
+    if not all(_plain_u64(batch.column(i)) for i in range(batch.num_columns)):
+        return _keep_rows(batch, true)
+    n = batch.num_rows
+    k = int(np.count_nonzero(true))
+    if k == n:
+        return batch
+    arrays = []
+    for i in range(batch.num_columns):
+        out = batch_c._pool_empty(k + 1, np.uint64)     # the branch-free loop writes one past
+        batch_c.compact_u64(_raw_values(batch.column(i), np.uint64), true, out)
+        arrays.append(out)
+    arrays = [pa.Array.from_buffers(batch.column(i).type, k, [None, pa.py_buffer(o)]) for i, o in enumerate(arrays)]
+    return pa.RecordBatch.from_arrays(arrays, schema=batch.schema)
+
+
+def _keep_rows(batch: pa.RecordBatch, keep: np.ndarray) -> pa.RecordBatch:
+    """The rows of ``batch`` where the numpy bool array ``keep`` is True, in order: 8-byte
+    NULL-free columns gathered in C, the rest by ``take``."""
+    n = batch.num_rows
+    idx = np.flatnonzero(keep)
+    k = idx.size
+    if k == n:
+        return batch
+    if k == 0:
+        return batch.slice(0, 0)
+    return _gather(batch, idx, range(batch.num_columns), [None] * batch.num_columns)
+
+
+def _gather(batch: pa.RecordBatch, idx: np.ndarray | None, columns, arrays: list) -> pa.RecordBatch:
+    """Fill ``arrays[i]`` for ``i`` in ``columns`` with the rows ``idx`` of column ``i``
+    (``idx`` may be None when ``columns`` is empty)."""
+    take_idx = None
+    for i in columns:
+        a = batch.column(i)
+        t = a.type
+        if _plain_u64(a):
+            out = batch_c.gather_u64(_raw_values(a, np.uint64), idx)
+            arrays[i] = pa.Array.from_buffers(t, idx.size, [None, pa.py_buffer(out)])
+        else:
+            if take_idx is None:
+                take_idx = pa.array(idx, type=_I64)
+            arrays[i] = a.take(take_idx)
+    return pa.RecordBatch.from_arrays(arrays, schema=batch.schema)
 
 
 def _raw_values(arr: pa.Array, dtype) -> np.ndarray:
@@ -91,15 +156,4 @@ def _filter_compare_constant(predicate: Expr, batch: pa.RecordBatch) -> pa.Recor
         return batch.slice(0, 0)
     arrays: list = [None] * batch.num_columns
     arrays[col_expr.index] = pa.Array.from_buffers(col.type, k, [None, pa.py_buffer(vals)])
-    take_idx = None
-    for i in others:
-        a = batch.column(i)
-        t = a.type
-        if a.null_count == 0 and pat.is_primitive(t) and not pat.is_boolean(t) and t.bit_width == 64:
-            out = batch_c.gather_u64(_raw_values(a, np.uint64), idx)
-            arrays[i] = pa.Array.from_buffers(t, k, [None, pa.py_buffer(out)])
-        else:
-            if take_idx is None:
-                take_idx = pa.array(idx, type=_I64)
-            arrays[i] = a.take(take_idx)
-    return pa.RecordBatch.from_arrays(arrays, schema=batch.schema)
+    return _gather(batch, idx, others, arrays)

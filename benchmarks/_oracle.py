@@ -23,5 +23,11 @@ def check_result(workload: str, table: pa.Table, result) -> None:
     elif workload == "projection":
         want = v * 2 + table.column("k").to_numpy()
         assert np.allclose(result.column(0).to_numpy(), want)
+    elif workload == "multi_where":
+        k = table.column("k").to_numpy()
+        keep = (v > 0.25) & (v < 0.75) & (k < 500)
+        assert result.num_rows == int(keep.sum())
+        assert np.array_equal(result.column("k").to_numpy(), k[keep])
+        assert np.array_equal(result.column("v").to_numpy(), v[keep])
     else:
         raise ValueError(f"unknown workload {workload!r}")

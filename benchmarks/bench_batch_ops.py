@@ -8,7 +8,8 @@
 Data: int64 ``k`` with 1,000 distinct values and float64 ``v`` uniform in [0, 1), the same
 Arrow table for every engine. Workloads (spec/perf-targets.md "Batch operators"): filter
 ``v > 0.5`` then sum, group by ``k`` with sum/count/avg, sort by ``v``, projection
-``v * 2 + k``. Every engine's answer is checked against numpy before it is timed; one library
+``v * 2 + k``, and a multi-term WHERE ``v > 0.25 AND v < 0.75 AND k < 500`` keeping the
+matching rows (fused into one numexpr pass on the accelerated engine). Every engine's answer is checked against numpy before it is timed; one library
 runs at a time with a pause between libraries. At the end a table of medians and the ratios
 velaria-auto / peer is printed.
 """
@@ -29,6 +30,7 @@ SQL = {
     "groupby": "SELECT k, SUM(v) AS s, COUNT(*) AS c, AVG(v) AS a FROM t GROUP BY k",
     "sort": "SELECT k, v FROM t ORDER BY v",
     "projection": "SELECT v * 2 + k AS p FROM t",
+    "multi_where": "SELECT k, v FROM t WHERE v > 0.25 AND v < 0.75 AND k < 500",
 }
 WORKLOADS = list(SQL)
 PEERS = PeerRun("batch operators", WORKLOADS, ROWS)
@@ -74,6 +76,8 @@ def test_polars_lazy(benchmark, table, workload):
                                                        pl.col("v").mean().alias("a")),
         "sort": lambda: df.lazy().select("k", "v").sort("v", maintain_order=True),
         "projection": lambda: df.lazy().select((pl.col("v") * 2 + pl.col("k")).alias("p")),
+        "multi_where": lambda: df.lazy().select("k", "v").filter((pl.col("v") > 0.25) & (pl.col("v") < 0.75)
+                                                                 & (pl.col("k") < 500)),
     }[workload]
     _run(benchmark, workload, "polars-lazy", lambda: lazy().collect().to_arrow(), table)
 

@@ -16,8 +16,8 @@ Aggregates
 * ``COUNT(*)`` counts rows; ``COUNT(x)`` counts non-NULL values; ``COUNT(DISTINCT x)`` counts
   distinct non-NULL values. Result int64, never NULL.
 * ``SUM(x)`` skips NULLs; int64 for integer input (an out-of-range total raises
-  ``ExecutionError`` that names the fix ``CAST(x AS DOUBLE)``), float64 for float input, added
-  left to right in input order.
+  ``ExecutionError`` that names the fix ``CAST(x AS DOUBLE)``; integer sums are exact), float64
+  for float input, added in the float SUM order below.
 * ``AVG(x)`` is float64: sum / count of the non-NULL values (integer sums are exact first).
 * ``MIN(x)`` / ``MAX(x)`` keep the input type and use the ORDER BY order of ``sort.sort_key``
   (NaN is the greatest value); on ties the first value seen is kept.
@@ -33,6 +33,22 @@ Aggregates
 * SUM / AVG / MIN / MAX / the variances / MEDIAN of no non-NULL value are NULL. ``DISTINCT``
   variants first drop duplicate values (``hash_key`` equality), keeping the first of each.
 
+Float SUM order
+---------------
+Floating-point addition is not associative, so the order is part of the result. A float
+SUM / AVG **without GROUP BY** adds its non-NULL values in ``SUM_LANES`` (16) interleaved
+lanes: the k-th value (k = 0, 1, ... counting non-NULL values in input order, across all
+``update`` calls) goes to lane ``k mod 16``; each lane starts at ``+0.0`` and adds its values
+left to right; at the end the lanes are combined pairwise in a fixed tree
+(``combine_lanes``: lanes (0+1), (2+3), ..., then those sums pairwise again, down to one).
+This is the order a SIMD loop follows naturally (two 8-wide AVX-512 or four 4-wide AVX2
+registers are exactly 16 lanes), so the accelerated twin computes it with vector adds and
+gets the same bits on every dispatch level. Batch boundaries do not matter: the lane of a
+value depends only on how many values came before it. (A sum of only ``-0.0`` values is
+``+0.0``, as lanes start at ``+0.0``; NaN and infinities propagate as IEEE addition says.)
+**Grouped** float sums (GROUP BY) keep the plain order: each group's values are added left to
+right from ``+0.0`` in input order. A window SUM is a running sum, also left to right.
+
 State (for streams, checkpoints and worker processes)
 -----------------------------------------------------
 * ``emit_updated()`` returns the current results of the groups that ``update``/``merge_state``
@@ -42,13 +58,17 @@ State (for streams, checkpoints and worker processes)
   group order: the key columns ``k0, k1, ...`` (first values), then per aggregate ``i``:
   ``a{i}_count`` (int64: rows for COUNT(*), non-NULL values otherwise), ``a{i}_total`` for
   SUM/AVG (float64 for floating input, decimal128(38, 0) for integer input so no integer
-  total is ever rounded), ``a{i}_best`` for MIN/MAX (the argument type), ``a{i}_mean`` and
+  total is ever rounded; a float SUM / AVG without GROUP BY also has ``a{i}_lanes``, its 16
+  lane sums, and its total is the lanes combined), ``a{i}_best`` for MIN/MAX (the argument type), ``a{i}_mean`` and
   ``a{i}_m2`` (float64) for the variances, ``a{i}_values`` (list of the argument type, input
   order) for MEDIAN, and for DISTINCT variants only ``a{i}_seen`` (list of the distinct
   values, first-seen order).
 * ``merge_state(table)`` folds an exported state in, as if its groups' rows had been
   ``update``-d here: counts and totals add (float totals add the partial totals, so a merged
-  float SUM equals the single-pass SUM exactly only when no rounding occurs), MIN/MAX keep
+  float SUM equals the single-pass SUM exactly only when no rounding occurs; lane sums add lane
+  by lane, the incoming lane j onto lane ``(count + j) mod 16`` where ``count`` is the values
+  already here, so each lane still holds the values whose position is that lane, and a merge
+  into an empty aggregator restores the lanes exactly), MIN/MAX keep
   the better value (the current one on ties), variances combine with Chan's formula
   (``d = mean_b - mean_a; mean = mean_a + d * n_b / n; m2 = m2_a + m2_b + d * d * n_a * n_b / n``,
   so a merged variance equals the single pass up to rounding), MEDIAN value lists
@@ -74,7 +94,7 @@ from .distinct import hash_key
 from .sort import sort_key
 
 __all__ = ["AGGREGATE_FUNCTIONS", "AGGREGATE_ALIASES", "VARIANCE_FUNCTIONS", "aggregate_result_type",
-           "HashAggregator", "state_schema"]
+           "HashAggregator", "state_schema", "SUM_LANES", "lane_summed", "combine_lanes", "float_sum"]
 
 INT64_MIN = -(2 ** 63)
 INT64_MAX = 2 ** 63 - 1
@@ -107,6 +127,31 @@ def aggregate_result_type(func: str, arg_type: pa.DataType | None) -> pa.DataTyp
     return INT
 
 
+SUM_LANES = 16
+
+
+def lane_summed(agg: AggregateCall, num_keys: int) -> bool:
+    """True when ``agg`` adds in the lane order (a float SUM / AVG without GROUP BY)."""
+    return (num_keys == 0 and agg.func in ("sum", "avg") and agg.arg is not None
+            and is_floating(agg.arg.type))
+
+
+def combine_lanes(lanes: Sequence[float]) -> float:
+    """The lane sums combined pairwise: (0+1), (2+3), ... then again, down to one value."""
+    t = [float(x) for x in lanes]
+    while len(t) > 1:
+        t = [t[2 * j] + t[2 * j + 1] for j in range(len(t) // 2)]
+    return t[0]
+
+
+def float_sum(values: Sequence[float]) -> float:
+    """The float SUM of ``values`` (non-NULL, input order) in the specified lane order."""
+    lanes = [0.0] * SUM_LANES
+    for k, x in enumerate(values):
+        lanes[k % SUM_LANES] += x
+    return combine_lanes(lanes)
+
+
 def state_schema(aggregates: Sequence[AggregateCall], key_types: Sequence[pa.DataType]) -> pa.Schema:
     """The Arrow schema of ``export_state`` for these aggregates and key types."""
     fields = [pa.field(f"k{j}", t) for j, t in enumerate(key_types)]
@@ -118,6 +163,8 @@ def state_schema(aggregates: Sequence[AggregateCall], key_types: Sequence[pa.Dat
         elif agg.func in ("sum", "avg"):
             total = FLOAT if arg_type is None or is_floating(arg_type) or is_null(arg_type) else _TOTAL_INT
             fields.append(pa.field(f"a{i}_total", total))
+            if lane_summed(agg, len(key_types)):
+                fields.append(pa.field(f"a{i}_lanes", pa.list_(FLOAT)))
         elif agg.func in ("min", "max"):
             fields.append(pa.field(f"a{i}_best", arg_type))
         elif agg.func in VARIANCE_FUNCTIONS:
@@ -133,11 +180,12 @@ _TOTAL_INT = pa.decimal128(38, 0)   # any int64 total of up to 2**63 rows fits e
 class _State:
     """The running value of one aggregate in one group."""
 
-    __slots__ = ("count", "total", "best", "seen", "mean", "m2", "values")
+    __slots__ = ("count", "total", "best", "seen", "mean", "m2", "values", "lanes")
 
-    def __init__(self, distinct: bool):
+    def __init__(self, distinct: bool, lanes: bool = False):
         self.count = 0          # rows (COUNT(*)) or non-NULL values
         self.total = 0          # SUM / AVG running sum (int stays int)
+        self.lanes = [0.0] * SUM_LANES if lanes else None   # float SUM / AVG without GROUP BY
         self.best = None        # MIN / MAX so far
         self.seen = {} if distinct else None   # DISTINCT: hash_key -> first value
         self.mean = 0.0         # variances: Welford's running mean and sum of squared deviations
@@ -158,7 +206,10 @@ def _accumulate(func: str, state: _State, value) -> None:
     elif func == "median":
         state.values.append(value)
     elif func in ("sum", "avg"):
-        state.total = state.total + value
+        if state.lanes is not None:         # the float SUM order: value k goes to lane k mod 16
+            state.lanes[(state.count - 1) % SUM_LANES] += value
+        else:
+            state.total = state.total + value
     elif func == "min":
         if state.best is None or sort_key(value) < sort_key(state.best):
             state.best = value
@@ -204,6 +255,18 @@ def _merge_variance(state: _State, n_b: int, mean_b: float, m2_b: float) -> None
     state.m2 = state.m2 + m2_b + delta * delta * n_a * n_b / n
 
 
+def _merge_lanes(state: _State, lanes: list | None, total: float) -> None:
+    """Add another partial's lane sums (before ``state.count`` grows): its lane j lands on lane
+    ``(count + j) mod 16``. A partial without lanes adds its total to the next value's lane."""
+    if lanes is None:
+        lanes = [float(total)] + [0.0] * (SUM_LANES - 1)
+    if state.count == 0:
+        state.lanes = [float(x) for x in lanes]
+        return
+    for j, x in enumerate(lanes):
+        state.lanes[(state.count + j) % SUM_LANES] += x
+
+
 class HashAggregator:
     """Group rows by key and compute aggregates; ``update`` once per batch, then ``finish``."""
 
@@ -227,7 +290,7 @@ class HashAggregator:
             gid = len(self._keys)
             self._groups[normal] = gid
             self._keys.append(key_values)
-            self._states.append([_State(a.distinct) for a in self.aggregates])
+            self._states.append([_State(a.distinct, lane_summed(a, self.num_keys)) for a in self.aggregates])
         return gid
 
     def update(self, key_columns: list[list], arg_columns: list[list | None],
@@ -262,7 +325,7 @@ class HashAggregator:
     @staticmethod
     def _result(agg: AggregateCall, state: _State):
         if state.seen is not None:          # DISTINCT: fold the distinct values in now
-            folded = _State(distinct=False)
+            folded = _State(distinct=False, lanes=state.lanes is not None)
             for value in state.seen.values():
                 _accumulate(agg.func, folded, value)
             state = folded
@@ -271,6 +334,9 @@ class HashAggregator:
             return state.count
         if state.count == 0:
             return None
+        if state.lanes is not None:
+            total = combine_lanes(state.lanes)
+            return total if func == "sum" else total / state.count
         if func == "sum":
             total = state.total
             if type(total) is int:
@@ -316,8 +382,12 @@ class HashAggregator:
                 columns[prefix + "seen"] = [list(st.seen.values()) for st in states]
             elif prefix + "total" in schema.names:
                 exact = pa.types.is_decimal(schema.field(prefix + "total").type)
-                columns[prefix + "total"] = [decimal.Decimal(st.total) if exact else float(st.total)
-                                             for st in states]
+                if prefix + "lanes" in schema.names:
+                    columns[prefix + "total"] = [combine_lanes(st.lanes) for st in states]
+                    columns[prefix + "lanes"] = [list(st.lanes) for st in states]
+                else:
+                    columns[prefix + "total"] = [decimal.Decimal(st.total) if exact else float(st.total)
+                                                 for st in states]
             elif prefix + "best" in schema.names:
                 columns[prefix + "best"] = [st.best for st in states]
             elif prefix + "m2" in schema.names:
@@ -349,7 +419,10 @@ class HashAggregator:
                     st.count += data[prefix + "count"][row]
                     continue
                 count = data[prefix + "count"][row]
-                if prefix + "total" in data and count:
+                if st.lanes is not None and prefix + "total" in data and count:
+                    _merge_lanes(st, data.get(prefix + "lanes", [None] * (row + 1))[row],
+                                 data[prefix + "total"][row])
+                elif prefix + "total" in data and count:
                     total = data[prefix + "total"][row]
                     total = int(total) if isinstance(total, decimal.Decimal) else total
                     st.total = total if st.count == 0 else st.total + total

@@ -33,6 +33,7 @@ from ..io.base import ArrowTableSource
 from ..kernels import KernelSet
 from ..plan import logical as L
 from ..plan.expr import Column, Expr
+from ..plan.kernel_paths import collecting
 
 __all__ = ["ExecContext", "Operator", "SourceOperator", "CollectingOperator", "ScanOperator", "OneRowOperator", "FilterOperator",
            "ProjectOperator", "AggregateOperator", "SortOperator", "LimitOperator", "JoinOperator",
@@ -239,28 +240,47 @@ class OneRowOperator(SourceOperator):
         return pa.record_batch([pa.nulls(1)], names=["__one"])
 
 
-class FilterOperator(Operator):
+class _PathsMixin:
+    """Collects the implementation paths its kernels report (``velaria.plan.kernel_paths``)."""
+
+    def _start_paths(self) -> None:
+        self._paths: dict = {}
+
+    @property
+    def path(self) -> str | None:
+        """The paths the kernels reported, ``+``-joined in first-use order (None: none)."""
+        return "+".join(self._paths) if getattr(self, "_paths", None) else None
+
+
+class FilterOperator(_PathsMixin, Operator):
     """Keep the rows whose predicate is TRUE (``filter_batch`` kernel)."""
+
+    def open(self, ctx):
+        super().open(ctx)
+        self._start_paths()
 
     def push(self, batch, port=0):
         if batch.num_rows == 0:
             return []
-        kept = self.ctx.kernels.filter_batch(self.node.predicate, batch, self.ctx.eval_context)
+        with collecting(self._paths):
+            kept = self.ctx.kernels.filter_batch(self.node.predicate, batch, self.ctx.eval_context)
         return [kept] if kept.num_rows else []
 
 
-class ProjectOperator(Operator):
+class ProjectOperator(_PathsMixin, Operator):
     """Compute the output columns (``evaluate`` kernel); an empty input still yields a schema."""
 
     def open(self, ctx):
         super().open(ctx)
         self._produced = False
+        self._start_paths()
 
     def push(self, batch, port=0):
         if batch.num_rows == 0 and self._produced:
             return []
         self._produced = True
-        return [pa.RecordBatch.from_arrays([self._eval(e, batch) for e in self.node.exprs], schema=self.schema)]
+        with collecting(self._paths):
+            return [pa.RecordBatch.from_arrays([self._eval(e, batch) for e in self.node.exprs], schema=self.schema)]
 
     def finish(self):
         return [] if self._produced else [empty_batch(self.schema)]

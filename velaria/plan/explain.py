@@ -221,10 +221,11 @@ def _details(node: L.Node, step: StepDecision) -> list[str]:
         return d
     if isinstance(node, L.OneRow):
         return ["source=values"]
+    ran = [f"path={step.ran_path}"] if step.ran_path else []    # after a run: what computed it
     if isinstance(node, L.Project):
-        return [f"keep={len(node.exprs)}"]
+        return [f"keep={len(node.exprs)}"] + ran
     if isinstance(node, L.Filter):
-        return [f"predicate={render(node.predicate)}"]
+        return [f"predicate={render(node.predicate)}"] + ran
     if isinstance(node, L.Limit):
         return [f"n={node.limit if node.limit is not None else 'all'}"] + ([f"offset={node.offset}"] if node.offset else [])
     if isinstance(node, L.Sort):

@@ -102,7 +102,19 @@ _PATH_REASONS = {
     "arrow-hash": "single key hashed by Arrow dictionary encoding of normalised values",
     "packed-hash": "two group keys: per-column codes packed into one int64 per row, groups found by Arrow hashing",
     "python-dict": "group keys packed into one code per row (per-column dictionary codes), groups in a dict",
+    # Filter / Project: how the accelerated evaluate / filter_batch computed the expressions
+    "numexpr": "numeric expression or compound predicate fused into one multi-threaded numexpr pass",
+    "numpy-fused": "float arithmetic fused over cache-sized blocks with numpy (numexpr not used)",
+    "select-cmp": "column-vs-constant filter: compare and compact in one C pass",
 }
+
+
+def _expression_path_reason(path: str) -> str:
+    """Why a Filter / Project ran on ``path`` (``a+b``: several paths, one per subtree)."""
+    parts = path.split("+")
+    reasons = [_PATH_REASONS.get(p, "a subtree ran on the reference evaluator" if p == "reference" else p)
+               for p in parts]
+    return "; ".join(reasons)
 
 
 def path_reason(path: str) -> str:
@@ -227,6 +239,9 @@ class PhysicalPlan:
             except KeyError:
                 continue
             step.ran_path = path
+            if step.kind in ("Filter", "Project"):
+                step.reason = _expression_path_reason(path)
+                continue
             step.reason = path_reason(path)
             if path != step.path:
                 step.reason += f" (planned {step.path}; switched while running)"
