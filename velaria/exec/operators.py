@@ -33,6 +33,7 @@ from ..io.base import ArrowTableSource
 from ..kernels import KernelSet
 from ..plan import logical as L
 from ..plan.expr import Column, Expr
+from .subquery_join import subquery_join
 
 __all__ = ["ExecContext", "Operator", "SourceOperator", "CollectingOperator", "ScanOperator", "OneRowOperator", "FilterOperator",
            "ProjectOperator", "AggregateOperator", "SortOperator", "LimitOperator", "JoinOperator",
@@ -421,9 +422,16 @@ class JoinOperator(Operator):
 
     def finish(self):
         node = self.node
-        lb = _single_batch(self._sides[0], node.left.schema)
+        if not node.left.schema:      # SELECT (subquery) without FROM: OneRow's placeholder column
+            lb = _single_batch(self._sides[0], pa.schema([pa.field("__one", pa.null())]))
+        else:
+            lb = _single_batch(self._sides[0], node.left.schema)
         rb = _single_batch(self._sides[1], node.right.schema)
         self._sides = ([], [])
+        if node.how in L.SUBQUERY_JOINS:
+            lkeys = [self._eval(k, lb) for k in node.left_keys]
+            rkeys = [self._eval(k, rb) for k in node.right_keys]
+            return [subquery_join(self.ctx.kernels, node.how, lb, rb, lkeys, rkeys, node.null_aware, self.schema)]
         if node.left_keys:
             lkeys = [self._eval(k, lb) for k in node.left_keys]
             rkeys = [self._eval(k, rb) for k in node.right_keys]

@@ -72,6 +72,9 @@ class ExprLowerer:
     aggregates: list = field(default_factory=list)
     #: WINDOW definitions by name where window functions may appear (the SELECT list), else None
     windows: dict | None = None
+    #: plans a subquery (``(node, lowerer) -> Subquery``) where subqueries may appear
+    #: (WHERE, HAVING, the SELECT list), else None
+    subquery: Callable | None = None
 
     # ---------------------------------------------------------------- entry
     def lower(self, node) -> Expr:
@@ -306,6 +309,13 @@ class ExprLowerer:
                   S.SVFOP_LOCALTIMESTAMP_N):
             return self._call("now", [], node)
         raise self._err(SQLUnsupportedError, "Unsupported SQL value function.", node)
+
+    def _lower_SubLink(self, node: ast.SubLink) -> Expr:
+        if self.subquery is None:
+            raise self._err(SQLUnsupportedError, f"subquery: subqueries are not supported in {self.clause}", node,
+                            error_type="unsupported_sql_feature",
+                            hint="Use subqueries in WHERE, HAVING or the SELECT list, or join a derived table.")
+        return self.subquery(node, self)
 
     def _lower_FuncCall(self, node: ast.FuncCall) -> Expr:
         name, written = function_name(node.funcname)
