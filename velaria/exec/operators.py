@@ -422,8 +422,9 @@ class JoinOperator(Operator):
 
     def finish(self):
         node = self.node
-        if not node.left.schema:      # SELECT (subquery) without FROM: OneRow's placeholder column
-            lb = _single_batch(self._sides[0], pa.schema([pa.field("__one", pa.null())]))
+        if not node.left.schema:      # no left column is needed (or no FROM): keep the row count
+            n = sum(b.num_rows for b in self._sides[0])
+            lb = pa.record_batch([pa.nulls(n)], names=["__rows"])
         else:
             lb = _single_batch(self._sides[0], node.left.schema)
         rb = _single_batch(self._sides[1], node.right.schema)

@@ -440,7 +440,7 @@ class SelectPlanner:
             raise SQLUnsupportedError("subquery: LIMIT / OFFSET in a correlated subquery is not supported",
                                       error_type="unsupported_sql_feature",
                                       hint="Aggregate instead, e.g. (SELECT MAX(y) FROM s WHERE s.k = t.k).",
-                                      byte_offset=self.offset(stmt))
+                                      byte_offset=self.offset(stmt.targetList[0]))
         # KEYWORD SEARCH, then HYBRID SEARCH, run after WHERE and before projection; their
         # scores are visible afterwards.
         if keyword is not None:
