@@ -41,6 +41,10 @@ def to_arrow(values: list, t: pa.DataType) -> pa.Array:
     try:
         return pa.array(values, type=t)
     except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as exc:
+        if pa.types.is_decimal(t):
+            raise ExecutionError(f"DECIMAL overflow: a computed value does not fit {type_name(t)} (at most "
+                                 f"{t.precision - t.scale} digits before the decimal point); CAST the operands "
+                                 "to DOUBLE, or to a DECIMAL with fewer decimals") from exc
         raise ExecutionError(f"cannot build a {type_name(t)} column from the computed values: {exc}") from exc
 
 

@@ -18,8 +18,9 @@ Types (as DuckDB):
   count, then rounded once); ``MIN`` / ``MAX`` keep the type; the variances, standard
   deviations and ``MEDIAN`` compute in DOUBLE.
 
-Casts to DECIMAL round half away from zero to the scale (``CAST(2.675 AS DECIMAL(5, 2))``
-rounds the double's exact binary value, 2.67499..., to 2.67); text must be a decimal number;
+Casts to DECIMAL round half away from zero to the scale; a DOUBLE is taken by its shortest
+decimal text (``CAST(2.675 AS DECIMAL(5, 2))`` is 2.68, as in DuckDB, although the double's
+binary value is 2.67499...); text must be a decimal number;
 a value with more integer digits than ``p - s`` is an error. DECIMAL to BIGINT rounds half
 away from zero (DuckDB), to DOUBLE is the nearest double, to text is the plain digits with
 the scale's decimals (``1.50``).
@@ -109,7 +110,7 @@ def cast_to_decimal(value, t: pa.DataType):
     elif isinstance(value, float):
         if not math.isfinite(value):
             raise ExecutionError(f"cannot cast {value!r} to DECIMAL({t.precision}, {t.scale})")
-        d = decimal.Decimal(value)         # the double's exact binary value
+        d = decimal.Decimal(repr(value))   # the double's shortest text: 2.675 is 2.675, as DuckDB
     elif isinstance(value, str):
         try:
             d = decimal.Decimal(value.strip())
