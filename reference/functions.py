@@ -862,7 +862,8 @@ _BUILTINS = [
         lambda needle, hay: hay.find(needle) + 1, string_args=True),
     _fn("replace", 3, 3, "REPLACE requires exactly 3 arguments", _returns(STRING), _replace,
         string_args=True),
-    _fn("abs", 1, 1, "ABS expects 1 argument", _numeric_to_double("ABS"), lambda x: abs(float(x))),
+    _fn("abs", 1, 1, "ABS expects 1 argument", _numeric_to_double("ABS"),
+        lambda x: abs(x) if isinstance(x, Decimal) else abs(float(x))),   # DECIMAL stays exact
     _fn("ceil", 1, 1, "CEIL expects 1 argument", _numeric_to_double("CEIL"), _ceil),
     _fn("floor", 1, 1, "FLOOR expects 1 argument", _numeric_to_double("FLOOR"), _floor),
     _fn("round", 1, 2, "ROUND expects 1 or 2 arguments", _round_rule, _round),

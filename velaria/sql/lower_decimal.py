@@ -17,7 +17,7 @@ from ..plan.expr import Call, Cast, Expr
 from ..reference import decimals as D
 from ..reference import functions as F
 
-__all__ = ["decimal_call", "decimal_branches", "decimal_aggregate_arg", "decimal_cast_type", "is_decimal_name"]
+__all__ = ["decimal_call", "decimal_in_list", "decimal_branches", "decimal_aggregate_arg", "decimal_cast_type", "is_decimal_name"]
 
 _EXACT_ARITH = ("+", "-", "*", "%")
 _SAME_TYPE = ("neg", "abs")
@@ -64,6 +64,15 @@ def decimal_call(name: str, args: list[Expr]) -> tuple[Call | None, list[Expr]]:
         rest = args[1:] if fn.first_arg_text else args
         return None, first + [_to(a, "STRING" if fn.string_args else "DOUBLE") for a in rest]
     return None, [_to(a, "DOUBLE") for a in args]
+
+
+def decimal_in_list(arg: Expr, items: list[Expr]) -> tuple[Expr, list[Expr]]:
+    """``x IN (...)`` mixing DECIMAL and DOUBLE compares as DOUBLE (as ``=`` does); decimals
+    and integers compare exactly."""
+    types = [arg.type] + [i.type for i in items]
+    if _has_decimal(types) and any(_is_float(t) for t in types):
+        return _to(arg, "DOUBLE"), [_to(i, "DOUBLE") for i in items]
+    return arg, items
 
 
 def decimal_branches(values: list[Expr], rtype: pa.DataType) -> tuple[pa.DataType, list[Expr]]:

@@ -18,7 +18,7 @@ from ..plan.expr import AggregateCall, Call, Case, Cast, Expr, InList, Literal
 from ..reference import functions as F
 from ..reference.aggregate import AGGREGATE_ALIASES, AGGREGATE_FUNCTIONS, aggregate_result_type
 from .lower_decimal import (decimal_aggregate_arg, decimal_branches, decimal_call, decimal_cast_type,
-                            is_decimal_name)
+                            decimal_in_list, is_decimal_name)
 from .scope import Scope
 
 __all__ = ["ExprLowerer", "AGGREGATES", "normalize_type_name", "function_name"]
@@ -187,6 +187,7 @@ class ExprLowerer:
         if kind == K.AEXPR_IN:
             arg = self.lower(node.lexpr)
             items = [self.lower(i) for i in node.rexpr]
+            arg, items = decimal_in_list(arg, items)
             try:
                 T.common_type([arg.type] + [i.type for i in items], "IN list values")
             except TypeError as exc:
