@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pyarrow as pa
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from velaria import Session, accel
 from velaria.errors import ColumnNotFoundError, ExecutionError, SQLSemanticError, SQLUnsupportedError
@@ -188,3 +190,39 @@ def test_semantic_errors(s):
         s.sql("SELECT k FROM t WHERE k IN (SELECT 'a' FROM u)")
     with pytest.raises(ColumnNotFoundError, match="column not found: nope"):
         s.sql("SELECT k FROM t WHERE EXISTS (SELECT 1 FROM u WHERE u.k = nope)")
+
+
+# ------------------------------------------------------------------------------ the mark rule, generated
+
+def _oracle_mark(left_keys, left_vals, right_keys, right_vals):
+    """SQL's ``x IN (SELECT v ... WHERE k = outer.k)`` row by row: TRUE / FALSE / NULL."""
+    out = []
+    for k, x in zip(left_keys, left_vals):
+        group = [v for rk, v in zip(right_keys, right_vals) if k is not None and rk is not None and rk == k]
+        if not group:
+            out.append(False)
+        elif x is not None and any(v is not None and v == x for v in group):
+            out.append(True)
+        elif x is None or any(v is None for v in group):
+            out.append(None)
+        else:
+            out.append(False)
+    return out
+
+
+small = st.one_of(st.none(), st.integers(-2, 2))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.lists(st.tuples(small, small), max_size=12), st.lists(st.tuples(small, small), max_size=12))
+def test_mark_values_follow_sql_in_both_engines(left, right):
+    from velaria.exec.subquery_join import mark_values
+    lk, lv = pa.array([r[0] for r in left], pa.int64()), pa.array([r[1] for r in left], pa.int64())
+    rk, rv = pa.array([r[0] for r in right], pa.int64()), pa.array([r[1] for r in right], pa.int64())
+    want = _oracle_mark(lk.to_pylist(), lv.to_pylist(), rk.to_pylist(), rv.to_pylist())
+    for engine in ENGINES:
+        kernels = Session(engine).kernels
+        got = mark_values(kernels, [lk, lv], [rk, rv], 1, len(left), len(right))
+        assert got.to_pylist() == want, engine
+        exists = mark_values(kernels, [lk], [rk], 0, len(left), len(right))
+        assert exists.to_pylist() == [k is not None and k in rk.to_pylist() for k in lk.to_pylist()], engine
