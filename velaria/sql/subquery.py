@@ -52,31 +52,9 @@ class Correlation:
     having: bool = False
 
 
-class OuterAwareScope(Scope):
-    """A subquery's own columns; a name found only in the outer query is a clear error
-    (outer columns may be used only in the correlation equalities of WHERE)."""
-
-    def __init__(self, columns, outer: Scope):
-        super().__init__(columns)
-        self.outer = outer
-
-    def resolve(self, parts, offset=None):
-        try:
-            return super().resolve(parts, offset)
-        except SQLSemanticError as inner:
-            try:
-                self.outer.resolve(parts, offset)
-            except SQLSemanticError:
-                raise inner from None
-            raise SQLUnsupportedError(
-                f"subquery: correlated reference to {'.'.join(parts)} outside the subquery's WHERE "
-                "is not supported", error_type="unsupported_sql_feature", hint=_HINT_FORMS,
-                byte_offset=offset) from None
-
-
-class CorrelatingScope(Scope):
-    """A subquery WHERE's scope: its own columns first, then the outer query's, which
-    resolve to :class:`OuterColumn` references."""
+class _WithOuter(Scope):
+    """A subquery's own columns first; a name only the outer query has goes to
+    :meth:`_outer_column`."""
 
     def __init__(self, columns, outer: Scope):
         super().__init__(columns)
@@ -90,7 +68,27 @@ class CorrelatingScope(Scope):
                 c = self.outer.resolve(parts, offset)
             except SQLSemanticError:
                 raise inner from None
-            return OuterColumn(type=c.type, index=c.index, name=c.name)
+            return self._outer_column(c, parts, offset)
+
+    def _outer_column(self, c: Column, parts, offset) -> Expr:
+        raise NotImplementedError
+
+
+class OuterAwareScope(_WithOuter):
+    """Outside a subquery's WHERE an outer column is a clear error (outer columns may be
+    used only in the correlation equalities of WHERE)."""
+
+    def _outer_column(self, c, parts, offset):
+        raise SQLUnsupportedError(
+            f"subquery: correlated reference to {'.'.join(parts)} outside the subquery's WHERE "
+            "is not supported", error_type="unsupported_sql_feature", hint=_HINT_FORMS, byte_offset=offset)
+
+
+class CorrelatingScope(_WithOuter):
+    """A subquery WHERE's scope: the outer query's columns resolve to :class:`OuterColumn`."""
+
+    def _outer_column(self, c, parts, offset):
+        return OuterColumn(type=c.type, index=c.index, name=c.name)
 
 
 def _conjuncts(e: Expr) -> list[Expr]:
