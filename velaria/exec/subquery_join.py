@@ -35,8 +35,6 @@ def _hits(kernels, lkeys: list[pa.Array], rkeys: list[pa.Array], nl: int, nr: in
     there any right row at all."""
     if not lkeys:
         return np.full(nl, nr > 0, dtype=bool)
-    if nl == 0 or nr == 0:
-        return np.zeros(nl, dtype=bool)
     li, _ = kernels.hash_join(lkeys, rkeys, "inner")
     hit = np.zeros(nl, dtype=bool)
     hit[li.to_numpy(zero_copy_only=False).astype(np.int64)] = True
@@ -87,7 +85,7 @@ def subquery_join(kernels, how: str, lb: pa.RecordBatch, rb: pa.RecordBatch, lke
 def _single(kernels, lb, rb, lkeys, rkeys, schema) -> pa.RecordBatch:
     """Left join where no left row may match twice (a scalar subquery's value per row)."""
     nl, nr = lb.num_rows, rb.num_rows
-    if not lkeys:          # uncorrelated: the subquery's rows are every row's candidates
+    if not lkeys:          # uncorrelated: the subquery's rows are every row's candidates (no kernel)
         if nr > 1:
             raise ExecutionError(f"{TOO_MANY_ROWS} (it returned {nr} rows); add a WHERE, an "
                                  "aggregate such as MAX(...), or LIMIT 1 to the subquery")

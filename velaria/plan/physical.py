@@ -68,7 +68,8 @@ def _kernels_of(node: L.Node) -> list[str]:
         names.append("sort_indices")
     elif isinstance(node, L.Join):
         evaluates(list(node.left_keys) + list(node.right_keys))
-        names.append("hash_join")
+        if node.left_keys or node.how not in L.SUBQUERY_JOINS:   # a keyless subquery join needs no pairs
+            names.append("hash_join")
         if node.residual is not None:
             evaluates([node.residual])
     elif isinstance(node, L.Distinct) or (isinstance(node, L.Union) and node.distinct):
