@@ -30,12 +30,27 @@ __all__ = ["subquery_join", "mark_values"]
 TOO_MANY_ROWS = "more than one row returned by a subquery used as an expression"
 
 
+def _distinct_rows(keys: list[pa.Array]) -> list[pa.Array]:
+    """``keys`` with repeated rows dropped: only whether a right row exists matters, and a
+    right side with many copies of a key would otherwise multiply the join's pairs. Arrow's
+    grouping equality is at least as fine as the join's (NaN with NaN, NULL never matches),
+    so no answer changes; key types Arrow cannot group stay as they are."""
+    if len(keys[0]) < 2:
+        return keys
+    table = pa.table({f"k{i}": k for i, k in enumerate(keys)})
+    try:
+        unique = table.group_by(table.column_names, use_threads=False).aggregate([])
+    except (pa.ArrowNotImplementedError, pa.ArrowInvalid, pa.ArrowTypeError):
+        return keys
+    return [unique.column(name).combine_chunks() for name in table.column_names]
+
+
 def _hits(kernels, lkeys: list[pa.Array], rkeys: list[pa.Array], nl: int, nr: int) -> np.ndarray:
     """For each left row: does some right row have equal (non-NULL) keys? No keys: is
     there any right row at all."""
     if not lkeys:
         return np.full(nl, nr > 0, dtype=bool)
-    li, _ = kernels.hash_join(lkeys, rkeys, "inner")
+    li, _ = kernels.hash_join(lkeys, _distinct_rows(rkeys), "inner")
     hit = np.zeros(nl, dtype=bool)
     hit[li.to_numpy(zero_copy_only=False).astype(np.int64)] = True
     return hit
