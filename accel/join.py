@@ -15,7 +15,7 @@ from .arrow_util import _F64, _I64, _is_int, _is_num, _is_str, _nulls, _valid
 from .distinct import _combine
 from .expressions import _int_fits_double
 
-__all__ = ["hash_join"]
+__all__ = ["hash_join", "key_matches"]
 
 
 # ---- join / distinct
@@ -91,3 +91,31 @@ def hash_join(left_keys: list[pa.Array], right_keys: list[pa.Array], how: str) -
         matched = np.concatenate([matched, np.ones(len(extra), dtype=bool)])
     right = pa.array(out_right.astype(np.int64), type=_I64, mask=None if matched.all() else ~matched)
     return pa.array(out_left, type=_I64, mask=left_pad if left_pad.any() else None), right
+
+
+def key_matches(left_keys: list[pa.Array], right_keys: list[pa.Array]) -> pa.Array:
+    """A boolean per left row: some right row has equal keys (NULL keys never match).
+
+    Both sides' keys are factorised together as for ``hash_join``, then each left code is
+    looked up in the set of right codes: O(rows), no pairs. Twin of
+    ``velaria.reference.batch.key_matches``."""
+    if not left_keys or len(left_keys) != len(right_keys):
+        return _ref.key_matches(left_keys, right_keys)
+    nl = len(left_keys[0])
+    both = []
+    for lk, rk in zip(left_keys, right_keys):
+        lk = lk.combine_chunks() if isinstance(lk, pa.ChunkedArray) else lk
+        rk = rk.combine_chunks() if isinstance(rk, pa.ChunkedArray) else rk
+        pair = _join_pair(lk, rk)
+        if pair is None:
+            return _ref.key_matches(left_keys, right_keys)
+        both.append(pa.concat_arrays(list(pair)))
+    codes, _ = _combine(both)
+    null_row = np.zeros(len(codes), dtype=bool)
+    for arr in both:
+        v = _valid(arr)
+        if v is not None:
+            null_row |= ~v
+    lc, rc = codes[:nl], codes[nl:][~null_row[nl:]]
+    hit = np.isin(lc, np.unique(rc), assume_unique=False) & ~null_row[:nl]
+    return pa.array(hit, type=pa.bool_())

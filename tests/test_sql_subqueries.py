@@ -147,13 +147,18 @@ def test_explain_names_the_join_kinds(s):
 
 
 @pytest.mark.parametrize("engine", ENGINES)
-def test_subquery_joins_call_the_hash_join_kernel(engine):
+def test_subquery_joins_call_the_join_kernels(engine):
     sess, called = counting_session(engine)
     _views(sess)
-    text = sess.explain_sql("SELECT k FROM t WHERE k IN (SELECT k FROM u)")
     origin = "accel" if engine == "auto" else "reference"
-    assert f"hash_join={origin}" in text
+    text = sess.explain_sql("SELECT k FROM t WHERE k IN (SELECT k FROM u)")
+    assert f"key_matches={origin}" in text and "hash_join" not in text
     assert col(sess, "SELECT k FROM t WHERE k IN (SELECT k FROM u)") == [1, 3]
+    assert called == ["key_matches"]
+    called.clear()
+    sql = "SELECT k, (SELECT MAX(w) FROM u WHERE u.k = t.k) FROM t"
+    assert f"hash_join={origin}" in sess.explain_sql(sql)
+    rows(sess, sql)
     assert "hash_join" in called
 
 

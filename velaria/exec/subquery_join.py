@@ -1,7 +1,9 @@
 """The joins subqueries are planned as: semi, anti, mark and single.
 
-Each is computed from the row pairs of the ``hash_join`` kernel (so the accelerated join
-runs where the Session has it) and keeps the left rows in their input order:
+Each keeps the left rows in their input order and runs on the Session's kernels (the
+accelerated twins where it has them): semi, anti and mark ask ``key_matches`` which left rows
+have a right row with equal keys (no pairs are formed, so repeated right keys cost nothing);
+single takes the pairs of ``hash_join``:
 
 * ``semi``: the left rows with at least one matching right row (``WHERE EXISTS`` / ``IN``);
 * ``anti``: the left rows whose mark is FALSE (``WHERE NOT EXISTS`` / ``NOT IN``);
@@ -30,30 +32,12 @@ __all__ = ["subquery_join", "mark_values"]
 TOO_MANY_ROWS = "more than one row returned by a subquery used as an expression"
 
 
-def _distinct_rows(keys: list[pa.Array]) -> list[pa.Array]:
-    """``keys`` with repeated rows dropped: only whether a right row exists matters, and a
-    right side with many copies of a key would otherwise multiply the join's pairs. Arrow's
-    grouping equality is at least as fine as the join's (NaN with NaN, NULL never matches),
-    so no answer changes; key types Arrow cannot group stay as they are."""
-    if len(keys[0]) < 2:
-        return keys
-    table = pa.table({f"k{i}": k for i, k in enumerate(keys)})
-    try:
-        unique = table.group_by(table.column_names, use_threads=False).aggregate([])
-    except (pa.ArrowNotImplementedError, pa.ArrowInvalid, pa.ArrowTypeError):
-        return keys
-    return [unique.column(name).combine_chunks() for name in table.column_names]
-
-
 def _hits(kernels, lkeys: list[pa.Array], rkeys: list[pa.Array], nl: int, nr: int) -> np.ndarray:
     """For each left row: does some right row have equal (non-NULL) keys? No keys: is
     there any right row at all."""
     if not lkeys:
         return np.full(nl, nr > 0, dtype=bool)
-    li, _ = kernels.hash_join(lkeys, _distinct_rows(rkeys), "inner")
-    hit = np.zeros(nl, dtype=bool)
-    hit[li.to_numpy(zero_copy_only=False).astype(np.int64)] = True
-    return hit
+    return kernels.key_matches(lkeys, rkeys).to_numpy(zero_copy_only=False)
 
 
 def mark_values(kernels, lkeys: list[pa.Array], rkeys: list[pa.Array], null_aware: int,

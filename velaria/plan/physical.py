@@ -68,7 +68,10 @@ def _kernels_of(node: L.Node) -> list[str]:
         names.append("sort_indices")
     elif isinstance(node, L.Join):
         evaluates(list(node.left_keys) + list(node.right_keys))
-        if node.left_keys or node.how not in L.SUBQUERY_JOINS:   # a keyless subquery join needs no pairs
+        if node.how in ("semi", "anti", "mark"):
+            if node.left_keys:               # keyless: only whether the right side has rows
+                names.append("key_matches")
+        elif node.left_keys or node.how != "single":
             names.append("hash_join")
         if node.residual is not None:
             evaluates([node.residual])
