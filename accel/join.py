@@ -41,27 +41,35 @@ def _join_pair(left: pa.Array, right: pa.Array) -> tuple[pa.Array, pa.Array] | N
     return None
 
 
-def hash_join(left_keys: list[pa.Array], right_keys: list[pa.Array], how: str) -> tuple[pa.Array, pa.Array]:
-    """(left row indices, right row indices) of an equi-join; a NULL index pads an unmatched row."""
-    if how not in JOIN_KINDS or not left_keys or len(left_keys) != len(right_keys):
-        return _ref.hash_join(left_keys, right_keys, how)
-    nl, nr = len(left_keys[0]), len(right_keys[0])
-    pairs = []
+def _key_codes(left_keys: list[pa.Array], right_keys: list[pa.Array]) -> np.ndarray | None:
+    """One int64 code per row of the left then the right side, equal exactly when the keys
+    are equal in the join's sense, -1 for a row with a NULL key (it never matches); None
+    when a key pair needs the reference."""
+    both = []
     for lk, rk in zip(left_keys, right_keys):
         lk = lk.combine_chunks() if isinstance(lk, pa.ChunkedArray) else lk
         rk = rk.combine_chunks() if isinstance(rk, pa.ChunkedArray) else rk
         pair = _join_pair(lk, rk)
         if pair is None:
-            return _ref.hash_join(left_keys, right_keys, how)
-        pairs.append(pair)
-    both = [pa.concat_arrays([l, r]) for l, r in pairs]
-    codes, size = _combine(both)
-    null_row = np.zeros(nl + nr, dtype=bool)
+            return None
+        both.append(pa.concat_arrays(list(pair)))
+    codes, _ = _combine(both)
+    null_row = np.zeros(len(codes), dtype=bool)
     for arr in both:
         v = _valid(arr)
         if v is not None:
             null_row |= ~v
-    codes = np.where(null_row, -1, codes)                 # a NULL key never matches
+    return np.where(null_row, -1, codes)
+
+
+def hash_join(left_keys: list[pa.Array], right_keys: list[pa.Array], how: str) -> tuple[pa.Array, pa.Array]:
+    """(left row indices, right row indices) of an equi-join; a NULL index pads an unmatched row."""
+    if how not in JOIN_KINDS or not left_keys or len(left_keys) != len(right_keys):
+        return _ref.hash_join(left_keys, right_keys, how)
+    nl, nr = len(left_keys[0]), len(right_keys[0])
+    codes = _key_codes(left_keys, right_keys)
+    if codes is None:
+        return _ref.hash_join(left_keys, right_keys, how)
     lc, rc = codes[:nl], codes[nl:]
     _, dense = np.unique(codes, return_inverse=True)      # compact codes for bincount
     dense = dense.reshape(-1).astype(np.int64)
@@ -101,21 +109,10 @@ def key_matches(left_keys: list[pa.Array], right_keys: list[pa.Array]) -> pa.Arr
     ``velaria.reference.batch.key_matches``."""
     if not left_keys or len(left_keys) != len(right_keys):
         return _ref.key_matches(left_keys, right_keys)
+    codes = _key_codes(left_keys, right_keys)
+    if codes is None:
+        return _ref.key_matches(left_keys, right_keys)
     nl = len(left_keys[0])
-    both = []
-    for lk, rk in zip(left_keys, right_keys):
-        lk = lk.combine_chunks() if isinstance(lk, pa.ChunkedArray) else lk
-        rk = rk.combine_chunks() if isinstance(rk, pa.ChunkedArray) else rk
-        pair = _join_pair(lk, rk)
-        if pair is None:
-            return _ref.key_matches(left_keys, right_keys)
-        both.append(pa.concat_arrays(list(pair)))
-    codes, _ = _combine(both)
-    null_row = np.zeros(len(codes), dtype=bool)
-    for arr in both:
-        v = _valid(arr)
-        if v is not None:
-            null_row |= ~v
-    lc, rc = codes[:nl], codes[nl:][~null_row[nl:]]
-    hit = np.isin(lc, np.unique(rc), assume_unique=False) & ~null_row[:nl]
+    lc, rc = codes[:nl], codes[nl:]
+    hit = np.isin(lc, np.unique(rc[rc >= 0])) & (lc >= 0)
     return pa.array(hit, type=pa.bool_())

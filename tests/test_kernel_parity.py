@@ -447,14 +447,18 @@ def test_property_sort_indices(acc, batch, data):
 JOIN_TYPES = [(I, I), (I, F), (F, F), (S, S), (B, B), (pa.int32(), I), (pa.float32(), F)]
 
 
+def _join_sides(data) -> tuple[list, list]:
+    """Left and right key columns (1-2 key pairs of joinable types, 0-12 rows a side)."""
+    pairs = data.draw(st.lists(st.sampled_from(JOIN_TYPES), min_size=1, max_size=2))
+    nl, nr = data.draw(st.integers(0, 12)), data.draw(st.integers(0, 12))
+    return [data.draw(column_of(lt, nl)) for lt, _ in pairs], [data.draw(column_of(rt, nr)) for _, rt in pairs]
+
+
 @PROPERTY
 @given(data=st.data())
 def test_property_hash_join(acc, data):
     ref = _reference_kernels()
-    pairs = data.draw(st.lists(st.sampled_from(JOIN_TYPES), min_size=1, max_size=2))
-    nl, nr = data.draw(st.integers(0, 12)), data.draw(st.integers(0, 12))
-    left = [data.draw(column_of(lt, nl)) for lt, _ in pairs]
-    right = [data.draw(column_of(rt, nr)) for _, rt in pairs]
+    left, right = _join_sides(data)
     how = data.draw(st.sampled_from(["inner", "left", "right", "full"]))
     (rl, rr), (al, ar) = ref["hash_join"](left, right, how), acc["hash_join"](left, right, how)
     assert_same_array(al, rl, "left indices")
@@ -466,10 +470,8 @@ def test_property_hash_join(acc, data):
 def test_property_key_matches(acc, data):
     """Which left rows have an equal right row: the same answer as the inner join's pairs."""
     ref = _reference_kernels()
-    pairs = data.draw(st.lists(st.sampled_from(JOIN_TYPES), min_size=1, max_size=2))
-    nl, nr = data.draw(st.integers(0, 12)), data.draw(st.integers(0, 12))
-    left = [data.draw(column_of(lt, nl)) for lt, _ in pairs]
-    right = [data.draw(column_of(rt, nr)) for _, rt in pairs]
+    left, right = _join_sides(data)
+    nl = len(left[0])
     want = ref["key_matches"](left, right)
     assert_same_array(acc["key_matches"](left, right), want)
     li, _ = ref["hash_join"](left, right, "inner")
