@@ -41,6 +41,7 @@ else:
         "hash_aggregate": aggregate.HashAggregate,
         "sort_indices": sort.sort_indices,
         "hash_join": join.hash_join,
+        "key_matches": join.key_matches,
         "distinct_indices": distinct.distinct_indices,
         "window_eval": window.window_eval,
         "setop_indices": distinct.setop_indices,

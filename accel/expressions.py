@@ -138,6 +138,8 @@ def _arith(expr: Call, batch, ctx):
     if done is not None:
         return done
     a, b = args
+    if pat.is_decimal(expr.type):
+        return _decimal_arith(expr, a, b)
     if not (_is_num(a.type) and _is_num(b.type)):
         raise _Unsupported
     op = expr.name
@@ -150,6 +152,26 @@ def _arith(expr: Call, batch, ctx):
     if _is_int(a.type) and _is_int(b.type):
         return _CHECKED[op](a.cast(_I64), b.cast(_I64))  # ArrowInvalid on overflow -> reference
     return _UNCHECKED[op](a.cast(_F64, safe=False), b.cast(_F64, safe=False))
+
+
+_DECIMAL_KERNELS = {"+": pc.add_checked, "-": pc.subtract_checked, "*": pc.multiply_checked}
+
+
+def _decimal_arith(expr: Call, a: pa.Array, b: pa.Array) -> pa.Array:
+    """Exact DECIMAL ``+ - *`` with Arrow's decimal kernels (integers as DECIMAL(19, 0)),
+    then the planned type; a result that does not fit raises ArrowInvalid, and the
+    reference computes the node again and reports it. ``%`` is left to the reference."""
+    kernel = _DECIMAL_KERNELS.get(expr.name)
+    if kernel is None:
+        raise _Unsupported
+    operands = []
+    for x in (a, b):
+        if _is_int(x.type):
+            x = x.cast(pa.decimal128(19, 0))
+        elif not pat.is_decimal(x.type):
+            raise _Unsupported
+        operands.append(x)
+    return kernel(*operands).cast(expr.type)     # safe cast: never rounds, never wraps
 
 
 def _mod(a: pa.Array, b: pa.Array) -> pa.Array:

@@ -15,7 +15,7 @@ from .arrow_util import _F64, _I64, _is_int, _is_num, _is_str, _nulls, _valid
 from .distinct import _combine
 from .expressions import _int_fits_double
 
-__all__ = ["hash_join"]
+__all__ = ["hash_join", "key_matches"]
 
 
 # ---- join / distinct
@@ -41,27 +41,35 @@ def _join_pair(left: pa.Array, right: pa.Array) -> tuple[pa.Array, pa.Array] | N
     return None
 
 
-def hash_join(left_keys: list[pa.Array], right_keys: list[pa.Array], how: str) -> tuple[pa.Array, pa.Array]:
-    """(left row indices, right row indices) of an equi-join; a NULL index pads an unmatched row."""
-    if how not in JOIN_KINDS or not left_keys or len(left_keys) != len(right_keys):
-        return _ref.hash_join(left_keys, right_keys, how)
-    nl, nr = len(left_keys[0]), len(right_keys[0])
-    pairs = []
+def _key_codes(left_keys: list[pa.Array], right_keys: list[pa.Array]) -> np.ndarray | None:
+    """One int64 code per row of the left then the right side, equal exactly when the keys
+    are equal in the join's sense, -1 for a row with a NULL key (it never matches); None
+    when a key pair needs the reference."""
+    both = []
     for lk, rk in zip(left_keys, right_keys):
         lk = lk.combine_chunks() if isinstance(lk, pa.ChunkedArray) else lk
         rk = rk.combine_chunks() if isinstance(rk, pa.ChunkedArray) else rk
         pair = _join_pair(lk, rk)
         if pair is None:
-            return _ref.hash_join(left_keys, right_keys, how)
-        pairs.append(pair)
-    both = [pa.concat_arrays([l, r]) for l, r in pairs]
-    codes, size = _combine(both)
-    null_row = np.zeros(nl + nr, dtype=bool)
+            return None
+        both.append(pa.concat_arrays(list(pair)))
+    codes, _ = _combine(both)
+    null_row = np.zeros(len(codes), dtype=bool)
     for arr in both:
         v = _valid(arr)
         if v is not None:
             null_row |= ~v
-    codes = np.where(null_row, -1, codes)                 # a NULL key never matches
+    return np.where(null_row, -1, codes)
+
+
+def hash_join(left_keys: list[pa.Array], right_keys: list[pa.Array], how: str) -> tuple[pa.Array, pa.Array]:
+    """(left row indices, right row indices) of an equi-join; a NULL index pads an unmatched row."""
+    if how not in JOIN_KINDS or not left_keys or len(left_keys) != len(right_keys):
+        return _ref.hash_join(left_keys, right_keys, how)
+    nl, nr = len(left_keys[0]), len(right_keys[0])
+    codes = _key_codes(left_keys, right_keys)
+    if codes is None:
+        return _ref.hash_join(left_keys, right_keys, how)
     lc, rc = codes[:nl], codes[nl:]
     _, dense = np.unique(codes, return_inverse=True)      # compact codes for bincount
     dense = dense.reshape(-1).astype(np.int64)
@@ -91,3 +99,20 @@ def hash_join(left_keys: list[pa.Array], right_keys: list[pa.Array], how: str) -
         matched = np.concatenate([matched, np.ones(len(extra), dtype=bool)])
     right = pa.array(out_right.astype(np.int64), type=_I64, mask=None if matched.all() else ~matched)
     return pa.array(out_left, type=_I64, mask=left_pad if left_pad.any() else None), right
+
+
+def key_matches(left_keys: list[pa.Array], right_keys: list[pa.Array]) -> pa.Array:
+    """A boolean per left row: some right row has equal keys (NULL keys never match).
+
+    Both sides' keys are factorised together as for ``hash_join``, then each left code is
+    looked up in the set of right codes: O(rows), no pairs. Twin of
+    ``velaria.reference.batch.key_matches``."""
+    if not left_keys or len(left_keys) != len(right_keys):
+        return _ref.key_matches(left_keys, right_keys)
+    codes = _key_codes(left_keys, right_keys)
+    if codes is None:
+        return _ref.key_matches(left_keys, right_keys)
+    nl = len(left_keys[0])
+    lc, rc = codes[:nl], codes[nl:]
+    hit = np.isin(lc, np.unique(rc[rc >= 0])) & (lc >= 0)
+    return pa.array(hit, type=pa.bool_())

@@ -15,11 +15,12 @@ float                      ``repr`` of the value rounded to 12 significant digit
                            ``NaN``, ``Infinity``, ``-Infinity``; ``-0.0`` keeps its sign
 str                        the text itself; the empty string renders ``(empty)``
 list (vector)              ``[`` + elements rendered as floats joined by ``,`` + ``]``
+Decimal (DECIMAL(p, s))    plain digits with the type's ``s`` decimals, e.g. ``-2.50``
 =========================  ==========================================================
 
 Column type letters (``query <types>``) are checked against the Python type of each
 non-NULL value: ``I`` int (not bool), ``R`` float, ``T`` str, ``B`` bool, ``V`` list of
-floats, ``?`` anything.
+floats, ``D`` decimal.Decimal, ``?`` anything.
 
 Sort modes: ``nosort`` keeps the engine's row order (use it only when the order is part of
 the clause); ``rowsort`` sorts the rendered rows as strings (order-insensitive comparison);
@@ -27,6 +28,7 @@ the clause); ``rowsort`` sorts the rendered rows as strings (order-insensitive c
 """
 from __future__ import annotations
 
+import decimal
 import math
 
 __all__ = ["render_value", "render_row", "render_rows", "check_type", "SORT_MODES", "FLOAT_DIGITS"]
@@ -58,6 +60,8 @@ def render_value(v: object) -> str:
         return render_float(v)
     if isinstance(v, str):
         return "(empty)" if v == "" else v
+    if isinstance(v, decimal.Decimal):
+        return format(v, "f")
     if isinstance(v, (list, tuple)):
         return "[" + ",".join(render_value(float(e)) if isinstance(e, (int, float)) and not isinstance(e, bool)
                               else render_value(e) for e in v) + "]"
@@ -80,7 +84,8 @@ def render_rows(rows, sort: str = "nosort") -> list[str]:
     return lines
 
 
-_TYPE_NAMES = {"I": "integer", "R": "float", "T": "text", "B": "boolean", "V": "vector", "?": "any"}
+_TYPE_NAMES = {"I": "integer", "R": "float", "T": "text", "B": "boolean", "V": "vector", "D": "decimal",
+               "?": "any"}
 
 
 def check_type(letter: str, v: object) -> bool:
@@ -97,6 +102,8 @@ def check_type(letter: str, v: object) -> bool:
         return isinstance(v, bool)
     if letter == "V":
         return isinstance(v, list) and all(isinstance(e, float) for e in v)
+    if letter == "D":
+        return isinstance(v, decimal.Decimal)
     raise ValueError("unknown column type letter %r (expected one of %s)" % (letter, "".join(_TYPE_NAMES)))
 
 

@@ -35,7 +35,7 @@ Records before the first clause header are the file's *setup*: they run, in a fr
 ``query <types> [nosort|rowsort|valuesort] [columns=a,b,...]`` / ``query error <regex>``
     runs the SQL above a ``----`` line and compares ``to_rows()`` with the lines below it,
     rendered canonically by :mod:`velaria.conformance.render` (one row per line, values
-    separated by one space). ``<types>`` has one letter per output column (``I R T B V ?``)
+    separated by one space). ``<types>`` has one letter per output column (``I R T B V D ?``)
     and is checked against each value's type; ``columns=`` also pins the output names.
     The default sort mode is ``nosort``.
 
@@ -213,7 +213,7 @@ def parse(text: str, name: str = "<slt>") -> tuple[list[Record], list[_RawClause
                                      expect_error=s.split(None, 2)[2] if len(head) > 2 else ""))
             else:
                 rec = Record("query", i + 1, types=head[1], native=native)
-                for bad in set(rec.types) - set("IRTBV?"):
+                for bad in set(rec.types) - set("IRTBVD?"):
                     err("unknown column type letter %r" % bad, i)
                 for opt in head[2:]:
                     if opt in SORT_MODES:
@@ -257,7 +257,7 @@ def _parse_native(header: str, rows: list[str], err) -> NativeExpect:
     if not toks:
         err("'---- native' needs column types or 'error'")
     ne = NativeExpect(types=toks[0], expected=[r.strip() for r in rows])
-    for bad in set(ne.types) - set("IRTBV?"):
+    for bad in set(ne.types) - set("IRTBVD?"):
         err("unknown column type letter %r in '---- native'" % bad)
     for opt in toks[1:]:
         if opt in SORT_MODES:

@@ -90,6 +90,8 @@ from velaria.errors import ExecutionError, SQLSemanticError, VelariaValueError
 from velaria.plan.expr import AggregateCall
 from velaria.plan.types import FLOAT, INT, is_floating, is_null, is_numeric, type_name
 
+from . import decimals
+from .decimals import is_decimal
 from .distinct import hash_key
 from .sort import sort_key
 
@@ -119,6 +121,8 @@ def aggregate_result_type(func: str, arg_type: pa.DataType | None) -> pa.DataTyp
         raise SQLSemanticError(f"{func.upper()}(*) is not valid; only COUNT(*) takes *")
     if func in ("min", "max"):
         return arg_type
+    if func == "sum" and is_decimal(arg_type):        # exact, with the argument's scale
+        return pa.decimal128(decimals.MAX_PRECISION, arg_type.scale)
     if not (is_numeric(arg_type) or is_null(arg_type)):
         raise SQLSemanticError(f"{func.upper()} expects a numeric argument, got {type_name(arg_type)}",
                                hint="use CAST(x AS DOUBLE) or CAST(x AS BIGINT)")
@@ -162,6 +166,8 @@ def state_schema(aggregates: Sequence[AggregateCall], key_types: Sequence[pa.Dat
             fields.append(pa.field(f"a{i}_seen", pa.list_(arg_type)))
         elif agg.func in ("sum", "avg"):
             total = FLOAT if arg_type is None or is_floating(arg_type) or is_null(arg_type) else _TOTAL_INT
+            if arg_type is not None and is_decimal(arg_type):     # an exact decimal total
+                total = pa.decimal128(decimals.MAX_PRECISION, arg_type.scale)
             fields.append(pa.field(f"a{i}_total", total))
             if lane_summed(agg, len(key_types)):
                 fields.append(pa.field(f"a{i}_lanes", pa.list_(FLOAT)))
@@ -193,6 +199,17 @@ class _State:
         self.values = []        # MEDIAN: every value, input order
 
 
+def _plus(total, value):
+    """``total + value``; decimals add exactly (Python's default context keeps 28 digits)."""
+    if isinstance(value, decimal.Decimal) or isinstance(total, decimal.Decimal):
+        return decimals.add(total, value)
+    return total + value
+
+
+def _is_decimal_arg(agg: AggregateCall) -> bool:
+    return agg.arg is not None and is_decimal(agg.arg.type)
+
+
 def _accumulate(func: str, state: _State, value) -> None:
     """Fold one non-NULL ``value`` into ``state``."""
     if state.seen is not None:          # DISTINCT: remember the first of each value
@@ -209,7 +226,7 @@ def _accumulate(func: str, state: _State, value) -> None:
         if state.lanes is not None:         # the float SUM order: value k goes to lane k mod 16
             state.lanes[(state.count - 1) % SUM_LANES] += value
         else:
-            state.total = state.total + value
+            state.total = _plus(state.total, value)
     elif func == "min":
         if state.best is None or sort_key(value) < sort_key(state.best):
             state.best = value
@@ -347,6 +364,8 @@ class HashAggregator:
                     total = float(total)
             return total
         if func == "avg":
+            if isinstance(state.total, decimal.Decimal):
+                return decimals.average(state.total, state.count)
             return state.total / state.count
         if func in VARIANCE_FUNCTIONS:
             return _variance(func, state)
@@ -424,8 +443,9 @@ class HashAggregator:
                                  data[prefix + "total"][row])
                 elif prefix + "total" in data and count:
                     total = data[prefix + "total"][row]
-                    total = int(total) if isinstance(total, decimal.Decimal) else total
-                    st.total = total if st.count == 0 else st.total + total
+                    if isinstance(total, decimal.Decimal) and not _is_decimal_arg(agg):
+                        total = int(total)        # an integer total travels as DECIMAL(38, 0)
+                    st.total = total if st.count == 0 else _plus(st.total, total)
                 elif prefix + "best" in data and count:
                     _accumulate(agg.func, st, data[prefix + "best"][row])
                     st.count -= 1             # _accumulate counted the best value as one row

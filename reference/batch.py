@@ -13,6 +13,7 @@ signatures and must return equal results (``tests/test_kernel_parity.py``).
 ``HashAggregate``   GROUP BY state over batches (aggregate.py)
 ``sort_indices``    stable multi-key order, optionally only the first ``limit`` (sort.py)
 ``hash_join``       equi-join row pairs (join.py)
+``key_matches``     which left rows have a right row with equal keys (join.py)
 ``distinct_indices`` first row of each distinct row (distinct.py)
 ``window_eval``     one window function over every row (window.py)
 ``setop_indices``   the left rows INTERSECT / EXCEPT [ALL] keeps (distinct.py)
@@ -30,7 +31,7 @@ from velaria.plan.types import is_null, type_name
 
 from . import aggregate, distinct, expressions, join, predicates, sort, window
 
-__all__ = ["to_arrow", "evaluate", "filter_batch", "HashAggregate", "sort_indices", "hash_join",
+__all__ = ["to_arrow", "evaluate", "filter_batch", "HashAggregate", "sort_indices", "hash_join", "key_matches",
            "distinct_indices", "window_eval", "setop_indices"]
 
 
@@ -41,6 +42,10 @@ def to_arrow(values: list, t: pa.DataType) -> pa.Array:
     try:
         return pa.array(values, type=t)
     except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as exc:
+        if pa.types.is_decimal(t):
+            raise ExecutionError(f"DECIMAL overflow: a computed value does not fit {type_name(t)} (at most "
+                                 f"{t.precision - t.scale} digits before the decimal point); CAST the operands "
+                                 "to DOUBLE, or to a DECIMAL with fewer decimals") from exc
         raise ExecutionError(f"cannot build a {type_name(t)} column from the computed values: {exc}") from exc
 
 
@@ -132,6 +137,12 @@ def hash_join(left_keys: list[pa.Array], right_keys: list[pa.Array], how: str) -
     li, ri = join.hash_join_indices([k.to_pylist() for k in left_keys], [k.to_pylist() for k in right_keys], how)
     return pa.array(li, type=pa.int64()), pa.array(ri, type=pa.int64())
 
+
+
+def key_matches(left_keys: list[pa.Array], right_keys: list[pa.Array]) -> pa.Array:
+    """A boolean per left row: some right row has equal keys (NULL keys never match)."""
+    return pa.array(join.key_matches([k.to_pylist() for k in left_keys], [k.to_pylist() for k in right_keys]),
+                    type=pa.bool_())
 
 def distinct_indices(arrays: list[pa.Array]) -> pa.Array:
     """Indices of the first occurrence of each distinct row, in input order."""

@@ -32,6 +32,7 @@ from velaria.errors import ExecutionError
 from velaria.plan.expr import AggregateCall, Call, Case, Cast, Column, Expr, InList, Literal, walk
 from velaria.plan.types import is_floating
 
+from .decimals import cast_to_decimal
 from .functions import EvalContext, cast_value, compare_values, get_function, to_string
 
 __all__ = ["evaluate"]
@@ -64,6 +65,8 @@ def _eval(expr: Expr, columns: Sequence[list], num_rows: int, ctx: EvalContext) 
         return _eval_call(expr, columns, num_rows, ctx)
     if isinstance(expr, Cast):
         values = _eval(expr.arg, columns, num_rows, ctx)
+        if expr.target == "DECIMAL":          # the precision and scale live in the type
+            return [cast_to_decimal(v, expr.type) for v in values]
         source = expr.arg.type
         return [cast_value(v, expr.target, source) for v in values]
     if isinstance(expr, Case):

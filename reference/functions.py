@@ -60,6 +60,7 @@ import re
 import struct
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
 from typing import Any, Callable
 
 import pyarrow as pa
@@ -70,6 +71,7 @@ from velaria.plan.types import (BOOL, FLOAT, INT, STRING, common_type, family, i
                                 is_floating, is_integer, is_null, is_numeric, is_string,
                                 is_temporal, is_vector, type_name)
 
+from . import decimals
 from .predicates import and3, not3, or3
 from .sort import sort_key
 
@@ -217,6 +219,8 @@ def to_string(value, type: pa.DataType | None = None) -> str | None:
         return "true" if value else "false"
     if isinstance(value, int):
         return str(value)
+    if isinstance(value, Decimal):
+        return decimals.to_text(value)
     if isinstance(value, float):
         if type is not None and pat.is_float32(type):
             return _float32_text(value)
@@ -493,16 +497,22 @@ def _floor(x) -> float:
 
 
 def _add(a, b):
+    if isinstance(a, Decimal) or isinstance(b, Decimal):
+        return decimals.add(a, b)
     r = a + b
     return _check_int64(r, f"{a} + {b}") if type(r) is int else r
 
 
 def _sub(a, b):
+    if isinstance(a, Decimal) or isinstance(b, Decimal):
+        return decimals.sub(a, b)
     r = a - b
     return _check_int64(r, f"{a} - {b}") if type(r) is int else r
 
 
 def _mul(a, b):
+    if isinstance(a, Decimal) or isinstance(b, Decimal):
+        return decimals.mul(a, b)
     r = a * b
     return _check_int64(r, f"{a} * {b}") if type(r) is int else r
 
@@ -512,6 +522,8 @@ def _div(a, b):
 
 
 def _mod(a, b):
+    if isinstance(a, Decimal) or isinstance(b, Decimal):
+        return decimals.mod(a, b)
     if b == 0:
         return None
     if type(a) is int and type(b) is int:
@@ -793,6 +805,8 @@ def cast_value(value, target: str, source: pa.DataType | None = None):
             if not math.isfinite(value):
                 raise ExecutionError(f"cannot cast {value!r} to INT")
             result = int(value)
+        elif isinstance(value, Decimal):
+            result = decimals.decimal_to_int(value)
         else:
             result = int(value)
         return _check_int64(result, f"CAST({to_string(value)} AS INT)")
@@ -848,7 +862,8 @@ _BUILTINS = [
         lambda needle, hay: hay.find(needle) + 1, string_args=True),
     _fn("replace", 3, 3, "REPLACE requires exactly 3 arguments", _returns(STRING), _replace,
         string_args=True),
-    _fn("abs", 1, 1, "ABS expects 1 argument", _numeric_to_double("ABS"), lambda x: abs(float(x))),
+    _fn("abs", 1, 1, "ABS expects 1 argument", _numeric_to_double("ABS"),
+        lambda x: abs(x) if isinstance(x, Decimal) else abs(float(x))),   # DECIMAL stays exact
     _fn("ceil", 1, 1, "CEIL expects 1 argument", _numeric_to_double("CEIL"), _ceil),
     _fn("floor", 1, 1, "FLOOR expects 1 argument", _numeric_to_double("FLOOR"), _floor),
     _fn("round", 1, 2, "ROUND expects 1 or 2 arguments", _round_rule, _round),

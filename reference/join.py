@@ -22,7 +22,7 @@ from velaria.errors import VelariaValueError
 
 from .distinct import hash_key
 
-__all__ = ["JOIN_KINDS", "hash_join_indices"]
+__all__ = ["JOIN_KINDS", "hash_join_indices", "key_matches"]
 
 JOIN_KINDS = ("inner", "left", "right", "full")
 
@@ -61,3 +61,12 @@ def hash_join_indices(left_keys: list[list], right_keys: list[list],
         out_left.extend([None] * len(unmatched))
         out_right.extend(unmatched)
     return out_left, out_right
+
+
+def key_matches(left_keys: list[list], right_keys: list[list]) -> list[bool]:
+    """For each left row: does some right row have equal keys? The join's equality (a NULL
+    key matches nothing); what semi, anti and mark joins need, without forming the pairs."""
+    if len(left_keys) != len(right_keys) or not left_keys:
+        raise VelariaValueError("key_matches needs the same number (>= 1) of left and right key columns")
+    present = {key for key in _row_keys(right_keys, len(right_keys[0])) if key is not None}
+    return [key is not None and key in present for key in _row_keys(left_keys, len(left_keys[0]))]

@@ -476,3 +476,77 @@ def test_statistics_and_filter(t, keys, aggs):
     items = keys + ["%s AS a%d" % (a, k) for k, a in enumerate(aggs)]
     sql = "SELECT %s FROM t" % ", ".join(items) + (" GROUP BY %s" % ", ".join(keys) if keys else "")
     check({"t": t}, sql)
+
+
+# ------------------------------------------------------------------------------ subqueries
+# Two tables, ``l`` (the outer query) and ``r`` (the subquery), keys on int, string and bool
+# columns. Scalar subqueries aggregate (or are correlated on a key and aggregate), so they
+# never return two rows: that case is an error in both engines and is tested on its own.
+
+SUB_KEYS = ["i", "s", "b"]
+
+
+@st.composite
+def subquery_conditions(draw):
+    """A boolean subquery expression over ``l`` (pairs: velaria sql, duckdb sql)."""
+    k = draw(st.sampled_from(SUB_KEYS))
+    inner_where = draw(st.one_of(st.none(), predicates("r.")))
+    extra = (" AND %s" % inner_where[0], " AND %s" % inner_where[1]) if inner_where else ("", "")
+    plain = (" WHERE %s" % inner_where[0], " WHERE %s" % inner_where[1]) if inner_where else ("", "")
+    neg = draw(st.sampled_from(["", "NOT "]))
+    kind = draw(st.integers(0, 3))
+    if kind == 0:      # correlated EXISTS
+        return tuple("%sEXISTS (SELECT 1 FROM r WHERE r.%s = l.%s%s)" % (neg, k, k, e) for e in extra)
+    if kind == 1:      # uncorrelated IN (NULLs on both sides)
+        return tuple("l.%s %sIN (SELECT r.%s FROM r%s)" % (k, neg, k, w) for w in plain)
+    if kind == 2:      # correlated IN: per-key groups, NULL rules inside each group
+        k2 = draw(st.sampled_from([c for c in SUB_KEYS if c != k]))
+        return tuple("l.%s %sIN (SELECT r.%s FROM r WHERE r.%s = l.%s%s)" % (k, neg, k, k2, k2, e) for e in extra)
+    # uncorrelated EXISTS (all or nothing)
+    return tuple("%sEXISTS (SELECT 1 FROM r%s)" % (neg, w) for w in plain)
+
+
+@settings(max_examples=int(os.environ.get("VELARIA_DIFF_EXAMPLES", "60")), deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(tables(max_rows=8), tables(max_rows=8), subquery_conditions(), st.one_of(st.none(), predicates("l.")),
+       st.sampled_from(["AND", "OR"]))
+def test_subquery_in_where(lt, rt, cond, pred, joiner):
+    """Top-level conjuncts run as semi / anti joins, the rest (OR, NOT around them) as mark joins."""
+    if pred is None:
+        v, d = cond
+    else:
+        v, d = ("(%s %s %s)" % (cond[0], joiner, pred[0]), "(%s %s %s)" % (cond[1], joiner, pred[1]))
+    check({"l": lt, "r": rt}, "SELECT l.i, l.s, l.b FROM l WHERE %s" % v, "SELECT l.i, l.s, l.b FROM l WHERE %s" % d)
+
+
+SCALAR_SUBQUERIES = [
+    "(SELECT MAX(r.f) FROM r WHERE r.i = l.i)",
+    "(SELECT COUNT(*) FROM r WHERE r.s = l.s)",
+    "(SELECT COUNT(r.i) + 1 FROM r WHERE r.s = l.s AND r.b = l.b)",
+    "(SELECT SUM(r.i) FROM r WHERE r.b = l.b)",
+    "(SELECT MIN(r.s) FROM r)",
+    "(SELECT COUNT(*) FROM r WHERE r.i > 0)",
+    "(SELECT MAX(r.i) FROM r WHERE r.s = l.s GROUP BY r.s)",
+    "l.i IN (SELECT r.i FROM r)",
+    "EXISTS (SELECT 1 FROM r WHERE r.s = l.s)",
+]
+
+
+@SETTINGS
+@given(tables(max_rows=8), tables(max_rows=8), st.lists(st.sampled_from(SCALAR_SUBQUERIES), min_size=1, max_size=3))
+def test_subquery_in_select_list(lt, rt, items):
+    """Scalar subqueries (NULL, or the aggregate over no rows, where nothing matches) and
+    IN / EXISTS as boolean values, through single and mark joins."""
+    sql = "SELECT l.i, l.s, %s FROM l" % ", ".join("%s AS q%d" % (e, n) for n, e in enumerate(items))
+    check({"l": lt, "r": rt}, sql)
+
+
+@SETTINGS
+@given(tables(max_rows=8), tables(max_rows=8), st.sampled_from(["s", "b"]),
+       st.sampled_from(["COUNT(*) >= (SELECT COUNT(*) FROM r) - 3",
+                        "MAX(i) IN (SELECT r.i FROM r)",
+                        "NOT EXISTS (SELECT 1 FROM r WHERE r.{k} = l.{k})",
+                        "COUNT(*) > (SELECT COUNT(*) FROM r WHERE r.{k} = l.{k})"]))
+def test_subquery_in_having(lt, rt, key, having):
+    """HAVING subqueries run over the groups; a correlated one keys on a GROUP BY column."""
+    check({"l": lt, "r": rt}, "SELECT %s, COUNT(*) AS n FROM l GROUP BY %s HAVING %s" % (key, key, having.format(k=key)))

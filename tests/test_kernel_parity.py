@@ -34,7 +34,7 @@ from velaria.reference.functions import (CAST_TARGETS, EvalContext, OPERATORS,
                                          SCALAR_FUNCTIONS, binary_result_type)
 
 REQUIRE_ACCEL = os.environ.get("VELARIA_REQUIRE_ACCEL") == "1"
-BATCH_KERNELS = ["evaluate", "filter_batch", "hash_aggregate", "sort_indices", "hash_join",
+BATCH_KERNELS = ["evaluate", "filter_batch", "hash_aggregate", "sort_indices", "hash_join", "key_matches",
                  "distinct_indices", "window_eval", "setop_indices"]
 CTX = EvalContext.current()
 NAN = float("nan")
@@ -447,18 +447,47 @@ def test_property_sort_indices(acc, batch, data):
 JOIN_TYPES = [(I, I), (I, F), (F, F), (S, S), (B, B), (pa.int32(), I), (pa.float32(), F)]
 
 
+def _join_sides(data) -> tuple[list, list]:
+    """Left and right key columns (1-2 key pairs of joinable types, 0-12 rows a side)."""
+    pairs = data.draw(st.lists(st.sampled_from(JOIN_TYPES), min_size=1, max_size=2))
+    nl, nr = data.draw(st.integers(0, 12)), data.draw(st.integers(0, 12))
+    return [data.draw(column_of(lt, nl)) for lt, _ in pairs], [data.draw(column_of(rt, nr)) for _, rt in pairs]
+
+
 @PROPERTY
 @given(data=st.data())
 def test_property_hash_join(acc, data):
     ref = _reference_kernels()
-    pairs = data.draw(st.lists(st.sampled_from(JOIN_TYPES), min_size=1, max_size=2))
-    nl, nr = data.draw(st.integers(0, 12)), data.draw(st.integers(0, 12))
-    left = [data.draw(column_of(lt, nl)) for lt, _ in pairs]
-    right = [data.draw(column_of(rt, nr)) for _, rt in pairs]
+    left, right = _join_sides(data)
     how = data.draw(st.sampled_from(["inner", "left", "right", "full"]))
     (rl, rr), (al, ar) = ref["hash_join"](left, right, how), acc["hash_join"](left, right, how)
     assert_same_array(al, rl, "left indices")
     assert_same_array(ar, rr, "right indices")
+
+
+@PROPERTY
+@given(data=st.data())
+def test_property_key_matches(acc, data):
+    """Which left rows have an equal right row: the same answer as the inner join's pairs."""
+    ref = _reference_kernels()
+    left, right = _join_sides(data)
+    nl = len(left[0])
+    want = ref["key_matches"](left, right)
+    assert_same_array(acc["key_matches"](left, right), want)
+    li, _ = ref["hash_join"](left, right, "inner")
+    assert want.to_pylist() == [i in set(li.to_pylist()) for i in range(nl)]
+
+
+def test_key_matches_fast_path_runs(monkeypatch):
+    """The accelerated twin answers int and string keys itself, repeated right keys included."""
+    from velaria.accel import join as accel_join
+
+    def boom(*a, **k):
+        raise AssertionError("delegated to the reference")
+    monkeypatch.setattr(accel_join._ref, "key_matches", boom)
+    left = [pa.array([1, 2, None, 4, 1], I), pa.array(["a", "b", "c", None, "a"], S)]
+    right = [pa.array([1, 1, 1, 4, None], I), pa.array(["a", "a", "a", None, "c"], S)]
+    assert accel_join.key_matches(left, right).to_pylist() == [True, False, False, False, True]
 
 
 @PROPERTY

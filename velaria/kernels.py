@@ -37,6 +37,7 @@ REFERENCE_KERNELS: dict[str, str] = {
     "hash_aggregate": "velaria.reference.batch:HashAggregate",
     "sort_indices": "velaria.reference.batch:sort_indices",
     "hash_join": "velaria.reference.batch:hash_join",
+    "key_matches": "velaria.reference.batch:key_matches",
     "distinct_indices": "velaria.reference.batch:distinct_indices",
     "window_eval": "velaria.reference.batch:window_eval",
     "setop_indices": "velaria.reference.batch:setop_indices",
@@ -80,6 +81,7 @@ class KernelSet:
     hash_aggregate: Callable = None        # type: ignore[assignment]
     sort_indices: Callable = None          # type: ignore[assignment]
     hash_join: Callable = None             # type: ignore[assignment]
+    key_matches: Callable = None           # type: ignore[assignment]
     distinct_indices: Callable = None      # type: ignore[assignment]
     window_eval: Callable = None           # type: ignore[assignment]
     setop_indices: Callable = None         # type: ignore[assignment]

@@ -34,6 +34,7 @@ from ..kernels import KernelSet
 from ..plan import logical as L
 from ..plan.expr import Column, Expr
 from ..plan.kernel_paths import collecting
+from .subquery_join import subquery_join
 
 __all__ = ["ExecContext", "Operator", "SourceOperator", "CollectingOperator", "ScanOperator", "OneRowOperator", "FilterOperator",
            "ProjectOperator", "AggregateOperator", "SortOperator", "LimitOperator", "JoinOperator",
@@ -441,9 +442,17 @@ class JoinOperator(Operator):
 
     def finish(self):
         node = self.node
-        lb = _single_batch(self._sides[0], node.left.schema)
+        if not node.left.schema:      # no left column is needed (or no FROM): keep the row count
+            n = sum(b.num_rows for b in self._sides[0])
+            lb = pa.record_batch([pa.nulls(n)], names=["__rows"])
+        else:
+            lb = _single_batch(self._sides[0], node.left.schema)
         rb = _single_batch(self._sides[1], node.right.schema)
         self._sides = ([], [])
+        if node.how in L.SUBQUERY_JOINS:
+            lkeys = [self._eval(k, lb) for k in node.left_keys]
+            rkeys = [self._eval(k, rb) for k in node.right_keys]
+            return [subquery_join(self.ctx.kernels, node.how, lb, rb, lkeys, rkeys, node.null_aware, self.schema)]
         if node.left_keys:
             lkeys = [self._eval(k, lb) for k in node.left_keys]
             rkeys = [self._eval(k, rb) for k in node.right_keys]

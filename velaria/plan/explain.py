@@ -55,7 +55,8 @@ def step_line(node: L.Node) -> str:
     if isinstance(node, L.Join):
         if not node.left_keys:
             return f"Join kind={node.how} keys=none"
-        return f"Join left={node.left_keys[0].name} right={node.right_keys[0].name}"
+        kind = f"kind={node.how} " if node.how in L.SUBQUERY_JOINS else ""
+        return f"Join {kind}left={node.left_keys[0].name} right={node.right_keys[0].name}"
     if isinstance(node, L.Union):
         return f"Union distinct={'true' if node.distinct else 'false'}"
     if isinstance(node, L.SetOp):

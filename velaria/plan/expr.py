@@ -25,7 +25,7 @@ from typing import Any
 import pyarrow as pa
 
 __all__ = ["Expr", "Column", "Literal", "Call", "Case", "Cast", "InList", "AggregateCall",
-           "WindowFrame", "WindowCall", "walk", "render"]
+           "WindowFrame", "WindowCall", "Subquery", "OuterColumn", "walk", "render"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -143,6 +143,40 @@ class WindowCall(Expr):
         return tuple(self.args) + tuple(self.partition) + tuple(self.order)
 
 
+@dataclass(frozen=True, eq=False)
+class Subquery(Expr):
+    """A subquery inside an expression, before the planner turns it into a join.
+
+    ``kind`` is ``scalar`` (its one value, NULL when it returns no row), ``exists`` or ``in``
+    (``arg IN (subquery)``). ``plan`` is the subquery's plan: its value column, then one
+    column per correlation key. ``outer_keys`` are the matching expressions over the outer
+    query's input: a correlated subquery sees only the inner rows whose keys equal the outer
+    row's. ``default`` is the value of a correlated scalar aggregate over no rows (``COUNT``
+    gives 0), used where no inner row matches. The planner replaces every Subquery by a
+    column of a semi / anti / mark / single join; it is never evaluated as an expression.
+    """
+
+    kind: str = "scalar"
+    plan: Any = None
+    arg: Expr | None = None
+    outer_keys: tuple = ()
+    default: Expr | None = None
+    text: str = ""
+
+    def children(self) -> tuple:
+        return ((self.arg,) if self.arg is not None else ()) + tuple(self.outer_keys)
+
+
+@dataclass(frozen=True, eq=False)
+class OuterColumn(Expr):
+    """A correlated reference: column ``index`` of the enclosing query's input, seen from a
+    subquery's WHERE. The planner turns ``inner = outer`` conjuncts into join keys and
+    rejects every other use."""
+
+    index: int = 0
+    name: str = ""
+
+
 def walk(expr: Expr):
     """Yield ``expr`` and every node below it, depth first."""
     yield expr
@@ -163,7 +197,7 @@ def walk(expr: Expr):
             yield from walk(i)
     elif isinstance(expr, AggregateCall) and expr.arg is not None:
         yield from walk(expr.arg)
-    elif isinstance(expr, WindowCall):
+    elif isinstance(expr, (WindowCall, Subquery)):
         for c in expr.children():
             yield from walk(c)
 
@@ -202,6 +236,13 @@ def render(expr: Expr) -> str:
         return f"{expr.func}({'DISTINCT ' if expr.distinct else ''}{inner})"
     if isinstance(expr, WindowCall):
         return window_text(expr)
+    if isinstance(expr, Subquery):
+        keys = f" ON {', '.join(render(k) for k in expr.outer_keys)}" if expr.outer_keys else ""
+        if expr.kind == "in":
+            return f"{render(expr.arg)} IN (subquery {expr.text}{keys})"
+        return f"{'EXISTS ' if expr.kind == 'exists' else ''}(subquery {expr.text}{keys})"
+    if isinstance(expr, OuterColumn):
+        return f"outer.{expr.name}#{expr.index}"
     return repr(expr)
 
 

@@ -11,7 +11,10 @@ Aggregate  hash aggregate: group keys + aggregate calls
 Sort       stable multi-key sort, optionally keeping only the first ``limit`` rows
 Limit      OFFSET / LIMIT
 Join       hash join (inner / left / right / full; CROSS is an inner join on no key), with
-           an optional residual predicate over the joined row
+           an optional residual predicate over the joined row; the subquery kinds keep the
+           left rows: semi / anti (matched / unmatched left rows), mark (left rows plus a
+           boolean ``IN`` / ``EXISTS`` column) and single (left join that fails when a left
+           row matches more than one right row)
 Union      concatenate inputs (``distinct`` removes duplicate rows)
 SetOp      INTERSECT / EXCEPT [ALL] of two inputs (a barrier)
 Distinct   SELECT DISTINCT
@@ -99,6 +102,15 @@ class Join(Node):
     # ON conditions other than key equalities, over the left columns then the right ones:
     # a pair matches only when it is TRUE (outer joins pad the rows left without a match)
     residual: Expr | None = None
+    # mark / anti joins of ``x [NOT] IN (subquery)``: the last ``null_aware`` key pairs
+    # compare the IN operand, with SQL's NULL rule (no match and a NULL on either side of
+    # a non-empty comparison gives NULL, so NOT IN keeps no such row)
+    null_aware: int = 0
+
+
+#: join kinds of subqueries: their output is the left rows (mark appends one boolean
+#: column, single the right columns), each decided by the left row and the whole right side
+SUBQUERY_JOINS = ("semi", "anti", "mark", "single")
 
 
 @dataclass(eq=False)

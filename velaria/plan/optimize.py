@@ -130,15 +130,23 @@ def _prune(node: L.Node, required: set[int] | None) -> tuple[L.Node, dict[int, i
         resid = column_refs([node.residual])
         lneed = {i for i in need | resid if i < nl} | column_refs(node.left_keys)
         rneed = {i - nl for i in need | resid if i >= nl} | column_refs(node.right_keys)
+        if node.how in ("semi", "anti", "mark"):
+            lneed = {i for i in lneed if i < nl}
+            rneed = column_refs(node.right_keys)
         left, lm = _prune(node.left, lneed)
         right, rm = _prune(node.right, rneed)
         mapping = dict(lm)
         nl2 = len(left.schema)
-        mapping.update({old + nl: new + nl2 for old, new in rm.items()})
-        schema = pa.schema(list(left.schema) + list(right.schema))
+        if node.how in ("semi", "anti", "mark"):     # the left rows (mark: one boolean after them)
+            mapping.update({nl: nl2} if node.how == "mark" else {})
+            schema = pa.schema(list(left.schema) + [node.schema.field(nl)] if node.how == "mark" else list(left.schema))
+        else:
+            mapping.update({old + nl: new + nl2 for old, new in rm.items()})
+            schema = pa.schema(list(left.schema) + list(right.schema))
         return L.Join(schema=schema, left=left, right=right, left_keys=[remap(k, lm) for k in node.left_keys],
                       right_keys=[remap(k, rm) for k in node.right_keys], how=node.how,
-                      residual=remap(node.residual, mapping) if node.residual is not None else None), mapping
+                      residual=remap(node.residual, mapping) if node.residual is not None else None,
+                      null_aware=node.null_aware), mapping
 
     if isinstance(node, L.Union):
         inputs = [_prune(c, None)[0] for c in node.inputs]

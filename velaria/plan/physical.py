@@ -68,7 +68,11 @@ def _kernels_of(node: L.Node) -> list[str]:
         names.append("sort_indices")
     elif isinstance(node, L.Join):
         evaluates(list(node.left_keys) + list(node.right_keys))
-        names.append("hash_join")
+        if node.how in ("semi", "anti", "mark"):
+            if node.left_keys:               # keyless: only whether the right side has rows
+                names.append("key_matches")
+        elif node.left_keys or node.how != "single":
+            names.append("hash_join")
         if node.residual is not None:
             evaluates([node.residual])
     elif isinstance(node, L.Distinct) or (isinstance(node, L.Union) and node.distinct):

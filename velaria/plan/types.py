@@ -89,6 +89,8 @@ def type_name(t: pa.DataType) -> str:
     """A short SQL-ish name for messages: BIGINT, DOUBLE, BOOLEAN, VARCHAR, ..."""
     if is_integer(t):
         return "BIGINT"
+    if pat.is_decimal(t):
+        return f"DECIMAL({t.precision}, {t.scale})"
     if is_floating(t):
         return "DOUBLE" if not pat.is_float32(t) else "REAL"
     if is_string(t):

@@ -41,7 +41,7 @@ __all__ = ["Cut", "cut_plan", "PartitionTask", "run_task", "merge_partials", "re
 
 _PIPELINE = (L.Filter, L.Project, L.Join)
 #: join kinds whose output is decided per left row, so each left partition joins on its own
-_LEFT_PRESERVING = ("inner", "left", "cross")
+_LEFT_PRESERVING = ("inner", "left", "cross") + L.SUBQUERY_JOINS
 
 
 @dataclass

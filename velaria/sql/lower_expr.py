@@ -17,6 +17,8 @@ from ..plan import types as T
 from ..plan.expr import AggregateCall, Call, Case, Cast, Expr, InList, Literal
 from ..reference import functions as F
 from ..reference.aggregate import AGGREGATE_ALIASES, AGGREGATE_FUNCTIONS, aggregate_result_type
+from .lower_decimal import (decimal_aggregate_arg, decimal_branches, decimal_call, decimal_cast_type,
+                            decimal_in_list, is_decimal_name)
 from .scope import Scope
 
 __all__ = ["ExprLowerer", "AGGREGATES", "normalize_type_name", "function_name"]
@@ -72,6 +74,9 @@ class ExprLowerer:
     aggregates: list = field(default_factory=list)
     #: WINDOW definitions by name where window functions may appear (the SELECT list), else None
     windows: dict | None = None
+    #: plans a subquery (``(node, lowerer) -> Subquery``) where subqueries may appear
+    #: (WHERE, HAVING, the SELECT list), else None
+    subquery: Callable | None = None
 
     # ---------------------------------------------------------------- entry
     def lower(self, node) -> Expr:
@@ -131,6 +136,15 @@ class ExprLowerer:
 
     def _lower_TypeCast(self, node: ast.TypeCast) -> Expr:
         arg = self.lower(node.arg)
+        if is_decimal_name(node.typeName):
+            try:
+                rtype = decimal_cast_type(node.typeName)
+            except SQLSemanticError as exc:
+                raise exc.with_offset(self.offset(node))
+            if not (T.is_numeric(arg.type) or T.is_string(arg.type) or T.is_bool(arg.type) or T.is_null(arg.type)):
+                raise self._err(SQLSemanticError, f"cannot CAST {T.type_name(arg.type)} to DECIMAL", node,
+                                hint="only numbers, text and booleans convert to DECIMAL")
+            return Cast(type=rtype, arg=arg, target="DECIMAL")
         target = normalize_type_name(node.typeName)
         try:
             rtype = F.cast_result_type(arg.type, target)
@@ -140,6 +154,12 @@ class ExprLowerer:
 
     # ---------------------------------------------------------------- operators
     def _call(self, name: str, args: list[Expr], node) -> Call:
+        try:
+            done, args = decimal_call(name, args)   # DECIMAL operands: exact rules or a CAST
+        except SQLSemanticError as exc:
+            raise exc.with_offset(self.offset(node))
+        if done is not None:
+            return done
         try:  # operators and builtins carry their own type rules in the reference table
             fn = F.OPERATORS.get(name) or F.SCALAR_FUNCTIONS[name]
             rtype = fn.result_type([a.type for a in args])
@@ -167,6 +187,7 @@ class ExprLowerer:
         if kind == K.AEXPR_IN:
             arg = self.lower(node.lexpr)
             items = [self.lower(i) for i in node.rexpr]
+            arg, items = decimal_in_list(arg, items)
             try:
                 T.common_type([arg.type] + [i.type for i in items], "IN list values")
             except TypeError as exc:
@@ -282,6 +303,13 @@ class ExprLowerer:
             rtype = T.common_type(branch_types, "CASE branches")
         except TypeError as exc:
             raise self._err(SQLSemanticError, str(exc), node, hint="CAST the branches to one type.")
+        values = [v for _, v in whens] + ([else_] if else_ is not None else [])
+        try:
+            rtype, values = decimal_branches(values, rtype)
+        except SQLSemanticError as exc:
+            raise exc.with_offset(self.offset(node))
+        whens = [(c, v) for (c, _), v in zip(whens, values)]
+        else_ = values[-1] if else_ is not None else None
         return Case(type=rtype, whens=tuple(whens), else_=else_)
 
     def _lower_CoalesceExpr(self, node: ast.CoalesceExpr) -> Expr:
@@ -290,6 +318,10 @@ class ExprLowerer:
             rtype = T.common_type([a.type for a in args], "COALESCE arguments")
         except TypeError as exc:
             raise self._err(SQLSemanticError, str(exc), node, hint="CAST the arguments to one type.")
+        try:
+            rtype, args = decimal_branches(args, rtype)
+        except SQLSemanticError as exc:
+            raise exc.with_offset(self.offset(node))
         whens = tuple((self._call("is_not_null", [a], node), a) for a in args[:-1])
         return Case(type=rtype, whens=whens, else_=args[-1])
 
@@ -306,6 +338,13 @@ class ExprLowerer:
                   S.SVFOP_LOCALTIMESTAMP_N):
             return self._call("now", [], node)
         raise self._err(SQLUnsupportedError, "Unsupported SQL value function.", node)
+
+    def _lower_SubLink(self, node: ast.SubLink) -> Expr:
+        if self.subquery is None:
+            raise self._err(SQLUnsupportedError, f"subquery: subqueries are not supported in {self.clause}", node,
+                            error_type="unsupported_sql_feature",
+                            hint="Use subqueries in WHERE, HAVING or the SELECT list, or join a derived table.")
+        return self.subquery(node, self)
 
     def _lower_FuncCall(self, node: ast.FuncCall) -> Expr:
         name, written = function_name(node.funcname)
@@ -347,6 +386,7 @@ class ExprLowerer:
                 if "aggregate functions are not allowed" in exc.message:
                     raise self._err(SQLSemanticError, "aggregate function calls cannot be nested", node)
                 raise
+            arg = decimal_aggregate_arg(name, arg)
             try:
                 rtype = aggregate_result_type(name, arg.type)
             except SQLSemanticError as exc:

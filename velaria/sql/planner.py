@@ -17,11 +17,13 @@ from pglast import ast, enums
 from ..errors import SQLSemanticError, SQLTableKindError, SQLUnsupportedError
 from ..plan import logical as L
 from ..plan import types as T
-from ..plan.expr import AggregateCall, Call, Cast, Column, Expr, WindowCall, render, walk
+from ..plan.expr import AggregateCall, Call, Cast, Column, Expr, Subquery, WindowCall, render, walk
 from .lower_expr import AGGREGATES, ExprLowerer, function_name
 from .lower_window import window_definitions
 from .scope import Scope, ScopeColumn
 from .shallow import deep_recursion, shallow_plan
+from .subquery import (Correlation, CorrelatingScope, OuterAwareScope, attach_subqueries, filter_with_subqueries,
+                       lower_sublink, split_correlation)
 
 __all__ = ["SelectPlanner", "cast_columns", "plan_select", "rename_columns"]
 
@@ -93,6 +95,30 @@ class SelectPlanner:
         # WITH queries in scope, innermost last: name -> (CommonTableExpr, the WITH queries
         # visible from its own body -- only those defined before it: WITH is not recursive)
         self._ctes: list[dict[str, tuple]] = []
+        # the correlation of the subquery whose SELECT is planned next (taken by _plan_simple)
+        self._pending_corr: Correlation | None = None
+        self._subqueries = 0
+
+    # ------------------------------------------------------------------ subqueries in expressions
+    def next_subquery_id(self) -> int:
+        self._subqueries += 1
+        return self._subqueries
+
+    def _lower_sublink(self, node, lowerer) -> Expr:
+        return lower_sublink(self, node, lowerer)
+
+    def plan_subquery(self, stmt: ast.SelectStmt, outer: Scope) -> tuple[L.Node, Correlation]:
+        """Plan a subquery of an expression whose outer query's input is ``outer``: its
+        value columns, then one column per correlation key (see :mod:`.subquery`)."""
+        corr = Correlation(outer=outer)
+        simple = stmt.op == enums.SetOperation.SETOP_NONE and stmt.withClause is None and not stmt.valuesLists
+        if simple:
+            self._pending_corr = corr
+        try:
+            plan = self.plan(stmt, top=False)
+        finally:
+            self._pending_corr = None
+        return plan, corr
 
     # ------------------------------------------------------------------ top level
     def plan(self, stmt: ast.SelectStmt, top: bool = True) -> L.Node:
@@ -387,6 +413,7 @@ class SelectPlanner:
 
     # ------------------------------------------------------------------ one SELECT
     def _plan_simple(self, stmt: ast.SelectStmt, hybrid=None, keyword=None) -> L.Node:
+        corr, self._pending_corr = self._pending_corr, None    # this SELECT's, not its FROM items'
         if stmt.intoClause is not None:
             raise SQLUnsupportedError(_V1 + "SELECT INTO", hint="Use CREATE TABLE t (...) and INSERT INTO t SELECT ...",
                                       byte_offset=self.offset(stmt))
@@ -394,13 +421,26 @@ class SelectPlanner:
         if not stmt.fromClause and (stmt.whereClause is not None or stmt.groupClause or stmt.havingClause):
             raise SQLSemanticError("SELECT without FROM only supports literal and scalar projection",
                                    byte_offset=self.offset(stmt))
+        where_scope = scope
+        if corr is not None:       # a subquery: outer names resolve in WHERE, and only there
+            where_scope = CorrelatingScope(scope.columns, corr.outer)
+            scope = OuterAwareScope(scope.columns, corr.outer)
         # WHERE
         if stmt.whereClause is not None:
-            pred = ExprLowerer(scope, self.offset, clause="WHERE").lower(stmt.whereClause)
+            pred = ExprLowerer(where_scope, self.offset, clause="WHERE",
+                               subquery=self._lower_sublink).lower(stmt.whereClause)
             if not (T.is_bool(pred.type) or T.is_null(pred.type)):
                 raise SQLSemanticError(f"WHERE condition must be boolean, got {T.type_name(pred.type)}",
                                        byte_offset=self.offset(stmt.whereClause))
-            node = L.Filter(schema=node.schema, input=node, predicate=pred)
+            if corr is not None:
+                pred = split_correlation(pred, corr, self.offset(stmt.whereClause))
+            if pred is not None:
+                node = filter_with_subqueries(node, pred)
+        if corr is not None and corr.inner_keys and (stmt.limitCount is not None or stmt.limitOffset is not None):
+            raise SQLUnsupportedError("subquery: LIMIT / OFFSET in a correlated subquery is not supported",
+                                      error_type="unsupported_sql_feature",
+                                      hint="Aggregate instead, e.g. (SELECT MAX(y) FROM s WHERE s.k = t.k).",
+                                      byte_offset=self.offset(stmt.targetList[0]))
         # KEYWORD SEARCH, then HYBRID SEARCH, run after WHERE and before projection; their
         # scores are visible afterwards.
         if keyword is not None:
@@ -410,7 +450,7 @@ class SelectPlanner:
         # SELECT list (lowered against the input scope; aggregates collected)
         targets = self._expand_targets(stmt, scope)
         agg_lowerer = ExprLowerer(scope, self.offset, allow_aggregates=True, clause="SELECT",
-                                  windows=window_definitions(stmt, self.offset))
+                                  windows=window_definitions(stmt, self.offset), subquery=self._lower_sublink)
         items: list[_Item] = []
         for pos, (rt, star_col) in enumerate(targets, start=1):
             if star_col is not None:
@@ -429,17 +469,35 @@ class SelectPlanner:
         having_aggs = []
         having = None
         if stmt.havingClause is not None:
-            hl = ExprLowerer(self._alias_scope(scope, items), self.offset, allow_aggregates=True, clause="HAVING")
+            hl = ExprLowerer(self._alias_scope(scope, items), self.offset, allow_aggregates=True, clause="HAVING",
+                             subquery=self._lower_sublink)
             having = hl.lower(stmt.havingClause)
             having_aggs = hl.aggregates
         grouped = bool(stmt.groupClause) or has_aggs or bool(having_aggs)
+        if corr is not None and corr.inner_keys:
+            self._correlated_outputs(stmt, corr, items, grouped, having is not None)
+            names = [i.name for i in items]
         if grouped:
-            return self._plan_aggregate(stmt, node, scope, items, having)
+            return self._plan_aggregate(stmt, node, scope, items, having,
+                                        extra_keys=corr.inner_keys if corr is not None else ())
         if stmt.havingClause is not None:
             raise SQLSemanticError("HAVING used without aggregate", byte_offset=self.offset(stmt.havingClause))
         # plain projection (+ hidden ORDER BY columns), window functions computed first
         node, exprs = self._plan_windows(node, [i.expr for i in items])
+        node, exprs = attach_subqueries(node, exprs)
         return self._finish(stmt, node, scope, exprs, names, post_scope_builder=None)
+
+    def _correlated_outputs(self, stmt, corr: Correlation, items: list[_Item], grouped: bool, having: bool) -> None:
+        """A correlated subquery's SELECT also returns its correlation keys (after its own
+        columns), so that the outer query can join on them."""
+        if any(isinstance(n, WindowCall) for i in items for n in walk(i.expr)):
+            raise SQLUnsupportedError("subquery: window functions in a correlated subquery are not supported",
+                                      error_type="unsupported_sql_feature", byte_offset=self.offset(stmt))
+        if grouped and not stmt.groupClause:
+            corr.global_aggregate = [i.expr for i in items]
+            corr.having = having
+        for k, e in enumerate(corr.inner_keys):
+            items.append(_Item(e, f"__correlation_{k}", None))
 
     # ------------------------------------------------------------------ window functions
     def _plan_windows(self, node: L.Node, exprs: list[Expr]) -> tuple[L.Node, list[Expr]]:
@@ -523,7 +581,8 @@ class SelectPlanner:
         return f"expr{pos}"
 
     # ------------------------------------------------------------------ aggregation
-    def _plan_aggregate(self, stmt, node: L.Node, scope: Scope, items: list[_Item], having) -> L.Node:
+    def _plan_aggregate(self, stmt, node: L.Node, scope: Scope, items: list[_Item], having,
+                        extra_keys=()) -> L.Node:
         # group keys: a column, an expression, an output alias, or a 1-based position
         keys: list[Expr] = []
         key_names: list[str] = []
@@ -549,6 +608,10 @@ class SelectPlanner:
             if render(expr) not in [render(k) for k in keys]:
                 keys.append(expr)
                 key_names.append(kname)
+        for k, expr in enumerate(extra_keys):      # a correlated subquery groups by its keys too
+            if render(expr) not in [render(x) for x in keys]:
+                keys.append(expr)
+                key_names.append(f"__correlation_{k}")
         # aggregates from SELECT, HAVING and ORDER BY, deduplicated by their text
         aggs: list[AggregateCall] = []
         agg_index: dict[str, int] = {}
@@ -602,11 +665,12 @@ class SelectPlanner:
         if having is not None:
             # HAVING may also name SELECT aliases (upstream: HAVING total > 20)
             pred = rewrite(having, "HAVING", stmt.havingClause)
-            result = L.Filter(schema=agg_schema, input=result, predicate=pred, origin="having")
+            result = filter_with_subqueries(result, pred, origin="having")
         post_scope = Scope([ScopeColumn(None, f.name, f.type, i) for i, f in enumerate(agg_schema)])
         hidden = [rewrite(e, "ORDER BY", sb) if e is not None else None
                   for e, sb in zip(order_exprs, stmt.sortClause or ())]
         result, out_exprs = self._plan_windows(result, out_exprs)   # windows run after GROUP BY / HAVING
+        result, out_exprs = attach_subqueries(result, out_exprs)
         return self._finish(stmt, result, post_scope, out_exprs, names, post_scope_builder=None,
                             presolved_order=hidden)
 
@@ -783,6 +847,9 @@ def _rebuild(e: Expr, f) -> Expr:
     if isinstance(e, WindowCall):
         return dataclasses.replace(e, args=tuple(f(a) for a in e.args), partition=tuple(f(p) for p in e.partition),
                                    order=tuple(f(o) for o in e.order))
+    if isinstance(e, Subquery):
+        return dataclasses.replace(e, arg=f(e.arg) if e.arg is not None else None,
+                                   outer_keys=tuple(f(k) for k in e.outer_keys))
     return e
 
 

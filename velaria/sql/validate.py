@@ -6,7 +6,7 @@ Three groups of checks run on the pglast AST of one statement, in this order:
    (:mod:`.depth`).
 1. *Feature checks* (upstream ``sql_feature_validator.cc`` with the ``cliDefault`` policy),
    error_type ``unsupported_sql_feature``, message ``<feature>: <msg>`` (recursive or
-   data-modifying CTEs, LATERAL, subqueries in expressions). When a statement uses
+   data-modifying CTEs, LATERAL). When a statement uses
    several features the first reported is, by priority, CTE, then subquery; within one
    feature, the first node in the tree's field order. Window functions are supported (the
    planner checks where they may appear).
@@ -75,7 +75,8 @@ def _feature_problem(node: ast.Node) -> tuple[str, tuple[str, str]] | None:
     """(category, (message, hint)) when ``node`` itself uses an unsupported feature.
 
     Plain ``WITH`` and derived tables in FROM are supported (planned by inlining); recursive
-    CTEs, data-modifying CTEs, LATERAL and subqueries inside expressions are not.
+    CTEs, data-modifying CTEs and LATERAL are not (the planner checks which subqueries in
+    expressions it supports).
     """
     if isinstance(node, ast.WithClause) and node.recursive:
         return "cte", ("cte: WITH RECURSIVE is not supported.",
@@ -83,9 +84,6 @@ def _feature_problem(node: ast.Node) -> tuple[str, tuple[str, str]] | None:
     if isinstance(node, ast.CommonTableExpr) and not isinstance(node.ctequery, ast.SelectStmt):
         return "cte", ("cte: a WITH query must be a SELECT.",
                        "Run INSERT / CREATE statements on their own, then query the table.")
-    if isinstance(node, ast.SubLink):
-        return "subquery", ("subquery: Subqueries (SubLink) not supported in Velaria SQL v1.",
-                            "Materialize the subquery as a temp view.")
     if isinstance(node, ast.RangeSubselect) and node.lateral:
         return "subquery", ("subquery: LATERAL subquery in FROM not supported.",
                             "Join a derived table on a key instead.")
