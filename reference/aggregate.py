@@ -137,7 +137,7 @@ SUM_LANES = 16
 def lane_summed(agg: AggregateCall, num_keys: int) -> bool:
     """True when ``agg`` adds in the lane order (a float SUM / AVG without GROUP BY)."""
     return (num_keys == 0 and agg.func in ("sum", "avg") and agg.arg is not None
-            and is_floating(agg.arg.type))
+            and is_floating(agg.arg.type) and not is_decimal(agg.arg.type))    # decimals add exactly
 
 
 def combine_lanes(lanes: Sequence[float]) -> float:
