@@ -12,7 +12,9 @@ import pyarrow as pa
 from ..exec.driver import run_table
 from ..plan.physical import PhysicalPlan, RuntimeRecord, build_physical
 from .modes import RuntimeConfig
-from .stages import PartitionTask, cut_plan, make_tasks, merge_partials, replace_node, with_broadcasts
+from .shuffle_stages import BucketAggregateTask, ShuffleMapTask, ordered_aggregate, restore_order
+from .stages import (PartitionTask, memory_scan, cut_plan, make_tasks, merge_partials, replace_node,
+                     with_broadcasts)
 
 __all__ = ["Runtime", "create_runtime"]
 
@@ -63,7 +65,7 @@ class Runtime:
         record = RuntimeRecord(runtime_mode=cfg.mode, placement=cfg.placement, backend=self._backend.name,
                                parallelism=parts)
         cut = cut_plan(physical.root, parts)
-        _plan_record(record, cut)
+        _plan_record(record, cut, shuffle_buckets(cut, parts))
         physical.runtime = record
         return physical
 
@@ -93,10 +95,14 @@ class Runtime:
                 record.shuffle_bytes += sum(t.nbytes for t in sides) * (len(cut.partitions) + 1)
                 cut = with_broadcasts(cut, sides)
             tasks = make_tasks(cut, *common)
-            results, ran_on = self._backend.run(tasks, self.config.task_timeout)
+            buckets = shuffle_buckets(cut, record.parallelism)
+            if buckets:
+                merged, ran_on = self._hash_shuffle(cut, tasks, buckets, common, record)
+            else:
+                results, ran_on = self._backend.run(tasks, self.config.task_timeout)
+                record.shuffle_bytes += sum(t.nbytes for t in results)
+                merged = merge_partials(cut, results, ctx, physical)
             workers += [w for w in ran_on if w not in workers]
-            record.shuffle_bytes += sum(t.nbytes for t in results)
-            merged = merge_partials(cut, results, ctx, physical)
             top = cut.exchange if cut.exchange is not None else cut.pipeline
             final_root = replace_node(physical.root, top, merged)
             if final_root is merged:
@@ -110,8 +116,33 @@ class Runtime:
             table = pa.Table.from_arrays(table.columns, schema=schema)
         return table.combine_chunks()
 
+    def _hash_shuffle(self, cut, tasks: list[PartitionTask], buckets: int, common: tuple, record: RuntimeRecord):
+        """Run a grouped aggregate as map tasks (partial states split by key hash) and one
+        final-aggregate task per bucket; the merged groups as a Scan, and the workers."""
+        ex = cut.exchange
+        ordered = ordered_aggregate(ex)
+        maps = [ShuffleMapTask(t, len(ex.keys), buckets) for t in tasks]
+        finals = [BucketAggregateTask(b, ordered, *common[:3]) for b in range(buckets)]
+        results, ran_on, moved = self._backend.run_shuffle(maps, finals, self.config.task_timeout)
+        record.shuffle_bytes += moved + sum(t.nbytes for t in results)
+        merged = restore_order(results, ex.schema)
+        return memory_scan(merged, ex.schema, "hash-shuffled aggregate"), ran_on
 
-def _plan_record(record: RuntimeRecord, cut) -> None:
+
+def shuffle_buckets(cut, parallelism: int) -> int:
+    """Buckets of the hash shuffle for ``cut`` (0: no shuffle). A grouped aggregate over
+    several partitions is shuffled into ``parallelism`` buckets; an aggregate without keys
+    has one group, which the client merges (nothing to spread)."""
+    from ..plan import logical as L
+
+    if cut.partitions is None or len(cut.partitions) < 2 or parallelism < 2:
+        return 0
+    if not isinstance(cut.exchange, L.Aggregate) or not cut.exchange.keys:
+        return 0
+    return parallelism
+
+
+def _plan_record(record: RuntimeRecord, cut, buckets: int = 0) -> None:
     """Fill the stage facts of ``record`` from the plan's stage ``cut``."""
     if cut.partitions is None:
         record.stage_count = record.task_count = record.partitions = 1
@@ -131,6 +162,13 @@ def _plan_record(record: RuntimeRecord, cut) -> None:
     above = cut.exchange is not None
     record.final_stage = ("client: merge, then the plan above the exchange" if above
                           else "client: concatenate partitions")
+    if buckets:
+        record.exchange = record.exchange.replace("partial-aggregate+merge", "partial-aggregate+hash-shuffle")
+        record.shuffle = (f"hash shuffle of partial aggregate states by group key into {buckets} buckets; "
+                          "final aggregate per bucket on the workers")
+        record.task_count += buckets
+        record.stage_count += 1
+        record.final_stage = "client: concatenate buckets in first-appearance order, then the plan above the exchange"
     record.fallbacks = []
     if above and not cut.decomposed:
         record.fallbacks.append(f"{type(cut.exchange).__name__} is not split into partial steps: it runs once on "

@@ -37,7 +37,7 @@ from ..io.base import ArrowTableSource
 from ..plan import logical as L
 from .partition import split_source
 
-__all__ = ["Cut", "cut_plan", "PartitionTask", "run_task", "merge_partials", "replace_node"]
+__all__ = ["Cut", "cut_plan", "PartitionTask", "run_task", "merge_partials", "replace_node", "memory_scan"]
 
 _PIPELINE = (L.Filter, L.Project, L.Join)
 #: join kinds whose output is decided per left row, so each left partition joins on its own
@@ -166,7 +166,7 @@ def with_broadcasts(cut: Cut, tables: list[pa.Table]) -> Cut:
     broadcast, in order) from memory."""
     pipeline = cut.pipeline
     for join, table in zip(cut.broadcasts, tables):   # top first: lower joins keep their identity
-        right = _memory_scan(table, join.right.schema, "broadcast")
+        right = memory_scan(table, join.right.schema, "broadcast")
         pipeline = replace_node(pipeline, join, dataclasses.replace(join, right=right))
     return dataclasses.replace(cut, pipeline=pipeline)
 
@@ -239,17 +239,17 @@ def merge_partials(cut: Cut, partials: list[pa.Table], ctx, physical) -> L.Node:
         finally:
             op.close()
         merged = pa.Table.from_batches(batches, schema=ex.schema)
-        return _memory_scan(merged, ex.schema, "merged aggregate states")
+        return memory_scan(merged, ex.schema, "merged aggregate states")
     in_schema = ex.input.schema if ex is not None else cut.pipeline.schema
     if cut.decomposed and isinstance(ex, L.HybridSearch):
         # the candidates carry the score column; the merge searches their input columns again
         partials = [t.select(list(range(len(in_schema)))) for t in partials]
     rows = _concat(partials, in_schema)
     if ex is None:
-        return _memory_scan(rows, in_schema, "gathered partitions")
-    final = dataclasses.replace(ex, input=_memory_scan(rows, in_schema, "partials"))
+        return memory_scan(rows, in_schema, "gathered partitions")
+    final = dataclasses.replace(ex, input=memory_scan(rows, in_schema, "partials"))
     merged = run_table(build_physical(final, ctx.kernels), ctx)
-    return _memory_scan(merged, ex.schema, f"merged {cut.kind}")
+    return memory_scan(merged, ex.schema, f"merged {cut.kind}")
 
 
 def _concat(tables: list[pa.Table], schema: pa.Schema) -> pa.Table:
@@ -260,5 +260,6 @@ def _concat(tables: list[pa.Table], schema: pa.Schema) -> pa.Table:
     return pa.concat_tables(parts).combine_chunks()
 
 
-def _memory_scan(table: pa.Table, schema: pa.Schema, name: str) -> L.Scan:
+def memory_scan(table: pa.Table, schema: pa.Schema, name: str) -> L.Scan:
+    """A Scan node over the in-memory ``table`` (named ``name`` in explain)."""
     return L.Scan(schema=schema, source=ArrowTableSource(table), table_name=name)
