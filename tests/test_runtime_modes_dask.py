@@ -156,12 +156,13 @@ def test_distributed_reads_files_where_they_sit_and_records_the_run(cluster, tmp
     for sess in (s, e):
         sess.create_temp_view("p", sess.read_parquet(str(tmp_path / "p*.parquet")))
     df = s.sql(sql)
-    assert "status=planned" in df.explain() and "task_count=4" in df.explain()
+    assert "status=planned" in df.explain() and "task_count=6" in df.explain()   # 4 maps + 2 buckets
     assert df.to_rows() == e.sql(sql).to_rows()
     rec = df.run_record()
     assert (rec["runtime_mode"], rec["placement"], rec["backend"]) == ("distributed", "remote_required", "dask")
-    assert rec["task_count"] == 4 and rec["partitions"] == 4 and rec["partitioning"].startswith("4 files of")
-    assert rec["exchange"] == "partial-aggregate+merge" and rec["shuffle_bytes"] > 0 and rec["fallbacks"] == []
+    assert rec["task_count"] == 6 and rec["partitions"] == 4 and rec["partitioning"].startswith("4 files of")
+    assert rec["exchange"] == "partial-aggregate+hash-shuffle" and rec["stage_count"] == 3
+    assert rec["shuffle_bytes"] > 0 and rec["fallbacks"] == []
     assert rec["workers"] and all(w.startswith("tcp://127.0.0.1:") for w in rec["workers"])
     text = s.explain_sql(sql)
     assert "runtime_mode=distributed" in text and "backend=dask" in text
