@@ -273,3 +273,40 @@ def test_only_left_preserving_joins_are_broadcast(how, split):
         assert cut.kind == "broadcast-join+gather" and len(cut.partitions) == 2
     else:
         assert cut.partitions is None and f"{how.upper()} JOIN pads right rows" in cut.reason
+
+
+def test_single_node_worker_killed_during_the_shuffle_names_it():
+    """A local worker killed mid-shuffle fails the query with an error naming its pid (never
+    a partial answer); the next query gets a fresh pool and the right answer."""
+    import multiprocessing
+    import os
+    import signal
+    import threading
+
+    table = pa.table({"k": [i % 40_000 for i in range(240_000)], "v": list(range(240_000))})
+    s = velaria.Session(runtime_mode="single-node", parallelism=2, engine="reference")
+    s.create_temp_view("t", s.create_dataframe_from_arrow(table))
+    sql = "SELECT k, SUM(v) AS sv FROM t GROUP BY k"
+    s.sql("SELECT COUNT(*) FROM t").to_rows()          # the pool's workers are running now
+    workers = {p.pid for p in multiprocessing.active_children()}
+    outcome = {}
+
+    def query():
+        try:
+            outcome["rows"] = s.sql(sql).to_rows()
+        except Exception as exc:  # noqa: BLE001 - inspected below
+            outcome["error"] = exc
+    thread = threading.Thread(target=query)
+    thread.start()
+    time.sleep(0.3)                                    # the map tasks are folding their chunks
+    victim = min(workers)
+    os.kill(victim, signal.SIGKILL)
+    thread.join(120)
+    err = outcome.get("error")
+    assert isinstance(err, velaria.errors.ExecutionError), outcome.keys()
+    assert f"local worker process pid:{victim} (exit code {-signal.SIGKILL}) died" in str(err)
+    assert "no partial answer" in str(err)
+    e = velaria.Session()
+    e.create_temp_view("t", e.create_dataframe_from_arrow(table))
+    df = s.sql(sql)
+    assert df.to_rows() == e.sql(sql).to_rows() and df.run_record()["task_count"] == 4

@@ -17,6 +17,7 @@ import atexit
 import contextlib
 import dataclasses
 import os
+import signal
 import threading
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -39,11 +40,16 @@ __all__ = ["LocalPoolBackend", "SharedMemoryTableSource", "shutdown_pools"]
 _POOLS: dict[int, ProcessPoolExecutor] = {}
 
 
+#: pid -> Process of the pools' workers seen so far (to name a worker that died)
+_WATCHED: dict = {}
+
+
 def shutdown_pools() -> None:
     """Stop every local worker pool (a later single-node query starts a new one)."""
     while _POOLS:
         _, pool = _POOLS.popitem()
         pool.shutdown(wait=True, cancel_futures=True)
+    _WATCHED.clear()
 
 
 atexit.register(shutdown_pools)
@@ -164,14 +170,20 @@ def _submit(pool, futures: list, abandoned: threading.Event, fn, *args):
     fut = pool.submit(fn, *args)
     fut.add_done_callback(_abandoned_cleanup(abandoned))
     futures.append(fut)
+    # the pool forgets its processes once it breaks: keep them to name the one that died
+    _WATCHED.update(getattr(pool, "_processes", None) or {})
     return fut
 
 
-def _dead_workers(pool: ProcessPoolExecutor | None) -> str:
-    """The pool's processes that exited, as ``pid:N (exit code C)`` (``unknown`` if none)."""
-    procs = getattr(pool, "_processes", None) or {}
-    dead = [f"pid:{pid} (exit code {p.exitcode})" for pid, p in list(procs.items()) if p.exitcode is not None]
-    return ", ".join(dead) or "unknown"
+def _dead_workers(procs: dict) -> str:
+    """The processes (pid -> Process) that died, as ``pid:N (exit code C)``. A broken pool
+    terminates its other workers itself (SIGTERM), so those are named only when no other one
+    exited."""
+    for p in procs.values():
+        p.join(1)                      # the exit code of a process being terminated
+    exited = [(pid, p.exitcode) for pid, p in list(procs.items()) if p.exitcode is not None]
+    lost = [(pid, code) for pid, code in exited if code != -signal.SIGTERM] or exited
+    return ", ".join(f"pid:{pid} (exit code {code})" for pid, code in lost) or "unknown"
 
 
 class LocalPoolBackend:
@@ -259,7 +271,8 @@ class LocalPoolBackend:
         except BrokenProcessPool as exc:
             _abandon(abandoned, futures)
             broken = _POOLS.pop(self.workers, None)
-            lost = _dead_workers(broken)
+            lost = _dead_workers(_WATCHED)
+            _WATCHED.clear()
             if broken is not None:
                 broken.shutdown(wait=False, cancel_futures=True)
             raise ExecutionError(f"local worker process {lost} died while running a partition task ({exc}); "
