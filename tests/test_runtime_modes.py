@@ -278,7 +278,6 @@ def test_only_left_preserving_joins_are_broadcast(how, split):
 def test_single_node_worker_killed_during_the_shuffle_names_it():
     """A local worker killed mid-shuffle fails the query with an error naming its pid (never
     a partial answer); the next query gets a fresh pool and the right answer."""
-    import multiprocessing
     import os
     import signal
     import threading
@@ -287,8 +286,9 @@ def test_single_node_worker_killed_during_the_shuffle_names_it():
     s = velaria.Session(runtime_mode="single-node", parallelism=2, engine="reference")
     s.create_temp_view("t", s.create_dataframe_from_arrow(table))
     sql = "SELECT k, SUM(v) AS sv FROM t GROUP BY k"
-    s.sql("SELECT COUNT(*) FROM t").to_rows()          # the pool's workers are running now
-    workers = {p.pid for p in multiprocessing.active_children()}
+    warm = s.sql("SELECT COUNT(*) FROM t")              # the pool's workers are running now
+    warm.to_rows()
+    workers = [int(w.split(":")[1]) for w in warm.run_record()["workers"]]
     outcome = {}
 
     def query():
@@ -299,7 +299,7 @@ def test_single_node_worker_killed_during_the_shuffle_names_it():
     thread = threading.Thread(target=query)
     thread.start()
     time.sleep(0.3)                                    # the map tasks are folding their chunks
-    victim = min(workers)
+    victim = workers[0]
     os.kill(victim, signal.SIGKILL)
     thread.join(120)
     err = outcome.get("error")
