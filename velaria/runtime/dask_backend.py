@@ -18,7 +18,7 @@ import threading
 
 from ..errors import ExecutionError, VelariaError
 from .modes import START_CLUSTER_HINT
-from .shuffle_stages import BucketAggregateTask, ShuffleMapTask, run_bucket, run_map
+from .shuffle_stages import run_bucket, run_map
 from .stages import PartitionTask, run_task
 
 __all__ = ["DaskBackend", "ClusterUnavailableError", "close_clients"]
@@ -105,7 +105,7 @@ class DaskBackend:
             holders = self.client.who_has(futures)
         return results, _holders(futures, holders)
 
-    def run_shuffle(self, maps: list[ShuffleMapTask], buckets: list[BucketAggregateTask],
+    def run_shuffle(self, maps: list, buckets: list,
                     timeout: float | None = None):
         """``(results, workers, moved)``: the map tasks, then one bucket task per bucket that
         takes its bucket's piece of every map result (Dask moves the pieces between the
@@ -177,7 +177,7 @@ def _piece(pieces: list, bucket: int):
     return pieces[bucket]
 
 
-def _run_bucket(task: BucketAggregateTask, *pieces):
+def _run_bucket(task, *pieces):
     """A bucket task on a worker: its result and the bytes of the pieces it took in."""
     return run_bucket(task, list(pieces)), sum(p.nbytes for p in pieces)
 

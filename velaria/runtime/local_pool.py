@@ -31,7 +31,7 @@ from ..io.base import DEFAULT_BATCH_ROWS, ArrowTableSource, TableSource
 from ..plan import logical as L
 from ..plan.physical import linearize
 from .partition import ipc_stream_bytes
-from .shuffle_stages import BucketAggregateTask, ShuffleMapTask, run_bucket, run_map
+from .shuffle_stages import run_bucket, run_map
 from .stages import PartitionTask, replace_node, run_task
 
 __all__ = ["LocalPoolBackend", "SharedMemoryTableSource", "shutdown_pools"]
@@ -118,12 +118,12 @@ def _worker_entry(task: PartitionTask) -> tuple[str, int, int, str]:
     return name, size, table.num_rows, f"pid:{os.getpid()}"
 
 
-def _map_entry(task: ShuffleMapTask) -> tuple[list[tuple[str, int]], str]:
+def _map_entry(task) -> tuple[list[tuple[str, int]], str]:
     """Pool entry point of a shuffle map task: one shared-memory block per bucket."""
     return [_hand_over(piece) for piece in run_map(task)], f"pid:{os.getpid()}"
 
 
-def _bucket_entry(task: BucketAggregateTask, pieces: list[tuple[str, int]]) -> tuple[str, int, int, str]:
+def _bucket_entry(task, pieces: list[tuple[str, int]]) -> tuple[str, int, int, str]:
     """Pool entry point of a bucket task: read its pieces (the client unlinks them later)."""
     table = run_bucket(task, [_read_shm(name, size, unlink=False) for name, size in pieces])
     name, size = _hand_over(table)
@@ -228,7 +228,7 @@ class LocalPoolBackend:
             results = [self._collect(fut, timeout, workers) for fut in list(futures)]
         return results, workers
 
-    def run_shuffle(self, maps: list[ShuffleMapTask], buckets: list[BucketAggregateTask],
+    def run_shuffle(self, maps: list, buckets: list,
                     timeout: float | None = None):
         """``(results, workers, moved)``: run the map tasks, hand bucket ``b``'s pieces (in
         map order, through shared memory) to bucket task ``b``, and return the bucket

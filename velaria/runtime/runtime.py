@@ -12,6 +12,7 @@ import pyarrow as pa
 from ..exec.driver import run_table
 from ..plan.physical import PhysicalPlan, RuntimeRecord, build_physical
 from .modes import RuntimeConfig
+from .join_shuffle import find_shuffle_join, join_tasks, restore_join_order
 from .shuffle_stages import BucketAggregateTask, ShuffleMapTask, ordered_aggregate, restore_order
 from .stages import (PartitionTask, memory_scan, cut_plan, make_tasks, merge_partials, replace_node,
                      with_broadcasts)
@@ -64,8 +65,13 @@ class Runtime:
         parts = self._parts()
         record = RuntimeRecord(runtime_mode=cfg.mode, placement=cfg.placement, backend=self._backend.name,
                                parallelism=parts)
-        cut = cut_plan(physical.root, parts)
-        _plan_record(record, cut, shuffle_buckets(cut, parts))
+        chosen = find_shuffle_join(physical.root) if parts >= 2 else None
+        if chosen is not None:
+            maps, finals, described = join_tasks(chosen, parts, parts, (None,) * 4)
+            _join_record(record, chosen, len(maps), len(finals), described)
+        else:
+            cut = cut_plan(physical.root, parts)
+            _plan_record(record, cut, shuffle_buckets(cut, parts))
         physical.runtime = record
         return physical
 
@@ -82,7 +88,10 @@ class Runtime:
         record = physical.runtime
         cut = cut_plan(physical.root, record.parallelism)
         common = (ctx.kernels.engine, ctx.batch_rows, ctx.memory_whole_chunks, ctx.eval_context)
-        if cut.partitions is None:
+        chosen = find_shuffle_join(physical.root) if record.parallelism >= 2 else None
+        if chosen is not None:
+            table, workers = self._shuffle_join(physical, chosen, common, ctx, record)
+        elif cut.partitions is None:
             results, workers = self._backend.run([PartitionTask(0, physical.root, None, *common)],
                                                  self.config.task_timeout)
             record.shuffle_bytes = results[0].nbytes
@@ -127,6 +136,31 @@ class Runtime:
         record.shuffle_bytes += moved + sum(t.nbytes for t in results)
         merged = restore_order(results, ex.schema)
         return memory_scan(merged, ex.schema, "hash-shuffled aggregate"), ran_on
+
+    def _shuffle_join(self, physical: PhysicalPlan, chosen, common: tuple, ctx, record: RuntimeRecord):
+        """Run ``chosen.join`` as a shuffle of both inputs, then the plan above it here."""
+        buckets = record.parallelism
+        maps, finals, _ = join_tasks(chosen, buckets, buckets, common)
+        results, workers, moved = self._backend.run_shuffle(maps, finals, self.config.task_timeout)
+        record.shuffle_bytes += moved + sum(t.nbytes for t in results)
+        joined = memory_scan(restore_join_order(results, chosen.join.schema), chosen.join.schema, "shuffle join")
+        final_root = replace_node(physical.root, chosen.join, joined)
+        if final_root is joined:
+            return joined.source.table, workers
+        return run_table(build_physical(final_root, ctx.kernels), ctx), workers
+
+
+def _join_record(record: RuntimeRecord, chosen, maps: int, buckets: int, described: str) -> None:
+    """Fill ``record`` for a plan whose join ``chosen`` is shuffled."""
+    record.partitions = maps
+    record.partitioning = described
+    record.exchange = "hash-shuffle-join"
+    record.shuffle = (f"hash shuffle of both join inputs by join key into {buckets} buckets, one join per bucket "
+                      f"on the workers ({chosen.reason})")
+    record.task_count = maps + buckets
+    record.stage_count = 3
+    record.final_stage = "client: order the joined rows as one join would, then the plan above the join"
+    record.fallbacks = []
 
 
 def shuffle_buckets(cut, parallelism: int) -> int:

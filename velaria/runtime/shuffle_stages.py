@@ -1,5 +1,11 @@
 """The hash-shuffled grouped aggregate: map tasks, bucket tasks, and the client's last step.
 
+Every shuffle in this package has the same shape, which both backends run
+(``run_shuffle``): map tasks whose ``run()`` returns one piece per bucket, then one bucket
+task per bucket whose ``run(pieces)`` takes that bucket's piece of every map task, in map
+order. The grouped aggregate is one such shuffle; the shuffle join
+(:mod:`.join_shuffle`) is another.
+
 Stage 1 (one *map* task per partition) computes the partition's partial aggregate state,
 exactly as the gather-merge does, then splits the state's rows into buckets by a hash of the
 group keys (:mod:`.shuffle`). Stage 2 (one *bucket* task per bucket) merges the pieces of
@@ -59,6 +65,18 @@ class ShuffleMapTask:
     def index(self) -> int:
         return self.task.index
 
+    def run(self) -> list[pa.Table]:
+        """The partition's partial state in ``buckets`` pieces (bucket order)."""
+        state = run_task(self.task)
+        n = state.num_rows
+        if n >= 1 << _ROW_BITS:
+            raise ValueError(f"a partition has {n} groups; the shuffle's ordinals hold at most {1 << _ROW_BITS}")
+        position = len(self.task.aggregate.aggregates)
+        ordinal = (np.int64(self.index) << np.int64(_ROW_BITS)) + np.arange(n, dtype=np.int64)
+        state = state.append_column(f"a{position}_count", pa.array(np.ones(n, dtype=np.int64)))
+        state = state.append_column(f"a{position}_best", pa.array(ordinal))
+        return split_by_bucket(state, [f"k{j}" for j in range(self.keys)], self.buckets)
+
 
 @dataclass
 class BucketAggregateTask:
@@ -70,36 +88,32 @@ class BucketAggregateTask:
     batch_rows: int
     memory_whole_chunks: bool
 
+    def run(self, pieces: list[pa.Table]) -> pa.Table:
+        """The finished groups of this bucket (with the ordinal column last)."""
+        from ..exec.driver import call_operator
+        from ..exec.operators import AggregateOperator
 
-def run_map(task: ShuffleMapTask) -> list[pa.Table]:
-    """The partition's partial state in ``task.buckets`` pieces (bucket order)."""
-    state = run_task(task.task)
-    n = state.num_rows
-    if n >= 1 << _ROW_BITS:
-        raise ValueError(f"a partition has {n} groups; the shuffle's ordinals hold at most {1 << _ROW_BITS}")
-    position = len(task.task.aggregate.aggregates)
-    ordinal = (np.int64(task.index) << np.int64(_ROW_BITS)) + np.arange(n, dtype=np.int64)
-    state = state.append_column(f"a{position}_count", pa.array(np.ones(n, dtype=np.int64)))
-    state = state.append_column(f"a{position}_best", pa.array(ordinal))
-    return split_by_bucket(state, [f"k{j}" for j in range(task.keys)], task.buckets)
+        ctx = task_context(self.engine, self.batch_rows, self.memory_whole_chunks)
+        op = AggregateOperator(self.aggregate, [], mode="final")
+        op.open(ctx)
+        try:
+            for piece in pieces:
+                if piece.num_rows:
+                    call_operator(op, op.merge, piece)
+            batches = call_operator(op, op.finish)
+        finally:
+            op.close()
+        return pa.Table.from_batches(batches, schema=self.aggregate.schema)
 
 
-def run_bucket(task: BucketAggregateTask, pieces: list[pa.Table]) -> pa.Table:
-    """The finished groups of one bucket (with the ordinal column last)."""
-    from ..exec.driver import call_operator
-    from ..exec.operators import AggregateOperator
+def run_map(task) -> list[pa.Table]:
+    """Run a shuffle's map task (``task.run()``): its output split into bucket pieces."""
+    return task.run()
 
-    ctx = task_context(task.engine, task.batch_rows, task.memory_whole_chunks)
-    op = AggregateOperator(task.aggregate, [], mode="final")
-    op.open(ctx)
-    try:
-        for piece in pieces:
-            if piece.num_rows:
-                call_operator(op, op.merge, piece)
-        batches = call_operator(op, op.finish)
-    finally:
-        op.close()
-    return pa.Table.from_batches(batches, schema=task.aggregate.schema)
+
+def run_bucket(task, pieces: list[pa.Table]) -> pa.Table:
+    """Run a shuffle's bucket task over its pieces, taken from every map task in order."""
+    return task.run(pieces)
 
 
 def restore_order(buckets: list[pa.Table], schema: pa.Schema) -> pa.Table:
