@@ -40,7 +40,8 @@ from ..plan import logical as L
 from .shuffle import split_by_bucket
 from .stages import PartitionTask, cut_plan, replace_node, run_task, task_context
 
-__all__ = ["BROADCAST_LIMIT_BYTES", "BROADCAST_LIMIT_ENV", "JoinShuffle", "find_shuffle_join", "estimated_bytes",
+__all__ = ["BROADCAST_LIMIT_BYTES", "BROADCAST_LIMIT_ENV", "broadcast_limit", "broadcast_note", "JoinShuffle",
+           "find_shuffle_join", "estimated_bytes",
            "JoinMapTask", "BucketJoinTask", "join_tasks", "restore_join_order"]
 
 #: the right input of an INNER / LEFT join above this estimate is shuffled, not broadcast
@@ -89,6 +90,16 @@ def estimated_bytes(node: L.Node) -> int:
     if isinstance(node, L.Scan):
         return _source_bytes(node.source)
     return sum(estimated_bytes(c) for c in L.children(node))
+
+
+def broadcast_note(join: L.Join, limit: int | None = None) -> str:
+    """Why ``join`` (not shuffled) is a broadcast join, for the run record."""
+    limit = broadcast_limit() if limit is None else limit
+    size = estimated_bytes(join.right)
+    if size <= limit:
+        return f"broadcast join: right input ~{size} bytes, within the broadcast limit of {limit} bytes"
+    return (f"broadcast join: right input ~{size} bytes is over the broadcast limit of {limit} bytes, but a join "
+            "without equality keys that hash alike on both sides cannot be shuffled")
 
 
 def _hash_type(left: pa.DataType, right: pa.DataType) -> pa.DataType | None | str:

@@ -12,7 +12,7 @@ import pyarrow as pa
 from ..exec.driver import run_table
 from ..plan.physical import PhysicalPlan, RuntimeRecord, build_physical
 from .modes import RuntimeConfig
-from .join_shuffle import find_shuffle_join, join_tasks, restore_join_order
+from .join_shuffle import broadcast_note, find_shuffle_join, join_tasks, restore_join_order
 from .shuffle_stages import BucketAggregateTask, ShuffleMapTask, ordered_aggregate, restore_order
 from .stages import (PartitionTask, memory_scan, cut_plan, make_tasks, merge_partials, replace_node,
                      with_broadcasts)
@@ -193,6 +193,8 @@ def _plan_record(record: RuntimeRecord, cut, buckets: int = 0) -> None:
     record.shuffle = ("gather-merge of partial aggregate states to the client"
                       if cut.kind.startswith("partial-aggregate") else "gather of partition results to the client")
     record.stage_count = 2 + (1 if cut.broadcasts else 0)
+    if cut.broadcasts:
+        record.shuffle += "; " + "; ".join(broadcast_note(j) for j in cut.broadcasts)
     above = cut.exchange is not None
     record.final_stage = ("client: merge, then the plan above the exchange" if above
                           else "client: concatenate partitions")
