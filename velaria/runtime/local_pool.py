@@ -204,7 +204,11 @@ class LocalPoolBackend:
                                                               mp_context=get_context("spawn"))
         return pool
 
-    def _ship(self, task: PartitionTask, blocks: list[str]) -> PartitionTask:
+    def _ship(self, task, blocks: list[str]):
+        """``task`` with its in-memory scans moved to shared memory (a task that wraps a
+        partition task, ``task.task``, has that one shipped)."""
+        if not isinstance(task, PartitionTask):
+            return dataclasses.replace(task, task=self._ship(task.task, blocks))
         plan = task.plan
         for scan in [n for n in linearize(plan) if isinstance(n, L.Scan)]:
             if isinstance(scan.source, ArrowTableSource):
@@ -215,7 +219,7 @@ class LocalPoolBackend:
                 plan = replace_node(plan, scan, shm_scan)
         return dataclasses.replace(task, plan=plan)
 
-    def run(self, tasks: list[PartitionTask], timeout: float | None = None):
+    def run(self, tasks: list, timeout: float | None = None):
         """``(results, workers)``: each task's Arrow result in task order, and the workers
         that ran them."""
         blocks: list[str] = []
@@ -238,8 +242,7 @@ class LocalPoolBackend:
         futures: list = []
         with self._guard(blocks, timeout, futures) as abandoned:
             pool = self._executor()
-            map_futures = [_submit(pool, futures, abandoned, _map_entry,
-                                   dataclasses.replace(m, task=self._ship(m.task, blocks))) for m in maps]
+            map_futures = [_submit(pool, futures, abandoned, _map_entry, self._ship(m, blocks)) for m in maps]
             pieces: list[list[tuple[str, int]]] = []
             for fut in map_futures:
                 out, worker = fut.result(timeout=timeout)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import pyarrow as pa
 
 from ..exec.driver import run_table
+from ..plan import logical as L
 from ..plan.physical import PhysicalPlan, RuntimeRecord, build_physical
 from .modes import RuntimeConfig
 from .join_shuffle import broadcast_note, find_shuffle_join, join_tasks, restore_join_order
@@ -25,6 +26,8 @@ class Runtime:
 
     def __init__(self, config: RuntimeConfig):
         self.config = config
+        #: what the last partitioned ``Session.vector_search`` ran (None before one)
+        self.last_search_record: RuntimeRecord | None = None
         self._backend = None
         if config.mode == "distributed":
             from .dask_backend import DaskBackend
@@ -74,6 +77,43 @@ class Runtime:
             _plan_record(record, cut, shuffle_buckets(cut, parts))
         physical.runtime = record
         return physical
+
+    # ------------------------------------------------------------------ API searches
+    def vector_search(self, view: pa.Table, column: str, query_vector, top_k, metric, kernels) -> pa.Table | None:
+        """``Session.vector_search`` over partitions of ``view`` on the workers (see
+        :mod:`.search_tasks`), or None in embedded mode or for a view too small to split (the
+        caller then searches in this process). ``last_search_record`` says what ran."""
+        from ..io.base import ArrowTableSource
+        from ..vector.search import coerce_query, coerce_top_k, normalize_metric
+        from .partition import split_source
+        from .search_tasks import VectorSearchTask, merge_vector_candidates
+
+        if self._backend is None:
+            return None
+        k = coerce_top_k(top_k)
+        metric_name = normalize_metric(metric)
+        queries, batch = coerce_query(query_vector, allow_batch=True)
+        parts = self._parts()
+        partitions, how = split_source(ArrowTableSource(view.select([column])), parts)
+        if partitions is None or queries.shape[1] == 0:
+            return None
+        common = (kernels.engine, 65536, True, None)
+        tasks, base = [], 0
+        for i, source in enumerate(partitions):
+            scan = L.Scan(schema=source.schema, source=source, table_name=f"partition {i}")
+            tasks.append(VectorSearchTask(PartitionTask(i, scan, None, *common), column, queries, k, metric_name,
+                                          base))
+            base += source.table.num_rows
+        record = RuntimeRecord(runtime_mode=self.config.mode, placement=self.config.placement,
+                               backend=self._backend.name, parallelism=parts, stage_count=2,
+                               task_count=len(tasks), partitions=len(tasks), partitioning=how,
+                               exchange="vector-top-k+merge", shuffle="gather of per-partition top-k to the client",
+                               final_stage="client: the same search over the candidates")
+        results, workers = self._backend.run(tasks, self.config.task_timeout)
+        record.shuffle_bytes = sum(t.nbytes for t in results)
+        record.workers, record.ran = workers, True
+        self.last_search_record = record
+        return merge_vector_candidates(view, column, queries, batch, k, metric_name, kernels, results)
 
     # ------------------------------------------------------------------ running
     def run(self, physical: PhysicalPlan, ctx, local_run=run_table) -> pa.Table:
@@ -167,8 +207,6 @@ def shuffle_buckets(cut, parallelism: int) -> int:
     """Buckets of the hash shuffle for ``cut`` (0: no shuffle). A grouped aggregate over
     several partitions is shuffled into ``parallelism`` buckets; an aggregate without keys
     has one group, which the client merges (nothing to spread)."""
-    from ..plan import logical as L
-
     if cut.partitions is None or len(cut.partitions) < 2 or parallelism < 2:
         return 0
     if not isinstance(cut.exchange, L.Aggregate) or not cut.exchange.keys:

@@ -197,13 +197,16 @@ def task_context(engine: str, batch_rows: int, memory_whole_chunks: bool):
     return ExecContext(_kernels(engine), batch_rows, memory_whole_chunks=memory_whole_chunks)
 
 
-def run_task(task: PartitionTask) -> pa.Table:
+def run_task(task) -> pa.Table:
     """Run one partition task in this process (a worker): its rows, or for an aggregate
-    exchange its partial state as Arrow (the aggregate kernel's exported state)."""
+    exchange its partial state as Arrow (the aggregate kernel's exported state). Any other
+    task object (a search over a partition) runs its own ``run()``."""
     from ..exec.driver import call_operator, run, run_table
     from ..exec.operators import AggregateOperator
     from ..plan.physical import build_physical
 
+    if not isinstance(task, PartitionTask):
+        return task.run()
     ctx = task_context(task.engine, task.batch_rows, task.memory_whole_chunks)
     if task.eval_context is not None:
         ctx.eval_context = task.eval_context
