@@ -10,12 +10,16 @@ from __future__ import annotations
 import pyarrow as pa
 
 from ..exec.driver import run_table
+from ..io.base import DEFAULT_BATCH_ROWS
 from ..plan import logical as L
 from ..plan.physical import PhysicalPlan, RuntimeRecord, build_physical
-from .modes import RuntimeConfig
 from .join_shuffle import broadcast_note, find_shuffle_join, join_tasks, restore_join_order
+from .keyword_tasks import ORDINAL, KeywordStatsTask, KeywordTopkTask, best_candidates, sum_stats
+from .modes import RuntimeConfig
+from .partition import split_source
+from .search_tasks import VectorSearchTask, merge_vector_candidates
 from .shuffle_stages import BucketAggregateTask, ShuffleMapTask, ordered_aggregate, restore_order
-from .stages import (PartitionTask, memory_scan, cut_plan, make_tasks, merge_partials, replace_node,
+from .stages import (PartitionTask, cut_plan, make_tasks, memory_scan, merge_partials, replace_node,
                      with_broadcasts)
 
 __all__ = ["Runtime", "create_runtime"]
@@ -85,8 +89,6 @@ class Runtime:
         caller then searches in this process). ``last_search_record`` says what ran."""
         from ..io.base import ArrowTableSource
         from ..vector.search import coerce_query, coerce_top_k, normalize_metric
-        from .partition import split_source
-        from .search_tasks import VectorSearchTask, merge_vector_candidates
 
         if self._backend is None:
             return None
@@ -97,18 +99,11 @@ class Runtime:
         partitions, how = split_source(ArrowTableSource(view.select([column])), parts)
         if partitions is None or queries.shape[1] == 0:
             return None
-        common = (kernels.engine, 65536, True, None)
-        tasks, base = [], 0
-        for i, source in enumerate(partitions):
-            scan = L.Scan(schema=source.schema, source=source, table_name=f"partition {i}")
-            tasks.append(VectorSearchTask(PartitionTask(i, scan, None, *common), column, queries, k, metric_name,
-                                          base))
-            base += source.table.num_rows
-        record = RuntimeRecord(runtime_mode=self.config.mode, placement=self.config.placement,
-                               backend=self._backend.name, parallelism=parts, stage_count=2,
-                               task_count=len(tasks), partitions=len(tasks), partitioning=how,
-                               exchange="vector-top-k+merge", shuffle="gather of per-partition top-k to the client",
-                               final_stage="client: the same search over the candidates")
+        rows, bases = self._table_tasks(partitions, kernels)
+        tasks = [VectorSearchTask(t, column, queries, k, metric_name, base) for t, base in zip(rows, bases)]
+        record = self._search_record(parts, len(tasks), how, "vector-top-k+merge", 2, len(tasks))
+        record.shuffle = "gather of per-partition top-k to the client"
+        record.final_stage = "client: the same search over the candidates"
         results, workers = self._backend.run(tasks, self.config.task_timeout)
         record.shuffle_bytes = sum(t.nbytes for t in results)
         record.workers, record.ran = workers, True
@@ -145,7 +140,9 @@ class Runtime:
                 cut = with_broadcasts(cut, sides)
             tasks = make_tasks(cut, *common)
             buckets = shuffle_buckets(cut, record.parallelism)
-            if buckets:
+            if isinstance(cut.exchange, L.KeywordSearch):
+                merged, ran_on = self._keyword_exchange(cut.exchange, tasks, record)
+            elif buckets:
                 merged, ran_on = self._hash_shuffle(cut, tasks, buckets, common, record)
             else:
                 results, ran_on = self._backend.run(tasks, self.config.task_timeout)
@@ -188,6 +185,74 @@ class Runtime:
         if final_root is joined:
             return joined.source.table, workers
         return run_table(build_physical(final_root, ctx.kernels), ctx), workers
+
+    def _keyword_search(self, tasks: list[PartitionTask], columns: list[str], query: str, top_k: int,
+                        tokenizer: str, bases: list[int]):
+        """BM25 over the rows of ``tasks`` (see :mod:`.keyword_tasks`): the candidates, the
+        workers and the bytes moved."""
+        stats, workers = self._backend.run([KeywordStatsTask(t, columns, query, tokenizer) for t in tasks],
+                                           self.config.task_timeout)
+        corpus = sum_stats(stats)
+        found, ran_on = self._backend.run([KeywordTopkTask(t, columns, query, top_k, tokenizer, corpus, base)
+                                           for t, base in zip(tasks, bases)], self.config.task_timeout)
+        workers += [w for w in ran_on if w not in workers]
+        return found, workers, sum(t.nbytes for t in stats + found)
+
+    def _keyword_exchange(self, node, tasks: list[PartitionTask], record: RuntimeRecord):
+        """SQL ``KEYWORD SEARCH`` over partitions: the merged top-k as a Scan, and the workers."""
+        from ..vector import keyword
+
+        tokenizer = keyword.validate_request(node.query, node.top_k, node.tokenizer)
+        bases = [t.index << 40 for t in tasks]      # partition, then row: the input order
+        found, workers, moved = self._keyword_search(tasks, list(node.columns), node.query, node.top_k, tokenizer,
+                                                     bases)
+        record.shuffle_bytes += moved
+        best = best_candidates(found, node.top_k, node.schema).drop_columns([ORDINAL])
+        best = pa.Table.from_arrays(best.columns, schema=node.schema)
+        return memory_scan(best, node.schema, "merged keyword top-k"), workers
+
+    def keyword_search(self, view: pa.Table, text_columns, query_text, top_k, kernels,
+                       tokenizer=None) -> pa.Table | None:
+        """``Session.keyword_search`` over partitions of ``view`` on the workers, or None in
+        embedded mode or for a view too small to split; ``last_search_record`` says what ran."""
+        from ..io.base import ArrowTableSource
+        from ..vector import keyword
+
+        if self._backend is None:
+            return None
+        columns, k, tok = keyword.check_request(view, text_columns, query_text, top_k, tokenizer)
+        names = list(dict.fromkeys(columns))
+        parts = self._parts()
+        partitions, how = split_source(ArrowTableSource(view.select(names)), parts)
+        if partitions is None:
+            return None
+        tasks, bases = self._table_tasks(partitions, kernels)
+        record = self._search_record(parts, len(tasks), how, "keyword-top-k+merge", 3, 2 * len(tasks))
+        record.shuffle = "corpus statistics summed on the client, then each partition's top-k gathered to the client"
+        found, record.workers, record.shuffle_bytes = self._keyword_search(tasks, columns, query_text, k, tok, bases)
+        record.ran = True
+        self.last_search_record = record
+        best = best_candidates(found, k, partitions[0].schema.append(pa.field(keyword.SCORE_COLUMN, pa.float64())))
+        out = view.take(best.column(ORDINAL))
+        return out.append_column(keyword.SCORE_COLUMN, best.column(keyword.SCORE_COLUMN))
+
+    def _table_tasks(self, partitions: list, kernels) -> tuple[list[PartitionTask], list[int]]:
+        """One task per in-memory partition (its rows), and each one's first row in the view."""
+        common = (kernels.engine, DEFAULT_BATCH_ROWS, True, None)
+        tasks, bases, base = [], [], 0
+        for i, source in enumerate(partitions):
+            scan = L.Scan(schema=source.schema, source=source, table_name=f"partition {i}")
+            tasks.append(PartitionTask(i, scan, None, *common))
+            bases.append(base)
+            base += source.table.num_rows
+        return tasks, bases
+
+    def _search_record(self, parts: int, partitions: int, how: str, exchange: str, stages: int,
+                       tasks: int) -> RuntimeRecord:
+        return RuntimeRecord(runtime_mode=self.config.mode, placement=self.config.placement,
+                             backend=self._backend.name, parallelism=parts, stage_count=stages, task_count=tasks,
+                             partitions=partitions, partitioning=how, exchange=exchange,
+                             final_stage="client: merge the candidates")
 
 
 def _join_record(record: RuntimeRecord, chosen, maps: int, buckets: int, described: str) -> None:
@@ -244,6 +309,13 @@ def _plan_record(record: RuntimeRecord, cut, buckets: int = 0) -> None:
         record.stage_count += 1
         record.final_stage = "client: concatenate buckets in first-appearance order, then the plan above the exchange"
     record.fallbacks = []
+    if isinstance(cut.exchange, L.KeywordSearch):
+        record.exchange = record.exchange.replace("gather+keywordsearch", "keyword-top-k+merge")
+        record.shuffle = ("corpus statistics summed on the client, then each partition's top-k gathered to the "
+                          "client")
+        record.task_count += len(cut.partitions)
+        record.stage_count += 1
+        return
     if above and not cut.decomposed:
         record.fallbacks.append(f"{type(cut.exchange).__name__} is not split into partial steps: it runs once on "
                                 "the client over the gathered partition rows")
