@@ -229,6 +229,36 @@ def test_distributed_shuffles_aggregates_and_outer_joins_between_workers(cluster
         assert answers["distributed", sql] == answers["embedded", sql], sql
 
 
+def test_distributed_searches_per_partition(cluster):
+    """Session.vector_search, Session.keyword_search and SQL KEYWORD SEARCH run per partition
+    on the Dask workers (keyword: corpus statistics first) and give the embedded answers."""
+    rnd = random.Random(9)
+    n = 400
+    words = ["alpha", "beta", "gamma", "delta", "x1"]
+    table = pa.table({"id": list(range(n)),
+                      "t": [None if i % 17 == 0 else " ".join(rnd.choice(words) for _ in range(rnd.randint(0, 5)))
+                            for i in range(n)],
+                      "emb": pa.array([[rnd.choice([0.0, 1.0, rnd.uniform(-1, 1)]) for _ in range(4)] for _ in range(n)],
+                                      type=pa.list_(pa.float32(), 4))})
+    sql = "SELECT id, keyword_score FROM v WHERE id % 2 = 0 KEYWORD SEARCH(t) QUERY 'alpha beta' TOP_K 9"
+    answers = {}
+    for mode, kwargs in (("embedded", {}), ("distributed", {"runtime_mode": "distributed",
+                                                            "address": cluster.scheduler_address})):
+        s = velaria.Session(**kwargs)
+        s.create_temp_view("v", s.create_dataframe_from_arrow(table))
+        answers[mode] = [repr(s.vector_search("v", "emb", [[1, 0, 0.5, 0], [0, 1, 0, 0]], 6, "l2").to_rows()),
+                         repr(s.keyword_search("v", "t", "gamma delta", 12).to_rows())]
+        if mode == "distributed":
+            rec = s.runtime.last_search_record
+            assert rec.exchange == "keyword-top-k+merge" and rec.task_count == 4 and rec.workers
+        df = s.sql(sql)
+        answers[mode].append(repr(df.to_rows()))
+        if mode == "distributed":
+            assert df.run_record()["exchange"] == "keyword-top-k+merge" and df.run_record()["task_count"] == 4
+        s.runtime.close()
+    assert answers["distributed"] == answers["embedded"]
+
+
 @pytest.mark.parametrize("phase", ["velaria-shuffle-map", "velaria-shuffle-bucket"], ids=["map", "bucket"])
 @pytest.mark.parametrize("allowed_failures", [None, 0], ids=["dask-retries", "no-retries"])
 def test_worker_killed_during_a_shuffle_gives_the_answer_or_names_the_worker(cluster, tmp_path, allowed_failures,
