@@ -38,7 +38,7 @@ import pyarrow.compute as pc
 from ..exec.operators import JoinOperator
 from ..plan import logical as L
 from .shuffle import split_by_bucket
-from .stages import PartitionTask, cut_plan, replace_node, run_task, task_context
+from .stages import PartitionTask, PartitionWork, cut_plan, replace_node, task_context
 
 __all__ = ["BROADCAST_LIMIT_BYTES", "BROADCAST_LIMIT_ENV", "broadcast_limit", "broadcast_note", "JoinShuffle",
            "find_shuffle_join", "estimated_bytes",
@@ -158,33 +158,26 @@ def _shuffle_reason(join: L.Join, limit: int) -> JoinShuffle | None:
 
 
 @dataclass
-class JoinMapTask:
+class JoinMapTask(PartitionWork):
     """One input's rows from ``task`` (one partition or the whole input), keyed, tagged with
     ordinals from ``base`` on, and split into ``buckets``."""
 
-    task: PartitionTask
     keys: list
     casts: list
     buckets: int
     base: int
 
-    @property
-    def index(self) -> int:
-        return self.task.index
-
     def run(self) -> list[pa.Table]:
-        rows = run_task(self.task).combine_chunks()
+        rows, kernels = self.rows()
+        rows = rows.combine_chunks()
         n = rows.num_rows
         if n >= 1 << _ROW_BITS:
             raise ValueError(f"a join input partition has {n} rows; the shuffle's ordinals hold at most "
                              f"{1 << _ROW_BITS}")
-        ctx = task_context(self.task.engine, self.task.batch_rows, self.task.memory_whole_chunks)
-        if self.task.eval_context is not None:
-            ctx.eval_context = self.task.eval_context
         batch = rows.to_batches()[0] if n else pa.RecordBatch.from_pylist([], schema=rows.schema)
         names = []
         for j, (key, cast) in enumerate(zip(self.keys, self.casts)):
-            arr = ctx.kernels.evaluate(key, batch, ctx.eval_context) if n else pa.nulls(0, key.type)
+            arr = kernels.evaluate(key, batch, self.task.eval_context) if n else pa.nulls(0, key.type)
             if cast is not None:
                 arr = pc.cast(arr, cast, safe=False)
             rows = rows.append_column(_KEY.format(j), arr)

@@ -23,7 +23,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .stages import PartitionTask, run_task, task_context
+from .stages import PartitionWork
 
 __all__ = ["KeywordStatsTask", "KeywordTopkTask", "sum_stats", "best_candidates", "ORDINAL"]
 
@@ -37,21 +37,15 @@ def _text_columns(rows: pa.Table, columns: list[str]) -> list:
 
 
 @dataclass
-class KeywordStatsTask:
+class KeywordStatsTask(PartitionWork):
     """The BM25 statistics of the rows ``task`` produces."""
 
-    task: PartitionTask
     columns: list
     query: str
     tokenizer: str
 
-    @property
-    def index(self) -> int:
-        return self.task.index
-
     def run(self) -> pa.Table:
-        rows = run_task(self.task)
-        kernels = task_context(self.task.engine, self.task.batch_rows, self.task.memory_whole_chunks).kernels
+        rows, kernels = self.rows()
         n, total, dfs = kernels.keyword_stats(_text_columns(rows, self.columns), self.query, self.tokenizer)
         return pa.table({"n": pa.array([n], pa.int64()), "total": pa.array([total], pa.int64()),
                          "df": pa.array([dfs], pa.list_(pa.int64()))})
@@ -66,11 +60,10 @@ def sum_stats(parts: list[pa.Table]) -> tuple[int, int, list[int]]:
 
 
 @dataclass
-class KeywordTopkTask:
+class KeywordTopkTask(PartitionWork):
     """The best ``top_k`` rows of ``task`` scored with the ``corpus`` statistics: the rows,
     ``keyword_score`` and the ordinal ``base + row``."""
 
-    task: PartitionTask
     columns: list
     query: str
     top_k: int
@@ -78,13 +71,8 @@ class KeywordTopkTask:
     corpus: tuple
     base: int
 
-    @property
-    def index(self) -> int:
-        return self.task.index
-
     def run(self) -> pa.Table:
-        rows = run_task(self.task)
-        kernels = task_context(self.task.engine, self.task.batch_rows, self.task.memory_whole_chunks).kernels
+        rows, kernels = self.rows()
         ids, scores = kernels.keyword_topk(_text_columns(rows, self.columns), self.query, self.top_k, self.tokenizer,
                                            corpus=self.corpus)
         ids = np.asarray(ids, dtype=np.int64)

@@ -20,33 +20,26 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .stages import PartitionTask, run_task
+from .stages import PartitionWork
 
 __all__ = ["VectorSearchTask", "merge_vector_candidates"]
 
 
 @dataclass
-class VectorSearchTask:
+class VectorSearchTask(PartitionWork):
     """Search the rows ``task`` produces (one partition, first row ``base`` in the view)."""
 
-    task: PartitionTask
     column: str
     queries: np.ndarray          # float32 (queries, dim)
     top_k: int
     metric: str
     base: int
 
-    @property
-    def index(self) -> int:
-        return self.task.index
-
     def run(self) -> pa.Table:
         """``query_index``, ``row_id`` (in the view), ``score`` of the partition's top-k."""
         from ..vector.search import search_table
-        from .stages import task_context
 
-        rows = run_task(self.task)
-        kernels = task_context(self.task.engine, self.task.batch_rows, self.task.memory_whole_chunks).kernels
+        rows, kernels = self.rows()
         out = search_table(rows, self.column, self.queries, self.top_k, self.metric, kernels)
         ids = pc.add(out.column("row_id"), pa.scalar(self.base, pa.int64()))
         return out.set_column(out.schema.get_field_index("row_id"), "row_id", ids)

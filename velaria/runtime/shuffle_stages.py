@@ -33,7 +33,7 @@ import pyarrow.compute as pc
 from ..plan import expr as E
 from ..plan import logical as L
 from .shuffle import split_by_bucket
-from .stages import PartitionTask, run_task, task_context
+from .stages import PartitionWork, run_task, task_context
 
 __all__ = ["ShuffleMapTask", "BucketAggregateTask", "ORDINAL", "ordered_aggregate", "run_map", "run_bucket",
            "restore_order"]
@@ -53,17 +53,12 @@ def ordered_aggregate(node: L.Aggregate) -> L.Aggregate:
 
 
 @dataclass
-class ShuffleMapTask:
+class ShuffleMapTask(PartitionWork):
     """Partition ``task``'s partial aggregate state, split into ``buckets`` by its ``keys``
     (the state's key columns) and tagged with first-appearance ordinals."""
 
-    task: PartitionTask
     keys: int
     buckets: int
-
-    @property
-    def index(self) -> int:
-        return self.task.index
 
     def run(self) -> list[pa.Table]:
         """The partition's partial state in ``buckets`` pieces (bucket order)."""

@@ -37,7 +37,8 @@ from ..io.base import ArrowTableSource
 from ..plan import logical as L
 from .partition import split_source
 
-__all__ = ["Cut", "cut_plan", "PartitionTask", "run_task", "merge_partials", "replace_node", "memory_scan"]
+__all__ = ["Cut", "cut_plan", "PartitionTask", "PartitionWork", "run_task", "merge_partials", "replace_node",
+           "memory_scan"]
 
 _PIPELINE = (L.Filter, L.Project, L.Join)
 #: join kinds whose output is decided per left row, so each left partition joins on its own
@@ -148,6 +149,26 @@ class PartitionTask:
     memory_whole_chunks: bool
     #: the client's clock reading: NOW() / TODAY() are one instant across all partitions
     eval_context: object = None
+
+
+@dataclass
+class PartitionWork:
+    """A task that works on the rows of the partition task ``task`` (a shuffle's map task, a
+    search over a partition); subclasses define ``run()``."""
+
+    task: PartitionTask
+
+    @property
+    def index(self) -> int:
+        return self.task.index
+
+    def rows(self) -> tuple[pa.Table, object]:
+        """``task``'s rows, run here, and this process's kernels for the task's engine."""
+        t = self.task
+        return run_task(t), task_context(t.engine, t.batch_rows, t.memory_whole_chunks).kernels
+
+    def run(self) -> pa.Table:
+        raise NotImplementedError
 
 
 def partial_node(cut: Cut, partition_scan: L.Node) -> L.Node:
