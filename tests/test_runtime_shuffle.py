@@ -69,6 +69,15 @@ def test_hash_is_stable_across_chunks_slices_and_zeros():
     assert len(set(multi.tolist())) == 3
 
 
+def test_long_string_columns_hash_in_slices_with_the_same_result(monkeypatch):
+    import velaria.runtime.shuffle as shuffle
+
+    words = pa.array([None if i % 7 == 0 else "w" * (i % 5) + str(i % 300) for i in range(5000)])
+    whole = key_hashes([words])
+    monkeypatch.setattr(shuffle, "_SLICE_ROWS", 333)
+    assert (key_hashes([words]) == whole).all()
+
+
 def test_hash_rejects_no_columns_and_bad_bucket_counts():
     with pytest.raises(ValueError, match="at least one key column"):
         key_hashes([])

@@ -55,8 +55,13 @@ def _powers(base: np.uint64, n: int) -> np.ndarray:
     return np.cumprod(out, dtype=np.uint64)
 
 
+_SLICE_ROWS = 1 << 16        # bounds the temporary arrays of the string hash
+
+
 def _bytes_hash(arr: pa.Array) -> np.ndarray:
     """sum(byte_i * B**i) over each value, with i counted from the value's first byte."""
+    if len(arr) > _SLICE_ROWS:
+        return np.concatenate([_bytes_hash(arr.slice(i, _SLICE_ROWS)) for i in range(0, len(arr), _SLICE_ROWS)])
     arr = pc.cast(arr, pa.large_binary())
     n = len(arr)
     offsets = np.frombuffer(arr.buffers()[1], dtype=np.int64)[arr.offset:arr.offset + n + 1]
