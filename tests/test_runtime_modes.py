@@ -188,7 +188,7 @@ def test_single_node_broadcast_join(single_node, embedded, sql):
     assert df.to_rows() == embedded.sql(sql).to_rows()
     rec = df.run_record()
     shuffled = rec["exchange"].endswith("hash-shuffle")   # the GROUP BY adds 3 bucket tasks and a stage
-    assert rec["exchange"].startswith("broadcast-join+")
+    assert rec["exchange"].startswith("broadcast-join+") and "broadcast join: right input ~" in rec["shuffle"]
     assert (rec["task_count"], rec["stage_count"]) == ((7, 4) if shuffled else (4, 3))
 
 

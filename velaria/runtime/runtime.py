@@ -10,14 +10,13 @@ from __future__ import annotations
 import pyarrow as pa
 
 from ..exec.driver import run_table
-from ..io.base import DEFAULT_BATCH_ROWS
 from ..plan import logical as L
 from ..plan.physical import PhysicalPlan, RuntimeRecord, build_physical
-from .join_shuffle import broadcast_note, find_shuffle_join, join_tasks, restore_join_order
-from .keyword_tasks import ORDINAL, KeywordStatsTask, KeywordTopkTask, best_candidates, sum_stats
+from .api_search import SearchMethods
+from .join_shuffle import find_shuffle_join, join_tasks, restore_join_order
+from .keyword_tasks import ORDINAL, best_candidates
 from .modes import RuntimeConfig
-from .partition import split_source
-from .search_tasks import VectorSearchTask, merge_vector_candidates
+from .record import join_record, plan_record, shuffle_buckets
 from .shuffle_stages import BucketAggregateTask, ShuffleMapTask, ordered_aggregate, restore_order
 from .stages import (PartitionTask, cut_plan, make_tasks, memory_scan, merge_partials, replace_node,
                      with_broadcasts)
@@ -25,12 +24,14 @@ from .stages import (PartitionTask, cut_plan, make_tasks, memory_scan, merge_par
 __all__ = ["Runtime", "create_runtime"]
 
 
-class Runtime:
-    """Runs physical plans in the Session's runtime mode (embedded: the batch driver here)."""
+class Runtime(SearchMethods):
+    """Runs physical plans in the Session's runtime mode (embedded: the batch driver here);
+    the partitioned ``Session.vector_search`` / ``keyword_search`` come from
+    :class:`~velaria.runtime.api_search.SearchMethods`."""
 
     def __init__(self, config: RuntimeConfig):
         self.config = config
-        #: what the last partitioned ``Session.vector_search`` ran (None before one)
+        #: what the last partitioned ``Session.vector_search`` / ``keyword_search`` ran
         self.last_search_record: RuntimeRecord | None = None
         self._backend = None
         if config.mode == "distributed":
@@ -75,40 +76,12 @@ class Runtime:
         chosen = find_shuffle_join(physical.root) if parts >= 2 else None
         if chosen is not None:
             maps, finals, described = join_tasks(chosen, parts, parts, (None,) * 4)
-            _join_record(record, chosen, len(maps), len(finals), described)
+            join_record(record, chosen, len(maps), len(finals), described)
         else:
             cut = cut_plan(physical.root, parts)
-            _plan_record(record, cut, shuffle_buckets(cut, parts))
+            plan_record(record, cut, shuffle_buckets(cut, parts))
         physical.runtime = record
         return physical
-
-    # ------------------------------------------------------------------ API searches
-    def vector_search(self, view: pa.Table, column: str, query_vector, top_k, metric, kernels) -> pa.Table | None:
-        """``Session.vector_search`` over partitions of ``view`` on the workers (see
-        :mod:`.search_tasks`), or None in embedded mode or for a view too small to split (the
-        caller then searches in this process). ``last_search_record`` says what ran."""
-        from ..io.base import ArrowTableSource
-        from ..vector.search import coerce_query, coerce_top_k, normalize_metric
-
-        if self._backend is None:
-            return None
-        k = coerce_top_k(top_k)
-        metric_name = normalize_metric(metric)
-        queries, batch = coerce_query(query_vector, allow_batch=True)
-        parts = self._parts()
-        partitions, how = split_source(ArrowTableSource(view.select([column])), parts)
-        if partitions is None or queries.shape[1] == 0:
-            return None
-        rows, bases = self._table_tasks(partitions, kernels)
-        tasks = [VectorSearchTask(t, column, queries, k, metric_name, base) for t, base in zip(rows, bases)]
-        record = self._search_record(parts, len(tasks), how, "vector-top-k+merge", 2, len(tasks))
-        record.shuffle = "gather of per-partition top-k to the client"
-        record.final_stage = "client: the same search over the candidates"
-        results, workers = self._backend.run(tasks, self.config.task_timeout)
-        record.shuffle_bytes = sum(t.nbytes for t in results)
-        record.workers, record.ran = workers, True
-        self.last_search_record = record
-        return merge_vector_candidates(view, column, queries, batch, k, metric_name, kernels, results)
 
     # ------------------------------------------------------------------ running
     def run(self, physical: PhysicalPlan, ctx, local_run=run_table) -> pa.Table:
@@ -186,18 +159,6 @@ class Runtime:
             return joined.source.table, workers
         return run_table(build_physical(final_root, ctx.kernels), ctx), workers
 
-    def _keyword_search(self, tasks: list[PartitionTask], columns: list[str], query: str, top_k: int,
-                        tokenizer: str, bases: list[int]):
-        """BM25 over the rows of ``tasks`` (see :mod:`.keyword_tasks`): the candidates, the
-        workers and the bytes moved."""
-        stats, workers = self._backend.run([KeywordStatsTask(t, columns, query, tokenizer) for t in tasks],
-                                           self.config.task_timeout)
-        corpus = sum_stats(stats)
-        found, ran_on = self._backend.run([KeywordTopkTask(t, columns, query, top_k, tokenizer, corpus, base)
-                                           for t, base in zip(tasks, bases)], self.config.task_timeout)
-        workers += [w for w in ran_on if w not in workers]
-        return found, workers, sum(t.nbytes for t in stats + found)
-
     def _keyword_exchange(self, node, tasks: list[PartitionTask], record: RuntimeRecord):
         """SQL ``KEYWORD SEARCH`` over partitions: the merged top-k as a Scan, and the workers."""
         from ..vector import keyword
@@ -210,115 +171,6 @@ class Runtime:
         best = best_candidates(found, node.top_k, node.schema).drop_columns([ORDINAL])
         best = pa.Table.from_arrays(best.columns, schema=node.schema)
         return memory_scan(best, node.schema, "merged keyword top-k"), workers
-
-    def keyword_search(self, view: pa.Table, text_columns, query_text, top_k, kernels,
-                       tokenizer=None) -> pa.Table | None:
-        """``Session.keyword_search`` over partitions of ``view`` on the workers, or None in
-        embedded mode or for a view too small to split; ``last_search_record`` says what ran."""
-        from ..io.base import ArrowTableSource
-        from ..vector import keyword
-
-        if self._backend is None:
-            return None
-        columns, k, tok = keyword.check_request(view, text_columns, query_text, top_k, tokenizer)
-        names = list(dict.fromkeys(columns))
-        parts = self._parts()
-        partitions, how = split_source(ArrowTableSource(view.select(names)), parts)
-        if partitions is None:
-            return None
-        tasks, bases = self._table_tasks(partitions, kernels)
-        record = self._search_record(parts, len(tasks), how, "keyword-top-k+merge", 3, 2 * len(tasks))
-        record.shuffle = "corpus statistics summed on the client, then each partition's top-k gathered to the client"
-        found, record.workers, record.shuffle_bytes = self._keyword_search(tasks, columns, query_text, k, tok, bases)
-        record.ran = True
-        self.last_search_record = record
-        best = best_candidates(found, k, partitions[0].schema.append(pa.field(keyword.SCORE_COLUMN, pa.float64())))
-        out = view.take(best.column(ORDINAL))
-        return out.append_column(keyword.SCORE_COLUMN, best.column(keyword.SCORE_COLUMN))
-
-    def _table_tasks(self, partitions: list, kernels) -> tuple[list[PartitionTask], list[int]]:
-        """One task per in-memory partition (its rows), and each one's first row in the view."""
-        common = (kernels.engine, DEFAULT_BATCH_ROWS, True, None)
-        tasks, bases, base = [], [], 0
-        for i, source in enumerate(partitions):
-            scan = L.Scan(schema=source.schema, source=source, table_name=f"partition {i}")
-            tasks.append(PartitionTask(i, scan, None, *common))
-            bases.append(base)
-            base += source.table.num_rows
-        return tasks, bases
-
-    def _search_record(self, parts: int, partitions: int, how: str, exchange: str, stages: int,
-                       tasks: int) -> RuntimeRecord:
-        return RuntimeRecord(runtime_mode=self.config.mode, placement=self.config.placement,
-                             backend=self._backend.name, parallelism=parts, stage_count=stages, task_count=tasks,
-                             partitions=partitions, partitioning=how, exchange=exchange,
-                             final_stage="client: merge the candidates")
-
-
-def _join_record(record: RuntimeRecord, chosen, maps: int, buckets: int, described: str) -> None:
-    """Fill ``record`` for a plan whose join ``chosen`` is shuffled."""
-    record.partitions = maps
-    record.partitioning = described
-    record.exchange = "hash-shuffle-join"
-    record.shuffle = (f"hash shuffle of both join inputs by join key into {buckets} buckets, one join per bucket "
-                      f"on the workers ({chosen.reason})")
-    record.task_count = maps + buckets
-    record.stage_count = 3
-    record.final_stage = "client: order the joined rows as one join would, then the plan above the join"
-    record.fallbacks = []
-
-
-def shuffle_buckets(cut, parallelism: int) -> int:
-    """Buckets of the hash shuffle for ``cut`` (0: no shuffle). A grouped aggregate over
-    several partitions is shuffled into ``parallelism`` buckets; an aggregate without keys
-    has one group, which the client merges (nothing to spread)."""
-    if cut.partitions is None or len(cut.partitions) < 2 or parallelism < 2:
-        return 0
-    if not isinstance(cut.exchange, L.Aggregate) or not cut.exchange.keys:
-        return 0
-    return parallelism
-
-
-def _plan_record(record: RuntimeRecord, cut, buckets: int = 0) -> None:
-    """Fill the stage facts of ``record`` from the plan's stage ``cut``."""
-    if cut.partitions is None:
-        record.stage_count = record.task_count = record.partitions = 1
-        record.partitioning = "not split"
-        record.exchange = "none"
-        record.shuffle = "result to the client"
-        record.final_stage = "none"
-        record.fallbacks = [cut.reason]
-        return
-    record.partitions = len(cut.partitions)
-    record.task_count = record.partitions + len(cut.broadcasts)
-    record.partitioning = cut.partitioning
-    record.exchange = cut.kind
-    record.shuffle = ("gather-merge of partial aggregate states to the client"
-                      if cut.kind.startswith("partial-aggregate") else "gather of partition results to the client")
-    record.stage_count = 2 + (1 if cut.broadcasts else 0)
-    if cut.broadcasts:
-        record.shuffle += "; " + "; ".join(broadcast_note(j) for j in cut.broadcasts)
-    above = cut.exchange is not None
-    record.final_stage = ("client: merge, then the plan above the exchange" if above
-                          else "client: concatenate partitions")
-    if buckets:
-        record.exchange = record.exchange.replace("partial-aggregate+merge", "partial-aggregate+hash-shuffle")
-        record.shuffle = (f"hash shuffle of partial aggregate states by group key into {buckets} buckets; "
-                          "final aggregate per bucket on the workers")
-        record.task_count += buckets
-        record.stage_count += 1
-        record.final_stage = "client: concatenate buckets in first-appearance order, then the plan above the exchange"
-    record.fallbacks = []
-    if isinstance(cut.exchange, L.KeywordSearch):
-        record.exchange = record.exchange.replace("gather+keywordsearch", "keyword-top-k+merge")
-        record.shuffle = ("corpus statistics summed on the client, then each partition's top-k gathered to the "
-                          "client")
-        record.task_count += len(cut.partitions)
-        record.stage_count += 1
-        return
-    if above and not cut.decomposed:
-        record.fallbacks.append(f"{type(cut.exchange).__name__} is not split into partial steps: it runs once on "
-                                "the client over the gathered partition rows")
 
 
 def create_runtime(config: RuntimeConfig) -> Runtime:
