@@ -17,6 +17,8 @@ and 1,000,000 float32 vectors of 16 dimensions in memory. Workloads:
   the vectors are in memory, so they are shipped to the workers with each query).
 
 Engines: ``embedded`` (one process), ``single-node`` (2 local worker processes),
+``gather-merge`` (single-node with ``VELARIA_AGGREGATE_SHUFFLE=0``: the groupby's partial
+states merged on the client instead of hash-shuffled; groupby only),
 ``distributed`` (a Dask LocalCluster with 2 worker processes on 127.0.0.1, started here) and
 ``duckdb`` on the same files / tables as the single-machine reference. Every engine's answer
 is checked against embedded's before it is timed. The table at the end gives medians, each
@@ -36,7 +38,7 @@ DIM = 16
 FILES = 8
 THREADS = os.environ.get("VELARIA_BENCH_THREADS")
 WORKLOADS = ["groupby", "join", "rightjoin", "topk"]
-ENGINES = ["embedded", "single-node", "distributed", "duckdb"]
+ENGINES = ["embedded", "single-node", "distributed", "gather-merge", "duckdb"]
 QUERY_VECTOR = [1.0 if i % 3 == 0 else 0.5 for i in range(DIM)]
 SQL = {
     "groupby": "SELECT k, SUM(v) AS s, COUNT(*) AS n FROM fact GROUP BY k",
@@ -108,12 +110,17 @@ def _run(benchmark, workload, engine, fn, record=None):
 
 
 @pytest.mark.parametrize("workload", WORKLOADS)
-@pytest.mark.parametrize("engine", ["embedded", "single-node", "distributed"])
-def test_velaria(benchmark, data, cluster, workload, engine):
+@pytest.mark.parametrize("engine", ["embedded", "single-node", "distributed", "gather-merge"])
+def test_velaria(benchmark, data, cluster, workload, engine, monkeypatch):
     import velaria
 
+    if engine == "gather-merge":       # single-node with the partial states merged on the client
+        if workload != "groupby":
+            pytest.skip("the gather-merge / hash-shuffle comparison is about the grouped aggregate")
+        monkeypatch.setenv("VELARIA_AGGREGATE_SHUFFLE", "0")
     kwargs = {"embedded": {}, "single-node": {"runtime_mode": "single-node", "parallelism": 2},
-              "distributed": {"runtime_mode": "distributed", "address": cluster.scheduler_address}}[engine]
+              "distributed": {"runtime_mode": "distributed", "address": cluster.scheduler_address},
+              "gather-merge": {"runtime_mode": "single-node", "parallelism": 2}}[engine]
     s = velaria.Session(**kwargs)
     s.create_temp_view("fact", s.read_parquet(data["glob"]))
     s.create_temp_view("dim", s.create_dataframe_from_arrow(data["dim"]))

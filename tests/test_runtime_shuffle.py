@@ -125,6 +125,19 @@ AGGREGATES = [
 ]
 
 
+def test_the_aggregate_shuffle_can_be_turned_off(sessions, monkeypatch):
+    from velaria.runtime.record import AGGREGATE_SHUFFLE_ENV, aggregate_shuffle_enabled
+
+    sql = AGGREGATES[0]
+    monkeypatch.setenv(AGGREGATE_SHUFFLE_ENV, "0")
+    df = sessions["single-node"].sql(sql)
+    assert _same(df.to_rows(), sessions["embedded"].sql(sql).to_rows())
+    rec = df.run_record()
+    assert (rec["exchange"], rec["task_count"], rec["stage_count"]) == ("partial-aggregate+merge", 3, 2)
+    with pytest.raises(ValueError, match=f"{AGGREGATE_SHUFFLE_ENV}='yes' is not 0 or 1"):
+        aggregate_shuffle_enabled({AGGREGATE_SHUFFLE_ENV: "yes"})
+
+
 def test_an_aggregate_without_keys_is_merged_on_the_client(sessions):
     df = sessions["single-node"].sql("SELECT COUNT(*) AS n, SUM(v) AS s FROM f")
     assert df.to_rows() == sessions["embedded"].sql("SELECT COUNT(*) AS n, SUM(v) AS s FROM f").to_rows()

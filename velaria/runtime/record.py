@@ -2,11 +2,16 @@
 from the plan's stage cut before anything runs (a run then fills in what really ran)."""
 from __future__ import annotations
 
+import os
+
+from ..errors import VelariaValueError
 from ..plan import logical as L
 from ..plan.physical import RuntimeRecord
 from .join_shuffle import broadcast_note
 
-__all__ = ["plan_record", "join_record", "shuffle_buckets"]
+__all__ = ["plan_record", "join_record", "shuffle_buckets", "aggregate_shuffle_enabled", "AGGREGATE_SHUFFLE_ENV"]
+
+AGGREGATE_SHUFFLE_ENV = "VELARIA_AGGREGATE_SHUFFLE"
 
 
 def join_record(record: RuntimeRecord, chosen, maps: int, buckets: int, described: str) -> None:
@@ -22,11 +27,24 @@ def join_record(record: RuntimeRecord, chosen, maps: int, buckets: int, describe
     record.fallbacks = []
 
 
+def aggregate_shuffle_enabled(environ=os.environ) -> bool:
+    """``VELARIA_AGGREGATE_SHUFFLE``: ``1`` (default) hash-shuffles grouped aggregates, ``0``
+    merges all partial states on the client (cheaper when there are few groups)."""
+    raw = environ.get(AGGREGATE_SHUFFLE_ENV, "1")
+    if raw not in ("0", "1"):
+        raise VelariaValueError(f"{AGGREGATE_SHUFFLE_ENV}={raw!r} is not 0 or 1; set it to 1 to hash-shuffle "
+                                "partial aggregate states, 0 to merge them on the client, or unset it")
+    return raw == "1"
+
+
 def shuffle_buckets(cut, parallelism: int) -> int:
     """Buckets of the hash shuffle for ``cut`` (0: no shuffle). A grouped aggregate over
-    several partitions is shuffled into ``parallelism`` buckets; an aggregate without keys
-    has one group, which the client merges (nothing to spread)."""
+    several partitions is shuffled into ``parallelism`` buckets unless
+    ``VELARIA_AGGREGATE_SHUFFLE=0``; an aggregate without keys has one group, which the
+    client merges (nothing to spread)."""
     if cut.partitions is None or len(cut.partitions) < 2 or parallelism < 2:
+        return 0
+    if not aggregate_shuffle_enabled():
         return 0
     if not isinstance(cut.exchange, L.Aggregate) or not cut.exchange.keys:
         return 0
