@@ -154,24 +154,44 @@ def _as_text_array(column) -> pa.Array:
     return pa.array(ref.column_texts(column), pa.large_string())
 
 
-def keyword_topk(columns, query, top_k, tokenizer="fallback"):
-    """BM25 top-k rows: ``(row_indices, scores)``, best first, ties by ascending row index."""
+def _check_tokenizer(tokenizer) -> None:
     if tokenizer not in ref.TOKENIZERS:
         raise ValueError(f"keyword tokenizer must be one of: {', '.join(ref.TOKENIZERS)} (got {tokenizer!r})")
+
+
+def _term_counts(columns, terms: list[str], tokenizer: str) -> tuple[np.ndarray, np.ndarray]:
+    """doc_len per row and tf per (term, row)."""
+    if tokenizer != "fallback":
+        return _row_tokens_counts(columns, terms, tokenizer)
+    parsed = [_ColumnTokens(_as_text_array(c)) for c in columns]
+    n = parsed[0].n if parsed else 0
+    doc_len = sum((p.doc_len for p in parsed), np.zeros(n, dtype=np.int64))
+    tf = np.array([sum((p.term_frequency(t) for p in parsed), np.zeros(n, dtype=np.int64)) for t in terms],
+                  dtype=np.int64).reshape(len(terms), n)
+    return doc_len, tf
+
+
+def keyword_stats(columns, query, tokenizer="fallback"):
+    """``(N, total doc_len, [df per query term])`` (the reference's ``keyword_stats``)."""
+    _check_tokenizer(tokenizer)
     terms = ref.query_terms(query, tokenizer)
-    if tokenizer == "fallback":
-        parsed = [_ColumnTokens(_as_text_array(c)) for c in columns]
-        n = parsed[0].n if parsed else 0
-        doc_len = sum((p.doc_len for p in parsed), np.zeros(n, dtype=np.int64))
-        tf = np.array([sum((p.term_frequency(t) for p in parsed), np.zeros(n, dtype=np.int64)) for t in terms],
-                      dtype=np.int64).reshape(len(terms), n)
-    else:
-        doc_len, tf = _row_tokens_counts(columns, terms, tokenizer)
-        n = doc_len.size
+    doc_len, tf = _term_counts(columns, terms, tokenizer)
+    return int(doc_len.size), int(doc_len.sum()), [int(np.count_nonzero(tf[j])) for j in range(len(terms))]
+
+
+def keyword_topk(columns, query, top_k, tokenizer="fallback", corpus=None):
+    """BM25 top-k rows: ``(row_indices, scores)``, best first, ties by ascending row index;
+    ``corpus``: the whole corpus's ``keyword_stats`` when these rows are one part of it."""
+    _check_tokenizer(tokenizer)
+    terms = ref.query_terms(query, tokenizer)
+    doc_len, tf = _term_counts(columns, terms, tokenizer)
+    n = doc_len.size
     if n == 0:
         return [], []
-    total = int(doc_len.sum())
-    avgdl = total / n
+    if corpus is None:
+        corpus = (n, int(doc_len.sum()), [int(np.count_nonzero(tf[j])) for j in range(len(terms))])
+    total_rows, total_len, dfs = corpus
+    avgdl = total_len / total_rows
     if avgdl != 0:
         norm = 1 - ref.B + ref.B * doc_len.astype(np.float64) / avgdl
     else:
@@ -179,8 +199,7 @@ def keyword_topk(columns, query, top_k, tokenizer="fallback"):
     score = np.zeros(n, dtype=np.float64)
     for j in range(len(terms)):
         f = tf[j].astype(np.float64)
-        df = int(np.count_nonzero(tf[j]))
-        idf = math.log(1 + (n - df + 0.5) / (df + 0.5))
+        idf = math.log(1 + (total_rows - dfs[j] + 0.5) / (dfs[j] + 0.5))
         # a zero tf adds exactly +0.0, the same as the reference skipping the term
         score += idf * (f * (ref.K1 + 1)) / (f + ref.K1 * norm)
     hits = np.flatnonzero(score > 0)
@@ -188,4 +207,4 @@ def keyword_topk(columns, query, top_k, tokenizer="fallback"):
     return order.tolist(), score[order].tolist()
 
 
-KERNELS = {"keyword_topk": keyword_topk}
+KERNELS = {"keyword_topk": keyword_topk, "keyword_stats": keyword_stats}

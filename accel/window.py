@@ -191,7 +191,8 @@ def _sums(call, value: pa.Array, valid, s, e, empty, lay: _Layout) -> np.ndarray
     if _is_int(value.type):
         x = np.where(valid, value.fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64), 0)
         limit = 2 ** 53 if call.func == "avg" else 2 ** 63
-        if n and int(np.abs(x).max()) * n >= limit:
+        # the largest magnitude as a Python int: np.abs(-2**63) wraps around to -2**63
+        if n and max(int(x.max()), -int(x.min())) * n >= limit:
             return None               # a total might leave the exact range: the reference decides
         prefix = np.concatenate([[0], np.cumsum(x)])
         return prefix[safe_e + 1] - prefix[safe_s]

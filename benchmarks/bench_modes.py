@@ -5,16 +5,20 @@
     VELARIA_BENCH_THREADS=2 ...                                               # DuckDB threads
 
 Defaults: 10,000,000 fact rows in 8 Parquet files (int64 ``k`` with 100,000 distinct values,
-float64 ``v``, int64 ``d`` with 1,000 distinct values), a 1,000-row dimension table in memory,
+float64 ``v``, int64 ``d`` with 1,000 distinct values), a 1,100-row dimension table in memory,
 and 1,000,000 float32 vectors of 16 dimensions in memory. Workloads:
 
 * ``groupby``  -- ``SELECT k, SUM(v), COUNT(*) FROM fact GROUP BY k`` (files read by workers,
-  partial aggregates merged on the client);
+  partial aggregate states hash-shuffled by ``k``, final aggregate per bucket on the workers);
 * ``join``     -- fact JOIN dim (broadcast of dim) then GROUP BY the dimension's name;
+* ``rightjoin`` -- fact RIGHT JOIN dim then GROUP BY the dimension's name (a shuffle join: both
+  inputs hash-partitioned by ``d``, one join per bucket; the aggregate runs on the client);
 * ``topk``     -- ``HYBRID SEARCH`` cosine top-10 over the vectors (per-partition top-k + merge;
   the vectors are in memory, so they are shipped to the workers with each query).
 
 Engines: ``embedded`` (one process), ``single-node`` (2 local worker processes),
+``gather-merge`` (single-node with ``VELARIA_AGGREGATE_SHUFFLE=0``: the groupby's partial
+states merged on the client instead of hash-shuffled; groupby only),
 ``distributed`` (a Dask LocalCluster with 2 worker processes on 127.0.0.1, started here) and
 ``duckdb`` on the same files / tables as the single-machine reference. Every engine's answer
 is checked against embedded's before it is timed. The table at the end gives medians, each
@@ -33,12 +37,13 @@ VECTORS = int(os.environ.get("VELARIA_MODES_BENCH_VECTORS", "1000000"))
 DIM = 16
 FILES = 8
 THREADS = os.environ.get("VELARIA_BENCH_THREADS")
-WORKLOADS = ["groupby", "join", "topk"]
-ENGINES = ["embedded", "single-node", "distributed", "duckdb"]
+WORKLOADS = ["groupby", "join", "rightjoin", "topk"]
+ENGINES = ["embedded", "single-node", "distributed", "gather-merge", "duckdb"]
 QUERY_VECTOR = [1.0 if i % 3 == 0 else 0.5 for i in range(DIM)]
 SQL = {
     "groupby": "SELECT k, SUM(v) AS s, COUNT(*) AS n FROM fact GROUP BY k",
     "join": "SELECT dim.name, SUM(fact.v) AS s, COUNT(*) AS n FROM fact JOIN dim ON fact.d = dim.d GROUP BY dim.name",
+    "rightjoin": "SELECT dim.name, COUNT(fact.v) AS n FROM fact RIGHT JOIN dim ON fact.d = dim.d GROUP BY dim.name",
     "topk": "SELECT id, vector_score FROM vecs HYBRID SEARCH emb QUERY '[%s]' TOP_K 10"
             % " ".join(str(x) for x in QUERY_VECTOR),
 }
@@ -56,13 +61,14 @@ def data(tmp_path_factory):
     import pyarrow.parquet as pq
 
     rng = np.random.default_rng(7)
+    # dim has ids 0..1099 while fact.d is 0..999: the right join pads 100 dimension rows
     root = tmp_path_factory.mktemp("modes")
     per = ROWS // FILES
     for i in range(FILES):
         n = per if i < FILES - 1 else ROWS - per * (FILES - 1)
         pq.write_table(pa.table({"k": rng.integers(0, 100_000, n, dtype=np.int64), "v": rng.random(n),
                                  "d": rng.integers(0, 1000, n, dtype=np.int64)}), root / f"fact{i}.parquet")
-    dim = pa.table({"d": np.arange(1000, dtype=np.int64), "name": [f"n{i % 37}" for i in range(1000)]})
+    dim = pa.table({"d": np.arange(1100, dtype=np.int64), "name": [f"n{i % 37}" for i in range(1100)]})
     flat = rng.standard_normal(VECTORS * DIM).astype(np.float32)
     vecs = pa.table({"id": np.arange(VECTORS, dtype=np.int64),
                      "emb": pa.FixedSizeListArray.from_arrays(pa.array(flat), DIM)})
@@ -104,12 +110,17 @@ def _run(benchmark, workload, engine, fn, record=None):
 
 
 @pytest.mark.parametrize("workload", WORKLOADS)
-@pytest.mark.parametrize("engine", ["embedded", "single-node", "distributed"])
-def test_velaria(benchmark, data, cluster, workload, engine):
+@pytest.mark.parametrize("engine", ["embedded", "single-node", "distributed", "gather-merge"])
+def test_velaria(benchmark, data, cluster, workload, engine, monkeypatch):
     import velaria
 
+    if engine == "gather-merge":       # single-node with the partial states merged on the client
+        if workload != "groupby":
+            pytest.skip("the gather-merge / hash-shuffle comparison is about the grouped aggregate")
+        monkeypatch.setenv("VELARIA_AGGREGATE_SHUFFLE", "0")
     kwargs = {"embedded": {}, "single-node": {"runtime_mode": "single-node", "parallelism": 2},
-              "distributed": {"runtime_mode": "distributed", "address": cluster.scheduler_address}}[engine]
+              "distributed": {"runtime_mode": "distributed", "address": cluster.scheduler_address},
+              "gather-merge": {"runtime_mode": "single-node", "parallelism": 2}}[engine]
     s = velaria.Session(**kwargs)
     s.create_temp_view("fact", s.read_parquet(data["glob"]))
     s.create_temp_view("dim", s.create_dataframe_from_arrow(data["dim"]))

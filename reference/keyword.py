@@ -40,7 +40,8 @@ from collections import Counter
 from .functions import to_string
 
 __all__ = ["K1", "B", "TOKENIZERS", "CJK_RANGES", "is_cjk", "fallback_tokens",
-           "jieba_tokens", "jieba_available", "tokenize", "query_terms", "column_texts", "keyword_topk"]
+           "jieba_tokens", "jieba_available", "tokenize", "query_terms", "column_texts", "keyword_stats",
+           "keyword_topk"]
 
 K1 = 1.2
 B = 0.75
@@ -154,14 +155,8 @@ def _term_score(idf: float, tf: int, norm: float) -> float:
     return idf * (tf * (K1 + 1)) / (tf + K1 * norm)
 
 
-def keyword_topk(columns, query, top_k, tokenizer="fallback"):
-    """BM25 top-k rows: ``(row_indices, scores)``, best first, ties by ascending row index.
-
-    ``columns`` is a non-empty list of equally long columns (lists or Arrow arrays; NULL cells
-    contribute nothing); ``query`` is the query text (it must yield at least one term, which the
-    API layer checks); ``top_k`` >= 1.
-    """
-    terms = query_terms(query, tokenizer)
+def _term_counts(columns, terms: list[str], tokenizer: str) -> tuple[list[int], list[list[int]]]:
+    """Per row: its document length, and the count of each term in it."""
     cells = [column_texts(c) for c in columns]
     n_rows = len(cells[0]) if cells else 0
     doc_len = [0] * n_rows
@@ -176,10 +171,40 @@ def keyword_topk(columns, query, top_k, tokenizer="fallback"):
             doc_len[row] += len(tokens)
             counts.update(tokens)
         tf[row] = [counts[t] for t in terms]
+    return doc_len, tf
+
+
+def keyword_stats(columns, query, tokenizer="fallback"):
+    """The corpus statistics BM25 scores depend on: ``(N, total doc_len, [df per query term])``.
+
+    Statistics of disjoint row sets add up, so the statistics of a whole table are the sums
+    over its partitions; :func:`keyword_topk` given those sums (``corpus=``) scores a
+    partition's rows exactly as it would inside the whole table.
+    """
+    terms = query_terms(query, tokenizer)
+    doc_len, tf = _term_counts(columns, terms, tokenizer)
+    return len(doc_len), sum(doc_len), [sum(1 for row in tf if row[j]) for j in range(len(terms))]
+
+
+def keyword_topk(columns, query, top_k, tokenizer="fallback", corpus=None):
+    """BM25 top-k rows: ``(row_indices, scores)``, best first, ties by ascending row index.
+
+    ``columns`` is a non-empty list of equally long columns (lists or Arrow arrays; NULL cells
+    contribute nothing); ``query`` is the query text (it must yield at least one term, which the
+    API layer checks); ``top_k`` >= 1. ``corpus`` is ``(N, total doc_len, [df per term])`` of
+    the whole corpus when these rows are one part of it (see :func:`keyword_stats`); by
+    default the rows are the whole corpus.
+    """
+    terms = query_terms(query, tokenizer)
+    doc_len, tf = _term_counts(columns, terms, tokenizer)
+    n_rows = len(doc_len)
     if n_rows == 0:
         return [], []
-    avgdl = sum(doc_len) / n_rows
-    idf = [_idf(n_rows, sum(1 for row in range(n_rows) if tf[row][j])) for j in range(len(terms))]
+    if corpus is None:
+        corpus = (n_rows, sum(doc_len), [sum(1 for row in range(n_rows) if tf[row][j]) for j in range(len(terms))])
+    total_rows, total_len, dfs = corpus
+    avgdl = total_len / total_rows
+    idf = [_idf(total_rows, df) for df in dfs]
     scored = []
     for row in range(n_rows):
         norm = 1 - B + B * doc_len[row] / avgdl if avgdl != 0 else 1.0

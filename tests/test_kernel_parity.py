@@ -750,3 +750,15 @@ def test_property_setop_indices(acc, left, right, data):
     keep_all = data.draw(st.booleans())
     la, ra = [left.column(j) for j in cols], [right.column(j) for j in cols]
     assert_same_array(acc["setop_indices"](la, ra, kind, keep_all), ref["setop_indices"](la, ra, kind, keep_all))
+
+
+def test_window_integer_sum_overflow_with_int64_min_is_detected(acc):
+    """-2**63 has no positive int64 magnitude (numpy's abs wraps it): the accelerated twin
+    must still see that the total may leave int64 and let the reference raise the overflow."""
+    from velaria.plan.expr import WindowCall, WindowFrame
+    call = WindowCall(type=pa.int64(), func="sum", args=(), descending=(), nulls_first=(),
+                      frame=WindowFrame(mode="rows", start=("unbounded", None), end=("unbounded", None)))
+    values = pa.array([None, -1, -2**63], pa.int64())
+    for kernels in (_reference_kernels(), acc):
+        with pytest.raises(VelariaError, match="SUM overflow: the total -9223372036854775809 does not fit"):
+            kernels["window_eval"](call, [values], [], [], 3)

@@ -156,12 +156,13 @@ def test_distributed_reads_files_where_they_sit_and_records_the_run(cluster, tmp
     for sess in (s, e):
         sess.create_temp_view("p", sess.read_parquet(str(tmp_path / "p*.parquet")))
     df = s.sql(sql)
-    assert "status=planned" in df.explain() and "task_count=4" in df.explain()
+    assert "status=planned" in df.explain() and "task_count=6" in df.explain()   # 4 maps + 2 buckets
     assert df.to_rows() == e.sql(sql).to_rows()
     rec = df.run_record()
     assert (rec["runtime_mode"], rec["placement"], rec["backend"]) == ("distributed", "remote_required", "dask")
-    assert rec["task_count"] == 4 and rec["partitions"] == 4 and rec["partitioning"].startswith("4 files of")
-    assert rec["exchange"] == "partial-aggregate+merge" and rec["shuffle_bytes"] > 0 and rec["fallbacks"] == []
+    assert rec["task_count"] == 6 and rec["partitions"] == 4 and rec["partitioning"].startswith("4 files of")
+    assert rec["exchange"] == "partial-aggregate+hash-shuffle" and rec["stage_count"] == 3
+    assert rec["shuffle_bytes"] > 0 and rec["fallbacks"] == []
     assert rec["workers"] and all(w.startswith("tcp://127.0.0.1:") for w in rec["workers"])
     text = s.explain_sql(sql)
     assert "runtime_mode=distributed" in text and "backend=dask" in text
@@ -196,25 +197,95 @@ def test_distributed_vector_top_k_per_partition(cluster):
     assert rec["exchange"] == "vector-top-k+merge" and rec["task_count"] == 2
 
 
+def test_distributed_shuffles_aggregates_and_outer_joins_between_workers(cluster, tmp_path):
+    """Grouped aggregates and RIGHT / FULL joins run as map tasks plus one task per bucket on
+    the workers; the pieces move between workers, and the answer and its order are embedded's."""
+    rnd = random.Random(5)
+    n = 4000
+    facts = pa.table({"k": [rnd.choice([None, -0.0, 0.0, 1.5, math.nan, 7.0]) for _ in range(n)],
+                      "i": [rnd.choice([None, 1, 2, 3, 5]) for _ in range(n)], "v": list(range(n))})
+    dims = pa.table({"i": [rnd.choice([None, 1.0, 2.0, 5.0, 9.0]) for _ in range(50)], "w": list(range(50))})
+    for j in range(4):
+        pq.write_table(facts.slice(j * 1000, 1000), tmp_path / f"f{j}.parquet")
+    queries = ["SELECT k, i, COUNT(*) AS n, SUM(v) AS sv FROM f GROUP BY k, i",
+               "SELECT f.v, d.w FROM f FULL JOIN d ON f.i = d.i",
+               "SELECT d.w, COUNT(f.v) AS n FROM f RIGHT JOIN d ON f.i = d.i GROUP BY d.w"]
+    answers = {}
+    for mode, kwargs in (("embedded", {}), ("distributed", {"runtime_mode": "distributed",
+                                                            "address": cluster.scheduler_address})):
+        s = velaria.Session(**kwargs)
+        s.create_temp_view("f", s.read_parquet(str(tmp_path / "f*.parquet")))
+        s.create_temp_view("d", s.create_dataframe_from_arrow(dims))
+        for sql in queries:
+            df = s.sql(sql)
+            answers[mode, sql] = repr(df.to_rows())
+            if mode == "distributed":
+                rec = df.run_record()
+                assert rec["stage_count"] == 3 and rec["task_count"] > rec["partitions"] > 1, rec
+                assert rec["exchange"] in ("partial-aggregate+hash-shuffle", "hash-shuffle-join"), rec
+                assert rec["shuffle_bytes"] > 0 and all(w.startswith("tcp://") for w in rec["workers"])
+        s.runtime.close()
+    for sql in queries:
+        assert answers["distributed", sql] == answers["embedded", sql], sql
+
+
+def test_distributed_searches_per_partition(cluster):
+    """Session.vector_search, Session.keyword_search and SQL KEYWORD SEARCH run per partition
+    on the Dask workers (keyword: corpus statistics first) and give the embedded answers."""
+    rnd = random.Random(9)
+    n = 400
+    words = ["alpha", "beta", "gamma", "delta", "x1"]
+    table = pa.table({"id": list(range(n)),
+                      "t": [None if i % 17 == 0 else " ".join(rnd.choice(words) for _ in range(rnd.randint(0, 5)))
+                            for i in range(n)],
+                      "emb": pa.array([[rnd.choice([0.0, 1.0, rnd.uniform(-1, 1)]) for _ in range(4)] for _ in range(n)],
+                                      type=pa.list_(pa.float32(), 4))})
+    sql = "SELECT id, keyword_score FROM v WHERE id % 2 = 0 KEYWORD SEARCH(t) QUERY 'alpha beta' TOP_K 9"
+    answers = {}
+    for mode, kwargs in (("embedded", {}), ("distributed", {"runtime_mode": "distributed",
+                                                            "address": cluster.scheduler_address})):
+        s = velaria.Session(**kwargs)
+        s.create_temp_view("v", s.create_dataframe_from_arrow(table))
+        answers[mode] = [repr(s.vector_search("v", "emb", [[1, 0, 0.5, 0], [0, 1, 0, 0]], 6, "l2").to_rows()),
+                         repr(s.keyword_search("v", "t", "gamma delta", 12).to_rows())]
+        if mode == "distributed":
+            rec = s.runtime.last_search_record
+            assert rec.exchange == "keyword-top-k+merge" and rec.task_count == 4 and rec.workers
+        df = s.sql(sql)
+        answers[mode].append(repr(df.to_rows()))
+        if mode == "distributed":
+            assert df.run_record()["exchange"] == "keyword-top-k+merge" and df.run_record()["task_count"] == 4
+        s.runtime.close()
+    assert answers["distributed"] == answers["embedded"]
+
+
+@pytest.mark.parametrize("phase", ["velaria-shuffle-map", "velaria-shuffle-bucket"], ids=["map", "bucket"])
 @pytest.mark.parametrize("allowed_failures", [None, 0], ids=["dask-retries", "no-retries"])
-def test_worker_killed_mid_query_gives_the_answer_or_names_the_worker(cluster, tmp_path, allowed_failures):
-    """With Dask's default retries the lost tasks rerun and the answer is right; with no
-    retries allowed the query fails with an error naming the lost worker."""
-    table = pa.table({"k": [i % 5000 for i in range(400_000)], "v": list(range(400_000))})
-    for i in range(16):
-        pq.write_table(table.slice(i * 25_000, 25_000), tmp_path / f"w{i:02d}.parquet")
-    sql = "SELECT k, SUM(v) AS sv, COUNT(*) AS n FROM w GROUP BY k ORDER BY k"
+def test_worker_killed_during_a_shuffle_gives_the_answer_or_names_the_worker(cluster, tmp_path, allowed_failures,
+                                                                           phase):
+    """A worker process is killed while it runs a map task, or a bucket task (its map
+    results, which other buckets need, die with it). With Dask's default retries the lost
+    tasks rerun and the answer is right; with no retries allowed the query fails with an
+    error naming the lost worker."""
+    table = pa.table({"k": [i % 60_000 for i in range(240_000)], "v": list(range(240_000))})
+    for i in range(8):
+        pq.write_table(table.slice(i * 30_000, 30_000), tmp_path / f"w{i:02d}.parquet")
+    sql = "SELECT k, SUM(v) AS sv, COUNT(*) AS n FROM w GROUP BY k"
     e = velaria.Session()
     e.create_temp_view("w", e.read_parquet(str(tmp_path / "w*.parquet")))
     want = e.sql(sql).to_rows()
     client = distributed.Client(cluster.scheduler_address, set_as_default=False)
-    s = velaria.Session(runtime_mode="distributed", address=cluster.scheduler_address, parallelism=16)
+    # the reference kernels keep the bucket tasks busy long enough to be caught running
+    s = velaria.Session(runtime_mode="distributed", address=cluster.scheduler_address, parallelism=8,
+                        engine="reference")
     s.create_temp_view("w", s.read_parquet(str(tmp_path / "w*.parquet")))
     outcome = {}
 
     def query():
         try:
-            outcome["rows"] = s.sql(sql).to_rows()
+            df = s.sql(sql)
+            outcome["rows"] = df.to_rows()
+            outcome["record"] = df.run_record()
         except Exception as exc:  # noqa: BLE001 - inspected below
             outcome["error"] = exc
     default_failures = cluster.scheduler.allowed_failures
@@ -225,15 +296,14 @@ def test_worker_killed_mid_query_gives_the_answer_or_names_the_worker(cluster, t
         worker = threading.Thread(target=query)
         worker.start()
         killed = None
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60
         while killed is None and worker.is_alive() and time.monotonic() < deadline:
-            busy = [w for w, keys in client.processing().items()
-                    if any(str(k).startswith("velaria-task") for k in keys)]
+            busy = [w for w, keys in client.processing().items() if any(str(k).startswith(phase) for k in keys)]
             if busy:
                 killed = busy[0]
                 os.kill(pids[killed], signal.SIGKILL)   # the worker process, mid-task
             time.sleep(0.002)
-        worker.join(120)
+        worker.join(180)
         assert not worker.is_alive()
         assert killed is not None, "the query finished before a worker could be killed"
         if allowed_failures == 0:
@@ -244,6 +314,7 @@ def test_worker_killed_mid_query_gives_the_answer_or_names_the_worker(cluster, t
             assert killed in str(outcome["error"]), outcome["error"]
         else:
             assert outcome["rows"] == want
+            assert outcome["record"]["exchange"] == "partial-aggregate+hash-shuffle"
         client.wait_for_workers(2, timeout=60)       # the nanny restarts the worker
     finally:
         cluster.scheduler.allowed_failures = default_failures

@@ -43,6 +43,7 @@ REFERENCE_KERNELS: dict[str, str] = {
     "setop_indices": "velaria.reference.batch:setop_indices",
     "vector_topk": "velaria.reference.topk:topk",
     "keyword_topk": "velaria.reference.keyword:keyword_topk",
+    "keyword_stats": "velaria.reference.keyword:keyword_stats",
 }
 
 
@@ -87,6 +88,7 @@ class KernelSet:
     setop_indices: Callable = None         # type: ignore[assignment]
     vector_topk: Callable = None           # type: ignore[assignment]
     keyword_topk: Callable = None          # type: ignore[assignment]
+    keyword_stats: Callable = None         # type: ignore[assignment]
     origins: dict[str, str] = field(default_factory=dict)
     backend: str = "python"          # SIMD backend of the accelerator, or "python"
     accel_status: str = "not requested"

@@ -13,10 +13,12 @@ or an error, never partial.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import threading
 
 from ..errors import ExecutionError, VelariaError
 from .modes import START_CLUSTER_HINT
+from .shuffle_stages import run_bucket, run_map
 from .stages import PartitionTask, run_task
 
 __all__ = ["DaskBackend", "ClusterUnavailableError", "close_clients"]
@@ -96,21 +98,51 @@ class DaskBackend:
     def run(self, tasks: list[PartitionTask], timeout: float | None = None):
         """``(results, workers)``: each task's Arrow result in task order, and the workers
         that held them."""
-        from distributed import KilledWorker, wait
-
         futures = self.client.map(run_task, tasks, pure=False, key=[f"velaria-task-{_token()}-{t.index}"
                                                                      for t in tasks])
+        with self._guard(futures, futures, timeout):
+            results = self.client.gather(futures)
+            holders = self.client.who_has(futures)
+        return results, _holders(futures, holders)
+
+    def run_shuffle(self, maps: list, buckets: list,
+                    timeout: float | None = None):
+        """``(results, workers, moved)``: the map tasks, then one bucket task per bucket that
+        takes its bucket's piece of every map result (Dask moves the pieces between the
+        workers; they never pass through the client). Returns the bucket results in bucket
+        order, the workers that held map or bucket results, and the bytes of pieces moved.
+        A lost worker's map results are recomputed by Dask from the task graph."""
+        token = _token()
+        map_futures = self.client.map(run_map, maps, pure=False,
+                                      key=[f"velaria-shuffle-map-{token}-{m.index}" for m in maps])
+        pieces = [[self.client.submit(_piece, f, b, pure=False, key=f"velaria-shuffle-piece-{token}-{m.index}-{b}")
+                   for b in range(len(buckets))] for m, f in zip(maps, map_futures)]
+        bucket_futures = [self.client.submit(_run_bucket, t, *[p[t.index] for p in pieces], pure=False,
+                                             key=f"velaria-shuffle-bucket-{token}-{t.index}") for t in buckets]
+        everything = map_futures + [f for p in pieces for f in p] + bucket_futures
+        with self._guard(everything, bucket_futures, timeout):
+            out = self.client.gather(bucket_futures)
+            holders = self.client.who_has(map_futures + bucket_futures)
+        results = [table for table, _ in out]
+        moved = sum(nbytes for _, nbytes in out)
+        return results, _holders(map_futures + bucket_futures, holders), moved
+
+    @contextlib.contextmanager
+    def _guard(self, futures: list, waited: list, timeout: float | None):
+        """Wait for ``waited`` within ``timeout``; turn a lost worker or scheduler into a
+        ``ClusterUnavailableError``; release ``futures`` at the end."""
+        from distributed import KilledWorker, wait
+
         try:
             if timeout is not None:
                 try:
                     with self.client.as_current():
-                        wait(futures, timeout=timeout)
+                        wait(waited, timeout=timeout)
                 except TimeoutError:
-                    left = sum(not f.done() for f in futures)
-                    raise ExecutionError(f"{left} of {len(futures)} partition tasks did not finish within "
+                    left = sum(not f.done() for f in waited)
+                    raise ExecutionError(f"{left} of {len(waited)} partition tasks did not finish within "
                                          f"task_timeout={timeout}s on the Dask cluster at {self.address}") from None
-            results = self.client.gather(futures)
-            holders = self.client.who_has(futures)
+            yield
         except KilledWorker as exc:
             worker = getattr(exc, "last_worker", None)
             name = getattr(worker, "address", worker)
@@ -123,12 +155,6 @@ class DaskBackend:
         finally:
             for f in futures:
                 f.release()
-        workers: list[str] = []
-        for key in (f.key for f in futures):
-            for w in holders.get(key, ()):
-                if w not in workers:
-                    workers.append(w)
-        return results, workers
 
     def close(self) -> None:
         """Release this Session's use of the shared client; the last one disconnects."""
@@ -144,6 +170,26 @@ class DaskBackend:
                 return
             _CLIENTS.pop(self.address)
         self.client.close()
+
+
+def _piece(pieces: list, bucket: int):
+    """Bucket ``bucket``'s piece of a map task's result (runs where the result is)."""
+    return pieces[bucket]
+
+
+def _run_bucket(task, *pieces):
+    """A bucket task on a worker: its result and the bytes of the pieces it took in."""
+    return run_bucket(task, list(pieces)), sum(p.nbytes for p in pieces)
+
+
+def _holders(futures: list, holders: dict) -> list[str]:
+    """The workers holding ``futures``' results, in first-seen order."""
+    workers: list[str] = []
+    for key in (f.key for f in futures):
+        for w in holders.get(key, ()):
+            if w not in workers:
+                workers.append(w)
+    return workers
 
 
 def _token() -> str:

@@ -14,8 +14,11 @@ This pool is small and private to the batch runtime.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import dataclasses
 import os
+import signal
+import threading
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from multiprocessing import get_context
@@ -28,6 +31,7 @@ from ..io.base import DEFAULT_BATCH_ROWS, ArrowTableSource, TableSource
 from ..plan import logical as L
 from ..plan.physical import linearize
 from .partition import ipc_stream_bytes
+from .shuffle_stages import run_bucket, run_map
 from .stages import PartitionTask, replace_node, run_task
 
 __all__ = ["LocalPoolBackend", "SharedMemoryTableSource", "shutdown_pools"]
@@ -36,11 +40,16 @@ __all__ = ["LocalPoolBackend", "SharedMemoryTableSource", "shutdown_pools"]
 _POOLS: dict[int, ProcessPoolExecutor] = {}
 
 
+#: pid -> Process of the pools' workers seen so far (to name a worker that died)
+_WATCHED: dict = {}
+
+
 def shutdown_pools() -> None:
     """Stop every local worker pool (a later single-node query starts a new one)."""
     while _POOLS:
         _, pool = _POOLS.popitem()
         pool.shutdown(wait=True, cancel_futures=True)
+    _WATCHED.clear()
 
 
 atexit.register(shutdown_pools)
@@ -90,17 +99,91 @@ class SharedMemoryTableSource(TableSource):
         yield from ArrowTableSource(_read_shm(self.name, self.size, unlink=False)).scan(columns, filters, batch_rows)
 
 
-def _worker_entry(task: PartitionTask) -> tuple[str, int, int, str]:
-    """Pool entry point: run ``task``, return its result's shared-memory block, row count
-    and this worker's name."""
+def _hand_over(table: pa.Table) -> tuple[str, int]:
+    """``table`` in a new shared-memory block that the client owns (and unlinks)."""
     from multiprocessing import resource_tracker
 
-    table = run_task(task)
     name, size = _write_shm(table)
     # the client unlinks the block after reading it; stop this process's tracker from
     # reporting it as leaked
     resource_tracker.unregister("/" + name.lstrip("/"), "shared_memory")
+    return name, size
+
+
+def _worker_entry(task: PartitionTask) -> tuple[str, int, int, str]:
+    """Pool entry point: run ``task``, return its result's shared-memory block, row count
+    and this worker's name."""
+    table = run_task(task)
+    name, size = _hand_over(table)
     return name, size, table.num_rows, f"pid:{os.getpid()}"
+
+
+def _map_entry(task) -> tuple[list[tuple[str, int]], str]:
+    """Pool entry point of a shuffle map task: one shared-memory block per bucket."""
+    return [_hand_over(piece) for piece in run_map(task)], f"pid:{os.getpid()}"
+
+
+def _bucket_entry(task, pieces: list[tuple[str, int]]) -> tuple[str, int, int, str]:
+    """Pool entry point of a bucket task: read its pieces (the client unlinks them later)."""
+    table = run_bucket(task, [_read_shm(name, size, unlink=False) for name, size in pieces])
+    name, size = _hand_over(table)
+    return name, size, table.num_rows, f"pid:{os.getpid()}"
+
+
+def _unlink(name: str) -> None:
+    try:
+        shm = shared_memory.SharedMemory(name=name)
+        shm.close()
+        shm.unlink()
+    except FileNotFoundError:
+        pass
+
+
+def _result_blocks(fut) -> list[str]:
+    """The shared-memory blocks a finished task's result names (none if it failed)."""
+    if not fut.done() or fut.cancelled() or fut.exception() is not None:
+        return []
+    result = fut.result()
+    return [n for n, _ in result[0]] if isinstance(result[0], list) else [result[0]]
+
+
+def _abandoned_cleanup(abandoned: threading.Event):
+    """A future callback: once the query failed (``abandoned`` set), unlink the blocks of
+    the task's result, since no one will read them."""
+    def callback(fut):
+        if abandoned.is_set():
+            for name in _result_blocks(fut):
+                _unlink(name)
+    return callback
+
+
+def _abandon(abandoned: threading.Event, futures: list) -> None:
+    """The query failed: unlink the results already there; later ones unlink themselves."""
+    abandoned.set()
+    for fut in futures:
+        fut.cancel()
+        for name in _result_blocks(fut):
+            _unlink(name)
+
+
+def _submit(pool, futures: list, abandoned: threading.Event, fn, *args):
+    fut = pool.submit(fn, *args)
+    fut.add_done_callback(_abandoned_cleanup(abandoned))
+    futures.append(fut)
+    # the pool forgets its processes once it breaks: keep them to name the one that died
+    _WATCHED.update(getattr(pool, "_processes", None) or {})
+    return fut
+
+
+def _dead_workers(procs: dict) -> str:
+    """The processes (pid -> Process) that died, as ``pid:N (exit code C)``. A broken pool
+    terminates its other workers itself (SIGTERM), so those are named only when no other one
+    exited."""
+    for p in procs.values():
+        p.join(1)                      # the exit code of a process being terminated
+    exited = [(pid, p.exitcode) for pid, p in list(procs.items()) if p.exitcode is not None]
+    lost = [(pid, code) for pid, code in exited if code != -signal.SIGTERM] or exited
+    return ", ".join(f"pid:{pid} (exit code {code})" for pid, code in lost) or "unknown"
 
 
 class LocalPoolBackend:
@@ -121,7 +204,11 @@ class LocalPoolBackend:
                                                               mp_context=get_context("spawn"))
         return pool
 
-    def _ship(self, task: PartitionTask, blocks: list[str]) -> PartitionTask:
+    def _ship(self, task, blocks: list[str]):
+        """``task`` with its in-memory scans moved to shared memory (a task that wraps a
+        partition task, ``task.task``, has that one shipped)."""
+        if not isinstance(task, PartitionTask):
+            return dataclasses.replace(task, task=self._ship(task.task, blocks))
         plan = task.plan
         for scan in [n for n in linearize(plan) if isinstance(n, L.Scan)]:
             if isinstance(scan.source, ArrowTableSource):
@@ -132,37 +219,77 @@ class LocalPoolBackend:
                 plan = replace_node(plan, scan, shm_scan)
         return dataclasses.replace(task, plan=plan)
 
-    def run(self, tasks: list[PartitionTask], timeout: float | None = None):
+    def run(self, tasks: list, timeout: float | None = None):
         """``(results, workers)``: each task's Arrow result in task order, and the workers
         that ran them."""
         blocks: list[str] = []
-        results: list[pa.Table | None] = [None] * len(tasks)
         workers: list[str] = []
-        try:
+        futures: list = []
+        with self._guard(blocks, timeout, futures) as abandoned:
             pool = self._executor()
-            futures = [pool.submit(_worker_entry, self._ship(t, blocks)) for t in tasks]
-            for i, fut in enumerate(futures):
-                name, size, _, worker = fut.result(timeout=timeout)
-                results[i] = _read_shm(name, size, unlink=True)
+            for t in tasks:
+                _submit(pool, futures, abandoned, _worker_entry, self._ship(t, blocks))
+            results = [self._collect(fut, timeout, workers) for fut in list(futures)]
+        return results, workers
+
+    def run_shuffle(self, maps: list, buckets: list,
+                    timeout: float | None = None):
+        """``(results, workers, moved)``: run the map tasks, hand bucket ``b``'s pieces (in
+        map order, through shared memory) to bucket task ``b``, and return the bucket
+        results in bucket order, the workers, and the bytes of the pieces moved."""
+        blocks: list[str] = []
+        workers: list[str] = []
+        futures: list = []
+        with self._guard(blocks, timeout, futures) as abandoned:
+            pool = self._executor()
+            map_futures = [_submit(pool, futures, abandoned, _map_entry, self._ship(m, blocks)) for m in maps]
+            pieces: list[list[tuple[str, int]]] = []
+            for fut in map_futures:
+                out, worker = fut.result(timeout=timeout)
+                blocks.extend(name for name, _ in out)
+                pieces.append(out)
                 if worker not in workers:
                     workers.append(worker)
+            moved = sum(size for out in pieces for _, size in out)
+            bucket_futures = [_submit(pool, futures, abandoned, _bucket_entry, t, [out[t.index] for out in pieces])
+                              for t in buckets]
+            results = [self._collect(fut, timeout, workers) for fut in bucket_futures]
+        return results, workers, moved
+
+    @staticmethod
+    def _collect(fut, timeout, workers: list[str]) -> pa.Table:
+        name, size, _, worker = fut.result(timeout=timeout)
+        if worker not in workers:
+            workers.append(worker)
+        return _read_shm(name, size, unlink=True)
+
+    @contextlib.contextmanager
+    def _guard(self, blocks: list[str], timeout: float | None, futures: list):
+        """Turn a dead worker or a timeout into an ``ExecutionError``. Always unlink
+        ``blocks``; on failure also the result blocks of ``futures`` that nobody will read
+        (those finishing later unlink theirs in :func:`_abandoned_cleanup`)."""
+        abandoned = threading.Event()
+        try:
+            yield abandoned
         except BrokenProcessPool as exc:
+            _abandon(abandoned, futures)
             broken = _POOLS.pop(self.workers, None)
+            lost = _dead_workers(_WATCHED)
+            _WATCHED.clear()
             if broken is not None:
                 broken.shutdown(wait=False, cancel_futures=True)
-            raise ExecutionError(f"a local worker process died while running a partition task ({exc}); "
-                                 "the pool was shut down and restarts with the next query") from exc
+            raise ExecutionError(f"local worker process {lost} died while running a partition task ({exc}); "
+                                 "no partial answer is returned. The pool was shut down and restarts with the "
+                                 "next query") from exc
         except TimeoutError as exc:
+            _abandon(abandoned, futures)
             raise ExecutionError(f"partition tasks did not finish within task_timeout={timeout}s") from exc
+        except BaseException:
+            _abandon(abandoned, futures)
+            raise
         finally:
             for name in blocks:
-                try:
-                    shm = shared_memory.SharedMemory(name=name)
-                    shm.close()
-                    shm.unlink()
-                except FileNotFoundError:
-                    pass
-        return results, workers
+                _unlink(name)
 
     def close(self) -> None:
         """Nothing to release per Session: the pool is shared (see :func:`shutdown_pools`)."""

@@ -10,18 +10,29 @@ from __future__ import annotations
 import pyarrow as pa
 
 from ..exec.driver import run_table
+from ..plan import logical as L
 from ..plan.physical import PhysicalPlan, RuntimeRecord, build_physical
+from .api_search import SearchMethods
+from .join_shuffle import find_shuffle_join, join_tasks, restore_join_order
+from .keyword_tasks import ORDINAL, best_candidates
 from .modes import RuntimeConfig
-from .stages import PartitionTask, cut_plan, make_tasks, merge_partials, replace_node, with_broadcasts
+from .record import join_record, plan_record, shuffle_buckets
+from .shuffle_stages import BucketAggregateTask, ShuffleMapTask, ordered_aggregate, restore_order
+from .stages import (PartitionTask, cut_plan, make_tasks, memory_scan, merge_partials, replace_node,
+                     with_broadcasts)
 
 __all__ = ["Runtime", "create_runtime"]
 
 
-class Runtime:
-    """Runs physical plans in the Session's runtime mode (embedded: the batch driver here)."""
+class Runtime(SearchMethods):
+    """Runs physical plans in the Session's runtime mode (embedded: the batch driver here);
+    the partitioned ``Session.vector_search`` / ``keyword_search`` come from
+    :class:`~velaria.runtime.api_search.SearchMethods`."""
 
     def __init__(self, config: RuntimeConfig):
         self.config = config
+        #: what the last partitioned ``Session.vector_search`` / ``keyword_search`` ran
+        self.last_search_record: RuntimeRecord | None = None
         self._backend = None
         if config.mode == "distributed":
             from .dask_backend import DaskBackend
@@ -62,8 +73,13 @@ class Runtime:
         parts = self._parts()
         record = RuntimeRecord(runtime_mode=cfg.mode, placement=cfg.placement, backend=self._backend.name,
                                parallelism=parts)
-        cut = cut_plan(physical.root, parts)
-        _plan_record(record, cut)
+        chosen = find_shuffle_join(physical.root) if parts >= 2 else None
+        if chosen is not None:
+            maps, finals, described = join_tasks(chosen, parts, parts, (None,) * 4)
+            join_record(record, chosen, len(maps), len(finals), described)
+        else:
+            cut = cut_plan(physical.root, parts)
+            plan_record(record, cut, shuffle_buckets(cut, parts))
         physical.runtime = record
         return physical
 
@@ -80,7 +96,10 @@ class Runtime:
         record = physical.runtime
         cut = cut_plan(physical.root, record.parallelism)
         common = (ctx.kernels.engine, ctx.batch_rows, ctx.memory_whole_chunks, ctx.eval_context)
-        if cut.partitions is None:
+        chosen = find_shuffle_join(physical.root) if record.parallelism >= 2 else None
+        if chosen is not None:
+            table, workers = self._shuffle_join(physical, chosen, common, ctx, record)
+        elif cut.partitions is None:
             results, workers = self._backend.run([PartitionTask(0, physical.root, None, *common)],
                                                  self.config.task_timeout)
             record.shuffle_bytes = results[0].nbytes
@@ -93,10 +112,16 @@ class Runtime:
                 record.shuffle_bytes += sum(t.nbytes for t in sides) * (len(cut.partitions) + 1)
                 cut = with_broadcasts(cut, sides)
             tasks = make_tasks(cut, *common)
-            results, ran_on = self._backend.run(tasks, self.config.task_timeout)
+            buckets = shuffle_buckets(cut, record.parallelism)
+            if isinstance(cut.exchange, L.KeywordSearch):
+                merged, ran_on = self._keyword_exchange(cut.exchange, tasks, record)
+            elif buckets:
+                merged, ran_on = self._hash_shuffle(cut, tasks, buckets, common, record)
+            else:
+                results, ran_on = self._backend.run(tasks, self.config.task_timeout)
+                record.shuffle_bytes += sum(t.nbytes for t in results)
+                merged = merge_partials(cut, results, ctx, physical)
             workers += [w for w in ran_on if w not in workers]
-            record.shuffle_bytes += sum(t.nbytes for t in results)
-            merged = merge_partials(cut, results, ctx, physical)
             top = cut.exchange if cut.exchange is not None else cut.pipeline
             final_root = replace_node(physical.root, top, merged)
             if final_root is merged:
@@ -110,31 +135,42 @@ class Runtime:
             table = pa.Table.from_arrays(table.columns, schema=schema)
         return table.combine_chunks()
 
+    def _hash_shuffle(self, cut, tasks: list[PartitionTask], buckets: int, common: tuple, record: RuntimeRecord):
+        """Run a grouped aggregate as map tasks (partial states split by key hash) and one
+        final-aggregate task per bucket; the merged groups as a Scan, and the workers."""
+        ex = cut.exchange
+        ordered = ordered_aggregate(ex)
+        maps = [ShuffleMapTask(t, len(ex.keys), buckets) for t in tasks]
+        finals = [BucketAggregateTask(b, ordered, *common[:3]) for b in range(buckets)]
+        results, ran_on, moved = self._backend.run_shuffle(maps, finals, self.config.task_timeout)
+        record.shuffle_bytes += moved + sum(t.nbytes for t in results)
+        merged = restore_order(results, ex.schema)
+        return memory_scan(merged, ex.schema, "hash-shuffled aggregate"), ran_on
 
-def _plan_record(record: RuntimeRecord, cut) -> None:
-    """Fill the stage facts of ``record`` from the plan's stage ``cut``."""
-    if cut.partitions is None:
-        record.stage_count = record.task_count = record.partitions = 1
-        record.partitioning = "not split"
-        record.exchange = "none"
-        record.shuffle = "result to the client"
-        record.final_stage = "none"
-        record.fallbacks = [cut.reason]
-        return
-    record.partitions = len(cut.partitions)
-    record.task_count = record.partitions + len(cut.broadcasts)
-    record.partitioning = cut.partitioning
-    record.exchange = cut.kind
-    record.shuffle = ("gather-merge of partial aggregate states to the client"
-                      if cut.kind.startswith("partial-aggregate") else "gather of partition results to the client")
-    record.stage_count = 2 + (1 if cut.broadcasts else 0)
-    above = cut.exchange is not None
-    record.final_stage = ("client: merge, then the plan above the exchange" if above
-                          else "client: concatenate partitions")
-    record.fallbacks = []
-    if above and not cut.decomposed:
-        record.fallbacks.append(f"{type(cut.exchange).__name__} is not split into partial steps: it runs once on "
-                                "the client over the gathered partition rows")
+    def _shuffle_join(self, physical: PhysicalPlan, chosen, common: tuple, ctx, record: RuntimeRecord):
+        """Run ``chosen.join`` as a shuffle of both inputs, then the plan above it here."""
+        buckets = record.parallelism
+        maps, finals, _ = join_tasks(chosen, buckets, buckets, common)
+        results, workers, moved = self._backend.run_shuffle(maps, finals, self.config.task_timeout)
+        record.shuffle_bytes += moved + sum(t.nbytes for t in results)
+        joined = memory_scan(restore_join_order(results, chosen.join.schema), chosen.join.schema, "shuffle join")
+        final_root = replace_node(physical.root, chosen.join, joined)
+        if final_root is joined:
+            return joined.source.table, workers
+        return run_table(build_physical(final_root, ctx.kernels), ctx), workers
+
+    def _keyword_exchange(self, node, tasks: list[PartitionTask], record: RuntimeRecord):
+        """SQL ``KEYWORD SEARCH`` over partitions: the merged top-k as a Scan, and the workers."""
+        from ..vector import keyword
+
+        tokenizer = keyword.validate_request(node.query, node.top_k, node.tokenizer)
+        bases = [t.index << 40 for t in tasks]      # partition, then row: the input order
+        found, workers, moved = self._keyword_search(tasks, list(node.columns), node.query, node.top_k, tokenizer,
+                                                     bases)
+        record.shuffle_bytes += moved
+        best = best_candidates(found, node.top_k, node.schema).drop_columns([ORDINAL])
+        best = pa.Table.from_arrays(best.columns, schema=node.schema)
+        return memory_scan(best, node.schema, "merged keyword top-k"), workers
 
 
 def create_runtime(config: RuntimeConfig) -> Runtime:

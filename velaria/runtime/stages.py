@@ -37,7 +37,8 @@ from ..io.base import ArrowTableSource
 from ..plan import logical as L
 from .partition import split_source
 
-__all__ = ["Cut", "cut_plan", "PartitionTask", "run_task", "merge_partials", "replace_node"]
+__all__ = ["Cut", "cut_plan", "PartitionTask", "PartitionWork", "run_task", "merge_partials", "replace_node",
+           "memory_scan"]
 
 _PIPELINE = (L.Filter, L.Project, L.Join)
 #: join kinds whose output is decided per left row, so each left partition joins on its own
@@ -150,6 +151,26 @@ class PartitionTask:
     eval_context: object = None
 
 
+@dataclass
+class PartitionWork:
+    """A task that works on the rows of the partition task ``task`` (a shuffle's map task, a
+    search over a partition); subclasses define ``run()``."""
+
+    task: PartitionTask
+
+    @property
+    def index(self) -> int:
+        return self.task.index
+
+    def rows(self) -> tuple[pa.Table, object]:
+        """``task``'s rows, run here, and this process's kernels for the task's engine."""
+        t = self.task
+        return run_task(t), task_context(t.engine, t.batch_rows, t.memory_whole_chunks).kernels
+
+    def run(self) -> pa.Table:
+        raise NotImplementedError
+
+
 def partial_node(cut: Cut, partition_scan: L.Node) -> L.Node:
     """The plan one partition runs (without the aggregate, which runs as partial state)."""
     pipeline = replace_node(cut.pipeline, cut.scan, partition_scan)
@@ -166,7 +187,7 @@ def with_broadcasts(cut: Cut, tables: list[pa.Table]) -> Cut:
     broadcast, in order) from memory."""
     pipeline = cut.pipeline
     for join, table in zip(cut.broadcasts, tables):   # top first: lower joins keep their identity
-        right = _memory_scan(table, join.right.schema, "broadcast")
+        right = memory_scan(table, join.right.schema, "broadcast")
         pipeline = replace_node(pipeline, join, dataclasses.replace(join, right=right))
     return dataclasses.replace(cut, pipeline=pipeline)
 
@@ -197,13 +218,16 @@ def task_context(engine: str, batch_rows: int, memory_whole_chunks: bool):
     return ExecContext(_kernels(engine), batch_rows, memory_whole_chunks=memory_whole_chunks)
 
 
-def run_task(task: PartitionTask) -> pa.Table:
+def run_task(task) -> pa.Table:
     """Run one partition task in this process (a worker): its rows, or for an aggregate
-    exchange its partial state as Arrow (the aggregate kernel's exported state)."""
+    exchange its partial state as Arrow (the aggregate kernel's exported state). Any other
+    task object (a search over a partition) runs its own ``run()``."""
     from ..exec.driver import call_operator, run, run_table
     from ..exec.operators import AggregateOperator
     from ..plan.physical import build_physical
 
+    if not isinstance(task, PartitionTask):
+        return task.run()
     ctx = task_context(task.engine, task.batch_rows, task.memory_whole_chunks)
     if task.eval_context is not None:
         ctx.eval_context = task.eval_context
@@ -239,17 +263,17 @@ def merge_partials(cut: Cut, partials: list[pa.Table], ctx, physical) -> L.Node:
         finally:
             op.close()
         merged = pa.Table.from_batches(batches, schema=ex.schema)
-        return _memory_scan(merged, ex.schema, "merged aggregate states")
+        return memory_scan(merged, ex.schema, "merged aggregate states")
     in_schema = ex.input.schema if ex is not None else cut.pipeline.schema
     if cut.decomposed and isinstance(ex, L.HybridSearch):
         # the candidates carry the score column; the merge searches their input columns again
         partials = [t.select(list(range(len(in_schema)))) for t in partials]
     rows = _concat(partials, in_schema)
     if ex is None:
-        return _memory_scan(rows, in_schema, "gathered partitions")
-    final = dataclasses.replace(ex, input=_memory_scan(rows, in_schema, "partials"))
+        return memory_scan(rows, in_schema, "gathered partitions")
+    final = dataclasses.replace(ex, input=memory_scan(rows, in_schema, "partials"))
     merged = run_table(build_physical(final, ctx.kernels), ctx)
-    return _memory_scan(merged, ex.schema, f"merged {cut.kind}")
+    return memory_scan(merged, ex.schema, f"merged {cut.kind}")
 
 
 def _concat(tables: list[pa.Table], schema: pa.Schema) -> pa.Table:
@@ -260,5 +284,6 @@ def _concat(tables: list[pa.Table], schema: pa.Schema) -> pa.Table:
     return pa.concat_tables(parts).combine_chunks()
 
 
-def _memory_scan(table: pa.Table, schema: pa.Schema, name: str) -> L.Scan:
+def memory_scan(table: pa.Table, schema: pa.Schema, name: str) -> L.Scan:
+    """A Scan node over the in-memory ``table`` (named ``name`` in explain)."""
     return L.Scan(schema=schema, source=ArrowTableSource(table), table_name=name)

@@ -87,6 +87,10 @@ def _check(table: pa.Table, text_columns, query_text, top_k, tokenizer):
     return columns, k, tok
 
 
+#: validation of a keyword search request, for callers that run the search themselves
+check_request = _check
+
+
 def _run(table: pa.Table, columns: list[str], query_text: str, k: int, tokenizer: str, kernels):
     arrays = [table.column(name) for name in columns]
     return kernels.keyword_topk(arrays, query_text, k, tokenizer)

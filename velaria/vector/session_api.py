@@ -3,7 +3,8 @@ and their explains.
 
 The host class provides ``_materialized_table(name) -> pa.Table`` (raising ``view not found``),
 ``kernels`` (a :class:`velaria.kernels.KernelSet`) and ``create_dataframe_from_arrow(table)``.
-It may provide ``_hybrid_filter_execution(name) -> str`` (``none`` | ``post-load-filter`` |
+It may provide ``runtime`` (a :class:`velaria.runtime.Runtime`: outside embedded mode, vector
+and keyword search run per partition on its workers) and ``_hybrid_filter_execution(name) -> str`` (``none`` | ``post-load-filter`` |
 ``source-pushdown``) for the hybrid explain; without it explain says ``none``.
 """
 from __future__ import annotations
@@ -32,7 +33,11 @@ class VectorMethods:
         """
         _check_names(table, vector_column)
         arrow = self.context.materialized_table(table)
-        out = search.search_table(arrow, vector_column, query_vector, top_k, metric, self.kernels)
+        runtime = getattr(self, "runtime", None)     # single-node / distributed: per-partition top-k
+        out = runtime.vector_search(arrow, vector_column, query_vector, top_k, metric, self.kernels) \
+            if runtime is not None else None
+        if out is None:
+            out = search.search_table(arrow, vector_column, query_vector, top_k, metric, self.kernels)
         return self.create_dataframe_from_arrow(out)
 
     def explain_vector_search(self, table, vector_column, query_vector, top_k=10, metric="cosine") -> str:
@@ -80,7 +85,11 @@ class VectorMethods:
         if not isinstance(table, str):
             raise TypeError("table must be a str")
         arrow = self.context.materialized_table(table)
-        out = keyword.keyword_search_table(arrow, text_columns, query_text, top_k, self.kernels, tokenizer)
+        runtime = getattr(self, "runtime", None)     # single-node / distributed: corpus statistics, then top-k
+        out = runtime.keyword_search(arrow, text_columns, query_text, top_k, self.kernels, tokenizer) \
+            if runtime is not None else None
+        if out is None:
+            out = keyword.keyword_search_table(arrow, text_columns, query_text, top_k, self.kernels, tokenizer)
         return self.create_dataframe_from_arrow(out)
 
     def explain_keyword_search(self, table, text_columns, query_text, top_k=10, tokenizer=None) -> str:
