@@ -145,11 +145,15 @@ class _Worker:
     def exitcode(self) -> int | None:
         return self.proc.poll()
 
-    def stop(self) -> None:
+    def ask_to_stop(self) -> None:
+        """Tell the worker to exit after its current slice (no wait)."""
         try:
             self.conn.send(None)
         except (OSError, ValueError):
             pass
+
+    def stop(self) -> None:
+        self.ask_to_stop()
         try:
             self.proc.wait(timeout=2)
         except subprocess.TimeoutExpired:
@@ -267,6 +271,8 @@ class WorkerPool:
 
     def close(self) -> None:
         """Stop every worker: ask, wait briefly, then terminate; close the sockets."""
+        for w in self.workers:          # all asked first: they exit in parallel
+            w.ask_to_stop()
         for w in self.workers:
             w.stop()
         self.workers = []
