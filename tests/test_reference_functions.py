@@ -30,7 +30,7 @@ def test_aliases_map_to_canonical_with_their_own_base_name():
     assert FN["len"].name == FN["char_length"].name == FN["character_length"].name == "length"
     assert FN["btrim"].name == "trim" and FN["substring"].name == "substr"
     assert FN["current_timestamp"].name == "now" and FN["current_timestamp"].base_name == "current_timestamp"
-    assert FN["current_date"].name == "today"
+    assert FN["current_date"].name == "current_date" and FN["today"].name == "today"
     assert FN["iso_week"].name == "week" and FN["iso_week"].base_name == "iso_week"
     assert FN["week"].base_name == "week" and FN["lower"].base_name == "lower"
 

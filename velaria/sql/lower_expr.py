@@ -17,6 +17,7 @@ from ..plan import types as T
 from ..plan.expr import AggregateCall, Call, Case, Cast, Expr, InList, Literal
 from ..reference import functions as F
 from ..reference.aggregate import AGGREGATE_ALIASES, AGGREGATE_FUNCTIONS, aggregate_result_type
+from .lower_dates import DATE_FUNCTIONS, lower_date_function, lower_temporal_cast, temporal_target
 from .scope import Scope
 
 __all__ = ["ExprLowerer", "AGGREGATES", "normalize_type_name", "function_name"]
@@ -31,6 +32,7 @@ _TYPE_ALIASES = {
     "SMALLINT": "INT",
     "BOOLEAN": "BOOL",
     "TEXT": "STRING", "VARCHAR": "STRING", "BPCHAR": "STRING", "CHAR": "STRING",
+    "TIMESTAMP WITH TIME ZONE": "TIMESTAMPTZ", "DATETIME": "TIMESTAMP",
 }
 
 _COMPARISONS = {"=": "=", "<>": "!=", "!=": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
@@ -132,6 +134,8 @@ class ExprLowerer:
     def _lower_TypeCast(self, node: ast.TypeCast) -> Expr:
         arg = self.lower(node.arg)
         target = normalize_type_name(node.typeName)
+        if temporal_target(target):
+            return lower_temporal_cast(self, node, arg, temporal_target(target))
         try:
             rtype = F.cast_result_type(arg.type, target)
         except SQLSemanticError as exc:
@@ -301,7 +305,7 @@ class ExprLowerer:
         op = node.op
         S = enums.SQLValueFunctionOp
         if op == S.SVFOP_CURRENT_DATE:
-            return self._call("today", [], node)
+            return self._call("current_date", [], node)
         if op in (S.SVFOP_CURRENT_TIMESTAMP, S.SVFOP_CURRENT_TIMESTAMP_N, S.SVFOP_LOCALTIMESTAMP,
                   S.SVFOP_LOCALTIMESTAMP_N):
             return self._call("now", [], node)
@@ -314,6 +318,8 @@ class ExprLowerer:
             return lower_window_call(self, node, name)
         if name in AGGREGATES:
             return self._aggregate(name, node)
+        if name in DATE_FUNCTIONS:
+            return lower_date_function(self, name, node)
         fn = F.SCALAR_FUNCTIONS.get(name)
         if fn is None:
             raise SQLSyntaxError(f"Unknown function: {written}", error_type="unsupported_function",
