@@ -369,8 +369,9 @@ def test_cast_error_text_and_targets():
         F.cast_value("abc", "INT")
     assert str(info.value) == "cannot cast 'abc' to INT"
     with pytest.raises(SQLSemanticError) as info:
-        F.cast_result_type(S, "DATE")
-    assert info.value.message == "CAST target type is not supported: DATE"
+        F.cast_result_type(S, "MONEY")
+    assert info.value.message == "CAST target type is not supported: MONEY"
+    assert F.cast_result_type(S, "DATE") == pa.date32()
     assert F.cast_result_type(S, "FLOAT") == pa.float32()
     assert F.cast_result_type(pa.list_(pa.float32(), 3), "STRING") == S
     with pytest.raises(SQLSemanticError):
