@@ -18,7 +18,7 @@ from velaria.plan.expr import Call, Case, Cast, Column, Expr, InList, Literal, w
 from velaria.reference import batch as _ref
 from velaria.reference.functions import EvalContext
 
-from . import batch_c, functions_extra
+from . import batch_c, dates, functions_extra
 from .arrow_util import _BOOL, _F64, _I64, _TWO53, _conform, _is_float, _is_int, _is_num, _is_str, _mask_of, _nulls, _np_values
 
 __all__ = ["evaluate"]
@@ -28,8 +28,8 @@ _C_WHITESPACE = " \t\n\v\f\r"
 
 # ---- evaluate
 
-class _Unsupported(Exception):
-    """Internal: this node is left to the reference evaluator."""
+# Internal: raised by a handler whose node is left to the reference evaluator
+_Unsupported = dates.Unsupported
 
 
 def evaluate(expr: Expr, batch: pa.RecordBatch, context=None) -> pa.Array:
@@ -80,6 +80,8 @@ def _literal(expr: Literal, n: int) -> pa.Array:
     t = expr.type
     if expr.value is None or pat.is_null(t):
         return _nulls(n, t)
+    if dates._temporal(t):
+        return dates.literal(expr, n)
     if not (_is_num(t) or _is_str(t) or pat.is_boolean(t)):
         raise _Unsupported
     value = expr.value
@@ -500,6 +502,8 @@ def _cast(expr: Cast, batch, ctx):
         return _nulls(n, t)
     target = expr.target.upper()
     src = a.type
+    if target in ("DATE", "TIMESTAMP", "TIMESTAMPTZ", "INTERVAL") or dates._temporal(src):
+        return dates.cast(expr, a, n)
     if target == "STRING":
         if _is_str(src) or _is_int(src) or pat.is_boolean(src):
             return a.cast(pa.string())      # decimal ints, 'true'/'false' as to_string
@@ -616,3 +620,4 @@ def _twin(fn):
 
 
 _CALLS.update({name: _twin(fn) for name, fn in functions_extra.CALLS.items()})
+_CALLS.update(dates.calls(_CALLS, _ev))
