@@ -484,8 +484,8 @@ def strptime(text: str, fmt: str) -> datetime:
     try:
         return datetime.strptime(text, fmt)
     except ValueError as exc:
-        raise ExecutionError(f"strptime: {text!r} does not match the format {fmt!r} ({exc})",
-                             hint="check the format codes (%Y-%m-%d %H:%M:%S) against the text") from None
+        raise ExecutionError(f"strptime: {text!r} does not match the format {fmt!r} ({exc}); "
+                             "check the format codes (%Y-%m-%d %H:%M:%S) against the text") from None
 
 
 # --------------------------------------------------------------------------------------------
@@ -517,7 +517,7 @@ def cast_temporal(value, target: str):
     if target == "INTERVAL":
         return value if isinstance(value, pa.MonthDayNano) else parse_interval_text(value)
     if isinstance(value, str):
-        value = parse_timestamp_text(value)
+        value = _timestamp_parts(value, target)
     elif type(value) is date:
         value = datetime(value.year, value.month, value.day)
     value = _naive_utc(value)

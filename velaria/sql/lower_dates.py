@@ -45,6 +45,8 @@ def _interval_unit(lowerer, node: ast.TypeCast) -> str | None:
 def lower_temporal_cast(lowerer, node: ast.TypeCast, arg: Expr, target: str) -> Expr:
     """``CAST(arg AS DATE|TIMESTAMP|TIMESTAMPTZ|INTERVAL)``; a text constant becomes a typed
     constant now."""
+    if lowerer.offset(node) is None:      # DATE '...' has no position of its own: its type name has
+        node = ast.TypeCast(arg=node.arg, typeName=node.typeName, location=node.typeName.location)
     try:
         rtype = D.cast_type(arg.type, target)
     except SQLSemanticError as exc:
@@ -57,7 +59,7 @@ def lower_temporal_cast(lowerer, node: ast.TypeCast, arg: Expr, target: str) -> 
             value = (D.parse_interval_text(arg.value, unit) if target == "INTERVAL"
                      else D.cast_temporal(arg.value, target))
         except ExecutionError as exc:
-            raise lowerer._err(SQLSemanticError, exc.message, node,
+            raise lowerer._err(SQLSemanticError, str(exc), node,
                                hint="dates are 'YYYY-MM-DD', timestamps 'YYYY-MM-DD HH:MM:SS[.ffffff]', "
                                     "intervals '1 day' or '2 hours 30 minutes'")
         return Literal(type=rtype, value=value)
