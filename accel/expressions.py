@@ -15,6 +15,7 @@ import pyarrow.compute as pc
 import pyarrow.types as pat
 
 from velaria.plan.expr import Call, Case, Cast, Column, Expr, InList, Literal, walk
+from velaria.plan.types import type_name
 from velaria.reference import batch as _ref
 from velaria.reference.functions import EvalContext
 
@@ -621,3 +622,35 @@ def _twin(fn):
 
 _CALLS.update({name: _twin(fn) for name, fn in functions_extra.CALLS.items()})
 _CALLS.update(dates.calls(_CALLS, _ev))
+
+
+def _reference_only(node: Expr) -> str | None:
+    """The name of ``node`` when the accelerated evaluator hands it to the reference by its
+    kind (before looking at any data), else None."""
+    if isinstance(node, Call) and node.name not in _CALLS:
+        return node.name
+    if isinstance(node, Cast):
+        src, target = node.arg.type, node.target.upper()
+        if target == "STRING" and not (_is_str(src) or _is_int(src) or pat.is_boolean(src)
+                                       or pat.is_date32(src) or pat.is_null(src)):
+            return f"CAST({type_name(src)} AS VARCHAR)"
+        if target == "INTERVAL":
+            return "CAST(AS INTERVAL)"
+    return None
+
+
+def plan_path(exprs) -> str:
+    """What explain's ``expression_path`` says about evaluating ``exprs``: ``vectorised`` when
+    every node has a vectorised handler, else the nodes the reference evaluates (per subtree).
+    A handler still falls back for data it cannot take exactly (text that is not strict ISO,
+    an overflow); that costs speed, never a different answer."""
+    slow = []
+    for e in exprs:
+        for node in walk(e):
+            name = _reference_only(node)
+            if name is not None and name not in slow:
+                slow.append(name)
+    return "vectorised" if not slow else "vectorised; reference=" + ",".join(slow)
+
+
+evaluate.plan_path = plan_path
