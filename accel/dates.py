@@ -35,8 +35,10 @@ import pyarrow.types as pat
 
 from velaria.errors import ExecutionError
 from velaria.plan import types as T
-from velaria.plan.expr import Call, Cast, Literal
+from velaria.plan.expr import Call, Cast, Column, Literal, walk
+from velaria.reference import batch as ref_batch
 from velaria.reference import dates as D
+from velaria.reference.functions import get_function
 
 from .arrow_util import _I64, _is_float, _is_int, _is_str, _mask_of, _nulls
 
@@ -120,14 +122,38 @@ def literal(expr: Literal, n: int) -> pa.Array:
     return pa.repeat(pa.scalar(expr.value, type=expr.type), n)
 
 
-def _constant_us(e) -> int | None:
-    """Microseconds of a date, timestamp or text constant (reference rules), else None."""
-    if not isinstance(e, Literal) or e.value is None or pat.is_interval(e.type):
-        return None
-    if not (_temporal(e.type) or _is_str(e.type)):
-        return None
+_ONE_ROW = pa.record_batch([pa.nulls(1)], names=["_"])
+
+
+def _constant(e):
+    """``(True, value)`` for a subtree without column references or clock reads (``DATE
+    '2024-01-01' - INTERVAL '90' DAY``), evaluated once by the reference; else ``(False,
+    None)``."""
+    if isinstance(e, Literal):
+        return True, e.value
+    for node in walk(e):
+        if isinstance(node, Column) or (isinstance(node, Call) and not get_function(node.name).deterministic):
+            return False, None
+        if not isinstance(node, (Literal, Call, Cast)):
+            return False, None
     try:
-        return D.epoch_us(e.value)
+        return True, ref_batch.evaluate(e, _ONE_ROW, None)[0].as_py()
+    except ExecutionError:
+        raise Unsupported from None       # the reference raises it again, per row
+
+
+def _constant_us(e) -> tuple[bool, int | None]:
+    """``(True, microseconds or None for NULL)`` of a constant date, timestamp or text
+    subtree (reference rules), else ``(False, None)``."""
+    if pat.is_interval(e.type) or not (_temporal(e.type) or _is_str(e.type) or pat.is_null(e.type)):
+        return False, None
+    known, value = _constant(e)
+    if not known:
+        return False, None
+    if value is None:
+        return True, None
+    try:
+        return True, D.epoch_us(value)
     except ExecutionError:
         raise Unsupported from None      # the reference raises the parse error
 
@@ -268,6 +294,9 @@ def _strftime(expr: Call, args, n):
     except ExecutionError:
         raise Unsupported from None
     a = _with_time(_time_array(args[0]))
+    fixed = _fixed_width_text(tokens, a)
+    if fixed is not None:
+        return fixed
     pieces = [pa.scalar(t) if isinstance(t, str) else _code_text(t[1], a) for t in tokens]
     arrays = [p for p in pieces if isinstance(p, pa.Array)]
     if not arrays:                        # a format without codes: the same text on every row
@@ -276,6 +305,77 @@ def _strftime(expr: Call, args, n):
     if len(pieces) == 1:
         return arrays[0]
     return pc.binary_join_element_wise(*pieces, "")
+
+
+#: strftime code -> (width, numbers of a timestamp array) for codes of one width on every row
+_NUMERIC_CODES = {
+    "Y": (4, pc.year), "y": (2, lambda a: pc.year(a)), "m": (2, pc.month), "d": (2, pc.day),
+    "H": (2, pc.hour), "I": (2, pc.hour), "M": (2, pc.minute), "S": (2, pc.second),
+    "j": (3, pc.day_of_year), "w": (1, lambda a: pc.day_of_week(a, count_from_zero=True, week_start=7)),
+    "u": (1, lambda a: pc.day_of_week(a, count_from_zero=False, week_start=1)),
+    "f": (6, lambda a: pc.add(pc.multiply(_i64(pc.millisecond(a)), 1000), _i64(pc.microsecond(a)))),
+}
+_SHORT_NAMES = {"a": np.frombuffer(b"MonTueWedThuFriSatSun", np.uint8).reshape(7, 3),
+                "b": np.frombuffer(b"JanFebMarAprMayJunJulAugSepOctNovDec", np.uint8).reshape(12, 3),
+                "p": np.frombuffer(b"AMPM", np.uint8).reshape(2, 2)}
+
+
+#: width -> a table whose row v is the zero-padded decimal digits of v (ASCII)
+_DIGITS = {w: np.array([list(f"{v:0{w}d}".encode()) for v in range(10 ** w)], np.uint8)
+           for w in (1, 2, 3, 4)}
+
+
+def _fixed_width_text(tokens: list, a: pa.Array) -> pa.Array | None:
+    """strftime for formats whose every code has one width (``%Y-%m-%d %H:%M:%S``): the digits
+    are written straight into one byte matrix, a row per value (numpy, no per-row text)."""
+    parts, width = [], 0
+    for t in tokens:
+        if isinstance(t, str):
+            raw = np.frombuffer(t.encode(), np.uint8)
+            parts.append((width, raw, None))
+            width += len(raw)
+            continue
+        code = t[1]
+        if code in _NUMERIC_CODES:
+            w = _NUMERIC_CODES[code][0]
+        elif code in _SHORT_NAMES:
+            w = _SHORT_NAMES[code].shape[1]
+        else:
+            return None                       # %A, %B: names of several lengths
+        parts.append((width, None, code))
+        width += w
+    n = len(a)
+    out = np.empty((n, width), np.uint8)
+    for pos, raw, code in parts:
+        if raw is not None:
+            out[:, pos:pos + len(raw)] = raw
+            continue
+        if code in _SHORT_NAMES:
+            if code == "a":
+                index = pc.day_of_week(a, count_from_zero=True, week_start=1)
+            elif code == "b":
+                index = pc.subtract(_i64(pc.month(a)), 1)
+            else:
+                index = pc.greater_equal(pc.hour(a), 12).cast(_I64)
+            idx = index.cast(_I64).fill_null(0).to_numpy(zero_copy_only=False)
+            table = _SHORT_NAMES[code]
+            out[:, pos:pos + table.shape[1]] = table[idx]
+            continue
+        w, fn = _NUMERIC_CODES[code]
+        v = fn(a).cast(_I64).fill_null(0).to_numpy(zero_copy_only=False)
+        if code == "y":
+            v = v % 100
+        elif code == "I":
+            v = (v + 11) % 12 + 1
+        if w == 6:                             # microseconds: two 3-digit halves
+            out[:, pos:pos + 3] = _DIGITS[3][v // 1000]
+            out[:, pos + 3:pos + 6] = _DIGITS[3][v % 1000]
+        else:
+            out[:, pos:pos + w] = _DIGITS[w][v]
+    offsets = np.arange(0, (n + 1) * width, width, dtype=np.int32) if n else np.zeros(1, np.int32)
+    validity = None if a.null_count == 0 else pc.is_valid(a).buffers()[1]
+    return pa.Array.from_buffers(pa.string(), n, [validity, pa.py_buffer(offsets), pa.py_buffer(out.tobytes())],
+                                 null_count=a.null_count)
 
 
 #: Python strptime's regular expression for each code this path accepts
@@ -421,15 +521,46 @@ _CMP = {"=": np.equal, "!=": np.not_equal, "<": np.less, "<=": np.less_equal, ">
         ">=": np.greater_equal}
 
 
+_FLIPPED = {"=": "=", "!=": "!=", "<": ">", "<=": ">=", ">": "<", ">=": "<="}
+_PC_CMP = {"=": pc.equal, "!=": pc.not_equal, "<": pc.less, "<=": pc.less_equal, ">": pc.greater,
+           ">=": pc.greater_equal}
+
+
+def _date_vs_constant(op: str, days: pa.Array, c: int) -> pa.Array:
+    """``date op instant`` on the date32 day numbers: ``d * DAY op c`` rewritten as ``d op' k``
+    so the column is compared as it is, without widening."""
+    floor_k, exact = divmod(c, _US_PER_DAY)
+    ceil_k = floor_k + (exact != 0)
+    ints = days.view(pa.int32()) if days.type == pa.date32() else days.cast(pa.int32())
+    if op in ("=", "!="):
+        if exact:                                    # no date is at that instant
+            out = pc.is_valid(ints)
+            return pc.if_else(out, pa.scalar(op == "!="), pa.scalar(None, pa.bool_()))
+        return _PC_CMP[op](ints, pa.scalar(floor_k, pa.int64()))
+    k = ceil_k if op in ("<", ">=") else floor_k
+    if not -2 ** 31 <= k < 2 ** 31:
+        raise Unsupported
+    return _PC_CMP[op](ints, pa.scalar(k, pa.int32()))
+
+
 def _compare(expr: Call, batch_eval, n):
     """A comparison with a DATE or TIMESTAMP operand: instants in microseconds."""
+    if any(pat.is_interval(e.type) for e in expr.args):
+        raise Unsupported
+    consts = [_constant_us(e) for e in expr.args]
+    if any(known and value is None for known, value in consts):
+        return _nulls(n, T.BOOL)
+    for side, (known, value) in enumerate(consts):
+        other = expr.args[1 - side]
+        if known and not consts[1 - side][0] and pat.is_date32(other.type):
+            op = expr.name if side == 1 else _FLIPPED[expr.name]
+            arr = batch_eval(other)
+            if pat.is_date32(arr.type):
+                return _date_vs_constant(op, arr, value)
     sides = []
-    for e in expr.args:
-        if pat.is_interval(e.type):
-            raise Unsupported
-        const = _constant_us(e)
-        if const is not None:
-            sides.append((const, None))
+    for e, (known, value) in zip(expr.args, consts):
+        if known:
+            sides.append((value, None))
             continue
         arr = batch_eval(e)
         if pat.is_null(arr.type):
