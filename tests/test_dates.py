@@ -334,3 +334,65 @@ def test_explain_names_the_expression_path():
     line = next(l for l in text.splitlines() if l.startswith("expression_path="))
     assert line == "expression_path=vectorised; reference=CAST(TIMESTAMP AS VARCHAR)"
     assert "(d#0 > DATE '2000-01-01')" in text
+
+
+# ------------------------------------------------------------------------------ readers
+
+def _write(tmp_path, name, text):
+    p = tmp_path / name
+    p.write_text(text, encoding="utf-8")
+    return str(p)
+
+
+CSV = ("id,day,at,bad,mixed,year0\n1,2024-01-31,2024-01-31 10:11:12.5,2024-02-30,2024-01-01,0000-01-01\n"
+       "2,,2024-02-01T00:00:00,2024-01-01,x,2024-01-01\n3,1969-12-31,2024-02-02,,2024-01-01,\n")
+
+
+def test_csv_reader_infers_dates_and_timestamps(tmp_path):
+    s = velaria.Session()
+    t = s.read_csv(_write(tmp_path, "d.csv", CSV)).to_arrow()
+    assert [str(x) for x in t.schema.types] == ["int64", "date32[day]", "timestamp[us]", "string", "string",
+                                                "string"]
+    assert t.column("day").to_pylist() == [date(2024, 1, 31), None, date(1969, 12, 31)]
+    assert t.column("at").to_pylist() == [datetime(2024, 1, 31, 10, 11, 12, 500000), datetime(2024, 2, 1),
+                                          datetime(2024, 2, 2)]       # a bare date in a timestamp column
+    assert t.column("bad").to_pylist()[0] == "2024-02-30"              # not a calendar day: text
+
+
+def test_readers_keep_text_when_asked(tmp_path):
+    s = velaria.Session()
+    path = _write(tmp_path, "d.csv", CSV)
+    t = s.read_csv(path, infer_dates=False).to_arrow()
+    assert t.column("day").to_pylist()[0] == "2024-01-31" and t.schema.field("at").type == pa.string()
+    s.create_temp_view("k", s.read_csv(path, infer_dates=False))
+    s.create_temp_view("d", s.read_csv(path))
+    # the native text date functions give the same answers on both
+    q = "SELECT MONTH(day) m, YEAR(at) y FROM {} ORDER BY id"
+    assert _rows(s, q.format("k")) == _rows(s, q.format("d"))
+    typed = s.read_csv(path, column_types={"day": "DATE"}, infer_dates=False).to_arrow()
+    assert typed.schema.field("day").type == pa.date32()
+    with pytest.raises(TypeError, match="infer_dates must be True"):
+        s.read_csv(path, infer_dates="no")
+
+
+@pytest.mark.parametrize("parser", ["arrow", "python"])
+def test_json_reader_infers_dates(tmp_path, parser):
+    from velaria.io.json_source import JsonSource
+    text = ('{"id": 1, "day": "2024-01-31", "at": "2024-01-31 10:11:12", "n": "2024-13-01"}\n'
+            '{"id": 2, "day": null, "at": "2024-02-01", "n": "x"}\n')
+    path = _write(tmp_path, "d.jsonl", text)
+    src = JsonSource(path, None, parser=parser)
+    assert [str(t) for t in src.schema.types] == ["int64", "date32[day]", "timestamp[us]", "string"]
+    kept = JsonSource(path, None, parser=parser, infer_dates=False)
+    assert [str(t) for t in kept.schema.types] == ["int64", "string", "string", "string"]
+    s = velaria.Session()
+    assert s.read_json(path).to_arrow().column("day").to_pylist() == [date(2024, 1, 31), None]
+    assert s.read_json(path, infer_dates=False).to_arrow().column("day").to_pylist() == ["2024-01-31", None]
+
+
+def test_stream_window_over_an_inferred_timestamp_column(tmp_path):
+    from velaria.exec.window import epoch_ms_array
+    s = velaria.Session()
+    t = s.read_csv(_write(tmp_path, "e.csv", "ts,v\n2024-01-02 00:00:10,1\n2024-01-02 00:01:10,2\n")).to_arrow()
+    ms, _ = epoch_ms_array(t.column("ts").combine_chunks())
+    assert list(ms) == [1704153610000, 1704153670000]

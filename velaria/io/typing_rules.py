@@ -77,6 +77,7 @@ _ISO_TIME_RE = r"^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?)?$"
 _ISO_TIME_PY = re.compile(_ISO_TIME_RE)
 _ISO_DATE_PY = re.compile(_ISO_DATE_RE)
 _TIME_KINDS = {"date": pa.date32(), "timestamp": pa.timestamp("us")}
+_FIRST_DAY = {"date": -719_162, "timestamp": -62_135_596_800_000_000}   # 0001-01-01
 
 
 def merge_kinds(a: str, b: str) -> str:
@@ -239,8 +240,9 @@ def classify_iso_text(values) -> str:
         converted = pc.cast(values, _TIME_KINDS[kind])
     except pa.ArrowInvalid:                 # 2024-02-30, 25:00:00
         return "string"
-    first = pc.min(converted).as_py() if len(values) else None
-    return kind if first is not None else "string"     # year 0: no Python date holds it
+    # year 0 parses, but no Python date holds it (the reference kernels could not read it)
+    lowest = pc.min(converted.cast(pa.int32() if kind == "date" else pa.int64())).as_py()
+    return kind if lowest is None or lowest >= _FIRST_DAY[kind] else "string"
 
 
 def classify_text(arr: pa.Array, dialect: str = "csv", dates: bool = False) -> str:
