@@ -396,3 +396,28 @@ def test_stream_window_over_an_inferred_timestamp_column(tmp_path):
     t = s.read_csv(_write(tmp_path, "e.csv", "ts,v\n2024-01-02 00:00:10,1\n2024-01-02 00:01:10,2\n")).to_arrow()
     ms, _ = epoch_ms_array(t.column("ts").combine_chunks())
     assert list(ms) == [1704153610000, 1704153670000]
+
+
+@pytest.mark.parametrize("ts", [
+    pa.array([datetime(2026, 3, 29, 10, 0), datetime(2026, 3, 29, 10, 0, 10), datetime(2026, 3, 29, 10, 0, 35)],
+             pa.timestamp("us")),
+    pa.array([datetime(2026, 3, 29, 10, 0), datetime(2026, 3, 29, 10, 0, 10), datetime(2026, 3, 29, 10, 0, 35)],
+             pa.timestamp("ms", tz="UTC")),
+    pa.array([date(2026, 3, 29)] * 3, pa.date32()),
+    pa.array(["2026-03-29T10:00:00", "2026-03-29T10:00:10", "2026-03-29T10:00:35"]),
+    pa.array([1774778400000, 1774778410000, 1774778435000]),
+], ids=["timestamp", "timestamptz-ms", "date32", "iso-text", "epoch-ms"])
+def test_stream_sql_windows_accept_every_time_form(ts):
+    s = velaria.Session()
+    t = pa.table({"ts": ts, "key": ["u1"] * 3})
+    reader = pa.RecordBatchReader.from_batches(t.schema, t.to_batches(max_chunksize=2))
+    s.create_temp_view("events", s.create_stream_from_arrow(reader))
+    sdf = s.stream_sql("SELECT window_start, key, COUNT(*) AS n FROM events "
+                       "WINDOW BY ts EVERY 60000 AS window_start GROUP BY window_start, key")
+    sink = s.create_realtime_stream_sink()
+    sdf.write_stream_queue_sink(sink, trigger_interval_ms=0).await_termination()
+    rows = set()
+    while (b := sink.poll_arrow()) is not None:
+        rows |= {tuple(r.values()) for r in b.to_pylist()}
+    start = "2026-03-29T00:00:00" if pa.types.is_date32(ts.type) else "2026-03-29T10:00:00"
+    assert (start, "u1", 3) in rows
