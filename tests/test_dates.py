@@ -421,3 +421,17 @@ def test_stream_sql_windows_accept_every_time_form(ts):
         rows |= {tuple(r.values()) for r in b.to_pylist()}
     start = "2026-03-29T00:00:00" if pa.types.is_date32(ts.type) else "2026-03-29T10:00:00"
     assert (start, "u1", 3) in rows
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_dates_in_joins_unions_case_and_windows(engine):
+    s = _session(engine, d=pa.array([date(2024, 1, 2), date(2024, 1, 3), None], pa.date32()), v=[1, 2, 3])
+    s.create_temp_view("b", s.create_dataframe_from_arrow(pa.table({
+        "ts": pa.array([datetime(2024, 1, 2), datetime(2024, 1, 2, 5)], pa.timestamp("us")), "w": [10, 20]})))
+    assert _rows(s, "SELECT t.v, b.w FROM t JOIN b ON t.d = b.ts") == [{"v": 1, "w": 10}]   # midnight matches
+    union = _rows(s, "SELECT d FROM t UNION ALL SELECT ts FROM b")
+    assert [r["d"] for r in union] == [datetime(2024, 1, 2), datetime(2024, 1, 3), None, datetime(2024, 1, 2),
+                                       datetime(2024, 1, 2, 5)]
+    assert [r["c"] for r in _rows(s, "SELECT COALESCE(d, DATE '2000-01-01') c FROM t")][2] == date(2000, 1, 1)
+    assert [r["s"] for r in _rows(s, "SELECT sum(v) OVER (ORDER BY d) s FROM t")] == [1, 3, 6]
+    assert [r["x"] for r in _rows(s, "SELECT d IN (DATE '2024-01-02') x FROM t")] == [True, False, None]
