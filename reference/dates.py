@@ -54,7 +54,7 @@ __all__ = [
     "epoch_us", "interval_us", "add_interval", "to_datetime", "date_part", "epoch_seconds",
     "date_trunc", "strftime", "strptime", "DATE_PARTS", "TRUNC_PARTS", "STRFTIME_CODES",
     "arith_type", "arith_value", "cast_type", "cast_temporal", "TEMPORAL_TARGETS",
-    "normal_part", "install",
+    "normal_part", "strftime_tokens", "install",
 ]
 
 _EPOCH = datetime(1970, 1, 1)
@@ -282,9 +282,9 @@ def arith_type(op: str, types: list) -> pa.DataType | None:
         return INTERVAL
     if op == "+" and is_interval(a):
         a, b = b, a                       # INTERVAL + x is x + INTERVAL
-    if op == "+" and is_integer_family(a) and is_date(b):
+    if op == "+" and _is_int_family(a) and is_date(b):
         a, b = b, a
-    if is_date(a) and is_integer_family(b):
+    if is_date(a) and _is_int_family(b):
         return DATE
     if is_date(a) and is_date(b) and op == "-":
         return INT
@@ -298,7 +298,7 @@ def arith_type(op: str, types: list) -> pa.DataType | None:
              "+ or - whole days; subtract two dates for days, two timestamps for an INTERVAL")
 
 
-def is_integer_family(t: pa.DataType) -> bool:
+def _is_int_family(t: pa.DataType) -> bool:
     return t == INT
 
 
