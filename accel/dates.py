@@ -321,7 +321,7 @@ _SHORT_NAMES = {"a": np.frombuffer(b"MonTueWedThuFriSatSun", np.uint8).reshape(7
 
 
 #: width -> a table whose row v is the zero-padded decimal digits of v (ASCII)
-_DIGITS = {w: np.array([list(f"{v:0{w}d}".encode()) for v in range(10 ** w)], np.uint8)
+_DIGITS = {w: (np.arange(10 ** w)[:, None] // 10 ** np.arange(w - 1, -1, -1) % 10 + 48).astype(np.uint8)
            for w in (1, 2, 3, 4)}
 
 

@@ -39,6 +39,7 @@ Rules (they follow DuckDB, so the differential tests can compare answers)
 from __future__ import annotations
 
 import calendar
+import copyreg
 import re
 from datetime import date, datetime, timedelta, timezone
 
@@ -60,6 +61,15 @@ __all__ = [
 _EPOCH = datetime(1970, 1, 1)
 _US_PER_DAY = 86_400_000_000
 _NS_PER_US = 1000
+
+
+def _month_day_nano(months: int, days: int, nanoseconds: int) -> pa.MonthDayNano:
+    return pa.MonthDayNano([months, days, nanoseconds])
+
+
+# pyarrow's MonthDayNano cannot be pickled by name; plans holding an INTERVAL constant travel
+# to worker processes (single-node and distributed runtime modes), so pickle it by its parts
+copyreg.pickle(pa.MonthDayNano, lambda v: (_month_day_nano, tuple(v)))
 
 
 # --------------------------------------------------------------------------------------------
