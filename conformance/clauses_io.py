@@ -551,3 +551,38 @@ def pathlike(ctx: Context):
         for what, fn, path in pairs:
             got, want = fn(path).to_rows(), fn(str(path)).to_rows()
             _expect(got == want, "%s(Path) gives %r, %s(str) gives %r" % (what, got, what, want), repro)
+
+
+# ------------------------------------------------------------------------------------ date typing
+
+DATES_CSV = "id,day,at\n1,2024-01-31,2024-01-31 10:11:12.5\n2,,2024-02-01T00:00:00\n"
+DATES_JSONL = '{"id":1,"day":"2024-01-31","at":"2024-01-31 10:11:12.5"}\n{"id":2,"day":null,"at":"2024-02-01"}\n'
+
+
+@clause("io-dates-001", "CSV and JSON readers type ISO date columns as DATE and ISO timestamp columns as "
+        "TIMESTAMP; infer_dates=False keeps them text", diverges="reader-date-inference")
+def reader_date_inference(ctx: Context):
+    import datetime as dt
+
+    files = {"d.csv": DATES_CSV, "d.jsonl": DATES_JSONL}
+    with _files(files) as paths:
+        s = ctx.session()
+        repro = _repro(ctx, files, "print(s.read_csv(P['d.csv']).to_rows())")
+        frames = [ctx.api(s, "read_csv")(paths["d.csv"]), ctx.api(s, "read_json")(paths["d.jsonl"])]
+
+        def contract():
+            for df in frames:
+                rows = df.to_rows()["rows"]
+                _expect(rows[0][1] == dt.date(2024, 1, 31) and rows[1][1] is None,
+                        "day column is %r, expected DATE values" % [r[1] for r in rows], repro)
+                _expect(rows[0][2] == dt.datetime(2024, 1, 31, 10, 11, 12, 500000),
+                        "at column is %r, expected TIMESTAMP values" % [r[2] for r in rows], repro)
+            kept = ctx.api(s, "read_csv")(paths["d.csv"], infer_dates=False).to_rows()["rows"]
+            _expect(kept[0][1] == "2024-01-31", "infer_dates=False gave %r, expected the text" % kept[0][1],
+                    repro)
+
+        def native():   # native Velaria keeps ISO dates as text
+            rows = frames[0].to_rows()["rows"]
+            return "ISO dates stay text" if rows[0][1] == "2024-01-31" else None
+
+        contract_or_native(contract, native)

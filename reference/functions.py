@@ -72,6 +72,7 @@ from velaria.plan.types import (BOOL, FLOAT, INT, STRING, common_type, family, i
                                 is_temporal, is_vector, type_name)
 
 from . import decimals
+from . import dates as _dates
 from .predicates import and3, not3, or3
 from .sort import sort_key
 
@@ -198,9 +199,28 @@ def _float32_text(x: float) -> str:
 
 
 def _format_timestamp(dt: datetime) -> str:
-    text = dt.strftime("%Y-%m-%dT%H:%M:%S")
-    ms = dt.microsecond // 1000
-    return f"{text}.{ms:03d}" if ms else text
+    text = f"{dt.year:04d}-{dt.month:02d}-{dt.day:02d}T{dt.hour:02d}:{dt.minute:02d}:{dt.second:02d}"
+    us = dt.microsecond
+    if us % 1000:
+        return f"{text}.{us:06d}"
+    return f"{text}.{us // 1000:03d}" if us else text
+
+
+def _format_interval(value) -> str:
+    """``1 year 2 months 3 days 04:05:06.5`` (DuckDB's text of an interval)."""
+    months, days, nanos = value
+    parts = []
+    years, months = int(months / 12), months - int(months / 12) * 12
+    for n, unit in ((years, "year"), (months, "month"), (days, "day")):
+        if n:
+            parts.append(f"{n} {unit}{'' if abs(n) == 1 else 's'}")
+    micros = nanos // 1000
+    if micros or not parts:
+        sign = "-" if micros < 0 else ""
+        seconds, us = divmod(abs(micros), 1_000_000)
+        clock = f"{sign}{seconds // 3600:02d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+        parts.append(clock + (f".{us:06d}".rstrip("0") if us else ""))
+    return " ".join(parts)
 
 
 def to_string(value, type: pa.DataType | None = None) -> str | None:
@@ -209,7 +229,8 @@ def to_string(value, type: pa.DataType | None = None) -> str | None:
     NULL stays NULL; booleans are ``true``/``false``; integers decimal; doubles Python ``repr``
     (``float32`` values -- pass ``type`` -- and vector elements: shortest float32 text);
     vectors ``[0.9,0.1,0.0]``; dates ``YYYY-MM-DD``; timestamps ``YYYY-MM-DDTHH:MM:SS`` plus
-    ``.mmm`` when the milliseconds are non-zero.
+    ``.mmm`` when the milliseconds are non-zero (``.ffffff`` when the microseconds are),
+    zoned ones in UTC; intervals ``1 year 2 months 3 days 04:05:06.5``.
     """
     if value is None:
         return None
@@ -225,6 +246,8 @@ def to_string(value, type: pa.DataType | None = None) -> str | None:
         if type is not None and pat.is_float32(type):
             return _float32_text(value)
         return repr(value)
+    if isinstance(value, pa.MonthDayNano):
+        return _format_interval(value)
     if isinstance(value, (list, tuple)):
         return "[" + ",".join("null" if v is None else _float32_text(float(v)) for v in value) + "]"
     if isinstance(value, datetime):
@@ -347,7 +370,8 @@ def _numeric_to_double(fn: str) -> Callable[[list], pa.DataType]:
 def _date_rule(result: pa.DataType, fn: str) -> Callable[[list], pa.DataType]:
     def rule(types):
         for t in types:
-            if not (is_string(t) or is_numeric(t) or is_temporal(t) or is_null(t)):
+            if not (is_string(t) or is_numeric(t) or is_null(t)
+                    or (is_temporal(t) and not pat.is_interval(t))):
                 raise SQLSemanticError(f"{fn} expects a timestamp, date, string or epoch-millisecond "
                                        f"argument, got {type_name(t)}",
                                        hint="use CAST(x AS VARCHAR) with a 'YYYY-MM-DD HH:MM:SS' text")
@@ -410,6 +434,8 @@ def _comparable(a: pa.DataType, b: pa.DataType) -> bool:
         return True
     if is_vector(a) and is_vector(b):
         return True
+    if pat.is_interval(a) or pat.is_interval(b):
+        return pat.is_interval(a) and pat.is_interval(b)
     if is_temporal(a) and (is_temporal(b) or is_string(b)):
         return True
     return is_string(a) and is_temporal(b)
@@ -546,10 +572,13 @@ def _neg(a):
 def compare_values(a, b) -> int:
     """-1, 0 or 1 for two non-NULL values of comparable types (the ORDER BY order).
 
-    Dates and timestamps (and a string compared with one) compare as epoch milliseconds.
+    Dates and timestamps (and a string compared with one) compare as epoch microseconds;
+    intervals by their length with a month of 30 days.
     """
     if isinstance(a, date) or isinstance(b, date):
-        a, b = to_epoch_ms(a), to_epoch_ms(b)
+        a, b = _dates.epoch_us(a), _dates.epoch_us(b)
+    elif isinstance(a, pa.MonthDayNano):
+        a, b = _dates.interval_us(a), _dates.interval_us(b)
     ka, kb = sort_key(a), sort_key(b)
     return (ka > kb) - (ka < kb)
 
@@ -763,7 +792,8 @@ _FLOAT_TEXT = re.compile(r"\s*[+-]?(\d+\.?\d*([eE][+-]?\d+)?|\.\d+([eE][+-]?\d+)
 def _normal_target(target: str) -> str:
     t = target.upper()
     t = _CAST_ALIASES.get(t, t)
-    if t not in CAST_TARGETS:
+    t = _dates.TEMPORAL_ALIASES.get(t, t)
+    if t not in CAST_TARGETS and t not in _dates.TEMPORAL_TARGETS:
         raise SQLSemanticError(f"CAST target type is not supported: {target}")
     return t
 
@@ -771,6 +801,8 @@ def _normal_target(target: str) -> str:
 def cast_result_type(source: pa.DataType, target: str) -> pa.DataType:
     """The result type of ``CAST(<source> AS target)``; plan-time errors for impossible casts."""
     t = _normal_target(target)
+    if t in _dates.TEMPORAL_TARGETS:
+        return _dates.cast_type(source, t)
     if t != "STRING" and (is_vector(source) or is_temporal(source)):
         raise SQLSemanticError(f"cannot CAST {type_name(source)} to {t}",
                                hint="only CAST(x AS VARCHAR) is supported for this type")
@@ -789,6 +821,8 @@ def cast_value(value, target: str, source: pa.DataType | None = None):
     if value is None:
         return None
     t = _normal_target(target)
+    if t in _dates.TEMPORAL_TARGETS:
+        return _dates.cast_temporal(value, t)
     if t == "STRING":
         return to_string(value, source)
     if t == "BOOL":
@@ -897,7 +931,6 @@ _ALIASES = {
     "btrim": ("trim", "trim"),
     "substring": ("substr", "substr"),
     "current_timestamp": ("now", "current_timestamp"),
-    "current_date": ("today", "current_date"),
     "iso_week": ("week", "iso_week"),
 }
 
@@ -943,6 +976,9 @@ OPERATORS: dict[str, ScalarFunction] = {f.name: f for f in [
     _fn("concat_op", 2, 2, "|| expects 2 operands", _returns(STRING), lambda a, b: a + b,
         string_args=True),
 ]}
+_dates.install(_fn, SCALAR_FUNCTIONS, OPERATORS)   # DATE / TIMESTAMP / INTERVAL builtins and + -
+SCALAR_FUNCTIONS["datepart"] = replace(SCALAR_FUNCTIONS["date_part"], base_name="datepart")
+SCALAR_FUNCTIONS["datetrunc"] = replace(SCALAR_FUNCTIONS["date_trunc"], base_name="datetrunc")
 
 
 def resolve_function(name: str) -> ScalarFunction:

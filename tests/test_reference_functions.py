@@ -30,7 +30,7 @@ def test_aliases_map_to_canonical_with_their_own_base_name():
     assert FN["len"].name == FN["char_length"].name == FN["character_length"].name == "length"
     assert FN["btrim"].name == "trim" and FN["substring"].name == "substr"
     assert FN["current_timestamp"].name == "now" and FN["current_timestamp"].base_name == "current_timestamp"
-    assert FN["current_date"].name == "today"
+    assert FN["current_date"].name == "current_date" and FN["today"].name == "today"
     assert FN["iso_week"].name == "week" and FN["iso_week"].base_name == "iso_week"
     assert FN["week"].base_name == "week" and FN["lower"].base_name == "lower"
 
@@ -369,8 +369,9 @@ def test_cast_error_text_and_targets():
         F.cast_value("abc", "INT")
     assert str(info.value) == "cannot cast 'abc' to INT"
     with pytest.raises(SQLSemanticError) as info:
-        F.cast_result_type(S, "DATE")
-    assert info.value.message == "CAST target type is not supported: DATE"
+        F.cast_result_type(S, "MONEY")
+    assert info.value.message == "CAST target type is not supported: MONEY"
+    assert F.cast_result_type(S, "DATE") == pa.date32()
     assert F.cast_result_type(S, "FLOAT") == pa.float32()
     assert F.cast_result_type(pa.list_(pa.float32(), 3), "STRING") == S
     with pytest.raises(SQLSemanticError):

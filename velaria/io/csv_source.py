@@ -37,7 +37,7 @@ from .compression import decompressed_copy, resolve_compression
 from .paths import (check_readable_file, find_invalid_utf8, locate_offset, raise_invalid_utf8,
                     reject_binary)
 from .typed_source import TypedFileSource
-from .typing_rules import (arrow_type, classify_convert_text, classify_text, convert_text,
+from .typing_rules import (arrow_type, check_infer_dates, classify_convert_text, classify_text, convert_text,
                            forced_kinds)
 
 __all__ = ["CsvSource", "read_csv_header", "ON_BAD_LINES"]
@@ -196,7 +196,7 @@ class CsvSource(TypedFileSource):
     def __init__(self, path: str, delimiter: str = ",", on_bad_lines: str = "error", *,
                  header: bool = True, column_names: Sequence[str] | None = None,
                  null_values: Sequence[str] | None = None, column_types: dict | None = None,
-                 compression: str | None = "infer"):
+                 compression: str | None = "infer", infer_dates: bool = True):
         if on_bad_lines not in ON_BAD_LINES:
             raise VelariaValueError(
                 f"on_bad_lines must be one of: {', '.join(ON_BAD_LINES)} (got {on_bad_lines!r})")
@@ -204,6 +204,8 @@ class CsvSource(TypedFileSource):
         self.delimiter = delimiter
         self.on_bad_lines = on_bad_lines
         self.header = bool(header)
+        #: ISO date / timestamp columns become date32 / timestamp[us] (False: text, as native)
+        self.infer_dates = check_infer_dates(infer_dates)
         self.null_values = [""] if null_values is None else _check_null_values(null_values)
         self.compression = resolve_compression(path, compression)
         if self.compression is None:
@@ -219,7 +221,8 @@ class CsvSource(TypedFileSource):
     def options_key(self) -> str:
         return (f"delimiter={self.delimiter!r};on_bad_lines={self.on_bad_lines};"
                 f"header={self.header};names={self.names!r};nulls={self.null_values!r};"
-                f"types={sorted(self.forced_kinds.items())!r};compression={self.compression}")
+                f"types={sorted(self.forced_kinds.items())!r};compression={self.compression};"
+                f"dates={self.infer_dates}")
 
     def _describe_options(self) -> str:
         text = f"delimiter={self.delimiter!r}"
@@ -232,7 +235,7 @@ class CsvSource(TypedFileSource):
         return text
 
     def _classify(self, raw) -> str:
-        return classify_text(raw, "csv")
+        return classify_text(raw, "csv", self.infer_dates)
 
     def _convert(self, raw, kind: str) -> pa.Array:
         return convert_text(raw, kind, "csv")
@@ -248,7 +251,7 @@ class CsvSource(TypedFileSource):
     def _classify_keep(self, raw, current: str):
         if current == "string":
             return "string", raw
-        return classify_convert_text(raw, "csv")
+        return classify_convert_text(raw, "csv", self.infer_dates)
 
     def _classify_batch(self, raws, kinds):
         # pyarrow compute releases the GIL: classify big batches' columns in parallel
@@ -459,7 +462,7 @@ class CsvSource(TypedFileSource):
             yield from super()._typed_batches(need, batch_rows)
             return
         kinds = [self._kinds[index[n]] for n in need]
-        direct = {"int", "float", "bool", "string", "null"}
+        direct = {"int", "float", "bool", "string", "null", "date", "timestamp"}
         types = {n: (arrow_type(k) if k in direct else pa.string()) for n, k in zip(need, kinds)}
         fields = [pa.field(n, arrow_type(k)) for n, k in zip(need, kinds)]
         target = pa.schema(fields)

@@ -25,7 +25,7 @@ from ..errors import SourceFormatError, VelariaValueError
 from .json_array_stream import iter_array_elements
 from .paths import check_readable_file, raise_invalid_utf8, reject_binary
 from .typed_source import FastPathUnavailable, TypedFileSource
-from .typing_rules import arrow_type, merge_kinds, render_value
+from .typing_rules import arrow_type, check_infer_dates, classify_iso_text, merge_kinds, render_value
 
 __all__ = ["JsonSource", "JSON_FORMATS", "canonical_json_format"]
 
@@ -106,6 +106,8 @@ def _convert_arrow(raw: pa.Array, kind: str) -> pa.Array:
         return pa.nulls(len(raw), typ)
     if kind == "float" and raw.type == pa.int64():
         return pc.cast(raw, pa.float64())
+    if kind in ("date", "timestamp") and raw.type == pa.string():
+        return pc.cast(raw, typ)           # typing checked every cell is ISO text
     return pa.array([v if v is None or isinstance(v, str) else render_value(v)
                      for v in raw.to_pylist()], pa.string())
 
@@ -170,8 +172,10 @@ class JsonSource(TypedFileSource):
     dialect = "json"
 
     def __init__(self, path: str, columns: Sequence[str] | None, format: str = "json_lines",
-                 parser: str = "auto"):
+                 parser: str = "auto", infer_dates: bool = True):
         self.format = canonical_json_format(format)
+        #: ISO date / timestamp strings become date32 / timestamp[us] (False: text, as native)
+        self.infer_dates = check_infer_dates(infer_dates)
         if parser not in JSON_PARSERS:
             raise VelariaValueError(f"parser must be one of: {', '.join(JSON_PARSERS)} "
                                     f"(got {parser!r})")
@@ -221,20 +225,27 @@ class JsonSource(TypedFileSource):
 
     # ---- hooks -------------------------------------------------------------------------
     def options_key(self) -> str:
-        return f"format={self.format};columns={self.names!r}"
+        return f"format={self.format};columns={self.names!r};dates={self.infer_dates}"
 
     def _describe_options(self) -> str:
         return f"format={self.format} parser={self.parser}"
 
     def _classify(self, raw) -> str:
         if isinstance(raw, pa.Array):
-            return _ARROW_KINDS[raw.type]
+            kind = _ARROW_KINDS[raw.type]
+            if kind == "string" and self.infer_dates and raw.null_count < len(raw):
+                return classify_iso_text(pc.drop_null(raw))
+            return kind
         kind = "null"
         for value in raw:
             if value is not None:
                 kind = merge_kinds(kind, _kind(value))
                 if kind == "string":
                     break
+        if kind == "string" and self.infer_dates:
+            texts = [v for v in raw if v is not None]
+            if all(type(v) is str for v in texts):
+                return classify_iso_text(pa.array(texts, pa.string()))
         return kind
 
     def _convert(self, raw, kind: str) -> pa.Array:
@@ -254,6 +265,8 @@ class JsonSource(TypedFileSource):
                              for v in raw], pa.string())
         if kind == "float":
             return pa.array([None if v is None else float(v) for v in raw], typ)
+        if kind in ("date", "timestamp"):
+            return pc.cast(pa.array(raw, pa.string()), typ)
         return pa.array(raw, typ)
 
     # ---- parsing -----------------------------------------------------------------------

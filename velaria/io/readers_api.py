@@ -113,14 +113,15 @@ class ReaderMethods:
     def read_csv(self, path, delimiter=",", materialization=False, materialization_dir=None,
                  materialization_format=None, cache_in_memory=False, on_bad_lines="error", *,
                  header=True, column_names=None, null_values=None, column_types=None,
-                 compression="infer") -> "DataFrame":
+                 compression="infer", infer_dates=True) -> "DataFrame":
         """A CSV file (typed per column; see docs/io.md), or several by glob or directory.
 
         ``header=False``: the first line is data (columns ``c0..cN`` unless ``column_names``
         names them); ``null_values``: the texts that mean NULL (default: the empty cell);
-        ``column_types``: ``{"col": "BIGINT" | "DOUBLE" | "BOOLEAN" | "STRING"}`` skips typing
-        for those columns; ``compression``: ``infer`` (by magic bytes), ``none``, ``gzip``,
-        ``zstd`` or ``bz2``."""
+        ``column_types``: ``{"col": "BIGINT" | "DOUBLE" | "BOOLEAN" | "STRING" | "DATE" |
+        "TIMESTAMP"}`` skips typing for those columns; ``compression``: ``infer`` (by magic
+        bytes), ``none``, ``gzip``, ``zstd`` or ``bz2``; ``infer_dates=False`` keeps ISO dates
+        and timestamps as text (native Velaria's behaviour) instead of DATE / TIMESTAMP."""
         path = as_path_str(path)
         check_delimiter(delimiter)
         canonical_materialization_format(materialization_format)
@@ -128,7 +129,8 @@ class ReaderMethods:
             raise TypeError("header must be a bool")
         options = dict(delimiter=delimiter, on_bad_lines=on_bad_lines, header=header,
                        column_names=column_names, null_values=null_values,
-                       column_types=column_types, compression=compression)
+                       column_types=column_types, compression=compression,
+                       infer_dates=infer_dates)
         if any(ch in path for ch in "*?[") or os.path.isdir(path):
             from .multi_source import ConcatSource
             from .paths import expand_paths
@@ -183,14 +185,16 @@ class ReaderMethods:
 
     def read_json(self, path, columns=None, format="json_lines", materialization=False,
                   materialization_dir=None, materialization_format=None,
-                  cache_in_memory=False) -> "DataFrame":
+                  cache_in_memory=False, *, infer_dates=True) -> "DataFrame":
         """A JSON lines or JSON array file; ``columns`` lists the keys to keep (None: every
-        top-level key of the file, in first-appearance order, found by one pass)."""
+        top-level key of the file, in first-appearance order, found by one pass);
+        ``infer_dates=False`` keeps ISO date and timestamp strings as text (native Velaria's
+        behaviour) instead of DATE / TIMESTAMP."""
         path = as_path_str(path)
         cols = None if columns is None else _check_columns(columns)
         fmt = canonical_json_format(format)
         canonical_materialization_format(materialization_format)
-        source = JsonSource(path, cols, fmt)
+        source = JsonSource(path, cols, fmt, infer_dates=infer_dates)
         return self.context.frame_from_source(wrap_source(
             source, materialization, materialization_dir, materialization_format,
             cache_in_memory))

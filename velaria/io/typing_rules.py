@@ -4,14 +4,19 @@ A column's type is decided over the WHOLE file: it is ``int64`` if every non-NUL
 integer, ``float64`` if every one is numeric, ``bool`` if every one is true/false, a
 ``FixedSizeList<float32>`` vector if every one is a numeric vector of the same length
 (``List<float32>`` when lengths differ), else ``string`` (cells keep their original text).
-A column with no non-NULL cell is ``string``.
+A column with no non-NULL cell is ``string``. With date inference on (the default of the CSV
+and JSON readers; ``infer_dates=False`` keeps text, as native Velaria does), a column whose
+every cell is an ISO date ``YYYY-MM-DD`` is ``date32``, and one whose every cell is an ISO
+date or timestamp ``YYYY-MM-DD[( |T)HH:MM:SS[.ffffff]]`` (no zone) is ``timestamp[us]``;
+a cell that is not a real calendar date (``2024-02-30``) or is before year 1 keeps the
+column text.
 
 Typing works in two steps: :func:`classify_text` gives the *kind* of one batch of a column
 and :func:`merge_kinds` folds batch kinds together; :func:`convert_text` then converts a batch
 of cells to the column's final Arrow type.
 
 Kinds are strings: ``null`` (no value seen), ``bool``, ``int``, ``float``, ``string``,
-``vector:<n>`` and ``vlist``.
+``date``, ``timestamp``, ``vector:<n>`` and ``vlist``.
 
 Dialects differ in what a cell means:
 
@@ -41,6 +46,8 @@ __all__ = [
     "parse_vector_text",
     "render_value",
     "forced_kinds",
+    "classify_iso_text",
+    "check_infer_dates",
 ]
 
 #: type names a reader's ``column_types`` accepts -> kind
@@ -49,6 +56,7 @@ _TYPE_NAMES = {
     "double": "float", "float": "float", "float64": "float", "real": "float",
     "bool": "bool", "boolean": "bool",
     "string": "string", "text": "string", "varchar": "string", "str": "string",
+    "date": "date", "timestamp": "timestamp", "datetime": "timestamp",
 }
 
 _INT_RE = {"csv": r"^-?(?:0|[1-9][0-9]*)$", "line": r"^-?[0-9]+$"}
@@ -64,6 +72,12 @@ _TRUE_SET = pa.array(["true", "TRUE"], pa.string())
 _INT64_MIN, _INT64_MAX = -(1 << 63), (1 << 63) - 1
 _INF = float("inf")
 _VECTOR_SPLIT = re.compile(r"[\s,]+")
+_ISO_DATE_RE = r"^\d{4}-\d{2}-\d{2}$"
+_ISO_TIME_RE = r"^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?)?$"
+_ISO_TIME_PY = re.compile(_ISO_TIME_RE)
+_ISO_DATE_PY = re.compile(_ISO_DATE_RE)
+_TIME_KINDS = {"date": pa.date32(), "timestamp": pa.timestamp("us")}
+_FIRST_DAY = {"date": -719_162, "timestamp": -62_135_596_800_000_000}   # 0001-01-01
 
 
 def merge_kinds(a: str, b: str) -> str:
@@ -76,6 +90,8 @@ def merge_kinds(a: str, b: str) -> str:
         return a
     if {a, b} == {"int", "float"}:
         return "float"
+    if {a, b} == {"date", "timestamp"}:
+        return "timestamp"
     if a.startswith(("vector", "vlist")) and b.startswith(("vector", "vlist")):
         return "vlist"
     return "string"
@@ -89,6 +105,8 @@ def arrow_type(kind: str) -> pa.DataType:
         return pa.float64()
     if kind == "bool":
         return pa.bool_()
+    if kind in _TIME_KINDS:
+        return _TIME_KINDS[kind]
     if kind.startswith("vector:"):
         return pa.list_(pa.float32(), int(kind.split(":", 1)[1]))
     if kind == "vlist":
@@ -104,6 +122,10 @@ def kind_of_arrow_type(typ: pa.DataType) -> str:
         return "float"
     if pa.types.is_boolean(typ):
         return "bool"
+    if pa.types.is_date32(typ):
+        return "date"
+    if pa.types.is_timestamp(typ):
+        return "timestamp"
     if pa.types.is_fixed_size_list(typ):
         return f"vector:{typ.list_size}"
     if pa.types.is_list(typ):
@@ -139,10 +161,13 @@ def _is_number_text(token: str) -> bool:
     return False
 
 
-def classify_text_cell(text: str | None, dialect: str = "csv") -> str:
-    """The kind of one cell (``None`` is ``null``)."""
+def classify_text_cell(text: str | None, dialect: str = "csv", dates: bool = False) -> str:
+    """The kind of one cell (``None`` is ``null``); ``dates``: ISO dates and timestamps are
+    ``date`` / ``timestamp``."""
     if text is None:
         return "null"
+    if dates and _ISO_TIME_PY.match(text):
+        return "date" if _ISO_DATE_PY.match(text) else "timestamp"
     if text in _BOOL_TEXT:
         return "bool"
     if _INT_PY[dialect].match(text):
@@ -205,12 +230,27 @@ def _ints_fit(values: pa.Array) -> bool:
     return True
 
 
-def classify_text(arr: pa.Array, dialect: str = "csv") -> str:
+def classify_iso_text(values) -> str:
+    """``date`` / ``timestamp`` when every cell of a NULL-free text batch is an ISO date
+    (timestamp) of a real calendar day from year 1 on, else ``string``."""
+    if not _all(pc.match_substring_regex(values, _ISO_TIME_RE)):
+        return "string"
+    kind = "date" if _all(pc.match_substring_regex(values, _ISO_DATE_RE)) else "timestamp"
+    try:
+        converted = pc.cast(values, _TIME_KINDS[kind])
+    except pa.ArrowInvalid:                 # 2024-02-30, 25:00:00
+        return "string"
+    # year 0 parses, but no Python date holds it (the reference kernels could not read it)
+    lowest = pc.min(converted.cast(pa.int32() if kind == "date" else pa.int64())).as_py()
+    return kind if lowest is None or lowest >= _FIRST_DAY[kind] else "string"
+
+
+def classify_text(arr: pa.Array, dialect: str = "csv", dates: bool = False) -> str:
     """The kind of a batch of text cells (a string array whose NULLs are NULL cells)."""
-    return classify_convert_text(arr, dialect)[0]
+    return classify_convert_text(arr, dialect, dates)[0]
 
 
-def classify_convert_text(arr, dialect: str = "csv"):
+def classify_convert_text(arr, dialect: str = "csv", dates: bool = False):
     """``(kind, values)`` of a batch of text cells: the batch's kind (as
     :func:`classify_text`) and, for ``int`` / ``float`` / ``bool`` batches, the cells
     converted to that type (the conversion falls out of the check); for other kinds the text
@@ -218,9 +258,11 @@ def classify_convert_text(arr, dialect: str = "csv"):
     values = pc.drop_null(arr)
     if len(values) == 0:
         return "null", arr
-    first = classify_text_cell(values[0].as_py(), dialect)
+    first = classify_text_cell(values[0].as_py(), dialect, dates)
     if first == "string":
         return "string", arr
+    if first in _TIME_KINDS:
+        return classify_iso_text(values), arr
     if first == "bool":
         if _all(pc.is_in(values, value_set=_BOOL_SET)):
             return "bool", convert_text(arr, "bool", dialect)
@@ -264,6 +306,8 @@ def convert_text(arr: pa.Array, kind: str, dialect: str = "csv") -> pa.Array:
     if kind == "bool":
         return pc.if_else(pc.is_null(arr), pa.scalar(None, pa.bool_()),
                           pc.is_in(arr, value_set=_TRUE_SET))
+    if kind in _TIME_KINDS:
+        return pc.cast(arr, _TIME_KINDS[kind])
     if isinstance(arr, pa.ChunkedArray):
         arr = arr.combine_chunks()
     vectors = [None if cell is None else parse_vector_text(cell) for cell in arr.to_pylist()]
@@ -298,7 +342,8 @@ def forced_kinds(column_types, names, path: str) -> dict[int, str]:
     if not isinstance(column_types, dict):
         raise TypeError("column_types must be a dict of column name -> type")
     out = {}
-    arrow = {pa.int64(): "int", pa.float64(): "float", pa.bool_(): "bool", pa.string(): "string"}
+    arrow = {pa.int64(): "int", pa.float64(): "float", pa.bool_(): "bool", pa.string(): "string",
+             pa.date32(): "date", pa.timestamp("us"): "timestamp"}
     python = {int: "int", float: "float", bool: "bool", str: "string"}
     for name, typ in column_types.items():
         if name not in names:
@@ -321,6 +366,14 @@ def forced_kinds(column_types, names, path: str) -> dict[int, str]:
 
             raise VelariaValueError(
                 f"column_types[{name!r}] = {typ!r} is not a supported type; use one of BIGINT, "
-                f"DOUBLE, BOOLEAN, STRING (or int, float, bool, str)")
+                f"DOUBLE, BOOLEAN, STRING, DATE, TIMESTAMP (or int, float, bool, str)")
         out[names.index(name)] = kind
     return out
+
+
+def check_infer_dates(value) -> bool:
+    """The readers' ``infer_dates`` argument: a bool."""
+    if not isinstance(value, bool):
+        raise TypeError(f"infer_dates must be True (ISO dates and timestamps become DATE / "
+                        f"TIMESTAMP columns) or False (they stay text), not {value!r}")
+    return value

@@ -103,7 +103,27 @@ def _engine_lines(plan: PhysicalPlan) -> list[str]:
         f"backend={kernels.backend}",
         "kernels=" + (",".join(f"{k}={o}" for k, o in used) if used else "none"),
         f"accelerator={kernels.accel_status}",
+        f"expression_path={_expression_path(plan)}",
     ]
+
+
+def _expression_path(plan: PhysicalPlan) -> str:
+    """How the plan's expressions are evaluated: ``reference`` (the list evaluator), or the
+    accelerated evaluator's own account (``vectorised``, plus the nodes it leaves to the
+    reference)."""
+    exprs = []
+    for step in plan.steps:
+        node = step.node
+        if isinstance(node, L.Project):
+            exprs += list(node.exprs)
+        elif isinstance(node, L.Filter):
+            exprs.append(node.predicate)
+        elif isinstance(node, L.Aggregate):
+            exprs += list(node.keys) + [a.arg for a in node.aggregates if a.arg is not None]
+    plan_path = getattr(plan.kernels.evaluate, "plan_path", None)
+    if plan.kernels.origin("evaluate") != "accel" or plan_path is None:
+        return "reference"
+    return plan_path(exprs) if exprs else "none"
 
 
 def _render_filters(filters) -> str:

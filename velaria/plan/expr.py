@@ -24,6 +24,8 @@ from typing import Any
 
 import pyarrow as pa
 
+from .types import is_temporal, type_name
+
 __all__ = ["Expr", "Column", "Literal", "Call", "Case", "Cast", "InList", "AggregateCall",
            "WindowFrame", "WindowCall", "Subquery", "OuterColumn", "walk", "render"]
 
@@ -210,6 +212,9 @@ def render(expr: Expr) -> str:
     if isinstance(expr, Column):
         return f"{expr.name}#{expr.index}"
     if isinstance(expr, Literal):
+        if expr.value is not None and is_temporal(expr.type):
+            from velaria.reference.functions import to_string
+            return f"{type_name(expr.type)} '{to_string(expr.value)}'"
         return "NULL" if expr.value is None else repr(expr.value)
     if isinstance(expr, Call):
         if expr.name in _INFIX and len(expr.args) == 2:

@@ -1,4 +1,5 @@
-"""Plan rewrites that do not change results: projection and filter pushdown into scans.
+"""Plan rewrites that do not change results: projection and filter pushdown into scans
+(and, first, WHERE conjuncts below inner joins).
 
 ``prune(plan)`` walks the tree top-down carrying the set of column positions the parent
 needs, narrows every :class:`~velaria.plan.logical.Scan` to the columns some operator above it
@@ -77,8 +78,10 @@ def _identity(n: int) -> dict[int, int]:
 
 
 def prune(node: L.Node, required: set[int] | None = None) -> L.Node:
-    """Return an equivalent plan whose scans read only referenced columns."""
-    return _prune(node, required)[0]
+    """Return an equivalent plan whose scans read only referenced columns (after moving WHERE
+    conjuncts over one side of an inner join below it: :mod:`velaria.plan.join_filters`)."""
+    from .join_filters import push_below_joins
+    return _prune(push_below_joins(node), required)[0]
 
 
 def _prune(node: L.Node, required: set[int] | None) -> tuple[L.Node, dict[int, int]]:

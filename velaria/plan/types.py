@@ -9,7 +9,8 @@ from __future__ import annotations
 import pyarrow as pa
 import pyarrow.types as pat
 
-__all__ = ["INT", "FLOAT", "BOOL", "STRING", "NULL", "is_integer", "is_floating", "is_numeric",
+__all__ = ["INT", "FLOAT", "BOOL", "STRING", "NULL", "DATE", "TIMESTAMP", "TIMESTAMPTZ", "INTERVAL",
+           "is_date", "is_timestamp", "is_interval", "is_integer", "is_floating", "is_numeric",
            "is_string", "is_bool", "is_null", "is_vector", "is_temporal", "family", "common_type",
            "type_name"]
 
@@ -18,6 +19,11 @@ FLOAT = pa.float64()
 BOOL = pa.bool_()
 STRING = pa.string()
 NULL = pa.null()
+#: SQL DATE, TIMESTAMP, TIMESTAMPTZ (always UTC) and INTERVAL
+DATE = pa.date32()
+TIMESTAMP = pa.timestamp("us")
+TIMESTAMPTZ = pa.timestamp("us", tz="UTC")
+INTERVAL = pa.month_day_nano_interval()
 
 
 def is_integer(t: pa.DataType) -> bool:
@@ -52,6 +58,18 @@ def is_temporal(t: pa.DataType) -> bool:
     return pat.is_temporal(t)
 
 
+def is_date(t: pa.DataType) -> bool:
+    return pat.is_date(t)
+
+
+def is_timestamp(t: pa.DataType) -> bool:
+    return pat.is_timestamp(t)
+
+
+def is_interval(t: pa.DataType) -> bool:
+    return pat.is_interval(t)
+
+
 def family(t: pa.DataType) -> pa.DataType:
     """The computation type of ``t``: int64, float64, bool, string, null, or ``t`` itself."""
     if is_integer(t):
@@ -60,6 +78,12 @@ def family(t: pa.DataType) -> pa.DataType:
         return FLOAT
     if is_string(t):
         return STRING
+    if is_date(t):
+        return DATE
+    if is_timestamp(t):            # any unit computes in microseconds; a zone means UTC
+        return TIMESTAMP if t.tz is None else TIMESTAMPTZ
+    if is_interval(t):
+        return INTERVAL
     return t
 
 
@@ -80,6 +104,10 @@ def common_type(types, what: str = "values") -> pa.DataType:
             continue
         elif is_numeric(result) and is_numeric(f):
             result = FLOAT
+        elif (is_date(result) or is_timestamp(result)) and (is_date(f) or is_timestamp(f)):
+            # DATE with TIMESTAMP is TIMESTAMP (midnight); a zone on either side wins
+            zoned = TIMESTAMPTZ in (result, f)
+            result = TIMESTAMPTZ if zoned else TIMESTAMP
         else:
             raise TypeError(f"{what} have incompatible types {type_name(result)} and {type_name(f)}")
     return result
@@ -99,6 +127,12 @@ def type_name(t: pa.DataType) -> str:
         return "BOOLEAN"
     if is_null(t):
         return "NULL"
+    if is_date(t):
+        return "DATE"
+    if is_timestamp(t):
+        return "TIMESTAMP" if t.tz is None else "TIMESTAMPTZ"
+    if is_interval(t):
+        return "INTERVAL"
     if pat.is_fixed_size_list(t):
         return f"VECTOR[{t.list_size}]"
     return str(t)

@@ -19,6 +19,7 @@ from ..reference import functions as F
 from ..reference.aggregate import AGGREGATE_ALIASES, AGGREGATE_FUNCTIONS, aggregate_result_type
 from .lower_decimal import (decimal_aggregate_arg, decimal_branches, decimal_call, decimal_cast_type,
                             decimal_in_list, is_decimal_name)
+from .lower_dates import DATE_FUNCTIONS, lower_date_function, lower_temporal_cast, temporal_target
 from .scope import Scope
 
 __all__ = ["ExprLowerer", "AGGREGATES", "normalize_type_name", "function_name"]
@@ -33,6 +34,7 @@ _TYPE_ALIASES = {
     "SMALLINT": "INT",
     "BOOLEAN": "BOOL",
     "TEXT": "STRING", "VARCHAR": "STRING", "BPCHAR": "STRING", "CHAR": "STRING",
+    "TIMESTAMP WITH TIME ZONE": "TIMESTAMPTZ", "DATETIME": "TIMESTAMP",
 }
 
 _COMPARISONS = {"=": "=", "<>": "!=", "!=": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
@@ -146,6 +148,8 @@ class ExprLowerer:
                                 hint="only numbers, text and booleans convert to DECIMAL")
             return Cast(type=rtype, arg=arg, target="DECIMAL")
         target = normalize_type_name(node.typeName)
+        if temporal_target(target):
+            return lower_temporal_cast(self, node, arg, temporal_target(target))
         try:
             rtype = F.cast_result_type(arg.type, target)
         except SQLSemanticError as exc:
@@ -333,7 +337,7 @@ class ExprLowerer:
         op = node.op
         S = enums.SQLValueFunctionOp
         if op == S.SVFOP_CURRENT_DATE:
-            return self._call("today", [], node)
+            return self._call("current_date", [], node)
         if op in (S.SVFOP_CURRENT_TIMESTAMP, S.SVFOP_CURRENT_TIMESTAMP_N, S.SVFOP_LOCALTIMESTAMP,
                   S.SVFOP_LOCALTIMESTAMP_N):
             return self._call("now", [], node)
@@ -353,6 +357,8 @@ class ExprLowerer:
             return lower_window_call(self, node, name)
         if name in AGGREGATES:
             return self._aggregate(name, node)
+        if name in DATE_FUNCTIONS:
+            return lower_date_function(self, name, node)
         fn = F.SCALAR_FUNCTIONS.get(name)
         if fn is None:
             raise SQLSyntaxError(f"Unknown function: {written}", error_type="unsupported_function",

@@ -62,10 +62,17 @@ def rename_columns(node: L.Node, names: list[str]) -> L.Node:
     return L.Project(schema=_schema(names, exprs), input=node, exprs=exprs)
 
 
+def _cast_target(t: pa.DataType) -> str:
+    """The CAST target name that produces type ``t``'s family."""
+    f = T.family(t)
+    if T.is_date(f) or T.is_timestamp(f) or T.is_interval(f):
+        return T.type_name(f)          # DATE, TIMESTAMP, TIMESTAMPTZ, INTERVAL
+    return {T.INT: "INT", T.FLOAT: "DOUBLE", T.STRING: "STRING", T.BOOL: "BOOL"}.get(f, "STRING")
+
+
 def cast_columns_expr(e: Expr, t: pa.DataType) -> Expr:
     """``e`` cast to ``t`` (a wider type of the same family or its numeric widening)."""
-    target = {T.INT: "INT", T.FLOAT: "DOUBLE", T.STRING: "STRING", T.BOOL: "BOOL"}.get(T.family(t), "STRING")
-    return Cast(type=t, arg=e, target=target)
+    return Cast(type=t, arg=e, target=_cast_target(t))
 
 
 def cast_columns(node: L.Node, types: list[pa.DataType]) -> L.Node:
@@ -77,12 +84,21 @@ def cast_columns(node: L.Node, types: list[pa.DataType]) -> L.Node:
             exprs.append(col)
         else:
             changed = True
-            target = {T.INT: "INT", T.FLOAT: "DOUBLE", T.STRING: "STRING", T.BOOL: "BOOL"}.get(T.family(t), "STRING")
-            exprs.append(Cast(type=t, arg=col, target=target))
+            exprs.append(Cast(type=t, arg=col, target=_cast_target(t)))
     if not changed:
         return node
     return L.Project(schema=pa.schema([pa.field(f.name, t) for f, t in zip(node.schema, types)]),
                      input=node, exprs=exprs)
+
+
+def _same_time_type(la: Expr, rb: Expr) -> tuple[Expr, Expr]:
+    """Join keys of a DATE and a TIMESTAMP (or timestamps of two units) cast to their common
+    type, so that equal instants hash alike."""
+    temporal = [T.is_date(e.type) or T.is_timestamp(e.type) for e in (la, rb)]
+    if not all(temporal) or la.type.equals(rb.type):
+        return la, rb
+    t = T.common_type([la.type, rb.type], "JOIN keys")
+    return tuple(e if e.type.equals(t) else cast_columns_expr(e, t) for e in (la, rb))
 
 
 class SelectPlanner:
@@ -371,7 +387,7 @@ class SelectPlanner:
             if not any(isinstance(n, Column) for n in walk(la)) or not any(isinstance(n, Column) for n in walk(rb)):
                 return None               # a constant side: a filter, not a key
             self._check_key_types(la, rb, c)
-            return la, rb
+            return _same_time_type(la, rb)
         return None
 
     def _using_names(self, j: ast.JoinExpr, lscope: Scope, rscope: Scope) -> list[str] | None:
