@@ -1,12 +1,12 @@
 """Batch operators through ``Session.sql``: reference vs accelerated kernels, DuckDB and polars lazy.
 
     .venv/bin/python -m pytest benchmarks -k bench_batch_ops --benchmark-only -p no:cacheprovider
-    VELARIA_BATCH_BENCH_ROWS=1000000 ...     # default 10,000,000 rows (spec/perf-targets.md)
+    VELARIA_BATCH_BENCH_ROWS=1000000 ...     # default 10,000,000 rows (the batch-operator targets)
     VELARIA_BENCH_THREADS=2 ...              # pin DuckDB and polars to 2 threads
     VELARIA_BATCH_BENCH_SKIP_REFERENCE=1 ... # skip the pure-Python engine (slow at 10M rows)
 
 Data: int64 ``k`` with 1,000 distinct values and float64 ``v`` uniform in [0, 1), the same
-Arrow table for every engine. Workloads (spec/perf-targets.md "Batch operators"): filter
+Arrow table for every engine. Workloads (the project's batch-operator performance targets): filter
 ``v > 0.5`` then sum, group by ``k`` with sum/count/avg, sort by ``v``, projection
 ``v * 2 + k``, and a multi-term WHERE ``v > 0.25 AND v < 0.75 AND k < 500`` keeping the
 matching rows (fused into one numexpr pass on the accelerated engine). Every engine's answer is checked against numpy before it is timed; one library

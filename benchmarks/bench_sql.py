@@ -1,6 +1,6 @@
 """Batch SQL benchmarks: velaria's reference engine beside DuckDB and polars (lazy), same Arrow data.
 
-Workloads (spec/perf-targets.md "Batch operators"): filter ``v > 0.5`` then sum; group by the
+Workloads (the project's batch-operator performance targets): filter ``v > 0.5`` then sum; group by the
 int64 key (1,000 distinct values) with sum, count and avg; sort by ``v``. Each benchmark first
 checks its answer against a numpy oracle, so a fast wrong engine cannot win.
 """

@@ -6,7 +6,7 @@
 
 Every engine gets the same Arrow table (int64 key ``k`` with 1,000 distinct values, float64
 ``v`` uniform in [0, 1)); each library's benchmarks run together, one library at a time, with
-a short pause between libraries (spec/perf-targets.md: spinning thread pools slow the next).
+a short pause between libraries (their spinning thread pools slow the next one).
 At the end a table of medians and ratios (velaria / peer) is printed.
 """
 from __future__ import annotations
