@@ -115,6 +115,8 @@ def epoch_ms_array(arr: pa.Array) -> tuple[np.ndarray, np.ndarray | None]:
 def _trunc_div(a: np.ndarray, b: int) -> np.ndarray:
     """C++-style integer division (toward zero), element-wise."""
     q = a // b
+    if a.size and a.min() >= 0:          # the usual case: floor is truncation, no remainder pass
+        return q
     return q + ((a % b != 0) & (a < 0))
 
 
