@@ -120,6 +120,18 @@ def _trunc_div(a: np.ndarray, b: int) -> np.ndarray:
     return q + ((a % b != 0) & (a < 0))
 
 
+def _repeat(arr: pa.Array, times: int) -> pa.Array:
+    """Each value of ``arr`` ``times`` times in a row (``take`` of the repeated row numbers;
+    a NULL-free number column or dictionary index is repeated as a numpy array, which streams
+    instead of gathering)."""
+    if arr.null_count == 0 and (pa.types.is_integer(arr.type) or pa.types.is_floating(arr.type)):
+        return pa.array(np.repeat(arr.to_numpy(), times), type=arr.type)
+    if pa.types.is_dictionary(arr.type) and arr.indices.null_count == 0:
+        indices = pa.array(np.repeat(arr.indices.to_numpy(), times), type=arr.type.index_type)
+        return pa.DictionaryArray.from_arrays(indices, arr.dictionary)
+    return arr.take(pa.array(np.repeat(np.arange(len(arr), dtype=np.int64), times)))
+
+
 def _text(ms: int) -> str:
     return to_string(_EPOCH + timedelta(milliseconds=ms))
 
@@ -198,10 +210,9 @@ class WindowAssignOperator(Operator):
             # every row lies in exactly w/s windows: repeat rows, no filtering, no sort
             offsets = np.arange(per_row - 1, -1, -1, dtype=np.int64) * s
             starts = (last[:, None] - offsets[None, :]).ravel()
-            rows = np.repeat(np.arange(batch.num_rows, dtype=np.int64), per_row)
-            taken = self._encoded(batch).take(pa.array(rows))
+            columns = [_repeat(c, per_row) for c in self._encoded(batch).columns]
             column = self._column(starts, s, None)
-            return [pa.RecordBatch.from_arrays(list(taken.columns) + [column], schema=self._schema)]
+            return [pa.RecordBatch.from_arrays(columns + [column], schema=self._schema)]
         rows_parts, start_parts = [], []
         for i in range(per_row - 1, -1, -1):          # oldest window first
             start = last - i * s
