@@ -66,3 +66,35 @@ def test_outer_joins_are_left_alone():
     df = s.sql("SELECT a.k, y FROM a LEFT JOIN b ON a.k = b.k WHERE y IS NULL")
     assert _filters_under_join(prune(df._plan)) == []
     assert df.to_arrow().to_pylist() == [{"k": 4, "y": None}]
+
+
+def _joins(node):
+    out = [node] if isinstance(node, L.Join) else []
+    for c in L.children(node):
+        out.extend(_joins(c))
+    return out
+
+
+@pytest.mark.parametrize("engine", ["reference", "auto"])
+def test_where_equalities_across_a_comma_join_become_hash_keys(engine):
+    """``FROM a, b WHERE a.k = b.k`` hashes on k (no cross product) and answers exactly as the
+    same condition in ON: NULL keys match nothing, NaN and -0.0 as the ON equality says,
+    duplicates multiply, a second equality becomes a second key, mixed types stay a filter."""
+    s = velaria.Session(engine=engine)
+    nan = float("nan")
+    s.create_temp_view("l", s.create_dataframe_from_arrow(pa.table({
+        "k": [1, 2, 2, None, 5], "f": [0.0, nan, 1.5, 2.0, -0.0], "i": [1, 2, 3, 4, 5]})))
+    s.create_temp_view("r", s.create_dataframe_from_arrow(pa.table({
+        "k": [2, 2, None, 5, 7], "f": [-0.0, nan, 1.5, 2.0, 0.0], "j": [10, 20, 30, 40, 50],
+        "d": [1.0, 2.0, 3.0, 4.0, 5.0]})))
+    pairs = [("l.k = r.k", "l.k = r.k"), ("l.f = r.f", "l.f = r.f"),
+             ("l.k = r.k AND l.f = r.f", "l.k = r.k AND l.f = r.f"), ("l.i = r.d", "l.i = r.d")]
+    for where, on in pairs:
+        comma = s.sql(f"SELECT i, j FROM l, r WHERE {where} ORDER BY i, j")
+        joined = s.sql(f"SELECT i, j FROM l JOIN r ON {on} ORDER BY i, j")
+        assert comma.to_arrow().to_pylist() == joined.to_arrow().to_pylist(), where
+        join = _joins(prune(comma._plan))[0]
+        if where == "l.i = r.d":         # int64 = double: kept as a filter (ON would cast)
+            assert not join.left_keys
+        else:
+            assert len(join.left_keys) == where.count("=")

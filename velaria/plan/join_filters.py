@@ -1,4 +1,5 @@
-"""Push WHERE conjuncts below inner joins (a rewrite that does not change results).
+"""Push WHERE conjuncts below inner joins, and make WHERE equalities across an inner join its
+hash keys (rewrites that do not change results).
 
 ``WHERE c_mktsegment = 'BUILDING' AND o_orderdate < DATE '1995-03-15'`` over ``customer JOIN
 orders`` keeps exactly the joined pairs whose customer row and order row pass their own
@@ -11,6 +12,10 @@ AND / OR / NOT of columns and constants (a text constant compared with a date is
 that one stays). An expression that can fail (a CAST, arithmetic that can overflow, a
 function) stays above the join, where it sees only the joined rows as before. Only inner
 joins: below an outer join a filter would change which rows are padded.
+
+A conjunct ``left column = right column`` (both columns of one type) over an inner join is
+exactly that key pair in ON, so it becomes a join key: ``FROM a, b WHERE a.k = b.k`` hashes on
+``k`` instead of forming every pair and filtering them.
 """
 from __future__ import annotations
 
@@ -88,14 +93,31 @@ def _filtered(node: L.Node, parts: list[Expr]) -> L.Node:
     return L.Filter(schema=node.schema, input=node, predicate=_and(parts), origin="where")
 
 
+def _key_pair(c: Expr, nl: int, join: L.Join) -> tuple[Column, Column] | None:
+    """(left key, right key) when ``c`` is ``left column = right column`` of one type: the
+    same condition as that key pair in ON, so an inner join may hash on it (``FROM a, b
+    WHERE a.k = b.k`` becomes a hash join instead of a cross join and a filter)."""
+    if not (isinstance(c, Call) and c.name == "=" and len(c.args) == 2 and join.null_aware == 0
+            and all(isinstance(a, Column) for a in c.args)):
+        return None
+    a, b = sorted(c.args, key=lambda col: col.index)
+    if not (a.index < nl <= b.index and a.type.equals(b.type)):
+        return None
+    return a, dataclasses.replace(b, index=b.index - nl)
+
+
 def _split(node: L.Filter) -> L.Node:
-    """``node`` (a WHERE over an inner join) with its one-sided conjuncts moved below."""
+    """``node`` (a WHERE over an inner join) with its one-sided conjuncts moved below and
+    its column equalities across the sides made join keys."""
     join = node.input
     nl = len(join.left.schema)
-    keep, left, right = [], [], []
+    keep, left, right, keys = [], [], [], []
     for c in _conjuncts(node.predicate):
         refs = column_refs([c])
-        if not refs or not _cannot_fail(c):
+        pair = _key_pair(c, nl, join)
+        if pair is not None:
+            keys.append(pair)
+        elif not refs or not _cannot_fail(c):
             keep.append(c)
         elif max(refs) < nl:
             left.append(c)
@@ -103,9 +125,11 @@ def _split(node: L.Filter) -> L.Node:
             right.append(remap(c, {i: i - nl for i in refs}))
         else:
             keep.append(c)
-    if not left and not right:
+    if not left and not right and not keys:
         return node
-    join = dataclasses.replace(join, left=_filtered(join.left, left), right=_filtered(join.right, right))
+    join = dataclasses.replace(join, left=_filtered(join.left, left), right=_filtered(join.right, right),
+                               left_keys=list(join.left_keys) + [k for k, _ in keys],
+                               right_keys=list(join.right_keys) + [k for _, k in keys])
     return _filtered(join, keep) if keep else join
 
 
