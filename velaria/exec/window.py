@@ -132,6 +132,14 @@ def _repeat(arr: pa.Array, times: int) -> pa.Array:
     return arr.take(pa.array(np.repeat(np.arange(len(arr), dtype=np.int64), times)))
 
 
+def _window_text(starts: np.ndarray, step: int, valid: np.ndarray | None) -> pa.Array:
+    """The window column's text for ``starts`` (NULL where ``valid`` is False)."""
+    text = format_window_starts(starts, step)
+    if valid is not None:
+        text = pc.if_else(pa.array(valid), text, pa.scalar(None, pa.string()))
+    return text
+
+
 def _text(ms: int) -> str:
     return to_string(_EPOCH + timedelta(milliseconds=ms))
 
@@ -189,10 +197,7 @@ class WindowAssignOperator(Operator):
         """The window column for ``starts``: text, or the milliseconds themselves."""
         if self.epoch_ms:
             return pa.array(starts, pa.int64(), mask=None if valid is None else ~valid)
-        text = format_window_starts(starts, step)
-        if valid is not None:
-            text = pc.if_else(pa.array(valid), text, pa.scalar(None, pa.string()))
-        return text
+        return _window_text(starts, step, valid)
 
     def push(self, batch: pa.RecordBatch, port: int = 0) -> list[pa.RecordBatch]:
         if batch.num_rows == 0:
@@ -268,11 +273,8 @@ class WindowKeyAggregateOperator(AggregateOperator):
         ms = columns[self.window_key]
         valid = None if ms.null_count == 0 else np.asarray(ms.is_valid())
         starts = np.asarray(ms.fill_null(0) if valid is not None else ms)
-        text = format_window_starts(starts, self.step)
-        if valid is not None:
-            text = pc.if_else(pa.array(valid), text, pa.scalar(None, pa.string()))
         columns = list(columns)
-        columns[self.window_key] = text
+        columns[self.window_key] = _window_text(starts, self.step, valid)
         return pa.RecordBatch.from_arrays(columns, schema=self.schema)
 
     def emit_updated(self) -> pa.RecordBatch:
@@ -295,7 +297,6 @@ def late_window_key(window: WindowAssign, aggregate: L.Node) -> int | None:
         return None
     others = [k for i, k in enumerate(aggregate.keys) if i != positions[0]]
     others += [a.arg for a in aggregate.aggregates if a.arg is not None]
-    others += [a.filter for a in aggregate.aggregates if getattr(a, "filter", None) is not None]
     for e in others:
         for sub in walk(e):
             if type(sub) not in _KNOWN_EXPRS or (isinstance(sub, Column) and sub.index == col):

@@ -80,16 +80,17 @@ class BatchLocalAggregateOperator(AggregateOperator):
         return None
 
 
-def stream_operator(node: L.Node) -> Operator:
+def stream_operator(node: L.Node, aggregate_mode: str = "running") -> Operator:
     """The operator that runs plan node ``node`` in a stream (Scan has none: the driver
-    feeds the source's batches straight into the operator above it)."""
+    feeds the source's batches straight into the operator above it). ``aggregate_mode``:
+    see :func:`stream_operators`."""
     from .plan import StatelessAggregate
     if isinstance(node, WindowAssign):
         return WindowAssignOperator(node)
     if isinstance(node, StatelessAggregate):
         return BatchLocalAggregateOperator(node)
     if type(node) is L.Aggregate:
-        return AggregateOperator(node, mode="running")
+        return AggregateOperator(node, mode=aggregate_mode)
     if type(node) is L.Sort:
         return MicroBatchSortOperator(node)
     if type(node) is L.Limit:
@@ -118,8 +119,5 @@ def stream_operators(nodes: list[L.Node], aggregate_mode: str = "running") -> li
             ops.append(WindowKeyAggregateOperator(node, mode=aggregate_mode, window_key=late[i],
                                                   step=window.slide_ms))
             continue
-        if aggregate_mode != "running" and type(node) is L.Aggregate:
-            ops.append(AggregateOperator(node, mode=aggregate_mode))
-            continue
-        ops.append(stream_operator(node))
+        ops.append(stream_operator(node, aggregate_mode))
     return ops
