@@ -67,18 +67,14 @@ def _attach(name: str) -> shared_memory.SharedMemory:
         return shm
 
 
-def _aggregate_slice(ctx, buf: pa.Buffer, spec) -> bytes:
-    """The exported partial state of the IPC slice in ``buf``: the query's partition-local
-    transforms and a fresh aggregate (``spec``: the aggregate plan node, with the nodes below
-    it down to the scan) fold the slice, and the aggregate's snapshot goes back (nothing from
-    ``buf`` is kept). The operators are built as the driver builds them, so the state layout
-    is the driver's."""
-    from .operators import stream_operators
-    from .plan import linearize
-    ops = stream_operators(linearize(spec), aggregate_mode="final")
+def _aggregate_slice(ctx, buf: pa.Buffer, ops) -> bytes:
+    """The exported partial state of the IPC slice in ``buf``: ``ops`` (the query's
+    partition-local transforms, then its aggregate, built once per worker as the driver
+    builds them, so the state layout is the driver's) are opened afresh, fold the slice, and
+    the aggregate's snapshot goes back (nothing from ``buf`` is kept)."""
     batch = pa.ipc.open_stream(buf).read_all()
     for op in ops:
-        op.open(ctx)
+        op.open(ctx)                     # a fresh aggregate for every slice
     try:
         for b in batch.to_batches():
             outs = [b]
@@ -93,11 +89,15 @@ def _aggregate_slice(ctx, buf: pa.Buffer, spec) -> bytes:
 
 
 def _worker_main(conn, engine: str, spec) -> None:
-    """Worker process loop: slice in, exported partial aggregate state out."""
+    """Worker process loop: slice in, exported partial aggregate state out. ``spec``: the
+    aggregate's plan node with the nodes below it down to the scan."""
     from ..exec.operators import ExecContext
     from ..kernels import kernel_set
     from ..reference.functions import EvalContext
+    from .operators import stream_operators
+    from .plan import linearize
     ctx = ExecContext(kernel_set(engine))
+    ops = stream_operators(linearize(spec), aggregate_mode="final")
     while True:
         try:
             msg = conn.recv()
@@ -112,12 +112,12 @@ def _worker_main(conn, engine: str, spec) -> None:
                 shm = _attach(payload[0])
                 view = shm.buf[:payload[1]]
                 try:
-                    reply = _aggregate_slice(ctx, pa.py_buffer(view), spec)
+                    reply = _aggregate_slice(ctx, pa.py_buffer(view), ops)
                 finally:
                     view.release()
                     shm.close()
             else:
-                reply = _aggregate_slice(ctx, pa.py_buffer(payload), spec)
+                reply = _aggregate_slice(ctx, pa.py_buffer(payload), ops)
         except Exception as exc:  # noqa: BLE001 - reported to the driver, which fails the query
             reply = b"ERR" + f"{type(exc).__name__}: {exc}".encode("utf-8", "replace")
         conn.send_bytes(reply)
@@ -139,6 +139,7 @@ class _Worker:
         self.name = name
         self.pid = self.proc.pid
         self.conn = Connection(parent.detach())
+        self.asked = False
         self.conn.send((engine, spec))
 
     @property
@@ -146,7 +147,10 @@ class _Worker:
         return self.proc.poll()
 
     def ask_to_stop(self) -> None:
-        """Tell the worker to exit after its current slice (no wait)."""
+        """Tell the worker to exit after its current slice (no wait; once)."""
+        if self.asked:
+            return
+        self.asked = True
         try:
             self.conn.send(None)
         except (OSError, ValueError):
