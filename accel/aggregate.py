@@ -665,17 +665,7 @@ def _subset(state: _AggState, idx: np.ndarray) -> _AggState:
 def _add_int_sums(state: _AggState, ids: np.ndarray, x: np.ndarray, g: int) -> None:
     """Add int64 values per group exactly: float64 bincount is exact while every partial sum
     stays below 2**53, so values are split into 32-bit halves and rows into 2**20 chunks."""
-    lo_part = np.zeros(g, dtype=np.int64)
-    hi_part = np.zeros(g, dtype=np.int64)
-    step = 1 << 20
-    small = x.size and max(int(x.max()), -int(x.min())) * min(x.size, step) < _TWO53
-    for start in range(0, x.size, step):
-        xs, gs = x[start:start + step], ids[start:start + step]
-        if small:
-            lo_part += np.bincount(gs, weights=xs.astype(np.float64), minlength=g).astype(np.int64)
-        else:
-            lo_part += np.bincount(gs, weights=(xs & 0xFFFFFFFF).astype(np.float64), minlength=g).astype(np.int64)
-            hi_part += np.bincount(gs, weights=(xs >> 32).astype(np.float64), minlength=g).astype(np.int64)
+    lo_part, hi_part = int_sums.half_sums(ids, x, g)
     state.hi_bound = int_sums.HI_LIMIT          # hi changed outside the bound's bookkeeping
     lo = state.lo[:g] + lo_part
     carry = lo >> 32

@@ -18,7 +18,7 @@ try:
 except Exception:  # pragma: no cover - depends on the build
     _ffi = _lib = None
 
-__all__ = ["group_sum_i64", "c_available", "HI_LIMIT"]
+__all__ = ["group_sum_i64", "half_sums", "c_available", "HI_LIMIT"]
 
 #: ``|hi|`` must stay below this before a batch is added (the adds of one batch of fewer than
 #: 2**31 rows then cannot wrap int64)
@@ -53,14 +53,29 @@ def group_sum_i64(gids: np.ndarray, x: np.ndarray, valid: np.ndarray | None, lo:
     hi += carry
 
 
+def half_sums(gids: np.ndarray, x: np.ndarray, g: int) -> tuple[np.ndarray, np.ndarray]:
+    """(per-group sums of the low 32 bits, of the signed high 32 bits) of int64 ``x`` over
+    ``g`` groups, as int64: float64 ``bincount`` is exact while every partial sum stays below
+    2**53, hence chunks of 2**20 rows (and one pass when the values are small enough)."""
+    lo_part = np.zeros(g, dtype=np.int64)
+    hi_part = np.zeros(g, dtype=np.int64)
+    step = 1 << 20
+    small = x.size and max(int(x.max()), -int(x.min())) * min(x.size, step) < 2 ** 53
+    for start in range(0, x.size, step):
+        xs, gs = x[start:start + step], gids[start:start + step]
+        if small:
+            lo_part += np.bincount(gs, weights=xs.astype(np.float64), minlength=g).astype(np.int64)
+        else:
+            lo_part += np.bincount(gs, weights=(xs & 0xFFFFFFFF).astype(np.float64), minlength=g).astype(np.int64)
+            hi_part += np.bincount(gs, weights=(xs >> 32).astype(np.float64), minlength=g).astype(np.int64)
+    return lo_part, hi_part
+
+
 def _group_sum_i64_np(gids, x, valid, lo, hi, counts) -> None:
     if valid is not None:
         keep = valid.astype(bool)
         gids, x = gids[keep], x[keep]
-    g = lo.size
-    step = 1 << 20
-    for start in range(0, x.size, step):
-        xs, gs = x[start:start + step], gids[start:start + step]
-        lo += np.bincount(gs, weights=(xs & 0xFFFFFFFF).astype(np.float64), minlength=g).astype(np.int64)
-        hi += np.bincount(gs, weights=(xs >> 32).astype(np.float64), minlength=g).astype(np.int64)
-        counts += np.bincount(gs, minlength=g)
+    lo_part, hi_part = half_sums(gids, x, lo.size)
+    lo += lo_part          # |lo_part| < 2**53: with the carry taken after, lo cannot wrap
+    hi += hi_part
+    counts += np.bincount(gids, minlength=lo.size)
