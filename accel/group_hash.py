@@ -31,6 +31,11 @@ def c_available() -> bool:
     return _lib is not None
 
 
+def _ptr(a: np.ndarray):
+    """``a``'s data as ``int64_t *`` (the caller keeps ``a`` alive during the call)."""
+    return _ffi.cast("int64_t *", a.ctypes.data)
+
+
 class Int64GroupTable:
     """Distinct int64 keys numbered 0, 1, ... in the order they first appear."""
 
@@ -60,10 +65,9 @@ class Int64GroupTable:
         self._reserve(len(self) + n)
         out = np.empty(n, dtype=_I64)
         new_rows = np.empty(n, dtype=_I64)
-        ptr = lambda a: _ffi.cast("int64_t *", a.ctypes.data)      # noqa: E731
         start = len(self)
-        nxt = _lib.velaria_hash_group_ids(ptr(keys), n, ptr(self._slot_keys), ptr(self._slot_gids),
-                                          self._bits, start, ptr(out), ptr(new_rows))
+        nxt = _lib.velaria_hash_group_ids(_ptr(keys), n, _ptr(self._slot_keys), _ptr(self._slot_gids),
+                                          self._bits, start, _ptr(out), _ptr(new_rows))
         new_rows = new_rows[:nxt - start].copy()
         if new_rows.size:
             self.keys = np.concatenate([self.keys, keys[new_rows]])
@@ -84,9 +88,8 @@ class Int64GroupTable:
         if known.size:
             # the out arrays must stay referenced while C writes them
             ids, rows = np.empty(known.size, dtype=_I64), np.empty(known.size, dtype=_I64)
-            ptr = lambda a: _ffi.cast("int64_t *", a.ctypes.data)  # noqa: E731
-            _lib.velaria_hash_group_ids(ptr(known), known.size, ptr(self._slot_keys), ptr(self._slot_gids),
-                                        bits, 0, ptr(ids), ptr(rows))
+            _lib.velaria_hash_group_ids(_ptr(known), known.size, _ptr(self._slot_keys), _ptr(self._slot_gids),
+                                        bits, 0, _ptr(ids), _ptr(rows))
 
     # -- numpy twin -----------------------------------------------------------------------
     def _ids_np(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
