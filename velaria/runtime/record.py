@@ -14,17 +14,26 @@ __all__ = ["plan_record", "join_record", "shuffle_buckets", "aggregate_shuffle_e
 AGGREGATE_SHUFFLE_ENV = "VELARIA_AGGREGATE_SHUFFLE"
 
 
-def join_record(record: RuntimeRecord, chosen, maps: int, buckets: int, described: str) -> None:
-    """Fill ``record`` for a plan whose join ``chosen`` is shuffled."""
+def join_record(record: RuntimeRecord, chosen, maps: int, buckets: int, described: str, above) -> None:
+    """Fill ``record`` for a plan whose join ``chosen`` is shuffled, with the part ``above``
+    it (a :class:`~velaria.runtime.join_above.AbovePlan`) in the bucket tasks."""
     record.partitions = maps
     record.partitioning = described
-    record.exchange = "hash-shuffle-join"
-    record.shuffle = (f"hash shuffle of both join inputs by join key into {buckets} buckets, one join per bucket "
-                      f"on the workers ({chosen.reason})")
+    record.exchange = "hash-shuffle-join" + (f"+{above.kind}" if above.kind else "")
+    pushed = [type(n).__name__ for n in above.pipeline] + ([type(above.exchange).__name__] if above.exchange else [])
+    then = (f", then {' + '.join(pushed)}" + (" (partial state)" if above.kind.startswith("partial") else ""))\
+        if pushed else ""
+    record.shuffle = (f"hash shuffle of both join inputs by join key into {buckets} buckets, one join per bucket"
+                      f"{then} on the workers ({chosen.reason})")
     record.task_count = maps + buckets
     record.stage_count = 3
-    record.final_stage = "client: order the joined rows as one join would, then the plan above the join"
-    record.fallbacks = []
+    record.final_stage = {
+        "partial-aggregate+merge": "client: merge the buckets' aggregate states in first-appearance order, then "
+                                   "the plan above the aggregate",
+        "top-n+merge": "client: the same top-n over the buckets' candidates, then the plan above it",
+        "limit+merge": "client: the LIMIT over the buckets' rows in join order, then the plan above it",
+    }.get(above.kind, "client: order the joined rows as one join would, then the plan above the join")
+    record.fallbacks = [above.fallback] if above.fallback else []
 
 
 def aggregate_shuffle_enabled(environ=os.environ) -> bool:
