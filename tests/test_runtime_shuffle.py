@@ -148,14 +148,29 @@ JOINS = [
     "SELECT f.v, d.w FROM f RIGHT JOIN d ON f.i = d.i",
     "SELECT f.v, f.s, d.name FROM f FULL JOIN d ON f.i = d.i",
     "SELECT f.v, d.w FROM f FULL OUTER JOIN d ON f.i = d.i AND f.v > d.w * 40",
-    "SELECT d.name, COUNT(*) AS n, SUM(f.v) AS sv FROM f RIGHT JOIN d ON f.i = d.i GROUP BY d.name ORDER BY d.name",
     "SELECT a.v, b.w FROM d b FULL JOIN f a ON a.s = b.name",
     "SELECT a.v, b.v AS bv FROM f a RIGHT JOIN (SELECT s, k, v FROM f WHERE v < 50) b ON a.s = b.s AND a.k = b.k",
 ]
 
 
+#: the plan above a shuffle join that runs in its bucket tasks, and the exchange recorded
+ABOVE_JOINS = [
+    ("SELECT d.name, COUNT(*) AS n, SUM(f.v) AS sv FROM f RIGHT JOIN d ON f.i = d.i GROUP BY d.name ORDER BY d.name",
+     "hash-shuffle-join+partial-aggregate+merge"),
+    ("SELECT d.name, f.s, COUNT(*) AS n, SUM(f.v) AS sv, COUNT(DISTINCT f.k) AS dk, MIN(f.v) AS lo, MAX(d.w) AS hi "
+     "FROM f FULL JOIN d ON f.i = d.i WHERE f.v IS NULL OR f.v % 2 = 0 GROUP BY d.name, f.s HAVING COUNT(*) > 1",
+     "hash-shuffle-join+partial-aggregate+merge"),
+    ("SELECT COUNT(*) AS n, SUM(f.v) AS sv, COUNT(f.v) AS nv FROM f RIGHT JOIN d ON f.i = d.i",
+     "hash-shuffle-join+partial-aggregate+merge"),
+    ("SELECT f.v, d.w FROM f RIGHT JOIN d ON f.i = d.i ORDER BY d.w DESC LIMIT 7", "hash-shuffle-join+top-n+merge"),
+    ("SELECT f.v, d.w, d.name FROM f FULL JOIN d ON f.i = d.i ORDER BY d.name NULLS FIRST LIMIT 30",
+     "hash-shuffle-join+top-n+merge"),
+    ("SELECT f.v + 1 AS x, d.w FROM f FULL JOIN d ON f.i = d.i LIMIT 15 OFFSET 3", "hash-shuffle-join+limit+merge"),
+    ("SELECT f.v * 2 AS x, d.w FROM f RIGHT JOIN d ON f.i = d.i WHERE d.w > 3 OR f.v IS NULL", "hash-shuffle-join"),
+]
+
 SHUFFLED = [(sql, "partial-aggregate+hash-shuffle") for sql in AGGREGATES] + \
-    [(sql, "hash-shuffle-join") for sql in JOINS]
+    [(sql, "hash-shuffle-join") for sql in JOINS] + ABOVE_JOINS
 
 
 @pytest.mark.parametrize("sql,exchange", SHUFFLED)
@@ -168,10 +183,36 @@ def test_grouped_aggregates_and_outer_joins_are_hash_shuffled_with_the_embedded_
     rec = df.run_record()
     assert rec["exchange"] == exchange and rec["stage_count"] == 3 and rec["fallbacks"] == []
     assert rec["shuffle_bytes"] > 0 and rec["workers"] and "into 3 buckets" in rec["shuffle"]
-    if exchange == "hash-shuffle-join":   # both inputs split 3 ways, then 3 bucket joins
+    if exchange.startswith("hash-shuffle-join"):   # both inputs split 3 ways, then 3 bucket joins
         assert (rec["partitions"], rec["task_count"]) == (6, 9) and "JOIN pads unmatched right rows" in rec["shuffle"]
     else:                                 # 3 map tasks, then 3 bucket aggregates
         assert (rec["partitions"], rec["task_count"]) == (3, 6)
+
+
+@pytest.mark.parametrize("sql,node", [
+    ("SELECT DISTINCT d.name FROM f RIGHT JOIN d ON f.i = d.i", "Distinct"),
+    ("SELECT f.v, d.w FROM f RIGHT JOIN d ON f.i = d.i ORDER BY d.w, f.v", "Sort"),
+])
+def test_a_node_above_a_shuffle_join_that_does_not_split_runs_on_the_client_and_says_so(sessions, sql, node):
+    df = sessions["single-node"].sql(sql)
+    assert _same(df.to_rows(), sessions["embedded"].sql(sql).to_rows())
+    rec = df.run_record()
+    assert rec["exchange"] == "hash-shuffle-join" and rec["task_count"] == 9
+    assert rec["fallbacks"] == [f"{node} above the shuffle join is not split into partial steps: it runs once on "
+                                "the client over the joined rows"]
+
+
+def test_the_buckets_of_a_shuffle_join_send_partial_states_not_joined_rows(sessions):
+    """Aggregating in the buckets moves the groups' states, far fewer bytes than the rows."""
+    rows = "SELECT d.name, f.v FROM f RIGHT JOIN d ON f.i = d.i"
+    grouped = "SELECT d.name, COUNT(*) AS n, SUM(f.v) AS sv FROM f RIGHT JOIN d ON f.i = d.i GROUP BY d.name"
+    moved = {}
+    for sql in (rows, grouped):
+        df = sessions["single-node"].sql(sql)
+        df.to_rows()
+        moved[sql] = df.run_record()["shuffle_bytes"]
+    map_bytes = moved[rows] - sessions["embedded"].sql(rows).to_arrow().nbytes
+    assert moved[grouped] < map_bytes + 10_000 < moved[rows]
 
 
 def test_a_right_input_over_the_broadcast_limit_is_shuffled(sessions, monkeypatch):
