@@ -232,7 +232,7 @@ def test_distributed_shuffles_aggregates_and_outer_joins_between_workers(cluster
 
 
 def test_distributed_searches_per_partition(cluster):
-    """Session.vector_search, Session.keyword_search and SQL KEYWORD SEARCH run per partition
+    """Session.vector_search, hybrid_search, keyword_search and SQL KEYWORD SEARCH run per partition
     on the Dask workers (keyword: corpus statistics first) and give the embedded answers."""
     rnd = random.Random(9)
     n = 400
@@ -249,7 +249,11 @@ def test_distributed_searches_per_partition(cluster):
         s = velaria.Session(**kwargs)
         s.create_temp_view("v", s.create_dataframe_from_arrow(table))
         answers[mode] = [repr(s.vector_search("v", "emb", [[1, 0, 0.5, 0], [0, 1, 0, 0]], 6, "l2").to_rows()),
-                         repr(s.keyword_search("v", "t", "gamma delta", 12).to_rows())]
+                         repr(s.hybrid_search("v", "emb", [1, 0, 0.5, 0], 8, "dot", 0.1).to_rows())]
+        if mode == "distributed":
+            rec = s.runtime.last_search_record
+            assert rec.exchange == "vector-top-k+merge" and rec.task_count == 2 and rec.workers
+        answers[mode].append(repr(s.keyword_search("v", "t", "gamma delta", 12).to_rows()))
         if mode == "distributed":
             rec = s.runtime.last_search_record
             assert rec.exchange == "keyword-top-k+merge" and rec.task_count == 4 and rec.workers
