@@ -175,7 +175,8 @@ SHUFFLED = [(sql, "partial-aggregate+hash-shuffle") for sql in AGGREGATES] + \
 
 @pytest.mark.parametrize("sql,exchange", SHUFFLED)
 def test_grouped_aggregates_and_outer_joins_are_hash_shuffled_with_the_embedded_answer_and_order(
-        sessions, sql, exchange):
+        sessions, sql, exchange, monkeypatch):
+    monkeypatch.setenv(BROADCAST_LIMIT_ENV, "0")      # every join input is "large": shuffle, never broadcast
     want = sessions["embedded"].sql(sql).to_rows()
     df = sessions["single-node"].sql(sql)
     assert f"exchange={exchange}" in df.explain() and "status=planned" in df.explain()
@@ -189,6 +190,25 @@ def test_grouped_aggregates_and_outer_joins_are_hash_shuffled_with_the_embedded_
         assert (rec["partitions"], rec["task_count"]) == (3, 6)
 
 
+@pytest.mark.parametrize("sql,exchange", [(sql, "broadcast-outer-join") for sql in JOINS] + [
+    (sql, exchange.replace("hash-shuffle-join", "broadcast-outer-join")) for sql, exchange in ABOVE_JOINS] + [
+    ("SELECT f.v, d.w FROM f RIGHT JOIN d ON f.v < d.w", "broadcast-outer-join"),
+    ("SELECT d.w, COUNT(f.v) AS n FROM f FULL JOIN d ON f.v = d.w * 70 OR f.s = d.name GROUP BY d.w",
+     "broadcast-outer-join+partial-aggregate+merge")])
+def test_right_and_full_joins_with_a_small_right_input_broadcast_it_and_pad_on_the_client(sessions, sql, exchange):
+    """The right input runs once and goes to every left partition; the partitions report the
+    right rows they matched and the client pads the others: embedded's answer and order,
+    also for joins without equality keys."""
+    want = sessions["embedded"].sql(sql).to_rows()
+    df = sessions["single-node"].sql(sql)
+    assert f"exchange={exchange}" in df.explain()
+    assert _same(df.to_rows(), want)
+    rec = df.run_record()
+    assert rec["exchange"] == exchange and rec["fallbacks"] == [] and rec["stage_count"] == 3
+    assert (rec["partitions"], rec["task_count"]) == (3, 4) and "within the broadcast limit" in rec["shuffle"]
+    assert rec["final_stage"].startswith("client: the plan above the join over the padded unmatched right rows")
+
+
 @pytest.mark.parametrize("sql,node", [
     ("SELECT DISTINCT d.name FROM f RIGHT JOIN d ON f.i = d.i", "Distinct"),
     ("SELECT f.v, d.w FROM f RIGHT JOIN d ON f.i = d.i ORDER BY d.w, f.v", "Sort"),
@@ -197,13 +217,14 @@ def test_a_node_above_a_shuffle_join_that_does_not_split_runs_on_the_client_and_
     df = sessions["single-node"].sql(sql)
     assert _same(df.to_rows(), sessions["embedded"].sql(sql).to_rows())
     rec = df.run_record()
-    assert rec["exchange"] == "hash-shuffle-join" and rec["task_count"] == 9
-    assert rec["fallbacks"] == [f"{node} above the shuffle join is not split into partial steps: it runs once on "
+    assert rec["exchange"] == "broadcast-outer-join" and rec["task_count"] == 4
+    assert rec["fallbacks"] == [f"{node} above the partitioned join is not split into partial steps: it runs once on "
                                 "the client over the joined rows"]
 
 
-def test_the_buckets_of_a_shuffle_join_send_partial_states_not_joined_rows(sessions):
+def test_the_buckets_of_a_shuffle_join_send_partial_states_not_joined_rows(sessions, monkeypatch):
     """Aggregating in the buckets moves the groups' states, far fewer bytes than the rows."""
+    monkeypatch.setenv(BROADCAST_LIMIT_ENV, "0")
     rows = "SELECT d.name, f.v FROM f RIGHT JOIN d ON f.i = d.i"
     grouped = "SELECT d.name, COUNT(*) AS n, SUM(f.v) AS sv FROM f RIGHT JOIN d ON f.i = d.i GROUP BY d.name"
     moved = {}
@@ -241,8 +262,14 @@ def test_a_bad_broadcast_limit_says_how_to_fix_it(raw):
     assert broadcast_limit({BROADCAST_LIMIT_ENV: "0"}) == 0 and broadcast_limit({}) == 64 << 20
 
 
-def test_shuffle_join_over_parquet_files_reads_each_file_in_its_own_task(tmp_path):
+@pytest.mark.parametrize("limit,partitioning,tasks", [("0", "left: 4 (4 files of", 4 + 2 + 2),
+                                                      (None, "4 files of", 1 + 4)], ids=["shuffle", "broadcast"])
+def test_shuffle_join_over_parquet_files_reads_each_file_in_its_own_task(tmp_path, monkeypatch, limit, partitioning,
+                                                                        tasks):
     import pyarrow.parquet as pq
+
+    if limit is not None:
+        monkeypatch.setenv(BROADCAST_LIMIT_ENV, limit)
 
     facts, dims = _tables()
     for j in range(4):
@@ -257,4 +284,4 @@ def test_shuffle_join_over_parquet_files_reads_each_file_in_its_own_task(tmp_pat
         answers.append(df.to_rows())
     assert _same(answers[0], answers[1]) and np.isfinite(len(answers[0]["rows"]))
     rec = df.run_record()
-    assert rec["partitioning"].startswith("left: 4 (4 files of") and rec["task_count"] == 4 + 2 + 2
+    assert rec["partitioning"].startswith(partitioning) and rec["task_count"] == tasks

@@ -1,8 +1,9 @@
-"""The plan above a shuffle join, run inside the join's bucket tasks.
+"""The plan above a partitioned join, run inside the join's tasks.
 
-A shuffle join's bucket task holds every joined row of its keys. The filters and
-projections right above the join therefore run there, on each bucket's rows. So does the
-first node above them when it splits into partial steps:
+A shuffle join's bucket task holds every joined row of its keys; a broadcast RIGHT / FULL
+join's partition task holds every joined row of its left rows (:mod:`.broadcast_outer`).
+The filters and projections right above the join therefore run there, on each task's rows.
+So does the first node above them when it splits into partial steps:
 
 =====================  ===================================  ==================================
 node above the join    each bucket task returns             the client
@@ -104,8 +105,8 @@ def plan_above(root: L.Node, join: L.Join) -> AbovePlan:
     exchange = path.pop() if path and _splits(path[-1]) else None
     fallback = ""
     if path and exchange is None:
-        fallback = (f"{type(path[-1]).__name__} above the shuffle join is not split into partial steps: it runs "
-                    "once on the client over the joined rows")
+        fallback = (f"{type(path[-1]).__name__} above the partitioned join is not split into partial steps: it "
+                    "runs once on the client over the joined rows")
     return AbovePlan(join, pipeline, exchange, fallback)
 
 

@@ -19,20 +19,31 @@ def join_record(record: RuntimeRecord, chosen, maps: int, buckets: int, describe
     it (a :class:`~velaria.runtime.join_above.AbovePlan`) in the bucket tasks."""
     record.partitions = maps
     record.partitioning = described
-    record.exchange = "hash-shuffle-join" + (f"+{above.kind}" if above.kind else "")
     pushed = [type(n).__name__ for n in above.pipeline] + ([type(above.exchange).__name__] if above.exchange else [])
     then = (f", then {' + '.join(pushed)}" + (" (partial state)" if above.kind.startswith("partial") else ""))\
         if pushed else ""
-    record.shuffle = (f"hash shuffle of both join inputs by join key into {buckets} buckets, one join per bucket"
-                      f"{then} on the workers ({chosen.reason})")
-    record.task_count = maps + buckets
+    suffix = f"+{above.kind}" if above.kind else ""
     record.stage_count = 3
-    record.final_stage = {
-        "partial-aggregate+merge": "client: merge the buckets' aggregate states in first-appearance order, then "
-                                   "the plan above the aggregate",
-        "top-n+merge": "client: the same top-n over the buckets' candidates, then the plan above it",
-        "limit+merge": "client: the LIMIT over the buckets' rows in join order, then the plan above it",
-    }.get(above.kind, "client: order the joined rows as one join would, then the plan above the join")
+    if chosen.strategy == "broadcast-outer":
+        record.exchange = "broadcast-outer-join" + suffix
+        record.shuffle = (f"right input computed first as one task and broadcast to the left input's {maps} "
+                          f"partitions, one join per partition{then} on the workers; the right rows no partition "
+                          f"matched are padded on the client ({chosen.reason})")
+        record.task_count = maps + 1
+    else:
+        record.exchange = "hash-shuffle-join" + suffix
+        record.shuffle = (f"hash shuffle of both join inputs by join key into {buckets} buckets, one join per bucket"
+                          f"{then} on the workers ({chosen.reason})")
+        record.task_count = maps + buckets
+    merge = {
+        "partial-aggregate+merge": "merge the tasks' aggregate states in first-appearance order, then the plan above "
+                                   "the aggregate",
+        "top-n+merge": "the same top-n over the tasks' candidates, then the plan above it",
+        "limit+merge": "the LIMIT over the tasks' rows in join order, then the plan above it",
+    }.get(above.kind, "order the joined rows as one join would, then the plan above the join")
+    padded = ("the plan above the join over the padded unmatched right rows, then "
+              if chosen.strategy == "broadcast-outer" else "")
+    record.final_stage = f"client: {padded}{merge}"
     record.fallbacks = [above.fallback] if above.fallback else []
 
 

@@ -7,19 +7,22 @@ counts with what really ran (tasks, workers, bytes of partial results moved).
 """
 from __future__ import annotations
 
+import dataclasses
+
 import pyarrow as pa
 
 from ..exec.driver import run_table
 from ..plan import logical as L
 from ..plan.physical import PhysicalPlan, RuntimeRecord, build_physical
 from .api_search import SearchMethods
-from .join_above import merge_bucket_states, ordered_rows, plan_above
-from .join_shuffle import find_shuffle_join, join_tasks
+from .broadcast_outer import BroadcastOuterTask, matched_rows, padded_rows
+from .join_above import bucket_plan, bucket_result, merge_bucket_states, ordered_rows, plan_above
+from .join_shuffle import find_shuffle_join, join_tasks, side_tasks
 from .keyword_tasks import ORDINAL, best_candidates
 from .modes import RuntimeConfig
 from .record import join_record, plan_record, shuffle_buckets
 from .shuffle_stages import BucketAggregateTask, ShuffleMapTask, ordered_aggregate, restore_order
-from .stages import (PartitionTask, cut_plan, make_tasks, memory_scan, merge_partials, replace_node,
+from .stages import (PartitionTask, cut_plan, make_tasks, memory_scan, merge_partials, replace_node, run_task,
                      with_broadcasts)
 
 __all__ = ["Runtime", "create_runtime"]
@@ -77,8 +80,12 @@ class Runtime(SearchMethods):
         chosen = find_shuffle_join(physical.root) if parts >= 2 else None
         if chosen is not None:
             above = plan_above(physical.root, chosen.join)
-            maps, finals, described = join_tasks(chosen, parts, parts, (None,) * 4, above)
-            join_record(record, chosen, len(maps), len(finals), described, above)
+            if chosen.strategy == "broadcast-outer":
+                left, how = side_tasks(chosen.join.left, parts, 0, (None,) * 4)
+                join_record(record, chosen, len(left), 0, how, above)
+            else:
+                maps, finals, described = join_tasks(chosen, parts, parts, (None,) * 4, above)
+                join_record(record, chosen, len(maps), len(finals), described, above)
         else:
             cut = cut_plan(physical.root, parts)
             plan_record(record, cut, shuffle_buckets(cut, parts))
@@ -150,24 +157,50 @@ class Runtime(SearchMethods):
         return memory_scan(merged, ex.schema, "hash-shuffled aggregate"), ran_on
 
     def _shuffle_join(self, physical: PhysicalPlan, chosen, common: tuple, ctx, record: RuntimeRecord):
-        """Run ``chosen.join`` as a shuffle of both inputs, with the part of the plan above it
-        that splits in the bucket tasks (:mod:`.join_above`), then the rest here."""
-        buckets = record.parallelism
+        """Run ``chosen.join`` as a shuffle of both inputs (or, for ``broadcast-outer``, its
+        right input broadcast to the left partitions), with the part of the plan above it
+        that splits in the tasks (:mod:`.join_above`), then the rest here."""
         above = plan_above(physical.root, chosen.join)
-        maps, finals, _ = join_tasks(chosen, buckets, buckets, common, above)
-        results, workers, moved = self._backend.run_shuffle(maps, finals, self.config.task_timeout)
-        record.shuffle_bytes += moved + sum(t.nbytes for t in results)
+        if chosen.strategy == "broadcast-outer":
+            results, workers = self._broadcast_outer(chosen.join, above, common, ctx, record)
+        else:
+            buckets = record.parallelism
+            maps, finals, _ = join_tasks(chosen, buckets, buckets, common, above)
+            results, workers, moved = self._backend.run_shuffle(maps, finals, self.config.task_timeout)
+            record.shuffle_bytes += moved + sum(t.nbytes for t in results)
         ex = above.exchange
         if isinstance(ex, L.Aggregate):
-            merged = memory_scan(merge_bucket_states(ex, results, ctx), ex.schema, "merged bucket aggregates")
+            merged = memory_scan(merge_bucket_states(ex, results, ctx), ex.schema, "merged join aggregates")
             final_root = replace_node(physical.root, ex, merged)
         else:
             top = above.top if ex is None else ex.input
-            merged = memory_scan(ordered_rows(results, top.schema), top.schema, "shuffle join buckets")
+            merged = memory_scan(ordered_rows(results, top.schema), top.schema, "joined rows")
             final_root = replace_node(physical.root, top, merged)
         if final_root is merged:
             return merged.source.table, workers
         return run_table(build_physical(final_root, ctx.kernels), ctx), workers
+
+    def _broadcast_outer(self, join: L.Join, above, common: tuple, ctx, record: RuntimeRecord):
+        """The right input as one task, then one task per left partition joining with it;
+        the padded unmatched right rows (and the plan above them) last, here. The partial
+        results in join order, and the workers."""
+        timeout = self.config.task_timeout
+        sides, workers = self._backend.run([PartitionTask(0, join.right, None, *common)], timeout)
+        right = sides[0]
+        left, _ = side_tasks(join.left, record.parallelism, 0, common)
+        plan, aggregate = bucket_plan(above)
+        probe = dataclasses.replace(join, how="left" if join.how == "full" else "inner",
+                                    left=L.OneRow(schema=join.left.schema), right=L.OneRow(schema=join.right.schema))
+        tasks = [BroadcastOuterTask(t, probe, right, i << 40, plan, aggregate) for i, t in enumerate(left)]
+        results, ran_on = self._backend.run(tasks, timeout)
+        workers += [w for w in ran_on if w not in workers]
+        record.shuffle_bytes += right.nbytes * (len(tasks) + 1) + sum(t.nbytes for t in results)
+        padded = padded_rows(join, right, matched_rows(results, right.num_rows))
+
+        def here(node, agg):
+            return run_table(build_physical(node, ctx.kernels), ctx) if agg is None else \
+                run_task(PartitionTask(0, node, agg, *common))
+        return results + [bucket_result(plan, aggregate, padded, here)], workers
 
     def _keyword_exchange(self, node, tasks: list[PartitionTask], record: RuntimeRecord):
         """SQL ``KEYWORD SEARCH`` over partitions: the merged top-k as a Scan, and the workers."""
