@@ -197,9 +197,15 @@ def test_distributed_vector_top_k_per_partition(cluster):
     assert rec["exchange"] == "vector-top-k+merge" and rec["task_count"] == 2
 
 
-def test_distributed_shuffles_aggregates_and_outer_joins_between_workers(cluster, tmp_path):
-    """Grouped aggregates and RIGHT / FULL joins run as map tasks plus one task per bucket on
-    the workers; the pieces move between workers, and the answer and its order are embedded's."""
+@pytest.mark.parametrize("limit", [None, "0"], ids=["small-right-broadcast", "shuffle-both"])
+def test_distributed_shuffles_aggregates_and_outer_joins_between_workers(cluster, tmp_path, monkeypatch, limit):
+    """Grouped aggregates run as map tasks plus one task per bucket on the workers; RIGHT /
+    FULL joins broadcast their small right input to the left partitions, or (broadcast limit
+    0) shuffle both inputs; the answer and its order are embedded's."""
+    from velaria.runtime.join_shuffle import BROADCAST_LIMIT_ENV
+
+    if limit is not None:
+        monkeypatch.setenv(BROADCAST_LIMIT_ENV, limit)
     rnd = random.Random(5)
     n = 4000
     facts = pa.table({"k": [rnd.choice([None, -0.0, 0.0, 1.5, math.nan, 7.0]) for _ in range(n)],
@@ -207,24 +213,25 @@ def test_distributed_shuffles_aggregates_and_outer_joins_between_workers(cluster
     dims = pa.table({"i": [rnd.choice([None, 1.0, 2.0, 5.0, 9.0]) for _ in range(50)], "w": list(range(50))})
     for j in range(4):
         pq.write_table(facts.slice(j * 1000, 1000), tmp_path / f"f{j}.parquet")
-    queries = ["SELECT k, i, COUNT(*) AS n, SUM(v) AS sv FROM f GROUP BY k, i",
-               "SELECT f.v, d.w FROM f FULL JOIN d ON f.i = d.i",
-               "SELECT d.w, COUNT(f.v) AS n FROM f RIGHT JOIN d ON f.i = d.i GROUP BY d.w",
-               "SELECT f.v, d.w FROM f FULL JOIN d ON f.i = d.i ORDER BY d.w DESC LIMIT 9"]
+    queries = {"SELECT k, i, COUNT(*) AS n, SUM(v) AS sv FROM f GROUP BY k, i": "partial-aggregate+hash-shuffle",
+               "SELECT f.v, d.w FROM f FULL JOIN d ON f.i = d.i": "{join}",
+               "SELECT d.w, COUNT(f.v) AS n FROM f RIGHT JOIN d ON f.i = d.i GROUP BY d.w":
+                   "{join}+partial-aggregate+merge",
+               "SELECT f.v, d.w FROM f FULL JOIN d ON f.i = d.i ORDER BY d.w DESC LIMIT 9": "{join}+top-n+merge"}
+    join = "hash-shuffle-join" if limit == "0" else "broadcast-outer-join"
     answers = {}
     for mode, kwargs in (("embedded", {}), ("distributed", {"runtime_mode": "distributed",
                                                             "address": cluster.scheduler_address})):
         s = velaria.Session(**kwargs)
         s.create_temp_view("f", s.read_parquet(str(tmp_path / "f*.parquet")))
         s.create_temp_view("d", s.create_dataframe_from_arrow(dims))
-        for sql in queries:
+        for sql, exchange in queries.items():
             df = s.sql(sql)
             answers[mode, sql] = repr(df.to_rows())
             if mode == "distributed":
                 rec = df.run_record()
                 assert rec["stage_count"] == 3 and rec["task_count"] > rec["partitions"] > 1, rec
-                assert rec["exchange"] in ("partial-aggregate+hash-shuffle", "hash-shuffle-join",
-                                           "hash-shuffle-join+partial-aggregate+merge", "hash-shuffle-join+top-n+merge"), rec
+                assert rec["exchange"] == exchange.format(join=join), rec
                 assert rec["shuffle_bytes"] > 0 and all(w.startswith("tcp://") for w in rec["workers"])
         s.runtime.close()
     for sql in queries:
