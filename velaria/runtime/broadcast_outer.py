@@ -18,6 +18,7 @@ input, exactly as in the shuffle join, so the merge gives one join's order.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,10 +26,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..plan import logical as L
-from .join_above import LEFT_ORD, RIGHT_ORD, bucket_result
+from .join_above import LEFT_ORD, RIGHT_ORD, AbovePlan, bucket_plan, bucket_result
 from .stages import PartitionTask, PartitionWork, run_task, task_context
 
-__all__ = ["BroadcastOuterTask", "matched_rows", "padded_rows"]
+__all__ = ["BroadcastOuterTask", "run_broadcast_outer", "matched_rows", "padded_rows"]
 
 _MATCHED = b"velaria.matched_right_rows"     # schema metadata: np.packbits of the matched mask
 _ROW_BITS = 40
@@ -91,3 +92,26 @@ def padded_rows(join: L.Join, right: pa.Table, matched: np.ndarray) -> pa.Table:
                                schema=join.schema)
     out = out.append_column(LEFT_ORD, pa.nulls(n, pa.int64()))
     return out.append_column(RIGHT_ORD, unmatched)
+
+
+def run_broadcast_outer(backend, join: L.Join, above: AbovePlan, common: tuple, parallelism: int,
+                        timeout: float | None):
+    """Run ``join`` (RIGHT / FULL) on ``backend``: its right input as one task, then one task
+    per partition of its left input, then the padded unmatched right rows (and the plan
+    ``above`` that splits) here. ``(results, workers, moved)``: the partial results, the
+    padded rows' last (one join's order), the workers, and the bytes moved between stages."""
+    from .join_shuffle import side_tasks
+
+    sides, workers = backend.run([PartitionTask(0, join.right, None, *common)], timeout)
+    right = sides[0]
+    left, _ = side_tasks(join.left, parallelism, 0, common)
+    plan, aggregate = bucket_plan(above)
+    probe = dataclasses.replace(join, how="left" if join.how == "full" else "inner",
+                                left=L.OneRow(schema=join.left.schema), right=L.OneRow(schema=join.right.schema))
+    tasks = [BroadcastOuterTask(t, probe, right, i << _ROW_BITS, plan, aggregate) for i, t in enumerate(left)]
+    results, ran_on = backend.run(tasks, timeout)
+    workers += [w for w in ran_on if w not in workers]
+    moved = right.nbytes * (len(tasks) + 1) + sum(t.nbytes for t in results)
+    padded = padded_rows(join, right, matched_rows(results, right.num_rows))
+    last = bucket_result(plan, aggregate, padded, lambda node, agg: run_task(PartitionTask(0, node, agg, *common)))
+    return results + [last], workers, moved

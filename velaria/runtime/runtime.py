@@ -7,22 +7,20 @@ counts with what really ran (tasks, workers, bytes of partial results moved).
 """
 from __future__ import annotations
 
-import dataclasses
-
 import pyarrow as pa
 
 from ..exec.driver import run_table
 from ..plan import logical as L
 from ..plan.physical import PhysicalPlan, RuntimeRecord, build_physical
 from .api_search import SearchMethods
-from .broadcast_outer import BroadcastOuterTask, matched_rows, padded_rows
-from .join_above import bucket_plan, bucket_result, merge_bucket_states, ordered_rows, plan_above
+from .broadcast_outer import run_broadcast_outer
+from .join_above import merge_bucket_states, ordered_rows, plan_above
 from .join_shuffle import find_shuffle_join, join_tasks, side_tasks
 from .keyword_tasks import ORDINAL, best_candidates
 from .modes import RuntimeConfig
 from .record import join_record, plan_record, shuffle_buckets
 from .shuffle_stages import BucketAggregateTask, ShuffleMapTask, ordered_aggregate, restore_order
-from .stages import (PartitionTask, cut_plan, make_tasks, memory_scan, merge_partials, replace_node, run_task,
+from .stages import (PartitionTask, cut_plan, make_tasks, memory_scan, merge_partials, replace_node,
                      with_broadcasts)
 
 __all__ = ["Runtime", "create_runtime"]
@@ -162,7 +160,9 @@ class Runtime(SearchMethods):
         that splits in the tasks (:mod:`.join_above`), then the rest here."""
         above = plan_above(physical.root, chosen.join)
         if chosen.strategy == "broadcast-outer":
-            results, workers = self._broadcast_outer(chosen.join, above, common, ctx, record)
+            results, workers, moved = run_broadcast_outer(self._backend, chosen.join, above, common,
+                                                          record.parallelism, self.config.task_timeout)
+            record.shuffle_bytes += moved
         else:
             buckets = record.parallelism
             maps, finals, _ = join_tasks(chosen, buckets, buckets, common, above)
@@ -179,28 +179,6 @@ class Runtime(SearchMethods):
         if final_root is merged:
             return merged.source.table, workers
         return run_table(build_physical(final_root, ctx.kernels), ctx), workers
-
-    def _broadcast_outer(self, join: L.Join, above, common: tuple, ctx, record: RuntimeRecord):
-        """The right input as one task, then one task per left partition joining with it;
-        the padded unmatched right rows (and the plan above them) last, here. The partial
-        results in join order, and the workers."""
-        timeout = self.config.task_timeout
-        sides, workers = self._backend.run([PartitionTask(0, join.right, None, *common)], timeout)
-        right = sides[0]
-        left, _ = side_tasks(join.left, record.parallelism, 0, common)
-        plan, aggregate = bucket_plan(above)
-        probe = dataclasses.replace(join, how="left" if join.how == "full" else "inner",
-                                    left=L.OneRow(schema=join.left.schema), right=L.OneRow(schema=join.right.schema))
-        tasks = [BroadcastOuterTask(t, probe, right, i << 40, plan, aggregate) for i, t in enumerate(left)]
-        results, ran_on = self._backend.run(tasks, timeout)
-        workers += [w for w in ran_on if w not in workers]
-        record.shuffle_bytes += right.nbytes * (len(tasks) + 1) + sum(t.nbytes for t in results)
-        padded = padded_rows(join, right, matched_rows(results, right.num_rows))
-
-        def here(node, agg):
-            return run_table(build_physical(node, ctx.kernels), ctx) if agg is None else \
-                run_task(PartitionTask(0, node, agg, *common))
-        return results + [bucket_result(plan, aggregate, padded, here)], workers
 
     def _keyword_exchange(self, node, tasks: list[PartitionTask], record: RuntimeRecord):
         """SQL ``KEYWORD SEARCH`` over partitions: the merged top-k as a Scan, and the workers."""
