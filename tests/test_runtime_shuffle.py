@@ -285,3 +285,49 @@ def test_shuffle_join_over_parquet_files_reads_each_file_in_its_own_task(tmp_pat
     assert _same(answers[0], answers[1]) and np.isfinite(len(answers[0]["rows"]))
     rec = df.run_record()
     assert rec["partitioning"].startswith(partitioning) and rec["task_count"] == tasks
+
+
+_KEYS = st.one_of(st.none(), st.integers(0, 4))
+_ROWS = st.lists(st.tuples(_KEYS, st.one_of(st.none(), st.integers(-3, 9))), min_size=0, max_size=14)
+_ABOVE = [
+    "SELECT r.w, COUNT(*) AS n, SUM(l.v) AS s, MIN(l.v) AS lo, COUNT(DISTINCT l.k) AS dk "
+    "FROM l {how} JOIN r ON l.k = r.k GROUP BY r.w",
+    "SELECT l.v, r.w FROM l {how} JOIN r ON l.k = r.k ORDER BY r.w NULLS FIRST LIMIT 5",
+    "SELECT l.v, r.w FROM l {how} JOIN r ON l.k = r.k WHERE l.v IS NULL OR l.v > 2 LIMIT 7 OFFSET 1",
+    "SELECT COUNT(*) AS n, COUNT(l.v) AS nv, MAX(r.w) AS hi FROM l {how} JOIN r ON l.k = r.k",
+    "SELECT l.v + r.w AS x, l.k FROM l {how} JOIN r ON l.k = r.k AND l.v < r.w",
+]
+
+
+@settings(max_examples=30, deadline=None)
+@given(left=_ROWS, right=_ROWS, how=st.sampled_from(["RIGHT", "FULL"]), sql=st.sampled_from(_ABOVE),
+       limit=st.sampled_from([None, "0"]))
+def test_outer_joins_with_the_plan_above_them_match_embedded_on_random_inputs(sessions, left, right, how, sql,
+                                                                               limit):
+    """NULL and duplicate keys, empty inputs, ties: broadcast outer and shuffle joins, with the
+    aggregate / top-n / LIMIT / projection above them in the tasks, give embedded's answer."""
+    import os
+
+    tables = {"l": pa.table({"k": pa.array([k for k, _ in left], pa.int64()),
+                             "v": pa.array([v for _, v in left], pa.int64())}),
+              "r": pa.table({"k": pa.array([k for k, _ in right], pa.int64()),
+                             "w": pa.array([w for _, w in right], pa.int64())})}
+    query = sql.format(how=how)
+    answers = []
+    old = os.environ.pop(BROADCAST_LIMIT_ENV, None)
+    if limit is not None:
+        os.environ[BROADCAST_LIMIT_ENV] = limit
+    try:
+        for mode in ("embedded", "single-node"):
+            s = sessions[mode]
+            for name, table in tables.items():
+                s.create_temp_view(name, s.create_dataframe_from_arrow(table))
+            df = s.sql(query)
+            answers.append(repr(df.to_rows()))
+    finally:
+        os.environ.pop(BROADCAST_LIMIT_ENV, None)
+        if old is not None:
+            os.environ[BROADCAST_LIMIT_ENV] = old
+    assert answers[0] == answers[1], query
+    if len(left) >= 2 and (limit is None or len(right) >= 2):
+        assert df.run_record()["task_count"] > 1
