@@ -186,15 +186,15 @@ def _print_table(write) -> None:
     write("")
     write(f"runtime modes: {ROWS} rows in {FILES} files, {VECTORS} vectors x {DIM}; medians "
           "(partitions/tasks/bytes moved) and time / embedded")
-    write("%-9s" % "workload" + "".join("%32s" % e for e in ENGINES))
+    write("%-9s" % "workload" + "".join("%34s" % e for e in ENGINES))
     for w in WORKLOADS:
         base = RESULTS.get((w, "embedded"))
         line = "%-9s" % w
         for e in ENGINES:
             m = RESULTS.get((w, e))
             if m is None:
-                line += "%32s" % "-"
+                line += "%34s" % "-"
                 continue
             ratio = f" x{m / base:.2f}" if base else ""
-            line += "%32s" % (f"{m * 1e3:.0f} ms ({TASKS.get((w, e), '-')}){ratio}")
+            line += "%34s" % (f"{m * 1e3:.0f} ms ({TASKS.get((w, e), '-')}){ratio}")
         write(line)
