@@ -331,3 +331,20 @@ def test_outer_joins_with_the_plan_above_them_match_embedded_on_random_inputs(se
     assert answers[0] == answers[1], query
     if len(left) >= 2 and (limit is None or len(right) >= 2):
         assert df.run_record()["task_count"] > 1
+
+
+def test_join_order_check_and_sort_agree():
+    """A task's joined rows skip the sort only when they already are in one join's order:
+    by left ordinal, then right ordinal, padded (NULL) sides last."""
+    from velaria.runtime.join_above import _in_join_order, join_order
+
+    rnd = random.Random(3)
+    for _ in range(200):
+        n = rnd.randint(0, 9)
+        left = pa.chunked_array([pa.array([rnd.choice([None, 0, 1, 2]) for _ in range(n)], pa.int64())])
+        right = pa.chunked_array([pa.array([rnd.choice([None, 0, 1, 2]) for _ in range(n)], pa.int64())])
+        order = join_order(left, right)
+        assert _in_join_order(left.take(order), right.take(order))
+        already = left.take(order).to_pylist() == left.to_pylist() and \
+            right.take(order).to_pylist() == right.to_pylist()
+        assert _in_join_order(left, right) == already

@@ -155,13 +155,27 @@ def join_order(left: pa.ChunkedArray | pa.Array, right: pa.ChunkedArray | pa.Arr
     return pc.sort_indices(keys, [("l", "ascending"), ("r", "ascending")])
 
 
+def _in_join_order(left: pa.ChunkedArray, right: pa.ChunkedArray) -> bool:
+    """True when the rows already are in one join's order. The join kernel emits its pairs by
+    left row, then right row, and a task's inputs arrive in ordinal order, so this is the usual
+    case: checking costs one pass instead of a sort and a take of every column."""
+    last = np.iinfo(np.int64).max
+    lo = pc.fill_null(left, last).to_numpy()
+    ro = pc.fill_null(right, last).to_numpy()
+    if len(lo) < 2:
+        return True
+    step = np.diff(lo)
+    return bool(np.all((step > 0) | ((step == 0) & (ro[1:] >= ro[:-1]))))
+
+
 def bucket_result(plan: L.Node | None, aggregate: L.Aggregate | None, joined: pa.Table, run) -> pa.Table:
     """Run ``bucket_plan``'s ``plan`` / ``aggregate`` over a bucket's ``joined`` rows (with
     LEFT_ORD / RIGHT_ORD last) through ``run(plan, aggregate)`` (a partition task run
     here); the result, with LEFT_ORD / RIGHT_ORD of each row's or group's first joined row."""
     if plan is None:
         return joined
-    joined = joined.take(join_order(joined.column(LEFT_ORD), joined.column(RIGHT_ORD)))
+    if not _in_join_order(joined.column(LEFT_ORD), joined.column(RIGHT_ORD)):
+        joined = joined.take(join_order(joined.column(LEFT_ORD), joined.column(RIGHT_ORD)))
     ords = joined.select([LEFT_ORD, RIGHT_ORD]).combine_chunks()
     rows = joined.drop_columns([LEFT_ORD, RIGHT_ORD])
     rows = rows.append_column(_ROW, pa.array(np.arange(rows.num_rows, dtype=np.int64)))
