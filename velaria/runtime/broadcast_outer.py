@@ -86,10 +86,8 @@ def padded_rows(join: L.Join, right: pa.Table, matched: np.ndarray) -> pa.Table:
     ordinals (LEFT_ORD NULL, RIGHT_ORD the right row), in right-input order."""
     unmatched = pa.array(np.flatnonzero(~matched).astype(np.int64))
     n = len(unmatched)
-    lefts = len(join.left.schema)
-    columns = [pa.nulls(n, f.type) for f in join.schema][:lefts] + right.take(unmatched).columns
-    out = pa.Table.from_arrays([pa.chunked_array([c]) if isinstance(c, pa.Array) else c for c in columns],
-                               schema=join.schema)
+    lefts = [pa.chunked_array([pa.nulls(n, f.type)]) for f in list(join.schema)[:len(join.left.schema)]]
+    out = pa.Table.from_arrays(lefts + right.take(unmatched).columns, schema=join.schema)
     out = out.append_column(LEFT_ORD, pa.nulls(n, pa.int64()))
     return out.append_column(RIGHT_ORD, unmatched)
 
