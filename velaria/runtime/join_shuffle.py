@@ -160,9 +160,10 @@ def _shuffle_reason(join: L.Join, limit: int) -> JoinShuffle | None:
     casts = [_hash_type(lk.type, rk.type) for lk, rk in zip(join.left_keys, join.right_keys)]
     if "no" in casts:
         return None
-    if join.how in ("right", "full"):
-        return JoinShuffle(join, f"{join.how.upper()} JOIN pads unmatched right rows", casts)
     size = estimated_bytes(join.right)
+    if join.how in ("right", "full"):
+        return JoinShuffle(join, f"{join.how.upper()} JOIN pads unmatched right rows; right input ~{size} bytes > "
+                                 f"broadcast limit {limit} bytes", casts)
     if size > limit:
         return JoinShuffle(join, f"right input ~{size} bytes > broadcast limit {limit} bytes", casts)
     return None
