@@ -11,18 +11,25 @@ and 1,000,000 float32 vectors of 16 dimensions in memory. Workloads:
 * ``groupby``  -- ``SELECT k, SUM(v), COUNT(*) FROM fact GROUP BY k`` (files read by workers,
   partial aggregate states hash-shuffled by ``k``, final aggregate per bucket on the workers);
 * ``join``     -- fact JOIN dim (broadcast of dim) then GROUP BY the dimension's name;
-* ``rightjoin`` -- fact RIGHT JOIN dim then GROUP BY the dimension's name (a shuffle join: both
-  inputs hash-partitioned by ``d``, one join per bucket; the aggregate runs on the client);
+* ``rightjoin`` -- fact RIGHT JOIN dim then GROUP BY the dimension's name (dim is small, so it
+  is broadcast to the fact partitions, each joins and computes the partial aggregate state,
+  the client pads the unmatched dimension rows and merges the states);
 * ``topk``     -- ``HYBRID SEARCH`` cosine top-10 over the vectors (per-partition top-k + merge;
   the vectors are in memory, so they are shipped to the workers with each query).
 
 Engines: ``embedded`` (one process), ``single-node`` (2 local worker processes),
 ``gather-merge`` (single-node with ``VELARIA_AGGREGATE_SHUFFLE=0``: the groupby's partial
-states merged on the client instead of hash-shuffled; groupby only),
+states merged on the client instead of hash-shuffled; groupby only), ``shuffle-join``
+(single-node with ``VELARIA_BROADCAST_LIMIT_BYTES=0``: the right join as a hash shuffle of
+both inputs, one join and partial aggregate per bucket; rightjoin only),
 ``distributed`` (a Dask LocalCluster with 2 worker processes on 127.0.0.1, started here) and
 ``duckdb`` on the same files / tables as the single-machine reference. Every engine's answer
 is checked against embedded's before it is timed. The table at the end gives medians, each
-mode's overhead over embedded and the partitions / tasks the run record reports.
+mode's overhead over embedded and the partitions / tasks / bytes moved between stages
+(``shuffle_bytes``) that the run record reports.
+
+Set ``VELARIA_MODES_BENCH_ROWS`` / ``VELARIA_MODES_BENCH_VECTORS`` to shrink the data for a
+quick run.
 """
 from __future__ import annotations
 
@@ -38,7 +45,10 @@ DIM = 16
 FILES = 8
 THREADS = os.environ.get("VELARIA_BENCH_THREADS")
 WORKLOADS = ["groupby", "join", "rightjoin", "topk"]
-ENGINES = ["embedded", "single-node", "distributed", "gather-merge", "duckdb"]
+ENGINES = ["embedded", "single-node", "distributed", "gather-merge", "shuffle-join", "duckdb"]
+#: single-node variants that exchange data another way: the workload they apply to and the setting
+VARIANTS = {"gather-merge": ("groupby", "VELARIA_AGGREGATE_SHUFFLE", "0"),
+            "shuffle-join": ("rightjoin", "VELARIA_BROADCAST_LIMIT_BYTES", "0")}
 QUERY_VECTOR = [1.0 if i % 3 == 0 else 0.5 for i in range(DIM)]
 SQL = {
     "groupby": "SELECT k, SUM(v) AS s, COUNT(*) AS n FROM fact GROUP BY k",
@@ -110,17 +120,18 @@ def _run(benchmark, workload, engine, fn, record=None):
 
 
 @pytest.mark.parametrize("workload", WORKLOADS)
-@pytest.mark.parametrize("engine", ["embedded", "single-node", "distributed", "gather-merge"])
+@pytest.mark.parametrize("engine", ["embedded", "single-node", "distributed", "gather-merge", "shuffle-join"])
 def test_velaria(benchmark, data, cluster, workload, engine, monkeypatch):
     import velaria
 
-    if engine == "gather-merge":       # single-node with the partial states merged on the client
-        if workload != "groupby":
-            pytest.skip("the gather-merge / hash-shuffle comparison is about the grouped aggregate")
-        monkeypatch.setenv("VELARIA_AGGREGATE_SHUFFLE", "0")
-    kwargs = {"embedded": {}, "single-node": {"runtime_mode": "single-node", "parallelism": 2},
-              "distributed": {"runtime_mode": "distributed", "address": cluster.scheduler_address},
-              "gather-merge": {"runtime_mode": "single-node", "parallelism": 2}}[engine]
+    if engine in VARIANTS:             # single-node with another exchange
+        applies, name, value = VARIANTS[engine]
+        if workload != applies:
+            pytest.skip(f"{engine} is compared on {applies} only")
+        monkeypatch.setenv(name, value)
+    local = {"runtime_mode": "single-node", "parallelism": 2}
+    kwargs = {"embedded": {}, "distributed": {"runtime_mode": "distributed", "address": cluster.scheduler_address}}
+    kwargs = kwargs.get(engine, local)
     s = velaria.Session(**kwargs)
     s.create_temp_view("fact", s.read_parquet(data["glob"]))
     s.create_temp_view("dim", s.create_dataframe_from_arrow(data["dim"]))
@@ -134,7 +145,7 @@ def test_velaria(benchmark, data, cluster, workload, engine, monkeypatch):
 
     def record():
         rec = last["df"].run_record()
-        return f"{rec['partitions']}p/{rec['task_count']}t"
+        return f"{rec['partitions']}p/{rec['task_count']}t/{rec['shuffle_bytes'] / 1e6:.1f}MB"
     _run(benchmark, workload, engine, fn, record)
     s.runtime.close()
 
@@ -174,16 +185,16 @@ def _report(request):
 def _print_table(write) -> None:
     write("")
     write(f"runtime modes: {ROWS} rows in {FILES} files, {VECTORS} vectors x {DIM}; medians "
-          "(partitions/tasks) and time / embedded")
-    write("%-9s" % "workload" + "".join("%26s" % e for e in ENGINES))
+          "(partitions/tasks/bytes moved) and time / embedded")
+    write("%-9s" % "workload" + "".join("%34s" % e for e in ENGINES))
     for w in WORKLOADS:
         base = RESULTS.get((w, "embedded"))
         line = "%-9s" % w
         for e in ENGINES:
             m = RESULTS.get((w, e))
             if m is None:
-                line += "%26s" % "-"
+                line += "%34s" % "-"
                 continue
             ratio = f" x{m / base:.2f}" if base else ""
-            line += "%26s" % (f"{m * 1e3:.0f} ms ({TASKS.get((w, e), '-')}){ratio}")
+            line += "%34s" % (f"{m * 1e3:.0f} ms ({TASKS.get((w, e), '-')}){ratio}")
         write(line)

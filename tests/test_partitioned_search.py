@@ -135,3 +135,45 @@ def test_partitioned_searches_report_bad_input_like_embedded(pair):
         with pytest.raises(type(want.value)) as got:
             call(single)
         assert str(got.value) == str(want.value)
+
+
+@pytest.mark.parametrize("query,k,metric,threshold", [
+    ([1, 0, 0.5, 0], 7, "cosine", None), ("[0 1 0 1]", 40, "l2", 1.5), ([0.5, 0.5, 1, 1], 25, "dot", 0.25),
+    ([1, 0, 0, 0], 1000, "cosin", 0.9), ([0, 0, 0, 0], 5, "cosine", None)])
+def test_hybrid_search_api_is_partitioned(pair, query, k, metric, threshold):
+    """Session.hybrid_search: per-partition top-k, the same search over the candidates, then the
+    threshold; the view's rows and scores are embedded's, and the record says so."""
+    embedded, single = pair
+    want = embedded.hybrid_search("d", "emb", query, k, metric, threshold).to_rows()
+    got = single.hybrid_search("d", "emb", query, k, metric, threshold)
+    assert repr(got.to_rows()) == repr(want) and got.to_rows()["schema"][-1] == "vector_score"
+    rec = single.runtime.last_search_record
+    assert (rec.exchange, rec.task_count, rec.stage_count, rec.partitions) == ("vector-top-k+merge", 3, 2, 3)
+    assert rec.ran and rec.workers and rec.fallbacks == [] and "score threshold" in rec.final_stage
+
+
+def test_hybrid_search_reports_bad_input_like_embedded(pair):
+    embedded, single = pair
+    for call in (lambda s: s.hybrid_search("d", "emb", [1, 0], 3),
+                 lambda s: s.hybrid_search("d", "emb", [1, 0, 0, 0], 0),
+                 lambda s: s.hybrid_search("d", "emb", [1, 0, 0, 0], 3, "cos"),
+                 lambda s: s.hybrid_search("d", "emb", [], 3),
+                 lambda s: s.hybrid_search("d", "emb", [1, 0, 0, 0], 3, score_threshold="x"),
+                 lambda s: s.hybrid_search("d", "nope", [1, 0, 0, 0], 3),
+                 lambda s: s.hybrid_search("d", "a", [1, 0, 0, 0], 3)):
+        with pytest.raises(Exception) as want:
+            call(embedded)
+        with pytest.raises(type(want.value)) as got:
+            call(single)
+        assert str(got.value) == str(want.value)
+
+
+def test_a_search_over_a_view_too_small_to_split_records_why_it_ran_here(pair):
+    embedded, single = pair
+    for s in pair:
+        s.create_temp_view("one", s.create_dataframe_from_arrow(_corpus().slice(1, 1)))
+    want = embedded.hybrid_search("one", "emb", [1, 0, 0, 0], 3).to_rows()
+    assert repr(single.hybrid_search("one", "emb", [1, 0, 0, 0], 3).to_rows()) == repr(want)
+    rec = single.runtime.last_search_record
+    assert rec.fallbacks == ["search not partitionable (in-memory table too small to split): ran in this process"]
+    assert (rec.task_count, rec.exchange) == (1, "none")

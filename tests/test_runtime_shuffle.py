@@ -148,19 +148,35 @@ JOINS = [
     "SELECT f.v, d.w FROM f RIGHT JOIN d ON f.i = d.i",
     "SELECT f.v, f.s, d.name FROM f FULL JOIN d ON f.i = d.i",
     "SELECT f.v, d.w FROM f FULL OUTER JOIN d ON f.i = d.i AND f.v > d.w * 40",
-    "SELECT d.name, COUNT(*) AS n, SUM(f.v) AS sv FROM f RIGHT JOIN d ON f.i = d.i GROUP BY d.name ORDER BY d.name",
     "SELECT a.v, b.w FROM d b FULL JOIN f a ON a.s = b.name",
     "SELECT a.v, b.v AS bv FROM f a RIGHT JOIN (SELECT s, k, v FROM f WHERE v < 50) b ON a.s = b.s AND a.k = b.k",
 ]
 
 
+#: the plan above a shuffle join that runs in its bucket tasks, and the exchange recorded
+ABOVE_JOINS = [
+    ("SELECT d.name, COUNT(*) AS n, SUM(f.v) AS sv FROM f RIGHT JOIN d ON f.i = d.i GROUP BY d.name ORDER BY d.name",
+     "hash-shuffle-join+partial-aggregate+merge"),
+    ("SELECT d.name, f.s, COUNT(*) AS n, SUM(f.v) AS sv, COUNT(DISTINCT f.k) AS dk, MIN(f.v) AS lo, MAX(d.w) AS hi "
+     "FROM f FULL JOIN d ON f.i = d.i WHERE f.v IS NULL OR f.v % 2 = 0 GROUP BY d.name, f.s HAVING COUNT(*) > 1",
+     "hash-shuffle-join+partial-aggregate+merge"),
+    ("SELECT COUNT(*) AS n, SUM(f.v) AS sv, COUNT(f.v) AS nv FROM f RIGHT JOIN d ON f.i = d.i",
+     "hash-shuffle-join+partial-aggregate+merge"),
+    ("SELECT f.v, d.w FROM f RIGHT JOIN d ON f.i = d.i ORDER BY d.w DESC LIMIT 7", "hash-shuffle-join+top-n+merge"),
+    ("SELECT f.v, d.w, d.name FROM f FULL JOIN d ON f.i = d.i ORDER BY d.name NULLS FIRST LIMIT 30",
+     "hash-shuffle-join+top-n+merge"),
+    ("SELECT f.v + 1 AS x, d.w FROM f FULL JOIN d ON f.i = d.i LIMIT 15 OFFSET 3", "hash-shuffle-join+limit+merge"),
+    ("SELECT f.v * 2 AS x, d.w FROM f RIGHT JOIN d ON f.i = d.i WHERE d.w > 3 OR f.v IS NULL", "hash-shuffle-join"),
+]
+
 SHUFFLED = [(sql, "partial-aggregate+hash-shuffle") for sql in AGGREGATES] + \
-    [(sql, "hash-shuffle-join") for sql in JOINS]
+    [(sql, "hash-shuffle-join") for sql in JOINS] + ABOVE_JOINS
 
 
 @pytest.mark.parametrize("sql,exchange", SHUFFLED)
 def test_grouped_aggregates_and_outer_joins_are_hash_shuffled_with_the_embedded_answer_and_order(
-        sessions, sql, exchange):
+        sessions, sql, exchange, monkeypatch):
+    monkeypatch.setenv(BROADCAST_LIMIT_ENV, "0")      # every join input is "large": shuffle, never broadcast
     want = sessions["embedded"].sql(sql).to_rows()
     df = sessions["single-node"].sql(sql)
     assert f"exchange={exchange}" in df.explain() and "status=planned" in df.explain()
@@ -168,10 +184,56 @@ def test_grouped_aggregates_and_outer_joins_are_hash_shuffled_with_the_embedded_
     rec = df.run_record()
     assert rec["exchange"] == exchange and rec["stage_count"] == 3 and rec["fallbacks"] == []
     assert rec["shuffle_bytes"] > 0 and rec["workers"] and "into 3 buckets" in rec["shuffle"]
-    if exchange == "hash-shuffle-join":   # both inputs split 3 ways, then 3 bucket joins
+    if exchange.startswith("hash-shuffle-join"):   # both inputs split 3 ways, then 3 bucket joins
         assert (rec["partitions"], rec["task_count"]) == (6, 9) and "JOIN pads unmatched right rows" in rec["shuffle"]
     else:                                 # 3 map tasks, then 3 bucket aggregates
         assert (rec["partitions"], rec["task_count"]) == (3, 6)
+
+
+@pytest.mark.parametrize("sql,exchange", [(sql, "broadcast-outer-join") for sql in JOINS] + [
+    (sql, exchange.replace("hash-shuffle-join", "broadcast-outer-join")) for sql, exchange in ABOVE_JOINS] + [
+    ("SELECT f.v, d.w FROM f RIGHT JOIN d ON f.v < d.w", "broadcast-outer-join"),
+    ("SELECT d.w, COUNT(f.v) AS n FROM f FULL JOIN d ON f.v = d.w * 70 OR f.s = d.name GROUP BY d.w",
+     "broadcast-outer-join+partial-aggregate+merge")])
+def test_right_and_full_joins_with_a_small_right_input_broadcast_it_and_pad_on_the_client(sessions, sql, exchange):
+    """The right input runs once and goes to every left partition; the partitions report the
+    right rows they matched and the client pads the others: embedded's answer and order,
+    also for joins without equality keys."""
+    want = sessions["embedded"].sql(sql).to_rows()
+    df = sessions["single-node"].sql(sql)
+    assert f"exchange={exchange}" in df.explain()
+    assert _same(df.to_rows(), want)
+    rec = df.run_record()
+    assert rec["exchange"] == exchange and rec["fallbacks"] == [] and rec["stage_count"] == 3
+    assert (rec["partitions"], rec["task_count"]) == (3, 4) and "within the broadcast limit" in rec["shuffle"]
+    assert rec["final_stage"].startswith("client: the plan above the join over the padded unmatched right rows")
+
+
+@pytest.mark.parametrize("sql,node", [
+    ("SELECT DISTINCT d.name FROM f RIGHT JOIN d ON f.i = d.i", "Distinct"),
+    ("SELECT f.v, d.w FROM f RIGHT JOIN d ON f.i = d.i ORDER BY d.w, f.v", "Sort"),
+])
+def test_a_node_above_a_shuffle_join_that_does_not_split_runs_on_the_client_and_says_so(sessions, sql, node):
+    df = sessions["single-node"].sql(sql)
+    assert _same(df.to_rows(), sessions["embedded"].sql(sql).to_rows())
+    rec = df.run_record()
+    assert rec["exchange"] == "broadcast-outer-join" and rec["task_count"] == 4
+    assert rec["fallbacks"] == [f"{node} above the partitioned join is not split into partial steps: it runs once on "
+                                "the client over the joined rows"]
+
+
+def test_the_buckets_of_a_shuffle_join_send_partial_states_not_joined_rows(sessions, monkeypatch):
+    """Aggregating in the buckets moves the groups' states, far fewer bytes than the rows."""
+    monkeypatch.setenv(BROADCAST_LIMIT_ENV, "0")
+    rows = "SELECT d.name, f.v FROM f RIGHT JOIN d ON f.i = d.i"
+    grouped = "SELECT d.name, COUNT(*) AS n, SUM(f.v) AS sv FROM f RIGHT JOIN d ON f.i = d.i GROUP BY d.name"
+    moved = {}
+    for sql in (rows, grouped):
+        df = sessions["single-node"].sql(sql)
+        df.to_rows()
+        moved[sql] = df.run_record()["shuffle_bytes"]
+    map_bytes = moved[rows] - sessions["embedded"].sql(rows).to_arrow().nbytes
+    assert moved[grouped] < map_bytes + 10_000 < moved[rows]
 
 
 def test_a_right_input_over_the_broadcast_limit_is_shuffled(sessions, monkeypatch):
@@ -200,8 +262,14 @@ def test_a_bad_broadcast_limit_says_how_to_fix_it(raw):
     assert broadcast_limit({BROADCAST_LIMIT_ENV: "0"}) == 0 and broadcast_limit({}) == 64 << 20
 
 
-def test_shuffle_join_over_parquet_files_reads_each_file_in_its_own_task(tmp_path):
+@pytest.mark.parametrize("limit,partitioning,tasks", [("0", "left: 4 (4 files of", 4 + 2 + 2),
+                                                      (None, "4 files of", 1 + 4)], ids=["shuffle", "broadcast"])
+def test_shuffle_join_over_parquet_files_reads_each_file_in_its_own_task(tmp_path, monkeypatch, limit, partitioning,
+                                                                        tasks):
     import pyarrow.parquet as pq
+
+    if limit is not None:
+        monkeypatch.setenv(BROADCAST_LIMIT_ENV, limit)
 
     facts, dims = _tables()
     for j in range(4):
@@ -216,4 +284,67 @@ def test_shuffle_join_over_parquet_files_reads_each_file_in_its_own_task(tmp_pat
         answers.append(df.to_rows())
     assert _same(answers[0], answers[1]) and np.isfinite(len(answers[0]["rows"]))
     rec = df.run_record()
-    assert rec["partitioning"].startswith("left: 4 (4 files of") and rec["task_count"] == 4 + 2 + 2
+    assert rec["partitioning"].startswith(partitioning) and rec["task_count"] == tasks
+
+
+_KEYS = st.one_of(st.none(), st.integers(0, 4))
+_ROWS = st.lists(st.tuples(_KEYS, st.one_of(st.none(), st.integers(-3, 9))), min_size=0, max_size=14)
+_ABOVE = [
+    "SELECT r.w, COUNT(*) AS n, SUM(l.v) AS s, MIN(l.v) AS lo, COUNT(DISTINCT l.k) AS dk "
+    "FROM l {how} JOIN r ON l.k = r.k GROUP BY r.w",
+    "SELECT l.v, r.w FROM l {how} JOIN r ON l.k = r.k ORDER BY r.w NULLS FIRST LIMIT 5",
+    "SELECT l.v, r.w FROM l {how} JOIN r ON l.k = r.k WHERE l.v IS NULL OR l.v > 2 LIMIT 7 OFFSET 1",
+    "SELECT COUNT(*) AS n, COUNT(l.v) AS nv, MAX(r.w) AS hi FROM l {how} JOIN r ON l.k = r.k",
+    "SELECT l.v + r.w AS x, l.k FROM l {how} JOIN r ON l.k = r.k AND l.v < r.w",
+]
+
+
+@settings(max_examples=30, deadline=None)
+@given(left=_ROWS, right=_ROWS, how=st.sampled_from(["RIGHT", "FULL"]), sql=st.sampled_from(_ABOVE),
+       limit=st.sampled_from([None, "0"]))
+def test_outer_joins_with_the_plan_above_them_match_embedded_on_random_inputs(sessions, left, right, how, sql,
+                                                                               limit):
+    """NULL and duplicate keys, empty inputs, ties: broadcast outer and shuffle joins, with the
+    aggregate / top-n / LIMIT / projection above them in the tasks, give embedded's answer."""
+    import os
+
+    tables = {"l": pa.table({"k": pa.array([k for k, _ in left], pa.int64()),
+                             "v": pa.array([v for _, v in left], pa.int64())}),
+              "r": pa.table({"k": pa.array([k for k, _ in right], pa.int64()),
+                             "w": pa.array([w for _, w in right], pa.int64())})}
+    query = sql.format(how=how)
+    answers = []
+    old = os.environ.pop(BROADCAST_LIMIT_ENV, None)
+    if limit is not None:
+        os.environ[BROADCAST_LIMIT_ENV] = limit
+    try:
+        for mode in ("embedded", "single-node"):
+            s = sessions[mode]
+            for name, table in tables.items():
+                s.create_temp_view(name, s.create_dataframe_from_arrow(table))
+            df = s.sql(query)
+            answers.append(repr(df.to_rows()))
+    finally:
+        os.environ.pop(BROADCAST_LIMIT_ENV, None)
+        if old is not None:
+            os.environ[BROADCAST_LIMIT_ENV] = old
+    assert answers[0] == answers[1], query
+    if len(left) >= 2 and (limit is None or len(right) >= 2):
+        assert df.run_record()["task_count"] > 1
+
+
+def test_join_order_check_and_sort_agree():
+    """A task's joined rows skip the sort only when they already are in one join's order:
+    by left ordinal, then right ordinal, padded (NULL) sides last."""
+    from velaria.runtime.join_above import _in_join_order, join_order
+
+    rnd = random.Random(3)
+    for _ in range(200):
+        n = rnd.randint(0, 9)
+        left = pa.chunked_array([pa.array([rnd.choice([None, 0, 1, 2]) for _ in range(n)], pa.int64())])
+        right = pa.chunked_array([pa.array([rnd.choice([None, 0, 1, 2]) for _ in range(n)], pa.int64())])
+        order = join_order(left, right)
+        assert _in_join_order(left.take(order), right.take(order))
+        already = left.take(order).to_pylist() == left.to_pylist() and \
+            right.take(order).to_pylist() == right.to_pylist()
+        assert _in_join_order(left, right) == already

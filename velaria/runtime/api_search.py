@@ -1,5 +1,5 @@
-"""The Session's search methods in the partitioned modes: ``vector_search`` and
-``keyword_search`` split over the rows of a view (see :mod:`.search_tasks` and
+"""The Session's search methods in the partitioned modes: ``vector_search``,
+``hybrid_search`` and ``keyword_search`` split over the rows of a view (see :mod:`.search_tasks` and
 :mod:`.keyword_tasks` for why the merged answers are the embedded ones)."""
 from __future__ import annotations
 
@@ -33,20 +33,65 @@ class SearchMethods:
         k = coerce_top_k(top_k)
         metric_name = normalize_metric(metric)
         queries, batch = coerce_query(query_vector, allow_batch=True)
+        if queries.shape[1] == 0:
+            return None
+        results = self._vector_candidates(view, column, queries, k, metric_name, kernels,
+                                          "client: the same search over the candidates")
+        if results is None:
+            return None
+        return merge_vector_candidates(view, column, queries, batch, k, metric_name, kernels, results)
+
+    def hybrid_search(self, view: pa.Table, column: str, query_vector, top_k, metric, score_threshold,
+                      kernels) -> pa.Table | None:
+        """``Session.hybrid_search`` over partitions of ``view``: each partition's top-k, the
+        same search over the candidates on the client, then the score threshold (which the
+        embedded search also applies after the top-k). None in embedded mode or for a view
+        too small to split (``last_search_record`` then names the fallback)."""
+        from ..vector import search
+
+        if self._backend is None:
+            return None
+        # every argument check of the embedded search, in its order, on no rows (cheap)
+        search.hybrid_search_table(view.slice(0, 0), column, query_vector, metric, top_k, score_threshold, kernels)
+        k = search.coerce_top_k(top_k)
+        threshold = search.coerce_threshold(score_threshold)
+        metric_name = search.normalize_metric(metric)
+        queries, _ = search.coerce_query(query_vector, allow_batch=False)
+        results = self._vector_candidates(view, column, queries, k, metric_name, kernels,
+                                          "client: the same search over the candidates, then the score threshold",
+                                          search.HYBRID_MISMATCH)
+        if results is None:
+            return None
+        found = merge_vector_candidates(view, column, queries, False, k, metric_name, kernels, results)
+        scores = found.column("score").to_numpy()
+        keep = search.threshold_passes(metric_name, scores, threshold)
+        rows = view.take(found.column("row_id").filter(pa.array(keep)))
+        return rows.append_column(search.SCORE_COLUMN, pa.array(scores[keep], pa.float64()))
+
+    def _vector_candidates(self, view: pa.Table, column: str, queries, k: int, metric: str, kernels,
+                           final_stage: str, mismatch: str | None = None) -> list[pa.Table] | None:
+        """Each partition's top-k candidates (``query_index``, ``row_id``, ``score``), run on the
+        workers and recorded in ``last_search_record``; None (with the fallback recorded) when
+        ``view`` cannot be split."""
         parts = self._parts()
         partitions, how = split_source(ArrowTableSource(view.select([column])), parts)
-        if partitions is None or queries.shape[1] == 0:
+        if partitions is None:
+            record = self._search_record(parts, 1, how, "none", 1, 1)
+            record.final_stage = "none"
+            record.fallbacks = [f"search not partitionable ({how}): ran in this process"]
+            record.ran, self.last_search_record = True, record
             return None
         rows, bases = self._table_tasks(partitions, kernels)
-        tasks = [VectorSearchTask(t, column, queries, k, metric_name, base) for t, base in zip(rows, bases)]
+        extra = {} if mismatch is None else {"mismatch": mismatch}
+        tasks = [VectorSearchTask(t, column, queries, k, metric, base, **extra) for t, base in zip(rows, bases)]
         record = self._search_record(parts, len(tasks), how, "vector-top-k+merge", 2, len(tasks))
         record.shuffle = "gather of per-partition top-k to the client"
-        record.final_stage = "client: the same search over the candidates"
+        record.final_stage = final_stage
         results, workers = self._backend.run(tasks, self.config.task_timeout)
         record.shuffle_bytes = sum(t.nbytes for t in results)
         record.workers, record.ran = workers, True
         self.last_search_record = record
-        return merge_vector_candidates(view, column, queries, batch, k, metric_name, kernels, results)
+        return results
 
     def _keyword_search(self, tasks: list[PartitionTask], columns: list[str], query: str, top_k: int,
                         tokenizer: str, bases: list[int]):

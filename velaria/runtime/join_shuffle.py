@@ -1,11 +1,13 @@
 """The shuffle join: both inputs of a join split by a hash of their join keys.
 
 When is a join shuffled instead of broadcast? A broadcast join sends the whole right input
-to every partition of the left input, which is cheap for a small right input and cannot
-pad the right rows of a RIGHT / FULL join (one left partition does not know whether another
-one matched a right row). So a join is shuffled when
+to every partition of the left input, which is cheap for a small right input; a RIGHT /
+FULL join then also needs the partitions' matched right rows to pad the others once. So a
+join is shuffled when
 
-* it is a RIGHT or FULL join, or
+* it is a RIGHT or FULL join whose right input is estimated above the broadcast limit
+  (within it, the right input is broadcast and its unmatched rows are padded on the client:
+  :mod:`.broadcast_outer`), or
 * it is an INNER or LEFT join whose right input is estimated above the broadcast limit:
   :data:`BROADCAST_LIMIT_BYTES` (64 MiB) of source data, or ``VELARIA_BROADCAST_LIMIT_BYTES``.
   The estimate adds up the sources under the right input: an in-memory table's Arrow bytes,
@@ -21,9 +23,10 @@ task evaluates the join keys, tags each row with its *ordinal* (``partition << 4
 the row's place in the input), and splits the rows into buckets by the key hash. One bucket
 task per bucket joins its bucket's left rows with its right rows using the engine's join
 operator (outer joins pad their unmatched rows there: every row with a given key is in that
-bucket). The client concatenates the buckets and sorts the pairs by (left ordinal, right
-ordinal, padded right rows last): the order the embedded join emits. The rest of the plan
-above the join runs on the client over that result.
+bucket). The filters, projections and the first splittable node above the join (an
+aggregate, a top-n, a LIMIT) run in the bucket tasks too (:mod:`.join_above`); the client
+merges the buckets' results in the order the embedded join emits (by left ordinal, right
+ordinal, padded right rows last) and runs the rest of the plan.
 """
 from __future__ import annotations
 
@@ -37,20 +40,19 @@ import pyarrow.compute as pc
 
 from ..exec.operators import JoinOperator
 from ..plan import logical as L
+from .join_above import LEFT_ORD, RIGHT_ORD, AbovePlan, bucket_plan, bucket_result
 from .shuffle import split_by_bucket
-from .stages import PartitionTask, PartitionWork, cut_plan, replace_node, task_context
+from .stages import PartitionTask, PartitionWork, cut_plan, replace_node, run_task, task_context
 
 __all__ = ["BROADCAST_LIMIT_BYTES", "BROADCAST_LIMIT_ENV", "broadcast_limit", "broadcast_note", "JoinShuffle",
            "find_shuffle_join", "estimated_bytes",
-           "JoinMapTask", "BucketJoinTask", "join_tasks", "restore_join_order"]
+           "JoinMapTask", "BucketJoinTask", "join_tasks", "join_rows", "side_tasks"]
 
 #: the right input of an INNER / LEFT join above this estimate is shuffled, not broadcast
 BROADCAST_LIMIT_BYTES = 64 << 20
 BROADCAST_LIMIT_ENV = "VELARIA_BROADCAST_LIMIT_BYTES"
 _ROW_BITS = 40
 _ORD = "__velaria_ordinal"                 # a map task's rows: their place in the input
-_LEFT_ORD = "__velaria_left_ordinal"       # a bucket's joined rows: their left and right rows
-_RIGHT_ORD = "__velaria_right_ordinal"
 _KEY = "__velaria_key_{}"
 
 
@@ -118,16 +120,20 @@ def _hash_type(left: pa.DataType, right: pa.DataType) -> pa.DataType | None | st
 
 @dataclass
 class JoinShuffle:
-    """A join chosen for a shuffle: ``join``, why, and the key hash types."""
+    """A join chosen for a shuffle: ``join``, why, and the key hash types. ``strategy`` is
+    ``shuffle`` (both inputs hash-partitioned) or ``broadcast-outer`` (a RIGHT / FULL join
+    whose small right input is broadcast, :mod:`.broadcast_outer`)."""
 
     join: L.Join
     reason: str
     casts: list
+    strategy: str = "shuffle"
 
 
 def find_shuffle_join(root: L.Node, limit: int | None = None) -> JoinShuffle | None:
     """The first join on ``root``'s spine (single-input nodes and left inputs of joins) that
-    is shuffled rather than broadcast, or None (see the module docstring for the rule)."""
+    is shuffled rather than broadcast, or a RIGHT / FULL join that broadcasts its small right
+    input; None when there is none (see the module docstring for the rule)."""
     limit = broadcast_limit() if limit is None else limit
     node = root
     while True:
@@ -144,14 +150,20 @@ def find_shuffle_join(root: L.Node, limit: int | None = None) -> JoinShuffle | N
 
 
 def _shuffle_reason(join: L.Join, limit: int) -> JoinShuffle | None:
+    if join.how in ("right", "full"):
+        size = estimated_bytes(join.right)
+        if size <= limit:
+            return JoinShuffle(join, f"{join.how.upper()} JOIN with a right input of ~{size} bytes, within the "
+                                     f"broadcast limit of {limit} bytes", [], "broadcast-outer")
     if not join.left_keys:
         return None
     casts = [_hash_type(lk.type, rk.type) for lk, rk in zip(join.left_keys, join.right_keys)]
     if "no" in casts:
         return None
-    if join.how in ("right", "full"):
-        return JoinShuffle(join, f"{join.how.upper()} JOIN pads unmatched right rows", casts)
     size = estimated_bytes(join.right)
+    if join.how in ("right", "full"):
+        return JoinShuffle(join, f"{join.how.upper()} JOIN pads unmatched right rows; right input ~{size} bytes > "
+                                 f"broadcast limit {limit} bytes", casts)
     if size > limit:
         return JoinShuffle(join, f"right input ~{size} bytes > broadcast limit {limit} bytes", casts)
     return None
@@ -197,10 +209,30 @@ class _IndexedJoin(JoinOperator):
         return super()._pairs(lb, rb, li, ri)
 
 
+def join_rows(join: L.Join, left: pa.Table, right: pa.Table, ctx) -> tuple[pa.Table, pa.Array, pa.Array]:
+    """``join`` of the ``left`` and ``right`` rows with the engine's join operator: the joined
+    rows, and the left and right row index of each (NULL where a side was padded)."""
+    from ..exec.driver import call_operator
+
+    op = _IndexedJoin(join, [])
+    op.open(ctx)
+    try:
+        for port, side in ((0, left), (1, right)):
+            for batch in side.to_batches():
+                call_operator(op, op.push, batch, port)
+        out = pa.Table.from_batches(call_operator(op, op.finish), schema=join.schema)
+    finally:
+        op.close()
+    li, ri = op.indices
+    return out, li, ri
+
+
 @dataclass
 class BucketJoinTask:
     """Join one bucket: the first ``left_maps`` pieces are the left input's, the rest the
-    right input's; output: the join's columns, then the left and right ordinals."""
+    right input's. Then run ``plan`` / ``aggregate`` (:func:`.join_above.bucket_plan`) over
+    the joined rows when set. Output: the joined rows, or what ``plan`` / ``aggregate``
+    computed, then the left and right ordinals of each row's (group's) first joined row."""
 
     index: int
     join: L.Join
@@ -208,25 +240,27 @@ class BucketJoinTask:
     engine: str
     batch_rows: int
     memory_whole_chunks: bool
+    eval_context: object = None
+    plan: L.Node | None = None
+    aggregate: L.Aggregate | None = None
 
     def run(self, pieces: list[pa.Table]) -> pa.Table:
-        from ..exec.driver import call_operator
-
         left = _concat(pieces[:self.left_maps], self.join.left.schema)
         right = _concat(pieces[self.left_maps:], self.join.right.schema)
+        out, li, ri = join_rows(self.join, left.drop_columns([_ORD]), right.drop_columns([_ORD]), self._context())
+        out = out.append_column(LEFT_ORD, left.column(_ORD).take(li))
+        out = out.append_column(RIGHT_ORD, right.column(_ORD).take(ri))
+        return bucket_result(self.plan, self.aggregate, out, self._run_above)
+
+    def _context(self):
         ctx = task_context(self.engine, self.batch_rows, self.memory_whole_chunks)
-        op = _IndexedJoin(self.join, [])
-        op.open(ctx)
-        try:
-            for port, side in ((0, left), (1, right)):
-                for batch in side.drop_columns([_ORD]).to_batches():
-                    call_operator(op, op.push, batch, port)
-            out = pa.Table.from_batches(call_operator(op, op.finish), schema=self.join.schema)
-        finally:
-            op.close()
-        li, ri = op.indices
-        out = out.append_column(_LEFT_ORD, left.column(_ORD).take(li))
-        return out.append_column(_RIGHT_ORD, right.column(_ORD).take(ri))
+        if self.eval_context is not None:
+            ctx.eval_context = self.eval_context
+        return ctx
+
+    def _run_above(self, plan: L.Node, aggregate: L.Aggregate | None) -> pa.Table:
+        return run_task(PartitionTask(self.index, plan, aggregate, self.engine, self.batch_rows,
+                                      self.memory_whole_chunks, self.eval_context))
 
 
 def _concat(pieces: list[pa.Table], schema: pa.Schema) -> pa.Table:
@@ -237,7 +271,7 @@ def _concat(pieces: list[pa.Table], schema: pa.Schema) -> pa.Table:
     return pa.concat_tables([pa.Table.from_arrays(p.columns, schema=full) for p in parts]).combine_chunks()
 
 
-def _side_tasks(side: L.Node, parts: int, first_index: int, common: tuple) -> tuple[list[PartitionTask], str]:
+def side_tasks(side: L.Node, parts: int, first_index: int, common: tuple) -> tuple[list[PartitionTask], str]:
     """Tasks producing ``side``'s rows: one per partition of its scan when ``side`` is a plain
     pipeline, else one task for all of it; and how it was split."""
     cut = cut_plan(side, parts)
@@ -248,16 +282,18 @@ def _side_tasks(side: L.Node, parts: int, first_index: int, common: tuple) -> tu
     return [PartitionTask(first_index, side, None, *common)], "one task"
 
 
-def join_tasks(chosen: JoinShuffle, parts: int, buckets: int, common: tuple):
+def join_tasks(chosen: JoinShuffle, parts: int, buckets: int, common: tuple, above: AbovePlan | None = None):
     """``(maps, bucket_tasks, described)`` for a shuffle join: the left input's map tasks,
-    then the right input's, and one bucket task per bucket."""
+    then the right input's, and one bucket task per bucket (which also runs the part of the
+    plan ``above`` the join that splits, when given)."""
     join = chosen.join
-    left, lhow = _side_tasks(join.left, parts, 0, common)
-    right, rhow = _side_tasks(join.right, parts, len(left), common)
+    left, lhow = side_tasks(join.left, parts, 0, common)
+    right, rhow = side_tasks(join.right, parts, len(left), common)
     maps = [JoinMapTask(t, join.left_keys, chosen.casts, buckets, i << _ROW_BITS) for i, t in enumerate(left)]
     maps += [JoinMapTask(t, join.right_keys, chosen.casts, buckets, i << _ROW_BITS) for i, t in enumerate(right)]
     shipped = dataclasses.replace(join, left=_schema_only(join.left), right=_schema_only(join.right))
-    finals = [BucketJoinTask(b, shipped, len(left), *common[:3]) for b in range(buckets)]
+    plan, aggregate = bucket_plan(above) if above is not None else (None, None)
+    finals = [BucketJoinTask(b, shipped, len(left), *common, plan=plan, aggregate=aggregate) for b in range(buckets)]
     return maps, finals, f"left: {len(left)} ({lhow}); right: {len(right)} ({rhow})"
 
 
@@ -265,15 +301,3 @@ def _schema_only(node: L.Node) -> L.Node:
     """A stand-in input that carries only ``node``'s schema (the bucket task feeds the rows)."""
     return L.OneRow(schema=node.schema)
 
-
-def restore_join_order(buckets: list[pa.Table], schema: pa.Schema) -> pa.Table:
-    """The buckets' joined rows in the embedded join's order, without the ordinals."""
-    parts = [t for t in buckets if t.num_rows]
-    if not parts:
-        return schema.empty_table()
-    table = pa.concat_tables(parts)
-    last = np.iinfo(np.int64).max          # a padded side (NULL ordinal) sorts after every row
-    keys = pa.table({"l": pc.fill_null(table.column(_LEFT_ORD), last), "r": pc.fill_null(table.column(_RIGHT_ORD), last)})
-    order = pc.sort_indices(keys, [("l", "ascending"), ("r", "ascending")])
-    table = table.take(order).drop_columns([_LEFT_ORD, _RIGHT_ORD])
-    return pa.Table.from_arrays(table.columns, schema=schema).combine_chunks()

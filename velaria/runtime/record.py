@@ -14,17 +14,37 @@ __all__ = ["plan_record", "join_record", "shuffle_buckets", "aggregate_shuffle_e
 AGGREGATE_SHUFFLE_ENV = "VELARIA_AGGREGATE_SHUFFLE"
 
 
-def join_record(record: RuntimeRecord, chosen, maps: int, buckets: int, described: str) -> None:
-    """Fill ``record`` for a plan whose join ``chosen`` is shuffled."""
+def join_record(record: RuntimeRecord, chosen, maps: int, buckets: int, described: str, above) -> None:
+    """Fill ``record`` for a plan whose join ``chosen`` is shuffled, with the part ``above``
+    it (a :class:`~velaria.runtime.join_above.AbovePlan`) in the bucket tasks."""
     record.partitions = maps
     record.partitioning = described
-    record.exchange = "hash-shuffle-join"
-    record.shuffle = (f"hash shuffle of both join inputs by join key into {buckets} buckets, one join per bucket "
-                      f"on the workers ({chosen.reason})")
-    record.task_count = maps + buckets
+    pushed = [type(n).__name__ for n in above.pipeline] + ([type(above.exchange).__name__] if above.exchange else [])
+    then = (f", then {' + '.join(pushed)}" + (" (partial state)" if above.kind.startswith("partial") else ""))\
+        if pushed else ""
+    suffix = f"+{above.kind}" if above.kind else ""
     record.stage_count = 3
-    record.final_stage = "client: order the joined rows as one join would, then the plan above the join"
-    record.fallbacks = []
+    if chosen.strategy == "broadcast-outer":
+        record.exchange = "broadcast-outer-join" + suffix
+        record.shuffle = (f"right input computed first as one task and broadcast to the left input's {maps} "
+                          f"partitions, one join per partition{then} on the workers; the right rows no partition "
+                          f"matched are padded on the client ({chosen.reason})")
+        record.task_count = maps + 1
+    else:
+        record.exchange = "hash-shuffle-join" + suffix
+        record.shuffle = (f"hash shuffle of both join inputs by join key into {buckets} buckets, one join per bucket"
+                          f"{then} on the workers ({chosen.reason})")
+        record.task_count = maps + buckets
+    merge = {
+        "partial-aggregate+merge": "merge the tasks' aggregate states in first-appearance order, then the plan above "
+                                   "the aggregate",
+        "top-n+merge": "the same top-n over the tasks' candidates, then the plan above it",
+        "limit+merge": "the LIMIT over the tasks' rows in join order, then the plan above it",
+    }.get(above.kind, "order the joined rows as one join would, then the plan above the join")
+    padded = ("the plan above the join over the padded unmatched right rows, then "
+              if chosen.strategy == "broadcast-outer" else "")
+    record.final_stage = f"client: {padded}{merge}"
+    record.fallbacks = [above.fallback] if above.fallback else []
 
 
 def aggregate_shuffle_enabled(environ=os.environ) -> bool:

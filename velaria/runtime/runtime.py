@@ -13,7 +13,9 @@ from ..exec.driver import run_table
 from ..plan import logical as L
 from ..plan.physical import PhysicalPlan, RuntimeRecord, build_physical
 from .api_search import SearchMethods
-from .join_shuffle import find_shuffle_join, join_tasks, restore_join_order
+from .broadcast_outer import run_broadcast_outer
+from .join_above import merge_bucket_states, ordered_rows, plan_above
+from .join_shuffle import find_shuffle_join, join_tasks, side_tasks
 from .keyword_tasks import ORDINAL, best_candidates
 from .modes import RuntimeConfig
 from .record import join_record, plan_record, shuffle_buckets
@@ -75,8 +77,13 @@ class Runtime(SearchMethods):
                                parallelism=parts)
         chosen = find_shuffle_join(physical.root) if parts >= 2 else None
         if chosen is not None:
-            maps, finals, described = join_tasks(chosen, parts, parts, (None,) * 4)
-            join_record(record, chosen, len(maps), len(finals), described)
+            above = plan_above(physical.root, chosen.join)
+            if chosen.strategy == "broadcast-outer":
+                left, how = side_tasks(chosen.join.left, parts, 0, (None,) * 4)
+                join_record(record, chosen, len(left), 0, how, above)
+            else:
+                maps, finals, described = join_tasks(chosen, parts, parts, (None,) * 4, above)
+                join_record(record, chosen, len(maps), len(finals), described, above)
         else:
             cut = cut_plan(physical.root, parts)
             plan_record(record, cut, shuffle_buckets(cut, parts))
@@ -148,15 +155,29 @@ class Runtime(SearchMethods):
         return memory_scan(merged, ex.schema, "hash-shuffled aggregate"), ran_on
 
     def _shuffle_join(self, physical: PhysicalPlan, chosen, common: tuple, ctx, record: RuntimeRecord):
-        """Run ``chosen.join`` as a shuffle of both inputs, then the plan above it here."""
-        buckets = record.parallelism
-        maps, finals, _ = join_tasks(chosen, buckets, buckets, common)
-        results, workers, moved = self._backend.run_shuffle(maps, finals, self.config.task_timeout)
-        record.shuffle_bytes += moved + sum(t.nbytes for t in results)
-        joined = memory_scan(restore_join_order(results, chosen.join.schema), chosen.join.schema, "shuffle join")
-        final_root = replace_node(physical.root, chosen.join, joined)
-        if final_root is joined:
-            return joined.source.table, workers
+        """Run ``chosen.join`` as a shuffle of both inputs (or, for ``broadcast-outer``, its
+        right input broadcast to the left partitions), with the part of the plan above it
+        that splits in the tasks (:mod:`.join_above`), then the rest here."""
+        above = plan_above(physical.root, chosen.join)
+        if chosen.strategy == "broadcast-outer":
+            results, workers, moved = run_broadcast_outer(self._backend, chosen.join, above, common,
+                                                          record.parallelism, self.config.task_timeout)
+            record.shuffle_bytes += moved
+        else:
+            buckets = record.parallelism
+            maps, finals, _ = join_tasks(chosen, buckets, buckets, common, above)
+            results, workers, moved = self._backend.run_shuffle(maps, finals, self.config.task_timeout)
+            record.shuffle_bytes += moved + sum(t.nbytes for t in results)
+        ex = above.exchange
+        if isinstance(ex, L.Aggregate):
+            merged = memory_scan(merge_bucket_states(ex, results, ctx), ex.schema, "merged join aggregates")
+            final_root = replace_node(physical.root, ex, merged)
+        else:
+            top = above.top if ex is None else ex.input
+            merged = memory_scan(ordered_rows(results, top.schema), top.schema, "joined rows")
+            final_root = replace_node(physical.root, top, merged)
+        if final_root is merged:
+            return merged.source.table, workers
         return run_table(build_physical(final_root, ctx.kernels), ctx), workers
 
     def _keyword_exchange(self, node, tasks: list[PartitionTask], record: RuntimeRecord):

@@ -34,13 +34,15 @@ class VectorSearchTask(PartitionWork):
     top_k: int
     metric: str
     base: int
+    #: how a query of the wrong dimension is reported (the calling API's wording)
+    mismatch: str = "fixed vector length mismatch in vectorQuery"
 
     def run(self) -> pa.Table:
         """``query_index``, ``row_id`` (in the view), ``score`` of the partition's top-k."""
         from ..vector.search import search_table
 
         rows, kernels = self.rows()
-        out = search_table(rows, self.column, self.queries, self.top_k, self.metric, kernels)
+        out = search_table(rows, self.column, self.queries, self.top_k, self.metric, kernels, self.mismatch)
         ids = pc.add(out.column("row_id"), pa.scalar(self.base, pa.int64()))
         return out.set_column(out.schema.get_field_index("row_id"), "row_id", ids)
 

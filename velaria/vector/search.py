@@ -154,14 +154,16 @@ def run_search(plan: VectorPlan, queries: np.ndarray, k: int, kernels, threads: 
                                inv, default_threads() if threads is None else threads)
 
 
-def search_table(table: pa.Table, column: str, query_vector, top_k, metric, kernels) -> pa.Table:
-    """``vector_search`` on an Arrow table: ``row_id``, ``score`` (plus ``query_index`` for a batch)."""
+def search_table(table: pa.Table, column: str, query_vector, top_k, metric, kernels,
+                 mismatch: str = "fixed vector length mismatch in vectorQuery") -> pa.Table:
+    """``vector_search`` on an Arrow table: ``row_id``, ``score`` (plus ``query_index`` for a
+    batch). ``mismatch`` starts the error for a query of the wrong dimension."""
     k = coerce_top_k(top_k)
     plan = plan_search(table, column, metric, kernels, top_k)
     queries, batch = coerce_query(query_vector, allow_batch=True)
     if queries.shape[1] == 0:
         raise VelariaValueError("query vector cannot be empty")
-    check_dimension(plan, queries, "fixed vector length mismatch in vectorQuery")
+    check_dimension(plan, queries, mismatch)
     results = run_search(plan, queries, k, kernels)
     if not batch:
         ids, scores = results[0]
@@ -190,10 +192,14 @@ def explain_search(table: pa.Table, column: str, query_vector, top_k, metric, ke
 SCORE_COLUMN = "vector_score"
 
 
-def _threshold_passes(metric: str, score: float, threshold: float | None) -> bool:
+HYBRID_MISMATCH = "fixed vector length mismatch in hybridSearch"
+
+
+def threshold_passes(metric: str, scores: np.ndarray, threshold: float | None) -> np.ndarray:
+    """Which ``scores`` pass the hybrid threshold (``>=`` for dot, ``<=`` for cosine and l2)."""
     if threshold is None:
-        return True
-    return score >= threshold if metric == "dot" else score <= threshold
+        return np.ones(len(scores), dtype=bool)
+    return scores >= threshold if metric == "dot" else scores <= threshold
 
 
 def _hybrid(table, column, query_vector, metric, top_k, score_threshold, kernels, who):
@@ -207,7 +213,8 @@ def _hybrid(table, column, query_vector, metric, top_k, score_threshold, kernels
         raise VelariaValueError("query vector cannot be empty")
     check_dimension(plan, queries, who)
     ids, scores = run_search(plan, queries, k, kernels)[0]
-    keep = [(i, s) for i, s in zip(ids, scores) if _threshold_passes(plan.metric, s, threshold)]
+    passes = threshold_passes(plan.metric, np.asarray(scores, dtype=np.float64), threshold)
+    keep = [(i, s) for i, s, ok in zip(ids, scores, passes) if ok]
     return plan, threshold, keep
 
 
@@ -219,8 +226,7 @@ def hybrid_search_table(table: pa.Table, column: str, query_text, metric: str, t
     applied after top-k (``>=`` for dot, ``<=`` for cosine and l2), so fewer than k rows may
     come back.
     """
-    _, _, keep = _hybrid(table, column, query_text, metric, top_k, score_threshold, kernels,
-                         "fixed vector length mismatch in hybridSearch")
+    _, _, keep = _hybrid(table, column, query_text, metric, top_k, score_threshold, kernels, HYBRID_MISMATCH)
     rows = table.take(pa.array([i for i, _ in keep], pa.int64()))
     return rows.append_column(SCORE_COLUMN, pa.array([s for _, s in keep], pa.float64()))
 

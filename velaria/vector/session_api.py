@@ -3,8 +3,8 @@ and their explains.
 
 The host class provides ``_materialized_table(name) -> pa.Table`` (raising ``view not found``),
 ``kernels`` (a :class:`velaria.kernels.KernelSet`) and ``create_dataframe_from_arrow(table)``.
-It may provide ``runtime`` (a :class:`velaria.runtime.Runtime`: outside embedded mode, vector
-and keyword search run per partition on its workers) and ``_hybrid_filter_execution(name) -> str`` (``none`` | ``post-load-filter`` |
+It may provide ``runtime`` (a :class:`velaria.runtime.Runtime`: outside embedded mode, vector,
+hybrid and keyword search run per partition on its workers) and ``_hybrid_filter_execution(name) -> str`` (``none`` | ``post-load-filter`` |
 ``source-pushdown``) for the hybrid explain; without it explain says ``none``.
 """
 from __future__ import annotations
@@ -55,8 +55,12 @@ class VectorMethods:
         if callable(check):
             check(table)
         arrow = self.context.materialized_table(table)
-        out = search.hybrid_search_table(arrow, vector_column, query_vector, metric, top_k,
-                                         score_threshold, self.kernels)
+        runtime = getattr(self, "runtime", None)     # single-node / distributed: per-partition top-k
+        out = runtime.hybrid_search(arrow, vector_column, query_vector, top_k, metric, score_threshold,
+                                    self.kernels) if runtime is not None else None
+        if out is None:
+            out = search.hybrid_search_table(arrow, vector_column, query_vector, metric, top_k,
+                                             score_threshold, self.kernels)
         return self.create_dataframe_from_arrow(out)
 
     def explain_hybrid_search(self, table, vector_column, query_vector, top_k=10, metric="cosine",
