@@ -38,6 +38,7 @@ from .operators import AggregateOperator, Operator
 from ..reference.functions import to_epoch_ms, to_string
 
 __all__ = ["WindowAssign", "WindowAssignOperator", "WindowKeyAggregateOperator", "late_window_key", "late_encoded_columns",
+           "late_numbered_window",
            "window_node", "epoch_ms_array",
            "format_window_starts"]
 
@@ -166,6 +167,40 @@ def format_window_starts(starts: np.ndarray, step: int = 0) -> pa.Array:
     return texts.take(pa.array(inverse.astype(np.int32, copy=False)))
 
 
+def _numbered_starts(starts: np.ndarray, step: int, valid: np.ndarray | None) -> pa.DictionaryArray:
+    """Window starts (multiples of ``step``) dictionary-encoded without hashing: index
+    ``(start - lowest) // step`` into the consecutive starts from the lowest to the highest
+    (NULL where ``valid`` is False). Every index points at its own row's start. Starts that
+    span more slides than there are rows are hashed instead (same type, smaller dictionary)."""
+    present = starts if valid is None else starts[valid]
+    lo = int(present.min()) if present.size else 0
+    hi = int(present.max()) if present.size else 0
+    if (hi - lo) // step > len(starts) + 64:
+        return pc.dictionary_encode(pa.array(starts, pa.int64(), mask=None if valid is None else ~valid))
+    codes = (starts - lo) // step
+    if valid is not None:
+        codes[~valid] = 0
+    dictionary = pa.array(lo + np.arange((hi - lo) // step + 1, dtype=np.int64) * step, pa.int64())
+    indices = pa.array(codes.astype(np.int32), pa.int32(), mask=None if valid is None else ~valid)
+    return pa.DictionaryArray.from_arrays(indices, dictionary)
+
+
+def _numbered_copies(slots: np.ndarray, copies: int, step: int) -> pa.DictionaryArray | None:
+    """The numbered window column of a sliding window when row ``r``, whose latest window
+    starts at ``slots[r] * step``, is copied into the ``copies`` windows starting at
+    ``(slots[r] - copies + 1) * step`` .. ``slots[r] * step`` (ascending): the same result as
+    :func:`_numbered_starts` over those starts, computed on slot numbers (no division per copy).
+    None when the slots span more than there are copies."""
+    base = int(slots.min()) - (copies - 1)
+    span = int(slots.max()) - base + 1
+    if span > len(slots) * copies + 64:
+        return None
+    back = np.arange(copies - 1, -1, -1, dtype=np.int32)
+    codes = ((slots - base).astype(np.int32)[:, None] - back[None, :]).ravel()
+    dictionary = pa.array((base + np.arange(span, dtype=np.int64)) * step, pa.int64())
+    return pa.DictionaryArray.from_arrays(pa.array(codes, pa.int32()), dictionary)
+
+
 class WindowAssignOperator(Operator):
     """Runs a :class:`WindowAssign` node: stateless, one output batch per input batch.
 
@@ -173,16 +208,21 @@ class WindowAssignOperator(Operator):
     :class:`WindowKeyAggregateOperator` above, which formats the groups it emits)."""
 
     def __init__(self, node: WindowAssign, children=None, epoch_ms: bool = False,
-                 encode: frozenset = frozenset()):
+                 encode: frozenset = frozenset(), numbered: bool = False):
         super().__init__(node, children)
         self._index = node.input.schema.get_field_index(node.time_column)
         self.epoch_ms = epoch_ms
+        # numbered (with epoch_ms; for a two-key aggregate above): the milliseconds come
+        # dictionary-encoded, numbered by (start - lowest) // slide, so the aggregate numbers a
+        # few distinct starts instead of hashing every row's
+        self.numbered = epoch_ms and numbered
         # sliding windows copy rows: string columns in ``encode`` (read only as GROUP BY keys
         # above) are dictionary-encoded first, so the copies repeat small integers
         self.encode = frozenset(encode) if node.sliding else frozenset()
         self._schema = node.schema
         if epoch_ms:
-            self._schema = node.schema.set(len(node.schema) - 1, pa.field(node.output, pa.int64()))
+            t = pa.dictionary(pa.int32(), pa.int64()) if self.numbered else pa.int64()
+            self._schema = node.schema.set(len(node.schema) - 1, pa.field(node.output, t))
         for i in self.encode:
             f = self._schema.field(i)
             self._schema = self._schema.set(i, f.with_type(pa.dictionary(pa.int32(), f.type)))
@@ -195,6 +235,8 @@ class WindowAssignOperator(Operator):
 
     def _column(self, starts: np.ndarray, step: int, valid: np.ndarray | None) -> pa.Array:
         """The window column for ``starts``: text, or the milliseconds themselves."""
+        if self.numbered:
+            return _numbered_starts(starts, step, valid)
         if self.epoch_ms:
             return pa.array(starts, pa.int64(), mask=None if valid is None else ~valid)
         return _window_text(starts, step, valid)
@@ -213,10 +255,11 @@ class WindowAssignOperator(Operator):
         per_row = -(-w // s)
         if valid is None and w % s == 0 and int(ms.min()) >= 0:
             # every row lies in exactly w/s windows: repeat rows, no filtering, no sort
-            offsets = np.arange(per_row - 1, -1, -1, dtype=np.int64) * s
-            starts = (last[:, None] - offsets[None, :]).ravel()
+            column = _numbered_copies(ms // s, per_row, s) if self.numbered else None
+            if column is None:
+                offsets = np.arange(per_row - 1, -1, -1, dtype=np.int64) * s
+                column = self._column((last[:, None] - offsets[None, :]).ravel(), s, None)
             columns = [_repeat(c, per_row) for c in self._encoded(batch).columns]
-            column = self._column(starts, s, None)
             return [pa.RecordBatch.from_arrays(columns + [column], schema=self._schema)]
         rows_parts, start_parts = [], []
         for i in range(per_row - 1, -1, -1):          # oldest window first
@@ -302,6 +345,12 @@ def late_window_key(window: WindowAssign, aggregate: L.Node) -> int | None:
             if type(sub) not in _KNOWN_EXPRS or (isinstance(sub, Column) and sub.index == col):
                 return None          # reads the window column, or an expression kind not inspected
     return positions[0]
+
+
+def late_numbered_window(window: WindowAssign, aggregate: L.Aggregate) -> bool:
+    """True when the window starts may reach ``aggregate`` (directly above, grouping by the
+    window column) dictionary-encoded: its two-key path numbers a dictionary, never rows."""
+    return len(aggregate.keys) == 2
 
 
 def late_encoded_columns(window: WindowAssign, aggregate: L.Aggregate) -> frozenset:
