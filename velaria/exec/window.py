@@ -216,6 +216,9 @@ class WindowAssignOperator(Operator):
         # dictionary-encoded, numbered by (start - lowest) // slide, so the aggregate numbers a
         # few distinct starts instead of hashing every row's
         self.numbered = epoch_ms and numbered
+        # (workers, index): a local worker keeps only the copies of the windows it owns, before
+        # they are built (set by the worker; None: every window)
+        self.owner: tuple[int, int] | None = None
         # sliding windows copy rows: string columns in ``encode`` (read only as GROUP BY keys
         # above) are dictionary-encoded first, so the copies repeat small integers
         self.encode = frozenset(encode) if node.sliding else frozenset()
@@ -249,10 +252,26 @@ class WindowAssignOperator(Operator):
         w, s = node.window_ms, node.slide_ms
         if not node.sliding:
             starts = _trunc_div(ms, w) * w
+            if self.owner is not None:
+                mine = self._owned(starts, valid)
+                if not mine.all():
+                    if not mine.any():
+                        return []
+                    batch, starts = batch.filter(pa.array(mine)), starts[mine]
+                    valid = None if valid is None else valid[mine]
             column = self._column(starts, w, valid)
             return [pa.RecordBatch.from_arrays(list(batch.columns) + [column], schema=self._schema)]
         last = _trunc_div(ms, s) * s
         per_row = -(-w // s)
+        if valid is None and w % s == 0 and int(ms.min()) >= 0 and self.owner is not None:
+            # every row lies in exactly w/s windows, of which this worker owns some
+            slots = (ms // s)[:, None] - np.arange(per_row - 1, -1, -1, dtype=np.int64)[None, :]
+            rows, copy = np.nonzero(slots % self.owner[0] == self.owner[1])      # rows in order, copies ascending
+            column = self._column(slots[rows, copy] * s, s, None)
+            encoded = self._encoded(batch)
+            if len(rows) != len(ms) or rows[-1] != len(ms) - 1:       # else: each row once, in order
+                encoded = encoded.take(pa.array(rows))
+            return [pa.RecordBatch.from_arrays(list(encoded.columns) + [column], schema=self._schema)]
         if valid is None and w % s == 0 and int(ms.min()) >= 0:
             # every row lies in exactly w/s windows: repeat rows, no filtering, no sort
             column = _numbered_copies(ms // s, per_row, s) if self.numbered else None
@@ -279,9 +298,20 @@ class WindowAssignOperator(Operator):
         starts = np.concatenate(start_parts)
         order = np.argsort(rows, kind="stable")
         rows, starts = rows[order], starts[order]
+        if self.owner is not None:
+            mine = self._owned(starts, None if valid is None else valid[rows])
+            rows, starts = rows[mine], starts[mine]
         column = self._column(starts, s, None if valid is None else valid[rows])
         taken = self._encoded(batch).take(pa.array(rows))
         return [pa.RecordBatch.from_arrays(list(taken.columns) + [column], schema=self._schema)]
+
+    def _owned(self, starts: np.ndarray, valid: np.ndarray | None) -> np.ndarray:
+        """Which of the windows ``starts`` this operator's owner keeps: window number
+        (start // slide) modulo the worker count, NULL windows with worker 0 -- the rule of
+        :func:`velaria.stream.key_partition.partition_ids` for window keys."""
+        n, i = self.owner
+        mine = (starts // self.node.slide_ms) % n == i
+        return mine if valid is None else np.where(valid, mine, i == 0)
 
     def explain_line(self) -> str:
         n = self.node
