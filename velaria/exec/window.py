@@ -167,38 +167,22 @@ def format_window_starts(starts: np.ndarray, step: int = 0) -> pa.Array:
     return texts.take(pa.array(inverse.astype(np.int32, copy=False)))
 
 
-def _numbered_starts(starts: np.ndarray, step: int, valid: np.ndarray | None) -> pa.DictionaryArray:
-    """Window starts (multiples of ``step``) dictionary-encoded without hashing: index
-    ``(start - lowest) // step`` into the consecutive starts from the lowest to the highest
-    (NULL where ``valid`` is False). Every index points at its own row's start. Starts that
-    span more slides than there are rows are hashed instead (same type, smaller dictionary)."""
-    present = starts if valid is None else starts[valid]
+def _numbered_windows(number: np.ndarray, step: int, valid: np.ndarray | None) -> pa.DictionaryArray:
+    """Window starts ``number * step`` dictionary-encoded without hashing: index
+    ``number - lowest`` into the consecutive starts from the lowest to the highest (NULL where
+    ``valid`` is False). Every index points at its own row's start. Numbers that span more
+    windows than there are rows are hashed instead (same type, smaller dictionary)."""
+    present = number if valid is None else number[valid]
     lo = int(present.min()) if present.size else 0
     hi = int(present.max()) if present.size else 0
-    if (hi - lo) // step > len(starts) + 64:
-        return pc.dictionary_encode(pa.array(starts, pa.int64(), mask=None if valid is None else ~valid))
-    codes = (starts - lo) // step
+    mask = None if valid is None else ~valid
+    if hi - lo > len(number) + 64:
+        return pc.dictionary_encode(pa.array(number * step, pa.int64(), mask=mask))
+    codes = number - lo
     if valid is not None:
         codes[~valid] = 0
-    dictionary = pa.array(lo + np.arange((hi - lo) // step + 1, dtype=np.int64) * step, pa.int64())
-    indices = pa.array(codes.astype(np.int32), pa.int32(), mask=None if valid is None else ~valid)
-    return pa.DictionaryArray.from_arrays(indices, dictionary)
-
-
-def _numbered_copies(slots: np.ndarray, copies: int, step: int) -> pa.DictionaryArray | None:
-    """The numbered window column of a sliding window when row ``r``, whose latest window
-    starts at ``slots[r] * step``, is copied into the ``copies`` windows starting at
-    ``(slots[r] - copies + 1) * step`` .. ``slots[r] * step`` (ascending): the same result as
-    :func:`_numbered_starts` over those starts, computed on slot numbers (no division per copy).
-    None when the slots span more than there are copies."""
-    base = int(slots.min()) - (copies - 1)
-    span = int(slots.max()) - base + 1
-    if span > len(slots) * copies + 64:
-        return None
-    back = np.arange(copies - 1, -1, -1, dtype=np.int32)
-    codes = ((slots - base).astype(np.int32)[:, None] - back[None, :]).ravel()
-    dictionary = pa.array((base + np.arange(span, dtype=np.int64)) * step, pa.int64())
-    return pa.DictionaryArray.from_arrays(pa.array(codes, pa.int32()), dictionary)
+    dictionary = pa.array((lo + np.arange(hi - lo + 1, dtype=np.int64)) * step, pa.int64())
+    return pa.DictionaryArray.from_arrays(pa.array(codes.astype(np.int32), pa.int32(), mask=mask), dictionary)
 
 
 class WindowAssignOperator(Operator):
@@ -236,10 +220,12 @@ class WindowAssignOperator(Operator):
         columns = [pc.dictionary_encode(c) if i in self.encode else c for i, c in enumerate(batch.columns)]
         return pa.RecordBatch.from_arrays(columns, schema=self._schema.remove(len(self._schema) - 1))
 
-    def _column(self, starts: np.ndarray, step: int, valid: np.ndarray | None) -> pa.Array:
-        """The window column for ``starts``: text, or the milliseconds themselves."""
+    def _column(self, number: np.ndarray, step: int, valid: np.ndarray | None) -> pa.Array:
+        """The window column for the windows starting at ``number * step``: text, the
+        milliseconds themselves, or those numbered (dictionary-encoded)."""
         if self.numbered:
-            return _numbered_starts(starts, step, valid)
+            return _numbered_windows(number, step, valid)
+        starts = number * step
         if self.epoch_ms:
             return pa.array(starts, pa.int64(), mask=None if valid is None else ~valid)
         return _window_text(starts, step, valid)
@@ -251,35 +237,36 @@ class WindowAssignOperator(Operator):
         ms, valid = epoch_ms_array(batch.column(self._index))
         w, s = node.window_ms, node.slide_ms
         if not node.sliding:
-            starts = _trunc_div(ms, w) * w
+            number = _trunc_div(ms, w)                 # the window's number: start // w, exactly
             if self.owner is not None:
-                mine = self._owned(starts, valid)
+                mine = self._owned(number, valid)
                 if not mine.all():
                     if not mine.any():
                         return []
-                    batch, starts = batch.filter(pa.array(mine)), starts[mine]
+                    batch, number = batch.filter(pa.array(mine)), number[mine]
                     valid = None if valid is None else valid[mine]
-            column = self._column(starts, w, valid)
+            column = self._column(number, w, valid)
             return [pa.RecordBatch.from_arrays(list(batch.columns) + [column], schema=self._schema)]
         last = _trunc_div(ms, s) * s
         per_row = -(-w // s)
-        if valid is None and w % s == 0 and int(ms.min()) >= 0 and self.owner is not None:
-            # every row lies in exactly w/s windows, of which this worker owns some
-            slots = (ms // s)[:, None] - np.arange(per_row - 1, -1, -1, dtype=np.int64)[None, :]
-            rows, copy = np.nonzero(slots % self.owner[0] == self.owner[1])      # rows in order, copies ascending
-            column = self._column(slots[rows, copy] * s, s, None)
-            encoded = self._encoded(batch)
-            if len(rows) != len(ms) or rows[-1] != len(ms) - 1:       # else: each row once, in order
-                encoded = encoded.take(pa.array(rows))
-            return [pa.RecordBatch.from_arrays(list(encoded.columns) + [column], schema=self._schema)]
         if valid is None and w % s == 0 and int(ms.min()) >= 0:
-            # every row lies in exactly w/s windows: repeat rows, no filtering, no sort
-            column = _numbered_copies(ms // s, per_row, s) if self.numbered else None
-            if column is None:
-                offsets = np.arange(per_row - 1, -1, -1, dtype=np.int64) * s
-                column = self._column((last[:, None] - offsets[None, :]).ravel(), s, None)
-            columns = [_repeat(c, per_row) for c in self._encoded(batch).columns]
-            return [pa.RecordBatch.from_arrays(columns + [column], schema=self._schema)]
+            # every row lies in exactly w/s windows, numbered ms // s - (w/s - 1) .. ms // s
+            latest = ms // s
+            if self.owner is not None and self.owner[0] == per_row:
+                # one of each row's windows is this worker's: no copies at all
+                n, i = self.owner
+                number = latest - (per_row - 1) + (i + per_row - 1 - latest) % n
+                return [pa.RecordBatch.from_arrays(list(self._encoded(batch).columns)
+                                                   + [self._column(number, s, None)], schema=self._schema)]
+            number = (latest[:, None] - np.arange(per_row - 1, -1, -1, dtype=np.int64)[None, :]).ravel()
+            if self.owner is None:                     # repeat rows, no filtering, no sort
+                columns = [_repeat(c, per_row) for c in self._encoded(batch).columns]
+                return [pa.RecordBatch.from_arrays(columns + [self._column(number, s, None)], schema=self._schema)]
+            keep = np.flatnonzero(number % self.owner[0] == self.owner[1])   # rows in order, copies ascending
+            rows = keep // per_row
+            taken = self._encoded(batch).take(pa.array(rows))
+            return [pa.RecordBatch.from_arrays(list(taken.columns) + [self._column(number[keep], s, None)],
+                                               schema=self._schema)]
         rows_parts, start_parts = [], []
         for i in range(per_row - 1, -1, -1):          # oldest window first
             start = last - i * s
@@ -298,19 +285,20 @@ class WindowAssignOperator(Operator):
         starts = np.concatenate(start_parts)
         order = np.argsort(rows, kind="stable")
         rows, starts = rows[order], starts[order]
+        number = starts // s                           # exact: starts are multiples of the slide
         if self.owner is not None:
-            mine = self._owned(starts, None if valid is None else valid[rows])
-            rows, starts = rows[mine], starts[mine]
-        column = self._column(starts, s, None if valid is None else valid[rows])
+            mine = self._owned(number, None if valid is None else valid[rows])
+            rows, number = rows[mine], number[mine]
+        column = self._column(number, s, None if valid is None else valid[rows])
         taken = self._encoded(batch).take(pa.array(rows))
         return [pa.RecordBatch.from_arrays(list(taken.columns) + [column], schema=self._schema)]
 
-    def _owned(self, starts: np.ndarray, valid: np.ndarray | None) -> np.ndarray:
-        """Which of the windows ``starts`` this operator's owner keeps: window number
-        (start // slide) modulo the worker count, NULL windows with worker 0 -- the rule of
+    def _owned(self, number: np.ndarray, valid: np.ndarray | None) -> np.ndarray:
+        """Which windows this operator's owner keeps, by window ``number`` (start // slide):
+        the number modulo the worker count, NULL windows with worker 0 -- the rule of
         :func:`velaria.stream.key_partition.partition_ids` for window keys."""
         n, i = self.owner
-        mine = (starts // self.node.slide_ms) % n == i
+        mine = number % n == i
         return mine if valid is None else np.where(valid, mine, i == 0)
 
     def explain_line(self) -> str:
