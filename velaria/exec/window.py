@@ -298,7 +298,12 @@ class WindowAssignOperator(Operator):
         the number modulo the worker count, NULL windows with worker 0 -- the rule of
         :func:`velaria.stream.key_partition.partition_ids` for window keys."""
         n, i = self.owner
-        mine = number % n == i
+        lo, hi = (int(number.min()), int(number.max())) if number.size else (0, 0)
+        if hi - lo < 1024:            # a batch spans few windows: one modulo per window, not per row
+            lookup = (np.arange(lo, hi + 1, dtype=np.int64) % n) == i
+            mine = np.full(number.size, lookup[0]) if lo == hi else lookup[number - lo]
+        else:
+            mine = number % n == i
         return mine if valid is None else np.where(valid, mine, i == 0)
 
     def explain_line(self) -> str:
