@@ -271,6 +271,7 @@ class WorkerPool:
         self.shared_memory = False               # set once a batch really went through shared memory
         self._inflight: collections.deque[_Pending] = collections.deque()
         self._blocks = _Blocks()
+        self._replies: list[collections.deque] = []      # per worker: replies read, not yet used
 
     @classmethod
     def start(cls, runtime) -> "WorkerPool":
@@ -285,6 +286,7 @@ class WorkerPool:
         n = runtime.options.effective_local_workers
         try:
             for i in range(n):
+                pool._replies.append(collections.deque())
                 pool.workers.append(start_worker(f"{runtime.progress.query_id}-worker-{i}",
                                                  "velaria.stream.workers:worker_main",
                                                  runtime.kernels.engine, shipped, n, i))
@@ -329,6 +331,7 @@ class WorkerPool:
             self._send(i, ("batch", source, now, want_state))
         if block is not None:
             self.shared_memory = True
+        self._read_ready()
         done = []
         while len(self._inflight) > PIPELINE_DEPTH:
             done.append(self._complete())
@@ -338,9 +341,17 @@ class WorkerPool:
         """Complete every batch in flight, in order."""
         return [self._complete() for _ in range(len(self._inflight))]
 
+    def _read_ready(self) -> None:
+        """Read the replies already there, so a worker never waits for room in its socket
+        while the driver waits for another worker."""
+        for i, w in enumerate(self.workers):
+            while w.conn.poll(0):
+                self._replies[i].append(self._receive(i))
+
     def _complete(self) -> Completed:
         pending = self._inflight[0]
-        replies = [self._receive(i) for i in range(len(self.workers))]
+        replies = [self._replies[i].popleft() if self._replies[i] else self._receive(i)
+                   for i in range(len(self.workers))]
         self._inflight.popleft()
         self._blocks.give_back(pending.block)
         parts = [_read_ipc(data) for _, data, _ in replies if data is not None]
