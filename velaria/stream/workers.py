@@ -34,6 +34,7 @@ query with an error naming it and its exit code.
 from __future__ import annotations
 
 import collections
+import os
 import time
 from dataclasses import dataclass
 from multiprocessing import shared_memory
@@ -68,17 +69,26 @@ def _read_ipc(buf) -> pa.Table:
     return pa.ipc.open_stream(pa.py_buffer(buf) if not isinstance(buf, pa.Buffer) else buf).read_all()
 
 
-def _attach(name: str) -> shared_memory.SharedMemory:
-    """Attach to the driver's block without adopting it: the driver owns and unlinks it
-    (before Python 3.13 attaching registers the block with this process's resource tracker,
-    which would unlink it again at exit)."""
-    try:
-        return shared_memory.SharedMemory(name=name, track=False)
-    except TypeError:
-        from multiprocessing import resource_tracker
-        shm = shared_memory.SharedMemory(name=name)
-        resource_tracker.unregister(shm._name, "shared_memory")
-        return shm
+class _Mapped:
+    """A worker's read-only view of one of the driver's shared-memory blocks (``buf``). Opened
+    directly, not through ``SharedMemory``: before Python 3.13 attaching registers the block
+    with a resource tracker, which costs a tracker process per worker and would unlink the
+    driver's block when the worker exits. The driver owns and unlinks its blocks."""
+
+    def __init__(self, name: str):
+        import mmap
+
+        import _posixshmem
+        fd = _posixshmem.shm_open("/" + name.lstrip("/"), os.O_RDONLY, mode=0o600)
+        try:
+            self._map = mmap.mmap(fd, os.fstat(fd).st_size, prot=mmap.PROT_READ)
+        finally:
+            os.close(fd)
+        self.buf = memoryview(self._map)
+
+    def close(self) -> None:
+        self.buf.release()
+        self._map.close()
 
 
 # ------------------------------------------------------------------------------ in the worker
@@ -140,7 +150,7 @@ class _Attached:
     ``keep`` are unmapped)."""
 
     def __init__(self, keep: int = 2 * PIPELINE_DEPTH + 2):
-        self.blocks: collections.OrderedDict[str, shared_memory.SharedMemory] = collections.OrderedDict()
+        self.blocks: collections.OrderedDict[str, _Mapped] = collections.OrderedDict()
         self.keep = keep
 
     def batch(self, source) -> tuple[pa.Table, memoryview | None]:
@@ -148,7 +158,7 @@ class _Attached:
         if source[0] != "shm":
             return _read_ipc(source[1]), None
         name = source[1]
-        shm = self.blocks.pop(name, None) or _attach(name)
+        shm = self.blocks.pop(name, None) or _Mapped(name)
         self.blocks[name] = shm
         while len(self.blocks) > self.keep:
             self.blocks.popitem(last=False)[1].close()
