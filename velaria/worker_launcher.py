@@ -37,11 +37,12 @@ import threading
 import time
 from multiprocessing.connection import Connection
 
-__all__ = ["WorkerProcess", "start_worker", "shutdown_launcher", "launcher_pid"]
+__all__ = ["WorkerProcess", "MappedBlock", "start_worker", "shutdown_launcher", "launcher_pid"]
 
 #: what the template imports before it forks (the modules every worker needs)
 PRELOAD = ("numpy", "pyarrow", "pyarrow.compute", "pyarrow.ipc", "velaria", "velaria.kernels",
-           "velaria.stream.workers", "velaria.stream.operators", "velaria.exec.window")
+           "velaria.stream.workers", "velaria.stream.operators", "velaria.exec.window", "velaria.worker_pool",
+           "velaria.runtime.local_pool")
 _HEADER = struct.Struct("!I")
 
 
@@ -157,6 +158,28 @@ def _template_main(control: socket.socket) -> None:
         except ProcessLookupError:
             pass
     _reap(codes)
+
+
+class MappedBlock:
+    """A worker's read-only view of a shared-memory block its owner created (``buf``). Opened
+    directly, not through ``SharedMemory``: before Python 3.13 attaching registers the block
+    with a resource tracker, which costs a tracker process per worker and would unlink the
+    owner's block when the worker exits. The owner unlinks its blocks."""
+
+    def __init__(self, name: str):
+        import mmap
+
+        import _posixshmem
+        fd = _posixshmem.shm_open("/" + name.lstrip("/"), os.O_RDONLY, mode=0o600)
+        try:
+            self._map = mmap.mmap(fd, os.fstat(fd).st_size, prot=mmap.PROT_READ)
+        finally:
+            os.close(fd)
+        self.buf = memoryview(self._map)
+
+    def close(self) -> None:
+        self.buf.release()
+        self._map.close()
 
 
 # ------------------------------------------------------------------------------ the owner's side

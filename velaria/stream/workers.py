@@ -34,7 +34,6 @@ query with an error naming it and its exit code.
 from __future__ import annotations
 
 import collections
-import os
 import time
 from dataclasses import dataclass
 from multiprocessing import shared_memory
@@ -43,6 +42,7 @@ import numpy as np
 import pyarrow as pa
 
 from ..errors import ExecutionError
+from ..worker_launcher import MappedBlock
 
 __all__ = ["WorkerPool", "PIPELINE_DEPTH"]
 
@@ -67,28 +67,6 @@ def _ipc_bytes(table) -> bytes:
 
 def _read_ipc(buf) -> pa.Table:
     return pa.ipc.open_stream(pa.py_buffer(buf) if not isinstance(buf, pa.Buffer) else buf).read_all()
-
-
-class _Mapped:
-    """A worker's read-only view of one of the driver's shared-memory blocks (``buf``). Opened
-    directly, not through ``SharedMemory``: before Python 3.13 attaching registers the block
-    with a resource tracker, which costs a tracker process per worker and would unlink the
-    driver's block when the worker exits. The driver owns and unlinks its blocks."""
-
-    def __init__(self, name: str):
-        import mmap
-
-        import _posixshmem
-        fd = _posixshmem.shm_open("/" + name.lstrip("/"), os.O_RDONLY, mode=0o600)
-        try:
-            self._map = mmap.mmap(fd, os.fstat(fd).st_size, prot=mmap.PROT_READ)
-        finally:
-            os.close(fd)
-        self.buf = memoryview(self._map)
-
-    def close(self) -> None:
-        self.buf.release()
-        self._map.close()
 
 
 # ------------------------------------------------------------------------------ in the worker
@@ -150,7 +128,7 @@ class _Attached:
     ``keep`` are unmapped)."""
 
     def __init__(self, keep: int = 2 * PIPELINE_DEPTH + 2):
-        self.blocks: collections.OrderedDict[str, _Mapped] = collections.OrderedDict()
+        self.blocks: collections.OrderedDict[str, MappedBlock] = collections.OrderedDict()
         self.keep = keep
 
     def batch(self, source) -> tuple[pa.Table, memoryview | None]:
@@ -158,7 +136,7 @@ class _Attached:
         if source[0] != "shm":
             return _read_ipc(source[1]), None
         name = source[1]
-        shm = self.blocks.pop(name, None) or _Mapped(name)
+        shm = self.blocks.pop(name, None) or MappedBlock(name)
         self.blocks[name] = shm
         while len(self.blocks) > self.keep:
             self.blocks.popitem(last=False)[1].close()
