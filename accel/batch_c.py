@@ -260,11 +260,12 @@ def _sum_lanes_numpy(x: np.ndarray, lanes: np.ndarray, pos: int) -> int:
     rest = x[head:]
     full = rest.size // SUM_LANES
     if full:
-        # numpy reduces over the outer axis of a C-order array row after row (pairwise
-        # summation applies only along the contiguous axis), so with the running lanes as the
-        # first row each column is the same left-to-right chain as the C loop
+        # accumulate over the outer axis starts from the first row itself and adds row after
+        # row, so with the running lanes as the first row each column is the same left-to-right
+        # chain as the C loop (reduce may start from the identity +0.0, which turns a -0.0 lane
+        # into +0.0)
         block = np.vstack([lanes[None, :], rest[:full * SUM_LANES].reshape(full, SUM_LANES)])
-        lanes[:] = np.add.reduce(block, axis=0)
+        lanes[:] = np.add.accumulate(block, axis=0)[-1]
     tail = rest[full * SUM_LANES:]
     lanes[:tail.size] += tail
     return k

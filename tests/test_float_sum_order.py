@@ -182,3 +182,12 @@ def test_grouped_sums_keep_row_order():
         h.update([pa.array([1] * 10)], [pa.array([0.1] * 10)], 10)
         assert h.finish([pa.int64(), F])[1].to_pylist() == [sum([0.1] * 10)]
     assert float_sum([0.1] * 10) == 1.0 != sum([0.1] * 10)
+
+
+def test_numpy_lane_sums_keep_a_negative_zero_lane(monkeypatch):
+    """-0.0 + -0.0 is -0.0: the numpy twin adds whole rows of lanes without starting from +0.0."""
+    from velaria.accel import batch_c
+    monkeypatch.setattr(batch_c, "_use_c", False)
+    lanes = np.full(SUM_LANES, -0.0)
+    assert batch_c.sum_lanes_f64(np.full(2 * SUM_LANES, -0.0), None, lanes, 0) == 2 * SUM_LANES
+    assert all(np.signbit(lanes))

@@ -38,6 +38,7 @@ from .operators import AggregateOperator, Operator
 from ..reference.functions import to_epoch_ms, to_string
 
 __all__ = ["WindowAssign", "WindowAssignOperator", "WindowKeyAggregateOperator", "late_window_key", "late_encoded_columns",
+           "late_numbered_window",
            "window_node", "epoch_ms_array",
            "format_window_starts"]
 
@@ -166,6 +167,24 @@ def format_window_starts(starts: np.ndarray, step: int = 0) -> pa.Array:
     return texts.take(pa.array(inverse.astype(np.int32, copy=False)))
 
 
+def _numbered_windows(number: np.ndarray, step: int, valid: np.ndarray | None) -> pa.DictionaryArray:
+    """Window starts ``number * step`` dictionary-encoded without hashing: index
+    ``number - lowest`` into the consecutive starts from the lowest to the highest (NULL where
+    ``valid`` is False). Every index points at its own row's start. Numbers that span more
+    windows than there are rows are hashed instead (same type, smaller dictionary)."""
+    present = number if valid is None else number[valid]
+    lo = int(present.min()) if present.size else 0
+    hi = int(present.max()) if present.size else 0
+    mask = None if valid is None else ~valid
+    if hi - lo > len(number) + 64:
+        return pc.dictionary_encode(pa.array(number * step, pa.int64(), mask=mask))
+    codes = number - lo
+    if valid is not None:
+        codes[~valid] = 0
+    dictionary = pa.array((lo + np.arange(hi - lo + 1, dtype=np.int64)) * step, pa.int64())
+    return pa.DictionaryArray.from_arrays(pa.array(codes.astype(np.int32), pa.int32(), mask=mask), dictionary)
+
+
 class WindowAssignOperator(Operator):
     """Runs a :class:`WindowAssign` node: stateless, one output batch per input batch.
 
@@ -173,16 +192,24 @@ class WindowAssignOperator(Operator):
     :class:`WindowKeyAggregateOperator` above, which formats the groups it emits)."""
 
     def __init__(self, node: WindowAssign, children=None, epoch_ms: bool = False,
-                 encode: frozenset = frozenset()):
+                 encode: frozenset = frozenset(), numbered: bool = False):
         super().__init__(node, children)
         self._index = node.input.schema.get_field_index(node.time_column)
         self.epoch_ms = epoch_ms
+        # numbered (with epoch_ms; for a two-key aggregate above): the milliseconds come
+        # dictionary-encoded, numbered by (start - lowest) // slide, so the aggregate numbers a
+        # few distinct starts instead of hashing every row's
+        self.numbered = epoch_ms and numbered
+        # (workers, index): a local worker keeps only the copies of the windows it owns, before
+        # they are built (set by the worker; None: every window)
+        self.owner: tuple[int, int] | None = None
         # sliding windows copy rows: string columns in ``encode`` (read only as GROUP BY keys
         # above) are dictionary-encoded first, so the copies repeat small integers
         self.encode = frozenset(encode) if node.sliding else frozenset()
         self._schema = node.schema
         if epoch_ms:
-            self._schema = node.schema.set(len(node.schema) - 1, pa.field(node.output, pa.int64()))
+            t = pa.dictionary(pa.int32(), pa.int64()) if self.numbered else pa.int64()
+            self._schema = node.schema.set(len(node.schema) - 1, pa.field(node.output, t))
         for i in self.encode:
             f = self._schema.field(i)
             self._schema = self._schema.set(i, f.with_type(pa.dictionary(pa.int32(), f.type)))
@@ -193,8 +220,12 @@ class WindowAssignOperator(Operator):
         columns = [pc.dictionary_encode(c) if i in self.encode else c for i, c in enumerate(batch.columns)]
         return pa.RecordBatch.from_arrays(columns, schema=self._schema.remove(len(self._schema) - 1))
 
-    def _column(self, starts: np.ndarray, step: int, valid: np.ndarray | None) -> pa.Array:
-        """The window column for ``starts``: text, or the milliseconds themselves."""
+    def _column(self, number: np.ndarray, step: int, valid: np.ndarray | None) -> pa.Array:
+        """The window column for the windows starting at ``number * step``: text, the
+        milliseconds themselves, or those numbered (dictionary-encoded)."""
+        if self.numbered:
+            return _numbered_windows(number, step, valid)
+        starts = number * step
         if self.epoch_ms:
             return pa.array(starts, pa.int64(), mask=None if valid is None else ~valid)
         return _window_text(starts, step, valid)
@@ -206,18 +237,36 @@ class WindowAssignOperator(Operator):
         ms, valid = epoch_ms_array(batch.column(self._index))
         w, s = node.window_ms, node.slide_ms
         if not node.sliding:
-            starts = _trunc_div(ms, w) * w
-            column = self._column(starts, w, valid)
+            number = _trunc_div(ms, w)                 # the window's number: start // w, exactly
+            if self.owner is not None:
+                mine = self._owned(number, valid)
+                if not mine.all():
+                    if not mine.any():
+                        return []
+                    batch, number = batch.filter(pa.array(mine)), number[mine]
+                    valid = None if valid is None else valid[mine]
+            column = self._column(number, w, valid)
             return [pa.RecordBatch.from_arrays(list(batch.columns) + [column], schema=self._schema)]
         last = _trunc_div(ms, s) * s
         per_row = -(-w // s)
         if valid is None and w % s == 0 and int(ms.min()) >= 0:
-            # every row lies in exactly w/s windows: repeat rows, no filtering, no sort
-            offsets = np.arange(per_row - 1, -1, -1, dtype=np.int64) * s
-            starts = (last[:, None] - offsets[None, :]).ravel()
-            columns = [_repeat(c, per_row) for c in self._encoded(batch).columns]
-            column = self._column(starts, s, None)
-            return [pa.RecordBatch.from_arrays(columns + [column], schema=self._schema)]
+            # every row lies in exactly w/s windows, numbered ms // s - (w/s - 1) .. ms // s
+            latest = ms // s
+            if self.owner is not None and self.owner[0] == per_row:
+                # one of each row's windows is this worker's: no copies at all
+                n, i = self.owner
+                number = latest - (per_row - 1) + (i + per_row - 1 - latest) % n
+                return [pa.RecordBatch.from_arrays(list(self._encoded(batch).columns)
+                                                   + [self._column(number, s, None)], schema=self._schema)]
+            number = (latest[:, None] - np.arange(per_row - 1, -1, -1, dtype=np.int64)[None, :]).ravel()
+            if self.owner is None:                     # repeat rows, no filtering, no sort
+                columns = [_repeat(c, per_row) for c in self._encoded(batch).columns]
+                return [pa.RecordBatch.from_arrays(columns + [self._column(number, s, None)], schema=self._schema)]
+            keep = np.flatnonzero(number % self.owner[0] == self.owner[1])   # rows in order, copies ascending
+            rows = keep // per_row
+            taken = self._encoded(batch).take(pa.array(rows))
+            return [pa.RecordBatch.from_arrays(list(taken.columns) + [self._column(number[keep], s, None)],
+                                               schema=self._schema)]
         rows_parts, start_parts = [], []
         for i in range(per_row - 1, -1, -1):          # oldest window first
             start = last - i * s
@@ -236,9 +285,26 @@ class WindowAssignOperator(Operator):
         starts = np.concatenate(start_parts)
         order = np.argsort(rows, kind="stable")
         rows, starts = rows[order], starts[order]
-        column = self._column(starts, s, None if valid is None else valid[rows])
+        number = starts // s                           # exact: starts are multiples of the slide
+        if self.owner is not None:
+            mine = self._owned(number, None if valid is None else valid[rows])
+            rows, number = rows[mine], number[mine]
+        column = self._column(number, s, None if valid is None else valid[rows])
         taken = self._encoded(batch).take(pa.array(rows))
         return [pa.RecordBatch.from_arrays(list(taken.columns) + [column], schema=self._schema)]
+
+    def _owned(self, number: np.ndarray, valid: np.ndarray | None) -> np.ndarray:
+        """Which windows this operator's owner keeps, by window ``number`` (start // slide):
+        the number modulo the worker count, NULL windows with worker 0 -- the rule of
+        :func:`velaria.stream.key_partition.partition_ids` for window keys."""
+        n, i = self.owner
+        lo, hi = (int(number.min()), int(number.max())) if number.size else (0, 0)
+        if hi - lo < 1024:            # a batch spans few windows: one modulo per window, not per row
+            lookup = (np.arange(lo, hi + 1, dtype=np.int64) % n) == i
+            mine = np.full(number.size, lookup[0]) if lo == hi else lookup[number - lo]
+        else:
+            mine = number % n == i
+        return mine if valid is None else np.where(valid, mine, i == 0)
 
     def explain_line(self) -> str:
         n = self.node
@@ -302,6 +368,12 @@ def late_window_key(window: WindowAssign, aggregate: L.Node) -> int | None:
             if type(sub) not in _KNOWN_EXPRS or (isinstance(sub, Column) and sub.index == col):
                 return None          # reads the window column, or an expression kind not inspected
     return positions[0]
+
+
+def late_numbered_window(window: WindowAssign, aggregate: L.Aggregate) -> bool:
+    """True when the window starts may reach ``aggregate`` (directly above, grouping by the
+    window column) dictionary-encoded: its two-key path numbers a dictionary, never rows."""
+    return len(aggregate.keys) == 2
 
 
 def late_encoded_columns(window: WindowAssign, aggregate: L.Aggregate) -> frozenset:

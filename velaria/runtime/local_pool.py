@@ -3,13 +3,13 @@
 Arrow data crosses the process boundary as Arrow IPC streams in shared memory
 (``multiprocessing.shared_memory``): an in-memory partition is written there by the client
 and read by the worker, a task's result is written there by the worker and read (then
-unlinked) by the client. Only the small task description is pickled through the pool's
-pipe. Workers are started with ``spawn`` (safe with threads in the client) on the first
-partitioned query and load the kernels once each; one pool per worker count serves every
-single-node Session of the process (start-up is paid once), and it stops at interpreter exit
-or with :func:`shutdown_pools`.
-
-This pool is small and private to the batch runtime.
+unlinked) by the client. Only the small task description is pickled through the worker's
+socket. The workers are :class:`velaria.worker_pool.WorkerPool` processes: forks of the
+template interpreter that the stream runtime's local workers come from too
+(:mod:`velaria.worker_launcher`), so they start in milliseconds, never re-import the user's
+main script, and load the kernels once each. One pool per worker count serves every
+single-node Session of the process (start-up is paid once); it stops at interpreter exit or
+with :func:`shutdown_pools`, and a pool with a dead worker is replaced at the next query.
 """
 from __future__ import annotations
 
@@ -17,11 +17,8 @@ import atexit
 import contextlib
 import dataclasses
 import os
-import signal
 import threading
-from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from multiprocessing import get_context
 from multiprocessing import shared_memory
 
 import pyarrow as pa
@@ -30,6 +27,8 @@ from ..errors import ExecutionError
 from ..io.base import DEFAULT_BATCH_ROWS, ArrowTableSource, TableSource
 from ..plan import logical as L
 from ..plan.physical import linearize
+from ..worker_launcher import MappedBlock
+from ..worker_pool import WorkerPool
 from .partition import ipc_stream_bytes
 from .shuffle_stages import run_bucket, run_map
 from .stages import PartitionTask, replace_node, run_task
@@ -37,11 +36,7 @@ from .stages import PartitionTask, replace_node, run_task
 __all__ = ["LocalPoolBackend", "SharedMemoryTableSource", "shutdown_pools"]
 
 #: worker count -> the process-wide pool of that size
-_POOLS: dict[int, ProcessPoolExecutor] = {}
-
-
-#: pid -> Process of the pools' workers seen so far (to name a worker that died)
-_WATCHED: dict = {}
+_POOLS: dict[int, WorkerPool] = {}
 
 
 def shutdown_pools() -> None:
@@ -49,7 +44,6 @@ def shutdown_pools() -> None:
     while _POOLS:
         _, pool = _POOLS.popitem()
         pool.shutdown(wait=True, cancel_futures=True)
-    _WATCHED.clear()
 
 
 atexit.register(shutdown_pools)
@@ -71,13 +65,13 @@ def _write_shm(table: pa.Table) -> tuple[str, int]:
 
 def _read_shm(name: str, size: int, unlink: bool) -> pa.Table:
     """The Arrow table in shared-memory block ``name`` (copied out; unlinked if asked)."""
-    shm = shared_memory.SharedMemory(name=name)
+    block = MappedBlock(name)
     try:
-        table = pa.ipc.open_stream(pa.py_buffer(bytes(shm.buf[:size]))).read_all()
+        table = pa.ipc.open_stream(pa.py_buffer(bytes(block.buf[:size]))).read_all()
     finally:
-        shm.close()
+        block.close()
         if unlink:
-            shm.unlink()
+            _unlink(name)
     return table
 
 
@@ -170,20 +164,7 @@ def _submit(pool, futures: list, abandoned: threading.Event, fn, *args):
     fut = pool.submit(fn, *args)
     fut.add_done_callback(_abandoned_cleanup(abandoned))
     futures.append(fut)
-    # the pool forgets its processes once it breaks: keep them to name the one that died
-    _WATCHED.update(getattr(pool, "_processes", None) or {})
     return fut
-
-
-def _dead_workers(procs: dict) -> str:
-    """The processes (pid -> Process) that died, as ``pid:N (exit code C)``. A broken pool
-    terminates its other workers itself (SIGTERM), so those are named only when no other one
-    exited."""
-    for p in procs.values():
-        p.join(1)                      # the exit code of a process being terminated
-    exited = [(pid, p.exitcode) for pid, p in list(procs.items()) if p.exitcode is not None]
-    lost = [(pid, code) for pid, code in exited if code != -signal.SIGTERM] or exited
-    return ", ".join(f"pid:{pid} (exit code {code})" for pid, code in lost) or "unknown"
 
 
 class LocalPoolBackend:
@@ -197,11 +178,10 @@ class LocalPoolBackend:
     def slots(self) -> int:
         return self.workers
 
-    def _executor(self) -> ProcessPoolExecutor:
+    def _executor(self) -> WorkerPool:
         pool = _POOLS.get(self.workers)
         if pool is None:
-            pool = _POOLS[self.workers] = ProcessPoolExecutor(max_workers=self.workers,
-                                                              mp_context=get_context("spawn"))
+            pool = _POOLS[self.workers] = WorkerPool(self.workers, name="single-node-worker")
         return pool
 
     def _ship(self, task, blocks: list[str]):
@@ -274,8 +254,7 @@ class LocalPoolBackend:
         except BrokenProcessPool as exc:
             _abandon(abandoned, futures)
             broken = _POOLS.pop(self.workers, None)
-            lost = _dead_workers(_WATCHED)
-            _WATCHED.clear()
+            lost = broken.lost() if broken is not None else "unknown"
             if broken is not None:
                 broken.shutdown(wait=False, cancel_futures=True)
             raise ExecutionError(f"local worker process {lost} died while running a partition task ({exc}); "

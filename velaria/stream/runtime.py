@@ -75,6 +75,8 @@ class StreamRuntime:
         self._producer: threading.Thread | None = None
         self._workers = None
         self.worker_pids: list[int] = []       # the worker processes this query started
+        self._consumer: threading.Thread | None = None    # the thread in await_termination
+        self._consumer_done = threading.Event()
         self._checkpoint_loaded = False
         self._restored_offset = False
         self._opened = False
@@ -146,11 +148,17 @@ class StreamRuntime:
             self.progress.status = "running"
 
     def stop(self) -> None:
-        """Stop a running query: status ``stopped``; operators, source and sink closed."""
+        """Stop a running query: status ``stopped``; operators, source and sink closed. While
+        ``await_termination`` runs on another thread, that thread completes the batches already
+        sent to local workers and shuts down; this call waits for it."""
         with self._lock:
             if self._queue is not None:
                 self._queue.stop()
-            self._shutdown()
+            consumer = self._consumer
+            if consumer is not None and consumer is not threading.current_thread():
+                self._consumer_done.wait()
+            else:
+                self._shutdown()
             if self.progress.status != "failed":
                 self.progress.status = "stopped"
 
@@ -166,13 +174,13 @@ class StreamRuntime:
             self.sink.close()
         self.started = False
 
-    def _shutdown(self) -> None:
+    def _shutdown(self, failed: bool = False) -> None:
         if self._producer is not None and self._producer is not threading.current_thread():
             self._producer.join()
         self._producer = None
         if self._workers is not None:
-            self._workers.close()
-            self._workers = None
+            workers, self._workers = self._workers, None
+            workers.close(keep_state=not failed)      # their running state back into the driver
         if self.started:
             self._close_endpoints()
 
@@ -212,16 +220,20 @@ class StreamRuntime:
                     op.open(self._exec_ctx())
                     op.restore(state)
 
-    def _persist(self, offset: str) -> None:
+    def _persist(self, offset: str, worker_state: pa.Table | None = None) -> None:
+        """Make batch ``offset`` durable. ``worker_state``: the aggregate's state as the local
+        workers hold it after that batch (the driver's own aggregate is empty meanwhile)."""
         p = self.progress
         marker = CheckpointMarker(p.query_id, offset, p.batches_processed)
         self.source.checkpoint(marker)
         self.sink.checkpoint(marker)
         if self.options.checkpoint_path:
             values = {k: getattr(p, k) for k in ckpt.COUNTER_KEYS}
+            states = [op.snapshot() for op in self.operators]
+            if worker_state is not None:
+                states[self._workers.agg_pos] = worker_state
             ckpt.write_checkpoint(self.options.checkpoint_path,
-                                  ckpt.CheckpointData(self.fingerprint(), values,
-                                                      [op.snapshot() for op in self.operators]))
+                                  ckpt.CheckpointData(self.fingerprint(), values, states))
         if offset:
             self.source.ack(offset)
 
@@ -273,6 +285,8 @@ class StreamRuntime:
         if not self.started:
             self.start()
         processed = 0
+        self._consumer = threading.current_thread()
+        self._consumer_done.clear()
         try:
             if not self._checkpoint_loaded:
                 self._load_checkpoint()
@@ -280,14 +294,17 @@ class StreamRuntime:
             self._producer = threading.Thread(target=self._produce, args=(queue, max_batches), daemon=True,
                                               name=f"{self.progress.query_id}-producer")
             self._producer.start()
+            taken = 0
             while True:
                 item = queue.get()
                 if item is None:
                     break
-                self._process(item)
-                processed += 1
-                if max_batches and processed >= max_batches:
+                processed += self._process(item)
+                taken += 1
+                if max_batches and taken >= max_batches:
                     break
+            if self._workers is not None:          # batches still at the workers complete first
+                processed += self._complete_from_workers(self._workers.drain())
             if queue.source_ended and not queue.items and not queue.stopped:
                 self._finish_operators()
         except BaseException as exc:
@@ -296,12 +313,18 @@ class StreamRuntime:
             if self._queue is not None:
                 self._queue.stop()
             try:
-                self._shutdown()
+                self._shutdown(failed=True)
             finally:
+                self._consumer = None
+                self._consumer_done.set()
                 raise
-        if self._queue is not None:
-            self._queue.stop()
-        self._shutdown()
+        try:
+            if self._queue is not None:
+                self._queue.stop()
+            self._shutdown()
+        finally:
+            self._consumer = None
+            self._consumer_done.set()
         if self.progress.status != "failed":
             self.progress.status = "stopped"
         return processed
@@ -342,8 +365,9 @@ class StreamRuntime:
                 state_s += time.perf_counter() - t
         return outs, state_s
 
-    def _process(self, item: QueuedBatch) -> None:
-        p = self.progress
+    def _process(self, item: QueuedBatch) -> int:
+        """Run one queued batch; returns the batches completed (local workers complete the
+        batches sent earlier, in order, and may hold this one for later)."""
         batch = item.batch
         self._ensure_plan(batch)
         # cast the batch to the planned schema (later CSV files / pushes may type differently)
@@ -358,9 +382,28 @@ class StreamRuntime:
         if self.decisions is not None and not self.decisions.resolved:
             self._resolve_mode()
         if self._workers is not None:
-            outs, state_s = self._workers.run(self, batch)
-        else:
-            outs, state_s = self._run_operators(batch)
+            done = self._workers.submit(item, batch, self._exec_ctx().eval_context.now,
+                                        want_state=bool(self.options.checkpoint_path))
+            if self._workers.shared_memory and not self.decisions.used_shared_memory:
+                self.decisions.resolve_local_workers(True, True)
+                self.progress.apply(self.decisions)
+            return self._complete_from_workers(done)
+        outs, state_s = self._run_operators(batch)
+        return self._complete(item, outs, t0, state_s)
+
+    def _complete_from_workers(self, done) -> int:
+        """Complete batches the local workers finished: the operators after the aggregate
+        run here, then sink, counters and checkpoint, in batch order."""
+        for d in done:
+            t0 = time.perf_counter() - d.seconds
+            outs, state_s = self._run_operators_many(d.rows, self._workers.agg_pos + 1)
+            self._complete(d.item, outs, t0, d.seconds + state_s, worker_state=d.state)
+        return len(done)
+
+    def _complete(self, item: QueuedBatch, outs: list[pa.RecordBatch], t0: float, state_s: float,
+                  worker_state: pa.Table | None = None) -> int:
+        """Write a processed batch's rows to the sink, update the counters, checkpoint."""
+        p = self.progress
         agg = next((op for op in self.operators if getattr(op, "path", None)), None)
         if agg is not None and agg.path != self.decisions.aggregate_path:
             self.decisions.record_aggregate_path(agg.path)
@@ -374,7 +417,8 @@ class StreamRuntime:
         p.last_state_latency_ms = _ms(state_s)
         p.last_source_offset = item.offset
         p.status = "backpressure" if p.backpressure_active else "running"
-        self._persist(item.offset)
+        self._persist(item.offset, worker_state)
+        return 1
 
     def _write(self, outs: list[pa.RecordBatch]) -> None:
         outs = [b for b in outs if b.num_rows] or [pa.RecordBatch.from_pylist([], schema=self.plan.output_schema)]

@@ -1,257 +1,365 @@
-"""Local-workers mode: the eligible grouped aggregate runs in worker processes.
+"""Local-workers mode: the eligible grouped aggregate runs in worker processes that own
+disjoint parts of its running state.
 
-The driver cuts each source batch into one contiguous slice per worker and hands each slice to
-its worker as an Arrow IPC stream:
-through a shared-memory block when the slice is at least ``shared_memory_min_payload_bytes``
-(``transport_mode=shared-memory``), otherwise copied through the worker's pipe
-(``rpc-copy``). Each worker runs the query's partition-local transforms (filters, projections,
-window assignment) on its slice and folds the result into a fresh aggregate (the same operators
-and kernels as the driver's, same engine), and sends back the exported state; the driver
-merges the states into the query's running aggregate (``merge_state``) and emits the updated
-groups, then runs the transforms after the aggregate. Results equal single-process mode.
+Every group belongs to exactly one worker, chosen from one of its key values
+(:mod:`velaria.stream.key_partition`: the window number for a windowed aggregate, else a hash).
+The driver writes each source batch once, as an Arrow IPC stream, into one shared-memory block
+(``transport_mode=shared-memory``; a batch smaller than ``shared_memory_min_payload_bytes`` is
+copied through each worker's socket instead: ``rpc-copy``) and hands every worker the block's
+name. Each worker reads the batch in place, runs the query's partition-local transforms
+(filters, projections, window assignment), keeps the rows of the groups it owns, folds them into
+its own running aggregate (the same operators and kernels as the driver's, same engine) and
+sends back the rows that aggregate emits: the current values of its groups that the batch
+updated. The driver merges nothing: it concatenates the workers' rows, runs the operators
+after the aggregate, writes the sink and checkpoints. Results equal single-process mode (the
+same rows per batch; within a batch, grouped by worker).
 
-Workers are fresh interpreters (``python -m velaria.stream.workers``, connected to the driver
-by a Unix socket pair), started when the query's first batch arrives; unlike
-``multiprocessing``'s spawn they never re-import the user's main script, so a script without
-an ``if __name__ == "__main__"`` guard works. They are shut down (asked, then terminated)
-when the query ends, fails or is stopped; a worker also exits on its own when the driver's
-end of its socket closes, so no worker outlives its query. A worker that dies fails the query
-with an error naming it and its exit code.
+Pipelining: the driver sends up to ``PIPELINE_DEPTH`` batches ahead before it waits for the
+oldest one's rows, so the workers never wait for the driver's sink and checkpoint work; batches
+still complete (sink, checkpoint, ack) strictly in order, and every batch in flight is
+completed before the query ends or stops.
+
+State: before the first batch, the driver's aggregate state (restored from a checkpoint, or
+left by an earlier run of the query) is handed to the workers, each importing its own groups.
+A checkpoint gathers the workers' states with the batch it covers (they are disjoint, so the
+checkpointed state is their concatenation); when the workers stop at the end of a run, their
+states go back into the driver's aggregate, so a later run continues the running totals.
+
+Processes: workers are forks of a template interpreter (:mod:`velaria.worker_launcher`), so
+they start in milliseconds and never import the user's main script. They live as long as the
+query's run: stopped (asked, then terminated) when it ends, fails or is stopped, and a worker
+also exits on its own when the driver's end of its socket closes. A worker that dies fails the
+query with an error naming it and its exit code.
 """
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
+import collections
 import time
+from dataclasses import dataclass
 from multiprocessing import shared_memory
-from multiprocessing.connection import Connection
 
+import numpy as np
 import pyarrow as pa
 
 from ..errors import ExecutionError
+from ..worker_launcher import MappedBlock
 
-__all__ = ["WorkerPool"]
+__all__ = ["WorkerPool", "PIPELINE_DEPTH"]
 
+#: batches the driver sends ahead of the oldest one it has not completed
+PIPELINE_DEPTH = 4
 _POLL_S = 0.05
 
 
-def _write_ipc(sink, table: pa.Table) -> None:
+def _write_ipc(sink, table) -> None:
     with pa.ipc.new_stream(sink, table.schema) as w:
-        w.write_table(table)
+        if isinstance(table, pa.RecordBatch):
+            w.write_batch(table)
+        else:
+            w.write_table(table)
 
 
-def _ipc_size(table: pa.Table) -> int:
-    mock = pa.MockOutputStream()
-    _write_ipc(mock, table)
-    return mock.size()
-
-
-def _ipc_bytes(table: pa.Table) -> pa.Buffer:
+def _ipc_bytes(table) -> bytes:
     sink = pa.BufferOutputStream()
     _write_ipc(sink, table)
-    return sink.getvalue()
+    return sink.getvalue().to_pybytes()
 
 
-def _attach(name: str) -> shared_memory.SharedMemory:
-    """Attach to the driver's block without adopting it: the driver owns and unlinks it
-    (before Python 3.13 attaching registers the block with this process's resource tracker,
-    which would unlink it again at exit)."""
-    try:
-        return shared_memory.SharedMemory(name=name, track=False)
-    except TypeError:
-        from multiprocessing import resource_tracker
-        shm = shared_memory.SharedMemory(name=name)
-        resource_tracker.unregister(shm._name, "shared_memory")
-        return shm
+def _read_ipc(buf) -> pa.Table:
+    return pa.ipc.open_stream(pa.py_buffer(buf) if not isinstance(buf, pa.Buffer) else buf).read_all()
 
 
-def _aggregate_slice(ctx, buf: pa.Buffer, ops) -> bytes:
-    """The exported partial state of the IPC slice in ``buf``: ``ops`` (the query's
-    partition-local transforms, then its aggregate, built once per worker as the driver
-    builds them, so the state layout is the driver's) are opened afresh, fold the slice, and
-    the aggregate's snapshot goes back (nothing from ``buf`` is kept)."""
-    batch = pa.ipc.open_stream(buf).read_all()
-    for op in ops:
-        op.open(ctx)                     # a fresh aggregate for every slice
-    try:
-        for b in batch.to_batches():
-            outs = [b]
-            for op in ops[:-1]:
-                outs = [o for x in outs for o in op.push(x)]
-            for x in outs:
-                ops[-1].push(x)
-        return _ipc_bytes(ops[-1].snapshot()).to_pybytes()
-    finally:
-        for op in ops:
-            op.close()
+# ------------------------------------------------------------------------------ in the worker
+
+class _Partitioned:
+    """A worker's part of the query: the transforms, then its own groups' running aggregate."""
+
+    def __init__(self, engine: str, spec, workers: int, index: int):
+        from ..exec.operators import ExecContext
+        from ..exec.window import WindowAssignOperator
+        from ..kernels import kernel_set
+        from .key_partition import partition_key
+        from .operators import stream_operators
+        from .plan import linearize
+        self.ctx = ExecContext(kernel_set(engine))
+        self.ops = stream_operators(linearize(spec), aggregate_mode="running")
+        for op in self.ops:
+            op.open(self.ctx)
+        self.agg = self.ops[-1]
+        self.workers, self.index = workers, index
+        self.key, self.step = partition_key(self.agg)
+        # partitioned by window: the window assignment right below keeps only this worker's
+        # windows, so the rows reaching the aggregate are all its own
+        below = self.ops[-2] if len(self.ops) > 1 else None
+        self.owned_below = self.step > 0 and isinstance(below, WindowAssignOperator) and below.epoch_ms
+        if self.owned_below:
+            below.owner = (workers, index)
+
+    def _mine(self, keys) -> np.ndarray:
+        from .key_partition import partition_ids
+        return partition_ids(keys, self.workers, self.step) == self.index
+
+    def run(self, table: pa.Table) -> list[pa.RecordBatch]:
+        """Fold this worker's rows of ``table``; the rows its aggregate emits."""
+        out: list[pa.RecordBatch] = []
+        for b in table.to_batches():
+            parts = [b]
+            for op in self.ops[:-1]:
+                parts = [o for x in parts for o in op.push(x)]
+            for x in parts:
+                if self.owned_below:
+                    out.extend(self.agg.push(x))
+                    continue
+                mask = self._mine(self.agg._eval(self.agg.node.keys[self.key], x))
+                if mask.any():
+                    out.extend(self.agg.push(x if mask.all() else x.filter(pa.array(mask))))
+        return out
+
+    def load(self, state: pa.Table) -> None:
+        """Import this worker's groups of an exported state (into the fresh aggregate)."""
+        mine = state.filter(pa.array(self._mine(state.column(f"k{self.key}"))))
+        if mine.num_rows:
+            self.agg.restore(mine)
 
 
-def _worker_main(conn, engine: str, spec) -> None:
-    """Worker process loop: slice in, exported partial aggregate state out. ``spec``: the
-    aggregate's plan node with the nodes below it down to the scan."""
-    from ..exec.operators import ExecContext
-    from ..kernels import kernel_set
+class _Attached:
+    """The driver's shared-memory blocks this worker has mapped, by name (the driver reuses a
+    few blocks for every batch, so each is mapped once; the least recently used beyond
+    ``keep`` are unmapped)."""
+
+    def __init__(self, keep: int = 2 * PIPELINE_DEPTH + 2):
+        self.blocks: collections.OrderedDict[str, MappedBlock] = collections.OrderedDict()
+        self.keep = keep
+
+    def batch(self, source) -> tuple[pa.Table, memoryview | None]:
+        """The batch a message points at (read in place), and the view to release after it."""
+        if source[0] != "shm":
+            return _read_ipc(source[1]), None
+        name = source[1]
+        shm = self.blocks.pop(name, None) or MappedBlock(name)
+        self.blocks[name] = shm
+        while len(self.blocks) > self.keep:
+            self.blocks.popitem(last=False)[1].close()
+        view = shm.buf[:source[2]]
+        return _read_ipc(view), view
+
+    def close(self) -> None:
+        while self.blocks:
+            self.blocks.popitem()[1].close()
+
+
+def worker_main(conn, engine: str, spec, workers: int, index: int) -> None:
+    """A worker's loop. ``spec``: the aggregate's plan node with the nodes below it down to
+    the scan. Messages: ``("batch", source, now, want_state)``, ``("load", state)``,
+    ``("state",)``, ``None`` (exit). Replies: ``("ok", rows, state)`` or ``("err", text)``."""
     from ..reference.functions import EvalContext
-    from .operators import stream_operators
-    from .plan import linearize
-    ctx = ExecContext(kernel_set(engine))
-    ops = stream_operators(linearize(spec), aggregate_mode="final")
+    part = _Partitioned(engine, spec, workers, index)
+    attached = _Attached()
     while True:
         try:
             msg = conn.recv()
         except (EOFError, OSError):
             return                                   # the driver went away
         if msg is None:
+            attached.close()
             return
-        kind, payload, now = msg
-        ctx.eval_context = EvalContext(now=now)
+        reply: tuple
         try:
-            if kind == "shm":
-                shm = _attach(payload[0])
-                view = shm.buf[:payload[1]]
+            if msg[0] == "batch":
+                _, source, now, want_state = msg
+                part.ctx.eval_context = EvalContext(now=now)
+                table, view = attached.batch(source)
                 try:
-                    reply = _aggregate_slice(ctx, pa.py_buffer(view), ops)
+                    out = part.run(table)
                 finally:
-                    view.release()
-                    shm.close()
-            else:
-                reply = _aggregate_slice(ctx, pa.py_buffer(payload), ops)
+                    del table
+                    if view is not None:
+                        # the driver reuses the block for a later batch: nothing kept may point
+                        # into it (release() refuses while anything does; the query then fails)
+                        view.release()
+                rows = _ipc_bytes(pa.Table.from_batches(out)) if out else None
+                reply = ("ok", rows, _ipc_bytes(part.agg.snapshot()) if want_state else None)
+            elif msg[0] == "load":
+                part.load(_read_ipc(msg[1]))
+                reply = ("ok", None, None)
+            else:                                     # "state"
+                reply = ("ok", None, _ipc_bytes(part.agg.snapshot()))
         except Exception as exc:  # noqa: BLE001 - reported to the driver, which fails the query
-            reply = b"ERR" + f"{type(exc).__name__}: {exc}".encode("utf-8", "replace")
-        conn.send_bytes(reply)
+            reply = ("err", f"{type(exc).__name__}: {exc}")
+        conn.send(reply)
 
 
-class _Worker:
-    """One worker process and the driver's end of its socket."""
+# ------------------------------------------------------------------------------ in the driver
 
-    def __init__(self, name: str, engine: str, spec):
-        parent, child = socket.socketpair()
-        env = dict(os.environ)
-        # the worker imports velaria from wherever this process did
-        env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
-        try:
-            self.proc = subprocess.Popen([sys.executable, "-m", "velaria.stream.workers", str(child.fileno())],
-                                         pass_fds=(child.fileno(),), env=env)
-        finally:
-            child.close()
-        self.name = name
-        self.pid = self.proc.pid
-        self.conn = Connection(parent.detach())
-        self.asked = False
-        self.conn.send((engine, spec))
+@dataclass
+class _Pending:
+    """A batch sent to the workers and not yet completed."""
 
-    @property
-    def exitcode(self) -> int | None:
-        return self.proc.poll()
+    item: object
+    block: shared_memory.SharedMemory | None
+    started: float
 
-    def ask_to_stop(self) -> None:
-        """Tell the worker to exit after its current slice (no wait; once)."""
-        if self.asked:
-            return
-        self.asked = True
-        try:
-            self.conn.send(None)
-        except (OSError, ValueError):
-            pass
 
-    def stop(self) -> None:
-        self.ask_to_stop()
-        try:
-            self.proc.wait(timeout=2)
-        except subprocess.TimeoutExpired:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=2)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.conn.close()
+class _Blocks:
+    """The driver's shared-memory blocks, reused batch after batch (a fresh block per batch
+    would cost its creation, the kernel zeroing its pages and the page faults every time). A
+    block is taken for one batch and given back once every worker finished with it."""
+
+    def __init__(self):
+        self.free: list[shared_memory.SharedMemory] = []
+        self.all: list[shared_memory.SharedMemory] = []
+
+    def take(self, size: int) -> shared_memory.SharedMemory:
+        fits = [b for b in self.free if b.size >= size]
+        if fits:
+            block = min(fits, key=lambda b: b.size)
+            self.free.remove(block)
+            return block
+        if self.free:                          # too small: retire one, so the count stays bounded
+            self._drop(self.free.pop())
+        block = shared_memory.SharedMemory(create=True, size=max(1, size + size // 4))
+        self.all.append(block)
+        return block
+
+    def give_back(self, block: shared_memory.SharedMemory | None) -> None:
+        if block is not None:
+            self.free.append(block)
+
+    def _drop(self, block: shared_memory.SharedMemory) -> None:
+        self.all.remove(block)
+        block.close()
+        block.unlink()
+
+    def close(self) -> None:
+        """Unlink every block (workers still mapping one keep it until they unmap it)."""
+        while self.all:
+            self._drop(self.all[-1])
+        self.free = []
+
+
+@dataclass
+class Completed:
+    """A batch the workers finished: the queued item, the aggregate's rows, the workers'
+    combined state (when asked for) and the seconds from sending to the last reply."""
+
+    item: object
+    rows: list
+    state: pa.Table | None
+    seconds: float
 
 
 class WorkerPool:
-    """The worker processes of one query."""
+    """The worker processes of one run of a query."""
 
-    def __init__(self, runtime, workers: list[_Worker], agg_pos: int):
+    def __init__(self, runtime, agg_pos: int):
         self.runtime = runtime
-        self.workers = workers
         self.agg_pos = agg_pos
         self.options = runtime.options
-        self.shared_memory = False               # set once a slice really went through shared memory
+        self.workers: list = []
+        self.shared_memory = False               # set once a batch really went through shared memory
+        self._inflight: collections.deque[_Pending] = collections.deque()
+        self._blocks = _Blocks()
+        self._replies: list[collections.deque] = []      # per worker: replies read, not yet used
 
     @classmethod
     def start(cls, runtime) -> "WorkerPool":
+        """Start the workers and hand them the driver aggregate's current state."""
+        from ..worker_launcher import start_worker
         ops = runtime.operators
         agg_pos = next(i for i, op in enumerate(ops) if getattr(op, "stateful", False))
         # the workers run the transforms below the aggregate and the aggregate itself: they get
         # the aggregate's plan node with its input chain (operators[i] runs plan.nodes[i + 1])
         shipped = runtime.plan.nodes[agg_pos + 1]
-        workers: list[_Worker] = []
-        try:
-            for i in range(runtime.options.effective_local_workers):
-                workers.append(_Worker(f"{runtime.progress.query_id}-worker-{i}", runtime.kernels.engine, shipped))
-        except BaseException:
-            cls(runtime, workers, agg_pos).close()
-            raise
-        return cls(runtime, workers, agg_pos)
-
-    def run(self, runtime, batch: pa.RecordBatch):
-        """Process one micro-batch: the transforms up to the aggregate and a partial
-        aggregate in the workers (one contiguous slice each), the merge and the rest here.
-        Returns (outputs, seconds in stateful work)."""
-        if not batch.num_rows:
-            return [], 0.0
-        t0 = time.perf_counter()
-        table = pa.Table.from_batches([batch])
-        n = min(len(self.workers), table.num_rows)
-        step = -(-table.num_rows // n)
-        now = runtime._exec_ctx().eval_context.now
-        blocks = []
+        pool = cls(runtime, agg_pos)
+        n = runtime.options.effective_local_workers
         try:
             for i in range(n):
-                part = table.slice(i * step, step)
-                size = _ipc_size(part)
-                if self.options.shared_memory_transport and size >= self.options.shared_memory_min_payload_bytes:
-                    # the IPC stream is written straight into the block: one copy, no pipe
-                    shm = shared_memory.SharedMemory(create=True, size=max(1, size))
-                    blocks.append(shm)
-                    view = shm.buf[:size]
-                    writer = pa.FixedSizeBufferWriter(pa.py_buffer(view))
-                    _write_ipc(writer, part)
-                    writer.close()
-                    del writer
-                    view.release()
-                    self._send(i, ("shm", (shm.name, size), now))
-                    self.shared_memory = True
-                else:
-                    self._send(i, ("bytes", _ipc_bytes(part).to_pybytes(), now))
-            states = [self._receive(i) for i in range(n)]
-        finally:
-            for shm in blocks:
-                shm.close()
-                shm.unlink()
-        agg = runtime.operators[self.agg_pos]
-        for state in states:
-            if state.num_rows:
-                agg.merge(state)
-        updated = agg.emit_updated()
-        outs = [updated] if updated.num_rows else []
-        state_s = time.perf_counter() - t0
-        after, s2 = runtime._run_operators_many(outs, self.agg_pos + 1)
-        d = runtime.decisions
-        if self.shared_memory and not d.used_shared_memory:
-            d.resolve_local_workers(True, True)
-            runtime.progress.apply(d)
-        return after, state_s + s2
+                pool._replies.append(collections.deque())
+                pool.workers.append(start_worker(f"{runtime.progress.query_id}-worker-{i}",
+                                                 "velaria.stream.workers:worker_main",
+                                                 runtime.kernels.engine, shipped, n, i))
+            agg = ops[agg_pos]
+            state = agg.snapshot()
+            if state is not None and state.num_rows:
+                data = _ipc_bytes(state)
+                for i in range(n):
+                    pool._send(i, ("load", data))
+                for i in range(n):
+                    pool._receive(i)
+                agg.close()                      # the workers own the groups now
+                agg.open(runtime._exec_ctx())
+        except BaseException:
+            pool.close(keep_state=False)
+            raise
+        return pool
 
+    # -------------------------------------------------------------- batches
+    def submit(self, item, batch: pa.RecordBatch, now, want_state: bool) -> list[Completed]:
+        """Send ``batch`` to every worker; returns the batches completed meanwhile (the
+        oldest ones, once more than ``PIPELINE_DEPTH`` are in flight), in order."""
+        t0 = time.perf_counter()
+        block = None
+        sink = pa.MockOutputStream()
+        _write_ipc(sink, batch)
+        size = sink.size()
+        if self.options.shared_memory_transport and size >= self.options.shared_memory_min_payload_bytes:
+            # the IPC stream is written straight into the block, once for all workers
+            block = self._blocks.take(size)
+            view = block.buf[:size]
+            writer = pa.FixedSizeBufferWriter(pa.py_buffer(view))
+            _write_ipc(writer, batch)
+            writer.close()
+            del writer
+            view.release()
+            source = ("shm", block.name, size)
+        else:
+            source = ("bytes", _ipc_bytes(batch))
+        self._inflight.append(_Pending(item, block, t0))
+        for i in range(len(self.workers)):
+            self._send(i, ("batch", source, now, want_state))
+        if block is not None:
+            self.shared_memory = True
+        self._read_ready()
+        done = []
+        while len(self._inflight) > PIPELINE_DEPTH:
+            done.append(self._complete())
+        return done
+
+    def drain(self) -> list[Completed]:
+        """Complete every batch in flight, in order."""
+        return [self._complete() for _ in range(len(self._inflight))]
+
+    def _read_ready(self) -> None:
+        """Read the replies already there, so a worker never waits for room in its socket
+        while the driver waits for another worker."""
+        for i, w in enumerate(self.workers):
+            while w.conn.poll(0):
+                self._replies[i].append(self._receive(i))
+
+    def _complete(self) -> Completed:
+        pending = self._inflight[0]
+        replies = [self._replies[i].popleft() if self._replies[i] else self._receive(i)
+                   for i in range(len(self.workers))]
+        self._inflight.popleft()
+        self._blocks.give_back(pending.block)
+        parts = [_read_ipc(data) for _, data, _ in replies if data is not None]
+        # one batch of rows per source batch, as in single-process mode
+        rows = pa.concat_tables(parts).combine_chunks().to_batches() if parts else []
+        states = [_read_ipc(s) for _, _, s in replies if s is not None]
+        state = pa.concat_tables(states) if states else None
+        return Completed(pending.item, rows, state, time.perf_counter() - pending.started)
+
+    # -------------------------------------------------------------- state
+    def gather(self) -> pa.Table:
+        """Every worker's state, concatenated (the groups are disjoint)."""
+        for i in range(len(self.workers)):
+            self._send(i, ("state",))
+        return pa.concat_tables([_read_ipc(self._receive(i)[2]) for i in range(len(self.workers))])
+
+    # -------------------------------------------------------------- messages
     def _died(self, i: int) -> ExecutionError:
         w = self.workers[i]
-        try:
-            w.proc.wait(timeout=1)
-        except subprocess.TimeoutExpired:
-            pass
-        return ExecutionError(f"local worker {w.name} (pid {w.pid}) died with exit code {w.exitcode} "
+        return ExecutionError(f"local worker {w.name} (pid {w.pid}) died with exit code {w.exit_code(1.0)} "
                               "while aggregating a batch; the query stops here and its last checkpoint stays valid")
 
     def _send(self, i: int, msg) -> None:
@@ -260,32 +368,40 @@ class WorkerPool:
         except (BrokenPipeError, ConnectionResetError, EOFError) as exc:
             raise self._died(i) from exc
 
-    def _receive(self, i: int) -> pa.Table:
+    def _receive(self, i: int):
         w = self.workers[i]
         while not w.conn.poll(_POLL_S):
-            if w.exitcode is not None:
+            if w.exit_code() is not None:
                 raise self._died(i)
         try:
-            data = w.conn.recv_bytes()
+            reply = w.conn.recv()
         except (EOFError, OSError) as exc:
             raise self._died(i) from exc
-        if data.startswith(b"ERR"):
-            raise ExecutionError(f"local worker {w.name} failed: {data[3:].decode('utf-8', 'replace')}")
-        return pa.ipc.open_stream(pa.py_buffer(data)).read_all()
+        if reply[0] == "err":
+            raise ExecutionError(f"local worker {w.name} failed: {reply[1]}")
+        return reply
 
-    def close(self) -> None:
-        """Stop every worker: ask, wait briefly, then terminate; close the sockets."""
-        for w in self.workers:          # all asked first: they exit in parallel
-            w.ask_to_stop()
-        for w in self.workers:
-            w.stop()
-        self.workers = []
+    # -------------------------------------------------------------- shutdown
+    def close(self, keep_state: bool = True) -> None:
+        """Stop every worker. ``keep_state``: first move their states back into the driver's
+        aggregate (nothing may be in flight then). Every shared-memory block is unlinked."""
+        try:
+            if keep_state and self.workers and not self._inflight:
+                state = self.gather()
+                agg = self.runtime.operators[self.agg_pos]
+                if state.num_rows:
+                    agg.close()
+                    agg.open(self.runtime._exec_ctx())
+                    agg.restore(state)
+        finally:
+            self._inflight.clear()
+            for w in self.workers:          # all asked first: they exit in parallel
+                w.ask_to_stop()
+            for w in self.workers:
+                w.stop()
+            self.workers = []
+            self._blocks.close()
 
     def pids(self) -> list[int]:
         return [w.pid for w in self.workers]
 
-
-if __name__ == "__main__":          # a worker process: python -m velaria.stream.workers <fd>
-    _conn = Connection(int(sys.argv[1]))
-    _engine, _spec = _conn.recv()
-    _worker_main(_conn, _engine, _spec)
