@@ -32,11 +32,12 @@ import pyarrow.csv as pacsv
 
 from ..errors import SourceFormatError, VelariaValueError
 from .csv_quotes import check_quotes_terminated
-from . import progress
+from .csv_scan_typing import scan_column_kinds
+from . import parsed_cache, progress
 from .compression import decompressed_copy, resolve_compression
 from .paths import (check_readable_file, find_invalid_utf8, locate_offset, raise_invalid_utf8,
                     reject_binary)
-from .typed_source import TypedFileSource
+from .typed_source import TypedFileSource, retain_limit
 from .typing_rules import (arrow_type, check_infer_dates, classify_convert_text, classify_text, convert_text,
                            forced_kinds)
 
@@ -187,6 +188,47 @@ def _locate_ragged_row(path: str, delimiter: str, expected: int, header: bool = 
     return None
 
 
+#: batch kind of a column a scan kept (parsed straight into the column's final type)
+_PARSED = "parsed"
+
+
+class _ScanKeeper:
+    """Keeps what a scan parsed, so a re-read scans memory instead of parsing the file again.
+
+    The C typing pass keeps nothing (it builds no columns), so the first scan that parses the
+    file keeps its batches (only the columns it read, already typed) in the source and the
+    process-wide parsed-file cache, within the same limits as the Arrow typing pass's
+    retention. Only a scan that ran to the end is kept, and only when it read columns the
+    kept data lacks."""
+
+    def __init__(self, source: "CsvSource", cols: list[int], kinds: list[str]):
+        self.source, self.cols = source, cols
+        have = source._retained_cols if source._retained is not None else set()
+        self.batches: list | None = None if set(cols) <= have else []
+        self.limit = min(retain_limit(False), parsed_cache.budget_bytes())
+        self.bytes = 0
+
+    def add(self, batch: pa.RecordBatch) -> None:
+        if self.batches is None:
+            return
+        self.bytes += batch.nbytes
+        if self.bytes > self.limit:
+            self.batches = None
+            return
+        row = [("null", None)] * len(self.source.names)
+        for col, array in zip(self.cols, batch.columns):
+            row[col] = (_PARSED, array)
+        self.batches.append(row)
+
+    def finish(self) -> None:
+        source = self.source
+        if self.batches is None or source._typed_fp is None or source._kinds is None:
+            return
+        source._retained, source._retained_cols = self.batches, set(self.cols)
+        parsed_cache.store(source._cache_key(source._typed_fp), source._kinds, self.batches,
+                           set(self.cols))
+
+
 class CsvSource(TypedFileSource):
     """A CSV file with a header row; see the module docstring."""
 
@@ -247,6 +289,19 @@ class CsvSource(TypedFileSource):
             warnings.warn(f"skipped {skipped} bad line(s) of csv file {self.path} "
                           f"(field count differs from the header)", RuntimeWarning, stacklevel=4)
 
+    def _typing_pass(self, fp):
+        """One C scan over the raw bytes when it can type the file by itself (no text
+        columns are built, nothing is kept: the first scan parses only the columns it
+        needs, straight into their types); else the Arrow pass of every column as text."""
+        start = ["string" if i in self.forced_kinds else "null" for i in range(len(self.names))]
+        scanned = scan_column_kinds(self, start)
+        if scanned is None:
+            kinds, stats, retain = super()._typing_pass(fp)
+            stats["typing_path"] = "arrow"
+            return kinds, stats, retain
+        kinds, rows = scanned
+        return kinds, {"rows": rows, "skipped_bad_lines": 0, "typing_path": "scan"}, None
+
     # ---- retention: keep what classification converted ---------------------------------
     def _classify_keep(self, raw, current: str):
         if current == "string":
@@ -272,6 +327,8 @@ class CsvSource(TypedFileSource):
         return True
 
     def _from_kept(self, kept, batch_kind: str, final_kind: str):
+        if batch_kind == _PARSED:  # kept by a scan: already of the final type
+            return kept
         if batch_kind == final_kind and batch_kind in ("int", "float", "bool"):
             return kept
         if batch_kind == "int":  # final float: int64 -> float64 rounds as parsing the text does
@@ -466,9 +523,13 @@ class CsvSource(TypedFileSource):
         types = {n: (arrow_type(k) if k in direct else pa.string()) for n, k in zip(need, kinds)}
         fields = [pa.field(n, arrow_type(k)) for n, k in zip(need, kinds)]
         target = pa.schema(fields)
+        keep = _ScanKeeper(self, [index[n] for n in need], kinds)
         for table in self._read(need, types, None):
             if not all(k in direct for k in kinds):
                 table = pa.Table.from_arrays(
                     [col if kind in direct else convert_text(col, kind, "csv")
                      for col, kind in zip(table.columns, kinds)], schema=target)
-            yield from table.to_batches()
+            for batch in table.to_batches():
+                keep.add(batch)
+                yield batch
+        keep.finish()
