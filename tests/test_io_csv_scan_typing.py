@@ -65,6 +65,7 @@ def _agree(a, b):
 @given(body=csv_body(), dates=st.booleans(), simd=st.booleans(),
        nulls=st.sampled_from([[""], ["", "NA"], ["null"], []]))
 def test_scanner_matches_its_reference(body, dates, simd, nulls):
+    """With the AVX2 or the portable cell finder: the reference's status class, kinds, rows."""
     data, ncols, delimiter = body
     expected = reference_kinds(data, ncols, delimiter, nulls, dates)
     _agree(c_kinds(data, ncols, delimiter, nulls, dates, simd=simd), expected)
@@ -73,6 +74,7 @@ def test_scanner_matches_its_reference(body, dates, simd, nulls):
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(body=csv_body(), dates=st.booleans())
 def test_threads_split_big_buffers_at_line_ends(body, dates):
+    """Several threads give one thread's kinds and rows (or decline, never another answer)."""
     data, ncols, delimiter = body
     assume(data and data[-1:] in (b"\n", b"\r"))
     copies = (1 << 21) // len(data) + 1              # over the scanner's threading threshold
@@ -80,9 +82,14 @@ def test_threads_split_big_buffers_at_line_ends(body, dates):
     one = reference_kinds(data, ncols, delimiter, [""], dates)
     for threads in (2, 3):
         got = c_kinds(big, ncols, delimiter, [""], dates, threads=threads)
-        assert (got[0] == "ok") == (one[0] == "ok"), (got, one)
-        if one[0] == "ok":
-            assert got[1] == one[1] and got[2] == one[2] * copies
+        if got[0] == "ok":
+            assert one[0] == "ok" and got[1] == one[1] and got[2] == one[2] * copies
+        elif got[0] == "reference":
+            # a part may start past the cell that made a column text, and then meets a
+            # possible vector the sequential scan skipped: the caller's other path decides
+            assert b"[" in data
+        else:
+            assert got[0] == one[0], (got, one)
 
 
 def test_statuses_name_what_the_scanner_cannot_type():
@@ -99,6 +106,26 @@ def test_the_scanner_extends_kinds_chunk_by_chunk():
     status, kinds, rows = c_kinds(b"1,x,\n", 3)
     assert (status, kinds, rows) == ("ok", ["int", "string", "null"], 1)
     assert c_kinds(b"2.5,7,true\n", 3, kinds=kinds) == ("ok", ["float", "string", "bool"], 1)
+
+
+def test_pyarrow_copies_what_it_parses_out_of_its_input():
+    """The chunked CSV scan reuses one input buffer for every chunk: safe only while the
+    tables pyarrow parses out of it never point into it."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    data = bytearray(b"a,b,c\n" + b"".join(b"%d,x%d,%d.5\n" % (i, i, i) for i in range(5000)))
+    table = pacsv.read_csv(pa.BufferReader(pa.py_buffer(data)),
+                           convert_options=pacsv.ConvertOptions(
+                               column_types={"a": pa.int64(), "b": pa.string()}))
+    before = table.to_pylist()
+    start = pa.py_buffer(data).address
+    for column in table.columns:
+        for chunk in column.chunks:
+            for buffer in chunk.buffers():
+                assert buffer is None or not start <= buffer.address < start + len(data)
+    data[:] = b"9" * len(data)
+    assert table.to_pylist() == before
 
 
 # ---- the reader: scanner typing against the Arrow pass ----------------------------------

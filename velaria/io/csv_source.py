@@ -402,50 +402,54 @@ class CsvSource(TypedFileSource):
                                    invalid_row_handler=parse.invalid_row_handler)
         with open(self.data_path, "rb") as handle:
             size = os.fstat(handle.fileno()).st_size
+            # one buffer for every chunk: pyarrow copies what it parses out of its input
+            # (tests/test_io_csv_scan_typing.py checks), so a yielded table never refers to
+            # it, and the file's pages are not faulted into fresh memory chunk after chunk
+            buf = bytearray(min(_CHUNK_BYTES, size))
+            view = memoryview(buf)
+            body = pa.py_buffer(buf)
             offset = 0  # file offset of the first byte of ``pending``
             pending = b""
             while True:
                 # read exactly what the file still holds up to the chunk size: a short read
                 # (even a partial one) means it shrank
                 want = max(0, min(_CHUNK_BYTES - len(pending), size - offset - len(pending)))
-                # the chunk is read straight after the carried-over partial line (no copy of
-                # the new bytes)
-                chunk = bytearray(len(pending) + want)
-                chunk[:len(pending)] = pending
-                got = handle.readinto(memoryview(chunk)[len(pending):]) if want else 0
+                # the chunk is read straight after the carried-over partial line
+                n = len(pending) + want
+                buf[:len(pending)] = pending
+                got = handle.readinto(view[len(pending):n]) if want else 0
                 if got < want:
                     self._raise_shrank(size, offset + len(pending) + got)
-                if not chunk:
+                if not n:
                     return
-                at_end = offset + len(chunk) >= size
+                at_end = offset + n >= size
                 skip = 0
                 if offset == 0 and self.header:  # quotes in the header line are fine
                     first = 0
-                    while first < len(chunk) and chunk[first] in b"\xef\xbb\xbf\r\n":
+                    while first < n and buf[first] in b"\xef\xbb\xbf\r\n":
                         first += 1
-                    line_end = chunk.find(b"\n", first)
-                    if line_end < 0 or chunk[first:line_end].count(b'"') % 2:
+                    line_end = buf.find(b"\n", first, n)
+                    if line_end < 0 or buf.count(b'"', first, line_end) % 2:
                         yield from self._stream_tables(parse, convert, 0, size)
                         return
                     skip = line_end + 1
-                end = len(chunk)
+                end = n
                 if not at_end:
-                    cut = chunk.rfind(b"\n", skip)
+                    cut = buf.rfind(b"\n", skip, n)
                     if cut < 0:
                         yield from self._stream_tables(parse, convert, offset, size)
                         return
                     end = cut + 1
-                if chunk.find(b'"', skip, end) >= 0:
+                if buf.find(b'"', skip, end) >= 0:
                     yield from self._stream_tables(parse, convert, offset, size)
                     return
                 opts = pacsv.ReadOptions(block_size=block, use_threads=True)
                 if offset or not self.header:
                     opts.column_names = self.names
-                body = pa.py_buffer(chunk)
                 table = pacsv.read_csv(pa.BufferReader(body.slice(0, end)),
                                        read_options=opts, parse_options=plain,
                                        convert_options=convert)
-                pending = bytes(chunk[end:])
+                pending = bytes(view[end:n])
                 offset += end
                 progress.advance(end)
                 if table.num_rows:
