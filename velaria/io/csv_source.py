@@ -45,7 +45,7 @@ __all__ = ["CsvSource", "read_csv_header", "ON_BAD_LINES"]
 
 ON_BAD_LINES = ("error", "skip")
 _BLOCK_SIZE = 8 << 20
-_CHUNK_BYTES = 64 << 20
+_CHUNK_BYTES = 8 << 20
 _RAGGED_RE = re.compile(r"Expected (\d+) columns, got (\d+)")
 
 
@@ -395,7 +395,7 @@ class CsvSource(TypedFileSource):
         Chunks are read, not memory-mapped: a file truncated while it is scanned (log
         rotation) would kill the process with SIGBUS through a mapping; read() just returns
         less, which becomes a clear error."""
-        block = max(1 << 20, _CHUNK_BYTES // (2 * (os.cpu_count() or 1)))
+        block = max(1 << 20, _CHUNK_BYTES // (os.cpu_count() or 1))
         # a chunk holds no quote character, so no value holds a newline: pyarrow may then
         # split blocks at any newline (much faster than tracking quotes)
         plain = pacsv.ParseOptions(delimiter=parse.delimiter, newlines_in_values=False,
