@@ -57,7 +57,8 @@ void velaria_group_welford_f64(const int64_t *gids, const double *x, const uint8
 int velaria_csv_column_kinds(const uint8_t *buf, int64_t len, int64_t ncols, int delim,
                              const uint8_t *nulls, const int64_t *null_lens, int64_t n_nulls,
                              int dates, int simd, int threads, uint8_t *kinds,
-                             int64_t *rows_out);
+                             int64_t *rows_out, const uint8_t *keep, uint8_t *out,
+                             int64_t *out_len);
 """
 
 

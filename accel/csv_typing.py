@@ -45,9 +45,13 @@ def _use_simd(simd: bool | None) -> bool:
 def csv_column_kinds(data, ncols: int, delimiter: str = ",",
                      null_values: Sequence[str] = ("",), dates: bool = True,
                      kinds: Sequence[str] | None = None, threads: int = 1,
-                     simd: bool | None = None) -> tuple[str, list[str], int]:
-    """``(status, kinds, rows)`` of ``data`` (bytes-like: whole data lines of a CSV file);
-    see the reference twin for the contract. A delimiter the scanner cannot use (not one
+                     keep: Sequence[int] | None = None, simd: bool | None = None,
+                     out: bytearray | None = None
+                     ) -> tuple[str, list[str], int, bytes | None]:
+    """``(status, kinds, rows, projected)`` of ``data`` (bytes-like: whole data lines of a
+    CSV file); see the reference twin for the contract. ``out``: a scratch buffer for the
+    projection to reuse from call to call (one shorter than ``2 * len(data) + 16 * threads
+    + 16`` bytes is not used). A delimiter the scanner cannot use (not one
     ASCII character, or a quote / line-end character) gives status ``reference``.
     ``simd``: find cell ends with AVX2 (default: when the SIMD backend in use is not
     ``scalar-c``; see ``VELARIA_SIMD``); False uses the portable loop (same answers)."""
@@ -56,15 +60,29 @@ def csv_column_kinds(data, ncols: int, delimiter: str = ",",
                            "velaria.reference.csv_typing.csv_column_kinds")
     start = ["null"] * ncols if kinds is None else list(kinds)
     if len(delimiter) != 1 or ord(delimiter) >= 128 or delimiter in '"\r\n':
-        return "reference", start, 0
+        return "reference", start, 0, None
     codes = bytearray(_KIND_CODES[k] for k in start)
     markers = [v.encode("utf-8") for v in null_values]
     nulls = b"".join(markers)
     null_lens = _ffi.new("int64_t[]", [len(m) for m in markers] or [0])
     rows = _ffi.new("int64_t *")
     buf = _ffi.from_buffer("uint8_t[]", data)
+    keep_flags = out_ptr = _ffi.NULL
+    out_len = _ffi.new("int64_t *")
+    if keep is not None:
+        flags = bytearray(ncols)
+        for i in keep:
+            flags[i] = 1
+        keep_flags = _ffi.from_buffer("uint8_t[]", flags)
+        need = 2 * len(buf) + 16 * max(1, threads) + 16      # see csv_typing.c: projection
+        if out is None or len(out) < need:
+            out = bytearray(need)
+        out_ptr = _ffi.from_buffer("uint8_t[]", out)
     status = _lib.velaria_csv_column_kinds(
         buf, len(buf), ncols, ord(delimiter), _ffi.from_buffer("uint8_t[]", nulls + b"\0"),
         null_lens, len(markers), int(bool(dates)), int(_use_simd(simd)), int(threads),
-        _ffi.from_buffer("uint8_t[]", codes), rows)
-    return _STATUSES[status], [KIND_NAMES[c] for c in codes], int(rows[0])
+        _ffi.from_buffer("uint8_t[]", codes), rows, keep_flags, out_ptr, out_len)
+    projected = None
+    if keep is not None and status == 0:
+        projected = bytes(memoryview(out)[:out_len[0]])
+    return _STATUSES[status], [KIND_NAMES[c] for c in codes], int(rows[0]), projected

@@ -50,9 +50,10 @@ def _cell_kind(cell: str, dates: bool) -> str:
 
 def csv_column_kinds(data, ncols: int, delimiter: str = ",",
                      null_values: Sequence[str] = ("",), dates: bool = True,
-                     kinds: Sequence[str] | None = None, threads: int = 1
-                     ) -> tuple[str, list[str], int]:
-    """``(status, kinds, rows)`` for ``data``, whole data lines of a CSV file without its
+                     kinds: Sequence[str] | None = None, threads: int = 1,
+                     keep: Sequence[int] | None = None
+                     ) -> tuple[str, list[str], int, bytes | None]:
+    """``(status, kinds, rows, projected)`` for ``data``, whole data lines of a CSV file without its
     header (bytes-like, ending at a line end or at the end of the file).
 
     Lines end at ``\\n``, ``\\r\\n`` or a lone ``\\r``; empty lines are skipped. Each line
@@ -62,30 +63,38 @@ def csv_column_kinds(data, ncols: int, delimiter: str = ",",
     ISO dates and timestamps are ``date`` / ``timestamp``. ``threads`` only matters to the C
     twin (it gives the same answer on any number).
 
+    ``keep`` (column indexes, ascending) asks for ``projected``: those columns' cells as a
+    smaller CSV, each row being its kept cells, each followed by ``delimiter``, then
+    ``\n`` (the trailing delimiter makes an extra empty field, so no row is an empty line);
+    None without ``keep``.
+
     ``status`` is ``ok`` or the reason the bytes need the full reader (see ``STATUSES``);
-    ``kinds`` and ``rows`` mean something only when it is ``ok``."""
+    ``kinds``, ``rows`` and ``projected`` mean something only when it is ``ok``."""
     kinds = ["null"] * ncols if kinds is None else list(kinds)
     data = bytes(data)
     if b'"' in data:
-        return "quote", kinds, 0
+        return "quote", kinds, 0, None
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
-        return "utf8", kinds, 0
+        return "utf8", kinds, 0, None
     nulls = set(null_values)
     rows = 0
+    out: list[str] = []
     for line in _LINE_END.split(text):
         if not line:
             continue
         cells = line.split(delimiter)
         if len(cells) != ncols:
-            return "ragged", kinds, rows
+            return "ragged", kinds, rows, None
         for i, cell in enumerate(cells):
             if kinds[i] == "string":
                 continue
             kind = "null" if cell in nulls else _cell_kind(cell, dates)
             if kind == "reference":
-                return "reference", kinds, rows
+                return "reference", kinds, rows, None
             kinds[i] = merge_kinds(kinds[i], kind)
+        if keep is not None:
+            out.append("".join(cells[i] + delimiter for i in keep) + "\n")
         rows += 1
-    return "ok", kinds, rows
+    return "ok", kinds, rows, None if keep is None else "".join(out).encode("utf-8")

@@ -1,7 +1,7 @@
 /* CSV column typing in one pass over the raw bytes, without building text columns.
  *
- *   velaria_csv_column_kinds(buf, len, ncols, delim, nulls, null_lens, n_nulls, dates,
- *                            threads, kinds, rows_out)
+ *   velaria_csv_column_kinds(buf, len, ncols, delim, nulls, null_lens, n_nulls, dates, simd,
+ *                            threads, kinds, rows_out, keep, out, out_len)
  *
  * `buf` holds whole data lines of a CSV file (no header; it ends at a line end or at the end
  * of the file) in which the caller has not seen a quote character. Each cell is classified
@@ -23,6 +23,14 @@
  *
  * `threads` > 1 splits the buffer at line ends into that many parts scanned concurrently,
  * each with its own kinds, merged at the end (merging is associative and commutative).
+ *
+ * Projection: with `keep` (one flag per column) the same walk also copies the kept columns'
+ * cells to `out` as a smaller CSV that pyarrow then parses instead of the file: each row is
+ * its kept cells, each followed by the delimiter, then \n. The trailing delimiter makes an
+ * extra, empty last field, so no row is ever an empty line (which a CSV reader skips) even
+ * when its one kept cell is empty. A row takes at most two more bytes than its input line,
+ * so `out` needs 2 * len + 16 * threads bytes (part t writes from 2 * its offset + 16 * t,
+ * never reaching part t + 1's start); `out_len` receives the bytes written.
  */
 #include "velaria_accel.h"
 
@@ -318,6 +326,12 @@ typedef struct {
     int simd;
     const cell_rules *rules;
     uint8_t *kinds; /* ncols, updated */
+    const uint8_t *keep; /* ncols flags of the columns to copy out, or NULL */
+    uint8_t *out;        /* where the kept cells go */
+    int64_t out_len;
+    const uint8_t *run;  /* kept cells of this row not copied yet: adjacent ones are */
+    int64_t run_len;     /* copied as one span, with the delimiters between them */
+    int has_run;
     int64_t rows;
     int status;
 } scan_job;
@@ -377,18 +391,74 @@ static inline block_masks block_at(const scan_job *job, const uint8_t *p)
     return masks_scalar(p, job->delim);
 }
 
+static inline int lowest_bit(uint64_t x)
+{
+#if defined(__GNUC__) || defined(__clang__)
+    return __builtin_ctzll(x);
+#else
+    int n = 0;
+    while (!(x & 1)) {
+        x >>= 1;
+        n++;
+    }
+    return n;
+#endif
+}
+
+/* Copies the pending run of kept cells, then a delimiter (after every kept cell). */
+static inline void flush_run(scan_job *job)
+{
+    if (!job->has_run)
+        return;
+    memcpy(job->out + job->out_len, job->run, (size_t)job->run_len);
+    job->out_len += job->run_len;
+    job->out[job->out_len++] = job->delim;
+    job->has_run = 0;
+}
+
+/* Folds one cell into its column's kind: S_OK, or why this part cannot be typed here. */
+static inline int fold_cell(scan_job *job, int64_t col, const uint8_t *cell, int64_t n)
+{
+    if (col >= job->ncols)
+        return S_RAGGED;
+    uint8_t *kind = &job->kinds[col];
+    if (*kind != K_STRING) {
+        const uint8_t next = next_kind(*kind, cell, n, job->rules);
+        if (next == K_VECTOR)
+            return S_REFERENCE;
+        *kind = merge_kind(*kind, next);
+    }
+    if (job->keep != NULL && job->keep[col]) {
+        if (job->has_run && cell == job->run + job->run_len + 1) { /* right after the run */
+            job->run_len = cell + n - job->run;
+        } else {
+            flush_run(job);
+            job->run = cell;
+            job->run_len = n;
+            job->has_run = 1;
+        }
+    }
+    return S_OK;
+}
+
+/* Ends a kept row: its last cells, then the row's end. */
+static inline void end_kept_row(scan_job *job)
+{
+    if (job->keep != NULL) {
+        flush_run(job);
+        job->out[job->out_len++] = '\n';
+    }
+}
+
 /* Walks the cell ends of [begin, end) 64 bytes at a time (a bit mask per block), classifying
  * each cell of a column not yet known to be text. */
 static void scan_part(scan_job *job)
 {
     const uint8_t *const begin = job->begin, *const end = job->end;
-    const int64_t ncols = job->ncols;
     const uint8_t delim = job->delim;
-    uint8_t *kinds = job->kinds;
     int high = 0; /* a non-ASCII byte was seen: validate the part at the end */
     int64_t rows = 0, col = 0;
     const uint8_t *cell = begin;
-    job->status = S_OK;
     job->rows = 0;
     for (const uint8_t *base = begin; base < end; base += 64) {
         block_masks m;
@@ -405,72 +475,40 @@ static void scan_part(scan_job *job)
         }
         high |= m.high != 0;
         for (uint64_t ends = m.ends; ends; ends &= ends - 1) {
-            const uint8_t *at = base + __builtin_ctzll(ends);
+            const uint8_t *at = base + lowest_bit(ends);
             if (*at != delim && col == 0 && at == cell) { /* an empty line (or \r\n's \n) */
                 cell = at + 1;
                 continue;
             }
-            if (col >= ncols) {
-                job->status = S_RAGGED;
+            if ((job->status = fold_cell(job, col, cell, at - cell)) != S_OK)
                 return;
-            }
-            if (kinds[col] != K_STRING) {
-                const uint8_t kind = next_kind(kinds[col], cell, at - cell, job->rules);
-                if (kind == K_VECTOR) {
-                    job->status = S_REFERENCE;
-                    return;
-                }
-                kinds[col] = merge_kind(kinds[col], kind);
-            }
             cell = at + 1;
             if (*at == delim) {
                 col++;
                 continue;
             }
-            if (col + 1 != ncols) {
+            if (col + 1 != job->ncols) {
                 job->status = S_RAGGED;
                 return;
             }
+            end_kept_row(job);
             rows++;
             col = 0;
         }
     }
-    if (cell < end) { /* a last line without a line end */
-        if (col >= ncols) {
+    /* a last line without a line end (its last cell may be empty: "1,") */
+    if (cell < end || col != 0) {
+        if ((job->status = fold_cell(job, col, cell, end - cell)) != S_OK)
+            return;
+        if (col + 1 != job->ncols) {
             job->status = S_RAGGED;
             return;
         }
-        if (kinds[col] != K_STRING) {
-            const uint8_t kind = next_kind(kinds[col], cell, end - cell, job->rules);
-            if (kind == K_VECTOR) {
-                job->status = S_REFERENCE;
-                return;
-            }
-            kinds[col] = merge_kind(kinds[col], kind);
-        }
-        if (col + 1 != ncols) {
-            job->status = S_RAGGED;
-            return;
-        }
-        rows++;
-    } else if (col != 0) { /* the buffer ended right after a delimiter: one more, empty cell */
-        if (col >= ncols) {
-            job->status = S_RAGGED;
-            return;
-        }
-        if (kinds[col] != K_STRING) {
-            const uint8_t kind = next_kind(kinds[col], cell, 0, job->rules);
-            kinds[col] = merge_kind(kinds[col], kind);
-        }
-        if (col + 1 != ncols) {
-            job->status = S_RAGGED;
-            return;
-        }
+        end_kept_row(job);
         rows++;
     }
     job->rows = rows;
-    if (high && !valid_utf8(begin, end))
-        job->status = S_UTF8;
+    job->status = high && !valid_utf8(begin, end) ? S_UTF8 : S_OK;
 }
 
 #if defined(VELARIA_CSV_THREADS)
@@ -484,7 +522,8 @@ static void *scan_thread(void *arg)
 int velaria_csv_column_kinds(const uint8_t *buf, int64_t len, int64_t ncols, int delim,
                              const uint8_t *nulls, const int64_t *null_lens, int64_t n_nulls,
                              int dates, int simd, int threads, uint8_t *kinds,
-                             int64_t *rows_out)
+                             int64_t *rows_out, const uint8_t *keep, uint8_t *out,
+                             int64_t *out_len)
 {
     if (threads < 1 || len < ((int64_t)1 << 20))
         threads = 1;
@@ -512,7 +551,10 @@ int velaria_csv_column_kinds(const uint8_t *buf, int64_t len, int64_t ncols, int
             const uint8_t *nl = memchr(stop, '\n', (size_t)(end - stop));
             stop = nl ? nl + 1 : end;
         }
-        jobs[t] = (scan_job){at, stop, ncols, (uint8_t)delim, simd, &rules, kinds, 0, S_OK};
+        jobs[t] = (scan_job){at, stop, ncols, (uint8_t)delim, simd, &rules, kinds, keep, NULL,
+                             0, NULL, 0, 0, 0, S_OK};
+        if (keep != NULL) /* each part writes its own region; see the projection note */
+            jobs[t].out = out + 2 * (at - buf) + 16 * t;
         if (t > 0) {
             jobs[t].kinds = own + ncols * (t - 1);
             memcpy(jobs[t].kinds, kinds, (size_t)ncols);
@@ -546,5 +588,13 @@ int velaria_csv_column_kinds(const uint8_t *buf, int64_t len, int64_t ncols, int
     }
     free(own);
     *rows_out = rows;
+    if (keep != NULL) { /* the parts' outputs, moved together */
+        int64_t total = 0;
+        for (int t = 0; t < threads; t++) {
+            memmove(out + total, jobs[t].out, (size_t)jobs[t].out_len);
+            total += jobs[t].out_len;
+        }
+        *out_len = total;
+    }
     return status;
 }

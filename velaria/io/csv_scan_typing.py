@@ -31,6 +31,13 @@ def available() -> bool:
     return csv_typing.c_available()
 
 
+def usable_delimiter(delimiter: str) -> bool:
+    """Whether the scanner is present and can split at ``delimiter`` (one ASCII character
+    that is not a quote or a line end)."""
+    return (available() and len(delimiter) == 1 and ord(delimiter) < 128
+            and delimiter not in '"\r\n')
+
+
 def _data_start(buf: bytearray, filled: int, header: bool, at_end: bool) -> int | None:
     """Offset of the first data line in the file's first chunk (``buf[:filled]``): after a
     UTF-8 BOM, and with a header after the header line (blank lines before it are skipped);
@@ -58,13 +65,10 @@ def scan_column_kinds(source, kinds: list[str]) -> tuple[list[str], int] | None:
     """``(kinds, rows)`` of ``source`` (a CsvSource) from one scan of its data lines, or None
     when only the Arrow pass can type it (see the module docstring). ``kinds`` is where each
     column starts (``string`` for a column whose type is given: it is not classified)."""
-    if not available():
+    if not usable_delimiter(source.delimiter):
         return None
     from ..accel import csv_typing
 
-    delimiter = source.delimiter
-    if len(delimiter) != 1 or ord(delimiter) >= 128 or delimiter in '"\r\n':
-        return None
     threads = csv_typing.default_threads()
     rows = 0
     with open(source.data_path, "rb") as handle:
@@ -94,8 +98,8 @@ def scan_column_kinds(source, kinds: list[str]) -> tuple[list[str], int] | None:
                 if cut < 0:
                     return None  # a line longer than a chunk: the Arrow pass streams it
                 end = cut + 1
-            status, kinds, got_rows = csv_typing.csv_column_kinds(
-                view[skip:end], len(kinds), delimiter, source.null_values,
+            status, kinds, got_rows, _ = csv_typing.csv_column_kinds(
+                view[skip:end], len(kinds), source.delimiter, source.null_values,
                 source.infer_dates, kinds, threads)
             if status != "ok":
                 return None

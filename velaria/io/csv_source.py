@@ -31,6 +31,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from ..errors import SourceFormatError, VelariaValueError
+from .csv_projection import ChunkProjector
 from .csv_quotes import check_quotes_terminated
 from .csv_scan_typing import scan_column_kinds
 from . import parsed_cache, progress
@@ -190,6 +191,9 @@ def _locate_ragged_row(path: str, delimiter: str, expected: int, header: bool = 
 
 #: batch kind of a column a scan kept (parsed straight into the column's final type)
 _PARSED = "parsed"
+#: name of the empty last field of each row the C typing scan cut out (no header has it: a
+#: NUL never reaches a header, binary files are refused)
+_PAD = "\x00pad"
 
 
 class _ScanKeeper:
@@ -390,12 +394,16 @@ class CsvSource(TypedFileSource):
         reader. Chunks end at a newline, which is a record boundary only outside quotes: so
         chunking is used while no quote character follows the header line; from the first
         chunk holding one, the rest of the file goes through the streaming reader (which
-        tracks quoting). Memory stays bounded by the chunk size.
+        tracks quoting). Memory stays bounded by the chunk size. When the scan reads fewer
+        columns than the file has, the C scanner first cuts them out of each quote-free
+        chunk and pyarrow parses that (:mod:`.csv_projection`).
 
         Chunks are read, not memory-mapped: a file truncated while it is scanned (log
         rotation) would kill the process with SIGBUS through a mapping; read() just returns
         less, which becomes a clear error."""
-        block = max(1 << 20, _CHUNK_BYTES // (os.cpu_count() or 1))
+        cores = os.cpu_count() or 1
+        block = max(1 << 20, _CHUNK_BYTES // cores)
+        projector = ChunkProjector.for_scan(self.names, convert.include_columns, self.delimiter)
         # a chunk holds no quote character, so no value holds a newline: pyarrow may then
         # split blocks at any newline (much faster than tracking quotes)
         plain = pacsv.ParseOptions(delimiter=parse.delimiter, newlines_in_values=False,
@@ -440,19 +448,26 @@ class CsvSource(TypedFileSource):
                         yield from self._stream_tables(parse, convert, offset, size)
                         return
                     end = cut + 1
-                if buf.find(b'"', skip, end) >= 0:
+                status, rows = ("", None) if projector is None else \
+                    projector.cut(view[skip:end])
+                if status == "quote" or (status != "ok" and buf.find(b'"', skip, end) >= 0):
                     yield from self._stream_tables(parse, convert, offset, size)
                     return
-                opts = pacsv.ReadOptions(block_size=block, use_threads=True)
-                if offset or not self.header:
-                    opts.column_names = self.names
-                table = pacsv.read_csv(pa.BufferReader(body.slice(0, end)),
-                                       read_options=opts, parse_options=plain,
-                                       convert_options=convert)
+                if rows is not None:   # only the read columns, cut out by the C scanner
+                    opts = pacsv.ReadOptions(column_names=projector.columns, use_threads=True,
+                                             block_size=max(1 << 20, len(rows) // cores))
+                    source = pa.BufferReader(rows)
+                else:
+                    opts = pacsv.ReadOptions(block_size=block, use_threads=True)
+                    if offset or not self.header:
+                        opts.column_names = self.names
+                    source = pa.BufferReader(body.slice(0, end))
+                table = None if rows == b"" else pacsv.read_csv(
+                    source, read_options=opts, parse_options=plain, convert_options=convert)
                 pending = bytes(view[end:n])
                 offset += end
                 progress.advance(end)
-                if table.num_rows:
+                if table is not None and table.num_rows:
                     yield table
                 if at_end and not pending:
                     return
