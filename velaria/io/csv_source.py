@@ -1,9 +1,11 @@
 """CSV files as a streamed, typed :class:`~velaria.io.base.TableSource`.
 
 Parsing uses pyarrow's multi-threaded CSV reader (RFC 4180 quoting, quoted newlines, CRLF,
-UTF-8 BOM). The typing pass reads every column as text and types it per column
-(:mod:`velaria.io.typing_rules`); scans then let pyarrow parse only the requested columns
-straight into their final types.
+UTF-8 BOM). The typing pass (:mod:`velaria.io.typing_rules`) is one C walk over the raw
+bytes when the file has no quote after its header (:mod:`.csv_scan_typing`), else pyarrow
+reads every column as text and each is typed per column; scans then let pyarrow parse only
+the requested columns straight into their final types (cut out of each quote-free chunk by
+the C scanner first, :mod:`.csv_projection`).
 
 Rows whose field count differs from the header are an error naming the line
 (``on_bad_lines="error"``, the default) or are skipped and counted (``on_bad_lines="skip"``;
