@@ -18,7 +18,8 @@ from cffi import FFI
 HERE = os.path.dirname(os.path.abspath(__file__))
 SRC = os.path.join(HERE, "src")
 SOURCES = ["topk.c", "cpu.c", "topk_scalar.c", "topk_avx2.c", "topk_avx512.c", "topk_neon.c",
-           "bandwidth.c", "batch_ops.c", "group_hash.c", "group_int_sum.c", "sum_lanes.c", "group_stats.c"]
+           "bandwidth.c", "batch_ops.c", "group_hash.c", "group_int_sum.c", "sum_lanes.c", "group_stats.c",
+           "csv_typing.c"]
 
 CDEF = """
 int velaria_cpu_level(void);
@@ -53,6 +54,11 @@ double velaria_combine_lanes_f64(const double *lanes);
 int64_t velaria_compact_u64(const uint64_t *src, const uint8_t *mask, int64_t n, uint64_t *out);
 void velaria_group_welford_f64(const int64_t *gids, const double *x, const uint8_t *valid, int64_t n,
                                int64_t *counts, double *mean, double *m2);
+int velaria_csv_column_kinds(const uint8_t *buf, int64_t len, int64_t ncols, int delim,
+                             const uint8_t *nulls, const int64_t *null_lens, int64_t n_nulls,
+                             int dates, int simd, int threads, uint8_t *kinds,
+                             int64_t *rows_out, const uint8_t *keep, uint8_t *out,
+                             int64_t *out_len);
 """
 
 

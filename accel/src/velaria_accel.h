@@ -135,4 +135,11 @@ int block_rejected_avx512(const double *, const double *, const uint8_t *, int64
 VELARIA_DECLARE_ISA(neon)
 #endif
 
+/* CSV column typing over raw bytes (csv_typing.c); see that file for the contract. */
+int velaria_csv_column_kinds(const uint8_t *buf, int64_t len, int64_t ncols, int delim,
+                             const uint8_t *nulls, const int64_t *null_lens, int64_t n_nulls,
+                             int dates, int simd, int threads, uint8_t *kinds,
+                             int64_t *rows_out, const uint8_t *keep, uint8_t *out,
+                             int64_t *out_len);
+
 #endif

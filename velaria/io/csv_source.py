@@ -1,9 +1,11 @@
 """CSV files as a streamed, typed :class:`~velaria.io.base.TableSource`.
 
 Parsing uses pyarrow's multi-threaded CSV reader (RFC 4180 quoting, quoted newlines, CRLF,
-UTF-8 BOM). The typing pass reads every column as text and types it per column
-(:mod:`velaria.io.typing_rules`); scans then let pyarrow parse only the requested columns
-straight into their final types.
+UTF-8 BOM). The typing pass (:mod:`velaria.io.typing_rules`) is one C walk over the raw
+bytes when the file has no quote after its header (:mod:`.csv_scan_typing`), else pyarrow
+reads every column as text and each is typed per column; scans then let pyarrow parse only
+the requested columns straight into their final types (cut out of each quote-free chunk by
+the C scanner first, :mod:`.csv_projection`).
 
 Rows whose field count differs from the header are an error naming the line
 (``on_bad_lines="error"``, the default) or are skipped and counted (``on_bad_lines="skip"``;
@@ -31,12 +33,14 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from ..errors import SourceFormatError, VelariaValueError
+from .csv_projection import ChunkProjector
 from .csv_quotes import check_quotes_terminated
-from . import progress
+from .csv_scan_typing import scan_column_kinds
+from . import parsed_cache, progress
 from .compression import decompressed_copy, resolve_compression
 from .paths import (check_readable_file, find_invalid_utf8, locate_offset, raise_invalid_utf8,
                     reject_binary)
-from .typed_source import TypedFileSource
+from .typed_source import TypedFileSource, retain_limit
 from .typing_rules import (arrow_type, check_infer_dates, classify_convert_text, classify_text, convert_text,
                            forced_kinds)
 
@@ -44,7 +48,7 @@ __all__ = ["CsvSource", "read_csv_header", "ON_BAD_LINES"]
 
 ON_BAD_LINES = ("error", "skip")
 _BLOCK_SIZE = 8 << 20
-_CHUNK_BYTES = 64 << 20
+_CHUNK_BYTES = 8 << 20
 _RAGGED_RE = re.compile(r"Expected (\d+) columns, got (\d+)")
 
 
@@ -187,6 +191,50 @@ def _locate_ragged_row(path: str, delimiter: str, expected: int, header: bool = 
     return None
 
 
+#: batch kind of a column a scan kept (parsed straight into the column's final type)
+_PARSED = "parsed"
+#: name of the empty last field of each row the C typing scan cut out (no header has it: a
+#: NUL never reaches a header, binary files are refused)
+_PAD = "\x00pad"
+
+
+class _ScanKeeper:
+    """Keeps what a scan parsed, so a re-read scans memory instead of parsing the file again.
+
+    The C typing pass keeps nothing (it builds no columns), so the first scan that parses the
+    file keeps its batches (only the columns it read, already typed) in the source and the
+    process-wide parsed-file cache, within the same limits as the Arrow typing pass's
+    retention. Only a scan that ran to the end is kept, and only when it read columns the
+    kept data lacks."""
+
+    def __init__(self, source: "CsvSource", cols: list[int], kinds: list[str]):
+        self.source, self.cols = source, cols
+        have = source._retained_cols if source._retained is not None else set()
+        self.batches: list | None = None if set(cols) <= have else []
+        self.limit = min(retain_limit(False), parsed_cache.budget_bytes())
+        self.bytes = 0
+
+    def add(self, batch: pa.RecordBatch) -> None:
+        if self.batches is None:
+            return
+        self.bytes += batch.nbytes
+        if self.bytes > self.limit:
+            self.batches = None
+            return
+        row = [("null", None)] * len(self.source.names)
+        for col, array in zip(self.cols, batch.columns):
+            row[col] = (_PARSED, array)
+        self.batches.append(row)
+
+    def finish(self) -> None:
+        source = self.source
+        if self.batches is None or source._typed_fp is None or source._kinds is None:
+            return
+        source._retained, source._retained_cols = self.batches, set(self.cols)
+        parsed_cache.store(source._cache_key(source._typed_fp), source._kinds, self.batches,
+                           set(self.cols))
+
+
 class CsvSource(TypedFileSource):
     """A CSV file with a header row; see the module docstring."""
 
@@ -247,6 +295,19 @@ class CsvSource(TypedFileSource):
             warnings.warn(f"skipped {skipped} bad line(s) of csv file {self.path} "
                           f"(field count differs from the header)", RuntimeWarning, stacklevel=4)
 
+    def _typing_pass(self, fp):
+        """One C scan over the raw bytes when it can type the file by itself (no text
+        columns are built, nothing is kept: the first scan parses only the columns it
+        needs, straight into their types); else the Arrow pass of every column as text."""
+        start = ["string" if i in self.forced_kinds else "null" for i in range(len(self.names))]
+        scanned = scan_column_kinds(self, start)
+        if scanned is None:
+            kinds, stats, retain = super()._typing_pass(fp)
+            stats["typing_path"] = "arrow"
+            return kinds, stats, retain
+        kinds, rows = scanned
+        return kinds, {"rows": rows, "skipped_bad_lines": 0, "typing_path": "scan"}, None
+
     # ---- retention: keep what classification converted ---------------------------------
     def _classify_keep(self, raw, current: str):
         if current == "string":
@@ -272,6 +333,8 @@ class CsvSource(TypedFileSource):
         return True
 
     def _from_kept(self, kept, batch_kind: str, final_kind: str):
+        if batch_kind == _PARSED:  # kept by a scan: already of the final type
+            return kept
         if batch_kind == final_kind and batch_kind in ("int", "float", "bool"):
             return kept
         if batch_kind == "int":  # final float: int64 -> float64 rounds as parsing the text does
@@ -333,65 +396,80 @@ class CsvSource(TypedFileSource):
         reader. Chunks end at a newline, which is a record boundary only outside quotes: so
         chunking is used while no quote character follows the header line; from the first
         chunk holding one, the rest of the file goes through the streaming reader (which
-        tracks quoting). Memory stays bounded by the chunk size.
+        tracks quoting). Memory stays bounded by the chunk size. When the scan reads fewer
+        columns than the file has, the C scanner first cuts them out of each quote-free
+        chunk and pyarrow parses that (:mod:`.csv_projection`).
 
         Chunks are read, not memory-mapped: a file truncated while it is scanned (log
         rotation) would kill the process with SIGBUS through a mapping; read() just returns
         less, which becomes a clear error."""
-        block = max(1 << 20, _CHUNK_BYTES // (2 * (os.cpu_count() or 1)))
+        cores = os.cpu_count() or 1
+        block = max(1 << 20, _CHUNK_BYTES // cores)
+        projector = ChunkProjector.for_scan(self.names, convert.include_columns, self.delimiter)
         # a chunk holds no quote character, so no value holds a newline: pyarrow may then
         # split blocks at any newline (much faster than tracking quotes)
         plain = pacsv.ParseOptions(delimiter=parse.delimiter, newlines_in_values=False,
                                    invalid_row_handler=parse.invalid_row_handler)
         with open(self.data_path, "rb") as handle:
             size = os.fstat(handle.fileno()).st_size
+            # one buffer for every chunk: pyarrow copies what it parses out of its input
+            # (tests/test_io_csv_scan_typing.py checks), so a yielded table never refers to
+            # it, and the file's pages are not faulted into fresh memory chunk after chunk
+            buf = bytearray(min(_CHUNK_BYTES, size))
+            view = memoryview(buf)
+            body = pa.py_buffer(buf)
             offset = 0  # file offset of the first byte of ``pending``
             pending = b""
             while True:
                 # read exactly what the file still holds up to the chunk size: a short read
                 # (even a partial one) means it shrank
                 want = max(0, min(_CHUNK_BYTES - len(pending), size - offset - len(pending)))
-                # the chunk is read straight after the carried-over partial line (no copy of
-                # the new bytes)
-                chunk = bytearray(len(pending) + want)
-                chunk[:len(pending)] = pending
-                got = handle.readinto(memoryview(chunk)[len(pending):]) if want else 0
+                # the chunk is read straight after the carried-over partial line
+                n = len(pending) + want
+                buf[:len(pending)] = pending
+                got = handle.readinto(view[len(pending):n]) if want else 0
                 if got < want:
                     self._raise_shrank(size, offset + len(pending) + got)
-                if not chunk:
+                if not n:
                     return
-                at_end = offset + len(chunk) >= size
+                at_end = offset + n >= size
                 skip = 0
                 if offset == 0 and self.header:  # quotes in the header line are fine
                     first = 0
-                    while first < len(chunk) and chunk[first] in b"\xef\xbb\xbf\r\n":
+                    while first < n and buf[first] in b"\xef\xbb\xbf\r\n":
                         first += 1
-                    line_end = chunk.find(b"\n", first)
-                    if line_end < 0 or chunk[first:line_end].count(b'"') % 2:
+                    line_end = buf.find(b"\n", first, n)
+                    if line_end < 0 or buf.count(b'"', first, line_end) % 2:
                         yield from self._stream_tables(parse, convert, 0, size)
                         return
                     skip = line_end + 1
-                end = len(chunk)
+                end = n
                 if not at_end:
-                    cut = chunk.rfind(b"\n", skip)
+                    cut = buf.rfind(b"\n", skip, n)
                     if cut < 0:
                         yield from self._stream_tables(parse, convert, offset, size)
                         return
                     end = cut + 1
-                if chunk.find(b'"', skip, end) >= 0:
+                status, rows = ("", None) if projector is None else \
+                    projector.cut(view[skip:end])
+                if status == "quote" or (status != "ok" and buf.find(b'"', skip, end) >= 0):
                     yield from self._stream_tables(parse, convert, offset, size)
                     return
-                opts = pacsv.ReadOptions(block_size=block, use_threads=True)
-                if offset or not self.header:
-                    opts.column_names = self.names
-                body = pa.py_buffer(chunk)
-                table = pacsv.read_csv(pa.BufferReader(body.slice(0, end)),
-                                       read_options=opts, parse_options=plain,
-                                       convert_options=convert)
-                pending = bytes(chunk[end:])
+                if rows is not None:   # only the read columns, cut out by the C scanner
+                    opts = pacsv.ReadOptions(column_names=projector.columns, use_threads=True,
+                                             block_size=max(1 << 20, len(rows) // cores))
+                    source = pa.BufferReader(rows)
+                else:
+                    opts = pacsv.ReadOptions(block_size=block, use_threads=True)
+                    if offset or not self.header:
+                        opts.column_names = self.names
+                    source = pa.BufferReader(body.slice(0, end))
+                table = None if rows == b"" else pacsv.read_csv(
+                    source, read_options=opts, parse_options=plain, convert_options=convert)
+                pending = bytes(view[end:n])
                 offset += end
                 progress.advance(end)
-                if table.num_rows:
+                if table is not None and table.num_rows:
                     yield table
                 if at_end and not pending:
                     return
@@ -466,9 +544,13 @@ class CsvSource(TypedFileSource):
         types = {n: (arrow_type(k) if k in direct else pa.string()) for n, k in zip(need, kinds)}
         fields = [pa.field(n, arrow_type(k)) for n, k in zip(need, kinds)]
         target = pa.schema(fields)
+        keep = _ScanKeeper(self, [index[n] for n in need], kinds)
         for table in self._read(need, types, None):
             if not all(k in direct for k in kinds):
                 table = pa.Table.from_arrays(
                     [col if kind in direct else convert_text(col, kind, "csv")
                      for col, kind in zip(table.columns, kinds)], schema=target)
-            yield from table.to_batches()
+            for batch in table.to_batches():
+                keep.add(batch)
+                yield batch
+        keep.finish()

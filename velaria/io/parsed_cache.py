@@ -64,6 +64,8 @@ def retained_nbytes(retained: list) -> int | None:
     total = 0
     for batch in retained:
         for _, kept in batch:
+            if kept is None:  # a column this entry does not hold
+                continue
             if not isinstance(kept, (pa.Array, pa.ChunkedArray)):
                 return None
             total += kept.nbytes

@@ -28,7 +28,7 @@ from .paths import FileFingerprint, fingerprint
 from .pushdown import apply_filters, render_pushdown, usable_filters
 from .typing_rules import arrow_type, merge_kinds
 
-__all__ = ["TypedFileSource", "clear_typing_cache", "FastPathUnavailable"]
+__all__ = ["TypedFileSource", "clear_typing_cache", "FastPathUnavailable", "retain_limit"]
 
 
 class FastPathUnavailable(Exception):
@@ -50,7 +50,8 @@ def clear_typing_cache() -> None:
     parsed_cache.clear()
 
 
-def _retain_limit(python_parser: bool) -> int:
+def retain_limit(python_parser: bool) -> int:
+    """Bytes a typing pass (or a first scan) may keep for later scans (``VELARIA_IO_RETAIN_MB``)."""
     mb = float(os.environ.get("VELARIA_IO_RETAIN_MB",
                               "64" if python_parser else str(DEFAULT_RETAIN_MB)))
     return int(mb * (1 << 20) / (4 if python_parser else 1))
@@ -163,7 +164,7 @@ class TypedFileSource(TableSource):
         """(kinds, stats, retained batches or None) from one pass over the file."""
         kinds = ["null"] * len(self.names)
         stats: dict = {"rows": 0}
-        limit = _retain_limit(self.python_parser)
+        limit = retain_limit(self.python_parser)
         # Python parsers: retain by file size; Arrow parsers: by the bytes actually kept.
         retain = [] if (not self.python_parser or fp.size <= limit) else None
         kept_bytes = 0

@@ -1,0 +1,600 @@
+/* CSV column typing in one pass over the raw bytes, without building text columns.
+ *
+ *   velaria_csv_column_kinds(buf, len, ncols, delim, nulls, null_lens, n_nulls, dates, simd,
+ *                            threads, kinds, rows_out, keep, out, out_len)
+ *
+ * `buf` holds whole data lines of a CSV file (no header; it ends at a line end or at the end
+ * of the file) in which the caller has not seen a quote character. Each cell is classified
+ * by the CSV typing rules of velaria/io/typing_rules.py (the Python reference twin is
+ * reference/csv_typing.py) and folded into kinds[col], which holds the kind seen so far and
+ * is updated in place (so a caller can feed a file chunk by chunk). A column already
+ * `string` is not looked at again: its cells are only skipped over.
+ *
+ * Kinds: 0 null, 1 bool, 2 int, 3 float, 4 date, 5 timestamp, 6 string.
+ *
+ * Lines end at \n, \r\n or a lone \r (as pyarrow's reader); empty lines are skipped. A cell
+ * equal to one of the null markers is NULL. Returns 0, or a reason the caller must type the
+ * bytes another way (the scanner never guesses):
+ *   1 a quote character (quoting needs the full RFC 4180 parser),
+ *   2 a line whose field count is not ncols (an error or a skipped row: the caller decides),
+ *   3 invalid UTF-8 (an error the caller reports with its position),
+ *   4 a cell that may be a vector ("[..."), which only the reference rules type.
+ * On a non-zero return kinds and rows_out are unspecified.
+ *
+ * `threads` > 1 splits the buffer at line ends into that many parts scanned concurrently,
+ * each with its own kinds, merged at the end (merging is associative and commutative).
+ *
+ * Projection: with `keep` (one flag per column) the same walk also copies the kept columns'
+ * cells to `out` as a smaller CSV that pyarrow then parses instead of the file: each row is
+ * its kept cells, each followed by the delimiter, then \n. The trailing delimiter makes an
+ * extra, empty last field, so no row is ever an empty line (which a CSV reader skips) even
+ * when its one kept cell is empty. A row takes at most two more bytes than its input line,
+ * so `out` needs 2 * len + 16 * threads bytes (part t writes from 2 * its offset + 16 * t,
+ * never reaching part t + 1's start); `out_len` receives the bytes written.
+ */
+#include "velaria_accel.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if !defined(_WIN32)
+#include <pthread.h>
+#define VELARIA_CSV_THREADS 1
+#endif
+
+enum { K_NULL = 0, K_BOOL, K_INT, K_FLOAT, K_DATE, K_TIMESTAMP, K_STRING, K_VECTOR };
+enum { S_OK = 0, S_QUOTE = 1, S_RAGGED = 2, S_UTF8 = 3, S_REFERENCE = 4 };
+
+static uint8_t merge_kind(uint8_t a, uint8_t b)
+{
+    if (a == b || b == K_NULL)
+        return a;
+    if (a == K_NULL)
+        return b;
+    if ((a == K_INT && b == K_FLOAT) || (a == K_FLOAT && b == K_INT))
+        return K_FLOAT;
+    if ((a == K_DATE && b == K_TIMESTAMP) || (a == K_TIMESTAMP && b == K_DATE))
+        return K_TIMESTAMP;
+    return K_STRING;
+}
+
+static inline int is_digit(uint8_t c) { return c >= '0' && c <= '9'; }
+
+static int two_digits(const uint8_t *p) { return (p[0] - '0') * 10 + (p[1] - '0'); }
+
+static int all_digits(const uint8_t *p, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        if (!is_digit(p[i]))
+            return 0;
+    return 1;
+}
+
+/* YYYY-MM-DD[(T| )HH:MM:SS[.f{1,6}]] naming a real day from year 1 on and a real time:
+ * K_DATE / K_TIMESTAMP; -1 when the cell has that shape but is no real date (the column is
+ * then text); 0 when it does not have the shape. */
+static int iso_kind(const uint8_t *p, int64_t n)
+{
+    if (n < 10 || !all_digits(p, 4) || p[4] != '-' || !all_digits(p + 5, 2) || p[7] != '-' ||
+        !all_digits(p + 8, 2))
+        return 0;
+    int kind = K_DATE;
+    if (n > 10) {
+        if (n < 19 || (p[10] != 'T' && p[10] != ' ') || !all_digits(p + 11, 2) || p[13] != ':' ||
+            !all_digits(p + 14, 2) || p[16] != ':' || !all_digits(p + 17, 2))
+            return 0;
+        if (n > 19 && (p[19] != '.' || n == 20 || n > 26 || !all_digits(p + 20, n - 20)))
+            return 0;
+        if (two_digits(p + 11) > 23 || two_digits(p + 14) > 59 || two_digits(p + 17) > 59)
+            return -1;
+        kind = K_TIMESTAMP;
+    }
+    const int year = two_digits(p) * 100 + two_digits(p + 2);
+    const int month = two_digits(p + 5), day = two_digits(p + 8);
+    static const int days[13] = {0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    if (year < 1 || month < 1 || month > 12 || day < 1 || day > days[month])
+        return -1;
+    if (month == 2 && day == 29 && !((year % 4 == 0 && year % 100 != 0) || year % 400 == 0))
+        return -1;
+    return kind;
+}
+
+/* -?(0|[1-9][0-9]*) that fits int64: 1; the same shape but out of range: -1; else 0. */
+static int int_kind(const uint8_t *p, int64_t n)
+{
+    int64_t i = 0;
+    const int neg = n > 0 && p[0] == '-';
+    i = neg;
+    if (i >= n || !is_digit(p[i]))
+        return 0;
+    if (p[i] == '0')
+        return n == i + 1 ? 1 : 0;
+    for (int64_t j = i; j < n; j++)
+        if (!is_digit(p[j]))
+            return 0;
+    const int64_t digits = n - i;
+    if (digits < 19)
+        return 1;
+    if (digits > 19)
+        return -1;
+    /* 19 digits: compare with 9223372036854775807 (808 when negative) as text */
+    const char *limit = neg ? "9223372036854775808" : "9223372036854775807";
+    return memcmp(p + i, limit, 19) <= 0 ? 1 : -1;
+}
+
+/* Whether a float text of the grammar below is finite as a double: the decimal magnitude
+ * decides all but the boundary decade, which strtod decides on a locale-free rewrite (an
+ * integer mantissa and an exponent, no decimal point). */
+static int float_is_finite(const uint8_t *p, int64_t n, int64_t mant_end, int64_t exp_value)
+{
+    /* position of the first significant digit relative to the decimal point */
+    int64_t point = -1, first = -1, sig = 0;
+    for (int64_t i = 0; i < mant_end; i++) {
+        if (p[i] == '.')
+            point = i;
+        else if (is_digit(p[i]) && p[i] != '0' && first < 0)
+            first = i;
+    }
+    if (first < 0)
+        return 1; /* zero */
+    if (point < 0)
+        point = mant_end;
+    /* the value is in [10^m, 10^(m+1)) */
+    const int64_t m = (first < point ? point - first - 1 : point - first) + exp_value;
+    if (m < 308)
+        return 1;
+    if (m > 308)
+        return 0;
+    for (int64_t i = first; i < mant_end; i++)
+        sig += is_digit(p[i]);
+    char small[512];
+    char *text = sig + 32 <= (int64_t)sizeof small ? small : malloc((size_t)sig + 32);
+    if (text == NULL)
+        return 1; /* cannot happen in practice; a finite guess keeps the old rules' answer */
+    int64_t k = 0;
+    for (int64_t i = first; i < mant_end; i++)
+        if (is_digit(p[i]))
+            text[k++] = (char)p[i];
+    /* value = 0.<digits> * 10^(m + 1) = <digits> * 10^(m + 1 - sig) */
+    k += snprintf(text + k, 32, "e%lld", (long long)(m + 1 - sig));
+    text[k] = 0;
+    const double v = strtod(text, NULL);
+    if (text != small)
+        free(text);
+    return !isinf(v);
+}
+
+/* Text that Python's float() reads (within [0-9+-.eE] and holding '.', 'e' or 'E'):
+ * [+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)? and finite as a double -> 1; the shape but infinite
+ * -> -1; else 0. */
+static int float_kind(const uint8_t *p, int64_t n)
+{
+    int64_t i = 0;
+    if (i < n && (p[i] == '+' || p[i] == '-'))
+        i++;
+    int64_t int_digits = 0, frac_digits = 0;
+    while (i < n && is_digit(p[i]))
+        i++, int_digits++;
+    int point = 0;
+    if (i < n && p[i] == '.') {
+        point = 1;
+        i++;
+        while (i < n && is_digit(p[i]))
+            i++, frac_digits++;
+    }
+    if (int_digits + frac_digits == 0)
+        return 0;
+    const int64_t mant_end = i;
+    int64_t exp_value = 0;
+    int has_exp = 0;
+    if (i < n && (p[i] == 'e' || p[i] == 'E')) {
+        has_exp = 1;
+        i++;
+        int neg = 0;
+        if (i < n && (p[i] == '+' || p[i] == '-'))
+            neg = p[i++] == '-';
+        if (i >= n || !is_digit(p[i]))
+            return 0;
+        while (i < n && is_digit(p[i])) {
+            if (exp_value < 100000000)
+                exp_value = exp_value * 10 + (p[i] - '0');
+            i++;
+        }
+        if (neg)
+            exp_value = -exp_value;
+    }
+    if (i != n || (!point && !has_exp))
+        return 0;
+    if (!has_exp && int_digits < 300)
+        return 1;
+    return float_is_finite(p, n, mant_end, exp_value) ? 1 : -1;
+}
+
+typedef struct {
+    const uint8_t *nulls;
+    const int64_t *null_lens;
+    int64_t n_nulls;
+    int dates;
+} cell_rules;
+
+/* The kind of one cell (K_VECTOR: only the reference rules can tell). */
+static uint8_t cell_kind(const uint8_t *p, int64_t n, const cell_rules *r)
+{
+    const uint8_t *marker = r->nulls;
+    for (int64_t k = 0; k < r->n_nulls; k++) {
+        if (r->null_lens[k] == n && memcmp(marker, p, (size_t)n) == 0)
+            return K_NULL;
+        marker += r->null_lens[k];
+    }
+    if (n == 0)
+        return K_STRING;
+    const uint8_t c = p[0];
+    if (is_digit(c) || c == '-' || c == '+' || c == '.') {
+        if (r->dates && n >= 10 && p[4] == '-') {
+            const int iso = iso_kind(p, n);
+            if (iso)
+                return iso > 0 ? (uint8_t)iso : K_STRING;
+        }
+        const int as_int = int_kind(p, n);
+        if (as_int)
+            return as_int > 0 ? K_INT : K_STRING;
+        return float_kind(p, n) > 0 ? K_FLOAT : K_STRING;
+    }
+    if (n == 4 && (memcmp(p, "true", 4) == 0 || memcmp(p, "TRUE", 4) == 0))
+        return K_BOOL;
+    if (n == 5 && (memcmp(p, "false", 5) == 0 || memcmp(p, "FALSE", 5) == 0))
+        return K_BOOL;
+    if (c == '[')
+        return K_VECTOR;
+    return K_STRING;
+}
+
+/* Length of the UTF-8 sequence at p (strict: no overlongs, surrogates or > U+10FFFF), or 0. */
+static int utf8_sequence(const uint8_t *p, const uint8_t *end)
+{
+    const uint8_t c = p[0];
+    int len;
+    uint8_t lo = 0x80, hi = 0xBF;
+    if (c >= 0xC2 && c <= 0xDF)
+        len = 2;
+    else if (c >= 0xE0 && c <= 0xEF) {
+        len = 3;
+        if (c == 0xE0)
+            lo = 0xA0;
+        else if (c == 0xED)
+            hi = 0x9F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        len = 4;
+        if (c == 0xF0)
+            lo = 0x90;
+        else if (c == 0xF4)
+            hi = 0x8F;
+    } else
+        return 0;
+    if (end - p < len || p[1] < lo || p[1] > hi)
+        return 0;
+    for (int i = 2; i < len; i++)
+        if (p[i] < 0x80 || p[i] > 0xBF)
+            return 0;
+    return len;
+}
+
+static int valid_utf8(const uint8_t *p, const uint8_t *end)
+{
+    while (p < end) {
+        if (*p < 0x80) {
+            p++;
+            continue;
+        }
+        const int len = utf8_sequence(p, end);
+        if (!len)
+            return 0;
+        p += len;
+    }
+    return 1;
+}
+
+/* A cell's kind given the column's kind so far: the common cases (another plain integer
+ * in an int column, another plain decimal in a float column) are decided here without the
+ * general rules. */
+static inline uint8_t next_kind(uint8_t current, const uint8_t *p, int64_t n, const cell_rules *r)
+{
+    if (n > 0 && n < 19 && (current == K_INT || current == K_FLOAT) && p[0] != '0') {
+        int64_t i = p[0] == '-';
+        if (i < n && p[i] >= '1' && p[i] <= '9') {
+            while (++i < n && is_digit(p[i]))
+                ;
+            if (i == n)
+                return K_INT;
+            if (current == K_FLOAT && p[i] == '.') {
+                while (++i < n && is_digit(p[i]))
+                    ;
+                if (i == n)
+                    return K_FLOAT;
+            }
+        }
+    }
+    return cell_kind(p, n, r);
+}
+
+typedef struct {
+    const uint8_t *begin, *end;
+    int64_t ncols;
+    uint8_t delim;
+    int simd;
+    const cell_rules *rules;
+    uint8_t *kinds; /* ncols, updated */
+    const uint8_t *keep; /* ncols flags of the columns to copy out, or NULL */
+    uint8_t *out;        /* where the kept cells go */
+    int64_t out_len;
+    const uint8_t *run;  /* kept cells of this row not copied yet: adjacent ones are */
+    int64_t run_len;     /* copied as one span, with the delimiters between them */
+    int has_run;
+    int64_t rows;
+    int status;
+} scan_job;
+
+/* Bit masks over 64 bytes: cell ends (delimiter, \n, \r), quotes, non-ASCII bytes. */
+typedef struct {
+    uint64_t ends, quotes, high;
+} block_masks;
+
+static block_masks masks_scalar(const uint8_t *p, uint8_t delim)
+{
+    block_masks m = {0, 0, 0};
+    for (int i = 0; i < 64; i++) {
+        const uint8_t c = p[i];
+        const uint64_t bit = (uint64_t)1 << i;
+        if (c == delim || c == '\n' || c == '\r')
+            m.ends |= bit;
+        if (c == '"')
+            m.quotes |= bit;
+        if (c >= 0x80)
+            m.high |= bit;
+    }
+    return m;
+}
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#define VELARIA_CSV_AVX2 1
+__attribute__((target("avx2"))) static block_masks masks_avx2(const uint8_t *p, uint8_t delim)
+{
+    const __m256i d = _mm256_set1_epi8((char)delim), nl = _mm256_set1_epi8('\n'),
+                  cr = _mm256_set1_epi8('\r'), q = _mm256_set1_epi8('"');
+    block_masks m;
+    uint64_t half[2][3];
+    for (int h = 0; h < 2; h++) {
+        const __m256i x = _mm256_loadu_si256((const __m256i *)(p + 32 * h));
+        const __m256i e = _mm256_or_si256(_mm256_or_si256(_mm256_cmpeq_epi8(x, d),
+                                                          _mm256_cmpeq_epi8(x, nl)),
+                                          _mm256_cmpeq_epi8(x, cr));
+        half[h][0] = (uint32_t)_mm256_movemask_epi8(e);
+        half[h][1] = (uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(x, q));
+        half[h][2] = (uint32_t)_mm256_movemask_epi8(x);
+    }
+    m.ends = half[0][0] | half[1][0] << 32;
+    m.quotes = half[0][1] | half[1][1] << 32;
+    m.high = half[0][2] | half[1][2] << 32;
+    return m;
+}
+#endif
+
+static inline block_masks block_at(const scan_job *job, const uint8_t *p)
+{
+#if defined(VELARIA_CSV_AVX2)
+    if (job->simd)
+        return masks_avx2(p, job->delim);
+#endif
+    return masks_scalar(p, job->delim);
+}
+
+static inline int lowest_bit(uint64_t x)
+{
+#if defined(__GNUC__) || defined(__clang__)
+    return __builtin_ctzll(x);
+#else
+    int n = 0;
+    while (!(x & 1)) {
+        x >>= 1;
+        n++;
+    }
+    return n;
+#endif
+}
+
+/* Copies the pending run of kept cells, then a delimiter (after every kept cell). */
+static inline void flush_run(scan_job *job)
+{
+    if (!job->has_run)
+        return;
+    memcpy(job->out + job->out_len, job->run, (size_t)job->run_len);
+    job->out_len += job->run_len;
+    job->out[job->out_len++] = job->delim;
+    job->has_run = 0;
+}
+
+/* Folds one cell into its column's kind: S_OK, or why this part cannot be typed here. */
+static inline int fold_cell(scan_job *job, int64_t col, const uint8_t *cell, int64_t n)
+{
+    if (col >= job->ncols)
+        return S_RAGGED;
+    uint8_t *kind = &job->kinds[col];
+    if (*kind != K_STRING) {
+        const uint8_t next = next_kind(*kind, cell, n, job->rules);
+        if (next == K_VECTOR)
+            return S_REFERENCE;
+        *kind = merge_kind(*kind, next);
+    }
+    if (job->keep != NULL && job->keep[col]) {
+        if (job->has_run && cell == job->run + job->run_len + 1) { /* right after the run */
+            job->run_len = cell + n - job->run;
+        } else {
+            flush_run(job);
+            job->run = cell;
+            job->run_len = n;
+            job->has_run = 1;
+        }
+    }
+    return S_OK;
+}
+
+/* Ends a kept row: its last cells, then the row's end. */
+static inline void end_kept_row(scan_job *job)
+{
+    if (job->keep != NULL) {
+        flush_run(job);
+        job->out[job->out_len++] = '\n';
+    }
+}
+
+/* Walks the cell ends of [begin, end) 64 bytes at a time (a bit mask per block), classifying
+ * each cell of a column not yet known to be text. */
+static void scan_part(scan_job *job)
+{
+    const uint8_t *const begin = job->begin, *const end = job->end;
+    const uint8_t delim = job->delim;
+    int high = 0; /* a non-ASCII byte was seen: validate the part at the end */
+    int64_t rows = 0, col = 0;
+    const uint8_t *cell = begin;
+    job->rows = 0;
+    for (const uint8_t *base = begin; base < end; base += 64) {
+        block_masks m;
+        if (end - base >= 64) {
+            m = block_at(job, base);
+        } else { /* the last, partial block: scanned from a zero-padded copy */
+            uint8_t tail[64] = {0};
+            memcpy(tail, base, (size_t)(end - base));
+            m = block_at(job, tail);
+        }
+        if (m.quotes) {
+            job->status = S_QUOTE;
+            return;
+        }
+        high |= m.high != 0;
+        for (uint64_t ends = m.ends; ends; ends &= ends - 1) {
+            const uint8_t *at = base + lowest_bit(ends);
+            if (*at != delim && col == 0 && at == cell) { /* an empty line (or \r\n's \n) */
+                cell = at + 1;
+                continue;
+            }
+            if ((job->status = fold_cell(job, col, cell, at - cell)) != S_OK)
+                return;
+            cell = at + 1;
+            if (*at == delim) {
+                col++;
+                continue;
+            }
+            if (col + 1 != job->ncols) {
+                job->status = S_RAGGED;
+                return;
+            }
+            end_kept_row(job);
+            rows++;
+            col = 0;
+        }
+    }
+    /* a last line without a line end (its last cell may be empty: "1,") */
+    if (cell < end || col != 0) {
+        if ((job->status = fold_cell(job, col, cell, end - cell)) != S_OK)
+            return;
+        if (col + 1 != job->ncols) {
+            job->status = S_RAGGED;
+            return;
+        }
+        end_kept_row(job);
+        rows++;
+    }
+    job->rows = rows;
+    job->status = high && !valid_utf8(begin, end) ? S_UTF8 : S_OK;
+}
+
+#if defined(VELARIA_CSV_THREADS)
+static void *scan_thread(void *arg)
+{
+    scan_part((scan_job *)arg);
+    return NULL;
+}
+#endif
+
+int velaria_csv_column_kinds(const uint8_t *buf, int64_t len, int64_t ncols, int delim,
+                             const uint8_t *nulls, const int64_t *null_lens, int64_t n_nulls,
+                             int dates, int simd, int threads, uint8_t *kinds,
+                             int64_t *rows_out, const uint8_t *keep, uint8_t *out,
+                             int64_t *out_len)
+{
+    if (threads < 1 || len < ((int64_t)1 << 20))
+        threads = 1;
+    if (threads > 16)
+        threads = 16;
+#if !defined(VELARIA_CSV_THREADS)
+    threads = 1;
+#endif
+    const cell_rules rules = {nulls, null_lens, n_nulls, dates};
+    scan_job jobs[16];
+    uint8_t *own = NULL;
+    if (threads > 1) {
+        own = malloc((size_t)(ncols * (threads - 1)) + 1);
+        if (own == NULL)
+            threads = 1;
+    }
+    const uint8_t *at = buf, *const end = buf + len;
+    for (int t = 0; t < threads; t++) {
+        /* parts end just after a \n (a line end; \r\n is never split) */
+        const uint8_t *stop = end;
+        if (t < threads - 1) {
+            stop = buf + len / threads * (t + 1);
+            if (stop < at)
+                stop = at;
+            const uint8_t *nl = memchr(stop, '\n', (size_t)(end - stop));
+            stop = nl ? nl + 1 : end;
+        }
+        jobs[t] = (scan_job){at, stop, ncols, (uint8_t)delim, simd, &rules, kinds, keep, NULL,
+                             0, NULL, 0, 0, 0, S_OK};
+        if (keep != NULL) /* each part writes its own region; see the projection note */
+            jobs[t].out = out + 2 * (at - buf) + 16 * t;
+        if (t > 0) {
+            jobs[t].kinds = own + ncols * (t - 1);
+            memcpy(jobs[t].kinds, kinds, (size_t)ncols);
+        }
+        at = stop;
+    }
+#if defined(VELARIA_CSV_THREADS)
+    pthread_t tids[16];
+    int started[16] = {0};
+    for (int t = 1; t < threads; t++)
+        started[t] = pthread_create(&tids[t], NULL, scan_thread, &jobs[t]) == 0;
+    scan_part(&jobs[0]);
+    for (int t = 1; t < threads; t++) {
+        if (started[t])
+            pthread_join(tids[t], NULL);
+        else
+            scan_part(&jobs[t]);
+    }
+#else
+    scan_part(&jobs[0]);
+#endif
+    int status = S_OK;
+    int64_t rows = 0;
+    for (int t = 0; t < threads; t++) {
+        if (status == S_OK)
+            status = jobs[t].status;
+        rows += jobs[t].rows;
+        if (t > 0)
+            for (int64_t c = 0; c < ncols; c++)
+                kinds[c] = merge_kind(kinds[c], jobs[t].kinds[c]);
+    }
+    free(own);
+    *rows_out = rows;
+    if (keep != NULL) { /* the parts' outputs, moved together */
+        int64_t total = 0;
+        for (int t = 0; t < threads; t++) {
+            memmove(out + total, jobs[t].out, (size_t)jobs[t].out_len);
+            total += jobs[t].out_len;
+        }
+        *out_len = total;
+    }
+    return status;
+}

@@ -1,0 +1,100 @@
+"""CSV column typing over raw bytes: the executable specification of the C scanner
+(``accel/src/csv_typing.c``, wrapped by ``velaria.accel.csv_typing``), same name and signature.
+
+:func:`csv_column_kinds` types the data lines of a CSV file (no header) cell by cell with
+the CSV typing rules of :mod:`velaria.io.typing_rules`, without building text columns. It
+handles the plain case only and says so otherwise, never guessing: a quote character, a
+line with another field count, invalid UTF-8 or a cell that may be a vector (``[...``) give
+a status other than ``"ok"``, and the caller types the file with the full reader.
+"""
+from __future__ import annotations
+
+import datetime
+import re
+from typing import Sequence
+
+from velaria.io.typing_rules import classify_text_cell, merge_kinds
+
+__all__ = ["csv_column_kinds", "STATUSES"]
+
+#: why the scanner could not type the bytes (``ok``: it did)
+STATUSES = ("ok", "quote", "ragged", "utf8", "reference")
+_LINE_END = re.compile("\r\n|\r|\n")
+_ISO_ASCII = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}(?:[T ]([0-9]{2}):([0-9]{2}):([0-9]{2})"
+                        r"(?:\.[0-9]{1,6})?)?", re.ASCII)
+
+
+def _iso_is_real(cell: str) -> bool:
+    """Whether an ISO-shaped cell names a real day from year 1 on (and a real time of day)."""
+    match = _ISO_ASCII.fullmatch(cell)
+    if match is None:
+        return False
+    try:
+        datetime.date(int(cell[0:4]), int(cell[5:7]), int(cell[8:10]))
+    except ValueError:                      # 2024-02-30, year 0
+        return False
+    if match.group(1) is None:
+        return True
+    return int(match.group(1)) < 24 and int(match.group(2)) < 60 and int(match.group(3)) < 60
+
+
+def _cell_kind(cell: str, dates: bool) -> str:
+    """The typing kind of one non-NULL cell; ``reference`` for a possible vector."""
+    if cell.startswith("["):
+        return "reference"
+    kind = classify_text_cell(cell, "csv", dates)
+    if kind in ("date", "timestamp") and not _iso_is_real(cell):
+        return "string"
+    return kind
+
+
+def csv_column_kinds(data, ncols: int, delimiter: str = ",",
+                     null_values: Sequence[str] = ("",), dates: bool = True,
+                     kinds: Sequence[str] | None = None, threads: int = 1,
+                     keep: Sequence[int] | None = None
+                     ) -> tuple[str, list[str], int, bytes | None]:
+    """``(status, kinds, rows, projected)`` for ``data``, whole data lines of a CSV file without its
+    header (bytes-like, ending at a line end or at the end of the file).
+
+    Lines end at ``\\n``, ``\\r\\n`` or a lone ``\\r``; empty lines are skipped. Each line
+    must have ``ncols`` fields split at ``delimiter`` (one ASCII character). A cell equal to
+    one of ``null_values`` is NULL. ``kinds`` (one per column, default all ``null``) is the
+    kind of each column so far; a column already ``string`` is not looked at. ``dates``:
+    ISO dates and timestamps are ``date`` / ``timestamp``. ``threads`` only matters to the C
+    twin (it gives the same answer on any number).
+
+    ``keep`` (column indexes, ascending) asks for ``projected``: those columns' cells as a
+    smaller CSV, each row being its kept cells, each followed by ``delimiter``, then
+    ``\n`` (the trailing delimiter makes an extra empty field, so no row is an empty line);
+    None without ``keep``.
+
+    ``status`` is ``ok`` or the reason the bytes need the full reader (see ``STATUSES``);
+    ``kinds``, ``rows`` and ``projected`` mean something only when it is ``ok``."""
+    kinds = ["null"] * ncols if kinds is None else list(kinds)
+    data = bytes(data)
+    if b'"' in data:
+        return "quote", kinds, 0, None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return "utf8", kinds, 0, None
+    nulls = set(null_values)
+    rows = 0
+    out: list[str] = []
+    for line in _LINE_END.split(text):
+        if not line:
+            continue
+        cells = line.split(delimiter)
+        if len(cells) != ncols:
+            return "ragged", kinds, rows, None
+        for i, cell in enumerate(cells):
+            if kinds[i] == "string":
+                continue
+            kind = "null" if cell in nulls else _cell_kind(cell, dates)
+            if kind == "reference":
+                return "reference", kinds, rows, None
+            kinds[i] = merge_kinds(kinds[i], kind)
+        if keep is not None:
+            out.append("".join(cells[i] + delimiter for i in keep) + "\n")
+        rows += 1
+    return "ok", kinds, rows, None if keep is None else "".join(out).encode("utf-8")

@@ -1,0 +1,114 @@
+"""The CSV typing pass in one C scan over the raw bytes (no text columns are built).
+
+:func:`scan_column_kinds` reads the file in chunks (read, not memory-mapped: a file that
+shrinks while it is read is a clear error, not SIGBUS) and folds each chunk's column kinds
+with the C scanner (:mod:`velaria.accel.csv_typing`, on every core), which applies the same
+typing rules as the Arrow pass of :class:`~velaria.io.csv_source.CsvSource`. It returns None
+whenever the scanner cannot give that pass's answer by itself: a quote character after the
+header, a line whose field count differs from the header (an error, or a skipped row), invalid
+UTF-8 (an error with its position), a possible vector cell, a line longer than a chunk, a
+delimiter that is not one ASCII character, or no compiled accelerator. The caller then runs
+the Arrow pass, which also reports the errors.
+"""
+from __future__ import annotations
+
+import os
+
+from . import progress
+
+__all__ = ["scan_column_kinds", "available"]
+
+#: bytes read per scanner call (a longer line leaves the file to the Arrow pass)
+_CHUNK_BYTES = 16 << 20
+
+
+def available() -> bool:
+    """Whether the compiled scanner is present."""
+    try:
+        from ..accel import csv_typing
+    except ImportError:  # pragma: no cover - depends on the build
+        return False
+    return csv_typing.c_available()
+
+
+def usable_delimiter(delimiter: str) -> bool:
+    """Whether the scanner is present and can split at ``delimiter`` (one ASCII character
+    that is not a quote or a line end)."""
+    return (available() and len(delimiter) == 1 and ord(delimiter) < 128
+            and delimiter not in '"\r\n')
+
+
+def _data_start(buf: bytearray, filled: int, header: bool, at_end: bool) -> int | None:
+    """Offset of the first data line in the file's first chunk (``buf[:filled]``): after a
+    UTF-8 BOM, and with a header after the header line (blank lines before it are skipped);
+    None when the header line cannot be found plainly (it holds a quoted line end, or ends
+    in a lone \\r)."""
+    chunk = memoryview(buf)[:filled].tobytes() if filled < len(buf) else buf
+    if not header:
+        return 3 if chunk.startswith(b"\xef\xbb\xbf") else 0
+    first = 3 if chunk.startswith(b"\xef\xbb\xbf") else 0
+    while first < len(chunk) and chunk[first] in b"\r\n":
+        first += 1
+    line_end = chunk.find(b"\n", first)
+    if line_end < 0:
+        # a file that is only a header line (without a line end) has no data
+        line = chunk[first:]
+        plain = at_end and b"\r" not in line and line.count(b'"') % 2 == 0
+        return len(chunk) if plain else None
+    line = chunk[first:line_end]
+    if line.count(b'"') % 2 or b"\r" in line[:-1]:
+        return None
+    return line_end + 1
+
+
+def scan_column_kinds(source, kinds: list[str]) -> tuple[list[str], int] | None:
+    """``(kinds, rows)`` of ``source`` (a CsvSource) from one scan of its data lines, or None
+    when only the Arrow pass can type it (see the module docstring). ``kinds`` is where each
+    column starts (``string`` for a column whose type is given: it is not classified)."""
+    if not usable_delimiter(source.delimiter):
+        return None
+    from ..accel import csv_typing
+
+    threads = csv_typing.default_threads()
+    rows = 0
+    with open(source.data_path, "rb") as handle:
+        size = os.fstat(handle.fileno()).st_size
+        # one buffer for the whole file (the scan keeps nothing): no fresh pages per chunk
+        buf = bytearray(min(_CHUNK_BYTES, size))
+        view = memoryview(buf)
+        offset = 0            # file offset of buf[0]
+        held = 0              # bytes of a partial line carried to the front of buf
+        while True:
+            want = min(len(buf) - held, size - offset - held)
+            got = handle.readinto(view[held:held + want]) if want else 0
+            if got < want:
+                source._raise_shrank(size, offset + held + got)
+            filled = held + got
+            if not filled:
+                break
+            at_end = offset + filled >= size
+            skip = 0
+            if offset == 0:
+                skip = _data_start(buf, filled, source.header, at_end)
+                if skip is None:
+                    return None
+            end = filled
+            if not at_end:
+                cut = buf.rfind(b"\n", skip, filled)
+                if cut < 0:
+                    return None  # a line longer than a chunk: the Arrow pass streams it
+                end = cut + 1
+            status, kinds, got_rows, _ = csv_typing.csv_column_kinds(
+                view[skip:end], len(kinds), source.delimiter, source.null_values,
+                source.infer_dates, kinds, threads)
+            if status != "ok":
+                return None
+            rows += got_rows
+            progress.advance(end)
+            held = filled - end
+            buf[:held] = bytes(view[end:filled])  # the partial last line, moved to the front
+            offset += end
+            if at_end:
+                break
+        view.release()
+    return kinds, rows
