@@ -18,7 +18,8 @@ from cffi import FFI
 HERE = os.path.dirname(os.path.abspath(__file__))
 SRC = os.path.join(HERE, "src")
 SOURCES = ["topk.c", "cpu.c", "topk_scalar.c", "topk_avx2.c", "topk_avx512.c", "topk_neon.c",
-           "bandwidth.c", "batch_ops.c", "group_hash.c", "group_int_sum.c", "sum_lanes.c", "group_stats.c"]
+           "bandwidth.c", "batch_ops.c", "group_hash.c", "group_int_sum.c", "sum_lanes.c", "group_stats.c",
+           "select_terms.c"]
 
 CDEF = """
 int velaria_cpu_level(void);
@@ -53,6 +54,12 @@ double velaria_combine_lanes_f64(const double *lanes);
 int64_t velaria_compact_u64(const uint64_t *src, const uint8_t *mask, int64_t n, uint64_t *out);
 void velaria_group_welford_f64(const int64_t *gids, const double *x, const uint8_t *valid, int64_t n,
                                int64_t *counts, double *mean, double *m2);
+int64_t velaria_and_cmp(int level, int threads, int64_t n, int n_terms, const int *kinds,
+                        const void *const *cols, const uint8_t *const *valids, const int *ops,
+                        const double *fconsts, const int64_t *iconsts, uint8_t *out_mask,
+                        int64_t *out_idx);
+int velaria_pack_short_str(const int32_t *offsets, const uint8_t *data, const uint8_t *valid,
+                           int64_t n, int64_t *out);
 """
 
 
