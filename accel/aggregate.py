@@ -22,7 +22,8 @@ from velaria.reference import aggregate as _ref_aggregate, batch as _ref
 from velaria.reference.distinct import hash_key
 
 from . import aggregate_stats, batch_c, int_sums
-from .group_hash import Int64GroupTable
+from . import select_terms
+from .group_hash import Int64GroupTable, blocked_ids
 from .arrow_util import _BOOL, _F64, _I64, _TWO53, _conform, _is_float, _is_int, _is_num, _nulls, _np_values, _valid
 from .distinct import _codes, _combine_codes, _hashable
 
@@ -105,6 +106,9 @@ class HashAggregate:
         self._uniques: pa.Array | None = None    # one key: normalised key of each group id
         self._column_uniques: list = [None] * num_keys   # two keys: each column's distinct values
         self._pairs: Int64GroupTable | None = None   # two keys: packed column codes -> group id
+        # two keys: a string column whose values all fit 7 bytes is numbered through its packed
+        # words (None: not decided, False: the column left this path for the dictionary one)
+        self._short_strings: list = [None] * num_keys
         self._key_parts: list[list[pa.Array]] = [[] for _ in range(num_keys)]
         # one integer key with a small value range: lut[key - lo] = group id, lut[-1] = NULL's
         self._lut: np.ndarray | None = None
@@ -195,6 +199,9 @@ class HashAggregate:
     def _column_codes(self, j: int, arr: pa.Array) -> np.ndarray:
         """Per-row code of key column ``j`` that is stable across batches (its normalised
         distinct values are numbered in first-appearance order)."""
+        codes = self._short_string_codes(j, arr)
+        if codes is not None:
+            return codes
         local, dictionary = _dictionary_codes(arr) if pat.is_dictionary(arr.type) else _codes(arr)
         seen = self._column_uniques[j]
         if seen is None:
@@ -211,6 +218,33 @@ class HashAggregate:
             added = dictionary.take(pa.array(new, type=_I64))
             self._column_uniques[j] = added if seen is None else pa.concat_arrays([seen, added])
         return known[local]
+
+    def _short_string_codes(self, j: int, arr: pa.Array) -> np.ndarray | None:
+        """``_column_codes`` for a string column whose values are at most 7 bytes (flags,
+        status codes, country codes): each value packed into one int64 in C and numbered by a
+        persistent hash table, instead of hashing the strings into a dictionary per batch.
+        The distinct values are kept in ``_column_uniques`` as on the dictionary path, so a
+        later batch with a longer value continues there with the same numbering. None when
+        the column does not take this path."""
+        table = self._short_strings[j]
+        if table is False or not pat.is_string(arr.type) or not select_terms.c_available():
+            return None
+        if table is None and self._column_uniques[j] is not None:
+            return None                  # numbered by the dictionary path already
+        packed = select_terms.pack_short_str(arr)
+        if packed is None:
+            self._short_strings[j] = False
+            return None
+        if table is None:
+            table = self._short_strings[j] = Int64GroupTable()
+        codes, new_rows = blocked_ids(table, packed)
+        if new_rows.size:
+            added = arr.take(pa.array(new_rows, type=_I64))
+            seen = self._column_uniques[j]
+            if len(table) >= 1 << 31:
+                raise ExecutionError("GROUP BY key column has more than 2**31 distinct values")
+            self._column_uniques[j] = added if seen is None else pa.concat_arrays([seen, added])
+        return codes
 
     def _group_ids(self, key_arrays: list[pa.Array], num_rows: int) -> np.ndarray | None:
         if self._num_keys == 0:
@@ -240,7 +274,7 @@ class HashAggregate:
             a, b = (self._column_codes(j, k) for j, k in enumerate(key_arrays))
             if self._pairs is None:
                 self._pairs = Int64GroupTable()
-            gids, new_rows = self._pairs.ids((a << 31) | b)
+            gids, new_rows = blocked_ids(self._pairs, (a << 31) | b)
             if new_rows.size:
                 take = pa.array(new_rows, type=_I64)
                 for j, k in enumerate(key_arrays):
