@@ -7,7 +7,6 @@ cannot hash run the reference aggregator. Twin of ``velaria.reference.batch.Hash
 from __future__ import annotations
 
 import copy
-import decimal
 
 from typing import Sequence
 
@@ -21,7 +20,7 @@ from velaria.plan.expr import AggregateCall
 from velaria.reference import aggregate as _ref_aggregate, batch as _ref
 from velaria.reference.distinct import hash_key
 
-from . import aggregate_stats, batch_c, int_sums
+from . import aggregate_stats, batch_c, decimal_values, int_sums
 from . import select_terms
 from .group_hash import Int64GroupTable, blocked_ids
 from .arrow_util import _BOOL, _F64, _I64, _TWO53, _conform, _is_float, _is_int, _is_num, _nulls, _np_values, _valid
@@ -47,10 +46,18 @@ def _agg_type_supported(agg: AggregateCall, t: pa.DataType | None) -> bool:
     if t is None or agg.func == "count" or pat.is_null(t):
         return True
     if agg.func in ("sum", "avg"):
-        return _is_num(t) and not pat.is_float16(t)
+        return (_is_num(t) and not pat.is_float16(t)) or _scaled_decimal(t)
     if agg.func in aggregate_stats.STAT_FUNCS:
         return aggregate_stats.stat_type_supported(agg.func, t)
-    return _is_num(t) or pat.is_boolean(t)
+    return _is_num(t) or pat.is_boolean(t) or _scaled_decimal(t)
+
+
+def _scaled_decimal(t: pa.DataType) -> bool:
+    """A DECIMAL: SUM / AVG / MIN / MAX run on the unscaled int64 words exactly
+    (``decimal_values``), the scale put back in the result. Up to 18 digits every value fits;
+    a wider type's values are checked per batch (``update`` hands a batch with a value beyond
+    int64 and everything after it to the reference)."""
+    return pat.is_decimal128(t)
 
 
 def _grow(a: np.ndarray, n: int, fill) -> np.ndarray:
@@ -78,6 +85,8 @@ class _AggState:
         self.m2 = np.zeros(0, dtype=np.float64)
         self.values: list = []                       # MEDIAN: (group ids, values) per batch
         self.mirror = None    # None (no batch yet) | index of the state it copies | False
+        # a DECIMAL argument: its scale (the state holds unscaled integers); None otherwise
+        self.scale = agg.arg.type.scale if agg.arg is not None and pat.is_decimal(agg.arg.type) else None
 
     def grow(self, g: int) -> None:
         self.count = _grow(self.count, g, 0)
@@ -337,6 +346,8 @@ class HashAggregate:
             self._mode = "fast" if fast else "reference"
             if not fast:
                 self._set_path()
+        if self._mode == "fast" and not _decimals_fit(arg_arrays):
+            self._to_reference([_value_type(k.type) for k in key_arrays])
         if self._mode == "reference":
             self._reference.update([_decoded(k) for k in key_arrays], arg_arrays, num_rows)
             return
@@ -378,6 +389,8 @@ class HashAggregate:
             return
         if pat.is_null(arg.type):
             return
+        if pat.is_decimal(arg.type):
+            arg = _unscaled_array(state, arg)
         valid = _valid(arg)
         if state.agg.func in aggregate_stats.STAT_FUNCS:
             aggregate_stats.fold(state, gids, arg, valid, g)
@@ -466,6 +479,12 @@ class HashAggregate:
         else:
             self._touched[gids] = True
 
+    def _to_reference(self, key_types: list[pa.DataType]) -> None:
+        """Hand the state over to the reference aggregator, which runs from now on."""
+        self._reference.import_state(self.export_state(key_types))
+        self._mode = "reference"
+        self._set_path()
+
     def emit_updated(self, types: list[pa.DataType]) -> list[pa.Array]:
         """``finish`` restricted to the groups touched since the previous call (non-destructive)."""
         if self._mode != "fast":
@@ -508,13 +527,8 @@ class HashAggregate:
             if prefix + "total" in schema.names:
                 t = schema.field(prefix + "total").type
                 if pat.is_decimal(t):
-                    exact = _int64_totals(state, g)
-                    if exact is not None:       # the common case, without a Python loop per group
-                        columns[prefix + "total"] = pa.array(exact, type=_I64).cast(t)
-                    else:
-                        hi, lo = state.hi[:g], state.lo[:g]
-                        totals = [decimal.Decimal(int(h) * (1 << 32) + int(l)) for h, l in zip(hi, lo)]
-                        columns[prefix + "total"] = pa.array(totals, type=t)
+                    # exact integer totals (unscaled for a DECIMAL argument, the schema's scale)
+                    columns[prefix + "total"] = decimal_values.from_unscaled(_exact_totals(state, g), None, t)
                 else:
                     columns[prefix + "total"] = pa.array(state.total[:g], type=_F64)
                 if prefix + "lanes" in schema.names:
@@ -538,9 +552,7 @@ class HashAggregate:
             self._mode = "fast" if self._state_is_fast(table, keys) else "reference"
             self._set_path()
         elif self._mode == "fast" and not self._state_is_fast(table, keys):
-            self._reference.import_state(self.export_state([k.type for k in keys]))
-            self._mode = "reference"
-            self._set_path()
+            self._to_reference([k.type for k in keys])
         if self._mode == "reference":
             self._reference.merge_state(table)
             return
@@ -562,7 +574,7 @@ class HashAggregate:
             if prefix + "total" in names and ids.size:
                 total = table.column(prefix + "total").combine_chunks()
                 if pat.is_decimal(total.type):
-                    x = total.cast(_I64).to_numpy(zero_copy_only=False)[present]
+                    x = decimal_values.unscaled_i64(total)[present]     # fits: _state_is_fast
                     state.kind = "int"
                     _add_int_sums(state, ids, x, g)
                 else:
@@ -572,7 +584,9 @@ class HashAggregate:
                     state.total[ids] = np.where(fresh, x, state.total[ids] + x)
             elif prefix + "best" in names and ids.size:
                 best = table.column(prefix + "best").combine_chunks()
-                if _is_float(best.type):
+                if pat.is_decimal(best.type):
+                    x, state.kind = decimal_values.unscaled_i64(best), "int"
+                elif _is_float(best.type):
                     x, state.kind = _np_values(best, _F64, 0.0), "float"
                 else:
                     x, state.kind = _np_values(best, _I64, 0), "int"
@@ -612,12 +626,15 @@ class HashAggregate:
                 return False
             if prefix + "total" in table.column_names:
                 total = table.column(prefix + "total")
-                if pat.is_decimal(total.type) and total.null_count == 0 and len(total):
-                    mm = pc.min_max(total)
-                    if not (-(2 ** 62) <= int(mm["min"].as_py()) and int(mm["max"].as_py()) < 2 ** 62):
+                if pat.is_decimal(total.type) and len(total):
+                    if total.null_count:
+                        return False
+                    unscaled = decimal_values.unscaled_i64(total.combine_chunks())
+                    if unscaled is None or not (-(2 ** 62) <= int(unscaled.min()) and int(unscaled.max()) < 2 ** 62):
                         return False
             if prefix + "best" in table.column_names:
-                if not _agg_supported(agg, table.column(prefix + "best").combine_chunks()):
+                best = table.column(prefix + "best").combine_chunks()
+                if not _agg_supported(agg, best) or not _decimals_fit([best]):
                     return False
             if prefix + "values" in table.column_names:
                 if not _agg_type_supported(agg, table.column(prefix + "values").type.value_type):
@@ -669,6 +686,8 @@ class HashAggregate:
             return _nulls(g, agg.type)
         if agg.func in aggregate_stats.STAT_FUNCS:
             return aggregate_stats.result(state, g)
+        if state.scale is not None:
+            return _decimal_result(state, g, empty)
         if agg.func in ("sum", "avg"):
             if state.kind == "float":
                 total = state.total[:g]
@@ -757,6 +776,52 @@ def _int64_totals(state: _AggState, g: int) -> np.ndarray | None:
     if hi.dtype != object and (hi.size == 0 or np.abs(hi).max() < 2 ** 30):
         return hi * (1 << 32) + lo
     return None
+
+
+def _exact_totals(state: _AggState, g: int):
+    """The exact integer totals ``hi * 2**32 + lo``: int64 numpy when they fit, else a list
+    of Python ints."""
+    exact = _int64_totals(state, g)
+    if exact is not None:             # the common case, without a Python loop per group
+        return exact
+    return [int(h) * (1 << 32) + int(l) for h, l in zip(state.hi[:g], state.lo[:g])]
+
+
+def _decimals_fit(arg_arrays) -> bool:
+    """True when every DECIMAL argument's unscaled values fit int64 (the fast path's words)."""
+    for a in arg_arrays:
+        if a is not None and pat.is_decimal(a.type):
+            a = a.combine_chunks() if isinstance(a, pa.ChunkedArray) else a
+            if decimal_values.unscaled_i64(a) is None:
+                return False
+    return True
+
+
+def _unscaled_array(state: _AggState, arg: pa.Array) -> pa.Array:
+    """A DECIMAL argument as its unscaled int64 values (same NULLs), at the state's scale."""
+    if arg.type.scale != state.scale:
+        arg = arg.cast(pa.decimal128(38, state.scale))
+    values = decimal_values.unscaled_i64(arg)
+    if values is None:                     # _decimals_fit let it through: never
+        raise ExecutionError(f"DECIMAL value beyond 18 digits reached the int64 path ({arg.type})")
+    return pa.Array.from_buffers(_I64, len(values), [_validity_buffer(arg), pa.py_buffer(values)])
+
+
+def _validity_buffer(arr: pa.Array) -> pa.Buffer | None:
+    valid = _valid(arr)
+    return None if valid is None else pa.py_buffer(np.packbits(valid, bitorder="little"))
+
+
+def _decimal_result(state: _AggState, g: int, empty: np.ndarray) -> pa.Array:
+    """SUM (DECIMAL(38, s), exact), AVG (DOUBLE: the exact total over the count, rounded
+    once) or MIN / MAX (the argument's type) of a DECIMAL argument from unscaled integers."""
+    agg = state.agg
+    if agg.func == "sum":
+        return decimal_values.from_unscaled(_exact_totals(state, g), ~empty, agg.type)
+    if agg.func == "avg":
+        averages = decimal_values.exact_averages(_exact_totals(state, g), state.count[:g], state.scale)
+        return pa.array(averages, type=_F64, mask=empty)
+    return decimal_values.from_unscaled(np.asarray(state.best[:g], dtype=np.int64), ~empty, agg.type)
 
 
 def _int_sum_result(state: _AggState, g: int, empty: np.ndarray) -> pa.Array:
