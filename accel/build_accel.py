@@ -58,8 +58,8 @@ int64_t velaria_and_cmp(int level, int threads, int64_t n, int n_terms, const in
                         const void *const *cols, const uint8_t *const *valids, const int *ops,
                         const double *fconsts, const int64_t *iconsts, uint8_t *out_mask,
                         int64_t *out_idx);
-int velaria_pack_short_str(const int32_t *offsets, const uint8_t *data, const uint8_t *valid,
-                           int64_t n, int64_t *out);
+int velaria_pack_short_str(const int32_t *offsets, const uint8_t *data, int64_t data_len,
+                           const uint8_t *valid, int64_t n, int64_t *out);
 """
 
 

@@ -133,7 +133,7 @@ def pack_short_str(arr: pa.Array, use_c: bool | None = None) -> np.ndarray | Non
     if use_c:
         out = np.empty(n, dtype=np.int64)
         bad = _lib.velaria_pack_short_str(
-            _ffi.cast("int32_t *", offsets.ctypes.data), _ffi.cast("uint8_t *", data.ctypes.data),
+            _ffi.cast("int32_t *", offsets.ctypes.data), _ffi.cast("uint8_t *", data.ctypes.data), data.size,
             _ffi.NULL if valid is None else _ffi.cast("uint8_t *", valid.ctypes.data), n,
             _ffi.cast("int64_t *", out.ctypes.data))
         return None if bad else out

@@ -181,19 +181,24 @@ int64_t velaria_and_cmp(int level, int threads, int64_t n, int n_terms, const in
     return kept;
 }
 
-int velaria_pack_short_str(const int32_t *offsets, const uint8_t *data, const uint8_t *valid,
-                           int64_t n, int64_t *out)
+int velaria_pack_short_str(const int32_t *offsets, const uint8_t *data, int64_t data_len,
+                           const uint8_t *valid, int64_t n, int64_t *out)
 {
     for (int64_t i = 0; i < n; i++) {
         if (valid && !valid[i]) {
             out[i] = -1;
             continue;
         }
-        const int32_t start = offsets[i], len = offsets[i + 1] - start;
+        const int64_t start = offsets[i], len = (int64_t)offsets[i + 1] - start;
         if (len > 7) return 1;
-        uint64_t w = (uint64_t)len << 56;
-        for (int32_t j = 0; j < len; j++) w |= (uint64_t)data[start + j] << (8 * j);
-        out[i] = (int64_t)w;
+        uint64_t w = 0;
+        if (start + 8 <= data_len) {      /* one unaligned 8-byte load, the bytes past len masked off */
+            memcpy(&w, data + start, 8);
+            w &= len ? ~(uint64_t)0 >> (64 - 8 * len) : 0;
+        } else {
+            for (int64_t j = 0; j < len; j++) w |= (uint64_t)data[start + j] << (8 * j);
+        }
+        out[i] = (int64_t)(w | (uint64_t)len << 56);
     }
     return 0;
 }
