@@ -20,7 +20,7 @@ from velaria.plan.expr import AggregateCall
 from velaria.reference import aggregate as _ref_aggregate, batch as _ref
 from velaria.reference.distinct import hash_key
 
-from . import aggregate_stats, batch_c, decimal_values, int_sums
+from . import aggregate_stats, batch_c, decimal_values, group_sums, int_sums
 from . import select_terms
 from .group_hash import Int64GroupTable, blocked_ids
 from .arrow_util import _BOOL, _F64, _I64, _TWO53, _conform, _is_float, _is_int, _is_num, _nulls, _np_values, _valid
@@ -355,6 +355,8 @@ class HashAggregate:
         self._touch(gids)
         g = self._ngroups
         summed: list[tuple[pa.Array, int]] = []
+        mirrors: list[tuple[_AggState, _AggState]] = []
+        todo: list[tuple[_AggState, pa.Array | None]] = []
         for j, (state, arg) in enumerate(zip(self._states, arg_arrays)):
             if state.agg.func in ("sum", "avg") and arg is not None and _is_float(arg.type):
                 # SUM(v) and AVG(v) get the very same array from the executor: the second
@@ -362,13 +364,8 @@ class HashAggregate:
                 # batch (then both histories are identical)
                 twin = next((i for a, i in summed if a is arg), None)
                 if state.mirror is not False and twin is not None and state.mirror in (None, twin):
-                    src = self._states[twin]
                     state.mirror = twin
-                    state.kind = src.kind
-                    state.total[:g] = src.total[:g]
-                    state.count[:g] = src.count[:g]
-                    if state.lanes is not None:
-                        state.lanes[:] = src.lanes
+                    mirrors.append((state, self._states[twin]))
                     continue
                 state.mirror = False
                 summed.append((arg, j))
@@ -376,7 +373,34 @@ class HashAggregate:
                 state.mirror = False
             if isinstance(arg, pa.ChunkedArray):
                 arg = arg.combine_chunks()
+            todo.append((state, arg))
+        if gids is not None:
+            todo = self._accumulate_float_sums(todo, gids, g)
+        for state, arg in todo:
             self._accumulate(state, gids, arg, g, num_rows)
+        for state, src in mirrors:               # after their sources have this batch
+            state.kind = src.kind
+            state.total[:g] = src.total[:g]
+            state.count[:g] = src.count[:g]
+            if state.lanes is not None:
+                state.lanes[:] = src.lanes
+
+    @staticmethod
+    def _accumulate_float_sums(todo: list, gids: np.ndarray, g: int) -> list:
+        """Fold the grouped float SUM / AVG of ``todo`` in one pass over ``gids`` when there
+        are several (``group_sums``: same additions, same order as one pass each); returns
+        the rest of ``todo``."""
+        sums = [(st, a) for st, a in todo if st.agg.func in ("sum", "avg") and a is not None
+                and pat.is_float64(a.type) and a.null_count < len(a) and st.lanes is None]
+        if len(sums) < 2:
+            return todo
+        columns = [(_np_values(a, _F64, 0.0), _valid(a)) for _, a in sums]
+        for st, _ in sums:
+            st.kind = "float"
+        group_sums.group_sum_multi_f64(gids, columns, [st.total[:g] for st, _ in sums],
+                                       [st.count[:g] for st, _ in sums])
+        done = {id(st) for st, _ in sums}
+        return [(st, a) for st, a in todo if id(st) not in done]
 
     @staticmethod
     def _accumulate(state: _AggState, gids: np.ndarray | None, arg: pa.Array | None, g: int,

@@ -19,7 +19,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 SRC = os.path.join(HERE, "src")
 SOURCES = ["topk.c", "cpu.c", "topk_scalar.c", "topk_avx2.c", "topk_avx512.c", "topk_neon.c",
            "bandwidth.c", "batch_ops.c", "group_hash.c", "group_int_sum.c", "sum_lanes.c", "group_stats.c",
-           "select_terms.c"]
+           "select_terms.c", "group_multi_sum.c"]
 
 CDEF = """
 int velaria_cpu_level(void);
@@ -58,6 +58,9 @@ int64_t velaria_and_cmp(int level, int threads, int64_t n, int n_terms, const in
                         const void *const *cols, const uint8_t *const *valids, const int *ops,
                         const double *fconsts, const int64_t *iconsts, uint8_t *out_mask,
                         int64_t *out_idx);
+void velaria_group_sum_multi_f64(const int64_t *gids, int64_t n, int k, const double *const *xs,
+                                 const uint8_t *const *valids, double *const *totals,
+                                 int64_t *const *counts);
 int velaria_pack_short_str(const int32_t *offsets, const uint8_t *data, int64_t data_len,
                            const uint8_t *valid, int64_t n, int64_t *out);
 """
