@@ -23,7 +23,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.types as pat
 
-from velaria.plan.expr import Call, Cast, Column, Expr, Literal
+from velaria.plan.expr import Call, Cast, Column, Expr, Literal, conjuncts
 from velaria.reference.functions import get_function
 
 from . import batch_c
@@ -39,18 +39,6 @@ _INT64 = (-(2 ** 63), 2 ** 63 - 1)
 _US_PER_DAY = 86_400_000_000
 #: below this share of rows kept, rows are gathered by number instead of compacted by mask
 _GATHER_SHARE = 8
-
-
-def _conjuncts(e: Expr) -> list[Expr]:
-    """The operands of nested ANDs, flattened (iteratively: a WHERE may have hundreds)."""
-    out, stack = [], [e]
-    while stack:
-        x = stack.pop()
-        if isinstance(x, Call) and x.name == "and":
-            stack.extend(reversed(x.args))
-        else:
-            out.append(x)
-    return out
 
 
 def _constant(e: Expr) -> bool:
@@ -73,7 +61,7 @@ def conjunction_terms(predicate: Expr) -> list[tuple[Column, str, Expr]] | None:
     """``predicate`` as ``[(column, op, constant expression)]`` (column on the left), or None
     when it is not an AND of column-vs-constant comparisons."""
     terms = []
-    for c in _conjuncts(predicate):
+    for c in conjuncts(predicate):
         if not (isinstance(c, Call) and c.name in _FLIP and len(c.args) == 2):
             return None
         left, right = c.args

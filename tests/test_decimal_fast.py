@@ -16,15 +16,15 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from velaria import Session
 from velaria.errors import VelariaError
-from velaria.plan.expr import AggregateCall, Call, Cast, Column, Literal
+from velaria.plan.expr import AggregateCall, Call, Cast, Column
 from velaria.reference import batch as ref_batch
 from velaria.reference.aggregate import aggregate_result_type
 from velaria.reference.functions import EvalContext
 
 acc_aggregate = pytest.importorskip("velaria.accel.aggregate")
 from velaria.accel import expressions as acc_expressions  # noqa: E402
+from engine_pair import on_both_engines  # noqa: E402
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
 CTX = EvalContext.current()
@@ -190,13 +190,8 @@ def test_tpch_q1_and_q6_on_decimal_columns_match_the_reference_and_run_fast():
             WHERE l_shipdate >= DATE '1994-01-01' AND l_shipdate < DATE '1995-01-01'
               AND l_discount BETWEEN 0.05 AND 0.07 AND l_quantity < 24"""
     for sql in (q1, q6):
-        out = {}
-        for engine in ("reference", "auto"):
-            s = Session(engine=engine)
-            s.create_temp_view("t", s.create_dataframe_from_arrow(table))
-            df = s.sql(sql)
-            out[engine] = df.to_arrow()
-            if engine == "auto":
-                text = df.explain()
-                assert "path=reference" not in text, text
+        frames = on_both_engines(table, sql)
+        out = {engine: df.to_arrow() for engine, df in frames.items()}
+        text = frames["auto"].explain()
+        assert "path=reference" not in text, text
         assert out["auto"].equals(out["reference"])

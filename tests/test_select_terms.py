@@ -15,7 +15,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from velaria import Session
 from velaria.plan.expr import Call, Column, Literal
 from velaria.plan.kernel_paths import collecting
 from velaria.reference import batch as ref_batch
@@ -23,6 +22,7 @@ from velaria.reference.functions import EvalContext
 
 select_terms = pytest.importorskip("velaria.accel.select_terms")
 from velaria.accel import predicates as acc_predicates  # noqa: E402
+from engine_pair import on_both_engines  # noqa: E402
 
 needs_c = pytest.mark.skipif(not select_terms.c_available(), reason="C selection kernels not built")
 SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
@@ -218,16 +218,12 @@ def test_explain_names_and_cmp_and_results_match_the_reference():
     sql = """SELECT sum(l_extendedprice * l_discount) AS revenue FROM t
              WHERE l_shipdate >= DATE '1994-01-01' AND l_shipdate < DATE '1994-01-01' + INTERVAL '1' YEAR
                AND l_discount BETWEEN 0.05 AND 0.07 AND l_quantity < 24"""
-    out = {}
-    for engine in ("reference", "auto"):
-        s = Session(engine=engine)
-        s.create_temp_view("t", s.create_dataframe_from_arrow(table))
-        df = s.sql(sql)
-        out[engine] = df.to_arrow()
-        if engine == "auto" and select_terms.c_available():
-            steps = {st.kind: st for st in df._physical_plan().steps}
-            assert steps["Filter"].ran_path == "and-cmp"
-            assert "path=and-cmp" in df.explain()
+    frames = on_both_engines(table, sql)
+    out = {engine: df.to_arrow() for engine, df in frames.items()}
+    if select_terms.c_available():
+        steps = {st.kind: st for st in frames["auto"]._physical_plan().steps}
+        assert steps["Filter"].ran_path == "and-cmp"
+        assert "path=and-cmp" in frames["auto"].explain()
     assert out["auto"].equals(out["reference"])
 
 
