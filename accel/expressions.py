@@ -161,7 +161,8 @@ _DECIMAL_KERNELS = {"+": pc.add_checked, "-": pc.subtract_checked, "*": pc.multi
 
 
 def _decimal_arith(expr: Call, a: pa.Array, b: pa.Array) -> pa.Array:
-    """Exact DECIMAL ``+ - *`` with Arrow's decimal kernels (integers as DECIMAL(19, 0)),
+    """Exact DECIMAL ``+ - *``: on the unscaled int64 integers where no row can overflow
+    (``decimal_values.arith``), else with Arrow's decimal kernels (integers as DECIMAL(19, 0)),
     then the planned type; a result that does not fit raises ArrowInvalid, and the
     reference computes the node again and reports it. ``%`` is left to the reference.
 
@@ -172,6 +173,10 @@ def _decimal_arith(expr: Call, a: pa.Array, b: pa.Array) -> pa.Array:
     kernel = _DECIMAL_KERNELS.get(expr.name)
     if kernel is None:
         raise _Unsupported
+    if pat.is_decimal128(expr.type):
+        scaled = decimal_values.arith(expr.name, a, b, expr.type)    # int64 words, no overflow
+        if scaled is not None:
+            return scaled
     operands = []
     for x in (a, b):
         if _is_int(x.type):
