@@ -20,6 +20,7 @@ import numpy as np
 import pyarrow as pa
 
 from .batch_c import CMP_OPS, _CMP_NP, _pool_empty
+from .threads import default_threads
 
 try:
     from ._velaria_accel import ffi as _ffi, lib as _lib
@@ -58,7 +59,6 @@ _ROWS_PER_THREAD = 1 << 19
 def threads_for(n: int) -> int:
     """Threads for an ``n``-row pass: ``$VELARIA_THREADS`` or the CPUs this process may use,
     at most one per ``_ROWS_PER_THREAD`` rows."""
-    from velaria.vector.search import default_threads
     return max(1, min(default_threads(), n // _ROWS_PER_THREAD))
 
 
