@@ -134,15 +134,19 @@ def test_decimal_sum_runs_on_the_fast_path_and_hands_over_on_a_wide_value():
 
 
 @st.composite
-def comparison_cases(draw):
+def operand_pairs(draw):
+    """A decimal column and a second operand column: a decimal or an int64 with extremes."""
     n = draw(st.integers(1, 20))
     a = draw(decimal_columns(n))
     if draw(st.booleans()):
-        b = draw(decimal_columns(n))
-    else:
-        b = pa.array(draw(st.lists(st.one_of(st.none(), st.integers(-10 ** 6, 10 ** 6),
-                                             st.sampled_from([2 ** 63 - 1, -(2 ** 63)])), min_size=n, max_size=n)),
-                     pa.int64())
+        return a, draw(decimal_columns(n))
+    ints = st.one_of(st.none(), st.integers(-10 ** 6, 10 ** 6), st.sampled_from([2 ** 63 - 1, -(2 ** 63), 0]))
+    return a, pa.array(draw(st.lists(ints, min_size=n, max_size=n)), pa.int64())
+
+
+@st.composite
+def comparison_cases(draw):
+    a, b = draw(operand_pairs())
     return a, b, draw(st.sampled_from(OPS))
 
 
@@ -199,14 +203,7 @@ def test_tpch_q1_and_q6_on_decimal_columns_match_the_reference_and_run_fast():
 
 @st.composite
 def arithmetic_cases(draw):
-    n = draw(st.integers(1, 20))
-    a = draw(decimal_columns(n))
-    if draw(st.booleans()):
-        b = draw(decimal_columns(n))
-    else:
-        b = pa.array(draw(st.lists(st.one_of(st.none(), st.integers(-10 ** 6, 10 ** 6),
-                                             st.sampled_from([2 ** 63 - 1, -(2 ** 63), 0])), min_size=n, max_size=n)),
-                     pa.int64())
+    a, b = draw(operand_pairs())
     op = draw(st.sampled_from(["+", "-", "*"]))
     literal = draw(st.sampled_from([None, 1, -7, 10 ** 15]))
     return a, b, op, literal
