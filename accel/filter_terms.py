@@ -144,8 +144,8 @@ def filter_conjunction(predicate: Expr, batch: pa.RecordBatch) -> pa.RecordBatch
             return batch.slice(0, 0)
         terms.append(term)
     n = batch.num_rows
-    # the selectivity is known only after the pass; asking for the row numbers costs one
-    # store per row, cheaper than a second pass over the mask when few rows are kept
+    # row numbers come back only when few rows are kept (then they are gathered by number);
+    # otherwise the rows are compacted by the mask
     mask, kept, idx = and_cmp(terms, n, want_idx=True)
     return compact(batch, mask, kept, idx)
 

@@ -52,6 +52,8 @@ class Term:
     constant: float | int
 
 
+#: row numbers are returned while at most 1 row in IDX_SHARE is kept (as in the C pass)
+IDX_SHARE = 8
 #: rows per thread below which one thread does the whole pass (a thread start costs more)
 _ROWS_PER_THREAD = 1 << 19
 
@@ -65,14 +67,18 @@ def threads_for(n: int) -> int:
 def and_cmp(terms: list[Term], n: int, want_idx: bool = False,
             use_c: bool | None = None) -> tuple[np.ndarray, int, np.ndarray | None]:
     """(bool mask of the ``n`` rows where every term is TRUE, how many rows it keeps, their
-    row numbers in order when ``want_idx``)."""
+    row numbers in order when ``want_idx`` and few rows are kept, else None). The C pass
+    writes the row numbers while at most 1 row in 8 is kept so far and stops past that share
+    (a caller then compacts by the mask and needs no numbers); the numpy twin gives them when
+    at most 1 row in 8 is kept overall."""
     use_c = c_available() if use_c is None else (use_c and c_available())
     if not terms:
         return np.ones(n, dtype=np.bool_), n, (np.arange(n, dtype=np.int64) if want_idx else None)
     if use_c:
         return _and_cmp_c(terms, n, want_idx)
     mask, kept = _and_cmp_np(terms, n)
-    return mask, kept, (np.flatnonzero(mask).astype(np.int64) if want_idx else None)
+    few = want_idx and kept * IDX_SHARE <= n
+    return mask, kept, (np.flatnonzero(mask).astype(np.int64) if few else None)
 
 
 def _and_cmp_c(terms: list[Term], n: int, want_idx: bool) -> tuple[np.ndarray, int, np.ndarray | None]:
@@ -100,10 +106,12 @@ def _and_cmp_c(terms: list[Term], n: int, want_idx: bool) -> tuple[np.ndarray, i
     from ._loader import _LEVEL_OF, backend
     mask = _pool_empty(n, np.uint8)
     idx = _pool_empty(n, np.int64) if want_idx else None
+    complete = _ffi.new("int *")
     kept = int(_lib.velaria_and_cmp(_LEVEL_OF[backend()], threads_for(n), n, k, kinds, cols, valids, ops,
                                     fconsts, iconsts, _ffi.cast("uint8_t *", mask.ctypes.data),
-                                    _ffi.NULL if idx is None else _ffi.cast("int64_t *", idx.ctypes.data)))
-    return mask.view(np.bool_), kept, (idx[:kept] if want_idx else None)
+                                    _ffi.NULL if idx is None else _ffi.cast("int64_t *", idx.ctypes.data),
+                                    complete))
+    return mask.view(np.bool_), kept, (idx[:kept] if want_idx and complete[0] else None)
 
 
 def _and_cmp_np(terms: list[Term], n: int) -> tuple[np.ndarray, int]:

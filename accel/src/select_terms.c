@@ -25,6 +25,9 @@
 #endif
 
 #define MAX_THREADS 64
+/* row numbers are written while at most 1 row in IDX_SHARE is kept (the caller gathers by
+ * number below that share and compacts by the mask above it) */
+#define IDX_SHARE 8
 
 #define BLOCK 2048
 
@@ -99,12 +102,14 @@ typedef struct {
     int64_t *idx;        /* NULL: no row numbers wanted */
     int64_t begin, end;  /* this job's rows */
     int64_t kept;        /* out: rows kept (their numbers at idx + begin when idx is given) */
+    int idx_complete;    /* out: 1 when every kept row's number was written */
 } and_job;
 
 static void and_range(and_job *j)
 {
     int64_t kept = 0;
     int64_t *idx = j->idx ? j->idx + j->begin : NULL;
+    j->idx_complete = idx != NULL;
     for (int64_t lo = j->begin; lo < j->end; lo += BLOCK) {
         const int64_t len = j->end - lo < BLOCK ? j->end - lo : BLOCK;
         uint8_t *m = j->mask + lo;
@@ -115,6 +120,12 @@ static void and_range(and_job *j)
             for (int64_t i = 0; i < len; i++) {
                 idx[kept] = lo + i;
                 kept += m[i];
+            }
+            /* more than 1 row in IDX_SHARE kept so far: the caller compacts by the mask, so
+             * stop paying a store per row for numbers it will not read */
+            if (kept * IDX_SHARE > lo + len - j->begin) {
+                idx = NULL;
+                j->idx_complete = 0;
             }
         } else {
             int64_t k = 0;
@@ -133,14 +144,14 @@ static void *and_thread(void *arg)
 }
 #endif
 
-/* The AND of the terms into out_mask (n bytes); with out_idx (room for n + 1: the branch-free
- * loop writes one past) also the kept row numbers in order.  threads > 1 splits the rows into
+/* The AND of the terms into out_mask (n bytes); with out_idx (room for n) also the kept row
+ * numbers in order while few rows are kept (*out_idx_complete says whether they all were).  threads > 1 splits the rows into
  * contiguous ranges of whole blocks, one per thread; the ranges' row numbers are then moved
  * together, so the output does not depend on the thread count. */
 int64_t velaria_and_cmp(int level, int threads, int64_t n, int n_terms, const int *kinds,
                         const void *const *cols, const uint8_t *const *valids, const int *ops,
                         const double *fconsts, const int64_t *iconsts, uint8_t *out_mask,
-                        int64_t *out_idx)
+                        int64_t *out_idx, int *out_idx_complete)
 {
     term_block_fn term = term_block_scalar;
 #if defined(VELARIA_X86) && (defined(__GNUC__) || defined(__clang__))
@@ -157,7 +168,7 @@ int64_t velaria_and_cmp(int level, int threads, int64_t n, int n_terms, const in
     for (int t = 0; t < threads; t++) {
         int64_t b0 = blocks * t / threads, b1 = blocks * (t + 1) / threads;
         jobs[t] = (and_job){term, n_terms, kinds, ops, cols, valids, fconsts, iconsts, out_mask, out_idx,
-                            b0 * BLOCK, b1 * BLOCK < n ? b1 * BLOCK : n, 0};
+                            b0 * BLOCK, b1 * BLOCK < n ? b1 * BLOCK : n, 0, 0};
     }
 #if defined(VELARIA_THREADS)
     pthread_t tids[MAX_THREADS];
@@ -172,12 +183,15 @@ int64_t velaria_and_cmp(int level, int threads, int64_t n, int n_terms, const in
 #else
     for (int t = 0; t < threads; t++) and_range(&jobs[t]);
 #endif
+    int complete = out_idx != NULL;
+    for (int t = 0; t < threads; t++) complete &= jobs[t].idx_complete;
     int64_t kept = jobs[0].kept;
     for (int t = 1; t < threads; t++) {
-        if (out_idx && kept != jobs[t].begin)
+        if (complete && kept != jobs[t].begin)
             memmove(out_idx + kept, out_idx + jobs[t].begin, (size_t)jobs[t].kept * sizeof(int64_t));
         kept += jobs[t].kept;
     }
+    if (out_idx_complete) *out_idx_complete = complete;
     return kept;
 }
 
