@@ -7,7 +7,6 @@ cannot hash run the reference aggregator. Twin of ``velaria.reference.batch.Hash
 from __future__ import annotations
 
 import copy
-import decimal
 
 from typing import Sequence
 
@@ -21,8 +20,9 @@ from velaria.plan.expr import AggregateCall
 from velaria.reference import aggregate as _ref_aggregate, batch as _ref
 from velaria.reference.distinct import hash_key
 
-from . import aggregate_stats, batch_c, int_sums
-from .group_hash import Int64GroupTable
+from . import aggregate_stats, batch_c, decimal_values, group_sums, int_sums
+from . import select_terms
+from .group_hash import Int64GroupTable, blocked_ids
 from .arrow_util import _BOOL, _F64, _I64, _TWO53, _conform, _is_float, _is_int, _is_num, _nulls, _np_values, _valid
 from .distinct import _codes, _combine_codes, _hashable
 
@@ -46,10 +46,18 @@ def _agg_type_supported(agg: AggregateCall, t: pa.DataType | None) -> bool:
     if t is None or agg.func == "count" or pat.is_null(t):
         return True
     if agg.func in ("sum", "avg"):
-        return _is_num(t) and not pat.is_float16(t)
+        return (_is_num(t) and not pat.is_float16(t)) or _scaled_decimal(t)
     if agg.func in aggregate_stats.STAT_FUNCS:
         return aggregate_stats.stat_type_supported(agg.func, t)
-    return _is_num(t) or pat.is_boolean(t)
+    return _is_num(t) or pat.is_boolean(t) or _scaled_decimal(t)
+
+
+def _scaled_decimal(t: pa.DataType) -> bool:
+    """A DECIMAL: SUM / AVG / MIN / MAX run on the unscaled int64 words exactly
+    (``decimal_values``), the scale put back in the result. Up to 18 digits every value fits;
+    a wider type's values are checked per batch (``update`` hands a batch with a value beyond
+    int64 and everything after it to the reference)."""
+    return pat.is_decimal128(t)
 
 
 def _grow(a: np.ndarray, n: int, fill) -> np.ndarray:
@@ -77,6 +85,8 @@ class _AggState:
         self.m2 = np.zeros(0, dtype=np.float64)
         self.values: list = []                       # MEDIAN: (group ids, values) per batch
         self.mirror = None    # None (no batch yet) | index of the state it copies | False
+        # a DECIMAL argument: its scale (the state holds unscaled integers); None otherwise
+        self.scale = agg.arg.type.scale if agg.arg is not None and pat.is_decimal(agg.arg.type) else None
 
     def grow(self, g: int) -> None:
         self.count = _grow(self.count, g, 0)
@@ -105,6 +115,9 @@ class HashAggregate:
         self._uniques: pa.Array | None = None    # one key: normalised key of each group id
         self._column_uniques: list = [None] * num_keys   # two keys: each column's distinct values
         self._pairs: Int64GroupTable | None = None   # two keys: packed column codes -> group id
+        # two keys: a string column whose values all fit 7 bytes is numbered through its packed
+        # words (None: not decided, False: the column left this path for the dictionary one)
+        self._short_strings: list = [None] * num_keys
         self._key_parts: list[list[pa.Array]] = [[] for _ in range(num_keys)]
         # one integer key with a small value range: lut[key - lo] = group id, lut[-1] = NULL's
         self._lut: np.ndarray | None = None
@@ -195,6 +208,9 @@ class HashAggregate:
     def _column_codes(self, j: int, arr: pa.Array) -> np.ndarray:
         """Per-row code of key column ``j`` that is stable across batches (its normalised
         distinct values are numbered in first-appearance order)."""
+        codes = self._short_string_codes(j, arr)
+        if codes is not None:
+            return codes
         local, dictionary = _dictionary_codes(arr) if pat.is_dictionary(arr.type) else _codes(arr)
         seen = self._column_uniques[j]
         if seen is None:
@@ -211,6 +227,33 @@ class HashAggregate:
             added = dictionary.take(pa.array(new, type=_I64))
             self._column_uniques[j] = added if seen is None else pa.concat_arrays([seen, added])
         return known[local]
+
+    def _short_string_codes(self, j: int, arr: pa.Array) -> np.ndarray | None:
+        """``_column_codes`` for a string column whose values are at most 7 bytes (flags,
+        status codes, country codes): each value packed into one int64 in C and numbered by a
+        persistent hash table, instead of hashing the strings into a dictionary per batch.
+        The distinct values are kept in ``_column_uniques`` as on the dictionary path, so a
+        later batch with a longer value continues there with the same numbering. None when
+        the column does not take this path."""
+        table = self._short_strings[j]
+        if table is False or not pat.is_string(arr.type) or not select_terms.c_available():
+            return None
+        if table is None and self._column_uniques[j] is not None:
+            return None                  # numbered by the dictionary path already
+        packed = select_terms.pack_short_str(arr)
+        if packed is None:
+            self._short_strings[j] = False
+            return None
+        if table is None:
+            table = self._short_strings[j] = Int64GroupTable()
+        codes, new_rows = blocked_ids(table, packed)
+        if new_rows.size:
+            added = arr.take(pa.array(new_rows, type=_I64))
+            seen = self._column_uniques[j]
+            if len(table) >= 1 << 31:
+                raise ExecutionError("GROUP BY key column has more than 2**31 distinct values")
+            self._column_uniques[j] = added if seen is None else pa.concat_arrays([seen, added])
+        return codes
 
     def _group_ids(self, key_arrays: list[pa.Array], num_rows: int) -> np.ndarray | None:
         if self._num_keys == 0:
@@ -240,7 +283,7 @@ class HashAggregate:
             a, b = (self._column_codes(j, k) for j, k in enumerate(key_arrays))
             if self._pairs is None:
                 self._pairs = Int64GroupTable()
-            gids, new_rows = self._pairs.ids((a << 31) | b)
+            gids, new_rows = blocked_ids(self._pairs, (a << 31) | b)
             if new_rows.size:
                 take = pa.array(new_rows, type=_I64)
                 for j, k in enumerate(key_arrays):
@@ -303,6 +346,8 @@ class HashAggregate:
             self._mode = "fast" if fast else "reference"
             if not fast:
                 self._set_path()
+        if self._mode == "fast" and not _decimals_fit(arg_arrays):
+            self._to_reference([_value_type(k.type) for k in key_arrays])
         if self._mode == "reference":
             self._reference.update([_decoded(k) for k in key_arrays], arg_arrays, num_rows)
             return
@@ -310,6 +355,8 @@ class HashAggregate:
         self._touch(gids)
         g = self._ngroups
         summed: list[tuple[pa.Array, int]] = []
+        mirrors: list[tuple[_AggState, _AggState]] = []
+        todo: list[tuple[_AggState, pa.Array | None]] = []
         for j, (state, arg) in enumerate(zip(self._states, arg_arrays)):
             if state.agg.func in ("sum", "avg") and arg is not None and _is_float(arg.type):
                 # SUM(v) and AVG(v) get the very same array from the executor: the second
@@ -317,13 +364,8 @@ class HashAggregate:
                 # batch (then both histories are identical)
                 twin = next((i for a, i in summed if a is arg), None)
                 if state.mirror is not False and twin is not None and state.mirror in (None, twin):
-                    src = self._states[twin]
                     state.mirror = twin
-                    state.kind = src.kind
-                    state.total[:g] = src.total[:g]
-                    state.count[:g] = src.count[:g]
-                    if state.lanes is not None:
-                        state.lanes[:] = src.lanes
+                    mirrors.append((state, self._states[twin]))
                     continue
                 state.mirror = False
                 summed.append((arg, j))
@@ -331,7 +373,34 @@ class HashAggregate:
                 state.mirror = False
             if isinstance(arg, pa.ChunkedArray):
                 arg = arg.combine_chunks()
+            todo.append((state, arg))
+        if gids is not None:
+            todo = self._accumulate_float_sums(todo, gids, g)
+        for state, arg in todo:
             self._accumulate(state, gids, arg, g, num_rows)
+        for state, src in mirrors:               # after their sources have this batch
+            state.kind = src.kind
+            state.total[:g] = src.total[:g]
+            state.count[:g] = src.count[:g]
+            if state.lanes is not None:
+                state.lanes[:] = src.lanes
+
+    @staticmethod
+    def _accumulate_float_sums(todo: list, gids: np.ndarray, g: int) -> list:
+        """Fold the grouped float SUM / AVG of ``todo`` in one pass over ``gids`` when there
+        are several (``group_sums``: same additions, same order as one pass each); returns
+        the rest of ``todo``."""
+        sums = [(st, a) for st, a in todo if st.agg.func in ("sum", "avg") and a is not None
+                and pat.is_float64(a.type) and a.null_count < len(a) and st.lanes is None]
+        if len(sums) < 2:
+            return todo
+        columns = [(_np_values(a, _F64, 0.0), _valid(a)) for _, a in sums]
+        for st, _ in sums:
+            st.kind = "float"
+        group_sums.group_sum_multi_f64(gids, columns, [st.total[:g] for st, _ in sums],
+                                       [st.count[:g] for st, _ in sums])
+        done = {id(st) for st, _ in sums}
+        return [(st, a) for st, a in todo if id(st) not in done]
 
     @staticmethod
     def _accumulate(state: _AggState, gids: np.ndarray | None, arg: pa.Array | None, g: int,
@@ -344,6 +413,8 @@ class HashAggregate:
             return
         if pat.is_null(arg.type):
             return
+        if pat.is_decimal(arg.type):
+            arg = _unscaled_array(state, arg)
         valid = _valid(arg)
         if state.agg.func in aggregate_stats.STAT_FUNCS:
             aggregate_stats.fold(state, gids, arg, valid, g)
@@ -432,6 +503,12 @@ class HashAggregate:
         else:
             self._touched[gids] = True
 
+    def _to_reference(self, key_types: list[pa.DataType]) -> None:
+        """Hand the state over to the reference aggregator, which runs from now on."""
+        self._reference.import_state(self.export_state(key_types))
+        self._mode = "reference"
+        self._set_path()
+
     def emit_updated(self, types: list[pa.DataType]) -> list[pa.Array]:
         """``finish`` restricted to the groups touched since the previous call (non-destructive)."""
         if self._mode != "fast":
@@ -474,13 +551,8 @@ class HashAggregate:
             if prefix + "total" in schema.names:
                 t = schema.field(prefix + "total").type
                 if pat.is_decimal(t):
-                    exact = _int64_totals(state, g)
-                    if exact is not None:       # the common case, without a Python loop per group
-                        columns[prefix + "total"] = pa.array(exact, type=_I64).cast(t)
-                    else:
-                        hi, lo = state.hi[:g], state.lo[:g]
-                        totals = [decimal.Decimal(int(h) * (1 << 32) + int(l)) for h, l in zip(hi, lo)]
-                        columns[prefix + "total"] = pa.array(totals, type=t)
+                    # exact integer totals (unscaled for a DECIMAL argument, the schema's scale)
+                    columns[prefix + "total"] = decimal_values.from_unscaled(_exact_totals(state, g), None, t)
                 else:
                     columns[prefix + "total"] = pa.array(state.total[:g], type=_F64)
                 if prefix + "lanes" in schema.names:
@@ -504,9 +576,7 @@ class HashAggregate:
             self._mode = "fast" if self._state_is_fast(table, keys) else "reference"
             self._set_path()
         elif self._mode == "fast" and not self._state_is_fast(table, keys):
-            self._reference.import_state(self.export_state([k.type for k in keys]))
-            self._mode = "reference"
-            self._set_path()
+            self._to_reference([k.type for k in keys])
         if self._mode == "reference":
             self._reference.merge_state(table)
             return
@@ -528,7 +598,7 @@ class HashAggregate:
             if prefix + "total" in names and ids.size:
                 total = table.column(prefix + "total").combine_chunks()
                 if pat.is_decimal(total.type):
-                    x = total.cast(_I64).to_numpy(zero_copy_only=False)[present]
+                    x = decimal_values.unscaled_i64(total)[present]     # fits: _state_is_fast
                     state.kind = "int"
                     _add_int_sums(state, ids, x, g)
                 else:
@@ -538,7 +608,9 @@ class HashAggregate:
                     state.total[ids] = np.where(fresh, x, state.total[ids] + x)
             elif prefix + "best" in names and ids.size:
                 best = table.column(prefix + "best").combine_chunks()
-                if _is_float(best.type):
+                if pat.is_decimal(best.type):
+                    x, state.kind = decimal_values.unscaled_i64(best), "int"
+                elif _is_float(best.type):
                     x, state.kind = _np_values(best, _F64, 0.0), "float"
                 else:
                     x, state.kind = _np_values(best, _I64, 0), "int"
@@ -578,12 +650,15 @@ class HashAggregate:
                 return False
             if prefix + "total" in table.column_names:
                 total = table.column(prefix + "total")
-                if pat.is_decimal(total.type) and total.null_count == 0 and len(total):
-                    mm = pc.min_max(total)
-                    if not (-(2 ** 62) <= int(mm["min"].as_py()) and int(mm["max"].as_py()) < 2 ** 62):
+                if pat.is_decimal(total.type) and len(total):
+                    if total.null_count:
+                        return False
+                    unscaled = decimal_values.unscaled_i64(total.combine_chunks())
+                    if unscaled is None or not (-(2 ** 62) <= int(unscaled.min()) and int(unscaled.max()) < 2 ** 62):
                         return False
             if prefix + "best" in table.column_names:
-                if not _agg_supported(agg, table.column(prefix + "best").combine_chunks()):
+                best = table.column(prefix + "best").combine_chunks()
+                if not _agg_supported(agg, best) or not _decimals_fit([best]):
                     return False
             if prefix + "values" in table.column_names:
                 if not _agg_type_supported(agg, table.column(prefix + "values").type.value_type):
@@ -635,6 +710,8 @@ class HashAggregate:
             return _nulls(g, agg.type)
         if agg.func in aggregate_stats.STAT_FUNCS:
             return aggregate_stats.result(state, g)
+        if state.scale is not None:
+            return _decimal_result(state, g, empty)
         if agg.func in ("sum", "avg"):
             if state.kind == "float":
                 total = state.total[:g]
@@ -723,6 +800,52 @@ def _int64_totals(state: _AggState, g: int) -> np.ndarray | None:
     if hi.dtype != object and (hi.size == 0 or np.abs(hi).max() < 2 ** 30):
         return hi * (1 << 32) + lo
     return None
+
+
+def _exact_totals(state: _AggState, g: int):
+    """The exact integer totals ``hi * 2**32 + lo``: int64 numpy when they fit, else a list
+    of Python ints."""
+    exact = _int64_totals(state, g)
+    if exact is not None:             # the common case, without a Python loop per group
+        return exact
+    return [int(h) * (1 << 32) + int(l) for h, l in zip(state.hi[:g], state.lo[:g])]
+
+
+def _decimals_fit(arg_arrays) -> bool:
+    """True when every DECIMAL argument's unscaled values fit int64 (the fast path's words)."""
+    for a in arg_arrays:
+        if a is not None and pat.is_decimal(a.type):
+            a = a.combine_chunks() if isinstance(a, pa.ChunkedArray) else a
+            if decimal_values.unscaled_i64(a) is None:
+                return False
+    return True
+
+
+def _unscaled_array(state: _AggState, arg: pa.Array) -> pa.Array:
+    """A DECIMAL argument as its unscaled int64 values (same NULLs), at the state's scale."""
+    if arg.type.scale != state.scale:
+        arg = arg.cast(pa.decimal128(38, state.scale))
+    values = decimal_values.unscaled_i64(arg)
+    if values is None:                     # _decimals_fit let it through: never
+        raise ExecutionError(f"DECIMAL value beyond 18 digits reached the int64 path ({arg.type})")
+    return pa.Array.from_buffers(_I64, len(values), [_validity_buffer(arg), pa.py_buffer(values)])
+
+
+def _validity_buffer(arr: pa.Array) -> pa.Buffer | None:
+    valid = _valid(arr)
+    return None if valid is None else pa.py_buffer(np.packbits(valid, bitorder="little"))
+
+
+def _decimal_result(state: _AggState, g: int, empty: np.ndarray) -> pa.Array:
+    """SUM (DECIMAL(38, s), exact), AVG (DOUBLE: the exact total over the count, rounded
+    once) or MIN / MAX (the argument's type) of a DECIMAL argument from unscaled integers."""
+    agg = state.agg
+    if agg.func == "sum":
+        return decimal_values.from_unscaled(_exact_totals(state, g), ~empty, agg.type)
+    if agg.func == "avg":
+        averages = decimal_values.exact_averages(_exact_totals(state, g), state.count[:g], state.scale)
+        return pa.array(averages, type=_F64, mask=empty)
+    return decimal_values.from_unscaled(np.asarray(state.best[:g], dtype=np.int64), ~empty, agg.type)
 
 
 def _int_sum_result(state: _AggState, g: int, empty: np.ndarray) -> pa.Array:

@@ -19,7 +19,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 SRC = os.path.join(HERE, "src")
 SOURCES = ["topk.c", "cpu.c", "topk_scalar.c", "topk_avx2.c", "topk_avx512.c", "topk_neon.c",
            "bandwidth.c", "batch_ops.c", "group_hash.c", "group_int_sum.c", "sum_lanes.c", "group_stats.c",
-           "csv_typing.c"]
+           "csv_typing.c",
+           "select_terms.c", "group_multi_sum.c"]
 
 CDEF = """
 int velaria_cpu_level(void);
@@ -59,6 +60,15 @@ int velaria_csv_column_kinds(const uint8_t *buf, int64_t len, int64_t ncols, int
                              int dates, int simd, int threads, uint8_t *kinds,
                              int64_t *rows_out, const uint8_t *keep, uint8_t *out,
                              int64_t *out_len);
+int64_t velaria_and_cmp(int level, int threads, int64_t n, int n_terms, const int *kinds,
+                        const void *const *cols, const uint8_t *const *valids, const int *ops,
+                        const double *fconsts, const int64_t *iconsts, uint8_t *out_mask,
+                        int64_t *out_idx, int *out_idx_complete);
+void velaria_group_sum_multi_f64(const int64_t *gids, int64_t n, int k, const double *const *xs,
+                                 const uint8_t *const *valids, double *const *totals,
+                                 int64_t *const *counts);
+int velaria_pack_short_str(const int32_t *offsets, const uint8_t *data, int64_t data_len,
+                           const uint8_t *valid, int64_t n, int64_t *out);
 """
 
 

@@ -20,7 +20,7 @@ from velaria.plan.types import type_name
 from velaria.reference import batch as _ref
 from velaria.reference.functions import EvalContext
 
-from . import dates, functions_extra, fused
+from . import dates, decimal_values, functions_extra, fused
 from .arrow_util import _BOOL, _F64, _I64, _TWO53, _conform, _is_float, _is_int, _is_num, _is_str, _mask_of, _nulls, _np_values
 
 __all__ = ["evaluate"]
@@ -161,12 +161,22 @@ _DECIMAL_KERNELS = {"+": pc.add_checked, "-": pc.subtract_checked, "*": pc.multi
 
 
 def _decimal_arith(expr: Call, a: pa.Array, b: pa.Array) -> pa.Array:
-    """Exact DECIMAL ``+ - *`` with Arrow's decimal kernels (integers as DECIMAL(19, 0)),
+    """Exact DECIMAL ``+ - *``: on the unscaled int64 integers where no row can overflow
+    (``decimal_values.arith``), else with Arrow's decimal kernels (integers as DECIMAL(19, 0)),
     then the planned type; a result that does not fit raises ArrowInvalid, and the
-    reference computes the node again and reports it. ``%`` is left to the reference."""
+    reference computes the node again and reports it. ``%`` is left to the reference.
+
+    Arrow types ``a * b`` as precision ``p1 + p2 + 1`` (``a + b`` one digit more than the
+    wider operand) and refuses a decimal128 result above 38 digits, where our rule caps the
+    type at 38 and fails only on a value that does not fit: such operands are computed in
+    decimal256 (exact), then cast to the planned type."""
     kernel = _DECIMAL_KERNELS.get(expr.name)
     if kernel is None:
         raise _Unsupported
+    if pat.is_decimal128(expr.type):
+        scaled = decimal_values.arith(expr.name, a, b, expr.type)    # int64 words, no overflow
+        if scaled is not None:
+            return scaled
     operands = []
     for x in (a, b):
         if _is_int(x.type):
@@ -174,6 +184,14 @@ def _decimal_arith(expr: Call, a: pa.Array, b: pa.Array) -> pa.Array:
         elif not pat.is_decimal(x.type):
             raise _Unsupported
         operands.append(x)
+    (p1, s1), (p2, s2) = ((x.type.precision, x.type.scale) for x in operands)
+    if expr.name == "*":
+        arrow_precision = p1 + p2 + 1
+    else:
+        scale = max(s1, s2)
+        arrow_precision = max(p1 - s1, p2 - s2) + scale + 1
+    if arrow_precision > 38:
+        operands = [x.cast(pa.decimal256(x.type.precision, x.type.scale)) for x in operands]
     return kernel(*operands).cast(expr.type)     # safe cast: never rounds, never wraps
 
 
@@ -246,6 +264,10 @@ def _compare(op: str, a: pa.Array, b: pa.Array, n: int) -> pa.Array:
         return fn(a, b)                       # UTF-8 byte order == code point order
     if pat.is_boolean(a.type) and pat.is_boolean(b.type):
         return fn(a, b)
+    if (pat.is_decimal128(a.type) or _is_int(a.type)) and (pat.is_decimal128(b.type) or _is_int(b.type)):
+        out = decimal_values.compare(op, a, b)        # exact, on the scaled integers
+        if out is not None:
+            return out
     raise _Unsupported
 
 
@@ -480,6 +502,11 @@ def _cast(expr: Cast, batch, ctx):
                 raise _Unsupported          # the reference raises the cast / overflow error
             return pc.cast(x, options=pc.CastOptions(_I64, allow_float_truncate=True))
         raise _Unsupported
+    if target == "DOUBLE" and pat.is_decimal128(src):
+        out = decimal_values.to_double(a)
+        if out is None:
+            raise _Unsupported              # not certainly the nearest double here
+        return out
     if target in ("DOUBLE", "FLOAT"):
         if _is_num(src) or pat.is_boolean(src):
             d = a.cast(_F64, safe=False)

@@ -21,7 +21,7 @@ try:
 except Exception:  # pragma: no cover - depends on the build
     _ffi = _lib = None
 
-__all__ = ["Int64GroupTable", "c_available"]
+__all__ = ["Int64GroupTable", "blocked_ids", "c_available"]
 
 _I64 = np.int64
 
@@ -110,3 +110,28 @@ class Int64GroupTable:
             order = np.argsort(merged, kind="stable")
             self._sorted, self._sorted_ids = merged[order], merged_ids[order]
         return ids[inverse.reshape(-1)], first[new].astype(_I64)
+
+
+#: keys numbered per call of :func:`blocked_ids` (the table reserves room for a call's keys)
+_BLOCK = 1 << 15
+
+
+def blocked_ids(table: Int64GroupTable, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``table.ids(keys)`` a block of keys at a time. The table sizes itself for every key of
+    a call being new, so numbering millions of rows with few distinct keys in one call would
+    allocate (and page in) a table of millions of slots; per block it stays cache-sized."""
+    n = keys.size
+    if n <= _BLOCK:
+        return table.ids(keys)
+    from .batch_c import _pool_empty      # pooled: a fresh 8n-byte array would page-fault afresh
+
+    keys = np.ascontiguousarray(keys, dtype=_I64)
+    gids = _pool_empty(n, _I64)
+    new_parts = []
+    for lo in range(0, n, _BLOCK):
+        g, new = table.ids(keys[lo:lo + _BLOCK])
+        gids[lo:lo + g.size] = g
+        if new.size:
+            new_parts.append(new + lo)
+    new_rows = np.concatenate(new_parts) if new_parts else np.empty(0, dtype=_I64)
+    return gids, new_rows

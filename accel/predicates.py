@@ -17,6 +17,7 @@ from velaria.reference.functions import EvalContext
 from . import batch_c, fused
 from .arrow_util import _BOOL, _I64, _TWO53, _is_float, _nulls, _valid
 from .expressions import _FLIP, evaluate
+from .filter_terms import filter_conjunction
 
 __all__ = ["filter_batch"]
 
@@ -31,6 +32,10 @@ def filter_batch(predicate: Expr, batch: pa.RecordBatch, context=None) -> pa.Rec
         kept = _filter_compare_constant(predicate, batch)
         if kept is not None:
             report("select-cmp")
+            return kept
+        kept = filter_conjunction(predicate, batch)
+        if kept is not None:
+            report("and-cmp")
             return kept
     if fused.can_fuse(predicate, batch):
         kept = _filter_fused(predicate, batch)

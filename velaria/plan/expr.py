@@ -27,7 +27,7 @@ import pyarrow as pa
 from .types import is_temporal, type_name
 
 __all__ = ["Expr", "Column", "Literal", "Call", "Case", "Cast", "InList", "AggregateCall",
-           "WindowFrame", "WindowCall", "Subquery", "OuterColumn", "walk", "render"]
+           "WindowFrame", "WindowCall", "Subquery", "OuterColumn", "walk", "conjuncts", "render"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -202,6 +202,19 @@ def walk(expr: Expr):
     elif isinstance(expr, (WindowCall, Subquery)):
         for c in expr.children():
             yield from walk(c)
+
+
+def conjuncts(expr: Expr) -> list[Expr]:
+    """The operands of ``expr``'s nested ANDs in order (``expr`` itself when it is not an
+    AND); iterative, since a generated WHERE may chain hundreds of them."""
+    out, todo = [], [expr]
+    while todo:
+        e = todo.pop()
+        if isinstance(e, Call) and e.name == "and":
+            todo.extend(reversed(e.args))
+        else:
+            out.append(e)
+    return out
 
 
 _INFIX = {"+", "-", "*", "/", "%", "=", "!=", "<", "<=", ">", ">=", "and", "or", "like", "concat_op"}

@@ -31,7 +31,7 @@ from pglast import ast, enums
 from ..errors import SQLSemanticError, SQLUnsupportedError
 from ..plan import logical as L
 from ..plan import types as T
-from ..plan.expr import AggregateCall, Call, Case, Column, Expr, Literal, OuterColumn, Subquery, walk
+from ..plan.expr import AggregateCall, Call, Case, Column, Expr, Literal, OuterColumn, Subquery, conjuncts, walk
 from .scope import Scope
 
 __all__ = ["Correlation", "CorrelatingScope", "OuterAwareScope", "lower_sublink", "split_correlation",
@@ -91,17 +91,6 @@ class CorrelatingScope(_WithOuter):
         return OuterColumn(type=c.type, index=c.index, name=c.name)
 
 
-def _conjuncts(e: Expr) -> list[Expr]:
-    out, todo = [], [e]
-    while todo:
-        n = todo.pop()
-        if isinstance(n, Call) and n.name == "and":
-            todo.extend(reversed(n.args))
-        else:
-            out.append(n)
-    return out
-
-
 def _and(exprs: list[Expr]) -> Expr | None:
     result = None
     for e in exprs:
@@ -124,7 +113,7 @@ def split_correlation(pred: Expr, corr: Correlation, offset) -> Expr | None:
     """Move the ``inner = outer`` conjuncts of a subquery's WHERE ``pred`` into ``corr``;
     return what is left of ``pred`` (None when nothing is)."""
     rest = []
-    for c in _conjuncts(pred):
+    for c in conjuncts(pred):
         if not _has(c, OuterColumn):
             rest.append(c)
             continue
@@ -277,7 +266,7 @@ def filter_with_subqueries(node: L.Node, pred: Expr, origin: str = "where") -> L
     if not _has(pred, Subquery):
         return L.Filter(schema=node.schema, input=node, predicate=pred, origin=origin)
     joins, rest = [], []
-    for c in _conjuncts(pred):
+    for c in conjuncts(pred):
         negated = isinstance(c, Call) and c.name == "not"
         s = c.args[0] if negated else c
         if isinstance(s, Subquery) and s.kind in ("exists", "in") \

@@ -6,13 +6,13 @@ explain always names the kernel that really runs.
 from __future__ import annotations
 
 import numbers
-import os
 from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
 
 from ..errors import VelariaError, VelariaValueError
+from ..accel.threads import default_threads  # the accelerator's rule, kept in one place
 from .column import VectorColumn, parse_vector_text, vector_column
 
 __all__ = [
@@ -84,17 +84,6 @@ def coerce_query(query_vector, *, allow_batch: bool) -> tuple[np.ndarray, bool]:
         bad = "NaN" if np.isnan(q32).any() else "infinity (or a value too large for float32)"
         raise VelariaValueError(f"query_vector must not contain NaN or infinity (found {bad})")
     return np.ascontiguousarray(q32), batch
-
-
-def default_threads() -> int:
-    """``$VELARIA_THREADS``, else the CPU count."""
-    raw = os.environ.get("VELARIA_THREADS", "").strip()
-    if raw.isdigit() and int(raw) > 0:
-        return int(raw)
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):  # pragma: no cover - non-Linux
-        return os.cpu_count() or 1
 
 
 def backend_name(kernels) -> str:

@@ -1,0 +1,160 @@
+"""C selection helpers (``accel/src/select_terms.c``) with a numpy twin for each.
+
+======================== ======================================================================
+``and_cmp``              byte mask of the rows where every ``column op constant`` term is TRUE
+                         (float64 / int64 / int32 columns; NaN above every number, -0.0 == 0.0,
+                         a NULL operand drops the row), in one blocked pass over the batch
+``pack_short_str``       each string of at most 7 bytes packed into one int64 (equal strings,
+                         equal words; NULL is -1), or None when a string is longer
+======================== ======================================================================
+
+The kernels that call them (``filter_batch``, ``HashAggregate``) are the twins of the
+reference kernels of the same names; ``tests/test_select_terms.py`` checks C against numpy
+and the calling kernels against the reference.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+
+from .batch_c import CMP_OPS, _CMP_NP, _pool_empty
+from .threads import default_threads
+
+try:
+    from ._velaria_accel import ffi as _ffi, lib as _lib
+    if not hasattr(_lib, "velaria_and_cmp"):              # an older build without select_terms.c
+        raise ImportError("the C module has no selection kernels")
+except Exception:  # pragma: no cover - depends on the build
+    _ffi = _lib = None
+
+__all__ = ["Term", "KINDS", "and_cmp", "pack_short_str", "c_available"]
+
+#: numpy value type of a term's column -> the C kernel's kind code
+KINDS = {np.dtype(np.float64): 0, np.dtype(np.int64): 1, np.dtype(np.int32): 2}
+
+
+def c_available() -> bool:
+    """True when the compiled C kernels are in use."""
+    return _lib is not None
+
+
+@dataclass
+class Term:
+    """One ``column op constant`` term: the column's raw values (float64, int64 or int32;
+    NULL slots arbitrary), its validity as bytes (None: no NULLs), the operator and the
+    constant (a float for a float64 column, an int in the column's range otherwise)."""
+
+    values: np.ndarray
+    valid: np.ndarray | None
+    op: str
+    constant: float | int
+
+
+#: row numbers are returned while at most 1 row in IDX_SHARE is kept (as in the C pass)
+IDX_SHARE = 8
+#: rows per thread below which one thread does the whole pass (a thread start costs more)
+_ROWS_PER_THREAD = 1 << 19
+
+
+def threads_for(n: int) -> int:
+    """Threads for an ``n``-row pass: ``$VELARIA_THREADS`` or the CPUs this process may use,
+    at most one per ``_ROWS_PER_THREAD`` rows."""
+    return max(1, min(default_threads(), n // _ROWS_PER_THREAD))
+
+
+def and_cmp(terms: list[Term], n: int, want_idx: bool = False,
+            use_c: bool | None = None) -> tuple[np.ndarray, int, np.ndarray | None]:
+    """(bool mask of the ``n`` rows where every term is TRUE, how many rows it keeps, their
+    row numbers in order when ``want_idx`` and few rows are kept, else None). The C pass
+    writes the row numbers while at most 1 row in 8 is kept so far and stops past that share
+    (a caller then compacts by the mask and needs no numbers); the numpy twin gives them when
+    at most 1 row in 8 is kept overall."""
+    use_c = c_available() if use_c is None else (use_c and c_available())
+    if not terms:
+        return np.ones(n, dtype=np.bool_), n, (np.arange(n, dtype=np.int64) if want_idx else None)
+    if use_c:
+        return _and_cmp_c(terms, n, want_idx)
+    mask, kept = _and_cmp_np(terms, n)
+    few = want_idx and kept * IDX_SHARE <= n
+    return mask, kept, (np.flatnonzero(mask).astype(np.int64) if few else None)
+
+
+def _and_cmp_c(terms: list[Term], n: int, want_idx: bool) -> tuple[np.ndarray, int, np.ndarray | None]:
+    k = len(terms)
+    keep = []                                  # the arrays C reads stay referenced here
+    kinds, ops = _ffi.new("int[]", k), _ffi.new("int[]", k)
+    cols, valids = _ffi.new("void *[]", k), _ffi.new("uint8_t *[]", k)
+    fconsts, iconsts = _ffi.new("double[]", k), _ffi.new("int64_t[]", k)
+    for i, t in enumerate(terms):
+        values = np.ascontiguousarray(t.values)
+        keep.append(values)
+        kinds[i] = KINDS[values.dtype]
+        ops[i] = CMP_OPS[t.op]
+        cols[i] = _ffi.cast("void *", values.ctypes.data)
+        if t.valid is None:
+            valids[i] = _ffi.NULL
+        else:
+            v = np.ascontiguousarray(t.valid, dtype=np.uint8)
+            keep.append(v)
+            valids[i] = _ffi.cast("uint8_t *", v.ctypes.data)
+        if values.dtype == np.float64:
+            fconsts[i] = float(t.constant)
+        else:
+            iconsts[i] = int(t.constant)
+    from ._loader import _LEVEL_OF, backend
+    mask = _pool_empty(n, np.uint8)
+    idx = _pool_empty(n, np.int64) if want_idx else None
+    complete = _ffi.new("int *")
+    kept = int(_lib.velaria_and_cmp(_LEVEL_OF[backend()], threads_for(n), n, k, kinds, cols, valids, ops,
+                                    fconsts, iconsts, _ffi.cast("uint8_t *", mask.ctypes.data),
+                                    _ffi.NULL if idx is None else _ffi.cast("int64_t *", idx.ctypes.data),
+                                    complete))
+    return mask.view(np.bool_), kept, (idx[:kept] if want_idx and complete[0] else None)
+
+
+def _and_cmp_np(terms: list[Term], n: int) -> tuple[np.ndarray, int]:
+    mask = np.ones(n, dtype=np.bool_)
+    for t in terms:
+        cond = _CMP_NP[t.op](t.values, t.constant)
+        if t.values.dtype == np.float64 and t.op in ("!=", ">", ">="):
+            cond |= np.isnan(t.values)          # NaN is above every number
+        mask &= cond
+        if t.valid is not None:
+            mask &= t.valid.astype(np.bool_)
+    return mask, int(np.count_nonzero(mask))
+
+
+def pack_short_str(arr: pa.Array, use_c: bool | None = None) -> np.ndarray | None:
+    """int64 per row of a utf8 / binary ``arr`` (int32 offsets): its bytes little-endian in
+    bits 0..55 and its length in bits 56..59, so equal strings give equal words; NULL gives -1.
+    None when some non-NULL value is longer than 7 bytes."""
+    use_c = c_available() if use_c is None else (use_c and c_available())
+    n = len(arr)
+    bufs = arr.buffers()
+    offsets = np.frombuffer(bufs[1], dtype=np.int32, count=arr.offset + n + 1)[arr.offset:]
+    data = np.frombuffer(bufs[2], dtype=np.uint8) if bufs[2] is not None else np.zeros(1, np.uint8)
+    valid = None
+    if arr.null_count:
+        valid = np.asarray(arr.is_valid()).astype(np.uint8)
+    if use_c:
+        out = np.empty(n, dtype=np.int64)
+        bad = _lib.velaria_pack_short_str(
+            _ffi.cast("int32_t *", offsets.ctypes.data), _ffi.cast("uint8_t *", data.ctypes.data), data.size,
+            _ffi.NULL if valid is None else _ffi.cast("uint8_t *", valid.ctypes.data), n,
+            _ffi.cast("int64_t *", out.ctypes.data))
+        return None if bad else out
+    starts, lens = offsets[:-1].astype(np.int64), np.diff(offsets).astype(np.int64)
+    ok = lens <= 7 if valid is None else (lens <= 7) | (valid == 0)
+    if not ok.all():
+        return None
+    words = (lens << 56).astype(np.uint64)
+    for j in range(int(lens.max(initial=0))):
+        has = lens > j
+        byte = np.where(has, data[np.where(has, starts + j, 0)], 0).astype(np.uint64)
+        words |= byte << np.uint64(8 * j)
+    out = words.view(np.int64)
+    if valid is not None:
+        out[valid == 0] = -1
+    return out
