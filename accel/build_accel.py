@@ -18,7 +18,8 @@ from cffi import FFI
 HERE = os.path.dirname(os.path.abspath(__file__))
 SRC = os.path.join(HERE, "src")
 SOURCES = ["topk.c", "cpu.c", "topk_scalar.c", "topk_avx2.c", "topk_avx512.c", "topk_neon.c",
-           "bandwidth.c", "batch_ops.c", "group_hash.c", "group_int_sum.c", "sum_lanes.c", "group_stats.c"]
+           "bandwidth.c", "batch_ops.c", "group_hash.c", "group_int_sum.c", "sum_lanes.c", "group_stats.c",
+           "hash_join.c"]
 
 CDEF = """
 int velaria_cpu_level(void);
@@ -53,6 +54,15 @@ double velaria_combine_lanes_f64(const double *lanes);
 int64_t velaria_compact_u64(const uint64_t *src, const uint8_t *mask, int64_t n, uint64_t *out);
 void velaria_group_welford_f64(const int64_t *gids, const double *x, const uint8_t *valid, int64_t n,
                                int64_t *counts, double *mean, double *m2);
+int64_t velaria_join_build(const int64_t *keys, const uint8_t *valid, int64_t n,
+                           int64_t *slot_keys, int64_t *slot_gids, int bits, int64_t *out_gids);
+int64_t velaria_join_lookup(const int64_t *keys, const uint8_t *valid, int64_t n,
+                            const int64_t *slot_keys, const int64_t *slot_gids, int bits, int64_t *out_gids);
+void velaria_join_bucket(const int64_t *gids, int64_t n, int64_t n_groups, int64_t *starts, int64_t *order);
+void velaria_join_gather(const int64_t *gids, const int64_t *emit, int64_t n, const int64_t *starts,
+                         const int64_t *order, int64_t *out);
+void velaria_join_scatter(const int64_t *gids, int64_t n, const int64_t *starts, const int64_t *order,
+                          int64_t *cursor, int64_t *out);
 """
 
 
