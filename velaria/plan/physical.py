@@ -104,8 +104,10 @@ _PATH_REASONS = {
     "dense-numpy": "single integer key: dense lookup table (numpy) while the key range stays within 2**20 slots "
                    "(else Arrow hashing)",
     "arrow-hash": "single key hashed by Arrow dictionary encoding of normalised values",
-    "packed-hash": "two group keys: per-column codes packed into one int64 per row, groups found by Arrow hashing",
-    "python-dict": "group keys packed into one code per row (per-column dictionary codes), groups in a dict",
+    "packed-hash": "several group keys: per-column codes packed pairwise into one int64 per row, groups "
+                   "numbered by persistent hash tables",
+    "python-dict": "group keys packed into one code per row (per-column dictionary codes), groups in a dict "
+                   "(a key of NULL type)",
     # Filter / Project: how the accelerated evaluate / filter_batch computed the expressions
     "numexpr": "numeric expression or compound predicate fused into one multi-threaded numexpr pass",
     "numpy-fused": "float arithmetic fused over cache-sized blocks with numpy (numexpr not used)",
