@@ -463,14 +463,27 @@ class JoinOperator(Operator):
             li, ri = self.ctx.kernels.hash_join(lkeys, rkeys, node.how)
         else:
             li, ri = self.ctx.kernels.hash_join(lkeys, rkeys, "inner")
-            pairs = self._pairs(lb, rb, li, ri)
+            pairs = self._all_pairs(lb, rb, li, ri)
             keep = pc.fill_null(self._eval(node.residual, pairs), False)
             li, ri = _pad_unmatched(li.filter(keep), ri.filter(keep), lb.num_rows, rb.num_rows, node.how)
         return [self._pairs(lb, rb, li, ri)]
 
+    def _columns(self, lb, rb, li, ri, positions) -> list:
+        """The joined columns at ``positions`` (over the left columns then the right ones);
+        a NULL index gives a NULL row (the padding of outer joins)."""
+        nl = len(self.node.left.schema)      # lb has a placeholder column when nl == 0
+        return [lb.column(i).take(li) if i < nl else rb.column(i - nl).take(ri) for i in positions]
+
+    def _all_pairs(self, lb, rb, li, ri) -> pa.RecordBatch:
+        """Every column of the joined pairs (what a residual condition reads)."""
+        node = self.node
+        schema = pa.schema(list(node.left.schema) + list(node.right.schema))
+        return pa.RecordBatch.from_arrays(self._columns(lb, rb, li, ri, range(len(schema))), schema=schema)
+
     def _pairs(self, lb, rb, li, ri) -> pa.RecordBatch:
-        # a NULL index gives a NULL row (the padding of outer joins)
-        return pa.RecordBatch.from_arrays(list(lb.take(li).columns) + list(rb.take(ri).columns), schema=self.schema)
+        """The join's output: the columns the plan above reads (``node.output``), or all."""
+        positions = self.node.output if self.node.output is not None else range(len(self.schema))
+        return pa.RecordBatch.from_arrays(self._columns(lb, rb, li, ri, positions), schema=self.schema)
 
 
 def _pad_unmatched(li: pa.Array, ri: pa.Array, nl: int, nr: int, how: str) -> tuple[pa.Array, pa.Array]:
