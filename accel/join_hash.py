@@ -38,21 +38,47 @@ def _i64(a: np.ndarray):
     return _ffi.cast("int64_t *", a.ctypes.data)
 
 
+def _i32(a: np.ndarray):
+    return _ffi.cast("int32_t *", a.ctypes.data)
+
+
+def _u64(a: np.ndarray):
+    return _ffi.cast("uint64_t *", a.ctypes.data)
+
+
 def _u8(valid: np.ndarray | None):
     return _ffi.NULL if valid is None else _ffi.cast("uint8_t *", valid.ctypes.data)
 
 
 class _BuildTable:
-    """The build side's keys numbered in a hash table, and its rows bucketed by number."""
+    """The build side's keys numbered (a dense lookup table or a hash table), and its rows
+    bucketed by number."""
+
+    #: dense table when the keys span at most this many values per build row (int32 entries)
+    DENSE_SPAN_PER_ROW = 4
+    #: largest key range given a bitmap of the keys present: 2**25 bits, 4 MiB, about a cache slice
+    BITMAP_MAX = 1 << 25
 
     def __init__(self, keys: np.ndarray, valid: np.ndarray | None):
         n = keys.size
-        self.bits = max(int(2 * n - 1).bit_length(), 0)     # 2**bits >= 2 * n: at most half full
-        self.slot_keys = np.empty(1 << self.bits, dtype=_I64)
-        self.slot_gids = np.full(1 << self.bits, -1, dtype=_I64)
         self.gids = np.empty(n, dtype=_I64)
-        self.groups = int(_lib.velaria_join_build(_i64(keys), _u8(valid), n, _i64(self.slot_keys),
-                                                  _i64(self.slot_gids), self.bits, _i64(self.gids)))
+        present = keys if valid is None else keys[valid.view(bool)]
+        self.lo, self.span = (int(present.min()), int(present.max()) - int(present.min()) + 1) if present.size else (0, 0)
+        self.lut = self.slots = self.bitmap = None
+        if present.size and self.span <= self.DENSE_SPAN_PER_ROW * n + 1024:
+            self.lut = np.full(self.span, -1, dtype=np.int32)
+            self.groups = int(_lib.velaria_join_build_dense(_i64(keys), _u8(valid), n, self.lo, _i32(self.lut),
+                                                            _i64(self.gids)))
+        else:
+            self.bits = int(2 * n - 1).bit_length() if n else 0    # 2**bits >= 2 * n: at most half full
+            self.slots = np.full(2 << self.bits, -1, dtype=_I64)    # (key, number) pairs; number -1: empty
+            self.groups = int(_lib.velaria_join_build(_i64(keys), _u8(valid), n, _i64(self.slots), self.bits,
+                                                      _i64(self.gids)))
+            if present.size and self.span <= self.BITMAP_MAX:    # misses answered from cache
+                self.bitmap = np.zeros((self.span + 63) // 64, dtype=np.uint64)
+                _lib.velaria_join_bitmap(_i64(keys), _u8(valid), n, self.lo, _u64(self.bitmap))
+            else:
+                self.span = 0                   # no range filter (and the span may pass int64)
         self.starts = np.empty(self.groups + 1, dtype=_I64)
         self.order = np.empty(n, dtype=_I64)
         _lib.velaria_join_bucket(_i64(self.gids), n, self.groups, _i64(self.starts), _i64(self.order))
@@ -60,8 +86,13 @@ class _BuildTable:
     def lookup(self, keys: np.ndarray, valid: np.ndarray | None) -> np.ndarray:
         """The number of each key, -1 where the build side has no such key (or it is NULL)."""
         out = np.empty(keys.size, dtype=_I64)
-        _lib.velaria_join_lookup(_i64(keys), _u8(valid), keys.size, _i64(self.slot_keys),
-                                 _i64(self.slot_gids), self.bits, _i64(out))
+        if self.lut is not None:
+            _lib.velaria_join_lookup_dense(_i64(keys), _u8(valid), keys.size, self.lo, self.span, _i32(self.lut),
+                                           _i64(out))
+        else:
+            bitmap = _ffi.NULL if self.bitmap is None else _u64(self.bitmap)
+            _lib.velaria_join_lookup(_i64(keys), _u8(valid), keys.size, _i64(self.slots), self.bits,
+                                     bitmap, self.lo, self.span, _i64(out))
         return out
 
 

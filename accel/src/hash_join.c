@@ -1,13 +1,23 @@
-/* Hash equi-join on int64 keys (the accelerated hash_join's C path; accel/hash_join_c.py drives
+/* Hash equi-join on int64 keys (the accelerated hash_join's C path; accel/join_hash.py drives
  * it and keeps the reference output order).  Plain C, no SIMD: the work is random memory
  * access, one probe per row.
  *
  * The build side's distinct keys are numbered in an open-addressing table (linear probing,
- * Fibonacci hashing, at most half full) held in two caller-owned arrays of 2**bits slots:
- * slot_keys[s] a key, slot_gids[s] its number (-1: empty).  Build rows are then bucketed by
- * number (a stable counting sort), so the rows of one key sit together in row order; the probe
- * side looks each key up and copies the bucket of its number. */
+ * Fibonacci hashing, at most half full) held in one caller-owned array of 2**bits slots of two
+ * int64 each: slots[2s] a key, slots[2s + 1] its number (-1: empty), so a probe touches one
+ * cache line.  Build rows are then bucketed by number (a stable counting sort), so the rows of
+ * one key sit together in row order; the probe side looks each key up and copies the bucket of
+ * its number.  When the build keys span a small range, a bitmap of the keys present (one bit
+ * per value of the range, small enough to stay in cache) answers most misses of a selective
+ * join without touching the table. */
 #include <stdint.h>
+
+#define PREFETCH_AHEAD 16
+#if defined(__GNUC__) || defined(__clang__)
+#define PREFETCH(p) __builtin_prefetch(p)
+#else
+#define PREFETCH(p) ((void)(p))
+#endif
 
 static inline uint64_t slot_of(int64_t k, int bits)
 {
@@ -18,7 +28,7 @@ static inline uint64_t slot_of(int64_t k, int bits)
  * for a row whose valid[i] is 0 (a NULL key never matches).  `valid` may be NULL (all valid).
  * The caller sizes the table: 2**bits >= 2 * n.  Returns the count of distinct keys. */
 int64_t velaria_join_build(const int64_t *keys, const uint8_t *valid, int64_t n,
-                           int64_t *slot_keys, int64_t *slot_gids, int bits, int64_t *out_gids)
+                           int64_t *slots, int bits, int64_t *out_gids)
 {
     const uint64_t mask = ((uint64_t)1 << bits) - 1;
     int64_t next = 0;
@@ -30,11 +40,11 @@ int64_t velaria_join_build(const int64_t *keys, const uint8_t *valid, int64_t n,
         const int64_t k = keys[i];
         uint64_t s = slot_of(k, bits);
         for (;;) {
-            int64_t g = slot_gids[s];
+            int64_t g = slots[2 * s + 1];
             if (g < 0) {
-                slot_keys[s] = k;
-                slot_gids[s] = g = next++;
-            } else if (slot_keys[s] != k) {
+                slots[2 * s] = k;
+                slots[2 * s + 1] = g = next++;
+            } else if (slots[2 * s] != k) {
                 s = (s + 1) & mask;
                 continue;
             }
@@ -45,22 +55,81 @@ int64_t velaria_join_build(const int64_t *keys, const uint8_t *valid, int64_t n,
     return next;
 }
 
+/* Set bit (keys[i] - lo) of `bitmap` for every valid row (the caller zeroed it and made it
+ * cover every valid key). */
+void velaria_join_bitmap(const int64_t *keys, const uint8_t *valid, int64_t n, int64_t lo, uint64_t *bitmap)
+{
+    for (int64_t i = 0; i < n; i++) {
+        if (valid && !valid[i])
+            continue;
+        const uint64_t b = (uint64_t)(keys[i] - lo);
+        bitmap[b >> 6] |= (uint64_t)1 << (b & 63);
+    }
+}
+
 /* out_gids[i] = the number of keys[i] in a table filled by velaria_join_build, -1 when the key
- * is absent or valid[i] is 0.  Returns the count of rows that found their key. */
-int64_t velaria_join_lookup(const int64_t *keys, const uint8_t *valid, int64_t n,
-                            const int64_t *slot_keys, const int64_t *slot_gids, int bits, int64_t *out_gids)
+ * is absent or valid[i] is 0.  `bitmap` (may be NULL) holds the build keys' bits over
+ * [lo, lo + span).  Returns the count of rows that found their key. */
+int64_t velaria_join_lookup(const int64_t *keys, const uint8_t *valid, int64_t n, const int64_t *slots, int bits,
+                            const uint64_t *bitmap, int64_t lo, int64_t span, int64_t *out_gids)
 {
     const uint64_t mask = ((uint64_t)1 << bits) - 1;
     int64_t found = 0;
     for (int64_t i = 0; i < n; i++) {
+        if (!bitmap && i + PREFETCH_AHEAD < n)   /* the table line a later row will read */
+            PREFETCH(&slots[2 * slot_of(keys[i + PREFETCH_AHEAD], bits)]);
         int64_t g = -1;
-        if (!valid || valid[i]) {
-            const int64_t k = keys[i];
-            uint64_t s = slot_of(k, bits);
-            while ((g = slot_gids[s]) >= 0 && slot_keys[s] != k)
-                s = (s + 1) & mask;
-            found += g >= 0;
+        const int64_t k = keys[i];
+        if (valid && !valid[i]) {
+            out_gids[i] = -1;
+            continue;
         }
+        if (bitmap) {
+            const uint64_t b = (uint64_t)k - (uint64_t)lo;
+            if (b >= (uint64_t)span || !((bitmap[b >> 6] >> (b & 63)) & 1)) {
+                out_gids[i] = -1;
+                continue;
+            }
+        }
+        uint64_t s = slot_of(k, bits);
+        while ((g = slots[2 * s + 1]) >= 0 && slots[2 * s] != k)
+            s = (s + 1) & mask;
+        found += g >= 0;
+        out_gids[i] = g;
+    }
+    return found;
+}
+
+/* The dense variant, for build keys spanning a range a few times their count: lut[k - lo] is the
+ * number of key k (-1: absent; int32, as the numbers stay below 2**31), one array read per row
+ * instead of a hash probe, and sorted keys read it sequentially.  Same outputs as
+ * velaria_join_build; the caller filled lut with -1 and made it cover every valid key. */
+int64_t velaria_join_build_dense(const int64_t *keys, const uint8_t *valid, int64_t n, int64_t lo,
+                                 int32_t *lut, int64_t *out_gids)
+{
+    int64_t next = 0;
+    for (int64_t i = 0; i < n; i++) {
+        if (valid && !valid[i]) {
+            out_gids[i] = -1;
+            continue;
+        }
+        int32_t *slot = &lut[(uint64_t)keys[i] - (uint64_t)lo];
+        if (*slot < 0)
+            *slot = (int32_t)next++;
+        out_gids[i] = *slot;
+    }
+    return next;
+}
+
+/* velaria_join_lookup for a table built by velaria_join_build_dense over [lo, lo + span). */
+int64_t velaria_join_lookup_dense(const int64_t *keys, const uint8_t *valid, int64_t n, int64_t lo, int64_t span,
+                                  const int32_t *lut, int64_t *out_gids)
+{
+    int64_t found = 0;
+    for (int64_t i = 0; i < n; i++) {
+        const uint64_t b = (uint64_t)keys[i] - (uint64_t)lo;
+        const int64_t g = ((valid && !valid[i]) || b >= (uint64_t)span) ? -1 : lut[b];
+        found += g >= 0;
         out_gids[i] = g;
     }
     return found;
