@@ -423,7 +423,7 @@ class LimitOperator(Operator):
         return [empty_batch(self.schema)]
 
 
-class JoinOperator(Operator):
+class JoinOperator(_PathsMixin, Operator):
     """Hash join (``hash_join`` kernel): port 0 is the left input, port 1 the right.
 
     Without equality keys (CROSS JOIN, only non-equality conditions) every pair is a
@@ -435,12 +435,17 @@ class JoinOperator(Operator):
     def open(self, ctx):
         super().open(ctx)
         self._sides: tuple[list, list] = ([], [])
+        self._start_paths()
 
     def push(self, batch, port=0):
         self._sides[port].append(batch)
         return []
 
     def finish(self):
+        with collecting(self._paths):
+            return self._join()
+
+    def _join(self):
         node = self.node
         if not node.left.schema:      # no left column is needed (or no FROM): keep the row count
             n = sum(b.num_rows for b in self._sides[0])

@@ -112,6 +112,13 @@ _PATH_REASONS = {
     "numexpr": "numeric expression or compound predicate fused into one multi-threaded numexpr pass",
     "numpy-fused": "float arithmetic fused over cache-sized blocks with numpy (numexpr not used)",
     "select-cmp": "column-vs-constant filter: compare and compact in one C pass",
+    # Join: how the accelerated hash_join reduced the keys, then how it paired the rows
+    "int-key": "one integer or date key pair used as int64 as it is",
+    "packed-int-keys": "integer / date key columns packed into one int64 per row (mixed radix over their ranges)",
+    "factorised-keys": "key columns factorised over both sides together into one int64 code per row",
+    "c-hash": "C hash join: the smaller side numbered in a dense lookup table or a hash table, the other "
+              "side probing it, pairs written in the reference order without a sort",
+    "numpy-sort": "no C module: right rows sorted by key code, matches expanded with numpy",
 }
 
 
@@ -245,7 +252,7 @@ class PhysicalPlan:
             except KeyError:
                 continue
             step.ran_path = path
-            if step.kind in ("Filter", "Project"):
+            if step.kind in ("Filter", "Project", "Join"):
                 step.reason = _expression_path_reason(path)
                 continue
             step.reason = path_reason(path)
