@@ -198,3 +198,45 @@ def _nodes(node):
     yield node
     for c in L.children(node):
         yield from _nodes(c)
+
+
+# ------------------------------------------------------------------ COUNT(DISTINCT) split in two
+
+NAN = float("nan")
+
+
+@pytest.mark.parametrize("engine", ["reference", "auto"])
+@settings(max_examples=25, deadline=None)
+@given(rows=st.lists(st.tuples(st.sampled_from([1, 2, 3, None]),
+                               st.sampled_from([0.0, -0.0, 1.0, 2.5, NAN, None])), max_size=30))
+def test_count_distinct_as_two_aggregates(engine, rows):
+    """Groups in first-appearance order, NULL not counted, -0.0 equal to 0.0, NaN to NaN."""
+    from velaria.reference.distinct import hash_key
+
+    want: dict = {}
+    for k, x in rows:
+        seen = want.setdefault(hash_key(k) if k is not None else None, set())
+        if x is not None:
+            seen.add(hash_key(x))
+    s = velaria.Session(engine=engine)
+    s.create_temp_view("t", s.create_dataframe_from_arrow(pa.table({
+        "k": pa.array([r[0] for r in rows], I64), "x": pa.array([r[1] for r in rows], pa.float64())})))
+    got = s.sql("SELECT k, COUNT(DISTINCT x) AS n, COUNT(DISTINCT x) AS m FROM t GROUP BY k").to_arrow().to_pylist()
+    assert [(r["k"], r["n"], r["m"]) for r in got] == [(k, len(v), len(v)) for k, v in want.items()]
+    total = s.sql("SELECT COUNT(DISTINCT x) AS n FROM t").to_arrow().to_pylist()
+    assert total == [{"n": len({hash_key(x) for _, x in rows if x is not None})}]
+
+
+def test_count_distinct_split_runs_two_plain_aggregates_and_only_when_it_can():
+    s = _session()
+    df = s.sql("SELECT k2, COUNT(DISTINCT s) AS n FROM f GROUP BY k2 ORDER BY k2")
+    assert df.to_arrow().to_pylist() == [{"k2": 1, "n": 3}, {"k2": 2, "n": 2}]
+    aggs = [n for n in _nodes(prune(df._plan)) if isinstance(n, L.Aggregate)]
+    assert len(aggs) == 2 and not any(a.distinct for n in aggs for a in n.aggregates)
+    for sql in ("SELECT COUNT(DISTINCT s), COUNT(DISTINCT k) FROM f",      # two arguments
+                "SELECT COUNT(DISTINCT s), SUM(v) FROM f",                   # a plain aggregate beside
+                "SELECT SUM(DISTINCT v) FROM f"):
+        df = s.sql(sql)
+        assert len([n for n in _nodes(prune(df._plan)) if isinstance(n, L.Aggregate)]) == 1, sql
+    assert s.sql("SELECT COUNT(DISTINCT s) AS a, COUNT(DISTINCT k) AS b FROM f").to_arrow().to_pylist() == \
+        [{"a": 4, "b": 4}]

@@ -91,9 +91,11 @@ def _join_output(join: L.Join, need: set[int], mapping: dict[int, int]) -> tuple
 
 def prune(node: L.Node, required: set[int] | None = None) -> L.Node:
     """Return an equivalent plan whose scans read only referenced columns (after moving WHERE
-    conjuncts over one side of an inner join below it: :mod:`velaria.plan.join_filters`)."""
+    conjuncts over one side of an inner join below it: :mod:`velaria.plan.join_filters`, and
+    splitting ``COUNT(DISTINCT x)`` into two plain aggregates: :mod:`velaria.plan.distinct_agg`)."""
+    from .distinct_agg import split_count_distinct
     from .join_filters import push_below_joins
-    return _prune(push_below_joins(node), required)[0]
+    return _prune(split_count_distinct(push_below_joins(node)), required)[0]
 
 
 def _prune(node: L.Node, required: set[int] | None) -> tuple[L.Node, dict[int, int]]:
