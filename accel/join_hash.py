@@ -83,16 +83,18 @@ class _BuildTable:
         self.order = np.empty(n, dtype=_I64)
         _lib.velaria_join_bucket(_i64(self.gids), n, self.groups, _i64(self.starts), _i64(self.order))
 
-    def lookup(self, keys: np.ndarray, valid: np.ndarray | None) -> np.ndarray:
-        """The number of each key, -1 where the build side has no such key (or it is NULL)."""
+    def lookup(self, keys: np.ndarray, valid: np.ndarray | None, counts: np.ndarray | None = None) -> np.ndarray:
+        """The number of each key, -1 where the build side has no such key (or it is NULL);
+        ``counts`` (one per number, zeroed) gets the rows found per number."""
         out = np.empty(keys.size, dtype=_I64)
+        per_group = _ffi.NULL if counts is None else _i64(counts)
         if self.lut is not None:
             _lib.velaria_join_lookup_dense(_i64(keys), _u8(valid), keys.size, self.lo, self.span, _i32(self.lut),
-                                           _i64(out))
+                                           _i64(out), per_group)
         else:
             bitmap = _ffi.NULL if self.bitmap is None else _u64(self.bitmap)
             _lib.velaria_join_lookup(_i64(keys), _u8(valid), keys.size, _i64(self.slots), self.bits,
-                                     bitmap, self.lo, self.span, _i64(out))
+                                     bitmap, self.lo, self.span, _i64(out), per_group)
         return out
 
 
@@ -148,8 +150,8 @@ def _build_right(lkeys, lvalid, rkeys, rvalid, how):
 
 def _build_left(lkeys, lvalid, rkeys, rvalid, how):
     table = _BuildTable(lkeys, lvalid)
-    gr = table.lookup(rkeys, rvalid)
-    per_group = np.bincount(gr[gr >= 0], minlength=table.groups)
+    per_group = np.zeros(table.groups, dtype=_I64)            # right rows per left key
+    gr = table.lookup(rkeys, rvalid, per_group)
     matches = np.where(table.gids >= 0, per_group[table.gids] if per_group.size else 0, 0)
     emit, left = _left_rows(matches, how)
     right = np.full(left.size, -1, dtype=_I64)

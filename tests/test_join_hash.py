@@ -240,3 +240,19 @@ def test_count_distinct_split_runs_two_plain_aggregates_and_only_when_it_can():
         assert len([n for n in _nodes(prune(df._plan)) if isinstance(n, L.Aggregate)]) == 1, sql
     assert s.sql("SELECT COUNT(DISTINCT s) AS a, COUNT(DISTINCT k) AS b FROM f").to_arrow().to_pylist() == \
         [{"a": 4, "b": 4}]
+
+
+def test_barrier_input_rejoins_consecutive_slices_without_copying():
+    """A barrier's input made of consecutive slices of one table is that table's slice (no
+    copy); other batches are concatenated. Both give the same rows."""
+    from velaria.exec.operators import _single_batch
+
+    t = pa.table({"a": pa.array([1, None, 3, 4, 5], I64), "s": ["x", "yy", None, "zzz", "w"],
+                  "b": [True, False, None, True, True]})
+    whole = _single_batch(t.to_batches(max_chunksize=2), t.schema)
+    assert whole.to_pydict() == t.to_pydict()
+    assert whole.column(0).buffers()[1].address == t.column(0).chunks[0].buffers()[1].address
+    tail = _single_batch([t.slice(1, 2).to_batches()[0], t.slice(3, 2).to_batches()[0]], t.schema)
+    assert tail.to_pydict() == t.slice(1).to_pydict()
+    gap = _single_batch([t.slice(0, 2).to_batches()[0], t.slice(3, 2).to_batches()[0]], t.schema)
+    assert gap.to_pydict()["a"] == [1, None, 4, 5]

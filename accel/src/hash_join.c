@@ -69,9 +69,10 @@ void velaria_join_bitmap(const int64_t *keys, const uint8_t *valid, int64_t n, i
 
 /* out_gids[i] = the number of keys[i] in a table filled by velaria_join_build, -1 when the key
  * is absent or valid[i] is 0.  `bitmap` (may be NULL) holds the build keys' bits over
- * [lo, lo + span).  Returns the count of rows that found their key. */
+ * [lo, lo + span).  `counts` (may be NULL) gets +1 per row at its number.  Returns the count of
+ * rows that found their key. */
 int64_t velaria_join_lookup(const int64_t *keys, const uint8_t *valid, int64_t n, const int64_t *slots, int bits,
-                            const uint64_t *bitmap, int64_t lo, int64_t span, int64_t *out_gids)
+                            const uint64_t *bitmap, int64_t lo, int64_t span, int64_t *out_gids, int64_t *counts)
 {
     const uint64_t mask = ((uint64_t)1 << bits) - 1;
     int64_t found = 0;
@@ -94,7 +95,11 @@ int64_t velaria_join_lookup(const int64_t *keys, const uint8_t *valid, int64_t n
         uint64_t s = slot_of(k, bits);
         while ((g = slots[2 * s + 1]) >= 0 && slots[2 * s] != k)
             s = (s + 1) & mask;
-        found += g >= 0;
+        if (g >= 0) {
+            found++;
+            if (counts)
+                counts[g]++;
+        }
         out_gids[i] = g;
     }
     return found;
@@ -123,13 +128,17 @@ int64_t velaria_join_build_dense(const int64_t *keys, const uint8_t *valid, int6
 
 /* velaria_join_lookup for a table built by velaria_join_build_dense over [lo, lo + span). */
 int64_t velaria_join_lookup_dense(const int64_t *keys, const uint8_t *valid, int64_t n, int64_t lo, int64_t span,
-                                  const int32_t *lut, int64_t *out_gids)
+                                  const int32_t *lut, int64_t *out_gids, int64_t *counts)
 {
     int64_t found = 0;
     for (int64_t i = 0; i < n; i++) {
         const uint64_t b = (uint64_t)keys[i] - (uint64_t)lo;
         const int64_t g = ((valid && !valid[i]) || b >= (uint64_t)span) ? -1 : lut[b];
-        found += g >= 0;
+        if (g >= 0) {
+            found++;
+            if (counts)
+                counts[g]++;
+        }
         out_gids[i] = g;
     }
     return found;

@@ -72,8 +72,33 @@ def _single_batch(batches: list[pa.RecordBatch], schema: pa.Schema) -> pa.Record
     rows = [b for b in batches if b.num_rows]
     if not rows:
         return empty_batch(schema)
+    whole = _rejoined_slices(rows, schema)
+    if whole is not None:
+        return whole
     table = pa.Table.from_batches([_with_schema(b, schema) for b in rows], schema=schema).combine_chunks()
     return table.to_batches()[0]          # one chunk per column -> one batch
+
+
+def _rejoined_slices(rows: list[pa.RecordBatch], schema: pa.Schema) -> pa.RecordBatch | None:
+    """``rows`` as one batch without copying when they are consecutive slices of the same
+    arrays (an in-memory table scanned batch by batch): each column is the slice of the
+    shared buffers that spans them all. None when they are not (or a column is nested)."""
+    if len(rows) == 1:
+        return _with_schema(rows[0], schema)
+    columns = []
+    for j in range(len(schema)):
+        first = rows[0].column(j)
+        if first.type.num_fields or pa.types.is_dictionary(first.type):
+            return None
+        addresses = [None if buf is None else buf.address for buf in first.buffers()]
+        end = first.offset + len(first)
+        for b in rows[1:]:
+            col = b.column(j)
+            if col.offset != end or [None if buf is None else buf.address for buf in col.buffers()] != addresses:
+                return None
+            end += len(col)
+        columns.append(pa.Array.from_buffers(first.type, end - first.offset, first.buffers(), offset=first.offset))
+    return pa.RecordBatch.from_arrays(columns, schema=schema)
 
 
 def _with_schema(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
