@@ -276,7 +276,9 @@ def classify_convert_text(arr, dialect: str = "csv", dates: bool = False):
             else:
                 if dialect == "csv" and _has_leading_zero_int(values):
                     return "string", arr
-                return "int", as_int
+                # Arrow's cast also reads hexadecimal ("0x10"), which is text by our rule
+                if not _any(pc.match_substring(values, "x", ignore_case=True)):
+                    return "int", as_int
         try:
             as_float = pc.cast(arr, pa.float64())
         except pa.ArrowInvalid:
