@@ -200,11 +200,19 @@ def _sorted_join(left_keys: list[pa.Array], right_keys: list[pa.Array], how: str
 def key_matches(left_keys: list[pa.Array], right_keys: list[pa.Array]) -> pa.Array:
     """A boolean per left row: some right row has equal keys (NULL keys never match).
 
-    Both sides' keys are factorised together as for ``hash_join``, then each left code is
-    looked up in the set of right codes: O(rows), no pairs. Twin of
-    ``velaria.reference.batch.key_matches``."""
+    The keys are reduced to one int64 per row as for ``hash_join``; with the C module each
+    left key is looked up in a table of the right keys, else both sides' codes are
+    factorised together and the left codes looked up in the set of right codes: O(rows), no
+    pairs either way. Twin of ``velaria.reference.batch.key_matches``."""
     if not left_keys or len(left_keys) != len(right_keys):
         return _ref.key_matches(left_keys, right_keys)
+    if join_hash.c_available():
+        keys = _row_keys(left_keys, right_keys)
+        if keys is None:
+            return _ref.key_matches(left_keys, right_keys)
+        lk, rk, lvalid, rvalid = keys
+        report("c-hash")
+        return pa.array(join_hash.key_found(lk, lvalid, rk, rvalid), type=pa.bool_())
     codes = _key_codes(left_keys, right_keys)
     if codes is None:
         return _ref.key_matches(left_keys, right_keys)

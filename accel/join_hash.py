@@ -24,7 +24,7 @@ try:
 except Exception:  # pragma: no cover - depends on the build
     _ffi = _lib = None
 
-__all__ = ["c_available", "join_pairs"]
+__all__ = ["c_available", "join_pairs", "key_found"]
 
 _I64 = np.int64
 
@@ -122,6 +122,14 @@ def join_pairs(lkeys: np.ndarray, lvalid: np.ndarray | None, rkeys: np.ndarray, 
         right = np.concatenate([right, lonely_right])
         left_pad = np.concatenate([left_pad, np.ones(lonely_right.size, dtype=bool)])
     return left, left_pad, right
+
+
+def key_found(lkeys: np.ndarray, lvalid: np.ndarray | None, rkeys: np.ndarray, rvalid: np.ndarray | None) -> np.ndarray:
+    """Per left row: does some right row have the same (non-NULL) key? The right keys are
+    numbered in a table (no buckets needed) and each left key looked up."""
+    lkeys, lvalid = _contiguous(lkeys, lvalid)
+    rkeys, rvalid = _contiguous(rkeys, rvalid)
+    return _BuildTable(rkeys, rvalid).lookup(lkeys, lvalid) >= 0
 
 
 def _left_rows(matches: np.ndarray, how: str) -> tuple[np.ndarray, np.ndarray]:

@@ -109,6 +109,22 @@ def test_numpy_path_without_the_c_module(monkeypatch):
         _assert_same(left, right, how, path="numpy-sort")
 
 
+@pytest.mark.parametrize("use_c", [True, False])
+def test_key_matches_with_and_without_the_c_table(monkeypatch, use_c):
+    """Semi / anti / mark joins' ``key_matches``: the C lookup and the numpy set lookup agree
+    with the reference (NULL keys never match, several key columns)."""
+    if use_c and not join_hash.c_available():
+        pytest.skip("the C hash join is not built")
+    if not use_c:
+        monkeypatch.setattr(join_hash, "_lib", None)
+    left = [pa.array([1, 2, None, 2, 7, 3], I64), pa.array(["a", "b", "c", "x", None, "c"])]
+    right = [pa.array([2, 2, 1, None, 3], I64), pa.array(["b", "b", "a", "c", "c"])]
+    for keys in ([left[0]], left):
+        n = len(keys)
+        want = ref_batch.key_matches(keys, right[:n])
+        assert accel_join.key_matches(keys, right[:n]).to_pylist() == want.to_pylist()
+
+
 def test_date_keys_and_packed_overflow_fall_back_to_factorising():
     d = pa.array([datetime.date(2024, 1, 1), None, datetime.date(1970, 1, 2)], pa.date32())
     _assert_same([d], [d.take(pa.array([2, 0, 0]))], "inner")
