@@ -264,7 +264,9 @@ def _sum_lanes_numpy(x: np.ndarray, lanes: np.ndarray, pos: int) -> int:
         # summation applies only along the contiguous axis), so with the running lanes as the
         # first row each column is the same left-to-right chain as the C loop
         block = np.vstack([lanes[None, :], rest[:full * SUM_LANES].reshape(full, SUM_LANES)])
-        lanes[:] = np.add.reduce(block, axis=0)
+        # numpy starts an add reduction from +0.0, which turns a chain of -0.0 into +0.0;
+        # -0.0 is the exact identity (-0.0 + a is a, bit for bit)
+        lanes[:] = np.add.reduce(block, axis=0, initial=-0.0)
     tail = rest[full * SUM_LANES:]
     lanes[:tail.size] += tail
     return k
