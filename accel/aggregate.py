@@ -113,10 +113,12 @@ class HashAggregate:
         self._mode: str | None = None            # None (no data yet) | "fast" | "reference"
         self._groups: dict[tuple, int] = {}      # several keys: normalised key -> group id
         self._uniques: pa.Array | None = None    # one key: normalised key of each group id
-        self._column_uniques: list = [None] * num_keys   # two keys: each column's distinct values
-        self._pairs: Int64GroupTable | None = None   # two keys: packed column codes -> group id
-        # two keys: a string column whose values all fit 7 bytes is numbered through its packed
-        # words (None: not decided, False: the column left this path for the dictionary one)
+        self._column_uniques: list = [None] * num_keys   # several keys: each column's distinct values
+        # several keys: table i numbers (code of keys 0..i, code of key i+1) packed in one int64;
+        # the last table's numbers are the group ids
+        self._pairs: list[Int64GroupTable] | None = None
+        # several keys: a string column whose values all fit 7 bytes is numbered through its
+        # packed words (None: not decided, False: the column left this path for the dictionary one)
         self._short_strings: list = [None] * num_keys
         self._key_parts: list[list[pa.Array]] = [[] for _ in range(num_keys)]
         # one integer key with a small value range: lut[key - lo] = group id, lut[-1] = NULL's
@@ -148,7 +150,7 @@ class HashAggregate:
             return "global"
         if len(key_types) == 1 and _is_int(key_types[0]):
             return "dense-c" if batch_c.available() else "dense-numpy"
-        if len(key_types) == 2 and not any(pat.is_null(t) for t in key_types):
+        if len(key_types) >= 2 and not any(pat.is_null(t) for t in key_types):
             return "packed-hash"
         return "arrow-hash" if len(key_types) == 1 and not pat.is_null(key_types[0]) else "python-dict"
 
@@ -255,6 +257,17 @@ class HashAggregate:
             self._column_uniques[j] = added if seen is None else pa.concat_arrays([seen, added])
         return codes
 
+    def _packed_ids(self, key_arrays: list[pa.Array]) -> tuple[np.ndarray, np.ndarray]:
+        """(group id per row, rows that opened a group) for several key columns."""
+        if self._pairs is None:
+            self._pairs = [Int64GroupTable() for _ in key_arrays[1:]]
+        gids = self._column_codes(0, key_arrays[0])
+        for j, table in enumerate(self._pairs, 1):
+            gids, new_rows = blocked_ids(table, (gids << 31) | self._column_codes(j, key_arrays[j]))
+            if len(table) >= 1 << 31:
+                raise ExecutionError("GROUP BY has more than 2**31 distinct key combinations")
+        return gids, new_rows
+
     def _group_ids(self, key_arrays: list[pa.Array], num_rows: int) -> np.ndarray | None:
         if self._num_keys == 0:
             return None
@@ -277,13 +290,12 @@ class HashAggregate:
                 added = dictionary.take(pa.array(new_local, type=_I64))
                 self._uniques = added if self._uniques is None else pa.concat_arrays([self._uniques, added])
             new_local = new_local.tolist()
-        elif self._num_keys == 2 and not any(pat.is_null(k.type) for k in key_arrays):
-            # two keys: per-column global codes, packed into one int64 per row, numbered by a
-            # persistent hash table (one probe per row; no Python work per group)
-            a, b = (self._column_codes(j, k) for j, k in enumerate(key_arrays))
-            if self._pairs is None:
-                self._pairs = Int64GroupTable()
-            gids, new_rows = blocked_ids(self._pairs, (a << 31) | b)
+        elif self._num_keys >= 2 and not any(pat.is_null(k.type) for k in key_arrays):
+            # several keys: per-column global codes, packed pairwise into one int64 per row and
+            # numbered by persistent hash tables (one probe per row and key; no Python work per
+            # group). The number of the first i keys is < 2**31 like a column code, so it packs
+            # with the next column's code the same way.
+            gids, new_rows = self._packed_ids(key_arrays)
             if new_rows.size:
                 take = pa.array(new_rows, type=_I64)
                 for j, k in enumerate(key_arrays):
@@ -336,7 +348,7 @@ class HashAggregate:
         repeated value; every other path decodes it first. Groups and output are the same."""
         key_arrays = [k.combine_chunks() if isinstance(k, pa.ChunkedArray) else k for k in key_arrays]
         if any(pat.is_dictionary(k.type) for k in key_arrays) and not (
-                self._num_keys == 2 and self._mode != "reference"
+                self._num_keys >= 2 and self._mode != "reference"
                 and not any(pat.is_null(_value_type(k.type)) for k in key_arrays)):
             key_arrays = [_decoded(k) for k in key_arrays]
         if self._mode is None:
@@ -477,8 +489,8 @@ class HashAggregate:
         """Record which implementation runs, for the physical plan's decision record:
         ``reference`` (delegated), ``global`` (no keys), ``dense-c`` / ``dense-numpy`` (integer
         key through the dense lookup table), ``arrow-hash`` (one key, Arrow hashing),
-        ``packed-hash`` (two keys: per-column codes packed into one int64, a persistent hash table) or
-        ``python-dict`` (more keys, combined codes looked up in a dict)."""
+        ``packed-hash`` (several keys: per-column codes packed pairwise into one int64, persistent
+        hash tables) or ``python-dict`` (combined codes looked up in a dict: a NULL-typed key)."""
         if self._mode == "reference":
             self.path = "reference"
         elif self._num_keys == 0:

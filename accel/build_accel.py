@@ -20,7 +20,7 @@ SRC = os.path.join(HERE, "src")
 SOURCES = ["topk.c", "cpu.c", "topk_scalar.c", "topk_avx2.c", "topk_avx512.c", "topk_neon.c",
            "bandwidth.c", "batch_ops.c", "group_hash.c", "group_int_sum.c", "sum_lanes.c", "group_stats.c",
            "csv_typing.c",
-           "select_terms.c", "group_multi_sum.c"]
+           "select_terms.c", "group_multi_sum.c", "hash_join.c"]
 
 CDEF = """
 int velaria_cpu_level(void);
@@ -69,6 +69,20 @@ void velaria_group_sum_multi_f64(const int64_t *gids, int64_t n, int k, const do
                                  int64_t *const *counts);
 int velaria_pack_short_str(const int32_t *offsets, const uint8_t *data, int64_t data_len,
                            const uint8_t *valid, int64_t n, int64_t *out);
+int64_t velaria_join_build(const int64_t *keys, const uint8_t *valid, int64_t n,
+                           int64_t *slots, int bits, int64_t *out_gids);
+void velaria_join_bitmap(const int64_t *keys, const uint8_t *valid, int64_t n, int64_t lo, uint64_t *bitmap);
+int64_t velaria_join_lookup(const int64_t *keys, const uint8_t *valid, int64_t n, const int64_t *slots, int bits,
+                            const uint64_t *bitmap, int64_t lo, int64_t span, int64_t *out_gids, int64_t *counts);
+int64_t velaria_join_build_dense(const int64_t *keys, const uint8_t *valid, int64_t n, int64_t lo,
+                                 int32_t *lut, int64_t *out_gids);
+int64_t velaria_join_lookup_dense(const int64_t *keys, const uint8_t *valid, int64_t n, int64_t lo, int64_t span,
+                                  const int32_t *lut, int64_t *out_gids, int64_t *counts);
+void velaria_join_bucket(const int64_t *gids, int64_t n, int64_t n_groups, int64_t *starts, int64_t *order);
+void velaria_join_gather(const int64_t *gids, const int64_t *emit, int64_t n, const int64_t *starts,
+                         const int64_t *order, int64_t *out);
+void velaria_join_scatter(const int64_t *gids, int64_t n, const int64_t *starts, const int64_t *order,
+                          int64_t *cursor, int64_t *out);
 """
 
 

@@ -1,5 +1,10 @@
-"""Accelerated ``hash_join``: keys factorised over both sides, matches expanded with numpy in
-the reference output order. Twin of ``velaria.reference.batch.hash_join``.
+"""Accelerated ``hash_join`` and ``key_matches``, twins of ``velaria.reference.batch``'s.
+
+The join reduces its keys to one int64 per row: integer and date keys as they are (several
+columns packed in mixed radix), other key types factorised over both sides together. The C
+hash table (``join_hash.py``) then pairs the rows in the reference output order; without the
+C module the right rows are sorted by key and matches expanded with numpy. Explain's Join
+line names the key form and the path that ran.
 """
 from __future__ import annotations
 
@@ -11,7 +16,10 @@ import pyarrow.types as pat
 from velaria.reference import batch as _ref
 from velaria.reference.join import JOIN_KINDS
 
-from .arrow_util import _F64, _I64, _is_int, _is_num, _is_str, _nulls, _valid
+from velaria.plan.kernel_paths import report
+
+from .arrow_util import _F64, _I64, _is_int, _is_num, _is_str, _np_values, _nulls, _valid
+from . import join_hash
 from .distinct import _combine
 from .expressions import _int_fits_double
 
@@ -41,14 +49,17 @@ def _join_pair(left: pa.Array, right: pa.Array) -> tuple[pa.Array, pa.Array] | N
     return None
 
 
+def _flat(a):
+    return a.combine_chunks() if isinstance(a, pa.ChunkedArray) else a
+
+
 def _key_codes(left_keys: list[pa.Array], right_keys: list[pa.Array]) -> np.ndarray | None:
     """One int64 code per row of the left then the right side, equal exactly when the keys
     are equal in the join's sense, -1 for a row with a NULL key (it never matches); None
     when a key pair needs the reference."""
     both = []
     for lk, rk in zip(left_keys, right_keys):
-        lk = lk.combine_chunks() if isinstance(lk, pa.ChunkedArray) else lk
-        rk = rk.combine_chunks() if isinstance(rk, pa.ChunkedArray) else rk
+        lk, rk = _flat(lk), _flat(rk)
         pair = _join_pair(lk, rk)
         if pair is None:
             return None
@@ -62,14 +73,99 @@ def _key_codes(left_keys: list[pa.Array], right_keys: list[pa.Array]) -> np.ndar
     return np.where(null_row, -1, codes)
 
 
+def _int_columns(left_keys: list[pa.Array], right_keys: list[pa.Array]) -> list | None:
+    """Per key pair ``(left values, right values, left valid, right valid)`` as int64 numpy
+    arrays when both sides are integers (or the same date / timestamp type), where int64
+    equality is the join's equality; None when some pair is not."""
+    cols = []
+    for lk, rk in zip(left_keys, right_keys):
+        lk, rk = _flat(lk), _flat(rk)
+        lt, rt = lk.type, rk.type
+        if not ((_is_int(lt) and _is_int(rt))
+                or (lt.equals(rt) and (pat.is_date(lt) or pat.is_timestamp(lt)))):
+            return None
+        if pat.is_date32(lt):            # date32 casts to int32 only
+            lk, rk = lk.view(pa.int32()), rk.view(pa.int32())
+        elif not _is_int(lt):
+            lk, rk = lk.view(_I64), rk.view(_I64)
+        cols.append((_np_values(lk, _I64, 0), _np_values(rk, _I64, 0), _valid(lk), _valid(rk)))
+    return cols
+
+
+def _packed_keys(cols: list) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None] | None:
+    """One int64 per row and side, equal exactly when every integer key column is equal: each
+    column offset by its minimum and the columns combined in mixed radix. None when the value
+    ranges multiply past 2**62 (the caller factorises instead)."""
+    packed_l = packed_r = lvalid = rvalid = None
+    size = 1
+    for lv, rv, lval, rval in cols:
+        if lv.size + rv.size == 0:
+            return None
+        lo = min(int(lv.min(initial=0)), int(rv.min(initial=0)))   # NULL slots hold 0: inside the range
+        hi = max(int(lv.max(initial=0)), int(rv.max(initial=0)))
+        span = hi - lo + 1
+        size *= span
+        if size > 2 ** 62:
+            return None
+        base = np.int64(lo)
+        packed_l = lv - base if packed_l is None else packed_l * span + (lv - base)
+        packed_r = rv - base if packed_r is None else packed_r * span + (rv - base)
+        lvalid = _and(lvalid, lval)
+        rvalid = _and(rvalid, rval)
+    return packed_l, packed_r, lvalid, rvalid
+
+
+def _and(a: np.ndarray | None, b: np.ndarray | None) -> np.ndarray | None:
+    return b if a is None else a if b is None else a & b
+
+
+def _row_keys(left_keys, right_keys):
+    """``(left keys, right keys, left valid, right valid)``: one int64 per row and side and a
+    validity mask (None: all valid), or None when a key pair needs the reference. Integer
+    and date keys are used as they are (several columns packed); other types are factorised
+    over both sides together."""
+    cols = _int_columns(left_keys, right_keys)
+    if cols is not None and len(cols) == 1:
+        report("int-key")
+        return cols[0]
+    packed = _packed_keys(cols) if cols is not None else None
+    if packed is not None:
+        report("packed-int-keys")
+        return packed
+    codes = _key_codes(left_keys, right_keys)
+    if codes is None:
+        return None
+    report("factorised-keys")
+    nl = len(left_keys[0])
+    lc, rc = codes[:nl], codes[nl:]
+    return lc, rc, lc >= 0, rc >= 0
+
+
 def hash_join(left_keys: list[pa.Array], right_keys: list[pa.Array], how: str) -> tuple[pa.Array, pa.Array]:
     """(left row indices, right row indices) of an equi-join; a NULL index pads an unmatched row."""
     if how not in JOIN_KINDS or not left_keys or len(left_keys) != len(right_keys):
         return _ref.hash_join(left_keys, right_keys, how)
+    if join_hash.c_available():
+        keys = _row_keys(left_keys, right_keys)
+        if keys is None:
+            return _ref.hash_join(left_keys, right_keys, how)
+        lk, rk, lvalid, rvalid = keys
+        left, left_pad, right = join_hash.join_pairs(lk, lvalid, rk, rvalid, how)
+        report("c-hash")
+        unmatched = right < 0
+        return (pa.array(left, type=_I64, mask=left_pad if left_pad.any() else None),
+                pa.array(np.where(unmatched, 0, right), type=_I64, mask=unmatched if unmatched.any() else None))
+    return _sorted_join(left_keys, right_keys, how)
+
+
+def _sorted_join(left_keys: list[pa.Array], right_keys: list[pa.Array], how: str) -> tuple[pa.Array, pa.Array]:
+    """The numpy path (no C module): keys factorised, right rows sorted by key, matches
+    expanded with ``repeat``."""
     nl, nr = len(left_keys[0]), len(right_keys[0])
     codes = _key_codes(left_keys, right_keys)
     if codes is None:
         return _ref.hash_join(left_keys, right_keys, how)
+    report("numpy-sort")
     lc, rc = codes[:nl], codes[nl:]
     _, dense = np.unique(codes, return_inverse=True)      # compact codes for bincount
     dense = dense.reshape(-1).astype(np.int64)
@@ -104,11 +200,19 @@ def hash_join(left_keys: list[pa.Array], right_keys: list[pa.Array], how: str) -
 def key_matches(left_keys: list[pa.Array], right_keys: list[pa.Array]) -> pa.Array:
     """A boolean per left row: some right row has equal keys (NULL keys never match).
 
-    Both sides' keys are factorised together as for ``hash_join``, then each left code is
-    looked up in the set of right codes: O(rows), no pairs. Twin of
-    ``velaria.reference.batch.key_matches``."""
+    The keys are reduced to one int64 per row as for ``hash_join``; with the C module each
+    left key is looked up in a table of the right keys, else both sides' codes are
+    factorised together and the left codes looked up in the set of right codes: O(rows), no
+    pairs either way. Twin of ``velaria.reference.batch.key_matches``."""
     if not left_keys or len(left_keys) != len(right_keys):
         return _ref.key_matches(left_keys, right_keys)
+    if join_hash.c_available():
+        keys = _row_keys(left_keys, right_keys)
+        if keys is None:
+            return _ref.key_matches(left_keys, right_keys)
+        lk, rk, lvalid, rvalid = keys
+        report("c-hash")
+        return pa.array(join_hash.key_found(lk, lvalid, rk, rvalid), type=pa.bool_())
     codes = _key_codes(left_keys, right_keys)
     if codes is None:
         return _ref.key_matches(left_keys, right_keys)

@@ -72,8 +72,33 @@ def _single_batch(batches: list[pa.RecordBatch], schema: pa.Schema) -> pa.Record
     rows = [b for b in batches if b.num_rows]
     if not rows:
         return empty_batch(schema)
+    whole = _rejoined_slices(rows, schema)
+    if whole is not None:
+        return whole
     table = pa.Table.from_batches([_with_schema(b, schema) for b in rows], schema=schema).combine_chunks()
     return table.to_batches()[0]          # one chunk per column -> one batch
+
+
+def _rejoined_slices(rows: list[pa.RecordBatch], schema: pa.Schema) -> pa.RecordBatch | None:
+    """``rows`` as one batch without copying when they are consecutive slices of the same
+    arrays (an in-memory table scanned batch by batch): each column is the slice of the
+    shared buffers that spans them all. None when they are not (or a column is nested)."""
+    if len(rows) == 1:
+        return _with_schema(rows[0], schema)
+    columns = []
+    for j in range(len(schema)):
+        first = rows[0].column(j)
+        if first.type.num_fields or pa.types.is_dictionary(first.type):
+            return None
+        addresses = [None if buf is None else buf.address for buf in first.buffers()]
+        end = first.offset + len(first)
+        for b in rows[1:]:
+            col = b.column(j)
+            if col.offset != end or [None if buf is None else buf.address for buf in col.buffers()] != addresses:
+                return None
+            end += len(col)
+        columns.append(pa.Array.from_buffers(first.type, end - first.offset, first.buffers(), offset=first.offset))
+    return pa.RecordBatch.from_arrays(columns, schema=schema)
 
 
 def _with_schema(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
@@ -423,7 +448,7 @@ class LimitOperator(Operator):
         return [empty_batch(self.schema)]
 
 
-class JoinOperator(Operator):
+class JoinOperator(_PathsMixin, Operator):
     """Hash join (``hash_join`` kernel): port 0 is the left input, port 1 the right.
 
     Without equality keys (CROSS JOIN, only non-equality conditions) every pair is a
@@ -435,12 +460,17 @@ class JoinOperator(Operator):
     def open(self, ctx):
         super().open(ctx)
         self._sides: tuple[list, list] = ([], [])
+        self._start_paths()
 
     def push(self, batch, port=0):
         self._sides[port].append(batch)
         return []
 
     def finish(self):
+        with collecting(self._paths):
+            return self._join()
+
+    def _join(self):
         node = self.node
         if not node.left.schema:      # no left column is needed (or no FROM): keep the row count
             n = sum(b.num_rows for b in self._sides[0])
@@ -463,14 +493,27 @@ class JoinOperator(Operator):
             li, ri = self.ctx.kernels.hash_join(lkeys, rkeys, node.how)
         else:
             li, ri = self.ctx.kernels.hash_join(lkeys, rkeys, "inner")
-            pairs = self._pairs(lb, rb, li, ri)
+            pairs = self._all_pairs(lb, rb, li, ri)
             keep = pc.fill_null(self._eval(node.residual, pairs), False)
             li, ri = _pad_unmatched(li.filter(keep), ri.filter(keep), lb.num_rows, rb.num_rows, node.how)
         return [self._pairs(lb, rb, li, ri)]
 
+    def _columns(self, lb, rb, li, ri, positions) -> list:
+        """The joined columns at ``positions`` (over the left columns then the right ones);
+        a NULL index gives a NULL row (the padding of outer joins)."""
+        nl = len(self.node.left.schema)      # lb has a placeholder column when nl == 0
+        return [lb.column(i).take(li) if i < nl else rb.column(i - nl).take(ri) for i in positions]
+
+    def _all_pairs(self, lb, rb, li, ri) -> pa.RecordBatch:
+        """Every column of the joined pairs (what a residual condition reads)."""
+        node = self.node
+        schema = pa.schema(list(node.left.schema) + list(node.right.schema))
+        return pa.RecordBatch.from_arrays(self._columns(lb, rb, li, ri, range(len(schema))), schema=schema)
+
     def _pairs(self, lb, rb, li, ri) -> pa.RecordBatch:
-        # a NULL index gives a NULL row (the padding of outer joins)
-        return pa.RecordBatch.from_arrays(list(lb.take(li).columns) + list(rb.take(ri).columns), schema=self.schema)
+        """The join's output: the columns the plan above reads (``node.output``), or all."""
+        positions = self.node.output if self.node.output is not None else range(len(self.schema))
+        return pa.RecordBatch.from_arrays(self._columns(lb, rb, li, ri, positions), schema=self.schema)
 
 
 def _pad_unmatched(li: pa.Array, ri: pa.Array, nl: int, nr: int, how: str) -> tuple[pa.Array, pa.Array]:

@@ -276,8 +276,8 @@ def classify_convert_text(arr, dialect: str = "csv", dates: bool = False):
             else:
                 if dialect == "csv" and _has_leading_zero_int(values):
                     return "string", arr
-                # Arrow's cast also reads hexadecimal (0x1F); the csv check above covers it
-                if dialect != "csv" and _any(pc.match_substring(values, "x", ignore_case=True)):
+                # Arrow's cast also reads hexadecimal ("0x10"), which is text by our rule
+                if _any(pc.match_substring(values, "x", ignore_case=True)):
                     return "string", arr
                 return "int", as_int
         try:

@@ -232,6 +232,11 @@ _TREE_NAMES = {L.Scan: "Source", L.OneRow: "Source", L.Project: "Select", L.Filt
                L.KeywordSearch: "KeywordSearch", L.Window: "Window", L.SetOp: "SetOp"}
 
 
+def _key_text(key) -> str:
+    """A join key: its column position, or the expression when the key is computed."""
+    return str(key.index) if isinstance(key, Column) else render(key)
+
+
 def _details(node: L.Node, step: StepDecision) -> list[str]:
     if isinstance(node, L.Scan):
         d = [f"source={node.source.kind}"]
@@ -254,9 +259,10 @@ def _details(node: L.Node, step: StepDecision) -> list[str]:
     if isinstance(node, L.Aggregate):
         return [f"keys={len(node.keys)}, aggs={len(node.aggregates)}", f"path={step.ran_path or step.path}"]
     if isinstance(node, L.Join):
-        keys = (f"left_key={node.left_keys[0].index}, right_key={node.right_keys[0].index}" if node.left_keys
-                else "keys=none")
-        return [keys, f"how={node.how}"] + ([f"residual={render(node.residual)}"] if node.residual is not None else [])
+        keys = (f"left_key={_key_text(node.left_keys[0])}, right_key={_key_text(node.right_keys[0])}"
+                if node.left_keys else "keys=none")
+        return ([keys, f"how={node.how}"] + ([f"residual={render(node.residual)}"] if node.residual is not None else [])
+                + ran)
     if isinstance(node, L.Union):
         return [f"distinct={'true' if node.distinct else 'false'}"]
     if isinstance(node, L.HybridSearch):

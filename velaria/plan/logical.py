@@ -106,6 +106,9 @@ class Join(Node):
     # compare the IN operand, with SQL's NULL rule (no match and a NULL on either side of
     # a non-empty comparison gives NULL, so NOT IN keeps no such row)
     null_aware: int = 0
+    # the positions (over the left columns then the right ones) the join emits, when the plan
+    # above reads only some of them (set by the optimiser); None: every column
+    output: tuple | None = None
 
 
 #: join kinds of subqueries: their output is the left rows (mark appends one boolean

@@ -77,11 +77,25 @@ def _identity(n: int) -> dict[int, int]:
     return {i: i for i in range(n)}
 
 
+def _join_output(join: L.Join, need: set[int], mapping: dict[int, int]) -> tuple[L.Join, dict[int, int]]:
+    """``join`` emitting only the columns ``need`` names (its keys and residual read the
+    inputs, not its output): a column no operator above reads is never gathered."""
+    keep = sorted({mapping[i] for i in need}) or [0]     # one column at least: it carries the row count
+    if len(keep) >= len(join.schema):
+        return join, mapping
+    position = {full: out for out, full in enumerate(keep)}
+    schema = pa.schema([join.schema.field(i) for i in keep])
+    pruned = dataclasses.replace(join, schema=schema, output=tuple(keep))
+    return pruned, {old: position[new] for old, new in mapping.items() if new in position}
+
+
 def prune(node: L.Node, required: set[int] | None = None) -> L.Node:
     """Return an equivalent plan whose scans read only referenced columns (after moving WHERE
-    conjuncts over one side of an inner join below it: :mod:`velaria.plan.join_filters`)."""
+    conjuncts over one side of an inner join below it: :mod:`velaria.plan.join_filters`, and
+    splitting ``COUNT(DISTINCT x)`` into two plain aggregates: :mod:`velaria.plan.distinct_agg`)."""
+    from .distinct_agg import split_count_distinct
     from .join_filters import push_below_joins
-    return _prune(push_below_joins(node), required)[0]
+    return _prune(split_count_distinct(push_below_joins(node)), required)[0]
 
 
 def _prune(node: L.Node, required: set[int] | None) -> tuple[L.Node, dict[int, int]]:
@@ -146,10 +160,13 @@ def _prune(node: L.Node, required: set[int] | None) -> tuple[L.Node, dict[int, i
         else:
             mapping.update({old + nl: new + nl2 for old, new in rm.items()})
             schema = pa.schema(list(left.schema) + list(right.schema))
-        return L.Join(schema=schema, left=left, right=right, left_keys=[remap(k, lm) for k in node.left_keys],
+        join = L.Join(schema=schema, left=left, right=right, left_keys=[remap(k, lm) for k in node.left_keys],
                       right_keys=[remap(k, rm) for k in node.right_keys], how=node.how,
                       residual=remap(node.residual, mapping) if node.residual is not None else None,
-                      null_aware=node.null_aware), mapping
+                      null_aware=node.null_aware)
+        if node.how in L.SUBQUERY_JOINS or required is None:
+            return join, mapping
+        return _join_output(join, need, mapping)
 
     if isinstance(node, L.Union):
         inputs = [_prune(c, None)[0] for c in node.inputs]

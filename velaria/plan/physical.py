@@ -104,12 +104,21 @@ _PATH_REASONS = {
     "dense-numpy": "single integer key: dense lookup table (numpy) while the key range stays within 2**20 slots "
                    "(else Arrow hashing)",
     "arrow-hash": "single key hashed by Arrow dictionary encoding of normalised values",
-    "packed-hash": "two group keys: per-column codes packed into one int64 per row, groups found by Arrow hashing",
-    "python-dict": "group keys packed into one code per row (per-column dictionary codes), groups in a dict",
+    "packed-hash": "several group keys: per-column codes packed pairwise into one int64 per row, groups "
+                   "numbered by persistent hash tables",
+    "python-dict": "group keys packed into one code per row (per-column dictionary codes), groups in a dict "
+                   "(a key of NULL type)",
     # Filter / Project: how the accelerated evaluate / filter_batch computed the expressions
     "numexpr": "numeric expression or compound predicate fused into one multi-threaded numexpr pass",
     "numpy-fused": "float arithmetic fused over cache-sized blocks with numpy (numexpr not used)",
     "select-cmp": "column-vs-constant filter: compare and compact in one C pass",
+    # Join: how the accelerated hash_join reduced the keys, then how it paired the rows
+    "int-key": "one integer or date key pair used as int64 as it is",
+    "packed-int-keys": "integer / date key columns packed into one int64 per row (mixed radix over their ranges)",
+    "factorised-keys": "key columns factorised over both sides together into one int64 code per row",
+    "c-hash": "C hash join: the smaller side numbered in a dense lookup table or a hash table, the other "
+              "side probing it, pairs written in the reference order without a sort",
+    "numpy-sort": "no C module: right rows sorted by key code, matches expanded with numpy",
 }
 
 
@@ -243,7 +252,7 @@ class PhysicalPlan:
             except KeyError:
                 continue
             step.ran_path = path
-            if step.kind in ("Filter", "Project"):
+            if step.kind in ("Filter", "Project", "Join"):
                 step.reason = _expression_path_reason(path)
                 continue
             step.reason = path_reason(path)

@@ -20,6 +20,7 @@ from ..reference.aggregate import AGGREGATE_ALIASES, AGGREGATE_FUNCTIONS, aggreg
 from .lower_decimal import (decimal_aggregate_arg, decimal_branches, decimal_call, decimal_cast_type,
                             decimal_in_list, is_decimal_name)
 from .lower_dates import DATE_FUNCTIONS, lower_date_function, lower_temporal_cast, temporal_target
+from .fold import fold_temporal
 from .scope import Scope
 
 __all__ = ["ExprLowerer", "AGGREGATES", "normalize_type_name", "function_name"]
@@ -169,7 +170,7 @@ class ExprLowerer:
             rtype = fn.result_type([a.type for a in args])
         except SQLSemanticError as exc:
             raise exc.with_offset(self.offset(node))
-        return Call(type=rtype, name=name, args=tuple(args))
+        return fold_temporal(fn, rtype, args) or Call(type=rtype, name=name, args=tuple(args))
 
     def _lower_A_Expr(self, node: ast.A_Expr) -> Expr:
         kind = node.kind

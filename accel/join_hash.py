@@ -1,0 +1,169 @@
+"""The C path of the accelerated ``hash_join`` (``accel/src/hash_join.c``): row pairs of an
+equi-join on one int64 key per row, in the reference output order.
+
+The smaller side is the build side. Its distinct keys are numbered in an open-addressing
+table and its rows bucketed by number (a stable counting sort); the other side looks its keys
+up. Probing with the left rows writes each left row's bucket of right rows in turn, which is
+the reference order directly. When the left side is the smaller one, the right rows are the
+probes; they scatter themselves behind the left rows they match, each left row's output slots
+being reserved beforehand, so the order is again left rows in order, each with its right rows
+in order. Either way the cost is one hash probe per row plus the output, with no sort.
+
+:func:`join_pairs` returns None when the C module is missing; ``accel/join.py`` then uses its
+numpy path. Keys arrive already reduced to one int64 per row (``accel/join.py`` packs or
+factorises them) with a validity mask: a row whose key has a NULL never matches.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+try:
+    from ._velaria_accel import ffi as _ffi, lib as _lib
+    if not hasattr(_lib, "velaria_join_build"):        # an older build without hash_join.c
+        raise ImportError("the C module has no hash join kernel")
+except Exception:  # pragma: no cover - depends on the build
+    _ffi = _lib = None
+
+__all__ = ["c_available", "join_pairs", "key_found"]
+
+_I64 = np.int64
+
+
+def c_available() -> bool:
+    """True when the compiled hash join is in use."""
+    return _lib is not None
+
+
+def _i64(a: np.ndarray):
+    return _ffi.cast("int64_t *", a.ctypes.data)
+
+
+def _i32(a: np.ndarray):
+    return _ffi.cast("int32_t *", a.ctypes.data)
+
+
+def _u64(a: np.ndarray):
+    return _ffi.cast("uint64_t *", a.ctypes.data)
+
+
+def _u8(valid: np.ndarray | None):
+    return _ffi.NULL if valid is None else _ffi.cast("uint8_t *", valid.ctypes.data)
+
+
+class _BuildTable:
+    """The build side's keys numbered (a dense lookup table or a hash table), and its rows
+    bucketed by number."""
+
+    #: dense table when the keys span at most this many values per build row (int32 entries)
+    DENSE_SPAN_PER_ROW = 4
+    #: largest key range given a bitmap of the keys present: 2**25 bits, 4 MiB, about a cache slice
+    BITMAP_MAX = 1 << 25
+
+    def __init__(self, keys: np.ndarray, valid: np.ndarray | None):
+        n = keys.size
+        self.gids = np.empty(n, dtype=_I64)
+        present = keys if valid is None else keys[valid.view(bool)]
+        self.lo, self.span = (int(present.min()), int(present.max()) - int(present.min()) + 1) if present.size else (0, 0)
+        self.lut = self.slots = self.bitmap = None
+        if present.size and self.span <= self.DENSE_SPAN_PER_ROW * n + 1024:
+            self.lut = np.full(self.span, -1, dtype=np.int32)
+            self.groups = int(_lib.velaria_join_build_dense(_i64(keys), _u8(valid), n, self.lo, _i32(self.lut),
+                                                            _i64(self.gids)))
+        else:
+            self.bits = int(2 * n - 1).bit_length() if n else 0    # 2**bits >= 2 * n: at most half full
+            self.slots = np.full(2 << self.bits, -1, dtype=_I64)    # (key, number) pairs; number -1: empty
+            self.groups = int(_lib.velaria_join_build(_i64(keys), _u8(valid), n, _i64(self.slots), self.bits,
+                                                      _i64(self.gids)))
+            if present.size and self.span <= self.BITMAP_MAX:    # misses answered from cache
+                self.bitmap = np.zeros((self.span + 63) // 64, dtype=np.uint64)
+                _lib.velaria_join_bitmap(_i64(keys), _u8(valid), n, self.lo, _u64(self.bitmap))
+            else:
+                self.span = 0                   # no range filter (and the span may pass int64)
+        self.starts = np.empty(self.groups + 1, dtype=_I64)
+        self.order = np.empty(n, dtype=_I64)
+        _lib.velaria_join_bucket(_i64(self.gids), n, self.groups, _i64(self.starts), _i64(self.order))
+
+    def lookup(self, keys: np.ndarray, valid: np.ndarray | None, counts: np.ndarray | None = None) -> np.ndarray:
+        """The number of each key, -1 where the build side has no such key (or it is NULL);
+        ``counts`` (one per number, zeroed) gets the rows found per number."""
+        out = np.empty(keys.size, dtype=_I64)
+        per_group = _ffi.NULL if counts is None else _i64(counts)
+        if self.lut is not None:
+            _lib.velaria_join_lookup_dense(_i64(keys), _u8(valid), keys.size, self.lo, self.span, _i32(self.lut),
+                                           _i64(out), per_group)
+        else:
+            bitmap = _ffi.NULL if self.bitmap is None else _u64(self.bitmap)
+            _lib.velaria_join_lookup(_i64(keys), _u8(valid), keys.size, _i64(self.slots), self.bits,
+                                     bitmap, self.lo, self.span, _i64(out), per_group)
+        return out
+
+
+def _contiguous(keys: np.ndarray, valid: np.ndarray | None):
+    keys = np.ascontiguousarray(keys, dtype=_I64)
+    return keys, None if valid is None else np.ascontiguousarray(valid, dtype=np.uint8)
+
+
+def join_pairs(lkeys: np.ndarray, lvalid: np.ndarray | None, rkeys: np.ndarray, rvalid: np.ndarray | None,
+               how: str) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """``(left index, left padded, right index)`` of the join, -1 as the right index of a
+    padded left row (LEFT / FULL); padded right rows (RIGHT / FULL) come last with
+    ``left padded`` set. None when the C module is missing."""
+    if _lib is None:
+        return None
+    lkeys, lvalid = _contiguous(lkeys, lvalid)
+    rkeys, rvalid = _contiguous(rkeys, rvalid)
+    if lkeys.size < rkeys.size:
+        left, right, lonely_right = _build_left(lkeys, lvalid, rkeys, rvalid, how)
+    else:
+        left, right, lonely_right = _build_right(lkeys, lvalid, rkeys, rvalid, how)
+    left_pad = np.zeros(left.size, dtype=bool)
+    if how in ("right", "full") and lonely_right.size:
+        left = np.concatenate([left, np.zeros(lonely_right.size, dtype=_I64)])
+        right = np.concatenate([right, lonely_right])
+        left_pad = np.concatenate([left_pad, np.ones(lonely_right.size, dtype=bool)])
+    return left, left_pad, right
+
+
+def key_found(lkeys: np.ndarray, lvalid: np.ndarray | None, rkeys: np.ndarray, rvalid: np.ndarray | None) -> np.ndarray:
+    """Per left row: does some right row have the same (non-NULL) key? The right keys are
+    numbered in a table (no buckets needed) and each left key looked up."""
+    lkeys, lvalid = _contiguous(lkeys, lvalid)
+    rkeys, rvalid = _contiguous(rkeys, rvalid)
+    return _BuildTable(rkeys, rvalid).lookup(lkeys, lvalid) >= 0
+
+
+def _left_rows(matches: np.ndarray, how: str) -> tuple[np.ndarray, np.ndarray]:
+    """(output slots per left row, the left index of every output slot)."""
+    emit = np.maximum(matches, 1) if how in ("left", "full") else matches
+    return emit, np.repeat(np.arange(matches.size, dtype=_I64), emit)
+
+
+def _build_right(lkeys, lvalid, rkeys, rvalid, how):
+    table = _BuildTable(rkeys, rvalid)
+    gl = table.lookup(lkeys, lvalid)
+    sizes = np.diff(table.starts)
+    matches = np.where(gl >= 0, sizes[gl] if sizes.size else 0, 0)
+    emit, left = _left_rows(matches, how)
+    right = np.empty(left.size, dtype=_I64)
+    _lib.velaria_join_gather(_i64(gl), _i64(emit), gl.size, _i64(table.starts), _i64(table.order), _i64(right))
+    lonely = np.empty(0, dtype=_I64)
+    if how in ("right", "full"):
+        hit_group = np.zeros(table.groups, dtype=bool)
+        hit_group[gl[gl >= 0]] = True
+        hit = table.gids >= 0
+        hit[hit] = hit_group[table.gids[hit]]
+        lonely = np.flatnonzero(~hit).astype(_I64)
+    return left, right, lonely
+
+
+def _build_left(lkeys, lvalid, rkeys, rvalid, how):
+    table = _BuildTable(lkeys, lvalid)
+    per_group = np.zeros(table.groups, dtype=_I64)            # right rows per left key
+    gr = table.lookup(rkeys, rvalid, per_group)
+    matches = np.where(table.gids >= 0, per_group[table.gids] if per_group.size else 0, 0)
+    emit, left = _left_rows(matches, how)
+    right = np.full(left.size, -1, dtype=_I64)
+    cursor = np.cumsum(emit) - emit                 # each left row's first output slot
+    _lib.velaria_join_scatter(_i64(gr), gr.size, _i64(table.starts), _i64(table.order), _i64(cursor), _i64(right))
+    lonely = np.flatnonzero(gr < 0).astype(_I64) if how in ("right", "full") else np.empty(0, dtype=_I64)
+    return left, right, lonely

@@ -1,0 +1,198 @@
+/* Hash equi-join on int64 keys (the accelerated hash_join's C path; accel/join_hash.py drives
+ * it and keeps the reference output order).  Plain C, no SIMD: the work is random memory
+ * access, one probe per row.
+ *
+ * The build side's distinct keys are numbered in an open-addressing table (linear probing,
+ * Fibonacci hashing, at most half full) held in one caller-owned array of 2**bits slots of two
+ * int64 each: slots[2s] a key, slots[2s + 1] its number (-1: empty), so a probe touches one
+ * cache line.  Build rows are then bucketed by number (a stable counting sort), so the rows of
+ * one key sit together in row order; the probe side looks each key up and copies the bucket of
+ * its number.  When the build keys span a small range, a bitmap of the keys present (one bit
+ * per value of the range, small enough to stay in cache) answers most misses of a selective
+ * join without touching the table. */
+#include <stdint.h>
+
+#define PREFETCH_AHEAD 16
+#if defined(__GNUC__) || defined(__clang__)
+#define PREFETCH(p) __builtin_prefetch(p)
+#else
+#define PREFETCH(p) ((void)(p))
+#endif
+
+static inline uint64_t slot_of(int64_t k, int bits)
+{
+    return bits ? ((uint64_t)k * 0x9E3779B97F4A7C15ull) >> (64 - bits) : 0;
+}
+
+/* out_gids[i] = the number of keys[i] (keys numbered 0, 1, ... in first-appearance order), -1
+ * for a row whose valid[i] is 0 (a NULL key never matches).  `valid` may be NULL (all valid).
+ * The caller sizes the table: 2**bits >= 2 * n.  Returns the count of distinct keys. */
+int64_t velaria_join_build(const int64_t *keys, const uint8_t *valid, int64_t n,
+                           int64_t *slots, int bits, int64_t *out_gids)
+{
+    const uint64_t mask = ((uint64_t)1 << bits) - 1;
+    int64_t next = 0;
+    for (int64_t i = 0; i < n; i++) {
+        if (valid && !valid[i]) {
+            out_gids[i] = -1;
+            continue;
+        }
+        const int64_t k = keys[i];
+        uint64_t s = slot_of(k, bits);
+        for (;;) {
+            int64_t g = slots[2 * s + 1];
+            if (g < 0) {
+                slots[2 * s] = k;
+                slots[2 * s + 1] = g = next++;
+            } else if (slots[2 * s] != k) {
+                s = (s + 1) & mask;
+                continue;
+            }
+            out_gids[i] = g;
+            break;
+        }
+    }
+    return next;
+}
+
+/* Set bit (keys[i] - lo) of `bitmap` for every valid row (the caller zeroed it and made it
+ * cover every valid key). */
+void velaria_join_bitmap(const int64_t *keys, const uint8_t *valid, int64_t n, int64_t lo, uint64_t *bitmap)
+{
+    for (int64_t i = 0; i < n; i++) {
+        if (valid && !valid[i])
+            continue;
+        const uint64_t b = (uint64_t)(keys[i] - lo);
+        bitmap[b >> 6] |= (uint64_t)1 << (b & 63);
+    }
+}
+
+/* out_gids[i] = the number of keys[i] in a table filled by velaria_join_build, -1 when the key
+ * is absent or valid[i] is 0.  `bitmap` (may be NULL) holds the build keys' bits over
+ * [lo, lo + span).  `counts` (may be NULL) gets +1 per row at its number.  Returns the count of
+ * rows that found their key. */
+int64_t velaria_join_lookup(const int64_t *keys, const uint8_t *valid, int64_t n, const int64_t *slots, int bits,
+                            const uint64_t *bitmap, int64_t lo, int64_t span, int64_t *out_gids, int64_t *counts)
+{
+    const uint64_t mask = ((uint64_t)1 << bits) - 1;
+    int64_t found = 0;
+    for (int64_t i = 0; i < n; i++) {
+        if (!bitmap && i + PREFETCH_AHEAD < n)   /* the table line a later row will read */
+            PREFETCH(&slots[2 * slot_of(keys[i + PREFETCH_AHEAD], bits)]);
+        int64_t g = -1;
+        const int64_t k = keys[i];
+        if (valid && !valid[i]) {
+            out_gids[i] = -1;
+            continue;
+        }
+        if (bitmap) {
+            const uint64_t b = (uint64_t)k - (uint64_t)lo;
+            if (b >= (uint64_t)span || !((bitmap[b >> 6] >> (b & 63)) & 1)) {
+                out_gids[i] = -1;
+                continue;
+            }
+        }
+        uint64_t s = slot_of(k, bits);
+        while ((g = slots[2 * s + 1]) >= 0 && slots[2 * s] != k)
+            s = (s + 1) & mask;
+        if (g >= 0) {
+            found++;
+            if (counts)
+                counts[g]++;
+        }
+        out_gids[i] = g;
+    }
+    return found;
+}
+
+/* The dense variant, for build keys spanning a range a few times their count: lut[k - lo] is the
+ * number of key k (-1: absent; int32, as the numbers stay below 2**31), one array read per row
+ * instead of a hash probe, and sorted keys read it sequentially.  Same outputs as
+ * velaria_join_build; the caller filled lut with -1 and made it cover every valid key. */
+int64_t velaria_join_build_dense(const int64_t *keys, const uint8_t *valid, int64_t n, int64_t lo,
+                                 int32_t *lut, int64_t *out_gids)
+{
+    int64_t next = 0;
+    for (int64_t i = 0; i < n; i++) {
+        if (valid && !valid[i]) {
+            out_gids[i] = -1;
+            continue;
+        }
+        int32_t *slot = &lut[(uint64_t)keys[i] - (uint64_t)lo];
+        if (*slot < 0)
+            *slot = (int32_t)next++;
+        out_gids[i] = *slot;
+    }
+    return next;
+}
+
+/* velaria_join_lookup for a table built by velaria_join_build_dense over [lo, lo + span). */
+int64_t velaria_join_lookup_dense(const int64_t *keys, const uint8_t *valid, int64_t n, int64_t lo, int64_t span,
+                                  const int32_t *lut, int64_t *out_gids, int64_t *counts)
+{
+    int64_t found = 0;
+    for (int64_t i = 0; i < n; i++) {
+        const uint64_t b = (uint64_t)keys[i] - (uint64_t)lo;
+        const int64_t g = ((valid && !valid[i]) || b >= (uint64_t)span) ? -1 : lut[b];
+        if (g >= 0) {
+            found++;
+            if (counts)
+                counts[g]++;
+        }
+        out_gids[i] = g;
+    }
+    return found;
+}
+
+/* Stable counting sort of the rows with gids[i] >= 0 by gid: afterwards the rows of number g
+ * are order[starts[g] .. starts[g + 1]) in row order.  starts has n_groups + 1 entries. */
+void velaria_join_bucket(const int64_t *gids, int64_t n, int64_t n_groups, int64_t *starts, int64_t *order)
+{
+    for (int64_t g = 0; g <= n_groups; g++)
+        starts[g] = 0;
+    for (int64_t i = 0; i < n; i++)
+        if (gids[i] >= 0)
+            starts[gids[i] + 1]++;
+    for (int64_t g = 0; g < n_groups; g++)
+        starts[g + 1] += starts[g];
+    /* starts[g] doubles as the write cursor of bucket g, then is restored from its neighbour */
+    for (int64_t i = 0; i < n; i++)
+        if (gids[i] >= 0)
+            order[starts[gids[i]]++] = i;
+    for (int64_t g = n_groups; g > 0; g--)
+        starts[g] = starts[g - 1];
+    starts[0] = 0;
+}
+
+/* Probe rows in order: row i (number gids[i]) writes the build rows of its bucket at out[pos],
+ * pos advancing by `emit[i]`; a row without a match but with emit[i] == 1 (an outer join's
+ * padding) writes -1.  out has sum(emit) slots. */
+void velaria_join_gather(const int64_t *gids, const int64_t *emit, int64_t n, const int64_t *starts,
+                         const int64_t *order, int64_t *out)
+{
+    int64_t pos = 0;
+    for (int64_t i = 0; i < n; i++) {
+        const int64_t g = gids[i];
+        if (g >= 0) {
+            for (int64_t p = starts[g]; p < starts[g + 1]; p++)
+                out[pos++] = order[p];
+        } else if (emit[i]) {
+            out[pos++] = -1;
+        }
+    }
+}
+
+/* The build side is the left: right rows j in order scatter themselves after the left rows of
+ * their bucket, cursor[i] being the next free output slot of left row i.  Visiting j in
+ * ascending order leaves every left row's matches in right-row order. */
+void velaria_join_scatter(const int64_t *gids, int64_t n, const int64_t *starts, const int64_t *order,
+                          int64_t *cursor, int64_t *out)
+{
+    for (int64_t j = 0; j < n; j++) {
+        const int64_t g = gids[j];
+        if (g < 0)
+            continue;
+        for (int64_t p = starts[g]; p < starts[g + 1]; p++)
+            out[cursor[order[p]]++] = j;
+    }
+}
