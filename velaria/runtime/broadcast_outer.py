@@ -86,8 +86,10 @@ def padded_rows(join: L.Join, right: pa.Table, matched: np.ndarray) -> pa.Table:
     ordinals (LEFT_ORD NULL, RIGHT_ORD the right row), in right-input order."""
     unmatched = pa.array(np.flatnonzero(~matched).astype(np.int64))
     n = len(unmatched)
-    lefts = [pa.chunked_array([pa.nulls(n, f.type)]) for f in list(join.schema)[:len(join.left.schema)]]
-    out = pa.Table.from_arrays(lefts + right.take(unmatched).columns, schema=join.schema)
+    columns = [pa.chunked_array([pa.nulls(n, f.type)]) for f in join.left.schema] + right.take(unmatched).columns
+    if join.output is not None:          # the join emits only the columns the plan above reads
+        columns = [columns[i] for i in join.output]
+    out = pa.Table.from_arrays(columns, schema=join.schema)
     out = out.append_column(LEFT_ORD, pa.nulls(n, pa.int64()))
     return out.append_column(RIGHT_ORD, unmatched)
 
