@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .group_hash import _ptr
+
 try:
     from ._velaria_accel import ffi as _ffi, lib as _lib
     if not hasattr(_lib, "velaria_join_build"):        # an older build without hash_join.c
@@ -27,6 +29,7 @@ except Exception:  # pragma: no cover - depends on the build
 __all__ = ["c_available", "join_pairs", "key_found"]
 
 _I64 = np.int64
+_i64 = _ptr      # an int64 array's data as ``int64_t *``, as the group tables pass it
 
 
 def c_available() -> bool:
@@ -34,8 +37,6 @@ def c_available() -> bool:
     return _lib is not None
 
 
-def _i64(a: np.ndarray):
-    return _ffi.cast("int64_t *", a.ctypes.data)
 
 
 def _i32(a: np.ndarray):
