@@ -117,7 +117,7 @@ class HashAggregate:
         # several keys: table i numbers (code of keys 0..i, code of key i+1) packed in one int64;
         # the last table's numbers are the group ids
         self._pairs: list[Int64GroupTable] | None = None
-        # several keys: a string column whose values all fit 7 bytes is numbered through its
+        # several keys: a string column whose values all fit 8 bytes is numbered through its
         # packed words (None: not decided, False: the column left this path for the dictionary one)
         self._short_strings: list = [None] * num_keys
         self._key_parts: list[list[pa.Array]] = [[] for _ in range(num_keys)]
@@ -231,7 +231,7 @@ class HashAggregate:
         return known[local]
 
     def _short_string_codes(self, j: int, arr: pa.Array) -> np.ndarray | None:
-        """``_column_codes`` for a string column whose values are at most 7 bytes (flags,
+        """``_column_codes`` for a string column whose values are at most 8 bytes (flags,
         status codes, country codes): each value packed into one int64 in C and numbered by a
         persistent hash table, instead of hashing the strings into a dictionary per batch.
         The distinct values are kept in ``_column_uniques`` as on the dictionary path, so a

@@ -127,9 +127,10 @@ def _and_cmp_np(terms: list[Term], n: int) -> tuple[np.ndarray, int]:
 
 
 def pack_short_str(arr: pa.Array, use_c: bool | None = None) -> np.ndarray | None:
-    """int64 per row of a utf8 / binary ``arr`` (int32 offsets): its bytes little-endian in
-    bits 0..55 and its length in bits 56..59, so equal strings give equal words; NULL gives -1.
-    None when some non-NULL value is longer than 7 bytes."""
+    """int64 per row of a utf8 / binary ``arr`` (int32 offsets): its bytes little-endian,
+    zero-padded to 8, so equal strings give equal words; NULL gives -1 (eight 0xFF bytes, never
+    valid UTF-8). None when some non-NULL value is longer than 8 bytes, contains a NUL byte
+    (``"a\\0"`` would pack as ``"a"``) or packs to -1: the words would not be one-to-one."""
     use_c = c_available() if use_c is None else (use_c and c_available())
     n = len(arr)
     bufs = arr.buffers()
@@ -146,14 +147,19 @@ def pack_short_str(arr: pa.Array, use_c: bool | None = None) -> np.ndarray | Non
             _ffi.cast("int64_t *", out.ctypes.data))
         return None if bad else out
     starts, lens = offsets[:-1].astype(np.int64), np.diff(offsets).astype(np.int64)
-    ok = lens <= 7 if valid is None else (lens <= 7) | (valid == 0)
-    if not ok.all():
+    if valid is not None:
+        lens = np.where(valid == 0, 0, lens)       # whatever lies under a NULL is not read
+    if (lens > 8).any():
         return None
-    words = (lens << 56).astype(np.uint64)
+    words = np.zeros(n, dtype=np.uint64)
     for j in range(int(lens.max(initial=0))):
         has = lens > j
         byte = np.where(has, data[np.where(has, starts + j, 0)], 0).astype(np.uint64)
+        if (has & (byte == 0)).any():
+            return None
         words |= byte << np.uint64(8 * j)
+    if (words == np.uint64(0xFFFFFFFFFFFFFFFF)).any():
+        return None
     out = words.view(np.int64)
     if valid is not None:
         out[valid == 0] = -1

@@ -236,7 +236,8 @@ def test_explain_names_and_cmp_and_results_match_the_reference():
 
 
 STRINGS = st.one_of(st.none(), st.text(max_size=4), st.text(min_size=5, max_size=9),
-                    st.sampled_from(["", "A", "N", "R", "abcdefg", "abcdefgh", "é", "\x00", "\x00\x00"]))
+                    st.sampled_from(["", "A", "N", "R", "abcdefg", "abcdefgh", "key-0001", "é", "\x00", "\x00\x00",
+                                     "a\x00", "abcdefg\x00"]))
 
 
 @needs_c
@@ -246,7 +247,7 @@ def test_pack_short_str_c_matches_twin_and_equality(values, offset):
     arr = pa.array(["x"] * offset + values, pa.string()).slice(offset)
     c = select_terms.pack_short_str(arr, use_c=True)
     py = select_terms.pack_short_str(arr, use_c=False)
-    fits = all(v is None or len(v.encode()) <= 7 for v in values)
+    fits = all(v is None or (len(v.encode()) <= 8 and "\x00" not in v) for v in values)
     if not fits:
         assert c is None and py is None
         return
@@ -254,3 +255,14 @@ def test_pack_short_str_c_matches_twin_and_equality(values, offset):
     for i, a in enumerate(values):
         for j, b in enumerate(values):
             assert (c[i] == c[j]) == (a == b), (a, b)
+
+
+@pytest.mark.parametrize("use_c", [False, pytest.param(True, marks=needs_c)])
+def test_pack_short_str_refuses_what_it_cannot_pack_one_to_one(use_c):
+    """Eight-byte values pack; a NUL byte ("a\\0" would pack as "a"), a ninth byte, or a binary
+    value of eight 0xFF bytes (NULL's word) makes the packing unusable."""
+    ok = select_terms.pack_short_str(pa.array(["key-0001", "key-0002", None, ""], pa.string()), use_c=use_c)
+    assert ok is not None and len(set(ok.tolist())) == 4 and ok[2] == -1
+    for bad in (pa.array(["a", "a\x00"], pa.string()), pa.array(["abcdefghi"], pa.string()),
+                pa.array([b"\xff" * 8], pa.binary())):
+        assert select_terms.pack_short_str(bad, use_c=use_c) is None

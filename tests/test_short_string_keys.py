@@ -1,4 +1,4 @@
-"""GROUP BY two keys where a string key's values fit 7 bytes: each value is packed into one
+"""GROUP BY two keys where a string key's values fit 8 bytes: each value is packed into one
 int64 and numbered by a persistent table (``accel/aggregate.py``, ``_short_string_codes``).
 Checked against the reference aggregate over several batches, with NULLs, empty strings,
 multi-byte characters, a longer value arriving mid-stream (the column continues on the
@@ -18,8 +18,8 @@ from velaria.reference.aggregate import aggregate_result_type
 acc_aggregate = pytest.importorskip("velaria.accel.aggregate")
 from velaria.accel import group_hash, select_terms  # noqa: E402
 
-SHORT = st.one_of(st.none(), st.sampled_from(["", "A", "N", "R", "O", "F", "é", "abcdefg"]), st.text(max_size=3))
-LONG = st.one_of(SHORT, st.text(min_size=8, max_size=10))
+SHORT = st.one_of(st.none(), st.sampled_from(["", "A", "N", "R", "O", "F", "é", "abcdefg", "key-0042"]), st.text(max_size=3))
+LONG = st.one_of(SHORT, st.text(min_size=9, max_size=10), st.just("a\x00"))
 
 
 def _aggs():

@@ -10,11 +10,12 @@
  * term ANDs into it, branch-free, so the compiler vectorises every term's loop.  Returns the
  * number of rows kept.
  *
- * velaria_pack_short_str: each string of an Arrow utf8 array (int32 offsets) packed into one
- * int64 (its bytes little-endian in bits 0..55, its length in bits 56..59), so that two
- * strings of at most 7 bytes are equal exactly when their packed words are; NULL packs to -1
- * (a length nibble no string has).  Returns 0, or 1 when some valid string is longer than 7
- * bytes (the packing is then incomplete and must not be used).
+ * velaria_pack_short_str: each string of an Arrow utf8 / binary array (int32 offsets) packed
+ * into one int64: its bytes little-endian, zero-padded to 8.  Two strings of at most 8 bytes
+ * without a NUL byte are equal exactly when their packed words are (the first zero byte marks
+ * the end); NULL packs to -1 (eight 0xFF bytes, never valid UTF-8).  Returns 0, or 1 when
+ * some valid value is longer than 8 bytes, contains a NUL byte or packs to -1 (the packing
+ * is then not one-to-one and must not be used).
  */
 #include "velaria_accel.h"
 
@@ -204,7 +205,7 @@ int velaria_pack_short_str(const int32_t *offsets, const uint8_t *data, int64_t 
             continue;
         }
         const int64_t start = offsets[i], len = (int64_t)offsets[i + 1] - start;
-        if (len > 7) return 1;
+        if (len > 8) return 1;
         uint64_t w = 0;
         if (start + 8 <= data_len) {      /* one unaligned 8-byte load, the bytes past len masked off */
             memcpy(&w, data + start, 8);
@@ -212,7 +213,12 @@ int velaria_pack_short_str(const int32_t *offsets, const uint8_t *data, int64_t 
         } else {
             for (int64_t j = 0; j < len; j++) w |= (uint64_t)data[start + j] << (8 * j);
         }
-        out[i] = (int64_t)(w | (uint64_t)len << 56);
+        /* a NUL byte inside the value ("a\0" would pack as "a"): the padding set to 0xFF, then
+         * the classic test for a zero byte in a word */
+        const uint64_t v = len < 8 ? w | (~(uint64_t)0 << (8 * len)) : w;
+        if (((v - 0x0101010101010101ULL) & ~v & 0x8080808080808080ULL) || w == ~(uint64_t)0)
+            return 1;
+        out[i] = (int64_t)w;
     }
     return 0;
 }
