@@ -93,6 +93,17 @@ def _dense_group_ids_np(keys, valid, lo, lut, null_slot, next_gid):
 
 # --------------------------------------------------------------------------- sums / counts
 
+
+def _valid_rows(gids: np.ndarray | None, x: np.ndarray, valid: np.ndarray | None):
+    """(group id, value) of the valid rows, in row order (``gids`` None: every row in group 0)
+    -- what the numpy twins of the grouped kernels fold."""
+    if gids is None:
+        gids = np.zeros(x.size, dtype=np.int64)
+    if valid is not None:
+        keep = valid.astype(bool)
+        gids, x = gids[keep], x[keep]
+    return gids, x
+
 def group_sum_f64(gids: np.ndarray | None, x: np.ndarray, valid: np.ndarray | None,
                   totals: np.ndarray, counts: np.ndarray | None) -> None:
     """``totals[g] += x[i]`` in row order for every valid row (``gids`` None: group 0), and
@@ -106,11 +117,7 @@ def group_sum_f64(gids: np.ndarray | None, x: np.ndarray, valid: np.ndarray | No
         _lib.velaria_group_sum_f64(_ptr("int64_t *", gids), _ptr("double *", x), _ptr("uint8_t *", valid),
                                    x.size, _ptr("double *", totals), _ptr("int64_t *", counts))
         return
-    if gids is None:
-        gids = np.zeros(x.size, dtype=np.int64)
-    if valid is not None:
-        keep = valid.astype(bool)
-        gids, x = gids[keep], x[keep]
+    gids, x = _valid_rows(gids, x, valid)
     g = totals.size
     # bincount adds the weights of each bin in input order; the running totals go first
     idx = np.concatenate([np.arange(g, dtype=np.int64), gids])
@@ -306,11 +313,7 @@ def group_welford_f64(gids: np.ndarray | None, x: np.ndarray, valid: np.ndarray 
                                        x.size, _ptr("int64_t *", counts), _ptr("double *", mean),
                                        _ptr("double *", m2))
         return
-    if gids is None:
-        gids = np.zeros(x.size, dtype=np.int64)
-    if valid is not None:
-        keep = valid.astype(bool)
-        gids, x = gids[keep], x[keep]
+    gids, x = _valid_rows(gids, x, valid)
     # each group's values in row order; step r updates every group's r-th value at once
     order = np.argsort(gids, kind="stable")
     g_sorted, x_sorted = gids[order], x[order]
