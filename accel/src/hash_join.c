@@ -19,6 +19,18 @@
 #define PREFETCH(p) ((void)(p))
 #endif
 
+/* A probe's answer for row i: its build number g (-1: no match) into out_gids, counted in
+ * counts[g] when counts is given.  Returns 1 for a match. */
+static inline int64_t emit_match(int64_t g, int64_t i, int64_t *out_gids, int64_t *counts)
+{
+    out_gids[i] = g;
+    if (g < 0)
+        return 0;
+    if (counts)
+        counts[g]++;
+    return 1;
+}
+
 static inline uint64_t slot_of(int64_t k, int bits)
 {
     return bits ? ((uint64_t)k * 0x9E3779B97F4A7C15ull) >> (64 - bits) : 0;
@@ -95,12 +107,7 @@ int64_t velaria_join_lookup(const int64_t *keys, const uint8_t *valid, int64_t n
         uint64_t s = slot_of(k, bits);
         while ((g = slots[2 * s + 1]) >= 0 && slots[2 * s] != k)
             s = (s + 1) & mask;
-        if (g >= 0) {
-            found++;
-            if (counts)
-                counts[g]++;
-        }
-        out_gids[i] = g;
+        found += emit_match(g, i, out_gids, counts);
     }
     return found;
 }
@@ -134,12 +141,7 @@ int64_t velaria_join_lookup_dense(const int64_t *keys, const uint8_t *valid, int
     for (int64_t i = 0; i < n; i++) {
         const uint64_t b = (uint64_t)keys[i] - (uint64_t)lo;
         const int64_t g = ((valid && !valid[i]) || b >= (uint64_t)span) ? -1 : lut[b];
-        if (g >= 0) {
-            found++;
-            if (counts)
-                counts[g]++;
-        }
-        out_gids[i] = g;
+        found += emit_match(g, i, out_gids, counts);
     }
     return found;
 }
