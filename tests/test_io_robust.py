@@ -68,6 +68,24 @@ def test_cache_root_symlink_is_refused(tmp_path):
         FakeSession().read_csv(str(csv), materialization_dir=str(link))
 
 
+@posix_user
+@pytest.mark.parametrize("default_root", [True, False])
+def test_cache_root_owned_by_another_user_is_refused(tmp_path, monkeypatch, default_root):
+    csv = tmp_path / "x.csv"
+    csv.write_text("a\n1\n")
+    monkeypatch.setattr(materialize.tempfile, "gettempdir", lambda: str(tmp_path))
+    root = materialize.default_materialization_root() if default_root else str(tmp_path / "cache")
+    os.makedirs(root, mode=0o700)
+    me = os.getuid()
+    if me == 0:          # root can give the directory away for real
+        os.chown(root, 12345, 12345)
+    else:                # otherwise the process pretends to be someone else
+        monkeypatch.setattr(materialize.os, "getuid", lambda: me + 1)
+    kwargs = {"materialization": True} if default_root else {"materialization_dir": root}
+    with pytest.raises(VelariaError, match="not a directory owned by the current user"):
+        FakeSession().read_csv(str(csv), **kwargs)
+
+
 @pytest.mark.skipif(not hasattr(os, "getuid") or os.getuid() != 0, reason="needs root to chown")
 def test_entry_owned_by_another_user_is_rebuilt(tmp_path):
     csv = tmp_path / "x.csv"
