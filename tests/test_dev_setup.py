@@ -126,3 +126,26 @@ def test_every_shipped_directory_is_a_listed_package():
             if owner == package and dotted not in listed:
                 unlisted.append(dotted)
     assert not unlisted, f"add to [tool.setuptools] packages: {unlisted}"
+
+
+def test_accelerator_wrapper_declares_every_function_it_calls(tmp_path):
+    """cffi's generated wrapper calls each declared C function; without a prototype in scope
+    the call is an implicit declaration: GCC 14 and Clang 16 refuse it (the accelerator then
+    fails to build on a fresh machine), and older compilers take the result for an ``int``,
+    which garbles ``double`` and truncates ``int64_t`` results."""
+    import shutil as sh
+    import subprocess
+    import sysconfig
+
+    cc = sh.which("cc") or sh.which("gcc") or sh.which("clang")
+    if cc is None:
+        pytest.skip("no C compiler")
+    spec = importlib.util.spec_from_file_location("velaria_build_accel", ROOT / "accel" / "build_accel.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    wrapper = tmp_path / "wrapper.c"
+    module.ffibuilder.emit_c_code(str(wrapper))
+    done = subprocess.run([cc, "-fsyntax-only", "-std=c11", "-Werror=implicit-function-declaration",
+                           "-I", str(ROOT / "accel" / "src"), "-I", sysconfig.get_paths()["include"],
+                           str(wrapper)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
