@@ -49,6 +49,10 @@ def test_arrow_c_array_of_polars(session):
                                      pa.record_batch({"a": [3, 4, 5]})])
     frame = session.create_dataframe_from_arrow(chunked)
     assert pl.DataFrame(frame).height == 5
+    # polars makes a struct Series of any non-pyarrow exporter: every row is still there
+    series = pl.from_arrow(frame)
+    assert len(series) == 5 and series.struct.field("a").to_list() == [1, 2, 3, 4, 5]
+    assert pl.from_arrow(frame.to_arrow()).height == 5
 
 
 # ---- CSV: an unterminated quote is an error naming its line --------------------------------
