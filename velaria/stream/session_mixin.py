@@ -26,6 +26,17 @@ def _sql_frame(session, stmt):
     return SqlStreamingDataFrame(session, stmt.source_entry.frame._source)
 
 
+def _planning_schema(source):
+    """The schema a stream query is planned over: the source's, or, before any data has
+    arrived (an empty directory, an unfed queue), its declared column names with the null
+    type, so that planning errors (unknown columns, a bad WINDOW) surface before it runs."""
+    schema = source.schema()
+    if schema is None and getattr(source, "columns", None):
+        import pyarrow as pa
+        schema = pa.schema([pa.field(n, pa.null()) for n in source.columns])
+    return schema
+
+
 class StreamMethods:
     """Stream sources, stream views, stream SQL."""
 
@@ -109,7 +120,7 @@ class StreamMethods:
         """A StreamingDataFrame for a stream SELECT (write it with ``write_stream_*``)."""
         stmt = self._stream_statement(sql, "stream_sql")
         frame = _sql_frame(self, stmt)
-        schema = frame._source.schema()
+        schema = _planning_schema(frame._source)
         if schema is not None:
             frame._plan_over(schema)             # planning errors surface now
         return frame
@@ -120,11 +131,10 @@ class StreamMethods:
         opts = parse_options(**options)
         stmt = self._stream_statement(sql, "explain_stream_sql")
         source = stmt.source_entry.frame._source
-        schema = source.schema()
+        schema = _planning_schema(source)
         if schema is None:
             import pyarrow as pa
-            names = getattr(source, "columns", None) or []
-            schema = pa.schema([pa.field(n, pa.null()) for n in names])
+            schema = pa.schema([])
         plan = stmt.planner(schema)
         if plan.has_order_by and not source.bounded():
             raise VelariaError("stream ORDER BY requires a bounded source")
