@@ -67,3 +67,14 @@ def test_unknown_function_hint_names_a_doc_that_exists():
     docs = re.findall(r"docs/[\w.-]+\.md", str(err.value))
     assert docs, str(err.value)
     assert all((ROOT / d).is_file() for d in docs)
+
+
+def test_readme_python_example_runs_and_says_what_it_returns(tmp_path, monkeypatch, capsys):
+    blocks = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(encoding="utf-8"), re.S)
+    assert blocks, "the README shows how to use the package"
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    for block in blocks:
+        exec(compile(block, "README.md", "exec"), namespace)   # noqa: S102 - the README's own code
+    assert namespace["result"].to_rows() == {"schema": ["k", "total"], "rows": [["a", 4], ["b", 2]]}
+    assert "logical" in capsys.readouterr().out
