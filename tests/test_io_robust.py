@@ -254,6 +254,18 @@ def test_external_access_off_forbids_file_tables(tmp_path):
         velaria.Session(enable_external_access="no")
 
 
+@pytest.mark.parametrize("sql", [
+    "CREATE SOURCE TABLE s (a BIGINT) USING csv OPTIONS(path: '{dir}')",
+    "CREATE SINK TABLE k (a BIGINT) USING csv OPTIONS(path: '{dir}/out.csv')",
+    "COPY (SELECT 1 AS a) TO '{dir}/copy.csv'",
+])
+def test_external_access_off_covers_stream_tables_and_copy(tmp_path, sql):
+    locked = velaria.Session(enable_external_access=False)
+    with pytest.raises(SQLSemanticError, match="file access from SQL is disabled"):
+        locked.sql(sql.format(dir=tmp_path))
+    assert locked.tables() == [] and sorted(os.listdir(tmp_path)) == []
+
+
 # ---- user regexes cannot hang the process --------------------------------------------------------
 @pytest.mark.parametrize("pattern", [r"^(a+)+b$", r"(a*)*c", r"(\w+\s?)*$", r"(x+x+)+y"])
 def test_exponential_regex_is_rejected(tmp_path, pattern):
