@@ -267,7 +267,11 @@ def test_external_access_off_covers_stream_tables_and_copy(tmp_path, sql):
 
 
 # ---- user regexes cannot hang the process --------------------------------------------------------
-@pytest.mark.parametrize("pattern", [r"^(a+)+b$", r"(a*)*c", r"(\w+\s?)*$", r"(x+x+)+y"])
+@pytest.mark.parametrize("pattern", [r"^(a+)+b$", r"(a*)*c", r"(\w+\s?)*$", r"(x+x+)+y",
+                                     # alternatives matching the same text; Python's parser
+                                     # factors a|aa into a(?:|a), hiding it in an empty branch
+                                     r"^(a|aa)+$", r"^(a|a)*b$", r"(a|ab|b)*c", r"(a?|b)+c",
+                                     r"(.*,)*x"])
 def test_exponential_regex_is_rejected(tmp_path, pattern):
     path = tmp_path / "a.log"
     path.write_text("a" * 40 + "\n")
@@ -276,8 +280,21 @@ def test_exponential_regex_is_rejected(tmp_path, pattern):
                                          regex_pattern=pattern)
 
 
+def test_a_hidden_ambiguity_is_refused_before_any_line_is_read(tmp_path):
+    # a non-ASCII line is matched by Python's re (backtracking); this pattern would take
+    # about 2**28 steps on it
+    path = tmp_path / "a.log"
+    path.write_text("a" * 28 + "\u00e9!\n")
+    with pytest.raises(VelariaValueError, match="alternatives that can match the same text"):
+        velaria.Session().read_line_file(str(path), [("x", 0)], mode="regex",
+                                         regex_pattern=r"^(a|a)*b$")
+
+
 @pytest.mark.parametrize("pattern", [r"^uid=(\d+) action=(\w+)$", r"(GET|POST) (\S+)",
-                                     r"(\d{1,3}\.){3}(\d{1,3})", r"(?>a+)+(b)", r"\[(.*?)\] (\w+)"])
+                                     r"(\d{1,3}\.){3}(\d{1,3})", r"(?>a+)+(b)", r"\[(.*?)\] (\w+)",
+                                     # repetitions that can split a line only one way
+                                     r"(\d+,)*(\d+)", r"(\S+ )+(\S+)", r"([^,]+,)*(x)", r"(x|xy)+$",
+                                     r"(\w+\s)*(\w+)$", r"(\d+(\.\d+)?,)*(\d+)"])
 def test_ordinary_regexes_are_accepted(tmp_path, pattern):
     path = tmp_path / "a.log"
     path.write_text("x\n")
