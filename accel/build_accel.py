@@ -105,7 +105,10 @@ ffibuilder = FFI()
 ffibuilder.cdef(CDEF)
 ffibuilder.set_source(
     "velaria.accel._velaria_accel",
-    '#include "velaria_accel.h"\n',
+    # CDEF's prototypes go into the wrapper too: it calls every declared function, and one
+    # without a prototype in scope is an error on current compilers (an int-returning guess on
+    # older ones, which garbles double and int64_t results)
+    '#include "velaria_accel.h"\n' + CDEF,
     sources=[_rel(os.path.join(SRC, name)) for name in SOURCES],
     include_dirs=[_rel(SRC)],
     extra_compile_args=_ARGS,

@@ -68,6 +68,24 @@ def test_cache_root_symlink_is_refused(tmp_path):
         FakeSession().read_csv(str(csv), materialization_dir=str(link))
 
 
+@posix_user
+@pytest.mark.parametrize("default_root", [True, False])
+def test_cache_root_owned_by_another_user_is_refused(tmp_path, monkeypatch, default_root):
+    csv = tmp_path / "x.csv"
+    csv.write_text("a\n1\n")
+    monkeypatch.setattr(materialize.tempfile, "gettempdir", lambda: str(tmp_path))
+    root = materialize.default_materialization_root() if default_root else str(tmp_path / "cache")
+    os.makedirs(root, mode=0o700)
+    me = os.getuid()
+    if me == 0:          # root can give the directory away for real
+        os.chown(root, 12345, 12345)
+    else:                # otherwise the process pretends to be someone else
+        monkeypatch.setattr(materialize.os, "getuid", lambda: me + 1)
+    kwargs = {"materialization": True} if default_root else {"materialization_dir": root}
+    with pytest.raises(VelariaError, match="not a directory owned by the current user"):
+        FakeSession().read_csv(str(csv), **kwargs)
+
+
 @pytest.mark.skipif(not hasattr(os, "getuid") or os.getuid() != 0, reason="needs root to chown")
 def test_entry_owned_by_another_user_is_rebuilt(tmp_path):
     csv = tmp_path / "x.csv"
@@ -236,8 +254,24 @@ def test_external_access_off_forbids_file_tables(tmp_path):
         velaria.Session(enable_external_access="no")
 
 
+@pytest.mark.parametrize("sql", [
+    "CREATE SOURCE TABLE s (a BIGINT) USING csv OPTIONS(path: '{dir}')",
+    "CREATE SINK TABLE k (a BIGINT) USING csv OPTIONS(path: '{dir}/out.csv')",
+    "COPY (SELECT 1 AS a) TO '{dir}/copy.csv'",
+])
+def test_external_access_off_covers_stream_tables_and_copy(tmp_path, sql):
+    locked = velaria.Session(enable_external_access=False)
+    with pytest.raises(SQLSemanticError, match="file access from SQL is disabled"):
+        locked.sql(sql.format(dir=tmp_path))
+    assert locked.tables() == [] and sorted(os.listdir(tmp_path)) == []
+
+
 # ---- user regexes cannot hang the process --------------------------------------------------------
-@pytest.mark.parametrize("pattern", [r"^(a+)+b$", r"(a*)*c", r"(\w+\s?)*$", r"(x+x+)+y"])
+@pytest.mark.parametrize("pattern", [r"^(a+)+b$", r"(a*)*c", r"(\w+\s?)*$", r"(x+x+)+y",
+                                     # alternatives matching the same text; Python's parser
+                                     # factors a|aa into a(?:|a), hiding it in an empty branch
+                                     r"^(a|aa)+$", r"^(a|a)*b$", r"(a|ab|b)*c", r"(a?|b)+c",
+                                     r"(.*,)*x"])
 def test_exponential_regex_is_rejected(tmp_path, pattern):
     path = tmp_path / "a.log"
     path.write_text("a" * 40 + "\n")
@@ -246,8 +280,21 @@ def test_exponential_regex_is_rejected(tmp_path, pattern):
                                          regex_pattern=pattern)
 
 
+def test_a_hidden_ambiguity_is_refused_before_any_line_is_read(tmp_path):
+    # a non-ASCII line is matched by Python's re (backtracking); this pattern would take
+    # about 2**28 steps on it
+    path = tmp_path / "a.log"
+    path.write_text("a" * 28 + "\u00e9!\n")
+    with pytest.raises(VelariaValueError, match="alternatives that can match the same text"):
+        velaria.Session().read_line_file(str(path), [("x", 0)], mode="regex",
+                                         regex_pattern=r"^(a|a)*b$")
+
+
 @pytest.mark.parametrize("pattern", [r"^uid=(\d+) action=(\w+)$", r"(GET|POST) (\S+)",
-                                     r"(\d{1,3}\.){3}(\d{1,3})", r"(?>a+)+(b)", r"\[(.*?)\] (\w+)"])
+                                     r"(\d{1,3}\.){3}(\d{1,3})", r"(?>a+)+(b)", r"\[(.*?)\] (\w+)",
+                                     # repetitions that can split a line only one way
+                                     r"(\d+,)*(\d+)", r"(\S+ )+(\S+)", r"([^,]+,)*(x)", r"(x|xy)+$",
+                                     r"(\w+\s)*(\w+)$", r"(\d+(\.\d+)?,)*(\d+)"])
 def test_ordinary_regexes_are_accepted(tmp_path, pattern):
     path = tmp_path / "a.log"
     path.write_text("x\n")

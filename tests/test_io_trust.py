@@ -49,6 +49,10 @@ def test_arrow_c_array_of_polars(session):
                                      pa.record_batch({"a": [3, 4, 5]})])
     frame = session.create_dataframe_from_arrow(chunked)
     assert pl.DataFrame(frame).height == 5
+    # polars makes a struct Series of any non-pyarrow exporter: every row is still there
+    series = pl.from_arrow(frame)
+    assert len(series) == 5 and series.struct.field("a").to_list() == [1, 2, 3, 4, 5]
+    assert pl.from_arrow(frame.to_arrow()).height == 5
 
 
 # ---- CSV: an unterminated quote is an error naming its line --------------------------------
@@ -202,6 +206,32 @@ def test_regex_unmatched_lines_warn(session, tmp_path):
         frame = session.read_line_file(path, [("level", 1)], mode="regex",
                                        regex_pattern=r"(ERROR) .*")
         assert frame.to_rows()["rows"] == [["ERROR"]]
+
+
+def test_explain_reports_what_the_file_scan_did(session, tmp_path):
+    log = write(tmp_path, "app.log", "uid=1 action=a extra\nuid=2 action=b\n")
+    with pytest.warns(RuntimeWarning, match="did not fully match"):
+        frame = session.read_line_file(log, [("uid", 1), ("action", 2)], mode="regex",
+                                       regex_pattern=r"uid=(\d+) action=(\w+)")
+        session.create_temp_view("logs", frame)
+        query = session.sql("SELECT uid FROM logs WHERE uid > 0")
+        assert query.count() == 1
+    text = query.explain()
+    assert f"file: path={log} mode=regex" in text
+    assert "unmatched_lines=1" in text and "parser=" in text
+    assert text.count("uid>0") == 1                      # the pushdown is said once
+
+    bad = write(tmp_path, "bad.csv", "a,b\n1,2\n3\n4,5\n")
+    with pytest.warns(RuntimeWarning):
+        skipped = session.read_csv(bad, on_bad_lines="skip")
+        assert skipped.count() == 2
+    assert "skipped_bad_lines=1" in skipped.explain()
+
+    cached = session.read_csv(write(tmp_path, "m.csv", "a\n1\n"), materialization_dir=str(tmp_path / "c"))
+    cached.count()
+    assert "cache=built" in cached.explain()
+    in_memory = session.create_dataframe_from_arrow(pa.table({"a": [1]}))
+    assert "file:" not in in_memory.explain()
 
 
 # ---- lossy conversions: no infinity from text, lost digits are reported ---------------------

@@ -15,7 +15,7 @@ import pyarrow as pa
 import pytest
 
 from velaria import Session
-from velaria.stream.checkpoint import CheckpointError
+from velaria.stream.checkpoint import CheckpointError, read_checkpoint
 
 from stream_fakes import RecordingSink, RecordingSource, events
 
@@ -174,9 +174,11 @@ def test_sigkill_then_restart_counts_every_row(tmp_path, mode, kill_at, where):
     crashed = _run_child(tmp_path, mode, kill_at, where)
     assert crashed.returncode == -signal.SIGKILL, crashed.stderr
     if kill_at > 1 or where != "before":
-        Session  # the last complete checkpoint is intact and loadable
+        # the last complete checkpoint is intact and loadable (magic line, checksum)
         text = (tmp_path / "ck").read_text()
         assert text.startswith("velaria_stream_checkpoint=1\n") and "\nchecksum=" in text
+        fingerprint = text.split("query_fingerprint=")[1].split("\n")[0]
+        assert read_checkpoint(str(tmp_path / "ck"), fingerprint) is not None
     # the directory source never ends by itself: the restart runs the batches it has left
     remaining = FILES
     if mode == "best-effort" and (tmp_path / "ck").exists():

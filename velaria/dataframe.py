@@ -10,6 +10,7 @@ import sys
 
 import pyarrow as pa
 
+from .api_types import PathArg
 from .exec.driver import run_table
 from .exec.operators import ExecContext
 from .io.base import ArrowTableSource
@@ -107,7 +108,7 @@ class DataFrame:
         print(self._format(max_rows), file=sys.stdout)
 
     # ------------------------------------------------------------------ writers
-    def write_csv(self, path, *, delimiter: str = ",", header: bool = True) -> int:
+    def write_csv(self, path: PathArg, *, delimiter: str = ",", header: bool = True) -> int:
         """Write the result to a CSV file (header row unless ``header=False``; NULL is an
         empty cell), atomically: a temporary file renamed over ``path``. Returns the rows
         written."""
@@ -120,7 +121,7 @@ class DataFrame:
         return write_table(self._materialize(), _out_path(path), "csv", delimiter=delimiter,
                            header=header)
 
-    def write_parquet(self, path, *, compression: str = "zstd") -> int:
+    def write_parquet(self, path: PathArg, *, compression: str = "zstd") -> int:
         """Write the result to a Parquet file (types as they are), atomically. Returns the
         rows written."""
         from .io.writers import write_table
@@ -130,7 +131,7 @@ class DataFrame:
         return write_table(self._materialize(), _out_path(path), "parquet",
                            compression=compression)
 
-    def write_json(self, path) -> int:
+    def write_json(self, path: PathArg) -> int:
         """Write the result as JSON lines (one object per row), atomically. Returns the rows
         written."""
         from .io.writers import write_table

@@ -6,9 +6,13 @@ its implementation.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
 import pyarrow as pa
 
 from . import arrow_interop
+from .api_types import ArrowData
 from .catalog import Catalog, CatalogEntry
 from .dataframe import DataFrame
 from .errors import SQLUnsupportedError, VelariaError, VelariaValueError
@@ -16,6 +20,9 @@ from .io.base import DEFAULT_BATCH_ROWS, ArrowTableSource, TableSource
 from .kernels import kernel_set
 from .plan.physical import linearize
 from .session_context import SessionContext
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .streaming import StreamingDataFrame
 
 __all__ = ["Session"]
 
@@ -85,13 +92,13 @@ class Session(ReaderMethods, VectorMethods, StreamMethods):
                 f"runtime_mode={self.runtime.mode!r}, tables={self._catalog.names()})")
 
     # ------------------------------------------------------------------ data in
-    def create_dataframe_from_arrow(self, arrow_obj) -> DataFrame:
+    def create_dataframe_from_arrow(self, arrow_obj: ArrowData) -> DataFrame:
         """A DataFrame over Arrow data: ``pa.Table``, ``RecordBatch``, ``RecordBatchReader``, any
         ``__arrow_c_stream__`` / ``__arrow_c_array__`` exporter, a list of those, or a dict of lists."""
         table = arrow_interop.to_table(arrow_obj)
         return self._frame_from_source(ArrowTableSource(table), cached=table)
 
-    def create_temp_view(self, name: str, df) -> None:
+    def create_temp_view(self, name: str, df: "DataFrame | StreamingDataFrame") -> None:
         """Register ``df`` under ``name`` for SQL. An existing batch view of that name is replaced."""
         if not isinstance(name, str):
             raise TypeError(f"create_temp_view name must be a str, got {type(name).__name__}")
@@ -109,7 +116,7 @@ class Session(ReaderMethods, VectorMethods, StreamMethods):
         return self._catalog.names()
 
     # ------------------------------------------------------------------ SQL
-    def sql(self, sql: str, /, params=None) -> DataFrame:
+    def sql(self, sql: str, /, params: Sequence[Any] | None = None) -> DataFrame:
         """Run one SQL statement. SELECT returns a lazy DataFrame (planned now, executed on first
         use); other statements run now: CREATE TABLE [AS], INSERT, COPY ... TO, CREATE VIEW and
         DROP return ``ok, message, affected_rows``; DESCRIBE, SHOW TABLES and EXPLAIN return their rows.
@@ -120,7 +127,7 @@ class Session(ReaderMethods, VectorMethods, StreamMethods):
         from .sql.run import run_sql
         return run_sql(self, sql, params)
 
-    def explain_sql(self, sql: str, /, params=None) -> str:
+    def explain_sql(self, sql: str, /, params: Sequence[Any] | None = None) -> str:
         """Explain a SELECT without running it: sections ``frontend``, ``logical``, ``physical``
         and ``strategy`` rendered from the physical plan's decision record (engine, kernels, paths,
         pushdowns), plus a ``runtime`` section outside embedded mode."""

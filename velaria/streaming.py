@@ -8,12 +8,17 @@ are queues between Python code and a running query.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import pyarrow as pa
 
+from .api_types import CellValue, PathArg
 from .errors import VelariaError, VelariaValueError
 from .plan import logical as L
 from .plan.expr import AggregateCall, Call, Cast, Column, Literal
 from .plan.types import FLOAT, INT
+from .stream.abi import StreamSink
 from .stream.plan import StatelessAggregate, StreamPlan, StreamScanSource
 from .stream.runtime import StreamRuntime
 from .stream.sinks import ConsoleStreamSink, CsvFileStreamSink, QueueStreamSink
@@ -80,12 +85,12 @@ class StreamingDataFrame:
         return f"StreamingDataFrame(source={self._source.describe()}, transforms={len(self._transforms)})"
 
     # ---------------------------------------------------------------- transforms
-    def select(self, columns, /) -> "StreamingDataFrame":
+    def select(self, columns: Sequence[str], /) -> "StreamingDataFrame":
         """Keep ``columns`` (a sequence of names), in that order."""
         cols = _names(columns, "select columns")
         return self._with(lambda n: _project(n, [_column(n, c) for c in cols], cols))
 
-    def filter(self, column, op, value, /) -> "StreamingDataFrame":
+    def filter(self, column: str, op: str, value: CellValue | Sequence[float], /) -> "StreamingDataFrame":
         """Keep rows where ``column <op> value``. ``value`` None matches NULL cells with
         ``=`` / ``!=`` only."""
         if not isinstance(column, str) or not isinstance(op, str):
@@ -111,14 +116,14 @@ class StreamingDataFrame:
             return L.Filter(schema=n.schema, input=n, predicate=pred)
         return self._with(build)
 
-    def with_column(self, name, source, /) -> "StreamingDataFrame":
+    def with_column(self, name: str, source: str, /) -> "StreamingDataFrame":
         """Append a copy of column ``source`` named ``name``."""
         if not isinstance(name, str) or not isinstance(source, str):
             raise TypeError("with_column(name, source): both must be str")
         return self._with(lambda n: _project(n, [_column(n, c) for c in n.schema.names] + [_column(n, source)],
                                              n.schema.names + [name]))
 
-    def drop(self, column, /) -> "StreamingDataFrame":
+    def drop(self, column: str, /) -> "StreamingDataFrame":
         """Remove ``column``."""
         if not isinstance(column, str):
             raise TypeError("drop(column): column must be str")
@@ -129,7 +134,7 @@ class StreamingDataFrame:
             return _project(n, [_column(n, c) for c in keep], keep)
         return self._with(build)
 
-    def limit(self, n, /) -> "StreamingDataFrame":
+    def limit(self, n: int, /) -> "StreamingDataFrame":
         """At most ``n`` rows of each micro-batch."""
         if not isinstance(n, int) or isinstance(n, bool):
             raise TypeError("limit(n): n must be an int")
@@ -137,7 +142,8 @@ class StreamingDataFrame:
             raise VelariaValueError(f"limit must be >= 0, got {n}")
         return self._with(lambda node: L.Limit(schema=node.schema, input=node, limit=n))
 
-    def window(self, time_column, window_ms, output_column="window_start", slide_ms=0) -> "StreamingDataFrame":
+    def window(self, time_column: str, window_ms: int, output_column: str = "window_start",
+               slide_ms: int = 0) -> "StreamingDataFrame":
         """Tumbling (``slide_ms`` 0) or sliding windows over ``time_column``; see
         :mod:`velaria.exec.window` for the rules."""
         from .exec.window import window_node
@@ -168,12 +174,14 @@ class StreamingDataFrame:
             return _project(agg, exprs, key_names + [output_column])
         return self._with(build)
 
-    def group_sum(self, keys, value_column, stateful=False, output_column="sum") -> "StreamingDataFrame":
+    def group_sum(self, keys: Sequence[str], value_column: str, stateful: bool = False,
+                  output_column: str = "sum") -> "StreamingDataFrame":
         """SUM(value_column) per key: over each batch, or (``stateful``) running totals emitted
         for the keys each batch touches. The value is a float."""
         return self._group(keys, "sum", value_column, bool(stateful), output_column, FLOAT)
 
-    def group_count(self, keys, stateful=False, output_column="count") -> "StreamingDataFrame":
+    def group_count(self, keys: Sequence[str], stateful: bool = False,
+                    output_column: str = "count") -> "StreamingDataFrame":
         """COUNT(*) per key, per batch or (``stateful``) running."""
         return self._group(keys, "count", None, bool(stateful), output_column, INT)
 
@@ -186,16 +194,18 @@ class StreamingDataFrame:
             return StreamPlan(self._plan_over(schema), source_name=self._source.describe(), sink_name=sink_name)
         return StreamingQuery(StreamRuntime(planner, self._source, sink, opts, session.kernels))
 
-    def write_stream_csv(self, path, delimiter=",", trigger_interval_ms=1000, checkpoint_path="",
-                         durability_profile=None) -> "StreamingQuery":
+    def write_stream_csv(self, path: PathArg, delimiter: str = ",", trigger_interval_ms: int = 1000,
+                         checkpoint_path: PathArg = "", durability_profile: str | None = None) -> "StreamingQuery":
         """Append each batch to the CSV file ``path`` (not started; call ``start()``)."""
         import os
         return self._query(CsvFileStreamSink(os.fspath(path), delimiter), trigger_interval_ms=trigger_interval_ms,
                            checkpoint_path=checkpoint_path, durability_profile=durability_profile)
 
-    def write_stream_queue_sink(self, sink, trigger_interval_ms=1000, checkpoint_path="",
-                                checkpoint_delivery_mode="at-least-once", execution_mode="single-process",
-                                local_workers=1, max_inflight_partitions=0, durability_profile=None) -> "StreamingQuery":
+    def write_stream_queue_sink(self, sink: "RealtimeStreamSink", trigger_interval_ms: int = 1000,
+                                checkpoint_path: PathArg = "", checkpoint_delivery_mode: str = "at-least-once",
+                                execution_mode: str = "single-process", local_workers: int = 1,
+                                max_inflight_partitions: int = 0,
+                                durability_profile: str | None = None) -> "StreamingQuery":
         """Emit each batch into a :class:`RealtimeStreamSink` (not started)."""
         if not isinstance(sink, RealtimeStreamSink):
             raise VelariaError("write_stream_queue_sink expects a RealtimeStreamSink")
@@ -204,15 +214,14 @@ class StreamingDataFrame:
                            local_workers=local_workers, max_inflight_partitions=max_inflight_partitions,
                            durability_profile=durability_profile)
 
-    def write_stream_console(self, trigger_interval_ms=1000, checkpoint_path="",
-                             durability_profile=None) -> "StreamingQuery":
+    def write_stream_console(self, trigger_interval_ms: int = 1000, checkpoint_path: PathArg = "",
+                             durability_profile: str | None = None) -> "StreamingQuery":
         """Print each batch to stdout (not started)."""
         return self._query(ConsoleStreamSink(), trigger_interval_ms=trigger_interval_ms,
                            checkpoint_path=checkpoint_path, durability_profile=durability_profile)
 
-    def write_stream_sink(self, sink, **options) -> "StreamingQuery":
+    def write_stream_sink(self, sink: StreamSink, **options: Any) -> "StreamingQuery":
         """Write into any :class:`velaria.stream.StreamSink` (your own included); not started."""
-        from .stream.abi import StreamSink
         if not isinstance(sink, StreamSink):
             raise TypeError(f"write_stream_sink expects a velaria.stream.StreamSink, got {type(sink).__name__}")
         return self._query(sink, **options)
@@ -233,7 +242,7 @@ class StreamingQuery:
         self._rt.start()
         return self
 
-    def await_termination(self, max_batches=0) -> int:
+    def await_termination(self, max_batches: int = 0) -> int:
         """Run until the source ends (bounded), ``max_batches`` batches ran in this call
         (when > 0), or ``stop()``; returns the batches processed in this call. An error in a
         transform or the sink sets status ``failed`` and is raised here."""

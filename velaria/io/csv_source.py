@@ -210,7 +210,7 @@ class _ScanKeeper:
     def __init__(self, source: "CsvSource", cols: list[int], kinds: list[str]):
         self.source, self.cols = source, cols
         have = source._retained_cols if source._retained is not None else set()
-        self.batches: list | None = None if set(cols) <= have else []
+        self.batches: list | None = None if set(cols) <= have or not source.keep_parsed else []
         self.limit = min(retain_limit(False), parsed_cache.budget_bytes())
         self.bytes = 0
 

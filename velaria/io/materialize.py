@@ -187,6 +187,10 @@ class CachedSource(TableSource):
         self.cache_status = "none"  # hit | built | rebuilt | none | unwritable
         if materialize:
             prepare_root(self.root, self._default_root)
+            # the entry on disk serves every later scan; parsed copies in memory would only
+            # make the process grow with the file
+            if hasattr(inner, "keep_parsed"):
+                inner.keep_parsed = False
 
     # ---- cache entry -------------------------------------------------------------------
     def _meta_fields(self) -> dict:

@@ -19,7 +19,8 @@ _MAX_LINE = 4 << 20
 
 def _sample_lines(path: str, limit: int) -> list[str]:
     """Up to ``limit`` non-empty lines, stripped of surrounding whitespace (lines longer than
-    4 MiB are cut)."""
+    4 MiB are cut: the rest of such a line is skipped, not taken as further lines, so a
+    one-line file such as a JSON array costs one cut piece whatever its size)."""
     out: list[str] = []
     with open(path, "rb") as handle:
         first = True
@@ -27,6 +28,9 @@ def _sample_lines(path: str, limit: int) -> list[str]:
             raw = handle.readline(_MAX_LINE)
             if not raw:
                 break
+            if len(raw) == _MAX_LINE and not raw.endswith(b"\n"):
+                while (rest := handle.readline(_MAX_LINE)) and not rest.endswith(b"\n"):
+                    pass
             if first and raw.startswith(b"\xef\xbb\xbf"):
                 raw = raw[3:]
             first = False

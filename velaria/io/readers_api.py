@@ -11,6 +11,7 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
+from ..api_types import ColumnTypes, LineMappings, PathArg
 from ..errors import VelariaValueError
 from .base import TableSource
 from .csv_source import CsvSource
@@ -96,12 +97,13 @@ def wrap_source(source: TableSource, materialization=False, materialization_dir=
 class ReaderMethods:
     """Mixin with the Session's file readers. Needs ``self.context.frame_from_source(source)``."""
 
-    def probe(self, path) -> dict:
+    def probe(self, path: PathArg) -> dict:
         """Guess the format of ``path``; returns upstream's probe dict."""
         return probe_file(as_path_str(path))
 
-    def read(self, path, materialization=False, materialization_dir=None,
-             materialization_format=None, cache_in_memory=False) -> "DataFrame":
+    def read(self, path: PathArg, materialization: bool = False,
+             materialization_dir: PathArg | None = None, materialization_format: str | None = None,
+             cache_in_memory: bool = False) -> "DataFrame":
         """Probe ``path`` and read it with the probed reader and options."""
         path = as_path_str(path)
         canonical_materialization_format(materialization_format)
@@ -110,10 +112,12 @@ class ReaderMethods:
             source, materialization, materialization_dir, materialization_format,
             cache_in_memory))
 
-    def read_csv(self, path, delimiter=",", materialization=False, materialization_dir=None,
-                 materialization_format=None, cache_in_memory=False, on_bad_lines="error", *,
-                 header=True, column_names=None, null_values=None, column_types=None,
-                 compression="infer", infer_dates=True) -> "DataFrame":
+    def read_csv(self, path: PathArg, delimiter: str = ",", materialization: bool = False,
+                 materialization_dir: PathArg | None = None, materialization_format: str | None = None,
+                 cache_in_memory: bool = False, on_bad_lines: str = "error", *, header: bool = True,
+                 column_names: Sequence[str] | None = None, null_values: Sequence[str] | None = None,
+                 column_types: ColumnTypes = None, compression: str = "infer",
+                 infer_dates: bool = True) -> "DataFrame":
         """A CSV file (typed per column; see docs/io.md), or several by glob or directory.
 
         ``header=False``: the first line is data (columns ``c0..cN`` unless ``column_names``
@@ -148,10 +152,12 @@ class ReaderMethods:
             source, materialization, materialization_dir, materialization_format,
             cache_in_memory))
 
-    def read_line_file(self, path, mappings, mode="split", split_delimiter=",",
-                       regex_pattern="", skip_empty_lines=True, materialization=False,
-                       materialization_dir=None, materialization_format=None,
-                       cache_in_memory=False) -> "DataFrame":
+    def read_line_file(self, path: PathArg, mappings: LineMappings, mode: str = "split",
+                       split_delimiter: str = ",", regex_pattern: str = "",
+                       skip_empty_lines: bool = True, materialization: bool = False,
+                       materialization_dir: PathArg | None = None,
+                       materialization_format: str | None = None,
+                       cache_in_memory: bool = False) -> "DataFrame":
         """A line file in split mode (fields by index) or regex mode (capture groups)."""
         path = as_path_str(path)
         pairs = parse_mappings(mappings)
@@ -167,7 +173,7 @@ class ReaderMethods:
             source, materialization, materialization_dir, materialization_format,
             cache_in_memory))
 
-    def read_parquet(self, path, cache_in_memory=False) -> "DataFrame":
+    def read_parquet(self, path: PathArg, cache_in_memory: bool = False) -> "DataFrame":
         """Parquet: one file, a glob (``data/*.parquet``) or a directory of ``*.parquet``
         files sharing one schema; projection and row-group filter pushdown. (Parquet needs
         no materialisation cache: it is already typed and columnar.)"""
@@ -176,16 +182,17 @@ class ReaderMethods:
         return self.context.frame_from_source(wrap_source(
             ParquetSource(as_path_str(path)), False, None, None, cache_in_memory))
 
-    def read_arrow(self, path, cache_in_memory=False) -> "DataFrame":
+    def read_arrow(self, path: PathArg, cache_in_memory: bool = False) -> "DataFrame":
         """Arrow IPC (Feather v2) files: one file, a glob or a directory of ``*.arrow``."""
         from .parquet_source import ArrowIpcSource
 
         return self.context.frame_from_source(wrap_source(
             ArrowIpcSource(as_path_str(path)), False, None, None, cache_in_memory))
 
-    def read_json(self, path, columns=None, format="json_lines", materialization=False,
-                  materialization_dir=None, materialization_format=None,
-                  cache_in_memory=False, *, infer_dates=True) -> "DataFrame":
+    def read_json(self, path: PathArg, columns: Sequence[str] | None = None,
+                  format: str = "json_lines", materialization: bool = False,
+                  materialization_dir: PathArg | None = None, materialization_format: str | None = None,
+                  cache_in_memory: bool = False, *, infer_dates: bool = True) -> "DataFrame":
         """A JSON lines or JSON array file; ``columns`` lists the keys to keep (None: every
         top-level key of the file, in first-appearance order, found by one pass);
         ``infer_dates=False`` keeps ISO date and timestamp strings as text (native Velaria's

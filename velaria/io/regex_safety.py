@@ -2,10 +2,19 @@
 
 Python's ``re`` backtracks: a pattern such as ``^(a+)+b$`` needs about 2**n steps on a line of
 n ``a`` s that does not end in ``b``, and ``re`` cannot be interrupted, so one log line hangs
-the process. The shapes that cause this are well known: a repetition whose body can itself
-repeat without bound (``(a+)+``, ``(a*)*``, ``(\\w+\\s?)*``), or a repetition over
-alternatives that can match the same text (``(a|ab)*``, ``(\\w|\\d)+``). :func:`check_regex`
-walks the parsed pattern and rejects both, naming the part at fault and a rewrite.
+the process. The shapes that cause this are well known: a repetition whose body holds a
+repetition that can run on into text that could start the next round or follow it
+(``(a+)+``, ``(a*)*``, ``(\\w+\\s?)*``; not ``(\\d+,)*``, where a digit run ends at the comma), or a repetition over
+alternatives that can match the same text (``(a|aa)*``, ``(a|ab|b)*``, ``(a|a)*``).
+:func:`check_regex` walks the parsed pattern and rejects both, naming the part at fault and a
+rewrite.
+
+Alternatives are compared by the characters they can start with. An alternative that can
+match the empty string starts with whatever follows it: the rest of the repeated body, the
+body's next round, or what follows the repetition. That matters because Python's parser
+factors common prefixes out (``a|aa`` becomes ``a(?:|a)``), so the ambiguity hides in an
+empty alternative; ``(x|xy)+`` (after the ``x``: nothing, then another ``x``, or ``y``) stays
+accepted, since its alternatives never match the same text.
 
 Atomic groups ``(?>...)`` and possessive quantifiers (``a++``) never backtrack into their
 body, so what is inside them is accepted.
@@ -33,14 +42,21 @@ def _unbounded(op, av) -> bool:
     return op in _REPEATS and av[1] == _c.MAXREPEAT
 
 
-def _contains_unbounded_repeat(items) -> bool:
-    for op, av in items:
+def _ambiguous_inner_repeat(items, follow) -> bool:
+    """Whether ``items`` (followed by text starting with ``follow``) holds an unbounded
+    repetition that can be followed by a character it could also have taken: then the text
+    can be split between rounds in many ways. ``(\\d+,)*`` is safe (a digit run ends at the
+    comma); ``(a+)+`` (another round's ``a``) and ``(\\w+\\s?)*`` are not."""
+    for i, (op, av) in enumerate(items):
         if op in _ATOMIC:
             continue
+        after = _starts(items[i + 1:], follow)
         if _unbounded(op, av):
-            return True
+            if _nullable(av[2]) or _overlap(_first_chars(av[2]), after):
+                return True
+        inner = _union(_first_chars(av[2]), after) if op in _REPEATS else after
         for sub in _children(op, av):
-            if _contains_unbounded_repeat(sub):
+            if _ambiguous_inner_repeat(sub, inner):
                 return True
     return False
 
@@ -60,72 +76,171 @@ def _children(op, av):
     return []
 
 
+#: the characters overlap tests are made on: Latin-1 and its neighbours, plus Unicode digits,
+#: spaces and letters of other scripts (``\\d``, ``\\s`` and ``\\w`` are Unicode-aware)
+_SAMPLE = "".join(chr(c) for c in range(0x250)) + "\u0660\u0966\uff10\u2003\u3000\u2028\u4e2d\u00e9\u03b1"
+_CATEGORY = {getattr(_c, name): re.compile(rx) for name, rx in [
+    ("CATEGORY_DIGIT", r"\d"), ("CATEGORY_NOT_DIGIT", r"\D"), ("CATEGORY_SPACE", r"\s"),
+    ("CATEGORY_NOT_SPACE", r"\S"), ("CATEGORY_WORD", r"\w"), ("CATEGORY_NOT_WORD", r"\W")]}
+
+
+def _atom_matches(atom, ch: str) -> bool:
+    """Whether the one-character atom (from :func:`_first_chars`) matches ``ch``."""
+    kind, value = atom
+    if kind == "lit":
+        return ch == value
+    if kind == "notlit":
+        return ch != value
+    negate, hit = False, False
+    for op, av in value:  # the items of a character class
+        if op == _c.NEGATE:
+            negate = True
+        elif op == _c.LITERAL:
+            hit = hit or ch == chr(av)
+        elif op == _c.RANGE:
+            hit = hit or av[0] <= ord(ch) <= av[1]
+        elif op == _c.CATEGORY and av in _CATEGORY:
+            hit = hit or _CATEGORY[av].match(ch) is not None
+        else:  # a class item this model does not know: assume it matches
+            return True
+    return hit != negate
+
+
+def _overlap(a, b) -> bool:
+    """Whether two first-character sets share a character."""
+    if a is _ANY or b is _ANY:
+        return bool(a) and bool(b)
+    probes = _SAMPLE + "".join(v for atoms in (a, b) for kind, v in atoms if kind != "class")
+    return any(_atom_matches(x, ch) and _atom_matches(y, ch)
+               for x in a for y in b for ch in probes)
+
+
 def _first_chars(items):
-    """A set of characters the sub-pattern may start with, or ``_ANY``."""
+    """The characters the sub-pattern may start with: a set of atoms (``("lit", ch)``,
+    ``("notlit", ch)``, ``("class", items)``), or ``_ANY``. A sub-pattern that can match the
+    empty string gives the characters of its non-empty matches only."""
     chars: set = set()
     for op, av in items:
         if op == _c.LITERAL:
-            chars.add(chr(av))
+            chars.add(("lit", chr(av)))
+            return chars
+        if op == _c.NOT_LITERAL:
+            chars.add(("notlit", chr(av)))
             return chars
         if op == _c.IN:
-            for kind, value in av:
-                if kind == _c.LITERAL:
-                    chars.add(chr(value))
-                elif kind == _c.RANGE and value[1] - value[0] < 256:
-                    chars.update(chr(c) for c in range(value[0], value[1] + 1))
-                else:
-                    return _ANY
+            chars.add(("class", tuple(av)))
             return chars
         if op == _c.SUBPATTERN:
             inner = _first_chars(av[-1])
-            return _ANY if inner is _ANY else chars | inner
-        if op == _c.AT:  # anchors take no text: look further
+            if inner is _ANY:
+                return _ANY
+            chars |= inner
+            if not _nullable(av[-1]):
+                return chars
+            continue
+        if op == _c.BRANCH:
+            for alt in av[1]:
+                inner = _first_chars(alt)
+                if inner is _ANY:
+                    return _ANY
+                chars |= inner
+            if not any(_nullable(alt) for alt in av[1]):
+                return chars
+            continue
+        if op in (_c.AT, _c.ASSERT, _c.ASSERT_NOT):  # they take no text: look further
             continue
         if op in _REPEATS:
             inner = _first_chars(av[2])
             if inner is _ANY:
                 return _ANY
             chars |= inner
-            if av[0] > 0:
+            if av[0] > 0 and not _nullable(av[2]):
                 return chars
             continue
         return _ANY
     return chars
 
 
-def _overlapping_branch(items) -> bool:
-    """Whether a BRANCH in ``items`` has two alternatives that may start alike."""
+def _nullable(items) -> bool:
+    """Whether the sub-pattern can match the empty string."""
     for op, av in items:
+        if op in (_c.AT, _c.ASSERT, _c.ASSERT_NOT):
+            continue
+        if op in _REPEATS or op == getattr(_c, "POSSESSIVE_REPEAT", None):
+            if av[0] == 0 or _nullable(av[2]):
+                continue
+            return False
+        if op == _c.SUBPATTERN:
+            if _nullable(av[-1]):
+                continue
+            return False
+        if op == getattr(_c, "ATOMIC_GROUP", None):
+            if _nullable(av):
+                continue
+            return False
+        if op == _c.BRANCH:
+            if any(_nullable(alt) for alt in av[1]):
+                continue
+            return False
+        return False
+    return True
+
+
+def _union(a, b):
+    return _ANY if a is _ANY or b is _ANY else set(a) | set(b)
+
+
+def _starts(items, follow):
+    """The characters a match of ``items`` followed by text starting with ``follow`` may
+    start with (``follow`` counts only when ``items`` can match the empty string)."""
+    first = _first_chars(items)
+    if first is _ANY or not _nullable(items):
+        return first
+    return _union(first, follow)
+
+
+def _overlapping_branch(items, follow) -> bool:
+    """Whether a BRANCH in ``items`` (followed by text starting with ``follow``) has two
+    alternatives that may match from the same character, or both match the empty string."""
+    for i, (op, av) in enumerate(items):
         if op in _ATOMIC:
             continue
+        after = _starts(items[i + 1:], follow)
         if op == _c.BRANCH:
-            firsts = [_first_chars(alt) for alt in av[1]]
-            for i, a in enumerate(firsts):
-                for b in firsts[i + 1:]:
-                    if a is _ANY or b is _ANY or a & b:
+            alts = av[1]
+            if sum(_nullable(alt) for alt in alts) > 1:
+                return True
+            firsts = [_starts(alt, after) for alt in alts]
+            for j, a in enumerate(firsts):
+                for b in firsts[j + 1:]:
+                    if _overlap(a, b):
                         return True
+        inner = _union(_first_chars(av[2]), after) if op in _REPEATS else after
         for sub in _children(op, av):
-            if _overlapping_branch(sub):
+            if _overlapping_branch(sub, inner):
                 return True
     return False
 
 
-def _find_danger(items) -> str | None:
-    for op, av in items:
+def _find_danger(items, follow=frozenset()) -> str | None:
+    for i, (op, av) in enumerate(items):
         if op in _ATOMIC:
             continue
+        after = _starts(items[i + 1:], follow)
         if _unbounded(op, av) or (op in _REPEATS and av[1] > 1):
             body = av[2]
-            if _unbounded(op, av) and _contains_unbounded_repeat(body):
+            # after one round of the body: another round, or what follows the repetition
+            rounds = _union(_first_chars(body), after)
+            if _unbounded(op, av) and _ambiguous_inner_repeat(body, rounds):
                 return ("a repetition whose body can itself repeat without bound (like "
                         "(a+)+); repeat once, e.g. write (a+)+ as a+, or make the inner part "
                         "atomic: (?>a+)+")
-            if _overlapping_branch(body):
+            if _overlapping_branch(body, rounds):
                 return ("a repetition over alternatives that can match the same text (like "
-                        "(a|ab)*); make the alternatives start differently, or atomic: "
-                        "(?>a|ab)*")
+                        "(a|aa)*); make the alternatives start differently, or atomic: "
+                        "(?>a|aa)*")
         for sub in _children(op, av):
-            found = _find_danger(sub)
+            found = _find_danger(sub, after)
             if found:
                 return found
     return None

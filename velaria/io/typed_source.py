@@ -68,6 +68,10 @@ class TypedFileSource(TableSource):
     dialect = "csv"
     #: True when cells are parsed in Python (retention then holds Python objects)
     python_parser = False
+    #: False keeps no parsed data for later scans (neither in the source nor in the
+    #: process-wide parsed-file cache): set when the rows are kept elsewhere, such as a
+    #: materialisation entry on disk, so memory does not grow with the file
+    keep_parsed = True
 
     def __init__(self, path: str, names: Sequence[str]):
         self.path = path
@@ -166,7 +170,7 @@ class TypedFileSource(TableSource):
         stats: dict = {"rows": 0}
         limit = retain_limit(self.python_parser)
         # Python parsers: retain by file size; Arrow parsers: by the bytes actually kept.
-        retain = [] if (not self.python_parser or fp.size <= limit) else None
+        retain = [] if self.keep_parsed and (not self.python_parser or fp.size <= limit) else None
         kept_bytes = 0
         for raws in self._raw_batches(self.names, DEFAULT_BATCH_ROWS, stats):
             kept_batch = self._classify_batch(raws, kinds)

@@ -10,6 +10,7 @@ ran. A frame that has already run shows the path its kernels reported (``ran_pat
 """
 from __future__ import annotations
 
+from ..io.pushdown import render_pushdown
 from . import logical as L
 from . import types as T
 from .expr import Call, Column, Literal, render, window_text
@@ -244,6 +245,14 @@ def _details(node: L.Node, step: StepDecision) -> list[str]:
             d.append(f"columns={','.join(step.pushed_columns)}")
         if step.pushed_filters:
             d.append("pushed_filters=" + _render_filters(step.pushed_filters))
+        # a file source says what it read and how: path, options, the parser that ran, lines a
+        # regex did not match, skipped bad lines, the materialisation cache's state (its
+        # pushdown is the two lines above, so it is not repeated)
+        filters = list(step.pushed_filters or ())
+        detail = node.source.describe(step.pushed_columns, filters)
+        detail = " ".join(detail.replace(render_pushdown(step.pushed_columns, filters), "").split())
+        if detail:
+            d.append(f"file: {detail}")
         return d
     if isinstance(node, L.OneRow):
         return ["source=values"]

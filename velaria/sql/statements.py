@@ -60,6 +60,7 @@ def execute_create(session, parsed, offset) -> pa.Table:
         raise SQLSemanticError("CREATE TABLE missing option: path")
     if kind in ("source", "sink"):
         if path is not None:  # a stream source (CSV directory) or sink (CSV file)
+            _check_external_access(session, f"CREATE {kind.upper()} TABLE {name}", path)
             session.context.create_stream_table(name, kind, provider, options, [c for c, _ in columns])
             return result_table(f"create {kind} table done", 0)
         if not columns:

@@ -2,13 +2,20 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
+from ..api_types import ArrowData, PathArg
 from ..catalog import CatalogEntry
 from ..errors import SQLSemanticError, SQLUnsupportedError, VelariaError
 from ..io.base import ArrowTableSource
 from .delivery import delivery_view
 from .sources import ArrowStreamSource, CsvDirectorySource, batches_of
 from .strategy import StreamDecisions, explain_text, parse_options
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..streaming import RealtimeStreamSink, RealtimeStreamSource, StreamingDataFrame, StreamingQuery
+    from .abi import StreamSource
 
 __all__ = ["StreamMethods"]
 
@@ -26,17 +33,28 @@ def _sql_frame(session, stmt):
     return SqlStreamingDataFrame(session, stmt.source_entry.frame._source)
 
 
+def _planning_schema(source):
+    """The schema a stream query is planned over: the source's, or, before any data has
+    arrived (an empty directory, an unfed queue), its declared column names with the null
+    type, so that planning errors (unknown columns, a bad WINDOW) surface before it runs."""
+    schema = source.schema()
+    if schema is None and getattr(source, "columns", None):
+        import pyarrow as pa
+        schema = pa.schema([pa.field(n, pa.null()) for n in source.columns])
+    return schema
+
+
 class StreamMethods:
     """Stream sources, stream views, stream SQL."""
 
     # ---------------------------------------------------------------- sources
-    def create_stream_from_arrow(self, arrow_obj, /):
+    def create_stream_from_arrow(self, arrow_obj: ArrowData, /) -> "StreamingDataFrame":
         """A bounded stream over Arrow data; each record batch is one micro-batch (a
         RecordBatchReader's batch boundaries are kept). Offset: batches pulled so far."""
         from ..streaming import StreamingDataFrame
         return StreamingDataFrame(self, ArrowStreamSource(batches_of(arrow_obj)))
 
-    def read_stream_csv_dir(self, path, delimiter=","):
+    def read_stream_csv_dir(self, path: PathArg, delimiter: str = ",") -> "StreamingDataFrame":
         """An unbounded stream over a directory: each CSV file is one batch, in file-name order;
         files appearing later are picked up. Write files elsewhere (or as ``.name`` /
         ``name.tmp``) and rename them into place: such names are never read."""
@@ -46,24 +64,24 @@ class StreamMethods:
             raise TypeError(f"read_stream_csv_dir path must be a str or os.PathLike, got {type(path).__name__}")
         return StreamingDataFrame(self, CsvDirectorySource(os.fspath(path), check_delimiter(delimiter)))
 
-    def create_realtime_stream_source(self, columns, /):
+    def create_realtime_stream_source(self, columns: Sequence[str], /) -> "RealtimeStreamSource":
         """A push queue with these column names (see :class:`velaria.streaming.RealtimeStreamSource`)."""
         from ..streaming import RealtimeStreamSource
         return RealtimeStreamSource(columns)
 
-    def read_realtime_stream_source(self, source, /):
+    def read_realtime_stream_source(self, source: "RealtimeStreamSource", /) -> "StreamingDataFrame":
         """A stream over a realtime source."""
         from ..streaming import RealtimeStreamSource, StreamingDataFrame
         if not isinstance(source, RealtimeStreamSource):
             raise VelariaError("read_realtime_stream_source expects a RealtimeStreamSource")
         return StreamingDataFrame(self, source._source)
 
-    def create_realtime_stream_sink(self):
+    def create_realtime_stream_sink(self) -> "RealtimeStreamSink":
         """A queue sink polled with ``poll_arrow()``."""
         from ..streaming import RealtimeStreamSink
         return RealtimeStreamSink()
 
-    def create_stream_from_source(self, source, /):
+    def create_stream_from_source(self, source: "StreamSource", /) -> "StreamingDataFrame":
         """A stream over your own :class:`velaria.stream.StreamSource`."""
         from ..streaming import StreamingDataFrame
         from .abi import StreamSource
@@ -105,26 +123,25 @@ class StreamMethods:
                                              frame=StreamingDataFrame(self, ArrowStreamSource(batches_of(table))))
         return stmt
 
-    def stream_sql(self, sql, /):
+    def stream_sql(self, sql: str, /) -> "StreamingDataFrame":
         """A StreamingDataFrame for a stream SELECT (write it with ``write_stream_*``)."""
         stmt = self._stream_statement(sql, "stream_sql")
         frame = _sql_frame(self, stmt)
-        schema = frame._source.schema()
+        schema = _planning_schema(frame._source)
         if schema is not None:
             frame._plan_over(schema)             # planning errors surface now
         return frame
 
-    def explain_stream_sql(self, sql, /, **options):
+    def explain_stream_sql(self, sql: str, /, **options: Any) -> str:
         """Explain a stream SELECT or INSERT INTO ... SELECT: sections ``logical``,
         ``physical``, ``strategy``. Nothing runs."""
         opts = parse_options(**options)
         stmt = self._stream_statement(sql, "explain_stream_sql")
         source = stmt.source_entry.frame._source
-        schema = source.schema()
+        schema = _planning_schema(source)
         if schema is None:
             import pyarrow as pa
-            names = getattr(source, "columns", None) or []
-            schema = pa.schema([pa.field(n, pa.null()) for n in names])
+            schema = pa.schema([])
         plan = stmt.planner(schema)
         if plan.has_order_by and not source.bounded():
             raise VelariaError("stream ORDER BY requires a bounded source")
@@ -134,7 +151,7 @@ class StreamMethods:
         decisions = StreamDecisions.decide(plan, opts, sink_label, source.bounded(), self.kernels)
         return explain_text(plan, decisions, delivery_view(source, sink, opts))
 
-    def start_stream_sql(self, sql, /, **options):
+    def start_stream_sql(self, sql: str, /, **options: Any) -> "StreamingQuery":
         """Start ``INSERT INTO sink SELECT ...``; returns the running StreamingQuery."""
         from ..stream.runtime import StreamRuntime
         from ..streaming import StreamingQuery

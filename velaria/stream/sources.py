@@ -109,7 +109,8 @@ class CsvDirectorySource(StreamSource):
         super().__init__()
         self.path = os.fspath(path)
         self.delimiter = delimiter
-        self._columns = columns
+        #: the declared column names (None: the first file's header decides)
+        self.columns = list(columns) if columns else None
         self._schema = schema
         self._last = ""
 
@@ -134,9 +135,9 @@ class CsvDirectorySource(StreamSource):
         from ..io.csv_source import CsvSource
         full = os.path.join(self.path, name)
         src = CsvSource(full, self.delimiter)
-        if self._columns is not None and src.schema.names != list(self._columns):
+        if self.columns is not None and src.schema.names != self.columns:
             raise SourceFormatError(f"stream CSV file {full} has columns {src.schema.names}, expected "
-                                    f"{list(self._columns)}; every file in {self.path} needs the same header")
+                                    f"{self.columns}; every file in {self.path} needs the same header")
         table = pa.Table.from_batches(list(src.scan()), schema=src.schema).combine_chunks()
         if self._schema is None:
             self._schema = table.schema

@@ -9,7 +9,13 @@ hybrid and keyword search run per partition on its workers) and ``_hybrid_filter
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
 from . import keyword, search
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..dataframe import DataFrame
 
 __all__ = ["VectorMethods"]
 
@@ -24,7 +30,8 @@ def _check_names(table, vector_column) -> None:
 class VectorMethods:
     """Exact-scan vector search and BM25 keyword search over a batch view."""
 
-    def vector_search(self, table, vector_column, query_vector, top_k=10, metric="cosine"):
+    def vector_search(self, table: str, vector_column: str, query_vector: Sequence[float],
+                      top_k: int = 10, metric: str = "cosine") -> "DataFrame":
         """Top-k rows of ``table`` by ``metric``: a DataFrame with ``row_id``, ``score``.
 
         ``query_vector`` may also be a list of vectors; the result then has ``query_index``,
@@ -40,14 +47,16 @@ class VectorMethods:
             out = search.search_table(arrow, vector_column, query_vector, top_k, metric, self.kernels)
         return self.create_dataframe_from_arrow(out)
 
-    def explain_vector_search(self, table, vector_column, query_vector, top_k=10, metric="cosine") -> str:
+    def explain_vector_search(self, table: str, vector_column: str, query_vector: Sequence[float],
+                              top_k: int = 10, metric: str = "cosine") -> str:
         """The contract's vector explain text (8 ``key=value`` lines)."""
         _check_names(table, vector_column)
         arrow = self.context.materialized_table(table)
         return search.explain_search(arrow, vector_column, query_vector, top_k, metric, self.kernels)
 
-    def hybrid_search(self, table, vector_column, query_vector, top_k=10, metric="cosine",
-                      score_threshold=None):
+    def hybrid_search(self, table: str, vector_column: str, query_vector: Sequence[float],
+                      top_k: int = 10, metric: str = "cosine",
+                      score_threshold: float | None = None) -> "DataFrame":
         """The view's rows for the top-k hits, best first, plus ``vector_score``; the threshold
         is applied after top-k (``>=`` for dot, ``<=`` for cosine and l2)."""
         _check_names(table, vector_column)
@@ -63,8 +72,9 @@ class VectorMethods:
                                              score_threshold, self.kernels)
         return self.create_dataframe_from_arrow(out)
 
-    def explain_hybrid_search(self, table, vector_column, query_vector, top_k=10, metric="cosine",
-                              score_threshold=None) -> str:
+    def explain_hybrid_search(self, table: str, vector_column: str, query_vector: Sequence[float],
+                              top_k: int = 10, metric: str = "cosine",
+                              score_threshold: float | None = None) -> str:
         """The hybrid explain text."""
         _check_names(table, vector_column)
         check = getattr(self, "_check_hybrid_view", None)
@@ -77,7 +87,8 @@ class VectorMethods:
                                             score_threshold, self.kernels, execution)
         return "".join(line + "\n" for line in lines)
 
-    def keyword_search(self, table, text_columns, query_text, top_k=10, tokenizer=None):
+    def keyword_search(self, table: str, text_columns: str | Sequence[str], query_text: str,
+                       top_k: int = 10, tokenizer: str | None = None) -> "DataFrame":
         """BM25 keyword search: the view's rows with a score above 0, best first, plus float64
         ``keyword_score``; equal scores by ascending row index.
 
@@ -96,7 +107,8 @@ class VectorMethods:
             out = keyword.keyword_search_table(arrow, text_columns, query_text, top_k, self.kernels, tokenizer)
         return self.create_dataframe_from_arrow(out)
 
-    def explain_keyword_search(self, table, text_columns, query_text, top_k=10, tokenizer=None) -> str:
+    def explain_keyword_search(self, table: str, text_columns: str | Sequence[str], query_text: str,
+                               top_k: int = 10, tokenizer: str | None = None) -> str:
         """The keyword-search explain text (``key=value`` lines: mode, columns, tokenizer, ...)."""
         if not isinstance(table, str):
             raise TypeError("table must be a str")
