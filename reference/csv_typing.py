@@ -13,9 +13,11 @@ import datetime
 import re
 from typing import Sequence
 
+import pyarrow as pa
+
 from velaria.io.typing_rules import classify_text_cell, merge_kinds
 
-__all__ = ["csv_column_kinds", "STATUSES"]
+__all__ = ["csv_column_kinds", "csv_convert", "STATUSES", "CONVERT_STATUSES"]
 
 #: why the scanner could not type the bytes (``ok``: it did)
 STATUSES = ("ok", "quote", "ragged", "utf8", "reference")
@@ -98,3 +100,82 @@ def csv_column_kinds(data, ncols: int, delimiter: str = ",",
             out.append("".join(cells[i] + delimiter for i in keep) + "\n")
         rows += 1
     return "ok", kinds, rows, None if keep is None else "".join(out).encode("utf-8")
+
+
+#: why the converter could not convert the bytes (``ok``: it did); ``convert``: a cell is no
+#: value of its column's type by the typing rules; ``memory``: only the C twin runs out
+CONVERT_STATUSES = STATUSES + ("convert", "memory")
+_CONVERT_TYPES = {"bool": pa.bool_(), "int": pa.int64(), "float": pa.float64(),
+                  "date": pa.date32(), "timestamp": pa.timestamp("us"), "string": pa.string(),
+                  "null": pa.string()}
+_NO_VALUE = object()
+
+
+def _timestamp(cell: str) -> datetime.datetime:
+    """A real ISO date or timestamp cell (``YYYY-MM-DD[(T| )HH:MM:SS[.f{1,6}]]``)."""
+    day = datetime.date(int(cell[0:4]), int(cell[5:7]), int(cell[8:10]))
+    if len(cell) == 10:
+        return datetime.datetime(day.year, day.month, day.day)
+    micros = int(cell[20:].ljust(6, "0")) if len(cell) > 20 else 0
+    return datetime.datetime(day.year, day.month, day.day, int(cell[11:13]), int(cell[14:16]),
+                             int(cell[17:19]), micros)
+
+
+def _value(cell: str, kind: str):
+    """The value of a non-NULL cell in a column of ``kind``, or ``_NO_VALUE`` when the typing
+    rules say it is no value of that kind."""
+    if kind in ("string", "null"):
+        return cell
+    found = _cell_kind(cell, dates=kind in ("date", "timestamp"))
+    if kind == "int" and found == "int":
+        return int(cell)
+    if kind == "float" and found in ("int", "float"):
+        return float(cell)          # Python's float() rounds correctly, as the C twin does
+    if kind == "bool" and found == "bool":
+        return cell in ("true", "TRUE")
+    if kind == "date" and found == "date":
+        return _timestamp(cell).date()
+    if kind == "timestamp" and found in ("date", "timestamp"):
+        return _timestamp(cell)
+    return _NO_VALUE
+
+
+def csv_convert(data, ncols: int, kinds: Sequence[str | None], delimiter: str = ",",
+                null_values: Sequence[str] = ("",), threads: int = 1,
+                names: Sequence[str] | None = None) -> tuple[str, pa.Table | None]:
+    """``(status, table)``: the columns of ``data`` whose ``kinds`` entry is not None, as
+    arrays of that kind (``bool``, ``int`` int64, ``float`` float64, ``date`` date32,
+    ``timestamp`` timestamp[us], ``string``; ``null`` is read as ``string``), in file order,
+    named ``names`` (default ``c<index>``). ``data`` is read as :func:`csv_column_kinds`
+    reads it (whole data lines, no header); a cell equal to one of ``null_values`` is NULL.
+    The table is None unless ``status`` is ``ok``: the bytes hold what the scanner cannot
+    read (``quote``, ``ragged``, ``utf8``) or a cell that is no value of its column's kind
+    (``convert``: ``007`` in an int column, ``inf`` in a float column), which the caller
+    leaves to a full CSV reader. ``threads`` only matters to the C twin."""
+    read = [i for i, kind in enumerate(kinds) if kind is not None]
+    names = [f"c{i}" for i in read] if names is None else list(names)
+    data = bytes(data)
+    if len(delimiter) != 1 or ord(delimiter) >= 128 or delimiter in '"\r\n':
+        return "reference", None
+    if b'"' in data:
+        return "quote", None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return "utf8", None
+    nulls = set(null_values)
+    columns: list[list] = [[] for _ in read]
+    for line in _LINE_END.split(text):
+        if not line:
+            continue
+        cells = line.split(delimiter)
+        if len(cells) != ncols:
+            return "ragged", None
+        for out, i in zip(columns, read):
+            value = None if cells[i] in nulls else _value(cells[i], kinds[i])
+            if value is _NO_VALUE:
+                return "convert", None
+            out.append(value)
+    schema = pa.schema([pa.field(name, _CONVERT_TYPES[kinds[i]]) for name, i in zip(names, read)])
+    return "ok", pa.table([pa.array(values, type=field.type)
+                           for values, field in zip(columns, schema)], schema=schema)

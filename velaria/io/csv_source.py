@@ -33,6 +33,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from ..errors import SourceFormatError, VelariaValueError
+from .csv_convert import ChunkConverter
 from .csv_projection import ChunkProjector
 from .csv_quotes import check_quotes_terminated
 from .csv_scan_typing import scan_column_kinds
@@ -263,6 +264,9 @@ class CsvSource(TypedFileSource):
             decompressed_copy(self, path, self.compression, "csv file")
         names = _column_names(self.data_path, path, delimiter, self.header, column_names)
         self.forced_kinds = forced_kinds(column_types, names, path)
+        #: chunks each parser read since this source was made: ``c`` (the C converter wrote
+        #: the read columns' Arrow buffers) or ``pyarrow``
+        self.chunk_parsers = {"c": 0, "pyarrow": 0}
         super().__init__(path, names)
 
     # ---- hooks -------------------------------------------------------------------------
@@ -405,6 +409,9 @@ class CsvSource(TypedFileSource):
         less, which becomes a clear error."""
         cores = os.cpu_count() or 1
         block = max(1 << 20, _CHUNK_BYTES // cores)
+        converter = ChunkConverter.for_scan(self.names, convert.include_columns,
+                                            convert.column_types, self.delimiter,
+                                            self.null_values)
         projector = ChunkProjector.for_scan(self.names, convert.include_columns, self.delimiter)
         # a chunk holds no quote character, so no value holds a newline: pyarrow may then
         # split blocks at any newline (much faster than tracking quotes)
@@ -450,22 +457,33 @@ class CsvSource(TypedFileSource):
                         yield from self._stream_tables(parse, convert, offset, size)
                         return
                     end = cut + 1
-                status, rows = ("", None) if projector is None else \
-                    projector.cut(view[skip:end])
-                if status == "quote" or (status != "ok" and buf.find(b'"', skip, end) >= 0):
-                    yield from self._stream_tables(parse, convert, offset, size)
-                    return
-                if rows is not None:   # only the read columns, cut out by the C scanner
-                    opts = pacsv.ReadOptions(column_names=projector.columns, use_threads=True,
-                                             block_size=max(1 << 20, len(rows) // cores))
-                    source = pa.BufferReader(rows)
+                # pyarrow drops a UTF-8 BOM at the start of its input; the converter sees bytes
+                start = 3 if skip == 0 and buf.startswith(b"\xef\xbb\xbf", 0, end) else skip
+                status, table = ("", None) if converter is None else \
+                    converter.convert(view[start:end])
+                if table is None:   # pyarrow parses the chunk
+                    rows = None
+                    if status != "quote":
+                        status, rows = ("", None) if projector is None else \
+                            projector.cut(view[skip:end])
+                    if status == "quote" or (status != "ok" and buf.find(b'"', skip, end) >= 0):
+                        yield from self._stream_tables(parse, convert, offset, size)
+                        return
+                    if rows is not None:   # only the read columns, cut out by the C scanner
+                        opts = pacsv.ReadOptions(column_names=projector.columns,
+                                                 use_threads=True,
+                                                 block_size=max(1 << 20, len(rows) // cores))
+                        source = pa.BufferReader(rows)
+                    else:
+                        opts = pacsv.ReadOptions(block_size=block, use_threads=True)
+                        if offset or not self.header:
+                            opts.column_names = self.names
+                        source = pa.BufferReader(body.slice(0, end))
+                    table = None if rows == b"" else pacsv.read_csv(
+                        source, read_options=opts, parse_options=plain, convert_options=convert)
+                    self.chunk_parsers["pyarrow"] += 1
                 else:
-                    opts = pacsv.ReadOptions(block_size=block, use_threads=True)
-                    if offset or not self.header:
-                        opts.column_names = self.names
-                    source = pa.BufferReader(body.slice(0, end))
-                table = None if rows == b"" else pacsv.read_csv(
-                    source, read_options=opts, parse_options=plain, convert_options=convert)
+                    self.chunk_parsers["c"] += 1
                 pending = bytes(view[end:n])
                 offset += end
                 progress.advance(end)
