@@ -20,7 +20,7 @@ try:
 except Exception:  # pragma: no cover - depends on the build
     _ffi = _lib = None
 
-__all__ = ["csv_column_kinds", "csv_convert", "c_available", "KIND_NAMES", "default_threads"]
+__all__ = ["csv_column_kinds", "csv_convert", "csv_type_convert", "c_available", "KIND_NAMES", "default_threads"]
 
 #: kind code (csv_typing.c) -> kind name (velaria.io.typing_rules)
 KIND_NAMES = ("null", "bool", "int", "float", "date", "timestamp", "string")
@@ -163,3 +163,50 @@ def csv_convert(data, ncols: int, kinds: Sequence[str | None], delimiter: str = 
                   for k, field in enumerate(schema)]
         batches.append(pa.RecordBatch.from_arrays(arrays, schema=schema))
     return "ok", pa.Table.from_batches(batches, schema=schema)
+
+
+def csv_type_convert(data, ncols: int, delimiter: str = ",",
+                     null_values: Sequence[str] = ("",), dates: bool = True,
+                     kinds: Sequence[str] | None = None, threads: int = 1,
+                     convert: Sequence[int] = (), simd: bool | None = None):
+    """``(status, kinds, rows, parts)``: :func:`csv_column_kinds` of ``data`` that also
+    converts the columns ``convert`` while it types them; see the reference twin for the
+    contract. ``parts``: one ``(rows, [(kind, array), ...])`` per part the buffer was typed
+    in (several with ``threads`` > 1 on a big buffer), the arrays owning C memory."""
+    if _lib is None:
+        raise RuntimeError("the C CSV typing scanner is not built; use "
+                           "velaria.reference.csv_typing.csv_type_convert")
+    start = ["null"] * ncols if kinds is None else list(kinds)
+    if not _usable(delimiter):
+        return "reference", start, 0, []
+    codes = bytearray(_KIND_CODES[k] for k in start)
+    hint = bytearray(ncols)
+    for i in convert:
+        hint[i] = 1
+    read = sorted(set(convert))
+    nulls, null_lens = _null_markers(null_values)
+    rows = _ffi.new("int64_t *")
+    parts = _ffi.new("int *")
+    part_rows = _ffi.new("int64_t[16]")
+    columns = _ffi.new("velaria_csv_column[]", 16 * max(1, len(read)))
+    spec_kinds = bytearray(16 * max(1, len(read)))
+    buf = _ffi.from_buffer("uint8_t[]", data)
+    status = _lib.velaria_csv_type_convert(
+        buf, len(buf), ncols, ord(delimiter), nulls, null_lens, len(null_values),
+        int(bool(dates)), int(_use_simd(simd)), int(threads),
+        _ffi.from_buffer("uint8_t[]", codes), rows, _ffi.from_buffer("uint8_t[]", hint),
+        parts, part_rows, columns, _ffi.from_buffer("uint8_t[]", spec_kinds))
+    out = []
+    for t in range(parts[0] if status == 0 else 0):
+        n = int(part_rows[t])
+        converted = []
+        for k in range(len(read)):
+            code = spec_kinds[t * len(read) + k]
+            if code == _SKIP or code == 0:
+                converted.append((None if code == _SKIP else "null", None))
+                continue
+            kind = KIND_NAMES[code]
+            converted.append((kind, _column_array(columns[t * len(read) + k],
+                                                  _CONVERT_TYPES[kind], n)))
+        out.append((n, converted))
+    return _STATUSES[status], [KIND_NAMES[c] for c in codes], int(rows[0]), out

@@ -17,7 +17,7 @@ import pyarrow as pa
 
 from velaria.io.typing_rules import classify_text_cell, merge_kinds
 
-__all__ = ["csv_column_kinds", "csv_convert", "STATUSES", "CONVERT_STATUSES"]
+__all__ = ["csv_column_kinds", "csv_convert", "csv_type_convert", "STATUSES", "CONVERT_STATUSES"]
 
 #: why the scanner could not type the bytes (``ok``: it did)
 STATUSES = ("ok", "quote", "ragged", "utf8", "reference")
@@ -179,3 +179,60 @@ def csv_convert(data, ncols: int, kinds: Sequence[str | None], delimiter: str = 
     schema = pa.schema([pa.field(name, _CONVERT_TYPES[kinds[i]]) for name, i in zip(names, read)])
     return "ok", pa.table([pa.array(values, type=field.type)
                            for values, field in zip(columns, schema)], schema=schema)
+
+
+def _speculate(cells: list[tuple[str | None, str]]):
+    """``(kind, array)`` of one column's cells in one part, each ``(kind, text)`` (kind None:
+    NULL): the first value decides what the cells are read as (numbers, booleans, dates and
+    timestamps, or text); a cell that cannot be read so gives ``(None, None)``, a column of
+    NULLs ``("null", None)``."""
+    group = {"int": "num", "float": "num", "bool": "bool", "date": "time", "timestamp": "time",
+             "string": "str"}
+    seen = {kind for kind, _ in cells if kind is not None}
+    if not seen:
+        return "null", None
+    if len({group[k] for k in seen}) > 1:
+        return None, None
+    kind = "float" if "float" in seen else "timestamp" if "timestamp" in seen else seen.pop()
+    values = [None if k is None else _value(text, kind) for k, text in cells]
+    return kind, pa.array(values, type=_CONVERT_TYPES[kind])
+
+
+def csv_type_convert(data, ncols: int, delimiter: str = ",",
+                     null_values: Sequence[str] = ("",), dates: bool = True,
+                     kinds: Sequence[str] | None = None, threads: int = 1,
+                     convert: Sequence[int] = ()):
+    """``(status, kinds, rows, parts)``: :func:`csv_column_kinds` (no projection) that also
+    converts the columns ``convert`` while it types them, since their final types are not
+    known yet by the kind of their own cells: ``parts`` (one here; the C twin may split a
+    big buffer) holds ``(rows, [(kind, array), ...])``, one pair per converted column in
+    file order. ``kind`` is what the column's cells in the part are: ``int`` (int64),
+    ``float`` (float64; integers among decimals are read as decimals, ``-0`` is -0.0),
+    ``bool``, ``date`` (date32), ``timestamp`` (timestamp[us]; dates among timestamps are
+    midnight), ``string`` (every cell once the column is text: its kind so far, or the
+    first value is text), ``null`` (only NULLs: no array), or None (no array: cells of two
+    of those groups, e.g. text after numbers, which the caller parses again). A cell equal
+    to a null marker is NULL. ``parts`` is empty unless ``status`` is ``ok``."""
+    status, final, rows, _ = csv_column_kinds(data, ncols, delimiter, null_values, dates,
+                                              kinds, threads)
+    if status != "ok":
+        return status, final, rows, []
+    running = ["null"] * ncols if kinds is None else list(kinds)
+    read = sorted(set(convert))
+    nulls = set(null_values)
+    cells: dict[int, list] = {i: [] for i in read}
+    for line in _LINE_END.split(bytes(data).decode("utf-8")):
+        if not line:
+            continue
+        row = line.split(delimiter)
+        for i in read:
+            text = row[i]
+            if text in nulls:
+                kind = None
+            elif running[i] == "string":
+                kind = "string"
+            else:
+                kind = _cell_kind(text, dates)
+                running[i] = merge_kinds(running[i], kind)
+            cells[i].append((kind, text))
+    return status, final, rows, [(rows, [_speculate(cells[i]) for i in read])]

@@ -338,6 +338,7 @@ typedef struct {
     int has_run;
     const uint8_t *conv_types;    /* velaria_csv_convert: each column's type, or CONVERT_SKIP */
     velaria_csv_column **conv;    /* ncols: where a read column's values go (this part's) */
+    struct spec_col **spec;       /* velaria_csv_type_convert: ncols, NULL if not converted */
     int64_t rows;
     int status;
 } scan_job;
@@ -497,6 +498,193 @@ static inline int convert_cell(const scan_job *job, int64_t col, int64_t row, co
     return S_OK;
 }
 
+static void *shrink(void *ptr, int64_t size)
+{
+    void *smaller = realloc(ptr, (size_t)size);
+    return smaller != NULL ? smaller : ptr;
+}
+
+/* Gives back what the buffers did not use (they were sized for the most rows the part could
+ * hold), so the arrays that outlive the call hold only their values. */
+static void trim_column(velaria_csv_column *c, uint8_t type, int64_t rows)
+{
+    if (type != K_STRING)
+        c->values_len = type == K_BOOL ? (rows + 7) / 8 : rows * (type == K_DATE ? 4 : 8);
+    c->values = shrink(c->values, c->values_len + 1);
+    c->valid = shrink(c->valid, (rows + 7) / 8 + 1);
+    if (type == K_STRING)
+        c->offsets = shrink(c->offsets, (rows + 1) * 4);
+}
+
+/* ---- speculative conversion while typing (velaria_csv_type_convert) ----------------------
+ *
+ * A column's final type is known only after the whole file, so the typing walk converts a
+ * column's cells into the buffers of the kind its cells in this part have so far: a mode,
+ * set by the first non-NULL cell. NUM keeps int64 and float64 values while every cell is an
+ * integer (an int column may still turn float: the doubles are then ready; "-0" is -0.0
+ * there, as pyarrow parses it), then only float64; TIME keeps microseconds (a part of only
+ * dates gives date32 days at its end); BOOL bits; STR the text. A cell the mode cannot hold
+ * (text after numbers, a number after booleans) drops the column's conversion for the part
+ * (FAILED): the caller then parses it again from the file. */
+enum { M_NONE = 0, M_NUM, M_BOOL, M_TIME, M_STR, M_FAILED };
+
+typedef struct spec_col {
+    velaria_csv_column out; /* the result: values / offsets / valid of the final mode */
+    int64_t *i64;           /* NUM: integer values (while no float cell was seen) */
+    double *f64;            /* NUM: double values */
+    int64_t bound, part_len;
+    uint8_t mode, saw_float, saw_timestamp, kind; /* kind: the part's kind at the end */
+} spec_col;
+
+static void spec_release(spec_col *s)
+{
+    free(s->i64);
+    free(s->f64);
+    free(s->out.values);
+    free(s->out.offsets);
+    free(s->out.valid);
+    s->i64 = NULL;
+    s->f64 = NULL;
+    s->out = (velaria_csv_column){NULL, 0, NULL, NULL, 0};
+}
+
+static void spec_fail(spec_col *s)
+{
+    spec_release(s);
+    s->mode = M_FAILED;
+}
+
+/* Enters `mode` at row `row` (all earlier rows NULL): 1, or 0 when out of memory. */
+static int spec_start(spec_col *s, uint8_t mode, int64_t row)
+{
+    const size_t bits = (size_t)(s->bound + 7) / 8 + 1, wide = (size_t)s->bound * 8 + 8;
+    s->out.valid = calloc(bits, 1);
+    s->mode = mode;
+    if (mode == M_NUM) {
+        s->i64 = calloc(wide, 1); /* zero under the NULLs before the first value */
+        s->f64 = calloc(wide, 1);
+        return s->out.valid && s->i64 && s->f64;
+    }
+    if (mode == M_BOOL || mode == M_TIME) {
+        s->out.values = calloc(mode == M_BOOL ? bits : wide, 1);
+        return s->out.valid && s->out.values;
+    }
+    s->out.values = malloc((size_t)s->part_len + 1);
+    s->out.offsets = calloc((size_t)s->bound + 1, 4);
+    (void)row; /* the offsets of the NULL rows before it are the calloc'd zeros */
+    return s->out.valid && s->out.values && s->out.offsets;
+}
+
+/* Converts one cell of a column converted while typing: `k` is the cell's kind (K_NULL for
+ * a null marker; K_STRING when the column is already text and its cells are not
+ * classified). */
+static inline void spec_cell(spec_col *s, int64_t row, uint8_t k, const uint8_t *p, int64_t n)
+{
+    if (s->mode == M_FAILED)
+        return;
+    if (k == K_NULL) {
+        s->out.nulls++;
+        if (s->mode == M_STR)
+            s->out.offsets[row + 1] = (int32_t)s->out.values_len;
+        return; /* the other modes' buffers are zeroed */
+    }
+    if (s->mode == M_NONE) {
+        const uint8_t mode = k == K_INT || k == K_FLOAT ? M_NUM : k == K_BOOL ? M_BOOL
+                           : k == K_DATE || k == K_TIMESTAMP ? M_TIME : M_STR;
+        if (!spec_start(s, mode, row)) {
+            spec_fail(s);
+            return;
+        }
+    }
+    switch (s->mode) {
+    case M_NUM:
+        if (k == K_INT) {
+            const int64_t v = csv_parse_int64(p, n);
+            if (!s->saw_float)
+                s->i64[row] = v;
+            s->f64[row] = v == 0 && p[0] == '-' ? -0.0 : (double)v; /* rounds as parsing does */
+        } else if (k == K_FLOAT) {
+            if (!s->saw_float) {
+                s->saw_float = 1;
+                free(s->i64);
+                s->i64 = NULL;
+            }
+            s->f64[row] = csv_parse_double(p, n);
+        } else {
+            spec_fail(s);
+            return;
+        }
+        break;
+    case M_BOOL:
+        if (k != K_BOOL) {
+            spec_fail(s);
+            return;
+        }
+        if (p[0] == 't' || p[0] == 'T')
+            set_bit(s->out.values, row);
+        break;
+    case M_TIME:
+        if (k != K_DATE && k != K_TIMESTAMP) {
+            spec_fail(s);
+            return;
+        }
+        s->saw_timestamp |= k == K_TIMESTAMP;
+        ((int64_t *)s->out.values)[row] = csv_parse_timestamp(p, n);
+        break;
+    default: /* M_STR */
+        if (k != K_STRING) { /* text, then a number: the column's kind is text only later */
+            spec_fail(s);
+            return;
+        }
+        memcpy(s->out.values + s->out.values_len, p, (size_t)n);
+        s->out.values_len += n;
+        s->out.offsets[row + 1] = (int32_t)s->out.values_len;
+        break;
+    }
+    set_bit(s->out.valid, row);
+}
+
+/* The part's result for one column: its kind (K_NULL: no value, K_STRING ... or 255: not
+ * converted) and buffers trimmed to `rows`. */
+static void spec_finish(spec_col *s, int64_t rows)
+{
+    switch (s->mode) {
+    case M_NONE:
+        s->kind = K_NULL;
+        return;
+    case M_NUM:
+        s->kind = s->saw_float ? K_FLOAT : K_INT;
+        if (s->saw_float) {
+            s->out.values = (uint8_t *)s->f64;
+        } else {
+            s->out.values = (uint8_t *)s->i64;
+            free(s->f64);
+        }
+        s->i64 = NULL;
+        s->f64 = NULL;
+        break;
+    case M_BOOL:
+        s->kind = K_BOOL;
+        break;
+    case M_TIME:
+        s->kind = s->saw_timestamp ? K_TIMESTAMP : K_DATE;
+        if (!s->saw_timestamp) { /* midnights: days, written over the front of the buffer */
+            int64_t *micros = (int64_t *)s->out.values;
+            int32_t *days = (int32_t *)s->out.values;
+            for (int64_t i = 0; i < rows; i++)
+                days[i] = (int32_t)(micros[i] / 86400000000LL);
+        }
+        break;
+    case M_STR:
+        s->kind = K_STRING;
+        break;
+    default:
+        s->kind = CONVERT_SKIP;
+        return;
+    }
+    trim_column(&s->out, s->kind, rows);
+}
+
 /* Folds one cell into its column's kind (and converts it when the column is read): S_OK,
  * or why this part cannot be typed here. */
 static inline int fold_cell(scan_job *job, int64_t col, const uint8_t *cell, int64_t n)
@@ -509,7 +697,16 @@ static inline int fold_cell(scan_job *job, int64_t col, const uint8_t *cell, int
             return status;
     }
     uint8_t *kind = &job->kinds[col];
-    if (*kind != K_STRING) {
+    if (job->spec != NULL && job->spec[col] != NULL) {
+        /* the null markers first: the fast path of next_kind does not look at them */
+        uint8_t next = K_STRING;
+        if (is_null_cell(cell, n, job->rules))
+            next = K_NULL;
+        else if (*kind != K_STRING && (next = next_kind(*kind, cell, n, job->rules)) == K_VECTOR)
+            return S_REFERENCE;
+        *kind = merge_kind(*kind, next);
+        spec_cell(job->spec[col], job->rows, next, cell, n);
+    } else if (*kind != K_STRING) {
         const uint8_t next = next_kind(*kind, cell, n, job->rules);
         if (next == K_VECTOR)
             return S_REFERENCE;
@@ -659,14 +856,14 @@ static void run_parts(scan_job *jobs, int parts)
 #endif
 }
 
-int velaria_csv_column_kinds(const uint8_t *buf, int64_t len, int64_t ncols, int delim,
-                             const uint8_t *nulls, const int64_t *null_lens, int64_t n_nulls,
-                             int dates, int simd, int threads, uint8_t *kinds,
-                             int64_t *rows_out, const uint8_t *keep, uint8_t *out,
-                             int64_t *out_len)
+/* velaria_csv_column_kinds, and with `hint` velaria_csv_type_convert (see there). */
+static int column_kinds(const uint8_t *buf, int64_t len, int64_t ncols, int delim,
+                        const cell_rules *rules, int simd, int threads, uint8_t *kinds,
+                        int64_t *rows_out, const uint8_t *keep, uint8_t *out, int64_t *out_len,
+                        const uint8_t *hint, int *parts_out, int64_t *part_rows,
+                        velaria_csv_column *columns, uint8_t *spec_kinds)
 {
     threads = part_count(len, threads);
-    const cell_rules rules = {nulls, null_lens, n_nulls, dates};
     scan_job jobs[16];
     uint8_t *own = NULL;
     if (threads > 1) {
@@ -674,16 +871,40 @@ int velaria_csv_column_kinds(const uint8_t *buf, int64_t len, int64_t ncols, int
         if (own == NULL)
             threads = 1;
     }
+    int64_t hinted = 0;
+    for (int64_t c = 0; hint != NULL && c < ncols; c++)
+        hinted += hint[c] != 0;
+    spec_col *specs = hinted ? calloc((size_t)(hinted * threads), sizeof *specs) : NULL;
+    spec_col **slots = hinted ? calloc((size_t)(ncols * threads), sizeof *slots) : NULL;
+    if (hinted && (specs == NULL || slots == NULL)) { /* type only: nothing is converted */
+        free(specs);
+        free(slots);
+        specs = NULL;
+        slots = NULL;
+        hinted = 0;
+    }
     const uint8_t *bounds[17];
     split_parts(buf, len, threads, bounds);
     for (int t = 0; t < threads; t++) {
-        jobs[t] = (scan_job){bounds[t], bounds[t + 1], ncols, (uint8_t)delim, simd, &rules,
-                             kinds, keep, NULL, 0, NULL, 0, 0, NULL, NULL, 0, S_OK};
+        jobs[t] = (scan_job){bounds[t], bounds[t + 1], ncols, (uint8_t)delim, simd, rules,
+                             kinds, keep, NULL, 0, NULL, 0, 0, NULL, NULL, NULL, 0, S_OK};
         if (keep != NULL) /* each part writes its own region; see the projection note */
             jobs[t].out = out + 2 * (bounds[t] - buf) + 16 * t;
         if (t > 0) {
             jobs[t].kinds = own + ncols * (t - 1);
             memcpy(jobs[t].kinds, kinds, (size_t)ncols);
+        }
+        if (hinted) {
+            jobs[t].spec = slots + t * ncols;
+            const int64_t part_len = bounds[t + 1] - bounds[t];
+            for (int64_t c = 0, k = 0; c < ncols; c++) {
+                if (!hint[c])
+                    continue;
+                spec_col *sc = &specs[t * hinted + k++];
+                sc->part_len = part_len;
+                sc->bound = part_len / (ncols > 0 ? ncols : 1) + 1; /* see velaria_csv_convert */
+                jobs[t].spec[c] = sc;
+            }
         }
     }
     run_parts(jobs, threads);
@@ -707,7 +928,60 @@ int velaria_csv_column_kinds(const uint8_t *buf, int64_t len, int64_t ncols, int
         }
         *out_len = total;
     }
+    if (parts_out != NULL)
+        *parts_out = threads;
+    for (int t = 0; t < threads; t++) {
+        if (part_rows != NULL)
+            part_rows[t] = jobs[t].rows;
+        for (int64_t k = 0; k < hinted; k++) {
+            spec_col *sc = &specs[t * hinted + k];
+            if (status == S_OK)
+                spec_finish(sc, jobs[t].rows);
+            else
+                spec_fail(sc);
+            if (sc->mode == M_FAILED)
+                sc->kind = CONVERT_SKIP;
+            spec_kinds[t * hinted + k] = sc->kind;
+            columns[t * hinted + k] = sc->out; /* the caller owns the buffers now */
+        }
+    }
+    free(specs);
+    free(slots);
     return status;
+}
+
+int velaria_csv_column_kinds(const uint8_t *buf, int64_t len, int64_t ncols, int delim,
+                             const uint8_t *nulls, const int64_t *null_lens, int64_t n_nulls,
+                             int dates, int simd, int threads, uint8_t *kinds,
+                             int64_t *rows_out, const uint8_t *keep, uint8_t *out,
+                             int64_t *out_len)
+{
+    const cell_rules rules = {nulls, null_lens, n_nulls, dates};
+    return column_kinds(buf, len, ncols, delim, &rules, simd, threads, kinds, rows_out, keep,
+                        out, out_len, NULL, NULL, NULL, NULL, NULL);
+}
+
+/* velaria_csv_column_kinds (without projection) that also converts the columns with
+ * hint[col] != 0 while it types them, by the kind of their cells in each part (see the
+ * speculative conversion note): the buffer is typed in *parts_out parts (at most `threads`,
+ * at most 16); part t has part_rows[t] rows, and the k-th hinted column (in file order) of
+ * part t is columns[t * hinted + k], of kind spec_kinds[t * hinted + k]: 0 (every cell
+ * NULL; no buffers), 1 bool, 2 int64, 3 float64, 4 date32, 5 timestamp[us], 6 string, or
+ * 255 (not converted: a cell the part's kind could not hold, or out of memory; no buffers).
+ * The caller owns the buffers (velaria_csv_free). On a non-zero status nothing is
+ * converted (every kind 255). */
+int velaria_csv_type_convert(const uint8_t *buf, int64_t len, int64_t ncols, int delim,
+                             const uint8_t *nulls, const int64_t *null_lens, int64_t n_nulls,
+                             int dates, int simd, int threads, uint8_t *kinds,
+                             int64_t *rows_out, const uint8_t *hint, int *parts_out,
+                             int64_t *part_rows, velaria_csv_column *columns,
+                             uint8_t *spec_kinds)
+{
+    const cell_rules rules = {nulls, null_lens, n_nulls, dates};
+    if (len >= INT32_MAX) /* string offsets are int32 */
+        return S_REFERENCE;
+    return column_kinds(buf, len, ncols, delim, &rules, simd, threads, kinds, rows_out, NULL,
+                        NULL, NULL, hint, parts_out, part_rows, columns, spec_kinds);
 }
 
 /* ---- conversion straight into Arrow buffers ------------------------------------------ */
@@ -742,24 +1016,6 @@ static int alloc_column(velaria_csv_column *c, uint8_t type, int64_t bound, int6
     if (type == K_STRING)
         c->offsets[0] = 0;
     return S_OK;
-}
-
-static void *shrink(void *ptr, int64_t size)
-{
-    void *smaller = realloc(ptr, (size_t)size);
-    return smaller != NULL ? smaller : ptr;
-}
-
-/* Gives back what the buffers did not use (they were sized for the most rows the part could
- * hold), so the arrays that outlive the call hold only their values. */
-static void trim_column(velaria_csv_column *c, uint8_t type, int64_t rows)
-{
-    if (type != K_STRING)
-        c->values_len = type == K_BOOL ? (rows + 7) / 8 : rows * (type == K_DATE ? 4 : 8);
-    c->values = shrink(c->values, c->values_len + 1);
-    c->valid = shrink(c->valid, (rows + 7) / 8 + 1);
-    if (type == K_STRING)
-        c->offsets = shrink(c->offsets, (rows + 1) * 4);
 }
 
 /* Converts the data lines in [buf, buf + len) (as velaria_csv_column_kinds reads them: no
@@ -809,8 +1065,8 @@ int velaria_csv_convert(const uint8_t *buf, int64_t len, int64_t ncols, int deli
             status = alloc_column(&own[k++], types[c], bound, part_len);
         }
         jobs[t] = (scan_job){bounds[t], bounds[t + 1], ncols, (uint8_t)delim, simd, &rules,
-                             as_text, NULL, NULL, 0, NULL, 0, 0, types, slots + t * ncols, 0,
-                             S_OK};
+                             as_text, NULL, NULL, 0, NULL, 0, 0, types, slots + t * ncols, NULL,
+                             0, S_OK};
     }
     if (status == S_OK) {
         run_parts(jobs, parts);

@@ -158,5 +158,11 @@ int velaria_csv_convert(const uint8_t *buf, int64_t len, int64_t ncols, int deli
                         int simd, int threads, const uint8_t *types, int *parts_out,
                         int64_t *part_rows, velaria_csv_column *columns);
 void velaria_csv_free(void *ptr);
+int velaria_csv_type_convert(const uint8_t *buf, int64_t len, int64_t ncols, int delim,
+                             const uint8_t *nulls, const int64_t *null_lens, int64_t n_nulls,
+                             int dates, int simd, int threads, uint8_t *kinds,
+                             int64_t *rows_out, const uint8_t *hint, int *parts_out,
+                             int64_t *part_rows, velaria_csv_column *columns,
+                             uint8_t *spec_kinds);
 
 #endif
