@@ -554,24 +554,38 @@ static void spec_fail(spec_col *s)
     s->mode = M_FAILED;
 }
 
-/* Enters `mode` at row `row` (all earlier rows NULL): 1, or 0 when out of memory. */
+/* Enters `mode` at row `row` (all earlier rows NULL): 1, or 0 when out of memory. The
+ * value buffers are sized for the most rows the part can hold but not cleared (clearing
+ * would touch every page): the rows before `row` are zeroed here, each later row is
+ * written, a NULL as zero. */
 static int spec_start(spec_col *s, uint8_t mode, int64_t row)
 {
     const size_t bits = (size_t)(s->bound + 7) / 8 + 1, wide = (size_t)s->bound * 8 + 8;
     s->out.valid = calloc(bits, 1);
     s->mode = mode;
     if (mode == M_NUM) {
-        s->i64 = calloc(wide, 1); /* zero under the NULLs before the first value */
-        s->f64 = calloc(wide, 1);
+        s->i64 = malloc(wide);
+        s->f64 = malloc(wide);
+        if (s->i64 && s->f64) {
+            memset(s->i64, 0, (size_t)row * 8);
+            memset(s->f64, 0, (size_t)row * 8);
+        }
         return s->out.valid && s->i64 && s->f64;
     }
-    if (mode == M_BOOL || mode == M_TIME) {
-        s->out.values = calloc(mode == M_BOOL ? bits : wide, 1);
+    if (mode == M_BOOL) {
+        s->out.values = calloc(bits, 1);
+        return s->out.valid && s->out.values;
+    }
+    if (mode == M_TIME) {
+        s->out.values = malloc(wide);
+        if (s->out.values)
+            memset(s->out.values, 0, (size_t)row * 8);
         return s->out.valid && s->out.values;
     }
     s->out.values = malloc((size_t)s->part_len + 1);
-    s->out.offsets = calloc((size_t)s->bound + 1, 4);
-    (void)row; /* the offsets of the NULL rows before it are the calloc'd zeros */
+    s->out.offsets = malloc(((size_t)s->bound + 1) * 4);
+    if (s->out.offsets)
+        memset(s->out.offsets, 0, ((size_t)row + 1) * 4);
     return s->out.valid && s->out.values && s->out.offsets;
 }
 
@@ -584,9 +598,16 @@ static inline void spec_cell(spec_col *s, int64_t row, uint8_t k, const uint8_t 
         return;
     if (k == K_NULL) {
         s->out.nulls++;
-        if (s->mode == M_STR)
+        if (s->mode == M_STR) {
             s->out.offsets[row + 1] = (int32_t)s->out.values_len;
-        return; /* the other modes' buffers are zeroed */
+        } else if (s->mode == M_NUM) {
+            if (!s->saw_float)
+                s->i64[row] = 0;
+            s->f64[row] = 0.0;
+        } else if (s->mode == M_TIME) {
+            ((int64_t *)s->out.values)[row] = 0;
+        }
+        return;
     }
     if (s->mode == M_NONE) {
         const uint8_t mode = k == K_INT || k == K_FLOAT ? M_NUM : k == K_BOOL ? M_BOOL

@@ -61,15 +61,25 @@ def _data_start(buf: bytearray, filled: int, header: bool, at_end: bool) -> int 
     return line_end + 1
 
 
-def scan_column_kinds(source, kinds: list[str]) -> tuple[list[str], int] | None:
-    """``(kinds, rows)`` of ``source`` (a CsvSource) from one scan of its data lines, or None
-    when only the Arrow pass can type it (see the module docstring). ``kinds`` is where each
-    column starts (``string`` for a column whose type is given: it is not classified)."""
+def scan_column_kinds(source, kinds: list[str], convert: list[int] | None = None,
+                      budget: int = 0) -> tuple[list[str], int, list | None] | None:
+    """``(kinds, rows, parts)`` of ``source`` (a CsvSource) from one scan of its data lines,
+    or None when only the Arrow pass can type it (see the module docstring). ``kinds`` is
+    where each column starts (``string`` for a column whose type is given: it is not
+    classified).
+
+    ``convert`` (column indexes) asks the same walk to convert those columns too, by the kind
+    of their cells so far (:func:`velaria.accel.csv_typing.csv_type_convert`): ``parts`` is
+    then the list of its ``(rows, [(kind, array), ...])`` over the whole file, in order, or
+    None when they would take more than ``budget`` bytes (the walk then only types the rest
+    of the file)."""
     if not usable_delimiter(source.delimiter):
         return None
     from ..accel import csv_typing
 
     threads = csv_typing.default_threads()
+    parts: list | None = [] if convert else None
+    held_bytes = 0
     rows = 0
     with open(source.data_path, "rb") as handle:
         size = os.fstat(handle.fileno()).st_size
@@ -98,9 +108,18 @@ def scan_column_kinds(source, kinds: list[str]) -> tuple[list[str], int] | None:
                 if cut < 0:
                     return None  # a line longer than a chunk: the Arrow pass streams it
                 end = cut + 1
-            status, kinds, got_rows, _ = csv_typing.csv_column_kinds(
-                view[skip:end], len(kinds), source.delimiter, source.null_values,
-                source.infer_dates, kinds, threads)
+            if parts is None:
+                status, kinds, got_rows, _ = csv_typing.csv_column_kinds(
+                    view[skip:end], len(kinds), source.delimiter, source.null_values,
+                    source.infer_dates, kinds, threads)
+            else:
+                status, kinds, got_rows, got = csv_typing.csv_type_convert(
+                    view[skip:end], len(kinds), source.delimiter, source.null_values,
+                    source.infer_dates, kinds, threads, convert)
+                parts.extend(got)
+                held_bytes += sum(a.nbytes for _, cols in got for _, a in cols if a is not None)
+                if held_bytes > budget:
+                    parts = None    # over the budget: the scan parses the file again
             if status != "ok":
                 return None
             rows += got_rows
@@ -111,4 +130,4 @@ def scan_column_kinds(source, kinds: list[str]) -> tuple[list[str], int] | None:
             if at_end:
                 break
         view.release()
-    return kinds, rows
+    return kinds, rows, parts

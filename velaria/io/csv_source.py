@@ -199,6 +199,30 @@ _PARSED = "parsed"
 _PAD = "\x00pad"
 
 
+#: batch kind of a column the typing walk did not convert (or not into its final type)
+_UNCONVERTED = "unconverted"
+
+
+def _final_parts(parts: list, convert: list[int], kinds: list[str], ncols: int) -> list:
+    """The typing walk's converted parts as kept batches (see TypedFileSource's retention):
+    a column's part is kept when it was converted into the column's final type (or is
+    exactly convertible to it: NULLs, dates to timestamps); else it is ``_UNCONVERTED`` and
+    the scan parses the column again."""
+    batches = []
+    for rows, columns in parts:
+        batch = [(_UNCONVERTED, None)] * ncols
+        for col, (kind, array) in zip(convert, columns):
+            final = kinds[col]
+            if kind == "null":
+                batch[col] = (_PARSED, pa.nulls(rows, arrow_type(final)))
+            elif kind == final:
+                batch[col] = (_PARSED, array)
+            elif (kind, final) == ("date", "timestamp"):
+                batch[col] = (_PARSED, array.cast(arrow_type(final)))
+        batches.append(batch)
+    return batches
+
+
 class _ScanKeeper:
     """Keeps what a scan parsed, so a re-read scans memory instead of parsing the file again.
 
@@ -304,13 +328,22 @@ class CsvSource(TypedFileSource):
         columns are built, nothing is kept: the first scan parses only the columns it
         needs, straight into their types); else the Arrow pass of every column as text."""
         start = ["string" if i in self.forced_kinds else "null" for i in range(len(self.names))]
-        scanned = scan_column_kinds(self, start)
+        hint, self._typing_hint = self._typing_hint, None
+        index = {name: i for i, name in enumerate(self.names)}
+        # the columns the scan will read are converted by the same walk (given types are
+        # left to the scan, whose conversion errors name the value)
+        budget = min(retain_limit(False), parsed_cache.budget_bytes())
+        convert = sorted({index[n] for n in hint or () if index[n] not in self.forced_kinds}
+                         if budget > 0 else ())
+        scanned = scan_column_kinds(self, start, convert, budget)
         if scanned is None:
             kinds, stats, retain = super()._typing_pass(fp)
             stats["typing_path"] = "arrow"
             return kinds, stats, retain
-        kinds, rows = scanned
-        return kinds, {"rows": rows, "skipped_bad_lines": 0, "typing_path": "scan"}, None
+        kinds, rows, parts = scanned
+        stats = {"rows": rows, "skipped_bad_lines": 0, "typing_path": "scan"}
+        return kinds, stats, None if not parts else _final_parts(parts, convert, kinds,
+                                                                 len(self.names))
 
     # ---- retention: keep what classification converted ---------------------------------
     def _classify_keep(self, raw, current: str):
@@ -334,7 +367,7 @@ class CsvSource(TypedFileSource):
         # the same kind, or int -> float; every other batch was kept as text.
         if batch_kind in ("int", "float", "bool"):
             return batch_kind == final_kind or (batch_kind, final_kind) == ("int", "float")
-        return True
+        return batch_kind != _UNCONVERTED
 
     def _from_kept(self, kept, batch_kind: str, final_kind: str):
         if batch_kind == _PARSED:  # kept by a scan: already of the final type
