@@ -118,8 +118,10 @@ def scan_column_kinds(source, kinds: list[str], convert: list[int] | None = None
                     source.infer_dates, kinds, threads, convert)
                 parts.extend(got)
                 held_bytes += sum(a.nbytes for _, cols in got for _, a in cols if a is not None)
-                if held_bytes > budget:
-                    parts = None    # over the budget: the scan parses the file again
+                # over the budget, or bound to be at this rate: the scan parses the file again
+                # (stopping early leaves the rest of the walk to typing alone)
+                if held_bytes > budget or held_bytes * (size / (offset + end)) > 1.25 * budget:
+                    parts = None
             if status != "ok":
                 return None
             rows += got_rows
