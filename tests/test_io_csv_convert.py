@@ -263,3 +263,26 @@ def test_a_scan_typing_the_file_reads_what_pyarrow_reads(tmp_path_factory, monke
     assert arrow[0] != "error", content
     index = [names.index(n) for n in need]
     assert _same_rows(rows, [tuple(r[i] for i in index) for r in arrow[2]]), content
+
+
+def test_a_file_too_big_for_the_budget_keeps_its_first_part(tmp_path, monkeypatch):
+    """The typing walk converts while its arrays fit the budget; the scan reads that first
+    part from memory and the rest of the file from the byte where it ends."""
+    monkeypatch.setattr(csv_scan_typing, "_CHUNK_BYTES", 8192)
+    monkeypatch.setenv("VELARIA_IO_RETAIN_MB", "0.1")
+    path = tmp_path / "big.csv"
+    _bench_like(path, rows=30_000)
+    clear_typing_cache()
+    source = CsvSource(str(path))
+    got = pa.Table.from_batches(list(source.scan(["value", "cat"],
+                                                 [PushedFilter("qty", ">", 10)])))
+    batches, cols, until = source._prefix
+    assert 0 < until < path.stat().st_size and len(batches) > 1
+    want = pacsv.read_csv(str(path)).filter(pa.compute.greater(pa.compute.field("qty"), 10))
+    assert got.equals(want.select(["value", "cat"]))
+    # another scan of the same columns reads the first part from memory again; one of
+    # another column parses the whole file
+    assert pa.Table.from_batches(list(source.scan(["cat"]))).column(0).to_pylist() == \
+        pacsv.read_csv(str(path)).column("cat").to_pylist()
+    assert pa.Table.from_batches(list(source.scan(["id"]))).column(0).to_pylist() == \
+        list(range(30_000))

@@ -232,10 +232,13 @@ class _ScanKeeper:
     retention. Only a scan that ran to the end is kept, and only when it read columns the
     kept data lacks."""
 
-    def __init__(self, source: "CsvSource", cols: list[int], kinds: list[str]):
+    def __init__(self, source: "CsvSource", cols: list[int], kinds: list[str],
+                 whole: bool = True):
         self.source, self.cols = source, cols
         have = source._retained_cols if source._retained is not None else set()
-        self.batches: list | None = None if set(cols) <= have else []
+        # a scan of part of the file (after the typing walk's converted first part) keeps
+        # nothing: the whole file did not fit
+        self.batches: list | None = None if set(cols) <= have or not whole else []
         self.limit = min(retain_limit(False), parsed_cache.budget_bytes())
         self.bytes = 0
 
@@ -291,6 +294,9 @@ class CsvSource(TypedFileSource):
         #: chunks each parser read since this source was made: ``c`` (the C converter wrote
         #: the read columns' Arrow buffers) or ``pyarrow``
         self.chunk_parsers = {"c": 0, "pyarrow": 0}
+        #: ``(batches, columns, until)``: the typing walk's converted columns of the file's
+        #: lines before byte ``until`` (a file too big for the budget), or None
+        self._prefix: tuple | None = None
         super().__init__(path, names)
 
     # ---- hooks -------------------------------------------------------------------------
@@ -340,10 +346,18 @@ class CsvSource(TypedFileSource):
             kinds, stats, retain = super()._typing_pass(fp)
             stats["typing_path"] = "arrow"
             return kinds, stats, retain
-        kinds, rows, parts = scanned
+        kinds, rows, parts, until = scanned
         stats = {"rows": rows, "skipped_bad_lines": 0, "typing_path": "scan"}
-        return kinds, stats, None if not parts else _final_parts(parts, convert, kinds,
-                                                                 len(self.names))
+        if not parts:
+            return kinds, stats, None
+        batches = _final_parts(parts, convert, kinds, len(self.names))
+        if until is None:       # the whole file: kept as a typing pass keeps batches
+            return kinds, stats, batches
+        # the first part of the file: this source's scans read it from memory, then the
+        # rest of the file from byte ``until`` on
+        cols = {c for c in convert if all(batch[c][0] == _PARSED for batch in batches)}
+        self._prefix = (batches, cols, until) if cols else None
+        return kinds, stats, None
 
     # ---- retention: keep what classification converted ---------------------------------
     def _classify_keep(self, raw, current: str):
@@ -428,7 +442,7 @@ class CsvSource(TypedFileSource):
         # pyarrow reads an unterminated quoted field to the end of the file as one value
         check_quotes_terminated(self.data_path, offset, self.delimiter, self.path)
 
-    def _chunk_tables(self, parse, convert) -> Iterator[pa.Table]:
+    def _chunk_tables(self, parse, convert, start: int = 0) -> Iterator[pa.Table]:
         """The file as tables of ~_CHUNK_BYTES each, each parsed by pyarrow's multi-threaded
         reader. Chunks end at a newline, which is a record boundary only outside quotes: so
         chunking is used while no quote character follows the header line; from the first
@@ -458,7 +472,8 @@ class CsvSource(TypedFileSource):
             buf = bytearray(min(_CHUNK_BYTES, size))
             view = memoryview(buf)
             body = pa.py_buffer(buf)
-            offset = 0  # file offset of the first byte of ``pending``
+            offset = start  # file offset of the first byte of ``pending``
+            handle.seek(start)
             pending = b""
             while True:
                 # read exactly what the file still holds up to the chunk size: a short read
@@ -491,7 +506,8 @@ class CsvSource(TypedFileSource):
                         return
                     end = cut + 1
                 # pyarrow drops a UTF-8 BOM at the start of its input; the converter sees bytes
-                start = 3 if skip == 0 and buf.startswith(b"\xef\xbb\xbf", 0, end) else skip
+                bom = offset == 0 and skip == 0 and buf.startswith(b"\xef\xbb\xbf", 0, end)
+                start = 3 if bom else skip
                 status, table = ("", None) if converter is None else \
                     converter.convert(view[start:end])
                 if table is None:   # pyarrow parses the chunk
@@ -525,12 +541,13 @@ class CsvSource(TypedFileSource):
                 if at_end and not pending:
                     return
 
-    def _read(self, names: Sequence[str], types: dict, counter: list | None
+    def _read(self, names: Sequence[str], types: dict, counter: list | None, start: int = 0
               ) -> Iterator[pa.Table]:
+        """The file's rows from byte ``start`` (0, or a line start after the header)."""
         parse, convert = self._options(names, types, counter)
         size = os.path.getsize(self.data_path)
         try:
-            yield from self._chunk_tables(parse, convert)
+            yield from self._chunk_tables(parse, convert, start)
         except (pa.ArrowInvalid, pa.ArrowKeyError) as exc:
             now = os.path.getsize(self.data_path)
             if now < size:  # truncated under the parser: say so, not what the parser saw
@@ -584,19 +601,32 @@ class CsvSource(TypedFileSource):
         if stats is not None:
             stats["skipped_bad_lines"] = counter[0]
 
+    def _forget_typing(self) -> None:
+        self._prefix = None
+        super()._forget_typing()
+
     def _typed_batches(self, need, batch_rows):
-        """Fast path: pyarrow parses each requested column straight into its final type."""
+        """Fast path: each requested column is converted straight into its final type (the
+        C converter, or pyarrow), or comes from what the typing pass kept."""
         index = {n: i for i, n in enumerate(self.names)}
         if self._retained is not None and all(index[n] in self._retained_cols for n in need):
             yield from super()._typed_batches(need, batch_rows)
             return
+        start = 0
+        prefix = self._prefix
+        if prefix is not None and all(index[n] in prefix[1] for n in need):
+            batches, _, start = prefix
+            target = pa.schema([pa.field(n, arrow_type(self._kinds[index[n]])) for n in need])
+            for batch in batches:
+                yield pa.RecordBatch.from_arrays([batch[index[n]][1] for n in need],
+                                                 schema=target)
         kinds = [self._kinds[index[n]] for n in need]
         direct = {"int", "float", "bool", "string", "null", "date", "timestamp"}
         types = {n: (arrow_type(k) if k in direct else pa.string()) for n, k in zip(need, kinds)}
         fields = [pa.field(n, arrow_type(k)) for n, k in zip(need, kinds)]
         target = pa.schema(fields)
-        keep = _ScanKeeper(self, [index[n] for n in need], kinds)
-        for table in self._read(need, types, None):
+        keep = _ScanKeeper(self, [index[n] for n in need], kinds, whole=start == 0)
+        for table in self._read(need, types, None, start):
             if not all(k in direct for k in kinds):
                 table = pa.Table.from_arrays(
                     [col if kind in direct else convert_text(col, kind, "csv")
