@@ -286,3 +286,8 @@ def test_a_file_too_big_for_the_budget_keeps_its_first_part(tmp_path, monkeypatc
         pacsv.read_csv(str(path)).column("cat").to_pylist()
     assert pa.Table.from_batches(list(source.scan(["id"]))).column(0).to_pylist() == \
         list(range(30_000))
+    # a new reader of the unchanged file finds the first part in the parsed-file cache
+    again = CsvSource(str(path))
+    assert pa.Table.from_batches(list(again.scan(["value", "cat"],
+                                                 [PushedFilter("qty", ">", 10)]))).equals(got)
+    assert again._prefix is not None and again._prefix[2] == until

@@ -357,6 +357,8 @@ class CsvSource(TypedFileSource):
         # rest of the file from byte ``until`` on
         cols = {c for c in convert if all(batch[c][0] == _PARSED for batch in batches)}
         self._prefix = (batches, cols, until) if cols else None
+        if cols:   # and for later readers of the unchanged file
+            parsed_cache.store_prefix(self._cache_key(fp), kinds, batches, cols, until)
         return kinds, stats, None
 
     # ---- retention: keep what classification converted ---------------------------------
@@ -604,6 +606,14 @@ class CsvSource(TypedFileSource):
     def _forget_typing(self) -> None:
         self._prefix = None
         super()._forget_typing()
+
+    def _ensure_typed(self) -> None:
+        fresh = self._kinds is None
+        super()._ensure_typed()
+        if fresh and self._typed_from_cache and self._retained is None:
+            # a file too big for the cache may have left its first part there
+            self._prefix = parsed_cache.lookup_prefix(self._cache_key(self._typed_fp),
+                                                      self._kinds)
 
     def _typed_batches(self, need, batch_rows):
         """Fast path: each requested column is converted straight into its final type (the
