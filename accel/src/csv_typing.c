@@ -31,6 +31,14 @@
  * when its one kept cell is empty. A row takes at most two more bytes than its input line,
  * so `out` needs 2 * len + 16 * threads bytes (part t writes from 2 * its offset + 16 * t,
  * never reaching part t + 1's start); `out_len` receives the bytes written.
+ *
+ * The same walk also converts cells straight into Arrow buffers (csv_values.h parses them):
+ *   velaria_csv_convert       the columns a scan reads, into their final types (a cell the
+ *                             typing rules do not accept for its type: status 5);
+ *   velaria_csv_type_convert  velaria_csv_column_kinds converting chosen columns while it
+ *                             types them, by the kind of their cells so far (see the note on
+ *                             speculative conversion below).
+ * Both are documented at their definitions at the end of this file.
  */
 #include "velaria_accel.h"
 #include "csv_values.h"

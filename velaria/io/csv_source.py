@@ -1,11 +1,14 @@
 """CSV files as a streamed, typed :class:`~velaria.io.base.TableSource`.
 
-Parsing uses pyarrow's multi-threaded CSV reader (RFC 4180 quoting, quoted newlines, CRLF,
-UTF-8 BOM). The typing pass (:mod:`velaria.io.typing_rules`) is one C walk over the raw
-bytes when the file has no quote after its header (:mod:`.csv_scan_typing`), else pyarrow
-reads every column as text and each is typed per column; scans then let pyarrow parse only
-the requested columns straight into their final types (cut out of each quote-free chunk by
-the C scanner first, :mod:`.csv_projection`).
+The typing pass (:mod:`velaria.io.typing_rules`) is one C walk over the raw bytes when the
+file has no quote after its header (:mod:`.csv_scan_typing`); when a scan asked for it, the
+same walk converts the columns that scan reads (kept within the parsed-file budget, so the
+scan does not read the file again). Otherwise pyarrow reads every column as text and each is
+typed per column. Scans convert the requested columns of each quote-free chunk straight into
+their final types with the C converter (:mod:`.csv_convert`); a chunk it declines is parsed
+by pyarrow's multi-threaded reader (cut down to the read columns by the C scanner first,
+:mod:`.csv_projection`), and from the first quote on pyarrow's streaming reader takes the
+rest of the file (RFC 4180 quoting, quoted newlines, CRLF, UTF-8 BOM).
 
 Rows whose field count differs from the header are an error naming the line
 (``on_bad_lines="error"``, the default) or are skipped and counted (``on_bad_lines="skip"``;
