@@ -20,7 +20,8 @@ try:
 except Exception:  # pragma: no cover - depends on the build
     _ffi = _lib = None
 
-__all__ = ["csv_column_kinds", "csv_convert", "csv_type_convert", "c_available", "KIND_NAMES", "default_threads"]
+__all__ = ["csv_column_kinds", "csv_convert", "csv_type_convert", "c_available", "KIND_NAMES",
+           "default_threads"]
 
 #: kind code (csv_typing.c) -> kind name (velaria.io.typing_rules)
 KIND_NAMES = ("null", "bool", "int", "float", "date", "timestamp", "string")
