@@ -21,25 +21,20 @@ from typing import Mapping, Sequence
 import pyarrow as pa
 
 from .csv_scan_typing import usable_delimiter
+from .typing_rules import arrow_type, kind_of_arrow_type
 
 __all__ = ["ChunkConverter", "convertible_kind"]
+
+#: the kinds the C converter writes
+_KINDS = ("int", "float", "bool", "date", "timestamp", "string")
 
 
 def convertible_kind(typ: pa.DataType) -> str | None:
     """The converter's kind for a column read as ``typ``, or None when it has none."""
-    if pa.types.is_int64(typ):
-        return "int"
-    if pa.types.is_float64(typ):
-        return "float"
-    if pa.types.is_boolean(typ):
-        return "bool"
-    if pa.types.is_date32(typ):
-        return "date"
-    if pa.types.is_timestamp(typ) and typ.unit == "us" and typ.tz is None:
-        return "timestamp"
-    if pa.types.is_string(typ):
-        return "string"
-    return None
+    kind = kind_of_arrow_type(typ)
+    # only the exact types the converter writes (kind_of_arrow_type reads any other
+    # type as text, and any timestamp as one)
+    return kind if typ == arrow_type(kind) and kind in _KINDS else None
 
 
 class ChunkConverter:
