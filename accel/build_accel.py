@@ -11,6 +11,7 @@ dispatch (CPUID + XCR0) allows it.
 from __future__ import annotations
 
 import os
+import re
 import sys
 
 from cffi import FFI
@@ -60,6 +61,20 @@ int velaria_csv_column_kinds(const uint8_t *buf, int64_t len, int64_t ncols, int
                              int dates, int simd, int threads, uint8_t *kinds,
                              int64_t *rows_out, const uint8_t *keep, uint8_t *out,
                              int64_t *out_len);
+typedef struct {
+    uint8_t *values; int64_t values_len; int32_t *offsets; uint8_t *valid; int64_t nulls;
+} velaria_csv_column;
+int velaria_csv_convert(const uint8_t *buf, int64_t len, int64_t ncols, int delim,
+                        const uint8_t *nulls, const int64_t *null_lens, int64_t n_nulls,
+                        int simd, int threads, const uint8_t *types, int *parts_out,
+                        int64_t *part_rows, velaria_csv_column *columns);
+void velaria_csv_free(void *ptr);
+int velaria_csv_type_convert(const uint8_t *buf, int64_t len, int64_t ncols, int delim,
+                             const uint8_t *nulls, const int64_t *null_lens, int64_t n_nulls,
+                             int dates, int simd, int threads, uint8_t *kinds,
+                             int64_t *rows_out, const uint8_t *hint, int *parts_out,
+                             int64_t *part_rows, velaria_csv_column *columns,
+                             uint8_t *spec_kinds);
 int64_t velaria_and_cmp(int level, int threads, int64_t n, int n_terms, const int *kinds,
                         const void *const *cols, const uint8_t *const *valids, const int *ops,
                         const double *fconsts, const int64_t *iconsts, uint8_t *out_mask,
@@ -101,14 +116,20 @@ else:
     # -ffp-contract=off keeps the scalar sums bit-identical to the reference (no implicit FMA)
     _ARGS = ["-O3", "-std=c11", "-ffp-contract=off", "-fno-strict-aliasing"]
 
+def _prototypes(cdef: str) -> str:
+    """``cdef`` without its ``typedef`` declarations: the function prototypes only."""
+    return re.sub(r"typedef\b[^;{]*(\{[^}]*\})?[^;]*;", "", cdef)
+
+
 ffibuilder = FFI()
 ffibuilder.cdef(CDEF)
 ffibuilder.set_source(
     "velaria.accel._velaria_accel",
     # CDEF's prototypes go into the wrapper too: it calls every declared function, and one
     # without a prototype in scope is an error on current compilers (an int-returning guess on
-    # older ones, which garbles double and int64_t results)
-    '#include "velaria_accel.h"\n' + CDEF,
+    # older ones, which garbles double and int64_t results); its type definitions come from
+    # the header (a second copy of an unnamed struct's typedef would be a conflicting type)
+    '#include "velaria_accel.h"\n' + _prototypes(CDEF),
     sources=[_rel(os.path.join(SRC, name)) for name in SOURCES],
     include_dirs=[_rel(SRC)],
     extra_compile_args=_ARGS,

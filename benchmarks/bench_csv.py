@@ -9,15 +9,19 @@ Query: ``SELECT cat, SUM(value), COUNT(*) FROM t WHERE qty > 10 GROUP BY cat``.
 ``velaria_io_cold`` includes the whole-file typing pass (a new file each round would pay it);
 ``velaria_io`` is the steady state (typing cached for an unchanged file, as on a re-read);
 ``velaria_sql`` runs the query through ``Session.sql`` when the Session supports it.
-Ratios against the fastest peer are printed at the end of the module, with each reader's
-peak resident memory (measured once per reader in a fresh child process, so one reader's
+Ratios against the fastest peer are printed at the end of the module, by wall time and by
+CPU time (the process's user + system seconds over all its threads: the steadier measure on
+a loaded machine, where wall time mostly says who got the cores), with each reader's peak
+resident memory (measured once per reader in a fresh child process, so one reader's
 allocations do not hide another's).
 """
 from __future__ import annotations
 
 import os
+import statistics
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pyarrow as pa
@@ -30,6 +34,18 @@ from velaria.io.typed_source import clear_typing_cache
 
 SIZE_MB = float(os.environ.get("VELARIA_BENCH_CSV_MB", "100"))
 RESULTS: dict[str, float] = {}
+CPU: dict[str, list[float]] = {}
+
+
+def _cpu_timed(name: str, fn):
+    """``fn`` recording the CPU seconds of each call under ``name``."""
+    def run():
+        start = time.process_time()
+        try:
+            return fn()
+        finally:
+            CPU.setdefault(name, []).append(time.process_time() - start)
+    return run
 
 
 @pytest.fixture(scope="module")
@@ -83,14 +99,15 @@ def test_velaria_io_cold(benchmark, csv_path):
     def run():
         clear_typing_cache()
         return _velaria_io(csv_path)
-    result = benchmark.pedantic(run, rounds=3, iterations=1)
+    result = benchmark.pedantic(_cpu_timed("velaria_io_cold", run), rounds=3, iterations=1)
     assert len(result) == 5
     _record("velaria_io_cold", benchmark)
 
 
 def test_velaria_io(benchmark, csv_path):
     _velaria_io(csv_path)
-    result = benchmark.pedantic(lambda: _velaria_io(csv_path), rounds=3, iterations=1)
+    result = benchmark.pedantic(_cpu_timed("velaria_io", lambda: _velaria_io(csv_path)),
+                                rounds=3, iterations=1)
     assert len(result) == 5
     _record("velaria_io", benchmark)
 
@@ -110,7 +127,7 @@ def test_velaria_sql(benchmark, csv_path):
         s = velaria.Session()
         s.create_temp_view("t", s.read_csv(csv_path))
         return s.sql(query).to_rows()
-    benchmark.pedantic(run, rounds=3, iterations=1)
+    benchmark.pedantic(_cpu_timed("velaria_sql", run), rounds=3, iterations=1)
     _record("velaria_sql", benchmark)
 
 
@@ -118,14 +135,16 @@ def test_duckdb(benchmark, csv_path):
     duckdb = pytest.importorskip("duckdb")
     query = (f"SELECT cat, SUM(value), COUNT(*) FROM read_csv('{csv_path}') "
              f"WHERE qty > 10 GROUP BY cat")
-    benchmark.pedantic(lambda: duckdb.sql(query).fetchall(), rounds=3, iterations=1)
+    benchmark.pedantic(_cpu_timed("duckdb", lambda: duckdb.sql(query).fetchall()), rounds=3,
+                       iterations=1)
     _record("duckdb", benchmark)
 
 
 def test_polars(benchmark, csv_path):
     pl = pytest.importorskip("polars")
-    benchmark.pedantic(lambda: pl.scan_csv(csv_path).filter(pl.col("qty") > 10)
-                       .group_by("cat").agg(pl.col("value").sum(), pl.len()).collect(),
+    benchmark.pedantic(_cpu_timed("polars", lambda: pl.scan_csv(csv_path)
+                                  .filter(pl.col("qty") > 10).group_by("cat")
+                                  .agg(pl.col("value").sum(), pl.len()).collect()),
                        rounds=3, iterations=1)
     _record("polars", benchmark)
 
@@ -168,9 +187,15 @@ def report_ratios(request, csv_path):
         return
     best_name, best = min(peers.items(), key=lambda kv: kv[1])
     size = os.path.getsize(csv_path) / 1e6
-    lines = [f"CSV {size:.0f} MB; fastest peer {best_name} {best:.3f}s (median)"]
+    cpu = {name: statistics.median(values) for name, values in CPU.items()}
+    cpu_best = min((cpu[k] for k in peers if k in cpu), default=None)
+    lines = [f"CSV {size:.0f} MB; fastest peer {best_name} {best:.3f}s (median); CPU ratios "
+             f"against the peer with the least CPU time"]
     for name, value in sorted(RESULTS.items()):
-        lines.append(f"  {name:16s} {value:8.3f}s  ratio vs {best_name}: {value / best:5.2f}x")
+        line = f"  {name:16s} {value:8.3f}s  ratio vs {best_name}: {value / best:5.2f}x"
+        if cpu_best and name in cpu:
+            line += f"   cpu {cpu[name]:7.3f}s  cpu ratio: {cpu[name] / cpu_best:5.2f}x"
+        lines.append(line)
     lines.append("peak resident memory, one fresh process per reader:")
     for name, code in _PEAK_CODE.items():
         peak = _peak_rss_mb(code, csv_path)

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 import velaria
 from velaria.errors import SourceFormatError
-from velaria.io import csv_projection, csv_scan_typing, parsed_cache
+from velaria.io import csv_convert, csv_projection, csv_scan_typing, parsed_cache
 from velaria.io.csv_source import CsvSource
 from velaria.io.typed_source import clear_typing_cache
 from velaria.reference.csv_typing import csv_column_kinds as reference_kinds
@@ -277,12 +277,16 @@ def test_a_file_that_shrinks_during_the_scan_is_a_clear_error(tmp_path, monkeypa
         CsvSource(str(path)).column_kinds()
 
 
-# ---- the scan: columns cut out by the C scanner against pyarrow's parse of the chunk ------
+# ---- the scan: columns converted or cut out by the C scanner against pyarrow's parse ------
 
-def _scan(path, need, cut: bool, monkeypatch, **options):
+def _scan(path, need, how: str, monkeypatch, **options):
+    """The rows of a scan of ``need``, ``how``: ``convert`` (the C converter first, as
+    scans run), ``cut`` (columns cut out for pyarrow) or ``whole`` (pyarrow parses chunks)."""
     clear_typing_cache()
     with monkeypatch.context() as patch:
-        if not cut:
+        if how != "convert":
+            patch.setattr(csv_convert.ChunkConverter, "for_scan", lambda *a: None)
+        if how == "whole":
             patch.setattr(csv_projection.ChunkProjector, "for_scan", lambda *a: None)
         try:
             source = CsvSource(path, **options)
@@ -312,18 +316,21 @@ def test_scans_of_some_columns_read_what_the_whole_chunk_parse_reads(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)      # skipped bad lines
         try:
-            whole = _scan(str(path), need, False, monkeypatch, **options)
+            whole = _scan(str(path), need, "whole", monkeypatch, **options)
         except UnicodeDecodeError:
             return
-        cut = _scan(str(path), need, True, monkeypatch, **options)
+        cut = _scan(str(path), need, "cut", monkeypatch, **options)
+        converted = _scan(str(path), need, "convert", monkeypatch, **options)
     if isinstance(whole, str):
-        assert cut == whole
+        assert cut == whole and converted == whole
     else:
-        assert _same_rows(cut, whole), content
+        assert _same_rows(cut, whole) and _same_rows(converted, whole), content
 
 
 def test_a_scan_of_some_columns_parses_only_what_the_scanner_cut_out(tmp_path, monkeypatch):
     clear_typing_cache()
+    monkeypatch.setattr(csv_convert.ChunkConverter, "for_scan", lambda *a: None)
+    monkeypatch.setenv("VELARIA_IO_CACHE_MB", "0")      # the typing walk converts nothing
     path = tmp_path / "c.csv"
     path.write_text("a,b,c,d\n" + "".join(f"{i},x{i},{i / 2},true\n" for i in range(3000)))
     cuts = []

@@ -31,8 +31,17 @@
  * when its one kept cell is empty. A row takes at most two more bytes than its input line,
  * so `out` needs 2 * len + 16 * threads bytes (part t writes from 2 * its offset + 16 * t,
  * never reaching part t + 1's start); `out_len` receives the bytes written.
+ *
+ * The same walk also converts cells straight into Arrow buffers (csv_values.h parses them):
+ *   velaria_csv_convert       the columns a scan reads, into their final types (a cell the
+ *                             typing rules do not accept for its type: status 5);
+ *   velaria_csv_type_convert  velaria_csv_column_kinds converting chosen columns while it
+ *                             types them, by the kind of their cells so far (see the note on
+ *                             speculative conversion below).
+ * Both are documented at their definitions at the end of this file.
  */
 #include "velaria_accel.h"
+#include "csv_values.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -45,7 +54,10 @@
 #endif
 
 enum { K_NULL = 0, K_BOOL, K_INT, K_FLOAT, K_DATE, K_TIMESTAMP, K_STRING, K_VECTOR };
-enum { S_OK = 0, S_QUOTE = 1, S_RAGGED = 2, S_UTF8 = 3, S_REFERENCE = 4 };
+enum { S_OK = 0, S_QUOTE = 1, S_RAGGED = 2, S_UTF8 = 3, S_REFERENCE = 4, S_CONVERT = 5,
+       S_MEMORY = 6 };
+/* velaria_csv_convert's type code of a column it does not read */
+#define CONVERT_SKIP 255
 
 static uint8_t merge_kind(uint8_t a, uint8_t b)
 {
@@ -332,6 +344,9 @@ typedef struct {
     const uint8_t *run;  /* kept cells of this row not copied yet: adjacent ones are */
     int64_t run_len;     /* copied as one span, with the delimiters between them */
     int has_run;
+    const uint8_t *conv_types;    /* velaria_csv_convert: each column's type, or CONVERT_SKIP */
+    velaria_csv_column **conv;    /* ncols: where a read column's values go (this part's) */
+    struct spec_col **spec;       /* velaria_csv_type_convert: ncols, NULL if not converted */
     int64_t rows;
     int status;
 } scan_job;
@@ -416,13 +431,311 @@ static inline void flush_run(scan_job *job)
     job->has_run = 0;
 }
 
-/* Folds one cell into its column's kind: S_OK, or why this part cannot be typed here. */
+static inline int is_null_cell(const uint8_t *p, int64_t n, const cell_rules *r)
+{
+    const uint8_t *marker = r->nulls;
+    for (int64_t k = 0; k < r->n_nulls; k++) {
+        if (r->null_lens[k] == n && memcmp(marker, p, (size_t)n) == 0)
+            return 1;
+        marker += r->null_lens[k];
+    }
+    return 0;
+}
+
+static inline void set_bit(uint8_t *bits, int64_t i)
+{
+    bits[i >> 3] |= (uint8_t)(1u << (i & 7));
+}
+
+/* Converts one cell into row `row` of its column's buffers: S_OK, or S_CONVERT when the
+ * cell is no value of the column's type by the typing rules (the caller then lets pyarrow
+ * parse the bytes, which reports or accepts it as before). */
+static inline int convert_cell(const scan_job *job, int64_t col, int64_t row, const uint8_t *p,
+                               int64_t n)
+{
+    velaria_csv_column *o = job->conv[col];
+    const uint8_t type = job->conv_types[col];
+    if (is_null_cell(p, n, job->rules)) {
+        o->nulls++; /* the value under a NULL is zero, never left uninitialised */
+        if (type == K_STRING)
+            o->offsets[row + 1] = (int32_t)o->values_len;
+        else if (type == K_DATE)
+            ((int32_t *)o->values)[row] = 0;
+        else if (type != K_BOOL)
+            ((int64_t *)o->values)[row] = 0;
+        return S_OK;
+    }
+    switch (type) {
+    case K_STRING:
+        memcpy(o->values + o->values_len, p, (size_t)n);
+        o->values_len += n;
+        o->offsets[row + 1] = (int32_t)o->values_len;
+        break;
+    case K_INT:
+        if (int_kind(p, n) != 1)
+            return S_CONVERT;
+        ((int64_t *)o->values)[row] = csv_parse_int64(p, n);
+        break;
+    case K_FLOAT:
+        if (int_kind(p, n) != 1 && float_kind(p, n) != 1)
+            return S_CONVERT;
+        ((double *)o->values)[row] = csv_parse_double(p, n);
+        break;
+    case K_BOOL:
+        if (n == 4 && (memcmp(p, "true", 4) == 0 || memcmp(p, "TRUE", 4) == 0))
+            set_bit(o->values, row);
+        else if (!(n == 5 && (memcmp(p, "false", 5) == 0 || memcmp(p, "FALSE", 5) == 0)))
+            return S_CONVERT;
+        break;
+    case K_DATE:
+        if (n != 10 || iso_kind(p, n) != K_DATE)
+            return S_CONVERT;
+        ((int32_t *)o->values)[row] = (int32_t)csv_parse_date(p);
+        break;
+    case K_TIMESTAMP: {
+        const int iso = iso_kind(p, n);
+        if (iso != K_DATE && iso != K_TIMESTAMP)
+            return S_CONVERT;
+        ((int64_t *)o->values)[row] = csv_parse_timestamp(p, n);
+        break;
+    }
+    default:
+        return S_CONVERT;
+    }
+    set_bit(o->valid, row);
+    return S_OK;
+}
+
+static void *shrink(void *ptr, int64_t size)
+{
+    void *smaller = realloc(ptr, (size_t)size);
+    return smaller != NULL ? smaller : ptr;
+}
+
+/* Gives back what the buffers did not use (they were sized for the most rows the part could
+ * hold), so the arrays that outlive the call hold only their values. */
+static void trim_column(velaria_csv_column *c, uint8_t type, int64_t rows)
+{
+    if (type != K_STRING)
+        c->values_len = type == K_BOOL ? (rows + 7) / 8 : rows * (type == K_DATE ? 4 : 8);
+    c->values = shrink(c->values, c->values_len + 1);
+    c->valid = shrink(c->valid, (rows + 7) / 8 + 1);
+    if (type == K_STRING)
+        c->offsets = shrink(c->offsets, (rows + 1) * 4);
+}
+
+/* ---- speculative conversion while typing (velaria_csv_type_convert) ----------------------
+ *
+ * A column's final type is known only after the whole file, so the typing walk converts a
+ * column's cells into the buffers of the kind its cells in this part have so far: a mode,
+ * set by the first non-NULL cell. NUM keeps int64 and float64 values while every cell is an
+ * integer (an int column may still turn float: the doubles are then ready; "-0" is -0.0
+ * there, as pyarrow parses it), then only float64; TIME keeps microseconds (a part of only
+ * dates gives date32 days at its end); BOOL bits; STR the text. A cell the mode cannot hold
+ * (text after numbers, a number after booleans) drops the column's conversion for the part
+ * (FAILED): the caller then parses it again from the file. */
+enum { M_NONE = 0, M_NUM, M_BOOL, M_TIME, M_STR, M_FAILED };
+
+typedef struct spec_col {
+    velaria_csv_column out; /* the result: values / offsets / valid of the final mode */
+    int64_t *i64;           /* NUM: integer values (while no float cell was seen) */
+    double *f64;            /* NUM: double values */
+    int64_t bound, part_len;
+    uint8_t mode, saw_float, saw_timestamp, kind; /* kind: the part's kind at the end */
+} spec_col;
+
+static void spec_release(spec_col *s)
+{
+    free(s->i64);
+    free(s->f64);
+    free(s->out.values);
+    free(s->out.offsets);
+    free(s->out.valid);
+    s->i64 = NULL;
+    s->f64 = NULL;
+    s->out = (velaria_csv_column){NULL, 0, NULL, NULL, 0};
+}
+
+static void spec_fail(spec_col *s)
+{
+    spec_release(s);
+    s->mode = M_FAILED;
+}
+
+/* Enters `mode` at row `row` (all earlier rows NULL): 1, or 0 when out of memory. The
+ * value buffers are sized for the most rows the part can hold but not cleared (clearing
+ * would touch every page): the rows before `row` are zeroed here, each later row is
+ * written, a NULL as zero. */
+static int spec_start(spec_col *s, uint8_t mode, int64_t row)
+{
+    const size_t bits = (size_t)(s->bound + 7) / 8 + 1, wide = (size_t)s->bound * 8 + 8;
+    s->out.valid = calloc(bits, 1);
+    s->mode = mode;
+    if (mode == M_NUM) {
+        s->i64 = malloc(wide);
+        s->f64 = malloc(wide);
+        if (s->i64 && s->f64) {
+            memset(s->i64, 0, (size_t)row * 8);
+            memset(s->f64, 0, (size_t)row * 8);
+        }
+        return s->out.valid && s->i64 && s->f64;
+    }
+    if (mode == M_BOOL) {
+        s->out.values = calloc(bits, 1);
+        return s->out.valid && s->out.values;
+    }
+    if (mode == M_TIME) {
+        s->out.values = malloc(wide);
+        if (s->out.values)
+            memset(s->out.values, 0, (size_t)row * 8);
+        return s->out.valid && s->out.values;
+    }
+    s->out.values = malloc((size_t)s->part_len + 1);
+    s->out.offsets = malloc(((size_t)s->bound + 1) * 4);
+    if (s->out.offsets)
+        memset(s->out.offsets, 0, ((size_t)row + 1) * 4);
+    return s->out.valid && s->out.values && s->out.offsets;
+}
+
+/* Converts one cell of a column converted while typing: `k` is the cell's kind (K_NULL for
+ * a null marker; K_STRING when the column is already text and its cells are not
+ * classified). */
+static inline void spec_cell(spec_col *s, int64_t row, uint8_t k, const uint8_t *p, int64_t n)
+{
+    if (s->mode == M_FAILED)
+        return;
+    if (k == K_NULL) {
+        s->out.nulls++;
+        if (s->mode == M_STR) {
+            s->out.offsets[row + 1] = (int32_t)s->out.values_len;
+        } else if (s->mode == M_NUM) {
+            if (!s->saw_float)
+                s->i64[row] = 0;
+            s->f64[row] = 0.0;
+        } else if (s->mode == M_TIME) {
+            ((int64_t *)s->out.values)[row] = 0;
+        }
+        return;
+    }
+    if (s->mode == M_NONE) {
+        const uint8_t mode = k == K_INT || k == K_FLOAT ? M_NUM : k == K_BOOL ? M_BOOL
+                           : k == K_DATE || k == K_TIMESTAMP ? M_TIME : M_STR;
+        if (!spec_start(s, mode, row)) {
+            spec_fail(s);
+            return;
+        }
+    }
+    switch (s->mode) {
+    case M_NUM:
+        if (k == K_INT) {
+            const int64_t v = csv_parse_int64(p, n);
+            if (!s->saw_float)
+                s->i64[row] = v;
+            s->f64[row] = v == 0 && p[0] == '-' ? -0.0 : (double)v; /* rounds as parsing does */
+        } else if (k == K_FLOAT) {
+            if (!s->saw_float) {
+                s->saw_float = 1;
+                free(s->i64);
+                s->i64 = NULL;
+            }
+            s->f64[row] = csv_parse_double(p, n);
+        } else {
+            spec_fail(s);
+            return;
+        }
+        break;
+    case M_BOOL:
+        if (k != K_BOOL) {
+            spec_fail(s);
+            return;
+        }
+        if (p[0] == 't' || p[0] == 'T')
+            set_bit(s->out.values, row);
+        break;
+    case M_TIME:
+        if (k != K_DATE && k != K_TIMESTAMP) {
+            spec_fail(s);
+            return;
+        }
+        s->saw_timestamp |= k == K_TIMESTAMP;
+        ((int64_t *)s->out.values)[row] = csv_parse_timestamp(p, n);
+        break;
+    default: /* M_STR */
+        if (k != K_STRING) { /* text, then a number: the column's kind is text only later */
+            spec_fail(s);
+            return;
+        }
+        memcpy(s->out.values + s->out.values_len, p, (size_t)n);
+        s->out.values_len += n;
+        s->out.offsets[row + 1] = (int32_t)s->out.values_len;
+        break;
+    }
+    set_bit(s->out.valid, row);
+}
+
+/* The part's result for one column: its kind (K_NULL: no value, K_STRING ... or 255: not
+ * converted) and buffers trimmed to `rows`. */
+static void spec_finish(spec_col *s, int64_t rows)
+{
+    switch (s->mode) {
+    case M_NONE:
+        s->kind = K_NULL;
+        return;
+    case M_NUM:
+        s->kind = s->saw_float ? K_FLOAT : K_INT;
+        if (s->saw_float) {
+            s->out.values = (uint8_t *)s->f64;
+        } else {
+            s->out.values = (uint8_t *)s->i64;
+            free(s->f64);
+        }
+        s->i64 = NULL;
+        s->f64 = NULL;
+        break;
+    case M_BOOL:
+        s->kind = K_BOOL;
+        break;
+    case M_TIME:
+        s->kind = s->saw_timestamp ? K_TIMESTAMP : K_DATE;
+        if (!s->saw_timestamp) { /* midnights: days, written over the front of the buffer */
+            int64_t *micros = (int64_t *)s->out.values;
+            int32_t *days = (int32_t *)s->out.values;
+            for (int64_t i = 0; i < rows; i++)
+                days[i] = (int32_t)(micros[i] / 86400000000LL);
+        }
+        break;
+    case M_STR:
+        s->kind = K_STRING;
+        break;
+    default:
+        s->kind = CONVERT_SKIP;
+        return;
+    }
+    trim_column(&s->out, s->kind, rows);
+}
+
+/* Folds one cell into its column's kind (and converts it when the column is read): S_OK,
+ * or why this part cannot be typed here. */
 static inline int fold_cell(scan_job *job, int64_t col, const uint8_t *cell, int64_t n)
 {
     if (col >= job->ncols)
         return S_RAGGED;
+    if (job->conv_types != NULL && job->conv_types[col] != CONVERT_SKIP) {
+        const int status = convert_cell(job, col, job->rows, cell, n);
+        if (status != S_OK)
+            return status;
+    }
     uint8_t *kind = &job->kinds[col];
-    if (*kind != K_STRING) {
+    if (job->spec != NULL && job->spec[col] != NULL) {
+        /* the null markers first: the fast path of next_kind does not look at them */
+        uint8_t next = K_STRING;
+        if (is_null_cell(cell, n, job->rules))
+            next = K_NULL;
+        else if (*kind != K_STRING && (next = next_kind(*kind, cell, n, job->rules)) == K_VECTOR)
+            return S_REFERENCE;
+        *kind = merge_kind(*kind, next);
+        spec_cell(job->spec[col], job->rows, next, cell, n);
+    } else if (*kind != K_STRING) {
         const uint8_t next = next_kind(*kind, cell, n, job->rules);
         if (next == K_VECTOR)
             return S_REFERENCE;
@@ -457,9 +770,9 @@ static void scan_part(scan_job *job)
     const uint8_t *const begin = job->begin, *const end = job->end;
     const uint8_t delim = job->delim;
     int high = 0; /* a non-ASCII byte was seen: validate the part at the end */
-    int64_t rows = 0, col = 0;
+    int64_t col = 0;
     const uint8_t *cell = begin;
-    job->rows = 0;
+    job->rows = 0; /* counts the rows as they end: a converted cell's row */
     for (const uint8_t *base = begin; base < end; base += 64) {
         block_masks m;
         if (end - base >= 64) {
@@ -492,7 +805,7 @@ static void scan_part(scan_job *job)
                 return;
             }
             end_kept_row(job);
-            rows++;
+            job->rows++;
             col = 0;
         }
     }
@@ -505,9 +818,8 @@ static void scan_part(scan_job *job)
             return;
         }
         end_kept_row(job);
-        rows++;
+        job->rows++;
     }
-    job->rows = rows;
     job->status = high && !valid_utf8(begin, end) ? S_UTF8 : S_OK;
 }
 
@@ -519,11 +831,9 @@ static void *scan_thread(void *arg)
 }
 #endif
 
-int velaria_csv_column_kinds(const uint8_t *buf, int64_t len, int64_t ncols, int delim,
-                             const uint8_t *nulls, const int64_t *null_lens, int64_t n_nulls,
-                             int dates, int simd, int threads, uint8_t *kinds,
-                             int64_t *rows_out, const uint8_t *keep, uint8_t *out,
-                             int64_t *out_len)
+/* How many parts to scan `len` bytes in: 1 for small buffers (a thread costs more than it
+ * saves), else `threads` (at most 16, and 1 without threads). */
+static int part_count(int64_t len, int threads)
 {
     if (threads < 1 || len < ((int64_t)1 << 20))
         threads = 1;
@@ -532,7 +842,57 @@ int velaria_csv_column_kinds(const uint8_t *buf, int64_t len, int64_t ncols, int
 #if !defined(VELARIA_CSV_THREADS)
     threads = 1;
 #endif
-    const cell_rules rules = {nulls, null_lens, n_nulls, dates};
+    return threads;
+}
+
+/* Splits [buf, buf + len) into `parts` ranges that end just after a \n (a line end; \r\n
+ * is never split): part t is [bounds[t], bounds[t + 1]). */
+static void split_parts(const uint8_t *buf, int64_t len, int parts, const uint8_t **bounds)
+{
+    const uint8_t *at = buf, *const end = buf + len;
+    bounds[0] = buf;
+    for (int t = 0; t < parts; t++) {
+        const uint8_t *stop = end;
+        if (t < parts - 1) {
+            stop = buf + len / parts * (t + 1);
+            if (stop < at)
+                stop = at;
+            const uint8_t *nl = memchr(stop, '\n', (size_t)(end - stop));
+            stop = nl ? nl + 1 : end;
+        }
+        bounds[t + 1] = at = stop;
+    }
+}
+
+/* Runs scan_part on every job, concurrently (the calling thread takes the first). */
+static void run_parts(scan_job *jobs, int parts)
+{
+#if defined(VELARIA_CSV_THREADS)
+    pthread_t tids[16];
+    int started[16] = {0};
+    for (int t = 1; t < parts; t++)
+        started[t] = pthread_create(&tids[t], NULL, scan_thread, &jobs[t]) == 0;
+    scan_part(&jobs[0]);
+    for (int t = 1; t < parts; t++) {
+        if (started[t])
+            pthread_join(tids[t], NULL);
+        else
+            scan_part(&jobs[t]);
+    }
+#else
+    for (int t = 0; t < parts; t++)
+        scan_part(&jobs[t]);
+#endif
+}
+
+/* velaria_csv_column_kinds, and with `hint` velaria_csv_type_convert (see there). */
+static int column_kinds(const uint8_t *buf, int64_t len, int64_t ncols, int delim,
+                        const cell_rules *rules, int simd, int threads, uint8_t *kinds,
+                        int64_t *rows_out, const uint8_t *keep, uint8_t *out, int64_t *out_len,
+                        const uint8_t *hint, int *parts_out, int64_t *part_rows,
+                        velaria_csv_column *columns, uint8_t *spec_kinds)
+{
+    threads = part_count(len, threads);
     scan_job jobs[16];
     uint8_t *own = NULL;
     if (threads > 1) {
@@ -540,42 +900,43 @@ int velaria_csv_column_kinds(const uint8_t *buf, int64_t len, int64_t ncols, int
         if (own == NULL)
             threads = 1;
     }
-    const uint8_t *at = buf, *const end = buf + len;
+    int64_t hinted = 0;
+    for (int64_t c = 0; hint != NULL && c < ncols; c++)
+        hinted += hint[c] != 0;
+    spec_col *specs = hinted ? calloc((size_t)(hinted * threads), sizeof *specs) : NULL;
+    spec_col **slots = hinted ? calloc((size_t)(ncols * threads), sizeof *slots) : NULL;
+    if (hinted && (specs == NULL || slots == NULL)) { /* type only: nothing is converted */
+        free(specs);
+        free(slots);
+        specs = NULL;
+        slots = NULL;
+        hinted = 0;
+    }
+    const uint8_t *bounds[17];
+    split_parts(buf, len, threads, bounds);
     for (int t = 0; t < threads; t++) {
-        /* parts end just after a \n (a line end; \r\n is never split) */
-        const uint8_t *stop = end;
-        if (t < threads - 1) {
-            stop = buf + len / threads * (t + 1);
-            if (stop < at)
-                stop = at;
-            const uint8_t *nl = memchr(stop, '\n', (size_t)(end - stop));
-            stop = nl ? nl + 1 : end;
-        }
-        jobs[t] = (scan_job){at, stop, ncols, (uint8_t)delim, simd, &rules, kinds, keep, NULL,
-                             0, NULL, 0, 0, 0, S_OK};
+        jobs[t] = (scan_job){bounds[t], bounds[t + 1], ncols, (uint8_t)delim, simd, rules,
+                             kinds, keep, NULL, 0, NULL, 0, 0, NULL, NULL, NULL, 0, S_OK};
         if (keep != NULL) /* each part writes its own region; see the projection note */
-            jobs[t].out = out + 2 * (at - buf) + 16 * t;
+            jobs[t].out = out + 2 * (bounds[t] - buf) + 16 * t;
         if (t > 0) {
             jobs[t].kinds = own + ncols * (t - 1);
             memcpy(jobs[t].kinds, kinds, (size_t)ncols);
         }
-        at = stop;
+        if (hinted) {
+            jobs[t].spec = slots + t * ncols;
+            const int64_t part_len = bounds[t + 1] - bounds[t];
+            for (int64_t c = 0, k = 0; c < ncols; c++) {
+                if (!hint[c])
+                    continue;
+                spec_col *sc = &specs[t * hinted + k++];
+                sc->part_len = part_len;
+                sc->bound = part_len / (ncols > 0 ? ncols : 1) + 1; /* see velaria_csv_convert */
+                jobs[t].spec[c] = sc;
+            }
+        }
     }
-#if defined(VELARIA_CSV_THREADS)
-    pthread_t tids[16];
-    int started[16] = {0};
-    for (int t = 1; t < threads; t++)
-        started[t] = pthread_create(&tids[t], NULL, scan_thread, &jobs[t]) == 0;
-    scan_part(&jobs[0]);
-    for (int t = 1; t < threads; t++) {
-        if (started[t])
-            pthread_join(tids[t], NULL);
-        else
-            scan_part(&jobs[t]);
-    }
-#else
-    scan_part(&jobs[0]);
-#endif
+    run_parts(jobs, threads);
     int status = S_OK;
     int64_t rows = 0;
     for (int t = 0; t < threads; t++) {
@@ -596,5 +957,161 @@ int velaria_csv_column_kinds(const uint8_t *buf, int64_t len, int64_t ncols, int
         }
         *out_len = total;
     }
+    if (parts_out != NULL)
+        *parts_out = threads;
+    for (int t = 0; t < threads; t++) {
+        if (part_rows != NULL)
+            part_rows[t] = jobs[t].rows;
+        for (int64_t k = 0; k < hinted; k++) {
+            spec_col *sc = &specs[t * hinted + k];
+            if (status == S_OK)
+                spec_finish(sc, jobs[t].rows);
+            else
+                spec_fail(sc);
+            if (sc->mode == M_FAILED)
+                sc->kind = CONVERT_SKIP;
+            spec_kinds[t * hinted + k] = sc->kind;
+            columns[t * hinted + k] = sc->out; /* the caller owns the buffers now */
+        }
+    }
+    free(specs);
+    free(slots);
+    return status;
+}
+
+int velaria_csv_column_kinds(const uint8_t *buf, int64_t len, int64_t ncols, int delim,
+                             const uint8_t *nulls, const int64_t *null_lens, int64_t n_nulls,
+                             int dates, int simd, int threads, uint8_t *kinds,
+                             int64_t *rows_out, const uint8_t *keep, uint8_t *out,
+                             int64_t *out_len)
+{
+    const cell_rules rules = {nulls, null_lens, n_nulls, dates};
+    return column_kinds(buf, len, ncols, delim, &rules, simd, threads, kinds, rows_out, keep,
+                        out, out_len, NULL, NULL, NULL, NULL, NULL);
+}
+
+/* velaria_csv_column_kinds (without projection) that also converts the columns with
+ * hint[col] != 0 while it types them, by the kind of their cells in each part (see the
+ * speculative conversion note): the buffer is typed in *parts_out parts (at most `threads`,
+ * at most 16); part t has part_rows[t] rows, and the k-th hinted column (in file order) of
+ * part t is columns[t * hinted + k], of kind spec_kinds[t * hinted + k]: 0 (every cell
+ * NULL; no buffers), 1 bool, 2 int64, 3 float64, 4 date32, 5 timestamp[us], 6 string, or
+ * 255 (not converted: a cell the part's kind could not hold, or out of memory; no buffers).
+ * The caller owns the buffers (velaria_csv_free). On a non-zero status nothing is
+ * converted (every kind 255). */
+int velaria_csv_type_convert(const uint8_t *buf, int64_t len, int64_t ncols, int delim,
+                             const uint8_t *nulls, const int64_t *null_lens, int64_t n_nulls,
+                             int dates, int simd, int threads, uint8_t *kinds,
+                             int64_t *rows_out, const uint8_t *hint, int *parts_out,
+                             int64_t *part_rows, velaria_csv_column *columns,
+                             uint8_t *spec_kinds)
+{
+    const cell_rules rules = {nulls, null_lens, n_nulls, dates};
+    if (len >= INT32_MAX) /* string offsets are int32 */
+        return S_REFERENCE;
+    return column_kinds(buf, len, ncols, delim, &rules, simd, threads, kinds, rows_out, NULL,
+                        NULL, NULL, hint, parts_out, part_rows, columns, spec_kinds);
+}
+
+/* ---- conversion straight into Arrow buffers ------------------------------------------ */
+
+void velaria_csv_free(void *ptr)
+{
+    free(ptr);
+}
+
+static void free_column(velaria_csv_column *c)
+{
+    free(c->values);
+    free(c->offsets);
+    free(c->valid);
+    *c = (velaria_csv_column){NULL, 0, NULL, NULL, 0};
+}
+
+/* Buffers for at most `bound` rows of a `part_len`-byte part: 0, or S_MEMORY. */
+static int alloc_column(velaria_csv_column *c, uint8_t type, int64_t bound, int64_t part_len)
+{
+    const size_t bits = (size_t)(bound + 7) / 8 + 1;
+    size_t size = (size_t)bound * 8 + 8;
+    if (type == K_STRING)
+        size = (size_t)part_len + 1;
+    else if (type == K_DATE)
+        size = (size_t)bound * 4 + 4;
+    c->values = type == K_BOOL ? calloc(bits, 1) : malloc(size);
+    c->valid = calloc(bits, 1);
+    c->offsets = type == K_STRING ? malloc((size_t)(bound + 1) * 4) : NULL;
+    if (c->values == NULL || c->valid == NULL || (type == K_STRING && c->offsets == NULL))
+        return S_MEMORY;
+    if (type == K_STRING)
+        c->offsets[0] = 0;
+    return S_OK;
+}
+
+/* Converts the data lines in [buf, buf + len) (as velaria_csv_column_kinds reads them: no
+ * header, no quote character) straight into Arrow buffers: the columns with types[col] !=
+ * CONVERT_SKIP (255) become arrays of that kind (1 bool, 2 int64, 3 float64, 4 date32,
+ * 5 timestamp[us], 6 string), NULL where the cell is a null marker. The buffer is split
+ * into *parts_out parts (at most `threads`, at most 16) converted concurrently; part t has
+ * part_rows[t] rows and its columns at columns[t * kept + k] (k: the k-th read column in
+ * file order), which the caller owns and releases with velaria_csv_free.
+ *
+ * Returns 0, or a status of velaria_csv_column_kinds, or 5 (a cell that is not a value of
+ * its column's type by the typing rules), or 6 (out of memory); then nothing is allocated
+ * and the caller parses the bytes another way. */
+int velaria_csv_convert(const uint8_t *buf, int64_t len, int64_t ncols, int delim,
+                        const uint8_t *nulls, const int64_t *null_lens, int64_t n_nulls,
+                        int simd, int threads, const uint8_t *types, int *parts_out,
+                        int64_t *part_rows, velaria_csv_column *columns)
+{
+    if (len >= INT32_MAX) /* string offsets are int32 */
+        return S_REFERENCE;
+    const int parts = part_count(len, threads);
+    *parts_out = parts;
+    int64_t kept = 0;
+    for (int64_t c = 0; c < ncols; c++)
+        kept += types[c] != CONVERT_SKIP;
+    const cell_rules rules = {nulls, null_lens, n_nulls, 0};
+    uint8_t *as_text = malloc((size_t)ncols + 1); /* no column is typed, only converted */
+    velaria_csv_column **slots = calloc((size_t)(ncols * parts) + 1, sizeof *slots);
+    int status = as_text == NULL || slots == NULL ? S_MEMORY : S_OK;
+    if (as_text != NULL)
+        memset(as_text, K_STRING, (size_t)ncols);
+    const uint8_t *bounds[17];
+    split_parts(buf, len, parts, bounds);
+    scan_job jobs[16];
+    for (int t = 0; t < parts * kept; t++)
+        columns[t] = (velaria_csv_column){NULL, 0, NULL, NULL, 0};
+    for (int t = 0; t < parts && status == S_OK; t++) {
+        const int64_t part_len = bounds[t + 1] - bounds[t];
+        /* a row takes at least ncols bytes (its delimiters and its line end); the unused
+         * tail of a buffer is never touched, and trim_column gives it back */
+        const int64_t bound = part_len / (ncols > 0 ? ncols : 1) + 1;
+        velaria_csv_column *own = columns + t * kept;
+        for (int64_t c = 0, k = 0; c < ncols && status == S_OK; c++) {
+            if (types[c] == CONVERT_SKIP)
+                continue;
+            slots[t * ncols + c] = &own[k];
+            status = alloc_column(&own[k++], types[c], bound, part_len);
+        }
+        jobs[t] = (scan_job){bounds[t], bounds[t + 1], ncols, (uint8_t)delim, simd, &rules,
+                             as_text, NULL, NULL, 0, NULL, 0, 0, types, slots + t * ncols, NULL,
+                             0, S_OK};
+    }
+    if (status == S_OK) {
+        run_parts(jobs, parts);
+        for (int t = 0; t < parts && status == S_OK; t++)
+            status = jobs[t].status;
+    }
+    for (int t = 0; t < parts && status == S_OK; t++) {
+        part_rows[t] = jobs[t].rows;
+        for (int64_t c = 0, k = 0; c < ncols; c++)
+            if (types[c] != CONVERT_SKIP)
+                trim_column(&columns[t * kept + k++], types[c], jobs[t].rows);
+    }
+    if (status != S_OK)
+        for (int t = 0; t < parts * kept; t++)
+            free_column(&columns[t]);
+    free(as_text);
+    free(slots);
     return status;
 }

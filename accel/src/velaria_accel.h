@@ -142,4 +142,27 @@ int velaria_csv_column_kinds(const uint8_t *buf, int64_t len, int64_t ncols, int
                              int64_t *rows_out, const uint8_t *keep, uint8_t *out,
                              int64_t *out_len);
 
+/* One column of one part converted by velaria_csv_convert (csv_typing.c): Arrow buffers the
+ * caller owns (release each with velaria_csv_free). */
+typedef struct {
+    uint8_t *values;    /* int64 / float64 / int32 date / int64 timestamp values, packed bools,
+                           or a string column's bytes */
+    int64_t values_len; /* bytes of values in use */
+    int32_t *offsets;   /* string columns: rows + 1 offsets into values; else NULL */
+    uint8_t *valid;     /* validity bits, 1 = not NULL */
+    int64_t nulls;
+} velaria_csv_column;
+
+int velaria_csv_convert(const uint8_t *buf, int64_t len, int64_t ncols, int delim,
+                        const uint8_t *nulls, const int64_t *null_lens, int64_t n_nulls,
+                        int simd, int threads, const uint8_t *types, int *parts_out,
+                        int64_t *part_rows, velaria_csv_column *columns);
+void velaria_csv_free(void *ptr);
+int velaria_csv_type_convert(const uint8_t *buf, int64_t len, int64_t ncols, int delim,
+                             const uint8_t *nulls, const int64_t *null_lens, int64_t n_nulls,
+                             int dates, int simd, int threads, uint8_t *kinds,
+                             int64_t *rows_out, const uint8_t *hint, int *parts_out,
+                             int64_t *part_rows, velaria_csv_column *columns,
+                             uint8_t *spec_kinds);
+
 #endif

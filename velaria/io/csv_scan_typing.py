@@ -61,15 +61,27 @@ def _data_start(buf: bytearray, filled: int, header: bool, at_end: bool) -> int 
     return line_end + 1
 
 
-def scan_column_kinds(source, kinds: list[str]) -> tuple[list[str], int] | None:
-    """``(kinds, rows)`` of ``source`` (a CsvSource) from one scan of its data lines, or None
-    when only the Arrow pass can type it (see the module docstring). ``kinds`` is where each
-    column starts (``string`` for a column whose type is given: it is not classified)."""
+def scan_column_kinds(source, kinds: list[str], convert: list[int] | None = None,
+                      budget: int = 0):
+    """``(kinds, rows, parts, until)`` of ``source`` (a CsvSource) from one scan of its data
+    lines, or None when only the Arrow pass can type it (see the module docstring).
+    ``kinds`` is where each column starts (``string`` for a column whose type is given: it
+    is not classified).
+
+    ``convert`` (column indexes) asks the same walk to convert those columns too, by the kind
+    of their cells so far (:func:`velaria.accel.csv_typing.csv_type_convert`): ``parts`` is
+    then the list of its ``(rows, [(kind, array), ...])``, in file order, for the data lines
+    before file offset ``until`` (a line start; None: the whole file), as far as they fit in
+    ``budget`` bytes (the walk only types the rest); else ``parts`` is None."""
     if not usable_delimiter(source.delimiter):
         return None
     from ..accel import csv_typing
 
     threads = csv_typing.default_threads()
+    converting = bool(convert)
+    parts: list = []
+    until = 0             # file offset where the converted parts end
+    held_bytes = 0
     rows = 0
     with open(source.data_path, "rb") as handle:
         size = os.fstat(handle.fileno()).st_size
@@ -98,9 +110,21 @@ def scan_column_kinds(source, kinds: list[str]) -> tuple[list[str], int] | None:
                 if cut < 0:
                     return None  # a line longer than a chunk: the Arrow pass streams it
                 end = cut + 1
-            status, kinds, got_rows, _ = csv_typing.csv_column_kinds(
-                view[skip:end], len(kinds), source.delimiter, source.null_values,
-                source.infer_dates, kinds, threads)
+            if not converting:
+                status, kinds, got_rows, _ = csv_typing.csv_column_kinds(
+                    view[skip:end], len(kinds), source.delimiter, source.null_values,
+                    source.infer_dates, kinds, threads)
+            else:
+                status, kinds, got_rows, converted = csv_typing.csv_type_convert(
+                    view[skip:end], len(kinds), source.delimiter, source.null_values,
+                    source.infer_dates, kinds, threads, convert)
+                more = sum(a.nbytes for _, cols in converted for _, a in cols if a is not None)
+                if held_bytes + more <= budget:
+                    parts.extend(converted)
+                    held_bytes += more
+                    until = offset + end
+                else:  # full: this chunk's arrays go, the rest of the walk only types
+                    converting = False
             if status != "ok":
                 return None
             rows += got_rows
@@ -111,4 +135,6 @@ def scan_column_kinds(source, kinds: list[str]) -> tuple[list[str], int] | None:
             if at_end:
                 break
         view.release()
-    return kinds, rows
+    if not parts:
+        return kinds, rows, None, None
+    return kinds, rows, parts, None if until >= size else until

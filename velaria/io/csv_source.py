@@ -1,11 +1,14 @@
 """CSV files as a streamed, typed :class:`~velaria.io.base.TableSource`.
 
-Parsing uses pyarrow's multi-threaded CSV reader (RFC 4180 quoting, quoted newlines, CRLF,
-UTF-8 BOM). The typing pass (:mod:`velaria.io.typing_rules`) is one C walk over the raw
-bytes when the file has no quote after its header (:mod:`.csv_scan_typing`), else pyarrow
-reads every column as text and each is typed per column; scans then let pyarrow parse only
-the requested columns straight into their final types (cut out of each quote-free chunk by
-the C scanner first, :mod:`.csv_projection`).
+The typing pass (:mod:`velaria.io.typing_rules`) is one C walk over the raw bytes when the
+file has no quote after its header (:mod:`.csv_scan_typing`); when a scan asked for it, the
+same walk converts the columns that scan reads (kept within the parsed-file budget, so the
+scan does not read the file again). Otherwise pyarrow reads every column as text and each is
+typed per column. Scans convert the requested columns of each quote-free chunk straight into
+their final types with the C converter (:mod:`.csv_convert`); a chunk it declines is parsed
+by pyarrow's multi-threaded reader (cut down to the read columns by the C scanner first,
+:mod:`.csv_projection`), and from the first quote on pyarrow's streaming reader takes the
+rest of the file (RFC 4180 quoting, quoted newlines, CRLF, UTF-8 BOM).
 
 Rows whose field count differs from the header are an error naming the line
 (``on_bad_lines="error"``, the default) or are skipped and counted (``on_bad_lines="skip"``;
@@ -33,6 +36,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from ..errors import SourceFormatError, VelariaValueError
+from .csv_convert import ChunkConverter
 from .csv_projection import ChunkProjector
 from .csv_quotes import check_quotes_terminated
 from .csv_scan_typing import scan_column_kinds
@@ -198,6 +202,30 @@ _PARSED = "parsed"
 _PAD = "\x00pad"
 
 
+#: batch kind of a column the typing walk did not convert (or not into its final type)
+_UNCONVERTED = "unconverted"
+
+
+def _final_parts(parts: list, convert: list[int], kinds: list[str], ncols: int) -> list:
+    """The typing walk's converted parts as kept batches (see TypedFileSource's retention):
+    a column's part is kept when it was converted into the column's final type (or is
+    exactly convertible to it: NULLs, dates to timestamps); else it is ``_UNCONVERTED`` and
+    the scan parses the column again."""
+    batches = []
+    for rows, columns in parts:
+        batch = [(_UNCONVERTED, None)] * ncols
+        for col, (kind, array) in zip(convert, columns):
+            final = kinds[col]
+            if kind == "null":
+                batch[col] = (_PARSED, pa.nulls(rows, arrow_type(final)))
+            elif kind == final:
+                batch[col] = (_PARSED, array)
+            elif (kind, final) == ("date", "timestamp"):
+                batch[col] = (_PARSED, array.cast(arrow_type(final)))
+        batches.append(batch)
+    return batches
+
+
 class _ScanKeeper:
     """Keeps what a scan parsed, so a re-read scans memory instead of parsing the file again.
 
@@ -207,10 +235,14 @@ class _ScanKeeper:
     retention. Only a scan that ran to the end is kept, and only when it read columns the
     kept data lacks."""
 
-    def __init__(self, source: "CsvSource", cols: list[int], kinds: list[str]):
+    def __init__(self, source: "CsvSource", cols: list[int], kinds: list[str],
+                 whole: bool = True):
         self.source, self.cols = source, cols
         have = source._retained_cols if source._retained is not None else set()
-        self.batches: list | None = None if set(cols) <= have or not source.keep_parsed else []
+        # a scan of part of the file (after the typing walk's converted first part) keeps
+        # nothing: the whole file did not fit
+        self.batches: list | None = (None if set(cols) <= have or not whole
+                                     or not source.keep_parsed else [])
         self.limit = min(retain_limit(False), parsed_cache.budget_bytes())
         self.bytes = 0
 
@@ -263,6 +295,12 @@ class CsvSource(TypedFileSource):
             decompressed_copy(self, path, self.compression, "csv file")
         names = _column_names(self.data_path, path, delimiter, self.header, column_names)
         self.forced_kinds = forced_kinds(column_types, names, path)
+        #: chunks each parser read since this source was made: ``c`` (the C converter wrote
+        #: the read columns' Arrow buffers) or ``pyarrow``
+        self.chunk_parsers = {"c": 0, "pyarrow": 0}
+        #: ``(batches, columns, until)``: the typing walk's converted columns of the file's
+        #: lines before byte ``until`` (a file too big for the budget), or None
+        self._prefix: tuple | None = None
         super().__init__(path, names)
 
     # ---- hooks -------------------------------------------------------------------------
@@ -300,13 +338,34 @@ class CsvSource(TypedFileSource):
         columns are built, nothing is kept: the first scan parses only the columns it
         needs, straight into their types); else the Arrow pass of every column as text."""
         start = ["string" if i in self.forced_kinds else "null" for i in range(len(self.names))]
-        scanned = scan_column_kinds(self, start)
+        hint, self._typing_hint = self._typing_hint, None
+        index = {name: i for i, name in enumerate(self.names)}
+        # the columns the scan will read are converted by the same walk (given types are
+        # left to the scan, whose conversion errors name the value)
+        # a source that keeps no parsed copy (materialised) converts nothing here
+        budget = (min(retain_limit(False), parsed_cache.budget_bytes())
+                  if self.keep_parsed else 0)
+        convert = sorted({index[n] for n in hint or () if index[n] not in self.forced_kinds}
+                         if budget > 0 else ())
+        scanned = scan_column_kinds(self, start, convert, budget)
         if scanned is None:
             kinds, stats, retain = super()._typing_pass(fp)
             stats["typing_path"] = "arrow"
             return kinds, stats, retain
-        kinds, rows = scanned
-        return kinds, {"rows": rows, "skipped_bad_lines": 0, "typing_path": "scan"}, None
+        kinds, rows, parts, until = scanned
+        stats = {"rows": rows, "skipped_bad_lines": 0, "typing_path": "scan"}
+        if not parts:
+            return kinds, stats, None
+        batches = _final_parts(parts, convert, kinds, len(self.names))
+        if until is None:       # the whole file: kept as a typing pass keeps batches
+            return kinds, stats, batches
+        # the first part of the file: this source's scans read it from memory, then the
+        # rest of the file from byte ``until`` on
+        cols = {c for c in convert if all(batch[c][0] == _PARSED for batch in batches)}
+        self._prefix = (batches, cols, until) if cols else None
+        if cols:   # and for later readers of the unchanged file
+            parsed_cache.store_prefix(self._cache_key(fp), kinds, batches, cols, until)
+        return kinds, stats, None
 
     # ---- retention: keep what classification converted ---------------------------------
     def _classify_keep(self, raw, current: str):
@@ -330,7 +389,7 @@ class CsvSource(TypedFileSource):
         # the same kind, or int -> float; every other batch was kept as text.
         if batch_kind in ("int", "float", "bool"):
             return batch_kind == final_kind or (batch_kind, final_kind) == ("int", "float")
-        return True
+        return batch_kind != _UNCONVERTED
 
     def _from_kept(self, kept, batch_kind: str, final_kind: str):
         if batch_kind == _PARSED:  # kept by a scan: already of the final type
@@ -391,7 +450,7 @@ class CsvSource(TypedFileSource):
         # pyarrow reads an unterminated quoted field to the end of the file as one value
         check_quotes_terminated(self.data_path, offset, self.delimiter, self.path)
 
-    def _chunk_tables(self, parse, convert) -> Iterator[pa.Table]:
+    def _chunk_tables(self, parse, convert, start: int = 0) -> Iterator[pa.Table]:
         """The file as tables of ~_CHUNK_BYTES each, each parsed by pyarrow's multi-threaded
         reader. Chunks end at a newline, which is a record boundary only outside quotes: so
         chunking is used while no quote character follows the header line; from the first
@@ -405,6 +464,9 @@ class CsvSource(TypedFileSource):
         less, which becomes a clear error."""
         cores = os.cpu_count() or 1
         block = max(1 << 20, _CHUNK_BYTES // cores)
+        converter = ChunkConverter.for_scan(self.names, convert.include_columns,
+                                            convert.column_types, self.delimiter,
+                                            self.null_values)
         projector = ChunkProjector.for_scan(self.names, convert.include_columns, self.delimiter)
         # a chunk holds no quote character, so no value holds a newline: pyarrow may then
         # split blocks at any newline (much faster than tracking quotes)
@@ -418,7 +480,8 @@ class CsvSource(TypedFileSource):
             buf = bytearray(min(_CHUNK_BYTES, size))
             view = memoryview(buf)
             body = pa.py_buffer(buf)
-            offset = 0  # file offset of the first byte of ``pending``
+            offset = start  # file offset of the first byte of ``pending``
+            handle.seek(start)
             pending = b""
             while True:
                 # read exactly what the file still holds up to the chunk size: a short read
@@ -450,22 +513,34 @@ class CsvSource(TypedFileSource):
                         yield from self._stream_tables(parse, convert, offset, size)
                         return
                     end = cut + 1
-                status, rows = ("", None) if projector is None else \
-                    projector.cut(view[skip:end])
-                if status == "quote" or (status != "ok" and buf.find(b'"', skip, end) >= 0):
-                    yield from self._stream_tables(parse, convert, offset, size)
-                    return
-                if rows is not None:   # only the read columns, cut out by the C scanner
-                    opts = pacsv.ReadOptions(column_names=projector.columns, use_threads=True,
-                                             block_size=max(1 << 20, len(rows) // cores))
-                    source = pa.BufferReader(rows)
+                # pyarrow drops a UTF-8 BOM at the start of its input; the converter sees bytes
+                bom = offset == 0 and skip == 0 and buf.startswith(b"\xef\xbb\xbf", 0, end)
+                start = 3 if bom else skip
+                status, table = ("", None) if converter is None else \
+                    converter.convert(view[start:end])
+                if table is None:   # pyarrow parses the chunk
+                    rows = None
+                    if status != "quote":
+                        status, rows = ("", None) if projector is None else \
+                            projector.cut(view[skip:end])
+                    if status == "quote" or (status != "ok" and buf.find(b'"', skip, end) >= 0):
+                        yield from self._stream_tables(parse, convert, offset, size)
+                        return
+                    if rows is not None:   # only the read columns, cut out by the C scanner
+                        opts = pacsv.ReadOptions(column_names=projector.columns,
+                                                 use_threads=True,
+                                                 block_size=max(1 << 20, len(rows) // cores))
+                        source = pa.BufferReader(rows)
+                    else:
+                        opts = pacsv.ReadOptions(block_size=block, use_threads=True)
+                        if offset or not self.header:
+                            opts.column_names = self.names
+                        source = pa.BufferReader(body.slice(0, end))
+                    table = None if rows == b"" else pacsv.read_csv(
+                        source, read_options=opts, parse_options=plain, convert_options=convert)
+                    self.chunk_parsers["pyarrow"] += 1
                 else:
-                    opts = pacsv.ReadOptions(block_size=block, use_threads=True)
-                    if offset or not self.header:
-                        opts.column_names = self.names
-                    source = pa.BufferReader(body.slice(0, end))
-                table = None if rows == b"" else pacsv.read_csv(
-                    source, read_options=opts, parse_options=plain, convert_options=convert)
+                    self.chunk_parsers["c"] += 1
                 pending = bytes(view[end:n])
                 offset += end
                 progress.advance(end)
@@ -474,12 +549,13 @@ class CsvSource(TypedFileSource):
                 if at_end and not pending:
                     return
 
-    def _read(self, names: Sequence[str], types: dict, counter: list | None
+    def _read(self, names: Sequence[str], types: dict, counter: list | None, start: int = 0
               ) -> Iterator[pa.Table]:
+        """The file's rows from byte ``start`` (0, or a line start after the header)."""
         parse, convert = self._options(names, types, counter)
         size = os.path.getsize(self.data_path)
         try:
-            yield from self._chunk_tables(parse, convert)
+            yield from self._chunk_tables(parse, convert, start)
         except (pa.ArrowInvalid, pa.ArrowKeyError) as exc:
             now = os.path.getsize(self.data_path)
             if now < size:  # truncated under the parser: say so, not what the parser saw
@@ -533,19 +609,40 @@ class CsvSource(TypedFileSource):
         if stats is not None:
             stats["skipped_bad_lines"] = counter[0]
 
+    def _forget_typing(self) -> None:
+        self._prefix = None
+        super()._forget_typing()
+
+    def _ensure_typed(self) -> None:
+        fresh = self._kinds is None
+        super()._ensure_typed()
+        if fresh and self._typed_from_cache and self._retained is None:
+            # a file too big for the cache may have left its first part there
+            self._prefix = parsed_cache.lookup_prefix(self._cache_key(self._typed_fp),
+                                                      self._kinds)
+
     def _typed_batches(self, need, batch_rows):
-        """Fast path: pyarrow parses each requested column straight into its final type."""
+        """Fast path: each requested column is converted straight into its final type (the
+        C converter, or pyarrow), or comes from what the typing pass kept."""
         index = {n: i for i, n in enumerate(self.names)}
         if self._retained is not None and all(index[n] in self._retained_cols for n in need):
             yield from super()._typed_batches(need, batch_rows)
             return
+        start = 0
+        prefix = self._prefix
+        if prefix is not None and all(index[n] in prefix[1] for n in need):
+            batches, _, start = prefix
+            target = pa.schema([pa.field(n, arrow_type(self._kinds[index[n]])) for n in need])
+            for batch in batches:
+                yield pa.RecordBatch.from_arrays([batch[index[n]][1] for n in need],
+                                                 schema=target)
         kinds = [self._kinds[index[n]] for n in need]
         direct = {"int", "float", "bool", "string", "null", "date", "timestamp"}
         types = {n: (arrow_type(k) if k in direct else pa.string()) for n, k in zip(need, kinds)}
         fields = [pa.field(n, arrow_type(k)) for n, k in zip(need, kinds)]
         target = pa.schema(fields)
-        keep = _ScanKeeper(self, [index[n] for n in need], kinds)
-        for table in self._read(need, types, None):
+        keep = _ScanKeeper(self, [index[n] for n in need], kinds, whole=start == 0)
+        for table in self._read(need, types, None, start):
             if not all(k in direct for k in kinds):
                 table = pa.Table.from_arrays(
                     [col if kind in direct else convert_text(col, kind, "csv")

@@ -13,6 +13,10 @@ ctime, a replace-by-rename the inode), so it misses; an entry is used only toget
 typing it was parsed under (the column kinds are stored with it and must match); and scans
 re-check the fingerprint before reading.
 
+A file whose parsed columns exceed the budget may leave its first part here (a *prefix*
+entry: the batches of the lines before a byte offset, :func:`store_prefix`), so a re-read
+scans that part from memory and parses only the rest.
+
 Memory is bounded: at most ``VELARIA_IO_CACHE_MB`` (default 256) MB of Arrow data in all,
 least recently used entries evicted first; ``0`` turns the cache off. Sources parsed in
 Python, wholly or in part (their batches hold Python lists, whose size Arrow cannot
@@ -26,8 +30,8 @@ from collections import OrderedDict
 
 import pyarrow as pa
 
-__all__ = ["lookup", "store", "forget", "clear", "budget_bytes", "held_bytes",
-           "retained_nbytes"]
+__all__ = ["lookup", "store", "lookup_prefix", "store_prefix", "forget", "clear",
+           "budget_bytes", "held_bytes", "retained_nbytes"]
 
 #: key -> (column kinds, retained batches, retained column indexes, bytes)
 _ENTRIES: "OrderedDict[tuple, tuple[tuple, list, frozenset, int]]" = OrderedDict()
@@ -63,6 +67,8 @@ def retained_nbytes(retained: list) -> int | None:
     size Arrow cannot measure."""
     total = 0
     for batch in retained:
+        if isinstance(batch, int):  # a prefix entry's end offset
+            continue
         for _, kept in batch:
             if kept is None:  # a column this entry does not hold
                 continue
@@ -100,12 +106,30 @@ def store(key: tuple, kinds: list[str], retained: list, retained_cols: set[int])
     return True
 
 
+def lookup_prefix(key: tuple, kinds: list[str]) -> tuple[list, set[int], int] | None:
+    """``(batches, columns, until)`` of a prefix entry parsed under exactly ``kinds``: the
+    batches of the file's lines before byte ``until``; or None."""
+    found = lookup(("prefix",) + key, kinds)
+    if found is None:
+        return None
+    (until, *batches), cols = found
+    return batches, cols, until
+
+
+def store_prefix(key: tuple, kinds: list[str], batches: list, cols: set[int],
+                 until: int) -> bool:
+    """Keep the batches of the lines before byte ``until`` of a file whose parsed columns do
+    not fit whole; False when they do not fit either."""
+    return store(("prefix",) + key, kinds, [until, *batches], cols)
+
+
 def forget(key: tuple) -> None:
-    """Drop one entry (its file turned out to have changed)."""
+    """Drop the file's entries (it turned out to have changed)."""
     with _LOCK:
-        old = _ENTRIES.pop(key, None)
-        if old is not None:
-            _HELD[0] -= old[3]
+        for entry_key in (key, ("prefix",) + key):
+            old = _ENTRIES.pop(entry_key, None)
+            if old is not None:
+                _HELD[0] -= old[3]
 
 
 def clear() -> None:

@@ -82,6 +82,8 @@ class TypedFileSource(TableSource):
         self._typed_from_cache = False
         self._retained: list[list[tuple[str, Any]]] | None = None
         self._retained_cols: set[int] = set()
+        #: the columns the scan that asked for the typing reads (None: not a scan)
+        self._typing_hint: list[str] | None = None
 
     # ---- hooks -------------------------------------------------------------------------
     def options_key(self) -> str:
@@ -252,6 +254,10 @@ class TypedFileSource(TableSource):
     def scan(self, columns: Sequence[str] | None = None, filters: Sequence[PushedFilter] = (),
              batch_rows: int = DEFAULT_BATCH_ROWS) -> Iterator[pa.RecordBatch]:
         names = self._resolve_columns(columns)
+        if self._kinds is None:
+            # what this scan reads, for a typing pass that can convert it on the way
+            self._typing_hint = list(names) + [f.column for f in filters
+                                               if f.column in self.names and f.column not in names]
         schema = self.schema
         flts = usable_filters(filters, schema)
         self._check_unchanged()
