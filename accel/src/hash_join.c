@@ -79,37 +79,81 @@ void velaria_join_bitmap(const int64_t *keys, const uint8_t *valid, int64_t n, i
     }
 }
 
+static inline int bitmap_has(const uint64_t *bitmap, int64_t lo, int64_t span, int64_t k)
+{
+    const uint64_t b = (uint64_t)k - (uint64_t)lo;
+    return b < (uint64_t)span && ((bitmap[b >> 6] >> (b & 63)) & 1);
+}
+
+static inline int64_t probe_slot(const int64_t *slots, uint64_t mask, int bits, int64_t k)
+{
+    int64_t g;
+    uint64_t s = slot_of(k, bits);
+    while ((g = slots[2 * s + 1]) >= 0 && slots[2 * s] != k)
+        s = (s + 1) & mask;
+    return g;
+}
+
 /* out_gids[i] = the number of keys[i] in a table filled by velaria_join_build, -1 when the key
  * is absent or valid[i] is 0.  `bitmap` (may be NULL) holds the build keys' bits over
  * [lo, lo + span).  `counts` (may be NULL) gets +1 per row at its number.  Returns the count of
- * rows that found their key. */
+ * rows that found their key.
+ *
+ * With a bitmap, only the rows whose bit is set probe the table; their table lines are
+ * prefetched as they pass the bitmap and probed PREFETCH_AHEAD passing rows later (a small
+ * ring of pending rows), so a selective join does not wait on a cache miss per match. */
 int64_t velaria_join_lookup(const int64_t *keys, const uint8_t *valid, int64_t n, const int64_t *slots, int bits,
                             const uint64_t *bitmap, int64_t lo, int64_t span, int64_t *out_gids, int64_t *counts)
 {
     const uint64_t mask = ((uint64_t)1 << bits) - 1;
     int64_t found = 0;
+    if (bitmap) {
+        int64_t ring[PREFETCH_AHEAD];
+        int64_t pending = 0;
+        for (int64_t i = 0; i < n; i++) {
+            const int64_t k = keys[i];
+            if ((valid && !valid[i]) || !bitmap_has(bitmap, lo, span, k)) {
+                out_gids[i] = -1;
+                continue;
+            }
+            PREFETCH(&slots[2 * slot_of(k, bits)]);
+            int64_t *slot = &ring[pending % PREFETCH_AHEAD];
+            if (pending >= PREFETCH_AHEAD)          /* the row that passed PREFETCH_AHEAD rows ago */
+                found += emit_match(probe_slot(slots, mask, bits, keys[*slot]), *slot, out_gids, counts);
+            *slot = i;
+            pending++;
+        }
+        const int64_t first = pending > PREFETCH_AHEAD ? pending - PREFETCH_AHEAD : 0;
+        for (int64_t p = first; p < pending; p++) {
+            const int64_t r = ring[p % PREFETCH_AHEAD];
+            found += emit_match(probe_slot(slots, mask, bits, keys[r]), r, out_gids, counts);
+        }
+        return found;
+    }
     for (int64_t i = 0; i < n; i++) {
-        if (!bitmap && i + PREFETCH_AHEAD < n)   /* the table line a later row will read */
+        if (i + PREFETCH_AHEAD < n)   /* the table line a later row will read */
             PREFETCH(&slots[2 * slot_of(keys[i + PREFETCH_AHEAD], bits)]);
-        int64_t g = -1;
-        const int64_t k = keys[i];
         if (valid && !valid[i]) {
             out_gids[i] = -1;
             continue;
         }
-        if (bitmap) {
-            const uint64_t b = (uint64_t)k - (uint64_t)lo;
-            if (b >= (uint64_t)span || !((bitmap[b >> 6] >> (b & 63)) & 1)) {
-                out_gids[i] = -1;
-                continue;
-            }
-        }
-        uint64_t s = slot_of(k, bits);
-        while ((g = slots[2 * s + 1]) >= 0 && slots[2 * s] != k)
-            s = (s + 1) & mask;
-        found += emit_match(g, i, out_gids, counts);
+        found += emit_match(probe_slot(slots, mask, bits, keys[i]), i, out_gids, counts);
     }
     return found;
+}
+
+/* out[i] = 1 when keys[i] is valid and its bit is set in `bitmap` (bits over [lo, lo + span)),
+ * else 0: exact membership when the bitmap holds every key of a set.  Returns the count of 1s. */
+int64_t velaria_join_bitmap_contains(const int64_t *keys, const uint8_t *valid, int64_t n, int64_t lo, int64_t span,
+                                     const uint64_t *bitmap, uint8_t *out)
+{
+    int64_t kept = 0;
+    for (int64_t i = 0; i < n; i++) {
+        const uint8_t hit = (uint8_t)((!valid || valid[i]) && bitmap_has(bitmap, lo, span, keys[i]));
+        out[i] = hit;
+        kept += hit;
+    }
+    return kept;
 }
 
 /* The dense variant, for build keys spanning a range a few times their count: lut[k - lo] is the
