@@ -535,7 +535,11 @@ class JoinOperator(_PathsMixin, Operator):
         """The joined columns at ``positions`` (over the left columns then the right ones);
         a NULL index gives a NULL row (the padding of outer joins)."""
         nl = len(self.node.left.schema)      # lb has a placeholder column when nl == 0
-        return [lb.column(i).take(li) if i < nl else rb.column(i - nl).take(ri) for i in positions]
+        # a side whose every row comes out once, in order (a fact table joined to a dimension
+        # on its key) keeps its columns as they are instead of gathering them
+        left_as_is, right_as_is = _every_row_in_order(li, lb.num_rows), _every_row_in_order(ri, rb.num_rows)
+        return [(lb.column(i) if left_as_is else lb.column(i).take(li)) if i < nl
+                else (rb.column(i - nl) if right_as_is else rb.column(i - nl).take(ri)) for i in positions]
 
     def _all_pairs(self, lb, rb, li, ri) -> pa.RecordBatch:
         """Every column of the joined pairs (what a residual condition reads)."""
@@ -547,6 +551,16 @@ class JoinOperator(_PathsMixin, Operator):
         """The join's output: the columns the plan above reads (``node.output``), or all."""
         positions = self.node.output if self.node.output is not None else range(len(self.schema))
         return pa.RecordBatch.from_arrays(self._columns(lb, rb, li, ri, positions), schema=self.schema)
+
+
+def _every_row_in_order(indices: pa.Array, num_rows: int) -> bool:
+    """True when ``indices`` is ``0, 1, ..., num_rows - 1`` (taking them changes nothing)."""
+    if len(indices) != num_rows or indices.null_count:
+        return False
+    if num_rows == 0:
+        return True
+    a = indices.to_numpy(zero_copy_only=False)
+    return bool(a[0] == 0 and a[-1] == num_rows - 1 and (num_rows == 1 or (a[1:] > a[:-1]).all()))
 
 
 def _pad_unmatched(li: pa.Array, ri: pa.Array, nl: int, nr: int, how: str) -> tuple[pa.Array, pa.Array]:
