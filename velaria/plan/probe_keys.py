@@ -27,6 +27,8 @@ def probe_filter_target(join: L.Join) -> tuple[L.Filter, int] | None:
     left keys pre-filter; None when the join does not qualify (see the module text)."""
     if join.how not in _KINDS or len(join.right_keys) != 1 or not isinstance(join.right_keys[0], Column):
         return None
+    if not join.left.schema:         # the join counts such a left input's rows instead
+        return None
     rkey, lkey = join.right_keys[0], join.left_keys[0]
     lt, rt = lkey.type, rkey.type
     if not ((pa.types.is_integer(lt) and pa.types.is_integer(rt)) or (_int_like(lt) and lt.equals(rt))):
