@@ -36,9 +36,11 @@ static inline int64_t emit_match(int64_t g, int64_t i, int64_t *out_gids, int64_
     if (g < 0)
         return 0;
     if (counts) {
+#if defined(VELARIA_THREADS)
         if (shared)
             __atomic_fetch_add(&counts[g], 1, __ATOMIC_RELAXED);
         else
+#endif
             counts[g]++;
     }
     return 1;
