@@ -145,6 +145,7 @@ def key_matches(left_keys: list[pa.Array], right_keys: list[pa.Array]) -> pa.Arr
     return pa.array(join.key_matches([k.to_pylist() for k in left_keys], [k.to_pylist() for k in right_keys]),
                     type=pa.bool_())
 
+
 class KeySet:
     """``join.KeySet`` at the Arrow boundary: built from key arrays, answers a boolean array."""
 
