@@ -42,6 +42,7 @@ else:
         "sort_indices": sort.sort_indices,
         "hash_join": join.hash_join,
         "key_matches": join.key_matches,
+        "key_set": join.key_set,
         "distinct_indices": distinct.distinct_indices,
         "window_eval": window.window_eval,
         "setop_indices": distinct.setop_indices,

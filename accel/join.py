@@ -4,7 +4,8 @@ The join reduces its keys to one int64 per row: integer and date keys as they ar
 columns packed in mixed radix), other key types factorised over both sides together. The C
 hash table (``join_hash.py``) then pairs the rows in the reference output order; without the
 C module the right rows are sorted by key and matches expanded with numpy. Explain's Join
-line names the key form and the path that ran.
+line names the key form and the path that ran. ``key_set`` holds one side's keys for
+membership tests of the other side's batches (the join's key pre-filter).
 """
 from __future__ import annotations
 
@@ -20,10 +21,11 @@ from velaria.plan.kernel_paths import report
 
 from .arrow_util import _F64, _I64, _is_int, _is_num, _is_str, _np_values, _nulls, _valid
 from . import join_hash
+from .filter_terms import compact
 from .distinct import _combine
 from .expressions import _int_fits_double
 
-__all__ = ["hash_join", "key_matches"]
+__all__ = ["hash_join", "key_matches", "key_set", "KeySet"]
 
 
 # ---- join / distinct
@@ -80,16 +82,27 @@ def _int_columns(left_keys: list[pa.Array], right_keys: list[pa.Array]) -> list 
     cols = []
     for lk, rk in zip(left_keys, right_keys):
         lk, rk = _flat(lk), _flat(rk)
-        lt, rt = lk.type, rk.type
-        if not ((_is_int(lt) and _is_int(rt))
-                or (lt.equals(rt) and (pat.is_date(lt) or pat.is_timestamp(lt)))):
+        if not int_comparable(lk.type, rk.type):
             return None
-        if pat.is_date32(lt):            # date32 casts to int32 only
-            lk, rk = lk.view(pa.int32()), rk.view(pa.int32())
-        elif not _is_int(lt):
-            lk, rk = lk.view(_I64), rk.view(_I64)
-        cols.append((_np_values(lk, _I64, 0), _np_values(rk, _I64, 0), _valid(lk), _valid(rk)))
+        (lv, lval), (rv, rval) = int_values(lk), int_values(rk)
+        cols.append((lv, rv, lval, rval))
     return cols
+
+
+def int_comparable(lt: pa.DataType, rt: pa.DataType) -> bool:
+    """True when keys of these two types are equal exactly when their int64 values are: both
+    integers, or the same date / timestamp type."""
+    return (_is_int(lt) and _is_int(rt)) or (lt.equals(rt) and (pat.is_date(lt) or pat.is_timestamp(lt)))
+
+
+def int_values(a: pa.Array) -> tuple[np.ndarray, np.ndarray | None]:
+    """An integer, date or timestamp column as ``(int64 values, validity or None)``; a NULL
+    slot holds 0."""
+    if pat.is_date32(a.type):            # date32 casts to int32 only
+        a = a.view(pa.int32())
+    elif not _is_int(a.type):
+        a = a.view(_I64)
+    return _np_values(a, _I64, 0), _valid(a)
 
 
 def _packed_keys(cols: list) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None] | None:
@@ -220,3 +233,47 @@ def key_matches(left_keys: list[pa.Array], right_keys: list[pa.Array]) -> pa.Arr
     lc, rc = codes[:nl], codes[nl:]
     hit = np.isin(lc, np.unique(rc[rc >= 0])) & (lc >= 0)
     return pa.array(hit, type=pa.bool_())
+
+
+# ---- key sets (a join's left keys pre-filtering its right input)
+
+class KeySet:
+    """The distinct non-NULL keys of ``keys``; ``contains(probe)`` equals
+    ``key_matches(probe, keys)``."""
+
+    def __init__(self, keys: list[pa.Array]):
+        self._keys = [_flat(k) for k in keys]
+        self._table = None
+        if join_hash.c_available() and len(self._keys) == 1 and int_comparable(self._keys[0].type, self._keys[0].type):
+            self._table = join_hash.KeyTable(*int_values(self._keys[0]))
+
+    def _mask(self, probe: pa.Array) -> tuple[np.ndarray, int] | None:
+        """``(mask, count)`` from the C table, or None when it does not apply to ``probe``."""
+        if self._table is None or not int_comparable(self._keys[0].type, probe.type):
+            return None
+        report("c-key-set")
+        return self._table.contains(*int_values(probe))
+
+    def contains(self, keys: list[pa.Array]) -> pa.Array:
+        """A boolean per row of ``keys``: its key is in the set (NULL keys never are)."""
+        found = self._mask(_flat(keys[0])) if len(keys) == 1 else None
+        if found is None:
+            return key_matches(keys, self._keys)
+        return pa.array(found[0], type=pa.bool_())
+
+    def select(self, batch: pa.RecordBatch, column: int) -> pa.RecordBatch:
+        """The rows of ``batch`` whose key (column ``column``) is in the set, in order (few rows
+        gathered by number, many compacted by the mask, as the filter kernel does)."""
+        found = self._mask(_flat(batch.column(column)))
+        if found is None:
+            return batch.filter(self.contains([batch.column(column)]))
+        return compact(batch, *found)
+
+
+def key_set(keys: list[pa.Array]) -> KeySet:
+    """The distinct keys of one join side, for membership tests of the other side's rows.
+
+    One integer or date key column is held in the C join's key table (a bitmap over the
+    keys' range, built once; each ``contains`` then reads one bit per row); other keys are
+    answered by ``key_matches``, which rebuilds its table per call."""
+    return KeySet(keys)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from .group_hash import _ptr
+from .threads import default_threads
 
 try:
     from ._velaria_accel import ffi as _ffi, lib as _lib
@@ -26,7 +27,7 @@ try:
 except Exception:  # pragma: no cover - depends on the build
     _ffi = _lib = None
 
-__all__ = ["c_available", "join_pairs", "key_found"]
+__all__ = ["c_available", "join_pairs", "key_found", "KeyTable"]
 
 _I64 = np.int64
 _i64 = _ptr      # an int64 array's data as ``int64_t *``, as the group tables pass it
@@ -91,11 +92,11 @@ class _BuildTable:
         per_group = _ffi.NULL if counts is None else _i64(counts)
         if self.lut is not None:
             _lib.velaria_join_lookup_dense(_i64(keys), _u8(valid), keys.size, self.lo, self.span, _i32(self.lut),
-                                           _i64(out), per_group)
+                                           _i64(out), per_group, default_threads())
         else:
             bitmap = _ffi.NULL if self.bitmap is None else _u64(self.bitmap)
             _lib.velaria_join_lookup(_i64(keys), _u8(valid), keys.size, _i64(self.slots), self.bits,
-                                     bitmap, self.lo, self.span, _i64(out), per_group)
+                                     bitmap, self.lo, self.span, _i64(out), per_group, default_threads())
         return out
 
 
@@ -128,9 +129,37 @@ def join_pairs(lkeys: np.ndarray, lvalid: np.ndarray | None, rkeys: np.ndarray, 
 def key_found(lkeys: np.ndarray, lvalid: np.ndarray | None, rkeys: np.ndarray, rvalid: np.ndarray | None) -> np.ndarray:
     """Per left row: does some right row have the same (non-NULL) key? The right keys are
     numbered in a table (no buckets needed) and each left key looked up."""
-    lkeys, lvalid = _contiguous(lkeys, lvalid)
-    rkeys, rvalid = _contiguous(rkeys, rvalid)
-    return _BuildTable(rkeys, rvalid).lookup(lkeys, lvalid) >= 0
+    return KeyTable(rkeys, rvalid).contains(lkeys, lvalid)[0]
+
+
+class KeyTable:
+    """A set of int64 keys built once, then asked about many arrays of keys (the accelerated
+    ``key_set``): a bitmap over the keys' range when it is at most ``BITMAP_MAX`` values (an
+    exact answer from one bit per row, from cache), else the join's build table."""
+
+    def __init__(self, keys: np.ndarray, valid: np.ndarray | None):
+        keys, valid = _contiguous(keys, valid)
+        present = keys if valid is None else keys[valid.view(bool)]
+        self.lo = int(present.min()) if present.size else 0
+        span = int(present.max()) - self.lo + 1 if present.size else 0
+        self.bitmap = self._table = None
+        if span <= _BuildTable.BITMAP_MAX:
+            self.span = span
+            self.bitmap = np.zeros((span + 63) // 64 + 1, dtype=np.uint64)
+            _lib.velaria_join_bitmap(_i64(keys), _u8(valid), keys.size, self.lo, _u64(self.bitmap))
+        else:
+            self._table = _BuildTable(keys, valid)
+
+    def contains(self, keys: np.ndarray, valid: np.ndarray | None) -> tuple[np.ndarray, int]:
+        """``(mask, count)``: per key, is it in the set? (A NULL, ``valid`` 0, never is.)"""
+        keys, valid = _contiguous(keys, valid)
+        if self._table is not None:
+            mask = self._table.lookup(keys, valid) >= 0
+            return mask, int(np.count_nonzero(mask))
+        out = np.empty(keys.size, dtype=np.uint8)
+        kept = _lib.velaria_join_bitmap_contains(_i64(keys), _u8(valid), keys.size, self.lo, self.span,
+                                                 _u64(self.bitmap), _ffi.cast("uint8_t *", out.ctypes.data))
+        return out.view(bool), int(kept)
 
 
 def _left_rows(matches: np.ndarray, how: str) -> tuple[np.ndarray, np.ndarray]:

@@ -14,6 +14,7 @@ signatures and must return equal results (``tests/test_kernel_parity.py``).
 ``sort_indices``    stable multi-key order, optionally only the first ``limit`` (sort.py)
 ``hash_join``       equi-join row pairs (join.py)
 ``key_matches``     which left rows have a right row with equal keys (join.py)
+``key_set``         one join side's keys, asked per batch which rows' keys it holds (join.py)
 ``distinct_indices`` first row of each distinct row (distinct.py)
 ``window_eval``     one window function over every row (window.py)
 ``setop_indices``   the left rows INTERSECT / EXCEPT [ALL] keeps (distinct.py)
@@ -31,7 +32,7 @@ from velaria.plan.types import is_null, type_name
 
 from . import aggregate, distinct, expressions, join, predicates, sort, window
 
-__all__ = ["to_arrow", "evaluate", "filter_batch", "HashAggregate", "sort_indices", "hash_join", "key_matches",
+__all__ = ["to_arrow", "evaluate", "filter_batch", "HashAggregate", "sort_indices", "hash_join", "key_matches", "key_set",
            "distinct_indices", "window_eval", "setop_indices"]
 
 
@@ -143,6 +144,29 @@ def key_matches(left_keys: list[pa.Array], right_keys: list[pa.Array]) -> pa.Arr
     """A boolean per left row: some right row has equal keys (NULL keys never match)."""
     return pa.array(join.key_matches([k.to_pylist() for k in left_keys], [k.to_pylist() for k in right_keys]),
                     type=pa.bool_())
+
+
+class KeySet:
+    """``join.KeySet`` at the Arrow boundary: built from key arrays, answers a boolean array."""
+
+    def __init__(self, keys: list[pa.Array]):
+        self._set = join.KeySet([k.to_pylist() for k in keys])
+
+    def contains(self, keys: list[pa.Array]) -> pa.Array:
+        """A boolean per row of ``keys``: the key is in the set (NULL keys never are)."""
+        return pa.array(self._set.contains([k.to_pylist() for k in keys]), type=pa.bool_())
+
+    def select(self, batch: pa.RecordBatch, column: int) -> pa.RecordBatch:
+        """The rows of ``batch`` whose key (column ``column``) is in the set, in order."""
+        return batch.filter(self.contains([batch.column(column)]))
+
+
+def key_set(keys: list[pa.Array]) -> KeySet:
+    """The distinct keys of one join side, for membership tests of the other side's rows.
+
+    ``key_set(keys).contains(probe)`` equals ``key_matches(probe, keys)``."""
+    return KeySet(keys)
+
 
 def distinct_indices(arrays: list[pa.Array]) -> pa.Array:
     """Indices of the first occurrence of each distinct row, in input order."""

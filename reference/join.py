@@ -22,7 +22,7 @@ from velaria.errors import VelariaValueError
 
 from .distinct import hash_key
 
-__all__ = ["JOIN_KINDS", "hash_join_indices", "key_matches"]
+__all__ = ["JOIN_KINDS", "hash_join_indices", "key_matches", "KeySet"]
 
 JOIN_KINDS = ("inner", "left", "right", "full")
 
@@ -68,5 +68,22 @@ def key_matches(left_keys: list[list], right_keys: list[list]) -> list[bool]:
     key matches nothing); what semi, anti and mark joins need, without forming the pairs."""
     if len(left_keys) != len(right_keys) or not left_keys:
         raise VelariaValueError("key_matches needs the same number (>= 1) of left and right key columns")
-    present = {key for key in _row_keys(right_keys, len(right_keys[0])) if key is not None}
-    return [key is not None and key in present for key in _row_keys(left_keys, len(left_keys[0]))]
+    return KeySet(right_keys).contains(left_keys)
+
+
+class KeySet:
+    """The distinct non-NULL keys of one side of a join, kept to answer ``contains`` for many
+    batches of the other side: ``KeySet(keys).contains(probe)`` equals
+    ``key_matches(probe, keys)`` (the join's equality; a NULL key is in no set)."""
+
+    def __init__(self, key_columns: list[list]):
+        if not key_columns:
+            raise VelariaValueError("a key set needs at least one key column")
+        self.width = len(key_columns)
+        self._present = {key for key in _row_keys(key_columns, len(key_columns[0])) if key is not None}
+
+    def contains(self, key_columns: list[list]) -> list[bool]:
+        """For each probe row: is its key in the set?"""
+        if len(key_columns) != self.width:
+            raise VelariaValueError(f"the key set has {self.width} key column(s); got {len(key_columns)} to look up")
+        return [key is not None and key in self._present for key in _row_keys(key_columns, len(key_columns[0]))]

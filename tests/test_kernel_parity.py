@@ -35,7 +35,7 @@ from velaria.reference.functions import (CAST_TARGETS, EvalContext, OPERATORS,
 
 REQUIRE_ACCEL = os.environ.get("VELARIA_REQUIRE_ACCEL") == "1"
 BATCH_KERNELS = ["evaluate", "filter_batch", "hash_aggregate", "sort_indices", "hash_join", "key_matches",
-                 "distinct_indices", "window_eval", "setop_indices"]
+                 "key_set", "distinct_indices", "window_eval", "setop_indices"]
 CTX = EvalContext.current()
 NAN = float("nan")
 INF = float("inf")
@@ -476,6 +476,65 @@ def test_property_key_matches(acc, data):
     assert_same_array(acc["key_matches"](left, right), want)
     li, _ = ref["hash_join"](left, right, "inner")
     assert want.to_pylist() == [i in set(li.to_pylist()) for i in range(nl)]
+
+
+KEY_SET_TYPES = JOIN_TYPES + [(pa.int16(), pa.int64()), (pa.date32(), pa.date32()),
+                              (pa.timestamp("us"), pa.timestamp("us"))]
+_STORAGE = {pa.int16(): pa.int16(), pa.date32(): pa.int32(), pa.timestamp("us"): I}
+
+
+def _key_column(t, n):
+    """``column_of`` for the join types, and small integers stored as int16 / date / timestamp."""
+    if t not in _STORAGE:
+        return column_of(t, n)
+    return st.lists(st.one_of(st.none(), st.integers(-3, 6)), min_size=n, max_size=n).map(
+        lambda v: pa.array(v, type=_STORAGE[t]).cast(t))
+
+
+@PROPERTY
+@given(data=st.data())
+def test_property_key_set(acc, data):
+    """One side's key set asked about the other side's rows, batch after batch: the same
+    answer as ``key_matches`` and as the reference twin, and ``select`` keeps those rows."""
+    ref = _reference_kernels()
+    pairs = data.draw(st.lists(st.sampled_from(KEY_SET_TYPES), min_size=1, max_size=2))
+    build = [data.draw(_key_column(bt, data.draw(st.integers(0, 12)))) for bt, _ in pairs]
+    build = [c.slice(0, min(len(c) for c in build)) for c in build]
+    ref_set, acc_set = ref["key_set"](build), acc["key_set"](build)
+    for _ in range(data.draw(st.integers(1, 3))):           # one set, several probe batches
+        n = data.draw(st.integers(0, 12))
+        probe = [data.draw(_key_column(pt, n)) for _, pt in pairs]
+        want = ref["key_matches"](probe, build)
+        assert_same_array(ref_set.contains(probe), want, "reference")
+        assert_same_array(acc_set.contains(probe), want, "accelerated")
+        if len(probe) == 1:
+            batch = pa.record_batch([pa.array(range(n), I), probe[0]], names=["row", "key"])
+            assert acc_set.select(batch, 1).equals(ref_set.select(batch, 1))
+            assert ref_set.select(batch, 1).column(0).to_pylist() == [i for i, hit in enumerate(want.to_pylist()) if hit]
+
+
+@pytest.mark.parametrize("keys,probe", [
+    ([1, 5, None, 7, 5], [1, 2, None, 7, 5, -9, 8]),            # NULLs, repeats, outside the range
+    ([-(2 ** 62), 2 ** 62], [-(2 ** 62), 0, 2 ** 62, 2 ** 63 - 1]),   # a range past the bitmap: the hash table
+    ([None, None], [None, 0]),                                   # only NULL keys: an empty set
+    ([], [3]),
+])
+def test_key_set_fast_path_runs(monkeypatch, keys, probe):
+    """The accelerated key set answers integer keys from its C table (bitmap or hash), never
+    through ``key_matches``, with NULL, repeated and extreme keys."""
+    from velaria.accel import join as accel_join
+    from velaria.accel import join_hash
+    if not join_hash.c_available():
+        pytest.skip("no C module")
+    want = ref_batch.key_set([pa.array(keys, I)]).contains([pa.array(probe, I)])
+
+    def boom(*a, **k):
+        raise AssertionError("answered by key_matches")
+    monkeypatch.setattr(accel_join, "key_matches", boom)
+    s = accel_join.key_set([pa.array(keys, I)])
+    assert s.contains([pa.array(probe, pa.int32() if max(map(abs, filter(None, probe)), default=0) < 2 ** 31 else I)]) == want
+    batch = pa.record_batch([pa.array(probe, I)], names=["k"])
+    assert s.select(batch, 0).column(0).to_pylist() == [v for v, hit in zip(probe, want.to_pylist()) if hit]
 
 
 def test_key_matches_fast_path_runs(monkeypatch):

@@ -38,6 +38,7 @@ REFERENCE_KERNELS: dict[str, str] = {
     "sort_indices": "velaria.reference.batch:sort_indices",
     "hash_join": "velaria.reference.batch:hash_join",
     "key_matches": "velaria.reference.batch:key_matches",
+    "key_set": "velaria.reference.batch:key_set",
     "distinct_indices": "velaria.reference.batch:distinct_indices",
     "window_eval": "velaria.reference.batch:window_eval",
     "setop_indices": "velaria.reference.batch:setop_indices",
@@ -83,6 +84,7 @@ class KernelSet:
     sort_indices: Callable = None          # type: ignore[assignment]
     hash_join: Callable = None             # type: ignore[assignment]
     key_matches: Callable = None           # type: ignore[assignment]
+    key_set: Callable = None               # type: ignore[assignment]
     distinct_indices: Callable = None      # type: ignore[assignment]
     window_eval: Callable = None           # type: ignore[assignment]
     setop_indices: Callable = None         # type: ignore[assignment]

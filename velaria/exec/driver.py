@@ -55,6 +55,7 @@ def _drive(op: Operator) -> Iterator[pa.RecordBatch]:
                 break
         if op.done:
             break
+        call_operator(op, op.input_ended, port)
     for out in call_operator(op, op.finish):
         op.rows_out += out.num_rows
         yield out

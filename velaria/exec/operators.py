@@ -34,6 +34,8 @@ from ..kernels import KernelSet
 from ..plan import logical as L
 from ..plan.expr import Column, Expr
 from ..plan.kernel_paths import collecting
+from ..plan.probe_keys import probe_filter_target
+from .probe_filter import ProbeFilter
 from .subquery_join import subquery_join
 
 __all__ = ["ExecContext", "Operator", "SourceOperator", "CollectingOperator", "ScanOperator", "OneRowOperator", "FilterOperator",
@@ -133,6 +135,10 @@ class Operator:
 
     def push(self, batch: pa.RecordBatch, port: int = 0) -> list[pa.RecordBatch]:
         return [batch]
+
+    def input_ended(self, port: int) -> None:
+        """Every batch of input ``port`` has been pushed (the batch driver says so; other
+        drivers may not, so nothing may depend on being told)."""
 
     def finish(self) -> list[pa.RecordBatch]:
         return []
@@ -279,7 +285,11 @@ class _PathsMixin:
 
 
 class FilterOperator(_PathsMixin, Operator):
-    """Keep the rows whose predicate is TRUE (``filter_batch`` kernel)."""
+    """Keep the rows whose predicate is TRUE (``filter_batch`` kernel); under a join, first
+    drop the rows whose join key the join's other input lacks (``probe_filter``)."""
+
+    #: set by the join this filter feeds (``velaria.exec.probe_filter``)
+    probe_filter: ProbeFilter | None = None
 
     def open(self, ctx):
         super().open(ctx)
@@ -289,6 +299,10 @@ class FilterOperator(_PathsMixin, Operator):
         if batch.num_rows == 0:
             return []
         with collecting(self._paths):
+            if self.probe_filter is not None:
+                batch = self.probe_filter.apply(batch)
+                if batch.num_rows == 0:
+                    return []
             kept = self.ctx.kernels.filter_batch(self.node.predicate, batch, self.ctx.eval_context)
         return [kept] if kept.num_rows else []
 
@@ -461,10 +475,29 @@ class JoinOperator(_PathsMixin, Operator):
         super().open(ctx)
         self._sides: tuple[list, list] = ([], [])
         self._start_paths()
+        self._left_keys = None          # evaluated early for the probe filter
+        self._probe_filter = None
+        target = probe_filter_target(self.node)
+        if target is not None:
+            op = self.children[1]
+            while isinstance(op, ProjectOperator):
+                op = op.children[0]
+            if isinstance(op, FilterOperator) and op.node is target[0]:
+                self._probe_filter = op.probe_filter = ProbeFilter(target[1])
 
     def push(self, batch, port=0):
         self._sides[port].append(batch)
         return []
+
+    def input_ended(self, port):
+        if port != 0 or self._probe_filter is None:
+            return
+        # the left input is complete: its keys filter the right input from its first batch
+        lb = _single_batch(self._sides[0], self.node.left.schema)
+        self._sides[0][:] = [lb]
+        with collecting(self._paths):
+            self._left_keys = [self._eval(k, lb) for k in self.node.left_keys]
+            self._probe_filter.arm(self.ctx.kernels.key_set(self._left_keys))
 
     def finish(self):
         with collecting(self._paths):
@@ -484,7 +517,7 @@ class JoinOperator(_PathsMixin, Operator):
             rkeys = [self._eval(k, rb) for k in node.right_keys]
             return [subquery_join(self.ctx.kernels, node.how, lb, rb, lkeys, rkeys, node.null_aware, self.schema)]
         if node.left_keys:
-            lkeys = [self._eval(k, lb) for k in node.left_keys]
+            lkeys = self._left_keys or [self._eval(k, lb) for k in node.left_keys]
             rkeys = [self._eval(k, rb) for k in node.right_keys]
         else:
             lkeys = [pa.array(np.zeros(lb.num_rows, dtype=np.int64))]
@@ -502,7 +535,11 @@ class JoinOperator(_PathsMixin, Operator):
         """The joined columns at ``positions`` (over the left columns then the right ones);
         a NULL index gives a NULL row (the padding of outer joins)."""
         nl = len(self.node.left.schema)      # lb has a placeholder column when nl == 0
-        return [lb.column(i).take(li) if i < nl else rb.column(i - nl).take(ri) for i in positions]
+        # a side whose every row comes out once, in order (a fact table joined to a dimension
+        # on its key) keeps its columns as they are instead of gathering them
+        left_as_is, right_as_is = _every_row_in_order(li, lb.num_rows), _every_row_in_order(ri, rb.num_rows)
+        return [(lb.column(i) if left_as_is else lb.column(i).take(li)) if i < nl
+                else (rb.column(i - nl) if right_as_is else rb.column(i - nl).take(ri)) for i in positions]
 
     def _all_pairs(self, lb, rb, li, ri) -> pa.RecordBatch:
         """Every column of the joined pairs (what a residual condition reads)."""
@@ -514,6 +551,16 @@ class JoinOperator(_PathsMixin, Operator):
         """The join's output: the columns the plan above reads (``node.output``), or all."""
         positions = self.node.output if self.node.output is not None else range(len(self.schema))
         return pa.RecordBatch.from_arrays(self._columns(lb, rb, li, ri, positions), schema=self.schema)
+
+
+def _every_row_in_order(indices: pa.Array, num_rows: int) -> bool:
+    """True when ``indices`` is ``0, 1, ..., num_rows - 1`` (taking them changes nothing)."""
+    if len(indices) != num_rows or indices.null_count:
+        return False
+    if num_rows == 0:
+        return True
+    a = indices.to_numpy(zero_copy_only=False)
+    return bool(a[0] == 0 and a[-1] == num_rows - 1 and (num_rows == 1 or (a[1:] > a[:-1]).all()))
 
 
 def _pad_unmatched(li: pa.Array, ri: pa.Array, nl: int, nr: int, how: str) -> tuple[pa.Array, pa.Array]:

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from ..kernels import KernelSet
 from . import logical as L
 from .expr import Column
+from .probe_keys import probe_filter_target
 
 __all__ = ["StepDecision", "RuntimeRecord", "PhysicalPlan", "build_physical", "linearize", "path_reason"]
 
@@ -73,6 +74,8 @@ def _kernels_of(node: L.Node) -> list[str]:
                 names.append("key_matches")
         elif node.left_keys or node.how != "single":
             names.append("hash_join")
+        if probe_filter_target(node) is not None:
+            names.append("key_set")
         if node.residual is not None:
             evaluates([node.residual])
     elif isinstance(node, L.Distinct) or (isinstance(node, L.Union) and node.distinct):
@@ -116,6 +119,8 @@ _PATH_REASONS = {
     "int-key": "one integer or date key pair used as int64 as it is",
     "packed-int-keys": "integer / date key columns packed into one int64 per row (mixed radix over their ranges)",
     "factorised-keys": "key columns factorised over both sides together into one int64 code per row",
+    "join-key-prefilter": "rows whose join key the join's left input lacks dropped before the predicate",
+    "c-key-set": "the join's left keys held in the C join table, looked up per row",
     "c-hash": "C hash join: the smaller side numbered in a dense lookup table or a hash table, the other "
               "side probing it, pairs written in the reference order without a sort",
     "numpy-sort": "no C module: right rows sorted by key code, matches expanded with numpy",
