@@ -112,6 +112,9 @@ _PATH_REASONS = {
     "numexpr": "numeric expression or compound predicate fused into one multi-threaded numexpr pass",
     "numpy-fused": "float arithmetic fused over cache-sized blocks with numpy (numexpr not used)",
     "select-cmp": "column-vs-constant filter: compare and compact in one C pass",
+    "and-cmp": "AND of column-vs-constant terms: one C pass writes the mask of kept rows",
+    "selection": "most rows kept: the batch passed whole to the aggregate with the kept rows marked, "
+                 "nothing compacted",
     # Join: how the accelerated hash_join reduced the keys, then how it paired the rows
     "int-key": "one integer or date key pair used as int64 as it is",
     "packed-int-keys": "integer / date key columns packed into one int64 per row (mixed radix over their ranges)",
