@@ -20,7 +20,7 @@ from velaria.plan.expr import AggregateCall
 from velaria.reference import aggregate as _ref_aggregate, batch as _ref
 from velaria.reference.distinct import hash_key
 
-from . import aggregate_stats, batch_c, decimal_values, group_sums, int_sums
+from . import aggregate_stats, batch_c, byte_keys, decimal_values, group_sums, int_sums
 from . import select_terms
 from .group_hash import Int64GroupTable, blocked_ids
 from .arrow_util import _BOOL, _F64, _I64, _TWO53, _conform, _is_float, _is_int, _is_num, _nulls, _np_values, _valid
@@ -135,6 +135,9 @@ class HashAggregate:
         # packed words (None: not decided, False: the column left this path for the dictionary one)
         self._short_strings: list = [None] * num_keys
         self._key_parts: list[list[pa.Array]] = [[] for _ in range(num_keys)]
+        # two string keys of one-byte values: their pair's group id in a direct-indexed table
+        # (None: not decided, False: left for the packed-hash path)
+        self._byte_pairs = None
         # one integer key with a small value range: lut[key - lo] = group id, lut[-1] = NULL's
         self._lut: np.ndarray | None = None
         self._lut_lo = 0
@@ -295,6 +298,39 @@ class HashAggregate:
             gids, new_rows = full, rows[new_rows]
         return gids, new_rows
 
+    def _byte_pair_ids(self, key_arrays: list[pa.Array], selection: np.ndarray | None
+                       ) -> tuple[np.ndarray, np.ndarray] | None:
+        """(group id per row, rows that opened a group) through the direct-indexed table of
+        ``byte_keys`` when the two keys are string columns of one-byte values (flags, status
+        letters); None when they are not (then the packed-hash path numbers them, continuing
+        the numbering of the groups this table opened)."""
+        table = self._byte_pairs
+        if table is False:
+            return None
+        if table is None:
+            if self._pairs is not None or not byte_keys.c_available():
+                self._byte_pairs = False       # already hashing, or no C: the numpy twin is slower
+                return None
+            table = self._byte_pairs = byte_keys.new_table()
+        found = None
+        if self._num_keys == 2 and all(byte_keys.takes(k) for k in key_arrays):
+            found = byte_keys.byte_pair_ids(key_arrays[0], key_arrays[1], selection, table, self._ngroups)
+        if found is None:
+            self._leave_byte_pairs()
+            return None
+        gids, new_rows, _ = found
+        return gids, new_rows
+
+    def _leave_byte_pairs(self) -> None:
+        """Hand the groups the byte-pair table numbered to the packed-hash tables: their keys,
+        in group-id order, are numbered there first, so they get the same ids."""
+        self._byte_pairs = False
+        if self._ngroups:
+            keys = [pa.concat_arrays(parts) for parts in self._key_parts]
+            gids, _ = self._packed_ids(keys)
+            if not np.array_equal(gids, np.arange(self._ngroups)):       # pragma: no cover - invariant
+                raise ExecutionError("GROUP BY: the group numbering changed while changing paths")
+
     def _group_ids(self, key_arrays: list[pa.Array], num_rows: int,
                    selection: np.ndarray | None = None) -> np.ndarray | None:
         if self._num_keys == 0:
@@ -323,7 +359,8 @@ class HashAggregate:
             # numbered by persistent hash tables (one probe per row and key; no Python work per
             # group). The number of the first i keys is < 2**31 like a column code, so it packs
             # with the next column's code the same way.
-            gids, new_rows = self._packed_ids(key_arrays, selection)
+            found = self._byte_pair_ids(key_arrays, selection)
+            gids, new_rows = found if found is not None else self._packed_ids(key_arrays, selection)
             if new_rows.size:
                 take = pa.array(new_rows, type=_I64)
                 for j, k in enumerate(key_arrays):
@@ -411,7 +448,7 @@ class HashAggregate:
             self._reference.update([_decoded(k) for k in key_arrays], arg_arrays, num_rows)
             return
         gids = self._group_ids(key_arrays, num_rows, selection)
-        self._touch(gids if selection is None else gids[selection])
+        self._touch(gids, selection)
         g = self._ngroups
         summed: list[tuple[pa.Array, int]] = []
         mirrors: list[tuple[_AggState, _AggState]] = []
@@ -456,9 +493,18 @@ class HashAggregate:
         columns = [(_np_values(a, _F64, 0.0), _selected(_valid(a), selection)) for _, a in sums]
         for st, _ in sums:
             st.kind = "float"
+        first_count = sums[0][0].count[:g]
+        before = first_count.copy()
         group_sums.group_sum_multi_f64(gids, columns, [st.total[:g] for st, _ in sums],
                                        [st.count[:g] for st, _ in sums])
         done = {id(st) for st, _ in sums}
+        if all(a.null_count == 0 for _, a in sums):
+            # the pass counted every folded row per group: that is COUNT(*)'s increment too
+            rows = first_count - before
+            for st, a in todo:
+                if a is None and st.agg.func == "count":
+                    st.count[:g] += rows
+                    done.add(id(st))
         return [(st, a) for st, a in todo if id(st) not in done]
 
     @staticmethod
@@ -550,10 +596,12 @@ class HashAggregate:
             self.path = "arrow-hash"
         elif self._pairs is not None:
             self.path = "packed-hash"
+        elif self._byte_pairs is not None and self._byte_pairs is not False:
+            self.path = "byte-pair"
         else:
             self.path = "python-dict"
 
-    def _touch(self, gids: np.ndarray | None) -> None:
+    def _touch(self, gids: np.ndarray | None, selection: np.ndarray | None = None) -> None:
         self._updated = True
         self._set_path()               # a few comparisons: the path follows the state it derives from
         if not self._tracking:
@@ -562,7 +610,7 @@ class HashAggregate:
         if gids is None:
             self._touched[0] = True
         else:
-            self._touched[gids] = True
+            self._touched[gids if selection is None else gids[selection]] = True
 
     def _to_reference(self, key_types: list[pa.DataType]) -> None:
         """Hand the state over to the reference aggregator, which runs from now on."""

@@ -37,11 +37,25 @@ def group_sum_multi_f64(gids: np.ndarray, columns: list[tuple[np.ndarray, np.nda
             batch_c.group_sum_f64(gids, x, valid, total, count)
         return
     k = len(columns)
+    if k > 1 and all(valid is columns[0][1] for _, valid in columns):
+        # one validity for all (no NULLs, or one selection): the counts are equal, so C counts
+        # once and the other columns get the same increments
+        before = counts[0].copy()
+        _multi_c(gids, columns, totals, [counts[0]] + [None] * (k - 1))
+        added = counts[0] - before
+        for count in counts[1:]:
+            count += added
+        return
+    _multi_c(gids, columns, totals, counts)
+
+
+def _multi_c(gids, columns, totals, counts) -> None:
+    k = len(columns)
     keep = [np.ascontiguousarray(gids, dtype=np.int64)]      # what C reads stays referenced
     xs, valids = _ffi.new("double *[]", k), _ffi.new("uint8_t *[]", k)
     tot, cnt = _ffi.new("double *[]", k), _ffi.new("int64_t *[]", k)
     for j, ((x, valid), total, count) in enumerate(zip(columns, totals, counts)):
-        if not (total.flags.c_contiguous and count.flags.c_contiguous):
+        if not (total.flags.c_contiguous and (count is None or count.flags.c_contiguous)):
             raise ValueError("group_sum_multi_f64: totals and counts must be contiguous arrays")
         x = np.ascontiguousarray(x, dtype=np.float64)
         keep.append(x)
@@ -54,6 +68,6 @@ def group_sum_multi_f64(gids: np.ndarray, columns: list[tuple[np.ndarray, np.nda
             keep.append(v)
             valids[j] = _ffi.cast("uint8_t *", v.ctypes.data)
         tot[j] = _ffi.cast("double *", total.ctypes.data)
-        cnt[j] = _ffi.cast("int64_t *", count.ctypes.data)
+        cnt[j] = _ffi.NULL if count is None else _ffi.cast("int64_t *", count.ctypes.data)
     _lib.velaria_group_sum_multi_f64(_ffi.cast("int64_t *", keep[0].ctypes.data), keep[0].size, k,
                                      xs, valids, tot, cnt)
