@@ -64,6 +64,9 @@ int64_t velaria_and_cmp(int level, int threads, int64_t n, int n_terms, const in
                         const void *const *cols, const uint8_t *const *valids, const int *ops,
                         const double *fconsts, const int64_t *iconsts, uint8_t *out_mask,
                         int64_t *out_idx, int *out_idx_complete);
+void velaria_group_sum_multi_i64(const int64_t *gids, int64_t n, int k, const int64_t *const *xs,
+                                 const uint8_t *const *valids, int64_t *const *lo, int64_t *const *hi,
+                                 int64_t *const *counts);
 void velaria_group_sum_multi_f64(const int64_t *gids, int64_t n, int k, const double *const *xs,
                                  const uint8_t *const *valids, double *const *totals,
                                  int64_t *const *counts);

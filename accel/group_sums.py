@@ -43,7 +43,7 @@ def group_sum_multi_f64(gids: np.ndarray, columns: list[tuple[np.ndarray, np.nda
         before = counts[0].copy()
         _multi_c(gids, columns, totals, [counts[0]] + [None] * (k - 1))
         added = counts[0] - before
-        for count in counts[1:]:
+        for count in counts[1:k]:
             count += added
         return
     _multi_c(gids, columns, totals, counts)
@@ -52,6 +52,7 @@ def group_sum_multi_f64(gids: np.ndarray, columns: list[tuple[np.ndarray, np.nda
 def _multi_c(gids, columns, totals, counts) -> None:
     k = len(columns)
     keep = [np.ascontiguousarray(gids, dtype=np.int64)]      # what C reads stays referenced
+    as_bytes: dict = {}
     xs, valids = _ffi.new("double *[]", k), _ffi.new("uint8_t *[]", k)
     tot, cnt = _ffi.new("double *[]", k), _ffi.new("int64_t *[]", k)
     for j, ((x, valid), total, count) in enumerate(zip(columns, totals, counts)):
@@ -63,8 +64,10 @@ def _multi_c(gids, columns, totals, counts) -> None:
         if valid is None:
             valids[j] = _ffi.NULL
         else:
-            v = np.ascontiguousarray(valid).view(np.uint8) if valid.dtype == np.bool_ else \
-                np.ascontiguousarray(valid, dtype=np.uint8)
+            if id(valid) not in as_bytes:    # one byte array per validity object: one pointer
+                as_bytes[id(valid)] = np.ascontiguousarray(valid).view(np.uint8) if valid.dtype == np.bool_ \
+                    else np.ascontiguousarray(valid, dtype=np.uint8)
+            v = as_bytes[id(valid)]
             keep.append(v)
             valids[j] = _ffi.cast("uint8_t *", v.ctypes.data)
         tot[j] = _ffi.cast("double *", total.ctypes.data)
