@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .group_sums import c_columns, shares_validity
+
 try:
     from ._velaria_accel import ffi as _ffi, lib as _lib
     if not hasattr(_lib, "velaria_group_sum_i64"):         # an older build without it
@@ -69,24 +71,12 @@ def group_sum_multi_i64(gids: np.ndarray, columns: list[tuple[np.ndarray, np.nda
     for arrays in (los, his, counts):
         for a in arrays:
             assert a.dtype == np.int64 and a.flags.c_contiguous
-    shared = k > 1 and all(valid is columns[0][1] for _, valid in columns)
+    shared = shares_validity(columns)
     before = counts[0].copy() if shared else None
     keep = [np.ascontiguousarray(gids, dtype=np.int64)]      # what C reads stays referenced
-    xs, valids = _ffi.new("int64_t *[]", k), _ffi.new("uint8_t *[]", k)
+    xs, valids = c_columns(columns, "int64_t", np.int64, keep)
     lo_p, hi_p, cnt_p = (_ffi.new("int64_t *[]", k) for _ in range(3))
-    as_bytes: dict = {}        # one byte array per validity object: a shared one stays one pointer
-    for j, (x, valid) in enumerate(columns):
-        x = np.ascontiguousarray(x, dtype=np.int64)
-        keep.append(x)
-        xs[j] = _ffi.cast("int64_t *", x.ctypes.data)
-        if valid is None:
-            valids[j] = _ffi.NULL
-        else:
-            if id(valid) not in as_bytes:
-                as_bytes[id(valid)] = np.ascontiguousarray(valid, dtype=np.bool_).view(np.uint8)
-            v = as_bytes[id(valid)]
-            keep.append(v)
-            valids[j] = _ffi.cast("uint8_t *", v.ctypes.data)
+    for j in range(k):
         lo_p[j] = _ffi.cast("int64_t *", los[j].ctypes.data)
         hi_p[j] = _ffi.cast("int64_t *", his[j].ctypes.data)
         cnt_p[j] = _ffi.NULL if shared and j else _ffi.cast("int64_t *", counts[j].ctypes.data)
