@@ -34,6 +34,7 @@ from ..kernels import KernelSet
 from ..plan import logical as L
 from ..plan.expr import Column, Expr
 from ..plan.kernel_paths import collecting
+from ..plan.physical import takes_selection
 from .subquery_join import subquery_join
 
 __all__ = ["ExecContext", "Operator", "SourceOperator", "CollectingOperator", "ScanOperator", "OneRowOperator", "FilterOperator",
@@ -361,11 +362,10 @@ class AggregateOperator(Operator):
         super().open(ctx)
         self.agg = ctx.kernels.hash_aggregate(self.node.aggregates, len(self.node.keys))
         # a Filter right below a batch aggregate with group keys passes most-kept batches
-        # whole with a selection (the grouped kernels skip rows in place); without keys the
-        # rows feed one sum, where compacting is as cheap as skipping
+        # whole with a selection (the grouped kernels skip rows in place)
         below = self.children[0] if self.children else None
         self._filter = below if (isinstance(below, FilterOperator) and self.mode == "final"
-                                 and self.node.keys) else None
+                                 and takes_selection(self.node)) else None
         if self._filter is not None:
             self._filter.offer_selection = True
         self._types = [f.type for f in self.schema]

@@ -49,7 +49,14 @@ class StepDecision:
     ran_path: str | None = None                # reported by the kernel after a run
 
 
-def _kernels_of(node: L.Node) -> list[str]:
+def takes_selection(parent: L.Node | None) -> bool:
+    """True when a Filter right below ``parent`` hands it whole batches with the kept rows
+    marked (``filter_select``) in a batch run: a GROUP BY aggregate skips the other rows in
+    place. (Without keys the kept rows feed one sum, where compacting costs no more.)"""
+    return isinstance(parent, L.Aggregate) and bool(parent.keys)
+
+
+def _kernels_of(node: L.Node, parent: L.Node | None = None) -> list[str]:
     """Registry names of the kernels the operator for ``node`` calls, in first-use order."""
     names: list[str] = []
 
@@ -57,7 +64,7 @@ def _kernels_of(node: L.Node) -> list[str]:
         if any(e is not None and not isinstance(e, Column) for e in exprs):
             names.append("evaluate")
     if isinstance(node, L.Filter):
-        names.append("filter_batch")
+        names.append("filter_select" if takes_selection(parent) else "filter_batch")
     elif isinstance(node, L.Project):
         evaluates(node.exprs)
     elif isinstance(node, L.Aggregate):
@@ -140,9 +147,9 @@ def path_reason(path: str) -> str:
     return _PATH_REASONS.get(path, path)
 
 
-def _decide(index: int, node: L.Node, kernels: KernelSet) -> StepDecision:
+def _decide(index: int, node: L.Node, kernels: KernelSet, parent: L.Node | None = None) -> StepDecision:
     d = StepDecision(index=index, node=node, kind=type(node).__name__,
-                     kernels=[(k, kernels.origin(k)) for k in _kernels_of(node)],
+                     kernels=[(k, kernels.origin(k)) for k in _kernels_of(node, parent)],
                      stateful=isinstance(node, L.Aggregate))
     if isinstance(node, L.Scan):
         d.pushed_columns = list(node.columns) if node.columns is not None else None
@@ -268,6 +275,7 @@ class PhysicalPlan:
 def build_physical(root: L.Node, kernels: KernelSet, bounded: bool = True) -> PhysicalPlan:
     """Decide, once, how the optimised plan ``root`` runs with ``kernels``."""
     nodes = linearize(root)
-    steps = [_decide(i, n, kernels) for i, n in enumerate(nodes, 1)]
+    parents = {id(c): n for n in nodes for c in L.children(n)}
+    steps = [_decide(i, n, kernels, parents.get(id(n))) for i, n in enumerate(nodes, 1)]
     return PhysicalPlan(root=root, kernels=kernels, steps=steps, bounded=bounded,
                         stateful=any(s.stateful for s in steps))
