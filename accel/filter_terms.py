@@ -91,6 +91,8 @@ def _term(col: pa.Array, col_type, op: str, const: Expr) -> Term | None | bool:
         return None
     if value is None:
         return False
+    if type(value) is int and pat.is_floating(const.type):
+        value = float(value)              # a DOUBLE literal holding an int is that double (2**63 - 1 -> 2**63)
     if pat.is_float64(t):
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
             return None
