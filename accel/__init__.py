@@ -38,6 +38,7 @@ else:
     BATCH_KERNELS = {
         "evaluate": expressions.evaluate,
         "filter_batch": predicates.filter_batch,
+        "filter_select": predicates.filter_select,
         "hash_aggregate": aggregate.HashAggregate,
         "sort_indices": sort.sort_indices,
         "hash_join": join.hash_join,

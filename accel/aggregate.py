@@ -20,7 +20,7 @@ from velaria.plan.expr import AggregateCall
 from velaria.reference import aggregate as _ref_aggregate, batch as _ref
 from velaria.reference.distinct import hash_key
 
-from . import aggregate_stats, batch_c, decimal_values, group_sums, int_sums
+from . import aggregate_stats, batch_c, byte_keys, decimal_values, group_sums, int_sums
 from . import select_terms
 from .group_hash import Int64GroupTable, blocked_ids
 from .arrow_util import _BOOL, _F64, _I64, _TWO53, _conform, _is_float, _is_int, _is_num, _nulls, _np_values, _valid
@@ -58,6 +58,29 @@ def _scaled_decimal(t: pa.DataType) -> bool:
     a wider type's values are checked per batch (``update`` hands a batch with a value beyond
     int64 and everything after it to the reference)."""
     return pat.is_decimal128(t)
+
+
+def _count_rows(todo: list, rows: np.ndarray, g: int, done: set) -> None:
+    """A multi-column pass over NULL-free arguments counted every row it folded, per group:
+    that is also the increment of each COUNT(*) in ``todo`` (added, and marked done)."""
+    for st, a in todo:
+        if a is None and st.agg.func == "count" and id(st) not in done:
+            st.count[:g] += rows
+            done.add(id(st))
+
+
+def _selection_mask(selection) -> np.ndarray:
+    """A selection (numpy or Arrow bool array, no NULLs) as a numpy bool array."""
+    if isinstance(selection, pa.Array):
+        return selection.to_numpy(zero_copy_only=False).astype(np.bool_, copy=False)
+    return np.asarray(selection, dtype=np.bool_)
+
+
+def _selected(valid: np.ndarray | None, selection: np.ndarray | None) -> np.ndarray | None:
+    """The rows an aggregate folds: valid (non-NULL) and selected; None means every row."""
+    if selection is None:
+        return valid
+    return selection if valid is None else valid & selection
 
 
 def _grow(a: np.ndarray, n: int, fill) -> np.ndarray:
@@ -121,6 +144,9 @@ class HashAggregate:
         # packed words (None: not decided, False: the column left this path for the dictionary one)
         self._short_strings: list = [None] * num_keys
         self._key_parts: list[list[pa.Array]] = [[] for _ in range(num_keys)]
+        # two string keys of one-byte values: their pair's group id in a direct-indexed table
+        # (None: not decided, False: left for the packed-hash path)
+        self._byte_pairs = None
         # one integer key with a small value range: lut[key - lo] = group id, lut[-1] = NULL's
         self._lut: np.ndarray | None = None
         self._lut_lo = 0
@@ -257,18 +283,65 @@ class HashAggregate:
             self._column_uniques[j] = added if seen is None else pa.concat_arrays([seen, added])
         return codes
 
-    def _packed_ids(self, key_arrays: list[pa.Array]) -> tuple[np.ndarray, np.ndarray]:
-        """(group id per row, rows that opened a group) for several key columns."""
+    def _packed_ids(self, key_arrays: list[pa.Array], selection: np.ndarray | None = None
+                    ) -> tuple[np.ndarray, np.ndarray]:
+        """(group id per row, rows that opened a group) for several key columns. With a
+        ``selection``, only the selected rows are numbered (a row left out never opens a
+        group); the others get group id 0, and the caller skips them."""
         if self._pairs is None:
             self._pairs = [Int64GroupTable() for _ in key_arrays[1:]]
-        gids = self._column_codes(0, key_arrays[0])
+        # a column code is internal (numbering a value seen only in a row left out changes no
+        # output), so the codes are taken on whole columns and only the pairs are selected
+        codes = [self._column_codes(j, k) for j, k in enumerate(key_arrays)]
+        if selection is not None:
+            codes = [c[selection] for c in codes]
+        gids = codes[0]
         for j, table in enumerate(self._pairs, 1):
-            gids, new_rows = blocked_ids(table, (gids << 31) | self._column_codes(j, key_arrays[j]))
+            gids, new_rows = blocked_ids(table, (gids << 31) | codes[j])
             if len(table) >= 1 << 31:
                 raise ExecutionError("GROUP BY has more than 2**31 distinct key combinations")
+        if selection is not None:
+            rows = np.flatnonzero(selection)
+            full = np.zeros(len(selection), dtype=np.int64)
+            full[rows] = gids
+            gids, new_rows = full, rows[new_rows]
         return gids, new_rows
 
-    def _group_ids(self, key_arrays: list[pa.Array], num_rows: int) -> np.ndarray | None:
+    def _byte_pair_ids(self, key_arrays: list[pa.Array], selection: np.ndarray | None
+                       ) -> tuple[np.ndarray, np.ndarray] | None:
+        """(group id per row, rows that opened a group) through the direct-indexed table of
+        ``byte_keys`` when the two keys are string columns of one-byte values (flags, status
+        letters); None when they are not (then the packed-hash path numbers them, continuing
+        the numbering of the groups this table opened)."""
+        table = self._byte_pairs
+        if table is False:
+            return None
+        if table is None:
+            if self._pairs is not None or not byte_keys.c_available():
+                self._byte_pairs = False       # already hashing, or no C: the numpy twin is slower
+                return None
+            table = self._byte_pairs = byte_keys.new_table()
+        found = None
+        if self._num_keys == 2 and all(byte_keys.takes(k) for k in key_arrays):
+            found = byte_keys.byte_pair_ids(key_arrays[0], key_arrays[1], selection, table, self._ngroups)
+        if found is None:
+            self._leave_byte_pairs()
+            return None
+        gids, new_rows, _ = found
+        return gids, new_rows
+
+    def _leave_byte_pairs(self) -> None:
+        """Hand the groups the byte-pair table numbered to the packed-hash tables: their keys,
+        in group-id order, are numbered there first, so they get the same ids."""
+        self._byte_pairs = False
+        if self._ngroups:
+            keys = [pa.concat_arrays(parts) for parts in self._key_parts]
+            gids, _ = self._packed_ids(keys)
+            if not np.array_equal(gids, np.arange(self._ngroups)):       # pragma: no cover - invariant
+                raise ExecutionError("GROUP BY: the group numbering changed while changing paths")
+
+    def _group_ids(self, key_arrays: list[pa.Array], num_rows: int,
+                   selection: np.ndarray | None = None) -> np.ndarray | None:
         if self._num_keys == 0:
             return None
         if self._num_keys == 1:
@@ -295,7 +368,8 @@ class HashAggregate:
             # numbered by persistent hash tables (one probe per row and key; no Python work per
             # group). The number of the first i keys is < 2**31 like a column code, so it packs
             # with the next column's code the same way.
-            gids, new_rows = self._packed_ids(key_arrays)
+            found = self._byte_pair_ids(key_arrays, selection)
+            gids, new_rows = found if found is not None else self._packed_ids(key_arrays, selection)
             if new_rows.size:
                 take = pa.array(new_rows, type=_I64)
                 for j, k in enumerate(key_arrays):
@@ -342,10 +416,23 @@ class HashAggregate:
 
     # -- update --------------------------------------------------------------------------
 
-    def update(self, key_arrays: list[pa.Array], arg_arrays: list[pa.Array | None], num_rows: int) -> None:
+    def update(self, key_arrays: list[pa.Array], arg_arrays: list[pa.Array | None], num_rows: int,
+               selection=None) -> None:
         """Fold a batch in. A key may come dictionary-encoded (a window expansion repeats
         each row's key): the two-key path numbers its dictionary once instead of hashing every
-        repeated value; every other path decodes it first. Groups and output are the same."""
+        repeated value; every other path decodes it first. Groups and output are the same.
+
+        With ``selection`` (a bool array per row, numpy or Arrow, no NULLs) only the rows
+        where it is True are folded, as if the batch held just those rows: on the several-key
+        path the other rows are never numbered and count as NULL in every aggregate, so no
+        column is compacted; the other paths take the selected rows first."""
+        if selection is not None:
+            selection = _selection_mask(selection)
+            kept = int(np.count_nonzero(selection))
+            if kept == num_rows:
+                selection = None
+            elif kept == 0:
+                return
         key_arrays = [k.combine_chunks() if isinstance(k, pa.ChunkedArray) else k for k in key_arrays]
         if any(pat.is_dictionary(k.type) for k in key_arrays) and not (
                 self._num_keys >= 2 and self._mode != "reference"
@@ -360,11 +447,17 @@ class HashAggregate:
                 self._set_path()
         if self._mode == "fast" and not _decimals_fit(arg_arrays):
             self._to_reference([_value_type(k.type) for k in key_arrays])
+        if selection is not None and not (self._mode == "fast" and self._num_keys >= 2
+                                          and not any(pat.is_null(k.type) for k in key_arrays)):
+            rows = pa.array(np.flatnonzero(selection), type=_I64)
+            key_arrays = [k.take(rows) for k in key_arrays]
+            arg_arrays = [None if a is None else a.take(rows) for a in arg_arrays]
+            num_rows, selection = len(rows), None
         if self._mode == "reference":
             self._reference.update([_decoded(k) for k in key_arrays], arg_arrays, num_rows)
             return
-        gids = self._group_ids(key_arrays, num_rows)
-        self._touch(gids)
+        gids = self._group_ids(key_arrays, num_rows, selection)
+        self._touch(gids, selection)
         g = self._ngroups
         summed: list[tuple[pa.Array, int]] = []
         mirrors: list[tuple[_AggState, _AggState]] = []
@@ -387,9 +480,10 @@ class HashAggregate:
                 arg = arg.combine_chunks()
             todo.append((state, arg))
         if gids is not None:
-            todo = self._accumulate_float_sums(todo, gids, g)
+            todo = self._accumulate_float_sums(todo, gids, g, selection)
+            todo = self._accumulate_int_sums(todo, gids, g, selection, num_rows)
         for state, arg in todo:
-            self._accumulate(state, gids, arg, g, num_rows)
+            self._accumulate(state, gids, arg, g, num_rows, selection)
         for state, src in mirrors:               # after their sources have this batch
             state.kind = src.kind
             state.total[:g] = src.total[:g]
@@ -398,7 +492,7 @@ class HashAggregate:
                 state.lanes[:] = src.lanes
 
     @staticmethod
-    def _accumulate_float_sums(todo: list, gids: np.ndarray, g: int) -> list:
+    def _accumulate_float_sums(todo: list, gids: np.ndarray, g: int, selection: np.ndarray | None = None) -> list:
         """Fold the grouped float SUM / AVG of ``todo`` in one pass over ``gids`` when there
         are several (``group_sums``: same additions, same order as one pass each); returns
         the rest of ``todo``."""
@@ -406,28 +500,62 @@ class HashAggregate:
                 and pat.is_float64(a.type) and a.null_count < len(a) and st.lanes is None]
         if len(sums) < 2:
             return todo
-        columns = [(_np_values(a, _F64, 0.0), _valid(a)) for _, a in sums]
+        columns = [(_np_values(a, _F64, 0.0), _selected(_valid(a), selection)) for _, a in sums]
         for st, _ in sums:
             st.kind = "float"
+        first_count = sums[0][0].count[:g]
+        before = first_count.copy()
         group_sums.group_sum_multi_f64(gids, columns, [st.total[:g] for st, _ in sums],
                                        [st.count[:g] for st, _ in sums])
         done = {id(st) for st, _ in sums}
+        if all(a.null_count == 0 for _, a in sums):
+            _count_rows(todo, first_count - before, g, done)
+        return [(st, a) for st, a in todo if id(st) not in done]
+
+    @staticmethod
+    def _accumulate_int_sums(todo: list, gids: np.ndarray, g: int, selection: np.ndarray | None,
+                             num_rows: int) -> list:
+        """Fold the grouped exact SUM / AVG of integer and DECIMAL arguments of ``todo`` in
+        one pass over ``gids`` when there are several (``int_sums.group_sum_multi_i64``; TPC-H
+        Q1 on DECIMAL columns has seven); returns the rest of ``todo``."""
+        picked, columns = [], []
+        for st, a in todo:
+            if st.agg.func not in ("sum", "avg") or a is None or pat.is_null(a.type):
+                continue
+            x = _unscaled_array(st, a) if pat.is_decimal(a.type) else a
+            if _is_int(x.type) and _int_sum_fits(st, g, num_rows):
+                picked.append((st, a))
+                columns.append((_np_values(x, _I64, 0), _selected(_valid(x), selection)))
+        if len(picked) < 2:
+            return todo
+        first_count = picked[0][0].count[:g]
+        before = first_count.copy()
+        int_sums.group_sum_multi_i64(gids, columns, [st.lo[:g] for st, _ in picked], [st.hi[:g] for st, _ in picked],
+                                     [st.count[:g] for st, _ in picked])
+        for st, _ in picked:
+            st.kind = "int"
+            st.hi_bound += num_rows << 31
+        done = {id(st) for st, _ in picked}
+        if all(a.null_count == 0 for _, a in picked):
+            _count_rows(todo, first_count - before, g, done)
         return [(st, a) for st, a in todo if id(st) not in done]
 
     @staticmethod
     def _accumulate(state: _AggState, gids: np.ndarray | None, arg: pa.Array | None, g: int,
-                    num_rows: int) -> None:
+                    num_rows: int, selection: np.ndarray | None = None) -> None:
+        """Fold one aggregate's argument for one batch (``selection``: only the rows where it
+        is True; the others are skipped as NULLs are)."""
         if arg is None:                                   # COUNT(*)
             if gids is None:
                 state.count[0] += num_rows
             else:
-                batch_c.group_count(gids, None, state.count[:g])
+                batch_c.group_count(gids, selection, state.count[:g])
             return
         if pat.is_null(arg.type):
             return
         if pat.is_decimal(arg.type):
             arg = _unscaled_array(state, arg)
-        valid = _valid(arg)
+        valid = _selected(_valid(arg), selection)
         if state.agg.func in aggregate_stats.STAT_FUNCS:
             aggregate_stats.fold(state, gids, arg, valid, g)
             return
@@ -501,10 +629,12 @@ class HashAggregate:
             self.path = "arrow-hash"
         elif self._pairs is not None:
             self.path = "packed-hash"
+        elif self._byte_pairs is not None and self._byte_pairs is not False:
+            self.path = "byte-pair"
         else:
             self.path = "python-dict"
 
-    def _touch(self, gids: np.ndarray | None) -> None:
+    def _touch(self, gids: np.ndarray | None, selection: np.ndarray | None = None) -> None:
         self._updated = True
         self._set_path()               # a few comparisons: the path follows the state it derives from
         if not self._tracking:
@@ -513,7 +643,7 @@ class HashAggregate:
         if gids is None:
             self._touched[0] = True
         else:
-            self._touched[gids] = True
+            self._touched[gids if selection is None else gids[selection]] = True
 
     def _to_reference(self, key_types: list[pa.DataType]) -> None:
         """Hand the state over to the reference aggregator, which runs from now on."""

@@ -21,7 +21,7 @@ SRC = os.path.join(HERE, "src")
 SOURCES = ["topk.c", "cpu.c", "topk_scalar.c", "topk_avx2.c", "topk_avx512.c", "topk_neon.c",
            "bandwidth.c", "batch_ops.c", "group_hash.c", "group_int_sum.c", "sum_lanes.c", "group_stats.c",
            "csv_typing.c",
-           "select_terms.c", "group_multi_sum.c", "hash_join.c"]
+           "select_terms.c", "group_multi_sum.c", "hash_join.c", "byte_keys.c"]
 
 CDEF = """
 int velaria_cpu_level(void);
@@ -79,6 +79,9 @@ int64_t velaria_and_cmp(int level, int threads, int64_t n, int n_terms, const in
                         const void *const *cols, const uint8_t *const *valids, const int *ops,
                         const double *fconsts, const int64_t *iconsts, uint8_t *out_mask,
                         int64_t *out_idx, int *out_idx_complete);
+void velaria_group_sum_multi_i64(const int64_t *gids, int64_t n, int k, const int64_t *const *xs,
+                                 const uint8_t *const *valids, int64_t *const *lo, int64_t *const *hi,
+                                 int64_t *const *counts);
 void velaria_group_sum_multi_f64(const int64_t *gids, int64_t n, int k, const double *const *xs,
                                  const uint8_t *const *valids, double *const *totals,
                                  int64_t *const *counts);
@@ -99,6 +102,11 @@ int64_t velaria_join_lookup_dense(const int64_t *keys, const uint8_t *valid, int
 void velaria_join_bucket(const int64_t *gids, int64_t n, int64_t n_groups, int64_t *starts, int64_t *order);
 void velaria_join_gather(const int64_t *gids, const int64_t *emit, int64_t n, const int64_t *starts,
                          const int64_t *order, int64_t *out);
+int64_t velaria_byte_pair_ids(int64_t n,
+                              const int32_t *off0, const uint8_t *data0, const uint8_t *bits0, int64_t bit_off0,
+                              const int32_t *off1, const uint8_t *data1, const uint8_t *bits1, int64_t bit_off1,
+                              const uint8_t *sel, int32_t *lut, int64_t next_gid,
+                              int64_t *out_gids, int64_t *new_rows, int64_t *n_new);
 void velaria_join_scatter(const int64_t *gids, int64_t n, const int64_t *starts, const int64_t *order,
                           int64_t *cursor, int64_t *out);
 """

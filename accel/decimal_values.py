@@ -11,12 +11,14 @@ are read the same way after a check.
 from __future__ import annotations
 
 import decimal
+import threading
+from collections import OrderedDict
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.types as pat
 
-__all__ = ["SCALED_MAX_PRECISION", "unscaled_i64", "from_unscaled", "exact_averages"]
+__all__ = ["SCALED_MAX_PRECISION", "unscaled_i64", "from_unscaled", "exact_averages", "arith", "arith_tree"]
 
 #: the widest precision whose every value fits in int64 (10**18 - 1 < 2**63)
 SCALED_MAX_PRECISION = 18
@@ -28,11 +30,58 @@ def _words(arr: pa.Array) -> np.ndarray:
     return np.frombuffer(arr.buffers()[1], dtype=np.int64, count=2 * (off + n))[2 * off:].reshape(n, 2)
 
 
+# Recently read or written unscaled values, by the address and length of the decimal128
+# values they stand for. One expression reads the same column several times (TPC-H Q1 reads
+# the price in four aggregates and two products) and the aggregate reads the arrays the
+# arithmetic just built; each read of the 128-bit words is a strided copy. An entry holds the
+# memory it describes (the Arrow buffer, or the numpy words written here), so that memory
+# cannot be freed and reused for other values while the entry exists; Arrow arrays are
+# immutable, so equal address and length mean equal values. The returned arrays are
+# read-only.
+_RECENT: OrderedDict = OrderedDict()
+_RECENT_BYTES = 0
+_RECENT_MAX_BYTES = 64 << 20
+_RECENT_LOCK = threading.Lock()
+
+
+def _recent_key(arr: pa.Array) -> tuple[int, int]:
+    return arr.buffers()[1].address + 16 * arr.offset, len(arr)
+
+
+def _recall(key: tuple[int, int]) -> np.ndarray | None:
+    with _RECENT_LOCK:
+        hit = _RECENT.get(key)
+        if hit is None:
+            return None
+        _RECENT.move_to_end(key)
+        return hit[1]
+
+
+def _remember(key: tuple[int, int], owner, u: np.ndarray) -> np.ndarray:
+    global _RECENT_BYTES
+    u.flags.writeable = False
+    size = u.nbytes
+    if size > _RECENT_MAX_BYTES // 4:
+        return u                               # one huge batch: not worth holding
+    with _RECENT_LOCK:
+        if key not in _RECENT:
+            _RECENT[key] = (owner, u)
+            _RECENT_BYTES += size
+        while _RECENT_BYTES > _RECENT_MAX_BYTES:
+            _, (_, old) = _RECENT.popitem(last=False)
+            _RECENT_BYTES -= old.nbytes
+    return u
+
+
 def unscaled_i64(arr: pa.Array) -> np.ndarray | None:
-    """The unscaled integers of a decimal128 ``arr`` as int64 (NULL slots arbitrary), or None
-    when some non-NULL value does not fit in int64."""
+    """The unscaled integers of a decimal128 ``arr`` as a read-only int64 array (NULL slots
+    arbitrary), or None when some non-NULL value does not fit in int64."""
     if not pat.is_decimal128(arr.type):
         return None
+    key = _recent_key(arr)
+    known = _recall(key)
+    if known is not None:
+        return known
     words = _words(arr)
     low, high = words[:, 0], words[:, 1]
     if arr.type.precision > SCALED_MAX_PRECISION:
@@ -41,7 +90,7 @@ def unscaled_i64(arr: pa.Array) -> np.ndarray | None:
             fits |= ~np.asarray(arr.is_valid(), dtype=bool)
         if not fits.all():
             return None
-    return low.copy() if arr.offset or not low.flags.c_contiguous else low
+    return _remember(key, arr.buffers()[1], np.ascontiguousarray(low))
 
 
 def from_unscaled(values, valid: np.ndarray | None, t: pa.DataType) -> pa.Array:
@@ -56,7 +105,11 @@ def from_unscaled(values, valid: np.ndarray | None, t: pa.DataType) -> pa.Array:
         validity = None
         if valid is not None and not valid.all():
             validity = pa.py_buffer(np.packbits(valid, bitorder="little"))
-        return pa.Array.from_buffers(t, n, [validity, pa.py_buffer(words)])
+        out = pa.Array.from_buffers(t, n, [validity, pa.py_buffer(words)])
+        # what unscaled_i64 would read back (every value fits); a caller's array that may
+        # still change is copied, a read-only one (the arithmetic's own) is not
+        _remember(_recent_key(out), words, values.copy() if values.flags.writeable else values)
+        return out
     scale = -t.scale
     out = [None if valid is not None and not valid[i] else decimal.Decimal(int(v)).scaleb(scale)
            for i, v in enumerate(values)]
@@ -182,6 +235,49 @@ def arith(op: str, a, b, out_type: pa.DataType) -> pa.Array | None:
     left, right = _operand(a, n), _operand(b, n)
     if left is None or right is None:
         return None
+    return _to_array(_arith_scaled(op, left, right, out_type), n, out_type)
+
+
+def arith_tree(expr, n: int, leaf) -> pa.Array | None:
+    """A tree of DECIMAL ``+ - *`` nodes (``expr``, a ``Call`` of decimal128 type) computed on
+    unscaled int64 integers from the leaves to the root, with each node's rule and checks as in
+    :func:`arith`, and one decimal128 array built at the root instead of one per node (TPC-H's
+    ``price * (1 - discount) * (1 + tax)``: three operations, one array). ``leaf(e, sibling)``
+    evaluates a node that is not part of the tree (a column, a literal: an array or scalar).
+    None when some node is not exact here; the caller then evaluates node by node."""
+    return _to_array(_tree(expr, None, n, leaf), n, expr.type)
+
+
+def _tree(e, sibling, n: int, leaf):
+    from velaria.plan.expr import Call
+
+    if isinstance(e, Call) and e.name in ("+", "-", "*") and pat.is_decimal128(e.type) and len(e.args) == 2:
+        a, b = e.args
+        left = _tree(a, b, n, leaf)
+        right = None if left is None else _tree(b, a, n, leaf)
+        return None if right is None else _arith_scaled(e.name, left, right, e.type)
+    x = leaf(e, sibling)
+    if isinstance(x, pa.ChunkedArray):
+        x = x.combine_chunks()
+    if not (pat.is_decimal(x.type) or pat.is_integer(x.type)):
+        return None                           # a NULL-typed operand and the like: node by node
+    return _operand(x, n)
+
+
+def _to_array(scaled, n: int, out_type: pa.DataType) -> pa.Array | None:
+    if scaled is None:
+        return None
+    out, _, valid = scaled
+    out = np.asarray(out, dtype=np.int64)
+    if out.ndim == 0:
+        out = np.full(n, out, dtype=np.int64)
+    out.flags.writeable = False           # ours alone: from_unscaled may keep it without a copy
+    return from_unscaled(out, valid, out_type)
+
+
+def _arith_scaled(op: str, left, right, out_type: pa.DataType):
+    """(unscaled result, its scale, validity) of ``left op right`` (each such a triple), or
+    None when overflow is not ruled out or the result does not fit ``out_type``."""
     (ua, sa, va), (ub, sb, vb) = left, right
     scale = out_type.scale
     if op == "*":
@@ -200,9 +296,7 @@ def arith(op: str, a, b, out_type: pa.DataType) -> pa.Array | None:
     else:
         return None
     out = np.asarray(out, dtype=np.int64)
-    if out.ndim == 0:
-        out = np.full(n, out, dtype=np.int64)
-    if _magnitude(out) >= 10 ** out_type.precision:
+    if _magnitude(out.reshape(-1)) >= 10 ** out_type.precision:
         return None                           # does not fit the planned type: the error path
     valid = va if vb is None else vb if va is None else va & vb
-    return from_unscaled(out, valid, out_type)
+    return out, scale, valid

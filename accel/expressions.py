@@ -130,6 +130,12 @@ def _scalar_operand(e: Expr, other: Expr):
 
 
 def _arith(expr: Call, batch, ctx):
+    if expr.name in _CHECKED and pat.is_decimal128(expr.type):
+        # a DECIMAL + - * tree on unscaled int64 end to end, one decimal array at the root
+        out = decimal_values.arith_tree(
+            expr, batch.num_rows, lambda e, sibling: _scalar_operand(e, sibling) or _ev(e, batch, ctx))
+        if out is not None:
+            return out
     if expr.name in _CHECKED:
         a0, a1 = expr.args
         args = [_scalar_operand(a0, a1), _scalar_operand(a1, a0)]

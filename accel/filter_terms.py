@@ -31,7 +31,7 @@ from .arrow_util import _TWO53, _valid
 from .dates import Unsupported, _constant as _constant_value, _constant_us
 from .select_terms import Term, and_cmp
 
-__all__ = ["conjunction_terms", "filter_conjunction"]
+__all__ = ["conjunction_terms", "conjunction_mask", "filter_conjunction"]
 
 _FLIP = {"=": "=", "!=": "!=", "<": ">", "<=": ">=", ">": "<", ">=": "<="}
 _INT32 = (-(2 ** 31), 2 ** 31 - 1)
@@ -91,6 +91,8 @@ def _term(col: pa.Array, col_type, op: str, const: Expr) -> Term | None | bool:
         return None
     if value is None:
         return False
+    if type(value) is int and pat.is_floating(const.type):
+        value = float(value)              # a DOUBLE literal holding an int is that double (2**63 - 1 -> 2**63)
     if pat.is_float64(t):
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
             return None
@@ -129,25 +131,33 @@ def _days_bound(op: str, us: int) -> int | None:
     return k if _INT32[0] <= k <= _INT32[1] else None
 
 
-def filter_conjunction(predicate: Expr, batch: pa.RecordBatch) -> pa.RecordBatch | None:
-    """The rows of ``batch`` where every term of ``predicate`` is TRUE, or None when the
-    predicate has another shape (the caller's general path decides)."""
+def conjunction_mask(predicate: Expr, batch: pa.RecordBatch
+                     ) -> tuple[np.ndarray, int, np.ndarray | None] | None:
+    """(bool mask of the rows of ``batch`` where every term of ``predicate`` is TRUE, how many
+    it keeps, their row numbers when few are kept), or None when the predicate has another
+    shape (the caller's general path decides)."""
     shape = conjunction_terms(predicate)
     if shape is None:
         return None
     terms = []
+    n = batch.num_rows
     for column, op, const_expr in shape:
         term = _term(batch.column(column.index), column.type, op, const_expr)
         if term is None:
             return None
         if term is False:
-            return batch.slice(0, 0)
+            return np.zeros(n, dtype=np.bool_), 0, np.zeros(0, dtype=np.int64)
         terms.append(term)
-    n = batch.num_rows
     # row numbers come back only when few rows are kept (then they are gathered by number);
     # otherwise the rows are compacted by the mask
-    mask, kept, idx = and_cmp(terms, n, want_idx=True)
-    return compact(batch, mask, kept, idx)
+    return and_cmp(terms, n, want_idx=True)
+
+
+def filter_conjunction(predicate: Expr, batch: pa.RecordBatch) -> pa.RecordBatch | None:
+    """The rows of ``batch`` where every term of ``predicate`` is TRUE, or None when the
+    predicate has another shape (the caller's general path decides)."""
+    found = conjunction_mask(predicate, batch)
+    return None if found is None else compact(batch, *found)
 
 
 def compact(batch: pa.RecordBatch, mask: np.ndarray, kept: int, idx: np.ndarray | None = None) -> pa.RecordBatch:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .group_sums import c_columns, shares_validity
+
 try:
     from ._velaria_accel import ffi as _ffi, lib as _lib
     if not hasattr(_lib, "velaria_group_sum_i64"):         # an older build without it
@@ -18,7 +20,7 @@ try:
 except Exception:  # pragma: no cover - depends on the build
     _ffi = _lib = None
 
-__all__ = ["group_sum_i64", "half_sums", "c_available", "HI_LIMIT"]
+__all__ = ["group_sum_i64", "group_sum_multi_i64", "half_sums", "c_available", "HI_LIMIT"]
 
 #: ``|hi|`` must stay below this before a batch is added (the adds of one batch of fewer than
 #: 2**31 rows then cannot wrap int64)
@@ -51,6 +53,43 @@ def group_sum_i64(gids: np.ndarray, x: np.ndarray, valid: np.ndarray | None, lo:
     carry = lo >> 32
     lo -= carry << 32
     hi += carry
+
+
+def group_sum_multi_i64(gids: np.ndarray, columns: list[tuple[np.ndarray, np.ndarray | None]],
+                        los: list[np.ndarray], his: list[np.ndarray], counts: list[np.ndarray],
+                        use_c: bool | None = None) -> None:
+    """:func:`group_sum_i64` for each ``(x, valid)`` of ``columns`` with its ``lo`` / ``hi`` /
+    ``counts`` arrays, in one pass over ``gids`` (same totals: integer sums are exact in any
+    order); columns sharing one validity are counted once."""
+    if use_c is None:
+        use_c = c_available()
+    if not (use_c and _lib is not None and hasattr(_lib, "velaria_group_sum_multi_i64")):
+        for (x, valid), lo, hi, count in zip(columns, los, his, counts):
+            group_sum_i64(gids, x, valid, lo, hi, count, use_c=use_c)
+        return
+    k = len(columns)
+    for arrays in (los, his, counts):
+        for a in arrays:
+            assert a.dtype == np.int64 and a.flags.c_contiguous
+    shared = shares_validity(columns)
+    before = counts[0].copy() if shared else None
+    keep = [np.ascontiguousarray(gids, dtype=np.int64)]      # what C reads stays referenced
+    xs, valids = c_columns(columns, "int64_t", np.int64, keep)
+    lo_p, hi_p, cnt_p = (_ffi.new("int64_t *[]", k) for _ in range(3))
+    for j in range(k):
+        lo_p[j] = _ffi.cast("int64_t *", los[j].ctypes.data)
+        hi_p[j] = _ffi.cast("int64_t *", his[j].ctypes.data)
+        cnt_p[j] = _ffi.NULL if shared and j else _ffi.cast("int64_t *", counts[j].ctypes.data)
+    _lib.velaria_group_sum_multi_i64(_ffi.cast("int64_t *", keep[0].ctypes.data), keep[0].size, k, xs, valids,
+                                     lo_p, hi_p, cnt_p)
+    if shared:
+        added = counts[0] - before
+        for count in counts[1:k]:
+            count += added
+    for lo, hi in zip(los, his):
+        carry = lo >> 32
+        lo -= carry << 32
+        hi += carry
 
 
 def half_sums(gids: np.ndarray, x: np.ndarray, g: int) -> tuple[np.ndarray, np.ndarray]:

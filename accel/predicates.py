@@ -17,9 +17,9 @@ from velaria.reference.functions import EvalContext
 from . import batch_c, fused
 from .arrow_util import _BOOL, _I64, _TWO53, _is_float, _nulls, _valid
 from .expressions import _FLIP, evaluate
-from .filter_terms import filter_conjunction
+from .filter_terms import compact, conjunction_mask, filter_conjunction
 
-__all__ = ["filter_batch"]
+__all__ = ["filter_batch", "filter_select"]
 
 
 def filter_batch(predicate: Expr, batch: pa.RecordBatch, context=None) -> pa.RecordBatch:
@@ -49,6 +49,28 @@ def filter_batch(predicate: Expr, batch: pa.RecordBatch, context=None) -> pa.Rec
     if mask.true_count == batch.num_rows:
         return batch
     return batch.filter(mask, null_selection_behavior="drop")
+
+
+def filter_select(predicate: Expr, batch: pa.RecordBatch, context=None,
+                  min_share: float = 0.75) -> tuple[pa.RecordBatch, np.ndarray | None]:
+    """``filter_batch`` for a consumer that can skip rows itself: ``(batch, mask)`` -- the
+    batch unchanged and a bool array, True where ``predicate`` is TRUE -- when at least
+    ``min_share`` of the rows but not all are kept, else ``(filter_batch's rows, None)``."""
+    if context is None:
+        context = EvalContext.current()
+    n = batch.num_rows
+    if n and batch_c.available() and pat.is_boolean(predicate.type):
+        found = conjunction_mask(predicate, batch)
+        if found is not None:
+            report("and-cmp")
+            mask, kept, idx = found
+            if n > kept >= min_share * n:
+                # the consumer reads the rows in place: compacting every column of a batch
+                # that keeps most of its rows would copy nearly all of it for nothing
+                report("selection")
+                return batch, mask
+            return compact(batch, mask, kept, idx), None
+    return filter_batch(predicate, batch, context), None
 
 
 def _plain_u64(a) -> bool:

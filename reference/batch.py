@@ -81,6 +81,29 @@ def filter_batch(predicate: Expr, batch: pa.RecordBatch, context=None) -> pa.Rec
     return batch.take(pa.array(keep, type=pa.int64()))
 
 
+def _bools(selection) -> list[bool]:
+    """A selection (numpy or Arrow bool array, no NULLs) as a list of bools."""
+    return selection.to_pylist() if isinstance(selection, pa.Array) else [bool(s) for s in selection]
+
+
+def filter_select(predicate: Expr, batch: pa.RecordBatch, context=None,
+                  min_share: float = 0.75) -> tuple[pa.RecordBatch, pa.BooleanArray | None]:
+    """``filter_batch`` for a consumer that can skip rows itself: ``(batch, mask)`` -- the
+    batch unchanged and a bool array, True where ``predicate`` is TRUE -- when at least
+    ``min_share`` of the rows but not all are kept, else ``(filter_batch's rows, None)``."""
+    mask = expressions.evaluate(predicate, _lists(batch, [predicate]), batch.num_rows, context)
+    keep = predicates.selection(mask)
+    n = batch.num_rows
+    if n > len(keep) >= min_share * n:
+        selected = [False] * n
+        for i in keep:
+            selected[i] = True
+        return batch, pa.array(selected, type=pa.bool_())
+    if len(keep) == n:
+        return batch, None
+    return batch.take(pa.array(keep, type=pa.int64())), None
+
+
 class HashAggregate:
     """GROUP BY over Arrow batches: ``update(keys, args, num_rows)`` per batch, then
     ``finish(types)`` -> one Arrow array per key then per aggregate."""
@@ -88,7 +111,15 @@ class HashAggregate:
     def __init__(self, aggregates: Sequence[AggregateCall], num_keys: int):
         self._inner = aggregate.HashAggregator(aggregates, num_keys)
 
-    def update(self, key_arrays: list[pa.Array], arg_arrays: list[pa.Array | None], num_rows: int) -> None:
+    def update(self, key_arrays: list[pa.Array], arg_arrays: list[pa.Array | None], num_rows: int,
+               selection=None) -> None:
+        """Fold a batch in; with ``selection`` (a bool array per row, numpy or Arrow), only the
+        rows where it is True."""
+        if selection is not None:
+            keep = pa.array([i for i, s in enumerate(_bools(selection)) if s], type=pa.int64())
+            key_arrays = [k.take(keep) for k in key_arrays]
+            arg_arrays = [None if a is None else a.take(keep) for a in arg_arrays]
+            num_rows = len(keep)
         self._inner.update([k.to_pylist() for k in key_arrays],
                            [a.to_pylist() if a is not None else None for a in arg_arrays], num_rows)
 

@@ -227,3 +227,66 @@ def test_decimal_arithmetic_matches_the_reference(case):
         except VelariaError as exc:                   # DECIMAL overflow: the same error
             outcomes.append(("error", type(exc).__name__, str(exc)))
     assert outcomes[1] == outcomes[0]
+
+
+@st.composite
+def arithmetic_trees(draw):
+    a, b = draw(operand_pairs())
+    ops = draw(st.lists(st.sampled_from(["+", "-", "*"]), min_size=2, max_size=4))
+    literals = draw(st.lists(st.sampled_from([1, -7, 0, 10 ** 15]), min_size=len(ops), max_size=len(ops)))
+    shapes = draw(st.lists(st.sampled_from(["a", "b", "lit"]), min_size=len(ops), max_size=len(ops)))
+    return a, b, ops, literals, shapes
+
+
+@SETTINGS
+@given(arithmetic_trees())
+def test_a_decimal_arithmetic_tree_matches_node_by_node_and_the_reference(case):
+    # price * (1 - discount) * (1 + tax) shapes: each node's rule on int64, one array at the
+    # root; a node that might overflow sends the tree node by node (same result or error)
+    from unittest import mock
+
+    from velaria.accel import decimal_values
+    from velaria.plan.expr import Literal
+    from velaria.reference.decimals import arithmetic_type
+
+    a, b, ops, literals, shapes = case
+    batch = pa.record_batch([a, b], names=["a", "b"])
+    cols = {"a": Column(type=a.type, index=0, name="a"), "b": Column(type=b.type, index=1, name="b")}
+    expr = cols["a"]
+    for op, lit, shape in zip(ops, literals, shapes):
+        other = Literal(type=pa.int64(), value=lit) if shape == "lit" else cols[shape]
+        # alternate sides so the tree grows on the left and on the right
+        left, right = (expr, other) if op != "-" else (other, expr)
+        try:
+            t = arithmetic_type(op, left.type, right.type)
+        except VelariaError:
+            break                                       # beyond 38 digits: planning refuses it
+        expr = Call(type=t, name=op, args=(left, right))
+    assume(isinstance(expr, Call))
+
+    def outcome(fn):
+        try:
+            return "ok", fn(expr, batch, CTX).to_pylist()
+        except VelariaError as exc:
+            return "error", type(exc).__name__, str(exc)
+
+    tree = outcome(acc_expressions.evaluate)
+    with mock.patch.object(decimal_values, "arith_tree", lambda *a: None):
+        node_by_node = outcome(acc_expressions.evaluate)
+    assert tree == node_by_node
+    if tree[0] == "ok":
+        assert tree == outcome(ref_batch.evaluate)
+
+
+def test_the_unscaled_values_read_back_are_the_ones_written():
+    from velaria.accel import decimal_values
+
+    import numpy as np
+    t = pa.decimal128(38, 4)
+    values = np.array([1, -2, 10 ** 17, -(10 ** 17)], dtype=np.int64)
+    arr = decimal_values.from_unscaled(values, None, t)
+    values[0] = 99                               # the caller's array changes afterwards
+    back = decimal_values.unscaled_i64(arr)
+    assert back.tolist() == [1, -2, 10 ** 17, -(10 ** 17)] and not back.flags.writeable
+    assert [decimal.Decimal(x).scaleb(-4) for x in back.tolist()] == arr.to_pylist()
+    assert decimal_values.unscaled_i64(arr.slice(1, 2)).tolist() == [-2, 10 ** 17]

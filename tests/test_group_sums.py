@@ -22,10 +22,14 @@ def cases(draw):
     g = draw(st.integers(1, 4))
     gids = np.array(draw(st.lists(st.integers(0, g - 1), min_size=n, max_size=n)), dtype=np.int64)
     columns = []
+    # one validity object for every column (a selection, or no NULLs): C counts once
+    shared = draw(st.booleans())
+    shared_valid = np.array(draw(st.lists(st.booleans(), min_size=n, max_size=n)), dtype=bool) \
+        if draw(st.booleans()) else None
     for _ in range(draw(st.integers(1, 4))):
         x = np.array(draw(st.lists(FLOATS, min_size=n, max_size=n)), dtype=np.float64)
-        valid = None
-        if draw(st.booleans()):
+        valid = shared_valid if shared else None
+        if not shared and draw(st.booleans()):
             valid = np.array(draw(st.lists(st.booleans(), min_size=n, max_size=n)), dtype=bool)
         columns.append((x, valid))
     start = [draw(st.sampled_from([0.0, -0.0, 1.5, math.inf])) for _ in columns]

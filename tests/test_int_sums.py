@@ -36,14 +36,55 @@ def test_group_sums_are_exact(use_c, batches):
     assert counts.tolist() == want_counts
 
 
+@st.composite
+def multi_batches(draw):
+    n = draw(st.integers(0, 60))
+    gids = np.array(draw(st.lists(st.integers(0, 4), min_size=n, max_size=n)), dtype=np.int64)
+    k = draw(st.integers(1, 4))
+    shared = draw(st.sampled_from(["none", "one selection", "each its own"]))
+    sel = np.array(draw(st.lists(st.booleans(), min_size=n, max_size=n)), dtype=bool)
+    columns = []
+    for _ in range(k):
+        x = np.array(draw(st.lists(VALUE, min_size=n, max_size=n)), dtype=np.int64)
+        valid = None if shared == "none" else sel if shared == "one selection" else \
+            np.array(draw(st.lists(st.booleans(), min_size=n, max_size=n)), dtype=bool)
+        columns.append((x, valid))
+    return gids, columns
+
+
+@pytest.mark.parametrize("use_c", LEVELS)
+@settings(max_examples=150, deadline=None)
+@given(batches=st.lists(multi_batches(), min_size=1, max_size=3))
+def test_several_sums_in_one_pass_are_exact(use_c, batches):
+    g, k = 5, len(batches[0][1])
+    los, his, counts = ([np.zeros(g, dtype=np.int64) for _ in range(k)] for _ in range(3))
+    want = [[0] * g for _ in range(k)]
+    want_counts = [[0] * g for _ in range(k)]
+    for gids, columns in batches:
+        m = min(k, len(columns))                   # a batch with fewer columns feeds the first states
+        columns = columns[:m]
+        int_sums.group_sum_multi_i64(gids, columns, los[:m], his[:m], counts[:m], use_c=use_c)
+        for j, (x, valid) in enumerate(columns):
+            for i, gid in enumerate(gids.tolist()):
+                if valid is None or valid[i]:
+                    want[j][gid] += int(x[i])
+                    want_counts[j][gid] += 1
+    for j in range(k):
+        assert ((0 <= los[j]) & (los[j] < 2 ** 32)).all()
+        assert [int(h) * 2 ** 32 + int(lo) for h, lo in zip(his[j], los[j])] == want[j]
+        assert counts[j].tolist() == want_counts[j]
+
+
 def test_accelerated_aggregate_uses_the_one_pass_int_sum(monkeypatch):
     """SUM over int64 goes through int_sums (the fast path really ran) and stays exact past
     the int64 range."""
     import pyarrow as pa
     from velaria import Session
     calls = []
-    real = int_sums.group_sum_i64
+    real, real_multi = int_sums.group_sum_i64, int_sums.group_sum_multi_i64
     monkeypatch.setattr(int_sums, "group_sum_i64", lambda *a, **k: (calls.append(1), real(*a, **k))[1])
+    # SUM(v) and AVG(v) are two exact sums: one pass folds both
+    monkeypatch.setattr(int_sums, "group_sum_multi_i64", lambda *a, **k: (calls.append(2), real_multi(*a, **k))[1])
     s = Session(engine="accel")
     big = 2 ** 62
     s.create_temp_view("t", s.create_dataframe_from_arrow(pa.table({"k": ["a", "b", "a", "a"],

@@ -266,3 +266,14 @@ def test_pack_short_str_refuses_what_it_cannot_pack_one_to_one(use_c):
     for bad in (pa.array(["a", "a\x00"], pa.string()), pa.array(["abcdefghi"], pa.string()),
                 pa.array([b"\xff" * 8], pa.binary())):
         assert select_terms.pack_short_str(bad, use_c=use_c) is None
+
+
+def test_a_double_literal_holding_an_integer_is_that_double():
+    # DOUBLE 9223372036854775807 is 2**63 as a double: no int64 equals it (the reference
+    # compares the int with the double exactly), so the C pass must not compare as integers
+    batch = pa.record_batch({"k": pa.array([2 ** 63 - 1, 5], pa.int64())})
+    k = Column(index=0, type=pa.int64(), name="k")
+    pred = Call(name="=", args=(Literal(value=2 ** 63 - 1, type=pa.float64()), k), type=pa.bool_())
+    want = ref_batch.filter_batch(pred, batch, CTX)
+    assert want.num_rows == 0
+    assert acc_predicates.filter_batch(pred, batch, CTX).equals(want)

@@ -34,6 +34,7 @@ ENGINES = ("auto", "reference", "accel")
 REFERENCE_KERNELS: dict[str, str] = {
     "evaluate": "velaria.reference.batch:evaluate",
     "filter_batch": "velaria.reference.batch:filter_batch",
+    "filter_select": "velaria.reference.batch:filter_select",
     "hash_aggregate": "velaria.reference.batch:HashAggregate",
     "sort_indices": "velaria.reference.batch:sort_indices",
     "hash_join": "velaria.reference.batch:hash_join",
@@ -80,6 +81,7 @@ class KernelSet:
     engine: str
     evaluate: Callable = None              # type: ignore[assignment]
     filter_batch: Callable = None          # type: ignore[assignment]
+    filter_select: Callable = None         # type: ignore[assignment]
     hash_aggregate: Callable = None        # type: ignore[assignment]
     sort_indices: Callable = None          # type: ignore[assignment]
     hash_join: Callable = None             # type: ignore[assignment]

@@ -34,6 +34,7 @@ from ..kernels import KernelSet
 from ..plan import logical as L
 from ..plan.expr import Column, Expr
 from ..plan.kernel_paths import collecting
+from ..plan.physical import takes_selection
 from ..plan.probe_keys import probe_filter_target
 from .probe_filter import ProbeFilter
 from .subquery_join import subquery_join
@@ -284,12 +285,30 @@ class _PathsMixin:
         return "+".join(self._paths) if getattr(self, "_paths", None) else None
 
 
+def _true_count(selection) -> int:
+    """How many rows a selection (numpy or Arrow bool array) keeps."""
+    if isinstance(selection, pa.Array):
+        return selection.true_count
+    return int(np.count_nonzero(selection))
+
+
 class FilterOperator(_PathsMixin, Operator):
     """Keep the rows whose predicate is TRUE (``filter_batch`` kernel); under a join, first
-    drop the rows whose join key the join's other input lacks (``probe_filter``)."""
+    drop the rows whose join key the join's other input lacks (``probe_filter``).
+
+    Under an aggregate that reads rows in place (``offer_selection``), a batch that keeps most
+    of its rows is passed up whole, with the kept rows in ``selection`` (``filter_select``
+    kernel): the aggregate skips the others, and no column is copied."""
 
     #: set by the join this filter feeds (``velaria.exec.probe_filter``)
     probe_filter: ProbeFilter | None = None
+    #: the share of a batch's rows that must be kept for it to travel whole with a selection
+    SELECTION_SHARE = 0.75
+
+    def __init__(self, node, children=None):
+        super().__init__(node, children)
+        self.offer_selection = False     # set by a parent that takes ``selection``
+        self.selection = None            # the kept rows of the batch last passed up whole
 
     def open(self, ctx):
         super().open(ctx)
@@ -303,7 +322,14 @@ class FilterOperator(_PathsMixin, Operator):
                 batch = self.probe_filter.apply(batch)
                 if batch.num_rows == 0:
                     return []
-            kept = self.ctx.kernels.filter_batch(self.node.predicate, batch, self.ctx.eval_context)
+            if not self.offer_selection:
+                kept = self.ctx.kernels.filter_batch(self.node.predicate, batch, self.ctx.eval_context)
+                return [kept] if kept.num_rows else []
+            kept, self.selection = self.ctx.kernels.filter_select(
+                self.node.predicate, batch, self.ctx.eval_context, self.SELECTION_SHARE)
+        if self.selection is not None:
+            # the driver counts the whole batch out; count only the rows kept
+            self.rows_out -= batch.num_rows - _true_count(self.selection)
         return [kept] if kept.num_rows else []
 
 
@@ -348,6 +374,13 @@ class AggregateOperator(Operator):
     def open(self, ctx):
         super().open(ctx)
         self.agg = ctx.kernels.hash_aggregate(self.node.aggregates, len(self.node.keys))
+        # a Filter right below a batch aggregate with group keys passes most-kept batches
+        # whole with a selection (the grouped kernels skip rows in place)
+        below = self.children[0] if self.children else None
+        self._filter = below if (isinstance(below, FilterOperator) and self.mode == "final"
+                                 and takes_selection(self.node)) else None
+        if self._filter is not None:
+            self._filter.offer_selection = True
         self._types = [f.type for f in self.schema]
         # an argument shared by several aggregates (SUM(v), AVG(v)) is evaluated once per
         # batch and handed over as the same array object: for each aggregate, the position
@@ -364,16 +397,35 @@ class AggregateOperator(Operator):
     def push(self, batch, port=0):
         if batch.num_rows == 0:
             return []
+        selection = None if self._filter is None else self._filter.selection
+        if selection is None:
+            self.agg.update(*self._inputs(batch), batch.num_rows)
+        else:
+            self.rows_in -= batch.num_rows - _true_count(selection)
+            try:
+                # keys and arguments over every row, the aggregate skipping the unselected
+                inputs = self._inputs(batch)
+            except Exception:
+                # a row the filter dropped made an expression fail (an overflow, a bad
+                # cast): evaluate on the kept rows only, which raises what the query would
+                batch = batch.filter(selection if isinstance(selection, pa.Array) else pa.array(selection))
+                self.agg.update(*self._inputs(batch), batch.num_rows)
+            else:
+                self.agg.update(*inputs, batch.num_rows, selection=selection)
+        if self.mode == "running":
+            out = self.emit_updated()
+            return [out] if out.num_rows else []
+        return []
+
+    def _inputs(self, batch) -> tuple[list, list]:
+        """(key arrays, argument arrays) of ``batch``; an argument several aggregates share is
+        evaluated once and passed as the same array."""
         node = self.node
         keys = [self._eval(k, batch) for k in node.keys]
         args: list = []
         for i, (a, source) in enumerate(zip(node.aggregates, self._arg_source)):
             args.append(None if source is None else self._eval(a.arg, batch) if source == i else args[source])
-        self.agg.update(keys, args, batch.num_rows)
-        if self.mode == "running":
-            out = self.emit_updated()
-            return [out] if out.num_rows else []
-        return []
+        return keys, args
 
     def emit_updated(self) -> pa.RecordBatch:
         """The current values of the groups updated since the previous call."""

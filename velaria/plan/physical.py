@@ -50,7 +50,14 @@ class StepDecision:
     ran_path: str | None = None                # reported by the kernel after a run
 
 
-def _kernels_of(node: L.Node) -> list[str]:
+def takes_selection(parent: L.Node | None) -> bool:
+    """True when a Filter right below ``parent`` hands it whole batches with the kept rows
+    marked (``filter_select``) in a batch run: a GROUP BY aggregate skips the other rows in
+    place. (Without keys the kept rows feed one sum, where compacting costs no more.)"""
+    return isinstance(parent, L.Aggregate) and bool(parent.keys)
+
+
+def _kernels_of(node: L.Node, parent: L.Node | None = None) -> list[str]:
     """Registry names of the kernels the operator for ``node`` calls, in first-use order."""
     names: list[str] = []
 
@@ -58,7 +65,7 @@ def _kernels_of(node: L.Node) -> list[str]:
         if any(e is not None and not isinstance(e, Column) for e in exprs):
             names.append("evaluate")
     if isinstance(node, L.Filter):
-        names.append("filter_batch")
+        names.append("filter_select" if takes_selection(parent) else "filter_batch")
     elif isinstance(node, L.Project):
         evaluates(node.exprs)
     elif isinstance(node, L.Aggregate):
@@ -109,12 +116,17 @@ _PATH_REASONS = {
     "arrow-hash": "single key hashed by Arrow dictionary encoding of normalised values",
     "packed-hash": "several group keys: per-column codes packed pairwise into one int64 per row, groups "
                    "numbered by persistent hash tables",
+    "byte-pair": "two string keys of one-byte values (flags, status letters): the pair of values indexes a "
+                 "258 x 258 table of group ids in C, no hashing",
     "python-dict": "group keys packed into one code per row (per-column dictionary codes), groups in a dict "
                    "(a key of NULL type)",
     # Filter / Project: how the accelerated evaluate / filter_batch computed the expressions
     "numexpr": "numeric expression or compound predicate fused into one multi-threaded numexpr pass",
     "numpy-fused": "float arithmetic fused over cache-sized blocks with numpy (numexpr not used)",
     "select-cmp": "column-vs-constant filter: compare and compact in one C pass",
+    "and-cmp": "AND of column-vs-constant terms: one C pass writes the mask of kept rows",
+    "selection": "most rows kept: the batch passed whole to the aggregate with the kept rows marked, "
+                 "nothing compacted",
     # Join: how the accelerated hash_join reduced the keys, then how it paired the rows
     "int-key": "one integer or date key pair used as int64 as it is",
     "packed-int-keys": "integer / date key columns packed into one int64 per row (mixed radix over their ranges)",
@@ -140,9 +152,9 @@ def path_reason(path: str) -> str:
     return _PATH_REASONS.get(path, path)
 
 
-def _decide(index: int, node: L.Node, kernels: KernelSet) -> StepDecision:
+def _decide(index: int, node: L.Node, kernels: KernelSet, parent: L.Node | None = None) -> StepDecision:
     d = StepDecision(index=index, node=node, kind=type(node).__name__,
-                     kernels=[(k, kernels.origin(k)) for k in _kernels_of(node)],
+                     kernels=[(k, kernels.origin(k)) for k in _kernels_of(node, parent)],
                      stateful=isinstance(node, L.Aggregate))
     if isinstance(node, L.Scan):
         d.pushed_columns = list(node.columns) if node.columns is not None else None
@@ -268,6 +280,7 @@ class PhysicalPlan:
 def build_physical(root: L.Node, kernels: KernelSet, bounded: bool = True) -> PhysicalPlan:
     """Decide, once, how the optimised plan ``root`` runs with ``kernels``."""
     nodes = linearize(root)
-    steps = [_decide(i, n, kernels) for i, n in enumerate(nodes, 1)]
+    parents = {id(c): n for n in nodes for c in L.children(n)}
+    steps = [_decide(i, n, kernels, parents.get(id(n))) for i, n in enumerate(nodes, 1)]
     return PhysicalPlan(root=root, kernels=kernels, steps=steps, bounded=bounded,
                         stateful=any(s.stateful for s in steps))
