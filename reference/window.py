@@ -51,7 +51,8 @@ from velaria.errors import SQLSemanticError, VelariaValueError
 from velaria.plan.expr import AggregateCall, WindowCall
 from velaria.plan.types import INT, common_type, is_null, is_numeric, type_name
 
-from .aggregate import AGGREGATE_FUNCTIONS, HashAggregator, _accumulate, _State, aggregate_result_type
+from .aggregate import (AGGREGATE_FUNCTIONS, PARAMETRIC_FUNCTIONS, HashAggregator, _accumulate, _State,
+                        aggregate_result_type)
 from .distinct import hash_key
 from .sort import sort_indices
 
@@ -59,8 +60,9 @@ __all__ = ["RANKING_FUNCTIONS", "WINDOW_FUNCTIONS", "window_result_type", "windo
            "partition_order", "frame_bounds", "check_range_offset"]
 
 RANKING_FUNCTIONS = ("row_number", "rank", "dense_rank", "ntile", "lag", "lead", "first_value", "last_value")
-#: every function allowed before OVER: ranking / offset functions and the aggregates
-WINDOW_FUNCTIONS = RANKING_FUNCTIONS + AGGREGATE_FUNCTIONS
+#: every function allowed before OVER: ranking / offset functions and the aggregates (but those
+#: with constant options, QUANTILE_CONT and STRING_AGG)
+WINDOW_FUNCTIONS = RANKING_FUNCTIONS + tuple(f for f in AGGREGATE_FUNCTIONS if f not in PARAMETRIC_FUNCTIONS)
 #: (min, max) argument counts of the ranking / offset functions
 ARITY = {"row_number": (0, 0), "rank": (0, 0), "dense_rank": (0, 0), "ntile": (1, 1), "lag": (1, 3),
          "lead": (1, 3), "first_value": (1, 1), "last_value": (1, 1)}

@@ -3,10 +3,15 @@ answer where the semantics agree: queries that read no column of a join's side (
 over a join), and the other gaps closed in the same audit."""
 from __future__ import annotations
 
+import numpy as np
 import pyarrow as pa
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from velaria import Session, accel
+from velaria.errors import SqlError
+from velaria.reference.aggregate import HashAggregator, quantile
 
 ENGINES = ["reference"] + (["auto"] if accel.batch_available() else [])
 
@@ -45,3 +50,96 @@ def test_count_star_over_a_join_that_reads_no_column(s, sql, count):
 
 def test_constant_select_over_a_cross_join_keeps_every_pair(s):
     assert rows(s, "SELECT 1 AS one FROM l CROSS JOIN r") == [[1]] * 20
+
+
+# ------------------------------------------------------------------ QUANTILE_CONT, STRING_AGG
+
+T = pa.table({"g": ["x", "y", "x", "y", "x", None], "v": [10, 20, 30, None, 50, 60],
+              "f": [1.5, -0.0, float("inf"), None, 2.5, 0.25],
+              "s": ["b", "a", None, "c", "a", "d"]})
+
+
+@pytest.fixture(params=ENGINES)
+def st_(request):
+    sess = Session(request.param)
+    sess.create_temp_view("t", sess.create_dataframe_from_arrow(T))
+    return sess
+
+
+def test_quantile_cont_interpolates_like_duckdb(st_):
+    # v non-NULL sorted: 10 20 30 50 60 -> rank q * 4
+    assert rows(st_, "SELECT QUANTILE_CONT(v, 0), QUANTILE_CONT(v, 0.25), QUANTILE_CONT(v, 0.6), "
+                     "QUANTILE_CONT(v, 1), QUANTILE_CONT(v, 0.5) = MEDIAN(v) FROM t") == [[10.0, 20.0, 38.0, 60.0, True]]
+    # PostgreSQL's spelling; DESC counts from the top
+    assert rows(st_, "SELECT PERCENTILE_CONT(0.25) WITHIN GROUP (ORDER BY v), "
+                     "PERCENTILE_CONT(0.25) WITHIN GROUP (ORDER BY v DESC) FROM t") == [[20.0, 50.0]]
+
+
+def test_quantile_cont_groups_filter_distinct_and_empty(st_):
+    assert rows(st_, "SELECT g, QUANTILE_CONT(v, 0.75) AS q FROM t GROUP BY g ORDER BY g") == \
+        [["x", 40.0], ["y", 20.0], [None, 60.0]]
+    assert rows(st_, "SELECT QUANTILE_CONT(v, 0.5) FILTER (WHERE g = 'x'), QUANTILE_CONT(DISTINCT v, 0.1), "
+                     "QUANTILE_CONT(v, 0.5) FILTER (WHERE FALSE) FROM t") == [[30.0, 14.0, None]]
+    # an infinite neighbour: no inf - inf in the step
+    assert rows(st_, "SELECT QUANTILE_CONT(f, 0.9) FROM t") == [[float("inf")]]
+
+
+def test_quantile_cont_fraction_from_a_bind_parameter(st_):
+    assert rows(st_, "SELECT QUANTILE_CONT(v, $1) FROM t", [0.25]) == [[20.0]]
+
+
+def test_string_agg_like_duckdb(st_):
+    assert rows(st_, "SELECT STRING_AGG(s, ', '), STRING_AGG(s), STRING_AGG(s, '' ORDER BY s DESC), "
+                     "STRING_AGG(DISTINCT s, '|' ORDER BY s), STRING_AGG(v, ';') FROM t") == \
+        [["b, a, c, a, d", "b,a,c,a,d", "dcbaa", "a|b|c|d", "10;20;30;50;60"]]
+    assert rows(st_, "SELECT g, STRING_AGG(s, '-') AS j FROM t GROUP BY g ORDER BY g") == \
+        [["x", "b-a"], ["y", "a-c"], [None, "d"]]
+    assert rows(st_, "SELECT STRING_AGG(s, ',') FILTER (WHERE v > 100), LISTAGG(s, '/') FROM t") == \
+        [[None, "b/a/c/a/d"]]
+
+
+@pytest.mark.parametrize("sql, message", [
+    ("SELECT QUANTILE_CONT(v, 1.5) FROM t", "must be a number between 0 and 1, got 1.5"),
+    ("SELECT QUANTILE_CONT(v, v) FROM t", "must be a constant"),
+    ("SELECT QUANTILE_CONT(v) FROM t", "QUANTILE_CONT expects 2 arguments"),
+    ("SELECT QUANTILE_CONT(s, 0.5) FROM t", "QUANTILE_CONT expects a numeric argument, got VARCHAR"),
+    ("SELECT PERCENTILE_CONT(0.5) FROM t", "WITHIN GROUP (ORDER BY x)"),
+    ("SELECT STRING_AGG(s, s) FROM t", "must be a constant"),
+    ("SELECT STRING_AGG(s, NULL) FROM t", "the separator of STRING_AGG must be a text constant"),
+    ("SELECT STRING_AGG(s, ',' ORDER BY v) FROM t", "must sort by the aggregated value itself"),
+    ("SELECT STRING_AGG(s, ',') OVER () FROM t", "STRING_AGG is not supported as a window function"),
+    ("SELECT QUANTILE_CONT(QUANTILE_CONT(v, 0.5), 0.5) FROM t", "aggregate function calls cannot be nested"),
+])
+def test_parametric_aggregate_errors(st_, sql, message):
+    with pytest.raises(SqlError) as info:
+        st_.sql(sql)
+    assert message in str(info.value)
+    assert info.value.byte_offset is not None
+
+
+def test_value_list_states_merge_as_one_pass():
+    """QUANTILE_CONT / STRING_AGG states export and merge (streams, checkpoints, workers)."""
+    from velaria.plan.expr import AggregateCall, Column
+    v = Column(type=pa.int64(), index=0, name="v")
+    s_ = Column(type=pa.string(), index=1, name="s")
+    aggs = [AggregateCall(type=pa.float64(), func="quantile_cont", arg=v, param=0.3),
+            AggregateCall(type=pa.string(), func="string_agg", arg=s_, param=("+", None))]
+    one = HashAggregator(aggs, 0)
+    one.update([], [[1, 5, None, 9], ["a", None, "b", "c"]])
+    a, b = HashAggregator(aggs, 0), HashAggregator(aggs, 0)
+    a.update([], [[1, 5], ["a", None]])
+    b.update([], [[None, 9], ["b", "c"]])
+    merged = HashAggregator(aggs, 0)
+    merged.merge_state(a.export_state([]))
+    merged.merge_state(b.export_state([]))
+    assert merged.finish() == one.finish() == ([], [[quantile([1, 5, 9], 0.3)], ["a+b+c"]])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(st.integers(-10 ** 6, 10 ** 6),
+                          st.floats(-1e6, 1e6, allow_nan=False, allow_subnormal=False)), min_size=1, max_size=40),
+       st.floats(0.0, 1.0))
+def test_quantile_matches_numpy_linear_interpolation(values, q):
+    """The reference rule is numpy's (and DuckDB's) 'linear' percentile, up to rounding."""
+    expected = float(np.quantile(np.array(values, dtype=np.float64), q, method="linear"))
+    assert quantile(values, q) == pytest.approx(expected, rel=1e-9, abs=1e-9)

@@ -14,6 +14,7 @@ from ..plan import types as T
 from ..plan.expr import Literal, WindowCall, WindowFrame
 from ..reference import window as W
 from ..reference.aggregate import AGGREGATE_ALIASES
+from .lower_parametric import PARAMETRIC_AGGREGATES
 
 __all__ = ["lower_window_call", "window_definitions"]
 
@@ -116,6 +117,9 @@ def lower_window_call(lowerer, node: ast.FuncCall, name: str) -> WindowCall:
                                hint="Compute the window function in a derived table or WITH query, then "
                                     "filter or group its result.")
     name = AGGREGATE_ALIASES.get(name, name)
+    if name in PARAMETRIC_AGGREGATES:
+        raise SQLUnsupportedError(f"{name.upper()} is not supported as a window function", byte_offset=off(node),
+                                  hint="compute it with GROUP BY in a derived table or WITH query and join that")
     if name not in W.WINDOW_FUNCTIONS:
         raise SQLSemanticError(f"OVER specified, but {name} is not a window function nor an aggregate function",
                                hint="Window functions: " + ", ".join(W.WINDOW_FUNCTIONS) + ".", byte_offset=off(node))

@@ -97,7 +97,7 @@ def _rebuild(e: Expr, kids: list[Expr]) -> Expr:
     if isinstance(e, InList):
         return InList(type=e.type, arg=kids[0], items=tuple(kids[1:]), negated=e.negated)
     if isinstance(e, AggregateCall) and e.arg is not None:
-        return AggregateCall(type=e.type, func=e.func, arg=kids[0], distinct=e.distinct)
+        return dataclasses.replace(e, arg=kids[0])
     return e
 
 
@@ -215,9 +215,7 @@ def shallow_plan(node: L.Node) -> L.Node:
     # an Aggregate
     below, exprs = _layers(_evaluated(node), node.input)
     keys, rest = exprs[:len(node.keys)], iter(exprs[len(node.keys):])
-    aggs = [a if a.arg is None else AggregateCall(type=a.type, func=a.func, arg=next(rest),
-                                                  distinct=a.distinct)
-            for a in node.aggregates]
+    aggs = [a if a.arg is None else dataclasses.replace(a, arg=next(rest)) for a in node.aggregates]
     return dataclasses.replace(node, input=below, keys=keys, aggregates=aggs)
 
 
