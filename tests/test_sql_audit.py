@@ -3,6 +3,9 @@ answer where the semantics agree: queries that read no column of a join's side (
 over a join), and the other gaps closed in the same audit."""
 from __future__ import annotations
 
+import datetime
+import decimal
+
 import numpy as np
 import pyarrow as pa
 import pytest
@@ -10,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from velaria import Session, accel
-from velaria.errors import SqlError
+from velaria.errors import SQLParameterError, SqlError
 from velaria.reference.aggregate import HashAggregator, quantile
 
 ENGINES = ["reference"] + (["auto"] if accel.batch_available() else [])
@@ -143,3 +146,35 @@ def test_quantile_matches_numpy_linear_interpolation(values, q):
     """The reference rule is numpy's (and DuckDB's) 'linear' percentile, up to rounding."""
     expected = float(np.quantile(np.array(values, dtype=np.float64), q, method="linear"))
     assert quantile(values, q) == pytest.approx(expected, rel=1e-9, abs=1e-9)
+
+
+# ------------------------------------------------------------------ typed bind parameters
+
+def test_date_time_interval_and_decimal_parameters_bind_typed(s):
+    tz = datetime.timezone(datetime.timedelta(hours=2))
+    params = [datetime.date(2024, 1, 15), datetime.datetime(2024, 1, 2, 3, 4, 5, 123456),
+              datetime.datetime(2024, 1, 2, 3, 4, 5, tzinfo=tz), datetime.timedelta(days=-1, hours=3),
+              decimal.Decimal("1.50"), decimal.Decimal("-12E+3")]
+    sql = "SELECT $1 AS a, $2 AS b, $3 AS c, $4 AS e, $5 AS f, $6 AS g"
+    assert [r[1] for r in rows(s, "DESCRIBE " + sql, params)] == \
+        ["DATE", "TIMESTAMP", "TIMESTAMP WITH TIME ZONE", "INTERVAL", "DECIMAL(3, 2)", "DECIMAL(5, 0)"]
+    got = s.sql(sql, params).to_arrow().to_pylist()[0]
+    assert got["a"] == params[0] and got["b"] == params[1] and got["f"] == params[4] and got["g"] == params[5]
+    assert got["c"] == params[2]                    # the same instant (stored in UTC)
+    assert got["e"] == pa.MonthDayNano([0, -1, 3 * 3600 * 10 ** 9])
+
+
+def test_typed_parameters_in_predicates(s):
+    s.create_temp_view("ev", s.create_dataframe_from_arrow(pa.table({
+        "d": pa.array([datetime.date(2024, 1, 1), datetime.date(2024, 2, 1)]),
+        "x": pa.array([decimal.Decimal("1.25"), decimal.Decimal("2.50")], pa.decimal128(5, 2))})))
+    assert rows(s, "SELECT d FROM ev WHERE d > $1 AND x > $2 AND d + $3 > $4",
+                [datetime.date(2024, 1, 15), decimal.Decimal("1.3"), datetime.timedelta(days=1),
+                 datetime.datetime(2024, 1, 1)]) == [[datetime.date(2024, 2, 1)]]
+
+
+@pytest.mark.parametrize("value, message", [(decimal.Decimal("NaN"), "is not a finite decimal"),
+                                            (decimal.Decimal("1" * 40), "DECIMAL holds at most 38")])
+def test_decimal_parameters_that_no_decimal_holds(s, value, message):
+    with pytest.raises(SQLParameterError, match=message):
+        s.sql("SELECT $1", [value])
