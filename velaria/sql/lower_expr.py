@@ -79,7 +79,7 @@ class ExprLowerer:
     #: WINDOW definitions by name where window functions may appear (the SELECT list), else None
     windows: dict | None = None
     #: plans a subquery (``(node, lowerer) -> Subquery``) where subqueries may appear
-    #: (WHERE, HAVING, the SELECT list), else None
+    #: (WHERE, HAVING, the SELECT list, ORDER BY, aggregate arguments, an inner join's ON), else None
     subquery: Callable | None = None
 
     # ---------------------------------------------------------------- entry
@@ -405,7 +405,8 @@ class ExprLowerer:
 
     def aggregate_argument(self, name: str, arg: ast.Node, call: ast.FuncCall) -> Expr:
         """``arg`` of the aggregate ``call`` lowered (columns of the input, no aggregate inside)."""
-        inner = ExprLowerer(self.scope, self.offset, allow_aggregates=False, clause=f"{name.upper()}()")
+        inner = ExprLowerer(self.scope, self.offset, allow_aggregates=False, clause=f"{name.upper()}()",
+                            subquery=self.subquery)
         try:
             return inner.lower(arg)
         except SQLSemanticError as exc:
@@ -417,7 +418,7 @@ class ExprLowerer:
         """``agg FILTER (WHERE c)`` as the same aggregate over ``CASE WHEN c THEN arg END``:
         every aggregate skips NULLs, so only the rows where ``c`` is TRUE count
         (``COUNT(*)`` becomes ``COUNT(CASE WHEN c THEN 1 END)``)."""
-        inner = ExprLowerer(self.scope, self.offset, clause="FILTER")
+        inner = ExprLowerer(self.scope, self.offset, clause="FILTER", subquery=self.subquery)
         cond = inner.lower(node.agg_filter)
         if not (T.is_bool(cond.type) or T.is_null(cond.type)):
             raise self._err(SQLSemanticError, f"FILTER condition must be boolean, got {T.type_name(cond.type)}",
