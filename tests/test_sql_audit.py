@@ -178,3 +178,29 @@ def test_typed_parameters_in_predicates(s):
 def test_decimal_parameters_that_no_decimal_holds(s, value, message):
     with pytest.raises(SQLParameterError, match=message):
         s.sql("SELECT $1", [value])
+
+
+# ------------------------------------------------------------------ CREATE TABLE ... infer_dates
+
+@pytest.mark.parametrize("kind, text", [
+    ("csv", "day,ts,n\n2024-01-31,2024-01-31 10:00:00,1\n2024-02-29,2024-02-29T23:59:59.5,2\n"),
+    ("json", '{"day": "2024-01-31", "ts": "2024-01-31 10:00:00", "n": 1}\n'
+             '{"day": "2024-02-29", "ts": "2024-02-29T23:59:59.5", "n": 2}\n'),
+])
+def test_create_table_infer_dates_false_keeps_text_as_native(s, tmp_path, kind, text):
+    path = tmp_path / f"d.{kind}"
+    path.write_text(text)
+    s.sql(f"CREATE TABLE typed USING {kind} OPTIONS(path: '{path}')")
+    s.sql(f"CREATE TABLE texts USING {kind} OPTIONS(path: '{path}', infer_dates: false)")
+    assert [r[1] for r in rows(s, "DESCRIBE typed")] == ["DATE", "TIMESTAMP", "BIGINT"]
+    assert [r[1] for r in rows(s, "DESCRIBE texts")] == ["VARCHAR", "VARCHAR", "BIGINT"]
+    # native's text date functions give the same answers on both
+    q = "SELECT YEAR(day), MONTH(day), DAY(ts), YEARWEEK(day) FROM {}"
+    assert rows(s, q.format("texts")) == rows(s, q.format("typed")) == [[2024, 1, 31, 202405], [2024, 2, 29, 202409]]
+
+
+def test_create_table_infer_dates_must_be_a_flag(s, tmp_path):
+    path = tmp_path / "d.csv"
+    path.write_text("day\n2024-01-31\n")
+    with pytest.raises(SqlError, match="infer_dates must be true or false"):
+        s.sql(f"CREATE TABLE x USING csv OPTIONS(path: '{path}', infer_dates: 'maybe')")
