@@ -204,3 +204,42 @@ def test_create_table_infer_dates_must_be_a_flag(s, tmp_path):
     path.write_text("day\n2024-01-31\n")
     with pytest.raises(SqlError, match="infer_dates must be true or false"):
         s.sql(f"CREATE TABLE x USING csv OPTIONS(path: '{path}', infer_dates: 'maybe')")
+
+
+# ------------------------------------------------------------------ stream windows over every time form
+
+_BASE = [datetime.datetime(2026, 3, 29, 10, 0, 0), datetime.datetime(2026, 3, 29, 10, 0, 10),
+         datetime.datetime(2026, 3, 29, 10, 1, 35), None]
+_TIME_FORMS = {
+    "iso text": pa.array([b.isoformat() if b else None for b in _BASE]),
+    "epoch ms": pa.array([int(b.replace(tzinfo=datetime.timezone.utc).timestamp() * 1000) if b else None
+                          for b in _BASE], pa.int64()),
+    "TIMESTAMP": pa.array(_BASE, pa.timestamp("us")),
+    "TIMESTAMPTZ": pa.array(_BASE, pa.timestamp("us", tz="UTC")),
+    "timestamp[ms]": pa.array(_BASE, pa.timestamp("ms")),
+}
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("form", sorted(_TIME_FORMS))
+def test_stream_windows_accept_text_epoch_and_typed_times(engine, form):
+    from stream_fakes import collect
+    sess = Session(engine)
+    t = pa.table({"ts": _TIME_FORMS[form], "key": ["u1"] * 4, "v": [1, 2, 3, 4]})
+    sess.create_temp_view("ev", sess.create_stream_from_arrow(t))
+    _, out = collect(sess, sess.stream_sql("SELECT window_start, key, COUNT(*) AS n, SUM(v) AS sv FROM ev "
+                                           "WINDOW BY ts EVERY 60000 AS window_start GROUP BY window_start, key"))
+    final = {r["window_start"]: (r["n"], r["sv"]) for r in out}    # the last update of each window
+    assert final == {"2026-03-29T10:00:00": (2, 3), "2026-03-29T10:01:00": (1, 3), None: (1, 4)}
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_stream_windows_over_a_date_column_start_at_midnight(engine):
+    from stream_fakes import collect
+    sess = Session(engine)
+    days = [datetime.date(2026, 3, 29), datetime.date(2026, 3, 29), datetime.date(2026, 3, 30)]
+    sess.create_temp_view("ev", sess.create_stream_from_arrow(pa.table({"d": pa.array(days, pa.date32()),
+                                                                       "v": [1, 2, 3]})))
+    _, out = collect(sess, sess.stream_sql("SELECT day, COUNT(*) AS n FROM ev WINDOW BY d EVERY 86400000 AS day "
+                                           "GROUP BY day"))
+    assert {r["day"]: r["n"] for r in out} == {"2026-03-29T00:00:00": 2, "2026-03-30T00:00:00": 1}
