@@ -243,3 +243,47 @@ def test_stream_windows_over_a_date_column_start_at_midnight(engine):
     _, out = collect(sess, sess.stream_sql("SELECT day, COUNT(*) AS n FROM ev WINDOW BY d EVERY 86400000 AS day "
                                            "GROUP BY day"))
     assert {r["day"]: r["n"] for r in out} == {"2026-03-29T00:00:00": 2, "2026-03-30T00:00:00": 1}
+
+
+# ------------------------------------------------------------------ RANGE frames over dates
+
+D = pa.table({"d": pa.array([datetime.date(2024, 1, 31), datetime.date(2024, 2, 29), None, datetime.date(2023, 12, 1),
+                             datetime.date(2024, 3, 1), datetime.date(2024, 1, 1)]),
+              "v": [1, 2, 4, 8, 16, 32]})
+
+
+@pytest.fixture(params=ENGINES)
+def sd(request):
+    sess = Session(request.param)
+    sess.create_temp_view("t", sess.create_dataframe_from_arrow(D))
+    return sess
+
+
+def test_range_frame_with_an_interval_offset_over_dates(sd):
+    got = rows(sd, "SELECT d, SUM(v) OVER (ORDER BY d RANGE BETWEEN INTERVAL '1 month' PRECEDING AND CURRENT ROW) "
+                   "AS s FROM t ORDER BY d NULLS LAST")
+    # 2024-02-29 - 1 month = 2024-01-29: the frame holds 01-31 and 02-29; 03-01 - 1 month = 02-01
+    assert got == [[datetime.date(2023, 12, 1), 8], [datetime.date(2024, 1, 1), 40], [datetime.date(2024, 1, 31), 33],
+                   [datetime.date(2024, 2, 29), 3], [datetime.date(2024, 3, 1), 18], [None, 4]]
+
+
+def test_range_frame_over_dates_with_day_counts_and_timestamps(sd):
+    days = rows(sd, "SELECT d, COUNT(*) OVER (ORDER BY d DESC RANGE BETWEEN 31 PRECEDING AND 1 FOLLOWING) AS c "
+                    "FROM t ORDER BY d NULLS LAST")
+    assert [r[1] for r in days] == [2, 2, 3, 2, 2, 1]          # as DuckDB
+    stamps = rows(sd, "SELECT COUNT(*) OVER (ORDER BY CAST(d AS TIMESTAMP) RANGE BETWEEN INTERVAL '30 days 12 hours' "
+                      "PRECEDING AND CURRENT ROW) AS c FROM t ORDER BY d NULLS LAST")
+    assert [r[0] for r in stamps] == [1, 1, 2, 2, 3, 1]
+
+
+@pytest.mark.parametrize("sql, message", [
+    ("SELECT COUNT(*) OVER (ORDER BY CAST(d AS TIMESTAMP) RANGE 3 PRECEDING) FROM t",
+     "RANGE offsets over a TIMESTAMP ORDER BY column must be intervals"),
+    ("SELECT COUNT(*) OVER (ORDER BY d RANGE 2.5 PRECEDING) FROM t", "must be intervals or whole days"),
+    ("SELECT COUNT(*) OVER (ORDER BY v RANGE INTERVAL '1 day' PRECEDING) FROM t",
+     "an INTERVAL RANGE offset needs a DATE or TIMESTAMP ORDER BY column, got BIGINT"),
+    ("SELECT COUNT(*) OVER (ORDER BY d RANGE INTERVAL '-1 day' PRECEDING) FROM t", "must not be negative"),
+])
+def test_range_frame_offset_errors(sd, sql, message):
+    with pytest.raises(SqlError, match=message):
+        sd.sql(sql)

@@ -7,6 +7,7 @@ default frame, the frame bounds and the argument rules, each with PostgreSQL's e
 """
 from __future__ import annotations
 
+import pyarrow as pa
 from pglast import ast, enums
 
 from ..errors import SQLSemanticError, SQLUnsupportedError
@@ -54,10 +55,15 @@ def _resolve(over: ast.WindowDef, defs: dict, offset) -> tuple:
 
 
 def _offset_value(lowerer, node, mode: str, what: str, frame_node):
-    """A frame offset: a non-negative integer (ROWS) or number (RANGE) constant."""
+    """A frame offset: a non-negative integer (ROWS) or number (RANGE) constant, or (RANGE over
+    a date or timestamp) a non-negative INTERVAL constant."""
     e = lowerer.lower(node)
     at = lowerer.offset(node)
     at = lowerer.offset(frame_node) if at is None else at
+    if mode == "range" and isinstance(e, Literal) and pa.types.is_interval(e.type) and e.value is not None:
+        if any(part < 0 for part in e.value):
+            raise SQLSemanticError(f"frame {what} offset must not be negative", byte_offset=at)
+        return e.value
     if not isinstance(e, Literal) or e.value is None or not T.is_numeric(e.type):
         raise SQLSemanticError(f"frame {what} offset must be a constant number", byte_offset=at)
     if mode == "rows" and not T.is_integer(e.type):
@@ -167,7 +173,7 @@ def lower_window_call(lowerer, node: ast.FuncCall, name: str) -> WindowCall:
     offsets = {frame.start[0], frame.end[0]} & {"preceding", "following"}
     if frame.mode == "range" and offsets:
         try:
-            W.check_range_offset([o.type for o in order], name)
+            W.check_range_offset([o.type for o in order], name, [frame.start[1], frame.end[1]])
         except SQLSemanticError as exc:
             raise exc.with_offset(off(node.over))
     try:
