@@ -287,3 +287,48 @@ def test_range_frame_over_dates_with_day_counts_and_timestamps(sd):
 def test_range_frame_offset_errors(sd, sql, message):
     with pytest.raises(SqlError, match=message):
         sd.sql(sql)
+
+
+# ------------------------------------------------------------------ nested queries and deep set operations
+
+def _nested(kind: str, n: int) -> str:
+    """A query with ``n`` queries nested inside the outer one."""
+    if kind == "scalar subqueries":
+        return "SELECT " + "(SELECT " * n + "1" + ")" * n
+    if kind == "IN subqueries":
+        return "SELECT k FROM l WHERE " + "k IN (SELECT k FROM l WHERE " * n + "TRUE" + ")" * n
+    if kind == "derived tables":
+        return "SELECT * FROM " + "(SELECT * FROM " * n + "l" + ") x" * n
+    return "WITH " + ", ".join(f"c{i} AS (SELECT * FROM {'l' if i == 0 else f'c{i - 1}'})"
+                               for i in range(n)) + f" SELECT * FROM c{n - 1}"
+
+
+@pytest.mark.parametrize("kind", ["scalar subqueries", "IN subqueries", "derived tables", "WITH chain"])
+def test_queries_nest_up_to_the_documented_limit_then_fail_clearly(s, kind):
+    from velaria.sql.depth import MAX_QUERY_DEPTH
+    assert s.sql(_nested(kind, MAX_QUERY_DEPTH - 1)).to_arrow().num_rows >= 1      # the outer query counts
+    with pytest.raises(SqlError) as info:
+        s.sql(_nested(kind, MAX_QUERY_DEPTH))
+    assert info.value.error_type == "expression_too_deep"
+    assert "query nesting too deep" in info.value.message
+
+
+def test_a_chain_of_views_is_bounded_by_the_query_nesting_limit():
+    from velaria.sql.depth import MAX_QUERY_DEPTH
+    sess = Session("reference")
+    sess.create_temp_view("v0", sess.create_dataframe_from_arrow(L))
+    for i in range(1, MAX_QUERY_DEPTH + 1):      # v0 is a DataFrame: not a query to plan
+        sess.sql(f"CREATE VIEW v{i} AS SELECT * FROM v{i - 1}")
+    # the statement's own query reads views v99 .. v1: 100 queries inside one another
+    assert len(rows(sess, f"SELECT * FROM v{MAX_QUERY_DEPTH - 1}")) == 5
+    with pytest.raises(SqlError, match="query nesting too deep"):
+        sess.sql(f"SELECT * FROM v{MAX_QUERY_DEPTH}")
+
+
+@pytest.mark.parametrize("op, count", [("INTERSECT", 4), ("EXCEPT ALL", 0), ("INTERSECT ALL", 5)])
+def test_a_1000_way_intersect_or_except_chain_plans_and_runs(s, op, count):
+    """The set-operation chain nests 999 levels: planning, optimising and executing it walk
+    that deep (once a bare RecursionError)."""
+    sql = f" {op} ".join(["SELECT k FROM l"] * 1000)
+    assert s.sql(sql).to_arrow().num_rows == count
+    assert s.sql(f"SELECT COUNT(*) FROM l WHERE k IN ({sql})").to_rows()["rows"] == [[min(count, 4)]]

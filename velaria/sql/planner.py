@@ -20,7 +20,7 @@ from ..plan import types as T
 from ..plan.expr import AggregateCall, Call, Cast, Column, Expr, Subquery, WindowCall, render, walk
 from .lower_expr import AGGREGATES, ExprLowerer, function_name
 from .lower_window import window_definitions
-from .depth import children
+from .depth import children, nested_query
 from .scope import Scope, ScopeColumn
 from .shallow import deep_recursion, shallow_plan
 from .subquery import (Correlation, CorrelatingScope, OuterAwareScope, attach_subqueries, filter_with_subqueries,
@@ -139,6 +139,11 @@ class SelectPlanner:
 
     # ------------------------------------------------------------------ top level
     def plan(self, stmt: ast.SelectStmt, top: bool = True) -> L.Node:
+        """The plan of the query ``stmt`` (the statement's own, or one nested in it)."""
+        with nested_query():
+            return self._plan_query(stmt, top)
+
+    def _plan_query(self, stmt: ast.SelectStmt, top: bool) -> L.Node:
         ext = self.parsed.ext
         if top and getattr(ext, "window", None) is not None:
             raise SQLUnsupportedError(_V1 + "WINDOW BY ... EVERY ... AS ... is only supported in stream SQL",
@@ -169,7 +174,7 @@ class SelectPlanner:
         body.withClause = None
         self._ctes.append(scope)
         try:
-            return self.plan(body, top)
+            return self._plan_query(body, top)        # the body is not one more nested query
         finally:
             self._ctes.pop()
 
@@ -235,7 +240,8 @@ class SelectPlanner:
             raise SQLUnsupportedError(_V1 + f"{op} does not support KEYWORD SEARCH in branch query")
         # INTERSECT / EXCEPT are binary (the parser already nested them by precedence)
         branches = self._setop_branches(stmt) if op == "UNION" else [stmt.larg, stmt.rarg]
-        plans = [self.plan(b, top=False) for b in branches]
+        # branches are not nested queries: a long chain is bounded by the expression depth limit
+        plans = [self._plan_query(b, False) for b in branches]
         first = plans[0]
         for b, p in zip(branches[1:], plans[1:]):
             if len(p.schema) != len(first.schema):
@@ -902,7 +908,7 @@ def plan_select(catalog, parsed, offset, stmt: ast.SelectStmt) -> L.Node:
     nesting limit, and the result keeps every expression shallow (:mod:`.shallow`)."""
     with deep_recursion():
         plan = SelectPlanner(catalog, parsed, offset).plan(stmt, top=True)
-    return shallow_plan(plan)
+        return shallow_plan(plan)       # recursive over the plan: a deep set-operation chain
 
 
 def _has_sublink(node: ast.Node) -> bool:
