@@ -32,7 +32,7 @@ def lower_parametric_aggregate(lowerer, name: str, node: ast.FuncCall) -> Aggreg
 
     args = list(node.args or ())
     if node.agg_star:
-        return _raise(err(SQLSemanticError, f"{name.upper()}(*) is not valid; only COUNT(*) is"))
+        raise err(SQLSemanticError, f"{name.upper()}(*) is not valid; only COUNT(*) is")
     if name == "string_agg":
         return _string_agg(lowerer, node, args, err)
     if name == "percentile_cont":
@@ -112,6 +112,3 @@ def _constant(lowerer, at, call) -> Literal:
                                byte_offset=lowerer.offset(call) if offset is None else offset)
     return e
 
-
-def _raise(exc):
-    raise exc
