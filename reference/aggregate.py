@@ -30,8 +30,16 @@ Aggregates
 * ``MEDIAN(x)`` is float64: the middle of the non-NULL values in ``sort_key`` order, or for an
   even count ``lo + (hi - lo) * 0.5`` of the two middle values (PERCENTILE_CONT(0.5);
   ``lo * 0.5 + hi * 0.5`` when one of them is infinite).
-* SUM / AVG / MIN / MAX / the variances / MEDIAN of no non-NULL value are NULL. ``DISTINCT``
-  variants first drop duplicate values (``hash_key`` equality), keeping the first of each.
+* ``QUANTILE_CONT(x, q)`` (``0 <= q <= 1``, a constant) is float64, interpolated as
+  PERCENTILE_CONT: over the ``n`` non-NULL values in ``sort_key`` order, ``r = q * (n - 1)``;
+  the value at ``floor(r)`` plus ``(r - floor(r))`` times the step to the value at ``ceil(r)``
+  (MEDIAN is ``q = 0.5``).
+* ``STRING_AGG(x, sep)`` is text: the non-NULL values joined with ``sep`` between them, in
+  input order, or sorted by ``sort_key`` (stable) when the call carries ``ORDER BY`` on its
+  argument.
+* SUM / AVG / MIN / MAX / the variances / MEDIAN / QUANTILE_CONT / STRING_AGG of no non-NULL
+  value are NULL. ``DISTINCT`` variants first drop duplicate values (``hash_key`` equality),
+  keeping the first of each.
 
 Float SUM order
 ---------------
@@ -61,7 +69,7 @@ State (for streams, checkpoints and worker processes)
   total is ever rounded; a float SUM / AVG without GROUP BY also has ``a{i}_lanes``, its 16
   lane sums, and its total is the lanes combined), ``a{i}_best`` for MIN/MAX (the argument type), ``a{i}_mean`` and
   ``a{i}_m2`` (float64) for the variances, ``a{i}_values`` (list of the argument type, input
-  order) for MEDIAN, and for DISTINCT variants only ``a{i}_seen`` (list of the distinct
+  order) for MEDIAN, QUANTILE_CONT and STRING_AGG, and for DISTINCT variants only ``a{i}_seen`` (list of the distinct
   values, first-seen order).
 * ``merge_state(table)`` folds an exported state in, as if its groups' rows had been
   ``update``-d here: counts and totals add (float totals add the partial totals, so a merged
@@ -71,8 +79,8 @@ State (for streams, checkpoints and worker processes)
   into an empty aggregator restores the lanes exactly), MIN/MAX keep
   the better value (the current one on ties), variances combine with Chan's formula
   (``d = mean_b - mean_a; mean = mean_a + d * n_b / n; m2 = m2_a + m2_b + d * d * n_a * n_b / n``,
-  so a merged variance equals the single pass up to rounding), MEDIAN value lists
-  concatenate, DISTINCT sets unite. New groups are appended in
+  so a merged variance equals the single pass up to rounding), value lists (MEDIAN,
+  QUANTILE_CONT, STRING_AGG) concatenate, DISTINCT sets unite. New groups are appended in
   the table's row order. ``import_state(table)`` is ``merge_state`` into an empty aggregator
   (restoring a checkpoint), so ``update(a); update(b)`` equals ``merge_state(export(a));
   merge_state(export(b))`` and equals ``import_state(export(a)); update(b)``.
@@ -95,15 +103,20 @@ from .decimals import is_decimal
 from .distinct import hash_key
 from .sort import sort_key
 
-__all__ = ["AGGREGATE_FUNCTIONS", "AGGREGATE_ALIASES", "VARIANCE_FUNCTIONS", "aggregate_result_type",
+__all__ = ["AGGREGATE_FUNCTIONS", "AGGREGATE_ALIASES", "VARIANCE_FUNCTIONS", "VALUE_LIST_FUNCTIONS",
+           "PARAMETRIC_FUNCTIONS", "aggregate_result_type", "quantile",
            "HashAggregator", "state_schema", "SUM_LANES", "lane_summed", "combine_lanes", "float_sum"]
 
 INT64_MIN = -(2 ** 63)
 INT64_MAX = 2 ** 63 - 1
 VARIANCE_FUNCTIONS = ("var_samp", "var_pop", "stddev_samp", "stddev_pop")
-AGGREGATE_FUNCTIONS = ("count", "sum", "avg", "min", "max") + VARIANCE_FUNCTIONS + ("median",)
+#: the aggregates that keep every value until the end (their state is a list of values)
+VALUE_LIST_FUNCTIONS = ("median", "quantile_cont", "string_agg")
+#: the aggregates that take constant options (``AggregateCall.param``); not window functions
+PARAMETRIC_FUNCTIONS = ("quantile_cont", "string_agg")
+AGGREGATE_FUNCTIONS = ("count", "sum", "avg", "min", "max") + VARIANCE_FUNCTIONS + VALUE_LIST_FUNCTIONS
 #: other spellings of the aggregates above
-AGGREGATE_ALIASES = {"variance": "var_samp", "stddev": "stddev_samp"}
+AGGREGATE_ALIASES = {"variance": "var_samp", "stddev": "stddev_samp", "listagg": "string_agg"}
 
 
 def aggregate_result_type(func: str, arg_type: pa.DataType | None) -> pa.DataType:
@@ -121,6 +134,11 @@ def aggregate_result_type(func: str, arg_type: pa.DataType | None) -> pa.DataTyp
         raise SQLSemanticError(f"{func.upper()}(*) is not valid; only COUNT(*) takes *")
     if func in ("min", "max"):
         return arg_type
+    if func == "string_agg":
+        if not (pa.types.is_string(arg_type) or pa.types.is_large_string(arg_type) or is_null(arg_type)):
+            raise SQLSemanticError(f"STRING_AGG expects a text argument, got {type_name(arg_type)}",
+                                   hint="use STRING_AGG(CAST(x AS VARCHAR), sep)")
+        return pa.string()
     if func == "sum" and is_decimal(arg_type):        # exact, with the argument's scale
         return pa.decimal128(decimals.MAX_PRECISION, arg_type.scale)
     if not (is_numeric(arg_type) or is_null(arg_type)):
@@ -175,7 +193,7 @@ def state_schema(aggregates: Sequence[AggregateCall], key_types: Sequence[pa.Dat
             fields.append(pa.field(f"a{i}_best", arg_type))
         elif agg.func in VARIANCE_FUNCTIONS:
             fields += [pa.field(f"a{i}_mean", FLOAT), pa.field(f"a{i}_m2", FLOAT)]
-        elif agg.func == "median":
+        elif agg.func in VALUE_LIST_FUNCTIONS:
             fields.append(pa.field(f"a{i}_values", pa.list_(arg_type if arg_type is not None else FLOAT)))
     return pa.schema(fields)
 
@@ -196,7 +214,7 @@ class _State:
         self.seen = {} if distinct else None   # DISTINCT: hash_key -> first value
         self.mean = 0.0         # variances: Welford's running mean and sum of squared deviations
         self.m2 = 0.0
-        self.values = []        # MEDIAN: every value, input order
+        self.values = []        # MEDIAN / QUANTILE_CONT / STRING_AGG: every value, input order
 
 
 def _plus(total, value):
@@ -220,7 +238,7 @@ def _accumulate(func: str, state: _State, value) -> None:
         delta = value - state.mean
         state.mean += delta / state.count
         state.m2 += delta * (value - state.mean)
-    elif func == "median":
+    elif func in VALUE_LIST_FUNCTIONS:
         state.values.append(value)
     elif func in ("sum", "avg"):
         if state.lanes is not None:         # the float SUM order: value k goes to lane k mod 16
@@ -258,6 +276,33 @@ def _median(values: list):
     if math.isinf(lo) or math.isinf(hi):
         return lo * 0.5 + hi * 0.5      # -inf and 0 give -inf (hi - lo would be inf - inf)
     return lo + (hi - lo) * 0.5
+
+
+def quantile(values: list, q: float):
+    """PERCENTILE_CONT(q) of ``values`` (non-empty) in ``sort_key`` order, as float: at rank
+    ``r = q * (n - 1)``, the value at ``floor(r)`` plus the fraction ``r - floor(r)`` of the step
+    to the next value. ``q = 0.5`` is :func:`_median`'s rule, which it calls (bit for bit)."""
+    if q == 0.5:
+        return _median(values)
+    ordered = sorted(values, key=sort_key)
+    rank = q * (len(ordered) - 1)
+    below = math.floor(rank)
+    frac = rank - below
+    lo = float(ordered[below])
+    if frac == 0.0:
+        return lo
+    hi = float(ordered[below + 1])
+    if math.isinf(lo) or math.isinf(hi):
+        return lo * (1.0 - frac) + hi * frac    # keeps inf - inf out of the step
+    return lo + (hi - lo) * frac
+
+
+def _string_agg(values: list, param) -> str:
+    """The values joined by the separator; sorted first when the call carries an ORDER BY."""
+    separator, order = param
+    if order is not None:
+        values = sorted(values, key=sort_key, reverse=order == "desc")
+    return separator.join(values)
 
 
 def _merge_variance(state: _State, n_b: int, mean_b: float, m2_b: float) -> None:
@@ -371,6 +416,10 @@ class HashAggregator:
             return _variance(func, state)
         if func == "median":
             return _median(state.values)
+        if func == "quantile_cont":
+            return quantile(state.values, agg.param)
+        if func == "string_agg":
+            return _string_agg(state.values, agg.param)
         return state.best
 
     def finish(self) -> tuple[list[list], list[list]]:

@@ -30,9 +30,12 @@ Frames (aggregates, FIRST_VALUE, LAST_VALUE)
   i.e. up to and including the row's last peer -- with no ORDER BY, the whole partition.
 * ``ROWS``: bounds count rows from the current row (``k PRECEDING`` is k rows before).
 * ``RANGE``: ``CURRENT ROW`` as a start is the row's first peer, as an end its last peer.
-  ``k PRECEDING`` / ``k FOLLOWING`` need exactly one numeric ORDER BY key and select the rows
+  ``k PRECEDING`` / ``k FOLLOWING`` need exactly one ORDER BY key and select the rows
   whose key lies within ``k`` of the current row's (in the ORDER BY direction: for DESC,
-  PRECEDING means larger values). When the current row's key is NULL or NaN the offset bounds
+  PRECEDING means larger values). The key is a number and ``k`` a number, or the key is a
+  DATE / TIMESTAMP and ``k`` an INTERVAL (for a DATE also an integer: days), the bound being
+  ``key -/+ k`` as ``date + INTERVAL`` computes it (months first, the day clamped to the
+  month's end; a DATE is midnight). When the current row's key is NULL or NaN the offset bounds
   behave as CURRENT ROW (its peers); a NULL or NaN key is never within an offset of a number.
 * An empty frame (start after end) gives NULL (COUNT gives 0).
 * The aggregates fold the frame's rows in partition order with the GROUP BY aggregate rules
@@ -43,15 +46,18 @@ Frames (aggregates, FIRST_VALUE, LAST_VALUE)
 """
 from __future__ import annotations
 
+import datetime
 import math
 
 import pyarrow as pa
 
-from velaria.errors import SQLSemanticError, VelariaValueError
+from velaria.errors import ExecutionError, SQLSemanticError, VelariaValueError
 from velaria.plan.expr import AggregateCall, WindowCall
 from velaria.plan.types import INT, common_type, is_null, is_numeric, type_name
 
-from .aggregate import AGGREGATE_FUNCTIONS, HashAggregator, _accumulate, _State, aggregate_result_type
+from .aggregate import (AGGREGATE_FUNCTIONS, PARAMETRIC_FUNCTIONS, HashAggregator, _accumulate, _State,
+                        aggregate_result_type)
+from . import dates
 from .distinct import hash_key
 from .sort import sort_indices
 
@@ -59,8 +65,9 @@ __all__ = ["RANKING_FUNCTIONS", "WINDOW_FUNCTIONS", "window_result_type", "windo
            "partition_order", "frame_bounds", "check_range_offset"]
 
 RANKING_FUNCTIONS = ("row_number", "rank", "dense_rank", "ntile", "lag", "lead", "first_value", "last_value")
-#: every function allowed before OVER: ranking / offset functions and the aggregates
-WINDOW_FUNCTIONS = RANKING_FUNCTIONS + AGGREGATE_FUNCTIONS
+#: every function allowed before OVER: ranking / offset functions and the aggregates (but those
+#: with constant options, QUANTILE_CONT and STRING_AGG)
+WINDOW_FUNCTIONS = RANKING_FUNCTIONS + tuple(f for f in AGGREGATE_FUNCTIONS if f not in PARAMETRIC_FUNCTIONS)
 #: (min, max) argument counts of the ranking / offset functions
 ARITY = {"row_number": (0, 0), "rank": (0, 0), "dense_rank": (0, 0), "ntile": (1, 1), "lag": (1, 3),
          "lead": (1, 3), "first_value": (1, 1), "last_value": (1, 1)}
@@ -123,13 +130,44 @@ def _is_number(v) -> bool:
     return v is not None and not (isinstance(v, float) and math.isnan(v))
 
 
+def _moved(cur, offset, sign: int):
+    """``cur + sign * offset``: numbers add; a date or timestamp moves by an INTERVAL (as
+    ``date + INTERVAL`` does, a DATE counting as midnight). None when that leaves the
+    supported years: the bound is then beyond every value."""
+    if isinstance(cur, datetime.date) and not isinstance(offset, pa.MonthDayNano):
+        offset = pa.MonthDayNano([0, offset, 0])        # DATE keys: an integer offset counts days
+    if not isinstance(offset, pa.MonthDayNano):
+        return cur + sign * offset
+    try:
+        return dates.add_interval(dates.to_datetime(cur), offset, sign)
+    except ExecutionError:
+        return None
+
+
+def _key(v):
+    """``v`` comparable with a moved bound (a DATE as its midnight)."""
+    return dates.to_datetime(v) if isinstance(v, datetime.date) else v
+
+
+def _at_least(v, cur, offset, sign: int) -> bool:
+    """``v >= cur + sign * offset``."""
+    bound = _moved(cur, offset, sign)
+    return sign < 0 if bound is None else _key(v) >= bound
+
+
+def _at_most(v, cur, offset, sign: int) -> bool:
+    """``v <= cur + sign * offset``."""
+    bound = _moved(cur, offset, sign)
+    return sign > 0 if bound is None else _key(v) <= bound
+
+
 def _in_range(v, cur, offset, side: str, desc: bool) -> bool:
     """Whether key ``v`` is within the RANGE bound ``offset`` ``side`` of ``cur``."""
     if not _is_number(v):
         return False
     if desc:     # PRECEDING rows have larger keys in a descending order
-        return v <= cur + offset if side == "preceding" else v <= cur - offset
-    return v >= cur - offset if side == "preceding" else v >= cur + offset
+        return _at_most(v, cur, offset, 1 if side == "preceding" else -1)
+    return _at_least(v, cur, offset, -1 if side == "preceding" else 1)
 
 
 def frame_bounds(call: WindowCall, rows: list[int], order: list[list]) -> list[tuple[int, int]]:
@@ -190,8 +228,8 @@ def _within_end(v, cur, offset, side: str, desc: bool) -> bool:
     if not _is_number(v):
         return False
     if desc:
-        return v >= cur + offset if side == "preceding" else v >= cur - offset
-    return v <= cur - offset if side == "preceding" else v <= cur + offset
+        return _at_least(v, cur, offset, 1 if side == "preceding" else -1)
+    return _at_most(v, cur, offset, -1 if side == "preceding" else 1)
 
 
 # ---------------------------------------------------------------------------- evaluation
@@ -260,12 +298,26 @@ def _partition_values(call: WindowCall, rows: list[int], args: list[list], order
     return out
 
 
-def check_range_offset(order_types: list[pa.DataType], what: str) -> None:
-    """RANGE with an offset needs exactly one numeric ORDER BY key."""
+def check_range_offset(order_types: list[pa.DataType], what: str, offsets=()) -> None:
+    """RANGE with an offset needs exactly one ORDER BY key: a number with numeric offsets, or a
+    DATE / TIMESTAMP with INTERVAL offsets (``offsets``: the frame's offsets, None for bounds
+    without one)."""
     if len(order_types) != 1:
         raise SQLSemanticError(f"RANGE with offset PRECEDING/FOLLOWING requires exactly one ORDER BY column ({what})",
                                hint="Use ROWS, or order by a single numeric column.")
-    if not (is_numeric(order_types[0]) or is_null(order_types[0])):
-        raise SQLSemanticError(f"RANGE with offset PRECEDING/FOLLOWING needs a numeric ORDER BY column, "
-                               f"got {type_name(order_types[0])}", hint="Use ROWS, or order by a number.")
+    key = order_types[0]
+    intervals = [isinstance(o, pa.MonthDayNano) for o in offsets if o is not None]
+    if pa.types.is_date(key) or pa.types.is_timestamp(key):
+        days = [pa.types.is_date(key) and isinstance(o, int) for o in offsets if o is not None]
+        if not all(i or d for i, d in zip(intervals, days)):
+            raise SQLSemanticError(f"RANGE offsets over a {type_name(key)} ORDER BY column must be intervals"
+                                   + (" or whole days" if pa.types.is_date(key) else ""),
+                                   hint="write e.g. RANGE BETWEEN INTERVAL '7 days' PRECEDING AND CURRENT ROW")
+        return
+    if not (is_numeric(key) or is_null(key)):
+        raise SQLSemanticError(f"RANGE with offset PRECEDING/FOLLOWING needs a numeric, DATE or TIMESTAMP "
+                               f"ORDER BY column, got {type_name(key)}", hint="Use ROWS, or order by a number.")
+    if any(intervals):
+        raise SQLSemanticError(f"an INTERVAL RANGE offset needs a DATE or TIMESTAMP ORDER BY column, "
+                               f"got {type_name(key)}", hint="Use a numeric offset.")
 

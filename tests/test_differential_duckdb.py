@@ -457,11 +457,13 @@ def test_intersect_except(lt, rt, op, cols):
     check({"l": lt, "r": rt}, "SELECT %s FROM l %s SELECT %s FROM r" % (c, op, c))
 
 
-# ------------------------------------------------------------------------------ FILTER, variances, MEDIAN
+# ------------------------------------------------------------------------------ FILTER, variances, MEDIAN, quantiles, STRING_AGG
 
 STAT_AGGS = ["VAR_SAMP(i)", "VAR_POP(f)", "STDDEV_SAMP(f)", "STDDEV_POP(i)", "VARIANCE(f)", "STDDEV(i)",
              "MEDIAN(i)", "MEDIAN(f)", "COUNT(*) FILTER (WHERE i > 0)", "SUM(f) FILTER (WHERE b)",
-             "MIN(s) FILTER (WHERE s <> 'a')"]
+             "MIN(s) FILTER (WHERE s <> 'a')", "QUANTILE_CONT(i, 0.25)", "QUANTILE_CONT(f, 0.9)",
+             "PERCENTILE_CONT(0.3) WITHIN GROUP (ORDER BY f DESC)", "STRING_AGG(s, '|' ORDER BY s)",
+             "STRING_AGG(DISTINCT s, ',' ORDER BY s DESC)"]
 
 
 @SETTINGS

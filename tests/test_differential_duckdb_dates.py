@@ -115,3 +115,24 @@ def test_date_expressions_match_duckdb(table, exprs, pred):
 @given(tables(), st.sampled_from(["d", "ts", "date_trunc('month', d)", "EXTRACT(year FROM ts)"]))
 def test_date_group_by_and_aggregates_match_duckdb(table, key):
     check(table, f"SELECT {key} AS g, count(*) AS n, min(d) AS lo, max(ts) AS hi FROM t GROUP BY {key}")
+
+
+# RANGE frames over a DATE / TIMESTAMP ORDER BY key with INTERVAL offsets (integers: days for a
+# DATE). Ties in the window order do not matter: RANGE frames take whole peer groups.
+_RANGE_OFFSETS = ["INTERVAL '1 month'", "INTERVAL '40 days'", "INTERVAL '2 years 1 day'", "INTERVAL '36 hours'",
+                  "INTERVAL '0 days'"]
+
+
+@SETTINGS
+@given(tables(), st.sampled_from(["d", "ts"]), st.sampled_from(["", " DESC"]),
+       st.sampled_from(_RANGE_OFFSETS + ["30", "0"]), st.sampled_from(_RANGE_OFFSETS + ["7"]),
+       st.sampled_from(["PRECEDING AND CURRENT ROW", "PRECEDING AND {end} FOLLOWING",
+                        "FOLLOWING AND {end} FOLLOWING", "PRECEDING AND {end} PRECEDING"]),
+       st.sampled_from(["COUNT(*)", "SUM(k)", "MIN(k)", "COUNT(k)"]))
+def test_date_range_frames_match_duckdb(table, key, direction, start, end, shape, agg):
+    if key == "ts" and not start.startswith("INTERVAL"):
+        start = f"INTERVAL '{start} days'"
+    if key == "ts" and not end.startswith("INTERVAL"):
+        end = f"INTERVAL '{end} days'"
+    frame = f"RANGE BETWEEN {start} " + shape.format(end=end)
+    check(table, f"SELECT k, {key}, {agg} OVER (ORDER BY {key}{direction} {frame}) AS w FROM t")

@@ -176,8 +176,11 @@ def test_single_node_runtime_runs_subqueries_as_broadcast_joins():
     ("SELECT k FROM t WHERE k > ALL (SELECT k FROM u)", "ALL (...) subqueries are not supported"),
     ("SELECT k FROM t WHERE k > ANY (SELECT k FROM u)", "x > ANY"),
     ("SELECT k FROM t WHERE (k, v) IN (SELECT k, w FROM u)", "row (a, b) IN"),
-    ("SELECT k FROM t ORDER BY (SELECT MAX(w) FROM u)", "not supported in ORDER BY"),
-    ("SELECT k FROM t JOIN u ON u.k = (SELECT MAX(k) FROM u)", "not supported in JOIN ON"),
+    ("SELECT k FROM t GROUP BY k + (SELECT MAX(w) FROM u)", "not supported in GROUP BY"),
+    ("SELECT SUM(v + (SELECT MAX(w) FROM u)) OVER () FROM t", "not supported in window function"),
+    ("SELECT t.k FROM t LEFT JOIN u ON u.k = (SELECT MAX(k) FROM u)",
+     "a subquery in the ON condition of a LEFT JOIN is not supported"),
+    ("SELECT t.k FROM t FULL JOIN u ON t.k = u.k AND EXISTS (SELECT 1 FROM e)", "of a FULL JOIN"),
     ("SELECT k FROM t WHERE EXISTS (SELECT 1 FROM u WHERE u.k = t.k LIMIT 1)", "LIMIT / OFFSET"),
     ("SELECT k FROM t WHERE k IN (SELECT MAX(w) FROM u WHERE u.k = t.k)", "only supported as a scalar"),
 ])
@@ -231,3 +234,37 @@ def test_mark_values_follow_sql_in_both_engines(left, right):
         assert got.to_pylist() == want, engine
         exists = mark_values(kernels, [lk], [rk], 0, len(left), len(right))
         assert exists.to_pylist() == [k is not None and k in rk.to_pylist() for k in lk.to_pylist()], engine
+
+
+# ------------------------------------------------------------------------------ more places, against DuckDB
+
+ELSEWHERE = [
+    # an inner join's ON: the conjunct filters the joined pairs, as in WHERE
+    "SELECT t.k, u.w FROM t JOIN u ON t.k = u.k AND u.w > (SELECT MIN(w) FROM u)",
+    "SELECT t.k, u.w FROM t JOIN u ON t.k = u.k AND t.v IN (SELECT w * 10 FROM u)",
+    "SELECT t.k, u.w FROM t JOIN u ON u.w = (SELECT MAX(w) FROM u u3 WHERE u3.k = t.k)",
+    "SELECT t.k, u.w FROM t JOIN u ON t.k = u.k AND NOT EXISTS (SELECT 1 FROM u u2 WHERE u2.w = u.w + 1)",
+    "SELECT COUNT(*) FROM t CROSS JOIN u JOIN e ON TRUE AND EXISTS (SELECT 1 FROM u)",
+    # ORDER BY, uncorrelated and correlated, plain and grouped
+    "SELECT k, v FROM t ORDER BY (SELECT MAX(w) FROM u WHERE u.k = t.k) NULLS FIRST, v NULLS LAST",
+    "SELECT k FROM t ORDER BY k IN (SELECT k FROM u) NULLS LAST, k NULLS LAST",
+    "SELECT k, COUNT(*) AS n FROM t GROUP BY k ORDER BY (SELECT COUNT(*) FROM u WHERE u.k = t.k), k NULLS LAST",
+    # aggregate arguments and FILTER
+    "SELECT COUNT(*) FILTER (WHERE k IN (SELECT k FROM u)), SUM(v) FILTER (WHERE v > (SELECT AVG(v) FROM t)) FROM t",
+    "SELECT k, SUM(CASE WHEN EXISTS (SELECT 1 FROM u WHERE u.k = t.k) THEN v END) AS s FROM t GROUP BY k",
+    "SELECT MAX(v - (SELECT MIN(w) FROM u)) FROM t",
+]
+
+
+@pytest.mark.parametrize("sql", ELSEWHERE)
+def test_subqueries_in_on_order_by_and_aggregate_arguments_match_duckdb(s, sql):
+    duckdb = pytest.importorskip("duckdb")
+    con = duckdb.connect()
+    for name, table in (("t", T), ("u", U), ("e", U.slice(0, 0))):
+        con.register(name, table)
+    want = [list(r) for r in con.execute(sql).fetchall()]
+    got = rows(s, sql)
+    if "ORDER BY" in sql:
+        assert got == want
+    else:
+        assert sorted(got, key=repr) == sorted(want, key=repr)

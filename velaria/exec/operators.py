@@ -557,12 +557,8 @@ class JoinOperator(_PathsMixin, Operator):
 
     def _join(self):
         node = self.node
-        if not node.left.schema:      # no left column is needed (or no FROM): keep the row count
-            n = sum(b.num_rows for b in self._sides[0])
-            lb = pa.record_batch([pa.nulls(n)], names=["__rows"])
-        else:
-            lb = _single_batch(self._sides[0], node.left.schema)
-        rb = _single_batch(self._sides[1], node.right.schema)
+        lb = _join_side(self._sides[0], node.left.schema)
+        rb = _join_side(self._sides[1], node.right.schema)
         self._sides = ([], [])
         if node.how in L.SUBQUERY_JOINS:
             lkeys = [self._eval(k, lb) for k in node.left_keys]
@@ -597,11 +593,15 @@ class JoinOperator(_PathsMixin, Operator):
         """Every column of the joined pairs (what a residual condition reads)."""
         node = self.node
         schema = pa.schema(list(node.left.schema) + list(node.right.schema))
+        if not schema:             # a condition over constants only (ON TRUE)
+            return _no_columns(len(li))
         return pa.RecordBatch.from_arrays(self._columns(lb, rb, li, ri, range(len(schema))), schema=schema)
 
     def _pairs(self, lb, rb, li, ri) -> pa.RecordBatch:
         """The join's output: the columns the plan above reads (``node.output``), or all."""
         positions = self.node.output if self.node.output is not None else range(len(self.schema))
+        if not len(positions):     # no column is read above (COUNT(*)): only the pair count matters
+            return _no_columns(len(li))
         return pa.RecordBatch.from_arrays(self._columns(lb, rb, li, ri, positions), schema=self.schema)
 
 
@@ -613,6 +613,21 @@ def _every_row_in_order(indices: pa.Array, num_rows: int) -> bool:
         return True
     a = indices.to_numpy(zero_copy_only=False)
     return bool(a[0] == 0 and a[-1] == num_rows - 1 and (num_rows == 1 or (a[1:] > a[:-1]).all()))
+
+
+def _no_columns(num_rows: int) -> pa.RecordBatch:
+    """A batch of ``num_rows`` rows and no column (Arrow keeps the count of a selection)."""
+    return pa.record_batch([pa.nulls(num_rows)], names=["__rows"]).select([])
+
+
+def _join_side(batches: list[pa.RecordBatch], schema: pa.Schema) -> pa.RecordBatch:
+    """One join input as a single batch. A side none of whose columns is needed (``COUNT(*)``
+    over a join, no FROM) still contributes its row count, so it gets a placeholder column of
+    that many NULLs (never read: output positions only cover the real columns)."""
+    if not schema:
+        n = sum(b.num_rows for b in batches)
+        return pa.record_batch([pa.nulls(n)], names=["__rows"])
+    return _single_batch(batches, schema)
 
 
 def _pad_unmatched(li: pa.Array, ri: pa.Array, nl: int, nr: int, how: str) -> tuple[pa.Array, pa.Array]:

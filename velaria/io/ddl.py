@@ -8,12 +8,13 @@ accept a glob or a directory too. Option keys arrive lower-cased. Recognised opt
 * every kind: ``path`` (required);
 * csv: ``delimiter``, ``on_bad_lines`` (``error`` | ``skip``), ``header`` (``true`` |
   ``false``), ``null_values: 'NA,N/A'``, ``compression`` (``infer`` | ``none`` | ``gzip`` |
-  ``zstd`` | ``bz2``);
+  ``zstd`` | ``bz2``), ``infer_dates`` (``true`` | ``false``: false keeps ISO dates and
+  timestamps as text, as native Velaria does);
 * line: ``mode`` (``split`` | ``regex``), ``delimiter`` / ``split_delimiter``,
   ``regex_pattern`` / ``regex``, ``mappings: 'name:index,...'``, ``columns: 'a,b'``,
   ``skip_empty_lines`` (``true`` | ``false``);
 * json: ``format`` (``json_lines``/``jsonl``/``lines``/``json_array``/``array``),
-  ``columns: 'a,b'``;
+  ``columns: 'a,b'``, ``infer_dates`` (as for csv);
 * parquet, arrow: no other option; excel (probed .xlsx): ``sheet_name``.
 
 An unknown key is an error with a did-you-mean (a typo must not be silently ignored).
@@ -81,10 +82,10 @@ def _delimiter(key: str, value: str) -> str:
 
 #: the OPTIONS keys each kind understands (besides ``path``)
 KNOWN_OPTIONS = {
-    "csv": ("delimiter", "on_bad_lines", "header", "null_values", "compression"),
+    "csv": ("delimiter", "on_bad_lines", "header", "null_values", "compression", "infer_dates"),
     "line": ("mode", "delimiter", "split_delimiter", "regex_pattern", "regex", "mappings",
              "columns", "skip_empty_lines"),
-    "json": ("format", "columns"),
+    "json": ("format", "columns", "infer_dates"),
     "parquet": (),
     "arrow": (),
     "excel": ("sheet_name",),
@@ -141,6 +142,7 @@ def create_table_source(provider: str | None, options: dict[str, str],
         _check_declared(source, list(declared_columns or []))
         return source
     declared = list(declared_columns or [])
+    infer_dates = _flag("infer_dates", options["infer_dates"]) if "infer_dates" in options else True
 
     if kind == "csv":
         if "delimiter" in options:
@@ -156,7 +158,7 @@ def create_table_source(provider: str | None, options: dict[str, str],
         try:
             source = CsvSource(path, delimiter=delim, on_bad_lines=bad, header=header,
                                null_values=nulls,
-                               compression=options.get("compression", "infer"))
+                               compression=options.get("compression", "infer"), infer_dates=infer_dates)
         except VelariaValueError as exc:
             raise _err(f"CREATE TABLE: {exc}") from None
     elif kind == "line":
@@ -213,7 +215,7 @@ def create_table_source(provider: str | None, options: dict[str, str],
         if not columns:
             raise _err("CREATE TABLE json source requires columns or "
                        "OPTIONS(columns: 'name1,name2,...')")
-        source = JsonSource(path, columns, fmt)
+        source = JsonSource(path, columns, fmt, infer_dates=infer_dates)
 
     _check_declared(source, declared)
     return source

@@ -92,11 +92,15 @@ class InList(Expr):
 
 @dataclass(frozen=True, eq=False)
 class AggregateCall(Expr):
-    """An aggregate: ``func`` in sum|count|avg|min|max; ``arg`` None means ``COUNT(*)``."""
+    """An aggregate: ``func`` is one of ``reference.aggregate.AGGREGATE_FUNCTIONS``; ``arg`` None
+    means ``COUNT(*)``. ``param`` holds the constant options of the aggregates that take them:
+    the fraction of ``quantile_cont``, ``(separator, order)`` of ``string_agg`` (order None,
+    ``"asc"`` or ``"desc"``: the values sorted before joining)."""
 
     func: str = "count"
     arg: Expr | None = None
     distinct: bool = False
+    param: Any = None
 
 
 @dataclass(frozen=True)
@@ -251,6 +255,8 @@ def render(expr: Expr) -> str:
         return f"{render(expr.arg)} {'NOT ' if expr.negated else ''}IN ({items})"
     if isinstance(expr, AggregateCall):
         inner = "*" if expr.arg is None else render(expr.arg)
+        if expr.param is not None:      # the options tell apart QUANTILE_CONT(x, 0.25) and (x, 0.5)
+            inner += f", {expr.param!r}"
         return f"{expr.func}({'DISTINCT ' if expr.distinct else ''}{inner})"
     if isinstance(expr, WindowCall):
         return window_text(expr)

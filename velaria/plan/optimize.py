@@ -47,8 +47,7 @@ def remap(e: Expr, mapping: dict[int, int]) -> Expr:
         return InList(type=e.type, arg=remap(e.arg, mapping), items=tuple(remap(i, mapping) for i in e.items),
                       negated=e.negated)
     if isinstance(e, AggregateCall):
-        return AggregateCall(type=e.type, func=e.func, arg=remap(e.arg, mapping) if e.arg is not None else None,
-                             distinct=e.distinct)
+        return dataclasses.replace(e, arg=remap(e.arg, mapping) if e.arg is not None else None)
     return e
 
 

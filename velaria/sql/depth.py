@@ -15,19 +15,30 @@ Two checks, both iterative:
 * :func:`check_tree_depth` measures the parsed statement exactly: the number of nested
   expression nodes (operators, calls, casts, CASE, tests, subqueries) and set operations on
   the deepest path.
+
+Queries nest too, and a nested query costs the planner far more than an operator: WITH
+queries and views are planned again where they are read (a chain of views nests as deep as
+it is long), which the text does not show. So the planner counts the queries it is planning
+inside one another -- subqueries, derived tables, WITH queries, views -- and stops past
+:data:`MAX_QUERY_DEPTH` (:func:`nested_query`) with the same kind of error.
 """
 from __future__ import annotations
+
+import contextlib
+import threading
 
 from pglast import ast
 from pglast.enums import SetOperation
 
 from ..errors import SQLUnsupportedError
 
-__all__ = ["MAX_EXPRESSION_DEPTH", "too_deep", "check_text_depth", "check_tree_depth",
-           "children"]
+__all__ = ["MAX_EXPRESSION_DEPTH", "MAX_QUERY_DEPTH", "too_deep", "check_text_depth", "check_tree_depth",
+           "children", "nested_query"]
 
 #: the deepest expression nesting a statement may use
 MAX_EXPRESSION_DEPTH = 1000
+#: the deepest nesting of queries (subqueries, derived tables, WITH queries, views) inside one another
+MAX_QUERY_DEPTH = 100
 
 # operators between commas / AND / OR that the text check lets the parser see
 _RUN_GUARD = 10 * MAX_EXPRESSION_DEPTH
@@ -111,3 +122,24 @@ def check_tree_depth(stmt: ast.Node, byte_offset_of) -> None:
             raise too_deep(byte_offset_of(located) if located is not None else None)
         stack.extend((child, depth, located) for child in children(node))
 
+
+_planning = threading.local()       # per thread: how many queries are being planned inside one another
+
+
+@contextlib.contextmanager
+def nested_query():
+    """Count one more query being planned inside the current one (per thread, across the
+    planners of views); past :data:`MAX_QUERY_DEPTH` raise a clear error instead of letting the
+    recursion run out."""
+    depth = getattr(_planning, "depth", 0)
+    if depth >= MAX_QUERY_DEPTH:
+        raise SQLUnsupportedError(
+            f"query nesting too deep: subqueries, derived tables, WITH queries and views nest more than "
+            f"{MAX_QUERY_DEPTH} levels", error_type="expression_too_deep",
+            hint="Flatten the query: join instead of nesting subqueries, or materialise an intermediate "
+                 "result with CREATE TABLE ... AS SELECT.")
+    _planning.depth = depth + 1
+    try:
+        yield
+    finally:
+        _planning.depth = depth

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 from pglast import ast, enums
@@ -19,13 +19,14 @@ from ..reference import functions as F
 from ..reference.aggregate import AGGREGATE_ALIASES, AGGREGATE_FUNCTIONS, aggregate_result_type
 from .lower_decimal import (decimal_aggregate_arg, decimal_branches, decimal_call, decimal_cast_type,
                             decimal_in_list, is_decimal_name)
+from .lower_parametric import PARAMETRIC_AGGREGATES, lower_parametric_aggregate
 from .lower_dates import DATE_FUNCTIONS, lower_date_function, lower_temporal_cast, temporal_target
 from .fold import fold_temporal
 from .scope import Scope
 
 __all__ = ["ExprLowerer", "AGGREGATES", "normalize_type_name", "function_name"]
 
-AGGREGATES = set(AGGREGATE_FUNCTIONS) | set(AGGREGATE_ALIASES)
+AGGREGATES = set(AGGREGATE_FUNCTIONS) | set(AGGREGATE_ALIASES) | set(PARAMETRIC_AGGREGATES)
 
 
 _TYPE_ALIASES = {
@@ -78,7 +79,7 @@ class ExprLowerer:
     #: WINDOW definitions by name where window functions may appear (the SELECT list), else None
     windows: dict | None = None
     #: plans a subquery (``(node, lowerer) -> Subquery``) where subqueries may appear
-    #: (WHERE, HAVING, the SELECT list), else None
+    #: (WHERE, HAVING, the SELECT list, ORDER BY, aggregate arguments, an inner join's ON), else None
     subquery: Callable | None = None
 
     # ---------------------------------------------------------------- entry
@@ -379,27 +380,22 @@ class ExprLowerer:
                 f"aggregate functions are not allowed in {self.clause}"
             raise self._err(SQLSemanticError, where, node,
                             hint="Filter aggregates with HAVING." if self.clause == "WHERE" else None)
-        if node.agg_star or (name == "count" and not node.args):
+        if name in PARAMETRIC_AGGREGATES:
+            agg = lower_parametric_aggregate(self, name, node)
+        elif node.agg_star or (name == "count" and not node.args):
             if name != "count":
                 raise self._err(SQLSemanticError, f"{name.upper()}(*) is not valid; only COUNT(*) is", node)
             agg = AggregateCall(type=T.INT, func="count", arg=None, distinct=False)
         else:
             if len(node.args) != 1:
                 raise self._err(SQLSemanticError, f"{name.upper()} expects 1 argument", node)
-            inner = ExprLowerer(self.scope, self.offset, allow_aggregates=False, clause=f"{name.upper()}()")
-            try:
-                arg = inner.lower(node.args[0])
-            except SQLSemanticError as exc:
-                if "aggregate functions are not allowed" in exc.message:
-                    raise self._err(SQLSemanticError, "aggregate function calls cannot be nested", node)
-                raise
-            arg = decimal_aggregate_arg(name, arg)
+            arg = decimal_aggregate_arg(name, self.aggregate_argument(name, node.args[0], node))
             try:
                 rtype = aggregate_result_type(name, arg.type)
             except SQLSemanticError as exc:
                 raise exc.with_offset(self.offset(node))
             agg = AggregateCall(type=rtype, func=name, arg=arg, distinct=bool(node.agg_distinct))
-        if node.agg_order:
+        if node.agg_order and name not in PARAMETRIC_AGGREGATES:
             raise self._err(SQLUnsupportedError, "not supported: ORDER BY inside an aggregate", node,
                             hint="Aggregates here do not depend on input order; drop the ORDER BY.")
         if node.agg_filter is not None:
@@ -407,15 +403,26 @@ class ExprLowerer:
         self.aggregates.append(agg)
         return agg
 
+    def aggregate_argument(self, name: str, arg: ast.Node, call: ast.FuncCall) -> Expr:
+        """``arg`` of the aggregate ``call`` lowered (columns of the input, no aggregate inside)."""
+        inner = ExprLowerer(self.scope, self.offset, allow_aggregates=False, clause=f"{name.upper()}()",
+                            subquery=self.subquery)
+        try:
+            return inner.lower(arg)
+        except SQLSemanticError as exc:
+            if "aggregate functions are not allowed" in exc.message:
+                raise self._err(SQLSemanticError, "aggregate function calls cannot be nested", call)
+            raise
+
     def _filtered(self, agg: AggregateCall, node: ast.FuncCall) -> AggregateCall:
         """``agg FILTER (WHERE c)`` as the same aggregate over ``CASE WHEN c THEN arg END``:
         every aggregate skips NULLs, so only the rows where ``c`` is TRUE count
         (``COUNT(*)`` becomes ``COUNT(CASE WHEN c THEN 1 END)``)."""
-        inner = ExprLowerer(self.scope, self.offset, clause="FILTER")
+        inner = ExprLowerer(self.scope, self.offset, clause="FILTER", subquery=self.subquery)
         cond = inner.lower(node.agg_filter)
         if not (T.is_bool(cond.type) or T.is_null(cond.type)):
             raise self._err(SQLSemanticError, f"FILTER condition must be boolean, got {T.type_name(cond.type)}",
                             node.agg_filter)
         value = agg.arg if agg.arg is not None else Literal(type=T.INT, value=1)
         arg = Case(type=value.type, whens=((cond, value),), else_=None)
-        return AggregateCall(type=agg.type, func=agg.func, arg=arg, distinct=agg.distinct)
+        return replace(agg, arg=arg)

@@ -7,6 +7,7 @@ default frame, the frame bounds and the argument rules, each with PostgreSQL's e
 """
 from __future__ import annotations
 
+import pyarrow as pa
 from pglast import ast, enums
 
 from ..errors import SQLSemanticError, SQLUnsupportedError
@@ -14,6 +15,7 @@ from ..plan import types as T
 from ..plan.expr import Literal, WindowCall, WindowFrame
 from ..reference import window as W
 from ..reference.aggregate import AGGREGATE_ALIASES
+from .lower_parametric import PARAMETRIC_AGGREGATES
 
 __all__ = ["lower_window_call", "window_definitions"]
 
@@ -53,10 +55,15 @@ def _resolve(over: ast.WindowDef, defs: dict, offset) -> tuple:
 
 
 def _offset_value(lowerer, node, mode: str, what: str, frame_node):
-    """A frame offset: a non-negative integer (ROWS) or number (RANGE) constant."""
+    """A frame offset: a non-negative integer (ROWS) or number (RANGE) constant, or (RANGE over
+    a date or timestamp) a non-negative INTERVAL constant."""
     e = lowerer.lower(node)
     at = lowerer.offset(node)
     at = lowerer.offset(frame_node) if at is None else at
+    if mode == "range" and isinstance(e, Literal) and pa.types.is_interval(e.type) and e.value is not None:
+        if any(part < 0 for part in e.value):
+            raise SQLSemanticError(f"frame {what} offset must not be negative", byte_offset=at)
+        return e.value
     if not isinstance(e, Literal) or e.value is None or not T.is_numeric(e.type):
         raise SQLSemanticError(f"frame {what} offset must be a constant number", byte_offset=at)
     if mode == "rows" and not T.is_integer(e.type):
@@ -116,6 +123,9 @@ def lower_window_call(lowerer, node: ast.FuncCall, name: str) -> WindowCall:
                                hint="Compute the window function in a derived table or WITH query, then "
                                     "filter or group its result.")
     name = AGGREGATE_ALIASES.get(name, name)
+    if name in PARAMETRIC_AGGREGATES:
+        raise SQLUnsupportedError(f"{name.upper()} is not supported as a window function", byte_offset=off(node),
+                                  hint="compute it with GROUP BY in a derived table or WITH query and join that")
     if name not in W.WINDOW_FUNCTIONS:
         raise SQLSemanticError(f"OVER specified, but {name} is not a window function nor an aggregate function",
                                hint="Window functions: " + ", ".join(W.WINDOW_FUNCTIONS) + ".", byte_offset=off(node))
@@ -163,7 +173,7 @@ def lower_window_call(lowerer, node: ast.FuncCall, name: str) -> WindowCall:
     offsets = {frame.start[0], frame.end[0]} & {"preceding", "following"}
     if frame.mode == "range" and offsets:
         try:
-            W.check_range_offset([o.type for o in order], name)
+            W.check_range_offset([o.type for o in order], name, [frame.start[1], frame.end[1]])
         except SQLSemanticError as exc:
             raise exc.with_offset(off(node.over))
     try:

@@ -14,7 +14,14 @@ Python value        SQL constant
 ``int``             BIGINT (must fit in int64)
 ``float``           DOUBLE (NaN and infinities included)
 ``str``             VARCHAR
+``datetime.date``   DATE
+``datetime``        TIMESTAMP (naive), TIMESTAMPTZ (with a tzinfo: the UTC instant)
+``timedelta``       INTERVAL (days, seconds and microseconds)
+``Decimal``         DECIMAL(p, s) of its own digits (``Decimal("1.50")``: DECIMAL(3, 2))
 =================== ============================================================
+
+Dates, timestamps, intervals and decimals are bound as ``CAST('text' AS type)`` of their exact
+text (a parse-tree node, not text spliced into the statement).
 
 Errors: ``params`` that is not a list or tuple, or a value of another type, raises
 ``TypeError``; a count that does not match the placeholders raises
@@ -23,6 +30,9 @@ not fit where its placeholder stands fails like the same literal would (for exam
 ``cannot compare BIGINT with VARCHAR``).
 """
 from __future__ import annotations
+
+import datetime
+import decimal
 
 from pglast import ast
 
@@ -34,7 +44,7 @@ __all__ = ["bind"]
 _INT64 = (-(2 ** 63), 2 ** 63 - 1)
 
 
-def _constant(value, number: int) -> ast.A_Const:
+def _constant(value, number: int) -> ast.A_Const | ast.TypeCast:
     """The parse-tree constant for one parameter value."""
     if value is None:
         return ast.A_Const(isnull=True)
@@ -53,8 +63,43 @@ def _constant(value, number: int) -> ast.A_Const:
         return ast.A_Const(val=ast.Float(fval=repr(value)))
     if isinstance(value, str):
         return ast.A_Const(val=ast.String(sval=value))
-    raise TypeError(f"parameter ${number} has unsupported type {type(value).__name__}; "
-                    "use None, bool, int, float or str")
+    typed = _typed_text(value, number)
+    if typed is not None:
+        return typed
+    raise TypeError(f"parameter ${number} has unsupported type {type(value).__name__}; use None, bool, int, "
+                    "float, str, datetime.date, datetime.datetime, datetime.timedelta or decimal.Decimal")
+
+
+def _cast(text: str, type_name: str, *mods: int) -> ast.TypeCast:
+    return ast.TypeCast(arg=ast.A_Const(val=ast.String(sval=text)),
+                        typeName=ast.TypeName(names=(ast.String(sval=type_name),), typemod=-1,
+                                              typmods=tuple(ast.A_Const(val=ast.Integer(ival=m)) for m in mods)
+                                              or None))
+
+
+def _typed_text(value, number: int) -> ast.TypeCast | None:
+    """``CAST('text' AS type)`` for a date, datetime, timedelta or Decimal value, else None."""
+    if isinstance(value, datetime.datetime):
+        if value.tzinfo is not None and value.utcoffset() is not None:
+            utc = value.astimezone(datetime.timezone.utc).replace(tzinfo=None)
+            return _cast(utc.isoformat(sep=" "), "timestamptz")
+        return _cast(value.replace(tzinfo=None).isoformat(sep=" "), "timestamp")
+    if isinstance(value, datetime.date):
+        return _cast(value.isoformat(), "date")
+    if isinstance(value, datetime.timedelta):
+        return _cast(f"{value.days} days {value.seconds} seconds {value.microseconds} microseconds", "interval")
+    if isinstance(value, decimal.Decimal):
+        if not value.is_finite():
+            raise SQLParameterError(f"parameter ${number} = {value} is not a finite decimal",
+                                    hint="Pass None for NULL, or a float for NaN and infinities.")
+        sign, digits, exponent = value.as_tuple()
+        scale = max(0, -exponent)
+        precision = max(len(digits) + max(0, exponent), scale, 1)
+        if precision > 38:
+            raise SQLParameterError(f"parameter ${number} = {value} has {precision} digits; DECIMAL holds at most 38",
+                                    hint="Pass it as a float, or round it first.")
+        return _cast(format(value, "f"), "numeric", precision, scale)
+    return None
 
 
 def _param_refs(stmt: ast.Node) -> list[ast.ParamRef]:
@@ -72,6 +117,8 @@ def _replace(stmt: ast.Node, constants: dict[int, ast.A_Const]) -> None:
     def swap(value):
         if isinstance(value, ast.ParamRef):
             const = constants[value.number]
+            if isinstance(const, ast.TypeCast):        # a fresh node per placeholder
+                return ast.TypeCast(arg=ast.A_Const(val=const.arg.val), typeName=const.typeName)
             return ast.A_Const(isnull=const.isnull, val=const.val)
         if isinstance(value, tuple):
             return tuple(swap(v) for v in value)

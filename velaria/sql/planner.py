@@ -20,6 +20,7 @@ from ..plan import types as T
 from ..plan.expr import AggregateCall, Call, Cast, Column, Expr, Subquery, WindowCall, render, walk
 from .lower_expr import AGGREGATES, ExprLowerer, function_name
 from .lower_window import window_definitions
+from .depth import children, nested_query
 from .scope import Scope, ScopeColumn
 from .shallow import deep_recursion, shallow_plan
 from .subquery import (Correlation, CorrelatingScope, OuterAwareScope, attach_subqueries, filter_with_subqueries,
@@ -138,6 +139,11 @@ class SelectPlanner:
 
     # ------------------------------------------------------------------ top level
     def plan(self, stmt: ast.SelectStmt, top: bool = True) -> L.Node:
+        """The plan of the query ``stmt`` (the statement's own, or one nested in it)."""
+        with nested_query():
+            return self._plan_query(stmt, top)
+
+    def _plan_query(self, stmt: ast.SelectStmt, top: bool) -> L.Node:
         ext = self.parsed.ext
         if top and getattr(ext, "window", None) is not None:
             raise SQLUnsupportedError(_V1 + "WINDOW BY ... EVERY ... AS ... is only supported in stream SQL",
@@ -168,7 +174,7 @@ class SelectPlanner:
         body.withClause = None
         self._ctes.append(scope)
         try:
-            return self.plan(body, top)
+            return self._plan_query(body, top)        # the body is not one more nested query
         finally:
             self._ctes.pop()
 
@@ -234,7 +240,8 @@ class SelectPlanner:
             raise SQLUnsupportedError(_V1 + f"{op} does not support KEYWORD SEARCH in branch query")
         # INTERSECT / EXCEPT are binary (the parser already nested them by precedence)
         branches = self._setop_branches(stmt) if op == "UNION" else [stmt.larg, stmt.rarg]
-        plans = [self.plan(b, top=False) for b in branches]
+        # branches are not nested queries: a long chain is bounded by the expression depth limit
+        plans = [self._plan_query(b, False) for b in branches]
         first = plans[0]
         for b, p in zip(branches[1:], plans[1:]):
             if len(p.schema) != len(first.schema):
@@ -322,7 +329,7 @@ class SelectPlanner:
         left, lscope = self._from_item(j.larg)
         right, rscope = self._from_item(j.rarg)
         scope = lscope.concat(rscope)
-        lkeys, rkeys, residual = [], [], []
+        lkeys, rkeys, residual, with_subquery = [], [], [], []
         using = self._using_names(j, lscope, rscope)
         if using is not None:
             for name in using:
@@ -331,6 +338,9 @@ class SelectPlanner:
                 self._check_key_types(lkeys[-1], rkeys[-1], j)
         elif j.quals is not None:
             for c in self._conjuncts(j.quals):
+                if _has_sublink(c):
+                    with_subquery.append(self._on_subquery_conjunct(c, scope, how))
+                    continue
                 pair = self._equi_key(c, lscope, rscope)
                 if pair is None:
                     residual.append(ExprLowerer(scope, self.offset, clause="JOIN ON").lower(c))
@@ -350,9 +360,29 @@ class SelectPlanner:
         schema = pa.schema(list(left.schema) + list(right.schema))
         node: L.Node = L.Join(schema=schema, left=left, right=right, left_keys=lkeys, right_keys=rkeys, how=how,
                               residual=pred)
+        if with_subquery:      # an inner join: those conjuncts filter the joined pairs, as in WHERE
+            node = filter_with_subqueries(node, ExprLowerer(scope, self.offset)._balanced("and", with_subquery, j)
+                                          if len(with_subquery) > 1 else with_subquery[0])
         if using is not None:
             return self._merge_using(node, scope, using, lkeys, rkeys, how, len(left.schema))
         return node, scope
+
+    def _on_subquery_conjunct(self, c, scope: Scope, how: str) -> Expr:
+        """A conjunct of an INNER JOIN's ON that holds a subquery, lowered over the joined row:
+        it filters the pairs after the join, exactly as the same conjunct in WHERE would. An
+        outer join pads the rows the whole condition rejects, so moving the conjunct would
+        change the result: that is an error with the rewrite."""
+        if how != "inner":
+            raise SQLUnsupportedError(
+                f"subquery: a subquery in the ON condition of a {how.upper()} JOIN is not supported",
+                error_type="unsupported_sql_feature", byte_offset=self.offset(c),
+                hint="Compute it in a derived table of one side, e.g. LEFT JOIN (SELECT u.*, u.k IN "
+                     "(SELECT ...) AS m FROM u) u2 ON t.k = u2.k AND u2.m, or use an INNER JOIN.")
+        e = ExprLowerer(scope, self.offset, clause="JOIN ON", subquery=self._lower_sublink).lower(c)
+        if not (T.is_bool(e.type) or T.is_null(e.type)):
+            raise SQLSemanticError(f"JOIN ON condition must be boolean, got {T.type_name(e.type)}",
+                                   byte_offset=self.offset(c))
+        return e
 
     @staticmethod
     def _conjuncts(node) -> list:
@@ -645,7 +675,8 @@ class SelectPlanner:
         order_exprs = []
         for sb in stmt.sortClause or ():
             if self._order_refers_output(sb.node, items) is None:
-                e = ExprLowerer(scope, self.offset, allow_aggregates=True, clause="ORDER BY").lower(sb.node)
+                e = ExprLowerer(scope, self.offset, allow_aggregates=True, clause="ORDER BY",
+                                subquery=self._lower_sublink).lower(sb.node)
                 collect(e)
                 order_exprs.append(e)
             else:
@@ -653,6 +684,7 @@ class SelectPlanner:
         if not aggs and not keys:
             raise SQLSemanticError("aggregate query requires at least one aggregate function",
                                    byte_offset=self.offset(stmt))
+        node = _attach_argument_subqueries(node, aggs)
         agg_schema = pa.schema([pa.field(n, k.type if not T.is_null(k.type) else T.NULL) for n, k in zip(key_names, keys)]
                                + [pa.field(f"__agg_{i}", a.type) for i, a in enumerate(aggs)])
         agg_node = L.Aggregate(schema=agg_schema, input=node, keys=keys, aggregates=aggs)
@@ -720,7 +752,7 @@ class SelectPlanner:
                 if presolved_order is not None and presolved_order[k] is not None:
                     e = presolved_order[k]
                 else:
-                    e = ExprLowerer(scope, self.offset, clause="ORDER BY").lower(sb.node)
+                    e = ExprLowerer(scope, self.offset, clause="ORDER BY", subquery=self._lower_sublink).lower(sb.node)
                 hidden.append(e)
                 idx = len(exprs) + len(hidden) - 1
             t = (exprs + hidden)[idx].type
@@ -728,6 +760,8 @@ class SelectPlanner:
             sort_keys.append(Column(type=t, index=idx, name=(names + ["__order"] * len(hidden))[idx]))
             desc.append(d)
             nfirst.append(nf)
+        # subqueries of the ORDER BY keys join onto the input (its columns keep their places)
+        node, hidden = attach_subqueries(node, hidden)
         all_exprs = exprs + hidden
         all_names = names + [f"__order_{i}" for i in range(len(hidden))]
         proj = L.Project(schema=_schema(all_names, all_exprs), input=node, exprs=all_exprs)
@@ -874,4 +908,30 @@ def plan_select(catalog, parsed, offset, stmt: ast.SelectStmt) -> L.Node:
     nesting limit, and the result keeps every expression shallow (:mod:`.shallow`)."""
     with deep_recursion():
         plan = SelectPlanner(catalog, parsed, offset).plan(stmt, top=True)
-    return shallow_plan(plan)
+        return shallow_plan(plan)       # recursive over the plan: a deep set-operation chain
+
+
+def _has_sublink(node: ast.Node) -> bool:
+    """True when a subquery appears anywhere under the parse-tree node ``node``."""
+    todo = [node]
+    while todo:
+        n = todo.pop()
+        if isinstance(n, ast.SubLink):
+            return True
+        todo.extend(children(n))
+    return False
+
+
+def _attach_argument_subqueries(node: L.Node, aggs: list[AggregateCall]) -> L.Node:
+    """Join the subqueries in aggregate arguments (``FILTER (WHERE x IN (SELECT ...))``
+    included: it is part of the argument) onto the aggregate's input ``node``; the aggregates
+    in ``aggs`` are replaced, in place, by ones that read the joined columns. ``node``'s own
+    columns keep their positions, so the group keys stay valid."""
+    with_subquery = [k for k, a in enumerate(aggs)
+                     if a.arg is not None and any(isinstance(n, Subquery) for n in walk(a.arg))]
+    if not with_subquery:
+        return node
+    node, args = attach_subqueries(node, [aggs[k].arg for k in with_subquery])
+    for k, arg in zip(with_subquery, args):
+        aggs[k] = dataclasses.replace(aggs[k], arg=arg)
+    return node

@@ -23,14 +23,15 @@ from ..errors import SQLUnsupportedError
 from . import parser
 from .params import bind
 from .planner import plan_select
-from .shallow import deep_recursion, still_tall
+from .shallow import deep_plan, deep_recursion, still_tall
 
 __all__ = ["run_sql", "explain_select", "frame_for"]
 
 
 class _DeepFrame(DataFrame):
     """A DataFrame whose plan keeps a deep expression inside a CASE branch (which cannot be
-    split without changing which rows it runs on): it executes with room for deep recursion."""
+    split without changing which rows it runs on), or whose plan tree itself is deep: it
+    executes with room for deep recursion."""
 
     def _materialize(self):
         with deep_recursion():
@@ -43,7 +44,7 @@ class _DeepFrame(DataFrame):
 
 def frame_for(session, plan, sql: str | None = None) -> DataFrame:
     """The DataFrame that executes ``plan`` (a planned statement's query)."""
-    return (_DeepFrame if still_tall(plan) else DataFrame)(session, plan, sql=sql)
+    return (_DeepFrame if still_tall(plan) or deep_plan(plan) else DataFrame)(session, plan, sql=sql)
 
 
 def _prepare(sql: str, params):

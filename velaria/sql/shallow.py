@@ -30,15 +30,17 @@ import pyarrow as pa
 from ..plan import logical as L
 from ..plan import types as T
 from ..plan.expr import AggregateCall, Call, Case, Cast, Column, Expr, InList, Literal
-from .depth import MAX_EXPRESSION_DEPTH
+from .depth import MAX_EXPRESSION_DEPTH, MAX_QUERY_DEPTH
 
-__all__ = ["MAX_EVALUATED_HEIGHT", "shallow_plan", "deep_recursion", "height", "still_tall"]
+__all__ = ["MAX_EVALUATED_HEIGHT", "shallow_plan", "deep_recursion", "height", "still_tall", "deep_plan"]
 
 #: the tallest expression tree handed to an evaluator
 MAX_EVALUATED_HEIGHT = 32
 
-# Python frames the planner may use per level of SQL nesting (lowering, walks, rendering)
+# Python frames the planner may use per level of SQL nesting (lowering, walks, rendering),
+# and per nested query (planning a subquery, a WITH query or a view runs through many calls)
 _FRAMES_PER_LEVEL = 8
+_FRAMES_PER_QUERY = 64
 
 
 _guard_lock = threading.Lock()
@@ -57,7 +59,8 @@ def deep_recursion():
     with _guard_lock:
         if _guard_users == 0:
             _guard_saved = sys.getrecursionlimit()
-            sys.setrecursionlimit(max(_guard_saved, _FRAMES_PER_LEVEL * MAX_EXPRESSION_DEPTH + 2000))
+            sys.setrecursionlimit(max(_guard_saved, _FRAMES_PER_LEVEL * MAX_EXPRESSION_DEPTH
+                                      + _FRAMES_PER_QUERY * MAX_QUERY_DEPTH + 2000))
         _guard_users += 1
     try:
         yield
@@ -97,7 +100,7 @@ def _rebuild(e: Expr, kids: list[Expr]) -> Expr:
     if isinstance(e, InList):
         return InList(type=e.type, arg=kids[0], items=tuple(kids[1:]), negated=e.negated)
     if isinstance(e, AggregateCall) and e.arg is not None:
-        return AggregateCall(type=e.type, func=e.func, arg=kids[0], distinct=e.distinct)
+        return dataclasses.replace(e, arg=kids[0])
     return e
 
 
@@ -215,10 +218,25 @@ def shallow_plan(node: L.Node) -> L.Node:
     # an Aggregate
     below, exprs = _layers(_evaluated(node), node.input)
     keys, rest = exprs[:len(node.keys)], iter(exprs[len(node.keys):])
-    aggs = [a if a.arg is None else AggregateCall(type=a.type, func=a.func, arg=next(rest),
-                                                  distinct=a.distinct)
-            for a in node.aggregates]
+    aggs = [a if a.arg is None else dataclasses.replace(a, arg=next(rest)) for a in node.aggregates]
     return dataclasses.replace(node, input=below, keys=keys, aggregates=aggs)
+
+
+#: a plan deeper than this many nodes executes with :func:`deep_recursion` (the optimiser,
+#: the physical planner and the executor walk the plan recursively)
+DEEP_PLAN_HEIGHT = 200
+
+
+def deep_plan(node: L.Node) -> bool:
+    """True when the plan tree under ``node`` is more than :data:`DEEP_PLAN_HEIGHT` nodes
+    deep (a long INTERSECT / EXCEPT chain, many nested subqueries); measured iteratively."""
+    stack = [(node, 1)]
+    while stack:
+        n, depth = stack.pop()
+        if depth > DEEP_PLAN_HEIGHT:
+            return True
+        stack.extend((c, depth + 1) for c in L.children(n))
+    return False
 
 
 def still_tall(node: L.Node) -> bool:

@@ -1,9 +1,9 @@
 """Subqueries inside expressions: lowering, correlation, and planning them as joins.
 
-A subquery in WHERE, HAVING or the SELECT list is lowered to a :class:`~velaria.plan.expr.Subquery`
-expression holding the subquery's plan; before the clause's own node is built the planner
-replaces each one by a join over the clause's input (:func:`attach_subqueries`,
-:func:`filter_with_subqueries`):
+A subquery in WHERE, HAVING, the SELECT list, ORDER BY, an aggregate's argument or FILTER, or
+an inner join's ON is lowered to a :class:`~velaria.plan.expr.Subquery` expression holding the
+subquery's plan; before the clause's own node is built the planner replaces each one by a join
+over the clause's input (:func:`attach_subqueries`, :func:`filter_with_subqueries`):
 
 ============================ ===================================================
 ``WHERE [NOT] EXISTS (...)``  semi join (anti join for NOT)
