@@ -5,6 +5,9 @@ compiler, or the build fails for any other reason, the install still succeeds, a
 printed, and Velaria runs on the pure-Python reference kernels (explain says
 ``backend=python``; ``velaria.accel.status()`` says why).
 """
+import glob
+import os
+
 from setuptools import setup
 from setuptools.command.build_ext import build_ext
 
@@ -25,6 +28,15 @@ class optional_build_ext(build_ext):
             self._skipped(exc)
 
     def _skipped(self, exc):
+        # an accelerator left by an earlier build would load and run code older than the
+        # sources (a new kernel's caller against an old module): remove it, so the status
+        # and explain truthfully say that the reference kernels run
+        for stale in glob.glob(os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                            "accel", "_velaria_accel*")):
+            try:
+                os.remove(stale)
+            except OSError:
+                pass
         msg = f"velaria: the C accelerator was not built ({type(exc).__name__}: {exc}); the reference kernels will be used"
         print("WARNING: " + msg)
         self.warn(msg)

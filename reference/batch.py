@@ -30,7 +30,7 @@ from velaria.errors import ExecutionError
 from velaria.plan.expr import AggregateCall, Column, Expr, walk
 from velaria.plan.types import is_null, type_name
 
-from . import aggregate, distinct, expressions, join, predicates, sort, window
+from . import aggregate, decimals, distinct, expressions, join, predicates, sort, window
 
 __all__ = ["to_arrow", "evaluate", "filter_batch", "HashAggregate", "sort_indices", "hash_join", "key_matches", "key_set",
            "distinct_indices", "window_eval", "setop_indices"]
@@ -44,9 +44,7 @@ def to_arrow(values: list, t: pa.DataType) -> pa.Array:
         return pa.array(values, type=t)
     except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as exc:
         if pa.types.is_decimal(t):
-            raise ExecutionError(f"DECIMAL overflow: a computed value does not fit {type_name(t)} (at most "
-                                 f"{t.precision - t.scale} digits before the decimal point); CAST the operands "
-                                 "to DOUBLE, or to a DECIMAL with fewer decimals") from exc
+            raise decimals.overflow_error(t) from exc
         raise ExecutionError(f"cannot build a {type_name(t)} column from the computed values: {exc}") from exc
 
 

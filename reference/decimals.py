@@ -34,6 +34,7 @@ import pyarrow as pa
 import pyarrow.types as pat
 
 from velaria.errors import ExecutionError, SQLSemanticError
+from velaria.plan.types import type_name
 
 __all__ = ["CONTEXT", "MAX_PRECISION", "DEFAULT_TYPE", "is_decimal", "decimal_of", "arithmetic_type",
            "declared_type", "cast_to_decimal", "decimal_to_int", "add", "sub", "mul", "mod", "average",
@@ -97,6 +98,24 @@ def _fit(value: decimal.Decimal, t: pa.DataType, what: str) -> decimal.Decimal:
                              f"than {t.precision - t.scale} digits before the decimal point; CAST to a "
                              "DECIMAL with a larger precision, or to DOUBLE")
     return q
+
+
+def overflow_error(t: pa.DataType) -> ExecutionError:
+    """The error for a computed value with more digits than ``t`` (a DECIMAL type) holds."""
+    return ExecutionError(f"DECIMAL overflow: a computed value does not fit {type_name(t)} (at most "
+                          f"{t.precision - t.scale} digits before the decimal point); CAST the operands "
+                          "to DOUBLE, or to a DECIMAL with fewer decimals")
+
+
+def check_fits(values: list, t: pa.DataType) -> list:
+    """``values`` (one computed DECIMAL column) unchanged, or the overflow error when one of
+    them has more digits before the point than ``t`` allows: each arithmetic step must fit
+    its result type, as in DuckDB, even when a later NULL operand would hide the value."""
+    limit = t.precision - t.scale
+    for v in values:
+        if v is not None and v != 0 and v.adjusted() >= limit:
+            raise overflow_error(t)
+    return values
 
 
 def cast_to_decimal(value, t: pa.DataType):

@@ -32,6 +32,7 @@ from velaria.errors import ExecutionError
 from velaria.plan.expr import AggregateCall, Call, Case, Cast, Column, Expr, InList, Literal, walk
 from velaria.plan.types import is_floating
 
+from . import decimals
 from .decimals import cast_to_decimal
 from .functions import EvalContext, cast_value, compare_values, get_function, to_string
 
@@ -88,7 +89,10 @@ def _eval_call(expr: Call, columns, num_rows, ctx) -> list:
         if pat.is_float32(arg.type) and (fn.string_args or (fn.first_arg_text and position == 0)):
             values = [to_string(v, arg.type) for v in values]
         arg_columns.append(values)
-    return fn.apply_columns(arg_columns, num_rows, ctx)
+    result = fn.apply_columns(arg_columns, num_rows, ctx)
+    if pat.is_decimal(expr.type):
+        return decimals.check_fits(result, expr.type)
+    return result
 
 
 def _take(columns: Sequence[list], rows: list[int], needed: set[int]) -> list:

@@ -149,3 +149,23 @@ def test_accelerator_wrapper_declares_every_function_it_calls(tmp_path):
                            "-I", str(ROOT / "accel" / "src"), "-I", sysconfig.get_paths()["include"],
                            str(wrapper)], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-3000:]
+
+
+def test_failed_accelerator_build_removes_the_stale_module(tmp_path):
+    """A build that fails must not leave an older accelerator behind: it would load and run
+    code older than the sources while the install reports success."""
+    import subprocess
+
+    shutil.copy(ROOT / "setup.py", tmp_path / "setup.py")
+    shutil.copytree(ROOT / "accel", tmp_path / "accel",
+                    ignore=shutil.ignore_patterns("*.so", "*.pyd", "__pycache__"))
+    sources = re.search(r"SOURCES = \[\s*\"([^\"]+)\"", (ROOT / "accel" / "build_accel.py").read_text())
+    first = tmp_path / "accel" / "src" / sources.group(1)
+    first.write_text(first.read_text() + "\n#error deliberately broken\n")
+    stale = tmp_path / "accel" / "_velaria_accel.abi3.so"
+    stale.write_bytes(b"an older build")
+    proc = subprocess.run([sys.executable, "setup.py", "-q", "build_ext", "--inplace"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr   # optional: the install goes on
+    assert "the C accelerator was not built" in proc.stdout + proc.stderr
+    assert not stale.exists()

@@ -17,6 +17,7 @@ from ..catalog import CatalogEntry
 from ..errors import (CatalogNotFoundError, SQLSemanticError, SQLTableKindError, SQLUnsupportedError,
                       VelariaError)
 from ..exec.window import window_node
+from ..sql.lower_expr import AGGREGATES
 from .plan import StreamPlan
 
 __all__ = ["StreamStatement", "prepare_stream_statement"]
@@ -121,6 +122,15 @@ def _check_shape(parsed, stmt: ast.SelectStmt, offset) -> None:
                            hint="Stream WHERE takes one comparison; chain a view per condition.")
     if where is not None and _contains_aggregate(where):
         raise SQLSemanticError("WHERE does not support aggregate expressions", byte_offset=offset(where))
+    for node in _func_calls([t.val for t in targets] + [stmt.havingClause, where]):
+        name = _func_name(node)
+        if name not in _AGGS and name in AGGREGATES:
+            # batch SQL has it; a stream keeps only these running states
+            raise SQLUnsupportedError(
+                f"stream SQL does not support the aggregate {name.upper()}",
+                byte_offset=offset(node),
+                hint="Stream SQL aggregates are SUM, COUNT(*), AVG, MIN and MAX; compute "
+                     f"{name.upper()} with batch SQL over the stream's sink output.")
     aggregate_query = bool(stmt.groupClause) or stmt.havingClause is not None or \
         any(_contains_aggregate(t.val) for t in targets)
     if not aggregate_query:
