@@ -121,6 +121,9 @@ class HashAggregate:
         # packed words (None: not decided, False: the column left this path for the dictionary one)
         self._short_strings: list = [None] * num_keys
         self._key_parts: list[list[pa.Array]] = [[] for _ in range(num_keys)]
+        # several keys: (dictionary, code of each of its positions) of the last dictionary-encoded
+        # batch of each key column (see ``_stable_dictionary_codes``)
+        self._dictionary_cache: list = [None] * num_keys
         # one integer key with a small value range: lut[key - lo] = group id, lut[-1] = NULL's
         self._lut: np.ndarray | None = None
         self._lut_lo = 0
@@ -213,7 +216,35 @@ class HashAggregate:
         codes = self._short_string_codes(j, arr)
         if codes is not None:
             return codes
+        if pat.is_dictionary(arr.type) and arr.indices.null_count == 0:
+            return self._stable_dictionary_codes(j, arr)
         local, dictionary = _dictionary_codes(arr) if pat.is_dictionary(arr.type) else _codes(arr)
+        return self._global_codes(j, dictionary)[local]
+
+    def _stable_dictionary_codes(self, j: int, arr: pa.DictionaryArray) -> np.ndarray:
+        """``_column_codes`` of a dictionary-encoded column: the code of each dictionary
+        position is worked out once per dictionary and reused while the batches carry the
+        very same dictionary array (a sliding window's stable encoding of a text key), so
+        such a batch costs one lookup per row."""
+        dictionary = arr.dictionary
+        cached = self._dictionary_cache[j]
+        if cached is None or not _same_array(cached[0], dictionary):
+            inner, values = _codes(dictionary)
+            by_position = self._global_codes(j, values)[inner]
+            # codes that count up with the position (the usual case: values first seen in
+            # dictionary order) need an addition per row instead of a gather
+            first = int(by_position[0]) if by_position.size else 0
+            offset = first if np.array_equal(by_position, first + np.arange(by_position.size)) else None
+            # the cache holds the dictionary, so its buffers cannot be reused by another array
+            cached = self._dictionary_cache[j] = (dictionary, by_position, offset)
+        indices = arr.indices.to_numpy(zero_copy_only=False)
+        if cached[2] is not None:
+            return indices.astype(np.int64) if cached[2] == 0 else indices + np.int64(cached[2])
+        return np.take(cached[1], indices)
+
+    def _global_codes(self, j: int, dictionary: pa.Array) -> np.ndarray:
+        """The stable code of each of ``dictionary``'s distinct (normalised) values in key
+        column ``j``; values not seen before get the next codes."""
         seen = self._column_uniques[j]
         if seen is None:
             known = np.full(len(dictionary), -1, dtype=np.int64)
@@ -228,7 +259,7 @@ class HashAggregate:
             known[new] = start + np.arange(new.size, dtype=np.int64)
             added = dictionary.take(pa.array(new, type=_I64))
             self._column_uniques[j] = added if seen is None else pa.concat_arrays([seen, added])
-        return known[local]
+        return known
 
     def _short_string_codes(self, j: int, arr: pa.Array) -> np.ndarray | None:
         """``_column_codes`` for a string column whose values are at most 8 bytes (flags,
@@ -780,6 +811,14 @@ def _value_type(t: pa.DataType) -> pa.DataType:
 def _decoded(arr: pa.Array) -> pa.Array:
     """``arr`` with a dictionary encoding undone (other arrays as they are)."""
     return arr.cast(arr.type.value_type) if pat.is_dictionary(arr.type) else arr
+
+
+def _same_array(a: pa.Array, b: pa.Array) -> bool:
+    """True when ``a`` and ``b`` view the very same memory (same buffers, offset, length)."""
+    if len(a) != len(b) or a.offset != b.offset or not a.type.equals(b.type):
+        return False
+    return [None if x is None else x.address for x in a.buffers()] == [
+        None if x is None else x.address for x in b.buffers()]
 
 
 def _dictionary_codes(arr: pa.DictionaryArray) -> tuple[np.ndarray, pa.Array]:

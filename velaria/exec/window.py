@@ -35,6 +35,7 @@ from ..errors import ExecutionError, SQLUnsupportedError, VelariaValueError
 from ..plan import logical as L
 from ..plan.expr import AggregateCall, Call, Case, Cast, Column, InList, Literal, walk
 from .operators import AggregateOperator, Operator
+from .window_keys import StableDictionary
 from ..reference.functions import to_epoch_ms, to_string
 
 __all__ = ["WindowAssign", "WindowAssignOperator", "WindowKeyAggregateOperator", "late_window_key", "late_encoded_columns",
@@ -206,6 +207,7 @@ class WindowAssignOperator(Operator):
         # sliding windows copy rows: string columns in ``encode`` (read only as GROUP BY keys
         # above) are dictionary-encoded first, so the copies repeat small integers
         self.encode = frozenset(encode) if node.sliding else frozenset()
+        self._dictionaries = {i: StableDictionary() for i in self.encode}
         self._schema = node.schema
         if epoch_ms:
             t = pa.dictionary(pa.int32(), pa.int64()) if self.numbered else pa.int64()
@@ -214,10 +216,15 @@ class WindowAssignOperator(Operator):
             f = self._schema.field(i)
             self._schema = self._schema.set(i, f.with_type(pa.dictionary(pa.int32(), f.type)))
 
+    def open(self, ctx):
+        super().open(ctx)
+        if ctx.kernels.engine == "reference":          # Arrow's encoding, no C packing
+            self._dictionaries = {i: StableDictionary(packed=False) for i in self.encode}
+
     def _encoded(self, batch: pa.RecordBatch) -> pa.RecordBatch:
         if not self.encode:
             return batch
-        columns = [pc.dictionary_encode(c) if i in self.encode else c for i, c in enumerate(batch.columns)]
+        columns = [self._dictionaries[i].encode(c) if i in self.encode else c for i, c in enumerate(batch.columns)]
         return pa.RecordBatch.from_arrays(columns, schema=self._schema.remove(len(self._schema) - 1))
 
     def _column(self, number: np.ndarray, step: int, valid: np.ndarray | None) -> pa.Array:
@@ -229,6 +236,19 @@ class WindowAssignOperator(Operator):
         if self.epoch_ms:
             return pa.array(starts, pa.int64(), mask=None if valid is None else ~valid)
         return _window_text(starts, step, valid)
+
+    def _copies_column(self, latest: np.ndarray, per_row: int, step: int) -> pa.Array:
+        """The window column of the ``per_row`` copies of every row, whose windows are numbered
+        ``latest - per_row + 1 .. latest`` (ascending, row after row). Numbered starts get
+        their dictionary indices computed per row and repeated as int32, not per copy in int64."""
+        lo, hi = int(latest.min()) - (per_row - 1), int(latest.max())
+        if not self.numbered or hi - lo > latest.size * per_row + 64:
+            number = (latest[:, None] - np.arange(per_row - 1, -1, -1, dtype=np.int64)[None, :]).ravel()
+            return self._column(number, step, None)
+        base = (latest - lo).astype(np.int32)
+        codes = (base[:, None] - np.arange(per_row - 1, -1, -1, dtype=np.int32)[None, :]).ravel()
+        dictionary = pa.array((lo + np.arange(hi - lo + 1, dtype=np.int64)) * step, pa.int64())
+        return pa.DictionaryArray.from_arrays(pa.array(codes, pa.int32()), dictionary)
 
     def push(self, batch: pa.RecordBatch, port: int = 0) -> list[pa.RecordBatch]:
         if batch.num_rows == 0:
@@ -247,7 +267,6 @@ class WindowAssignOperator(Operator):
                     valid = None if valid is None else valid[mine]
             column = self._column(number, w, valid)
             return [pa.RecordBatch.from_arrays(list(batch.columns) + [column], schema=self._schema)]
-        last = _trunc_div(ms, s) * s
         per_row = -(-w // s)
         if valid is None and w % s == 0 and int(ms.min()) >= 0:
             # every row lies in exactly w/s windows, numbered ms // s - (w/s - 1) .. ms // s
@@ -258,15 +277,17 @@ class WindowAssignOperator(Operator):
                 number = latest - (per_row - 1) + (i + per_row - 1 - latest) % n
                 return [pa.RecordBatch.from_arrays(list(self._encoded(batch).columns)
                                                    + [self._column(number, s, None)], schema=self._schema)]
-            number = (latest[:, None] - np.arange(per_row - 1, -1, -1, dtype=np.int64)[None, :]).ravel()
             if self.owner is None:                     # repeat rows, no filtering, no sort
                 columns = [_repeat(c, per_row) for c in self._encoded(batch).columns]
-                return [pa.RecordBatch.from_arrays(columns + [self._column(number, s, None)], schema=self._schema)]
+                return [pa.RecordBatch.from_arrays(columns + [self._copies_column(latest, per_row, s)],
+                                                   schema=self._schema)]
+            number = (latest[:, None] - np.arange(per_row - 1, -1, -1, dtype=np.int64)[None, :]).ravel()
             keep = np.flatnonzero(number % self.owner[0] == self.owner[1])   # rows in order, copies ascending
             rows = keep // per_row
             taken = self._encoded(batch).take(pa.array(rows))
             return [pa.RecordBatch.from_arrays(list(taken.columns) + [self._column(number[keep], s, None)],
                                                schema=self._schema)]
+        last = _trunc_div(ms, s) * s
         rows_parts, start_parts = [], []
         for i in range(per_row - 1, -1, -1):          # oldest window first
             start = last - i * s
