@@ -134,6 +134,16 @@ def _repeat(arr: pa.Array, times: int) -> pa.Array:
     return arr.take(pa.array(np.repeat(np.arange(len(arr), dtype=np.int64), times)))
 
 
+def _copy_numbers(latest: np.ndarray, per_row: int) -> np.ndarray:
+    """The window numbers of ``per_row`` copies of each row, ascending, row after row: row
+    ``r`` gives ``latest[r] - per_row + 1 .. latest[r]`` (same dtype as ``latest``). Filled
+    one copy position at a time: a broadcast over a short last axis runs far slower."""
+    out = np.empty((latest.size, per_row), dtype=latest.dtype)
+    for j in range(per_row):
+        np.subtract(latest, per_row - 1 - j, out=out[:, j])
+    return out.ravel()
+
+
 def _window_text(starts: np.ndarray, step: int, valid: np.ndarray | None) -> pa.Array:
     """The window column's text for ``starts`` (NULL where ``valid`` is False)."""
     text = format_window_starts(starts, step)
@@ -243,10 +253,8 @@ class WindowAssignOperator(Operator):
         their dictionary indices computed per row and repeated as int32, not per copy in int64."""
         lo, hi = int(latest.min()) - (per_row - 1), int(latest.max())
         if not self.numbered or hi - lo > latest.size * per_row + 64:
-            number = (latest[:, None] - np.arange(per_row - 1, -1, -1, dtype=np.int64)[None, :]).ravel()
-            return self._column(number, step, None)
-        base = (latest - lo).astype(np.int32)
-        codes = (base[:, None] - np.arange(per_row - 1, -1, -1, dtype=np.int32)[None, :]).ravel()
+            return self._column(_copy_numbers(latest, per_row), step, None)
+        codes = _copy_numbers((latest - lo).astype(np.int32), per_row)
         dictionary = pa.array((lo + np.arange(hi - lo + 1, dtype=np.int64)) * step, pa.int64())
         return pa.DictionaryArray.from_arrays(pa.array(codes, pa.int32()), dictionary)
 
@@ -281,7 +289,7 @@ class WindowAssignOperator(Operator):
                 columns = [_repeat(c, per_row) for c in self._encoded(batch).columns]
                 return [pa.RecordBatch.from_arrays(columns + [self._copies_column(latest, per_row, s)],
                                                    schema=self._schema)]
-            number = (latest[:, None] - np.arange(per_row - 1, -1, -1, dtype=np.int64)[None, :]).ravel()
+            number = _copy_numbers(latest, per_row)
             keep = np.flatnonzero(number % self.owner[0] == self.owner[1])   # rows in order, copies ascending
             rows = keep // per_row
             taken = self._encoded(batch).take(pa.array(rows))
