@@ -122,6 +122,16 @@ def _trunc_div(a: np.ndarray, b: int) -> np.ndarray:
     return q + ((a % b != 0) & (a < 0))
 
 
+def _tumbling_numbers(ms: np.ndarray, w: int, valid: np.ndarray | None) -> np.ndarray:
+    """``_trunc_div(ms, w)``; a batch whose earliest and latest times share a window (most
+    batches of a stream in time order) gets that number without a division per row."""
+    if valid is None and ms.size:
+        lo, hi = _trunc_div(np.array([ms.min(), ms.max()]), w).tolist()
+        if lo == hi:
+            return np.full(ms.size, lo, dtype=np.int64)
+    return _trunc_div(ms, w)
+
+
 def _repeat(arr: pa.Array, times: int) -> pa.Array:
     """Each value of ``arr`` ``times`` times in a row (``take`` of the repeated row numbers;
     a NULL-free number column or dictionary index is repeated as a numpy array, which streams
@@ -142,6 +152,17 @@ def _copy_numbers(latest: np.ndarray, per_row: int) -> np.ndarray:
     for j in range(per_row):
         np.subtract(latest, per_row - 1 - j, out=out[:, j])
     return out.ravel()
+
+
+def _kept(batch: pa.RecordBatch, number: np.ndarray, valid: np.ndarray | None, mine: np.ndarray):
+    """``batch``, ``number`` and ``valid`` restricted to the rows where ``mine`` is True. Rows
+    in time order keep one run of rows per window, so a single run is sliced (no copy)."""
+    rows = np.flatnonzero(mine)
+    first, last = int(rows[0]), int(rows[-1])
+    if last - first + 1 == rows.size:
+        return (batch.slice(first, rows.size), number[first:last + 1],
+                None if valid is None else valid[first:last + 1])
+    return batch.filter(pa.array(mine)), number[rows], None if valid is None else valid[rows]
 
 
 def _window_text(starts: np.ndarray, step: int, valid: np.ndarray | None) -> pa.Array:
@@ -265,14 +286,13 @@ class WindowAssignOperator(Operator):
         ms, valid = epoch_ms_array(batch.column(self._index))
         w, s = node.window_ms, node.slide_ms
         if not node.sliding:
-            number = _trunc_div(ms, w)                 # the window's number: start // w, exactly
+            number = _tumbling_numbers(ms, w, valid)  # the window's number: start // w, exactly
             if self.owner is not None:
                 mine = self._owned(number, valid)
                 if not mine.all():
                     if not mine.any():
                         return []
-                    batch, number = batch.filter(pa.array(mine)), number[mine]
-                    valid = None if valid is None else valid[mine]
+                    batch, number, valid = _kept(batch, number, valid, mine)
             column = self._column(number, w, valid)
             return [pa.RecordBatch.from_arrays(list(batch.columns) + [column], schema=self._schema)]
         per_row = -(-w // s)
