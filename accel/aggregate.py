@@ -563,14 +563,13 @@ class HashAggregate:
             self._tracking = True
         self._touched[:] = False
         # only the touched groups are finished: the cost follows the batch, not the state
-        take = pa.array(idx, type=_I64)
         n = len(idx)
         out = []
         for j in range(self._num_keys):
             parts = self._key_parts[j]
             if len(parts) > 16:        # a take over many small chunks is slow: merge them now and then
                 parts = self._key_parts[j] = [pa.concat_arrays(parts)]
-            keys = pa.chunked_array(parts, type=parts[0].type).take(take) if parts else pa.array([], type=types[j])
+            keys = _take_from_parts(parts, idx) if parts else pa.array([], type=types[j])
             out.append(_conform(keys, types[j], n))
         results = [self._result(_subset(s, idx), n) for s in self._states]
         for r, t in zip(results, types[self._num_keys:]):
@@ -767,6 +766,24 @@ class HashAggregate:
         if pat.is_boolean(agg.type):
             return pa.array(best != 0, type=_BOOL, mask=empty)
         return pa.array(best, mask=empty).cast(agg.type)
+
+
+def _take_from_parts(parts: list[pa.Array], idx: np.ndarray) -> pa.Array:
+    """The rows ``idx`` (ascending) of the concatenation of ``parts``, taken chunk by chunk
+    from only the parts they fall in (a stream touches mostly its newest groups; a take over
+    the chunked array would concatenate every part first)."""
+    if len(parts) == 1:
+        return parts[0].take(pa.array(idx, type=_I64))
+    ends = np.cumsum([len(p) for p in parts])
+    cuts = np.searchsorted(idx, ends)
+    taken, lo = [], 0
+    for part, end, hi in zip(parts, ends, cuts.tolist()):
+        if hi > lo:
+            taken.append(part.take(pa.array(idx[lo:hi] - (end - len(part)), type=_I64)))
+        lo = hi
+    if not taken:
+        return parts[0].slice(0, 0)
+    return taken[0] if len(taken) == 1 else pa.concat_arrays(taken)
 
 
 def _subset(state: _AggState, idx: np.ndarray) -> _AggState:

@@ -140,3 +140,15 @@ def test_sliding_text_key_in_local_workers_equals_single_process(monkeypatch):
     _, single = _run("auto", monkeypatch)
     _, workers = _run("auto", monkeypatch, execution_mode="local-workers", local_workers=2)
     assert sorted(map(repr, workers)) == sorted(map(repr, single))
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.lists(st.integers(0, 9), max_size=6), min_size=1, max_size=5), st.data())
+def test_take_from_parts_equals_a_take_over_their_concatenation(sizes, data):
+    parts = [pa.array([f"p{i}-{v}" for v in part], pa.string()) for i, part in enumerate(sizes)]
+    total = sum(len(p) for p in parts)
+    idx = np.array(sorted(data.draw(st.sets(st.integers(0, max(total - 1, 0)), max_size=total))) if total else [],
+                   dtype=np.int64)
+    got = accel_aggregate._take_from_parts(parts, idx)
+    assert got.type == pa.string()
+    assert got.to_pylist() == pa.concat_arrays(parts).take(pa.array(idx, pa.int64())).to_pylist()
