@@ -52,3 +52,14 @@ def test_a_single_run_of_kept_rows_is_a_slice():
     kept, _, _ = _kept(batch, np.arange(10, dtype=np.int64), None, mine)
     column = kept.column(0)                   # the same buffer, from row 3 on: nothing copied
     assert column.offset == 3 and column.buffers()[1].address == batch.column(0).buffers()[1].address
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.integers(min_value=-10**9, max_value=10**9), max_size=40), st.integers(2, 6), st.data())
+def test_owned_copy_is_the_workers_one_window_of_each_row(latest, n, data):
+    from velaria.exec.window import _owned_copy
+    i = data.draw(st.integers(0, n - 1))
+    latest = np.array(latest, dtype=np.int64)
+    got = _owned_copy(latest.copy(), n, i)
+    for x, g in zip(latest.tolist(), got.tolist()):
+        assert x - n < g <= x and g % n == i

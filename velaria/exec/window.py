@@ -132,6 +132,18 @@ def _tumbling_numbers(ms: np.ndarray, w: int, valid: np.ndarray | None) -> np.nd
     return _trunc_div(ms, w)
 
 
+def _owned_copy(latest: np.ndarray, n: int, i: int) -> np.ndarray:
+    """For rows whose ``n`` windows are numbered ``latest - n + 1 .. latest``: the number of
+    the one window worker ``i`` of ``n`` owns (the one congruent to ``i`` modulo ``n``), i.e.
+    ``latest - (latest - i) mod n`` (a mask instead of a division when ``n`` is a power of 2)."""
+    r = latest - i
+    if n & (n - 1) == 0:
+        np.bitwise_and(r, n - 1, out=r)       # two's complement: the floor modulo, as ``%``
+    else:
+        np.remainder(r, n, out=r)
+    return np.subtract(latest, r, out=r)
+
+
 def _repeat(arr: pa.Array, times: int) -> pa.Array:
     """Each value of ``arr`` ``times`` times in a row (``take`` of the repeated row numbers;
     a NULL-free number column or dictionary index is repeated as a numpy array, which streams
@@ -301,8 +313,7 @@ class WindowAssignOperator(Operator):
             latest = ms // s
             if self.owner is not None and self.owner[0] == per_row:
                 # one of each row's windows is this worker's: no copies at all
-                n, i = self.owner
-                number = latest - (per_row - 1) + (i + per_row - 1 - latest) % n
+                number = _owned_copy(latest, *self.owner)
                 return [pa.RecordBatch.from_arrays(list(self._encoded(batch).columns)
                                                    + [self._column(number, s, None)], schema=self._schema)]
             if self.owner is None:                     # repeat rows, no filtering, no sort
