@@ -20,6 +20,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ..errors import ExecutionError
+
 __all__ = ["StableDictionary", "packing_available"]
 
 
@@ -58,7 +60,8 @@ class StableDictionary:
             added = arr.take(pa.array(new_rows, pa.int64()))
             self._values = pa.concat_arrays([self._values, added]) if len(self._values) else added
         if len(self._table) >= 1 << 31:
-            raise OverflowError("a sliding window's text key has more than 2**31 distinct values")
+            raise ExecutionError("a sliding window's GROUP BY text key has more than 2**31 distinct values; "
+                                 "group by a coarser key")
         indices = pa.array(codes.astype(np.int32), pa.int32())
         return pa.DictionaryArray.from_arrays(indices, self._values)
 
