@@ -147,6 +147,9 @@ class HashAggregate:
         # two string keys of one-byte values: their pair's group id in a direct-indexed table
         # (None: not decided, False: left for the packed-hash path)
         self._byte_pairs = None
+        # several keys: (dictionary, code of each of its positions) of the last dictionary-encoded
+        # batch of each key column (see ``_stable_dictionary_codes``)
+        self._dictionary_cache: list = [None] * num_keys
         # one integer key with a small value range: lut[key - lo] = group id, lut[-1] = NULL's
         self._lut: np.ndarray | None = None
         self._lut_lo = 0
@@ -239,7 +242,35 @@ class HashAggregate:
         codes = self._short_string_codes(j, arr)
         if codes is not None:
             return codes
+        if pat.is_dictionary(arr.type) and arr.indices.null_count == 0:
+            return self._stable_dictionary_codes(j, arr)
         local, dictionary = _dictionary_codes(arr) if pat.is_dictionary(arr.type) else _codes(arr)
+        return self._global_codes(j, dictionary)[local]
+
+    def _stable_dictionary_codes(self, j: int, arr: pa.DictionaryArray) -> np.ndarray:
+        """``_column_codes`` of a dictionary-encoded column: the code of each dictionary
+        position is worked out once per dictionary and reused while the batches carry the
+        very same dictionary array (a sliding window's stable encoding of a text key), so
+        such a batch costs one lookup per row."""
+        dictionary = arr.dictionary
+        cached = self._dictionary_cache[j]
+        if cached is None or not _same_array(cached[0], dictionary):
+            inner, values = _codes(dictionary)
+            by_position = self._global_codes(j, values)[inner]
+            # codes that count up with the position (the usual case: values first seen in
+            # dictionary order) need an addition per row instead of a gather
+            first = int(by_position[0]) if by_position.size else 0
+            offset = first if np.array_equal(by_position, first + np.arange(by_position.size)) else None
+            # the cache holds the dictionary, so its buffers cannot be reused by another array
+            cached = self._dictionary_cache[j] = (dictionary, by_position, offset)
+        indices = arr.indices.to_numpy(zero_copy_only=False)
+        if cached[2] is not None:
+            return indices.astype(np.int64) if cached[2] == 0 else indices + np.int64(cached[2])
+        return np.take(cached[1], indices)
+
+    def _global_codes(self, j: int, dictionary: pa.Array) -> np.ndarray:
+        """The stable code of each of ``dictionary``'s distinct (normalised) values in key
+        column ``j``; values not seen before get the next codes."""
         seen = self._column_uniques[j]
         if seen is None:
             known = np.full(len(dictionary), -1, dtype=np.int64)
@@ -254,7 +285,7 @@ class HashAggregate:
             known[new] = start + np.arange(new.size, dtype=np.int64)
             added = dictionary.take(pa.array(new, type=_I64))
             self._column_uniques[j] = added if seen is None else pa.concat_arrays([seen, added])
-        return known[local]
+        return known
 
     def _short_string_codes(self, j: int, arr: pa.Array) -> np.ndarray | None:
         """``_column_codes`` for a string column whose values are at most 8 bytes (flags,
@@ -662,14 +693,13 @@ class HashAggregate:
             self._tracking = True
         self._touched[:] = False
         # only the touched groups are finished: the cost follows the batch, not the state
-        take = pa.array(idx, type=_I64)
         n = len(idx)
         out = []
         for j in range(self._num_keys):
             parts = self._key_parts[j]
             if len(parts) > 16:        # a take over many small chunks is slow: merge them now and then
                 parts = self._key_parts[j] = [pa.concat_arrays(parts)]
-            keys = pa.chunked_array(parts, type=parts[0].type).take(take) if parts else pa.array([], type=types[j])
+            keys = _take_from_parts(parts, idx) if parts else pa.array([], type=types[j])
             out.append(_conform(keys, types[j], n))
         results = [self._result(_subset(s, idx), n) for s in self._states]
         for r, t in zip(results, types[self._num_keys:]):
@@ -868,6 +898,24 @@ class HashAggregate:
         return pa.array(best, mask=empty).cast(agg.type)
 
 
+def _take_from_parts(parts: list[pa.Array], idx: np.ndarray) -> pa.Array:
+    """The rows ``idx`` (ascending) of the concatenation of ``parts``, taken chunk by chunk
+    from only the parts they fall in (a stream touches mostly its newest groups; a take over
+    the chunked array would concatenate every part first)."""
+    if len(parts) == 1:
+        return parts[0].take(pa.array(idx, type=_I64))
+    ends = np.cumsum([len(p) for p in parts])
+    cuts = np.searchsorted(idx, ends)
+    taken, lo = [], 0
+    for part, end, hi in zip(parts, ends, cuts.tolist()):
+        if hi > lo:
+            taken.append(part.take(pa.array(idx[lo:hi] - (end - len(part)), type=_I64)))
+        lo = hi
+    if not taken:
+        return parts[0].slice(0, 0)
+    return taken[0] if len(taken) == 1 else pa.concat_arrays(taken)
+
+
 def _subset(state: _AggState, idx: np.ndarray) -> _AggState:
     """A copy of ``state`` holding only the groups ``idx`` (renumbered 0..len(idx)-1)."""
     sub = copy.copy(state)
@@ -910,6 +958,14 @@ def _value_type(t: pa.DataType) -> pa.DataType:
 def _decoded(arr: pa.Array) -> pa.Array:
     """``arr`` with a dictionary encoding undone (other arrays as they are)."""
     return arr.cast(arr.type.value_type) if pat.is_dictionary(arr.type) else arr
+
+
+def _same_array(a: pa.Array, b: pa.Array) -> bool:
+    """True when ``a`` and ``b`` view the very same memory (same buffers, offset, length)."""
+    if len(a) != len(b) or a.offset != b.offset or not a.type.equals(b.type):
+        return False
+    return [None if x is None else x.address for x in a.buffers()] == [
+        None if x is None else x.address for x in b.buffers()]
 
 
 def _dictionary_codes(arr: pa.DictionaryArray) -> tuple[np.ndarray, pa.Array]:

@@ -35,6 +35,7 @@ from ..errors import ExecutionError, SQLUnsupportedError, VelariaValueError
 from ..plan import logical as L
 from ..plan.expr import AggregateCall, Call, Case, Cast, Column, InList, Literal, walk
 from .operators import AggregateOperator, Operator
+from .window_keys import StableDictionary
 from ..reference.functions import to_epoch_ms, to_string
 
 __all__ = ["WindowAssign", "WindowAssignOperator", "WindowKeyAggregateOperator", "late_window_key", "late_encoded_columns",
@@ -121,6 +122,28 @@ def _trunc_div(a: np.ndarray, b: int) -> np.ndarray:
     return q + ((a % b != 0) & (a < 0))
 
 
+def _tumbling_numbers(ms: np.ndarray, w: int, valid: np.ndarray | None) -> np.ndarray:
+    """``_trunc_div(ms, w)``; a batch whose earliest and latest times share a window (most
+    batches of a stream in time order) gets that number without a division per row."""
+    if valid is None and ms.size:
+        lo, hi = _trunc_div(np.array([ms.min(), ms.max()]), w).tolist()
+        if lo == hi:
+            return np.full(ms.size, lo, dtype=np.int64)
+    return _trunc_div(ms, w)
+
+
+def _owned_copy(latest: np.ndarray, n: int, i: int) -> np.ndarray:
+    """For rows whose ``n`` windows are numbered ``latest - n + 1 .. latest``: the number of
+    the one window worker ``i`` of ``n`` owns (the one congruent to ``i`` modulo ``n``), i.e.
+    ``latest - (latest - i) mod n`` (a mask instead of a division when ``n`` is a power of 2)."""
+    r = latest - i
+    if n & (n - 1) == 0:
+        np.bitwise_and(r, n - 1, out=r)       # two's complement: the floor modulo, as ``%``
+    else:
+        np.remainder(r, n, out=r)
+    return np.subtract(latest, r, out=r)
+
+
 def _repeat(arr: pa.Array, times: int) -> pa.Array:
     """Each value of ``arr`` ``times`` times in a row (``take`` of the repeated row numbers;
     a NULL-free number column or dictionary index is repeated as a numpy array, which streams
@@ -131,6 +154,27 @@ def _repeat(arr: pa.Array, times: int) -> pa.Array:
         indices = pa.array(np.repeat(arr.indices.to_numpy(), times), type=arr.type.index_type)
         return pa.DictionaryArray.from_arrays(indices, arr.dictionary)
     return arr.take(pa.array(np.repeat(np.arange(len(arr), dtype=np.int64), times)))
+
+
+def _copy_numbers(latest: np.ndarray, per_row: int) -> np.ndarray:
+    """The window numbers of ``per_row`` copies of each row, ascending, row after row: row
+    ``r`` gives ``latest[r] - per_row + 1 .. latest[r]`` (same dtype as ``latest``). Filled
+    one copy position at a time: a broadcast over a short last axis runs far slower."""
+    out = np.empty((latest.size, per_row), dtype=latest.dtype)
+    for j in range(per_row):
+        np.subtract(latest, per_row - 1 - j, out=out[:, j])
+    return out.ravel()
+
+
+def _kept(batch: pa.RecordBatch, number: np.ndarray, valid: np.ndarray | None, mine: np.ndarray):
+    """``batch``, ``number`` and ``valid`` restricted to the rows where ``mine`` is True. Rows
+    in time order keep one run of rows per window, so a single run is sliced (no copy)."""
+    rows = np.flatnonzero(mine)
+    first, last = int(rows[0]), int(rows[-1])
+    if last - first + 1 == rows.size:
+        return (batch.slice(first, rows.size), number[first:last + 1],
+                None if valid is None else valid[first:last + 1])
+    return batch.filter(pa.array(mine)), number[rows], None if valid is None else valid[rows]
 
 
 def _window_text(starts: np.ndarray, step: int, valid: np.ndarray | None) -> pa.Array:
@@ -206,6 +250,7 @@ class WindowAssignOperator(Operator):
         # sliding windows copy rows: string columns in ``encode`` (read only as GROUP BY keys
         # above) are dictionary-encoded first, so the copies repeat small integers
         self.encode = frozenset(encode) if node.sliding else frozenset()
+        self._dictionaries = {i: StableDictionary() for i in self.encode}
         self._schema = node.schema
         if epoch_ms:
             t = pa.dictionary(pa.int32(), pa.int64()) if self.numbered else pa.int64()
@@ -214,10 +259,15 @@ class WindowAssignOperator(Operator):
             f = self._schema.field(i)
             self._schema = self._schema.set(i, f.with_type(pa.dictionary(pa.int32(), f.type)))
 
+    def open(self, ctx):
+        super().open(ctx)
+        if ctx.kernels.engine == "reference":          # Arrow's encoding, no C packing
+            self._dictionaries = {i: StableDictionary(packed=False) for i in self.encode}
+
     def _encoded(self, batch: pa.RecordBatch) -> pa.RecordBatch:
         if not self.encode:
             return batch
-        columns = [pc.dictionary_encode(c) if i in self.encode else c for i, c in enumerate(batch.columns)]
+        columns = [self._dictionaries[i].encode(c) if i in self.encode else c for i, c in enumerate(batch.columns)]
         return pa.RecordBatch.from_arrays(columns, schema=self._schema.remove(len(self._schema) - 1))
 
     def _column(self, number: np.ndarray, step: int, valid: np.ndarray | None) -> pa.Array:
@@ -230,6 +280,17 @@ class WindowAssignOperator(Operator):
             return pa.array(starts, pa.int64(), mask=None if valid is None else ~valid)
         return _window_text(starts, step, valid)
 
+    def _copies_column(self, latest: np.ndarray, per_row: int, step: int) -> pa.Array:
+        """The window column of the ``per_row`` copies of every row, whose windows are numbered
+        ``latest - per_row + 1 .. latest`` (ascending, row after row). Numbered starts get
+        their dictionary indices computed per row and repeated as int32, not per copy in int64."""
+        lo, hi = int(latest.min()) - (per_row - 1), int(latest.max())
+        if not self.numbered or hi - lo > latest.size * per_row + 64:
+            return self._column(_copy_numbers(latest, per_row), step, None)
+        codes = _copy_numbers((latest - lo).astype(np.int32), per_row)
+        dictionary = pa.array((lo + np.arange(hi - lo + 1, dtype=np.int64)) * step, pa.int64())
+        return pa.DictionaryArray.from_arrays(pa.array(codes, pa.int32()), dictionary)
+
     def push(self, batch: pa.RecordBatch, port: int = 0) -> list[pa.RecordBatch]:
         if batch.num_rows == 0:
             return []
@@ -237,36 +298,35 @@ class WindowAssignOperator(Operator):
         ms, valid = epoch_ms_array(batch.column(self._index))
         w, s = node.window_ms, node.slide_ms
         if not node.sliding:
-            number = _trunc_div(ms, w)                 # the window's number: start // w, exactly
+            number = _tumbling_numbers(ms, w, valid)  # the window's number: start // w, exactly
             if self.owner is not None:
                 mine = self._owned(number, valid)
                 if not mine.all():
                     if not mine.any():
                         return []
-                    batch, number = batch.filter(pa.array(mine)), number[mine]
-                    valid = None if valid is None else valid[mine]
+                    batch, number, valid = _kept(batch, number, valid, mine)
             column = self._column(number, w, valid)
             return [pa.RecordBatch.from_arrays(list(batch.columns) + [column], schema=self._schema)]
-        last = _trunc_div(ms, s) * s
         per_row = -(-w // s)
         if valid is None and w % s == 0 and int(ms.min()) >= 0:
             # every row lies in exactly w/s windows, numbered ms // s - (w/s - 1) .. ms // s
             latest = ms // s
             if self.owner is not None and self.owner[0] == per_row:
                 # one of each row's windows is this worker's: no copies at all
-                n, i = self.owner
-                number = latest - (per_row - 1) + (i + per_row - 1 - latest) % n
+                number = _owned_copy(latest, *self.owner)
                 return [pa.RecordBatch.from_arrays(list(self._encoded(batch).columns)
                                                    + [self._column(number, s, None)], schema=self._schema)]
-            number = (latest[:, None] - np.arange(per_row - 1, -1, -1, dtype=np.int64)[None, :]).ravel()
             if self.owner is None:                     # repeat rows, no filtering, no sort
                 columns = [_repeat(c, per_row) for c in self._encoded(batch).columns]
-                return [pa.RecordBatch.from_arrays(columns + [self._column(number, s, None)], schema=self._schema)]
+                return [pa.RecordBatch.from_arrays(columns + [self._copies_column(latest, per_row, s)],
+                                                   schema=self._schema)]
+            number = _copy_numbers(latest, per_row)
             keep = np.flatnonzero(number % self.owner[0] == self.owner[1])   # rows in order, copies ascending
             rows = keep // per_row
             taken = self._encoded(batch).take(pa.array(rows))
             return [pa.RecordBatch.from_arrays(list(taken.columns) + [self._column(number[keep], s, None)],
                                                schema=self._schema)]
+        last = _trunc_div(ms, s) * s
         rows_parts, start_parts = [], []
         for i in range(per_row - 1, -1, -1):          # oldest window first
             start = last - i * s

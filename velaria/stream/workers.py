@@ -5,8 +5,10 @@ Every group belongs to exactly one worker, chosen from one of its key values
 (:mod:`velaria.stream.key_partition`: the window number for a windowed aggregate, else a hash).
 The driver writes each source batch once, as an Arrow IPC stream, into one shared-memory block
 (``transport_mode=shared-memory``; a batch smaller than ``shared_memory_min_payload_bytes`` is
-copied through each worker's socket instead: ``rpc-copy``) and hands every worker the block's
-name. Each worker reads the batch in place, runs the query's partition-local transforms
+copied through each worker's socket instead: ``rpc-copy``) and hands the block's name to every
+worker that may own rows of it (for a window over the source's integer time column, the
+workers of the windows its time range touches, see :mod:`velaria.stream.batch_routing`; else
+every worker). Each worker reads the batch in place, runs the query's partition-local transforms
 (filters, projections, window assignment), keeps the rows of the groups it owns, folds them into
 its own running aggregate (the same operators and kernels as the driver's, same engine) and
 sends back the rows that aggregate emits: the current values of its groups that the batch
@@ -43,6 +45,7 @@ import pyarrow as pa
 
 from ..errors import ExecutionError
 from ..worker_launcher import MappedBlock
+from .batch_routing import BatchRouter
 
 __all__ = ["WorkerPool", "PIPELINE_DEPTH"]
 
@@ -198,6 +201,7 @@ class _Pending:
     item: object
     block: shared_memory.SharedMemory | None
     started: float
+    targets: list[int]          # the workers it was sent to
 
 
 class _Blocks:
@@ -260,6 +264,9 @@ class WorkerPool:
         self._inflight: collections.deque[_Pending] = collections.deque()
         self._blocks = _Blocks()
         self._replies: list[collections.deque] = []      # per worker: replies read, not yet used
+        # a windowed aggregate over the source's own time column: batches go only to the
+        # workers whose windows they may touch
+        self._router: BatchRouter | None = None
 
     @classmethod
     def start(cls, runtime) -> "WorkerPool":
@@ -272,6 +279,7 @@ class WorkerPool:
         shipped = runtime.plan.nodes[agg_pos + 1]
         pool = cls(runtime, agg_pos)
         n = runtime.options.effective_local_workers
+        pool._router = BatchRouter.for_operators(ops, agg_pos, n)
         try:
             for i in range(n):
                 pool._replies.append(collections.deque())
@@ -314,8 +322,11 @@ class WorkerPool:
             source = ("shm", block.name, size)
         else:
             source = ("bytes", _ipc_bytes(batch))
-        self._inflight.append(_Pending(item, block, t0))
-        for i in range(len(self.workers)):
+        # a checkpoint gathers every worker's state with the batch, so then all get it
+        targets = (self._router.owners(batch) if self._router is not None and not want_state
+                   else list(range(len(self.workers))))
+        self._inflight.append(_Pending(item, block, t0, targets))
+        for i in targets:
             self._send(i, ("batch", source, now, want_state))
         if block is not None:
             self.shared_memory = True
@@ -339,7 +350,7 @@ class WorkerPool:
     def _complete(self) -> Completed:
         pending = self._inflight[0]
         replies = [self._replies[i].popleft() if self._replies[i] else self._receive(i)
-                   for i in range(len(self.workers))]
+                   for i in pending.targets]
         self._inflight.popleft()
         self._blocks.give_back(pending.block)
         parts = [_read_ipc(data) for _, data, _ in replies if data is not None]
