@@ -292,3 +292,32 @@ def test_a_file_too_big_for_the_budget_keeps_its_first_part(tmp_path, monkeypatc
     assert pa.Table.from_batches(list(again.scan(["value", "cat"],
                                                  [PushedFilter("qty", ">", 10)]))).equals(got)
     assert again._prefix is not None and again._prefix[2] == until
+
+
+@pytest.mark.parametrize("columns", [None, ["name"]])
+@pytest.mark.parametrize("quoted", [False, True])
+def test_a_data_line_starting_with_a_bom_character_keeps_it_on_every_parser(
+        tmp_path, monkeypatch, columns, quoted):
+    """pyarrow drops a UTF-8 BOM at the start of its input: right at the file's start, wrong
+    at a chunk's start inside the file, where U+FEFF is data (the C converter keeps it)."""
+    from velaria.io import csv_source
+
+    # every line starts with U+FEFF, and so does every name: whichever line a chunk starts at
+    lines = [f"\ufeff{i},\ufeffn{i}" for i in range(400)]
+    if quoted:
+        lines[300] = '\ufeff300,"\ufeffq"'   # from here pyarrow's streaming reader reads on
+    path = tmp_path / "b.csv"
+    path.write_bytes(("\ufeffid,name\n" + "\n".join(lines) + "\n").encode())
+    monkeypatch.setattr(csv_source, "_CHUNK_BYTES", 256)   # many chunks inside the file
+    monkeypatch.setattr(csv_convert.ChunkConverter, "convert", lambda *a: ("reference", None))
+    clear_typing_cache()
+    source = CsvSource(str(path))
+    source.column_kinds()
+    got = pa.Table.from_batches(list(source.scan(columns)))
+    assert got.column("name").to_pylist()[:3] == ["\ufeffn0", "\ufeffn1", "\ufeffn2"]
+    assert all(v.startswith("\ufeff") for v in got.column("name").to_pylist())
+    assert got.num_rows == 400
+    if columns is None:             # the file's own BOM is not part of the header's first name
+        assert got.column_names == ["id", "name"]
+        assert all(v.startswith("\ufeff") for v in got.column("id").to_pylist())
+    assert source.chunk_parsers["pyarrow"] >= 1

@@ -226,6 +226,15 @@ def _final_parts(parts: list, convert: list[int], kinds: list[str], ncols: int) 
     return batches
 
 
+def _data_bom_kept(data, file_start: bool):
+    """``data`` (CSV bytes for pyarrow) as pyarrow should read it: pyarrow drops a UTF-8 BOM at
+    the start of its input, which is right only at the start of the file; a chunk that starts
+    with U+FEFF as data gets an empty line first (pyarrow skips it) so the character stays."""
+    if file_start or not bytes(data[:3]) == b"\xef\xbb\xbf":
+        return data
+    return b"\n" + bytes(data)
+
+
 class _ScanKeeper:
     """Keeps what a scan parsed, so a re-read scans memory instead of parsing the file again.
 
@@ -436,7 +445,10 @@ class CsvSource(TypedFileSource):
         try:
             if size is not None and stream.size() < size:
                 self._raise_shrank(size, stream.size())
-            stream.seek(offset)
+            # from a record boundary past the file's start, begin at the newline that ends the
+            # previous record: pyarrow skips that empty line, and drops a UTF-8 BOM only at
+            # the start of its input, so a data line starting with U+FEFF keeps it
+            stream.seek(offset - 1 if offset else 0)
             position = offset
             for batch in pacsv.open_csv(stream, read_options=opts, parse_options=parse,
                                         convert_options=convert):
@@ -530,12 +542,13 @@ class CsvSource(TypedFileSource):
                         opts = pacsv.ReadOptions(column_names=projector.columns,
                                                  use_threads=True,
                                                  block_size=max(1 << 20, len(rows) // cores))
-                        source = pa.BufferReader(rows)
+                        source = pa.BufferReader(_data_bom_kept(rows, offset == 0 and skip == 0))
                     else:
                         opts = pacsv.ReadOptions(block_size=block, use_threads=True)
                         if offset or not self.header:
                             opts.column_names = self.names
-                        source = pa.BufferReader(body.slice(0, end))
+                        source = pa.BufferReader(body.slice(0, end) if offset == 0 else
+                                                 _data_bom_kept(body.slice(0, end), False))
                     table = None if rows == b"" else pacsv.read_csv(
                         source, read_options=opts, parse_options=plain, convert_options=convert)
                     self.chunk_parsers["pyarrow"] += 1
