@@ -341,6 +341,28 @@ def test_bad_option_types(s):
         s.explain_stream_sql(AGG_SQL, trigger_ms=1)
 
 
+def test_upstream_options_by_position_and_their_defaults(s):
+    """Native Velaria's six stream SQL options may be passed by position, in its order, with
+    its defaults; the other options stay keyword-only."""
+    import inspect
+
+    from velaria.stream.session_mixin import UPSTREAM_STREAM_OPTIONS
+    from velaria.stream.strategy import StreamOptions
+
+    for method in (s.start_stream_sql, s.explain_stream_sql):
+        params = list(inspect.signature(method).parameters.values())
+        assert [p.name for p in params[1:7]] == list(UPSTREAM_STREAM_OPTIONS)
+        assert all(p.default == getattr(StreamOptions(), p.name) for p in params[1:7])
+    by_position = s.explain_stream_sql(AGG_SQL, 0, "", "best-effort", "local-workers", 2)
+    by_name = s.explain_stream_sql(AGG_SQL, trigger_interval_ms=0, checkpoint_delivery_mode="best-effort",
+                                   execution_mode="local-workers", local_workers=2)
+    assert by_position == by_name and "best-effort" in by_position
+    with pytest.raises(TypeError):
+        s.explain_stream_sql(AGG_SQL, 0, trigger_interval_ms=0)
+    with pytest.raises(TypeError):
+        s.explain_stream_sql(AGG_SQL, 0, "", "best-effort", "local-workers", 2, 0, 5)
+
+
 # ------------------------------------------------------------------------------ stream SQL errors
 @pytest.fixture
 def kinds(s, tmp_path):

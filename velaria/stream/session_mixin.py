@@ -132,10 +132,14 @@ class StreamMethods:
             frame._plan_over(schema)             # planning errors surface now
         return frame
 
-    def explain_stream_sql(self, sql: str, /, **options: Any) -> str:
+    def explain_stream_sql(self, sql: str, trigger_interval_ms: int = 1000,
+                           checkpoint_path: str = "",
+                           checkpoint_delivery_mode: str = "at-least-once",
+                           execution_mode: str = "single-process", local_workers: int = 1,
+                           max_inflight_partitions: int = 0, **options: Any) -> str:
         """Explain a stream SELECT or INSERT INTO ... SELECT: sections ``logical``,
-        ``physical``, ``strategy``. Nothing runs."""
-        opts = parse_options(**options)
+        ``physical``, ``strategy``. Nothing runs. The options are ``start_stream_sql``'s."""
+        opts = parse_options(**_upstream_options(locals(), options))
         stmt = self._stream_statement(sql, "explain_stream_sql")
         source = stmt.source_entry.frame._source
         schema = _planning_schema(source)
@@ -151,11 +155,18 @@ class StreamMethods:
         decisions = StreamDecisions.decide(plan, opts, sink_label, source.bounded(), self.kernels)
         return explain_text(plan, decisions, delivery_view(source, sink, opts))
 
-    def start_stream_sql(self, sql: str, /, **options: Any) -> "StreamingQuery":
-        """Start ``INSERT INTO sink SELECT ...``; returns the running StreamingQuery."""
+    def start_stream_sql(self, sql: str, trigger_interval_ms: int = 1000,
+                         checkpoint_path: str = "",
+                         checkpoint_delivery_mode: str = "at-least-once",
+                         execution_mode: str = "single-process", local_workers: int = 1,
+                         max_inflight_partitions: int = 0, **options: Any) -> "StreamingQuery":
+        """Start ``INSERT INTO sink SELECT ...``; returns the running StreamingQuery. The six
+        named options are native Velaria's, in its order (so they may be passed by position);
+        the other stream options (``max_inflight_batches``, backpressure watermarks, ...) are
+        keyword-only."""
         from ..stream.runtime import StreamRuntime
         from ..streaming import StreamingQuery
-        opts = parse_options(**options)
+        opts = parse_options(**_upstream_options(locals(), options))
         stmt = self._stream_statement(sql, "start_stream_sql")
         spec = stmt.sink_entry.frame
         if spec is None or not hasattr(spec, "make_sink"):
@@ -166,3 +177,14 @@ class StreamMethods:
         query = StreamingQuery(runtime)
         query.start()
         return query
+
+
+#: native Velaria's stream SQL options, in the order its methods take them
+UPSTREAM_STREAM_OPTIONS = ("trigger_interval_ms", "checkpoint_path", "checkpoint_delivery_mode",
+                           "execution_mode", "local_workers", "max_inflight_partitions")
+
+
+def _upstream_options(arguments: dict, options: dict) -> dict:
+    """The named options of a stream SQL method's ``arguments`` (its ``locals()``) together
+    with the keyword-only ``options``."""
+    return {**{name: arguments[name] for name in UPSTREAM_STREAM_OPTIONS}, **options}
