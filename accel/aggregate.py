@@ -22,7 +22,7 @@ from velaria.reference.distinct import hash_key
 
 from . import aggregate_stats, batch_c, byte_keys, decimal_values, group_sums, int_sums
 from . import select_terms
-from .group_hash import Int64GroupTable, blocked_ids
+from .group_hash import Int64GroupTable, blocked_ids, number_short_strings
 from .arrow_util import _BOOL, _F64, _I64, _TWO53, _conform, _is_float, _is_int, _is_num, _nulls, _np_values, _valid
 from .distinct import _codes, _combine_codes, _hashable
 
@@ -299,19 +299,16 @@ class HashAggregate:
             return None
         if table is None and self._column_uniques[j] is not None:
             return None                  # numbered by the dictionary path already
-        packed = select_terms.pack_short_str(arr)
-        if packed is None:
+        fresh = table is None
+        if fresh:
+            table = Int64GroupTable()
+        numbered = number_short_strings(table, arr, self._column_uniques[j])
+        if numbered is None:
             self._short_strings[j] = False
             return None
-        if table is None:
-            table = self._short_strings[j] = Int64GroupTable()
-        codes, new_rows = blocked_ids(table, packed)
-        if new_rows.size:
-            added = arr.take(pa.array(new_rows, type=_I64))
-            seen = self._column_uniques[j]
-            if len(table) >= 1 << 31:
-                raise ExecutionError("GROUP BY key column has more than 2**31 distinct values")
-            self._column_uniques[j] = added if seen is None else pa.concat_arrays([seen, added])
+        if fresh:
+            self._short_strings[j] = table
+        codes, self._column_uniques[j] = numbered
         return codes
 
     def _packed_ids(self, key_arrays: list[pa.Array], selection: np.ndarray | None = None

@@ -135,3 +135,27 @@ def blocked_ids(table: Int64GroupTable, keys: np.ndarray) -> tuple[np.ndarray, n
             new_parts.append(new + lo)
     new_rows = np.concatenate(new_parts) if new_parts else np.empty(0, dtype=_I64)
     return gids, new_rows
+
+
+def number_short_strings(table: Int64GroupTable, arr, values):
+    """``(codes, values)`` numbering the string array ``arr`` across batches: each value of at
+    most 8 bytes packed into one int64 (``pack_short_str``) and looked up in the persistent
+    ``table``; ``values`` (an Arrow array or None) holds the value of each code so far, and
+    the returned one has the new values appended in first-appearance order. None when ``arr``
+    cannot be packed (a longer value, a NUL byte): the caller leaves this path."""
+    import pyarrow as pa
+
+    from velaria.errors import ExecutionError
+
+    from .select_terms import pack_short_str
+
+    packed = pack_short_str(arr)
+    if packed is None:
+        return None
+    codes, new_rows = blocked_ids(table, packed)
+    if len(table) >= 1 << 31:
+        raise ExecutionError("GROUP BY key column has more than 2**31 distinct values")
+    if new_rows.size:
+        added = arr.take(pa.array(new_rows, type=pa.int64()))
+        values = added if values is None else pa.concat_arrays([values, added])
+    return codes, values

@@ -615,9 +615,14 @@ def _every_row_in_order(indices: pa.Array, num_rows: int) -> bool:
     return bool(a[0] == 0 and a[-1] == num_rows - 1 and (num_rows == 1 or (a[1:] > a[:-1]).all()))
 
 
+def _rows_placeholder(num_rows: int) -> pa.RecordBatch:
+    """A batch of ``num_rows`` rows whose one column of NULLs is never read."""
+    return pa.record_batch([pa.nulls(num_rows)], names=["__rows"])
+
+
 def _no_columns(num_rows: int) -> pa.RecordBatch:
     """A batch of ``num_rows`` rows and no column (Arrow keeps the count of a selection)."""
-    return pa.record_batch([pa.nulls(num_rows)], names=["__rows"]).select([])
+    return _rows_placeholder(num_rows).select([])
 
 
 def _join_side(batches: list[pa.RecordBatch], schema: pa.Schema) -> pa.RecordBatch:
@@ -625,8 +630,7 @@ def _join_side(batches: list[pa.RecordBatch], schema: pa.Schema) -> pa.RecordBat
     over a join, no FROM) still contributes its row count, so it gets a placeholder column of
     that many NULLs (never read: output positions only cover the real columns)."""
     if not schema:
-        n = sum(b.num_rows for b in batches)
-        return pa.record_batch([pa.nulls(n)], names=["__rows"])
+        return _rows_placeholder(sum(b.num_rows for b in batches))
     return _single_batch(batches, schema)
 
 

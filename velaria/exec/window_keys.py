@@ -20,8 +20,6 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..errors import ExecutionError
-
 __all__ = ["StableDictionary", "packing_available"]
 
 
@@ -47,33 +45,25 @@ class StableDictionary:
     def encode(self, arr: pa.Array) -> pa.DictionaryArray:
         """``arr`` dictionary-encoded (int32 indices); a NULL is a dictionary value of its own
         on the packed path and a NULL index otherwise -- both decode to NULL."""
-        words = self._words(arr) if self.packed else None
-        if words is None:
+        numbered = self._number(arr) if self.packed else None
+        if numbered is None:
             return pc.dictionary_encode(arr)
-        from ..accel.group_hash import Int64GroupTable, blocked_ids
-        if self._table is None:
-            self._table = Int64GroupTable()
-        codes, new_rows = blocked_ids(self._table, words)
-        if self._values is None:
-            self._values = pa.array([], arr.type)
-        if new_rows.size:
-            added = arr.take(pa.array(new_rows, pa.int64()))
-            self._values = pa.concat_arrays([self._values, added]) if len(self._values) else added
-        if len(self._table) >= 1 << 31:
-            raise ExecutionError("a sliding window's GROUP BY text key has more than 2**31 distinct values; "
-                                 "group by a coarser key")
+        codes, values = numbered
+        self._values = values if values is not None else pa.array([], arr.type)
         indices = pa.array(codes.astype(np.int32), pa.int32())
         return pa.DictionaryArray.from_arrays(indices, self._values)
 
-    def _words(self, arr: pa.Array) -> np.ndarray | None:
-        """The packed int64 word of each row, or None when this column leaves the packed path
-        (for good: mixing the two encodings would gain nothing)."""
+    def _number(self, arr: pa.Array):
+        """``(codes, values)`` of the packed path, or None when this column leaves it (for
+        good: mixing the two encodings would gain nothing)."""
+        from ..accel.group_hash import Int64GroupTable, number_short_strings
         if isinstance(arr, pa.ChunkedArray):
             arr = arr.combine_chunks()
-        words = None
+        numbered = None
         if pa.types.is_string(arr.type) and (self._values is None or self._values.type.equals(arr.type)):
-            from ..accel.select_terms import pack_short_str
-            words = pack_short_str(arr)
-        if words is None:
+            if self._table is None:
+                self._table = Int64GroupTable()
+            numbered = number_short_strings(self._table, arr, self._values)
+        if numbered is None:
             self.packed = False
-        return words
+        return numbered
