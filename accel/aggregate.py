@@ -729,7 +729,8 @@ class HashAggregate:
         ``reference`` (delegated), ``global`` (no keys), ``dense-c`` / ``dense-numpy`` (integer
         key through the dense lookup table), ``arrow-hash`` (one key, Arrow hashing),
         ``packed-hash`` (several keys: per-column codes packed pairwise into one int64, persistent
-        hash tables) or ``python-dict`` (combined codes looked up in a dict: a NULL-typed key)."""
+        hash tables), ``key-bitmap`` (several small-range integer keys and no aggregate call:
+        a bitmap of the key combinations seen) or ``python-dict`` (combined codes looked up in a dict: a NULL-typed key)."""
         if self._mode == "reference":
             self.path = "reference"
         elif self._num_keys == 0:
@@ -738,6 +739,8 @@ class HashAggregate:
             self.path = "dense-c" if batch_c.available() else "dense-numpy"
         elif self._num_keys == 1:
             self.path = "arrow-hash"
+        elif self._key_bitmap not in (None, False):
+            self.path = "key-bitmap"
         elif self._pairs is not None:
             self.path = "packed-hash"
         elif self._byte_pairs is not None and self._byte_pairs is not False:
