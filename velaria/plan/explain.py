@@ -266,7 +266,8 @@ def _details(node: L.Node, step: StepDecision) -> list[str]:
     if isinstance(node, L.Sort):
         return [f"keys={len(node.keys)}"] + ([f"top_n={node.limit}"] if node.limit is not None else [])
     if isinstance(node, L.Aggregate):
-        return [f"keys={len(node.keys)}, aggs={len(node.aggregates)}", f"path={step.ran_path or step.path}"]
+        return ([f"keys={len(node.keys)}, aggs={len(node.aggregates)}", f"path={step.ran_path or step.path}"]
+                + ([f"rewrite={node.rewrite}"] if node.rewrite else []))
     if isinstance(node, L.Join):
         keys = (f"left_key={_key_text(node.left_keys[0])}, right_key={_key_text(node.right_keys[0])}"
                 if node.left_keys else "keys=none")
