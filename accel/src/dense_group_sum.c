@@ -19,8 +19,23 @@ int64_t velaria_dense_group_sum_f64(const int64_t *keys, const uint8_t *valid, i
                                     int k, const double *const *xs, double *const *totals, int64_t *count)
 {
     int64_t added = 0;
-    const double *x0 = k > 0 ? xs[0] : NULL;
-    double *t0 = k > 0 ? totals[0] : NULL;
+    if (valid == NULL && k == 1) {
+        /* the common shape (SUM and AVG of one column, COUNT(*)): no per-row branches but the
+         * rare first sight of a group */
+        const double *restrict x0 = xs[0];
+        double *restrict t0 = totals[0];
+        for (int64_t i = 0; i < n; i++) {
+            const int64_t slot = (int64_t)((uint64_t)keys[i] - (uint64_t)lo);
+            int64_t g = lut[slot];
+            if (__builtin_expect(g < 0, 0)) {
+                g = lut[slot] = next_gid++;
+                new_rows[added++] = i;
+            }
+            t0[g] += x0[i];
+            count[g]++;
+        }
+        return next_gid;
+    }
     for (int64_t i = 0; i < n; i++) {
         const int64_t slot = (valid && !valid[i]) ? null_slot : (int64_t)((uint64_t)keys[i] - (uint64_t)lo);
         int64_t g = lut[slot];
@@ -28,11 +43,7 @@ int64_t velaria_dense_group_sum_f64(const int64_t *keys, const uint8_t *valid, i
             g = lut[slot] = next_gid++;
             new_rows[added++] = i;
         }
-        if (k == 1) {
-            t0[g] += x0[i];
-        } else {
-            for (int j = 0; j < k; j++) totals[j][g] += xs[j][i];
-        }
+        for (int j = 0; j < k; j++) totals[j][g] += xs[j][i];
         count[g]++;
     }
     return next_gid;
