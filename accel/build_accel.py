@@ -86,7 +86,9 @@ void velaria_group_sum_multi_i64(const int64_t *gids, int64_t n, int k, const in
 void velaria_group_sum_multi_f64(const int64_t *gids, int64_t n, int k, const double *const *xs,
                                  const uint8_t *const *valids, double *const *totals,
                                  int64_t *const *counts);
-int64_t velaria_bitmap_first_rows(const int64_t *slots, int64_t n, uint8_t *bitmap, int64_t *new_rows);
+int64_t velaria_bitmap_first_rows(int ncols, const int64_t *const *cols, const uint8_t *const *valids,
+                                  const int64_t *lows, const int64_t *radixes, int64_t n,
+                                  uint8_t *bitmap, int64_t *new_rows);
 int64_t velaria_dense_group_sum_f64(const int64_t *keys, const uint8_t *valid, int64_t n, int64_t lo,
                                     int64_t *lut, int64_t null_slot, int64_t next_gid, int64_t *new_rows,
                                     int k, const double *const *xs, double *const *totals, int64_t *count);

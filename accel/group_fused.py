@@ -23,7 +23,7 @@ try:
 except Exception:  # pragma: no cover - depends on the build
     _ffi = _lib = None
 
-__all__ = ["c_available", "bitmap_first_rows", "dense_group_sum_f64", "BITMAP_MAX_BITS"]
+__all__ = ["c_available", "pack_slots", "bitmap_first_rows", "dense_group_sum_f64", "BITMAP_MAX_BITS"]
 
 #: largest key space (bits) a keys-only GROUP BY numbers through a bitmap (32 MiB)
 BITMAP_MAX_BITS = 1 << 28
@@ -38,18 +38,39 @@ def _ptr(ctype: str, a: np.ndarray | None):
     return _ffi.NULL if a is None else _ffi.cast(ctype, a.ctypes.data)
 
 
-def bitmap_first_rows(slots: np.ndarray, bitmap: np.ndarray, use_c: bool | None = None) -> np.ndarray:
-    """The rows (ascending) whose slot's bit in ``bitmap`` (uint8, bit ``s & 7`` of byte
-    ``s >> 3``) was clear when the row was reached; their bits are set in place. ``slots`` are
-    int64 in ``[0, 8 * bitmap.size)``."""
-    slots = np.ascontiguousarray(slots, dtype=np.int64)
+def pack_slots(cols: list[np.ndarray], valids: list, lows: list[int], radixes: list[int]) -> np.ndarray:
+    """Each row's keys packed in mixed radix into one int64 slot: digit ``col - low``, or
+    ``radix - 1`` for a NULL (``valid`` False); the first column is the most significant."""
+    slots = np.zeros(cols[0].size if cols else 0, dtype=np.int64)
+    for col, valid, lo, radix in zip(cols, valids, lows, radixes):
+        digit = np.subtract(col, lo, dtype=np.int64)
+        if valid is not None:
+            digit[~valid.astype(bool)] = radix - 1
+        slots = slots * radix + digit
+    return slots
+
+
+def bitmap_first_rows(cols: list[np.ndarray], valids: list, lows: list[int], radixes: list[int],
+                      bitmap: np.ndarray, use_c: bool | None = None) -> np.ndarray:
+    """The rows (ascending) whose key combination's bit in ``bitmap`` (uint8, bit ``s & 7`` of
+    byte ``s >> 3`` for the slot ``s`` of ``pack_slots``) was clear when the row was reached;
+    their bits are set in place. ``cols`` are int64 key columns whose values lie in ``[low,
+    low + radix - 2]`` (a NULL slot's value is ignored); ``8 * bitmap.size`` covers the
+    product of the radixes."""
+    cols = [np.ascontiguousarray(c, dtype=np.int64) for c in cols]
+    valids = [None if v is None else np.ascontiguousarray(v, dtype=np.uint8) for v in valids]
     assert bitmap.dtype == np.uint8 and bitmap.flags.c_contiguous
     use_c = c_available() if use_c is None else (use_c and c_available())
+    n = cols[0].size if cols else 0
     if use_c:
-        rows = np.empty(slots.size, dtype=np.int64)
-        m = _lib.velaria_bitmap_first_rows(_ptr("int64_t *", slots), slots.size, _ptr("uint8_t *", bitmap),
-                                           _ptr("int64_t *", rows))
+        rows = np.empty(n, dtype=np.int64)
+        m = _lib.velaria_bitmap_first_rows(
+            len(cols), _ffi.new("int64_t *[]", [_ptr("int64_t *", c) for c in cols]),
+            _ffi.new("uint8_t *[]", [_ptr("uint8_t *", v) for v in valids]),
+            _ffi.new("int64_t[]", [int(x) for x in lows]), _ffi.new("int64_t[]", [int(x) for x in radixes]),
+            n, _ptr("uint8_t *", bitmap), _ptr("int64_t *", rows))
         return rows[:m].copy()
+    slots = pack_slots(cols, valids, lows, radixes)
     uniq, first = np.unique(slots, return_index=True)
     bits = np.left_shift(np.uint8(1), (uniq & 7).astype(np.uint8))
     unseen = (bitmap[uniq >> 3] & bits) == 0

@@ -64,26 +64,23 @@ class KeyBitmap:
             return None
         return cls([k.type for k in key_arrays], lows, radixes)
 
-    def _slots(self, key_arrays: list[pa.Array]) -> np.ndarray | None:
-        slots = None
+    def first_rows(self, key_arrays: list[pa.Array]) -> np.ndarray | None:
+        """The rows of this batch whose key combination was never seen (ascending), or None
+        when the batch does not fit the bitmap (nothing is recorded then)."""
+        cols, valids = [], []
         for k, t, lo, radix in zip(key_arrays, self.types, self.lows, self.radixes):
             if not k.type.equals(t):
                 return None
             mm = pc.min_max(k)
             if mm["min"].is_valid and (mm["min"].as_py() < lo or mm["max"].as_py() > lo + radix - 2):
                 return None
-            values = k.fill_null(lo) if k.null_count else k
-            digit = np.subtract(values.to_numpy(zero_copy_only=False), lo, dtype=np.int64)
+            valid = None
             if k.null_count:
-                digit[~pc.is_valid(k).to_numpy(zero_copy_only=False)] = radix - 1
-            slots = digit if slots is None else slots * radix + digit
-        return slots
-
-    def first_rows(self, key_arrays: list[pa.Array]) -> np.ndarray | None:
-        """The rows of this batch whose key combination was never seen (ascending), or None
-        when the batch does not fit the bitmap (nothing is recorded then)."""
-        slots = self._slots(key_arrays)
-        return None if slots is None else group_fused.bitmap_first_rows(slots, self.bitmap)
+                valid = pc.is_valid(k).to_numpy(zero_copy_only=False)
+                k = k.fill_null(lo)
+            cols.append(k.to_numpy(zero_copy_only=False))
+            valids.append(valid)
+        return group_fused.bitmap_first_rows(cols, valids, self.lows, self.radixes, self.bitmap)
 
 
 def dense_sum_columns(states, arg_arrays) -> list | None:

@@ -34,23 +34,42 @@ def _bits(a):
 
 # --------------------------------------------------------------------------- the kernels
 
+@st.composite
+def packed_batches(draw):
+    ncols = draw(st.integers(1, 3))
+    lows = [draw(st.sampled_from([0, -3, 2**40])) for _ in range(ncols)]
+    radixes = [draw(st.integers(2, 6)) for _ in range(ncols)]
+    batches = []
+    for _ in range(draw(st.integers(1, 4))):
+        n = draw(st.integers(0, 40))
+        cols, valids = [], []
+        for lo, radix in zip(lows, radixes):
+            cols.append(np.array(draw(st.lists(st.integers(lo, lo + radix - 2), min_size=n, max_size=n)),
+                                 dtype=np.int64))
+            valids.append(np.array(draw(st.lists(st.booleans(), min_size=n, max_size=n)), dtype=bool)
+                          if draw(st.booleans()) else None)
+        batches.append((cols, valids))
+    return lows, radixes, batches
+
+
 @needs_c
 @SETTINGS
-@given(st.integers(1, 200).flatmap(
-    lambda bits: st.tuples(st.just(bits), st.lists(st.lists(st.integers(0, bits - 1), max_size=40), max_size=4))))
+@given(packed_batches())
 def test_bitmap_first_rows_c_equals_numpy_across_batches(case):
-    bits, batches = case
+    lows, radixes, batches = case
+    bits = int(np.prod(radixes))
     maps = {True: np.zeros((bits + 7) // 8, dtype=np.uint8), False: np.zeros((bits + 7) // 8, dtype=np.uint8)}
     seen = set()
-    for batch in batches:
-        slots = np.array(batch, dtype=np.int64)
-        got = {c: group_fused.bitmap_first_rows(slots, maps[c], use_c=c) for c in (True, False)}
+    for cols, valids in batches:
+        got = {c: group_fused.bitmap_first_rows(cols, valids, lows, radixes, maps[c], use_c=c) for c in (True, False)}
         assert got[True].tolist() == got[False].tolist()
         assert np.array_equal(maps[True], maps[False])
+        # the first row of every combination never seen before (NULL equal to NULL)
         want = []
-        for i, s in enumerate(batch):
-            if s not in seen:
-                seen.add(s)
+        for i in range(cols[0].size if cols else 0):
+            key = tuple(None if v is not None and not v[i] else int(c[i]) for c, v in zip(cols, valids))
+            if key not in seen:
+                seen.add(key)
                 want.append(i)
         assert got[True].tolist() == want
 
