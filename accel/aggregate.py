@@ -21,7 +21,8 @@ from velaria.reference import aggregate as _ref_aggregate, batch as _ref
 from velaria.reference.distinct import hash_key
 
 from . import aggregate_stats, batch_c, byte_keys, decimal_values, group_sums, int_sums
-from . import select_terms
+from . import group_fused, select_terms
+from .group_shortcuts import KeyBitmap, dense_sum_columns
 from .group_hash import Int64GroupTable, blocked_ids, number_short_strings
 from .arrow_util import _BOOL, _F64, _I64, _TWO53, _conform, _is_float, _is_int, _is_num, _nulls, _np_values, _valid
 from .distinct import _codes, _combine_codes, _hashable
@@ -152,6 +153,9 @@ class HashAggregate:
         self._dictionary_cache: list = [None] * num_keys
         # one integer key with a small value range: lut[key - lo] = group id, lut[-1] = NULL's
         self._lut: np.ndarray | None = None
+        # several integer keys, no aggregate calls: the bitmap of key combinations seen (None:
+        # not decided, False: left for the packed-hash path)
+        self._key_bitmap = None
         self._lut_lo = 0
         self._dense_type = None
         self._ngroups = 1 if num_keys == 0 else 0
@@ -190,6 +194,17 @@ class HashAggregate:
     def _dense_ids(self, arr: pa.Array) -> np.ndarray | None:
         """Group ids through the dense lookup table (one integer key whose values all lie in
         a small range); None when this batch does not fit it (the table is then retired)."""
+        keys = self._dense_keys(arr)
+        if keys is None:
+            return None
+        gids, new_rows, nxt = batch_c.dense_group_ids(keys, _valid(arr), self._lut_lo, self._lut,
+                                                      self._lut.size - 1, self._ngroups)
+        self._dense_opened(arr, new_rows, nxt)
+        return gids
+
+    def _dense_keys(self, arr: pa.Array) -> np.ndarray | None:
+        """The key column as int64 offsets from the dense table's low end, with the table
+        widened to cover this batch; None when it does not fit (the table is then retired)."""
         if not (_is_int(arr.type) and (self._dense_type is None or arr.type.equals(self._dense_type))):
             return self._retire_dense()
         if self._lut is None and self._uniques is not None:
@@ -214,16 +229,56 @@ class HashAggregate:
             lut[-1] = self._lut[-1]
             self._lut = lut
         self._lut_lo = lo
-        keys = _np_values(arr, _I64, lo)
-        gids, new_rows, nxt = batch_c.dense_group_ids(keys, _valid(arr), lo, self._lut, self._lut.size - 1,
-                                                      self._ngroups)
+        return _np_values(arr, _I64, lo)
+
+    def _dense_opened(self, arr: pa.Array, new_rows: np.ndarray, nxt: int) -> None:
+        """Record the groups the rows ``new_rows`` of ``arr`` opened on the dense table."""
         if new_rows.size:
             take = pa.array(new_rows, type=_I64)
             self._key_parts[0].append(arr.take(take))
             self._ngroups = nxt
             for st in self._states:
                 st.grow(self._ngroups)
-        return gids
+
+    def _dense_sums(self, key_arrays: list[pa.Array], arg_arrays: list, selection) -> bool:
+        """Fold a batch whose aggregates are only float SUM / AVG over columns without NULL
+        and ``COUNT(*)``, on one integer key of the dense table, in one C pass that numbers
+        the groups and adds the values (``group_fused.dense_group_sum_f64``; no group id per
+        row). False, with nothing done, when the batch does not take this path."""
+        if (self._num_keys != 1 or selection is not None or self._tracking or not group_fused.c_available()
+                or (self._lut is None and self._uniques is not None)):
+            return False
+        columns = dense_sum_columns(self._states, arg_arrays)
+        arr = key_arrays[0]
+        if columns is None or not _is_int(arr.type):
+            return False
+        keys = self._dense_keys(arr)
+        if keys is None:
+            return False
+        cap = self._ngroups + self._lut.size
+        for st in self._states:
+            st.grow(cap)
+        added = np.zeros(cap, dtype=np.int64)
+        g = self._ngroups
+        sums, copies = [], []
+        for st, c in zip(self._states, columns):
+            if c is None:
+                continue
+            # SUM(v) and AVG(v) get the very same array: while their totals are equal, the
+            # second copies the first one's instead of adding every value again
+            twin = next((s for s, a in sums if a is c and s.total[:g].tobytes() == st.total[:g].tobytes()), None)
+            (copies.append((st, twin)) if twin is not None else sums.append((st, c)))
+            st.kind, st.mirror = "float", False
+        new_rows, nxt = group_fused.dense_group_sum_f64(
+            keys, _valid(arr), self._lut_lo, self._lut, self._lut.size - 1, g,
+            [_np_values(c, _F64, 0.0) for _, c in sums], [st.total for st, _ in sums], added)
+        for st, twin in copies:
+            st.total[:nxt] = twin.total[:nxt]
+        for st in self._states:
+            st.count[:nxt] += added[:nxt]
+        self._dense_opened(arr, new_rows, nxt)
+        self._touch(None)
+        return True
 
     def _retire_dense(self) -> None:
         """Leave the dense table for the hashing path: its keys become ``_uniques``."""
@@ -358,11 +413,33 @@ class HashAggregate:
         gids, new_rows, _ = found
         return gids, new_rows
 
+    def _bitmap_rows(self, key_arrays: list[pa.Array], num_rows: int, selection) -> np.ndarray | None:
+        """The rows that open a group, through the key bitmap (``KeyBitmap``: several
+        small-range integer keys, no aggregate calls, so no group id per row is needed); None
+        when this batch does not take that path (the groups found so far then go to the
+        packed-hash tables, which continue their numbering)."""
+        bitmap = self._key_bitmap
+        if bitmap is False:
+            return None
+        if bitmap is None:
+            usable = not self._states and not self._tracking and self._pairs is None and selection is None
+            bitmap = KeyBitmap.open(key_arrays, num_rows) if usable else None
+            if bitmap is None:
+                self._key_bitmap = False
+                return None
+            self._key_bitmap = bitmap
+        rows = None if (selection is not None or self._tracking) else bitmap.first_rows(key_arrays)
+        if rows is None:
+            self._leave_byte_pairs()
+        return rows
+
     def _leave_byte_pairs(self) -> None:
-        """Hand the groups the byte-pair table numbered to the packed-hash tables: their keys,
-        in group-id order, are numbered there first, so they get the same ids."""
+        """Hand the groups the byte-pair table or the key bitmap numbered to the packed-hash
+        tables: their keys, in group-id order, are numbered there first, so they get the same
+        ids."""
         self._byte_pairs = False
-        if self._ngroups:
+        self._key_bitmap = False
+        if self._ngroups and self._pairs is None:
             keys = [pa.concat_arrays(parts) for parts in self._key_parts]
             gids, _ = self._packed_ids(keys)
             if not np.array_equal(gids, np.arange(self._ngroups)):       # pragma: no cover - invariant
@@ -396,8 +473,12 @@ class HashAggregate:
             # numbered by persistent hash tables (one probe per row and key; no Python work per
             # group). The number of the first i keys is < 2**31 like a column code, so it packs
             # with the next column's code the same way.
-            found = self._byte_pair_ids(key_arrays, selection)
-            gids, new_rows = found if found is not None else self._packed_ids(key_arrays, selection)
+            new_rows = self._bitmap_rows(key_arrays, num_rows, selection)
+            if new_rows is not None:
+                gids = None
+            else:
+                found = self._byte_pair_ids(key_arrays, selection)
+                gids, new_rows = found if found is not None else self._packed_ids(key_arrays, selection)
             if new_rows.size:
                 take = pa.array(new_rows, type=_I64)
                 for j, k in enumerate(key_arrays):
@@ -483,6 +564,8 @@ class HashAggregate:
             num_rows, selection = len(rows), None
         if self._mode == "reference":
             self._reference.update([_decoded(k) for k in key_arrays], arg_arrays, num_rows)
+            return
+        if self._dense_sums(key_arrays, arg_arrays, selection):
             return
         gids = self._group_ids(key_arrays, num_rows, selection)
         self._touch(gids, selection)
@@ -646,7 +729,8 @@ class HashAggregate:
         ``reference`` (delegated), ``global`` (no keys), ``dense-c`` / ``dense-numpy`` (integer
         key through the dense lookup table), ``arrow-hash`` (one key, Arrow hashing),
         ``packed-hash`` (several keys: per-column codes packed pairwise into one int64, persistent
-        hash tables) or ``python-dict`` (combined codes looked up in a dict: a NULL-typed key)."""
+        hash tables), ``key-bitmap`` (several small-range integer keys and no aggregate call:
+        a bitmap of the key combinations seen) or ``python-dict`` (combined codes looked up in a dict: a NULL-typed key)."""
         if self._mode == "reference":
             self.path = "reference"
         elif self._num_keys == 0:
@@ -655,6 +739,8 @@ class HashAggregate:
             self.path = "dense-c" if batch_c.available() else "dense-numpy"
         elif self._num_keys == 1:
             self.path = "arrow-hash"
+        elif self._key_bitmap not in (None, False):
+            self.path = "key-bitmap"
         elif self._pairs is not None:
             self.path = "packed-hash"
         elif self._byte_pairs is not None and self._byte_pairs is not False:

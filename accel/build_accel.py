@@ -21,7 +21,8 @@ SRC = os.path.join(HERE, "src")
 SOURCES = ["topk.c", "cpu.c", "topk_scalar.c", "topk_avx2.c", "topk_avx512.c", "topk_neon.c",
            "bandwidth.c", "batch_ops.c", "group_hash.c", "group_int_sum.c", "sum_lanes.c", "group_stats.c",
            "csv_typing.c",
-           "select_terms.c", "group_multi_sum.c", "hash_join.c", "byte_keys.c"]
+           "select_terms.c", "group_multi_sum.c", "hash_join.c", "byte_keys.c",
+           "key_bitmap.c", "dense_group_sum.c"]
 
 CDEF = """
 int velaria_cpu_level(void);
@@ -85,6 +86,12 @@ void velaria_group_sum_multi_i64(const int64_t *gids, int64_t n, int k, const in
 void velaria_group_sum_multi_f64(const int64_t *gids, int64_t n, int k, const double *const *xs,
                                  const uint8_t *const *valids, double *const *totals,
                                  int64_t *const *counts);
+int64_t velaria_bitmap_first_rows(int ncols, const int64_t *const *cols, const uint8_t *const *valids,
+                                  const int64_t *lows, const int64_t *radixes, int64_t n,
+                                  uint8_t *bitmap, int64_t *new_rows);
+int64_t velaria_dense_group_sum_f64(const int64_t *keys, const uint8_t *valid, int64_t n, int64_t lo,
+                                    int64_t *lut, int64_t null_slot, int64_t next_gid, int64_t *new_rows,
+                                    int k, const double *const *xs, double *const *totals, int64_t *count);
 int velaria_pack_short_str(const int32_t *offsets, const uint8_t *data, int64_t data_len,
                            const uint8_t *valid, int64_t n, int64_t *out);
 int64_t velaria_join_build(const int64_t *keys, const uint8_t *valid, int64_t n,

@@ -552,3 +552,16 @@ def test_subquery_in_select_list(lt, rt, items):
 def test_subquery_in_having(lt, rt, key, having):
     """HAVING subqueries run over the groups; a correlated one keys on a GROUP BY column."""
     check({"l": lt, "r": rt}, "SELECT %s, COUNT(*) AS n FROM l GROUP BY %s HAVING %s" % (key, key, having.format(k=key)))
+
+
+@SETTINGS
+@given(tables(max_rows=8), tables(max_rows=8), st.sampled_from(["i", "s", "b"]), st.booleans(),
+       st.lists(st.sampled_from(["COUNT(*)", "COUNT({f}.f)", "SUM({f}.f)", "MIN({f}.i)", "MAX({f}.s)",
+                                 "SUM({f}.i)", "MIN({f}.f)"]), min_size=1, max_size=3))
+def test_group_by_one_side_of_a_join(lt, rt, key, fact_left, aggs):
+    """GROUP BY columns of one side, aggregates of the other (pre-aggregated below the join
+    where the rewrite keeps the result), with either side on the left."""
+    fact, dim = ("l", "r") if fact_left else ("r", "l")
+    calls = ", ".join(a.format(f=fact) for a in aggs)
+    check({"l": lt, "r": rt}, "SELECT %s.s AS g, %s FROM l JOIN r ON l.%s = r.%s GROUP BY %s.s"
+          % (dim, calls, key, key, dim))

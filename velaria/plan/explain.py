@@ -145,7 +145,7 @@ def _scan_lines(plan: PhysicalPlan) -> list[str]:
 #: aggregate path -> upstream's selected_impl name
 _SELECTED_IMPL = {"global": "hash-fixed", "dense-c": "dense", "dense-numpy": "dense", "arrow-hash": "hash-fixed",
                   "python-dict": "hash-packed", "packed-hash": "hash-packed",
-                  "reference": "hash-ref"}
+                  "key-bitmap": "hash-packed", "reference": "hash-ref"}
 
 
 def _aggregate_strategy(plan: PhysicalPlan, step: StepDecision) -> list[str]:
@@ -159,7 +159,7 @@ def _aggregate_strategy(plan: PhysicalPlan, step: StepDecision) -> list[str]:
         impl = "hash-ref"
     # the accelerated aggregate's helpers are scalar C (no SIMD); the reference is Python
     simd = {"dense-c": "scalar", "global": "scalar", "python-dict": "scalar", "packed-hash": "scalar", "arrow-hash": "scalar",
-            "dense-numpy": "numpy"}.get(path, "python")
+            "key-bitmap": "scalar", "dense-numpy": "numpy"}.get(path, "python")
     fixed = all(T.is_integer(k.type) or T.is_bool(k.type) for k in agg.keys)
     affected = [render(k) for k in agg.keys] + [render(a.arg) for a in agg.aggregates if a.arg is not None]
     shape = (f"generic-single-{T.type_name(agg.keys[0].type).lower()}-key" if len(agg.keys) == 1
@@ -174,7 +174,7 @@ def _aggregate_strategy(plan: PhysicalPlan, step: StepDecision) -> list[str]:
         "ordered_input=false",
         "partition_local=false",
         f"fixed_width_keys={'true' if fixed else 'false'}",
-        f"packable_keys={'true' if path in ('python-dict', 'packed-hash') else 'false'}",
+        f"packable_keys={'true' if path in ('python-dict', 'packed-hash', 'key-bitmap') else 'false'}",
         f"low_cardinality={'true' if path.startswith('dense') else 'false'}",
         f"reason={step.reason}",
         f"aggregate_path={path}",
@@ -266,7 +266,8 @@ def _details(node: L.Node, step: StepDecision) -> list[str]:
     if isinstance(node, L.Sort):
         return [f"keys={len(node.keys)}"] + ([f"top_n={node.limit}"] if node.limit is not None else [])
     if isinstance(node, L.Aggregate):
-        return [f"keys={len(node.keys)}, aggs={len(node.aggregates)}", f"path={step.ran_path or step.path}"]
+        return ([f"keys={len(node.keys)}, aggs={len(node.aggregates)}", f"path={step.ran_path or step.path}"]
+                + ([f"rewrite={node.rewrite}"] if node.rewrite else []))
     if isinstance(node, L.Join):
         keys = (f"left_key={_key_text(node.left_keys[0])}, right_key={_key_text(node.right_keys[0])}"
                 if node.left_keys else "keys=none")

@@ -74,6 +74,7 @@ class Aggregate(Node):
     input: Node = None  # type: ignore[assignment]
     keys: list = field(default_factory=list)        # list[Expr] over the input
     aggregates: list = field(default_factory=list)  # list[AggregateCall]
+    rewrite: str = ""   # set by a plan rewrite that made this aggregate (named in explain)
 
 
 @dataclass(eq=False)

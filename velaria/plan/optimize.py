@@ -90,11 +90,14 @@ def _join_output(join: L.Join, need: set[int], mapping: dict[int, int]) -> tuple
 
 def prune(node: L.Node, required: set[int] | None = None) -> L.Node:
     """Return an equivalent plan whose scans read only referenced columns (after moving WHERE
-    conjuncts over one side of an inner join below it: :mod:`velaria.plan.join_filters`, and
-    splitting ``COUNT(DISTINCT x)`` into two plain aggregates: :mod:`velaria.plan.distinct_agg`)."""
+    conjuncts over one side of an inner join below it: :mod:`velaria.plan.join_filters`,
+    pre-aggregating a GROUP BY over a join per join key below it:
+    :mod:`velaria.plan.join_group`, and splitting ``COUNT(DISTINCT x)`` into two plain
+    aggregates: :mod:`velaria.plan.distinct_agg`)."""
     from .distinct_agg import split_count_distinct
+    from .join_group import push_aggregate_below_join
     from .join_filters import push_below_joins
-    return _prune(split_count_distinct(push_below_joins(node)), required)[0]
+    return _prune(split_count_distinct(push_aggregate_below_join(push_below_joins(node))), required)[0]
 
 
 def _prune(node: L.Node, required: set[int] | None) -> tuple[L.Node, dict[int, int]]:
@@ -130,7 +133,7 @@ def _prune(node: L.Node, required: set[int] | None) -> tuple[L.Node, dict[int, i
     if isinstance(node, L.Aggregate):
         child, m = _prune(node.input, column_refs(node.keys) | column_refs(node.aggregates))
         return L.Aggregate(schema=node.schema, input=child, keys=[remap(k, m) for k in node.keys],
-                           aggregates=[remap(a, m) for a in node.aggregates]), _identity(width)
+                           aggregates=[remap(a, m) for a in node.aggregates], rewrite=node.rewrite), _identity(width)
 
     if isinstance(node, L.Sort):
         child, m = _prune(node.input, need | column_refs(node.keys))

@@ -116,6 +116,9 @@ _PATH_REASONS = {
     "arrow-hash": "single key hashed by Arrow dictionary encoding of normalised values",
     "packed-hash": "several group keys: per-column codes packed pairwise into one int64 per row, groups "
                    "numbered by persistent hash tables",
+    "key-bitmap": "several small-range integer keys and no aggregate call (the first step of COUNT(DISTINCT x) "
+                  "per group): the key combinations packed into one slot each, first occurrences found "
+                  "in a bitmap in C",
     "byte-pair": "two string keys of one-byte values (flags, status letters): the pair of values indexes a "
                  "258 x 258 table of group ids in C, no hashing",
     "python-dict": "group keys packed into one code per row (per-column dictionary codes), groups in a dict "
