@@ -8,7 +8,8 @@ side by side (pytest-benchmark). Size: ``VELARIA_BENCH_CSV_MB`` (default 100; 10
 Query: ``SELECT cat, SUM(value), COUNT(*) FROM t WHERE qty > 10 GROUP BY cat``.
 ``velaria_io_cold`` includes the whole-file typing pass (a new file each round would pay it);
 ``velaria_io`` is the steady state (typing cached for an unchanged file, as on a re-read);
-``velaria_sql`` runs the query through ``Session.sql`` when the Session supports it.
+``velaria_sql`` runs the query through ``Session.sql`` over ``Session.read_csv`` (cold);
+``velaria_sql_ddl`` runs it over ``CREATE TABLE t USING csv`` (cold).
 Ratios against the fastest peer are printed at the end of the module, by wall time and by
 CPU time (the process's user + system seconds over all its threads: the steadier measure on
 a loaded machine, where wall time mostly says who got the cores), with each reader's peak
@@ -131,6 +132,25 @@ def test_velaria_sql(benchmark, csv_path):
     _record("velaria_sql", benchmark)
 
 
+def test_velaria_sql_ddl(benchmark, csv_path):
+    """The same query over ``CREATE TABLE t USING csv``: the file is typed while the query is
+    planned, so the typing walk also converts the query's columns (one walk, not two)."""
+    velaria = pytest.importorskip("velaria")
+    query = "SELECT cat, SUM(value) AS s, COUNT(*) AS c FROM t WHERE qty > 10 GROUP BY cat"
+
+    def run():
+        clear_typing_cache()
+        s = velaria.Session()
+        s.sql(f"CREATE TABLE t USING csv OPTIONS(path: '{csv_path}')")
+        return s.sql(query).to_rows()
+    try:
+        run()
+    except Exception as exc:  # an older tree without CREATE TABLE ... USING csv
+        pytest.skip(f"CREATE TABLE ... USING csv not available: {exc}")
+    benchmark.pedantic(_cpu_timed("velaria_sql_ddl", run), rounds=3, iterations=1)
+    _record("velaria_sql_ddl", benchmark)
+
+
 def test_duckdb(benchmark, csv_path):
     duckdb = pytest.importorskip("duckdb")
     query = (f"SELECT cat, SUM(value), COUNT(*) FROM read_csv('{csv_path}') "
@@ -153,6 +173,9 @@ _PEAK_CODE = {
     "velaria_io_cold": "import velaria; s = velaria.Session(); s.create_temp_view('t', "
                        "s.read_csv(P)); s.sql('SELECT cat, SUM(value) AS s, COUNT(*) AS c "
                        "FROM t WHERE qty > 10 GROUP BY cat').to_rows()",
+    "velaria_sql_ddl": "import velaria; s = velaria.Session(); s.sql(f\"CREATE TABLE t USING "
+                       "csv OPTIONS(path: '{P}')\"); s.sql('SELECT cat, SUM(value) AS s, "
+                       "COUNT(*) AS c FROM t WHERE qty > 10 GROUP BY cat').to_rows()",
     "duckdb": "import duckdb; duckdb.sql(f\"SELECT cat, SUM(value), COUNT(*) FROM "
               "read_csv('{P}') WHERE qty > 10 GROUP BY cat\").fetchall()",
     "polars": "import polars as pl; pl.scan_csv(P).filter(pl.col('qty') > 10)"

@@ -554,9 +554,10 @@ static void trim_column(velaria_csv_column *c, uint8_t type, int64_t rows)
  *
  * A column's final type is known only after the whole file, so the typing walk converts a
  * column's cells into the buffers of the kind its cells in this part have so far: a mode,
- * set by the first non-NULL cell. NUM keeps int64 and float64 values while every cell is an
- * integer (an int column may still turn float: the doubles are then ready; "-0" is -0.0
- * there, as pyarrow parses it), then only float64; TIME keeps microseconds (a part of only
+ * set by the first non-NULL cell. NUM keeps int64 values while every cell is an integer; at
+ * the first decimal they become doubles (an int64 converts to the double its text parses to,
+ * correctly rounded; the rows that held "-0" are noted, to become -0.0 as pyarrow parses it)
+ * and only float64 is kept from there; TIME keeps microseconds (a part of only
  * dates gives date32 days at its end); BOOL bits; STR the text. A cell the mode cannot hold
  * (text after numbers, a number after booleans) drops the column's conversion for the part
  * (FAILED): the caller then parses it again from the file. */
@@ -567,6 +568,8 @@ typedef struct spec_col {
     int64_t *i64;           /* NUM: integer values (while no float cell was seen) */
     double *f64;            /* NUM: double values */
     int64_t bound, part_len;
+    int64_t *neg_zero;      /* NUM: the rows of "-0" while no float cell was seen */
+    int64_t n_neg_zero, cap_neg_zero;
     uint8_t mode, saw_float, saw_timestamp, kind; /* kind: the part's kind at the end */
 } spec_col;
 
@@ -574,6 +577,8 @@ static void spec_release(spec_col *s)
 {
     free(s->i64);
     free(s->f64);
+    free(s->neg_zero);
+    s->neg_zero = NULL;
     free(s->out.values);
     free(s->out.offsets);
     free(s->out.valid);
@@ -599,11 +604,9 @@ static int spec_start(spec_col *s, uint8_t mode, int64_t row)
     s->mode = mode;
     if (mode == M_NUM) {
         s->i64 = out_alloc(wide);
-        s->f64 = out_alloc(wide);
-        if (s->i64 && s->f64) {
+        s->f64 = out_alloc(wide); /* written only from the first decimal on */
+        if (s->i64)
             memset(s->i64, 0, (size_t)row * 8);
-            memset(s->f64, 0, (size_t)row * 8);
-        }
         return s->out.valid && s->i64 && s->f64;
     }
     if (mode == M_BOOL) {
@@ -623,6 +626,35 @@ static int spec_start(spec_col *s, uint8_t mode, int64_t row)
     return s->out.valid && s->out.values && s->out.offsets;
 }
 
+/* Notes that row `row` held "-0" as an int64 0: 1, or 0 when out of memory. */
+static int spec_note_neg_zero(spec_col *s, int64_t row)
+{
+    if (s->n_neg_zero == s->cap_neg_zero) {
+        const int64_t cap = s->cap_neg_zero ? 2 * s->cap_neg_zero : 16;
+        int64_t *grown = realloc(s->neg_zero, (size_t)cap * sizeof *grown);
+        if (grown == NULL)
+            return 0;
+        s->neg_zero = grown;
+        s->cap_neg_zero = cap;
+    }
+    s->neg_zero[s->n_neg_zero++] = row;
+    return 1;
+}
+
+/* A NUM column's first decimal, at row `row`: its integers so far become doubles. */
+static void spec_to_doubles(spec_col *s, int64_t row)
+{
+    for (int64_t i = 0; i < row; i++)
+        s->f64[i] = (double)s->i64[i];
+    for (int64_t k = 0; k < s->n_neg_zero; k++)
+        s->f64[s->neg_zero[k]] = -0.0;
+    free(s->neg_zero);
+    s->neg_zero = NULL;
+    free(s->i64);
+    s->i64 = NULL;
+    s->saw_float = 1;
+}
+
 /* Converts one cell of a column converted while typing: `k` is the cell's kind (K_NULL for
  * a null marker; K_STRING when the column is already text and its cells are not
  * classified). */
@@ -637,7 +669,8 @@ static inline void spec_cell(spec_col *s, int64_t row, uint8_t k, const uint8_t 
         } else if (s->mode == M_NUM) {
             if (!s->saw_float)
                 s->i64[row] = 0;
-            s->f64[row] = 0.0;
+            else
+                s->f64[row] = 0.0;
         } else if (s->mode == M_TIME) {
             ((int64_t *)s->out.values)[row] = 0;
         }
@@ -655,15 +688,19 @@ static inline void spec_cell(spec_col *s, int64_t row, uint8_t k, const uint8_t 
     case M_NUM:
         if (k == K_INT) {
             const int64_t v = csv_parse_int64(p, n);
-            if (!s->saw_float)
+            const int minus_zero = v == 0 && p[0] == '-';
+            if (s->saw_float) {
+                s->f64[row] = minus_zero ? -0.0 : (double)v; /* rounds as parsing does */
+            } else {
                 s->i64[row] = v;
-            s->f64[row] = v == 0 && p[0] == '-' ? -0.0 : (double)v; /* rounds as parsing does */
-        } else if (k == K_FLOAT) {
-            if (!s->saw_float) {
-                s->saw_float = 1;
-                free(s->i64);
-                s->i64 = NULL;
+                if (minus_zero && !spec_note_neg_zero(s, row)) {
+                    spec_fail(s);
+                    return;
+                }
             }
+        } else if (k == K_FLOAT) {
+            if (!s->saw_float)
+                spec_to_doubles(s, row);
             s->f64[row] = csv_parse_double(p, n);
         } else {
             spec_fail(s);
@@ -717,6 +754,8 @@ static void spec_finish(spec_col *s, int64_t rows)
         }
         s->i64 = NULL;
         s->f64 = NULL;
+        free(s->neg_zero);
+        s->neg_zero = NULL;
         break;
     case M_BOOL:
         s->kind = K_BOOL;
