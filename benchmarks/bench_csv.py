@@ -1,6 +1,8 @@
 """Read + aggregate a generated CSV with Velaria, DuckDB ``read_csv`` and polars ``scan_csv``
 side by side (pytest-benchmark). Size: ``VELARIA_BENCH_CSV_MB`` (default 100; 1000 for the
-1 GB run). Peers that are not installed are skipped.
+1 GB run). ``VELARIA_BENCH_CSV_PATH``: the generated file's path, kept after the run (a
+file already there is used as it is, so two source trees can be measured on one file).
+Peers that are not installed are skipped.
 
     .venv/bin/python -m pytest benchmarks/bench_csv.py --benchmark-only -q
     VELARIA_BENCH_CSV_MB=1000 .venv/bin/python -m pytest benchmarks/bench_csv.py --benchmark-only
@@ -51,7 +53,10 @@ def _cpu_timed(name: str, fn):
 
 @pytest.fixture(scope="module")
 def csv_path(tmp_path_factory):
-    path = tmp_path_factory.mktemp("bench") / "bench.csv"
+    given = os.environ.get("VELARIA_BENCH_CSV_PATH")
+    if given and os.path.exists(given):  # a file generated earlier (one file for two trees)
+        return given
+    path = given or tmp_path_factory.mktemp("bench") / "bench.csv"
     rng = np.random.default_rng(7)
     rows_per_chunk = 500_000
     written = 0
