@@ -321,3 +321,19 @@ def test_a_data_line_starting_with_a_bom_character_keeps_it_on_every_parser(
         assert got.column_names == ["id", "name"]
         assert all(v.startswith("\ufeff") for v in got.column("id").to_pylist())
     assert source.chunk_parsers["pyarrow"] >= 1
+
+
+def test_minus_zero_integers_before_the_first_decimal_stay_minus_zero():
+    """The typing walk keeps a number column as int64 until its first decimal, then turns
+    the integers so far into doubles: every ``-0`` among them (more than the first growth of
+    the list that notes them) becomes -0.0 as pyarrow parses it, as in the reference."""
+    lines = [f"{i},{'-0' if i % 3 == 0 else i}" for i in range(60)] + ["60,0.5", "61,-0"]
+    data = ("\n".join(lines) + "\n").encode()
+    for impl in (accel, reference):
+        status, kinds, _, parts = impl.csv_type_convert(data, 2, ",", [""], True, None, 1, [1])
+        assert status == "ok" and kinds == ["int", "float"]
+        (rows, [(kind, array)]), = parts
+        want = pacsv.read_csv(pa.py_buffer(b"a,b\n" + data))["b"].to_pylist()
+        got = array.to_pylist()
+        assert kind == "float" and rows == 62 and got == want
+        assert [math.copysign(1, v) for v in got] == [math.copysign(1, v) for v in want]

@@ -40,6 +40,9 @@
  *                             speculative conversion below).
  * Both are documented at their definitions at the end of this file.
  */
+/* madvise is POSIX / BSD, hidden by -std=c11 without these */
+#define _POSIX_C_SOURCE 200112L
+#define _DEFAULT_SOURCE 1
 #include "velaria_accel.h"
 #include "csv_values.h"
 
@@ -52,6 +55,29 @@
 #include <pthread.h>
 #define VELARIA_CSV_THREADS 1
 #endif
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
+
+/* malloc for an output buffer sized for the most rows a part could hold (usually several
+ * times what it holds; the untouched rest costs nothing and is trimmed at the end). Such a
+ * buffer must stay on 4 KB pages: memory the process had advised for transparent huge pages
+ * (numpy advises its big arrays, and malloc hands that memory out again once they are freed)
+ * would be faulted in 2 MB at a time, each zeroed whole, so the walk spent more time clearing
+ * pages it never uses than parsing (measured: about 40% of a cold read's CPU time). */
+static void *out_alloc(size_t size)
+{
+    void *p = malloc(size);
+#if defined(__linux__) && defined(MADV_NOHUGEPAGE)
+    const uintptr_t page = 4096, huge = (uintptr_t)2 << 20;
+    if (p != NULL && size >= 2 * huge) {
+        const uintptr_t from = ((uintptr_t)p + page - 1) & ~(page - 1);
+        const uintptr_t to = ((uintptr_t)p + size) & ~(page - 1);
+        madvise((void *)from, to - from, MADV_NOHUGEPAGE); /* advice: failure is harmless */
+    }
+#endif
+    return p;
+}
 
 enum { K_NULL = 0, K_BOOL, K_INT, K_FLOAT, K_DATE, K_TIMESTAMP, K_STRING, K_VECTOR };
 enum { S_OK = 0, S_QUOTE = 1, S_RAGGED = 2, S_UTF8 = 3, S_REFERENCE = 4, S_CONVERT = 5,
@@ -528,9 +554,10 @@ static void trim_column(velaria_csv_column *c, uint8_t type, int64_t rows)
  *
  * A column's final type is known only after the whole file, so the typing walk converts a
  * column's cells into the buffers of the kind its cells in this part have so far: a mode,
- * set by the first non-NULL cell. NUM keeps int64 and float64 values while every cell is an
- * integer (an int column may still turn float: the doubles are then ready; "-0" is -0.0
- * there, as pyarrow parses it), then only float64; TIME keeps microseconds (a part of only
+ * set by the first non-NULL cell. NUM keeps int64 values while every cell is an integer; at
+ * the first decimal they become doubles (an int64 converts to the double its text parses to,
+ * correctly rounded; the rows that held "-0" are noted, to become -0.0 as pyarrow parses it)
+ * and only float64 is kept from there; TIME keeps microseconds (a part of only
  * dates gives date32 days at its end); BOOL bits; STR the text. A cell the mode cannot hold
  * (text after numbers, a number after booleans) drops the column's conversion for the part
  * (FAILED): the caller then parses it again from the file. */
@@ -541,6 +568,8 @@ typedef struct spec_col {
     int64_t *i64;           /* NUM: integer values (while no float cell was seen) */
     double *f64;            /* NUM: double values */
     int64_t bound, part_len;
+    int64_t *neg_zero;      /* NUM: the rows of "-0" while no float cell was seen */
+    int64_t n_neg_zero, cap_neg_zero;
     uint8_t mode, saw_float, saw_timestamp, kind; /* kind: the part's kind at the end */
 } spec_col;
 
@@ -548,6 +577,8 @@ static void spec_release(spec_col *s)
 {
     free(s->i64);
     free(s->f64);
+    free(s->neg_zero);
+    s->neg_zero = NULL;
     free(s->out.values);
     free(s->out.offsets);
     free(s->out.valid);
@@ -572,12 +603,10 @@ static int spec_start(spec_col *s, uint8_t mode, int64_t row)
     s->out.valid = calloc(bits, 1);
     s->mode = mode;
     if (mode == M_NUM) {
-        s->i64 = malloc(wide);
-        s->f64 = malloc(wide);
-        if (s->i64 && s->f64) {
+        s->i64 = out_alloc(wide);
+        s->f64 = out_alloc(wide); /* written only from the first decimal on */
+        if (s->i64)
             memset(s->i64, 0, (size_t)row * 8);
-            memset(s->f64, 0, (size_t)row * 8);
-        }
         return s->out.valid && s->i64 && s->f64;
     }
     if (mode == M_BOOL) {
@@ -585,16 +614,45 @@ static int spec_start(spec_col *s, uint8_t mode, int64_t row)
         return s->out.valid && s->out.values;
     }
     if (mode == M_TIME) {
-        s->out.values = malloc(wide);
+        s->out.values = out_alloc(wide);
         if (s->out.values)
             memset(s->out.values, 0, (size_t)row * 8);
         return s->out.valid && s->out.values;
     }
-    s->out.values = malloc((size_t)s->part_len + 1);
-    s->out.offsets = malloc(((size_t)s->bound + 1) * 4);
+    s->out.values = out_alloc((size_t)s->part_len + 1);
+    s->out.offsets = out_alloc(((size_t)s->bound + 1) * 4);
     if (s->out.offsets)
         memset(s->out.offsets, 0, ((size_t)row + 1) * 4);
     return s->out.valid && s->out.values && s->out.offsets;
+}
+
+/* Notes that row `row` held "-0" as an int64 0: 1, or 0 when out of memory. */
+static int spec_note_neg_zero(spec_col *s, int64_t row)
+{
+    if (s->n_neg_zero == s->cap_neg_zero) {
+        const int64_t cap = s->cap_neg_zero ? 2 * s->cap_neg_zero : 16;
+        int64_t *grown = realloc(s->neg_zero, (size_t)cap * sizeof *grown);
+        if (grown == NULL)
+            return 0;
+        s->neg_zero = grown;
+        s->cap_neg_zero = cap;
+    }
+    s->neg_zero[s->n_neg_zero++] = row;
+    return 1;
+}
+
+/* A NUM column's first decimal, at row `row`: its integers so far become doubles. */
+static void spec_to_doubles(spec_col *s, int64_t row)
+{
+    for (int64_t i = 0; i < row; i++)
+        s->f64[i] = (double)s->i64[i];
+    for (int64_t k = 0; k < s->n_neg_zero; k++)
+        s->f64[s->neg_zero[k]] = -0.0;
+    free(s->neg_zero);
+    s->neg_zero = NULL;
+    free(s->i64);
+    s->i64 = NULL;
+    s->saw_float = 1;
 }
 
 /* Converts one cell of a column converted while typing: `k` is the cell's kind (K_NULL for
@@ -611,7 +669,8 @@ static inline void spec_cell(spec_col *s, int64_t row, uint8_t k, const uint8_t 
         } else if (s->mode == M_NUM) {
             if (!s->saw_float)
                 s->i64[row] = 0;
-            s->f64[row] = 0.0;
+            else
+                s->f64[row] = 0.0;
         } else if (s->mode == M_TIME) {
             ((int64_t *)s->out.values)[row] = 0;
         }
@@ -629,15 +688,19 @@ static inline void spec_cell(spec_col *s, int64_t row, uint8_t k, const uint8_t 
     case M_NUM:
         if (k == K_INT) {
             const int64_t v = csv_parse_int64(p, n);
-            if (!s->saw_float)
+            const int minus_zero = v == 0 && p[0] == '-';
+            if (s->saw_float) {
+                s->f64[row] = minus_zero ? -0.0 : (double)v; /* rounds as parsing does */
+            } else {
                 s->i64[row] = v;
-            s->f64[row] = v == 0 && p[0] == '-' ? -0.0 : (double)v; /* rounds as parsing does */
-        } else if (k == K_FLOAT) {
-            if (!s->saw_float) {
-                s->saw_float = 1;
-                free(s->i64);
-                s->i64 = NULL;
+                if (minus_zero && !spec_note_neg_zero(s, row)) {
+                    spec_fail(s);
+                    return;
+                }
             }
+        } else if (k == K_FLOAT) {
+            if (!s->saw_float)
+                spec_to_doubles(s, row);
             s->f64[row] = csv_parse_double(p, n);
         } else {
             spec_fail(s);
@@ -691,6 +754,8 @@ static void spec_finish(spec_col *s, int64_t rows)
         }
         s->i64 = NULL;
         s->f64 = NULL;
+        free(s->neg_zero);
+        s->neg_zero = NULL;
         break;
     case M_BOOL:
         s->kind = K_BOOL;
@@ -1037,9 +1102,9 @@ static int alloc_column(velaria_csv_column *c, uint8_t type, int64_t bound, int6
         size = (size_t)part_len + 1;
     else if (type == K_DATE)
         size = (size_t)bound * 4 + 4;
-    c->values = type == K_BOOL ? calloc(bits, 1) : malloc(size);
+    c->values = type == K_BOOL ? calloc(bits, 1) : out_alloc(size);
     c->valid = calloc(bits, 1);
-    c->offsets = type == K_STRING ? malloc((size_t)(bound + 1) * 4) : NULL;
+    c->offsets = type == K_STRING ? out_alloc((size_t)(bound + 1) * 4) : NULL;
     if (c->values == NULL || c->valid == NULL || (type == K_STRING && c->offsets == NULL))
         return S_MEMORY;
     if (type == K_STRING)

@@ -40,7 +40,7 @@ from .csv_convert import ChunkConverter
 from .csv_projection import ChunkProjector
 from .csv_quotes import check_quotes_terminated
 from .csv_scan_typing import scan_column_kinds
-from . import parsed_cache, progress
+from . import column_hint, parsed_cache, progress
 from .compression import decompressed_copy, resolve_compression
 from .paths import (check_readable_file, find_invalid_utf8, locate_offset, raise_invalid_utf8,
                     reject_binary)
@@ -348,6 +348,8 @@ class CsvSource(TypedFileSource):
         needs, straight into their types); else the Arrow pass of every column as text."""
         start = ["string" if i in self.forced_kinds else "null" for i in range(len(self.names))]
         hint, self._typing_hint = self._typing_hint, None
+        if hint is None:  # typed while a query is planned: the columns that query names
+            hint = [name for name in column_hint.current() or () if name in self.names]
         index = {name: i for i, name in enumerate(self.names)}
         # the columns the scan will read are converted by the same walk (given types are
         # left to the scan, whose conversion errors name the value)

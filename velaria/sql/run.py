@@ -20,7 +20,9 @@ from pglast import ast
 
 from ..dataframe import DataFrame
 from ..errors import SQLUnsupportedError
+from ..io import column_hint
 from . import parser
+from .column_refs import scan_columns_hint
 from .params import bind
 from .planner import plan_select
 from .shallow import deep_plan, deep_recursion, still_tall
@@ -62,7 +64,9 @@ def run_sql(session, sql: str, params=None):
     parsed, offset = _prepare(sql, params)
     stmt = parsed.stmt
     if isinstance(stmt, ast.SelectStmt):
-        plan = plan_select(session.context.catalog, parsed, offset, stmt)
+        # a file typed while the query is planned converts the query's columns on the way
+        with column_hint.planning(() if parsed.ext.describe else scan_columns_hint(stmt)):
+            plan = plan_select(session.context.catalog, parsed, offset, stmt)
         if parsed.ext.describe:
             return session.context.frame_from_table(C.describe_table(plan))
         return frame_for(session, plan, sql=sql)
