@@ -29,8 +29,11 @@ needs_c = pytest.mark.skipif(not (accel.available() and join_hash.c_available())
 I64 = pa.int64()
 #: values that stress the key handling: extremes of int64, neighbours, repeats
 INTS = [0, 1, -1, 2, 3, 7, 100, 2 ** 31, -(2 ** 31), 2 ** 62, 2 ** 63 - 1, -(2 ** 63)]
-TABLE_KINDS = {                 # (dense span per build row, bitmap limit) forcing one table kind
-    "dense": (10 ** 12, 1 << 25),
+# (dense span per build row, bitmap limit) forcing one table kind; "dense" allows up to 64K
+# slots per build row (at most ~2.6M slots, 10 MB, for 40 rows): a wider span, such as the
+# extremes of int64 or +-2**31, falls back to the hash table instead of allocating gigabytes
+TABLE_KINDS = {
+    "dense": (1 << 16, 1 << 25),
     "hash": (0, 0),
     "hash+bitmap": (0, 1 << 40),
 }
