@@ -21,7 +21,8 @@ SRC = os.path.join(HERE, "src")
 SOURCES = ["topk.c", "cpu.c", "topk_scalar.c", "topk_avx2.c", "topk_avx512.c", "topk_neon.c",
            "bandwidth.c", "batch_ops.c", "group_hash.c", "group_int_sum.c", "sum_lanes.c", "group_stats.c",
            "csv_typing.c",
-           "select_terms.c", "group_multi_sum.c", "hash_join.c", "byte_keys.c"]
+           "select_terms.c", "group_multi_sum.c", "hash_join.c", "byte_keys.c",
+           "compact_rows.c"]
 
 CDEF = """
 int velaria_cpu_level(void);
@@ -54,6 +55,8 @@ int64_t velaria_sum_lanes_f64(int level, const double *x, const uint8_t *valid, 
                               double *lanes, int64_t pos);
 double velaria_combine_lanes_f64(const double *lanes);
 int64_t velaria_compact_u64(const uint64_t *src, const uint8_t *mask, int64_t n, uint64_t *out);
+int64_t velaria_compact_cols_u64(int level, int threads, int64_t n, const uint8_t *mask, int ncols,
+                                 const uint64_t *const *srcs, uint64_t *const *outs, int64_t room);
 void velaria_group_welford_f64(const int64_t *gids, const double *x, const uint8_t *valid, int64_t n,
                                int64_t *counts, double *mean, double *m2);
 int velaria_csv_column_kinds(const uint8_t *buf, int64_t len, int64_t ncols, int delim,
@@ -85,6 +88,11 @@ void velaria_group_sum_multi_i64(const int64_t *gids, int64_t n, int k, const in
 void velaria_group_sum_multi_f64(const int64_t *gids, int64_t n, int k, const double *const *xs,
                                  const uint8_t *const *valids, double *const *totals,
                                  int64_t *const *counts);
+int64_t velaria_sum_lanes_where_f64(int level, int64_t n, int n_terms, const int *kinds,
+                                    const void *const *cols, const uint8_t *const *valids,
+                                    const int *ops, const double *fconsts, const int64_t *iconsts,
+                                    const double *x, const uint8_t *valid, double *lanes, int64_t pos,
+                                    int64_t *rows_kept);
 int velaria_pack_short_str(const int32_t *offsets, const uint8_t *data, int64_t data_len,
                            const uint8_t *valid, int64_t n, int64_t *out);
 int64_t velaria_join_build(const int64_t *keys, const uint8_t *valid, int64_t n,

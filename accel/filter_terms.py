@@ -27,11 +27,12 @@ from velaria.plan.expr import Call, Cast, Column, Expr, Literal, conjuncts
 from velaria.reference.functions import get_function
 
 from . import batch_c
+from .compact_rows import compact_columns, plain_u64, raw_u64
 from .arrow_util import _TWO53, _valid
 from .dates import Unsupported, _constant as _constant_value, _constant_us
 from .select_terms import Term, and_cmp
 
-__all__ = ["conjunction_terms", "conjunction_mask", "filter_conjunction"]
+__all__ = ["conjunction_terms", "conjunction_mask", "filter_conjunction", "compact", "compact_by_mask"]
 
 _FLIP = {"=": "=", "!=": "!=", "<": ">", "<=": ">=", ">": "<", ">=": "<="}
 _INT32 = (-(2 ** 31), 2 ** 31 - 1)
@@ -162,9 +163,9 @@ def filter_conjunction(predicate: Expr, batch: pa.RecordBatch) -> pa.RecordBatch
 
 def compact(batch: pa.RecordBatch, mask: np.ndarray, kept: int, idx: np.ndarray | None = None) -> pa.RecordBatch:
     """The rows of ``batch`` where the bool array ``mask`` is True (``kept`` of them), in
-    order: few rows are gathered by row number (``idx`` when given), many compacted by the mask (8-byte NULL-free
-    columns in C, the rest by Arrow's filter)."""
-    from .predicates import _gather, _plain_u64, _raw_values
+    order: few rows are gathered by row number (``idx`` when given), many compacted by the mask
+    (``compact_by_mask``)."""
+    from .predicates import _gather
 
     n = batch.num_rows
     if kept == n:
@@ -175,16 +176,22 @@ def compact(batch: pa.RecordBatch, mask: np.ndarray, kept: int, idx: np.ndarray 
         if idx is None:
             idx = np.flatnonzero(mask)
         return _gather(batch, idx, range(batch.num_columns), [None] * batch.num_columns)
+    return compact_by_mask(batch, mask, kept)
+
+
+def compact_by_mask(batch: pa.RecordBatch, mask: np.ndarray, kept: int) -> pa.RecordBatch:
+    """The rows of ``batch`` where the bool array ``mask`` is True (``kept`` of them, neither 0
+    nor all), in order: the NULL-free 8-byte columns together in one threaded C pass
+    (``compact_rows``), the rest by Arrow's filter."""
+    plain = [i for i in range(batch.num_columns) if plain_u64(batch.column(i))] if batch_c.available() else []
+    arrays: list = [None] * batch.num_columns
+    outs = compact_columns([raw_u64(batch.column(i)) for i in plain], mask, kept)
+    for i, out in zip(plain, outs):
+        arrays[i] = pa.Array.from_buffers(batch.column(i).type, kept, [None, pa.py_buffer(out)])
     arrow_mask = None
-    arrays = []
     for i in range(batch.num_columns):
-        a = batch.column(i)
-        if _plain_u64(a) and batch_c.available():
-            out = batch_c._pool_empty(kept + 1, np.uint64)      # the branch-free loop writes one past
-            batch_c.compact_u64(_raw_values(a, np.uint64), mask, out)
-            arrays.append(pa.Array.from_buffers(a.type, kept, [None, pa.py_buffer(out)]))
-        else:
+        if arrays[i] is None:
             if arrow_mask is None:
                 arrow_mask = pa.array(mask, type=pa.bool_())
-            arrays.append(a.filter(arrow_mask))
+            arrays[i] = batch.column(i).filter(arrow_mask)
     return pa.RecordBatch.from_arrays(arrays, schema=batch.schema)

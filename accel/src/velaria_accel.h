@@ -165,4 +165,24 @@ int velaria_csv_type_convert(const uint8_t *buf, int64_t len, int64_t ncols, int
                              int64_t *part_rows, velaria_csv_column *columns,
                              uint8_t *spec_kinds);
 
+/* accel/src/compact_rows.c: the 8-byte values whose mask byte is nonzero, in row order.
+ * velaria_compact_run_u64 writes them to out and never at or past out + room; returns how
+ * many. velaria_compact_cols_u64 does it for several columns on up to `threads` threads (the
+ * same output for any thread count); returns -1, writing nothing, when more than room
+ * rows are kept. */
+int64_t velaria_compact_run_u64(int level, const uint64_t *src, const uint8_t *mask, int64_t n,
+                                uint64_t *out, int64_t room);
+int64_t velaria_compact_cols_u64(int level, int threads, int64_t n, const uint8_t *mask, int ncols,
+                                 const uint64_t *const *srcs, uint64_t *const *outs, int64_t room);
+
+/* accel/src/select_terms.c: the lane-order float SUM of x over the rows where every
+ * "column op constant" term is TRUE (and x is not NULL), fused: no filtered column is built. */
+int64_t velaria_sum_lanes_f64(int level, const double *x, const uint8_t *valid, int64_t n,
+                              double *lanes, int64_t pos);
+int64_t velaria_sum_lanes_where_f64(int level, int64_t n, int n_terms, const int *kinds,
+                                    const void *const *cols, const uint8_t *const *valids,
+                                    const int *ops, const double *fconsts, const int64_t *iconsts,
+                                    const double *x, const uint8_t *valid, double *lanes, int64_t pos,
+                                    int64_t *rows_kept);
+
 #endif
