@@ -88,6 +88,10 @@ void velaria_group_sum_multi_i64(const int64_t *gids, int64_t n, int k, const in
 void velaria_group_sum_multi_f64(const int64_t *gids, int64_t n, int k, const double *const *xs,
                                  const uint8_t *const *valids, double *const *totals,
                                  int64_t *const *counts);
+int64_t velaria_and_compact_u64(int level, int threads, int64_t n, int n_terms, const int *kinds,
+                                const void *const *cols, const uint8_t *const *valids, const int *ops,
+                                const double *fconsts, const int64_t *iconsts, int ncols,
+                                const uint64_t *const *srcs, uint64_t *const *outs);
 int64_t velaria_sum_lanes_where_f64(int level, int64_t n, int n_terms, const int *kinds,
                                     const void *const *cols, const uint8_t *const *valids,
                                     const int *ops, const double *fconsts, const int64_t *iconsts,

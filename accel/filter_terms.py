@@ -30,9 +30,9 @@ from . import batch_c
 from .compact_rows import compact_columns, plain_u64, raw_u64
 from .arrow_util import _TWO53, _valid
 from .dates import Unsupported, _constant as _constant_value, _constant_us
-from .select_terms import Term, and_cmp
+from .select_terms import Term, and_cmp, and_compact
 
-__all__ = ["conjunction_terms", "conjunction_mask", "filter_conjunction", "compact", "compact_by_mask"]
+__all__ = ["conjunction_terms", "conjunction_term_list", "conjunction_mask", "filter_conjunction", "compact", "compact_by_mask"]
 
 _FLIP = {"=": "=", "!=": "!=", "<": ">", "<=": ">=", ">": "<", ">=": "<="}
 _INT32 = (-(2 ** 31), 2 ** 31 - 1)
@@ -132,23 +132,32 @@ def _days_bound(op: str, us: int) -> int | None:
     return k if _INT32[0] <= k <= _INT32[1] else None
 
 
+def conjunction_term_list(predicate: Expr, batch: pa.RecordBatch) -> list[Term] | bool | None:
+    """The C terms of ``predicate`` over ``batch``; False when a constant is NULL (no row is
+    kept); None when the predicate has another shape (the caller's general path decides)."""
+    shape = conjunction_terms(predicate)
+    if shape is None:
+        return None
+    terms = []
+    for column, op, const_expr in shape:
+        term = _term(batch.column(column.index), column.type, op, const_expr)
+        if term is None or term is False:
+            return term
+        terms.append(term)
+    return terms
+
+
 def conjunction_mask(predicate: Expr, batch: pa.RecordBatch
                      ) -> tuple[np.ndarray, int, np.ndarray | None] | None:
     """(bool mask of the rows of ``batch`` where every term of ``predicate`` is TRUE, how many
     it keeps, their row numbers when few are kept), or None when the predicate has another
     shape (the caller's general path decides)."""
-    shape = conjunction_terms(predicate)
-    if shape is None:
+    terms = conjunction_term_list(predicate, batch)
+    if terms is None:
         return None
-    terms = []
     n = batch.num_rows
-    for column, op, const_expr in shape:
-        term = _term(batch.column(column.index), column.type, op, const_expr)
-        if term is None:
-            return None
-        if term is False:
-            return np.zeros(n, dtype=np.bool_), 0, np.zeros(0, dtype=np.int64)
-        terms.append(term)
+    if terms is False:
+        return np.zeros(n, dtype=np.bool_), 0, np.zeros(0, dtype=np.int64)
     # row numbers come back only when few rows are kept (then they are gathered by number);
     # otherwise the rows are compacted by the mask
     return and_cmp(terms, n, want_idx=True)
@@ -157,6 +166,20 @@ def conjunction_mask(predicate: Expr, batch: pa.RecordBatch
 def filter_conjunction(predicate: Expr, batch: pa.RecordBatch) -> pa.RecordBatch | None:
     """The rows of ``batch`` where every term of ``predicate`` is TRUE, or None when the
     predicate has another shape (the caller's general path decides)."""
+    if batch.num_columns and all(plain_u64(batch.column(i)) for i in range(batch.num_columns)):
+        # NULL-free 8-byte columns only: test and compact in one pass over them
+        terms = conjunction_term_list(predicate, batch)
+        if terms is None:
+            return None
+        if terms is False or not terms:
+            return batch.slice(0, 0) if terms is False else batch
+        n = batch.num_rows
+        bufs, kept = and_compact(terms, [raw_u64(batch.column(i)) for i in range(batch.num_columns)], n)
+        if kept == n:
+            return batch
+        return pa.RecordBatch.from_arrays(
+            [pa.Array.from_buffers(batch.column(i).type, kept, [None, b]) for i, b in enumerate(bufs)],
+            schema=batch.schema)
     found = conjunction_mask(predicate, batch)
     return None if found is None else compact(batch, *found)
 

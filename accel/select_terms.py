@@ -4,6 +4,8 @@
 ``and_cmp``              byte mask of the rows where every ``column op constant`` term is TRUE
                          (float64 / int64 / int32 columns; NaN above every number, -0.0 == 0.0,
                          a NULL operand drops the row), in one blocked pass over the batch
+``and_compact``          the rows of NULL-free 8-byte columns where every term is TRUE, compacted
+                         in the pass that tests the terms (threaded, no mask written)
 ``sum_lanes_where``      the float SUM lanes of a column over the rows where every term is TRUE,
                          without building the mask or the filtered column (each block's mask
                          stays in L1)
@@ -32,7 +34,7 @@ try:
 except Exception:  # pragma: no cover - depends on the build
     _ffi = _lib = None
 
-__all__ = ["Term", "KINDS", "and_cmp", "sum_lanes_where", "pack_short_str", "c_available"]
+__all__ = ["Term", "KINDS", "and_cmp", "and_compact", "sum_lanes_where", "pack_short_str", "c_available"]
 
 #: numpy value type of a term's column -> the C kernel's kind code
 KINDS = {np.dtype(np.float64): 0, np.dtype(np.int64): 1, np.dtype(np.int32): 2}
@@ -122,6 +124,34 @@ def _and_cmp_c(terms: list[Term], n: int, want_idx: bool) -> tuple[np.ndarray, i
                                     _ffi.NULL if idx is None else _ffi.cast("int64_t *", idx.ctypes.data),
                                     complete))
     return mask.view(np.bool_), kept, (idx[:kept] if want_idx and complete[0] else None)
+
+
+def and_compact(terms: list[Term], columns: list[np.ndarray], n: int,
+                use_c: bool | None = None) -> tuple[list[pa.Buffer], int]:
+    """(for each uint64 array of ``columns``, an Arrow buffer holding its values on the rows
+    where every term is TRUE, in order; how many rows that is). The C pass tests the terms and
+    compacts the columns block by block on several threads, reading each column once and
+    writing no mask; each thread writes its rows' values from its first row on and the pieces
+    are then moved together, so the result does not depend on the thread count."""
+    use_c = c_available() if use_c is None else (use_c and c_available())
+    if not terms:
+        raise ValueError("and_compact needs at least one term; with none every row is kept")
+    if any(c.size != n for c in columns) or any(t.values.size != n for t in terms):
+        raise ValueError(f"and_compact: every column and term needs {n} values, one per row")
+    if not use_c:
+        mask, kept = _and_cmp_np(terms, n)
+        return [pa.py_buffer(np.ascontiguousarray(c[mask])) for c in columns], kept
+    from ._loader import _LEVEL_OF, backend
+    args, _keep = _c_terms(terms)
+    srcs = [np.ascontiguousarray(c, dtype=np.uint64) for c in columns]
+    bufs = [pa.allocate_buffer(max(n, 1) * 8, resizable=True) for _ in srcs]
+    c_srcs = _ffi.new("uint64_t *[]", [_ffi.cast("uint64_t *", s.ctypes.data) for s in srcs])
+    c_outs = _ffi.new("uint64_t *[]", [_ffi.cast("uint64_t *", b.address) for b in bufs])
+    kept = int(_lib.velaria_and_compact_u64(_LEVEL_OF[backend()], threads_for(n), n, len(terms), *args,
+                                            len(srcs), c_srcs, c_outs))
+    for b in bufs:                           # room for every row was reserved; give back the rest
+        b.resize(kept * 8, shrink_to_fit=True)
+    return bufs, kept
 
 
 def sum_lanes_where(terms: list[Term], x: np.ndarray, valid: np.ndarray | None, lanes: np.ndarray,

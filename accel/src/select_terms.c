@@ -196,6 +196,94 @@ int64_t velaria_and_cmp(int level, int threads, int64_t n, int n_terms, const in
     return kept;
 }
 
+/* The rows of `ncols` NULL-free 8-byte columns where every term is TRUE, in one pass: the
+ * terms' mask of each block stays in L1 and the block's kept values are compacted at once
+ * (velaria_compact_run_u64), so the columns are read once and no mask is written.  Each of
+ * `threads` threads takes a contiguous range of whole blocks and writes its kept values from
+ * the range's first row on (outs[c] has room for n values); the ranges' values are then moved
+ * together in range order, so the output does not depend on the thread count.  Returns the
+ * number of rows kept. */
+typedef struct {
+    and_job a;            /* the terms and this job's rows (kept: rows kept in the range) */
+    int level, ncols;
+    const uint64_t *const *srcs;
+    uint64_t *const *outs;
+} and_compact_job;
+
+static void and_compact_range(and_compact_job *j)
+{
+    uint8_t m[BLOCK];
+    const int64_t begin = j->a.begin, end = j->a.end;
+    int64_t kept = 0;
+    for (int64_t lo = begin; lo < end; lo += BLOCK) {
+        const int64_t len = end - lo < BLOCK ? end - lo : BLOCK;
+        for (int t = 0; t < j->a.n_terms; t++)
+            j->a.term(j->a.kinds[t], j->a.cols[t], j->a.valids[t], j->a.ops[t], j->a.fconsts[t],
+                      j->a.iconsts[t], lo, len, m, t == 0);
+        int64_t got = 0;
+        if (j->ncols == 0)
+            for (int64_t i = 0; i < len; i++) got += m[i];
+        for (int c = 0; c < j->ncols; c++)
+            got = velaria_compact_run_u64(j->level, j->srcs[c] + lo, m, len, j->outs[c] + begin + kept,
+                                          (end - begin) - kept);
+        kept += got;
+    }
+    j->a.kept = kept;
+}
+
+#if defined(VELARIA_THREADS)
+static void *and_compact_thread(void *arg)
+{
+    and_compact_range((and_compact_job *)arg);
+    return NULL;
+}
+#endif
+
+int64_t velaria_and_compact_u64(int level, int threads, int64_t n, int n_terms, const int *kinds,
+                                const void *const *cols, const uint8_t *const *valids, const int *ops,
+                                const double *fconsts, const int64_t *iconsts, int ncols,
+                                const uint64_t *const *srcs, uint64_t *const *outs)
+{
+    term_block_fn term = term_block_scalar;
+#if defined(VELARIA_X86) && (defined(__GNUC__) || defined(__clang__))
+    if (level == VELARIA_LEVEL_AVX512) term = term_block_avx512;
+    else if (level == VELARIA_LEVEL_AVX2) term = term_block_avx2;
+#endif
+    if (n_terms < 1) return -1;
+    if (threads < 1) threads = 1;
+    if (threads > MAX_THREADS) threads = MAX_THREADS;
+    const int64_t blocks = (n + BLOCK - 1) / BLOCK;
+    if (blocks < threads) threads = blocks > 0 ? (int)blocks : 1;
+    and_compact_job jobs[MAX_THREADS];
+    for (int t = 0; t < threads; t++) {
+        const int64_t b0 = blocks * t / threads, b1 = blocks * (t + 1) / threads;
+        jobs[t] = (and_compact_job){{term, n_terms, kinds, ops, cols, valids, fconsts, iconsts, NULL, NULL,
+                                     b0 * BLOCK, b1 * BLOCK < n ? b1 * BLOCK : n, 0, 0},
+                                    level, ncols, srcs, outs};
+    }
+#if defined(VELARIA_THREADS)
+    pthread_t tids[MAX_THREADS];
+    int started[MAX_THREADS] = {0};
+    for (int t = 1; t < threads; t++)
+        started[t] = pthread_create(&tids[t], NULL, and_compact_thread, &jobs[t]) == 0;
+    and_compact_range(&jobs[0]);
+    for (int t = 1; t < threads; t++) {
+        if (started[t]) pthread_join(tids[t], NULL);
+        else and_compact_range(&jobs[t]);   /* could not start a thread: do its share here */
+    }
+#else
+    for (int t = 0; t < threads; t++) and_compact_range(&jobs[t]);
+#endif
+    int64_t kept = jobs[0].a.kept;
+    for (int t = 1; t < threads; t++) {
+        for (int c = 0; c < ncols; c++)
+            if (kept != jobs[t].a.begin)
+                memmove(outs[c] + kept, outs[c] + jobs[t].a.begin, (size_t)jobs[t].a.kept * sizeof(uint64_t));
+        kept += jobs[t].a.kept;
+    }
+    return kept;
+}
+
 /* The float SUM (lane order, velaria_sum_lanes_f64) of the values x[i] of the rows where every
  * term is TRUE and valid[i] (NULL: 0; NULL pointer: no NULLs) is set, without building the
  * filtered column: block by block, the terms' mask is computed into an L1 buffer and the kept

@@ -175,6 +175,12 @@ int64_t velaria_compact_run_u64(int level, const uint64_t *src, const uint8_t *m
 int64_t velaria_compact_cols_u64(int level, int threads, int64_t n, const uint8_t *mask, int ncols,
                                  const uint64_t *const *srcs, uint64_t *const *outs, int64_t room);
 
+/* accel/src/select_terms.c: the rows of NULL-free 8-byte columns where every term is TRUE,
+ * compacted in the pass that tests the terms (each out needs room for n values). */
+int64_t velaria_and_compact_u64(int level, int threads, int64_t n, int n_terms, const int *kinds,
+                                const void *const *cols, const uint8_t *const *valids, const int *ops,
+                                const double *fconsts, const int64_t *iconsts, int ncols,
+                                const uint64_t *const *srcs, uint64_t *const *outs);
 /* accel/src/select_terms.c: the lane-order float SUM of x over the rows where every
  * "column op constant" term is TRUE (and x is not NULL), fused: no filtered column is built. */
 int64_t velaria_sum_lanes_f64(int level, const double *x, const uint8_t *valid, int64_t n,

@@ -33,7 +33,7 @@ from ..io.base import ArrowTableSource
 from ..kernels import KernelSet
 from ..plan import logical as L
 from ..plan.expr import Column, Expr
-from ..plan.kernel_paths import collecting
+from ..plan.kernel_paths import collecting, report
 from ..plan.physical import takes_selection
 from ..plan.probe_keys import probe_filter_target
 from .probe_filter import ProbeFilter
@@ -285,6 +285,14 @@ class _PathsMixin:
         return "+".join(self._paths) if getattr(self, "_paths", None) else None
 
 
+def _column_sums(node: L.Aggregate) -> bool:
+    """True for an aggregate without keys whose aggregates are all ``COUNT(*)`` or SUM / AVG
+    (not DISTINCT) of a bare column."""
+    return not node.keys and all(
+        not a.distinct and ((a.func == "count" and a.arg is None) or (a.func in ("sum", "avg") and isinstance(a.arg, Column)))
+        for a in node.aggregates)
+
+
 def _true_count(selection) -> int:
     """How many rows a selection (numpy or Arrow bool array) keeps."""
     if isinstance(selection, pa.Array):
@@ -309,6 +317,7 @@ class FilterOperator(_PathsMixin, Operator):
         super().__init__(node, children)
         self.offer_selection = False     # set by a parent that takes ``selection``
         self.selection = None            # the kept rows of the batch last passed up whole
+        self.defer = False               # set by a parent that applies the predicate itself
 
     def open(self, ctx):
         super().open(ctx)
@@ -322,6 +331,10 @@ class FilterOperator(_PathsMixin, Operator):
                 batch = self.probe_filter.apply(batch)
                 if batch.num_rows == 0:
                     return []
+            if self.defer:
+                # the global aggregate above folds only the rows the predicate keeps, in the
+                # same pass that tests it (``AggregateOperator._push_where``)
+                return [batch]
             if not self.offer_selection:
                 kept = self.ctx.kernels.filter_batch(self.node.predicate, batch, self.ctx.eval_context)
                 return [kept] if kept.num_rows else []
@@ -381,6 +394,12 @@ class AggregateOperator(Operator):
                                  and takes_selection(self.node)) else None
         if self._filter is not None:
             self._filter.offer_selection = True
+        # a Filter right below a batch aggregate of column sums without keys passes its batches
+        # unfiltered: the aggregate tests the predicate while it sums (``_push_where``)
+        self._where = below if (isinstance(below, FilterOperator) and self.mode == "final"
+                                and _column_sums(self.node) and hasattr(self.agg, "update_where")) else None
+        if self._where is not None:
+            self._where.defer = True
         self._types = [f.type for f in self.schema]
         # an argument shared by several aggregates (SUM(v), AVG(v)) is evaluated once per
         # batch and handed over as the same array object: for each aggregate, the position
@@ -396,6 +415,9 @@ class AggregateOperator(Operator):
 
     def push(self, batch, port=0):
         if batch.num_rows == 0:
+            return []
+        if self._where is not None:
+            self._push_where(batch)
             return []
         selection = None if self._filter is None else self._filter.selection
         if selection is None:
@@ -416,6 +438,25 @@ class AggregateOperator(Operator):
             out = self.emit_updated()
             return [out] if out.num_rows else []
         return []
+
+    def _push_where(self, batch) -> None:
+        """Fold the rows of ``batch`` (passed up unfiltered by the Filter below) that the
+        Filter's predicate keeps: in one pass with the predicate when the kernel can
+        (``update_where``), else filtered here by the Filter's kernel and folded as usual."""
+        where = self._where
+        with collecting(where._paths):
+            kept = self.agg.update_where(where.node.predicate, batch, self._inputs(batch)[1])
+            if kept is not None:
+                report("and-cmp")
+                report("sum-where")
+            else:
+                rows = self.ctx.kernels.filter_batch(where.node.predicate, batch, self.ctx.eval_context)
+                kept = rows.num_rows
+                if kept:
+                    self.agg.update(*self._inputs(rows), kept)
+        # the driver counted the whole batch out of the Filter and into this operator
+        where.rows_out -= batch.num_rows - kept
+        self.rows_in -= batch.num_rows - kept
 
     def _inputs(self, batch) -> tuple[list, list]:
         """(key arrays, argument arrays) of ``batch``; an argument several aggregates share is
