@@ -15,12 +15,34 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.types as pat
 
+from velaria.plan.kernel_paths import report
+
 from . import batch_c
 from .arrow_util import _valid
 from .filter_terms import conjunction_term_list
+from .predicates import filter_batch
 from .select_terms import and_cmp, sum_lanes_where
 
-__all__ = ["update_where"]
+__all__ = ["filter_fold", "update_where"]
+
+
+def filter_fold(predicate, batch: pa.RecordBatch, aggregator, arg_columns, context=None) -> int:
+    """Twin of ``reference.batch.filter_fold``: fold into ``aggregator`` (no keys) the rows of
+    ``batch`` where ``predicate`` is TRUE, argument ``j`` read from column ``arg_columns[j]``
+    (None: ``COUNT(*)``); returns how many rows were kept. In one pass with the predicate when
+    the shapes fit (``update_where``), else ``filter_batch`` then ``update``."""
+    args = [None if i is None else batch.column(i) for i in arg_columns]
+    update = getattr(aggregator, "update_where", None)
+    if update is not None and batch.num_rows:
+        kept = update(predicate, batch, args)
+        if kept is not None:
+            report("and-cmp")
+            report("sum-where")
+            return kept
+    rows = filter_batch(predicate, batch, context)
+    if rows.num_rows:
+        aggregator.update([], [None if i is None else rows.column(i) for i in arg_columns], rows.num_rows)
+    return rows.num_rows
 
 
 def update_where(agg, predicate, batch: pa.RecordBatch, arg_arrays: list) -> int | None:

@@ -33,8 +33,8 @@ from ..io.base import ArrowTableSource
 from ..kernels import KernelSet
 from ..plan import logical as L
 from ..plan.expr import Column, Expr
-from ..plan.kernel_paths import collecting, report
-from ..plan.physical import takes_selection
+from ..plan.kernel_paths import collecting
+from ..plan.physical import folds_filter, takes_selection
 from ..plan.probe_keys import probe_filter_target
 from .probe_filter import ProbeFilter
 from .subquery_join import subquery_join
@@ -285,14 +285,6 @@ class _PathsMixin:
         return "+".join(self._paths) if getattr(self, "_paths", None) else None
 
 
-def _column_sums(node: L.Aggregate) -> bool:
-    """True for an aggregate without keys whose aggregates are all ``COUNT(*)`` or SUM / AVG
-    (not DISTINCT) of a bare column."""
-    return not node.keys and all(
-        not a.distinct and ((a.func == "count" and a.arg is None) or (a.func in ("sum", "avg") and isinstance(a.arg, Column)))
-        for a in node.aggregates)
-
-
 def _true_count(selection) -> int:
     """How many rows a selection (numpy or Arrow bool array) keeps."""
     if isinstance(selection, pa.Array):
@@ -395,11 +387,12 @@ class AggregateOperator(Operator):
         if self._filter is not None:
             self._filter.offer_selection = True
         # a Filter right below a batch aggregate of column sums without keys passes its batches
-        # unfiltered: the aggregate tests the predicate while it sums (``_push_where``)
+        # unfiltered: the aggregate applies the predicate while it sums (``_push_where``)
         self._where = below if (isinstance(below, FilterOperator) and self.mode == "final"
-                                and _column_sums(self.node) and hasattr(self.agg, "update_where")) else None
+                                and folds_filter(self.node)) else None
         if self._where is not None:
             self._where.defer = True
+            self._arg_columns = [None if a.arg is None else a.arg.index for a in self.node.aggregates]
         self._types = [f.type for f in self.schema]
         # an argument shared by several aggregates (SUM(v), AVG(v)) is evaluated once per
         # batch and handed over as the same array object: for each aggregate, the position
@@ -441,19 +434,12 @@ class AggregateOperator(Operator):
 
     def _push_where(self, batch) -> None:
         """Fold the rows of ``batch`` (passed up unfiltered by the Filter below) that the
-        Filter's predicate keeps: in one pass with the predicate when the kernel can
-        (``update_where``), else filtered here by the Filter's kernel and folded as usual."""
+        Filter's predicate keeps (``filter_fold`` kernel: in one pass with the predicate where
+        it can; its paths are the Filter's)."""
         where = self._where
         with collecting(where._paths):
-            kept = self.agg.update_where(where.node.predicate, batch, self._inputs(batch)[1])
-            if kept is not None:
-                report("and-cmp")
-                report("sum-where")
-            else:
-                rows = self.ctx.kernels.filter_batch(where.node.predicate, batch, self.ctx.eval_context)
-                kept = rows.num_rows
-                if kept:
-                    self.agg.update(*self._inputs(rows), kept)
+            kept = self.ctx.kernels.filter_fold(where.node.predicate, batch, self.agg, self._arg_columns,
+                                                self.ctx.eval_context)
         # the driver counted the whole batch out of the Filter and into this operator
         where.rows_out -= batch.num_rows - kept
         self.rows_in -= batch.num_rows - kept
