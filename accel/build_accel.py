@@ -22,7 +22,7 @@ SOURCES = ["topk.c", "cpu.c", "topk_scalar.c", "topk_avx2.c", "topk_avx512.c", "
            "bandwidth.c", "batch_ops.c", "group_hash.c", "group_int_sum.c", "sum_lanes.c", "group_stats.c",
            "csv_typing.c",
            "select_terms.c", "group_multi_sum.c", "hash_join.c", "byte_keys.c",
-           "compact_rows.c"]
+           "compact_rows.c", "sum_where.c"]
 
 CDEF = """
 int velaria_cpu_level(void);
@@ -92,7 +92,7 @@ int64_t velaria_and_compact_u64(int level, int threads, int64_t n, int n_terms, 
                                 const void *const *cols, const uint8_t *const *valids, const int *ops,
                                 const double *fconsts, const int64_t *iconsts, int ncols,
                                 const uint64_t *const *srcs, uint64_t *const *outs);
-int64_t velaria_sum_lanes_where_f64(int level, int64_t n, int n_terms, const int *kinds,
+int64_t velaria_sum_lanes_where_f64(int level, int threads, int64_t n, int n_terms, const int *kinds,
                                     const void *const *cols, const uint8_t *const *valids,
                                     const int *ops, const double *fconsts, const int64_t *iconsts,
                                     const double *x, const uint8_t *valid, double *lanes, int64_t pos,

@@ -161,7 +161,8 @@ def sum_lanes_where(terms: list[Term], x: np.ndarray, valid: np.ndarray | None, 
     ``valid`` (bytes, None: no NULLs) is set, in row order: the lanes end exactly as
     ``batch_c.sum_lanes_f64`` over the filtered column leaves them. Returns (values added, rows
     where every term is TRUE). The C pass never builds the mask or the filtered column: each
-    block's mask stays in L1."""
+    block's mask stays in L1; with several threads the others test and compact chunks of rows
+    ahead into cache-sized buffers while this one adds every value, in row order."""
     use_c = c_available() if use_c is None else (use_c and c_available())
     n = x.size
     if any(t.values.size != n for t in terms):
@@ -173,7 +174,7 @@ def sum_lanes_where(terms: list[Term], x: np.ndarray, valid: np.ndarray | None, 
         v = None if valid is None else np.ascontiguousarray(valid, dtype=np.uint8)
         rows = _ffi.new("int64_t *")
         added = _lib.velaria_sum_lanes_where_f64(
-            _LEVEL_OF[backend()], n, len(terms), *args, _ffi.cast("double *", xs.ctypes.data),
+            _LEVEL_OF[backend()], threads_for(n), n, len(terms), *args, _ffi.cast("double *", xs.ctypes.data),
             _ffi.NULL if v is None else _ffi.cast("uint8_t *", v.ctypes.data),
             _ffi.cast("double *", lanes.ctypes.data), pos, rows)
         return int(added), int(rows[0])

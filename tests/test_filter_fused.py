@@ -243,3 +243,28 @@ def test_filter_batch_takes_the_one_pass_filter_for_plain_columns(monkeypatch):
     want = ref_batch.filter_batch(pred, batch, CTX)
     assert got.num_rows == want.num_rows and got.column(0).equals(want.column(0))
     assert _bits(got.column(1).to_numpy()) == _bits(want.column(1).to_numpy())
+
+
+@needs_c
+@pytest.mark.parametrize("threads", ["1", "2", "3", "5"])
+def test_sum_lanes_where_threads_give_the_same_bits(monkeypatch, threads):
+    # 64K-row chunks dealt round-robin: 1.1M rows make 17, so each helper's ring of four
+    # buffers wraps; every value is still added by one thread in row order
+    monkeypatch.setenv("VELARIA_THREADS", threads)
+    monkeypatch.setattr(select_terms, "_ROWS_PER_THREAD", 1000)
+    rng = np.random.default_rng(int(threads))
+    n = 1_100_003
+    x = rng.standard_normal(n) * 10.0 ** rng.integers(-200, 200, n)
+    x[rng.integers(0, n, 1000)] = -0.0
+    k = rng.integers(0, 1000, n)
+    valid = (rng.random(n) > 0.02).astype(np.uint8)
+    terms = [select_terms.Term(x, None, ">", -0.5), select_terms.Term(k, valid, "<", 900)]
+    rows = ~(x <= -0.5) & (k < 900) & valid.astype(bool)
+    for pos in (0, 9):
+        want = _lanes_of(x[rows], pos)
+        for level in LEVELS:
+            lanes = np.zeros(batch_c.SUM_LANES)
+            with _loader.forced_backend(level):
+                added, kept = select_terms.sum_lanes_where(terms, x, None, lanes, pos, use_c=True)
+            assert (added, kept) == (int(rows.sum()), int(rows.sum()))
+            assert lanes.tobytes() == want, (level, pos)

@@ -284,40 +284,24 @@ int64_t velaria_and_compact_u64(int level, int threads, int64_t n, int n_terms, 
     return kept;
 }
 
-/* The float SUM (lane order, velaria_sum_lanes_f64) of the values x[i] of the rows where every
- * term is TRUE and valid[i] (NULL: 0; NULL pointer: no NULLs) is set, without building the
- * filtered column: block by block, the terms' mask is computed into an L1 buffer and the kept
- * values are added through velaria_sum_lanes_f64 with that mask, continuing at the lane after
- * the last value added -- so the lanes get the same values in the same order as summing the
- * compacted column.  Returns the number of values added; *rows_kept receives the number of
- * rows where every term is TRUE (NULL x values included). */
-int64_t velaria_sum_lanes_where_f64(int level, int64_t n, int n_terms, const int *kinds,
-                                    const void *const *cols, const uint8_t *const *valids,
-                                    const int *ops, const double *fconsts, const int64_t *iconsts,
-                                    const double *x, const uint8_t *valid, double *lanes, int64_t pos,
-                                    int64_t *rows_kept)
+/* The mask of rows lo..lo+len where every term is TRUE, into m[0..len) (0 / 1 bytes);
+ * returns how many rows it keeps.  One block of the pass above, for callers that consume the
+ * block while it is in L1 (accel/src/sum_where.c). */
+int64_t velaria_terms_mask_block(int level, int n_terms, const int *kinds, const void *const *cols,
+                                 const uint8_t *const *valids, const int *ops, const double *fconsts,
+                                 const int64_t *iconsts, int64_t lo, int64_t len, uint8_t *m)
 {
     term_block_fn term = term_block_scalar;
 #if defined(VELARIA_X86) && (defined(__GNUC__) || defined(__clang__))
     if (level == VELARIA_LEVEL_AVX512) term = term_block_avx512;
     else if (level == VELARIA_LEVEL_AVX2) term = term_block_avx2;
 #endif
-    uint8_t m[BLOCK];
-    int64_t added = 0, rows = 0;
-    for (int64_t lo = 0; lo < n; lo += BLOCK) {
-        const int64_t len = n - lo < BLOCK ? n - lo : BLOCK;
-        if (n_terms == 0) memset(m, 1, (size_t)len);
-        for (int t = 0; t < n_terms; t++)     /* term functions index columns from lo, write m[0..len) */
-            term(kinds[t], cols[t], valids[t], ops[t], fconsts[t], iconsts[t], lo, len, m, t == 0);
-        int64_t k = 0;
-        for (int64_t i = 0; i < len; i++) k += m[i];
-        rows += k;
-        if (valid)
-            for (int64_t i = 0; i < len; i++) m[i] &= (uint8_t)(valid[lo + i] != 0);
-        added += velaria_sum_lanes_f64(level, x + lo, m, len, lanes, pos + added);
-    }
-    if (rows_kept) *rows_kept = rows;
-    return added;
+    if (n_terms == 0) memset(m, 1, (size_t)len);
+    for (int t = 0; t < n_terms; t++)
+        term(kinds[t], cols[t], valids[t], ops[t], fconsts[t], iconsts[t], lo, len, m, t == 0);
+    int64_t k = 0;
+    for (int64_t i = 0; i < len; i++) k += m[i];
+    return k;
 }
 
 int velaria_pack_short_str(const int32_t *offsets, const uint8_t *data, int64_t data_len,

@@ -181,11 +181,16 @@ int64_t velaria_and_compact_u64(int level, int threads, int64_t n, int n_terms, 
                                 const void *const *cols, const uint8_t *const *valids, const int *ops,
                                 const double *fconsts, const int64_t *iconsts, int ncols,
                                 const uint64_t *const *srcs, uint64_t *const *outs);
-/* accel/src/select_terms.c: the lane-order float SUM of x over the rows where every
+/* accel/src/select_terms.c: one block of the terms' mask (rows lo..lo+len into m[0..len));
+ * returns the rows it keeps. */
+int64_t velaria_terms_mask_block(int level, int n_terms, const int *kinds, const void *const *cols,
+                                 const uint8_t *const *valids, const int *ops, const double *fconsts,
+                                 const int64_t *iconsts, int64_t lo, int64_t len, uint8_t *m);
+/* accel/src/sum_where.c: the lane-order float SUM of x over the rows where every
  * "column op constant" term is TRUE (and x is not NULL), fused: no filtered column is built. */
 int64_t velaria_sum_lanes_f64(int level, const double *x, const uint8_t *valid, int64_t n,
                               double *lanes, int64_t pos);
-int64_t velaria_sum_lanes_where_f64(int level, int64_t n, int n_terms, const int *kinds,
+int64_t velaria_sum_lanes_where_f64(int level, int threads, int64_t n, int n_terms, const int *kinds,
                                     const void *const *cols, const uint8_t *const *valids,
                                     const int *ops, const double *fconsts, const int64_t *iconsts,
                                     const double *x, const uint8_t *valid, double *lanes, int64_t pos,
