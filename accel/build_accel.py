@@ -22,7 +22,7 @@ SOURCES = ["topk.c", "cpu.c", "topk_scalar.c", "topk_avx2.c", "topk_avx512.c", "
            "bandwidth.c", "batch_ops.c", "group_hash.c", "group_int_sum.c", "sum_lanes.c", "group_stats.c",
            "csv_typing.c",
            "select_terms.c", "group_multi_sum.c", "hash_join.c", "byte_keys.c",
-           "compact_rows.c", "sum_where.c"]
+           "compact_rows.c", "sum_where.c", "parallel_jobs.c"]
 
 CDEF = """
 int velaria_cpu_level(void);

@@ -16,21 +16,14 @@ import pyarrow as pa
 import pyarrow.types as pat
 
 from .batch_c import _pool_empty
-from .select_terms import threads_for
-
-try:
-    from ._velaria_accel import ffi as _ffi, lib as _lib
-    if not hasattr(_lib, "velaria_compact_cols_u64"):        # an older build without compact_rows.c
-        raise ImportError("the C module has no column compaction kernel")
-except Exception:  # pragma: no cover - depends on the build
-    _ffi = _lib = None
+from .select_terms import _ffi, _lib, threads_for      # the same compiled module
 
 __all__ = ["c_available", "compact_columns", "plain_u64", "raw_u64"]
 
 
 def c_available() -> bool:
     """True when the compiled C kernel is in use."""
-    return _lib is not None
+    return _lib is not None and hasattr(_lib, "velaria_compact_cols_u64")
 
 
 def plain_u64(a) -> bool:

@@ -19,11 +19,6 @@
  */
 #include "velaria_accel.h"
 
-#if !defined(_WIN32)
-#include <pthread.h>
-#define COMPACT_THREADS 1
-#endif
-
 #define MAX_THREADS 64
 
 static int64_t compact_scalar(const uint64_t *restrict src, const uint8_t *restrict mask, int64_t n,
@@ -111,23 +106,6 @@ static void *compact_job_run(void *arg)
     return NULL;
 }
 
-static void run_jobs(compact_job *jobs, int threads)
-{
-#if defined(COMPACT_THREADS)
-    pthread_t tids[MAX_THREADS];
-    int started[MAX_THREADS] = {0};
-    for (int t = 1; t < threads; t++)
-        started[t] = pthread_create(&tids[t], NULL, compact_job_run, &jobs[t]) == 0;
-    compact_job_run(&jobs[0]);
-    for (int t = 1; t < threads; t++) {
-        if (started[t]) pthread_join(tids[t], NULL);
-        else compact_job_run(&jobs[t]);     /* could not start a thread: do its share here */
-    }
-#else
-    for (int t = 0; t < threads; t++) compact_job_run(&jobs[t]);
-#endif
-}
-
 int64_t velaria_compact_cols_u64(int level, int threads, int64_t n, const uint8_t *mask, int ncols,
                                  const uint64_t *const *srcs, uint64_t *const *outs, int64_t room)
 {
@@ -140,7 +118,7 @@ int64_t velaria_compact_cols_u64(int level, int threads, int64_t n, const uint8_
         const int64_t g0 = groups * t / threads, g1 = groups * (t + 1) / threads;
         jobs[t] = (compact_job){level, ncols, mask, srcs, outs, g0 * 64, g1 * 64 < n ? g1 * 64 : n, 0, 0, 1};
     }
-    run_jobs(jobs, threads);
+    velaria_parallel_jobs(threads, compact_job_run, jobs, sizeof(jobs[0]));
     int64_t total = 0;
     for (int t = 0; t < threads; t++) {
         jobs[t].first = total;
@@ -148,6 +126,6 @@ int64_t velaria_compact_cols_u64(int level, int threads, int64_t n, const uint8_
         total += jobs[t].kept;
     }
     if (total > room) return -1;        /* the outputs are too small: nothing written */
-    run_jobs(jobs, threads);
+    velaria_parallel_jobs(threads, compact_job_run, jobs, sizeof(jobs[0]));
     return total;
 }

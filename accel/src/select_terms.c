@@ -20,10 +20,6 @@
 #include "velaria_accel.h"
 
 #include <string.h>
-#if !defined(_WIN32)
-#include <pthread.h>
-#define VELARIA_THREADS 1
-#endif
 
 #define MAX_THREADS 64
 /* row numbers are written while at most 1 row in IDX_SHARE is kept (the caller gathers by
@@ -137,13 +133,11 @@ static void and_range(and_job *j)
     j->kept = kept;
 }
 
-#if defined(VELARIA_THREADS)
 static void *and_thread(void *arg)
 {
     and_range((and_job *)arg);
     return NULL;
 }
-#endif
 
 /* The AND of the terms into out_mask (n bytes); with out_idx (room for n) also the kept row
  * numbers in order while few rows are kept (*out_idx_complete says whether they all were).  threads > 1 splits the rows into
@@ -171,19 +165,7 @@ int64_t velaria_and_cmp(int level, int threads, int64_t n, int n_terms, const in
         jobs[t] = (and_job){term, n_terms, kinds, ops, cols, valids, fconsts, iconsts, out_mask, out_idx,
                             b0 * BLOCK, b1 * BLOCK < n ? b1 * BLOCK : n, 0, 0};
     }
-#if defined(VELARIA_THREADS)
-    pthread_t tids[MAX_THREADS];
-    int started[MAX_THREADS] = {0};
-    for (int t = 1; t < threads; t++)
-        started[t] = pthread_create(&tids[t], NULL, and_thread, &jobs[t]) == 0;
-    and_range(&jobs[0]);
-    for (int t = 1; t < threads; t++) {
-        if (started[t]) pthread_join(tids[t], NULL);
-        else and_range(&jobs[t]);       /* could not start a thread: do its share here */
-    }
-#else
-    for (int t = 0; t < threads; t++) and_range(&jobs[t]);
-#endif
+    velaria_parallel_jobs(threads, and_thread, jobs, sizeof(jobs[0]));
     int complete = out_idx != NULL;
     for (int t = 0; t < threads; t++) complete &= jobs[t].idx_complete;
     int64_t kept = jobs[0].kept;
@@ -231,13 +213,11 @@ static void and_compact_range(and_compact_job *j)
     j->a.kept = kept;
 }
 
-#if defined(VELARIA_THREADS)
 static void *and_compact_thread(void *arg)
 {
     and_compact_range((and_compact_job *)arg);
     return NULL;
 }
-#endif
 
 int64_t velaria_and_compact_u64(int level, int threads, int64_t n, int n_terms, const int *kinds,
                                 const void *const *cols, const uint8_t *const *valids, const int *ops,
@@ -261,19 +241,7 @@ int64_t velaria_and_compact_u64(int level, int threads, int64_t n, int n_terms, 
                                      b0 * BLOCK, b1 * BLOCK < n ? b1 * BLOCK : n, 0, 0},
                                     level, ncols, srcs, outs};
     }
-#if defined(VELARIA_THREADS)
-    pthread_t tids[MAX_THREADS];
-    int started[MAX_THREADS] = {0};
-    for (int t = 1; t < threads; t++)
-        started[t] = pthread_create(&tids[t], NULL, and_compact_thread, &jobs[t]) == 0;
-    and_compact_range(&jobs[0]);
-    for (int t = 1; t < threads; t++) {
-        if (started[t]) pthread_join(tids[t], NULL);
-        else and_compact_range(&jobs[t]);   /* could not start a thread: do its share here */
-    }
-#else
-    for (int t = 0; t < threads; t++) and_compact_range(&jobs[t]);
-#endif
+    velaria_parallel_jobs(threads, and_compact_thread, jobs, sizeof(jobs[0]));
     int64_t kept = jobs[0].a.kept;
     for (int t = 1; t < threads; t++) {
         for (int c = 0; c < ncols; c++)

@@ -196,4 +196,10 @@ int64_t velaria_sum_lanes_where_f64(int level, int threads, int64_t n, int n_ter
                                     const double *x, const uint8_t *valid, double *lanes, int64_t pos,
                                     int64_t *rows_kept);
 
+/* accel/src/parallel_jobs.c: fn on each of `threads` job records `size` bytes apart, the first
+ * on the calling thread, the rest on new threads (or here when one cannot start); returns
+ * when all have finished. */
+#include <stddef.h>
+void velaria_parallel_jobs(int threads, void *(*fn)(void *), void *jobs, size_t size);
+
 #endif
