@@ -37,6 +37,7 @@ from ..plan.kernel_paths import collecting
 from ..plan.physical import folds_filter, takes_selection
 from ..plan.probe_keys import probe_filter_target
 from .probe_filter import ProbeFilter
+from .shared_args import plan_reuse
 from .subquery_join import subquery_join
 
 __all__ = ["ExecContext", "Operator", "SourceOperator", "CollectingOperator", "ScanOperator", "OneRowOperator", "FilterOperator",
@@ -400,6 +401,7 @@ class AggregateOperator(Operator):
         first: dict[str, int] = {}
         self._arg_source = [None if a.arg is None else first.setdefault(repr(a.arg), i)
                             for i, a in enumerate(self.node.aggregates)]
+        self._reuse = None                       # per argument: ``shared_args.Reuse`` or None
 
     @property
     def path(self) -> str | None:
@@ -449,9 +451,20 @@ class AggregateOperator(Operator):
         evaluated once and passed as the same array."""
         node = self.node
         keys = [self._eval(k, batch) for k in node.keys]
+        if self._reuse is None:                  # the batch width is fixed by the plan
+            self._reuse = plan_reuse([a.arg for a in node.aggregates], batch.num_columns)
         args: list = []
         for i, (a, source) in enumerate(zip(node.aggregates, self._arg_source)):
-            args.append(None if source is None else self._eval(a.arg, batch) if source == i else args[source])
+            reuse = self._reuse[i]
+            if source != i:
+                args.append(None if source is None else args[source])
+            elif reuse is not None and isinstance(args[reuse.source], pa.Array):
+                # an earlier argument is a subtree of this one: its values stand in for it
+                wider = pa.RecordBatch.from_arrays(batch.columns + [args[reuse.source]],
+                                                   names=batch.schema.names + [f"arg{reuse.source}"])
+                args.append(self._eval(reuse.expr, wider))
+            else:
+                args.append(self._eval(a.arg, batch))
         return keys, args
 
     def emit_updated(self) -> pa.RecordBatch:
