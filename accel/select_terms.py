@@ -149,8 +149,11 @@ def and_compact(terms: list[Term], columns: list[np.ndarray], n: int,
     c_outs = _ffi.new("uint64_t *[]", [_ffi.cast("uint64_t *", b.address) for b in bufs])
     kept = int(_lib.velaria_and_compact_u64(_LEVEL_OF[backend()], threads_for(n), n, len(terms), *args,
                                             len(srcs), c_srcs, c_outs))
-    for b in bufs:                           # room for every row was reserved; give back the rest
-        b.resize(kept * 8, shrink_to_fit=True)
+    for b in bufs:
+        # room for every row was reserved; only the pages written are touched. Shrinking the
+        # allocation would copy the kept values (the pool's realloc moves a block shrunk below
+        # half its size), which cost more than the pass itself here
+        b.resize(kept * 8, shrink_to_fit=False)
     return bufs, kept
 
 
