@@ -11,10 +11,11 @@
  * are sequential by definition; splitting them would reassociate), but reading and testing the
  * rows is shared. The rows are cut into chunks of CHUNK rows dealt round-robin: chunk c belongs
  * to thread c mod T. The calling thread (0) walks the chunks in order: its own it tests and
- * sums as above; for another thread's it waits until that thread has compacted the chunk's
- * kept values into one of its RING buffers (which stay in cache), adds them as a dense run and
- * hands the buffer back. Every value is added by thread 0, in row order, so the bits do not
- * depend on the thread count.
+ * sums as above; another thread's chunk it takes over when that thread has not claimed it yet
+ * (a helper the OS has not scheduled never holds it up), else it waits until the helper has
+ * compacted the chunk's kept values into one of its RING buffers (which stay in cache), adds
+ * them as a dense run and hands the buffer back. Every value is added by thread 0, in row
+ * order, so the bits do not depend on the thread count or on who tested which chunk.
  */
 #include "velaria_accel.h"
 
@@ -74,9 +75,12 @@ typedef struct {
     const where_args *a;
     int self, threads;
     double *bufs;                   /* RING buffers of CHUNK values */
-    _Atomic int64_t count[RING];    /* kept values in the buffer, or EMPTY (thread 0 may fill) */
+    _Atomic int64_t count[RING];    /* kept values in the buffer, or EMPTY (free to fill) */
     int64_t rows[RING];             /* rows the terms kept in that chunk */
+    _Atomic int *claim;             /* per chunk: UNCLAIMED, or who tests it (shared by all) */
 } helper;
+
+enum { UNCLAIMED = 0, BY_HELPER = 1, BY_CALLER = 2 };
 
 static void *helper_run(void *arg)
 {
@@ -88,6 +92,9 @@ static void *helper_run(void *arg)
         const int slot = (int)(j % RING);
         while (atomic_load_explicit(&h->count[slot], memory_order_acquire) != EMPTY)
             sched_yield();          /* thread 0 has not taken this buffer's values yet */
+        int expected = UNCLAIMED;
+        if (!atomic_compare_exchange_strong(&h->claim[c], &expected, BY_HELPER))
+            continue;               /* thread 0 got there first and tests it itself */
         double *out = h->bufs + (int64_t)slot * CHUNK;
         const int64_t lo0 = c * CHUNK, hi = lo0 + CHUNK < a->n ? lo0 + CHUNK : a->n;
         int64_t k = 0, rows = 0;
@@ -118,7 +125,9 @@ int64_t velaria_sum_lanes_where_f64(int level, int threads, int64_t n, int n_ter
 #if defined(SUM_WHERE_THREADS)
     helper *helpers = threads > 1 ? calloc((size_t)threads, sizeof(helper)) : NULL;
     double *bufs = helpers ? malloc((size_t)(threads - 1) * RING * CHUNK * sizeof(double)) : NULL;
-    if (helpers && bufs) {
+    _Atomic int *claim = helpers ? calloc((size_t)chunks, sizeof(_Atomic int)) : NULL;
+    if (helpers && bufs && claim) {
+        for (int64_t c = 0; c < chunks; c++) atomic_init(&claim[c], UNCLAIMED);
         pthread_t tids[MAX_THREADS];
         int started[MAX_THREADS] = {0};
         for (int t = 1; t < threads; t++) {
@@ -127,13 +136,17 @@ int64_t velaria_sum_lanes_where_f64(int level, int threads, int64_t n, int n_ter
             h->self = t;
             h->threads = threads;
             h->bufs = bufs + (int64_t)(t - 1) * RING * CHUNK;
+            h->claim = claim;
             for (int s = 0; s < RING; s++) atomic_init(&h->count[s], EMPTY);
             started[t] = pthread_create(&tids[t], NULL, helper_run, h) == 0;
         }
         for (int64_t c = 0; c < chunks; c++) {
             const int owner = (int)(c % threads);
             const int64_t lo = c * CHUNK, hi = lo + CHUNK < n ? lo + CHUNK : n;
-            if (owner == 0 || !started[owner]) {     /* ours, or a helper that did not start */
+            int expected = UNCLAIMED;
+            if (owner == 0 || !started[owner]
+                || atomic_compare_exchange_strong(&claim[c], &expected, BY_CALLER)) {
+                /* ours, a helper's that did not start, or one its helper has not reached */
                 added += sum_rows(&a, lo, hi, lanes, pos + added, &rows);
                 continue;
             }
@@ -148,11 +161,13 @@ int64_t velaria_sum_lanes_where_f64(int level, int threads, int64_t n, int n_ter
         }
         for (int t = 1; t < threads; t++)
             if (started[t]) pthread_join(tids[t], NULL);
+        free(claim);
         free(bufs);
         free(helpers);
         if (rows_kept) *rows_kept = rows;
         return added;
     }
+    free(claim);
     free(bufs);
     free(helpers);
 #endif
