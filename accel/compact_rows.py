@@ -44,6 +44,8 @@ def compact_columns(columns: list[np.ndarray], mask: np.ndarray, kept: int,
     """For each uint64 array of ``columns`` (all as long as the bool ``mask``), the values
     where ``mask`` is True, in order, as a new array of ``kept`` values (``kept`` must be the
     mask's true count). The output lives in Arrow's memory pool."""
+    if not columns:
+        return []
     use_c = c_available() if use_c is None else (use_c and c_available())
     n = mask.size
     if any(c.size != n for c in columns):

@@ -439,6 +439,12 @@ class AggregateOperator(Operator):
         Filter's predicate keeps (``filter_fold`` kernel: in one pass with the predicate where
         it can; its paths are the Filter's)."""
         where = self._where
+        columns = list(batch.columns)
+        for a in self.node.aggregates:       # as ``_eval`` reads a bare column: in its planned type
+            if a.arg is not None and not columns[a.arg.index].type.equals(a.arg.type):
+                columns[a.arg.index] = columns[a.arg.index].cast(a.arg.type)
+        if any(c is not b for c, b in zip(columns, batch.columns)):
+            batch = pa.RecordBatch.from_arrays(columns, names=batch.schema.names)
         with collecting(where._paths):
             kept = self.ctx.kernels.filter_fold(where.node.predicate, batch, self.agg, self._arg_columns,
                                                 self.ctx.eval_context)
