@@ -6,7 +6,8 @@ the same signatures as their reference twins. Two independent parts fill it:
 * the compiled C module (``_loader``: ``vector_topk``); a failed load is kept in
   ``import_error``;
 * the batch-operator kernels, one module per kernel family as in ``velaria.reference``:
-  ``expressions`` (``evaluate``), ``predicates`` (``filter_batch``), ``aggregate``
+  ``expressions`` (``evaluate``), ``predicates`` (``filter_batch``), ``filtered_sums``
+  (``filter_fold``), ``aggregate``
   (``hash_aggregate``), ``sort`` (``sort_indices``), ``join`` (``hash_join``), ``distinct``
   (``distinct_indices``), ``window`` (``window_eval``). numpy/pyarrow plus optional C helpers (``batch_c``), so they work
   without a compiler; a failed import is kept in ``batch_import_error``;
@@ -30,7 +31,7 @@ else:
 
 batch_import_error: BaseException | None = None
 try:  # numpy/pyarrow batch-operator kernels: independent of the C build
-    from . import aggregate, distinct, expressions, join, predicates, sort, window
+    from . import aggregate, distinct, expressions, filtered_sums, join, predicates, sort, window
 except ImportError as exc:  # pragma: no cover - depends on the environment
     batch_import_error = exc
 else:
@@ -39,6 +40,7 @@ else:
         "evaluate": expressions.evaluate,
         "filter_batch": predicates.filter_batch,
         "filter_select": predicates.filter_select,
+        "filter_fold": filtered_sums.filter_fold,
         "hash_aggregate": aggregate.HashAggregate,
         "sort_indices": sort.sort_indices,
         "hash_join": join.hash_join,

@@ -602,6 +602,13 @@ class HashAggregate:
             if state.lanes is not None:
                 state.lanes[:] = src.lanes
 
+    def update_where(self, predicate, batch: pa.RecordBatch, arg_arrays: list) -> int | None:
+        """Fold the rows of ``batch`` where ``predicate`` is TRUE in one pass with the
+        predicate (no keys; ``accel.filtered_sums``); returns how many rows it keeps, or None,
+        with nothing folded, when the shapes do not fit (filter, then ``update``)."""
+        from .filtered_sums import update_where
+        return update_where(self, predicate, batch, arg_arrays)
+
     @staticmethod
     def _accumulate_float_sums(todo: list, gids: np.ndarray, g: int, selection: np.ndarray | None = None) -> list:
         """Fold the grouped float SUM / AVG of ``todo`` in one pass over ``gids`` when there

@@ -22,7 +22,8 @@ SOURCES = ["topk.c", "cpu.c", "topk_scalar.c", "topk_avx2.c", "topk_avx512.c", "
            "bandwidth.c", "batch_ops.c", "group_hash.c", "group_int_sum.c", "sum_lanes.c", "group_stats.c",
            "csv_typing.c",
            "select_terms.c", "group_multi_sum.c", "hash_join.c", "byte_keys.c",
-           "key_bitmap.c", "dense_group_sum.c"]
+           "key_bitmap.c", "dense_group_sum.c",
+           "compact_rows.c", "sum_where.c", "parallel_jobs.c"]
 
 CDEF = """
 int velaria_cpu_level(void);
@@ -55,6 +56,8 @@ int64_t velaria_sum_lanes_f64(int level, const double *x, const uint8_t *valid, 
                               double *lanes, int64_t pos);
 double velaria_combine_lanes_f64(const double *lanes);
 int64_t velaria_compact_u64(const uint64_t *src, const uint8_t *mask, int64_t n, uint64_t *out);
+int64_t velaria_compact_cols_u64(int level, int threads, int64_t n, const uint8_t *mask, int ncols,
+                                 const uint64_t *const *srcs, uint64_t *const *outs, int64_t room);
 void velaria_group_welford_f64(const int64_t *gids, const double *x, const uint8_t *valid, int64_t n,
                                int64_t *counts, double *mean, double *m2);
 int velaria_csv_column_kinds(const uint8_t *buf, int64_t len, int64_t ncols, int delim,
@@ -92,6 +95,15 @@ int64_t velaria_bitmap_first_rows(int ncols, const int64_t *const *cols, const u
 int64_t velaria_dense_group_sum_f64(const int64_t *keys, const uint8_t *valid, int64_t n, int64_t lo,
                                     int64_t *lut, int64_t null_slot, int64_t next_gid, int64_t *new_rows,
                                     int k, const double *const *xs, double *const *totals, int64_t *count);
+int64_t velaria_and_compact_u64(int level, int threads, int64_t n, int n_terms, const int *kinds,
+                                const void *const *cols, const uint8_t *const *valids, const int *ops,
+                                const double *fconsts, const int64_t *iconsts, int ncols,
+                                const uint64_t *const *srcs, uint64_t *const *outs);
+int64_t velaria_sum_lanes_where_f64(int level, int threads, int64_t n, int n_terms, const int *kinds,
+                                    const void *const *cols, const uint8_t *const *valids,
+                                    const int *ops, const double *fconsts, const int64_t *iconsts,
+                                    const double *x, const uint8_t *valid, double *lanes, int64_t pos,
+                                    int64_t *rows_kept);
 int velaria_pack_short_str(const int32_t *offsets, const uint8_t *data, int64_t data_len,
                            const uint8_t *valid, int64_t n, int64_t *out);
 int64_t velaria_join_build(const int64_t *keys, const uint8_t *valid, int64_t n,

@@ -27,11 +27,12 @@ from velaria.plan.expr import Call, Cast, Column, Expr, Literal, conjuncts
 from velaria.reference.functions import get_function
 
 from . import batch_c
+from .compact_rows import compact_columns, plain_u64, raw_u64
 from .arrow_util import _TWO53, _valid
 from .dates import Unsupported, _constant as _constant_value, _constant_us
-from .select_terms import Term, and_cmp
+from .select_terms import Term, and_cmp, and_compact
 
-__all__ = ["conjunction_terms", "conjunction_mask", "filter_conjunction"]
+__all__ = ["conjunction_terms", "conjunction_term_list", "conjunction_mask", "filter_conjunction", "compact", "compact_by_mask"]
 
 _FLIP = {"=": "=", "!=": "!=", "<": ">", "<=": ">=", ">": "<", ">=": "<="}
 _INT32 = (-(2 ** 31), 2 ** 31 - 1)
@@ -131,23 +132,32 @@ def _days_bound(op: str, us: int) -> int | None:
     return k if _INT32[0] <= k <= _INT32[1] else None
 
 
+def conjunction_term_list(predicate: Expr, batch: pa.RecordBatch) -> list[Term] | bool | None:
+    """The C terms of ``predicate`` over ``batch``; False when a constant is NULL (no row is
+    kept); None when the predicate has another shape (the caller's general path decides)."""
+    shape = conjunction_terms(predicate)
+    if shape is None:
+        return None
+    terms = []
+    for column, op, const_expr in shape:
+        term = _term(batch.column(column.index), column.type, op, const_expr)
+        if term is None or term is False:
+            return term
+        terms.append(term)
+    return terms
+
+
 def conjunction_mask(predicate: Expr, batch: pa.RecordBatch
                      ) -> tuple[np.ndarray, int, np.ndarray | None] | None:
     """(bool mask of the rows of ``batch`` where every term of ``predicate`` is TRUE, how many
     it keeps, their row numbers when few are kept), or None when the predicate has another
     shape (the caller's general path decides)."""
-    shape = conjunction_terms(predicate)
-    if shape is None:
+    terms = conjunction_term_list(predicate, batch)
+    if terms is None:
         return None
-    terms = []
     n = batch.num_rows
-    for column, op, const_expr in shape:
-        term = _term(batch.column(column.index), column.type, op, const_expr)
-        if term is None:
-            return None
-        if term is False:
-            return np.zeros(n, dtype=np.bool_), 0, np.zeros(0, dtype=np.int64)
-        terms.append(term)
+    if terms is False:
+        return np.zeros(n, dtype=np.bool_), 0, np.zeros(0, dtype=np.int64)
     # row numbers come back only when few rows are kept (then they are gathered by number);
     # otherwise the rows are compacted by the mask
     return and_cmp(terms, n, want_idx=True)
@@ -156,15 +166,29 @@ def conjunction_mask(predicate: Expr, batch: pa.RecordBatch
 def filter_conjunction(predicate: Expr, batch: pa.RecordBatch) -> pa.RecordBatch | None:
     """The rows of ``batch`` where every term of ``predicate`` is TRUE, or None when the
     predicate has another shape (the caller's general path decides)."""
+    if batch.num_columns and all(plain_u64(batch.column(i)) for i in range(batch.num_columns)):
+        # NULL-free 8-byte columns only: test and compact in one pass over them
+        terms = conjunction_term_list(predicate, batch)
+        if terms is None:
+            return None
+        if terms is False or not terms:
+            return batch.slice(0, 0) if terms is False else batch
+        n = batch.num_rows
+        bufs, kept = and_compact(terms, [raw_u64(batch.column(i)) for i in range(batch.num_columns)], n)
+        if kept == n:
+            return batch
+        return pa.RecordBatch.from_arrays(
+            [pa.Array.from_buffers(batch.column(i).type, kept, [None, b]) for i, b in enumerate(bufs)],
+            schema=batch.schema)
     found = conjunction_mask(predicate, batch)
     return None if found is None else compact(batch, *found)
 
 
 def compact(batch: pa.RecordBatch, mask: np.ndarray, kept: int, idx: np.ndarray | None = None) -> pa.RecordBatch:
     """The rows of ``batch`` where the bool array ``mask`` is True (``kept`` of them), in
-    order: few rows are gathered by row number (``idx`` when given), many compacted by the mask (8-byte NULL-free
-    columns in C, the rest by Arrow's filter)."""
-    from .predicates import _gather, _plain_u64, _raw_values
+    order: few rows are gathered by row number (``idx`` when given), many compacted by the mask
+    (``compact_by_mask``)."""
+    from .predicates import _gather
 
     n = batch.num_rows
     if kept == n:
@@ -175,16 +199,22 @@ def compact(batch: pa.RecordBatch, mask: np.ndarray, kept: int, idx: np.ndarray 
         if idx is None:
             idx = np.flatnonzero(mask)
         return _gather(batch, idx, range(batch.num_columns), [None] * batch.num_columns)
+    return compact_by_mask(batch, mask, kept)
+
+
+def compact_by_mask(batch: pa.RecordBatch, mask: np.ndarray, kept: int) -> pa.RecordBatch:
+    """The rows of ``batch`` where the bool array ``mask`` is True (``kept`` of them, neither 0
+    nor all), in order: the NULL-free 8-byte columns together in one threaded C pass
+    (``compact_rows``), the rest by Arrow's filter."""
+    plain = [i for i in range(batch.num_columns) if plain_u64(batch.column(i))] if batch_c.available() else []
+    arrays: list = [None] * batch.num_columns
+    outs = compact_columns([raw_u64(batch.column(i)) for i in plain], mask, kept)
+    for i, out in zip(plain, outs):
+        arrays[i] = pa.Array.from_buffers(batch.column(i).type, kept, [None, pa.py_buffer(out)])
     arrow_mask = None
-    arrays = []
     for i in range(batch.num_columns):
-        a = batch.column(i)
-        if _plain_u64(a) and batch_c.available():
-            out = batch_c._pool_empty(kept + 1, np.uint64)      # the branch-free loop writes one past
-            batch_c.compact_u64(_raw_values(a, np.uint64), mask, out)
-            arrays.append(pa.Array.from_buffers(a.type, kept, [None, pa.py_buffer(out)]))
-        else:
+        if arrays[i] is None:
             if arrow_mask is None:
                 arrow_mask = pa.array(mask, type=pa.bool_())
-            arrays.append(a.filter(arrow_mask))
+            arrays[i] = batch.column(i).filter(arrow_mask)
     return pa.RecordBatch.from_arrays(arrays, schema=batch.schema)

@@ -17,7 +17,8 @@ from velaria.reference.functions import EvalContext
 from . import batch_c, fused
 from .arrow_util import _BOOL, _I64, _TWO53, _is_float, _nulls, _valid
 from .expressions import _FLIP, evaluate
-from .filter_terms import compact, conjunction_mask, filter_conjunction
+from .compact_rows import plain_u64
+from .filter_terms import compact, compact_by_mask, conjunction_mask, filter_conjunction
 
 __all__ = ["filter_batch", "filter_select"]
 
@@ -73,33 +74,22 @@ def filter_select(predicate: Expr, batch: pa.RecordBatch, context=None,
     return filter_batch(predicate, batch, context), None
 
 
-def _plain_u64(a) -> bool:
-    """A NULL-free 8-byte fixed-width column (copied as raw 64-bit words)."""
-    t = a.type
-    return (not isinstance(a, pa.ChunkedArray) and a.null_count == 0 and pat.is_primitive(t)
-            and not pat.is_boolean(t) and t.bit_width == 64)
-
-
 def _filter_fused(predicate: Expr, batch: pa.RecordBatch) -> pa.RecordBatch | None:
     """``filter_batch`` with the predicate fused (``accel.fused``: one mask, computed block by
-    block), then NULL-free 8-byte columns compacted by the mask in one branch-free C pass each
-    and the rest taken by row number. None when the predicate is not fusable."""
+    block), then, when every column is NULL-free and 8 bytes wide, compacted by the mask in
+    one threaded C pass (``compact_rows``); otherwise the kept rows are taken by row number. None when the predicate is not fusable."""
     true = fused.fused_true_mask(predicate, batch)
     if true is None:
         return None
-    if not all(_plain_u64(batch.column(i)) for i in range(batch.num_columns)):
+    if not all(plain_u64(batch.column(i)) for i in range(batch.num_columns)):
         return _keep_rows(batch, true)
     n = batch.num_rows
     k = int(np.count_nonzero(true))
     if k == n:
         return batch
-    arrays = []
-    for i in range(batch.num_columns):
-        out = batch_c._pool_empty(k + 1, np.uint64)     # the branch-free loop writes one past
-        batch_c.compact_u64(_raw_values(batch.column(i), np.uint64), true, out)
-        arrays.append(out)
-    arrays = [pa.Array.from_buffers(batch.column(i).type, k, [None, pa.py_buffer(o)]) for i, o in enumerate(arrays)]
-    return pa.RecordBatch.from_arrays(arrays, schema=batch.schema)
+    if k == 0:
+        return batch.slice(0, 0)
+    return compact_by_mask(batch, true, k)
 
 
 def _keep_rows(batch: pa.RecordBatch, keep: np.ndarray) -> pa.RecordBatch:
@@ -122,7 +112,7 @@ def _gather(batch: pa.RecordBatch, idx: np.ndarray | None, columns, arrays: list
     for i in columns:
         a = batch.column(i)
         t = a.type
-        if _plain_u64(a):
+        if plain_u64(a):
             out = batch_c.gather_u64(_raw_values(a, np.uint64), idx)
             arrays[i] = pa.Array.from_buffers(t, idx.size, [None, pa.py_buffer(out)])
         else:

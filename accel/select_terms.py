@@ -4,6 +4,11 @@
 ``and_cmp``              byte mask of the rows where every ``column op constant`` term is TRUE
                          (float64 / int64 / int32 columns; NaN above every number, -0.0 == 0.0,
                          a NULL operand drops the row), in one blocked pass over the batch
+``and_compact``          the rows of NULL-free 8-byte columns where every term is TRUE, compacted
+                         in the pass that tests the terms (threaded, no mask written)
+``sum_lanes_where``      the float SUM lanes of a column over the rows where every term is TRUE,
+                         without building the mask or the filtered column (each block's mask
+                         stays in L1)
 ``pack_short_str``       each string of at most 7 bytes packed into one int64 (equal strings,
                          equal words; NULL is -1), or None when a string is longer
 ======================== ======================================================================
@@ -29,7 +34,7 @@ try:
 except Exception:  # pragma: no cover - depends on the build
     _ffi = _lib = None
 
-__all__ = ["Term", "KINDS", "and_cmp", "pack_short_str", "c_available"]
+__all__ = ["Term", "KINDS", "and_cmp", "and_compact", "sum_lanes_where", "pack_short_str", "c_available"]
 
 #: numpy value type of a term's column -> the C kernel's kind code
 KINDS = {np.dtype(np.float64): 0, np.dtype(np.int64): 1, np.dtype(np.int32): 2}
@@ -81,9 +86,11 @@ def and_cmp(terms: list[Term], n: int, want_idx: bool = False,
     return mask, kept, (np.flatnonzero(mask).astype(np.int64) if few else None)
 
 
-def _and_cmp_c(terms: list[Term], n: int, want_idx: bool) -> tuple[np.ndarray, int, np.ndarray | None]:
+def _c_terms(terms: list[Term]) -> tuple:
+    """The C kernels' term arguments (kinds, ops, columns, validity, float and int constants)
+    and the arrays they point into, which must stay referenced while C reads them."""
     k = len(terms)
-    keep = []                                  # the arrays C reads stay referenced here
+    keep = []
     kinds, ops = _ffi.new("int[]", k), _ffi.new("int[]", k)
     cols, valids = _ffi.new("void *[]", k), _ffi.new("uint8_t *[]", k)
     fconsts, iconsts = _ffi.new("double[]", k), _ffi.new("int64_t[]", k)
@@ -103,15 +110,83 @@ def _and_cmp_c(terms: list[Term], n: int, want_idx: bool) -> tuple[np.ndarray, i
             fconsts[i] = float(t.constant)
         else:
             iconsts[i] = int(t.constant)
+    return (kinds, cols, valids, ops, fconsts, iconsts), keep
+
+
+def _and_cmp_c(terms: list[Term], n: int, want_idx: bool) -> tuple[np.ndarray, int, np.ndarray | None]:
+    args, _keep = _c_terms(terms)
     from ._loader import _LEVEL_OF, backend
     mask = _pool_empty(n, np.uint8)
     idx = _pool_empty(n, np.int64) if want_idx else None
     complete = _ffi.new("int *")
-    kept = int(_lib.velaria_and_cmp(_LEVEL_OF[backend()], threads_for(n), n, k, kinds, cols, valids, ops,
-                                    fconsts, iconsts, _ffi.cast("uint8_t *", mask.ctypes.data),
+    kept = int(_lib.velaria_and_cmp(_LEVEL_OF[backend()], threads_for(n), n, len(terms), *args,
+                                    _ffi.cast("uint8_t *", mask.ctypes.data),
                                     _ffi.NULL if idx is None else _ffi.cast("int64_t *", idx.ctypes.data),
                                     complete))
     return mask.view(np.bool_), kept, (idx[:kept] if want_idx and complete[0] else None)
+
+
+def and_compact(terms: list[Term], columns: list[np.ndarray], n: int,
+                use_c: bool | None = None) -> tuple[list[pa.Buffer], int]:
+    """(for each uint64 array of ``columns``, an Arrow buffer holding its values on the rows
+    where every term is TRUE, in order; how many rows that is). The C pass tests the terms and
+    compacts the columns block by block on several threads, reading each column once and
+    writing no mask; each thread writes its rows' values from its first row on and the pieces
+    are then moved together, so the result does not depend on the thread count."""
+    use_c = c_available() if use_c is None else (use_c and c_available())
+    if not terms:
+        raise ValueError("and_compact needs at least one term; with none every row is kept")
+    if any(c.size != n for c in columns) or any(t.values.size != n for t in terms):
+        raise ValueError(f"and_compact: every column and term needs {n} values, one per row")
+    if not use_c:
+        mask, kept = _and_cmp_np(terms, n)
+        return [pa.py_buffer(np.ascontiguousarray(c[mask])) for c in columns], kept
+    from ._loader import _LEVEL_OF, backend
+    args, _keep = _c_terms(terms)
+    srcs = [np.ascontiguousarray(c, dtype=np.uint64) for c in columns]
+    bufs = [pa.allocate_buffer(max(n, 1) * 8, resizable=True) for _ in srcs]
+    c_srcs = _ffi.new("uint64_t *[]", [_ffi.cast("uint64_t *", s.ctypes.data) for s in srcs])
+    c_outs = _ffi.new("uint64_t *[]", [_ffi.cast("uint64_t *", b.address) for b in bufs])
+    kept = int(_lib.velaria_and_compact_u64(_LEVEL_OF[backend()], threads_for(n), n, len(terms), *args,
+                                            len(srcs), c_srcs, c_outs))
+    for b in bufs:
+        # room for every row was reserved; only the pages written are touched. Shrinking the
+        # allocation would copy the kept values (the pool's realloc moves a block shrunk below
+        # half its size), which cost more than the pass itself here
+        b.resize(kept * 8, shrink_to_fit=False)
+    return bufs, kept
+
+
+def sum_lanes_where(terms: list[Term], x: np.ndarray, valid: np.ndarray | None, lanes: np.ndarray,
+                    pos: int, use_c: bool | None = None) -> tuple[int, int]:
+    """Add to the float SUM lanes ``lanes`` (16 float64, updated in place; the next value goes
+    to lane ``pos % 16``) the float64 values of ``x`` on the rows where every term is TRUE and
+    ``valid`` (bytes, None: no NULLs) is set, in row order: the lanes end exactly as
+    ``batch_c.sum_lanes_f64`` over the filtered column leaves them. Returns (values added, rows
+    where every term is TRUE). The C pass never builds the mask or the filtered column: each
+    block's mask stays in L1; with several threads the others test and compact chunks of rows
+    ahead into cache-sized buffers while this one adds every value, in row order."""
+    use_c = c_available() if use_c is None else (use_c and c_available())
+    n = x.size
+    if any(t.values.size != n for t in terms):
+        raise ValueError(f"sum_lanes_where: every term's column needs {n} values, one per row of x")
+    if use_c and lanes.flags.c_contiguous and lanes.dtype == np.float64:
+        from ._loader import _LEVEL_OF, backend
+        args, _keep = _c_terms(terms)
+        xs = np.ascontiguousarray(x, dtype=np.float64)
+        v = None if valid is None else np.ascontiguousarray(valid, dtype=np.uint8)
+        rows = _ffi.new("int64_t *")
+        added = _lib.velaria_sum_lanes_where_f64(
+            _LEVEL_OF[backend()], threads_for(n), n, len(terms), *args, _ffi.cast("double *", xs.ctypes.data),
+            _ffi.NULL if v is None else _ffi.cast("uint8_t *", v.ctypes.data),
+            _ffi.cast("double *", lanes.ctypes.data), pos, rows)
+        return int(added), int(rows[0])
+    from .batch_c import _sum_lanes_numpy
+    mask, rows = _and_cmp_np(terms, n) if terms else (np.ones(n, dtype=np.bool_), n)
+    if valid is not None:
+        mask &= np.asarray(valid, dtype=np.bool_)
+    with np.errstate(all="ignore"):         # overflow to inf, inf - inf: values, not warnings
+        return _sum_lanes_numpy(np.asarray(x, dtype=np.float64)[mask], lanes, pos), rows
 
 
 def _and_cmp_np(terms: list[Term], n: int) -> tuple[np.ndarray, int]:

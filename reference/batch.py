@@ -102,6 +102,17 @@ def filter_select(predicate: Expr, batch: pa.RecordBatch, context=None,
     return batch.take(pa.array(keep, type=pa.int64())), None
 
 
+def filter_fold(predicate: Expr, batch: pa.RecordBatch, aggregator, arg_columns: Sequence[int | None],
+                context=None) -> int:
+    """Fold into ``aggregator`` (a ``HashAggregate`` without keys) the rows of ``batch`` where
+    ``predicate`` is TRUE: ``filter_batch``, then ``update`` with argument ``j`` read from column
+    ``arg_columns[j]`` of the kept rows (None: ``COUNT(*)``). Returns how many rows were kept."""
+    kept = filter_batch(predicate, batch, context)
+    if kept.num_rows:
+        aggregator.update([], [None if i is None else kept.column(i) for i in arg_columns], kept.num_rows)
+    return kept.num_rows
+
+
 class HashAggregate:
     """GROUP BY over Arrow batches: ``update(keys, args, num_rows)`` per batch, then
     ``finish(types)`` -> one Arrow array per key then per aggregate."""

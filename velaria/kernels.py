@@ -35,6 +35,7 @@ REFERENCE_KERNELS: dict[str, str] = {
     "evaluate": "velaria.reference.batch:evaluate",
     "filter_batch": "velaria.reference.batch:filter_batch",
     "filter_select": "velaria.reference.batch:filter_select",
+    "filter_fold": "velaria.reference.batch:filter_fold",
     "hash_aggregate": "velaria.reference.batch:HashAggregate",
     "sort_indices": "velaria.reference.batch:sort_indices",
     "hash_join": "velaria.reference.batch:hash_join",
@@ -82,6 +83,7 @@ class KernelSet:
     evaluate: Callable = None              # type: ignore[assignment]
     filter_batch: Callable = None          # type: ignore[assignment]
     filter_select: Callable = None         # type: ignore[assignment]
+    filter_fold: Callable = None           # type: ignore[assignment]
     hash_aggregate: Callable = None        # type: ignore[assignment]
     sort_indices: Callable = None          # type: ignore[assignment]
     hash_join: Callable = None             # type: ignore[assignment]

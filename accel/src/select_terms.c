@@ -20,10 +20,6 @@
 #include "velaria_accel.h"
 
 #include <string.h>
-#if !defined(_WIN32)
-#include <pthread.h>
-#define VELARIA_THREADS 1
-#endif
 
 #define MAX_THREADS 64
 /* row numbers are written while at most 1 row in IDX_SHARE is kept (the caller gathers by
@@ -137,13 +133,11 @@ static void and_range(and_job *j)
     j->kept = kept;
 }
 
-#if defined(VELARIA_THREADS)
 static void *and_thread(void *arg)
 {
     and_range((and_job *)arg);
     return NULL;
 }
-#endif
 
 /* The AND of the terms into out_mask (n bytes); with out_idx (room for n) also the kept row
  * numbers in order while few rows are kept (*out_idx_complete says whether they all were).  threads > 1 splits the rows into
@@ -171,19 +165,7 @@ int64_t velaria_and_cmp(int level, int threads, int64_t n, int n_terms, const in
         jobs[t] = (and_job){term, n_terms, kinds, ops, cols, valids, fconsts, iconsts, out_mask, out_idx,
                             b0 * BLOCK, b1 * BLOCK < n ? b1 * BLOCK : n, 0, 0};
     }
-#if defined(VELARIA_THREADS)
-    pthread_t tids[MAX_THREADS];
-    int started[MAX_THREADS] = {0};
-    for (int t = 1; t < threads; t++)
-        started[t] = pthread_create(&tids[t], NULL, and_thread, &jobs[t]) == 0;
-    and_range(&jobs[0]);
-    for (int t = 1; t < threads; t++) {
-        if (started[t]) pthread_join(tids[t], NULL);
-        else and_range(&jobs[t]);       /* could not start a thread: do its share here */
-    }
-#else
-    for (int t = 0; t < threads; t++) and_range(&jobs[t]);
-#endif
+    velaria_parallel_jobs(threads, and_thread, jobs, sizeof(jobs[0]));
     int complete = out_idx != NULL;
     for (int t = 0; t < threads; t++) complete &= jobs[t].idx_complete;
     int64_t kept = jobs[0].kept;
@@ -194,6 +176,100 @@ int64_t velaria_and_cmp(int level, int threads, int64_t n, int n_terms, const in
     }
     if (out_idx_complete) *out_idx_complete = complete;
     return kept;
+}
+
+/* The rows of `ncols` NULL-free 8-byte columns where every term is TRUE, in one pass: the
+ * terms' mask of each block stays in L1 and the block's kept values are compacted at once
+ * (velaria_compact_run_u64), so the columns are read once and no mask is written.  Each of
+ * `threads` threads takes a contiguous range of whole blocks and writes its kept values from
+ * the range's first row on (outs[c] has room for n values); the ranges' values are then moved
+ * together in range order, so the output does not depend on the thread count.  Returns the
+ * number of rows kept. */
+typedef struct {
+    and_job a;            /* the terms and this job's rows (kept: rows kept in the range) */
+    int level, ncols;
+    const uint64_t *const *srcs;
+    uint64_t *const *outs;
+} and_compact_job;
+
+static void and_compact_range(and_compact_job *j)
+{
+    uint8_t m[BLOCK];
+    const int64_t begin = j->a.begin, end = j->a.end;
+    int64_t kept = 0;
+    for (int64_t lo = begin; lo < end; lo += BLOCK) {
+        const int64_t len = end - lo < BLOCK ? end - lo : BLOCK;
+        for (int t = 0; t < j->a.n_terms; t++)
+            j->a.term(j->a.kinds[t], j->a.cols[t], j->a.valids[t], j->a.ops[t], j->a.fconsts[t],
+                      j->a.iconsts[t], lo, len, m, t == 0);
+        int64_t got = 0;
+        if (j->ncols == 0)
+            for (int64_t i = 0; i < len; i++) got += m[i];
+        for (int c = 0; c < j->ncols; c++)
+            got = velaria_compact_run_u64(j->level, j->srcs[c] + lo, m, len, j->outs[c] + begin + kept,
+                                          (end - begin) - kept);
+        kept += got;
+    }
+    j->a.kept = kept;
+}
+
+static void *and_compact_thread(void *arg)
+{
+    and_compact_range((and_compact_job *)arg);
+    return NULL;
+}
+
+int64_t velaria_and_compact_u64(int level, int threads, int64_t n, int n_terms, const int *kinds,
+                                const void *const *cols, const uint8_t *const *valids, const int *ops,
+                                const double *fconsts, const int64_t *iconsts, int ncols,
+                                const uint64_t *const *srcs, uint64_t *const *outs)
+{
+    term_block_fn term = term_block_scalar;
+#if defined(VELARIA_X86) && (defined(__GNUC__) || defined(__clang__))
+    if (level == VELARIA_LEVEL_AVX512) term = term_block_avx512;
+    else if (level == VELARIA_LEVEL_AVX2) term = term_block_avx2;
+#endif
+    if (n_terms < 1) return -1;
+    if (threads < 1) threads = 1;
+    if (threads > MAX_THREADS) threads = MAX_THREADS;
+    const int64_t blocks = (n + BLOCK - 1) / BLOCK;
+    if (blocks < threads) threads = blocks > 0 ? (int)blocks : 1;
+    and_compact_job jobs[MAX_THREADS];
+    for (int t = 0; t < threads; t++) {
+        const int64_t b0 = blocks * t / threads, b1 = blocks * (t + 1) / threads;
+        jobs[t] = (and_compact_job){{term, n_terms, kinds, ops, cols, valids, fconsts, iconsts, NULL, NULL,
+                                     b0 * BLOCK, b1 * BLOCK < n ? b1 * BLOCK : n, 0, 0},
+                                    level, ncols, srcs, outs};
+    }
+    velaria_parallel_jobs(threads, and_compact_thread, jobs, sizeof(jobs[0]));
+    int64_t kept = jobs[0].a.kept;
+    for (int t = 1; t < threads; t++) {
+        for (int c = 0; c < ncols; c++)
+            if (kept != jobs[t].a.begin)
+                memmove(outs[c] + kept, outs[c] + jobs[t].a.begin, (size_t)jobs[t].a.kept * sizeof(uint64_t));
+        kept += jobs[t].a.kept;
+    }
+    return kept;
+}
+
+/* The mask of rows lo..lo+len where every term is TRUE, into m[0..len) (0 / 1 bytes);
+ * returns how many rows it keeps.  One block of the pass above, for callers that consume the
+ * block while it is in L1 (accel/src/sum_where.c). */
+int64_t velaria_terms_mask_block(int level, int n_terms, const int *kinds, const void *const *cols,
+                                 const uint8_t *const *valids, const int *ops, const double *fconsts,
+                                 const int64_t *iconsts, int64_t lo, int64_t len, uint8_t *m)
+{
+    term_block_fn term = term_block_scalar;
+#if defined(VELARIA_X86) && (defined(__GNUC__) || defined(__clang__))
+    if (level == VELARIA_LEVEL_AVX512) term = term_block_avx512;
+    else if (level == VELARIA_LEVEL_AVX2) term = term_block_avx2;
+#endif
+    if (n_terms == 0) memset(m, 1, (size_t)len);
+    for (int t = 0; t < n_terms; t++)
+        term(kinds[t], cols[t], valids[t], ops[t], fconsts[t], iconsts[t], lo, len, m, t == 0);
+    int64_t k = 0;
+    for (int64_t i = 0; i < len; i++) k += m[i];
+    return k;
 }
 
 int velaria_pack_short_str(const int32_t *offsets, const uint8_t *data, int64_t data_len,

@@ -75,19 +75,9 @@ static void body_avx512(const double *x, int64_t blocks, double *lanes)
 }
 #endif
 
-int64_t velaria_sum_lanes_f64(int level, const double *x, const uint8_t *valid, int64_t n,
-                              double *lanes, int64_t pos)
+/* The values of x (no NULLs) added to the lanes from lane pos mod 16 on. */
+static void sum_dense(int level, const double *x, int64_t n, double *lanes, int64_t pos)
 {
-    if (valid) {        /* NULLs skipped: the lane is the count of values added before */
-        int64_t k = 0;
-        for (int64_t i = 0; i < n; i++) {
-            if (valid[i]) {
-                lanes[(pos + k) & (LANES - 1)] += x[i];
-                k++;
-            }
-        }
-        return k;
-    }
     int64_t h = head(x, n, lanes, pos);
     int64_t blocks = (n - h) / LANES;
     const double *p = x + h;
@@ -104,7 +94,31 @@ int64_t velaria_sum_lanes_f64(int level, const double *x, const uint8_t *valid, 
         body_scalar(p, blocks, lanes);
     }
     tail(p + blocks * LANES, n - h - blocks * LANES, lanes);
-    return n;
+}
+
+/* rows per piece of a masked sum: its kept values are moved into a buffer that stays in L1 */
+#define PIECE 1024
+
+int64_t velaria_sum_lanes_f64(int level, const double *x, const uint8_t *valid, int64_t n,
+                              double *lanes, int64_t pos)
+{
+    if (!valid) {
+        sum_dense(level, x, n, lanes, pos);
+        return n;
+    }
+    /* NULLs (or unselected rows) skipped: the kept values of each piece are compacted, in
+     * order, then added as a dense run continuing at the lane after the last value added, so
+     * every lane receives the same values in the same order as without pieces */
+    double buf[PIECE];
+    int64_t k = 0;
+    for (int64_t lo = 0; lo < n; lo += PIECE) {
+        const int64_t len = n - lo < PIECE ? n - lo : PIECE;
+        const int64_t got = velaria_compact_run_u64(level, (const uint64_t *)(x + lo), valid + lo, len,
+                                                    (uint64_t *)buf, PIECE);
+        sum_dense(level, buf, got, lanes, pos + k);
+        k += got;
+    }
+    return k;
 }
 
 double velaria_combine_lanes_f64(const double *lanes)

@@ -165,4 +165,41 @@ int velaria_csv_type_convert(const uint8_t *buf, int64_t len, int64_t ncols, int
                              int64_t *part_rows, velaria_csv_column *columns,
                              uint8_t *spec_kinds);
 
+/* accel/src/compact_rows.c: the 8-byte values whose mask byte is nonzero, in row order.
+ * velaria_compact_run_u64 writes them to out and never at or past out + room; returns how
+ * many. velaria_compact_cols_u64 does it for several columns on up to `threads` threads (the
+ * same output for any thread count); returns -1, writing nothing, when more than room
+ * rows are kept. */
+int64_t velaria_compact_run_u64(int level, const uint64_t *src, const uint8_t *mask, int64_t n,
+                                uint64_t *out, int64_t room);
+int64_t velaria_compact_cols_u64(int level, int threads, int64_t n, const uint8_t *mask, int ncols,
+                                 const uint64_t *const *srcs, uint64_t *const *outs, int64_t room);
+
+/* accel/src/select_terms.c: the rows of NULL-free 8-byte columns where every term is TRUE,
+ * compacted in the pass that tests the terms (each out needs room for n values). */
+int64_t velaria_and_compact_u64(int level, int threads, int64_t n, int n_terms, const int *kinds,
+                                const void *const *cols, const uint8_t *const *valids, const int *ops,
+                                const double *fconsts, const int64_t *iconsts, int ncols,
+                                const uint64_t *const *srcs, uint64_t *const *outs);
+/* accel/src/select_terms.c: one block of the terms' mask (rows lo..lo+len into m[0..len));
+ * returns the rows it keeps. */
+int64_t velaria_terms_mask_block(int level, int n_terms, const int *kinds, const void *const *cols,
+                                 const uint8_t *const *valids, const int *ops, const double *fconsts,
+                                 const int64_t *iconsts, int64_t lo, int64_t len, uint8_t *m);
+/* accel/src/sum_where.c: the lane-order float SUM of x over the rows where every
+ * "column op constant" term is TRUE (and x is not NULL), fused: no filtered column is built. */
+int64_t velaria_sum_lanes_f64(int level, const double *x, const uint8_t *valid, int64_t n,
+                              double *lanes, int64_t pos);
+int64_t velaria_sum_lanes_where_f64(int level, int threads, int64_t n, int n_terms, const int *kinds,
+                                    const void *const *cols, const uint8_t *const *valids,
+                                    const int *ops, const double *fconsts, const int64_t *iconsts,
+                                    const double *x, const uint8_t *valid, double *lanes, int64_t pos,
+                                    int64_t *rows_kept);
+
+/* accel/src/parallel_jobs.c: fn on each of `threads` job records `size` bytes apart, the first
+ * on the calling thread, the rest on new threads (or here when one cannot start); returns
+ * when all have finished. */
+#include <stddef.h>
+void velaria_parallel_jobs(int threads, void *(*fn)(void *), void *jobs, size_t size);
+
 #endif

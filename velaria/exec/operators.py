@@ -34,9 +34,10 @@ from ..kernels import KernelSet
 from ..plan import logical as L
 from ..plan.expr import Column, Expr
 from ..plan.kernel_paths import collecting
-from ..plan.physical import takes_selection
+from ..plan.physical import folds_filter, takes_selection
 from ..plan.probe_keys import probe_filter_target
 from .probe_filter import ProbeFilter
+from .shared_args import plan_reuse
 from .subquery_join import subquery_join
 
 __all__ = ["ExecContext", "Operator", "SourceOperator", "CollectingOperator", "ScanOperator", "OneRowOperator", "FilterOperator",
@@ -309,6 +310,7 @@ class FilterOperator(_PathsMixin, Operator):
         super().__init__(node, children)
         self.offer_selection = False     # set by a parent that takes ``selection``
         self.selection = None            # the kept rows of the batch last passed up whole
+        self.defer = False               # set by a parent that applies the predicate itself
 
     def open(self, ctx):
         super().open(ctx)
@@ -322,6 +324,10 @@ class FilterOperator(_PathsMixin, Operator):
                 batch = self.probe_filter.apply(batch)
                 if batch.num_rows == 0:
                     return []
+            if self.defer:
+                # the global aggregate above folds only the rows the predicate keeps, in the
+                # same pass that tests it (``AggregateOperator._push_where``)
+                return [batch]
             if not self.offer_selection:
                 kept = self.ctx.kernels.filter_batch(self.node.predicate, batch, self.ctx.eval_context)
                 return [kept] if kept.num_rows else []
@@ -381,6 +387,13 @@ class AggregateOperator(Operator):
                                  and takes_selection(self.node)) else None
         if self._filter is not None:
             self._filter.offer_selection = True
+        # a Filter right below a batch aggregate of column sums without keys passes its batches
+        # unfiltered: the aggregate applies the predicate while it sums (``_push_where``)
+        self._where = below if (isinstance(below, FilterOperator) and self.mode == "final"
+                                and folds_filter(self.node)) else None
+        if self._where is not None:
+            self._where.defer = True
+            self._arg_columns = [None if a.arg is None else a.arg.index for a in self.node.aggregates]
         self._types = [f.type for f in self.schema]
         # an argument shared by several aggregates (SUM(v), AVG(v)) is evaluated once per
         # batch and handed over as the same array object: for each aggregate, the position
@@ -388,6 +401,7 @@ class AggregateOperator(Operator):
         first: dict[str, int] = {}
         self._arg_source = [None if a.arg is None else first.setdefault(repr(a.arg), i)
                             for i, a in enumerate(self.node.aggregates)]
+        self._reuse = None                       # per argument: ``shared_args.Reuse`` or None
 
     @property
     def path(self) -> str | None:
@@ -396,6 +410,9 @@ class AggregateOperator(Operator):
 
     def push(self, batch, port=0):
         if batch.num_rows == 0:
+            return []
+        if self._where is not None:
+            self._push_where(batch)
             return []
         selection = None if self._filter is None else self._filter.selection
         if selection is None:
@@ -417,14 +434,43 @@ class AggregateOperator(Operator):
             return [out] if out.num_rows else []
         return []
 
+    def _push_where(self, batch) -> None:
+        """Fold the rows of ``batch`` (passed up unfiltered by the Filter below) that the
+        Filter's predicate keeps (``filter_fold`` kernel: in one pass with the predicate where
+        it can; its paths are the Filter's)."""
+        where = self._where
+        columns = list(batch.columns)
+        for a in self.node.aggregates:       # as ``_eval`` reads a bare column: in its planned type
+            if a.arg is not None and not columns[a.arg.index].type.equals(a.arg.type):
+                columns[a.arg.index] = columns[a.arg.index].cast(a.arg.type)
+        if any(c is not b for c, b in zip(columns, batch.columns)):
+            batch = pa.RecordBatch.from_arrays(columns, names=batch.schema.names)
+        with collecting(where._paths):
+            kept = self.ctx.kernels.filter_fold(where.node.predicate, batch, self.agg, self._arg_columns,
+                                                self.ctx.eval_context)
+        # the driver counted the whole batch out of the Filter and into this operator
+        where.rows_out -= batch.num_rows - kept
+        self.rows_in -= batch.num_rows - kept
+
     def _inputs(self, batch) -> tuple[list, list]:
         """(key arrays, argument arrays) of ``batch``; an argument several aggregates share is
         evaluated once and passed as the same array."""
         node = self.node
         keys = [self._eval(k, batch) for k in node.keys]
+        if self._reuse is None:                  # the batch width is fixed by the plan
+            self._reuse = plan_reuse([a.arg for a in node.aggregates], batch.num_columns)
         args: list = []
         for i, (a, source) in enumerate(zip(node.aggregates, self._arg_source)):
-            args.append(None if source is None else self._eval(a.arg, batch) if source == i else args[source])
+            reuse = self._reuse[i]
+            if source != i:
+                args.append(None if source is None else args[source])
+            elif reuse is not None and isinstance(args[reuse.source], pa.Array):
+                # an earlier argument is a subtree of this one: its values stand in for it
+                wider = pa.RecordBatch.from_arrays(batch.columns + [args[reuse.source]],
+                                                   names=batch.schema.names + [f"arg{reuse.source}"])
+                args.append(self._eval(reuse.expr, wider))
+            else:
+                args.append(self._eval(a.arg, batch))
         return keys, args
 
     def emit_updated(self) -> pa.RecordBatch:

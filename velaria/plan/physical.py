@@ -57,6 +57,16 @@ def takes_selection(parent: L.Node | None) -> bool:
     return isinstance(parent, L.Aggregate) and bool(parent.keys)
 
 
+def folds_filter(parent: L.Node | None) -> bool:
+    """True when a Filter right below ``parent`` passes its batches unfiltered in a batch run
+    and ``parent`` folds the rows the predicate keeps (``filter_fold``): an aggregate without
+    keys whose aggregates are all ``COUNT(*)`` or SUM / AVG (not DISTINCT) of a bare column, so
+    the sums can be fed in the pass that tests the predicate."""
+    return (isinstance(parent, L.Aggregate) and not parent.keys and all(
+        not a.distinct and ((a.func == "count" and a.arg is None) or (a.func in ("sum", "avg") and isinstance(a.arg, Column)))
+        for a in parent.aggregates))
+
+
 def _kernels_of(node: L.Node, parent: L.Node | None = None) -> list[str]:
     """Registry names of the kernels the operator for ``node`` calls, in first-use order."""
     names: list[str] = []
@@ -65,7 +75,8 @@ def _kernels_of(node: L.Node, parent: L.Node | None = None) -> list[str]:
         if any(e is not None and not isinstance(e, Column) for e in exprs):
             names.append("evaluate")
     if isinstance(node, L.Filter):
-        names.append("filter_select" if takes_selection(parent) else "filter_batch")
+        names.append("filter_fold" if folds_filter(parent) else
+                     "filter_select" if takes_selection(parent) else "filter_batch")
     elif isinstance(node, L.Project):
         evaluates(node.exprs)
     elif isinstance(node, L.Aggregate):
@@ -128,6 +139,7 @@ _PATH_REASONS = {
     "numpy-fused": "float arithmetic fused over cache-sized blocks with numpy (numexpr not used)",
     "select-cmp": "column-vs-constant filter: compare and compact in one C pass",
     "and-cmp": "AND of column-vs-constant terms: one C pass writes the mask of kept rows",
+    "sum-where": "the aggregate's float sums fed in the pass that tests the predicate: no filtered column built",
     "selection": "most rows kept: the batch passed whole to the aggregate with the kept rows marked, "
                  "nothing compacted",
     # Join: how the accelerated hash_join reduced the keys, then how it paired the rows
