@@ -91,10 +91,13 @@ def _join_output(join: L.Join, need: set[int], mapping: dict[int, int]) -> tuple
 def prune(node: L.Node, required: set[int] | None = None) -> L.Node:
     """Return an equivalent plan whose scans read only referenced columns (after moving WHERE
     conjuncts over one side of an inner join below it: :mod:`velaria.plan.join_filters`, and
-    splitting ``COUNT(DISTINCT x)`` into two plain aggregates: :mod:`velaria.plan.distinct_agg`)."""
+    splitting ``COUNT(DISTINCT x)`` into two plain aggregates: :mod:`velaria.plan.distinct_agg`,
+    and semi-joining a chain of inner joins' inputs with a small filtered input they are
+    equi-joined to: :mod:`velaria.plan.dimension_reduce`)."""
+    from .dimension_reduce import reduce_by_small_dimensions
     from .distinct_agg import split_count_distinct
     from .join_filters import push_below_joins
-    return _prune(split_count_distinct(push_below_joins(node)), required)[0]
+    return _prune(split_count_distinct(reduce_by_small_dimensions(push_below_joins(node))), required)[0]
 
 
 def _prune(node: L.Node, required: set[int] | None) -> tuple[L.Node, dict[int, int]]:
