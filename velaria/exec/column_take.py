@@ -19,7 +19,7 @@ from ..accel.threads import default_threads
 __all__ = ["take_columns", "MIN_PARALLEL_ROWS", "stats"]
 
 #: fewer output rows than this are gathered on the caller's thread
-MIN_PARALLEL_ROWS = 65536
+MIN_PARALLEL_ROWS = 16384
 
 #: how many calls took their columns on the pool (``parallel``) or in turn (``serial``); the
 #: tests read it to check which path ran

@@ -41,7 +41,7 @@ import pyarrow.types as pat
 
 from . import logical as L
 from .expr import Column
-from .join_filters import _cannot_fail
+from .join_filters import _cannot_fail, _with_children, map_children
 
 __all__ = ["reduce_by_small_dimensions", "MAX_REDUCER_ROWS"]
 
@@ -74,31 +74,34 @@ def _flatten(node: L.Node, base: int, leaves: dict[int, L.Node], edges: list[tup
             edges.append((base + lk.index, base + nl + rk.index))
 
 
-def _table_rows(node: L.Node) -> tuple[int | None, bool]:
-    """(rows of the table under ``node``, None when unknown; whether a filter reads it) for an
-    input made of Filters and Projects over one Scan."""
+def _scan_under(node: L.Node) -> tuple[L.Scan | None, bool]:
+    """(the Scan under an input made of Filters and Projects over one Scan, else None; whether
+    a filter reads it)."""
     filtered = False
     while isinstance(node, (L.Filter, L.Project)):
         filtered = filtered or isinstance(node, L.Filter)
         node = node.input
     if not isinstance(node, L.Scan):
         return None, filtered
-    hint = getattr(node.source, "num_rows_hint", None)
+    return node, filtered or bool(node.filters)
+
+
+def _small(node: L.Node) -> bool:
+    """True when the table under ``node`` is known to have at most ``MAX_REDUCER_ROWS`` rows
+    (asked only of the inputs that could reduce others: a source may read file footers)."""
+    scan, _ = _scan_under(node)
+    hint = getattr(scan.source, "num_rows_hint", None) if scan is not None else None
     rows = hint() if callable(hint) else None
-    return rows, filtered or bool(node.filters)
+    return rows is not None and rows <= MAX_REDUCER_ROWS
 
 
 def _copy(node: L.Node) -> L.Node:
     """A copy of a plan tree with new node objects (each operator runs one node; the sources
     and expressions are shared, they are not changed)."""
     children = L.children(node)
-    if isinstance(node, L.Join):
-        return dataclasses.replace(node, left=_copy(node.left), right=_copy(node.right))
-    if isinstance(node, (L.Union, L.SetOp)):
-        return dataclasses.replace(node, inputs=[_copy(c) for c in children])
-    if children:
-        return dataclasses.replace(node, input=_copy(children[0]))
-    return dataclasses.replace(node)
+    if not children:
+        return dataclasses.replace(node)
+    return _with_children(node, [_copy(c) for c in children])
 
 
 def _classes(edges: list[tuple[int, int]]) -> dict[int, int]:
@@ -144,9 +147,8 @@ def _semi_join_reducers(leaves: dict[int, L.Node], edges: list[tuple[int, int]],
     members: dict[int, list[int]] = {}
     for col, rep in sorted(cls.items()):
         members.setdefault(rep, []).append(col)
-    sizes = {s: _table_rows(leaves[s]) for s in starts}
     done = set()
-    queue = [s for s in starts if sizes[s][1] and sizes[s][0] is not None and sizes[s][0] <= MAX_REDUCER_ROWS]
+    queue = [s for s in starts if _scan_under(leaves[s])[1] and _small(leaves[s])]
     done.update(queue)
     while queue:
         d = queue.pop(0)
@@ -166,8 +168,7 @@ def _semi_join_reducers(leaves: dict[int, L.Node], edges: list[tuple[int, int]],
                                name=reducer.schema.field(mine[0] - d).name)
                 reduced[e] = L.Join(schema=reduced[e].schema, left=reduced[e], right=reducer, left_keys=[key_l],
                                     right_keys=[key_r], how="semi")
-                rows = sizes[e][0]
-                if rows is not None and rows <= MAX_REDUCER_ROWS:
+                if _small(leaves[e]):
                     queue.append(e)
 
 
@@ -184,14 +185,4 @@ def reduce_by_small_dimensions(node: L.Node) -> L.Node:
     filtered input are semi-joined with it first (a new tree; ``node`` is not changed)."""
     if _chain_join(node):
         return _reduce_chain(node)
-    children = L.children(node)
-    if not children:
-        return node
-    new = [reduce_by_small_dimensions(c) for c in children]
-    if all(a is b for a, b in zip(new, children)):
-        return node
-    if isinstance(node, L.Join):
-        return dataclasses.replace(node, left=new[0], right=new[1])
-    if isinstance(node, (L.Union, L.SetOp)):
-        return dataclasses.replace(node, inputs=new)
-    return dataclasses.replace(node, input=new[0])
+    return map_children(node, reduce_by_small_dimensions)
