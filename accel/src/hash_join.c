@@ -451,6 +451,11 @@ int velaria_join_scatter(const int64_t *gids, int64_t n, int64_t n_groups, const
                          const int64_t *order, const int64_t *cursor, int64_t *out, int threads)
 {
     threads = threads_for(n, threads);
+    /* the per-thread counts (8 bytes a thread and build number) stay within the probe answers'
+     * size: many build numbers per probe row would cost more to count and combine than the
+     * threads save */
+    while (threads > 1 && n_groups > n / threads)
+        threads--;
     int64_t *rank = (int64_t *)calloc((size_t)threads * (size_t)(n_groups ? n_groups : 1), sizeof(int64_t));
     if (!rank)
         return -1;
