@@ -115,3 +115,34 @@ def test_few_rows_are_taken_on_the_callers_thread():
     got = column_take.take_columns([(col, pa.array([2, 0])), (col, pa.array([None, 1], pa.int64()))])
     assert [a.to_pylist() for a in got] == [[3, 1], [None, 2]]
     assert column_take.stats["serial"] == before + 1
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs fork")
+def test_a_forked_child_takes_on_a_pool_of_its_own(monkeypatch):
+    """A worker process forked after the parent used the pool still takes its columns: it
+    starts a pool of its own (the parent's threads do not exist in it)."""
+    import os
+
+    monkeypatch.setenv("VELARIA_THREADS", "2")
+    col = pa.array(np.arange(100_000))
+    idx = pa.array(np.arange(99_999, -1, -1))
+    assert column_take.take_columns([(col, idx), (col, idx)])[0][0].as_py() == 99_999
+    pid = os.fork()
+    if pid == 0:                                       # the child: exit 0 only if the take answers
+        ok = False
+        try:
+            ok = column_take.take_columns([(col, idx), (col, idx)])[1][-1].as_py() == 0
+        finally:
+            os._exit(0 if ok else 1)
+    import signal
+    import time
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            assert os.waitstatus_to_exitcode(status) == 0
+            return
+        time.sleep(0.05)
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+    pytest.fail("the forked child's take did not finish")

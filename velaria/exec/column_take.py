@@ -9,6 +9,7 @@ columns are taken in turn on the caller's thread (starting a task costs more tha
 """
 from __future__ import annotations
 
+import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -41,6 +42,17 @@ def _executor(threads: int) -> ThreadPoolExecutor:
             if old is not None:
                 old.shutdown(wait=False)
         return _pool
+
+
+def _forget_after_fork() -> None:
+    """A forked child (a worker process) inherits the pool but not its threads: it starts a
+    pool of its own on first use."""
+    global _pool, _pool_threads, _pool_lock
+    _pool, _pool_threads, _pool_lock = None, 0, threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_after_fork)
 
 
 def take_columns(jobs: list[tuple[pa.Array, pa.Array]]) -> list[pa.Array]:
