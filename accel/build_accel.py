@@ -110,7 +110,7 @@ int64_t velaria_join_build(const int64_t *keys, const uint8_t *valid, int64_t n,
                            int64_t *slots, int bits, int64_t *out_gids);
 void velaria_join_bitmap(const int64_t *keys, const uint8_t *valid, int64_t n, int64_t lo, uint64_t *bitmap);
 int64_t velaria_join_bitmap_contains(const int64_t *keys, const uint8_t *valid, int64_t n, int64_t lo, int64_t span,
-                                     const uint64_t *bitmap, uint8_t *out);
+                                     const uint64_t *bitmap, uint8_t *out, int threads);
 int64_t velaria_join_lookup(const int64_t *keys, const uint8_t *valid, int64_t n, const int64_t *slots, int bits,
                             const uint64_t *bitmap, int64_t lo, int64_t span, int64_t *out_gids, int64_t *counts,
                             int threads);
@@ -120,14 +120,14 @@ int64_t velaria_join_lookup_dense(const int64_t *keys, const uint8_t *valid, int
                                   const int32_t *lut, int64_t *out_gids, int64_t *counts, int threads);
 void velaria_join_bucket(const int64_t *gids, int64_t n, int64_t n_groups, int64_t *starts, int64_t *order);
 void velaria_join_gather(const int64_t *gids, const int64_t *emit, int64_t n, const int64_t *starts,
-                         const int64_t *order, int64_t *out);
+                         const int64_t *order, int64_t *out_left, int64_t *out_right, int threads);
 int64_t velaria_byte_pair_ids(int64_t n,
                               const int32_t *off0, const uint8_t *data0, const uint8_t *bits0, int64_t bit_off0,
                               const int32_t *off1, const uint8_t *data1, const uint8_t *bits1, int64_t bit_off1,
                               const uint8_t *sel, int32_t *lut, int64_t next_gid,
                               int64_t *out_gids, int64_t *new_rows, int64_t *n_new);
-void velaria_join_scatter(const int64_t *gids, int64_t n, const int64_t *starts, const int64_t *order,
-                          int64_t *cursor, int64_t *out);
+int velaria_join_scatter(const int64_t *gids, int64_t n, int64_t n_groups, const int64_t *starts,
+                         const int64_t *order, const int64_t *cursor, int64_t *out, int threads);
 """
 
 

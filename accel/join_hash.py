@@ -158,14 +158,14 @@ class KeyTable:
             return mask, int(np.count_nonzero(mask))
         out = np.empty(keys.size, dtype=np.uint8)
         kept = _lib.velaria_join_bitmap_contains(_i64(keys), _u8(valid), keys.size, self.lo, self.span,
-                                                 _u64(self.bitmap), _ffi.cast("uint8_t *", out.ctypes.data))
+                                                 _u64(self.bitmap), _ffi.cast("uint8_t *", out.ctypes.data),
+                                                 default_threads())
         return out.view(bool), int(kept)
 
 
-def _left_rows(matches: np.ndarray, how: str) -> tuple[np.ndarray, np.ndarray]:
-    """(output slots per left row, the left index of every output slot)."""
-    emit = np.maximum(matches, 1) if how in ("left", "full") else matches
-    return emit, np.repeat(np.arange(matches.size, dtype=_I64), emit)
+def _emit(matches: np.ndarray, how: str) -> np.ndarray:
+    """Output slots per left row: its matches, at least one for LEFT / FULL (the padding)."""
+    return np.maximum(matches, 1) if how in ("left", "full") else matches
 
 
 def _build_right(lkeys, lvalid, rkeys, rvalid, how):
@@ -173,9 +173,11 @@ def _build_right(lkeys, lvalid, rkeys, rvalid, how):
     gl = table.lookup(lkeys, lvalid)
     sizes = np.diff(table.starts)
     matches = np.where(gl >= 0, sizes[gl] if sizes.size else 0, 0)
-    emit, left = _left_rows(matches, how)
-    right = np.empty(left.size, dtype=_I64)
-    _lib.velaria_join_gather(_i64(gl), _i64(emit), gl.size, _i64(table.starts), _i64(table.order), _i64(right))
+    emit = _emit(matches, how)
+    total = int(emit.sum())
+    left, right = np.empty(total, dtype=_I64), np.empty(total, dtype=_I64)
+    _lib.velaria_join_gather(_i64(gl), _i64(emit), gl.size, _i64(table.starts), _i64(table.order), _i64(left),
+                             _i64(right), default_threads())
     lonely = np.empty(0, dtype=_I64)
     if how in ("right", "full"):
         hit_group = np.zeros(table.groups, dtype=bool)
@@ -191,9 +193,12 @@ def _build_left(lkeys, lvalid, rkeys, rvalid, how):
     per_group = np.zeros(table.groups, dtype=_I64)            # right rows per left key
     gr = table.lookup(rkeys, rvalid, per_group)
     matches = np.where(table.gids >= 0, per_group[table.gids] if per_group.size else 0, 0)
-    emit, left = _left_rows(matches, how)
+    emit = _emit(matches, how)
+    left = np.repeat(np.arange(matches.size, dtype=_I64), emit)
     right = np.full(left.size, -1, dtype=_I64)
     cursor = np.cumsum(emit) - emit                 # each left row's first output slot
-    _lib.velaria_join_scatter(_i64(gr), gr.size, _i64(table.starts), _i64(table.order), _i64(cursor), _i64(right))
+    if _lib.velaria_join_scatter(_i64(gr), gr.size, table.groups, _i64(table.starts), _i64(table.order),
+                                 _i64(cursor), _i64(right), default_threads()) < 0:
+        raise MemoryError("hash join: no memory for the per-thread match counts of the scatter")
     lonely = np.flatnonzero(gr < 0).astype(_I64) if how in ("right", "full") else np.empty(0, dtype=_I64)
     return left, right, lonely

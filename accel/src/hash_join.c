@@ -11,6 +11,7 @@
  * per value of the range, small enough to stay in cache) answers most misses of a selective
  * join without touching the table. */
 #include <stdint.h>
+#include <stdlib.h>
 #if !defined(_WIN32)
 #include <pthread.h>
 #define VELARIA_THREADS 1
@@ -189,17 +190,46 @@ static void *lookup_thread(void *arg)
     return NULL;
 }
 
-/* Probe n rows with up to `threads` threads, each a contiguous range of rows (every row's
- * answer is its own, so the output does not depend on the thread count).  Returns the count
- * of rows that found their key. */
-static int64_t run_lookup(lookup_job proto, int64_t n, int threads)
+/* How many threads share n rows: at most `threads`, MAX_THREADS and one per MIN_ROWS_PER_THREAD
+ * rows, at least one. */
+static int threads_for(int64_t n, int threads)
 {
     if (threads > MAX_THREADS)
         threads = MAX_THREADS;
     if (threads > n / MIN_ROWS_PER_THREAD)
         threads = (int)(n / MIN_ROWS_PER_THREAD);
-    if (threads < 1)
-        threads = 1;
+    return threads < 1 ? 1 : threads;
+}
+
+/* Run fn on each of `count` jobs (an array of `size`-byte structs): jobs 1.. on threads of
+ * their own, job 0 on the caller's; a job whose thread cannot start runs here. */
+static void run_jobs(void *(*fn)(void *), void *jobs, size_t size, int count)
+{
+    char *base = (char *)jobs;
+#if defined(VELARIA_THREADS)
+    pthread_t tids[MAX_THREADS];
+    int started[MAX_THREADS] = {0};
+    for (int t = 1; t < count; t++)
+        started[t] = pthread_create(&tids[t], NULL, fn, base + t * size) == 0;
+    fn(base);
+    for (int t = 1; t < count; t++) {
+        if (started[t])
+            pthread_join(tids[t], NULL);
+        else
+            fn(base + t * size);
+    }
+#else
+    for (int t = 0; t < count; t++)
+        fn(base + t * size);
+#endif
+}
+
+/* Probe n rows with up to `threads` threads, each a contiguous range of rows (every row's
+ * answer is its own, so the output does not depend on the thread count).  Returns the count
+ * of rows that found their key. */
+static int64_t run_lookup(lookup_job proto, int64_t n, int threads)
+{
+    threads = threads_for(n, threads);
     lookup_job jobs[MAX_THREADS];
     for (int t = 0; t < threads; t++) {
         jobs[t] = proto;
@@ -207,22 +237,7 @@ static int64_t run_lookup(lookup_job proto, int64_t n, int threads)
         jobs[t].end = n * (t + 1) / threads;
         jobs[t].shared = threads > 1;
     }
-#if defined(VELARIA_THREADS)
-    pthread_t tids[MAX_THREADS];
-    int started[MAX_THREADS] = {0};
-    for (int t = 1; t < threads; t++)
-        started[t] = pthread_create(&tids[t], NULL, lookup_thread, &jobs[t]) == 0;
-    lookup_thread(&jobs[0]);
-    for (int t = 1; t < threads; t++) {
-        if (started[t])
-            pthread_join(tids[t], NULL);
-        else
-            lookup_thread(&jobs[t]);       /* could not start a thread: do its share here */
-    }
-#else
-    for (int t = 0; t < threads; t++)
-        lookup_thread(&jobs[t]);
-#endif
+    run_jobs(lookup_thread, jobs, sizeof(lookup_job), threads);
     int64_t found = 0;
     for (int t = 0; t < threads; t++)
         found += jobs[t].found;
@@ -241,17 +256,45 @@ int64_t velaria_join_lookup(const int64_t *keys, const uint8_t *valid, int64_t n
     return run_lookup(j, n, threads);
 }
 
-/* out[i] = 1 when keys[i] is valid and its bit is set in `bitmap` (bits over [lo, lo + span)),
- * else 0: exact membership when the bitmap holds every key of a set.  Returns the count of 1s. */
-int64_t velaria_join_bitmap_contains(const int64_t *keys, const uint8_t *valid, int64_t n, int64_t lo, int64_t span,
-                                     const uint64_t *bitmap, uint8_t *out)
+/* One thread's share of velaria_join_bitmap_contains: rows [begin, end). */
+typedef struct {
+    const int64_t *keys;
+    const uint8_t *valid;
+    int64_t lo, span;
+    const uint64_t *bitmap;
+    uint8_t *out;
+    int64_t begin, end, kept;
+} contains_job;
+
+static void *contains_thread(void *arg)
 {
+    contains_job *j = (contains_job *)arg;
     int64_t kept = 0;
-    for (int64_t i = 0; i < n; i++) {
-        const uint8_t hit = (uint8_t)((!valid || valid[i]) && bitmap_has(bitmap, lo, span, keys[i]));
-        out[i] = hit;
+    for (int64_t i = j->begin; i < j->end; i++) {
+        const uint8_t hit = (uint8_t)((!j->valid || j->valid[i]) && bitmap_has(j->bitmap, j->lo, j->span, j->keys[i]));
+        j->out[i] = hit;
         kept += hit;
     }
+    j->kept = kept;
+    return NULL;
+}
+
+/* out[i] = 1 when keys[i] is valid and its bit is set in `bitmap` (bits over [lo, lo + span)),
+ * else 0: exact membership when the bitmap holds every key of a set.  Up to `threads` threads
+ * share the rows (each row's answer is its own).  Returns the count of 1s. */
+int64_t velaria_join_bitmap_contains(const int64_t *keys, const uint8_t *valid, int64_t n, int64_t lo, int64_t span,
+                                     const uint64_t *bitmap, uint8_t *out, int threads)
+{
+    threads = threads_for(n, threads);
+    contains_job jobs[MAX_THREADS];
+    for (int t = 0; t < threads; t++) {
+        contains_job j = {keys, valid, lo, span, bitmap, out, n * t / threads, n * (t + 1) / threads, 0};
+        jobs[t] = j;
+    }
+    run_jobs(contains_thread, jobs, sizeof(contains_job), threads);
+    int64_t kept = 0;
+    for (int t = 0; t < threads; t++)
+        kept += jobs[t].kept;
     return kept;
 }
 
@@ -304,35 +347,136 @@ void velaria_join_bucket(const int64_t *gids, int64_t n, int64_t n_groups, int64
     starts[0] = 0;
 }
 
-/* Probe rows in order: row i (number gids[i]) writes the build rows of its bucket at out[pos],
- * pos advancing by `emit[i]`; a row without a match but with emit[i] == 1 (an outer join's
- * padding) writes -1.  out has sum(emit) slots. */
-void velaria_join_gather(const int64_t *gids, const int64_t *emit, int64_t n, const int64_t *starts,
-                         const int64_t *order, int64_t *out)
+/* One thread's share of the pair writing (velaria_join_gather, velaria_join_scatter): rows
+ * [begin, end) of the probe side, writing from output slot `pos` (gather) or with its own
+ * running rank per build number `rank` (scatter). */
+typedef struct {
+    const int64_t *gids, *emit, *starts, *order, *cursor;
+    int64_t *out_left, *out_right, *rank;
+    int64_t n_groups, begin, end, pos;
+} pairs_job;
+
+/* The output slots rows [begin, end) emit, into pos. */
+static void *emit_count_thread(void *arg)
 {
-    int64_t pos = 0;
-    for (int64_t i = 0; i < n; i++) {
-        const int64_t g = gids[i];
-        if (g >= 0) {
-            for (int64_t p = starts[g]; p < starts[g + 1]; p++)
-                out[pos++] = order[p];
-        } else if (emit[i]) {
-            out[pos++] = -1;
-        }
-    }
+    pairs_job *j = (pairs_job *)arg;
+    int64_t total = 0;
+    for (int64_t i = j->begin; i < j->end; i++)
+        total += j->emit[i];
+    j->pos = total;
+    return NULL;
 }
 
-/* The build side is the left: right rows j in order scatter themselves after the left rows of
- * their bucket, cursor[i] being the next free output slot of left row i.  Visiting j in
- * ascending order leaves every left row's matches in right-row order. */
-void velaria_join_scatter(const int64_t *gids, int64_t n, const int64_t *starts, const int64_t *order,
-                          int64_t *cursor, int64_t *out)
+static void *gather_thread(void *arg)
 {
-    for (int64_t j = 0; j < n; j++) {
-        const int64_t g = gids[j];
+    pairs_job *j = (pairs_job *)arg;
+    int64_t pos = j->pos;
+    for (int64_t i = j->begin; i < j->end; i++) {
+        const int64_t g = j->gids[i];
+        if (g >= 0) {
+            for (int64_t p = j->starts[g]; p < j->starts[g + 1]; p++) {
+                j->out_left[pos] = i;
+                j->out_right[pos++] = j->order[p];
+            }
+        } else if (j->emit[i]) {
+            j->out_left[pos] = i;
+            j->out_right[pos++] = -1;
+        }
+    }
+    return NULL;
+}
+
+/* Probe rows in order: row i (number gids[i]) writes the build rows of its bucket at
+ * out_right[pos] and itself at out_left[pos], pos advancing by `emit[i]`; a row without a
+ * match but with emit[i] == 1 (an outer join's padding) writes -1 as its right row.  The
+ * outputs have sum(emit) slots.  Up to `threads` threads each take a contiguous range of probe
+ * rows, starting at the slot the rows before it end at (a first pass sums each range's emit),
+ * so the output is the one-thread output. */
+void velaria_join_gather(const int64_t *gids, const int64_t *emit, int64_t n, const int64_t *starts,
+                         const int64_t *order, int64_t *out_left, int64_t *out_right, int threads)
+{
+    threads = threads_for(n, threads);
+    pairs_job jobs[MAX_THREADS];
+    for (int t = 0; t < threads; t++) {
+        pairs_job j = {gids, emit, starts, order, NULL, out_left, out_right, NULL, 0,
+                       n * t / threads, n * (t + 1) / threads, 0};
+        jobs[t] = j;
+    }
+    if (threads > 1) {
+        run_jobs(emit_count_thread, jobs, sizeof(pairs_job), threads);
+        int64_t pos = 0;
+        for (int t = 0; t < threads; t++) {       /* each range's count becomes its first slot */
+            const int64_t count = jobs[t].pos;
+            jobs[t].pos = pos;
+            pos += count;
+        }
+    }
+    run_jobs(gather_thread, jobs, sizeof(pairs_job), threads);
+}
+
+/* Count each build number's probe rows in [begin, end) into rank (n_groups entries, zeroed). */
+static void *rank_count_thread(void *arg)
+{
+    pairs_job *j = (pairs_job *)arg;
+    for (int64_t r = j->begin; r < j->end; r++)
+        if (j->gids[r] >= 0)
+            j->rank[j->gids[r]]++;
+    return NULL;
+}
+
+/* Probe row r, the k-th probe row of its number g overall, goes to slot cursor[i] + k of each
+ * build row i of bucket g. */
+static void *scatter_thread(void *arg)
+{
+    pairs_job *j = (pairs_job *)arg;
+    for (int64_t r = j->begin; r < j->end; r++) {
+        const int64_t g = j->gids[r];
         if (g < 0)
             continue;
-        for (int64_t p = starts[g]; p < starts[g + 1]; p++)
-            out[cursor[order[p]]++] = j;
+        const int64_t k = j->rank[g]++;
+        for (int64_t p = j->starts[g]; p < j->starts[g + 1]; p++)
+            j->out_right[j->cursor[j->order[p]] + k] = r;
     }
+    return NULL;
+}
+
+/* The build side is the left: right rows r in order scatter themselves after the left rows of
+ * their bucket, cursor[i] being the first output slot of left row i.  Visiting r in ascending
+ * order leaves every left row's matches in right-row order.  Up to `threads` threads each take
+ * a contiguous range of right rows: a first pass counts each range's rows per number, so a
+ * thread knows how many rows of a number come before its range (its starting rank), and the
+ * output is the one-thread output.  cursor is left unchanged.  Returns 0, or -1 when the
+ * per-thread counts could not be allocated (nothing written). */
+int velaria_join_scatter(const int64_t *gids, int64_t n, int64_t n_groups, const int64_t *starts,
+                         const int64_t *order, const int64_t *cursor, int64_t *out, int threads)
+{
+    threads = threads_for(n, threads);
+    /* the per-thread counts (8 bytes a thread and build number) stay within the probe answers'
+     * size: many build numbers per probe row would cost more to count and combine than the
+     * threads save */
+    while (threads > 1 && n_groups > n / threads)
+        threads--;
+    int64_t *rank = (int64_t *)calloc((size_t)threads * (size_t)(n_groups ? n_groups : 1), sizeof(int64_t));
+    if (!rank)
+        return -1;
+    pairs_job jobs[MAX_THREADS];
+    for (int t = 0; t < threads; t++) {
+        pairs_job j = {gids, NULL, starts, order, cursor, NULL, out, rank + (size_t)t * (size_t)n_groups, n_groups,
+                       n * t / threads, n * (t + 1) / threads, 0};
+        jobs[t] = j;
+    }
+    if (threads > 1) {
+        run_jobs(rank_count_thread, jobs, sizeof(pairs_job), threads);
+        for (int64_t g = 0; g < n_groups; g++) {     /* counts -> each thread's starting rank */
+            int64_t before = 0;
+            for (int t = 0; t < threads; t++) {
+                const int64_t count = jobs[t].rank[g];
+                jobs[t].rank[g] = before;
+                before += count;
+            }
+        }
+    }
+    run_jobs(scatter_thread, jobs, sizeof(pairs_job), threads);
+    free(rank);
+    return 0;
 }

@@ -36,6 +36,7 @@ from ..plan.expr import Column, Expr
 from ..plan.kernel_paths import collecting
 from ..plan.physical import folds_filter, takes_selection
 from ..plan.probe_keys import probe_filter_target
+from .column_take import take_columns
 from .probe_filter import ProbeFilter
 from .shared_args import plan_reuse
 from .subquery_join import subquery_join
@@ -632,8 +633,16 @@ class JoinOperator(_PathsMixin, Operator):
         # a side whose every row comes out once, in order (a fact table joined to a dimension
         # on its key) keeps its columns as they are instead of gathering them
         left_as_is, right_as_is = _every_row_in_order(li, lb.num_rows), _every_row_in_order(ri, rb.num_rows)
-        return [(lb.column(i) if left_as_is else lb.column(i).take(li)) if i < nl
-                else (rb.column(i - nl) if right_as_is else rb.column(i - nl).take(ri)) for i in positions]
+        out, jobs, slots = [], [], []
+        for i in positions:
+            column, as_is, indices = (lb.column(i), left_as_is, li) if i < nl else (rb.column(i - nl), right_as_is, ri)
+            out.append(column if as_is else None)
+            if not as_is:
+                slots.append(len(out) - 1)
+                jobs.append((column, indices))
+        for slot, taken in zip(slots, take_columns(jobs)):
+            out[slot] = taken
+        return out
 
     def _all_pairs(self, lb, rb, li, ri) -> pa.RecordBatch:
         """Every column of the joined pairs (what a residual condition reads)."""

@@ -149,10 +149,14 @@ def push_below_joins(node: L.Node) -> L.Node:
     if isinstance(node, L.Filter) and node.origin == "where" and isinstance(node.input, L.Join) \
             and node.input.how == "inner":
         node = _split(node)
+    return map_children(node, push_below_joins)
+
+
+def map_children(node: L.Node, rewrite) -> L.Node:
+    """``node`` with ``rewrite`` applied to each of its inputs: ``node`` itself when no input
+    changed, else a copy."""
     children = L.children(node)
-    if not children:
-        return node
-    new = [push_below_joins(c) for c in children]
+    new = [rewrite(c) for c in children]
     if all(a is b for a, b in zip(new, children)):
         return node
     return _with_children(node, new)

@@ -91,13 +91,16 @@ def _join_output(join: L.Join, need: set[int], mapping: dict[int, int]) -> tuple
 def prune(node: L.Node, required: set[int] | None = None) -> L.Node:
     """Return an equivalent plan whose scans read only referenced columns (after moving WHERE
     conjuncts over one side of an inner join below it: :mod:`velaria.plan.join_filters`,
-    pre-aggregating a GROUP BY over a join per join key below it:
-    :mod:`velaria.plan.join_group`, and splitting ``COUNT(DISTINCT x)`` into two plain
-    aggregates: :mod:`velaria.plan.distinct_agg`)."""
+    semi-joining a chain of inner joins' inputs with a small filtered input they are
+    equi-joined to: :mod:`velaria.plan.dimension_reduce`, pre-aggregating a GROUP BY over a
+    join per join key below it: :mod:`velaria.plan.join_group`, and splitting
+    ``COUNT(DISTINCT x)`` into two plain aggregates: :mod:`velaria.plan.distinct_agg`)."""
+    from .dimension_reduce import reduce_by_small_dimensions
     from .distinct_agg import split_count_distinct
     from .join_group import push_aggregate_below_join
     from .join_filters import push_below_joins
-    return _prune(split_count_distinct(push_aggregate_below_join(push_below_joins(node))), required)[0]
+    node = reduce_by_small_dimensions(push_below_joins(node))
+    return _prune(split_count_distinct(push_aggregate_below_join(node)), required)[0]
 
 
 def _prune(node: L.Node, required: set[int] | None) -> tuple[L.Node, dict[int, int]]:

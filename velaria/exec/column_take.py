@@ -1,0 +1,67 @@
+"""Gathering a join's output columns by row index, several columns at once.
+
+Arrow's ``take`` copies one column on one thread, and releases the GIL while it copies; a
+join that emits several columns of many rows therefore hands them to a small pool of threads
+(as many as the accelerator may use, ``VELARIA_THREADS`` or the CPU count), one column per
+task. Each column is the same Arrow ``take`` as before, so the output does not depend on the
+thread count. Below ``MIN_PARALLEL_ROWS`` output rows, or with one thread or one column, the
+columns are taken in turn on the caller's thread (starting a task costs more than it saves).
+"""
+from __future__ import annotations
+
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import pyarrow as pa
+
+from ..accel.threads import default_threads
+
+__all__ = ["take_columns", "MIN_PARALLEL_ROWS", "stats"]
+
+#: fewer output rows than this are gathered on the caller's thread
+MIN_PARALLEL_ROWS = 16384
+
+#: how many calls took their columns on the pool (``parallel``) or in turn (``serial``); the
+#: tests read it to check which path ran
+stats = {"parallel": 0, "serial": 0}
+
+_pool: ThreadPoolExecutor | None = None
+_pool_threads = 0
+_pool_lock = threading.Lock()
+
+
+def _executor(threads: int) -> ThreadPoolExecutor:
+    """The shared pool, rebuilt when the thread count changed (``VELARIA_THREADS`` is read per
+    call, as the C kernels do)."""
+    global _pool, _pool_threads
+    with _pool_lock:
+        if _pool is None or _pool_threads != threads:
+            old, _pool = _pool, ThreadPoolExecutor(max_workers=threads, thread_name_prefix="velaria-take")
+            _pool_threads = threads
+            if old is not None:
+                old.shutdown(wait=False)
+        return _pool
+
+
+def _forget_after_fork() -> None:
+    """A forked child (a worker process) inherits the pool but not its threads: it starts a
+    pool of its own on first use."""
+    global _pool, _pool_threads, _pool_lock
+    _pool, _pool_threads, _pool_lock = None, 0, threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_after_fork)
+
+
+def take_columns(jobs: list[tuple[pa.Array, pa.Array]]) -> list[pa.Array]:
+    """``[column.take(indices) for column, indices in jobs]``, the columns taken on several
+    threads when there are enough rows (a NULL index gives a NULL row, as ``take`` does)."""
+    threads = min(default_threads(), len(jobs))
+    rows = max((len(indices) for _, indices in jobs), default=0)
+    if threads < 2 or rows < MIN_PARALLEL_ROWS:
+        stats["serial"] += 1
+        return [column.take(indices) for column, indices in jobs]
+    stats["parallel"] += 1
+    return list(_executor(threads).map(lambda job: job[0].take(job[1]), jobs))
