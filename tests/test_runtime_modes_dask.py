@@ -1,8 +1,8 @@
 """Same answers in every runtime mode, on a real Dask cluster the tests start themselves.
 
-A ``LocalCluster`` with two worker processes on 127.0.0.1 (module-scoped) runs the SQL
-conformance corpus, a DuckDB differential slice and partitioned file / vector queries in
-``distributed`` mode; ``single-node`` and ``embedded`` run the same. One test kills a worker
+A Dask scheduler and two worker processes on 127.0.0.1 (module-scoped), each started as its own
+OS process, run the SQL conformance corpus, a DuckDB differential slice and partitioned file /
+vector queries in ``distributed`` mode; ``single-node`` and ``embedded`` run the same. One test kills a worker
 in the middle of a query: the answer is the right one (Dask reran the lost tasks) or an
 error that names the worker, never a partial one.
 """
@@ -31,10 +31,62 @@ duckdb = pytest.importorskip("duckdb")
 SLT_DIR = Path(slt.__file__).resolve().parent / "slt"
 
 
+class _Cluster:
+    """A Dask scheduler and two single-threaded worker processes on 127.0.0.1, each its own
+    OS process (``dask scheduler`` / ``dask worker`` as a user would start them), so no Dask
+    event loop runs inside the test process beyond the clients' own."""
+
+    def __init__(self, tmp: Path):
+        import subprocess
+        import sys
+        self.scheduler_file = tmp / "scheduler.json"
+        common = ["--no-dashboard", "--host", "127.0.0.1"]
+        self._procs = [subprocess.Popen(
+            [sys.executable, "-m", "distributed.cli.dask_scheduler", "--port", "0",
+             "--scheduler-file", str(self.scheduler_file), *common],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+        try:
+            deadline = time.monotonic() + 120
+            while not self.scheduler_file.exists():
+                if time.monotonic() > deadline or self._procs[0].poll() is not None:
+                    raise RuntimeError("the test's Dask scheduler did not start")
+                time.sleep(0.1)
+            self._procs.append(subprocess.Popen(
+                [sys.executable, "-m", "distributed.cli.dask_worker", "--scheduler-file", str(self.scheduler_file),
+                 "--nworkers", "2", "--nthreads", "1", *common],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            self.client = distributed.Client(scheduler_file=str(self.scheduler_file), set_as_default=False)
+            self.client.wait_for_workers(2, timeout=120)
+            self.scheduler_address = self.client.scheduler.address
+        except BaseException:
+            self.close()
+            raise
+
+    @property
+    def allowed_failures(self) -> int:
+        return self.client.run_on_scheduler(lambda dask_scheduler: dask_scheduler.allowed_failures)
+
+    @allowed_failures.setter
+    def allowed_failures(self, value: int) -> None:
+        self.client.run_on_scheduler(lambda dask_scheduler: setattr(dask_scheduler, "allowed_failures", value))
+
+    def close(self) -> None:
+        client = getattr(self, "client", None)
+        if client is not None:
+            client.close()
+        for proc in reversed(self._procs):      # workers first (their nanny stops its workers)
+            proc.terminate()
+        for proc in reversed(self._procs):
+            try:
+                proc.wait(30)
+            except Exception:  # noqa: BLE001 - a stuck process is killed
+                proc.kill()
+                proc.wait(30)
+
+
 @pytest.fixture(scope="module")
-def cluster():
-    cl = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
-                                  host="127.0.0.1", silence_logs=50)
+def cluster(tmp_path_factory):
+    cl = _Cluster(tmp_path_factory.mktemp("dask"))
     try:
         yield cl
     finally:
@@ -301,9 +353,9 @@ def test_worker_killed_during_a_shuffle_gives_the_answer_or_names_the_worker(clu
             outcome["record"] = df.run_record()
         except Exception as exc:  # noqa: BLE001 - inspected below
             outcome["error"] = exc
-    default_failures = cluster.scheduler.allowed_failures
+    default_failures = cluster.allowed_failures
     if allowed_failures is not None:
-        cluster.scheduler.allowed_failures = allowed_failures
+        cluster.allowed_failures = allowed_failures
     try:
         pids = client.run(os.getpid)
         worker = threading.Thread(target=query)
@@ -330,7 +382,7 @@ def test_worker_killed_during_a_shuffle_gives_the_answer_or_names_the_worker(clu
             assert outcome["record"]["exchange"] == "partial-aggregate+hash-shuffle"
         client.wait_for_workers(2, timeout=240)      # the nanny restarts the worker (slow on a loaded machine)
     finally:
-        cluster.scheduler.allowed_failures = default_failures
+        cluster.allowed_failures = default_failures
         s.runtime.close()
         client.close()
 
