@@ -1,9 +1,11 @@
 """The C batch kernels (accel/src/batch_ops.c) against their numpy twins (accel/batch_c.py)
 and, through the accelerated kernels that use them, against the reference kernels.
 
-The dense GROUP BY lookup table and the radix sort are exercised with NULLs, NaN, -0.0,
-+-inf, int64 extremes, key ranges that grow or become too wide between batches (the table is
-then handed to the hashing path), descending order, NULL placement and LIMIT."""
+The dense GROUP BY lookup table is exercised with NULLs, NaN, -0.0, +-inf, int64 extremes and
+key ranges that grow or become too wide between batches (the table is then handed to the
+hashing path); the single-key sort (the C radix sort of ``accel/sort_rows.py`` and its twin,
+tested in depth by ``tests/test_sort_rows.py``) with descending order, NULL placement and
+LIMIT."""
 from __future__ import annotations
 
 import math
@@ -45,6 +47,19 @@ def both(fn):
         py = fn()
     finally:
         batch_c._use_c = saved
+    return c, py
+
+
+def both_sorts(fn):
+    """fn() with the C radix sort, then with its numpy twin."""
+    from velaria.accel import sort_rows
+    saved = sort_rows._use_c
+    try:
+        c = fn()
+        sort_rows._use_c = False
+        py = fn()
+    finally:
+        sort_rows._use_c = saved
     return c, py
 
 
@@ -109,25 +124,6 @@ def test_dense_group_ids_c_matches_twin(batches):
     assert c == py
 
 
-@needs_c
-@SETTINGS
-@given(st.one_of(st.lists(FLOATS, max_size=80), st.lists(INTS, max_size=80)), st.booleans())
-def test_sort_key_and_radix_argsort_c_match_twin(values, desc):
-    x = np.array(values, dtype=np.float64 if values and isinstance(values[0], float) else np.int64)
-    (kc, oc), (kp, op) = both(lambda: (batch_c.sort_key(x, desc), batch_c.radix_argsort(batch_c.sort_key(x, desc))))
-    assert np.array_equal(kc, kp) and np.array_equal(oc, op)
-    assert np.array_equal(oc, np.argsort(kc, kind="stable"))
-
-
-@needs_c
-def test_radix_argsort_large_and_stable():
-    rng = np.random.default_rng(7)
-    keys = rng.integers(0, 2 ** 64 - 1, 200_000, dtype=np.uint64, endpoint=True)
-    keys[::3] = keys[0]          # many ties
-    (c, py) = both(lambda: batch_c.radix_argsort(keys))
-    assert np.array_equal(c, py) and np.array_equal(c, np.argsort(keys, kind="stable"))
-
-
 # ------------------------------------------------------------------ through the kernels
 
 def _aggs():
@@ -183,7 +179,7 @@ def test_single_key_sort_matches_reference(values, desc, nulls_first, limit):
     is_float = any(isinstance(v, float) for v in values)
     arr = pa.array(values, type=pa.float64() if is_float else pa.int64())
     want = ref_batch.sort_indices([arr], [desc], [nulls_first], limit)
-    c, py = both(lambda: bk.sort_indices([arr], [desc], [nulls_first], limit))
+    c, py = both_sorts(lambda: bk.sort_indices([arr], [desc], [nulls_first], limit))
     assert c.to_pylist() == want.to_pylist() and py.to_pylist() == want.to_pylist()
 
 

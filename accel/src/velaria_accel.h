@@ -165,4 +165,10 @@ int velaria_csv_type_convert(const uint8_t *buf, int64_t len, int64_t ncols, int
                              int64_t *part_rows, velaria_csv_column *columns,
                              uint8_t *spec_kinds);
 
+/* Stable ORDER BY over several key columns (accel/src/radix_sort.c): the row numbers of the
+ * first min(limit, n) rows of the order; see the definition for the key kinds. */
+int64_t velaria_sort_rows(int ncols, const int *kinds, const void *const *data,
+                          const uint8_t *const *valid, const int *descending, const int *nulls_first,
+                          int64_t n, int64_t limit, int threads, int64_t *out);
+
 #endif
