@@ -65,7 +65,6 @@ def sort_rows(columns: list[SortColumn], limit: int | None = None, threads: int 
     if _use_c and n < (1 << 32) and len(columns) <= 64:
         out = np.empty(limit, dtype=np.int64)
         c_threads = default_threads() if threads is None else threads
-        keep = [c.values for c in columns] + [c.valid for c in columns if c.valid is not None]
         data = _ffi.new("void *[]", [_ffi.cast("void *", c.values.ctypes.data) for c in columns] or 1)
         valid = _ffi.new("uint8_t *[]", [_ffi.NULL if c.valid is None else _ffi.cast("uint8_t *", c.valid.ctypes.data)
                                          for c in columns] or 1)
@@ -74,7 +73,6 @@ def sort_rows(columns: list[SortColumn], limit: int | None = None, threads: int 
         nf = _ffi.new("int[]", [int(c.nulls_first) for c in columns] or 1)
         got = _lib.velaria_sort_rows(len(columns), kinds, data, valid, desc, nf, n, limit, c_threads,
                                      _ffi.cast("int64_t *", out.ctypes.data))
-        del keep
         if got == -1:
             raise MemoryError(f"ORDER BY of {n} rows: out of memory for the sort buffers")
         if got != limit:  # pragma: no cover - a bug in the kernel

@@ -11,9 +11,8 @@
  * whatever the number of threads: each thread counts and scatters its own contiguous share of
  * the rows, and its rows land after every earlier thread's rows of the same digit.
  *
- * With a LIMIT much smaller than the row count (and one word), a radix select first finds the
- * prefix of the limit-th smallest key, keeps only the rows that can be among the first
- * `limit` (every smaller key, and the tied ones in row order), and sorts those. */
+ * With a LIMIT of at most TOP_N_MAX rows and under an eighth of the row count (and one word),
+ * one threaded pass keeps the `limit` smallest (word, row) pairs instead (top_n). */
 #define _POSIX_C_SOURCE 200112L
 #define _DEFAULT_SOURCE 1
 #include <stdint.h>
@@ -28,6 +27,7 @@
 #define BUCKETS (1 << DIGIT_BITS)
 #define MAX_THREADS 64
 #define MAX_COLS 64
+#define TOP_N_MAX 65536       /* larger LIMITs sort everything and cut */
 
 enum { KIND_U64 = 0, KIND_I64 = 1, KIND_F64 = 2, KIND_NULL_RANK = 3 };
 
@@ -332,124 +332,77 @@ static void widen_rows(const uint32_t *rows, int64_t *out, int64_t n, int thread
     run_jobs(widen_thread, jobs, sizeof jobs[0], threads);
 }
 
-/* ---- top-N: radix select of the limit-th smallest word, then a sort of the few candidates */
+/* ---- top-N: one pass keeping the smallest (word, row) pairs seen so far */
 
 typedef struct {
-    const uint64_t *keys;
-    int64_t lo, hi;
-    uint64_t prefix;          /* rows whose key >> (shift + width) equals this are counted */
-    int shift, width;
-    int64_t count[BUCKETS];
-} select_job;
+    uint64_t key;
+    uint32_t row;
+} cand;
 
-static void *select_count_thread(void *arg)
+static int cand_cmp(const void *pa, const void *pb)
 {
-    select_job *j = arg;
-    const int high = j->shift + j->width;
-    const uint64_t mask = ((uint64_t)1 << j->width) - 1;
-    memset(j->count, 0, sizeof j->count);
-    for (int64_t i = j->lo; i < j->hi; i++) {
-        uint64_t k = j->keys[i];
-        if (high >= 64 || (k >> high) == j->prefix) j->count[(k >> j->shift) & mask]++;
-    }
-    return NULL;
+    const cand *a = pa, *b = pb;
+    if (a->key != b->key) return a->key < b->key ? -1 : 1;
+    return a->row < b->row ? -1 : a->row > b->row;
 }
 
 typedef struct {
-    const uint64_t *keys;
-    int64_t lo, hi;
-    int shift;
-    uint64_t prefix;          /* keys with key >> shift below it are kept, equal ones too */
-    int64_t equal_cap;        /* at most this many equal ones (the first, in row order) */
-    uint32_t *rows;           /* room for the kept rows */
+    const key_col *cols;
+    int ncols;
+    int64_t lo, hi, limit, cap;
+    cand *buf;
     int64_t kept;
-} collect_job;
+} topn_job;
 
-static void *collect_thread(void *arg)
+/* Each thread keeps a buffer of candidates; when it fills up, it is sorted and cut to the
+ * `limit` smallest, whose largest word becomes the bar: a later row (a larger row number)
+ * can only enter with a strictly smaller word.  So ties keep the earliest rows. */
+static void *topn_thread(void *arg)
 {
-    collect_job *j = arg;
-    int64_t kept = 0, equal = 0;
+    topn_job *j = arg;
+    int64_t m = 0;
+    int full = 0;
+    uint64_t bar = 0;
     for (int64_t i = j->lo; i < j->hi; i++) {
-        uint64_t top = j->shift >= 64 ? 0 : j->keys[i] >> j->shift;
-        if (top < j->prefix || (top == j->prefix && equal++ < j->equal_cap)) j->rows[kept++] = (uint32_t)i;
+        uint64_t w = 0;
+        for (int c = 0; c < j->ncols; c++) w |= col_field(&j->cols[c], i) << j->cols[c].shift;
+        if (full && w >= bar) continue;
+        j->buf[m].key = w;
+        j->buf[m].row = (uint32_t)i;
+        if (++m == j->cap) {
+            qsort(j->buf, (size_t)m, sizeof *j->buf, cand_cmp);
+            m = j->limit;
+            bar = j->buf[m - 1].key;
+            full = 1;
+        }
     }
-    j->kept = kept;
+    qsort(j->buf, (size_t)m, sizeof *j->buf, cand_cmp);
+    j->kept = m < j->limit ? m : j->limit;
     return NULL;
 }
 
-/* The first `limit` rows of the stable order of one word per row (b->k[0], rows implicit).
+/* The first `limit` rows of the stable order of the words packed from cols (one word).
  * Returns how many were written to out, or -1 when out of memory. */
-static int64_t top_n(sort_bufs *b, int64_t n, int nbits, int64_t limit, int threads, int64_t *out)
+static int64_t top_n(const key_col *cols, int ncols, int64_t n, int64_t limit, int threads, int64_t *out)
 {
-    const uint64_t *keys = b->k[0];
-    select_job *sj = malloc((size_t)threads * sizeof *sj);
-    if (!sj) return -1;
-    /* walk down the digits: `below` rows have a smaller prefix, `equal` share `prefix` */
-    uint64_t prefix = 0;
-    int shift = nbits;
-    int64_t below = 0, equal = n;
-    const int64_t enough = 2 * limit + 4096;           /* candidates cheap to sort */
-    while (shift > 0 && below + equal > enough) {
-        int width = shift < DIGIT_BITS ? shift : DIGIT_BITS;
-        shift -= width;
-        for (int t = 0; t < threads; t++)
-            sj[t] = (select_job){keys, n * t / threads, n * (t + 1) / threads, prefix, shift, width, {0}};
-        run_jobs(select_count_thread, sj, sizeof sj[0], threads);
-        int64_t acc = below;
-        int d = 0;
-        for (;; d++) {
-            int64_t c = 0;
-            for (int t = 0; t < threads; t++) c += sj[t].count[d];
-            if (acc + c >= limit) { equal = c; break; }
-            acc += c;
-        }
-        below = acc;
-        prefix = (prefix << width) | (uint64_t)d;
-    }
-    free(sj);
-    /* keep every row below the prefix and, of the tied ones, all when digits are left to sort
-     * them by, else only the first limit - below in row order */
-    int64_t equal_cap = shift > 0 ? equal : limit - below;
-    collect_job cj[MAX_THREADS];
-    int64_t cap = below + equal_cap;
-    uint32_t *rows = malloc((size_t)(cap * threads + 1) * sizeof *rows);
-    if (!rows) return -1;
+    int64_t cap = 2 * limit > limit + 1024 ? 2 * limit : limit + 1024;
+    cand *buf = malloc((size_t)(cap * threads) * sizeof *buf);
+    if (!buf) return -1;
+    topn_job jobs[MAX_THREADS];
     for (int t = 0; t < threads; t++)
-        cj[t] = (collect_job){keys, n * t / threads, n * (t + 1) / threads, shift, prefix, equal_cap,
-                              rows + cap * t, 0};
-    run_jobs(collect_thread, cj, sizeof cj[0], threads);
-    /* concatenate in row order; a later thread's tied rows only after the earlier ones' */
-    int64_t m = 0, equal_left = equal_cap;
+        jobs[t] = (topn_job){cols, ncols, n * t / threads, n * (t + 1) / threads, limit, cap, buf + cap * t, 0};
+    run_jobs(topn_thread, jobs, sizeof jobs[0], threads);
+    /* every thread's best, side by side, sorted together */
+    int64_t m = 0;
     for (int t = 0; t < threads; t++) {
-        for (int64_t i = 0; i < cj[t].kept; i++) {
-            uint32_t r = cj[t].rows[i];
-            uint64_t top = shift >= 64 ? 0 : keys[r] >> shift;
-            if (top == prefix) {
-                if (equal_left == 0) continue;
-                equal_left--;
-            }
-            rows[m++] = r;
-        }
+        memmove(buf + m, jobs[t].buf, (size_t)jobs[t].kept * sizeof *buf);
+        m += jobs[t].kept;
     }
-    /* sort the m candidates by their words (one thread: m is small) */
-    sort_bufs cb = {{NULL, NULL}, {NULL, NULL}, 0, 1};
-    cb.k[0] = malloc((size_t)(m + 1) * sizeof(uint64_t));
-    cb.k[1] = malloc((size_t)(m + 1) * sizeof(uint64_t));
-    cb.r[0] = rows;
-    cb.r[1] = malloc((size_t)(m + 1) * sizeof(uint32_t));
-    int64_t *sorted = malloc((size_t)(m + 1) * sizeof(int64_t));
-    int64_t result = -1;
-    if (cb.k[0] && cb.k[1] && cb.r[1] && sorted) {
-        for (int64_t i = 0; i < m; i++) cb.k[0][i] = keys[rows[i]];
-        int done = lsd_sort(&cb, m, nbits, 1, sorted);
-        if (done >= 0) {
-            if (!done) for (int64_t i = 0; i < m; i++) sorted[i] = cb.r[cb.cur][i];
-            result = m < limit ? m : limit;
-            memcpy(out, sorted, (size_t)result * sizeof *out);
-        }
-    }
-    free(cb.k[0]); free(cb.k[1]); free(cb.r[1]); free(sorted); free(rows);
-    return result;
+    qsort(buf, (size_t)m, sizeof *buf, cand_cmp);
+    int64_t got = m < limit ? m : limit;
+    for (int64_t i = 0; i < got; i++) out[i] = buf[i].row;
+    free(buf);
+    return got;
 }
 
 /* Stable ORDER BY over `ncols` key columns (most significant first) of n rows.  Column c is
@@ -472,6 +425,12 @@ int64_t velaria_sort_rows(int ncols, const int *kinds, const void *const *data,
 
     key_col cols[2 * MAX_COLS];
     int used = 0;
+    int small_limit = limit <= TOP_N_MAX && limit < n / 8;
+    if (small_limit && ncols == 1 && (!valid || !valid[0])) {
+        /* one key without NULLs: its keys as they are (no range pass), one word of 64 bits */
+        cols[0] = (key_col){kinds[0], descending[0] != 0, nulls_first[0] != 0, data[0], NULL, 0, 64, 0};
+        return top_n(cols, 1, n, limit, threads, out);
+    }
     for (int c = 0; c < ncols; c++) {
         key_col col = {kinds[c], descending[c] != 0, nulls_first[c] != 0, data[c],
                        valid ? valid[c] : NULL, 0, 0, 0};
@@ -499,20 +458,14 @@ int64_t velaria_sort_rows(int ncols, const int *kinds, const void *const *data,
         return limit;
     }
 
-    sort_bufs b = {{big_alloc((size_t)n * 8), NULL}, {NULL, NULL}, 0, 0};
-    if (!b.k[0]) return -1;
+    if (words == 1 && small_limit) return top_n(cols, used, n, limit, threads, out);
+
+    sort_bufs b = {{big_alloc((size_t)n * 8), big_alloc((size_t)n * 8)}, {NULL, NULL}, 0, 0};
     int64_t result = -1;
-    if (words == 1 && limit < n / 8) {
-        pack_words(cols, used, NULL, b.k[0], n, threads);
-        result = top_n(&b, n, word_bits[0], limit, threads, out);
-        free(b.k[0]);
-        return result;
-    }
-    b.k[1] = big_alloc((size_t)n * 8);
     b.r[0] = big_alloc((size_t)n * 4);
     b.r[1] = big_alloc((size_t)n * 4);
     int64_t *full = limit < n ? big_alloc((size_t)n * 8) : out;
-    if (b.k[1] && b.r[0] && b.r[1] && full) {
+    if (b.k[0] && b.k[1] && b.r[0] && b.r[1] && full) {
         int ok = 1, wrote = 0;
         for (int w = 0; w < words && ok; w++) {       /* least significant word first */
             int first = word_first[w];
