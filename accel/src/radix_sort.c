@@ -1,15 +1,22 @@
-/* ORDER BY in C: a stable LSD radix argsort over several key columns, and its top-N.
+/* ORDER BY in C: a stable radix argsort over several key columns, and its top-N.
  *
  * Every key column becomes an unsigned 64-bit key whose unsigned order is the reference
  * order of its values (velaria_sort_rows' comment says how each kind maps), shifted down by
  * the column's smallest key so that it needs only as many bits as its range.  Columns are
  * packed, most significant in the high bits, into as few 64-bit words as their widths allow
  * (ORDER BY k, v with k in 0..999 and v a double is a 10-bit and a 62-bit field: two words;
- * two int32-range columns: one word).  The words are sorted least significant first, each by
- * stable LSD passes of at most 11-bit digits that carry 32-bit row numbers; a pass whose digit
- * is the same for every row is skipped.  Stability makes the result the single stable order,
- * whatever the number of threads: each thread counts and scatters its own contiguous share of
- * the rows, and its rows land after every earlier thread's rows of the same digit.
+ * two int32-range columns: one word).  Words are sorted least significant first, each stably,
+ * so the last word sorted decides first and ties fall back to the earlier words' order.
+ *
+ * One word is sorted most significant digit first (MSD radix, 11-bit digits, 32-bit row
+ * numbers carried along): a digit pass scatters a segment into buckets, stably, and each
+ * bucket is sorted by the remaining bits.  Only the first digit or two move the whole input
+ * through memory; the buckets below soon fit in cache (8-bit digits under CACHE_SEGMENT rows,
+ * an insertion sort under SMALL_SEGMENT), and a digit that every row of a segment shares is
+ * skipped.  Segments larger than a share of a thread get threaded passes: each thread counts
+ * and scatters its own contiguous part, its rows landing after every earlier thread's rows of
+ * the same digit; the smaller ones are dealt out to the threads whole.  Stability makes the
+ * result the single stable order, whatever the number of threads.
  *
  * With a LIMIT of at most TOP_N_MAX rows and under an eighth of the row count (and one word),
  * one threaded pass keeps the `limit` smallest (word, row) pairs instead (top_n). */
@@ -188,17 +195,98 @@ static void pack_words(const key_col *cols, int ncols, const uint32_t *perm, uin
     run_jobs(pack_thread, jobs, sizeof jobs[0], threads);
 }
 
-/* ---- one stable LSD pass over (key, row) pairs */
+/* ---- the sort of one word per row: stable MSD radix, threaded at the top */
+
+/* Where a sort of one word per row works: keys and rows in buffer 0 (rows NULL at the start:
+ * row i at position i), buffer 1 the scratch of the same size; each finished segment writes
+ * its rows to dest32 or dest64 at their final positions. */
+typedef struct {
+    uint64_t *k[2];
+    uint32_t *r[2];
+    uint32_t *dest32;
+    int64_t *dest64;
+} msd_ctx;
+
+/* A segment left to sort on one thread: positions [lo, hi) of buffer `buf`, ordered already
+ * by the key bits above `bits`. */
+typedef struct {
+    int buf, bits;
+    int64_t lo, hi;
+} msd_task;
+
+static inline void emit_rows(const msd_ctx *c, const uint32_t *rows, int64_t lo, int64_t hi)
+{
+    if (c->dest64) {
+        if (rows) for (int64_t i = lo; i < hi; i++) c->dest64[i] = rows[i];
+        else for (int64_t i = lo; i < hi; i++) c->dest64[i] = i;
+    } else {
+        if (rows) memcpy(c->dest32 + lo, rows + lo, (size_t)(hi - lo) * sizeof *rows);
+        else for (int64_t i = lo; i < hi; i++) c->dest32[i] = (uint32_t)i;
+    }
+}
+
+#define SMALL_SEGMENT 24          /* insertion sort below this many rows */
+#define CACHE_SEGMENT 16384       /* 8-bit digits below this many rows (counts stay small) */
+
+/* Sorts positions [lo, hi) of buffer `buf` by the key bits below `bits`, stably (equal keys
+ * keep their order in the buffer, which is row order), on the calling thread. */
+static void msd_sequential(const msd_ctx *c, int buf, int64_t lo, int64_t hi, int bits)
+{
+    uint64_t *k = c->k[buf];
+    uint32_t *r = c->r[buf];
+    int64_t n = hi - lo;
+    if (bits == 0 || n <= SMALL_SEGMENT) {
+        if (bits > 0) {
+            for (int64_t i = lo + 1; i < hi; i++) {          /* strict '>' keeps ties in order */
+                uint64_t key = k[i];
+                uint32_t row = r[i];
+                int64_t j = i;
+                for (; j > lo && k[j - 1] > key; j--) { k[j] = k[j - 1]; r[j] = r[j - 1]; }
+                k[j] = key;
+                r[j] = row;
+            }
+        }
+        emit_rows(c, r, lo, hi);
+        return;
+    }
+    int width = n > CACHE_SEGMENT ? DIGIT_BITS : 8;
+    if (width > bits) width = bits;
+    const int shift = bits - width;
+    const uint64_t mask = ((uint64_t)1 << width) - 1;
+    const int buckets = 1 << width;
+    uint32_t count[BUCKETS];
+    memset(count, 0, (size_t)buckets * sizeof count[0]);
+    for (int64_t i = lo; i < hi; i++) count[(k[i] >> shift) & mask]++;
+    if (count[(k[lo] >> shift) & mask] == (uint64_t)n) {     /* one digit: nothing moves */
+        msd_sequential(c, buf, lo, hi, shift);
+        return;
+    }
+    int64_t pos[BUCKETS];
+    int64_t sum = lo;
+    for (int d = 0; d < buckets; d++) { pos[d] = sum; sum += count[d]; }
+    uint64_t *k2 = c->k[1 - buf];
+    uint32_t *r2 = c->r[1 - buf];
+    for (int64_t i = lo; i < hi; i++) {
+        uint64_t key = k[i];
+        int64_t p = pos[(key >> shift) & mask]++;
+        k2[p] = key;
+        r2[p] = r[i];
+    }
+    int64_t start = lo;
+    for (int d = 0; d < buckets; d++) {
+        if (count[d]) msd_sequential(c, 1 - buf, start, start + count[d], shift);
+        start += count[d];
+    }
+}
 
 typedef struct {
     const uint64_t *src_k;
     const uint32_t *src_i;    /* NULL: the row number is the position */
-    uint64_t *dst_k;          /* NULL: the keys are not needed after this pass */
-    uint32_t *dst_i;          /* either this ... */
-    int64_t *dst_out;         /* ... or the final int64 row numbers */
+    uint64_t *dst_k;
+    uint32_t *dst_i;
     int shift, width;
     int64_t lo, hi;
-    int64_t count[BUCKETS];
+    int64_t count[BUCKETS];   /* digit counts of [lo, hi), then this thread's next positions */
 } pass_job;
 
 static void *count_thread(void *arg)
@@ -210,126 +298,155 @@ static void *count_thread(void *arg)
     return NULL;
 }
 
-/* The scatter, specialised by the inliner for each combination of its flags. */
-static inline void scatter(pass_job *j, int has_src_i, int keep_keys, int final)
-{
-    const uint64_t mask = ((uint64_t)1 << j->width) - 1;
-    const int shift = j->shift;
-    int64_t *pos = j->count;               /* holds the thread's start offsets by now */
-    for (int64_t i = j->lo; i < j->hi; i++) {
-        uint64_t k = j->src_k[i];
-        uint32_t row = has_src_i ? j->src_i[i] : (uint32_t)i;
-        int64_t p = pos[(k >> shift) & mask]++;
-        if (keep_keys) j->dst_k[p] = k;
-        if (final) j->dst_out[p] = row;
-        else j->dst_i[p] = row;
-    }
-}
-
 static void *scatter_thread(void *arg)
 {
     pass_job *j = arg;
-    int has = j->src_i != NULL, keep = j->dst_k != NULL, fin = j->dst_out != NULL;
-    if (has) {
-        if (keep) { if (fin) scatter(j, 1, 1, 1); else scatter(j, 1, 1, 0); }
-        else      { if (fin) scatter(j, 1, 0, 1); else scatter(j, 1, 0, 0); }
+    const uint64_t mask = ((uint64_t)1 << j->width) - 1;
+    const int shift = j->shift;
+    int64_t *pos = j->count;
+    if (j->src_i) {
+        for (int64_t i = j->lo; i < j->hi; i++) {
+            uint64_t k = j->src_k[i];
+            int64_t p = pos[(k >> shift) & mask]++;
+            j->dst_k[p] = k;
+            j->dst_i[p] = j->src_i[i];
+        }
     } else {
-        if (keep) { if (fin) scatter(j, 0, 1, 1); else scatter(j, 0, 1, 0); }
-        else      { if (fin) scatter(j, 0, 0, 1); else scatter(j, 0, 0, 0); }
+        for (int64_t i = j->lo; i < j->hi; i++) {
+            uint64_t k = j->src_k[i];
+            int64_t p = pos[(k >> shift) & mask]++;
+            j->dst_k[p] = k;
+            j->dst_i[p] = (uint32_t)i;
+        }
     }
     return NULL;
 }
 
-/* The buffers one sort works in: two key arrays and two row arrays of n each. */
 typedef struct {
-    uint64_t *k[2];
-    uint32_t *r[2];
-    int cur;                  /* k[cur] / r[cur] hold the current order; r[cur] NULL-able */
-    int has_rows;             /* r[cur] is meaningful (else row j is at position j) */
-} sort_bufs;
+    msd_task *items;
+    int64_t len, cap;
+} task_list;
 
-/* Sorts the n keys in b->k[b->cur] (with their rows) by bits [0, nbits), stably.  When
- * `out` is given, the pass that finishes writes the int64 row numbers there and returns 1
- * (0 when no pass ran: the caller writes them). */
-static int lsd_sort(sort_bufs *b, int64_t n, int nbits, int threads, int64_t *out)
+static int add_task(task_list *t, msd_task task)
 {
-    int passes = (nbits + DIGIT_BITS - 1) / DIGIT_BITS;
-    pass_job *jobs = malloc((size_t)threads * sizeof *jobs);
-    if (!jobs) return -1;
-    /* which passes move something: decide before scattering, so the last real pass knows
-     * it is last (it then writes the final row numbers and no keys) */
-    int width[64 / DIGIT_BITS + 2], shift[64 / DIGIT_BITS + 2];
-    for (int p = 0, s = 0; p < passes; p++) {
-        width[p] = (nbits - s + (passes - p) - 1) / (passes - p);     /* even split */
-        shift[p] = s;
-        s += width[p];
+    if (t->len == t->cap) {
+        int64_t cap = t->cap ? 2 * t->cap : 4096;
+        msd_task *grown = realloc(t->items, (size_t)cap * sizeof *grown);
+        if (!grown) return -1;
+        t->items = grown;
+        t->cap = cap;
     }
-    int wrote_out = 0;
-    for (int p = 0; p < passes; p++) {
+    t->items[t->len++] = task;
+    return 0;
+}
+
+/* One MSD digit of a segment too big for one thread: each thread counts and scatters its
+ * contiguous share (its rows of a digit land after every earlier thread's, so the pass is
+ * stable); each bucket is then split again the same way while it is big, else queued.
+ * `rows_implicit`: buffer buf has no rows yet (row i at position i). */
+static int msd_parallel(const msd_ctx *c, pass_job *jobs, int threads, int buf, int rows_implicit,
+                        int64_t lo, int64_t hi, int bits, int64_t big, task_list *tasks)
+{
+    const int64_t n = hi - lo;
+    while (bits > 0) {
+        int width = bits < DIGIT_BITS ? bits : DIGIT_BITS;
+        int shift = bits - width;
         for (int t = 0; t < threads; t++) {
             pass_job *j = &jobs[t];
-            j->src_k = b->k[b->cur];
-            j->shift = shift[p]; j->width = width[p];
-            j->lo = n * t / threads; j->hi = n * (t + 1) / threads;
+            j->src_k = c->k[buf];
+            j->src_i = rows_implicit ? NULL : c->r[buf];
+            j->dst_k = c->k[1 - buf];
+            j->dst_i = c->r[1 - buf];
+            j->shift = shift;
+            j->width = width;
+            j->lo = lo + n * t / threads;
+            j->hi = lo + n * (t + 1) / threads;
         }
         run_jobs(count_thread, jobs, sizeof jobs[0], threads);
-        int buckets = 1 << width[p];
+        int buckets = 1 << width;
+        int64_t sizes[BUCKETS];
         int single = 0;
-        for (int d = 0; d < buckets && !single; d++) {
-            int64_t total = 0;
-            for (int t = 0; t < threads; t++) total += jobs[t].count[d];
-            single = total == n;
+        for (int d = 0; d < buckets; d++) {
+            sizes[d] = 0;
+            for (int t = 0; t < threads; t++) sizes[d] += jobs[t].count[d];
+            single |= sizes[d] == n;
         }
-        if (single) continue;                          /* every row has this digit */
-        /* the last digit's pass writes the final row numbers; when it is skipped, the order
-         * stays in r[cur] for the caller */
-        int last = (p == passes - 1);
-        int64_t sum = 0;
+        if (single) { bits = shift; continue; }       /* one digit: nothing moves */
+        int64_t sum = lo;
         for (int d = 0; d < buckets; d++) {
             for (int t = 0; t < threads; t++) {
-                int64_t c = jobs[t].count[d];
+                int64_t cnt = jobs[t].count[d];
                 jobs[t].count[d] = sum;
-                sum += c;
+                sum += cnt;
             }
         }
-        int nxt = 1 - b->cur;
-        for (int t = 0; t < threads; t++) {
-            pass_job *j = &jobs[t];
-            j->src_i = b->has_rows ? b->r[b->cur] : NULL;
-            j->dst_k = last && out ? NULL : b->k[nxt];
-            j->dst_i = last && out ? NULL : b->r[nxt];
-            j->dst_out = last && out ? out : NULL;
-        }
         run_jobs(scatter_thread, jobs, sizeof jobs[0], threads);
-        if (last && out) { wrote_out = 1; break; }
-        b->cur = nxt;
-        b->has_rows = 1;
+        int64_t start = lo;
+        for (int d = 0; d < buckets; d++) {
+            int64_t size = sizes[d];
+            if (size > big && shift > 0) {
+                if (msd_parallel(c, jobs, threads, 1 - buf, 0, start, start + size, shift, big, tasks) < 0) return -1;
+            } else if (size) {
+                if (add_task(tasks, (msd_task){1 - buf, shift, start, start + size}) < 0) return -1;
+            }
+            start += size;
+        }
+        return 0;
     }
-    free(jobs);
-    return wrote_out;
+    /* every key of the segment is equal: it is in order already */
+    return add_task(tasks, (msd_task){buf, 0, lo, hi}) < 0 ? -1 : (rows_implicit ? 1 : 0);
 }
 
 typedef struct {
-    const uint32_t *rows;
-    int64_t *out;
-    int64_t lo, hi;
-} widen_job;
+    const msd_ctx *c;
+    const msd_task *tasks;
+    int64_t first, last;
+} seq_job;
 
-static void *widen_thread(void *arg)
+static void *seq_thread(void *arg)
 {
-    widen_job *j = arg;
-    if (j->rows) for (int64_t i = j->lo; i < j->hi; i++) j->out[i] = j->rows[i];
-    else for (int64_t i = j->lo; i < j->hi; i++) j->out[i] = i;
+    seq_job *j = arg;
+    for (int64_t t = j->first; t < j->last; t++) {
+        const msd_task *task = &j->tasks[t];
+        msd_sequential(j->c, task->buf, task->lo, task->hi, task->bits);
+    }
     return NULL;
 }
 
-/* out[i] = rows[i] (or i when rows is NULL), threaded. */
-static void widen_rows(const uint32_t *rows, int64_t *out, int64_t n, int threads)
+/* Sorts the n words in c->k[0] (rows in c->r[0], or implicit when rows_implicit) stably by
+ * their low `bits` bits; writes the rows in order to c->dest32 / c->dest64.  0, or -1 when
+ * out of memory. */
+static int sort_word(const msd_ctx *c, int64_t n, int bits, int rows_implicit, int threads)
 {
-    widen_job jobs[MAX_THREADS];
-    for (int t = 0; t < threads; t++)
-        jobs[t] = (widen_job){rows, out, n * t / threads, n * (t + 1) / threads};
-    run_jobs(widen_thread, jobs, sizeof jobs[0], threads);
+    pass_job *jobs = malloc((size_t)threads * sizeof *jobs);
+    task_list tasks = {NULL, 0, 0};
+    if (!jobs) return -1;
+    /* segments above `big` rows get another threaded digit; the rest are shared out */
+    int64_t big = threads > 1 ? n / (4 * (int64_t)threads) : n;
+    if (big < (1 << 16)) big = 1 << 16;
+    int rc = msd_parallel(c, jobs, threads, 0, rows_implicit, 0, n, bits, big, &tasks);
+    free(jobs);
+    if (rc < 0) { free(tasks.items); return -1; }
+    if (rc == 1) {                                     /* all equal, rows never materialised */
+        emit_rows(c, NULL, 0, n);
+        free(tasks.items);
+        return 0;
+    }
+    /* tasks are disjoint: give each thread a run of them holding about n / threads rows */
+    seq_job sj[MAX_THREADS];
+    int64_t t0 = 0, acc = 0;
+    for (int t = 0; t < threads; t++) {
+        int64_t goal = n * (t + 1) / threads, t1 = t0;
+        while (t1 < tasks.len && (acc < goal || t == threads - 1)) {
+            acc += tasks.items[t1].hi - tasks.items[t1].lo;
+            t1++;
+        }
+        sj[t] = (seq_job){c, tasks.items, t0, t1};
+        t0 = t1;
+    }
+    run_jobs(seq_thread, sj, sizeof sj[0], threads);
+    free(tasks.items);
+    return 0;
 }
 
 /* ---- top-N: one pass keeping the smallest (word, row) pairs seen so far */
@@ -454,35 +571,38 @@ int64_t velaria_sort_rows(int ncols, const int *kinds, const void *const *data,
         c = first;
     }
     if (words == 0) {                                  /* every key is constant */
-        widen_rows(NULL, out, limit, threads);
+        for (int64_t i = 0; i < limit; i++) out[i] = i;
         return limit;
     }
 
     if (words == 1 && small_limit) return top_n(cols, used, n, limit, threads, out);
 
-    sort_bufs b = {{big_alloc((size_t)n * 8), big_alloc((size_t)n * 8)}, {NULL, NULL}, 0, 0};
-    int64_t result = -1;
-    b.r[0] = big_alloc((size_t)n * 4);
-    b.r[1] = big_alloc((size_t)n * 4);
+    /* word-level LSD: sort by the least significant word, then stably by each next one
+     * (gathered in the current order); rows rotate through three arrays: the order so far,
+     * the scratch, and the next order */
+    uint64_t *k0 = big_alloc((size_t)n * 8), *k1 = big_alloc((size_t)n * 8);
+    uint32_t *rows[3] = {big_alloc((size_t)n * 4), big_alloc((size_t)n * 4),
+                         words > 1 ? big_alloc((size_t)n * 4) : NULL};
     int64_t *full = limit < n ? big_alloc((size_t)n * 8) : out;
-    if (b.k[0] && b.k[1] && b.r[0] && b.r[1] && full) {
-        int ok = 1, wrote = 0;
-        for (int w = 0; w < words && ok; w++) {       /* least significant word first */
+    int64_t result = -1;
+    if (k0 && k1 && rows[0] && rows[1] && (words == 1 || rows[2]) && full) {
+        int ok = 1, order = -1;                        /* rows[order]: the order so far */
+        for (int w = 0; w < words && ok; w++) {
             int first = word_first[w];
             int last_col = w == 0 ? used - 1 : word_first[w - 1] - 1;
-            pack_words(cols + first, last_col - first + 1, b.has_rows ? b.r[b.cur] : NULL,
-                       b.k[b.cur], n, threads);
-            int done = lsd_sort(&b, n, word_bits[w], threads, w == words - 1 ? full : NULL);
-            if (done < 0) ok = 0;
-            wrote = done == 1;
+            int in = order < 0 ? 0 : order, scratch = (in + 1) % 3, next = (in + 2) % 3;
+            pack_words(cols + first, last_col - first + 1, order < 0 ? NULL : rows[order], k0, n, threads);
+            int final = w == words - 1;
+            msd_ctx c = {{k0, k1}, {rows[in], rows[scratch]}, final ? NULL : rows[next], final ? full : NULL};
+            ok = sort_word(&c, n, word_bits[w], order < 0, threads) == 0;
+            order = next;
         }
         if (ok) {
-            if (!wrote) widen_rows(b.has_rows ? b.r[b.cur] : NULL, full, n, threads);
             if (full != out) memcpy(out, full, (size_t)limit * sizeof *out);
             result = limit;
         }
     }
-    free(b.k[0]); free(b.k[1]); free(b.r[0]); free(b.r[1]);
+    free(k0); free(k1); free(rows[0]); free(rows[1]); free(rows[2]);
     if (full != out) free(full);
     return result;
 }
