@@ -103,6 +103,22 @@ def test_large_inputs_any_thread_count(seed):
 
 
 @needs_c
+def test_big_skewed_segments_take_nested_threaded_passes():
+    # 300k rows: segments above 65,536 rows get threaded digit passes of their own; floats in
+    # [0, 1) put half the rows under one leading digit, the int keys cluster in a narrow band
+    rng = np.random.default_rng(99)
+    n = 300_000
+    wide = rng.integers(0, 2 ** 40, n, dtype=np.int64)
+    wide[rng.random(n) < 0.7] = 12345                                  # one huge tie
+    for cols in ([SortColumn(rng.random(n), None, False, False)],
+                 [SortColumn(wide, rng.random(n) < 0.9, True, True)],
+                 [SortColumn(rng.integers(0, 3, n), None, False, False), SortColumn(rng.random(n), None, True, False)]):
+        want = _twin(cols, None)
+        for threads in (1, 2, 3):
+            assert np.array_equal(sort_rows.sort_rows(cols, threads=threads), want), threads
+
+
+@needs_c
 def test_top_n_among_ties_keeps_row_order():
     n = 100_000
     tied = np.zeros(n)
