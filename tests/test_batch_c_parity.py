@@ -25,6 +25,7 @@ pytest.importorskip("velaria.accel.aggregate")
 from types import SimpleNamespace  # noqa: E402
 
 from velaria.accel import aggregate as _acc_aggregate, predicates as _acc_predicates, sort as _acc_sort  # noqa: E402
+from velaria.accel import sort_rows  # noqa: E402
 
 bk = SimpleNamespace(HashAggregate=_acc_aggregate.HashAggregate, sort_indices=_acc_sort.sort_indices,
                      filter_batch=_acc_predicates.filter_batch)
@@ -37,29 +38,16 @@ INTS = st.one_of(st.integers(-5, 5), st.integers(-(2 ** 63), 2 ** 63 - 1),
                  st.sampled_from([-(2 ** 63), 2 ** 63 - 1, 2 ** 53 + 1]))
 
 
-def both(fn):
-    """fn() with the C kernels, then with the numpy twins."""
-    saved = batch_c._use_c
+def both(fn, module=batch_c):
+    """fn() with ``module``'s C kernels (when built), then with its numpy twins."""
+    saved = module._use_c
     try:
-        batch_c._use_c = True
+        module._use_c = module._lib is not None
         c = fn()
-        batch_c._use_c = False
+        module._use_c = False
         py = fn()
     finally:
-        batch_c._use_c = saved
-    return c, py
-
-
-def both_sorts(fn):
-    """fn() with the C radix sort, then with its numpy twin."""
-    from velaria.accel import sort_rows
-    saved = sort_rows._use_c
-    try:
-        c = fn()
-        sort_rows._use_c = False
-        py = fn()
-    finally:
-        sort_rows._use_c = saved
+        module._use_c = saved
     return c, py
 
 
@@ -179,7 +167,7 @@ def test_single_key_sort_matches_reference(values, desc, nulls_first, limit):
     is_float = any(isinstance(v, float) for v in values)
     arr = pa.array(values, type=pa.float64() if is_float else pa.int64())
     want = ref_batch.sort_indices([arr], [desc], [nulls_first], limit)
-    c, py = both_sorts(lambda: bk.sort_indices([arr], [desc], [nulls_first], limit))
+    c, py = both(lambda: bk.sort_indices([arr], [desc], [nulls_first], limit), sort_rows)
     assert c.to_pylist() == want.to_pylist() and py.to_pylist() == want.to_pylist()
 
 
