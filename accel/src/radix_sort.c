@@ -38,20 +38,78 @@
 
 enum { KIND_U64 = 0, KIND_I64 = 1, KIND_F64 = 2, KIND_NULL_RANK = 3 };
 
-/* A large scratch buffer, backed by huge pages where the OS allows (fewer TLB misses in the
- * scattered radix passes). */
+/* Scratch buffers, rounded up to 2 MiB and backed by huge pages where the OS allows (fewer
+ * TLB misses in the scattered passes).  A freed buffer is kept for the next sort, up to
+ * SCRATCH_SLOTS buffers and SCRATCH_KEEP bytes in all: fresh memory costs a page fault and a
+ * zeroed page on first touch, which is a good part of a large sort's time, and a session
+ * that sorts once usually sorts again. */
+#define SCRATCH_SLOTS 8
+#define SCRATCH_KEEP ((size_t)512 << 20)
+#define SCRATCH_ALIGN ((size_t)2 << 20)
+
+static pthread_mutex_t scratch_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct { void *p; size_t bytes; } scratch[SCRATCH_SLOTS];
+
+static size_t scratch_size(size_t bytes)
+{
+    return bytes ? (bytes + SCRATCH_ALIGN - 1) / SCRATCH_ALIGN * SCRATCH_ALIGN : SCRATCH_ALIGN;
+}
+
 static void *big_alloc(size_t bytes)
 {
-#if defined(__linux__) && defined(MADV_HUGEPAGE)
-    const size_t huge = (size_t)2 << 20;
-    size_t rounded = (bytes + huge - 1) / huge * huge;
+    size_t size = scratch_size(bytes);
+    int best = -1;
+    pthread_mutex_lock(&scratch_lock);
+    for (int s = 0; s < SCRATCH_SLOTS && best < 0; s++)
+        if (scratch[s].p && scratch[s].bytes == size) best = s;
     void *p = NULL;
-    if (posix_memalign(&p, huge, rounded ? rounded : huge) != 0) return NULL;
-    madvise(p, rounded, MADV_HUGEPAGE);
-    return p;
-#else
-    return malloc(bytes ? bytes : 1);
+    if (best >= 0) {
+        p = scratch[best].p;
+        scratch[best].p = NULL;
+    }
+    pthread_mutex_unlock(&scratch_lock);
+    if (p) return p;
+    if (posix_memalign(&p, SCRATCH_ALIGN, size) != 0) return NULL;
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+    madvise(p, size, MADV_HUGEPAGE);
 #endif
+    return p;
+}
+
+/* Gives back a buffer of big_alloc(bytes): kept for reuse, older kept buffers freed to make
+ * room (so the kept ones follow the latest sort's sizes); freed when larger than the limit. */
+static void big_free(void *p, size_t bytes)
+{
+    if (!p) return;
+    size_t size = scratch_size(bytes);
+    void *evicted[SCRATCH_SLOTS];
+    int n_evicted = 0;
+    pthread_mutex_lock(&scratch_lock);
+    if (size <= SCRATCH_KEEP) {
+        size_t kept = 0;
+        for (int s = 0; s < SCRATCH_SLOTS; s++) kept += scratch[s].p ? scratch[s].bytes : 0;
+        for (int s = 0; s < SCRATCH_SLOTS; s++) {
+            int full = 1;
+            for (int t = 0; t < SCRATCH_SLOTS; t++) full &= scratch[t].p != NULL;
+            if (kept + size <= SCRATCH_KEEP && !full) break;
+            if (scratch[s].p) {
+                kept -= scratch[s].bytes;
+                evicted[n_evicted++] = scratch[s].p;
+                scratch[s].p = NULL;
+            }
+        }
+        for (int s = 0; s < SCRATCH_SLOTS; s++) {
+            if (!scratch[s].p) {
+                scratch[s].p = p;
+                scratch[s].bytes = size;
+                p = NULL;
+                break;
+            }
+        }
+    }
+    pthread_mutex_unlock(&scratch_lock);
+    for (int i = 0; i < n_evicted; i++) free(evicted[i]);
+    free(p);
 }
 
 /* ---- threads: run fn(job) for each of `threads` jobs, job 0 on the calling thread */
@@ -602,7 +660,9 @@ int64_t velaria_sort_rows(int ncols, const int *kinds, const void *const *data,
             result = limit;
         }
     }
-    free(k0); free(k1); free(rows[0]); free(rows[1]); free(rows[2]);
-    if (full != out) free(full);
+    big_free(k0, (size_t)n * 8);
+    big_free(k1, (size_t)n * 8);
+    for (int i = 0; i < 3; i++) big_free(rows[i], (size_t)n * 4);
+    if (full != out) big_free(full, (size_t)n * 8);
     return result;
 }
