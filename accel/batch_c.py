@@ -1,6 +1,6 @@
 """C batch-operator helpers (``accel/src/batch_ops.c``) with a numpy twin for each.
 
-The batch-operator kernels (``aggregate``, ``predicates``, ``sort``) call these functions; each runs the compiled C kernel when the cffi module
+The batch-operator kernels (``aggregate``, ``predicates``) call these functions; each runs the compiled C kernel when the cffi module
 loaded and otherwise its numpy twin (same results, bit for bit), so a missing C build costs
 speed only. ``tests/test_kernel_parity.py`` runs both on generated data and compares them.
 
@@ -9,9 +9,6 @@ speed only. ``tests/test_kernel_parity.py`` runs both on generated data and comp
                          through a dense lookup table indexed by ``key - lo`` (NULL: own slot)
 ``group_sum_f64``        per-group float64 sums (and counts) added in row order
 ``group_count``          per-group row / non-NULL counts
-``sort_key``             order-preserving uint64 keys (float64: NaN greatest, -0.0 == 0.0;
-                         int64; descending complements the key)
-``radix_argsort``        stable argsort of uint64 keys (LSD radix, 8-bit digits)
 ``select_cmp``           rows (and their values) where a float64 / int64 column compared with a
                          constant is TRUE (NaN above every number, NULL dropped), in row order
 ``gather_u64``           ``src[idx]`` for 8-byte values
@@ -28,7 +25,7 @@ import numpy as np
 
 try:
     from ._velaria_accel import ffi as _ffi, lib as _lib
-    if not hasattr(_lib, "velaria_radix_argsort_u64"):       # an older build without batch_ops.c
+    if not hasattr(_lib, "velaria_select_cmp_f64"):          # an older build without batch_ops.c
         raise ImportError("the C module has no batch kernels")
 except Exception as exc:  # pragma: no cover - depends on the build
     _ffi = _lib = None
@@ -36,7 +33,7 @@ except Exception as exc:  # pragma: no cover - depends on the build
 else:
     import_error = None
 
-__all__ = ["available", "dense_group_ids", "group_sum_f64", "group_count", "sort_key", "radix_argsort",
+__all__ = ["available", "dense_group_ids", "group_sum_f64", "group_count",
            "select_cmp", "gather_u64", "CMP_OPS", "SUM_LANES", "sum_lanes_f64", "combine_lanes_f64",
            "compact_u64", "group_welford_f64"]
 
@@ -138,45 +135,6 @@ def group_count(gids: np.ndarray, valid: np.ndarray | None, counts: np.ndarray) 
     if valid is not None:
         gids = gids[valid.astype(bool)]
     counts += np.bincount(gids, minlength=counts.size)[:counts.size]
-
-
-# --------------------------------------------------------------------------- sort
-
-_SIGN = np.uint64(1 << 63)
-
-
-def sort_key(x: np.ndarray, descending: bool) -> np.ndarray:
-    """uint64 keys whose unsigned order is the reference order of ``x`` (float64 or int64):
-    NaN above every number (all NaNs equal), -0.0 equal to 0.0; complemented when descending."""
-    n = x.size
-    if x.dtype == np.float64:
-        x = np.ascontiguousarray(x)
-        if _use_c:
-            out = np.empty(n, dtype=np.uint64)
-            _lib.velaria_sortkey_f64(_ptr("double *", x), n, int(bool(descending)), _ptr("uint64_t *", out))
-            return out
-        bits = (x + 0.0).view(np.uint64)
-        k = np.where(bits >> np.uint64(63) != 0, ~bits, bits | _SIGN)
-        k[np.isnan(x)] = np.uint64(0xFFFFFFFFFFFFFFFF)
-    else:
-        x = np.ascontiguousarray(x, dtype=np.int64)
-        if _use_c:
-            out = np.empty(n, dtype=np.uint64)
-            _lib.velaria_sortkey_i64(_ptr("int64_t *", x), n, int(bool(descending)), _ptr("uint64_t *", out))
-            return out
-        k = x.view(np.uint64) ^ _SIGN
-    return ~k if descending else k
-
-
-def radix_argsort(keys: np.ndarray) -> np.ndarray:
-    """Stable argsort (int64 row numbers) of uint64 ``keys``."""
-    keys = np.ascontiguousarray(keys, dtype=np.uint64)
-    if _use_c:
-        out = np.empty(keys.size, dtype=np.int64)
-        if _lib.velaria_radix_argsort_u64(_ptr("uint64_t *", keys), keys.size, _ptr("int64_t *", out)) != 0:
-            raise MemoryError("radix sort: out of memory")
-        return out
-    return np.argsort(keys, kind="stable").astype(np.int64, copy=False)
 
 
 # --------------------------------------------------------------------------- selection

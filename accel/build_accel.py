@@ -23,7 +23,8 @@ SOURCES = ["topk.c", "cpu.c", "topk_scalar.c", "topk_avx2.c", "topk_avx512.c", "
            "csv_typing.c",
            "select_terms.c", "group_multi_sum.c", "hash_join.c", "byte_keys.c",
            "key_bitmap.c", "dense_group_sum.c",
-           "compact_rows.c", "sum_where.c", "parallel_jobs.c"]
+           "compact_rows.c", "sum_where.c", "parallel_jobs.c",
+           "radix_sort.c"]
 
 CDEF = """
 int velaria_cpu_level(void);
@@ -40,9 +41,9 @@ int64_t velaria_dense_group_ids(const int64_t *keys, const uint8_t *valid, int64
 void velaria_group_sum_f64(const int64_t *gids, const double *x, const uint8_t *valid, int64_t n,
                            double *totals, int64_t *counts);
 void velaria_group_count(const int64_t *gids, const uint8_t *valid, int64_t n, int64_t *counts);
-void velaria_sortkey_f64(const double *x, int64_t n, int descending, uint64_t *out);
-void velaria_sortkey_i64(const int64_t *x, int64_t n, int descending, uint64_t *out);
-int velaria_radix_argsort_u64(const uint64_t *keys, int64_t n, int64_t *out_idx);
+int64_t velaria_sort_rows(int ncols, const int *kinds, const void *const *data,
+                          const uint8_t *const *valid, const int *descending, const int *nulls_first,
+                          int64_t n, int64_t limit, int threads, int64_t *out);
 int64_t velaria_select_cmp_f64(const double *x, const uint8_t *valid, int64_t n, int op, double c,
                                int64_t *out_idx, double *out_vals);
 int64_t velaria_select_cmp_i64(const int64_t *x, const uint8_t *valid, int64_t n, int op, int64_t c,

@@ -1,6 +1,8 @@
-"""Accelerated ``sort_indices``: a C stable radix sort for one numeric key, else stable
-``pc.sort_indices`` over derived keys (NULL rank, NaN flag, value with -0.0 folded into 0.0);
-vectors run the reference. Twin of ``velaria.reference.batch.sort_indices``.
+"""Accelerated ``sort_indices``: every ORDER BY key of a sortable type becomes a numeric key
+column (numbers as they are, bool / date / timestamp as int64, strings as the dense rank of
+their value among the distinct values) and one stable C radix sort orders the rows by all of
+them (``sort_rows``), LIMIT included; vectors and other types run the reference. Twin of
+``velaria.reference.batch.sort_indices``.
 """
 from __future__ import annotations
 
@@ -12,8 +14,8 @@ import pyarrow.types as pat
 
 from velaria.reference import batch as _ref
 
-from . import batch_c
-from .arrow_util import _F64, _I64, _is_float, _is_int, _is_num, _is_str, _np_values, _valid
+from .arrow_util import _F64, _I64, _is_float, _is_int, _is_str, _valid
+from .sort_rows import SortColumn, sort_rows
 
 __all__ = ["sort_indices"]
 
@@ -21,7 +23,7 @@ __all__ = ["sort_indices"]
 # ---- sort
 
 def _sortable(t) -> bool:
-    return (_is_num(t) or pat.is_integer(t) or _is_str(t) or pat.is_boolean(t) or pat.is_null(t)
+    return (_is_float(t) or pat.is_integer(t) or _is_str(t) or pat.is_boolean(t) or pat.is_null(t)
             or pat.is_date(t) or pat.is_timestamp(t))
 
 
@@ -32,66 +34,57 @@ def sort_indices(key_arrays: list[pa.Array], descending: list[bool], nulls_first
             or (limit is not None and limit < 0)
             or not all(_sortable(k.type) for k in key_arrays)):
         return _ref.sort_indices(key_arrays, descending, nulls_first, limit)
-    n = len(key_arrays[0])
-    if len(key_arrays) == 1:
-        fast = _sort_one_numeric(key_arrays[0], descending[0], nulls_first[0])
-        if fast is not None:
-            return fast if limit is None else fast.slice(0, limit)
-    columns: list[pa.Array] = []
-    keys: list[tuple[str, str]] = []
-
-    def add(arr, order):
-        keys.append((f"k{len(columns)}", order))
-        columns.append(arr)
-
+    columns = []
     for arr, desc, nf in zip(key_arrays, descending, nulls_first):
         if isinstance(arr, pa.ChunkedArray):
             arr = arr.combine_chunks()
         if pat.is_null(arr.type):
             continue                            # all NULL: no effect on the order
-        order = "descending" if desc else "ascending"
-        if arr.null_count:
-            is_null = pc.is_null(arr)
-            add((pc.invert(is_null) if nf else is_null).cast(pa.uint8()), "ascending")
-        if _is_float(arr.type):
-            v = arr.cast(_F64)
-            nan = pc.is_nan(v)
-            if pc.any(nan).as_py():
-                add(pc.fill_null(nan, False).cast(pa.uint8()), order)      # NaN above numbers
-                v = pc.if_else(nan, 0.0, v)
-            arr = pc.add(v, 0.0)                                           # -0.0 ties 0.0
-        elif pat.is_boolean(arr.type):
-            arr = arr.cast(pa.uint8())
-        add(arr, order)
-    if not columns or n == 0:
-        order_idx = pa.array(np.arange(n, dtype=np.int64))
-    else:
-        table = pa.Table.from_arrays(columns, names=[k for k, _ in keys])
-        order_idx = pc.sort_indices(table, sort_keys=keys).cast(_I64)
-    if limit is not None:
-        order_idx = order_idx.slice(0, limit)
-    return order_idx
+        columns.append(SortColumn(_key_values(arr), _valid(arr), bool(desc), bool(nf)))
+    if not columns:
+        n = len(key_arrays[0])
+        return pa.array(np.arange(n if limit is None else min(limit, n), dtype=np.int64))
+    return pa.array(sort_rows(columns, limit), type=_I64)
 
 
-def _sort_one_numeric(arr: pa.Array, desc: bool, nulls_first: bool) -> pa.Array | None:
-    """One int or float ORDER BY key: a stable radix argsort of order-preserving uint64 keys
-    (NaN above every number, -0.0 tied with 0.0); NULL rows, in input order, go first or last.
-    None for other key types."""
-    if isinstance(arr, pa.ChunkedArray):
-        arr = arr.combine_chunks()
+def _key_values(arr: pa.Array) -> np.ndarray:
+    """The values of ``arr`` as a numpy array whose order is the reference order of the
+    column: float64, int64, or uint64 (uint64 columns, and the dense ranks of strings). What
+    a NULL slot holds does not matter (the sort never reads it)."""
     t = arr.type
+    if _is_str(t):
+        return _string_ranks(arr)
     if _is_float(t):
-        x = _np_values(arr, _F64, 0.0)
-    elif _is_int(t):
-        x = _np_values(arr, _I64, 0)
-    else:
-        return None
-    valid = _valid(arr)
-    if valid is None:
-        order = batch_c.radix_argsort(batch_c.sort_key(x, desc))
-    else:
-        rows = np.flatnonzero(valid)
-        order = rows[batch_c.radix_argsort(batch_c.sort_key(x[rows], desc))]
-        nulls = np.flatnonzero(~valid)
-        order = np.concatenate([nulls, order] if nulls_first else [order, nulls])
-    return pa.array(order, type=_I64)
+        target = _F64
+    elif pat.is_uint64(t):
+        target = pa.uint64()
+    elif _is_int(t) or pat.is_boolean(t) or pat.is_date(t) or pat.is_timestamp(t):
+        target = _I64
+    else:  # pragma: no cover - _sortable admits nothing else
+        raise TypeError(f"no sort key for type {t}")
+    if pat.is_date32(t):
+        arr = arr.cast(pa.int32())
+    elif pat.is_date64(t) or pat.is_timestamp(t):
+        arr = arr.cast(_I64)
+    return _primitive_view(arr if arr.type.equals(target) else arr.cast(target))
+
+
+def _primitive_view(arr: pa.Array) -> np.ndarray:
+    """The data buffer of a fixed-width array as numpy (no copy, NULL slots as stored)."""
+    dtype = arr.type.to_pandas_dtype()
+    buf = arr.buffers()[1]
+    if buf is None:
+        return np.zeros(len(arr), dtype=dtype)
+    return np.frombuffer(buf, dtype=dtype, count=len(arr), offset=arr.offset * np.dtype(dtype).itemsize)
+
+
+def _string_ranks(arr: pa.Array) -> np.ndarray:
+    """uint64 dense rank of each string among the distinct strings, in byte (code point)
+    order: one hash pass to the distinct values, a sort of those only."""
+    encoded = pc.dictionary_encode(arr)
+    rank = np.empty(len(encoded.dictionary), dtype=np.uint64)
+    rank[pc.sort_indices(encoded.dictionary).to_numpy()] = np.arange(len(rank), dtype=np.uint64)
+    codes = _primitive_view(encoded.indices)
+    if not len(rank):
+        return np.zeros(len(arr), dtype=np.uint64)
+    return rank.take(codes, mode="clip")     # a NULL slot's code may be anything

@@ -1,9 +1,11 @@
 """The C batch kernels (accel/src/batch_ops.c) against their numpy twins (accel/batch_c.py)
 and, through the accelerated kernels that use them, against the reference kernels.
 
-The dense GROUP BY lookup table and the radix sort are exercised with NULLs, NaN, -0.0,
-+-inf, int64 extremes, key ranges that grow or become too wide between batches (the table is
-then handed to the hashing path), descending order, NULL placement and LIMIT."""
+The dense GROUP BY lookup table is exercised with NULLs, NaN, -0.0, +-inf, int64 extremes and
+key ranges that grow or become too wide between batches (the table is then handed to the
+hashing path); the single-key sort (the C radix sort of ``accel/sort_rows.py`` and its twin,
+tested in depth by ``tests/test_sort_rows.py``) with descending order, NULL placement and
+LIMIT."""
 from __future__ import annotations
 
 import math
@@ -23,6 +25,7 @@ pytest.importorskip("velaria.accel.aggregate")
 from types import SimpleNamespace  # noqa: E402
 
 from velaria.accel import aggregate as _acc_aggregate, predicates as _acc_predicates, sort as _acc_sort  # noqa: E402
+from velaria.accel import sort_rows  # noqa: E402
 
 bk = SimpleNamespace(HashAggregate=_acc_aggregate.HashAggregate, sort_indices=_acc_sort.sort_indices,
                      filter_batch=_acc_predicates.filter_batch)
@@ -35,16 +38,16 @@ INTS = st.one_of(st.integers(-5, 5), st.integers(-(2 ** 63), 2 ** 63 - 1),
                  st.sampled_from([-(2 ** 63), 2 ** 63 - 1, 2 ** 53 + 1]))
 
 
-def both(fn):
-    """fn() with the C kernels, then with the numpy twins."""
-    saved = batch_c._use_c
+def both(fn, module=batch_c):
+    """fn() with ``module``'s C kernels (when built), then with its numpy twins."""
+    saved = module._use_c
     try:
-        batch_c._use_c = True
+        module._use_c = module._lib is not None
         c = fn()
-        batch_c._use_c = False
+        module._use_c = False
         py = fn()
     finally:
-        batch_c._use_c = saved
+        module._use_c = saved
     return c, py
 
 
@@ -109,25 +112,6 @@ def test_dense_group_ids_c_matches_twin(batches):
     assert c == py
 
 
-@needs_c
-@SETTINGS
-@given(st.one_of(st.lists(FLOATS, max_size=80), st.lists(INTS, max_size=80)), st.booleans())
-def test_sort_key_and_radix_argsort_c_match_twin(values, desc):
-    x = np.array(values, dtype=np.float64 if values and isinstance(values[0], float) else np.int64)
-    (kc, oc), (kp, op) = both(lambda: (batch_c.sort_key(x, desc), batch_c.radix_argsort(batch_c.sort_key(x, desc))))
-    assert np.array_equal(kc, kp) and np.array_equal(oc, op)
-    assert np.array_equal(oc, np.argsort(kc, kind="stable"))
-
-
-@needs_c
-def test_radix_argsort_large_and_stable():
-    rng = np.random.default_rng(7)
-    keys = rng.integers(0, 2 ** 64 - 1, 200_000, dtype=np.uint64, endpoint=True)
-    keys[::3] = keys[0]          # many ties
-    (c, py) = both(lambda: batch_c.radix_argsort(keys))
-    assert np.array_equal(c, py) and np.array_equal(c, np.argsort(keys, kind="stable"))
-
-
 # ------------------------------------------------------------------ through the kernels
 
 def _aggs():
@@ -183,7 +167,7 @@ def test_single_key_sort_matches_reference(values, desc, nulls_first, limit):
     is_float = any(isinstance(v, float) for v in values)
     arr = pa.array(values, type=pa.float64() if is_float else pa.int64())
     want = ref_batch.sort_indices([arr], [desc], [nulls_first], limit)
-    c, py = both(lambda: bk.sort_indices([arr], [desc], [nulls_first], limit))
+    c, py = both(lambda: bk.sort_indices([arr], [desc], [nulls_first], limit), sort_rows)
     assert c.to_pylist() == want.to_pylist() and py.to_pylist() == want.to_pylist()
 
 

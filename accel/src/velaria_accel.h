@@ -201,5 +201,10 @@ int64_t velaria_sum_lanes_where_f64(int level, int threads, int64_t n, int n_ter
  * when all have finished. */
 #include <stddef.h>
 void velaria_parallel_jobs(int threads, void *(*fn)(void *), void *jobs, size_t size);
+/* Stable ORDER BY over several key columns (accel/src/radix_sort.c): the row numbers of the
+ * first min(limit, n) rows of the order; see the definition for the key kinds. */
+int64_t velaria_sort_rows(int ncols, const int *kinds, const void *const *data,
+                          const uint8_t *const *valid, const int *descending, const int *nulls_first,
+                          int64_t n, int64_t limit, int threads, int64_t *out);
 
 #endif

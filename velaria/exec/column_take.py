@@ -1,11 +1,18 @@
-"""Gathering a join's output columns by row index, several columns at once.
+"""Gathering rows by index on several threads: a join's output columns, a sort's output rows.
 
-Arrow's ``take`` copies one column on one thread, and releases the GIL while it copies; a
-join that emits several columns of many rows therefore hands them to a small pool of threads
-(as many as the accelerator may use, ``VELARIA_THREADS`` or the CPU count), one column per
-task. Each column is the same Arrow ``take`` as before, so the output does not depend on the
-thread count. Below ``MIN_PARALLEL_ROWS`` output rows, or with one thread or one column, the
-columns are taken in turn on the caller's thread (starting a task costs more than it saves).
+Arrow's ``take`` copies on one thread, and releases the GIL while it copies. A gather is one
+random read per row and column, bound by memory latency rather than one core's arithmetic, so
+large gathers go to one small pool of threads (as many as the accelerator may use,
+``VELARIA_THREADS`` or the CPU count):
+
+* :func:`take_columns` (joins): one column per task. Below ``MIN_PARALLEL_ROWS`` output rows,
+  or with one thread or one column, the columns are taken in turn on the caller's thread
+  (starting a task costs more than it saves).
+* :func:`take_rows` (sorts): consecutive slices of the index array, one per task, each into
+  its own output batch; together, in order, they are the gathered rows.
+
+Each piece is the same Arrow ``take`` as on one thread, so the output does not depend on the
+thread count.
 """
 from __future__ import annotations
 
@@ -17,10 +24,13 @@ import pyarrow as pa
 
 from ..accel.threads import default_threads
 
-__all__ = ["take_columns", "MIN_PARALLEL_ROWS", "stats"]
+__all__ = ["take_columns", "take_rows", "MIN_PARALLEL_ROWS", "ROWS_PER_THREAD", "stats"]
 
 #: fewer output rows than this are gathered on the caller's thread
 MIN_PARALLEL_ROWS = 16384
+
+#: output rows per thread below which :func:`take_rows` gathers on the caller's thread
+ROWS_PER_THREAD = 1 << 20
 
 #: how many calls took their columns on the pool (``parallel``) or in turn (``serial``); the
 #: tests read it to check which path ran
@@ -64,4 +74,16 @@ def take_columns(jobs: list[tuple[pa.Array, pa.Array]]) -> list[pa.Array]:
         stats["serial"] += 1
         return [column.take(indices) for column, indices in jobs]
     stats["parallel"] += 1
-    return list(_executor(threads).map(lambda job: job[0].take(job[1]), jobs))
+    return list(_executor(default_threads()).map(lambda job: job[0].take(job[1]), jobs))
+
+
+def take_rows(batch: pa.RecordBatch, order: pa.Array) -> list[pa.RecordBatch]:
+    """``batch.take(order)`` as consecutive batches, gathered on up to ``default_threads()``
+    threads (one per ``ROWS_PER_THREAD`` output rows)."""
+    n = len(order)
+    threads = min(default_threads(), n // ROWS_PER_THREAD)
+    if threads <= 1:
+        return [batch.take(order)]
+    bounds = [n * t // threads for t in range(threads + 1)]
+    parts = [order.slice(lo, hi - lo) for lo, hi in zip(bounds, bounds[1:])]
+    return list(_executor(default_threads()).map(batch.take, parts))

@@ -36,7 +36,7 @@ from ..plan.expr import Column, Expr
 from ..plan.kernel_paths import collecting
 from ..plan.physical import folds_filter, takes_selection
 from ..plan.probe_keys import probe_filter_target
-from .column_take import take_columns
+from .column_take import take_columns, take_rows
 from .probe_filter import ProbeFilter
 from .shared_args import plan_reuse
 from .subquery_join import subquery_join
@@ -529,7 +529,7 @@ class SortOperator(CollectingOperator):
         node = self.node
         keys = [self._eval(k, batch) for k in node.keys]
         order = self.ctx.kernels.sort_indices(keys, node.descending, node.nulls_first, node.limit)
-        return [batch.take(order)]
+        return take_rows(batch, order)
 
 
 class LimitOperator(Operator):
