@@ -22,7 +22,8 @@ from velaria.reference.distinct import hash_key
 
 from . import aggregate_stats, batch_c, byte_keys, decimal_values, group_sums, int_sums
 from . import select_terms
-from .group_hash import Int64GroupTable, blocked_ids, number_short_strings
+from .group_hash import Int64GroupTable, number_short_strings
+from .pair_ids import PairTable
 from .arrow_util import _BOOL, _F64, _I64, _TWO53, _conform, _is_float, _is_int, _is_num, _nulls, _np_values, _valid
 from .distinct import _codes, _combine_codes, _hashable
 
@@ -139,7 +140,7 @@ class HashAggregate:
         self._column_uniques: list = [None] * num_keys   # several keys: each column's distinct values
         # several keys: table i numbers (code of keys 0..i, code of key i+1) packed in one int64;
         # the last table's numbers are the group ids
-        self._pairs: list[Int64GroupTable] | None = None
+        self._pairs: list[PairTable] | None = None
         # several keys: a string column whose values all fit 8 bytes is numbered through its
         # packed words (None: not decided, False: the column left this path for the dictionary one)
         self._short_strings: list = [None] * num_keys
@@ -317,7 +318,7 @@ class HashAggregate:
         ``selection``, only the selected rows are numbered (a row left out never opens a
         group); the others get group id 0, and the caller skips them."""
         if self._pairs is None:
-            self._pairs = [Int64GroupTable() for _ in key_arrays[1:]]
+            self._pairs = [PairTable() for _ in key_arrays[1:]]
         # a column code is internal (numbering a value seen only in a row left out changes no
         # output), so the codes are taken on whole columns and only the pairs are selected
         codes = [self._column_codes(j, k) for j, k in enumerate(key_arrays)]
@@ -325,7 +326,7 @@ class HashAggregate:
             codes = [c[selection] for c in codes]
         gids = codes[0]
         for j, table in enumerate(self._pairs, 1):
-            gids, new_rows = blocked_ids(table, (gids << 31) | codes[j])
+            gids, new_rows = table.ids(gids, codes[j])
             if len(table) >= 1 << 31:
                 raise ExecutionError("GROUP BY has more than 2**31 distinct key combinations")
         if selection is not None:
