@@ -253,6 +253,16 @@ class HashAggregate:
         position is worked out once per dictionary and reused while the batches carry the
         very same dictionary array (a sliding window's stable encoding of a text key), so
         such a batch costs one lookup per row."""
+        _, by_position, offset = self._position_codes(j, arr)
+        indices = arr.indices.to_numpy(zero_copy_only=False)
+        if offset is not None:
+            return indices.astype(np.int64) if offset == 0 else indices + np.int64(offset)
+        return np.take(by_position, indices)
+
+    def _position_codes(self, j: int, arr: pa.DictionaryArray) -> tuple:
+        """(dictionary, code of each of its positions, the offset when the codes count up
+        from it else None) of key column ``j``'s dictionary-encoded ``arr``, cached while the
+        batches carry the very same dictionary array."""
         dictionary = arr.dictionary
         cached = self._dictionary_cache[j]
         if cached is None or not _same_array(cached[0], dictionary):
@@ -264,10 +274,15 @@ class HashAggregate:
             offset = first if np.array_equal(by_position, first + np.arange(by_position.size)) else None
             # the cache holds the dictionary, so its buffers cannot be reused by another array
             cached = self._dictionary_cache[j] = (dictionary, by_position, offset)
-        indices = arr.indices.to_numpy(zero_copy_only=False)
-        if cached[2] is not None:
-            return indices.astype(np.int64) if cached[2] == 0 else indices + np.int64(cached[2])
-        return np.take(cached[1], indices)
+        return cached
+
+    def _code_source(self, j: int, arr: pa.Array) -> tuple[np.ndarray, np.ndarray | None]:
+        """Key column ``j``'s codes as (index per row, code of each index), the second None
+        when the index is the code: a null-free dictionary-encoded column gives its indices
+        and its positions' codes, so no per-row code array is built."""
+        if not (pat.is_dictionary(arr.type) and arr.indices.null_count == 0):
+            return self._column_codes(j, arr), None
+        return arr.indices.to_numpy(zero_copy_only=False), self._position_codes(j, arr)[1]
 
     def _global_codes(self, j: int, dictionary: pa.Array) -> np.ndarray:
         """The stable code of each of ``dictionary``'s distinct (normalised) values in key
@@ -319,6 +334,13 @@ class HashAggregate:
         group); the others get group id 0, and the caller skips them."""
         if self._pairs is None:
             self._pairs = [PairTable() for _ in key_arrays[1:]]
+        if len(key_arrays) == 2 and selection is None:
+            # one pair: its table looks the dictionary positions' codes up itself
+            (a, a_codes), (b, b_codes) = (self._code_source(j, k) for j, k in enumerate(key_arrays))
+            gids, new_rows = self._pairs[0].ids(a, b, a_codes, b_codes)
+            if len(self._pairs[0]) >= 1 << 31:
+                raise ExecutionError("GROUP BY has more than 2**31 distinct key combinations")
+            return gids, new_rows
         # a column code is internal (numbering a value seen only in a row left out changes no
         # output), so the codes are taken on whole columns and only the pairs are selected
         codes = [self._column_codes(j, k) for j, k in enumerate(key_arrays)]

@@ -9,7 +9,7 @@ from hypothesis import given, settings, strategies as st
 
 from velaria.accel import aggregate as accel_aggregate
 from velaria.accel.group_hash import Int64GroupTable, blocked_ids
-from velaria.accel.pair_ids import PairTable
+from velaria.accel.pair_ids import PairTable, c_available
 from velaria.plan.expr import AggregateCall, Column
 from velaria.reference import batch as ref_batch
 from velaria.reference.aggregate import aggregate_result_type
@@ -31,21 +31,52 @@ def _oracle(batches):
     return out
 
 
+USE_C = [False, pytest.param(True, marks=pytest.mark.skipif(
+    not c_available(), reason="C accelerator not built: only the numpy twin can run"))]
+
+
+def _as_indices(codes: list[int], form: str, rng: np.random.Generator):
+    """``codes`` in one of the forms ``PairTable.ids`` takes: the codes themselves (int64 or
+    int32), or indices into a table of codes (a dictionary's positions, shuffled)."""
+    if form == "int64":
+        return np.array(codes, dtype=np.int64), None
+    if form == "int32":
+        return np.array(codes, dtype=np.int32), None
+    distinct = sorted(set(codes)) + [5, 7]             # positions no row uses are fine
+    rng.shuffle(distinct)
+    position = {c: i for i, c in enumerate(distinct)}
+    return np.array([position[c] for c in codes], dtype=np.int32), np.array(distinct, dtype=np.int64)
+
+
+@pytest.mark.parametrize("use_c", USE_C)
 @pytest.mark.parametrize("small", [1 << 20, 64])
 @settings(max_examples=150, deadline=None)
-@given(batches=BATCHES)
-def test_pair_table_numbers_like_the_hash_table(small, batches):
+@given(batches=BATCHES, forms=st.tuples(*[st.sampled_from(["int64", "int32", "mapped"])] * 2),
+       seed=st.integers(0, 9))
+def test_pair_table_numbers_like_the_hash_table(use_c, small, batches, forms, seed):
     """Same ids and new rows as the hash table, whether the direct table holds, grows, or
-    (``small`` = 64 slots) leaves for the hash table in the middle."""
-    table = PairTable()
+    (``small`` = 64 slots) leaves for the hash table in the middle; codes given directly or
+    as indices into per-position codes; the C kernel and its numpy twin alike."""
+    rng = np.random.default_rng(seed)
+    table = PairTable(use_c=use_c)
+    assert table.use_c == use_c
     table._SMALL = small
     for (want_ids, want_new), b in zip(_oracle(batches), batches):
-        a = np.array([p[0] for p in b], dtype=np.int64)
-        c = np.array([p[1] for p in b], dtype=np.int64)
-        ids, new = table.ids(a, c)
+        a, a_codes = _as_indices([p[0] for p in b], forms[0], rng)
+        c, c_codes = _as_indices([p[1] for p in b], forms[1], rng)
+        ids, new = table.ids(a, c, a_codes, c_codes)
         assert ids.tolist() == want_ids
         assert new.tolist() == want_new
     assert len(table) == len({p for b in batches for p in b})
+
+
+@pytest.mark.parametrize("use_c", USE_C)
+def test_an_index_outside_its_codes_is_an_error_and_numbers_nothing(use_c):
+    table = PairTable(use_c=use_c)
+    table.ids(np.array([0, 1], dtype=np.int32), np.array([3, 3]), np.array([4, 9]))
+    with pytest.raises(IndexError):
+        table.ids(np.array([0, 2], dtype=np.int32), np.array([3, 5]), np.array([4, 9]))
+    assert len(table) == 2 and table.direct
 
 
 def test_dense_pairs_stay_direct_and_sparse_pairs_leave():
