@@ -11,6 +11,8 @@
 #include <sys/mman.h>
 #endif
 
+#include "velaria_accel.h"
+
 /* A large scratch buffer, backed by huge pages where the OS allows (fewer TLB misses in the
  * scattered radix passes). */
 static void *big_alloc(size_t bytes)
@@ -37,12 +39,7 @@ int64_t velaria_dense_group_ids(const int64_t *keys, const uint8_t *valid, int64
     int64_t added = 0;
     for (int64_t i = 0; i < n; i++) {
         int64_t slot = (valid && !valid[i]) ? null_slot : (int64_t)((uint64_t)keys[i] - (uint64_t)lo);
-        int64_t g = lut[slot];
-        if (g < 0) {
-            g = lut[slot] = next_gid++;
-            new_rows[added++] = i;
-        }
-        out_gids[i] = g;
+        out_gids[i] = velaria_number_slot(lut, slot, i, &next_gid, new_rows, &added);
     }
     return next_gid;
 }

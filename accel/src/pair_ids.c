@@ -6,7 +6,7 @@
  * Each side comes as one index per row, int32 (`*32` set) or int64, and an optional map from
  * index to code (a dictionary-encoded key column: the code of each dictionary position), so a
  * row costs two loads and no temporary code array. */
-#include <stdint.h>
+#include "velaria_accel.h"
 
 static inline int64_t code_at(const void *idx, int is32, const int64_t *map, int64_t i)
 {
@@ -46,12 +46,7 @@ int64_t velaria_pair_ids(int64_t n, const void *ia, int a32, const int64_t *map_
     int64_t added = 0;
     for (int64_t i = 0; i < n; i++) {
         const int64_t slot = code_at(ia, a32, map_a, i) * stride + code_at(ib, b32, map_b, i);
-        int64_t g = lut[slot];
-        if (g < 0) {
-            g = lut[slot] = next_gid++;
-            new_rows[added++] = i;
-        }
-        out_gids[i] = g;
+        out_gids[i] = velaria_number_slot(lut, slot, i, &next_gid, new_rows, &added);
     }
     return next_gid;
 }

@@ -165,4 +165,17 @@ int velaria_csv_type_convert(const uint8_t *buf, int64_t len, int64_t ncols, int
                              int64_t *part_rows, velaria_csv_column *columns,
                              uint8_t *spec_kinds);
 
+/* Direct-indexed group numbering (dense_group_ids, pair_ids): the group id in lut[slot], or a
+ * new one (next_gid++) for an empty slot (-1), whose row is appended to new_rows. */
+static inline int64_t velaria_number_slot(int64_t *lut, int64_t slot, int64_t row, int64_t *next_gid,
+                                          int64_t *new_rows, int64_t *added)
+{
+    int64_t g = lut[slot];
+    if (g < 0) {
+        g = lut[slot] = (*next_gid)++;
+        new_rows[(*added)++] = row;
+    }
+    return g;
+}
+
 #endif
