@@ -23,7 +23,8 @@ from velaria.reference.distinct import hash_key
 from . import aggregate_stats, batch_c, byte_keys, decimal_values, group_sums, int_sums
 from . import group_fused, select_terms
 from .group_shortcuts import KeyBitmap, dense_sum_columns
-from .group_hash import Int64GroupTable, blocked_ids, number_short_strings
+from .group_hash import Int64GroupTable, number_short_strings
+from .pair_ids import PairTable
 from .arrow_util import _BOOL, _F64, _I64, _TWO53, _conform, _is_float, _is_int, _is_num, _nulls, _np_values, _valid
 from .distinct import _codes, _combine_codes, _hashable
 
@@ -140,7 +141,7 @@ class HashAggregate:
         self._column_uniques: list = [None] * num_keys   # several keys: each column's distinct values
         # several keys: table i numbers (code of keys 0..i, code of key i+1) packed in one int64;
         # the last table's numbers are the group ids
-        self._pairs: list[Int64GroupTable] | None = None
+        self._pairs: list[PairTable] | None = None
         # several keys: a string column whose values all fit 8 bytes is numbered through its
         # packed words (None: not decided, False: the column left this path for the dictionary one)
         self._short_strings: list = [None] * num_keys
@@ -307,6 +308,16 @@ class HashAggregate:
         position is worked out once per dictionary and reused while the batches carry the
         very same dictionary array (a sliding window's stable encoding of a text key), so
         such a batch costs one lookup per row."""
+        _, by_position, offset = self._position_codes(j, arr)
+        indices = arr.indices.to_numpy(zero_copy_only=False)
+        if offset is not None:
+            return indices.astype(np.int64) if offset == 0 else indices + np.int64(offset)
+        return np.take(by_position, indices)
+
+    def _position_codes(self, j: int, arr: pa.DictionaryArray) -> tuple:
+        """(dictionary, code of each of its positions, the offset when the codes count up
+        from it else None) of key column ``j``'s dictionary-encoded ``arr``, cached while the
+        batches carry the very same dictionary array."""
         dictionary = arr.dictionary
         cached = self._dictionary_cache[j]
         if cached is None or not _same_array(cached[0], dictionary):
@@ -318,10 +329,15 @@ class HashAggregate:
             offset = first if np.array_equal(by_position, first + np.arange(by_position.size)) else None
             # the cache holds the dictionary, so its buffers cannot be reused by another array
             cached = self._dictionary_cache[j] = (dictionary, by_position, offset)
-        indices = arr.indices.to_numpy(zero_copy_only=False)
-        if cached[2] is not None:
-            return indices.astype(np.int64) if cached[2] == 0 else indices + np.int64(cached[2])
-        return np.take(cached[1], indices)
+        return cached
+
+    def _code_source(self, j: int, arr: pa.Array) -> tuple[np.ndarray, np.ndarray | None]:
+        """Key column ``j``'s codes as (index per row, code of each index), the second None
+        when the index is the code: a null-free dictionary-encoded column gives its indices
+        and its positions' codes, so no per-row code array is built."""
+        if not (pat.is_dictionary(arr.type) and arr.indices.null_count == 0):
+            return self._column_codes(j, arr), None
+        return arr.indices.to_numpy(zero_copy_only=False), self._position_codes(j, arr)[1]
 
     def _global_codes(self, j: int, dictionary: pa.Array) -> np.ndarray:
         """The stable code of each of ``dictionary``'s distinct (normalised) values in key
@@ -372,7 +388,14 @@ class HashAggregate:
         ``selection``, only the selected rows are numbered (a row left out never opens a
         group); the others get group id 0, and the caller skips them."""
         if self._pairs is None:
-            self._pairs = [Int64GroupTable() for _ in key_arrays[1:]]
+            self._pairs = [PairTable() for _ in key_arrays[1:]]
+        if len(key_arrays) == 2 and selection is None:
+            # one pair: its table looks the dictionary positions' codes up itself
+            (a, a_codes), (b, b_codes) = (self._code_source(j, k) for j, k in enumerate(key_arrays))
+            gids, new_rows = self._pairs[0].ids(a, b, a_codes, b_codes)
+            if len(self._pairs[0]) >= 1 << 31:
+                raise ExecutionError("GROUP BY has more than 2**31 distinct key combinations")
+            return gids, new_rows
         # a column code is internal (numbering a value seen only in a row left out changes no
         # output), so the codes are taken on whole columns and only the pairs are selected
         codes = [self._column_codes(j, k) for j, k in enumerate(key_arrays)]
@@ -380,7 +403,7 @@ class HashAggregate:
             codes = [c[selection] for c in codes]
         gids = codes[0]
         for j, table in enumerate(self._pairs, 1):
-            gids, new_rows = blocked_ids(table, (gids << 31) | codes[j])
+            gids, new_rows = table.ids(gids, codes[j])
             if len(table) >= 1 << 31:
                 raise ExecutionError("GROUP BY has more than 2**31 distinct key combinations")
         if selection is not None:

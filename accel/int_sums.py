@@ -2,9 +2,10 @@
 
 A group's running integer total is kept as ``hi * 2**32 + lo`` (``0 <= lo < 2**32``), so no
 sum of int64 values ever wraps (the aggregate turns ``hi`` into Python ints if it ever nears
-the int64 range). :func:`group_sum_i64` adds a batch: one C pass over the rows, then the carry
-out of ``lo`` moves into ``hi``. Its numpy twin adds the two 32-bit halves with ``bincount``
-(exact in float64 while each partial sum stays below 2**53, hence chunks of 2**20 rows).
+the int64 range). :func:`group_sum_i64` adds a batch in one C pass over the rows, each add carrying
+out of ``lo`` into ``hi`` at once (so a batch touches only its rows' groups, never the whole
+state). Its numpy twin adds the two 32-bit halves with ``bincount`` (exact in float64 while
+each partial sum stays below 2**53, hence chunks of 2**20 rows), then carries over every group.
 ``tests/test_int_sums.py`` checks both against Python integers.
 """
 from __future__ import annotations
@@ -46,10 +47,16 @@ def group_sum_i64(gids: np.ndarray, x: np.ndarray, valid: np.ndarray | None, lo:
         use_c = c_available()
     if use_c and _lib is not None:
         ptr = lambda a, t="int64_t *": _ffi.NULL if a is None else _ffi.cast(t, a.ctypes.data)  # noqa: E731
+        # the kernel carries as it adds: no pass over every group
         _lib.velaria_group_sum_i64(ptr(gids), ptr(x), ptr(valid, "uint8_t *"), x.size, ptr(lo), ptr(hi),
                                    ptr(counts))
     else:
         _group_sum_i64_np(gids, x, valid, lo, hi, counts)
+        _carry(lo, hi)
+
+
+def _carry(lo: np.ndarray, hi: np.ndarray) -> None:
+    """Move ``lo``'s bits above the low 32 into ``hi`` (after the numpy twin's adds)."""
     carry = lo >> 32
     lo -= carry << 32
     hi += carry
@@ -86,10 +93,6 @@ def group_sum_multi_i64(gids: np.ndarray, columns: list[tuple[np.ndarray, np.nda
         added = counts[0] - before
         for count in counts[1:k]:
             count += added
-    for lo, hi in zip(los, his):
-        carry = lo >> 32
-        lo -= carry << 32
-        hi += carry
 
 
 def half_sums(gids: np.ndarray, x: np.ndarray, g: int) -> tuple[np.ndarray, np.ndarray]:

@@ -2,6 +2,8 @@
 accelerated aggregate's per-dictionary codes. Same rows, same order, same values as the text."""
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pyarrow as pa
 import pytest
@@ -152,3 +154,24 @@ def test_take_from_parts_equals_a_take_over_their_concatenation(sizes, data):
     got = accel_aggregate._take_from_parts(parts, idx)
     assert got.type == pa.string()
     assert got.to_pylist() == pa.concat_arrays(parts).take(pa.array(idx, pa.int64())).to_pylist()
+
+
+@pytest.mark.parametrize("sql, unread", [
+    (SLIDING, {0}),                                            # ts only windows the rows
+    (SLIDING.replace("SUM(v) AS s", "MAX(ts) AS s"), {2}),     # ts read by an aggregate, v by none
+    (SLIDING.replace("SUM(v) AS s", "MIN(v + ts) AS s"), set()),
+])
+@pytest.mark.parametrize("engine", ["reference", "auto"])
+def test_sliding_copies_leave_out_the_columns_nothing_reads(sql, unread, engine, monkeypatch):
+    """The copies of a column the aggregate above never reads are NULL placeholders; the rows
+    equal those of the text-window path, which copies every column."""
+    monkeypatch.setattr(sys.modules[__name__], "SLIDING", sql)
+    q, rows = _run(engine, monkeypatch)
+    _, text_rows = _run(engine, monkeypatch, late=False)
+    assert rows == text_rows and len(rows) > 20
+    window_ops = [op for op in q._rt.operators if isinstance(op, window_mod.WindowAssignOperator)]
+    assert set(window_ops[0].unread) == unread
+    if unread:                        # the placeholder really stood in for the copies
+        batch = window_ops[0].push(_events()[0])[0]
+        assert batch.num_rows == 80
+        assert all(batch.column(i).null_count == 80 for i in unread)

@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include "velaria_accel.h"
 
 /* Dense group ids for one integer key column.  lut[key - lo] is the global group id of that
  * key (-1: not seen yet); lut[null_slot] the id of the NULL group.  A key seen for the first
@@ -18,12 +19,7 @@ int64_t velaria_dense_group_ids(const int64_t *keys, const uint8_t *valid, int64
     int64_t added = 0;
     for (int64_t i = 0; i < n; i++) {
         int64_t slot = (valid && !valid[i]) ? null_slot : (int64_t)((uint64_t)keys[i] - (uint64_t)lo);
-        int64_t g = lut[slot];
-        if (g < 0) {
-            g = lut[slot] = next_gid++;
-            new_rows[added++] = i;
-        }
-        out_gids[i] = g;
+        out_gids[i] = velaria_number_slot(lut, slot, i, &next_gid, new_rows, &added);
     }
     return next_gid;
 }

@@ -1,10 +1,11 @@
 /* Exact per-group int64 sums in one pass (plain C).  The numpy twin is accel/int_sums.py's
  * fallback; tests/test_int_sums.py compares them.
  *
- * A group's total is hi * 2**32 + lo.  Each valid value adds its low 32 bits (unsigned) to
- * lo[g] and its high 32 bits (as a signed 32-bit value) to hi[g], and counts[g] += 1.  With
- * 0 <= lo < 2**32 on entry and n < 2**31, lo stays below 2**63; the caller carries lo's high
- * bits into hi afterwards and keeps |hi| far enough from 2**63 that the adds cannot wrap. */
+ * A group's total is hi * 2**32 + lo with 0 <= lo < 2**32.  Each valid value adds its low 32
+ * bits (unsigned) to lo[g], carrying into hi[g] at once, and its high 32 bits (as a signed
+ * 32-bit value) to hi[g], and counts[g] += 1, so only the groups of the rows are touched (a
+ * carry pass over every group after each batch would cost the whole state every batch).  The
+ * caller keeps |hi| far enough from 2**63 that the adds cannot wrap. */
 #include <stddef.h>
 #include <stdint.h>
 
@@ -16,8 +17,9 @@ void velaria_group_sum_i64(const int64_t *gids, const int64_t *x, const uint8_t 
         const int64_t g = gids[i];
         const uint64_t v = (uint64_t)x[i];
         const int64_t h = (int64_t)(v >> 32);                /* 0 .. 2**32 - 1 */
-        lo[g] += (int64_t)(v & 0xFFFFFFFFull);
-        hi[g] += h - ((h & 0x80000000) << 1);                /* the signed high half */
+        const int64_t l = lo[g] + (int64_t)(v & 0xFFFFFFFFull), carry = l >> 32;   /* 0 or 1 */
+        lo[g] = l - (carry << 32);
+        hi[g] += h - ((h & 0x80000000) << 1) + carry;        /* the signed high half */
         counts[g] += 1;
     }
 }
@@ -26,8 +28,9 @@ static inline void add_halves(int64_t *lo, int64_t *hi, int64_t g, int64_t x)
 {
     const uint64_t v = (uint64_t)x;
     const int64_t h = (int64_t)(v >> 32);
-    lo[g] += (int64_t)(v & 0xFFFFFFFFull);
-    hi[g] += h - ((h & 0x80000000) << 1);
+    const int64_t l = lo[g] + (int64_t)(v & 0xFFFFFFFFull), carry = l >> 32;
+    lo[g] = l - (carry << 32);
+    hi[g] += h - ((h & 0x80000000) << 1) + carry;
 }
 
 /* velaria_group_sum_i64 for k columns in one pass over the group ids (TPC-H Q1 on DECIMAL

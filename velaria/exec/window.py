@@ -39,7 +39,7 @@ from .window_keys import StableDictionary
 from ..reference.functions import to_epoch_ms, to_string
 
 __all__ = ["WindowAssign", "WindowAssignOperator", "WindowKeyAggregateOperator", "late_window_key", "late_encoded_columns",
-           "late_numbered_window",
+           "late_numbered_window", "late_unread_columns",
            "window_node", "epoch_ms_array",
            "format_window_starts"]
 
@@ -236,7 +236,7 @@ class WindowAssignOperator(Operator):
     :class:`WindowKeyAggregateOperator` above, which formats the groups it emits)."""
 
     def __init__(self, node: WindowAssign, children=None, epoch_ms: bool = False,
-                 encode: frozenset = frozenset(), numbered: bool = False):
+                 encode: frozenset = frozenset(), numbered: bool = False, unread: frozenset = frozenset()):
         super().__init__(node, children)
         self._index = node.input.schema.get_field_index(node.time_column)
         self.epoch_ms = epoch_ms
@@ -251,6 +251,10 @@ class WindowAssignOperator(Operator):
         # above) are dictionary-encoded first, so the copies repeat small integers
         self.encode = frozenset(encode) if node.sliding else frozenset()
         self._dictionaries = {i: StableDictionary() for i in self.encode}
+        # sliding copies of input columns nothing above reads (the time column, once windowed)
+        # are not built: an all-NULL column of the right type stands in (see ``_copies``)
+        self.unread = frozenset(unread) if node.sliding else frozenset()
+        self._placeholders: dict[int, pa.Array] = {}
         self._schema = node.schema
         if epoch_ms:
             t = pa.dictionary(pa.int32(), pa.int64()) if self.numbered else pa.int64()
@@ -269,6 +273,22 @@ class WindowAssignOperator(Operator):
             return batch
         columns = [self._dictionaries[i].encode(c) if i in self.encode else c for i, c in enumerate(batch.columns)]
         return pa.RecordBatch.from_arrays(columns, schema=self._schema.remove(len(self._schema) - 1))
+
+    def _placeholder(self, i: int, n: int) -> pa.Array:
+        """``n`` NULLs of column ``i``'s type, sliced from one array kept for the column (no
+        allocation per batch)."""
+        held = self._placeholders.get(i)
+        if held is None or len(held) < n:
+            held = self._placeholders[i] = pa.nulls(max(n, 2 * len(held) if held is not None else n),
+                                                    self._schema.field(i).type)
+        return held.slice(0, n)
+
+    def _copies(self, batch: pa.RecordBatch, per_row: int) -> list[pa.Array]:
+        """``batch``'s columns (encoded), each row ``per_row`` times in a row; a column in
+        ``unread`` is only a placeholder of the right length."""
+        n = batch.num_rows * per_row
+        return [self._placeholder(i, n) if i in self.unread else _repeat(c, per_row)
+                for i, c in enumerate(self._encoded(batch).columns)]
 
     def _column(self, number: np.ndarray, step: int, valid: np.ndarray | None) -> pa.Array:
         """The window column for the windows starting at ``number * step``: text, the
@@ -317,8 +337,7 @@ class WindowAssignOperator(Operator):
                 return [pa.RecordBatch.from_arrays(list(self._encoded(batch).columns)
                                                    + [self._column(number, s, None)], schema=self._schema)]
             if self.owner is None:                     # repeat rows, no filtering, no sort
-                columns = [_repeat(c, per_row) for c in self._encoded(batch).columns]
-                return [pa.RecordBatch.from_arrays(columns + [self._copies_column(latest, per_row, s)],
+                return [pa.RecordBatch.from_arrays(self._copies(batch, per_row) + [self._copies_column(latest, per_row, s)],
                                                    schema=self._schema)]
             number = _copy_numbers(latest, per_row)
             keep = np.flatnonzero(number % self.owner[0] == self.owner[1])   # rows in order, copies ascending
@@ -434,6 +453,22 @@ def late_numbered_window(window: WindowAssign, aggregate: L.Aggregate) -> bool:
     """True when the window starts may reach ``aggregate`` (directly above, grouping by the
     window column) dictionary-encoded: its two-key path numbers a dictionary, never rows."""
     return len(aggregate.keys) == 2
+
+
+def late_unread_columns(window: WindowAssign, aggregate: L.Aggregate) -> frozenset:
+    """Input columns of a sliding ``window`` that ``aggregate`` (directly above) never reads:
+    in no key, no aggregate argument (usually the time column itself). Its copies need not
+    hold their values."""
+    if not window.sliding:
+        return frozenset()
+    read: set[int] = set()
+    for e in [*aggregate.keys, *(a.arg for a in aggregate.aggregates if a.arg is not None)]:
+        for sub in walk(e):
+            if type(sub) not in _KNOWN_EXPRS:
+                return frozenset()           # an expression kind not inspected: keep everything
+            if isinstance(sub, Column):
+                read.add(sub.index)
+    return frozenset(range(len(window.input.schema))) - read
 
 
 def late_encoded_columns(window: WindowAssign, aggregate: L.Aggregate) -> frozenset:

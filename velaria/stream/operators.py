@@ -23,7 +23,7 @@ from __future__ import annotations
 from ..errors import ExecutionError
 from ..exec.operators import OPERATORS, AggregateOperator, LimitOperator, Operator, SortOperator
 from ..exec.window import (WindowAssign, WindowAssignOperator, WindowKeyAggregateOperator, late_encoded_columns,
-                           late_numbered_window, late_window_key)
+                           late_numbered_window, late_unread_columns, late_window_key)
 from ..plan import logical as L
 
 __all__ = ["MicroBatchSortOperator", "MicroBatchLimitOperator", "BatchLocalAggregateOperator", "stream_operator",
@@ -113,7 +113,8 @@ def stream_operators(nodes: list[L.Node], aggregate_mode: str = "running") -> li
                 late[i + 1] = key
                 ops.append(WindowAssignOperator(node, epoch_ms=True,
                                                 encode=late_encoded_columns(node, nodes[i + 1]),
-                                                numbered=late_numbered_window(node, nodes[i + 1])))
+                                                numbered=late_numbered_window(node, nodes[i + 1]),
+                                                unread=late_unread_columns(node, nodes[i + 1])))
                 continue
         if i in late:
             window = nodes[i - 1]
