@@ -79,7 +79,7 @@ def _stream(session) -> None:
     p = query.progress()
     print("  progress:", {k: p[k] for k in ("status", "execution_mode", "batches_processed",
                                             "last_source_offset", "aggregate_impl")})
-    print(f"\n== explain_stream_sql\n")
+    print("\n== explain_stream_sql\n")
     print(session.explain_stream_sql(sql))
 
 
