@@ -246,3 +246,24 @@ def test_workers_are_children_of_the_template_and_stop_with_the_query():
     q.await_termination()
     assert parents == [worker_launcher.launcher_pid()] * 2
     assert all(not os.path.exists(f"/proc/{pid}") for pid in rt.worker_pids)    # reaped, not zombies
+
+
+# ------------------------------------------------------------------------------ shared blocks
+
+@pytest.mark.parametrize("batch", [
+    pa.record_batch([pa.array(range(5000)), pa.array([f"k{i % 7}" for i in range(5000)])], names=["a", "s"]),
+    # a large dictionary makes the stream outgrow the batch message's size: measured, rewritten
+    pa.record_batch([pa.array([str(i) * 20 for i in range(20000)]).dictionary_encode()], names=["d"]),
+], ids=["plain", "dictionary"])
+def test_a_batch_written_to_a_shared_block_reads_back_whole(batch):
+    """The driver writes a batch's IPC stream into a reused shared block once, sized by a bound;
+    the stream length it reports reads back the same batch."""
+    blocks = workers_mod._Blocks()
+    pool = workers_mod.WorkerPool.__new__(workers_mod.WorkerPool)
+    pool._blocks = blocks
+    try:
+        block, size = pool._write_block(batch)
+        assert workers_mod._read_ipc(block.buf[:size]).to_batches()[0].equals(batch)
+        blocks.give_back(block)
+    finally:
+        blocks.close()

@@ -62,6 +62,24 @@ def _write_ipc(sink, table) -> None:
             w.write_table(table)
 
 
+def _write_into(block: shared_memory.SharedMemory, room: int, table) -> int | None:
+    """Write ``table``'s IPC stream at the start of ``block`` (at most ``room`` bytes); its
+    length, or None when it does not fit."""
+    view = block.buf[:room]
+    try:
+        writer = pa.FixedSizeBufferWriter(pa.py_buffer(view))
+        try:
+            _write_ipc(writer, table)
+            return writer.tell()
+        except OSError:                     # "Write out of bounds": the stream outgrew room
+            return None
+        finally:
+            writer.close()
+            del writer
+    finally:
+        view.release()
+
+
 def _ipc_bytes(table) -> bytes:
     sink = pa.BufferOutputStream()
     _write_ipc(sink, table)
@@ -307,18 +325,9 @@ class WorkerPool:
         oldest ones, once more than ``PIPELINE_DEPTH`` are in flight), in order."""
         t0 = time.perf_counter()
         block = None
-        sink = pa.MockOutputStream()
-        _write_ipc(sink, batch)
-        size = sink.size()
-        if self.options.shared_memory_transport and size >= self.options.shared_memory_min_payload_bytes:
+        if self.options.shared_memory_transport and batch.nbytes >= self.options.shared_memory_min_payload_bytes:
             # the IPC stream is written straight into the block, once for all workers
-            block = self._blocks.take(size)
-            view = block.buf[:size]
-            writer = pa.FixedSizeBufferWriter(pa.py_buffer(view))
-            _write_ipc(writer, batch)
-            writer.close()
-            del writer
-            view.release()
+            block, size = self._write_block(batch)
             source = ("shm", block.name, size)
         else:
             source = ("bytes", _ipc_bytes(batch))
@@ -335,6 +344,22 @@ class WorkerPool:
         while len(self._inflight) > PIPELINE_DEPTH:
             done.append(self._complete())
         return done
+
+    def _write_block(self, batch: pa.RecordBatch) -> tuple[shared_memory.SharedMemory, int]:
+        """A shared block holding ``batch``'s IPC stream, and the stream's length. The block is
+        taken for an upper bound of that length (the batch message, the schema message, room
+        for padding and the end marker), so the batch is serialised once; a stream that
+        outgrows the bound (large dictionaries) is measured, then written into a block that fits."""
+        bound = pa.ipc.get_record_batch_size(batch) + batch.schema.serialize().size + 4096
+        block = self._blocks.take(bound)
+        size = _write_into(block, bound, batch)
+        if size is None:
+            self._blocks.give_back(block)
+            sink = pa.MockOutputStream()
+            _write_ipc(sink, batch)
+            block = self._blocks.take(sink.size())
+            size = _write_into(block, sink.size(), batch)
+        return block, size
 
     def drain(self) -> list[Completed]:
         """Complete every batch in flight, in order."""
