@@ -183,6 +183,16 @@ def _bench_like(path, rows=20_000):
         for i in range(rows)))
 
 
+def _record_rereads(monkeypatch) -> list[str]:
+    """Replace the two parsers a scan could read the file again with (pyarrow's reader and the
+    chunk converter) by recorders: the list fills with "pyarrow" / "convert" if either runs."""
+    calls: list[str] = []
+    monkeypatch.setattr(pacsv, "read_csv", lambda *a, **k: calls.append("pyarrow"))
+    monkeypatch.setattr(csv_convert.ChunkConverter, "convert",
+                        lambda *a: calls.append("convert") or ("reference", None))
+    return calls
+
+
 def test_a_cold_scan_converts_in_the_typing_walk_and_parses_nothing_else(tmp_path,
                                                                          monkeypatch):
     """The scan that asks for the typing gets its columns from the typing walk: neither the
@@ -190,10 +200,7 @@ def test_a_cold_scan_converts_in_the_typing_walk_and_parses_nothing_else(tmp_pat
     path = tmp_path / "b.csv"
     _bench_like(path)
     clear_typing_cache()
-    calls = []
-    monkeypatch.setattr(pacsv, "read_csv", lambda *a, **k: calls.append("pyarrow"))
-    monkeypatch.setattr(csv_convert.ChunkConverter, "convert",
-                        lambda *a: calls.append("convert") or ("reference", None))
+    calls = _record_rereads(monkeypatch)
     source = CsvSource(str(path))
     got = [r for b in source.scan(["cat", "value"], [PushedFilter("qty", ">", 10)])
            for r in b.to_pylist()]

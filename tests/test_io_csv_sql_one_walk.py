@@ -8,12 +8,12 @@ import pyarrow.csv as pacsv
 import pytest
 
 import velaria
-from velaria.io import column_hint, csv_convert
+from velaria.io import column_hint
 from velaria.io.typed_source import clear_typing_cache
 from velaria.sql.column_refs import referenced_columns, scan_columns_hint
 from velaria.sql.parser import parse
 
-from test_io_csv_convert import _bench_like
+from test_io_csv_convert import _bench_like, _record_rereads
 
 pytest.importorskip("velaria.accel.csv_typing")
 
@@ -59,10 +59,7 @@ def test_a_query_over_a_csv_table_walks_the_file_once(tmp_path, monkeypatch):
     path = tmp_path / "b.csv"
     _bench_like(path)
     clear_typing_cache()
-    calls = []
-    monkeypatch.setattr(pacsv, "read_csv", lambda *a, **k: calls.append("pyarrow"))
-    monkeypatch.setattr(csv_convert.ChunkConverter, "convert",
-                        lambda *a: calls.append("convert") or ("reference", None))
+    calls = _record_rereads(monkeypatch)
     session = _ddl_session(path)
     got = _as_dict(session.sql(QUERY).to_rows())
     source = session.context.catalog.lookup("t").source
