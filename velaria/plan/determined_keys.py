@@ -41,6 +41,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.types as pat
 
+from ..io.base import ArrowTableSource
 from . import logical as L
 from .expr import Column, walk
 from .join_filters import map_children
@@ -63,9 +64,9 @@ def _id_type(t: pa.DataType) -> bool:
 def column_is_unique(source, name: str) -> bool:
     """Whether column ``name`` of the in-memory table behind ``source`` has no NULL and no
     value twice (False when the source is not an in-memory table)."""
-    table = getattr(source, "table", None)
-    if not isinstance(table, pa.Table) or name not in table.schema.names:
+    if not isinstance(source, ArrowTableSource) or name not in source.table.schema.names:
         return False
+    table = source.table
     known = _UNIQUE.setdefault(source, {})
     if name not in known:
         known[name] = _unique(table.column(name))
