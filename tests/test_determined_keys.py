@@ -85,7 +85,7 @@ QUERIES = [
     # LIMIT without ORDER BY, a HAVING, and the key not selected
     "SELECT d.name, COUNT(*) AS c FROM d JOIN f ON d.k = f.k GROUP BY d.k, d.name HAVING COUNT(*) > 1 LIMIT 2",
     # OFFSET, ties in the ORDER BY
-    "SELECT d.k, d.nk, MAX(f.v) AS m FROM f JOIN d ON f.k = d.k GROUP BY d.k, d.nk "
+    "SELECT d.k, d.nk, d.name, MAX(f.v) AS m FROM f JOIN d ON f.k = d.k GROUP BY d.k, d.nk, d.name "
     "ORDER BY COUNT(*) LIMIT 2 OFFSET 1",
 ]
 
@@ -132,6 +132,8 @@ def _with(table_name, **columns):
     (Q10_TABLES, "SELECT d.k, d.name, SUM(f.v) AS s FROM f JOIN d ON f.k = d.k GROUP BY d.k, d.name"),  # no LIMIT
     (Q10_TABLES, "SELECT d.k, upper(d.name) AS u, SUM(f.v) AS s FROM f JOIN d ON f.k = d.k "   # computed from it
                  "GROUP BY d.k, d.name LIMIT 2"),
+    (Q10_TABLES, "SELECT d.k, d.bal, d.nk, SUM(f.v) AS s FROM f JOIN d ON f.k = d.k "          # no text key
+                 "GROUP BY d.k, d.bal, d.nk LIMIT 2"),
     (Q10_TABLES, "SELECT d.k, d.name, SUM(f.v) AS s FROM f LEFT JOIN d ON f.k = d.k "          # outer join
                  "GROUP BY d.k, d.name LIMIT 2"),
     (Q10_TABLES, "SELECT f.v, d.name, COUNT(*) AS c FROM f JOIN d ON f.k = d.k "              # no key of d kept
@@ -140,6 +142,13 @@ def _with(table_name, **columns):
 def test_left_alone_where_not_exact_or_not_worth_it(tables, sql):
     assert f"rewrite={REWRITE}" not in _explain(tables, sql)
     assert _bits(_rows("auto", tables, sql)) == _bits(_plain_rows("reference", tables, sql))
+
+
+def test_a_key_the_order_by_reads_stays_and_the_text_key_is_fetched():
+    sql = ("SELECT d.k, d.bal, d.name, MAX(f.v) AS s FROM f JOIN d ON f.k = d.k "
+           "GROUP BY d.k, d.bal, d.name ORDER BY d.bal DESC LIMIT 2")
+    assert f"rewrite={REWRITE}" in _explain(Q10_TABLES, sql)
+    assert _bits(_rows("auto", Q10_TABLES, sql)) == _bits(_plain_rows("reference", Q10_TABLES, sql))
 
 
 def test_uniqueness_is_read_from_the_data():

@@ -27,9 +27,15 @@ When the rewrite fires (anything else keeps the general plan):
   date type, where equal values are the same value), or a column of a table identified in
   turn (``c_nationkey`` of the identified customer row identifies the nation row);
 * between the aggregate and the LIMIT (or a top-N ORDER BY) there are only projections,
-  HAVING filters and ORDER BY, none of which reads a dropped key except to pass it on as it
-  is. A query whose ORDER BY reads a dropped key (TPC-H Q3 orders by ``o_orderdate``) would
-  fetch it for every group, which costs more than it saves, and is left alone.
+  HAVING filters and ORDER BY; a key one of them reads other than to pass it on as it is
+  stays in the aggregate (TPC-H Q3 orders by ``o_orderdate``, which its ``l_orderkey``
+  determines: fetching it for every group would cost more than it saves);
+* at least one dropped key is text (or binary): a fixed-width key costs about as much to
+  carry through the joins and number as the fetching join's probe of the table, and TPC-H Q3's
+  ``o_shippriority`` is left in the aggregate for that reason.
+
+Uniqueness is checked only for a column that would identify a table some dropped key comes
+from, after the shape above has been found, and remembered per Arrow table.
 """
 from __future__ import annotations
 
@@ -45,16 +51,17 @@ from ..io.base import ArrowTableSource
 from . import logical as L
 from .expr import Column, walk
 from .join_filters import map_children
-from .optimize import remap
+from .optimize import column_refs, remap
 
 __all__ = ["fetch_determined_keys_late", "REWRITE", "column_is_unique"]
 
 #: the rewritten aggregate's tag in explain
 REWRITE = "determined-keys-fetched-late"
 
-#: per in-memory table source: column name -> unique and without NULL (the data is immutable:
-#: INSERT gives a view a new source)
-_UNIQUE: "weakref.WeakKeyDictionary[object, dict[str, bool]]" = weakref.WeakKeyDictionary()
+#: per in-memory Arrow table (by id, dropped with the table): column name -> unique and without
+#: NULL. Tables are immutable (INSERT gives a view a new table), and a view's every query gets a
+#: fresh source over the same table, so the table is the key.
+_UNIQUE: dict[int, dict[str, bool]] = {}
 
 
 def _id_type(t: pa.DataType) -> bool:
@@ -67,7 +74,10 @@ def column_is_unique(source, name: str) -> bool:
     if not isinstance(source, ArrowTableSource) or name not in source.table.schema.names:
         return False
     table = source.table
-    known = _UNIQUE.setdefault(source, {})
+    known = _UNIQUE.get(id(table))
+    if known is None:
+        known = _UNIQUE[id(table)] = {}
+        weakref.finalize(table, _UNIQUE.pop, id(table), None)
     if name not in known:
         known[name] = _unique(table.column(name))
     return known[name]
@@ -188,19 +198,54 @@ class _Determination:
         return known, fetches
 
 
-def _plan_drops(agg: L.Aggregate, info: _Input):
-    """(kept key indices, dropped key indices, fetches), or None when no key can be dropped."""
+def _blocked(chain: list[L.Node], agg: L.Aggregate) -> set[int] | None:
+    """The group keys that the nodes from the aggregate up to the first LIMIT (or top-N ORDER
+    BY) read other than to pass them on as they are: those must stay in the aggregate. None when
+    no such bound is reached through projections, HAVING filters and ORDER BY."""
+    origin: list = list(range(len(agg.keys))) + [None] * len(agg.aggregates)   # column -> key index
+    blocked: set[int] = set()
+
+    def read(exprs):
+        blocked.update(origin[c] for c in column_refs(exprs) if origin[c] is not None)
+
+    for node in chain:
+        if isinstance(node, L.Project):
+            read([e for e in node.exprs if not isinstance(e, Column)])
+            origin = [origin[e.index] if isinstance(e, Column) else None for e in node.exprs]
+        elif isinstance(node, L.Sort):
+            read(node.keys)
+            if node.limit is not None:
+                return blocked
+        elif isinstance(node, L.Filter) and node.origin == "having":
+            read([node.predicate])
+        elif isinstance(node, L.Limit):
+            if node.limit is not None:
+                return blocked
+        else:
+            return None
+    return None
+
+
+def _variable_width(t: pa.DataType) -> bool:
+    return pat.is_string(t) or pat.is_large_string(t) or pat.is_binary(t) or pat.is_large_binary(t)
+
+
+def _plan_drops(agg: L.Aggregate, info: _Input, blocked: set[int]):
+    """(kept key indices, dropped key indices, fetches), or None when no key can be dropped
+    (keys in ``blocked`` are never dropped)."""
     det = _Determination(agg, info)
     kept = [i for i, p in enumerate(det.key_pos)]
     for i in reversed(range(len(agg.keys))):
         p = det.key_pos[i]
-        if p is None or info.origins[p] is None:
+        if p is None or info.origins[p] is None or i in blocked:
             continue
         others = [det.key_pos[j] for j in kept if j != i and det.key_pos[j] is not None]
         if det.classes.find(p) in det.closure(others)[0]:
             kept.remove(i)
     dropped = [i for i in range(len(agg.keys)) if i not in kept]
-    if not dropped:
+    if not any(_variable_width(agg.keys[i].type) for i in dropped):
+        # a fixed-width key costs about as much to carry and number as the fetching join's
+        # probe of the whole table: only text keys pay for it
         return None
     _, fetches = det.closure([det.key_pos[j] for j in kept if det.key_pos[j] is not None])
     # every fetch brings a scan with a key the kept ones do not give: a dropped key
@@ -275,10 +320,13 @@ def _rewrite(chain: list[L.Node], agg: L.Aggregate) -> tuple[L.Node, int] | None
     nodes it replaces, or None."""
     if not agg.keys:
         return None
+    blocked = _blocked(chain, agg)
+    if blocked is None or len(blocked) == len(agg.keys):
+        return None
     info = _Input(origins=[], scans={}, equal=[])
     if not _describe(agg.input, 0, info):
         return None
-    planned = _plan_drops(agg, info)
+    planned = _plan_drops(agg, info, blocked)
     if planned is None:
         return None
     kept, dropped, fetches, det_info = planned
