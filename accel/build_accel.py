@@ -24,7 +24,7 @@ SOURCES = ["topk.c", "cpu.c", "topk_scalar.c", "topk_avx2.c", "topk_avx512.c", "
            "select_terms.c", "group_multi_sum.c", "hash_join.c", "byte_keys.c",
            "key_bitmap.c", "dense_group_sum.c",
            "compact_rows.c", "sum_where.c", "parallel_jobs.c",
-           "radix_sort.c", "pair_ids.c"]
+           "radix_sort.c", "pair_ids.c", "key_rows.c"]
 
 CDEF = """
 int velaria_cpu_level(void);
@@ -133,6 +133,8 @@ int64_t velaria_pair_ids(int64_t n, const void *ia, int a32, const int64_t *map_
                          const void *ib, int b32, const int64_t *map_b, int64_t map_b_len,
                          int64_t rows, int64_t stride, int64_t *lut, int64_t next_gid,
                          int64_t *out_gids, int64_t *new_rows, int64_t *bounds);
+int64_t velaria_bitmap_rows(const int64_t *keys, const uint8_t *valid, int64_t n, int64_t lo, int64_t span,
+                            const uint64_t *bitmap, int64_t *out, int threads);
 """
 
 

@@ -20,7 +20,7 @@ from velaria.reference.join import JOIN_KINDS
 from velaria.plan.kernel_paths import report
 
 from .arrow_util import _F64, _I64, _is_int, _is_num, _is_str, _np_values, _nulls, _valid
-from . import join_hash
+from . import join_hash, key_rows
 from .filter_terms import compact
 from .distinct import _combine
 from .expressions import _int_fits_double
@@ -260,6 +260,19 @@ class KeySet:
         if found is None:
             return key_matches(keys, self._keys)
         return pa.array(found[0], type=pa.bool_())
+
+    def indices(self, keys: pa.Array) -> pa.Array:
+        """The row numbers (int64, ascending) of the keys in the set: written in one C pass
+        over a bitmap key set (``key_rows``), else read off ``contains``' answers."""
+        keys = _flat(keys)
+        if self._table is not None and int_comparable(self._keys[0].type, keys.type):
+            rows = key_rows.bitmap_rows(self._table, *int_values(keys))
+            if rows is not None:
+                report("c-key-rows")
+                return pa.array(rows, type=pa.int64())
+        found = self._mask(keys)
+        mask = self.contains([keys]).to_numpy(zero_copy_only=False) if found is None else found[0]
+        return pa.array(np.flatnonzero(mask), type=pa.int64())
 
     def select(self, batch: pa.RecordBatch, column: int) -> pa.RecordBatch:
         """The rows of ``batch`` whose key (column ``column``) is in the set, in order (few rows

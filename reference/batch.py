@@ -200,6 +200,11 @@ class KeySet:
         """The rows of ``batch`` whose key (column ``column``) is in the set, in order."""
         return batch.filter(self.contains([batch.column(column)]))
 
+    def indices(self, keys: pa.Array) -> pa.Array:
+        """The row numbers (int64, ascending) of the keys in the set."""
+        found = self._set.contains([keys.to_pylist()])
+        return pa.array([i for i, hit in enumerate(found) if hit], type=pa.int64())
+
 
 def key_set(keys: list[pa.Array]) -> KeySet:
     """The distinct keys of one join side, for membership tests of the other side's rows.

@@ -63,7 +63,7 @@ def test_the_filter_runs_the_prefilter_first_and_explain_says_so():
     join names the key set kernel it built."""
     df = _session("auto", **_tables()).sql(SQL["inner"])
     df.to_arrow()
-    assert _filter_path(df).startswith("path=join-key-prefilter+c-key-set")
+    assert _filter_path(df).startswith("path=join-key-prefilter+c-key-rows")
     assert "key_set=accel" in df.explain()
 
 

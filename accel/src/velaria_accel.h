@@ -206,6 +206,9 @@ void velaria_parallel_jobs(int threads, void *(*fn)(void *), void *jobs, size_t 
 int64_t velaria_sort_rows(int ncols, const int *kinds, const void *const *data,
                           const uint8_t *const *valid, const int *descending, const int *nulls_first,
                           int64_t n, int64_t limit, int threads, int64_t *out);
+/* accel/src/key_rows.c: the numbers of the rows whose key's bit is set in a key bitmap. */
+int64_t velaria_bitmap_rows(const int64_t *keys, const uint8_t *valid, int64_t n, int64_t lo, int64_t span,
+                            const uint64_t *bitmap, int64_t *out, int threads);
 /* Direct-indexed group numbering (dense_group_ids, pair_ids): the group id in lut[slot], or a
  * new one (next_gid++) for an empty slot (-1), whose row is appended to new_rows. */
 static inline int64_t velaria_number_slot(int64_t *lut, int64_t slot, int64_t row, int64_t *next_gid,

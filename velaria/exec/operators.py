@@ -322,6 +322,11 @@ class FilterOperator(_PathsMixin, Operator):
             return []
         with collecting(self._paths):
             if self.probe_filter is not None:
+                if not (self.defer or self.offer_selection):
+                    kept = self.probe_filter.filter(batch, self.node.predicate, self.ctx.kernels,
+                                                    self.ctx.eval_context)
+                    if kept is not None:
+                        return [kept] if kept.num_rows else []
                 batch = self.probe_filter.apply(batch)
                 if batch.num_rows == 0:
                     return []

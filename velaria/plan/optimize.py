@@ -95,11 +95,12 @@ def prune(node: L.Node, required: set[int] | None = None) -> L.Node:
     equi-joined to: :mod:`velaria.plan.dimension_reduce`, pre-aggregating a GROUP BY over a
     join per join key below it: :mod:`velaria.plan.join_group`, and splitting
     ``COUNT(DISTINCT x)`` into two plain aggregates: :mod:`velaria.plan.distinct_agg`)."""
+    from .determined_keys import fetch_determined_keys_late
     from .dimension_reduce import reduce_by_small_dimensions
     from .distinct_agg import split_count_distinct
     from .join_group import push_aggregate_below_join
     from .join_filters import push_below_joins
-    node = reduce_by_small_dimensions(push_below_joins(node))
+    node = fetch_determined_keys_late(reduce_by_small_dimensions(push_below_joins(node)))
     return _prune(split_count_distinct(push_aggregate_below_join(node)), required)[0]
 
 
