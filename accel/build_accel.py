@@ -24,7 +24,7 @@ SOURCES = ["topk.c", "cpu.c", "topk_scalar.c", "topk_avx2.c", "topk_avx512.c", "
            "select_terms.c", "group_multi_sum.c", "hash_join.c", "byte_keys.c",
            "key_bitmap.c", "dense_group_sum.c",
            "compact_rows.c", "sum_where.c", "parallel_jobs.c",
-           "radix_sort.c", "pair_ids.c"]
+           "radix_sort.c", "pair_ids.c", "key_select.c"]
 
 CDEF = """
 int velaria_cpu_level(void);
@@ -129,6 +129,8 @@ int64_t velaria_byte_pair_ids(int64_t n,
                               int64_t *out_gids, int64_t *new_rows, int64_t *n_new);
 int velaria_join_scatter(const int64_t *gids, int64_t n, int64_t n_groups, const int64_t *starts,
                          const int64_t *order, const int64_t *cursor, int64_t *out, int threads);
+int64_t velaria_bitmap_select_rows(int level, int threads, const int64_t *keys, const uint8_t *valid, int64_t n,
+                                   int64_t lo, int64_t span, const uint64_t *bitmap, int64_t *out);
 int64_t velaria_pair_ids(int64_t n, const void *ia, int a32, const int64_t *map_a, int64_t map_a_len,
                          const void *ib, int b32, const int64_t *map_b, int64_t map_b_len,
                          int64_t rows, int64_t stride, int64_t *lut, int64_t next_gid,

@@ -21,6 +21,7 @@ from velaria.plan.kernel_paths import report
 
 from .arrow_util import _F64, _I64, _is_int, _is_num, _is_str, _np_values, _nulls, _valid
 from . import join_hash
+from . import key_select
 from .filter_terms import compact
 from .distinct import _combine
 from .expressions import _int_fits_double
@@ -264,7 +265,14 @@ class KeySet:
     def select(self, batch: pa.RecordBatch, column: int) -> pa.RecordBatch:
         """The rows of ``batch`` whose key (column ``column``) is in the set, in order (few rows
         gathered by number, many compacted by the mask, as the filter kernel does)."""
-        found = self._mask(_flat(batch.column(column)))
+        probe = _flat(batch.column(column))
+        table = self._table
+        if (table is not None and table.bitmap is not None and key_select.c_available()
+                and int_comparable(self._keys[0].type, probe.type)):
+            report("c-key-set")         # the test and the kept row numbers in one pass
+            return key_select.gather_rows(batch, key_select.bitmap_select_rows(
+                *int_values(probe), table.lo, table.span, table.bitmap))
+        found = self._mask(probe)
         if found is None:
             return batch.filter(self.contains([batch.column(column)]))
         return compact(batch, *found)

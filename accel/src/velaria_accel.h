@@ -196,6 +196,10 @@ int64_t velaria_sum_lanes_where_f64(int level, int threads, int64_t n, int n_ter
                                     const double *x, const uint8_t *valid, double *lanes, int64_t pos,
                                     int64_t *rows_kept);
 
+/* accel/src/key_select.c: the rows whose valid key has its bit set in a bitmap over
+ * [lo, lo + span), their numbers in order into out (room for n); returns how many. */
+int64_t velaria_bitmap_select_rows(int level, int threads, const int64_t *keys, const uint8_t *valid, int64_t n,
+                                   int64_t lo, int64_t span, const uint64_t *bitmap, int64_t *out);
 /* accel/src/parallel_jobs.c: fn on each of `threads` job records `size` bytes apart, the first
  * on the calling thread, the rest on new threads (or here when one cannot start); returns
  * when all have finished. */

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from ..kernels import KernelSet
 from . import logical as L
 from .expr import Column
-from .probe_keys import probe_filter_target
+from .probe_keys import arriving_rows_target, probe_filter_target
 
 __all__ = ["StepDecision", "RuntimeRecord", "PhysicalPlan", "build_physical", "linearize", "path_reason"]
 
@@ -92,7 +92,7 @@ def _kernels_of(node: L.Node, parent: L.Node | None = None) -> list[str]:
                 names.append("key_matches")
         elif node.left_keys or node.how != "single":
             names.append("hash_join")
-        if probe_filter_target(node) is not None:
+        if probe_filter_target(node) is not None or arriving_rows_target(node) is not None:
             names.append("key_set")
         if node.residual is not None:
             evaluates([node.residual])
@@ -146,7 +146,8 @@ _PATH_REASONS = {
     "int-key": "one integer or date key pair used as int64 as it is",
     "packed-int-keys": "integer / date key columns packed into one int64 per row (mixed radix over their ranges)",
     "factorised-keys": "key columns factorised over both sides together into one int64 code per row",
-    "join-key-prefilter": "rows whose join key the join's left input lacks dropped before the predicate",
+    "join-key-prefilter": "rows whose join key the join's left input lacks dropped before the right input's "
+                          "predicate, or as they reach the join when that input has none",
     "c-key-set": "the join's left keys held in the C join table, looked up per row",
     "c-hash": "C hash join: the smaller side numbered in a dense lookup table or a hash table, the other "
               "side probing it, pairs written in the reference order without a sort",
