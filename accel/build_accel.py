@@ -103,8 +103,8 @@ int64_t velaria_and_compact_u64(int level, int threads, int64_t n, int n_terms, 
 int64_t velaria_sum_lanes_where_f64(int level, int threads, int64_t n, int n_terms, const int *kinds,
                                     const void *const *cols, const uint8_t *const *valids,
                                     const int *ops, const double *fconsts, const int64_t *iconsts,
-                                    const double *x, const uint8_t *valid, double *lanes, int64_t pos,
-                                    int64_t *rows_kept);
+                                    const double *x, const uint8_t *valid, const double *y,
+                                    const uint8_t *y_valid, double *lanes, int64_t pos, int64_t *rows_kept);
 int velaria_pack_short_str(const int32_t *offsets, const uint8_t *data, int64_t data_len,
                            const uint8_t *valid, int64_t n, int64_t *out);
 int64_t velaria_join_build(const int64_t *keys, const uint8_t *valid, int64_t n,

@@ -186,15 +186,16 @@ int64_t velaria_and_compact_u64(int level, int threads, int64_t n, int n_terms, 
 int64_t velaria_terms_mask_block(int level, int n_terms, const int *kinds, const void *const *cols,
                                  const uint8_t *const *valids, const int *ops, const double *fconsts,
                                  const int64_t *iconsts, int64_t lo, int64_t len, uint8_t *m);
-/* accel/src/sum_where.c: the lane-order float SUM of x over the rows where every
- * "column op constant" term is TRUE (and x is not NULL), fused: no filtered column is built. */
+/* accel/src/sum_where.c: the lane-order float SUM of x (or of x * y when y is given) over the
+ * rows where every "column op constant" term is TRUE (and no factor is NULL), fused: no
+ * filtered column is built. */
 int64_t velaria_sum_lanes_f64(int level, const double *x, const uint8_t *valid, int64_t n,
                               double *lanes, int64_t pos);
 int64_t velaria_sum_lanes_where_f64(int level, int threads, int64_t n, int n_terms, const int *kinds,
                                     const void *const *cols, const uint8_t *const *valids,
                                     const int *ops, const double *fconsts, const int64_t *iconsts,
-                                    const double *x, const uint8_t *valid, double *lanes, int64_t pos,
-                                    int64_t *rows_kept);
+                                    const double *x, const uint8_t *valid, const double *y,
+                                    const uint8_t *y_valid, double *lanes, int64_t pos, int64_t *rows_kept);
 
 /* accel/src/key_select.c: the rows whose valid key has its bit set in a bitmap over
  * [lo, lo + span), their numbers in order into out (room for n); returns how many. */

@@ -394,7 +394,6 @@ class AggregateOperator(Operator):
                                 and folds_filter(self.node)) else None
         if self._where is not None:
             self._where.defer = True
-            self._arg_columns = [None if a.arg is None else a.arg.index for a in self.node.aggregates]
         self._types = [f.type for f in self.schema]
         # an argument shared by several aggregates (SUM(v), AVG(v)) is evaluated once per
         # batch and handed over as the same array object: for each aggregate, the position
@@ -442,12 +441,13 @@ class AggregateOperator(Operator):
         where = self._where
         columns = list(batch.columns)
         for a in self.node.aggregates:       # as ``_eval`` reads a bare column: in its planned type
-            if a.arg is not None and not columns[a.arg.index].type.equals(a.arg.type):
+            if isinstance(a.arg, Column) and not columns[a.arg.index].type.equals(a.arg.type):
                 columns[a.arg.index] = columns[a.arg.index].cast(a.arg.type)
         if any(c is not b for c, b in zip(columns, batch.columns)):
             batch = pa.RecordBatch.from_arrays(columns, names=batch.schema.names)
         with collecting(where._paths):
-            kept = self.ctx.kernels.filter_fold(where.node.predicate, batch, self.agg, self._arg_columns,
+            kept = self.ctx.kernels.filter_fold(where.node.predicate, batch, self.agg,
+                                                [a.arg for a in self.node.aggregates],
                                                 self.ctx.eval_context)
         # the driver counted the whole batch out of the Filter and into this operator
         where.rows_out -= batch.num_rows - kept

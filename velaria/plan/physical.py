@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from ..kernels import KernelSet
 from . import logical as L
 from .expr import Column
+from .fold_args import foldable_arg
 from .probe_keys import arriving_rows_target, probe_filter_target
 
 __all__ = ["StepDecision", "RuntimeRecord", "PhysicalPlan", "build_physical", "linearize", "path_reason"]
@@ -60,10 +61,11 @@ def takes_selection(parent: L.Node | None) -> bool:
 def folds_filter(parent: L.Node | None) -> bool:
     """True when a Filter right below ``parent`` passes its batches unfiltered in a batch run
     and ``parent`` folds the rows the predicate keeps (``filter_fold``): an aggregate without
-    keys whose aggregates are all ``COUNT(*)`` or SUM / AVG (not DISTINCT) of a bare column, so
-    the sums can be fed in the pass that tests the predicate."""
+    keys whose aggregates are all ``COUNT(*)`` or SUM / AVG (not DISTINCT) of a bare column or
+    of a product of two float64 columns (``foldable_arg``), so the sums can be fed in the pass
+    that tests the predicate; ``filter_fold`` evaluates such a product itself."""
     return (isinstance(parent, L.Aggregate) and not parent.keys and all(
-        not a.distinct and ((a.func == "count" and a.arg is None) or (a.func in ("sum", "avg") and isinstance(a.arg, Column)))
+        not a.distinct and ((a.func == "count" and a.arg is None) or (a.func in ("sum", "avg") and foldable_arg(a.arg)))
         for a in parent.aggregates))
 
 
@@ -80,7 +82,8 @@ def _kernels_of(node: L.Node, parent: L.Node | None = None) -> list[str]:
     elif isinstance(node, L.Project):
         evaluates(node.exprs)
     elif isinstance(node, L.Aggregate):
-        evaluates(list(node.keys) + [a.arg for a in node.aggregates])
+        folded = isinstance(node.input, L.Filter) and folds_filter(node)    # filter_fold evaluates them
+        evaluates(list(node.keys) + ([] if folded else [a.arg for a in node.aggregates]))
         names.append("hash_aggregate")
     elif isinstance(node, L.Sort):
         evaluates(node.keys)
