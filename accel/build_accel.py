@@ -24,7 +24,7 @@ SOURCES = ["topk.c", "cpu.c", "topk_scalar.c", "topk_avx2.c", "topk_avx512.c", "
            "select_terms.c", "group_multi_sum.c", "hash_join.c", "byte_keys.c",
            "key_bitmap.c", "dense_group_sum.c",
            "compact_rows.c", "sum_where.c", "parallel_jobs.c",
-           "radix_sort.c", "pair_ids.c", "key_rows.c"]
+           "radix_sort.c", "pair_ids.c", "key_select.c"]
 
 CDEF = """
 int velaria_cpu_level(void);
@@ -103,8 +103,8 @@ int64_t velaria_and_compact_u64(int level, int threads, int64_t n, int n_terms, 
 int64_t velaria_sum_lanes_where_f64(int level, int threads, int64_t n, int n_terms, const int *kinds,
                                     const void *const *cols, const uint8_t *const *valids,
                                     const int *ops, const double *fconsts, const int64_t *iconsts,
-                                    const double *x, const uint8_t *valid, double *lanes, int64_t pos,
-                                    int64_t *rows_kept);
+                                    const double *x, const uint8_t *valid, const double *y,
+                                    const uint8_t *y_valid, double *lanes, int64_t pos, int64_t *rows_kept);
 int velaria_pack_short_str(const int32_t *offsets, const uint8_t *data, int64_t data_len,
                            const uint8_t *valid, int64_t n, int64_t *out);
 int64_t velaria_join_build(const int64_t *keys, const uint8_t *valid, int64_t n,
@@ -129,12 +129,12 @@ int64_t velaria_byte_pair_ids(int64_t n,
                               int64_t *out_gids, int64_t *new_rows, int64_t *n_new);
 int velaria_join_scatter(const int64_t *gids, int64_t n, int64_t n_groups, const int64_t *starts,
                          const int64_t *order, const int64_t *cursor, int64_t *out, int threads);
+int64_t velaria_bitmap_select_rows(int level, int threads, const int64_t *keys, const uint8_t *valid, int64_t n,
+                                   int64_t lo, int64_t span, const uint64_t *bitmap, int64_t *out);
 int64_t velaria_pair_ids(int64_t n, const void *ia, int a32, const int64_t *map_a, int64_t map_a_len,
                          const void *ib, int b32, const int64_t *map_b, int64_t map_b_len,
                          int64_t rows, int64_t stride, int64_t *lut, int64_t next_gid,
                          int64_t *out_gids, int64_t *new_rows, int64_t *bounds);
-int64_t velaria_bitmap_rows(const int64_t *keys, const uint8_t *valid, int64_t n, int64_t lo, int64_t span,
-                            const uint64_t *bitmap, int64_t *out, int threads);
 """
 
 

@@ -20,7 +20,7 @@ from velaria.reference.join import JOIN_KINDS
 from velaria.plan.kernel_paths import report
 
 from .arrow_util import _F64, _I64, _is_int, _is_num, _is_str, _np_values, _nulls, _valid
-from . import join_hash, key_rows
+from . import join_hash, key_select
 from .filter_terms import compact
 from .distinct import _combine
 from .expressions import _int_fits_double
@@ -261,15 +261,23 @@ class KeySet:
             return key_matches(keys, self._keys)
         return pa.array(found[0], type=pa.bool_())
 
+    def _bitmap_rows(self, probe: pa.Array) -> np.ndarray | None:
+        """The ascending row numbers of ``probe``'s keys in the set, tested and listed in one C
+        pass (``key_select``); None unless the set is a bitmap in the C table."""
+        table = self._table
+        if (table is None or table.bitmap is None or not key_select.c_available()
+                or not int_comparable(self._keys[0].type, probe.type)):
+            return None
+        report("c-key-set")         # the test and the kept row numbers in one pass
+        return key_select.bitmap_select_rows(*int_values(probe), table.lo, table.span, table.bitmap)
+
     def indices(self, keys: pa.Array) -> pa.Array:
         """The row numbers (int64, ascending) of the keys in the set: written in one C pass
-        over a bitmap key set (``key_rows``), else read off ``contains``' answers."""
+        over a bitmap key set, else read off ``contains``' answers."""
         keys = _flat(keys)
-        if self._table is not None and int_comparable(self._keys[0].type, keys.type):
-            rows = key_rows.bitmap_rows(self._table, *int_values(keys))
-            if rows is not None:
-                report("c-key-rows")
-                return pa.array(rows, type=pa.int64())
+        rows = self._bitmap_rows(keys)
+        if rows is not None:
+            return pa.array(rows, type=pa.int64())
         found = self._mask(keys)
         mask = self.contains([keys]).to_numpy(zero_copy_only=False) if found is None else found[0]
         return pa.array(np.flatnonzero(mask), type=pa.int64())
@@ -277,7 +285,11 @@ class KeySet:
     def select(self, batch: pa.RecordBatch, column: int) -> pa.RecordBatch:
         """The rows of ``batch`` whose key (column ``column``) is in the set, in order (few rows
         gathered by number, many compacted by the mask, as the filter kernel does)."""
-        found = self._mask(_flat(batch.column(column)))
+        probe = _flat(batch.column(column))
+        rows = self._bitmap_rows(probe)
+        if rows is not None:
+            return key_select.gather_rows(batch, rows)
+        found = self._mask(probe)
         if found is None:
             return batch.filter(self.contains([batch.column(column)]))
         return compact(batch, *found)

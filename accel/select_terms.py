@@ -158,35 +158,47 @@ def and_compact(terms: list[Term], columns: list[np.ndarray], n: int,
 
 
 def sum_lanes_where(terms: list[Term], x: np.ndarray, valid: np.ndarray | None, lanes: np.ndarray,
-                    pos: int, use_c: bool | None = None) -> tuple[int, int]:
+                    pos: int, use_c: bool | None = None, y: np.ndarray | None = None,
+                    y_valid: np.ndarray | None = None) -> tuple[int, int]:
     """Add to the float SUM lanes ``lanes`` (16 float64, updated in place; the next value goes
-    to lane ``pos % 16``) the float64 values of ``x`` on the rows where every term is TRUE and
-    ``valid`` (bytes, None: no NULLs) is set, in row order: the lanes end exactly as
-    ``batch_c.sum_lanes_f64`` over the filtered column leaves them. Returns (values added, rows
-    where every term is TRUE). The C pass never builds the mask or the filtered column: each
-    block's mask stays in L1; with several threads the others test and compact chunks of rows
-    ahead into cache-sized buffers while this one adds every value, in row order."""
+    to lane ``pos % 16``) the float64 values of ``x`` -- or, with a second factor ``y``, the
+    products ``x * y`` -- on the rows where every term is TRUE and ``valid`` (and ``y_valid``;
+    bytes, None: no NULLs) is set, in row order: the lanes end exactly as
+    ``batch_c.sum_lanes_f64`` over the filtered column (of products) leaves them. Returns (values
+    added, rows where every term is TRUE). The C pass never builds the mask or the filtered
+    column: each block's mask stays in L1; with several threads the others test and compact
+    chunks of rows ahead into cache-sized buffers while this one adds every value, in row order.
+    With ``y``, only the kept rows' factors are read (their row numbers listed per block)."""
     use_c = c_available() if use_c is None else (use_c and c_available())
     n = x.size
-    if any(t.values.size != n for t in terms):
-        raise ValueError(f"sum_lanes_where: every term's column needs {n} values, one per row of x")
+    if any(t.values.size != n for t in terms) or (y is not None and y.size != n):
+        raise ValueError(f"sum_lanes_where: every term's column and the second factor need {n} values, "
+                         "one per row of x")
     if use_c and lanes.flags.c_contiguous and lanes.dtype == np.float64:
         from ._loader import _LEVEL_OF, backend
         args, _keep = _c_terms(terms)
         xs = np.ascontiguousarray(x, dtype=np.float64)
+        ys = None if y is None else np.ascontiguousarray(y, dtype=np.float64)
         v = None if valid is None else np.ascontiguousarray(valid, dtype=np.uint8)
+        yv = None if y_valid is None else np.ascontiguousarray(y_valid, dtype=np.uint8)
         rows = _ffi.new("int64_t *")
         added = _lib.velaria_sum_lanes_where_f64(
             _LEVEL_OF[backend()], threads_for(n), n, len(terms), *args, _ffi.cast("double *", xs.ctypes.data),
             _ffi.NULL if v is None else _ffi.cast("uint8_t *", v.ctypes.data),
+            _ffi.NULL if ys is None else _ffi.cast("double *", ys.ctypes.data),
+            _ffi.NULL if yv is None else _ffi.cast("uint8_t *", yv.ctypes.data),
             _ffi.cast("double *", lanes.ctypes.data), pos, rows)
         return int(added), int(rows[0])
     from .batch_c import _sum_lanes_numpy
     mask, rows = _and_cmp_np(terms, n) if terms else (np.ones(n, dtype=np.bool_), n)
-    if valid is not None:
-        mask &= np.asarray(valid, dtype=np.bool_)
+    for bytes_ in (valid, y_valid):
+        if bytes_ is not None:
+            mask &= np.asarray(bytes_, dtype=np.bool_)
     with np.errstate(all="ignore"):         # overflow to inf, inf - inf: values, not warnings
-        return _sum_lanes_numpy(np.asarray(x, dtype=np.float64)[mask], lanes, pos), rows
+        values = np.asarray(x, dtype=np.float64)[mask]
+        if y is not None:
+            values = values * np.asarray(y, dtype=np.float64)[mask]
+        return _sum_lanes_numpy(values, lanes, pos), rows
 
 
 def _and_cmp_np(terms: list[Term], n: int) -> tuple[np.ndarray, int]:

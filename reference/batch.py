@@ -102,14 +102,14 @@ def filter_select(predicate: Expr, batch: pa.RecordBatch, context=None,
     return batch.take(pa.array(keep, type=pa.int64())), None
 
 
-def filter_fold(predicate: Expr, batch: pa.RecordBatch, aggregator, arg_columns: Sequence[int | None],
+def filter_fold(predicate: Expr, batch: pa.RecordBatch, aggregator, args: Sequence[Expr | None],
                 context=None) -> int:
     """Fold into ``aggregator`` (a ``HashAggregate`` without keys) the rows of ``batch`` where
-    ``predicate`` is TRUE: ``filter_batch``, then ``update`` with argument ``j`` read from column
-    ``arg_columns[j]`` of the kept rows (None: ``COUNT(*)``). Returns how many rows were kept."""
+    ``predicate`` is TRUE: ``filter_batch``, then ``update`` with argument ``j`` the expression
+    ``args[j]`` evaluated on the kept rows (None: ``COUNT(*)``). Returns how many rows were kept."""
     kept = filter_batch(predicate, batch, context)
     if kept.num_rows:
-        aggregator.update([], [None if i is None else kept.column(i) for i in arg_columns], kept.num_rows)
+        aggregator.update([], [None if a is None else evaluate(a, kept, context) for a in args], kept.num_rows)
     return kept.num_rows
 
 

@@ -150,6 +150,63 @@ def test_sum_lanes_where_is_the_lane_sum_of_the_filtered_column(case, pos, data)
 
 
 @needs_c
+@SETTINGS
+@given(term_sets(), st.integers(0, 40), st.data())
+def test_sum_lanes_where_of_a_product_is_the_lane_sum_of_the_filtered_products(case, pos, data):
+    """With a second factor, the lanes get the products of the kept rows (both factors not
+    NULL), in row order: the bits of multiplying the filtered columns, then summing."""
+    n, terms = case
+    floats = st.one_of(st.sampled_from(F_EDGES), st.floats())
+    x = np.array(data.draw(st.lists(floats, min_size=n, max_size=n)), dtype=np.float64)
+    y = np.array(data.draw(st.lists(floats, min_size=n, max_size=n)), dtype=np.float64)
+    valids = [None if data.draw(st.booleans()) else
+              np.array(data.draw(st.lists(st.booleans(), min_size=n, max_size=n)), dtype=np.uint8) for _ in range(2)]
+    rows = _expected(n, terms)
+    keep = rows.copy()
+    for v in valids:
+        if v is not None:
+            keep &= v.astype(bool)
+    with np.errstate(all="ignore"):
+        want = _lanes_of(x[keep] * y[keep], pos)
+    for use_c, levels in ((True, LEVELS), (False, LEVELS[:1])):
+        for level in levels:
+            lanes = np.zeros(batch_c.SUM_LANES)
+            with _loader.forced_backend(level):
+                added, kept = select_terms.sum_lanes_where(terms, x, valids[0], lanes, pos, use_c=use_c,
+                                                           y=y, y_valid=valids[1])
+            assert (added, kept) == (int(keep.sum()), int(rows.sum())), (use_c, level)
+            assert lanes.tobytes() == want, (use_c, level)
+
+
+@needs_c
+@pytest.mark.parametrize("threads", ["1", "2", "3"])
+@pytest.mark.parametrize("share", [0.01, 0.5, 0.97])
+def test_sum_lanes_where_of_a_product_threads_and_shares_give_the_same_bits(monkeypatch, threads, share):
+    """Few kept rows (found a mask word at a time) and many (listed branch-free), on several
+    threads with their ring buffers wrapping: the same bits as multiplying then summing."""
+    monkeypatch.setenv("VELARIA_THREADS", threads)
+    monkeypatch.setattr(select_terms, "_ROWS_PER_THREAD", 1000)
+    rng = np.random.default_rng(int(threads) + int(share * 100))
+    n = 600_011
+    x = rng.standard_normal(n) * 10.0 ** rng.integers(-150, 150, n)
+    y = rng.standard_normal(n) * 10.0 ** rng.integers(-150, 150, n)
+    y[rng.integers(0, n, 500)] = -0.0
+    y[rng.integers(0, n, 50)] = math.nan
+    u = rng.random(n)
+    y_valid = (rng.random(n) > 0.03).astype(np.uint8)
+    terms = [select_terms.Term(u, None, "<", share)]
+    rows = u < share
+    keep = rows & y_valid.astype(bool)
+    want = _lanes_of(x[keep] * y[keep], 7)
+    for level in LEVELS:
+        lanes = np.zeros(batch_c.SUM_LANES)
+        with _loader.forced_backend(level):
+            added, kept = select_terms.sum_lanes_where(terms, x, None, lanes, 7, use_c=True, y=y, y_valid=y_valid)
+        assert (added, kept) == (int(keep.sum()), int(rows.sum()))
+        assert lanes.tobytes() == want, level
+
+
+@needs_c
 @pytest.mark.parametrize("n", [1, 15, 16, 17, 1023, 1024, 1025, 2047, 2049, 100_003])
 def test_masked_lane_sum_matches_the_compacted_sum_on_every_level(n):
     rng = np.random.default_rng(n)
@@ -200,6 +257,11 @@ def _same(a: pa.Table, b: pa.Table) -> bool:
     ("SELECT SUM(v) AS s FROM t WHERE v > 0.5 OR k < 3", None),                   # another shape
     ("SELECT SUM(i) AS s, COUNT(*) AS c FROM t WHERE v > 0.5", None),             # an integer sum
     ("SELECT SUM(v) AS s FROM t WHERE s = 'a'", None),                            # a string term
+    ("SELECT SUM(v * w) AS s, AVG(w * v) AS a, COUNT(*) AS c FROM t WHERE v > 0.25 AND k < 500",
+     "and-cmp+sum-where"),                                                          # products, NULLs
+    ("SELECT SUM(v * w) AS s, SUM(v) AS sv FROM t WHERE k >= 998", "and-cmp+sum-where"),
+    ("SELECT SUM(v * i) AS s FROM t WHERE k < 500", None),                        # an integer factor
+    ("SELECT SUM(v * w + 1) AS s FROM t WHERE k < 500", None),                    # not a bare product
 ])
 def test_where_and_global_sums_match_the_reference(sql, path):
     frames = on_both_engines(_table(), sql)

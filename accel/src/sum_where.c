@@ -1,6 +1,14 @@
-/* WHERE + float SUM in one pass: the lane-order sum (velaria_sum_lanes_f64) of x over the rows
- * where every "column op constant" term is TRUE and x is not NULL, without building the mask
- * or the filtered column.
+/* WHERE + float SUM in one pass: the lane-order sum (velaria_sum_lanes_f64) of x -- or of the
+ * products x * y, when a second factor y is given (TPC-H Q6's SUM(price * discount)) -- over
+ * the rows where every "column op constant" term is TRUE and every factor is not NULL, without
+ * building the mask, the filtered columns or the product column.
+ *
+ * With a second factor, each block's kept row numbers are listed first (branch-free) and only
+ * those rows' factors are read and multiplied into an L1 buffer, which is then added as a dense
+ * run: a query keeping 2 % of its rows reads the factors' cache lines that hold a kept row
+ * only. The product is rounded to a double before it is added (the build passes
+ * -ffp-contract=off and the buffer sits between the two operations), so each value is exactly
+ * the one the reference multiplies, and the lanes receive the values in row order as before.
  *
  * One thread: per 2,048-row block the terms' mask is built in L1 (velaria_terms_mask_block) and
  * the block's kept values are added through velaria_sum_lanes_f64, continuing at the lane after
@@ -20,6 +28,7 @@
 #include "velaria_accel.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #if !defined(_WIN32)
 #include <pthread.h>
@@ -41,8 +50,8 @@ typedef struct {
     const uint8_t *const *valids;
     const double *fconsts;
     const int64_t *iconsts;
-    const double *x;
-    const uint8_t *valid;
+    const double *x, *y;                /* y: the second factor, or NULL */
+    const uint8_t *valid, *y_valid;
     int64_t n;
 } where_args;
 
@@ -54,14 +63,92 @@ static int64_t where_block(const where_args *a, int64_t lo, int64_t len, uint8_t
                                                   a->fconsts, a->iconsts, lo, len, m);
     if (a->valid)
         for (int64_t i = 0; i < len; i++) m[i] &= (uint8_t)(a->valid[lo + i] != 0);
+    if (a->y_valid)
+        for (int64_t i = 0; i < len; i++) m[i] &= (uint8_t)(a->y_valid[lo + i] != 0);
     return rows;
 }
 
-/* Rows lo..hi tested and summed on this thread; returns the values added. */
-static int64_t sum_rows(const where_args *a, int64_t lo, int64_t hi, double *lanes, int64_t pos, int64_t *rows)
+/* The kept row numbers of a block (mask m, rows lo..lo+len), listed into idx; returns how
+ * many.  `rows`, the rows the terms kept, picks how: few are found eight mask bytes at a time
+ * (an all-zero word skipped at once, each set byte cleared as it is taken), many by storing
+ * every row number branch-free.  Each kept row's first factor is prefetched: it is read one
+ * block later (range_products), so a sparse selection's cache misses overlap the next block's
+ * tests instead of stalling the product loop. */
+static int64_t list_rows(const where_args *a, int64_t lo, int64_t len, const uint8_t *m, int64_t rows,
+                         int32_t *idx)
+{
+    int64_t k = 0, i = 0;
+#if (defined(__GNUC__) || defined(__clang__)) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    if (rows * 16 < len) {
+        for (; i + 8 <= len; i += 8) {
+            uint64_t w;
+            memcpy(&w, m + i, 8);
+            while (w) {                     /* mask bytes are 0 or 1: bit 8 * j marks row i + j */
+                const int64_t r = i + (__builtin_ctzll(w) >> 3);
+                __builtin_prefetch(a->x + lo + r);
+                idx[k++] = (int32_t)r;
+                w &= w - 1;
+            }
+        }
+    }
+#else
+    (void)rows;
+    (void)a;
+    (void)lo;
+#endif
+    for (; i < len; i++) {                  /* every row number stored, the index advanced by m */
+        idx[k] = (int32_t)i;
+        k += m[i];
+    }
+    return k;
+}
+
+/* The products x * y of the kept rows of lo0..hi, in row order, into out (room for hi - lo0);
+ * returns how many and adds the rows the terms kept to *rows.  A block's rows are listed when
+ * it is tested and multiplied after the next block's test (two lists alternate), so the
+ * prefetched factors have arrived. */
+static int64_t range_products(const where_args *a, int64_t lo0, int64_t hi, double *out, int64_t *rows)
 {
     uint8_t m[BLOCK];
+    int32_t idx[2][BLOCK];
+    int64_t count[2] = {0, 0}, base[2] = {0, 0}, k = 0;
+    int cur = 0;
+    for (int64_t lo = lo0;; lo += BLOCK) {
+        if (lo < hi) {
+            const int64_t len = hi - lo < BLOCK ? hi - lo : BLOCK;
+            const int64_t kept = where_block(a, lo, len, m);
+            *rows += kept;
+            count[cur] = list_rows(a, lo, len, m, kept, idx[cur]);
+            base[cur] = lo;
+        }
+        cur ^= 1;                           /* the block before: its factors */
+        const double *x = a->x + base[cur], *y = a->y + base[cur];
+        const int32_t *ix = idx[cur];
+        for (int64_t j = 0; j < count[cur]; j++) out[k + j] = x[ix[j]] * y[ix[j]];
+        k += count[cur];
+        count[cur] = 0;
+        if (lo >= hi) return k;
+    }
+}
+
+/* Rows lo..hi tested and summed on this thread; returns the values added.  Products are made
+ * a CHUNK of rows at a time into `buf` (room for CHUNK values; NULL: a BLOCK at a time on the
+ * stack), then added as a dense run. */
+static int64_t sum_rows(const where_args *a, int64_t lo, int64_t hi, double *lanes, int64_t pos, int64_t *rows,
+                        double *buf)
+{
     int64_t added = 0;
+    if (a->y) {
+        double small[BLOCK];
+        const int64_t piece = buf ? CHUNK : BLOCK;
+        double *out = buf ? buf : small;
+        for (; lo < hi; lo += piece) {
+            const int64_t k = range_products(a, lo, hi - lo < piece ? hi : lo + piece, out, rows);
+            added += velaria_sum_lanes_f64(a->level, out, NULL, k, lanes, pos + added);
+        }
+        return added;
+    }
+    uint8_t m[BLOCK];
     for (; lo < hi; lo += BLOCK) {
         const int64_t len = hi - lo < BLOCK ? hi - lo : BLOCK;
         *rows += where_block(a, lo, len, m);
@@ -98,11 +185,15 @@ static void *helper_run(void *arg)
         double *out = h->bufs + (int64_t)slot * CHUNK;
         const int64_t lo0 = c * CHUNK, hi = lo0 + CHUNK < a->n ? lo0 + CHUNK : a->n;
         int64_t k = 0, rows = 0;
-        for (int64_t lo = lo0; lo < hi; lo += BLOCK) {
-            const int64_t len = hi - lo < BLOCK ? hi - lo : BLOCK;
-            rows += where_block(a, lo, len, m);
-            k += velaria_compact_run_u64(a->level, (const uint64_t *)(a->x + lo), m, len, (uint64_t *)(out + k),
-                                         CHUNK - k);
+        if (a->y) {
+            k = range_products(a, lo0, hi, out, &rows);
+        } else {
+            for (int64_t lo = lo0; lo < hi; lo += BLOCK) {
+                const int64_t len = hi - lo < BLOCK ? hi - lo : BLOCK;
+                rows += where_block(a, lo, len, m);
+                k += velaria_compact_run_u64(a->level, (const uint64_t *)(a->x + lo), m, len,
+                                             (uint64_t *)(out + k), CHUNK - k);
+            }
         }
         h->rows[slot] = rows;
         atomic_store_explicit(&h->count[slot], k, memory_order_release);
@@ -114,14 +205,15 @@ static void *helper_run(void *arg)
 int64_t velaria_sum_lanes_where_f64(int level, int threads, int64_t n, int n_terms, const int *kinds,
                                     const void *const *cols, const uint8_t *const *valids,
                                     const int *ops, const double *fconsts, const int64_t *iconsts,
-                                    const double *x, const uint8_t *valid, double *lanes, int64_t pos,
-                                    int64_t *rows_kept)
+                                    const double *x, const uint8_t *valid, const double *y,
+                                    const uint8_t *y_valid, double *lanes, int64_t pos, int64_t *rows_kept)
 {
-    const where_args a = {level, n_terms, kinds, ops, cols, valids, fconsts, iconsts, x, valid, n};
+    const where_args a = {level, n_terms, kinds, ops, cols, valids, fconsts, iconsts, x, y, valid, y_valid, n};
     const int64_t chunks = (n + CHUNK - 1) / CHUNK;
     if (threads > MAX_THREADS) threads = MAX_THREADS;
     if (threads > chunks) threads = (int)chunks;
     int64_t rows = 0, added = 0;
+    double *own = y ? malloc(CHUNK * sizeof(double)) : NULL;    /* this thread's products */
 #if defined(SUM_WHERE_THREADS)
     helper *helpers = threads > 1 ? calloc((size_t)threads, sizeof(helper)) : NULL;
     double *bufs = helpers ? malloc((size_t)(threads - 1) * RING * CHUNK * sizeof(double)) : NULL;
@@ -147,7 +239,7 @@ int64_t velaria_sum_lanes_where_f64(int level, int threads, int64_t n, int n_ter
             if (owner == 0 || !started[owner]
                 || atomic_compare_exchange_strong(&claim[c], &expected, BY_CALLER)) {
                 /* ours, a helper's that did not start, or one its helper has not reached */
-                added += sum_rows(&a, lo, hi, lanes, pos + added, &rows);
+                added += sum_rows(&a, lo, hi, lanes, pos + added, &rows, own);
                 continue;
             }
             helper *h = &helpers[owner];
@@ -164,6 +256,7 @@ int64_t velaria_sum_lanes_where_f64(int level, int threads, int64_t n, int n_ter
         free(claim);
         free(bufs);
         free(helpers);
+        free(own);
         if (rows_kept) *rows_kept = rows;
         return added;
     }
@@ -171,7 +264,8 @@ int64_t velaria_sum_lanes_where_f64(int level, int threads, int64_t n, int n_ter
     free(bufs);
     free(helpers);
 #endif
-    added = sum_rows(&a, 0, n, lanes, pos, &rows);
+    added = sum_rows(&a, 0, n, lanes, pos, &rows, own);
+    free(own);
     if (rows_kept) *rows_kept = rows;
     return added;
 }

@@ -186,16 +186,21 @@ int64_t velaria_and_compact_u64(int level, int threads, int64_t n, int n_terms, 
 int64_t velaria_terms_mask_block(int level, int n_terms, const int *kinds, const void *const *cols,
                                  const uint8_t *const *valids, const int *ops, const double *fconsts,
                                  const int64_t *iconsts, int64_t lo, int64_t len, uint8_t *m);
-/* accel/src/sum_where.c: the lane-order float SUM of x over the rows where every
- * "column op constant" term is TRUE (and x is not NULL), fused: no filtered column is built. */
+/* accel/src/sum_where.c: the lane-order float SUM of x (or of x * y when y is given) over the
+ * rows where every "column op constant" term is TRUE (and no factor is NULL), fused: no
+ * filtered column is built. */
 int64_t velaria_sum_lanes_f64(int level, const double *x, const uint8_t *valid, int64_t n,
                               double *lanes, int64_t pos);
 int64_t velaria_sum_lanes_where_f64(int level, int threads, int64_t n, int n_terms, const int *kinds,
                                     const void *const *cols, const uint8_t *const *valids,
                                     const int *ops, const double *fconsts, const int64_t *iconsts,
-                                    const double *x, const uint8_t *valid, double *lanes, int64_t pos,
-                                    int64_t *rows_kept);
+                                    const double *x, const uint8_t *valid, const double *y,
+                                    const uint8_t *y_valid, double *lanes, int64_t pos, int64_t *rows_kept);
 
+/* accel/src/key_select.c: the rows whose valid key has its bit set in a bitmap over
+ * [lo, lo + span), their numbers in order into out (room for n); returns how many. */
+int64_t velaria_bitmap_select_rows(int level, int threads, const int64_t *keys, const uint8_t *valid, int64_t n,
+                                   int64_t lo, int64_t span, const uint64_t *bitmap, int64_t *out);
 /* accel/src/parallel_jobs.c: fn on each of `threads` job records `size` bytes apart, the first
  * on the calling thread, the rest on new threads (or here when one cannot start); returns
  * when all have finished. */
@@ -206,9 +211,6 @@ void velaria_parallel_jobs(int threads, void *(*fn)(void *), void *jobs, size_t 
 int64_t velaria_sort_rows(int ncols, const int *kinds, const void *const *data,
                           const uint8_t *const *valid, const int *descending, const int *nulls_first,
                           int64_t n, int64_t limit, int threads, int64_t *out);
-/* accel/src/key_rows.c: the numbers of the rows whose key's bit is set in a key bitmap. */
-int64_t velaria_bitmap_rows(const int64_t *keys, const uint8_t *valid, int64_t n, int64_t lo, int64_t span,
-                            const uint64_t *bitmap, int64_t *out, int threads);
 /* Direct-indexed group numbering (dense_group_ids, pair_ids): the group id in lut[slot], or a
  * new one (next_gid++) for an empty slot (-1), whose row is appended to new_rows. */
 static inline int64_t velaria_number_slot(int64_t *lut, int64_t slot, int64_t row, int64_t *next_gid,

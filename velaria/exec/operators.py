@@ -35,7 +35,7 @@ from ..plan import logical as L
 from ..plan.expr import Column, Expr
 from ..plan.kernel_paths import collecting
 from ..plan.physical import folds_filter, takes_selection
-from ..plan.probe_keys import probe_filter_target
+from ..plan.probe_keys import arriving_rows_target, probe_filter_target
 from .column_take import take_columns, take_rows
 from .probe_filter import ProbeFilter
 from .shared_args import plan_reuse
@@ -399,7 +399,6 @@ class AggregateOperator(Operator):
                                 and folds_filter(self.node)) else None
         if self._where is not None:
             self._where.defer = True
-            self._arg_columns = [None if a.arg is None else a.arg.index for a in self.node.aggregates]
         self._types = [f.type for f in self.schema]
         # an argument shared by several aggregates (SUM(v), AVG(v)) is evaluated once per
         # batch and handed over as the same array object: for each aggregate, the position
@@ -447,12 +446,13 @@ class AggregateOperator(Operator):
         where = self._where
         columns = list(batch.columns)
         for a in self.node.aggregates:       # as ``_eval`` reads a bare column: in its planned type
-            if a.arg is not None and not columns[a.arg.index].type.equals(a.arg.type):
+            if isinstance(a.arg, Column) and not columns[a.arg.index].type.equals(a.arg.type):
                 columns[a.arg.index] = columns[a.arg.index].cast(a.arg.type)
         if any(c is not b for c, b in zip(columns, batch.columns)):
             batch = pa.RecordBatch.from_arrays(columns, names=batch.schema.names)
         with collecting(where._paths):
-            kept = self.ctx.kernels.filter_fold(where.node.predicate, batch, self.agg, self._arg_columns,
+            kept = self.ctx.kernels.filter_fold(where.node.predicate, batch, self.agg,
+                                                [a.arg for a in self.node.aggregates],
                                                 self.ctx.eval_context)
         # the driver counted the whole batch out of the Filter and into this operator
         where.rows_out -= batch.num_rows - kept
@@ -588,20 +588,28 @@ class JoinOperator(_PathsMixin, Operator):
                 op = op.children[0]
             if isinstance(op, FilterOperator) and op.node is target[0]:
                 self._probe_filter = op.probe_filter = ProbeFilter(target[1])
+        # without such a Filter, the join tests its right rows itself as they arrive
+        column = arriving_rows_target(self.node)
+        self._arriving = None if column is None else ProbeFilter(column)
 
     def push(self, batch, port=0):
+        if port == 1 and self._arriving is not None and self._arriving.armed:
+            with collecting(self._paths):
+                batch = self._arriving.apply(batch)
         self._sides[port].append(batch)
         return []
 
     def input_ended(self, port):
-        if port != 0 or self._probe_filter is None:
+        prefilter = self._probe_filter or self._arriving
+        if port != 0 or prefilter is None:
             return
         # the left input is complete: its keys filter the right input from its first batch
+        # (in the Filter below, or here as the rows arrive)
         lb = _single_batch(self._sides[0], self.node.left.schema)
         self._sides[0][:] = [lb]
         with collecting(self._paths):
             self._left_keys = [self._eval(k, lb) for k in self.node.left_keys]
-            self._probe_filter.arm(self.ctx.kernels.key_set(self._left_keys))
+            prefilter.arm(self.ctx.kernels.key_set(self._left_keys))
 
     def finish(self):
         with collecting(self._paths):

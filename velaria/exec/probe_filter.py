@@ -44,6 +44,11 @@ class ProbeFilter:
         self._judged = False
         self.enabled = True
 
+    @property
+    def armed(self) -> bool:
+        """True once ``arm`` gave the left input's key set."""
+        return self._keys is not None
+
     def arm(self, key_set) -> None:
         """Start filtering with ``key_set`` (the left input is complete)."""
         self._keys = key_set

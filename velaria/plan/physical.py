@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from ..kernels import KernelSet
 from . import logical as L
 from .expr import Column
-from .probe_keys import probe_filter_target
+from .fold_args import foldable_arg
+from .probe_keys import arriving_rows_target, probe_filter_target
 
 __all__ = ["StepDecision", "RuntimeRecord", "PhysicalPlan", "build_physical", "linearize", "path_reason"]
 
@@ -60,10 +61,11 @@ def takes_selection(parent: L.Node | None) -> bool:
 def folds_filter(parent: L.Node | None) -> bool:
     """True when a Filter right below ``parent`` passes its batches unfiltered in a batch run
     and ``parent`` folds the rows the predicate keeps (``filter_fold``): an aggregate without
-    keys whose aggregates are all ``COUNT(*)`` or SUM / AVG (not DISTINCT) of a bare column, so
-    the sums can be fed in the pass that tests the predicate."""
+    keys whose aggregates are all ``COUNT(*)`` or SUM / AVG (not DISTINCT) of a bare column or
+    of a product of two float64 columns (``foldable_arg``), so the sums can be fed in the pass
+    that tests the predicate; ``filter_fold`` evaluates such a product itself."""
     return (isinstance(parent, L.Aggregate) and not parent.keys and all(
-        not a.distinct and ((a.func == "count" and a.arg is None) or (a.func in ("sum", "avg") and isinstance(a.arg, Column)))
+        not a.distinct and ((a.func == "count" and a.arg is None) or (a.func in ("sum", "avg") and foldable_arg(a.arg)))
         for a in parent.aggregates))
 
 
@@ -80,7 +82,8 @@ def _kernels_of(node: L.Node, parent: L.Node | None = None) -> list[str]:
     elif isinstance(node, L.Project):
         evaluates(node.exprs)
     elif isinstance(node, L.Aggregate):
-        evaluates(list(node.keys) + [a.arg for a in node.aggregates])
+        folded = isinstance(node.input, L.Filter) and folds_filter(node)    # filter_fold evaluates them
+        evaluates(list(node.keys) + ([] if folded else [a.arg for a in node.aggregates]))
         names.append("hash_aggregate")
     elif isinstance(node, L.Sort):
         evaluates(node.keys)
@@ -92,7 +95,7 @@ def _kernels_of(node: L.Node, parent: L.Node | None = None) -> list[str]:
                 names.append("key_matches")
         elif node.left_keys or node.how != "single":
             names.append("hash_join")
-        if probe_filter_target(node) is not None:
+        if probe_filter_target(node) is not None or arriving_rows_target(node) is not None:
             names.append("key_set")
         if node.residual is not None:
             evaluates([node.residual])
@@ -146,7 +149,8 @@ _PATH_REASONS = {
     "int-key": "one integer or date key pair used as int64 as it is",
     "packed-int-keys": "integer / date key columns packed into one int64 per row (mixed radix over their ranges)",
     "factorised-keys": "key columns factorised over both sides together into one int64 code per row",
-    "join-key-prefilter": "rows whose join key the join's left input lacks dropped before the predicate",
+    "join-key-prefilter": "rows whose join key the join's left input lacks dropped before the right input's "
+                          "predicate, or as they reach the join when that input has none",
     "c-key-set": "the join's left keys held in the C join table, looked up per row",
     "c-hash": "C hash join: the smaller side numbered in a dense lookup table or a hash table, the other "
               "side probing it, pairs written in the reference order without a sort",

@@ -1,7 +1,7 @@
 """``key_set(...).indices(keys)``: the row numbers of the keys in a join key set, the join key
 pre-filter's selection. The accelerated twin against the reference (NULLs, repeats, keys out
 of the bitmap's range, extremes, empty input, several key types), the C pass answering
-(``accel/src/key_rows.c``), and the same rows for every thread count."""
+(``accel/src/key_select.c``), and the same rows for every thread count."""
 from __future__ import annotations
 
 import numpy as np
@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from velaria.accel import join as accel_join
-from velaria.accel import join_hash, key_rows
+from velaria.accel import join_hash, key_select
 from velaria.plan.kernel_paths import collecting
 from velaria.reference import batch as ref_batch
 
@@ -42,14 +42,14 @@ def test_indices_equal_the_reference(build, probe, t, offset):
 
 
 def test_the_c_pass_answers_a_bitmap_key_set():
-    if not join_hash.c_available() or key_rows._lib is None:
+    if not join_hash.c_available() or not key_select.c_available():
         pytest.skip("no C module")
     s = accel_join.key_set([pa.array([1, 5, None, 7, 5], pa.int64())])
     paths: dict = {}
     with collecting(paths):
         got = s.indices(pa.array([1, 2, None, 7, 5, -9, 8, 2 ** 63 - 1, -(2 ** 63)], pa.int64()))
     assert got.to_pylist() == [0, 3, 4]
-    assert "c-key-rows" in paths
+    assert "c-key-set" in paths
 
 
 def test_a_wide_key_range_is_answered_from_the_hash_table():
@@ -57,12 +57,11 @@ def test_a_wide_key_range_is_answered_from_the_hash_table():
     build = pa.array([-(2 ** 62), 2 ** 62], pa.int64())
     probe = pa.array([-(2 ** 62), 0, 2 ** 62, None], pa.int64())
     assert accel_join.key_set([build]).indices(probe).to_pylist() == [0, 2]
-    assert key_rows.bitmap_rows(object(), np.zeros(1, np.int64), None) is None
 
 
 @pytest.mark.parametrize("threads", ["1", "2", "3", "8"])
 def test_every_thread_count_gives_the_same_rows(monkeypatch, threads):
-    if key_rows._lib is None:
+    if not key_select.c_available():
         pytest.skip("no C module")
     monkeypatch.setenv("VELARIA_THREADS", threads)
     rng = np.random.default_rng(7)
