@@ -140,6 +140,43 @@ def test_doubles_round_as_python_float(texts):
             assert value == want and math.copysign(1, value) == math.copysign(1, want), text
 
 
+def _plain_number_texts():
+    """Integers and decimals without exponent or leading zero, shorter than 19 bytes (the
+    converters read these in one pass), with mantissas on both sides of 2^53."""
+    head = st.integers(1, 9).map(str)
+    tail = st.text(alphabet="0123456789", max_size=17)
+    near = st.integers(2**53 - 40, 2**53 + 40).map(str)
+    number = st.builds(lambda sign, a, b, point, c: f"{sign}{a}{b}" + (f".{c}" if point else ""),
+                       st.sampled_from(["", "-"]), head, tail, st.booleans(),
+                       st.text(alphabet="0123456789", max_size=17))
+    return st.one_of(number, near, near.map(lambda t: t[:-3] + "." + t[-3:]))
+
+
+@settings(max_examples=500, deadline=None)
+@given(texts=st.lists(_plain_number_texts(), min_size=1, max_size=20), decimal_first=st.booleans())
+def test_plain_numbers_read_in_one_pass_match_their_reference(texts, decimal_first):
+    """The one-pass reading of plain numbers (int and float columns of both converters, the
+    typing walk's int -> float change included) gives the reference's kinds and values."""
+    if decimal_first:
+        texts = ["0.5"] + texts
+    data = "".join(t + "\n" for t in texts).encode()
+    for kind in ("int", "float"):
+        want = reference.csv_convert(data, 1, [kind])
+        got = accel.csv_convert(data, 1, [kind])
+        assert got[0] == want[0]
+        if want[0] == "ok":
+            _same_table(got[1], want[1])
+    want = reference.csv_type_convert(data, 1, convert=[0])
+    got = accel.csv_type_convert(data, 1, convert=[0])
+    assert got[:3] == want[:3]
+    assert [k for k, _ in got[3][0][1]] == [k for k, _ in want[3][0][1]]
+    assert _same_rows([(v,) for v in got[3][0][1][0][1].to_pylist()],
+                      [(v,) for v in want[3][0][1][0][1].to_pylist()])
+    if got[1] == ["float"]:
+        values = got[3][0][1][0][1].to_pylist()
+        assert all(v == float(t) for v, t in zip(values, texts))
+
+
 def test_doubles_near_ties_and_limits():
     texts = ["9007199254740993", "9007199254740993.0", "0.1", "2.2250738585072011e-308",
              "4.9406564584124654e-324", "2.4703282292062328e-324", "1.7976931348623157e308",
