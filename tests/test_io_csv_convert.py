@@ -381,3 +381,33 @@ def test_minus_zero_integers_before_the_first_decimal_stay_minus_zero():
         got = array.to_pylist()
         assert kind == "float" and rows == 62 and got == want
         assert [math.copysign(1, v) for v in got] == [math.copysign(1, v) for v in want]
+
+
+@pytest.mark.parametrize("first_null", [0, 1, 7, 8, 9, 63, 64, 65, 1000])
+def test_validity_from_the_first_null_on(first_null):
+    """The converters write validity bits only from a column's first NULL on (the rows
+    before it marked valid at once): every row's validity and value still match the
+    reference, whichever row the first NULL is in (byte and word edges included)."""
+    values = {"int": "12", "float": "1.5", "bool": "true", "date": "2024-02-29",
+              "timestamp": "2024-02-29 10:11:12", "string": "ab"}
+    rows = []
+    for i in range(1100):
+        null = i == first_null or (i > first_null and i % 5 == 0)
+        rows.append(",".join("" if null else values[k] for k in values))
+    data = ("\n".join(rows) + "\n").encode()
+    kinds = list(values)
+    want = reference.csv_convert(data, len(kinds), kinds)
+    got = accel.csv_convert(data, len(kinds), kinds)
+    assert got[0] == want[0] == "ok"
+    _same_table(got[1], want[1])
+    assert got[1].column(0).null_count == 1 + sum(1 for i in range(first_null + 1, 1100)
+                                                   if i % 5 == 0)
+    convert = list(range(len(kinds)))
+    want = reference.csv_type_convert(data, len(kinds), convert=convert)
+    got = accel.csv_type_convert(data, len(kinds), convert=convert)
+    assert got[:3] == want[:3]
+    for (kind_got, a_got), (kind_want, a_want) in zip(got[3][0][1], want[3][0][1]):
+        assert kind_got == kind_want and a_got.type == a_want.type
+        assert _same_rows([(v,) for v in a_got.to_pylist()], [(v,) for v in a_want.to_pylist()])
+        assert a_got.null_count == a_want.null_count
+        a_got.validate(full=True)

@@ -512,6 +512,17 @@ static inline void set_bit(uint8_t *bits, int64_t i)
     bits[i >> 3] |= (uint8_t)(1u << (i & 7));
 }
 
+/* A converted column's validity bits are written only from its first NULL on: until then
+ * every row is valid and no bitmap is needed (an array without NULLs is built without one),
+ * so the per-row bit is saved in the common case. At the first NULL, in row `row`, the rows
+ * before it are marked valid at once. */
+static void first_null(uint8_t *valid, int64_t row)
+{
+    memset(valid, 0xFF, (size_t)(row >> 3));
+    for (int64_t i = row & ~(int64_t)7; i < row; i++)
+        set_bit(valid, i);
+}
+
 /* Converts one cell into row `row` of its column's buffers: S_OK, or S_CONVERT when the
  * cell is no value of the column's type by the typing rules (the caller then lets pyarrow
  * parse the bytes, which reports or accepts it as before). */
@@ -521,7 +532,9 @@ static inline int convert_cell(const scan_job *job, int64_t col, int64_t row, co
     velaria_csv_column *o = job->conv[col];
     const uint8_t type = job->conv_types[col];
     if (is_null_cell(p, n, job->rules)) {
-        o->nulls++; /* the value under a NULL is zero, never left uninitialised */
+        if (o->nulls++ == 0)
+            first_null(o->valid, row);
+        /* the value under a NULL is zero, never left uninitialised */
         if (type == K_STRING)
             o->offsets[row + 1] = (int32_t)o->values_len;
         else if (type == K_DATE)
@@ -581,7 +594,8 @@ static inline int convert_cell(const scan_job *job, int64_t col, int64_t row, co
     default:
         return S_CONVERT;
     }
-    set_bit(o->valid, row);
+    if (o->nulls)
+        set_bit(o->valid, row);
     return S_OK;
 }
 
@@ -717,7 +731,9 @@ static inline void spec_cell(spec_col *s, int64_t row, uint8_t k, const uint8_t 
     if (s->mode == M_FAILED)
         return;
     if (k == K_NULL) {
-        s->out.nulls++;
+        /* before the mode starts there is no bitmap: spec_start clears its earlier rows */
+        if (s->out.nulls++ == 0 && s->mode != M_NONE)
+            first_null(s->out.valid, row);
         if (s->mode == M_STR) {
             s->out.offsets[row + 1] = (int32_t)s->out.values_len;
         } else if (s->mode == M_NUM) {
@@ -787,7 +803,8 @@ static inline void spec_cell(spec_col *s, int64_t row, uint8_t k, const uint8_t 
         s->out.offsets[row + 1] = (int32_t)s->out.values_len;
         break;
     }
-    set_bit(s->out.valid, row);
+    if (s->out.nulls)
+        set_bit(s->out.valid, row);
 }
 
 /* The part's result for one column: its kind (K_NULL: no value, K_STRING ... or 255: not
