@@ -257,6 +257,13 @@ typedef struct {
     int dates;
 } cell_rules;
 
+/* Whether the cell is true, TRUE, false or FALSE. */
+static inline int bool_text(const uint8_t *p, int64_t n)
+{
+    return (n == 4 && (memcmp(p, "true", 4) == 0 || memcmp(p, "TRUE", 4) == 0)) ||
+           (n == 5 && (memcmp(p, "false", 5) == 0 || memcmp(p, "FALSE", 5) == 0));
+}
+
 /* The kind of one cell (K_VECTOR: only the reference rules can tell). */
 static uint8_t cell_kind(const uint8_t *p, int64_t n, const cell_rules *r)
 {
@@ -280,9 +287,7 @@ static uint8_t cell_kind(const uint8_t *p, int64_t n, const cell_rules *r)
             return as_int > 0 ? K_INT : K_STRING;
         return float_kind(p, n) > 0 ? K_FLOAT : K_STRING;
     }
-    if (n == 4 && (memcmp(p, "true", 4) == 0 || memcmp(p, "TRUE", 4) == 0))
-        return K_BOOL;
-    if (n == 5 && (memcmp(p, "false", 5) == 0 || memcmp(p, "FALSE", 5) == 0))
+    if (bool_text(p, n))
         return K_BOOL;
     if (c == '[')
         return K_VECTOR;
@@ -393,6 +398,10 @@ static inline uint8_t next_kind(uint8_t current, const uint8_t *p, int64_t n, co
     if ((current == K_INT || current == K_FLOAT) && plain_number(p, n, current == K_FLOAT, v))
         return v->kind;
     v->kind = 0;
+    /* another boolean in a bool column (a null marker spelled "true" would be K_NULL by the
+     * general rules, which merges into bool the same way) */
+    if (current == K_BOOL && bool_text(p, n))
+        return K_BOOL;
     return cell_kind(p, n, r);
 }
 
