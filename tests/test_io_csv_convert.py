@@ -140,6 +140,43 @@ def test_doubles_round_as_python_float(texts):
             assert value == want and math.copysign(1, value) == math.copysign(1, want), text
 
 
+def _plain_number_texts():
+    """Integers and decimals without exponent or leading zero, shorter than 19 bytes (the
+    converters read these in one pass), with mantissas on both sides of 2^53."""
+    head = st.integers(1, 9).map(str)
+    tail = st.text(alphabet="0123456789", max_size=17)
+    near = st.integers(2**53 - 40, 2**53 + 40).map(str)
+    number = st.builds(lambda sign, a, b, point, c: f"{sign}{a}{b}" + (f".{c}" if point else ""),
+                       st.sampled_from(["", "-"]), head, tail, st.booleans(),
+                       st.text(alphabet="0123456789", max_size=17))
+    return st.one_of(number, near, near.map(lambda t: t[:-3] + "." + t[-3:]))
+
+
+@settings(max_examples=500, deadline=None)
+@given(texts=st.lists(_plain_number_texts(), min_size=1, max_size=20), decimal_first=st.booleans())
+def test_plain_numbers_read_in_one_pass_match_their_reference(texts, decimal_first):
+    """The one-pass reading of plain numbers (int and float columns of both converters, the
+    typing walk's int -> float change included) gives the reference's kinds and values."""
+    if decimal_first:
+        texts = ["0.5"] + texts
+    data = "".join(t + "\n" for t in texts).encode()
+    for kind in ("int", "float"):
+        want = reference.csv_convert(data, 1, [kind])
+        got = accel.csv_convert(data, 1, [kind])
+        assert got[0] == want[0]
+        if want[0] == "ok":
+            _same_table(got[1], want[1])
+    want = reference.csv_type_convert(data, 1, convert=[0])
+    got = accel.csv_type_convert(data, 1, convert=[0])
+    assert got[:3] == want[:3]
+    assert [k for k, _ in got[3][0][1]] == [k for k, _ in want[3][0][1]]
+    assert _same_rows([(v,) for v in got[3][0][1][0][1].to_pylist()],
+                      [(v,) for v in want[3][0][1][0][1].to_pylist()])
+    if got[1] == ["float"]:
+        values = got[3][0][1][0][1].to_pylist()
+        assert all(v == float(t) for v, t in zip(values, texts))
+
+
 def test_doubles_near_ties_and_limits():
     texts = ["9007199254740993", "9007199254740993.0", "0.1", "2.2250738585072011e-308",
              "4.9406564584124654e-324", "2.4703282292062328e-324", "1.7976931348623157e308",
@@ -344,3 +381,33 @@ def test_minus_zero_integers_before_the_first_decimal_stay_minus_zero():
         got = array.to_pylist()
         assert kind == "float" and rows == 62 and got == want
         assert [math.copysign(1, v) for v in got] == [math.copysign(1, v) for v in want]
+
+
+@pytest.mark.parametrize("first_null", [0, 1, 7, 8, 9, 63, 64, 65, 1000])
+def test_validity_from_the_first_null_on(first_null):
+    """The converters write validity bits only from a column's first NULL on (the rows
+    before it marked valid at once): every row's validity and value still match the
+    reference, whichever row the first NULL is in (byte and word edges included)."""
+    values = {"int": "12", "float": "1.5", "bool": "true", "date": "2024-02-29",
+              "timestamp": "2024-02-29 10:11:12", "string": "ab"}
+    rows = []
+    for i in range(1100):
+        null = i == first_null or (i > first_null and i % 5 == 0)
+        rows.append(",".join("" if null else values[k] for k in values))
+    data = ("\n".join(rows) + "\n").encode()
+    kinds = list(values)
+    want = reference.csv_convert(data, len(kinds), kinds)
+    got = accel.csv_convert(data, len(kinds), kinds)
+    assert got[0] == want[0] == "ok"
+    _same_table(got[1], want[1])
+    assert got[1].column(0).null_count == 1 + sum(1 for i in range(first_null + 1, 1100)
+                                                   if i % 5 == 0)
+    convert = list(range(len(kinds)))
+    want = reference.csv_type_convert(data, len(kinds), convert=convert)
+    got = accel.csv_type_convert(data, len(kinds), convert=convert)
+    assert got[:3] == want[:3]
+    for (kind_got, a_got), (kind_want, a_want) in zip(got[3][0][1], want[3][0][1]):
+        assert kind_got == kind_want and a_got.type == a_want.type
+        assert _same_rows([(v,) for v in a_got.to_pylist()], [(v,) for v in a_want.to_pylist()])
+        assert a_got.null_count == a_want.null_count
+        a_got.validate(full=True)

@@ -257,6 +257,13 @@ typedef struct {
     int dates;
 } cell_rules;
 
+/* Whether the cell is true, TRUE, false or FALSE. */
+static inline int bool_text(const uint8_t *p, int64_t n)
+{
+    return (n == 4 && (memcmp(p, "true", 4) == 0 || memcmp(p, "TRUE", 4) == 0)) ||
+           (n == 5 && (memcmp(p, "false", 5) == 0 || memcmp(p, "FALSE", 5) == 0));
+}
+
 /* The kind of one cell (K_VECTOR: only the reference rules can tell). */
 static uint8_t cell_kind(const uint8_t *p, int64_t n, const cell_rules *r)
 {
@@ -280,9 +287,7 @@ static uint8_t cell_kind(const uint8_t *p, int64_t n, const cell_rules *r)
             return as_int > 0 ? K_INT : K_STRING;
         return float_kind(p, n) > 0 ? K_FLOAT : K_STRING;
     }
-    if (n == 4 && (memcmp(p, "true", 4) == 0 || memcmp(p, "TRUE", 4) == 0))
-        return K_BOOL;
-    if (n == 5 && (memcmp(p, "false", 5) == 0 || memcmp(p, "FALSE", 5) == 0))
+    if (bool_text(p, n))
         return K_BOOL;
     if (c == '[')
         return K_VECTOR;
@@ -334,26 +339,69 @@ static int valid_utf8(const uint8_t *p, const uint8_t *end)
     return 1;
 }
 
-/* A cell's kind given the column's kind so far: the common cases (another plain integer
- * in an int column, another plain decimal in a float column) are decided here without the
- * general rules. */
-static inline uint8_t next_kind(uint8_t current, const uint8_t *p, int64_t n, const cell_rules *r)
+/* The value of a number cell found by plain_number: `kind` K_INT (in `i`) or K_FLOAT (in
+ * `d`); 0 when the cell was not read that way (its value is parsed from the text). */
+typedef struct {
+    uint8_t kind;
+    int64_t i;
+    double d;
+} cell_number;
+
+/* The common number cells, recognised and valued in one pass: -?[1-9][0-9]* shorter than 19
+ * bytes (always an int64 by the typing rules: K_INT) and, with `decimals`,
+ * -?[1-9][0-9]*\.[0-9]* shorter than 19 bytes (K_FLOAT). Its value goes to *v: the integer,
+ * or the double csv_parse_double gives (the same exact multiply-free division when the
+ * digits fit 2^53, csv_parse_double itself when they do not). Anything else (a leading zero,
+ * an exponent, a longer cell, a decimal in an int column, a null marker the caller has not
+ * ruled out) is 0: the caller applies the general rules. */
+static inline uint8_t plain_number(const uint8_t *p, int64_t n, int decimals, cell_number *v)
 {
-    if (n > 0 && n < 19 && (current == K_INT || current == K_FLOAT) && p[0] != '0') {
-        int64_t i = p[0] == '-';
-        if (i < n && p[i] >= '1' && p[i] <= '9') {
-            while (++i < n && is_digit(p[i]))
-                ;
-            if (i == n)
-                return K_INT;
-            if (current == K_FLOAT && p[i] == '.') {
-                while (++i < n && is_digit(p[i]))
-                    ;
-                if (i == n)
-                    return K_FLOAT;
-            }
-        }
+    v->kind = 0;
+    if (n <= 0 || n >= 19)
+        return 0;
+    int64_t i = p[0] == '-';
+    if (i >= n || p[i] < '1' || p[i] > '9')
+        return 0;
+    uint64_t mant = 0;
+    for (; i < n && is_digit(p[i]); i++)
+        mant = mant * 10 + (uint64_t)(p[i] - '0');
+    if (i == n) {
+        v->i = p[0] == '-' ? -(int64_t)mant : (int64_t)mant; /* < 10^18: no overflow */
+        return v->kind = K_INT;
     }
+    if (!decimals || p[i] != '.')
+        return 0;
+    const int64_t point = i++;
+    for (; i < n && is_digit(p[i]); i++)
+        mant = mant * 10 + (uint64_t)(p[i] - '0');
+    if (i != n)
+        return 0;
+    const int64_t frac = n - point - 1; /* at most 16 */
+#if defined(FLT_EVAL_METHOD) && FLT_EVAL_METHOD == 0
+    if (mant <= ((uint64_t)1 << 53)) { /* csv_parse_double's fast path, step for step */
+        const double d = (double)mant / csv_pow10[frac];
+        v->d = p[0] == '-' ? -d : d;
+        return v->kind = K_FLOAT;
+    }
+#endif
+    (void)frac;
+    v->d = csv_parse_double(p, n);
+    return v->kind = K_FLOAT;
+}
+
+/* A cell's kind given the column's kind so far: the common cases (another plain integer
+ * in an int column, another plain decimal in a float column) are decided by plain_number
+ * (which also leaves their value in *v) without the general rules. */
+static inline uint8_t next_kind(uint8_t current, const uint8_t *p, int64_t n, const cell_rules *r,
+                                cell_number *v)
+{
+    if ((current == K_INT || current == K_FLOAT) && plain_number(p, n, current == K_FLOAT, v))
+        return v->kind;
+    v->kind = 0;
+    /* another boolean in a bool column (a null marker spelled "true" would be K_NULL by the
+     * general rules, which merges into bool the same way) */
+    if (current == K_BOOL && bool_text(p, n))
+        return K_BOOL;
     return cell_kind(p, n, r);
 }
 
@@ -473,6 +521,17 @@ static inline void set_bit(uint8_t *bits, int64_t i)
     bits[i >> 3] |= (uint8_t)(1u << (i & 7));
 }
 
+/* A converted column's validity bits are written only from its first NULL on: until then
+ * every row is valid and no bitmap is needed (an array without NULLs is built without one),
+ * so the per-row bit is saved in the common case. At the first NULL, in row `row`, the rows
+ * before it are marked valid at once. */
+static void first_null(uint8_t *valid, int64_t row)
+{
+    memset(valid, 0xFF, (size_t)(row >> 3));
+    for (int64_t i = row & ~(int64_t)7; i < row; i++)
+        set_bit(valid, i);
+}
+
 /* Converts one cell into row `row` of its column's buffers: S_OK, or S_CONVERT when the
  * cell is no value of the column's type by the typing rules (the caller then lets pyarrow
  * parse the bytes, which reports or accepts it as before). */
@@ -482,7 +541,9 @@ static inline int convert_cell(const scan_job *job, int64_t col, int64_t row, co
     velaria_csv_column *o = job->conv[col];
     const uint8_t type = job->conv_types[col];
     if (is_null_cell(p, n, job->rules)) {
-        o->nulls++; /* the value under a NULL is zero, never left uninitialised */
+        if (o->nulls++ == 0)
+            first_null(o->valid, row);
+        /* the value under a NULL is zero, never left uninitialised */
         if (type == K_STRING)
             o->offsets[row + 1] = (int32_t)o->values_len;
         else if (type == K_DATE)
@@ -497,16 +558,30 @@ static inline int convert_cell(const scan_job *job, int64_t col, int64_t row, co
         o->values_len += n;
         o->offsets[row + 1] = (int32_t)o->values_len;
         break;
-    case K_INT:
+    case K_INT: {
+        cell_number number;
+        if (plain_number(p, n, 0, &number)) {
+            ((int64_t *)o->values)[row] = number.i;
+            break;
+        }
         if (int_kind(p, n) != 1)
             return S_CONVERT;
         ((int64_t *)o->values)[row] = csv_parse_int64(p, n);
         break;
-    case K_FLOAT:
+    }
+    case K_FLOAT: {
+        /* an integer cell's double: int64 -> double rounds to nearest as parsing its text
+         * does (both are correctly rounded) */
+        cell_number number;
+        if (plain_number(p, n, 1, &number)) {
+            ((double *)o->values)[row] = number.kind == K_INT ? (double)number.i : number.d;
+            break;
+        }
         if (int_kind(p, n) != 1 && float_kind(p, n) != 1)
             return S_CONVERT;
         ((double *)o->values)[row] = csv_parse_double(p, n);
         break;
+    }
     case K_BOOL:
         if (n == 4 && (memcmp(p, "true", 4) == 0 || memcmp(p, "TRUE", 4) == 0))
             set_bit(o->values, row);
@@ -528,7 +603,8 @@ static inline int convert_cell(const scan_job *job, int64_t col, int64_t row, co
     default:
         return S_CONVERT;
     }
-    set_bit(o->valid, row);
+    if (o->nulls)
+        set_bit(o->valid, row);
     return S_OK;
 }
 
@@ -658,12 +734,15 @@ static void spec_to_doubles(spec_col *s, int64_t row)
 /* Converts one cell of a column converted while typing: `k` is the cell's kind (K_NULL for
  * a null marker; K_STRING when the column is already text and its cells are not
  * classified). */
-static inline void spec_cell(spec_col *s, int64_t row, uint8_t k, const uint8_t *p, int64_t n)
+static inline void spec_cell(spec_col *s, int64_t row, uint8_t k, const uint8_t *p, int64_t n,
+                             const cell_number *number)
 {
     if (s->mode == M_FAILED)
         return;
     if (k == K_NULL) {
-        s->out.nulls++;
+        /* before the mode starts there is no bitmap: spec_start clears its earlier rows */
+        if (s->out.nulls++ == 0 && s->mode != M_NONE)
+            first_null(s->out.valid, row);
         if (s->mode == M_STR) {
             s->out.offsets[row + 1] = (int32_t)s->out.values_len;
         } else if (s->mode == M_NUM) {
@@ -687,7 +766,7 @@ static inline void spec_cell(spec_col *s, int64_t row, uint8_t k, const uint8_t 
     switch (s->mode) {
     case M_NUM:
         if (k == K_INT) {
-            const int64_t v = csv_parse_int64(p, n);
+            const int64_t v = number->kind == K_INT ? number->i : csv_parse_int64(p, n);
             const int minus_zero = v == 0 && p[0] == '-';
             if (s->saw_float) {
                 s->f64[row] = minus_zero ? -0.0 : (double)v; /* rounds as parsing does */
@@ -701,7 +780,7 @@ static inline void spec_cell(spec_col *s, int64_t row, uint8_t k, const uint8_t 
         } else if (k == K_FLOAT) {
             if (!s->saw_float)
                 spec_to_doubles(s, row);
-            s->f64[row] = csv_parse_double(p, n);
+            s->f64[row] = number->kind == K_FLOAT ? number->d : csv_parse_double(p, n);
         } else {
             spec_fail(s);
             return;
@@ -733,7 +812,8 @@ static inline void spec_cell(spec_col *s, int64_t row, uint8_t k, const uint8_t 
         s->out.offsets[row + 1] = (int32_t)s->out.values_len;
         break;
     }
-    set_bit(s->out.valid, row);
+    if (s->out.nulls)
+        set_bit(s->out.valid, row);
 }
 
 /* The part's result for one column: its kind (K_NULL: no value, K_STRING ... or 255: not
@@ -794,14 +874,17 @@ static inline int fold_cell(scan_job *job, int64_t col, const uint8_t *cell, int
     if (job->spec != NULL && job->spec[col] != NULL) {
         /* the null markers first: the fast path of next_kind does not look at them */
         uint8_t next = K_STRING;
+        cell_number number = {0, 0, 0.0};
         if (is_null_cell(cell, n, job->rules))
             next = K_NULL;
-        else if (*kind != K_STRING && (next = next_kind(*kind, cell, n, job->rules)) == K_VECTOR)
+        else if (*kind != K_STRING &&
+                 (next = next_kind(*kind, cell, n, job->rules, &number)) == K_VECTOR)
             return S_REFERENCE;
         *kind = merge_kind(*kind, next);
-        spec_cell(job->spec[col], job->rows, next, cell, n);
+        spec_cell(job->spec[col], job->rows, next, cell, n, &number);
     } else if (*kind != K_STRING) {
-        const uint8_t next = next_kind(*kind, cell, n, job->rules);
+        cell_number number;
+        const uint8_t next = next_kind(*kind, cell, n, job->rules, &number);
         if (next == K_VECTOR)
             return S_REFERENCE;
         *kind = merge_kind(*kind, next);

@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 
 from . import progress
+from .read_ahead import read_ahead
 
 __all__ = ["scan_column_kinds", "available"]
 
@@ -61,6 +62,48 @@ def _data_start(buf: bytearray, filled: int, header: bool, at_end: bool) -> int 
     return line_end + 1
 
 
+def _line_chunks(handle, size: int, source):
+    """The file's bytes as ``(view, offset, end, at_end)``: ``view`` holds the bytes from file
+    offset ``offset`` on (at most a chunk), of which ``view[:end]`` are whole lines (``end``
+    None: no line end in a full chunk). The bytes after ``end`` start the next chunk. Chunks
+    alternate between two buffers, so the caller may walk one while the next is read into the
+    other (with one chunk in flight at a time). A file that shrinks while it is read is an
+    error (read, not memory-mapped: never SIGBUS)."""
+    buffers = [bytearray(min(_CHUNK_BYTES, size))]
+    if size > _CHUNK_BYTES:
+        buffers.append(bytearray(_CHUNK_BYTES))
+    views = [memoryview(b) for b in buffers]
+    offset = 0        # file offset of the current buffer's first byte
+    held = 0          # bytes of a partial line carried to the front of the buffer
+    turn = 0
+    try:
+        while True:
+            buf, view = buffers[turn], views[turn]
+            want = min(len(buf) - held, size - offset - held)
+            got = handle.readinto(view[held:held + want]) if want else 0
+            if got < want:
+                source._raise_shrank(size, offset + held + got)
+            filled = held + got
+            if not filled:
+                return
+            at_end = offset + filled >= size
+            end = filled
+            if not at_end:
+                cut = buf.rfind(b"\n", 0, filled)
+                end = cut + 1 if cut >= 0 else None
+            yield view[:filled], offset, end, at_end
+            if at_end or end is None:
+                return
+            held = filled - end
+            turn = (turn + 1) % len(buffers)
+            # the partial last line, moved to the front of the next buffer
+            buffers[turn][:held] = bytes(view[end:filled])
+            offset += end
+    finally:
+        for view in views:
+            view.release()
+
+
 def scan_column_kinds(source, kinds: list[str], convert: list[int] | None = None,
                       budget: int = 0):
     """``(kinds, rows, parts, until)`` of ``source`` (a CsvSource) from one scan of its data
@@ -85,56 +128,40 @@ def scan_column_kinds(source, kinds: list[str], convert: list[int] | None = None
     rows = 0
     with open(source.data_path, "rb") as handle:
         size = os.fstat(handle.fileno()).st_size
-        # one buffer for the whole file (the scan keeps nothing): no fresh pages per chunk
-        buf = bytearray(min(_CHUNK_BYTES, size))
-        view = memoryview(buf)
-        offset = 0            # file offset of buf[0]
-        held = 0              # bytes of a partial line carried to the front of buf
-        while True:
-            want = min(len(buf) - held, size - offset - held)
-            got = handle.readinto(view[held:held + want]) if want else 0
-            if got < want:
-                source._raise_shrank(size, offset + held + got)
-            filled = held + got
-            if not filled:
-                break
-            at_end = offset + filled >= size
-            skip = 0
-            if offset == 0:
-                skip = _data_start(buf, filled, source.header, at_end)
-                if skip is None:
-                    return None
-            end = filled
-            if not at_end:
-                cut = buf.rfind(b"\n", skip, filled)
-                if cut < 0:
+        chunks = _line_chunks(handle, size, source)
+        if size > _CHUNK_BYTES:  # the next chunk is read while this one is walked
+            chunks = read_ahead(chunks)
+        try:
+            for view, offset, end, at_end in chunks:
+                skip = 0
+                if offset == 0:
+                    skip = _data_start(view.obj, len(view), source.header, at_end)
+                    if skip is None:
+                        return None
+                if end is None or end <= skip and not at_end:
                     return None  # a line longer than a chunk: the Arrow pass streams it
-                end = cut + 1
-            if not converting:
-                status, kinds, got_rows, _ = csv_typing.csv_column_kinds(
-                    view[skip:end], len(kinds), source.delimiter, source.null_values,
-                    source.infer_dates, kinds, threads)
-            else:
-                status, kinds, got_rows, converted = csv_typing.csv_type_convert(
-                    view[skip:end], len(kinds), source.delimiter, source.null_values,
-                    source.infer_dates, kinds, threads, convert)
-                more = sum(a.nbytes for _, cols in converted for _, a in cols if a is not None)
-                if held_bytes + more <= budget:
-                    parts.extend(converted)
-                    held_bytes += more
-                    until = offset + end
-                else:  # full: this chunk's arrays go, the rest of the walk only types
-                    converting = False
-            if status != "ok":
-                return None
-            rows += got_rows
-            progress.advance(end)
-            held = filled - end
-            buf[:held] = bytes(view[end:filled])  # the partial last line, moved to the front
-            offset += end
-            if at_end:
-                break
-        view.release()
+                if not converting:
+                    status, kinds, got_rows, _ = csv_typing.csv_column_kinds(
+                        view[skip:end], len(kinds), source.delimiter, source.null_values,
+                        source.infer_dates, kinds, threads)
+                else:
+                    status, kinds, got_rows, converted = csv_typing.csv_type_convert(
+                        view[skip:end], len(kinds), source.delimiter, source.null_values,
+                        source.infer_dates, kinds, threads, convert)
+                    more = sum(a.nbytes for _, cols in converted for _, a in cols
+                               if a is not None)
+                    if held_bytes + more <= budget:
+                        parts.extend(converted)
+                        held_bytes += more
+                        until = offset + end
+                    else:  # full: this chunk's arrays go, the rest of the walk only types
+                        converting = False
+                if status != "ok":
+                    return None
+                rows += got_rows
+                progress.advance(end)
+        finally:
+            chunks.close()
     if not parts:
         return kinds, rows, None, None
     return kinds, rows, parts, None if until >= size else until

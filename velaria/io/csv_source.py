@@ -40,6 +40,7 @@ from .csv_convert import ChunkConverter
 from .csv_projection import ChunkProjector
 from .csv_quotes import check_quotes_terminated
 from .csv_scan_typing import scan_column_kinds
+from .read_ahead import read_ahead
 from . import column_hint, parsed_cache, progress
 from .compression import decompressed_copy, resolve_compression
 from .paths import (check_readable_file, find_invalid_utf8, locate_offset, raise_invalid_utf8,
@@ -569,8 +570,12 @@ class CsvSource(TypedFileSource):
         """The file's rows from byte ``start`` (0, or a line start after the header)."""
         parse, convert = self._options(names, types, counter)
         size = os.path.getsize(self.data_path)
+        tables = self._chunk_tables(parse, convert, start)
+        if size - start > _CHUNK_BYTES:
+            # the next chunk is read and converted while the caller handles this one
+            tables = read_ahead(tables)
         try:
-            yield from self._chunk_tables(parse, convert, start)
+            yield from tables
         except (pa.ArrowInvalid, pa.ArrowKeyError) as exc:
             now = os.path.getsize(self.data_path)
             if now < size:  # truncated under the parser: say so, not what the parser saw

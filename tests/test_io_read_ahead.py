@@ -1,0 +1,155 @@
+"""read_ahead: items in order, produced one ahead on a worker thread; errors reach the caller
+at the item that raised them; closing early waits for the running step and closes the
+iterator; context variables are seen by the producer. And the CSV readers using it (a scan
+of a file of several chunks; the typing walk reading the next chunk while it walks this one)
+give the same rows as reading chunk by chunk without it."""
+from __future__ import annotations
+
+import contextvars
+import threading
+
+import pyarrow as pa
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from velaria.errors import SourceFormatError
+from velaria.io import csv_scan_typing, csv_source
+from velaria.io.csv_source import CsvSource
+from velaria.io.read_ahead import read_ahead
+from velaria.io.typed_source import clear_typing_cache
+
+_VAR = contextvars.ContextVar("read_ahead_test", default=None)
+
+
+@settings(max_examples=50, deadline=None)
+@given(items=st.lists(st.integers()))
+def test_items_come_in_order_once(items):
+    assert list(read_ahead(iter(items))) == items
+
+
+def test_items_are_produced_on_a_worker_one_ahead():
+    produced, threads = [], set()
+
+    def gen():
+        for i in range(4):
+            produced.append(i)
+            threads.add(threading.get_ident())
+            yield i
+
+    it = read_ahead(gen())
+    assert next(it) == 0
+    # while the caller holds item 0, item 1 is being (or has been) produced
+    assert next(it) == 1 and produced[:2] == [0, 1]
+    assert list(it) == [2, 3]
+    assert threading.get_ident() not in threads
+
+
+def test_an_error_reaches_the_caller_at_its_item():
+    def gen():
+        yield 1
+        raise ValueError("bad second item")
+
+    it = read_ahead(gen())
+    assert next(it) == 1
+    with pytest.raises(ValueError, match="bad second item"):
+        next(it)
+
+
+def test_closing_early_closes_the_iterator():
+    closed = []
+
+    def gen():
+        try:
+            for i in range(100):
+                yield i
+        finally:
+            closed.append(True)
+
+    it = read_ahead(gen())
+    assert next(it) == 0
+    it.close()
+    assert closed == [True]
+
+
+def test_the_producer_sees_the_callers_context_variables():
+    def gen():
+        yield _VAR.get()
+
+    token = _VAR.set("mine")
+    try:
+        assert list(read_ahead(gen())) == ["mine"]
+    finally:
+        _VAR.reset(token)
+
+
+def _rows(source):
+    return pa.Table.from_batches(list(source.scan()), schema=source.schema).to_pylist()
+
+
+def _write(path, rows):
+    path.write_text("id,cat,value\n" + "".join(f"{i},c{i % 7},{i * 0.25}\n" for i in range(rows)))
+
+
+def test_a_scan_of_many_chunks_reads_every_row_in_order(tmp_path, monkeypatch):
+    """The scan's chunks come through read_ahead (the file spans many chunks) and the rows are
+    those of a one-chunk read of the same file."""
+    path = tmp_path / "many.csv"
+    _write(path, 20_000)
+    clear_typing_cache()
+    whole = _rows(CsvSource(str(path)))
+    seen = []
+    real = csv_source.read_ahead
+
+    def spy(iterator):
+        seen.append(True)
+        return real(iterator)
+    monkeypatch.setattr(csv_source, "read_ahead", spy)
+    monkeypatch.setattr(csv_source, "_CHUNK_BYTES", 4096)
+    monkeypatch.setattr(csv_scan_typing, "_CHUNK_BYTES", 4096)
+    clear_typing_cache()
+    source = CsvSource(str(path))
+    assert source.schema is not None   # typed first, so the scan converts chunk by chunk
+    assert _rows(source) == whole
+    assert seen and source.chunk_parsers["c"] > 2
+
+
+def test_the_typing_walk_reads_ahead_and_types_as_before(tmp_path, monkeypatch):
+    path = tmp_path / "walk.csv"
+    _write(path, 20_000)
+    clear_typing_cache()
+    want = CsvSource(str(path)).schema
+    seen = []
+    real = csv_scan_typing.read_ahead
+
+    def spy(iterator):
+        seen.append(True)
+        return real(iterator)
+    monkeypatch.setattr(csv_scan_typing, "read_ahead", spy)
+    monkeypatch.setattr(csv_scan_typing, "_CHUNK_BYTES", 4096)
+    clear_typing_cache()
+    source = CsvSource(str(path))
+    assert source.schema == want
+    assert seen and source.stats["typing_path"] == "scan"
+    assert source.stats["rows"] == 20_000
+
+
+def test_a_file_shrinking_under_the_read_ahead_is_a_clear_error(tmp_path, monkeypatch):
+    """The next chunk is read on the worker: a file cut meanwhile still fails with the
+    "shrank" error, raised to the caller."""
+    path = tmp_path / "shrinks.csv"
+    _write(path, 20_000)
+    monkeypatch.setattr(csv_scan_typing, "_CHUNK_BYTES", 4096)
+    clear_typing_cache()
+    source = CsvSource(str(path))
+    original = csv_scan_typing._line_chunks
+
+    def cut_after_first(handle, size, src):
+        for n, item in enumerate(original(handle, size, src)):
+            if n == 0:
+                with open(path, "r+b") as f:
+                    f.truncate(size // 2)
+            yield item
+    monkeypatch.setattr(csv_scan_typing, "_line_chunks", cut_after_first)
+    with pytest.raises(SourceFormatError, match="shrank while it was being read"):
+        _ = source.schema
