@@ -129,6 +129,10 @@ int64_t velaria_byte_pair_ids(int64_t n,
                               int64_t *out_gids, int64_t *new_rows, int64_t *n_new);
 int velaria_join_scatter(const int64_t *gids, int64_t n, int64_t n_groups, const int64_t *starts,
                          const int64_t *order, const int64_t *cursor, int64_t *out, int threads);
+int64_t velaria_join_probe_unique(const int64_t *keys, const uint8_t *valid, int64_t n, const int64_t *slots,
+                                  int bits, const int32_t *lut, const uint64_t *bitmap, int64_t lo, int64_t span,
+                                  const int64_t *rows, int outer, int64_t *out_left, int64_t *out_right,
+                                  uint8_t *hit, int threads);
 int64_t velaria_pair_ids(int64_t n, const void *ia, int a32, const int64_t *map_a, int64_t map_a_len,
                          const void *ib, int b32, const int64_t *map_b, int64_t map_b_len,
                          int64_t rows, int64_t stride, int64_t *lut, int64_t next_gid,

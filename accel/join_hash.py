@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from velaria.plan.kernel_paths import report
+
 from .group_hash import _ptr
 from .threads import default_threads
 
@@ -63,8 +65,10 @@ class _BuildTable:
 
     def __init__(self, keys: np.ndarray, valid: np.ndarray | None):
         n = keys.size
+        self.n = n
         self.gids = np.empty(n, dtype=_I64)
         present = keys if valid is None else keys[valid.view(bool)]
+        self.valid = valid
         self.lo, self.span = (int(present.min()), int(present.max()) - int(present.min()) + 1) if present.size else (0, 0)
         self.lut = self.slots = self.bitmap = None
         if present.size and self.span <= self.DENSE_SPAN_PER_ROW * n + 1024:
@@ -81,9 +85,34 @@ class _BuildTable:
                 _lib.velaria_join_bitmap(_i64(keys), _u8(valid), n, self.lo, _u64(self.bitmap))
             else:
                 self.span = 0                   # no range filter (and the span may pass int64)
-        self.starts = np.empty(self.groups + 1, dtype=_I64)
-        self.order = np.empty(n, dtype=_I64)
-        _lib.velaria_join_bucket(_i64(self.gids), n, self.groups, _i64(self.starts), _i64(self.order))
+        #: every valid build row has a key of its own: a number stands for one row
+        self.unique = self.groups == present.size
+        self._buckets = None
+
+    @property
+    def starts(self) -> np.ndarray:
+        """Where each number's bucket of build rows starts in ``order`` (``groups + 1`` entries)."""
+        return self._bucketed()[0]
+
+    @property
+    def order(self) -> np.ndarray:
+        """The valid build rows grouped by number (a stable counting sort: row order within one)."""
+        return self._bucketed()[1]
+
+    def _bucketed(self) -> tuple[np.ndarray, np.ndarray]:
+        # only joins with repeated build keys need the buckets: a unique side skips the sort
+        if self._buckets is None:
+            starts, order = np.empty(self.groups + 1, dtype=_I64), np.empty(self.n, dtype=_I64)
+            _lib.velaria_join_bucket(_i64(self.gids), self.n, self.groups, _i64(starts), _i64(order))
+            self._buckets = starts, order
+        return self._buckets
+
+    def rows(self) -> np.ndarray | None:
+        """For a unique build side, the build row of each number; None when the number is the row
+        itself (no NULL key: the numbers follow the rows)."""
+        if self.valid is None or self.groups == self.n:
+            return None
+        return np.flatnonzero(self.valid.view(bool)).astype(_I64)
 
     def lookup(self, keys: np.ndarray, valid: np.ndarray | None, counts: np.ndarray | None = None) -> np.ndarray:
         """The number of each key, -1 where the build side has no such key (or it is NULL);
@@ -118,11 +147,11 @@ def join_pairs(lkeys: np.ndarray, lvalid: np.ndarray | None, rkeys: np.ndarray, 
         left, right, lonely_right = _build_left(lkeys, lvalid, rkeys, rvalid, how)
     else:
         left, right, lonely_right = _build_right(lkeys, lvalid, rkeys, rvalid, how)
-    left_pad = np.zeros(left.size, dtype=bool)
-    if how in ("right", "full") and lonely_right.size:
+    left_pad = np.zeros(left.size + lonely_right.size, dtype=bool)
+    if lonely_right.size:               # RIGHT / FULL: the right rows no left row matched
+        left_pad[left.size:] = True
         left = np.concatenate([left, np.zeros(lonely_right.size, dtype=_I64)])
         right = np.concatenate([right, lonely_right])
-        left_pad = np.concatenate([left_pad, np.ones(lonely_right.size, dtype=bool)])
     return left, left_pad, right
 
 
@@ -168,8 +197,35 @@ def _emit(matches: np.ndarray, how: str) -> np.ndarray:
     return np.maximum(matches, 1) if how in ("left", "full") else matches
 
 
+def _probe_unique(table: _BuildTable, keys: np.ndarray, valid: np.ndarray | None, how: str):
+    """``_build_right`` for a right side with distinct keys: each left row meets at most one right
+    row, so one threaded C pass writes the pairs (no match counts, prefix sums or buckets)."""
+    n = keys.size
+    rows = table.rows()
+    left, right = np.empty(n, dtype=_I64), np.empty(n, dtype=_I64)
+    hit = np.zeros(table.groups, dtype=np.uint8) if how in ("right", "full") else None
+    lut = table.lut is not None
+    count = _lib.velaria_join_probe_unique(
+        _i64(keys), _u8(valid), n, _ffi.NULL if lut else _i64(table.slots), 0 if lut else table.bits,
+        _i32(table.lut) if lut else _ffi.NULL, _u64(table.bitmap) if table.bitmap is not None else _ffi.NULL,
+        table.lo, table.span, _ffi.NULL if rows is None else _i64(rows), int(how in ("left", "full")),
+        _i64(left), _i64(right), _ffi.NULL if hit is None else _ffi.cast("uint8_t *", hit.ctypes.data),
+        default_threads())
+    if count < 0:
+        raise MemoryError("hash join: no memory for the probe answers of a unique build side")
+    report("unique-build")
+    lonely = np.empty(0, dtype=_I64)
+    if hit is not None:                 # right rows no left row found, NULL keys included
+        found = np.zeros(table.n, dtype=bool)
+        found[slice(None) if rows is None else rows] = hit.view(bool)
+        lonely = np.flatnonzero(~found).astype(_I64)
+    return left[:count], right[:count], lonely
+
+
 def _build_right(lkeys, lvalid, rkeys, rvalid, how):
     table = _BuildTable(rkeys, rvalid)
+    if table.unique:
+        return _probe_unique(table, lkeys, lvalid, how)
     gl = table.lookup(lkeys, lvalid)
     sizes = np.diff(table.starts)
     matches = np.where(gl >= 0, sizes[gl] if sizes.size else 0, 0)

@@ -157,9 +157,11 @@ def _join_path(df) -> str:
 
 @needs_c
 @pytest.mark.parametrize("on, path", [
-    ("f.k = g.k", "path=int-key+c-hash"),
-    ("f.k = g.k AND f.k2 = g.k2", "path=packed-int-keys+c-hash"),
-    ("f.s = g.s", "path=factorised-keys+c-hash"),
+    # g's keys are distinct (its k, its (k, k2) pairs, its s): the unique-build pass pairs the rows
+    ("f.k = g.k", "path=int-key+c-hash+unique-build"),
+    ("f.k = g.k AND f.k2 = g.k2", "path=packed-int-keys+c-hash+unique-build"),
+    ("f.s = g.s", "path=factorised-keys+c-hash+unique-build"),
+    ("f.k2 = g.k2", "path=int-key+c-hash"),
 ])
 def test_explain_names_the_join_path_that_ran(on, path):
     df = _session().sql(f"SELECT f.v, g.name FROM f JOIN g ON {on} ORDER BY f.v")

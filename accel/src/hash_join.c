@@ -480,3 +480,90 @@ int velaria_join_scatter(const int64_t *gids, int64_t n, int64_t n_groups, const
     free(rank);
     return 0;
 }
+
+/* ---- a build side whose keys are all distinct (a dimension joined on its key, a 1:1 join)
+ *
+ * Every number then has one build row, so the pairs need no buckets: a probe row writes
+ * itself and that row, or (outer) a -1.  `rows` maps a number to its build row; NULL when the
+ * number is the row itself (every build row valid: numbers follow the rows). */
+
+/* One thread's share of velaria_join_probe_unique: probe rows [begin, end). */
+typedef struct {
+    lookup_job look;            /* the probe of this range, into `gids` */
+    const int64_t *rows;
+    int64_t *gids;              /* this range's numbers: the outputs (outer) or scratch (inner) */
+    int64_t *out_left, *out_right;
+    uint8_t *hit;               /* per number: some probe row found it (may be NULL) */
+    int outer;
+    int64_t begin, pos;
+} unique_job;
+
+static void *unique_probe_thread(void *arg)
+{
+    unique_job *j = (unique_job *)arg;
+    j->look.found = j->look.lut ? lookup_dense(&j->look) : lookup_hash(&j->look);
+    return NULL;
+}
+
+/* Turn this range's numbers into pairs: in place for an outer join (row i at slot i), else
+ * the matched rows only, from output slot `pos`. */
+static void *unique_pairs_thread(void *arg)
+{
+    unique_job *j = (unique_job *)arg;
+    const int64_t len = j->look.end - j->look.begin;
+    int64_t pos = j->pos;
+    for (int64_t i = 0; i < len; i++) {
+        const int64_t g = j->gids[i], row = j->begin + i;
+        if (g >= 0 && j->hit)
+            __atomic_store_n(&j->hit[g], 1, __ATOMIC_RELAXED);
+        if (j->outer) {
+            j->out_left[row] = row;
+            if (g >= 0 && j->rows)
+                j->out_right[row] = j->rows[g];
+        } else if (g >= 0) {
+            j->out_left[pos] = row;
+            j->out_right[pos++] = j->rows ? j->rows[g] : g;
+        }
+    }
+    return NULL;
+}
+
+/* Pairs of an equi-join whose build side (velaria_join_build / _build_dense) has distinct
+ * keys, in the reference order: probe rows in order, each with its build row (`rows[g]` for
+ * number g, or g itself when rows is NULL).  Inner (outer == 0): the matched probe rows only,
+ * out_left the probe row and out_right the build row; outer: every probe row i at slot i, -1
+ * as the build row of a row without a match.  The outputs hold n slots.  `hit` (may be NULL;
+ * one byte per number, zeroed) gets 1 for every number some probe row found.  The table is
+ * the hash table (`slots`, `bits`, optional `bitmap` over [lo, lo + span)) or, when `lut` is
+ * given, the dense one over [lo, lo + span).  Up to `threads` threads each probe a contiguous
+ * range, then write its pairs from the slot the ranges before it end at, so the output is the
+ * one-thread output.  Returns the number of pairs written, or -1 when scratch memory could not
+ * be allocated (nothing written). */
+int64_t velaria_join_probe_unique(const int64_t *keys, const uint8_t *valid, int64_t n, const int64_t *slots,
+                                  int bits, const int32_t *lut, const uint64_t *bitmap, int64_t lo, int64_t span,
+                                  const int64_t *rows, int outer, int64_t *out_left, int64_t *out_right,
+                                  uint8_t *hit, int threads)
+{
+    threads = threads_for(n, threads);
+    unique_job jobs[MAX_THREADS];
+    int64_t *scratch = NULL;
+    if (!outer && !(scratch = (int64_t *)malloc((size_t)(n ? n : 1) * sizeof(int64_t))))
+        return -1;
+    for (int t = 0; t < threads; t++) {
+        const int64_t b = n * t / threads, e = n * (t + 1) / threads;
+        /* each range probes its keys as rows [0, e - b) of its own window */
+        lookup_job look = {keys + b, valid ? valid + b : NULL, slots, bits, lut, bitmap, lo, span,
+                           (outer ? out_right : scratch) + b, NULL, 0, 0, e - b, 0};
+        unique_job j = {look, rows, (outer ? out_right : scratch) + b, out_left, out_right, hit, outer, b, 0};
+        jobs[t] = j;
+    }
+    run_jobs(unique_probe_thread, jobs, sizeof(unique_job), threads);
+    int64_t pos = 0;
+    for (int t = 0; t < threads; t++) {          /* each range's matches start where the last ended */
+        jobs[t].pos = pos;
+        pos += jobs[t].look.found;
+    }
+    run_jobs(unique_pairs_thread, jobs, sizeof(unique_job), threads);
+    free(scratch);
+    return outer ? n : pos;
+}
