@@ -211,8 +211,6 @@ def _probe_unique(table: _BuildTable, keys: np.ndarray, valid: np.ndarray | None
         table.lo, table.span, _ffi.NULL if rows is None else _i64(rows), int(how in ("left", "full")),
         _i64(left), _i64(right), _ffi.NULL if hit is None else _ffi.cast("uint8_t *", hit.ctypes.data),
         default_threads())
-    if count < 0:
-        raise MemoryError("hash join: no memory for the probe answers of a unique build side")
     report("unique-build")
     lonely = np.empty(0, dtype=_I64)
     if hit is not None:                 # right rows no left row found, NULL keys included

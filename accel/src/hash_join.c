@@ -12,6 +12,7 @@
  * join without touching the table. */
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #if !defined(_WIN32)
 #include <pthread.h>
 #define VELARIA_THREADS 1
@@ -487,44 +488,113 @@ int velaria_join_scatter(const int64_t *gids, int64_t n, int64_t n_groups, const
  * itself and that row, or (outer) a -1.  `rows` maps a number to its build row; NULL when the
  * number is the row itself (every build row valid: numbers follow the rows). */
 
-/* One thread's share of velaria_join_probe_unique: probe rows [begin, end). */
+/* One thread's share of velaria_join_probe_unique: probe rows [begin, end), whose pairs it
+ * first writes from slot `begin` (a range never writes past its own end: it has at most one
+ * pair per row), then `pos` says where they belong. */
 typedef struct {
-    lookup_job look;            /* the probe of this range, into `gids` */
+    lookup_job look;            /* the table, and this range's keys as rows [0, end - begin) */
     const int64_t *rows;
-    int64_t *gids;              /* this range's numbers: the outputs (outer) or scratch (inner) */
     int64_t *out_left, *out_right;
     uint8_t *hit;               /* per number: some probe row found it (may be NULL) */
     int outer;
-    int64_t begin, pos;
+    int64_t n_groups, begin, found, pos;
 } unique_job;
 
-static void *unique_probe_thread(void *arg)
+static inline int64_t row_of(const int64_t *rows, int64_t g)
 {
-    unique_job *j = (unique_job *)arg;
-    j->look.found = j->look.lut ? lookup_dense(&j->look) : lookup_hash(&j->look);
-    return NULL;
+    return rows ? rows[g] : g;
 }
 
-/* Turn this range's numbers into pairs: in place for an outer join (row i at slot i), else
- * the matched rows only, from output slot `pos`. */
-static void *unique_pairs_thread(void *arg)
+/* The dense table without a branch on the answer (half of a selective join's rows miss, at
+ * random: a mispredicted branch per row would wait on its table read): each row reads a
+ * table entry (entry 0 for a key out of range), keeps -1 where it has none, writes its pair
+ * and moves the output slot on only when it matched.  The fields are copied to locals: the
+ * module is built without strict aliasing, so every store would reload them. */
+static int64_t unique_dense(const unique_job *j)
 {
-    unique_job *j = (unique_job *)arg;
-    const int64_t len = j->look.end - j->look.begin;
-    int64_t pos = j->pos;
+    const int64_t *keys = j->look.keys, *rows = j->rows;
+    const uint8_t *valid = j->look.valid;
+    const int32_t *lut = j->look.lut;
+    const uint64_t lo = (uint64_t)j->look.lo, span = (uint64_t)j->look.span;
+    const int64_t len = j->look.end, b0 = j->begin;
+    int64_t *left = j->out_left + b0, *right = j->out_right + b0;
+    uint8_t *hit = j->hit;
+    int64_t pos = 0;
+    if (!j->outer && !hit && !rows) {           /* the common inner join: build numbers are rows */
+        for (int64_t i = 0; i < len; i++) {
+            const uint64_t b = (uint64_t)keys[i] - lo;
+            const int ok = b < span && (!valid || valid[i]);
+            const int64_t g = lut[ok ? b : 0];
+            left[pos] = b0 + i;
+            right[pos] = g;
+            pos += ok & (g >= 0);
+        }
+        return pos;
+    }
+    if (j->outer && !hit && !rows) {            /* the LEFT join's twin: every row at its slot */
+        for (int64_t i = 0; i < len; i++) {
+            const uint64_t b = (uint64_t)keys[i] - lo;
+            const int ok = b < span && (!valid || valid[i]);
+            const int64_t g = lut[ok ? b : 0];
+            left[i] = b0 + i;
+            right[i] = ok ? g : -1;
+        }
+        return len;
+    }
+    const int outer = j->outer;
     for (int64_t i = 0; i < len; i++) {
-        const int64_t g = j->gids[i], row = j->begin + i;
-        if (g >= 0 && j->hit)
-            __atomic_store_n(&j->hit[g], 1, __ATOMIC_RELAXED);
-        if (j->outer) {
-            j->out_left[row] = row;
-            if (g >= 0 && j->rows)
-                j->out_right[row] = j->rows[g];
-        } else if (g >= 0) {
-            j->out_left[pos] = row;
-            j->out_right[pos++] = j->rows ? j->rows[g] : g;
+        const uint64_t b = (uint64_t)keys[i] - lo;
+        const int ok = b < span && (!valid || valid[i]);
+        const int64_t entry = lut[ok ? b : 0];
+        const int64_t g = ok ? entry : -1;
+        const int64_t row = row_of(rows, g < 0 ? 0 : g);
+        if (hit && g >= 0)
+            hit[g] = 1;
+        if (outer) {
+            left[i] = b0 + i;
+            right[i] = g < 0 ? -1 : row;
+        } else {
+            left[pos] = b0 + i;
+            right[pos] = row;
+            pos += g >= 0;
         }
     }
+    return outer ? len : pos;
+}
+
+/* The hash table: the range's numbers probed into its own output slots, then turned into
+ * pairs in place (a pair's slot never passes its row's). */
+static int64_t unique_hash(unique_job *j)
+{
+    lookup_job *l = &j->look;
+    const int64_t len = l->end, b0 = j->begin;
+    int64_t *left = j->out_left + b0, *right = j->out_right + b0;
+    l->out_gids = right;
+    lookup_hash(l);
+    const int64_t *rows = j->rows;
+    uint8_t *hit = j->hit;
+    const int outer = j->outer;
+    int64_t pos = 0;
+    for (int64_t i = 0; i < len; i++) {
+        const int64_t g = right[i];
+        if (g >= 0 && hit)
+            hit[g] = 1;
+        if (outer) {
+            left[i] = b0 + i;
+            right[i] = g < 0 ? -1 : row_of(rows, g);
+        } else {
+            left[pos] = b0 + i;
+            right[pos] = g >= 0 ? row_of(rows, g) : -1;
+            pos += g >= 0;
+        }
+    }
+    return outer ? len : pos;
+}
+
+static void *unique_thread(void *arg)
+{
+    unique_job *j = (unique_job *)arg;
+    j->found = j->look.lut ? unique_dense(j) : unique_hash(j);
     return NULL;
 }
 
@@ -535,10 +605,10 @@ static void *unique_pairs_thread(void *arg)
  * as the build row of a row without a match.  The outputs hold n slots.  `hit` (may be NULL;
  * one byte per number, zeroed) gets 1 for every number some probe row found.  The table is
  * the hash table (`slots`, `bits`, optional `bitmap` over [lo, lo + span)) or, when `lut` is
- * given, the dense one over [lo, lo + span).  Up to `threads` threads each probe a contiguous
- * range, then write its pairs from the slot the ranges before it end at, so the output is the
- * one-thread output.  Returns the number of pairs written, or -1 when scratch memory could not
- * be allocated (nothing written). */
+ * given, the dense one over [lo, lo + span) (then n_groups >= 1).  Up to `threads` threads
+ * each pair a contiguous range of probe rows from the range's first slot; an inner join's
+ * ranges are then moved down, in order, to follow one another, so the output is the
+ * one-thread output.  Returns the number of pairs written. */
 int64_t velaria_join_probe_unique(const int64_t *keys, const uint8_t *valid, int64_t n, const int64_t *slots,
                                   int bits, const int32_t *lut, const uint64_t *bitmap, int64_t lo, int64_t span,
                                   const int64_t *rows, int outer, int64_t *out_left, int64_t *out_right,
@@ -546,24 +616,21 @@ int64_t velaria_join_probe_unique(const int64_t *keys, const uint8_t *valid, int
 {
     threads = threads_for(n, threads);
     unique_job jobs[MAX_THREADS];
-    int64_t *scratch = NULL;
-    if (!outer && !(scratch = (int64_t *)malloc((size_t)(n ? n : 1) * sizeof(int64_t))))
-        return -1;
     for (int t = 0; t < threads; t++) {
         const int64_t b = n * t / threads, e = n * (t + 1) / threads;
-        /* each range probes its keys as rows [0, e - b) of its own window */
         lookup_job look = {keys + b, valid ? valid + b : NULL, slots, bits, lut, bitmap, lo, span,
-                           (outer ? out_right : scratch) + b, NULL, 0, 0, e - b, 0};
-        unique_job j = {look, rows, (outer ? out_right : scratch) + b, out_left, out_right, hit, outer, b, 0};
+                           NULL, NULL, 0, 0, e - b, 0};
+        unique_job j = {look, rows, out_left, out_right, hit, outer, 0, b, 0, 0};
         jobs[t] = j;
     }
-    run_jobs(unique_probe_thread, jobs, sizeof(unique_job), threads);
-    int64_t pos = 0;
-    for (int t = 0; t < threads; t++) {          /* each range's matches start where the last ended */
-        jobs[t].pos = pos;
-        pos += jobs[t].look.found;
+    run_jobs(unique_thread, jobs, sizeof(unique_job), threads);
+    if (outer)
+        return n;
+    int64_t pos = jobs[0].found;
+    for (int t = 1; t < threads; t++) {          /* each range's pairs follow the ranges before it */
+        memmove(out_left + pos, out_left + jobs[t].begin, (size_t)jobs[t].found * sizeof(int64_t));
+        memmove(out_right + pos, out_right + jobs[t].begin, (size_t)jobs[t].found * sizeof(int64_t));
+        pos += jobs[t].found;
     }
-    run_jobs(unique_pairs_thread, jobs, sizeof(unique_job), threads);
-    free(scratch);
-    return outer ? n : pos;
+    return pos;
 }
