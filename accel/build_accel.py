@@ -114,11 +114,12 @@ int64_t velaria_join_bitmap_contains(const int64_t *keys, const uint8_t *valid, 
                                      const uint64_t *bitmap, uint8_t *out, int threads);
 int64_t velaria_join_lookup(const int64_t *keys, const uint8_t *valid, int64_t n, const int64_t *slots, int bits,
                             const uint64_t *bitmap, int64_t lo, int64_t span, int64_t *out_gids, int64_t *counts,
-                            int threads);
+                            int64_t n_groups, int threads);
 int64_t velaria_join_build_dense(const int64_t *keys, const uint8_t *valid, int64_t n, int64_t lo,
                                  int32_t *lut, int64_t *out_gids);
 int64_t velaria_join_lookup_dense(const int64_t *keys, const uint8_t *valid, int64_t n, int64_t lo, int64_t span,
-                                  const int32_t *lut, int64_t *out_gids, int64_t *counts, int threads);
+                                  const int32_t *lut, int64_t *out_gids, int64_t *counts, int64_t n_groups,
+                                  int threads);
 void velaria_join_bucket(const int64_t *gids, int64_t n, int64_t n_groups, int64_t *starts, int64_t *order);
 void velaria_join_gather(const int64_t *gids, const int64_t *emit, int64_t n, const int64_t *starts,
                          const int64_t *order, int64_t *out_left, int64_t *out_right, int threads);

@@ -121,11 +121,11 @@ class _BuildTable:
         per_group = _ffi.NULL if counts is None else _i64(counts)
         if self.lut is not None:
             _lib.velaria_join_lookup_dense(_i64(keys), _u8(valid), keys.size, self.lo, self.span, _i32(self.lut),
-                                           _i64(out), per_group, default_threads())
+                                           _i64(out), per_group, self.groups, default_threads())
         else:
             bitmap = _ffi.NULL if self.bitmap is None else _u64(self.bitmap)
             _lib.velaria_join_lookup(_i64(keys), _u8(valid), keys.size, _i64(self.slots), self.bits,
-                                     bitmap, self.lo, self.span, _i64(out), per_group, default_threads())
+                                     bitmap, self.lo, self.span, _i64(out), per_group, self.groups, default_threads())
         return out
 
 

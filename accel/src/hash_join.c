@@ -175,11 +175,18 @@ static int64_t lookup_hash(const lookup_job *j)
 /* The dense table probe of rows [begin, end): lut[k - lo] is the number of key k. */
 static int64_t lookup_dense(const lookup_job *j)
 {
+    /* the fields in locals: without strict aliasing every store would reload them */
+    const int64_t *keys = j->keys;
+    const uint8_t *valid = j->valid;
+    const int32_t *lut = j->lut;
+    const uint64_t lo = (uint64_t)j->lo, span = (uint64_t)j->span;
+    int64_t *out_gids = j->out_gids, *counts = j->counts;
+    const int shared = j->shared;
     int64_t found = 0;
     for (int64_t i = j->begin; i < j->end; i++) {
-        const uint64_t b = (uint64_t)j->keys[i] - (uint64_t)j->lo;
-        const int64_t g = ((j->valid && !j->valid[i]) || b >= (uint64_t)j->span) ? -1 : j->lut[b];
-        found += emit_match(g, i, j->out_gids, j->counts, j->shared);
+        const uint64_t b = (uint64_t)keys[i] - lo;
+        const int64_t g = ((valid && !valid[i]) || b >= span) ? -1 : lut[b];
+        found += emit_match(g, i, out_gids, counts, shared);
     }
     return found;
 }
@@ -228,33 +235,46 @@ static void run_jobs(void *(*fn)(void *), void *jobs, size_t size, int count)
 /* Probe n rows with up to `threads` threads, each a contiguous range of rows (every row's
  * answer is its own, so the output does not depend on the thread count).  Returns the count
  * of rows that found their key. */
-static int64_t run_lookup(lookup_job proto, int64_t n, int threads)
+static int64_t run_lookup(lookup_job proto, int64_t n, int64_t n_groups, int threads)
 {
     threads = threads_for(n, threads);
     lookup_job jobs[MAX_THREADS];
+    /* counts per thread, added up afterwards, where they are small beside the probe (an atomic
+     * add per match is a locked instruction, which holds back the table reads around it) */
+    int64_t *own = NULL;
+    if (proto.counts && threads > 1 && n_groups <= n / threads)
+        own = (int64_t *)calloc((size_t)(threads - 1) * (size_t)(n_groups ? n_groups : 1), sizeof(int64_t));
     for (int t = 0; t < threads; t++) {
         jobs[t] = proto;
         jobs[t].begin = n * t / threads;
         jobs[t].end = n * (t + 1) / threads;
-        jobs[t].shared = threads > 1;
+        jobs[t].shared = threads > 1 && !own;
+        if (own && t > 0)
+            jobs[t].counts = own + (size_t)(t - 1) * (size_t)n_groups;
     }
     run_jobs(lookup_thread, jobs, sizeof(lookup_job), threads);
     int64_t found = 0;
     for (int t = 0; t < threads; t++)
         found += jobs[t].found;
+    if (own) {
+        for (int t = 1; t < threads; t++)
+            for (int64_t g = 0; g < n_groups; g++)
+                proto.counts[g] += jobs[t].counts[g];
+        free(own);
+    }
     return found;
 }
 
 /* out_gids[i] = the number of keys[i] in a table filled by velaria_join_build, -1 when the key
  * is absent or valid[i] is 0.  `bitmap` (may be NULL) holds the build keys' bits over
- * [lo, lo + span).  `counts` (may be NULL) gets +1 per row at its number.  Up to `threads`
+ * [lo, lo + span).  `counts` (may be NULL; n_groups entries) gets +1 per row at its number.  Up to `threads`
  * threads share the rows.  Returns the count of rows that found their key. */
 int64_t velaria_join_lookup(const int64_t *keys, const uint8_t *valid, int64_t n, const int64_t *slots, int bits,
                             const uint64_t *bitmap, int64_t lo, int64_t span, int64_t *out_gids, int64_t *counts,
-                            int threads)
+                            int64_t n_groups, int threads)
 {
     lookup_job j = {keys, valid, slots, bits, NULL, bitmap, lo, span, out_gids, counts, 0, 0, 0, 0};
-    return run_lookup(j, n, threads);
+    return run_lookup(j, n, n_groups, threads);
 }
 
 /* One thread's share of velaria_join_bitmap_contains: rows [begin, end). */
@@ -322,10 +342,11 @@ int64_t velaria_join_build_dense(const int64_t *keys, const uint8_t *valid, int6
 
 /* velaria_join_lookup for a table built by velaria_join_build_dense over [lo, lo + span). */
 int64_t velaria_join_lookup_dense(const int64_t *keys, const uint8_t *valid, int64_t n, int64_t lo, int64_t span,
-                                  const int32_t *lut, int64_t *out_gids, int64_t *counts, int threads)
+                                  const int32_t *lut, int64_t *out_gids, int64_t *counts, int64_t n_groups,
+                                  int threads)
 {
     lookup_job j = {keys, valid, NULL, 0, lut, NULL, lo, span, out_gids, counts, 0, 0, 0, 0};
-    return run_lookup(j, n, threads);
+    return run_lookup(j, n, n_groups, threads);
 }
 
 /* Stable counting sort of the rows with gids[i] >= 0 by gid: afterwards the rows of number g

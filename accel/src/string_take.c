@@ -90,20 +90,13 @@ static void *copy_thread(void *arg)
     return NULL;
 }
 
-static int take_threads(int64_t n, int threads)
-{
-    if (threads > TAKE_MAX_THREADS)
-        threads = TAKE_MAX_THREADS;
-    if (threads > n / TAKE_MIN_ROWS)
-        threads = (int)(n / TAKE_MIN_ROWS);
-    return threads < 1 ? 1 : threads;
-}
-
 static int fill_jobs(take_job *jobs, const void *offsets, int wide, int64_t n_values, const uint8_t *data,
                      int64_t data_len, const int64_t *idx, int64_t n, void *out_offsets, uint8_t *out_data,
                      int threads)
 {
-    threads = take_threads(n, threads);
+    /* one range per TAKE_MIN_ROWS rows at the most, and at least one */
+    const int64_t ranges = n / TAKE_MIN_ROWS < threads ? n / TAKE_MIN_ROWS : threads;
+    threads = ranges < 1 ? 1 : ranges > TAKE_MAX_THREADS ? TAKE_MAX_THREADS : (int)ranges;
     for (int t = 0; t < threads; t++) {
         take_job j = {offsets, wide, n_values, data, data_len, idx, out_offsets, out_data,
                       n * t / threads, n * (t + 1) / threads, 0, 0, 0};
