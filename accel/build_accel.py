@@ -130,6 +130,8 @@ int64_t velaria_byte_pair_ids(int64_t n,
                               int64_t *out_gids, int64_t *new_rows, int64_t *n_new);
 int velaria_join_scatter(const int64_t *gids, int64_t n, int64_t n_groups, const int64_t *starts,
                          const int64_t *order, const int64_t *cursor, int64_t *out, int threads);
+int velaria_join_build_unique_dense(const int64_t *keys, const uint8_t *valid, int64_t n, int64_t lo, int32_t *lut);
+int velaria_join_build_unique(const int64_t *keys, const uint8_t *valid, int64_t n, int64_t *slots, int bits);
 int64_t velaria_join_probe_unique(const int64_t *keys, const uint8_t *valid, int64_t n, const int64_t *slots,
                                   int bits, const int32_t *lut, const uint64_t *bitmap, int64_t lo, int64_t span,
                                   const int64_t *rows, int outer, int64_t *out_left, int64_t *out_right,

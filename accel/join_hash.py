@@ -32,6 +32,7 @@ except Exception:  # pragma: no cover - depends on the build
 __all__ = ["c_available", "join_pairs", "key_found", "KeyTable"]
 
 _I64 = np.int64
+_INT32_MAX = 2 ** 31 - 1
 _i64 = _ptr      # an int64 array's data as ``int64_t *``, as the group tables pass it
 
 
@@ -63,30 +64,48 @@ class _BuildTable:
     #: largest key range given a bitmap of the keys present: 2**25 bits, 4 MiB, about a cache slice
     BITMAP_MAX = 1 << 25
 
-    def __init__(self, keys: np.ndarray, valid: np.ndarray | None):
+    def __init__(self, keys: np.ndarray, valid: np.ndarray | None, rows_if_unique: bool = False):
+        """``rows_if_unique``: first try numbering each key by its row (a build side whose keys
+        are distinct then needs no numbering and no per-row numbers); a repeated key ends the
+        try and the keys are numbered as usual."""
         n = keys.size
         self.n = n
-        self.gids = np.empty(n, dtype=_I64)
         present = keys if valid is None else keys[valid.view(bool)]
         self.valid = valid
         self.lo, self.span = (int(present.min()), int(present.max()) - int(present.min()) + 1) if present.size else (0, 0)
         self.lut = self.slots = self.bitmap = None
+        #: numbers are build rows (a unique side built with ``rows_if_unique``): no ``gids``
+        self.by_row = False
         if present.size and self.span <= self.DENSE_SPAN_PER_ROW * n + 1024:
             self.lut = np.full(self.span, -1, dtype=np.int32)
-            self.groups = int(_lib.velaria_join_build_dense(_i64(keys), _u8(valid), n, self.lo, _i32(self.lut),
-                                                            _i64(self.gids)))
+            self.by_row = rows_if_unique and n <= _INT32_MAX and bool(
+                _lib.velaria_join_build_unique_dense(_i64(keys), _u8(valid), n, self.lo, _i32(self.lut)))
+            if not self.by_row:
+                if rows_if_unique:              # undo the try
+                    self.lut.fill(-1)
+                self.gids = np.empty(n, dtype=_I64)
+                self.groups = int(_lib.velaria_join_build_dense(_i64(keys), _u8(valid), n, self.lo,
+                                                                _i32(self.lut), _i64(self.gids)))
         else:
             self.bits = int(2 * n - 1).bit_length() if n else 0    # 2**bits >= 2 * n: at most half full
             self.slots = np.full(2 << self.bits, -1, dtype=_I64)    # (key, number) pairs; number -1: empty
-            self.groups = int(_lib.velaria_join_build(_i64(keys), _u8(valid), n, _i64(self.slots), self.bits,
-                                                      _i64(self.gids)))
+            self.by_row = rows_if_unique and bool(
+                _lib.velaria_join_build_unique(_i64(keys), _u8(valid), n, _i64(self.slots), self.bits))
+            if not self.by_row:
+                if rows_if_unique:
+                    self.slots.fill(-1)
+                self.gids = np.empty(n, dtype=_I64)
+                self.groups = int(_lib.velaria_join_build(_i64(keys), _u8(valid), n, _i64(self.slots), self.bits,
+                                                          _i64(self.gids)))
             if present.size and self.span <= self.BITMAP_MAX:    # misses answered from cache
                 self.bitmap = np.zeros((self.span + 63) // 64, dtype=np.uint64)
                 _lib.velaria_join_bitmap(_i64(keys), _u8(valid), n, self.lo, _u64(self.bitmap))
             else:
                 self.span = 0                   # no range filter (and the span may pass int64)
+        if self.by_row:
+            self.groups = n                     # a number per row, NULL keys' numbers never found
         #: every valid build row has a key of its own: a number stands for one row
-        self.unique = self.groups == present.size
+        self.unique = self.by_row or self.groups == present.size
         self._buckets = None
 
     @property
@@ -109,8 +128,8 @@ class _BuildTable:
 
     def rows(self) -> np.ndarray | None:
         """For a unique build side, the build row of each number; None when the number is the row
-        itself (no NULL key: the numbers follow the rows)."""
-        if self.valid is None or self.groups == self.n:
+        itself (numbered by row, or no NULL key: the numbers follow the rows)."""
+        if self.by_row or self.valid is None or self.groups == self.n:
             return None
         return np.flatnonzero(self.valid.view(bool)).astype(_I64)
 
@@ -221,7 +240,7 @@ def _probe_unique(table: _BuildTable, keys: np.ndarray, valid: np.ndarray | None
 
 
 def _build_right(lkeys, lvalid, rkeys, rvalid, how):
-    table = _BuildTable(rkeys, rvalid)
+    table = _BuildTable(rkeys, rvalid, rows_if_unique=True)
     if table.unique:
         return _probe_unique(table, lkeys, lvalid, how)
     gl = table.lookup(lkeys, lvalid)

@@ -340,6 +340,44 @@ int64_t velaria_join_build_dense(const int64_t *keys, const uint8_t *valid, int6
     return next;
 }
 
+/* A build side tried as one whose keys are distinct (its pairs then need no numbering, see
+ * velaria_join_probe_unique): lut[k - lo] = i for every valid row i.  Returns 1 when the valid
+ * keys were distinct, 0 at the first repeated one (lut is then partly filled: the caller
+ * clears it and numbers the keys with velaria_join_build_dense).  Rows below 2**31. */
+int velaria_join_build_unique_dense(const int64_t *keys, const uint8_t *valid, int64_t n, int64_t lo, int32_t *lut)
+{
+    for (int64_t i = 0; i < n; i++) {
+        if (valid && !valid[i])
+            continue;
+        int32_t *slot = &lut[(uint64_t)keys[i] - (uint64_t)lo];
+        if (*slot >= 0)
+            return 0;
+        *slot = (int32_t)i;
+    }
+    return 1;
+}
+
+/* The same for the hash table: slots[2s + 1] = i, the row of key slots[2s].  Returns 1 when the
+ * valid keys were distinct, 0 at the first repeated one (the caller clears the table). */
+int velaria_join_build_unique(const int64_t *keys, const uint8_t *valid, int64_t n, int64_t *slots, int bits)
+{
+    const uint64_t mask = ((uint64_t)1 << bits) - 1;
+    for (int64_t i = 0; i < n; i++) {
+        if (valid && !valid[i])
+            continue;
+        const int64_t k = keys[i];
+        uint64_t s = slot_of(k, bits);
+        while (slots[2 * s + 1] >= 0) {
+            if (slots[2 * s] == k)
+                return 0;
+            s = (s + 1) & mask;
+        }
+        slots[2 * s] = k;
+        slots[2 * s + 1] = i;
+    }
+    return 1;
+}
+
 /* velaria_join_lookup for a table built by velaria_join_build_dense over [lo, lo + span). */
 int64_t velaria_join_lookup_dense(const int64_t *keys, const uint8_t *valid, int64_t n, int64_t lo, int64_t span,
                                   const int32_t *lut, int64_t *out_gids, int64_t *counts, int64_t n_groups,
