@@ -57,7 +57,7 @@ def _u8(valid: np.ndarray | None):
 
 class _BuildTable:
     """The build side's keys numbered (a dense lookup table or a hash table), and its rows
-    bucketed by number."""
+    bucketed by number when a join asks for the buckets."""
 
     #: dense table when the keys span at most this many values per build row (int32 entries)
     DENSE_SPAN_PER_ROW = 4

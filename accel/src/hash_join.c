@@ -548,16 +548,22 @@ int velaria_join_scatter(const int64_t *gids, int64_t n, int64_t n_groups, const
  * number is the row itself (every build row valid: numbers follow the rows). */
 
 /* One thread's share of velaria_join_probe_unique: probe rows [begin, end), whose pairs it
- * first writes from slot `begin` (a range never writes past its own end: it has at most one
- * pair per row), then `pos` says where they belong. */
+ * writes from slot `begin` (a range never writes past its own end: it has at most one pair per
+ * row); `found` counts them. */
 typedef struct {
     lookup_job look;            /* the table, and this range's keys as rows [0, end - begin) */
     const int64_t *rows;
     int64_t *out_left, *out_right;
     uint8_t *hit;               /* per number: some probe row found it (may be NULL) */
     int outer;
-    int64_t n_groups, begin, found, pos;
+    int64_t begin, found;
 } unique_job;
+
+/* Several threads may mark one number: a relaxed atomic store of the same 1 (a plain byte store) */
+static inline void mark_hit(uint8_t *hit, int64_t g)
+{
+    __atomic_store_n(&hit[g], (uint8_t)1, __ATOMIC_RELAXED);
+}
 
 static inline int64_t row_of(const int64_t *rows, int64_t g)
 {
@@ -608,7 +614,7 @@ static int64_t unique_dense(const unique_job *j)
         const int64_t g = ok ? entry : -1;
         const int64_t row = row_of(rows, g < 0 ? 0 : g);
         if (hit && g >= 0)
-            hit[g] = 1;
+            mark_hit(hit, g);
         if (outer) {
             left[i] = b0 + i;
             right[i] = g < 0 ? -1 : row;
@@ -637,7 +643,7 @@ static int64_t unique_hash(unique_job *j)
     for (int64_t i = 0; i < len; i++) {
         const int64_t g = right[i];
         if (g >= 0 && hit)
-            hit[g] = 1;
+            mark_hit(hit, g);
         if (outer) {
             left[i] = b0 + i;
             right[i] = g < 0 ? -1 : row_of(rows, g);
@@ -679,7 +685,7 @@ int64_t velaria_join_probe_unique(const int64_t *keys, const uint8_t *valid, int
         const int64_t b = n * t / threads, e = n * (t + 1) / threads;
         lookup_job look = {keys + b, valid ? valid + b : NULL, slots, bits, lut, bitmap, lo, span,
                            NULL, NULL, 0, 0, e - b, 0};
-        unique_job j = {look, rows, out_left, out_right, hit, outer, 0, b, 0, 0};
+        unique_job j = {look, rows, out_left, out_right, hit, outer, b, 0};
         jobs[t] = j;
     }
     run_jobs(unique_thread, jobs, sizeof(unique_job), threads);
