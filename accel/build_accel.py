@@ -24,7 +24,7 @@ SOURCES = ["topk.c", "cpu.c", "topk_scalar.c", "topk_avx2.c", "topk_avx512.c", "
            "select_terms.c", "group_multi_sum.c", "hash_join.c", "byte_keys.c",
            "key_bitmap.c", "dense_group_sum.c",
            "compact_rows.c", "sum_where.c", "parallel_jobs.c",
-           "radix_sort.c", "pair_ids.c", "key_select.c"]
+           "radix_sort.c", "pair_ids.c", "key_select.c", "string_take.c"]
 
 CDEF = """
 int velaria_cpu_level(void);
@@ -114,11 +114,12 @@ int64_t velaria_join_bitmap_contains(const int64_t *keys, const uint8_t *valid, 
                                      const uint64_t *bitmap, uint8_t *out, int threads);
 int64_t velaria_join_lookup(const int64_t *keys, const uint8_t *valid, int64_t n, const int64_t *slots, int bits,
                             const uint64_t *bitmap, int64_t lo, int64_t span, int64_t *out_gids, int64_t *counts,
-                            int threads);
+                            int64_t n_groups, int threads);
 int64_t velaria_join_build_dense(const int64_t *keys, const uint8_t *valid, int64_t n, int64_t lo,
                                  int32_t *lut, int64_t *out_gids);
 int64_t velaria_join_lookup_dense(const int64_t *keys, const uint8_t *valid, int64_t n, int64_t lo, int64_t span,
-                                  const int32_t *lut, int64_t *out_gids, int64_t *counts, int threads);
+                                  const int32_t *lut, int64_t *out_gids, int64_t *counts, int64_t n_groups,
+                                  int threads);
 void velaria_join_bucket(const int64_t *gids, int64_t n, int64_t n_groups, int64_t *starts, int64_t *order);
 void velaria_join_gather(const int64_t *gids, const int64_t *emit, int64_t n, const int64_t *starts,
                          const int64_t *order, int64_t *out_left, int64_t *out_right, int threads);
@@ -131,6 +132,17 @@ int velaria_join_scatter(const int64_t *gids, int64_t n, int64_t n_groups, const
                          const int64_t *order, const int64_t *cursor, int64_t *out, int threads);
 int64_t velaria_bitmap_select_rows(int level, int threads, const int64_t *keys, const uint8_t *valid, int64_t n,
                                    int64_t lo, int64_t span, const uint64_t *bitmap, int64_t *out);
+int velaria_join_build_unique_dense(const int64_t *keys, const uint8_t *valid, int64_t n, int64_t lo, int32_t *lut);
+int velaria_join_build_unique(const int64_t *keys, const uint8_t *valid, int64_t n, int64_t *slots, int bits);
+int64_t velaria_join_probe_unique(const int64_t *keys, const uint8_t *valid, int64_t n, const int64_t *slots,
+                                  int bits, const int32_t *lut, const uint64_t *bitmap, int64_t lo, int64_t span,
+                                  const int64_t *rows, int outer, int64_t *out_left, int64_t *out_right,
+                                  uint8_t *hit, int threads);
+int64_t velaria_take_str_bytes(const void *offsets, int wide, int64_t n_values, const int64_t *idx, int64_t n,
+                               int64_t *range_bytes, int threads);
+void velaria_take_str_copy(const void *offsets, int wide, int64_t n_values, const uint8_t *data, int64_t data_len,
+                           const int64_t *idx, int64_t n, void *out_offsets, uint8_t *out_data,
+                           const int64_t *range_bytes, int threads);
 int64_t velaria_pair_ids(int64_t n, const void *ia, int a32, const int64_t *map_a, int64_t map_a_len,
                          const void *ib, int b32, const int64_t *map_b, int64_t map_b_len,
                          int64_t rows, int64_t stride, int64_t *lut, int64_t next_gid,

@@ -163,8 +163,10 @@ def hash_join(left_keys: list[pa.Array], right_keys: list[pa.Array], how: str) -
         if keys is None:
             return _ref.hash_join(left_keys, right_keys, how)
         lk, rk, lvalid, rvalid = keys
-        left, left_pad, right = join_hash.join_pairs(lk, lvalid, rk, rvalid, how)
         report("c-hash")
+        left, left_pad, right = join_hash.join_pairs(lk, lvalid, rk, rvalid, how)
+        if how == "inner":                  # every pair matched: no padding to mask
+            return pa.array(left, type=_I64), pa.array(right, type=_I64)
         unmatched = right < 0
         return (pa.array(left, type=_I64, mask=left_pad if left_pad.any() else None),
                 pa.array(np.where(unmatched, 0, right), type=_I64, mask=unmatched if unmatched.any() else None))

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from velaria.plan.kernel_paths import report
+
 from .group_hash import _ptr
 from .threads import default_threads
 
@@ -30,6 +32,7 @@ except Exception:  # pragma: no cover - depends on the build
 __all__ = ["c_available", "join_pairs", "key_found", "KeyTable"]
 
 _I64 = np.int64
+_INT32_MAX = 2 ** 31 - 1
 _i64 = _ptr      # an int64 array's data as ``int64_t *``, as the group tables pass it
 
 
@@ -54,36 +57,81 @@ def _u8(valid: np.ndarray | None):
 
 class _BuildTable:
     """The build side's keys numbered (a dense lookup table or a hash table), and its rows
-    bucketed by number."""
+    bucketed by number when a join asks for the buckets."""
 
     #: dense table when the keys span at most this many values per build row (int32 entries)
     DENSE_SPAN_PER_ROW = 4
     #: largest key range given a bitmap of the keys present: 2**25 bits, 4 MiB, about a cache slice
     BITMAP_MAX = 1 << 25
 
-    def __init__(self, keys: np.ndarray, valid: np.ndarray | None):
+    def __init__(self, keys: np.ndarray, valid: np.ndarray | None, rows_if_unique: bool = False):
+        """``rows_if_unique``: first try numbering each key by its row (a build side whose keys
+        are distinct then needs no numbering and no per-row numbers); a repeated key ends the
+        try and the keys are numbered as usual."""
         n = keys.size
-        self.gids = np.empty(n, dtype=_I64)
+        self.n = n
         present = keys if valid is None else keys[valid.view(bool)]
+        self.valid = valid
         self.lo, self.span = (int(present.min()), int(present.max()) - int(present.min()) + 1) if present.size else (0, 0)
         self.lut = self.slots = self.bitmap = None
+        #: numbers are build rows (a unique side built with ``rows_if_unique``): no ``gids``
+        self.by_row = False
         if present.size and self.span <= self.DENSE_SPAN_PER_ROW * n + 1024:
             self.lut = np.full(self.span, -1, dtype=np.int32)
-            self.groups = int(_lib.velaria_join_build_dense(_i64(keys), _u8(valid), n, self.lo, _i32(self.lut),
-                                                            _i64(self.gids)))
+            self.by_row = rows_if_unique and n <= _INT32_MAX and bool(
+                _lib.velaria_join_build_unique_dense(_i64(keys), _u8(valid), n, self.lo, _i32(self.lut)))
+            if not self.by_row:
+                if rows_if_unique:              # undo the try
+                    self.lut.fill(-1)
+                self.gids = np.empty(n, dtype=_I64)
+                self.groups = int(_lib.velaria_join_build_dense(_i64(keys), _u8(valid), n, self.lo,
+                                                                _i32(self.lut), _i64(self.gids)))
         else:
             self.bits = int(2 * n - 1).bit_length() if n else 0    # 2**bits >= 2 * n: at most half full
             self.slots = np.full(2 << self.bits, -1, dtype=_I64)    # (key, number) pairs; number -1: empty
-            self.groups = int(_lib.velaria_join_build(_i64(keys), _u8(valid), n, _i64(self.slots), self.bits,
-                                                      _i64(self.gids)))
+            self.by_row = rows_if_unique and bool(
+                _lib.velaria_join_build_unique(_i64(keys), _u8(valid), n, _i64(self.slots), self.bits))
+            if not self.by_row:
+                if rows_if_unique:
+                    self.slots.fill(-1)
+                self.gids = np.empty(n, dtype=_I64)
+                self.groups = int(_lib.velaria_join_build(_i64(keys), _u8(valid), n, _i64(self.slots), self.bits,
+                                                          _i64(self.gids)))
             if present.size and self.span <= self.BITMAP_MAX:    # misses answered from cache
                 self.bitmap = np.zeros((self.span + 63) // 64, dtype=np.uint64)
                 _lib.velaria_join_bitmap(_i64(keys), _u8(valid), n, self.lo, _u64(self.bitmap))
             else:
                 self.span = 0                   # no range filter (and the span may pass int64)
-        self.starts = np.empty(self.groups + 1, dtype=_I64)
-        self.order = np.empty(n, dtype=_I64)
-        _lib.velaria_join_bucket(_i64(self.gids), n, self.groups, _i64(self.starts), _i64(self.order))
+        if self.by_row:
+            self.groups = n                     # a number per row, NULL keys' numbers never found
+        #: every valid build row has a key of its own: a number stands for one row
+        self.unique = self.by_row or self.groups == present.size
+        self._buckets = None
+
+    @property
+    def starts(self) -> np.ndarray:
+        """Where each number's bucket of build rows starts in ``order`` (``groups + 1`` entries)."""
+        return self._bucketed()[0]
+
+    @property
+    def order(self) -> np.ndarray:
+        """The valid build rows grouped by number (a stable counting sort: row order within one)."""
+        return self._bucketed()[1]
+
+    def _bucketed(self) -> tuple[np.ndarray, np.ndarray]:
+        # only joins with repeated build keys need the buckets: a unique side skips the sort
+        if self._buckets is None:
+            starts, order = np.empty(self.groups + 1, dtype=_I64), np.empty(self.n, dtype=_I64)
+            _lib.velaria_join_bucket(_i64(self.gids), self.n, self.groups, _i64(starts), _i64(order))
+            self._buckets = starts, order
+        return self._buckets
+
+    def rows(self) -> np.ndarray | None:
+        """For a unique build side, the build row of each number; None when the number is the row
+        itself (numbered by row, or no NULL key: the numbers follow the rows)."""
+        if self.by_row or self.valid is None or self.groups == self.n:
+            return None
+        return np.flatnonzero(self.valid.view(bool)).astype(_I64)
 
     def lookup(self, keys: np.ndarray, valid: np.ndarray | None, counts: np.ndarray | None = None) -> np.ndarray:
         """The number of each key, -1 where the build side has no such key (or it is NULL);
@@ -92,11 +140,11 @@ class _BuildTable:
         per_group = _ffi.NULL if counts is None else _i64(counts)
         if self.lut is not None:
             _lib.velaria_join_lookup_dense(_i64(keys), _u8(valid), keys.size, self.lo, self.span, _i32(self.lut),
-                                           _i64(out), per_group, default_threads())
+                                           _i64(out), per_group, self.groups, default_threads())
         else:
             bitmap = _ffi.NULL if self.bitmap is None else _u64(self.bitmap)
             _lib.velaria_join_lookup(_i64(keys), _u8(valid), keys.size, _i64(self.slots), self.bits,
-                                     bitmap, self.lo, self.span, _i64(out), per_group, default_threads())
+                                     bitmap, self.lo, self.span, _i64(out), per_group, self.groups, default_threads())
         return out
 
 
@@ -118,11 +166,11 @@ def join_pairs(lkeys: np.ndarray, lvalid: np.ndarray | None, rkeys: np.ndarray, 
         left, right, lonely_right = _build_left(lkeys, lvalid, rkeys, rvalid, how)
     else:
         left, right, lonely_right = _build_right(lkeys, lvalid, rkeys, rvalid, how)
-    left_pad = np.zeros(left.size, dtype=bool)
-    if how in ("right", "full") and lonely_right.size:
+    left_pad = np.zeros(left.size + lonely_right.size, dtype=bool)
+    if lonely_right.size:               # RIGHT / FULL: the right rows no left row matched
+        left_pad[left.size:] = True
         left = np.concatenate([left, np.zeros(lonely_right.size, dtype=_I64)])
         right = np.concatenate([right, lonely_right])
-        left_pad = np.concatenate([left_pad, np.ones(lonely_right.size, dtype=bool)])
     return left, left_pad, right
 
 
@@ -168,8 +216,33 @@ def _emit(matches: np.ndarray, how: str) -> np.ndarray:
     return np.maximum(matches, 1) if how in ("left", "full") else matches
 
 
+def _probe_unique(table: _BuildTable, keys: np.ndarray, valid: np.ndarray | None, how: str):
+    """``_build_right`` for a right side with distinct keys: each left row meets at most one right
+    row, so one threaded C pass writes the pairs (no match counts, prefix sums or buckets)."""
+    n = keys.size
+    rows = table.rows()
+    left, right = np.empty(n, dtype=_I64), np.empty(n, dtype=_I64)
+    hit = np.zeros(table.groups, dtype=np.uint8) if how in ("right", "full") else None
+    lut = table.lut is not None
+    count = _lib.velaria_join_probe_unique(
+        _i64(keys), _u8(valid), n, _ffi.NULL if lut else _i64(table.slots), 0 if lut else table.bits,
+        _i32(table.lut) if lut else _ffi.NULL, _u64(table.bitmap) if table.bitmap is not None else _ffi.NULL,
+        table.lo, table.span, _ffi.NULL if rows is None else _i64(rows), int(how in ("left", "full")),
+        _i64(left), _i64(right), _ffi.NULL if hit is None else _ffi.cast("uint8_t *", hit.ctypes.data),
+        default_threads())
+    report("unique-build")
+    lonely = np.empty(0, dtype=_I64)
+    if hit is not None:                 # right rows no left row found, NULL keys included
+        found = np.zeros(table.n, dtype=bool)
+        found[slice(None) if rows is None else rows] = hit.view(bool)
+        lonely = np.flatnonzero(~found).astype(_I64)
+    return left[:count], right[:count], lonely
+
+
 def _build_right(lkeys, lvalid, rkeys, rvalid, how):
-    table = _BuildTable(rkeys, rvalid)
+    table = _BuildTable(rkeys, rvalid, rows_if_unique=True)
+    if table.unique:
+        return _probe_unique(table, lkeys, lvalid, how)
     gl = table.lookup(lkeys, lvalid)
     sizes = np.diff(table.starts)
     matches = np.where(gl >= 0, sizes[gl] if sizes.size else 0, 0)

@@ -157,9 +157,11 @@ def _join_path(df) -> str:
 
 @needs_c
 @pytest.mark.parametrize("on, path", [
-    ("f.k = g.k", "path=int-key+c-hash"),
-    ("f.k = g.k AND f.k2 = g.k2", "path=packed-int-keys+c-hash"),
-    ("f.s = g.s", "path=factorised-keys+c-hash"),
+    # g's keys are distinct (its k, its (k, k2) pairs, its s): the unique-build pass pairs the rows
+    ("f.k = g.k", "path=int-key+c-hash+unique-build"),
+    ("f.k = g.k AND f.k2 = g.k2", "path=packed-int-keys+c-hash+unique-build"),
+    ("f.s = g.s", "path=factorised-keys+c-hash+unique-build"),
+    ("f.k2 = g.k2", "path=int-key+c-hash"),
 ])
 def test_explain_names_the_join_path_that_ran(on, path):
     df = _session().sql(f"SELECT f.v, g.name FROM f JOIN g ON {on} ORDER BY f.v")
@@ -333,3 +335,39 @@ def test_a_side_emitted_whole_and_in_order_is_not_gathered():
     for ref, acc in zip(out["reference"], out["auto"]):
         assert acc.equals(ref)
     assert out["auto"][0].column("s").to_pylist() == list("abcde")
+
+
+@st.composite
+def unique_build_case(draw):
+    """(left keys, right keys, how): one int64 key column, the right side's non-NULL keys
+    distinct (a dimension's key) and it no larger than the left, so the right side is built
+    and paired by the unique-build pass; NULLs on either side, extremes, empty sides."""
+    pool = draw(st.sampled_from([list(range(8)), INTS, list(range(-3, 80, 4))]))
+    right = draw(st.lists(st.sampled_from(pool), unique=True, max_size=len(pool)))
+    if draw(st.booleans()):     # NULL keys in the built side: numbers no longer follow the rows
+        for at in draw(st.lists(st.integers(0, len(right)), max_size=3)):
+            right.insert(at, None)
+    nl = draw(st.integers(len(right), len(right) + 40))
+    left = draw(st.lists(st.one_of(st.sampled_from(pool), st.none()), min_size=nl, max_size=nl))
+    return [pa.array(left, I64)], [pa.array(right, I64)], draw(st.sampled_from(["inner", "left", "right", "full"]))
+
+
+@needs_c
+@pytest.mark.parametrize("kind", list(TABLE_KINDS))
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(case=unique_build_case())
+def test_unique_build_side_pairs_match_the_reference(monkeypatch, kind, case):
+    """A right side with distinct keys skips the buckets: one C pass writes each left row with
+    its one match (or its padding), and the right rows no left row found come last."""
+    dense, bitmap = TABLE_KINDS[kind]
+    monkeypatch.setattr(join_hash._BuildTable, "DENSE_SPAN_PER_ROW", dense)
+    monkeypatch.setattr(join_hash._BuildTable, "BITMAP_MAX", bitmap)
+    _assert_same(*case, path="unique-build")
+
+
+@needs_c
+def test_repeated_build_keys_do_not_take_the_unique_pass():
+    with collecting({}) as paths:
+        got = accel_join.hash_join([pa.array([1, 2, 3, 2], I64)], [pa.array([2, 2, 1], I64)], "inner")
+    assert "c-hash" in paths and "unique-build" not in paths
+    assert got[0].to_pylist() == [0, 1, 1, 3, 3] and got[1].to_pylist() == [2, 0, 1, 0, 1]

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 import velaria
 from velaria import accel
 from velaria.exec import column_take
+from velaria.plan.kernel_paths import collecting
 
 join_hash = pytest.importorskip("velaria.accel.join_hash")
 
@@ -146,3 +147,30 @@ def test_a_forked_child_takes_on_a_pool_of_its_own(monkeypatch):
     os.kill(pid, signal.SIGKILL)
     os.waitpid(pid, 0)
     pytest.fail("the forked child's take did not finish")
+
+
+@needs_c
+@pytest.mark.parametrize("how", ["inner", "left", "right", "full"])
+@pytest.mark.parametrize("dense", [True, False])
+def test_unique_build_pass_gives_the_single_thread_pairs(monkeypatch, how, dense):
+    """The unique-build pass probes ranges of rows on threads, then writes each range's pairs
+    from where the ranges before it end: byte-identical pairs for every thread count, in the
+    dense table and the hash table, with NULL keys on both sides and unmatched rows."""
+    if not dense:
+        monkeypatch.setattr(join_hash._BuildTable, "DENSE_SPAN_PER_ROW", 0)
+    rng = np.random.default_rng(5)
+    rk = rng.permutation(400_000)[:150_000]                 # distinct keys, some absent
+    lk = rng.integers(0, 400_000, 300_000)                  # several probe ranges of 2**16 rows
+    lvalid = rng.random(lk.size) > 0.05
+    rvalid = rng.random(rk.size) > 0.05
+    with collecting({}) as paths:
+        runs = _pairs_by_threads(monkeypatch, lk, lvalid, rk, rvalid, how)
+    assert "unique-build" in paths
+    for other in runs[1:]:
+        for one, many in zip(runs[0], other):
+            assert one.dtype == many.dtype and np.array_equal(one, many)
+    left, pad, right = runs[0]
+    matched = (right >= 0) & ~pad
+    assert matched.sum() > 10_000
+    assert np.array_equal(lk[left[matched]], rk[right[matched]])         # the keys really match
+    assert (np.diff(left[~pad]) > 0).all()                                # left rows in order, once each

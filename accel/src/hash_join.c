@@ -12,6 +12,7 @@
  * join without touching the table. */
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #if !defined(_WIN32)
 #include <pthread.h>
 #define VELARIA_THREADS 1
@@ -174,11 +175,18 @@ static int64_t lookup_hash(const lookup_job *j)
 /* The dense table probe of rows [begin, end): lut[k - lo] is the number of key k. */
 static int64_t lookup_dense(const lookup_job *j)
 {
+    /* the fields in locals: without strict aliasing every store would reload them */
+    const int64_t *keys = j->keys;
+    const uint8_t *valid = j->valid;
+    const int32_t *lut = j->lut;
+    const uint64_t lo = (uint64_t)j->lo, span = (uint64_t)j->span;
+    int64_t *out_gids = j->out_gids, *counts = j->counts;
+    const int shared = j->shared;
     int64_t found = 0;
     for (int64_t i = j->begin; i < j->end; i++) {
-        const uint64_t b = (uint64_t)j->keys[i] - (uint64_t)j->lo;
-        const int64_t g = ((j->valid && !j->valid[i]) || b >= (uint64_t)j->span) ? -1 : j->lut[b];
-        found += emit_match(g, i, j->out_gids, j->counts, j->shared);
+        const uint64_t b = (uint64_t)keys[i] - lo;
+        const int64_t g = ((valid && !valid[i]) || b >= span) ? -1 : lut[b];
+        found += emit_match(g, i, out_gids, counts, shared);
     }
     return found;
 }
@@ -227,33 +235,46 @@ static void run_jobs(void *(*fn)(void *), void *jobs, size_t size, int count)
 /* Probe n rows with up to `threads` threads, each a contiguous range of rows (every row's
  * answer is its own, so the output does not depend on the thread count).  Returns the count
  * of rows that found their key. */
-static int64_t run_lookup(lookup_job proto, int64_t n, int threads)
+static int64_t run_lookup(lookup_job proto, int64_t n, int64_t n_groups, int threads)
 {
     threads = threads_for(n, threads);
     lookup_job jobs[MAX_THREADS];
+    /* counts per thread, added up afterwards, where they are small beside the probe (an atomic
+     * add per match is a locked instruction, which holds back the table reads around it) */
+    int64_t *own = NULL;
+    if (proto.counts && threads > 1 && n_groups <= n / threads)
+        own = (int64_t *)calloc((size_t)(threads - 1) * (size_t)(n_groups ? n_groups : 1), sizeof(int64_t));
     for (int t = 0; t < threads; t++) {
         jobs[t] = proto;
         jobs[t].begin = n * t / threads;
         jobs[t].end = n * (t + 1) / threads;
-        jobs[t].shared = threads > 1;
+        jobs[t].shared = threads > 1 && !own;
+        if (own && t > 0)
+            jobs[t].counts = own + (size_t)(t - 1) * (size_t)n_groups;
     }
     run_jobs(lookup_thread, jobs, sizeof(lookup_job), threads);
     int64_t found = 0;
     for (int t = 0; t < threads; t++)
         found += jobs[t].found;
+    if (own) {
+        for (int t = 1; t < threads; t++)
+            for (int64_t g = 0; g < n_groups; g++)
+                proto.counts[g] += jobs[t].counts[g];
+        free(own);
+    }
     return found;
 }
 
 /* out_gids[i] = the number of keys[i] in a table filled by velaria_join_build, -1 when the key
  * is absent or valid[i] is 0.  `bitmap` (may be NULL) holds the build keys' bits over
- * [lo, lo + span).  `counts` (may be NULL) gets +1 per row at its number.  Up to `threads`
+ * [lo, lo + span).  `counts` (may be NULL; n_groups entries) gets +1 per row at its number.  Up to `threads`
  * threads share the rows.  Returns the count of rows that found their key. */
 int64_t velaria_join_lookup(const int64_t *keys, const uint8_t *valid, int64_t n, const int64_t *slots, int bits,
                             const uint64_t *bitmap, int64_t lo, int64_t span, int64_t *out_gids, int64_t *counts,
-                            int threads)
+                            int64_t n_groups, int threads)
 {
     lookup_job j = {keys, valid, slots, bits, NULL, bitmap, lo, span, out_gids, counts, 0, 0, 0, 0};
-    return run_lookup(j, n, threads);
+    return run_lookup(j, n, n_groups, threads);
 }
 
 /* One thread's share of velaria_join_bitmap_contains: rows [begin, end). */
@@ -319,12 +340,51 @@ int64_t velaria_join_build_dense(const int64_t *keys, const uint8_t *valid, int6
     return next;
 }
 
+/* A build side tried as one whose keys are distinct (its pairs then need no numbering, see
+ * velaria_join_probe_unique): lut[k - lo] = i for every valid row i.  Returns 1 when the valid
+ * keys were distinct, 0 at the first repeated one (lut is then partly filled: the caller
+ * clears it and numbers the keys with velaria_join_build_dense).  Rows below 2**31. */
+int velaria_join_build_unique_dense(const int64_t *keys, const uint8_t *valid, int64_t n, int64_t lo, int32_t *lut)
+{
+    for (int64_t i = 0; i < n; i++) {
+        if (valid && !valid[i])
+            continue;
+        int32_t *slot = &lut[(uint64_t)keys[i] - (uint64_t)lo];
+        if (*slot >= 0)
+            return 0;
+        *slot = (int32_t)i;
+    }
+    return 1;
+}
+
+/* The same for the hash table: slots[2s + 1] = i, the row of key slots[2s].  Returns 1 when the
+ * valid keys were distinct, 0 at the first repeated one (the caller clears the table). */
+int velaria_join_build_unique(const int64_t *keys, const uint8_t *valid, int64_t n, int64_t *slots, int bits)
+{
+    const uint64_t mask = ((uint64_t)1 << bits) - 1;
+    for (int64_t i = 0; i < n; i++) {
+        if (valid && !valid[i])
+            continue;
+        const int64_t k = keys[i];
+        uint64_t s = slot_of(k, bits);
+        while (slots[2 * s + 1] >= 0) {
+            if (slots[2 * s] == k)
+                return 0;
+            s = (s + 1) & mask;
+        }
+        slots[2 * s] = k;
+        slots[2 * s + 1] = i;
+    }
+    return 1;
+}
+
 /* velaria_join_lookup for a table built by velaria_join_build_dense over [lo, lo + span). */
 int64_t velaria_join_lookup_dense(const int64_t *keys, const uint8_t *valid, int64_t n, int64_t lo, int64_t span,
-                                  const int32_t *lut, int64_t *out_gids, int64_t *counts, int threads)
+                                  const int32_t *lut, int64_t *out_gids, int64_t *counts, int64_t n_groups,
+                                  int threads)
 {
     lookup_job j = {keys, valid, NULL, 0, lut, NULL, lo, span, out_gids, counts, 0, 0, 0, 0};
-    return run_lookup(j, n, threads);
+    return run_lookup(j, n, n_groups, threads);
 }
 
 /* Stable counting sort of the rows with gids[i] >= 0 by gid: afterwards the rows of number g
@@ -479,4 +539,163 @@ int velaria_join_scatter(const int64_t *gids, int64_t n, int64_t n_groups, const
     run_jobs(scatter_thread, jobs, sizeof(pairs_job), threads);
     free(rank);
     return 0;
+}
+
+/* ---- a build side whose keys are all distinct (a dimension joined on its key, a 1:1 join)
+ *
+ * Every number then has one build row, so the pairs need no buckets: a probe row writes
+ * itself and that row, or (outer) a -1.  `rows` maps a number to its build row; NULL when the
+ * number is the row itself (every build row valid: numbers follow the rows). */
+
+/* One thread's share of velaria_join_probe_unique: probe rows [begin, end), whose pairs it
+ * writes from slot `begin` (a range never writes past its own end: it has at most one pair per
+ * row); `found` counts them. */
+typedef struct {
+    lookup_job look;            /* the table, and this range's keys as rows [0, end - begin) */
+    const int64_t *rows;
+    int64_t *out_left, *out_right;
+    uint8_t *hit;               /* per number: some probe row found it (may be NULL) */
+    int outer;
+    int64_t begin, found;
+} unique_job;
+
+/* Several threads may mark one number: a relaxed atomic store of the same 1 (a plain byte store) */
+static inline void mark_hit(uint8_t *hit, int64_t g)
+{
+    __atomic_store_n(&hit[g], (uint8_t)1, __ATOMIC_RELAXED);
+}
+
+static inline int64_t row_of(const int64_t *rows, int64_t g)
+{
+    return rows ? rows[g] : g;
+}
+
+/* The dense table without a branch on the answer (half of a selective join's rows miss, at
+ * random: a mispredicted branch per row would wait on its table read): each row reads a
+ * table entry (entry 0 for a key out of range), keeps -1 where it has none, writes its pair
+ * and moves the output slot on only when it matched.  The fields are copied to locals: the
+ * module is built without strict aliasing, so every store would reload them. */
+static int64_t unique_dense(const unique_job *j)
+{
+    const int64_t *keys = j->look.keys, *rows = j->rows;
+    const uint8_t *valid = j->look.valid;
+    const int32_t *lut = j->look.lut;
+    const uint64_t lo = (uint64_t)j->look.lo, span = (uint64_t)j->look.span;
+    const int64_t len = j->look.end, b0 = j->begin;
+    int64_t *left = j->out_left + b0, *right = j->out_right + b0;
+    uint8_t *hit = j->hit;
+    int64_t pos = 0;
+    if (!j->outer && !hit && !rows) {           /* the common inner join: build numbers are rows */
+        for (int64_t i = 0; i < len; i++) {
+            const uint64_t b = (uint64_t)keys[i] - lo;
+            const int ok = b < span && (!valid || valid[i]);
+            const int64_t g = lut[ok ? b : 0];
+            left[pos] = b0 + i;
+            right[pos] = g;
+            pos += ok & (g >= 0);
+        }
+        return pos;
+    }
+    if (j->outer && !hit && !rows) {            /* the LEFT join's twin: every row at its slot */
+        for (int64_t i = 0; i < len; i++) {
+            const uint64_t b = (uint64_t)keys[i] - lo;
+            const int ok = b < span && (!valid || valid[i]);
+            const int64_t g = lut[ok ? b : 0];
+            left[i] = b0 + i;
+            right[i] = ok ? g : -1;
+        }
+        return len;
+    }
+    const int outer = j->outer;
+    for (int64_t i = 0; i < len; i++) {
+        const uint64_t b = (uint64_t)keys[i] - lo;
+        const int ok = b < span && (!valid || valid[i]);
+        const int64_t entry = lut[ok ? b : 0];
+        const int64_t g = ok ? entry : -1;
+        const int64_t row = row_of(rows, g < 0 ? 0 : g);
+        if (hit && g >= 0)
+            mark_hit(hit, g);
+        if (outer) {
+            left[i] = b0 + i;
+            right[i] = g < 0 ? -1 : row;
+        } else {
+            left[pos] = b0 + i;
+            right[pos] = row;
+            pos += g >= 0;
+        }
+    }
+    return outer ? len : pos;
+}
+
+/* The hash table: the range's numbers probed into its own output slots, then turned into
+ * pairs in place (a pair's slot never passes its row's). */
+static int64_t unique_hash(unique_job *j)
+{
+    lookup_job *l = &j->look;
+    const int64_t len = l->end, b0 = j->begin;
+    int64_t *left = j->out_left + b0, *right = j->out_right + b0;
+    l->out_gids = right;
+    lookup_hash(l);
+    const int64_t *rows = j->rows;
+    uint8_t *hit = j->hit;
+    const int outer = j->outer;
+    int64_t pos = 0;
+    for (int64_t i = 0; i < len; i++) {
+        const int64_t g = right[i];
+        if (g >= 0 && hit)
+            mark_hit(hit, g);
+        if (outer) {
+            left[i] = b0 + i;
+            right[i] = g < 0 ? -1 : row_of(rows, g);
+        } else {
+            left[pos] = b0 + i;
+            right[pos] = g >= 0 ? row_of(rows, g) : -1;
+            pos += g >= 0;
+        }
+    }
+    return outer ? len : pos;
+}
+
+static void *unique_thread(void *arg)
+{
+    unique_job *j = (unique_job *)arg;
+    j->found = j->look.lut ? unique_dense(j) : unique_hash(j);
+    return NULL;
+}
+
+/* Pairs of an equi-join whose build side (velaria_join_build / _build_dense) has distinct
+ * keys, in the reference order: probe rows in order, each with its build row (`rows[g]` for
+ * number g, or g itself when rows is NULL).  Inner (outer == 0): the matched probe rows only,
+ * out_left the probe row and out_right the build row; outer: every probe row i at slot i, -1
+ * as the build row of a row without a match.  The outputs hold n slots.  `hit` (may be NULL;
+ * one byte per number, zeroed) gets 1 for every number some probe row found.  The table is
+ * the hash table (`slots`, `bits`, optional `bitmap` over [lo, lo + span)) or, when `lut` is
+ * given, the dense one over [lo, lo + span) (then n_groups >= 1).  Up to `threads` threads
+ * each pair a contiguous range of probe rows from the range's first slot; an inner join's
+ * ranges are then moved down, in order, to follow one another, so the output is the
+ * one-thread output.  Returns the number of pairs written. */
+int64_t velaria_join_probe_unique(const int64_t *keys, const uint8_t *valid, int64_t n, const int64_t *slots,
+                                  int bits, const int32_t *lut, const uint64_t *bitmap, int64_t lo, int64_t span,
+                                  const int64_t *rows, int outer, int64_t *out_left, int64_t *out_right,
+                                  uint8_t *hit, int threads)
+{
+    threads = threads_for(n, threads);
+    unique_job jobs[MAX_THREADS];
+    for (int t = 0; t < threads; t++) {
+        const int64_t b = n * t / threads, e = n * (t + 1) / threads;
+        lookup_job look = {keys + b, valid ? valid + b : NULL, slots, bits, lut, bitmap, lo, span,
+                           NULL, NULL, 0, 0, e - b, 0};
+        unique_job j = {look, rows, out_left, out_right, hit, outer, b, 0};
+        jobs[t] = j;
+    }
+    run_jobs(unique_thread, jobs, sizeof(unique_job), threads);
+    if (outer)
+        return n;
+    int64_t pos = jobs[0].found;
+    for (int t = 1; t < threads; t++) {          /* each range's pairs follow the ranges before it */
+        memmove(out_left + pos, out_left + jobs[t].begin, (size_t)jobs[t].found * sizeof(int64_t));
+        memmove(out_right + pos, out_right + jobs[t].begin, (size_t)jobs[t].found * sizeof(int64_t));
+        pos += jobs[t].found;
+    }
+    return pos;
 }

@@ -22,6 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pyarrow as pa
 
+from ..accel.string_take import take_strings
 from ..accel.threads import default_threads
 
 __all__ = ["take_columns", "take_rows", "MIN_PARALLEL_ROWS", "ROWS_PER_THREAD", "stats"]
@@ -65,16 +66,27 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forget_after_fork)
 
 
-def take_columns(jobs: list[tuple[pa.Array, pa.Array]]) -> list[pa.Array]:
+def take_columns(jobs: list[tuple[pa.Array, pa.Array]], strings_in_c: bool = False) -> list[pa.Array]:
     """``[column.take(indices) for column, indices in jobs]``, the columns taken on several
-    threads when there are enough rows (a NULL index gives a NULL row, as ``take`` does)."""
+    threads when there are enough rows (a NULL index gives a NULL row, as ``take`` does).
+    ``strings_in_c`` (the accelerated engine) gathers string columns in C where it applies."""
     threads = min(default_threads(), len(jobs))
     rows = max((len(indices) for _, indices in jobs), default=0)
     if threads < 2 or rows < MIN_PARALLEL_ROWS:
         stats["serial"] += 1
-        return [column.take(indices) for column, indices in jobs]
+        # one column (a text column of a dimension, say) may use every thread itself
+        c_threads = default_threads() if strings_in_c else 0
+        return [_take(column, indices, c_threads) for column, indices in jobs]
     stats["parallel"] += 1
-    return list(_executor(default_threads()).map(lambda job: job[0].take(job[1]), jobs))
+    threads_each = 1 if strings_in_c else 0
+    return list(_executor(default_threads()).map(lambda job: _take(job[0], job[1], threads_each), jobs))
+
+
+def _take(column: pa.Array, indices: pa.Array, c_threads: int) -> pa.Array:
+    """``column.take(indices)``; with ``c_threads`` (else 0), a string column without NULLs
+    is gathered in C on that many threads (``accel/string_take.py``): the same array, faster."""
+    taken = take_strings(column, indices, c_threads) if c_threads else None
+    return column.take(indices) if taken is None else taken
 
 
 def take_rows(batch: pa.RecordBatch, order: pa.Array) -> list[pa.RecordBatch]:

@@ -653,7 +653,7 @@ class JoinOperator(_PathsMixin, Operator):
             if not as_is:
                 slots.append(len(out) - 1)
                 jobs.append((column, indices))
-        for slot, taken in zip(slots, take_columns(jobs)):
+        for slot, taken in zip(slots, take_columns(jobs, self.ctx.kernels.origin("hash_join") == "accel")):
             out[slot] = taken
         return out
 

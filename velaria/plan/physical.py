@@ -155,6 +155,8 @@ _PATH_REASONS = {
     "c-hash": "C hash join: the smaller side numbered in a dense lookup table or a hash table, the other "
               "side probing it, pairs written in the reference order without a sort",
     "numpy-sort": "no C module: right rows sorted by key code, matches expanded with numpy",
+    "unique-build": "the built side's keys are distinct: one threaded pass writes each probe row with its "
+                    "one match, no match counts or buckets",
 }
 
 
