@@ -11,7 +11,7 @@
  * One word is sorted most significant digit first (MSD radix, 11-bit digits, 32-bit row
  * numbers carried along): a digit pass scatters a segment into buckets, stably, and each
  * bucket is sorted by the remaining bits.  Only the first digit or two move the whole input
- * through memory; the buckets below soon fit in cache (8-bit digits under CACHE_SEGMENT rows,
+ * through memory; the buckets below soon fit in cache (digits sized to about four rows a bucket,
  * an insertion sort under SMALL_SEGMENT), and a digit that every row of a segment shares is
  * skipped.  Segments larger than a share of a thread get threaded passes: each thread counts
  * and scatters its own contiguous part, its rows landing after every earlier thread's rows of
@@ -284,7 +284,6 @@ static inline void emit_rows(const msd_ctx *c, const uint32_t *rows, int64_t lo,
 }
 
 #define SMALL_SEGMENT 24          /* insertion sort below this many rows */
-#define CACHE_SEGMENT 16384       /* 8-bit digits below this many rows (counts stay small) */
 
 /* Sorts positions [lo, hi) of buffer `buf` by the key bits below `bits`, stably (equal keys
  * keep their order in the buffer, which is row order), on the calling thread. */
@@ -307,7 +306,11 @@ static void msd_sequential(const msd_ctx *c, int buf, int64_t lo, int64_t hi, in
         emit_rows(c, r, lo, hi);
         return;
     }
-    int width = n > CACHE_SEGMENT ? DIGIT_BITS : 8;
+    /* about four rows per bucket: a digit much wider than the segment costs more in
+     * bucket bookkeeping (clearing, summing, visiting empty buckets) than it saves */
+    int width = 63 - __builtin_clzll((uint64_t)n) - 2;
+    if (width > DIGIT_BITS) width = DIGIT_BITS;
+    if (width < 3) width = 3;
     if (width > bits) width = bits;
     const int shift = bits - width;
     const uint64_t mask = ((uint64_t)1 << width) - 1;
