@@ -1,8 +1,11 @@
-"""Accelerated ``sort_indices``: every ORDER BY key of a sortable type becomes a numeric key
+"""Accelerated ``sort_indices`` and ``sort_take``: every ORDER BY key of a sortable type becomes a numeric key
 column (numbers as they are, bool / date / timestamp as int64, strings as the dense rank of
 their value among the distinct values) and one stable C radix sort orders the rows by all of
-them (``sort_rows``), LIMIT included; vectors and other types run the reference. Twin of
-``velaria.reference.batch.sort_indices``.
+them (``sort_rows``), LIMIT included; vectors and other types run the reference. Twins of
+``velaria.reference.batch.sort_indices`` and ``.sort_take``.
+
+``sort_take`` gives the sorted rows themselves: the numeric columns without NULLs travel with
+the C sort (``sort_rows_take``), the others are taken by the row numbers it also returns.
 """
 from __future__ import annotations
 
@@ -15,9 +18,9 @@ import pyarrow.types as pat
 from velaria.reference import batch as _ref
 
 from .arrow_util import _F64, _I64, _is_float, _is_int, _is_str, _valid
-from .sort_rows import SortColumn, sort_rows
+from .sort_rows import SortColumn, sort_rows, sort_rows_take
 
-__all__ = ["sort_indices"]
+__all__ = ["sort_indices", "sort_take"]
 
 
 # ---- sort
@@ -30,10 +33,49 @@ def _sortable(t) -> bool:
 def sort_indices(key_arrays: list[pa.Array], descending: list[bool], nulls_first: list[bool],
                  limit: int | None = None) -> pa.Array:
     """Row order as int64 indices: stable, multi-key; only the first ``limit`` when given."""
+    columns = _sort_columns(key_arrays, descending, nulls_first, limit)
+    if columns is None:
+        return _ref.sort_indices(key_arrays, descending, nulls_first, limit)
+    if not columns:
+        return _leading_rows(len(key_arrays[0]), limit)
+    return pa.array(sort_rows(columns, limit), type=_I64)
+
+
+def sort_take(batch: pa.RecordBatch, key_arrays: list[pa.Array], descending: list[bool],
+              nulls_first: list[bool], limit: int | None = None) -> list[pa.RecordBatch]:
+    """The rows of ``batch`` in the order of :func:`sort_indices` (only the first ``limit``),
+    as consecutive batches. Fixed-width columns without NULLs are moved by the C sort itself;
+    the others are gathered by the row numbers (on several threads, ``take_columns``)."""
+    from velaria.exec.column_take import take_columns, take_rows   # velaria.exec imports the kernels
+
+    columns = _sort_columns(key_arrays, descending, nulls_first, limit)
+    if columns is None or not columns:
+        order = (_ref.sort_indices(key_arrays, descending, nulls_first, limit) if columns is None
+                 else _leading_rows(batch.num_rows, limit))
+        return take_rows(batch, order)
+    moved = [j for j, col in enumerate(batch.columns) if _movable(col)]
+    rest = [j for j in range(batch.num_columns) if j not in moved]
+    rows, taken = sort_rows_take(columns, [_raw_values(batch.column(j)) for j in moved], limit,
+                                 rows=bool(rest))
+    out: list[pa.Array | None] = [None] * batch.num_columns
+    for j, values in zip(moved, taken):
+        out[j] = pa.Array.from_buffers(batch.column(j).type, len(values), [None, pa.py_buffer(values)])
+    if rest:
+        order = pa.array(rows, type=_I64)
+        for j, col in zip(rest, take_columns([(batch.column(j), order) for j in rest])):
+            out[j] = col
+    return [pa.RecordBatch.from_arrays(out, schema=batch.schema)]
+
+
+def _sort_columns(key_arrays: list[pa.Array], descending: list[bool], nulls_first: list[bool],
+                  limit: int | None) -> list[SortColumn] | None:
+    """The C sort's key columns (an all-NULL key orders nothing and is left out), or None
+    when the reference must sort (no keys, mismatched lists, a negative limit, a key type the
+    C sort does not order)."""
     if (not key_arrays or not (len(key_arrays) == len(descending) == len(nulls_first))
             or (limit is not None and limit < 0)
             or not all(_sortable(k.type) for k in key_arrays)):
-        return _ref.sort_indices(key_arrays, descending, nulls_first, limit)
+        return None
     columns = []
     for arr, desc, nf in zip(key_arrays, descending, nulls_first):
         if isinstance(arr, pa.ChunkedArray):
@@ -41,10 +83,20 @@ def sort_indices(key_arrays: list[pa.Array], descending: list[bool], nulls_first
         if pat.is_null(arr.type):
             continue                            # all NULL: no effect on the order
         columns.append(SortColumn(_key_values(arr), _valid(arr), bool(desc), bool(nf)))
-    if not columns:
-        n = len(key_arrays[0])
-        return pa.array(np.arange(n if limit is None else min(limit, n), dtype=np.int64))
-    return pa.array(sort_rows(columns, limit), type=_I64)
+    return columns
+
+
+def _leading_rows(n: int, limit: int | None) -> pa.Array:
+    """0, 1, ... as the order when no key orders anything (input order, cut to ``limit``)."""
+    return pa.array(np.arange(n if limit is None else min(limit, n), dtype=np.int64))
+
+
+def _movable(col: pa.Array) -> bool:
+    """Whether the C sort can move ``col`` with its keys: fixed-width values of 1 to 8 bytes
+    (numbers, dates, times, timestamps, durations) and no NULLs."""
+    t = col.type
+    return (col.null_count == 0 and pat.is_primitive(t) and not pat.is_boolean(t)
+            and t.bit_width in (8, 16, 32, 64))
 
 
 def _key_values(arr: pa.Array) -> np.ndarray:
@@ -76,6 +128,16 @@ def _primitive_view(arr: pa.Array) -> np.ndarray:
     if buf is None:
         return np.zeros(len(arr), dtype=dtype)
     return np.frombuffer(buf, dtype=dtype, count=len(arr), offset=arr.offset * np.dtype(dtype).itemsize)
+
+
+def _raw_values(arr: pa.Array) -> np.ndarray:
+    """The data buffer of a fixed-width array as unsigned integers of its width (no copy):
+    the bytes the sort moves, whatever the type."""
+    dtype = np.dtype(f"u{arr.type.bit_width // 8}")
+    buf = arr.buffers()[1]
+    if buf is None:
+        return np.zeros(len(arr), dtype=dtype)
+    return np.frombuffer(buf, dtype=dtype, count=len(arr), offset=arr.offset * dtype.itemsize)
 
 
 def _string_ranks(arr: pa.Array) -> np.ndarray:
