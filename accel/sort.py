@@ -48,18 +48,25 @@ def sort_take(batch: pa.RecordBatch, key_arrays: list[pa.Array], descending: lis
     the others are gathered by the row numbers (on several threads, ``take_columns``)."""
     from velaria.exec.column_take import take_columns, take_rows   # velaria.exec imports the kernels
 
-    columns = _sort_columns(key_arrays, descending, nulls_first, limit)
+    encoded: dict[int, pa.DictionaryArray] = {}
+    columns = _sort_columns(key_arrays, descending, nulls_first, limit, encoded)
     if columns is None or not columns:
         order = (_ref.sort_indices(key_arrays, descending, nulls_first, limit) if columns is None
                  else _leading_rows(batch.num_rows, limit))
         return take_rows(batch, order)
     moved = [j for j, col in enumerate(batch.columns) if _movable(col)]
-    rest = [j for j in range(batch.num_columns) if j not in moved]
-    rows, taken = sort_rows_take(columns, [_raw_values(batch.column(j)) for j in moved], limit,
-                                 rows=bool(rest))
+    # a string column that is also a key: its dictionary codes move with the sort, and the
+    # output reads the strings from the (small, cached) dictionary instead of all the rows
+    coded = {j: enc for j, col in enumerate(batch.columns) if j not in moved
+             for i, enc in encoded.items() if _same_array(col, key_arrays[i])}
+    rest = [j for j in range(batch.num_columns) if j not in moved and j not in coded]
+    payload = [_raw_values(batch.column(j)) for j in moved] + [_codes(enc) for enc in coded.values()]
+    rows, taken = sort_rows_take(columns, payload, limit, rows=bool(rest))
     out: list[pa.Array | None] = [None] * batch.num_columns
     for j, values in zip(moved, taken):
         out[j] = pa.Array.from_buffers(batch.column(j).type, len(values), [None, pa.py_buffer(values)])
+    for (j, enc), codes in zip(coded.items(), taken[len(moved):]):
+        out[j] = _with_null(enc.dictionary).take(pa.array(codes))
     if rest:
         order = pa.array(rows, type=_I64)
         for j, col in zip(rest, take_columns([(batch.column(j), order) for j in rest])):
@@ -68,22 +75,53 @@ def sort_take(batch: pa.RecordBatch, key_arrays: list[pa.Array], descending: lis
 
 
 def _sort_columns(key_arrays: list[pa.Array], descending: list[bool], nulls_first: list[bool],
-                  limit: int | None) -> list[SortColumn] | None:
+                  limit: int | None, encoded: dict | None = None) -> list[SortColumn] | None:
     """The C sort's key columns (an all-NULL key orders nothing and is left out), or None
     when the reference must sort (no keys, mismatched lists, a negative limit, a key type the
-    C sort does not order)."""
+    C sort does not order). ``encoded`` receives the dictionary encoding of each string key,
+    by key position."""
     if (not key_arrays or not (len(key_arrays) == len(descending) == len(nulls_first))
             or (limit is not None and limit < 0)
             or not all(_sortable(k.type) for k in key_arrays)):
         return None
     columns = []
-    for arr, desc, nf in zip(key_arrays, descending, nulls_first):
+    for i, (arr, desc, nf) in enumerate(zip(key_arrays, descending, nulls_first)):
         if isinstance(arr, pa.ChunkedArray):
             arr = arr.combine_chunks()
         if pat.is_null(arr.type):
             continue                            # all NULL: no effect on the order
-        columns.append(SortColumn(_key_values(arr), _valid(arr), bool(desc), bool(nf)))
+        if _is_str(arr.type):
+            enc = pc.dictionary_encode(arr)
+            if encoded is not None:
+                encoded[i] = enc
+            values = _string_ranks(enc)
+        else:
+            values = _key_values(arr)
+        columns.append(SortColumn(values, _valid(arr), bool(desc), bool(nf)))
     return columns
+
+
+def _same_array(a, b) -> bool:
+    """Whether ``a`` and ``b`` are the same values: the same type, offset, length and buffers
+    (a key that is a plain column reference evaluates to the batch's own column)."""
+    if not isinstance(a, pa.Array) or not a.type.equals(b.type) or a.offset != b.offset or len(a) != len(b):
+        return False
+    return [None if x is None else x.address for x in a.buffers()] == \
+           [None if x is None else x.address for x in b.buffers()]
+
+
+def _codes(enc: pa.DictionaryArray) -> np.ndarray:
+    """The int32 dictionary codes of ``enc``, a NULL row's code being ``len(dictionary)`` (the
+    NULL that :func:`_with_null` appends)."""
+    codes = _raw_values(enc.indices).view(np.int32)
+    if enc.indices.null_count:
+        codes = np.where(_valid(enc.indices), codes, np.int32(len(enc.dictionary)))
+    return codes
+
+
+def _with_null(dictionary: pa.Array) -> pa.Array:
+    """``dictionary`` with one NULL appended (the value of the code ``len(dictionary)``)."""
+    return pa.concat_arrays([dictionary, pa.nulls(1, dictionary.type)])
 
 
 def _leading_rows(n: int, limit: int | None) -> pa.Array:
@@ -105,7 +143,7 @@ def _key_values(arr: pa.Array) -> np.ndarray:
     a NULL slot holds does not matter (the sort never reads it)."""
     t = arr.type
     if _is_str(t):
-        return _string_ranks(arr)
+        return _string_ranks(pc.dictionary_encode(arr))
     if _is_float(t):
         target = _F64
     elif pat.is_uint64(t):
@@ -140,13 +178,13 @@ def _raw_values(arr: pa.Array) -> np.ndarray:
     return np.frombuffer(buf, dtype=dtype, count=len(arr), offset=arr.offset * dtype.itemsize)
 
 
-def _string_ranks(arr: pa.Array) -> np.ndarray:
+def _string_ranks(encoded: pa.DictionaryArray) -> np.ndarray:
     """uint64 dense rank of each string among the distinct strings, in byte (code point)
-    order: one hash pass to the distinct values, a sort of those only."""
-    encoded = pc.dictionary_encode(arr)
+    order, from the column's dictionary encoding (one hash pass to the distinct values): a
+    sort of the distinct values only."""
     rank = np.empty(len(encoded.dictionary), dtype=np.uint64)
     rank[pc.sort_indices(encoded.dictionary).to_numpy()] = np.arange(len(rank), dtype=np.uint64)
     codes = _primitive_view(encoded.indices)
     if not len(rank):
-        return np.zeros(len(arr), dtype=np.uint64)
+        return np.zeros(len(encoded), dtype=np.uint64)
     return rank.take(codes, mode="clip")     # a NULL slot's code may be anything

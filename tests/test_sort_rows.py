@@ -200,10 +200,12 @@ def test_order_by_runs_the_c_sort(monkeypatch):
         "v": pa.array([0.5, -0.0, math.nan, 0.0] * 5000),
         "d": pa.array(list(range(20000)), type=pa.date32())})))
     # the payload the sort moves itself: the fixed-width columns without NULLs (v, d) of its
-    # input (which holds the ORDER BY columns the SELECT list then drops)
+    # input (which holds the ORDER BY columns the SELECT list then drops), and the dictionary
+    # codes of a string column that is a key
     for sql, moved in (("SELECT k, v FROM t ORDER BY v", 1), ("SELECT k FROM t ORDER BY k DESC NULLS LAST, v", 1),
-                       ("SELECT s FROM t ORDER BY s LIMIT 7", 0), ("SELECT k, v FROM t ORDER BY v DESC LIMIT 3", 1),
-                       ("SELECT v, d FROM t ORDER BY k", 2), ("SELECT d, s, v FROM t ORDER BY s, v DESC", 2)):
+                       ("SELECT s FROM t ORDER BY s LIMIT 7", 1), ("SELECT k, v FROM t ORDER BY v DESC LIMIT 3", 1),
+                       ("SELECT v, d FROM t ORDER BY k", 2), ("SELECT d, s, v FROM t ORDER BY s, v DESC", 3),
+                       ("SELECT s, k FROM t ORDER BY k", 0)):
         calls.clear()
         got = s.sql(sql).to_arrow()
         assert calls == [(20000, moved)], sql

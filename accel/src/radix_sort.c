@@ -32,6 +32,9 @@
 
 #define DIGIT_BITS 11
 #define BUCKETS (1 << DIGIT_BITS)
+#ifndef FUSED_DIGIT_BITS
+#define FUSED_DIGIT_BITS 8
+#endif
 #define MAX_THREADS 64
 #define MAX_COLS 64
 #define TOP_N_MAX 65536       /* larger LIMITs sort everything and cut */
@@ -458,7 +461,9 @@ static int msd_parallel(const msd_ctx *c, pass_job *jobs, int threads, int buf, 
 {
     const int64_t n = hi - lo;
     while (bits > 0) {
-        int width = bits < DIGIT_BITS ? bits : DIGIT_BITS;
+        /* the fused first pass writes more streams (keys, rows, payload): fewer buckets */
+        int top = rows_implicit && c->pay && c->pay->ncols ? FUSED_DIGIT_BITS : DIGIT_BITS;
+        int width = bits < top ? bits : top;
         int shift = bits - width;
         for (int t = 0; t < threads; t++) {
             pass_job *j = &jobs[t];
