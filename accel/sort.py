@@ -50,9 +50,9 @@ def sort_take(batch: pa.RecordBatch, key_arrays: list[pa.Array], descending: lis
 
     encoded: dict[int, pa.DictionaryArray] = {}
     columns = _sort_columns(key_arrays, descending, nulls_first, limit, encoded)
-    if columns is None or not columns:
+    if columns is None or not columns or not batch.num_columns:
         order = (_ref.sort_indices(key_arrays, descending, nulls_first, limit) if columns is None
-                 else _leading_rows(batch.num_rows, limit))
+                 else sort_indices(key_arrays, descending, nulls_first, limit))
         return take_rows(batch, order)
     moved = [j for j, col in enumerate(batch.columns) if _movable(col)]
     # a string column that is also a key: its dictionary codes move with the sort, and the
