@@ -19,7 +19,11 @@
  * result the single stable order, whatever the number of threads.
  *
  * With a LIMIT of at most TOP_N_MAX rows and under an eighth of the row count (and one word),
- * one threaded pass keeps the `limit` smallest (word, row) pairs instead (top_n). */
+ * one threaded pass keeps the `limit` smallest (word, row) pairs instead (top_n).
+ *
+ * velaria_sort_rows_take also moves payload columns into the sorted order: with one word, the
+ * first pass scatters them with the keys and the gather at the end stays within a bucket (see
+ * `payload`); otherwise they are gathered by the row numbers. */
 #define _POSIX_C_SOURCE 200112L
 #define _DEFAULT_SOURCE 1
 #include <stdint.h>
