@@ -19,6 +19,7 @@ from velaria.reference import batch as _ref
 
 from .arrow_util import _F64, _I64, _is_float, _is_int, _is_str, _valid
 from .sort_rows import SortColumn, sort_rows, sort_rows_take
+from .threads import default_threads
 
 __all__ = ["sort_indices", "sort_take"]
 
@@ -48,25 +49,26 @@ def sort_take(batch: pa.RecordBatch, key_arrays: list[pa.Array], descending: lis
     the others are gathered by the row numbers (on several threads, ``take_columns``)."""
     from velaria.exec.column_take import take_columns, take_rows   # velaria.exec imports the kernels
 
-    encoded: dict[int, pa.DictionaryArray] = {}
+    encoded: dict[int, tuple[np.ndarray, pa.Array]] = {}
     columns = _sort_columns(key_arrays, descending, nulls_first, limit, encoded)
     if columns is None or not columns or not batch.num_columns:
         order = (_ref.sort_indices(key_arrays, descending, nulls_first, limit) if columns is None
                  else sort_indices(key_arrays, descending, nulls_first, limit))
         return take_rows(batch, order)
     moved = [j for j, col in enumerate(batch.columns) if _movable(col)]
-    # a string column that is also a key: its dictionary codes move with the sort, and the
-    # output reads the strings from the (small, cached) dictionary instead of all the rows
-    coded = {j: enc for j, col in enumerate(batch.columns) if j not in moved
-             for i, enc in encoded.items() if _same_array(col, key_arrays[i])}
+    # a string column that is also a key: its ranks (the sort key) move with the sort, and the
+    # output reads the strings from the (small, cached) sorted distinct values instead of
+    # from all the rows
+    coded = {j: i for j, col in enumerate(batch.columns) if j not in moved
+             for i in encoded if _same_array(col, key_arrays[i])}
     rest = [j for j in range(batch.num_columns) if j not in moved and j not in coded]
-    payload = [_raw_values(batch.column(j)) for j in moved] + [_codes(enc) for enc in coded.values()]
+    payload = [_raw_values(batch.column(j)) for j in moved] + [encoded[i][0] for i in coded.values()]
     rows, taken = sort_rows_take(columns, payload, limit, rows=bool(rest))
     out: list[pa.Array | None] = [None] * batch.num_columns
     for j, values in zip(moved, taken):
         out[j] = pa.Array.from_buffers(batch.column(j).type, len(values), [None, pa.py_buffer(values)])
-    for (j, enc), codes in zip(coded.items(), taken[len(moved):]):
-        out[j] = _with_null(enc.dictionary).take(pa.array(codes))
+    for (j, i), ranks in zip(coded.items(), taken[len(moved):]):
+        out[j] = encoded[i][1].take(pa.array(ranks))
     if rest:
         order = pa.array(rows, type=_I64)
         for j, col in zip(rest, take_columns([(batch.column(j), order) for j in rest])):
@@ -78,8 +80,8 @@ def _sort_columns(key_arrays: list[pa.Array], descending: list[bool], nulls_firs
                   limit: int | None, encoded: dict | None = None) -> list[SortColumn] | None:
     """The C sort's key columns (an all-NULL key orders nothing and is left out), or None
     when the reference must sort (no keys, mismatched lists, a negative limit, a key type the
-    C sort does not order). ``encoded`` receives the dictionary encoding of each string key,
-    by key position."""
+    C sort does not order). ``encoded`` receives, by key position, each string key's ranks and
+    distinct values in rank order with a NULL appended (see :func:`_string_ranks`)."""
     if (not key_arrays or not (len(key_arrays) == len(descending) == len(nulls_first))
             or (limit is not None and limit < 0)
             or not all(_sortable(k.type) for k in key_arrays)):
@@ -91,10 +93,9 @@ def _sort_columns(key_arrays: list[pa.Array], descending: list[bool], nulls_firs
         if pat.is_null(arr.type):
             continue                            # all NULL: no effect on the order
         if _is_str(arr.type):
-            enc = pc.dictionary_encode(arr)
+            values, distinct = _string_ranks(arr)
             if encoded is not None:
-                encoded[i] = enc
-            values = _string_ranks(enc)
+                encoded[i] = (values, distinct)
         else:
             values = _key_values(arr)
         columns.append(SortColumn(values, _valid(arr), bool(desc), bool(nf)))
@@ -110,18 +111,7 @@ def _same_array(a, b) -> bool:
            [None if x is None else x.address for x in b.buffers()]
 
 
-def _codes(enc: pa.DictionaryArray) -> np.ndarray:
-    """The int32 dictionary codes of ``enc``, a NULL row's code being ``len(dictionary)`` (the
-    NULL that :func:`_with_null` appends)."""
-    codes = _raw_values(enc.indices).view(np.int32)
-    if enc.indices.null_count:
-        codes = np.where(_valid(enc.indices), codes, np.int32(len(enc.dictionary)))
-    return codes
 
-
-def _with_null(dictionary: pa.Array) -> pa.Array:
-    """``dictionary`` with one NULL appended (the value of the code ``len(dictionary)``)."""
-    return pa.concat_arrays([dictionary, pa.nulls(1, dictionary.type)])
 
 
 def _leading_rows(n: int, limit: int | None) -> pa.Array:
@@ -143,7 +133,7 @@ def _key_values(arr: pa.Array) -> np.ndarray:
     a NULL slot holds does not matter (the sort never reads it)."""
     t = arr.type
     if _is_str(t):
-        return _string_ranks(pc.dictionary_encode(arr))
+        return _string_ranks(arr)[0]
     if _is_float(t):
         target = _F64
     elif pat.is_uint64(t):
@@ -178,13 +168,40 @@ def _raw_values(arr: pa.Array) -> np.ndarray:
     return np.frombuffer(buf, dtype=dtype, count=len(arr), offset=arr.offset * dtype.itemsize)
 
 
-def _string_ranks(encoded: pa.DictionaryArray) -> np.ndarray:
-    """uint64 dense rank of each string among the distinct strings, in byte (code point)
-    order, from the column's dictionary encoding (one hash pass to the distinct values): a
-    sort of the distinct values only."""
-    rank = np.empty(len(encoded.dictionary), dtype=np.uint64)
-    rank[pc.sort_indices(encoded.dictionary).to_numpy()] = np.arange(len(rank), dtype=np.uint64)
-    codes = _primitive_view(encoded.indices)
-    if not len(rank):
-        return np.zeros(len(encoded), dtype=np.uint64)
-    return rank.take(codes, mode="clip")     # a NULL slot's code may be anything
+#: rows per slice of a string key hashed on its own thread
+STRING_SLICE_ROWS = 1 << 20
+
+
+def _string_ranks(arr: pa.Array) -> tuple[np.ndarray, pa.Array]:
+    """(uint64 dense rank of each row's string among the distinct strings, in byte (code
+    point) order, a NULL row's rank being the number of distinct strings; the distinct
+    strings in rank order with one NULL appended, so that ``distinct.take(ranks)`` is
+    ``arr``). A hash pass per slice of the column (``dictionary_encode``, on several threads
+    for a large column), then only the distinct values are merged and sorted."""
+    from velaria.exec.column_take import pool_map      # velaria.exec imports the kernels
+
+    n = len(arr)
+    parts = max(1, min(default_threads(), n // STRING_SLICE_ROWS))
+    bounds = [n * p // parts for p in range(parts + 1)]
+    encs = pool_map(pc.dictionary_encode, [arr.slice(lo, hi - lo) for lo, hi in zip(bounds, bounds[1:])])
+    if parts == 1:
+        distinct = encs[0].dictionary
+    else:
+        distinct = pc.unique(pa.concat_arrays([e.dictionary for e in encs]))
+    order = pc.sort_indices(distinct).to_numpy()
+    rank = np.empty(len(distinct) + 1, dtype=np.uint64)
+    rank[order] = np.arange(len(order), dtype=np.uint64)
+    rank[-1] = len(order)                                # the NULL code below
+    ranks = np.empty(n, dtype=np.uint64)
+
+    def fill(part):
+        """The ranks of one slice: its codes through its dictionary's ranks (and a NULL's)."""
+        lo, hi, enc = part
+        local = rank if parts == 1 else np.append(rank[pc.index_in(enc.dictionary, distinct).to_numpy()], rank[-1])
+        codes = _raw_values(enc.indices).view(np.int32)
+        if enc.indices.null_count:
+            codes = np.where(_valid(enc.indices), codes, np.int32(len(local) - 1))
+        np.take(local, codes, out=ranks[lo:hi], mode="clip")
+
+    pool_map(fill, list(zip(bounds, bounds[1:], encs)))
+    return ranks, pa.concat_arrays([distinct.take(pa.array(order)), pa.nulls(1, distinct.type)])
