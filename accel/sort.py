@@ -45,8 +45,10 @@ def sort_indices(key_arrays: list[pa.Array], descending: list[bool], nulls_first
 def sort_take(batch: pa.RecordBatch, key_arrays: list[pa.Array], descending: list[bool],
               nulls_first: list[bool], limit: int | None = None) -> list[pa.RecordBatch]:
     """The rows of ``batch`` in the order of :func:`sort_indices` (only the first ``limit``),
-    as consecutive batches. Fixed-width columns without NULLs are moved by the C sort itself;
-    the others are gathered by the row numbers (on several threads, ``take_columns``)."""
+    as consecutive batches. Fixed-width columns without NULLs are moved by the C sort itself,
+    a string column that is a key is read from its distinct values by its ranks (which the
+    sort moves), the others are gathered by the row numbers (on several threads,
+    ``take_columns``)."""
     from velaria.exec.column_take import take_columns, take_rows   # velaria.exec imports the kernels
 
     encoded: dict[int, tuple[np.ndarray, pa.Array]] = {}
@@ -109,9 +111,6 @@ def _same_array(a, b) -> bool:
         return False
     return [None if x is None else x.address for x in a.buffers()] == \
            [None if x is None else x.address for x in b.buffers()]
-
-
-
 
 
 def _leading_rows(n: int, limit: int | None) -> pa.Array:
