@@ -43,6 +43,7 @@ else:
         "filter_fold": filtered_sums.filter_fold,
         "hash_aggregate": aggregate.HashAggregate,
         "sort_indices": sort.sort_indices,
+        "sort_take": sort.sort_take,
         "hash_join": join.hash_join,
         "key_matches": join.key_matches,
         "key_set": join.key_set,

@@ -44,6 +44,11 @@ void velaria_group_count(const int64_t *gids, const uint8_t *valid, int64_t n, i
 int64_t velaria_sort_rows(int ncols, const int *kinds, const void *const *data,
                           const uint8_t *const *valid, const int *descending, const int *nulls_first,
                           int64_t n, int64_t limit, int threads, int64_t *out);
+int64_t velaria_sort_rows_take(int ncols, const int *kinds, const void *const *data,
+                               const uint8_t *const *valid, const int *descending, const int *nulls_first,
+                               int64_t n, int64_t limit, int threads, int64_t *out,
+                               int npay, const void *const *pay, const int *pay_width, void *const *pay_out);
+int64_t velaria_sort_bar_skips(void);
 int64_t velaria_select_cmp_f64(const double *x, const uint8_t *valid, int64_t n, int op, double c,
                                int64_t *out_idx, double *out_vals);
 int64_t velaria_select_cmp_i64(const int64_t *x, const uint8_t *valid, int64_t n, int op, int64_t c,

@@ -173,6 +173,13 @@ def sort_indices(key_arrays: list[pa.Array], descending: list[bool], nulls_first
     return pa.array(order, type=pa.int64())
 
 
+def sort_take(batch: pa.RecordBatch, key_arrays: list[pa.Array], descending: list[bool],
+              nulls_first: list[bool], limit: int | None = None) -> list[pa.RecordBatch]:
+    """The rows of ``batch`` in the order of :func:`sort_indices` (only the first ``limit``),
+    as consecutive batches (here one)."""
+    return [batch.take(sort_indices(key_arrays, descending, nulls_first, limit))]
+
+
 def hash_join(left_keys: list[pa.Array], right_keys: list[pa.Array], how: str) -> tuple[pa.Array, pa.Array]:
     """(left row indices, right row indices) of an equi-join; a NULL index pads an unmatched row."""
     li, ri = join.hash_join_indices([k.to_pylist() for k in left_keys], [k.to_pylist() for k in right_keys], how)

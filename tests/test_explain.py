@@ -125,7 +125,7 @@ def test_engine_backend_kernels_lines(s):
     assert "backend=python" in lines
     kern = [l for l in lines if l.startswith("kernels=")]
     assert len(kern) == 1
-    assert "hash_aggregate=reference" in kern[0] and "sort_indices=reference" in kern[0]
+    assert "hash_aggregate=reference" in kern[0] and "sort_take=reference" in kern[0]
 
 
 @pytest.fixture
@@ -226,12 +226,12 @@ def test_explain_names_exactly_the_kernels_execution_calls(sql, engine):
 
 def test_replacing_a_kernel_in_the_set_is_what_runs(s):
     calls = []
-    real = s.kernels.sort_indices
+    real = s.kernels.sort_take
 
     def fake(*a, **k):
         calls.append(1)
         return real(*a, **k)
-    s.kernels = s.kernels.replace("sort_indices", fake, "accel")
-    assert "sort_indices=accel" in s.explain_sql("SELECT id FROM t ORDER BY id")
+    s.kernels = s.kernels.replace("sort_take", fake, "accel")
+    assert "sort_take=accel" in s.explain_sql("SELECT id FROM t ORDER BY id")
     assert s.sql("SELECT id FROM t ORDER BY id DESC").to_rows()["rows"] == [[4], [3], [2], [1]]
     assert calls == [1]

@@ -176,28 +176,39 @@ def test_order_by_runs_the_c_sort(monkeypatch):
     import velaria
 
     calls = []
-    real = sort_rows._lib.velaria_sort_rows
+    lib = sort_rows._lib
 
     class Counting:
         def __getattr__(self, name):
-            return getattr(sort_rows._lib, name)
+            return getattr(lib, name)
 
         @staticmethod
         def velaria_sort_rows(*args):
-            calls.append(args[6])                     # n
-            return real(*args)
+            calls.append((args[6], 0))                # (n, payload columns)
+            return lib.velaria_sort_rows(*args)
+
+        @staticmethod
+        def velaria_sort_rows_take(*args):
+            calls.append((args[6], args[10]))
+            return lib.velaria_sort_rows_take(*args)
 
     monkeypatch.setattr(sort_rows, "_lib", Counting())
     s = velaria.Session(engine="accel")
     s.create_temp_view("t", s.create_dataframe_from_arrow(pa.table({
         "k": pa.array([3, 1, None, 2] * 5000, type=pa.int64()),
         "s": pa.array(["x", "b", "a", None] * 5000),
-        "v": pa.array([0.5, -0.0, math.nan, 0.0] * 5000)})))
-    for sql in ("SELECT k, v FROM t ORDER BY v", "SELECT k FROM t ORDER BY k DESC NULLS LAST, v",
-                "SELECT s FROM t ORDER BY s LIMIT 7", "SELECT k, v FROM t ORDER BY v DESC LIMIT 3"):
+        "v": pa.array([0.5, -0.0, math.nan, 0.0] * 5000),
+        "d": pa.array(list(range(20000)), type=pa.date32())})))
+    # the payload the sort moves itself: the fixed-width columns without NULLs (v, d) of its
+    # input (which holds the ORDER BY columns the SELECT list then drops), and the dictionary
+    # codes of a string column that is a key
+    for sql, moved in (("SELECT k, v FROM t ORDER BY v", 1), ("SELECT k FROM t ORDER BY k DESC NULLS LAST, v", 1),
+                       ("SELECT s FROM t ORDER BY s LIMIT 7", 1), ("SELECT k, v FROM t ORDER BY v DESC LIMIT 3", 1),
+                       ("SELECT v, d FROM t ORDER BY k", 2), ("SELECT d, s, v FROM t ORDER BY s, v DESC", 3),
+                       ("SELECT s, k FROM t ORDER BY k", 0)):
         calls.clear()
         got = s.sql(sql).to_arrow()
-        assert calls == [20000], sql
+        assert calls == [(20000, moved)], sql
         want = velaria.Session(engine="reference")
         want.create_temp_view("t", want.create_dataframe_from_arrow(s.sql("SELECT * FROM t").to_arrow()))
         assert repr(got.to_pylist()) == repr(want.sql(sql).to_arrow().to_pylist()), sql   # NaN-aware

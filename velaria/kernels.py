@@ -38,6 +38,7 @@ REFERENCE_KERNELS: dict[str, str] = {
     "filter_fold": "velaria.reference.batch:filter_fold",
     "hash_aggregate": "velaria.reference.batch:HashAggregate",
     "sort_indices": "velaria.reference.batch:sort_indices",
+    "sort_take": "velaria.reference.batch:sort_take",
     "hash_join": "velaria.reference.batch:hash_join",
     "key_matches": "velaria.reference.batch:key_matches",
     "key_set": "velaria.reference.batch:key_set",
@@ -86,6 +87,7 @@ class KernelSet:
     filter_fold: Callable = None           # type: ignore[assignment]
     hash_aggregate: Callable = None        # type: ignore[assignment]
     sort_indices: Callable = None          # type: ignore[assignment]
+    sort_take: Callable = None             # type: ignore[assignment]
     hash_join: Callable = None             # type: ignore[assignment]
     key_matches: Callable = None           # type: ignore[assignment]
     key_set: Callable = None               # type: ignore[assignment]

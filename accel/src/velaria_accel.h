@@ -211,6 +211,13 @@ void velaria_parallel_jobs(int threads, void *(*fn)(void *), void *jobs, size_t 
 int64_t velaria_sort_rows(int ncols, const int *kinds, const void *const *data,
                           const uint8_t *const *valid, const int *descending, const int *nulls_first,
                           int64_t n, int64_t limit, int threads, int64_t *out);
+/* The same sort, and fixed-width columns gathered in its order (fused with the sort's first
+ * pass when the keys fit one word); the LIMIT pass's count of skipped blocks. */
+int64_t velaria_sort_rows_take(int ncols, const int *kinds, const void *const *data,
+                               const uint8_t *const *valid, const int *descending, const int *nulls_first,
+                               int64_t n, int64_t limit, int threads, int64_t *out,
+                               int npay, const void *const *pay, const int *pay_width, void *const *pay_out);
+int64_t velaria_sort_bar_skips(void);
 /* Direct-indexed group numbering (dense_group_ids, pair_ids): the group id in lut[slot], or a
  * new one (next_gid++) for an empty slot (-1), whose row is appended to new_rows. */
 static inline int64_t velaria_number_slot(int64_t *lut, int64_t slot, int64_t row, int64_t *next_gid,

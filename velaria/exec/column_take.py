@@ -25,7 +25,7 @@ import pyarrow as pa
 from ..accel.string_take import take_strings
 from ..accel.threads import default_threads
 
-__all__ = ["take_columns", "take_rows", "MIN_PARALLEL_ROWS", "ROWS_PER_THREAD", "stats"]
+__all__ = ["take_columns", "take_rows", "pool_map", "MIN_PARALLEL_ROWS", "ROWS_PER_THREAD", "stats"]
 
 #: fewer output rows than this are gathered on the caller's thread
 MIN_PARALLEL_ROWS = 16384
@@ -99,3 +99,11 @@ def take_rows(batch: pa.RecordBatch, order: pa.Array) -> list[pa.RecordBatch]:
     bounds = [n * t // threads for t in range(threads + 1)]
     parts = [order.slice(lo, hi - lo) for lo, hi in zip(bounds, bounds[1:])]
     return list(_executor(default_threads()).map(batch.take, parts))
+
+
+def pool_map(fn, items: list) -> list:
+    """``[fn(item) for item in items]`` on the shared pool (for Arrow calls that release the
+    GIL, such as a hash pass over one slice of a column each)."""
+    if len(items) < 2:
+        return [fn(item) for item in items]
+    return list(_executor(default_threads()).map(fn, items))

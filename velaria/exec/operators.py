@@ -36,7 +36,7 @@ from ..plan.expr import Column, Expr
 from ..plan.kernel_paths import collecting
 from ..plan.physical import folds_filter, takes_selection
 from ..plan.probe_keys import arriving_rows_target, probe_filter_target
-from .column_take import take_columns, take_rows
+from .column_take import take_columns
 from .probe_filter import ProbeFilter
 from .shared_args import plan_reuse
 from .subquery_join import subquery_join
@@ -525,7 +525,8 @@ class CollectingOperator(Operator):
 
 
 class SortOperator(CollectingOperator):
-    """Stable multi-key sort (``sort_indices`` kernel), optionally only the first ``limit`` rows."""
+    """Stable multi-key sort (``sort_take`` kernel: the rows in the order of ``sort_indices``),
+    optionally only the first ``limit`` rows."""
 
     def finish(self):
         batch = self.take_input(self.schema)
@@ -533,8 +534,7 @@ class SortOperator(CollectingOperator):
             return [batch]
         node = self.node
         keys = [self._eval(k, batch) for k in node.keys]
-        order = self.ctx.kernels.sort_indices(keys, node.descending, node.nulls_first, node.limit)
-        return take_rows(batch, order)
+        return self.ctx.kernels.sort_take(batch, keys, node.descending, node.nulls_first, node.limit)
 
 
 class LimitOperator(Operator):

@@ -87,7 +87,7 @@ def _kernels_of(node: L.Node, parent: L.Node | None = None) -> list[str]:
         names.append("hash_aggregate")
     elif isinstance(node, L.Sort):
         evaluates(node.keys)
-        names.append("sort_indices")
+        names.append("sort_take")
     elif isinstance(node, L.Join):
         evaluates(list(node.left_keys) + list(node.right_keys))
         if node.how in ("semi", "anti", "mark"):
