@@ -1,28 +1,39 @@
-"""Local-workers mode: the eligible grouped aggregate runs in worker processes that own
-disjoint parts of its running state.
+"""Local-workers mode: the eligible grouped aggregate runs in worker processes, which split
+either the batches or the groups (:func:`splits_batches`).
 
-Every group belongs to exactly one worker, chosen from one of its key values
-(:mod:`velaria.stream.key_partition`: the window number for a windowed aggregate, else a hash).
-The driver writes each source batch once, as an Arrow IPC stream, into one shared-memory block
-(``transport_mode=shared-memory``; a batch smaller than ``shared_memory_min_payload_bytes`` is
-copied through each worker's socket instead: ``rpc-copy``) and hands the block's name to every
-worker that may own rows of it (for a window over the source's integer time column, the
-workers of the windows its time range touches, see :mod:`velaria.stream.batch_routing`; else
-every worker). Each worker reads the batch in place, runs the query's partition-local transforms
-(filters, projections, window assignment), keeps the rows of the groups it owns, folds them into
-its own running aggregate (the same operators and kernels as the driver's, same engine) and
-sends back the rows that aggregate emits: the current values of its groups that the batch
-updated. The driver merges nothing: it concatenates the workers' rows, runs the operators
-after the aggregate, writes the sink and checkpoints. Results equal single-process mode (the
-same rows per batch; within a batch, grouped by worker).
+Split batches (partial states that merge exactly: COUNT, MIN, MAX, integer and decimal SUM /
+AVG): each batch goes to one worker, the workers taking turns. The worker runs the query's
+partition-local transforms (filters, projections, window assignment) on the whole batch, folds
+it into its aggregate and sends back the batch's partial state (the groups it touched; they
+then restart empty in the worker, keeping their numbers). The driver merges the partials into
+its own running aggregate in batch order and emits the groups each batch updated, as
+single-process mode does; the state never leaves the driver.
+
+Split groups (float sums, DISTINCT; and a tumbling window routed by time, where most batches
+concern one worker anyway): every group belongs to exactly one worker, chosen from one of its
+key values (:mod:`velaria.stream.key_partition`: the window number for a windowed aggregate,
+else a hash). A batch goes to every worker that may own rows of it (for a window over the
+source's integer time column, the workers of the windows its time range touches, see
+:mod:`velaria.stream.batch_routing`; else every worker). Each keeps the rows of the groups it
+owns, folds them into its own running aggregate and sends back the rows that aggregate emits:
+the current values of its groups that the batch updated. The driver concatenates them.
+
+Either way the driver writes each source batch once, as an Arrow IPC stream, into one
+shared-memory block (``transport_mode=shared-memory``; a batch smaller than
+``shared_memory_min_payload_bytes`` is copied through the socket instead: ``rpc-copy``) that
+the workers read in place, runs the operators after the aggregate, writes the sink and
+checkpoints. The workers run the same operators and kernels as the driver (same engine).
+Results equal single-process mode (the same rows per batch; with split groups, within a batch
+grouped by worker).
 
 Pipelining: the driver sends up to ``PIPELINE_DEPTH`` batches ahead before it waits for the
 oldest one's rows, so the workers never wait for the driver's sink and checkpoint work; batches
 still complete (sink, checkpoint, ack) strictly in order, and every batch in flight is
 completed before the query ends or stops.
 
-State: before the first batch, the driver's aggregate state (restored from a checkpoint, or
-left by an earlier run of the query) is handed to the workers, each importing its own groups.
+State (split groups; with split batches it stays in the driver): before the first batch, the
+driver's aggregate state (restored from a checkpoint, or left by an earlier run of the query)
+is handed to the workers, each importing its own groups.
 A checkpoint gathers the workers' states with the batch it covers (they are disjoint, so the
 checkpointed state is their concatenation); when the workers stop at the end of a run, their
 states go back into the driver's aggregate, so a later run continues the running totals.
