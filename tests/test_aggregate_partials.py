@@ -7,7 +7,6 @@ signed-zero rules).
 """
 from __future__ import annotations
 
-import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
