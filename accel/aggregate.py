@@ -858,6 +858,8 @@ class HashAggregate:
             state.count[idx] = 0
             if state.agg.func in ("sum", "avg"):
                 state.total[idx], state.lo[idx], state.hi[idx] = 0.0, 0, 0
+                if state.lanes is not None and idx.size:      # a global float SUM: its lanes
+                    state.lanes[:] = 0.0
             # MIN / MAX: a group with count 0 takes the next value as is (``_fold_best``)
         return table
 

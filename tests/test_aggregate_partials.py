@@ -7,6 +7,7 @@ signed-zero rules).
 """
 from __future__ import annotations
 
+import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -130,3 +131,21 @@ def test_value_list_aggregates_restart_through_the_reference(cls):
     assert got[0] == want[0]
     for g_col, w_col in zip(got[1:], want[1:]):
         assert all((g is None and w is None) or g == pytest.approx(w, rel=1e-12) for g, w in zip(g_col, w_col))
+
+
+@pytest.mark.parametrize("cls", TWINS)
+def test_a_global_aggregate_hands_out_its_one_group(cls):
+    """Without keys: a float SUM keeps lane sums, which restart too."""
+    v, f = Column(type=I, index=1, name="v"), Column(type=F, index=2, name="f")
+    aggs = [AggregateCall(type=I, func="count"), AggregateCall(type=F, func="sum", arg=f),
+            AggregateCall(type=I, func="sum", arg=v)]
+    h = cls(aggs, 0)
+    parts = []
+    for rows in ([(None, 1, 0.5), (None, 2, 0.25)], [], [(None, 5, 4.0)]):
+        if rows:
+            h.update([], [None, pa.array([r[2] for r in rows], F), pa.array([r[1] for r in rows], I)], len(rows))
+        parts.append(h.take_updated_state([]))
+    assert [p.num_rows for p in parts] == [1, 0, 1]
+    assert parts[2].column("a0_count").to_pylist() == [1]
+    assert parts[2].column("a1_total").to_pylist() == [4.0]
+    assert int(parts[2].column("a2_total")[0].as_py()) == 5
