@@ -35,6 +35,9 @@ __all__ = ["HashAggregate"]
 
 #: the aggregates the fast path computes (the statistics in ``aggregate_stats``)
 _FAST_FUNCS = ("count", "sum", "avg", "min", "max") + aggregate_stats.STAT_FUNCS
+# the aggregates whose per-group state ``take_updated_state`` restarts in place
+_RESTARTABLE = ("count", "sum", "avg", "min", "max")
+_I64_MAX = np.iinfo(np.int64).max
 
 
 def _agg_supported(agg: AggregateCall, arg: pa.Array | None) -> bool:
@@ -790,8 +793,10 @@ class HashAggregate:
             self._touched[gids if selection is None else gids[selection]] = True
 
     def _to_reference(self, key_types: list[pa.DataType]) -> None:
-        """Hand the state over to the reference aggregator, which runs from now on."""
-        self._reference.import_state(self.export_state(key_types))
+        """Hand the state over to the reference aggregator, which runs from now on (the
+        groups touched since the last emit stay touched there: same ids, same order)."""
+        touched = np.nonzero(self._touched[:self._ngroups])[0] if self._tracking else None
+        self._reference.import_state(self.export_state(key_types), touched)
         self._mode = "reference"
         self._set_path()
 
@@ -799,38 +804,83 @@ class HashAggregate:
         """``finish`` restricted to the groups touched since the previous call (non-destructive)."""
         if self._mode != "fast":
             return self._reference.emit_updated(types)
+        idx = self._take_updated()
+        # only the touched groups are finished: the cost follows the batch, not the state
+        n = len(idx)
+        out = self._keys_of(idx, types)
+        results = [self._result(_subset(s, idx), n) for s in self._states]
+        for r, t in zip(results, types[self._num_keys:]):
+            out.append(r if r.type.equals(t) else _conform(r, t, n))
+        return out
+
+    def _take_updated(self) -> np.ndarray:
+        """The ids of the groups touched since the previous call, ascending; from now on
+        none counts as touched (the first call: every group so far, the global group only
+        if updated, and touches are tracked from then on)."""
         if self._tracking:
             idx = np.nonzero(self._touched[:self._ngroups])[0]
-        else:      # first call: every group updated so far (the global group only if updated)
+        else:
             idx = np.arange(self._ngroups if (self._num_keys or self._updated) else 0, dtype=np.int64)
             self._tracking = True
         self._touched[:] = False
-        # only the touched groups are finished: the cost follows the batch, not the state
-        n = len(idx)
+        return idx
+
+    def _keys_of(self, idx: np.ndarray, types: list[pa.DataType]) -> list[pa.Array]:
+        """The key columns of groups ``idx`` (ascending)."""
         out = []
         for j in range(self._num_keys):
             parts = self._key_parts[j]
             if len(parts) > 16:        # a take over many small chunks is slow: merge them now and then
                 parts = self._key_parts[j] = [pa.concat_arrays(parts)]
             keys = _take_from_parts(parts, idx) if parts else pa.array([], type=types[j])
-            out.append(_conform(keys, types[j], n))
-        results = [self._result(_subset(s, idx), n) for s in self._states]
-        for r, t in zip(results, types[self._num_keys:]):
-            out.append(r if r.type.equals(t) else _conform(r, t, n))
+            out.append(_conform(keys, types[j], len(idx)))
         return out
+
+    def take_updated_state(self, key_types: list[pa.DataType]) -> pa.Table:
+        """The state of the groups touched since the previous call (or ``emit_updated``), in
+        ``export_state``'s layout, and those groups restart empty: each call returns the
+        partial state of what was folded in since the one before, so merging the successive
+        results equals the whole state. The groups keep their ids, so later batches are
+        numbered against the same tables (the cost follows the groups touched)."""
+        if self._mode == "fast" and any(s.agg.func not in _RESTARTABLE for s in self._states):
+            # per-group value lists and moments: the reference restarts them
+            if not self._tracking:                 # the first call: every group so far is news
+                first = self._take_updated()
+                self._touched = _grow(self._touched, self._ngroups, False)
+                self._touched[first] = True
+            self._to_reference(key_types)
+        if self._mode != "fast":
+            return self._reference.take_updated_state(key_types)
+        idx = self._take_updated()
+        keys = self._keys_of(idx, key_types)
+        table = self._export(key_types, keys, [_subset(s, idx) for s in self._states], len(idx))
+        for state in self._states:
+            state.count[idx] = 0
+            if state.agg.func in ("sum", "avg"):
+                state.total[idx], state.lo[idx], state.hi[idx] = 0.0, 0, 0
+                if state.lanes is not None and idx.size:      # a global float SUM: its lanes
+                    state.lanes[:] = 0.0
+            # MIN / MAX: a group with count 0 takes the next value as is (``_fold_best``)
+        return table
 
     def export_state(self, key_types: list[pa.DataType]) -> pa.Table:
         """The whole state as Arrow (layout: ``velaria.reference.aggregate``)."""
         if self._mode != "fast":
             return self._reference.export_state(key_types)
-        schema = _ref_aggregate.state_schema(self._aggregates, key_types)
         g = self._ngroups
-        columns = {}
+        keys = []
         for j in range(self._num_keys):
             parts = self._key_parts[j]
-            keys = pa.concat_arrays(parts) if parts else pa.array([], type=key_types[j])
-            columns[f"k{j}"] = _conform(keys, key_types[j], g)
-        for i, state in enumerate(self._states):
+            column = pa.concat_arrays(parts) if parts else pa.array([], type=key_types[j])
+            keys.append(_conform(column, key_types[j], g))
+        return self._export(key_types, keys, self._states, g)
+
+    def _export(self, key_types: list[pa.DataType], keys: list[pa.Array], states: list[_AggState],
+                g: int) -> pa.Table:
+        """Key columns ``keys`` and the first ``g`` groups of ``states`` as a state table."""
+        schema = _ref_aggregate.state_schema(self._aggregates, key_types)
+        columns = {f"k{j}": k for j, k in enumerate(keys)}
+        for i, state in enumerate(states):
             prefix = f"a{i}_"
             columns[prefix + "count"] = pa.array(state.count[:g], type=_I64)
             if prefix + "total" in schema.names:
@@ -1044,24 +1094,30 @@ def _subset(state: _AggState, idx: np.ndarray) -> _AggState:
 
 def _add_int_sums(state: _AggState, ids: np.ndarray, x: np.ndarray, g: int) -> None:
     """Add int64 values per group exactly: float64 bincount is exact while every partial sum
-    stays below 2**53, so values are split into 32-bit halves and rows into 2**20 chunks."""
-    lo_part, hi_part = int_sums.half_sums(ids, x, g)
-    state.hi_bound = int_sums.HI_LIMIT          # hi changed outside the bound's bookkeeping
-    lo = state.lo[:g] + lo_part
+    stays below 2**53, so values are split into 32-bit halves and rows into 2**20 chunks.
+    Only the groups in ``ids`` are read and written (a merge per micro-batch touches a few
+    of many groups)."""
+    groups, inverse = np.unique(ids, return_inverse=True)
+    lo_part, hi_part = int_sums.half_sums(inverse.astype(np.int64, copy=False), x, groups.size)
+    lo = state.lo[groups] + lo_part
     carry = lo >> 32
-    state.lo[:g] = lo - (carry << 32)
+    state.lo[groups] = lo - (carry << 32)
     add = hi_part + carry
-    hi = state.hi[:g]
+    hi = state.hi[groups]
     if state.hi.dtype == object:
-        state.hi[:g] = hi + add.astype(object)
+        state.hi[groups] = hi + add.astype(object)
         return
     with np.errstate(over="ignore"):
         new = hi + add
     if np.any(((hi ^ new) & (add ^ new)) < 0):        # int64 wrapped: keep exact Python ints
         state.hi = state.hi.astype(object)
-        state.hi[:g] = state.hi[:g] + add.astype(object)
+        state.hi[groups] = state.hi[groups] + add.astype(object)
+        state.hi_bound = int_sums.HI_LIMIT
     else:
-        state.hi[:g] = new
+        state.hi[groups] = new
+        # still an upper bound of every group's |hi| (min(): |INT64_MIN| does not fit)
+        if new.size:
+            state.hi_bound = max(state.hi_bound, int(np.abs(np.maximum(new, -_I64_MAX)).max()))
 
 
 def _value_type(t: pa.DataType) -> pa.DataType:

@@ -440,10 +440,26 @@ class HashAggregator:
 
     def export_state(self, key_types: Sequence[pa.DataType]) -> pa.Table:
         """The whole state as an Arrow table (see the module docstring for the layout)."""
+        return self._export(key_types, range(len(self._keys)))
+
+    def take_updated_state(self, key_types: Sequence[pa.DataType]) -> pa.Table:
+        """The state of the groups touched since the previous call (or ``emit_updated``), in
+        ``export_state``'s layout, and those groups restart empty: each call returns the
+        partial state of what was folded in since the one before, so merging the successive
+        results equals the whole state. The groups keep their ids."""
+        touched = sorted(self._touched)
+        self._touched = set()
+        table = self._export(key_types, touched)
+        for gid in touched:
+            self._states[gid] = [_State(a.distinct, lane_summed(a, self.num_keys)) for a in self.aggregates]
+        return table
+
+    def _export(self, key_types: Sequence[pa.DataType], gids: Sequence[int]) -> pa.Table:
+        """The state of groups ``gids`` as an Arrow table."""
         schema = state_schema(self.aggregates, key_types)
-        columns: dict[str, list] = {f"k{j}": [key[j] for key in self._keys] for j in range(self.num_keys)}
+        columns: dict[str, list] = {f"k{j}": [self._keys[g][j] for g in gids] for j in range(self.num_keys)}
         for position in range(len(self.aggregates)):
-            states = [group[position] for group in self._states]
+            states = [self._states[g][position] for g in gids]
             prefix = f"a{position}_"
             columns[prefix + "count"] = [st.count for st in states]
             if prefix + "seen" in schema.names:
@@ -504,11 +520,14 @@ class HashAggregator:
                     st.values.extend(data[prefix + "values"][row] or [])
                 st.count += count
 
-    def import_state(self, table: pa.Table) -> None:
-        """Restore an exported state into this empty aggregator."""
+    def import_state(self, table: pa.Table, updated: Sequence[int] | None = None) -> None:
+        """Restore an exported state into this empty aggregator. ``updated``: the rows of
+        ``table`` whose groups count as touched since the last emit (a state handed over
+        mid-stream); None: a restored state is not news."""
         fresh = (not self._keys) if self.num_keys else all(
             st.count == 0 and not st.seen for st in self._states[0])
         if not fresh:
             raise VelariaValueError("import_state() needs an empty aggregator; use merge_state() to combine")
         self.merge_state(table)
-        self._touched = set()        # a restored state is not news: nothing to emit yet
+        # a restored state is not news: nothing to emit yet (row i is group i: keys are unique)
+        self._touched = set() if updated is None else {int(i) for i in updated}

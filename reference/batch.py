@@ -145,13 +145,19 @@ class HashAggregate:
         """The whole state as Arrow (layout: ``velaria.reference.aggregate``)."""
         return self._inner.export_state(key_types)
 
+    def take_updated_state(self, key_types: list[pa.DataType]) -> pa.Table:
+        """The partial state folded in since the previous call (the groups touched, which
+        then restart empty); merging the successive results equals the whole state."""
+        return self._inner.take_updated_state(key_types)
+
     def merge_state(self, table: pa.Table) -> None:
         """Fold an exported state in, as if its groups' rows had been updated here."""
         self._inner.merge_state(table)
 
-    def import_state(self, table: pa.Table) -> None:
-        """Restore an exported state into this empty aggregator."""
-        self._inner.import_state(table)
+    def import_state(self, table: pa.Table, updated=None) -> None:
+        """Restore an exported state into this empty aggregator (``updated``: the rows of
+        ``table`` whose groups count as touched, for a handover; None: none)."""
+        self._inner.import_state(table, updated)
 
     #: the implementation path that runs (recorded in the physical plan's decisions)
     path = "reference"

@@ -502,6 +502,12 @@ class AggregateOperator(Operator):
         """Fold a partial state (another worker's ``snapshot``) into this operator."""
         self.agg.merge_state(state)
 
+    def take_partial(self) -> pa.Table:
+        """The partial state of the rows folded in since the previous call (``snapshot``'s
+        layout, only the groups they touched, which then restart empty): merged in order,
+        the successive partials equal the whole state."""
+        return self.agg.take_updated_state(self.key_types())
+
 
 class CollectingOperator(Operator):
     """A barrier that needs its whole input: ``push`` keeps each batch, ``finish`` works on

@@ -1,28 +1,39 @@
-"""Local-workers mode: the eligible grouped aggregate runs in worker processes that own
-disjoint parts of its running state.
+"""Local-workers mode: the eligible grouped aggregate runs in worker processes, which split
+either the batches or the groups (:func:`splits_batches`).
 
-Every group belongs to exactly one worker, chosen from one of its key values
-(:mod:`velaria.stream.key_partition`: the window number for a windowed aggregate, else a hash).
-The driver writes each source batch once, as an Arrow IPC stream, into one shared-memory block
-(``transport_mode=shared-memory``; a batch smaller than ``shared_memory_min_payload_bytes`` is
-copied through each worker's socket instead: ``rpc-copy``) and hands the block's name to every
-worker that may own rows of it (for a window over the source's integer time column, the
-workers of the windows its time range touches, see :mod:`velaria.stream.batch_routing`; else
-every worker). Each worker reads the batch in place, runs the query's partition-local transforms
-(filters, projections, window assignment), keeps the rows of the groups it owns, folds them into
-its own running aggregate (the same operators and kernels as the driver's, same engine) and
-sends back the rows that aggregate emits: the current values of its groups that the batch
-updated. The driver merges nothing: it concatenates the workers' rows, runs the operators
-after the aggregate, writes the sink and checkpoints. Results equal single-process mode (the
-same rows per batch; within a batch, grouped by worker).
+Split batches (partial states that merge exactly: COUNT, MIN, MAX, integer and decimal SUM /
+AVG): each batch goes to one worker, the workers taking turns. The worker runs the query's
+partition-local transforms (filters, projections, window assignment) on the whole batch, folds
+it into its aggregate and sends back the batch's partial state (the groups it touched; they
+then restart empty in the worker, keeping their numbers). The driver merges the partials into
+its own running aggregate in batch order and emits the groups each batch updated, as
+single-process mode does; the state never leaves the driver.
+
+Split groups (float sums, DISTINCT; and a tumbling window routed by time, where most batches
+concern one worker anyway): every group belongs to exactly one worker, chosen from one of its
+key values (:mod:`velaria.stream.key_partition`: the window number for a windowed aggregate,
+else a hash). A batch goes to every worker that may own rows of it (for a window over the
+source's integer time column, the workers of the windows its time range touches, see
+:mod:`velaria.stream.batch_routing`; else every worker). Each keeps the rows of the groups it
+owns, folds them into its own running aggregate and sends back the rows that aggregate emits:
+the current values of its groups that the batch updated. The driver concatenates them.
+
+Either way the driver writes each source batch once, as an Arrow IPC stream, into one
+shared-memory block (``transport_mode=shared-memory``; a batch smaller than
+``shared_memory_min_payload_bytes`` is copied through the socket instead: ``rpc-copy``) that
+the workers read in place, runs the operators after the aggregate, writes the sink and
+checkpoints. The workers run the same operators and kernels as the driver (same engine).
+Results equal single-process mode (the same rows per batch; with split groups, within a batch
+grouped by worker).
 
 Pipelining: the driver sends up to ``PIPELINE_DEPTH`` batches ahead before it waits for the
 oldest one's rows, so the workers never wait for the driver's sink and checkpoint work; batches
 still complete (sink, checkpoint, ack) strictly in order, and every batch in flight is
 completed before the query ends or stops.
 
-State: before the first batch, the driver's aggregate state (restored from a checkpoint, or
-left by an earlier run of the query) is handed to the workers, each importing its own groups.
+State (split groups; with split batches it stays in the driver): before the first batch, the
+driver's aggregate state (restored from a checkpoint, or left by an earlier run of the query)
+is handed to the workers, each importing its own groups.
 A checkpoint gathers the workers' states with the batch it covers (they are disjoint, so the
 checkpointed state is their concatenation); when the workers stop at the end of a run, their
 states go back into the driver's aggregate, so a later run continues the running totals.
@@ -93,9 +104,10 @@ def _read_ipc(buf) -> pa.Table:
 # ------------------------------------------------------------------------------ in the worker
 
 class _Partitioned:
-    """A worker's part of the query: the transforms, then its own groups' running aggregate."""
+    """A worker's part of the query: the transforms, then its own groups' running aggregate
+    (``split``: the aggregate of whole batches, handed out as a partial state per batch)."""
 
-    def __init__(self, engine: str, spec, workers: int, index: int):
+    def __init__(self, engine: str, spec, workers: int, index: int, split: bool = False):
         from ..exec.operators import ExecContext
         from ..exec.window import WindowAssignOperator
         from ..kernels import kernel_set
@@ -103,11 +115,16 @@ class _Partitioned:
         from .operators import stream_operators
         from .plan import linearize
         self.ctx = ExecContext(kernel_set(engine))
-        self.ops = stream_operators(linearize(spec), aggregate_mode="running")
+        # split: the aggregate folds and emits nothing; ``partial`` takes what a batch folded
+        self.ops = stream_operators(linearize(spec), aggregate_mode="final" if split else "running")
         for op in self.ops:
             op.open(self.ctx)
         self.agg = self.ops[-1]
+        self.split = split
         self.workers, self.index = workers, index
+        if split:
+            self.owned_below = False
+            return
         self.key, self.step = partition_key(self.agg)
         # partitioned by window: the window assignment right below keeps only this worker's
         # windows, so the rows reaching the aggregate are all its own
@@ -120,21 +137,22 @@ class _Partitioned:
         from .key_partition import partition_ids
         return partition_ids(keys, self.workers, self.step) == self.index
 
-    def run(self, table: pa.Table) -> list[pa.RecordBatch]:
-        """Fold this worker's rows of ``table``; the rows its aggregate emits."""
+    def run(self, table: pa.Table) -> list[pa.RecordBatch] | pa.Table:
+        """Fold this worker's rows of ``table``; the rows its aggregate emits (``split``: the
+        partial state of every row of ``table``)."""
         out: list[pa.RecordBatch] = []
         for b in table.to_batches():
             parts = [b]
             for op in self.ops[:-1]:
                 parts = [o for x in parts for o in op.push(x)]
             for x in parts:
-                if self.owned_below:
-                    out.extend(self.agg.push(x))
+                if self.split or self.owned_below:
+                    out.extend(self.agg.push(x))           # split: final mode, emits nothing
                     continue
                 mask = self._mine(self.agg._eval(self.agg.node.keys[self.key], x))
                 if mask.any():
                     out.extend(self.agg.push(x if mask.all() else x.filter(pa.array(mask))))
-        return out
+        return self.agg.take_partial() if self.split else out
 
     def load(self, state: pa.Table) -> None:
         """Import this worker's groups of an exported state (into the fresh aggregate)."""
@@ -169,12 +187,13 @@ class _Attached:
             self.blocks.popitem()[1].close()
 
 
-def worker_main(conn, engine: str, spec, workers: int, index: int) -> None:
+def worker_main(conn, engine: str, spec, workers: int, index: int, split: bool = False) -> None:
     """A worker's loop. ``spec``: the aggregate's plan node with the nodes below it down to
     the scan. Messages: ``("batch", source, now, want_state)``, ``("load", state)``,
-    ``("state",)``, ``None`` (exit). Replies: ``("ok", rows, state)`` or ``("err", text)``."""
+    ``("state",)``, ``None`` (exit). Replies: ``("ok", rows, state)`` or ``("err", text)``;
+    ``split``: a batch's reply carries its partial state in place of rows."""
     from ..reference.functions import EvalContext
-    part = _Partitioned(engine, spec, workers, index)
+    part = _Partitioned(engine, spec, workers, index, split)
     attached = _Attached()
     while True:
         try:
@@ -198,7 +217,10 @@ def worker_main(conn, engine: str, spec, workers: int, index: int) -> None:
                         # the driver reuses the block for a later batch: nothing kept may point
                         # into it (release() refuses while anything does; the query then fails)
                         view.release()
-                rows = _ipc_bytes(pa.Table.from_batches(out)) if out else None
+                if isinstance(out, pa.Table):
+                    rows = _ipc_bytes(out) if out.num_rows else None
+                else:
+                    rows = _ipc_bytes(pa.Table.from_batches(out)) if out else None
                 reply = ("ok", rows, _ipc_bytes(part.agg.snapshot()) if want_state else None)
             elif msg[0] == "load":
                 part.load(_read_ipc(msg[1]))
@@ -259,6 +281,36 @@ class _Blocks:
         self.free = []
 
 
+def merges_exactly(node) -> bool:
+    """True when partial states of aggregate plan node ``node`` merge into exactly the values
+    one pass over the rows gives: COUNT, MIN, MAX, and SUM / AVG of integers or decimals
+    (exact totals). A float SUM's rounding depends on the order of its additions, and
+    DISTINCT keeps value sets: those keep each group in one worker instead."""
+    for a in node.aggregates:
+        if a.distinct:
+            return False
+        if a.func in ("count", "min", "max"):
+            continue
+        if a.func in ("sum", "avg") and a.arg is not None and (
+                pa.types.is_integer(a.arg.type) or pa.types.is_decimal(a.arg.type)):
+            continue
+        return False
+    return True
+
+
+def splits_batches(node, router: BatchRouter | None) -> bool:
+    """Whether the workers split the batches (each folds whole batches into partial states
+    the driver merges) rather than the groups (each keeps its own groups' rows of every batch
+    it is sent). Splitting needs partials that merge exactly (:func:`merges_exactly`); it pays
+    unless a batch's time range already confines its rows to a few owners: a tumbling window
+    over the source's time column sends most batches of a stream in time order to one worker,
+    whose rows are then all its own (a sliding window's rows belong to several windows, and
+    hashed groups to every worker, so there each worker would read every row)."""
+    if not merges_exactly(node):
+        return False
+    return router is None or router.slide_ms < router.window_ms
+
+
 @dataclass
 class Completed:
     """A batch the workers finished: the queued item, the aggregate's rows, the workers'
@@ -273,9 +325,13 @@ class Completed:
 class WorkerPool:
     """The worker processes of one run of a query."""
 
-    def __init__(self, runtime, agg_pos: int):
+    def __init__(self, runtime, agg_pos: int, split: bool = False):
         self.runtime = runtime
         self.agg_pos = agg_pos
+        # split: whole batches go to one worker each, which returns the batch's partial state;
+        # the driver's aggregate merges them in batch order and holds the running state
+        self.split = split
+        self._next = 0                           # split: the worker the next batch goes to
         self.options = runtime.options
         self.workers: list = []
         self.shared_memory = False               # set once a batch really went through shared memory
@@ -295,17 +351,18 @@ class WorkerPool:
         # the workers run the transforms below the aggregate and the aggregate itself: they get
         # the aggregate's plan node with its input chain (operators[i] runs plan.nodes[i + 1])
         shipped = runtime.plan.nodes[agg_pos + 1]
-        pool = cls(runtime, agg_pos)
+        agg = ops[agg_pos]
         n = runtime.options.effective_local_workers
-        pool._router = BatchRouter.for_operators(ops, agg_pos, n)
+        router = BatchRouter.for_operators(ops, agg_pos, n)
+        pool = cls(runtime, agg_pos, split=splits_batches(agg.node, router))
+        pool._router = None if pool.split else router
         try:
             for i in range(n):
                 pool._replies.append(collections.deque())
                 pool.workers.append(start_worker(f"{runtime.progress.query_id}-worker-{i}",
                                                  "velaria.stream.workers:worker_main",
-                                                 runtime.kernels.engine, shipped, n, i))
-            agg = ops[agg_pos]
-            state = agg.snapshot()
+                                                 runtime.kernels.engine, shipped, n, i, pool.split))
+            state = None if pool.split else agg.snapshot()       # split: the state stays here
             if state is not None and state.num_rows:
                 data = _ipc_bytes(state)
                 for i in range(n):
@@ -331,9 +388,13 @@ class WorkerPool:
             source = ("shm", block.name, size)
         else:
             source = ("bytes", _ipc_bytes(batch))
-        # a checkpoint gathers every worker's state with the batch, so then all get it
-        targets = (self._router.owners(batch) if self._router is not None and not want_state
-                   else list(range(len(self.workers))))
+        if self.split:                  # one worker folds the whole batch; the state is here
+            targets, want_state = [self._next], False
+            self._next = (self._next + 1) % len(self.workers)
+        else:
+            # a checkpoint gathers every worker's state with the batch, so then all get it
+            targets = (self._router.owners(batch) if self._router is not None and not want_state
+                       else list(range(len(self.workers))))
         self._inflight.append(_Pending(item, block, t0, targets))
         for i in targets:
             self._send(i, ("batch", source, now, want_state))
@@ -379,11 +440,23 @@ class WorkerPool:
         self._inflight.popleft()
         self._blocks.give_back(pending.block)
         parts = [_read_ipc(data) for _, data, _ in replies if data is not None]
-        # one batch of rows per source batch, as in single-process mode
-        rows = pa.concat_tables(parts).combine_chunks().to_batches() if parts else []
+        if self.split:
+            rows = self._merged(parts)
+        else:
+            # one batch of rows per source batch, as in single-process mode
+            rows = pa.concat_tables(parts).combine_chunks().to_batches() if parts else []
         states = [_read_ipc(s) for _, _, s in replies if s is not None]
         state = pa.concat_tables(states) if states else None
         return Completed(pending.item, rows, state, time.perf_counter() - pending.started)
+
+    def _merged(self, partials: list[pa.Table]) -> list[pa.RecordBatch]:
+        """Merge a batch's partial states into the driver's aggregate; the rows it emits (the
+        current values of the groups the batch updated, as single-process mode emits)."""
+        agg = self.runtime.operators[self.agg_pos]
+        for partial in partials:
+            agg.merge(partial)
+        out = agg.emit_updated()
+        return [out] if out.num_rows else []
 
     # -------------------------------------------------------------- state
     def gather(self) -> pa.Table:
@@ -422,7 +495,7 @@ class WorkerPool:
         """Stop every worker. ``keep_state``: first move their states back into the driver's
         aggregate (nothing may be in flight then). Every shared-memory block is unlinked."""
         try:
-            if keep_state and self.workers and not self._inflight:
+            if keep_state and self.workers and not self._inflight and not self.split:
                 state = self.gather()
                 agg = self.runtime.operators[self.agg_pos]
                 if state.num_rows:
