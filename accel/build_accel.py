@@ -132,7 +132,7 @@ int64_t velaria_byte_pair_ids(int64_t n,
                               const int32_t *off0, const uint8_t *data0, const uint8_t *bits0, int64_t bit_off0,
                               const int32_t *off1, const uint8_t *data1, const uint8_t *bits1, int64_t bit_off1,
                               const uint8_t *sel, int32_t *lut, int64_t next_gid,
-                              int64_t *out_gids, int64_t *new_rows, int64_t *n_new);
+                              int64_t *out_gids, int64_t *new_rows, int64_t *n_new, int threads);
 int velaria_join_scatter(const int64_t *gids, int64_t n, int64_t n_groups, const int64_t *starts,
                          const int64_t *order, const int64_t *cursor, int64_t *out, int threads);
 int64_t velaria_bitmap_select_rows(int level, int threads, const int64_t *keys, const uint8_t *valid, int64_t n,

@@ -13,6 +13,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.types as pat
 
+from .threads import default_threads
+
 try:
     from ._velaria_accel import ffi as _ffi, lib as _lib
     if not hasattr(_lib, "velaria_byte_pair_ids"):       # an older build without byte_keys.c
@@ -53,20 +55,22 @@ def _data(arr: pa.Array) -> np.ndarray:
 
 
 def byte_pair_ids(a: pa.Array, b: pa.Array, selection: np.ndarray | None, table: np.ndarray,
-                  next_gid: int, use_c: bool | None = None) -> tuple[np.ndarray, np.ndarray, int] | None:
+                  next_gid: int, use_c: bool | None = None,
+                  threads: int | None = None) -> tuple[np.ndarray, np.ndarray, int] | None:
     """(group id per row, rows that opened a group, the next group id) for the value pairs of
     string arrays ``a`` and ``b``, numbered through ``table`` (updated in place; new pairs
     get ``next_gid``, ``next_gid + 1``, ... in row order). Rows where ``selection`` is False
     are not numbered and get id 0. None (``table`` unchanged) when a value is longer than one
-    byte."""
+    byte. The C kernel splits large inputs over ``threads`` threads (default: the engine's
+    thread count) with the same answer."""
     use_c = c_available() if use_c is None else (use_c and c_available())
     n = len(a)
     if use_c:
-        return _ids_c(a, b, selection, table, next_gid, n)
+        return _ids_c(a, b, selection, table, next_gid, n, default_threads() if threads is None else threads)
     return _ids_np(a, b, selection, table, next_gid, n)
 
 
-def _ids_c(a, b, selection, table, next_gid, n):
+def _ids_c(a, b, selection, table, next_gid, n, threads):
     keep = []                                      # what C reads stays referenced
 
     def column(arr):
@@ -86,7 +90,7 @@ def _ids_c(a, b, selection, table, next_gid, n):
     n_new = _ffi.new("int64_t *")
     nxt = _lib.velaria_byte_pair_ids(n, *column(a), *column(b), sel, _ffi.cast("int32_t *", table.ctypes.data),
                                      next_gid, _ffi.cast("int64_t *", gids.ctypes.data),
-                                     _ffi.cast("int64_t *", new_rows.ctypes.data), n_new)
+                                     _ffi.cast("int64_t *", new_rows.ctypes.data), n_new, threads)
     if nxt < 0:
         return None
     return gids, new_rows[:n_new[0]], int(nxt)

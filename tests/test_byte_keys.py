@@ -129,3 +129,41 @@ def test_explain_names_the_byte_pair_path():
     out = {engine: df.to_arrow() for engine, df in frames.items()}
     assert out["auto"].equals(out["reference"])
     assert "path=byte-pair" in frames["auto"].explain()
+
+
+def _big_pair(rng, n, long_at=None):
+    """Two one-byte-value string columns of ``n`` rows (NULLs, empty strings, a few letters),
+    with a two-byte value at row ``long_at`` of the first when given."""
+    letters = np.array(["A", "N", "R", "", "F", "O"], dtype=object)
+    a = letters[rng.integers(0, 6, n)].copy()
+    b = letters[rng.integers(0, 3, n)].copy()
+    if long_at is not None:
+        a[long_at] = "AB"
+    return (pa.array(a.tolist(), mask=rng.random(n) < 0.01, type=pa.string()),
+            pa.array(b.tolist(), mask=rng.random(n) < 0.01, type=pa.string()))
+
+
+@pytest.mark.skipif(not byte_keys.c_available(), reason="C kernel not built")
+@pytest.mark.parametrize("threads", [2, 3, 8])
+def test_threads_number_large_inputs_as_one_thread_does(threads):
+    """Over 2**18 rows a thread the C kernel splits the rows; ids, first rows, the table and
+    the refusal of a longer value (table unchanged) equal one thread's and the numpy twin's."""
+    rng = np.random.default_rng(threads)
+    n = (1 << 18) * 3 + 17
+    seed_a, seed_b = _big_pair(rng, 1000)                 # a table that already holds groups
+    a, b = _big_pair(rng, n)
+    sel = rng.random(n) < 0.9
+    answers = []
+    for use_c, t in ((True, 1), (True, threads), (False, 1)):
+        table = byte_keys.new_table()
+        first = byte_keys.byte_pair_ids(seed_a, seed_b, None, table, 0, use_c=use_c, threads=t)
+        got = byte_keys.byte_pair_ids(a, b, sel, table, first[2], use_c=use_c, threads=t)
+        la, lb = _big_pair(rng, n, long_at=n - 5)
+        before = table.copy()
+        assert byte_keys.byte_pair_ids(la, lb, None, table, got[2], use_c=use_c, threads=t) is None
+        assert np.array_equal(table, before)
+        answers.append((got, table))
+    (g1, t1), *others = answers
+    for g, t in others:
+        assert np.array_equal(g[0], g1[0]) and np.array_equal(g[1], g1[1]) and g[2] == g1[2]
+        assert np.array_equal(t, t1)
