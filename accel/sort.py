@@ -148,23 +148,20 @@ def _key_values(arr: pa.Array) -> np.ndarray:
     return _primitive_view(arr if arr.type.equals(target) else arr.cast(target))
 
 
-def _primitive_view(arr: pa.Array) -> np.ndarray:
-    """The data buffer of a fixed-width array as numpy (no copy, NULL slots as stored)."""
-    dtype = arr.type.to_pandas_dtype()
-    buf = arr.buffers()[1]
-    if buf is None:
-        return np.zeros(len(arr), dtype=dtype)
-    return np.frombuffer(buf, dtype=dtype, count=len(arr), offset=arr.offset * np.dtype(dtype).itemsize)
-
-
-def _raw_values(arr: pa.Array) -> np.ndarray:
-    """The data buffer of a fixed-width array as unsigned integers of its width (no copy):
-    the bytes the sort moves, whatever the type."""
-    dtype = np.dtype(f"u{arr.type.bit_width // 8}")
+def _primitive_view(arr: pa.Array, dtype=None) -> np.ndarray:
+    """The data buffer of a fixed-width array as numpy (no copy, NULL slots as stored), read
+    as ``dtype`` (default: the array type's own numpy type)."""
+    dtype = np.dtype(arr.type.to_pandas_dtype() if dtype is None else dtype)
     buf = arr.buffers()[1]
     if buf is None:
         return np.zeros(len(arr), dtype=dtype)
     return np.frombuffer(buf, dtype=dtype, count=len(arr), offset=arr.offset * dtype.itemsize)
+
+
+def _raw_values(arr: pa.Array) -> np.ndarray:
+    """The values of a fixed-width array as unsigned integers of its width (no copy): the bytes
+    the sort moves, whatever the type."""
+    return _primitive_view(arr, f"u{arr.type.bit_width // 8}")
 
 
 #: rows per slice of a string key hashed on its own thread
@@ -197,7 +194,7 @@ def _string_ranks(arr: pa.Array) -> tuple[np.ndarray, pa.Array]:
         """The ranks of one slice: its codes through its dictionary's ranks (and a NULL's)."""
         lo, hi, enc = part
         local = rank if parts == 1 else np.append(rank[pc.index_in(enc.dictionary, distinct).to_numpy()], rank[-1])
-        codes = _raw_values(enc.indices).view(np.int32)
+        codes = _primitive_view(enc.indices)           # int32 dictionary codes
         if enc.indices.null_count:
             codes = np.where(_valid(enc.indices), codes, np.int32(len(local) - 1))
         np.take(local, codes, out=ranks[lo:hi], mode="clip")

@@ -86,7 +86,7 @@ def _run(benchmark, workload, engine, fn, table):
 @pytest.mark.parametrize("workload", WORKLOADS)
 def test_velaria(benchmark, table, workload):
     s = PEERS.session(table, "auto")
-    assert s.kernels.origin("sort_indices") == "accel", s.kernels.accel_status
+    assert s.kernels.origin("sort_take") == "accel", s.kernels.accel_status
     _run(benchmark, workload, "velaria-auto", lambda: s.sql(SQL[workload]).to_arrow(), table)
 
 
