@@ -209,10 +209,12 @@ def create_table_source(provider: str | None, options: dict[str, str],
         elif declared:
             columns = declared
         elif info["kind"] == "json":
-            columns = list(info["columns"])
+            # every key of the file, in first-appearance order (as read_json without columns):
+            # the probe's first-object keys would silently drop a key that appears later
+            columns = None
         else:
             columns = []
-        if not columns:
+        if columns is not None and not columns:
             raise _err("CREATE TABLE json source requires columns or "
                        "OPTIONS(columns: 'name1,name2,...')")
         source = JsonSource(path, columns, fmt, infer_dates=infer_dates)
