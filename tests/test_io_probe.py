@@ -1,4 +1,4 @@
-"""Probe: upstream's worked examples (core-semantics §3.2) and the dict shape (python-api §9.2)."""
+"""Probe: upstream's worked examples and the shape of its probe dict."""
 from __future__ import annotations
 
 import pytest
