@@ -74,3 +74,16 @@ def test_partition_tasks_run_the_filter_and_do_not_fold(monkeypatch):
         assert filter_kernel(task.aggregate, None) == "filter_batch"
         run_task(task)
     assert "filter_batch" in called and "filter_fold" not in called
+
+
+def test_grouped_aggregate_built_apart_names_no_selection(single_node):
+    """The same decision for a GROUP BY: its Filter hands a selection only to an aggregate
+    built over it; partition tasks compact instead, and explain says so."""
+    sql = "SELECT k, SUM(a) AS s FROM t WHERE a > 10 GROUP BY k ORDER BY k"
+    df = single_node.sql(sql)
+    line = _kernels_line(df)
+    assert "filter_select" not in line and "filter_batch=" in line
+    embedded = velaria.Session()
+    embedded.create_temp_view("t", embedded.create_dataframe_from_arrow(_table()))
+    assert "filter_select=" in _kernels_line(embedded.sql(sql))
+    assert df.to_rows() == embedded.sql(sql).to_rows()
