@@ -12,7 +12,9 @@ import velaria
 from velaria.errors import SQLSyntaxError
 
 ROOT = Path(__file__).resolve().parent.parent
-SHIPPED = ["README.md", "docs", "velaria", "reference", "accel", "conformance", "benchmarks", "dev.py"]
+SHIPPED = ["README.md", "docs", "velaria", "reference", "accel", "conformance", "benchmarks", "tests", "dev.py"]
+#: this file spells out the patterns it looks for
+_SELF = Path(__file__).resolve()
 SUFFIXES = {".md", ".py", ".c", ".h", ".slt", ".txt", ".toml"}
 
 #: references a reader of the repository cannot follow
@@ -27,7 +29,7 @@ def _shipped_files():
         path = ROOT / name
         files = [path] if path.is_file() else sorted(path.rglob("*"))
         for f in files:
-            if f.is_file() and f.suffix in SUFFIXES and "__pycache__" not in f.parts:
+            if f.is_file() and f.suffix in SUFFIXES and "__pycache__" not in f.parts and f.resolve() != _SELF:
                 yield f
 
 

@@ -1,5 +1,5 @@
-"""``Session.explain_sql`` and ``DataFrame.explain()``: the upstream section/line shapes
-(core-semantics §5.2, python-api §9.7/§9.8), engine and kernel naming, pushdown lines, and
+"""``Session.explain_sql`` and ``DataFrame.explain()``: upstream's explain sections and line
+shapes, engine and kernel naming, pushdown lines, and
 that explain names exactly the kernels execution calls."""
 from __future__ import annotations
 

@@ -87,3 +87,24 @@ def test_polars_frame_in_where_order_distinct_join():
     assert s.sql("SELECT DISTINCT k FROM p ORDER BY k").to_rows()["rows"] == [["x"], ["y"]]
     joined = s.sql("SELECT a.v FROM p a JOIN p b ON a.k = b.k WHERE b.v = 2")
     assert joined.to_rows()["rows"] == [[2]]
+
+
+def _stream_rows(session, source, sql):
+    from stream_fakes import collect
+    session.create_temp_view("ev", session.create_stream_from_arrow(source))
+    _, rows = collect(session, session.stream_sql(sql))
+    return sorted(rows, key=repr)
+
+
+def test_stream_source_from_exporter_without_argument():
+    s = velaria.Session()
+    rows = _stream_rows(s, NoArgStream(pa.table({"k": ["a", "b", "a"], "v": [1, 2, 3]})),
+                        "SELECT k, SUM(v) AS total FROM ev GROUP BY k")
+    assert rows == [{"k": "a", "total": 4}, {"k": "b", "total": 2}]
+
+
+def test_stream_source_of_view_layouts_works_in_stream_sql():
+    s = velaria.Session()
+    rows = _stream_rows(s, view_table().select(["s", "n"]),
+                        "SELECT s, SUM(n) AS total FROM ev WHERE s = 'a' GROUP BY s")
+    assert rows == [{"s": "a", "total": 6}]

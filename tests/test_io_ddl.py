@@ -93,3 +93,14 @@ def test_line_requires_columns_when_probe_is_not_line(tmp_path):
 def test_missing_path_file(tmp_path):
     with pytest.raises(VelariaFileNotFoundError, match="cannot open file: "):
         create_table_source("csv", {"path": str(tmp_path / "none.csv")}, [])
+
+
+def test_json_table_without_columns_keeps_every_key(tmp_path):
+    """Without a column list a JSON table has every key of the file, in first-appearance
+    order, as read_json(columns=None) does: a key the first object lacks is not dropped."""
+    q = tmp_path / "e.jsonl"
+    q.write_text('{"a":1,"b":"x"}\n{"a":2,"c":true}\n')
+    for provider in ("json", None):               # USING json, and a probed table
+        src = create_table_source(provider, {"path": str(q)}, [])
+        assert src.schema.names == ["a", "b", "c"]
+        assert rows(src) == [{"a": 1, "b": "x", "c": None}, {"a": 2, "b": None, "c": True}]

@@ -1,4 +1,4 @@
-"""Materialisation cache (python-api §13) and cache_in_memory."""
+"""Materialisation cache (upstream's entry layout and reuse rules) and cache_in_memory."""
 from __future__ import annotations
 
 import os

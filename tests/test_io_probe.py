@@ -1,9 +1,10 @@
-"""Probe: upstream's worked examples (core-semantics §3.2) and the dict shape (python-api §9.2)."""
+"""Probe: upstream's worked examples and the shape of its probe dict."""
 from __future__ import annotations
 
 import pytest
 
 from velaria.errors import SourceFormatError, VelariaFileNotFoundError
+import velaria
 from velaria.io.probe import probe_file
 
 BASE_KEYS = ["path", "kind", "final_format", "score", "confidence", "schema",
@@ -140,3 +141,10 @@ def test_probe_errors(tmp_path):
         probe_file(str(tmp_path / "blank.txt"))
     with pytest.raises(RuntimeError):
         probe_file(str(tmp_path / "blank.txt"))
+
+
+def test_read_of_a_probed_json_file_keeps_keys_the_first_object_lacks(tmp_path):
+    p = tmp_path / "e.jsonl"
+    p.write_text('{"a":1,"b":"x"}\n{"a":2,"c":true}\n')
+    df = velaria.Session().read(str(p))
+    assert df.to_rows() == {"schema": ["a", "b", "c"], "rows": [[1, "x", None], [2, None, True]]}

@@ -302,3 +302,18 @@ def test_ordinary_regexes_are_accepted(tmp_path, pattern):
         warnings.simplefilter("ignore")
         velaria.Session().read_line_file(str(path), [("x", 1)], mode="regex",
                                          regex_pattern=pattern).count()
+
+
+def test_a_data_record_longer_than_a_read_block_is_a_clear_error(tmp_path):
+    """A 20 MiB cell in a data line: the error names the file, the line and what to do,
+    not the parser's block-size internals."""
+    path = tmp_path / "long_cell.csv"
+    with open(path, "w") as handle:
+        handle.write("a,b\n1,short\n2,")
+        handle.write("x" * (20 << 20))
+        handle.write("\n3,z\n")
+    with pytest.raises(SourceFormatError) as info:
+        velaria.Session().read_csv(str(path)).count()
+    message = str(info.value)
+    assert "line 3" in message and str(path) in message and "MiB" in message
+    assert "straddl" not in message and "block size" not in message

@@ -118,6 +118,22 @@ def test_excel_rows_beyond_stale_dimension(session, tmp_path):
     assert frame.count() == 10
 
 
+def test_excel_cells_beyond_the_header_row_are_kept(session, tmp_path):
+    """A data cell right of the last header cell is a column named ``Unnamed: <i>`` (as
+    pandas names it), not silently dropped; earlier rows are NULL there."""
+    openpyxl = pytest.importorskip("openpyxl")
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append(["a", "b"])
+    sheet.append([1, "x"])
+    sheet.append([2, "y", None, 99])
+    path = str(tmp_path / "wide.xlsx")
+    book.save(path)
+    frame = velaria.read_excel(session, path)
+    assert frame.to_rows() == {"schema": ["a", "b", "Unnamed: 2", "Unnamed: 3"],
+                               "rows": [[1, "x", None, None], [2, "y", None, 99]]}
+
+
 def test_excel_formula_without_cached_value_warns(session, tmp_path):
     openpyxl = pytest.importorskip("openpyxl")
     book = openpyxl.Workbook()

@@ -1,4 +1,4 @@
-"""Per-column typing edge cases (DECISIONS.md): leading zeros, overflow, null, empty, bools,
+"""Per-column typing edge cases (the typing rules of docs/io.md): leading zeros, overflow, null, empty, bools,
 vectors."""
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Tests for the SQL frontend text layer: normalisation, the pglast parse and validation.
 
-Every user-facing message of core-semantics §1.2/§1.3 is checked by text and error_type, and
+Every user-facing message of upstream's SQL parser and analyser is checked by text and error_type, and
 byte offsets are checked against the user's original text.
 """
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """SELECT semantics of the batch engine, end to end through ``Session.sql`` (docs/sql.md).
 
-Every expected value is written out by hand from docs/sql.md and DECISIONS.md; the pure
+Every expected value is written out by hand from docs/sql.md and docs/divergences.md; the pure
 reference kernels have their own unit tests, this file checks the planner + executor around
 them.
 """
@@ -444,7 +444,7 @@ def test_in_with_mixed_numeric_items_and_between_null_bounds(s):
 
 def test_null_propagation_in_string_functions_and_literals(s):
     assert rows(s, "SELECT 'a' || NULL, CONCAT('a', NULL, 'b'), CONCAT_WS('-', 'a', NULL, 'b')") == \
-        [[None, None, None]]  # core-semantics §1.9: any NULL argument gives NULL
+        [[None, None, None]]  # upstream's rule: any NULL argument gives NULL
     assert rows(s, "SELECT TRUE AND NULL, FALSE AND NULL, TRUE OR NULL, NOT NULL") == [[None, False, True, None]]
     assert rows(s, "SELECT NULL IS NULL, 1 IS NULL, NULL = NULL, NULL <> 1") == [[True, False, None, None]]
 

@@ -483,3 +483,14 @@ def test_the_aggregate_path_that_ran_is_reported(sql, engine, paths):
     assert q.progress()["aggregate_path"] in paths
     assert f"aggregate_path={q.progress()['aggregate_path']}\n" in q.explain()
     assert any(f"aggregate_path={p}\n" in explained for p in paths)
+
+
+@pytest.mark.parametrize("kind", ["SINK", "SOURCE"])
+def test_stream_table_unknown_option_is_an_error_with_a_suggestion(tmp_path, kind):
+    """A typo in CREATE SOURCE / SINK TABLE OPTIONS must not be ignored (the sink would write
+    with the default delimiter)."""
+    target = tmp_path / ("out.csv" if kind == "SINK" else "in")
+    s = velaria.Session()
+    with pytest.raises(velaria.errors.SQLSemanticError, match="unknown option 'delimeter'; did you mean 'delimiter'"):
+        s.sql(f"CREATE {kind} TABLE t (k TEXT) USING csv OPTIONS(path: '{target}', delimeter: ';')")
+    assert "t" not in s.tables()

@@ -20,7 +20,7 @@ import pyarrow as pa
 
 from .errors import VelariaError
 
-__all__ = ["to_table", "to_batches", "without_views"]
+__all__ = ["to_table", "to_batches", "without_views", "batch_without_views", "stream_reader"]
 
 
 class _Exported:
@@ -89,6 +89,20 @@ def without_views(table: pa.Table) -> pa.Table:
     return pa.Table.from_arrays(columns, schema=target)
 
 
+def batch_without_views(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """``batch`` with view-layout columns in their classic layouts (one batch stays one)."""
+    plain = without_views(pa.Table.from_batches([batch]))
+    if plain.schema.equals(batch.schema):
+        return batch
+    return plain.combine_chunks().to_batches()[0] if plain.num_rows else \
+        pa.RecordBatch.from_pylist([], schema=plain.schema)
+
+
+def stream_reader(obj) -> pa.RecordBatchReader:
+    """A reader over an ``__arrow_c_stream__`` exporter, called without a requested schema."""
+    return pa.RecordBatchReader.from_stream(_Exported(obj))
+
+
 def to_batches(obj) -> list[pa.RecordBatch] | pa.Table:
     """Normalise ``obj`` to a list of record batches (or a Table for dict-like input)."""
     if isinstance(obj, pa.Table):
@@ -104,7 +118,7 @@ def to_batches(obj) -> list[pa.RecordBatch] | pa.Table:
             out.extend(part.to_batches() if isinstance(part, pa.Table) else part)
         return out
     if hasattr(obj, "__arrow_c_stream__"):
-        return pa.RecordBatchReader.from_stream(_Exported(obj)).read_all()
+        return stream_reader(obj).read_all()
     if hasattr(obj, "__arrow_c_array__"):
         arr = obj if isinstance(obj, pa.Array) else pa.array(_Exported(obj))
         if isinstance(arr, pa.StructArray):

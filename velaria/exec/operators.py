@@ -34,7 +34,7 @@ from ..kernels import KernelSet
 from ..plan import logical as L
 from ..plan.expr import Column, Expr
 from ..plan.kernel_paths import collecting
-from ..plan.physical import folds_filter, takes_selection
+from ..plan.physical import filter_kernel
 from ..plan.probe_keys import arriving_rows_target, probe_filter_target
 from .column_take import take_columns
 from .probe_filter import ProbeFilter
@@ -387,16 +387,16 @@ class AggregateOperator(Operator):
         super().open(ctx)
         self.agg = ctx.kernels.hash_aggregate(self.node.aggregates, len(self.node.keys))
         # a Filter right below a batch aggregate with group keys passes most-kept batches
-        # whole with a selection (the grouped kernels skip rows in place)
+        # whole with a selection (the grouped kernels skip rows in place); one below a batch
+        # aggregate of column sums without keys passes its batches unfiltered, the aggregate
+        # applying the predicate while it sums (``_push_where``). Decided by the function
+        # that also writes the plan record explain renders, so the two never disagree.
         below = self.children[0] if self.children else None
-        self._filter = below if (isinstance(below, FilterOperator) and self.mode == "final"
-                                 and takes_selection(self.node)) else None
+        feed = filter_kernel(self.node, below.node if isinstance(below, FilterOperator) else None, self.mode)
+        self._filter = below if feed == "filter_select" else None
         if self._filter is not None:
             self._filter.offer_selection = True
-        # a Filter right below a batch aggregate of column sums without keys passes its batches
-        # unfiltered: the aggregate applies the predicate while it sums (``_push_where``)
-        self._where = below if (isinstance(below, FilterOperator) and self.mode == "final"
-                                and folds_filter(self.node)) else None
+        self._where = below if feed == "filter_fold" else None
         if self._where is not None:
             self._where.defer = True
         self._types = [f.type for f in self.schema]

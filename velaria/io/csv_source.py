@@ -196,6 +196,26 @@ def _locate_ragged_row(path: str, delimiter: str, expected: int, header: bool = 
     return None
 
 
+def _locate_long_line(path: str, limit: int) -> tuple[int, int] | None:
+    """(line number, byte length) of the first line of ``path`` longer than ``limit`` bytes,
+    read in 1 MiB pieces (the long line itself is never held)."""
+    line, length = 1, 0
+    with open(path, "rb") as handle:
+        while piece := handle.read(1 << 20):
+            start = 0
+            while (nl := piece.find(b"\n", start)) >= 0:
+                length += nl - start
+                if length > limit:
+                    return line, length
+                line, length, start = line + 1, 0, nl + 1
+            length += len(piece) - start
+            if length > limit:
+                while (more := handle.read(1 << 20)) and (nl := more.find(b"\n")) < 0:
+                    length += len(more)
+                return line, length + (nl if more else 0)
+    return None
+
+
 #: batch kind of a column a scan kept (parsed straight into the column's final type)
 _PARSED = "parsed"
 #: name of the empty last field of each row the C typing scan cut out (no header has it: a
@@ -616,6 +636,15 @@ class CsvSource(TypedFileSource):
                 f"csv file {self.path} has a row whose field count differs from the header "
                 f"({match.group(2)} vs {match.group(1)}); fix the row, or pass "
                 f"on_bad_lines='skip' to skip such rows") from None
+        if "straddling object" in msg:
+            # pyarrow's reader needs each record within one block of _BLOCK_SIZE bytes
+            found = _locate_long_line(self.data_path, _BLOCK_SIZE)
+            where = f"line {found[0]} is {found[1] / (1 << 20):.1f} MiB long" if found else \
+                "a quoted value spans more than that"
+            raise SourceFormatError(
+                f"csv file {self.path} has a record too long to read ({where}; a record must "
+                f"fit in the reader's {_BLOCK_SIZE >> 20} MiB blocks); split the value into "
+                f"smaller fields or keep such large values outside the CSV file") from None
         if "conversion error" in msg and self.forced_kinds:
             msg += " (a column given in column_types holds a value of another type; fix the " \
                    "value or the type)"

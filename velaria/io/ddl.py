@@ -35,7 +35,7 @@ from .magic import sniff_format
 from .paths import as_path_str
 from .probe import line_options_for, probe_file, source_from_probe
 
-__all__ = ["create_table_source", "PROVIDERS"]
+__all__ = ["create_table_source", "check_option_keys", "PROVIDERS"]
 
 PROVIDERS = ("csv", "line", "json", "parquet", "arrow")
 
@@ -94,14 +94,20 @@ KNOWN_OPTIONS = {
 
 def _check_option_keys(kind: str, options: dict[str, str]) -> None:
     """An unknown key is an error: a typo (``delimeter``) must not be silently ignored."""
-    known = ("path",) + KNOWN_OPTIONS[kind]
+    check_option_keys(f"CREATE TABLE USING {kind}", f"{kind} tables", ("path",) + KNOWN_OPTIONS[kind],
+                      options)
+
+
+def check_option_keys(statement: str, what: str, known: tuple[str, ...], options: dict[str, str]) -> None:
+    """Raise for the first key of ``options`` not in ``known``, with a did-you-mean
+    (``statement``: how the error names the statement; ``what``: whose options these are)."""
     for key in options:
         if key in known:
             continue
         close = difflib.get_close_matches(key, known, n=1)
         guess = f"did you mean {close[0]!r}? " if close else ""
-        raise _err(f"CREATE TABLE USING {kind}: unknown option {key!r}; {guess}"
-                   f"the options of {kind} tables are: {', '.join(known)}")
+        raise _err(f"{statement}: unknown option {key!r}; {guess}"
+                   f"the options of {what} are: {', '.join(known)}")
 
 
 def create_table_source(provider: str | None, options: dict[str, str],
@@ -209,10 +215,12 @@ def create_table_source(provider: str | None, options: dict[str, str],
         elif declared:
             columns = declared
         elif info["kind"] == "json":
-            columns = list(info["columns"])
+            # every key of the file, in first-appearance order (as read_json without columns):
+            # the probe's first-object keys would silently drop a key that appears later
+            columns = None
         else:
             columns = []
-        if not columns:
+        if columns is not None and not columns:
             raise _err("CREATE TABLE json source requires columns or "
                        "OPTIONS(columns: 'name1,name2,...')")
         source = JsonSource(path, columns, fmt, infer_dates=infer_dates)

@@ -1,7 +1,8 @@
 """Excel (.xlsx) sheets read with openpyxl in read-only mode (rows stream from the sheet XML;
 the workbook is never loaded whole), typed per column, as an in-memory TableSource.
 
-The first row is the header (an empty header cell becomes ``Unnamed: <i>``, as pandas does);
+The first row is the header (an empty header cell becomes ``Unnamed: <i>``, as pandas does,
+and so does a column whose only cells lie right of the header row's last cell);
 rows whose cells are all empty are skipped. Cell values keep their Excel type: numbers give
 int64 (all integral) or float64, booleans bool, text string (never re-typed). Dates and times
 become text formatted with ``date_format`` when ``coerce_datetime_to_string`` (the default),
@@ -138,6 +139,32 @@ def _uncached_formulas(path: str, sheet_name) -> int:
         values_book.close()
 
 
+def _check_unique(names: list[str], title: str, path: str) -> None:
+    seen = set()
+    for name in names:
+        if name in seen:
+            raise SourceFormatError(
+                f"duplicate column name {name!r} in the header row of sheet {title!r} of "
+                f"{path}; rename one of the columns")
+        seen.add(name)
+
+
+def _widen(row, names: list[str], columns: list[list], kinds: list[str]) -> None:
+    """Add a column ``Unnamed: <i>`` (NULL in the rows before) for every position up to the
+    last non-empty cell of ``row`` that lies right of the header: a cell there is data,
+    and dropping it would lose it silently."""
+    last = max((i for i, v in enumerate(row) if v is not None and v != ""), default=-1)
+    filled = len(columns[0]) if columns else 0
+    for i in range(len(names), last + 1):
+        name = f"Unnamed: {i}"
+        if name in names:
+            raise SourceFormatError(f"column {name!r} of the header row collides with the name "
+                                    f"given to an unnamed column of data; rename it")
+        names.append(name)
+        columns.append([None] * filled)
+        kinds.append("null")
+
+
 def load_excel_table(path, sheet_name=0, date_format="%Y-%m-%d",
                      coerce_datetime_to_string=True) -> tuple[pa.Table, str]:
     """(typed table, sheet title) of one sheet; see the module docstring."""
@@ -160,20 +187,14 @@ def load_excel_table(path, sheet_name=0, date_format="%Y-%m-%d",
             header.pop()
         names = [f"Unnamed: {i}" if v is None else _text(v, date_format)
                  for i, v in enumerate(header)]
-        seen = set()
-        for name in names:
-            if name in seen:
-                raise SourceFormatError(
-                    f"duplicate column name {name!r} in the header row of sheet {title!r} of "
-                    f"{path}; rename one of the columns")
-            seen.add(name)
-        width = len(names)
+        _check_unique(names, title, path)
         columns: list[list] = [[] for _ in names]
-        kinds = ["null"] * width
+        kinds = ["null"] * len(names)
         for row in rows:
             if not any(v is not None for v in row):
                 continue
-            for i in range(width):
+            _widen(row, names, columns, kinds)
+            for i in range(len(names)):
                 value = row[i] if i < len(row) else None
                 if isinstance(value, str) and value == "":
                     value = None

@@ -320,7 +320,8 @@ def source_from_probe(path: str, info: dict):
         if not info["columns"]:
             raise SourceFormatError(
                 f"json probe found no columns: {path} (the first object has no keys)")
-        return JsonSource(path, info["columns"], info["format"])
+        # every key of the file, not only the first object's (a later key is not dropped)
+        return JsonSource(path, None, info["format"])
     from .line_source import LineSource
 
     return LineSource(path, [(m["column"], m["source_index"]) for m in info["mappings"]],

@@ -23,7 +23,8 @@ from .expr import Column
 from .fold_args import foldable_arg
 from .probe_keys import arriving_rows_target, probe_filter_target
 
-__all__ = ["StepDecision", "RuntimeRecord", "PhysicalPlan", "build_physical", "linearize", "path_reason"]
+__all__ = ["StepDecision", "RuntimeRecord", "PhysicalPlan", "build_physical", "filter_kernel", "linearize",
+           "path_reason"]
 
 
 def linearize(node: L.Node) -> list[L.Node]:
@@ -49,6 +50,7 @@ class StepDecision:
     pushed_columns: list[str] | None = None    # scans: projection applied (None = all)
     pushed_filters: list = field(default_factory=list)   # scans: filters the source receives
     ran_path: str | None = None                # reported by the kernel after a run
+    built_apart: bool = False                  # aggregates: the operator is built apart from its input
 
 
 def takes_selection(parent: L.Node | None) -> bool:
@@ -69,20 +71,37 @@ def folds_filter(parent: L.Node | None) -> bool:
         for a in parent.aggregates))
 
 
-def _kernels_of(node: L.Node, parent: L.Node | None = None) -> list[str]:
-    """Registry names of the kernels the operator for ``node`` calls, in first-use order."""
+def filter_kernel(parent: L.Node | None, child: L.Node | None, mode: str = "final") -> str:
+    """The one decision how a Filter feeds the operator above it, taken both where the
+    operators are built and for the plan record explain renders: the kernel the Filter
+    ``child`` runs under the operator for ``parent``. ``child`` is the node that operator is
+    built over (None when it is built apart from its input, as a runtime stage's partial
+    aggregate is: then no Filter feeds it directly); ``mode`` is the aggregate operator's (a
+    ``running`` aggregate emits per batch and neither folds nor takes a selection).
+    ``filter_fold`` (:func:`folds_filter`), ``filter_select`` (:func:`takes_selection`) or
+    ``filter_batch`` (the Filter compacts its batches itself)."""
+    if mode != "final" or not isinstance(child, L.Filter):
+        return "filter_batch"
+    if folds_filter(parent):
+        return "filter_fold"
+    return "filter_select" if takes_selection(parent) else "filter_batch"
+
+
+def _kernels_of(node: L.Node, parent: L.Node | None = None, apart: frozenset = frozenset()) -> list[str]:
+    """Registry names of the kernels the operator for ``node`` calls, in first-use order.
+    ``apart``: ids of the aggregate nodes whose operators are built apart from their input."""
     names: list[str] = []
 
     def evaluates(exprs):  # operators read bare columns without the evaluate kernel
         if any(e is not None and not isinstance(e, Column) for e in exprs):
             names.append("evaluate")
     if isinstance(node, L.Filter):
-        names.append("filter_fold" if folds_filter(parent) else
-                     "filter_select" if takes_selection(parent) else "filter_batch")
+        names.append(filter_kernel(parent, None if id(parent) in apart else node))
     elif isinstance(node, L.Project):
         evaluates(node.exprs)
     elif isinstance(node, L.Aggregate):
-        folded = isinstance(node.input, L.Filter) and folds_filter(node)    # filter_fold evaluates them
+        # filter_fold evaluates the arguments itself
+        folded = filter_kernel(node, None if id(node) in apart else node.input) == "filter_fold"
         evaluates(list(node.keys) + ([] if folded else [a.arg for a in node.aggregates]))
         names.append("hash_aggregate")
     elif isinstance(node, L.Sort):
@@ -173,9 +192,10 @@ def path_reason(path: str) -> str:
     return _PATH_REASONS.get(path, path)
 
 
-def _decide(index: int, node: L.Node, kernels: KernelSet, parent: L.Node | None = None) -> StepDecision:
+def _decide(index: int, node: L.Node, kernels: KernelSet, parent: L.Node | None = None,
+            apart: frozenset = frozenset()) -> StepDecision:
     d = StepDecision(index=index, node=node, kind=type(node).__name__,
-                     kernels=[(k, kernels.origin(k)) for k in _kernels_of(node, parent)],
+                     kernels=[(k, kernels.origin(k)) for k in _kernels_of(node, parent, apart)],
                      stateful=isinstance(node, L.Aggregate))
     if isinstance(node, L.Scan):
         d.pushed_columns = list(node.columns) if node.columns is not None else None
@@ -279,6 +299,17 @@ class PhysicalPlan:
             return cls(node, children)
         return build(self.root)
 
+    def build_apart(self, aggregate: L.Node) -> None:
+        """Record that a runtime builds the operator of ``aggregate`` apart from its input
+        (partial aggregates over rows other tasks computed): the decisions of that aggregate
+        and of the node below it are taken again, as those operators will run."""
+        self.step_for(aggregate).built_apart = True
+        apart = frozenset(id(s.node) for s in self.steps if s.built_apart)
+        below = set(map(id, L.children(aggregate)))
+        for old, new in zip(self.steps, _decide_all(self.root, self.kernels, apart)):
+            if old.node is aggregate or id(old.node) in below:
+                old.kernels, old.path, old.reason = new.kernels, new.path, new.reason
+
     def record_run(self, operators) -> None:
         """Take the paths kernels report after running (``ran_path``) and the reason for them."""
         for op in operators:
@@ -298,10 +329,14 @@ class PhysicalPlan:
                 step.reason += f" (planned {step.path}; switched while running)"
 
 
-def build_physical(root: L.Node, kernels: KernelSet, bounded: bool = True) -> PhysicalPlan:
-    """Decide, once, how the optimised plan ``root`` runs with ``kernels``."""
+def _decide_all(root: L.Node, kernels: KernelSet, apart: frozenset = frozenset()) -> list[StepDecision]:
     nodes = linearize(root)
     parents = {id(c): n for n in nodes for c in L.children(n)}
-    steps = [_decide(i, n, kernels, parents.get(id(n))) for i, n in enumerate(nodes, 1)]
+    return [_decide(i, n, kernels, parents.get(id(n)), apart) for i, n in enumerate(nodes, 1)]
+
+
+def build_physical(root: L.Node, kernels: KernelSet, bounded: bool = True) -> PhysicalPlan:
+    """Decide, once, how the optimised plan ``root`` runs with ``kernels``."""
+    steps = _decide_all(root, kernels)
     return PhysicalPlan(root=root, kernels=kernels, steps=steps, bounded=bounded,
                         stateful=any(s.stateful for s in steps))

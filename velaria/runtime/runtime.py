@@ -87,6 +87,9 @@ class Runtime(SearchMethods):
         else:
             cut = cut_plan(physical.root, parts)
             plan_record(record, cut, shuffle_buckets(cut, parts))
+            if cut.partitions is not None and isinstance(cut.exchange, L.Aggregate):
+                # partition tasks fold partial states apart from the Filter their pipeline ran
+                physical.build_apart(cut.exchange)
         physical.runtime = record
         return physical
 

@@ -99,6 +99,8 @@ class StreamMethods:
         from ..streaming import SinkSpec, StreamingDataFrame
         if provider is not None and provider.strip().lower() != "csv":
             raise SQLUnsupportedError(f"not supported in SQL v1: CREATE {kind.upper()} TABLE only supports csv")
+        from ..io.ddl import check_option_keys
+        check_option_keys(f"CREATE {kind.upper()} TABLE", f"{kind} tables", ("path", "delimiter"), options)
         delimiter = options.get("delimiter", ",")
         if len(delimiter) != 1:
             raise SQLSemanticError(f"CREATE {kind.upper()} TABLE delimiter must be one character, got {delimiter!r}")

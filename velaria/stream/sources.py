@@ -17,7 +17,13 @@ __all__ = ["ArrowStreamSource", "CsvDirectorySource", "QueueStreamSource", "batc
 def batches_of(arrow_obj) -> list[pa.RecordBatch]:
     """Record batches of any Arrow input, keeping its batch boundaries: a Table gives its
     chunks, a RecordBatchReader (or ``__arrow_c_stream__`` exporter) one batch per batch it
-    yields, a list each item's batches; a dict of lists is one batch."""
+    yields, a list each item's batches; a dict of lists is one batch. View layouts (polars'
+    ``string_view``) become their classic layouts, as for batch frames."""
+    from .. import arrow_interop
+    return [arrow_interop.batch_without_views(b) for b in _raw_batches_of(arrow_obj)]
+
+
+def _raw_batches_of(arrow_obj) -> list[pa.RecordBatch]:
     if isinstance(arrow_obj, pa.RecordBatch):
         return [arrow_obj]
     if isinstance(arrow_obj, pa.Table):
@@ -27,15 +33,16 @@ def batches_of(arrow_obj) -> list[pa.RecordBatch]:
     if isinstance(arrow_obj, (list, tuple)):
         out: list[pa.RecordBatch] = []
         for item in arrow_obj:
-            out.extend(batches_of(item))
+            out.extend(_raw_batches_of(item))
         if out and any(b.schema.names != out[0].schema.names for b in out):
             raise VelariaError("Arrow stream batches must share the same column names "
                                f"(first batch has {out[0].schema.names})")
         return out
-    if hasattr(arrow_obj, "__arrow_c_stream__"):
-        return list(pa.RecordBatchReader.from_stream(arrow_obj))
     from .. import arrow_interop
-    return batches_of(arrow_interop.to_table(arrow_obj))
+    if hasattr(arrow_obj, "__arrow_c_stream__"):
+        # called without a requested schema: some exporters take no argument
+        return list(arrow_interop.stream_reader(arrow_obj))
+    return _raw_batches_of(arrow_interop.to_table(arrow_obj))
 
 
 def _cast_to(data, schema: pa.Schema, error):
