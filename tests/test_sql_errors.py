@@ -221,6 +221,13 @@ def test_unsupported_constructs_say_so(s, sql, needle):
     check_str_form(e)
 
 
+def test_table_function_in_from_says_how_to_register_the_file(s):
+    e = err(s, "SELECT * FROM read_csv('x.csv')", SQLUnsupportedError)
+    assert "table function in FROM" in e.message and "Subquery" not in e.message
+    assert "CREATE TABLE t USING csv" in e.hint
+    check_str_form(e)
+
+
 def test_parse_error_is_syntax_error_with_offset(s):
     sql = "SELECT id FROM trades WHERE ((("
     e = err(s, sql, SQLSyntaxError)

@@ -293,6 +293,16 @@ class SelectPlanner:
             return self._join(item)
         if isinstance(item, ast.RangeSubselect):
             return self._derived(item)
+        if isinstance(item, ast.RangeFunction):
+            # A table function such as read_csv('x.csv') is DuckDB's spelling; say how files get
+            # into a query here instead of the generic subquery message.
+            raise SQLUnsupportedError(
+                "table function in FROM: functions such as read_csv('...') are not tables here.",
+                error_type="unsupported_sql_feature",
+                hint="Register the file first: CREATE TABLE t USING csv OPTIONS(path: 'data.csv') "
+                     "(or parquet, json, line, arrow), or Session.read_csv(path) then "
+                     "create_temp_view('t', frame); then SELECT ... FROM t.",
+                byte_offset=self.offset(item))
         raise SQLUnsupportedError("subquery: Subquery in FROM not supported.", error_type="unsupported_sql_feature",
                                   hint="Materialize as a temp view, then query it.", byte_offset=self.offset(item))
 
