@@ -842,17 +842,42 @@ class HashAggregate:
         partial state of what was folded in since the one before, so merging the successive
         results equals the whole state. The groups keep their ids, so later batches are
         numbered against the same tables (the cost follows the groups touched)."""
+        self._restartable(key_types)
+        if self._mode != "fast":
+            return self._reference.take_updated_state(key_types)
+        idx = self._take_updated()
+        return self._restart(key_types, idx, self._keys_of(idx, key_types))
+
+    def take_updated_partial(self, key_types: list[pa.DataType], known: int) -> tuple[pa.Table, pa.Table]:
+        """``take_updated_state`` by group id: ``(new keys, partial)``. ``new keys``: the key
+        columns of the groups numbered from id ``known`` on (the receiver has the keys of the
+        ids below); ``partial``: an ``id`` column (int64, the ids of the groups touched since
+        the previous call, ascending), then their states in ``export_state``'s layout without
+        the key columns. Those groups restart empty; ids never change, so a receiver maps each
+        id once (``merge_partial``) and never numbers a known key again."""
+        self._restartable(key_types)
+        if self._mode != "fast":
+            return self._reference.take_updated_partial(key_types, known)
+        new = np.arange(min(known, self._ngroups), self._ngroups, dtype=np.int64)
+        schema = _ref_aggregate.state_schema(self._aggregates, key_types)
+        new_keys = pa.table(self._keys_of(new, key_types), schema=pa.schema(list(schema)[:self._num_keys]))
+        idx = self._take_updated()
+        partial = self._restart(key_types, idx, None)
+        return new_keys, partial.add_column(0, "id", pa.array(idx, type=_I64))
+
+    def _restartable(self, key_types: list[pa.DataType]) -> None:
+        """Before handing out partial states: per-group value lists and moments restart in the
+        reference, which takes over here (the first call: every group so far is news)."""
         if self._mode == "fast" and any(s.agg.func not in _RESTARTABLE for s in self._states):
-            # per-group value lists and moments: the reference restarts them
-            if not self._tracking:                 # the first call: every group so far is news
+            if not self._tracking:
                 first = self._take_updated()
                 self._touched = _grow(self._touched, self._ngroups, False)
                 self._touched[first] = True
             self._to_reference(key_types)
-        if self._mode != "fast":
-            return self._reference.take_updated_state(key_types)
-        idx = self._take_updated()
-        keys = self._keys_of(idx, key_types)
+
+    def _restart(self, key_types: list[pa.DataType], idx: np.ndarray, keys: list[pa.Array] | None) -> pa.Table:
+        """The state table of groups ``idx`` (``keys``: theirs; None: without key columns);
+        those groups then restart empty."""
         table = self._export(key_types, keys, [_subset(s, idx) for s in self._states], len(idx))
         for state in self._states:
             state.count[idx] = 0
@@ -875,11 +900,14 @@ class HashAggregate:
             keys.append(_conform(column, key_types[j], g))
         return self._export(key_types, keys, self._states, g)
 
-    def _export(self, key_types: list[pa.DataType], keys: list[pa.Array], states: list[_AggState],
+    def _export(self, key_types: list[pa.DataType], keys: list[pa.Array] | None, states: list[_AggState],
                 g: int) -> pa.Table:
-        """Key columns ``keys`` and the first ``g`` groups of ``states`` as a state table."""
+        """Key columns ``keys`` and the first ``g`` groups of ``states`` as a state table
+        (``keys`` None: without the key columns)."""
         schema = _ref_aggregate.state_schema(self._aggregates, key_types)
-        columns = {f"k{j}": k for j, k in enumerate(keys)}
+        if keys is None:
+            schema = pa.schema(list(schema)[self._num_keys:])
+        columns = {f"k{j}": k for j, k in enumerate(keys or [])}
         for i, state in enumerate(states):
             prefix = f"a{i}_"
             columns[prefix + "count"] = pa.array(state.count[:g], type=_I64)
@@ -916,7 +944,36 @@ class HashAggregate:
             self._reference.merge_state(table)
             return
         n = table.num_rows
-        gids = self._group_ids(keys, n) if self._num_keys else np.zeros(n, dtype=np.int64)
+        self._merge_columns(table, self._group_ids(keys, n) if self._num_keys else np.zeros(n, dtype=np.int64))
+
+    def merge_partial(self, new_keys: pa.Table, partial: pa.Table, id_map) -> np.ndarray:
+        """Fold in a partial that another aggregator's ``take_updated_partial`` handed out, as
+        ``merge_state`` would with its keys. ``id_map`` (None at first): the group id here of
+        each sender id whose keys came before; ``new_keys`` continue it. Returns the map
+        extended by ``new_keys`` (known keys keep their ids, others are numbered here): only
+        new keys are numbered, the rest is a lookup and vectorised adds."""
+        keys = [new_keys.column(j).combine_chunks() for j in range(self._num_keys)]
+        if self._mode is None:
+            self._mode = "fast" if self._state_is_fast(partial, keys) else "reference"
+            self._set_path()
+        elif self._mode == "fast" and not self._state_is_fast(partial, keys):
+            self._to_reference([k.type for k in keys])
+        if self._mode == "reference":
+            return np.asarray(self._reference.merge_partial(new_keys, partial, id_map), dtype=np.int64)
+        ids = partial.column("id").to_numpy()
+        if not self._num_keys:
+            self._merge_columns(partial, np.zeros(len(ids), dtype=np.int64))
+            return np.zeros(1, dtype=np.int64)
+        id_map = np.zeros(0, dtype=np.int64) if id_map is None else id_map
+        if new_keys.num_rows:
+            id_map = np.concatenate([id_map, self._group_ids(keys, new_keys.num_rows)])
+        self._merge_columns(partial, id_map[ids])
+        return id_map
+
+    def _merge_columns(self, table: pa.Table, gids: np.ndarray) -> None:
+        """Fold the aggregate columns of state table ``table`` into groups ``gids`` (one per
+        row, distinct)."""
+        names = table.column_names
         self._touch(gids)
         g = self._ngroups
         for i, state in enumerate(self._states):
