@@ -836,6 +836,25 @@ class HashAggregate:
             out.append(_conform(keys, types[j], len(idx)))
         return out
 
+    def _keys_from(self, start: int, types: list[pa.DataType]) -> list[pa.Array]:
+        """The key columns of the groups numbered from id ``start`` on: slices of the newest
+        key chunks (no take, no copy of older keys)."""
+        start = min(start, self._ngroups)
+        out = []
+        for j in range(self._num_keys):
+            tail, end = [], self._ngroups
+            for part in reversed(self._key_parts[j]):
+                if end <= start:
+                    break
+                end -= len(part)
+                tail.append(part.slice(max(start - end, 0)))
+            if not tail:
+                keys = pa.array([], type=types[j])
+            else:
+                keys = tail[0] if len(tail) == 1 else pa.concat_arrays(tail[::-1])
+            out.append(_conform(keys, types[j], self._ngroups - start))
+        return out
+
     def take_updated_state(self, key_types: list[pa.DataType]) -> pa.Table:
         """The state of the groups touched since the previous call (or ``emit_updated``), in
         ``export_state``'s layout, and those groups restart empty: each call returns the
@@ -858,9 +877,8 @@ class HashAggregate:
         self._restartable(key_types)
         if self._mode != "fast":
             return self._reference.take_updated_partial(key_types, known)
-        new = np.arange(min(known, self._ngroups), self._ngroups, dtype=np.int64)
         schema = _ref_aggregate.state_schema(self._aggregates, key_types)
-        new_keys = pa.table(self._keys_of(new, key_types), schema=pa.schema(list(schema)[:self._num_keys]))
+        new_keys = pa.table(self._keys_from(known, key_types), schema=pa.schema(list(schema)[:self._num_keys]))
         idx = self._take_updated()
         partial = self._restart(key_types, idx, None)
         return new_keys, partial.add_column(0, "id", pa.array(idx, type=_I64))
