@@ -1010,7 +1010,7 @@ class HashAggregate:
                 if pat.is_decimal(total.type):
                     x = decimal_values.unscaled_i64(total)[present]     # fits: _state_is_fast
                     state.kind = "int"
-                    _add_int_sums(state, ids, x, g)
+                    _add_int_sums(state, ids, x, g, distinct=True)
                 else:
                     x = total.to_numpy(zero_copy_only=False)[present]
                     state.kind = "float"
@@ -1167,13 +1167,17 @@ def _subset(state: _AggState, idx: np.ndarray) -> _AggState:
     return sub
 
 
-def _add_int_sums(state: _AggState, ids: np.ndarray, x: np.ndarray, g: int) -> None:
+def _add_int_sums(state: _AggState, ids: np.ndarray, x: np.ndarray, g: int, distinct: bool = False) -> None:
     """Add int64 values per group exactly: float64 bincount is exact while every partial sum
     stays below 2**53, so values are split into 32-bit halves and rows into 2**20 chunks.
     Only the groups in ``ids`` are read and written (a merge per micro-batch touches a few
-    of many groups)."""
-    groups, inverse = np.unique(ids, return_inverse=True)
-    lo_part, hi_part = int_sums.half_sums(inverse.astype(np.int64, copy=False), x, groups.size)
+    of many groups). ``distinct``: ``ids`` never repeats (a merged state's rows), so each
+    value is its group's whole addition: its halves, without grouping."""
+    if distinct:
+        groups, lo_part, hi_part = ids, x & 0xFFFFFFFF, x >> 32
+    else:
+        groups, inverse = np.unique(ids, return_inverse=True)
+        lo_part, hi_part = int_sums.half_sums(inverse.astype(np.int64, copy=False), x, groups.size)
     lo = state.lo[groups] + lo_part
     carry = lo >> 32
     state.lo[groups] = lo - (carry << 32)
