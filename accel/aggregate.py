@@ -971,6 +971,14 @@ class HashAggregate:
         extended by ``new_keys`` (known keys keep their ids, others are numbered here): only
         new keys are numbered, the rest is a lookup and vectorised adds."""
         keys = [new_keys.column(j).combine_chunks() for j in range(self._num_keys)]
+        exact = self._exact_columns(partial) if self._mode == "fast" and self._num_keys else None
+        if exact is not None and all(_hashable(k.type) for k in keys):
+            # counts and exact totals only (the usual stream aggregates): one add per column
+            id_map = np.zeros(0, dtype=np.int64) if id_map is None else id_map
+            if new_keys.num_rows:
+                id_map = np.concatenate([id_map, self._group_ids(keys, new_keys.num_rows)])
+            self._add_exact(exact, id_map[partial.column("id").to_numpy()])
+            return id_map
         if self._mode is None:
             self._mode = "fast" if self._state_is_fast(partial, keys) else "reference"
             self._set_path()
@@ -987,6 +995,41 @@ class HashAggregate:
             id_map = np.concatenate([id_map, self._group_ids(keys, new_keys.num_rows)])
         self._merge_columns(partial, id_map[ids])
         return id_map
+
+    def _exact_columns(self, table: pa.Table) -> list | None:
+        """(count, exact totals or None) per aggregate of a partial state whose aggregates are
+        all COUNT or integer / DECIMAL SUM / AVG with totals that fit int64; None otherwise
+        (the general merge then decides)."""
+        names = table.column_names
+        out = []
+        for i, state in enumerate(self._states):
+            prefix = f"a{i}_"
+            count = table.column(prefix + "count").to_numpy()
+            if state.agg.func == "count" and prefix + "best" not in names:
+                out.append((count, None))
+                continue
+            if state.agg.func not in ("sum", "avg") or state.lanes is not None or prefix + "total" not in names:
+                return None
+            total = table.column(prefix + "total")
+            if not pat.is_decimal(total.type) or total.null_count:
+                return None
+            x = decimal_values.unscaled_i64(total.combine_chunks())
+            if x is None:
+                return None
+            out.append((count, x))
+        return out
+
+    def _add_exact(self, columns: list, gids: np.ndarray) -> None:
+        """Add ``_exact_columns`` into groups ``gids`` (distinct): counts, and the totals as
+        their 32-bit halves (a group's total in a partial with count 0 is 0, adding nothing)."""
+        self._touch(gids)
+        g = self._ngroups
+        for state, (count, x) in zip(self._states, columns):
+            state.mirror = False
+            if x is not None and count.any():
+                state.kind = "int"
+                _add_int_sums(state, gids, x, g, distinct=True)
+            state.count[gids] += count
 
     def _merge_columns(self, table: pa.Table, gids: np.ndarray) -> None:
         """Fold the aggregate columns of state table ``table`` into groups ``gids`` (one per

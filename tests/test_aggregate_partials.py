@@ -170,11 +170,19 @@ def _by_id(cls, aggs, batches, key_type, senders=2, num_keys=1):
     return receiver
 
 
+def _counts_and_sums():
+    """The usual stream aggregates (merged by the accelerated twin in one add per column)."""
+    v = Column(type=I, index=1, name="v")
+    return [AggregateCall(type=I, func="count"), AggregateCall(type=I, func="count", arg=v),
+            AggregateCall(type=I, func="sum", arg=v), AggregateCall(type=F, func="avg", arg=v)]
+
+
 @pytest.mark.parametrize("cls", TWINS)
+@pytest.mark.parametrize("aggregates", [_exact_aggregates, _counts_and_sums])
 @settings(max_examples=80, deadline=None, suppress_health_check=list(HealthCheck))
 @given(_keyed, st.integers(1, 3))
-def test_partials_by_id_from_several_senders_equal_one_pass(cls, batches, senders):
-    aggs = _exact_aggregates()
+def test_partials_by_id_from_several_senders_equal_one_pass(cls, aggregates, batches, senders):
+    aggs = aggregates()
     key_type = rows_key_type(next((b for b in batches if b), []))
     types = _types(aggs, key_type)
 
@@ -249,12 +257,16 @@ def test_merge_partial_maps_ids_to_the_receivers_groups(cls):
 
 
 @pytest.mark.parametrize("cls", TWINS)
-def test_exact_integer_totals_beyond_int64_survive_the_partials_by_id(cls):
-    aggs = _exact_aggregates()
+@pytest.mark.parametrize("aggregates", [_exact_aggregates, _counts_and_sums])
+def test_exact_integer_totals_beyond_int64_survive_the_partials_by_id(cls, aggregates):
+    aggs = aggregates()
     big = 2 ** 63 - 1
     batches = [[(1, big, 0.0), (1, big, 0.0)], [(1, big, 0.0)], [(1, -big, 0.0)], [(1, big, 0.0)]]
     merged = _by_id(cls, aggs, batches, I)
     assert int(merged.export_state([I]).column("a2_total")[0].as_py()) == 3 * big
+    # a partial total beyond int64 (two values near 2**63 in one batch) also merges exactly
+    merged = _by_id(cls, aggs, [[(1, big, 0.0), (1, big, 0.0)], [(1, 5, 0.0)], [(1, big, 0.0), (1, big, 0.0)]], I)
+    assert int(merged.export_state([I]).column("a2_total")[0].as_py()) == 4 * big + 5
 
 
 @pytest.mark.parametrize("cls", TWINS)
