@@ -1,7 +1,7 @@
 """Local workers split the batches when partial states merge exactly: each worker folds whole
 batches, taking turns, into partial states that the driver merges in batch order. Other
-aggregates (a float SUM, whose rounding follows the order of its additions) and tumbling
-windows routed by time keep each group in one worker. Either way the rows equal
+aggregates (a float SUM, whose rounding follows the order of its additions) keep each group in
+one worker. Either way the rows equal
 single-process mode, batch by batch."""
 from __future__ import annotations
 

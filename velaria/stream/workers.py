@@ -4,13 +4,14 @@ either the batches or the groups (:func:`splits_batches`).
 Split batches (partial states that merge exactly: COUNT, MIN, MAX, integer and decimal SUM /
 AVG): each batch goes to one worker, the workers taking turns. The worker runs the query's
 partition-local transforms (filters, projections, window assignment) on the whole batch, folds
-it into its aggregate and sends back the batch's partial state (the groups it touched; they
-then restart empty in the worker, keeping their numbers). The driver merges the partials into
-its own running aggregate in batch order and emits the groups each batch updated, as
-single-process mode does; the state never leaves the driver.
+it into its aggregate and sends back the batch's partial state by group id: the ids of the
+groups it touched with their counts and exact totals, plus the keys of only the groups it
+numbered since its previous reply (the ids are stable, the touched groups restart empty).
+The driver keeps one array per worker mapping the worker's ids to its own, numbers only the
+new keys, merges the partials into its own running aggregate in batch order and emits the
+groups each batch updated, as single-process mode does; the state never leaves the driver.
 
-Split groups (float sums, DISTINCT; and a tumbling window routed by time, where most batches
-concern one worker anyway): every group belongs to exactly one worker, chosen from one of its
+Split groups (float sums, DISTINCT): every group belongs to exactly one worker, chosen from one of its
 key values (:mod:`velaria.stream.key_partition`: the window number for a windowed aggregate,
 else a hash). A batch goes to every worker that may own rows of it (for a window over the
 source's integer time column, the workers of the windows its time range touches, see
@@ -306,17 +307,16 @@ def merges_exactly(node) -> bool:
     return True
 
 
-def splits_batches(node, router: BatchRouter | None) -> bool:
+def splits_batches(node) -> bool:
     """Whether the workers split the batches (each folds whole batches into partial states
     the driver merges) rather than the groups (each keeps its own groups' rows of every batch
-    it is sent). Splitting needs partials that merge exactly (:func:`merges_exactly`); it pays
-    unless a batch's time range already confines its rows to a few owners: a tumbling window
-    over the source's time column sends most batches of a stream in time order to one worker,
-    whose rows are then all its own (a sliding window's rows belong to several windows, and
-    hashed groups to every worker, so there each worker would read every row)."""
-    if not merges_exactly(node):
-        return False
-    return router is None or router.slide_ms < router.window_ms
+    it is sent): whenever the partials merge exactly (:func:`merges_exactly`). Then no row is
+    read by two workers, a checkpoint needs nothing from the workers, and merging a partial
+    costs the driver a lookup of the worker's group ids plus the keys of its new groups. This
+    holds for a tumbling window too: routing its batches by time (split groups) sends a
+    batch that crosses a window's end to both workers and makes each one emit and format its
+    groups, which costs more CPU in all than the driver's merge."""
+    return merges_exactly(node)
 
 
 @dataclass
@@ -364,7 +364,7 @@ class WorkerPool:
         agg = ops[agg_pos]
         n = runtime.options.effective_local_workers
         router = BatchRouter.for_operators(ops, agg_pos, n)
-        pool = cls(runtime, agg_pos, split=splits_batches(agg.node, router))
+        pool = cls(runtime, agg_pos, split=splits_batches(agg.node))
         pool._router = None if pool.split else router
         try:
             for i in range(n):
