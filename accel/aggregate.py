@@ -953,12 +953,7 @@ class HashAggregate:
             raise VelariaValueError(f"merge_state(): the state table's columns {names} do not match "
                                     f"an aggregator with {self._num_keys} keys")
         keys = [table.column(f"k{j}").combine_chunks() for j in range(self._num_keys)]
-        if self._mode is None:
-            self._mode = "fast" if self._state_is_fast(table, keys) else "reference"
-            self._set_path()
-        elif self._mode == "fast" and not self._state_is_fast(table, keys):
-            self._to_reference([k.type for k in keys])
-        if self._mode == "reference":
+        if not self._merges_fast(table, keys):
             self._reference.merge_state(table)
             return
         n = table.num_rows
@@ -971,30 +966,34 @@ class HashAggregate:
         extended by ``new_keys`` (known keys keep their ids, others are numbered here): only
         new keys are numbered, the rest is a lookup and vectorised adds."""
         keys = [new_keys.column(j).combine_chunks() for j in range(self._num_keys)]
+        # counts and exact totals only (the usual stream aggregates): one add per column
         exact = self._exact_columns(partial) if self._mode == "fast" and self._num_keys else None
-        if exact is not None and all(_hashable(k.type) for k in keys):
-            # counts and exact totals only (the usual stream aggregates): one add per column
-            id_map = np.zeros(0, dtype=np.int64) if id_map is None else id_map
-            if new_keys.num_rows:
-                id_map = np.concatenate([id_map, self._group_ids(keys, new_keys.num_rows)])
-            self._add_exact(exact, id_map[partial.column("id").to_numpy()])
-            return id_map
-        if self._mode is None:
-            self._mode = "fast" if self._state_is_fast(partial, keys) else "reference"
-            self._set_path()
-        elif self._mode == "fast" and not self._state_is_fast(partial, keys):
-            self._to_reference([k.type for k in keys])
-        if self._mode == "reference":
-            return np.asarray(self._reference.merge_partial(new_keys, partial, id_map), dtype=np.int64)
-        ids = partial.column("id").to_numpy()
-        if not self._num_keys:
-            self._merge_columns(partial, np.zeros(len(ids), dtype=np.int64))
-            return np.zeros(1, dtype=np.int64)
+        if exact is None or not all(_hashable(k.type) for k in keys):
+            if not self._merges_fast(partial, keys):
+                return np.asarray(self._reference.merge_partial(new_keys, partial, id_map), dtype=np.int64)
+            if not self._num_keys:
+                self._merge_columns(partial, np.zeros(partial.num_rows, dtype=np.int64))
+                return np.zeros(1, dtype=np.int64)
         id_map = np.zeros(0, dtype=np.int64) if id_map is None else id_map
         if new_keys.num_rows:
             id_map = np.concatenate([id_map, self._group_ids(keys, new_keys.num_rows)])
-        self._merge_columns(partial, id_map[ids])
+        gids = id_map[partial.column("id").to_numpy()]
+        if exact is not None:
+            self._add_exact(exact, gids)
+        else:
+            self._merge_columns(partial, gids)
         return id_map
+
+    def _merges_fast(self, table: pa.Table, keys: list[pa.Array]) -> bool:
+        """Before merging state ``table`` (key columns ``keys``): decide the mode on a first
+        merge, or hand over to the reference for a state this path cannot hold; True when the
+        merge runs here."""
+        if self._mode is None:
+            self._mode = "fast" if self._state_is_fast(table, keys) else "reference"
+            self._set_path()
+        elif self._mode == "fast" and not self._state_is_fast(table, keys):
+            self._to_reference([k.type for k in keys])
+        return self._mode == "fast"
 
     def _exact_columns(self, table: pa.Table) -> list | None:
         """(count, exact totals or None) per aggregate of a partial state whose aggregates are
