@@ -226,8 +226,9 @@ def worker_main(conn, engine: str, spec, workers: int, index: int, split: bool =
                         view.release()
                 if isinstance(out, tuple):            # split: (new keys, partial) by group id
                     new_keys, partial = out
+                    # nothing touched and no new key: nothing to send (``known`` stays in step)
                     rows = ((_ipc_bytes(new_keys) if new_keys.num_rows else None, _ipc_bytes(partial))
-                            if partial.num_rows else None)   # a new group is always a touched one
+                            if partial.num_rows or new_keys.num_rows else None)
                 else:
                     rows = _ipc_bytes(pa.Table.from_batches(out)) if out else None
                 reply = ("ok", rows, _ipc_bytes(part.agg.snapshot()) if want_state else None)
