@@ -836,23 +836,66 @@ class HashAggregate:
             out.append(_conform(keys, types[j], len(idx)))
         return out
 
+    def _keys_from(self, start: int, types: list[pa.DataType]) -> list[pa.Array]:
+        """The key columns of the groups numbered from id ``start`` on: slices of the newest
+        key chunks (no take, no copy of older keys)."""
+        start = min(start, self._ngroups)
+        out = []
+        for j in range(self._num_keys):
+            tail, end = [], self._ngroups
+            for part in reversed(self._key_parts[j]):
+                if end <= start:
+                    break
+                end -= len(part)
+                tail.append(part.slice(max(start - end, 0)))
+            if not tail:
+                keys = pa.array([], type=types[j])
+            else:
+                keys = tail[0] if len(tail) == 1 else pa.concat_arrays(tail[::-1])
+            out.append(_conform(keys, types[j], self._ngroups - start))
+        return out
+
     def take_updated_state(self, key_types: list[pa.DataType]) -> pa.Table:
         """The state of the groups touched since the previous call (or ``emit_updated``), in
         ``export_state``'s layout, and those groups restart empty: each call returns the
         partial state of what was folded in since the one before, so merging the successive
         results equals the whole state. The groups keep their ids, so later batches are
         numbered against the same tables (the cost follows the groups touched)."""
+        self._restartable(key_types)
+        if self._mode != "fast":
+            return self._reference.take_updated_state(key_types)
+        idx = self._take_updated()
+        return self._restart(key_types, idx, self._keys_of(idx, key_types))
+
+    def take_updated_partial(self, key_types: list[pa.DataType], known: int) -> tuple[pa.Table, pa.Table]:
+        """``take_updated_state`` by group id: ``(new keys, partial)``. ``new keys``: the key
+        columns of the groups numbered from id ``known`` on (the receiver has the keys of the
+        ids below); ``partial``: an ``id`` column (int64, the ids of the groups touched since
+        the previous call, ascending), then their states in ``export_state``'s layout without
+        the key columns. Those groups restart empty; ids never change, so a receiver maps each
+        id once (``merge_partial``) and never numbers a known key again."""
+        self._restartable(key_types)
+        if self._mode != "fast":
+            return self._reference.take_updated_partial(key_types, known)
+        schema = _ref_aggregate.state_schema(self._aggregates, key_types)
+        new_keys = pa.table(self._keys_from(known, key_types), schema=pa.schema(list(schema)[:self._num_keys]))
+        idx = self._take_updated()
+        partial = self._restart(key_types, idx, None)
+        return new_keys, partial.add_column(0, "id", pa.array(idx, type=_I64))
+
+    def _restartable(self, key_types: list[pa.DataType]) -> None:
+        """Before handing out partial states: per-group value lists and moments restart in the
+        reference, which takes over here (the first call: every group so far is news)."""
         if self._mode == "fast" and any(s.agg.func not in _RESTARTABLE for s in self._states):
-            # per-group value lists and moments: the reference restarts them
-            if not self._tracking:                 # the first call: every group so far is news
+            if not self._tracking:
                 first = self._take_updated()
                 self._touched = _grow(self._touched, self._ngroups, False)
                 self._touched[first] = True
             self._to_reference(key_types)
-        if self._mode != "fast":
-            return self._reference.take_updated_state(key_types)
-        idx = self._take_updated()
-        keys = self._keys_of(idx, key_types)
+
+    def _restart(self, key_types: list[pa.DataType], idx: np.ndarray, keys: list[pa.Array] | None) -> pa.Table:
+        """The state table of groups ``idx`` (``keys``: theirs; None: without key columns);
+        those groups then restart empty."""
         table = self._export(key_types, keys, [_subset(s, idx) for s in self._states], len(idx))
         for state in self._states:
             state.count[idx] = 0
@@ -875,11 +918,14 @@ class HashAggregate:
             keys.append(_conform(column, key_types[j], g))
         return self._export(key_types, keys, self._states, g)
 
-    def _export(self, key_types: list[pa.DataType], keys: list[pa.Array], states: list[_AggState],
+    def _export(self, key_types: list[pa.DataType], keys: list[pa.Array] | None, states: list[_AggState],
                 g: int) -> pa.Table:
-        """Key columns ``keys`` and the first ``g`` groups of ``states`` as a state table."""
+        """Key columns ``keys`` and the first ``g`` groups of ``states`` as a state table
+        (``keys`` None: without the key columns)."""
         schema = _ref_aggregate.state_schema(self._aggregates, key_types)
-        columns = {f"k{j}": k for j, k in enumerate(keys)}
+        if keys is None:
+            schema = pa.schema(list(schema)[self._num_keys:])
+        columns = {f"k{j}": k for j, k in enumerate(keys or [])}
         for i, state in enumerate(states):
             prefix = f"a{i}_"
             columns[prefix + "count"] = pa.array(state.count[:g], type=_I64)
@@ -907,16 +953,87 @@ class HashAggregate:
             raise VelariaValueError(f"merge_state(): the state table's columns {names} do not match "
                                     f"an aggregator with {self._num_keys} keys")
         keys = [table.column(f"k{j}").combine_chunks() for j in range(self._num_keys)]
+        if not self._merges_fast(table, keys):
+            self._reference.merge_state(table)
+            return
+        n = table.num_rows
+        self._merge_columns(table, self._group_ids(keys, n) if self._num_keys else np.zeros(n, dtype=np.int64))
+
+    def merge_partial(self, new_keys: pa.Table, partial: pa.Table, id_map) -> np.ndarray:
+        """Fold in a partial that another aggregator's ``take_updated_partial`` handed out, as
+        ``merge_state`` would with its keys. ``id_map`` (None at first): the group id here of
+        each sender id whose keys came before; ``new_keys`` continue it. Returns the map
+        extended by ``new_keys`` (known keys keep their ids, others are numbered here): only
+        new keys are numbered, the rest is a lookup and vectorised adds."""
+        keys = [new_keys.column(j).combine_chunks() for j in range(self._num_keys)]
+        # counts and exact totals only (the usual stream aggregates): one add per column
+        exact = self._exact_columns(partial) if self._mode == "fast" and self._num_keys else None
+        if exact is None or not all(_hashable(k.type) for k in keys):
+            if not self._merges_fast(partial, keys):
+                return np.asarray(self._reference.merge_partial(new_keys, partial, id_map), dtype=np.int64)
+            if not self._num_keys:
+                self._merge_columns(partial, np.zeros(partial.num_rows, dtype=np.int64))
+                return np.zeros(1, dtype=np.int64)
+        id_map = np.zeros(0, dtype=np.int64) if id_map is None else id_map
+        if new_keys.num_rows:
+            id_map = np.concatenate([id_map, self._group_ids(keys, new_keys.num_rows)])
+        gids = id_map[partial.column("id").to_numpy()]
+        if exact is not None:
+            self._add_exact(exact, gids)
+        else:
+            self._merge_columns(partial, gids)
+        return id_map
+
+    def _merges_fast(self, table: pa.Table, keys: list[pa.Array]) -> bool:
+        """Before merging state ``table`` (key columns ``keys``): decide the mode on a first
+        merge, or hand over to the reference for a state this path cannot hold; True when the
+        merge runs here."""
         if self._mode is None:
             self._mode = "fast" if self._state_is_fast(table, keys) else "reference"
             self._set_path()
         elif self._mode == "fast" and not self._state_is_fast(table, keys):
             self._to_reference([k.type for k in keys])
-        if self._mode == "reference":
-            self._reference.merge_state(table)
-            return
-        n = table.num_rows
-        gids = self._group_ids(keys, n) if self._num_keys else np.zeros(n, dtype=np.int64)
+        return self._mode == "fast"
+
+    def _exact_columns(self, table: pa.Table) -> list | None:
+        """(count, exact totals or None) per aggregate of a partial state whose aggregates are
+        all COUNT or integer / DECIMAL SUM / AVG with totals that fit int64; None otherwise
+        (the general merge then decides)."""
+        names = table.column_names
+        out = []
+        for i, state in enumerate(self._states):
+            prefix = f"a{i}_"
+            count = table.column(prefix + "count").to_numpy()
+            if state.agg.func == "count" and prefix + "best" not in names:
+                out.append((count, None))
+                continue
+            if state.agg.func not in ("sum", "avg") or state.lanes is not None or prefix + "total" not in names:
+                return None
+            total = table.column(prefix + "total")
+            if not pat.is_decimal(total.type) or total.null_count:
+                return None
+            x = decimal_values.unscaled_i64(total.combine_chunks())
+            if x is None:
+                return None
+            out.append((count, x))
+        return out
+
+    def _add_exact(self, columns: list, gids: np.ndarray) -> None:
+        """Add ``_exact_columns`` into groups ``gids`` (distinct): counts, and the totals as
+        their 32-bit halves (a group's total in a partial with count 0 is 0, adding nothing)."""
+        self._touch(gids)
+        g = self._ngroups
+        for state, (count, x) in zip(self._states, columns):
+            state.mirror = False
+            if x is not None and count.any():
+                state.kind = "int"
+                _add_int_sums(state, gids, x, g, distinct=True)
+            state.count[gids] += count
+
+    def _merge_columns(self, table: pa.Table, gids: np.ndarray) -> None:
+        """Fold the aggregate columns of state table ``table`` into groups ``gids`` (one per
+        row, distinct)."""
+        names = table.column_names
         self._touch(gids)
         g = self._ngroups
         for i, state in enumerate(self._states):
@@ -935,7 +1052,7 @@ class HashAggregate:
                 if pat.is_decimal(total.type):
                     x = decimal_values.unscaled_i64(total)[present]     # fits: _state_is_fast
                     state.kind = "int"
-                    _add_int_sums(state, ids, x, g)
+                    _add_int_sums(state, ids, x, g, distinct=True)
                 else:
                     x = total.to_numpy(zero_copy_only=False)[present]
                     state.kind = "float"
@@ -1092,13 +1209,17 @@ def _subset(state: _AggState, idx: np.ndarray) -> _AggState:
     return sub
 
 
-def _add_int_sums(state: _AggState, ids: np.ndarray, x: np.ndarray, g: int) -> None:
+def _add_int_sums(state: _AggState, ids: np.ndarray, x: np.ndarray, g: int, distinct: bool = False) -> None:
     """Add int64 values per group exactly: float64 bincount is exact while every partial sum
     stays below 2**53, so values are split into 32-bit halves and rows into 2**20 chunks.
     Only the groups in ``ids`` are read and written (a merge per micro-batch touches a few
-    of many groups)."""
-    groups, inverse = np.unique(ids, return_inverse=True)
-    lo_part, hi_part = int_sums.half_sums(inverse.astype(np.int64, copy=False), x, groups.size)
+    of many groups). ``distinct``: ``ids`` never repeats (a merged state's rows), so each
+    value is its group's whole addition: its halves, without grouping."""
+    if distinct:
+        groups, lo_part, hi_part = ids, x & 0xFFFFFFFF, x >> 32
+    else:
+        groups, inverse = np.unique(ids, return_inverse=True)
+        lo_part, hi_part = int_sums.half_sums(inverse.astype(np.int64, copy=False), x, groups.size)
     lo = state.lo[groups] + lo_part
     carry = lo >> 32
     state.lo[groups] = lo - (carry << 32)

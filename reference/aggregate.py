@@ -454,6 +454,40 @@ class HashAggregator:
             self._states[gid] = [_State(a.distinct, lane_summed(a, self.num_keys)) for a in self.aggregates]
         return table
 
+    def take_updated_partial(self, key_types: Sequence[pa.DataType], known: int) -> tuple[pa.Table, pa.Table]:
+        """``take_updated_state`` by group id: ``(new keys, partial)``. ``new keys``: the key
+        columns of the groups numbered from id ``known`` on (the receiver has the keys of the
+        ids below); ``partial``: an ``id`` column (int64, the ids of the groups touched since
+        the previous call, ascending), then their states in ``export_state``'s layout without
+        the key columns. Those groups restart empty; ids never change, so a receiver maps each
+        id once (``merge_partial``)."""
+        schema = state_schema(self.aggregates, key_types)
+        new = range(min(known, len(self._keys)), len(self._keys))
+        new_keys = pa.table([pa.array([self._keys[g][j] for g in new], type=schema.field(j).type)
+                             for j in range(self.num_keys)], schema=pa.schema(list(schema)[:self.num_keys]))
+        touched = sorted(self._touched)
+        table = self.take_updated_state(key_types)
+        partial = table.select(table.column_names[self.num_keys:])
+        return new_keys, partial.add_column(0, "id", pa.array(touched, type=pa.int64()))
+
+    def merge_partial(self, new_keys: pa.Table, partial: pa.Table, id_map) -> list[int]:
+        """Fold in a partial that another aggregator's ``take_updated_partial`` handed out, as
+        ``merge_state`` would with its keys. ``id_map`` (None at first): the group id here of
+        each sender id whose keys came before; ``new_keys`` continue it. Returns the map
+        extended by ``new_keys`` (known keys keep their ids, others are numbered here)."""
+        id_map = [] if id_map is None else [int(g) for g in id_map]
+        columns = [new_keys.column(j).to_pylist() for j in range(self.num_keys)]
+        if self.num_keys:
+            id_map.extend(self._group_id(key) for key in zip(*columns))
+        else:
+            id_map = [0]                      # the global group
+        gids = [id_map[i] for i in partial.column("id").to_pylist()]
+        keys = [pa.array([self._keys[g][j] for g in gids], type=new_keys.schema.field(j).type)
+                for j in range(self.num_keys)]
+        state = partial.drop_columns(["id"])
+        self.merge_state(pa.table(keys + state.columns, names=list(new_keys.column_names) + state.column_names))
+        return id_map
+
     def _export(self, key_types: Sequence[pa.DataType], gids: Sequence[int]) -> pa.Table:
         """The state of groups ``gids`` as an Arrow table."""
         schema = state_schema(self.aggregates, key_types)

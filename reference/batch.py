@@ -154,6 +154,16 @@ class HashAggregate:
         """Fold an exported state in, as if its groups' rows had been updated here."""
         self._inner.merge_state(table)
 
+    def take_updated_partial(self, key_types: list[pa.DataType], known: int) -> tuple[pa.Table, pa.Table]:
+        """``take_updated_state`` by group id: (keys of the groups numbered from ``known`` on,
+        an ``id`` column then the touched groups' partial states); see ``merge_partial``."""
+        return self._inner.take_updated_partial(key_types, known)
+
+    def merge_partial(self, new_keys: pa.Table, partial: pa.Table, id_map):
+        """Fold in another aggregator's ``take_updated_partial`` (``id_map``: its ids mapped
+        to ids here so far, None at first); returns the map extended by ``new_keys``."""
+        return self._inner.merge_partial(new_keys, partial, id_map)
+
     def import_state(self, table: pa.Table, updated=None) -> None:
         """Restore an exported state into this empty aggregator (``updated``: the rows of
         ``table`` whose groups count as touched, for a handover; None: none)."""

@@ -33,6 +33,15 @@ def _batches(key):
 _keyed = st.one_of(_batches(st.one_of(st.none(), st.integers(-3, 3))), _batches(st.sampled_from(["a", "b", "c", "d"])))
 
 
+def _one_pass(cls, aggs, batches, types):
+    """One aggregator fed every batch: its finished columns, normalised."""
+    h = cls(aggs, 1)
+    for rows in batches:
+        if rows:
+            _update(h, aggs, rows)
+    return _norm(h.finish(types))
+
+
 def _partials(cls, aggs, batches, key_type):
     """One aggregator fed ``batches``, its partial state taken after each."""
     h = cls(aggs, 1)
@@ -52,20 +61,13 @@ def test_merged_partials_equal_one_pass(cls, batches):
     key_type = rows_key_type(next((b for b in batches if b), []))
     types = _types(aggs, key_type)
 
-    def one_pass():
-        h = cls(aggs, 1)
-        for rows in batches:
-            if rows:
-                _update(h, aggs, rows)
-        return _norm(h.finish(types))
-
     def merged():
         m = cls(aggs, 1)
         for part in _partials(cls, aggs, batches, key_type):
             m.merge_state(part)
         return _norm(m.finish(types))
 
-    assert _run(merged) == _run(one_pass)
+    assert _run(merged) == _run(lambda: _one_pass(cls, aggs, batches, types))
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
@@ -120,12 +122,18 @@ def test_value_list_aggregates_restart_through_the_reference(cls):
     hands them to the reference, whose partials merge like one pass."""
     aggs = _statistics()
     batches = [[(1, 3, 1.5), (2, 7, -1.0)], [(1, 10, 0.25), (3, 1, 9.0)], [(1, 4, 4.0)]]
-    one = cls(aggs, 1)
-    for rows in batches:
-        _update(one, aggs, rows)
     merged = cls(aggs, 1)
     for part in _partials(cls, aggs, batches, I):
         merged.merge_state(part)
+    _assert_statistics_equal(cls, aggs, batches, merged)
+
+
+def _assert_statistics_equal(cls, aggs, batches, merged):
+    """``merged`` finishes with the keys of one pass over ``batches`` and its statistics
+    (sums of squares may round differently once merged: within 1e-12)."""
+    one = cls(aggs, 1)
+    for rows in batches:
+        _update(one, aggs, rows)
     want = [c.to_pylist() for c in one.finish(_types(aggs, I))]
     got = [c.to_pylist() for c in merged.finish(_types(aggs, I))]
     assert got[0] == want[0]
@@ -149,3 +157,137 @@ def test_a_global_aggregate_hands_out_its_one_group(cls):
     assert parts[2].column("a0_count").to_pylist() == [1]
     assert parts[2].column("a1_total").to_pylist() == [4.0]
     assert int(parts[2].column("a2_total")[0].as_py()) == 5
+
+
+# ------------------------------------------------------------- by group id (local workers)
+
+def _by_id(cls, aggs, batches, key_type, senders=2, num_keys=1):
+    """Batches dealt to ``senders`` aggregators in turn (as local workers take them), each
+    handing out ``take_updated_partial`` after its batch, merged in batch order into one
+    receiver (each sender's id map kept as the driver keeps it); the receiver."""
+    workers = [cls(aggs, num_keys) for _ in range(senders)]
+    known, maps = [0] * senders, [None] * senders
+    receiver = cls(aggs, num_keys)
+    for n, rows in enumerate(batches):
+        w = n % senders
+        if rows:
+            _update(workers[w], aggs, rows)
+        new_keys, partial = workers[w].take_updated_partial([key_type] * num_keys, known[w])
+        known[w] += new_keys.num_rows
+        maps[w] = receiver.merge_partial(new_keys, partial, maps[w])
+    return receiver
+
+
+def _counts_and_sums():
+    """The usual stream aggregates (merged by the accelerated twin in one add per column)."""
+    v = Column(type=I, index=1, name="v")
+    return [AggregateCall(type=I, func="count"), AggregateCall(type=I, func="count", arg=v),
+            AggregateCall(type=I, func="sum", arg=v), AggregateCall(type=F, func="avg", arg=v)]
+
+
+@pytest.mark.parametrize("cls", TWINS)
+@pytest.mark.parametrize("aggregates", [_exact_aggregates, _counts_and_sums])
+@settings(max_examples=80, deadline=None, suppress_health_check=list(HealthCheck))
+@given(_keyed, st.integers(1, 3))
+def test_partials_by_id_from_several_senders_equal_one_pass(cls, aggregates, batches, senders):
+    aggs = aggregates()
+    key_type = rows_key_type(next((b for b in batches if b), []))
+    types = _types(aggs, key_type)
+
+    assert (_run(lambda: _norm(_by_id(cls, aggs, batches, key_type, senders).finish(types)))
+            == _run(lambda: _one_pass(cls, aggs, batches, types)))
+
+
+@pytest.mark.parametrize("cls", TWINS)
+def test_a_partial_by_id_sends_each_key_once(cls):
+    aggs = _exact_aggregates()
+    h = cls(aggs, 1)
+    _update(h, aggs, [("a", 1, 1.0), ("b", 2, 2.0), ("a", 3, -1.0)])
+    new_keys, partial = h.take_updated_partial([S], 0)
+    assert new_keys.column("k0").to_pylist() == ["a", "b"]
+    assert partial.column_names[0] == "id" and "k0" not in partial.column_names
+    assert partial.column("id").to_pylist() == [0, 1]
+    assert partial.column("a0_count").to_pylist() == [2, 1]
+    _update(h, aggs, [("c", 7, None), ("b", 5, 0.5)])
+    new_keys, partial = h.take_updated_partial([S], 2)
+    assert new_keys.column("k0").to_pylist() == ["c"]            # "b" was sent before
+    assert partial.column("id").to_pylist() == [1, 2]
+    assert partial.column("a0_count").to_pylist() == [1, 1]       # restarted: this batch only
+    assert [int(x) for x in partial.column("a2_total").to_pylist()] == [5, 7]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@given(_keyed)
+def test_the_twins_hand_out_the_same_partials_by_id(batches):
+    if len(TWINS) < 2:
+        pytest.skip("accelerated batch kernels unavailable")
+    aggs = _exact_aggregates()
+    key_type = rows_key_type(next((b for b in batches if b), []))
+    out = []
+    for t in TWINS:
+        h, known, parts = t.values[0](aggs, 1), 0, []
+        for rows in batches:
+            if rows:
+                _update(h, aggs, rows)
+            new_keys, partial = h.take_updated_partial([key_type], known)
+            known += new_keys.num_rows
+            parts.append((new_keys, partial))
+        out.append(parts)
+    for (rk, rp), (ak, ap) in zip(*out):
+        assert rk.schema == ak.schema and rp.schema == ap.schema
+        assert _norm(rk.columns) == _norm(ak.columns)
+        assert _norm(rp.columns) == _norm(ap.columns)
+
+
+@pytest.mark.parametrize("cls", TWINS)
+def test_merge_partial_maps_ids_to_the_receivers_groups(cls):
+    aggs = _exact_aggregates()
+    one, two, r = cls(aggs, 1), cls(aggs, 1), cls(aggs, 1)
+    _update(one, aggs, [("x", 1, 1.0)])
+    m1 = r.merge_partial(*one.take_updated_partial([S], 0), None)
+    _update(two, aggs, [("y", 2, 2.0), ("x", 3, 3.0)])             # "x" is id 1 in the sender
+    m2 = r.merge_partial(*two.take_updated_partial([S], 0), None)
+    assert list(m1) == [0] and list(m2) == [1, 0]
+    _update(two, aggs, [("x", 4, 4.0)])
+    keys, partial = two.take_updated_partial([S], 2)
+    assert keys.num_rows == 0
+    m2 = r.merge_partial(keys, partial, m2)
+    out = r.finish(_types(aggs, S))
+    assert out[0].to_pylist() == ["x", "y"]
+    assert out[1].to_pylist() == [3, 1]
+    assert out[3].to_pylist() == [8, 2]
+
+
+@pytest.mark.parametrize("cls", TWINS)
+@pytest.mark.parametrize("aggregates", [_exact_aggregates, _counts_and_sums])
+def test_exact_integer_totals_beyond_int64_survive_the_partials_by_id(cls, aggregates):
+    aggs = aggregates()
+    big = 2 ** 63 - 1
+    batches = [[(1, big, 0.0), (1, big, 0.0)], [(1, big, 0.0)], [(1, -big, 0.0)], [(1, big, 0.0)]]
+    merged = _by_id(cls, aggs, batches, I)
+    assert int(merged.export_state([I]).column("a2_total")[0].as_py()) == 3 * big
+    # a partial total beyond int64 (two values near 2**63 in one batch) also merges exactly
+    merged = _by_id(cls, aggs, [[(1, big, 0.0), (1, big, 0.0)], [(1, 5, 0.0)], [(1, big, 0.0), (1, big, 0.0)]], I)
+    assert int(merged.export_state([I]).column("a2_total")[0].as_py()) == 4 * big + 5
+
+
+@pytest.mark.parametrize("cls", TWINS)
+def test_value_list_aggregates_merge_by_id_through_the_reference(cls):
+    aggs = _statistics()
+    batches = [[(1, 3, 1.5), (2, 7, -1.0)], [(1, 10, 0.25), (3, 1, 9.0)], [(1, 4, 4.0)], [(2, 5, 0.5)]]
+    _assert_statistics_equal(cls, aggs, batches, _by_id(cls, aggs, batches, I))
+
+
+@pytest.mark.parametrize("cls", TWINS)
+def test_a_global_aggregate_merges_by_id(cls):
+    v, f = Column(type=I, index=1, name="v"), Column(type=F, index=2, name="f")
+    aggs = [AggregateCall(type=I, func="count"), AggregateCall(type=I, func="sum", arg=v),
+            AggregateCall(type=I, func="max", arg=v)]
+    senders, r, maps = [cls(aggs, 0), cls(aggs, 0)], cls(aggs, 0), [None, None]
+    for n, rows in enumerate(([1, 2], [], [5], [-3, 4])):
+        h = senders[n % 2]
+        if rows:
+            h.update([], [None, pa.array(rows, I), pa.array(rows, I)], len(rows))
+        maps[n % 2] = r.merge_partial(*h.take_updated_partial([], 0), maps[n % 2])
+    out = r.finish([I, I, I])
+    assert [c.to_pylist() for c in out] == [[5], [9], [5]]

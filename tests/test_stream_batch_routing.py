@@ -41,7 +41,7 @@ def test_text_times_go_to_every_worker():
     assert BatchRouter(0, 60000, 60000, 3).owners(batch) == [0, 1, 2]
 
 
-SQL = ("SELECT window_start, key, COUNT(*) AS c, SUM(v) AS s FROM ev WINDOW BY ts EVERY 60000{slide} "
+SQL = ("SELECT window_start, key, COUNT(*) AS c, SUM({arg}) AS s FROM ev WINDOW BY ts EVERY 60000{slide} "
        "AS window_start GROUP BY window_start, key")
 
 
@@ -50,9 +50,10 @@ def _batches():
     out = []
     for b in range(8):               # 25 s per batch, in time order: most batches lie in one window
         ts = np.sort(rng.integers(b * 25_000, (b + 1) * 25_000, 30))
+        v = rng.integers(0, 50, 30)
         out.append(pa.record_batch({"ts": pa.array(ts, pa.int64()),
                                     "key": pa.array([f"k{int(x)}" for x in rng.integers(0, 4, 30)]),
-                                    "v": pa.array(rng.integers(0, 50, 30), pa.int64())}))
+                                    "v": pa.array(v, pa.int64()), "f": pa.array(v / 8.0, pa.float64())}))
     return out
 
 
@@ -67,21 +68,28 @@ def _run(sql, monkeypatch, **opts):
     return rows, [i for i, kind in sent if kind == "batch"]
 
 
-@pytest.mark.parametrize("slide", ["", " SLIDE 30000"])
-def test_routed_batches_give_the_single_process_rows(slide, monkeypatch, tmp_path):
-    sql = SQL.format(slide=slide)
+def test_routed_batches_give_the_single_process_rows(monkeypatch, tmp_path):
+    """A float SUM keeps each group in one worker: a tumbling window's batches go only to
+    the workers of the windows they touch."""
+    sql = SQL.format(arg="f", slide="")
     single, _ = _run(sql, monkeypatch)
     workers, sent = _run(sql, monkeypatch, execution_mode="local-workers", local_workers=2)
     assert sorted(map(repr, workers)) == sorted(map(repr, single))
-    if not slide:                    # a batch inside one window reaches one worker only
-        assert len(_batches()) < len(sent) < 2 * len(_batches())
-    else:                            # sliding: the workers take turns, a whole batch each
-        assert sent == [0, 1] * (len(_batches()) // 2)
+    assert len(_batches()) < len(sent) < 2 * len(_batches())     # a batch inside one window: one worker
     checked, sent = _run(sql, monkeypatch, execution_mode="local-workers", local_workers=2,
                          checkpoint_path=str(tmp_path / "ck"))
     assert sorted(map(repr, checked)) == sorted(map(repr, single))
-    if not slide:
-        # with a checkpoint every batch reaches every worker (each sends its state with it)
-        assert len(sent) == 2 * len(_batches())
-    else:                            # the driver holds the merged state: nothing to gather
+    # with a checkpoint every batch reaches every worker (each sends its state with it)
+    assert len(sent) == 2 * len(_batches())
+
+
+@pytest.mark.parametrize("slide", ["", " SLIDE 30000"])
+def test_exact_windowed_sums_split_the_batches(slide, monkeypatch, tmp_path):
+    """COUNT and an integer SUM merge exactly: tumbling or sliding, the workers take turns,
+    a whole batch each, and the driver holds the merged state (a checkpoint gathers nothing)."""
+    sql = SQL.format(arg="v", slide=slide)
+    single, _ = _run(sql, monkeypatch)
+    for opts in ({}, {"checkpoint_path": str(tmp_path / "ck")}):
+        workers, sent = _run(sql, monkeypatch, execution_mode="local-workers", local_workers=2, **opts)
+        assert sorted(map(repr, workers)) == sorted(map(repr, single))
         assert sent == [0, 1] * (len(_batches()) // 2)

@@ -1,7 +1,7 @@
 """Local workers split the batches when partial states merge exactly: each worker folds whole
 batches, taking turns, into partial states that the driver merges in batch order. Other
-aggregates (a float SUM, whose rounding follows the order of its additions) and tumbling
-windows routed by time keep each group in one worker. Either way the rows equal
+aggregates (a float SUM, whose rounding follows the order of its additions) keep each group in
+one worker. Either way the rows equal
 single-process mode, batch by batch."""
 from __future__ import annotations
 
@@ -109,3 +109,26 @@ def test_a_checkpoint_restores_exact_totals_in_either_split(sql, tmp_path):
     last = {r["key"]: (r["n"], r["s"]) for r in sink.rows}
     want = {r["key"]: (r["n"], r["s"]) for r in _single(sql)}
     assert last == want
+
+
+def test_the_driver_numbers_each_workers_keys_once(monkeypatch):
+    """A worker's partial carries its group ids and only the keys of its groups that are new
+    since its previous reply: the driver numbers each key at most once per worker, whatever
+    the number of batches, and maps every other id through its per-worker array."""
+    from velaria.exec.operators import AggregateOperator
+    received = []
+    real = AggregateOperator.merge_partial
+
+    def merge_partial(self, new_keys, partial, id_map):
+        received.append((new_keys.column("k0").to_pylist(), partial.num_rows))
+        return real(self, new_keys, partial, id_map)
+    monkeypatch.setattr(AggregateOperator, "merge_partial", merge_partial)
+    sql = "SELECT key, COUNT(*) AS n, SUM(v) AS s FROM ev GROUP BY key"
+    rows, sent, split = _run(sql, monkeypatch, execution_mode="local-workers", local_workers=2)
+    assert split == [True] and len(received) == len(_source())
+    for w in (0, 1):
+        keys = [k for i, (new, _) in enumerate(received) if sent[i] == w for k in new]
+        assert len(keys) == len(set(keys)) == 30                  # 29 texts and NULL, once each
+    assert sum(len(new) for new, _ in received[2:]) == 0          # warm after each worker's first batch
+    assert all(n == 30 for _, n in received)                      # every batch touches every group
+    assert sorted(map(repr, rows)) == sorted(map(repr, _single(sql)))

@@ -502,11 +502,17 @@ class AggregateOperator(Operator):
         """Fold a partial state (another worker's ``snapshot``) into this operator."""
         self.agg.merge_state(state)
 
-    def take_partial(self) -> pa.Table:
-        """The partial state of the rows folded in since the previous call (``snapshot``'s
-        layout, only the groups they touched, which then restart empty): merged in order,
-        the successive partials equal the whole state."""
-        return self.agg.take_updated_state(self.key_types())
+    def take_partial(self, known: int) -> tuple[pa.Table, pa.Table]:
+        """The partial state of the rows folded in since the previous call, by group id: (the
+        keys of the groups numbered from id ``known`` on, an ``id`` column then the touched
+        groups' states in ``snapshot``'s layout without keys); those groups restart empty.
+        Merged in order (``merge_partial``), the successive partials equal the whole state."""
+        return self.agg.take_updated_partial(self.key_types(), known)
+
+    def merge_partial(self, new_keys: pa.Table, partial: pa.Table, id_map):
+        """Fold another operator's ``take_partial`` in; ``id_map`` (None at first) maps its
+        group ids to ours and is returned extended by ``new_keys``."""
+        return self.agg.merge_partial(new_keys, partial, id_map)
 
 
 class CollectingOperator(Operator):

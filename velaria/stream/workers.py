@@ -4,13 +4,14 @@ either the batches or the groups (:func:`splits_batches`).
 Split batches (partial states that merge exactly: COUNT, MIN, MAX, integer and decimal SUM /
 AVG): each batch goes to one worker, the workers taking turns. The worker runs the query's
 partition-local transforms (filters, projections, window assignment) on the whole batch, folds
-it into its aggregate and sends back the batch's partial state (the groups it touched; they
-then restart empty in the worker, keeping their numbers). The driver merges the partials into
-its own running aggregate in batch order and emits the groups each batch updated, as
-single-process mode does; the state never leaves the driver.
+it into its aggregate and sends back the batch's partial state by group id: the ids of the
+groups it touched with their counts and exact totals, plus the keys of only the groups it
+numbered since its previous reply (the ids are stable, the touched groups restart empty).
+The driver keeps one array per worker mapping the worker's ids to its own, numbers only the
+new keys, merges the partials into its own running aggregate in batch order and emits the
+groups each batch updated, as single-process mode does; the state never leaves the driver.
 
-Split groups (float sums, DISTINCT; and a tumbling window routed by time, where most batches
-concern one worker anyway): every group belongs to exactly one worker, chosen from one of its
+Split groups (float sums, DISTINCT): every group belongs to exactly one worker, chosen from one of its
 key values (:mod:`velaria.stream.key_partition`: the window number for a windowed aggregate,
 else a hash). A batch goes to every worker that may own rows of it (for a window over the
 source's integer time column, the workers of the windows its time range touches, see
@@ -122,6 +123,7 @@ class _Partitioned:
         self.agg = self.ops[-1]
         self.split = split
         self.workers, self.index = workers, index
+        self.known = 0          # split: how many of its groups' keys the driver has been sent
         if split:
             self.owned_below = False
             return
@@ -137,9 +139,10 @@ class _Partitioned:
         from .key_partition import partition_ids
         return partition_ids(keys, self.workers, self.step) == self.index
 
-    def run(self, table: pa.Table) -> list[pa.RecordBatch] | pa.Table:
+    def run(self, table: pa.Table) -> list[pa.RecordBatch] | tuple[pa.Table, pa.Table]:
         """Fold this worker's rows of ``table``; the rows its aggregate emits (``split``: the
-        partial state of every row of ``table``)."""
+        partial state of every row of ``table`` by group id, with the keys of its groups that
+        are new since the previous batch: ``take_partial``)."""
         out: list[pa.RecordBatch] = []
         for b in table.to_batches():
             parts = [b]
@@ -152,7 +155,11 @@ class _Partitioned:
                 mask = self._mine(self.agg._eval(self.agg.node.keys[self.key], x))
                 if mask.any():
                     out.extend(self.agg.push(x if mask.all() else x.filter(pa.array(mask))))
-        return self.agg.take_partial() if self.split else out
+        if not self.split:
+            return out
+        new_keys, partial = self.agg.take_partial(self.known)
+        self.known += new_keys.num_rows
+        return new_keys, partial
 
     def load(self, state: pa.Table) -> None:
         """Import this worker's groups of an exported state (into the fresh aggregate)."""
@@ -217,8 +224,11 @@ def worker_main(conn, engine: str, spec, workers: int, index: int, split: bool =
                         # the driver reuses the block for a later batch: nothing kept may point
                         # into it (release() refuses while anything does; the query then fails)
                         view.release()
-                if isinstance(out, pa.Table):
-                    rows = _ipc_bytes(out) if out.num_rows else None
+                if isinstance(out, tuple):            # split: (new keys, partial) by group id
+                    new_keys, partial = out
+                    # nothing touched and no new key: nothing to send (``known`` stays in step)
+                    rows = ((_ipc_bytes(new_keys) if new_keys.num_rows else None, _ipc_bytes(partial))
+                            if partial.num_rows or new_keys.num_rows else None)
                 else:
                     rows = _ipc_bytes(pa.Table.from_batches(out)) if out else None
                 reply = ("ok", rows, _ipc_bytes(part.agg.snapshot()) if want_state else None)
@@ -298,17 +308,16 @@ def merges_exactly(node) -> bool:
     return True
 
 
-def splits_batches(node, router: BatchRouter | None) -> bool:
+def splits_batches(node) -> bool:
     """Whether the workers split the batches (each folds whole batches into partial states
     the driver merges) rather than the groups (each keeps its own groups' rows of every batch
-    it is sent). Splitting needs partials that merge exactly (:func:`merges_exactly`); it pays
-    unless a batch's time range already confines its rows to a few owners: a tumbling window
-    over the source's time column sends most batches of a stream in time order to one worker,
-    whose rows are then all its own (a sliding window's rows belong to several windows, and
-    hashed groups to every worker, so there each worker would read every row)."""
-    if not merges_exactly(node):
-        return False
-    return router is None or router.slide_ms < router.window_ms
+    it is sent): whenever the partials merge exactly (:func:`merges_exactly`). Then no row is
+    read by two workers, a checkpoint needs nothing from the workers, and merging a partial
+    costs the driver a lookup of the worker's group ids plus the keys of its new groups. This
+    holds for a tumbling window too: routing its batches by time (split groups) sends a
+    batch that crosses a window's end to both workers and makes each one emit and format its
+    groups, which costs more CPU in all than the driver's merge."""
+    return merges_exactly(node)
 
 
 @dataclass
@@ -332,6 +341,8 @@ class WorkerPool:
         # the driver's aggregate merges them in batch order and holds the running state
         self.split = split
         self._next = 0                           # split: the worker the next batch goes to
+        self._maps: list = []                    # split, per worker: its group ids -> the driver's
+        self._empty_keys: pa.Table | None = None
         self.options = runtime.options
         self.workers: list = []
         self.shared_memory = False               # set once a batch really went through shared memory
@@ -354,11 +365,12 @@ class WorkerPool:
         agg = ops[agg_pos]
         n = runtime.options.effective_local_workers
         router = BatchRouter.for_operators(ops, agg_pos, n)
-        pool = cls(runtime, agg_pos, split=splits_batches(agg.node, router))
+        pool = cls(runtime, agg_pos, split=splits_batches(agg.node))
         pool._router = None if pool.split else router
         try:
             for i in range(n):
                 pool._replies.append(collections.deque())
+                pool._maps.append(None)
                 pool.workers.append(start_worker(f"{runtime.progress.query_id}-worker-{i}",
                                                  "velaria.stream.workers:worker_main",
                                                  runtime.kernels.engine, shipped, n, i, pool.split))
@@ -439,24 +451,37 @@ class WorkerPool:
                    for i in pending.targets]
         self._inflight.popleft()
         self._blocks.give_back(pending.block)
-        parts = [_read_ipc(data) for _, data, _ in replies if data is not None]
         if self.split:
-            rows = self._merged(parts)
+            rows = self._merged(pending.targets[0], replies[0][1])
         else:
             # one batch of rows per source batch, as in single-process mode
+            parts = [_read_ipc(data) for _, data, _ in replies if data is not None]
             rows = pa.concat_tables(parts).combine_chunks().to_batches() if parts else []
         states = [_read_ipc(s) for _, _, s in replies if s is not None]
         state = pa.concat_tables(states) if states else None
         return Completed(pending.item, rows, state, time.perf_counter() - pending.started)
 
-    def _merged(self, partials: list[pa.Table]) -> list[pa.RecordBatch]:
-        """Merge a batch's partial states into the driver's aggregate; the rows it emits (the
-        current values of the groups the batch updated, as single-process mode emits)."""
+    def _merged(self, worker: int, data) -> list[pa.RecordBatch]:
+        """Merge a batch's partial state (from ``worker``: the keys of its new groups and the
+        partial by its group ids, or None when the batch touched no group) into the driver's
+        aggregate; the rows it emits (the current values of the groups the batch updated, as
+        single-process mode emits). Only new keys are numbered: the worker's ids of the others
+        map to the driver's through ``_maps`` (one array per worker)."""
         agg = self.runtime.operators[self.agg_pos]
-        for partial in partials:
-            agg.merge(partial)
+        if data is not None:
+            keys, partial = data
+            new_keys = _read_ipc(keys) if keys is not None else self._no_keys(agg)
+            self._maps[worker] = agg.merge_partial(new_keys, _read_ipc(partial), self._maps[worker])
         out = agg.emit_updated()
         return [out] if out.num_rows else []
+
+    def _no_keys(self, agg) -> pa.Table:
+        """An empty key table of ``agg``'s key types (a partial whose groups are all known)."""
+        if self._empty_keys is None:
+            types = agg.key_types()
+            self._empty_keys = pa.table([pa.array([], type=t) for t in types],
+                                        names=[f"k{j}" for j in range(len(types))])
+        return self._empty_keys
 
     # -------------------------------------------------------------- state
     def gather(self) -> pa.Table:
