@@ -1111,6 +1111,172 @@ int64_t velaria_csv_indexed_batches(void)
     return __atomic_load_n(&indexed_batches, __ATOMIC_RELAXED);
 }
 
+/* ---- the common number and text cells of a column being converted ---------------------
+ *
+ * In a column converted into int64 or float64 almost every cell is a plain number
+ * (plain_number's cells) and in a text column a short text. These steps write such a cell
+ * straight into the column's buffers, deciding its shape 16 bytes at a time and valuing its
+ * digits 8 at a time (no branch per byte); every other cell goes the general way
+ * (type_cell). The values are plain_number's, bit for bit. They need 32 readable bytes at
+ * the cell's start, and a text buffer with 16 bytes to spare after its end (a cell that
+ * leaves 32 bytes of the part after its start leaves them: the buffer holds the part). */
+#define FAST_BYTES 32
+
+#if defined(__SSE2__)
+/* -?[1-9][0-9]* (1) or, with `decimals`, -?[1-9][0-9]*\.[0-9]* (2; *dot: the point's
+ * index) of at most 16 bytes: the cells plain_number reads; else 0. */
+static inline int plain_shape(const uint8_t *p, int64_t n, int decimals, int *dot)
+{
+    if (n <= 0 || n > 16)
+        return 0;
+    const __m128i x = _mm_loadu_si128((const __m128i *)p);
+    const __m128i d = _mm_sub_epi8(x, _mm_set1_epi8('0'));
+    const unsigned digits =
+        (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_min_epu8(d, _mm_set1_epi8(9)), d));
+    const unsigned neg = p[0] == '-';
+    const unsigned body = ((1u << n) - 1) & ~neg;
+    if ((int64_t)neg == n || p[neg] == '0' || !(digits >> neg & 1))
+        return 0; /* no digit, or a leading zero */
+    if ((digits & body) == body)
+        return 1;
+    const unsigned dots = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(x, _mm_set1_epi8('.')));
+    const unsigned point = dots & body;
+    if (!decimals || ((digits | point) & body) != body || (point & (point - 1)))
+        return 0;
+    *dot = lowest_bit(point);
+    return 2;
+}
+#else
+static inline int plain_shape(const uint8_t *p, int64_t n, int decimals, int *dot)
+{
+    (void)p, (void)n, (void)decimals, (void)dot;
+    return 0; /* every cell goes the general way */
+}
+#endif
+
+/* The number the `len` (0..8) digits at p spell (8 readable bytes at p): the eight-digit
+ * multiply-and-shift reduction, the digits moved to the low end of the word first. */
+static inline uint64_t digits8(const uint8_t *p, int64_t len)
+{
+    uint64_t v;
+    memcpy(&v, p, 8);
+    if (len == 0)
+        return 0;
+    /* a byte after the digits that borrows only borrows from the bytes after it */
+    v = (v - 0x3030303030303030ull) << (8 * (8 - len));
+    v = (v & 0x0F0F0F0F0F0F0F0Full) * 2561 >> 8;
+    v = (v & 0x00FF00FF00FF00FFull) * 6553601 >> 16;
+    return (v & 0x0000FFFF0000FFFFull) * 42949672960001ull >> 32;
+}
+
+/* The number the `len` (0..16) digits at p spell (16 readable bytes at p). */
+static inline uint64_t digits16(const uint8_t *p, int64_t len)
+{
+    if (len <= 8)
+        return digits8(p, len);
+    return digits8(p, len - 8) * 100000000ull + digits8(p + len - 8, 8);
+}
+
+static const uint64_t pow10_u64[16] = {1ull, 10ull, 100ull, 1000ull, 10000ull, 100000ull,
+                                       1000000ull, 10000000ull, 100000000ull, 1000000000ull,
+                                       10000000000ull, 100000000000ull, 1000000000000ull,
+                                       10000000000000ull, 100000000000000ull,
+                                       1000000000000000ull};
+
+/* plain_number's value of a cell plain_shape gave `shape` (and `dot`). */
+static inline void plain_value(const uint8_t *p, int64_t n, int shape, int dot, cell_number *v)
+{
+    const int neg = p[0] == '-';
+    if (shape == 1) {
+        const uint64_t m = digits16(p + neg, n - neg);
+        v->i = neg ? -(int64_t)m : (int64_t)m;
+        v->kind = K_INT;
+        return;
+    }
+    v->kind = K_FLOAT;
+#if defined(FLT_EVAL_METHOD) && FLT_EVAL_METHOD == 0
+    const int64_t frac = n - dot - 1; /* at most 14 digits after, 15 in all: under 2^53 */
+    const uint64_t m = digits16(p + neg, dot - neg) * pow10_u64[frac] + digits16(p + dot + 1, frac);
+    const double d = (double)m / csv_pow10[frac];
+    v->d = neg ? -d : d;
+#else
+    (void)dot;
+    v->d = csv_parse_double(p, n);
+#endif
+}
+
+/* A text cell of at most 16 bytes copied with one 16-byte move, else memcpy. */
+static inline void copy_text(uint8_t *to, const uint8_t *p, int64_t n)
+{
+#if defined(__SSE2__)
+    if (n <= 16) {
+        _mm_storeu_si128((__m128i *)to, _mm_loadu_si128((const __m128i *)p));
+        return;
+    }
+#endif
+    memcpy(to, p, (size_t)n);
+}
+
+/* A cell of a column converted while typing (velaria_csv_type_convert), in the column's
+ * settled state: 1 when written, 0 when the general way must take it. */
+static inline int fast_spec_cell(spec_col *s, uint8_t kind, int64_t row, const uint8_t *p,
+                                 int64_t n, const cell_rules *r)
+{
+    if (s->mode == M_STR) {
+        if (kind != K_STRING || is_null_cell(p, n, r))
+            return 0;
+        copy_text(s->out.values + s->out.values_len, p, n);
+        s->out.values_len += n;
+        s->out.offsets[row + 1] = (int32_t)s->out.values_len;
+    } else if (s->mode == M_NUM) {
+        int dot = 0;
+        const int shape = plain_shape(p, n, s->saw_float, &dot);
+        if (!shape || kind != (s->saw_float ? K_FLOAT : K_INT) || is_null_cell(p, n, r))
+            return 0;
+        cell_number v = {0, 0, 0.0};
+        plain_value(p, n, shape, dot, &v);
+        if (s->saw_float)
+            s->f64[row] = shape == 1 ? (double)v.i : v.d;
+        else
+            s->i64[row] = v.i;
+    } else {
+        return 0;
+    }
+    if (s->out.nulls)
+        set_bit(s->out.valid, row);
+    return 1;
+}
+
+/* A cell of a column velaria_csv_convert converts into `type`: 1 when written, 0 when the
+ * general way (convert_cell) must take it. */
+static inline int fast_convert_cell(velaria_csv_column *o, uint8_t type, int64_t row,
+                                    const uint8_t *p, int64_t n, const cell_rules *r)
+{
+    if (type == K_STRING) {
+        if (is_null_cell(p, n, r))
+            return 0;
+        copy_text(o->values + o->values_len, p, n);
+        o->values_len += n;
+        o->offsets[row + 1] = (int32_t)o->values_len;
+    } else if (type == K_INT || type == K_FLOAT) {
+        int dot = 0;
+        const int shape = plain_shape(p, n, type == K_FLOAT, &dot);
+        if (!shape || is_null_cell(p, n, r))
+            return 0;
+        cell_number v = {0, 0, 0.0};
+        plain_value(p, n, shape, dot, &v);
+        if (type == K_INT)
+            ((int64_t *)o->values)[row] = v.i;
+        else
+            ((double *)o->values)[row] = shape == 1 ? (double)v.i : v.d;
+    } else {
+        return 0;
+    }
+    if (o->nulls)
+        set_bit(o->valid, row);
+    return 1;
+}
+
 /* The cells of one column in a batch of `nrows` rows (row `row0` of the part first): cell
  * (r, col) spans [starts[r], ends[r * ncols]) for col 0 and [ends[r * ncols + col - 1] + 1,
  * ends[r * ncols + col]) after it, offsets from `base`. */
@@ -1144,9 +1310,20 @@ static int fold_column(scan_job *job, int64_t col, const uint8_t *base, const ui
         job->kinds[col] = kind;
         return status;
     }
+    /* converted: its kind is not looked at (velaria_csv_convert types nothing) */
+    velaria_csv_column *const out = converted && !speculative ? job->conv[col] : NULL;
+    spec_col *const spec = speculative && !converted ? job->spec[col] : NULL;
     for (int64_t r = 0; r < nrows; r++, e += ncols) {
         const uint32_t from = col == 0 ? starts[r] : e[-1] + 1;
-        const int status = type_cell(job, col, row0 + r, base + from, (int64_t)(*e - from));
+        const uint8_t *p = base + from;
+        const int64_t n = (int64_t)(*e - from);
+        if (job->end - p >= FAST_BYTES &&
+            (out != NULL ? fast_convert_cell(out, job->conv_types[col], row0 + r, p, n,
+                                             job->rules)
+             : spec != NULL && fast_spec_cell(spec, job->kinds[col], row0 + r, p, n,
+                                              job->rules)))
+            continue;
+        const int status = type_cell(job, col, row0 + r, p, n);
         if (status != S_OK)
             return status;
     }
