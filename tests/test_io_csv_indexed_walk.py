@@ -168,3 +168,43 @@ def test_edges_of_the_fast_steps():
         assert got[:3] == want[:3] and got[1] == ["float"]
         if convert:
             assert _parts_table(got[3], 0).to_pylist() == _parts_table(want[3], 0).to_pylist()
+
+
+def test_a_filtered_scan_of_kept_batches_filters_ahead_and_stops_cleanly(tmp_path):
+    """Batches kept in memory are filtered one ahead on a worker thread: the rows are the
+    filter's, in order, and a scan left after its first batch closes cleanly."""
+    import threading
+
+    import pyarrow.compute as pc
+
+    from velaria.io.base import PushedFilter
+    from velaria.io.csv_source import CsvSource
+    from velaria.io.typed_source import clear_typing_cache
+
+    path = tmp_path / "t.csv"
+    path.write_text("k,v\n" + "".join(f"{i % 13},{i}\n" for i in range(300_000)))
+    clear_typing_cache()
+    source = CsvSource(str(path))
+    full = list(source.scan(["v"]))
+    assert source._retained is not None and len(full) > 1
+    workers = []
+    original = pc.greater
+
+    def recording_greater(*args, **kwargs):
+        workers.append(threading.current_thread().name)
+        return original(*args, **kwargs)
+
+    pc_greater = pytest.MonkeyPatch()
+    try:
+        from velaria.io import pushdown
+        pc_greater.setitem(pushdown._OPS, ">", recording_greater)
+        got = list(source.scan(["v"], [PushedFilter("k", ">", 10)]))
+        scan = source.scan(["v"], [PushedFilter("k", ">", 10)])
+        first = next(scan)
+        scan.close()
+    finally:
+        pc_greater.undo()
+    want = [i for i in range(300_000) if i % 13 > 10]
+    assert [v for b in got for v in b.column(0).to_pylist()] == want
+    assert first.column(0).to_pylist() == want[:first.num_rows]
+    assert workers and all(name.startswith("velaria-read-ahead") for name in workers)

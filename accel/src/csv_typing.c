@@ -79,11 +79,17 @@ static void *out_alloc(size_t size)
     return p;
 }
 
-/* the per-cell steps, inlined into the loops that call them once per cell */
+/* the per-cell steps, inlined into the loops that call them once per cell; code shared by
+ * the walk's two compiled copies (portable and AVX2), kept out of line */
 #if defined(__GNUC__) || defined(__clang__)
 #define VELARIA_CSV_INLINE __attribute__((always_inline))
+#define VELARIA_CSV_NOINLINE __attribute__((noinline))
+#elif defined(_MSC_VER)
+#define VELARIA_CSV_INLINE
+#define VELARIA_CSV_NOINLINE __declspec(noinline)
 #else
 #define VELARIA_CSV_INLINE
+#define VELARIA_CSV_NOINLINE
 #endif
 
 enum { K_NULL = 0, K_BOOL, K_INT, K_FLOAT, K_DATE, K_TIMESTAMP, K_STRING, K_VECTOR };
@@ -531,7 +537,8 @@ static block_masks masks_scalar(const uint8_t *p, uint8_t delim)
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
 #define VELARIA_CSV_AVX2 1
-__attribute__((target("avx2"))) static inline block_masks masks_avx2(const uint8_t *p, uint8_t delim)
+__attribute__((target("avx2"))) static inline block_masks masks_avx2(const uint8_t *p,
+                                                                   uint8_t delim)
 {
     const __m256i d = _mm256_set1_epi8((char)delim), nl = _mm256_set1_epi8('\n'),
                   cr = _mm256_set1_epi8('\r'), q = _mm256_set1_epi8('"');
@@ -576,6 +583,18 @@ static inline block_masks block_at(const scan_job *job, const uint8_t *p)
 
 /* a bit above every cell end, so lowest_bit is defined on a mask with no bit left */
 #define TOP_BIT ((uint64_t)1 << 63)
+
+static inline int highest_bit(uint64_t x)
+{
+#if defined(__GNUC__) || defined(__clang__)
+    return 63 - __builtin_clzll(x);
+#else
+    int n = 63;
+    while (!(x >> n))
+        n--;
+    return n;
+#endif
+}
 
 static inline int popcount64(uint64_t x)
 {
@@ -1108,7 +1127,11 @@ static int64_t indexed_batches;
 
 int64_t velaria_csv_indexed_batches(void)
 {
+#if defined(__GNUC__) || defined(__clang__)
     return __atomic_load_n(&indexed_batches, __ATOMIC_RELAXED);
+#else
+    return indexed_batches;
+#endif
 }
 
 /* ---- the common number and text cells of a column being converted ---------------------
@@ -1332,10 +1355,15 @@ static int fold_column(scan_job *job, int64_t col, const uint8_t *base, const ui
 
 /* Handles the batch's columns one by one: S_OK or the first problem met. (Not inlined: the
  * same code serves both copies of index_part.) */
-__attribute__((noinline)) static int fold_batch(scan_job *job, const uint8_t *base, const uint32_t *starts,
-                      const uint32_t *ends, int64_t nrows)
+VELARIA_CSV_NOINLINE static int fold_batch(scan_job *job, const uint8_t *base,
+                                            const uint32_t *starts, const uint32_t *ends,
+                                            int64_t nrows)
 {
+#if defined(__GNUC__) || defined(__clang__)
     __atomic_add_fetch(&indexed_batches, 1, __ATOMIC_RELAXED);
+#else
+    indexed_batches++; /* a count for tests: a lost update between threads is harmless */
+#endif
     for (int64_t col = 0; col < job->ncols; col++) {
         const int status = fold_column(job, col, base, starts, ends, nrows, job->rows);
         if (status != S_OK)
@@ -1458,7 +1486,7 @@ static inline VELARIA_CSV_INLINE void index_part_with(scan_job *job, int avx2)
                 break;
             }
             if (cell_ends)
-                cell = block + 64 - __builtin_clzll(cell_ends);
+                cell = block + highest_bit(cell_ends) + 1;
         } else {
             for (uint64_t bits = cell_ends; bits; bits &= bits - 1) {
                 const uint8_t *at = block + lowest_bit(bits);

@@ -276,9 +276,10 @@ class TypedFileSource(TableSource):
         out_schema = pa.schema([schema.field(n) for n in names])
         produced = False
         batches = _filtered(self._typed_batches_checked(need, batch_rows, schema), flts, names)
-        if flts:
-            # the next batch is filtered (pyarrow releases the GIL) on a worker thread while
-            # the scan's consumer handles this one
+        if flts and self._retained is not None:
+            # batches kept in memory (typed and converted already): the next one is filtered
+            # (pyarrow releases the GIL) on a worker thread while the scan's consumer handles
+            # this one. A scan parsing the file already converts one chunk ahead.
             batches = read_ahead(batches)
         for batch in batches:
             if batch.num_rows == 0 and produced:
