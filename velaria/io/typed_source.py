@@ -26,7 +26,6 @@ from .base import (DEFAULT_BATCH_ROWS, PushedFilter, TableSource, empty_batch,
                    resolve_columns)
 from .paths import FileFingerprint, fingerprint
 from .pushdown import apply_filters, render_pushdown, usable_filters
-from .read_ahead import read_ahead
 from .typing_rules import arrow_type, merge_kinds
 
 __all__ = ["TypedFileSource", "clear_typing_cache", "FastPathUnavailable", "retain_limit"]
@@ -60,14 +59,6 @@ def retain_limit(python_parser: bool) -> int:
 
 def _nbytes(kept) -> int:
     return kept.nbytes if isinstance(kept, (pa.Array, pa.ChunkedArray)) else 0
-
-
-def _filtered(batches: Iterator[pa.RecordBatch], filters: Sequence[PushedFilter],
-              names: list[str]) -> Iterator[pa.RecordBatch]:
-    """``batches`` without the rows ``filters`` reject, as the columns ``names``."""
-    for batch in batches:
-        batch = apply_filters(batch, filters)
-        yield batch if list(batch.schema.names) == names else batch.select(names)
 
 
 class TypedFileSource(TableSource):
@@ -275,13 +266,10 @@ class TypedFileSource(TableSource):
             need = [self.names[0]]  # zero-column scans (COUNT(*)) still need row counts
         out_schema = pa.schema([schema.field(n) for n in names])
         produced = False
-        batches = _filtered(self._typed_batches_checked(need, batch_rows, schema), flts, names)
-        if flts and self._retained is not None:
-            # batches kept in memory (typed and converted already): the next one is filtered
-            # (pyarrow releases the GIL) on a worker thread while the scan's consumer handles
-            # this one. A scan parsing the file already converts one chunk ahead.
-            batches = read_ahead(batches)
-        for batch in batches:
+        for batch in self._typed_batches_checked(need, batch_rows, schema):
+            batch = apply_filters(batch, flts)
+            if list(batch.schema.names) != names:
+                batch = batch.select(names)
             if batch.num_rows == 0 and produced:
                 continue
             produced = True
