@@ -85,6 +85,7 @@ int velaria_csv_type_convert(const uint8_t *buf, int64_t len, int64_t ncols, int
                              int64_t *rows_out, const uint8_t *hint, int *parts_out,
                              int64_t *part_rows, velaria_csv_column *columns,
                              uint8_t *spec_kinds);
+int64_t velaria_csv_indexed_batches(void);
 int64_t velaria_and_cmp(int level, int threads, int64_t n, int n_terms, const int *kinds,
                         const void *const *cols, const uint8_t *const *valids, const int *ops,
                         const double *fconsts, const int64_t *iconsts, uint8_t *out_mask,

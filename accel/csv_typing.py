@@ -21,7 +21,7 @@ except Exception:  # pragma: no cover - depends on the build
     _ffi = _lib = None
 
 __all__ = ["csv_column_kinds", "csv_convert", "csv_type_convert", "c_available", "KIND_NAMES",
-           "default_threads"]
+           "default_threads", "indexed_batches"]
 
 #: kind code (csv_typing.c) -> kind name (velaria.io.typing_rules)
 KIND_NAMES = ("null", "bool", "int", "float", "date", "timestamp", "string")
@@ -32,6 +32,13 @@ _STATUSES = ("ok", "quote", "ragged", "utf8", "reference", "convert", "memory")
 def c_available() -> bool:
     """True when the compiled scanner is present."""
     return _lib is not None
+
+
+def indexed_batches() -> int:
+    """How many batches of rows the walk has handled column by column in this process (its
+    indexed walk: a structural pass finds a batch's cell ends, then one loop per column).
+    The projection (``keep``) still walks row by row. Tests use it to see the walk ran."""
+    return int(_lib.velaria_csv_indexed_batches()) if _lib is not None else 0
 
 
 def default_threads() -> int:

@@ -79,6 +79,19 @@ static void *out_alloc(size_t size)
     return p;
 }
 
+/* the per-cell steps, inlined into the loops that call them once per cell; code shared by
+ * the walk's two compiled copies (portable and AVX2), kept out of line */
+#if defined(__GNUC__) || defined(__clang__)
+#define VELARIA_CSV_INLINE __attribute__((always_inline))
+#define VELARIA_CSV_NOINLINE __attribute__((noinline))
+#elif defined(_MSC_VER)
+#define VELARIA_CSV_INLINE
+#define VELARIA_CSV_NOINLINE __declspec(noinline)
+#else
+#define VELARIA_CSV_INLINE
+#define VELARIA_CSV_NOINLINE
+#endif
+
 enum { K_NULL = 0, K_BOOL, K_INT, K_FLOAT, K_DATE, K_TIMESTAMP, K_STRING, K_VECTOR };
 enum { S_OK = 0, S_QUOTE = 1, S_RAGGED = 2, S_UTF8 = 3, S_REFERENCE = 4, S_CONVERT = 5,
        S_MEMORY = 6 };
@@ -405,6 +418,76 @@ static inline uint8_t next_kind(uint8_t current, const uint8_t *p, int64_t n, co
     return cell_kind(p, n, r);
 }
 
+/* ---- shape checks for typing a column whose kind is known so far ------------------------
+ *
+ * Most cells of an int, float or bool column are plainly of that kind. These checks say so
+ * from the cell's shape, 16 bytes at a time and without a branch per byte, for cells whose
+ * 16 bytes from their start are readable; 0 sends the cell to the general rules (next_kind),
+ * which decide everything else. A null marker that passes the check is harmless: a NULL
+ * leaves the column's kind as it is, which is what the check's answer does too. */
+#define SHAPE_BYTES 16
+
+/* the bytes of a short text as a little-endian word */
+#define TEXT_WORD(a, b, c, d, e) \
+    ((uint64_t)(a) | (uint64_t)(b) << 8 | (uint64_t)(c) << 16 | (uint64_t)(d) << 24 | \
+     (uint64_t)(e) << 32)
+
+/* true, TRUE, false or FALSE (8 readable bytes at p) */
+static inline int bool_shape(const uint8_t *p, int64_t n)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    uint64_t w;
+    memcpy(&w, p, 8);
+    const uint64_t w4 = w & 0xFFFFFFFFull, w5 = w & 0xFFFFFFFFFFull;
+    return ((n == 4) & ((w4 == TEXT_WORD('t', 'r', 'u', 'e', 0)) |
+                        (w4 == TEXT_WORD('T', 'R', 'U', 'E', 0)))) |
+           ((n == 5) & ((w5 == TEXT_WORD('f', 'a', 'l', 's', 'e')) |
+                        (w5 == TEXT_WORD('F', 'A', 'L', 'S', 'E'))));
+#else
+    (void)p, (void)n;
+    return 0; /* the general rules decide every cell */
+#endif
+}
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+/* -?[1-9][0-9]* or -?0 of at most 16 bytes (an int64 by the typing rules), and with
+ * `decimals` also -?[0-9]+\.[0-9]* (a double by them): 1; else 0. */
+static inline int number_shape(const uint8_t *p, int64_t n, int decimals)
+{
+    if (n <= 0 || n > SHAPE_BYTES)
+        return 0;
+    const __m128i x = _mm_loadu_si128((const __m128i *)p);
+    const __m128i d = _mm_sub_epi8(x, _mm_set1_epi8('0'));
+    const unsigned digits =
+        (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_min_epu8(d, _mm_set1_epi8(9)), d));
+    const unsigned neg = p[0] == '-';
+    const unsigned body = ((1u << n) - 1) & ~neg; /* the bytes after the sign */
+    const unsigned first = digits >> neg & 1;     /* the body starts with a digit */
+    if ((digits & body) == body)                  /* no leading zero but in "0" itself */
+        return body != 0 && (p[neg] != '0' || (int64_t)neg + 1 == n);
+    if (!decimals || !first)
+        return 0;
+    const unsigned dots = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(x, _mm_set1_epi8('.')));
+    const unsigned dot = dots & body;
+    return ((digits | dot) & body) == body && (dot & (dot - 1)) == 0;
+}
+#else
+static inline int number_shape(const uint8_t *p, int64_t n, int decimals)
+{
+    (void)p, (void)n, (void)decimals;
+    return 0; /* the general rules decide every cell */
+}
+#endif
+
+/* Whether the cell surely leaves a column of kind `kind` as it is (see above). */
+static inline int keeps_kind(uint8_t kind, const uint8_t *p, int64_t n)
+{
+    if (kind == K_INT || kind == K_FLOAT)
+        return number_shape(p, n, kind == K_FLOAT);
+    return kind == K_BOOL && bool_shape(p, n);
+}
+
 typedef struct {
     const uint8_t *begin, *end;
     int64_t ncols;
@@ -425,19 +508,24 @@ typedef struct {
     int status;
 } scan_job;
 
-/* Bit masks over 64 bytes: cell ends (delimiter, \n, \r), quotes, non-ASCII bytes. */
+/* Bit masks over 64 bytes: cell ends (delimiter, \n, \r), line ends (\n, \r), \r alone,
+ * quotes, non-ASCII bytes. */
 typedef struct {
-    uint64_t ends, quotes, high;
+    uint64_t ends, lines, crs, quotes, high;
 } block_masks;
 
 static block_masks masks_scalar(const uint8_t *p, uint8_t delim)
 {
-    block_masks m = {0, 0, 0};
+    block_masks m = {0, 0, 0, 0, 0};
     for (int i = 0; i < 64; i++) {
         const uint8_t c = p[i];
         const uint64_t bit = (uint64_t)1 << i;
         if (c == delim || c == '\n' || c == '\r')
             m.ends |= bit;
+        if (c == '\n' || c == '\r')
+            m.lines |= bit;
+        if (c == '\r')
+            m.crs |= bit;
         if (c == '"')
             m.quotes |= bit;
         if (c >= 0x80)
@@ -449,25 +537,38 @@ static block_masks masks_scalar(const uint8_t *p, uint8_t delim)
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
 #define VELARIA_CSV_AVX2 1
-__attribute__((target("avx2"))) static block_masks masks_avx2(const uint8_t *p, uint8_t delim)
+__attribute__((target("avx2"))) static inline block_masks masks_avx2(const uint8_t *p,
+                                                                   uint8_t delim)
 {
     const __m256i d = _mm256_set1_epi8((char)delim), nl = _mm256_set1_epi8('\n'),
                   cr = _mm256_set1_epi8('\r'), q = _mm256_set1_epi8('"');
     block_masks m;
-    uint64_t half[2][3];
+    uint64_t half[2][5];
     for (int h = 0; h < 2; h++) {
         const __m256i x = _mm256_loadu_si256((const __m256i *)(p + 32 * h));
-        const __m256i e = _mm256_or_si256(_mm256_or_si256(_mm256_cmpeq_epi8(x, d),
-                                                          _mm256_cmpeq_epi8(x, nl)),
-                                          _mm256_cmpeq_epi8(x, cr));
-        half[h][0] = (uint32_t)_mm256_movemask_epi8(e);
-        half[h][1] = (uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(x, q));
-        half[h][2] = (uint32_t)_mm256_movemask_epi8(x);
+        const __m256i c = _mm256_cmpeq_epi8(x, cr);
+        const __m256i l = _mm256_or_si256(_mm256_cmpeq_epi8(x, nl), c);
+        half[h][0] = (uint32_t)_mm256_movemask_epi8(_mm256_or_si256(_mm256_cmpeq_epi8(x, d), l));
+        half[h][1] = (uint32_t)_mm256_movemask_epi8(l);
+        half[h][2] = (uint32_t)_mm256_movemask_epi8(c);
+        half[h][3] = (uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(x, q));
+        half[h][4] = (uint32_t)_mm256_movemask_epi8(x);
     }
     m.ends = half[0][0] | half[1][0] << 32;
-    m.quotes = half[0][1] | half[1][1] << 32;
-    m.high = half[0][2] | half[1][2] << 32;
+    m.lines = half[0][1] | half[1][1] << 32;
+    m.crs = half[0][2] | half[1][2] << 32;
+    m.quotes = half[0][3] | half[1][3] << 32;
+    m.high = half[0][4] | half[1][4] << 32;
     return m;
+}
+#endif
+
+#if defined(VELARIA_CSV_AVX2)
+/* masks_avx2 for callers compiled without AVX2 (which cannot inline it) */
+__attribute__((target("avx2"), noinline)) static block_masks masks_avx2_call(const uint8_t *p,
+                                                                             uint8_t delim)
+{
+    return masks_avx2(p, delim);
 }
 #endif
 
@@ -475,9 +576,36 @@ static inline block_masks block_at(const scan_job *job, const uint8_t *p)
 {
 #if defined(VELARIA_CSV_AVX2)
     if (job->simd)
-        return masks_avx2(p, job->delim);
+        return masks_avx2_call(p, job->delim);
 #endif
     return masks_scalar(p, job->delim);
+}
+
+/* a bit above every cell end, so lowest_bit is defined on a mask with no bit left */
+#define TOP_BIT ((uint64_t)1 << 63)
+
+static inline int highest_bit(uint64_t x)
+{
+#if defined(__GNUC__) || defined(__clang__)
+    return 63 - __builtin_clzll(x);
+#else
+    int n = 63;
+    while (!(x >> n))
+        n--;
+    return n;
+#endif
+}
+
+static inline int popcount64(uint64_t x)
+{
+#if defined(__GNUC__) || defined(__clang__)
+    return __builtin_popcountll(x);
+#else
+    int n = 0;
+    for (; x; x &= x - 1)
+        n++;
+    return n;
+#endif
 }
 
 static inline int lowest_bit(uint64_t x)
@@ -859,14 +987,13 @@ static void spec_finish(spec_col *s, int64_t rows)
     trim_column(&s->out, s->kind, rows);
 }
 
-/* Folds one cell into its column's kind (and converts it when the column is read): S_OK,
- * or why this part cannot be typed here. */
-static inline int fold_cell(scan_job *job, int64_t col, const uint8_t *cell, int64_t n)
+/* Folds one cell of row `row` into its column's kind (and converts it when the column is
+ * read): S_OK, or why this part cannot be typed here. */
+static inline VELARIA_CSV_INLINE int type_cell(scan_job *job, int64_t col, int64_t row,
+                                              const uint8_t *cell, int64_t n)
 {
-    if (col >= job->ncols)
-        return S_RAGGED;
     if (job->conv_types != NULL && job->conv_types[col] != CONVERT_SKIP) {
-        const int status = convert_cell(job, col, job->rows, cell, n);
+        const int status = convert_cell(job, col, row, cell, n);
         if (status != S_OK)
             return status;
     }
@@ -881,7 +1008,7 @@ static inline int fold_cell(scan_job *job, int64_t col, const uint8_t *cell, int
                  (next = next_kind(*kind, cell, n, job->rules, &number)) == K_VECTOR)
             return S_REFERENCE;
         *kind = merge_kind(*kind, next);
-        spec_cell(job->spec[col], job->rows, next, cell, n, &number);
+        spec_cell(job->spec[col], row, next, cell, n, &number);
     } else if (*kind != K_STRING) {
         cell_number number;
         const uint8_t next = next_kind(*kind, cell, n, job->rules, &number);
@@ -889,6 +1016,17 @@ static inline int fold_cell(scan_job *job, int64_t col, const uint8_t *cell, int
             return S_REFERENCE;
         *kind = merge_kind(*kind, next);
     }
+    return S_OK;
+}
+
+/* type_cell for the row-by-row walk (scan_part), which also copies a kept cell out. */
+static inline int fold_cell(scan_job *job, int64_t col, const uint8_t *cell, int64_t n)
+{
+    if (col >= job->ncols)
+        return S_RAGGED;
+    const int status = type_cell(job, col, job->rows, cell, n);
+    if (status != S_OK)
+        return status;
     if (job->keep != NULL && job->keep[col]) {
         if (job->has_run && cell == job->run + job->run_len + 1) { /* right after the run */
             job->run_len = cell + n - job->run;
@@ -971,10 +1109,468 @@ static void scan_part(scan_job *job)
     job->status = high && !valid_utf8(begin, end) ? S_UTF8 : S_OK;
 }
 
+/* ---- the indexed walk: cell ends first, then one column at a time --------------------------
+ *
+ * The row-by-row walk above decides, for every cell, which column it belongs to and what that
+ * column needs (typing, converting, nothing), so each cell pays for branches that change from
+ * one cell to the next. The indexed walk splits the work: a structural pass finds the cell
+ * ends of a batch of whole rows 64 bytes at a time (checking each row's field count on the
+ * way) and records their offsets; then each column's cells of the batch are handled in one
+ * loop, where what the column needs is the same for every cell. A column that is text, not
+ * converted and not read is not looked at at all. A batch holds about INDEX_CELLS cells, so
+ * its index and its bytes stay in the core's cache for the column loops. Statuses and results
+ * are those of scan_part (which problem is met first may differ; that there is one may not). */
+#define INDEX_CELLS 32768
+
+/* Counts the batches the indexed walk handled (a test checks that it really ran). */
+static int64_t indexed_batches;
+
+int64_t velaria_csv_indexed_batches(void)
+{
+#if defined(__GNUC__) || defined(__clang__)
+    return __atomic_load_n(&indexed_batches, __ATOMIC_RELAXED);
+#else
+    return indexed_batches;
+#endif
+}
+
+/* ---- the common number and text cells of a column being converted ---------------------
+ *
+ * In a column converted into int64 or float64 almost every cell is a plain number
+ * (plain_number's cells) and in a text column a short text. These steps write such a cell
+ * straight into the column's buffers, deciding its shape 16 bytes at a time and valuing its
+ * digits 8 at a time (no branch per byte); every other cell goes the general way
+ * (type_cell). The values are plain_number's, bit for bit. They need 32 readable bytes at
+ * the cell's start, and a text buffer with 16 bytes to spare after its end (a cell that
+ * leaves 32 bytes of the part after its start leaves them: the buffer holds the part). */
+#define FAST_BYTES 32
+
+#if defined(__SSE2__)
+/* -?[1-9][0-9]* (1) or, with `decimals`, -?[1-9][0-9]*\.[0-9]* (2; *dot: the point's
+ * index) of at most 16 bytes: the cells plain_number reads; else 0. */
+static inline int plain_shape(const uint8_t *p, int64_t n, int decimals, int *dot)
+{
+    if (n <= 0 || n > 16)
+        return 0;
+    const __m128i x = _mm_loadu_si128((const __m128i *)p);
+    const __m128i d = _mm_sub_epi8(x, _mm_set1_epi8('0'));
+    const unsigned digits =
+        (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_min_epu8(d, _mm_set1_epi8(9)), d));
+    const unsigned neg = p[0] == '-';
+    const unsigned body = ((1u << n) - 1) & ~neg;
+    if ((int64_t)neg == n || p[neg] == '0' || !(digits >> neg & 1))
+        return 0; /* no digit, or a leading zero */
+    if ((digits & body) == body)
+        return 1;
+    const unsigned dots = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(x, _mm_set1_epi8('.')));
+    const unsigned point = dots & body;
+    if (!decimals || ((digits | point) & body) != body || (point & (point - 1)))
+        return 0;
+    *dot = lowest_bit(point);
+    return 2;
+}
+#else
+static inline int plain_shape(const uint8_t *p, int64_t n, int decimals, int *dot)
+{
+    (void)p, (void)n, (void)decimals, (void)dot;
+    return 0; /* every cell goes the general way */
+}
+#endif
+
+/* The number the `len` (0..8) digits at p spell (8 readable bytes at p): the eight-digit
+ * multiply-and-shift reduction, the digits moved to the low end of the word first. */
+static inline uint64_t digits8(const uint8_t *p, int64_t len)
+{
+    uint64_t v;
+    memcpy(&v, p, 8);
+    if (len == 0)
+        return 0;
+    /* a byte after the digits that borrows only borrows from the bytes after it */
+    v = (v - 0x3030303030303030ull) << (8 * (8 - len));
+    v = (v & 0x0F0F0F0F0F0F0F0Full) * 2561 >> 8;
+    v = (v & 0x00FF00FF00FF00FFull) * 6553601 >> 16;
+    return (v & 0x0000FFFF0000FFFFull) * 42949672960001ull >> 32;
+}
+
+/* The number the `len` (0..16) digits at p spell (16 readable bytes at p). */
+static inline uint64_t digits16(const uint8_t *p, int64_t len)
+{
+    if (len <= 8)
+        return digits8(p, len);
+    return digits8(p, len - 8) * 100000000ull + digits8(p + len - 8, 8);
+}
+
+static const uint64_t pow10_u64[16] = {1ull, 10ull, 100ull, 1000ull, 10000ull, 100000ull,
+                                       1000000ull, 10000000ull, 100000000ull, 1000000000ull,
+                                       10000000000ull, 100000000000ull, 1000000000000ull,
+                                       10000000000000ull, 100000000000000ull,
+                                       1000000000000000ull};
+
+/* plain_number's value of a cell plain_shape gave `shape` (and `dot`). */
+static inline void plain_value(const uint8_t *p, int64_t n, int shape, int dot, cell_number *v)
+{
+    const int neg = p[0] == '-';
+    if (shape == 1) {
+        const uint64_t m = digits16(p + neg, n - neg);
+        v->i = neg ? -(int64_t)m : (int64_t)m;
+        v->kind = K_INT;
+        return;
+    }
+    v->kind = K_FLOAT;
+#if defined(FLT_EVAL_METHOD) && FLT_EVAL_METHOD == 0
+    const int64_t frac = n - dot - 1; /* at most 14 digits after, 15 in all: under 2^53 */
+    const uint64_t m = digits16(p + neg, dot - neg) * pow10_u64[frac] + digits16(p + dot + 1, frac);
+    const double d = (double)m / csv_pow10[frac];
+    v->d = neg ? -d : d;
+#else
+    (void)dot;
+    v->d = csv_parse_double(p, n);
+#endif
+}
+
+/* A text cell of at most 16 bytes copied with one 16-byte move, else memcpy. */
+static inline void copy_text(uint8_t *to, const uint8_t *p, int64_t n)
+{
+#if defined(__SSE2__)
+    if (n <= 16) {
+        _mm_storeu_si128((__m128i *)to, _mm_loadu_si128((const __m128i *)p));
+        return;
+    }
+#endif
+    memcpy(to, p, (size_t)n);
+}
+
+/* A cell of a column converted while typing (velaria_csv_type_convert), in the column's
+ * settled state: 1 when written, 0 when the general way must take it. */
+static inline int fast_spec_cell(spec_col *s, uint8_t kind, int64_t row, const uint8_t *p,
+                                 int64_t n, const cell_rules *r)
+{
+    if (s->mode == M_STR) {
+        if (kind != K_STRING || is_null_cell(p, n, r))
+            return 0;
+        copy_text(s->out.values + s->out.values_len, p, n);
+        s->out.values_len += n;
+        s->out.offsets[row + 1] = (int32_t)s->out.values_len;
+    } else if (s->mode == M_NUM) {
+        int dot = 0;
+        const int shape = plain_shape(p, n, s->saw_float, &dot);
+        if (!shape || kind != (s->saw_float ? K_FLOAT : K_INT) || is_null_cell(p, n, r))
+            return 0;
+        cell_number v = {0, 0, 0.0};
+        plain_value(p, n, shape, dot, &v);
+        if (s->saw_float)
+            s->f64[row] = shape == 1 ? (double)v.i : v.d;
+        else
+            s->i64[row] = v.i;
+    } else {
+        return 0;
+    }
+    if (s->out.nulls)
+        set_bit(s->out.valid, row);
+    return 1;
+}
+
+/* A cell of a column velaria_csv_convert converts into `type`: 1 when written, 0 when the
+ * general way (convert_cell) must take it. */
+static inline int fast_convert_cell(velaria_csv_column *o, uint8_t type, int64_t row,
+                                    const uint8_t *p, int64_t n, const cell_rules *r)
+{
+    if (type == K_STRING) {
+        if (is_null_cell(p, n, r))
+            return 0;
+        copy_text(o->values + o->values_len, p, n);
+        o->values_len += n;
+        o->offsets[row + 1] = (int32_t)o->values_len;
+    } else if (type == K_INT || type == K_FLOAT) {
+        int dot = 0;
+        const int shape = plain_shape(p, n, type == K_FLOAT, &dot);
+        if (!shape || is_null_cell(p, n, r))
+            return 0;
+        cell_number v = {0, 0, 0.0};
+        plain_value(p, n, shape, dot, &v);
+        if (type == K_INT)
+            ((int64_t *)o->values)[row] = v.i;
+        else
+            ((double *)o->values)[row] = shape == 1 ? (double)v.i : v.d;
+    } else {
+        return 0;
+    }
+    if (o->nulls)
+        set_bit(o->valid, row);
+    return 1;
+}
+
+/* The cells of one column in a batch of `nrows` rows (row `row0` of the part first): cell
+ * (r, col) spans [starts[r], ends[r * ncols]) for col 0 and [ends[r * ncols + col - 1] + 1,
+ * ends[r * ncols + col]) after it, offsets from `base`. */
+static int fold_column(scan_job *job, int64_t col, const uint8_t *base, const uint32_t *starts,
+                       const uint32_t *ends, int64_t nrows, int64_t row0)
+{
+    const int64_t ncols = job->ncols;
+    const int converted = job->conv_types != NULL && job->conv_types[col] != CONVERT_SKIP;
+    const int speculative = job->spec != NULL && job->spec[col] != NULL;
+    if (!converted && !speculative && job->kinds[col] == K_STRING)
+        return S_OK; /* text already, and nobody reads it */
+    const uint32_t *e = ends + col;
+    if (!converted && !speculative) { /* only the kind: most cells pass the shape check */
+        uint8_t kind = job->kinds[col];
+        int status = S_OK;
+        for (int64_t r = 0; r < nrows; r++, e += ncols) {
+            const uint32_t from = col == 0 ? starts[r] : e[-1] + 1;
+            const uint8_t *p = base + from;
+            const int64_t n = (int64_t)(*e - from);
+            if (job->end - p >= SHAPE_BYTES && keeps_kind(kind, p, n))
+                continue;
+            cell_number number;
+            const uint8_t next = next_kind(kind, p, n, job->rules, &number);
+            if (next == K_VECTOR) {
+                status = S_REFERENCE;
+                break;
+            }
+            if ((kind = merge_kind(kind, next)) == K_STRING)
+                break; /* nobody reads it: nothing more to do */
+        }
+        job->kinds[col] = kind;
+        return status;
+    }
+    /* converted: its kind is not looked at (velaria_csv_convert types nothing) */
+    velaria_csv_column *const out = converted && !speculative ? job->conv[col] : NULL;
+    spec_col *const spec = speculative && !converted ? job->spec[col] : NULL;
+    for (int64_t r = 0; r < nrows; r++, e += ncols) {
+        const uint32_t from = col == 0 ? starts[r] : e[-1] + 1;
+        const uint8_t *p = base + from;
+        const int64_t n = (int64_t)(*e - from);
+        if (job->end - p >= FAST_BYTES &&
+            (out != NULL ? fast_convert_cell(out, job->conv_types[col], row0 + r, p, n,
+                                             job->rules)
+             : spec != NULL && fast_spec_cell(spec, job->kinds[col], row0 + r, p, n,
+                                              job->rules)))
+            continue;
+        const int status = type_cell(job, col, row0 + r, p, n);
+        if (status != S_OK)
+            return status;
+    }
+    return S_OK;
+}
+
+/* Handles the batch's columns one by one: S_OK or the first problem met. (Not inlined: the
+ * same code serves both copies of index_part.) */
+VELARIA_CSV_NOINLINE static int fold_batch(scan_job *job, const uint8_t *base,
+                                            const uint32_t *starts, const uint32_t *ends,
+                                            int64_t nrows)
+{
+#if defined(__GNUC__) || defined(__clang__)
+    __atomic_add_fetch(&indexed_batches, 1, __ATOMIC_RELAXED);
+#else
+    indexed_batches++; /* a count for tests: a lost update between threads is harmless */
+#endif
+    for (int64_t col = 0; col < job->ncols; col++) {
+        const int status = fold_column(job, col, base, starts, ends, nrows, job->rows);
+        if (status != S_OK)
+            return status;
+    }
+    job->rows += nrows;
+    return S_OK;
+}
+
+/* Hands a batch's `nrows` whole rows (cell ends and row starts as offsets from *base) to
+ * fold_batch, then moves the row in progress (its first `col` cell ends; its start at `cell`
+ * when it has none yet) to the front of the next batch, which starts at the new *base. */
+static int flush_rows(scan_job *job, const uint8_t **base, uint32_t *starts, uint32_t *ends,
+                      int64_t nrows, int64_t col, const uint8_t *cell)
+{
+    if (nrows == 0)
+        return S_OK;
+    const int status = fold_batch(job, *base, starts, ends, nrows);
+    if (status != S_OK)
+        return status;
+    const uint8_t *start = col == 0 ? cell : *base + starts[nrows];
+    const uint32_t shift = (uint32_t)(start - *base);
+    const uint32_t *partial = ends + nrows * job->ncols;
+    for (int64_t i = 0; i < col; i++)
+        ends[i] = partial[i] - shift;
+    *base = start;
+    starts[0] = 0;
+    return S_OK;
+}
+
+/* scan_part's work (without projection) by the indexed walk; see above. Offsets are 32-bit:
+ * the caller keeps parts under 4 GB. `avx2`: find the cell ends with AVX2 (a constant in
+ * each of the two copies index_part compiles, so each has its block scan inlined).
+ *
+ * A block without \r and without an empty line (the common case) is indexed without a
+ * branch on its bytes: every cell end is recorded, every line end ends a row, and a row
+ * whose line end is not its ncols-th cell end marks the part ragged. Other blocks go cell by
+ * cell, skipping empty lines and the \n of \r\n as pyarrow's reader does. */
+static inline VELARIA_CSV_INLINE void index_part_with(scan_job *job, int avx2)
+{
+    const uint8_t *const begin = job->begin, *const end = job->end;
+    const uint8_t delim = job->delim;
+    const int64_t ncols = job->ncols, last = ncols - 1;
+    int64_t max_rows = INDEX_CELLS / ncols;
+    if (max_rows < 16)
+        max_rows = 16;
+    /* a block adds at most 64 cell ends (and 3 scratch slots) and 64 rows past max_rows.
+     * starts[nrows] always holds where the row in progress starts (or will, past empty
+     * lines): each row end sets the next one's. */
+    uint32_t *const ends = malloc((size_t)((max_rows + 1) * ncols + 134) * sizeof *ends);
+    uint32_t *const starts = malloc((size_t)(max_rows + 130) * sizeof *starts);
+    job->rows = 0;
+    if (ends == NULL || starts == NULL) {
+        free(ends);
+        free(starts);
+        job->status = S_MEMORY;
+        return;
+    }
+    starts[0] = 0;
+    const uint8_t *base = begin; /* where the batch's first row starts */
+    int64_t k = 0, nrows = 0;    /* cell ends and whole rows in the batch */
+    int high = 0;
+    int64_t col = 0;
+    uint64_t line_before = 1; /* the byte before the block ended a line (or the part starts) */
+    const uint8_t *cell = begin;
+    int status = S_OK;
+    for (const uint8_t *block = begin; block < end; block += 64) {
+        block_masks m;
+        uint64_t live = ~(uint64_t)0;
+        uint8_t tail[64];
+        const uint8_t *at64 = block;
+        if (end - block < 64) { /* the last, partial block: scanned from a zero-padded copy */
+            memset(tail, 0, sizeof tail);
+            memcpy(tail, block, (size_t)(end - block));
+            at64 = tail;
+            live = ((uint64_t)1 << (end - block)) - 1;
+        }
+#if defined(VELARIA_CSV_AVX2)
+        m = avx2 ? masks_avx2(at64, delim) : masks_scalar(at64, delim);
+#else
+        (void)avx2;
+        m = masks_scalar(at64, delim);
+#endif
+        if (m.quotes & live) {
+            status = S_QUOTE;
+            break;
+        }
+        high |= (m.high & live) != 0;
+        const uint64_t lines = m.lines & live, cell_ends = m.ends & live;
+        if (!(m.crs & live) && !(lines & (lines << 1 | line_before))) {
+            /* every cell end, four at a time (a few slots past the last are scratch) */
+            const uint32_t off = (uint32_t)(block - base);
+            const int count = popcount64(cell_ends);
+            uint64_t bits = cell_ends;
+            for (int j = 0; j < count; j += 4, k += 4) {
+                ends[k] = off + (uint32_t)lowest_bit(bits | TOP_BIT);
+                bits &= bits - 1;
+                ends[k + 1] = off + (uint32_t)lowest_bit(bits | TOP_BIT);
+                bits &= bits - 1;
+                ends[k + 2] = off + (uint32_t)lowest_bit(bits | TOP_BIT);
+                bits &= bits - 1;
+                ends[k + 3] = off + (uint32_t)lowest_bit(bits | TOP_BIT);
+                bits &= bits - 1;
+            }
+            k = nrows * ncols + col; /* the cell ends before the block */
+            /* each line end must be its row's ncols-th cell end */
+            int64_t row_end = k - col + ncols;
+            uint64_t bad = 0;
+            for (uint64_t rows = lines; rows; rows &= rows - 1) {
+                const int i = lowest_bit(rows);
+                const uint64_t through = cell_ends & (((uint64_t)2 << i) - 1);
+                bad |= (uint64_t)(k + popcount64(through) != row_end);
+                row_end += ncols;
+                starts[++nrows] = off + (uint32_t)i + 1;
+            }
+            k += count;
+            col = k - nrows * ncols;
+            if (bad || col > last) {
+                status = S_RAGGED;
+                break;
+            }
+            if (cell_ends)
+                cell = block + highest_bit(cell_ends) + 1;
+        } else {
+            for (uint64_t bits = cell_ends; bits; bits &= bits - 1) {
+                const uint8_t *at = block + lowest_bit(bits);
+                const int is_line = *at != delim;
+                if (is_line && col == 0 && at == cell) { /* an empty line (or \r\n's \n) */
+                    cell = at + 1;
+                    starts[nrows] = (uint32_t)(cell - base);
+                    continue;
+                }
+                if (is_line != (col == last)) {
+                    status = S_RAGGED;
+                    break;
+                }
+                ends[k++] = (uint32_t)(at - base);
+                cell = at + 1;
+                if (is_line) { /* the next row starts here unless an empty line follows */
+                    starts[++nrows] = (uint32_t)(cell - base);
+                    col = 0;
+                } else {
+                    col++;
+                }
+            }
+            if (status != S_OK)
+                break;
+        }
+        line_before = lines >> 63;
+        if (nrows >= max_rows) {
+            if ((status = flush_rows(job, &base, starts, ends, nrows, col, cell)) != S_OK)
+                break;
+            k = col;
+            nrows = 0;
+        }
+    }
+    /* a last line without a line end (its last cell may be empty: "1,") */
+    if (status == S_OK && (cell < end || col != 0)) {
+        if (col != last) {
+            status = S_RAGGED;
+        } else {
+            ends[k++] = (uint32_t)(end - base);
+            nrows++;
+        }
+    }
+    if (status == S_OK)
+        status = flush_rows(job, &base, starts, ends, nrows, 0, end);
+    free(ends);
+    free(starts);
+    if (status == S_OK && high && !valid_utf8(begin, end))
+        status = S_UTF8;
+    job->status = status;
+}
+
+#if defined(VELARIA_CSV_AVX2)
+/* popcnt and bmi (tzcnt) come with every AVX2 processor */
+__attribute__((target("avx2,popcnt,bmi"))) static void index_part_avx2(scan_job *job)
+{
+    index_part_with(job, 1);
+}
+#endif
+
+static void index_part(scan_job *job)
+{
+#if defined(VELARIA_CSV_AVX2)
+    if (job->simd) {
+        index_part_avx2(job);
+        return;
+    }
+#endif
+    index_part_with(job, 0);
+}
+
+/* Walks one part: the indexed walk, or the row-by-row one where cells are copied out (the
+ * projection) or a part is too long for 32-bit offsets. */
+static void walk_part(scan_job *job)
+{
+    if (job->keep != NULL || job->end - job->begin >= (int64_t)UINT32_MAX || job->ncols < 1)
+        scan_part(job);
+    else
+        index_part(job);
+}
+
 #if defined(VELARIA_CSV_THREADS)
 static void *scan_thread(void *arg)
 {
-    scan_part((scan_job *)arg);
+    walk_part((scan_job *)arg);
     return NULL;
 }
 #endif
@@ -1020,16 +1616,16 @@ static void run_parts(scan_job *jobs, int parts)
     int started[16] = {0};
     for (int t = 1; t < parts; t++)
         started[t] = pthread_create(&tids[t], NULL, scan_thread, &jobs[t]) == 0;
-    scan_part(&jobs[0]);
+    walk_part(&jobs[0]);
     for (int t = 1; t < parts; t++) {
         if (started[t])
             pthread_join(tids[t], NULL);
         else
-            scan_part(&jobs[t]);
+            walk_part(&jobs[t]);
     }
 #else
     for (int t = 0; t < parts; t++)
-        scan_part(&jobs[t]);
+        walk_part(&jobs[t]);
 #endif
 }
 

@@ -164,6 +164,8 @@ int velaria_csv_type_convert(const uint8_t *buf, int64_t len, int64_t ncols, int
                              int64_t *rows_out, const uint8_t *hint, int *parts_out,
                              int64_t *part_rows, velaria_csv_column *columns,
                              uint8_t *spec_kinds);
+/* Batches of rows the CSV walk handled column by column so far (its indexed walk ran). */
+int64_t velaria_csv_indexed_batches(void);
 
 /* accel/src/compact_rows.c: the 8-byte values whose mask byte is nonzero, in row order.
  * velaria_compact_run_u64 writes them to out and never at or past out + room; returns how
