@@ -23,7 +23,7 @@ from velaria.reference.distinct import hash_key
 from . import aggregate_stats, batch_c, byte_keys, decimal_values, group_sums, int_sums
 from . import group_fused, select_terms
 from .group_shortcuts import KeyBitmap, dense_sum_columns
-from .group_hash import Int64GroupTable, number_short_strings
+from .group_hash import Int64GroupTable, c_available as group_hash_c, number_packed, number_short_strings
 from .pair_ids import PairTable
 from .arrow_util import _BOOL, _F64, _I64, _TWO53, _conform, _is_float, _is_int, _is_num, _nulls, _np_values, _valid
 from .distinct import _codes, _combine_codes, _hashable
@@ -148,6 +148,9 @@ class HashAggregate:
         # several keys: a string column whose values all fit 8 bytes is numbered through its
         # packed words (None: not decided, False: the column left this path for the dictionary one)
         self._short_strings: list = [None] * num_keys
+        # several keys: a NULL-free int64 column (window starts) numbered by a persistent hash
+        # table of its values (None: not built yet, False: values came in another way)
+        self._int_tables: list = [None] * num_keys
         self._key_parts: list[list[pa.Array]] = [[] for _ in range(num_keys)]
         # two string keys of one-byte values: their pair's group id in a direct-indexed table
         # (None: not decided, False: left for the packed-hash path)
@@ -299,6 +302,8 @@ class HashAggregate:
         """Per-row code of key column ``j`` that is stable across batches (its normalised
         distinct values are numbered in first-appearance order)."""
         codes = self._short_string_codes(j, arr)
+        if codes is None:
+            codes = self._int64_codes(j, arr)
         if codes is not None:
             return codes
         if pat.is_dictionary(arr.type) and arr.indices.null_count == 0:
@@ -345,6 +350,9 @@ class HashAggregate:
     def _global_codes(self, j: int, dictionary: pa.Array) -> np.ndarray:
         """The stable code of each of ``dictionary``'s distinct (normalised) values in key
         column ``j``; values not seen before get the next codes."""
+        codes = self._int64_codes(j, dictionary)
+        if codes is not None:
+            return codes
         seen = self._column_uniques[j]
         if seen is None:
             known = np.full(len(dictionary), -1, dtype=np.int64)
@@ -359,7 +367,29 @@ class HashAggregate:
             known[new] = start + np.arange(new.size, dtype=np.int64)
             added = dictionary.take(pa.array(new, type=_I64))
             self._column_uniques[j] = added if seen is None else pa.concat_arrays([seen, added])
+            self._int_tables[j] = False          # it would miss these values
         return known
+
+    def _int64_codes(self, j: int, arr: pa.Array) -> np.ndarray | None:
+        """``_column_codes`` for a NULL-free int64 column (or dictionary): one probe per value
+        in a persistent hash table, where the dictionary path would encode the values and look
+        them up in every value seen so far, call after call (a stream's window starts, or the
+        few new keys of a local worker's partial, pay that per call). The table is built from
+        the values numbered so far, so the codes are the same either way. None when the column
+        does not take this path."""
+        table = self._int_tables[j]
+        if table is False or not pat.is_int64(arr.type) or arr.null_count or not group_hash_c():
+            return None
+        if table is None:
+            seen = self._column_uniques[j]
+            if seen is not None and (not pat.is_int64(seen.type) or seen.null_count):
+                self._int_tables[j] = False
+                return None
+            table = self._int_tables[j] = Int64GroupTable()
+            if seen is not None:
+                table.ids(seen.to_numpy())           # distinct: codes 0, 1, ... as numbered
+        codes, self._column_uniques[j] = number_packed(table, arr, arr.to_numpy(), self._column_uniques[j])
+        return codes
 
     def _short_string_codes(self, j: int, arr: pa.Array) -> np.ndarray | None:
         """``_column_codes`` for a string column whose values are at most 8 bytes (flags,
