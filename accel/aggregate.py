@@ -136,6 +136,7 @@ class HashAggregate:
     def __init__(self, aggregates: Sequence[AggregateCall], num_keys: int):
         self._aggregates = list(aggregates)
         self._num_keys = num_keys
+        self._schemas: dict[tuple, pa.Schema] = {}      # key types -> export_state's schema
         # the reference twin validates the arguments and takes over any case we do not cover
         self._reference = _ref.HashAggregate(self._aggregates, num_keys)
         self._mode: str | None = None            # None (no data yet) | "fast" | "reference"
@@ -907,7 +908,7 @@ class HashAggregate:
         self._restartable(key_types)
         if self._mode != "fast":
             return self._reference.take_updated_partial(key_types, known)
-        schema = _ref_aggregate.state_schema(self._aggregates, key_types)
+        schema = self._state_schema(key_types)
         new_keys = pa.table(self._keys_from(known, key_types), schema=pa.schema(list(schema)[:self._num_keys]))
         idx = self._take_updated()
         partial = self._restart(key_types, idx, None)
@@ -948,11 +949,19 @@ class HashAggregate:
             keys.append(_conform(column, key_types[j], g))
         return self._export(key_types, keys, self._states, g)
 
+    def _state_schema(self, key_types: list[pa.DataType]) -> pa.Schema:
+        """``export_state``'s schema for ``key_types``, built once (a local worker hands out a
+        partial state every batch, and building the schema cost more than filling it)."""
+        schema = self._schemas.get(tuple(key_types))
+        if schema is None:
+            schema = self._schemas[tuple(key_types)] = _ref_aggregate.state_schema(self._aggregates, key_types)
+        return schema
+
     def _export(self, key_types: list[pa.DataType], keys: list[pa.Array] | None, states: list[_AggState],
                 g: int) -> pa.Table:
         """Key columns ``keys`` and the first ``g`` groups of ``states`` as a state table
         (``keys`` None: without the key columns)."""
-        schema = _ref_aggregate.state_schema(self._aggregates, key_types)
+        schema = self._state_schema(key_types)
         if keys is None:
             schema = pa.schema(list(schema)[self._num_keys:])
         columns = {f"k{j}": k for j, k in enumerate(keys or [])}

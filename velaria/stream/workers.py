@@ -48,6 +48,7 @@ query with an error naming it and its exit code.
 from __future__ import annotations
 
 import collections
+import select
 import time
 from dataclasses import dataclass
 from multiprocessing import shared_memory
@@ -63,7 +64,7 @@ __all__ = ["WorkerPool", "PIPELINE_DEPTH"]
 
 #: batches the driver sends ahead of the oldest one it has not completed
 PIPELINE_DEPTH = 4
-_POLL_S = 0.05
+_POLL_MS = 50                   # how often a wait for a reply checks that the worker lives
 
 
 def _write_ipc(sink, table) -> None:
@@ -349,6 +350,12 @@ class WorkerPool:
         self._inflight: collections.deque[_Pending] = collections.deque()
         self._blocks = _Blocks()
         self._replies: list[collections.deque] = []      # per worker: replies read, not yet used
+        # one poll set over every worker's socket (which have replies waiting: one system call),
+        # and one per worker (wait for that worker's reply); Connection.poll builds a selector
+        # per call, which cost more than the rest of the messages of a batch
+        self._ready = select.poll()
+        self._by_fd: dict[int, int] = {}
+        self._polls: list = []
         # a windowed aggregate over the source's own time column: batches go only to the
         # workers whose windows they may touch
         self._router: BatchRouter | None = None
@@ -371,9 +378,8 @@ class WorkerPool:
             for i in range(n):
                 pool._replies.append(collections.deque())
                 pool._maps.append(None)
-                pool.workers.append(start_worker(f"{runtime.progress.query_id}-worker-{i}",
-                                                 "velaria.stream.workers:worker_main",
-                                                 runtime.kernels.engine, shipped, n, i, pool.split))
+                pool._add(start_worker(f"{runtime.progress.query_id}-worker-{i}", "velaria.stream.workers:worker_main",
+                                       runtime.kernels.engine, shipped, n, i, pool.split))
             state = None if pool.split else agg.snapshot()       # split: the state stays here
             if state is not None and state.num_rows:
                 data = _ipc_bytes(state)
@@ -387,6 +393,16 @@ class WorkerPool:
             pool.close(keep_state=False)
             raise
         return pool
+
+    def _add(self, worker) -> None:
+        """Take a started worker in (its socket joins the poll sets)."""
+        fd = worker.conn.fileno()
+        self._by_fd[fd] = len(self.workers)
+        self._ready.register(fd, select.POLLIN)
+        own = select.poll()
+        own.register(fd, select.POLLIN)
+        self._polls.append(own)
+        self.workers.append(worker)
 
     # -------------------------------------------------------------- batches
     def submit(self, item, batch: pa.RecordBatch, now, want_state: bool) -> list[Completed]:
@@ -441,8 +457,12 @@ class WorkerPool:
     def _read_ready(self) -> None:
         """Read the replies already there, so a worker never waits for room in its socket
         while the driver waits for another worker."""
-        for i, w in enumerate(self.workers):
-            while w.conn.poll(0):
+        while True:
+            ready = self._ready.poll(0)         # a worker that died is ready too: _receive says so
+            if not ready:
+                return
+            for fd, _ in ready:
+                i = self._by_fd[fd]
                 self._replies[i].append(self._receive(i))
 
     def _complete(self) -> Completed:
@@ -504,7 +524,7 @@ class WorkerPool:
 
     def _receive(self, i: int):
         w = self.workers[i]
-        while not w.conn.poll(_POLL_S):
+        while not self._polls[i].poll(_POLL_MS):
             if w.exit_code() is not None:
                 raise self._died(i)
         try:
@@ -534,6 +554,7 @@ class WorkerPool:
             for w in self.workers:
                 w.stop()
             self.workers = []
+            self._ready, self._by_fd, self._polls = select.poll(), {}, []
             self._blocks.close()
 
     def pids(self) -> list[int]:
