@@ -23,7 +23,7 @@ from velaria.reference.distinct import hash_key
 from . import aggregate_stats, batch_c, byte_keys, decimal_values, group_sums, int_sums
 from . import group_fused, select_terms
 from .group_shortcuts import KeyBitmap, dense_sum_columns
-from .group_hash import Int64GroupTable, number_short_strings
+from .group_hash import Int64GroupTable, c_available as group_hash_c, number_packed, number_short_strings
 from .pair_ids import PairTable
 from .arrow_util import _BOOL, _F64, _I64, _TWO53, _conform, _is_float, _is_int, _is_num, _nulls, _np_values, _valid
 from .distinct import _codes, _combine_codes, _hashable
@@ -136,6 +136,7 @@ class HashAggregate:
     def __init__(self, aggregates: Sequence[AggregateCall], num_keys: int):
         self._aggregates = list(aggregates)
         self._num_keys = num_keys
+        self._schemas: dict[tuple, pa.Schema] = {}      # key types -> export_state's schema
         # the reference twin validates the arguments and takes over any case we do not cover
         self._reference = _ref.HashAggregate(self._aggregates, num_keys)
         self._mode: str | None = None            # None (no data yet) | "fast" | "reference"
@@ -148,6 +149,9 @@ class HashAggregate:
         # several keys: a string column whose values all fit 8 bytes is numbered through its
         # packed words (None: not decided, False: the column left this path for the dictionary one)
         self._short_strings: list = [None] * num_keys
+        # several keys: a NULL-free int64 column (window starts) numbered by a persistent hash
+        # table of its values (None: not built yet, False: values came in another way)
+        self._int_tables: list = [None] * num_keys
         self._key_parts: list[list[pa.Array]] = [[] for _ in range(num_keys)]
         # two string keys of one-byte values: their pair's group id in a direct-indexed table
         # (None: not decided, False: left for the packed-hash path)
@@ -299,6 +303,8 @@ class HashAggregate:
         """Per-row code of key column ``j`` that is stable across batches (its normalised
         distinct values are numbered in first-appearance order)."""
         codes = self._short_string_codes(j, arr)
+        if codes is None:
+            codes = self._int64_codes(j, arr)
         if codes is not None:
             return codes
         if pat.is_dictionary(arr.type) and arr.indices.null_count == 0:
@@ -345,6 +351,9 @@ class HashAggregate:
     def _global_codes(self, j: int, dictionary: pa.Array) -> np.ndarray:
         """The stable code of each of ``dictionary``'s distinct (normalised) values in key
         column ``j``; values not seen before get the next codes."""
+        codes = self._int64_codes(j, dictionary)
+        if codes is not None:
+            return codes
         seen = self._column_uniques[j]
         if seen is None:
             known = np.full(len(dictionary), -1, dtype=np.int64)
@@ -359,7 +368,29 @@ class HashAggregate:
             known[new] = start + np.arange(new.size, dtype=np.int64)
             added = dictionary.take(pa.array(new, type=_I64))
             self._column_uniques[j] = added if seen is None else pa.concat_arrays([seen, added])
+            self._int_tables[j] = False          # it would miss these values
         return known
+
+    def _int64_codes(self, j: int, arr: pa.Array) -> np.ndarray | None:
+        """``_column_codes`` for a NULL-free int64 column (or dictionary): one probe per value
+        in a persistent hash table, where the dictionary path would encode the values and look
+        them up in every value seen so far, call after call (a stream's window starts, or the
+        few new keys of a local worker's partial, pay that per call). The table is built from
+        the values numbered so far, so the codes are the same either way. None when the column
+        does not take this path."""
+        table = self._int_tables[j]
+        if table is False or not pat.is_int64(arr.type) or arr.null_count or not group_hash_c():
+            return None
+        if table is None:
+            seen = self._column_uniques[j]
+            if seen is not None and (not pat.is_int64(seen.type) or seen.null_count):
+                self._int_tables[j] = False
+                return None
+            table = self._int_tables[j] = Int64GroupTable()
+            if seen is not None:
+                table.ids(seen.to_numpy())           # distinct: codes 0, 1, ... as numbered
+        codes, self._column_uniques[j] = number_packed(table, arr, arr.to_numpy(), self._column_uniques[j])
+        return codes
 
     def _short_string_codes(self, j: int, arr: pa.Array) -> np.ndarray | None:
         """``_column_codes`` for a string column whose values are at most 8 bytes (flags,
@@ -877,7 +908,7 @@ class HashAggregate:
         self._restartable(key_types)
         if self._mode != "fast":
             return self._reference.take_updated_partial(key_types, known)
-        schema = _ref_aggregate.state_schema(self._aggregates, key_types)
+        schema = self._state_schema(key_types)
         new_keys = pa.table(self._keys_from(known, key_types), schema=pa.schema(list(schema)[:self._num_keys]))
         idx = self._take_updated()
         partial = self._restart(key_types, idx, None)
@@ -918,11 +949,19 @@ class HashAggregate:
             keys.append(_conform(column, key_types[j], g))
         return self._export(key_types, keys, self._states, g)
 
+    def _state_schema(self, key_types: list[pa.DataType]) -> pa.Schema:
+        """``export_state``'s schema for ``key_types``, built once (a local worker hands out a
+        partial state every batch, and building the schema cost more than filling it)."""
+        schema = self._schemas.get(tuple(key_types))
+        if schema is None:
+            schema = self._schemas[tuple(key_types)] = _ref_aggregate.state_schema(self._aggregates, key_types)
+        return schema
+
     def _export(self, key_types: list[pa.DataType], keys: list[pa.Array] | None, states: list[_AggState],
                 g: int) -> pa.Table:
         """Key columns ``keys`` and the first ``g`` groups of ``states`` as a state table
         (``keys`` None: without the key columns)."""
-        schema = _ref_aggregate.state_schema(self._aggregates, key_types)
+        schema = self._state_schema(key_types)
         if keys is None:
             schema = pa.schema(list(schema)[self._num_keys:])
         columns = {f"k{j}": k for j, k in enumerate(keys or [])}

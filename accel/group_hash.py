@@ -21,7 +21,7 @@ try:
 except Exception:  # pragma: no cover - depends on the build
     _ffi = _lib = None
 
-__all__ = ["Int64GroupTable", "blocked_ids", "c_available"]
+__all__ = ["Int64GroupTable", "blocked_ids", "c_available", "number_packed", "number_short_strings"]
 
 _I64 = np.int64
 
@@ -152,6 +152,18 @@ def number_short_strings(table: Int64GroupTable, arr, values):
     packed = pack_short_str(arr)
     if packed is None:
         return None
+    return number_packed(table, arr, packed, values)
+
+
+def number_packed(table: Int64GroupTable, arr, packed: np.ndarray, values):
+    """``(codes, values)`` numbering ``arr`` across batches through its int64 words
+    ``packed`` (one per row, equal exactly when the values are): as
+    :func:`number_short_strings`, for any column that packs one-to-one (an int64 column is
+    its own words)."""
+    import pyarrow as pa
+
+    from velaria.errors import ExecutionError
+
     codes, new_rows = blocked_ids(table, packed)
     if len(table) >= 1 << 31:
         raise ExecutionError("GROUP BY key column has more than 2**31 distinct values")

@@ -19,8 +19,9 @@ source's integer time column, the workers of the windows its time range touches,
 owns, folds them into its own running aggregate and sends back the rows that aggregate emits:
 the current values of its groups that the batch updated. The driver concatenates them.
 
-Either way the driver writes each source batch once, as an Arrow IPC stream, into one
-shared-memory block (``transport_mode=shared-memory``; a batch smaller than
+Either way the driver writes each source batch once into one shared-memory block (its
+buffers when its columns are flat, :mod:`velaria.stream.shm_batches`, else an Arrow IPC
+stream; ``transport_mode=shared-memory``; a batch smaller than
 ``shared_memory_min_payload_bytes`` is copied through the socket instead: ``rpc-copy``) that
 the workers read in place, runs the operators after the aggregate, writes the sink and
 checkpoints. The workers run the same operators and kernels as the driver (same engine).
@@ -48,6 +49,7 @@ query with an error naming it and its exit code.
 from __future__ import annotations
 
 import collections
+import select
 import time
 from dataclasses import dataclass
 from multiprocessing import shared_memory
@@ -57,13 +59,14 @@ import pyarrow as pa
 
 from ..errors import ExecutionError
 from ..worker_launcher import MappedBlock
+from . import shm_batches
 from .batch_routing import BatchRouter
 
 __all__ = ["WorkerPool", "PIPELINE_DEPTH"]
 
 #: batches the driver sends ahead of the oldest one it has not completed
 PIPELINE_DEPTH = 4
-_POLL_S = 0.05
+_POLL_MS = 50                   # how often a wait for a reply checks that the worker lives
 
 
 def _write_ipc(sink, table) -> None:
@@ -179,13 +182,16 @@ class _Attached:
 
     def batch(self, source) -> tuple[pa.Table, memoryview | None]:
         """The batch a message points at (read in place), and the view to release after it."""
-        if source[0] != "shm":
+        if source[0] == "bytes":
             return _read_ipc(source[1]), None
         name = source[1]
         shm = self.blocks.pop(name, None) or MappedBlock(name)
         self.blocks[name] = shm
         while len(self.blocks) > self.keep:
             self.blocks.popitem(last=False)[1].close()
+        if source[0] == "raw":                 # the batch's buffers (``shm_batches``)
+            view = shm.buf[:]                 # released after the batch (the block's own view stays)
+            return pa.Table.from_batches([shm_batches.read_raw(pa.py_buffer(view), source[2])]), view
         view = shm.buf[:source[2]]
         return _read_ipc(view), view
 
@@ -343,12 +349,19 @@ class WorkerPool:
         self._next = 0                           # split: the worker the next batch goes to
         self._maps: list = []                    # split, per worker: its group ids -> the driver's
         self._empty_keys: pa.Table | None = None
+        self._schema: tuple | None = None        # (the batches' schema, its IPC bytes) for raw blocks
         self.options = runtime.options
         self.workers: list = []
         self.shared_memory = False               # set once a batch really went through shared memory
         self._inflight: collections.deque[_Pending] = collections.deque()
         self._blocks = _Blocks()
         self._replies: list[collections.deque] = []      # per worker: replies read, not yet used
+        # one poll set over every worker's socket (which have replies waiting: one system call),
+        # and one per worker (wait for that worker's reply); Connection.poll builds a selector
+        # per call, which cost more than the rest of the messages of a batch
+        self._ready = select.poll()
+        self._by_fd: dict[int, int] = {}
+        self._polls: list = []
         # a windowed aggregate over the source's own time column: batches go only to the
         # workers whose windows they may touch
         self._router: BatchRouter | None = None
@@ -371,9 +384,8 @@ class WorkerPool:
             for i in range(n):
                 pool._replies.append(collections.deque())
                 pool._maps.append(None)
-                pool.workers.append(start_worker(f"{runtime.progress.query_id}-worker-{i}",
-                                                 "velaria.stream.workers:worker_main",
-                                                 runtime.kernels.engine, shipped, n, i, pool.split))
+                pool._add(start_worker(f"{runtime.progress.query_id}-worker-{i}", "velaria.stream.workers:worker_main",
+                                       runtime.kernels.engine, shipped, n, i, pool.split))
             state = None if pool.split else agg.snapshot()       # split: the state stays here
             if state is not None and state.num_rows:
                 data = _ipc_bytes(state)
@@ -388,6 +400,16 @@ class WorkerPool:
             raise
         return pool
 
+    def _add(self, worker) -> None:
+        """Take a started worker in (its socket joins the poll sets)."""
+        fd = worker.conn.fileno()
+        self._by_fd[fd] = len(self.workers)
+        self._ready.register(fd, select.POLLIN)
+        own = select.poll()
+        own.register(fd, select.POLLIN)
+        self._polls.append(own)
+        self.workers.append(worker)
+
     # -------------------------------------------------------------- batches
     def submit(self, item, batch: pa.RecordBatch, now, want_state: bool) -> list[Completed]:
         """Send ``batch`` to every worker; returns the batches completed meanwhile (the
@@ -395,9 +417,8 @@ class WorkerPool:
         t0 = time.perf_counter()
         block = None
         if self.options.shared_memory_transport and batch.nbytes >= self.options.shared_memory_min_payload_bytes:
-            # the IPC stream is written straight into the block, once for all workers
-            block, size = self._write_block(batch)
-            source = ("shm", block.name, size)
+            # the batch is written straight into the block, once for all workers
+            block, source = self._write_block(batch)
         else:
             source = ("bytes", _ipc_bytes(batch))
         if self.split:                  # one worker folds the whole batch; the state is here
@@ -418,11 +439,28 @@ class WorkerPool:
             done.append(self._complete())
         return done
 
-    def _write_block(self, batch: pa.RecordBatch) -> tuple[shared_memory.SharedMemory, int]:
-        """A shared block holding ``batch``'s IPC stream, and the stream's length. The block is
-        taken for an upper bound of that length (the batch message, the schema message, room
-        for padding and the end marker), so the batch is serialised once; a stream that
-        outgrows the bound (large dictionaries) is measured, then written into a block that fits."""
+    def _write_block(self, batch: pa.RecordBatch) -> tuple[shared_memory.SharedMemory, tuple]:
+        """A shared block holding ``batch``, and the message's source naming it: its buffers
+        (``shm_batches``: ``("raw", name, layout)``) when its columns are flat, else its IPC
+        stream (``("shm", name, length)``)."""
+        size = shm_batches.raw_size(batch)
+        if size is not None:
+            if self._schema is None or not self._schema[0].equals(batch.schema, check_metadata=True):
+                self._schema = (batch.schema, batch.schema.serialize().to_pybytes())
+            block = self._blocks.take(size)
+            view = block.buf[:size]
+            try:
+                layout = shm_batches.write_raw(view, batch, self._schema[1])
+            finally:
+                view.release()
+            return block, ("raw", block.name, layout)
+        return self._write_ipc_block(batch)
+
+    def _write_ipc_block(self, batch: pa.RecordBatch) -> tuple[shared_memory.SharedMemory, tuple]:
+        """``_write_block`` as an IPC stream. The block is taken for an upper bound of the
+        stream's length (the batch message, the schema message, room for padding and the end
+        marker), so the batch is serialised once; a stream that outgrows the bound (large
+        dictionaries) is measured, then written into a block that fits."""
         bound = pa.ipc.get_record_batch_size(batch) + batch.schema.serialize().size + 4096
         block = self._blocks.take(bound)
         size = _write_into(block, bound, batch)
@@ -432,7 +470,7 @@ class WorkerPool:
             _write_ipc(sink, batch)
             block = self._blocks.take(sink.size())
             size = _write_into(block, sink.size(), batch)
-        return block, size
+        return block, ("shm", block.name, size)
 
     def drain(self) -> list[Completed]:
         """Complete every batch in flight, in order."""
@@ -441,8 +479,12 @@ class WorkerPool:
     def _read_ready(self) -> None:
         """Read the replies already there, so a worker never waits for room in its socket
         while the driver waits for another worker."""
-        for i, w in enumerate(self.workers):
-            while w.conn.poll(0):
+        while True:
+            ready = self._ready.poll(0)         # a worker that died is ready too: _receive says so
+            if not ready:
+                return
+            for fd, _ in ready:
+                i = self._by_fd[fd]
                 self._replies[i].append(self._receive(i))
 
     def _complete(self) -> Completed:
@@ -504,7 +546,7 @@ class WorkerPool:
 
     def _receive(self, i: int):
         w = self.workers[i]
-        while not w.conn.poll(_POLL_S):
+        while not self._polls[i].poll(_POLL_MS):
             if w.exit_code() is not None:
                 raise self._died(i)
         try:
@@ -534,6 +576,7 @@ class WorkerPool:
             for w in self.workers:
                 w.stop()
             self.workers = []
+            self._ready, self._by_fd, self._polls = select.poll(), {}, []
             self._blocks.close()
 
     def pids(self) -> list[int]:
