@@ -132,27 +132,3 @@ def test_the_driver_numbers_each_workers_keys_once(monkeypatch):
     assert sum(len(new) for new, _ in received[2:]) == 0          # warm after each worker's first batch
     assert all(n == 30 for _, n in received)                      # every batch touches every group
     assert sorted(map(repr, rows)) == sorted(map(repr, _single(sql)))
-
-
-def test_batches_through_shared_memory_read_their_raw_buffers(monkeypatch):
-    """Every batch through a shared block (threshold 1 byte): the blocks are reused batch after
-    batch, the sliced source batches (NULLs, strings) are laid out raw, and the rows equal
-    single-process mode."""
-    sql = "SELECT key, COUNT(*) AS n, SUM(v) AS s, MAX(f) AS hi FROM ev GROUP BY key"
-    kinds = []
-    real_send = workers_mod.WorkerPool._send
-    monkeypatch.setattr(workers_mod.WorkerPool, "_send",
-                        lambda self, i, msg: kinds.append(msg[1][0]) or real_send(self, i, msg))
-    s = Session()
-    s.create_temp_view("ev", s.create_stream_from_arrow(_source()))
-    sink = s.create_realtime_stream_sink()
-    q = s.stream_sql(sql).write_stream_queue_sink(sink, **LW)
-    q._rt.options = q._rt.options.__class__(**{**q._rt.options.__dict__, "shared_memory_min_payload_bytes": 1})
-    q.start()
-    q.await_termination()
-    rows = []
-    while (t := sink.poll_arrow()) is not None:
-        rows.extend(t.to_pylist())
-    assert kinds == ["raw"] * len(_source())
-    assert q.progress()["transport_mode"] == "shared-memory"
-    assert rows == _single(sql)

@@ -59,7 +59,6 @@ import pyarrow as pa
 
 from ..errors import ExecutionError
 from ..worker_launcher import MappedBlock
-from . import shm_batches
 from .batch_routing import BatchRouter
 
 __all__ = ["WorkerPool", "PIPELINE_DEPTH"]
@@ -182,16 +181,13 @@ class _Attached:
 
     def batch(self, source) -> tuple[pa.Table, memoryview | None]:
         """The batch a message points at (read in place), and the view to release after it."""
-        if source[0] == "bytes":
+        if source[0] != "shm":
             return _read_ipc(source[1]), None
         name = source[1]
         shm = self.blocks.pop(name, None) or MappedBlock(name)
         self.blocks[name] = shm
         while len(self.blocks) > self.keep:
             self.blocks.popitem(last=False)[1].close()
-        if source[0] == "raw":                 # the batch's buffers (``shm_batches``)
-            view = shm.buf[:]                 # released after the batch (the block's own view stays)
-            return pa.Table.from_batches([shm_batches.read_raw(pa.py_buffer(view), source[2])]), view
         view = shm.buf[:source[2]]
         return _read_ipc(view), view
 
@@ -349,7 +345,6 @@ class WorkerPool:
         self._next = 0                           # split: the worker the next batch goes to
         self._maps: list = []                    # split, per worker: its group ids -> the driver's
         self._empty_keys: pa.Table | None = None
-        self._schema: tuple | None = None        # (the batches' schema, its IPC bytes) for raw blocks
         self.options = runtime.options
         self.workers: list = []
         self.shared_memory = False               # set once a batch really went through shared memory
@@ -417,8 +412,9 @@ class WorkerPool:
         t0 = time.perf_counter()
         block = None
         if self.options.shared_memory_transport and batch.nbytes >= self.options.shared_memory_min_payload_bytes:
-            # the batch is written straight into the block, once for all workers
-            block, source = self._write_block(batch)
+            # the IPC stream is written straight into the block, once for all workers
+            block, size = self._write_block(batch)
+            source = ("shm", block.name, size)
         else:
             source = ("bytes", _ipc_bytes(batch))
         if self.split:                  # one worker folds the whole batch; the state is here
@@ -439,28 +435,11 @@ class WorkerPool:
             done.append(self._complete())
         return done
 
-    def _write_block(self, batch: pa.RecordBatch) -> tuple[shared_memory.SharedMemory, tuple]:
-        """A shared block holding ``batch``, and the message's source naming it: its buffers
-        (``shm_batches``: ``("raw", name, layout)``) when its columns are flat, else its IPC
-        stream (``("shm", name, length)``)."""
-        size = shm_batches.raw_size(batch)
-        if size is not None:
-            if self._schema is None or not self._schema[0].equals(batch.schema, check_metadata=True):
-                self._schema = (batch.schema, batch.schema.serialize().to_pybytes())
-            block = self._blocks.take(size)
-            view = block.buf[:size]
-            try:
-                layout = shm_batches.write_raw(view, batch, self._schema[1])
-            finally:
-                view.release()
-            return block, ("raw", block.name, layout)
-        return self._write_ipc_block(batch)
-
-    def _write_ipc_block(self, batch: pa.RecordBatch) -> tuple[shared_memory.SharedMemory, tuple]:
-        """``_write_block`` as an IPC stream. The block is taken for an upper bound of the
-        stream's length (the batch message, the schema message, room for padding and the end
-        marker), so the batch is serialised once; a stream that outgrows the bound (large
-        dictionaries) is measured, then written into a block that fits."""
+    def _write_block(self, batch: pa.RecordBatch) -> tuple[shared_memory.SharedMemory, int]:
+        """A shared block holding ``batch``'s IPC stream, and the stream's length. The block is
+        taken for an upper bound of that length (the batch message, the schema message, room
+        for padding and the end marker), so the batch is serialised once; a stream that
+        outgrows the bound (large dictionaries) is measured, then written into a block that fits."""
         bound = pa.ipc.get_record_batch_size(batch) + batch.schema.serialize().size + 4096
         block = self._blocks.take(bound)
         size = _write_into(block, bound, batch)
@@ -470,7 +449,7 @@ class WorkerPool:
             _write_ipc(sink, batch)
             block = self._blocks.take(sink.size())
             size = _write_into(block, sink.size(), batch)
-        return block, ("shm", block.name, size)
+        return block, size
 
     def drain(self) -> list[Completed]:
         """Complete every batch in flight, in order."""
