@@ -132,3 +132,27 @@ def test_the_driver_numbers_each_workers_keys_once(monkeypatch):
     assert sum(len(new) for new, _ in received[2:]) == 0          # warm after each worker's first batch
     assert all(n == 30 for _, n in received)                      # every batch touches every group
     assert sorted(map(repr, rows)) == sorted(map(repr, _single(sql)))
+
+
+def test_every_batch_through_reused_shared_memory_blocks(monkeypatch):
+    """Every batch through a shared block (threshold 1 byte): the few blocks are reused batch
+    after batch (nothing a worker keeps may point into a block the driver writes again), and
+    the rows equal single-process mode."""
+    sql = "SELECT key, COUNT(*) AS n, SUM(v) AS s, MAX(f) AS hi FROM ev GROUP BY key"
+    kinds = []
+    real_send = workers_mod.WorkerPool._send
+    monkeypatch.setattr(workers_mod.WorkerPool, "_send",
+                        lambda self, i, msg: kinds.append(msg[1][0]) or real_send(self, i, msg))
+    s = Session()
+    s.create_temp_view("ev", s.create_stream_from_arrow(_source()))
+    sink = s.create_realtime_stream_sink()
+    q = s.stream_sql(sql).write_stream_queue_sink(sink, **LW)
+    q._rt.options = q._rt.options.__class__(**{**q._rt.options.__dict__, "shared_memory_min_payload_bytes": 1})
+    q.start()
+    q.await_termination()
+    rows = []
+    while (t := sink.poll_arrow()) is not None:
+        rows.extend(t.to_pylist())
+    assert len(_source()) > 4 and kinds == ["shm"] * len(_source())
+    assert q.progress()["transport_mode"] == "shared-memory"
+    assert rows == _single(sql)

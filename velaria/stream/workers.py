@@ -19,9 +19,8 @@ source's integer time column, the workers of the windows its time range touches,
 owns, folds them into its own running aggregate and sends back the rows that aggregate emits:
 the current values of its groups that the batch updated. The driver concatenates them.
 
-Either way the driver writes each source batch once into one shared-memory block (its
-buffers when its columns are flat, :mod:`velaria.stream.shm_batches`, else an Arrow IPC
-stream; ``transport_mode=shared-memory``; a batch smaller than
+Either way the driver writes each source batch once, as an Arrow IPC stream, into one
+shared-memory block (``transport_mode=shared-memory``; a batch smaller than
 ``shared_memory_min_payload_bytes`` is copied through the socket instead: ``rpc-copy``) that
 the workers read in place, runs the operators after the aggregate, writes the sink and
 checkpoints. The workers run the same operators and kernels as the driver (same engine).
