@@ -74,13 +74,14 @@ def _line_chunks(handle, size: int, source):
     the walk starts sooner (read on to a full chunk when its lines are long). A file that
     shrinks while it is read is an error (read, not memory-mapped: never SIGBUS)."""
     buffers = [bytearray(min(_CHUNK_BYTES, size))]
-    if size > _CHUNK_BYTES:
-        buffers.append(bytearray(_CHUNK_BYTES))
-    views = [memoryview(b) for b in buffers]
+    views = [memoryview(buffers[0])]
+    # the second buffer is made when first needed (zero-filling 16 MB takes a few ms, which
+    # then overlap the first chunk's walk)
+    count = 2 if size > _CHUNK_BYTES else 1
     offset = 0        # file offset of the current buffer's first byte
     held = 0          # bytes of a partial line carried to the front of the buffer
     turn = 0
-    limit = min(_FIRST_BYTES, len(buffers[0])) if len(buffers) > 1 else len(buffers[0])
+    limit = min(_FIRST_BYTES, len(buffers[0])) if count > 1 else len(buffers[0])
     try:
         while True:
             buf, view = buffers[turn], views[turn]
@@ -105,7 +106,10 @@ def _line_chunks(handle, size: int, source):
             if at_end or end is None:
                 return
             held = filled - end
-            turn = (turn + 1) % len(buffers)
+            turn = (turn + 1) % count
+            if turn == len(buffers):
+                buffers.append(bytearray(_CHUNK_BYTES))
+                views.append(memoryview(buffers[turn]))
             # the partial last line, moved to the front of the next buffer
             buffers[turn][:held] = bytes(view[end:filled])
             offset += end
