@@ -153,3 +153,33 @@ def test_a_file_shrinking_under_the_read_ahead_is_a_clear_error(tmp_path, monkey
     monkeypatch.setattr(csv_scan_typing, "_line_chunks", cut_after_first)
     with pytest.raises(SourceFormatError, match="shrank while it was being read"):
         _ = source.schema
+
+
+@pytest.mark.parametrize("first_line", [10, 3000])
+def test_the_first_chunk_is_short_and_chunks_cover_the_file(tmp_path, monkeypatch, first_line):
+    """A file longer than a chunk is read first in a short chunk (the walk starts while the
+    next is read), or a full one when its lines are long; the chunks' lines are the file's,
+    and the typing is the same as with full chunks only."""
+    path = tmp_path / "t.csv"
+    path.write_text("a,b\n" + "x" * first_line + ",1\n"
+                    + "".join(f"r{i},{i * 7 % 1000}\n" for i in range(3000)))
+    data = path.read_bytes()
+    monkeypatch.setattr(csv_scan_typing, "_CHUNK_BYTES", 8192)
+    monkeypatch.setattr(csv_scan_typing, "_FIRST_BYTES", 2048)
+    clear_typing_cache()
+    source = CsvSource(str(path))
+    got, sizes = b"", []
+    with open(path, "rb") as handle:
+        for view, offset, end, at_end in csv_scan_typing._line_chunks(handle, len(data), source):
+            assert offset == len(got) and (end is not None)
+            got += bytes(view[:end])
+            sizes.append(end)
+    assert got == data
+    assert sizes[0] <= 2048 if first_line < 1000 else sizes[0] > 2048
+    assert max(sizes) > 2048                      # later chunks are full ones
+    schema = source.schema
+    assert source.stats["typing_path"] == "scan"
+    monkeypatch.setattr(csv_scan_typing, "_FIRST_BYTES", 1 << 30)
+    clear_typing_cache()
+    full = CsvSource(str(path))
+    assert full.schema == schema and full.stats["rows"] == source.stats["rows"] == 3001

@@ -21,6 +21,9 @@ __all__ = ["scan_column_kinds", "available"]
 
 #: bytes read per scanner call (a longer line leaves the file to the Arrow pass)
 _CHUNK_BYTES = 16 << 20
+#: bytes of the first read of a file longer than a chunk: the walk starts on them while the
+#: next chunk is read (a full first read would run alone, one core idle)
+_FIRST_BYTES = 2 << 20
 
 
 def available() -> bool:
@@ -67,19 +70,22 @@ def _line_chunks(handle, size: int, source):
     offset ``offset`` on (at most a chunk), of which ``view[:end]`` are whole lines (``end``
     None: no line end in a full chunk). The bytes after ``end`` start the next chunk. Chunks
     alternate between two buffers, so the caller may walk one while the next is read into the
-    other (with one chunk in flight at a time). A file that shrinks while it is read is an
-    error (read, not memory-mapped: never SIGBUS)."""
+    other (with one chunk in flight at a time); then the first chunk is a short one, so that
+    the walk starts sooner (read on to a full chunk when its lines are long). A file that
+    shrinks while it is read is an error (read, not memory-mapped: never SIGBUS)."""
     buffers = [bytearray(min(_CHUNK_BYTES, size))]
-    if size > _CHUNK_BYTES:
-        buffers.append(bytearray(_CHUNK_BYTES))
-    views = [memoryview(b) for b in buffers]
+    views = [memoryview(buffers[0])]
+    # the second buffer is made when first needed (zero-filling 16 MB takes a few ms, which
+    # then overlap the first chunk's walk)
+    count = 2 if size > _CHUNK_BYTES else 1
     offset = 0        # file offset of the current buffer's first byte
     held = 0          # bytes of a partial line carried to the front of the buffer
     turn = 0
+    limit = min(_FIRST_BYTES, len(buffers[0])) if count > 1 else len(buffers[0])
     try:
         while True:
             buf, view = buffers[turn], views[turn]
-            want = min(len(buf) - held, size - offset - held)
+            want = min(limit - held, size - offset - held)
             got = handle.readinto(view[held:held + want]) if want else 0
             if got < want:
                 source._raise_shrank(size, offset + held + got)
@@ -90,12 +96,20 @@ def _line_chunks(handle, size: int, source):
             end = filled
             if not at_end:
                 cut = buf.rfind(b"\n", 0, filled)
+                if limit < len(buf) and cut < filled // 2:
+                    # a short first read holding few lines: read on to a full chunk
+                    held, limit = filled, len(buf)
+                    continue
                 end = cut + 1 if cut >= 0 else None
+            limit = len(buf)
             yield view[:filled], offset, end, at_end
             if at_end or end is None:
                 return
             held = filled - end
-            turn = (turn + 1) % len(buffers)
+            turn = (turn + 1) % count
+            if turn == len(buffers):
+                buffers.append(bytearray(_CHUNK_BYTES))
+                views.append(memoryview(buffers[turn]))
             # the partial last line, moved to the front of the next buffer
             buffers[turn][:held] = bytes(view[end:filled])
             offset += end

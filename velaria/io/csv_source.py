@@ -674,7 +674,7 @@ class CsvSource(TypedFileSource):
         """Fast path: each requested column is converted straight into its final type (the
         C converter, or pyarrow), or comes from what the typing pass kept."""
         index = {n: i for i, n in enumerate(self.names)}
-        if self._retained is not None and all(index[n] in self._retained_cols for n in need):
+        if self._kept_covers(need):
             yield from super()._typed_batches(need, batch_rows)
             return
         start = 0

@@ -9,7 +9,7 @@ import pyarrow.compute as pc
 
 from .base import PushedFilter
 
-__all__ = ["apply_filters", "usable_filters", "render_pushdown"]
+__all__ = ["apply_filters", "filter_mask", "usable_filters", "render_pushdown"]
 
 _OPS = {
     "=": pc.equal, "==": pc.equal, "!=": pc.not_equal, "<>": pc.not_equal,
@@ -38,20 +38,31 @@ def usable_filters(filters: Sequence[PushedFilter], schema: pa.Schema) -> list[P
     return out
 
 
-def apply_filters(batch: pa.RecordBatch, filters: Sequence[PushedFilter]) -> pa.RecordBatch:
-    """Keep the rows of ``batch`` for which every filter is TRUE (NULL never passes)."""
-    if not filters or batch.num_rows == 0:
-        return batch
+def filter_mask(batch: pa.RecordBatch, filters: Sequence[PushedFilter]):
+    """The rows of ``batch`` every filter keeps, as a boolean array without NULLs (a NULL
+    comparison never passes), or None when no filter applies (keep every row)."""
     mask = None
-    for flt in filters:
+    for flt in filters or ():
         try:
             part = _OPS[flt.op](batch.column(flt.column), flt.value)
         except (pa.ArrowNotImplementedError, pa.ArrowInvalid, pa.ArrowTypeError, KeyError):
             continue  # the executor re-checks WHERE; skipping a filter is always safe
         mask = part if mask is None else pc.and_kleene(mask, part)
-    if mask is None:
-        return batch
-    return batch.filter(pc.fill_null(mask, False))
+    return None if mask is None else pc.fill_null(mask, False)
+
+
+def apply_filters(batch: pa.RecordBatch, filters: Sequence[PushedFilter],
+                  columns: Sequence[str] | None = None) -> pa.RecordBatch:
+    """Keep the rows of ``batch`` for which every filter is TRUE (NULL never passes), of the
+    columns ``columns`` (None: all; a column read only for a filter is not copied)."""
+    if columns is not None and list(batch.schema.names) != list(columns):
+        kept = batch.select(list(columns))
+    else:
+        kept = batch
+    if not filters or batch.num_rows == 0:
+        return kept
+    mask = filter_mask(batch, filters)
+    return kept if mask is None else kept.filter(mask)
 
 
 def render_pushdown(columns: Sequence[str] | None, filters: Sequence[PushedFilter]) -> str:

@@ -25,7 +25,8 @@ from . import parsed_cache, progress
 from .base import (DEFAULT_BATCH_ROWS, PushedFilter, TableSource, empty_batch,
                    resolve_columns)
 from .paths import FileFingerprint, fingerprint
-from .pushdown import apply_filters, render_pushdown, usable_filters
+from .pushdown import render_pushdown, usable_filters
+from .scan_filter import filtered_batches
 from .typing_rules import arrow_type, merge_kinds
 
 __all__ = ["TypedFileSource", "clear_typing_cache", "FastPathUnavailable", "retain_limit"]
@@ -266,16 +267,24 @@ class TypedFileSource(TableSource):
             need = [self.names[0]]  # zero-column scans (COUNT(*)) still need row counts
         out_schema = pa.schema([schema.field(n) for n in names])
         produced = False
-        for batch in self._typed_batches_checked(need, batch_rows, schema):
-            batch = apply_filters(batch, flts)
-            if list(batch.schema.names) != names:
-                batch = batch.select(names)
-            if batch.num_rows == 0 and produced:
-                continue
-            produced = True
-            yield batch
+        batches = filtered_batches(self._typed_batches_checked(need, batch_rows, schema),
+                                   flts, names, in_memory=self._kept_covers(need))
+        try:
+            for batch in batches:
+                if batch.num_rows == 0 and produced:
+                    continue
+                produced = True
+                yield batch
+        finally:
+            batches.close()   # a scan left early: its worker (if any) stops here
         if not produced:
             yield empty_batch(out_schema)
+
+    def _kept_covers(self, need: list[str]) -> bool:
+        """Whether a scan of ``need`` reads only batches kept in memory."""
+        index = {n: i for i, n in enumerate(self.names)}
+        return self._retained is not None and all(index[n] in self._retained_cols
+                                                  for n in need)
 
     def _forget_typing(self) -> None:
         """Drop this file's typing (here and in the process-wide cache)."""
@@ -315,7 +324,7 @@ class TypedFileSource(TableSource):
         kinds = [self._kinds[index[n]] for n in need]
         fields = [pa.field(n, arrow_type(k)) for n, k in zip(need, kinds)]
         schema = pa.schema(fields)
-        if self._retained is not None and all(index[n] in self._retained_cols for n in need):
+        if self._kept_covers(need):
             for batch in self._retained:
                 arrays = [self._from_kept(batch[index[n]][1], batch[index[n]][0], kind)
                           for n, kind in zip(need, kinds)]
