@@ -253,3 +253,24 @@ def test_shared_memory_and_copy_transports(tmp_path):
         total = sum(r["s"] for r in sink.poll_arrow().to_pylist())
         assert total == sum(range(40_000))
     del s
+
+
+def test_a_damaged_checkpoint_is_refused_before_a_schemaless_source_sends_a_batch(tmp_path):
+    """A source that names no schema and sends no batch: the plan (and with it the query's
+    fingerprint) never exists, yet a damaged checkpoint file is refused at the start, naming
+    the file, instead of going unnoticed until a first batch arrives."""
+    path = tmp_path / "ck"
+    q, _ = make_query(Session(), path)
+    q.start()
+    q.await_termination()
+    intact = path.read_bytes()
+    path.write_bytes(intact[: len(intact) // 2])
+    q2, src = make_query(Session(), path, src=RecordingSource([]))
+    q2.start()
+    with pytest.raises(CheckpointError, match="truncated") as info:
+        q2.await_termination()
+    assert str(path) in str(info.value) and q2.progress()["status"] == "failed"
+    path.write_bytes(intact)                      # an intact file is accepted, nothing to run
+    q3, _ = make_query(Session(), path, src=RecordingSource([]))
+    q3.start()
+    assert q3.await_termination() == 0 and q3.progress()["status"] != "failed"

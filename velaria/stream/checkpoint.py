@@ -120,9 +120,10 @@ def write_checkpoint(path: str, data: CheckpointData) -> None:
         os.close(dfd)
 
 
-def read_checkpoint(path: str, fingerprint: str) -> CheckpointData | None:
+def read_checkpoint(path: str, fingerprint: str | None) -> CheckpointData | None:
     """The checkpoint at ``path`` (None if there is no file). Raises :class:`CheckpointError`
-    for a corrupt, truncated or foreign file, or one written by a different query."""
+    for a corrupt, truncated or foreign file, or one written by a different query (checked
+    unless ``fingerprint`` is None: the file's integrity alone, before the query's plan exists)."""
     try:
         with open(path, "rb") as f:
             raw = f.read()
@@ -154,7 +155,7 @@ def read_checkpoint(path: str, fingerprint: str) -> CheckpointData | None:
                 values[key] = _unclean(value)
     except (ValueError, UnicodeDecodeError, pa.ArrowInvalid) as exc:
         raise CheckpointError(f"checkpoint file {path} is corrupt ({exc}); {fix}") from exc
-    if values.get("query_fingerprint") != fingerprint:
+    if fingerprint is not None and values.get("query_fingerprint") != fingerprint:
         raise CheckpointError(f"checkpoint file {path} was written by a different query (plan fingerprint "
                               f"{values.get('query_fingerprint', '?')[:12]}..., this query's is {fingerprint[:12]}...); {fix}")
-    return CheckpointData(fingerprint, values, [states[i] for i in sorted(states)])
+    return CheckpointData(values.get("query_fingerprint", ""), values, [states[i] for i in sorted(states)])

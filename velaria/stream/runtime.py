@@ -188,7 +188,13 @@ class StreamRuntime:
     def _load_checkpoint(self) -> None:
         path = self.options.checkpoint_path
         self._checkpoint_loaded = True
-        if not path or self.plan is None:
+        if not path:
+            return
+        if self.plan is None:
+            # The plan waits for the first batch when the source names no schema, so the file
+            # cannot be matched to this query yet; a damaged one is still refused now rather
+            # than when (or if) a first batch arrives. It is read again, whole, with the plan.
+            ckpt.read_checkpoint(path, None)
             return
         data = ckpt.read_checkpoint(path, self.fingerprint())
         if data is None:
