@@ -273,6 +273,9 @@ def _plus_interval(expr: Call, left, interval: Literal, sign: int, batch_eval):
     _check_range(us, valid)
     if months:
         us = _add_months(us, sign * months)
+        # the months step's own result must be in range too, as in the reference (9999-12-31
+        # + 1 month is an error even when the days and time then bring it back)
+        _check_range(us, valid)
     us = us + sign * (days * _US_PER_DAY + nanos // 1000)
     return _timestamps(us, valid, expr.type)
 
