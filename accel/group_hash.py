@@ -143,10 +143,6 @@ def number_short_strings(table: Int64GroupTable, arr, values):
     ``table``; ``values`` (an Arrow array or None) holds the value of each code so far, and
     the returned one has the new values appended in first-appearance order. None when ``arr``
     cannot be packed (a longer value, a NUL byte): the caller leaves this path."""
-    import pyarrow as pa
-
-    from velaria.errors import ExecutionError
-
     from .select_terms import pack_short_str
 
     packed = pack_short_str(arr)

@@ -280,7 +280,7 @@ def test_value_list_aggregates_merge_by_id_through_the_reference(cls):
 
 @pytest.mark.parametrize("cls", TWINS)
 def test_a_global_aggregate_merges_by_id(cls):
-    v, f = Column(type=I, index=1, name="v"), Column(type=F, index=2, name="f")
+    v = Column(type=I, index=1, name="v")
     aggs = [AggregateCall(type=I, func="count"), AggregateCall(type=I, func="sum", arg=v),
             AggregateCall(type=I, func="max", arg=v)]
     senders, r, maps = [cls(aggs, 0), cls(aggs, 0)], cls(aggs, 0), [None, None]

@@ -12,7 +12,7 @@ import pyarrow as pa
 import pytest
 
 from velaria import Session
-from velaria.errors import ExecutionError, SqlError, VelariaError
+from velaria.errors import SqlError
 
 
 def rows(s, sql):
