@@ -69,9 +69,14 @@ def _plain_field(field: pa.Field) -> pa.Field:
     return field.with_type(_plain_type(field.type))
 
 
+def _plain_schema(schema: pa.Schema) -> pa.Schema:
+    """``schema`` with every view-layout type replaced by its classic layout."""
+    return pa.schema([_plain_field(f) for f in schema], metadata=schema.metadata)
+
+
 def without_views(table: pa.Table) -> pa.Table:
     """``table`` with view-layout columns cast to their classic layouts (same values)."""
-    target = pa.schema([_plain_field(f) for f in table.schema], metadata=table.schema.metadata)
+    target = _plain_schema(table.schema)
     if target.equals(table.schema):
         return table
     columns = []
@@ -91,9 +96,9 @@ def without_views(table: pa.Table) -> pa.Table:
 
 def batch_without_views(batch: pa.RecordBatch) -> pa.RecordBatch:
     """``batch`` with view-layout columns in their classic layouts (one batch stays one)."""
+    if _plain_schema(batch.schema).equals(batch.schema):
+        return batch            # the usual case, checked on the schema alone (every stream batch)
     plain = without_views(pa.Table.from_batches([batch]))
-    if plain.schema.equals(batch.schema):
-        return batch
     return plain.combine_chunks().to_batches()[0] if plain.num_rows else \
         pa.RecordBatch.from_pylist([], schema=plain.schema)
 

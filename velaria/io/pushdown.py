@@ -9,7 +9,7 @@ import pyarrow.compute as pc
 
 from .base import PushedFilter
 
-__all__ = ["apply_filters", "filter_mask", "usable_filters", "render_pushdown"]
+__all__ = ["apply_filters", "usable_filters", "render_pushdown"]
 
 _OPS = {
     "=": pc.equal, "==": pc.equal, "!=": pc.not_equal, "<>": pc.not_equal,
@@ -38,7 +38,7 @@ def usable_filters(filters: Sequence[PushedFilter], schema: pa.Schema) -> list[P
     return out
 
 
-def filter_mask(batch: pa.RecordBatch, filters: Sequence[PushedFilter]):
+def _filter_mask(batch: pa.RecordBatch, filters: Sequence[PushedFilter]):
     """The rows of ``batch`` every filter keeps, as a boolean array without NULLs (a NULL
     comparison never passes), or None when no filter applies (keep every row)."""
     mask = None
@@ -61,7 +61,7 @@ def apply_filters(batch: pa.RecordBatch, filters: Sequence[PushedFilter],
         kept = batch
     if not filters or batch.num_rows == 0:
         return kept
-    mask = filter_mask(batch, filters)
+    mask = _filter_mask(batch, filters)
     return kept if mask is None else kept.filter(mask)
 
 
