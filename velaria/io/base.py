@@ -14,10 +14,10 @@ from typing import Any, Iterator, Sequence
 
 import pyarrow as pa
 
-from ..errors import ColumnNotFoundError
+from ..errors import ColumnNotFoundError, SourceFormatError
 
 __all__ = ["PushedFilter", "TableSource", "ArrowTableSource", "DEFAULT_BATCH_ROWS",
-           "empty_batch", "resolve_columns"]
+           "empty_batch", "resolve_columns", "check_unique_names"]
 
 DEFAULT_BATCH_ROWS = 65536
 
@@ -40,6 +40,17 @@ def resolve_columns(source, names: Sequence[str], columns: Sequence[str] | None)
                 f"column not found: {name} (the {source.kind} source {source.path} has columns "
                 f"{', '.join(names)})")
     return list(columns)
+
+
+def check_unique_names(names: Sequence[str], where: str) -> None:
+    """Raise SourceFormatError for the first name of ``names`` seen twice (``where``: the
+    header the names come from, as the message says it)."""
+    seen = set()
+    for name in names:
+        if name in seen:
+            raise SourceFormatError(f"duplicate column name {name!r} in {where}; "
+                                    f"rename one of the columns")
+        seen.add(name)
 
 
 @dataclass(frozen=True)

@@ -42,6 +42,7 @@ from .csv_quotes import check_quotes_terminated
 from .csv_scan_typing import scan_column_kinds
 from .read_ahead import read_ahead
 from . import column_hint, parsed_cache, progress
+from .base import check_unique_names
 from .compression import decompressed_copy, resolve_compression
 from .paths import (check_readable_file, find_invalid_utf8, locate_offset, raise_invalid_utf8,
                     reject_binary)
@@ -132,13 +133,7 @@ def read_csv_header(path: str, delimiter: str = ",", shown_path: str | None = No
     if header is None:
         raise SourceFormatError(
             f"csv file is empty: {path} (a csv file needs a header row naming its columns)")
-    seen = set()
-    for name in header:
-        if name in seen:
-            raise SourceFormatError(
-                f"duplicate column name {name!r} in the header of csv file {path}; "
-                f"rename one of the columns")
-        seen.add(name)
+    check_unique_names(header, f"the header of csv file {path}")
     return header
 
 

@@ -17,7 +17,7 @@ import zipfile
 import pyarrow as pa
 
 from ..errors import SourceFormatError, VelariaError, VelariaValueError
-from .base import ArrowTableSource
+from .base import ArrowTableSource, check_unique_names
 from .paths import as_path_str, check_readable_file
 from .typing_rules import arrow_type, merge_kinds, render_value
 
@@ -139,16 +139,6 @@ def _uncached_formulas(path: str, sheet_name) -> int:
         values_book.close()
 
 
-def _check_unique(names: list[str], title: str, path: str) -> None:
-    seen = set()
-    for name in names:
-        if name in seen:
-            raise SourceFormatError(
-                f"duplicate column name {name!r} in the header row of sheet {title!r} of "
-                f"{path}; rename one of the columns")
-        seen.add(name)
-
-
 def _widen(row, names: list[str], columns: list[list], kinds: list[str]) -> None:
     """Add a column ``Unnamed: <i>`` (NULL in the rows before) for every position up to the
     last non-empty cell of ``row`` that lies right of the header: a cell there is data,
@@ -187,7 +177,7 @@ def load_excel_table(path, sheet_name=0, date_format="%Y-%m-%d",
             header.pop()
         names = [f"Unnamed: {i}" if v is None else _text(v, date_format)
                  for i, v in enumerate(header)]
-        _check_unique(names, title, path)
+        check_unique_names(names, f"the header row of sheet {title!r} of {path}")
         columns: list[list] = [[] for _ in names]
         kinds = ["null"] * len(names)
         for row in rows:
