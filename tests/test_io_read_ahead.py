@@ -91,6 +91,18 @@ def _write(path, rows):
     path.write_text("id,cat,value\n" + "".join(f"{i},c{i % 7},{i * 0.25}\n" for i in range(rows)))
 
 
+def _spy_read_ahead(monkeypatch, module) -> list:
+    """A list that gets an entry each time ``module`` calls ``read_ahead``."""
+    seen = []
+    real = module.read_ahead
+
+    def spy(iterator):
+        seen.append(True)
+        return real(iterator)
+    monkeypatch.setattr(module, "read_ahead", spy)
+    return seen
+
+
 def test_a_scan_of_many_chunks_reads_every_row_in_order(tmp_path, monkeypatch):
     """The scan's chunks come through read_ahead (the file spans many chunks) and the rows are
     those of a one-chunk read of the same file."""
@@ -98,13 +110,7 @@ def test_a_scan_of_many_chunks_reads_every_row_in_order(tmp_path, monkeypatch):
     _write(path, 20_000)
     clear_typing_cache()
     whole = _rows(CsvSource(str(path)))
-    seen = []
-    real = csv_source.read_ahead
-
-    def spy(iterator):
-        seen.append(True)
-        return real(iterator)
-    monkeypatch.setattr(csv_source, "read_ahead", spy)
+    seen = _spy_read_ahead(monkeypatch, csv_source)
     monkeypatch.setattr(csv_source, "_CHUNK_BYTES", 4096)
     monkeypatch.setattr(csv_scan_typing, "_CHUNK_BYTES", 4096)
     clear_typing_cache()
@@ -119,13 +125,7 @@ def test_the_typing_walk_reads_ahead_and_types_as_before(tmp_path, monkeypatch):
     _write(path, 20_000)
     clear_typing_cache()
     want = CsvSource(str(path)).schema
-    seen = []
-    real = csv_scan_typing.read_ahead
-
-    def spy(iterator):
-        seen.append(True)
-        return real(iterator)
-    monkeypatch.setattr(csv_scan_typing, "read_ahead", spy)
+    seen = _spy_read_ahead(monkeypatch, csv_scan_typing)
     monkeypatch.setattr(csv_scan_typing, "_CHUNK_BYTES", 4096)
     clear_typing_cache()
     source = CsvSource(str(path))
