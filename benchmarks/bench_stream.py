@@ -23,6 +23,12 @@ when ``VELARIA_PATHWAY_PYTHON`` names one. Engines that are not installed are sk
     VELARIA_PATHWAY_PYTHON=/tmp/pw/bin/python ...
     VELARIA_STREAM_BENCH_ROUNDS=1 ...        # default 3 timed rounds per engine
 
+A third workload, ``heavy`` (velaria's two modes only), shows where local workers pay: the
+tumbling query with more work per row and per group (a filter, MIN and MAX of expressions and a
+SUM of squares beside COUNT and SUM). Each batch then costs more than what local workers add
+per batch (copying it into shared memory, messages, merging partial states), which the plain
+COUNT and SUM of the first two workloads do not.
+
 Every engine's final (window, key) counts and sums are checked against numpy, before it is
 timed (the Python stream engines, which take minutes at full size: on every timed round
 instead), so an engine with a different answer fails rather than being reported.
@@ -43,6 +49,8 @@ if THREADS:  # must be set before polars is imported
     os.environ.setdefault("POLARS_MAX_THREADS", THREADS)
 WINDOW_MS = 60_000
 SLIDES = {"tumbling": 60_000, "sliding": 30_000}
+#: the ``heavy`` workload: tumbling, rows with ``value % 7 == 3`` filtered out, more aggregates
+HEAVY_ENGINES = ["velaria-single", "velaria-workers"]
 ROUNDS = int(os.environ.get("VELARIA_STREAM_BENCH_ROUNDS", "3"))
 PEERS = ["krishiv", "bytewax", "pathway"]
 ENGINES = ["velaria-single", "velaria-workers", "polars-loop", "duckdb-batch", "polars-batch", *PEERS]
@@ -61,12 +69,16 @@ def events():
     return table, table.to_batches(max_chunksize=BATCH)
 
 
-def _expected(table, slide):
-    """(#groups, total count, total sum) of the windowed aggregate, by numpy."""
+def _expected(table, slide, heavy=False):
+    """(#groups, total count, total sum) of the windowed aggregate, by numpy (``heavy``: of the
+    rows the heavy workload's filter keeps)."""
     import numpy as np
     ts = table.column("ts").to_numpy()
     value = table.column("value").to_numpy()
     key = table.column("key").to_numpy(zero_copy_only=False)
+    if heavy:
+        kept = value % 7 != 3
+        ts, value, key = ts[kept], value[kept], key[kept]
     codes = np.unique(key, return_inverse=True)[1].astype(np.int64)
     groups, count, total = [], 0, 0
     last = ts // slide * slide
@@ -82,25 +94,29 @@ def _expected(table, slide):
 _EXPECTED: dict = {}
 
 
-def _expected_for(table, slide):
+def _expected_for(table, slide, heavy=False):
     """The oracle's triple for ``slide``, computed once per run."""
-    if slide not in _EXPECTED:
-        _EXPECTED[slide] = _expected(table, slide)
-    return _EXPECTED[slide]
+    if (slide, heavy) not in _EXPECTED:
+        _EXPECTED[slide, heavy] = _expected(table, slide, heavy)
+    return _EXPECTED[slide, heavy]
 
 
-def _check(table, slide, got):
-    expected = _expected_for(table, slide)
+def _check(table, slide, got, heavy=False):
+    expected = _expected_for(table, slide, heavy)
     assert got == expected, f"(groups, count, sum) {got} differs from numpy's {expected}"
 
 
-def _sql(slide):
+def _sql(slide, heavy=False):
     clause = f"EVERY {WINDOW_MS}" + (f" SLIDE {slide}" if slide != WINDOW_MS else "")
+    if heavy:
+        return (f"SELECT window_start, key, COUNT(*) AS c, SUM(value) AS s, MIN(value * 3 - 1) AS lo, "
+                f"MAX(value % 97) AS hi, SUM(value * value + 7) AS q FROM ev WHERE value % 7 <> 3 "
+                f"WINDOW BY ts {clause} AS window_start GROUP BY window_start, key")
     return (f"SELECT window_start, key, COUNT(*) AS c, SUM(value) AS s FROM ev WINDOW BY ts {clause} "
             "AS window_start GROUP BY window_start, key")
 
 
-def _velaria(batches, slide, **opts):
+def _velaria(batches, slide, heavy=False, **opts):
     """Run the stream query; returns (#groups, total count, total sum) of the final values."""
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -122,7 +138,7 @@ def _velaria(batches, slide, **opts):
     s = velaria.Session()
     s.create_temp_view("ev", s.create_stream_from_arrow(batches))
     sink = LastValues()
-    q = s.stream_sql(_sql(slide)).write_stream_sink(sink, trigger_interval_ms=0, **opts)
+    q = s.stream_sql(_sql(slide, heavy)).write_stream_sink(sink, trigger_interval_ms=0, **opts)
     q.start()
     q.await_termination()
     if opts.get("execution_mode") == "local-workers":
@@ -250,6 +266,22 @@ def test_stream(benchmark, request, events, workload, engine):
         RESULTS[(workload, engine)] = stats.stats.median
 
 
+@pytest.mark.parametrize("engine", HEAVY_ENGINES)
+def test_stream_heavy(benchmark, events, engine):
+    """The ``heavy`` workload: velaria single-process against local workers."""
+    table, batches = events
+    slide = SLIDES["tumbling"]
+    opts = {"execution_mode": "local-workers", "local_workers": 2} if engine == "velaria-workers" else {}
+    _check(table, slide, _velaria(batches, slide, heavy=True, **opts), heavy=True)
+    benchmark.group = "heavy"
+    benchmark.extra_info.update({"workload": "heavy", "engine": engine, "rows": ROWS})
+    benchmark.pedantic(lambda: _velaria(batches, slide, heavy=True, **opts), rounds=ROUNDS, warmup_rounds=0,
+                       iterations=1)
+    stats = getattr(benchmark, "stats", None)
+    if stats is not None and getattr(stats, "stats", None) is not None:
+        RESULTS[("heavy", engine)] = stats.stats.median
+
+
 @pytest.fixture(scope="module", autouse=True)
 def _report(request):
     """Print rows/s per engine and ratios after the module ran."""
@@ -276,7 +308,7 @@ def _print_table(write) -> None:
     write(f"stream windowed aggregate: {ROWS} events, batches of {BATCH}; rows/s (median of {ROUNDS}), "
           "and time ratio velaria-single / peer (<1 is faster)")
     write("%-10s" % "workload" + "".join("%17s" % e for e in ENGINES) + "".join("%18s" % ("/" + e) for e in ENGINES[1:]))
-    for w in SLIDES:
+    for w in [*SLIDES, "heavy"]:
         line = "%-10s" % w
         for e in ENGINES:
             m = RESULTS.get((w, e))
