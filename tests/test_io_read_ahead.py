@@ -14,7 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from velaria.errors import SourceFormatError
-from velaria.io import csv_scan_typing, csv_source
+from velaria.accel import csv_typing
+from velaria.io import csv_chunk_walk, csv_scan_typing, csv_source
 from velaria.io.csv_source import CsvSource
 from velaria.io.read_ahead import read_ahead
 from velaria.io.typed_source import clear_typing_cache
@@ -120,23 +121,36 @@ def test_a_scan_of_many_chunks_reads_every_row_in_order(tmp_path, monkeypatch):
     assert seen and source.chunk_parsers["c"] > 2
 
 
-def test_the_typing_walk_reads_ahead_and_types_as_before(tmp_path, monkeypatch):
+def test_the_typing_walk_reads_the_next_chunk_on_its_threads_and_types_as_before(
+        tmp_path, monkeypatch):
+    """Each walk thread reads its piece of the next chunk once its part is walked (no
+    separate reading thread): the typing is the same as the Arrow pass's."""
     path = tmp_path / "walk.csv"
     _write(path, 20_000)
     clear_typing_cache()
     want = CsvSource(str(path)).schema
-    seen = _spy_read_ahead(monkeypatch, csv_scan_typing)
+    readers = []
+    real = csv_chunk_walk.NextRead.read_piece
+
+    def spy(self, i):
+        readers.append(threading.current_thread().name)
+        return real(self, i)
+    monkeypatch.setattr(csv_chunk_walk.NextRead, "read_piece", spy)
     monkeypatch.setattr(csv_scan_typing, "_CHUNK_BYTES", 4096)
+    monkeypatch.setattr(csv_chunk_walk, "MIN_SPLIT_BYTES", 1024)   # chunks walked in parts
     clear_typing_cache()
     source = CsvSource(str(path))
     assert source.schema == want
-    assert seen and source.stats["typing_path"] == "scan"
+    assert source.stats["typing_path"] == "scan"
     assert source.stats["rows"] == 20_000
+    assert threading.current_thread().name in readers
+    if csv_typing.default_threads() > 1:
+        assert any(name.startswith("velaria-csv-walk") for name in readers)
 
 
 def test_a_file_shrinking_under_the_read_ahead_is_a_clear_error(tmp_path, monkeypatch):
-    """The next chunk is read on the worker: a file cut meanwhile still fails with the
-    "shrank" error, raised to the caller."""
+    """The next chunk is read by the walk's threads: a file cut meanwhile still fails with
+    the "shrank" error, raised to the caller."""
     path = tmp_path / "shrinks.csv"
     _write(path, 20_000)
     monkeypatch.setattr(csv_scan_typing, "_CHUNK_BYTES", 4096)
@@ -144,8 +158,8 @@ def test_a_file_shrinking_under_the_read_ahead_is_a_clear_error(tmp_path, monkey
     source = CsvSource(str(path))
     original = csv_scan_typing._line_chunks
 
-    def cut_after_first(handle, size, src):
-        for n, item in enumerate(original(handle, size, src)):
+    def cut_after_first(handle, size, src, reads=None):
+        for n, item in enumerate(original(handle, size, src, reads)):
             if n == 0:
                 with open(path, "r+b") as f:
                     f.truncate(size // 2)
