@@ -88,8 +88,11 @@ def test_walking_in_parts_agrees_with_one_walk(body, parts, convert):
         _same(got[3], [part for parts_of in alone for part in parts_of])
 
 
-@pytest.mark.parametrize("fresh", [False, True])
-def test_next_read_pieces_from_several_threads_are_the_files_bytes(tmp_path, fresh):
+@pytest.mark.parametrize("fresh, preadv", [(False, True), (True, True), (False, False)])
+def test_next_read_pieces_from_several_threads_are_the_files_bytes(tmp_path, monkeypatch,
+                                                                   fresh, preadv):
+    if not preadv:   # as on Windows: pread, then a copy
+        monkeypatch.delattr(os, "preadv", raising=False)
     path = tmp_path / "bytes.bin"
     payload = os.urandom(300_001)
     path.write_bytes(payload)

@@ -6,8 +6,9 @@ read the next chunk: three busy threads on two cores, so one walk thread started
 milliseconds late (the reader had its core) and the other then waited for it at the chunk's
 end, one core idle in every chunk. Here each part is walked by its own thread (the caller's
 and pool threads, one C call each: the calls release the GIL) and every thread, once its
-part is walked, reads its share of the next chunk with ``preadv`` (which also releases the
-GIL): reading fills the time a thread would otherwise wait for the others.
+part is walked, reads its share of the next chunk with ``preadv`` (``pread`` where there is
+none; both release the GIL): reading fills the time a thread would otherwise wait for the
+others.
 
 The parts are the ones the C walk cuts itself (:func:`part_bounds`), so the walk's answers
 and the parts it converts are the same as one threaded C call's.
@@ -62,7 +63,7 @@ class NextRead:
             if self._fresh and stop > start:
                 _populate(self._buf, start, stop)
             while start + got < stop:
-                n = os.preadv(self._fd, [view[start + got:stop]], self._offset + start + got)
+                n = _pread_into(self._fd, view[start + got:stop], self._offset + start + got)
                 if n <= 0:
                     break
                 got += n
@@ -84,6 +85,16 @@ class NextRead:
             if got < stop - start:   # the file ends here: later pieces got nothing
                 break
         return total
+
+
+def _pread_into(fd: int, view: memoryview, offset: int) -> int:
+    """Read into ``view`` from file offset ``offset`` (not moving the file's position);
+    the bytes read (0 at the end of the file)."""
+    if hasattr(os, "preadv"):
+        return os.preadv(fd, [view], offset)
+    data = os.pread(fd, len(view), offset)   # no preadv (Windows): read, then copy
+    view[:len(data)] = data
+    return len(data)
 
 
 #: madvise(MADV_POPULATE_WRITE) (Linux 5.14 on): fault a range's pages in at once

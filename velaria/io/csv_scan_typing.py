@@ -69,6 +69,8 @@ def _data_start(buf, filled: int, header: bool, at_end: bool) -> int | None:
 def _buffer(size: int):
     """A chunk buffer of ``size`` bytes: private anonymous memory, its pages faulted in by
     the threads that read into it (a bytearray would first zero all of it on one core)."""
+    if not hasattr(mmap, "MAP_PRIVATE"):   # Windows
+        return bytearray(size)
     return mmap.mmap(-1, max(1, size), flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
 
 
