@@ -1,8 +1,9 @@
 """read_ahead: items in order, produced one ahead on a worker thread; errors reach the caller
 at the item that raised them; closing early waits for the running step and closes the
-iterator; context variables are seen by the producer. And the CSV readers using it (a scan
-of a file of several chunks; the typing walk reading the next chunk while it walks this one)
-give the same rows as reading chunk by chunk without it."""
+iterator; context variables are seen by the producer. And the CSV scan using it (a file of
+several chunks) gives the same rows as reading chunk by chunk without it; the typing walk,
+whose threads read the next chunk themselves, types as before and reports a file cut under
+it."""
 from __future__ import annotations
 
 import contextvars
