@@ -36,7 +36,7 @@ class NextRead:
     at once (:meth:`read_piece`); :meth:`finish` reads what no thread read and says how many
     bytes the range got (fewer than asked: the file is shorter now). ``fresh``: ``buf`` (an
     anonymous ``mmap``) was never written, so each piece first has its pages faulted in with
-    one ``madvise`` (much cheaper than a fault per page inside the read)."""
+    one ``madvise`` (cheaper than a fault per page inside the read)."""
 
     def __init__(self, fd: int, buf, start: int, stop: int, offset: int, pieces: int,
                  fresh: bool = False):
@@ -103,12 +103,13 @@ _POPULATE_WRITE = getattr(mmap, "MADV_POPULATE_WRITE", 23) if sys.platform == "l
 
 def _populate(buf, start: int, stop: int) -> None:
     """Fault in the pages of ``buf[start:stop]`` (an anonymous mmap) without writing them,
-    where the kernel can; elsewhere the read faults them in."""
-    if _POPULATE_WRITE is None:
+    where the kernel can (elsewhere, or in a bytearray, the read faults them in)."""
+    madvise = getattr(buf, "madvise", None)
+    if _POPULATE_WRITE is None or madvise is None:
         return
     first = start - start % mmap.PAGESIZE
     try:
-        buf.madvise(_POPULATE_WRITE, first, stop - first)
+        madvise(_POPULATE_WRITE, first, stop - first)
     except (OSError, ValueError):   # an older kernel: the read faults the pages in
         pass
 
