@@ -66,7 +66,7 @@ def _term(column, op: str, value, select_terms):
     elif pat.is_float64(t):
         if op not in _NAN_SAFE or not isinstance(value, (int, float)):
             return None
-        if isinstance(value, int) and abs(value) > _TWO53 or value != value:
+        if (isinstance(value, int) and abs(value) > _TWO53) or value != value:
             return None
         dtype, value = np.float64, float(value)
     else:
