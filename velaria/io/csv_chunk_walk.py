@@ -15,6 +15,7 @@ and the parts it converts are the same as one threaded C call's.
 """
 from __future__ import annotations
 
+import ctypes
 import mmap
 import os
 import sys
@@ -101,17 +102,33 @@ def _pread_into(fd: int, view: memoryview, offset: int) -> int:
 _POPULATE_WRITE = getattr(mmap, "MADV_POPULATE_WRITE", 23) if sys.platform == "linux" else None
 
 
+def _libc_madvise():
+    """libc's ``madvise`` through ctypes, which releases the GIL while it runs (``mmap``'s
+    own ``madvise`` holds it: the other walk thread could not return from its C call
+    meanwhile); None where it cannot be loaded."""
+    try:
+        fn = ctypes.CDLL(None, use_errno=True).madvise
+    except (OSError, AttributeError):   # pragma: no cover - depends on the platform
+        return None
+    fn.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+    fn.restype = ctypes.c_int
+    return fn
+
+
+_MADVISE = _libc_madvise() if _POPULATE_WRITE is not None else None
+
+
 def _populate(buf, start: int, stop: int) -> None:
     """Fault in the pages of ``buf[start:stop]`` (an anonymous mmap) without writing them,
     where the kernel can (elsewhere, or in a bytearray, the read faults them in)."""
-    madvise = getattr(buf, "madvise", None)
-    if _POPULATE_WRITE is None or madvise is None:
+    if _MADVISE is None or not isinstance(buf, mmap.mmap):
         return
     first = start - start % mmap.PAGESIZE
+    anchor = ctypes.c_char.from_buffer(buf, first)   # the address of buf[first]
     try:
-        madvise(_POPULATE_WRITE, first, stop - first)
-    except (OSError, ValueError):   # an older kernel: the read faults the pages in
-        pass
+        _MADVISE(ctypes.addressof(anchor), stop - first, _POPULATE_WRITE)  # an old kernel
+    finally:                                                                # refuses: fine
+        del anchor
 
 
 def part_bounds(buf, start: int, end: int, parts: int) -> list[int]:
