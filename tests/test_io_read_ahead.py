@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextvars
 import threading
+import time
 
 import pyarrow as pa
 import pytest
@@ -25,9 +26,27 @@ _VAR = contextvars.ContextVar("read_ahead_test", default=None)
 
 
 @settings(max_examples=50, deadline=None)
-@given(items=st.lists(st.integers()))
-def test_items_come_in_order_once(items):
-    assert list(read_ahead(iter(items))) == items
+@given(items=st.lists(st.integers()), depth=st.integers(1, 3))
+def test_items_come_in_order_once(items, depth):
+    assert list(read_ahead(iter(items), depth=depth)) == items
+
+
+def test_depth_two_produces_at_most_two_items_ahead():
+    produced = []
+
+    def gen():
+        for i in range(5):
+            produced.append(i)
+            yield i
+
+    it = read_ahead(gen(), depth=2)
+    assert next(it) == 0
+    deadline = time.monotonic() + 5
+    while len(produced) < 3 and time.monotonic() < deadline:
+        time.sleep(0.001)
+    time.sleep(0.05)
+    assert produced == [0, 1, 2]         # items 1 and 2 are ready, item 3 is not begun
+    assert list(it) == [1, 2, 3, 4]
 
 
 def test_items_are_produced_on_a_worker_one_ahead():
