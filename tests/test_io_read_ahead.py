@@ -1,12 +1,14 @@
 """read_ahead: items in order, produced one ahead on a worker thread; errors reach the caller
 at the item that raised them; closing early waits for the running step and closes the
-iterator; context variables are seen by the producer. And the CSV readers using it (a scan
-of a file of several chunks; the typing walk reading the next chunk while it walks this one)
-give the same rows as reading chunk by chunk without it."""
+iterator; context variables are seen by the producer. And the CSV scan using it (a file of
+several chunks) gives the same rows as reading chunk by chunk without it; the typing walk,
+whose threads read the next chunk themselves, types as before and reports a file cut under
+it."""
 from __future__ import annotations
 
 import contextvars
 import threading
+import time
 
 import pyarrow as pa
 import pytest
@@ -14,7 +16,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from velaria.errors import SourceFormatError
-from velaria.io import csv_scan_typing, csv_source
+from velaria.accel import csv_typing
+from velaria.io import csv_chunk_walk, csv_scan_typing, csv_source
 from velaria.io.csv_source import CsvSource
 from velaria.io.read_ahead import read_ahead
 from velaria.io.typed_source import clear_typing_cache
@@ -23,9 +26,27 @@ _VAR = contextvars.ContextVar("read_ahead_test", default=None)
 
 
 @settings(max_examples=50, deadline=None)
-@given(items=st.lists(st.integers()))
-def test_items_come_in_order_once(items):
-    assert list(read_ahead(iter(items))) == items
+@given(items=st.lists(st.integers()), depth=st.integers(1, 3))
+def test_items_come_in_order_once(items, depth):
+    assert list(read_ahead(iter(items), depth=depth)) == items
+
+
+def test_depth_two_produces_at_most_two_items_ahead():
+    produced = []
+
+    def gen():
+        for i in range(5):
+            produced.append(i)
+            yield i
+
+    it = read_ahead(gen(), depth=2)
+    assert next(it) == 0
+    deadline = time.monotonic() + 5
+    while len(produced) < 3 and time.monotonic() < deadline:
+        time.sleep(0.001)
+    time.sleep(0.05)
+    assert produced == [0, 1, 2]         # items 1 and 2 are ready, item 3 is not begun
+    assert list(it) == [1, 2, 3, 4]
 
 
 def test_items_are_produced_on_a_worker_one_ahead():
@@ -120,23 +141,36 @@ def test_a_scan_of_many_chunks_reads_every_row_in_order(tmp_path, monkeypatch):
     assert seen and source.chunk_parsers["c"] > 2
 
 
-def test_the_typing_walk_reads_ahead_and_types_as_before(tmp_path, monkeypatch):
+def test_the_typing_walk_reads_the_next_chunk_on_its_threads_and_types_as_before(
+        tmp_path, monkeypatch):
+    """Each walk thread reads its piece of the next chunk once its part is walked (no
+    separate reading thread): the typing is the same as the Arrow pass's."""
     path = tmp_path / "walk.csv"
     _write(path, 20_000)
     clear_typing_cache()
     want = CsvSource(str(path)).schema
-    seen = _spy_read_ahead(monkeypatch, csv_scan_typing)
+    readers = []
+    real = csv_chunk_walk.NextRead.read_piece
+
+    def spy(self, i):
+        readers.append(threading.current_thread().name)
+        return real(self, i)
+    monkeypatch.setattr(csv_chunk_walk.NextRead, "read_piece", spy)
     monkeypatch.setattr(csv_scan_typing, "_CHUNK_BYTES", 4096)
+    monkeypatch.setattr(csv_chunk_walk, "MIN_SPLIT_BYTES", 1024)   # chunks walked in parts
     clear_typing_cache()
     source = CsvSource(str(path))
     assert source.schema == want
-    assert seen and source.stats["typing_path"] == "scan"
+    assert source.stats["typing_path"] == "scan"
     assert source.stats["rows"] == 20_000
+    assert threading.current_thread().name in readers
+    if csv_typing.default_threads() > 1:
+        assert any(name.startswith("velaria-csv-walk") for name in readers)
 
 
 def test_a_file_shrinking_under_the_read_ahead_is_a_clear_error(tmp_path, monkeypatch):
-    """The next chunk is read on the worker: a file cut meanwhile still fails with the
-    "shrank" error, raised to the caller."""
+    """The next chunk is read by the walk's threads: a file cut meanwhile still fails with
+    the "shrank" error, raised to the caller."""
     path = tmp_path / "shrinks.csv"
     _write(path, 20_000)
     monkeypatch.setattr(csv_scan_typing, "_CHUNK_BYTES", 4096)
@@ -144,8 +178,8 @@ def test_a_file_shrinking_under_the_read_ahead_is_a_clear_error(tmp_path, monkey
     source = CsvSource(str(path))
     original = csv_scan_typing._line_chunks
 
-    def cut_after_first(handle, size, src):
-        for n, item in enumerate(original(handle, size, src)):
+    def cut_after_first(handle, size, src, reads=None):
+        for n, item in enumerate(original(handle, size, src, reads)):
             if n == 0:
                 with open(path, "r+b") as f:
                     f.truncate(size // 2)

@@ -31,19 +31,25 @@ def _kept_source(path) -> CsvSource:
     return source
 
 
+def _record_filter_threads(monkeypatch) -> list[str]:
+    """The names of the threads that filter batches from now on (a list filled as they do)."""
+    workers = []
+    original = pushdown.filter_in_c
+
+    def recording(*args, **kwargs):
+        workers.append(threading.current_thread().name)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(pushdown, "filter_in_c", recording)
+    return workers
+
+
 def test_kept_batches_are_filtered_ahead_on_a_worker_and_stop_cleanly(tmp_path, monkeypatch):
     path = tmp_path / "t.csv"
     path.write_text("k,v\n" + "".join(f"{i % 13},{i}\n" for i in range(300_000)))
     source = _kept_source(path)
     assert len(source._retained) > 1
-    workers = []
-    original = pushdown._OPS[">"]
-
-    def recording_greater(*args, **kwargs):
-        workers.append(threading.current_thread().name)
-        return original(*args, **kwargs)
-
-    monkeypatch.setitem(pushdown._OPS, ">", recording_greater)
+    workers = _record_filter_threads(monkeypatch)
     got = list(source.scan(["v"], [PushedFilter("k", ">", 10)]))
     want = [i for i in range(300_000) if i % 13 > 10]
     assert [b.schema.names for b in got] == [["v"]] * len(got)   # `k` was read only to filter
@@ -63,10 +69,7 @@ def test_a_scan_parsing_the_file_filters_on_the_calling_thread(tmp_path, monkeyp
     clear_typing_cache()
     source = CsvSource(str(path))
     source.keep_parsed = False
-    workers = []
-    original = pushdown._OPS[">"]
-    monkeypatch.setitem(pushdown._OPS, ">", lambda *a: workers.append(
-        threading.current_thread().name) or original(*a))
+    workers = _record_filter_threads(monkeypatch)
     got = list(source.scan(["v"], [PushedFilter("k", ">", 10)]))
     assert not source._kept_covers(["k", "v"])
     assert [v for b in got for v in b.column(0).to_pylist()] == \

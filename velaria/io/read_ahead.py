@@ -14,6 +14,7 @@ such as the progress bar's are seen), and is closed once no step of it is runnin
 from __future__ import annotations
 
 import contextvars
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from typing import Iterator, TypeVar
 
@@ -29,26 +30,27 @@ def _step(context: contextvars.Context, iterator: Iterator[T]):
     return context.run(next, iterator, _END)
 
 
-def read_ahead(iterator: Iterator[T]) -> Iterator[T]:
+def read_ahead(iterator: Iterator[T], depth: int = 1) -> Iterator[T]:
     """The items of ``iterator``, each produced on a worker thread while the caller handles
-    the one before it."""
+    the ones before it: up to ``depth`` items ahead of the caller (one worker, so the items
+    are still produced one at a time, in order)."""
     context = contextvars.copy_context()
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="velaria-read-ahead")
-    pending = None
+    pending: deque = deque()
     try:
-        pending = pool.submit(_step, context, iterator)
+        pending.extend(pool.submit(_step, context, iterator) for _ in range(max(1, depth)))
         while True:
-            item = pending.result()
-            pending = None
+            item = pending[0].result()
+            pending.popleft()
             if item is _END:
                 return
-            pending = pool.submit(_step, context, iterator)
+            pending.append(pool.submit(_step, context, iterator))
             yield item
     finally:
-        if pending is not None:   # the caller stopped early: let the running step finish
+        for step in pending:   # the caller stopped early: let the queued steps finish
             try:
-                pending.result()
-            except BaseException:  # noqa: BLE001 - an item nobody asked for; its error too
+                step.result()
+            except BaseException:  # noqa: BLE001 - items nobody asked for; their errors too
                 pass
         pool.shutdown(wait=True)
         close = getattr(iterator, "close", None)

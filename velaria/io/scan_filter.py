@@ -3,9 +3,9 @@ from memory.
 
 A scan of batches kept in memory (converted by the typing walk) has nothing left to do but
 filter them, and its consumer (an aggregate) waits meanwhile: filtering and consuming would
-run one after the other on one core while the other idles. pyarrow's comparisons and
-``filter`` release the GIL, so the next batch is filtered on a worker thread while the
-consumer handles this one.
+run one after the other on one core while the other idles. The filters' C kernels (and
+pyarrow's comparisons and ``filter``) release the GIL, so the next batches (two ahead) are
+filtered on a worker thread while the consumer handles this one.
 """
 from __future__ import annotations
 
@@ -33,5 +33,7 @@ def filtered_batches(batches: Iterator[pa.RecordBatch], filters: Sequence[Pushed
     ``in_memory``: the batches cost nothing to produce, so the next one is filtered on a
     worker thread while the caller handles this one."""
     if filters and in_memory:
-        return read_ahead(_filtered(batches, filters, names))
+        # two batches ahead: a filter and the consumer take about as long per batch, and
+        # a batch that filters slower than its consumer then does not stall the next one
+        return read_ahead(_filtered(batches, filters, names), depth=2)
     return _filtered(batches, filters, names)
