@@ -1105,7 +1105,7 @@ class HashAggregate:
                     x, state.kind = _np_values(best, _F64, 0.0), "float"
                 else:
                     x, state.kind = _np_values(best, _I64, 0), "int"
-                _fold_best(state, ids, x[present], g, np.bincount(ids, minlength=g))
+                _fold_best_distinct(state, ids, x[present])
             state.count[gids] += count
 
     @staticmethod
@@ -1398,6 +1398,26 @@ def _int_sum_result(state: _AggState, g: int, empty: np.ndarray) -> pa.Array:
                                      "(int64); use SUM(CAST(x AS DOUBLE))")
             values.append(total)
     return pa.array(values, type=_F64 if agg.func == "avg" else _I64)
+
+
+def _fold_best_distinct(state: _AggState, ids: np.ndarray, x: np.ndarray) -> None:
+    """``_fold_best`` for one value per group (``ids`` distinct, as in a merged partial
+    state): compared with the running best group by group, the cost following the groups
+    merged rather than all groups. Same rules: NaN is the greatest value, and on ties (-0.0
+    vs 0.0) the running best, seen first, is kept."""
+    if state.best is None:
+        state.best = np.zeros(len(state.count), dtype=x.dtype)
+    r = state.best[ids]
+    is_min = state.agg.func == "min"
+    if x.dtype == np.float64:
+        if is_min:
+            better = (x < r) | (np.isnan(r) & ~np.isnan(x))
+        else:
+            better = (x > r) | (np.isnan(x) & ~np.isnan(r))
+    else:
+        better = (x < r) if is_min else (x > r)
+    take = better | (state.count[ids] == 0)
+    state.best[ids[take]] = x[take]
 
 
 def _fold_best(state: _AggState, ids: np.ndarray, x: np.ndarray, g: int, batch_count: np.ndarray) -> None:
