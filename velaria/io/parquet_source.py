@@ -18,7 +18,7 @@ from ..errors import SourceFormatError
 from .base import (DEFAULT_BATCH_ROWS, PushedFilter, TableSource, empty_batch,
                    resolve_columns)
 from .paths import expand_paths
-from .pushdown import render_pushdown, usable_filters
+from .pushdown import apply_filters, render_pushdown, usable_filters
 
 __all__ = ["ParquetSource", "ArrowIpcSource"]
 
@@ -82,15 +82,23 @@ class ParquetSource(TableSource):
              batch_rows: int = DEFAULT_BATCH_ROWS) -> Iterator[pa.RecordBatch]:
         names = resolve_columns(self, self.schema.names, columns)
         flts = usable_filters(filters, self.schema)
+        # Arrow skips row groups by their min / max statistics, which leave NaN out (a group
+        # holding 1.0 and NaN claims every value is 1.0), and its comparisons drop NaN where
+        # the engine keeps it: a float column's filters run on the rows read instead
+        late = [f for f in flts if pa.types.is_floating(self.schema.field(f.column).type)]
         expr = None
         for flt in flts:
-            part = _expression(flt)
-            expr = part if expr is None else expr & part
+            if flt not in late:
+                part = _expression(flt)
+                expr = part if expr is None else expr & part
+        read = names + [c for c in dict.fromkeys(f.column for f in late) if c not in names]
         out_schema = pa.schema([self.schema.field(n) for n in names])
         produced = False
         try:
-            scanner = self._dataset.scanner(columns=names, filter=expr, batch_size=batch_rows)
+            scanner = self._dataset.scanner(columns=read, filter=expr, batch_size=batch_rows)
             for batch in scanner.to_batches():
+                if late:
+                    batch = apply_filters(batch, late, names)
                 if batch.num_rows == 0 and produced:
                     continue
                 produced = True

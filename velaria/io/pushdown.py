@@ -1,7 +1,14 @@
 """Filter pushdown helpers: drop rows of a batch that certainly fail the pushed filters, and
-render what was pushed for explain."""
+render what was pushed for explain.
+
+A pushed filter may keep rows the query's WHERE then drops (the executor re-checks it), never
+the other way round. Arrow's comparisons and the engine's differ on NaN: the engine orders NaN
+above every number (``NaN > 10`` holds), Arrow's ``greater`` is false for NaN. So ``>`` and
+``>=`` on a float column keep NaN rows too (:func:`keeps_nan`), and a comparison with a NaN
+constant is not pushed at all."""
 from __future__ import annotations
 
+import math
 from typing import Sequence
 
 import pyarrow as pa
@@ -10,7 +17,7 @@ import pyarrow.compute as pc
 from .base import PushedFilter
 from .pushdown_c import filter_in_c
 
-__all__ = ["apply_filters", "usable_filters", "render_pushdown"]
+__all__ = ["apply_filters", "usable_filters", "render_pushdown", "keeps_nan"]
 
 _OPS = {
     "=": pc.equal, "==": pc.equal, "!=": pc.not_equal, "<>": pc.not_equal,
@@ -26,6 +33,8 @@ def usable_filters(filters: Sequence[PushedFilter], schema: pa.Schema) -> list[P
             continue
         typ = schema.field(flt.column).type
         value = flt.value
+        if isinstance(value, float) and math.isnan(value):
+            continue            # the engine's NaN equals NaN and exceeds every number; Arrow's does not
         if isinstance(value, bool):
             ok = pa.types.is_boolean(typ)
         elif isinstance(value, (int, float)):
@@ -39,13 +48,23 @@ def usable_filters(filters: Sequence[PushedFilter], schema: pa.Schema) -> list[P
     return out
 
 
+def keeps_nan(flt: PushedFilter, typ: pa.DataType) -> bool:
+    """Whether filter ``flt`` on a column of type ``typ`` must also keep the column's NaN rows,
+    which Arrow's comparison drops and the engine keeps: ``>`` and ``>=`` on floats (NaN is
+    greater than every number)."""
+    return flt.op in (">", ">=") and pa.types.is_floating(typ)
+
+
 def _filter_mask(batch: pa.RecordBatch, filters: Sequence[PushedFilter]):
     """The rows of ``batch`` every filter keeps, as a boolean array without NULLs (a NULL
     comparison never passes), or None when no filter applies (keep every row)."""
     mask = None
     for flt in filters or ():
         try:
-            part = _OPS[flt.op](batch.column(flt.column), flt.value)
+            column = batch.column(flt.column)
+            part = _OPS[flt.op](column, flt.value)
+            if keeps_nan(flt, column.type):
+                part = pc.or_kleene(part, pc.is_nan(column))
         except (pa.ArrowNotImplementedError, pa.ArrowInvalid, pa.ArrowTypeError, KeyError):
             continue  # the executor re-checks WHERE; skipping a filter is always safe
         mask = part if mask is None else pc.and_kleene(mask, part)
