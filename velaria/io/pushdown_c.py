@@ -11,10 +11,9 @@ C (:func:`velaria.accel.string_take.take_strings`); other columns go through Arr
 Only comparisons whose C answer is pyarrow's are taken:
 
 * an int64 column against an int (not a bool) in the int64 range;
-* a float64 column against a number with ``<``, ``<=``, ``=`` or ``!=`` (pyarrow's NaN
-  compares false with every number, the C kernel's is above them all: the two agree for
-  these operators only), an int constant only within +-2**53 (where it converts to float
-  exactly), never a NaN constant.
+* a float64 column against a number (NaN above every number, as the engine orders it and
+  as the pyarrow path keeps it: ``>`` and ``>=`` keep NaN rows there too), an int constant
+  only within +-2**53 (where it converts to float exactly), never a NaN constant.
 
 A NULL in a compared column drops its row, as a NULL comparison never passes. Any other
 filter leaves the whole batch to pyarrow.
@@ -35,8 +34,6 @@ __all__ = ["filter_in_c", "stats"]
 stats = {"c": 0}
 
 _OPS = {"=": "=", "==": "=", "!=": "!=", "<>": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
-#: operators where the C kernel's NaN ordering gives pyarrow's answer
-_NAN_SAFE = {"=", "!=", "<", "<="}
 _INT64 = (-(2 ** 63), 2 ** 63 - 1)
 _TWO53 = 2 ** 53
 
@@ -64,7 +61,7 @@ def _term(column, op: str, value, select_terms):
             return None
         dtype = np.int64
     elif pat.is_float64(t):
-        if op not in _NAN_SAFE or not isinstance(value, (int, float)):
+        if not isinstance(value, (int, float)):
             return None
         if (isinstance(value, int) and abs(value) > _TWO53) or value != value:
             return None
