@@ -1400,6 +1400,16 @@ def _int_sum_result(state: _AggState, g: int, empty: np.ndarray) -> pa.Array:
     return pa.array(values, type=_F64 if agg.func == "avg" else _I64)
 
 
+def _better(x: np.ndarray, r: np.ndarray, is_min: bool) -> np.ndarray:
+    """Where candidate ``x`` replaces the running MIN / MAX ``r``: strictly smaller (MIN) or
+    greater (MAX), NaN being the greatest value; a tie keeps ``r``, the value seen first."""
+    if x.dtype.kind != "f":
+        return (x < r) if is_min else (x > r)
+    if is_min:
+        return (x < r) | (np.isnan(r) & ~np.isnan(x))
+    return (x > r) | (np.isnan(x) & ~np.isnan(r))
+
+
 def _fold_best_distinct(state: _AggState, ids: np.ndarray, x: np.ndarray) -> None:
     """``_fold_best`` for one value per group (``ids`` distinct, as in a merged partial
     state): compared with the running best group by group, the cost following the groups
@@ -1408,15 +1418,7 @@ def _fold_best_distinct(state: _AggState, ids: np.ndarray, x: np.ndarray) -> Non
     if state.best is None:
         state.best = np.zeros(len(state.count), dtype=x.dtype)
     r = state.best[ids]
-    is_min = state.agg.func == "min"
-    if x.dtype == np.float64:
-        if is_min:
-            better = (x < r) | (np.isnan(r) & ~np.isnan(x))
-        else:
-            better = (x > r) | (np.isnan(x) & ~np.isnan(r))
-    else:
-        better = (x < r) if is_min else (x > r)
-    take = better | (state.count[ids] == 0)
+    take = _better(x, r, state.agg.func == "min") | (state.count[ids] == 0)
     state.best[ids[take]] = x[take]
 
 
@@ -1454,12 +1456,5 @@ def _fold_best(state: _AggState, ids: np.ndarray, x: np.ndarray, g: int, batch_c
     r = state.best[:g]
     has = state.count[:g] > 0
     present = batch_count > 0
-    if floating:
-        if is_min:
-            better = (b < r) | (np.isnan(r) & ~np.isnan(b))
-        else:
-            better = (b > r) | (np.isnan(b) & ~np.isnan(r))
-    else:
-        better = (b < r) if is_min else (b > r)
-    take = present & (~has | better)
+    take = present & (~has | _better(b, r, is_min))
     r[take] = b[take]
