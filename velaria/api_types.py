@@ -9,7 +9,7 @@ from typing import Any, Union
 __all__ = ["PathArg", "ArrowData", "CellValue", "Params", "ColumnTypes", "LineMappings"]
 
 #: a file or directory path
-PathArg = Union[str, "os.PathLike[str]"]
+PathArg = Union[str, os.PathLike[str]]     # a real object, not a name: resolves in any module
 #: Arrow data: ``pa.Table``, ``RecordBatch``, ``RecordBatchReader``, a list of those, a dict of
 #: columns, or any object exporting ``__arrow_c_stream__`` / ``__arrow_c_array__``
 ArrowData = Any
