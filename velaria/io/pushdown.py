@@ -4,7 +4,7 @@ render what was pushed for explain.
 A pushed filter may keep rows the query's WHERE then drops (the executor re-checks it), never
 the other way round. Arrow's comparisons and the engine's differ on NaN: the engine orders NaN
 above every number (``NaN > 10`` holds), Arrow's ``greater`` is false for NaN. So ``>`` and
-``>=`` on a float column keep NaN rows too (:func:`keeps_nan`), and a comparison with a NaN
+``>=`` on a float column keep NaN rows too (:func:`_keeps_nan`), and a comparison with a NaN
 constant is not pushed at all."""
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ import pyarrow.compute as pc
 from .base import PushedFilter
 from .pushdown_c import filter_in_c
 
-__all__ = ["apply_filters", "usable_filters", "render_pushdown", "keeps_nan"]
+__all__ = ["apply_filters", "usable_filters", "render_pushdown"]
 
 _OPS = {
     "=": pc.equal, "==": pc.equal, "!=": pc.not_equal, "<>": pc.not_equal,
@@ -48,7 +48,7 @@ def usable_filters(filters: Sequence[PushedFilter], schema: pa.Schema) -> list[P
     return out
 
 
-def keeps_nan(flt: PushedFilter, typ: pa.DataType) -> bool:
+def _keeps_nan(flt: PushedFilter, typ: pa.DataType) -> bool:
     """Whether filter ``flt`` on a column of type ``typ`` must also keep the column's NaN rows,
     which Arrow's comparison drops and the engine keeps: ``>`` and ``>=`` on floats (NaN is
     greater than every number)."""
@@ -63,7 +63,7 @@ def _filter_mask(batch: pa.RecordBatch, filters: Sequence[PushedFilter]):
         try:
             column = batch.column(flt.column)
             part = _OPS[flt.op](column, flt.value)
-            if keeps_nan(flt, column.type):
+            if _keeps_nan(flt, column.type):
                 part = pc.or_kleene(part, pc.is_nan(column))
         except (pa.ArrowNotImplementedError, pa.ArrowInvalid, pa.ArrowTypeError, KeyError):
             continue  # the executor re-checks WHERE; skipping a filter is always safe
