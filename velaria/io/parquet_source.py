@@ -18,7 +18,8 @@ from ..errors import SourceFormatError
 from .base import (DEFAULT_BATCH_ROWS, PushedFilter, TableSource, empty_batch,
                    resolve_columns)
 from .paths import expand_paths
-from .pushdown import apply_filters, render_pushdown, usable_filters
+from .pushdown import render_pushdown, usable_filters
+from .scan_filter import filtered_batches
 
 __all__ = ["ParquetSource", "ArrowIpcSource"]
 
@@ -96,9 +97,7 @@ class ParquetSource(TableSource):
         produced = False
         try:
             scanner = self._dataset.scanner(columns=read, filter=expr, batch_size=batch_rows)
-            for batch in scanner.to_batches():
-                if late:
-                    batch = apply_filters(batch, late, names)
+            for batch in filtered_batches(scanner.to_batches(), late, names, in_memory=False):
                 if batch.num_rows == 0 and produced:
                     continue
                 produced = True
