@@ -1,5 +1,5 @@
 """Local-workers mode: the eligible grouped aggregate runs in worker processes, which split
-either the batches or the groups (:func:`splits_batches`).
+either the batches or the groups (:func:`merges_exactly` decides).
 
 Split batches (partial states that merge exactly: COUNT, MIN, MAX, integer and decimal SUM /
 AVG): each batch goes to one worker, the workers taking turns. The worker runs the query's
@@ -296,7 +296,16 @@ def merges_exactly(node) -> bool:
     """True when partial states of aggregate plan node ``node`` merge into exactly the values
     one pass over the rows gives: COUNT, MIN, MAX, and SUM / AVG of integers or decimals
     (exact totals). A float SUM's rounding depends on the order of its additions, and
-    DISTINCT keeps value sets: those keep each group in one worker instead."""
+    DISTINCT keeps value sets: those keep each group in one worker instead.
+
+    It decides how the workers share the work: exactly merging partials split the batches
+    (each worker folds whole batches into partial states the driver merges), others split
+    the groups (each keeps its own groups' rows of every batch it is sent). Splitting batches
+    reads no row twice, needs nothing from the workers at a checkpoint, and costs the driver a
+    lookup of the worker's group ids plus the keys of its new groups. That holds for a
+    tumbling window too: routing its batches by time (split groups) sends a batch that crosses
+    a window's end to both workers and makes each one emit and format its groups, which costs
+    more CPU in all than the driver's merge."""
     for a in node.aggregates:
         if a.distinct:
             return False
@@ -307,18 +316,6 @@ def merges_exactly(node) -> bool:
             continue
         return False
     return True
-
-
-def splits_batches(node) -> bool:
-    """Whether the workers split the batches (each folds whole batches into partial states
-    the driver merges) rather than the groups (each keeps its own groups' rows of every batch
-    it is sent): whenever the partials merge exactly (:func:`merges_exactly`). Then no row is
-    read by two workers, a checkpoint needs nothing from the workers, and merging a partial
-    costs the driver a lookup of the worker's group ids plus the keys of its new groups. This
-    holds for a tumbling window too: routing its batches by time (split groups) sends a
-    batch that crosses a window's end to both workers and makes each one emit and format its
-    groups, which costs more CPU in all than the driver's merge."""
-    return merges_exactly(node)
 
 
 @dataclass
@@ -372,7 +369,7 @@ class WorkerPool:
         agg = ops[agg_pos]
         n = runtime.options.effective_local_workers
         router = BatchRouter.for_operators(ops, agg_pos, n)
-        pool = cls(runtime, agg_pos, split=splits_batches(agg.node))
+        pool = cls(runtime, agg_pos, split=merges_exactly(agg.node))
         pool._router = None if pool.split else router
         try:
             for i in range(n):
