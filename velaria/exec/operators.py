@@ -498,6 +498,10 @@ class AggregateOperator(Operator):
         if state is not None:
             self.agg.import_state(state)
 
+    def merge(self, state: pa.Table) -> None:
+        """Fold a partial state (another partition's ``snapshot``) into this operator."""
+        self.agg.merge_state(state)
+
     def take_partial(self, known: int) -> tuple[pa.Table, pa.Table]:
         """The partial state of the rows folded in since the previous call, by group id: (the
         keys of the groups numbered from id ``known`` on, an ``id`` column then the touched
