@@ -532,6 +532,9 @@ class CsvSource(TypedFileSource):
                     while first < n and buf[first] in b"\xef\xbb\xbf\r\n":
                         first += 1
                     line_end = buf.find(b"\n", first, n)
+                    if line_end < 0 and at_end and buf.find(b"\r", first, n) < 0 \
+                            and buf.count(b'"', first, n) % 2 == 0:
+                        return  # the file is one header line without a newline: no rows
                     if line_end < 0 or buf.count(b'"', first, line_end) % 2:
                         yield from self._stream_tables(parse, convert, 0, size)
                         return
