@@ -221,6 +221,24 @@ def test_writes_are_atomic(s, tmp_path, monkeypatch):
     assert os.listdir(tmp_path) == ["keep.csv"]  # no temporary file left
 
 
+def test_written_files_get_the_usual_permissions(s, tmp_path):
+    # a new file gets 0666 less the umask, as open() would give it; a replaced file keeps
+    # its mode (the temporary file behind the atomic rename must not leak its private 0600)
+    old = os.umask(0o022)
+    try:
+        sample(s).write_csv(tmp_path / "new.csv")
+        s.sql(f"COPY (SELECT 1 AS x) TO '{tmp_path / 'copy.parquet'}'")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "new.csv").stat().st_mode & 0o777 == 0o644
+    assert (tmp_path / "copy.parquet").stat().st_mode & 0o777 == 0o644
+    kept = tmp_path / "shared.jsonl"
+    kept.write_text("{}\n")
+    kept.chmod(0o664)
+    sample(s).write_json(kept)
+    assert kept.stat().st_mode & 0o777 == 0o664
+
+
 def test_write_errors(s, tmp_path):
     with pytest.raises(VelariaError, match="does not exist"):
         sample(s).write_csv(tmp_path / "missing" / "o.csv")

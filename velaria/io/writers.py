@@ -19,7 +19,7 @@ import datetime as _dt
 import json
 import math
 import os
-import tempfile
+import secrets
 import warnings
 
 import pyarrow as pa
@@ -32,6 +32,20 @@ WRITE_FORMATS = ("csv", "parquet", "json")
 _PARQUET_CODECS = ("zstd", "snappy", "gzip", "lz4", "brotli", "none")
 
 
+def _create_temporary(directory: str, base: str) -> str:
+    """Create an empty, new temporary file for ``base`` in ``directory``; returns its path.
+    It is created with mode 0666 less the umask, as ``open()`` would create the target
+    (``tempfile.mkstemp`` makes it 0600, which the rename would hand on to the target)."""
+    for _ in range(100):
+        tmp = os.path.join(directory, f".{base}.{secrets.token_hex(6)}.tmp")
+        try:
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+            return tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free temporary name for {base} in {directory}")
+
+
 def write_atomic(path: str, write) -> None:
     """Call ``write(tmp_path)``, fsync, then rename the temporary file to ``path``."""
     directory = os.path.dirname(os.path.abspath(path))
@@ -40,11 +54,13 @@ def write_atomic(path: str, write) -> None:
                            f"create it first")
     if os.path.isdir(path):
         raise VelariaError(f"cannot write {path}: it is a directory; pass a file path")
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp",
-                               dir=directory)
-    os.close(fd)
+    tmp = _create_temporary(directory, os.path.basename(path))
     try:
         write(tmp)
+        try:  # a replaced file keeps its permissions
+            os.chmod(tmp, os.stat(path).st_mode & 0o7777)
+        except FileNotFoundError:
+            pass
         with open(tmp, "rb") as handle:
             os.fsync(handle.fileno())
         os.replace(tmp, path)
