@@ -5,7 +5,7 @@ the target: a reader (or a crash) sees the old file or the complete new one, nev
 half-written file. A failure removes the temporary file and leaves the target as it was.
 
 * CSV: a header row (unless ``header=False``), RFC 4180 quoting where needed, NULL as an empty
-  cell, vectors as ``[1,2,3]`` text; reading the file back gives the same values, except
+  cell, vectors as ``[1,2,3]`` text, binary as base64, structs and maps as compact JSON; reading the file back gives the same values, except
   that NaN and infinities come back as text (the CSV typing rules read ``nan`` as text).
 * Parquet: the Arrow schema as it is (compression ``zstd`` by default).
 * JSON lines: one object per row; NULL is ``null``; NaN and infinities, which JSON cannot
@@ -80,16 +80,43 @@ def write_atomic(path: str, write) -> None:
         pass
 
 
-def _vectors_as_text(table: pa.Table) -> pa.Table:
-    """CSV cannot hold lists: vector columns become their ``[1,2,3]`` text."""
+def _cell_text(kind: str, value) -> str:
+    """The CSV text of one non-NULL cell of a column CSV cannot hold as it is."""
     from .typing_rules import render_value
 
+    if kind == "vector":
+        return render_value(value)
+    if kind == "binary":
+        return base64.b64encode(value).decode("ascii")
+    if kind == "map":
+        value = dict(value)
+    return json.dumps(_json_value(value, [0]), ensure_ascii=False, separators=(",", ":"))
+
+
+def _text_kind(type_: pa.DataType) -> str | None:
+    if pa.types.is_list(type_) or pa.types.is_fixed_size_list(type_) or \
+            pa.types.is_large_list(type_):
+        return "vector"
+    if pa.types.is_binary(type_) or pa.types.is_large_binary(type_) or \
+            pa.types.is_fixed_size_binary(type_):
+        return "binary"
+    if pa.types.is_map(type_):
+        return "map"
+    if pa.types.is_struct(type_):
+        return "struct"
+    return None
+
+
+def _cells_as_text(table: pa.Table) -> pa.Table:
+    """CSV holds text: vector columns become their ``[1,2,3]`` text, binary its base64 (as
+    in JSON lines), structs and maps their compact JSON (as the JSON reader gives a nested
+    object)."""
     columns, fields = [], []
     for field, column in zip(table.schema, table.columns):
-        if pa.types.is_list(field.type) or pa.types.is_fixed_size_list(field.type) or \
-                pa.types.is_large_list(field.type):
-            column = pa.array([None if v is None else render_value(v) for v in column.to_pylist()],
-                              pa.string())
+        kind = _text_kind(field.type)
+        if kind is not None:
+            column = pa.array([None if v is None else _cell_text(kind, v)
+                               for v in column.to_pylist()], pa.string())
             field = field.with_type(pa.string())
         columns.append(column)
         fields.append(field)
@@ -99,7 +126,7 @@ def _vectors_as_text(table: pa.Table) -> pa.Table:
 def _write_csv(table: pa.Table, tmp: str, delimiter: str, header: bool) -> None:
     import pyarrow.csv as pacsv
 
-    table = _vectors_as_text(table)
+    table = _cells_as_text(table)
     options = pacsv.WriteOptions(include_header=header, delimiter=delimiter,
                                  quoting_style="needed")
     pacsv.write_csv(table, tmp, write_options=options)
