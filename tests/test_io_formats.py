@@ -182,6 +182,22 @@ def test_csv_glob_unifies_int_and_float(s, tmp_path):
         s.read_csv(str(tmp_path / "*.csv")).schema
 
 
+def test_csv_glob_column_without_values_takes_the_other_files_type(s, tmp_path):
+    # a header-only file, or a column that is empty in one file, holds no evidence of a
+    # type: it must not turn the files' int64 column into a clash with "string"
+    (tmp_path / "a.csv").write_text("k,v\nx,1\n")
+    (tmp_path / "b.csv").write_text("k,v\n")
+    (tmp_path / "c.csv").write_text("k,v\ny,\n")
+    (tmp_path / "d.csv").write_text("k,v\nz,2.5\n")
+    frame = s.read_csv(str(tmp_path / "*.csv"))
+    assert [str(t) for t in frame.schema.types] == ["string", "double"]
+    assert frame.to_rows()["rows"] == [["x", 1.0], ["y", None], ["z", 2.5]]
+    (tmp_path / "a.csv").unlink()
+    (tmp_path / "d.csv").unlink()
+    only_empty = s.read_csv(str(tmp_path / "*.csv"))   # no file has a value: text, as one file
+    assert [str(t) for t in only_empty.schema.types] == ["string", "string"]
+
+
 # ---- writers ---------------------------------------------------------------------------------
 def sample(s):
     return s.create_dataframe_from_arrow(pa.table({

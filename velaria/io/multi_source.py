@@ -2,7 +2,8 @@
 
 Each file is its own source, typed on its own; the table's schema is the files' common one.
 Files must have the same column names in the same order. A column that is int64 in some
-files and float64 in others is float64; any other type difference is an error that names
+files and float64 in others is float64; a column with no value in a file (a header-only
+file, empty cells) takes the type the other files give it; any other type difference is an error that names
 the files and suggests ``column_types`` (silently turning numbers into text would change
 them). Scans read the files one after another, in name order.
 """
@@ -36,13 +37,22 @@ class ConcatSource(TableSource):
     def _unify(self) -> pa.Schema:
         first = self.sources[0]
         fields = list(first.schema)
+        # columns no file so far gave a value: they take the type of the first file that does
+        open_ = set(_valueless_columns(first))
         for src in self.sources[1:]:
             other = src.schema
             if other.names != first.schema.names:
                 raise SourceFormatError(
                     f"the files of {self.path} have different columns: {first.path} has "
                     f"{first.schema.names}, {src.path} has {other.names}; read them separately")
+            valueless = _valueless_columns(src)
             for i, (mine, theirs) in enumerate(zip(fields, other)):
+                if i in valueless:
+                    continue
+                if i in open_:
+                    fields[i] = mine.with_type(theirs.type)
+                    open_.discard(i)
+                    continue
                 if mine.type == theirs.type:
                     continue
                 numeric = {mine.type, theirs.type} <= {pa.int64(), pa.float64()}
@@ -83,3 +93,10 @@ class ConcatSource(TableSource):
 
     def supports_filter_pushdown(self) -> bool:
         return True
+
+
+def _valueless_columns(source: TableSource) -> set[int]:
+    """Indexes of the columns in which ``source`` holds no value (a header-only file, a column
+    of empty cells): they carry no evidence of a type, so they do not vote on the common one."""
+    kinds = getattr(source, "column_kinds", None)
+    return set() if kinds is None else {i for i, k in enumerate(kinds()) if k == "null"}
