@@ -16,7 +16,23 @@ import pyarrow as pa
 from ..errors import SourceFormatError
 from .base import DEFAULT_BATCH_ROWS, PushedFilter, TableSource, empty_batch
 
-__all__ = ["ConcatSource"]
+__all__ = ["ConcatSource", "names_several_files", "csv_files_source"]
+
+
+def names_several_files(path: str) -> bool:
+    """True when ``path`` is a glob or a directory (several files read as one table)."""
+    import os
+
+    return any(ch in path for ch in "*?[") or os.path.isdir(path)
+
+
+def csv_files_source(path: str, **options) -> "ConcatSource":
+    """The CSV files a glob or directory ``path`` names, each read with ``options`` (the
+    :class:`~velaria.io.csv_source.CsvSource` keywords), as one table."""
+    from .csv_source import CsvSource
+    from .paths import expand_paths
+
+    return ConcatSource(path, [CsvSource(f, **options) for f in expand_paths(path, "csv", "")])
 
 
 class ConcatSource(TableSource):
