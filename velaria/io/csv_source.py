@@ -643,6 +643,8 @@ class CsvSource(TypedFileSource):
                 f"csv file {self.path} has a record too long to read ({where}; a record must "
                 f"fit in the reader's {_BLOCK_SIZE >> 20} MiB blocks); split the value into "
                 f"smaller fields or keep such large values outside the CSV file") from None
+        # a quote that is never closed (in the header, too) is the cause of any other failure
+        check_quotes_terminated(self.data_path, 0, self.delimiter, self.path)
         if "conversion error" in msg and self.forced_kinds:
             msg += " (a column given in column_types holds a value of another type; fix the " \
                    "value or the type)"
