@@ -215,6 +215,17 @@ def test_vector_table_abbreviates_vectors(cli):
     assert "(64 values)" in r.stdout and max(len(line) for line in r.stdout.splitlines()) < 200
 
 
+def test_table_tells_null_from_the_text_null_and_keeps_one_line_per_row(cli):
+    (cli.cwd / "n.csv").write_text('k,s\n1,\n2,null\n3,"two\nlines"\n')
+    r = cli("sql", "SELECT k, s FROM n ORDER BY k", "--table", "n=n.csv")
+    assert r.returncode == 0, r.stdout + r.stderr
+    body = [line for line in r.stdout.splitlines() if line[:1] in "│|"]
+    assert len(body) == 3, r.stdout   # a line break in a cell does not start a new table line
+    assert "NULL" in body[0] and "'null'" in body[1] and "two\\nlines" in body[2], r.stdout
+    out = cli("sql", "SELECT k, s FROM n ORDER BY k", "--table", "n=n.csv", "--format", "csv")
+    assert out.stdout == 'k,s\n1,\n2,null\n3,"two\nlines"\n'
+
+
 # ---------------------------------------------------------------------------- stream-sql-once
 def test_stream_sql_once_reports_a_missing_runtime_or_runs(cli, sales):
     src = cli.cwd / "in"
