@@ -116,6 +116,19 @@ def test_binary_files_are_named_not_invalid_utf8(s, tmp_path, name, data, what):
         s.read_line_file(str(path), [("a", 0)]).count()
 
 
+@pytest.mark.parametrize("name, data", [("x.csv.gz", gzip.compress(b"a\n1\n")),
+                                        ("x.csv.bz2", bz2.compress(b"a\n1\n"))])
+def test_probing_a_compressed_csv_says_how_to_read_it(s, tmp_path, name, data):
+    # read_csv and USING csv detect the compression themselves: the advice must say so (it
+    # told bzip2 users to decompress the file first)
+    path = tmp_path / name
+    path.write_bytes(data)
+    with pytest.raises(SourceFormatError, match=r"read_csv\(path\) .*USING csv") as info:
+        s.sql(f"CREATE TABLE t OPTIONS(path: '{path}')")
+    assert "decompress it first" not in str(info.value)
+    assert s.read_csv(path).to_rows()["rows"] == [[1]]
+
+
 # ---- CSV options -----------------------------------------------------------------------------
 def test_csv_without_header(s, tmp_path):
     path = tmp_path / "n.csv"

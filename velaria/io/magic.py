@@ -57,6 +57,12 @@ def _is_xlsx(path: str) -> bool:
         return False
 
 
+# read_csv and USING csv recognise these compressions by their magic bytes; other readers do not
+_COMPRESSED_CSV = ("a compressed CSV file is read with Session.read_csv(path) or CREATE TABLE t "
+                   "USING csv OPTIONS(path: '...'), which decompress it; other formats must be "
+                   "decompressed first")
+
+
 def how_to_read(fmt: str) -> str:
     """How to read a file of binary format ``fmt`` with Velaria."""
     return {
@@ -64,6 +70,7 @@ def how_to_read(fmt: str) -> str:
                    "OPTIONS(path: '...')",
         "arrow": "read it with Session.read_arrow(path)",
         "xlsx": "read it with velaria.read_excel(session, path)",
-        "gzip": "pass compression='gzip' to read_csv (or decompress it first)",
-        "zstd": "pass compression='zstd' to read_csv (or decompress it first)",
+        "gzip": _COMPRESSED_CSV,
+        "zstd": _COMPRESSED_CSV,
+        "bzip2": _COMPRESSED_CSV,
     }.get(fmt, "extract or decompress it first")
