@@ -155,8 +155,10 @@ def test_csv_explicit_column_types(s, tmp_path):
     assert [str(t) for t in frame.schema.types] == ["string", "double"]
     assert frame.to_rows()["rows"] == [["007", 1.0], ["010", 2.0]]
     bad = s.read_csv(path, column_types={"zip": "BOOLEAN"})
-    with pytest.raises(SourceFormatError, match="column_types"):
+    with pytest.raises(SourceFormatError, match=r"invalid value '007'.*column_types \(zip\)"):
         bad.to_rows()
+    with pytest.raises(TypeError, match="null_values must be a string or a list of strings"):
+        s.read_csv(path, null_values=5)
     with pytest.raises(VelariaValueError, match="does not have"):
         s.read_csv(path, column_types={"nope": "int"})
     with pytest.raises(VelariaValueError, match="not a supported type"):
