@@ -79,6 +79,29 @@ def test_read_arrow_ipc(s, tmp_path):
     assert s.read(path).count() == 3000
 
 
+def test_read_arrow_ipc_stream_files(s, tmp_path):
+    # the IPC stream format (``.arrows``; what pyarrow.ipc.new_stream and many tools write)
+    # has no footer: it is read batch by batch, and every pushed filter runs on the rows read
+    import pyarrow.ipc as ipc
+
+    table = pa.table({"a": [1, None, 3, 4], "s": ["x", "y", None, "w"]})
+    path = tmp_path / "t.arrows"
+    with ipc.new_stream(path, table.schema) as writer:
+        writer.write_table(table.slice(0, 2))
+        writer.write_table(table.slice(2))
+    assert s.read_arrow(path).to_arrow().equals(table)
+    assert (s.probe(str(path))["kind"], s.read(path).count()) == ("arrow", 4)
+    s.sql(f"CREATE TABLE st OPTIONS(path: '{path}')")
+    assert s.sql("SELECT s FROM st WHERE a > 1").to_rows()["rows"] == [[None], ["w"]]
+    with pytest.raises(SourceFormatError, match="Arrow IPC"):
+        s.read_csv(path).count()
+    ipc_file = tmp_path / "u.arrow"
+    with ipc.new_file(ipc_file, table.schema) as writer:
+        writer.write_table(table)
+    both = s.read_arrow(str(tmp_path / "*.arrow*"))   # a stream and a file, one table
+    assert both.count() == 8 and both.to_arrow().column("a").to_pylist()[4:] == [1, None, 3, 4]
+
+
 # ---- probe by magic bytes --------------------------------------------------------------------
 def test_probe_recognises_parquet_and_reads_it(s, tmp_path):
     path = tmp_path / "data.bin"

@@ -11,6 +11,7 @@ __all__ = ["sniff_format", "FORMAT_NAMES", "how_to_read"]
 FORMAT_NAMES = {
     "parquet": "a Parquet file",
     "arrow": "an Arrow IPC (Feather v2) file",
+    "arrow_stream": "an Arrow IPC stream",
     "xlsx": "an Excel workbook (.xlsx)",
     "zip": "a zip archive",
     "gzip": "a gzip-compressed file",
@@ -22,6 +23,9 @@ FORMAT_NAMES = {
 _MAGIC = [
     (b"PAR1", "parquet"),
     (b"ARROW1", "arrow"),
+    # an IPC stream's first message starts with the continuation marker 0xFFFFFFFF (bytes
+    # that never start UTF-8 text)
+    (b"\xff\xff\xff\xff", "arrow_stream"),
     (b"\x1f\x8b", "gzip"),
     (b"\x28\xb5\x2f\xfd", "zstd"),
     (b"\xfd7zXZ\x00", "xz"),
@@ -69,6 +73,7 @@ def how_to_read(fmt: str) -> str:
         "parquet": "read it with Session.read_parquet(path) or CREATE TABLE t USING parquet "
                    "OPTIONS(path: '...')",
         "arrow": "read it with Session.read_arrow(path)",
+        "arrow_stream": "read it with Session.read_arrow(path)",
         "xlsx": "read it with velaria.read_excel(session, path)",
         "gzip": _COMPRESSED_CSV,
         "zstd": _COMPRESSED_CSV,
