@@ -307,6 +307,17 @@ def test_written_files_get_the_usual_permissions(s, tmp_path):
     assert kept.stat().st_mode & 0o777 == 0o664
 
 
+def test_writing_to_a_symlink_replaces_the_file_it_points_to(s, tmp_path):
+    (tmp_path / "real").mkdir()
+    real = tmp_path / "real" / "data.csv"
+    real.write_text("old\n")
+    link = tmp_path / "link.csv"
+    link.symlink_to(os.path.join("real", "data.csv"))
+    sample(s).write_csv(link)
+    assert link.is_symlink() and s.read_csv(real).count() == 3
+    assert sorted(os.listdir(tmp_path / "real")) == ["data.csv"]   # no temporary file left
+
+
 def test_write_errors(s, tmp_path):
     with pytest.raises(VelariaError, match="does not exist"):
         sample(s).write_csv(tmp_path / "missing" / "o.csv")

@@ -46,14 +46,16 @@ def _create_temporary(directory: str, base: str) -> str:
     raise FileExistsError(f"no free temporary name for {base} in {directory}")
 
 
-def write_atomic(path: str, write) -> None:
-    """Call ``write(tmp_path)``, fsync, then rename the temporary file to ``path``."""
+def write_atomic(path: str, write, shown: str | None = None) -> None:
+    """Call ``write(tmp_path)``, fsync, then rename the temporary file to ``path`` (a symlink
+    at ``path`` is replaced, never followed: internal files such as the materialisation
+    cache's must not be redirected). ``shown`` is the name messages use."""
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):
-        raise VelariaError(f"cannot write {path}: the directory {directory} does not exist; "
-                           f"create it first")
+        raise VelariaError(f"cannot write {shown or path}: the directory {directory} does not "
+                           f"exist; create it first")
     if os.path.isdir(path):
-        raise VelariaError(f"cannot write {path}: it is a directory; pass a file path")
+        raise VelariaError(f"cannot write {shown or path}: it is a directory; pass a file path")
     tmp = _create_temporary(directory, os.path.basename(path))
     try:
         write(tmp)
@@ -194,8 +196,10 @@ def write_table(table: pa.Table, path: str, fmt: str, *, delimiter: str = ",",
         else:
             replaced[0] = _write_json(table, tmp)
 
+    # a user's symlink stays a link: the file it points to is replaced
+    target = os.path.realpath(path) if os.path.islink(path) else path
     try:
-        write_atomic(path, write)
+        write_atomic(target, write, shown=path)
     except (OSError, pa.ArrowException) as exc:
         raise VelariaError(f"cannot write {fmt} file {path}: {exc}") from None
     if replaced[0]:
