@@ -226,6 +226,25 @@ def test_table_tells_null_from_the_text_null_and_keeps_one_line_per_row(cli):
     assert out.stdout == 'k,s\n1,\n2,null\n3,"two\nlines"\n'
 
 
+@pytest.mark.parametrize("fmt", ["csv", "table"])
+def test_a_reader_that_stops_early_is_not_an_error(cli, fmt):
+    # `velaria sql ... | head -2`: the closed pipe ends the command quietly with status 1 (no
+    # "Broken pipe" error on stderr), in every output format
+    # more output than a pipe holds (up to 1 MiB), so a write meets the closed pipe
+    pad = "x" * 60
+    (cli.cwd / "big.csv").write_text("k,v\n" + "".join(f"{i},{pad}\n" for i in range(40000)))
+    proc = subprocess.Popen([sys.executable, "-m", "velaria", "sql", "SELECT * FROM b", "--table",
+                             "b=big.csv", "--max-rows", "40000", "--format", fmt],
+                            cwd=cli.cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            # unbuffered, a write the closed pipe cuts short is not an error
+                            env={**{k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"},
+                                 "VELARIA_HOME": str(cli.home)})
+    assert proc.stdout.readline()
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 1 and err == "", err
+
+
 # ---------------------------------------------------------------------------- stream-sql-once
 def test_stream_sql_once_reports_a_missing_runtime_or_runs(cli, sales):
     src = cli.cwd / "in"
