@@ -5,8 +5,9 @@ the target: a reader (or a crash) sees the old file or the complete new one, nev
 half-written file. A failure removes the temporary file and leaves the target as it was.
 
 * CSV: a header row (unless ``header=False``), RFC 4180 quoting where needed, NULL as an empty
-  cell, vectors as ``[1,2,3]`` text, binary as base64, structs and maps as compact JSON; reading the file back gives the same values, except
-  that NaN and infinities come back as text (the CSV typing rules read ``nan`` as text).
+  cell, vectors as ``[1,2,3]`` text, binary as base64, structs and maps as compact JSON.
+  Reading it back types the text again (docs/io.md lists what does not come back as it was:
+  number-like text, ``""``, NaN, zoned timestamps).
 * Parquet: the Arrow schema as it is (compression ``zstd`` by default).
 * JSON lines: one object per row; NULL is ``null``; NaN and infinities, which JSON cannot
   hold, are written as ``null`` (a RuntimeWarning says how many); dates and timestamps as
