@@ -586,3 +586,52 @@ def reader_date_inference(ctx: Context):
             return "ISO dates stay text" if rows[0][1] == "2024-01-31" else None
 
         contract_or_native(contract, native)
+
+
+# ------------------------------------------------------------------------------------ CSV rows
+
+RAGGED_CSV = "id,name\n1,alice\n2,bob,extra\n3\n4,dave\n"
+
+
+@clause("io-csv-001", "a CSV row whose field count differs from the header is an error naming the file and "
+        "its line, never a row dropped silently", diverges="ragged-csv-rows")
+def ragged_csv_rows(ctx: Context):
+    files = {"ragged.csv": RAGGED_CSV}
+    with _files(files) as paths:
+        s = ctx.session()
+        p = paths["ragged.csv"]
+        repro = _repro(ctx, files, "print(s.read_csv(P['ragged.csv']).to_rows())")
+        rows: list = []
+
+        def contract():
+            try:
+                rows.append(ctx.api(s, "read_csv")(p).to_rows()["rows"])
+            except RuntimeError as exc:
+                text = str(exc)
+                _expect("ragged.csv" in text and "line 3" in text,
+                        "the error does not name the file and the first bad line (3): %r" % text, repro)
+                return
+            _expect(False, "read_csv of a file with rows of 3 and 1 fields under a 2-field header returned "
+                    "%r instead of raising" % rows[-1], repro)
+
+        def native():   # native Velaria drops rows of the wrong width without a word
+            return "rows of the wrong width were dropped silently" \
+                if rows and [r[0] for r in rows[-1]] == [1, 4] else None
+
+        contract_or_native(contract, native)
+
+
+@clause("io-csv-002", "a CSV file that is only a header line, with or without a final newline, reads as "
+        "its columns and no rows")
+def header_only_csv(ctx: Context):
+    files = {"h1.csv": "id,name\n", "h2.csv": "id,name"}
+    with _files(files) as paths:
+        s = ctx.session()
+        for name, p in paths.items():
+            repro = _repro(ctx, files, "print(s.read_csv(P[%r]).to_rows())" % name)
+            try:
+                got = ctx.api(s, "read_csv")(p).to_rows()
+            except RuntimeError as exc:
+                raise ClauseFailure("read_csv(%s) raised %s: %s" % (name, type(exc).__name__, exc), repro) from exc
+            _expect(got["schema"] == ["id", "name"] and got["rows"] == [],
+                    "read_csv(%s).to_rows() is %r, expected schema [id, name] and no rows" % (name, got), repro)

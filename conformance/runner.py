@@ -337,6 +337,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--list", action="store_true", help="list clause ids, titles and divergence rows; run nothing")
     p.add_argument("--verbose", "-v", action="store_true", help="print details of non-failing clauses too")
     a = p.parse_args(argv)
+    for prefix in a.clause or ():
+        if not _select(prefix):
+            p.error("no clause id starts with %r (python -m velaria.conformance --list shows them)" % prefix)
     if a.list:
         for c in _select(a.clause):
             tag = "  [diverges: %s]" % c.diverges if c.diverges else ("  [extension: %s]" % c.extension if c.extension else "")
@@ -356,9 +359,15 @@ def main(argv: list[str] | None = None) -> int:
         p.error("--python %s is not an executable interpreter" % a.python)
     if a.target_path and not Path(a.target_path).is_dir():
         p.error("--target-path %s is not a directory" % a.target_path)
+    for flag, out in (("--json", a.json), ("--markdown", a.markdown)):
+        if out and not Path(out).resolve().parent.is_dir():
+            p.error("%s %s: the directory %s does not exist" % (flag, out, Path(out).resolve().parent))
     xfail: dict[str, str] = {}
     for f in a.xfail:
-        xfail.update(read_xfail(f))
+        try:
+            xfail.update(read_xfail(f))
+        except (OSError, UnicodeDecodeError) as exc:
+            p.error("--xfail %s cannot be read: %s" % (f, exc.strerror if isinstance(exc, OSError) else exc))
     try:
         report = run(target, clause_prefix=a.clause, xfail=xfail, session_kwargs=kwargs, python=a.python,
                      target_path=str(Path(a.target_path).resolve()) if a.target_path else None,

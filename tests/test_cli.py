@@ -215,6 +215,36 @@ def test_vector_table_abbreviates_vectors(cli):
     assert "(64 values)" in r.stdout and max(len(line) for line in r.stdout.splitlines()) < 200
 
 
+def test_table_tells_null_from_the_text_null_and_keeps_one_line_per_row(cli):
+    (cli.cwd / "n.csv").write_text('k,s\n1,\n2,null\n3,"two\nlines"\n')
+    r = cli("sql", "SELECT k, s FROM n ORDER BY k", "--table", "n=n.csv")
+    assert r.returncode == 0, r.stdout + r.stderr
+    body = [line for line in r.stdout.splitlines() if line[:1] in "│|"]
+    assert len(body) == 3, r.stdout   # a line break in a cell does not start a new table line
+    assert "NULL" in body[0] and "'null'" in body[1] and "two\\nlines" in body[2], r.stdout
+    out = cli("sql", "SELECT k, s FROM n ORDER BY k", "--table", "n=n.csv", "--format", "csv")
+    assert out.stdout == 'k,s\n1,\n2,null\n3,"two\nlines"\n'
+
+
+@pytest.mark.parametrize("fmt", ["csv", "table"])
+def test_a_reader_that_stops_early_is_not_an_error(cli, fmt):
+    # `velaria sql ... | head -2`: the closed pipe ends the command quietly with status 1 (no
+    # "Broken pipe" error on stderr), in every output format
+    # more output than a pipe holds (up to 1 MiB), so a write meets the closed pipe
+    pad = "x" * 60
+    (cli.cwd / "big.csv").write_text("k,v\n" + "".join(f"{i},{pad}\n" for i in range(40000)))
+    proc = subprocess.Popen([sys.executable, "-m", "velaria", "sql", "SELECT * FROM b", "--table",
+                             "b=big.csv", "--max-rows", "40000", "--format", fmt],
+                            cwd=cli.cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            # unbuffered, a write the closed pipe cuts short is not an error
+                            env={**{k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"},
+                                 "VELARIA_HOME": str(cli.home)})
+    assert proc.stdout.readline()
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 1 and err == "", err
+
+
 # ---------------------------------------------------------------------------- stream-sql-once
 def test_stream_sql_once_reports_a_missing_runtime_or_runs(cli, sales):
     src = cli.cwd / "in"

@@ -93,7 +93,13 @@ def test_engine_shorthand_and_bad_arguments():
                          (["--timeout", "0"], "--timeout must be a positive number"),
                          (["--python", "/no/such/python"], "not an executable interpreter"),
                          (["--target-path", "/no/such/dir"], "is not a directory"),
-                         (["--session-arg", "novalue"], "expects KEY=VALUE")):
+                         (["--session-arg", "novalue"], "expects KEY=VALUE"),
+                         # a typo must not run nothing and report OK
+                         (["--clause", "no-such-clause"], "no clause id starts with 'no-such-clause'"),
+                         (["--xfail", "/no/such/xfail.txt"], "--xfail /no/such/xfail.txt cannot be read"),
+                         # checked before the run, not after it
+                         (["--json", "/no/such/dir/r.json"], "--json /no/such/dir/r.json: the directory"),
+                         (["--markdown", "/no/such/dir/r.md"], "--markdown /no/such/dir/r.md: the directory")):
         proc = _cli(*args)
         assert proc.returncode == 2 and needle in proc.stderr, (args, proc.stderr)
     proc = _cli("--target", "no_such_module_xyz")

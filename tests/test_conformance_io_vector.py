@@ -89,3 +89,43 @@ def test_native_tie_order_is_diverges_by_design_and_a_wrong_cut_fails():
         mod.Session = cls
         report = runner.run(mod, clause_prefix="vector-ties-001")
         assert [r.cls for r in report.results] == [want], report.format()
+
+
+def test_csv_row_clauses_tell_native_from_wrong():
+    """io-csv-001: a target that drops the ragged rows silently (native Velaria) is
+    diverges-by-design; one that pads them with NULLs fails. io-csv-002: a target that fails on
+    a header-only file without a final newline fails."""
+    import velaria
+
+    class Dropping(velaria.Session):
+        def read_csv(self, path, *args, **kwargs):
+            import warnings
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                return super().read_csv(path, *args, on_bad_lines="skip", **kwargs)
+
+    class Padding(velaria.Session):
+        def read_csv(self, path, *args, **kwargs):   # short rows padded with NULL, long ones cut
+            import csv
+
+            import pyarrow as pa
+            with open(path, newline="") as handle:
+                header, *rows = list(csv.reader(handle))
+            rows = [(r + [None] * len(header))[:len(header)] for r in rows]
+            return self.create_dataframe_from_arrow(pa.table(
+                {name: [r[i] for r in rows] for i, name in enumerate(header)}))
+
+    class HeaderOnlyFails(velaria.Session):
+        def read_csv(self, path, *args, **kwargs):
+            with open(path, "rb") as handle:
+                if not handle.read().endswith(b"\n"):
+                    raise RuntimeError("cannot infer number of columns")
+            return super().read_csv(path, *args, **kwargs)
+
+    for cls, prefix, want in ((Dropping, "io-csv-001", "diverges-by-design"),
+                              (Padding, "io-csv-001", "fail"),
+                              (HeaderOnlyFails, "io-csv-002", "fail")):
+        target = types.ModuleType("csv_target")
+        target.Session = cls
+        report = runner.run(target, clause_prefix=prefix)
+        assert [r.cls for r in report.results] == [want], (cls.__name__, report.format())

@@ -32,6 +32,25 @@ def test_using_overrides_probing(tmp_path):
     assert src.kind == "csv" and src.schema.names == ["1001", "ok", "12.5"]
 
 
+def test_using_csv_takes_a_glob_or_a_directory_like_read_csv(tmp_path):
+    import velaria
+
+    d = tmp_path / "parts"
+    d.mkdir()
+    (d / "a.csv").write_text("k;v\nx;1\n")
+    (d / "b.csv").write_text("k;v\ny;2.5\n")
+    s = velaria.Session()
+    want = s.read_csv(str(d / "*.csv"), delimiter=";").to_rows()
+    for i, path in enumerate([d / "*.csv", d]):
+        s.sql(f"CREATE TABLE t{i} USING csv OPTIONS(path: '{path}', delimiter: ';')")
+        assert s.sql(f"SELECT * FROM t{i}").to_rows() == want
+    with pytest.raises(VelariaFileNotFoundError, match="matches no file"):
+        create_table_source("csv", {"path": str(d / "*.tsv")}, [])
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(VelariaFileNotFoundError, match=r"\(the directory holds no file\)"):
+        create_table_source("csv", {"path": str(tmp_path / "empty")}, [])
+
+
 def test_line_options(tmp_path):
     p = tmp_path / "a.log"
     p.write_text("u1 click 3\nu2 view 4\n")

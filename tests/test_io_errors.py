@@ -35,6 +35,21 @@ def test_missing_file_each_reader(s, tmp_path):
         assert missing in str(info.value)
 
 
+@pytest.mark.parametrize("text, fmt, where", [
+    ('{"a":"x\\ud800y"}\n', "json_lines", "line 1, column 8"),      # typed as a date candidate
+    ('{"a":1}\n{"a":"\\\\ud800 \\udc00"}\n', "json_lines", "line 2, column 15"),
+    ('[{"a":"ok \\ud83d\\ude00"},\n {"a":"\\udbff!"}]', "json_array", "line 2, column 8"),
+])
+def test_unpaired_surrogate_escape_is_named_with_its_place(s, tmp_path, text, fmt, where):
+    # UTF-8 cannot hold half a surrogate pair: a clear error, never a bare UnicodeEncodeError
+    p = tmp_path / "s.json"
+    p.write_text(text)
+    for infer_dates in (True, False):
+        clear_typing_cache()
+        with pytest.raises(SourceFormatError, match=f"unpaired surrogate escape at {where}"):
+            scan_all(s.read_json(str(p), format=fmt, infer_dates=infer_dates))
+
+
 def test_directory_instead_of_file(s, tmp_path):
     with pytest.raises(VelariaFileNotFoundError, match="directory"):
         s.read_csv(str(tmp_path))

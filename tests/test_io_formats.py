@@ -79,6 +79,29 @@ def test_read_arrow_ipc(s, tmp_path):
     assert s.read(path).count() == 3000
 
 
+def test_read_arrow_ipc_stream_files(s, tmp_path):
+    # the IPC stream format (``.arrows``; what pyarrow.ipc.new_stream and many tools write)
+    # has no footer: it is read batch by batch, and every pushed filter runs on the rows read
+    import pyarrow.ipc as ipc
+
+    table = pa.table({"a": [1, None, 3, 4], "s": ["x", "y", None, "w"]})
+    path = tmp_path / "t.arrows"
+    with ipc.new_stream(path, table.schema) as writer:
+        writer.write_table(table.slice(0, 2))
+        writer.write_table(table.slice(2))
+    assert s.read_arrow(path).to_arrow().equals(table)
+    assert (s.probe(str(path))["kind"], s.read(path).count()) == ("arrow", 4)
+    s.sql(f"CREATE TABLE st OPTIONS(path: '{path}')")
+    assert s.sql("SELECT s FROM st WHERE a > 1").to_rows()["rows"] == [[None], ["w"]]
+    with pytest.raises(SourceFormatError, match="Arrow IPC"):
+        s.read_csv(path).count()
+    ipc_file = tmp_path / "u.arrow"
+    with ipc.new_file(ipc_file, table.schema) as writer:
+        writer.write_table(table)
+    both = s.read_arrow(str(tmp_path / "*.arrow*"))   # a stream and a file, one table
+    assert both.count() == 8 and both.to_arrow().column("a").to_pylist()[4:] == [1, None, 3, 4]
+
+
 # ---- probe by magic bytes --------------------------------------------------------------------
 def test_probe_recognises_parquet_and_reads_it(s, tmp_path):
     path = tmp_path / "data.bin"
@@ -116,6 +139,19 @@ def test_binary_files_are_named_not_invalid_utf8(s, tmp_path, name, data, what):
         s.read_line_file(str(path), [("a", 0)]).count()
 
 
+@pytest.mark.parametrize("name, data", [("x.csv.gz", gzip.compress(b"a\n1\n")),
+                                        ("x.csv.bz2", bz2.compress(b"a\n1\n"))])
+def test_probing_a_compressed_csv_says_how_to_read_it(s, tmp_path, name, data):
+    # read_csv and USING csv detect the compression themselves: the advice must say so (it
+    # told bzip2 users to decompress the file first)
+    path = tmp_path / name
+    path.write_bytes(data)
+    with pytest.raises(SourceFormatError, match=r"read_csv\(path\) .*USING csv") as info:
+        s.sql(f"CREATE TABLE t OPTIONS(path: '{path}')")
+    assert "decompress it first" not in str(info.value)
+    assert s.read_csv(path).to_rows()["rows"] == [[1]]
+
+
 # ---- CSV options -----------------------------------------------------------------------------
 def test_csv_without_header(s, tmp_path):
     path = tmp_path / "n.csv"
@@ -142,8 +178,10 @@ def test_csv_explicit_column_types(s, tmp_path):
     assert [str(t) for t in frame.schema.types] == ["string", "double"]
     assert frame.to_rows()["rows"] == [["007", 1.0], ["010", 2.0]]
     bad = s.read_csv(path, column_types={"zip": "BOOLEAN"})
-    with pytest.raises(SourceFormatError, match="column_types"):
+    with pytest.raises(SourceFormatError, match=r"invalid value '007'.*column_types \(zip\)"):
         bad.to_rows()
+    with pytest.raises(TypeError, match="null_values must be a string or a list of strings"):
+        s.read_csv(path, null_values=5)
     with pytest.raises(VelariaValueError, match="does not have"):
         s.read_csv(path, column_types={"nope": "int"})
     with pytest.raises(VelariaValueError, match="not a supported type"):
@@ -182,6 +220,22 @@ def test_csv_glob_unifies_int_and_float(s, tmp_path):
         s.read_csv(str(tmp_path / "*.csv")).schema
 
 
+def test_csv_glob_column_without_values_takes_the_other_files_type(s, tmp_path):
+    # a header-only file, or a column that is empty in one file, holds no evidence of a
+    # type: it must not turn the files' int64 column into a clash with "string"
+    (tmp_path / "a.csv").write_text("k,v\nx,1\n")
+    (tmp_path / "b.csv").write_text("k,v\n")
+    (tmp_path / "c.csv").write_text("k,v\ny,\n")
+    (tmp_path / "d.csv").write_text("k,v\nz,2.5\n")
+    frame = s.read_csv(str(tmp_path / "*.csv"))
+    assert [str(t) for t in frame.schema.types] == ["string", "double"]
+    assert frame.to_rows()["rows"] == [["x", 1.0], ["y", None], ["z", 2.5]]
+    (tmp_path / "a.csv").unlink()
+    (tmp_path / "d.csv").unlink()
+    only_empty = s.read_csv(str(tmp_path / "*.csv"))   # no file has a value: text, as one file
+    assert [str(t) for t in only_empty.schema.types] == ["string", "string"]
+
+
 # ---- writers ---------------------------------------------------------------------------------
 def sample(s):
     return s.create_dataframe_from_arrow(pa.table({
@@ -194,6 +248,20 @@ def test_write_csv_round_trips(s, tmp_path):
     assert s.read_csv(path).to_rows()["rows"] == sample(s).to_rows()["rows"]
     sample(s).write_csv(path, delimiter=";", header=False)
     assert s.read_csv(path, delimiter=";", header=False).count() == 3
+
+
+def test_write_csv_nested_and_binary_columns_as_text(s, tmp_path):
+    # CSV holds text: a struct or map becomes its compact JSON (how the JSON reader gives a
+    # nested object), binary its base64 (as write_json writes it); pyarrow alone refused
+    # both ("Unsupported Type", "Invalid UTF8 payload") without naming the column
+    frame = s.create_dataframe_from_arrow(pa.table({
+        "st": pa.array([{"x": 1, "y": "a,b"}, None], pa.struct([("x", pa.int64()),
+                                                               ("y", pa.string())])),
+        "m": pa.array([[("k", 1)], None], pa.map_(pa.string(), pa.int64())),
+        "b": pa.array([b"\x00\xff", None])}))
+    assert frame.write_csv(tmp_path / "n.csv") == 2
+    back = s.read_csv(tmp_path / "n.csv").to_rows()["rows"]
+    assert back == [['{"x":1,"y":"a,b"}', '{"k":1}', "AP8="], [None, None, None]]
 
 
 def test_write_parquet_and_json_round_trip(s, tmp_path):
@@ -219,6 +287,35 @@ def test_writes_are_atomic(s, tmp_path, monkeypatch):
         sample(s).write_csv(path)
     assert path.read_text() == "old\n"
     assert os.listdir(tmp_path) == ["keep.csv"]  # no temporary file left
+
+
+def test_written_files_get_the_usual_permissions(s, tmp_path):
+    # a new file gets 0666 less the umask, as open() would give it; a replaced file keeps
+    # its mode (the temporary file behind the atomic rename must not leak its private 0600)
+    old = os.umask(0o022)
+    try:
+        sample(s).write_csv(tmp_path / "new.csv")
+        s.sql(f"COPY (SELECT 1 AS x) TO '{tmp_path / 'copy.parquet'}'")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "new.csv").stat().st_mode & 0o777 == 0o644
+    assert (tmp_path / "copy.parquet").stat().st_mode & 0o777 == 0o644
+    kept = tmp_path / "shared.jsonl"
+    kept.write_text("{}\n")
+    kept.chmod(0o664)
+    sample(s).write_json(kept)
+    assert kept.stat().st_mode & 0o777 == 0o664
+
+
+def test_writing_to_a_symlink_replaces_the_file_it_points_to(s, tmp_path):
+    (tmp_path / "real").mkdir()
+    real = tmp_path / "real" / "data.csv"
+    real.write_text("old\n")
+    link = tmp_path / "link.csv"
+    link.symlink_to(os.path.join("real", "data.csv"))
+    sample(s).write_csv(link)
+    assert link.is_symlink() and s.read_csv(real).count() == 3
+    assert sorted(os.listdir(tmp_path / "real")) == ["data.csv"]   # no temporary file left
 
 
 def test_write_errors(s, tmp_path):

@@ -77,6 +77,31 @@ def test_csv_header_only(s, tmp_path):
     assert rows(src) == []
 
 
+@pytest.mark.parametrize("text", ["a,b", "a,\"b\"", "\ufeffa,b"])
+def test_csv_header_only_without_final_newline(s, tmp_path, text):
+    # a file that is just a header line with no newline after it has no rows (pyarrow's
+    # reader alone fails on it: "cannot infer number of columns")
+    p = write(tmp_path, "h.csv", text)
+    src = s.read_csv(str(p))
+    assert types(src) == ["string", "string"]
+    assert rows(src) == []
+    assert sum(b.num_rows for b in src.scan(["a"])) == 0
+
+
+@pytest.mark.parametrize("text", ["a,\"b", "a,\"b\n1,2\n"])
+def test_csv_unterminated_quote_in_the_header_is_named(s, tmp_path, text):
+    p = write(tmp_path, "h.csv", text)
+    from velaria.errors import SourceFormatError
+
+    with pytest.raises(SourceFormatError, match="the quote at line 1, column 3 is never closed"):
+        rows(s.read_csv(str(p)))
+
+
+def test_csv_cr_only_line_ends_keep_their_rows(s, tmp_path):
+    p = write(tmp_path, "cr.csv", "a,b\r1,2\r3,4")
+    assert rows(s.read_csv(str(p))) == [{"a": 1, "b": 2}, {"a": 3, "b": 4}]
+
+
 def test_csv_large_file_streams_in_batches(s, tmp_path):
     n = 300_000
     p = tmp_path / "big.csv"

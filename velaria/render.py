@@ -13,8 +13,8 @@ import unicodedata
 
 import pyarrow as pa
 
-__all__ = ["value_text", "format_table", "format_html", "python_values", "display_width",
-           "NULL_TEXT"]
+__all__ = ["value_text", "cell_text", "format_table", "format_html", "python_values",
+           "display_width", "NULL_TEXT"]
 
 #: how a NULL cell is shown
 NULL_TEXT = "NULL"
@@ -57,7 +57,7 @@ def value_text(v) -> str:
     return str(v)
 
 
-def _cell_text(v) -> str:
+def cell_text(v) -> str:
     """A cell for display: NULL distinct from the text 'null', line breaks escaped."""
     if v is None:
         return NULL_TEXT
@@ -106,7 +106,7 @@ def format_table(table: pa.Table, max_rows: int = 20, total: int | None = None) 
     preview (None: the table is complete; -1: unknown, more rows follow)."""
     names = table.schema.names
     head = table.slice(0, max_rows)
-    cols = [[_truncate(_cell_text(v), MAX_CELL_WIDTH) for v in python_values(c, n)]
+    cols = [[_truncate(cell_text(v), MAX_CELL_WIDTH) for v in python_values(c, n)]
             for c, n in zip(head.columns, names)]
     types = [_type_name(f.type) for f in table.schema]
     headers = [_truncate(n, MAX_CELL_WIDTH) for n in names]

@@ -68,6 +68,16 @@ def _requested_format(argv: list[str]) -> str:
     return "json"
 
 
+def _reader_went_away() -> int:
+    """stdout's reader closed the pipe (``velaria ... | head``): stop quietly with status 1,
+    as Python's documentation recommends and as rich does when a table meets the pipe."""
+    try:  # nothing more can be written; keep the interpreter's final flush from failing
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+    return 1
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line ``argv`` (default ``sys.argv[1:]``); return the exit code."""
     from .output import emit, emit_error
@@ -89,7 +99,10 @@ def main(argv: list[str] | None = None) -> int:
         out = args.handler(args)
         fmt = getattr(args, "format", fmt)  # run start may learn it from the action's flags
         emit(out, fmt)
+        sys.stdout.flush()   # a closed pipe shows here, where it is handled, not at exit
         return out.exit_code
+    except BrokenPipeError:
+        return _reader_went_away()
     except SystemExit as exc:  # --help and --version
         return exc.code if isinstance(exc.code, int) else 0
     except KeyboardInterrupt:

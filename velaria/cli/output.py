@@ -42,8 +42,9 @@ def dumps(doc) -> str:
 
 
 def cell_text(value) -> str:
-    """A value for a table cell: vectors abbreviated to their first elements and length."""
-    from ..render import value_text
+    """A value for a table cell: vectors abbreviated to their first elements and length; NULL
+    as ``NULL`` and a text ``null`` quoted, line breaks as ``\\n`` (as ``DataFrame.show``)."""
+    from ..render import cell_text as scalar_text
     if isinstance(value, (list, tuple)) and len(value) > 2 * _VECTOR_HEAD and \
             all(isinstance(v, (int, float)) or v is None for v in value):
         def short(v):  # 6 significant digits are plenty to recognise a vector on screen
@@ -54,7 +55,7 @@ def cell_text(value) -> str:
         return json.dumps(json_safe(value), ensure_ascii=False)
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(cell_text(v) for v in value) + "]"
-    return value_text(value)
+    return scalar_text(value)
 
 
 def _rows_of(out: Output) -> tuple[list[str], list[list]] | None:

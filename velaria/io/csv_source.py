@@ -140,10 +140,11 @@ def read_csv_header(path: str, delimiter: str = ",", shown_path: str | None = No
 def _check_null_values(values) -> list[str]:
     if isinstance(values, str):
         values = [values]
-    values = list(values)
-    if not all(isinstance(v, str) for v in values):
-        raise TypeError("null_values must be a string or a list of strings")
-    return values
+    if not isinstance(values, (list, tuple, set, frozenset)) or \
+            not all(isinstance(v, str) for v in values):
+        raise TypeError("null_values must be a string or a list of strings, not "
+                        f"{type(values).__name__}")
+    return list(values)
 
 
 def _column_names(data_path: str, path: str, delimiter: str, header: bool,
@@ -532,6 +533,9 @@ class CsvSource(TypedFileSource):
                     while first < n and buf[first] in b"\xef\xbb\xbf\r\n":
                         first += 1
                     line_end = buf.find(b"\n", first, n)
+                    if line_end < 0 and at_end and buf.find(b"\r", first, n) < 0 \
+                            and buf.count(b'"', first, n) % 2 == 0:
+                        return  # the file is one header line without a newline: no rows
                     if line_end < 0 or buf.count(b'"', first, line_end) % 2:
                         yield from self._stream_tables(parse, convert, 0, size)
                         return
@@ -640,9 +644,12 @@ class CsvSource(TypedFileSource):
                 f"csv file {self.path} has a record too long to read ({where}; a record must "
                 f"fit in the reader's {_BLOCK_SIZE >> 20} MiB blocks); split the value into "
                 f"smaller fields or keep such large values outside the CSV file") from None
+        # a quote that is never closed (in the header, too) is the cause of any other failure
+        check_quotes_terminated(self.data_path, 0, self.delimiter, self.path)
         if "conversion error" in msg and self.forced_kinds:
-            msg += " (a column given in column_types holds a value of another type; fix the " \
-                   "value or the type)"
+            given = ", ".join(self.names[i] for i in sorted(self.forced_kinds))
+            msg += f" (a column given in column_types ({given}) holds a value of another type; " \
+                   f"fix the value or the type)"
         raise SourceFormatError(f"cannot parse csv file {self.path}: {msg}") from None
 
     def _raw_batches(self, names, batch_rows, stats):

@@ -2,8 +2,9 @@
 the file source.
 
 The file is probed (so it must exist and be non-empty; binary formats are recognised by
-their magic bytes); ``USING`` overrides the probed kind. ``USING parquet`` / ``USING arrow``
-accept a glob or a directory too. Option keys arrive lower-cased. Recognised options:
+their magic bytes); ``USING`` overrides the probed kind. ``USING csv``, ``USING parquet`` and
+``USING arrow`` accept a glob or a directory too. Option keys arrive lower-cased. Recognised
+options:
 
 * every kind: ``path`` (required);
 * csv: ``delimiter``, ``on_bad_lines`` (``error`` | ``skip``), ``header`` (``true`` |
@@ -32,6 +33,7 @@ from .csv_source import ON_BAD_LINES, CsvSource
 from .json_source import JSON_FORMATS, JsonSource
 from .line_source import LineSource
 from .magic import sniff_format
+from .multi_source import csv_files_source, names_several_files
 from .paths import as_path_str
 from .probe import line_options_for, probe_file, source_from_probe
 
@@ -132,8 +134,10 @@ def create_table_source(provider: str | None, options: dict[str, str],
         source = (ParquetSource if kind == "parquet" else ArrowIpcSource)(path)
         _check_declared(source, list(declared_columns or []))
         return source
-    if kind == "csv" and sniff_format(path) in ("gzip", "zstd", "bzip2"):
-        info = {"kind": "csv", "delimiter": ","}  # compressed: read_csv decompresses it
+    if kind == "csv" and (names_several_files(path) or
+                          sniff_format(path) in ("gzip", "zstd", "bzip2")):
+        # several files (a glob, a directory) or a compressed one: read_csv's rules apply
+        info = {"kind": "csv", "delimiter": ","}
     else:
         info = probe_file(path)
     kind = kind or info["kind"]
@@ -161,10 +165,12 @@ def create_table_source(provider: str | None, options: dict[str, str],
         header = _flag("header", options["header"]) if "header" in options else True
         nulls = [v for v in options["null_values"].split(",")] \
             if "null_values" in options else None
+        csv_options = dict(delimiter=delim, on_bad_lines=bad, header=header, null_values=nulls,
+                           compression=options.get("compression", "infer"),
+                           infer_dates=infer_dates)
         try:
-            source = CsvSource(path, delimiter=delim, on_bad_lines=bad, header=header,
-                               null_values=nulls,
-                               compression=options.get("compression", "infer"), infer_dates=infer_dates)
+            source = csv_files_source(path, **csv_options) if names_several_files(path) \
+                else CsvSource(path, **csv_options)
         except VelariaValueError as exc:
             raise _err(f"CREATE TABLE: {exc}") from None
     elif kind == "line":

@@ -95,6 +95,33 @@ def _has_long_int(path: str) -> bool:
             tail = data[-64:]
 
 
+# a backslash escape: ``\\``, ``\uXXXX`` or a one-character one, read left to right so that
+# ``\\ud800`` (an escaped backslash, then text) is not taken for a surrogate escape
+_ESCAPE = re.compile(r"\\(?:u([0-9a-fA-F]{4})|.)")
+
+
+def _locate_unpaired_surrogate(path: str) -> tuple[int, int] | None:
+    """Line and column (1-based) of the first ``\\uD800``-``\\uDFFF`` escape in ``path`` that
+    is not half of a high-low pair, or None."""
+    with open(path, encoding="utf-8-sig", errors="replace") as handle:
+        for number, line in enumerate(handle, 1):
+            pending = None   # a high surrogate escape waiting for its low half
+            for match in _ESCAPE.finditer(line):
+                code = int(match.group(1), 16) if match.group(1) else None
+                low = code is not None and 0xDC00 <= code <= 0xDFFF
+                if pending is not None and not (low and match.start() == pending.end()):
+                    return number, pending.start() + 1
+                if code is not None and 0xD800 <= code <= 0xDBFF:
+                    pending = match
+                    continue
+                if low and pending is None:
+                    return number, match.start() + 1
+                pending = None
+            if pending is not None:
+                return number, pending.start() + 1
+    return None
+
+
 def _convert_arrow(raw: pa.Array, kind: str) -> pa.Array:
     """A fast-parser column converted to the Arrow type of the column's final ``kind``,
     with the reference parser's result (a string column writes other values as
@@ -245,7 +272,10 @@ class JsonSource(TypedFileSource):
         if kind == "string" and self.infer_dates:
             texts = [v for v in raw if v is not None]
             if all(type(v) is str for v in texts):
-                return classify_iso_text(pa.array(texts, pa.string()))
+                try:
+                    return classify_iso_text(pa.array(texts, pa.string()))
+                except UnicodeEncodeError:
+                    self._raise_unpaired_surrogate()
         return kind
 
     def _convert(self, raw, kind: str) -> pa.Array:
@@ -254,9 +284,16 @@ class JsonSource(TypedFileSource):
         try:
             return self._convert_values(raw, kind)
         except UnicodeEncodeError:
-            raise SourceFormatError(
-                f"json file {self.path} has a string with an unpaired surrogate escape "
-                f"(\\ud800-\\udfff); fix the escape or write the character itself") from None
+            self._raise_unpaired_surrogate()
+
+    def _raise_unpaired_surrogate(self):
+        """A decoded string holds half a UTF-16 surrogate pair (``"\\ud800"``), which UTF-8
+        text cannot hold: say where the escape is."""
+        found = _locate_unpaired_surrogate(self.path)
+        where = f" at line {found[0]}, column {found[1]}" if found else ""
+        raise SourceFormatError(
+            f"json file {self.path} has a string with an unpaired surrogate escape{where} "
+            f"(\\ud800-\\udfff); fix the escape or write the character itself") from None
 
     def _convert_values(self, raw, kind: str) -> pa.Array:
         typ = arrow_type(kind)

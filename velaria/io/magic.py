@@ -11,6 +11,7 @@ __all__ = ["sniff_format", "FORMAT_NAMES", "how_to_read"]
 FORMAT_NAMES = {
     "parquet": "a Parquet file",
     "arrow": "an Arrow IPC (Feather v2) file",
+    "arrow_stream": "an Arrow IPC stream",
     "xlsx": "an Excel workbook (.xlsx)",
     "zip": "a zip archive",
     "gzip": "a gzip-compressed file",
@@ -22,6 +23,9 @@ FORMAT_NAMES = {
 _MAGIC = [
     (b"PAR1", "parquet"),
     (b"ARROW1", "arrow"),
+    # an IPC stream's first message starts with the continuation marker 0xFFFFFFFF (bytes
+    # that never start UTF-8 text)
+    (b"\xff\xff\xff\xff", "arrow_stream"),
     (b"\x1f\x8b", "gzip"),
     (b"\x28\xb5\x2f\xfd", "zstd"),
     (b"\xfd7zXZ\x00", "xz"),
@@ -57,13 +61,21 @@ def _is_xlsx(path: str) -> bool:
         return False
 
 
+# read_csv and USING csv recognise these compressions by their magic bytes; other readers do not
+_COMPRESSED_CSV = ("a compressed CSV file is read with Session.read_csv(path) or CREATE TABLE t "
+                   "USING csv OPTIONS(path: '...'), which decompress it; other formats must be "
+                   "decompressed first")
+
+
 def how_to_read(fmt: str) -> str:
     """How to read a file of binary format ``fmt`` with Velaria."""
     return {
         "parquet": "read it with Session.read_parquet(path) or CREATE TABLE t USING parquet "
                    "OPTIONS(path: '...')",
         "arrow": "read it with Session.read_arrow(path)",
+        "arrow_stream": "read it with Session.read_arrow(path)",
         "xlsx": "read it with velaria.read_excel(session, path)",
-        "gzip": "pass compression='gzip' to read_csv (or decompress it first)",
-        "zstd": "pass compression='zstd' to read_csv (or decompress it first)",
+        "gzip": _COMPRESSED_CSV,
+        "zstd": _COMPRESSED_CSV,
+        "bzip2": _COMPRESSED_CSV,
     }.get(fmt, "extract or decompress it first")

@@ -2,7 +2,8 @@
 
 Each file is its own source, typed on its own; the table's schema is the files' common one.
 Files must have the same column names in the same order. A column that is int64 in some
-files and float64 in others is float64; any other type difference is an error that names
+files and float64 in others is float64; a column with no value in a file (a header-only
+file, empty cells) takes the type the other files give it; any other type difference is an error that names
 the files and suggests ``column_types`` (silently turning numbers into text would change
 them). Scans read the files one after another, in name order.
 """
@@ -15,7 +16,23 @@ import pyarrow as pa
 from ..errors import SourceFormatError
 from .base import DEFAULT_BATCH_ROWS, PushedFilter, TableSource, empty_batch
 
-__all__ = ["ConcatSource"]
+__all__ = ["ConcatSource", "names_several_files", "csv_files_source"]
+
+
+def names_several_files(path: str) -> bool:
+    """True when ``path`` is a glob or a directory (several files read as one table)."""
+    import os
+
+    return any(ch in path for ch in "*?[") or os.path.isdir(path)
+
+
+def csv_files_source(path: str, **options) -> "ConcatSource":
+    """The CSV files a glob or directory ``path`` names, each read with ``options`` (the
+    :class:`~velaria.io.csv_source.CsvSource` keywords), as one table."""
+    from .csv_source import CsvSource
+    from .paths import expand_paths
+
+    return ConcatSource(path, [CsvSource(f, **options) for f in expand_paths(path, "csv", "")])
 
 
 class ConcatSource(TableSource):
@@ -36,13 +53,22 @@ class ConcatSource(TableSource):
     def _unify(self) -> pa.Schema:
         first = self.sources[0]
         fields = list(first.schema)
+        # columns no file so far gave a value: they take the type of the first file that does
+        open_ = set(_valueless_columns(first))
         for src in self.sources[1:]:
             other = src.schema
             if other.names != first.schema.names:
                 raise SourceFormatError(
                     f"the files of {self.path} have different columns: {first.path} has "
                     f"{first.schema.names}, {src.path} has {other.names}; read them separately")
+            valueless = _valueless_columns(src)
             for i, (mine, theirs) in enumerate(zip(fields, other)):
+                if i in valueless:
+                    continue
+                if i in open_:
+                    fields[i] = mine.with_type(theirs.type)
+                    open_.discard(i)
+                    continue
                 if mine.type == theirs.type:
                     continue
                 numeric = {mine.type, theirs.type} <= {pa.int64(), pa.float64()}
@@ -83,3 +109,10 @@ class ConcatSource(TableSource):
 
     def supports_filter_pushdown(self) -> bool:
         return True
+
+
+def _valueless_columns(source: TableSource) -> set[int]:
+    """Indexes of the columns in which ``source`` holds no value (a header-only file, a column
+    of empty cells): they carry no evidence of a type, so they do not vote on the common one."""
+    kinds = getattr(source, "column_kinds", None)
+    return set() if kinds is None else {i for i, k in enumerate(kinds()) if k == "null"}

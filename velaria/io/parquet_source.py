@@ -50,8 +50,6 @@ class ParquetSource(TableSource):
         return pq.read_schema(path)
 
     def __init__(self, path: str):
-        import pyarrow.dataset as ds
-
         self.path = path
         self.files = expand_paths(path, self.kind, self.suffix)
         try:
@@ -63,21 +61,37 @@ class ParquetSource(TableSource):
                         f"{self.kind} files of {path} have different schemas: {self.files[0]} has "
                         f"{_render(first)}, {other_path} has {_render(other)}; read them "
                         f"separately and combine them with UNION ALL")
-            self._dataset = ds.dataset(self.files, schema=first, format=self.dataset_format)
+            self._schema = first
+            self._dataset = self._open_dataset(first)
         except (pa.ArrowInvalid, OSError) as exc:
             raise SourceFormatError(
-                f"cannot read {self.kind} file {path}: {exc} (is it really a {self.kind} "
-                f"file?)") from None
+                f"cannot read {self.kind} file {path}: {exc} (is it really {self.what}?)"
+            ) from None
+
+    #: what a file of this source is, for messages
+    what = "a Parquet file"
+
+    def _open_dataset(self, schema: pa.Schema):
+        import pyarrow.dataset as ds
+
+        return ds.dataset(self.files, schema=schema, format=self.dataset_format)
 
     @property
     def schema(self) -> pa.Schema:
-        return self._dataset.schema
+        return self._schema
 
     def num_rows_hint(self) -> int | None:
+        if self._dataset is None:
+            return None
         try:
             return self._dataset.count_rows()  # from the footers, no data read
         except (pa.ArrowInvalid, OSError):
             return None
+
+    def _file_batches(self, columns: list[str]) -> Iterator[pa.RecordBatch]:
+        """Every batch of every file, as ``columns``, for files ``pyarrow.dataset`` cannot
+        open (a subclass's); only called when :meth:`_open_dataset` returned None."""
+        raise NotImplementedError
 
     def scan(self, columns: Sequence[str] | None = None, filters: Sequence[PushedFilter] = (),
              batch_rows: int = DEFAULT_BATCH_ROWS) -> Iterator[pa.RecordBatch]:
@@ -86,7 +100,8 @@ class ParquetSource(TableSource):
         # Arrow skips row groups by their min / max statistics, which leave NaN out (a group
         # holding 1.0 and NaN claims every value is 1.0), and its comparisons drop NaN where
         # the engine keeps it: a float column's filters run on the rows read instead
-        late = [f for f in flts if pa.types.is_floating(self.schema.field(f.column).type)]
+        late = [f for f in flts if pa.types.is_floating(self.schema.field(f.column).type)
+                or self._dataset is None]
         expr = None
         for flt in flts:
             if flt not in late:
@@ -96,8 +111,12 @@ class ParquetSource(TableSource):
         out_schema = pa.schema([self.schema.field(n) for n in names])
         produced = False
         try:
-            scanner = self._dataset.scanner(columns=read, filter=expr, batch_size=batch_rows)
-            for batch in filtered_batches(scanner.to_batches(), late, names, in_memory=False):
+            if self._dataset is None:
+                batches = self._file_batches(read)
+            else:
+                batches = self._dataset.scanner(columns=read, filter=expr,
+                                                batch_size=batch_rows).to_batches()
+            for batch in filtered_batches(batches, late, names, in_memory=False):
                 if batch.num_rows == 0 and produced:
                     continue
                 produced = True
@@ -121,15 +140,46 @@ class ParquetSource(TableSource):
 
 class ArrowIpcSource(ParquetSource):
     """Arrow IPC files (Feather v2, ``.arrow``): same behaviour as :class:`ParquetSource`
-    (projection; filters are applied per batch, as IPC files carry no statistics)."""
+    (projection; filters are applied per batch, as IPC files carry no statistics). Files in
+    the IPC *stream* format (``.arrows``, no footer) are read too, batch by batch: a glob
+    holding one is read without ``pyarrow.dataset``, which opens only the file format."""
 
     kind = "arrow"
     dataset_format = "ipc"
     suffix = ".arrow"
+    what = "an Arrow IPC file or stream"
 
     @staticmethod
     def _read_schema(path: str) -> pa.Schema:
         import pyarrow.ipc as ipc
 
         with pa.OSFile(path) as source:
+            if _is_ipc_stream(path):
+                return ipc.open_stream(source).schema
             return ipc.open_file(source).schema
+
+    def _open_dataset(self, schema: pa.Schema):
+        if any(_is_ipc_stream(f) for f in self.files):
+            return None
+        return super()._open_dataset(schema)
+
+    def _file_batches(self, columns: list[str]) -> Iterator[pa.RecordBatch]:
+        import pyarrow.ipc as ipc
+
+        for path in self.files:
+            with pa.OSFile(path) as source:
+                if _is_ipc_stream(path):
+                    batches = ipc.open_stream(source)
+                else:
+                    reader = ipc.open_file(source)
+                    batches = (reader.get_batch(i) for i in range(reader.num_record_batches))
+                for batch in batches:
+                    yield batch.select(columns)
+
+
+def _is_ipc_stream(path: str) -> bool:
+    """True when ``path`` starts like an Arrow IPC stream (a continuation marker; the IPC
+    file format starts with ``ARROW1`` instead)."""
+    from .magic import sniff_format
+
+    return sniff_format(path) == "arrow_stream"

@@ -56,7 +56,8 @@ def expand_paths(path: str, what: str, suffix: str) -> list[str]:
                        for name in names if name.endswith(suffix) and not name.startswith("."))
         if not files:
             raise VelariaFileNotFoundError(
-                f"cannot open {what} file: {path} (the directory holds no *{suffix} file)", path)
+                f"cannot open {what} file: {path} (the directory holds no "
+                f"{'*' + suffix + ' file' if suffix else 'file'})", path)
         return files
     if not os.path.exists(path):
         raise VelariaFileNotFoundError(

@@ -221,7 +221,8 @@ def _probe_binary(path: str) -> dict[str, Any] | None:
     if fmt is None:
         return None
     stem = os.path.splitext(os.path.basename(path))[0] or "input_table"
-    kind = {"parquet": "parquet", "arrow": "arrow", "xlsx": "excel"}.get(fmt)
+    kind = {"parquet": "parquet", "arrow": "arrow", "arrow_stream": "arrow",
+            "xlsx": "excel"}.get(fmt)
     if kind is None:
         raise SourceFormatError(f"probe: {path} is {FORMAT_NAMES[fmt]}, not a text file; "
                                 f"{how_to_read(fmt)}")
@@ -234,9 +235,10 @@ def _probe_binary(path: str) -> dict[str, Any] | None:
 
         schema = list((ParquetSource if kind == "parquet" else ArrowIpcSource)(path).schema.names)
     evidence = [f"magic bytes of {FORMAT_NAMES[fmt]}"]
-    return {"path": path, "kind": kind, "final_format": fmt, "score": 100,
+    final = "arrow" if kind == "arrow" else fmt   # both IPC formats are read the same way
+    return {"path": path, "kind": kind, "final_format": final, "score": 100,
             "confidence": "high", "schema": schema, "suggested_table_name": stem,
-            "warnings": [], "candidates": [_candidate(fmt, kind, 100, evidence)]}
+            "warnings": [], "candidates": [_candidate(final, kind, 100, evidence)]}
 
 
 def probe_file(path: str) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from .csv_source import CsvSource
 from .json_source import JsonSource, canonical_json_format
 from .line_source import LINE_MODES, LineSource
 from .materialize import CachedSource, canonical_materialization_format
+from .multi_source import csv_files_source, names_several_files
 from .paths import as_path_str
 from .probe import probe_file, source_from_probe
 
@@ -135,17 +136,13 @@ class ReaderMethods:
                        column_names=column_names, null_values=null_values,
                        column_types=column_types, compression=compression,
                        infer_dates=infer_dates)
-        if any(ch in path for ch in "*?[") or os.path.isdir(path):
-            from .multi_source import ConcatSource
-            from .paths import expand_paths
-
+        if names_several_files(path):
             if materialization or materialization_dir is not None or \
                     materialization_format is not None:
                 raise VelariaValueError(
                     f"materialization is for one file; {path} names several (read them "
                     f"without it, or materialize each file)")
-            files = expand_paths(path, "csv", "")
-            source = ConcatSource(path, [CsvSource(f, **options) for f in files])
+            source = csv_files_source(path, **options)
             return self.context.frame_from_source(wrap_source(source, cache_in_memory=cache_in_memory))
         source = CsvSource(path, **options)
         return self.context.frame_from_source(wrap_source(
