@@ -9,7 +9,7 @@ compacted. Only shapes whose C comparison is exactly the reference's are taken:
 * a float64 column against a number (an integer constant only within +-2**53, where the
   conversion to float is exact); NaN is above every number, -0.0 equals 0.0;
 * an int64 or int32 column against an integer constant in its range;
-* a date32 (or a timestamp) column against a constant of exactly its type, compared as the
+* a date32 (or a microsecond timestamp) column against a constant of exactly its type, compared as the
   underlying day (microsecond) counts.
 
 The constant side may be any expression without columns (``DATE '1994-01-01' + INTERVAL '1'
@@ -111,9 +111,9 @@ def _term(col: pa.Array, col_type, op: str, const: Expr) -> Term | None | bool:
         dtype, value = np.int32, _days_bound(op, value)
         if value is None:
             return None
-    elif pat.is_timestamp(t):
+    elif pat.is_timestamp(t) and t.unit == "us":
         dtype = np.int64
-    else:
+    else:                                   # other timestamp units: the general path converts them
         return None
     off, n = col.offset, len(col)
     values = np.frombuffer(col.buffers()[1], dtype=dtype, count=off + n)[off:]

@@ -72,6 +72,8 @@ def is_interval(t: pa.DataType) -> bool:
 
 def family(t: pa.DataType) -> pa.DataType:
     """The computation type of ``t``: int64, float64, bool, string, null, or ``t`` itself."""
+    if pat.is_dictionary(t):       # a dictionary-encoded column computes as its values
+        return family(t.value_type)
     if is_integer(t):
         return INT
     if is_floating(t):
