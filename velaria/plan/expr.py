@@ -280,7 +280,12 @@ def window_text(call: WindowCall) -> str:
     if call.partition:
         parts.append("PARTITION BY " + ", ".join(render(p) for p in call.partition))
     if call.order:
-        parts.append("ORDER BY " + ", ".join(render(o) + (" DESC" if d else "")
-                                             for o, d in zip(call.order, call.descending)))
+        # NULLS FIRST / LAST only where it differs from the direction's default (NULLs last
+        # ascending, first descending): the planner merges window functions of equal text, so
+        # two orders that place NULLs differently must not read alike
+        nulls = call.nulls_first or call.descending
+        parts.append("ORDER BY " + ", ".join(
+            render(o) + (" DESC" if d else "") + ("" if nf == d else (" NULLS FIRST" if nf else " NULLS LAST"))
+            for o, d, nf in zip(call.order, call.descending, nulls)))
     parts.append(call.frame.render())
     return f"{call.func}({args}) OVER ({' '.join(parts)})"
