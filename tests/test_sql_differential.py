@@ -20,7 +20,7 @@ import pyarrow as pa
 import pytest
 
 from velaria import Session, accel
-from velaria.errors import ExecutionError
+from velaria.errors import ExecutionError, SqlError
 
 ENGINES = [("reference", None), ("reference", 1)]
 if accel.batch_available():
@@ -94,6 +94,33 @@ def test_window_functions_that_differ_only_in_null_placement_are_not_merged(s):
     assert rows(s, sql) == [[0, 3, -1, 1, 5], [1, -1, 0, 5, 4], [2, 1, 1, 4, 3],
                             [3, 4, 4, 2, 1], [4, 2, 2, 3, 2]]
     assert "Window functions=4" in s.explain_sql(sql)       # one column each, none merged
+
+
+# ------------------------------------------------------------------ DECIMAL casts as identities
+
+DEC = pa.table({"id": [0, 1, 2, 3], "f": [1.26, 1.24, 2.5, None]})
+
+
+@pytest.fixture(params=ENGINES, ids=lambda p: f"{p[0]}-{p[1] or 'default'}")
+def sd(request):
+    return _session(*request.param, t=DEC)
+
+
+def test_casts_to_decimals_of_different_scales_are_different_expressions(sd):
+    """``CAST(f AS DECIMAL(5, 1))`` and ``CAST(f AS DECIMAL(5, 2))`` were one expression to
+    the planner: the second window SUM returned the first one's running sums, and a SELECT item
+    cast to scale 2 passed as the GROUP BY key cast to scale 1."""
+    dec = decimal.Decimal
+    assert rows(sd, "SELECT id, SUM(CAST(f AS DECIMAL(5, 1))) OVER (ORDER BY id) AS a, "
+                    "SUM(CAST(f AS DECIMAL(5, 2))) OVER (ORDER BY id) AS b FROM t") == [
+        [0, dec("1.3"), dec("1.26")], [1, dec("2.5"), dec("2.50")], [2, dec("5.0"), dec("5.00")],
+        [3, dec("5.0"), dec("5.00")]]
+    assert rows(sd, "SELECT MIN(CAST(f AS DECIMAL(5, 1))) AS a, MIN(CAST(f AS DECIMAL(5, 2))) AS b FROM t") == [
+        [dec("1.2"), dec("1.24")]]
+    with pytest.raises(SqlError, match="must appear in GROUP BY"):
+        rows(sd, "SELECT CAST(f AS DECIMAL(5, 2)) AS x, COUNT(*) FROM t GROUP BY CAST(f AS DECIMAL(5, 1))")
+    assert rows(sd, "SELECT CAST(f AS DECIMAL(5, 1)) AS x, COUNT(*) FROM t GROUP BY CAST(f AS DECIMAL(5, 1))") == [
+        [dec("1.3"), 1], [dec("1.2"), 1], [dec("2.5"), 1], [None, 1]]
 
 
 # ------------------------------------------------------------------ DECIMAL casts of huge values
