@@ -123,6 +123,26 @@ def test_casts_to_decimals_of_different_scales_are_different_expressions(sd):
         [dec("1.3"), 1], [dec("1.2"), 1], [dec("2.5"), 1], [None, 1]]
 
 
+# ------------------------------------------------------------------ interval keys
+
+IV = ("(SELECT 1 AS id, INTERVAL '1 month' AS x UNION ALL SELECT 2, INTERVAL '30 days' "
+      "UNION ALL SELECT 3, INTERVAL '720 hours' UNION ALL SELECT 4, INTERVAL '1 day')")
+
+
+@pytest.mark.parametrize("sql, expected", [
+    (f"SELECT x, COUNT(*) FROM {IV} q GROUP BY x",
+     [[pa.MonthDayNano([1, 0, 0]), 3], [pa.MonthDayNano([0, 1, 0]), 1]]),
+    (f"SELECT COUNT(*) FROM (SELECT DISTINCT x FROM {IV} q) d", [[2]]),
+    (f"SELECT COUNT(DISTINCT x) FROM {IV} q", [[2]]),
+    (f"SELECT x FROM {IV} q INTERSECT SELECT INTERVAL '24 hours'", [[pa.MonthDayNano([0, 1, 0])]]),
+    (f"SELECT id, COUNT(*) OVER (PARTITION BY x) FROM {IV} q", [[1, 3], [2, 3], [3, 3], [4, 1]]),
+])
+def test_intervals_of_one_length_are_one_group_as_equality_says(s, sql, expected):
+    """``INTERVAL '1 month' = INTERVAL '30 days'`` is TRUE, yet GROUP BY, DISTINCT and the set
+    operations kept them apart (DuckDB and PostgreSQL group them together)."""
+    assert rows(s, sql) == expected
+
+
 # ------------------------------------------------------------------ DECIMAL casts of huge values
 
 @pytest.mark.parametrize("sql, value", [
