@@ -186,6 +186,18 @@ def _random_table(rnd: random.Random, n: int) -> pa.Table:
                      "b": pa.array(pick([None, True, False]), pa.bool_())})
 
 
+# (velaria text, DuckDB text) of a scalar over the columns of a table qualified by {q}
+_SCALARS = [
+    ("{q}i + {q}k", "{q}i + {q}k"),
+    ("{q}f / {q}i", "{q}f / NULLIF({q}i, 0)"),
+    ("CONCAT({q}s, 'x')", "({q}s || 'x')"),
+    ("CASE WHEN {q}b THEN {q}i ELSE {q}k END",) * 2,
+    ("GREATEST({q}f, {q}i)",) * 2,
+    ("UPPER({q}s)",) * 2,
+    ("{q}d + 1",) * 2,
+] + [("{q}" + c,) * 2 for c in ("i", "f", "s", "d", "b", "k")]
+
+
 class _Queries:
     """Random queries as (velaria text, DuckDB text, ordered) over tables t1 and t2."""
 
@@ -215,28 +227,13 @@ class _Queries:
         if c == "s" and r.random() < 0.3:
             text = f"{q}s {r.choice(['LIKE', 'NOT LIKE', 'ILIKE'])} '{r.choice(['a%', '_', '%b'])}'"
         if c == "i" and r.random() < 0.3:   # a guard whose right side fails on the rows it excludes
-            return f"({q}s <> '' AND LENGTH({q}s) > 0)", f"({q}s <> '' AND LENGTH({q}s) > 0)"
+            guard = f"({q}s IN ('1', '2') AND CAST({q}s AS INT) > 1)"
+            return guard, guard
         return text, text
 
     def scalar(self, q: str) -> tuple[str, str]:
-        r = self.r
-        k = r.randint(0, 7)
-        if k == 0:
-            return f"{q}i + {q}k", f"{q}i + {q}k"
-        if k == 1:
-            return f"{q}f / {q}i", f"{q}f / NULLIF({q}i, 0)"
-        if k == 2:
-            return f"CONCAT({q}s, 'x')", f"({q}s || 'x')"
-        if k == 3:
-            return f"CASE WHEN {q}b THEN {q}i ELSE {q}k END", f"CASE WHEN {q}b THEN {q}i ELSE {q}k END"
-        if k == 4:
-            return f"GREATEST({q}f, {q}i)", f"GREATEST({q}f, {q}i)"
-        if k == 5:
-            return f"UPPER({q}s)", f"UPPER({q}s)"
-        if k == 6:
-            return f"{q}d + 1", f"{q}d + 1"
-        c = r.choice(["i", "f", "s", "d", "b", "k"])
-        return q + c, q + c
+        v, d = self.r.choice(_SCALARS)
+        return v.format(q=q), d.format(q=q)
 
     def query(self) -> tuple[str, str, bool]:
         r = self.r
