@@ -82,6 +82,22 @@ def test_an_undecided_row_still_raises_the_right_operands_error(s, sql):
         rows(s, sql)
 
 
+# ------------------------------------------------------------------ aggregate clauses on scalars
+
+@pytest.mark.parametrize("sql, clause", [
+    ("SELECT UPPER(s) FILTER (WHERE i > 1) FROM t", "FILTER"),
+    ("SELECT UPPER(DISTINCT s) FROM t", "DISTINCT"),
+    ("SELECT UPPER(s ORDER BY s) FROM t", "ORDER BY"),
+    ("SELECT UPPER(s) WITHIN GROUP (ORDER BY s) FROM t", "WITHIN GROUP"),
+    ("SELECT YEAR(DISTINCT s) FROM t", "DISTINCT"),
+    ("SELECT LENGTH(*) FROM t", "length(*)"),
+])
+def test_an_aggregate_clause_on_a_scalar_function_is_an_error(s, sql, clause):
+    """These ran the scalar function and silently dropped the clause (PostgreSQL refuses them)."""
+    with pytest.raises(SqlError, match=re.escape(f"{clause} specified, but ")):
+        rows(s, sql)
+
+
 # ------------------------------------------------------------------ window NULL placement
 
 def test_window_functions_that_differ_only_in_null_placement_are_not_merged(s):
