@@ -98,6 +98,18 @@ def test_an_aggregate_clause_on_a_scalar_function_is_an_error(s, sql, clause):
         rows(s, sql)
 
 
+@pytest.mark.parametrize("sql, message", [
+    ("SELECT CAST(i AS INT[]) FROM t", "CAST to an array type is not supported"),
+    ("SELECT s::text[] FROM t", "CAST to an array type is not supported"),
+    ("SELECT * FROM t TABLESAMPLE SYSTEM (10)", "TABLESAMPLE is not supported"),
+    ("CREATE TABLE arrays (a INT[])", "unsupported column type INT[] for column a"),
+])
+def test_arrays_and_sampling_are_refused_by_name(s, sql, message):
+    """A CAST or a column to ``INT[]`` read as ``INT``; TABLESAMPLE said "Subquery in FROM"."""
+    with pytest.raises(SqlError, match=re.escape(message)):
+        rows(s, sql)
+
+
 # ------------------------------------------------------------------ window NULL placement
 
 def test_window_functions_that_differ_only_in_null_placement_are_not_merged(s):

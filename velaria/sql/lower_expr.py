@@ -54,7 +54,8 @@ def normalize_type_name(type_name: ast.TypeName) -> str:
     """Upper-cased declared type with the schema prefix stripped and aliases folded."""
     names = [n.sval for n in type_name.names]
     raw = names[-1].upper()
-    return _TYPE_ALIASES.get(raw, raw)
+    # an array type keeps its brackets, so no scalar type's rules apply to it by mistake
+    return _TYPE_ALIASES.get(raw, raw) + ("[]" if type_name.arrayBounds else "")
 
 
 def function_name(funcname) -> tuple[str, str]:
@@ -140,6 +141,9 @@ class ExprLowerer:
 
     def _lower_TypeCast(self, node: ast.TypeCast) -> Expr:
         arg = self.lower(node.arg)
+        if node.typeName.arrayBounds:       # INT[] would otherwise read as INT
+            raise self._err(SQLUnsupportedError, "CAST to an array type is not supported", node,
+                            hint="Cast to a scalar type such as BIGINT, DOUBLE or VARCHAR.")
         if is_decimal_name(node.typeName):
             try:
                 rtype = decimal_cast_type(node.typeName)
