@@ -98,8 +98,13 @@ def _eval_call(expr: Call, columns, num_rows, ctx) -> list:
     result = fn.apply_columns(arg_columns, num_rows, ctx)
     if pat.is_decimal(expr.type):
         return decimals.check_fits(result, expr.type)
+    if expr.name in _PICKS_AN_ARGUMENT:
+        return _conform(result, expr.type)      # GREATEST(1.5, 2**53 + 1) picks the BIGINT
     return result
 
+
+#: functions whose value is one of their arguments, of the arguments' common type
+_PICKS_AN_ARGUMENT = {"greatest", "least"}
 
 #: AND / OR: the left operand's value that decides the row without the right one
 _SHORT_CIRCUIT = {"and": False, "or": True}

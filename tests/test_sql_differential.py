@@ -110,6 +110,15 @@ def test_arrays_and_sampling_are_refused_by_name(s, sql, message):
         rows(s, sql)
 
 
+def test_greatest_and_least_of_a_double_and_a_large_bigint_give_the_double(s):
+    """GREATEST(1.5, 2**53 + 1) compared exactly, picked the BIGINT and then failed to build
+    the DOUBLE result column ("outside of the range exactly representable")."""
+    assert rows(s, "SELECT GREATEST(1.5, 9007199254740993), LEAST(9007199254740993, 1e17), "
+                   "GREATEST(9007199254740993, 1)") == [[9007199254740992.0, 9007199254740992.0, 9007199254740993]]
+    assert rows(s, "SELECT GREATEST(f, 9007199254740993) FROM t WHERE id IN (0, 3)") == [
+        [9007199254740992.0], [9007199254740992.0]]
+
+
 # ------------------------------------------------------------------ window NULL placement
 
 def test_window_functions_that_differ_only_in_null_placement_are_not_merged(s):
