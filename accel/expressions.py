@@ -14,6 +14,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.types as pat
 
+from velaria.errors import VelariaError
 from velaria.plan.expr import Call, Case, Cast, Column, Expr, InList, Literal, walk
 from velaria.plan.kernel_paths import report
 from velaria.plan.types import type_name
@@ -331,14 +332,33 @@ def _as_bool(a: pa.Array, n: int) -> pa.Array:
     return a
 
 
-def _and(expr, batch, ctx):
-    a, b = (_as_bool(x, batch.num_rows) for x in _args(expr, batch, ctx))
-    return pc.and_kleene(a, b)
+def _logic(expr, batch, ctx):
+    """AND / OR in Kleene logic. The right operand runs on the whole batch (the result of a
+    row the left operand decides does not depend on it); only when that raises is it run again
+    on the rows the left operand leaves open, as the reference evaluates it, so an error on a
+    row a guard excludes (``s <> 'x' AND CAST(s AS INT) > 0``) is never raised."""
+    n = batch.num_rows
+    combine = pc.and_kleene if expr.name == "and" else pc.or_kleene
+    left = _as_bool(_ev(expr.args[0], batch, ctx), n)
+    try:
+        return combine(left, _as_bool(_ev(expr.args[1], batch, ctx), n))
+    except VelariaError:
+        # the rows left open: AND where the left value is not FALSE, OR where it is not TRUE
+        decided = pc.fill_null(left if expr.name == "or" else pc.invert(left), False)
+        open_rows = np.flatnonzero(~decided.to_numpy(zero_copy_only=False))
+        if open_rows.size == n:
+            raise
+    result = left.to_numpy(zero_copy_only=False).astype(object)
+    result[~np.asarray(left.is_valid())] = None
+    if open_rows.size:
+        needed = {node.index for node in walk(expr.args[1]) if isinstance(node, Column)}
+        rows = pa.array(open_rows, type=_I64)
+        right = _as_bool(_ev(expr.args[1], _needed_batch(batch, needed).take(rows), ctx), open_rows.size)
+        result[open_rows] = combine(left.take(rows), right).to_numpy(zero_copy_only=False)
+    return pa.array(result, type=_BOOL)
 
 
-def _or(expr, batch, ctx):
-    a, b = (_as_bool(x, batch.num_rows) for x in _args(expr, batch, ctx))
-    return pc.or_kleene(a, b)
+_and = _or = _logic
 
 
 def _not(expr, batch, ctx):

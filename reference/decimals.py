@@ -92,8 +92,12 @@ def declared_type(mods: list[int], written: str) -> pa.DataType:
 
 def _fit(value: decimal.Decimal, t: pa.DataType, what: str) -> decimal.Decimal:
     """``value`` rounded half away from zero to ``t``'s scale; an error if it has too many digits."""
-    q = value.quantize(decimal.Decimal(1).scaleb(-t.scale), context=CONTEXT)
-    if q != 0 and q.adjusted() >= t.precision - t.scale:
+    limit = t.precision - t.scale
+    # a value already too large is refused before quantize, which cannot even represent it
+    # when its digits outnumber the context's precision (a double such as 1e308)
+    too_large = value != 0 and value.adjusted() >= limit
+    q = None if too_large else value.quantize(decimal.Decimal(1).scaleb(-t.scale), context=CONTEXT)
+    if too_large or (q != 0 and q.adjusted() >= limit):
         raise ExecutionError(f"{what} is out of range for DECIMAL({t.precision}, {t.scale}): it needs more "
                              f"than {t.precision - t.scale} digits before the decimal point; CAST to a "
                              "DECIMAL with a larger precision, or to DOUBLE")

@@ -6,7 +6,10 @@ Two rows are the same when every column is the same, where:
 * ``-0.0`` equals ``0.0`` and every NaN equals every other NaN;
 * numbers compare by value (``1 == 1.0``), but a boolean never equals a number and a string
   never equals a number (``'1'`` and ``1`` are different);
-* vectors compare element by element.
+* vectors compare element by element;
+* intervals compare by length with a month of 30 days, as ``=`` does (``INTERVAL '1 month'``,
+  ``INTERVAL '30 days'`` and ``INTERVAL '720 hours'`` are one value; the first one seen is
+  kept).
 
 ``distinct_indices`` returns the index of the first occurrence of each distinct row, in input
 order, so the executor keeps the first row of every duplicate set.
@@ -23,6 +26,8 @@ row occurs on the left and on the right):
 from __future__ import annotations
 
 import math
+
+import pyarrow as pa
 
 from velaria.errors import VelariaValueError
 
@@ -41,6 +46,7 @@ class _NaN:
 
 
 _NAN = _NaN()
+_NS_PER_DAY = 86_400 * 10**9
 
 
 def hash_key(value):
@@ -58,6 +64,8 @@ def hash_key(value):
         return _NAN
     if isinstance(value, list):
         return ("vector", tuple(hash_key(v) for v in value))
+    if isinstance(value, pa.MonthDayNano):
+        return ("interval", (value.months * 30 + value.days) * _NS_PER_DAY + value.nanoseconds)
     return value
 
 

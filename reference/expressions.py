@@ -11,6 +11,9 @@
 * ``Case`` -> branches are evaluated **only on the rows that reach them**: a row takes the
   first branch whose condition is exactly TRUE (NULL counts as not true), so
   ``CASE WHEN x <> '' THEN CAST(x AS INT) END`` never casts the empty string;
+* ``AND`` / ``OR`` -> Kleene logic, the right operand evaluated only on the rows the left one
+  does not decide (AND: left not FALSE; OR: left not TRUE), so a guard such as
+  ``x <> '' AND CAST(x AS INT) > 0`` never casts the empty string either;
 * ``InList`` -> SQL rules: NULL operand gives NULL; a match gives TRUE; no match gives NULL
   when an item is NULL, else FALSE; ``NOT IN`` negates that (NULL stays NULL);
 * ``AggregateCall`` -> ``ExecutionError`` (aggregates are computed by ``reference.aggregate``).
@@ -35,6 +38,7 @@ from velaria.plan.types import is_floating
 from . import decimals
 from .decimals import cast_to_decimal
 from .functions import EvalContext, cast_value, compare_values, get_function, to_string
+from .predicates import and3, or3
 
 __all__ = ["evaluate"]
 
@@ -63,6 +67,8 @@ def _eval(expr: Expr, columns: Sequence[list], num_rows: int, ctx: EvalContext) 
             value = float(value)
         return [value] * num_rows
     if isinstance(expr, Call):
+        if expr.name in _SHORT_CIRCUIT and len(expr.args) == 2:
+            return _eval_logic(expr, columns, num_rows, ctx)
         return _eval_call(expr, columns, num_rows, ctx)
     if isinstance(expr, Cast):
         values = _eval(expr.arg, columns, num_rows, ctx)
@@ -92,6 +98,37 @@ def _eval_call(expr: Call, columns, num_rows, ctx) -> list:
     result = fn.apply_columns(arg_columns, num_rows, ctx)
     if pat.is_decimal(expr.type):
         return decimals.check_fits(result, expr.type)
+    if expr.name in _PICKS_AN_ARGUMENT:
+        return _conform(result, expr.type)      # GREATEST(1.5, 2**53 + 1) picks the BIGINT
+    return result
+
+
+#: functions whose value is one of their arguments, of the arguments' common type
+_PICKS_AN_ARGUMENT = {"greatest", "least"}
+
+#: AND / OR: the left operand's value that decides the row without the right one
+_SHORT_CIRCUIT = {"and": False, "or": True}
+
+
+def _eval_logic(expr: Call, columns, num_rows, ctx) -> list:
+    """AND / OR in Kleene logic with the right operand evaluated only where it matters.
+
+    A row whose left value decides the result (FALSE for AND, TRUE for OR) keeps it; the right
+    operand runs on the other rows alone, so an error it would raise on a decided row (a
+    failing CAST, an overflow) is never raised -- the rows a guard excludes stay excluded."""
+    decided = _SHORT_CIRCUIT[expr.name]
+    combine = and3 if expr.name == "and" else or3
+    left = _eval(expr.args[0], columns, num_rows, ctx)
+    open_rows = [i for i, v in enumerate(left) if v is not decided]
+    if len(open_rows) == num_rows:
+        right = _eval(expr.args[1], columns, num_rows, ctx)
+        return [combine(a, b) for a, b in zip(left, right)]
+    result = list(left)
+    if open_rows:
+        needed = {node.index for node in walk(expr.args[1]) if isinstance(node, Column)}
+        right = _eval(expr.args[1], _take(columns, open_rows, needed), len(open_rows), ctx)
+        for i, b in zip(open_rows, right):
+            result[i] = combine(left[i], b)
     return result
 
 

@@ -3,6 +3,7 @@
 shuffle join, each with the embedded answer in the embedded order."""
 from __future__ import annotations
 
+import datetime
 import math
 import random
 
@@ -23,6 +24,11 @@ KEY_VALUES = {
     pa.float64(): st.one_of(st.none(), st.floats(allow_nan=True), st.sampled_from([0.0, -0.0, math.nan, math.inf])),
     pa.string(): st.one_of(st.none(), st.text(max_size=6), st.sampled_from(["", "a", "é", "日本"])),
     pa.bool_(): st.one_of(st.none(), st.booleans()),
+    pa.date32(): st.one_of(st.none(), st.dates()),
+    pa.timestamp("us"): st.one_of(st.none(), st.datetimes()),
+    pa.month_day_nano_interval(): st.one_of(st.none(), st.tuples(
+        st.integers(-30, 30), st.integers(-40, 40), st.sampled_from([0, 1, -86_400 * 10**9])).map(
+        lambda t: pa.MonthDayNano(list(t)))),
 }
 
 
@@ -67,6 +73,21 @@ def test_hash_is_stable_across_chunks_slices_and_zeros():
     assert int(key_hashes([pa.array([1], pa.int64())])[0]) == int(key_hashes([pa.array([1], pa.int32())])[0])
     multi = key_hashes([pa.array([1, 1, 2]), pa.array(["x", "y", "x"])])
     assert len(set(multi.tolist())) == 3
+
+
+def test_date_time_and_interval_keys_hash_without_arrow_casts():
+    # Arrow casts no date type to int64 (a GROUP BY of a DATE column failed in a shuffle)
+    day = datetime.date(2024, 1, 2)
+    dates = key_hashes([pa.array([day, None, day], pa.date32())])
+    assert dates[0] == dates[2] != dates[1]
+    assert key_hashes([pa.array([None, day], pa.date32()).slice(1)])[0] == dates[0]
+    times = key_hashes([pa.array([datetime.time(1, 2), datetime.time(1, 2)], pa.time32("s"))])
+    assert times[0] == times[1]
+    # intervals hash their length (a month counts 30 days), so equal lengths share a bucket
+    ivs = key_hashes([pa.array([pa.MonthDayNano([1, 0, 0]), pa.MonthDayNano([0, 30, 0]),
+                                pa.MonthDayNano([0, 0, 30 * 86_400 * 10**9]), pa.MonthDayNano([0, 31, 0])],
+                               pa.month_day_nano_interval())])
+    assert ivs[0] == ivs[1] == ivs[2] != ivs[3]
 
 
 def test_long_string_columns_hash_in_slices_with_the_same_result(monkeypatch):
@@ -120,6 +141,8 @@ def _same(a, b) -> bool:
 
 AGGREGATES = [
     "SELECT k, s, COUNT(*) AS n, SUM(v) AS sv, MIN(v) AS lo, COUNT(DISTINCT i) AS di FROM f GROUP BY k, s",
+    "SELECT DATE '2024-01-01' + i AS day, COUNT(*) AS n, SUM(v) AS sv FROM f GROUP BY 1",
+    "SELECT CAST(DATE '2024-01-01' + i AS TIMESTAMP) AS ts, s, MAX(v) AS hi FROM f GROUP BY 1, 2",
     "SELECT s, AVG(v) AS a, MAX(k) AS hi FROM f GROUP BY s HAVING COUNT(*) > 2",
     "SELECT i, COUNT(*) AS n FROM f WHERE v % 3 = 0 GROUP BY i ORDER BY n DESC, i",
 ]

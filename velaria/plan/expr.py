@@ -225,7 +225,9 @@ _INFIX = {"+", "-", "*", "/", "%", "=", "!=", "<", "<=", ">", ">=", "and", "or",
 
 
 def render(expr: Expr) -> str:
-    """A compact SQL-like text of ``expr`` for explain output."""
+    """A compact SQL-like text of ``expr`` for explain output. Two expressions that compute
+    different values must never render alike: the planner also uses this text as their
+    identity (GROUP BY keys, shared aggregates and window functions)."""
     if isinstance(expr, Column):
         return f"{expr.name}#{expr.index}"
     if isinstance(expr, Literal):
@@ -249,7 +251,10 @@ def render(expr: Expr) -> str:
         tail = f" ELSE {render(expr.else_)}" if expr.else_ is not None else ""
         return f"CASE {body}{tail} END"
     if isinstance(expr, Cast):
-        return f"CAST({render(expr.arg)} AS {expr.target})"
+        # a DECIMAL's precision and scale live in the type: name them, since the planner
+        # matches GROUP BY keys and merges aggregates by this text
+        target = type_name(expr.type) if expr.target == "DECIMAL" else expr.target
+        return f"CAST({render(expr.arg)} AS {target})"
     if isinstance(expr, InList):
         items = ", ".join(render(i) for i in expr.items)
         return f"{render(expr.arg)} {'NOT ' if expr.negated else ''}IN ({items})"
@@ -280,7 +285,12 @@ def window_text(call: WindowCall) -> str:
     if call.partition:
         parts.append("PARTITION BY " + ", ".join(render(p) for p in call.partition))
     if call.order:
-        parts.append("ORDER BY " + ", ".join(render(o) + (" DESC" if d else "")
-                                             for o, d in zip(call.order, call.descending)))
+        # NULLS FIRST / LAST only where it differs from the direction's default (NULLs last
+        # ascending, first descending): the planner merges window functions of equal text, so
+        # two orders that place NULLs differently must not read alike
+        nulls = call.nulls_first or call.descending
+        parts.append("ORDER BY " + ", ".join(
+            render(o) + (" DESC" if d else "") + ("" if nf == d else (" NULLS FIRST" if nf else " NULLS LAST"))
+            for o, d, nf in zip(call.order, call.descending, nulls)))
     parts.append(call.frame.render())
     return f"{call.func}({args}) OVER ({' '.join(parts)})"

@@ -5,7 +5,10 @@ the hash is computed from the values themselves (never Python's per-process salt
 ``hash``). The hash is deliberately *coarser* than the engine's key equality, which is
 always safe (a bucket may hold keys that turn out different, never split one key):
 
-* integers, booleans, dates, times and timestamps hash their int64 value;
+* integers, booleans, dates, times and timestamps hash their int64 value (a date its day
+  number, a timestamp its count of units);
+* intervals hash their length with a month of 30 days (the length `=` compares), wrapped
+  to 64 bits, so intervals of one length share a bucket whatever their parts;
 * floats hash their float64 bits after turning -0.0 into 0.0 and every NaN into one NaN;
 * strings and binaries hash their bytes (a polynomial hash over the value buffer, vectorised);
 * decimals hash their text;
@@ -38,8 +41,24 @@ def _mix(h: np.ndarray) -> np.ndarray:
 
 
 def _int_hash(arr: pa.Array) -> np.ndarray:
+    t = arr.type
+    if pa.types.is_temporal(t):
+        # Arrow casts no date / time type to int64 directly: read the stored integers (a date32
+        # is its day number, a timestamp its count of units) and widen those
+        arr = arr.view(pa.int32() if t.bit_width == 32 else pa.int64())
     values = pc.cast(arr, pa.int64(), safe=False).fill_null(0)
     return np.asarray(values.to_numpy(zero_copy_only=False)).view(np.uint64)
+
+
+_NS_PER_DAY = np.uint64(86_400 * 10**9)
+_INTERVAL = np.dtype([("months", "<i4"), ("days", "<i4"), ("nanos", "<i8")])
+
+
+def _interval_hash(arr: pa.Array) -> np.ndarray:
+    """(months * 30 + days) days plus the nanoseconds, in wrapping uint64 arithmetic."""
+    parts = np.frombuffer(arr.buffers()[1], dtype=_INTERVAL)[arr.offset:arr.offset + len(arr)]
+    days = parts["months"].astype(np.int64) * 30 + parts["days"].astype(np.int64)
+    return days.view(np.uint64) * _NS_PER_DAY + parts["nanos"].view(np.uint64)
 
 
 def _float_hash(arr: pa.Array) -> np.ndarray:
@@ -91,6 +110,8 @@ def _column_hash(arr: pa.Array) -> np.ndarray:
             return np.full(len(arr), _NULL_HASH, dtype=np.uint64)
         if pa.types.is_floating(t):
             h = _float_hash(arr)
+        elif pa.types.is_interval(t):
+            h = _interval_hash(arr)
         elif pa.types.is_integer(t) or pa.types.is_boolean(t) or pa.types.is_temporal(t):
             h = _int_hash(arr)
         elif pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_binary(t) \

@@ -54,7 +54,8 @@ def normalize_type_name(type_name: ast.TypeName) -> str:
     """Upper-cased declared type with the schema prefix stripped and aliases folded."""
     names = [n.sval for n in type_name.names]
     raw = names[-1].upper()
-    return _TYPE_ALIASES.get(raw, raw)
+    # an array type keeps its brackets, so no scalar type's rules apply to it by mistake
+    return _TYPE_ALIASES.get(raw, raw) + ("[]" if type_name.arrayBounds else "")
 
 
 def function_name(funcname) -> tuple[str, str]:
@@ -140,6 +141,9 @@ class ExprLowerer:
 
     def _lower_TypeCast(self, node: ast.TypeCast) -> Expr:
         arg = self.lower(node.arg)
+        if node.typeName.arrayBounds:       # INT[] would otherwise read as INT
+            raise self._err(SQLUnsupportedError, "CAST to an array type is not supported", node,
+                            hint="Cast to a scalar type such as BIGINT, DOUBLE or VARCHAR.")
         if is_decimal_name(node.typeName):
             try:
                 rtype = decimal_cast_type(node.typeName)
@@ -359,6 +363,7 @@ class ExprLowerer:
             return lower_window_call(self, node, name)
         if name in AGGREGATES:
             return self._aggregate(name, node)
+        self._no_aggregate_clauses(name, written, node)
         if name in DATE_FUNCTIONS:
             return lower_date_function(self, name, node)
         fn = F.SCALAR_FUNCTIONS.get(name)
@@ -372,6 +377,16 @@ class ExprLowerer:
         if not (fn.min_args <= len(args) <= (fn.max_args if fn.max_args is not None else len(args))):
             raise self._err(SQLSemanticError, fn.arity_message, node)
         return self._call(fn.name, args, node)
+
+    def _no_aggregate_clauses(self, name: str, written: str, node: ast.FuncCall) -> None:
+        """A scalar function written with an aggregate's DISTINCT, ORDER BY, WITHIN GROUP or
+        FILTER is an error (PostgreSQL's), never a call that silently ignores the clause."""
+        clause = ("DISTINCT" if node.agg_distinct else "WITHIN GROUP" if node.agg_within_group
+                  else "ORDER BY" if node.agg_order else "FILTER" if node.agg_filter is not None
+                  else f"{written}(*)" if node.agg_star else None)
+        if clause is not None:
+            raise self._err(SQLSemanticError, f"{clause} specified, but {written} is not an aggregate function",
+                            node, hint=f"Remove {'*' if node.agg_star else clause} from the call, or use an aggregate function.")
 
     def _aggregate(self, name: str, node: ast.FuncCall) -> Expr:
         name = AGGREGATE_ALIASES.get(name, name)

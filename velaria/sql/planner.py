@@ -303,6 +303,10 @@ class SelectPlanner:
                      "(or parquet, json, line, arrow), or Session.read_csv(path) then "
                      "create_temp_view('t', frame); then SELECT ... FROM t.",
                 byte_offset=self.offset(item))
+        if isinstance(item, ast.RangeTableSample):
+            raise SQLUnsupportedError("TABLESAMPLE is not supported", error_type="unsupported_sql_feature",
+                                      hint="Filter the rows instead, e.g. WHERE id % 10 = 0.",
+                                      byte_offset=self.offset(item))
         raise SQLUnsupportedError("subquery: Subquery in FROM not supported.", error_type="unsupported_sql_feature",
                                   hint="Materialize as a temp view, then query it.", byte_offset=self.offset(item))
 
