@@ -108,7 +108,9 @@ class CsvDirectorySource(StreamSource):
     rename it into place. Names starting with ``.`` or ending in ``.tmp`` are never read, so a
     half-written file is never read half. A missing directory yields no batches (yet).
     ``columns`` (from CREATE SOURCE TABLE) and ``types`` fix the schema; a file whose header
-    differs is an error naming the file.
+    differs (from the declared columns, or else from the first file's) is an error naming the
+    file. A file that appears with a name sorting before one already read would never be read
+    (the offset is one file name); it is an error naming it, never skipped.
     """
 
     def __init__(self, path: str, delimiter: str = ",", columns: list[str] | None = None,
@@ -120,6 +122,8 @@ class CsvDirectorySource(StreamSource):
         self.columns = list(columns) if columns else None
         self._schema = schema
         self._last = ""
+        #: names up to ``_last`` that were read or lie behind a restored offset
+        self._done: set[str] = set()
 
     def _candidates(self) -> list[str]:
         try:
@@ -134,7 +138,14 @@ class CsvDirectorySource(StreamSource):
             if name > self._last:
                 batch = self.read_file(name)
                 self._last = name
+                self._done.add(name)
                 return batch
+            if name not in self._done:
+                raise SourceFormatError(
+                    f"stream CSV file {os.path.join(self.path, name)} appeared after {self._last} was read; "
+                    "files are read once, in file-name order, so this one would never be read. Name new "
+                    "files so that they sort after every file already there (a zero-padded sequence "
+                    f"number or UTC timestamp prefix), or move it out of {self.path}")
         return None
 
     def read_file(self, name: str) -> pa.RecordBatch:
@@ -148,6 +159,9 @@ class CsvDirectorySource(StreamSource):
         table = pa.Table.from_batches(list(src.scan()), schema=src.schema).combine_chunks()
         if self._schema is None:
             self._schema = table.schema
+        elif table.schema.names != self._schema.names:
+            raise SourceFormatError(f"stream CSV file {full} has columns {table.schema.names}, the stream's "
+                                    f"are {self._schema.names}; every file in {self.path} needs the same header")
         table = _cast_to(table, self._schema, lambda exc: SourceFormatError(
             f"stream CSV file {full} does not match the stream schema "
             f"{self._schema}: {exc}; fix the file or declare column types"))
@@ -156,6 +170,8 @@ class CsvDirectorySource(StreamSource):
 
     def _do_restore(self, offset: str) -> bool:
         self._last = offset
+        # the files up to the offset were read before the restart
+        self._done.update(n for n in self._candidates() if n <= offset)
         return True
 
     def bounded(self) -> bool:
