@@ -153,3 +153,52 @@ def test_a_restored_csv_directory_does_not_refuse_the_files_behind_its_offset(tm
     q, sink = _csv_dir_query(data, checkpoint_path=ck, checkpoint_delivery_mode="best-effort")
     assert q.await_termination(max_batches=1) == 1
     assert _drain(sink) == [{"key": "x", "s": 3}]
+
+
+# ------------------------------------------------------------------------------ realtime source
+def _realtime_query(s, src):
+    s.create_temp_view("ev", s.read_realtime_stream_source(src))
+    sink = s.create_realtime_stream_sink()
+    q = s.stream_sql("SELECT key, SUM(v) AS s FROM ev GROUP BY key").write_stream_queue_sink(
+        sink, trigger_interval_ms=0)
+    return q, sink
+
+
+def test_push_rows_refuses_a_value_its_column_type_would_truncate():
+    s = Session()
+    src = s.create_realtime_stream_source(["key", "v"])
+    src.push_rows([("a", 1)])
+    with pytest.raises(VelariaError, match="1.5.* truncated"):
+        src.push_rows([("a", 1.5)])
+    src.push_rows([("a", 2.0), {"key": "a", "v": None}])      # exact values still fit
+    src.close()
+    q, sink = _realtime_query(s, src)
+    assert q.await_termination() == 2
+    assert _drain(sink)[-1] == {"key": "a", "s": 3}
+
+
+@pytest.mark.parametrize("start_first", [False, True])
+def test_a_first_push_of_only_nulls_does_not_fix_the_column_type(start_first):
+    s = Session()
+    src = s.create_realtime_stream_source(["key", "v"])
+    if start_first:
+        q, sink = _realtime_query(s, src)
+    src.push_rows([("a", None)])
+    src.push_rows([("a", 2)])
+    src.push_arrow(pa.table({"key": ["b"], "v": pa.array([5], pa.int64())}))
+    src.close()
+    if not start_first:
+        q, sink = _realtime_query(s, src)
+    assert q.await_termination() == 3
+    assert {r["key"]: r["s"] for r in _drain(sink)} == {"a": 2, "b": 5}
+
+
+def test_values_after_a_query_planned_over_nulls_fail_with_a_clear_error():
+    s = Session()
+    src = s.create_realtime_stream_source(["key", "v"])
+    q, _ = _realtime_query(s, src)
+    src.push_rows([("a", None)])
+    assert q.await_termination(max_batches=1) == 1           # planned: v has the null type
+    src.push_rows([("a", 2)])
+    with pytest.raises(SourceFormatError, match="only\\s+NULLs when the query was planned"):
+        q.await_termination(max_batches=1)

@@ -21,7 +21,7 @@ import time
 
 import pyarrow as pa
 
-from ..errors import VelariaError
+from ..errors import SourceFormatError, VelariaError
 from ..exec.operators import ExecContext
 from . import checkpoint as ckpt
 from .abi import CheckpointMarker, PullContext, SinkContext, SourceContext
@@ -359,7 +359,11 @@ class StreamRuntime:
 
     def _ensure_plan(self, batch: pa.RecordBatch) -> None:
         if self.plan is None:
-            self._set_plan(self.planner(batch.schema))
+            # the source's types when it knows them by now (a realtime source learns a column's
+            # type from the first pushed value, possibly after this batch of NULLs)
+            schema = self.source.schema()
+            self._set_plan(self.planner(schema if schema is not None and schema.names == batch.schema.names
+                                        else batch.schema))
             for op in self.operators:
                 op.open(self._exec_ctx())
             self._opened = True
@@ -404,7 +408,14 @@ class StreamRuntime:
             raise VelariaError(f"stream batch has columns {batch.schema.names}, the query was planned for "
                                f"{schema.names}")
         if not batch.schema.equals(schema):
-            batch = batch.cast(schema)
+            try:
+                batch = batch.cast(schema)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as exc:
+                raise SourceFormatError(
+                    f"stream batch at source offset {item.offset!r} has types {batch.schema.types}, the query "
+                    f"was planned for {schema.types} (columns {schema.names}): {exc}. A column holding only "
+                    "NULLs when the query was planned has the null type; give the first batch typed "
+                    "columns (for example push_arrow with an explicit schema)") from exc
         self._exec_ctx().tick()          # NOW()/TODAY(): one clock reading per micro-batch
         t0 = time.perf_counter()
         if self.decisions is not None and not self.decisions.resolved:

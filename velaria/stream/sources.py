@@ -56,6 +56,16 @@ def _cast_to(data, schema: pa.Schema, error):
         raise error(exc) from exc
 
 
+def _typed_nulls(known: pa.Schema | None, new: pa.Schema) -> pa.Schema:
+    """``known`` with each column that is still of the null type (only NULLs seen so far)
+    taking ``new``'s type for it; ``new`` when nothing is known yet."""
+    if known is None:
+        return new
+    if not any(pa.types.is_null(f.type) for f in known) or known.names != new.names:
+        return known
+    return pa.schema([n if pa.types.is_null(k.type) else k for k, n in zip(known, new)])
+
+
 class ArrowStreamSource(StreamSource):
     """A bounded stream over Arrow record batches held in memory. Offset: the number of
     batches pulled so far (``"2"`` after two). ``restore(offset)`` resumes after that many."""
@@ -198,7 +208,13 @@ class CsvDirectorySource(StreamSource):
 
 class QueueStreamSource(StreamSource):
     """A queue that Python producers push batches into while a query runs (the realtime
-    source). Unbounded until :meth:`close_input`; offset: the number of batches consumed."""
+    source). Unbounded until :meth:`close_input`; offset: the number of batches consumed.
+
+    The first pushed batch types the columns; later batches are cast to those types (a cast
+    that would lose information, such as 1.5 into an integer column, is an error). A column
+    that held only NULLs so far has no type yet: the first batch with values in it types it,
+    and until every column has a type, :meth:`schema` is None, so a query is planned over the
+    types the data really has."""
 
     def __init__(self, columns: list[str]):
         super().__init__()
@@ -216,8 +232,7 @@ class QueueStreamSource(StreamSource):
         with self._cond:
             if self._closed_input:
                 raise VelariaError("realtime stream source is closed; create a new source to push more rows")
-            if self._schema is None:
-                self._schema = batch.schema
+            self._schema = _typed_nulls(self._schema, batch.schema)
             batch = _cast_to(batch, self._schema, lambda exc: VelariaError(
                 f"queue stream source schema mismatch: batch types {batch.schema} "
                 f"cannot be cast to the source's {self._schema}: {exc}"))
@@ -249,6 +264,8 @@ class QueueStreamSource(StreamSource):
         return str(self._consumed)
 
     def schema(self):
+        if self._schema is None or any(pa.types.is_null(f.type) for f in self._schema):
+            return None        # not typed yet: the query is planned on its first batch
         return self._schema
 
     def describe(self) -> str:
