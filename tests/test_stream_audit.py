@@ -202,3 +202,19 @@ def test_values_after_a_query_planned_over_nulls_fail_with_a_clear_error():
     src.push_rows([("a", 2)])
     with pytest.raises(SourceFormatError, match="only\\s+NULLs when the query was planned"):
         q.await_termination(max_batches=1)
+
+
+# ------------------------------------------------------------------------------ checkpoints
+def test_a_checkpoint_is_refused_for_the_same_query_over_another_directory(tmp_path):
+    first, second, ck = tmp_path / "first", tmp_path / "second", str(tmp_path / "q.ckpt")
+    for d in (first, second):
+        d.mkdir()
+        (d / "1.csv").write_text("key,v\nx,1\n")
+        (d / "2.csv").write_text("key,v\nx,2\n")
+    q, _ = _csv_dir_query(first, checkpoint_path=ck, checkpoint_delivery_mode="best-effort")
+    assert q.await_termination(max_batches=2) == 2
+    before = open(ck, "rb").read()
+    q, sink = _csv_dir_query(second, checkpoint_path=ck, checkpoint_delivery_mode="best-effort")
+    with pytest.raises(VelariaError, match="q.ckpt was written by a different query"):
+        q.await_termination(max_batches=1)
+    assert _drain(sink) == [] and open(ck, "rb").read() == before
