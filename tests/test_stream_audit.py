@@ -218,3 +218,42 @@ def test_a_checkpoint_is_refused_for_the_same_query_over_another_directory(tmp_p
     with pytest.raises(VelariaError, match="q.ckpt was written by a different query"):
         q.await_termination(max_batches=1)
     assert _drain(sink) == [] and open(ck, "rb").read() == before
+
+
+# ------------------------------------------------------------------------------ CSV sink
+def _insert_into_csv(path, **opts):
+    s = Session()
+    s.create_temp_view("ev", s.create_stream_from_arrow(events(2)))
+    s.sql(f"CREATE SINK TABLE out (key TEXT, s BIGINT) USING csv OPTIONS(path: '{path}')")
+    return s.start_stream_sql("INSERT INTO out SELECT key, SUM(value) AS s FROM ev GROUP BY key",
+                              trigger_interval_ms=0, **opts)
+
+
+def test_a_csv_sink_refuses_a_file_holding_another_header_and_leaves_it_untouched(tmp_path):
+    path = tmp_path / "out.csv"
+    foreign = b"x,y,z\r\n1,2,3\r\n4,5"          # another tool's file, no final line break
+    path.write_bytes(foreign)
+    with pytest.raises(VelariaError, match=r"already holds CSV with the header \['x', 'y', 'z'\], not this "
+                                           r"sink's columns \['key', 's'\]"):
+        _insert_into_csv(path)
+    assert path.read_bytes() == foreign
+
+
+def test_a_csv_sink_appends_to_a_file_with_its_own_header(tmp_path):
+    path = tmp_path / "out.csv"
+    path.write_bytes(b"key,s\r\nold,1\r\n")
+    assert _insert_into_csv(path).await_termination() == 2
+    lines = path.read_bytes().split(b"\r\n")
+    assert lines[:2] == [b"key,s", b"old,1"] and lines.count(b"key,s") == 1
+
+
+def test_write_stream_csv_refuses_a_file_holding_another_queries_header(tmp_path):
+    path = tmp_path / "out.csv"
+    path.write_bytes(b"window_start,total\r\n2026-01-01T00:00:00,3\r\n")
+    s = Session()
+    s.create_temp_view("ev", s.create_stream_from_arrow(events(2)))
+    q = s.stream_sql("SELECT key, SUM(value) AS s FROM ev GROUP BY key").write_stream_csv(
+        str(path), trigger_interval_ms=0)
+    with pytest.raises(VelariaError, match="already holds CSV with the header"):
+        q.await_termination()
+    assert path.read_bytes() == b"window_start,total\r\n2026-01-01T00:00:00,3\r\n"
