@@ -257,3 +257,34 @@ def test_write_stream_csv_refuses_a_file_holding_another_queries_header(tmp_path
     with pytest.raises(VelariaError, match="already holds CSV with the header"):
         q.await_termination()
     assert path.read_bytes() == b"window_start,total\r\n2026-01-01T00:00:00,3\r\n"
+
+
+# ------------------------------------------------------------------------------ window times
+WINDOW_COUNT = ("SELECT window_start, COUNT(*) AS c FROM ev WINDOW BY ts EVERY 60000 AS window_start "
+                "GROUP BY window_start")
+
+
+def _window_counts(ts: pa.Array, **opts) -> list[dict]:
+    from stream_fakes import collect
+    s = Session()
+    s.create_temp_view("ev", s.create_stream_from_arrow(pa.table({"ts": ts, "v": list(range(len(ts)))})))
+    return collect(s, s.stream_sql(WINDOW_COUNT), **opts)[1]
+
+
+@pytest.mark.parametrize("unit", ["us", "ns"])
+@pytest.mark.parametrize("tz", [None, "UTC"])
+def test_sub_millisecond_arrow_timestamps_fall_in_their_windows(unit, tz):
+    import datetime as dt
+    ts = pa.array([dt.datetime(2026, 1, 1, 10, 0, 59, 999_999), dt.datetime(2026, 1, 1, 10, 1, 0, 1), None,
+                   dt.datetime(1969, 12, 31, 23, 59, 59, 999_500)], pa.timestamp("us")).cast(pa.timestamp(unit, tz))
+    assert _window_counts(ts) == [{"window_start": "2026-01-01T10:00:00", "c": 1},
+                                  {"window_start": "2026-01-01T10:01:00", "c": 1},
+                                  {"window_start": None, "c": 1},
+                                  {"window_start": "1970-01-01T00:00:00", "c": 1}]    # trunc(-1 ms)
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), 1e30])
+def test_a_float_time_that_is_no_millisecond_fails_naming_the_window_column(bad):
+    from velaria.errors import ExecutionError
+    with pytest.raises(ExecutionError, match="window time column holds a value that is not a time"):
+        _window_counts(pa.array([1.0, bad]))
