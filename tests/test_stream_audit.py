@@ -288,3 +288,14 @@ def test_a_float_time_that_is_no_millisecond_fails_naming_the_window_column(bad)
     from velaria.errors import ExecutionError
     with pytest.raises(ExecutionError, match="window time column holds a value that is not a time"):
         _window_counts(pa.array([1.0, bad]))
+
+
+# ------------------------------------------------------------------------------ custom helpers
+@pytest.mark.parametrize("rows", [[("a", 1), ("b", 1.5)], [{"k": "a", "v": 1}, {"k": "b", "v": 1.5}]])
+def test_custom_source_refuses_a_value_its_schema_type_would_truncate(rows):
+    import velaria
+    src = velaria.CustomArrowStreamSource(pa.schema([("k", pa.string()), ("v", pa.int64())]), emit_rows=10)
+    with pytest.raises(ValueError, match="column 'v' cannot hold these values as int64.*1.5"):
+        src.to_arrow_batches(rows)
+    assert src.to_arrow_batches([("a", 2.0), ("b", None)])[0].to_pylist() == [{"k": "a", "v": 2},
+                                                                          {"k": "b", "v": None}]
