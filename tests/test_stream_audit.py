@@ -299,3 +299,38 @@ def test_custom_source_refuses_a_value_its_schema_type_would_truncate(rows):
         src.to_arrow_batches(rows)
     assert src.to_arrow_batches([("a", 2.0), ("b", None)])[0].to_pylist() == [{"k": "a", "v": 2},
                                                                           {"k": "b", "v": None}]
+
+
+# ------------------------------------------------------------------------------ one consumer
+def test_a_second_concurrent_await_termination_is_refused_not_run_twice():
+    s = Session()
+    src = s.create_realtime_stream_source(["key", "v"])
+    q, sink = _realtime_query(s, src)
+    q.start()
+    results: dict = {}
+
+    def consume(name):
+        try:
+            results[name] = q.await_termination()
+        except VelariaError as exc:
+            results[name] = exc
+
+    first = threading.Thread(target=consume, args=("first",))
+    first.start()
+    deadline = time.monotonic() + 5
+    while q._rt._consumer is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    guard = threading.Timer(20, q.stop)        # before the fix the second call ran as a consumer too
+    guard.start()
+    try:
+        consume("second")
+    finally:
+        guard.cancel()
+    assert isinstance(results["second"], VelariaError)
+    assert "already running in thread" in str(results["second"])
+    for _ in range(50):
+        src.push_rows([("a", 1)])
+    src.close()
+    first.join(20)
+    assert results["first"] == 50
+    assert _drain(sink)[-1] == {"key": "a", "s": 50}

@@ -306,11 +306,17 @@ class StreamRuntime:
         if max_batches < 0:
             from ..errors import VelariaValueError
             raise VelariaValueError(f"max_batches must be >= 0 (0 = until the source ends), got {max_batches}")
-        if not self.started:
-            self.start()
+        with self._lock:
+            if self._consumer is not None:
+                # two consumers would pull one source and update one state concurrently
+                raise VelariaError(f"await_termination of {self.progress.query_id} is already running in thread "
+                                   f"{self._consumer.name!r}; run it in one thread at a time (stop() may be "
+                                   "called from any thread)")
+            if not self.started:
+                self.start()
+            self._consumer = threading.current_thread()
+            self._consumer_done.clear()
         processed = 0
-        self._consumer = threading.current_thread()
-        self._consumer_done.clear()
         try:
             if not self._checkpoint_loaded:
                 self._load_checkpoint()
