@@ -3,6 +3,8 @@ while opening or closing, CSV directories whose files disagree or arrive out of 
 pushed into a realtime source, checkpoints restored into a different source."""
 from __future__ import annotations
 
+import os
+import stat
 import threading
 import time
 
@@ -334,3 +336,19 @@ def test_a_second_concurrent_await_termination_is_refused_not_run_twice():
     first.join(20)
     assert results["first"] == 50
     assert _drain(sink)[-1] == {"key": "a", "s": 50}
+
+
+def test_a_failed_directory_fsync_of_a_checkpoint_is_a_checkpoint_error(tmp_path, monkeypatch):
+    from velaria.stream import checkpoint as ckpt
+    real_fsync = os.fsync
+
+    def fsync(fd):                               # files sync, the directory fails
+        if stat.S_ISDIR(os.fstat(fd).st_mode):
+            raise OSError(5, "Input/output error")
+        real_fsync(fd)
+
+    monkeypatch.setattr(ckpt.os, "fsync", fsync)
+    q = _insert_into_csv(tmp_path / "out.csv", checkpoint_path=str(tmp_path / "q.ckpt"))
+    with pytest.raises(ckpt.CheckpointError, match=r"cannot finish checkpoint write: .*q\.ckpt \(Input/output error\)"):
+        q.await_termination()
+    assert q.progress()["status"] == "failed"
