@@ -352,3 +352,34 @@ def test_a_failed_directory_fsync_of_a_checkpoint_is_a_checkpoint_error(tmp_path
     with pytest.raises(ckpt.CheckpointError, match=r"cannot finish checkpoint write: .*q\.ckpt \(Input/output error\)"):
         q.await_termination()
     assert q.progress()["status"] == "failed"
+
+
+class StopAfterSink(StreamSink):
+    """Stops its own query from inside ``write`` once it has seen ``n`` batches."""
+
+    def __init__(self, n: int):
+        super().__init__()
+        self.n = n
+        self.writes = 0
+        self.query = None
+
+    def _do_write(self, batch):
+        self.writes += 1
+        if self.writes == self.n:
+            self.query.stop()
+
+
+@pytest.mark.parametrize("mode", ["single-process", "local-workers"])
+def test_a_sink_may_stop_its_own_query(mode, tmp_path):
+    s = Session()
+    s.create_temp_view("ev", s.create_stream_from_arrow(events(6)))
+    sink = StopAfterSink(2)
+    ck = tmp_path / "q.ckpt"
+    q = s.stream_sql(SUM_SQL).write_stream_sink(
+        sink, trigger_interval_ms=0, execution_mode=mode, local_workers=2, checkpoint_path=str(ck))
+    sink.query = q
+    processed = q.await_termination()
+    assert q.progress()["status"] == "stopped" and sink._state == "closed"
+    # local workers complete the batches already sent to them (up to 4 ahead) before stopping
+    assert 2 <= processed <= 6 if mode == "local-workers" else processed == 2
+    assert f"batches_processed={processed}\n" in ck.read_text()

@@ -158,12 +158,18 @@ class StreamRuntime:
     def stop(self) -> None:
         """Stop a running query: status ``stopped``; operators, source and sink closed. While
         ``await_termination`` runs on another thread, that thread completes the batches already
-        sent to local workers and shuts down; this call waits for it."""
+        sent to local workers and shuts down; this call waits for it. Called from the thread in
+        ``await_termination`` itself (a sink that has seen enough), it returns at once and the
+        run ends after the current batch."""
         with self._lock:
             if self._queue is not None:
                 self._queue.stop()
             consumer = self._consumer
-            if consumer is not None and consumer is not threading.current_thread():
+            if consumer is threading.current_thread():
+                # called from a sink or source hook inside await_termination: the batch being
+                # processed completes (sink, checkpoint, ack), then the run loop shuts down
+                pass
+            elif consumer is not None:
                 self._consumer_done.wait()
             else:
                 try:
