@@ -383,3 +383,39 @@ def test_a_sink_may_stop_its_own_query(mode, tmp_path):
     # local workers complete the batches already sent to them (up to 4 ahead) before stopping
     assert 2 <= processed <= 6 if mode == "local-workers" else processed == 2
     assert f"batches_processed={processed}\n" in ck.read_text()
+
+
+class CountingSink(StreamSink):
+    def __init__(self):
+        super().__init__()
+        self.opens = self.closes = self.rows = 0
+
+    def _do_open(self, context):
+        self.opens += 1
+
+    def _do_write(self, batch):
+        self.rows += batch.num_rows
+
+    def _do_close(self):
+        self.closes += 1
+
+
+def test_start_while_await_termination_runs_reopens_nothing():
+    s = Session()
+    src = s.create_realtime_stream_source(["key", "v"])
+    s.create_temp_view("ev", s.read_realtime_stream_source(src))
+    sink = CountingSink()
+    q = s.stream_sql("SELECT key, v FROM ev").write_stream_sink(sink, trigger_interval_ms=0)
+    q.start()
+    runner = threading.Thread(target=q.await_termination)
+    runner.start()
+    deadline = time.monotonic() + 5
+    while q._rt._consumer is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    src.push_rows([("a", 1)])
+    assert q.start() is q
+    assert (sink.opens, sink.closes) == (1, 0) and q.progress()["status"] in ("running", "backpressure")
+    src.push_rows([("a", 2)])
+    src.close()
+    runner.join(20)
+    assert (sink.opens, sink.closes, sink.rows) == (1, 1, 2)

@@ -122,8 +122,11 @@ class StreamRuntime:
 
     # ---------------------------------------------------------------- lifecycle
     def start(self) -> None:
-        """Open source and sink (again, if this query ran before); status ``running``."""
+        """Open source and sink (again, if this query ran before); status ``running``. While
+        ``await_termination`` runs, the query is running already: nothing is re-opened under it."""
         with self._lock:
+            if self._consumer is not None:
+                return
             self.check_startable()
             if self.started:
                 self._close_endpoints()
