@@ -419,3 +419,12 @@ def test_start_while_await_termination_runs_reopens_nothing():
     src.close()
     runner.join(20)
     assert (sink.opens, sink.closes, sink.rows) == (1, 1, 2)
+
+
+def test_a_csv_stream_over_a_file_instead_of_a_directory_is_an_error_not_a_silent_wait(tmp_path):
+    path = tmp_path / "data.csv"
+    path.write_text("key,v\nx,1\n")
+    s = Session()
+    s.create_temp_view("ev", s.read_stream_csv_dir(str(path)))
+    with pytest.raises(SourceFormatError, match=r"data\.csv is a file, not a directory"):
+        s.stream_sql("SELECT key, SUM(v) AS s FROM ev GROUP BY key")

@@ -138,8 +138,12 @@ class CsvDirectorySource(StreamSource):
     def _candidates(self) -> list[str]:
         try:
             names = sorted(os.listdir(self.path))
-        except (FileNotFoundError, NotADirectoryError):
-            return []
+        except FileNotFoundError:
+            return []                  # not created yet: no batches (yet)
+        except NotADirectoryError:
+            raise SourceFormatError(f"stream CSV source {self.path} is a file, not a directory; the source "
+                                    "reads every file that appears in a directory: pass the directory "
+                                    "(read_csv reads a single file)") from None
         return [n for n in names if not n.startswith(".") and not n.endswith(".tmp")
                 and os.path.isfile(os.path.join(self.path, n))]
 
