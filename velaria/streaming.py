@@ -310,9 +310,10 @@ class RealtimeStreamSource:
                     data[c].append(v)
             else:
                 raise VelariaError("rows must contain dicts or sequences")
-        schema = self._source.schema()
         try:
-            batch = pa.RecordBatch.from_pydict(data, schema=schema) if schema is not None else pa.RecordBatch.from_pydict(data)
+            # typed by their values, then cast to the source's types by push(): Arrow's
+            # conversion straight to a type would truncate 1.5 into an integer column silently
+            batch = pa.RecordBatch.from_pydict(data)
         except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
             raise VelariaError(f"realtime rows do not fit the source's column types: {exc}") from exc
         self._source.push(batch)

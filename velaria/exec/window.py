@@ -7,7 +7,8 @@ Rules (stable across batch sizes; every row's windows depend only on that row):
 
 * the time value becomes epoch milliseconds: integers are milliseconds; strings are
   all-digit milliseconds, or ISO ``YYYY-MM-DD[THH:MM:SS[.fff]]`` (a space may replace ``T``;
-  UTC; trailing text ignored), or a date; Arrow timestamps and dates convert exactly;
+  UTC; trailing text ignored), or a date; Arrow dates convert exactly, Arrow timestamps of any
+  unit to the millisecond holding the instant (floor); a NaN / infinite float time is an error;
 * tumbling (``s == w``): start = trunc(ts / w) * w (truncation toward zero, as native Velaria);
 * sliding (``s < w``): the row is copied once per window that contains it: starts
   ``last - i*s`` for ``i`` in ``0 .. ceil(w/s)-1`` with ``last = trunc(ts/s)*s`` and
@@ -88,16 +89,36 @@ def window_node(input: L.Node, time_column: str, window_ms: int, slide_ms: int, 
                         slide_ms=slide_ms, output=output)
 
 
+def _cast_ms(arr: pa.Array) -> pa.Array:
+    """``arr`` (integers, whole floats, millisecond timestamps) as int64 milliseconds; a value
+    that is no such number (NaN, infinite, beyond int64) fails naming it."""
+    try:
+        return arr.cast(pa.int64())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        raise ExecutionError(f"window time column holds a value that is not a time in epoch milliseconds "
+                             f"({exc}); filter such rows out (WHERE) before the window") from exc
+
+
+def _floor_ms(arr: pa.Array, per_ms: int) -> pa.Array:
+    """A micro- or nanosecond timestamp array as the epoch millisecond holding each instant
+    (floor division: a plain cast to milliseconds refuses sub-millisecond parts)."""
+    raw = arr.cast(pa.int64())
+    values = np.floor_divide(np.asarray(raw.fill_null(0)), per_ms)
+    return pa.array(values, pa.int64(), mask=np.asarray(raw.is_null()) if raw.null_count else None)
+
+
 def epoch_ms_array(arr: pa.Array) -> tuple[np.ndarray, np.ndarray | None]:
     """``(ms, valid)``: the time column as int64 epoch milliseconds and its validity mask
     (None: no NULLs). Text is parsed once per distinct value."""
     t = arr.type
     if pa.types.is_integer(t):
-        ms = arr.cast(pa.int64())
+        ms = _cast_ms(arr)
+    elif pa.types.is_timestamp(t) and t.unit in ("us", "ns"):
+        ms = _floor_ms(arr, 1000 if t.unit == "us" else 1_000_000)
     elif pa.types.is_timestamp(t) or pa.types.is_date(t):
-        ms = arr.cast(pa.timestamp("ms", tz=getattr(t, "tz", None))).cast(pa.int64())
+        ms = _cast_ms(arr.cast(pa.timestamp("ms", tz=getattr(t, "tz", None))))
     elif pa.types.is_floating(t):
-        ms = pc.trunc(arr).cast(pa.int64())
+        ms = _cast_ms(pc.trunc(arr))
     elif pa.types.is_string(t) or pa.types.is_large_string(t):
         enc = pc.dictionary_encode(arr).combine_chunks() if isinstance(arr, pa.ChunkedArray) else pc.dictionary_encode(arr)
         parsed = pa.array([to_epoch_ms(v) for v in enc.dictionary.to_pylist()], pa.int64())

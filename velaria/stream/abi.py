@@ -104,6 +104,16 @@ class _Lifecycle:
     def _do_close(self) -> None:
         """Override: release what the run held."""
 
+    def _opened_or_closed(self, context) -> None:
+        """Run the ``_do_open`` hook. If it raises, the object is not open: it counts as
+        closed again, so the query can be started anew once the cause is fixed."""
+        try:
+            self._do_open(context)
+        except BaseException:
+            with self._lock:
+                self._state = "closed"
+            raise
+
 
 class StreamSource(_Lifecycle):
     """Base class of stream sources.
@@ -138,7 +148,7 @@ class StreamSource(_Lifecycle):
                                      "serves one running query at a time (close() it first)")
             self._state = "open"
             self._pending_tokens = []
-        self._do_open(context)
+        self._opened_or_closed(context)
 
     def next_batch(self, pull: PullContext) -> pa.RecordBatch | None:
         """The next batch, or None (nothing now; the end for a bounded source)."""
@@ -225,7 +235,7 @@ class StreamSink(_Lifecycle):
                 raise LifecycleError(f"{type(self).__name__}.open() called on an open sink; a sink "
                                      "serves one running query at a time (close() it first)")
             self._state = "open"
-        self._do_open(context)
+        self._opened_or_closed(context)
 
     def write(self, batch: pa.RecordBatch) -> None:
         """Accept one output batch."""

@@ -113,11 +113,14 @@ def write_checkpoint(path: str, data: CheckpointData) -> None:
         except OSError:
             pass
         raise CheckpointError(f"cannot replace checkpoint: {path} ({exc.strerror or exc})") from exc
-    dfd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(dfd)
-    finally:
-        os.close(dfd)
+    try:                                 # the rename itself is durable only with its directory
+        dfd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+    except OSError as exc:
+        raise CheckpointError(f"cannot finish checkpoint write: {path} ({exc.strerror or exc})") from exc
 
 
 def read_checkpoint(path: str, fingerprint: str | None) -> CheckpointData | None:

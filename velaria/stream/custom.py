@@ -28,6 +28,19 @@ class CustomStreamEmitOptions:
         return self
 
 
+def _typed_table(columns: list[list], schema: pa.Schema) -> pa.Table:
+    """A table of ``schema`` from Python column values. Each column is typed by its values and
+    then cast, so a value the column's type cannot hold exactly (1.5 in an integer column) is a
+    ``ValueError`` naming the column; Arrow's conversion straight to the type would truncate it."""
+    arrays = []
+    for values, field in zip(columns, schema):
+        try:
+            arrays.append(pa.array(values).cast(field.type))
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as exc:
+            raise ValueError(f"column {field.name!r} cannot hold these values as {field.type}: {exc}") from exc
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
 class CustomArrowStreamSource:
     """Rows (dicts, or sequences with a ``schema``) -> Arrow tables of bounded size."""
 
@@ -42,7 +55,10 @@ class CustomArrowStreamSource:
         if isinstance(rows[0], Mapping):
             if not all(isinstance(r, Mapping) for r in rows):
                 raise ValueError("mixed row types are not supported")
-            return pa.Table.from_pylist(rows, schema=self.schema)
+            if self.schema is None:
+                return pa.Table.from_pylist(rows)
+            names = self.schema.names
+            return _typed_table([[r.get(n) for r in rows] for n in names], self.schema)
         if self.schema is None:
             raise ValueError("schema is required when rows are sequence-based")
         width = len(self.schema)
@@ -51,8 +67,7 @@ class CustomArrowStreamSource:
                 raise ValueError("mixed row types are not supported")
             if len(r) != width:
                 raise ValueError("row width does not match schema")
-        columns = [pa.array([r[i] for r in rows], type=f.type) for i, f in enumerate(self.schema)]
-        return pa.Table.from_arrays(columns, schema=self.schema)
+        return _typed_table([[r[i] for r in rows] for i in range(width)], self.schema)
 
     def iter_arrow_batches(self, rows):
         """Yield tables: a buffer is emitted once it holds ``emit_rows`` rows or its window

@@ -21,7 +21,7 @@ import time
 
 import pyarrow as pa
 
-from ..errors import VelariaError
+from ..errors import SourceFormatError, VelariaError
 from ..exec.operators import ExecContext
 from . import checkpoint as ckpt
 from .abi import CheckpointMarker, PullContext, SinkContext, SourceContext
@@ -122,20 +122,31 @@ class StreamRuntime:
 
     # ---------------------------------------------------------------- lifecycle
     def start(self) -> None:
-        """Open source and sink (again, if this query ran before); status ``running``."""
+        """Open source and sink (again, if this query ran before); status ``running``. While
+        ``await_termination`` runs, the query is running already: nothing is re-opened under it."""
         with self._lock:
+            if self._consumer is not None:
+                return
             self.check_startable()
             if self.started:
                 self._close_endpoints()
             ctx = SourceContext(self.progress.query_id, self.options.trigger_interval_ms,
                                 self.options.max_inflight_batches, self.options.max_queued_partitions,
                                 self.options.checkpoint_path, self.source.bounded())
-            self.source.open(ctx)
+            try:
+                self.source.open(ctx)
+            except BaseException as exc:
+                self._fail(exc)
+                raise
             try:
                 self.sink.open(SinkContext(self.progress.query_id, self.options.checkpoint_path,
                                            self.options.execution_mode))
-            except BaseException:
-                self.source.close()
+            except BaseException as exc:
+                self._fail(exc)
+                try:
+                    self.source.close()
+                except BaseException as close_exc:  # noqa: BLE001 - the open error is the one to raise
+                    exc.add_note(f"closing the source after the failed sink open also failed: {close_exc!r}")
                 raise
             self.started = True
             self._checkpoint_loaded = False
@@ -150,19 +161,36 @@ class StreamRuntime:
     def stop(self) -> None:
         """Stop a running query: status ``stopped``; operators, source and sink closed. While
         ``await_termination`` runs on another thread, that thread completes the batches already
-        sent to local workers and shuts down; this call waits for it."""
+        sent to local workers and shuts down; this call waits for it. Called from the thread in
+        ``await_termination`` itself (a sink that has seen enough), it returns at once and the
+        run ends after the current batch."""
         with self._lock:
             if self._queue is not None:
                 self._queue.stop()
             consumer = self._consumer
-            if consumer is not None and consumer is not threading.current_thread():
+            if consumer is threading.current_thread():
+                # called from a sink or source hook inside await_termination: the batch being
+                # processed completes (sink, checkpoint, ack), then the run loop shuts down
+                pass
+            elif consumer is not None:
                 self._consumer_done.wait()
             else:
-                self._shutdown()
+                try:
+                    self._shutdown()
+                except BaseException as exc:
+                    self._fail(exc)
+                    raise
             if self.progress.status != "failed":
                 self.progress.status = "stopped"
 
+    def _fail(self, exc: BaseException) -> None:
+        """Record ``exc`` as the query's failure: status ``failed``."""
+        self.error = exc
+        self.progress.status = "failed"
+
     def _close_endpoints(self) -> None:
+        # not started from here on, even if a close below raises: the next start() re-opens
+        self.started = False
         for op in self.operators:
             try:
                 op.close()
@@ -172,7 +200,6 @@ class StreamRuntime:
             self.source.close()
         finally:
             self.sink.close()
-        self.started = False
 
     def _shutdown(self, failed: bool = False) -> None:
         if self._producer is not None and self._producer is not threading.current_thread():
@@ -288,11 +315,17 @@ class StreamRuntime:
         if max_batches < 0:
             from ..errors import VelariaValueError
             raise VelariaValueError(f"max_batches must be >= 0 (0 = until the source ends), got {max_batches}")
-        if not self.started:
-            self.start()
+        with self._lock:
+            if self._consumer is not None:
+                # two consumers would pull one source and update one state concurrently
+                raise VelariaError(f"await_termination of {self.progress.query_id} is already running in thread "
+                                   f"{self._consumer.name!r}; run it in one thread at a time (stop() may be "
+                                   "called from any thread)")
+            if not self.started:
+                self.start()
+            self._consumer = threading.current_thread()
+            self._consumer_done.clear()
         processed = 0
-        self._consumer = threading.current_thread()
-        self._consumer_done.clear()
         try:
             if not self._checkpoint_loaded:
                 self._load_checkpoint()
@@ -314,20 +347,24 @@ class StreamRuntime:
             if queue.source_ended and not queue.items and not queue.stopped:
                 self._finish_operators()
         except BaseException as exc:
-            self.error = exc
-            self.progress.status = "failed"
+            self._fail(exc)
             if self._queue is not None:
                 self._queue.stop()
             try:
                 self._shutdown(failed=True)
+            except BaseException as close_exc:  # noqa: BLE001 - the first error is the one to raise
+                exc.add_note(f"closing the query after this error also failed: {close_exc!r}")
             finally:
                 self._consumer = None
                 self._consumer_done.set()
-                raise
+            raise
         try:
             if self._queue is not None:
                 self._queue.stop()
             self._shutdown()
+        except BaseException as exc:
+            self._fail(exc)          # a sink that cannot close has not delivered its output
+            raise
         finally:
             self._consumer = None
             self._consumer_done.set()
@@ -337,7 +374,11 @@ class StreamRuntime:
 
     def _ensure_plan(self, batch: pa.RecordBatch) -> None:
         if self.plan is None:
-            self._set_plan(self.planner(batch.schema))
+            # the source's types when it knows them by now (a realtime source learns a column's
+            # type from the first pushed value, possibly after this batch of NULLs)
+            schema = self.source.schema()
+            self._set_plan(self.planner(schema if schema is not None and schema.names == batch.schema.names
+                                        else batch.schema))
             for op in self.operators:
                 op.open(self._exec_ctx())
             self._opened = True
@@ -382,7 +423,14 @@ class StreamRuntime:
             raise VelariaError(f"stream batch has columns {batch.schema.names}, the query was planned for "
                                f"{schema.names}")
         if not batch.schema.equals(schema):
-            batch = batch.cast(schema)
+            try:
+                batch = batch.cast(schema)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as exc:
+                raise SourceFormatError(
+                    f"stream batch at source offset {item.offset!r} has types {batch.schema.types}, the query "
+                    f"was planned for {schema.types} (columns {schema.names}): {exc}. A column holding only "
+                    "NULLs when the query was planned has the null type; give the first batch typed "
+                    "columns (for example push_arrow with an explicit schema)") from exc
         self._exec_ctx().tick()          # NOW()/TODAY(): one clock reading per micro-batch
         t0 = time.perf_counter()
         if self.decisions is not None and not self.decisions.resolved:

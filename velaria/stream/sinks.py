@@ -14,7 +14,7 @@ import pyarrow as pa
 from ..errors import VelariaError
 from ..render import value_text as render_value
 from .abi import SinkContext, StreamSink
-from .csv_tail import cut_torn_tail
+from .csv_tail import complete_length, cut_torn_tail
 from .delivery import Capabilities
 
 __all__ = ["MemoryStreamSink", "ConsoleStreamSink", "CsvFileStreamSink", "QueueStreamSink"]
@@ -84,7 +84,9 @@ class CsvFileStreamSink(StreamSink):
     The sink owns its file: when it opens an existing file that ends in part of a record (the
     append of a process killed mid-write), it cuts that part off first (``repaired_bytes``
     says how many bytes, and a ``RuntimeWarning`` names the file), so a restarted query never
-    leaves a torn line; the rows of that batch come again from the replay.
+    leaves a torn line; the rows of that batch come again from the replay. An existing file
+    whose header is not this sink's (another query's output, another file) is refused, never
+    appended to: the rows would land under the wrong columns.
     """
 
     def __init__(self, path: str, delimiter: str = ",", columns: list[str] | None = None):
@@ -96,12 +98,17 @@ class CsvFileStreamSink(StreamSink):
         self.columns = list(columns) if columns else None
         self._file = None
         self._needs_header = False
+        self._existing_header: list[str] | None = None    # the header the file holds, if any
         self.repaired_bytes = 0
 
     def _do_open(self, context: SinkContext):
         parent = os.path.dirname(os.path.abspath(self.path))
         try:
             os.makedirs(parent, exist_ok=True)
+            # checked before the torn-tail repair: a file that is not this sink's stays untouched
+            self._existing_header = self._read_header()
+            if self.columns is not None:
+                self._check_header(self.columns)
             self.repaired_bytes = cut_torn_tail(self.path)
             self._needs_header = not os.path.exists(self.path) or os.path.getsize(self.path) == 0
             self._file = open(self.path, "ab", buffering=0)
@@ -112,12 +119,37 @@ class CsvFileStreamSink(StreamSink):
                           f"by a crash); removed its last {self.repaired_bytes} bytes before appending",
                           RuntimeWarning, stacklevel=2)
 
+    def _read_header(self) -> list[str] | None:
+        """The first record of the file, parsed as this sink writes it; None when the file is
+        missing or holds no complete record (empty, or a header torn by a crash)."""
+        try:
+            f = open(self.path, "rb")
+        except FileNotFoundError:
+            return None
+        with f:
+            if complete_length(f, os.fstat(f.fileno()).st_size) == 0:
+                return None
+            f.seek(0)
+            head = f.read(1 << 20).decode("utf-8", "replace")
+        return next(csv.reader(io.StringIO(head, newline=""), delimiter=self.delimiter), [])
+
+    def _check_header(self, header: list[str]) -> None:
+        """Refuse to append rows with ``header`` to a file that holds another header."""
+        if self._existing_header is not None and self._existing_header != list(header):
+            raise VelariaError(f"stream sink file {self.path} already holds CSV with the header "
+                               f"{self._existing_header}, not this sink's columns {list(header)}; appending would "
+                               "put rows under the wrong columns. Point the sink at a new file, or move the "
+                               "existing one away")
+
     def _do_write(self, batch):
         names = batch.schema.names
         if self.columns is not None and len(names) != len(self.columns):
             raise VelariaError(f"stream sink {self.path} declares {len(self.columns)} columns "
                                f"{self.columns} but the query produces {len(names)} {names}; "
                                "INSERT maps columns by position, so select exactly the sink's columns")
+        if self.columns is None and self._existing_header is not None:
+            self._check_header(names)           # the header is the query's output names
+            self._existing_header = None        # checked once per open
         buf = io.StringIO()
         writer = csv.writer(buf, delimiter=self.delimiter, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
         if self._needs_header:

@@ -56,6 +56,16 @@ def _cast_to(data, schema: pa.Schema, error):
         raise error(exc) from exc
 
 
+def _typed_nulls(known: pa.Schema | None, new: pa.Schema) -> pa.Schema:
+    """``known`` with each column that is still of the null type (only NULLs seen so far)
+    taking ``new``'s type for it; ``new`` when nothing is known yet."""
+    if known is None:
+        return new
+    if not any(pa.types.is_null(f.type) for f in known) or known.names != new.names:
+        return known
+    return pa.schema([n if pa.types.is_null(k.type) else k for k, n in zip(known, new)])
+
+
 class ArrowStreamSource(StreamSource):
     """A bounded stream over Arrow record batches held in memory. Offset: the number of
     batches pulled so far (``"2"`` after two). ``restore(offset)`` resumes after that many."""
@@ -108,7 +118,9 @@ class CsvDirectorySource(StreamSource):
     rename it into place. Names starting with ``.`` or ending in ``.tmp`` are never read, so a
     half-written file is never read half. A missing directory yields no batches (yet).
     ``columns`` (from CREATE SOURCE TABLE) and ``types`` fix the schema; a file whose header
-    differs is an error naming the file.
+    differs (from the declared columns, or else from the first file's) is an error naming the
+    file. A file that appears with a name sorting before one already read would never be read
+    (the offset is one file name); it is an error naming it, never skipped.
     """
 
     def __init__(self, path: str, delimiter: str = ",", columns: list[str] | None = None,
@@ -120,12 +132,18 @@ class CsvDirectorySource(StreamSource):
         self.columns = list(columns) if columns else None
         self._schema = schema
         self._last = ""
+        #: names up to ``_last`` that were read or lie behind a restored offset
+        self._done: set[str] = set()
 
     def _candidates(self) -> list[str]:
         try:
             names = sorted(os.listdir(self.path))
-        except (FileNotFoundError, NotADirectoryError):
-            return []
+        except FileNotFoundError:
+            return []                  # not created yet: no batches (yet)
+        except NotADirectoryError:
+            raise SourceFormatError(f"stream CSV source {self.path} is a file, not a directory; the source "
+                                    "reads every file that appears in a directory: pass the directory "
+                                    "(read_csv reads a single file)") from None
         return [n for n in names if not n.startswith(".") and not n.endswith(".tmp")
                 and os.path.isfile(os.path.join(self.path, n))]
 
@@ -134,7 +152,14 @@ class CsvDirectorySource(StreamSource):
             if name > self._last:
                 batch = self.read_file(name)
                 self._last = name
+                self._done.add(name)
                 return batch
+            if name not in self._done:
+                raise SourceFormatError(
+                    f"stream CSV file {os.path.join(self.path, name)} appeared after {self._last} was read; "
+                    "files are read once, in file-name order, so this one would never be read. Name new "
+                    "files so that they sort after every file already there (a zero-padded sequence "
+                    f"number or UTC timestamp prefix), or move it out of {self.path}")
         return None
 
     def read_file(self, name: str) -> pa.RecordBatch:
@@ -148,6 +173,9 @@ class CsvDirectorySource(StreamSource):
         table = pa.Table.from_batches(list(src.scan()), schema=src.schema).combine_chunks()
         if self._schema is None:
             self._schema = table.schema
+        elif table.schema.names != self._schema.names:
+            raise SourceFormatError(f"stream CSV file {full} has columns {table.schema.names}, the stream's "
+                                    f"are {self._schema.names}; every file in {self.path} needs the same header")
         table = _cast_to(table, self._schema, lambda exc: SourceFormatError(
             f"stream CSV file {full} does not match the stream schema "
             f"{self._schema}: {exc}; fix the file or declare column types"))
@@ -156,6 +184,8 @@ class CsvDirectorySource(StreamSource):
 
     def _do_restore(self, offset: str) -> bool:
         self._last = offset
+        # the files up to the offset were read before the restart
+        self._done.update(n for n in self._candidates() if n <= offset)
         return True
 
     def bounded(self) -> bool:
@@ -182,7 +212,13 @@ class CsvDirectorySource(StreamSource):
 
 class QueueStreamSource(StreamSource):
     """A queue that Python producers push batches into while a query runs (the realtime
-    source). Unbounded until :meth:`close_input`; offset: the number of batches consumed."""
+    source). Unbounded until :meth:`close_input`; offset: the number of batches consumed.
+
+    The first pushed batch types the columns; later batches are cast to those types (a cast
+    that would lose information, such as 1.5 into an integer column, is an error). A column
+    that held only NULLs so far has no type yet: the first batch with values in it types it,
+    and until every column has a type, :meth:`schema` is None, so a query is planned over the
+    types the data really has."""
 
     def __init__(self, columns: list[str]):
         super().__init__()
@@ -200,8 +236,7 @@ class QueueStreamSource(StreamSource):
         with self._cond:
             if self._closed_input:
                 raise VelariaError("realtime stream source is closed; create a new source to push more rows")
-            if self._schema is None:
-                self._schema = batch.schema
+            self._schema = _typed_nulls(self._schema, batch.schema)
             batch = _cast_to(batch, self._schema, lambda exc: VelariaError(
                 f"queue stream source schema mismatch: batch types {batch.schema} "
                 f"cannot be cast to the source's {self._schema}: {exc}"))
@@ -233,6 +268,8 @@ class QueueStreamSource(StreamSource):
         return str(self._consumed)
 
     def schema(self):
+        if self._schema is None or any(pa.types.is_null(f.type) for f in self._schema):
+            return None        # not typed yet: the query is planned on its first batch
         return self._schema
 
     def describe(self) -> str:
