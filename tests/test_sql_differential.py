@@ -322,7 +322,7 @@ class _Queries:
         form = r.choice([f"t1.{col} IN (SELECT t2.{col} FROM t2)", f"t1.{col} NOT IN (SELECT t2.{col} FROM t2)",
                          f"EXISTS (SELECT 1 FROM t2 WHERE t2.{col} = t1.{col})",
                          f"NOT EXISTS (SELECT 1 FROM t2 WHERE t2.{col} = t1.{col} AND t2.b)",
-                         f"t1.i > (SELECT MIN(t2.i) FROM t2 WHERE t2.k = t1.k)"])
+                         "t1.i > (SELECT MIN(t2.i) FROM t2 WHERE t2.k = t1.k)"])
         sql = f"SELECT t1.id, (SELECT COUNT(*) FROM t2 WHERE t2.k = t1.k) AS n FROM t1 WHERE {form}"
         return sql, sql, False
 
