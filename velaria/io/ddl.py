@@ -33,8 +33,8 @@ from .csv_source import ON_BAD_LINES, CsvSource
 from .json_source import JSON_FORMATS, JsonSource
 from .line_source import LineSource
 from .magic import sniff_format
-from .multi_source import csv_files_source, names_several_files
-from .paths import as_path_str
+from .multi_source import csv_files_source
+from .paths import as_path_str, names_several_files
 from .probe import line_options_for, probe_file, source_from_probe
 
 __all__ = ["create_table_source", "check_option_keys", "PROVIDERS"]

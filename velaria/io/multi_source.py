@@ -16,14 +16,7 @@ import pyarrow as pa
 from ..errors import SourceFormatError
 from .base import DEFAULT_BATCH_ROWS, PushedFilter, TableSource, empty_batch
 
-__all__ = ["ConcatSource", "names_several_files", "csv_files_source"]
-
-
-def names_several_files(path: str) -> bool:
-    """True when ``path`` is a glob or a directory (several files read as one table)."""
-    import os
-
-    return any(ch in path for ch in "*?[") or os.path.isdir(path)
+__all__ = ["ConcatSource", "csv_files_source"]
 
 
 def csv_files_source(path: str, **options) -> "ConcatSource":

@@ -16,6 +16,7 @@ from ..errors import SourceFormatError, VelariaError, VelariaFileNotFoundError
 __all__ = [
     "as_path_str",
     "expand_paths",
+    "names_several_files",
     "check_readable_file",
     "FileFingerprint",
     "fingerprint",
@@ -42,10 +43,19 @@ def as_path_str(path, arg: str = "path") -> str:
     return text
 
 
+def _is_glob(path: str) -> bool:
+    return any(ch in path for ch in "*?[")
+
+
+def names_several_files(path: str) -> bool:
+    """True when ``path`` is a glob or a directory (several files read as one table)."""
+    return _is_glob(path) or os.path.isdir(path)
+
+
 def expand_paths(path: str, what: str, suffix: str) -> list[str]:
     """The files ``path`` names: itself, the matches of a glob, or the ``*<suffix>`` files
     below a directory; sorted. Raises VelariaFileNotFoundError when there are none."""
-    if any(ch in path for ch in "*?["):
+    if _is_glob(path):
         files = sorted(p for p in _glob.glob(path, recursive=True) if os.path.isfile(p))
         if not files:
             raise VelariaFileNotFoundError(

@@ -18,8 +18,8 @@ from .csv_source import CsvSource
 from .json_source import JsonSource, canonical_json_format
 from .line_source import LINE_MODES, LineSource
 from .materialize import CachedSource, canonical_materialization_format
-from .multi_source import csv_files_source, names_several_files
-from .paths import as_path_str
+from .multi_source import csv_files_source
+from .paths import as_path_str, names_several_files
 from .probe import probe_file, source_from_probe
 
 if TYPE_CHECKING:  # pragma: no cover
