@@ -49,6 +49,15 @@ def test_complete_length_is_the_end_of_the_last_whole_record(tmp_path_factory, r
     assert got == max([e for e in ends if e <= cut], default=0)
 
 
+@settings(max_examples=300, deadline=None)
+@given(_RECORDS, st.integers(min_value=0, max_value=10_000))
+def test_first_record_length_is_the_end_of_the_first_whole_record(records, cut):
+    data, ends = _csv_bytes(records)
+    cut = min(cut, len(data))
+    want = ends[0] if ends and ends[0] <= cut else 0
+    assert csv_tail.first_record_length(data[:cut]) == want
+
+
 def test_an_intact_or_missing_file_is_left_alone(tmp_path):
     assert csv_tail.cut_torn_tail(str(tmp_path / "none.csv")) == 0
     p = tmp_path / "ok.csv"

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 
-__all__ = ["complete_length", "cut_torn_tail"]
+__all__ = ["complete_length", "first_record_length", "cut_torn_tail"]
 
 _QUOTE = b'"'
 _CHUNK = 1 << 20
@@ -30,6 +30,20 @@ def _quotes_in(f, start: int, end: int) -> int:
         count += data.count(_QUOTE)
         left -= len(data)
     return count
+
+
+def first_record_length(head: bytes) -> int:
+    """The byte length of the first record of CSV text starting with ``head`` (through its line
+    feed), or 0 when ``head`` holds no complete record."""
+    quotes, pos = 0, 0
+    while True:
+        nl = head.find(b"\n", pos)
+        if nl < 0:
+            return 0
+        quotes += head.count(_QUOTE, pos, nl)
+        if quotes % 2 == 0:
+            return nl + 1
+        pos = nl + 1
 
 
 def complete_length(f, size: int) -> int:

@@ -14,7 +14,7 @@ import pyarrow as pa
 from ..errors import VelariaError
 from ..render import value_text as render_value
 from .abi import SinkContext, StreamSink
-from .csv_tail import complete_length, cut_torn_tail
+from .csv_tail import cut_torn_tail, first_record_length
 from .delivery import Capabilities
 
 __all__ = ["MemoryStreamSink", "ConsoleStreamSink", "CsvFileStreamSink", "QueueStreamSink"]
@@ -121,17 +121,18 @@ class CsvFileStreamSink(StreamSink):
 
     def _read_header(self) -> list[str] | None:
         """The first record of the file, parsed as this sink writes it; None when the file is
-        missing or holds no complete record (empty, or a header torn by a crash)."""
+        missing or its first MiB holds no complete record (empty, or a header torn by a crash).
+        Only the head is read: the torn-tail repair reads the rest."""
         try:
-            f = open(self.path, "rb")
+            with open(self.path, "rb") as f:
+                head = f.read(1 << 20)
         except FileNotFoundError:
             return None
-        with f:
-            if complete_length(f, os.fstat(f.fileno()).st_size) == 0:
-                return None
-            f.seek(0)
-            head = f.read(1 << 20).decode("utf-8", "replace")
-        return next(csv.reader(io.StringIO(head, newline=""), delimiter=self.delimiter), [])
+        end = first_record_length(head)
+        if end == 0:
+            return None
+        text = head[:end].decode("utf-8", "replace")
+        return next(csv.reader(io.StringIO(text, newline=""), delimiter=self.delimiter), [])
 
     def _check_header(self, header: list[str]) -> None:
         """Refuse to append rows with ``header`` to a file that holds another header."""
