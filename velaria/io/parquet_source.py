@@ -159,7 +159,8 @@ class ArrowIpcSource(ParquetSource):
             return ipc.open_file(source).schema
 
     def _open_dataset(self, schema: pa.Schema):
-        if any(_is_ipc_stream(f) for f in self.files):
+        self._streams = {f for f in self.files if _is_ipc_stream(f)}   # sniffed once, not per scan
+        if self._streams:
             return None
         return super()._open_dataset(schema)
 
@@ -168,7 +169,7 @@ class ArrowIpcSource(ParquetSource):
 
         for path in self.files:
             with pa.OSFile(path) as source:
-                if _is_ipc_stream(path):
+                if path in self._streams:
                     batches = ipc.open_stream(source)
                 else:
                     reader = ipc.open_file(source)
